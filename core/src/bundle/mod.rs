@@ -1,0 +1,126 @@
+//! The `.ctp` bundle: one tar, written deterministically, read in one
+//! streaming pass. The format is specified in `spec/bundle-format.md`.
+//!
+//! Members, in this order and no other:
+//!
+//! ```text
+//! manifest.toml                         the package manifest (canonical TOML)
+//! attestations/<name>.dsse.json         DSSE envelopes, sorted by name
+//! oci-layout/oci-layout                 {"imageLayoutVersion":"1.0.0"}
+//! oci-layout/index.json                 one image manifest descriptor (RFC 8785)
+//! oci-layout/blobs/sha256/<hex>         the manifest, then the config, then each
+//!                                       distinct layer in manifest order
+//! ```
+//!
+//! Every member is a regular file with mode 0644, uid/gid 0, empty owner
+//! names and the same mtime (SOURCE_DATE_EPOCH, else 0).
+
+mod reader;
+mod writer;
+
+pub use reader::{read_bundle, Attestation, Bundle, Extract, Member, NoExtract};
+pub use writer::{write_bundle, BundleContents};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+/// Path of the package manifest.
+pub const MANIFEST_PATH: &str = "manifest.toml";
+/// Prefix of attestation members.
+pub const ATTESTATIONS_PREFIX: &str = "attestations/";
+/// The release attestation every bundle must carry.
+pub const RELEASE_ATTESTATION: &str = "attestations/release.dsse.json";
+/// The layout marker file.
+pub const LAYOUT_PATH: &str = "oci-layout/oci-layout";
+/// The layout index.
+pub const INDEX_PATH: &str = "oci-layout/index.json";
+/// Prefix of blob members.
+pub const BLOB_PREFIX: &str = "oci-layout/blobs/sha256/";
+
+/// Largest `index.json` or `oci-layout` accepted.
+pub const MAX_INDEX_SIZE: u64 = 1 << 20;
+
+/// What a member path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MemberKind {
+    Manifest,
+    Attestation,
+    Layout,
+    Index,
+    Blob(Digest),
+}
+
+/// Classifies a member path, refusing anything outside the grammar above.
+/// Unsafe paths get their own message: they are attacks, not typos.
+pub(crate) fn classify(path: &str) -> Result<MemberKind> {
+    if path.is_empty()
+        || path.starts_with('/')
+        || path.split('/').any(|c| c == ".." || c == "." || c.is_empty())
+        || path.contains('\\')
+        || path.contains('\0')
+    {
+        return Err(Error::malformed("bundle", format!("unsafe member path {path:?}")));
+    }
+    match path {
+        MANIFEST_PATH => return Ok(MemberKind::Manifest),
+        LAYOUT_PATH => return Ok(MemberKind::Layout),
+        INDEX_PATH => return Ok(MemberKind::Index),
+        _ => {}
+    }
+    if let Some(name) = path.strip_prefix(ATTESTATIONS_PREFIX) {
+        if valid_attestation_name(name) {
+            return Ok(MemberKind::Attestation);
+        }
+    }
+    if let Some(hex) = path.strip_prefix(BLOB_PREFIX) {
+        if let Some(d) = Digest::from_hex(hex) {
+            return Ok(MemberKind::Blob(d));
+        }
+    }
+    Err(Error::malformed("bundle", format!("unexpected member {path:?}")))
+}
+
+/// `[a-z0-9][a-z0-9-]{0,63}.dsse.json`
+fn valid_attestation_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".dsse.json") else {
+        return false;
+    };
+    let b = stem.as_bytes();
+    (1..=64).contains(&b.len())
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// The path of a blob member.
+pub fn blob_path(d: &Digest) -> String {
+    format!("{BLOB_PREFIX}{}", d.hex())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_grammar() {
+        assert_eq!(classify("manifest.toml").unwrap(), MemberKind::Manifest);
+        assert_eq!(classify(RELEASE_ATTESTATION).unwrap(), MemberKind::Attestation);
+        let d = Digest::of(b"x");
+        assert_eq!(classify(&blob_path(&d)).unwrap(), MemberKind::Blob(d));
+        for bad in [
+            "../etc/passwd",
+            "/etc/passwd",
+            "oci-layout/../../x",
+            "./manifest.toml",
+            "oci-layout//index.json",
+            "attestations/Release.dsse.json",
+            "attestations/x.json",
+            "oci-layout/blobs/sha256/ABC",
+            "other",
+        ] {
+            assert!(classify(bad).is_err(), "{bad}");
+        }
+        let msg = classify("../x").unwrap_err().to_string();
+        assert!(msg.contains("unsafe member path"), "{msg}");
+    }
+}

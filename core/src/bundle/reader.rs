@@ -1,0 +1,410 @@
+//! Reading a bundle in one streaming pass.
+//!
+//! Small members (manifest, envelopes, index, image manifest) are read into
+//! memory under fixed size bounds checked *before* allocation; every other
+//! blob is streamed in chunks to the hash pool and, for `unpack`, to a sink.
+//! Nothing is trusted until it is hashed: a blob member's name is its
+//! claimed digest, and the returned [`Bundle`] exists only if every claim held.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+
+use serde::Serialize;
+
+use super::{classify, MemberKind, MAX_INDEX_SIZE, RELEASE_ATTESTATION};
+use crate::digest::Digest;
+use crate::dsse::{Envelope, MAX_ENVELOPE_SIZE};
+use crate::error::{Error, Result};
+use crate::hashpool::{HashPool, Sink, CHUNK};
+use crate::image::{bundle_index, parse_index, parse_manifest, BlobRef, ImageParts, MAX_JSON_BLOB, OCI_LAYOUT_FILE};
+use crate::manifest::{PackageManifest, MAX_MANIFEST_SIZE};
+
+/// One member as read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// Path in the tar.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of its content.
+    pub digest: Digest,
+}
+
+/// A parsed attestation envelope.
+#[derive(Debug, Clone)]
+pub struct Attestation {
+    /// Member path.
+    pub path: String,
+    /// The envelope.
+    pub envelope: Envelope,
+}
+
+/// A bundle whose structure and content digests are consistent. Nothing
+/// about its signatures or signers has been checked: see [`crate::verify`].
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The package manifest.
+    pub manifest: PackageManifest,
+    /// Every member, in tar order.
+    pub members: Vec<Member>,
+    /// Attestation envelopes, sorted by path.
+    pub attestations: Vec<Attestation>,
+    /// Descriptor of the image manifest.
+    pub image: BlobRef,
+    /// `org.opencontainers.image.ref.name` of the image, if any.
+    pub reference: Option<String>,
+    /// Config and layers.
+    pub parts: ImageParts,
+    /// The mtime shared by every member.
+    pub mtime: u64,
+}
+
+impl Bundle {
+    /// The member at `path`.
+    pub fn member(&self, path: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.path == path)
+    }
+
+    /// The release attestation, if present.
+    pub fn release(&self) -> Option<&Attestation> {
+        self.attestations.iter().find(|a| a.path == RELEASE_ATTESTATION)
+    }
+}
+
+/// Receives the image layout while the bundle is read (for `ct unpack`).
+pub trait Extract {
+    /// `oci-layout` or `index.json`, with their bytes.
+    fn layout_file(&mut self, name: &str, bytes: &[u8]) -> Result<()>;
+    /// Where to copy a blob's bytes; `None` to only hash it.
+    fn blob(&mut self, digest: &Digest) -> Result<Option<Sink>>;
+}
+
+/// Extracts nothing.
+#[derive(Debug, Default)]
+pub struct NoExtract;
+
+impl Extract for NoExtract {
+    fn layout_file(&mut self, _: &str, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    fn blob(&mut self, _: &Digest) -> Result<Option<Sink>> {
+        Ok(None)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Start,
+    Manifest,
+    Attestations,
+    Layout,
+    Index,
+    Blobs,
+}
+
+fn truncated(path: &str, e: std::io::Error) -> Error {
+    Error::malformed(path, format!("cannot read member data (truncated bundle?): {e}"))
+}
+
+fn read_small(entry: &mut impl Read, path: &str, size: u64, limit: u64) -> Result<Vec<u8>> {
+    if size > limit {
+        return Err(Error::malformed(
+            path,
+            format!("member claims {size} bytes, more than the {limit} allowed"),
+        ));
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    entry.read_to_end(&mut buf).map_err(|e| truncated(path, e))?;
+    if buf.len() as u64 != size {
+        return Err(Error::malformed(path, "truncated member"));
+    }
+    Ok(buf)
+}
+
+/// Reads and checks a bundle from `input`, handing the layout to `extract`.
+///
+/// Returns only if: every member is a regular file with a safe, expected
+/// path, in the canonical order, at most once; `oci-layout` and `index.json`
+/// are canonical; every blob hashes to its name and has its descriptor's
+/// size; the layout holds exactly the blobs of its one image; the manifest
+/// and envelopes parse.
+pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bundle> {
+    let mut ar = tar::Archive::new(input);
+    let entries = ar
+        .entries()
+        .map_err(|e| Error::malformed("bundle", format!("not a tar archive: {e}")))?;
+
+    let mut phase = Phase::Start;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut members = Vec::new();
+    let mut manifest = None;
+    let mut attestations: Vec<Attestation> = Vec::new();
+    let mut index: Option<(BlobRef, Option<String>)> = None;
+    let mut parts: Option<ImageParts> = None;
+    let mut expected: Vec<BlobRef> = Vec::new();
+    let mut next_blob = 0usize;
+    let mut mtime = None;
+    let mut pool = HashPool::new();
+    let mut streamed: Vec<(usize, BlobRef)> = Vec::new();
+
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::malformed("bundle", format!("corrupt or truncated tar: {e}")))?;
+        let path = String::from_utf8(entry.path_bytes().into_owned())
+            .map_err(|_| Error::malformed("bundle", "member path is not UTF-8"))?;
+        let header = entry.header();
+        let kind_byte = header.entry_type();
+        if !kind_byte.is_file() {
+            let what = match kind_byte {
+                tar::EntryType::Symlink => "a symbolic link",
+                tar::EntryType::Link => "a hard link",
+                tar::EntryType::Directory => "a directory",
+                _ => "not a regular file",
+            };
+            return Err(Error::malformed("bundle", format!("member {path:?} is {what}")));
+        }
+        let kind = classify(&path)?;
+        if !seen.insert(path.clone()) {
+            return Err(Error::malformed("bundle", format!("duplicate member {path:?}")));
+        }
+        let size = header
+            .entry_size()
+            .map_err(|e| Error::malformed(&path, e.to_string()))?;
+        let this_mtime = header.mtime().map_err(|e| Error::malformed(&path, e.to_string()))?;
+        if *mtime.get_or_insert(this_mtime) != this_mtime {
+            return Err(Error::malformed(&path, "member mtime differs from the bundle's"));
+        }
+        let member_phase = match kind {
+            MemberKind::Manifest => Phase::Manifest,
+            MemberKind::Attestation => Phase::Attestations,
+            MemberKind::Layout => Phase::Layout,
+            MemberKind::Index => Phase::Index,
+            MemberKind::Blob(_) => Phase::Blobs,
+        };
+        let repeatable = matches!(member_phase, Phase::Attestations | Phase::Blobs);
+        if member_phase < phase || (member_phase == phase && !repeatable) {
+            return Err(Error::malformed("bundle", format!("member {path:?} is out of order")));
+        }
+        if member_phase > Phase::Manifest && manifest.is_none() {
+            return Err(Error::malformed("bundle", "manifest.toml must be the first member"));
+        }
+        if member_phase > Phase::Index && index.is_none() {
+            return Err(Error::malformed(
+                "bundle",
+                "oci-layout/index.json must precede the blobs",
+            ));
+        }
+        if member_phase == Phase::Index && !seen.contains(super::LAYOUT_PATH) {
+            return Err(Error::malformed(
+                "bundle",
+                "oci-layout/oci-layout must precede index.json",
+            ));
+        }
+        phase = member_phase;
+
+        match kind {
+            MemberKind::Manifest => {
+                let bytes = read_small(&mut entry, &path, size, MAX_MANIFEST_SIZE)?;
+                let text = std::str::from_utf8(&bytes).map_err(|_| Error::malformed(&path, "not UTF-8"))?;
+                let m = PackageManifest::parse(text)?;
+                if m.to_canonical_toml()?.as_bytes() != bytes.as_slice() {
+                    return Err(Error::malformed(&path, "not in canonical form"));
+                }
+                manifest = Some(m);
+                members.push(Member {
+                    path,
+                    size,
+                    digest: Digest::of(&bytes),
+                });
+            }
+            MemberKind::Attestation => {
+                if let Some(last) = attestations.last() {
+                    if last.path >= path {
+                        return Err(Error::malformed(
+                            "bundle",
+                            format!("attestation {path:?} is out of order"),
+                        ));
+                    }
+                }
+                let bytes = read_small(&mut entry, &path, size, MAX_ENVELOPE_SIZE)?;
+                let envelope = Envelope::parse(&path, &bytes)?;
+                members.push(Member {
+                    path: path.clone(),
+                    size,
+                    digest: Digest::of(&bytes),
+                });
+                attestations.push(Attestation { path, envelope });
+            }
+            MemberKind::Layout => {
+                let bytes = read_small(&mut entry, &path, size, 4096)?;
+                if bytes != OCI_LAYOUT_FILE {
+                    return Err(Error::malformed(
+                        &path,
+                        "must be exactly {\"imageLayoutVersion\":\"1.0.0\"}",
+                    ));
+                }
+                extract.layout_file("oci-layout", &bytes)?;
+                members.push(Member {
+                    path,
+                    size,
+                    digest: Digest::of(&bytes),
+                });
+            }
+            MemberKind::Index => {
+                let bytes = read_small(&mut entry, &path, size, MAX_INDEX_SIZE)?;
+                let entries = parse_index(&path, &bytes)?;
+                let [one] = entries.as_slice() else {
+                    return Err(Error::malformed(&path, "must describe exactly one image manifest"));
+                };
+                if bundle_index(&one.manifest, one.ref_name.as_deref())? != bytes {
+                    return Err(Error::malformed(&path, "not in canonical form (RFC 8785)"));
+                }
+                index = Some((one.manifest.clone(), one.ref_name.clone()));
+                extract.layout_file("index.json", &bytes)?;
+                members.push(Member {
+                    path,
+                    size,
+                    digest: Digest::of(&bytes),
+                });
+            }
+            MemberKind::Blob(digest) => {
+                let Some((image, _)) = &index else {
+                    return Err(Error::malformed("bundle", "blob before index.json"));
+                };
+                if parts.is_none() {
+                    // The first blob is the image manifest.
+                    if digest != image.digest {
+                        return Err(Error::malformed(
+                            "bundle",
+                            format!(
+                                "expected the image manifest {} as first blob, found {path:?}",
+                                image.digest
+                            ),
+                        ));
+                    }
+                    if size != image.size {
+                        return Err(Error::SizeMismatch {
+                            what: path,
+                            expected: image.size,
+                            actual: size,
+                        });
+                    }
+                    let bytes = read_small(&mut entry, &path, size, MAX_JSON_BLOB)?;
+                    let actual = Digest::of(&bytes);
+                    if actual != digest {
+                        return Err(Error::DigestMismatch {
+                            what: path,
+                            expected: digest,
+                            actual,
+                        });
+                    }
+                    let p = parse_manifest(&path, &bytes, &image.media_type)?;
+                    expected = p.blobs().into_iter().cloned().collect();
+                    parts = Some(p);
+                    if let Some(mut sink) = extract.blob(&digest)? {
+                        sink.write_all(&bytes)
+                            .map_err(|e| Error::io("extracting", path.clone(), e))?;
+                        sink.flush().map_err(|e| Error::io("extracting", path.clone(), e))?;
+                    }
+                    members.push(Member { path, size, digest });
+                    continue;
+                }
+                let Some(want) = expected.get(next_blob) else {
+                    let dup = expected.iter().any(|b| b.digest == digest) || digest == image.digest;
+                    let why = if dup {
+                        "duplicate blob"
+                    } else {
+                        "blob not referenced by the image"
+                    };
+                    return Err(Error::malformed("bundle", format!("{why}: {path:?}")));
+                };
+                if want.digest != digest {
+                    let why = if expected.iter().any(|b| b.digest == digest) || digest == image.digest {
+                        "blob out of order or duplicated"
+                    } else {
+                        "blob not referenced by the image"
+                    };
+                    return Err(Error::malformed("bundle", format!("{why}: {path:?}")));
+                }
+                if size != want.size {
+                    return Err(Error::SizeMismatch {
+                        what: path,
+                        expected: want.size,
+                        actual: size,
+                    });
+                }
+                next_blob += 1;
+                let sink = extract.blob(&digest)?;
+                let job = pool.start(sink);
+                let mut remaining = size;
+                while remaining > 0 {
+                    let mut buf = pool.buffer();
+                    let want_len = remaining.min(CHUNK as u64) as usize;
+                    buf.resize(want_len, 0);
+                    entry.read_exact(&mut buf).map_err(|e| truncated(&path, e))?;
+                    remaining -= want_len as u64;
+                    pool.feed(&job, buf);
+                }
+                streamed.push((job.id(), want.clone()));
+                pool.end(job);
+                members.push(Member { path, size, digest });
+            }
+        }
+    }
+
+    let manifest = manifest.ok_or_else(|| Error::malformed("bundle", "missing member manifest.toml"))?;
+    if !seen.contains(super::LAYOUT_PATH) {
+        return Err(Error::malformed("bundle", "missing member oci-layout/oci-layout"));
+    }
+    let (image, reference) = index.ok_or_else(|| Error::malformed("bundle", "missing member oci-layout/index.json"))?;
+    let parts =
+        parts.ok_or_else(|| Error::malformed("bundle", format!("missing blob {} (image manifest)", image.digest)))?;
+    if let Some(missing) = expected.get(next_blob) {
+        return Err(Error::malformed("bundle", format!("missing blob {}", missing.digest)));
+    }
+    // The tar reader stops at end of input or at the first zero block, so
+    // without this a bundle cut short inside its end-of-archive marker, or
+    // with bytes appended after it, would read as valid. The writer ends
+    // every bundle with exactly two zero blocks; the first was consumed.
+    let mut rest = Vec::with_capacity(513);
+    ar.into_inner()
+        .take(513)
+        .read_to_end(&mut rest)
+        .map_err(|e| Error::malformed("bundle", format!("cannot read the end-of-archive marker: {e}")))?;
+    if rest != [0u8; 512] {
+        return Err(Error::malformed(
+            "bundle",
+            "truncated or damaged end-of-archive marker, or data after it (expected exactly two zero blocks at the end)",
+        ));
+    }
+    let outcomes = pool.finish();
+    for (id, blob) in streamed {
+        let path = super::blob_path(&blob.digest);
+        let outcome = outcomes
+            .get(id)
+            .and_then(|o| o.as_ref())
+            .ok_or_else(|| Error::malformed(&path, "blob was not hashed"))?;
+        if let Some(e) = &outcome.sink_error {
+            return Err(Error::io(
+                "extracting",
+                path,
+                std::io::Error::new(e.kind(), e.to_string()),
+            ));
+        }
+        if outcome.digest != blob.digest {
+            return Err(Error::DigestMismatch {
+                what: path,
+                expected: blob.digest,
+                actual: outcome.digest,
+            });
+        }
+    }
+    Ok(Bundle {
+        manifest,
+        members,
+        attestations,
+        image,
+        reference,
+        parts,
+        mtime: mtime.unwrap_or(0),
+    })
+}

@@ -1,0 +1,191 @@
+//! OCI images: the media types Cerro Torre accepts and the parts of an image
+//! manifest it needs (config and layers, by digest and size).
+//!
+//! Both the packer (reading a source image) and the bundle reader (reading a
+//! bundle's layout) go through [`parse_manifest`] and [`parse_index`], so an
+//! image accepted at pack time is exactly one the verifier accepts.
+
+pub mod layout;
+pub mod source;
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+/// OCI image manifest.
+pub const MT_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index.
+pub const MT_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Docker image manifest v2 schema 2.
+pub const MT_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list.
+pub const MT_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// OCI image config.
+pub const MT_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Docker image config.
+pub const MT_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Uncompressed OCI layer.
+pub const MT_OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// Image manifest media types accepted.
+pub const MANIFEST_TYPES: &[&str] = &[MT_OCI_MANIFEST, MT_DOCKER_MANIFEST];
+/// Config media types accepted.
+pub const CONFIG_TYPES: &[&str] = &[MT_OCI_CONFIG, MT_DOCKER_CONFIG];
+/// Layer media types accepted.
+pub const LAYER_TYPES: &[&str] = &[
+    MT_OCI_LAYER_TAR,
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+];
+
+/// Largest manifest, index or config blob read into memory.
+pub const MAX_JSON_BLOB: u64 = 4 << 20;
+
+/// A content-addressed blob reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlobRef {
+    /// Media type.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Digest.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl BlobRef {
+    fn from_descriptor(what: &str, d: &Descriptor) -> Result<Self> {
+        Ok(BlobRef {
+            media_type: d.media_type().to_string(),
+            digest: Digest::parse(d.digest().as_ref())
+                .map_err(|_| Error::malformed(what, format!("digest {} is not sha256:<hex>", d.digest())))?,
+            size: d.size(),
+        })
+    }
+}
+
+/// What an image manifest references.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageParts {
+    /// The config blob.
+    pub config: BlobRef,
+    /// The layers, in order.
+    pub layers: Vec<BlobRef>,
+}
+
+impl ImageParts {
+    /// Config then layers, each distinct digest once, in manifest order.
+    pub fn blobs(&self) -> Vec<&BlobRef> {
+        let mut out: Vec<&BlobRef> = Vec::with_capacity(self.layers.len() + 1);
+        for b in std::iter::once(&self.config).chain(self.layers.iter()) {
+            if !out.iter().any(|o| o.digest == b.digest) {
+                out.push(b);
+            }
+        }
+        out
+    }
+}
+
+/// Parses an image manifest whose descriptor said `media_type`, refusing
+/// unknown media types for the manifest, the config and every layer.
+pub fn parse_manifest(what: &str, bytes: &[u8], media_type: &str) -> Result<ImageParts> {
+    if !MANIFEST_TYPES.contains(&media_type) {
+        let hint = if media_type == MT_OCI_INDEX || media_type == MT_DOCKER_LIST {
+            " (a multi-platform index: pick one platform's manifest)"
+        } else {
+            ""
+        };
+        return Err(Error::malformed(
+            what,
+            format!("unsupported manifest media type {media_type:?}{hint}"),
+        ));
+    }
+    let m =
+        ImageManifest::from_reader(bytes).map_err(|e| Error::malformed(what, format!("not an image manifest: {e}")))?;
+    if m.schema_version() != 2 {
+        return Err(Error::malformed(what, "schemaVersion must be 2"));
+    }
+    if let Some(mt) = m.media_type() {
+        if mt.to_string() != media_type {
+            return Err(Error::malformed(
+                what,
+                format!("manifest says mediaType {mt} but its descriptor says {media_type}"),
+            ));
+        }
+    }
+    let config = BlobRef::from_descriptor(what, m.config())?;
+    if !CONFIG_TYPES.contains(&config.media_type.as_str()) {
+        return Err(Error::malformed(
+            what,
+            format!("unknown config media type {:?}", config.media_type),
+        ));
+    }
+    let mut layers = Vec::with_capacity(m.layers().len());
+    for d in m.layers() {
+        let l = BlobRef::from_descriptor(what, d)?;
+        if !LAYER_TYPES.contains(&l.media_type.as_str()) {
+            return Err(Error::malformed(
+                what,
+                format!("unknown layer media type {:?}", l.media_type),
+            ));
+        }
+        layers.push(l);
+    }
+    Ok(ImageParts { config, layers })
+}
+
+/// The annotation naming an image in an OCI layout's index.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// One manifest entry of an `index.json`.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    /// The manifest descriptor.
+    pub manifest: BlobRef,
+    /// Its `org.opencontainers.image.ref.name`.
+    pub ref_name: Option<String>,
+}
+
+/// Parses an OCI layout `index.json`.
+pub fn parse_index(what: &str, bytes: &[u8]) -> Result<Vec<IndexEntry>> {
+    let idx = ImageIndex::from_reader(bytes).map_err(|e| Error::malformed(what, format!("not an image index: {e}")))?;
+    if idx.schema_version() != 2 {
+        return Err(Error::malformed(what, "schemaVersion must be 2"));
+    }
+    idx.manifests()
+        .iter()
+        .map(|d| {
+            Ok(IndexEntry {
+                manifest: BlobRef::from_descriptor(what, d)?,
+                ref_name: d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).cloned(),
+            })
+        })
+        .collect()
+}
+
+/// The `oci-layout` file content this crate writes and accepts.
+pub const OCI_LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The canonical `index.json` of a bundle holding one image.
+pub fn bundle_index(manifest: &BlobRef, ref_name: Option<&str>) -> Result<Vec<u8>> {
+    let mut desc = serde_json::json!({
+        "mediaType": manifest.media_type,
+        "digest": manifest.digest.to_string(),
+        "size": manifest.size,
+    });
+    if let Some(r) = ref_name {
+        desc["annotations"] = serde_json::json!({ REF_NAME: r });
+    }
+    crate::jcs::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MT_OCI_INDEX,
+        "manifests": [desc],
+    }))
+}

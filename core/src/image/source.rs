@@ -1,0 +1,379 @@
+//! Source images named with skopeo's transport syntax:
+//! `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REF]`.
+//!
+//! Archives are not extracted: their tar is indexed once (member → offset,
+//! size) and blobs are streamed from their offsets. A `.ctp` bundle is also a
+//! source (its `oci-layout/` prefix), which is how `ct sign` rewrites one.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::{
+    parse_index, parse_manifest, BlobRef, ImageParts, MAX_JSON_BLOB, MT_OCI_CONFIG, MT_OCI_LAYER_TAR, MT_OCI_MANIFEST,
+};
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+
+/// Where blobs are read from.
+#[derive(Debug, Clone)]
+enum BlobStore {
+    /// An OCI layout directory.
+    Dir(PathBuf),
+    /// A tar file: member path → (offset of data, size).
+    Tar {
+        path: PathBuf,
+        members: HashMap<String, (u64, u64)>,
+        /// digest → member path (for docker archives, whose names are not digests).
+        names: HashMap<Digest, String>,
+        /// Prefix of the layout inside the tar (`""` or `"oci-layout/"`).
+        prefix: String,
+    },
+}
+
+/// An image ready to be packed: its manifest (bytes and descriptor), the
+/// parts it references, and a way to stream each blob.
+#[derive(Debug, Clone)]
+pub struct SourceImage {
+    /// The reference it is named by, if any (`REF` of the transport, or a tag).
+    pub reference: Option<String>,
+    /// Descriptor of the image manifest.
+    pub manifest: BlobRef,
+    /// The manifest bytes (verified against `manifest.digest`).
+    pub manifest_bytes: Vec<u8>,
+    /// Config and layers.
+    pub parts: ImageParts,
+    store: BlobStore,
+}
+
+impl SourceImage {
+    /// Opens an image named with transport syntax.
+    pub fn open(spec: &str) -> Result<Self> {
+        let (transport, rest) = spec.split_once(':').ok_or_else(|| {
+            Error::malformed(
+                "image",
+                format!("{spec:?}: expected oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE"),
+            )
+        })?;
+        let (path, reference) = match rest.split_once(':') {
+            Some((p, r)) if !r.is_empty() => (p, Some(r.to_owned())),
+            _ => (rest.trim_end_matches(':'), None),
+        };
+        if path.is_empty() {
+            return Err(Error::malformed("image", format!("{spec:?}: empty path")));
+        }
+        let path = Path::new(path);
+        match transport {
+            "oci" => Self::open_layout(BlobStore::Dir(path.to_path_buf()), reference),
+            "oci-archive" => Self::open_layout(index_tar(path, "")?, reference),
+            "docker-archive" => Self::open_docker_archive(path, reference),
+            "docker" => Err(Error::malformed(
+                "image",
+                "docker:// (registry) sources are not supported yet: copy the image with skopeo to oci:DIR first",
+            )),
+            other => Err(Error::malformed(
+                "image",
+                format!("unknown transport {other:?} in {spec:?}"),
+            )),
+        }
+    }
+
+    /// Opens the image inside a `.ctp` bundle (already read and checked by the caller).
+    pub fn open_bundle(path: &Path) -> Result<Self> {
+        Self::open_layout(index_tar(path, "oci-layout/")?, None)
+    }
+
+    fn open_layout(store: BlobStore, reference: Option<String>) -> Result<Self> {
+        let index_bytes = store.read_small("index.json")?;
+        let entries = parse_index("index.json", &index_bytes)?;
+        let entry = match &reference {
+            Some(r) => entries
+                .iter()
+                .find(|e| e.ref_name.as_deref() == Some(r.as_str()))
+                .ok_or_else(|| Error::malformed("index.json", format!("no image named {r:?}")))?,
+            None => match entries.as_slice() {
+                [one] => one,
+                [] => return Err(Error::malformed("index.json", "the layout holds no image")),
+                _ => {
+                    return Err(Error::malformed(
+                        "index.json",
+                        "the layout holds several images: name one (oci:DIR:REF)",
+                    ))
+                }
+            },
+        };
+        let manifest = entry.manifest.clone();
+        let reference = reference.or_else(|| entry.ref_name.clone());
+        if manifest.size > MAX_JSON_BLOB {
+            return Err(Error::malformed("image manifest", "larger than 4 MiB"));
+        }
+        let manifest_bytes = store.read_blob_verified(&manifest)?;
+        let parts = parse_manifest(
+            &format!("image manifest {}", manifest.digest),
+            &manifest_bytes,
+            &manifest.media_type,
+        )?;
+        Ok(SourceImage {
+            reference,
+            manifest,
+            manifest_bytes,
+            parts,
+            store,
+        })
+    }
+
+    fn open_docker_archive(path: &Path, reference: Option<String>) -> Result<Self> {
+        let store = index_tar(path, "")?;
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(rename = "Config")]
+            config: String,
+            #[serde(rename = "RepoTags", default)]
+            repo_tags: Option<Vec<String>>,
+            #[serde(rename = "Layers")]
+            layers: Vec<String>,
+        }
+        let what = "docker-archive manifest.json";
+        let list: Vec<Entry> = serde_json::from_slice(&store.read_small("manifest.json")?)
+            .map_err(|e| Error::malformed(what, e.to_string()))?;
+        let entry = match &reference {
+            Some(r) => list
+                .iter()
+                .find(|e| e.repo_tags.iter().flatten().any(|t| t == r))
+                .ok_or_else(|| Error::malformed(what, format!("no image tagged {r:?}")))?,
+            None => match list.as_slice() {
+                [one] => one,
+                _ => {
+                    return Err(Error::malformed(
+                        what,
+                        "expected exactly one image: name one (docker-archive:FILE:REF)",
+                    ))
+                }
+            },
+        };
+        let config_bytes = store.read_small(&entry.config)?;
+        #[derive(serde::Deserialize)]
+        struct RootFs {
+            diff_ids: Vec<Digest>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Config {
+            rootfs: RootFs,
+        }
+        let cfg: Config = serde_json::from_slice(&config_bytes)
+            .map_err(|e| Error::malformed("docker-archive config", format!("no usable rootfs.diff_ids: {e}")))?;
+        if cfg.rootfs.diff_ids.len() != entry.layers.len() {
+            return Err(Error::malformed(
+                "docker-archive config",
+                "rootfs.diff_ids does not match the layer count",
+            ));
+        }
+        let BlobStore::Tar {
+            path: tar_path,
+            members,
+            mut names,
+            prefix,
+        } = store
+        else {
+            return Err(Error::malformed(what, "not a tar"));
+        };
+        let config = BlobRef {
+            media_type: MT_OCI_CONFIG.to_owned(),
+            digest: Digest::of(&config_bytes),
+            size: config_bytes.len() as u64,
+        };
+        names.insert(config.digest, entry.config.clone());
+        let mut layers = Vec::with_capacity(entry.layers.len());
+        for (name, diff_id) in entry.layers.iter().zip(&cfg.rootfs.diff_ids) {
+            let (_, size) = members
+                .get(name.trim_start_matches("./"))
+                .ok_or_else(|| Error::malformed(what, format!("layer {name:?} is not in the archive")))?;
+            names.insert(*diff_id, name.trim_start_matches("./").to_owned());
+            layers.push(BlobRef {
+                media_type: MT_OCI_LAYER_TAR.to_owned(),
+                digest: *diff_id,
+                size: *size,
+            });
+        }
+        // The OCI manifest skopeo would write for this image: uncompressed
+        // layers named by their diff ids, the config unchanged.
+        let manifest_bytes = crate::jcs::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MT_OCI_MANIFEST,
+            "config": {"mediaType": config.media_type, "digest": config.digest.to_string(), "size": config.size},
+            "layers": layers.iter().map(|l| serde_json::json!({
+                "mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size,
+            })).collect::<Vec<_>>(),
+        }))?;
+        let manifest = BlobRef {
+            media_type: MT_OCI_MANIFEST.to_owned(),
+            digest: Digest::of(&manifest_bytes),
+            size: manifest_bytes.len() as u64,
+        };
+        let reference = reference.or_else(|| entry.repo_tags.iter().flatten().next().cloned());
+        Ok(SourceImage {
+            reference,
+            manifest,
+            manifest_bytes,
+            parts: ImageParts { config, layers },
+            store: BlobStore::Tar {
+                path: tar_path,
+                members,
+                names,
+                prefix,
+            },
+        })
+    }
+
+    /// Opens a blob for streaming. The caller must hash what it reads and
+    /// compare with `blob.digest`: the source is not trusted.
+    pub fn open_blob(&self, blob: &BlobRef) -> Result<Box<dyn Read + Send>> {
+        self.store.open_blob(&blob.digest, blob.size)
+    }
+}
+
+impl BlobStore {
+    fn read_small(&self, name: &str) -> Result<Vec<u8>> {
+        let (mut r, size, display) = match self {
+            BlobStore::Dir(dir) => {
+                let p = dir.join(name);
+                let f = File::open(&p).ctx("opening", &p)?;
+                let size = f.metadata().ctx("reading metadata of", &p)?.len();
+                (Box::new(f) as Box<dyn Read + Send>, size, p.display().to_string())
+            }
+            BlobStore::Tar {
+                path, members, prefix, ..
+            } => {
+                let key = format!("{prefix}{name}");
+                let (off, size) = *members
+                    .get(&key)
+                    .ok_or_else(|| Error::malformed(path.display().to_string(), format!("no member {key}")))?;
+                (open_at(path, off, size)?, size, format!("{}:{key}", path.display()))
+            }
+        };
+        if size > MAX_JSON_BLOB {
+            return Err(Error::malformed(display, "larger than 4 MiB"));
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        r.read_to_end(&mut buf).map_err(|e| Error::io("reading", display, e))?;
+        Ok(buf)
+    }
+
+    fn read_blob_verified(&self, blob: &BlobRef) -> Result<Vec<u8>> {
+        let mut r = self.open_blob(&blob.digest, blob.size)?;
+        let mut buf = Vec::new();
+        r.by_ref()
+            .take(MAX_JSON_BLOB + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("reading blob", blob.digest.to_string(), e))?;
+        let actual = Digest::of(&buf);
+        if actual != blob.digest {
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", blob.digest),
+                expected: blob.digest,
+                actual,
+            });
+        }
+        if buf.len() as u64 != blob.size {
+            return Err(Error::SizeMismatch {
+                what: format!("blob {}", blob.digest),
+                expected: blob.size,
+                actual: buf.len() as u64,
+            });
+        }
+        Ok(buf)
+    }
+
+    fn open_blob(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send>> {
+        match self {
+            BlobStore::Dir(dir) => {
+                let p = dir.join("blobs").join("sha256").join(digest.hex());
+                let f = File::open(&p).ctx("opening blob", &p)?;
+                let actual = f.metadata().ctx("reading metadata of", &p)?.len();
+                if actual != size {
+                    return Err(Error::SizeMismatch {
+                        what: p.display().to_string(),
+                        expected: size,
+                        actual,
+                    });
+                }
+                Ok(Box::new(f))
+            }
+            BlobStore::Tar {
+                path,
+                members,
+                names,
+                prefix,
+            } => {
+                let key = match names.get(digest) {
+                    Some(n) => n.clone(),
+                    None => format!("{prefix}blobs/sha256/{}", digest.hex()),
+                };
+                let (off, actual) = *members.get(&key).ok_or_else(|| {
+                    Error::malformed(path.display().to_string(), format!("blob {digest} is missing ({key})"))
+                })?;
+                if actual != size {
+                    return Err(Error::SizeMismatch {
+                        what: format!("{}:{key}", path.display()),
+                        expected: size,
+                        actual,
+                    });
+                }
+                open_at(path, off, size)
+            }
+        }
+    }
+}
+
+fn open_at(path: &Path, offset: u64, size: u64) -> Result<Box<dyn Read + Send>> {
+    let mut f = File::open(path).ctx("opening", path)?;
+    f.seek(SeekFrom::Start(offset)).ctx("seeking in", path)?;
+    Ok(Box::new(f.take(size)))
+}
+
+/// Indexes a tar's regular files by normalised path. Refuses links, unsafe
+/// paths and duplicates: a source archive is untrusted input too.
+fn index_tar(path: &Path, prefix: &str) -> Result<BlobStore> {
+    let f = File::open(path).ctx("opening", path)?;
+    let mut ar = tar::Archive::new(BufReader::new(f));
+    let mut members = HashMap::new();
+    let what = path.display().to_string();
+    let entries = ar
+        .entries()
+        .map_err(|e| Error::malformed(&what, format!("not a tar archive: {e}")))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::malformed(&what, format!("corrupt tar: {e}")))?;
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let name = name.trim_start_matches("./").to_owned();
+        if !kind.is_file() {
+            return Err(Error::malformed(
+                &what,
+                format!("member {name:?} is not a regular file"),
+            ));
+        }
+        if name.starts_with('/') || name.split('/').any(|c| c == "..") {
+            return Err(Error::malformed(&what, format!("unsafe member path {name:?}")));
+        }
+        let size = entry
+            .header()
+            .entry_size()
+            .map_err(|e| Error::malformed(&what, e.to_string()))?;
+        if members
+            .insert(name.clone(), (entry.raw_file_position(), size))
+            .is_some()
+        {
+            return Err(Error::malformed(&what, format!("duplicate member {name:?}")));
+        }
+    }
+    Ok(BlobStore::Tar {
+        path: path.to_path_buf(),
+        members,
+        names: HashMap::new(),
+        prefix: prefix.to_owned(),
+    })
+}

@@ -1,0 +1,28 @@
+//! `cerro-core`: the formats and the verification decision of Cerro Torre.
+//!
+//! This crate owns what a `.ctp` bundle is ([`bundle`]), the package
+//! manifest ([`manifest`]), DSSE envelopes and in-toto statements ([`dsse`],
+//! [`statement`]), digests ([`digest`]), keys and trust ([`trust`]), and the
+//! one routine that decides whether a bundle may be used ([`verify`]).
+//!
+//! Boundaries: no network, no container runtime, no global state. Every
+//! function takes its inputs (readers, writers, a trust store, a clock value)
+//! as arguments; the `ct` CLI, the containerd shim and the podman hook are
+//! thin front ends over it and therefore reach the same decision.
+
+pub mod bundle;
+pub mod digest;
+pub mod dsse;
+pub mod error;
+pub mod fsutil;
+pub mod hashpool;
+pub mod image;
+pub mod jcs;
+pub mod manifest;
+pub mod pack;
+pub mod policy;
+pub mod statement;
+pub mod trust;
+pub mod verify;
+
+pub use error::{Error, ExitCode, Result};

@@ -1,0 +1,114 @@
+//! Packing and co-signing: the two ways a bundle is written.
+
+use std::io::Write;
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+
+use crate::bundle::{
+    write_bundle, Bundle, BundleContents, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH, RELEASE_ATTESTATION,
+};
+use crate::digest::Digest;
+use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use crate::error::{Error, Result};
+use crate::image::source::SourceImage;
+use crate::image::{bundle_index, OCI_LAYOUT_FILE};
+use crate::jcs;
+use crate::manifest::PackageManifest;
+use crate::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatement};
+use crate::verify::check_binding;
+
+/// Builds the release statement for `image` described by `manifest`.
+pub fn release_statement(manifest: &PackageManifest, image: &SourceImage) -> Result<ReleaseStatement> {
+    let toml = manifest.to_canonical_toml()?;
+    let index = bundle_index(&image.manifest, image.reference.as_deref())?;
+    Ok(ReleaseStatement::release(
+        PackageId {
+            name: manifest.package.name.clone(),
+            version: manifest.package.version.clone(),
+        },
+        ImageDescriptor {
+            media_type: image.manifest.media_type.clone(),
+            digest: image.manifest.digest,
+            size: image.manifest.size,
+        },
+        vec![
+            MemberDigest {
+                path: MANIFEST_PATH.into(),
+                digest: Digest::of(toml.as_bytes()),
+            },
+            MemberDigest {
+                path: LAYOUT_PATH.into(),
+                digest: Digest::of(OCI_LAYOUT_FILE),
+            },
+            MemberDigest {
+                path: INDEX_PATH.into(),
+                digest: Digest::of(&index),
+            },
+        ],
+    ))
+}
+
+/// Packs `image` with `manifest`, signed by every key in `keys`, into `out`.
+/// With the same inputs, keys and `mtime`, the output is byte-identical.
+pub fn pack(
+    image: &SourceImage,
+    manifest: &PackageManifest,
+    keys: &[SigningKey],
+    mtime: u64,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if keys.is_empty() {
+        return Err(Error::Config("packing needs at least one signing key".into()));
+    }
+    let statement = release_statement(manifest, image)?;
+    let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, jcs::to_canonical(&statement)?);
+    for k in keys {
+        env.sign(k);
+    }
+    write_bundle(
+        &BundleContents {
+            manifest_toml: manifest.to_canonical_toml()?.into_bytes(),
+            attestations: vec![(RELEASE_ATTESTATION.into(), env.to_bytes()?)],
+            image,
+            mtime,
+        },
+        out,
+    )
+}
+
+/// Adds `key`'s signature to the release attestation of the bundle at
+/// `path` (already read as `bundle`), writing the new bundle to `out`. The
+/// statement must bind the bundle: a co-signer never signs a statement about
+/// other content. Every blob is re-hashed while copied.
+pub fn cosign(bundle: &Bundle, path: &Path, key: &SigningKey, out: &mut dyn Write) -> Result<()> {
+    let release = bundle
+        .release()
+        .ok_or_else(|| Error::MissingAttestation("the bundle has no release attestation to co-sign".into()))?;
+    let statement = ReleaseStatement::parse_release(&release.path, &release.envelope.payload)?;
+    check_binding(bundle, &statement)?;
+    let image = SourceImage::open_bundle(path)?;
+    if image.manifest != bundle.image {
+        return Err(Error::malformed(
+            path.display().to_string(),
+            "bundle changed while signing",
+        ));
+    }
+    let mut attestations = Vec::with_capacity(bundle.attestations.len());
+    for a in &bundle.attestations {
+        let mut env = a.envelope.clone();
+        if a.path == RELEASE_ATTESTATION {
+            env.sign(key);
+        }
+        attestations.push((a.path.clone(), env.to_bytes()?));
+    }
+    write_bundle(
+        &BundleContents {
+            manifest_toml: bundle.manifest.to_canonical_toml()?.into_bytes(),
+            attestations,
+            image: &image,
+            mtime: bundle.mtime,
+        },
+        out,
+    )
+}

@@ -1,0 +1,61 @@
+//! The interface between the verifier and a deployment policy.
+//!
+//! The policy engine itself lives in the `cerro-policy` crate; the verifier
+//! only needs to ask it one question, after every cryptographic and trust
+//! check has passed, so that a [`crate::verify::Verified`] value always means
+//! "verified *and* allowed by the policy in force".
+
+use serde::Serialize;
+
+use crate::bundle::Bundle;
+use crate::statement::ReleaseStatement;
+use crate::trust::{Fingerprint, TrustStore};
+
+/// What a policy sees.
+#[derive(Debug)]
+pub struct PolicyInput<'a> {
+    /// The bundle (structure and digests checked).
+    pub bundle: &'a Bundle,
+    /// Its release statement (signature checked, bindings checked).
+    pub statement: &'a ReleaseStatement,
+    /// Fingerprints of the release envelope's signatures: each either
+    /// verified against a known key, or from a key the store does not know.
+    /// Count them only through [`TrustStore::tally`].
+    pub signers: &'a [Fingerprint],
+    /// The trust store in force.
+    pub trust: &'a TrustStore,
+    /// Unix time of the decision.
+    pub now: u64,
+}
+
+/// A policy's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyDecision {
+    /// Whether the bundle may be used.
+    pub allowed: bool,
+    /// The rule that decided (e.g. `signers.threshold`, `default_action`).
+    pub rule: String,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+/// A deployment policy.
+pub trait Policy {
+    /// Decides. Must not panic; an internal inconsistency is a refusal.
+    fn evaluate(&self, input: &PolicyInput<'_>) -> PolicyDecision;
+}
+
+/// No deployment policy: the verifier's own baseline (at least one valid
+/// signature by a non-revoked key trusted `full` or `ultimate`) decides.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPolicy;
+
+impl Policy for NoPolicy {
+    fn evaluate(&self, _: &PolicyInput<'_>) -> PolicyDecision {
+        PolicyDecision {
+            allowed: true,
+            rule: "none".into(),
+            reason: "no deployment policy given; baseline trust checks apply".into(),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! in-toto Statement v1 and the Cerro Torre release predicate.
+//!
+//! The release statement is the heart of a bundle: its subject is the OCI
+//! image manifest digest, and its predicate binds the digest of every other
+//! member that is not content-addressed (`manifest.toml`, `oci-layout`,
+//! `index.json`). With the blobs named by their digests, a signature over this
+//! statement covers every byte of the bundle.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+/// `_type` of in-toto Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// `predicateType` of the release predicate.
+pub const RELEASE_PREDICATE_TYPE: &str = "https://cerro-torre.org/attestation/release/v1";
+
+/// An in-toto Statement v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement<P> {
+    /// Always [`STATEMENT_TYPE`].
+    #[serde(rename = "_type")]
+    pub type_: String,
+    /// What the statement is about.
+    pub subject: Vec<Subject>,
+    /// The predicate's type URI.
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    /// The predicate.
+    pub predicate: P,
+}
+
+/// A statement subject (in-toto ResourceDescriptor with name and digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    /// Name of the artefact.
+    pub name: String,
+    /// Algorithm → lowercase hex.
+    pub digest: BTreeMap<String, String>,
+}
+
+impl Subject {
+    /// A subject with one SHA-256 digest.
+    pub fn sha256(name: &str, digest: &Digest) -> Self {
+        Subject {
+            name: name.to_owned(),
+            digest: BTreeMap::from([("sha256".to_owned(), digest.hex())]),
+        }
+    }
+
+    /// The subject's SHA-256, if it has one and it is well formed.
+    pub fn sha256_digest(&self) -> Option<Digest> {
+        self.digest.get("sha256").and_then(|h| Digest::from_hex(h))
+    }
+}
+
+/// The release predicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasePredicate {
+    /// Package name and version, as in `manifest.toml`.
+    pub package: PackageId,
+    /// The image: manifest media type, digest and size.
+    pub image: ImageDescriptor,
+    /// Every non-blob, non-attestation member of the bundle, by path.
+    pub members: Vec<MemberDigest>,
+}
+
+/// Name and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageId {
+    /// Package name.
+    pub name: String,
+    /// Package version.
+    pub version: String,
+}
+
+/// An OCI descriptor of the image manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageDescriptor {
+    /// Manifest media type.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Manifest digest.
+    pub digest: Digest,
+    /// Manifest size in bytes.
+    pub size: u64,
+}
+
+/// A bound member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberDigest {
+    /// Path inside the bundle.
+    pub path: String,
+    /// Its digest.
+    pub digest: Digest,
+}
+
+/// A release statement.
+pub type ReleaseStatement = Statement<ReleasePredicate>;
+
+impl ReleaseStatement {
+    /// Builds the release statement for a bundle's contents.
+    pub fn release(package: PackageId, image: ImageDescriptor, mut members: Vec<MemberDigest>) -> Self {
+        members.sort_by(|a, b| a.path.cmp(&b.path));
+        Statement {
+            type_: STATEMENT_TYPE.to_owned(),
+            subject: vec![Subject::sha256(&package.name, &image.digest)],
+            predicate_type: RELEASE_PREDICATE_TYPE.to_owned(),
+            predicate: ReleasePredicate {
+                package,
+                image,
+                members,
+            },
+        }
+    }
+
+    /// Parses a release statement payload, checking its types.
+    pub fn parse_release(what: &str, payload: &[u8]) -> Result<Self> {
+        let st: ReleaseStatement = serde_json::from_slice(payload)
+            .map_err(|e| Error::malformed(what, format!("payload is not a release statement: {e}")))?;
+        if st.type_ != STATEMENT_TYPE {
+            return Err(Error::malformed(
+                what,
+                format!("statement _type {:?} is not {STATEMENT_TYPE}", st.type_),
+            ));
+        }
+        if st.predicate_type != RELEASE_PREDICATE_TYPE {
+            return Err(Error::malformed(
+                what,
+                format!("predicateType {:?} is not {RELEASE_PREDICATE_TYPE}", st.predicate_type),
+            ));
+        }
+        Ok(st)
+    }
+}

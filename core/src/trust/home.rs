@@ -1,0 +1,342 @@
+//! The on-disk state under `$CERRO_HOME`:
+//!
+//! ```text
+//! trust.toml            key ids → fingerprint, trust level, revocation, validity
+//! keys/<id>.pub.pem     public keys (PEM SubjectPublicKeyInfo)
+//! private/<id>.key      private keys, mode 0600 (PEM PKCS#8, or encrypted
+//!                       PKCS#8: scrypt + AES-256-CBC, which openssl reads)
+//! ```
+//!
+//! Every write is atomic. A public key file that does not match the
+//! fingerprint recorded in `trust.toml` is refused: the trust decision is
+//! about a fingerprint, and a swapped key file must not inherit it.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::spki::{DecodePublicKey, EncodePublicKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{validate_key_id, Fingerprint, KeyEntry, TrustLevel, TrustStore};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{create_dir, write_atomic};
+
+const TRUST_FILE: &str = "trust.toml";
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustFile {
+    #[serde(default)]
+    keys: BTreeMap<String, TrustRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustRecord {
+    fingerprint: String,
+    level: TrustLevel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_from: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_until: Option<u64>,
+}
+
+impl Home {
+    /// A state directory at `root` (not created until something is written).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Home { root: root.into() }
+    }
+
+    /// `$CERRO_HOME`, else `$XDG_CONFIG_HOME/cerro-torre`, else
+    /// `$HOME/.config/cerro-torre`. `env` looks a variable up (so tests and
+    /// daemons can supply their own environment).
+    pub fn resolve(env: impl Fn(&str) -> Option<OsString>) -> Result<PathBuf> {
+        let set = |k: &str| env(k).filter(|v| !v.is_empty());
+        if let Some(h) = set("CERRO_HOME") {
+            return Ok(PathBuf::from(h));
+        }
+        if let Some(x) = set("XDG_CONFIG_HOME") {
+            return Ok(PathBuf::from(x).join("cerro-torre"));
+        }
+        if let Some(h) = set("HOME") {
+            return Ok(PathBuf::from(h).join(".config").join("cerro-torre"));
+        }
+        Err(Error::Config(
+            "cannot locate the state directory: set CERRO_HOME".into(),
+        ))
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn trust_path(&self) -> PathBuf {
+        self.root.join(TRUST_FILE)
+    }
+
+    fn public_path(&self, id: &str) -> PathBuf {
+        self.root.join("keys").join(format!("{id}.pub.pem"))
+    }
+
+    /// Path of the private key file of `id`.
+    pub fn private_path(&self, id: &str) -> PathBuf {
+        self.root.join("private").join(format!("{id}.key"))
+    }
+
+    /// Loads the trust store. A missing `trust.toml` is an empty store.
+    pub fn load_trust(&self) -> Result<TrustStore> {
+        let path = self.trust_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TrustStore::new()),
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
+        let file: TrustFile = toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+        let mut store = TrustStore::new();
+        for (id, rec) in file.keys {
+            validate_key_id(&id)?;
+            let pem_path = self.public_path(&id);
+            let pem = fs::read_to_string(&pem_path).ctx("reading", &pem_path)?;
+            let public = parse_public_pem(&pem, &pem_path.display().to_string())?;
+            let fingerprint = Fingerprint::of(&public);
+            if fingerprint.to_hex() != rec.fingerprint {
+                return Err(Error::Config(format!(
+                    "{} does not match the fingerprint recorded for key {id:?} in {}",
+                    pem_path.display(),
+                    path.display()
+                )));
+            }
+            store.insert(KeyEntry {
+                id,
+                public,
+                fingerprint,
+                level: rec.level,
+                revoked_at: rec.revoked_at,
+                valid_from: rec.valid_from,
+                valid_until: rec.valid_until,
+            })?;
+        }
+        Ok(store)
+    }
+
+    /// Saves the trust store (and each key's public PEM) atomically.
+    pub fn save_trust(&self, store: &TrustStore) -> Result<()> {
+        create_dir(&self.root, 0o700)?;
+        create_dir(&self.root.join("keys"), 0o755)?;
+        let mut file = TrustFile::default();
+        for k in store.keys() {
+            let pem_path = self.public_path(&k.id);
+            let pem = public_pem(&k.public);
+            if fs::read_to_string(&pem_path).ok().as_deref() != Some(pem.as_str()) {
+                write_atomic(&pem_path, pem.as_bytes(), 0o644)?;
+            }
+            file.keys.insert(
+                k.id.clone(),
+                TrustRecord {
+                    fingerprint: k.fingerprint.to_hex(),
+                    level: k.level,
+                    revoked_at: k.revoked_at,
+                    valid_from: k.valid_from,
+                    valid_until: k.valid_until,
+                },
+            );
+        }
+        let text = toml::to_string(&file).map_err(|e| Error::Config(e.to_string()))?;
+        write_atomic(&self.trust_path(), text.as_bytes(), 0o644)
+    }
+
+    /// Generates a key pair named `id`, trusted ultimately. With a
+    /// passphrase, the private key is stored encrypted.
+    pub fn generate_key(&self, id: &str, passphrase: Option<&[u8]>) -> Result<KeyEntry> {
+        validate_key_id(id)?;
+        let mut store = self.load_trust()?;
+        if store.get(id).is_some() || self.private_path(id).exists() {
+            return Err(Error::Config(format!("a key with id {id:?} already exists")));
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut()).map_err(|e| Error::Config(format!("no system randomness: {e}")))?;
+        let key = SigningKey::from_bytes(&seed);
+        // PKCS#8 v1 (no embedded public key): OpenSSL 3.0 refuses the v2 form.
+        let v1 = KeypairBytes {
+            secret_key: *seed,
+            public_key: None,
+        };
+        let pem = match passphrase {
+            None => v1.to_pkcs8_pem(LineEnding::LF),
+            Some(p) => v1.to_pkcs8_encrypted_pem(p, LineEnding::LF),
+        }
+        .map_err(|e| Error::Config(format!("encoding private key: {e}")))?;
+        create_dir(&self.root, 0o700)?;
+        create_dir(&self.root.join("private"), 0o700)?;
+        write_atomic(&self.private_path(id), pem.as_bytes(), 0o600)?;
+        let public = key.verifying_key();
+        let entry = KeyEntry {
+            id: id.to_owned(),
+            fingerprint: Fingerprint::of(&public),
+            public,
+            level: TrustLevel::Ultimate,
+            revoked_at: None,
+            valid_from: None,
+            valid_until: None,
+        };
+        store.insert(entry.clone())?;
+        self.save_trust(&store)?;
+        Ok(entry)
+    }
+
+    /// Loads the private key `id`. Encrypted keys need `passphrase`.
+    pub fn load_signing_key(&self, id: &str, passphrase: Option<&[u8]>) -> Result<SigningKey> {
+        validate_key_id(id)?;
+        let store = self.load_trust()?;
+        let entry = store
+            .get(id)
+            .ok_or_else(|| Error::Config(format!("no key with id {id:?} in the trust store")))?;
+        let path = self.private_path(id);
+        let pem = match fs::read_to_string(&path) {
+            Ok(p) => Zeroizing::new(p),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Config(format!(
+                    "key {id:?} has no private key here ({})",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
+        let key = if pem.contains("BEGIN ENCRYPTED PRIVATE KEY") {
+            let p = passphrase.ok_or_else(|| {
+                Error::Config(format!(
+                    "key {id:?} is encrypted: give its passphrase (CERRO_PASSPHRASE or --passphrase-file)"
+                ))
+            })?;
+            SigningKey::from_pkcs8_encrypted_pem(&pem, p)
+                .map_err(|_| Error::Config(format!("cannot decrypt key {id:?}: wrong passphrase?")))?
+        } else {
+            SigningKey::from_pkcs8_pem(&pem)
+                .map_err(|e| Error::Config(format!("{}: not a PKCS#8 Ed25519 key: {e}", path.display())))?
+        };
+        if Fingerprint::of(&key.verifying_key()) != entry.fingerprint {
+            return Err(Error::Config(format!(
+                "{} does not belong to key {id:?} in the trust store",
+                path.display()
+            )));
+        }
+        Ok(key)
+    }
+
+    /// Imports a public key (PEM SubjectPublicKeyInfo) as `id`, untrusted.
+    pub fn import_key(&self, id: &str, pem: &str) -> Result<KeyEntry> {
+        validate_key_id(id)?;
+        let public = parse_public_pem(pem, "imported key")?;
+        let mut store = self.load_trust()?;
+        let entry = KeyEntry {
+            id: id.to_owned(),
+            fingerprint: Fingerprint::of(&public),
+            public,
+            level: TrustLevel::Untrusted,
+            revoked_at: None,
+            valid_from: None,
+            valid_until: None,
+        };
+        store.insert(entry.clone())?;
+        self.save_trust(&store)?;
+        Ok(entry)
+    }
+
+    /// Applies `change` to key `id` and saves.
+    pub fn update_key(&self, id: &str, change: impl FnOnce(&mut KeyEntry)) -> Result<KeyEntry> {
+        let mut store = self.load_trust()?;
+        let entry = store
+            .get_mut(id)
+            .ok_or_else(|| Error::Config(format!("no key with id {id:?} in the trust store")))?;
+        change(entry);
+        let out = entry.clone();
+        self.save_trust(&store)?;
+        Ok(out)
+    }
+}
+
+/// PEM SubjectPublicKeyInfo of `key` (what openssl, cosign and securesystemslib read).
+pub fn public_pem(key: &VerifyingKey) -> String {
+    key.to_public_key_pem(LineEnding::LF).unwrap_or_default()
+}
+
+/// Parses a PEM SubjectPublicKeyInfo Ed25519 key, refusing weak (small-order) keys.
+pub fn parse_public_pem(pem: &str, what: &str) -> Result<VerifyingKey> {
+    let key = VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| {
+        Error::Config(format!(
+            "{what}: not a PEM Ed25519 public key (SubjectPublicKeyInfo): {e}"
+        ))
+    })?;
+    if key.is_weak() {
+        return Err(Error::Config(format!(
+            "{what}: refusing a small-order Ed25519 public key"
+        )));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn keygen_writes_private_0600_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        let e = home.generate_key("alice", None).unwrap();
+        let mode = fs::metadata(home.private_path("alice")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let key = home.load_signing_key("alice", None).unwrap();
+        assert_eq!(Fingerprint::of(&key.verifying_key()), e.fingerprint);
+        assert_eq!(
+            home.load_trust().unwrap().get("alice").unwrap().level,
+            TrustLevel::Ultimate
+        );
+        assert!(home.generate_key("alice", None).is_err());
+    }
+
+    #[test]
+    fn encrypted_keys_need_the_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.generate_key("bob", Some(b"correct horse")).unwrap();
+        let text = fs::read_to_string(home.private_path("bob")).unwrap();
+        assert!(text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+        assert!(home.load_signing_key("bob", None).is_err());
+        assert!(home.load_signing_key("bob", Some(b"wrong")).is_err());
+        home.load_signing_key("bob", Some(b"correct horse")).unwrap();
+    }
+
+    #[test]
+    fn import_starts_untrusted_and_swapped_pem_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let other = SigningKey::from_bytes(&[5; 32]).verifying_key();
+        let e = home.import_key("carol", &public_pem(&other)).unwrap();
+        assert_eq!(e.level, TrustLevel::Untrusted);
+        assert!(
+            home.import_key("carol2", &public_pem(&other)).is_err(),
+            "same key twice"
+        );
+        let swapped = SigningKey::from_bytes(&[6; 32]).verifying_key();
+        fs::write(home.public_path("carol"), public_pem(&swapped)).unwrap();
+        assert!(matches!(home.load_trust(), Err(Error::Config(_))));
+    }
+}

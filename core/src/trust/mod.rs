@@ -1,0 +1,399 @@
+//! Keys, trust levels and the one routine that counts signers.
+//!
+//! [`TrustStore`] is the in-memory view: which public keys are known, how far
+//! each is trusted, whether it is revoked or outside its validity window.
+//! [`home::Home`] loads and saves it under `$CERRO_HOME`.
+//!
+//! [`TrustStore::tally`] is the only place that decides which signatures
+//! count toward a threshold: every front end (CLI, shim, hook) and the policy
+//! engine go through it, so duplicate keys, revoked keys and expired keys are
+//! treated the same everywhere.
+
+pub mod home;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::pkcs8::spki::EncodePublicKey;
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+/// How far a key is trusted. Ordered: `Untrusted < Marginal < Full < Ultimate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustLevel {
+    /// Known but not trusted (imported keys start here).
+    Untrusted,
+    /// Partly trusted: does not count toward a threshold unless a policy says so.
+    Marginal,
+    /// Trusted to sign releases.
+    Full,
+    /// The user's own keys.
+    Ultimate,
+}
+
+impl TrustLevel {
+    /// Every level, lowest first.
+    pub const ALL: [TrustLevel; 4] = [
+        TrustLevel::Untrusted,
+        TrustLevel::Marginal,
+        TrustLevel::Full,
+        TrustLevel::Ultimate,
+    ];
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustLevel::Untrusted => "untrusted",
+            TrustLevel::Marginal => "marginal",
+            TrustLevel::Full => "full",
+            TrustLevel::Ultimate => "ultimate",
+        }
+    }
+}
+
+impl fmt::Display for TrustLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TrustLevel {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        TrustLevel::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| {
+            Error::Config(format!(
+                "unknown trust level {s:?} (untrusted, marginal, full, ultimate)"
+            ))
+        })
+    }
+}
+
+/// SHA-256 of a public key's DER SubjectPublicKeyInfo — the same bytes
+/// `openssl pkey -pubin -outform DER` writes, so anyone can recompute it.
+/// Used as the DSSE `keyid`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint of `key`.
+    pub fn of(key: &VerifyingKey) -> Self {
+        // Encoding a 32-byte Ed25519 key as SPKI cannot fail.
+        let der = key
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default();
+        Fingerprint(*Digest::of(&der).as_bytes())
+    }
+
+    /// Parses 64 lowercase hex digits.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        Digest::from_hex(s).map(|d| Fingerprint(*d.as_bytes()))
+    }
+
+    /// 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({})", self.to_hex())
+    }
+}
+
+/// Validates a user-chosen key id: it names files, so it is restricted to
+/// `[A-Za-z0-9][A-Za-z0-9._@-]{0,63}`.
+pub fn validate_key_id(id: &str) -> Result<()> {
+    let b = id.as_bytes();
+    let ok = (1..=64).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'@' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "key id {id:?} must be 1-64 characters of [A-Za-z0-9._@-] starting with a letter or digit"
+        )))
+    }
+}
+
+/// A known public key and what the user decided about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// Local name.
+    pub id: String,
+    /// The key.
+    pub public: VerifyingKey,
+    /// SHA-256 of its SPKI.
+    pub fingerprint: Fingerprint,
+    /// Trust level.
+    pub level: TrustLevel,
+    /// Unix time it was revoked, if it was. A revoked key never counts.
+    pub revoked_at: Option<u64>,
+    /// Unix time before which its signatures do not count.
+    pub valid_from: Option<u64>,
+    /// Unix time after which its signatures do not count.
+    pub valid_until: Option<u64>,
+}
+
+/// Why a signature did or did not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "detail")]
+pub enum SignerStatus {
+    /// Valid, trusted and counted.
+    Counted,
+    /// No key with this fingerprint in the trust store.
+    Unknown,
+    /// Known key, trust level below the minimum.
+    BelowTrust(TrustLevel),
+    /// Revoked key.
+    Revoked,
+    /// Before the key's valid-from time.
+    NotYetValid,
+    /// After the key's valid-until time.
+    Expired,
+    /// A second signature by a key already counted.
+    Duplicate,
+    /// Excluded by a policy filter (the reason says which rule).
+    Excluded(String),
+}
+
+/// The verdict on one signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignerVerdict {
+    /// The DSSE keyid (fingerprint).
+    pub fingerprint: String,
+    /// Local key id, when known.
+    pub key_id: Option<String>,
+    /// Trust level, when known.
+    pub level: Option<TrustLevel>,
+    /// Whether it counted, and why not.
+    #[serde(flatten)]
+    pub status: SignerStatus,
+}
+
+impl SignerVerdict {
+    /// True when this signature counted toward the threshold.
+    pub fn counted(&self) -> bool {
+        self.status == SignerStatus::Counted
+    }
+}
+
+/// The result of [`TrustStore::tally`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// One verdict per signature, in envelope order.
+    pub verdicts: Vec<SignerVerdict>,
+    /// Distinct keys counted.
+    pub counted: usize,
+}
+
+impl Tally {
+    /// A one-line summary of why signatures did not count (empty if all did).
+    pub fn explain_uncounted(&self) -> String {
+        let parts: Vec<String> = self
+            .verdicts
+            .iter()
+            .filter(|v| !v.counted())
+            .map(|v| {
+                let who = v
+                    .key_id
+                    .clone()
+                    .unwrap_or_else(|| format!("unknown key {}", &v.fingerprint));
+                let why = match &v.status {
+                    SignerStatus::Counted => "counted".to_owned(),
+                    SignerStatus::Unknown => "not in the trust store".to_owned(),
+                    SignerStatus::BelowTrust(l) => format!("trust level {l}"),
+                    SignerStatus::Revoked => "revoked".to_owned(),
+                    SignerStatus::NotYetValid => "not yet valid".to_owned(),
+                    SignerStatus::Expired => "expired".to_owned(),
+                    SignerStatus::Duplicate => "duplicate signature".to_owned(),
+                    SignerStatus::Excluded(r) => format!("excluded by {r}"),
+                };
+                format!("{who}: {why}")
+            })
+            .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join("; "))
+        }
+    }
+}
+
+/// The set of known keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustStore {
+    keys: BTreeMap<String, KeyEntry>,
+}
+
+impl TrustStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a key. Refuses a duplicate id or a key already known under another id.
+    pub fn insert(&mut self, entry: KeyEntry) -> Result<()> {
+        validate_key_id(&entry.id)?;
+        if self.keys.contains_key(&entry.id) {
+            return Err(Error::Config(format!("a key with id {:?} already exists", entry.id)));
+        }
+        if let Some(other) = self.by_fingerprint(&entry.fingerprint) {
+            return Err(Error::Config(format!(
+                "this key is already known as {:?} (fingerprint {})",
+                other.id, entry.fingerprint
+            )));
+        }
+        self.keys.insert(entry.id.clone(), entry);
+        Ok(())
+    }
+
+    /// The key named `id`.
+    pub fn get(&self, id: &str) -> Option<&KeyEntry> {
+        self.keys.get(id)
+    }
+
+    /// The key named `id`, mutably.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut KeyEntry> {
+        self.keys.get_mut(id)
+    }
+
+    /// The key with this fingerprint.
+    pub fn by_fingerprint(&self, fp: &Fingerprint) -> Option<&KeyEntry> {
+        self.keys.values().find(|k| &k.fingerprint == fp)
+    }
+
+    /// All keys, by id.
+    pub fn keys(&self) -> impl Iterator<Item = &KeyEntry> {
+        self.keys.values()
+    }
+
+    /// Decides which of `signers` (fingerprints of signatures that were
+    /// already cryptographically verified, or that could not be verified
+    /// because the key is unknown) count: known, not revoked, inside the
+    /// validity window at `now`, at least `min_level`, accepted by `filter`
+    /// (which returns the name of the rule that excludes a key), and each
+    /// distinct key once.
+    pub fn tally(
+        &self,
+        signers: &[Fingerprint],
+        now: u64,
+        min_level: TrustLevel,
+        filter: &dyn Fn(&KeyEntry) -> Option<String>,
+    ) -> Tally {
+        let mut seen = BTreeSet::new();
+        let mut verdicts = Vec::with_capacity(signers.len());
+        for fp in signers {
+            let entry = self.by_fingerprint(fp);
+            let status = match entry {
+                None => SignerStatus::Unknown,
+                Some(k) if k.revoked_at.is_some() => SignerStatus::Revoked,
+                Some(k) if k.valid_from.is_some_and(|t| now < t) => SignerStatus::NotYetValid,
+                Some(k) if k.valid_until.is_some_and(|t| now > t) => SignerStatus::Expired,
+                Some(k) if k.level < min_level => SignerStatus::BelowTrust(k.level),
+                Some(k) => match filter(k) {
+                    Some(rule) => SignerStatus::Excluded(rule),
+                    None if !seen.insert(*fp) => SignerStatus::Duplicate,
+                    None => SignerStatus::Counted,
+                },
+            };
+            verdicts.push(SignerVerdict {
+                fingerprint: fp.to_hex(),
+                key_id: entry.map(|k| k.id.clone()),
+                level: entry.map(|k| k.level),
+                status,
+            });
+        }
+        Tally {
+            counted: seen.len(),
+            verdicts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn entry(id: &str, seed: u8, level: TrustLevel) -> KeyEntry {
+        let public = SigningKey::from_bytes(&[seed; 32]).verifying_key();
+        KeyEntry {
+            id: id.into(),
+            fingerprint: Fingerprint::of(&public),
+            public,
+            level,
+            revoked_at: None,
+            valid_from: None,
+            valid_until: None,
+        }
+    }
+
+    #[test]
+    fn tally_counts_each_trusted_key_once() {
+        let mut store = TrustStore::new();
+        let a = entry("a", 1, TrustLevel::Full);
+        let b = entry("b", 2, TrustLevel::Ultimate);
+        let mut c = entry("c", 3, TrustLevel::Full);
+        c.revoked_at = Some(10);
+        let d = entry("d", 4, TrustLevel::Marginal);
+        let mut e = entry("e", 5, TrustLevel::Full);
+        e.valid_until = Some(50);
+        let unknown = Fingerprint::of(&SigningKey::from_bytes(&[9; 32]).verifying_key());
+        let fps = [
+            a.fingerprint,
+            a.fingerprint,
+            b.fingerprint,
+            c.fingerprint,
+            d.fingerprint,
+            e.fingerprint,
+            unknown,
+        ];
+        for k in [a, b, c, d, e] {
+            store.insert(k).unwrap();
+        }
+        let t = store.tally(&fps, 100, TrustLevel::Full, &|_| None);
+        assert_eq!(t.counted, 2);
+        let statuses: Vec<_> = t.verdicts.iter().map(|v| v.status.clone()).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                SignerStatus::Counted,
+                SignerStatus::Duplicate,
+                SignerStatus::Counted,
+                SignerStatus::Revoked,
+                SignerStatus::BelowTrust(TrustLevel::Marginal),
+                SignerStatus::Expired,
+                SignerStatus::Unknown,
+            ]
+        );
+        let t = store.tally(&fps, 100, TrustLevel::Marginal, &|k| {
+            (k.id == "b").then(|| "rule".into())
+        });
+        assert_eq!(t.counted, 2, "a and d count; b excluded");
+    }
+
+    #[test]
+    fn key_ids_are_file_safe() {
+        for ok in ["alice", "release-2026", "a.b_c@d"] {
+            validate_key_id(ok).unwrap();
+        }
+        for bad in ["", "../x", "a/b", ".hidden", "a b", &"a".repeat(65)] {
+            assert!(validate_key_id(bad).is_err(), "{bad:?}");
+        }
+    }
+}

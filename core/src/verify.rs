@@ -1,0 +1,393 @@
+//! The verification decision. [`verify`] is the only way to obtain a
+//! [`Verified`] value, so code that needs a trusted bundle takes
+//! `&Verified<Bundle>` and cannot forget a check.
+//!
+//! Order of checks (each failure stops, with its exit code):
+//! 1. a release attestation is present (5);
+//! 2. every signature by a key in the trust store verifies over the DSSE PAE
+//!    with RFC 8032 strict rules (2);
+//! 3. the release statement binds this bundle: its subject is the image
+//!    manifest digest, and it names the digest of every non-blob member (1);
+//! 4. at least one distinct, non-revoked, in-window key trusted `full` or
+//!    higher signed it (3);
+//! 5. the deployment policy allows it (4).
+//!
+//! Blob digests were already checked while the bundle was read.
+
+use std::ops::Deref;
+
+use serde::Serialize;
+
+use crate::bundle::{Bundle, Member, ATTESTATIONS_PREFIX, BLOB_PREFIX};
+use crate::digest::Digest;
+use crate::dsse::{verify_signature, IN_TOTO_PAYLOAD_TYPE};
+use crate::error::{Error, ExitCode};
+use crate::image::BlobRef;
+use crate::policy::{Policy, PolicyDecision, PolicyInput};
+use crate::statement::{ImageDescriptor, ReleaseStatement};
+use crate::trust::{Fingerprint, SignerVerdict, TrustLevel, TrustStore};
+
+/// A value that passed [`verify`]. Only this module can build one.
+#[derive(Debug)]
+pub struct Verified<T> {
+    inner: T,
+    report: Report,
+}
+
+impl<T> Verified<T> {
+    /// How it was verified.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The verified value.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T> Deref for Verified<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+/// One check and its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Short name of the check.
+    pub check: &'static str,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was compared.
+    pub detail: String,
+}
+
+/// What the bundle claims.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Package name.
+    pub name: String,
+    /// Package version.
+    pub version: String,
+    /// Image reference, if any.
+    pub reference: Option<String>,
+    /// The image manifest descriptor.
+    pub image: BlobRef,
+    /// The config descriptor.
+    pub config: BlobRef,
+    /// The layers.
+    pub layers: Vec<BlobRef>,
+    /// Every member with its digest.
+    pub members: Vec<Member>,
+}
+
+/// The full account of a verification, passed or failed (`ct explain`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The bundle's claims.
+    pub bundle: Summary,
+    /// Checks in the order they ran.
+    pub checks: Vec<Check>,
+    /// The verdict on each signature of the release envelope.
+    pub signers: Vec<SignerVerdict>,
+    /// The policy's decision, if the policy was reached.
+    pub policy: Option<PolicyDecision>,
+    /// True when every check passed.
+    pub valid: bool,
+    /// The process exit code this outcome maps to.
+    pub exit_code: u8,
+    /// Machine-readable name of the failed check, if any.
+    pub error_kind: Option<&'static str>,
+    /// One-line result.
+    pub message: String,
+}
+
+/// A failed verification: the error and everything learned before it.
+#[derive(Debug)]
+pub struct Rejected {
+    /// What failed.
+    pub error: Error,
+    /// The report up to the failure.
+    pub report: Report,
+}
+
+/// Minimum trust level for a signature to count without a policy.
+pub const BASELINE_LEVEL: TrustLevel = TrustLevel::Full;
+
+/// Verifies `bundle` against `trust` and `policy` at unix time `now`.
+pub fn verify(
+    bundle: Bundle,
+    trust: &TrustStore,
+    policy: &dyn Policy,
+    now: u64,
+) -> Result<Verified<Bundle>, Box<Rejected>> {
+    let mut report = Report {
+        bundle: Summary {
+            name: bundle.manifest.package.name.clone(),
+            version: bundle.manifest.package.version.clone(),
+            reference: bundle.reference.clone(),
+            image: bundle.image.clone(),
+            config: bundle.parts.config.clone(),
+            layers: bundle.parts.layers.clone(),
+            members: bundle.members.clone(),
+        },
+        checks: vec![Check {
+            check: "content digests",
+            ok: true,
+            detail: format!(
+                "{} members read; image manifest, config and {} layer(s) match their digests",
+                bundle.members.len(),
+                bundle.parts.layers.len()
+            ),
+        }],
+        signers: Vec::new(),
+        policy: None,
+        valid: false,
+        exit_code: 0,
+        error_kind: None,
+        message: String::new(),
+    };
+    match run(&bundle, trust, policy, now, &mut report) {
+        Ok(()) => {
+            report.valid = true;
+            report.exit_code = ExitCode::Valid.code();
+            report.message = format!(
+                "valid: {} {} ({}) signed by {}",
+                report.bundle.name,
+                report.bundle.version,
+                bundle.image.digest,
+                report
+                    .signers
+                    .iter()
+                    .filter(|s| s.counted())
+                    .map(|s| s.key_id.clone().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(Verified { inner: bundle, report })
+        }
+        Err(error) => {
+            report.exit_code = error.exit_code().code();
+            report.error_kind = Some(error.kind());
+            report.message = error.to_string();
+            Err(Box::new(Rejected { error, report }))
+        }
+    }
+}
+
+fn push(report: &mut Report, check: &'static str, ok: bool, detail: String) {
+    report.checks.push(Check { check, ok, detail });
+}
+
+fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, report: &mut Report) -> Result<(), Error> {
+    let release = bundle.release().ok_or_else(|| {
+        push(
+            report,
+            "release attestation",
+            false,
+            "attestations/release.dsse.json is absent".into(),
+        );
+        Error::MissingAttestation("the bundle has no attestations/release.dsse.json".into())
+    })?;
+    let env = &release.envelope;
+    if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        push(
+            report,
+            "release attestation",
+            false,
+            format!("payloadType {:?}", env.payload_type),
+        );
+        return Err(Error::malformed(
+            &release.path,
+            format!("payloadType must be {IN_TOTO_PAYLOAD_TYPE}"),
+        ));
+    }
+    push(
+        report,
+        "release attestation",
+        true,
+        format!("{} ({} signature(s))", release.path, env.signatures.len()),
+    );
+
+    // 2. Signatures by known keys must verify.
+    let pae = env.pae();
+    let mut signers = Vec::with_capacity(env.signatures.len());
+    for sig in &env.signatures {
+        let fp = Fingerprint::from_hex(&sig.keyid)
+            .ok_or_else(|| Error::malformed(&release.path, format!("keyid {:?} is not a fingerprint", sig.keyid)))?;
+        if let Some(key) = trust.by_fingerprint(&fp) {
+            if !verify_signature(&key.public, &pae, &sig.sig) {
+                push(
+                    report,
+                    "signature",
+                    false,
+                    format!("{} ({fp}): does not verify", key.id),
+                );
+                return Err(Error::SignatureInvalid {
+                    key: key.id.clone(),
+                    fingerprint: fp.to_hex(),
+                    envelope: release.path.clone(),
+                });
+            }
+            push(
+                report,
+                "signature",
+                true,
+                format!("{} ({fp}): valid Ed25519 signature", key.id),
+            );
+        } else {
+            push(
+                report,
+                "signature",
+                true,
+                format!("{fp}: key not in the trust store, not checked"),
+            );
+        }
+        signers.push(fp);
+    }
+
+    // 3. The statement binds this bundle.
+    let statement = ReleaseStatement::parse_release(&release.path, &env.payload)?;
+    check_binding(bundle, &statement)?;
+    push(
+        report,
+        "statement binds bundle",
+        true,
+        format!(
+            "subject {} = image manifest; manifest.toml, oci-layout, index.json digests match",
+            bundle.image.digest
+        ),
+    );
+
+    // 4. Baseline trust: one distinct trusted signer at least.
+    let tally = trust.tally(&signers, now, BASELINE_LEVEL, &|_| None);
+    report.signers = tally.verdicts.clone();
+    if tally.counted == 0 {
+        push(
+            report,
+            "trusted signers",
+            false,
+            format!("0 of 1 required{}", tally.explain_uncounted()),
+        );
+        return Err(Error::SignerNotTrusted {
+            envelope: release.path.clone(),
+            counted: 0,
+            required: 1,
+            details: tally.explain_uncounted(),
+        });
+    }
+    push(
+        report,
+        "trusted signers",
+        true,
+        format!("{} distinct trusted signer(s)", tally.counted),
+    );
+
+    // 5. Policy.
+    let decision = policy.evaluate(&PolicyInput {
+        bundle,
+        statement: &statement,
+        signers: &signers,
+        trust,
+        now,
+    });
+    report.policy = Some(decision.clone());
+    push(
+        report,
+        "policy",
+        decision.allowed,
+        format!("{}: {}", decision.rule, decision.reason),
+    );
+    if !decision.allowed {
+        return Err(Error::PolicyRejection {
+            rule: decision.rule,
+            reason: decision.reason,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `statement` describes exactly this bundle: subject and image
+/// descriptor are the bundle's image manifest, package name and version
+/// match `manifest.toml`, whose `[image].digest` is the same manifest, and
+/// the bound members are exactly the bundle's non-blob, non-attestation
+/// members with the same digests.
+pub fn check_binding(bundle: &Bundle, statement: &ReleaseStatement) -> Result<(), Error> {
+    let what = "release statement";
+    let [subject] = statement.subject.as_slice() else {
+        return Err(Error::malformed(what, "must have exactly one subject"));
+    };
+    let subject_digest = subject
+        .sha256_digest()
+        .ok_or_else(|| Error::malformed(what, "subject has no sha256 digest"))?;
+    if subject_digest != bundle.image.digest {
+        return Err(Error::DigestMismatch {
+            what: "statement subject vs image manifest".into(),
+            expected: subject_digest,
+            actual: bundle.image.digest,
+        });
+    }
+    let want = ImageDescriptor {
+        media_type: bundle.image.media_type.clone(),
+        digest: bundle.image.digest,
+        size: bundle.image.size,
+    };
+    if statement.predicate.image != want {
+        return Err(Error::malformed(
+            what,
+            "predicate.image does not describe the bundle's image manifest",
+        ));
+    }
+    if bundle.manifest.image.digest != bundle.image.digest {
+        return Err(Error::DigestMismatch {
+            what: "manifest.toml [image].digest vs image manifest".into(),
+            expected: bundle.manifest.image.digest,
+            actual: bundle.image.digest,
+        });
+    }
+    let pkg = &statement.predicate.package;
+    if pkg.name != bundle.manifest.package.name || pkg.version != bundle.manifest.package.version {
+        return Err(Error::malformed(
+            what,
+            format!(
+                "statement names {} {} but manifest.toml says {} {}",
+                pkg.name, pkg.version, bundle.manifest.package.name, bundle.manifest.package.version
+            ),
+        ));
+    }
+    let actual: Vec<(&str, Digest)> = bundle
+        .members
+        .iter()
+        .filter(|m| !m.path.starts_with(BLOB_PREFIX) && !m.path.starts_with(ATTESTATIONS_PREFIX))
+        .map(|m| (m.path.as_str(), m.digest))
+        .collect();
+    for (path, digest) in &actual {
+        let bound = statement
+            .predicate
+            .members
+            .iter()
+            .find(|b| b.path == *path)
+            .ok_or_else(|| Error::malformed(what, format!("member {path} is not bound by the statement")))?;
+        if bound.digest != *digest {
+            return Err(Error::DigestMismatch {
+                what: (*path).to_owned(),
+                expected: bound.digest,
+                actual: *digest,
+            });
+        }
+    }
+    if let Some(extra) = statement
+        .predicate
+        .members
+        .iter()
+        .find(|b| !actual.iter().any(|(p, _)| *p == b.path))
+    {
+        return Err(Error::malformed(
+            what,
+            format!("binds member {} which the bundle lacks", extra.path),
+        ));
+    }
+    Ok(())
+}

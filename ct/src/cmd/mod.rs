@@ -1,0 +1,45 @@
+//! One module per command; each is a short function over the libraries.
+
+mod demo;
+mod diff;
+mod info;
+mod keys;
+mod pack;
+mod verify;
+
+use anyhow::Result;
+use cerro_core::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::ctx::Ctx;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Commands that need no state directory.
+    match &cli.command {
+        Command::Version { json } => return info::version(*json),
+        Command::Man { topic } => return info::man(topic.as_deref()),
+        Command::Completions { shell } => return info::completions(*shell),
+        Command::Demo { keep } => return demo::run(keep.as_deref()),
+        _ => {}
+    }
+    let ctx = Ctx::new(&cli)?;
+    match cli.command {
+        Command::Keygen { id, encrypt } => keys::keygen(&ctx, &id, encrypt),
+        Command::Key(k) => keys::key(&ctx, k),
+        Command::Pack {
+            image,
+            output,
+            keys,
+            manifest,
+        } => pack::pack(&ctx, &image, &output, &keys, manifest.as_deref()),
+        Command::Sign { file, key } => pack::sign(&ctx, &file, &key),
+        Command::Verify(a) => verify::verify(&ctx, &a),
+        Command::Explain(a) => verify::explain(&ctx, &a),
+        Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),
+        Command::Diff { old, new, json } => diff::diff(&ctx, &old, &new, json),
+        Command::Doctor => info::doctor(&ctx),
+        Command::Version { .. } | Command::Man { .. } | Command::Completions { .. } | Command::Demo { .. } => {
+            unreachable!("handled above")
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `ct pack` and `ct sign`.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use cerro_core::bundle::{read_bundle, NoExtract};
+use cerro_core::fsutil::AtomicFile;
+use cerro_core::image::source::SourceImage;
+use cerro_core::manifest::{ImageRef, PackageManifest};
+use cerro_core::{Error, ExitCode};
+
+use crate::ctx::{source_date_epoch, Ctx};
+
+pub fn pack(ctx: &Ctx, image: &str, output: &Path, key_ids: &[String], manifest: Option<&Path>) -> Result<ExitCode> {
+    let pass = ctx.passphrase()?;
+    let keys = key_ids
+        .iter()
+        .map(|id| ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let src = SourceImage::open(image).with_context(|| format!("opening image {image}"))?;
+    let image_ref = ImageRef {
+        digest: src.manifest.digest,
+        reference: src.reference.clone(),
+    };
+    let manifest = match manifest {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::io("reading", p, e))?;
+            PackageManifest::from_draft(&text, image_ref).with_context(|| format!("in {}", p.display()))?
+        }
+        None => default_manifest(image, image_ref)?,
+    };
+    let mtime = source_date_epoch()?;
+    let mut out = AtomicFile::create(output, 0o644)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, out.file());
+        cerro_core::pack::pack(&src, &manifest, &keys, mtime, &mut w)?;
+        w.flush().map_err(|e| Error::io("writing", output, e))?;
+    }
+    out.commit()?;
+    println!(
+        "packed {} {} ({}, {} layer(s)) into {} signed by {}",
+        manifest.package.name,
+        manifest.package.version,
+        src.manifest.digest,
+        src.parts.layers.len(),
+        output.display(),
+        key_ids.join(", ")
+    );
+    Ok(ExitCode::Valid)
+}
+
+/// A manifest for an image packed without `--manifest`: the name from the
+/// image's file name, the version from its reference (else "0").
+fn default_manifest(image: &str, image_ref: ImageRef) -> Result<PackageManifest> {
+    let path = image.split_once(':').map(|(_, r)| r).unwrap_or(image);
+    let path = path.split(':').next().unwrap_or(path);
+    let stem = Path::new(path)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = stem.split('.').next().unwrap_or("").to_ascii_lowercase();
+    let mut name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name.trim_matches(|c: char| c == '-' || c.is_ascii_digit()).to_owned();
+    if name.len() < 2 {
+        name = "image".into();
+    }
+    let version = image_ref
+        .reference
+        .as_deref()
+        .filter(|r| cerro_core::manifest::validate_version(r).is_ok())
+        .unwrap_or("0")
+        .to_owned();
+    let text = format!("[package]\nname = {name:?}\nversion = {version:?}\n");
+    eprintln!("note: no --manifest given; describing the image as {name} {version}");
+    Ok(PackageManifest::from_draft(&text, image_ref)?)
+}
+
+pub fn sign(ctx: &Ctx, file: &Path, key_id: &str) -> Result<ExitCode> {
+    let pass = ctx.passphrase()?;
+    let key = ctx.home.load_signing_key(key_id, pass.as_ref().map(|p| p.as_slice()))?;
+    let f = File::open(file).map_err(|e| Error::io("opening", file, e))?;
+    let bundle = read_bundle(&mut BufReader::with_capacity(1 << 20, f), &mut NoExtract)?;
+    let mut out = AtomicFile::create(file, 0o644)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, out.file());
+        cerro_core::pack::cosign(&bundle, file, &key, &mut w)?;
+        w.flush().map_err(|e| Error::io("writing", file, e))?;
+    }
+    out.commit()?;
+    let n = bundle.release().map(|r| r.envelope.signatures.len()).unwrap_or(0);
+    println!(
+        "signed {} with {key_id} (release attestation had {n} signature(s))",
+        file.display()
+    );
+    Ok(ExitCode::Valid)
+}
