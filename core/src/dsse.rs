@@ -213,4 +213,72 @@ mod tests {
             &other.signatures[0].sig
         ));
     }
+
+    fn h(s: &str) -> Vec<u8> {
+        hex::decode(s).unwrap()
+    }
+
+    /// RFC 8032 §7.1 tests 1–3: keys, deterministic signatures, verification.
+    #[test]
+    fn rfc8032_vectors() {
+        let cases = [
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+            (
+                "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+                "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+                "af82",
+                "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+            ),
+        ];
+        for (sk, pk, msg, sig) in cases {
+            let key = SigningKey::from_bytes(&h(sk).try_into().unwrap());
+            assert_eq!(key.verifying_key().to_bytes().to_vec(), h(pk));
+            let got = key.sign(&h(msg)).to_bytes().to_vec();
+            assert_eq!(got, h(sig));
+            assert!(verify_signature(&key.verifying_key(), &h(msg), &got));
+            let mut bad = got.clone();
+            bad[10] ^= 1;
+            assert!(!verify_signature(&key.verifying_key(), &h(msg), &bad));
+            assert!(!verify_signature(&key.verifying_key(), b"other", &got));
+        }
+    }
+
+    /// Malleability: S + L (non-canonical scalar) must be refused.
+    #[test]
+    fn non_canonical_s_is_refused() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let mut sig = key.sign(b"m").to_bytes();
+        let l = h("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let v = sig[32 + i] as u16 + l[i] as u16 + carry;
+            sig[32 + i] = v as u8;
+            carry = v >> 8;
+        }
+        assert!(!verify_signature(&key.verifying_key(), b"m", &sig));
+    }
+
+    /// Small-order public keys: the identity point "verifies" R = identity,
+    /// S = 0 for every message under lax rules; strict rules refuse it.
+    #[test]
+    fn small_order_keys_are_refused() {
+        let mut ident = [0u8; 32];
+        ident[0] = 1;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&ident).unwrap();
+        assert!(key.is_weak());
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        assert!(!verify_signature(&key, b"anything", &sig));
+    }
 }

@@ -65,7 +65,12 @@ pub fn explain(report: &Report) -> String {
     }
     line("members".into());
     for m in &b.members {
-        line(format!("  {:<50} {} {:>12}", m.path, m.digest, m.size));
+        // A blob's name is its digest: print it once.
+        if m.path.ends_with(&m.digest.hex()) {
+            line(format!("  {} {:>12}", m.path, m.size));
+        } else {
+            line(format!("  {:<31} {} {:>8}", m.path, m.digest, m.size));
+        }
     }
     line("signers".into());
     if report.signers.is_empty() {

@@ -105,12 +105,8 @@ fn rewrite(src: &Path, dst: &Path, edit: impl Fn(&str, Vec<u8>) -> Option<(Strin
         let mut data = Vec::new();
         e.read_to_end(&mut data).unwrap();
         if let Some((p, d)) = edit(&path, data) {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(d.len() as u64);
-            h.set_mode(0o644);
-            h.set_mtime(0);
-            h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, p, &d[..]).unwrap();
+            let h = cerro_core::bundle::member_header(&p, d.len() as u64, 0).unwrap();
+            b.append(&h, &d[..]).unwrap();
         }
     }
     fs::write(dst, b.into_inner().unwrap()).unwrap();

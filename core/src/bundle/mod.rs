@@ -19,7 +19,7 @@ mod reader;
 mod writer;
 
 pub use reader::{read_bundle, Attestation, Bundle, Extract, Member, NoExtract};
-pub use writer::{write_bundle, BundleContents};
+pub use writer::{member_header, write_bundle, BundleContents};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};

@@ -6,12 +6,14 @@
 //! Nothing is trusted until it is hashed: a blob member's name is its
 //! claimed digest, and the returned [`Bundle`] exists only if every claim held.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::io::{Read, Write};
+use std::rc::Rc;
 
 use serde::Serialize;
 
-use super::{classify, MemberKind, MAX_INDEX_SIZE, RELEASE_ATTESTATION};
+use super::{classify, member_header, MemberKind, MAX_INDEX_SIZE, RELEASE_ATTESTATION};
 use crate::digest::Digest;
 use crate::dsse::{Envelope, MAX_ENVELOPE_SIZE};
 use crate::error::{Error, Result};
@@ -121,6 +123,34 @@ fn read_small(entry: &mut impl Read, path: &str, size: u64, limit: u64) -> Resul
     Ok(buf)
 }
 
+/// Passes bytes through to the tar reader, checking that those in the
+/// current padding region (after the last member's data, up to the next
+/// 512-byte boundary) are zero. The tar crate skips padding unseen.
+struct PaddingWatch<'a> {
+    inner: &'a mut dyn Read,
+    pos: u64,
+    region: Rc<Cell<(u64, u64)>>,
+    dirty: Rc<Cell<Option<u64>>>,
+}
+
+impl Read for PaddingWatch<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let (start, end) = self.region.get();
+        let (lo, hi) = (self.pos.max(start), (self.pos + n as u64).min(end));
+        if lo < hi {
+            let slice = &buf[(lo - self.pos) as usize..(hi - self.pos) as usize];
+            if let Some(i) = slice.iter().position(|b| *b != 0) {
+                if self.dirty.get().is_none() {
+                    self.dirty.set(Some(lo + i as u64));
+                }
+            }
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads and checks a bundle from `input`, handing the layout to `extract`.
 ///
 /// Returns only if: every member is a regular file with a safe, expected
@@ -129,7 +159,14 @@ fn read_small(entry: &mut impl Read, path: &str, size: u64, limit: u64) -> Resul
 /// size; the layout holds exactly the blobs of its one image; the manifest
 /// and envelopes parse.
 pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bundle> {
-    let mut ar = tar::Archive::new(input);
+    let padding = Rc::new(Cell::new((0u64, 0u64)));
+    let dirty_padding = Rc::new(Cell::new(None));
+    let mut ar = tar::Archive::new(PaddingWatch {
+        inner: input,
+        pos: 0,
+        region: Rc::clone(&padding),
+        dirty: Rc::clone(&dirty_padding),
+    });
     let entries = ar
         .entries()
         .map_err(|e| Error::malformed("bundle", format!("not a tar archive: {e}")))?;
@@ -151,6 +188,19 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
         let mut entry = entry.map_err(|e| Error::malformed("bundle", format!("corrupt or truncated tar: {e}")))?;
         let path = String::from_utf8(entry.path_bytes().into_owned())
             .map_err(|_| Error::malformed("bundle", "member path is not UTF-8"))?;
+        // The writer never emits PAX headers. Refuse them: a PAX `size`
+        // overrides the header's, so the bytes hashed below would differ
+        // from what other tar tools extract for this member.
+        if entry
+            .pax_extensions()
+            .map_err(|e| Error::malformed("bundle", format!("corrupt PAX header: {e}")))?
+            .is_some()
+        {
+            return Err(Error::malformed(
+                "bundle",
+                format!("member {path:?} has a PAX extended header"),
+            ));
+        }
         let header = entry.header();
         let kind_byte = header.entry_type();
         if !kind_byte.is_file() {
@@ -173,6 +223,23 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
         if *mtime.get_or_insert(this_mtime) != this_mtime {
             return Err(Error::malformed(&path, "member mtime differs from the bundle's"));
         }
+        // Every header byte is fixed by (path, size, mtime), and the padding
+        // after the data must be zero: with the data hashed and bound, no
+        // byte of the file is left unaccounted for.
+        if member_header(&path, size, this_mtime)?.as_bytes() != header.as_bytes() {
+            return Err(Error::malformed(
+                &path,
+                "tar header is not the canonical one (mode, owner, format)",
+            ));
+        }
+        if let Some(at) = dirty_padding.get() {
+            return Err(Error::malformed(
+                "bundle",
+                format!("non-zero tar padding at offset {at}"),
+            ));
+        }
+        let data_start = entry.raw_file_position();
+        padding.set((data_start + size, (data_start + size).div_ceil(512) * 512));
         let member_phase = match kind {
             MemberKind::Manifest => Phase::Manifest,
             MemberKind::Attestation => Phase::Attestations,
@@ -365,8 +432,15 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
     // without this a bundle cut short inside its end-of-archive marker, or
     // with bytes appended after it, would read as valid. The writer ends
     // every bundle with exactly two zero blocks; the first was consumed.
+    if let Some(at) = dirty_padding.get() {
+        return Err(Error::malformed(
+            "bundle",
+            format!("non-zero tar padding at offset {at}"),
+        ));
+    }
     let mut rest = Vec::with_capacity(513);
     ar.into_inner()
+        .inner
         .take(513)
         .read_to_end(&mut rest)
         .map_err(|e| Error::malformed("bundle", format!("cannot read the end-of-archive marker: {e}")))?;

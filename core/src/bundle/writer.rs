@@ -94,6 +94,22 @@ pub fn write_bundle(contents: &BundleContents<'_>, out: &mut dyn Write) -> Resul
     w.out.flush().map_err(|e| Error::io("writing", "bundle", e))
 }
 
+/// The one header a member at `path` of `size` bytes may have: GNU format,
+/// regular file, mode 0644, uid/gid 0, no owner names, the bundle's mtime.
+/// The reader compares every header with this, byte for byte.
+pub fn member_header(path: &str, size: u64, mtime: u64) -> Result<tar::Header> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(path).map_err(|e| Error::malformed(path, e.to_string()))?;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    Ok(h)
+}
+
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -114,15 +130,7 @@ struct TarWriter<'o> {
 
 impl TarWriter<'_> {
     fn header(&mut self, path: &str, size: u64) -> Result<()> {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(path).map_err(|e| Error::malformed(path, e.to_string()))?;
-        h.set_size(size);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(self.mtime);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_cksum();
+        let h = member_header(path, size, self.mtime)?;
         self.out
             .write_all(h.as_bytes())
             .map_err(|e| Error::io("writing", "bundle", e))
