@@ -2,6 +2,8 @@
 //! file — tar headers, member data, padding, end-of-archive marker — makes
 //! reading or verification fail. Exhaustive over a small bundle.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use cerro_core::bundle::{read_bundle, NoExtract};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;

@@ -2,6 +2,8 @@
 //! documented exit code, key management, co-signing against a policy
 //! threshold, unpack, diff, and PEM interop with openssl.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! Debian's busybox-static, `ct` packs, verifies and unpacks it, and umoci
 //! reads the unpacked layout back.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
