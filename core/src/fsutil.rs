@@ -75,8 +75,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     f.commit()
 }
 
-/// Creates `dir` (and parents) with permission bits `mode` on the last component.
+/// Creates `dir` (and parents) with permission bits `mode` on the last
+/// component. An existing directory is left as it is: its owner chose its mode.
 pub fn create_dir(dir: &Path, mode: u32) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
     fs::create_dir_all(dir).ctx("creating directory", dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(mode)).ctx("setting permissions of", dir)
 }

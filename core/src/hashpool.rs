@@ -9,7 +9,9 @@
 //! A job may carry a sink (a file being extracted): the worker writes each
 //! chunk after hashing it, which takes the write off the reading thread too.
 
+use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -25,9 +27,30 @@ const QUEUE_DEPTH: usize = 8;
 pub type Sink = Box<dyn Write + Send>;
 
 enum Msg {
-    Start { id: usize, sink: Option<Sink> },
-    Data { id: usize, chunk: Vec<u8> },
-    End { id: usize },
+    Start {
+        id: usize,
+        sink: Option<Sink>,
+    },
+    Region {
+        id: usize,
+        file: Arc<File>,
+        offset: u64,
+        size: u64,
+        sink: Option<Sink>,
+    },
+    Data {
+        id: usize,
+        chunk: Vec<u8>,
+    },
+    Span {
+        id: usize,
+        file: Arc<File>,
+        offset: u64,
+        len: u64,
+    },
+    End {
+        id: usize,
+    },
 }
 
 /// What a finished job produced.
@@ -39,6 +62,8 @@ pub struct JobOutcome {
     pub size: u64,
     /// The first error the sink returned, if any (later chunks were not written).
     pub sink_error: Option<std::io::Error>,
+    /// For a region job: the read error (a short file), if any.
+    pub read_error: Option<std::io::Error>,
 }
 
 /// A job in flight: feed it chunks, then end it.
@@ -104,14 +129,36 @@ impl HashPool {
 
     /// Starts a job on the least loaded worker.
     pub fn start(&mut self, sink: Option<Sink>) -> Job {
-        let worker = (0..self.senders.len())
-            .min_by_key(|w| self.queued[*w].load(Ordering::Relaxed))
-            .unwrap_or(0);
+        let worker = self.least_loaded();
         let id = self.next_id;
         self.next_id += 1;
         // A send only fails if the worker died; `finish` reports the missing job.
         let _ = self.senders[worker].send(Msg::Start { id, sink });
         Job { id, worker }
+    }
+
+    /// Starts a job that hashes `size` bytes of `file` from `offset`, read
+    /// by the worker itself with positioned reads: the caller does not wait
+    /// for the data. Returns the job id.
+    pub fn start_region(&mut self, file: Arc<File>, offset: u64, size: u64, sink: Option<Sink>) -> usize {
+        let worker = self.least_loaded();
+        let id = self.next_id;
+        self.next_id += 1;
+        self.queued[worker].fetch_add(size, Ordering::Relaxed);
+        let _ = self.senders[worker].send(Msg::Region {
+            id,
+            file,
+            offset,
+            size,
+            sink,
+        });
+        id
+    }
+
+    fn least_loaded(&self) -> usize {
+        (0..self.senders.len())
+            .min_by_key(|w| self.queued[*w].load(Ordering::Relaxed))
+            .unwrap_or(0)
     }
 
     /// An empty buffer of capacity [`CHUNK`], reused from finished chunks when possible.
@@ -126,6 +173,19 @@ impl HashPool {
     pub fn feed(&self, job: &Job, chunk: Vec<u8>) {
         self.queued[job.worker].fetch_add(chunk.len() as u64, Ordering::Relaxed);
         let _ = self.senders[job.worker].send(Msg::Data { id: job.id, chunk });
+    }
+
+    /// Hands the job's worker `len` bytes of `file` at `offset` to hash
+    /// next, read there with positioned reads (for data just written to a
+    /// file the caller does not want to read back itself).
+    pub fn feed_span(&self, job: &Job, file: Arc<File>, offset: u64, len: u64) {
+        self.queued[job.worker].fetch_add(len, Ordering::Relaxed);
+        let _ = self.senders[job.worker].send(Msg::Span {
+            id: job.id,
+            file,
+            offset,
+            len,
+        });
     }
 
     /// Marks the job complete.
@@ -168,10 +228,12 @@ struct Running {
     hasher: Hasher,
     sink: Option<Sink>,
     sink_error: Option<std::io::Error>,
+    read_error: Option<std::io::Error>,
 }
 
 fn worker(rx: Receiver<Msg>, queued: &AtomicU64, recycled: &Mutex<Vec<Vec<u8>>>) -> Vec<(usize, JobOutcome)> {
     let mut running: Vec<Running> = Vec::new();
+    let mut span_buf: Option<Vec<u8>> = None;
     let mut done = Vec::new();
     for msg in rx {
         match msg {
@@ -180,7 +242,15 @@ fn worker(rx: Receiver<Msg>, queued: &AtomicU64, recycled: &Mutex<Vec<Vec<u8>>>)
                 hasher: Hasher::new(),
                 sink,
                 sink_error: None,
+                read_error: None,
             }),
+            Msg::Region {
+                id,
+                file,
+                offset,
+                size,
+                sink,
+            } => done.push((id, hash_region(&file, offset, size, sink, queued))),
             Msg::Data { id, chunk } => {
                 if let Some(r) = running.iter_mut().find(|r| r.id == id) {
                     r.hasher.update(&chunk);
@@ -198,6 +268,21 @@ fn worker(rx: Receiver<Msg>, queued: &AtomicU64, recycled: &Mutex<Vec<Vec<u8>>>)
                     }
                 }
             }
+            Msg::Span { id, file, offset, len } => {
+                if let Some(r) = running.iter_mut().find(|r| r.id == id) {
+                    let buf = span_buf.get_or_insert_with(|| vec![0u8; CHUNK]);
+                    let mut done = 0u64;
+                    while done < len && r.read_error.is_none() {
+                        let n = (len - done).min(CHUNK as u64) as usize;
+                        match file.read_exact_at(&mut buf[..n], offset + done) {
+                            Ok(()) => r.hasher.update(&buf[..n]),
+                            Err(e) => r.read_error = Some(e),
+                        }
+                        done += n as u64;
+                    }
+                }
+                queued.fetch_sub(len, Ordering::Relaxed);
+            }
             Msg::End { id } => {
                 if let Some(pos) = running.iter().position(|r| r.id == id) {
                     let mut r = running.swap_remove(pos);
@@ -213,6 +298,7 @@ fn worker(rx: Receiver<Msg>, queued: &AtomicU64, recycled: &Mutex<Vec<Vec<u8>>>)
                             digest,
                             size,
                             sink_error: r.sink_error,
+                            read_error: r.read_error,
                         },
                     ));
                 }
@@ -220,6 +306,42 @@ fn worker(rx: Receiver<Msg>, queued: &AtomicU64, recycled: &Mutex<Vec<Vec<u8>>>)
         }
     }
     done
+}
+
+fn hash_region(file: &File, offset: u64, size: u64, mut sink: Option<Sink>, queued: &AtomicU64) -> JobOutcome {
+    let mut hasher = Hasher::new();
+    let mut buf = vec![0u8; CHUNK];
+    let (mut sink_error, mut read_error) = (None, None);
+    let mut done = 0u64;
+    while done < size {
+        let want = (size - done).min(CHUNK as u64) as usize;
+        if let Err(e) = file.read_exact_at(&mut buf[..want], offset + done) {
+            read_error = Some(e);
+            break;
+        }
+        hasher.update(&buf[..want]);
+        if let Some(s) = sink.as_mut() {
+            if let Err(e) = s.write_all(&buf[..want]) {
+                sink_error = Some(e);
+                sink = None;
+            }
+        }
+        done += want as u64;
+        queued.fetch_sub(want as u64, Ordering::Relaxed);
+    }
+    queued.fetch_sub(size - done, Ordering::Relaxed);
+    if let Some(mut s) = sink {
+        if let Err(e) = s.flush() {
+            sink_error.get_or_insert(e);
+        }
+    }
+    let (digest, size) = hasher.finish();
+    JobOutcome {
+        digest,
+        size,
+        sink_error,
+        read_error,
+    }
 }
 
 #[cfg(test)]

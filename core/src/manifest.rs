@@ -155,15 +155,23 @@ impl PackageManifest {
                 });
             }
         }
+        if let Some(r) = d.image.as_ref().and_then(|i| i.reference.as_ref()) {
+            if Some(r) != image.reference.as_ref() {
+                return Err(Error::malformed(
+                    "manifest",
+                    format!(
+                        "[image].reference {r:?} is not the packed image's reference {:?}",
+                        image.reference
+                    ),
+                ));
+            }
+        }
         let m = PackageManifest {
             package: d.package,
             provenance: d.provenance,
             build: d.build,
             runtime: d.runtime,
-            image: ImageRef {
-                digest: image.digest,
-                reference: d.image.and_then(|i| i.reference).or(image.reference),
-            },
+            image,
         };
         m.validate()?;
         Ok(m)
@@ -178,23 +186,34 @@ impl PackageManifest {
     pub fn validate(&self) -> Result<()> {
         validate_name(&self.package.name)?;
         validate_version(&self.package.version)?;
-        for (field, value) in [
-            ("package.summary", self.package.summary.as_deref()),
-            ("package.license", self.package.license.as_deref()),
-            ("package.homepage", self.package.homepage.as_deref()),
-            ("image.reference", self.image.reference.as_deref()),
-        ] {
-            if let Some(v) = value {
-                check_line(field, v)?;
-            }
-        }
-        if let Some(p) = &self.provenance {
-            check_line("provenance.upstream", &p.upstream)?;
-            if !p.upstream.contains("://") {
+        let mut lines: Vec<(&str, &str)> = Vec::new();
+        let p = &self.package;
+        lines.extend(p.summary.as_deref().map(|v| ("package.summary", v)));
+        lines.extend(p.license.as_deref().map(|v| ("package.license", v)));
+        lines.extend(p.homepage.as_deref().map(|v| ("package.homepage", v)));
+        lines.extend(self.image.reference.as_deref().map(|v| ("image.reference", v)));
+        if let Some(pr) = &self.provenance {
+            lines.push(("provenance.upstream", &pr.upstream));
+            lines.extend(pr.imported_from.as_deref().map(|v| ("provenance.imported_from", v)));
+            lines.extend(pr.patches.iter().map(|x| ("provenance.patches.name", x.name.as_str())));
+            if !pr.upstream.contains("://") {
                 return Err(Error::malformed("manifest.toml", "provenance.upstream must be a URL"));
             }
-            for patch in &p.patches {
-                check_line("provenance.patches.name", &patch.name)?;
+        }
+        if let Some(b) = &self.build {
+            lines.extend(b.system.as_deref().map(|v| ("build.system", v)));
+            lines.extend(b.builder.as_deref().map(|v| ("build.builder", v)));
+        }
+        if let Some(r) = &self.runtime {
+            lines.extend(r.entrypoint.iter().map(|v| ("runtime.entrypoint", v.as_str())));
+            lines.extend(r.user.as_deref().map(|v| ("runtime.user", v)));
+        }
+        for (field, value) in lines {
+            check_line(field, value)?;
+        }
+        if let Some(h) = &p.homepage {
+            if !h.contains("://") {
+                return Err(Error::malformed("manifest.toml", "package.homepage must be a URL"));
             }
         }
         Ok(())

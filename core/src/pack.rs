@@ -1,12 +1,14 @@
 //! Packing and co-signing: the two ways a bundle is written.
 
+use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 
 use crate::bundle::{
-    write_bundle, Bundle, BundleContents, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH, RELEASE_ATTESTATION,
+    write_bundle, write_bundle_file, Bundle, BundleContents, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH,
+    RELEASE_ATTESTATION,
 };
 use crate::digest::Digest;
 use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
@@ -58,6 +60,43 @@ pub fn pack(
     mtime: u64,
     out: &mut dyn Write,
 ) -> Result<()> {
+    pack_into(image, manifest, keys, mtime, Target::Stream(out))
+}
+
+/// [`pack`] into a file: blob data is copied by the kernel and hashed from
+/// the output on all cores (see [`write_bundle_file`]). Same bytes as [`pack`].
+pub fn pack_to_file(
+    image: &SourceImage,
+    manifest: &PackageManifest,
+    keys: &[SigningKey],
+    mtime: u64,
+    out: &mut File,
+) -> Result<()> {
+    pack_into(image, manifest, keys, mtime, Target::File(out))
+}
+
+/// Where a bundle is written.
+enum Target<'o> {
+    Stream(&'o mut dyn Write),
+    File(&'o mut File),
+}
+
+impl Target<'_> {
+    fn write(self, contents: &BundleContents<'_>) -> Result<()> {
+        match self {
+            Target::Stream(w) => write_bundle(contents, w),
+            Target::File(f) => write_bundle_file(contents, f),
+        }
+    }
+}
+
+fn pack_into(
+    image: &SourceImage,
+    manifest: &PackageManifest,
+    keys: &[SigningKey],
+    mtime: u64,
+    out: Target<'_>,
+) -> Result<()> {
     if keys.is_empty() {
         return Err(Error::Config("packing needs at least one signing key".into()));
     }
@@ -66,15 +105,12 @@ pub fn pack(
     for k in keys {
         env.sign(k);
     }
-    write_bundle(
-        &BundleContents {
-            manifest_toml: manifest.to_canonical_toml()?.into_bytes(),
-            attestations: vec![(RELEASE_ATTESTATION.into(), env.to_bytes()?)],
-            image,
-            mtime,
-        },
-        out,
-    )
+    out.write(&BundleContents {
+        manifest_toml: manifest.to_canonical_toml()?.into_bytes(),
+        attestations: vec![(RELEASE_ATTESTATION.into(), env.to_bytes()?)],
+        image,
+        mtime,
+    })
 }
 
 /// Adds `key`'s signature to the release attestation of the bundle at
@@ -82,6 +118,15 @@ pub fn pack(
 /// statement must bind the bundle: a co-signer never signs a statement about
 /// other content. Every blob is re-hashed while copied.
 pub fn cosign(bundle: &Bundle, path: &Path, key: &SigningKey, out: &mut dyn Write) -> Result<()> {
+    cosign_into(bundle, path, key, Target::Stream(out))
+}
+
+/// [`cosign`] into a file (kernel copy, hashing from the output).
+pub fn cosign_to_file(bundle: &Bundle, path: &Path, key: &SigningKey, out: &mut File) -> Result<()> {
+    cosign_into(bundle, path, key, Target::File(out))
+}
+
+fn cosign_into(bundle: &Bundle, path: &Path, key: &SigningKey, out: Target<'_>) -> Result<()> {
     let release = bundle
         .release()
         .ok_or_else(|| Error::MissingAttestation("the bundle has no release attestation to co-sign".into()))?;
@@ -102,13 +147,10 @@ pub fn cosign(bundle: &Bundle, path: &Path, key: &SigningKey, out: &mut dyn Writ
         }
         attestations.push((a.path.clone(), env.to_bytes()?));
     }
-    write_bundle(
-        &BundleContents {
-            manifest_toml: bundle.manifest.to_canonical_toml()?.into_bytes(),
-            attestations,
-            image: &image,
-            mtime: bundle.mtime,
-        },
-        out,
-    )
+    out.write(&BundleContents {
+        manifest_toml: bundle.manifest.to_canonical_toml()?.into_bytes(),
+        attestations,
+        image: &image,
+        mtime: bundle.mtime,
+    })
 }

@@ -4,13 +4,18 @@
 //!
 //! Order of checks (each failure stops, with its exit code):
 //! 1. a release attestation is present (5);
-//! 2. every signature by a key in the trust store verifies over the DSSE PAE
-//!    with RFC 8032 strict rules (2);
-//! 3. the release statement binds this bundle: its subject is the image
-//!    manifest digest, and it names the digest of every non-blob member (1);
+//! 2. its payloadType is in-toto (10) and every signature by a key in the
+//!    trust store verifies over the DSSE PAE with RFC 8032 strict rules (2);
+//!    the payload is canonical JSON (10);
+//! 3. the release statement binds this bundle: subject (name = package,
+//!    digest = image manifest) and the digests of `manifest.toml`,
+//!    `oci-layout` and `index.json` (1 on a digest that differs; 10 on a
+//!    statement that names other things: package, image descriptor, members);
 //! 4. at least one distinct, non-revoked, in-window key trusted `full` or
 //!    higher signed it (3);
-//! 5. the deployment policy allows it (4).
+//! 5. every other attestation passes 2 and 4 and is a statement about this
+//!    image (10);
+//! 6. the deployment policy allows it (4).
 //!
 //! Blob digests were already checked while the bundle was read.
 
@@ -18,14 +23,15 @@ use std::ops::Deref;
 
 use serde::Serialize;
 
-use crate::bundle::{Bundle, Member, ATTESTATIONS_PREFIX, BLOB_PREFIX};
+use crate::bundle::{Attestation, Bundle, Member, ATTESTATIONS_PREFIX, BLOB_PREFIX};
 use crate::digest::Digest;
 use crate::dsse::{verify_signature, IN_TOTO_PAYLOAD_TYPE};
 use crate::error::{Error, ExitCode};
 use crate::image::BlobRef;
+use crate::jcs;
 use crate::policy::{Policy, PolicyDecision, PolicyInput};
-use crate::statement::{ImageDescriptor, ReleaseStatement};
-use crate::trust::{Fingerprint, SignerVerdict, TrustLevel, TrustStore};
+use crate::statement::{ImageDescriptor, ReleaseStatement, Statement, STATEMENT_TYPE};
+use crate::trust::{Fingerprint, SignerVerdict, Tally, TrustLevel, TrustStore};
 
 /// A value that passed [`verify`]. Only this module can build one.
 #[derive(Debug)]
@@ -181,7 +187,82 @@ fn push(report: &mut Report, check: &'static str, ok: bool, detail: String) {
     report.checks.push(Check { check, ok, detail });
 }
 
+/// Checks one envelope's form and the signatures of keys the store knows,
+/// returning the fingerprints of all its signatures (verified or unknown).
+fn check_envelope(att: &Attestation, trust: &TrustStore, report: &mut Report) -> Result<Vec<Fingerprint>, Error> {
+    let env = &att.envelope;
+    if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        push(
+            report,
+            "attestation",
+            false,
+            format!("{}: payloadType {:?}", att.path, env.payload_type),
+        );
+        return Err(Error::malformed(
+            &att.path,
+            format!("payloadType must be {IN_TOTO_PAYLOAD_TYPE}"),
+        ));
+    }
+    let pae = env.pae();
+    let mut signers = Vec::with_capacity(env.signatures.len());
+    for sig in &env.signatures {
+        let fp = Fingerprint::from_hex(&sig.keyid)
+            .ok_or_else(|| Error::malformed(&att.path, format!("keyid {:?} is not a fingerprint", sig.keyid)))?;
+        if let Some(key) = trust.by_fingerprint(&fp) {
+            if !verify_signature(&key.public, &pae, &sig.sig) {
+                push(
+                    report,
+                    "signature",
+                    false,
+                    format!("{}: {} ({fp}) does not verify", att.path, key.id),
+                );
+                return Err(Error::SignatureInvalid {
+                    key: key.id.clone(),
+                    fingerprint: fp.to_hex(),
+                    envelope: att.path.clone(),
+                });
+            }
+            push(
+                report,
+                "signature",
+                true,
+                format!("{}: {} ({fp}) valid Ed25519 signature", att.path, key.id),
+            );
+        } else {
+            push(
+                report,
+                "signature",
+                true,
+                format!("{}: {fp} not in the trust store, not checked", att.path),
+            );
+        }
+        signers.push(fp);
+    }
+    // The payload must be canonical JSON: one document, one spelling.
+    let value: serde_json::Value = serde_json::from_slice(&env.payload)
+        .map_err(|e| Error::malformed(&att.path, format!("payload is not JSON: {e}")))?;
+    if jcs::to_vec(&value)? != env.payload {
+        return Err(Error::malformed(&att.path, "payload is not canonical JSON (RFC 8785)"));
+    }
+    Ok(signers)
+}
+
+/// At least one distinct, valid, trusted signer (the baseline), else exit 3.
+fn require_trusted(att: &Attestation, signers: &[Fingerprint], trust: &TrustStore, now: u64) -> Result<Tally, Error> {
+    let tally = trust.tally(signers, now, BASELINE_LEVEL, &|_| None);
+    if tally.counted == 0 {
+        return Err(Error::SignerNotTrusted {
+            envelope: att.path.clone(),
+            counted: 0,
+            required: 1,
+            details: tally.explain_uncounted(),
+        });
+    }
+    Ok(tally)
+}
+
 fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, report: &mut Report) -> Result<(), Error> {
+    // 1. The release attestation is present.
     let release = bundle.release().ok_or_else(|| {
         push(
             report,
@@ -191,66 +272,22 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         );
         Error::MissingAttestation("the bundle has no attestations/release.dsse.json".into())
     })?;
-    let env = &release.envelope;
-    if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
-        push(
-            report,
-            "release attestation",
-            false,
-            format!("payloadType {:?}", env.payload_type),
-        );
-        return Err(Error::malformed(
-            &release.path,
-            format!("payloadType must be {IN_TOTO_PAYLOAD_TYPE}"),
-        ));
-    }
     push(
         report,
         "release attestation",
         true,
-        format!("{} ({} signature(s))", release.path, env.signatures.len()),
+        format!("{} ({} signature(s))", release.path, release.envelope.signatures.len()),
     );
 
-    // 2. Signatures by known keys must verify.
-    let pae = env.pae();
-    let mut signers = Vec::with_capacity(env.signatures.len());
-    for sig in &env.signatures {
-        let fp = Fingerprint::from_hex(&sig.keyid)
-            .ok_or_else(|| Error::malformed(&release.path, format!("keyid {:?} is not a fingerprint", sig.keyid)))?;
-        if let Some(key) = trust.by_fingerprint(&fp) {
-            if !verify_signature(&key.public, &pae, &sig.sig) {
-                push(
-                    report,
-                    "signature",
-                    false,
-                    format!("{} ({fp}): does not verify", key.id),
-                );
-                return Err(Error::SignatureInvalid {
-                    key: key.id.clone(),
-                    fingerprint: fp.to_hex(),
-                    envelope: release.path.clone(),
-                });
-            }
-            push(
-                report,
-                "signature",
-                true,
-                format!("{} ({fp}): valid Ed25519 signature", key.id),
-            );
-        } else {
-            push(
-                report,
-                "signature",
-                true,
-                format!("{fp}: key not in the trust store, not checked"),
-            );
-        }
-        signers.push(fp);
-    }
+    // 2. Signatures by known keys verify.
+    let signers = check_envelope(release, trust, report)?;
 
     // 3. The statement binds this bundle.
-    let statement = ReleaseStatement::parse_release(&release.path, &env.payload)?;
-    check_binding(bundle, &statement)?;
+    let statement = ReleaseStatement::parse_release(&release.path, &release.envelope.payload)?;
+    if let Err(e) = check_binding(bundle, &statement) {
+        push(report, "statement binds bundle", false, e.to_string());
+        return Err(e);
+    }
     push(
         report,
         "statement binds bundle",
@@ -264,19 +301,14 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
     // 4. Baseline trust: one distinct trusted signer at least.
     let tally = trust.tally(&signers, now, BASELINE_LEVEL, &|_| None);
     report.signers = tally.verdicts.clone();
-    if tally.counted == 0 {
+    if let Err(e) = require_trusted(release, &signers, trust, now) {
         push(
             report,
             "trusted signers",
             false,
             format!("0 of 1 required{}", tally.explain_uncounted()),
         );
-        return Err(Error::SignerNotTrusted {
-            envelope: release.path.clone(),
-            counted: 0,
-            required: 1,
-            details: tally.explain_uncounted(),
-        });
+        return Err(e);
     }
     push(
         report,
@@ -284,6 +316,37 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         true,
         format!("{} distinct trusted signer(s)", tally.counted),
     );
+
+    // Every other attestation is held to the same rules: signatures verify,
+    // canonical payload, an in-toto statement about this image, a trusted signer.
+    for att in bundle.attestations.iter().filter(|a| a.path != release.path) {
+        let signers = check_envelope(att, trust, report)?;
+        let st: Statement<serde_json::Value> = serde_json::from_slice(&att.envelope.payload)
+            .map_err(|e| Error::malformed(&att.path, format!("payload is not an in-toto statement: {e}")))?;
+        if st.type_ != STATEMENT_TYPE {
+            return Err(Error::malformed(
+                &att.path,
+                format!("statement _type {:?} is not {STATEMENT_TYPE}", st.type_),
+            ));
+        }
+        if !st
+            .subject
+            .iter()
+            .any(|s| s.sha256_digest() == Some(bundle.image.digest))
+        {
+            return Err(Error::malformed(
+                &att.path,
+                "no subject names the bundle's image manifest",
+            ));
+        }
+        require_trusted(att, &signers, trust, now)?;
+        push(
+            report,
+            "attestation",
+            true,
+            format!("{} ({}) about this image, trusted", att.path, st.predicate_type),
+        );
+    }
 
     // 5. Policy.
     let decision = policy.evaluate(&PolicyInput {
@@ -319,6 +382,18 @@ pub fn check_binding(bundle: &Bundle, statement: &ReleaseStatement) -> Result<()
     let [subject] = statement.subject.as_slice() else {
         return Err(Error::malformed(what, "must have exactly one subject"));
     };
+    if subject.name != bundle.manifest.package.name {
+        return Err(Error::malformed(
+            what,
+            format!(
+                "subject name {:?} is not the package name {:?}",
+                subject.name, bundle.manifest.package.name
+            ),
+        ));
+    }
+    if subject.digest.len() != 1 {
+        return Err(Error::malformed(what, "subject must carry exactly one digest (sha256)"));
+    }
     let subject_digest = subject
         .sha256_digest()
         .ok_or_else(|| Error::malformed(what, "subject has no sha256 digest"))?;
@@ -346,6 +421,23 @@ pub fn check_binding(bundle: &Bundle, statement: &ReleaseStatement) -> Result<()
             expected: bundle.manifest.image.digest,
             actual: bundle.image.digest,
         });
+    }
+    if bundle.manifest.image.reference != bundle.reference {
+        return Err(Error::malformed(
+            "manifest.toml",
+            format!(
+                "[image].reference {:?} differs from the layout's reference {:?}",
+                bundle.manifest.image.reference, bundle.reference
+            ),
+        ));
+    }
+    let bound = &statement.predicate.members;
+    if bound
+        .iter()
+        .enumerate()
+        .any(|(i, m)| bound[..i].iter().any(|o| o.path == m.path))
+    {
+        return Err(Error::malformed(what, "binds a member path twice"));
     }
     let pkg = &statement.predicate.package;
     if pkg.name != bundle.manifest.package.name || pkg.version != bundle.manifest.package.version {

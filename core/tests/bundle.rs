@@ -701,7 +701,7 @@ fn pax_headers_are_refused() {
         t.header(&m.path, m.data.len() as u64, tar::EntryType::Regular, "")
             .data(&data);
     }
-    expect_malformed(check(&t.finish(), &trust), "PAX extended header");
+    expect_malformed(check(&t.finish(), &trust), "PAX extension entry");
 
     // Even a harmless one (a path equal to the header's) is refused.
     let record = pax_record("path", MANIFEST_PATH);
@@ -709,7 +709,17 @@ fn pax_headers_are_refused() {
     t.header("PaxHeaders/manifest", record.len() as u64, tar::EntryType::XHeader, "")
         .data(&record)
         .members_of(&bytes);
-    expect_malformed(check(&t.finish(), &trust), "PAX extended header");
+    expect_malformed(check(&t.finish(), &trust), "PAX extension entry");
+
+    // GNU long-name and long-link entries are extensions too: refused before
+    // their data is read (the tar crate would otherwise read them whole).
+    for kind in [tar::EntryType::GNULongName, tar::EntryType::GNULongLink] {
+        let mut t = RawTar::new();
+        t.header("././@LongLink", 14, kind, "")
+            .data(b"manifest.toml\0")
+            .members_of(&bytes);
+        expect_malformed(check(&t.finish(), &trust), "GNU long-name extension entry");
+    }
 }
 
 /// A bundle cut short anywhere — in a header, in a blob, in the

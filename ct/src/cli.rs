@@ -9,8 +9,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "ct", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
-    /// State directory (keys, trust store). Default: $XDG_CONFIG_HOME/cerro-torre.
-    #[arg(long, global = true, env = "CERRO_HOME", value_name = "DIR")]
+    /// State directory (keys, trust store). Default: $CERRO_HOME, else $XDG_CONFIG_HOME/cerro-torre,
+    /// else ~/.config/cerro-torre.
+    #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
     /// File holding the passphrase of encrypted private keys (else $CERRO_PASSPHRASE).

@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::io::Read;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -97,7 +98,7 @@ fn members(bytes: &[u8]) -> Vec<(String, u64, u64)> {
 }
 
 /// Rewrites a bundle's tar with `edit` applied to each (path, data); `None` drops the member.
-fn rewrite(src: &Path, dst: &Path, edit: impl Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>) {
+fn rewrite(src: &Path, dst: &Path, edit: impl Fn(&str, Vec<u8>) -> Vec<(String, Vec<u8>)>) {
     let bytes = fs::read(src).unwrap();
     let mut ar = tar::Archive::new(&bytes[..]);
     let mut b = tar::Builder::new(Vec::new());
@@ -106,7 +107,7 @@ fn rewrite(src: &Path, dst: &Path, edit: impl Fn(&str, Vec<u8>) -> Option<(Strin
         let path = e.path().unwrap().display().to_string();
         let mut data = Vec::new();
         e.read_to_end(&mut data).unwrap();
-        if let Some((p, d)) = edit(&path, data) {
+        for (p, d) in edit(&path, data) {
             let h = cerro_core::bundle::member_header(&p, d.len() as u64, 0).unwrap();
             b.append(&h, &d[..]).unwrap();
         }
@@ -175,7 +176,7 @@ fn exit_2_for_a_forged_signature() {
     let t = env.s("t.ctp");
     rewrite(Path::new(&b), Path::new(&t), |p, d| {
         if p != "attestations/release.dsse.json" {
-            return Some((p.into(), d));
+            return vec![(p.into(), d)];
         }
         // Swap one base64 character in the middle of the signature: same
         // length, still canonical, different signature bytes.
@@ -183,7 +184,7 @@ fn exit_2_for_a_forged_signature() {
         let at = s.find("\"sig\":\"").unwrap() + 7 + 20;
         let mut b = s.into_bytes();
         b[at] = if b[at] == b'A' { b'B' } else { b'A' };
-        Some((p.into(), b))
+        vec![(p.into(), b)]
     });
     let out = env.expect(2, &["verify", &t]);
     assert!(out.contains("does not verify") && out.contains("alice"), "{out}");
@@ -262,7 +263,11 @@ fn exit_5_without_a_release_attestation() {
     let b = env.packed();
     let t = env.s("t.ctp");
     rewrite(Path::new(&b), Path::new(&t), |p, d| {
-        (!p.starts_with("attestations/")).then(|| (p.into(), d))
+        if p.starts_with("attestations/") {
+            vec![]
+        } else {
+            vec![(p.into(), d)]
+        }
     });
     let out = env.expect(5, &["verify", &t]);
     assert!(out.contains("missing attestation"), "{out}");
@@ -486,4 +491,98 @@ fn demo_version_completions_and_man_work() {
     assert!(env.expect(0, &["man"]).contains(".TH"));
     assert!(env.expect(0, &["man", "verify"]).contains(".TH"));
     env.expect(0, &["doctor"]);
+}
+
+/// An envelope holding an in-toto statement about `digest`, signed by `key` if given.
+fn extra_attestation(digest: &str, key: Option<&ed25519_dalek::SigningKey>) -> Vec<u8> {
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "hello", "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+        "predicateType": "https://example.org/test/v1",
+        "predicate": {},
+    });
+    let mut env = cerro_core::dsse::Envelope::new(
+        cerro_core::dsse::IN_TOTO_PAYLOAD_TYPE,
+        cerro_core::jcs::to_vec(&statement).unwrap(),
+    );
+    if let Some(k) = key {
+        env.sign(k);
+    }
+    env.to_bytes().unwrap()
+}
+
+#[test]
+fn every_attestation_is_checked_not_only_the_release() {
+    let env = Env::new();
+    let b = env.packed();
+    let report: serde_json::Value = serde_json::from_str(&env.expect(0, &["explain", &b, "--json"])).unwrap();
+    let digest = report["bundle"]["image"]["digest"].as_str().unwrap().to_owned();
+    let alice = cerro_core::trust::home::Home::new(env.path("home"))
+        .load_signing_key("alice", None)
+        .unwrap();
+    let with_extra = |name: &str, bytes: Vec<u8>| {
+        let t = env.s(name);
+        rewrite(Path::new(&b), Path::new(&t), |p, d| {
+            let mut out = vec![(p.to_owned(), d)];
+            if p == "attestations/release.dsse.json" {
+                out.push(("attestations/sbom.dsse.json".into(), bytes.clone()));
+            }
+            out
+        });
+        t
+    };
+    // Unsigned: smuggled content is not trusted.
+    let out = env.expect(
+        3,
+        &["verify", &with_extra("unsigned.ctp", extra_attestation(&digest, None))],
+    );
+    assert!(out.contains("attestations/sbom.dsse.json"), "{out}");
+    // Signed by a trusted key, about this image: accepted and listed.
+    let ok = with_extra("signed.ctp", extra_attestation(&digest, Some(&alice)));
+    let out = env.expect(0, &["explain", &ok]);
+    assert!(
+        out.contains("attestations/sbom.dsse.json") && out.contains("VALID"),
+        "{out}"
+    );
+    // Signed, but about another image: refused.
+    let other = format!("sha256:{}", "ab".repeat(32));
+    env.expect(
+        10,
+        &[
+            "verify",
+            &with_extra("other.ctp", extra_attestation(&other, Some(&alice))),
+        ],
+    );
+}
+
+#[test]
+fn manifest_strings_must_be_single_lines_and_references_agree() {
+    let env = Env::new();
+    env.expect(0, &["keygen", "--id", "alice"]);
+    let m = env.s("m.toml");
+    for bad in [
+        "[package]\nname = \"hello\"\nversion = \"1\"\n[runtime]\nentrypoint = [\"/bin/sh\\nrm -rf /\"]\n",
+        "[package]\nname = \"hello\"\nversion = \"1\"\n[build]\nbuilder = \"a\\u0000b\"\n",
+        "[package]\nname = \"hello\"\nversion = \"1\"\nhomepage = \"not a url\"\n",
+        "[package]\nname = \"hello\"\nversion = \"1\"\n[image]\nreference = \"2.0\"\n",
+        "[package]\nname = \"Hello\"\nversion = \"1\"\n",
+        "[package]\nname = \"hello\"\nversion = \"1\"\nsurprise = true\n",
+    ] {
+        fs::write(&m, bad).unwrap();
+        let out = env.expect(
+            10,
+            &[
+                "pack",
+                &env.image(),
+                "-o",
+                &env.s("x.ctp"),
+                "--key",
+                "alice",
+                "--manifest",
+                &m,
+            ],
+        );
+        assert!(out.contains("manifest"), "{bad}: {out}");
+        assert!(!env.path("x.ctp").exists());
+    }
 }

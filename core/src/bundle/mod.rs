@@ -18,8 +18,8 @@
 mod reader;
 mod writer;
 
-pub use reader::{read_bundle, Attestation, Bundle, Extract, Member, NoExtract};
-pub use writer::{member_header, write_bundle, BundleContents};
+pub use reader::{read_bundle, read_bundle_file, Attestation, Bundle, Extract, Member, NoExtract};
+pub use writer::{member_header, write_bundle, write_bundle_file, BundleContents};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};

@@ -8,8 +8,10 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::rc::Rc;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -129,8 +131,8 @@ fn read_small(entry: &mut impl Read, path: &str, size: u64, limit: u64) -> Resul
 struct PaddingWatch<'a> {
     inner: &'a mut dyn Read,
     pos: u64,
-    region: Rc<Cell<(u64, u64)>>,
-    dirty: Rc<Cell<Option<u64>>>,
+    region: &'a Cell<(u64, u64)>,
+    dirty: &'a Cell<Option<u64>>,
 }
 
 impl Read for PaddingWatch<'_> {
@@ -159,18 +161,133 @@ impl Read for PaddingWatch<'_> {
 /// size; the layout holds exactly the blobs of its one image; the manifest
 /// and envelopes parse.
 pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bundle> {
-    let padding = Rc::new(Cell::new((0u64, 0u64)));
-    let dirty_padding = Rc::new(Cell::new(None));
+    let padding = Cell::new((0u64, 0u64));
+    let dirty = Cell::new(None);
     let mut ar = tar::Archive::new(PaddingWatch {
         inner: input,
         pos: 0,
-        region: Rc::clone(&padding),
-        dirty: Rc::clone(&dirty_padding),
+        region: &padding,
+        dirty: &dirty,
     });
     let entries = ar
         .entries()
-        .map_err(|e| Error::malformed("bundle", format!("not a tar archive: {e}")))?;
+        .map_err(|e| Error::malformed("bundle", format!("not a tar archive: {e}")))?
+        .raw(true);
+    let bundle = read_entries(
+        entries,
+        extract,
+        &Mode::Stream {
+            padding: &padding,
+            dirty: &dirty,
+        },
+    )?;
+    if let Some(at) = dirty.get() {
+        return Err(Error::malformed(
+            "bundle",
+            format!("non-zero tar padding at offset {at}"),
+        ));
+    }
+    check_end_marker(ar.into_inner().inner)?;
+    Ok(bundle)
+}
 
+/// [`read_bundle`] for a bundle in a file: the same checks, but large blobs
+/// are hashed by the pool's workers with positioned reads while this thread
+/// moves on to the next header, so several layers are hashed at once. Each
+/// byte is still read once.
+pub fn read_bundle_file(file: &File, extract: &mut dyn Extract) -> Result<Bundle> {
+    let shared = Arc::new(
+        file.try_clone()
+            .map_err(|e| Error::io("duplicating handle of", "bundle", e))?,
+    );
+    let mut ar = tar::Archive::new(FileCursor { file, pos: 0 });
+    let entries = ar
+        .entries_with_seek()
+        .map_err(|e| Error::malformed("bundle", format!("not a tar archive: {e}")))?
+        .raw(true);
+    let bundle = read_entries(entries, extract, &Mode::File(shared))?;
+    check_end_marker(&mut ar.into_inner())?;
+    Ok(bundle)
+}
+
+/// The tar reader stops at end of input or at the first zero block, so
+/// without this a bundle cut short inside its end-of-archive marker, or with
+/// bytes appended after it, would read as valid. The writer ends every
+/// bundle with exactly two zero blocks; the first was consumed.
+fn check_end_marker(rest_of_input: &mut dyn Read) -> Result<()> {
+    let mut rest = Vec::with_capacity(513);
+    rest_of_input
+        .take(513)
+        .read_to_end(&mut rest)
+        .map_err(|e| Error::malformed("bundle", format!("cannot read the end-of-archive marker: {e}")))?;
+    if rest != [0u8; 512] {
+        return Err(Error::malformed(
+            "bundle",
+            "truncated or damaged end-of-archive marker, or data after it (expected exactly two zero blocks at the end)",
+        ));
+    }
+    Ok(())
+}
+
+/// How member data is reached.
+enum Mode<'m> {
+    /// Sequentially; padding is checked by [`PaddingWatch`] as it passes.
+    Stream {
+        padding: &'m Cell<(u64, u64)>,
+        dirty: &'m Cell<Option<u64>>,
+    },
+    /// By position in a file; padding is read and checked explicitly.
+    File(Arc<File>),
+}
+
+/// Most attestation members a bundle may carry (each is held in memory).
+pub const MAX_ATTESTATIONS: usize = 64;
+
+/// Blobs at least this large are hashed by positioned reads in file mode.
+const POSITIONED_MIN: u64 = CHUNK as u64;
+
+/// A `Read + Seek` view of a file that uses positioned reads, so it shares
+/// no offset with the hashing workers' handle.
+struct FileCursor<'f> {
+    file: &'f File,
+    pos: u64,
+}
+
+impl Read for FileCursor<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for FileCursor<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.file.metadata()?.len().checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek out of range"))?;
+        Ok(self.pos)
+    }
+}
+
+fn check_padding_at(file: &File, start: u64, end: u64) -> Result<()> {
+    let mut buf = [0u8; 512];
+    let len = (end - start) as usize;
+    file.read_exact_at(&mut buf[..len], start)
+        .map_err(|e| Error::malformed("bundle", format!("truncated tar padding at offset {start}: {e}")))?;
+    if let Some(i) = buf[..len].iter().position(|b| *b != 0) {
+        return Err(Error::malformed(
+            "bundle",
+            format!("non-zero tar padding at offset {}", start + i as u64),
+        ));
+    }
+    Ok(())
+}
+
+fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract, mode: &Mode<'_>) -> Result<Bundle> {
     let mut phase = Phase::Start;
     let mut seen: HashSet<String> = HashSet::new();
     let mut members = Vec::new();
@@ -188,19 +305,6 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
         let mut entry = entry.map_err(|e| Error::malformed("bundle", format!("corrupt or truncated tar: {e}")))?;
         let path = String::from_utf8(entry.path_bytes().into_owned())
             .map_err(|_| Error::malformed("bundle", "member path is not UTF-8"))?;
-        // The writer never emits PAX headers. Refuse them: a PAX `size`
-        // overrides the header's, so the bytes hashed below would differ
-        // from what other tar tools extract for this member.
-        if entry
-            .pax_extensions()
-            .map_err(|e| Error::malformed("bundle", format!("corrupt PAX header: {e}")))?
-            .is_some()
-        {
-            return Err(Error::malformed(
-                "bundle",
-                format!("member {path:?} has a PAX extended header"),
-            ));
-        }
         let header = entry.header();
         let kind_byte = header.entry_type();
         if !kind_byte.is_file() {
@@ -208,6 +312,8 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
                 tar::EntryType::Symlink => "a symbolic link",
                 tar::EntryType::Link => "a hard link",
                 tar::EntryType::Directory => "a directory",
+                tar::EntryType::GNULongName | tar::EntryType::GNULongLink => "a GNU long-name extension entry",
+                tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => "a PAX extension entry",
                 _ => "not a regular file",
             };
             return Err(Error::malformed("bundle", format!("member {path:?} is {what}")));
@@ -232,14 +338,20 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
                 "tar header is not the canonical one (mode, owner, format)",
             ));
         }
-        if let Some(at) = dirty_padding.get() {
-            return Err(Error::malformed(
-                "bundle",
-                format!("non-zero tar padding at offset {at}"),
-            ));
-        }
         let data_start = entry.raw_file_position();
-        padding.set((data_start + size, (data_start + size).div_ceil(512) * 512));
+        let pad = (data_start + size, (data_start + size).div_ceil(512) * 512);
+        match mode {
+            Mode::Stream { padding, dirty } => {
+                if let Some(at) = dirty.get() {
+                    return Err(Error::malformed(
+                        "bundle",
+                        format!("non-zero tar padding at offset {at}"),
+                    ));
+                }
+                padding.set(pad);
+            }
+            Mode::File(file) => check_padding_at(file, pad.0, pad.1)?,
+        }
         let member_phase = match kind {
             MemberKind::Manifest => Phase::Manifest,
             MemberKind::Attestation => Phase::Attestations,
@@ -284,6 +396,12 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
                 });
             }
             MemberKind::Attestation => {
+                if attestations.len() >= MAX_ATTESTATIONS {
+                    return Err(Error::malformed(
+                        "bundle",
+                        format!("more than {MAX_ATTESTATIONS} attestations"),
+                    ));
+                }
                 if let Some(last) = attestations.last() {
                     if last.path >= path {
                         return Err(Error::malformed(
@@ -401,6 +519,12 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
                 }
                 next_blob += 1;
                 let sink = extract.blob(&digest)?;
+                if let (Mode::File(file), true) = (mode, size >= POSITIONED_MIN) {
+                    let id = pool.start_region(Arc::clone(file), data_start, size, sink);
+                    streamed.push((id, want.clone()));
+                    members.push(Member { path, size, digest });
+                    continue;
+                }
                 let job = pool.start(sink);
                 let mut remaining = size;
                 while remaining > 0 {
@@ -428,28 +552,6 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
     if let Some(missing) = expected.get(next_blob) {
         return Err(Error::malformed("bundle", format!("missing blob {}", missing.digest)));
     }
-    // The tar reader stops at end of input or at the first zero block, so
-    // without this a bundle cut short inside its end-of-archive marker, or
-    // with bytes appended after it, would read as valid. The writer ends
-    // every bundle with exactly two zero blocks; the first was consumed.
-    if let Some(at) = dirty_padding.get() {
-        return Err(Error::malformed(
-            "bundle",
-            format!("non-zero tar padding at offset {at}"),
-        ));
-    }
-    let mut rest = Vec::with_capacity(513);
-    ar.into_inner()
-        .inner
-        .take(513)
-        .read_to_end(&mut rest)
-        .map_err(|e| Error::malformed("bundle", format!("cannot read the end-of-archive marker: {e}")))?;
-    if rest != [0u8; 512] {
-        return Err(Error::malformed(
-            "bundle",
-            "truncated or damaged end-of-archive marker, or data after it (expected exactly two zero blocks at the end)",
-        ));
-    }
     let outcomes = pool.finish();
     for (id, blob) in streamed {
         let path = super::blob_path(&blob.digest);
@@ -457,6 +559,12 @@ pub fn read_bundle(input: &mut dyn Read, extract: &mut dyn Extract) -> Result<Bu
             .get(id)
             .and_then(|o| o.as_ref())
             .ok_or_else(|| Error::malformed(&path, "blob was not hashed"))?;
+        if let Some(e) = &outcome.read_error {
+            return Err(Error::malformed(
+                &path,
+                format!("cannot read member data (truncated bundle?): {e}"),
+            ));
+        }
         if let Some(e) = &outcome.sink_error {
             return Err(Error::io(
                 "extracting",

@@ -2,7 +2,9 @@
 //! member order is fixed, and every header field is a function of the
 //! member's path, size and the bundle's mtime.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::sync::Arc;
 
 use super::{blob_path, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH};
 use crate::error::{Error, Result};
@@ -27,45 +29,106 @@ pub struct BundleContents<'a> {
 /// hashed on all cores while being written; if any blob does not match its
 /// digest the error is returned and `out` must be discarded.
 pub fn write_bundle(contents: &BundleContents<'_>, out: &mut dyn Write) -> Result<()> {
-    let mut w = TarWriter {
-        out,
-        mtime: contents.mtime,
-    };
-    w.member(MANIFEST_PATH, &contents.manifest_toml)?;
+    write_impl(contents, Out::Stream(out))
+}
+
+/// [`write_bundle`] into a file (readable and writable). Blob data is copied
+/// by the kernel (`copy_file_range`), and the pool's workers hash what
+/// landed in the output file with positioned reads: what is checked is
+/// exactly what the bundle holds, and this thread never touches the bytes.
+pub fn write_bundle_file(contents: &BundleContents<'_>, out: &mut File) -> Result<()> {
+    let written = Arc::new(
+        out.try_clone()
+            .map_err(|e| Error::io("duplicating handle of", "bundle", e))?,
+    );
+    write_impl(contents, Out::File(out, written))
+}
+
+/// Bytes copied per step in file mode.
+const SPAN: u64 = 16 << 20;
+
+enum Out<'o> {
+    Stream(&'o mut dyn Write),
+    File(&'o mut File, Arc<File>),
+}
+
+impl Out<'_> {
+    fn w(&mut self) -> &mut dyn Write {
+        match self {
+            Out::Stream(s) => &mut **s,
+            Out::File(f, _) => &mut **f,
+        }
+    }
+}
+
+fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>) -> Result<()> {
+    let mtime = contents.mtime;
+    member(out.w(), MANIFEST_PATH, &contents.manifest_toml, mtime)?;
     let mut atts: Vec<&(String, Vec<u8>)> = contents.attestations.iter().collect();
     atts.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, bytes) in atts {
-        w.member(path, bytes)?;
+        member(out.w(), path, bytes, mtime)?;
     }
     let image = contents.image;
-    w.member(LAYOUT_PATH, OCI_LAYOUT_FILE)?;
-    w.member(INDEX_PATH, &bundle_index(&image.manifest, image.reference.as_deref())?)?;
-    w.member(&blob_path(&image.manifest.digest), &image.manifest_bytes)?;
+    member(out.w(), LAYOUT_PATH, OCI_LAYOUT_FILE, mtime)?;
+    let index = bundle_index(&image.manifest, image.reference.as_deref())?;
+    member(out.w(), INDEX_PATH, &index, mtime)?;
+    member(
+        out.w(),
+        &blob_path(&image.manifest.digest),
+        &image.manifest_bytes,
+        mtime,
+    )?;
 
     let mut pool = HashPool::new();
     let mut expected = Vec::new();
     for blob in image.parts.blobs() {
-        let path = blob_path(&blob.digest);
         let mut src = image.open_blob(blob)?;
-        w.header(&path, blob.size)?;
-        let job = pool.start(None);
-        let mut copied = 0u64;
-        loop {
-            let mut buf = pool.buffer();
-            buf.resize(CHUNK, 0);
-            let n = read_full(&mut src, &mut buf).map_err(|e| Error::io("reading blob", blob.digest.to_string(), e))?;
-            if n == 0 {
-                break;
+        write_all(
+            out.w(),
+            member_header(&blob_path(&blob.digest), blob.size, mtime)?.as_bytes(),
+        )?;
+        let (id, copied) = match &mut out {
+            Out::File(f, written) => {
+                // Copy in spans; each span is hashed from the output while
+                // the next one is copied, so hashing trails copying by one span.
+                let start = f.stream_position().map_err(|e| Error::io("writing", "bundle", e))?;
+                let job = pool.start(None);
+                let mut copied = 0u64;
+                loop {
+                    let n = std::io::copy(&mut (&mut src).take(SPAN), *f)
+                        .map_err(|e| Error::io("copying blob", blob.digest.to_string(), e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    pool.feed_span(&job, Arc::clone(written), start + copied, n);
+                    copied += n;
+                }
+                let id = job.id();
+                pool.end(job);
+                (id, copied)
             }
-            buf.truncate(n);
-            copied += n as u64;
-            if copied > blob.size {
-                break;
+            Out::Stream(o) => {
+                let job = pool.start(None);
+                let mut copied = 0u64;
+                loop {
+                    let mut buf = pool.buffer();
+                    buf.resize(CHUNK, 0);
+                    let n = read_full(&mut src, &mut buf)
+                        .map_err(|e| Error::io("reading blob", blob.digest.to_string(), e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    buf.truncate(n);
+                    copied += n as u64;
+                    write_all(*o, &buf)?;
+                    pool.feed(&job, buf);
+                }
+                let id = job.id();
+                pool.end(job);
+                (id, copied)
             }
-            w.out.write_all(&buf).map_err(|e| Error::io("writing", "bundle", e))?;
-            pool.feed(&job, buf);
-        }
-        pool.end(job);
+        };
         if copied != blob.size {
             return Err(Error::SizeMismatch {
                 what: format!("source blob {}", blob.digest),
@@ -73,25 +136,51 @@ pub fn write_bundle(contents: &BundleContents<'_>, out: &mut dyn Write) -> Resul
                 actual: copied,
             });
         }
-        w.pad(blob.size)?;
-        expected.push(blob.digest);
+        pad(out.w(), blob.size)?;
+        expected.push((id, blob.digest));
     }
     let outcomes = pool.finish();
-    for (want, got) in expected.iter().zip(outcomes) {
-        let got = got.ok_or_else(|| Error::malformed("source image", format!("blob {want} was not hashed")))?;
-        if got.digest != *want {
+    for (id, want) in expected {
+        let got = outcomes
+            .get(id)
+            .and_then(|o| o.as_ref())
+            .ok_or_else(|| Error::malformed("source image", format!("blob {want} was not hashed")))?;
+        if let Some(e) = &got.read_error {
+            return Err(Error::io(
+                "re-reading written blob",
+                want.to_string(),
+                std::io::Error::new(e.kind(), e.to_string()),
+            ));
+        }
+        if got.digest != want {
             return Err(Error::DigestMismatch {
                 what: format!("source blob {want}"),
-                expected: *want,
+                expected: want,
                 actual: got.digest,
             });
         }
     }
     // End of archive: two zero blocks.
-    w.out
-        .write_all(&[0u8; 1024])
-        .map_err(|e| Error::io("writing", "bundle", e))?;
-    w.out.flush().map_err(|e| Error::io("writing", "bundle", e))
+    write_all(out.w(), &[0u8; 1024])?;
+    out.w().flush().map_err(|e| Error::io("writing", "bundle", e))
+}
+
+fn write_all(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {
+    out.write_all(bytes).map_err(|e| Error::io("writing", "bundle", e))
+}
+
+fn pad(out: &mut dyn Write, size: u64) -> Result<()> {
+    let rem = (size % 512) as usize;
+    if rem == 0 {
+        return Ok(());
+    }
+    write_all(out, &[0u8; 512][..512 - rem])
+}
+
+fn member(out: &mut dyn Write, path: &str, bytes: &[u8], mtime: u64) -> Result<()> {
+    write_all(out, member_header(path, bytes.len() as u64, mtime)?.as_bytes())?;
+    write_all(out, bytes)?;
+    pad(out, bytes.len() as u64)
 }
 
 /// The one header a member at `path` of `size` bytes may have: GNU format,
@@ -121,36 +210,4 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-struct TarWriter<'o> {
-    out: &'o mut dyn Write,
-    mtime: u64,
-}
-
-impl TarWriter<'_> {
-    fn header(&mut self, path: &str, size: u64) -> Result<()> {
-        let h = member_header(path, size, self.mtime)?;
-        self.out
-            .write_all(h.as_bytes())
-            .map_err(|e| Error::io("writing", "bundle", e))
-    }
-
-    fn pad(&mut self, size: u64) -> Result<()> {
-        let rem = (size % 512) as usize;
-        if rem != 0 {
-            self.out
-                .write_all(&[0u8; 512][..512 - rem])
-                .map_err(|e| Error::io("writing", "bundle", e))?;
-        }
-        Ok(())
-    }
-
-    fn member(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        self.header(path, bytes.len() as u64)?;
-        self.out
-            .write_all(bytes)
-            .map_err(|e| Error::io("writing", "bundle", e))?;
-        self.pad(bytes.len() as u64)
-    }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom, Take};
 use std::path::{Path, PathBuf};
 
 use super::{
@@ -228,7 +228,7 @@ impl SourceImage {
 
     /// Opens a blob for streaming. The caller must hash what it reads and
     /// compare with `blob.digest`: the source is not trusted.
-    pub fn open_blob(&self, blob: &BlobRef) -> Result<Box<dyn Read + Send>> {
+    pub fn open_blob(&self, blob: &BlobRef) -> Result<Take<File>> {
         self.store.open_blob(&blob.digest, blob.size)
     }
 }
@@ -249,7 +249,11 @@ impl BlobStore {
                 let (off, size) = *members
                     .get(&key)
                     .ok_or_else(|| Error::malformed(path.display().to_string(), format!("no member {key}")))?;
-                (open_at(path, off, size)?, size, format!("{}:{key}", path.display()))
+                (
+                    Box::new(open_at(path, off, size)?) as Box<dyn Read + Send>,
+                    size,
+                    format!("{}:{key}", path.display()),
+                )
             }
         };
         if size > MAX_JSON_BLOB {
@@ -285,7 +289,7 @@ impl BlobStore {
         Ok(buf)
     }
 
-    fn open_blob(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + Send>> {
+    fn open_blob(&self, digest: &Digest, size: u64) -> Result<Take<File>> {
         match self {
             BlobStore::Dir(dir) => {
                 let p = dir.join("blobs").join("sha256").join(digest.hex());
@@ -298,7 +302,7 @@ impl BlobStore {
                         actual,
                     });
                 }
-                Ok(Box::new(f))
+                Ok(f.take(size))
             }
             BlobStore::Tar {
                 path,
@@ -326,10 +330,10 @@ impl BlobStore {
     }
 }
 
-fn open_at(path: &Path, offset: u64, size: u64) -> Result<Box<dyn Read + Send>> {
+fn open_at(path: &Path, offset: u64, size: u64) -> Result<Take<File>> {
     let mut f = File::open(path).ctx("opening", path)?;
     f.seek(SeekFrom::Start(offset)).ctx("seeking in", path)?;
-    Ok(Box::new(f.take(size)))
+    Ok(f.take(size))
 }
 
 /// Indexes a tar's regular files by normalised path. Refuses links, unsafe

@@ -69,7 +69,8 @@ impl Home {
         if let Some(h) = set("CERRO_HOME") {
             return Ok(PathBuf::from(h));
         }
-        if let Some(x) = set("XDG_CONFIG_HOME") {
+        // The XDG base directory spec: a relative path is invalid and ignored.
+        if let Some(x) = set("XDG_CONFIG_HOME").filter(|x| Path::new(x).is_absolute()) {
             return Ok(PathBuf::from(x).join("cerro-torre"));
         }
         if let Some(h) = set("HOME") {

@@ -2,11 +2,11 @@
 //! private state directory (the user's keys are never touched).
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use cerro_core::bundle::{read_bundle, NoExtract};
+use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
@@ -113,10 +113,14 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
     )?;
     let signing = home.load_signing_key("demo-maintainer", None)?;
     {
-        let f = File::create(&bundle_path).map_err(|e| Error::io("creating", &bundle_path, e))?;
-        let mut w = BufWriter::new(f);
-        cerro_core::pack::pack(&src, &manifest, &[signing], source_date_epoch()?, &mut w)?;
-        w.flush().map_err(|e| Error::io("writing", &bundle_path, e))?;
+        let mut f = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&bundle_path)
+            .map_err(|e| Error::io("creating", &bundle_path, e))?;
+        cerro_core::pack::pack_to_file(&src, &manifest, &[signing], source_date_epoch()?, &mut f)?;
     }
     let size = fs::metadata(&bundle_path).map(|m| m.len()).unwrap_or(0);
     println!("wrote {} ({size} bytes)", bundle_path.display());
@@ -130,7 +134,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
                  trust: &TrustStore|
      -> Result<Result<cerro_core::verify::Report, (Error, cerro_core::verify::Report)>, Error> {
         let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-        let bundle = read_bundle(&mut BufReader::new(f), &mut NoExtract)?;
+        let bundle = read_bundle_file(&f, &mut NoExtract)?;
         Ok(match verify(bundle, trust, &NoPolicy, now) {
             Ok(v) => Ok(v.report().clone()),
             Err(r) => Err((r.error, r.report)),

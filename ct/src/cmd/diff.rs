@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use cerro_core::bundle::{read_bundle, Bundle, NoExtract};
+use cerro_core::bundle::{read_bundle_file, Bundle, NoExtract};
 use cerro_core::{Error, ExitCode};
 use serde_json::Value;
 
@@ -16,8 +15,7 @@ use crate::ctx::Ctx;
 
 fn read(path: &Path) -> Result<Bundle> {
     let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    read_bundle(&mut BufReader::with_capacity(1 << 20, f), &mut NoExtract)
-        .with_context(|| format!("reading bundle {}", path.display()))
+    read_bundle_file(&f, &mut NoExtract).with_context(|| format!("reading bundle {}", path.display()))
 }
 
 fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {

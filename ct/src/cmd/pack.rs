@@ -1,11 +1,10 @@
 //! `ct pack` and `ct sign`.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use cerro_core::bundle::{read_bundle, NoExtract};
+use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::fsutil::AtomicFile;
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
@@ -33,11 +32,7 @@ pub fn pack(ctx: &Ctx, image: &str, output: &Path, key_ids: &[String], manifest:
     };
     let mtime = source_date_epoch()?;
     let mut out = AtomicFile::create(output, 0o644)?;
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, out.file());
-        cerro_core::pack::pack(&src, &manifest, &keys, mtime, &mut w)?;
-        w.flush().map_err(|e| Error::io("writing", output, e))?;
-    }
+    cerro_core::pack::pack_to_file(&src, &manifest, &keys, mtime, out.file())?;
     out.commit()?;
     println!(
         "packed {} {} ({}, {} layer(s)) into {} signed by {}",
@@ -90,13 +85,9 @@ pub fn sign(ctx: &Ctx, file: &Path, key_id: &str) -> Result<ExitCode> {
     let pass = ctx.passphrase()?;
     let key = ctx.home.load_signing_key(key_id, pass.as_ref().map(|p| p.as_slice()))?;
     let f = File::open(file).map_err(|e| Error::io("opening", file, e))?;
-    let bundle = read_bundle(&mut BufReader::with_capacity(1 << 20, f), &mut NoExtract)?;
+    let bundle = read_bundle_file(&f, &mut NoExtract)?;
     let mut out = AtomicFile::create(file, 0o644)?;
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, out.file());
-        cerro_core::pack::cosign(&bundle, file, &key, &mut w)?;
-        w.flush().map_err(|e| Error::io("writing", file, e))?;
-    }
+    cerro_core::pack::cosign_to_file(&bundle, file, &key, out.file())?;
     out.commit()?;
     let n = bundle.release().map(|r| r.envelope.signatures.len()).unwrap_or(0);
     println!(

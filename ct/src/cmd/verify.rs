@@ -1,11 +1,10 @@
 //! `ct verify`, `ct explain`, `ct unpack`: one read, one verify, three views.
 
 use std::fs::{self, File};
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use cerro_core::bundle::{read_bundle, Bundle, Extract, NoExtract};
+use cerro_core::bundle::{read_bundle_file, Bundle, Extract, NoExtract};
 use cerro_core::digest::Digest;
 use cerro_core::hashpool::Sink;
 use cerro_core::policy::{NoPolicy, Policy};
@@ -38,8 +37,7 @@ fn check(
     let policy = load_policy(policy)?;
     let trust = ctx.home.load_trust()?;
     let f = File::open(file).map_err(|e| Error::io("opening", file, e))?;
-    let bundle = read_bundle(&mut BufReader::with_capacity(1 << 20, f), extract)
-        .with_context(|| format!("reading bundle {}", file.display()))?;
+    let bundle = read_bundle_file(&f, extract).with_context(|| format!("reading bundle {}", file.display()))?;
     Ok(core_verify(bundle, &trust, policy.as_ref(), ctx.now()))
 }
 
