@@ -203,15 +203,7 @@ fn fingerprint(k: &SigningKey) -> Fingerprint {
 }
 
 fn entry(id: &str, k: &SigningKey, level: TrustLevel) -> KeyEntry {
-    KeyEntry {
-        id: id.into(),
-        public: k.verifying_key(),
-        fingerprint: fingerprint(k),
-        level,
-        revoked_at: None,
-        valid_from: None,
-        valid_until: None,
-    }
+    KeyEntry::new(id, k.verifying_key(), level)
 }
 
 fn store(entries: impl IntoIterator<Item = KeyEntry>) -> TrustStore {

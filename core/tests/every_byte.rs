@@ -9,7 +9,7 @@ use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::policy::NoPolicy;
-use cerro_core::trust::{Fingerprint, KeyEntry, TrustLevel, TrustStore};
+use cerro_core::trust::{KeyEntry, TrustLevel, TrustStore};
 use ed25519_dalek::SigningKey;
 
 #[test]
@@ -33,17 +33,8 @@ fn flipping_any_bit_of_a_bundle_is_refused() {
     cerro_core::pack::pack(&image, &manifest, std::slice::from_ref(&key), 7, &mut bundle).unwrap();
 
     let mut trust = TrustStore::new();
-    let public = key.verifying_key();
     trust
-        .insert(KeyEntry {
-            id: "k".into(),
-            fingerprint: Fingerprint::of(&public),
-            public,
-            level: TrustLevel::Full,
-            revoked_at: None,
-            valid_from: None,
-            valid_until: None,
-        })
+        .insert(KeyEntry::new("k", key.verifying_key(), TrustLevel::Full))
         .unwrap();
     let accepts = |bytes: &[u8]| {
         read_bundle(&mut &bytes[..], &mut NoExtract)

@@ -96,16 +96,10 @@ fn busybox_image_round_trip_through_umoci() {
     )
     .unwrap();
     let m = manifest.display().to_string();
-    run(ct(&home).args([
-        "pack",
-        &image,
-        "-o",
-        &s("bb.ctp"),
-        "--key",
-        "maintainer",
-        "--manifest",
-        &m,
-    ]));
+    let pack = |src: &str, out: &str| {
+        run(ct(&home).args(["pack", src, "-o", &s(out), "--key", "maintainer", "--manifest", &m]))
+    };
+    pack(&image, "bb.ctp");
     let (code, out) = ct_status(&home, &["verify", &s("bb.ctp")]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("busybox 1.35.0-4"), "{out}");
@@ -122,32 +116,14 @@ fn busybox_image_round_trip_through_umoci() {
     );
 
     // Packing again, and packing the same layout from an oci-archive, give the same bytes.
-    run(ct(&home).args([
-        "pack",
-        &image,
-        "-o",
-        &s("bb2.ctp"),
-        "--key",
-        "maintainer",
-        "--manifest",
-        &m,
-    ]));
+    pack(&image, "bb2.ctp");
     assert_eq!(
         fs::read(d.join("bb.ctp")).unwrap(),
         fs::read(d.join("bb2.ctp")).unwrap()
     );
     run(Command::new("tar").args(["-C", &s("img"), "-cf", &s("img.tar"), "."]));
     let archive = format!("oci-archive:{}:busybox", s("img.tar"));
-    run(ct(&home).args([
-        "pack",
-        &archive,
-        "-o",
-        &s("bb3.ctp"),
-        "--key",
-        "maintainer",
-        "--manifest",
-        &m,
-    ]));
+    pack(&archive, "bb3.ctp");
     assert_eq!(
         fs::read(d.join("bb.ctp")).unwrap(),
         fs::read(d.join("bb3.ctp")).unwrap()

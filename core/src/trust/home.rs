@@ -187,15 +187,7 @@ impl Home {
         create_dir(&self.root.join("private"), 0o700)?;
         write_atomic(&self.private_path(id), pem.as_bytes(), 0o600)?;
         let public = key.verifying_key();
-        let entry = KeyEntry {
-            id: id.to_owned(),
-            fingerprint: Fingerprint::of(&public),
-            public,
-            level: TrustLevel::Ultimate,
-            revoked_at: None,
-            valid_from: None,
-            valid_until: None,
-        };
+        let entry = KeyEntry::new(id, public, TrustLevel::Ultimate);
         store.insert(entry.clone())?;
         self.save_trust(&store)?;
         Ok(entry)
@@ -245,15 +237,7 @@ impl Home {
         validate_key_id(id)?;
         let public = parse_public_pem(pem, "imported key")?;
         let mut store = self.load_trust()?;
-        let entry = KeyEntry {
-            id: id.to_owned(),
-            fingerprint: Fingerprint::of(&public),
-            public,
-            level: TrustLevel::Untrusted,
-            revoked_at: None,
-            valid_from: None,
-            valid_until: None,
-        };
+        let entry = KeyEntry::new(id, public, TrustLevel::Untrusted);
         store.insert(entry.clone())?;
         self.save_trust(&store)?;
         Ok(entry)

@@ -149,6 +149,21 @@ pub struct KeyEntry {
     pub valid_until: Option<u64>,
 }
 
+impl KeyEntry {
+    /// A key with no revocation and no validity window.
+    pub fn new(id: &str, public: VerifyingKey, level: TrustLevel) -> Self {
+        KeyEntry {
+            id: id.to_owned(),
+            fingerprint: Fingerprint::of(&public),
+            public,
+            level,
+            revoked_at: None,
+            valid_from: None,
+            valid_until: None,
+        }
+    }
+}
+
 /// Why a signature did or did not count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status", content = "detail")]
@@ -331,16 +346,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     fn entry(id: &str, seed: u8, level: TrustLevel) -> KeyEntry {
-        let public = SigningKey::from_bytes(&[seed; 32]).verifying_key();
-        KeyEntry {
-            id: id.into(),
-            fingerprint: Fingerprint::of(&public),
-            public,
-            level,
-            revoked_at: None,
-            valid_from: None,
-            valid_until: None,
-        }
+        KeyEntry::new(id, SigningKey::from_bytes(&[seed; 32]).verifying_key(), level)
     }
 
     #[test]
