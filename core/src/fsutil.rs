@@ -44,19 +44,43 @@ impl AtomicFile {
         self.tmp.as_file_mut()
     }
 
-    /// Flushes to disk and renames into place.
+    /// Flushes to disk, renames into place, and flushes the directory:
+    /// after this returns the new content survives a crash.
     pub fn commit(self) -> Result<()> {
+        self.finish(Durability::Synced)
+    }
+
+    /// Renames into place without waiting for the disk. Readers still see
+    /// the old file or the whole new one; a crash may lose the new file or
+    /// leave it short. Used for bundles, which are rebuilt by re-running the
+    /// command and which the verifier refuses if damaged: waiting for a GiB to
+    /// reach the disk would double the time `ct pack` takes.
+    pub fn commit_unsynced(self) -> Result<()> {
+        self.finish(Durability::Unsynced)
+    }
+
+    fn finish(self, durability: Durability) -> Result<()> {
         let AtomicFile { tmp, path } = self;
-        tmp.as_file().sync_all().ctx("syncing", &path)?;
+        if durability == Durability::Synced {
+            tmp.as_file().sync_all().ctx("syncing", &path)?;
+        }
         tmp.persist(&path)
             .map_err(|e| Error::io("renaming into place", &path, e.error))?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
+        if durability == Durability::Synced {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(d) = File::open(dir) {
+                    let _ = d.sync_all();
+                }
             }
         }
         Ok(())
     }
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Durability {
+    Synced,
+    Unsynced,
 }
 
 impl Write for AtomicFile {

@@ -33,7 +33,7 @@ pub fn pack(ctx: &Ctx, image: &str, output: &Path, key_ids: &[String], manifest:
     let mtime = source_date_epoch()?;
     let mut out = AtomicFile::create(output, 0o644)?;
     cerro_core::pack::pack_to_file(&src, &manifest, &keys, mtime, out.file())?;
-    out.commit()?;
+    out.commit_unsynced()?;
     println!(
         "packed {} {} ({}, {} layer(s)) into {} signed by {}",
         manifest.package.name,
@@ -88,7 +88,7 @@ pub fn sign(ctx: &Ctx, file: &Path, key_id: &str) -> Result<ExitCode> {
     let bundle = read_bundle_file(&f, &mut NoExtract)?;
     let mut out = AtomicFile::create(file, 0o644)?;
     cerro_core::pack::cosign_to_file(&bundle, file, &key, out.file())?;
-    out.commit()?;
+    out.commit_unsynced()?;
     let n = bundle.release().map(|r| r.envelope.signatures.len()).unwrap_or(0);
     println!(
         "signed {} with {key_id} (release attestation had {n} signature(s))",
