@@ -15,7 +15,7 @@ use crate::jcs;
 use crate::trust::Fingerprint;
 
 /// Largest envelope accepted, in bytes.
-pub const MAX_ENVELOPE_SIZE: u64 = 4 << 20;
+pub const MAX_ENVELOPE_SIZE: u64 = 32 << 20;
 
 /// The payload type of in-toto statements.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";

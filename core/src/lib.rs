@@ -10,6 +10,7 @@
 //! as arguments; the `ct` CLI, the containerd shim and the podman hook are
 //! thin front ends over it and therefore reach the same decision.
 
+pub mod attest;
 pub mod bundle;
 pub mod digest;
 pub mod dsse;
@@ -22,6 +23,7 @@ pub mod manifest;
 pub mod pack;
 pub mod policy;
 pub mod statement;
+pub mod timestamp;
 pub mod trust;
 pub mod verify;
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 
+use crate::attest::AttestOptions;
 use crate::bundle::{
     write_bundle, write_bundle_file, Bundle, BundleContents, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH,
     RELEASE_ATTESTATION,
@@ -90,6 +91,62 @@ impl Target<'_> {
     }
 }
 
+/// A complete pack request: the release statement plus optional SBOM and
+/// provenance attestations, every envelope signed by every key.
+#[derive(Debug)]
+pub struct PackRequest<'a> {
+    /// The image.
+    pub image: &'a SourceImage,
+    /// Its package manifest.
+    pub manifest: &'a PackageManifest,
+    /// Signing keys (at least one).
+    pub keys: &'a [SigningKey],
+    /// mtime of every member (SOURCE_DATE_EPOCH).
+    pub mtime: u64,
+    /// SBOM and provenance to add, if any.
+    pub attest: Option<&'a AttestOptions>,
+}
+
+impl PackRequest<'_> {
+    /// Writes the bundle to a stream.
+    pub fn write(&self, out: &mut dyn Write) -> Result<()> {
+        self.write_to(Target::Stream(out))
+    }
+
+    /// Writes the bundle into a file (kernel copy, hashing from the output).
+    pub fn write_file(&self, out: &mut File) -> Result<()> {
+        self.write_to(Target::File(out))
+    }
+
+    fn write_to(&self, out: Target<'_>) -> Result<()> {
+        let (image, manifest) = (self.image, self.manifest);
+        if self.keys.is_empty() {
+            return Err(Error::Config("packing needs at least one signing key".into()));
+        }
+        let mut payloads = vec![(
+            RELEASE_ATTESTATION.to_owned(),
+            jcs::to_canonical(&release_statement(manifest, image)?)?,
+        )];
+        if let Some(opts) = self.attest {
+            payloads.extend(crate::attest::statements(manifest, image, opts)?);
+        }
+        let mut attestations = Vec::with_capacity(payloads.len());
+        for (path, payload) in payloads {
+            let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, payload);
+            for k in self.keys {
+                env.sign(k);
+            }
+            attestations.push((path, env.to_bytes()?));
+        }
+        out.write(&BundleContents {
+            manifest_toml: manifest.to_canonical_toml()?.into_bytes(),
+            attestations,
+            image,
+            mtime: self.mtime,
+        })
+    }
+}
+
 fn pack_into(
     image: &SourceImage,
     manifest: &PackageManifest,
@@ -97,20 +154,14 @@ fn pack_into(
     mtime: u64,
     out: Target<'_>,
 ) -> Result<()> {
-    if keys.is_empty() {
-        return Err(Error::Config("packing needs at least one signing key".into()));
-    }
-    let statement = release_statement(manifest, image)?;
-    let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, jcs::to_canonical(&statement)?);
-    for k in keys {
-        env.sign(k);
-    }
-    out.write(&BundleContents {
-        manifest_toml: manifest.to_canonical_toml()?.into_bytes(),
-        attestations: vec![(RELEASE_ATTESTATION.into(), env.to_bytes()?)],
+    PackRequest {
         image,
+        manifest,
+        keys,
         mtime,
-    })
+        attest: None,
+    }
+    .write_to(out)
 }
 
 /// Adds `key`'s signature to the release attestation of the bundle at
@@ -140,11 +191,11 @@ fn cosign_into(bundle: &Bundle, path: &Path, key: &SigningKey, out: Target<'_>) 
         ));
     }
     let mut attestations = Vec::with_capacity(bundle.attestations.len());
+    // Every attestation is about this image (the verifier insists), and a
+    // host that trusts only the co-signer must find each one signed.
     for a in &bundle.attestations {
         let mut env = a.envelope.clone();
-        if a.path == RELEASE_ATTESTATION {
-            env.sign(key);
-        }
+        env.sign(key);
         attestations.push((a.path.clone(), env.to_bytes()?));
     }
     out.write(&BundleContents {

@@ -87,6 +87,20 @@ pub struct Summary {
     pub layers: Vec<BlobRef>,
     /// Every member with its digest.
     pub members: Vec<Member>,
+    /// The attestations: member, predicate type, number of signatures.
+    pub attestations: Vec<AttestationInfo>,
+}
+
+/// One attestation as listed by `ct explain`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttestationInfo {
+    /// Bundle member.
+    pub path: String,
+    /// The statement's predicateType (empty if the payload is not a statement).
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    /// Number of signatures on the envelope.
+    pub signatures: usize,
 }
 
 /// The full account of a verification, passed or failed (`ct explain`).
@@ -138,6 +152,18 @@ pub fn verify(
             config: bundle.parts.config.clone(),
             layers: bundle.parts.layers.clone(),
             members: bundle.members.clone(),
+            attestations: bundle
+                .attestations
+                .iter()
+                .map(|a| AttestationInfo {
+                    path: a.path.clone(),
+                    predicate_type: serde_json::from_slice::<serde_json::Value>(&a.envelope.payload)
+                        .ok()
+                        .and_then(|v| v.get("predicateType").and_then(|t| t.as_str()).map(str::to_owned))
+                        .unwrap_or_default(),
+                    signatures: a.envelope.signatures.len(),
+                })
+                .collect(),
         },
         checks: vec![Check {
             check: "content digests",

@@ -49,6 +49,23 @@ pub enum Command {
         /// Package manifest (TOML); without it a minimal one is derived from the image name.
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// SBOM format of the SBOM attestation read from the layers.
+        #[arg(long, value_enum, default_value = "spdx")]
+        sbom_format: SbomFormatArg,
+        /// Do not attach an SBOM attestation.
+        #[arg(long)]
+        no_sbom: bool,
+        /// Do not attach a SLSA provenance attestation.
+        #[arg(long)]
+        no_provenance: bool,
+    },
+    /// Verify a bundle, then print its SBOM (SPDX or CycloneDX JSON).
+    Sbom {
+        /// The bundle.
+        file: PathBuf,
+        /// Deployment policy (JSON).
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Add a co-signature to a bundle, in place, atomically.
     Sign {
@@ -83,6 +100,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write and check deployment policies (spec/policy.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Check this installation: state directory, key permissions, trust store, CPU.
     Doctor,
     /// Print version information.
@@ -107,6 +127,15 @@ pub enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+}
+
+/// SBOM formats of `ct pack --sbom-format`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SbomFormatArg {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.5 JSON.
+    Cyclonedx,
 }
 
 #[derive(Debug, Args)]
@@ -145,16 +174,75 @@ pub enum KeyCommand {
         #[arg(long)]
         id: String,
     },
-    /// Set a key's trust level: untrusted, marginal, full or ultimate.
+    /// Set a key's trust level (untrusted, marginal, full or ultimate) and validity window.
     Trust {
         /// Key id.
         id: String,
         /// New level.
         level: String,
+        /// Signatures count only from this time: RFC 3339 (2026-01-01T00:00:00Z), unix seconds, or
+        /// "none" to clear.
+        #[arg(long, value_name = "T")]
+        valid_from: Option<String>,
+        /// Signatures count only until this time (inclusive): RFC 3339, unix seconds, or "none".
+        #[arg(long, value_name = "T")]
+        valid_until: Option<String>,
     },
+    /// Threshold groups: k of n named keys, for a policy's signers.threshold_from.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Revoke a key: its signatures never count again.
     Revoke {
         /// Key id.
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create or replace a group: THRESHOLD of the listed keys must sign.
+    Set {
+        /// Group name.
+        name: String,
+        /// How many distinct keys of the group must sign (1..=number of keys).
+        #[arg(long)]
+        threshold: usize,
+        /// Key ids of the group.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// List groups.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a group.
+    Remove {
+        /// Group name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print a starter policy (default: any one fully trusted signer).
+    Init {
+        /// Threshold group, registries, attestations and age: policy/examples/strict.json.
+        #[arg(long, conflicts_with = "permissive")]
+        strict: bool,
+        /// Any one signer trusted at least marginal: policy/examples/permissive.json.
+        #[arg(long)]
+        permissive: bool,
+    },
+    /// Print a policy normalised (defaults explicit) and what it allows, in English.
+    Show {
+        /// Policy file (JSON).
+        file: PathBuf,
+    },
+    /// Check a policy file: exit 0 if valid, 78 with the reason if not.
+    Check {
+        /// Policy file (JSON).
+        file: PathBuf,
     },
 }

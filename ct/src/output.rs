@@ -72,6 +72,13 @@ pub fn explain(report: &Report) -> String {
             line(format!("  {:<31} {} {:>8}", m.path, m.digest, m.size));
         }
     }
+    line("attestations".into());
+    for a in &b.attestations {
+        line(format!(
+            "  {:<36} {} ({} signature(s))",
+            a.path, a.predicate_type, a.signatures
+        ));
+    }
     line("signers".into());
     if report.signers.is_empty() {
         line("  (not evaluated)".into());

@@ -524,8 +524,9 @@ fn every_attestation_is_checked_not_only_the_release() {
         let t = env.s(name);
         rewrite(Path::new(&b), Path::new(&t), |p, d| {
             let mut out = vec![(p.to_owned(), d)];
-            if p == "attestations/release.dsse.json" {
-                out.push(("attestations/sbom.dsse.json".into(), bytes.clone()));
+            // After the last attestation ct writes, so the order stays sorted.
+            if p == "attestations/sbom.dsse.json" {
+                out.push(("attestations/zz-extra.dsse.json".into(), bytes.clone()));
             }
             out
         });
@@ -536,12 +537,12 @@ fn every_attestation_is_checked_not_only_the_release() {
         3,
         &["verify", &with_extra("unsigned.ctp", extra_attestation(&digest, None))],
     );
-    assert!(out.contains("attestations/sbom.dsse.json"), "{out}");
+    assert!(out.contains("attestations/zz-extra.dsse.json"), "{out}");
     // Signed by a trusted key, about this image: accepted and listed.
     let ok = with_extra("signed.ctp", extra_attestation(&digest, Some(&alice)));
     let out = env.expect(0, &["explain", &ok]);
     assert!(
-        out.contains("attestations/sbom.dsse.json") && out.contains("VALID"),
+        out.contains("attestations/zz-extra.dsse.json") && out.contains("VALID"),
         "{out}"
     );
     // Signed, but about another image: refused.

@@ -62,3 +62,69 @@ pub fn ct_status(home: &Path, args: &[&str]) -> (i32, String) {
         ),
     )
 }
+
+/// The `target/` directory of this build (for cached fixtures).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors().nth(3).expect("target/").to_path_buf()
+}
+
+/// The Python virtualenv holding the reference validators (see scripts/install-deps).
+pub fn pyvenv() -> PathBuf {
+    let venv = std::env::var_os("CERRO_PYVENV").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+        cache.join("cerro-torre/pyvenv")
+    });
+    assert!(
+        venv.join("bin/python").exists(),
+        "validator virtualenv {} missing: run scripts/install-deps",
+        venv.display()
+    );
+    venv
+}
+
+/// Runs `integration/python/validate.py CHECK ARGS…` in the validator virtualenv.
+pub fn validate(check: &str, args: &[&str]) -> Output {
+    let venv = pyvenv();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/validate.py");
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    run(Command::new(venv.join("bin/python"))
+        .arg(script)
+        .arg(check)
+        .args(args)
+        .env("PATH", path))
+}
+
+/// The Debian mirror this machine's apt uses (from its sources), for debootstrap.
+pub fn debian_mirror() -> String {
+    let mut texts = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        for e in dir.flatten() {
+            if e.path().extension().is_some_and(|x| x == "sources") {
+                texts.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    for t in &texts {
+        for l in t.lines() {
+            if let Some(uris) = l.strip_prefix("URIs:") {
+                if let Some(u) = uris.split_whitespace().find(|u| !u.contains("security")) {
+                    return u.to_owned();
+                }
+            }
+        }
+    }
+    let list = std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+    list.lines()
+        .filter(|l| l.starts_with("deb "))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("http")))
+        .find(|u| !u.contains("security"))
+        .map(str::to_owned)
+        .expect("no Debian mirror in /etc/apt/sources.list(.d)")
+}

@@ -1,19 +1,38 @@
 //! `cerro-policy`: the deployment policy engine.
 //!
-//! A policy is a JSON document (`spec/policy.md`) saying which bundles may
-//! be used on a host. This first version decides on signers: which keys may
-//! count (`signers.allowed` / `signers.denied`, by key-id glob or
-//! fingerprint), how far they must be trusted (`signers.min_trust`) and how
-//! many distinct ones are needed (`signers.threshold`). Counting goes through
-//! `cerro_core::trust::TrustStore::tally`, the one threshold routine, so the
-//! CLI, the shim and the hook count exactly alike.
+//! A policy is a JSON document (`spec/policy.md`, schema in
+//! `spec/policy.schema.json`) saying which verified bundles may be used on a
+//! host. It is consulted by `cerro_core::verify::verify` after every
+//! cryptographic and baseline trust check has passed, through the
+//! `cerro_core::policy::Policy` trait, so `ct verify`, `ct explain`,
+//! `ct unpack`, the shim and the hook decide alike.
 //!
-//! A policy that could not mean what its author intended is refused when it
-//! is loaded: unknown fields, a zero threshold, an empty allow list.
+//! Rules (checked in one fixed order, the first failure decides, see
+//! [`evaluate`]): required attestations, registries, pinned digests, build
+//! age, signers (allow/deny lists, dated denials, thresholds and the trust
+//! store's threshold groups, required signers), pinned signers, and the
+//! default action. Signers are counted only through
+//! `cerro_core::trust::TrustStore::tally`, the one threshold routine; this
+//! crate passes it filters and never counts by itself.
+//!
+//! Boundaries: no I/O, no clock. The document comes in as bytes, the time as
+//! `PolicyInput::now`. A policy that could not mean what its author intended
+//! is refused when it is loaded ([`DeploymentPolicy::from_json`]), never at
+//! evaluation; at evaluation, anything the engine cannot establish (a group
+//! the trust store lacks, a bundle without a build time) refuses.
 
-use cerro_core::policy::{Policy, PolicyDecision, PolicyInput};
-use cerro_core::trust::{KeyEntry, TrustLevel};
-use serde::Deserialize;
+mod document;
+pub mod evaluate;
+mod summary;
+
+pub use document::{
+    Action, AllowedSigner, Denial, DeniedSigner, DeploymentPolicy, Pin, Registries, RequireAttestations, Signers,
+    TimeRules, Timestamp,
+};
+
+/// The predicate types the policy looks for (`require_attestations`, the
+/// build time and image references from provenance): the ones `ct pack` writes.
+pub use cerro_core::attest::{CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -34,158 +53,9 @@ impl From<PolicyError> for cerro_core::Error {
     }
 }
 
-/// What to do when no rule decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Use the bundle.
-    Allow,
-    /// Refuse it.
-    Deny,
-}
-
-/// A signer selector: a key-id glob (`*`, `?`) or an exact fingerprint.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignerMatch {
-    /// Glob over local key ids.
-    #[serde(default)]
-    pub key_id: Option<String>,
-    /// Exact SHA-256 fingerprint (64 hex).
-    #[serde(default)]
-    pub fingerprint: Option<String>,
-}
-
-impl SignerMatch {
-    fn matches(&self, key: &KeyEntry) -> bool {
-        self.key_id.as_deref().is_some_and(|g| glob_match(g, &key.id))
-            || self
-                .fingerprint
-                .as_deref()
-                .is_some_and(|f| f == key.fingerprint.to_hex())
-    }
-}
-
-/// The `signers` section.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Signers {
-    /// Keys that may count. Required and non-empty.
-    pub allowed: Vec<SignerMatch>,
-    /// Keys that never count, even if allowed.
-    #[serde(default)]
-    pub denied: Vec<SignerMatch>,
-    /// Distinct counting keys required (≥ 1).
-    #[serde(default = "one")]
-    pub threshold: usize,
-    /// Minimum trust level of a counting key (default `full`).
-    #[serde(default = "full")]
-    pub min_trust: TrustLevel,
-}
-
-fn one() -> usize {
-    1
-}
-fn full() -> TrustLevel {
-    TrustLevel::Full
-}
-
-/// A deployment policy, version "1".
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeploymentPolicy {
-    /// Must be `"1"`.
-    pub version: String,
-    /// Decision when no rule decides (default deny).
-    #[serde(default = "deny")]
-    pub default_action: Action,
-    /// Signer rules.
-    #[serde(default)]
-    pub signers: Option<Signers>,
-}
-
-fn deny() -> Action {
-    Action::Deny
-}
-
-impl DeploymentPolicy {
-    /// Parses and validates a policy document. `name` labels errors.
-    pub fn from_json(name: &str, bytes: &[u8]) -> Result<Self, PolicyError> {
-        let invalid = |reason: String| PolicyError::Invalid {
-            source_name: name.to_owned(),
-            reason,
-        };
-        let p: DeploymentPolicy = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-        if p.version != "1" {
-            return Err(invalid(format!(
-                "version {:?} is not supported (expected \"1\")",
-                p.version
-            )));
-        }
-        if let Some(s) = &p.signers {
-            if s.threshold == 0 {
-                return Err(invalid("signers.threshold must be at least 1".into()));
-            }
-            if s.allowed.is_empty() {
-                return Err(invalid(
-                    "signers.allowed is empty: no signature could ever count".into(),
-                ));
-            }
-            for m in s.allowed.iter().chain(&s.denied) {
-                match (&m.key_id, &m.fingerprint) {
-                    (None, None) => return Err(invalid("a signer entry needs key_id or fingerprint".into())),
-                    (_, Some(f)) if cerro_core::trust::Fingerprint::from_hex(f).is_none() => {
-                        return Err(invalid(format!("fingerprint {f:?} is not 64 lowercase hex digits")))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Ok(p)
-    }
-}
-
-impl Policy for DeploymentPolicy {
-    fn evaluate(&self, input: &PolicyInput<'_>) -> PolicyDecision {
-        let Some(s) = &self.signers else {
-            return PolicyDecision {
-                allowed: self.default_action == Action::Allow,
-                rule: "default_action".into(),
-                reason: format!(
-                    "no rule applies; default_action is {}",
-                    if self.default_action == Action::Allow {
-                        "allow"
-                    } else {
-                        "deny"
-                    }
-                ),
-            };
-        };
-        let filter = |k: &KeyEntry| -> Option<String> {
-            if s.denied.iter().any(|m| m.matches(k)) {
-                Some("signers.denied".into())
-            } else if !s.allowed.iter().any(|m| m.matches(k)) {
-                Some("signers.allowed (no entry matches)".into())
-            } else {
-                None
-            }
-        };
-        let tally = input.trust.tally(input.signers, input.now, s.min_trust, &filter);
-        PolicyDecision {
-            allowed: tally.counted >= s.threshold,
-            rule: "signers.threshold".into(),
-            reason: format!(
-                "{} of {} required distinct signer(s) allowed and trusted at least {}{}",
-                tally.counted,
-                s.threshold,
-                s.min_trust,
-                tally.explain_uncounted()
-            ),
-        }
-    }
-}
-
-/// Glob match with `*` (any run) and `?` (one character).
+/// Glob match with `*` (any run of characters, including `/` and none) and
+/// `?` (exactly one character); every other character matches only itself.
+/// Used for key ids and image references alike, so one syntax is learnt.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
@@ -219,32 +89,13 @@ mod tests {
         assert!(glob_match("release-*", "release-2026"));
         assert!(glob_match("a?c", "abc"));
         assert!(glob_match("*-key-*", "ops-key-1"));
+        assert!(glob_match(
+            "registry.example.org/*",
+            "registry.example.org/team/app:1.0"
+        ));
         assert!(!glob_match("release-*", "debug-1"));
         assert!(!glob_match("a?c", "ac"));
         assert!(glob_match("", ""));
         assert!(!glob_match("", "x"));
-    }
-
-    #[test]
-    fn documents_are_checked() {
-        let ok = br#"{"version":"1","default_action":"deny","signers":{"allowed":[{"key_id":"*"}],"threshold":2}}"#;
-        let p = DeploymentPolicy::from_json("p", ok).unwrap();
-        assert_eq!(p.signers.unwrap().threshold, 2);
-        for bad in [
-            &br#"{"version":"2"}"#[..],
-            br#"{"version":"1","signers":{"allowed":[],"threshold":1}}"#,
-            br#"{"version":"1","signers":{"allowed":[{"key_id":"*"}],"threshold":0}}"#,
-            br#"{"version":"1","signers":{"allowed":[{}]}}"#,
-            br#"{"version":"1","signers":{"allowed":[{"fingerprint":"xyz"}]}}"#,
-            br#"{"version":"1","surprise":true}"#,
-            br#"{"version":"1","default_action":"maybe"}"#,
-            b"not json",
-        ] {
-            assert!(
-                DeploymentPolicy::from_json("p", bad).is_err(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
     }
 }

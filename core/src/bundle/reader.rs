@@ -243,6 +243,9 @@ enum Mode<'m> {
 /// Most attestation members a bundle may carry (each is held in memory).
 pub const MAX_ATTESTATIONS: usize = 64;
 
+/// Most bytes all attestation members together may hold.
+pub const MAX_ATTESTATION_BYTES: u64 = 128 << 20;
+
 /// Blobs at least this large are hashed by positioned reads in file mode.
 const POSITIONED_MIN: u64 = CHUNK as u64;
 
@@ -293,6 +296,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
     let mut members = Vec::new();
     let mut manifest = None;
     let mut attestations: Vec<Attestation> = Vec::new();
+    let mut attestation_bytes = 0u64;
     let mut index: Option<(BlobRef, Option<String>)> = None;
     let mut parts: Option<ImageParts> = None;
     let mut expected: Vec<BlobRef> = Vec::new();
@@ -411,6 +415,10 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                     }
                 }
                 let bytes = read_small(&mut entry, &path, size, MAX_ENVELOPE_SIZE)?;
+                attestation_bytes += size;
+                if attestation_bytes > MAX_ATTESTATION_BYTES {
+                    return Err(Error::malformed("bundle", "attestations exceed 128 MiB in total"));
+                }
                 let envelope = Envelope::parse(&path, &bytes)?;
                 members.push(Member {
                     path: path.clone(),

@@ -16,6 +16,8 @@ use crate::jcs;
 pub struct LayoutBuilder {
     dir: PathBuf,
     layers: Vec<BlobRef>,
+    /// Digest of each layer uncompressed (the config's `rootfs.diff_ids`).
+    diff_ids: Vec<Digest>,
 }
 
 struct HashingWriter<W> {
@@ -44,6 +46,7 @@ impl LayoutBuilder {
         Ok(LayoutBuilder {
             dir: dir.to_path_buf(),
             layers: Vec::new(),
+            diff_ids: Vec::new(),
         })
     }
 
@@ -108,6 +111,40 @@ impl LayoutBuilder {
         }
         let w = b.into_inner().ctx("finishing layer", &tmp)?;
         let (digest, size) = self.commit_blob(w, &tmp)?;
+        self.diff_ids.push(digest);
+        self.layers.push(BlobRef {
+            media_type: MT_OCI_LAYER_TAR.to_owned(),
+            digest,
+            size,
+        });
+        Ok(self.layers.last().expect("just pushed"))
+    }
+
+    /// Adds a layer blob as given (e.g. a gzip-compressed tar) with its media type.
+    pub fn layer_raw(&mut self, bytes: &[u8], media_type: &str) -> Result<&BlobRef> {
+        let mut blob = self.blob(bytes)?;
+        blob.media_type = media_type.to_owned();
+        let diff_id = if media_type.ends_with("+gzip") {
+            let mut plain = Vec::new();
+            flate2::read::MultiGzDecoder::new(bytes)
+                .read_to_end(&mut plain)
+                .map_err(|e| Error::malformed("layer", format!("gzip: {e}")))?;
+            Digest::of(&plain)
+        } else {
+            blob.digest
+        };
+        self.diff_ids.push(diff_id);
+        self.layers.push(blob);
+        Ok(self.layers.last().expect("just pushed"))
+    }
+
+    /// Adds an existing uncompressed layer tar (copied, hashed as it streams).
+    pub fn layer_from_tar(&mut self, tar_file: &Path) -> Result<&BlobRef> {
+        let (mut w, tmp) = self.blob_writer()?;
+        let mut src = File::open(tar_file).ctx("opening", tar_file)?;
+        io::copy(&mut src, &mut w).ctx("copying layer from", tar_file)?;
+        let (digest, size) = self.commit_blob(w, &tmp)?;
+        self.diff_ids.push(digest);
         self.layers.push(BlobRef {
             media_type: MT_OCI_LAYER_TAR.to_owned(),
             digest,
@@ -122,7 +159,7 @@ impl LayoutBuilder {
     pub fn finish(self, mut config: serde_json::Value, ref_name: Option<&str>) -> Result<BlobRef> {
         config["rootfs"] = serde_json::json!({
             "type": "layers",
-            "diff_ids": self.layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>(),
+            "diff_ids": self.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
         });
         let mut cfg = self.blob(&jcs::to_vec(&config)?)?;
         cfg.media_type = MT_OCI_CONFIG.to_owned();

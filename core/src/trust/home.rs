@@ -1,7 +1,8 @@
 //! The on-disk state under `$CERRO_HOME`:
 //!
 //! ```text
-//! trust.toml            key ids → fingerprint, trust level, revocation, validity
+//! trust.toml            key ids → fingerprint, trust level, revocation, validity;
+//!                       threshold groups (k of n key ids)
 //! keys/<id>.pub.pem     public keys (PEM SubjectPublicKeyInfo)
 //! private/<id>.key      private keys, mode 0600 (PEM PKCS#8, or encrypted
 //!                       PKCS#8: scrypt + AES-256-CBC, which openssl reads)
@@ -23,7 +24,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{validate_key_id, Fingerprint, KeyEntry, TrustLevel, TrustStore};
+use super::{validate_key_id, Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{create_dir, write_atomic};
 
@@ -40,6 +41,15 @@ pub struct Home {
 struct TrustFile {
     #[serde(default)]
     keys: BTreeMap<String, TrustRecord>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    groups: BTreeMap<String, GroupRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupRecord {
+    keys: Vec<String>,
+    threshold: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -133,6 +143,12 @@ impl Home {
                 valid_until: rec.valid_until,
             })?;
         }
+        // Groups after keys: each must name keys the store now holds.
+        for (name, rec) in file.groups {
+            ThresholdGroup::new(&name, rec.keys, rec.threshold)
+                .and_then(|g| store.set_group(g))
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        }
         Ok(store)
     }
 
@@ -155,6 +171,15 @@ impl Home {
                     revoked_at: k.revoked_at,
                     valid_from: k.valid_from,
                     valid_until: k.valid_until,
+                },
+            );
+        }
+        for g in store.groups() {
+            file.groups.insert(
+                g.name().to_owned(),
+                GroupRecord {
+                    keys: g.keys().to_vec(),
+                    threshold: g.threshold(),
                 },
             );
         }
@@ -243,6 +268,16 @@ impl Home {
         Ok(entry)
     }
 
+    /// Loads the store, applies `change` and saves, unless `change` fails:
+    /// then nothing is written. For edits that must be validated against
+    /// the whole store (groups, validity windows).
+    pub fn update_trust<T>(&self, change: impl FnOnce(&mut TrustStore) -> Result<T>) -> Result<T> {
+        let mut store = self.load_trust()?;
+        let out = change(&mut store)?;
+        self.save_trust(&store)?;
+        Ok(out)
+    }
+
     /// Applies `change` to key `id` and saves.
     pub fn update_key(&self, id: &str, change: impl FnOnce(&mut KeyEntry)) -> Result<KeyEntry> {
         let mut store = self.load_trust()?;
@@ -307,6 +342,46 @@ mod tests {
         assert!(home.load_signing_key("bob", None).is_err());
         assert!(home.load_signing_key("bob", Some(b"wrong")).is_err());
         home.load_signing_key("bob", Some(b"correct horse")).unwrap();
+    }
+
+    #[test]
+    fn groups_round_trip_and_are_validated_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        for id in ["k1", "k2", "k3"] {
+            home.generate_key(id, None).unwrap();
+        }
+        home.update_trust(|s| {
+            let g = ThresholdGroup::new("release", vec!["k1".into(), "k3".into()], 2)?;
+            s.set_group(g).map(|_| ())
+        })
+        .unwrap();
+        let text = fs::read_to_string(home.trust_path()).unwrap();
+        assert!(
+            text.contains("[groups.release]\nkeys = [\n    \"k1\",\n    \"k3\",\n]\nthreshold = 2\n")
+                || text.contains("[groups.release]\nkeys = [\"k1\", \"k3\"]\nthreshold = 2\n"),
+            "{text}"
+        );
+        let g = home.load_trust().unwrap().group("release").unwrap().clone();
+        assert_eq!(
+            (g.keys(), g.threshold()),
+            (&["k1".to_string(), "k3".to_string()][..], 2)
+        );
+        // A failed change writes nothing.
+        assert!(home
+            .update_trust(|s| s.set_group(ThresholdGroup::new("bad", vec!["nobody".into()], 1)?))
+            .is_err());
+        assert!(home.load_trust().unwrap().group("bad").is_none());
+        // A hand-edited store with a bad group does not load.
+        for bad in [
+            "[groups.x]\nkeys = [\"k1\"]\nthreshold = 2\n",
+            "[groups.x]\nkeys = [\"k1\"]\nthreshold = 0\n",
+            "[groups.x]\nkeys = [\"nobody\"]\nthreshold = 1\n",
+            "[groups.x]\nkeys = [\"k1\"]\nthreshold = 1\nextra = 1\n",
+        ] {
+            fs::write(home.trust_path(), format!("{text}{bad}")).unwrap();
+            assert!(matches!(home.load_trust(), Err(Error::Config(_))), "{bad}");
+        }
     }
 
     #[test]

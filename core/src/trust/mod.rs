@@ -249,10 +249,82 @@ impl Tally {
     }
 }
 
-/// The set of known keys.
+/// A named k-of-n group of keys (e.g. a release group, 3 of 5), which a
+/// deployment policy can require with `signers.threshold_from`.
+///
+/// Only [`ThresholdGroup::new`] builds one, and it refuses a group that
+/// could never be satisfied or says the same thing twice: a threshold of 0
+/// or above the number of keys, an empty or repeated key id. That every id
+/// names a known key is checked when the group enters a [`TrustStore`].
+/// Membership is by local key id; counting still goes through
+/// [`TrustStore::tally`], so a group's revoked, expired, duplicate or
+/// insufficiently trusted signatures never count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThresholdGroup {
+    name: String,
+    keys: Vec<String>,
+    threshold: usize,
+}
+
+impl ThresholdGroup {
+    /// A group named `name` (same grammar as key ids) of `keys` (local key
+    /// ids, kept in the given order), of which `threshold` must sign.
+    pub fn new(name: &str, keys: Vec<String>, threshold: usize) -> Result<Self> {
+        validate_key_id(name).map_err(|_| {
+            Error::Config(format!(
+                "group name {name:?} must be 1-64 characters of [A-Za-z0-9._@-] starting with a letter or digit"
+            ))
+        })?;
+        if keys.is_empty() {
+            return Err(Error::Config(format!("group {name:?} has no keys")));
+        }
+        if let Some((i, dup)) = keys.iter().enumerate().find(|(i, k)| keys[..*i].contains(k)) {
+            return Err(Error::Config(format!(
+                "group {name:?} lists key {dup:?} twice (entry {i}): a key counts once"
+            )));
+        }
+        if threshold == 0 {
+            return Err(Error::Config(format!("group {name:?}: threshold must be at least 1")));
+        }
+        if threshold > keys.len() {
+            return Err(Error::Config(format!(
+                "group {name:?}: threshold {threshold} is more than its {} key(s)",
+                keys.len()
+            )));
+        }
+        Ok(ThresholdGroup {
+            name: name.to_owned(),
+            keys,
+            threshold,
+        })
+    }
+
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Local ids of its keys.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// How many distinct keys of the group must sign (1 ≤ k ≤ n).
+    pub fn threshold(&self) -> usize {
+        self.threshold
+    }
+
+    /// Whether `key` belongs to the group.
+    pub fn contains(&self, key: &KeyEntry) -> bool {
+        self.keys.contains(&key.id)
+    }
+}
+
+/// The set of known keys, and the threshold groups made of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustStore {
     keys: BTreeMap<String, KeyEntry>,
+    groups: BTreeMap<String, ThresholdGroup>,
 }
 
 impl TrustStore {
@@ -295,6 +367,33 @@ impl TrustStore {
     /// All keys, by id.
     pub fn keys(&self) -> impl Iterator<Item = &KeyEntry> {
         self.keys.values()
+    }
+
+    /// Adds or replaces a threshold group, returning the one it replaced.
+    /// Refuses a group naming a key id that is not in the store.
+    pub fn set_group(&mut self, group: ThresholdGroup) -> Result<Option<ThresholdGroup>> {
+        if let Some(unknown) = group.keys.iter().find(|id| !self.keys.contains_key(*id)) {
+            return Err(Error::Config(format!(
+                "group {:?} names key {unknown:?}, which is not in the trust store",
+                group.name
+            )));
+        }
+        Ok(self.groups.insert(group.name.clone(), group))
+    }
+
+    /// The group named `name`.
+    pub fn group(&self, name: &str) -> Option<&ThresholdGroup> {
+        self.groups.get(name)
+    }
+
+    /// All groups, by name.
+    pub fn groups(&self) -> impl Iterator<Item = &ThresholdGroup> {
+        self.groups.values()
+    }
+
+    /// Removes the group named `name`, returning it if it existed.
+    pub fn remove_group(&mut self, name: &str) -> Option<ThresholdGroup> {
+        self.groups.remove(name)
     }
 
     /// Decides which of `signers` (fingerprints of signatures that were
@@ -391,6 +490,33 @@ mod tests {
             (k.id == "b").then(|| "rule".into())
         });
         assert_eq!(t.counted, 2, "a and d count; b excluded");
+    }
+
+    #[test]
+    fn groups_are_validated() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut store = TrustStore::new();
+        for (i, id) in ["k1", "k2", "k3"].iter().enumerate() {
+            store.insert(entry(id, i as u8 + 1, TrustLevel::Full)).unwrap();
+        }
+        let g = ThresholdGroup::new("release", ids(&["k1", "k2", "k3"]), 2).unwrap();
+        assert!(g.contains(store.get("k2").unwrap()));
+        assert_eq!(store.set_group(g.clone()).unwrap(), None);
+        assert_eq!(store.group("release").unwrap().threshold(), 2);
+        assert_eq!(store.set_group(g.clone()).unwrap(), Some(g));
+        for (keys, k) in [
+            (&["k1", "k2"][..], 0),
+            (&["k1", "k2"][..], 3),
+            (&[][..], 1),
+            (&["k1", "k1"][..], 1),
+        ] {
+            assert!(ThresholdGroup::new("g", ids(keys), k).is_err(), "{keys:?} {k}");
+        }
+        assert!(ThresholdGroup::new("../g", ids(&["k1"]), 1).is_err());
+        let unknown = ThresholdGroup::new("g", ids(&["k1", "nobody"]), 1).unwrap();
+        assert!(store.set_group(unknown).is_err());
+        assert!(store.remove_group("release").is_some());
+        assert!(store.group("release").is_none());
     }
 
     #[test]

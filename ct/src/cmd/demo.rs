@@ -6,10 +6,12 @@ use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
+use cerro_core::attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
+use cerro_core::pack::PackRequest;
 use cerro_core::policy::NoPolicy;
 use cerro_core::trust::home::Home;
 use cerro_core::trust::TrustStore;
@@ -120,7 +122,24 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
             .truncate(true)
             .open(&bundle_path)
             .map_err(|e| Error::io("creating", &bundle_path, e))?;
-        cerro_core::pack::pack_to_file(&src, &manifest, &[signing], source_date_epoch()?, &mut f)?;
+        let time = source_date_epoch()?;
+        let attest = AttestOptions {
+            sbom: Some(SbomFormat::Spdx),
+            provenance: Some(ImageSource {
+                transport: "oci".into(),
+                reference: src.reference.clone(),
+            }),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            time,
+        };
+        PackRequest {
+            image: &src,
+            manifest: &manifest,
+            keys: &[signing],
+            mtime: time,
+            attest: Some(&attest),
+        }
+        .write_file(&mut f)?;
     }
     let size = fs::metadata(&bundle_path).map(|m| m.len()).unwrap_or(0);
     println!("wrote {} ({size} bytes)", bundle_path.display());

@@ -4,11 +4,12 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use cerro_core::fsutil::write_atomic;
+use cerro_core::timestamp::{format_rfc3339, parse_rfc3339};
 use cerro_core::trust::home::public_pem;
-use cerro_core::trust::TrustLevel;
+use cerro_core::trust::{KeyEntry, ThresholdGroup, TrustLevel};
 use cerro_core::{Error, ExitCode};
 
-use crate::cli::KeyCommand;
+use crate::cli::{GroupCommand, KeyCommand};
 use crate::ctx::Ctx;
 
 pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool) -> Result<ExitCode> {
@@ -61,12 +62,43 @@ pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::Valid)
         }
-        KeyCommand::Trust { id, level } => {
+        KeyCommand::Trust {
+            id,
+            level,
+            valid_from,
+            valid_until,
+        } => {
             let level: TrustLevel = level.parse()?;
-            let e = ctx.home.update_key(&id, |k| k.level = level)?;
-            println!("key {id} is now trusted {}", e.level);
+            let from = valid_from
+                .as_deref()
+                .map(|t| parse_time("--valid-from", t))
+                .transpose()?;
+            let until = valid_until
+                .as_deref()
+                .map(|t| parse_time("--valid-until", t))
+                .transpose()?;
+            let e = ctx.home.update_trust(|store| {
+                let k = store
+                    .get_mut(&id)
+                    .ok_or_else(|| Error::Config(format!("no key with id {id:?} in the trust store")))?;
+                let (f, u) = (from.unwrap_or(k.valid_from), until.unwrap_or(k.valid_until));
+                if let (Some(f), Some(u)) = (f, u) {
+                    if f > u {
+                        return Err(Error::Config(format!(
+                            "key {id}: valid-from {} is after valid-until {}: its signatures would never count",
+                            format_rfc3339(f),
+                            format_rfc3339(u)
+                        )));
+                    }
+                }
+                k.level = level;
+                (k.valid_from, k.valid_until) = (f, u);
+                Ok(k.clone())
+            })?;
+            println!("key {id} is now trusted {}{}", e.level, window(&e, ", "));
             Ok(ExitCode::Valid)
         }
+        KeyCommand::Group(g) => group(ctx, g),
         KeyCommand::Revoke { id } => {
             let now = ctx.now();
             let e = ctx.home.update_key(&id, |k| {
@@ -79,6 +111,86 @@ pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
             Ok(ExitCode::Valid)
         }
     }
+}
+
+/// A time given on the command line: RFC 3339, unix seconds, or `none`
+/// (`Some(None)`: clear the bound).
+fn parse_time(flag: &str, t: &str) -> Result<Option<u64>> {
+    if t == "none" {
+        return Ok(None);
+    }
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(secs) = t.parse() {
+            return Ok(Some(secs));
+        }
+    }
+    match parse_rfc3339(t) {
+        Some(secs) => Ok(Some(secs)),
+        None => Err(Error::Config(format!(
+            "{flag} {t:?} is not an RFC 3339 date-time (2026-01-01T00:00:00Z), unix seconds or \"none\""
+        ))
+        .into()),
+    }
+}
+
+/// The validity window of `k`, for humans (empty when it has none).
+fn window(k: &KeyEntry, prefix: &str) -> String {
+    match (k.valid_from, k.valid_until) {
+        (None, None) => String::new(),
+        (f, u) => format!(
+            "{prefix}valid {}..{}",
+            f.map(format_rfc3339).unwrap_or_default(),
+            u.map(format_rfc3339).unwrap_or_default()
+        ),
+    }
+}
+
+fn group(ctx: &Ctx, cmd: GroupCommand) -> Result<ExitCode> {
+    match cmd {
+        GroupCommand::Set { name, threshold, ids } => {
+            let n = ids.len();
+            let replaced = ctx.home.update_trust(|store| {
+                let g = ThresholdGroup::new(&name, ids, threshold)?;
+                store.set_group(g)
+            })?;
+            println!(
+                "group {name}: {threshold} of {n} key(s){}",
+                if replaced.is_some() { " (replaced)" } else { "" }
+            );
+        }
+        GroupCommand::List { json } => {
+            let store = ctx.home.load_trust()?;
+            if json {
+                let groups: Vec<_> = store
+                    .groups()
+                    .map(|g| serde_json::json!({"name": g.name(), "threshold": g.threshold(), "keys": g.keys()}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&groups)?);
+            } else {
+                if store.groups().next().is_none() {
+                    println!("no groups (create one with: ct key group set NAME --threshold K ID...)");
+                }
+                for g in store.groups() {
+                    println!(
+                        "{:<24} {} of {}: {}",
+                        g.name(),
+                        g.threshold(),
+                        g.keys().len(),
+                        g.keys().join(", ")
+                    );
+                }
+            }
+        }
+        GroupCommand::Remove { name } => {
+            ctx.home.update_trust(|store| {
+                store
+                    .remove_group(&name)
+                    .ok_or_else(|| Error::Config(format!("no group named {name:?} in the trust store")))
+            })?;
+            println!("group {name} removed");
+        }
+    }
+    Ok(ExitCode::Valid)
 }
 
 fn list(ctx: &Ctx, json: bool) -> Result<ExitCode> {
@@ -105,6 +217,7 @@ fn list(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     if store.keys().next().is_none() {
         println!("no keys (create one with: ct keygen --id NAME)");
     }
+    let now = ctx.now();
     for k in store.keys() {
         let mut flags = Vec::new();
         if ctx.home.private_path(&k.id).exists() {
@@ -113,12 +226,19 @@ fn list(ctx: &Ctx, json: bool) -> Result<ExitCode> {
         if k.revoked_at.is_some() {
             flags.push("REVOKED");
         }
+        if k.valid_until.is_some_and(|t| now > t) {
+            flags.push("EXPIRED");
+        }
+        if k.valid_from.is_some_and(|t| now < t) {
+            flags.push("NOT-YET-VALID");
+        }
         println!(
-            "{:<24} {:<9} {} {}",
+            "{:<24} {:<9} {} {}{}",
             k.id,
             k.level.as_str(),
             k.fingerprint,
-            flags.join(",")
+            flags.join(","),
+            window(k, if flags.is_empty() { "" } else { " " })
         );
     }
     Ok(ExitCode::Valid)

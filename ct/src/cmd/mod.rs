@@ -5,6 +5,7 @@ mod diff;
 mod info;
 mod keys;
 mod pack;
+mod policy;
 mod verify;
 
 use anyhow::Result;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Man { topic } => return info::man(topic.as_deref()),
         Command::Completions { shell } => return info::completions(*shell),
         Command::Demo { keep } => return demo::run(keep.as_deref()),
+        Command::Policy(p) => return policy::policy(p),
         _ => {}
     }
     let ctx = Ctx::new(&cli)?;
@@ -31,14 +33,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             output,
             keys,
             manifest,
-        } => pack::pack(&ctx, &image, &output, &keys, manifest.as_deref()),
+            sbom_format,
+            no_sbom,
+            no_provenance,
+        } => {
+            let attest = pack::Attest {
+                sbom: (!no_sbom).then_some(sbom_format),
+                provenance: !no_provenance,
+            };
+            pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest)
+        }
+        Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
         Command::Sign { file, key } => pack::sign(&ctx, &file, &key),
         Command::Verify(a) => verify::verify(&ctx, &a),
         Command::Explain(a) => verify::explain(&ctx, &a),
         Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),
         Command::Diff { old, new, json } => diff::diff(&ctx, &old, &new, json),
         Command::Doctor => info::doctor(&ctx),
-        Command::Version { .. } | Command::Man { .. } | Command::Completions { .. } | Command::Demo { .. } => {
+        Command::Version { .. }
+        | Command::Man { .. }
+        | Command::Completions { .. }
+        | Command::Demo { .. }
+        | Command::Policy(_) => {
             unreachable!("handled above")
         }
     }

@@ -4,15 +4,31 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
+use cerro_core::attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::fsutil::AtomicFile;
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
+use cerro_core::pack::PackRequest;
 use cerro_core::{Error, ExitCode};
 
+use crate::cli::SbomFormatArg;
 use crate::ctx::{source_date_epoch, Ctx};
 
-pub fn pack(ctx: &Ctx, image: &str, output: &Path, key_ids: &[String], manifest: Option<&Path>) -> Result<ExitCode> {
+/// Which attestations to add besides the release statement.
+pub struct Attest {
+    pub sbom: Option<SbomFormatArg>,
+    pub provenance: bool,
+}
+
+pub fn pack(
+    ctx: &Ctx,
+    image: &str,
+    output: &Path,
+    key_ids: &[String],
+    manifest: Option<&Path>,
+    attest: Attest,
+) -> Result<ExitCode> {
     let pass = ctx.passphrase()?;
     let keys = key_ids
         .iter()
@@ -32,7 +48,27 @@ pub fn pack(ctx: &Ctx, image: &str, output: &Path, key_ids: &[String], manifest:
     };
     let mtime = source_date_epoch()?;
     let mut out = AtomicFile::create(output, 0o644)?;
-    cerro_core::pack::pack_to_file(&src, &manifest, &keys, mtime, out.file())?;
+    let transport = image.split_once(':').map(|(t, _)| t).unwrap_or(image).to_owned();
+    let opts = AttestOptions {
+        sbom: attest.sbom.map(|f| match f {
+            SbomFormatArg::Spdx => SbomFormat::Spdx,
+            SbomFormatArg::Cyclonedx => SbomFormat::CycloneDx,
+        }),
+        provenance: attest.provenance.then(|| ImageSource {
+            transport,
+            reference: src.reference.clone(),
+        }),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        time: mtime,
+    };
+    PackRequest {
+        image: &src,
+        manifest: &manifest,
+        keys: &keys,
+        mtime,
+        attest: Some(&opts),
+    }
+    .write_file(out.file())?;
     out.commit_unsynced()?;
     println!(
         "packed {} {} ({}, {} layer(s)) into {} signed by {}",

@@ -162,3 +162,24 @@ pub fn unpack(ctx: &Ctx, file: &Path, output: &Path, policy: Option<&Path>) -> R
         }
     }
 }
+
+pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<ExitCode> {
+    let v = match check(ctx, file, policy, &mut NoExtract)? {
+        Ok(v) => v,
+        Err(r) => {
+            eprintln!("ct: refused {}: {}", file.display(), r.error);
+            return Ok(r.error.exit_code());
+        }
+    };
+    for a in &v.attestations {
+        let Ok(st) = serde_json::from_slice::<serde_json::Value>(&a.envelope.payload) else {
+            continue;
+        };
+        let ty = st["predicateType"].as_str().unwrap_or_default();
+        if ty == cerro_core::attest::SPDX_DOCUMENT || ty == cerro_core::attest::CYCLONEDX_BOM {
+            println!("{}", serde_json::to_string_pretty(&st["predicate"])?);
+            return Ok(ExitCode::Valid);
+        }
+    }
+    Err(Error::MissingAttestation(format!("{} carries no SBOM attestation", file.display())).into())
+}

@@ -1,0 +1,466 @@
+//! Evaluation: every rule the policy has, in one fixed order; the first
+//! that fails decides, and its name is the decision's `rule`.
+//!
+//! 1. `require_attestations.provenance`, `.sbom`, `.transparency_log`
+//! 2. `registries.blocked`, then `registries.allowed`
+//! 3. `pin.NAME.digest` (only for a pinned package name)
+//! 4. `time.max_age_days`
+//! 5. `signers`: `signers.threshold_from` (the group exists), then the count
+//!    through `TrustStore::tally` (`signers.denied[i]` when a dated denial
+//!    names a signer of a bundle without a build time; else
+//!    `signers.threshold` or `signers.threshold_from` when too few keys
+//!    count), then `signers.allowed[i].required`
+//! 6. `pin.NAME.signers`
+//! 7. all passed: with a `signers` section, allow, naming its threshold
+//!    rule; without one, `default_action` decides.
+//!
+//! Cheap structural rules come first so a refusal names the most basic
+//! problem; pinned signers come after the count because they are checked
+//! against the keys it counted.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use cerro_core::bundle::{Bundle, RELEASE_ATTESTATION};
+use cerro_core::policy::{Policy, PolicyDecision, PolicyInput};
+use cerro_core::timestamp::{format_rfc3339, parse_rfc3339};
+use cerro_core::trust::{Fingerprint, KeyEntry};
+use cerro_core::verify::BASELINE_LEVEL;
+use serde_json::Value;
+
+use crate::document::{Action, Denial, DeploymentPolicy};
+use crate::{glob_match, CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
+
+const DAY: u64 = 86_400;
+
+/// Where a bundle's build time came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSource {
+    /// `predicate.runDetails.metadata.finishedOn` of its SLSA provenance (signed).
+    Provenance,
+    /// The mtime of its members, i.e. SOURCE_DATE_EPOCH at pack time. Not
+    /// covered by any signature.
+    Mtime,
+}
+
+/// When the bundle was built, and how that is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildTime {
+    /// Unix seconds.
+    pub secs: u64,
+    /// Its source.
+    pub source: TimeSource,
+}
+
+impl std::fmt::Display for BuildTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let from = match self.source {
+            TimeSource::Provenance => "provenance finishedOn",
+            TimeSource::Mtime => "bundle mtime",
+        };
+        write!(f, "{} ({from})", format_rfc3339(self.secs))
+    }
+}
+
+/// What the rules look at, read once from a bundle whose attestations have
+/// all been verified (signatures, trusted signer, subject = this image).
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// `predicateType` of every attestation other than the release one.
+    pub predicate_types: Vec<String>,
+    /// The build time, or why there is none (a full sentence).
+    pub build_time: Result<BuildTime, String>,
+    /// The image references registry rules match, deduplicated.
+    pub references: Vec<String>,
+    /// Where `references` came from.
+    pub references_from: &'static str,
+}
+
+impl Facts {
+    /// Reads the facts of `bundle`.
+    ///
+    /// Build time: the SLSA provenance `finishedOn` if the provenance gives
+    /// one other than the epoch (several provenance statements must agree;
+    /// an unreadable date is no time), else the members' mtime if non-zero,
+    /// else none.
+    ///
+    /// References: every `docker://` or `oci://` URI among the provenance's
+    /// `buildDefinition.resolvedDependencies` (scheme removed); if there is
+    /// none, the bundle's own `org.opencontainers.image.ref.name`.
+    pub fn gather(bundle: &Bundle) -> Facts {
+        let statements: Vec<Value> = bundle
+            .attestations
+            .iter()
+            .filter(|a| a.path != RELEASE_ATTESTATION)
+            .filter_map(|a| serde_json::from_slice(&a.envelope.payload).ok())
+            .collect();
+        let predicate_types = statements
+            .iter()
+            .filter_map(|s| s.get("predicateType").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let provenance: Vec<&Value> = statements
+            .iter()
+            .filter(|s| s.get("predicateType").and_then(Value::as_str) == Some(SLSA_PROVENANCE_V1))
+            .collect();
+
+        let mut references: Vec<String> = Vec::new();
+        for p in &provenance {
+            let deps = p
+                .pointer("/predicate/buildDefinition/resolvedDependencies")
+                .and_then(Value::as_array);
+            for uri in deps
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.get("uri").and_then(Value::as_str))
+            {
+                if let Some(r) = uri.strip_prefix("docker://").or_else(|| uri.strip_prefix("oci://")) {
+                    if !references.iter().any(|x| x == r) {
+                        references.push(r.to_owned());
+                    }
+                }
+            }
+        }
+        let references_from = if !references.is_empty() {
+            "from the provenance's resolvedDependencies"
+        } else if let Some(r) = &bundle.reference {
+            references.push(r.clone());
+            "the bundle's org.opencontainers.image.ref.name"
+        } else {
+            "none"
+        };
+
+        Facts {
+            predicate_types,
+            build_time: build_time(&provenance, bundle.mtime),
+            references,
+            references_from,
+        }
+    }
+
+    fn has(&self, types: &[&str]) -> bool {
+        self.predicate_types.iter().any(|t| types.contains(&t.as_str()))
+    }
+}
+
+fn build_time(provenance: &[&Value], mtime: u64) -> Result<BuildTime, String> {
+    const NONE: &str = "the bundle has no build time";
+    let mut times = BTreeSet::new();
+    for p in provenance {
+        match p.pointer("/predicate/runDetails/metadata/finishedOn") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => match parse_rfc3339(s) {
+                // The epoch is what a build without SOURCE_DATE_EPOCH
+                // writes: no time, as an mtime of 0 is.
+                Some(0) => {}
+                Some(t) => {
+                    times.insert(t);
+                }
+                None => return Err(format!("{NONE}: its provenance's finishedOn {s:?} is not RFC 3339")),
+            },
+            Some(_) => return Err(format!("{NONE}: its provenance's finishedOn is not a string")),
+        }
+    }
+    match (times.len(), times.first()) {
+        (1, Some(&secs)) => Ok(BuildTime {
+            secs,
+            source: TimeSource::Provenance,
+        }),
+        (0, _) if mtime != 0 => Ok(BuildTime {
+            secs: mtime,
+            source: TimeSource::Mtime,
+        }),
+        (0, _) => Err(format!(
+            "{NONE}: no SLSA provenance runDetails.metadata.finishedOn, and its mtime (SOURCE_DATE_EPOCH) is 0"
+        )),
+        _ => Err(format!(
+            "{NONE}: its provenance attestations give different finishedOn times"
+        )),
+    }
+}
+
+/// A failed rule.
+struct Refusal {
+    rule: String,
+    reason: String,
+}
+
+fn refuse(rule: impl Into<String>, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        rule: rule.into(),
+        reason: reason.into(),
+    }
+}
+
+impl Policy for DeploymentPolicy {
+    fn evaluate(&self, input: &PolicyInput<'_>) -> PolicyDecision {
+        self.decide(input).unwrap_or_else(|r| PolicyDecision {
+            allowed: false,
+            rule: r.rule,
+            reason: r.reason,
+        })
+    }
+}
+
+impl DeploymentPolicy {
+    fn decide(&self, input: &PolicyInput<'_>) -> Result<PolicyDecision, Refusal> {
+        let doc = &self.0;
+        let facts = Facts::gather(input.bundle);
+        let mut passed: Vec<String> = Vec::new();
+
+        // 1. Required attestations.
+        if let Some(req) = &doc.require_attestations {
+            if req.provenance {
+                let rule = "require_attestations.provenance";
+                if !facts.has(&[SLSA_PROVENANCE_V1]) {
+                    return Err(refuse(
+                        rule,
+                        format!("the bundle carries no attestation with predicateType {SLSA_PROVENANCE_V1}"),
+                    ));
+                }
+                passed.push(rule.into());
+            }
+            if req.sbom {
+                let rule = "require_attestations.sbom";
+                if !facts.has(&[SPDX_DOCUMENT, CYCLONEDX_BOM]) {
+                    return Err(refuse(
+                        rule,
+                        format!(
+                            "the bundle carries no SBOM attestation (predicateType {SPDX_DOCUMENT} or {CYCLONEDX_BOM})"
+                        ),
+                    ));
+                }
+                passed.push(rule.into());
+            }
+            if req.transparency_log {
+                return Err(refuse(
+                    "require_attestations.transparency_log",
+                    "bundles carry no transparency-log inclusion proofs yet (bundle format 1), so this requirement cannot be met",
+                ));
+            }
+        }
+
+        // 2. Registries: blocked wins over allowed.
+        if let Some(reg) = &doc.registries {
+            let from = facts.references_from;
+            for r in &facts.references {
+                if let Some(g) = reg.blocked.iter().find(|g| glob_match(g, r)) {
+                    return Err(refuse(
+                        "registries.blocked",
+                        format!("image reference {r:?} ({from}) matches blocked pattern {g:?}"),
+                    ));
+                }
+            }
+            if !reg.blocked.is_empty() {
+                passed.push("registries.blocked".into());
+            }
+            if let Some(allowed) = &reg.allowed {
+                let rule = "registries.allowed";
+                if facts.references.is_empty() {
+                    return Err(refuse(
+                        rule,
+                        "the bundle names no image reference (no docker:// or oci:// resolvedDependencies in a provenance attestation, no org.opencontainers.image.ref.name)",
+                    ));
+                }
+                if let Some(r) = facts
+                    .references
+                    .iter()
+                    .find(|r| !allowed.iter().any(|g| glob_match(g, r)))
+                {
+                    return Err(refuse(
+                        rule,
+                        format!("image reference {r:?} ({from}) matches no allowed pattern"),
+                    ));
+                }
+                passed.push(rule.into());
+            }
+        }
+
+        // 3. Pinned digest.
+        let name = &input.bundle.manifest.package.name;
+        let pin = doc.pin.as_ref().and_then(|p| p.get(name));
+        if let Some(pin) = pin {
+            let rule = format!("pin.{name}.digest");
+            if pin.digest != input.bundle.image.digest {
+                return Err(refuse(
+                    rule,
+                    format!(
+                        "{name} is pinned to image {} but this bundle's image is {}",
+                        pin.digest, input.bundle.image.digest
+                    ),
+                ));
+            }
+            passed.push(rule);
+        }
+
+        // 4. Age.
+        if let Some(t) = &doc.time {
+            let rule = "time.max_age_days";
+            let built = facts.build_time.as_ref().map_err(|why| refuse(rule, why.clone()))?;
+            let age = input.now.saturating_sub(built.secs);
+            if age > t.max_age_days.saturating_mul(DAY) {
+                return Err(refuse(
+                    rule,
+                    format!(
+                        "built {built}, {} day(s) ago; at most {} allowed",
+                        age / DAY,
+                        t.max_age_days
+                    ),
+                ));
+            }
+            passed.push(rule.into());
+        }
+
+        // 5. Signers, counted by the trust store's one routine.
+        let (counted, positive): (Vec<&KeyEntry>, Option<(String, String)>) = match &doc.signers {
+            None => {
+                let tally = input.trust.tally(input.signers, input.now, BASELINE_LEVEL, &|_| None);
+                (counted_keys(input, &tally.verdicts), None)
+            }
+            Some(s) => {
+                let group = match &s.threshold_from {
+                    None => None,
+                    Some(g) => Some(input.trust.group(g).ok_or_else(|| {
+                        refuse(
+                            "signers.threshold_from",
+                            format!("group {g:?} is not defined in the trust store (ct key group list)"),
+                        )
+                    })?),
+                };
+                let threshold = group.map(|g| g.threshold()).or(s.threshold).unwrap_or(1);
+                let built = facts.build_time.as_ref().ok().map(|b| b.secs);
+                // The first dated denial that named a signer when the bundle
+                // has no build time: recorded here, refused after the count.
+                let undecided: RefCell<Option<(usize, String)>> = RefCell::new(None);
+                let filter = |k: &KeyEntry| -> Option<String> {
+                    for (i, d) in s.denied.iter().enumerate() {
+                        match d.denies(k, built) {
+                            Denial::No => {}
+                            Denial::Yes => return Some(format!("signers.denied[{i}]")),
+                            Denial::Undecidable => {
+                                undecided.borrow_mut().get_or_insert_with(|| (i, k.id.clone()));
+                                return Some(format!("signers.denied[{i}] (no build time)"));
+                            }
+                        }
+                    }
+                    if let Some(g) = group {
+                        if !g.contains(k) {
+                            return Some(format!("signers.threshold_from (not in group {})", g.name()));
+                        }
+                    }
+                    match &s.allowed {
+                        Some(allowed) if !allowed.iter().any(|m| m.matches(k)) => {
+                            Some("signers.allowed (no entry matches)".into())
+                        }
+                        _ => None,
+                    }
+                };
+                let tally = input.trust.tally(input.signers, input.now, s.min_trust, &filter);
+                if let Some((i, id)) = undecided.into_inner() {
+                    let why = facts.build_time.as_ref().err().cloned().unwrap_or_default();
+                    return Err(refuse(
+                        format!("signers.denied[{i}]"),
+                        format!("{why}, so whether signer {id} is denied (entry dated after/before) cannot be decided"),
+                    ));
+                }
+                let (rule, of_group) = match group {
+                    Some(g) => (
+                        "signers.threshold_from",
+                        format!(" of group {} ({} of {})", g.name(), g.threshold(), g.keys().len()),
+                    ),
+                    None => ("signers.threshold", String::new()),
+                };
+                let summary = format!(
+                    "{} of {} required distinct signer(s){of_group} allowed and trusted at least {}{}",
+                    tally.counted,
+                    threshold,
+                    s.min_trust,
+                    tally.explain_uncounted()
+                );
+                if tally.counted < threshold {
+                    return Err(refuse(rule, summary));
+                }
+                let counted = counted_keys(input, &tally.verdicts);
+                for (i, a) in s.allowed.iter().flatten().enumerate().filter(|(_, a)| a.required) {
+                    let rule = format!("signers.allowed[{i}].required");
+                    if !counted.iter().any(|k| a.matches(k)) {
+                        let who = a
+                            .key_id
+                            .iter()
+                            .map(|g| format!("key id {g:?}"))
+                            .chain(a.fingerprint.iter().map(|f| format!("fingerprint {f}")))
+                            .collect::<Vec<_>>()
+                            .join(" or ");
+                        return Err(refuse(
+                            rule,
+                            format!("no counted signer matches {who} (counted: {})", ids(&counted)),
+                        ));
+                    }
+                    passed.push(rule);
+                }
+                (counted, Some((rule.to_owned(), summary)))
+            }
+        };
+
+        // 6. Pinned signers, among the keys just counted.
+        if let Some(signers) = pin.and_then(|p| p.signers.as_ref()) {
+            let rule = format!("pin.{name}.signers");
+            if let Some(missing) = signers
+                .iter()
+                .find(|s| !counted.iter().any(|k| k.id == **s || k.fingerprint.to_hex() == **s))
+            {
+                return Err(refuse(
+                    rule,
+                    format!(
+                        "{name} must be signed by {missing}, which is not among the counted signers ({})",
+                        ids(&counted)
+                    ),
+                ));
+            }
+            passed.push(rule);
+        }
+
+        // 7. The decision.
+        let also = if passed.is_empty() {
+            String::new()
+        } else {
+            format!("; passed {}", passed.join(", "))
+        };
+        Ok(match positive {
+            Some((rule, summary)) => PolicyDecision {
+                allowed: true,
+                rule,
+                reason: format!("{summary}{also}"),
+            },
+            None => PolicyDecision {
+                allowed: doc.default_action == Action::Allow,
+                rule: "default_action".into(),
+                reason: format!(
+                    "no {}rule applies; default_action is {}{also}",
+                    if passed.is_empty() { "" } else { "signer " },
+                    doc.default_action.as_str()
+                ),
+            },
+        })
+    }
+}
+
+/// The keys behind the counted verdicts of a tally.
+fn counted_keys<'t>(input: &PolicyInput<'t>, verdicts: &[cerro_core::trust::SignerVerdict]) -> Vec<&'t KeyEntry> {
+    verdicts
+        .iter()
+        .filter(|v| v.counted())
+        .filter_map(|v| Fingerprint::from_hex(&v.fingerprint))
+        .filter_map(|fp| input.trust.by_fingerprint(&fp))
+        .collect()
+}
+
+fn ids(keys: &[&KeyEntry]) -> String {
+    if keys.is_empty() {
+        "none".into()
+    } else {
+        keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

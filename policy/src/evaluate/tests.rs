@@ -1,0 +1,783 @@
+//! Every rule allowing and refusing, on a real packed bundle; thresholds and
+//! threshold groups (k-1 refused, k accepted, duplicates, revoked, expired
+//! and outside keys not counted); the fixed order; and one run end to end
+//! through `cerro_core::verify::verify`.
+//!
+//! Most tests call `Policy::evaluate` directly with chosen signer
+//! fingerprints and attestations, which is what `verify` hands the policy
+//! once signatures have been checked; the end-to-end test signs for real.
+
+use cerro_core::bundle::{self, Attestation, Bundle, BundleContents, NoExtract, RELEASE_ATTESTATION};
+use cerro_core::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
+use cerro_core::image::layout::{basic_config, LayoutBuilder};
+use cerro_core::image::source::SourceImage;
+use cerro_core::manifest::{ImageRef, PackageManifest};
+use cerro_core::policy::{Policy, PolicyDecision, PolicyInput};
+use cerro_core::statement::ReleaseStatement;
+use cerro_core::timestamp::format_rfc3339;
+use cerro_core::trust::{Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
+use cerro_core::{jcs, pack, verify, Error, ExitCode};
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+
+use crate::{DeploymentPolicy, CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
+
+/// The clock of every decision: 2025-06-15T15:06:40Z.
+const NOW: u64 = 1_750_000_000;
+const DAY: u64 = 86_400;
+/// The bundle's mtime (SOURCE_DATE_EPOCH): ten days before NOW.
+const MTIME: u64 = NOW - 10 * DAY;
+/// The layout's org.opencontainers.image.ref.name.
+const REF: &str = "hello-1.0";
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+/// A one-layer image packed as package `hello`, and a trust store with keys
+/// k1..k6 (seeds 1..6, all `full`) and group `release` = k1..k5, 3 of 5.
+struct World {
+    /// Keeps the layout alive (the end-to-end test re-packs from it).
+    _dir: tempfile::TempDir,
+    image: SourceImage,
+    manifest: PackageManifest,
+    bundle: Bundle,
+    trust: TrustStore,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let mut b = LayoutBuilder::new(&layout).unwrap();
+    b.layer_tar(&[("hello.txt", 0o644, b"hello\n")]).unwrap();
+    b.finish(basic_config(&["/hello.txt"]), Some(REF)).unwrap();
+    let image = SourceImage::open(&format!("oci:{}:{REF}", layout.display())).unwrap();
+    let manifest = PackageManifest::from_draft(
+        "[package]\nname = \"hello\"\nversion = \"1.0\"\n",
+        ImageRef {
+            digest: image.manifest.digest,
+            reference: image.reference.clone(),
+        },
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    pack::pack(&image, &manifest, &[key(1)], MTIME, &mut out).unwrap();
+    let bundle = bundle::read_bundle(&mut &out[..], &mut NoExtract).unwrap();
+    let mut trust = TrustStore::new();
+    for i in 1..=6u8 {
+        trust
+            .insert(KeyEntry::new(
+                &format!("k{i}"),
+                key(i).verifying_key(),
+                TrustLevel::Full,
+            ))
+            .unwrap();
+    }
+    let members = (1..=5).map(|i| format!("k{i}")).collect();
+    trust
+        .set_group(ThresholdGroup::new("release", members, 3).unwrap())
+        .unwrap();
+    World {
+        _dir: dir,
+        image,
+        manifest,
+        bundle,
+        trust,
+    }
+}
+
+impl World {
+    /// Fingerprints of `ids`; an id the store lacks is an unknown key.
+    fn fps(&self, ids: &[&str]) -> Vec<Fingerprint> {
+        ids.iter()
+            .map(|id| match self.trust.get(id) {
+                Some(k) => k.fingerprint,
+                None => Fingerprint::of(&key(99).verifying_key()),
+            })
+            .collect()
+    }
+
+    fn decide_on(&self, bundle: &Bundle, policy: &str, signers: &[&str]) -> PolicyDecision {
+        let p = DeploymentPolicy::from_json("test", policy.as_bytes()).unwrap();
+        let release = bundle.release().unwrap();
+        let statement = ReleaseStatement::parse_release(&release.path, &release.envelope.payload).unwrap();
+        let fps = self.fps(signers);
+        p.evaluate(&PolicyInput {
+            bundle,
+            statement: &statement,
+            signers: &fps,
+            trust: &self.trust,
+            now: NOW,
+        })
+    }
+
+    fn decide(&self, policy: &str, signers: &[&str]) -> PolicyDecision {
+        self.decide_on(&self.bundle, policy, signers)
+    }
+
+    fn edit_key(&mut self, id: &str, change: impl FnOnce(&mut KeyEntry)) {
+        change(self.trust.get_mut(id).unwrap());
+    }
+}
+
+#[track_caller]
+fn allows(d: &PolicyDecision, rule: &str) {
+    assert!(d.allowed, "expected allow by {rule}, got {d:?}");
+    assert_eq!(d.rule, rule, "{d:?}");
+}
+
+#[track_caller]
+fn refuses(d: &PolicyDecision, rule: &str, needle: &str) {
+    assert!(!d.allowed, "expected refusal by {rule}, got {d:?}");
+    assert_eq!(d.rule, rule, "{d:?}");
+    assert!(d.reason.contains(needle), "{needle:?} not in reason: {}", d.reason);
+}
+
+/// An in-toto statement about `bundle`'s image.
+fn statement_about(bundle: &Bundle, predicate_type: &str, predicate: Value) -> Vec<u8> {
+    jcs::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "hello", "digest": {"sha256": bundle.image.digest.hex()}}],
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    }))
+    .unwrap()
+}
+
+/// `bundle` with one more (unsigned) attestation: what the policy sees
+/// after `verify` has checked it.
+fn with(bundle: &Bundle, name: &str, predicate_type: &str, predicate: Value) -> Bundle {
+    let mut b = bundle.clone();
+    b.attestations.push(Attestation {
+        path: format!("attestations/{name}.dsse.json"),
+        envelope: Envelope::new(IN_TOTO_PAYLOAD_TYPE, statement_about(bundle, predicate_type, predicate)),
+    });
+    b
+}
+
+/// A SLSA provenance v1 predicate.
+fn provenance(finished_on: Option<&str>, uris: &[&str]) -> Value {
+    let deps: Vec<Value> = uris.iter().map(|u| json!({"uri": u})).collect();
+    let metadata = match finished_on {
+        Some(t) => json!({"finishedOn": t}),
+        None => json!({}),
+    };
+    json!({
+        "buildDefinition": {
+            "buildType": "https://example.org/build/v1",
+            "externalParameters": {},
+            "resolvedDependencies": deps,
+        },
+        "runDetails": {"builder": {"id": "https://example.org/builder"}, "metadata": metadata},
+    })
+}
+
+fn with_provenance(bundle: &Bundle, finished_on: Option<&str>, uris: &[&str]) -> Bundle {
+    with(bundle, "provenance", SLSA_PROVENANCE_V1, provenance(finished_on, uris))
+}
+
+const ANY: &str = r#""signers":{"allowed":[{"key_id":"*"}]}"#;
+
+fn doc(parts: &str) -> String {
+    format!(r#"{{"version":"1",{parts}}}"#)
+}
+
+// ---------------------------------------------------------------------------
+// default_action
+// ---------------------------------------------------------------------------
+
+#[test]
+fn default_action_decides_without_signer_rules() {
+    let w = world();
+    refuses(
+        &w.decide(r#"{"version":"1"}"#, &["k1"]),
+        "default_action",
+        "no rule applies; default_action is deny",
+    );
+    allows(
+        &w.decide(&doc(r#""default_action":"allow""#), &["k1"]),
+        "default_action",
+    );
+    // Other rules still apply first, and are named when they pass.
+    let d = w.decide(
+        &doc(r#""default_action":"allow","registries":{"blocked":["evil/*"]}"#),
+        &["k1"],
+    );
+    allows(&d, "default_action");
+    assert!(d.reason.contains("passed registries.blocked"), "{d:?}");
+    // With signers present, default_action is not consulted.
+    allows(
+        &w.decide(&doc(&format!(r#""default_action":"deny",{ANY}"#)), &["k1"]),
+        "signers.threshold",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// signers: threshold, allowed, denied, min_trust, required
+// ---------------------------------------------------------------------------
+
+#[test]
+fn threshold_counts_each_valid_key_once() {
+    let mut w = world();
+    let two = doc(r#""signers":{"allowed":[{"key_id":"*"}],"threshold":2}"#);
+    refuses(&w.decide(&two, &["k1"]), "signers.threshold", "1 of 2 required");
+    allows(&w.decide(&two, &["k1", "k2"]), "signers.threshold");
+    refuses(
+        &w.decide(&two, &["k1", "k1"]),
+        "signers.threshold",
+        "k1: duplicate signature",
+    );
+    refuses(
+        &w.decide(&two, &["k1", "nobody"]),
+        "signers.threshold",
+        "not in the trust store",
+    );
+    w.edit_key("k2", |k| k.revoked_at = Some(NOW - DAY));
+    refuses(&w.decide(&two, &["k1", "k2"]), "signers.threshold", "k2: revoked");
+    w.edit_key("k3", |k| k.valid_until = Some(NOW - 1));
+    refuses(&w.decide(&two, &["k1", "k3"]), "signers.threshold", "k3: expired");
+    w.edit_key("k4", |k| k.valid_from = Some(NOW + 1));
+    refuses(&w.decide(&two, &["k1", "k4"]), "signers.threshold", "k4: not yet valid");
+    // The window is inclusive at both ends.
+    w.edit_key("k3", |k| k.valid_until = Some(NOW));
+    allows(&w.decide(&two, &["k1", "k3"]), "signers.threshold");
+}
+
+#[test]
+fn min_trust_sets_the_counting_level() {
+    let mut w = world();
+    w.edit_key("k2", |k| k.level = TrustLevel::Marginal);
+    let full = doc(r#""signers":{"allowed":[{"key_id":"*"}],"threshold":2}"#);
+    refuses(
+        &w.decide(&full, &["k1", "k2"]),
+        "signers.threshold",
+        "k2: trust level marginal",
+    );
+    let marginal = doc(r#""signers":{"allowed":[{"key_id":"*"}],"threshold":2,"min_trust":"marginal"}"#);
+    allows(&w.decide(&marginal, &["k1", "k2"]), "signers.threshold");
+}
+
+#[test]
+fn allowed_restricts_which_keys_count() {
+    let w = world();
+    let fp2 = w.trust.get("k2").unwrap().fingerprint.to_hex();
+    let p = doc(&format!(
+        r#""signers":{{"allowed":[{{"key_id":"k1"}},{{"fingerprint":"{fp2}"}}],"threshold":2}}"#
+    ));
+    allows(&w.decide(&p, &["k1", "k2"]), "signers.threshold");
+    refuses(
+        &w.decide(&p, &["k1", "k3"]),
+        "signers.threshold",
+        "k3: excluded by signers.allowed (no entry matches)",
+    );
+}
+
+#[test]
+fn denied_keys_never_count() {
+    let w = world();
+    let p = doc(r#""signers":{"allowed":[{"key_id":"*"}],"denied":[{"key_id":"k?"},{"key_id":"x"}]}"#);
+    refuses(
+        &w.decide(&p, &["k1"]),
+        "signers.threshold",
+        "k1: excluded by signers.denied[0]",
+    );
+    let p = doc(r#""signers":{"allowed":[{"key_id":"*"}],"denied":[{"key_id":"x"},{"key_id":"k2"}]}"#);
+    allows(&w.decide(&p, &["k1", "k2"]), "signers.threshold");
+    refuses(
+        &w.decide(&p, &["k2"]),
+        "signers.threshold",
+        "excluded by signers.denied[1]",
+    );
+}
+
+#[test]
+fn dated_denials_use_the_build_time() {
+    let w = world();
+    let at = |t: u64| format_rfc3339(t);
+    let p = |field: &str, t: u64| {
+        doc(&format!(
+            r#""signers":{{"allowed":[{{"key_id":"*"}}],"denied":[{{"key_id":"k1","{field}":"{}"}}]}}"#,
+            at(t)
+        ))
+    };
+    // Built (mtime) ten days ago.
+    refuses(
+        &w.decide(&p("after", MTIME - DAY), &["k1"]),
+        "signers.threshold",
+        "signers.denied[0]",
+    );
+    refuses(
+        &w.decide(&p("after", MTIME), &["k1"]),
+        "signers.threshold",
+        "signers.denied[0]",
+    );
+    allows(&w.decide(&p("after", MTIME + 1), &["k1"]), "signers.threshold");
+    refuses(
+        &w.decide(&p("before", MTIME + 1), &["k1"]),
+        "signers.threshold",
+        "signers.denied[0]",
+    );
+    allows(&w.decide(&p("before", MTIME), &["k1"]), "signers.threshold");
+    // Both: denied only inside [after, before).
+    let window = |a: u64, b: u64| {
+        doc(&format!(
+            r#""signers":{{"allowed":[{{"key_id":"*"}}],"denied":[{{"key_id":"k1","after":"{}","before":"{}"}}]}}"#,
+            at(a),
+            at(b)
+        ))
+    };
+    refuses(
+        &w.decide(&window(MTIME - DAY, MTIME + DAY), &["k1"]),
+        "signers.threshold",
+        "denied[0]",
+    );
+    allows(&w.decide(&window(MTIME + 1, MTIME + DAY), &["k1"]), "signers.threshold");
+    // The provenance's finishedOn is preferred to the mtime.
+    let b = with_provenance(&w.bundle, Some(&at(MTIME + 2 * DAY)), &[]);
+    allows(
+        &w.decide_on(&b, &p("before", MTIME + DAY), &["k1"]),
+        "signers.threshold",
+    );
+    // No build time: a dated entry that names a signer cannot be decided.
+    let mut b = w.bundle.clone();
+    b.mtime = 0;
+    refuses(
+        &w.decide_on(&b, &p("after", MTIME), &["k1", "k2"]),
+        "signers.denied[0]",
+        "the bundle has no build time",
+    );
+    // ... but one that names no signer is irrelevant.
+    allows(&w.decide_on(&b, &p("after", MTIME), &["k2"]), "signers.threshold");
+}
+
+#[test]
+fn required_signers_must_be_counted() {
+    let mut w = world();
+    let p = doc(r#""signers":{"allowed":[{"key_id":"k*"},{"key_id":"k2","required":true}]}"#);
+    allows(&w.decide(&p, &["k1", "k2"]), "signers.threshold");
+    refuses(
+        &w.decide(&p, &["k1", "k3"]),
+        "signers.allowed[1].required",
+        "no counted signer matches key id \"k2\"",
+    );
+    // A required key that signed but does not count (revoked) is missing.
+    w.edit_key("k2", |k| k.revoked_at = Some(NOW));
+    refuses(
+        &w.decide(&p, &["k1", "k2"]),
+        "signers.allowed[1].required",
+        "counted: k1",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Threshold groups (signers.threshold_from)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn threshold_from_a_three_of_five_group() {
+    let mut w = world();
+    let p = doc(r#""signers":{"threshold_from":"release"}"#);
+    refuses(
+        &w.decide(&p, &["k1", "k2"]),
+        "signers.threshold_from",
+        "2 of 3 required distinct signer(s) of group release (3 of 5)",
+    );
+    allows(&w.decide(&p, &["k1", "k2", "k3"]), "signers.threshold_from");
+    allows(&w.decide(&p, &["k1", "k2", "k3", "k4", "k5"]), "signers.threshold_from");
+    // A key outside the group does not count, however trusted.
+    refuses(
+        &w.decide(&p, &["k1", "k2", "k6"]),
+        "signers.threshold_from",
+        "k6: excluded by signers.threshold_from (not in group release)",
+    );
+    // Duplicates count once.
+    refuses(
+        &w.decide(&p, &["k1", "k2", "k2", "k1"]),
+        "signers.threshold_from",
+        "duplicate",
+    );
+    // Revoked and expired members do not count.
+    w.edit_key("k3", |k| k.revoked_at = Some(NOW));
+    refuses(
+        &w.decide(&p, &["k1", "k2", "k3"]),
+        "signers.threshold_from",
+        "k3: revoked",
+    );
+    w.edit_key("k4", |k| k.valid_until = Some(NOW - DAY));
+    refuses(
+        &w.decide(&p, &["k1", "k2", "k4"]),
+        "signers.threshold_from",
+        "k4: expired",
+    );
+    allows(&w.decide(&p, &["k1", "k2", "k5"]), "signers.threshold_from");
+    // allowed and denied narrow the group further.
+    let p = doc(r#""signers":{"threshold_from":"release","allowed":[{"key_id":"k*"}],"denied":[{"key_id":"k5"}]}"#);
+    refuses(
+        &w.decide(&p, &["k1", "k2", "k5"]),
+        "signers.threshold_from",
+        "k5: excluded by signers.denied[0]",
+    );
+}
+
+#[test]
+fn an_unknown_group_refuses() {
+    let w = world();
+    let p = doc(r#""signers":{"threshold_from":"ops"}"#);
+    refuses(
+        &w.decide(&p, &["k1", "k2", "k3"]),
+        "signers.threshold_from",
+        "group \"ops\" is not defined in the trust store",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// registries
+// ---------------------------------------------------------------------------
+
+#[test]
+fn registries_match_the_bundle_reference() {
+    let w = world();
+    let p = |r: &str| doc(&format!(r#""registries":{r},{ANY}"#));
+    allows(
+        &w.decide(&p(r#"{"allowed":["hello-*"]}"#), &["k1"]),
+        "signers.threshold",
+    );
+    refuses(
+        &w.decide(&p(r#"{"allowed":["registry.example.org/*"]}"#), &["k1"]),
+        "registries.allowed",
+        "\"hello-1.0\" (the bundle's org.opencontainers.image.ref.name) matches no allowed pattern",
+    );
+    refuses(
+        &w.decide(&p(r#"{"blocked":["hello-1.?"]}"#), &["k1"]),
+        "registries.blocked",
+        "matches blocked pattern \"hello-1.?\"",
+    );
+    allows(
+        &w.decide(&p(r#"{"blocked":["other/*"]}"#), &["k1"]),
+        "signers.threshold",
+    );
+    // Blocked wins over allowed.
+    refuses(
+        &w.decide(&p(r#"{"allowed":["*"],"blocked":["hello-*"]}"#), &["k1"]),
+        "registries.blocked",
+        "hello-1.0",
+    );
+    // No reference at all: allowed fails closed, blocked has nothing to match.
+    let mut b = w.bundle.clone();
+    b.reference = None;
+    refuses(
+        &w.decide_on(&b, &p(r#"{"allowed":["*"]}"#), &["k1"]),
+        "registries.allowed",
+        "names no image reference",
+    );
+    allows(
+        &w.decide_on(&b, &p(r#"{"blocked":["*"]}"#), &["k1"]),
+        "signers.threshold",
+    );
+}
+
+#[test]
+fn registries_prefer_the_provenance_references() {
+    let w = world();
+    let p = |r: &str| doc(&format!(r#""registries":{r},{ANY}"#));
+    let b = with_provenance(
+        &w.bundle,
+        None,
+        &[
+            "docker://registry.example.org/team/hello:1.0",
+            "git+https://example.org/hello.git",
+            "oci://registry.example.org/base/debian:12",
+        ],
+    );
+    allows(
+        &w.decide_on(&b, &p(r#"{"allowed":["registry.example.org/*"]}"#), &["k1"]),
+        "signers.threshold",
+    );
+    // The bundle's own ref.name is not used when the provenance names images.
+    refuses(
+        &w.decide_on(&b, &p(r#"{"allowed":["hello-*"]}"#), &["k1"]),
+        "registries.allowed",
+        "\"registry.example.org/team/hello:1.0\" (from the provenance's resolvedDependencies)",
+    );
+    // Every named image must be allowed, and any may be blocked.
+    refuses(
+        &w.decide_on(&b, &p(r#"{"allowed":["registry.example.org/team/*"]}"#), &["k1"]),
+        "registries.allowed",
+        "registry.example.org/base/debian:12",
+    );
+    refuses(
+        &w.decide_on(&b, &p(r#"{"blocked":["*/base/*"]}"#), &["k1"]),
+        "registries.blocked",
+        "registry.example.org/base/debian:12",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// require_attestations
+// ---------------------------------------------------------------------------
+
+#[test]
+fn required_attestations() {
+    let w = world();
+    let p = |r: &str| doc(&format!(r#""require_attestations":{r},{ANY}"#));
+    let prov = p(r#"{"provenance":true}"#);
+    refuses(
+        &w.decide(&prov, &["k1"]),
+        "require_attestations.provenance",
+        SLSA_PROVENANCE_V1,
+    );
+    let with_prov = with_provenance(&w.bundle, None, &[]);
+    allows(&w.decide_on(&with_prov, &prov, &["k1"]), "signers.threshold");
+    // Another predicate type is not provenance.
+    let other = with(&w.bundle, "other", "https://slsa.dev/provenance/v0.2", json!({}));
+    refuses(
+        &w.decide_on(&other, &prov, &["k1"]),
+        "require_attestations.provenance",
+        "no attestation",
+    );
+
+    let sbom = p(r#"{"sbom":true,"provenance":false}"#);
+    refuses(
+        &w.decide(&sbom, &["k1"]),
+        "require_attestations.sbom",
+        "no SBOM attestation",
+    );
+    refuses(
+        &w.decide_on(&with_prov, &sbom, &["k1"]),
+        "require_attestations.sbom",
+        "no SBOM",
+    );
+    for t in [SPDX_DOCUMENT, CYCLONEDX_BOM] {
+        let b = with(&w.bundle, "sbom", t, json!({}));
+        allows(&w.decide_on(&b, &sbom, &["k1"]), "signers.threshold");
+    }
+
+    refuses(
+        &w.decide_on(&with_prov, &p(r#"{"transparency_log":true}"#), &["k1"]),
+        "require_attestations.transparency_log",
+        "no transparency-log inclusion proofs",
+    );
+    allows(
+        &w.decide(&p(r#"{"transparency_log":false}"#), &["k1"]),
+        "signers.threshold",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// pin
+// ---------------------------------------------------------------------------
+
+#[test]
+fn pins_fix_the_digest_and_signers() {
+    let w = world();
+    let digest = w.bundle.image.digest.to_string();
+    let other = format!("sha256:{}", "ab".repeat(32));
+    let p = |pin: &str| doc(&format!(r#""pin":{pin},{ANY}"#));
+    allows(
+        &w.decide(&p(&format!(r#"{{"hello":{{"digest":"{digest}"}}}}"#)), &["k1"]),
+        "signers.threshold",
+    );
+    refuses(
+        &w.decide(&p(&format!(r#"{{"hello":{{"digest":"{other}"}}}}"#)), &["k1"]),
+        "pin.hello.digest",
+        &format!("hello is pinned to image {other} but this bundle's image is {digest}"),
+    );
+    // A pin on another package does not apply.
+    allows(
+        &w.decide(&p(&format!(r#"{{"goodbye":{{"digest":"{other}"}}}}"#)), &["k1"]),
+        "signers.threshold",
+    );
+    // Pinned signers, by id or fingerprint, must be among the counted keys.
+    let fp2 = w.trust.get("k2").unwrap().fingerprint.to_hex();
+    let signed = p(&format!(
+        r#"{{"hello":{{"digest":"{digest}","signers":["k1","{fp2}"]}}}}"#
+    ));
+    let d = w.decide(&signed, &["k1", "k2"]);
+    allows(&d, "signers.threshold");
+    assert!(d.reason.contains("passed pin.hello.digest, pin.hello.signers"), "{d:?}");
+    refuses(
+        &w.decide(&signed, &["k1", "k3"]),
+        "pin.hello.signers",
+        &format!("must be signed by {fp2}, which is not among the counted signers (k1, k3)"),
+    );
+    // Without a signers section the baseline count (full and above) is used.
+    let baseline = doc(&format!(
+        r#""default_action":"allow","pin":{{"hello":{{"digest":"{digest}","signers":["k2"]}}}}"#
+    ));
+    allows(&w.decide(&baseline, &["k1", "k2"]), "default_action");
+    refuses(&w.decide(&baseline, &["k1"]), "pin.hello.signers", "k2");
+}
+
+// ---------------------------------------------------------------------------
+// time
+// ---------------------------------------------------------------------------
+
+#[test]
+fn max_age_uses_the_build_time() {
+    let w = world();
+    let p = |days: u64| doc(&format!(r#""time":{{"max_age_days":{days}}},{ANY}"#));
+    allows(&w.decide(&p(10), &["k1"]), "signers.threshold");
+    refuses(
+        &w.decide(&p(9), &["k1"]),
+        "time.max_age_days",
+        "10 day(s) ago; at most 9 allowed",
+    );
+    // finishedOn wins over the mtime.
+    let fresh = with_provenance(&w.bundle, Some(&format_rfc3339(NOW - DAY)), &[]);
+    allows(&w.decide_on(&fresh, &p(9), &["k1"]), "signers.threshold");
+    let old = with_provenance(&w.bundle, Some("2020-01-01T00:00:00Z"), &[]);
+    refuses(
+        &w.decide_on(&old, &p(9), &["k1"]),
+        "time.max_age_days",
+        "2020-01-01T00:00:00Z (provenance finishedOn)",
+    );
+    // No build time, or one that cannot be read: refused.
+    let mut none = w.bundle.clone();
+    none.mtime = 0;
+    refuses(
+        &w.decide_on(&none, &p(9), &["k1"]),
+        "time.max_age_days",
+        "the bundle has no build time",
+    );
+    let epoch = with_provenance(&none, Some("1970-01-01T00:00:00Z"), &[]);
+    refuses(
+        &w.decide_on(&epoch, &p(9), &["k1"]),
+        "time.max_age_days",
+        "no build time",
+    );
+    let bad = with_provenance(&none, Some("yesterday"), &[]);
+    refuses(
+        &w.decide_on(&bad, &p(9), &["k1"]),
+        "time.max_age_days",
+        "\"yesterday\" is not RFC 3339",
+    );
+    let two = with(
+        &with_provenance(&w.bundle, Some("2025-06-01T00:00:00Z"), &[]),
+        "provenance-2",
+        SLSA_PROVENANCE_V1,
+        provenance(Some("2025-06-02T00:00:00Z"), &[]),
+    );
+    refuses(
+        &w.decide_on(&two, &p(9), &["k1"]),
+        "time.max_age_days",
+        "different finishedOn",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Order
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_first_failing_rule_in_the_fixed_order_decides() {
+    let mut w = world();
+    let other = format!("sha256:{}", "ab".repeat(32));
+    let everything = doc(&format!(
+        r#""signers":{{"threshold_from":"release"}},
+            "registries":{{"allowed":["nowhere/*"]}},
+            "require_attestations":{{"provenance":true}},
+            "pin":{{"hello":{{"digest":"{other}","signers":["k6"]}}}},
+            "time":{{"max_age_days":1}}"#
+    ));
+    // Each fix reveals the next rule in order.
+    refuses(&w.decide(&everything, &["k1"]), "require_attestations.provenance", "");
+    let b = with_provenance(&w.bundle, None, &["docker://somewhere/hello:1"]);
+    refuses(&w.decide_on(&b, &everything, &["k1"]), "registries.allowed", "");
+    let e = everything.replace("nowhere/*", "somewhere/*");
+    refuses(&w.decide_on(&b, &e, &["k1"]), "pin.hello.digest", "");
+    let e = e.replace(&other, &w.bundle.image.digest.to_string());
+    refuses(&w.decide_on(&b, &e, &["k1"]), "time.max_age_days", "");
+    let e = e.replace(r#""max_age_days":1"#, r#""max_age_days":30"#);
+    w.trust.remove_group("release");
+    refuses(&w.decide_on(&b, &e, &["k1"]), "signers.threshold_from", "not defined");
+    let e = e.replace(
+        r#""threshold_from":"release""#,
+        r#""allowed":[{"key_id":"*"}],"threshold":2"#,
+    );
+    refuses(&w.decide_on(&b, &e, &["k1"]), "signers.threshold", "1 of 2");
+    refuses(&w.decide_on(&b, &e, &["k1", "k2"]), "pin.hello.signers", "k6");
+    let d = w.decide_on(&b, &e, &["k1", "k6"]);
+    allows(&d, "signers.threshold");
+    assert!(
+        d.reason.ends_with(
+            "passed require_attestations.provenance, registries.allowed, pin.hello.digest, time.max_age_days, pin.hello.signers"
+        ),
+        "{d:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// End to end through verify
+// ---------------------------------------------------------------------------
+
+#[test]
+fn verify_applies_the_policy_to_signed_attestations() {
+    let mut w = world();
+    w.edit_key("k1", |k| k.level = TrustLevel::Ultimate);
+    let signed = |predicate_type: &str, predicate: Value| {
+        let mut env = Envelope::new(
+            IN_TOTO_PAYLOAD_TYPE,
+            statement_about(&w.bundle, predicate_type, predicate),
+        );
+        env.sign(&key(1));
+        env.to_bytes().unwrap()
+    };
+    // The release envelope signed by k1, k2 and k3, plus provenance and an SBOM.
+    let release = {
+        let mut env = w.bundle.release().unwrap().envelope.clone();
+        env.sign(&key(2));
+        env.sign(&key(3));
+        env.to_bytes().unwrap()
+    };
+    let finished = format_rfc3339(NOW - DAY);
+    let attestations = vec![
+        (
+            "attestations/provenance.dsse.json".to_string(),
+            signed(
+                SLSA_PROVENANCE_V1,
+                provenance(Some(&finished), &["docker://registry.example.org/hello:1.0"]),
+            ),
+        ),
+        (RELEASE_ATTESTATION.to_string(), release),
+        (
+            "attestations/sbom.dsse.json".to_string(),
+            signed(SPDX_DOCUMENT, json!({})),
+        ),
+    ];
+    let mut bytes = Vec::new();
+    bundle::write_bundle(
+        &BundleContents {
+            manifest_toml: w.manifest.to_canonical_toml().unwrap().into_bytes(),
+            attestations,
+            image: &w.image,
+            mtime: 0,
+        },
+        &mut bytes,
+    )
+    .unwrap();
+    let policy = DeploymentPolicy::from_json(
+        "strict",
+        doc(&format!(
+            r#""signers":{{"threshold_from":"release","denied":[{{"key_id":"k2","before":"2020-01-01T00:00:00Z"}}]}},
+                "registries":{{"allowed":["registry.example.org/*"]}},
+                "require_attestations":{{"provenance":true,"sbom":true}},
+                "pin":{{"hello":{{"digest":"{}","signers":["k1"]}}}},
+                "time":{{"max_age_days":7}}"#,
+            w.bundle.image.digest
+        ))
+        .as_bytes(),
+    )
+    .unwrap();
+    let read = || bundle::read_bundle(&mut &bytes[..], &mut NoExtract).unwrap();
+    let v = verify::verify(read(), &w.trust, &policy, NOW).unwrap();
+    let decision = v.report().policy.clone().unwrap();
+    assert_eq!(decision.rule, "signers.threshold_from", "{decision:?}");
+
+    // Revoking one of the three release signers drops the count to k-1.
+    w.edit_key("k3", |k| k.revoked_at = Some(NOW));
+    let r = verify::verify(read(), &w.trust, &policy, NOW).unwrap_err();
+    assert!(matches!(&r.error, Error::PolicyRejection { rule, .. } if rule == "signers.threshold_from"));
+    assert_eq!(r.error.exit_code(), ExitCode::PolicyRejection);
+    assert_eq!(r.report.exit_code, 4);
+    assert!(r.error.to_string().contains("2 of 3 required"), "{}", r.error);
+}
