@@ -10,7 +10,6 @@
 //! as arguments; the `ct` CLI, the containerd shim and the podman hook are
 //! thin front ends over it and therefore reach the same decision.
 
-pub mod attest;
 pub mod bundle;
 pub mod digest;
 pub mod dsse;

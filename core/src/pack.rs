@@ -6,7 +6,6 @@ use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 
-use crate::attest::AttestOptions;
 use crate::bundle::{
     write_bundle, write_bundle_file, Bundle, BundleContents, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH,
     RELEASE_ATTESTATION,
@@ -91,8 +90,8 @@ impl Target<'_> {
     }
 }
 
-/// A complete pack request: the release statement plus optional SBOM and
-/// provenance attestations, every envelope signed by every key.
+/// A complete pack request: the release statement plus any other
+/// statements (SBOM, provenance), every envelope signed by every key.
 #[derive(Debug)]
 pub struct PackRequest<'a> {
     /// The image.
@@ -103,8 +102,9 @@ pub struct PackRequest<'a> {
     pub keys: &'a [SigningKey],
     /// mtime of every member (SOURCE_DATE_EPOCH).
     pub mtime: u64,
-    /// SBOM and provenance to add, if any.
-    pub attest: Option<&'a AttestOptions>,
+    /// More statements to sign and carry: `(attestations/<name>.dsse.json,
+    /// canonical in-toto Statement v1 payload)`, e.g. from `cerro-attest`.
+    pub extra: &'a [(String, Vec<u8>)],
 }
 
 impl PackRequest<'_> {
@@ -127,9 +127,7 @@ impl PackRequest<'_> {
             RELEASE_ATTESTATION.to_owned(),
             jcs::to_canonical(&release_statement(manifest, image)?)?,
         )];
-        if let Some(opts) = self.attest {
-            payloads.extend(crate::attest::statements(manifest, image, opts)?);
-        }
+        payloads.extend(self.extra.iter().cloned());
         let mut attestations = Vec::with_capacity(payloads.len());
         for (path, payload) in payloads {
             let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, payload);
@@ -159,7 +157,7 @@ fn pack_into(
         manifest,
         keys,
         mtime,
-        attest: None,
+        extra: &[],
     }
     .write_to(out)
 }

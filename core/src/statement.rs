@@ -18,6 +18,17 @@ pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// `predicateType` of the release predicate.
 pub const RELEASE_PREDICATE_TYPE: &str = "https://cerro-torre.org/attestation/release/v1";
 
+/// `predicateType` of SLSA provenance v1.
+pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+/// `predicateType` of an SPDX document.
+pub const SPDX_DOCUMENT: &str = "https://spdx.dev/Document";
+/// `predicateType` of a CycloneDX BOM.
+pub const CYCLONEDX_BOM: &str = "https://cyclonedx.org/bom";
+/// Bundle member of the provenance attestation `ct pack` writes.
+pub const PROVENANCE_PATH: &str = "attestations/provenance.dsse.json";
+/// Bundle member of the SBOM attestation `ct pack` writes.
+pub const SBOM_PATH: &str = "attestations/sbom.dsse.json";
+
 /// An in-toto Statement v1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -384,8 +384,11 @@ fn each_rule_refuses_with_exit_4_and_names_itself() {
         env.policy(file, &format!(r#"{{"version":"1"{sep}{body}}}"#))
     };
 
-    // A bundle without extra attestations, one with signed provenance and
-    // an SBOM, and one without any build time.
+    // `b` as packed: signed provenance with finishedOn = SOURCE_DATE_EPOCH,
+    // two days ago. A bundle without extra attestations, which therefore has
+    // no build time (its tar mtime is recent but unsigned, so never used);
+    // one with signed provenance (finished an hour ago) and an SBOM; and one
+    // packed without SOURCE_DATE_EPOCH, whose provenance gives the epoch.
     let bare = env.s("bare.ctp");
     rebuild(&b, &bare, false, vec![], |r| r);
     let rich = env.s("rich.ctp");
@@ -413,10 +416,8 @@ fn each_rule_refuses_with_exit_4_and_names_itself() {
         |r| r,
     );
     let timeless = env.pack("timeless.ctp", &["alice"], None);
-    let timeless_bare = env.s("timeless-bare.ctp");
-    rebuild(&timeless, &timeless_bare, false, vec![], |r| r);
 
-    let (bare, rich, timeless_bare) = (bare.as_str(), rich.as_str(), timeless_bare.as_str());
+    let (b, bare, rich, timeless) = (b.as_str(), bare.as_str(), rich.as_str(), timeless.as_str());
     let pin_digest = format!(r#""pin":{{"{name}":{{"digest":"{other}"}}}},{any}"#);
     let pin_signers = format!(r#""pin":{{"{name}":{{"digest":"{digest}","signers":["bob"]}}}},{any}"#);
     // (policy file, body, refused bundle, allowed bundle, rule)
@@ -454,7 +455,7 @@ fn each_rule_refuses_with_exit_4_and_names_itself() {
             "dd.json",
             r#""signers":{"allowed":[{"key_id":"*"}],"denied":[{"key_id":"alice","after":"2020-01-01T00:00:00Z"}]}"#
                 .into(),
-            timeless_bare,
+            bare,
             None,
             "signers.denied[0]".into(),
         ),
@@ -505,23 +506,34 @@ fn each_rule_refuses_with_exit_4_and_names_itself() {
         (
             "ma.json",
             format!(r#""time":{{"max_age_days":1}},{any}"#),
-            bare,
+            b,
             Some(rich),
             "time.max_age_days".into(),
         ),
         (
             "mt.json",
             format!(r#""time":{{"max_age_days":30}},{any}"#),
-            timeless_bare,
-            Some(bare),
+            bare,
+            Some(b),
+            "time.max_age_days".into(),
+        ),
+        (
+            "me.json",
+            format!(r#""time":{{"max_age_days":30}},{any}"#),
+            timeless,
+            Some(b),
             "time.max_age_days".into(),
         ),
     ];
     for (file, body, refused, allowed, rule) in cases {
         let policy = p(file, &body);
         let err = env.refused_by(refused, &policy, &rule);
-        if rule == "signers.denied[0]" || refused == timeless_bare {
+        if ["dd.json", "mt.json", "me.json"].contains(&file) {
             assert!(err.contains("the bundle has no build time"), "{err}");
+            assert!(!err.contains("mtime"), "{err}");
+        }
+        if file == "ma.json" {
+            assert!(err.contains("(provenance finishedOn), 2 day(s) ago"), "{err}");
         }
         let out = env.expect(4, &["explain", refused, "--policy", &policy]);
         assert!(out.contains(&format!("policy      rule {rule} -> deny")), "{out}");

@@ -33,43 +33,15 @@ use crate::{glob_match, CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
 
 const DAY: u64 = 86_400;
 
-/// Where a bundle's build time came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeSource {
-    /// `predicate.runDetails.metadata.finishedOn` of its SLSA provenance (signed).
-    Provenance,
-    /// The mtime of its members, i.e. SOURCE_DATE_EPOCH at pack time. Not
-    /// covered by any signature.
-    Mtime,
-}
-
-/// When the bundle was built, and how that is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BuildTime {
-    /// Unix seconds.
-    pub secs: u64,
-    /// Its source.
-    pub source: TimeSource,
-}
-
-impl std::fmt::Display for BuildTime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let from = match self.source {
-            TimeSource::Provenance => "provenance finishedOn",
-            TimeSource::Mtime => "bundle mtime",
-        };
-        write!(f, "{} ({from})", format_rfc3339(self.secs))
-    }
-}
-
 /// What the rules look at, read once from a bundle whose attestations have
 /// all been verified (signatures, trusted signer, subject = this image).
 #[derive(Debug, Clone)]
 pub struct Facts {
     /// `predicateType` of every attestation other than the release one.
     pub predicate_types: Vec<String>,
-    /// The build time, or why there is none (a full sentence).
-    pub build_time: Result<BuildTime, String>,
+    /// The build time in Unix seconds, from the signed SLSA provenance's
+    /// `finishedOn`, or why there is none (a full sentence).
+    pub build_time: Result<u64, String>,
     /// The image references registry rules match, deduplicated.
     pub references: Vec<String>,
     /// Where `references` came from.
@@ -81,8 +53,9 @@ impl Facts {
     ///
     /// Build time: the SLSA provenance `finishedOn` if the provenance gives
     /// one other than the epoch (several provenance statements must agree;
-    /// an unreadable date is no time), else the members' mtime if non-zero,
-    /// else none.
+    /// an unreadable date is no time), else none. Only the provenance counts
+    /// because it is signed: the members' tar mtime is outside every signed
+    /// digest, so anyone could rewrite it without breaking verification.
     ///
     /// References: every `docker://` or `oci://` URI among the provenance's
     /// `buildDefinition.resolvedDependencies` (scheme removed); if there is
@@ -131,7 +104,7 @@ impl Facts {
 
         Facts {
             predicate_types,
-            build_time: build_time(&provenance, bundle.mtime),
+            build_time: build_time(&provenance),
             references,
             references_from,
         }
@@ -142,7 +115,7 @@ impl Facts {
     }
 }
 
-fn build_time(provenance: &[&Value], mtime: u64) -> Result<BuildTime, String> {
+fn build_time(provenance: &[&Value]) -> Result<u64, String> {
     const NONE: &str = "the bundle has no build time";
     let mut times = BTreeSet::new();
     for p in provenance {
@@ -150,7 +123,7 @@ fn build_time(provenance: &[&Value], mtime: u64) -> Result<BuildTime, String> {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => match parse_rfc3339(s) {
                 // The epoch is what a build without SOURCE_DATE_EPOCH
-                // writes: no time, as an mtime of 0 is.
+                // writes: no time.
                 Some(0) => {}
                 Some(t) => {
                     times.insert(t);
@@ -161,16 +134,12 @@ fn build_time(provenance: &[&Value], mtime: u64) -> Result<BuildTime, String> {
         }
     }
     match (times.len(), times.first()) {
-        (1, Some(&secs)) => Ok(BuildTime {
-            secs,
-            source: TimeSource::Provenance,
-        }),
-        (0, _) if mtime != 0 => Ok(BuildTime {
-            secs: mtime,
-            source: TimeSource::Mtime,
-        }),
+        (1, Some(&secs)) => Ok(secs),
+        (0, _) if provenance.is_empty() => Err(format!(
+            "{NONE}: it carries no SLSA provenance attestation, the only signed source of one"
+        )),
         (0, _) => Err(format!(
-            "{NONE}: no SLSA provenance runDetails.metadata.finishedOn, and its mtime (SOURCE_DATE_EPOCH) is 0"
+            "{NONE}: its provenance gives no runDetails.metadata.finishedOn other than the epoch"
         )),
         _ => Err(format!(
             "{NONE}: its provenance attestations give different finishedOn times"
@@ -295,13 +264,14 @@ impl DeploymentPolicy {
         // 4. Age.
         if let Some(t) = &doc.time {
             let rule = "time.max_age_days";
-            let built = facts.build_time.as_ref().map_err(|why| refuse(rule, why.clone()))?;
-            let age = input.now.saturating_sub(built.secs);
+            let built = *facts.build_time.as_ref().map_err(|why| refuse(rule, why.clone()))?;
+            let age = input.now.saturating_sub(built);
             if age > t.max_age_days.saturating_mul(DAY) {
                 return Err(refuse(
                     rule,
                     format!(
-                        "built {built}, {} day(s) ago; at most {} allowed",
+                        "built {} (provenance finishedOn), {} day(s) ago; at most {} allowed",
+                        format_rfc3339(built),
                         age / DAY,
                         t.max_age_days
                     ),
@@ -327,7 +297,7 @@ impl DeploymentPolicy {
                     })?),
                 };
                 let threshold = group.map(|g| g.threshold()).or(s.threshold).unwrap_or(1);
-                let built = facts.build_time.as_ref().ok().map(|b| b.secs);
+                let built = facts.build_time.as_ref().ok().copied();
                 // The first dated denial that named a signer when the bundle
                 // has no build time: recorded here, refused after the count.
                 let undecided: RefCell<Option<(usize, String)>> = RefCell::new(None);

@@ -32,7 +32,7 @@ pub use document::{
 
 /// The predicate types the policy looks for (`require_attestations`, the
 /// build time and image references from provenance): the ones `ct pack` writes.
-pub use cerro_core::attest::{CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
+pub use cerro_core::statement::{CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -89,7 +89,7 @@ impl DeploymentPolicy {
         }
         if let Some(t) = &d.time {
             s.push(format!(
-                "It must have been built within the last {} day(s) (provenance finishedOn, else SOURCE_DATE_EPOCH); a bundle without a build time is refused.",
+                "It must have been built within the last {} day(s) (the finishedOn of its signed SLSA provenance); a bundle without a build time is refused.",
                 t.max_age_days
             ));
         }

@@ -120,19 +120,11 @@ impl LayoutBuilder {
         Ok(self.layers.last().expect("just pushed"))
     }
 
-    /// Adds a layer blob as given (e.g. a gzip-compressed tar) with its media type.
-    pub fn layer_raw(&mut self, bytes: &[u8], media_type: &str) -> Result<&BlobRef> {
+    /// Adds a layer blob as given (e.g. a gzip-compressed tar) with its media
+    /// type and the digest of its uncompressed content (its diff id).
+    pub fn layer_raw(&mut self, bytes: &[u8], media_type: &str, diff_id: Digest) -> Result<&BlobRef> {
         let mut blob = self.blob(bytes)?;
         blob.media_type = media_type.to_owned();
-        let diff_id = if media_type.ends_with("+gzip") {
-            let mut plain = Vec::new();
-            flate2::read::MultiGzDecoder::new(bytes)
-                .read_to_end(&mut plain)
-                .map_err(|e| Error::malformed("layer", format!("gzip: {e}")))?;
-            Digest::of(&plain)
-        } else {
-            blob.digest
-        };
         self.diff_ids.push(diff_id);
         self.layers.push(blob);
         Ok(self.layers.last().expect("just pushed"))

@@ -6,7 +6,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use cerro_core::attest::{AttestOptions, ImageSource, SbomFormat};
+use cerro_attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
@@ -132,12 +132,13 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             time,
         };
+        let extra = cerro_attest::statements(&manifest, &src, &attest)?;
         PackRequest {
             image: &src,
             manifest: &manifest,
             keys: &[signing],
             mtime: time,
-            attest: Some(&attest),
+            extra: &extra,
         }
         .write_file(&mut f)?;
     }

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use cerro_core::attest::{AttestOptions, ImageSource, SbomFormat};
+use cerro_attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::fsutil::AtomicFile;
 use cerro_core::image::source::SourceImage;
@@ -61,12 +61,13 @@ pub fn pack(
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         time: mtime,
     };
+    let extra = cerro_attest::statements(&manifest, &src, &opts)?;
     PackRequest {
         image: &src,
         manifest: &manifest,
         keys: &keys,
         mtime,
-        attest: Some(&opts),
+        extra: &extra,
     }
     .write_file(out.file())?;
     out.commit_unsynced()?;

@@ -176,7 +176,7 @@ pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<ExitCode> {
             continue;
         };
         let ty = st["predicateType"].as_str().unwrap_or_default();
-        if ty == cerro_core::attest::SPDX_DOCUMENT || ty == cerro_core::attest::CYCLONEDX_BOM {
+        if ty == cerro_core::statement::SPDX_DOCUMENT || ty == cerro_core::statement::CYCLONEDX_BOM {
             println!("{}", serde_json::to_string_pretty(&st["predicate"])?);
             return Ok(ExitCode::Valid);
         }

@@ -25,8 +25,12 @@ use crate::{DeploymentPolicy, CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
 /// The clock of every decision: 2025-06-15T15:06:40Z.
 const NOW: u64 = 1_750_000_000;
 const DAY: u64 = 86_400;
-/// The bundle's mtime (SOURCE_DATE_EPOCH): ten days before NOW.
-const MTIME: u64 = NOW - 10 * DAY;
+/// The build time of `World::dated`: the `finishedOn` of its provenance,
+/// ten days before NOW.
+const BUILT: u64 = NOW - 10 * DAY;
+/// The packed bundle's tar mtime (SOURCE_DATE_EPOCH): one day before NOW.
+/// Unsigned, so never a build time; recent, so that using it would show.
+const MTIME: u64 = NOW - DAY;
 /// The layout's org.opencontainers.image.ref.name.
 const REF: &str = "hello-1.0";
 
@@ -41,7 +45,11 @@ struct World {
     _dir: tempfile::TempDir,
     image: SourceImage,
     manifest: PackageManifest,
+    /// The packed bundle: no attestation but the release one, mtime MTIME,
+    /// hence no build time.
     bundle: Bundle,
+    /// `bundle` plus a provenance attestation with finishedOn BUILT.
+    dated: Bundle,
     trust: TrustStore,
 }
 
@@ -77,11 +85,13 @@ fn world() -> World {
     trust
         .set_group(ThresholdGroup::new("release", members, 3).unwrap())
         .unwrap();
+    let dated = with_provenance(&bundle, Some(&format_rfc3339(BUILT)), &[]);
     World {
         _dir: dir,
         image,
         manifest,
         bundle,
+        dated,
         trust,
     }
 }
@@ -293,6 +303,7 @@ fn denied_keys_never_count() {
 #[test]
 fn dated_denials_use_the_build_time() {
     let w = world();
+    let b = &w.dated;
     let at = |t: u64| format_rfc3339(t);
     let p = |field: &str, t: u64| {
         doc(&format!(
@@ -300,24 +311,24 @@ fn dated_denials_use_the_build_time() {
             at(t)
         ))
     };
-    // Built (mtime) ten days ago.
+    // Built (provenance finishedOn) ten days ago.
     refuses(
-        &w.decide(&p("after", MTIME - DAY), &["k1"]),
+        &w.decide_on(b, &p("after", BUILT - DAY), &["k1"]),
         "signers.threshold",
         "signers.denied[0]",
     );
     refuses(
-        &w.decide(&p("after", MTIME), &["k1"]),
+        &w.decide_on(b, &p("after", BUILT), &["k1"]),
         "signers.threshold",
         "signers.denied[0]",
     );
-    allows(&w.decide(&p("after", MTIME + 1), &["k1"]), "signers.threshold");
+    allows(&w.decide_on(b, &p("after", BUILT + 1), &["k1"]), "signers.threshold");
     refuses(
-        &w.decide(&p("before", MTIME + 1), &["k1"]),
+        &w.decide_on(b, &p("before", BUILT + 1), &["k1"]),
         "signers.threshold",
         "signers.denied[0]",
     );
-    allows(&w.decide(&p("before", MTIME), &["k1"]), "signers.threshold");
+    allows(&w.decide_on(b, &p("before", BUILT), &["k1"]), "signers.threshold");
     // Both: denied only inside [after, before).
     let window = |a: u64, b: u64| {
         doc(&format!(
@@ -327,27 +338,29 @@ fn dated_denials_use_the_build_time() {
         ))
     };
     refuses(
-        &w.decide(&window(MTIME - DAY, MTIME + DAY), &["k1"]),
+        &w.decide_on(b, &window(BUILT - DAY, BUILT + DAY), &["k1"]),
         "signers.threshold",
         "denied[0]",
     );
-    allows(&w.decide(&window(MTIME + 1, MTIME + DAY), &["k1"]), "signers.threshold");
-    // The provenance's finishedOn is preferred to the mtime.
-    let b = with_provenance(&w.bundle, Some(&at(MTIME + 2 * DAY)), &[]);
     allows(
-        &w.decide_on(&b, &p("before", MTIME + DAY), &["k1"]),
+        &w.decide_on(b, &window(BUILT + 1, BUILT + DAY), &["k1"]),
         "signers.threshold",
     );
-    // No build time: a dated entry that names a signer cannot be decided.
-    let mut b = w.bundle.clone();
-    b.mtime = 0;
+    // Another finishedOn, another decision.
+    let later = with_provenance(&w.bundle, Some(&at(BUILT + 2 * DAY)), &[]);
+    allows(
+        &w.decide_on(&later, &p("before", BUILT + DAY), &["k1"]),
+        "signers.threshold",
+    );
+    // No build time (no provenance; the mtime does not count): a dated
+    // entry that names a signer cannot be decided.
     refuses(
-        &w.decide_on(&b, &p("after", MTIME), &["k1", "k2"]),
+        &w.decide(&p("after", BUILT), &["k1", "k2"]),
         "signers.denied[0]",
         "the bundle has no build time",
     );
     // ... but one that names no signer is irrelevant.
-    allows(&w.decide_on(&b, &p("after", MTIME), &["k2"]), "signers.threshold");
+    allows(&w.decide(&p("after", BUILT), &["k2"]), "signers.threshold");
 }
 
 #[test]
@@ -616,13 +629,12 @@ fn pins_fix_the_digest_and_signers() {
 fn max_age_uses_the_build_time() {
     let w = world();
     let p = |days: u64| doc(&format!(r#""time":{{"max_age_days":{days}}},{ANY}"#));
-    allows(&w.decide(&p(10), &["k1"]), "signers.threshold");
+    allows(&w.decide_on(&w.dated, &p(10), &["k1"]), "signers.threshold");
     refuses(
-        &w.decide(&p(9), &["k1"]),
+        &w.decide_on(&w.dated, &p(9), &["k1"]),
         "time.max_age_days",
         "10 day(s) ago; at most 9 allowed",
     );
-    // finishedOn wins over the mtime.
     let fresh = with_provenance(&w.bundle, Some(&format_rfc3339(NOW - DAY)), &[]);
     allows(&w.decide_on(&fresh, &p(9), &["k1"]), "signers.threshold");
     let old = with_provenance(&w.bundle, Some("2020-01-01T00:00:00Z"), &[]);
@@ -632,20 +644,19 @@ fn max_age_uses_the_build_time() {
         "2020-01-01T00:00:00Z (provenance finishedOn)",
     );
     // No build time, or one that cannot be read: refused.
-    let mut none = w.bundle.clone();
-    none.mtime = 0;
+    let none = &w.bundle;
     refuses(
-        &w.decide_on(&none, &p(9), &["k1"]),
+        &w.decide_on(none, &p(9), &["k1"]),
         "time.max_age_days",
         "the bundle has no build time",
     );
-    let epoch = with_provenance(&none, Some("1970-01-01T00:00:00Z"), &[]);
+    let epoch = with_provenance(none, Some("1970-01-01T00:00:00Z"), &[]);
     refuses(
         &w.decide_on(&epoch, &p(9), &["k1"]),
         "time.max_age_days",
         "no build time",
     );
-    let bad = with_provenance(&none, Some("yesterday"), &[]);
+    let bad = with_provenance(none, Some("yesterday"), &[]);
     refuses(
         &w.decide_on(&bad, &p(9), &["k1"]),
         "time.max_age_days",
@@ -661,6 +672,44 @@ fn max_age_uses_the_build_time() {
         &w.decide_on(&two, &p(9), &["k1"]),
         "time.max_age_days",
         "different finishedOn",
+    );
+}
+
+#[test]
+fn the_unsigned_mtime_is_never_a_build_time() {
+    let w = world();
+    // The packed bundle has a recent, non-zero mtime but no provenance.
+    assert_eq!(w.bundle.mtime, MTIME);
+    let age = doc(&format!(r#""time":{{"max_age_days":30}},{ANY}"#));
+    let d = w.decide(&age, &["k1"]);
+    refuses(
+        &d,
+        "time.max_age_days",
+        "the bundle has no build time: it carries no SLSA provenance attestation",
+    );
+    assert!(!d.reason.contains("mtime"), "{d:?}");
+    let denied =
+        doc(r#""signers":{"allowed":[{"key_id":"*"}],"denied":[{"key_id":"k1","before":"2100-01-01T00:00:00Z"}]}"#);
+    refuses(
+        &w.decide(&denied, &["k1"]),
+        "signers.denied[0]",
+        "the bundle has no build time",
+    );
+    // Provenance without finishedOn: still none, whatever the mtime.
+    let mut undated = with_provenance(&w.bundle, None, &[]);
+    undated.mtime = NOW;
+    refuses(
+        &w.decide_on(&undated, &age, &["k1"]),
+        "time.max_age_days",
+        "its provenance gives no runDetails.metadata.finishedOn other than the epoch",
+    );
+    // With a finishedOn, a rewritten mtime changes nothing.
+    let mut dated = w.dated.clone();
+    dated.mtime = NOW;
+    refuses(
+        &w.decide_on(&dated, &doc(&format!(r#""time":{{"max_age_days":9}},{ANY}"#)), &["k1"]),
+        "time.max_age_days",
+        "10 day(s) ago",
     );
 }
 
@@ -681,7 +730,7 @@ fn the_first_failing_rule_in_the_fixed_order_decides() {
     ));
     // Each fix reveals the next rule in order.
     refuses(&w.decide(&everything, &["k1"]), "require_attestations.provenance", "");
-    let b = with_provenance(&w.bundle, None, &["docker://somewhere/hello:1"]);
+    let b = with_provenance(&w.bundle, Some(&format_rfc3339(BUILT)), &["docker://somewhere/hello:1"]);
     refuses(&w.decide_on(&b, &everything, &["k1"]), "registries.allowed", "");
     let e = everything.replace("nowhere/*", "somewhere/*");
     refuses(&w.decide_on(&b, &e, &["k1"]), "pin.hello.digest", "");

@@ -6,7 +6,7 @@ use sha1::{Digest as _, Sha1};
 
 use super::layers::ImageContents;
 use super::SbomSubject;
-use crate::timestamp::format_rfc3339 as rfc3339;
+use cerro_core::timestamp::format_rfc3339 as rfc3339;
 
 /// SPDX 2.3 §7.9: SHA-1 over the sorted, concatenated SHA-1 hex values of
 /// every file in the package.

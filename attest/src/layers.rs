@@ -10,11 +10,11 @@ use std::sync::Mutex;
 
 use sha1::{Digest as _, Sha1};
 
-use super::packages::{os_release, parse_apk_installed, parse_dpkg_status, OsPackage};
-use crate::digest::{Digest, Hasher};
-use crate::error::{Error, Result};
-use crate::image::source::SourceImage;
-use crate::image::BlobRef;
+use super::packages::{os_release, parse_apk_installed, parse_dpkg_status, parse_rpmdb_sqlite, OsPackage};
+use cerro_core::digest::{Digest, Hasher};
+use cerro_core::image::source::SourceImage;
+use cerro_core::image::BlobRef;
+use cerro_core::{Error, Result};
 
 /// Largest package database or os-release file read into memory.
 const MAX_DB: u64 = 64 << 20;
@@ -49,7 +49,12 @@ pub struct ImageContents {
 fn interesting(path: &str) -> bool {
     matches!(
         path,
-        "var/lib/dpkg/status" | "lib/apk/db/installed" | "etc/os-release" | "usr/lib/os-release"
+        "var/lib/dpkg/status"
+            | "lib/apk/db/installed"
+            | "etc/os-release"
+            | "usr/lib/os-release"
+            | "var/lib/rpm/rpmdb.sqlite"
+            | "usr/lib/sysimage/rpm/rpmdb.sqlite"
     ) || (path.starts_with("var/lib/dpkg/status.d/") && !path.ends_with(".md5sums"))
 }
 
@@ -248,6 +253,10 @@ pub fn scan(image: &SourceImage) -> Result<ImageContents> {
             packages.extend(parse_dpkg_status(&text));
         } else if path == "lib/apk/db/installed" {
             packages.extend(parse_apk_installed(&text));
+        } else if path.ends_with("rpm/rpmdb.sqlite") {
+            let found = parse_rpmdb_sqlite(bytes)
+                .map_err(|e| Error::malformed(format!("image file /{path}"), format!("rpm database: {e}")))?;
+            packages.extend(found);
         }
     }
     let release = kept

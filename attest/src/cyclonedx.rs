@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 
 use super::layers::ImageContents;
 use super::SbomSubject;
-use crate::digest::Digest;
-use crate::timestamp::format_rfc3339 as rfc3339;
+use cerro_core::digest::Digest;
+use cerro_core::timestamp::format_rfc3339 as rfc3339;
 
 /// A deterministic RFC 4122 (version 5 shaped) UUID derived from `seed`.
 fn uuid(seed: &str) -> String {

@@ -6,8 +6,8 @@
 
 use std::io::Write;
 
-use cerro_core::attest::layers::scan;
-use cerro_core::attest::packages::PackageKind;
+use cerro_attest::layers::scan;
+use cerro_attest::packages::PackageKind;
 use cerro_core::digest::Digest;
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
@@ -56,8 +56,12 @@ fn whiteouts_hard_links_gzip_and_package_databases() {
         ("bin/tool", Regular, b"#!/bin/sh\n", None),
         ("bin/tool-alias", Link, b"", Some("bin/tool")),
     ]);
-    b.layer_raw(&gzip(&layer2), "application/vnd.oci.image.layer.v1.tar+gzip")
-        .unwrap();
+    b.layer_raw(
+        &gzip(&layer2),
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        Digest::of(&layer2),
+    )
+    .unwrap();
     b.finish(basic_config(&["/bin/tool"]), None).unwrap();
     let image = SourceImage::open(&format!("oci:{}", dir.path().display())).unwrap();
 

@@ -6,10 +6,10 @@
 
 use serde_json::{json, Value};
 
-use crate::digest::Digest;
-use crate::image::source::SourceImage;
-use crate::manifest::PackageManifest;
-use crate::timestamp::format_rfc3339 as rfc3339;
+use cerro_core::digest::Digest;
+use cerro_core::image::source::SourceImage;
+use cerro_core::manifest::PackageManifest;
+use cerro_core::timestamp::format_rfc3339 as rfc3339;
 
 /// The build type this predicate describes.
 pub const BUILD_TYPE: &str = "https://cerro-torre.org/buildtypes/ct-pack/v1";

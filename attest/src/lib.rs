@@ -1,7 +1,12 @@
-//! Attestations made at pack time besides the release statement: an SBOM
-//! (SPDX 2.3 or CycloneDX 1.5) read from the image's layers, and SLSA
-//! provenance v1. Each becomes an in-toto Statement v1 whose subject is the
-//! image manifest digest, in its own DSSE envelope signed by the packing keys.
+//! `cerro-attest`: the attestations `ct pack` makes besides the release
+//! statement — an SBOM (SPDX 2.3 or CycloneDX 1.5) read from the image's
+//! layers, and SLSA provenance v1. Each is returned as the canonical payload
+//! of an in-toto Statement v1 whose subject is the image manifest digest;
+//! `cerro-core` wraps and signs them like the release statement.
+//!
+//! This is its own crate so that the verifier's dependencies (what the shim
+//! and the hook link) stay small: decompression and package databases are
+//! needed to describe an image, never to decide whether it may run.
 
 pub mod cyclonedx;
 pub mod layers;
@@ -11,26 +16,16 @@ pub mod spdx;
 
 use serde_json::{json, Value};
 
-use crate::digest::Digest;
-use crate::error::Result;
-use crate::image::source::SourceImage;
-use crate::jcs;
-use crate::manifest::PackageManifest;
-use crate::statement::STATEMENT_TYPE;
+use cerro_core::digest::Digest;
+use cerro_core::image::source::SourceImage;
+use cerro_core::jcs;
+use cerro_core::manifest::PackageManifest;
+use cerro_core::statement::STATEMENT_TYPE;
+use cerro_core::Result;
 
 pub use provenance::ImageSource;
 
-/// `predicateType` of SLSA provenance v1.
-pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
-/// `predicateType` of an SPDX document.
-pub const SPDX_DOCUMENT: &str = "https://spdx.dev/Document";
-/// `predicateType` of a CycloneDX BOM.
-pub const CYCLONEDX_BOM: &str = "https://cyclonedx.org/bom";
-
-/// Bundle member of the provenance attestation.
-pub const PROVENANCE_PATH: &str = "attestations/provenance.dsse.json";
-/// Bundle member of the SBOM attestation.
-pub const SBOM_PATH: &str = "attestations/sbom.dsse.json";
+pub use cerro_core::statement::{CYCLONEDX_BOM, PROVENANCE_PATH, SBOM_PATH, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
 
 /// Which SBOM format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
