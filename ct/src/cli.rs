@@ -67,6 +67,37 @@ pub enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Verify a bundle and file it in the bundle store (where the shim and the hook look);
+    /// with --into, also import its image into podman or containerd.
+    Load {
+        /// The bundle.
+        #[arg(required_unless_present = "list")]
+        file: Option<PathBuf>,
+        /// List the bundle store instead.
+        #[arg(long, conflicts_with = "file")]
+        list: bool,
+        /// With --list: machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Also import the image.
+        #[arg(long, value_enum)]
+        into: Option<crate::cmd::load::Into>,
+        /// Deployment policy (JSON) the bundle must satisfy to be loaded.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// podman --root.
+        #[arg(long)]
+        podman_root: Option<PathBuf>,
+        /// podman --runroot.
+        #[arg(long)]
+        podman_runroot: Option<PathBuf>,
+        /// containerd socket (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock).
+        #[arg(long)]
+        address: Option<String>,
+        /// containerd namespace.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
     /// Add a co-signature to a bundle, in place, atomically.
     Sign {
         /// The bundle.

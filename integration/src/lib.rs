@@ -2,6 +2,9 @@
 //! and insist that they are installed (these tests exist to meet the real
 //! components; `scripts/install-deps` installs them from Debian).
 
+#![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
+
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -127,4 +130,93 @@ pub fn debian_mirror() -> String {
         .find(|u| !u.contains("security"))
         .map(str::to_owned)
         .expect("no Debian mirror in /etc/apt/sources.list(.d)")
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+pub fn umoci(args: &[&str]) -> Command {
+    let mut c = Command::new("umoci");
+    c.args(args);
+    c
+}
+
+/// Builds `dir/img:busybox`: one layer from umoci holding /bin/busybox and
+/// /bin/sh, with an entrypoint.
+pub fn busybox_layout(dir: &Path) {
+    busybox_image(dir, "img", "busybox", "");
+}
+
+/// Builds `dir/NAME:TAG` the same way, with `/note` holding `note` so that
+/// images with different notes have different digests.
+pub fn busybox_image(dir: &Path, name: &str, tag: &str, note: &str) {
+    require("umoci");
+    assert!(
+        Path::new("/bin/busybox").exists(),
+        "busybox-static is not installed: run scripts/install-deps"
+    );
+    let img = dir.join(name).display().to_string();
+    let bundle = dir.join(format!("{name}-rootfs")).display().to_string();
+    let rootless: &[&str] = if is_root() { &[] } else { &["--rootless"] };
+    run(&mut umoci(&["init", "--layout", &img]));
+    run(&mut umoci(&["new", "--image", &format!("{img}:{tag}")]));
+    run(umoci(&["unpack"])
+        .args(rootless)
+        .args(["--image", &format!("{img}:{tag}"), &bundle]));
+    let bin = dir.join(format!("{name}-rootfs/rootfs/bin"));
+    if !note.is_empty() {
+        fs::write(dir.join(format!("{name}-rootfs/rootfs/note")), note).unwrap();
+    }
+    fs::create_dir_all(&bin).unwrap();
+    fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", bin.join("sh")).unwrap();
+    run(umoci(&["repack"])
+        .args(rootless)
+        .args(["--image", &format!("{img}:{tag}"), &bundle]));
+    run(&mut umoci(&[
+        "config",
+        "--image",
+        &format!("{img}:{tag}"),
+        "--config.entrypoint",
+        "/bin/busybox",
+        "--config.cmd",
+        "echo",
+        "--config.cmd",
+        "hello",
+    ]));
+}
+
+/// Copies a bundle, flipping one bit a third of the way into its last member (a layer).
+pub fn flip_in_last_member(src: &Path, dst: &Path) {
+    let mut bytes = fs::read(src).unwrap();
+    let mut ar = tar::Archive::new(&bytes[..]);
+    let (off, size) = ar
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.raw_file_position(), e.size())
+        })
+        .last()
+        .unwrap();
+    bytes[(off + size / 3) as usize] ^= 0x01;
+    fs::write(dst, bytes).unwrap();
+}
+
+/// A binary of this build, beside `ct` (e.g. `cerro-hook`).
+pub fn bin(name: &str) -> PathBuf {
+    let p = ct_bin().with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} not found: build the workspace's binaries first",
+        p.display()
+    );
+    p
 }

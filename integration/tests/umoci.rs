@@ -5,77 +5,9 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 
-use cerro_integration::{ct, ct_status, require, run};
-
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn umoci(args: &[&str]) -> Command {
-    let mut c = Command::new("umoci");
-    c.args(args);
-    c
-}
-
-/// Builds `dir/img:busybox`: one layer from umoci holding /bin/busybox and
-/// /bin/sh, with an entrypoint.
-fn busybox_layout(dir: &Path) {
-    require("umoci");
-    assert!(
-        Path::new("/bin/busybox").exists(),
-        "busybox-static is not installed: run scripts/install-deps"
-    );
-    let img = dir.join("img").display().to_string();
-    let bundle = dir.join("rootfs-bundle").display().to_string();
-    let rootless: &[&str] = if is_root() { &[] } else { &["--rootless"] };
-    run(&mut umoci(&["init", "--layout", &img]));
-    run(&mut umoci(&["new", "--image", &format!("{img}:busybox")]));
-    run(umoci(&["unpack"])
-        .args(rootless)
-        .args(["--image", &format!("{img}:busybox"), &bundle]));
-    let bin = dir.join("rootfs-bundle/rootfs/bin");
-    fs::create_dir_all(&bin).unwrap();
-    fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", bin.join("sh")).unwrap();
-    run(umoci(&["repack"])
-        .args(rootless)
-        .args(["--image", &format!("{img}:busybox"), &bundle]));
-    run(&mut umoci(&[
-        "config",
-        "--image",
-        &format!("{img}:busybox"),
-        "--config.entrypoint",
-        "/bin/busybox",
-        "--config.cmd",
-        "echo",
-        "--config.cmd",
-        "hello",
-    ]));
-}
-
-fn flip_in_last_member(src: &Path, dst: &Path) {
-    let mut bytes = fs::read(src).unwrap();
-    let mut ar = tar::Archive::new(&bytes[..]);
-    let (off, size) = ar
-        .entries()
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (e.raw_file_position(), e.size())
-        })
-        .last()
-        .unwrap();
-    bytes[(off + size / 3) as usize] ^= 0x01;
-    fs::write(dst, bytes).unwrap();
-}
+use cerro_integration::{busybox_layout, ct, ct_status, flip_in_last_member, is_root, run, umoci};
 
 #[test]
 fn busybox_image_round_trip_through_umoci() {

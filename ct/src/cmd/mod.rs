@@ -4,6 +4,7 @@ mod demo;
 mod diff;
 mod info;
 mod keys;
+pub mod load;
 mod pack;
 mod policy;
 mod verify;
@@ -45,6 +46,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
         Command::Sign { file, key } => pack::sign(&ctx, &file, &key),
+        Command::Load {
+            file,
+            list,
+            json,
+            into,
+            policy,
+            podman_root,
+            podman_runroot,
+            address,
+            namespace,
+        } => load::load(
+            &ctx,
+            &load::LoadArgs {
+                file: file.as_deref(),
+                list,
+                json,
+                into,
+                policy: policy.as_deref(),
+                podman_root: podman_root.as_deref(),
+                podman_runroot: podman_runroot.as_deref(),
+                address: address.as_deref(),
+                namespace: &namespace,
+            },
+        ),
         Command::Verify(a) => verify::verify(&ctx, &a),
         Command::Explain(a) => verify::explain(&ctx, &a),
         Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),

@@ -28,7 +28,7 @@ fn load_policy(path: Option<&Path>) -> Result<Box<dyn Policy>> {
 
 /// Reads `file` (handing the layout to `extract`) and verifies it.
 /// The outer error is a bundle that could not be read at all.
-fn check(
+pub(crate) fn check(
     ctx: &Ctx,
     file: &Path,
     policy: Option<&Path>,
@@ -100,8 +100,8 @@ pub fn explain(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
 
 /// Writes the layout into a staging directory; only blob names derived
 /// from validated digests are ever created, so nothing can escape it.
-struct StageDir {
-    dir: PathBuf,
+pub(crate) struct StageDir {
+    pub(crate) dir: PathBuf,
 }
 
 impl Extract for StageDir {

@@ -1,0 +1,136 @@
+//! `ct load`: verify a bundle, file it in the bundle store under its image
+//! digest (where the shim and the hook look), and optionally import its
+//! image into podman or containerd.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context as _, Result};
+use cerro_core::bundle::NoExtract;
+use cerro_core::{Error, ExitCode};
+use cerro_enforce::{BundleStore, Config};
+
+use super::verify::{check, StageDir};
+use crate::ctx::Ctx;
+
+/// Where `--into` imports the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Into {
+    /// `podman load` (with --podman-root / --podman-runroot when given).
+    Podman,
+    /// `ctr images import` (address from --address or CONTAINERD_ADDRESS).
+    Containerd,
+}
+
+/// Options of `ct load`.
+pub struct LoadArgs<'a> {
+    pub file: Option<&'a Path>,
+    pub list: bool,
+    pub json: bool,
+    pub into: Option<Into>,
+    pub policy: Option<&'a Path>,
+    pub podman_root: Option<&'a Path>,
+    pub podman_runroot: Option<&'a Path>,
+    pub address: Option<&'a str>,
+    pub namespace: &'a str,
+}
+
+pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
+    let mut cfg = Config::for_user(|k| std::env::var_os(k)).map_err(|e| Error::Config(e.to_string()))?;
+    cfg.home = ctx.home.root().to_path_buf();
+    if std::env::var_os("CERRO_STORE").is_none() {
+        cfg.store = ctx.home.root().join("store");
+    }
+    let store = BundleStore::new(&cfg.store);
+    if a.list {
+        let entries = store.list()?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+        } else if entries.is_empty() {
+            println!("the bundle store {} is empty", cfg.store.display());
+        } else {
+            for e in entries {
+                println!("{}  {:>12}  {}", e.image, e.size, e.path.display());
+            }
+        }
+        return Ok(ExitCode::Valid);
+    }
+    let Some(file) = a.file else {
+        bail!(Error::Config("ct load needs a bundle, or --list".into()));
+    };
+    let staging = tempfile::Builder::new()
+        .prefix("ct-load-")
+        .tempdir()
+        .map_err(|e| Error::io("creating a staging directory in", std::env::temp_dir(), e))?;
+    let layout = staging.path().join("layout");
+    fs::create_dir_all(layout.join("blobs/sha256")).map_err(|e| Error::io("creating", &layout, e))?;
+    let outcome = if a.into.is_some() {
+        check(ctx, file, a.policy, &mut StageDir { dir: layout.clone() })?
+    } else {
+        check(ctx, file, a.policy, &mut NoExtract)?
+    };
+    let v = match outcome {
+        Ok(v) => v,
+        Err(r) => {
+            eprintln!("ct: refused {}: {}; nothing was loaded", file.display(), r.error);
+            return Ok(r.error.exit_code());
+        }
+    };
+    let stored = store.add(file, &v)?;
+    println!(
+        "loaded {} {} ({}) into {}",
+        v.manifest.package.name,
+        v.manifest.package.version,
+        v.image.digest,
+        stored.path.display()
+    );
+    if let Some(into) = a.into {
+        let archive = staging.path().join("image.tar");
+        write_archive(&layout, &archive)?;
+        let mut cmd = match into {
+            Into::Podman => {
+                let mut c = Command::new("podman");
+                if let Some(r) = a.podman_root {
+                    c.arg("--root").arg(r);
+                }
+                if let Some(r) = a.podman_runroot {
+                    c.arg("--runroot").arg(r);
+                }
+                c.arg("load").arg("-i").arg(&archive);
+                c
+            }
+            Into::Containerd => {
+                let address = a
+                    .address
+                    .map(str::to_owned)
+                    .or_else(|| std::env::var("CONTAINERD_ADDRESS").ok())
+                    .unwrap_or_else(|| "/run/containerd/containerd.sock".into());
+                let mut c = Command::new("ctr");
+                c.args(["--address", &address, "--namespace", a.namespace, "images", "import"])
+                    .arg(&archive);
+                c
+            }
+        };
+        let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+        if !out.status.success() {
+            bail!(Error::Config(format!(
+                "{cmd:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(ExitCode::Valid)
+}
+
+/// The verified layout as an oci-archive (what podman and ctr import).
+fn write_archive(layout: &Path, archive: &Path) -> Result<()> {
+    let f = fs::File::create(archive).map_err(|e| Error::io("creating", archive, e))?;
+    let mut b = tar::Builder::new(f);
+    b.mode(tar::HeaderMode::Deterministic);
+    b.append_dir_all(".", layout)
+        .map_err(|e| Error::io("archiving", layout, e))?;
+    b.into_inner().map_err(|e| Error::io("writing", archive, e))?;
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! The decision: find the bundle that attests the container's image, verify
+//! it now (current trust store, current policy), and record the outcome.
+//! Any doubt refuses: no bundle, an unreadable one, a bundle for another
+//! image, a bad or untrusted signature, a policy rule, a broken
+//! configuration, an audit log that cannot be written.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use cerro_core::bundle::{read_bundle_file, NoExtract, RELEASE_ATTESTATION};
+use cerro_core::digest::Digest;
+use cerro_core::policy::{NoPolicy, Policy};
+use cerro_core::timestamp::format_rfc3339;
+use cerro_core::trust::home::Home;
+use cerro_core::verify::verify;
+use cerro_core::{Error, ExitCode};
+use cerro_policy::DeploymentPolicy;
+use serde::Serialize;
+
+use crate::config::{Config, Mode};
+use crate::store::BundleStore;
+
+/// What is being started.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// Who asks: `shim`, `hook`, `ct`.
+    pub component: &'a str,
+    /// The container id, if there is one.
+    pub container: Option<&'a str>,
+    /// The image manifest digest(s) the container runs (a runtime may know
+    /// several names for one image). Empty only with an explicit bundle.
+    pub images: &'a [Digest],
+    /// A bundle named explicitly (e.g. the `io.cerro.bundle` annotation).
+    pub bundle: Option<&'a Path>,
+    /// Unix time of the decision.
+    pub now: u64,
+}
+
+/// The outcome, as written to the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// RFC 3339 time.
+    pub time: String,
+    /// Who asked.
+    pub component: String,
+    /// Container id.
+    pub container: Option<String>,
+    /// The image digest(s) the container runs.
+    pub images: Vec<Digest>,
+    /// May the container start? (In audit mode: always true.)
+    pub allowed: bool,
+    /// Did verification pass? (Differs from `allowed` only in audit mode.)
+    pub verified: bool,
+    /// Enforce or audit.
+    pub mode: Mode,
+    /// The bundle consulted.
+    pub bundle: Option<PathBuf>,
+    /// Digest of the bundle's release attestation (identifies its content).
+    pub attestation: Option<Digest>,
+    /// Package name and version.
+    pub package: Option<String>,
+    /// Key ids (or fingerprints) of the signers that counted.
+    pub signers: Vec<String>,
+    /// Name of the failed check (`digest_mismatch`, `signer_not_trusted`, …).
+    pub check: Option<&'static str>,
+    /// The documented exit code of the verification outcome.
+    pub exit_code: u8,
+    /// One line: why.
+    pub reason: String,
+    /// What confines the container beyond the decision.
+    pub confinement: &'static str,
+}
+
+/// The verified outcome before mode and audit are applied.
+struct Outcome {
+    bundle: Option<PathBuf>,
+    attestation: Option<Digest>,
+    package: Option<String>,
+    signers: Vec<String>,
+    result: Result<(), Error>,
+}
+
+fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
+    Outcome {
+        bundle,
+        attestation: None,
+        package: None,
+        signers: Vec::new(),
+        result: Err(e),
+    }
+}
+
+fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
+    let trust = match Home::new(&cfg.home).load_trust() {
+        Ok(t) => t,
+        Err(e) => return refuse(None, e),
+    };
+    let policy: Box<dyn Policy> = match &cfg.policy {
+        None => Box::new(NoPolicy),
+        Some(p) => match std::fs::read(p)
+            .map_err(|e| Error::io("reading policy", p, e))
+            .and_then(|b| DeploymentPolicy::from_json(&p.display().to_string(), &b).map_err(Error::from))
+        {
+            Ok(p) => Box::new(p),
+            Err(e) => return refuse(None, e),
+        },
+    };
+    let store = BundleStore::new(&cfg.store);
+    let path = match req.bundle {
+        Some(p) => p.to_path_buf(),
+        None => match req.images.iter().map(|d| store.path_for(d)).find(|p| p.exists()) {
+            Some(p) => p,
+            None => {
+                let names: Vec<String> = req.images.iter().map(Digest::to_string).collect();
+                return refuse(
+                    None,
+                    Error::MissingAttestation(format!(
+                        "no bundle in the store ({}) attests image {}",
+                        cfg.store.display(),
+                        if names.is_empty() {
+                            "(unknown)".into()
+                        } else {
+                            names.join(" / ")
+                        }
+                    )),
+                );
+            }
+        },
+    };
+    let bundle = match File::open(&path)
+        .map_err(|e| Error::io("opening", &path, e))
+        .and_then(|f| read_bundle_file(&f, &mut NoExtract))
+    {
+        Ok(b) => b,
+        Err(e) => return refuse(Some(path), e),
+    };
+    let attestation = bundle.member(RELEASE_ATTESTATION).map(|m| m.digest);
+    let package = Some(format!(
+        "{} {}",
+        bundle.manifest.package.name, bundle.manifest.package.version
+    ));
+    let image = bundle.image.digest;
+    match verify(bundle, &trust, policy.as_ref(), req.now) {
+        Err(r) => Outcome {
+            bundle: Some(path),
+            attestation,
+            package,
+            signers: Vec::new(),
+            result: Err(r.error),
+        },
+        Ok(v) => {
+            let signers = v
+                .report()
+                .signers
+                .iter()
+                .filter(|s| s.counted())
+                .map(|s| s.key_id.clone().unwrap_or_else(|| s.fingerprint.clone()))
+                .collect();
+            let result = if req.images.is_empty() || req.images.contains(&image) {
+                Ok(())
+            } else {
+                Err(Error::DigestMismatch {
+                    what: "the bundle's image vs the container's image".into(),
+                    expected: req.images[0],
+                    actual: image,
+                })
+            };
+            Outcome {
+                bundle: Some(path),
+                attestation,
+                package,
+                signers,
+                result,
+            }
+        }
+    }
+}
+
+/// Decides whether the container may start, and appends the decision to
+/// the audit log. Never panics; every failure is a refusal (in enforce mode).
+pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
+    let o = check(cfg, req);
+    let verified = o.result.is_ok();
+    let (check, exit_code, mut reason) = match &o.result {
+        Ok(()) => (
+            None,
+            ExitCode::Valid.code(),
+            format!(
+                "verified: {} signed by {}",
+                o.package.as_deref().unwrap_or("bundle"),
+                o.signers.join(", ")
+            ),
+        ),
+        Err(e) => (Some(e.kind()), e.exit_code().code(), e.to_string()),
+    };
+    let mut allowed = verified || cfg.mode == Mode::Audit;
+    if !verified && cfg.mode == Mode::Audit {
+        reason = format!("audit mode, allowed anyway: {reason}");
+    }
+    let mut d = Decision {
+        time: format_rfc3339(req.now),
+        component: req.component.to_owned(),
+        container: req.container.map(str::to_owned),
+        images: req.images.to_vec(),
+        allowed,
+        verified,
+        mode: cfg.mode,
+        bundle: o.bundle,
+        attestation: o.attestation,
+        package: o.package,
+        signers: o.signers,
+        check,
+        exit_code,
+        reason,
+        confinement: "none beyond the runtime's defaults (no SELinux module applied)",
+    };
+    if let Err(e) = append_audit(&cfg.audit_log, &d) {
+        // A decision that cannot be recorded is not taken (fail closed).
+        if cfg.mode == Mode::Enforce {
+            allowed = false;
+            d.allowed = allowed;
+            d.check = Some(e.kind());
+            d.exit_code = e.exit_code().code();
+            d.reason = format!("cannot write the audit log: {e}");
+        }
+    }
+    d
+}
+
+fn append_audit(path: &Path, d: &Decision) -> Result<(), Error> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        cerro_core::fsutil::create_dir(dir, 0o755)?;
+    }
+    let mut line = serde_json::to_vec(d).map_err(|e| Error::malformed("audit record", e.to_string()))?;
+    line.push(b'\n');
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|e| Error::io("opening audit log", path, e))?;
+    // One write of the whole line: O_APPEND keeps concurrent records whole.
+    f.write_all(&line)
+        .map_err(|e| Error::io("appending to audit log", path, e))
+}

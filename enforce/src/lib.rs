@@ -1,0 +1,43 @@
+//! `cerro-enforce`: whether a container may start, decided the same way by
+//! every front end — the containerd shim, the podman hook, and any other
+//! runtime that links this crate (Vörðr).
+//!
+//! The inputs are an image manifest digest (what the container runs) and the
+//! host's configuration ([`Config`]: trust store, bundle store, deployment
+//! policy, mode). The answer is a [`Decision`], always appended to the audit
+//! log as one JSON line. The verification itself is `cerro_core::verify`
+//! with a `cerro_policy::DeploymentPolicy`: this crate only finds the bundle
+//! that attests the image and records the outcome.
+
+mod config;
+mod decide;
+mod store;
+
+pub use config::{Config, Mode};
+pub use decide::{decide, Decision, Request};
+pub use store::{BundleStore, StoredBundle};
+
+/// Errors of this crate (configuration and store I/O; a refused image is a
+/// [`Decision`], not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum EnforceError {
+    /// From the core (I/O with context, malformed bundle, verification).
+    #[error(transparent)]
+    Core(#[from] cerro_core::Error),
+    /// From the policy engine.
+    #[error(transparent)]
+    Policy(#[from] cerro_policy::PolicyError),
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl EnforceError {
+    /// The documented exit code.
+    pub fn exit_code(&self) -> cerro_core::ExitCode {
+        match self {
+            EnforceError::Core(e) => e.exit_code(),
+            EnforceError::Policy(_) | EnforceError::Config(_) => cerro_core::ExitCode::Config,
+        }
+    }
+}

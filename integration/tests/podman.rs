@@ -1,0 +1,178 @@
+//! Enforcement with a real podman (Debian's 4.3) and runc: `cerro-hook`
+//! installed through a hooks.d file lets an attested image run and refuses
+//! an unattested one, a revoked signer and a tampered store entry, with the
+//! reason on stderr and every decision in the audit log.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cerro_integration::{bin, busybox_image, ct, ct_status, flip_in_last_member, require, run};
+
+/// A private podman: its own storage, run root, containers.conf (the
+/// settings this machine kind needs) and hooks directory.
+struct Podman {
+    root: PathBuf,
+    runroot: PathBuf,
+    conf: PathBuf,
+    hooks: PathBuf,
+}
+
+impl Podman {
+    fn new(dir: &Path, hook_env: &[String]) -> Self {
+        require("podman");
+        require("runc");
+        let p = Podman {
+            root: dir.join("storage"),
+            runroot: dir.join("run"),
+            conf: dir.join("containers.conf"),
+            hooks: dir.join("hooks.d"),
+        };
+        fs::write(
+            &p.conf,
+            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\
+             [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+        )
+        .unwrap();
+        fs::create_dir_all(&p.hooks).unwrap();
+        // The shipped hooks.d file, pointed at this build's binary and state.
+        let mut hook: serde_json::Value = serde_json::from_str(include_str!("../../hooks/cerro-hook.json")).unwrap();
+        hook["hook"]["path"] = bin("cerro-hook").display().to_string().into();
+        hook["hook"]["env"] = hook_env.to_vec().into();
+        fs::write(p.hooks.join("cerro-hook.json"), hook.to_string()).unwrap();
+        p
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", &self.conf)
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.runroot)
+            .arg("--hooks-dir")
+            .arg(&self.hooks);
+        c
+    }
+
+    fn run_image(&self, image: &str, word: &str) -> Output {
+        self.cmd()
+            .args(["run", "--rm", "--net", "none", image, "echo", word])
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        // Leave no containers, mounts or layers behind.
+        let _ = self.cmd().args(["system", "reset", "--force"]).output();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn podman_runs_only_attested_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    let store = d.join("store");
+    let audit = d.join("audit.log");
+    let hook_env = vec![
+        format!("CERRO_HOME={}", home.display()),
+        format!("CERRO_STORE={}", store.display()),
+        format!("CERRO_AUDIT_LOG={}", audit.display()),
+    ];
+    let podman = Podman::new(d, &hook_env);
+    let s = |p: &Path| p.display().to_string();
+
+    busybox_image(d, "attested", "good", "signed");
+    busybox_image(d, "plain", "other", "never signed");
+    run(ct(&home).args(["keygen", "--id", "maintainer"]));
+    let bundle = d.join("good.ctp");
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}:good", s(&d.join("attested"))),
+        "-o",
+        &s(&bundle),
+        "--key",
+        "maintainer",
+    ]));
+    let loaded = run(ct(&home)
+        .env("CERRO_STORE", &store)
+        .env("CONTAINERS_CONF", &podman.conf)
+        .args([
+            "load",
+            &s(&bundle),
+            "--into",
+            "podman",
+            "--podman-root",
+            &s(&podman.root),
+            "--podman-runroot",
+            &s(&podman.runroot),
+        ]));
+    assert!(
+        String::from_utf8_lossy(&loaded.stdout).contains("loaded"),
+        "{}",
+        text(&loaded)
+    );
+    let (code, list) = ct_status(&home, &["load", "--list"]);
+    assert_eq!(code, 0, "{list}");
+
+    // The unattested image goes into podman directly, without a bundle.
+    run(Command::new("tar").args(["-C", &s(&d.join("plain")), "-cf", &s(&d.join("plain.tar")), "."]));
+    run(podman.cmd().args(["load", "-i", &s(&d.join("plain.tar"))]));
+
+    // Attested: runs and prints.
+    let ok = podman.run_image("localhost/good:latest", "attested-hello");
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("attested-hello"));
+
+    // No bundle: refused, and the message says why.
+    let no = podman.run_image("localhost/other:latest", "must-not-run");
+    assert!(!no.status.success());
+    let out = text(&no);
+    assert!(!out.contains("must-not-run") || out.contains("refused"), "{out}");
+    assert!(out.contains("no bundle in the store"), "{out}");
+
+    // A tampered store entry: refused as a digest mismatch.
+    let stored = fs::read_dir(store.join("sha256"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let pristine = fs::read(&stored).unwrap();
+    flip_in_last_member(&stored, &stored);
+    let bad = podman.run_image("localhost/good:latest", "must-not-run");
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("digest mismatch"), "{}", text(&bad));
+    fs::write(&stored, pristine).unwrap();
+    assert!(podman.run_image("localhost/good:latest", "again").status.success());
+
+    // Revoking the only signer takes effect at the next start.
+    run(ct(&home).args(["key", "revoke", "maintainer"]));
+    let revoked = podman.run_image("localhost/good:latest", "must-not-run");
+    assert!(!revoked.status.success());
+    assert!(text(&revoked).contains("revoked"), "{}", text(&revoked));
+
+    // Every decision is one JSON line in the audit log.
+    let log = fs::read_to_string(&audit).unwrap();
+    let records: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let allowed: Vec<bool> = records.iter().map(|r| r["allowed"].as_bool().unwrap()).collect();
+    assert_eq!(allowed, [true, false, false, true, false], "{log}");
+    assert!(records
+        .iter()
+        .all(|r| r["component"] == "hook" && r["container"].is_string()));
+    assert_eq!(records[2]["check"], "digest_mismatch");
+    assert_eq!(records[4]["check"], "signer_not_trusted");
+}
