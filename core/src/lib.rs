@@ -11,6 +11,7 @@
 //! thin front ends over it and therefore reach the same decision.
 
 pub mod bundle;
+pub mod capabilities;
 pub mod digest;
 pub mod dsse;
 pub mod error;

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::capabilities::Capabilities;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 
@@ -29,6 +30,9 @@ pub struct PackageManifest {
     /// How it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<Runtime>,
+    /// What it needs from the host (the SELinux module is generated from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
     /// The OCI image this manifest describes.
     pub image: ImageRef,
 }
@@ -129,6 +133,8 @@ struct Draft {
     #[serde(default)]
     runtime: Option<Runtime>,
     #[serde(default)]
+    capabilities: Option<Capabilities>,
+    #[serde(default)]
     image: Option<ImageRef>,
 }
 
@@ -171,6 +177,7 @@ impl PackageManifest {
             provenance: d.provenance,
             build: d.build,
             runtime: d.runtime,
+            capabilities: d.capabilities,
             image,
         };
         m.validate()?;
@@ -210,6 +217,9 @@ impl PackageManifest {
         }
         for (field, value) in lines {
             check_line(field, value)?;
+        }
+        if let Some(c) = &self.capabilities {
+            c.validate()?;
         }
         if let Some(h) = &p.homepage {
             if !h.contains("://") {

@@ -21,9 +21,31 @@ use crate::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatemen
 use crate::verify::check_binding;
 
 /// Builds the release statement for `image` described by `manifest`.
-pub fn release_statement(manifest: &PackageManifest, image: &SourceImage) -> Result<ReleaseStatement> {
+pub fn release_statement(
+    manifest: &PackageManifest,
+    image: &SourceImage,
+    selinux: &[(String, Vec<u8>)],
+) -> Result<ReleaseStatement> {
     let toml = manifest.to_canonical_toml()?;
     let index = bundle_index(&image.manifest, image.reference.as_deref())?;
+    let mut members = vec![
+        MemberDigest {
+            path: MANIFEST_PATH.into(),
+            digest: Digest::of(toml.as_bytes()),
+        },
+        MemberDigest {
+            path: LAYOUT_PATH.into(),
+            digest: Digest::of(OCI_LAYOUT_FILE),
+        },
+        MemberDigest {
+            path: INDEX_PATH.into(),
+            digest: Digest::of(&index),
+        },
+    ];
+    members.extend(selinux.iter().map(|(path, text)| MemberDigest {
+        path: path.clone(),
+        digest: Digest::of(text),
+    }));
     Ok(ReleaseStatement::release(
         PackageId {
             name: manifest.package.name.clone(),
@@ -34,20 +56,7 @@ pub fn release_statement(manifest: &PackageManifest, image: &SourceImage) -> Res
             digest: image.manifest.digest,
             size: image.manifest.size,
         },
-        vec![
-            MemberDigest {
-                path: MANIFEST_PATH.into(),
-                digest: Digest::of(toml.as_bytes()),
-            },
-            MemberDigest {
-                path: LAYOUT_PATH.into(),
-                digest: Digest::of(OCI_LAYOUT_FILE),
-            },
-            MemberDigest {
-                path: INDEX_PATH.into(),
-                digest: Digest::of(&index),
-            },
-        ],
+        members,
     ))
 }
 
@@ -102,6 +111,9 @@ pub struct PackRequest<'a> {
     pub keys: &'a [SigningKey],
     /// mtime of every member (SOURCE_DATE_EPOCH).
     pub mtime: u64,
+    /// SELinux policy modules to carry (and bind in the release statement):
+    /// `(selinux/<name>.cil, CIL text)`, e.g. from `cerro-selinux`.
+    pub selinux: &'a [(String, Vec<u8>)],
     /// More statements to sign and carry: `(attestations/<name>.dsse.json,
     /// canonical in-toto Statement v1 payload)`, e.g. from `cerro-attest`.
     pub extra: &'a [(String, Vec<u8>)],
@@ -125,7 +137,7 @@ impl PackRequest<'_> {
         }
         let mut payloads = vec![(
             RELEASE_ATTESTATION.to_owned(),
-            jcs::to_canonical(&release_statement(manifest, image)?)?,
+            jcs::to_canonical(&release_statement(manifest, image, self.selinux)?)?,
         )];
         payloads.extend(self.extra.iter().cloned());
         let mut attestations = Vec::with_capacity(payloads.len());
@@ -139,6 +151,7 @@ impl PackRequest<'_> {
         out.write(&BundleContents {
             manifest_toml: manifest.to_canonical_toml()?.into_bytes(),
             attestations,
+            selinux: self.selinux.to_vec(),
             image,
             mtime: self.mtime,
         })
@@ -157,6 +170,7 @@ fn pack_into(
         manifest,
         keys,
         mtime,
+        selinux: &[],
         extra: &[],
     }
     .write_to(out)
@@ -199,6 +213,7 @@ fn cosign_into(bundle: &Bundle, path: &Path, key: &SigningKey, out: Target<'_>) 
     out.write(&BundleContents {
         manifest_toml: bundle.manifest.to_canonical_toml()?.into_bytes(),
         attestations,
+        selinux: bundle.selinux.clone(),
         image: &image,
         mtime: bundle.mtime,
     })

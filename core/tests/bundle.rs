@@ -173,6 +173,7 @@ impl Fixture {
             &BundleContents {
                 manifest_toml: self.manifest.to_canonical_toml().unwrap().into_bytes(),
                 attestations,
+                selinux: Vec::new(),
                 image: &self.image,
                 mtime: MTIME,
             },

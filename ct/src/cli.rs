@@ -58,7 +58,14 @@ pub enum Command {
         /// Do not attach a SLSA provenance attestation.
         #[arg(long)]
         no_provenance: bool,
+        /// The target SELinux policy as a directory of CIL files, to resolve the port and device
+        /// types the manifest's [capabilities] need (else $CERRO_SELINUX_POLICY).
+        #[arg(long, value_name = "DIR")]
+        selinux_policy: Option<PathBuf>,
     },
+    /// Per-container SELinux policy modules generated from [capabilities].
+    #[command(subcommand)]
+    Selinux(SelinuxCommand),
     /// Verify a bundle, then print its SBOM (SPDX or CycloneDX JSON).
     Sbom {
         /// The bundle.
@@ -157,6 +164,29 @@ pub enum Command {
         /// Keep the demo's files in this directory (default: a temporary directory, removed afterwards).
         #[arg(long)]
         keep: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SelinuxCommand {
+    /// Generate the CIL module of a manifest (or of a bundle's manifest).
+    Generate {
+        /// A manifest (TOML) or a .ctp bundle.
+        input: PathBuf,
+        /// The CIL file to write ("-" for stdout).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The target policy's CIL (a directory), for port and device types.
+        #[arg(long, value_name = "DIR")]
+        selinux_policy: Option<PathBuf>,
+    },
+    /// Compile a module with secilc against the target policy's CIL.
+    Check {
+        /// The module.
+        file: PathBuf,
+        /// The target policy's CIL (a directory), else $CERRO_SELINUX_POLICY.
+        #[arg(long, value_name = "DIR")]
+        selinux_policy: Option<PathBuf>,
     },
 }
 

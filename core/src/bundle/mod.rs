@@ -6,6 +6,7 @@
 //! ```text
 //! manifest.toml                         the package manifest (canonical TOML)
 //! attestations/<name>.dsse.json         DSSE envelopes, sorted by name
+//! selinux/<module>.cil                  SELinux policy modules, sorted by name
 //! oci-layout/oci-layout                 {"imageLayoutVersion":"1.0.0"}
 //! oci-layout/index.json                 one image manifest descriptor (RFC 8785)
 //! oci-layout/blobs/sha256/<hex>         the manifest, then the config, then each
@@ -30,6 +31,10 @@ pub const MANIFEST_PATH: &str = "manifest.toml";
 pub const ATTESTATIONS_PREFIX: &str = "attestations/";
 /// The release attestation every bundle must carry.
 pub const RELEASE_ATTESTATION: &str = "attestations/release.dsse.json";
+/// Prefix of SELinux policy module members.
+pub const SELINUX_PREFIX: &str = "selinux/";
+/// Largest SELinux module accepted.
+pub const MAX_SELINUX_SIZE: u64 = 1 << 20;
 /// The layout marker file.
 pub const LAYOUT_PATH: &str = "oci-layout/oci-layout";
 /// The layout index.
@@ -45,6 +50,7 @@ pub const MAX_INDEX_SIZE: u64 = 1 << 20;
 pub(crate) enum MemberKind {
     Manifest,
     Attestation,
+    Selinux,
     Layout,
     Index,
     Blob(Digest),
@@ -72,6 +78,11 @@ pub(crate) fn classify(path: &str) -> Result<MemberKind> {
             return Ok(MemberKind::Attestation);
         }
     }
+    if let Some(name) = path.strip_prefix(SELINUX_PREFIX) {
+        if valid_module_file(name) {
+            return Ok(MemberKind::Selinux);
+        }
+    }
     if let Some(hex) = path.strip_prefix(BLOB_PREFIX) {
         if let Some(d) = Digest::from_hex(hex) {
             return Ok(MemberKind::Blob(d));
@@ -90,6 +101,18 @@ fn valid_attestation_name(name: &str) -> bool {
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// `[a-z][a-z0-9_]{0,63}.cil` (a CIL module name, also a file name).
+fn valid_module_file(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".cil") else {
+        return false;
+    };
+    let b = stem.as_bytes();
+    (1..=64).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// The path of a blob member.

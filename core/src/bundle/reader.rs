@@ -53,6 +53,9 @@ pub struct Bundle {
     pub members: Vec<Member>,
     /// Attestation envelopes, sorted by path.
     pub attestations: Vec<Attestation>,
+    /// SELinux policy modules (`selinux/<name>.cil`, bound by the release
+    /// statement like `manifest.toml`), sorted by path: (path, CIL text).
+    pub selinux: Vec<(String, Vec<u8>)>,
     /// Descriptor of the image manifest.
     pub image: BlobRef,
     /// `org.opencontainers.image.ref.name` of the image, if any.
@@ -101,6 +104,7 @@ enum Phase {
     Start,
     Manifest,
     Attestations,
+    Selinux,
     Layout,
     Index,
     Blobs,
@@ -297,6 +301,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
     let mut manifest = None;
     let mut attestations: Vec<Attestation> = Vec::new();
     let mut attestation_bytes = 0u64;
+    let mut selinux: Vec<(String, Vec<u8>)> = Vec::new();
     let mut index: Option<(BlobRef, Option<String>)> = None;
     let mut parts: Option<ImageParts> = None;
     let mut expected: Vec<BlobRef> = Vec::new();
@@ -359,11 +364,12 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
         let member_phase = match kind {
             MemberKind::Manifest => Phase::Manifest,
             MemberKind::Attestation => Phase::Attestations,
+            MemberKind::Selinux => Phase::Selinux,
             MemberKind::Layout => Phase::Layout,
             MemberKind::Index => Phase::Index,
             MemberKind::Blob(_) => Phase::Blobs,
         };
-        let repeatable = matches!(member_phase, Phase::Attestations | Phase::Blobs);
+        let repeatable = matches!(member_phase, Phase::Attestations | Phase::Selinux | Phase::Blobs);
         if member_phase < phase || (member_phase == phase && !repeatable) {
             return Err(Error::malformed("bundle", format!("member {path:?} is out of order")));
         }
@@ -426,6 +432,24 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                     digest: Digest::of(&bytes),
                 });
                 attestations.push(Attestation { path, envelope });
+            }
+            MemberKind::Selinux => {
+                if selinux
+                    .last()
+                    .is_some_and(|(last, _): &(String, Vec<u8>)| *last >= path)
+                {
+                    return Err(Error::malformed("bundle", format!("{path:?} is out of order")));
+                }
+                let bytes = read_small(&mut entry, &path, size, super::MAX_SELINUX_SIZE)?;
+                if std::str::from_utf8(&bytes).is_err() {
+                    return Err(Error::malformed(&path, "not UTF-8"));
+                }
+                members.push(Member {
+                    path: path.clone(),
+                    size,
+                    digest: Digest::of(&bytes),
+                });
+                selinux.push((path, bytes));
             }
             MemberKind::Layout => {
                 let bytes = read_small(&mut entry, &path, size, 4096)?;
@@ -592,6 +616,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
         manifest,
         members,
         attestations,
+        selinux,
         image,
         reference,
         parts,

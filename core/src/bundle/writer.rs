@@ -19,6 +19,8 @@ pub struct BundleContents<'a> {
     pub manifest_toml: Vec<u8>,
     /// `(path, bytes)` of each attestation member.
     pub attestations: Vec<(String, Vec<u8>)>,
+    /// `(selinux/<name>.cil, text)` of each SELinux policy module.
+    pub selinux: Vec<(String, Vec<u8>)>,
     /// The image whose layout is packed.
     pub image: &'a SourceImage,
     /// The mtime of every member.
@@ -67,6 +69,11 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>) -> Result<()> {
     let mut atts: Vec<&(String, Vec<u8>)> = contents.attestations.iter().collect();
     atts.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, bytes) in atts {
+        member(out.w(), path, bytes, mtime)?;
+    }
+    let mut modules: Vec<&(String, Vec<u8>)> = contents.selinux.iter().collect();
+    modules.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, bytes) in modules {
         member(out.w(), path, bytes, mtime)?;
     }
     let image = contents.image;

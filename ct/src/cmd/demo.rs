@@ -133,11 +133,13 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
             time,
         };
         let extra = cerro_attest::statements(&manifest, &src, &attest)?;
+        let module = cerro_selinux::generate(&manifest, None).map_err(Error::from)?;
         PackRequest {
             image: &src,
             manifest: &manifest,
             keys: &[signing],
             mtime: time,
+            selinux: &[(module.member_path(), module.cil.into_bytes())],
             extra: &extra,
         }
         .write_file(&mut f)?;

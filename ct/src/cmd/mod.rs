@@ -7,6 +7,7 @@ mod keys;
 pub mod load;
 mod pack;
 mod policy;
+mod selinux;
 mod verify;
 
 use anyhow::Result;
@@ -37,14 +38,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             sbom_format,
             no_sbom,
             no_provenance,
+            selinux_policy,
         } => {
             let attest = pack::Attest {
                 sbom: (!no_sbom).then_some(sbom_format),
                 provenance: !no_provenance,
+                selinux_policy: selinux_policy.as_deref(),
             };
             pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest)
         }
         Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
+        Command::Selinux(cmd) => selinux::run(&ctx, cmd),
         Command::Sign { file, key } => pack::sign(&ctx, &file, &key),
         Command::Load {
             file,

@@ -16,9 +16,26 @@ use crate::cli::SbomFormatArg;
 use crate::ctx::{source_date_epoch, Ctx};
 
 /// Which attestations to add besides the release statement.
-pub struct Attest {
+pub struct Attest<'a> {
     pub sbom: Option<SbomFormatArg>,
     pub provenance: bool,
+    /// The target SELinux policy's CIL (for port and device types).
+    pub selinux_policy: Option<&'a Path>,
+}
+
+/// The SELinux module of `manifest`, generated against the target policy
+/// in `policy` (or `$CERRO_SELINUX_POLICY`) when one is given.
+pub fn selinux_module(manifest: &PackageManifest, policy: Option<&Path>) -> Result<cerro_selinux::GeneratedModule> {
+    let dir = policy.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("CERRO_SELINUX_POLICY")
+            .filter(|v| !v.is_empty())
+            .map(Into::into)
+    });
+    let host = match dir {
+        Some(d) => Some(cerro_selinux::HostPolicy::load(&d).map_err(Error::from)?),
+        None => None,
+    };
+    Ok(cerro_selinux::generate(manifest, host.as_ref()).map_err(Error::from)?)
 }
 
 pub fn pack(
@@ -27,7 +44,7 @@ pub fn pack(
     output: &Path,
     key_ids: &[String],
     manifest: Option<&Path>,
-    attest: Attest,
+    attest: Attest<'_>,
 ) -> Result<ExitCode> {
     let pass = ctx.passphrase()?;
     let keys = key_ids
@@ -62,11 +79,13 @@ pub fn pack(
         time: mtime,
     };
     let extra = cerro_attest::statements(&manifest, &src, &opts)?;
+    let module = selinux_module(&manifest, attest.selinux_policy)?;
     PackRequest {
         image: &src,
         manifest: &manifest,
         keys: &keys,
         mtime,
+        selinux: &[(module.member_path(), module.cil.into_bytes())],
         extra: &extra,
     }
     .write_file(out.file())?;

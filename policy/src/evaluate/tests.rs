@@ -798,6 +798,7 @@ fn verify_applies_the_policy_to_signed_attestations() {
         &BundleContents {
             manifest_toml: w.manifest.to_canonical_toml().unwrap().into_bytes(),
             attestations,
+            selinux: Vec::new(),
             image: &w.image,
             mtime: 0,
         },

@@ -1,0 +1,94 @@
+//! `ct selinux generate | check`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result};
+use cerro_core::bundle::{read_bundle_file, NoExtract};
+use cerro_core::fsutil::write_atomic;
+use cerro_core::manifest::{ImageRef, PackageManifest};
+use cerro_core::{Error, ExitCode};
+
+use super::pack::selinux_module;
+use crate::cli::SelinuxCommand;
+use crate::ctx::Ctx;
+
+fn policy_dir(given: Option<&Path>) -> Result<PathBuf> {
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os("CERRO_SELINUX_POLICY")
+                .filter(|v| !v.is_empty())
+                .map(Into::into)
+        })
+        .ok_or_else(|| {
+            Error::Config("the target policy's CIL is needed: --selinux-policy DIR or $CERRO_SELINUX_POLICY".into())
+                .into()
+        })
+}
+
+/// A manifest from a TOML file (a draft is fine: no image needed) or a bundle.
+fn load_manifest(input: &Path) -> Result<PackageManifest> {
+    let f = File::open(input).map_err(|e| Error::io("opening", input, e))?;
+    if let Ok(b) = read_bundle_file(&f, &mut NoExtract) {
+        return Ok(b.manifest);
+    }
+    let text = std::fs::read_to_string(input).map_err(|e| Error::io("reading", input, e))?;
+    let placeholder = ImageRef {
+        digest: cerro_core::digest::Digest::of(b""),
+        reference: None,
+    };
+    PackageManifest::from_draft(&text, placeholder).with_context(|| format!("in {}", input.display()))
+}
+
+pub fn run(_ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
+    match cmd {
+        SelinuxCommand::Generate {
+            input,
+            output,
+            selinux_policy,
+        } => {
+            let manifest = load_manifest(&input)?;
+            let module = selinux_module(&manifest, selinux_policy.as_deref())?;
+            if output == Path::new("-") {
+                print!("{}", module.cil);
+            } else {
+                write_atomic(&output, module.cil.as_bytes(), 0o644)?;
+                eprintln!("wrote module {} to {}", module.name, output.display());
+            }
+            Ok(ExitCode::Valid)
+        }
+        SelinuxCommand::Check { file, selinux_policy } => {
+            let dir = policy_dir(selinux_policy.as_deref())?;
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|e| Error::io("listing", &dir, e))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "cil"))
+                .collect();
+            files.sort();
+            files.push(file.clone());
+            let out = tempfile::NamedTempFile::new().map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+            let r = Command::new("secilc")
+                .arg("-o")
+                .arg(out.path())
+                .arg("-f")
+                .arg("/dev/null")
+                .args(&files)
+                .output()
+                .context("running secilc (Debian package secilc)")?;
+            if r.status.success() {
+                println!(
+                    "{}: compiles against {} with no neverallow violation",
+                    file.display(),
+                    dir.display()
+                );
+                Ok(ExitCode::Valid)
+            } else {
+                eprintln!("{}", String::from_utf8_lossy(&r.stderr).trim());
+                Err(Error::malformed(file.display().to_string(), "secilc refused the module").into())
+            }
+        }
+    }
+}

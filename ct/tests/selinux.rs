@@ -1,0 +1,119 @@
+//! `ct selinux` and the module in the bundle: hostile manifest values are
+//! refused naming the field, generation is byte-identical, the module rides
+//! in the bundle bound by the release statement, and altering it is caught.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::fs;
+use std::process::{Command, Output};
+
+use cerro_core::image::layout::{basic_config, LayoutBuilder};
+
+fn ct(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ct"))
+        .args(args)
+        .env("CERRO_HOME", home)
+        .env_remove("CERRO_SELINUX_POLICY")
+        .output()
+        .unwrap()
+}
+
+fn all(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn hostile_capabilities_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.toml");
+    let out = dir.path().join("x.cil");
+    for (caps, field) in [
+        ("listen = [\"tcp/0\"]", "capabilities.listen[0]"),
+        ("listen = [\"tcp/65536\"]", "capabilities.listen[0]"),
+        ("connect = [\"icmp/1\"]", "capabilities.connect[0]"),
+        ("read = [\"etc/app\"]", "capabilities.read[0]"),
+        (
+            "write = [\"/var/lib/app\\\")(allow evil_t self (process (execmem)))\"]",
+            "capabilities.write[0]",
+        ),
+        ("write = [\"/var/lib/a\\nb\"]", "capabilities.write[0]"),
+        ("write = [\"/var/lib/a\\u0000b\"]", "capabilities.write[0]"),
+        ("exec = [\"/usr/bin/(x)\"]", "capabilities.exec[0]"),
+        ("devices = [\"/dev/../etc/shadow\"]", "capabilities.devices[0]"),
+        ("linux = [\"CAP_SYS_ADMIN\"]", "capabilities.linux[0]"),
+        ("linux = [\"ROOT\"]", "capabilities.linux[0]"),
+        ("surprise = [\"x\"]", "surprise"),
+    ] {
+        fs::write(
+            &m,
+            format!("[package]\nname = \"web\"\nversion = \"1\"\n[capabilities]\n{caps}\n"),
+        )
+        .unwrap();
+        let o = ct(
+            dir.path(),
+            &["selinux", "generate", m.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        );
+        assert_eq!(o.status.code(), Some(10), "{caps}: {}", all(&o));
+        assert!(all(&o).contains(field), "{caps}: {}", all(&o));
+        assert!(!out.exists(), "{caps}: nothing is written");
+    }
+}
+
+#[test]
+fn modules_are_deterministic_bound_in_the_bundle_and_tamper_evident() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &str| d.join(p).display().to_string();
+    let m = d.join("m.toml");
+    fs::write(
+        &m,
+        "[package]\nname = \"batch\"\nversion = \"1\"\n[capabilities]\nwrite = [\"/var/lib/batch\"]\nlinux = [\"CHOWN\"]\n",
+    )
+    .unwrap();
+    let a = ct(d, &["selinux", "generate", &s("m.toml"), "-o", "-"]);
+    let b = ct(d, &["selinux", "generate", &s("m.toml"), "-o", "-"]);
+    assert!(a.status.success(), "{}", all(&a));
+    assert_eq!(a.stdout, b.stdout);
+
+    let mut lb = LayoutBuilder::new(&d.join("img")).unwrap();
+    lb.layer_tar(&[("job", 0o755, b"#!/bin/sh\n")]).unwrap();
+    lb.finish(basic_config(&["/job"]), Some("1")).unwrap();
+    assert!(ct(d, &["keygen", "--id", "k"]).status.success());
+    let p = ct(
+        d,
+        &[
+            "pack",
+            &format!("oci:{}:1", s("img")),
+            "-o",
+            &s("b.ctp"),
+            "--key",
+            "k",
+            "--manifest",
+            &s("m.toml"),
+        ],
+    );
+    assert!(p.status.success(), "{}", all(&p));
+    let explain = all(&ct(d, &["explain", &s("b.ctp")]));
+    assert!(
+        explain.contains("selinux/ct_batch.cil") && explain.contains("VALID"),
+        "{explain}"
+    );
+    // The module in the bundle is the one `ct selinux generate` writes.
+    let from_bundle = ct(d, &["selinux", "generate", &s("b.ctp"), "-o", "-"]);
+    assert_eq!(from_bundle.stdout, a.stdout);
+
+    // Altering the module (same length, still UTF-8) fails verification.
+    let mut bytes = fs::read(d.join("b.ctp")).unwrap();
+    let text = String::from_utf8_lossy(&a.stdout).into_owned();
+    let at = bytes.windows(8).position(|w| w == b"(allow c").unwrap() + 1;
+    assert!(text.contains("(allow c"));
+    bytes[at] = b'A';
+    fs::write(d.join("t.ctp"), &bytes).unwrap();
+    let v = ct(d, &["verify", &s("t.ctp")]);
+    assert_eq!(v.status.code(), Some(1), "{}", all(&v));
+    assert!(all(&v).contains("selinux/ct_batch.cil"), "{}", all(&v));
+}

@@ -1,0 +1,46 @@
+//! `cerro-selinux`: one SELinux policy module (CIL) per container, generated
+//! from the `[capabilities]` its signed manifest declares.
+//!
+//! The module gives the container a process domain and file types of its
+//! own and allows exactly what the capabilities need: the declared ports
+//! (by the target policy's port types), the declared host paths, the
+//! declared Linux capabilities and devices. `execmem`/`execstack`/`execheap`
+//! are forbidden by a `neverallow` unless `exec_memory = true`. No rule names
+//! another container's types. Output is deterministic: the same manifest and
+//! policy give the same bytes, so the module can be signed in the bundle.
+//!
+//! Written for the reference policy's conventions (`domain`, `file_type`,
+//! `system_r`, `object_r`), as Debian ships it; it does not need Fedora's
+//! container-selinux.
+
+pub mod cil;
+mod generate;
+pub mod host;
+
+pub use generate::{generate, module_name, GeneratedModule};
+pub use host::HostPolicy;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum SelinuxError {
+    /// A file could not be read.
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    /// The target policy lacks something the module needs.
+    #[error("target policy: {0}")]
+    Policy(String),
+    /// A manifest value cannot be expressed (it passed manifest validation
+    /// but not the CIL writer's: a bug, refused rather than emitted).
+    #[error("cannot express {0} in CIL")]
+    Unrepresentable(String),
+}
+
+impl From<SelinuxError> for cerro_core::Error {
+    fn from(e: SelinuxError) -> Self {
+        match e {
+            SelinuxError::Io(path, source) => cerro_core::Error::io("reading", path, source),
+            SelinuxError::Policy(m) => cerro_core::Error::Config(m),
+            SelinuxError::Unrepresentable(m) => cerro_core::Error::malformed("manifest.toml", m),
+        }
+    }
+}
