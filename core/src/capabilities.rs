@@ -141,6 +141,15 @@ pub fn safe_path(v: &str) -> bool {
 }
 
 impl Capabilities {
+    /// The `[capabilities]` table as canonical TOML (as it appears in a manifest).
+    pub fn to_toml(&self) -> Result<String> {
+        #[derive(Serialize)]
+        struct Wrap<'a> {
+            capabilities: &'a Capabilities,
+        }
+        toml::to_string(&Wrap { capabilities: self }).map_err(|e| Error::malformed("capabilities", e.to_string()))
+    }
+
     /// Checks every value; the error names the field and the value.
     pub fn validate(&self) -> Result<()> {
         for (field, list) in [("listen", &self.listen), ("connect", &self.connect)] {

@@ -180,6 +180,14 @@ pub enum SelinuxCommand {
         #[arg(long, value_name = "DIR")]
         selinux_policy: Option<PathBuf>,
     },
+    /// Read AVC denials and propose the [capabilities] lines that would allow them (never raw rules).
+    Suggest {
+        /// An audit log (e.g. /var/log/audit/audit.log or `ausearch -m avc` output).
+        log: PathBuf,
+        /// Merge into this manifest's existing [capabilities].
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
     /// Compile a module with secilc against the target policy's CIL.
     Check {
         /// The module.

@@ -117,3 +117,37 @@ fn modules_are_deterministic_bound_in_the_bundle_and_tamper_evident() {
     assert_eq!(v.status.code(), Some(1), "{}", all(&v));
     assert!(all(&v).contains("selinux/ct_batch.cil"), "{}", all(&v));
 }
+
+#[test]
+fn suggest_turns_denials_into_capabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    fs::write(
+        &log,
+        "type=AVC msg=audit(1.1:1): avc:  denied  { name_bind } for  pid=7 comm=\"httpd\" src=8443 scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:http_port_t:s0 tclass=tcp_socket permissive=0\n\
+         type=AVC msg=audit(1.2:2): avc:  denied  { write } for  pid=7 comm=\"httpd\" path=\"/var/lib/web\" scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:var_lib_t:s0 tclass=dir permissive=0\n",
+    )
+    .unwrap();
+    let m = dir.path().join("m.toml");
+    fs::write(
+        &m,
+        "[package]\nname = \"web\"\nversion = \"1\"\n[capabilities]\nlisten = [\"tcp/8080\"]\n",
+    )
+    .unwrap();
+    let o = ct(
+        dir.path(),
+        &[
+            "selinux",
+            "suggest",
+            log.to_str().unwrap(),
+            "--manifest",
+            m.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", all(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("[capabilities]"), "{out}");
+    assert!(out.contains("listen = [\"tcp/8080\", \"tcp/8443\"]"), "{out}");
+    assert!(out.contains("write = [\"/var/lib/web\"]"), "{out}");
+    assert!(!out.contains("(allow"), "never raw rules: {out}");
+}

@@ -15,6 +15,7 @@
 
 pub mod cil;
 mod generate;
+pub mod suggest;
 pub mod host;
 
 pub use generate::{generate, module_name, GeneratedModule};

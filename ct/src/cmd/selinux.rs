@@ -59,6 +59,22 @@ pub fn run(_ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::Valid)
         }
+        SelinuxCommand::Suggest { log, manifest } => {
+            let text = std::fs::read_to_string(&log).map_err(|e| Error::io("reading", &log, e))?;
+            let existing = match &manifest {
+                Some(m) => load_manifest(m)?.capabilities,
+                None => None,
+            };
+            let s = cerro_selinux::suggest::suggest(&text, existing.as_ref());
+            s.capabilities.validate()?;
+            println!("# {} AVC denial(s) read from {}", s.denials, log.display());
+            println!("# Review, put in the manifest, repack: the module is regenerated and signed.");
+            print!("{}", s.capabilities.to_toml()?);
+            for u in &s.unmapped {
+                println!("# not expressible as a capability, review by hand: {u}");
+            }
+            Ok(ExitCode::Valid)
+        }
         SelinuxCommand::Check { file, selinux_policy } => {
             let dir = policy_dir(selinux_policy.as_deref())?;
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
