@@ -135,7 +135,13 @@ pub fn doctor(ctx: &Ctx) -> Result<ExitCode> {
             "absent (hashing is slower)"
         }
     );
-    println!("[info] SELinux confinement is not part of this release: containers are not confined by ct");
+    let selinux = fs::read_to_string("/sys/fs/selinux/enforce").ok();
+    match selinux.as_deref().map(str::trim) {
+        Some("1") => println!("[info] SELinux is enforcing on this host"),
+        Some(_) => println!("[info] SELinux is permissive on this host"),
+        None => println!("[info] SELinux is not enabled in this kernel: containers run unconfined by SELinux"),
+    }
+    println!("[info] bundles carry a generated SELinux module (ct selinux); applying it at container start is not done yet");
     Ok(if problems == 0 {
         ExitCode::Valid
     } else {
