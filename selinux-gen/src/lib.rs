@@ -15,8 +15,8 @@
 
 pub mod cil;
 mod generate;
-pub mod suggest;
 pub mod host;
+pub mod suggest;
 
 pub use generate::{generate, module_name, GeneratedModule};
 pub use host::HostPolicy;

@@ -141,7 +141,9 @@ pub fn doctor(ctx: &Ctx) -> Result<ExitCode> {
         Some(_) => println!("[info] SELinux is permissive on this host"),
         None => println!("[info] SELinux is not enabled in this kernel: containers run unconfined by SELinux"),
     }
-    println!("[info] bundles carry a generated SELinux module (ct selinux); applying it at container start is not done yet");
+    println!(
+        "[info] bundles carry a generated SELinux module (ct selinux); applying it at container start is not done yet"
+    );
     Ok(if problems == 0 {
         ExitCode::Valid
     } else {
