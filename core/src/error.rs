@@ -144,6 +144,12 @@ pub enum Error {
     /// Local configuration (trust store, key files, policy, passphrase) is wrong.
     #[error("{0}")]
     Config(String),
+
+    /// A registry could not be reached, or answered with an error (its
+    /// message is kept). Raised by front ends (`cerro-registry`): this crate
+    /// itself does no network I/O.
+    #[error("network error: {0}")]
+    Network(String),
 }
 
 impl Error {
@@ -158,6 +164,7 @@ impl Error {
             Error::PolicyRejection { .. } => ExitCode::PolicyRejection,
             Error::MissingAttestation(_) => ExitCode::MissingAttestation,
             Error::Config(_) => ExitCode::Config,
+            Error::Network(_) => ExitCode::Network,
         }
     }
 
@@ -173,6 +180,7 @@ impl Error {
             Error::PolicyRejection { .. } => "policy_rejection",
             Error::MissingAttestation(_) => "missing_attestation",
             Error::Config(_) => "config",
+            Error::Network(_) => "network",
         }
     }
 

@@ -105,6 +105,31 @@ pub enum Command {
         #[arg(long, default_value = "default")]
         namespace: String,
     },
+    /// Push a bundle to an OCI registry: the image under REF, the attestations as an OCI 1.1
+    /// artifact referring to it.
+    Push {
+        /// The bundle.
+        bundle: PathBuf,
+        /// Where: REGISTRY/REPOSITORY[:TAG], e.g. 127.0.0.1:5000/apps/web:1.0.
+        reference: String,
+        /// Plain HTTP (loopback registries use it without this flag).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Fetch a bundle pushed with `ct push`, rebuild it byte for byte, verify it, then write it.
+    Fetch {
+        /// REGISTRY/REPOSITORY[:TAG|@DIGEST].
+        reference: String,
+        /// Bundle to write (nothing is written unless it verifies).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Plain HTTP (loopback registries use it without this flag).
+        #[arg(long)]
+        insecure: bool,
+        /// Deployment policy (JSON) the bundle must satisfy.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
     /// Add a co-signature to a bundle, in place, atomically.
     Sign {
         /// The bundle.

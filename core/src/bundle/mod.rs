@@ -19,7 +19,10 @@
 mod reader;
 mod writer;
 
-pub use reader::{read_bundle, read_bundle_file, Attestation, Bundle, Extract, Member, NoExtract};
+pub use reader::{
+    read_bundle, read_bundle_file, Attestation, Bundle, Extract, Member, NoExtract, MAX_ATTESTATIONS,
+    MAX_ATTESTATION_BYTES,
+};
 pub use writer::{member_header, write_bundle, write_bundle_file, BundleContents};
 
 use crate::digest::Digest;

@@ -7,6 +7,7 @@ mod keys;
 pub mod load;
 mod pack;
 mod policy;
+mod registry;
 mod selinux;
 mod verify;
 
@@ -50,6 +51,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
         Command::Selinux(cmd) => selinux::run(&ctx, cmd),
         Command::Sign { file, key } => pack::sign(&ctx, &file, &key),
+        Command::Push {
+            bundle,
+            reference,
+            insecure,
+        } => registry::push(&bundle, &reference, insecure),
+        Command::Fetch {
+            reference,
+            output,
+            insecure,
+            policy,
+        } => registry::fetch(&ctx, &reference, &output, insecure, policy.as_deref()),
         Command::Load {
             file,
             list,

@@ -16,7 +16,7 @@ use crate::cli::VerifyArgs;
 use crate::ctx::Ctx;
 use crate::output;
 
-fn load_policy(path: Option<&Path>) -> Result<Box<dyn Policy>> {
+pub(crate) fn load_policy(path: Option<&Path>) -> Result<Box<dyn Policy>> {
     match path {
         None => Ok(Box::new(NoPolicy)),
         Some(p) => {

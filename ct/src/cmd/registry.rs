@@ -1,0 +1,62 @@
+//! `ct push` and `ct fetch`: bundles in OCI registries (the network code is
+//! in `cerro-registry`; this module adds the verification before a fetched
+//! bundle is written).
+
+use std::path::Path;
+
+use anyhow::Result;
+use cerro_core::verify::verify as core_verify;
+use cerro_core::ExitCode;
+use cerro_registry::{Options, Registry};
+
+use super::verify::load_policy;
+use crate::ctx::Ctx;
+
+fn connect(reference: &str, insecure: bool) -> Result<Registry> {
+    let opts = Options {
+        insecure,
+        ..Options::default()
+    };
+    Ok(Registry::connect(reference, &opts).map_err(cerro_core::Error::from)?)
+}
+
+pub fn push(bundle: &Path, reference: &str, insecure: bool) -> Result<ExitCode> {
+    let reg = connect(reference, insecure)?;
+    let pushed = cerro_registry::push(bundle, &reg).map_err(cerro_core::Error::from)?;
+    println!(
+        "pushed {} to {reference}: image {}, bundle artifact {} ({} blob(s) uploaded, {} already present)",
+        bundle.display(),
+        pushed.image,
+        pushed.artifact,
+        pushed.uploaded,
+        pushed.skipped
+    );
+    Ok(ExitCode::Valid)
+}
+
+/// Fetches, verifies against this trust store (and `policy`), and only then
+/// writes `output`: a refused or interrupted fetch leaves nothing there.
+pub fn fetch(ctx: &Ctx, reference: &str, output: &Path, insecure: bool, policy: Option<&Path>) -> Result<ExitCode> {
+    let policy = load_policy(policy)?;
+    let trust = ctx.home.load_trust()?;
+    let reg = connect(reference, insecure)?;
+    let fetched = cerro_registry::fetch(&reg, output).map_err(cerro_core::Error::from)?;
+    let artifact = fetched.artifact;
+    match core_verify(fetched.bundle, &trust, policy.as_ref(), ctx.now()) {
+        Ok(v) => {
+            fetched.pending.commit().map_err(cerro_core::Error::from)?;
+            println!(
+                "fetched {} {} ({}, bundle artifact {artifact}) to {}",
+                v.manifest.package.name,
+                v.manifest.package.version,
+                v.image.digest,
+                output.display()
+            );
+            Ok(ExitCode::Valid)
+        }
+        Err(r) => {
+            eprintln!("ct: refused {reference}: {}; nothing was written", r.error);
+            Ok(r.error.exit_code())
+        }
+    }
+}

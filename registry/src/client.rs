@@ -1,0 +1,415 @@
+//! One connection to one repository: the `oci-client` calls this crate
+//! makes, each wrapped in the retry policy and turned into [`Error`].
+
+use std::fs::File;
+use std::io::{Seek, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cerro_core::digest::{Digest, Hasher};
+use futures_util::{Stream, StreamExt};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+
+use crate::auth::{credentials_for, default_auth_files};
+use crate::error::{network, Error};
+use crate::retry::with_retry;
+
+/// How to reach a registry.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Plain HTTP even for a registry that is not on the loopback interface.
+    pub insecure: bool,
+    /// Auth files to read credentials from; empty: [`default_auth_files`].
+    pub auth_files: Vec<PathBuf>,
+}
+
+/// A repository of a registry, with credentials resolved and a runtime to
+/// drive the asynchronous client from synchronous callers.
+pub struct Registry {
+    client: Client,
+    pub(crate) reference: Reference,
+    auth: RegistryAuth,
+    rt: tokio::runtime::Runtime,
+    /// The reference as the user wrote it (for messages).
+    pub(crate) shown: String,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("reference", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes read per request body chunk when streaming a blob from a file.
+const CHUNK: u64 = 1 << 20;
+
+/// Whether `registry` (`host[:port]`) is on this machine: such registries
+/// are spoken to in plain HTTP without `--insecure` (as docker and podman do).
+pub(crate) fn is_loopback(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        registry.rsplit_once(':').map_or(registry, |(h, _)| h)
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Registry {
+    /// Parses `reference` (`host[:port]/repo[:tag|@digest]`) and prepares a
+    /// client: credentials from the auth files, HTTPS unless `insecure` or
+    /// the registry is on the loopback interface.
+    pub fn connect(reference: &str, opts: &Options) -> Result<Self, Error> {
+        let parsed: Reference = reference.parse().map_err(|e| Error::BadReference {
+            reference: reference.to_owned(),
+            reason: format!("{e}"),
+        })?;
+        let registry = parsed.resolve_registry().to_owned();
+        let files = if opts.auth_files.is_empty() {
+            default_auth_files(|k| std::env::var(k).ok())
+        } else {
+            opts.auth_files.clone()
+        };
+        let auth = match credentials_for(&registry, &files)? {
+            Some((u, p)) => RegistryAuth::Basic(u, p),
+            None => RegistryAuth::Anonymous,
+        };
+        let protocol = if opts.insecure || is_loopback(&registry) {
+            ClientProtocol::HttpsExcept(vec![registry.clone()])
+        } else {
+            ClientProtocol::Https
+        };
+        let client = Client::try_from(ClientConfig {
+            protocol,
+            use_monolithic_push: true,
+            connect_timeout: Some(Duration::from_secs(15)),
+            read_timeout: Some(Duration::from_secs(120)),
+            platform_resolver: None,
+            ..Default::default()
+        })
+        .map_err(|e| network("setting up a client for", &registry, &e))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| cerro_core::Error::io("starting the network runtime for", &registry, e))?;
+        Ok(Registry {
+            client,
+            reference: parsed,
+            auth,
+            rt,
+            shown: reference.to_owned(),
+        })
+    }
+
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// This repository at `digest`.
+    pub(crate) fn at_digest(&self, digest: &Digest) -> Reference {
+        Reference::with_digest(
+            self.reference.registry().to_owned(),
+            self.reference.repository().to_owned(),
+            digest.to_string(),
+        )
+    }
+
+    /// This repository at `tag`.
+    pub(crate) fn at_tag(&self, tag: &str) -> Reference {
+        Reference::with_tag(
+            self.reference.registry().to_owned(),
+            self.reference.repository().to_owned(),
+            tag.to_owned(),
+        )
+    }
+
+    /// Logs in (basic credentials, or the bearer token they buy) for `op`.
+    pub(crate) async fn authorize(&self, op: RegistryOperation) -> Result<(), Error> {
+        with_retry(|| self.client.auth(&self.reference, &self.auth, op))
+            .await
+            .map(|_| ())
+            .map_err(|e| network("authenticating to", self.reference.resolve_registry(), &e))
+    }
+
+    pub(crate) async fn blob_exists(&self, digest: &Digest) -> Result<bool, Error> {
+        let d = digest.to_string();
+        with_retry(|| self.client.blob_exists(&self.reference, &d))
+            .await
+            .map_err(|e| network("checking blob", &d, &e))
+    }
+
+    /// Uploads `size` bytes at `offset` of `path` as blob `digest`, streamed
+    /// (one chunk in memory at a time). The registry checks the digest.
+    pub(crate) async fn push_file_range(
+        &self,
+        path: &Path,
+        offset: u64,
+        size: u64,
+        digest: &Digest,
+    ) -> Result<(), Error> {
+        let d = digest.to_string();
+        with_retry(|| {
+            let stream = file_range(path.to_path_buf(), offset, size);
+            self.client.push_blob_stream(&self.reference, stream, &d, Some(size))
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| network("pushing blob", &d, &e))
+    }
+
+    /// Uploads a small blob held in memory.
+    pub(crate) async fn push_bytes(&self, bytes: &[u8], digest: &Digest) -> Result<(), Error> {
+        let d = digest.to_string();
+        let data = Bytes::copy_from_slice(bytes);
+        with_retry(|| self.client.push_blob(&self.reference, data.clone(), &d))
+            .await
+            .map(|_| ())
+            .map_err(|e| network("pushing blob", &d, &e))
+    }
+
+    /// Stores manifest `bytes`, exactly as given, at `target`.
+    pub(crate) async fn push_manifest(&self, target: &Reference, bytes: &[u8], media_type: &str) -> Result<(), Error> {
+        let ct = http::HeaderValue::from_str(media_type).map_err(|_| {
+            cerro_core::Error::malformed("manifest", format!("media type {media_type:?} is not a header value"))
+        })?;
+        let body = Bytes::copy_from_slice(bytes);
+        with_retry(|| self.client.push_manifest_raw(target, body.clone(), ct.clone()))
+            .await
+            .map(|_| ())
+            .map_err(|e| network("pushing manifest", target.whole(), &e))
+    }
+
+    /// The manifest at `target` (raw bytes), or `None` if the registry
+    /// has none there. Its digest is checked when `target` names one.
+    pub(crate) async fn pull_manifest(&self, target: &Reference, accepted: &[&str]) -> Result<Option<Vec<u8>>, Error> {
+        match with_retry(|| self.client.pull_manifest_raw(target, &self.auth, accepted)).await {
+            Ok((bytes, _)) => {
+                if bytes.len() as u64 > cerro_core::image::MAX_JSON_BLOB {
+                    return Err(cerro_core::Error::malformed(target.whole(), "manifest larger than 4 MiB").into());
+                }
+                if let Some(want) = target.digest() {
+                    let want = Digest::parse(want)?;
+                    let actual = Digest::of(&bytes);
+                    if actual != want {
+                        return Err(cerro_core::Error::DigestMismatch {
+                            what: format!("manifest {}", target.whole()),
+                            expected: want,
+                            actual,
+                        }
+                        .into());
+                    }
+                }
+                Ok(Some(bytes.to_vec()))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(network("pulling manifest", target.whole(), &e)),
+        }
+    }
+
+    /// Referrer descriptors of `subject` with `artifact_type`, through the
+    /// referrers API or, on registries without it, the tag fallback.
+    pub(crate) async fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<(Digest, u64, String)>, Error> {
+        let at = self.at_digest(subject);
+        let index = with_retry(|| self.client.pull_referrers(&at, Some(artifact_type)))
+            .await
+            .map_err(|e| network("listing referrers of", subject.to_string(), &e))?;
+        let mut out = Vec::new();
+        for m in index.manifests {
+            if m.artifact_type.as_deref() != Some(artifact_type) {
+                continue;
+            }
+            let Ok(d) = Digest::parse(&m.digest) else { continue };
+            let Ok(size) = u64::try_from(m.size) else { continue };
+            out.push((d, size, m.media_type));
+        }
+        Ok(out)
+    }
+
+    /// Streams blob `digest` of `size` bytes into `sink`, hashing as it goes.
+    /// Returns only after the bytes written hash to `digest` and number
+    /// `size`; on a transport failure the sink is reset and the download
+    /// retried. Never writes more than `size` bytes.
+    pub(crate) async fn download(
+        &self,
+        digest: &Digest,
+        size: u64,
+        media_type: &str,
+        sink: &mut dyn Sink,
+    ) -> Result<(), Error> {
+        let desc = OciDescriptor {
+            media_type: media_type.to_owned(),
+            digest: digest.to_string(),
+            size: i64::try_from(size).map_err(|_| cerro_core::Error::malformed("descriptor", "size out of range"))?,
+            ..Default::default()
+        };
+        let mut waits = crate::retry::BACKOFF_MS.iter();
+        loop {
+            match self.download_once(&desc, digest, size, sink).await {
+                Err(Attempt::Transient(e)) => match waits.next() {
+                    Some(ms) => {
+                        tokio::time::sleep(Duration::from_millis(*ms)).await;
+                        sink.reset()
+                            .map_err(|e| cerro_core::Error::io("resetting download of", digest.to_string(), e))?;
+                    }
+                    None => return Err(network("pulling blob", digest.to_string(), &e)),
+                },
+                Err(Attempt::Final(e)) => return Err(e),
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    async fn download_once(
+        &self,
+        desc: &OciDescriptor,
+        digest: &Digest,
+        size: u64,
+        sink: &mut dyn Sink,
+    ) -> Result<(), Attempt> {
+        let mut stream = match self.client.pull_blob_stream(&self.reference, desc).await {
+            Ok(s) => s,
+            Err(e) if crate::retry::is_retryable(&e) => return Err(Attempt::Transient(e)),
+            Err(e) => return Err(Attempt::Final(network("pulling blob", digest.to_string(), &e))),
+        };
+        let mut hasher = Hasher::new();
+        let mismatch = |hasher: Hasher| {
+            let (actual, n) = hasher.finish();
+            if n != size {
+                cerro_core::Error::SizeMismatch {
+                    what: format!("blob {digest} from the registry"),
+                    expected: size,
+                    actual: n,
+                }
+            } else {
+                cerro_core::Error::DigestMismatch {
+                    what: format!("blob {digest} from the registry"),
+                    expected: *digest,
+                    actual,
+                }
+            }
+        };
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                // oci-client's own end-of-stream digest check: every byte
+                // was seen, so our hash names what was actually served.
+                Err(e) if e.get_ref().is_some_and(|i| i.is::<oci_client::errors::DigestError>()) => {
+                    return Err(Attempt::Final(mismatch(hasher).into()));
+                }
+                // A connection cut mid-body: start this blob again.
+                Err(e) => return Err(Attempt::Transient(OciDistributionError::IoError(e))),
+            };
+            if hasher.len() + chunk.len() as u64 > size {
+                hasher.update(&chunk);
+                return Err(Attempt::Final(mismatch(hasher).into()));
+            }
+            hasher.update(&chunk);
+            sink.write_all(&chunk)
+                .map_err(|e| Attempt::Final(cerro_core::Error::io("writing blob", digest.to_string(), e).into()))?;
+        }
+        if hasher.len() != size || hasher.clone().finish().0 != *digest {
+            return Err(Attempt::Final(mismatch(hasher).into()));
+        }
+        sink.flush()
+            .map_err(|e| Attempt::Final(cerro_core::Error::io("writing blob", digest.to_string(), e).into()))
+    }
+}
+
+enum Attempt {
+    Transient(OciDistributionError),
+    Final(Error),
+}
+
+/// Where a download goes; reset before a retry so no bytes are doubled.
+pub(crate) trait Sink: Write {
+    fn reset(&mut self) -> std::io::Result<()>;
+}
+
+impl Sink for Vec<u8> {
+    fn reset(&mut self) -> std::io::Result<()> {
+        self.clear();
+        Ok(())
+    }
+}
+
+impl Sink for File {
+    fn reset(&mut self) -> std::io::Result<()> {
+        self.set_len(0)?;
+        self.rewind()
+    }
+}
+
+fn is_not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|x| {
+            matches!(
+                x.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NotFound | OciErrorCode::NameUnknown
+            )
+        }),
+        _ => false,
+    }
+}
+
+/// `size` bytes at `offset` of `path`, as a stream of chunks read on demand.
+fn file_range(
+    path: PathBuf,
+    offset: u64,
+    size: u64,
+) -> impl Stream<Item = Result<Bytes, OciDistributionError>> + Send + 'static {
+    futures_util::stream::try_unfold((None::<File>, 0u64), move |(file, done)| {
+        let path = path.clone();
+        async move {
+            if done >= size {
+                return Ok(None);
+            }
+            let f = match file {
+                Some(f) => f,
+                None => File::open(&path)?,
+            };
+            let n = CHUNK.min(size - done) as usize;
+            let mut buf = vec![0u8; n];
+            f.read_exact_at(&mut buf, offset + done)?;
+            Ok(Some((Bytes::from(buf), (Some(f), done + n as u64))))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries_are_recognised() {
+        for r in [
+            "127.0.0.1:5000",
+            "localhost:5000",
+            "localhost",
+            "[::1]:5000",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback(r), "{r}");
+        }
+        for r in [
+            "registry.example:5000",
+            "10.0.0.1:5000",
+            "localhost.example",
+            "index.docker.io",
+        ] {
+            assert!(!is_loopback(r), "{r}");
+        }
+    }
+}

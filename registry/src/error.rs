@@ -1,0 +1,92 @@
+//! The one error type of `cerro-registry`, and its mapping onto
+//! `cerro_core::Error` (whose `exit_code()` is the only exit-code table).
+
+/// Everything that can go wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The registry could not be reached or answered with an error. The
+    /// registry's own message is kept: it is what the user needs.
+    #[error("{op} {target}: {message}")]
+    Network {
+        /// What was being done ("pushing blob", "resolving", …).
+        op: &'static str,
+        /// The reference or digest concerned.
+        target: String,
+        /// The registry's (or the transport's) message.
+        message: String,
+    },
+
+    /// The reference on the command line is not a registry reference.
+    #[error("invalid registry reference {reference:?}: {reason}")]
+    BadReference {
+        /// As given.
+        reference: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// The registry holds the image but no Cerro Torre bundle for it.
+    #[error("{reference}: the registry holds no Cerro Torre bundle for image {digest} (no referrer of type {artifact_type})")]
+    NoBundle {
+        /// The reference fetched.
+        reference: String,
+        /// The image manifest digest.
+        digest: String,
+        /// The artifact type looked for.
+        artifact_type: &'static str,
+    },
+
+    /// Content from the registry or the bundle (and everything else local).
+    #[error(transparent)]
+    Core(#[from] cerro_core::Error),
+}
+
+impl From<Error> for cerro_core::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Core(c) => c,
+            Error::BadReference { .. } => cerro_core::Error::Config(e.to_string()),
+            Error::Network { .. } | Error::NoBundle { .. } => cerro_core::Error::Network(e.to_string()),
+        }
+    }
+}
+
+/// Shorthand: a registry error during `op` on `target`.
+pub(crate) fn network(
+    op: &'static str,
+    target: impl Into<String>,
+    e: &oci_client::errors::OciDistributionError,
+) -> Error {
+    Error::Network {
+        op,
+        target: target.into(),
+        message: crate::retry::message(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use cerro_core::ExitCode;
+
+    #[test]
+    fn network_failures_exit_12_and_keep_the_message() {
+        let e = Error::Network {
+            op: "pushing manifest",
+            target: "127.0.0.1:5000/x:y".into(),
+            message: "MANIFEST_INVALID: manifest invalid".into(),
+        };
+        let core: cerro_core::Error = e.into();
+        assert_eq!(core.exit_code(), ExitCode::Network);
+        assert_eq!(core.kind(), "network");
+        assert!(core.to_string().contains("MANIFEST_INVALID"), "{core}");
+        let digest = cerro_core::Error::DigestMismatch {
+            what: "blob".into(),
+            expected: cerro_core::digest::Digest::of(b"a"),
+            actual: cerro_core::digest::Digest::of(b"b"),
+        };
+        let back: cerro_core::Error = Error::from(digest).into();
+        assert_eq!(back.exit_code(), ExitCode::DigestMismatch);
+    }
+}

@@ -1,0 +1,50 @@
+//! `cerro-registry`: Cerro Torre bundles in OCI registries.
+//!
+//! `push` stores a `.ctp` bundle as OCI 1.1 content: the image itself
+//! (manifest, config and layers byte for byte, so any registry client can
+//! pull it) and, beside it, an artifact of type [`ARTIFACT_TYPE`] whose
+//! `subject` is the image manifest and whose layers are the bundle members
+//! that cannot be derived from the image (`manifest.toml`, attestations,
+//! SELinux modules). `fetch` finds that artifact through the referrers API
+//! (or the `sha256-<hex>` tag fallback of registries without it) and
+//! rebuilds the bundle byte for byte, with the deterministic writer of
+//! `cerro-core`.
+//!
+//! Boundaries: this is the only crate of the workspace that talks to the
+//! network. It never decides whether a bundle is trusted: `fetch` hands
+//! back an uncommitted file plus the bundle read from it, and the caller
+//! verifies it (trust store, policy) before committing. Blobs are streamed
+//! from and to files, never held whole in memory; only the small members
+//! (manifests, configs, envelopes, bounded in size) are.
+
+mod auth;
+mod client;
+mod error;
+mod fetch;
+mod push;
+mod retry;
+
+pub use auth::{credentials_for, default_auth_files};
+pub use client::{Options, Registry};
+pub use error::Error;
+pub use fetch::{fetch, Fetched, Pending};
+pub use push::{push, Pushed};
+
+/// `artifactType` of the artifact that carries a bundle's non-image members.
+pub const ARTIFACT_TYPE: &str = "application/vnd.cerro-torre.bundle.v1+json";
+/// Media type of the artifact's config blob.
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cerro-torre.bundle.config.v1+json";
+/// Media type of `manifest.toml`.
+pub const MT_TOML: &str = "application/toml";
+/// Media type of a DSSE envelope.
+pub const MT_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Media type of a SELinux CIL module.
+pub const MT_CIL: &str = "application/vnd.cerro-torre.selinux.cil";
+/// The annotation naming each artifact layer's bundle path.
+pub const TITLE: &str = "org.opencontainers.image.title";
+
+/// The tag of the referrers fallback index of `digest` (`sha256:<hex>` →
+/// `sha256-<hex>`), per the OCI distribution spec's referrers tag schema.
+pub fn fallback_tag(digest: &cerro_core::digest::Digest) -> String {
+    format!("sha256-{}", digest.hex())
+}

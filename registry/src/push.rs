@@ -1,0 +1,267 @@
+//! `ct push`: a bundle into a registry as an OCI image plus a referrer
+//! artifact holding the bundle's other members.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use cerro_core::bundle::{
+    blob_path, read_bundle_file, Bundle, NoExtract, ATTESTATIONS_PREFIX, MANIFEST_PATH, SELINUX_PREFIX,
+};
+use cerro_core::digest::Digest;
+use cerro_core::image::{MT_OCI_INDEX, MT_OCI_MANIFEST};
+use cerro_core::{jcs, Error as CoreError};
+use oci_client::RegistryOperation;
+use serde_json::{json, Value};
+
+use crate::client::Registry;
+use crate::error::Error;
+use crate::{fallback_tag, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TOML, TITLE};
+
+/// What a push stored.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// The image manifest digest (what `REF` now resolves to).
+    pub image: Digest,
+    /// The artifact manifest digest.
+    pub artifact: Digest,
+    /// Blobs uploaded.
+    pub uploaded: usize,
+    /// Blobs the registry already had.
+    pub skipped: usize,
+}
+
+/// One artifact layer: a bundle member that the image does not determine.
+pub(crate) struct Layer {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The media type an artifact layer gets, from its bundle path.
+pub(crate) fn layer_media_type(path: &str) -> Option<&'static str> {
+    if path == MANIFEST_PATH {
+        Some(MT_TOML)
+    } else if path.starts_with(ATTESTATIONS_PREFIX) {
+        Some(MT_DSSE)
+    } else if path.starts_with(SELINUX_PREFIX) {
+        Some(MT_CIL)
+    } else {
+        None
+    }
+}
+
+/// The artifact's config: what, besides the image and the layers, the
+/// deterministic writer needs to rebuild the same bytes.
+pub(crate) fn artifact_config(bundle: &Bundle) -> Result<Vec<u8>, CoreError> {
+    jcs::to_vec(&json!({
+        "format": "1",
+        "mtime": bundle.mtime,
+        "reference": bundle.reference,
+    }))
+}
+
+fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
+    json!({"mediaType": media_type, "digest": Digest::of(bytes).to_string(), "size": bytes.len()})
+}
+
+/// The artifact manifest (RFC 8785): an OCI image manifest with
+/// `artifactType` and `subject`, so registries index it as a referrer.
+pub(crate) fn artifact_manifest(bundle: &Bundle, config: &[u8], layers: &[Layer]) -> Result<Vec<u8>, CoreError> {
+    let mut ls = Vec::with_capacity(layers.len());
+    for l in layers {
+        let mt = layer_media_type(&l.path)
+            .ok_or_else(|| CoreError::malformed("bundle", format!("{} is not an artifact member", l.path)))?;
+        let mut d = descriptor(mt, &l.bytes);
+        d["annotations"] = json!({ TITLE: l.path });
+        ls.push(d);
+    }
+    jcs::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MT_OCI_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "config": descriptor(CONFIG_MEDIA_TYPE, config),
+        "layers": ls,
+        "subject": {
+            "mediaType": bundle.image.media_type,
+            "digest": bundle.image.digest.to_string(),
+            "size": bundle.image.size,
+        },
+    }))
+}
+
+/// The referrers fallback index after adding `artifact`: other referrers
+/// (signatures of other tools) are kept; an earlier Cerro Torre bundle of
+/// the same image is replaced, so the tag names the newest one.
+pub(crate) fn merge_fallback_index(existing: Option<&[u8]>, artifact: &Value) -> Result<Vec<u8>, CoreError> {
+    let mut manifests: Vec<Value> = match existing {
+        Some(bytes) => {
+            let v: Value = serde_json::from_slice(bytes)
+                .map_err(|e| CoreError::malformed("referrers fallback index", e.to_string()))?;
+            v.get("manifests")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    manifests.retain(|m| {
+        m.get("artifactType").and_then(Value::as_str) != Some(ARTIFACT_TYPE)
+            && m.get("digest") != artifact.get("digest")
+    });
+    manifests.push(artifact.clone());
+    jcs::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": manifests}))
+}
+
+/// Each member's data offset and size, from one pass over the tar headers.
+fn member_offsets(file: &File, path: &Path) -> Result<HashMap<String, (u64, u64)>, CoreError> {
+    let mut ar = tar::Archive::new(file);
+    let mut out = HashMap::new();
+    let entries = ar.entries_with_seek().map_err(|e| CoreError::io("reading", path, e))?;
+    for e in entries {
+        let e = e.map_err(|e| CoreError::io("reading", path, e))?;
+        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        out.insert(name, (e.raw_file_position(), e.size()));
+    }
+    Ok(out)
+}
+
+/// Reads a small member at its offset and checks it against the digest the
+/// bundle reader computed: the file must not have changed since.
+fn read_member(
+    file: &File,
+    path: &Path,
+    offsets: &HashMap<String, (u64, u64)>,
+    name: &str,
+    want: &Digest,
+) -> Result<Vec<u8>, CoreError> {
+    let (off, size) = *offsets
+        .get(name)
+        .ok_or_else(|| CoreError::malformed(path.display().to_string(), format!("no member {name}")))?;
+    let mut buf = vec![0u8; usize::try_from(size).map_err(|_| CoreError::malformed(name, "too large"))?];
+    file.read_exact_at(&mut buf, off)
+        .map_err(|e| CoreError::io("reading", path, e))?;
+    let actual = Digest::of(&buf);
+    if actual != *want {
+        return Err(CoreError::DigestMismatch {
+            what: format!("{}:{name} (changed while pushing?)", path.display()),
+            expected: *want,
+            actual,
+        });
+    }
+    Ok(buf)
+}
+
+/// Pushes the bundle at `path` to `reg`'s reference. The bundle is read and
+/// checked first (structure and every digest, not signatures: a registry is
+/// storage, and `fetch` verifies). Blobs the registry has are not sent.
+pub fn push(path: &Path, reg: &Registry) -> Result<Pushed, Error> {
+    let file = File::open(path).map_err(|e| CoreError::io("opening", path, e))?;
+    let bundle = read_bundle_file(&file, &mut NoExtract)?;
+    let offsets = member_offsets(&file, path)?;
+    let manifest_bytes = read_member(
+        &file,
+        path,
+        &offsets,
+        &blob_path(&bundle.image.digest),
+        &bundle.image.digest,
+    )?;
+    let mut layers = Vec::new();
+    for m in &bundle.members {
+        if layer_media_type(&m.path).is_some() {
+            layers.push(Layer {
+                path: m.path.clone(),
+                bytes: read_member(&file, path, &offsets, &m.path, &m.digest)?,
+            });
+        }
+    }
+    let config = artifact_config(&bundle)?;
+    let artifact = artifact_manifest(&bundle, &config, &layers)?;
+    let artifact_digest = Digest::of(&artifact);
+
+    let image_target = match reg.reference.digest() {
+        Some(d) if d != bundle.image.digest.to_string() => {
+            return Err(Error::BadReference {
+                reference: reg.shown.clone(),
+                reason: format!("names {d}, but the bundle's image is {}", bundle.image.digest),
+            })
+        }
+        Some(_) => reg.at_digest(&bundle.image.digest),
+        None => reg.reference.clone(),
+    };
+
+    reg.block_on(async {
+        reg.authorize(RegistryOperation::Push).await?;
+        let (mut uploaded, mut skipped) = (0, 0);
+        for blob in bundle.parts.blobs() {
+            if reg.blob_exists(&blob.digest).await? {
+                skipped += 1;
+                continue;
+            }
+            let (off, size) = *offsets
+                .get(&blob_path(&blob.digest))
+                .ok_or_else(|| CoreError::malformed(path.display().to_string(), format!("no blob {}", blob.digest)))?;
+            reg.push_file_range(path, off, size, &blob.digest).await?;
+            uploaded += 1;
+        }
+        reg.push_manifest(&image_target, &manifest_bytes, &bundle.image.media_type)
+            .await?;
+
+        for bytes in std::iter::once(config.as_slice()).chain(layers.iter().map(|l| l.bytes.as_slice())) {
+            let d = Digest::of(bytes);
+            if reg.blob_exists(&d).await? {
+                skipped += 1;
+            } else {
+                reg.push_bytes(bytes, &d).await?;
+                uploaded += 1;
+            }
+        }
+        reg.push_manifest(&reg.at_digest(&artifact_digest), &artifact, MT_OCI_MANIFEST)
+            .await?;
+
+        // Registries without the referrers API (distribution 2.8) find the
+        // artifact through this tag; on the others it is harmless.
+        let tag = reg.at_tag(&fallback_tag(&bundle.image.digest));
+        let existing = reg.pull_manifest(&tag, &[MT_OCI_INDEX]).await?;
+        let mut desc = descriptor(MT_OCI_MANIFEST, &artifact);
+        desc["artifactType"] = json!(ARTIFACT_TYPE);
+        let index = merge_fallback_index(existing.as_deref(), &desc)?;
+        reg.push_manifest(&tag, &index, MT_OCI_INDEX).await?;
+        Ok(Pushed {
+            image: bundle.image.digest,
+            artifact: artifact_digest,
+            uploaded,
+            skipped,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn fallback_index_keeps_other_referrers_and_replaces_ours() {
+        let sig = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"sig").to_string(), "size": 3, "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json"});
+        let old = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"old").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
+        let new = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"new").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
+        let first = merge_fallback_index(None, &old).unwrap();
+        let existing =
+            jcs::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [sig, old]})).unwrap();
+        let merged: Value = serde_json::from_slice(&merge_fallback_index(Some(&existing), &new).unwrap()).unwrap();
+        assert_eq!(merged["manifests"], json!([sig, new]));
+        let first: Value = serde_json::from_slice(&first).unwrap();
+        assert_eq!(first["manifests"], json!([old]));
+        assert_eq!(first["mediaType"], MT_OCI_INDEX);
+    }
+
+    #[test]
+    fn layer_media_types_follow_the_member_path() {
+        assert_eq!(layer_media_type("manifest.toml"), Some(MT_TOML));
+        assert_eq!(layer_media_type("attestations/release.dsse.json"), Some(MT_DSSE));
+        assert_eq!(layer_media_type("selinux/app.cil"), Some(MT_CIL));
+        assert_eq!(layer_media_type("oci-layout/index.json"), None);
+        assert_eq!(layer_media_type("oci-layout/blobs/sha256/00"), None);
+    }
+}

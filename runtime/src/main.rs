@@ -1,0 +1,302 @@
+//! `cerro-runtime`: a small OCI runtime on youki's `libcontainer`, with the
+//! runc command-line subset that the Cerro Torre shim drives
+//! (`create`, `start`, `state`, `kill`, `delete`).
+//!
+//! Why a separate binary: `libcontainer` clones the calling process and
+//! changes process-wide state (signal dispositions, the working directory,
+//! namespaces of the forked children). That is only sound in a
+//! single-threaded process, and the shim is not one (ttrpc threads, a reaper
+//! thread, a gRPC client). This binary starts no thread: each invocation does
+//! one operation and exits, exactly like runc under containerd's runc shim.
+//!
+//! The container's init inherits this process's stdin, stdout and stderr
+//! (the shim hands it the task's FIFOs). After `create` this process exits
+//! and the init is re-parented to the shim, which is a child subreaper and
+//! so collects its exit status.
+//!
+//! Verification is not done here: the shim decides before it calls `create`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context as _, Result};
+use clap::{Parser, Subcommand};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::signal::Signal;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+
+/// Where container state lives unless `--root` says otherwise.
+const DEFAULT_ROOT: &str = "/run/cerro-runtime";
+
+#[derive(Parser)]
+#[command(
+    name = "cerro-runtime",
+    version,
+    about = "OCI runtime (libcontainer) driven by the Cerro Torre shim"
+)]
+struct Cli {
+    /// Directory holding the state of every container.
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a container from an OCI bundle; its init waits for `start`.
+    Create {
+        /// The OCI bundle (config.json and the root file system).
+        #[arg(long, short)]
+        bundle: PathBuf,
+        /// Write the init's pid here.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// The container's stdin: a FIFO path or `file://PATH` (default /dev/null).
+        #[arg(long)]
+        stdin: Option<String>,
+        /// The container's stdout: a FIFO path or `file://PATH` (default /dev/null).
+        #[arg(long)]
+        stdout: Option<String>,
+        /// The container's stderr: a FIFO path or `file://PATH` (default /dev/null).
+        #[arg(long)]
+        stderr: Option<String>,
+        id: String,
+    },
+    /// Let a created container's init run its process.
+    Start { id: String },
+    /// Print the OCI state of a container as JSON.
+    State { id: String },
+    /// Send a signal (name or number, default SIGTERM) to the container.
+    Kill {
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+        /// Signal every process of the container, not only its init.
+        #[arg(long, short)]
+        all: bool,
+    },
+    /// Delete a container (and with --force, kill it first).
+    Delete {
+        #[arg(long, short)]
+        force: bool,
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    In,
+    Out,
+}
+
+/// Opens one of the container's streams without blocking on a FIFO whose
+/// other end is not open yet: output FIFOs are opened read-write (which
+/// never blocks on Linux); the input FIFO non-blocking, then switched back
+/// to blocking so the container sees ordinary reads.
+fn open_stream(spec: Option<&str>, dir: Direction) -> Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let Some(spec) = spec.filter(|s| !s.is_empty()) else {
+        return std::fs::OpenOptions::new()
+            .read(dir == Direction::In)
+            .write(dir == Direction::Out)
+            .open("/dev/null")
+            .context("opening /dev/null");
+    };
+    if let Some(path) = spec.strip_prefix("file://") {
+        return std::fs::OpenOptions::new()
+            .read(dir == Direction::In)
+            .append(dir == Direction::Out)
+            .create(dir == Direction::Out)
+            .open(path)
+            .with_context(|| format!("opening {path}"));
+    }
+    if spec.contains("://") {
+        anyhow::bail!("unsupported stream URI {spec:?} (FIFO paths and file:// only)");
+    }
+    let is_fifo = std::fs::metadata(spec)
+        .with_context(|| format!("opening {spec}"))?
+        .file_type()
+        .is_fifo();
+    let f = match (dir, is_fifo) {
+        (Direction::Out, true) => std::fs::OpenOptions::new().read(true).write(true).open(spec),
+        (Direction::In, true) => std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(spec),
+        (Direction::Out, false) => std::fs::OpenOptions::new().append(true).open(spec),
+        (Direction::In, false) => std::fs::File::open(spec),
+    }
+    .with_context(|| format!("opening {spec}"))?;
+    if dir == Direction::In && is_fifo {
+        nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+        )
+        .with_context(|| format!("making {spec} blocking"))?;
+    }
+    Ok(f)
+}
+
+fn load(root: &std::path::Path, id: &str) -> Result<Container> {
+    Container::load(root.join(id)).with_context(|| format!("container {id} (state in {})", root.display()))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Create {
+            bundle,
+            pid_file,
+            stdin,
+            stdout,
+            stderr,
+            id,
+        } => {
+            std::fs::create_dir_all(&cli.root).with_context(|| format!("creating {}", cli.root.display()))?;
+            // The init gets these, not this process's own stdio: our stderr
+            // is the shim's pipe for error messages and must close when we exit.
+            let stdin = open_stream(stdin.as_deref(), Direction::In)?;
+            let stdout = open_stream(stdout.as_deref(), Direction::Out)?;
+            let stderr = open_stream(stderr.as_deref(), Direction::Out)?;
+            ContainerBuilder::new(id.clone(), SyscallType::Linux)
+                .with_executor(DefaultExecutor {})
+                .with_root_path(&cli.root)?
+                .with_pid_file(pid_file)?
+                .with_stdin(stdin)
+                .with_stdout(stdout)
+                .with_stderr(stderr)
+                .validate_id()?
+                .as_init(&bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build()
+                .with_context(|| format!("creating container {id} from {}", bundle.display()))?;
+        }
+        Cmd::Start { id } => {
+            load(&cli.root, &id)?
+                .start()
+                .with_context(|| format!("starting {id}"))?;
+        }
+        Cmd::State { id } => {
+            let mut c = load(&cli.root, &id)?;
+            c.refresh_status()?;
+            println!("{}", serde_json::to_string(&c.state)?);
+        }
+        Cmd::Kill { id, signal, all } => {
+            let sig = Signal::try_from(signal.as_str()).map_err(|e| anyhow!("{e}"))?;
+            load(&cli.root, &id)?
+                .kill(sig, all)
+                .with_context(|| format!("signalling {id}"))?;
+        }
+        Cmd::Delete { force, id } => {
+            let dir = cli.root.join(&id);
+            if !dir.exists() {
+                // Deleting what is not there succeeds: containerd may ask
+                // again after a failed create or a shim restart.
+                return Ok(());
+            }
+            let mut c = load(&cli.root, &id)?;
+            if force && matches!(c.status(), ContainerStatus::Running | ContainerStatus::Created) {
+                // Best effort; delete(force) kills what is left.
+                let _ = c.kill(Signal::try_from("SIGKILL").map_err(|e| anyhow!("{e}"))?, true);
+            }
+            c.delete(force).with_context(|| format!("deleting {id}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cerro-runtime: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn fifo(dir: &std::path::Path, name: &str) -> String {
+        let p = dir.join(name);
+        let ok = std::process::Command::new("mkfifo").arg(&p).status().unwrap();
+        assert!(ok.success());
+        p.display().to_string()
+    }
+
+    #[test]
+    fn fifos_open_without_a_peer_and_pass_data() {
+        let dir = tempfile::tempdir().unwrap();
+        // Neither open may block although nobody holds the other end yet.
+        let out_path = fifo(dir.path(), "out");
+        let mut out = open_stream(Some(&out_path), Direction::Out).unwrap();
+        let in_path = fifo(dir.path(), "in");
+        let mut input = open_stream(Some(&in_path), Direction::In).unwrap();
+        // Data flows both ways once a peer appears; input is blocking again.
+        let mut reader = std::fs::File::open(&out_path).unwrap();
+        out.write_all(b"hello\n").unwrap();
+        let mut buf = [0u8; 6];
+        reader.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hello\n");
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&in_path).unwrap();
+        writer.write_all(b"in").unwrap();
+        drop(writer);
+        let mut got = String::new();
+        input.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "in");
+    }
+
+    #[test]
+    fn files_null_and_unsupported_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let uri = format!("file://{}", log.display());
+        open_stream(Some(&uri), Direction::Out)
+            .unwrap()
+            .write_all(b"a")
+            .unwrap();
+        open_stream(Some(&uri), Direction::Out)
+            .unwrap()
+            .write_all(b"b")
+            .unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"ab");
+        let mut null = open_stream(None, Direction::In).unwrap();
+        assert_eq!(null.read(&mut [0u8; 4]).unwrap(), 0);
+        open_stream(Some(""), Direction::Out).unwrap().write_all(b"x").unwrap();
+        let e = open_stream(Some("binary:///usr/bin/logger"), Direction::Out).unwrap_err();
+        assert!(e.to_string().contains("unsupported"), "{e}");
+        assert!(open_stream(Some("/nonexistent/fifo"), Direction::Out).is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_runc_shaped() {
+        let cli = Cli::try_parse_from([
+            "cerro-runtime",
+            "--root",
+            "/run/x",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/b/init.pid",
+            "--stdout",
+            "/f/out",
+            "c1",
+        ])
+        .unwrap();
+        assert_eq!(cli.root, PathBuf::from("/run/x"));
+        assert!(
+            matches!(cli.cmd, Cmd::Create { ref id, ref stdout, .. } if id == "c1" && stdout.as_deref() == Some("/f/out"))
+        );
+        let cli = Cli::try_parse_from(["cerro-runtime", "kill", "--all", "c1", "9"]).unwrap();
+        assert!(matches!(cli.cmd, Cmd::Kill { all: true, ref signal, .. } if signal == "9"));
+        assert_eq!(cli.root, PathBuf::from(DEFAULT_ROOT));
+        assert!(Cli::try_parse_from(["cerro-runtime", "delete", "--force", "c1"]).is_ok());
+    }
+}

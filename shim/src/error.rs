@@ -1,0 +1,74 @@
+//! The one error type of the shim, and its single mapping to ttrpc status
+//! codes (in `glue.rs`). A refusal is an error of create: containerd passes
+//! the message to the client (`ctr: … refused …: failed precondition`).
+
+use std::path::PathBuf;
+
+/// What went wrong in the shim.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// The decision refused the container (nothing was created).
+    #[error("cerro-torre refused container {container} ({check}, exit {exit_code}): {reason}")]
+    Refused {
+        /// The container id.
+        container: String,
+        /// The failed check (`signer_not_trusted`, `missing_attestation`, …).
+        check: &'static str,
+        /// The decision's exit code (see `ct man exit-codes`).
+        exit_code: u8,
+        /// One line: why.
+        reason: String,
+    },
+    /// containerd's API could not be asked, or answered an error.
+    #[error("containerd API {call}: {message}")]
+    Containerd {
+        /// The RPC, e.g. `Containers/Get sha256:…`.
+        call: String,
+        /// What it said.
+        message: String,
+    },
+    /// The runtime binary failed.
+    #[error("{command} failed: {message}")]
+    Runtime {
+        /// The command line, shortened.
+        command: String,
+        /// Its stderr, or why it could not run.
+        message: String,
+    },
+    /// I/O with context.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The shim's configuration (runtime options file, environment) is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// No such container in this shim.
+    #[error("container {0} not found")]
+    NotFound(String),
+    /// The container id is taken.
+    #[error("container {0} already exists")]
+    AlreadyExists(String),
+    /// A request this shim cannot honour.
+    #[error("invalid request: {0}")]
+    InvalidArgument(String),
+    /// A feature this shim does not implement yet.
+    #[error("not implemented by containerd-shim-cerro-v1: {0}")]
+    Unimplemented(String),
+}
+
+impl ShimError {
+    /// I/O error with context.
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ShimError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+}

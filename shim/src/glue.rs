@@ -1,0 +1,418 @@
+//! The containerd glue: `containerd-shim` 0.11's `Shim` (the start and
+//! delete actions, the daemon's life) and `Task` (the ttrpc service), each
+//! method a conversion around [`Tasks`]. The only module that names the
+//! `containerd-shim` crate's protocol types, so a later API version (task
+//! v3, `containerd-shim` 0.12 for containerd ≥ 2.3) is a second module of
+//! this shape behind a cargo feature.
+
+use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use containerd_shim::monitor::{monitor_subscribe, ExitEvent, Subject, Topic};
+use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::protobuf::{EnumOrUnknown, MessageDyn, MessageField};
+use containerd_shim::protos::topics::{
+    TASK_CREATE_EVENT_TOPIC, TASK_DELETE_EVENT_TOPIC, TASK_EXIT_EVENT_TOPIC, TASK_START_EVENT_TOPIC,
+};
+use containerd_shim::protos::ttrpc::{self, Code};
+use containerd_shim::protos::types::task::ProcessInfo;
+use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::{api, Context, DeleteResponse, ExitSignal, Flags, StartOpts, TtrpcContext, TtrpcResult};
+
+use crate::containerd::Containerd;
+use crate::error::ShimError;
+use crate::runtime::{spawn_and_read, Backend, CommandRuntime, Finished, Mount, Spawner, Stdio};
+use crate::settings::{from_options, FileSettings, RuntimeBinary};
+use crate::task::{CreateTask, Status, Tasks};
+
+/// The runtime type containerd knows this shim by.
+pub const RUNTIME_ID: &str = "io.cerro.v1";
+/// How long a runtime command may run before the shim gives up on it.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs the shim: what `main` calls. containerd invokes the binary with
+/// `start` (spawn the daemon, print its address), `delete` (clean up after
+/// a dead shim), or no action (be the daemon serving the Task API).
+pub fn run() {
+    containerd_shim::run::<Service>(RUNTIME_ID, None)
+}
+
+/// The one mapping of shim errors to ttrpc status codes. containerd turns
+/// the code back into its error kinds (`failed precondition` for a
+/// refusal) and passes the message to the client.
+fn status(e: ShimError) -> ttrpc::Error {
+    let code = match &e {
+        ShimError::Refused { .. } | ShimError::Config(_) => Code::FAILED_PRECONDITION,
+        ShimError::NotFound(_) => Code::NOT_FOUND,
+        ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
+        ShimError::InvalidArgument(_) => Code::INVALID_ARGUMENT,
+        ShimError::Unimplemented(_) => Code::UNIMPLEMENTED,
+        ShimError::Containerd { .. } | ShimError::Runtime { .. } | ShimError::Io { .. } => Code::UNKNOWN,
+    };
+    ttrpc::Error::RpcStatus(ttrpc::get_status(code, e.to_string()))
+}
+
+/// Waits for children through the shim's reaper (see [`Spawner`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct MonitorSpawner;
+
+impl Spawner for MonitorSpawner {
+    fn run(&self, cmd: std::process::Command) -> std::io::Result<Finished> {
+        // Subscribe before spawning, so the exit cannot be missed.
+        let sub = monitor_subscribe(Topic::Pid).map_err(std::io::Error::other)?;
+        let (pid, stdout, stderr) = spawn_and_read(cmd)?;
+        let deadline = SystemTime::now() + COMMAND_TIMEOUT;
+        loop {
+            let left = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+            match sub.rx.recv_timeout(left) {
+                Ok(ExitEvent {
+                    subject: Subject::Pid(p),
+                    exit_code,
+                }) if p as u32 == pid => {
+                    return Ok(Finished {
+                        code: exit_code,
+                        stdout,
+                        stderr,
+                    })
+                }
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(std::io::Error::other(format!(
+                        "pid {pid}: no exit within {COMMAND_TIMEOUT:?}"
+                    )))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(std::io::Error::other("the reaper is gone"));
+                }
+            }
+        }
+    }
+}
+
+fn timestamp(t: SystemTime) -> Timestamp {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let mut ts = Timestamp::new();
+    ts.seconds = d.as_secs() as i64;
+    ts.nanos = d.subsec_nanos() as i32;
+    ts
+}
+
+/// The shim process: containerd's `Shim` (start, delete, daemon life).
+pub struct Service {
+    namespace: String,
+    address: String,
+    id: String,
+    bundle: String,
+    exit: Arc<ExitSignal>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("namespace", &self.namespace)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl containerd_shim::Shim for Service {
+    type T = TaskService;
+
+    fn new(_runtime_id: &str, args: &Flags, _config: &mut containerd_shim::Config) -> Self {
+        Service {
+            namespace: args.namespace.clone(),
+            address: args.address.clone(),
+            id: args.id.clone(),
+            bundle: args.bundle.clone(),
+            exit: Arc::new(ExitSignal::default()),
+        }
+    }
+
+    fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
+        // One shim per container (no pod grouping yet).
+        let grouping = opts.id.clone();
+        let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
+        // The daemon removes this socket when it exits.
+        containerd_shim::synchronous::util::write_address(&address)?;
+        Ok(address)
+    }
+
+    fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
+        // Called when the daemon died: clean up what it may have left.
+        let bundle = if self.bundle.is_empty() {
+            std::env::current_dir().unwrap_or_default()
+        } else {
+            PathBuf::from(&self.bundle)
+        };
+        let result = match RuntimeBinary::read(&bundle) {
+            Some(rt) => CommandRuntime::new(Arc::new(MonitorSpawner)).delete(&rt, &self.id, &bundle),
+            None => crate::sys::unmount_rootfs(&bundle.join("rootfs")),
+        };
+        if let Err(e) = result {
+            log::warn!("cleaning up {}: {e}", self.id);
+        }
+        let mut r = DeleteResponse::new();
+        r.exit_status = 128 + 9;
+        r.exited_at = MessageField::some(timestamp(SystemTime::now()));
+        Ok(r)
+    }
+
+    fn wait(&mut self) {
+        self.exit.wait();
+    }
+
+    fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
+        let tasks = Arc::new(Tasks::new(
+            Box::new(CommandRuntime::new(Arc::new(MonitorSpawner))),
+            Box::new(Containerd::new(&self.address, &self.namespace)),
+            Box::new(|k| std::env::var_os(k)),
+        ));
+        let publisher = Arc::new(publisher);
+        let svc = TaskService {
+            tasks: tasks.clone(),
+            publisher: publisher.clone(),
+            namespace: self.namespace.clone(),
+            exit: self.exit.clone(),
+        };
+        // Exit events: the reaper reports every child; the container inits
+        // among them become TaskExit events.
+        match monitor_subscribe(Topic::Pid) {
+            Ok(sub) => {
+                let ns = self.namespace.clone();
+                std::thread::spawn(move || {
+                    while let Ok(ev) = sub.rx.recv() {
+                        let Subject::Pid(pid) = ev.subject else { continue };
+                        if let Some(s) = tasks.exited(pid as u32, ev.exit_code as u32) {
+                            let mut e = TaskExit::new();
+                            e.container_id = s.id.clone();
+                            e.id = s.id.clone();
+                            e.pid = s.pid;
+                            e.exit_status = s.exit_status;
+                            e.exited_at = MessageField::some(timestamp(s.exited_at.unwrap_or_else(SystemTime::now)));
+                            publish(&publisher, &ns, TASK_EXIT_EVENT_TOPIC, Box::new(e));
+                        }
+                    }
+                });
+            }
+            Err(e) => log::error!("cannot watch for exits: {e}"),
+        }
+        svc
+    }
+}
+
+fn publish(p: &RemotePublisher, ns: &str, topic: &str, event: Box<dyn MessageDyn>) {
+    if let Err(e) = p.publish(Context::default(), topic, ns, event) {
+        log::warn!("publishing {topic}: {e}");
+    }
+}
+
+/// containerd's Task service over [`Tasks`].
+pub struct TaskService {
+    tasks: Arc<Tasks>,
+    publisher: Arc<RemotePublisher>,
+    namespace: String,
+    exit: Arc<ExitSignal>,
+}
+
+impl std::fmt::Debug for TaskService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskService")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+fn no_exec(exec_id: &str) -> TtrpcResult<()> {
+    if exec_id.is_empty() {
+        Ok(())
+    } else {
+        Err(status(ShimError::Unimplemented(format!("exec processes ({exec_id})"))))
+    }
+}
+
+impl containerd_shim::Task for TaskService {
+    fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
+        no_exec(&req.exec_id)?;
+        let s = self.tasks.state(&req.id).map_err(status)?;
+        let mut r = api::StateResponse::new();
+        r.id = s.id;
+        r.bundle = s.bundle.display().to_string();
+        r.pid = s.pid;
+        r.status = EnumOrUnknown::new(match s.status {
+            Status::Created => api::Status::CREATED,
+            Status::Running => api::Status::RUNNING,
+            Status::Stopped => api::Status::STOPPED,
+        });
+        r.stdin = s.stdio.stdin;
+        r.stdout = s.stdio.stdout;
+        r.stderr = s.stdio.stderr;
+        r.terminal = s.stdio.terminal;
+        r.exit_status = s.exit_status;
+        if let Some(t) = s.exited_at {
+            r.exited_at = MessageField::some(timestamp(t));
+        }
+        Ok(r)
+    }
+
+    fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
+        if !req.checkpoint.is_empty() {
+            return Err(status(ShimError::Unimplemented("restoring a checkpoint".into())));
+        }
+        let options = match req.options.as_ref() {
+            Some(any) => from_options(&any.type_url, &any.value).map_err(status)?,
+            None => FileSettings::default(),
+        };
+        let rootfs: Vec<Mount> = req
+            .rootfs
+            .iter()
+            .map(|m| Mount {
+                fs_type: m.type_.clone(),
+                source: m.source.clone(),
+                options: m.options.clone(),
+            })
+            .collect();
+        let stdio = Stdio {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        let pid = self
+            .tasks
+            .create(CreateTask {
+                id: req.id.clone(),
+                bundle: PathBuf::from(&req.bundle),
+                rootfs,
+                stdio,
+                options,
+            })
+            .map_err(|e| {
+                log::warn!("create {}: {e}", req.id);
+                status(e)
+            })?;
+        let mut ev = TaskCreate::new();
+        ev.container_id = req.id.clone();
+        ev.bundle = req.bundle.clone();
+        ev.rootfs = req.rootfs.clone();
+        let mut io = TaskIO::new();
+        io.stdin = req.stdin.clone();
+        io.stdout = req.stdout.clone();
+        io.stderr = req.stderr.clone();
+        io.terminal = req.terminal;
+        ev.io = MessageField::some(io);
+        ev.pid = pid;
+        publish(&self.publisher, &self.namespace, TASK_CREATE_EVENT_TOPIC, Box::new(ev));
+        let mut r = api::CreateTaskResponse::new();
+        r.pid = pid;
+        Ok(r)
+    }
+
+    fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
+        no_exec(&req.exec_id)?;
+        let pid = self.tasks.start(&req.id).map_err(status)?;
+        let mut ev = TaskStart::new();
+        ev.container_id = req.id.clone();
+        ev.pid = pid;
+        publish(&self.publisher, &self.namespace, TASK_START_EVENT_TOPIC, Box::new(ev));
+        let mut r = api::StartResponse::new();
+        r.pid = pid;
+        Ok(r)
+    }
+
+    fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
+        no_exec(&req.exec_id)?;
+        let (pid, code, at) = self.tasks.delete(&req.id).map_err(status)?;
+        let mut ev = TaskDelete::new();
+        ev.container_id = req.id.clone();
+        ev.id = req.id.clone();
+        ev.pid = pid;
+        ev.exit_status = code;
+        ev.exited_at = MessageField::some(timestamp(at));
+        publish(&self.publisher, &self.namespace, TASK_DELETE_EVENT_TOPIC, Box::new(ev));
+        let mut r = api::DeleteResponse::new();
+        r.pid = pid;
+        r.exit_status = code;
+        r.exited_at = MessageField::some(timestamp(at));
+        Ok(r)
+    }
+
+    fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
+        let s = self.tasks.state(&req.id).map_err(status)?;
+        let mut r = api::PidsResponse::new();
+        if s.status != Status::Stopped {
+            let mut p = ProcessInfo::new();
+            p.pid = s.pid;
+            r.processes.push(p);
+        }
+        Ok(r)
+    }
+
+    fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
+        no_exec(&req.exec_id)?;
+        self.tasks.kill(&req.id, req.signal, req.all).map_err(status)?;
+        Ok(api::Empty::new())
+    }
+
+    fn close_io(&self, _ctx: &TtrpcContext, _req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
+        // The container holds its stdin FIFO itself and sees EOF when the
+        // client closes its end: nothing to do here.
+        Ok(api::Empty::new())
+    }
+
+    fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
+        no_exec(&req.exec_id)?;
+        let (code, at) = self.tasks.wait(&req.id).map_err(status)?;
+        let mut r = api::WaitResponse::new();
+        r.exit_status = code;
+        r.exited_at = MessageField::some(timestamp(at));
+        Ok(r)
+    }
+
+    fn connect(&self, _ctx: &TtrpcContext, req: api::ConnectRequest) -> TtrpcResult<api::ConnectResponse> {
+        let mut r = api::ConnectResponse::new();
+        r.shim_pid = std::process::id();
+        r.task_pid = self.tasks.state(&req.id).map(|s| s.pid).unwrap_or(0);
+        r.version = format!("cerro-shim {}", env!("CARGO_PKG_VERSION"));
+        Ok(r)
+    }
+
+    fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
+        if self.tasks.is_empty() {
+            self.exit.signal();
+        }
+        Ok(api::Empty::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_the_codes_containerd_understands() {
+        let code = |e: ShimError| match status(e) {
+            ttrpc::Error::RpcStatus(s) => (s.code(), s.message),
+            other => panic!("{other:?}"),
+        };
+        let (c, m) = code(ShimError::Refused {
+            container: "c1".into(),
+            check: "signer_not_trusted",
+            exit_code: 3,
+            reason: "signer not trusted: revoked".into(),
+        });
+        assert_eq!(c, Code::FAILED_PRECONDITION);
+        assert!(m.contains("signer_not_trusted") && m.contains("revoked"), "{m}");
+        assert_eq!(code(ShimError::NotFound("x".into())).0, Code::NOT_FOUND);
+        assert_eq!(code(ShimError::Unimplemented("x".into())).0, Code::UNIMPLEMENTED);
+    }
+
+    #[test]
+    fn timestamps_keep_seconds_and_nanos() {
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        let ts = timestamp(t);
+        assert_eq!((ts.seconds, ts.nanos), (1_700_000_000, 5));
+    }
+}

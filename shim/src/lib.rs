@@ -1,0 +1,92 @@
+//! `cerro-shim`: the containerd shim v2 `containerd-shim-cerro-v1`
+//! (runtime type `io.cerro.v1`), and the library other runtimes link to
+//! take the same decision.
+//!
+//! The shim refuses to create a container unless the image it runs is
+//! attested: at every task create it asks containerd which image the
+//! container was made from (and checks that the container's root file
+//! system is that image's layers), then calls [`decide`] — the one
+//! decision of Cerro Torre, shared with the podman hook — which finds the
+//! bundle filed for that image digest in the bundle store, verifies it now
+//! against the current trust store and policy, and appends the decision to
+//! the audit log. Only an allowed container reaches the OCI runtime
+//! (`cerro-runtime`, on youki's libcontainer). What this crate does not do:
+//! verify anything itself, or run libcontainer in its own multi-threaded
+//! process.
+//!
+//! # For other runtimes
+//!
+//! A runtime that knows the manifest digest of the image it is about to
+//! run calls [`verify_image`] (or [`decide`] with its own component name):
+//!
+//! ```no_run
+//! use cerro_shim::{verify_image, Config, Digest};
+//!
+//! let cfg = Config::for_daemon(|k| std::env::var_os(k)).expect("configuration");
+//! let image = Digest::parse("sha256:56166f0806c78c9c254e29961a6e7ab2737905c070e659ca64c7d3e137d6a4b9").unwrap();
+//! let d = verify_image(&cfg, Some("container-1"), &[image], None);
+//! if !d.allowed {
+//!     eprintln!("refused ({}): {}", d.check.unwrap_or("?"), d.reason);
+//! }
+//! ```
+//!
+//! The task service itself is [`TaskService`] (via [`Service`], the
+//! `containerd-shim` `Shim`); [`run`] is the binary's whole `main`.
+//!
+//! # Layout
+//! - `task.rs`: the task logic in plain types; the decision is one call in
+//!   `Tasks::create`.
+//! - `glue.rs`: the `containerd-shim` 0.11 `Shim` and `Task` traits over it
+//!   (task API v2, what containerd 1.6 and 1.7 speak).
+//! - `containerd.rs`: which image a container runs, from containerd's API.
+//! - `runtime.rs`: the container backend (the `cerro-runtime` binary).
+//! - `settings.rs`: configuration from the environment and runtime options.
+//! - `sys.rs`: the shim's only system calls (root file system mounts).
+
+mod containerd;
+mod error;
+mod glue;
+mod runtime;
+mod settings;
+mod sys;
+mod task;
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use cerro_core::digest::Digest;
+pub use cerro_enforce::{decide, BundleStore, Config, Decision, Mode, Request};
+pub use containerd::{ContainerImage, Containerd, ImageSource};
+pub use error::ShimError;
+pub use glue::{run, Service, TaskService, RUNTIME_ID};
+pub use runtime::{Backend, CommandRuntime, Mount, PlainSpawner, Spawner, Stdio};
+pub use settings::{FileSettings, RuntimeBinary, Settings};
+pub use task::{CreateTask, Status, TaskState, Tasks};
+
+/// The component name the shim's decisions carry in the audit log.
+pub const COMPONENT: &str = "shim";
+/// The OCI annotation that names a bundle explicitly. It only chooses which
+/// bundle is verified: the bundle must still attest the container's image.
+pub const BUNDLE_ANNOTATION: &str = "io.cerro.bundle";
+
+/// Decides, now, whether a container running image `images` (its manifest
+/// digest(s)) may start, with `bundle` instead of the store's entry if
+/// given; the decision is appended to the audit log. The same function the
+/// shim uses ([`decide`] with component `shim`): never panics, and any
+/// doubt refuses in enforce mode.
+pub fn verify_image(cfg: &Config, container: Option<&str>, images: &[Digest], bundle: Option<&Path>) -> Decision {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    decide(
+        cfg,
+        &Request {
+            component: COMPONENT,
+            container,
+            images,
+            bundle,
+            now,
+        },
+    )
+}
