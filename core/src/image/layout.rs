@@ -111,13 +111,14 @@ impl LayoutBuilder {
         }
         let w = b.into_inner().ctx("finishing layer", &tmp)?;
         let (digest, size) = self.commit_blob(w, &tmp)?;
-        self.diff_ids.push(digest);
-        self.layers.push(BlobRef {
-            media_type: MT_OCI_LAYER_TAR.to_owned(),
+        Ok(self.push_layer(
+            BlobRef {
+                media_type: MT_OCI_LAYER_TAR.to_owned(),
+                digest,
+                size,
+            },
             digest,
-            size,
-        });
-        Ok(self.layers.last().expect("just pushed"))
+        ))
     }
 
     /// Adds a layer blob as given (e.g. a gzip-compressed tar) with its media
@@ -125,9 +126,15 @@ impl LayoutBuilder {
     pub fn layer_raw(&mut self, bytes: &[u8], media_type: &str, diff_id: Digest) -> Result<&BlobRef> {
         let mut blob = self.blob(bytes)?;
         blob.media_type = media_type.to_owned();
+        Ok(self.push_layer(blob, diff_id))
+    }
+
+    /// Records a layer (in order) and its diff id.
+    fn push_layer(&mut self, blob: BlobRef, diff_id: Digest) -> &BlobRef {
         self.diff_ids.push(diff_id);
+        let i = self.layers.len();
         self.layers.push(blob);
-        Ok(self.layers.last().expect("just pushed"))
+        &self.layers[i]
     }
 
     /// Adds an existing uncompressed layer tar (copied, hashed as it streams).
@@ -136,13 +143,14 @@ impl LayoutBuilder {
         let mut src = File::open(tar_file).ctx("opening", tar_file)?;
         io::copy(&mut src, &mut w).ctx("copying layer from", tar_file)?;
         let (digest, size) = self.commit_blob(w, &tmp)?;
-        self.diff_ids.push(digest);
-        self.layers.push(BlobRef {
-            media_type: MT_OCI_LAYER_TAR.to_owned(),
+        Ok(self.push_layer(
+            BlobRef {
+                media_type: MT_OCI_LAYER_TAR.to_owned(),
+                digest,
+                size,
+            },
             digest,
-            size,
-        });
-        Ok(self.layers.last().expect("just pushed"))
+        ))
     }
 
     /// Writes config, manifest, `index.json` and `oci-layout`. `config` is
