@@ -18,7 +18,7 @@ pub const BUILD_TYPE: &str = "https://cerro-torre.org/buildtypes/ct-pack/v1";
 /// (which would make provenance differ between machines for the same input).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSource {
-    /// `oci`, `oci-archive` or `docker-archive`.
+    /// `oci`, `oci-archive`, `docker-archive` or `docker` (a registry).
     pub transport: String,
     /// The reference (tag or ref name), if any.
     pub reference: Option<String>,
@@ -37,6 +37,8 @@ pub fn predicate(
     time: u64,
 ) -> Value {
     let image_uri = match &source.reference {
+        // A registry image is named as skopeo and the policy engine name it.
+        Some(r) if source.transport == "docker" => format!("docker://{r}"),
         Some(r) => format!("{}:{r}", source.transport),
         None => source.transport.clone(),
     };

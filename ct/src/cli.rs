@@ -38,7 +38,7 @@ pub enum Command {
     Key(KeyCommand),
     /// Pack an OCI image into a signed .ctp bundle.
     Pack {
-        /// The image: oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:REF].
+        /// The image: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or docker://REF.
         image: String,
         /// Bundle to write.
         #[arg(short, long)]
@@ -62,6 +62,9 @@ pub enum Command {
         /// types the manifest's [capabilities] need (else $CERRO_SELINUX_POLICY).
         #[arg(long, value_name = "DIR")]
         selinux_policy: Option<PathBuf>,
+        /// For docker://REF: plain HTTP (loopback registries use it without asking).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Per-container SELinux policy modules generated from [capabilities].
     #[command(subcommand)]

@@ -230,6 +230,59 @@ fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
     ]));
     let index: serde_json::Value = serde_json::from_slice(&fs::read(d.join("skopeo/index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["digest"], digest.as_str());
+
+    // `ct pack docker://REF` packs straight from the registry: the same image,
+    // and provenance naming the registry reference.
+    let (code, out) = ct_status(
+        &home,
+        &[
+            "pack",
+            &format!("docker://{reference}"),
+            "-o",
+            &s("from-registry.ctp"),
+            "--key",
+            "maintainer",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = ct_status(&home, &["explain", &s("from-registry.ctp"), "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["bundle"]["image"]["digest"], digest.as_str());
+    assert_eq!(report["bundle"]["reference"], "1.35");
+    fs::create_dir_all(d.join("x")).unwrap();
+    run(Command::new("tar").args([
+        "-C",
+        &s("x"),
+        "-xf",
+        &s("from-registry.ctp"),
+        "attestations/provenance.dsse.json",
+    ]));
+    let env: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.join("x/attestations/provenance.dsse.json")).unwrap()).unwrap();
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(env["payload"].as_str().unwrap())
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        st["predicate"]["buildDefinition"]["resolvedDependencies"][0]["uri"],
+        format!("docker://{reference}").as_str()
+    );
+    // A reference that does not exist is a network error (exit 12), and nothing is written.
+    let (code, out) = ct_status(
+        &home,
+        &[
+            "pack",
+            &format!("docker://{}/cerro/absent:1", reg.host()),
+            "-o",
+            &s("absent.ctp"),
+            "--key",
+            "maintainer",
+        ],
+    );
+    assert_eq!(code, 12, "{out}");
+    assert!(!d.join("absent.ctp").exists());
 }
 
 #[test]

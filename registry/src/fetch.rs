@@ -10,7 +10,9 @@ use cerro_core::digest::Digest;
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
 use cerro_core::fsutil::AtomicFile;
 use cerro_core::image::source::SourceImage;
-use cerro_core::image::{bundle_index, parse_manifest, BlobRef, MANIFEST_TYPES, MT_OCI_MANIFEST, OCI_LAYOUT_FILE};
+use cerro_core::image::{
+    bundle_index, parse_manifest, BlobRef, ImageParts, MANIFEST_TYPES, MT_OCI_MANIFEST, OCI_LAYOUT_FILE,
+};
 use cerro_core::manifest::MAX_MANIFEST_SIZE;
 use cerro_core::Error as CoreError;
 use oci_client::RegistryOperation;
@@ -87,27 +89,8 @@ pub fn fetch(reg: &Registry, output: &Path) -> Result<Fetched, Error> {
 
     let (image, parts, artifact) = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
-        let manifest_bytes = reg
-            .pull_manifest(&reg.reference, MANIFEST_TYPES)
-            .await?
-            .ok_or_else(|| Error::Network {
-                op: "resolving",
-                target: reg.shown.clone(),
-                message: "no such manifest in the registry".into(),
-            })?;
-        let digest = Digest::of(&manifest_bytes);
-        let json: Value = serde_json::from_slice(&manifest_bytes)
-            .map_err(|e| malformed(format!("image manifest {digest}"), e.to_string()))?;
-        let image = BlobRef {
-            media_type: json
-                .get("mediaType")
-                .and_then(Value::as_str)
-                .unwrap_or(MT_OCI_MANIFEST)
-                .to_owned(),
-            digest,
-            size: manifest_bytes.len() as u64,
-        };
-        let image_parts = parse_manifest(&format!("image manifest {digest}"), &manifest_bytes, &image.media_type)?;
+        let (image, manifest_bytes, image_parts) = resolve_image(reg).await?;
+        let digest = image.digest;
 
         let referrers = reg.referrers(&digest, ARTIFACT_TYPE).await?;
         // The fallback tag lists one bundle per image (push replaces it); a
@@ -136,14 +119,7 @@ pub fn fetch(reg: &Registry, output: &Path) -> Result<Fetched, Error> {
             .into());
         }
         let parts = pull_artifact(reg, &artifact_digest, &artifact_bytes, &image).await?;
-
-        let manifest_path = blobs.join(digest.hex());
-        fs::write(&manifest_path, &manifest_bytes).map_err(|e| CoreError::io("writing", &manifest_path, e))?;
-        for blob in image_parts.blobs() {
-            let p = blobs.join(blob.digest.hex());
-            let mut f = File::create(&p).map_err(|e| CoreError::io("creating", &p, e))?;
-            reg.download(&blob.digest, blob.size, &blob.media_type, &mut f).await?;
-        }
+        download_image(reg, &blobs, &manifest_bytes, &image_parts).await?;
         Ok::<_, Error>((image, parts, artifact_digest))
     })?;
 
@@ -176,6 +152,65 @@ pub fn fetch(reg: &Registry, output: &Path) -> Result<Fetched, Error> {
         artifact,
         pending: Pending(out),
     })
+}
+
+/// Resolves the reference to its image manifest: (descriptor, bytes, parts).
+async fn resolve_image(reg: &Registry) -> Result<(BlobRef, Vec<u8>, ImageParts), Error> {
+    let manifest_bytes = reg
+        .pull_manifest(&reg.reference, MANIFEST_TYPES)
+        .await?
+        .ok_or_else(|| Error::Network {
+            op: "resolving",
+            target: reg.shown.clone(),
+            message: "no such manifest in the registry".into(),
+        })?;
+    let digest = Digest::of(&manifest_bytes);
+    let json: Value = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| malformed(format!("image manifest {digest}"), e.to_string()))?;
+    let image = BlobRef {
+        media_type: json
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or(MT_OCI_MANIFEST)
+            .to_owned(),
+        digest,
+        size: manifest_bytes.len() as u64,
+    };
+    let parts = parse_manifest(&format!("image manifest {digest}"), &manifest_bytes, &image.media_type)?;
+    Ok((image, manifest_bytes.to_vec(), parts))
+}
+
+/// Streams the image's manifest, config and layers into `blobs`, each
+/// hashed while written (a blob that is not what its digest says is refused).
+async fn download_image(reg: &Registry, blobs: &Path, manifest_bytes: &[u8], parts: &ImageParts) -> Result<(), Error> {
+    let digest = Digest::of(manifest_bytes);
+    let manifest_path = blobs.join(digest.hex());
+    fs::write(&manifest_path, manifest_bytes).map_err(|e| CoreError::io("writing", &manifest_path, e))?;
+    for blob in parts.blobs() {
+        let p = blobs.join(blob.digest.hex());
+        let mut f = File::create(&p).map_err(|e| CoreError::io("creating", &p, e))?;
+        reg.download(&blob.digest, blob.size, &blob.media_type, &mut f).await?;
+    }
+    Ok(())
+}
+
+/// Pulls the image `reg` names (no bundle needed) into the OCI layout
+/// directory `dir`, named `ref_name` in its index: what `ct pack docker://`
+/// packs. Every blob is hashed while it streams to disk.
+pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str) -> Result<BlobRef, Error> {
+    let blobs = dir.join("blobs").join("sha256");
+    fs::create_dir_all(&blobs).map_err(|e| CoreError::io("creating", &blobs, e))?;
+    let image = reg.block_on(async {
+        reg.authorize(RegistryOperation::Pull).await?;
+        let (image, bytes, parts) = resolve_image(reg).await?;
+        download_image(reg, &blobs, &bytes, &parts).await?;
+        Ok::<_, Error>(image)
+    })?;
+    fs::write(dir.join("index.json"), bundle_index(&image, Some(ref_name))?)
+        .map_err(|e| CoreError::io("writing", dir.join("index.json"), e))?;
+    fs::write(dir.join("oci-layout"), OCI_LAYOUT_FILE)
+        .map_err(|e| CoreError::io("writing", dir.join("oci-layout"), e))?;
+    Ok(image)
 }
 
 /// Checks the artifact manifest and pulls its config and layers (all small,

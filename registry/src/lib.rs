@@ -27,7 +27,7 @@ mod retry;
 pub use auth::{credentials_for, default_auth_files};
 pub use client::{Options, Registry};
 pub use error::Error;
-pub use fetch::{fetch, Fetched, Pending};
+pub use fetch::{fetch, pull_image, Fetched, Pending};
 pub use push::{push, Pushed};
 
 /// `artifactType` of the artifact that carries a bundle's non-image members.

@@ -7,7 +7,7 @@ mod keys;
 pub mod load;
 mod pack;
 mod policy;
-mod registry;
+pub(crate) mod registry;
 mod selinux;
 mod verify;
 
@@ -40,13 +40,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             no_sbom,
             no_provenance,
             selinux_policy,
+            insecure,
         } => {
             let attest = pack::Attest {
                 sbom: (!no_sbom).then_some(sbom_format),
                 provenance: !no_provenance,
                 selinux_policy: selinux_policy.as_deref(),
             };
-            pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest)
+            pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest, insecure)
         }
         Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
         Command::Selinux(cmd) => selinux::run(&ctx, cmd),

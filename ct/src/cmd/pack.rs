@@ -15,6 +15,16 @@ use cerro_core::{Error, ExitCode};
 use crate::cli::SbomFormatArg;
 use crate::ctx::{source_date_epoch, Ctx};
 
+/// The tag of a registry reference (`host/repo:tag` → `tag`), else `latest`.
+fn tag_of(reference: &str) -> String {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    let name = last.split('@').next().unwrap_or(last);
+    match name.split_once(':') {
+        Some((_, tag)) if !tag.is_empty() => tag.to_owned(),
+        _ => "latest".to_owned(),
+    }
+}
+
 /// Which attestations to add besides the release statement.
 pub struct Attest<'a> {
     pub sbom: Option<SbomFormatArg>,
@@ -45,12 +55,33 @@ pub fn pack(
     key_ids: &[String],
     manifest: Option<&Path>,
     attest: Attest<'_>,
+    insecure: bool,
 ) -> Result<ExitCode> {
     let pass = ctx.passphrase()?;
     let keys = key_ids
         .iter()
         .map(|id| ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice())))
         .collect::<Result<Vec<_>, _>>()?;
+    // docker://REF: pull the image into a private layout first (every blob
+    // hashed as it streams), then pack it like any other layout.
+    // The pulled layout lives until this function returns (packing reads it).
+    let mut _pulled: Option<tempfile::TempDir> = None;
+    let (image, registry_ref) = match image.strip_prefix("docker://") {
+        Some(r) => {
+            let dir = tempfile::Builder::new()
+                .prefix("ct-pull-")
+                .tempdir()
+                .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+            let tag = tag_of(r);
+            let reg = super::registry::connect(r, insecure)?;
+            cerro_registry::pull_image(&reg, dir.path(), &tag).map_err(Error::from)?;
+            let spec = format!("oci:{}:{tag}", dir.path().display());
+            _pulled = Some(dir);
+            (spec, Some(r.to_owned()))
+        }
+        None => (image.to_owned(), None),
+    };
+    let image = image.as_str();
     let src = SourceImage::open(image).with_context(|| format!("opening image {image}"))?;
     let image_ref = ImageRef {
         digest: src.manifest.digest,
@@ -61,11 +92,20 @@ pub fn pack(
             let text = std::fs::read_to_string(p).map_err(|e| Error::io("reading", p, e))?;
             PackageManifest::from_draft(&text, image_ref).with_context(|| format!("in {}", p.display()))?
         }
-        None => default_manifest(image, image_ref)?,
+        None => default_manifest(
+            &registry_ref
+                .as_deref()
+                .map(|r| format!("docker:{}", r.rsplit('/').next().unwrap_or(r)))
+                .unwrap_or_else(|| image.to_owned()),
+            image_ref,
+        )?,
     };
     let mtime = source_date_epoch()?;
     let mut out = AtomicFile::create(output, 0o644)?;
-    let transport = image.split_once(':').map(|(t, _)| t).unwrap_or(image).to_owned();
+    let transport = match &registry_ref {
+        Some(_) => "docker".to_owned(),
+        None => image.split_once(':').map(|(t, _)| t).unwrap_or(image).to_owned(),
+    };
     let opts = AttestOptions {
         sbom: attest.sbom.map(|f| match f {
             SbomFormatArg::Spdx => SbomFormat::Spdx,
@@ -73,7 +113,7 @@ pub fn pack(
         }),
         provenance: attest.provenance.then(|| ImageSource {
             transport,
-            reference: src.reference.clone(),
+            reference: registry_ref.clone().or_else(|| src.reference.clone()),
         }),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         time: mtime,

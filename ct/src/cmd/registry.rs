@@ -12,7 +12,7 @@ use cerro_registry::{Options, Registry};
 use super::verify::load_policy;
 use crate::ctx::Ctx;
 
-fn connect(reference: &str, insecure: bool) -> Result<Registry> {
+pub(crate) fn connect(reference: &str, insecure: bool) -> Result<Registry> {
     let opts = Options {
         insecure,
         ..Options::default()
