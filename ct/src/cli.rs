@@ -216,6 +216,21 @@ pub enum SelinuxCommand {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+    /// Verify a bundle, then load its SELinux module(s) with semodule.
+    Install {
+        /// The bundle.
+        bundle: PathBuf,
+        /// An alternate policy root (semodule -p ROOT, with no policy reload): a private
+        /// copy of /etc/selinux and /var/lib/selinux, so the host policy is not touched.
+        #[arg(long, value_name = "DIR")]
+        store_root: Option<PathBuf>,
+        /// The policy store name (semodule -s).
+        #[arg(long, default_value = "default")]
+        store: String,
+        /// Deployment policy (JSON) the bundle must satisfy.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
     /// Compile a module with secilc against the target policy's CIL.
     Check {
         /// The module.

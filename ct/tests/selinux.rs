@@ -151,3 +151,79 @@ fn suggest_turns_denials_into_capabilities() {
     assert!(out.contains("write = [\"/var/lib/web\"]"), "{out}");
     assert!(!out.contains("(allow"), "never raw rules: {out}");
 }
+
+#[test]
+fn install_loads_only_a_verified_module_into_a_private_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &str| d.join(p).display().to_string();
+    // A private policy root: a copy of the host's store and configuration, so
+    // the host policy is never touched (semodule -p ROOT -n).
+    assert!(
+        std::path::Path::new("/var/lib/selinux/default").exists(),
+        "selinux-policy-default is not installed: run scripts/install-deps"
+    );
+    let root = d.join("root");
+    for (from, to) in [
+        ("/var/lib/selinux/default", "var/lib/selinux"),
+        ("/etc/selinux/default", "etc/selinux"),
+    ] {
+        fs::create_dir_all(root.join(to)).unwrap();
+        let ok = Command::new("cp")
+            .args(["-a", from])
+            .arg(root.join(to))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let _ = fs::copy("/etc/selinux/semanage.conf", root.join("etc/selinux/semanage.conf"));
+
+    fs::write(
+        d.join("m.toml"),
+        "[package]\nname = \"svc\"\nversion = \"1\"\n[capabilities]\nwrite = [\"/var/lib/svc\"]\n",
+    )
+    .unwrap();
+    let mut lb = LayoutBuilder::new(&d.join("img")).unwrap();
+    lb.layer_tar(&[("svc", 0o755, b"#!/bin/sh\n")]).unwrap();
+    lb.finish(basic_config(&["/svc"]), Some("1")).unwrap();
+    assert!(ct(d, &["keygen", "--id", "k"]).status.success());
+    let p = ct(
+        d,
+        &[
+            "pack",
+            &format!("oci:{}:1", s("img")),
+            "-o",
+            &s("b.ctp"),
+            "--key",
+            "k",
+            "--manifest",
+            &s("m.toml"),
+        ],
+    );
+    assert!(p.status.success(), "{}", all(&p));
+
+    let modules = |root: &std::path::Path| {
+        let o = Command::new("semodule")
+            .arg("-p")
+            .arg(root)
+            .args(["-s", "default", "-l"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // A tampered bundle installs nothing.
+    let mut bytes = fs::read(d.join("b.ctp")).unwrap();
+    let at = bytes.windows(8).position(|w| w == b"(allow c").unwrap() + 1;
+    bytes[at] = b'A';
+    fs::write(d.join("t.ctp"), &bytes).unwrap();
+    let t = ct(d, &["selinux", "install", &s("t.ctp"), "--store-root", &s("root")]);
+    assert_eq!(t.status.code(), Some(1), "{}", all(&t));
+    assert!(!modules(&root).iter().any(|m| m == "ct_svc"));
+
+    let i = ct(d, &["selinux", "install", &s("b.ctp"), "--store-root", &s("root")]);
+    assert!(i.status.success(), "{}", all(&i));
+    assert!(modules(&root).iter().any(|m| m == "ct_svc"), "{:?}", modules(&root));
+}

@@ -42,7 +42,7 @@ fn load_manifest(input: &Path) -> Result<PackageManifest> {
     PackageManifest::from_draft(&text, placeholder).with_context(|| format!("in {}", input.display()))
 }
 
-pub fn run(_ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
+pub fn run(ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
     match cmd {
         SelinuxCommand::Generate {
             input,
@@ -73,6 +73,57 @@ pub fn run(_ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
             for u in &s.unmapped {
                 println!("# not expressible as a capability, review by hand: {u}");
             }
+            Ok(ExitCode::Valid)
+        }
+        SelinuxCommand::Install {
+            bundle,
+            store_root,
+            store,
+            policy,
+        } => {
+            let v = match super::verify::check(ctx, &bundle, policy.as_deref(), &mut NoExtract)? {
+                Ok(v) => v,
+                Err(r) => {
+                    eprintln!("ct: refused {}: {}; nothing was installed", bundle.display(), r.error);
+                    return Ok(r.error.exit_code());
+                }
+            };
+            if v.selinux.is_empty() {
+                return Err(
+                    Error::MissingAttestation(format!("{} carries no SELinux module", bundle.display())).into(),
+                );
+            }
+            // semodule names a module after its file: write each under its bundle name.
+            let dir = tempfile::tempdir().map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+            let mut cmd = Command::new("semodule");
+            if let Some(root) = &store_root {
+                cmd.arg("-p").arg(root).arg("-n");
+            }
+            cmd.arg("-s").arg(&store);
+            let mut names = Vec::new();
+            for (path, text) in &v.selinux {
+                let file_name = path.rsplit('/').next().unwrap_or(path);
+                let p = dir.path().join(file_name);
+                std::fs::write(&p, text).map_err(|e| Error::io("writing", &p, e))?;
+                cmd.arg("-i").arg(&p);
+                names.push(file_name.trim_end_matches(".cil").to_owned());
+            }
+            let out = cmd
+                .output()
+                .context("running semodule (Debian package semodule-utils)")?;
+            if !out.status.success() {
+                return Err(Error::Config(format!(
+                    "semodule refused the module(s): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+                .into());
+            }
+            println!(
+                "installed SELinux module(s) {} from {} (verified){}",
+                names.join(", "),
+                bundle.display(),
+                store_root.map(|r| format!(" into {}", r.display())).unwrap_or_default()
+            );
             Ok(ExitCode::Valid)
         }
         SelinuxCommand::Check { file, selinux_policy } => {
