@@ -26,6 +26,29 @@ fn all(o: &Output) -> String {
     )
 }
 
+/// Packs a one-file image (entrypoint `/ENTRY`) with `d/m.toml` into `d/b.ctp`, signed by a new key `k`.
+fn pack_with_manifest(d: &std::path::Path, entry: &str) {
+    let mut lb = LayoutBuilder::new(&d.join("img")).unwrap();
+    lb.layer_tar(&[(entry, 0o755, b"#!/bin/sh\n")]).unwrap();
+    lb.finish(basic_config(&[&format!("/{entry}")]), Some("1")).unwrap();
+    assert!(ct(d, &["keygen", "--id", "k"]).status.success());
+    let s = |p: &str| d.join(p).display().to_string();
+    let p = ct(
+        d,
+        &[
+            "pack",
+            &format!("oci:{}:1", s("img")),
+            "-o",
+            &s("b.ctp"),
+            "--key",
+            "k",
+            "--manifest",
+            &s("m.toml"),
+        ],
+    );
+    assert!(p.status.success(), "{}", all(&p));
+}
+
 #[test]
 fn hostile_capabilities_are_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,24 +102,7 @@ fn modules_are_deterministic_bound_in_the_bundle_and_tamper_evident() {
     assert!(a.status.success(), "{}", all(&a));
     assert_eq!(a.stdout, b.stdout);
 
-    let mut lb = LayoutBuilder::new(&d.join("img")).unwrap();
-    lb.layer_tar(&[("job", 0o755, b"#!/bin/sh\n")]).unwrap();
-    lb.finish(basic_config(&["/job"]), Some("1")).unwrap();
-    assert!(ct(d, &["keygen", "--id", "k"]).status.success());
-    let p = ct(
-        d,
-        &[
-            "pack",
-            &format!("oci:{}:1", s("img")),
-            "-o",
-            &s("b.ctp"),
-            "--key",
-            "k",
-            "--manifest",
-            &s("m.toml"),
-        ],
-    );
-    assert!(p.status.success(), "{}", all(&p));
+    pack_with_manifest(d, "job");
     let explain = all(&ct(d, &["explain", &s("b.ctp")]));
     assert!(
         explain.contains("selinux/ct_batch.cil") && explain.contains("VALID"),
@@ -183,24 +189,7 @@ fn install_loads_only_a_verified_module_into_a_private_store() {
         "[package]\nname = \"svc\"\nversion = \"1\"\n[capabilities]\nwrite = [\"/var/lib/svc\"]\n",
     )
     .unwrap();
-    let mut lb = LayoutBuilder::new(&d.join("img")).unwrap();
-    lb.layer_tar(&[("svc", 0o755, b"#!/bin/sh\n")]).unwrap();
-    lb.finish(basic_config(&["/svc"]), Some("1")).unwrap();
-    assert!(ct(d, &["keygen", "--id", "k"]).status.success());
-    let p = ct(
-        d,
-        &[
-            "pack",
-            &format!("oci:{}:1", s("img")),
-            "-o",
-            &s("b.ctp"),
-            "--key",
-            "k",
-            "--manifest",
-            &s("m.toml"),
-        ],
-    );
-    assert!(p.status.success(), "{}", all(&p));
+    pack_with_manifest(d, "svc");
 
     let modules = |root: &std::path::Path| {
         let o = Command::new("semodule")

@@ -220,3 +220,25 @@ pub fn bin(name: &str) -> PathBuf {
     );
     p
 }
+
+/// The in-toto statement carried by DSSE envelope `member` of `bundle`
+/// (read from the tar, payload decoded).
+pub fn statement_in(bundle: &Path, member: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let f = fs::File::open(bundle).unwrap();
+    let mut ar = tar::Archive::new(f);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some(member) {
+            let mut bytes = Vec::new();
+            e.read_to_end(&mut bytes).unwrap();
+            let env: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let payload = base64::engine::general_purpose::STANDARD
+                .decode(env["payload"].as_str().unwrap())
+                .unwrap();
+            return serde_json::from_slice(&payload).unwrap();
+        }
+    }
+    panic!("{} has no member {member}", bundle.display());
+}

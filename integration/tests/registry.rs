@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cerro_integration::{busybox_image, ct, ct_status, require, run};
+use cerro_integration::{busybox_image, ct, ct_status, require, run, statement_in};
 
 /// A `docker-registry` process, killed when dropped (also when a test panics).
 struct RegistryGuard {
@@ -250,21 +250,7 @@ fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["bundle"]["image"]["digest"], digest.as_str());
     assert_eq!(report["bundle"]["reference"], "1.35");
-    fs::create_dir_all(d.join("x")).unwrap();
-    run(Command::new("tar").args([
-        "-C",
-        &s("x"),
-        "-xf",
-        &s("from-registry.ctp"),
-        "attestations/provenance.dsse.json",
-    ]));
-    let env: serde_json::Value =
-        serde_json::from_slice(&fs::read(d.join("x/attestations/provenance.dsse.json")).unwrap()).unwrap();
-    use base64::Engine as _;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(env["payload"].as_str().unwrap())
-        .unwrap();
-    let st: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let st = statement_in(&d.join("from-registry.ctp"), "attestations/provenance.dsse.json");
     assert_eq!(
         st["predicate"]["buildDefinition"]["resolvedDependencies"][0]["uri"],
         format!("docker://{reference}").as_str()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
-use cerro_integration::{ct, ct_status, debian_mirror, require, run, target_dir, validate};
+use cerro_integration::{ct, ct_status, debian_mirror, require, run, statement_in, target_dir, validate};
 
 /// A bookworm minbase root filesystem as one uncompressed layer tar, built
 /// once and cached under target/fixtures (debootstrap takes ~30 s).
@@ -178,13 +178,7 @@ fn debian_minbase_sbom_and_provenance_pass_the_reference_validators() {
     validate("dsse", &args);
 
     // Provenance: builder, input image by digest, upstream source, SOURCE_DATE_EPOCH times.
-    let env: serde_json::Value =
-        serde_json::from_slice(&fs::read(d.join("x/attestations/provenance.dsse.json")).unwrap()).unwrap();
-    use base64::Engine as _;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(env["payload"].as_str().unwrap())
-        .unwrap();
-    let st: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let st = statement_in(&d.join("spdx.ctp"), "attestations/provenance.dsse.json");
     let p = &st["predicate"];
     assert_eq!(st["subject"][0]["digest"]["sha256"], image_desc.digest.hex());
     assert!(p["runDetails"]["builder"]["id"].as_str().unwrap().contains("ct@v"));
