@@ -242,3 +242,23 @@ pub fn statement_in(bundle: &Path, member: &str) -> serde_json::Value {
     }
     panic!("{} has no member {member}", bundle.display());
 }
+
+/// The enforcement fixture: `d/attested:good` packed into `d/good.ctp`,
+/// signed by a new key `maintainer` in `home`, and `d/plain:other`, an image
+/// nobody signed. Returns the bundle path.
+pub fn attested_and_plain_images(d: &Path, home: &Path) -> PathBuf {
+    busybox_image(d, "attested", "good", "signed");
+    busybox_image(d, "plain", "other", "never signed");
+    run(ct(home).args(["keygen", "--id", "maintainer"]));
+    let bundle = d.join("good.ctp");
+    let image = format!("oci:{}:good", d.join("attested").display());
+    run(ct(home).args([
+        "pack",
+        &image,
+        "-o",
+        &bundle.display().to_string(),
+        "--key",
+        "maintainer",
+    ]));
+    bundle
+}

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cerro_integration::{bin, busybox_image, ct, flip_in_last_member, is_root, require, run};
+use cerro_integration::{attested_and_plain_images, bin, ct, flip_in_last_member, is_root, require, run};
 
 /// Where containerd 1.6 keeps shim sockets, whatever its root.
 const SHIM_SOCKETS: &str = "/run/containerd/s";
@@ -199,18 +199,7 @@ fn containerd_runs_only_attested_images() {
     );
     let s = |p: &Path| p.display().to_string();
 
-    busybox_image(d, "attested", "good", "signed");
-    busybox_image(d, "plain", "other", "never signed");
-    run(ct(&home).args(["keygen", "--id", "maintainer"]));
-    let bundle = d.join("good.ctp");
-    run(ct(&home).args([
-        "pack",
-        &format!("oci:{}:good", s(&d.join("attested"))),
-        "-o",
-        &s(&bundle),
-        "--key",
-        "maintainer",
-    ]));
+    let bundle = attested_and_plain_images(d, &home);
     // ct load: verify, file in the store, `ctr images import`.
     let loaded = run(ct(&home).env("CERRO_STORE", &store).args([
         "load",

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cerro_integration::{bin, busybox_image, ct, ct_status, flip_in_last_member, require, run};
+use cerro_integration::{attested_and_plain_images, bin, ct, ct_status, flip_in_last_member, require, run};
 
 /// A private podman: its own storage, run root, containers.conf (the
 /// settings this machine kind needs) and hooks directory.
@@ -95,18 +95,7 @@ fn podman_runs_only_attested_images() {
     let podman = Podman::new(d, &hook_env);
     let s = |p: &Path| p.display().to_string();
 
-    busybox_image(d, "attested", "good", "signed");
-    busybox_image(d, "plain", "other", "never signed");
-    run(ct(&home).args(["keygen", "--id", "maintainer"]));
-    let bundle = d.join("good.ctp");
-    run(ct(&home).args([
-        "pack",
-        &format!("oci:{}:good", s(&d.join("attested"))),
-        "-o",
-        &s(&bundle),
-        "--key",
-        "maintainer",
-    ]));
+    let bundle = attested_and_plain_images(d, &home);
     let loaded = run(ct(&home)
         .env("CERRO_STORE", &store)
         .env("CONTAINERS_CONF", &podman.conf)
