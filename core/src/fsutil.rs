@@ -39,6 +39,11 @@ impl AtomicFile {
         })
     }
 
+    /// Where the file is until it is committed (beside the final path).
+    pub fn temp_path(&self) -> &Path {
+        self.tmp.path()
+    }
+
     /// The open file.
     pub fn file(&mut self) -> &mut File {
         self.tmp.as_file_mut()

@@ -1033,3 +1033,130 @@ fn cosigning_with_another_key_adds_a_signature() {
     check(&cosigned, &store([entry("k1", &k1, TrustLevel::Full)])).unwrap();
     check(&cosigned, &store([entry("k2", &k2, TrustLevel::Full)])).unwrap();
 }
+
+// ---------------------------------------------------------------------------
+// 8. Out-of-order assembly (what `ct fetch` writes)
+// ---------------------------------------------------------------------------
+
+/// The skeleton of a packed bundle: what a fetch learns before any layer.
+fn skeleton_of(fx: &Fixture, packed: &Bundle) -> bundle::Skeleton {
+    let attestations = packed
+        .attestations
+        .iter()
+        .map(|a| (a.path.clone(), a.envelope.to_bytes().unwrap()))
+        .collect();
+    bundle::Skeleton {
+        manifest_toml: fx.manifest.to_canonical_toml().unwrap().into_bytes(),
+        attestations,
+        selinux: Vec::new(),
+        image: fx.image.manifest.clone(),
+        reference: fx.image.reference.clone(),
+        manifest_bytes: fx.image.manifest_bytes.clone(),
+        mtime: MTIME,
+    }
+}
+
+/// The bytes of every blob the assembly waits for, in its order.
+fn blob_data(fx: &Fixture, asm: &bundle::Assembly) -> Vec<Vec<u8>> {
+    asm.blobs()
+        .map(|b| {
+            let mut v = Vec::new();
+            fx.image.open_blob(b).unwrap().read_to_end(&mut v).unwrap();
+            v
+        })
+        .collect()
+}
+
+/// Feeds the blobs interleaved, last blob first, in odd-sized pieces (as
+/// concurrent downloads deliver them).
+fn feed_interleaved(asm: &mut bundle::Assembly, data: &[Vec<u8>]) {
+    let mut done = vec![0usize; data.len()];
+    let mut step = 1usize;
+    while done.iter().zip(data).any(|(d, v)| *d < v.len()) {
+        for i in (0..data.len()).rev() {
+            let n = (step * 7919 % 300_001).min(data[i].len() - done[i]);
+            asm.write(i, &data[i][done[i]..done[i] + n]).unwrap();
+            done[i] += n;
+            assert_eq!(asm.received(i), done[i] as u64);
+            step += 1;
+        }
+    }
+}
+
+#[test]
+fn assembled_bundle_is_byte_identical_to_the_written_one() {
+    let fx = fixture();
+    let packed_bytes = fx.pack(&[key(1)], MTIME);
+    let packed = read(&packed_bytes).unwrap();
+    let out = tempfile::tempfile().unwrap();
+    // Whatever the file held before is gone.
+    std::io::Write::write_all(&mut &out, &[0xAA; 4096]).unwrap();
+    let mut asm = bundle::Assembly::start(&skeleton_of(&fx, &packed), &out, "from the test").unwrap();
+    assert_eq!(asm.len(), packed_bytes.len() as u64);
+    let data = blob_data(&fx, &asm);
+    assert_eq!(data.len(), 4, "config and three layers");
+    feed_interleaved(&mut asm, &data);
+    let assembled = asm.finish().unwrap();
+    let mut written = Vec::new();
+    std::io::Seek::rewind(&mut &out).unwrap();
+    (&out).read_to_end(&mut written).unwrap();
+    assert!(written == packed_bytes, "assembled bundle differs from the written one");
+    assert_eq!(format!("{assembled:?}"), format!("{packed:?}"));
+    let trust = store([entry("k1", &key(1), TrustLevel::Full)]);
+    verify_with(assembled, &trust).unwrap();
+}
+
+#[test]
+fn assembly_refuses_a_blob_that_is_not_its_digest() {
+    let fx = fixture();
+    let packed = read(&fx.pack(&[key(1)], MTIME)).unwrap();
+    let out = tempfile::tempfile().unwrap();
+    let mut asm = bundle::Assembly::start(&skeleton_of(&fx, &packed), &out, "from the test").unwrap();
+    let mut data = blob_data(&fx, &asm);
+    let want = *asm.blobs().nth(2).map(|b| &b.digest).unwrap();
+    data[2][1000] ^= 1;
+    feed_interleaved(&mut asm, &data);
+    let e = expect_err(asm.finish(), ExitCode::DigestMismatch, 1);
+    assert!(
+        matches!(e, Error::DigestMismatch { expected, .. } if expected == want),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("from the test"), "{e}");
+}
+
+#[test]
+fn assembly_refuses_too_many_and_too_few_bytes() {
+    let fx = fixture();
+    let packed = read(&fx.pack(&[key(1)], MTIME)).unwrap();
+    let skel = skeleton_of(&fx, &packed);
+    let out = tempfile::tempfile().unwrap();
+
+    // One byte more than the descriptor: refused when it arrives.
+    let mut asm = bundle::Assembly::start(&skel, &out, "from the test").unwrap();
+    let data = blob_data(&fx, &asm);
+    asm.write(1, &data[1]).unwrap();
+    expect_err(asm.write(1, b"x"), ExitCode::DigestMismatch, 1);
+    assert_eq!(asm.received(1), data[1].len() as u64, "the refused byte was counted");
+
+    // One byte short: refused at the end.
+    let mut asm = bundle::Assembly::start(&skel, &out, "from the test").unwrap();
+    for (i, d) in data.iter().enumerate() {
+        let n = if i == 3 { d.len() - 1 } else { d.len() };
+        asm.write(i, &d[..n]).unwrap();
+    }
+    let e = expect_err(asm.finish(), ExitCode::DigestMismatch, 1);
+    assert!(matches!(e, Error::SizeMismatch { .. }), "{e:?}");
+
+    // A blob never sent at all.
+    let mut asm = bundle::Assembly::start(&skel, &out, "from the test").unwrap();
+    asm.write(0, &data[0]).unwrap();
+    expect_err(asm.finish(), ExitCode::DigestMismatch, 1);
+
+    // An image manifest that is not the descriptor's.
+    let mut bad = skel.clone();
+    bad.manifest_bytes.push(b' ');
+    expect_err(bundle::Assembly::start(&bad, &out, "x"), ExitCode::DigestMismatch, 1);
+    let mut bad = skel;
+    bad.manifest_bytes[0] ^= 1;
+    expect_err(bundle::Assembly::start(&bad, &out, "x"), ExitCode::DigestMismatch, 1);
+}

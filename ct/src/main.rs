@@ -7,6 +7,8 @@ mod cli;
 mod cmd;
 mod ctx;
 mod output;
+mod progress;
+mod signals;
 
 use std::process::ExitCode;
 

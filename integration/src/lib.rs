@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod registry;
+
 /// The `ct` binary of this build: `CT_BIN`, else beside the test binary
 /// (`target/<profile>/deps/<test>` → `target/<profile>/ct`).
 pub fn ct_bin() -> PathBuf {

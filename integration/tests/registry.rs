@@ -9,115 +9,12 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cerro_integration::{busybox_image, ct, ct_status, require, run, statement_in};
-
-/// A `docker-registry` process, killed when dropped (also when a test panics).
-struct RegistryGuard {
-    child: Child,
-    port: u16,
-    root: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl RegistryGuard {
-    fn start() -> Self {
-        require("docker-registry");
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("storage");
-        fs::create_dir_all(&root).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = dir.path().join("config.yml");
-        fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                root.display()
-            ),
-        )
-        .unwrap();
-        let log = fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let guard = RegistryGuard {
-            child,
-            port,
-            root,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some((status, _)) = guard.try_get("/v2/", "*/*") {
-                if status == 200 {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        guard
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// A minimal HTTP/1.0 GET: (status, body).
-    fn try_get(&self, path: &str, accept: &str) -> Option<(u16, Vec<u8>)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(
-            s,
-            "GET {path} HTTP/1.0\r\nHost: {}\r\nAccept: {accept}\r\n\r\n",
-            self.host()
-        )
-        .ok()?;
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp).ok()?;
-        let split = resp.windows(4).position(|w| w == b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&resp[..split]).into_owned();
-        let status = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, resp[split + 4..].to_vec()))
-    }
-
-    /// The file holding blob `hex` in the registry's filesystem storage.
-    fn blob_file(&self, hex: &str) -> PathBuf {
-        self.root
-            .join("docker/registry/v2/blobs/sha256")
-            .join(&hex[..2])
-            .join(hex)
-            .join("data")
-    }
-}
-
-impl Drop for RegistryGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A busybox image packed and signed by `maintainer` in `home`: (bundle, image manifest digest).
-fn packed_busybox(d: &Path, home: &Path, note: &str) -> (PathBuf, String) {
-    busybox_image(d, "img", "busybox", note);
-    run(ct(home).args(["keygen", "--id", "maintainer"]));
-    let bundle = d.join("bb.ctp");
-    let image = format!("oci:{}:busybox", d.join("img").display());
-    run(ct(home).args(["pack", &image, "-o", bundle.to_str().unwrap(), "--key", "maintainer"]));
-    let index: serde_json::Value = serde_json::from_slice(&fs::read(d.join("img/index.json")).unwrap()).unwrap();
-    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
-    (bundle, digest)
-}
+use cerro_integration::registry::{packed_busybox, TestRegistry};
+use cerro_integration::{ct, ct_status, require, run, statement_in};
 
 fn leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
@@ -129,7 +26,7 @@ fn leftovers(dir: &Path) -> Vec<String> {
 
 #[test]
 fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
-    let reg = RegistryGuard::start();
+    let reg = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let home = d.join("home");
@@ -149,8 +46,8 @@ fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
 
     // The image is there unchanged: REF resolves to the very manifest bytes.
     let hex = digest.trim_start_matches("sha256:");
-    let (status, body) = reg
-        .try_get(
+    let (status, _, body) = reg
+        .get(
             "/v2/cerro/busybox/manifests/1.35",
             "application/vnd.oci.image.manifest.v1+json",
         )
@@ -159,15 +56,15 @@ fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
     assert_eq!(body, fs::read(d.join("img/blobs/sha256").join(hex)).unwrap());
 
     // distribution 2.8 has no referrers API; the artifact is listed under the tag fallback.
-    let (status, _) = reg
-        .try_get(&format!("/v2/cerro/busybox/referrers/{digest}"), "*/*")
+    let (status, _, _) = reg
+        .get(&format!("/v2/cerro/busybox/referrers/{digest}"), "*/*")
         .unwrap();
     assert_eq!(
         status, 404,
         "this registry has grown a referrers API: test the API path too"
     );
-    let (status, body) = reg
-        .try_get(
+    let (status, _, body) = reg
+        .get(
             &format!("/v2/cerro/busybox/manifests/sha256-{hex}"),
             "application/vnd.oci.image.index.v1+json",
         )
@@ -178,8 +75,8 @@ fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
     assert_eq!(entries.len(), 1, "pushing twice lists the bundle once: {index}");
     assert_eq!(entries[0]["artifactType"], "application/vnd.cerro-torre.bundle.v1+json");
     let artifact = entries[0]["digest"].as_str().unwrap();
-    let (status, body) = reg
-        .try_get(
+    let (status, _, body) = reg
+        .get(
             &format!("/v2/cerro/busybox/manifests/{artifact}"),
             "application/vnd.oci.image.manifest.v1+json",
         )
@@ -273,7 +170,7 @@ fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
 
 #[test]
 fn tampered_blob_in_the_registry_is_refused_and_nothing_is_written() {
-    let reg = RegistryGuard::start();
+    let reg = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let home = d.join("home");
@@ -374,7 +271,7 @@ fn flaky_proxy(upstream: u16, fail: usize) -> (u16, std::sync::Arc<std::sync::at
 
 #[test]
 fn server_errors_are_retried_then_reported_with_exit_12() {
-    let reg = RegistryGuard::start();
+    let reg = TestRegistry::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let home = d.join("home");
@@ -418,4 +315,204 @@ fn server_errors_are_retried_then_reported_with_exit_12() {
     // With four attempts (each preceded by a probe) there are 9.
     let n = refused.load(std::sync::atomic::Ordering::SeqCst);
     assert!(n > 4, "{n} connections: the manifest request was not retried");
+}
+
+/// What [`cutting_proxy`] saw and did.
+#[derive(Default)]
+struct ProxyLog {
+    /// Every request head the client sent, in order.
+    requests: std::sync::Mutex<Vec<String>>,
+    /// Whether the one connection cut has happened.
+    cut: std::sync::atomic::AtomicBool,
+}
+
+/// A TCP proxy in front of the registry that records the request heads,
+/// sends responses at most `rate` bytes per second (0: unthrottled), and
+/// closes the first connection whose response passes `cut_after` bytes
+/// (0: never), as a network failure mid-body would.
+fn cutting_proxy(upstream: u16, cut_after: usize, rate: usize) -> (u16, std::sync::Arc<ProxyLog>) {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log = Arc::new(ProxyLog::default());
+    let shared = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                return;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let up_log = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 << 10];
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    if text.contains(" HTTP/1.1\r\n") {
+                        up_log.requests.lock().unwrap().push(text.into_owned());
+                    }
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_out.shutdown(std::net::Shutdown::Write);
+            });
+            let down_log = Arc::clone(&shared);
+            let (mut s_in, mut c_out) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; if rate > 0 { (rate / 20).max(1) } else { 64 << 10 }];
+                let mut sent = 0usize;
+                while let Ok(n) = s_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if c_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    sent += n;
+                    if cut_after > 0 && sent > cut_after && !down_log.cut.swap(true, Ordering::SeqCst) {
+                        let _ = c_out.shutdown(std::net::Shutdown::Both);
+                        let _ = s_in.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    if rate > 0 {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+                let _ = c_out.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, log)
+}
+
+#[test]
+fn a_connection_cut_mid_blob_is_resumed_where_it_stopped() {
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    let (bundle, _) = packed_busybox(d, &home, "resume");
+    let bundle = bundle.to_str().unwrap();
+    run(ct(&home).args(["push", bundle, &format!("{}/cerro/resume:1", reg.host())]));
+
+    // The busybox layer is about 1 MiB: cut its response after 300 KiB.
+    let (port, log) = cutting_proxy(reg.port, 300 << 10, 0);
+    let out = d.join("f.ctp");
+    let (code, text) = ct_status(
+        &home,
+        &[
+            "fetch",
+            &format!("127.0.0.1:{port}/cerro/resume:1"),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        log.cut.load(std::sync::atomic::Ordering::SeqCst),
+        "the proxy never cut a response"
+    );
+    assert_eq!(
+        fs::read(&out).unwrap(),
+        fs::read(bundle).unwrap(),
+        "resumed fetch is not byte-identical"
+    );
+    // The retry asked only for the rest of the blob, not for all of it again.
+    let requests = log.requests.lock().unwrap().clone();
+    let resumed: Vec<&String> = requests
+        .iter()
+        .filter(|r| {
+            r.lines().any(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("range: bytes=")
+                    .is_some_and(|v| !v.starts_with("0-"))
+            })
+        })
+        .collect();
+    assert_eq!(resumed.len(), 1, "expected one ranged retry: {requests:#?}");
+    assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
+}
+
+/// Kills a `ct fetch` through a slow link once its temporary file exists:
+/// the process dies of the signal and leaves nothing in the directory.
+#[test]
+fn an_interrupted_fetch_leaves_no_file_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    let (bundle, _) = packed_busybox(d, &home, "interrupt");
+    run(ct(&home).args([
+        "push",
+        bundle.to_str().unwrap(),
+        &format!("{}/cerro/slow:1", reg.host()),
+    ]));
+    // 200 KB/s: the 1 MiB layer takes seconds.
+    let (port, _) = cutting_proxy(reg.port, 0, 200_000);
+    for (signal, number) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
+        let out_dir = d.join(format!("out-{signal}"));
+        fs::create_dir(&out_dir).unwrap();
+        let mut child = ct(&home)
+            .args([
+                "fetch",
+                &format!("127.0.0.1:{port}/cerro/slow:1"),
+                "-o",
+                out_dir.join("f.ctp").to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while fs::read_dir(&out_dir).unwrap().next().is_none() {
+            assert!(Instant::now() < deadline, "no temporary file appeared");
+            assert!(child.try_wait().unwrap().is_none(), "ct fetch ended before the signal");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        run(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]));
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(number), "SIG{signal}: {status:?}");
+        let left: Vec<_> = fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "SIG{signal} left {left:?}");
+    }
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`) push and
+/// fetch draw a progress bar on stderr; into a pipe they print none.
+#[test]
+fn progress_bars_on_a_terminal_only() {
+    require("script");
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    let (bundle, _) = packed_busybox(d, &home, "progress");
+    let reference = format!("{}/cerro/progress:1", reg.host());
+    let ct = cerro_integration::ct_bin();
+    let on_tty = |args: &str| {
+        let out = run(Command::new("script")
+            .args(["-qec", &format!("{} {args}", ct.display()), "/dev/null"])
+            .env("CERRO_HOME", &home)
+            .env("TERM", "xterm"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let pushed = on_tty(&format!("push {} {reference}", bundle.display()));
+    assert!(pushed.contains("pushing") && pushed.contains("MiB"), "{pushed:?}");
+    let fetched = on_tty(&format!("fetch {reference} -o {}", d.join("tty.ctp").display()));
+    assert!(fetched.contains("fetching") && fetched.contains("MiB"), "{fetched:?}");
+    assert_eq!(fs::read(d.join("tty.ctp")).unwrap(), fs::read(&bundle).unwrap());
+
+    // Not a terminal: no bar, no control characters.
+    let (code, piped) = ct_status(&home, &["fetch", &reference, "-o", d.join("p.ctp").to_str().unwrap()]);
+    assert_eq!(code, 0, "{piped}");
+    assert!(!piped.contains("fetching") && !piped.contains('\u{1b}'), "{piped:?}");
 }

@@ -43,7 +43,7 @@ pub fn credentials_for(registry: &str, files: &[PathBuf]) -> Result<Option<(Stri
             continue;
         };
         for (key, entry) in auths {
-            if normalise(key) != registry {
+            if canonical(normalise(key)) != canonical(registry) {
                 continue;
             }
             let Some(b64) = entry.get("auth").and_then(|a| a.as_str()) else {
@@ -61,6 +61,15 @@ pub fn credentials_for(registry: &str, files: &[PathBuf]) -> Result<Option<(Stri
         }
     }
     Ok(None)
+}
+
+/// Docker Hub's names as one: docker writes `https://index.docker.io/v1/`,
+/// podman `docker.io`, and references resolve to `index.docker.io`.
+fn canonical(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "registry-1.docker.io" => "index.docker.io",
+        r => r,
+    }
 }
 
 /// `https://host:port/v1/` and `host:port/repo` (podman allows per-repository
@@ -115,6 +124,20 @@ mod tests {
             Some(("carol".into(), "pw2".into()))
         );
         assert_eq!(credentials_for("127.0.0.1:5001", &files).unwrap(), None);
+
+        // `podman login docker.io` writes "docker.io"; references to Docker
+        // Hub resolve to "index.docker.io".
+        let hub = dir.path().join("hub.json");
+        std::fs::write(
+            &hub,
+            format!(r#"{{"auths":{{"docker.io":{{"auth":"{}"}}}}}}"#, b64("dave:pw3")),
+        )
+        .unwrap();
+        assert_eq!(
+            credentials_for("index.docker.io", std::slice::from_ref(&hub)).unwrap(),
+            Some(("dave".into(), "pw3".into()))
+        );
+        assert_eq!(credentials_for("docker.io.example", &[hub]).unwrap(), None);
 
         std::fs::write(&docker, "not json").unwrap();
         let e = credentials_for("x", &[docker]).unwrap_err();

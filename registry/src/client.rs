@@ -2,15 +2,16 @@
 //! makes, each wrapped in the retry policy and turned into [`Error`].
 
 use std::fs::File;
-use std::io::{Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cerro_core::digest::{Digest, Hasher};
+use cerro_core::digest::Digest;
+use cerro_core::image::BlobRef;
 use futures_util::{Stream, StreamExt};
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
@@ -18,6 +19,7 @@ use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::auth::{credentials_for, default_auth_files};
 use crate::error::{network, Error};
+use crate::progress::{NoProgress, Progress};
 use crate::retry::with_retry;
 
 /// How to reach a registry.
@@ -38,6 +40,7 @@ pub struct Registry {
     rt: tokio::runtime::Runtime,
     /// The reference as the user wrote it (for messages).
     pub(crate) shown: String,
+    progress: Arc<dyn Progress>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -105,7 +108,17 @@ impl Registry {
             auth,
             rt,
             shown: reference.to_owned(),
+            progress: Arc::new(NoProgress),
         })
+    }
+
+    /// Reports the bytes of every later upload or download to `progress`.
+    pub fn set_progress(&mut self, progress: Arc<dyn Progress>) {
+        self.progress = progress;
+    }
+
+    pub(crate) fn progress(&self) -> &Arc<dyn Progress> {
+        &self.progress
     }
 
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -156,7 +169,7 @@ impl Registry {
     ) -> Result<(), Error> {
         let d = digest.to_string();
         with_retry(|| {
-            let stream = file_range(path.to_path_buf(), offset, size);
+            let stream = file_range(path.to_path_buf(), offset, size, Arc::clone(&self.progress));
             self.client.push_blob_stream(&self.reference, stream, &d, Some(size))
         })
         .await
@@ -236,118 +249,122 @@ impl Registry {
         Ok(out)
     }
 
-    /// Streams blob `digest` of `size` bytes into `sink`, hashing as it goes.
-    /// Returns only after the bytes written hash to `digest` and number
-    /// `size`; on a transport failure the sink is reset and the download
-    /// retried. Never writes more than `size` bytes.
+    /// Streams blob `blob` to `write`, which is handed the bytes as they
+    /// arrive and answers how many bytes of the blob it now holds. A
+    /// connection cut or a 5xx is retried with backoff, resuming where the
+    /// data stopped (an HTTP range request); `write` never sees a byte twice.
+    /// Neither the digest nor the size is trusted here: `write`'s owner
+    /// hashes what it got and refuses more bytes than the descriptor says.
     pub(crate) async fn download(
         &self,
-        digest: &Digest,
-        size: u64,
-        media_type: &str,
-        sink: &mut dyn Sink,
+        blob: &BlobRef,
+        mut write: impl FnMut(&[u8]) -> Result<u64, cerro_core::Error>,
     ) -> Result<(), Error> {
         let desc = OciDescriptor {
-            media_type: media_type.to_owned(),
-            digest: digest.to_string(),
-            size: i64::try_from(size).map_err(|_| cerro_core::Error::malformed("descriptor", "size out of range"))?,
+            media_type: blob.media_type.clone(),
+            digest: blob.digest.to_string(),
+            size: i64::try_from(blob.size)
+                .map_err(|_| cerro_core::Error::malformed("descriptor", "size out of range"))?,
             ..Default::default()
         };
         let mut waits = crate::retry::BACKOFF_MS.iter();
+        let mut received = 0u64;
         loop {
-            match self.download_once(&desc, digest, size, sink).await {
+            match self.download_from(&desc, blob.size, &mut received, &mut write).await {
+                Ok(()) => return Ok(()),
                 Err(Attempt::Transient(e)) => match waits.next() {
-                    Some(ms) => {
-                        tokio::time::sleep(Duration::from_millis(*ms)).await;
-                        sink.reset()
-                            .map_err(|e| cerro_core::Error::io("resetting download of", digest.to_string(), e))?;
-                    }
-                    None => return Err(network("pulling blob", digest.to_string(), &e)),
+                    Some(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+                    None => return Err(network("pulling blob", blob.digest.to_string(), &e)),
                 },
                 Err(Attempt::Final(e)) => return Err(e),
-                Ok(()) => return Ok(()),
             }
         }
     }
 
-    async fn download_once(
+    /// One request for the rest of a blob, from byte `*received`.
+    async fn download_from(
         &self,
         desc: &OciDescriptor,
-        digest: &Digest,
         size: u64,
-        sink: &mut dyn Sink,
+        received: &mut u64,
+        write: &mut impl FnMut(&[u8]) -> Result<u64, cerro_core::Error>,
     ) -> Result<(), Attempt> {
-        let mut stream = match self.client.pull_blob_stream(&self.reference, desc).await {
-            Ok(s) => s,
+        // Always a range request: a registry that honours it answers 206 and
+        // oci-client leaves the hashing to us (it would otherwise hash every
+        // byte a second time); one that ignores it sends the whole blob, and
+        // the part already held is skipped.
+        let response = self
+            .client
+            .pull_blob_stream_partial(&self.reference, desc, *received, None)
+            .await;
+        let (mut stream, mut skip) = match response {
+            Ok(BlobResponse::Partial(s)) => (s, 0),
+            Ok(BlobResponse::Full(s)) => (s, *received),
             Err(e) if crate::retry::is_retryable(&e) => return Err(Attempt::Transient(e)),
-            Err(e) => return Err(Attempt::Final(network("pulling blob", digest.to_string(), &e))),
-        };
-        let mut hasher = Hasher::new();
-        let mismatch = |hasher: Hasher| {
-            let (actual, n) = hasher.finish();
-            if n != size {
-                cerro_core::Error::SizeMismatch {
-                    what: format!("blob {digest} from the registry"),
-                    expected: size,
-                    actual: n,
-                }
-            } else {
-                cerro_core::Error::DigestMismatch {
-                    what: format!("blob {digest} from the registry"),
-                    expected: *digest,
-                    actual,
-                }
-            }
+            Err(e) => return Err(Attempt::Final(network("pulling blob", desc.digest.clone(), &e))),
         };
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
                 Ok(c) => c,
-                // oci-client's own end-of-stream digest check: every byte
-                // was seen, so our hash names what was actually served.
-                Err(e) if e.get_ref().is_some_and(|i| i.is::<oci_client::errors::DigestError>()) => {
-                    return Err(Attempt::Final(mismatch(hasher).into()));
-                }
-                // A connection cut mid-body: start this blob again.
+                // oci-client's own end-of-body digest check (on a full
+                // response): every byte was passed on, and the owner's hash
+                // will name what was actually served.
+                Err(e) if e.get_ref().is_some_and(|i| i.is::<oci_client::errors::DigestError>()) => return Ok(()),
+                // A connection cut mid-body: resume from here.
                 Err(e) => return Err(Attempt::Transient(OciDistributionError::IoError(e))),
             };
-            if hasher.len() + chunk.len() as u64 > size {
-                hasher.update(&chunk);
-                return Err(Attempt::Final(mismatch(hasher).into()));
+            let mut data = &chunk[..];
+            if skip > 0 {
+                let k = usize::try_from(skip).unwrap_or(usize::MAX).min(data.len());
+                data = &data[k..];
+                skip -= k as u64;
             }
-            hasher.update(&chunk);
-            sink.write_all(&chunk)
-                .map_err(|e| Attempt::Final(cerro_core::Error::io("writing blob", digest.to_string(), e).into()))?;
+            if !data.is_empty() {
+                *received = write(data).map_err(|e| Attempt::Final(e.into()))?;
+            }
         }
-        if hasher.len() != size || hasher.clone().finish().0 != *digest {
-            return Err(Attempt::Final(mismatch(hasher).into()));
+        if *received < size {
+            return Err(Attempt::Transient(OciDistributionError::IoError(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the body ended after {received} of {size} bytes"),
+            ))));
         }
-        sink.flush()
-            .map_err(|e| Attempt::Final(cerro_core::Error::io("writing blob", digest.to_string(), e).into()))
+        Ok(())
+    }
+
+    /// A small blob (a config, an envelope), whose size the caller bounded,
+    /// downloaded into memory and checked against its digest.
+    pub(crate) async fn download_small(&self, blob: &BlobRef) -> Result<Vec<u8>, Error> {
+        let what = || format!("blob {} from {}", blob.digest, self.shown);
+        let mut bytes = Vec::new();
+        self.download(blob, |data| {
+            if (bytes.len() + data.len()) as u64 > blob.size {
+                return Err(cerro_core::Error::SizeMismatch {
+                    what: what(),
+                    expected: blob.size,
+                    actual: (bytes.len() + data.len()) as u64,
+                });
+            }
+            bytes.extend_from_slice(data);
+            Ok(bytes.len() as u64)
+        })
+        .await?;
+        let actual = Digest::of(&bytes);
+        if actual != blob.digest {
+            return Err(cerro_core::Error::DigestMismatch {
+                what: what(),
+                expected: blob.digest,
+                actual,
+            }
+            .into());
+        }
+        Ok(bytes)
     }
 }
 
 enum Attempt {
     Transient(OciDistributionError),
     Final(Error),
-}
-
-/// Where a download goes; reset before a retry so no bytes are doubled.
-pub(crate) trait Sink: Write {
-    fn reset(&mut self) -> std::io::Result<()>;
-}
-
-impl Sink for Vec<u8> {
-    fn reset(&mut self) -> std::io::Result<()> {
-        self.clear();
-        Ok(())
-    }
-}
-
-impl Sink for File {
-    fn reset(&mut self) -> std::io::Result<()> {
-        self.set_len(0)?;
-        self.rewind()
-    }
 }
 
 fn is_not_found(e: &OciDistributionError) -> bool {
@@ -369,9 +386,11 @@ fn file_range(
     path: PathBuf,
     offset: u64,
     size: u64,
+    progress: Arc<dyn Progress>,
 ) -> impl Stream<Item = Result<Bytes, OciDistributionError>> + Send + 'static {
     futures_util::stream::try_unfold((None::<File>, 0u64), move |(file, done)| {
         let path = path.clone();
+        let progress = Arc::clone(&progress);
         async move {
             if done >= size {
                 return Ok(None);
@@ -383,6 +402,7 @@ fn file_range(
             let n = CHUNK.min(size - done) as usize;
             let mut buf = vec![0u8; n];
             f.read_exact_at(&mut buf, offset + done)?;
+            progress.advance(n as u64);
             Ok(Some((Bytes::from(buf), (Some(f), done + n as u64))))
         }
     })

@@ -1,20 +1,26 @@
-//! `ct fetch`: a bundle rebuilt from a registry, byte for byte.
+//! `ct fetch`: a bundle rebuilt from a registry, byte for byte, in one pass.
+//!
+//! The small members (image manifest, artifact manifest and its layers) come
+//! first and fix every offset of the bundle; the config and layers are then
+//! downloaded concurrently, each written straight to its place in the output
+//! file and hashed as it arrives ([`cerro_core::bundle::Assembly`]). No
+//! temporary layout, no second copy, no second read of the layers.
 
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::cell::RefCell;
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
 
-use cerro_core::bundle::{
-    read_bundle_file, write_bundle_file, Bundle, BundleContents, NoExtract, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE,
-};
-use cerro_core::digest::Digest;
+use cerro_core::bundle::{Assembly, Bundle, Skeleton, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE};
+use cerro_core::digest::{Digest, Hasher};
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
 use cerro_core::fsutil::AtomicFile;
-use cerro_core::image::source::SourceImage;
 use cerro_core::image::{
     bundle_index, parse_manifest, BlobRef, ImageParts, MANIFEST_TYPES, MT_OCI_MANIFEST, OCI_LAYOUT_FILE,
 };
 use cerro_core::manifest::MAX_MANIFEST_SIZE;
 use cerro_core::Error as CoreError;
+use futures_util::{StreamExt, TryStreamExt};
 use oci_client::RegistryOperation;
 use serde_json::Value;
 
@@ -26,12 +32,16 @@ use crate::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TOML, TITLE};
 /// Largest artifact config accepted.
 const MAX_CONFIG: u64 = 64 << 10;
 
-/// A bundle fetched and rebuilt into a temporary file beside the output,
-/// read back and structurally checked, but not yet verified against any
-/// trust store. Dropped without [`Pending::commit`], it leaves nothing.
+/// Blobs downloaded (or uploaded) at once. Layers are independent requests; on a fast
+/// link one stream cannot keep both the network and the hashing busy.
+pub(crate) const PARALLEL: usize = 4;
+
+/// A bundle fetched into a temporary file beside the output, read back and
+/// structurally checked, but not yet verified against any trust store.
+/// Dropped without [`Pending::commit`], it leaves nothing.
 #[derive(Debug)]
 pub struct Fetched {
-    /// The bundle as read back from the rebuilt file.
+    /// The bundle as assembled and read back.
     pub bundle: Bundle,
     /// The artifact manifest it came from.
     pub artifact: Digest,
@@ -63,33 +73,13 @@ fn malformed(what: impl Into<String>, reason: impl Into<String>) -> Error {
     CoreError::malformed(what, reason).into()
 }
 
-/// Fetches `reg`'s reference into a temporary file beside `output`:
-/// image blobs are streamed into a temporary OCI layout (next to `output`,
-/// removed afterwards), each hashed while written; the bundle is then
-/// written by `cerro-core`'s deterministic writer and read back.
-pub fn fetch(reg: &Registry, output: &Path) -> Result<Fetched, Error> {
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut layout = tempfile::Builder::new()
-        .prefix(".ct-fetch-")
-        .tempdir_in(&parent)
-        .map_err(|e| CoreError::io("creating a temporary layout in", &parent, e))?;
-    if layout.path().to_string_lossy().contains(':') {
-        // `oci:DIR` cannot name a directory whose path holds a colon.
-        layout = tempfile::Builder::new()
-            .prefix(".ct-fetch-")
-            .tempdir()
-            .map_err(|e| CoreError::io("creating a temporary layout in", std::env::temp_dir(), e))?;
-    }
-    let dir = layout.path().to_path_buf();
-    let blobs = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blobs).map_err(|e| CoreError::io("creating", &blobs, e))?;
-
-    let (image, parts, artifact) = reg.block_on(async {
+/// Fetches `reg`'s reference into a temporary file beside `output`.
+/// `on_temp` is told the temporary file's path as soon as it exists, so a
+/// caller can arrange for its removal should the process be killed.
+pub fn fetch(reg: &Registry, output: &Path, on_temp: &mut dyn FnMut(&Path)) -> Result<Fetched, Error> {
+    let (skeleton, artifact) = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
-        let (image, manifest_bytes, image_parts) = resolve_image(reg).await?;
+        let (image, manifest_bytes, _) = resolve_image(reg).await?;
         let digest = image.digest;
 
         let referrers = reg.referrers(&digest, ARTIFACT_TYPE).await?;
@@ -119,39 +109,55 @@ pub fn fetch(reg: &Registry, output: &Path) -> Result<Fetched, Error> {
             .into());
         }
         let parts = pull_artifact(reg, &artifact_digest, &artifact_bytes, &image).await?;
-        download_image(reg, &blobs, &manifest_bytes, &image_parts).await?;
-        Ok::<_, Error>((image, parts, artifact_digest))
-    })?;
-
-    let index = bundle_index(&image, parts.reference.as_deref())?;
-    fs::write(dir.join("index.json"), index).map_err(|e| CoreError::io("writing", dir.join("index.json"), e))?;
-    fs::write(dir.join("oci-layout"), OCI_LAYOUT_FILE)
-        .map_err(|e| CoreError::io("writing", dir.join("oci-layout"), e))?;
-    let source = SourceImage::open(&format!("oci:{}", dir.display()))?;
-    if source.manifest != image {
-        return Err(malformed("fetched layout", "image descriptor changed while rebuilding"));
-    }
-    let manifest_toml = parts
-        .manifest_toml
-        .ok_or_else(|| malformed(format!("artifact {artifact}"), "no manifest.toml layer"))?;
-    let mut out = AtomicFile::create(output, 0o644)?;
-    write_bundle_file(
-        &BundleContents {
+        let manifest_toml = parts
+            .manifest_toml
+            .ok_or_else(|| malformed(format!("artifact {artifact_digest}"), "no manifest.toml layer"))?;
+        let skeleton = Skeleton {
             manifest_toml,
             attestations: parts.attestations,
             selinux: parts.selinux,
-            image: &source,
+            image,
+            reference: parts.reference,
+            manifest_bytes,
             mtime: parts.mtime,
-        },
-        out.file(),
-    )?;
-    let bundle = read_bundle_file(out.file(), &mut NoExtract)?;
-    drop(layout);
+        };
+        Ok::<_, Error>((skeleton, artifact_digest))
+    })?;
+
+    let mut out = AtomicFile::create(output, 0o644)?;
+    on_temp(out.temp_path());
+    let asm = Assembly::start(&skeleton, out.file(), &format!("from {}", reg.shown))?;
+    let asm = reg.block_on(download_all(reg, asm))?;
+    let bundle = asm.finish()?;
     Ok(Fetched {
         bundle,
         artifact,
         pending: Pending(out),
     })
+}
+
+/// Downloads every config and layer blob into the assembly, [`PARALLEL`]
+/// at a time, reporting progress as bytes arrive.
+async fn download_all(reg: &Registry, asm: Assembly) -> Result<Assembly, Error> {
+    let blobs: Vec<BlobRef> = asm.blobs().cloned().collect();
+    let progress = reg.progress();
+    progress.start("fetching", blobs.iter().map(|b| b.size).sum());
+    let asm = RefCell::new(asm);
+    futures_util::stream::iter(blobs.iter().enumerate())
+        .map(|(i, blob)| {
+            let asm = &asm;
+            reg.download(blob, move |data| {
+                let mut a = asm.borrow_mut();
+                a.write(i, data)?;
+                progress.advance(data.len() as u64);
+                Ok(a.received(i))
+            })
+        })
+        .buffer_unordered(PARALLEL)
+        .try_collect::<Vec<()>>()
+        .await?;
+    progress.finish();
+    Ok(asm.into_inner())
 }
 
 /// Resolves the reference to its image manifest: (descriptor, bytes, parts).
@@ -180,30 +186,19 @@ async fn resolve_image(reg: &Registry) -> Result<(BlobRef, Vec<u8>, ImageParts),
     Ok((image, manifest_bytes.to_vec(), parts))
 }
 
-/// Streams the image's manifest, config and layers into `blobs`, each
-/// hashed while written (a blob that is not what its digest says is refused).
-async fn download_image(reg: &Registry, blobs: &Path, manifest_bytes: &[u8], parts: &ImageParts) -> Result<(), Error> {
-    let digest = Digest::of(manifest_bytes);
-    let manifest_path = blobs.join(digest.hex());
-    fs::write(&manifest_path, manifest_bytes).map_err(|e| CoreError::io("writing", &manifest_path, e))?;
-    for blob in parts.blobs() {
-        let p = blobs.join(blob.digest.hex());
-        let mut f = File::create(&p).map_err(|e| CoreError::io("creating", &p, e))?;
-        reg.download(&blob.digest, blob.size, &blob.media_type, &mut f).await?;
-    }
-    Ok(())
-}
-
 /// Pulls the image `reg` names (no bundle needed) into the OCI layout
 /// directory `dir`, named `ref_name` in its index: what `ct pack docker://`
-/// packs. Every blob is hashed while it streams to disk.
+/// packs. Blobs are downloaded concurrently and hashed as they stream to
+/// disk; one that is not what its digest says is refused.
 pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str) -> Result<BlobRef, Error> {
-    let blobs = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blobs).map_err(|e| CoreError::io("creating", &blobs, e))?;
+    let blobs_dir = dir.join("blobs").join("sha256");
+    fs::create_dir_all(&blobs_dir).map_err(|e| CoreError::io("creating", &blobs_dir, e))?;
     let image = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
         let (image, bytes, parts) = resolve_image(reg).await?;
-        download_image(reg, &blobs, &bytes, &parts).await?;
+        let path = blobs_dir.join(image.digest.hex());
+        fs::write(&path, &bytes).map_err(|e| CoreError::io("writing", &path, e))?;
+        download_to_files(reg, &blobs_dir, &parts).await?;
         Ok::<_, Error>(image)
     })?;
     fs::write(dir.join("index.json"), bundle_index(&image, Some(ref_name))?)
@@ -211,6 +206,44 @@ pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str) -> Result<BlobRef,
     fs::write(dir.join("oci-layout"), OCI_LAYOUT_FILE)
         .map_err(|e| CoreError::io("writing", dir.join("oci-layout"), e))?;
     Ok(image)
+}
+
+/// Streams each config and layer blob into `blobs_dir/<hex>.part`, hashing
+/// it as it goes, and gives it its digest name only once it matched.
+async fn download_to_files(reg: &Registry, blobs_dir: &Path, parts: &ImageParts) -> Result<(), Error> {
+    let blobs: Vec<BlobRef> = parts.blobs().into_iter().cloned().collect();
+    let progress = reg.progress();
+    progress.start("pulling", blobs.iter().map(|b| b.size).sum());
+    futures_util::stream::iter(blobs.iter())
+        .map(|blob| async move {
+            let part = blobs_dir.join(format!("{}.part", blob.digest.hex()));
+            let file = fs::File::create(&part).map_err(|e| CoreError::io("creating", &part, e))?;
+            let state = RefCell::new((file, Hasher::new()));
+            reg.download(blob, |data| {
+                let (file, hasher) = &mut *state.borrow_mut();
+                hasher.update(data);
+                file.write_all(data).map_err(|e| CoreError::io("writing", &part, e))?;
+                progress.advance(data.len() as u64);
+                Ok(hasher.len())
+            })
+            .await?;
+            let (actual, _) = state.into_inner().1.finish();
+            if actual != blob.digest {
+                return Err(Error::from(CoreError::DigestMismatch {
+                    what: format!("blob {} from {}", blob.digest, reg.shown),
+                    expected: blob.digest,
+                    actual,
+                }));
+            }
+            let name = blobs_dir.join(blob.digest.hex());
+            fs::rename(&part, &name).map_err(|e| CoreError::io("renaming", &part, e))?;
+            Ok(())
+        })
+        .buffer_unordered(PARALLEL)
+        .try_collect::<Vec<()>>()
+        .await?;
+    progress.finish();
+    Ok(())
 }
 
 /// Checks the artifact manifest and pulls its config and layers (all small,
@@ -235,8 +268,7 @@ async fn pull_artifact(reg: &Registry, digest: &Digest, bytes: &[u8], image: &Bl
             format!("config is not a {CONFIG_MEDIA_TYPE} of at most {MAX_CONFIG} bytes"),
         ));
     }
-    let mut config = Vec::new();
-    reg.download(&cfg_digest, cfg_size, &cfg_type, &mut config).await?;
+    let config = reg.download_small(&blob_ref(cfg_digest, cfg_size, cfg_type)).await?;
     let cfg: Value = serde_json::from_slice(&config).map_err(|e| malformed("artifact config", e.to_string()))?;
     if cfg.get("format").and_then(Value::as_str) != Some("1") {
         return Err(malformed(
@@ -295,8 +327,7 @@ async fn pull_artifact(reg: &Registry, digest: &Digest, bytes: &[u8], image: &Bl
                 format!("layer {title:?} claims {size} bytes, more than allowed"),
             ));
         }
-        let mut bytes = Vec::new();
-        reg.download(&d, size, &mt, &mut bytes).await?;
+        let bytes = reg.download_small(&blob_ref(d, size, mt)).await?;
         match expected_type {
             MT_TOML if parts.manifest_toml.is_none() => parts.manifest_toml = Some(bytes),
             MT_TOML => return Err(malformed(&what, "two manifest.toml layers")),
@@ -305,6 +336,14 @@ async fn pull_artifact(reg: &Registry, digest: &Digest, bytes: &[u8], image: &Bl
         }
     }
     Ok(parts)
+}
+
+fn blob_ref(digest: Digest, size: u64, media_type: String) -> BlobRef {
+    BlobRef {
+        media_type,
+        digest,
+        size,
+    }
 }
 
 fn parse_descriptor(what: &str, d: Option<&Value>) -> Result<(Digest, u64, String), Error> {

@@ -21,6 +21,7 @@ mod auth;
 mod client;
 mod error;
 mod fetch;
+mod progress;
 mod push;
 mod retry;
 
@@ -28,6 +29,7 @@ pub use auth::{credentials_for, default_auth_files};
 pub use client::{Options, Registry};
 pub use error::Error;
 pub use fetch::{fetch, pull_image, Fetched, Pending};
+pub use progress::{NoProgress, Progress};
 pub use push::{push, Pushed};
 
 /// `artifactType` of the artifact that carries a bundle's non-image members.

@@ -17,6 +17,9 @@ use serde_json::{json, Value};
 
 use crate::client::Registry;
 use crate::error::Error;
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::fetch::PARALLEL;
 use crate::{fallback_tag, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TOML, TITLE};
 
 /// What a push stored.
@@ -192,18 +195,31 @@ pub fn push(path: &Path, reg: &Registry) -> Result<Pushed, Error> {
 
     reg.block_on(async {
         reg.authorize(RegistryOperation::Push).await?;
-        let (mut uploaded, mut skipped) = (0, 0);
-        for blob in bundle.parts.blobs() {
-            if reg.blob_exists(&blob.digest).await? {
-                skipped += 1;
-                continue;
-            }
+        let blobs = bundle.parts.blobs();
+        let mut spans = Vec::with_capacity(blobs.len());
+        for blob in &blobs {
             let (off, size) = *offsets
                 .get(&blob_path(&blob.digest))
                 .ok_or_else(|| CoreError::malformed(path.display().to_string(), format!("no blob {}", blob.digest)))?;
-            reg.push_file_range(path, off, size, &blob.digest).await?;
-            uploaded += 1;
+            spans.push((blob.digest, off, size));
         }
+        let progress = reg.progress();
+        progress.start("pushing", spans.iter().map(|s| s.2).sum());
+        let sent: Vec<bool> = futures_util::stream::iter(spans)
+            .map(|(digest, off, size)| async move {
+                if reg.blob_exists(&digest).await? {
+                    progress.advance(size);
+                    return Ok::<_, Error>(false);
+                }
+                reg.push_file_range(path, off, size, &digest).await?;
+                Ok(true)
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect()
+            .await?;
+        progress.finish();
+        let mut uploaded = sent.iter().filter(|s| **s).count();
+        let mut skipped = sent.len() - uploaded;
         reg.push_manifest(&image_target, &manifest_bytes, &bundle.image.media_type)
             .await?;
 

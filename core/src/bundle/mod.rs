@@ -16,9 +16,11 @@
 //! Every member is a regular file with mode 0644, uid/gid 0, empty owner
 //! names and the same mtime (SOURCE_DATE_EPOCH, else 0).
 
+mod assemble;
 mod reader;
 mod writer;
 
+pub use assemble::{Assembly, Skeleton};
 pub use reader::{
     read_bundle, read_bundle_file, Attestation, Bundle, Extract, Member, NoExtract, MAX_ATTESTATIONS,
     MAX_ATTESTATION_BYTES,

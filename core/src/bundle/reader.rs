@@ -214,6 +214,28 @@ pub fn read_bundle_file(file: &File, extract: &mut dyn Extract) -> Result<Bundle
     Ok(bundle)
 }
 
+/// [`read_bundle_file`] for a file an [`super::Assembly`] wrote: the same
+/// checks, except that the data of each blob listed in `hashed` (data
+/// offset, digest) is not hashed again: the assembly hashed exactly the
+/// bytes it wrote there and found that digest.
+pub(super) fn read_assembled(file: &Arc<File>, hashed: &[(u64, Digest)]) -> Result<Bundle> {
+    let mut ar = tar::Archive::new(FileCursor { file, pos: 0 });
+    let entries = ar
+        .entries_with_seek()
+        .map_err(|e| Error::malformed("bundle", format!("not a tar archive: {e}")))?
+        .raw(true);
+    let bundle = read_entries(
+        entries,
+        &mut NoExtract,
+        &Mode::Assembled {
+            file: Arc::clone(file),
+            hashed,
+        },
+    )?;
+    check_end_marker(&mut ar.into_inner())?;
+    Ok(bundle)
+}
+
 /// The tar reader stops at end of input or at the first zero block, so
 /// without this a bundle cut short inside its end-of-archive marker, or with
 /// bytes appended after it, would read as valid. The writer ends every
@@ -242,6 +264,12 @@ enum Mode<'m> {
     },
     /// By position in a file; padding is read and checked explicitly.
     File(Arc<File>),
+    /// As `File`, for a file whose blobs at these data offsets were hashed
+    /// while an [`super::Assembly`] wrote them.
+    Assembled {
+        file: Arc<File>,
+        hashed: &'m [(u64, Digest)],
+    },
 }
 
 /// Most attestation members a bundle may carry (each is held in memory).
@@ -359,7 +387,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                 }
                 padding.set(pad);
             }
-            Mode::File(file) => check_padding_at(file, pad.0, pad.1)?,
+            Mode::File(file) | Mode::Assembled { file, .. } => check_padding_at(file, pad.0, pad.1)?,
         }
         let member_phase = match kind {
             MemberKind::Manifest => Phase::Manifest,
@@ -550,8 +578,18 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                     });
                 }
                 next_blob += 1;
+                if let Mode::Assembled { hashed, .. } = mode {
+                    if hashed.contains(&(data_start, digest)) {
+                        members.push(Member { path, size, digest });
+                        continue;
+                    }
+                }
                 let sink = extract.blob(&digest)?;
-                if let (Mode::File(file), true) = (mode, size >= POSITIONED_MIN) {
+                let positioned = match mode {
+                    Mode::File(file) | Mode::Assembled { file, .. } => Some(file),
+                    Mode::Stream { .. } => None,
+                };
+                if let (Some(file), true) = (positioned, size >= POSITIONED_MIN) {
                     let id = pool.start_region(Arc::clone(file), data_start, size, sink);
                     streamed.push((id, want.clone()));
                     members.push(Member { path, size, digest });

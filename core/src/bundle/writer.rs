@@ -10,7 +10,7 @@ use super::{blob_path, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH};
 use crate::error::{Error, Result};
 use crate::hashpool::{HashPool, CHUNK};
 use crate::image::source::SourceImage;
-use crate::image::{bundle_index, OCI_LAYOUT_FILE};
+use crate::image::{bundle_index, BlobRef, OCI_LAYOUT_FILE};
 
 /// Everything a bundle holds.
 #[derive(Debug)]
@@ -63,29 +63,55 @@ impl Out<'_> {
     }
 }
 
+/// The members before the config and layers, which are all held in
+/// memory: the package manifest, attestations and SELinux modules (each
+/// group sorted by path), the layout marker, the index and the image
+/// manifest. Shared by the sequential writer and [`super::Assembly`], so
+/// both lay out the same bytes.
+pub(super) struct Head<'a> {
+    pub manifest_toml: &'a [u8],
+    pub attestations: &'a [(String, Vec<u8>)],
+    pub selinux: &'a [(String, Vec<u8>)],
+    pub image: &'a BlobRef,
+    pub reference: Option<&'a str>,
+    pub manifest_bytes: &'a [u8],
+    pub mtime: u64,
+}
+
+impl Head<'_> {
+    pub(super) fn write(&self, out: &mut dyn Write) -> Result<()> {
+        let mtime = self.mtime;
+        member(out, MANIFEST_PATH, self.manifest_toml, mtime)?;
+        let mut atts: Vec<&(String, Vec<u8>)> = self.attestations.iter().collect();
+        atts.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, bytes) in atts {
+            member(out, path, bytes, mtime)?;
+        }
+        let mut modules: Vec<&(String, Vec<u8>)> = self.selinux.iter().collect();
+        modules.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, bytes) in modules {
+            member(out, path, bytes, mtime)?;
+        }
+        member(out, LAYOUT_PATH, OCI_LAYOUT_FILE, mtime)?;
+        let index = bundle_index(self.image, self.reference)?;
+        member(out, INDEX_PATH, &index, mtime)?;
+        member(out, &blob_path(&self.image.digest), self.manifest_bytes, mtime)
+    }
+}
+
 fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>) -> Result<()> {
     let mtime = contents.mtime;
-    member(out.w(), MANIFEST_PATH, &contents.manifest_toml, mtime)?;
-    let mut atts: Vec<&(String, Vec<u8>)> = contents.attestations.iter().collect();
-    atts.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, bytes) in atts {
-        member(out.w(), path, bytes, mtime)?;
-    }
-    let mut modules: Vec<&(String, Vec<u8>)> = contents.selinux.iter().collect();
-    modules.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, bytes) in modules {
-        member(out.w(), path, bytes, mtime)?;
-    }
     let image = contents.image;
-    member(out.w(), LAYOUT_PATH, OCI_LAYOUT_FILE, mtime)?;
-    let index = bundle_index(&image.manifest, image.reference.as_deref())?;
-    member(out.w(), INDEX_PATH, &index, mtime)?;
-    member(
-        out.w(),
-        &blob_path(&image.manifest.digest),
-        &image.manifest_bytes,
+    Head {
+        manifest_toml: &contents.manifest_toml,
+        attestations: &contents.attestations,
+        selinux: &contents.selinux,
+        image: &image.manifest,
+        reference: image.reference.as_deref(),
+        manifest_bytes: &image.manifest_bytes,
         mtime,
-    )?;
+    }
+    .write(out.w())?;
 
     let mut pool = HashPool::new();
     let mut expected = Vec::new();
@@ -176,7 +202,7 @@ fn write_all(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {
     out.write_all(bytes).map_err(|e| Error::io("writing", "bundle", e))
 }
 
-fn pad(out: &mut dyn Write, size: u64) -> Result<()> {
+pub(super) fn pad(out: &mut dyn Write, size: u64) -> Result<()> {
     let rem = (size % 512) as usize;
     if rem == 0 {
         return Ok(());

@@ -65,7 +65,8 @@ pub fn pack(
     // docker://REF: pull the image into a private layout first (every blob
     // hashed as it streams), then pack it like any other layout.
     // The pulled layout lives until this function returns (packing reads it).
-    let mut _pulled: Option<tempfile::TempDir> = None;
+    // Removed on SIGINT/SIGTERM/SIGHUP too, not only when dropped.
+    let mut _pulled: Option<(tempfile::TempDir, crate::signals::Cleanup)> = None;
     let (image, registry_ref) = match image.strip_prefix("docker://") {
         Some(r) => {
             let dir = tempfile::Builder::new()
@@ -74,9 +75,11 @@ pub fn pack(
                 .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
             let tag = tag_of(r);
             let reg = super::registry::connect(r, insecure)?;
+            let cleanup = crate::signals::Cleanup::install();
+            cleanup.watch(dir.path());
             cerro_registry::pull_image(&reg, dir.path(), &tag).map_err(Error::from)?;
             let spec = format!("oci:{}:{tag}", dir.path().display());
-            _pulled = Some(dir);
+            _pulled = Some((dir, cleanup));
             (spec, Some(r.to_owned()))
         }
         None => (image.to_owned(), None),

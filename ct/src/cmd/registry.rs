@@ -11,13 +11,17 @@ use cerro_registry::{Options, Registry};
 
 use super::verify::load_policy;
 use crate::ctx::Ctx;
+use crate::signals::Cleanup;
 
+/// A client for `reference`, with a progress bar when stderr is a terminal.
 pub(crate) fn connect(reference: &str, insecure: bool) -> Result<Registry> {
     let opts = Options {
         insecure,
         ..Options::default()
     };
-    Ok(Registry::connect(reference, &opts).map_err(cerro_core::Error::from)?)
+    let mut reg = Registry::connect(reference, &opts).map_err(cerro_core::Error::from)?;
+    reg.set_progress(crate::progress::for_stderr());
+    Ok(reg)
 }
 
 pub fn push(bundle: &Path, reference: &str, insecure: bool) -> Result<ExitCode> {
@@ -40,7 +44,9 @@ pub fn fetch(ctx: &Ctx, reference: &str, output: &Path, insecure: bool, policy: 
     let policy = load_policy(policy)?;
     let trust = ctx.home.load_trust()?;
     let reg = connect(reference, insecure)?;
-    let fetched = cerro_registry::fetch(&reg, output).map_err(cerro_core::Error::from)?;
+    let cleanup = Cleanup::install();
+    let fetched =
+        cerro_registry::fetch(&reg, output, &mut |tmp| cleanup.watch(tmp)).map_err(cerro_core::Error::from)?;
     let artifact = fetched.artifact;
     match core_verify(fetched.bundle, &trust, policy.as_ref(), ctx.now()) {
         Ok(v) => {

@@ -1,0 +1,293 @@
+//! A bundle written out of order: for `ct fetch`, whose blobs arrive from
+//! the network concurrently and in no particular order.
+//!
+//! The sequential writer needs each blob in member order; waiting for that
+//! order would mean downloading one layer at a time, or staging every layer
+//! in a temporary file and copying it again. But every offset of a bundle is
+//! a function of the member sizes alone, and those are known as soon as the
+//! image manifest is: so [`Assembly::start`] writes the small members and
+//! every blob's header at once, sizes the file, and each blob's data is then
+//! written straight to its place as it arrives ([`Assembly::write`]), hashed
+//! on the pool's workers from the very buffers written. The result is the
+//! same file, byte for byte, as [`super::write_bundle`] produces from the
+//! same contents (tested), written and hashed once.
+//!
+//! [`Assembly::finish`] returns the [`Bundle`] only when every blob had
+//! exactly its descriptor's size and digest; the rest of the file (headers,
+//! padding, small members, end marker) is then read back through the same
+//! checks as [`super::read_bundle_file`] applies, skipping only the rehash
+//! of the blob data this assembly hashed itself.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use super::reader::{read_assembled, Bundle};
+use super::writer::{member_header, Head};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::hashpool::{HashPool, Job, CHUNK};
+use crate::image::{parse_manifest, BlobRef};
+
+/// Everything a bundle holds except the config and layer data.
+#[derive(Debug, Clone)]
+pub struct Skeleton {
+    /// Canonical `manifest.toml` bytes.
+    pub manifest_toml: Vec<u8>,
+    /// `(path, bytes)` of each attestation member.
+    pub attestations: Vec<(String, Vec<u8>)>,
+    /// `(selinux/<name>.cil, text)` of each SELinux policy module.
+    pub selinux: Vec<(String, Vec<u8>)>,
+    /// Descriptor of the image manifest.
+    pub image: BlobRef,
+    /// `org.opencontainers.image.ref.name` of the image, if any.
+    pub reference: Option<String>,
+    /// The image manifest bytes (checked against `image`).
+    pub manifest_bytes: Vec<u8>,
+    /// The mtime of every member.
+    pub mtime: u64,
+}
+
+/// One config or layer blob: where its data goes and how much has come.
+struct Slot {
+    blob: BlobRef,
+    /// Offset of its data in the bundle.
+    offset: u64,
+    /// Bytes accepted so far (written or pending).
+    received: u64,
+    /// Bytes not yet handed to the pool (at most one chunk).
+    pending: Vec<u8>,
+    /// Its hashing job, started with its first chunk.
+    job: Option<Job>,
+}
+
+/// A bundle file being filled in; see the module documentation.
+pub struct Assembly {
+    file: Arc<File>,
+    slots: Vec<Slot>,
+    pool: HashPool,
+    /// Where the blobs come from, for messages ("from 127.0.0.1:5000/app").
+    origin: String,
+    len: u64,
+}
+
+impl std::fmt::Debug for Assembly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assembly")
+            .field("blobs", &self.slots.len())
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes the chunks of one blob at consecutive offsets (the pool's worker
+/// owns it, after hashing each chunk).
+struct PositionedWriter {
+    file: Arc<File>,
+    pos: u64,
+}
+
+impl Write for PositionedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write_all_at(buf, self.pos)?;
+        self.pos += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn round_up(n: u64) -> u64 {
+    n.div_ceil(512) * 512
+}
+
+impl Assembly {
+    /// Lays the bundle out in `file` (truncated first): everything but the
+    /// config and layer data is written now. `origin` names where the blobs
+    /// come from, in error messages.
+    pub fn start(skeleton: &Skeleton, file: &File, origin: &str) -> Result<Assembly> {
+        let image = &skeleton.image;
+        let what = format!("image manifest {}", image.digest);
+        if skeleton.manifest_bytes.len() as u64 != image.size {
+            return Err(Error::SizeMismatch {
+                what,
+                expected: image.size,
+                actual: skeleton.manifest_bytes.len() as u64,
+            });
+        }
+        let actual = Digest::of(&skeleton.manifest_bytes);
+        if actual != image.digest {
+            return Err(Error::DigestMismatch {
+                what,
+                expected: image.digest,
+                actual,
+            });
+        }
+        let parts = parse_manifest(&what, &skeleton.manifest_bytes, &image.media_type)?;
+
+        let mut head = Vec::new();
+        Head {
+            manifest_toml: &skeleton.manifest_toml,
+            attestations: &skeleton.attestations,
+            selinux: &skeleton.selinux,
+            image,
+            reference: skeleton.reference.as_deref(),
+            manifest_bytes: &skeleton.manifest_bytes,
+            mtime: skeleton.mtime,
+        }
+        .write(&mut head)?;
+
+        let mut pos = head.len() as u64;
+        let mut slots = Vec::new();
+        let mut headers = Vec::new();
+        for blob in parts.blobs() {
+            let header = member_header(&super::blob_path(&blob.digest), blob.size, skeleton.mtime)?;
+            headers.push((pos, header));
+            slots.push(Slot {
+                blob: blob.clone(),
+                offset: pos + 512,
+                received: 0,
+                pending: Vec::new(),
+                job: None,
+            });
+            pos = (pos + 512)
+                .checked_add(round_up(blob.size))
+                .ok_or_else(|| Error::malformed(&what, "blob sizes overflow"))?;
+        }
+        // Padding and the end-of-archive marker are the zeros of the sized file.
+        let len = pos + 1024;
+        let io = |e| Error::io("writing", "bundle", e);
+        file.set_len(0).map_err(io)?;
+        file.set_len(len).map_err(io)?;
+        file.write_all_at(&head, 0).map_err(io)?;
+        for (at, header) in headers {
+            file.write_all_at(header.as_bytes(), at).map_err(io)?;
+        }
+        let file = Arc::new(
+            file.try_clone()
+                .map_err(|e| Error::io("duplicating handle of", "bundle", e))?,
+        );
+        Ok(Assembly {
+            file,
+            slots,
+            pool: HashPool::new(),
+            origin: origin.to_owned(),
+            len,
+        })
+    }
+
+    /// The config and layers still to write, in member order; `write`
+    /// takes an index into this list.
+    pub fn blobs(&self) -> impl Iterator<Item = &BlobRef> {
+        self.slots.iter().map(|s| &s.blob)
+    }
+
+    /// The size the bundle file will have.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the bundle has no blob to wait for beyond the manifest.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Bytes of blob `i` accepted so far (where a resumed download starts).
+    pub fn received(&self, i: usize) -> u64 {
+        self.slots.get(i).map_or(0, |s| s.received)
+    }
+
+    /// Appends `data` to blob `i`. More bytes than the blob's descriptor
+    /// says are refused here, before any of them is written.
+    pub fn write(&mut self, i: usize, data: &[u8]) -> Result<()> {
+        let Some(slot) = self.slots.get_mut(i) else {
+            return Err(Error::malformed("bundle assembly", format!("no blob number {i}")));
+        };
+        let new_len = slot.received.saturating_add(data.len() as u64);
+        if new_len > slot.blob.size {
+            return Err(Error::SizeMismatch {
+                what: format!("blob {} {}", slot.blob.digest, self.origin),
+                expected: slot.blob.size,
+                actual: new_len,
+            });
+        }
+        slot.received = new_len;
+        let mut data = data;
+        while !data.is_empty() {
+            if slot.pending.capacity() == 0 {
+                slot.pending = self.pool.buffer();
+            }
+            let take = (CHUNK - slot.pending.len()).min(data.len());
+            slot.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if slot.pending.len() == CHUNK {
+                Self::hand_over(&mut self.pool, &self.file, slot);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the slot's pending bytes to its hashing job (started on first use).
+    fn hand_over(pool: &mut HashPool, file: &Arc<File>, slot: &mut Slot) {
+        let job = slot.job.get_or_insert_with(|| {
+            pool.start(Some(Box::new(PositionedWriter {
+                file: Arc::clone(file),
+                pos: slot.offset,
+            })))
+        });
+        let chunk = std::mem::take(&mut slot.pending);
+        if !chunk.is_empty() {
+            pool.feed(job, chunk);
+        }
+    }
+
+    /// Waits for the last writes and hashes, checks every blob against its
+    /// descriptor, then reads the rest of the file back through the
+    /// reader's checks. The file is complete and consistent if this
+    /// returns; it is not yet verified against any trust store.
+    pub fn finish(mut self) -> Result<Bundle> {
+        let mut ids = Vec::with_capacity(self.slots.len());
+        for slot in &mut self.slots {
+            Self::hand_over(&mut self.pool, &self.file, slot);
+            if let Some(job) = slot.job.take() {
+                ids.push(job.id());
+                self.pool.end(job);
+            }
+        }
+        let outcomes = self.pool.finish();
+        let mut hashed = Vec::with_capacity(self.slots.len());
+        for (slot, id) in self.slots.iter().zip(ids) {
+            let what = || format!("blob {} {}", slot.blob.digest, self.origin);
+            let outcome = outcomes
+                .get(id)
+                .and_then(|o| o.as_ref())
+                .ok_or_else(|| Error::malformed(what(), "was not hashed"))?;
+            if let Some(e) = &outcome.sink_error {
+                return Err(Error::io(
+                    "writing",
+                    what(),
+                    std::io::Error::new(e.kind(), e.to_string()),
+                ));
+            }
+            if outcome.size != slot.blob.size {
+                return Err(Error::SizeMismatch {
+                    what: what(),
+                    expected: slot.blob.size,
+                    actual: outcome.size,
+                });
+            }
+            if outcome.digest != slot.blob.digest {
+                return Err(Error::DigestMismatch {
+                    what: what(),
+                    expected: slot.blob.digest,
+                    actual: outcome.digest,
+                });
+            }
+            hashed.push((slot.offset, slot.blob.digest));
+        }
+        read_assembled(&self.file, &hashed)
+    }
+}
