@@ -59,6 +59,8 @@ struct AuthEnv {
     docker_config: Option<PathBuf>,
     xdg_runtime_dir: Option<PathBuf>,
     registry_auth_file: Option<PathBuf>,
+    /// A directory put first on `PATH` (credential helpers).
+    bin_dir: Option<PathBuf>,
 }
 
 /// Runs `ct` with `state` as `CERRO_HOME` in `env`: (exit code, output).
@@ -74,6 +76,10 @@ fn ct_auth(state: &Path, env: &AuthEnv, empty_home: &Path, args: &[&str]) -> (i3
             Some(v) => c.env(var, v),
             None => c.env_remove(var),
         };
+    }
+    if let Some(dir) = &env.bin_dir {
+        let path = std::env::var("PATH").unwrap_or_default();
+        c.env("PATH", format!("{}:{path}", dir.display()));
     }
     let out = c.args(args).output().unwrap();
     (
@@ -133,9 +139,13 @@ fn htpasswd_basic_auth_with_docker_and_podman_auth_files() {
     fs::create_dir(&empty_home).unwrap();
     let ct = |env: &AuthEnv, args: &[&str]| ct_auth(&state, env, &empty_home, args);
 
-    // No credentials anywhere: refused.
+    // No credentials anywhere: refused, and the message says so.
     let (code, out) = ct(&AuthEnv::default(), &["push", bundle_s, &reference]);
     assert_unauthorized(code, &out);
+    assert!(
+        out.contains(&format!("no credentials for {}/cerro/basic", reg.host())) && out.contains("podman login"),
+        "{out}"
+    );
 
     // A wrong password in ~/.docker/config.json: refused.
     let home = d.join("home");
@@ -146,6 +156,12 @@ fn htpasswd_basic_auth_with_docker_and_podman_auth_files() {
     };
     let (code, out) = ct(&with_home, &["push", bundle_s, &reference]);
     assert_unauthorized(code, &out);
+    let used = format!(
+        "credentials from {} ({})",
+        home.join(".docker/config.json").display(),
+        reg.host()
+    );
+    assert!(out.contains(&used), "the message does not name the file used: {out}");
 
     // Credentials for another registry only: refused.
     let elsewhere = d.join("elsewhere/config.json");
@@ -227,6 +243,52 @@ fn htpasswd_basic_auth_with_docker_and_podman_auth_files() {
     let (code, out) = ct(&docker, &["fetch", &reference, "-o", &s("wrong.ctp")]);
     assert_unauthorized(code, &out);
     assert!(!d.join("wrong.ctp").exists());
+    // A docker credential helper (`credsStore`), speaking the helper
+    // protocol: the server on stdin, JSON on stdout, exit 1 when it has none.
+    let bin = d.join("bin");
+    fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-cerrotest");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\necho \"$server\" >> {log}\n\
+             if [ \"$server\" = {host} ]; then printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"; \
+             else echo 'credentials not found in native keychain'; exit 1; fi\n",
+            log = d.join("helper.log").display(),
+            host = reg.host()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let store_dir = d.join("store-config");
+    fs::create_dir(&store_dir).unwrap();
+    fs::write(
+        store_dir.join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{}}}},"credsStore":"cerrotest"}}"#, reg.host()),
+    )
+    .unwrap();
+    let with_helper = AuthEnv {
+        docker_config: Some(store_dir.clone()),
+        bin_dir: Some(bin.clone()),
+        ..AuthEnv::default()
+    };
+    let (code, out) = ct(&with_helper, &["fetch", &reference, "-o", &s("helper.ctp")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(same_bytes(&bundle, &d.join("helper.ctp")));
+    assert_eq!(fs::read_to_string(d.join("helper.log")).unwrap().trim(), reg.host());
+    // `credHelpers` names a helper per registry, before `auths`.
+    fs::write(
+        store_dir.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{h}":{{"auth":"{}"}}}},"credHelpers":{{"{h}":"cerrotest"}}}}"#,
+            b64(&format!("{USER}:wrong")),
+            h = reg.host()
+        ),
+    )
+    .unwrap();
+    let (code, out) = ct(&with_helper, &["fetch", &reference, "-o", &s("helper2.ctp")]);
+    assert_eq!(code, 0, "{out}");
+
     // (htpasswd has no per-user rights: mallory may read what alice pushed.)
     write_auth_file(&docker_dir.join("config.json"), &reg.host(), OTHER_USER, OTHER_PASSWORD);
     let (code, out) = ct(&docker, &["fetch", &reference, "-o", &s("mallory.ctp")]);

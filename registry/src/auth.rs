@@ -27,10 +27,26 @@ pub fn default_auth_files(env: impl Fn(&str) -> Option<String>) -> Vec<PathBuf> 
     files
 }
 
-/// The `(user, password)` stored for `registry` (`host[:port]`) in the
-/// first of `files` that has an entry for it. Missing files are skipped; a
-/// file that exists but cannot be parsed is an error, not silently ignored.
-pub fn credentials_for(registry: &str, files: &[PathBuf]) -> Result<Option<(String, String)>, Error> {
+/// Credentials found for a registry, and where they came from (named in
+/// the message when the registry refuses them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name.
+    pub user: String,
+    /// Password or token.
+    pub password: String,
+    /// `FILE (KEY)` or `docker-credential-NAME`.
+    pub source: String,
+}
+
+/// The credentials for `registry` (`host[:port]`) and `repository`, from
+/// the first of `files` that has any, with the precedence docker and podman
+/// give them within a file: a `credHelpers` entry for the registry, then
+/// the most specific `auths` key (`host/ns/repo` before `host/ns` before
+/// `host`, as containers-auth.json(5) specifies), then the `credsStore`
+/// helper. Missing files are skipped; a file that exists but cannot be
+/// parsed is an error, not silently ignored.
+pub fn credentials_for(registry: &str, repository: &str, files: &[PathBuf]) -> Result<Option<Credentials>, Error> {
     for f in files {
         let bytes = match std::fs::read(f) {
             Ok(b) => b,
@@ -39,28 +55,135 @@ pub fn credentials_for(registry: &str, files: &[PathBuf]) -> Result<Option<(Stri
         };
         let doc: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Config(format!("{}: not a JSON auth file: {e}", f.display())))?;
-        let Some(auths) = doc.get("auths").and_then(|a| a.as_object()) else {
-            continue;
-        };
-        for (key, entry) in auths {
-            if canonical(normalise(key)) != canonical(registry) {
-                continue;
+        if let Some(helper) = doc
+            .get("credHelpers")
+            .and_then(|h| h.as_object())
+            .and_then(|h| h.iter().find(|(k, _)| canonical(normalise(k).0) == canonical(registry)))
+            .and_then(|(_, v)| v.as_str())
+        {
+            if let Some(c) = from_helper(helper, registry)? {
+                return Ok(Some(c));
             }
-            let Some(b64) = entry.get("auth").and_then(|a| a.as_str()) else {
-                continue;
-            };
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| Error::Config(format!("{}: auth of {key:?} is not base64: {e}", f.display())))?;
-            let text = String::from_utf8(decoded)
-                .map_err(|_| Error::Config(format!("{}: auth of {key:?} is not UTF-8", f.display())))?;
-            let (user, pass) = text
-                .split_once(':')
-                .ok_or_else(|| Error::Config(format!("{}: auth of {key:?} is not user:password", f.display())))?;
-            return Ok(Some((user.to_owned(), pass.to_owned())));
+        }
+        if let Some(c) = from_auths(f, &doc, registry, repository)? {
+            return Ok(Some(c));
+        }
+        if let Some(helper) = doc.get("credsStore").and_then(|h| h.as_str()) {
+            if let Some(c) = from_helper(helper, registry)? {
+                return Ok(Some(c));
+            }
         }
     }
     Ok(None)
+}
+
+/// The most specific `auths` entry of `doc` that covers `registry/repository`.
+fn from_auths(
+    f: &Path,
+    doc: &serde_json::Value,
+    registry: &str,
+    repository: &str,
+) -> Result<Option<Credentials>, Error> {
+    let Some(auths) = doc.get("auths").and_then(|a| a.as_object()) else {
+        return Ok(None);
+    };
+    let mut best: Option<(usize, &str, &str)> = None;
+    for (key, entry) in auths {
+        let (host, path) = normalise(key);
+        if canonical(host) != canonical(registry) {
+            continue;
+        }
+        // A path entry covers the repository and everything below it.
+        let covers = path.is_empty()
+            || repository == path
+            || repository.strip_prefix(path).is_some_and(|rest| rest.starts_with('/'));
+        let Some(b64) = entry.get("auth").and_then(|a| a.as_str()).filter(|a| !a.is_empty()) else {
+            continue;
+        };
+        if covers && best.is_none_or(|(len, _, _)| path.len() > len) {
+            best = Some((path.len(), key, b64));
+        }
+    }
+    let Some((_, key, b64)) = best else {
+        return Ok(None);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| Error::Config(format!("{}: auth of {key:?} is not base64: {e}", f.display())))?;
+    let text = String::from_utf8(decoded)
+        .map_err(|_| Error::Config(format!("{}: auth of {key:?} is not UTF-8", f.display())))?;
+    let (user, pass) = text
+        .split_once(':')
+        .ok_or_else(|| Error::Config(format!("{}: auth of {key:?} is not user:password", f.display())))?;
+    Ok(Some(Credentials {
+        user: user.to_owned(),
+        password: pass.to_owned(),
+        source: format!("{} ({key})", f.display()),
+    }))
+}
+
+/// Asks `docker-credential-<helper> get` (the docker credential helper
+/// protocol: the server on stdin, `{"Username","Secret"}` on stdout). A
+/// helper that has nothing for the server says so and exits non-zero.
+fn from_helper(helper: &str, registry: &str) -> Result<Option<Credentials>, Error> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    if helper.is_empty()
+        || !helper
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(Error::Config(format!(
+            "credential helper name {helper:?} is not a plain name"
+        )));
+    }
+    let program = format!("docker-credential-{helper}");
+    let server = if canonical(registry) == "index.docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        registry
+    };
+    let child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        // Not installed: as if it held nothing (an anonymous pull may still work).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::Config(format!("cannot run credential helper {program}: {e}"))),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(server.as_bytes())
+            .map_err(|e| Error::Config(format!("credential helper {program}: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Config(format!("credential helper {program}: {e}")))?;
+    if !out.status.success() {
+        // "credentials not found in native keychain": nothing stored.
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::Config(format!("credential helper {program} answered no JSON: {e}")))?;
+    let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
+    let (user, password) = (field("Username"), field("Secret"));
+    if user == "<token>" {
+        return Err(Error::Config(format!(
+            "credential helper {program} holds an identity token for {registry}; only user and password credentials are supported"
+        )));
+    }
+    if user.is_empty() && password.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Credentials {
+        user,
+        password,
+        source: program,
+    }))
 }
 
 /// Docker Hub's names as one: docker writes `https://index.docker.io/v1/`,
@@ -72,14 +195,22 @@ fn canonical(registry: &str) -> &str {
     }
 }
 
-/// `https://host:port/v1/` and `host:port/repo` (podman allows per-repository
-/// entries; this slice treats them as per-registry) → `host:port`.
-fn normalise(key: &str) -> &str {
+/// `https://host:port/v1/` → (`host:port`, ""), `host:port/ns/repo` →
+/// (`host:port`, `ns/repo`): podman allows per-repository entries.
+fn normalise(key: &str) -> (&str, &str) {
     let k = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
         .unwrap_or(key);
-    k.split('/').next().unwrap_or(k)
+    let (host, path) = k.split_once('/').unwrap_or((k, ""));
+    // docker's legacy `https://host/v1/` names the registry, not a path.
+    let path = path.trim_end_matches('/');
+    let path = if key.starts_with("http") && (path == "v1" || path == "v2") {
+        ""
+    } else {
+        path
+    };
+    (host, path)
 }
 
 #[cfg(test)]
@@ -111,19 +242,45 @@ mod tests {
         )
         .unwrap();
         let files = vec![dir.path().join("missing.json"), podman, docker.clone()];
+        let user = |r: &str, repo: &str, files: &[PathBuf]| {
+            credentials_for(r, repo, files)
+                .unwrap()
+                .map(|c| format!("{}:{}", c.user, c.password))
+        };
         assert_eq!(
-            credentials_for("quay.example:8443", &files).unwrap(),
-            Some(("alice".into(), "s3:cret".into()))
+            user("quay.example:8443", "team/app", &files).as_deref(),
+            Some("alice:s3:cret")
         );
         assert_eq!(
-            credentials_for("index.docker.io", &files).unwrap(),
-            Some(("bob".into(), "pw".into()))
+            user("quay.example:8443", "team/app/sub", &files).as_deref(),
+            Some("alice:s3:cret")
         );
-        assert_eq!(
-            credentials_for("127.0.0.1:5000", &files).unwrap(),
-            Some(("carol".into(), "pw2".into()))
-        );
-        assert_eq!(credentials_for("127.0.0.1:5001", &files).unwrap(), None);
+        // A repository entry does not cover its siblings.
+        assert_eq!(user("quay.example:8443", "team/other", &files), None);
+        assert_eq!(user("quay.example:8443", "team/application", &files), None);
+        assert_eq!(user("index.docker.io", "library/x", &files).as_deref(), Some("bob:pw"));
+        assert_eq!(user("127.0.0.1:5000", "a", &files).as_deref(), Some("carol:pw2"));
+        // credsStore "x" is not installed: no credentials, no error.
+        assert_eq!(user("127.0.0.1:5001", "a", &files), None);
+        let c = credentials_for("127.0.0.1:5000", "a", &files).unwrap().unwrap();
+        assert_eq!(c.source, format!("{} (127.0.0.1:5000)", docker.display()));
+
+        // The most specific key wins, whatever the order in the file.
+        let nested = dir.path().join("nested.json");
+        std::fs::write(
+            &nested,
+            format!(
+                r#"{{"auths":{{"r.example":{{"auth":"{}"}},"r.example/ns/app":{{"auth":"{}"}},"r.example/ns":{{"auth":"{}"}}}}}}"#,
+                b64("host:1"),
+                b64("repo:3"),
+                b64("ns:2")
+            ),
+        )
+        .unwrap();
+        let nested = std::slice::from_ref(&nested);
+        assert_eq!(user("r.example", "ns/app", nested).as_deref(), Some("repo:3"));
+        assert_eq!(user("r.example", "ns/lib", nested).as_deref(), Some("ns:2"));
+        assert_eq!(user("r.example", "other", nested).as_deref(), Some("host:1"));
 
         // `podman login docker.io` writes "docker.io"; references to Docker
         // Hub resolve to "index.docker.io".
@@ -134,13 +291,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            credentials_for("index.docker.io", std::slice::from_ref(&hub)).unwrap(),
-            Some(("dave".into(), "pw3".into()))
+            user("index.docker.io", "library/busybox", std::slice::from_ref(&hub)).as_deref(),
+            Some("dave:pw3")
         );
-        assert_eq!(credentials_for("docker.io.example", &[hub]).unwrap(), None);
+        assert_eq!(user("docker.io.example", "x", &[hub]), None);
+
+        // A helper name that could be a path is refused.
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, r#"{"credsStore":"../../bin/sh"}"#).unwrap();
+        let e = credentials_for("x", "y", &[bad]).unwrap_err();
+        assert_eq!(e.exit_code(), cerro_core::ExitCode::Config);
 
         std::fs::write(&docker, "not json").unwrap();
-        let e = credentials_for("x", &[docker]).unwrap_err();
+        let e = credentials_for("x", "y", &[docker]).unwrap_err();
         assert_eq!(e.exit_code(), cerro_core::ExitCode::Config);
     }
 

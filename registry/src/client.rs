@@ -37,6 +37,9 @@ pub struct Registry {
     client: Client,
     pub(crate) reference: Reference,
     auth: RegistryAuth,
+    /// Where the credentials came from, or that there were none: added to
+    /// the message when the registry refuses them.
+    auth_note: String,
     rt: tokio::runtime::Runtime,
     /// The reference as the user wrote it (for messages).
     pub(crate) shown: String,
@@ -80,9 +83,22 @@ impl Registry {
         } else {
             opts.auth_files.clone()
         };
-        let auth = match credentials_for(&registry, &files)? {
-            Some((u, p)) => RegistryAuth::Basic(u, p),
-            None => RegistryAuth::Anonymous,
+        let (auth, auth_note) = match credentials_for(&registry, parsed.repository(), &files)? {
+            Some(c) => (
+                RegistryAuth::Basic(c.user, c.password),
+                format!("credentials from {}", c.source),
+            ),
+            None => {
+                let read: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                (
+                    RegistryAuth::Anonymous,
+                    format!(
+                        "no credentials for {registry}/{} in {}; log in with `podman login {registry}` or `docker login {registry}`",
+                        parsed.repository(),
+                        if read.is_empty() { "any auth file".to_owned() } else { read.join(", ") }
+                    ),
+                )
+            }
         };
         let protocol = if opts.insecure || is_loopback(&registry) {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
@@ -106,6 +122,7 @@ impl Registry {
             client,
             reference: parsed,
             auth,
+            auth_note,
             rt,
             shown: reference.to_owned(),
             progress: Arc::new(NoProgress),
@@ -119,6 +136,18 @@ impl Registry {
 
     pub(crate) fn progress(&self) -> &Arc<dyn Progress> {
         &self.progress
+    }
+
+    /// A registry error, with a hint about credentials when it is an
+    /// authentication refusal.
+    fn net(&self, op: &'static str, target: impl Into<String>, e: &OciDistributionError) -> Error {
+        let mut err = network(op, target, e);
+        if is_auth_refusal(e) {
+            if let Error::Network { message, .. } = &mut err {
+                message.push_str(&format!(" ({})", self.auth_note));
+            }
+        }
+        err
     }
 
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -148,14 +177,14 @@ impl Registry {
         with_retry(|| self.client.auth(&self.reference, &self.auth, op))
             .await
             .map(|_| ())
-            .map_err(|e| network("authenticating to", self.reference.resolve_registry(), &e))
+            .map_err(|e| self.net("authenticating to", self.reference.resolve_registry(), &e))
     }
 
     pub(crate) async fn blob_exists(&self, digest: &Digest) -> Result<bool, Error> {
         let d = digest.to_string();
         with_retry(|| self.client.blob_exists(&self.reference, &d))
             .await
-            .map_err(|e| network("checking blob", &d, &e))
+            .map_err(|e| self.net("checking blob", &d, &e))
     }
 
     /// Uploads `size` bytes at `offset` of `path` as blob `digest`, streamed
@@ -174,7 +203,7 @@ impl Registry {
         })
         .await
         .map(|_| ())
-        .map_err(|e| network("pushing blob", &d, &e))
+        .map_err(|e| self.net("pushing blob", &d, &e))
     }
 
     /// Uploads a small blob held in memory.
@@ -184,7 +213,7 @@ impl Registry {
         with_retry(|| self.client.push_blob(&self.reference, data.clone(), &d))
             .await
             .map(|_| ())
-            .map_err(|e| network("pushing blob", &d, &e))
+            .map_err(|e| self.net("pushing blob", &d, &e))
     }
 
     /// Stores manifest `bytes`, exactly as given, at `target`.
@@ -196,7 +225,7 @@ impl Registry {
         with_retry(|| self.client.push_manifest_raw(target, body.clone(), ct.clone()))
             .await
             .map(|_| ())
-            .map_err(|e| network("pushing manifest", target.whole(), &e))
+            .map_err(|e| self.net("pushing manifest", target.whole(), &e))
     }
 
     /// The manifest at `target` (raw bytes), or `None` if the registry
@@ -222,7 +251,7 @@ impl Registry {
                 Ok(Some(bytes.to_vec()))
             }
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(network("pulling manifest", target.whole(), &e)),
+            Err(e) => Err(self.net("pulling manifest", target.whole(), &e)),
         }
     }
 
@@ -236,7 +265,7 @@ impl Registry {
         let at = self.at_digest(subject);
         let index = with_retry(|| self.client.pull_referrers(&at, Some(artifact_type)))
             .await
-            .map_err(|e| network("listing referrers of", subject.to_string(), &e))?;
+            .map_err(|e| self.net("listing referrers of", subject.to_string(), &e))?;
         let mut out = Vec::new();
         for m in index.manifests {
             if m.artifact_type.as_deref() != Some(artifact_type) {
@@ -274,7 +303,7 @@ impl Registry {
                 Ok(()) => return Ok(()),
                 Err(Attempt::Transient(e)) => match waits.next() {
                     Some(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
-                    None => return Err(network("pulling blob", blob.digest.to_string(), &e)),
+                    None => return Err(self.net("pulling blob", blob.digest.to_string(), &e)),
                 },
                 Err(Attempt::Final(e)) => return Err(e),
             }
@@ -301,7 +330,7 @@ impl Registry {
             Ok(BlobResponse::Partial(s)) => (s, 0),
             Ok(BlobResponse::Full(s)) => (s, *received),
             Err(e) if crate::retry::is_retryable(&e) => return Err(Attempt::Transient(e)),
-            Err(e) => return Err(Attempt::Final(network("pulling blob", desc.digest.clone(), &e))),
+            Err(e) => return Err(Attempt::Final(self.net("pulling blob", desc.digest.clone(), &e))),
         };
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
@@ -365,6 +394,20 @@ impl Registry {
 enum Attempt {
     Transient(OciDistributionError),
     Final(Error),
+}
+
+fn is_auth_refusal(e: &OciDistributionError) -> bool {
+    let status = |code: u16| code == 401 || code == 403;
+    match e {
+        OciDistributionError::AuthenticationFailure(_) | OciDistributionError::UnauthorizedError { .. } => true,
+        OciDistributionError::ServerError { code, .. } => status(*code),
+        OciDistributionError::RequestError(r) => r.status().is_some_and(|s| status(s.as_u16())),
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|x| matches!(x.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+        _ => false,
+    }
 }
 
 fn is_not_found(e: &OciDistributionError) -> bool {

@@ -25,7 +25,7 @@ mod progress;
 mod push;
 mod retry;
 
-pub use auth::{credentials_for, default_auth_files};
+pub use auth::{credentials_for, default_auth_files, Credentials};
 pub use client::{Options, Registry};
 pub use error::Error;
 pub use fetch::{fetch, pull_image, Fetched, Pending};
