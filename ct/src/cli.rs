@@ -62,9 +62,9 @@ pub enum Command {
         /// types the manifest's [capabilities] need (else $CERRO_SELINUX_POLICY).
         #[arg(long, value_name = "DIR")]
         selinux_policy: Option<PathBuf>,
-        /// For docker://REF: plain HTTP (loopback registries use it without asking).
-        #[arg(long)]
-        insecure: bool,
+        /// For docker://REF: how to reach the registry.
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Per-container SELinux policy modules generated from [capabilities].
     #[command(subcommand)]
@@ -115,9 +115,8 @@ pub enum Command {
         bundle: PathBuf,
         /// Where: REGISTRY/REPOSITORY[:TAG], e.g. 127.0.0.1:5000/apps/web:1.0.
         reference: String,
-        /// Plain HTTP (loopback registries use it without this flag).
-        #[arg(long)]
-        insecure: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Fetch a bundle pushed with `ct push`, rebuild it byte for byte, verify it, then write it.
     Fetch {
@@ -126,9 +125,8 @@ pub enum Command {
         /// Bundle to write (nothing is written unless it verifies).
         #[arg(short, long)]
         output: PathBuf,
-        /// Plain HTTP (loopback registries use it without this flag).
-        #[arg(long)]
-        insecure: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// Deployment policy (JSON) the bundle must satisfy.
         #[arg(long)]
         policy: Option<PathBuf>,
@@ -357,4 +355,17 @@ pub enum PolicyCommand {
         /// Policy file (JSON).
         file: PathBuf,
     },
+}
+
+/// How to reach a registry (push, fetch, pack docker://).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// Plain HTTP (loopback registries without a configured CA use it without this flag).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Trust the CA certificates (*.crt) in DIR for this registry, instead of the certs.d
+    /// directories podman and docker use (~/.config/containers/certs.d/HOST,
+    /// /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }

@@ -31,7 +31,9 @@ impl TestRegistry {
         Self::start_with(&format!("auth:\n{auth_yaml}"))
     }
 
-    fn start_with(extra: &str) -> Self {
+    /// A registry whose config ends with `extra` (YAML continuing the
+    /// `http:` section, e.g. its `tls:`, or further top-level sections).
+    pub fn start_with(extra: &str) -> Self {
         require("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("storage");

@@ -516,3 +516,129 @@ fn progress_bars_on_a_terminal_only() {
     assert_eq!(code, 0, "{piped}");
     assert!(!piped.contains("fetching") && !piped.contains('\u{1b}'), "{piped:?}");
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with
+/// openssl in `dir`: (CA directory holding `ca.crt`, server cert, server key).
+fn tls_material(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    require("openssl");
+    let d = dir.join(name);
+    let ca_dir = d.join("ca");
+    fs::create_dir_all(&ca_dir).unwrap();
+    let p = |f: &str| d.join(f).to_str().unwrap().to_owned();
+    let ca_crt = ca_dir.join("ca.crt").to_str().unwrap().to_owned();
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={name} CA"),
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &ca_crt,
+    ]));
+    run(Command::new("openssl").args([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("srv.key"),
+        "-out",
+        &p("srv.csr"),
+    ]));
+    fs::write(
+        d.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(Command::new("openssl").args([
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        &p("srv.csr"),
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-extfile",
+        &p("ext"),
+        "-out",
+        &p("srv.crt"),
+    ]));
+    (ca_dir, d.join("srv.crt"), d.join("srv.key"))
+}
+
+/// A registry serving TLS with a private CA: trusted through --cert-dir
+/// (which also switches a loopback registry to HTTPS), refused with another
+/// CA or without one.
+#[test]
+fn tls_registry_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ca, crt, key) = tls_material(d, "cerro-test");
+    let (other_ca, _, _) = tls_material(d, "other");
+    let reg = TestRegistry::start_with(&format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        crt.display(),
+        key.display()
+    ));
+    let home = d.join("home");
+    let (bundle, _) = packed_busybox(d, &home, "tls");
+    let bundle = bundle.to_str().unwrap();
+    let reference = format!("{}/cerro/tls:1", reg.host());
+    let ca = ca.to_str().unwrap();
+
+    let (code, out) = ct_status(&home, &["push", bundle, &reference, "--cert-dir", ca]);
+    assert_eq!(code, 0, "{out}");
+    let fetched = d.join("f.ctp");
+    let (code, out) = ct_status(
+        &home,
+        &["fetch", &reference, "-o", fetched.to_str().unwrap(), "--cert-dir", ca],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(fs::read(&fetched).unwrap(), fs::read(bundle).unwrap());
+
+    // Another CA: the certificate does not verify.
+    let target = d.join("never.ctp");
+    let (code, out) = ct_status(
+        &home,
+        &[
+            "fetch",
+            &reference,
+            "-o",
+            target.to_str().unwrap(),
+            "--cert-dir",
+            other_ca.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 12, "{out}");
+    assert!(out.to_lowercase().contains("certificate"), "{out}");
+    // No CA for this loopback registry: plain HTTP, which a TLS server refuses.
+    let (code, out) = ct_status(&home, &["fetch", &reference, "-o", target.to_str().unwrap()]);
+    assert_eq!(code, 12, "{out}");
+    assert!(!target.exists());
+    // A --cert-dir that does not exist is an error of its own, before any connection.
+    let (code, out) = ct_status(
+        &home,
+        &[
+            "fetch",
+            &reference,
+            "-o",
+            target.to_str().unwrap(),
+            "--cert-dir",
+            "/nonexistent/certs",
+        ],
+    );
+    assert_eq!(code, 11, "{out}");
+    assert!(out.contains("/nonexistent/certs"), "{out}");
+}

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use cerro_core::digest::Digest;
 use cerro_core::image::BlobRef;
 use futures_util::{Stream, StreamExt};
-use oci_client::client::{BlobResponse, ClientConfig, ClientProtocol};
+use oci_client::client::{BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
@@ -21,6 +21,7 @@ use crate::auth::{credentials_for, default_auth_files};
 use crate::error::{network, Error};
 use crate::progress::{NoProgress, Progress};
 use crate::retry::with_retry;
+use crate::tls::{cert_dirs, load_cas};
 
 /// How to reach a registry.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +30,9 @@ pub struct Options {
     pub insecure: bool,
     /// Auth files to read credentials from; empty: [`default_auth_files`].
     pub auth_files: Vec<PathBuf>,
+    /// Directory of `*.crt` CA certificates to trust for this registry
+    /// (else the `certs.d` directories of [`crate::tls::cert_dirs`]).
+    pub cert_dir: Option<PathBuf>,
 }
 
 /// A repository of a registry, with credentials resolved and a runtime to
@@ -100,17 +104,32 @@ impl Registry {
                 )
             }
         };
-        let protocol = if opts.insecure || is_loopback(&registry) {
+        let env = |k: &str| std::env::var(k).ok();
+        let cas = load_cas(
+            &cert_dirs(&registry, opts.cert_dir.as_deref(), env),
+            opts.cert_dir.is_some(),
+        )?;
+        // Loopback registries are plain HTTP, as docker and podman treat
+        // them, unless a CA is configured for them: then TLS is intended.
+        let protocol = if opts.insecure || (is_loopback(&registry) && cas.is_empty()) {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
         } else {
             ClientProtocol::Https
         };
+        let extra_root_certificates = cas
+            .into_iter()
+            .map(|(_, data)| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            })
+            .collect();
         let client = Client::try_from(ClientConfig {
             protocol,
             use_monolithic_push: true,
             connect_timeout: Some(Duration::from_secs(15)),
             read_timeout: Some(Duration::from_secs(120)),
             platform_resolver: None,
+            extra_root_certificates,
             ..Default::default()
         })
         .map_err(|e| network("setting up a client for", &registry, &e))?;

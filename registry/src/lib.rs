@@ -24,6 +24,7 @@ mod fetch;
 mod progress;
 mod push;
 mod retry;
+mod tls;
 
 pub use auth::{credentials_for, default_auth_files, Credentials};
 pub use client::{Options, Registry};
@@ -31,6 +32,7 @@ pub use error::Error;
 pub use fetch::{fetch, pull_image, Fetched, Pending};
 pub use progress::{NoProgress, Progress};
 pub use push::{push, Pushed};
+pub use tls::{cert_dirs, load_cas};
 
 /// `artifactType` of the artifact that carries a bundle's non-image members.
 pub const ARTIFACT_TYPE: &str = "application/vnd.cerro-torre.bundle.v1+json";

@@ -40,14 +40,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             no_sbom,
             no_provenance,
             selinux_policy,
-            insecure,
+            registry: reg,
         } => {
             let attest = pack::Attest {
                 sbom: (!no_sbom).then_some(sbom_format),
                 provenance: !no_provenance,
                 selinux_policy: selinux_policy.as_deref(),
             };
-            pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest, insecure)
+            pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest, &reg)
         }
         Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
         Command::Selinux(cmd) => selinux::run(&ctx, cmd),
@@ -55,14 +55,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Push {
             bundle,
             reference,
-            insecure,
-        } => registry::push(&bundle, &reference, insecure),
+            registry: reg,
+        } => registry::push(&bundle, &reference, &reg),
         Command::Fetch {
             reference,
             output,
-            insecure,
+            registry: reg,
             policy,
-        } => registry::fetch(&ctx, &reference, &output, insecure, policy.as_deref()),
+        } => registry::fetch(&ctx, &reference, &output, &reg, policy.as_deref()),
         Command::Load {
             file,
             list,

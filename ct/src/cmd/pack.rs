@@ -55,7 +55,7 @@ pub fn pack(
     key_ids: &[String],
     manifest: Option<&Path>,
     attest: Attest<'_>,
-    insecure: bool,
+    registry: &crate::cli::RegistryArgs,
 ) -> Result<ExitCode> {
     let pass = ctx.passphrase()?;
     let keys = key_ids
@@ -74,7 +74,7 @@ pub fn pack(
                 .tempdir()
                 .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
             let tag = tag_of(r);
-            let reg = super::registry::connect(r, insecure)?;
+            let reg = super::registry::connect(r, registry)?;
             let cleanup = crate::signals::Cleanup::install();
             cleanup.watch(dir.path());
             cerro_registry::pull_image(&reg, dir.path(), &tag).map_err(Error::from)?;

@@ -10,13 +10,15 @@ use cerro_core::ExitCode;
 use cerro_registry::{Options, Registry};
 
 use super::verify::load_policy;
+use crate::cli::RegistryArgs;
 use crate::ctx::Ctx;
 use crate::signals::Cleanup;
 
 /// A client for `reference`, with a progress bar when stderr is a terminal.
-pub(crate) fn connect(reference: &str, insecure: bool) -> Result<Registry> {
+pub(crate) fn connect(reference: &str, args: &RegistryArgs) -> Result<Registry> {
     let opts = Options {
-        insecure,
+        insecure: args.insecure,
+        cert_dir: args.cert_dir.clone(),
         ..Options::default()
     };
     let mut reg = Registry::connect(reference, &opts).map_err(cerro_core::Error::from)?;
@@ -24,8 +26,8 @@ pub(crate) fn connect(reference: &str, insecure: bool) -> Result<Registry> {
     Ok(reg)
 }
 
-pub fn push(bundle: &Path, reference: &str, insecure: bool) -> Result<ExitCode> {
-    let reg = connect(reference, insecure)?;
+pub fn push(bundle: &Path, reference: &str, args: &RegistryArgs) -> Result<ExitCode> {
+    let reg = connect(reference, args)?;
     let pushed = cerro_registry::push(bundle, &reg).map_err(cerro_core::Error::from)?;
     println!(
         "pushed {} to {reference}: image {}, bundle artifact {} ({} blob(s) uploaded, {} already present)",
@@ -40,10 +42,16 @@ pub fn push(bundle: &Path, reference: &str, insecure: bool) -> Result<ExitCode> 
 
 /// Fetches, verifies against this trust store (and `policy`), and only then
 /// writes `output`: a refused or interrupted fetch leaves nothing there.
-pub fn fetch(ctx: &Ctx, reference: &str, output: &Path, insecure: bool, policy: Option<&Path>) -> Result<ExitCode> {
+pub fn fetch(
+    ctx: &Ctx,
+    reference: &str,
+    output: &Path,
+    args: &RegistryArgs,
+    policy: Option<&Path>,
+) -> Result<ExitCode> {
     let policy = load_policy(policy)?;
     let trust = ctx.home.load_trust()?;
-    let reg = connect(reference, insecure)?;
+    let reg = connect(reference, args)?;
     let cleanup = Cleanup::install();
     let fetched =
         cerro_registry::fetch(&reg, output, &mut |tmp| cleanup.watch(tmp)).map_err(cerro_core::Error::from)?;
