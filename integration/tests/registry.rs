@@ -9,12 +9,38 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cerro_integration::registry::{packed_busybox, TestRegistry};
 use cerro_integration::{ct, ct_status, require, run, statement_in};
+
+/// A registry, a scratch directory, a `ct` home and a busybox bundle
+/// packed there: where every test here starts.
+struct Scene {
+    reg: TestRegistry,
+    dir: tempfile::TempDir,
+    home: PathBuf,
+    bundle: PathBuf,
+    digest: String,
+}
+
+fn scene(note: &str) -> Scene {
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (bundle, digest) = packed_busybox(dir.path(), &home, note);
+    Scene {
+        reg,
+        dir,
+        home,
+        bundle,
+        digest,
+    }
+}
 
 fn leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
@@ -26,11 +52,14 @@ fn leftovers(dir: &Path) -> Vec<String> {
 
 #[test]
 fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
-    let reg = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
+    let Scene {
+        reg,
+        dir,
+        home,
+        bundle,
+        digest,
+    } = scene("");
     let d = dir.path();
-    let home = d.join("home");
-    let (bundle, digest) = packed_busybox(d, &home, "");
     let s = |p: &str| d.join(p).display().to_string();
     let reference = format!("{}/cerro/busybox:1.35", reg.host());
 
@@ -170,11 +199,10 @@ fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
 
 #[test]
 fn tampered_blob_in_the_registry_is_refused_and_nothing_is_written() {
-    let reg = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
+    let Scene {
+        reg, dir, home, digest, ..
+    } = scene("tamper");
     let d = dir.path();
-    let home = d.join("home");
-    let (_, digest) = packed_busybox(d, &home, "tamper");
     let s = |p: &str| d.join(p).display().to_string();
     let reference = format!("{}/cerro/tamper:1", reg.host());
     run(ct(&home).args(["push", &s("bb.ctp"), &reference]));
@@ -231,58 +259,25 @@ fn unreachable_registry_exits_12() {
     assert!(!target.exists());
 }
 
-/// A TCP proxy in front of the registry that answers the first `fail`
-/// connections with `503 Service Unavailable`, then forwards bytes as is.
-fn flaky_proxy(upstream: u16, fail: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let refused = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = refused.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut client) = conn else { return };
-            if counter.load(Ordering::SeqCst) < fail {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut buf = [0u8; 4096];
-                let _ = client.read(&mut buf);
-                let _ = client.write_all(
-                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 9\r\nConnection: close\r\n\r\nbusy, sry",
-                );
-                continue;
-            }
-            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                return;
-            };
-            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let mut server = server;
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c2, &mut s2);
-                let _ = s2.shutdown(std::net::Shutdown::Write);
-            });
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut server, &mut client);
-                let _ = client.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    (port, refused)
-}
-
 #[test]
 fn server_errors_are_retried_then_reported_with_exit_12() {
-    let reg = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
+    let Scene {
+        reg, dir, home, bundle, ..
+    } = scene("flaky");
     let d = dir.path();
-    let home = d.join("home");
-    let (bundle, _) = packed_busybox(d, &home, "flaky");
     let bundle = bundle.to_str().unwrap();
 
     // Two 503s, then the registry: the push goes through after the backoff.
-    let (port, refused) = flaky_proxy(reg.port, 2);
+    let (port, log) = proxy(
+        reg.port,
+        Faults {
+            refuse_first: 2,
+            ..Faults::default()
+        },
+    );
     let (code, out) = ct_status(&home, &["push", bundle, &format!("127.0.0.1:{port}/cerro/flaky:1")]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(log.refused.load(Ordering::SeqCst), 2);
     let (code, out) = ct_status(
         &home,
         &[
@@ -296,7 +291,13 @@ fn server_errors_are_retried_then_reported_with_exit_12() {
 
     // A registry that keeps failing: exit 12 with its message, after the
     // retries, and no output file.
-    let (port, refused) = flaky_proxy(reg.port, usize::MAX);
+    let (port, log) = proxy(
+        reg.port,
+        Faults {
+            refuse_first: usize::MAX,
+            ..Faults::default()
+        },
+    );
     let target = d.join("never.ctp");
     let (code, out) = ct_status(
         &home,
@@ -313,33 +314,51 @@ fn server_errors_are_retried_then_reported_with_exit_12() {
     // Without retries: oci-client's /v2/ probe (whose status it ignores)
     // and one probe + request for the manifest, 3 connections at most.
     // With four attempts (each preceded by a probe) there are 9.
-    let n = refused.load(std::sync::atomic::Ordering::SeqCst);
+    let n = log.refused.load(Ordering::SeqCst);
     assert!(n > 4, "{n} connections: the manifest request was not retried");
 }
 
-/// What [`cutting_proxy`] saw and did.
-#[derive(Default)]
-struct ProxyLog {
-    /// Every request head the client sent, in order.
-    requests: std::sync::Mutex<Vec<String>>,
-    /// Whether the one connection cut has happened.
-    cut: std::sync::atomic::AtomicBool,
+/// The failures [`proxy`] injects between ct and the registry.
+#[derive(Clone, Copy, Default)]
+struct Faults {
+    /// Answer the first this many connections `503 Service Unavailable`.
+    refuse_first: usize,
+    /// Close the first connection whose response passes this many bytes (0: never).
+    cut_after: usize,
+    /// Send responses at most this many bytes per second (0: unthrottled).
+    rate: usize,
 }
 
-/// A TCP proxy in front of the registry that records the request heads,
-/// sends responses at most `rate` bytes per second (0: unthrottled), and
-/// closes the first connection whose response passes `cut_after` bytes
-/// (0: never), as a network failure mid-body would.
-fn cutting_proxy(upstream: u16, cut_after: usize, rate: usize) -> (u16, std::sync::Arc<ProxyLog>) {
-    use std::sync::atomic::Ordering;
-    use std::sync::Arc;
+/// What [`proxy`] saw and did.
+#[derive(Default)]
+struct ProxyLog {
+    /// Connections answered 503.
+    refused: AtomicUsize,
+    /// Every request head the client sent, in order.
+    requests: Mutex<Vec<String>>,
+    /// Whether the one connection cut has happened.
+    cut: AtomicBool,
+}
+
+/// A TCP proxy in front of the registry on `upstream` that injects `faults`
+/// and records what passes.
+fn proxy(upstream: u16, faults: Faults) -> (u16, Arc<ProxyLog>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let log = Arc::new(ProxyLog::default());
     let shared = Arc::clone(&log);
     std::thread::spawn(move || {
         for conn in listener.incoming() {
-            let Ok(client) = conn else { return };
+            let Ok(mut client) = conn else { return };
+            if shared.refused.load(Ordering::SeqCst) < faults.refuse_first {
+                shared.refused.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = client.read(&mut buf);
+                let _ = client.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 9\r\nConnection: close\r\n\r\nbusy, sry",
+                );
+                continue;
+            }
             let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                 return;
             };
@@ -364,17 +383,15 @@ fn cutting_proxy(upstream: u16, cut_after: usize, rate: usize) -> (u16, std::syn
             let down_log = Arc::clone(&shared);
             let (mut s_in, mut c_out) = (server, client);
             std::thread::spawn(move || {
+                let rate = faults.rate;
                 let mut buf = vec![0u8; if rate > 0 { (rate / 20).max(1) } else { 64 << 10 }];
                 let mut sent = 0usize;
                 while let Ok(n) = s_in.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if c_out.write_all(&buf[..n]).is_err() {
+                    if n == 0 || c_out.write_all(&buf[..n]).is_err() {
                         break;
                     }
                     sent += n;
-                    if cut_after > 0 && sent > cut_after && !down_log.cut.swap(true, Ordering::SeqCst) {
+                    if faults.cut_after > 0 && sent > faults.cut_after && !down_log.cut.swap(true, Ordering::SeqCst) {
                         let _ = c_out.shutdown(std::net::Shutdown::Both);
                         let _ = s_in.shutdown(std::net::Shutdown::Both);
                         return;
@@ -392,16 +409,21 @@ fn cutting_proxy(upstream: u16, cut_after: usize, rate: usize) -> (u16, std::syn
 
 #[test]
 fn a_connection_cut_mid_blob_is_resumed_where_it_stopped() {
-    let reg = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
+    let Scene {
+        reg, dir, home, bundle, ..
+    } = scene("resume");
     let d = dir.path();
-    let home = d.join("home");
-    let (bundle, _) = packed_busybox(d, &home, "resume");
     let bundle = bundle.to_str().unwrap();
     run(ct(&home).args(["push", bundle, &format!("{}/cerro/resume:1", reg.host())]));
 
     // The busybox layer is about 1 MiB: cut its response after 300 KiB.
-    let (port, log) = cutting_proxy(reg.port, 300 << 10, 0);
+    let (port, log) = proxy(
+        reg.port,
+        Faults {
+            cut_after: 300 << 10,
+            ..Faults::default()
+        },
+    );
     let out = d.join("f.ctp");
     let (code, text) = ct_status(
         &home,
@@ -413,10 +435,7 @@ fn a_connection_cut_mid_blob_is_resumed_where_it_stopped() {
         ],
     );
     assert_eq!(code, 0, "{text}");
-    assert!(
-        log.cut.load(std::sync::atomic::Ordering::SeqCst),
-        "the proxy never cut a response"
-    );
+    assert!(log.cut.load(Ordering::SeqCst), "the proxy never cut a response");
     assert_eq!(
         fs::read(&out).unwrap(),
         fs::read(bundle).unwrap(),
@@ -443,18 +462,23 @@ fn a_connection_cut_mid_blob_is_resumed_where_it_stopped() {
 #[test]
 fn an_interrupted_fetch_leaves_no_file_behind() {
     use std::os::unix::process::ExitStatusExt;
-    let reg = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
+    let Scene {
+        reg, dir, home, bundle, ..
+    } = scene("interrupt");
     let d = dir.path();
-    let home = d.join("home");
-    let (bundle, _) = packed_busybox(d, &home, "interrupt");
     run(ct(&home).args([
         "push",
         bundle.to_str().unwrap(),
         &format!("{}/cerro/slow:1", reg.host()),
     ]));
     // 200 KB/s: the 1 MiB layer takes seconds.
-    let (port, _) = cutting_proxy(reg.port, 0, 200_000);
+    let (port, _) = proxy(
+        reg.port,
+        Faults {
+            rate: 200_000,
+            ..Faults::default()
+        },
+    );
     for (signal, number) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
         let out_dir = d.join(format!("out-{signal}"));
         fs::create_dir(&out_dir).unwrap();
@@ -491,11 +515,10 @@ fn an_interrupted_fetch_leaves_no_file_behind() {
 #[test]
 fn progress_bars_on_a_terminal_only() {
     require("script");
-    let reg = TestRegistry::start();
-    let dir = tempfile::tempdir().unwrap();
+    let Scene {
+        reg, dir, home, bundle, ..
+    } = scene("progress");
     let d = dir.path();
-    let home = d.join("home");
-    let (bundle, _) = packed_busybox(d, &home, "progress");
     let reference = format!("{}/cerro/progress:1", reg.host());
     let ct = cerro_integration::ct_bin();
     let on_tty = |args: &str| {
