@@ -1,8 +1,10 @@
 //! The decision: find the bundle that attests the container's image, verify
-//! it now (current trust store, current policy), and record the outcome.
-//! Any doubt refuses: no bundle, an unreadable one, a bundle for another
-//! image, a bad or untrusted signature, a policy rule, a broken
-//! configuration, an audit log that cannot be written.
+//! it now (current trust store, current policy), work out its confinement
+//! (the bundle's SELinux domain, or why there is none), and record the
+//! outcome. Any doubt refuses: no bundle, an unreadable one, a bundle for
+//! another image, a bad or untrusted signature, a policy rule, a broken
+//! configuration, a SELinux module the host has not loaded, runtime labels
+//! that are not the bundle's domain, an audit log that cannot be written.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -20,6 +22,7 @@ use cerro_policy::DeploymentPolicy;
 use serde::Serialize;
 
 use crate::config::{Config, Mode};
+use crate::confinement::{confinement, Confinement, ConfinementError, GivenLabels, SelinuxHost, SelinuxStatus};
 use crate::store::BundleStore;
 
 /// What is being started.
@@ -36,6 +39,12 @@ pub struct Request<'a> {
     pub bundle: Option<&'a Path>,
     /// Unix time of the decision.
     pub now: u64,
+    /// The host's SELinux ([`crate::KernelSelinux`] on a host).
+    pub selinux: &'a dyn SelinuxHost,
+    /// Labels the runtime has already chosen (the hook: podman's, from the
+    /// OCI config), which must then be the bundle's domain. `None` when the
+    /// caller applies the decision's labels itself (the shim).
+    pub given_labels: Option<&'a GivenLabels>,
 }
 
 /// The outcome, as written to the audit log.
@@ -69,8 +78,43 @@ pub struct Decision {
     pub exit_code: u8,
     /// One line: why.
     pub reason: String,
-    /// What confines the container beyond the decision.
-    pub confinement: &'static str,
+    /// What confines the container beyond the decision: its bundle's
+    /// SELinux domain, or `unconfined` and why. `None` when it does not
+    /// start (refused in enforce mode).
+    pub confinement: Option<Confinement>,
+}
+
+/// Why a container may not start.
+enum Failure {
+    /// Verification (or finding the bundle) failed.
+    Core(Error),
+    /// The bundle verified but cannot be confined as it requires.
+    Confinement(ConfinementError),
+}
+
+impl Failure {
+    fn kind(&self) -> &'static str {
+        match self {
+            Failure::Core(e) => e.kind(),
+            Failure::Confinement(_) => ConfinementError::KIND,
+        }
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Core(e) => e.exit_code(),
+            Failure::Confinement(e) => e.exit_code(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Core(e) => e.fmt(f),
+            Failure::Confinement(e) => e.fmt(f),
+        }
+    }
 }
 
 /// The verified outcome before mode and audit are applied.
@@ -79,7 +123,7 @@ struct Outcome {
     attestation: Option<Digest>,
     package: Option<String>,
     signers: Vec<String>,
-    result: Result<(), Error>,
+    result: Result<Confinement, Failure>,
 }
 
 fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
@@ -88,7 +132,7 @@ fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
         attestation: None,
         package: None,
         signers: Vec::new(),
-        result: Err(e),
+        result: Err(Failure::Core(e)),
     }
 }
 
@@ -148,7 +192,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
             attestation,
             package,
             signers: Vec::new(),
-            result: Err(r.error),
+            result: Err(Failure::Core(r.error)),
         },
         Ok(v) => {
             let signers = v
@@ -159,13 +203,18 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 .map(|s| s.key_id.clone().unwrap_or_else(|| s.fingerprint.clone()))
                 .collect();
             let result = if req.images.is_empty() || req.images.contains(&image) {
-                Ok(())
+                confinement(&v, req.selinux)
+                    .and_then(|c| match req.given_labels {
+                        Some(given) => c.check_given(given).map(|()| c),
+                        None => Ok(c),
+                    })
+                    .map_err(Failure::Confinement)
             } else {
-                Err(Error::DigestMismatch {
+                Err(Failure::Core(Error::DigestMismatch {
                     what: "the bundle's image vs the container's image".into(),
                     expected: req.images[0],
                     actual: image,
-                })
+                }))
             };
             Outcome {
                 bundle: Some(path),
@@ -184,13 +233,14 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
     let o = check(cfg, req);
     let verified = o.result.is_ok();
     let (check, exit_code, mut reason) = match &o.result {
-        Ok(()) => (
+        Ok(c) => (
             None,
             ExitCode::Valid.code(),
             format!(
-                "verified: {} signed by {}",
+                "verified: {} signed by {}; {}",
                 o.package.as_deref().unwrap_or("bundle"),
-                o.signers.join(", ")
+                o.signers.join(", "),
+                c.summary()
             ),
         ),
         Err(e) => (Some(e.kind()), e.exit_code().code(), e.to_string()),
@@ -199,6 +249,19 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
     if !verified && cfg.mode == Mode::Audit {
         reason = format!("audit mode, allowed anyway: {reason}");
     }
+    let confinement = match o.result {
+        Ok(c) => Some(c),
+        // Started anyway: no verified bundle's domain is applied.
+        Err(_) if allowed => Some(Confinement::Unconfined {
+            reason: match req.selinux.status() {
+                SelinuxStatus::Disabled(reason) => reason,
+                SelinuxStatus::Enabled { .. } => {
+                    "audit mode: the container starts without a verified bundle's SELinux domain".into()
+                }
+            },
+        }),
+        Err(_) => None,
+    };
     let mut d = Decision {
         time: format_rfc3339(req.now),
         component: req.component.to_owned(),
@@ -214,13 +277,14 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
         check,
         exit_code,
         reason,
-        confinement: "none beyond the runtime's defaults (no SELinux module applied)",
+        confinement,
     };
     if let Err(e) = append_audit(&cfg.audit_log, &d) {
         // A decision that cannot be recorded is not taken (fail closed).
         if cfg.mode == Mode::Enforce {
             allowed = false;
             d.allowed = allowed;
+            d.confinement = None;
             d.check = Some(e.kind());
             d.exit_code = e.exit_code().code();
             d.reason = format!("cannot write the audit log: {e}");

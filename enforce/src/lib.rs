@@ -7,13 +7,19 @@
 //! policy, mode). The answer is a [`Decision`], always appended to the audit
 //! log as one JSON line. The verification itself is `cerro_core::verify`
 //! with a `cerro_policy::DeploymentPolicy`: this crate only finds the bundle
-//! that attests the image and records the outcome.
+//! that attests the image, works out the container's [`Confinement`] (the
+//! bundle's SELinux domain, or why it runs unconfined) and records the
+//! outcome. Applying the labels is the front end's job (the shim writes
+//! them into the OCI config, its runtime sets the exec label; the hook
+//! checks podman's); this crate starts nothing and links no runtime.
 
 mod config;
+pub mod confinement;
 mod decide;
 mod store;
 
 pub use config::{Config, Mode};
+pub use confinement::{Confinement, GivenLabels, KernelSelinux, SelinuxHost, SelinuxMode, SelinuxStatus};
 pub use decide::{decide, Decision, Request};
 pub use store::{BundleStore, StoredBundle};
 

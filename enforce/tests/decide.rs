@@ -1,6 +1,9 @@
 //! The decision, without a runtime: allowed with a stored bundle, refused
 //! without one, for another image, after revocation, under a policy; audit
-//! mode allows but records; an unwritable audit log refuses.
+//! mode allows but records; an unwritable audit log refuses; the record
+//! names the SELinux domain or says why the container runs unconfined, and
+//! a module the host has not loaded (or podman labels that are not the
+//! bundle's domain) refuses.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -14,7 +17,7 @@ use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::policy::NoPolicy;
 use cerro_core::trust::home::Home;
-use cerro_enforce::{decide, BundleStore, Config, Mode, Request};
+use cerro_enforce::{decide, BundleStore, Config, GivenLabels, Mode, Request, SelinuxHost, SelinuxMode, SelinuxStatus};
 
 const NOW: u64 = 1_800_000_000;
 
@@ -24,7 +27,52 @@ struct Fx {
     image: Digest,
 }
 
+/// A host without SELinux (as the machine these tests run on).
+#[derive(Debug)]
+struct NoSelinux;
+
+impl SelinuxHost for NoSelinux {
+    fn status(&self) -> SelinuxStatus {
+        SelinuxStatus::Disabled("SELinux is not enabled in this kernel".into())
+    }
+    fn check_context(&self, _: &str) -> std::io::Result<()> {
+        panic!("no context is checked without SELinux")
+    }
+}
+
+/// An enforcing MCS host whose policy has the types of `loaded` modules.
+#[derive(Debug)]
+struct Enforcing {
+    loaded: &'static [&'static str],
+}
+
+impl SelinuxHost for Enforcing {
+    fn status(&self) -> SelinuxStatus {
+        SelinuxStatus::Enabled {
+            mode: Some(SelinuxMode::Enforcing),
+            mls: true,
+        }
+    }
+    fn check_context(&self, context: &str) -> std::io::Result<()> {
+        let ty = context.split(':').nth(2).unwrap_or_default();
+        if self
+            .loaded
+            .iter()
+            .any(|m| ty == format!("{m}_t") || ty == format!("{m}_file_t"))
+        {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(22))
+        }
+    }
+}
+
 fn fixture() -> Fx {
+    fixture_with(false)
+}
+
+/// The fixture; with `module`, the bundle carries `selinux/ct_hello.cil`.
+fn fixture_with(module: bool) -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mut b = LayoutBuilder::new(&d.join("img")).unwrap();
@@ -44,7 +92,18 @@ fn fixture() -> Fx {
     .unwrap();
     let path = d.join("b.ctp");
     let mut out = std::fs::File::create(&path).unwrap();
-    cerro_core::pack::pack(&image, &manifest, &[key], 0, &mut out).unwrap();
+    let cil = cerro_selinux::generate(&manifest, None).unwrap();
+    let modules = [(cil.member_path(), cil.cil.into_bytes())];
+    cerro_core::pack::PackRequest {
+        image: &image,
+        manifest: &manifest,
+        keys: &[key],
+        mtime: 0,
+        selinux: if module { &modules[..] } else { &[] },
+        extra: &[],
+    }
+    .write(&mut out)
+    .unwrap();
     let trust = home.load_trust().unwrap();
     let v = cerro_core::verify::verify(
         read_bundle_file(&std::fs::File::open(&path).unwrap(), &mut NoExtract).unwrap(),
@@ -75,6 +134,8 @@ fn ask<'a>(images: &'a [Digest], bundle: Option<&'a Path>) -> Request<'a> {
         images,
         bundle,
         now: NOW,
+        selinux: &NoSelinux,
+        given_labels: None,
     }
 }
 
@@ -96,6 +157,151 @@ fn a_stored_attested_image_is_allowed_and_logged() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["allowed"], true);
     assert_eq!(log[0]["images"][0], fx.image.to_string());
+    assert_eq!(
+        log[0]["confinement"],
+        serde_json::json!({"kind": "unconfined", "reason": "SELinux is not enabled in this kernel"})
+    );
+}
+
+#[test]
+fn without_selinux_a_bundle_with_a_module_runs_unconfined_and_the_record_says_why() {
+    let fx = fixture_with(true);
+    let d = decide(&fx.cfg, &ask(&[fx.image], None));
+    assert!(d.allowed && d.verified, "{}", d.reason);
+    assert!(
+        d.reason
+            .ends_with("; unconfined (SELinux is not enabled in this kernel)"),
+        "{}",
+        d.reason
+    );
+    let log = audit(&fx.cfg);
+    assert_eq!(log[0]["confinement"]["kind"], "unconfined");
+    assert_eq!(log[0]["confinement"]["reason"], "SELinux is not enabled in this kernel");
+}
+
+#[test]
+fn with_selinux_the_record_names_the_bundle_domain() {
+    let fx = fixture_with(true);
+    let host = Enforcing { loaded: &["ct_hello"] };
+    let d = decide(
+        &fx.cfg,
+        &Request {
+            selinux: &host,
+            ..ask(&[fx.image], None)
+        },
+    );
+    assert!(d.allowed && d.verified, "{}", d.reason);
+    assert!(d.reason.ends_with("; SELinux domain ct_hello_t"), "{}", d.reason);
+    assert_eq!(
+        audit(&fx.cfg)[0]["confinement"],
+        serde_json::json!({
+            "kind": "domain",
+            "module": "ct_hello",
+            "domain": "ct_hello_t",
+            "process_label": "system_u:system_r:ct_hello_t:s0",
+            "mount_label": "system_u:object_r:ct_hello_file_t:s0",
+            "mode": "enforcing",
+        })
+    );
+
+    // Without a module in the bundle: unconfined, and the record says so.
+    let fx = fixture_with(false);
+    let d = decide(
+        &fx.cfg,
+        &Request {
+            selinux: &host,
+            ..ask(&[fx.image], None)
+        },
+    );
+    assert!(d.allowed, "{}", d.reason);
+    assert_eq!(
+        audit(&fx.cfg)[0]["confinement"]["reason"],
+        "the bundle carries no SELinux module (selinux/ct_hello.cil)"
+    );
+}
+
+#[test]
+fn with_selinux_a_module_not_loaded_refuses() {
+    let mut fx = fixture_with(true);
+    let host = Enforcing { loaded: &["ct_other"] };
+    let images = [fx.image];
+    let req = Request {
+        selinux: &host,
+        ..ask(&images, None)
+    };
+    let d = decide(&fx.cfg, &req);
+    assert_eq!((d.allowed, d.check, d.exit_code), (false, Some("confinement"), 78));
+    assert!(
+        d.reason
+            .starts_with("SELinux module ct_hello is not loaded on this host")
+            && d.reason.contains("system_u:system_r:ct_hello_t:s0")
+            && d.reason.contains("ct selinux install BUNDLE"),
+        "{}",
+        d.reason
+    );
+    let log = audit(&fx.cfg);
+    assert_eq!(log[0]["check"], "confinement");
+    assert!(log[0]["confinement"].is_null());
+
+    // Audit mode: starts, verified false, and nothing claims a domain.
+    fx.cfg.mode = Mode::Audit;
+    let d = decide(&fx.cfg, &req);
+    assert!(d.allowed && !d.verified);
+    let log = audit(&fx.cfg);
+    assert_eq!(
+        log[1]["confinement"],
+        serde_json::json!({
+            "kind": "unconfined",
+            "reason": "audit mode: the container starts without a verified bundle's SELinux domain"
+        })
+    );
+}
+
+#[test]
+fn given_labels_that_are_not_the_bundle_domain_refuse() {
+    let fx = fixture_with(true);
+    let host = Enforcing { loaded: &["ct_hello"] };
+    let podman_default = GivenLabels {
+        process: Some("system_u:system_r:container_t:s0:c1,c2".into()),
+        mount: Some("system_u:object_r:container_file_t:s0:c1,c2".into()),
+    };
+    let d = decide(
+        &fx.cfg,
+        &Request {
+            selinux: &host,
+            given_labels: Some(&podman_default),
+            ..ask(&[fx.image], None)
+        },
+    );
+    assert_eq!((d.allowed, d.check, d.exit_code), (false, Some("confinement"), 78));
+    assert!(
+        d.reason
+            .ends_with("--security-opt label=type:ct_hello_t --security-opt label=filetype:ct_hello_file_t"),
+        "{}",
+        d.reason
+    );
+    let right = GivenLabels {
+        process: Some("system_u:system_r:ct_hello_t:s0:c1,c2".into()),
+        mount: Some("system_u:object_r:ct_hello_file_t:s0:c1,c2".into()),
+    };
+    let d = decide(
+        &fx.cfg,
+        &Request {
+            selinux: &host,
+            given_labels: Some(&right),
+            ..ask(&[fx.image], None)
+        },
+    );
+    assert!(d.allowed, "{}", d.reason);
+    // Without SELinux, podman's (absent) labels are not checked.
+    let d = decide(
+        &fx.cfg,
+        &Request {
+            given_labels: Some(&GivenLabels::default()),
+            ..ask(&[fx.image], None)
+        },
+    );
+    assert!(d.allowed, "{}", d.reason);
 }
 
 #[test]
@@ -105,6 +311,9 @@ fn refusals_name_the_check() {
     let d = decide(&fx.cfg, &ask(&[other], None));
     assert!(!d.allowed);
     assert_eq!((d.check, d.exit_code), (Some("missing_attestation"), 5));
+    // A container that does not start claims no confinement.
+    assert!(d.confinement.is_none());
+    assert!(audit(&fx.cfg)[0]["confinement"].is_null());
 
     // An explicit bundle for another image than the container's.
     let stored = BundleStore::new(&fx.cfg.store).path_for(&fx.image);
@@ -148,6 +357,11 @@ fn audit_mode_allows_but_records_the_refusal() {
     assert!(d.allowed && !d.verified);
     assert!(d.reason.starts_with("audit mode"));
     assert_eq!(audit(&fx.cfg)[0]["verified"], false);
+    // Without SELinux on the host, that is the reason it runs unconfined.
+    assert_eq!(
+        audit(&fx.cfg)[0]["confinement"]["reason"],
+        "SELinux is not enabled in this kernel"
+    );
 }
 
 #[test]

@@ -9,7 +9,16 @@
 //! refuse. It needs no PATH and no terminal. Configuration comes from the
 //! environment its hooks.d JSON sets (`CERRO_HOME`, `CERRO_STORE`,
 //! `CERRO_POLICY`, `CERRO_MODE`, `CERRO_AUDIT_LOG`).
+//!
+//! Confinement: runc has read the OCI config before a prestart hook runs,
+//! so the hook cannot set the container's SELinux labels. On a host with
+//! SELinux, the decision checks that the labels podman chose
+//! (`process.selinuxLabel`, `linux.mountLabel`) carry the bundle's domain
+//! and content types, and refuses otherwise, naming the `--security-opt`
+//! options to pass; without SELinux, the record says the container runs
+//! unconfined.
 
+mod labels;
 mod podman;
 
 use std::io::Read;
@@ -17,7 +26,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cerro_enforce::{decide, Config, Request};
+use cerro_enforce::{decide, Config, KernelSelinux, Request};
 use serde::Deserialize;
 
 /// The annotation that names a bundle explicitly.
@@ -73,6 +82,15 @@ fn main() -> ExitCode {
             )
         }
     };
+    let given = match labels::given_labels(&state.bundle) {
+        Ok(l) => l,
+        Err(e) => {
+            return refuse(
+                cerro_core::ExitCode::Io.code(),
+                &format!("cannot read the container's OCI config: {e}"),
+            )
+        }
+    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -85,6 +103,8 @@ fn main() -> ExitCode {
             images: &images,
             bundle: explicit.as_deref(),
             now,
+            selinux: &KernelSelinux::default(),
+            given_labels: Some(&given),
         },
     );
     if d.allowed {

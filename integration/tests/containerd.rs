@@ -6,7 +6,8 @@
 //! naming the reason; an explicit bundle annotation cannot admit another
 //! image, nor can an image name re-pointed after the container was made;
 //! runtime options (`--runtime-config-path`) switch the mode; every
-//! decision is a JSON line in the audit log.
+//! decision is a JSON line in the audit log, which says the containers run
+//! unconfined (this machine kind has no SELinux).
 //!
 //! The test starts its own containerd (root, state, sockets under a temp
 //! dir, CRI disabled) and cleans up after itself even when it fails: the
@@ -371,6 +372,20 @@ fn containerd_runs_only_attested_images() {
     assert_eq!(records[5]["images"], serde_json::json!([]));
     assert_eq!(records[7]["check"], "signer_not_trusted");
     assert_eq!(records[0]["images"][0].as_str(), Some(stored_digest(&stored).as_str()));
+    // This machine kind has no SELinux in its kernel: every container that
+    // started ran unconfined and the record says so; a refused one claims
+    // no confinement at all.
+    for r in &records {
+        if r["allowed"] == true {
+            assert_eq!(
+                r["confinement"],
+                serde_json::json!({"kind": "unconfined", "reason": "SELinux is not enabled in this kernel"}),
+                "{r}"
+            );
+        } else {
+            assert!(r["confinement"].is_null(), "{r}");
+        }
+    }
 
     // Nothing of the refused containers was created by the runtime, and
     // the finished ones were deleted.

@@ -1,7 +1,8 @@
 //! Enforcement with a real podman (Debian's 4.3) and runc: `cerro-hook`
 //! installed through a hooks.d file lets an attested image run and refuses
 //! an unattested one, a revoked signer and a tampered store entry, with the
-//! reason on stderr and every decision in the audit log.
+//! reason on stderr and every decision in the audit log (which says the
+//! containers ran unconfined: this machine kind has no SELinux).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -164,4 +165,18 @@ fn podman_runs_only_attested_images() {
         .all(|r| r["component"] == "hook" && r["container"].is_string()));
     assert_eq!(records[2]["check"], "digest_mismatch");
     assert_eq!(records[4]["check"], "signer_not_trusted");
+    // No SELinux in this machine kind's kernel: the started containers ran
+    // unconfined (podman set no labels, so the hook had none to check) and
+    // the record says so; the refused ones claim nothing.
+    for r in &records {
+        if r["allowed"] == true {
+            assert_eq!(
+                r["confinement"],
+                serde_json::json!({"kind": "unconfined", "reason": "SELinux is not enabled in this kernel"}),
+                "{r}"
+            );
+        } else {
+            assert!(r["confinement"].is_null(), "{r}");
+        }
+    }
 }

@@ -14,7 +14,12 @@
 //! and the init is re-parented to the shim, which is a child subreaper and
 //! so collects its exit status.
 //!
-//! Verification is not done here: the shim decides before it calls `create`.
+//! Verification is not done here: the shim decides before it calls `create`,
+//! and writes the decision's SELinux labels into `config.json`; this binary
+//! applies them ([`label`]: the process label at exec, failing the
+//! container if the kernel refuses it).
+
+mod label;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +31,8 @@ use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
+
+use crate::label::{LabelExecutor, ProcAttr};
 
 /// Where container state lives unless `--root` says otherwise.
 const DEFAULT_ROOT: &str = "/run/cerro-runtime";
@@ -161,7 +168,7 @@ fn run(cli: Cli) -> Result<()> {
             let stdout = open_stream(stdout.as_deref(), Direction::Out)?;
             let stderr = open_stream(stderr.as_deref(), Direction::Out)?;
             ContainerBuilder::new(id.clone(), SyscallType::Linux)
-                .with_executor(DefaultExecutor {})
+                .with_executor(LabelExecutor::new(ProcAttr, DefaultExecutor {}))
                 .with_root_path(&cli.root)?
                 .with_pid_file(pid_file)?
                 .with_stdin(stdin)

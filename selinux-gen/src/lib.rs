@@ -18,7 +18,7 @@ mod generate;
 pub mod host;
 pub mod suggest;
 
-pub use generate::{generate, module_name, GeneratedModule};
+pub use generate::{generate, module_name, ContainerTypes, GeneratedModule};
 pub use host::HostPolicy;
 
 /// Errors of this crate.

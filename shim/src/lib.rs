@@ -10,7 +10,10 @@
 //! bundle filed for that image digest in the bundle store, verifies it now
 //! against the current trust store and policy, and appends the decision to
 //! the audit log. Only an allowed container reaches the OCI runtime
-//! (`cerro-runtime`, on youki's libcontainer). What this crate does not do:
+//! (`cerro-runtime`, on youki's libcontainer), and when the host has
+//! SELinux it reaches it in its bundle's domain: the decision's labels go
+//! into the task's OCI config and root file system mount (`confine.rs`),
+//! and the runtime sets the process label at exec. What this crate does not do:
 //! verify anything itself, or run libcontainer in its own multi-threaded
 //! process.
 //!
@@ -36,6 +39,8 @@
 //! # Layout
 //! - `task.rs`: the task logic in plain types; the decision is one call in
 //!   `Tasks::create`.
+//! - `confine.rs`: the decision's SELinux labels into the OCI config and
+//!   the root file system's mount options.
 //! - `glue.rs`: the `containerd-shim` 0.11 `Shim` and `Task` traits over it
 //!   (task API v2, what containerd 1.6 and 1.7 speak).
 //! - `containerd.rs`: which image a container runs, from containerd's API.
@@ -43,6 +48,7 @@
 //! - `settings.rs`: configuration from the environment and runtime options.
 //! - `sys.rs`: the shim's only system calls (root file system mounts).
 
+mod confine;
 mod containerd;
 mod error;
 mod glue;
@@ -55,7 +61,9 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use cerro_core::digest::Digest;
-pub use cerro_enforce::{decide, BundleStore, Config, Decision, Mode, Request};
+pub use cerro_enforce::{
+    decide, BundleStore, Config, Confinement, Decision, KernelSelinux, Mode, Request, SelinuxHost,
+};
 pub use containerd::{ContainerImage, Containerd, ImageSource};
 pub use error::ShimError;
 pub use glue::{run, Service, TaskService, RUNTIME_ID};
@@ -72,9 +80,22 @@ pub const BUNDLE_ANNOTATION: &str = "io.cerro.bundle";
 /// Decides, now, whether a container running image `images` (its manifest
 /// digest(s)) may start, with `bundle` instead of the store's entry if
 /// given; the decision is appended to the audit log. The same function the
-/// shim uses ([`decide`] with component `shim`): never panics, and any
-/// doubt refuses in enforce mode.
+/// shim uses ([`decide`] with component `shim`, this host's SELinux): never
+/// panics, and any doubt refuses in enforce mode. The decision's
+/// `confinement` is what the caller must apply (the labels of a
+/// [`Confinement::Domain`]).
 pub fn verify_image(cfg: &Config, container: Option<&str>, images: &[Digest], bundle: Option<&Path>) -> Decision {
+    verify_image_on(&KernelSelinux::default(), cfg, container, images, bundle)
+}
+
+/// [`verify_image`] with the host's SELinux given (tests substitute it).
+fn verify_image_on(
+    selinux: &dyn SelinuxHost,
+    cfg: &Config,
+    container: Option<&str>,
+    images: &[Digest],
+    bundle: Option<&Path>,
+) -> Decision {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -87,6 +108,9 @@ pub fn verify_image(cfg: &Config, container: Option<&str>, images: &[Digest], bu
             images,
             bundle,
             now,
+            selinux,
+            // The shim sets the labels itself, from the decision.
+            given_labels: None,
         },
     )
 }

@@ -4,7 +4,8 @@
 //! but the map allows several.
 //!
 //! `create` decides first — find the image from containerd, then one call
-//! to the decision — and only an allowed container reaches the backend.
+//! to the decision — and only an allowed container reaches the backend,
+//! with the decision's SELinux labels in its spec and root mount.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -12,11 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+use cerro_enforce::{KernelSelinux, SelinuxHost};
+
+use crate::confine::{label_config, label_rootfs};
 use crate::containerd::ImageSource;
 use crate::error::ShimError;
 use crate::runtime::{Backend, Mount, Spec, Stdio};
 use crate::settings::{spec_annotations, FileSettings, RuntimeBinary, Settings};
-use crate::{verify_image, Decision, BUNDLE_ANNOTATION};
+use crate::{verify_image_on, Decision, BUNDLE_ANNOTATION};
 
 /// Exit status reported for a container that was killed by delete before
 /// its exit was seen (SIGKILL, as runc's shim reports).
@@ -103,11 +107,15 @@ struct Table {
 /// The environment lookup the settings fall back to.
 pub type Env = Box<dyn Fn(&str) -> Option<OsString> + Send + Sync>;
 
+/// The host's SELinux, shared by the task threads.
+pub type Selinux = Box<dyn SelinuxHost + Send + Sync>;
+
 /// The tasks of one shim.
 pub struct Tasks {
     backend: Box<dyn Backend>,
     images: Box<dyn ImageSource>,
     env: Env,
+    selinux: Selinux,
     table: Mutex<Table>,
     changed: Condvar,
 }
@@ -126,9 +134,16 @@ impl Tasks {
             backend,
             images,
             env,
+            selinux: Box::new(KernelSelinux::default()),
             table: Mutex::new(Table::default()),
             changed: Condvar::new(),
         }
+    }
+
+    /// The same, on a host whose SELinux is `selinux` (tests).
+    pub fn with_selinux(mut self, selinux: Selinux) -> Self {
+        self.selinux = selinux;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -141,18 +156,18 @@ impl Tasks {
     /// with no image and no bundle, which refuses (and is audited).
     pub fn decide(&self, settings: &Settings, id: &str, explicit: Option<&Path>) -> Decision {
         match self.images.image_of(id) {
-            Ok(image) => verify_image(&settings.enforce, Some(id), &image.digests, explicit),
+            Ok(image) => verify_image_on(&*self.selinux, &settings.enforce, Some(id), &image.digests, explicit),
             Err(e) => {
                 log::warn!("container {id}: {e}");
-                let mut d = verify_image(&settings.enforce, Some(id), &[], None);
+                let mut d = verify_image_on(&*self.selinux, &settings.enforce, Some(id), &[], None);
                 d.reason = format!("cannot tell which image container {id} runs ({e}); {}", d.reason);
                 d
             }
         }
     }
 
-    /// Decides, and creates the container only if allowed. Returns the
-    /// init's pid.
+    /// Decides, and creates the container only if allowed, confined as the
+    /// decision says. Returns the init's pid.
     pub fn create(&self, req: CreateTask) -> Result<u32, ShimError> {
         if self.lock().entries.contains_key(&req.id) {
             return Err(ShimError::AlreadyExists(req.id));
@@ -172,12 +187,19 @@ impl Tasks {
         if !d.verified {
             log::warn!("container {}: {}", req.id, d.reason);
         }
+        let rootfs = match &d.confinement {
+            Some(c) => {
+                label_config(&req.bundle, c)?;
+                label_rootfs(&req.rootfs, c)
+            }
+            None => req.rootfs.clone(),
+        };
         settings.runtime.write(&req.bundle)?;
         let began = SystemTime::now();
         let pid = self.backend.create(&Spec {
             id: &req.id,
             bundle: &req.bundle,
-            rootfs: &req.rootfs,
+            rootfs: &rootfs,
             stdio: &req.stdio,
             runtime: &settings.runtime,
         })?;
@@ -318,12 +340,15 @@ mod tests {
     #[derive(Default)]
     struct FakeBackend {
         calls: Mutex<Vec<String>>,
+        /// The root file system mounts create was given.
+        rootfs: Mutex<Vec<Mount>>,
         /// Runs inside create (to report an exit while it runs).
         during_create: Mutex<Option<Hook>>,
     }
     impl Backend for Arc<FakeBackend> {
         fn create(&self, s: &Spec<'_>) -> Result<u32, ShimError> {
             self.calls.lock().unwrap().push(format!("create {}", s.id));
+            *self.rootfs.lock().unwrap() = s.rootfs.to_vec();
             if let Some(f) = self.during_create.lock().unwrap().take() {
                 f();
             }
@@ -360,7 +385,14 @@ mod tests {
     }
 
     fn setup(images: Images, mode: &str) -> (tempfile::TempDir, Arc<FakeBackend>, Tasks, CreateTask) {
-        let dir = tempfile::tempdir().unwrap();
+        setup_in(tempfile::tempdir().unwrap(), images, mode)
+    }
+
+    fn setup_in(
+        dir: tempfile::TempDir,
+        images: Images,
+        mode: &str,
+    ) -> (tempfile::TempDir, Arc<FakeBackend>, Tasks, CreateTask) {
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         let bundle = dir.path().join("bundle");
@@ -383,6 +415,147 @@ mod tests {
             options: FileSettings::default(),
         };
         (dir, backend, tasks, req)
+    }
+
+    /// A host with SELinux whose policy has the types of `loaded` modules;
+    /// or, with `None`, a host without SELinux.
+    #[derive(Debug)]
+    struct Host(Option<&'static [&'static str]>);
+
+    impl SelinuxHost for Host {
+        fn status(&self) -> cerro_enforce::SelinuxStatus {
+            match self.0 {
+                None => cerro_enforce::SelinuxStatus::Disabled("SELinux is not enabled in this kernel".into()),
+                Some(_) => cerro_enforce::SelinuxStatus::Enabled {
+                    mode: Some(cerro_enforce::SelinuxMode::Enforcing),
+                    mls: true,
+                },
+            }
+        }
+        fn check_context(&self, context: &str) -> std::io::Result<()> {
+            let ty = context.split(':').nth(2).unwrap_or_default();
+            match self.0 {
+                Some(mods)
+                    if mods
+                        .iter()
+                        .any(|m| ty == format!("{m}_t") || ty == format!("{m}_file_t")) =>
+                {
+                    Ok(())
+                }
+                _ => Err(std::io::Error::from_raw_os_error(22)),
+            }
+        }
+    }
+
+    /// Packs an image of package `hello` (with its SELinux module) signed
+    /// by a new key in `dir/home`, files it in `dir/store`; its digest.
+    fn attested(dir: &Path) -> Digest {
+        use cerro_core::image::layout::{basic_config, LayoutBuilder};
+        use cerro_core::image::source::SourceImage;
+        use cerro_core::manifest::{ImageRef, PackageManifest};
+        use cerro_core::trust::home::Home;
+        let mut b = LayoutBuilder::new(&dir.join("img")).unwrap();
+        b.layer_tar(&[("hello", 0o644, b"hi\n")]).unwrap();
+        b.finish(basic_config(&["/hello"]), Some("1")).unwrap();
+        let image = SourceImage::open(&format!("oci:{}", dir.join("img").display())).unwrap();
+        let home = Home::new(dir.join("home"));
+        home.generate_key("k", None).unwrap();
+        let key = home.load_signing_key("k", None).unwrap();
+        let manifest = PackageManifest::from_draft(
+            "[package]\nname = \"hello\"\nversion = \"1\"\n",
+            ImageRef {
+                digest: image.manifest.digest,
+                reference: image.reference.clone(),
+            },
+        )
+        .unwrap();
+        let module = cerro_selinux::generate(&manifest, None).unwrap();
+        let path = dir.join("hello.ctp");
+        cerro_core::pack::PackRequest {
+            image: &image,
+            manifest: &manifest,
+            keys: &[key],
+            mtime: 0,
+            selinux: &[(module.member_path(), module.cil.into_bytes())],
+            extra: &[],
+        }
+        .write(&mut std::fs::File::create(&path).unwrap())
+        .unwrap();
+        let trust = home.load_trust().unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let bundle = cerro_core::bundle::read_bundle_file(&f, &mut cerro_core::bundle::NoExtract).unwrap();
+        let v = cerro_core::verify::verify(bundle, &trust, &cerro_core::policy::NoPolicy, 1_800_000_000).unwrap();
+        crate::BundleStore::new(dir.join("store")).add(&path, &v).unwrap();
+        image.manifest.digest
+    }
+
+    fn overlay() -> Vec<Mount> {
+        vec![Mount {
+            fs_type: "overlay".into(),
+            source: "overlay".into(),
+            options: vec!["lowerdir=/l".into()],
+        }]
+    }
+
+    fn spec_of(bundle: &Path) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn with_selinux_the_container_gets_its_bundle_domain() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(Host(Some(&["ct_hello"]))));
+        req.rootfs = overlay();
+        let bundle = req.bundle.clone();
+        tasks.create(req).unwrap();
+        let spec = spec_of(&bundle);
+        assert_eq!(spec["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
+        assert_eq!(spec["linux"]["mountLabel"], "system_u:object_r:ct_hello_file_t:s0");
+        assert_eq!(
+            backend.rootfs.lock().unwrap()[0].options,
+            ["lowerdir=/l", "context=\"system_u:object_r:ct_hello_file_t:s0\""]
+        );
+        let log = audit(d.path());
+        assert_eq!(log[0]["confinement"]["kind"], "domain");
+        assert_eq!(log[0]["confinement"]["domain"], "ct_hello_t");
+    }
+
+    #[test]
+    fn with_selinux_a_module_not_loaded_refuses_before_anything_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (_d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(Host(Some(&[]))));
+        let bundle = req.bundle.clone();
+        let msg = tasks.create(req).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(
+                "cerro-torre refused container c1 (confinement, exit 78): SELinux module ct_hello is not loaded"
+            ) && msg.contains("ct selinux install BUNDLE"),
+            "{msg}"
+        );
+        assert!(backend.calls.lock().unwrap().is_empty());
+        assert!(spec_of(&bundle)["process"].is_null());
+    }
+
+    #[test]
+    fn without_selinux_the_spec_gets_no_labels_and_the_record_says_unconfined() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(Host(None)));
+        req.rootfs = overlay();
+        let bundle = req.bundle.clone();
+        tasks.create(req).unwrap();
+        let spec = spec_of(&bundle);
+        assert!(spec["process"]["selinuxLabel"].is_null() && spec["linux"]["mountLabel"].is_null());
+        assert_eq!(*backend.rootfs.lock().unwrap(), overlay());
+        assert_eq!(
+            audit(d.path())[0]["confinement"],
+            serde_json::json!({"kind": "unconfined", "reason": "SELinux is not enabled in this kernel"})
+        );
     }
 
     fn audit(dir: &Path) -> Vec<serde_json::Value> {

@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use anyhow::Result;
 use cerro_core::statement::{RELEASE_PREDICATE_TYPE, STATEMENT_TYPE};
 use cerro_core::ExitCode;
+use cerro_enforce::{KernelSelinux, SelinuxHost as _, SelinuxMode, SelinuxStatus};
 use clap::CommandFactory;
 
 use crate::cli::Cli;
@@ -135,18 +136,51 @@ pub fn doctor(ctx: &Ctx) -> Result<ExitCode> {
             "absent (hashing is slower)"
         }
     );
-    let selinux = fs::read_to_string("/sys/fs/selinux/enforce").ok();
-    match selinux.as_deref().map(str::trim) {
-        Some("1") => println!("[info] SELinux is enforcing on this host"),
-        Some(_) => println!("[info] SELinux is permissive on this host"),
-        None => println!("[info] SELinux is not enabled in this kernel: containers run unconfined by SELinux"),
-    }
-    println!(
-        "[info] bundles carry a generated SELinux module (ct selinux); applying it at container start is not done yet"
-    );
+    println!("[info] {}", selinux_line(&KernelSelinux::default().status()));
     Ok(if problems == 0 {
         ExitCode::Valid
     } else {
         ExitCode::Config
     })
+}
+
+/// What `ct doctor` says about confinement: whether the shim and the hook
+/// would run containers in their bundle's SELinux domain on this host.
+fn selinux_line(status: &SelinuxStatus) -> String {
+    match status {
+        SelinuxStatus::Disabled(reason) => format!(
+            "{reason}: containers run unconfined (the shim and the hook apply no SELinux domain, and the audit log says so)"
+        ),
+        SelinuxStatus::Enabled { mode, .. } => {
+            let mode = match mode {
+                Some(SelinuxMode::Enforcing) => "enforcing",
+                Some(SelinuxMode::Permissive) => "permissive (denials are logged, not enforced)",
+                None => "enabled (mode unknown)",
+            };
+            format!(
+                "SELinux is {mode}: containers run confined in their bundle's domain (ct_<package>_t); \
+                 one whose module is not loaded is refused (ct selinux install BUNDLE)"
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doctor_says_whether_containers_are_confined() {
+        let off = selinux_line(&SelinuxStatus::Disabled("SELinux is not enabled in this kernel".into()));
+        assert!(
+            off.starts_with("SELinux is not enabled in this kernel: containers run unconfined"),
+            "{off}"
+        );
+        let on = selinux_line(&SelinuxStatus::Enabled {
+            mode: Some(SelinuxMode::Enforcing),
+            mls: true,
+        });
+        assert!(on.starts_with("SELinux is enforcing: containers run confined"), "{on}");
+        assert!(!on.contains("unconfined"), "{on}");
+    }
 }

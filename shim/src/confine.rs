@@ -1,0 +1,185 @@
+//! Applying the decision's confinement to a task, before the runtime sees
+//! it. For a bundle's SELinux domain ([`Confinement::Domain`]):
+//!
+//! - `config.json` gets `process.selinuxLabel` (the domain: `cerro-runtime`
+//!   writes it to the init's `attr/exec` before the exec, and fails the
+//!   container if the kernel refuses it) and `linux.mountLabel` (libcontainer
+//!   mounts `/dev`, tmpfs and the like with `context=` that label). Labels
+//!   already there (CRI's `seLinuxOptions`) are replaced: the signed
+//!   bundle's domain is the container's confinement.
+//! - the root file system's mounts get `context="<mount label>"`, so the
+//!   container's files carry the content type its domain may execute. Bind
+//!   mounts take no such option (the kernel ignores data on a bind): a
+//!   bind-mounted root keeps its labels, and on an enforcing host its
+//!   entrypoint will not run in the domain (the exec fails: fail closed).
+//!
+//! [`Confinement::Unconfined`] changes nothing.
+
+use std::path::Path;
+
+use cerro_enforce::Confinement;
+
+use crate::error::ShimError;
+use crate::runtime::Mount;
+
+/// Largest OCI config rewritten.
+const MAX_CONFIG: u64 = 4 << 20;
+
+/// Sets the OCI config's SELinux labels in `bundle` from `c`.
+pub fn label_config(bundle: &Path, c: &Confinement) -> Result<(), ShimError> {
+    let Confinement::Domain {
+        process_label,
+        mount_label,
+        ..
+    } = c
+    else {
+        return Ok(());
+    };
+    let path = bundle.join("config.json");
+    let len = std::fs::metadata(&path)
+        .map_err(|e| ShimError::io("reading the OCI spec", &path, e))?
+        .len();
+    if len > MAX_CONFIG {
+        return Err(ShimError::InvalidArgument(format!(
+            "{}: larger than {MAX_CONFIG} bytes",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| ShimError::io("reading the OCI spec", &path, e))?;
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", path.display())))?;
+    let object = |v: &mut serde_json::Value, key: &str| -> Result<(), ShimError> {
+        let root = v
+            .as_object_mut()
+            .ok_or_else(|| ShimError::InvalidArgument(format!("{}: not a JSON object", path.display())))?;
+        let entry = root
+            .entry(key)
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if !entry.is_object() {
+            return Err(ShimError::InvalidArgument(format!(
+                "{}: {key} is not an object",
+                path.display()
+            )));
+        }
+        Ok(())
+    };
+    object(&mut spec, "process")?;
+    object(&mut spec, "linux")?;
+    spec["process"]["selinuxLabel"] = process_label.clone().into();
+    spec["linux"]["mountLabel"] = mount_label.clone().into();
+    let out = serde_json::to_vec(&spec).map_err(|e| ShimError::InvalidArgument(e.to_string()))?;
+    cerro_core::fsutil::write_atomic(&path, &out, 0o644)
+        .map_err(|e| ShimError::io("writing the OCI spec", &path, std::io::Error::other(e.to_string())))
+}
+
+/// The root file system's mounts with `c`'s mount label as their
+/// `context=` option (replacing any), except bind mounts.
+pub fn label_rootfs(mounts: &[Mount], c: &Confinement) -> Vec<Mount> {
+    let Confinement::Domain { mount_label, .. } = c else {
+        return mounts.to_vec();
+    };
+    mounts
+        .iter()
+        .map(|m| {
+            let bind = m.fs_type == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind");
+            if bind {
+                return m.clone();
+            }
+            let mut options: Vec<String> = m
+                .options
+                .iter()
+                .filter(|o| !o.starts_with("context="))
+                .cloned()
+                .collect();
+            options.push(format!("context=\"{mount_label}\""));
+            Mount { options, ..m.clone() }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domain() -> Confinement {
+        Confinement::Domain {
+            module: "ct_hello".into(),
+            domain: "ct_hello_t".into(),
+            process_label: "system_u:system_r:ct_hello_t:s0".into(),
+            mount_label: "system_u:object_r:ct_hello_file_t:s0".into(),
+            mode: None,
+        }
+    }
+
+    fn unconfined() -> Confinement {
+        Confinement::Unconfined {
+            reason: "SELinux is not enabled in this kernel".into(),
+        }
+    }
+
+    #[test]
+    fn a_domain_sets_both_labels_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        std::fs::write(
+            &config,
+            r#"{"ociVersion":"1.0.2","process":{"args":["/bin/sh"],"selinuxLabel":"system_u:system_r:spc_t:s0"},
+                "linux":{"namespaces":[{"type":"pid"}]},"annotations":{"a":"b"}}"#,
+        )
+        .unwrap();
+        label_config(dir.path(), &domain()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        assert_eq!(v["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
+        assert_eq!(v["linux"]["mountLabel"], "system_u:object_r:ct_hello_file_t:s0");
+        assert_eq!(v["process"]["args"][0], "/bin/sh");
+        assert_eq!(v["linux"]["namespaces"][0]["type"], "pid");
+        assert_eq!(v["annotations"]["a"], "b");
+        // A spec without process or linux sections gets them.
+        std::fs::write(&config, r#"{"ociVersion":"1.0.2"}"#).unwrap();
+        label_config(dir.path(), &domain()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        assert_eq!(v["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
+        // Malformed sections are refused, not overwritten.
+        std::fs::write(&config, r#"{"ociVersion":"1.0.2","process":7}"#).unwrap();
+        assert!(label_config(dir.path(), &domain()).is_err());
+    }
+
+    #[test]
+    fn unconfined_leaves_the_spec_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        let text = r#"{"ociVersion":"1.0.2","process":{"args":["/bin/sh"]}}"#;
+        std::fs::write(&config, text).unwrap();
+        label_config(dir.path(), &unconfined()).unwrap();
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
+    }
+
+    #[test]
+    fn the_root_file_system_gets_the_mount_label() {
+        let overlay = Mount {
+            fs_type: "overlay".into(),
+            source: "overlay".into(),
+            options: vec![
+                "index=off".into(),
+                "context=\"system_u:object_r:container_file_t:s0:c1,c2\"".into(),
+                "lowerdir=/l".into(),
+            ],
+        };
+        let bind = Mount {
+            fs_type: "bind".into(),
+            source: "/snap".into(),
+            options: vec!["rbind".into(), "rw".into()],
+        };
+        let got = label_rootfs(&[overlay.clone(), bind.clone()], &domain());
+        assert_eq!(
+            got[0].options,
+            [
+                "index=off",
+                "lowerdir=/l",
+                "context=\"system_u:object_r:ct_hello_file_t:s0\""
+            ]
+        );
+        assert_eq!(got[1], bind);
+        assert_eq!(label_rootfs(std::slice::from_ref(&overlay), &unconfined()), [overlay]);
+    }
+}
