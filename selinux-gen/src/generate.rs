@@ -123,6 +123,13 @@ fn sorted(v: &[String]) -> Vec<String> {
     v
 }
 
+/// The domains container runtimes run in, which hand over to a container's
+/// domain: refpolicy's container module (`container_runtime_t`: containerd,
+/// podman, runc), a runtime started from an administrator's shell
+/// (`unconfined_t`), and a service started by init on a policy without the
+/// container module, as Debian's (`initrc_t`).
+pub const RUNTIME_DOMAINS: [&str; 3] = ["container_runtime_t", "initrc_t", "unconfined_t"];
+
 /// Generates the module for `manifest` against `policy` (needed only to
 /// resolve declared ports and devices; `None` works when none are declared).
 pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Result<GeneratedModule, SelinuxError> {
@@ -172,6 +179,44 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
         "fifo_file",
         &["getattr", "ioctl", "open", "read", "write"],
     ));
+
+    // The hand-over from the container runtime: its domain executes the
+    // entrypoint (content type) and transitions to ours, also under
+    // no_new_privs (containerd and podman set it by default); ours inherits
+    // its stdio descriptors and pipes and reports its exit. Each runtime
+    // domain in an `optional` block: a policy without that domain leaves the
+    // block out instead of failing to compile, as refpolicy's own
+    // `optional_policy` does.
+    for runtime in RUNTIME_DOMAINS {
+        let r = id(runtime)?;
+        let block = id(&format!("{name}_from_{}", runtime.trim_end_matches("_t")))?;
+        m.push(vec![
+            kw("optional"),
+            block.into(),
+            allow(
+                &r,
+                (&d).into(),
+                "process",
+                &["getattr", "sigkill", "signal", "signull", "sigstop", "transition"],
+            ),
+            allow(&r, (&d).into(), "process2", &["nnp_transition", "nosuid_transition"]),
+            allow(&r, (&content).into(), "dir", &["getattr", "open", "read", "search"]),
+            allow(
+                &r,
+                (&content).into(),
+                "file",
+                &["execute", "getattr", "map", "open", "read"],
+            ),
+            allow(&d, (&r).into(), "fd", &["use"]),
+            allow(
+                &d,
+                (&r).into(),
+                "fifo_file",
+                &["append", "getattr", "ioctl", "read", "write"],
+            ),
+            allow(&d, (&r).into(), "process", &["sigchld"]),
+        ]);
+    }
 
     // Network: sockets of its own, the declared port types.
     let mut ports: Vec<(Proto, u16)> = Vec::new();

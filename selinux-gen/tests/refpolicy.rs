@@ -188,6 +188,58 @@ fn three_services_compile_and_allow_exactly_what_they_declare() {
     )
     .is_empty());
 
+    // The runtime hands over to the container's domain, also under
+    // no_new_privs, from the runtime domains this policy has (Debian's has
+    // no container module: that optional block is left out, and the rest
+    // still compiles); the container gets nothing back on the runtime but
+    // its descriptors, pipes and the exit signal.
+    for runtime in ["initrc_t", "unconfined_t"] {
+        assert_eq!(
+            rules(
+                &policy,
+                &["-s", runtime, "-t", "ct_web_t", "-c", "process", "-p", "transition"]
+            )
+            .len(),
+            1,
+            "{runtime}"
+        );
+        assert_eq!(
+            rules(
+                &policy,
+                &[
+                    "-s",
+                    runtime,
+                    "-t",
+                    "ct_web_t",
+                    "-c",
+                    "process2",
+                    "-p",
+                    "nnp_transition"
+                ]
+            )
+            .len(),
+            1,
+            "{runtime}"
+        );
+        assert!(!rules(
+            &policy,
+            &["-s", runtime, "-t", "ct_web_file_t", "-c", "file", "-p", "execute"]
+        )
+        .is_empty());
+        let back: Vec<String> = rules(&policy, &["-s", "ct_web_t", "-t", runtime])
+            .into_iter()
+            // Rules of this module (the policy's own rules for every `domain` aside).
+            .filter(|r| r.starts_with("allow ct_web_t "))
+            .filter(|r| !r.contains(":fd use") && !r.contains(":fifo_file") && !r.contains(":process sigchld"))
+            .collect();
+        assert!(
+            back.is_empty(),
+            "ct_web_t gets more than its hand-over on {runtime}: {back:?}"
+        );
+    }
+    assert!(rules(&policy, &["-s", "ct_web_t", "-c", "process", "-p", "transition"]).is_empty());
+    assert!(web.cil.contains("(optional ct_web_from_container_runtime"));
+
     // No module grants anything on another container's types.
     for (name, text) in [
         (&web.name, &web.cil),
