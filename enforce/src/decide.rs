@@ -45,6 +45,10 @@ pub struct Request<'a> {
     /// OCI config), which must then be the bundle's domain. `None` when the
     /// caller applies the decision's labels itself (the shim).
     pub given_labels: Option<&'a GivenLabels>,
+    /// Why the runtime could not say which image the container runs, if
+    /// it could not (`images` is then empty): recorded at the head of the
+    /// decision's reason, so the audit log says what went wrong.
+    pub lookup_error: Option<&'a str>,
 }
 
 /// The outcome, as written to the audit log.
@@ -245,6 +249,9 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
         ),
         Err(e) => (Some(e.kind()), e.exit_code().code(), e.to_string()),
     };
+    if let Some(e) = req.lookup_error {
+        reason = format!("cannot tell which image the container runs ({e}); {reason}");
+    }
     let mut allowed = verified || cfg.mode == Mode::Audit;
     if !verified && cfg.mode == Mode::Audit {
         reason = format!("audit mode, allowed anyway: {reason}");

@@ -136,6 +136,7 @@ fn ask<'a>(images: &'a [Digest], bundle: Option<&'a Path>) -> Request<'a> {
         now: NOW,
         selinux: &NoSelinux,
         given_labels: None,
+        lookup_error: None,
     }
 }
 
@@ -386,4 +387,37 @@ fn config_reads_the_environment() {
     assert_eq!(c.mode, Mode::Audit);
     let bad = |k: &str| (k == "CERRO_MODE").then(|| "maybe".into());
     assert!(Config::for_daemon(bad).is_err());
+}
+
+/// A runtime that could not say which image runs: the refusal's audit
+/// record says why, in enforce mode; audit mode starts it and says so too.
+#[test]
+fn an_image_lookup_failure_is_in_the_audit_record() {
+    let mut fx = fixture_with(false);
+    let req = Request {
+        lookup_error: Some("container c1 not found in namespace k8s.io"),
+        ..ask(&[], None)
+    };
+    let d = decide(&fx.cfg, &req);
+    assert!(!d.allowed);
+    let rec = &audit(&fx.cfg)[0];
+    let reason = rec["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("cannot tell which image the container runs (container c1 not found in namespace k8s.io); "),
+        "{reason}"
+    );
+    assert_eq!(rec["allowed"], false);
+    assert_eq!(rec["images"], serde_json::json!([]));
+
+    fx.cfg.mode = Mode::Audit;
+    let d = decide(&fx.cfg, &req);
+    assert!(d.allowed && !d.verified);
+    let rec = &audit(&fx.cfg)[1];
+    assert!(
+        rec["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not found in namespace k8s.io"),
+        "{rec}"
+    );
 }

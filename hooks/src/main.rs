@@ -69,18 +69,13 @@ fn main() -> ExitCode {
         Err(e) => return refuse(e.exit_code().code(), &e.to_string()),
     };
     let explicit = state.annotations.get(BUNDLE_ANNOTATION).map(PathBuf::from);
-    let images = match podman::image_digests(&state.bundle, &state.id) {
-        Ok(d) => d,
-        // With an explicit bundle the image may be unknown: the bundle's own
-        // image is then the one verified. Without one, not knowing the image
-        // is a refusal.
-        Err(_) if explicit.is_some() => Vec::new(),
-        Err(e) => {
-            return refuse(
-                cerro_core::ExitCode::MissingAttestation.code(),
-                &format!("cannot tell which image this container runs: {e}"),
-            )
-        }
+    // With an explicit bundle the image may be unknown: the bundle's own
+    // image is then the one verified. Without one, not knowing the image is
+    // decided (and audited) with no image, which refuses in enforce mode.
+    let (images, lookup_error) = match podman::image_digests(&state.bundle, &state.id) {
+        Ok(d) => (d, None),
+        Err(_) if explicit.is_some() => (Vec::new(), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let given = match labels::given_labels(&state.bundle) {
         Ok(l) => l,
@@ -105,6 +100,7 @@ fn main() -> ExitCode {
             now,
             selinux: &KernelSelinux::default(),
             given_labels: Some(&given),
+            lookup_error: lookup_error.as_deref(),
         },
     );
     if d.allowed {

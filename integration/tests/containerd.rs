@@ -302,7 +302,7 @@ fn containerd_runs_only_attested_images() {
         .unwrap();
     assert!(!repointed.status.success());
     assert!(
-        text(&repointed).contains("cannot tell which image container repointed runs")
+        text(&repointed).contains("cannot tell which image the container runs")
             && text(&repointed).contains("is not made from image repointed:1"),
         "{}",
         text(&repointed)

@@ -85,7 +85,7 @@ pub const BUNDLE_ANNOTATION: &str = "io.cerro.bundle";
 /// `confinement` is what the caller must apply (the labels of a
 /// [`Confinement::Domain`]).
 pub fn verify_image(cfg: &Config, container: Option<&str>, images: &[Digest], bundle: Option<&Path>) -> Decision {
-    verify_image_on(&KernelSelinux::default(), cfg, container, images, bundle)
+    verify_image_on(&KernelSelinux::default(), cfg, container, images, bundle, None)
 }
 
 /// [`verify_image`] with the host's SELinux given (tests substitute it).
@@ -95,6 +95,7 @@ fn verify_image_on(
     container: Option<&str>,
     images: &[Digest],
     bundle: Option<&Path>,
+    lookup_error: Option<&str>,
 ) -> Decision {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -111,6 +112,7 @@ fn verify_image_on(
             selinux,
             // The shim sets the labels itself, from the decision.
             given_labels: None,
+            lookup_error,
         },
     )
 }

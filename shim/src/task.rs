@@ -156,12 +156,18 @@ impl Tasks {
     /// with no image and no bundle, which refuses (and is audited).
     pub fn decide(&self, settings: &Settings, id: &str, explicit: Option<&Path>) -> Decision {
         match self.images.image_of(id) {
-            Ok(image) => verify_image_on(&*self.selinux, &settings.enforce, Some(id), &image.digests, explicit),
+            Ok(image) => verify_image_on(
+                &*self.selinux,
+                &settings.enforce,
+                Some(id),
+                &image.digests,
+                explicit,
+                None,
+            ),
             Err(e) => {
                 log::warn!("container {id}: {e}");
-                let mut d = verify_image_on(&*self.selinux, &settings.enforce, Some(id), &[], None);
-                d.reason = format!("cannot tell which image container {id} runs ({e}); {}", d.reason);
-                d
+                let e = e.to_string();
+                verify_image_on(&*self.selinux, &settings.enforce, Some(id), &[], None, Some(&e))
             }
         }
     }
@@ -588,10 +594,19 @@ mod tests {
     fn an_unknown_image_is_refused_and_says_why() {
         let (dir, backend, tasks, req) = setup(Images(Err("NotFound: container \"c1\" not found".into())), "enforce");
         let msg = tasks.create(req).unwrap_err().to_string();
-        assert!(msg.contains("cannot tell which image container c1 runs"), "{msg}");
+        assert!(msg.contains("cannot tell which image the container runs"), "{msg}");
         assert!(msg.contains("not found"), "{msg}");
         assert!(backend.calls.lock().unwrap().is_empty());
-        assert_eq!(audit(dir.path())[0]["images"], serde_json::json!([]));
+        let record = &audit(dir.path())[0];
+        assert_eq!(record["images"], serde_json::json!([]));
+        // The audit record says why, not only the shim's error.
+        assert!(
+            record["reason"]
+                .as_str()
+                .unwrap()
+                .contains("container \"c1\" not found"),
+            "{record}"
+        );
     }
 
     #[test]
