@@ -12,11 +12,16 @@ use std::process::{Command, Output};
 
 use cerro_integration::{attested_and_plain_images, bin, ct, ct_status, flip_in_last_member, require, run};
 
-/// A private podman: its own storage, run root, containers.conf (the
-/// settings this machine kind needs) and hooks directory.
+/// A private podman: its own storage, run root, temporary state, network
+/// configuration, containers.conf (the settings this machine kind needs,
+/// and file locks: podman's default shared-memory locks are one
+/// `/dev/shm` segment for every podman on the machine, whatever `--root`
+/// says) and hooks directory, so it cannot disturb another podman.
 struct Podman {
     root: PathBuf,
     runroot: PathBuf,
+    tmp: PathBuf,
+    networks: PathBuf,
     conf: PathBuf,
     hooks: PathBuf,
 }
@@ -28,16 +33,21 @@ impl Podman {
         let p = Podman {
             root: dir.join("storage"),
             runroot: dir.join("run"),
+            tmp: dir.join("podman-tmp"),
+            networks: dir.join("networks"),
             conf: dir.join("containers.conf"),
             hooks: dir.join("hooks.d"),
         };
         fs::write(
             &p.conf,
             "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\
-             [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+             [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+             lock_type = \"file\"\n",
         )
         .unwrap();
-        fs::create_dir_all(&p.hooks).unwrap();
+        for d in [&p.hooks, &p.tmp, &p.networks] {
+            fs::create_dir_all(d).unwrap();
+        }
         // The shipped hooks.d file, pointed at this build's binary and state.
         let mut hook: serde_json::Value = serde_json::from_str(include_str!("../../hooks/cerro-hook.json")).unwrap();
         hook["hook"]["path"] = bin("cerro-hook").display().to_string().into();
@@ -53,6 +63,10 @@ impl Podman {
             .arg(&self.root)
             .arg("--runroot")
             .arg(&self.runroot)
+            .arg("--tmpdir")
+            .arg(&self.tmp)
+            .arg("--network-config-dir")
+            .arg(&self.networks)
             .arg("--hooks-dir")
             .arg(&self.hooks);
         c
