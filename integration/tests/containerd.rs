@@ -7,7 +7,11 @@
 //! image, nor can an image name re-pointed after the container was made;
 //! runtime options (`--runtime-config-path`) switch the mode; every
 //! decision is a JSON line in the audit log, which says the containers run
-//! unconfined (this machine kind has no SELinux).
+//! unconfined (this machine kind has no SELinux). `ctr task exec` runs a
+//! process in a running container (its output, its exit status, its
+//! stdin, the container's seccomp filter, a terminal and its size, kill by
+//! exec id) without a new decision, and is refused for a stopped or
+//! unknown container; `ctr run -t` gives the init a terminal.
 //!
 //! The test starts its own containerd (root, state, sockets under a temp
 //! dir, CRI disabled) and cleans up after itself even when it fails: the
@@ -21,12 +25,17 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cerro_integration::{attested_and_plain_images, bin, ct, flip_in_last_member, is_root, require, run};
 
 /// Where containerd 1.6 keeps shim sockets, whatever its root.
 const SHIM_SOCKETS: &str = "/run/containerd/s";
+
+/// One private containerd at a time: each cleans up the shim sockets it
+/// added to the global directory, which must not be another test's.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 fn shim_sockets() -> BTreeSet<OsString> {
     fs::read_dir(SHIM_SOCKETS)
@@ -131,6 +140,95 @@ impl Containerd {
         c.output().unwrap()
     }
 
+    /// `ctr ARGS…` bounded in time, stdin from `input`.
+    fn ctr_timed(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write as _;
+        let mut c = Command::new("timeout");
+        c.arg("60")
+            .arg("ctr")
+            .arg("--address")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    /// `ctr task exec --exec-id EXEC_ID ID CMD…`, stdin from `input`.
+    fn exec(&self, id: &str, exec_id: &str, cmd: &[&str], input: &[u8]) -> Output {
+        let fifo = self.dir.join("fifo").display().to_string();
+        let mut args = vec!["task", "exec", "--fifo-dir", &fifo, "--exec-id", exec_id, id];
+        args.extend(cmd);
+        self.ctr_timed(&args, input)
+    }
+
+    /// `ctr ARGS…` with a terminal of `rows`×`cols` (util-linux `script`
+    /// gives it one; ctr refuses `-t` otherwise), bounded in time.
+    fn ctr_on_a_terminal(&self, args: &[&str], rows: u16, cols: u16) -> Output {
+        require("script");
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
+        let file = self.dir.join(format!("tty-{rows}x{cols}.sh"));
+        fs::write(
+            &file,
+            format!(
+                "stty rows {rows} cols {cols}\nexec timeout 60 ctr --address '{}' {}\n",
+                self.socket.display(),
+                quoted.join(" ")
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("timeout")
+            .args(["90", "script", "--quiet", "--return", "--command"])
+            .arg(format!("sh {}", file.display()))
+            .arg("/dev/null")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Keep script's input open (no end-of-file typed at ctr) until it is done.
+        let stdin = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        out
+    }
+
+    /// The status column of `ctr task ls` for task `id`.
+    fn task_status(&self, id: &str) -> Option<String> {
+        let out = run(self.ctr().args(["task", "ls"]));
+        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.first() == Some(&id)).then(|| cols.last().unwrap_or(&"").to_string())
+        })
+    }
+
+    /// The pids `ctr task ps` lists for task `id`.
+    fn task_pids(&self, id: &str) -> Vec<u32> {
+        let out = run(self.ctr().args(["task", "ps", id]));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+
+    /// Waits (10 s at most) until `check` holds.
+    fn until(&self, what: &str, check: impl Fn() -> bool) {
+        let t0 = Instant::now();
+        while !check() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "timed out: {what}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn log(&self) -> String {
         fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
     }
@@ -153,6 +251,21 @@ impl Drop for Containerd {
                     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
                 }
             }
+        }
+        // Containers a failed run left running (their shims are gone):
+        // their processes would outlive the test, in cgroups the next run
+        // of the test uses again.
+        let root = self.dir.join("runtime");
+        for id in fs::read_dir(&root)
+            .map(|d| d.flatten().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let _ = Command::new(bin("cerro-runtime"))
+                .arg("--root")
+                .arg(&root)
+                .args(["delete", "--force"])
+                .arg(id.file_name())
+                .output();
         }
         // Mounts under our directory (a container's rootfs, snapshots).
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -180,26 +293,21 @@ fn text(o: &Output) -> String {
     )
 }
 
-#[test]
-fn containerd_runs_only_attested_images() {
-    assert!(is_root(), "containerd needs root");
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let home = d.join("home");
-    let store = d.join("store");
-    let audit = d.join("audit.log");
-    let runtime_root = d.join("runtime");
+/// A private containerd whose shims use the state under `d`; the
+/// attested busybox image packed, loaded with `ct load --into containerd`.
+/// Returns the bundle and the image's name in containerd.
+fn containerd_with_attested_image(d: &Path) -> (Containerd, PathBuf, String) {
+    let (home, store) = (d.join("home"), d.join("store"));
     let ctd = Containerd::start(
         d,
         &[
             ("CERRO_HOME", &home),
             ("CERRO_STORE", &store),
-            ("CERRO_AUDIT_LOG", &audit),
-            ("CERRO_RUNTIME_ROOT", &runtime_root),
+            ("CERRO_AUDIT_LOG", &d.join("audit.log")),
+            ("CERRO_RUNTIME_ROOT", &d.join("runtime")),
         ],
     );
     let s = |p: &Path| p.display().to_string();
-
     let bundle = attested_and_plain_images(d, &home);
     // ct load: verify, file in the store, `ctr images import`.
     let loaded = run(ct(&home).env("CERRO_STORE", &store).args([
@@ -217,6 +325,36 @@ fn containerd_runs_only_attested_images() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("no image name in: {out}"))
         .to_owned();
+    (ctd, bundle, image)
+}
+
+/// The audit log's records.
+fn audit_records(d: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(d.join("audit.log"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// What the runtime still holds state for.
+fn runtime_state(d: &Path) -> Vec<OsString> {
+    fs::read_dir(d.join("runtime"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn containerd_runs_only_attested_images() {
+    assert!(is_root(), "containerd needs root");
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    let store = d.join("store");
+    let audit = d.join("audit.log");
+    let s = |p: &Path| p.display().to_string();
+    let (ctd, bundle, image) = containerd_with_attested_image(d);
 
     // The unattested image goes into containerd directly, without a bundle.
     run(Command::new("tar").args(["-C", &s(&d.join("plain")), "-cf", &s(&d.join("plain.tar")), "."]));
@@ -389,10 +527,177 @@ fn containerd_runs_only_attested_images() {
 
     // Nothing of the refused containers was created by the runtime, and
     // the finished ones were deleted.
-    let left: Vec<_> = fs::read_dir(&runtime_root)
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+    let left = runtime_state(d);
     assert!(left.is_empty(), "runtime state left: {left:?}");
+}
+
+#[test]
+fn containerd_execs_into_running_containers() {
+    assert!(is_root(), "containerd needs root");
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ctd, _bundle, image) = containerd_with_attested_image(d);
+
+    // A long-running container, with containerd's default seccomp profile.
+    run(ctd.ctr().args([
+        "run",
+        "-d",
+        "--null-io",
+        "--seccomp",
+        "--runtime",
+        "io.cerro.v1",
+        &image,
+        "long",
+        "/bin/busybox",
+        "sleep",
+        "30",
+    ]));
+    ctd.until("long runs", || ctd.task_status("long").as_deref() == Some("RUNNING"));
+
+    // Its output, and its exit status as ctr's.
+    let e1 = ctd.exec("long", "e1", &["sh", "-c", "echo from-exec; exit 7"], b"");
+    assert_eq!(e1.status.code(), Some(7), "{}\n{}", text(&e1), ctd.log());
+    assert_eq!(String::from_utf8_lossy(&e1.stdout).trim(), "from-exec", "{}", text(&e1));
+
+    // Its stdin: ctr copies it into the FIFO, then close_io ends it.
+    let e2 = ctd.exec("long", "e2", &["/bin/busybox", "cat"], b"piped in\n");
+    assert!(e2.status.success(), "{}\n{}", text(&e2), ctd.log());
+    assert_eq!(String::from_utf8_lossy(&e2.stdout), "piped in\n");
+
+    // In the container's namespaces, under the container's seccomp filter
+    // (libcontainer's exec alone would drop it).
+    let e3 = ctd.exec(
+        "long",
+        "e3",
+        &[
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "grep Seccomp: /proc/self/status /proc/1/status; cat /proc/1/cmdline",
+        ],
+        b"",
+    );
+    assert!(e3.status.success(), "{}", text(&e3));
+    let out = String::from_utf8_lossy(&e3.stdout).replace('\0', " ");
+    assert!(
+        out.contains("/proc/self/status:Seccomp:\t2")
+            && out.contains("/proc/1/status:Seccomp:\t2")
+            && out.contains("/bin/busybox sleep 30"),
+        "{out}"
+    );
+
+    // A terminal (`ctr task exec -t`): the process's streams are a pty in
+    // the container, which the shim sizes as the client's terminal
+    // (ResizePty), and the exit status is still ctr's.
+    let wait_for_size = |size: &str| {
+        format!(
+            "/bin/busybox tty; i=0; while [ \"$(/bin/busybox stty size)\" != '{size}' ] && [ $i -lt 50 ]; \
+             do /bin/busybox sleep 0.1; i=$((i+1)); done; /bin/busybox stty size"
+        )
+    };
+    let fifo = d.join("fifo").display().to_string();
+    let t1 = ctd.ctr_on_a_terminal(
+        &[
+            "task",
+            "exec",
+            "-t",
+            "--fifo-dir",
+            &fifo,
+            "--exec-id",
+            "t1",
+            "long",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            &format!("{}; exit 3", wait_for_size("33 101")),
+        ],
+        33,
+        101,
+    );
+    let out = text(&t1);
+    assert_eq!(t1.status.code(), Some(3), "{out}\n{}", ctd.log());
+    assert!(out.contains("/dev/pts/") && out.contains("33 101"), "{out}");
+    // And `ctr run -t`: the container's init on a terminal.
+    let r1 = ctd.ctr_on_a_terminal(
+        &[
+            "run",
+            "--rm",
+            "-t",
+            "--runtime",
+            "io.cerro.v1",
+            "--fifo-dir",
+            &fifo,
+            &image,
+            "tty1",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            &format!("{}; exit 4", wait_for_size("20 70")),
+        ],
+        20,
+        70,
+    );
+    let out = text(&r1);
+    assert_eq!(r1.status.code(), Some(4), "{out}\n{}", ctd.log());
+    assert!(
+        out.contains("/dev/") && !out.contains("not a tty") && out.contains("20 70"),
+        "{out}"
+    );
+
+    // Killed by exec id: the exec's process, not the container.
+    let bg = ctd.ctr_timed(
+        &[
+            "task",
+            "exec",
+            "--detach",
+            "--fifo-dir",
+            &d.join("fifo").display().to_string(),
+            "--exec-id",
+            "e4",
+            "long",
+            "/bin/busybox",
+            "sleep",
+            "25",
+        ],
+        b"",
+    );
+    assert!(bg.status.success(), "{}", text(&bg));
+    ctd.until("the exec is listed", || ctd.task_pids("long").len() == 2);
+    run(ctd
+        .ctr()
+        .args(["task", "kill", "--exec-id", "e4", "--signal", "SIGKILL", "long"]));
+    ctd.until("the exec is gone", || ctd.task_pids("long").len() == 1);
+    assert_eq!(ctd.task_status("long").as_deref(), Some("RUNNING"));
+
+    // A stopped container takes no exec; nor does an unknown one.
+    run(ctd.ctr().args(["task", "kill", "--signal", "SIGKILL", "long"]));
+    ctd.until("long stops", || ctd.task_status("long").as_deref() == Some("STOPPED"));
+    let stopped = ctd.exec("long", "e5", &["sh", "-c", "echo must-not-run"], b"");
+    assert!(!stopped.status.success());
+    assert!(!text(&stopped).contains("must-not-run"), "{}", text(&stopped));
+    assert!(
+        text(&stopped).contains("cannot exec in container long: it is stopped, not running"),
+        "{}",
+        text(&stopped)
+    );
+    let unknown = ctd.exec("nosuch", "e6", &["sh", "-c", "echo must-not-run"], b"");
+    assert!(!unknown.status.success());
+    assert!(text(&unknown).contains("not found"), "{}", text(&unknown));
+    run(ctd.ctr().args(["task", "delete", "long"]));
+    run(ctd.ctr().args(["containers", "rm", "long"]));
+
+    // One decision a container, at create: the execs were not decided again.
+    let records = audit_records(d);
+    let seen: Vec<_> = records
+        .iter()
+        .map(|r| (r["container"].as_str().unwrap(), r["allowed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(seen, [("long", true), ("tty1", true)], "{records:?}");
+    let left = runtime_state(d);
+    assert!(left.is_empty(), "runtime state left: {left:?}");
+    eprintln!("exec scenario took {:?}", t0.elapsed());
 }
 
 /// `sha256:<hex>` of a store entry, from its file name.

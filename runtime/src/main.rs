@@ -1,6 +1,6 @@
 //! `cerro-runtime`: a small OCI runtime on youki's `libcontainer`, with the
 //! runc command-line subset that the Cerro Torre shim drives
-//! (`create`, `start`, `state`, `kill`, `delete`).
+//! (`create`, `start`, `exec`, `state`, `kill`, `delete`).
 //!
 //! Why a separate binary: `libcontainer` clones the calling process and
 //! changes process-wide state (signal dispositions, the working directory,
@@ -18,8 +18,14 @@
 //! and writes the decision's SELinux labels into `config.json`; this binary
 //! applies them ([`label`]: the process label at exec, failing the
 //! container if the kernel refuses it).
+//!
+//! `exec` ([`exec`]) starts one more process in a running container, with
+//! the container's process label and seccomp profile ([`seccomp`]); the
+//! image is not verified again (the shim verified it at create).
 
+mod exec;
 mod label;
+mod seccomp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +57,23 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The process's standard streams and terminal (create and exec).
+#[derive(clap::Args)]
+struct IoArgs {
+    /// Its stdin: a FIFO path or `file://PATH` (default /dev/null).
+    #[arg(long)]
+    stdin: Option<String>,
+    /// Its stdout: a FIFO path or `file://PATH` (default /dev/null).
+    #[arg(long)]
+    stdout: Option<String>,
+    /// Its stderr: a FIFO path or `file://PATH` (default /dev/null).
+    #[arg(long)]
+    stderr: Option<String>,
+    /// A unix socket to send the terminal's master to (`process.terminal`).
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Create a container from an OCI bundle; its init waits for `start`.
@@ -61,19 +84,27 @@ enum Cmd {
         /// Write the init's pid here.
         #[arg(long)]
         pid_file: Option<PathBuf>,
-        /// The container's stdin: a FIFO path or `file://PATH` (default /dev/null).
-        #[arg(long)]
-        stdin: Option<String>,
-        /// The container's stdout: a FIFO path or `file://PATH` (default /dev/null).
-        #[arg(long)]
-        stdout: Option<String>,
-        /// The container's stderr: a FIFO path or `file://PATH` (default /dev/null).
-        #[arg(long)]
-        stderr: Option<String>,
+        #[command(flatten)]
+        io: IoArgs,
         id: String,
     },
     /// Let a created container's init run its process.
     Start { id: String },
+    /// Run one more process in a running container (`runc exec --process`).
+    Exec {
+        /// The process to run: an OCI `process` object (JSON).
+        #[arg(long, short)]
+        process: PathBuf,
+        /// Write the process's pid here.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        #[command(flatten)]
+        io: IoArgs,
+        /// Return once the process runs; its parent (a subreaper) collects its exit.
+        #[arg(long, short)]
+        detach: bool,
+        id: String,
+    },
     /// Print the OCI state of a container as JSON.
     State { id: String },
     /// Send a signal (name or number, default SIGTERM) to the container.
@@ -151,14 +182,20 @@ fn load(root: &std::path::Path, id: &str) -> Result<Container> {
     Container::load(root.join(id)).with_context(|| format!("container {id} (state in {})", root.display()))
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Runs one command; its exit status (that of the process for `exec`
+/// without `--detach`, else 0).
+fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Create {
             bundle,
             pid_file,
-            stdin,
-            stdout,
-            stderr,
+            io:
+                IoArgs {
+                    stdin,
+                    stdout,
+                    stderr,
+                    console_socket,
+                },
             id,
         } => {
             std::fs::create_dir_all(&cli.root).with_context(|| format!("creating {}", cli.root.display()))?;
@@ -171,6 +208,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_executor(LabelExecutor::new(ProcAttr, DefaultExecutor {}))
                 .with_root_path(&cli.root)?
                 .with_pid_file(pid_file)?
+                .with_console_socket(console_socket)
                 .with_stdin(stdin)
                 .with_stdout(stdout)
                 .with_stderr(stderr)
@@ -185,6 +223,33 @@ fn run(cli: Cli) -> Result<()> {
             load(&cli.root, &id)?
                 .start()
                 .with_context(|| format!("starting {id}"))?;
+        }
+        Cmd::Exec {
+            process,
+            pid_file,
+            io:
+                IoArgs {
+                    stdin,
+                    stdout,
+                    stderr,
+                    console_socket,
+                },
+            detach,
+            id,
+        } => {
+            return exec::exec(
+                &cli.root,
+                exec::ExecRequest {
+                    id,
+                    process,
+                    pid_file,
+                    stdin,
+                    stdout,
+                    stderr,
+                    console_socket,
+                    detach,
+                },
+            );
         }
         Cmd::State { id } => {
             let mut c = load(&cli.root, &id)?;
@@ -202,7 +267,7 @@ fn run(cli: Cli) -> Result<()> {
             if !dir.exists() {
                 // Deleting what is not there succeeds: containerd may ask
                 // again after a failed create or a shim restart.
-                return Ok(());
+                return Ok(0);
             }
             let mut c = load(&cli.root, &id)?;
             if force && matches!(c.status(), ContainerStatus::Running | ContainerStatus::Created) {
@@ -212,12 +277,12 @@ fn run(cli: Cli) -> Result<()> {
             c.delete(force).with_context(|| format!("deleting {id}"))?;
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
         Err(e) => {
             eprintln!("cerro-runtime: {e:#}");
             ExitCode::FAILURE
@@ -299,11 +364,32 @@ mod tests {
         .unwrap();
         assert_eq!(cli.root, PathBuf::from("/run/x"));
         assert!(
-            matches!(cli.cmd, Cmd::Create { ref id, ref stdout, .. } if id == "c1" && stdout.as_deref() == Some("/f/out"))
+            matches!(cli.cmd, Cmd::Create { ref id, ref io, .. } if id == "c1" && io.stdout.as_deref() == Some("/f/out"))
         );
         let cli = Cli::try_parse_from(["cerro-runtime", "kill", "--all", "c1", "9"]).unwrap();
         assert!(matches!(cli.cmd, Cmd::Kill { all: true, ref signal, .. } if signal == "9"));
         assert_eq!(cli.root, PathBuf::from(DEFAULT_ROOT));
         assert!(Cli::try_parse_from(["cerro-runtime", "delete", "--force", "c1"]).is_ok());
+        let cli = Cli::try_parse_from([
+            "cerro-runtime",
+            "exec",
+            "--process",
+            "/b/e1.json",
+            "--pid-file",
+            "/b/e1.pid",
+            "--stdout",
+            "/f/e1-out",
+            "--detach",
+            "c1",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.cmd,
+            Cmd::Exec { ref id, ref process, detach: true, ref io, .. }
+                if id == "c1" && process == &PathBuf::from("/b/e1.json") && io.stdout.as_deref() == Some("/f/e1-out")
+                    && io.console_socket.is_none()
+        ));
+        // runc's shape: the process spec is required (no command line form).
+        assert!(Cli::try_parse_from(["cerro-runtime", "exec", "c1"]).is_err());
     }
 }

@@ -14,6 +14,12 @@
 //!   entrypoint will not run in the domain (the exec fails: fail closed).
 //!
 //! [`Confinement::Unconfined`] changes nothing.
+//!
+//! A process exec'd into a confined container runs in the same domain
+//! ([`pin_exec_label`]): containerd copies the container's
+//! `process.selinuxLabel` into the exec spec, and the shim fills it in when
+//! a client left it out and refuses another one, so an exec cannot step
+//! out of the domain the decision gave the container.
 
 use std::path::Path;
 
@@ -97,9 +103,65 @@ pub fn label_rootfs(mounts: &[Mount], c: &Confinement) -> Vec<Mount> {
         .collect()
 }
 
+/// The exec process spec `spec` (JSON) running in `process_label`, the
+/// domain of a confined container (`None`: unconfined, the spec is left
+/// as it is): a missing or empty `selinuxLabel` is set to it, another
+/// label is refused.
+pub fn pin_exec_label(spec: &[u8], process_label: Option<&str>, what: &str) -> Result<Vec<u8>, ShimError> {
+    let Some(label) = process_label else {
+        return Ok(spec.to_vec());
+    };
+    let mut v: serde_json::Value = serde_json::from_slice(spec)
+        .map_err(|e| ShimError::InvalidArgument(format!("exec process spec: not JSON: {e}")))?;
+    let process = v
+        .as_object_mut()
+        .ok_or_else(|| ShimError::InvalidArgument("exec process spec: not a JSON object".into()))?;
+    match process.get("selinuxLabel").and_then(|l| l.as_str()) {
+        Some(l) if l == label => return Ok(spec.to_vec()),
+        Some(l) if !l.is_empty() => {
+            return Err(ShimError::InvalidArgument(format!(
+                "{what} asks for SELinux label {l}, not its container's {label}: refused"
+            )))
+        }
+        _ => {}
+    }
+    process.insert("selinuxLabel".into(), label.into());
+    serde_json::to_vec(&v).map_err(|e| ShimError::InvalidArgument(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exec_runs_in_its_containers_domain_or_not_at_all() {
+        const L: &str = "system_u:system_r:ct_hello_t:s0";
+        let pinned = |spec: &str| -> serde_json::Value {
+            serde_json::from_slice(&pin_exec_label(spec.as_bytes(), Some(L), "exec e1").unwrap()).unwrap()
+        };
+        assert_eq!(pinned(r#"{"args":["sh"]}"#)["selinuxLabel"], L);
+        assert_eq!(pinned(r#"{"args":["sh"],"selinuxLabel":""}"#)["selinuxLabel"], L);
+        assert_eq!(
+            pinned(&format!(r#"{{"args":["sh"],"selinuxLabel":"{L}"}}"#))["args"][0],
+            "sh"
+        );
+        let e = pin_exec_label(
+            br#"{"args":["sh"],"selinuxLabel":"system_u:system_r:unconfined_t:s0"}"#,
+            Some(L),
+            "exec e1 in container c1",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid request: exec e1 in container c1 asks for SELinux label \
+                 system_u:system_r:unconfined_t:s0, not its container's {L}: refused"
+            )
+        );
+        // Unconfined: left as it is, byte for byte.
+        let spec = br#"{"args":["sh"],"selinuxLabel":"x"}"#;
+        assert_eq!(pin_exec_label(spec, None, "exec e1").unwrap(), spec);
+    }
 
     fn domain() -> Confinement {
         Confinement::Domain {

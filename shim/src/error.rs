@@ -54,6 +54,10 @@ pub enum ShimError {
     /// The container id is taken.
     #[error("container {0} already exists")]
     AlreadyExists(String),
+    /// The process is not in a state that allows the request (exec into a
+    /// container that is not running, delete of a running exec, …).
+    #[error("{0}")]
+    WrongState(String),
     /// A request this shim cannot honour.
     #[error("invalid request: {0}")]
     InvalidArgument(String),

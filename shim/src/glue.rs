@@ -11,11 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use containerd_shim::monitor::{monitor_subscribe, ExitEvent, Subject, Topic};
-use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+};
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::{EnumOrUnknown, MessageDyn, MessageField};
 use containerd_shim::protos::topics::{
-    TASK_CREATE_EVENT_TOPIC, TASK_DELETE_EVENT_TOPIC, TASK_EXIT_EVENT_TOPIC, TASK_START_EVENT_TOPIC,
+    TASK_CREATE_EVENT_TOPIC, TASK_DELETE_EVENT_TOPIC, TASK_EXEC_ADDED_EVENT_TOPIC, TASK_EXEC_STARTED_EVENT_TOPIC,
+    TASK_EXIT_EVENT_TOPIC, TASK_START_EVENT_TOPIC,
 };
 use containerd_shim::protos::ttrpc::{self, Code};
 use containerd_shim::protos::types::task::ProcessInfo;
@@ -24,9 +27,10 @@ use containerd_shim::{api, Context, DeleteResponse, ExitSignal, Flags, StartOpts
 
 use crate::containerd::Containerd;
 use crate::error::ShimError;
+use crate::exec::ExecTask;
 use crate::runtime::{spawn_and_read, Backend, CommandRuntime, Finished, Mount, Spawner, Stdio};
 use crate::settings::{from_options, FileSettings, RuntimeBinary};
-use crate::task::{CreateTask, Status, Tasks};
+use crate::task::{CreateTask, Status, TaskState, Tasks};
 
 /// The runtime type containerd knows this shim by.
 pub const RUNTIME_ID: &str = "io.cerro.v1";
@@ -45,7 +49,7 @@ pub fn run() {
 /// refusal) and passes the message to the client.
 fn status(e: ShimError) -> ttrpc::Error {
     let code = match &e {
-        ShimError::Refused { .. } | ShimError::Config(_) => Code::FAILED_PRECONDITION,
+        ShimError::Refused { .. } | ShimError::Config(_) | ShimError::WrongState(_) => Code::FAILED_PRECONDITION,
         ShimError::NotFound(_) => Code::NOT_FOUND,
         ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
         ShimError::InvalidArgument(_) => Code::INVALID_ARGUMENT,
@@ -186,13 +190,7 @@ impl containerd_shim::Shim for Service {
                     while let Ok(ev) = sub.rx.recv() {
                         let Subject::Pid(pid) = ev.subject else { continue };
                         if let Some(s) = tasks.exited(pid as u32, ev.exit_code as u32) {
-                            let mut e = TaskExit::new();
-                            e.container_id = s.id.clone();
-                            e.id = s.id.clone();
-                            e.pid = s.pid;
-                            e.exit_status = s.exit_status;
-                            e.exited_at = MessageField::some(timestamp(s.exited_at.unwrap_or_else(SystemTime::now)));
-                            publish(&publisher, &ns, TASK_EXIT_EVENT_TOPIC, Box::new(e));
+                            publish_exit(&publisher, &ns, &s);
                         }
                     }
                 });
@@ -207,6 +205,23 @@ fn publish(p: &RemotePublisher, ns: &str, topic: &str, event: Box<dyn MessageDyn
     if let Err(e) = p.publish(Context::default(), topic, ns, event) {
         log::warn!("publishing {topic}: {e}");
     }
+}
+
+/// TaskExit for an init (`id` = the container id) or an exec (`id` = the
+/// exec id), as runc's shim sends it.
+fn publish_exit(p: &RemotePublisher, ns: &str, s: &TaskState) {
+    let mut e = TaskExit::new();
+    e.container_id = s.id.clone();
+    e.id = s.exec_id.clone().unwrap_or_else(|| s.id.clone());
+    e.pid = s.pid;
+    e.exit_status = s.exit_status;
+    e.exited_at = MessageField::some(timestamp(s.exited_at.unwrap_or_else(SystemTime::now)));
+    publish(p, ns, TASK_EXIT_EVENT_TOPIC, Box::new(e));
+}
+
+/// The exec id of a request: `None` for the init (containerd sends "").
+fn exec_id(s: &str) -> Option<&str> {
+    Some(s).filter(|s| !s.is_empty())
 }
 
 /// containerd's Task service over [`Tasks`].
@@ -225,20 +240,16 @@ impl std::fmt::Debug for TaskService {
     }
 }
 
-fn no_exec(exec_id: &str) -> TtrpcResult<()> {
-    if exec_id.is_empty() {
-        Ok(())
-    } else {
-        Err(status(ShimError::Unimplemented(format!("exec processes ({exec_id})"))))
-    }
-}
-
 impl containerd_shim::Task for TaskService {
     fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
-        no_exec(&req.exec_id)?;
-        let s = self.tasks.state(&req.id).map_err(status)?;
+        let s = match exec_id(&req.exec_id) {
+            None => self.tasks.state(&req.id),
+            Some(x) => self.tasks.exec_state(&req.id, x),
+        }
+        .map_err(status)?;
         let mut r = api::StateResponse::new();
-        r.id = s.id;
+        // containerd's `id` here is the process's: the exec id for an exec.
+        r.id = s.exec_id.unwrap_or(s.id);
         r.bundle = s.bundle.display().to_string();
         r.pid = s.pid;
         r.status = EnumOrUnknown::new(match s.status {
@@ -311,7 +322,29 @@ impl containerd_shim::Task for TaskService {
     }
 
     fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
-        no_exec(&req.exec_id)?;
+        if let Some(x) = exec_id(&req.exec_id) {
+            let (pid, exited) = self.tasks.start_exec(&req.id, x).map_err(|e| {
+                log::warn!("start {} exec {x}: {e}", req.id);
+                status(e)
+            })?;
+            let mut ev = TaskExecStarted::new();
+            ev.container_id = req.id.clone();
+            ev.exec_id = x.to_owned();
+            ev.pid = pid;
+            publish(
+                &self.publisher,
+                &self.namespace,
+                TASK_EXEC_STARTED_EVENT_TOPIC,
+                Box::new(ev),
+            );
+            if let Some(s) = exited {
+                // It exited before its pid was known: its exit event is ours to send.
+                publish_exit(&self.publisher, &self.namespace, &s);
+            }
+            let mut r = api::StartResponse::new();
+            r.pid = pid;
+            return Ok(r);
+        }
         let pid = self.tasks.start(&req.id).map_err(status)?;
         let mut ev = TaskStart::new();
         ev.container_id = req.id.clone();
@@ -323,7 +356,15 @@ impl containerd_shim::Task for TaskService {
     }
 
     fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> TtrpcResult<api::DeleteResponse> {
-        no_exec(&req.exec_id)?;
+        if let Some(x) = exec_id(&req.exec_id) {
+            // As runc's shim: no TaskDelete event for an exec.
+            let (pid, code, at) = self.tasks.delete_exec(&req.id, x).map_err(status)?;
+            let mut r = api::DeleteResponse::new();
+            r.pid = pid;
+            r.exit_status = code;
+            r.exited_at = MessageField::some(timestamp(at));
+            return Ok(r);
+        }
         let (pid, code, at) = self.tasks.delete(&req.id).map_err(status)?;
         let mut ev = TaskDelete::new();
         ev.container_id = req.id.clone();
@@ -340,31 +381,74 @@ impl containerd_shim::Task for TaskService {
     }
 
     fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
-        let s = self.tasks.state(&req.id).map_err(status)?;
         let mut r = api::PidsResponse::new();
-        if s.status != Status::Stopped {
+        for (pid, _exec) in self.tasks.pids(&req.id).map_err(status)? {
             let mut p = ProcessInfo::new();
-            p.pid = s.pid;
+            p.pid = pid;
             r.processes.push(p);
         }
         Ok(r)
     }
 
     fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
-        no_exec(&req.exec_id)?;
-        self.tasks.kill(&req.id, req.signal, req.all).map_err(status)?;
+        match exec_id(&req.exec_id) {
+            None => self.tasks.kill(&req.id, req.signal, req.all),
+            Some(x) => self.tasks.kill_exec(&req.id, x, req.signal),
+        }
+        .map_err(status)?;
         Ok(api::Empty::new())
     }
 
-    fn close_io(&self, _ctx: &TtrpcContext, _req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
-        // The container holds its stdin FIFO itself and sees EOF when the
-        // client closes its end: nothing to do here.
+    fn exec(&self, _ctx: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
+        let spec = req.spec.as_ref().map(|any| any.value.clone()).unwrap_or_default();
+        self.tasks
+            .exec(ExecTask {
+                id: req.id.clone(),
+                exec_id: req.exec_id.clone(),
+                stdio: Stdio {
+                    stdin: req.stdin.clone(),
+                    stdout: req.stdout.clone(),
+                    stderr: req.stderr.clone(),
+                    terminal: req.terminal,
+                },
+                spec,
+            })
+            .map_err(|e| {
+                log::warn!("exec {} in {}: {e}", req.exec_id, req.id);
+                status(e)
+            })?;
+        let mut ev = TaskExecAdded::new();
+        ev.container_id = req.id.clone();
+        ev.exec_id = req.exec_id.clone();
+        publish(
+            &self.publisher,
+            &self.namespace,
+            TASK_EXEC_ADDED_EVENT_TOPIC,
+            Box::new(ev),
+        );
+        Ok(api::Empty::new())
+    }
+
+    fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
+        if req.stdin {
+            self.tasks.close_stdin(&req.id, exec_id(&req.exec_id)).map_err(status)?;
+        }
+        Ok(api::Empty::new())
+    }
+
+    fn resize_pty(&self, _ctx: &TtrpcContext, req: api::ResizePtyRequest) -> TtrpcResult<api::Empty> {
+        self.tasks
+            .resize_pty(&req.id, exec_id(&req.exec_id), req.width, req.height)
+            .map_err(status)?;
         Ok(api::Empty::new())
     }
 
     fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
-        no_exec(&req.exec_id)?;
-        let (code, at) = self.tasks.wait(&req.id).map_err(status)?;
+        let (code, at) = match exec_id(&req.exec_id) {
+            None => self.tasks.wait(&req.id),
+            Some(x) => self.tasks.wait_exec(&req.id, x),
+        }
+        .map_err(status)?;
         let mut r = api::WaitResponse::new();
         r.exit_status = code;
         r.exited_at = MessageField::some(timestamp(at));

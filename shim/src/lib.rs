@@ -38,7 +38,11 @@
 //!
 //! # Layout
 //! - `task.rs`: the task logic in plain types; the decision is one call in
-//!   `Tasks::create`.
+//!   `Tasks::create`. Processes exec'd into a running container are not
+//!   verified again (the container was, at create).
+//! - `exec.rs`: an exec request's checks (exec id, process spec).
+//! - `console.rs`: terminals: the pty master from the runtime's console
+//!   socket, copied to and from the task's FIFOs, resized.
 //! - `confine.rs`: the decision's SELinux labels into the OCI config and
 //!   the root file system's mount options.
 //! - `glue.rs`: the `containerd-shim` 0.11 `Shim` and `Task` traits over it
@@ -46,11 +50,14 @@
 //! - `containerd.rs`: which image a container runs, from containerd's API.
 //! - `runtime.rs`: the container backend (the `cerro-runtime` binary).
 //! - `settings.rs`: configuration from the environment and runtime options.
-//! - `sys.rs`: the shim's only system calls (root file system mounts).
+//! - `sys.rs`: the shim's only system calls (root file system mounts,
+//!   signals to exec'd processes).
 
 mod confine;
+mod console;
 mod containerd;
 mod error;
+mod exec;
 mod glue;
 mod runtime;
 mod settings;
@@ -64,10 +71,12 @@ pub use cerro_core::digest::Digest;
 pub use cerro_enforce::{
     decide, BundleStore, Config, Confinement, Decision, KernelSelinux, Mode, Request, SelinuxHost,
 };
+pub use console::{Console, ConsoleSocket};
 pub use containerd::{ContainerImage, Containerd, ImageSource};
 pub use error::ShimError;
+pub use exec::{ExecId, ExecTask};
 pub use glue::{run, Service, TaskService, RUNTIME_ID};
-pub use runtime::{Backend, CommandRuntime, Mount, PlainSpawner, Spawner, Stdio};
+pub use runtime::{Backend, CommandRuntime, ExecSpec, Mount, PlainSpawner, Spawner, Started, Stdio};
 pub use settings::{FileSettings, RuntimeBinary, Settings};
 pub use task::{CreateTask, Status, TaskState, Tasks};
 

@@ -6,14 +6,17 @@
 //! [`CommandRuntime`] drives the `cerro-runtime` binary (libcontainer) the
 //! way containerd's runc shim drives runc: one short-lived, single-threaded
 //! process per operation. The container's init is re-parented to the shim
-//! (a child subreaper), whose reaper reports its exit.
+//! (a child subreaper), whose reaper reports its exit; so is a process
+//! started by `cerro-runtime exec --detach`.
 
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio as ProcStdio};
 use std::sync::Arc;
 
+use crate::console::{Console, ConsoleSocket};
 use crate::error::ShimError;
+use crate::exec::ExecId;
 use crate::settings::RuntimeBinary;
 use crate::sys;
 
@@ -57,18 +60,80 @@ pub struct Spec<'a> {
     pub runtime: &'a RuntimeBinary,
 }
 
+/// What the backend needs to exec a process in a running container.
+#[derive(Debug, Clone)]
+pub struct ExecSpec<'a> {
+    /// Container id.
+    pub id: &'a str,
+    /// The exec id (checked: safe in a file name).
+    pub exec_id: &'a ExecId,
+    /// The container's bundle (the process spec and pid file go there).
+    pub bundle: &'a Path,
+    /// The OCI `process` object, JSON.
+    pub process: &'a [u8],
+    /// Streams.
+    pub stdio: &'a Stdio,
+    /// The runtime binary to use.
+    pub runtime: &'a RuntimeBinary,
+}
+
+/// A process the backend started.
+#[derive(Debug)]
+pub struct Started {
+    /// Its pid.
+    pub pid: u32,
+    /// Its terminal, when one was asked for (`Stdio::terminal`).
+    pub console: Option<Console>,
+}
+
+impl Started {
+    /// A process without a terminal.
+    pub fn pid(pid: u32) -> Self {
+        Started { pid, console: None }
+    }
+}
+
 /// Creates and runs containers. Called only after the decision allowed.
 pub trait Backend: Send + Sync {
     /// Creates the container (its init waits for [`Backend::start`]) and
-    /// returns the init's pid.
-    fn create(&self, spec: &Spec<'_>) -> Result<u32, ShimError>;
+    /// returns the init (with its terminal, if asked for).
+    fn create(&self, spec: &Spec<'_>) -> Result<Started, ShimError>;
     /// Lets the init run the container's process.
     fn start(&self, runtime: &RuntimeBinary, id: &str) -> Result<(), ShimError>;
+    /// Starts one more process in the running container; returns it (its
+    /// pid, its terminal if asked for) once it runs. Its exit reaches the
+    /// shim's reaper like the init's.
+    fn exec(&self, spec: &ExecSpec<'_>) -> Result<Started, ShimError>;
+    /// Sends `signal` to one process (an exec'd one), as runc's shim does.
+    fn signal(&self, pid: u32, signal: u32) -> Result<(), ShimError>;
     /// Sends `signal` to the init (or with `all`, to every process).
     fn kill(&self, runtime: &RuntimeBinary, id: &str, signal: u32, all: bool) -> Result<(), ShimError>;
     /// Deletes the container (killing what is left) and unmounts its root
     /// file system. Succeeds if there is nothing to delete.
     fn delete(&self, runtime: &RuntimeBinary, id: &str, bundle: &Path) -> Result<(), ShimError>;
+}
+
+/// Opens the process's stdin FIFO `path` for the shim to hold until
+/// `close_io`, as containerd's runc shim does: while the shim holds a
+/// write end the process does not see end-of-file, whether the client has
+/// opened its end yet or not; `close_io` (the client's stdin ended) drops
+/// it. Opened read-write, which never blocks on a FIFO (the shim never
+/// reads from it). `None` when there is no stdin or it is not a FIFO.
+pub fn hold_stdin(path: &str) -> Result<Option<std::fs::File>, ShimError> {
+    use std::os::unix::fs::FileTypeExt;
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| ShimError::io("opening stdin", path, e))?;
+    if !meta.file_type().is_fifo() {
+        return Ok(None);
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(Some)
+        .map_err(|e| ShimError::io("opening stdin", path, e))
 }
 
 /// How a finished command ended.
@@ -141,6 +206,15 @@ pub fn spawn_and_read(mut cmd: Command) -> std::io::Result<(u32, Vec<u8>, Vec<u8
     Ok((pid, out, err))
 }
 
+/// The pid the runtime wrote to `pid_file` for `command`.
+fn read_pid(pid_file: &Path, command: &str) -> Result<u32, ShimError> {
+    let text = std::fs::read_to_string(pid_file).map_err(|e| ShimError::io("reading", pid_file, e))?;
+    text.trim().parse().map_err(|_| ShimError::Runtime {
+        command: command.into(),
+        message: format!("{} holds no pid: {text:?}", pid_file.display()),
+    })
+}
+
 /// The `cerro-runtime` binary (or any runtime with its command line).
 #[derive(Clone)]
 pub struct CommandRuntime {
@@ -180,13 +254,48 @@ impl CommandRuntime {
         }
         Ok(f)
     }
+
+    /// Adds the stream arguments: the FIFOs, or with a terminal the
+    /// console socket (the pty then stands for all three).
+    fn stdio_args<'a>(args: &mut Vec<&'a str>, stdio: &'a Stdio, console: Option<&'a str>) {
+        if let Some(socket) = console {
+            args.extend(["--console-socket", socket]);
+            return;
+        }
+        for (flag, v) in [
+            ("--stdin", &stdio.stdin),
+            ("--stdout", &stdio.stdout),
+            ("--stderr", &stdio.stderr),
+        ] {
+            if !v.is_empty() {
+                args.push(flag);
+                args.push(v);
+            }
+        }
+    }
+}
+
+/// A console socket when `stdio` asks for a terminal.
+fn console_socket(stdio: &Stdio) -> Result<Option<(ConsoleSocket, String)>, ShimError> {
+    if !stdio.terminal {
+        return Ok(None);
+    }
+    let s = ConsoleSocket::new()?;
+    let path = s.path().display().to_string();
+    Ok(Some((s, path)))
+}
+
+/// The terminal the runtime's process sent on `socket`, copying to and
+/// from the FIFOs.
+fn receive_console(socket: Option<(ConsoleSocket, String)>, stdio: &Stdio) -> Result<Option<Console>, ShimError> {
+    match socket {
+        None => Ok(None),
+        Some((s, _)) => Console::start(s.receive()?, stdio).map(Some),
+    }
 }
 
 impl Backend for CommandRuntime {
-    fn create(&self, s: &Spec<'_>) -> Result<u32, ShimError> {
-        if s.stdio.terminal {
-            return Err(ShimError::Unimplemented("a terminal (ctr run -t)".into()));
-        }
+    fn create(&self, s: &Spec<'_>) -> Result<Started, ShimError> {
         let rootfs = s.bundle.join("rootfs");
         if !s.rootfs.is_empty() {
             if let Err(e) = sys::mount_rootfs(s.rootfs, &rootfs) {
@@ -198,31 +307,64 @@ impl Backend for CommandRuntime {
         let pid_file = s.bundle.join("init.pid");
         let bundle = s.bundle.display().to_string();
         let pid_arg = pid_file.display().to_string();
-        let mut args = vec!["create", "--bundle", &bundle, "--pid-file", &pid_arg];
-        for (flag, v) in [
-            ("--stdin", &s.stdio.stdin),
-            ("--stdout", &s.stdio.stdout),
-            ("--stderr", &s.stdio.stderr),
-        ] {
-            if !v.is_empty() {
-                args.push(flag);
-                args.push(v);
+        let socket = match console_socket(s.stdio) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = sys::unmount_rootfs(&rootfs);
+                return Err(e);
             }
-        }
+        };
+        let mut args = vec!["create", "--bundle", &bundle, "--pid-file", &pid_arg];
+        Self::stdio_args(&mut args, s.stdio, socket.as_ref().map(|c| c.1.as_str()));
         args.push(s.id);
         if let Err(e) = self.run(s.runtime, &args) {
             let _ = sys::unmount_rootfs(&rootfs);
             return Err(e);
         }
-        let text = std::fs::read_to_string(&pid_file).map_err(|e| ShimError::io("reading", &pid_file, e))?;
-        text.trim().parse().map_err(|_| ShimError::Runtime {
-            command: "create".into(),
-            message: format!("{} holds no pid: {text:?}", pid_file.display()),
-        })
+        let created = read_pid(&pid_file, "create").and_then(|pid| {
+            Ok(Started {
+                pid,
+                console: receive_console(socket, s.stdio)?,
+            })
+        });
+        if created.is_err() {
+            // Created, but not usable: take it down again.
+            let _ = self.delete(s.runtime, s.id, s.bundle);
+        }
+        created
     }
 
     fn start(&self, rt: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
         self.run(rt, &["start", id]).map(drop)
+    }
+
+    fn exec(&self, s: &ExecSpec<'_>) -> Result<Started, ShimError> {
+        let socket = console_socket(s.stdio)?;
+        let process = s.bundle.join(format!("exec.{}.json", s.exec_id));
+        let pid_file = s.bundle.join(format!("exec.{}.pid", s.exec_id));
+        std::fs::write(&process, s.process).map_err(|e| ShimError::io("writing", &process, e))?;
+        let process_arg = process.display().to_string();
+        let pid_arg = pid_file.display().to_string();
+        let mut args = vec!["exec", "--process", &process_arg, "--pid-file", &pid_arg, "--detach"];
+        Self::stdio_args(&mut args, s.stdio, socket.as_ref().map(|c| c.1.as_str()));
+        args.push(s.id);
+        let ran = self.run(s.runtime, &args);
+        let _ = std::fs::remove_file(&process);
+        let pid = ran.and_then(|_| read_pid(&pid_file, "exec"));
+        let _ = std::fs::remove_file(&pid_file);
+        let pid = pid?;
+        match receive_console(socket, s.stdio) {
+            Ok(console) => Ok(Started { pid, console }),
+            Err(e) => {
+                // It runs, but nobody could talk to it: do not leave it.
+                let _ = sys::signal(pid, 9);
+                Err(e)
+            }
+        }
+    }
+
+    fn signal(&self, pid: u32, signal: u32) -> Result<(), ShimError> {
+        sys::signal(pid, signal)
     }
 
     fn kill(&self, rt: &RuntimeBinary, id: &str, signal: u32, all: bool) -> Result<(), ShimError> {
@@ -286,7 +428,8 @@ mod tests {
                 stdio: &stdio,
                 runtime: &rt,
             })
-            .unwrap();
+            .unwrap()
+            .pid;
         assert_eq!(pid, 4242);
         b.start(&rt, "c1").unwrap();
         b.kill(&rt, "c1", 9, true).unwrap();
@@ -310,6 +453,77 @@ mod tests {
     }
 
     #[test]
+    fn exec_writes_the_process_spec_and_reads_the_pid_like_runc_exec() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        std::fs::create_dir_all(&bundle).unwrap();
+        let d = dir.path().display();
+        let rt = script(
+            dir.path(),
+            &format!("case $3 in exec) cp \"$5\" {d}/seen.json; echo 4343 > \"$7\";; esac"),
+        );
+        let exec_id = ExecId::parse("e1").unwrap();
+        let stdio = Stdio {
+            stdin: "/run/fifo/e1-in".into(),
+            stdout: "/run/fifo/e1-out".into(),
+            ..Default::default()
+        };
+        let spec = br#"{"args":["sh","-c","exit 7"]}"#;
+        let pid = CommandRuntime::new(Arc::new(PlainSpawner))
+            .exec(&ExecSpec {
+                id: "c1",
+                exec_id: &exec_id,
+                bundle: &bundle,
+                process: spec,
+                stdio: &stdio,
+                runtime: &rt,
+            })
+            .unwrap()
+            .pid;
+        assert_eq!(pid, 4343);
+        let b = bundle.display();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("args")).unwrap().trim(),
+            format!(
+                "--root {} exec --process {b}/exec.e1.json --pid-file {b}/exec.e1.pid --detach \
+                 --stdin /run/fifo/e1-in --stdout /run/fifo/e1-out c1",
+                rt.root.display()
+            )
+        );
+        assert_eq!(std::fs::read(dir.path().join("seen.json")).unwrap(), spec);
+        // Neither file outlives the call.
+        assert!(!bundle.join("exec.e1.json").exists() && !bundle.join("exec.e1.pid").exists());
+        // A failed exec reports the runtime's words and leaves nothing either.
+        let rt = script(dir.path(), "echo 'container c1 is stopped, not running' >&2; exit 1");
+        let e = CommandRuntime::new(Arc::new(PlainSpawner))
+            .exec(&ExecSpec {
+                id: "c1",
+                exec_id: &exec_id,
+                bundle: &bundle,
+                process: spec,
+                stdio: &stdio,
+                runtime: &rt,
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("is stopped, not running"), "{e}");
+        assert!(!bundle.join("exec.e1.json").exists());
+    }
+
+    #[test]
+    fn hold_stdin_only_holds_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(hold_stdin("").unwrap().is_none());
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"").unwrap();
+        assert!(hold_stdin(&file.display().to_string()).unwrap().is_none());
+        let fifo = dir.path().join("fifo");
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        // Opening does not wait for a peer.
+        assert!(hold_stdin(&fifo.display().to_string()).unwrap().is_some());
+        assert!(hold_stdin(&dir.path().join("missing").display().to_string()).is_err());
+    }
+
+    #[test]
     fn a_failing_runtime_reports_its_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let rt = script(dir.path(), "echo 'no such container' >&2; exit 3");
@@ -317,19 +531,79 @@ mod tests {
             .start(&rt, "c9")
             .unwrap_err();
         assert!(e.to_string().contains("no such container"), "{e}");
+    }
+
+    /// A runtime that, for create, sends a pty master to its console
+    /// socket as libcontainer's init does (python's `socket.send_fds`)
+    /// and prints `hello` on the pty; with `silent`, sends nothing.
+    fn pty_runtime(dir: &Path, bundle: &Path, silent: bool) -> RuntimeBinary {
+        let send = if silent {
+            String::new()
+        } else {
+            "python3 -c 'import os,pty,socket,sys\n\
+             m,s=pty.openpty(); os.write(s,b\"hello\\n\")\n\
+             c=socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); socket.send_fds(c,[b\"/dev/ptmx\"],[m])' \"$9\""
+                .to_owned()
+        };
+        script(
+            dir,
+            &format!(
+                "case $3 in create) echo 4242 > {}/init.pid; {send};; esac",
+                bundle.display()
+            ),
+        )
+    }
+
+    #[test]
+    fn a_terminal_comes_through_the_console_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        std::fs::create_dir_all(&bundle).unwrap();
+        let out = dir.path().join("out");
+        let stdio = Stdio {
+            stdout: format!("file://{}", out.display()),
+            stdin: "/run/fifo/unused-in".into(),
+            terminal: true,
+            ..Default::default()
+        };
+        let spec = Spec {
+            id: "c1",
+            bundle: &bundle,
+            rootfs: &[],
+            stdio: &stdio,
+            runtime: &pty_runtime(dir.path(), &bundle, false),
+        };
+        let started = CommandRuntime::new(Arc::new(PlainSpawner)).create(&spec).unwrap();
+        assert_eq!(started.pid, 4242);
+        let console = started.console.expect("a console");
+        console.resize(80, 24).unwrap();
+        let t0 = std::time::Instant::now();
+        while !std::fs::read_to_string(&out).unwrap_or_default().contains("hello") {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(5), "no output copied");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // The pty stands for the streams: a console socket, no FIFOs.
+        let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+        let line = args.lines().next().unwrap();
+        assert!(
+            line.contains(" --console-socket /") && line.ends_with("/pty.sock c1"),
+            "{line}"
+        );
+        assert!(!line.contains("--stdin") && !line.contains("--stdout"), "{line}");
+
+        // No master sent: create fails and the container is taken down.
+        let (d2, b2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let rt = pty_runtime(d2.path(), b2.path(), true);
         let e = CommandRuntime::new(Arc::new(PlainSpawner))
             .create(&Spec {
-                id: "c9",
-                bundle: dir.path(),
-                rootfs: &[],
-                stdio: &Stdio {
-                    terminal: true,
-                    ..Default::default()
-                },
+                bundle: b2.path(),
                 runtime: &rt,
+                ..spec
             })
             .unwrap_err();
-        assert!(matches!(e, ShimError::Unimplemented(_)), "{e}");
+        assert!(e.to_string().contains("receiving the terminal"), "{e}");
+        let args = std::fs::read_to_string(d2.path().join("args")).unwrap();
+        assert!(args.lines().last().unwrap().ends_with("delete --force c1"), "{args}");
     }
 
     #[test]

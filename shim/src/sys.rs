@@ -1,5 +1,6 @@
 //! The shim's only direct system calls: mounting a task's root file system
-//! into its bundle and taking it down again. (Cloning, namespaces and
+//! into its bundle and taking it down again, and signalling an exec'd
+//! process. (Cloning, namespaces and
 //! cgroups happen in the `cerro-runtime` process, never in the shim, which
 //! is multi-threaded.) No `unsafe` here: `nix` and containerd's
 //! `mount_rootfs` (which packs long overlay `lowerdir` lists under the
@@ -8,6 +9,8 @@
 use std::path::Path;
 
 use nix::mount::{umount2, MntFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use crate::error::ShimError;
 use crate::runtime::Mount;
@@ -40,4 +43,19 @@ pub fn unmount_rootfs(target: &Path) -> Result<(), ShimError> {
             Err(e) => return Err(ShimError::io("unmounting", target, std::io::Error::from(e))),
         }
     }
+}
+
+/// Sends `signal` to process `pid` (an exec'd process: runc's shim signals
+/// those itself, the runtime only knows the container's init).
+pub fn signal(pid: u32, signal: u32) -> Result<(), ShimError> {
+    let sig = i32::try_from(signal)
+        .ok()
+        .and_then(|s| Signal::try_from(s).ok())
+        .ok_or_else(|| ShimError::InvalidArgument(format!("signal {signal}")))?;
+    let pid = i32::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| ShimError::InvalidArgument(format!("pid {pid}")))?;
+    kill(Pid::from_raw(pid), sig)
+        .map_err(|e| ShimError::io("signalling", format!("/proc/{pid}"), std::io::Error::from(e)))
 }

@@ -1,0 +1,144 @@
+//! What an exec request carries, checked before anything is stored: the
+//! exec id (it names files in the bundle) and the OCI `process` object
+//! containerd sends (written for `cerro-runtime exec --process`).
+//!
+//! An exec'd process is not verified again: it runs in a container whose
+//! image was verified at create (see `spec/enforcement.md`, "Exec").
+
+use std::fmt;
+
+use crate::error::ShimError;
+use crate::runtime::Stdio;
+
+/// containerd's longest identifier (`identifiers.Validate`).
+const MAX_ID: usize = 76;
+/// Largest process spec accepted (containerd's are a few KiB).
+const MAX_SPEC: usize = 1 << 20;
+
+/// An exec id, as containerd validates identifiers: alphanumeric words
+/// joined by single `.`, `_` or `-`, at most 76 bytes. So it is safe in a
+/// file name (`exec.<id>.json`): no `/`, no `..`, never empty.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExecId(String);
+
+impl ExecId {
+    /// Checks `s`.
+    pub fn parse(s: &str) -> Result<ExecId, ShimError> {
+        let bad = |why: &str| Err(ShimError::InvalidArgument(format!("exec id {s:?} {why}")));
+        if s.is_empty() {
+            return bad("is empty");
+        }
+        if s.len() > MAX_ID {
+            return bad(&format!("is longer than {MAX_ID} bytes"));
+        }
+        let mut prev_sep = true; // no separator first
+        for c in s.chars() {
+            let sep = matches!(c, '.' | '_' | '-');
+            if !(c.is_ascii_alphanumeric() || sep) || (sep && prev_sep) {
+                return bad("is not alphanumeric words joined by single '.', '_' or '-'");
+            }
+            prev_sep = sep;
+        }
+        if prev_sep {
+            return bad("ends with a separator");
+        }
+        Ok(ExecId(s.to_owned()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExecId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An exec request (`ctr task exec`, CRI's exec and exec probes).
+#[derive(Debug, Clone)]
+pub struct ExecTask {
+    /// The container.
+    pub id: String,
+    /// The exec id (any string: checked by [`Tasks::exec`](crate::Tasks::exec)).
+    pub exec_id: String,
+    /// The process's streams (FIFO paths); `terminal` if asked for.
+    pub stdio: Stdio,
+    /// The OCI `process` object, JSON, as containerd sends it.
+    pub spec: Vec<u8>,
+}
+
+/// Checks the process spec: a JSON object with a non-empty `args`, whose
+/// `terminal` agrees with the request's. Returns whether it asks for a
+/// terminal.
+pub fn check_process(spec: &[u8], terminal: bool) -> Result<bool, ShimError> {
+    let bad = |why: String| Err(ShimError::InvalidArgument(format!("exec process spec: {why}")));
+    if spec.len() > MAX_SPEC {
+        return bad(format!("larger than {MAX_SPEC} bytes"));
+    }
+    let v: serde_json::Value = match serde_json::from_slice(spec) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("not JSON: {e}")),
+    };
+    let Some(obj) = v.as_object() else {
+        return bad("not a JSON object".into());
+    };
+    let args_ok = obj
+        .get("args")
+        .and_then(|a| a.as_array())
+        .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x.is_string()));
+    if !args_ok {
+        return bad("no args".into());
+    }
+    let in_spec = obj.get("terminal").and_then(|t| t.as_bool()).unwrap_or(false);
+    if in_spec != terminal {
+        return bad(format!(
+            "terminal is {in_spec} in the spec but {terminal} in the request"
+        ));
+    }
+    Ok(terminal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_ids_are_containerd_identifiers() {
+        for ok in ["e1", "exec-1", "a.b_c-d", "0", &"x".repeat(76)] {
+            assert_eq!(ExecId::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "../x", "a/b", "-a", "a-", "a..b", "a b", "é", &"x".repeat(77), "."] {
+            let e = ExecId::parse(bad).unwrap_err();
+            assert!(matches!(e, ShimError::InvalidArgument(_)), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_process_spec_is_checked() {
+        let ok = br#"{"args":["sh","-c","exit 7"],"cwd":"/","env":["PATH=/bin"]}"#;
+        assert!(!check_process(ok, false).unwrap());
+        assert!(check_process(br#"{"args":["sh"],"terminal":true}"#, true).unwrap());
+        let msg = |spec: &[u8], t| check_process(spec, t).unwrap_err().to_string();
+        assert_eq!(
+            msg(b"[]", false),
+            "invalid request: exec process spec: not a JSON object"
+        );
+        assert_eq!(
+            msg(br#"{"args":[]}"#, false),
+            "invalid request: exec process spec: no args"
+        );
+        assert_eq!(
+            msg(br#"{"cwd":"/"}"#, false),
+            "invalid request: exec process spec: no args"
+        );
+        assert!(msg(b"{", false).contains("not JSON"));
+        assert_eq!(
+            msg(br#"{"args":["sh"],"terminal":true}"#, false),
+            "invalid request: exec process spec: terminal is true in the spec but false in the request"
+        );
+        assert!(msg(&vec![b' '; MAX_SPEC + 1], false).contains("larger than"));
+    }
+}
