@@ -11,7 +11,12 @@
 //! process in a running container (its output, its exit status, its
 //! stdin, the container's seccomp filter, a terminal and its size, kill by
 //! exec id) without a new decision, and is refused for a stopped or
-//! unknown container; `ctr run -t` gives the init a terminal.
+//! unknown container; `ctr run -t` gives the init a terminal. `ctr task
+//! metrics` reads a running container's cgroup, `ctr task pause`/`resume`
+//! freeze and thaw it (and a paused one takes no exec), and containerd's
+//! Tasks/Update (what CRI's UpdateContainerResources calls; Debian's ctr
+//! 1.6 has no `task update`, so the test sends the gRPC request itself,
+//! with curl) sets its memory limit and refuses a device change.
 //!
 //! The test starts its own containerd (root, state, sockets under a temp
 //! dir, CRI disabled) and cleans up after itself even when it fails: the
@@ -232,6 +237,130 @@ impl Containerd {
     fn log(&self) -> String {
         fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
     }
+
+    /// Calls containerd's gRPC method `method` (`/package.Service/Method`)
+    /// in namespace `default` with the encoded request `message`, over
+    /// HTTP/2 on the unix socket (curl); the answer's `grpc-status` and
+    /// `grpc-message`.
+    fn grpc(&self, method: &str, message: &[u8]) -> (u32, String) {
+        require("curl");
+        let mut body = vec![0u8];
+        body.extend((message.len() as u32).to_be_bytes());
+        body.extend(message);
+        let (req, headers) = (self.dir.join("grpc.req"), self.dir.join("grpc.headers"));
+        fs::write(&req, body).unwrap();
+        let out = Command::new("timeout")
+            .args([
+                "60",
+                "curl",
+                "--silent",
+                "--show-error",
+                "--http2-prior-knowledge",
+                "--unix-socket",
+            ])
+            .arg(&self.socket)
+            .args([
+                "-H",
+                "content-type: application/grpc",
+                "-H",
+                "te: trailers",
+                "-H",
+                "containerd-namespace: default",
+                "--output",
+                "/dev/null",
+                "--dump-header",
+            ])
+            .arg(&headers)
+            .arg("--data-binary")
+            .arg(format!("@{}", req.display()))
+            .arg(format!("http://containerd{method}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "curl: {}", text(&out));
+        // Headers and trailers: the status is in one of them.
+        let h = fs::read_to_string(&headers).unwrap();
+        let field = |name: &str| {
+            h.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| percent_decode(v.trim()))
+        };
+        let code = field("grpc-status:")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no grpc-status in:\n{h}"));
+        (code, field("grpc-message:").unwrap_or_default())
+    }
+
+    /// containerd's Tasks/Update of task `id` with `resources`, an OCI
+    /// `LinuxResources` encoded as containerd's Go client does (`typeurl`:
+    /// JSON under the type URL it registers).
+    fn update_task(&self, id: &str, resources: &str) -> (u32, String) {
+        let mut any = proto_field(1, b"types.containerd.io/opencontainers/runtime-spec/1/LinuxResources");
+        any.extend(proto_field(2, resources.as_bytes()));
+        let mut req = proto_field(1, id.as_bytes());
+        req.extend(proto_field(2, &any));
+        self.grpc("/containerd.services.tasks.v1.Tasks/Update", &req)
+    }
+}
+
+/// One length-delimited protobuf field.
+fn proto_field(number: u32, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for mut v in [u64::from(number << 3 | 2), data.len() as u64] {
+        while v >= 0x80 {
+            out.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    out.extend(data);
+    out
+}
+
+/// `grpc-message` is percent-encoded.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// File `v1` of cgroup v1 controller `controller`, or file `v2` of the
+/// cgroup v2 directory, of the cgroup process `pid` is in (this machine
+/// kind has v1 controllers, a v2 host only the unified hierarchy).
+fn cgroup_file(pid: u32, controller: &str, v1: &str, v2: &str) -> PathBuf {
+    let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let lines: Vec<(&str, &str)> = cgroups
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.splitn(3, ':').skip(1);
+            Some((p.next()?, p.next()?.trim_start_matches('/')))
+        })
+        .collect();
+    if let Some((mount, path)) = lines.iter().find(|(c, _)| c.split(',').any(|c| c == controller)) {
+        return Path::new("/sys/fs/cgroup").join(mount).join(path).join(v1);
+    }
+    let (_, path) = lines.iter().find(|(c, _)| c.is_empty()).unwrap();
+    Path::new("/sys/fs/cgroup").join(path).join(v2)
+}
+
+/// Whether the freezer holds process `pid`'s cgroup frozen.
+fn frozen(pid: u32) -> bool {
+    let f = cgroup_file(pid, "freezer", "freezer.state", "cgroup.events");
+    let state = fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    state.trim() == "FROZEN" || state.lines().any(|l| l == "frozen 1")
 }
 
 impl Drop for Containerd {
@@ -698,6 +827,154 @@ fn containerd_execs_into_running_containers() {
     let left = runtime_state(d);
     assert!(left.is_empty(), "runtime state left: {left:?}");
     eprintln!("exec scenario took {:?}", t0.elapsed());
+}
+
+/// `ctr task metrics ID` (table): metric name → value.
+fn metrics(ctd: &Containerd, id: &str) -> std::collections::BTreeMap<String, String> {
+    let out = ctd.ctr_timed(&["task", "metrics", id], b"");
+    assert!(out.status.success(), "{}\n{}", text(&out), ctd.log());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_owned(), w.next()?.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn containerd_reports_metrics_pauses_and_updates_containers() {
+    assert!(is_root(), "containerd needs root");
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ctd, _bundle, image) = containerd_with_attested_image(d);
+    // containerd's event stream, for the paused and resumed events.
+    let mut events = ctd
+        .ctr()
+        .arg("events")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    run(ctd.ctr().args([
+        "run",
+        "-d",
+        "--null-io",
+        "--runtime",
+        "io.cerro.v1",
+        &image,
+        "busy",
+        "/bin/busybox",
+        "sleep",
+        "30",
+    ]));
+    ctd.until("busy runs", || ctd.task_status("busy").as_deref() == Some("RUNNING"));
+    let pid = ctd.task_pids("busy")[0];
+
+    // Metrics: what the container's cgroup says (v1 names here, v2 names
+    // on a cgroup v2 host).
+    let m = metrics(&ctd, "busy");
+    let num = |m: &std::collections::BTreeMap<String, String>, v1: &str, v2: &str| -> u64 {
+        m.get(v1)
+            .or_else(|| m.get(v2))
+            .unwrap_or_else(|| panic!("no {v1} nor {v2} in {m:?}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(num(&m, "memory.usage_in_bytes", "memory.usage") > 0, "{m:?}");
+    assert!(num(&m, "pids.current", "pids.current") >= 1, "{m:?}");
+
+    // Pause: containerd says PAUSED, the freezer holds the cgroup, and the
+    // container takes no exec; resume: RUNNING and thawed.
+    assert!(!frozen(pid));
+    run(ctd.ctr().args(["task", "pause", "busy"]));
+    assert_eq!(ctd.task_status("busy").as_deref(), Some("PAUSED"));
+    assert!(frozen(pid), "{} is not frozen", pid);
+    let refused = ctd.exec("busy", "e1", &["/bin/busybox", "echo", "must-not-run"], b"");
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("cannot exec in container busy: it is paused, not running"),
+        "{}",
+        text(&refused)
+    );
+    // Metrics still come from a paused container.
+    assert!(num(&metrics(&ctd, "busy"), "pids.current", "pids.current") >= 1);
+    run(ctd.ctr().args(["task", "resume", "busy"]));
+    assert_eq!(ctd.task_status("busy").as_deref(), Some("RUNNING"));
+    assert!(!frozen(pid));
+    let resumed = ctd.exec("busy", "e2", &["/bin/busybox", "echo", "thawed"], b"");
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert_eq!(String::from_utf8_lossy(&resumed.stdout).trim(), "thawed");
+
+    // Update: a new memory limit reaches the cgroup (and the metrics).
+    let (code, msg) = ctd.update_task("busy", r#"{"memory":{"limit":64000000}}"#);
+    assert_eq!(code, 0, "{msg}\n{}", ctd.log());
+    let limit = cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max");
+    assert_eq!(fs::read_to_string(&limit).unwrap().trim(), "64000000");
+    assert_eq!(
+        num(&metrics(&ctd, "busy"), "memory.limit_in_bytes", "memory.usage_limit"),
+        64000000
+    );
+    // What cannot be applied is refused, by name, and nothing changes.
+    let (code, msg) = ctd.update_task(
+        "busy",
+        r#"{"memory":{"limit":32000000},"devices":[{"allow":true,"access":"rwm"}]}"#,
+    );
+    assert_ne!(code, 0);
+    assert!(msg.contains("cannot update linux.resources.devices"), "{msg}");
+    assert_eq!(fs::read_to_string(&limit).unwrap().trim(), "64000000");
+
+    // Signals reach a paused container: a SIGTERM waits for the thaw (and
+    // the container's PID 1 ignores it), the container stays paused and
+    // resumes; a SIGKILL stops it. A stopped one is not paused.
+    run(ctd.ctr().args(["task", "pause", "busy"]));
+    run(ctd.ctr().args(["task", "kill", "busy"]));
+    assert_eq!(ctd.task_status("busy").as_deref(), Some("PAUSED"));
+    assert!(frozen(pid));
+    run(ctd.ctr().args(["task", "resume", "busy"]));
+    assert_eq!(ctd.task_status("busy").as_deref(), Some("RUNNING"));
+    assert!(!frozen(pid));
+    run(ctd.ctr().args(["task", "pause", "busy"]));
+    run(ctd.ctr().args(["task", "kill", "--signal", "SIGKILL", "busy"]));
+    ctd.until("busy stops", || ctd.task_status("busy").as_deref() == Some("STOPPED"));
+    let again = ctd.ctr_timed(&["task", "pause", "busy"], b"");
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("cannot pause container busy: it is stopped, not running"),
+        "{}",
+        text(&again)
+    );
+    // containerd logs a task's Stats error and answers no metrics.
+    let gone = ctd.ctr_timed(&["task", "metrics", "busy"], b"");
+    assert!(!gone.status.success());
+    assert!(text(&gone).contains("no metrics received"), "{}", text(&gone));
+    assert!(
+        ctd.log().contains("no metrics for container busy: it is stopped"),
+        "{}",
+        ctd.log()
+    );
+    run(ctd.ctr().args(["task", "delete", "busy"]));
+    run(ctd.ctr().args(["containers", "rm", "busy"]));
+
+    // The shim published every pause and resume.
+    let _ = events.kill();
+    let seen = String::from_utf8_lossy(&events.wait_with_output().unwrap().stdout).into_owned();
+    let topics: Vec<&str> = seen
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|t| t.starts_with("/tasks/")))
+        .collect();
+    assert_eq!(topics.iter().filter(|t| **t == "/tasks/paused").count(), 3, "{seen}");
+    assert_eq!(topics.iter().filter(|t| **t == "/tasks/resumed").count(), 2, "{seen}");
+
+    // One decision, at create; none for pause, update or metrics.
+    let records = audit_records(d);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["container"], "busy");
+    let left = runtime_state(d);
+    assert!(left.is_empty(), "runtime state left: {left:?}");
+    eprintln!("metrics/pause/update scenario took {:?}", t0.elapsed());
 }
 
 /// `sha256:<hex>` of a store entry, from its file name.

@@ -1,6 +1,7 @@
 //! `cerro-runtime`: a small OCI runtime on youki's `libcontainer`, with the
 //! runc command-line subset that the Cerro Torre shim drives
-//! (`create`, `start`, `exec`, `state`, `kill`, `delete`).
+//! (`create`, `start`, `exec`, `state`, `kill`, `delete`, `pause`,
+//! `resume`, `update`).
 //!
 //! Why a separate binary: `libcontainer` clones the calling process and
 //! changes process-wide state (signal dispositions, the working directory,
@@ -22,15 +23,20 @@
 //! `exec` ([`exec`]) starts one more process in a running container, with
 //! the container's process label and seccomp profile ([`seccomp`]); the
 //! image is not verified again (the shim verified it at create).
+//!
+//! `pause` and `resume` freeze and thaw the container's cgroup
+//! (libcontainer's freezer); `update` ([`update`]) applies new cgroup
+//! limits to it.
 
 mod exec;
 mod label;
 mod seccomp;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::{Container, ContainerStatus};
@@ -116,6 +122,17 @@ enum Cmd {
         #[arg(long, short)]
         all: bool,
     },
+    /// Freeze every process of a running container (cgroup freezer).
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// Set new cgroup limits on a container (`runc update --resources`).
+    Update {
+        /// An OCI `linux.resources` object (JSON); `-` reads it from stdin.
+        #[arg(long, short)]
+        resources: PathBuf,
+        id: String,
+    },
     /// Delete a container (and with --force, kill it first).
     Delete {
         #[arg(long, short)]
@@ -176,6 +193,11 @@ fn open_stream(spec: Option<&str>, dir: Direction) -> Result<std::fs::File> {
         .with_context(|| format!("making {spec} blocking"))?;
     }
     Ok(f)
+}
+
+/// A status as a lower-case word (`running`, `paused`, …).
+fn word(s: ContainerStatus) -> String {
+    s.to_string().to_lowercase()
 }
 
 fn load(root: &std::path::Path, id: &str) -> Result<Container> {
@@ -258,9 +280,39 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Kill { id, signal, all } => {
             let sig = Signal::try_from(signal.as_str()).map_err(|e| anyhow!("{e}"))?;
-            load(&cli.root, &id)?
-                .kill(sig, all)
-                .with_context(|| format!("signalling {id}"))?;
+            let sigkill = matches!(signal.to_ascii_uppercase().trim_start_matches("SIG"), "KILL" | "9");
+            let mut c = load(&cli.root, &id)?;
+            let was_paused = c.status() == ContainerStatus::Paused;
+            c.kill(sig, all).with_context(|| format!("signalling {id}"))?;
+            // libcontainer records any signalled container as stopped. One
+            // that was paused stays frozen (the signal waits for the thaw)
+            // unless the kill thawed it: SIGKILL, or `--all` (which freezes,
+            // signals and thaws, as runc does). Keep `resume` possible.
+            if was_paused && !all && !sigkill {
+                c.refresh_status()?;
+                if c.status() != ContainerStatus::Stopped {
+                    c.set_status(ContainerStatus::Paused)
+                        .save()
+                        .with_context(|| format!("saving the state of {id}"))?;
+                }
+            }
+        }
+        Cmd::Pause { id } => {
+            let mut c = load(&cli.root, &id)?;
+            if !c.can_pause() {
+                bail!("cannot pause container {id}: it is {}, not running", word(c.status()));
+            }
+            c.pause().with_context(|| format!("pausing {id}"))?;
+        }
+        Cmd::Resume { id } => {
+            let mut c = load(&cli.root, &id)?;
+            if !c.can_resume() {
+                bail!("cannot resume container {id}: it is {}, not paused", word(c.status()));
+            }
+            c.resume().with_context(|| format!("resuming {id}"))?;
+        }
+        Cmd::Update { resources, id } => {
+            update::update(&cli.root, &id, &update::read_resources(&resources)?)?;
         }
         Cmd::Delete { force, id } => {
             let dir = cli.root.join(&id);
@@ -270,7 +322,12 @@ fn run(cli: Cli) -> Result<i32> {
                 return Ok(0);
             }
             let mut c = load(&cli.root, &id)?;
-            if force && matches!(c.status(), ContainerStatus::Running | ContainerStatus::Created) {
+            if force
+                && matches!(
+                    c.status(),
+                    ContainerStatus::Running | ContainerStatus::Created | ContainerStatus::Paused
+                )
+            {
                 // Best effort; delete(force) kills what is left.
                 let _ = c.kill(Signal::try_from("SIGKILL").map_err(|e| anyhow!("{e}"))?, true);
             }
@@ -391,5 +448,18 @@ mod tests {
         ));
         // runc's shape: the process spec is required (no command line form).
         assert!(Cli::try_parse_from(["cerro-runtime", "exec", "c1"]).is_err());
+        let cli = Cli::try_parse_from(["cerro-runtime", "update", "--resources", "/b/r.json", "c1"]).unwrap();
+        assert!(
+            matches!(cli.cmd, Cmd::Update { ref id, ref resources } if id == "c1" && resources == &PathBuf::from("/b/r.json"))
+        );
+        assert!(Cli::try_parse_from(["cerro-runtime", "update", "c1"]).is_err());
+        assert!(matches!(
+            Cli::try_parse_from(["cerro-runtime", "pause", "c1"]).unwrap().cmd,
+            Cmd::Pause { ref id } if id == "c1"
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["cerro-runtime", "resume", "c1"]).unwrap().cmd,
+            Cmd::Resume { ref id } if id == "c1"
+        ));
     }
 }

@@ -45,6 +45,9 @@ pub enum ShimError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A container's cgroup could not be found or read.
+    #[error("cgroup: {0}")]
+    Cgroup(String),
     /// The shim's configuration (runtime options file, environment) is unusable.
     #[error("configuration: {0}")]
     Config(String),

@@ -3,7 +3,10 @@
 //! method a conversion around [`Tasks`]. The only module that names the
 //! `containerd-shim` crate's protocol types, so a later API version (task
 //! v3, `containerd-shim` 0.12 for containerd ≥ 2.3) is a second module of
-//! this shape behind a cargo feature.
+//! this shape behind a cargo feature. `metrics` (a submodule) turns a
+//! cgroup's readings into containerd's metrics messages.
+
+mod metrics;
 
 use std::path::PathBuf;
 use std::sync::mpsc::RecvTimeoutError;
@@ -12,13 +15,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use containerd_shim::monitor::{monitor_subscribe, ExitEvent, Subject, Topic};
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
 };
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::{EnumOrUnknown, MessageDyn, MessageField};
 use containerd_shim::protos::topics::{
     TASK_CREATE_EVENT_TOPIC, TASK_DELETE_EVENT_TOPIC, TASK_EXEC_ADDED_EVENT_TOPIC, TASK_EXEC_STARTED_EVENT_TOPIC,
-    TASK_EXIT_EVENT_TOPIC, TASK_START_EVENT_TOPIC,
+    TASK_EXIT_EVENT_TOPIC, TASK_PAUSED_EVENT_TOPIC, TASK_RESUMED_EVENT_TOPIC, TASK_START_EVENT_TOPIC,
 };
 use containerd_shim::protos::ttrpc::{self, Code};
 use containerd_shim::protos::types::task::ProcessInfo;
@@ -54,7 +58,9 @@ fn status(e: ShimError) -> ttrpc::Error {
         ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
         ShimError::InvalidArgument(_) => Code::INVALID_ARGUMENT,
         ShimError::Unimplemented(_) => Code::UNIMPLEMENTED,
-        ShimError::Containerd { .. } | ShimError::Runtime { .. } | ShimError::Io { .. } => Code::UNKNOWN,
+        ShimError::Containerd { .. } | ShimError::Runtime { .. } | ShimError::Io { .. } | ShimError::Cgroup(_) => {
+            Code::UNKNOWN
+        }
     };
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, e.to_string()))
 }
@@ -219,6 +225,28 @@ fn publish_exit(p: &RemotePublisher, ns: &str, s: &TaskState) {
     publish(p, ns, TASK_EXIT_EVENT_TOPIC, Box::new(e));
 }
 
+/// The type URL containerd gives an OCI `LinuxResources` (`typeurl` of
+/// `specs.LinuxResources`, registered by containerd's runtime package);
+/// the value is its JSON encoding. What containerd 1.6's Go client sends
+/// to Tasks/Update (CRI's UpdateContainerResources among others), and
+/// containerd passes it to the shim unchanged.
+const LINUX_RESOURCES: &str = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";
+
+/// The JSON `linux.resources` object of an update request's `resources`.
+/// Any other type (`WindowsResources`, a proto) is refused.
+fn linux_resources<'a>(id: &str, resources: Option<&'a Any>) -> Result<&'a [u8], ShimError> {
+    match resources {
+        None => Err(ShimError::InvalidArgument(format!(
+            "update of container {id} without resources"
+        ))),
+        Some(any) if any.type_url == LINUX_RESOURCES => Ok(&any.value),
+        Some(any) => Err(ShimError::InvalidArgument(format!(
+            "update of container {id}: resources of type {:?}, this shim takes {LINUX_RESOURCES:?} (JSON)",
+            any.type_url
+        ))),
+    }
+}
+
 /// The exec id of a request: `None` for the init (containerd sends "").
 fn exec_id(s: &str) -> Option<&str> {
     Some(s).filter(|s| !s.is_empty())
@@ -255,6 +283,7 @@ impl containerd_shim::Task for TaskService {
         r.status = EnumOrUnknown::new(match s.status {
             Status::Created => api::Status::CREATED,
             Status::Running => api::Status::RUNNING,
+            Status::Paused => api::Status::PAUSED,
             Status::Stopped => api::Status::STOPPED,
         });
         r.stdin = s.stdio.stdin;
@@ -455,6 +484,44 @@ impl containerd_shim::Task for TaskService {
         Ok(r)
     }
 
+    fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        self.tasks.pause(&req.id).map_err(|e| {
+            log::warn!("pause {}: {e}", req.id);
+            status(e)
+        })?;
+        let mut ev = TaskPaused::new();
+        ev.container_id = req.id.clone();
+        publish(&self.publisher, &self.namespace, TASK_PAUSED_EVENT_TOPIC, Box::new(ev));
+        Ok(api::Empty::new())
+    }
+
+    fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
+        self.tasks.resume(&req.id).map_err(|e| {
+            log::warn!("resume {}: {e}", req.id);
+            status(e)
+        })?;
+        let mut ev = TaskResumed::new();
+        ev.container_id = req.id.clone();
+        publish(&self.publisher, &self.namespace, TASK_RESUMED_EVENT_TOPIC, Box::new(ev));
+        Ok(api::Empty::new())
+    }
+
+    fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        let resources = linux_resources(&req.id, req.resources.as_ref()).map_err(status)?;
+        self.tasks.update(&req.id, resources).map_err(|e| {
+            log::warn!("update {}: {e}", req.id);
+            status(e)
+        })?;
+        Ok(api::Empty::new())
+    }
+
+    fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
+        let m = self.tasks.stats(&req.id).map_err(status)?;
+        let mut r = api::StatsResponse::new();
+        r.stats = MessageField::some(metrics::to_any(&m).map_err(status)?);
+        Ok(r)
+    }
+
     fn connect(&self, _ctx: &TtrpcContext, req: api::ConnectRequest) -> TtrpcResult<api::ConnectResponse> {
         let mut r = api::ConnectResponse::new();
         r.shim_pid = std::process::id();
@@ -491,6 +558,39 @@ mod tests {
         assert!(m.contains("signer_not_trusted") && m.contains("revoked"), "{m}");
         assert_eq!(code(ShimError::NotFound("x".into())).0, Code::NOT_FOUND);
         assert_eq!(code(ShimError::Unimplemented("x".into())).0, Code::UNIMPLEMENTED);
+    }
+
+    #[test]
+    fn updates_take_json_linux_resources_only() {
+        let any = |url: &str, value: &[u8]| {
+            let mut a = Any::new();
+            a.type_url = url.to_owned();
+            a.value = value.to_vec();
+            a
+        };
+        let json = br#"{"memory":{"limit":64000000}}"#;
+        let ok = any(LINUX_RESOURCES, json);
+        assert_eq!(linux_resources("c1", Some(&ok)).unwrap(), json);
+        let windows = any(
+            "types.containerd.io/opencontainers/runtime-spec/1/WindowsResources",
+            b"{}",
+        );
+        let e = linux_resources("c1", Some(&windows)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid request: update of container c1: resources of type \
+             \"types.containerd.io/opencontainers/runtime-spec/1/WindowsResources\", this shim takes \
+             \"types.containerd.io/opencontainers/runtime-spec/1/LinuxResources\" (JSON)"
+        );
+        let e = linux_resources("c1", None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid request: update of container c1 without resources"
+        );
+        match status(e) {
+            ttrpc::Error::RpcStatus(s) => assert_eq!(s.code(), Code::INVALID_ARGUMENT),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -49,10 +49,13 @@
 //!   (task API v2, what containerd 1.6 and 1.7 speak).
 //! - `containerd.rs`: which image a container runs, from containerd's API.
 //! - `runtime.rs`: the container backend (the `cerro-runtime` binary).
+//! - `cgroup.rs`: a container's cgroup, found and read for its metrics
+//!   (v1 and v2).
 //! - `settings.rs`: configuration from the environment and runtime options.
 //! - `sys.rs`: the shim's only system calls (root file system mounts,
 //!   signals to exec'd processes).
 
+mod cgroup;
 mod confine;
 mod console;
 mod containerd;
@@ -70,6 +73,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use cerro_core::digest::Digest;
 pub use cerro_enforce::{
     decide, BundleStore, Config, Confinement, Decision, KernelSelinux, Mode, Request, SelinuxHost,
+};
+pub use cgroup::{
+    BlkioEntry, Cgroup, IoEntry, MemoryEntry, Metrics, Pids, V1Blkio, V1Cpu, V1Memory, V1Metrics, V2Memory, V2Metrics,
 };
 pub use console::{Console, ConsoleSocket};
 pub use containerd::{ContainerImage, Containerd, ImageSource};

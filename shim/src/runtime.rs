@@ -1,5 +1,6 @@
-//! The container backend: what creates, starts, signals and deletes a
-//! container once the decision allowed it. Behind a trait so the task logic
+//! The container backend: what creates, starts, signals, pauses, updates
+//! and deletes a container once the decision allowed it, and reads its
+//! cgroup's metrics. Behind a trait so the task logic
 //! is tested without containers, and so another backend (runc, a zygote)
 //! can replace `cerro-runtime` without touching the decision.
 //!
@@ -12,8 +13,10 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio as ProcStdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::cgroup::{Cgroup, Metrics};
 use crate::console::{Console, ConsoleSocket};
 use crate::error::ShimError;
 use crate::exec::ExecId;
@@ -111,6 +114,27 @@ pub trait Backend: Send + Sync {
     /// Deletes the container (killing what is left) and unmounts its root
     /// file system. Succeeds if there is nothing to delete.
     fn delete(&self, runtime: &RuntimeBinary, id: &str, bundle: &Path) -> Result<(), ShimError>;
+    /// Freezes every process of the running container.
+    fn pause(&self, runtime: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
+        let _ = (runtime, id);
+        Err(ShimError::Unimplemented("pause".into()))
+    }
+    /// Thaws the paused container.
+    fn resume(&self, runtime: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
+        let _ = (runtime, id);
+        Err(ShimError::Unimplemented("resume".into()))
+    }
+    /// Applies `resources` (an OCI `linux.resources` object, JSON) to the
+    /// container's cgroup; what cannot be applied is refused, naming it.
+    fn update(&self, runtime: &RuntimeBinary, id: &str, bundle: &Path, resources: &[u8]) -> Result<(), ShimError> {
+        let _ = (runtime, id, bundle, resources);
+        Err(ShimError::Unimplemented("update".into()))
+    }
+    /// What the cgroup of the container whose init is `pid` has used.
+    fn stats(&self, pid: u32) -> Result<Metrics, ShimError> {
+        let _ = pid;
+        Err(ShimError::Unimplemented("stats".into()))
+    }
 }
 
 /// Opens the process's stdin FIFO `path` for the shim to hold until
@@ -377,6 +401,30 @@ impl Backend for CommandRuntime {
         self.run(rt, &args).map(drop)
     }
 
+    fn pause(&self, rt: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
+        self.run(rt, &["pause", id]).map(drop)
+    }
+
+    fn resume(&self, rt: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
+        self.run(rt, &["resume", id]).map(drop)
+    }
+
+    fn update(&self, rt: &RuntimeBinary, id: &str, bundle: &Path, resources: &[u8]) -> Result<(), ShimError> {
+        // One file a call: updates may overlap.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let file = bundle.join(format!("update.{n}.json"));
+        std::fs::write(&file, resources).map_err(|e| ShimError::io("writing", &file, e))?;
+        let arg = file.display().to_string();
+        let ran = self.run(rt, &["update", "--resources", &arg, id]).map(drop);
+        let _ = std::fs::remove_file(&file);
+        ran
+    }
+
+    fn stats(&self, pid: u32) -> Result<Metrics, ShimError> {
+        Cgroup::of_pid(pid)?.metrics()
+    }
+
     fn delete(&self, rt: &RuntimeBinary, id: &str, bundle: &Path) -> Result<(), ShimError> {
         let r = self.run(rt, &["delete", "--force", id]).map(drop);
         // Unmount even if the runtime failed: a leaked overlay keeps the
@@ -413,7 +461,10 @@ mod tests {
         std::fs::create_dir_all(&bundle).unwrap();
         let rt = script(
             dir.path(),
-            &format!("case $3 in create) echo 4242 > {}/init.pid;; esac", bundle.display()),
+            &format!(
+                "case $3 in create) echo 4242 > {b}/init.pid;; update) cp \"$5\" {b}/seen-update.json;; esac",
+                b = bundle.display()
+            ),
         );
         let b = CommandRuntime::new(Arc::new(PlainSpawner));
         let stdio = Stdio {
@@ -432,8 +483,18 @@ mod tests {
             .pid;
         assert_eq!(pid, 4242);
         b.start(&rt, "c1").unwrap();
+        b.pause(&rt, "c1").unwrap();
+        b.resume(&rt, "c1").unwrap();
+        b.update(&rt, "c1", &bundle, br#"{"memory":{"limit":64000000}}"#)
+            .unwrap();
         b.kill(&rt, "c1", 9, true).unwrap();
         b.delete(&rt, "c1", &bundle).unwrap();
+        // The resources reached the runtime, and their file is gone.
+        assert_eq!(
+            std::fs::read(bundle.join("seen-update.json")).unwrap(),
+            br#"{"memory":{"limit":64000000}}"#
+        );
+        assert!(!bundle.join("update.0.json").exists());
         let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
         let root = rt.root.display();
         let lines: Vec<&str> = args.lines().collect();
@@ -446,6 +507,9 @@ mod tests {
                     bundle.display()
                 ),
                 format!("--root {root} start c1"),
+                format!("--root {root} pause c1"),
+                format!("--root {root} resume c1"),
+                format!("--root {root} update --resources {}/update.0.json c1", bundle.display()),
                 format!("--root {root} kill --all c1 9"),
                 format!("--root {root} delete --force c1"),
             ]

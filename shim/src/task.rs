@@ -13,6 +13,11 @@
 //! reports its exit like the init's. An exec is not verified again (the
 //! container's image was verified at its create); it is refused unless the
 //! container is known to this shim and running.
+//!
+//! `pause` freezes a running container's processes (the runtime's cgroup
+//! freezer) and `resume` thaws them; a paused container takes no exec.
+//! `update` hands new cgroup limits to the runtime, and `stats` reads the
+//! container's cgroup (through the backend: tests substitute both).
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -24,6 +29,7 @@ use std::time::SystemTime;
 
 use cerro_enforce::{Confinement, KernelSelinux, SelinuxHost};
 
+use crate::cgroup::Metrics;
 use crate::confine::{label_config, label_rootfs, pin_exec_label};
 use crate::console::Console;
 use crate::containerd::ImageSource;
@@ -64,6 +70,8 @@ pub enum Status {
     Created,
     /// Started.
     Running,
+    /// Frozen (`pause`) until `resume`; an init only.
+    Paused,
     /// It exited.
     Stopped,
 }
@@ -73,6 +81,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -369,16 +378,23 @@ impl Tasks {
         Ok(pid)
     }
 
-    /// Signals a container; a stopped one is left alone.
+    /// Signals a container; a stopped one is left alone. A signal to the
+    /// init of a paused container waits for the thaw; with `all` the
+    /// runtime freezes, signals and thaws (as runc does), so a paused
+    /// container runs again.
     pub fn kill(&self, id: &str, signal: u32, all: bool) -> Result<(), ShimError> {
         let rt = self.with(
             id,
             |e| Ok((e.init.status != Status::Stopped).then(|| e.runtime.clone())),
         )?;
-        match rt {
-            Some(rt) => self.backend.kill(&rt, id, signal, all),
-            None => Ok(()),
-        }
+        let Some(rt) = rt else { return Ok(()) };
+        self.backend.kill(&rt, id, signal, all)?;
+        self.with(id, |e| {
+            if all && e.init.status == Status::Paused {
+                e.init.status = Status::Running;
+            }
+            Ok(())
+        })
     }
 
     /// Blocks until the container's init exited; its status and time.
@@ -416,6 +432,76 @@ impl Tasks {
         self.changed.notify_all();
         let (code, at) = e.init.exit.unwrap_or((KILLED, SystemTime::now()));
         Ok((e.init.pid, code, at))
+    }
+
+    /// Freezes a running container (every process of it, execs too).
+    pub fn pause(&self, id: &str) -> Result<(), ShimError> {
+        let rt = self.with(id, |e| match e.init.status {
+            Status::Running => Ok(e.runtime.clone()),
+            s => Err(ShimError::WrongState(format!(
+                "cannot pause container {id}: it is {}, not running",
+                s.word()
+            ))),
+        })?;
+        self.backend.pause(&rt, id)?;
+        self.with(id, |e| {
+            // Unless it exited meanwhile.
+            if e.init.status == Status::Running {
+                e.init.status = Status::Paused;
+            }
+            Ok(())
+        })
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&self, id: &str) -> Result<(), ShimError> {
+        let rt = self.with(id, |e| match e.init.status {
+            Status::Paused => Ok(e.runtime.clone()),
+            s => Err(ShimError::WrongState(format!(
+                "cannot resume container {id}: it is {}, not paused",
+                s.word()
+            ))),
+        })?;
+        self.backend.resume(&rt, id)?;
+        self.with(id, |e| {
+            if e.init.status == Status::Paused {
+                e.init.status = Status::Running;
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies new cgroup limits (`resources`: an OCI `linux.resources`
+    /// object, JSON) to a container that has not stopped. The runtime
+    /// refuses, naming it, what it cannot apply.
+    pub fn update(&self, id: &str, resources: &[u8]) -> Result<(), ShimError> {
+        match serde_json::from_slice::<serde_json::Value>(resources) {
+            Ok(serde_json::Value::Object(_)) => {}
+            _ => {
+                return Err(ShimError::InvalidArgument(format!(
+                    "update of container {id}: the resources are not a JSON linux.resources object"
+                )))
+            }
+        }
+        let (rt, bundle) = self.with(id, |e| match e.init.status {
+            Status::Stopped => Err(ShimError::WrongState(format!(
+                "cannot update container {id}: it is stopped"
+            ))),
+            _ => Ok((e.runtime.clone(), e.bundle.clone())),
+        })?;
+        self.backend.update(&rt, id, &bundle, resources)
+    }
+
+    /// What the container's cgroup says it has used (its init must not
+    /// have exited: the cgroup goes with it).
+    pub fn stats(&self, id: &str) -> Result<Metrics, ShimError> {
+        let pid = self.with(id, |e| match e.init.status {
+            Status::Stopped => Err(ShimError::WrongState(format!(
+                "no metrics for container {id}: it is stopped"
+            ))),
+            _ => Ok(e.init.pid),
+        })?;
+        self.backend.stats(pid)
     }
 
     /// The state of a container.
@@ -536,7 +622,7 @@ impl Tasks {
         let pid = self.with(id, |e| {
             let p = &e.exec(id, exec_id)?.proc;
             match p.status {
-                Status::Running => Ok(Some(p.pid)),
+                Status::Running | Status::Paused => Ok(Some(p.pid)),
                 Status::Stopped => Ok(None),
                 Status::Created => Err(ShimError::WrongState(format!(
                     "exec {exec_id} in container {id} is not started"
@@ -732,6 +818,26 @@ mod tests {
         fn delete(&self, _: &RuntimeBinary, id: &str, _: &Path) -> Result<(), ShimError> {
             self.calls.lock().unwrap().push(format!("delete {id}"));
             Ok(())
+        }
+        fn pause(&self, _: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
+            self.calls.lock().unwrap().push(format!("pause {id}"));
+            Ok(())
+        }
+        fn resume(&self, _: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
+            self.calls.lock().unwrap().push(format!("resume {id}"));
+            Ok(())
+        }
+        fn update(&self, _: &RuntimeBinary, id: &str, _: &Path, resources: &[u8]) -> Result<(), ShimError> {
+            let r = String::from_utf8_lossy(resources);
+            self.calls.lock().unwrap().push(format!("update {id} {r}"));
+            Ok(())
+        }
+        fn stats(&self, pid: u32) -> Result<Metrics, ShimError> {
+            self.calls.lock().unwrap().push(format!("stats {pid}"));
+            Ok(Metrics::V2(crate::cgroup::V2Metrics {
+                pids: Some(crate::cgroup::Pids { current: 1, limit: 0 }),
+                ..Default::default()
+            }))
         }
     }
 
@@ -1327,5 +1433,115 @@ mod tests {
             tasks.exec_state("c1", "e2").unwrap_err(),
             ShimError::NotFound(_)
         ));
+    }
+
+    #[test]
+    fn pause_and_resume_move_a_running_container_and_nothing_else() {
+        let (_dir, backend, tasks, req) = setup(Images(Ok(vec![Digest::of(b"m")])), "audit");
+        tasks.create(req).unwrap();
+        // Created: neither.
+        let e = tasks.pause("c1").unwrap_err();
+        assert!(matches!(e, ShimError::WrongState(_)), "{e}");
+        assert_eq!(e.to_string(), "cannot pause container c1: it is created, not running");
+        tasks.start("c1").unwrap();
+        let e = tasks.resume("c1").unwrap_err();
+        assert_eq!(e.to_string(), "cannot resume container c1: it is running, not paused");
+        tasks.pause("c1").unwrap();
+        assert_eq!(tasks.state("c1").unwrap().status, Status::Paused);
+        let e = tasks.pause("c1").unwrap_err();
+        assert_eq!(e.to_string(), "cannot pause container c1: it is paused, not running");
+        // A paused container takes no exec.
+        let e = tasks.exec(exec_req("e1", r#"["true"]"#)).unwrap_err();
+        assert!(matches!(e, ShimError::WrongState(_)), "{e}");
+        assert_eq!(e.to_string(), "cannot exec in container c1: it is paused, not running");
+        // It still lists its init, reports metrics and takes updates.
+        assert_eq!(tasks.pids("c1").unwrap(), [(77, None)]);
+        tasks.stats("c1").unwrap();
+        tasks.update("c1", br#"{"pids":{"limit":9}}"#).unwrap();
+        tasks.resume("c1").unwrap();
+        assert_eq!(tasks.state("c1").unwrap().status, Status::Running);
+        tasks.exec(exec_req("e1", r#"["true"]"#)).unwrap();
+        assert_eq!(
+            *backend.calls.lock().unwrap(),
+            [
+                "create c1",
+                "start c1",
+                "pause c1",
+                "stats 77",
+                r#"update c1 {"pids":{"limit":9}}"#,
+                "resume c1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_paused_container_can_be_killed_and_a_stopped_one_not_paused() {
+        let (_dir, backend, tasks) = running();
+        tasks.pause("c1").unwrap();
+        // Killed while paused (the runtime thaws it for SIGKILL): it stops.
+        tasks.kill("c1", 9, false).unwrap();
+        let s = tasks.exited(77, 137).unwrap();
+        assert_eq!((s.status, s.exit_status), (Status::Stopped, 137));
+        for (e, want) in [
+            (
+                tasks.pause("c1"),
+                "cannot pause container c1: it is stopped, not running",
+            ),
+            (
+                tasks.resume("c1"),
+                "cannot resume container c1: it is stopped, not paused",
+            ),
+            (
+                tasks.update("c1", br#"{"memory":{"limit":64000000}}"#),
+                "cannot update container c1: it is stopped",
+            ),
+        ] {
+            let e = e.unwrap_err();
+            assert!(matches!(e, ShimError::WrongState(_)), "{e}");
+            assert_eq!(e.to_string(), want);
+        }
+        let e = tasks.stats("c1").unwrap_err();
+        assert_eq!(e.to_string(), "no metrics for container c1: it is stopped");
+        // Signalling every process thaws a paused container (the runtime's
+        // kill --all does, as runc's): it is running again.
+        let (_dir2, _backend2, tasks2) = running();
+        tasks2.pause("c1").unwrap();
+        tasks2.kill("c1", 15, true).unwrap();
+        assert_eq!(tasks2.state("c1").unwrap().status, Status::Running);
+        for e in [tasks.pause("c9"), tasks.resume("c9"), tasks.update("c9", b"{}")] {
+            assert!(matches!(e.unwrap_err(), ShimError::NotFound(_)));
+        }
+        assert!(matches!(tasks.stats("c9").unwrap_err(), ShimError::NotFound(_)));
+        assert_eq!(
+            *backend.calls.lock().unwrap(),
+            ["create c1", "start c1", "pause c1", "kill c1 9"]
+        );
+    }
+
+    #[test]
+    fn an_update_must_be_a_resources_object_and_metrics_come_from_the_backend() {
+        let (_dir, backend, tasks) = running();
+        for bad in [&b"[1]"[..], b"not json", b""] {
+            let e = tasks.update("c1", bad).unwrap_err();
+            assert!(matches!(e, ShimError::InvalidArgument(_)), "{e}");
+            assert_eq!(
+                e.to_string(),
+                "invalid request: update of container c1: the resources are not a JSON linux.resources object"
+            );
+        }
+        tasks.update("c1", br#"{"memory":{"limit":64000000}}"#).unwrap();
+        let Metrics::V2(m) = tasks.stats("c1").unwrap() else {
+            panic!("the fake backend's metrics")
+        };
+        assert_eq!(m.pids.unwrap().current, 1);
+        assert_eq!(
+            *backend.calls.lock().unwrap(),
+            [
+                "create c1",
+                "start c1",
+                r#"update c1 {"memory":{"limit":64000000}}"#,
+                "stats 77"
+            ]
+        );
     }
 }
