@@ -42,6 +42,13 @@ fn scene(note: &str) -> Scene {
     }
 }
 
+/// `ct fetch REFERENCE -o OUT EXTRA…` in `home`: (exit code, output).
+fn fetch(home: &Path, reference: &str, out: &str, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["fetch", reference, "-o", out];
+    args.extend_from_slice(extra);
+    ct_status(home, &args)
+}
+
 fn leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .unwrap()
@@ -123,7 +130,7 @@ fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
     assert!(titles.contains(&"attestations/release.dsse.json"), "{titles:?}");
 
     // Fetched back: verified, and byte-identical to what was pushed.
-    let (code, out) = ct_status(&home, &["fetch", &reference, "-o", &s("fetched.ctp")]);
+    let (code, out) = fetch(&home, &reference, &s("fetched.ctp"), &[]);
     assert_eq!(code, 0, "{out}");
     assert!(Command::new("cmp")
         .arg(&bundle)
@@ -133,7 +140,7 @@ fn push_fetch_round_trip_referrers_fallback_and_skopeo() {
         .success());
     // By digest too.
     let by_digest = format!("{}/cerro/busybox@{digest}", reg.host());
-    let (code, out) = ct_status(&home, &["fetch", &by_digest, "-o", &s("fetched2.ctp")]);
+    let (code, out) = fetch(&home, &by_digest, &s("fetched2.ctp"), &[]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(fs::read(&bundle).unwrap(), fs::read(d.join("fetched2.ctp")).unwrap());
     assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
@@ -226,7 +233,7 @@ fn tampered_blob_in_the_registry_is_refused_and_nothing_is_written() {
     let out_dir = d.join("out");
     fs::create_dir(&out_dir).unwrap();
     let target = out_dir.join("fetched.ctp");
-    let (code, out) = ct_status(&home, &["fetch", &reference, "-o", target.to_str().unwrap()]);
+    let (code, out) = fetch(&home, &reference, target.to_str().unwrap(), &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("digest mismatch"), "{out}");
     assert!(!target.exists());
@@ -245,15 +252,7 @@ fn unreachable_registry_exits_12() {
     // A port nobody listens on (bound, then released).
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let target = dir.path().join("x.ctp");
-    let (code, out) = ct_status(
-        &home,
-        &[
-            "fetch",
-            &format!("127.0.0.1:{port}/a/b:c"),
-            "-o",
-            target.to_str().unwrap(),
-        ],
-    );
+    let (code, out) = fetch(&home, &format!("127.0.0.1:{port}/a/b:c"), target.to_str().unwrap(), &[]);
     assert_eq!(code, 12, "{out}");
     assert!(out.contains("network error"), "{out}");
     assert!(!target.exists());
@@ -278,14 +277,11 @@ fn server_errors_are_retried_then_reported_with_exit_12() {
     let (code, out) = ct_status(&home, &["push", bundle, &format!("127.0.0.1:{port}/cerro/flaky:1")]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(log.refused.load(Ordering::SeqCst), 2);
-    let (code, out) = ct_status(
+    let (code, out) = fetch(
         &home,
-        &[
-            "fetch",
-            &format!("127.0.0.1:{port}/cerro/flaky:1"),
-            "-o",
-            &d.join("f.ctp").display().to_string(),
-        ],
+        &format!("127.0.0.1:{port}/cerro/flaky:1"),
+        &d.join("f.ctp").display().to_string(),
+        &[],
     );
     assert_eq!(code, 0, "{out}");
 
@@ -299,14 +295,11 @@ fn server_errors_are_retried_then_reported_with_exit_12() {
         },
     );
     let target = d.join("never.ctp");
-    let (code, out) = ct_status(
+    let (code, out) = fetch(
         &home,
-        &[
-            "fetch",
-            &format!("127.0.0.1:{port}/cerro/flaky:1"),
-            "-o",
-            target.to_str().unwrap(),
-        ],
+        &format!("127.0.0.1:{port}/cerro/flaky:1"),
+        target.to_str().unwrap(),
+        &[],
     );
     assert_eq!(code, 12, "{out}");
     assert!(out.contains("503") && out.contains("busy, sry"), "{out}");
@@ -425,14 +418,11 @@ fn a_connection_cut_mid_blob_is_resumed_where_it_stopped() {
         },
     );
     let out = d.join("f.ctp");
-    let (code, text) = ct_status(
+    let (code, text) = fetch(
         &home,
-        &[
-            "fetch",
-            &format!("127.0.0.1:{port}/cerro/resume:1"),
-            "-o",
-            out.to_str().unwrap(),
-        ],
+        &format!("127.0.0.1:{port}/cerro/resume:1"),
+        out.to_str().unwrap(),
+        &[],
     );
     assert_eq!(code, 0, "{text}");
     assert!(log.cut.load(Ordering::SeqCst), "the proxy never cut a response");
@@ -535,7 +525,7 @@ fn progress_bars_on_a_terminal_only() {
     assert_eq!(fs::read(d.join("tty.ctp")).unwrap(), fs::read(&bundle).unwrap());
 
     // Not a terminal: no bar, no control characters.
-    let (code, piped) = ct_status(&home, &["fetch", &reference, "-o", d.join("p.ctp").to_str().unwrap()]);
+    let (code, piped) = fetch(&home, &reference, d.join("p.ctp").to_str().unwrap(), &[]);
     assert_eq!(code, 0, "{piped}");
     assert!(!piped.contains("fetching") && !piped.contains('\u{1b}'), "{piped:?}");
 }
@@ -624,43 +614,30 @@ fn tls_registry_with_a_private_ca() {
     let (code, out) = ct_status(&home, &["push", bundle, &reference, "--cert-dir", ca]);
     assert_eq!(code, 0, "{out}");
     let fetched = d.join("f.ctp");
-    let (code, out) = ct_status(
-        &home,
-        &["fetch", &reference, "-o", fetched.to_str().unwrap(), "--cert-dir", ca],
-    );
+    let (code, out) = fetch(&home, &reference, fetched.to_str().unwrap(), &["--cert-dir", ca]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(fs::read(&fetched).unwrap(), fs::read(bundle).unwrap());
 
     // Another CA: the certificate does not verify.
     let target = d.join("never.ctp");
-    let (code, out) = ct_status(
+    let (code, out) = fetch(
         &home,
-        &[
-            "fetch",
-            &reference,
-            "-o",
-            target.to_str().unwrap(),
-            "--cert-dir",
-            other_ca.to_str().unwrap(),
-        ],
+        &reference,
+        target.to_str().unwrap(),
+        &["--cert-dir", other_ca.to_str().unwrap()],
     );
     assert_eq!(code, 12, "{out}");
     assert!(out.to_lowercase().contains("certificate"), "{out}");
     // No CA for this loopback registry: plain HTTP, which a TLS server refuses.
-    let (code, out) = ct_status(&home, &["fetch", &reference, "-o", target.to_str().unwrap()]);
+    let (code, out) = fetch(&home, &reference, target.to_str().unwrap(), &[]);
     assert_eq!(code, 12, "{out}");
     assert!(!target.exists());
     // A --cert-dir that does not exist is an error of its own, before any connection.
-    let (code, out) = ct_status(
+    let (code, out) = fetch(
         &home,
-        &[
-            "fetch",
-            &reference,
-            "-o",
-            target.to_str().unwrap(),
-            "--cert-dir",
-            "/nonexistent/certs",
-        ],
+        &reference,
+        target.to_str().unwrap(),
+        &["--cert-dir", "/nonexistent/certs"],
     );
     assert_eq!(code, 11, "{out}");
     assert!(out.contains("/nonexistent/certs"), "{out}");
