@@ -174,6 +174,14 @@ impl Containerd {
 
     /// `ctr ARGS…` with a terminal of `rows`×`cols` (util-linux `script`
     /// gives it one; ctr refuses `-t` otherwise), bounded in time.
+    ///
+    /// `timeout --foreground`: a plain `timeout` moves ctr into a process
+    /// group of its own, which is not the terminal's foreground group, so
+    /// ctr's switch to raw mode stops it (SIGTTOU) and it hangs until the
+    /// timeout. Whether that bites depended on the caller's `$SHELL` (the
+    /// shell `script` runs the command with): it passed with bash, hung
+    /// with sh or no `SHELL` at all, as under CI. `SHELL` is set here so
+    /// the test does not depend on who runs it.
     fn ctr_on_a_terminal(&self, args: &[&str], rows: u16, cols: u16) -> Output {
         require("script");
         let quoted: Vec<String> = args.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
@@ -181,7 +189,7 @@ impl Containerd {
         fs::write(
             &file,
             format!(
-                "stty rows {rows} cols {cols}\nexec timeout 60 ctr --address '{}' {}\n",
+                "stty rows {rows} cols {cols}\nexec timeout --foreground 60 ctr --address '{}' {}\n",
                 self.socket.display(),
                 quoted.join(" ")
             ),
@@ -191,6 +199,7 @@ impl Containerd {
             .args(["90", "script", "--quiet", "--return", "--command"])
             .arg(format!("sh {}", file.display()))
             .arg("/dev/null")
+            .env("SHELL", "/bin/sh")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
