@@ -25,6 +25,9 @@ const PASSWORD: &str = "s3cr3t:with-colon";
 /// Authenticates, but holds no rights on any repository.
 const OTHER_USER: &str = "mallory";
 const OTHER_PASSWORD: &str = "letmein";
+/// The OAuth2 refresh token (docker's "identity token") the token server
+/// issued to `USER`.
+const REFRESH_TOKEN: &str = "rt-alice-0123456789";
 
 /// Status and `WWW-Authenticate` of an anonymous `GET /v2/`.
 fn challenge(reg: &TestRegistry) -> (u16, String) {
@@ -299,8 +302,11 @@ fn htpasswd_basic_auth_with_docker_and_podman_auth_files() {
 type TokenLog = Arc<Mutex<Vec<(String, String, Vec<String>)>>>;
 
 /// A token server for distribution's `auth: token`: `GET /token?scope=…&service=…`
-/// with HTTP basic credentials. `USER` gets the `pull`/`push` actions it
-/// asks for, `OTHER_USER` a valid token granting nothing, anyone else a 401.
+/// with HTTP basic credentials, or the OAuth2 refresh grant (`POST /token`,
+/// form `grant_type=refresh_token&refresh_token=…&scope=…&service=…&client_id=…`)
+/// with `REFRESH_TOKEN`, logged as account `USER (refresh grant)`. `USER`
+/// gets the `pull`/`push` actions it asks for, `OTHER_USER` a valid token
+/// granting nothing, anyone else a 401.
 /// Tokens are RS256 JWTs carrying the signing certificate in `x5c`, which
 /// distribution verifies against its `rootcertbundle`.
 struct TokenServer {
@@ -334,6 +340,7 @@ fn answer(mut conn: TcpStream, key: &Path, x5c: &str, log: &TokenLog) -> std::io
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut authorization = None;
+    let mut length = 0;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
@@ -343,10 +350,20 @@ fn answer(mut conn: TcpStream, key: &Path, x5c: &str, log: &TokenLog) -> std::io
             if k.eq_ignore_ascii_case("authorization") {
                 authorization = Some(v.trim().to_owned());
             }
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
         }
     }
     let target = request_line.split_whitespace().nth(1).unwrap_or("");
-    let query = target.split_once('?').map_or("", |(_, q)| q);
+    // GET: the parameters are the query; POST: the form in the body.
+    let query = if request_line.starts_with("POST ") {
+        let mut body = vec![0; length];
+        std::io::Read::read_exact(&mut reader, &mut body)?;
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        target.split_once('?').map_or("", |(_, q)| q).to_owned()
+    };
     let param = |name: &str| {
         query
             .split('&')
@@ -356,15 +373,22 @@ fn answer(mut conn: TcpStream, key: &Path, x5c: &str, log: &TokenLog) -> std::io
             .unwrap_or_default()
     };
     let (scope, service) = (param("scope"), param("service"));
-    let account = authorization
-        .as_deref()
-        .and_then(|a| a.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|up| match up.split_once(':') {
-            Some((u, p)) if (u, p) == (USER, PASSWORD) || (u, p) == (OTHER_USER, OTHER_PASSWORD) => Some(u.to_owned()),
-            _ => None,
-        });
+    let refresh = (param("grant_type") == "refresh_token").then(|| param("refresh_token"));
+    let account = if let Some(token) = refresh {
+        (token == REFRESH_TOKEN && !param("client_id").is_empty()).then(|| format!("{USER} (refresh grant)"))
+    } else {
+        authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|up| match up.split_once(':') {
+                Some((u, p)) if (u, p) == (USER, PASSWORD) || (u, p) == (OTHER_USER, OTHER_PASSWORD) => {
+                    Some(u.to_owned())
+                }
+                _ => None,
+            })
+    };
     let Some(account) = account else {
         log.lock().unwrap().push((String::new(), scope, Vec::new()));
         let body = r#"{"details":"incorrect username or password"}"#;
@@ -379,7 +403,7 @@ fn answer(mut conn: TcpStream, key: &Path, x5c: &str, log: &TokenLog) -> std::io
     let mut granted = Vec::new();
     if let Some(("repository", rest)) = scope.split_once(':') {
         if let Some((name, actions)) = rest.rsplit_once(':') {
-            if account == USER {
+            if account.starts_with(USER) {
                 granted = actions
                     .split(',')
                     .filter(|a| ["pull", "push"].contains(a))
@@ -454,11 +478,9 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[test]
-fn bearer_token_flow_with_credentials_from_the_auth_file() {
-    require("openssl");
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A token server with a fresh RS256 issuer key (in `d`), and a registry
+/// that trusts its tokens.
+fn token_registry(d: &Path) -> (TokenServer, TestRegistry) {
     let key = d.join("issuer.key");
     let cert = d.join("issuer.pem");
     run(Command::new("openssl")
@@ -478,6 +500,15 @@ fn bearer_token_flow_with_credentials_from_the_auth_file() {
         tokens.port,
         cert.display()
     ));
+    (tokens, reg)
+}
+
+#[test]
+fn bearer_token_flow_with_credentials_from_the_auth_file() {
+    require("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (tokens, reg) = token_registry(d);
     let (status, challenge) = challenge(&reg);
     assert_eq!(status, 401);
     assert!(challenge.starts_with("Bearer realm="), "{challenge}");
@@ -548,4 +579,105 @@ fn bearer_token_flow_with_credentials_from_the_auth_file() {
     for f in ["anon.ctp", "wrong.ctp", "mallory.ctp"] {
         assert!(!d.join(f).exists(), "{f} was written");
     }
+}
+
+/// An identity token (what `docker login` stores when the token server
+/// hands out OAuth2 refresh tokens, as Azure Container Registry's does):
+/// exchanged at the token server with the refresh grant, never sent to the
+/// registry; from an auth file (`identitytoken`) or a credential helper
+/// (user `<token>`). A token the server does not know is refused, exit 12,
+/// naming where it came from.
+#[test]
+fn identity_tokens_are_exchanged_with_the_refresh_grant() {
+    require("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (tokens, reg) = token_registry(d);
+    let state = d.join("state");
+    let (bundle, _) = packed_busybox(d, &state, "identity");
+    let bundle_s = bundle.to_str().unwrap();
+    let s = |p: &str| d.join(p).display().to_string();
+    let reference = format!("{}/cerro/identity:1", reg.host());
+    let empty_home = d.join("empty-home");
+    fs::create_dir(&empty_home).unwrap();
+    let ct = |env: &AuthEnv, args: &[&str]| ct_auth(&state, env, &empty_home, args);
+    let auth_file = d.join("auth.json");
+    let env = AuthEnv {
+        registry_auth_file: Some(auth_file.clone()),
+        ..AuthEnv::default()
+    };
+    let write_token = |token: &str| {
+        let doc = serde_json::json!({ "auths": { reg.host(): { "auth": "", "identitytoken": token } } });
+        fs::write(&auth_file, doc.to_string()).unwrap();
+    };
+
+    // An identity token the server never issued: refused, and said whose.
+    write_token("rt-forged");
+    let (code, out) = ct(&env, &["push", bundle_s, &reference]);
+    eprintln!("refused: {}", out.trim());
+    assert_eq!(code, 12, "{out}");
+    assert!(
+        out.contains("refused the identity token") && out.contains(&auth_file.display().to_string()),
+        "{out}"
+    );
+
+    // The issued one: push and fetch, byte for byte, through refresh grants.
+    write_token(REFRESH_TOKEN);
+    let (code, out) = ct(&env, &["push", bundle_s, &reference]);
+    assert_eq!(code, 0, "{out}\n{}", reg.log());
+    let (code, out) = ct(&env, &["fetch", &reference, "-o", &s("fetched.ctp")]);
+    assert_eq!(code, 0, "{out}\n{}", reg.log());
+    assert!(same_bytes(&bundle, &d.join("fetched.ctp")));
+    let granted = |scope: &str| {
+        tokens.requests().iter().any(|(a, sc, g)| {
+            a == &format!("{USER} (refresh grant)") && sc == scope && g.iter().any(|x| scope.ends_with(x.as_str()))
+        })
+    };
+    assert!(
+        granted("repository:cerro/identity:pull,push"),
+        "{:?}",
+        tokens.requests()
+    );
+    assert!(granted("repository:cerro/identity:pull"), "{:?}", tokens.requests());
+    // Every token came from the refresh grant: the identity token was never
+    // offered as a password.
+    assert!(
+        tokens
+            .requests()
+            .iter()
+            .all(|(a, _, _)| a.is_empty() || a.ends_with("(refresh grant)")),
+        "{:?}",
+        tokens.requests()
+    );
+
+    // A credential helper answering user `<token>` holds an identity token.
+    let bin = d.join("bin");
+    fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-cerroid");
+    fs::write(
+        &helper,
+        format!("#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"{REFRESH_TOKEN}\"}}' \"$server\"\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config_dir = d.join("docker");
+    fs::create_dir(&config_dir).unwrap();
+    fs::write(
+        config_dir.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"cerroid"}}}}"#, reg.host()),
+    )
+    .unwrap();
+    let with_helper = AuthEnv {
+        docker_config: Some(config_dir),
+        bin_dir: Some(bin),
+        ..AuthEnv::default()
+    };
+    let (code, out) = ct(&with_helper, &["fetch", &reference, "-o", &s("helper.ctp")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(same_bytes(&bundle, &d.join("helper.ctp")));
+    // Refused: nothing written.
+    write_token("rt-forged");
+    let (code, out) = ct(&env, &["fetch", &reference, "-o", &s("forged.ctp")]);
+    assert_eq!(code, 12, "{out}");
+    assert!(!d.join("forged.ctp").exists());
 }

@@ -1,7 +1,9 @@
 //! Credentials from the auth files docker and podman write (`docker login`,
-//! `podman login`): `{"auths": {"<registry>": {"auth": base64("user:pass")}}}`.
-//! The bearer-token exchange itself (a `WWW-Authenticate: Bearer` challenge
-//! answered with these credentials) is done by `oci-client`.
+//! `podman login`): `{"auths": {"<registry>": {"auth": base64("user:pass")}}}`,
+//! or `{"identitytoken": "…"}` where the registry's token server handed out
+//! an OAuth2 refresh token. The bearer-token exchange for a password (a
+//! `WWW-Authenticate: Bearer` challenge answered with it) is done by
+//! `oci-client`; the one for an identity token by [`crate::token`].
 
 use std::path::{Path, PathBuf};
 
@@ -31,12 +33,36 @@ pub fn default_auth_files(env: impl Fn(&str) -> Option<String>) -> Vec<PathBuf> 
 /// the message when the registry refuses them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// User name.
-    pub user: String,
-    /// Password or token.
-    pub password: String,
+    /// What the registry is shown.
+    pub secret: Secret,
     /// `FILE (KEY)` or `docker-credential-NAME`.
     pub source: String,
+}
+
+/// The two kinds of secret docker's auth files and credential helpers hold.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// A user name and a password (or a registry token used as one).
+    Password {
+        /// User name.
+        user: String,
+        /// Password or token.
+        password: String,
+    },
+    /// An OAuth2 refresh token (`identitytoken` in an auth file; user
+    /// `<token>` from a credential helper): never sent to the registry,
+    /// only to its token server, in exchange for an access token.
+    IdentityToken(String),
+}
+
+impl std::fmt::Debug for Secret {
+    /// Never prints the secret itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Password { user, .. } => write!(f, "Password {{ user: {user:?}, .. }}"),
+            Secret::IdentityToken(_) => f.write_str("IdentityToken(..)"),
+        }
+    }
 }
 
 /// The credentials for `registry` (`host[:port]`) and `repository`, from
@@ -87,7 +113,7 @@ fn from_auths(
     let Some(auths) = doc.get("auths").and_then(|a| a.as_object()) else {
         return Ok(None);
     };
-    let mut best: Option<(usize, &str, &str)> = None;
+    let mut best: Option<(usize, &str, &serde_json::Value)> = None;
     for (key, entry) in auths {
         let (host, path) = normalise(key);
         if canonical(host) != canonical(registry) {
@@ -97,16 +123,30 @@ fn from_auths(
         let covers = path.is_empty()
             || repository == path
             || repository.strip_prefix(path).is_some_and(|rest| rest.starts_with('/'));
-        let Some(b64) = entry.get("auth").and_then(|a| a.as_str()).filter(|a| !a.is_empty()) else {
+        let non_empty = |k: &str| entry.get(k).and_then(|a| a.as_str()).filter(|a| !a.is_empty());
+        if !covers || (non_empty("auth").is_none() && non_empty("identitytoken").is_none()) {
             continue;
-        };
-        if covers && best.is_none_or(|(len, _, _)| path.len() > len) {
-            best = Some((path.len(), key, b64));
+        }
+        if best.is_none_or(|(len, _, _)| path.len() > len) {
+            best = Some((path.len(), key, entry));
         }
     }
-    let Some((_, key, b64)) = best else {
+    let Some((_, key, entry)) = best else {
         return Ok(None);
     };
+    let source = format!("{} ({key})", f.display());
+    // docker prefers the identity token to the `auth` beside it.
+    if let Some(token) = entry
+        .get("identitytoken")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+    {
+        return Ok(Some(Credentials {
+            secret: Secret::IdentityToken(token.to_owned()),
+            source,
+        }));
+    }
+    let b64 = entry.get("auth").and_then(|a| a.as_str()).unwrap_or_default();
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|e| Error::Config(format!("{}: auth of {key:?} is not base64: {e}", f.display())))?;
@@ -116,9 +156,11 @@ fn from_auths(
         .split_once(':')
         .ok_or_else(|| Error::Config(format!("{}: auth of {key:?} is not user:password", f.display())))?;
     Ok(Some(Credentials {
-        user: user.to_owned(),
-        password: pass.to_owned(),
-        source: format!("{} ({key})", f.display()),
+        secret: Secret::Password {
+            user: user.to_owned(),
+            password: pass.to_owned(),
+        },
+        source,
     }))
 }
 
@@ -171,17 +213,17 @@ fn from_helper(helper: &str, registry: &str) -> Result<Option<Credentials>, Erro
         .map_err(|e| Error::Config(format!("credential helper {program} answered no JSON: {e}")))?;
     let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
     let (user, password) = (field("Username"), field("Secret"));
-    if user == "<token>" {
-        return Err(Error::Config(format!(
-            "credential helper {program} holds an identity token for {registry}; only user and password credentials are supported"
-        )));
-    }
     if user.is_empty() && password.is_empty() {
         return Ok(None);
     }
+    // The helper protocol's way of saying "this is an identity token".
+    let secret = if user == "<token>" {
+        Secret::IdentityToken(password)
+    } else {
+        Secret::Password { user, password }
+    };
     Ok(Some(Credentials {
-        user,
-        password,
+        secret,
         source: program,
     }))
 }
@@ -243,9 +285,10 @@ mod tests {
         .unwrap();
         let files = vec![dir.path().join("missing.json"), podman, docker.clone()];
         let user = |r: &str, repo: &str, files: &[PathBuf]| {
-            credentials_for(r, repo, files)
-                .unwrap()
-                .map(|c| format!("{}:{}", c.user, c.password))
+            credentials_for(r, repo, files).unwrap().map(|c| match c.secret {
+                Secret::Password { user, password } => format!("{user}:{password}"),
+                Secret::IdentityToken(t) => format!("token {t}"),
+            })
         };
         assert_eq!(
             user("quay.example:8443", "team/app", &files).as_deref(),
@@ -305,6 +348,39 @@ mod tests {
         std::fs::write(&docker, "not json").unwrap();
         let e = credentials_for("x", "y", &[docker]).unwrap_err();
         assert_eq!(e.exit_code(), cerro_core::ExitCode::Config);
+    }
+
+    #[test]
+    fn identity_tokens_are_told_from_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config.json");
+        // `docker login` against an OAuth2 token server: an identity token,
+        // preferred to the `auth` beside it; an entry with neither is no entry.
+        std::fs::write(
+            &f,
+            r#"{"auths":{"acr.example":{"auth":"","identitytoken":"eyJ.refresh"},
+                "both.example":{"auth":"dTpw","identitytoken":"rt"},
+                "none.example":{"auth":"","identitytoken":""}}}"#,
+        )
+        .unwrap();
+        let files = std::slice::from_ref(&f);
+        let c = credentials_for("acr.example", "app", files).unwrap().unwrap();
+        assert_eq!(c.secret, Secret::IdentityToken("eyJ.refresh".into()));
+        assert_eq!(c.source, format!("{} (acr.example)", f.display()));
+        let c = credentials_for("both.example", "app", files).unwrap().unwrap();
+        assert_eq!(c.secret, Secret::IdentityToken("rt".into()));
+        assert_eq!(credentials_for("none.example", "app", files).unwrap(), None);
+        // The secret never shows in debug output.
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("rt\"") && shown.contains("IdentityToken(..)"),
+            "{shown}"
+        );
+        let p = Secret::Password {
+            user: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{p:?}").contains("hunter2"));
     }
 
     #[test]

@@ -17,11 +17,12 @@ use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 
-use crate::auth::{credentials_for, default_auth_files};
+use crate::auth::{credentials_for, default_auth_files, Credentials, Secret};
 use crate::error::{network, Error};
 use crate::progress::{NoProgress, Progress};
 use crate::retry::with_retry;
 use crate::tls::{cert_dirs, load_cas};
+use crate::token;
 
 /// How to reach a registry.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +42,9 @@ pub struct Registry {
     client: Client,
     pub(crate) reference: Reference,
     auth: RegistryAuth,
+    /// An identity token, exchanged for an access token at each
+    /// [`Registry::authorize`] instead of `auth`.
+    identity: Option<IdentityLogin>,
     /// Where the credentials came from, or that there were none: added to
     /// the message when the registry refuses them.
     auth_note: String,
@@ -56,6 +60,17 @@ impl std::fmt::Debug for Registry {
             .field("reference", &self.shown)
             .finish_non_exhaustive()
     }
+}
+
+/// An identity token and what its exchange needs.
+struct IdentityLogin {
+    token: String,
+    /// Where it came from, for the message when it is refused.
+    source: String,
+    /// With the registry's certificate authorities.
+    http: reqwest::Client,
+    /// `http[s]://host[:port]` of the registry.
+    base: String,
 }
 
 /// Bytes read per request body chunk when streaming a blob from a file.
@@ -87,11 +102,23 @@ impl Registry {
         } else {
             opts.auth_files.clone()
         };
+        let mut identity_token = None;
         let (auth, auth_note) = match credentials_for(&registry, parsed.repository(), &files)? {
-            Some(c) => (
-                RegistryAuth::Basic(c.user, c.password),
-                format!("credentials from {}", c.source),
+            Some(Credentials {
+                secret: Secret::Password { user, password },
+                source,
+            }) => (
+                RegistryAuth::Basic(user, password),
+                format!("credentials from {source}"),
             ),
+            Some(Credentials {
+                secret: Secret::IdentityToken(token),
+                source,
+            }) => {
+                let note = format!("identity token from {source}");
+                identity_token = Some((token, source));
+                (RegistryAuth::Anonymous, note)
+            }
             None => {
                 let read: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
                 (
@@ -111,10 +138,29 @@ impl Registry {
         )?;
         // Loopback registries are plain HTTP, as docker and podman treat
         // them, unless a CA is configured for them: then TLS is intended.
-        let protocol = if opts.insecure || (is_loopback(&registry) && cas.is_empty()) {
+        let plain_http = opts.insecure || (is_loopback(&registry) && cas.is_empty());
+        let protocol = if plain_http {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
         } else {
             ClientProtocol::Https
+        };
+        let identity = match identity_token {
+            Some((token, source)) => {
+                let pems: Vec<Vec<u8>> = cas.iter().map(|(_, pem)| pem.clone()).collect();
+                let http = token::http_client(&pems).map_err(|message| Error::Network {
+                    op: "setting up a client for",
+                    target: registry.clone(),
+                    message,
+                })?;
+                let scheme = if plain_http { "http" } else { "https" };
+                Some(IdentityLogin {
+                    token,
+                    source,
+                    http,
+                    base: format!("{scheme}://{registry}"),
+                })
+            }
+            None => None,
         };
         let extra_root_certificates = cas
             .into_iter()
@@ -141,6 +187,7 @@ impl Registry {
             client,
             reference: parsed,
             auth,
+            identity,
             auth_note,
             rt,
             shown: reference.to_owned(),
@@ -192,7 +239,32 @@ impl Registry {
     }
 
     /// Logs in (basic credentials, or the bearer token they buy) for `op`.
+    /// An identity token is exchanged for an access token first; a push's
+    /// token (scope `pull,push`) serves the push's own reads too.
     pub(crate) async fn authorize(&self, op: RegistryOperation) -> Result<(), Error> {
+        if let Some(id) = &self.identity {
+            let access = token::exchange(
+                &id.http,
+                &id.base,
+                self.reference.repository(),
+                op,
+                &id.token,
+                &id.source,
+            )
+            .await?;
+            let bearer = RegistryAuth::Bearer(access);
+            let ops: &[RegistryOperation] = match op {
+                RegistryOperation::Push => &[RegistryOperation::Push, RegistryOperation::Pull],
+                RegistryOperation::Pull => &[RegistryOperation::Pull],
+            };
+            for o in ops {
+                self.client
+                    .auth(&self.reference, &bearer, *o)
+                    .await
+                    .map_err(|e| self.net("authenticating to", self.reference.resolve_registry(), &e))?;
+            }
+            return Ok(());
+        }
         with_retry(|| self.client.auth(&self.reference, &self.auth, op))
             .await
             .map(|_| ())

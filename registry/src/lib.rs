@@ -25,8 +25,9 @@ mod progress;
 mod push;
 mod retry;
 mod tls;
+mod token;
 
-pub use auth::{credentials_for, default_auth_files, Credentials};
+pub use auth::{credentials_for, default_auth_files, Credentials, Secret};
 pub use client::{Options, Registry};
 pub use error::Error;
 pub use fetch::{fetch, pull_image, Fetched, Pending};
