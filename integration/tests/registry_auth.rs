@@ -95,6 +95,28 @@ fn ct_auth(state: &Path, env: &AuthEnv, empty_home: &Path, args: &[&str]) -> (i3
     )
 }
 
+/// A test's common ground in `d`: `ct`'s state (`d/state`) holding the
+/// busybox bundle packed under `name`, the reference it is pushed to
+/// (`HOST/cerro/NAME:1`) and an empty home directory:
+/// (state, bundle, reference, empty home).
+fn set_up(d: &Path, reg: &TestRegistry, name: &str) -> (PathBuf, PathBuf, String, PathBuf) {
+    let state = d.join("state");
+    let (bundle, _) = packed_busybox(d, &state, name);
+    let empty_home = d.join("empty-home");
+    fs::create_dir(&empty_home).unwrap();
+    (state, bundle, format!("{}/cerro/{name}:1", reg.host()), empty_home)
+}
+
+/// `$REGISTRY_AUTH_FILE` = `d/auth.json` (not written yet), nothing else.
+fn with_auth_file(d: &Path) -> (PathBuf, AuthEnv) {
+    let auth_file = d.join("auth.json");
+    let env = AuthEnv {
+        registry_auth_file: Some(auth_file.clone()),
+        ..AuthEnv::default()
+    };
+    (auth_file, env)
+}
+
 fn same_bytes(a: &Path, b: &Path) -> bool {
     Command::new("cmp").arg(a).arg(b).status().unwrap().success()
 }
@@ -133,13 +155,9 @@ fn htpasswd_basic_auth_with_docker_and_podman_auth_files() {
     let (status, challenge) = challenge(&reg);
     assert_eq!((status, challenge.as_str()), (401, "Basic realm=\"cerro-test\""));
 
-    let state = d.join("state");
-    let (bundle, _) = packed_busybox(d, &state, "basic");
+    let (state, bundle, reference, empty_home) = set_up(d, &reg, "basic");
     let bundle_s = bundle.to_str().unwrap();
     let s = |p: &str| d.join(p).display().to_string();
-    let reference = format!("{}/cerro/basic:1", reg.host());
-    let empty_home = d.join("empty-home");
-    fs::create_dir(&empty_home).unwrap();
     let ct = |env: &AuthEnv, args: &[&str]| ct_auth(&state, env, &empty_home, args);
 
     // No credentials anywhere: refused, and the message says so.
@@ -513,19 +531,11 @@ fn bearer_token_flow_with_credentials_from_the_auth_file() {
     assert_eq!(status, 401);
     assert!(challenge.starts_with("Bearer realm="), "{challenge}");
 
-    let state = d.join("state");
-    let (bundle, _) = packed_busybox(d, &state, "bearer");
+    let (state, bundle, reference, empty_home) = set_up(d, &reg, "bearer");
     let bundle_s = bundle.to_str().unwrap();
     let s = |p: &str| d.join(p).display().to_string();
-    let reference = format!("{}/cerro/bearer:1", reg.host());
-    let empty_home = d.join("empty-home");
-    fs::create_dir(&empty_home).unwrap();
     let ct = |env: &AuthEnv, args: &[&str]| ct_auth(&state, env, &empty_home, args);
-    let auth_file = d.join("auth.json");
-    let env = AuthEnv {
-        registry_auth_file: Some(auth_file.clone()),
-        ..AuthEnv::default()
-    };
+    let (auth_file, env) = with_auth_file(d);
 
     // No credentials: the token server refuses, so does ct.
     let (code, out) = ct(&AuthEnv::default(), &["push", bundle_s, &reference]);
@@ -593,19 +603,11 @@ fn identity_tokens_are_exchanged_with_the_refresh_grant() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (tokens, reg) = token_registry(d);
-    let state = d.join("state");
-    let (bundle, _) = packed_busybox(d, &state, "identity");
+    let (state, bundle, reference, empty_home) = set_up(d, &reg, "identity");
     let bundle_s = bundle.to_str().unwrap();
     let s = |p: &str| d.join(p).display().to_string();
-    let reference = format!("{}/cerro/identity:1", reg.host());
-    let empty_home = d.join("empty-home");
-    fs::create_dir(&empty_home).unwrap();
     let ct = |env: &AuthEnv, args: &[&str]| ct_auth(&state, env, &empty_home, args);
-    let auth_file = d.join("auth.json");
-    let env = AuthEnv {
-        registry_auth_file: Some(auth_file.clone()),
-        ..AuthEnv::default()
-    };
+    let (auth_file, env) = with_auth_file(d);
     let write_token = |token: &str| {
         let doc = serde_json::json!({ "auths": { reg.host(): { "auth": "", "identitytoken": token } } });
         fs::write(&auth_file, doc.to_string()).unwrap();
