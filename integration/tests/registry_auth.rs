@@ -314,6 +314,21 @@ fn htpasswd_basic_auth_with_docker_and_podman_auth_files() {
     write_auth_file(&docker_dir.join("config.json"), &reg.host(), OTHER_USER, OTHER_PASSWORD);
     let (code, out) = ct(&docker, &["fetch", &reference, "-o", &s("mallory.ctp")]);
     assert_eq!(code, 0, "{out}");
+
+    // An identity token for a registry that asks for basic credentials:
+    // nothing to exchange it at, so refused, saying so; nothing written.
+    fs::write(
+        docker_dir.join("config.json"),
+        serde_json::json!({ "auths": { reg.host(): { "identitytoken": REFRESH_TOKEN } } }).to_string(),
+    )
+    .unwrap();
+    let (code, out) = ct(&docker, &["fetch", &reference, "-o", &s("token.ctp")]);
+    assert_eq!(code, 12, "{out}");
+    assert!(
+        out.contains("are an identity token, but the registry asks for no bearer token (HTTP 401"),
+        "{out}"
+    );
+    assert!(!d.join("token.ctp").exists());
 }
 
 /// What the token server was asked: (account, scope, granted actions).
