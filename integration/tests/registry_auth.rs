@@ -28,6 +28,10 @@ const OTHER_PASSWORD: &str = "letmein";
 /// The OAuth2 refresh token (docker's "identity token") the token server
 /// issued to `USER`.
 const REFRESH_TOKEN: &str = "rt-alice-0123456789";
+/// Another of `USER`'s, for which the server answers `expires_in: 0`: every
+/// access token it buys is due for renewal at once (the JWT itself stays
+/// valid for the registry).
+const BRIEF_REFRESH_TOKEN: &str = "rt-alice-brief";
 
 /// Status and `WWW-Authenticate` of an anonymous `GET /v2/`.
 fn challenge(reg: &TestRegistry) -> (u16, String) {
@@ -408,7 +412,8 @@ fn answer(mut conn: TcpStream, key: &Path, x5c: &str, log: &TokenLog) -> std::io
     let (scope, service) = (param("scope"), param("service"));
     let refresh = (param("grant_type") == "refresh_token").then(|| param("refresh_token"));
     let account = if let Some(token) = refresh {
-        (token == REFRESH_TOKEN && !param("client_id").is_empty()).then(|| format!("{USER} (refresh grant)"))
+        ([REFRESH_TOKEN, BRIEF_REFRESH_TOKEN].contains(&token.as_str()) && !param("client_id").is_empty())
+            .then(|| format!("{USER} (refresh grant)"))
     } else {
         authorization
             .as_deref()
@@ -477,7 +482,8 @@ fn answer(mut conn: TcpStream, key: &Path, x5c: &str, log: &TokenLog) -> std::io
         return Err(std::io::Error::other("openssl dgst -sign failed"));
     }
     let token = format!("{signing_input}.{}", url(&signed.stdout));
-    let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+    let brief = param("refresh_token") == BRIEF_REFRESH_TOKEN;
+    let body = serde_json::json!({"token": token, "expires_in": if brief { 0 } else { 300 }}).to_string();
     write!(
         conn,
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -666,6 +672,33 @@ fn identity_tokens_are_exchanged_with_the_refresh_grant() {
         "{:?}",
         tokens.requests()
     );
+
+    // An access token about to lapse is renewed before the next request:
+    // one push, one exchange per request; none without renewal.
+    write_token(BRIEF_REFRESH_TOKEN);
+    let grants = || {
+        tokens
+            .requests()
+            .iter()
+            .filter(|(a, scope, _)| a.ends_with("(refresh grant)") && scope.ends_with(":pull,push"))
+            .count()
+    };
+    let before = grants();
+    let brief = format!("{}/cerro/identity:brief", reg.host());
+    let (code, out) = ct(&env, &["push", bundle_s, &brief]);
+    assert_eq!(code, 0, "{out}\n{}", reg.log());
+    assert!(grants() - before >= 5, "{} exchanges for one push", grants() - before);
+    let (code, out) = ct(&env, &["fetch", &brief, "-o", &s("brief.ctp")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(same_bytes(&bundle, &d.join("brief.ctp")));
+    write_token(REFRESH_TOKEN);
+    let before = grants();
+    let (code, out) = ct(
+        &env,
+        &["push", bundle_s, &format!("{}/cerro/identity:again", reg.host())],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(grants() - before, 1, "a 300 s token was exchanged again");
 
     // A credential helper answering user `<token>` holds an identity token.
     let bin = d.join("bin");

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cerro_core::digest::Digest;
@@ -45,6 +45,9 @@ pub struct Registry {
     /// An identity token, exchanged for an access token at each
     /// [`Registry::authorize`] instead of `auth`.
     identity: Option<IdentityLogin>,
+    /// With an identity token: the operation authorized last and when its
+    /// access token is to be renewed.
+    renewal: std::sync::Mutex<Option<(RegistryOperation, Instant)>>,
     /// Where the credentials came from, or that there were none: added to
     /// the message when the registry refuses them.
     auth_note: String,
@@ -188,6 +191,7 @@ impl Registry {
             reference: parsed,
             auth,
             identity,
+            renewal: std::sync::Mutex::new(None),
             auth_note,
             rt,
             shown: reference.to_owned(),
@@ -239,31 +243,11 @@ impl Registry {
     }
 
     /// Logs in (basic credentials, or the bearer token they buy) for `op`.
-    /// An identity token is exchanged for an access token first; a push's
-    /// token (scope `pull,push`) serves the push's own reads too.
+    /// An identity token is exchanged for an access token instead (see
+    /// [`Registry::keep_authorized`]).
     pub(crate) async fn authorize(&self, op: RegistryOperation) -> Result<(), Error> {
         if let Some(id) = &self.identity {
-            let access = token::exchange(
-                &id.http,
-                &id.base,
-                self.reference.repository(),
-                op,
-                &id.token,
-                &id.source,
-            )
-            .await?;
-            let bearer = RegistryAuth::Bearer(access);
-            let ops: &[RegistryOperation] = match op {
-                RegistryOperation::Push => &[RegistryOperation::Push, RegistryOperation::Pull],
-                RegistryOperation::Pull => &[RegistryOperation::Pull],
-            };
-            for o in ops {
-                self.client
-                    .auth(&self.reference, &bearer, *o)
-                    .await
-                    .map_err(|e| self.net("authenticating to", self.reference.resolve_registry(), &e))?;
-            }
-            return Ok(());
+            return self.exchange_identity(id, op).await;
         }
         with_retry(|| self.client.auth(&self.reference, &self.auth, op))
             .await
@@ -271,7 +255,53 @@ impl Registry {
             .map_err(|e| self.net("authenticating to", self.reference.resolve_registry(), &e))
     }
 
+    /// Exchanges the identity token for an access token to `op` and hands
+    /// it to the client; a push's token (scope `pull,push`) serves the
+    /// push's own reads too.
+    async fn exchange_identity(&self, id: &IdentityLogin, op: RegistryOperation) -> Result<(), Error> {
+        let access = token::exchange(
+            &id.http,
+            &id.base,
+            self.reference.repository(),
+            op,
+            &id.token,
+            &id.source,
+        )
+        .await?;
+        let renew_at = Instant::now() + access.renew_after();
+        let bearer = RegistryAuth::Bearer(access.token);
+        let ops: &[RegistryOperation] = match op {
+            RegistryOperation::Push => &[RegistryOperation::Push, RegistryOperation::Pull],
+            RegistryOperation::Pull => &[RegistryOperation::Pull],
+        };
+        for o in ops {
+            self.client
+                .auth(&self.reference, &bearer, *o)
+                .await
+                .map_err(|e| self.net("authenticating to", self.reference.resolve_registry(), &e))?;
+        }
+        *self.renewal.lock().unwrap_or_else(|p| p.into_inner()) = Some((op, renew_at));
+        Ok(())
+    }
+
+    /// Renews an identity token's access token that is about to lapse,
+    /// before a request: unlike a password, whose bearer tokens oci-client
+    /// fetches again when they expire, an access token handed to it is
+    /// used as it is, so a long push or fetch would otherwise be refused
+    /// halfway. Nothing to do for other credentials.
+    async fn keep_authorized(&self) -> Result<(), Error> {
+        let Some(id) = &self.identity else {
+            return Ok(());
+        };
+        let due = *self.renewal.lock().unwrap_or_else(|p| p.into_inner());
+        match due {
+            Some((op, at)) if Instant::now() >= at => self.exchange_identity(id, op).await,
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) async fn blob_exists(&self, digest: &Digest) -> Result<bool, Error> {
+        self.keep_authorized().await?;
         let d = digest.to_string();
         with_retry(|| self.client.blob_exists(&self.reference, &d))
             .await
@@ -287,6 +317,7 @@ impl Registry {
         size: u64,
         digest: &Digest,
     ) -> Result<(), Error> {
+        self.keep_authorized().await?;
         let d = digest.to_string();
         with_retry(|| {
             let stream = file_range(path.to_path_buf(), offset, size, Arc::clone(&self.progress));
@@ -299,6 +330,7 @@ impl Registry {
 
     /// Uploads a small blob held in memory.
     pub(crate) async fn push_bytes(&self, bytes: &[u8], digest: &Digest) -> Result<(), Error> {
+        self.keep_authorized().await?;
         let d = digest.to_string();
         let data = Bytes::copy_from_slice(bytes);
         with_retry(|| self.client.push_blob(&self.reference, data.clone(), &d))
@@ -309,6 +341,7 @@ impl Registry {
 
     /// Stores manifest `bytes`, exactly as given, at `target`.
     pub(crate) async fn push_manifest(&self, target: &Reference, bytes: &[u8], media_type: &str) -> Result<(), Error> {
+        self.keep_authorized().await?;
         let ct = http::HeaderValue::from_str(media_type).map_err(|_| {
             cerro_core::Error::malformed("manifest", format!("media type {media_type:?} is not a header value"))
         })?;
@@ -322,6 +355,7 @@ impl Registry {
     /// The manifest at `target` (raw bytes), or `None` if the registry
     /// has none there. Its digest is checked when `target` names one.
     pub(crate) async fn pull_manifest(&self, target: &Reference, accepted: &[&str]) -> Result<Option<Vec<u8>>, Error> {
+        self.keep_authorized().await?;
         match with_retry(|| self.client.pull_manifest_raw(target, &self.auth, accepted)).await {
             Ok((bytes, _)) => {
                 if bytes.len() as u64 > cerro_core::image::MAX_JSON_BLOB {
@@ -353,6 +387,7 @@ impl Registry {
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<(Digest, u64, String)>, Error> {
+        self.keep_authorized().await?;
         let at = self.at_digest(subject);
         let index = with_retry(|| self.client.pull_referrers(&at, Some(artifact_type)))
             .await
@@ -390,6 +425,7 @@ impl Registry {
         let mut waits = crate::retry::BACKOFF_MS.iter();
         let mut received = 0u64;
         loop {
+            self.keep_authorized().await?;
             match self.download_from(&desc, blob.size, &mut received, &mut write).await {
                 Ok(()) => return Ok(()),
                 Err(Attempt::Transient(e)) => match waits.next() {

@@ -62,16 +62,41 @@ pub(crate) fn scope(repository: &str, op: RegistryOperation) -> String {
     }
 }
 
+/// An access token, and how long the token server said it lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Access {
+    pub token: String,
+    pub lifetime: Duration,
+}
+
+/// The lifetime of a token whose answer gives none (distribution's token
+/// specification).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+
+impl Access {
+    /// When to exchange again: a quarter of the lifetime (at most 30 s)
+    /// before it ends, so no request goes out with a token about to lapse.
+    pub fn renew_after(&self) -> Duration {
+        let margin = (self.lifetime / 4).min(Duration::from_secs(30));
+        self.lifetime.saturating_sub(margin)
+    }
+}
+
 /// The access token of a token server's answer: OAuth2's `access_token`,
-/// or distribution's `token`.
-pub(crate) fn access_token(body: &[u8]) -> Result<String, String> {
+/// or distribution's `token`, with its `expires_in`.
+pub(crate) fn access_token(body: &[u8]) -> Result<Access, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("the token server answered no JSON: {e}"))?;
-    ["access_token", "token"]
+    let token = ["access_token", "token"]
         .iter()
         .find_map(|k| v.get(*k).and_then(|t| t.as_str()).filter(|t| !t.is_empty()))
         .map(str::to_owned)
-        .ok_or_else(|| "the token server's answer holds no access_token".to_owned())
+        .ok_or_else(|| "the token server's answer holds no access_token".to_owned())?;
+    let lifetime = v
+        .get("expires_in")
+        .and_then(serde_json::Value::as_u64)
+        .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+    Ok(Access { token, lifetime })
 }
 
 /// Exchanges `identity_token` for an access token to `op` on `repository`
@@ -85,7 +110,7 @@ pub(crate) async fn exchange(
     op: RegistryOperation,
     identity_token: &str,
     source: &str,
-) -> Result<String, Error> {
+) -> Result<Access, Error> {
     let fail = |message: String| Error::Network {
         op: "authenticating to",
         target: base.to_owned(),
@@ -200,6 +225,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn renews_ahead_of_the_end_of_the_lifetime() {
+        let after = |secs: u64| {
+            Access {
+                token: String::new(),
+                lifetime: Duration::from_secs(secs),
+            }
+            .renew_after()
+            .as_secs()
+        };
+        assert_eq!(after(3600), 3570); // 30 s ahead at most
+        assert_eq!(after(60), 45); // a quarter ahead
+        assert_eq!(after(0), 0); // at once
+    }
+
+    #[test]
     fn finds_the_bearer_challenge_among_others() {
         let c = bearer_challenge(
             r#"Basic realm="x", Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,
@@ -227,9 +267,15 @@ mod tests {
 
     #[test]
     fn reads_oauth2_and_distribution_answers() {
-        assert_eq!(access_token(br#"{"access_token":"a1","expires_in":60}"#).unwrap(), "a1");
-        assert_eq!(access_token(br#"{"token":"t1"}"#).unwrap(), "t1");
-        assert_eq!(access_token(br#"{"access_token":"","token":"t2"}"#).unwrap(), "t2");
+        let a = access_token(br#"{"access_token":"a1","expires_in":300}"#).unwrap();
+        assert_eq!((a.token.as_str(), a.lifetime.as_secs()), ("a1", 300));
+        // No expires_in: the specification's 60 seconds.
+        let t = access_token(br#"{"token":"t1"}"#).unwrap();
+        assert_eq!((t.token.as_str(), t.lifetime.as_secs()), ("t1", 60));
+        assert_eq!(
+            access_token(br#"{"access_token":"","token":"t2"}"#).unwrap().token,
+            "t2"
+        );
         assert!(access_token(br#"{"refresh_token":"r"}"#)
             .unwrap_err()
             .contains("no access_token"));
