@@ -76,6 +76,11 @@ struct IdentityLogin {
     base: String,
 }
 
+/// Timeouts of every connection to a registry (and its token server).
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// See [`CONNECT_TIMEOUT`].
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Bytes read per request body chunk when streaming a blob from a file.
 const CHUNK: u64 = 1 << 20;
 
@@ -175,8 +180,8 @@ impl Registry {
         let client = Client::try_from(ClientConfig {
             protocol,
             use_monolithic_push: true,
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(120)),
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
             platform_resolver: None,
             extra_root_certificates,
             ..Default::default()

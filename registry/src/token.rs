@@ -17,6 +17,7 @@ use std::time::Duration;
 use oci_client::errors::OciDistributionError;
 use oci_client::RegistryOperation;
 
+use crate::client::{CONNECT_TIMEOUT, READ_TIMEOUT};
 use crate::error::Error;
 use crate::retry::with_retry;
 
@@ -170,7 +171,7 @@ pub(crate) async fn exchange(
 /// The answer's body, refused past [`MAX_ANSWER`] bytes.
 async fn read_bounded(mut answer: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    while let Some(chunk) = answer.chunk().await.map_err(|e| transport(&e))? {
+    while let Some(chunk) = answer.chunk().await.map_err(|e| crate::retry::message(&e.into()))? {
         if body.len() + chunk.len() > MAX_ANSWER {
             return Err(format!("answer larger than {MAX_ANSWER} bytes"));
         }
@@ -193,17 +194,6 @@ fn answered(sent: Result<reqwest::Response, reqwest::Error>) -> Result<reqwest::
     Ok(answer)
 }
 
-/// A transport error with its causes, on one line.
-fn transport(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
-}
-
 /// The HTTP client for exchanges: the registry client's timeouts and
 /// certificate authorities (`cas`, PEM).
 pub(crate) fn http_client(cas: &[Vec<u8>]) -> Result<reqwest::Client, String> {
@@ -212,8 +202,8 @@ pub(crate) fn http_client(cas: &[Vec<u8>]) -> Result<reqwest::Client, String> {
         .map(|pem| reqwest::Certificate::from_pem(pem).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .read_timeout(Duration::from_secs(120))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
         .tls_certs_merge(certs)
         .build()
         .map_err(|e| e.to_string())
