@@ -113,3 +113,46 @@ pub fn create_dir(dir: &Path, mode: u32) -> Result<()> {
     fs::create_dir_all(dir).ctx("creating directory", dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(mode)).ctx("setting permissions of", dir)
 }
+
+/// Reads at most `limit` bytes of the file at `path`, refusing a larger one
+/// (exit 10) without reading past the limit: the size is measured by reading
+/// from the open file, never by a `metadata()` taken before it (which a
+/// concurrent writer could make stale). `what` names the input in errors.
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let f = File::open(path).ctx("opening", path)?;
+    read_bounded_from(f, limit, what).map_err(|e| match e {
+        Error::Io { op, source, .. } => Error::io(op, path, source),
+        other => other,
+    })
+}
+
+/// [`read_bounded`] from any reader: at most `limit` bytes, else exit 10.
+pub fn read_bounded_from(r: impl std::io::Read, limit: u64, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    r.take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io("reading", what, e))?;
+    if out.len() as u64 > limit {
+        return Err(Error::malformed(what, format!("larger than the {limit}-byte limit")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+
+    #[test]
+    fn read_bounded_refuses_one_byte_over_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, b"12345").unwrap();
+        assert_eq!(read_bounded(&p, 5, "f").unwrap(), b"12345");
+        let e = read_bounded(&p, 4, "f").unwrap_err();
+        assert_eq!(e.exit_code(), crate::ExitCode::Malformed, "{e}");
+        let e = read_bounded(&dir.path().join("absent"), 4, "absent").unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+        assert!(e.to_string().contains("absent"), "{e}");
+    }
+}

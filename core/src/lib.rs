@@ -12,6 +12,7 @@
 
 pub mod bundle;
 pub mod capabilities;
+pub mod clock;
 pub mod digest;
 pub mod dsse;
 pub mod error;
