@@ -14,6 +14,7 @@ use super::packages::{os_release, parse_apk_installed, parse_dpkg_status, parse_
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::image::source::SourceImage;
 use cerro_core::image::BlobRef;
+use cerro_core::pack::LayerDiffIds;
 use cerro_core::{Error, Result};
 
 /// Largest package database or os-release file read into memory.
@@ -33,7 +34,7 @@ pub struct FileEntry {
 }
 
 /// What an SBOM is made from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ImageContents {
     /// Regular files of the final filesystem, sorted by path.
     pub files: Vec<FileEntry>,
@@ -43,6 +44,8 @@ pub struct ImageContents {
     pub distro: Option<String>,
     /// os-release `VERSION_ID`.
     pub distro_version: Option<String>,
+    /// Every layer's diff_id, measured in the same pass.
+    pub diff_ids: LayerDiffIds,
 }
 
 /// Files whose content is kept (package databases, os-release).
@@ -60,6 +63,7 @@ fn interesting(path: &str) -> bool {
 
 #[derive(Default)]
 struct LayerScan {
+    diff_id: Option<Digest>,
     deleted: Vec<String>,
     opaque: Vec<String>,
     files: BTreeMap<String, FileEntry>,
@@ -101,8 +105,12 @@ fn scan_layer(image: &SourceImage, blob: &BlobRef) -> Result<LayerScan> {
         hasher: Hasher::new(),
     };
     let mut scan = LayerScan::default();
+    let mut uncompressed = Hasher::new();
     let parsed = (|| -> Result<()> {
-        let mut ar = tar::Archive::new(decompressed(blob, &mut verifying)?);
+        let mut ar = tar::Archive::new(HashingReader {
+            inner: decompressed(blob, &mut verifying)?,
+            hasher: &mut uncompressed,
+        });
         let entries = ar
             .entries()
             .map_err(|e| Error::malformed(&what, format!("not a tar: {e}")))?;
@@ -174,6 +182,10 @@ fn scan_layer(image: &SourceImage, blob: &BlobRef) -> Result<LayerScan> {
                 },
             );
         }
+        // The diff_id covers the whole uncompressed stream, past the tar's
+        // end-of-archive blocks.
+        std::io::copy(&mut ar.into_inner(), &mut std::io::sink())
+            .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))?;
         Ok(())
     })();
     // Drain what the tar reader left (padding, trailing blocks, or all of it
@@ -188,7 +200,91 @@ fn scan_layer(image: &SourceImage, blob: &BlobRef) -> Result<LayerScan> {
             actual: digest,
         });
     }
-    parsed.map(|()| scan)
+    parsed.map(|()| {
+        scan.diff_id = Some(uncompressed.finish().0);
+        scan
+    })
+}
+
+/// Hashes what passes through (the uncompressed layer: its diff_id).
+struct HashingReader<'h, R> {
+    inner: R,
+    hasher: &'h mut Hasher,
+}
+
+impl<R: Read> Read for HashingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The diff_id of one layer: its bytes decompressed and hashed, the
+/// compressed bytes checked against the layer's digest on the way.
+fn measure_layer(image: &SourceImage, blob: &BlobRef) -> Result<Digest> {
+    let what = format!("layer {}", blob.digest);
+    let mut verifying = VerifyingReader {
+        inner: image.open_blob(blob)?,
+        hasher: Hasher::new(),
+    };
+    let mut uncompressed = Hasher::new();
+    let copied = decompressed(blob, &mut verifying).and_then(|r| {
+        std::io::copy(
+            &mut HashingReader {
+                inner: r,
+                hasher: &mut uncompressed,
+            },
+            &mut std::io::sink(),
+        )
+        .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))
+    });
+    std::io::copy(&mut verifying, &mut std::io::sink()).map_err(|e| Error::io("reading", &what, e))?;
+    let (digest, _) = verifying.hasher.finish();
+    if digest != blob.digest {
+        return Err(Error::DigestMismatch {
+            what,
+            expected: blob.digest,
+            actual: digest,
+        });
+    }
+    copied?;
+    Ok(uncompressed.finish().0)
+}
+
+/// Runs `f` on every layer, one layer per core, results in layer order.
+fn each_layer<T: Send>(image: &SourceImage, f: impl Fn(&BlobRef) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let layers = &image.parts.layers;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..layers.len()).map(|_| None).collect());
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(layers.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(blob) = layers.get(i) else { break };
+                let r = f(blob);
+                if let Ok(mut v) = results.lock() {
+                    v[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .map_err(|_| Error::malformed("image", "a layer reader failed"))?
+        .into_iter()
+        .map(|r| r.ok_or_else(|| Error::malformed("image", "a layer was not read"))?)
+        .collect()
+}
+
+/// The diff_ids of every layer, measured from the bytes (in parallel), for
+/// a pack without an SBOM; [`scan`] measures them in its own pass.
+pub fn diff_ids(image: &SourceImage) -> Result<LayerDiffIds> {
+    each_layer(image, |blob| measure_layer(image, blob)).map(LayerDiffIds::measured)
 }
 
 struct VerifyingReader<R> {
@@ -206,33 +302,16 @@ impl<R: Read> Read for VerifyingReader<R> {
 
 /// Scans every layer of `image` (in parallel) and merges them.
 pub fn scan(image: &SourceImage) -> Result<ImageContents> {
-    let layers = &image.parts.layers;
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<LayerScan>>>> = Mutex::new((0..layers.len()).map(|_| None).collect());
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(layers.len().max(1));
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(blob) = layers.get(i) else { break };
-                let r = scan_layer(image, blob);
-                if let Ok(mut v) = results.lock() {
-                    v[i] = Some(r);
-                }
-            });
-        }
-    });
-    let results = results
-        .into_inner()
-        .map_err(|_| Error::malformed("image", "a layer scanner failed"))?;
-
+    let results = each_layer(image, |blob| scan_layer(image, blob))?;
+    let mut diff_ids = Vec::with_capacity(results.len());
     let mut files: BTreeMap<String, FileEntry> = BTreeMap::new();
     let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for r in results {
-        let layer = r.ok_or_else(|| Error::malformed("image", "a layer was not scanned"))??;
+    for layer in results {
+        diff_ids.push(
+            layer
+                .diff_id
+                .ok_or_else(|| Error::malformed("image", "a layer was not measured"))?,
+        );
         let under = |dir: &str, p: &str| dir.is_empty() || p == dir || p.starts_with(&format!("{dir}/"));
         for dir in &layer.opaque {
             files.retain(|p, _| !under(dir, p) || p == dir);
@@ -269,5 +348,6 @@ pub fn scan(image: &SourceImage) -> Result<ImageContents> {
         packages: packages.into_iter().collect(),
         distro: release.0,
         distro_version: release.1,
+        diff_ids: LayerDiffIds::measured(diff_ids),
     })
 }

@@ -20,6 +20,7 @@ use cerro_core::digest::Digest;
 use cerro_core::image::source::SourceImage;
 use cerro_core::jcs;
 use cerro_core::manifest::PackageManifest;
+use cerro_core::pack::LayerDiffIds;
 use cerro_core::statement::STATEMENT_TYPE;
 use cerro_core::Result;
 
@@ -78,12 +79,19 @@ fn statement(
     }))
 }
 
-/// The statements to sign: `(bundle member path, canonical payload)`.
-pub fn statements(
-    manifest: &PackageManifest,
-    image: &SourceImage,
-    opts: &AttestOptions,
-) -> Result<Vec<(String, Vec<u8>)>> {
+/// What `ct pack` signs besides the release: the statements, and the
+/// layers' diff_ids the release statement binds.
+#[derive(Debug, Clone)]
+pub struct Attested {
+    /// `(bundle member path, canonical payload)`.
+    pub statements: Vec<(String, Vec<u8>)>,
+    /// Every layer's diff_id, measured from its bytes (in the SBOM's pass
+    /// when there is one: no layer is decompressed twice).
+    pub diff_ids: LayerDiffIds,
+}
+
+/// The statements to sign and the layers' diff_ids.
+pub fn statements(manifest: &PackageManifest, image: &SourceImage, opts: &AttestOptions) -> Result<Attested> {
     let mut out = Vec::new();
     if let Some(src) = &opts.provenance {
         let p = provenance::predicate(manifest, image, src, &opts.tool_version, opts.time);
@@ -92,20 +100,27 @@ pub fn statements(
             statement(manifest, image, SLSA_PROVENANCE_V1, p)?,
         ));
     }
-    if let Some(format) = opts.sbom {
-        let contents = layers::scan(image)?;
-        let subject = SbomSubject {
-            name: &manifest.package.name,
-            version: &manifest.package.version,
-            image: image.manifest.digest,
-            time: opts.time,
-            tool_version: &opts.tool_version,
-        };
-        let (ty, doc) = match format {
-            SbomFormat::Spdx => (SPDX_DOCUMENT, spdx::document(&subject, &contents)),
-            SbomFormat::CycloneDx => (CYCLONEDX_BOM, cyclonedx::bom(&subject, &contents)),
-        };
-        out.push((SBOM_PATH.to_owned(), statement(manifest, image, ty, doc)?));
-    }
-    Ok(out)
+    let diff_ids = match opts.sbom {
+        Some(format) => {
+            let contents = layers::scan(image)?;
+            let subject = SbomSubject {
+                name: &manifest.package.name,
+                version: &manifest.package.version,
+                image: image.manifest.digest,
+                time: opts.time,
+                tool_version: &opts.tool_version,
+            };
+            let (ty, doc) = match format {
+                SbomFormat::Spdx => (SPDX_DOCUMENT, spdx::document(&subject, &contents)),
+                SbomFormat::CycloneDx => (CYCLONEDX_BOM, cyclonedx::bom(&subject, &contents)),
+            };
+            out.push((SBOM_PATH.to_owned(), statement(manifest, image, ty, doc)?));
+            contents.diff_ids
+        }
+        None => layers::diff_ids(image)?,
+    };
+    Ok(Attested {
+        statements: out,
+        diff_ids,
+    })
 }

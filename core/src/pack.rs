@@ -14,17 +14,21 @@ use crate::digest::Digest;
 use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::error::{Error, Result};
 use crate::image::source::SourceImage;
-use crate::image::{bundle_index, OCI_LAYOUT_FILE};
+use crate::image::{bundle_index, parse_config, OCI_LAYOUT_FILE};
 use crate::jcs;
 use crate::manifest::PackageManifest;
 use crate::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatement};
 use crate::verify::check_binding;
 
-/// Builds the release statement for `image` described by `manifest`.
+/// Builds the release statement for `image` described by `manifest`,
+/// binding `selinux` modules, the `attestations` that travel with it
+/// (`(member path, statement payload)`) and the layers' `diff_ids`.
 pub fn release_statement(
     manifest: &PackageManifest,
     image: &SourceImage,
     selinux: &[(String, Vec<u8>)],
+    attestations: &[(String, Vec<u8>)],
+    diff_ids: &LayerDiffIds,
 ) -> Result<ReleaseStatement> {
     let toml = manifest.to_canonical_toml()?;
     let index = bundle_index(&image.manifest, image.reference.as_deref())?;
@@ -46,6 +50,13 @@ pub fn release_statement(
         path: path.clone(),
         digest: Digest::of(text),
     }));
+    let bound = attestations
+        .iter()
+        .map(|(path, payload)| MemberDigest {
+            path: path.clone(),
+            digest: Digest::of(payload),
+        })
+        .collect();
     Ok(ReleaseStatement::release(
         PackageId {
             name: manifest.package.name.clone(),
@@ -56,8 +67,83 @@ pub fn release_statement(
             digest: image.manifest.digest,
             size: image.manifest.size,
         },
+        diff_ids.check_config(image)?,
         members,
+        bound,
     ))
+}
+
+/// The digest of every layer of an image uncompressed, in layer order,
+/// measured from the layer bytes (not copied from the config): what the
+/// release statement binds after checking the config's `rootfs.diff_ids`
+/// agree. Compressed layers are measured by the caller, which decompresses
+/// them anyway (`cerro_attest::layers`); uncompressed ones are their own
+/// diff_id ([`LayerDiffIds::of_uncompressed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerDiffIds(Vec<Digest>);
+
+impl LayerDiffIds {
+    /// Diff ids measured by decompressing each layer of the image, in order.
+    pub fn measured(diff_ids: Vec<Digest>) -> Self {
+        LayerDiffIds(diff_ids)
+    }
+
+    /// The diff ids of an image whose layers are all uncompressed tars (a
+    /// layer's digest is then its diff_id); refuses a compressed layer.
+    pub fn of_uncompressed(image: &SourceImage) -> Result<Self> {
+        image
+            .parts
+            .layers
+            .iter()
+            .map(|l| {
+                if l.media_type.ends_with(".tar") {
+                    Ok(l.digest)
+                } else {
+                    Err(Error::malformed(
+                        format!("layer {}", l.digest),
+                        format!(
+                            "{} is compressed: its diff_id must be measured by decompressing it",
+                            l.media_type
+                        ),
+                    ))
+                }
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(LayerDiffIds)
+    }
+
+    /// Checks the image config's `rootfs.diff_ids` (read strictly) against
+    /// these measured values: a config that names other layers than the
+    /// ones shipped would make the runtimes' snapshot names disagree with
+    /// what was signed.
+    fn check_config(&self, image: &SourceImage) -> Result<Vec<Digest>> {
+        let what = format!("image config {}", image.parts.config.digest);
+        let bytes = image.read_blob_small(&image.parts.config)?;
+        let config = parse_config(&what, &bytes)?;
+        if config.diff_ids.len() != self.0.len() || self.0.len() != image.parts.layers.len() {
+            return Err(Error::malformed(
+                what,
+                format!(
+                    "rootfs.diff_ids has {} entries for {} layer(s)",
+                    config.diff_ids.len(),
+                    image.parts.layers.len()
+                ),
+            ));
+        }
+        for (i, (claimed, measured)) in config.diff_ids.iter().zip(&self.0).enumerate() {
+            if claimed != measured {
+                return Err(Error::DigestMismatch {
+                    what: format!(
+                        "{what}: rootfs.diff_ids[{i}] vs layer {} uncompressed",
+                        image.parts.layers[i].digest
+                    ),
+                    expected: *claimed,
+                    actual: *measured,
+                });
+            }
+        }
+        Ok(self.0.clone())
+    }
 }
 
 /// Packs `image` with `manifest`, signed by every key in `keys`, into `out`.
@@ -116,7 +202,10 @@ pub struct PackRequest<'a> {
     pub selinux: &'a [(String, Vec<u8>)],
     /// More statements to sign and carry: `(attestations/<name>.dsse.json,
     /// canonical in-toto Statement v1 payload)`, e.g. from `cerro-attest`.
+    /// The release statement binds each payload's digest.
     pub extra: &'a [(String, Vec<u8>)],
+    /// The layers' diff ids, measured from their bytes.
+    pub diff_ids: &'a LayerDiffIds,
 }
 
 impl PackRequest<'_> {
@@ -137,7 +226,13 @@ impl PackRequest<'_> {
         }
         let mut payloads = vec![(
             RELEASE_ATTESTATION.to_owned(),
-            jcs::to_canonical(&release_statement(manifest, image, self.selinux)?)?,
+            jcs::to_canonical(&release_statement(
+                manifest,
+                image,
+                self.selinux,
+                self.extra,
+                self.diff_ids,
+            )?)?,
         )];
         payloads.extend(self.extra.iter().cloned());
         let mut attestations = Vec::with_capacity(payloads.len());
@@ -172,14 +267,18 @@ fn pack_into(
         mtime,
         selinux: &[],
         extra: &[],
+        diff_ids: &LayerDiffIds::of_uncompressed(image)?,
     }
     .write_to(out)
 }
 
 /// Adds `key`'s signature to the release attestation of the bundle at
 /// `path` (already read as `bundle`), writing the new bundle to `out`. The
-/// statement must bind the bundle: a co-signer never signs a statement about
-/// other content. Every blob is re-hashed while copied.
+/// statement must bind the bundle, including the statement of every other
+/// attestation it carries: a co-signer signs only the release envelope,
+/// which endorses exactly that set, and copies the other envelopes
+/// unchanged (an attestation slipped in unbound is refused, not signed).
+/// Every blob is re-hashed while copied.
 pub fn cosign(bundle: &Bundle, path: &Path, key: &SigningKey, out: &mut dyn Write) -> Result<()> {
     cosign_into(bundle, path, key, Target::Stream(out))
 }
@@ -203,11 +302,11 @@ fn cosign_into(bundle: &Bundle, path: &Path, key: &SigningKey, out: Target<'_>) 
         ));
     }
     let mut attestations = Vec::with_capacity(bundle.attestations.len());
-    // Every attestation is about this image (the verifier insists), and a
-    // host that trusts only the co-signer must find each one signed.
     for a in &bundle.attestations {
         let mut env = a.envelope.clone();
-        env.sign(key);
+        if a.path == release.path {
+            env.sign(key);
+        }
         attestations.push((a.path.clone(), env.to_bytes()?));
     }
     out.write(&BundleContents {

@@ -3,8 +3,11 @@
 //! The release statement is the heart of a bundle: its subject is the OCI
 //! image manifest digest, and its predicate binds the digest of every other
 //! member that is not content-addressed (`manifest.toml`, `oci-layout`,
-//! `index.json`). With the blobs named by their digests, a signature over this
-//! statement covers every byte of the bundle.
+//! `index.json`, `selinux/*.cil`), the statement of every other attestation
+//! (SBOM, provenance) and the image's layer diff_ids. With the blobs named by
+//! their digests, a signature over this statement covers every byte of the
+//! bundle, so whoever signs the release endorses the whole set: an
+//! attestation added later is refused, and a co-signer signs only this.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +19,7 @@ use crate::error::{Error, Result};
 /// `_type` of in-toto Statement v1.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// `predicateType` of the release predicate.
-pub const RELEASE_PREDICATE_TYPE: &str = "https://cerro-torre.org/attestation/release/v1";
+pub const RELEASE_PREDICATE_TYPE: &str = "https://cerro-torre.org/attestation/release/v2";
 
 /// `predicateType` of SLSA provenance v1.
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
@@ -78,8 +81,18 @@ pub struct ReleasePredicate {
     pub package: PackageId,
     /// The image: manifest media type, digest and size.
     pub image: ImageDescriptor,
+    /// The image's layers uncompressed, in order: the config's
+    /// `rootfs.diff_ids`, checked at pack against the bytes of every layer.
+    /// Runtimes name the image's snapshots by the chain of these, so an
+    /// enforcement point compares its snapshot with signed values.
+    #[serde(rename = "diffIds")]
+    pub diff_ids: Vec<Digest>,
     /// Every non-blob, non-attestation member of the bundle, by path.
     pub members: Vec<MemberDigest>,
+    /// Every attestation other than this one, by member path, with the
+    /// SHA-256 of its statement (the DSSE payload, not the envelope, so
+    /// adding a signature to it does not change the binding).
+    pub attestations: Vec<MemberDigest>,
 }
 
 /// Name and version.
@@ -120,8 +133,15 @@ pub type ReleaseStatement = Statement<ReleasePredicate>;
 
 impl ReleaseStatement {
     /// Builds the release statement for a bundle's contents.
-    pub fn release(package: PackageId, image: ImageDescriptor, mut members: Vec<MemberDigest>) -> Self {
+    pub fn release(
+        package: PackageId,
+        image: ImageDescriptor,
+        diff_ids: Vec<Digest>,
+        mut members: Vec<MemberDigest>,
+        mut attestations: Vec<MemberDigest>,
+    ) -> Self {
         members.sort_by(|a, b| a.path.cmp(&b.path));
+        attestations.sort_by(|a, b| a.path.cmp(&b.path));
         Statement {
             type_: STATEMENT_TYPE.to_owned(),
             subject: vec![Subject::sha256(&package.name, &image.digest)],
@@ -129,7 +149,9 @@ impl ReleaseStatement {
             predicate: ReleasePredicate {
                 package,
                 image,
+                diff_ids,
                 members,
+                attestations,
             },
         }
     }

@@ -2,19 +2,27 @@
 //! [`Verified`] value, so code that needs a trusted bundle takes
 //! `&Verified<Bundle>` and cannot forget a check.
 //!
-//! Order of checks (each failure stops, with its exit code):
+//! Order of checks (each failure stops, with its exit code). The cheap trust
+//! facts come first, so a bundle no trusted key signed costs one signature
+//! check per known key and nothing else (no payload parsing):
 //! 1. a release attestation is present (5);
-//! 2. its payloadType is in-toto (10) and every signature by a key in the
-//!    trust store verifies over the DSSE PAE with RFC 8032 strict rules (2);
-//!    the payload is canonical JSON (10);
-//! 3. the release statement binds this bundle: subject (name = package,
-//!    digest = image manifest) and the digests of `manifest.toml`,
-//!    `oci-layout` and `index.json` (1 on a digest that differs; 10 on a
-//!    statement that names other things: package, image descriptor, members);
-//! 4. at least one distinct, non-revoked, in-window key trusted `full` or
-//!    higher signed it (3);
-//! 5. every other attestation passes 2 and 4 and is a statement about this
-//!    image (10);
+//! 2. its payloadType is in-toto (10); each signature by a key in the trust
+//!    store is checked over the DSSE PAE with RFC 8032 strict rules; one
+//!    that does not verify is reported and does not count (anyone on the
+//!    path can append junk signatures: they must not make a valid bundle
+//!    unverifiable, as in TUF);
+//! 3. at least one distinct, non-revoked, in-window key trusted `full` or
+//!    higher signed it validly (3; 2 when none did and a known key's
+//!    signature was invalid);
+//! 4. the payload is canonical JSON (10) and the release statement binds
+//!    this bundle: subject (name = package, digest = image manifest), the
+//!    digests of `manifest.toml`, `oci-layout`, `index.json` and
+//!    `selinux/*`, the statement of every other attestation, and the
+//!    config's `rootfs.diff_ids` (1 on a digest that differs; 10 on a
+//!    statement that names other things);
+//! 5. every other attestation is a canonical in-toto statement about this
+//!    image (10); it is trusted through the release statement that binds
+//!    it, not through signatures of its own;
 //! 6. the deployment policy allows it (4).
 //!
 //! Blob digests were already checked while the bundle was read.
@@ -31,7 +39,7 @@ use crate::image::BlobRef;
 use crate::jcs;
 use crate::policy::{Policy, PolicyDecision, PolicyInput};
 use crate::statement::{ImageDescriptor, ReleaseStatement, Statement, STATEMENT_TYPE};
-use crate::trust::{Fingerprint, SignerVerdict, Tally, TrustLevel, TrustStore};
+use crate::trust::{Fingerprint, SignerVerdict, TrustLevel, TrustStore};
 
 /// A value that passed [`verify`]. Only this module can build one.
 #[derive(Debug)]
@@ -112,6 +120,8 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// The verdict on each signature of the release envelope.
     pub signers: Vec<SignerVerdict>,
+    /// Signatures by known keys that did not verify (not counted).
+    pub invalid_signatures: Vec<InvalidSignature>,
     /// The policy's decision, if the policy was reached.
     pub policy: Option<PolicyDecision>,
     /// True when every check passed.
@@ -122,6 +132,19 @@ pub struct Report {
     pub error_kind: Option<&'static str>,
     /// One-line result.
     pub message: String,
+}
+
+/// A signature by a key in the trust store that does not verify over its
+/// envelope. It does not count; it does not refuse a bundle that other
+/// signatures make valid either.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidSignature {
+    /// Local key id.
+    pub key_id: String,
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// The envelope member.
+    pub envelope: String,
 }
 
 /// A failed verification: the error and everything learned before it.
@@ -157,10 +180,7 @@ pub fn verify(
                 .iter()
                 .map(|a| AttestationInfo {
                     path: a.path.clone(),
-                    predicate_type: serde_json::from_slice::<serde_json::Value>(&a.envelope.payload)
-                        .ok()
-                        .and_then(|v| v.get("predicateType").and_then(|t| t.as_str()).map(str::to_owned))
-                        .unwrap_or_default(),
+                    predicate_type: predicate_type_of(&a.envelope.payload),
                     signatures: a.envelope.signatures.len(),
                 })
                 .collect(),
@@ -175,6 +195,7 @@ pub fn verify(
             ),
         }],
         signers: Vec::new(),
+        invalid_signatures: Vec::new(),
         policy: None,
         valid: false,
         exit_code: 0,
@@ -213,9 +234,37 @@ fn push(report: &mut Report, check: &'static str, ok: bool, detail: String) {
     report.checks.push(Check { check, ok, detail });
 }
 
-/// Checks one envelope's form and the signatures of keys the store knows,
-/// returning the fingerprints of all its signatures (verified or unknown).
-fn check_envelope(att: &Attestation, trust: &TrustStore, report: &mut Report) -> Result<Vec<Fingerprint>, Error> {
+/// The `predicateType` of a payload, for the report, without building a
+/// JSON tree of it: every other field is skipped, so an untrusted payload
+/// costs no allocation beyond this string (empty if it has none).
+fn predicate_type_of(payload: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Pt {
+        #[serde(rename = "predicateType")]
+        predicate_type: Option<String>,
+    }
+    serde_json::from_slice::<Pt>(payload)
+        .ok()
+        .and_then(|p| p.predicate_type)
+        .unwrap_or_default()
+}
+
+/// Most signatures an envelope may carry: each may cost one Ed25519 check
+/// before the trust decision.
+pub const MAX_SIGNATURES: usize = 64;
+
+/// The signatures of an envelope, checked where the key is known.
+struct Signatures {
+    /// Fingerprints of valid and unknown-key signatures (what the tally sees).
+    counted: Vec<Fingerprint>,
+    /// The first invalid one (for the exit code when nothing else counts).
+    invalid: Option<Error>,
+}
+
+/// Checks one envelope's payload type and the signatures of keys the store
+/// knows. An invalid signature is reported and left out; it does not stop
+/// the check (signature stuffing must not deny service).
+fn check_signatures(att: &Attestation, trust: &TrustStore, report: &mut Report) -> Result<Signatures, Error> {
     let env = &att.envelope;
     if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
         push(
@@ -230,23 +279,46 @@ fn check_envelope(att: &Attestation, trust: &TrustStore, report: &mut Report) ->
         ));
     }
     let pae = env.pae();
-    let mut signers = Vec::with_capacity(env.signatures.len());
+    let mut out = Signatures {
+        counted: Vec::with_capacity(env.signatures.len()),
+        invalid: None,
+    };
+    // A key whose signature verified is not checked again (a repeat still
+    // reaches the tally, which reports it as a duplicate); an invalid one
+    // does not stop a later valid one by the same key from counting.
+    if env.signatures.len() > MAX_SIGNATURES {
+        return Err(Error::malformed(
+            &att.path,
+            format!("{} signatures, more than {MAX_SIGNATURES}", env.signatures.len()),
+        ));
+    }
+    let mut valid = std::collections::HashSet::new();
     for sig in &env.signatures {
         let fp = Fingerprint::from_hex(&sig.keyid)
             .ok_or_else(|| Error::malformed(&att.path, format!("keyid {:?} is not a fingerprint", sig.keyid)))?;
+        if valid.contains(&fp.to_hex()) {
+            out.counted.push(fp);
+            continue;
+        }
         if let Some(key) = trust.by_fingerprint(&fp) {
             if !verify_signature(&key.public, &pae, &sig.sig) {
                 push(
                     report,
                     "signature",
                     false,
-                    format!("{}: {} ({fp}) does not verify", att.path, key.id),
+                    format!("{}: {} ({fp}) does not verify: not counted", att.path, key.id),
                 );
-                return Err(Error::SignatureInvalid {
+                report.invalid_signatures.push(InvalidSignature {
+                    key_id: key.id.clone(),
+                    fingerprint: fp.to_hex(),
+                    envelope: att.path.clone(),
+                });
+                out.invalid.get_or_insert(Error::SignatureInvalid {
                     key: key.id.clone(),
                     fingerprint: fp.to_hex(),
                     envelope: att.path.clone(),
                 });
+                continue;
             }
             push(
                 report,
@@ -254,6 +326,7 @@ fn check_envelope(att: &Attestation, trust: &TrustStore, report: &mut Report) ->
                 true,
                 format!("{}: {} ({fp}) valid Ed25519 signature", att.path, key.id),
             );
+            valid.insert(fp.to_hex());
         } else {
             push(
                 report,
@@ -262,29 +335,20 @@ fn check_envelope(att: &Attestation, trust: &TrustStore, report: &mut Report) ->
                 format!("{}: {fp} not in the trust store, not checked", att.path),
             );
         }
-        signers.push(fp);
+        out.counted.push(fp);
     }
-    // The payload must be canonical JSON: one document, one spelling.
-    let value: serde_json::Value = serde_json::from_slice(&env.payload)
-        .map_err(|e| Error::malformed(&att.path, format!("payload is not JSON: {e}")))?;
-    if jcs::to_vec(&value)? != env.payload {
-        return Err(Error::malformed(&att.path, "payload is not canonical JSON (RFC 8785)"));
-    }
-    Ok(signers)
+    Ok(out)
 }
 
-/// At least one distinct, valid, trusted signer (the baseline), else exit 3.
-fn require_trusted(att: &Attestation, signers: &[Fingerprint], trust: &TrustStore, now: u64) -> Result<Tally, Error> {
-    let tally = trust.tally(signers, now, BASELINE_LEVEL, &|_| None);
-    if tally.counted == 0 {
-        return Err(Error::SignerNotTrusted {
-            envelope: att.path.clone(),
-            counted: 0,
-            required: 1,
-            details: tally.explain_uncounted(),
-        });
+/// The payload must be canonical JSON: one document, one spelling (so
+/// duplicate keys, other spellings and floats are refused).
+fn check_canonical(att: &Attestation) -> Result<(), Error> {
+    let value: serde_json::Value = serde_json::from_slice(&att.envelope.payload)
+        .map_err(|e| Error::malformed(&att.path, format!("payload is not JSON: {e}")))?;
+    if jcs::to_vec(&value)? != att.envelope.payload {
+        return Err(Error::malformed(&att.path, "payload is not canonical JSON (RFC 8785)"));
     }
-    Ok(tally)
+    Ok(())
 }
 
 fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, report: &mut Report) -> Result<(), Error> {
@@ -305,10 +369,36 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         format!("{} ({} signature(s))", release.path, release.envelope.signatures.len()),
     );
 
-    // 2. Signatures by known keys verify.
-    let signers = check_envelope(release, trust, report)?;
+    // 2. Signatures by known keys, checked over the exact payload bytes.
+    let sigs = check_signatures(release, trust, report)?;
+    let signers = sigs.counted;
 
-    // 3. The statement binds this bundle.
+    // 3. Baseline trust, before any look inside the payload.
+    let tally = trust.tally(&signers, now, BASELINE_LEVEL, &|_| None);
+    report.signers = tally.verdicts.clone();
+    if tally.counted == 0 {
+        push(
+            report,
+            "trusted signers",
+            false,
+            format!("0 of 1 required{}", tally.explain_uncounted()),
+        );
+        return Err(sigs.invalid.unwrap_or_else(|| Error::SignerNotTrusted {
+            envelope: release.path.clone(),
+            counted: 0,
+            required: 1,
+            details: tally.explain_uncounted(),
+        }));
+    }
+    push(
+        report,
+        "trusted signers",
+        true,
+        format!("{} distinct trusted signer(s)", tally.counted),
+    );
+
+    // 4. The statement binds this bundle.
+    check_canonical(release)?;
     let statement = ReleaseStatement::parse_release(&release.path, &release.envelope.payload)?;
     if let Err(e) = check_binding(bundle, &statement) {
         push(report, "statement binds bundle", false, e.to_string());
@@ -319,34 +409,24 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         "statement binds bundle",
         true,
         format!(
-            "subject {} = image manifest; manifest.toml, oci-layout, index.json digests match",
-            bundle.image.digest
+            "subject {} = image manifest; manifest.toml, oci-layout, index.json, {} attestation(s), {} diff_id(s) match",
+            bundle.image.digest,
+            statement.predicate.attestations.len(),
+            statement.predicate.diff_ids.len()
         ),
     );
 
-    // 4. Baseline trust: one distinct trusted signer at least.
-    let tally = trust.tally(&signers, now, BASELINE_LEVEL, &|_| None);
-    report.signers = tally.verdicts.clone();
-    if let Err(e) = require_trusted(release, &signers, trust, now) {
-        push(
-            report,
-            "trusted signers",
-            false,
-            format!("0 of 1 required{}", tally.explain_uncounted()),
-        );
-        return Err(e);
-    }
-    push(
-        report,
-        "trusted signers",
-        true,
-        format!("{} distinct trusted signer(s)", tally.counted),
-    );
-
-    // Every other attestation is held to the same rules: signatures verify,
-    // canonical payload, an in-toto statement about this image, a trusted signer.
+    // 5. Every other attestation: bound by the release statement (checked
+    // above, so its signers endorse it), canonical, an in-toto statement
+    // about this image.
     for att in bundle.attestations.iter().filter(|a| a.path != release.path) {
-        let signers = check_envelope(att, trust, report)?;
+        if att.envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
+            return Err(Error::malformed(
+                &att.path,
+                format!("payloadType must be {IN_TOTO_PAYLOAD_TYPE}"),
+            ));
+        }
+        check_canonical(att)?;
         let st: Statement<serde_json::Value> = serde_json::from_slice(&att.envelope.payload)
             .map_err(|e| Error::malformed(&att.path, format!("payload is not an in-toto statement: {e}")))?;
         if st.type_ != STATEMENT_TYPE {
@@ -365,16 +445,18 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
                 "no subject names the bundle's image manifest",
             ));
         }
-        require_trusted(att, &signers, trust, now)?;
         push(
             report,
             "attestation",
             true,
-            format!("{} ({}) about this image, trusted", att.path, st.predicate_type),
+            format!(
+                "{} ({}) about this image, bound by the release statement",
+                att.path, st.predicate_type
+            ),
         );
     }
 
-    // 5. Policy.
+    // 6. Policy.
     let decision = policy.evaluate(&PolicyInput {
         bundle,
         statement: &statement,
@@ -397,6 +479,11 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
     }
     Ok(())
 }
+
+/// Most entries `predicate.members` or `predicate.attestations` may list:
+/// a bundle has four fixed members, at most [`crate::bundle::MAX_SELINUX_MODULES`]
+/// modules and [`crate::bundle::MAX_ATTESTATIONS`] attestations.
+pub const MAX_BOUND: usize = 4 + crate::bundle::MAX_SELINUX_MODULES + crate::bundle::MAX_ATTESTATIONS;
 
 /// Checks that `statement` describes exactly this bundle: subject and image
 /// descriptor are the bundle's image manifest, package name and version
@@ -457,14 +544,23 @@ pub fn check_binding(bundle: &Bundle, statement: &ReleaseStatement) -> Result<()
             ),
         ));
     }
-    let bound = &statement.predicate.members;
-    if bound
-        .iter()
-        .enumerate()
-        .any(|(i, m)| bound[..i].iter().any(|o| o.path == m.path))
-    {
-        return Err(Error::malformed(what, "binds a member path twice"));
+    for (list, name) in [
+        (&statement.predicate.members, "members"),
+        (&statement.predicate.attestations, "attestations"),
+    ] {
+        if list.len() > MAX_BOUND {
+            return Err(Error::malformed(
+                what,
+                format!("predicate.{name} lists {} entries, more than {MAX_BOUND}", list.len()),
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(list.len());
+        if list.iter().any(|m| !seen.insert(m.path.as_str())) {
+            return Err(Error::malformed(what, format!("predicate.{name} binds a path twice")));
+        }
     }
+    check_diff_ids(bundle, statement)?;
+    check_attestations(bundle, statement)?;
     let pkg = &statement.predicate.package;
     if pkg.name != bundle.manifest.package.name || pkg.version != bundle.manifest.package.version {
         return Err(Error::malformed(
@@ -505,6 +601,77 @@ pub fn check_binding(bundle: &Bundle, statement: &ReleaseStatement) -> Result<()
         return Err(Error::malformed(
             what,
             format!("binds member {} which the bundle lacks", extra.path),
+        ));
+    }
+    Ok(())
+}
+
+/// The config's `rootfs.diff_ids` are the signed ones: the runtimes name
+/// the image's snapshots by them, so they must be what the signers measured.
+fn check_diff_ids(bundle: &Bundle, statement: &ReleaseStatement) -> Result<(), Error> {
+    let signed = &statement.predicate.diff_ids;
+    if signed.len() != bundle.parts.layers.len() {
+        return Err(Error::malformed(
+            "release statement",
+            format!(
+                "predicate.diffIds lists {} layer(s), the image has {}",
+                signed.len(),
+                bundle.parts.layers.len()
+            ),
+        ));
+    }
+    for (i, (s, c)) in signed.iter().zip(&bundle.config.diff_ids).enumerate() {
+        if s != c {
+            return Err(Error::DigestMismatch {
+                what: format!("image config rootfs.diff_ids[{i}] vs the signed diffIds"),
+                expected: *s,
+                actual: *c,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every attestation other than the release is bound by the release
+/// statement (path and statement digest), and every bound one is present:
+/// the release signers endorse exactly this set, so nothing can be added
+/// (or swapped) on the way and then count as evidence.
+fn check_attestations(bundle: &Bundle, statement: &ReleaseStatement) -> Result<(), Error> {
+    let what = "release statement";
+    let bound = &statement.predicate.attestations;
+    if bound.iter().any(|b| b.path == crate::bundle::RELEASE_ATTESTATION) {
+        return Err(Error::malformed(
+            what,
+            "predicate.attestations lists the release attestation itself",
+        ));
+    }
+    for att in bundle
+        .attestations
+        .iter()
+        .filter(|a| a.path != crate::bundle::RELEASE_ATTESTATION)
+    {
+        let b = bound.iter().find(|b| b.path == att.path).ok_or_else(|| {
+            Error::malformed(
+                what,
+                format!("attestation {} is not bound by the release statement", att.path),
+            )
+        })?;
+        let actual = Digest::of(&att.envelope.payload);
+        if b.digest != actual {
+            return Err(Error::DigestMismatch {
+                what: format!("statement of {}", att.path),
+                expected: b.digest,
+                actual,
+            });
+        }
+    }
+    if let Some(missing) = bound
+        .iter()
+        .find(|b| bundle.attestations.iter().all(|a| a.path != b.path))
+    {
+        return Err(Error::malformed(
+            what,
+            format!("binds attestation {} which the bundle lacks", missing.path),
         ));
     }
     Ok(())

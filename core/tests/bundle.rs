@@ -161,7 +161,21 @@ impl Fixture {
     /// `pack::pack` into memory.
     fn pack(&self, keys: &[SigningKey], mtime: u64) -> Vec<u8> {
         let mut out = Vec::new();
-        pack::pack(&self.image, &self.manifest, keys, mtime, &mut out).unwrap();
+        // The third layer is opaque noise under a gzip media type: the
+        // fixture's config names each layer by its own digest, which is
+        // what is "measured" here (ct pack measures by decompressing).
+        let diff_ids = pack::LayerDiffIds::measured(self.image.parts.layers.iter().map(|l| l.digest).collect());
+        pack::PackRequest {
+            image: &self.image,
+            manifest: &self.manifest,
+            keys,
+            mtime,
+            selinux: &[],
+            extra: &[],
+            diff_ids: &diff_ids,
+        }
+        .write(&mut out)
+        .unwrap();
         out
     }
 
@@ -386,7 +400,10 @@ fn prelude(manifest_json: &[u8]) -> RawTar {
 
 /// A small, valid image config blob and its descriptor.
 fn config_blob() -> (Vec<u8>, BlobRef) {
-    let bytes = jcs::to_vec(&basic_config(&["/bin/true"])).unwrap();
+    let mut config = basic_config(&["/bin/true"]);
+    // One layer, as every manifest built with this config has.
+    config["rootfs"] = json!({"type": "layers", "diff_ids": [Digest::of(b"layer").to_string()]});
+    let bytes = jcs::to_vec(&config).unwrap();
     let desc = BlobRef {
         media_type: MT_OCI_CONFIG.into(),
         digest: Digest::of(&bytes),

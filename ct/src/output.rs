@@ -1,6 +1,35 @@
 //! Human and JSON rendering of verification reports.
+//!
+//! Human output never carries a raw control character from bundle data: a
+//! `predicateType` or a reference name is attacker-chosen before any
+//! signature is checked, and a newline or an escape sequence in it could
+//! print a fake `VALID` line or hide the real verdict on a terminal.
+//! Every line goes through [`printable`]. JSON output escapes by itself.
+
+use std::borrow::Cow;
 
 use cerro_core::verify::Report;
+
+/// `s` with every control character (C0, DEL, C1) and the Unicode line and
+/// bidi controls written as `\u{…}` escapes, so it prints as one inert line.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    let bad = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if bad(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// An error chain on one line: "context: cause: cause".
 pub fn one_line(e: &anyhow::Error) -> String {
@@ -11,7 +40,7 @@ pub fn one_line(e: &anyhow::Error) -> String {
             parts.push(s);
         }
     }
-    parts.join(": ")
+    printable(&parts.join(": ")).into_owned()
 }
 
 /// JSON for an error that happened before a report existed (unreadable bundle).
@@ -42,7 +71,7 @@ pub fn explain(report: &Report) -> String {
     let b = &report.bundle;
     let mut s = String::new();
     let mut line = |l: String| {
-        s.push_str(&l);
+        s.push_str(&printable(&l));
         s.push('\n');
     };
     line(format!("package     {} {}", b.name, b.version));
@@ -103,6 +132,12 @@ pub fn explain(report: &Report) -> String {
             if p.allowed { "allow" } else { "deny" }
         ));
     }
+    if !report.invalid_signatures.is_empty() {
+        line("invalid signatures (not counted)".into());
+        for i in &report.invalid_signatures {
+            line(format!("  {:<20} {} on {}", i.key_id, i.fingerprint, i.envelope));
+        }
+    }
     line(format!(
         "verdict     {} (exit {}): {}",
         if report.valid { "VALID" } else { "REFUSED" },
@@ -110,4 +145,19 @@ pub fn explain(report: &Report) -> String {
         report.message
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_from_bundle_data_are_escaped() {
+        let fake = "x\nverdict     VALID (exit 0): valid\x1b[8m";
+        let p = printable(fake);
+        assert!(!p.contains('\n') && !p.contains('\x1b'), "{p}");
+        assert_eq!(p, "x\\u{a}verdict     VALID (exit 0): valid\\u{1b}[8m");
+        assert!(matches!(printable("plain text: ok"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(printable("a\u{202e}b\u{85}c"), "a\\u{202e}b\\u{85}c");
+    }
 }

@@ -124,6 +124,7 @@ fn now() -> u64 {
 /// other attestations kept only if `keep_others`, `extra` added (members in
 /// path order), and `edit_release` applied to the release envelope.
 fn rebuild(
+    env: &Env,
     src: &str,
     dst: &str,
     keep_others: bool,
@@ -153,12 +154,45 @@ fn rebuild(
         }
     }
     atts.sort_by(|a, b| a.0.cmp(&b.0));
+    let atts = rebind(env, atts);
     let mut b = tar::Builder::new(Vec::new());
     for (p, d) in head.into_iter().chain(atts).chain(tail) {
         let h = cerro_core::bundle::member_header(&p, d.len() as u64, mtime).unwrap();
         b.append(&h, &d[..]).unwrap();
     }
     fs::write(dst, b.into_inner().unwrap()).unwrap();
+}
+
+/// The release statement re-made to bind exactly the other attestations of
+/// `atts` (as `ct pack` would have), re-signed by the keys that signed it.
+fn rebind(env: &Env, mut atts: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+    let bound: Vec<Value> = atts
+        .iter()
+        .filter(|(p, _)| p != "attestations/release.dsse.json")
+        .map(|(p, d)| {
+            let e = Envelope::parse(p, d).unwrap();
+            json!({"path": p, "digest": cerro_core::digest::Digest::of(&e.payload).to_string()})
+        })
+        .collect();
+    let home = Home::new(env.path("home"));
+    let trust = home.load_trust().unwrap();
+    for (p, d) in atts.iter_mut().filter(|(p, _)| p == "attestations/release.dsse.json") {
+        let mut e = Envelope::parse(p, d).unwrap();
+        let mut st: Value = serde_json::from_slice(&e.payload).unwrap();
+        if st["predicate"]["attestations"] == json!(bound) {
+            continue;
+        }
+        st["predicate"]["attestations"] = json!(bound);
+        e.payload = cerro_core::jcs::to_vec(&st).unwrap();
+        let signers: Vec<String> = e.signatures.drain(..).map(|s| s.keyid).collect();
+        for fp in signers {
+            let fp = cerro_core::trust::Fingerprint::from_hex(&fp).unwrap();
+            let id = trust.by_fingerprint(&fp).unwrap().id.clone();
+            e.sign(&home.load_signing_key(&id, None).unwrap());
+        }
+        *d = e.to_bytes().unwrap();
+    }
+    atts
 }
 
 /// An envelope holding a statement about `digest`, signed by `key_id` of the
@@ -225,7 +259,7 @@ fn threshold_from_a_three_of_five_group() {
     );
     // A second copy of every signature (r1, r2, outsider) counts nothing more.
     let dup = env.s("dup.ctp");
-    rebuild(&b, &dup, true, vec![], |bytes| {
+    rebuild(&env, &b, &dup, true, vec![], |bytes| {
         let mut e = Envelope::parse("release", &bytes).unwrap();
         let copies = e.signatures.clone();
         e.signatures.extend(copies);
@@ -390,10 +424,11 @@ fn each_rule_refuses_with_exit_4_and_names_itself() {
     // one with signed provenance (finished an hour ago) and an SBOM; and one
     // packed without SOURCE_DATE_EPOCH, whose provenance gives the epoch.
     let bare = env.s("bare.ctp");
-    rebuild(&b, &bare, false, vec![], |r| r);
+    rebuild(&env, &b, &bare, false, vec![], |r| r);
     let rich = env.s("rich.ctp");
     let finished = format_rfc3339(now() - 3_600);
     rebuild(
+        &env,
         &b,
         &rich,
         false,

@@ -101,6 +101,7 @@ fn fixture_with(module: bool) -> Fx {
         mtime: 0,
         selinux: if module { &modules[..] } else { &[] },
         extra: &[],
+        diff_ids: &cerro_core::pack::LayerDiffIds::of_uncompressed(&image).unwrap(),
     }
     .write(&mut out)
     .unwrap();

@@ -155,7 +155,7 @@ fn debian_minbase_sbom_and_provenance_pass_the_reference_validators() {
     for ty in [
         "https://slsa.dev/provenance/v1",
         "https://spdx.dev/Document",
-        "cerro-torre.org/attestation/release/v1",
+        "cerro-torre.org/attestation/release/v2",
     ] {
         assert!(explain.contains(ty), "explain lacks {ty}:\n{explain}");
     }

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cerro_core::digest::Digest;
+use cerro_core::image::{chain_id, host_architecture, parse_config, parse_index, parse_manifest, select_platform};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::ShimError;
@@ -197,15 +198,18 @@ impl Containerd {
         let target = i.image.and_then(|i| i.target).unwrap_or_default();
         let call = format!("Images/Get {}", c.image);
         let top = Digest::parse(&target.digest).map_err(|e| err(&call, e))?;
-        let mut candidates: Vec<String> = Vec::new();
+        let mut candidates: Vec<(String, String)> = Vec::new();
         if is_index(&target.media_type) {
             let index = self.blob(&ch, &target.digest).await?;
-            candidates = platform_manifests(&index).map_err(|e| err(&call, e))?;
+            candidates = platform_manifests(&call, &index)?;
             if candidates.is_empty() {
-                return Err(err(&call, format!("index {top} has no manifest for linux/{}", arch())));
+                return Err(err(
+                    &call,
+                    format!("index {top} has no manifest for linux/{}", host_architecture()),
+                ));
             }
         } else {
-            candidates.push(target.digest.clone());
+            candidates.push((target.digest.clone(), target.media_type.clone()));
         }
         if c.snapshot_key.is_empty() {
             return Err(err(
@@ -226,11 +230,17 @@ impl Containerd {
             .await?;
         let parent = snap.info.unwrap_or_default().parent;
         let mut chains = Vec::new();
-        for m in &candidates {
+        for (m, media_type) in &candidates {
             let manifest = self.blob(&ch, m).await?;
-            let config_digest = manifest_config(&manifest).map_err(|e| err(format!("manifest {m}"), e))?;
+            let parts = parse_manifest(&format!("manifest {m}"), &manifest, media_type)
+                .map_err(|e| err(format!("manifest {m}"), e))?;
+            let config_digest = parts.config.digest.to_string();
             let config = self.blob(&ch, &config_digest).await?;
-            let chain = chain_id(&config).map_err(|e| err(format!("config {config_digest}"), e))?;
+            let chain = parse_config(&format!("config {config_digest}"), &config)
+                .map_err(|e| err(format!("config {config_digest}"), e))?;
+            let chain = chain_id(&chain.diff_ids)
+                .map(|d| d.to_string())
+                .ok_or_else(|| err(format!("config {config_digest}"), "the image config has no layers"))?;
             if chain == parent {
                 let d = Digest::parse(m).map_err(|e| err(&call, e))?;
                 let mut digests = vec![d];
@@ -272,80 +282,14 @@ fn is_index(media_type: &str) -> bool {
     )
 }
 
-/// GOARCH naming of this machine's architecture (what indexes say).
-fn arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
-/// The manifests of an index made for linux on this architecture.
-fn platform_manifests(index: &[u8]) -> Result<Vec<String>, String> {
-    #[derive(serde::Deserialize)]
-    struct Index {
-        #[serde(default)]
-        manifests: Vec<Desc>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Desc {
-        digest: String,
-        #[serde(default)]
-        platform: Option<Platform>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Platform {
-        os: String,
-        architecture: String,
-    }
-    let i: Index = serde_json::from_slice(index).map_err(|e| format!("bad index: {e}"))?;
-    Ok(i.manifests
+/// The manifests of an index made for linux on this architecture, with
+/// their media types, read by core's strict OCI reader.
+fn platform_manifests(call: &str, index: &[u8]) -> Result<Vec<(String, String)>, ShimError> {
+    let entries = parse_index(&format!("{call}: index"), index).map_err(|e| err(call, e))?;
+    Ok(select_platform(&entries, "linux", host_architecture())
         .into_iter()
-        .filter(|d| {
-            d.platform
-                .as_ref()
-                .is_some_and(|p| p.os == "linux" && p.architecture == arch())
-        })
-        .map(|d| d.digest)
+        .map(|e| (e.manifest.digest.to_string(), e.manifest.media_type.clone()))
         .collect())
-}
-
-/// The config digest a manifest names.
-fn manifest_config(manifest: &[u8]) -> Result<String, String> {
-    #[derive(serde::Deserialize)]
-    struct Manifest {
-        config: Desc,
-    }
-    #[derive(serde::Deserialize)]
-    struct Desc {
-        digest: String,
-    }
-    let m: Manifest = serde_json::from_slice(manifest).map_err(|e| format!("bad manifest: {e}"))?;
-    Ok(m.config.digest)
-}
-
-/// The chain id of an image config's layers (OCI image spec, "ChainID"):
-/// `chain(0) = diff_id(0)`, `chain(n) = sha256(chain(n-1) + " " + diff_id(n))`.
-/// containerd names a snapshot of the unpacked layers by it.
-fn chain_id(config: &[u8]) -> Result<String, String> {
-    #[derive(serde::Deserialize)]
-    struct Config {
-        rootfs: RootFs,
-    }
-    #[derive(serde::Deserialize)]
-    struct RootFs {
-        diff_ids: Vec<String>,
-    }
-    let c: Config = serde_json::from_slice(config).map_err(|e| format!("bad image config: {e}"))?;
-    let mut ids = c.rootfs.diff_ids.into_iter();
-    let mut chain = ids.next().ok_or("the image config has no layers")?;
-    for d in ids {
-        chain = Digest::of(format!("{chain} {d}").as_bytes()).to_string();
-    }
-    Ok(chain)
 }
 
 /// The subset of containerd's API messages used here (field numbers from
@@ -440,49 +384,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chain_id_follows_the_image_spec() {
-        // One layer: the chain id is the diff id.
-        let one = format!(
-            r#"{{"rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}}"#,
-            "a".repeat(64)
-        );
-        assert_eq!(chain_id(one.as_bytes()).unwrap(), format!("sha256:{}", "a".repeat(64)));
-        // Two: sha256 of "chain0 diff1".
-        let (a, b) = (
-            format!("sha256:{}", "a".repeat(64)),
-            format!("sha256:{}", "b".repeat(64)),
-        );
-        let two = format!(r#"{{"rootfs":{{"diff_ids":["{a}","{b}"]}}}}"#);
-        assert_eq!(
-            chain_id(two.as_bytes()).unwrap(),
-            Digest::of(format!("{a} {b}").as_bytes()).to_string()
-        );
-        assert!(chain_id(br#"{"rootfs":{"diff_ids":[]}}"#).is_err());
-        assert!(chain_id(b"[]").is_err());
-    }
-
-    #[test]
-    fn an_index_is_narrowed_to_this_platform() {
+    fn an_index_is_narrowed_to_this_platform_by_the_strict_reader() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let m = "application/vnd.oci.image.manifest.v1+json";
         let idx = format!(
-            r#"{{"manifests":[
-              {{"digest":"sha256:1","platform":{{"os":"linux","architecture":"{}"}}}},
-              {{"digest":"sha256:2","platform":{{"os":"linux","architecture":"s390x-not-this"}}}},
-              {{"digest":"sha256:3"}}]}}"#,
-            arch()
+            r#"{{"schemaVersion":2,"manifests":[
+              {{"mediaType":"{m}","digest":"{}","size":1,"platform":{{"os":"linux","architecture":"{}"}}}},
+              {{"mediaType":"{m}","digest":"{}","size":1,"platform":{{"os":"linux","architecture":"s390x-not-this"}}}},
+              {{"mediaType":"{m}","digest":"{}","size":1}}]}}"#,
+            d('1'),
+            host_architecture(),
+            d('2'),
+            d('3')
         );
-        assert_eq!(platform_manifests(idx.as_bytes()).unwrap(), ["sha256:1"]);
-        assert!(platform_manifests(b"{").is_err());
+        assert_eq!(
+            platform_manifests("Images/Get x", idx.as_bytes()).unwrap(),
+            [(d('1'), m.to_owned())]
+        );
+        assert!(platform_manifests("Images/Get x", b"{").is_err());
+        // An index that also carries layers means two things: refused.
+        let confused = idx.replacen("{\"schemaVersion\":2,", "{\"schemaVersion\":2,\"layers\":[],", 1);
+        let e = platform_manifests("Images/Get x", confused.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("layers"), "{e}");
         assert!(is_index("application/vnd.oci.image.index.v1+json"));
         assert!(!is_index("application/vnd.oci.image.manifest.v1+json"));
-    }
-
-    #[test]
-    fn manifest_names_its_config() {
-        assert_eq!(
-            manifest_config(br#"{"schemaVersion":2,"config":{"digest":"sha256:c","size":1}}"#).unwrap(),
-            "sha256:c"
-        );
-        assert!(manifest_config(br#"{"layers":[]}"#).is_err());
     }
 
     #[test]

@@ -951,6 +951,7 @@ mod tests {
             mtime: 0,
             selinux: &[(module.member_path(), module.cil.into_bytes())],
             extra: &[],
+            diff_ids: &cerro_core::pack::LayerDiffIds::of_uncompressed(&image).unwrap(),
         }
         .write(&mut std::fs::File::create(&path).unwrap())
         .unwrap();

@@ -40,6 +40,11 @@ pub const RELEASE_ATTESTATION: &str = "attestations/release.dsse.json";
 pub const SELINUX_PREFIX: &str = "selinux/";
 /// Largest SELinux module accepted.
 pub const MAX_SELINUX_SIZE: u64 = 1 << 20;
+/// Most `selinux/` modules a bundle may carry (`ct pack` writes one; each is
+/// held in memory while the bundle is read, before any signature is checked).
+pub const MAX_SELINUX_MODULES: usize = 8;
+/// Most bytes all `selinux/` modules together may hold.
+pub const MAX_SELINUX_BYTES: u64 = 4 << 20;
 /// The layout marker file.
 pub const LAYOUT_PATH: &str = "oci-layout/oci-layout";
 /// The layout index.

@@ -20,7 +20,10 @@ use crate::digest::Digest;
 use crate::dsse::{Envelope, MAX_ENVELOPE_SIZE};
 use crate::error::{Error, Result};
 use crate::hashpool::{HashPool, Sink, CHUNK};
-use crate::image::{bundle_index, parse_index, parse_manifest, BlobRef, ImageParts, MAX_JSON_BLOB, OCI_LAYOUT_FILE};
+use crate::image::{
+    bundle_index, parse_config, parse_index, parse_manifest, BlobRef, ImageConfig, ImageParts, MAX_JSON_BLOB,
+    OCI_LAYOUT_FILE,
+};
 use crate::manifest::{PackageManifest, MAX_MANIFEST_SIZE};
 
 /// One member as read.
@@ -62,6 +65,9 @@ pub struct Bundle {
     pub reference: Option<String>,
     /// Config and layers.
     pub parts: ImageParts,
+    /// The image config, parsed strictly (its `rootfs.diff_ids` are checked
+    /// against the signed ones by [`crate::verify`]).
+    pub config: ImageConfig,
     /// The mtime shared by every member.
     pub mtime: u64,
 }
@@ -330,8 +336,10 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
     let mut attestations: Vec<Attestation> = Vec::new();
     let mut attestation_bytes = 0u64;
     let mut selinux: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut selinux_bytes = 0u64;
     let mut index: Option<(BlobRef, Option<String>)> = None;
     let mut parts: Option<ImageParts> = None;
+    let mut config: Option<ImageConfig> = None;
     let mut expected: Vec<BlobRef> = Vec::new();
     let mut next_blob = 0usize;
     let mut mtime = None;
@@ -468,6 +476,19 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                 {
                     return Err(Error::malformed("bundle", format!("{path:?} is out of order")));
                 }
+                if selinux.len() >= super::MAX_SELINUX_MODULES {
+                    return Err(Error::malformed(
+                        "bundle",
+                        format!("more than {} selinux/ modules", super::MAX_SELINUX_MODULES),
+                    ));
+                }
+                selinux_bytes = selinux_bytes.saturating_add(size);
+                if selinux_bytes > super::MAX_SELINUX_BYTES {
+                    return Err(Error::malformed(
+                        "bundle",
+                        format!("selinux/ modules hold more than {} bytes", super::MAX_SELINUX_BYTES),
+                    ));
+                }
                 let bytes = read_small(&mut entry, &path, size, super::MAX_SELINUX_SIZE)?;
                 if std::str::from_utf8(&bytes).is_err() {
                     return Err(Error::malformed(&path, "not UTF-8"));
@@ -578,6 +599,36 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                     });
                 }
                 next_blob += 1;
+                if next_blob == 1 {
+                    // The config comes right after the manifest: it is small,
+                    // and its rootfs.diff_ids are what the runtimes name the
+                    // image's snapshots by, so it is read and parsed (strictly).
+                    let bytes = read_small(&mut entry, &path, size, MAX_JSON_BLOB)?;
+                    let actual = Digest::of(&bytes);
+                    if actual != digest {
+                        return Err(Error::DigestMismatch {
+                            what: path,
+                            expected: digest,
+                            actual,
+                        });
+                    }
+                    let c = parse_config(&path, &bytes)?;
+                    let layers = parts.as_ref().map_or(0, |p| p.layers.len());
+                    if c.diff_ids.len() != layers {
+                        return Err(Error::malformed(
+                            &path,
+                            format!("rootfs.diff_ids has {} entries for {layers} layer(s)", c.diff_ids.len()),
+                        ));
+                    }
+                    config = Some(c);
+                    if let Some(mut sink) = extract.blob(&digest)? {
+                        sink.write_all(&bytes)
+                            .map_err(|e| Error::io("extracting", path.clone(), e))?;
+                        sink.flush().map_err(|e| Error::io("extracting", path.clone(), e))?;
+                    }
+                    members.push(Member { path, size, digest });
+                    continue;
+                }
                 if let Mode::Assembled { hashed, .. } = mode {
                     if hashed.contains(&(data_start, digest)) {
                         members.push(Member { path, size, digest });
@@ -622,6 +673,8 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
     if let Some(missing) = expected.get(next_blob) {
         return Err(Error::malformed("bundle", format!("missing blob {}", missing.digest)));
     }
+    let config =
+        config.ok_or_else(|| Error::malformed("bundle", format!("missing blob {} (config)", parts.config.digest)))?;
     let outcomes = pool.finish();
     for (id, blob) in streamed {
         let path = super::blob_path(&blob.digest);
@@ -658,6 +711,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
         image,
         reference,
         parts,
+        config,
         mtime: mtime.unwrap_or(0),
     })
 }

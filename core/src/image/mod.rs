@@ -1,12 +1,16 @@
 //! OCI images: the media types Cerro Torre accepts and the parts of an image
 //! manifest it needs (config and layers, by digest and size).
 //!
-//! Both the packer (reading a source image) and the bundle reader (reading a
-//! bundle's layout) go through [`parse_manifest`] and [`parse_index`], so an
-//! image accepted at pack time is exactly one the verifier accepts.
+//! Every reader of OCI JSON in the workspace (the packer reading a source
+//! image, the bundle reader, the registry client, the containerd shim) goes
+//! through [`parse_manifest`], [`parse_index`] and [`parse_config`], which
+//! first refuse any document Go's JSON decoder could read differently
+//! ([`strict`]), so an image accepted at pack time is exactly one the
+//! verifier accepts and the one the runtimes run.
 
 pub mod layout;
 pub mod source;
+pub mod strict;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde::Serialize;
@@ -107,6 +111,7 @@ pub fn parse_manifest(what: &str, bytes: &[u8], media_type: &str) -> Result<Imag
             format!("unsupported manifest media type {media_type:?}{hint}"),
         ));
     }
+    strict::check(what, bytes, strict::DocKind::Manifest)?;
     let m =
         ImageManifest::from_reader(bytes).map_err(|e| Error::malformed(what, format!("not an image manifest: {e}")))?;
     if m.schema_version() != 2 {
@@ -151,10 +156,47 @@ pub struct IndexEntry {
     pub manifest: BlobRef,
     /// Its `org.opencontainers.image.ref.name`.
     pub ref_name: Option<String>,
+    /// The platform it is for, if the index says.
+    pub platform: Option<Platform>,
+}
+
+/// An index entry's platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// `os` (`linux`).
+    pub os: String,
+    /// `architecture`, GOARCH naming (`amd64`, `arm64`).
+    pub architecture: String,
+    /// `variant` (`v8`), if any.
+    pub variant: Option<String>,
+}
+
+/// This machine's architecture in GOARCH naming (what indexes say).
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// The entries of an index made for `os` on `architecture`, in index order.
+pub fn select_platform<'i>(entries: &'i [IndexEntry], os: &str, architecture: &str) -> Vec<&'i IndexEntry> {
+    entries
+        .iter()
+        .filter(|e| {
+            e.platform
+                .as_ref()
+                .is_some_and(|p| p.os == os && p.architecture == architecture)
+        })
+        .collect()
 }
 
 /// Parses an OCI layout `index.json`.
 pub fn parse_index(what: &str, bytes: &[u8]) -> Result<Vec<IndexEntry>> {
+    strict::check(what, bytes, strict::DocKind::Index)?;
     let idx = ImageIndex::from_reader(bytes).map_err(|e| Error::malformed(what, format!("not an image index: {e}")))?;
     if idx.schema_version() != 2 {
         return Err(Error::malformed(what, "schemaVersion must be 2"));
@@ -165,9 +207,81 @@ pub fn parse_index(what: &str, bytes: &[u8]) -> Result<Vec<IndexEntry>> {
             Ok(IndexEntry {
                 manifest: BlobRef::from_descriptor(what, d)?,
                 ref_name: d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).cloned(),
+                platform: d.platform().as_ref().map(|p| Platform {
+                    os: p.os().to_string(),
+                    architecture: p.architecture().to_string(),
+                    variant: p.variant().clone(),
+                }),
             })
         })
         .collect()
+}
+
+/// What an image config says that verification and the runtimes depend on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageConfig {
+    /// `os`.
+    pub os: String,
+    /// `architecture`.
+    pub architecture: String,
+    /// `variant`, if any.
+    pub variant: Option<String>,
+    /// `rootfs.diff_ids`: the digest of each layer uncompressed, in order.
+    /// A runtime names its snapshots by the chain of these ([`chain_id`]).
+    pub diff_ids: Vec<Digest>,
+}
+
+/// Parses an image config strictly ([`strict`]): `rootfs.type` must be
+/// `layers` and every diff_id a `sha256:` digest.
+pub fn parse_config(what: &str, bytes: &[u8]) -> Result<ImageConfig> {
+    strict::check(what, bytes, strict::DocKind::Config)?;
+    #[derive(serde::Deserialize)]
+    struct RootFs {
+        #[serde(rename = "type")]
+        type_: String,
+        diff_ids: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Config {
+        os: String,
+        architecture: String,
+        #[serde(default)]
+        variant: Option<String>,
+        rootfs: RootFs,
+    }
+    let c: Config =
+        serde_json::from_slice(bytes).map_err(|e| Error::malformed(what, format!("not an image config: {e}")))?;
+    if c.rootfs.type_ != "layers" {
+        return Err(Error::malformed(
+            what,
+            format!("rootfs.type is {:?}, not \"layers\"", c.rootfs.type_),
+        ));
+    }
+    let diff_ids = c
+        .rootfs
+        .diff_ids
+        .iter()
+        .map(|d| {
+            Digest::parse(d).map_err(|_| Error::malformed(what, format!("rootfs.diff_ids: {d:?} is not sha256:<hex>")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ImageConfig {
+        os: c.os,
+        architecture: c.architecture,
+        variant: c.variant,
+        diff_ids,
+    })
+}
+
+/// The chain id of a layer stack (OCI image spec, config.md "ChainID"):
+/// `ChainID(L0) = DiffID(L0)`, `ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln))`
+/// over the `sha256:<hex>` strings. `None` for no layers.
+pub fn chain_id(diff_ids: &[Digest]) -> Option<Digest> {
+    let (first, rest) = diff_ids.split_first()?;
+    Some(
+        rest.iter()
+            .fold(*first, |chain, d| Digest::of(format!("{chain} {d}").as_bytes())),
+    )
 }
 
 /// The `oci-layout` file content this crate writes and accepts.

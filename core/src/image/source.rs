@@ -11,7 +11,8 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Take};
 use std::path::{Path, PathBuf};
 
 use super::{
-    parse_index, parse_manifest, BlobRef, ImageParts, MAX_JSON_BLOB, MT_OCI_CONFIG, MT_OCI_LAYER_TAR, MT_OCI_MANIFEST,
+    parse_config, parse_index, parse_manifest, BlobRef, ImageParts, MAX_JSON_BLOB, MT_OCI_CONFIG, MT_OCI_LAYER_TAR,
+    MT_OCI_MANIFEST,
 };
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -153,17 +154,8 @@ impl SourceImage {
             },
         };
         let config_bytes = store.read_small(&entry.config)?;
-        #[derive(serde::Deserialize)]
-        struct RootFs {
-            diff_ids: Vec<Digest>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Config {
-            rootfs: RootFs,
-        }
-        let cfg: Config = serde_json::from_slice(&config_bytes)
-            .map_err(|e| Error::malformed("docker-archive config", format!("no usable rootfs.diff_ids: {e}")))?;
-        if cfg.rootfs.diff_ids.len() != entry.layers.len() {
+        let cfg = parse_config("docker-archive config", &config_bytes)?;
+        if cfg.diff_ids.len() != entry.layers.len() {
             return Err(Error::malformed(
                 "docker-archive config",
                 "rootfs.diff_ids does not match the layer count",
@@ -185,7 +177,7 @@ impl SourceImage {
         };
         names.insert(config.digest, entry.config.clone());
         let mut layers = Vec::with_capacity(entry.layers.len());
-        for (name, diff_id) in entry.layers.iter().zip(&cfg.rootfs.diff_ids) {
+        for (name, diff_id) in entry.layers.iter().zip(&cfg.diff_ids) {
             let (_, size) = members
                 .get(name.trim_start_matches("./"))
                 .ok_or_else(|| Error::malformed(what, format!("layer {name:?} is not in the archive")))?;
@@ -230,6 +222,15 @@ impl SourceImage {
     /// compare with `blob.digest`: the source is not trusted.
     pub fn open_blob(&self, blob: &BlobRef) -> Result<Take<File>> {
         self.store.open_blob(&blob.digest, blob.size)
+    }
+
+    /// Reads a small blob (at most [`MAX_JSON_BLOB`]: a config) whole,
+    /// checking its digest and size.
+    pub fn read_blob_small(&self, blob: &BlobRef) -> Result<Vec<u8>> {
+        if blob.size > MAX_JSON_BLOB {
+            return Err(Error::malformed(format!("blob {}", blob.digest), "larger than 4 MiB"));
+        }
+        self.store.read_blob_verified(blob)
     }
 }
 

@@ -132,7 +132,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             time,
         };
-        let extra = cerro_attest::statements(&manifest, &src, &attest)?;
+        let attested = cerro_attest::statements(&manifest, &src, &attest)?;
         let module = cerro_selinux::generate(&manifest, None).map_err(Error::from)?;
         PackRequest {
             image: &src,
@@ -140,7 +140,8 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
             keys: &[signing],
             mtime: time,
             selinux: &[(module.member_path(), module.cil.into_bytes())],
-            extra: &extra,
+            extra: &attested.statements,
+            diff_ids: &attested.diff_ids,
         }
         .write_file(&mut f)?;
     }

@@ -73,7 +73,11 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
     let v = match outcome {
         Ok(v) => v,
         Err(r) => {
-            eprintln!("ct: refused {}: {}; nothing was loaded", file.display(), r.error);
+            eprintln!(
+                "ct: refused {}: {}; nothing was loaded",
+                file.display(),
+                crate::output::printable(&r.error.to_string())
+            );
             return Ok(r.error.exit_code());
         }
     };

@@ -121,7 +121,7 @@ pub fn pack(
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         time: mtime,
     };
-    let extra = cerro_attest::statements(&manifest, &src, &opts)?;
+    let attested = cerro_attest::statements(&manifest, &src, &opts)?;
     let module = selinux_module(&manifest, attest.selinux_policy)?;
     PackRequest {
         image: &src,
@@ -129,7 +129,8 @@ pub fn pack(
         keys: &keys,
         mtime,
         selinux: &[(module.member_path(), module.cil.into_bytes())],
-        extra: &extra,
+        extra: &attested.statements,
+        diff_ids: &attested.diff_ids,
     }
     .write_file(out.file())?;
     out.commit_unsynced()?;

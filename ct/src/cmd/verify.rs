@@ -57,7 +57,7 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(v.report())?);
             } else {
-                println!("{}", v.report().message);
+                println!("{}", output::printable(&v.report().message));
             }
             Ok(ExitCode::Valid)
         }
@@ -65,7 +65,11 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r.report)?);
             }
-            eprintln!("ct: refused {}: {}", a.file.display(), r.error);
+            eprintln!(
+                "ct: refused {}: {}",
+                a.file.display(),
+                output::printable(&r.error.to_string())
+            );
             Ok(r.error.exit_code())
         }
     }
@@ -157,7 +161,11 @@ pub fn unpack(ctx: &Ctx, file: &Path, output: &Path, policy: Option<&Path>) -> R
             Ok(ExitCode::Valid)
         }
         Err(r) => {
-            eprintln!("ct: refused {}: {}; nothing was written", file.display(), r.error);
+            eprintln!(
+                "ct: refused {}: {}; nothing was written",
+                file.display(),
+                output::printable(&r.error.to_string())
+            );
             Ok(r.error.exit_code())
         }
     }
@@ -167,7 +175,11 @@ pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<ExitCode> {
     let v = match check(ctx, file, policy, &mut NoExtract)? {
         Ok(v) => v,
         Err(r) => {
-            eprintln!("ct: refused {}: {}", file.display(), r.error);
+            eprintln!(
+                "ct: refused {}: {}",
+                file.display(),
+                output::printable(&r.error.to_string())
+            );
             return Ok(r.error.exit_code());
         }
     };

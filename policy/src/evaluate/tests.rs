@@ -763,47 +763,34 @@ fn the_first_failing_rule_in_the_fixed_order_decides() {
 fn verify_applies_the_policy_to_signed_attestations() {
     let mut w = world();
     w.edit_key("k1", |k| k.level = TrustLevel::Ultimate);
-    let signed = |predicate_type: &str, predicate: Value| {
-        let mut env = Envelope::new(
-            IN_TOTO_PAYLOAD_TYPE,
-            statement_about(&w.bundle, predicate_type, predicate),
-        );
-        env.sign(&key(1));
-        env.to_bytes().unwrap()
-    };
-    // The release envelope signed by k1, k2 and k3, plus provenance and an SBOM.
-    let release = {
-        let mut env = w.bundle.release().unwrap().envelope.clone();
-        env.sign(&key(2));
-        env.sign(&key(3));
-        env.to_bytes().unwrap()
-    };
+    // The release signed by k1, k2 and k3, binding a provenance and an
+    // SBOM: the facts the policy reads are endorsed by those signers.
     let finished = format_rfc3339(NOW - DAY);
-    let attestations = vec![
+    let extra = vec![
         (
             "attestations/provenance.dsse.json".to_string(),
-            signed(
+            statement_about(
+                &w.bundle,
                 SLSA_PROVENANCE_V1,
                 provenance(Some(&finished), &["docker://registry.example.org/hello:1.0"]),
             ),
         ),
-        (RELEASE_ATTESTATION.to_string(), release),
         (
             "attestations/sbom.dsse.json".to_string(),
-            signed(SPDX_DOCUMENT, json!({})),
+            statement_about(&w.bundle, SPDX_DOCUMENT, json!({})),
         ),
     ];
     let mut bytes = Vec::new();
-    bundle::write_bundle(
-        &BundleContents {
-            manifest_toml: w.manifest.to_canonical_toml().unwrap().into_bytes(),
-            attestations,
-            selinux: Vec::new(),
-            image: &w.image,
-            mtime: 0,
-        },
-        &mut bytes,
-    )
+    pack::PackRequest {
+        image: &w.image,
+        manifest: &w.manifest,
+        keys: &[key(1), key(2), key(3)],
+        mtime: 0,
+        selinux: &[],
+        extra: &extra,
+        diff_ids: &pack::LayerDiffIds::of_uncompressed(&w.image).unwrap(),
+    }
+    .write(&mut bytes)
     .unwrap();
     let policy = DeploymentPolicy::from_json(
         "strict",
