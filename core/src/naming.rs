@@ -342,7 +342,16 @@ mod tests {
     #[test]
     fn the_reader_refuses_what_no_package_gives() {
         for m in [
-            "ct_", "hello", "ct_Hello", "ct_1a", "ct_a_", "ct_a__", "ct_a__d", "ct_a__d_", "ct_a__x_b", "ct_a___b",
+            "ct_",
+            "hello",
+            "ct_Hello",
+            "ct_1a",
+            "ct_a_",
+            "ct_a__",
+            "ct_a__d",
+            "ct_a__d_",
+            "ct_a__x_b",
+            "ct_a___b",
             "ct_a__h_b", // a single '-' escaped where it need not be
             "ct_a_file", // the plain form where the escape is due
         ] {

@@ -53,7 +53,9 @@ impl From<SelinuxError> for cerro_core::Error {
             SelinuxError::Policy(m) => cerro_core::Error::Config(m),
             SelinuxError::Unrepresentable(m) => cerro_core::Error::malformed("manifest.toml", m),
             SelinuxError::Name(e) => e,
-            SelinuxError::NotInstallable(m) => cerro_core::Error::malformed("bundle", format!("SELinux module not installable: {m}")),
+            SelinuxError::NotInstallable(m) => {
+                cerro_core::Error::malformed("bundle", format!("SELinux module not installable: {m}"))
+            }
         }
     }
 }
