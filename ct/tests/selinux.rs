@@ -323,3 +323,117 @@ fn install_loads_only_a_verified_module_into_a_private_store() {
     assert!(all(&i).contains("installed SELinux module ct_svc from"), "{}", all(&i));
     assert!(modules(&root).iter().any(|m| m == "ct_svc"), "{:?}", modules(&root));
 }
+
+/// Debian's refpolicy module store as plain CIL, extracted once into
+/// target/ (shared with selinux-gen/tests/refpolicy.rs).
+fn refpolicy_cil() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).unwrap().to_path_buf();
+    let dir = target.join("fixtures/refpolicy-cil");
+    if dir.join(".complete").exists() {
+        return dir;
+    }
+    let store = Path::new("/var/lib/selinux/default/active/modules");
+    assert!(
+        store.exists(),
+        "selinux-policy-default is not installed: run scripts/install-deps"
+    );
+    // Extract beside it, then rename: a concurrent test never sees half a policy.
+    let tmp = tempfile::tempdir_in(&target).unwrap();
+    for prio in fs::read_dir(store).unwrap().flatten() {
+        let Ok(mods) = fs::read_dir(prio.path()) else {
+            continue;
+        };
+        for m in mods.flatten() {
+            let cil = m.path().join("cil");
+            if !cil.exists() {
+                continue; // disabled module
+            }
+            let out = Command::new("bunzip2").arg("-c").arg(&cil).output().unwrap();
+            assert!(out.status.success());
+            fs::write(
+                tmp.path().join(format!("{}.cil", m.file_name().to_string_lossy())),
+                out.stdout,
+            )
+            .unwrap();
+        }
+    }
+    fs::write(tmp.path().join(".complete"), "").unwrap();
+    let _ = fs::rename(tmp.keep(), &dir);
+    assert!(dir.join(".complete").exists());
+    dir
+}
+
+#[test]
+fn install_regenerates_declared_ports_against_the_hosts_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &str| d.join(p).display().to_string();
+    let root = private_root(d);
+    let policy = refpolicy_cil();
+    let policy = policy.to_str().unwrap();
+    fs::write(
+        d.join("m.toml"),
+        "[package]\nname = \"web.app\"\nversion = \"1\"\n[capabilities]\nlisten = [\"tcp/8080\"]\n",
+    )
+    .unwrap();
+    // Packed against Debian's refpolicy: tcp/8080 is http_cache_port_t.
+    assert!(ct(d, &["keygen", "--id", "k"]).status.success());
+    let mut lb = LayoutBuilder::new(&d.join("img")).unwrap();
+    lb.layer_tar(&[("web", 0o755, b"#!/bin/sh\n")]).unwrap();
+    lb.finish(basic_config(&["/web"]), Some("1")).unwrap();
+    let p = ct(
+        d,
+        &[
+            "pack",
+            &format!("oci:{}:1", s("img")),
+            "-o",
+            &s("b.ctp"),
+            "--key",
+            "k",
+            "--manifest",
+            &s("m.toml"),
+            "--selinux-policy",
+            policy,
+        ],
+    );
+    assert!(p.status.success(), "{}", all(&p));
+    let install = |extra: &[&str]| {
+        let mut args = vec!["selinux", "install", &s("b.ctp"), "--store-root", &s("root")]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        ct(d, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let before = modules(&root);
+
+    // Without the host's policy the module cannot be regenerated.
+    let o = install(&[]);
+    assert_eq!(o.status.code(), Some(78), "{}", all(&o));
+    assert!(all(&o).contains("--selinux-policy DIR"), "{}", all(&o));
+    // Against a policy that labels 8080 otherwise, it is not this host's module.
+    fs::create_dir(d.join("other")).unwrap();
+    fs::write(
+        d.join("other/ports.cil"),
+        "(portcon tcp 8080 (system_u object_r http_port_t ((s0) (s0))))\n",
+    )
+    .unwrap();
+    let o = install(&["--selinux-policy", &s("other")]);
+    assert_eq!(o.status.code(), Some(10), "{}", all(&o));
+    assert!(
+        all(&o).contains("selinux/ct_web__d_app.cil differs") && all(&o).contains("http_port_t"),
+        "{}",
+        all(&o)
+    );
+    assert_eq!(modules(&root), before);
+
+    // Against the host's policy: installed, under the package's own name.
+    let o = install(&["--selinux-policy", policy]);
+    assert!(o.status.success(), "{}", all(&o));
+    assert!(
+        modules(&root).iter().any(|m| m == "ct_web__d_app"),
+        "{:?}",
+        modules(&root)
+    );
+}
