@@ -21,6 +21,7 @@ pub mod hashpool;
 pub mod image;
 pub mod jcs;
 pub mod manifest;
+pub mod naming;
 pub mod pack;
 pub mod policy;
 pub mod statement;

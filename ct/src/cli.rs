@@ -214,7 +214,8 @@ pub enum SelinuxCommand {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
-    /// Verify a bundle, then load its SELinux module(s) with semodule.
+    /// Verify a bundle, then load its SELinux module with semodule: only the module regenerated
+    /// from its signed [capabilities], named after its package (exit 10 otherwise).
     Install {
         /// The bundle.
         bundle: PathBuf,
@@ -228,6 +229,10 @@ pub enum SelinuxCommand {
         /// Deployment policy (JSON) the bundle must satisfy.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// This host's policy as CIL (a directory), else $CERRO_SELINUX_POLICY: needed to
+        /// regenerate a module whose manifest declares ports or devices.
+        #[arg(long, value_name = "DIR")]
+        selinux_policy: Option<PathBuf>,
     },
     /// Compile a module with secilc against the target policy's CIL.
     Check {

@@ -1,13 +1,20 @@
 //! `ct selinux` and the module in the bundle: hostile manifest values are
 //! refused naming the field, generation is byte-identical, the module rides
-//! in the bundle bound by the release statement, and altering it is caught.
+//! in the bundle bound by the release statement, and altering it is caught;
+//! `ct selinux install` installs only the module regenerated from the signed
+//! manifest, refusing hand-written, modified and extra modules.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
+use cerro_core::image::source::SourceImage;
+use cerro_core::pack::PackRequest;
+use cerro_core::trust::home::Home;
 
 fn ct(home: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ct"))
@@ -158,15 +165,11 @@ fn suggest_turns_denials_into_capabilities() {
     assert!(!out.contains("(allow"), "never raw rules: {out}");
 }
 
-#[test]
-fn install_loads_only_a_verified_module_into_a_private_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let s = |p: &str| d.join(p).display().to_string();
-    // A private policy root: a copy of the host's store and configuration, so
-    // the host policy is never touched (semodule -p ROOT -n).
+/// A private policy root: a copy of the host's store and configuration, so
+/// the host policy is never touched (semodule -p ROOT -n).
+fn private_root(d: &Path) -> PathBuf {
     assert!(
-        std::path::Path::new("/var/lib/selinux/default").exists(),
+        Path::new("/var/lib/selinux/default").exists(),
         "selinux-policy-default is not installed: run scripts/install-deps"
     );
     let root = d.join("root");
@@ -183,6 +186,120 @@ fn install_loads_only_a_verified_module_into_a_private_store() {
         assert!(ok.success());
     }
     let _ = fs::copy("/etc/selinux/semanage.conf", root.join("etc/selinux/semanage.conf"));
+    root
+}
+
+/// The modules installed in the private root.
+fn modules(root: &Path) -> Vec<String> {
+    let o = Command::new("semodule")
+        .arg("-p")
+        .arg(root)
+        .args(["-s", "default", "-l"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", all(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+}
+
+/// Writes `out`: the image and manifest of `d/b.ctp`, carrying `selinux`
+/// instead of the generated module, signed by `k` (so it verifies: only the
+/// install check stands between it and the host's policy).
+fn repack(d: &Path, out: &str, selinux: &[(&str, &[u8])]) {
+    let path = d.join("b.ctp");
+    let image = SourceImage::open_bundle(&path).unwrap();
+    let bundle = read_bundle_file(&fs::File::open(&path).unwrap(), &mut NoExtract).unwrap();
+    let key = Home::new(d).load_signing_key("k", None).unwrap();
+    let selinux: Vec<(String, Vec<u8>)> = selinux.iter().map(|(p, t)| ((*p).to_owned(), t.to_vec())).collect();
+    // Read and write: the writer re-reads what it wrote to hash it.
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(d.join(out))
+        .unwrap();
+    PackRequest {
+        image: &image,
+        manifest: &bundle.manifest,
+        keys: &[key],
+        mtime: 1,
+        selinux: &selinux,
+        extra: &[],
+    }
+    .write_file(&mut f)
+    .unwrap();
+    let v = ct(d, &["verify", d.join(out).to_str().unwrap()]);
+    assert!(v.status.success(), "{out} verifies: {}", all(&v));
+}
+
+#[test]
+fn install_refuses_any_module_but_the_one_regenerated_from_the_signed_capabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &str| d.join(p).display().to_string();
+    let root = private_root(d);
+    fs::write(
+        d.join("m.toml"),
+        "[package]\nname = \"svc\"\nversion = \"1\"\n[capabilities]\nwrite = [\"/var/lib/svc\"]\n",
+    )
+    .unwrap();
+    pack_with_manifest(d, "svc");
+    let honest = ct(d, &["selinux", "generate", &s("m.toml"), "-o", "-"]).stdout;
+    let before = modules(&root);
+
+    // A hand-written module replacing the distribution's base module.
+    repack(d, "base.ctp", &[("selinux/base.cil", b"(typepermissive init_t)\n")]);
+    // The generated module with one rule added (and a terminal escape).
+    let mut modified = honest.clone();
+    modified.extend_from_slice(b"(typepermissive init_t) ; \x1b]0;owned\x07\n");
+    repack(d, "modified.ctp", &[("selinux/ct_svc.cil", &modified)]);
+    // The honest module plus a second one.
+    repack(
+        d,
+        "two.ctp",
+        &[
+            ("selinux/ct_svc.cil", &honest),
+            ("selinux/sshd.cil", b"(typepermissive init_t)\n"),
+        ],
+    );
+    for (bundle, says) in [
+        (
+            "modified.ctp",
+            "selinux/ct_svc.cil differs from the module regenerated from the signed [capabilities]",
+        ),
+        ("two.ctp", "selinux/sshd.cil"),
+        (
+            "base.ctp",
+            "selinux/base.cil is not named after its package svc: only selinux/ct_svc.cil is installed",
+        ),
+    ] {
+        let o = ct(d, &["selinux", "install", &s(bundle), "--store-root", &s("root")]);
+        let out = all(&o);
+        assert_eq!(o.status.code(), Some(10), "{bundle}: {out}");
+        assert!(out.contains(says), "{bundle}: {out}");
+        assert!(out.contains("nothing was installed"), "{bundle}: {out}");
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{bundle}: {out:?}");
+        assert_eq!(modules(&root), before, "{bundle}: nothing installed");
+    }
+    // What differed is named, escaped.
+    let o = all(&ct(
+        d,
+        &["selinux", "install", &s("modified.ctp"), "--store-root", &s("root")],
+    ));
+    assert!(
+        o.contains("is \"(typepermissive init_t) ; \\x1b]0;owned\\x07\", regenerated (end of module)"),
+        "{o}"
+    );
+}
+
+#[test]
+fn install_loads_only_a_verified_module_into_a_private_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &str| d.join(p).display().to_string();
+    let root = private_root(d);
 
     fs::write(
         d.join("m.toml"),
@@ -191,18 +308,6 @@ fn install_loads_only_a_verified_module_into_a_private_store() {
     .unwrap();
     pack_with_manifest(d, "svc");
 
-    let modules = |root: &std::path::Path| {
-        let o = Command::new("semodule")
-            .arg("-p")
-            .arg(root)
-            .args(["-s", "default", "-l"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
     // A tampered bundle installs nothing.
     let mut bytes = fs::read(d.join("b.ctp")).unwrap();
     let at = bytes.windows(8).position(|w| w == b"(allow c").unwrap() + 1;
@@ -212,7 +317,123 @@ fn install_loads_only_a_verified_module_into_a_private_store() {
     assert_eq!(t.status.code(), Some(1), "{}", all(&t));
     assert!(!modules(&root).iter().any(|m| m == "ct_svc"));
 
+    // The honest bundle installs its one module, under the package's name.
     let i = ct(d, &["selinux", "install", &s("b.ctp"), "--store-root", &s("root")]);
     assert!(i.status.success(), "{}", all(&i));
+    assert!(all(&i).contains("installed SELinux module ct_svc from"), "{}", all(&i));
     assert!(modules(&root).iter().any(|m| m == "ct_svc"), "{:?}", modules(&root));
+}
+
+/// Debian's refpolicy module store as plain CIL, extracted once into
+/// target/ (shared with selinux-gen/tests/refpolicy.rs).
+fn refpolicy_cil() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).unwrap().to_path_buf();
+    let dir = target.join("fixtures/refpolicy-cil");
+    if dir.join(".complete").exists() {
+        return dir;
+    }
+    let store = Path::new("/var/lib/selinux/default/active/modules");
+    assert!(
+        store.exists(),
+        "selinux-policy-default is not installed: run scripts/install-deps"
+    );
+    // Extract beside it, then rename: a concurrent test never sees half a policy.
+    let tmp = tempfile::tempdir_in(&target).unwrap();
+    for prio in fs::read_dir(store).unwrap().flatten() {
+        let Ok(mods) = fs::read_dir(prio.path()) else {
+            continue;
+        };
+        for m in mods.flatten() {
+            let cil = m.path().join("cil");
+            if !cil.exists() {
+                continue; // disabled module
+            }
+            let out = Command::new("bunzip2").arg("-c").arg(&cil).output().unwrap();
+            assert!(out.status.success());
+            fs::write(
+                tmp.path().join(format!("{}.cil", m.file_name().to_string_lossy())),
+                out.stdout,
+            )
+            .unwrap();
+        }
+    }
+    fs::write(tmp.path().join(".complete"), "").unwrap();
+    let _ = fs::rename(tmp.keep(), &dir);
+    assert!(dir.join(".complete").exists());
+    dir
+}
+
+#[test]
+fn install_regenerates_declared_ports_against_the_hosts_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &str| d.join(p).display().to_string();
+    let root = private_root(d);
+    let policy = refpolicy_cil();
+    let policy = policy.to_str().unwrap();
+    fs::write(
+        d.join("m.toml"),
+        "[package]\nname = \"web.app\"\nversion = \"1\"\n[capabilities]\nlisten = [\"tcp/8080\"]\n",
+    )
+    .unwrap();
+    // Packed against Debian's refpolicy: tcp/8080 is http_cache_port_t.
+    assert!(ct(d, &["keygen", "--id", "k"]).status.success());
+    let mut lb = LayoutBuilder::new(&d.join("img")).unwrap();
+    lb.layer_tar(&[("web", 0o755, b"#!/bin/sh\n")]).unwrap();
+    lb.finish(basic_config(&["/web"]), Some("1")).unwrap();
+    let p = ct(
+        d,
+        &[
+            "pack",
+            &format!("oci:{}:1", s("img")),
+            "-o",
+            &s("b.ctp"),
+            "--key",
+            "k",
+            "--manifest",
+            &s("m.toml"),
+            "--selinux-policy",
+            policy,
+        ],
+    );
+    assert!(p.status.success(), "{}", all(&p));
+    let install = |extra: &[&str]| {
+        let mut args = vec!["selinux", "install", &s("b.ctp"), "--store-root", &s("root")]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        ct(d, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let before = modules(&root);
+
+    // Without the host's policy the module cannot be regenerated.
+    let o = install(&[]);
+    assert_eq!(o.status.code(), Some(78), "{}", all(&o));
+    assert!(all(&o).contains("--selinux-policy DIR"), "{}", all(&o));
+    // Against a policy that labels 8080 otherwise, it is not this host's module.
+    fs::create_dir(d.join("other")).unwrap();
+    fs::write(
+        d.join("other/ports.cil"),
+        "(portcon tcp 8080 (system_u object_r http_port_t ((s0) (s0))))\n",
+    )
+    .unwrap();
+    let o = install(&["--selinux-policy", &s("other")]);
+    assert_eq!(o.status.code(), Some(10), "{}", all(&o));
+    assert!(
+        all(&o).contains("selinux/ct_web__d_app.cil differs") && all(&o).contains("http_port_t"),
+        "{}",
+        all(&o)
+    );
+    assert_eq!(modules(&root), before);
+
+    // Against the host's policy: installed, under the package's own name.
+    let o = install(&["--selinux-policy", policy]);
+    assert!(o.status.success(), "{}", all(&o));
+    assert!(
+        modules(&root).iter().any(|m| m == "ct_web__d_app"),
+        "{:?}",
+        modules(&root)
+    );
 }

@@ -3,7 +3,7 @@
 //! A bundle carries the module `ct_<package>` (`selinux/<module>.cil`,
 //! bound by its signed release statement), which declares the process
 //! domain `<module>_t` and the content type `<module>_file_t`
-//! ([`cerro_selinux::ContainerTypes`]). When the host has SELinux, the
+//! ([`cerro_core::naming::ContainerTypes`]). When the host has SELinux, the
 //! container must run in that domain, its files under that type:
 //!
 //! | host | bundle | confinement |
@@ -33,8 +33,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use cerro_core::bundle::{Bundle, SELINUX_PREFIX};
+use cerro_core::naming::{module_name, ContainerTypes};
 use cerro_core::verify::Verified;
-use cerro_selinux::{module_name, ContainerTypes};
 use serde::Serialize;
 
 /// The SELinux user and role of a Cerro Torre container's process.
@@ -295,7 +295,16 @@ fn confine(
         SelinuxStatus::Disabled(reason) => return Ok(Confinement::Unconfined { reason }),
         SelinuxStatus::Enabled { mode, mls } => (mode, mls),
     };
-    let module = module_name(package);
+    // A package with no module name (over the length limit) cannot carry
+    // a module: `ct pack` refuses it, so it is the row "no module".
+    let module = match module_name(package) {
+        Ok(m) => m,
+        Err(e) => {
+            return Ok(Confinement::Unconfined {
+                reason: format!("the bundle carries no SELinux module ({e})"),
+            })
+        }
+    };
     let path = format!("{SELINUX_PREFIX}{module}.cil");
     let Some((_, cil)) = modules.iter().find(|(p, _)| *p == path) else {
         return Ok(Confinement::Unconfined {
@@ -378,6 +387,31 @@ mod tests {
             "selinux/ct_hello.cil".into(),
             b"; ct_hello\n(type ct_hello_t)\n(roletype system_r ct_hello_t)\n(type ct_hello_file_t)\n".to_vec(),
         )]
+    }
+
+    #[test]
+    fn a_package_never_takes_the_domain_of_another_whose_name_differs_in_punctuation() {
+        // web-app's module and types, loaded; a bundle of package web.app
+        // carrying that module (its module name before names were injective).
+        let host = FakeHost::new(ENFORCING, &["ct_web_app_t", "ct_web_app_file_t"]);
+        let theirs = vec![(
+            "selinux/ct_web_app.cil".to_owned(),
+            b"(type ct_web_app_t)\n(type ct_web_app_file_t)\n".to_vec(),
+        )];
+        let c = confine("web.app", &theirs, &host).unwrap();
+        assert_eq!(
+            c,
+            Confinement::Unconfined {
+                reason: "the bundle carries no SELinux module (selinux/ct_web__d_app.cil)".into()
+            }
+        );
+        assert!(host.checked.borrow().is_empty());
+        // A name too long for a module has none, rather than a cut one.
+        let long = format!("a{}", "b".repeat(61));
+        match confine(&long, &theirs, &host).unwrap() {
+            Confinement::Unconfined { reason } => assert!(reason.contains("above the limit of 64"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use cerro_core::capabilities::{parse_port, Proto, LINUX_CAPABILITIES};
 use cerro_core::manifest::PackageManifest;
+use cerro_core::naming::{module_name, ContainerTypes};
 
 use crate::cil::{kw, kws, Expr, Ident, Module, Str};
 use crate::host::HostPolicy;
@@ -20,56 +21,6 @@ impl GeneratedModule {
     /// Its bundle member path, `selinux/<name>.cil`.
     pub fn member_path(&self) -> String {
         format!("selinux/{}.cil", self.name)
-    }
-}
-
-/// `ct_` + the package name with every character outside `[a-z0-9]`
-/// replaced by `_`, cut to 60 characters.
-pub fn module_name(package: &str) -> String {
-    let mut n: String = format!("ct_{package}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    n.truncate(60);
-    n
-}
-
-/// The two types every module declares for its container, named after the
-/// module: the process domain (`<module>_t`) and the type of the
-/// container's own content (`<module>_file_t`). The one place these names
-/// are made, so the generator and what applies the module at start
-/// (`cerro-enforce`) agree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerTypes {
-    /// The process domain.
-    pub domain: String,
-    /// The file type of the container's content (its root file system).
-    pub content: String,
-}
-
-impl ContainerTypes {
-    /// The types of module `module` (e.g. `ct_hello`).
-    pub fn of(module: &str) -> Self {
-        ContainerTypes {
-            domain: format!("{module}_t"),
-            content: format!("{module}_file_t"),
-        }
-    }
-
-    /// Whether `cil` declares both types (a `(type NAME)` statement each,
-    /// as [`generate`] writes them).
-    pub fn declared_in(&self, cil: &str) -> bool {
-        let declares = |ty: &str| {
-            cil.lines()
-                .any(|l| l.trim().strip_prefix("(type ").and_then(|r| r.strip_suffix(')')) == Some(ty))
-        };
-        declares(&self.domain) && declares(&self.content)
     }
 }
 
@@ -134,7 +85,7 @@ pub const RUNTIME_DOMAINS: [&str; 3] = ["container_runtime_t", "initrc_t", "unco
 /// resolve declared ports and devices; `None` works when none are declared).
 pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Result<GeneratedModule, SelinuxError> {
     let caps = manifest.capabilities.clone().unwrap_or_default();
-    let name = module_name(&manifest.package.name);
+    let name = module_name(&manifest.package.name).map_err(SelinuxError::Name)?;
     let types = ContainerTypes::of(&name);
     let d = id(&types.domain)?;
     let content = id(&types.content)?;
@@ -189,7 +140,7 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
     // `optional_policy` does.
     for runtime in RUNTIME_DOMAINS {
         let r = id(runtime)?;
-        let block = id(&format!("{name}_from_{}", runtime.trim_end_matches("_t")))?;
+        let block = id(&types.handover_block(runtime))?;
         m.push(vec![
             kw("optional"),
             block.into(),
@@ -303,18 +254,18 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
     }
 
     // Host paths: read-only, writable (volumes), executable.
-    for (field, list, suffix, dir_perms, file_perms) in [
+    for (field, list, ty, dir_perms, file_perms) in [
         (
             "read",
             &caps.read,
-            "ro",
+            &types.read_only,
             &["getattr", "open", "read", "search"][..],
             &["getattr", "map", "open", "read"][..],
         ),
         (
             "write",
             &caps.write,
-            "rw",
+            &types.writable,
             &[
                 "add_name",
                 "create",
@@ -334,7 +285,7 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
         (
             "exec",
             &caps.exec,
-            "exec",
+            &types.executable,
             &["getattr", "search"][..],
             &["execute", "execute_no_trans", "getattr", "map", "open", "read"][..],
         ),
@@ -343,7 +294,7 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
         if paths.is_empty() {
             continue;
         }
-        let ty = id(&format!("{name}_{suffix}_t"))?;
+        let ty = id(ty)?;
         file_type(&mut m, &ty);
         label_paths(&mut m, field, &paths, &ty)?;
         m.push(Expr::List(vec![
@@ -442,5 +393,34 @@ mod tests {
         let without_domain = m.cil.replace("(type ct_hello_world_t)", "");
         assert!(!types.declared_in(&without_domain));
         assert!(!ContainerTypes::of("ct_other").declared_in(&m.cil));
+    }
+
+    fn named(name: &str) -> PackageManifest {
+        PackageManifest::from_draft(
+            &format!("[package]\nname = \"{name}\"\nversion = \"1\"\n[capabilities]\nread = [\"/etc/x\"]\n"),
+            ImageRef {
+                digest: Digest::of(b""),
+                reference: None,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn packages_that_shared_a_module_get_their_own() {
+        let mut seen = std::collections::HashSet::new();
+        for p in ["web-app", "web.app", "web+app"] {
+            let m = generate(&named(p), None).unwrap();
+            assert!(seen.insert(m.name.clone()), "{p}: {}", m.name);
+            assert!(ContainerTypes::of(&m.name).declared_in(&m.cil));
+        }
+        let stem = format!("a{}", "b".repeat(57));
+        let x = generate(&named(&format!("{stem}-x")), None).unwrap();
+        let y = generate(&named(&format!("{stem}-y")), None).unwrap();
+        assert_ne!(x.name, y.name);
+        // Too long for a module name: refused, never cut.
+        let e = generate(&named(&format!("a{}", "b".repeat(61))), None).unwrap_err();
+        assert!(matches!(e, SelinuxError::Name(_)), "{e:?}");
+        assert!(e.to_string().contains("above the limit of 64"), "{e}");
     }
 }

@@ -13,12 +13,14 @@
 //! `system_r`, `object_r`), as Debian ships it; it does not need Fedora's
 //! container-selinux.
 
+pub mod admit;
 pub mod cil;
 mod generate;
 pub mod host;
 pub mod suggest;
 
-pub use generate::{generate, module_name, ContainerTypes, GeneratedModule};
+pub use cerro_core::naming::{module_name, ContainerTypes};
+pub use generate::{generate, GeneratedModule};
 pub use host::HostPolicy;
 
 /// Errors of this crate.
@@ -34,6 +36,14 @@ pub enum SelinuxError {
     /// but not the CIL writer's: a bug, refused rather than emitted).
     #[error("cannot express {0} in CIL")]
     Unrepresentable(String),
+    /// The package has no module name (not a package name, or one whose
+    /// module name would be over the limit: `cerro_core::naming`).
+    #[error(transparent)]
+    Name(cerro_core::Error),
+    /// A verified bundle's SELinux members are not exactly the module
+    /// regenerated from its manifest ([`admit::installable`]): what differed.
+    #[error("not installable: {0}")]
+    NotInstallable(String),
 }
 
 impl From<SelinuxError> for cerro_core::Error {
@@ -42,6 +52,10 @@ impl From<SelinuxError> for cerro_core::Error {
             SelinuxError::Io(path, source) => cerro_core::Error::io("reading", path, source),
             SelinuxError::Policy(m) => cerro_core::Error::Config(m),
             SelinuxError::Unrepresentable(m) => cerro_core::Error::malformed("manifest.toml", m),
+            SelinuxError::Name(e) => e,
+            SelinuxError::NotInstallable(m) => {
+                cerro_core::Error::malformed("bundle", format!("SELinux module not installable: {m}"))
+            }
         }
     }
 }

@@ -36,15 +36,7 @@ pub struct Attest<'a> {
 /// The SELinux module of `manifest`, generated against the target policy
 /// in `policy` (or `$CERRO_SELINUX_POLICY`) when one is given.
 pub fn selinux_module(manifest: &PackageManifest, policy: Option<&Path>) -> Result<cerro_selinux::GeneratedModule> {
-    let dir = policy.map(Path::to_path_buf).or_else(|| {
-        std::env::var_os("CERRO_SELINUX_POLICY")
-            .filter(|v| !v.is_empty())
-            .map(Into::into)
-    });
-    let host = match dir {
-        Some(d) => Some(cerro_selinux::HostPolicy::load(&d).map_err(Error::from)?),
-        None => None,
-    };
+    let host = super::selinux::host_policy(policy)?;
     Ok(cerro_selinux::generate(manifest, host.as_ref()).map_err(Error::from)?)
 }
 

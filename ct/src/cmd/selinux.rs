@@ -1,4 +1,4 @@
-//! `ct selinux generate | check`.
+//! `ct selinux generate | suggest | install | check`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,20 @@ fn policy_dir(given: Option<&Path>) -> Result<PathBuf> {
             Error::Config("the target policy's CIL is needed: --selinux-policy DIR or $CERRO_SELINUX_POLICY".into())
                 .into()
         })
+}
+
+/// The host's policy as CIL, from `given` or `$CERRO_SELINUX_POLICY` (the
+/// inputs `ct pack` and `ct selinux generate` take), if either is set.
+pub(crate) fn host_policy(given: Option<&Path>) -> Result<Option<cerro_selinux::HostPolicy>> {
+    let dir = given.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("CERRO_SELINUX_POLICY")
+            .filter(|v| !v.is_empty())
+            .map(Into::into)
+    });
+    match dir {
+        Some(d) => Ok(Some(cerro_selinux::HostPolicy::load(&d).map_err(Error::from)?)),
+        None => Ok(None),
+    }
 }
 
 /// A manifest from a TOML file (a draft is fine: no image needed) or a bundle.
@@ -80,6 +94,7 @@ pub fn run(ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
             store_root,
             store,
             policy,
+            selinux_policy,
         } => {
             let v = match super::verify::check(ctx, &bundle, policy.as_deref(), &mut NoExtract)? {
                 Ok(v) => v,
@@ -88,39 +103,43 @@ pub fn run(ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
                     return Ok(r.error.exit_code());
                 }
             };
-            if v.selinux.is_empty() {
-                return Err(
-                    Error::MissingAttestation(format!("{} carries no SELinux module", bundle.display())).into(),
-                );
-            }
-            // semodule names a module after its file: write each under its bundle name.
+            // A signature says who made the module, not what it does: only
+            // the module regenerated from the signed [capabilities] against
+            // this host's policy is installed, and only if the bundle carries
+            // exactly it (cerro_selinux::admit).
+            let host = host_policy(selinux_policy.as_deref())?;
+            let module = match cerro_selinux::admit::installable(&v.manifest, &v.selinux, host.as_ref()) {
+                Ok(m) => m,
+                Err(e) => {
+                    let e = Error::from(e);
+                    eprintln!("ct: refused {}: {e}; nothing was installed", bundle.display());
+                    return Ok(e.exit_code());
+                }
+            };
+            // semodule names a module after its file. The bytes written are the
+            // regenerated module's (identical to the bundle's, checked above).
             let dir = tempfile::tempdir().map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+            let p = dir.path().join(format!("{}.cil", module.name));
+            std::fs::write(&p, module.cil.as_bytes()).map_err(|e| Error::io("writing", &p, e))?;
             let mut cmd = Command::new("semodule");
             if let Some(root) = &store_root {
                 cmd.arg("-p").arg(root).arg("-n");
             }
-            cmd.arg("-s").arg(&store);
-            let mut names = Vec::new();
-            for (path, text) in &v.selinux {
-                let file_name = path.rsplit('/').next().unwrap_or(path);
-                let p = dir.path().join(file_name);
-                std::fs::write(&p, text).map_err(|e| Error::io("writing", &p, e))?;
-                cmd.arg("-i").arg(&p);
-                names.push(file_name.trim_end_matches(".cil").to_owned());
-            }
+            cmd.arg("-s").arg(&store).arg("-i").arg(&p);
             let out = cmd
                 .output()
                 .context("running semodule (Debian package semodule-utils)")?;
             if !out.status.success() {
                 return Err(Error::Config(format!(
-                    "semodule refused the module(s): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
+                    "semodule refused the module {}: {}",
+                    module.name,
+                    cerro_selinux::admit::escape(out.stderr.trim_ascii())
                 ))
                 .into());
             }
             println!(
-                "installed SELinux module(s) {} from {} (verified){}",
-                names.join(", "),
+                "installed SELinux module {} from {} (verified, identical to the module regenerated from its [capabilities]){}",
+                module.name,
                 bundle.display(),
                 store_root.map(|r| format!(" into {}", r.display())).unwrap_or_default()
             );
