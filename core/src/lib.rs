@@ -23,6 +23,7 @@ pub mod jcs;
 pub mod manifest;
 pub mod pack;
 pub mod policy;
+pub mod precheck;
 pub mod statement;
 pub mod timestamp;
 pub mod trust;

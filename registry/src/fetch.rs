@@ -1,17 +1,22 @@
 //! `ct fetch`: a bundle rebuilt from a registry, byte for byte, in one pass.
 //!
 //! The small members (image manifest, artifact manifest and its layers) come
-//! first and fix every offset of the bundle; the config and layers are then
-//! downloaded concurrently, each written straight to its place in the output
-//! file and hashed as it arrives ([`cerro_core::bundle::Assembly`]). No
-//! temporary layout, no second copy, no second read of the layers.
+//! first and fix every offset of the bundle. The release signature is then
+//! checked against the trust store ([`cerro_core::precheck`]) and the image
+//! size against [`MAX_IMAGE_BYTES`]: a bundle no trusted key signed costs
+//! no layer download. Only then are the config and layers downloaded
+//! concurrently, each written straight to its place in the output file and
+//! hashed as it arrives ([`cerro_core::bundle::Assembly`]). No temporary
+//! layout, no second copy, no second read of the layers.
 
 use std::cell::RefCell;
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
 
-use cerro_core::bundle::{Assembly, Bundle, Skeleton, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE};
+use cerro_core::bundle::{
+    Assembly, Bundle, Member, Skeleton, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE, RELEASE_ATTESTATION,
+};
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
 use cerro_core::fsutil::AtomicFile;
@@ -19,6 +24,8 @@ use cerro_core::image::{
     bundle_index, parse_manifest, BlobRef, ImageParts, MANIFEST_TYPES, MT_OCI_MANIFEST, OCI_LAYOUT_FILE,
 };
 use cerro_core::manifest::MAX_MANIFEST_SIZE;
+use cerro_core::trust::TrustStore;
+use cerro_core::verify::Verified;
 use cerro_core::Error as CoreError;
 use futures_util::{StreamExt, TryStreamExt};
 use oci_client::RegistryOperation;
@@ -32,13 +39,19 @@ use crate::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TOML, TITLE};
 /// Largest artifact config accepted.
 const MAX_CONFIG: u64 = 64 << 10;
 
+/// Largest image accepted by `ct fetch` and `ct pack docker://`: the sum of
+/// the sizes its manifest gives its config and layers, checked before the
+/// output file is sized or any of them is requested (64 GiB).
+pub const MAX_IMAGE_BYTES: u64 = 64 << 30;
+
 /// Blobs downloaded (or uploaded) at once. Layers are independent requests; on a fast
 /// link one stream cannot keep both the network and the hashing busy.
 pub(crate) const PARALLEL: usize = 4;
 
 /// A bundle fetched into a temporary file beside the output, read back and
-/// structurally checked, but not yet verified against any trust store.
-/// Dropped without [`Pending::commit`], it leaves nothing.
+/// structurally checked, its release signature prechecked, but not yet
+/// verified ([`cerro_core::verify::verify`]). Dropped without
+/// [`Pending::commit`], it leaves nothing.
 #[derive(Debug)]
 pub struct Fetched {
     /// The bundle as assembled and read back.
@@ -51,12 +64,31 @@ pub struct Fetched {
 
 /// The rebuilt bundle file waiting beside the output path.
 #[derive(Debug)]
-pub struct Pending(AtomicFile);
+pub struct Pending {
+    file: AtomicFile,
+    /// What was written: every member's path, size and digest, and the
+    /// image it carries.
+    image: Digest,
+    members: Vec<Member>,
+}
 
 impl Pending {
-    /// Moves the bundle to the output path (call only once it is verified).
-    pub fn commit(self) -> Result<(), Error> {
-        Ok(self.0.commit_unsynced()?)
+    /// Moves the bundle to the output path. It takes the proof that this
+    /// very bundle was verified: a [`Verified`] bundle whose image and
+    /// members (path, size, digest: every byte of the file) are the ones
+    /// written, so an unverified or another bundle cannot be committed.
+    pub fn commit(self, verified: &Verified<Bundle>) -> Result<(), Error> {
+        if verified.image.digest != self.image || verified.members != self.members {
+            return Err(CoreError::malformed(
+                self.file.temp_path().display().to_string(),
+                format!(
+                    "not committed: the verified bundle (image {}) is not the one fetched (image {})",
+                    verified.image.digest, self.image
+                ),
+            )
+            .into());
+        }
+        Ok(self.file.commit_unsynced()?)
     }
 }
 
@@ -74,12 +106,22 @@ fn malformed(what: impl Into<String>, reason: impl Into<String>) -> Error {
 }
 
 /// Fetches `reg`'s reference into a temporary file beside `output`.
-/// `on_temp` is told the temporary file's path as soon as it exists, so a
-/// caller can arrange for its removal should the process be killed.
-pub fn fetch(reg: &Registry, output: &Path, on_temp: &mut dyn FnMut(&Path)) -> Result<Fetched, Error> {
+/// Before any image blob is requested, the release envelope must pass
+/// [`cerro_core::precheck::release_signed`] against `trust` at unix time
+/// `now` (else [`Error::Refused`]) and the image must be at most
+/// [`MAX_IMAGE_BYTES`]. `on_temp` is told the temporary file's path as
+/// soon as it exists, so a caller can arrange for its removal should the
+/// process be killed.
+pub fn fetch(
+    reg: &Registry,
+    output: &Path,
+    trust: &TrustStore,
+    now: u64,
+    on_temp: &mut dyn FnMut(&Path),
+) -> Result<Fetched, Error> {
     let (skeleton, artifact) = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
-        let (image, manifest_bytes, _) = resolve_image(reg).await?;
+        let (image, manifest_bytes, image_parts) = resolve_image(reg).await?;
         let digest = image.digest;
 
         let referrers = reg.referrers(&digest, ARTIFACT_TYPE).await?;
@@ -112,6 +154,13 @@ pub fn fetch(reg: &Registry, output: &Path, on_temp: &mut dyn FnMut(&Path)) -> R
         let manifest_toml = parts
             .manifest_toml
             .ok_or_else(|| malformed(format!("artifact {artifact_digest}"), "no manifest.toml layer"))?;
+        let release = parts
+            .attestations
+            .iter()
+            .find(|(path, _)| path == RELEASE_ATTESTATION)
+            .map(|(_, bytes)| bytes.as_slice());
+        cerro_core::precheck::release_signed(release, &image.digest, trust, now).map_err(Error::Refused)?;
+        check_image_size(&image, &image_parts)?;
         let skeleton = Skeleton {
             manifest_toml,
             attestations: parts.attestations,
@@ -129,11 +178,33 @@ pub fn fetch(reg: &Registry, output: &Path, on_temp: &mut dyn FnMut(&Path)) -> R
     let asm = Assembly::start(&skeleton, out.file(), &format!("from {}", reg.shown))?;
     let asm = reg.block_on(download_all(reg, asm))?;
     let bundle = asm.finish()?;
+    let pending = Pending {
+        file: out,
+        image: bundle.image.digest,
+        members: bundle.members.clone(),
+    };
     Ok(Fetched {
         bundle,
         artifact,
-        pending: Pending(out),
+        pending,
     })
+}
+
+/// Refuses an image whose config and layers add up to more than
+/// [`MAX_IMAGE_BYTES`] (before any file is sized for them).
+fn check_image_size(image: &BlobRef, parts: &ImageParts) -> Result<(), Error> {
+    let total = parts
+        .blobs()
+        .iter()
+        .try_fold(0u64, |sum, b| sum.checked_add(b.size))
+        .unwrap_or(u64::MAX);
+    if total > MAX_IMAGE_BYTES {
+        return Err(malformed(
+            format!("image manifest {}", image.digest),
+            format!("its config and layers add up to {total} bytes, more than the {MAX_IMAGE_BYTES} accepted"),
+        ));
+    }
+    Ok(())
 }
 
 /// Downloads every config and layer blob into the assembly, [`PARALLEL`]
@@ -196,6 +267,7 @@ pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str) -> Result<BlobRef,
     let image = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
         let (image, bytes, parts) = resolve_image(reg).await?;
+        check_image_size(&image, &parts)?;
         let path = blobs_dir.join(image.digest.hex());
         fs::write(&path, &bytes).map_err(|e| CoreError::io("writing", &path, e))?;
         download_to_files(reg, &blobs_dir, &parts).await?;

@@ -21,16 +21,19 @@ mod auth;
 mod client;
 mod error;
 mod fetch;
+#[cfg(test)]
+mod hostile;
 mod progress;
 mod push;
 mod retry;
 mod tls;
 mod token;
+mod transport;
 
 pub use auth::{credentials_for, default_auth_files, Credentials, Secret};
 pub use client::{Options, Registry};
 pub use error::Error;
-pub use fetch::{fetch, pull_image, Fetched, Pending};
+pub use fetch::{fetch, pull_image, Fetched, Pending, MAX_IMAGE_BYTES};
 pub use progress::{NoProgress, Progress};
 pub use push::{push, Pushed};
 pub use tls::{cert_dirs, load_cas};
