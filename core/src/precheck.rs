@@ -31,14 +31,16 @@ use crate::verify::BASELINE_LEVEL;
 /// only after a trusted signer was found.
 pub fn release_signed(release: Option<&[u8]>, image: &Digest, trust: &TrustStore, now: u64) -> Result<usize> {
     let what = RELEASE_ATTESTATION;
-    let bytes = release
-        .ok_or_else(|| Error::MissingAttestation(format!("the bundle has no {RELEASE_ATTESTATION}")))?;
+    let bytes = release.ok_or_else(|| Error::MissingAttestation(format!("the bundle has no {RELEASE_ATTESTATION}")))?;
     if bytes.len() as u64 > MAX_ENVELOPE_SIZE {
         return Err(Error::malformed(what, format!("larger than {MAX_ENVELOPE_SIZE} bytes")));
     }
     let env = Envelope::parse(what, bytes)?;
     if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
-        return Err(Error::malformed(what, format!("payloadType must be {IN_TOTO_PAYLOAD_TYPE}")));
+        return Err(Error::malformed(
+            what,
+            format!("payloadType must be {IN_TOTO_PAYLOAD_TYPE}"),
+        ));
     }
     let pae = env.pae();
     let mut signers = Vec::with_capacity(env.signatures.len());
@@ -61,7 +63,10 @@ pub fn release_signed(release: Option<&[u8]>, image: &Digest, trust: &TrustStore
     }
     let statement = ReleaseStatement::parse_release(what, &env.payload)?;
     let [subject] = statement.subject.as_slice() else {
-        return Err(Error::malformed(what, "the release statement must have exactly one subject"));
+        return Err(Error::malformed(
+            what,
+            "the release statement must have exactly one subject",
+        ));
     };
     if subject.sha256_digest() != Some(*image) {
         return Err(Error::malformed(
@@ -109,7 +114,10 @@ mod tests {
             },
             Vec::new(),
         );
-        let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, jcs::to_vec(&serde_json::to_value(&st).unwrap()).unwrap());
+        let mut env = Envelope::new(
+            IN_TOTO_PAYLOAD_TYPE,
+            jcs::to_vec(&serde_json::to_value(&st).unwrap()).unwrap(),
+        );
         for k in keys {
             env.sign(k);
         }
@@ -121,8 +129,14 @@ mod tests {
         let image = Digest::of(b"image");
         let (a, b) = (key(1), key(2));
         let trust = store(&[("a", &a, TrustLevel::Full), ("b", &b, TrustLevel::Full)]);
-        assert_eq!(release_signed(Some(&envelope(&image, &[&a])), &image, &trust, 0).unwrap(), 1);
-        assert_eq!(release_signed(Some(&envelope(&image, &[&a, &b])), &image, &trust, 0).unwrap(), 2);
+        assert_eq!(
+            release_signed(Some(&envelope(&image, &[&a])), &image, &trust, 0).unwrap(),
+            1
+        );
+        assert_eq!(
+            release_signed(Some(&envelope(&image, &[&a, &b])), &image, &trust, 0).unwrap(),
+            2
+        );
     }
 
     #[test]
@@ -131,18 +145,30 @@ mod tests {
         let (a, stranger) = (key(1), key(9));
         let trust = store(&[("a", &a, TrustLevel::Full), ("m", &key(3), TrustLevel::Marginal)]);
         let code = |r: Result<usize>| r.unwrap_err().exit_code();
-        assert_eq!(code(release_signed(None, &image, &trust, 0)), ExitCode::MissingAttestation);
+        assert_eq!(
+            code(release_signed(None, &image, &trust, 0)),
+            ExitCode::MissingAttestation
+        );
         for signers in [vec![], vec![&stranger], vec![&key(3)]] {
             let env = envelope(&image, &signers);
-            assert_eq!(code(release_signed(Some(&env), &image, &trust, 0)), ExitCode::SignerNotTrusted);
+            assert_eq!(
+                code(release_signed(Some(&env), &image, &trust, 0)),
+                ExitCode::SignerNotTrusted
+            );
         }
         // A signature by a trusted key that does not verify does not count.
         let mut env: serde_json::Value = serde_json::from_slice(&envelope(&image, &[&a])).unwrap();
         env["signatures"][0]["sig"] = format!("{}==", "A".repeat(86)).into();
         let env = jcs::to_vec(&env).unwrap();
-        assert_eq!(code(release_signed(Some(&env), &image, &trust, 0)), ExitCode::SignerNotTrusted);
+        assert_eq!(
+            code(release_signed(Some(&env), &image, &trust, 0)),
+            ExitCode::SignerNotTrusted
+        );
         // Not an envelope at all.
-        assert_eq!(code(release_signed(Some(b"{}"), &image, &trust, 0)), ExitCode::Malformed);
+        assert_eq!(
+            code(release_signed(Some(b"{}"), &image, &trust, 0)),
+            ExitCode::Malformed
+        );
     }
 
     #[test]

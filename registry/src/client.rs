@@ -306,9 +306,8 @@ impl Registry {
         let target = url
             .join(location)
             .map_err(|e| OciDistributionError::UrlParseError(format!("{location}: {e}")))?;
-        transport::redirect_verdict(&self.base, &target, 0, true).map_err(|why| {
-            OciDistributionError::SpecViolationError(format!("upload location {location}: {why}"))
-        })?;
+        transport::redirect_verdict(&self.base, &target, 0, true)
+            .map_err(|why| OciDistributionError::SpecViolationError(format!("upload location {location}: {why}")))?;
         let ours = same_site(&self.base, &target);
         Ok((target, ours))
     }
@@ -437,9 +436,8 @@ impl Registry {
             }
             Err(f) => return Err(self.fail("listing referrers of", subject.to_string(), &f)),
         };
-        let index: OciImageIndex = serde_json::from_slice(&bytes).map_err(|e| {
-            cerro_core::Error::malformed(format!("referrers index of {subject}"), e.to_string())
-        })?;
+        let index: OciImageIndex = serde_json::from_slice(&bytes)
+            .map_err(|e| cerro_core::Error::malformed(format!("referrers index of {subject}"), e.to_string()))?;
         let mut out = Vec::new();
         for m in index.manifests {
             if m.artifact_type.as_deref() != Some(artifact_type) {
@@ -505,7 +503,10 @@ impl Registry {
         // Always a range request: a registry that honours it answers 206;
         // one that ignores it sends the whole blob, and the part already
         // held is skipped.
-        let request = self.blob_http.get(url.clone()).header(RANGE, format!("bytes={received}-"));
+        let request = self
+            .blob_http
+            .get(url.clone())
+            .header(RANGE, format!("bytes={received}-"));
         let mut resp = match self.send(request).await {
             Ok(r) => r,
             Err(e) if crate::retry::is_retryable(&e) => return Err(Attempt::Transient(e)),

@@ -66,19 +66,22 @@ pub struct Fetched {
 #[derive(Debug)]
 pub struct Pending {
     file: AtomicFile,
-    /// What was written: every member's path, size and digest, and the
-    /// image it carries.
+    /// What was written: the image it carries, every member's path, size
+    /// and digest, and the mtime of their (canonical) headers: together,
+    /// every byte of the file.
     image: Digest,
     members: Vec<Member>,
+    mtime: u64,
 }
 
 impl Pending {
     /// Moves the bundle to the output path. It takes the proof that this
     /// very bundle was verified: a [`Verified`] bundle whose image and
-    /// members (path, size, digest: every byte of the file) are the ones
-    /// written, so an unverified or another bundle cannot be committed.
+    /// members (path, size, digest) and mtime, hence every byte of the file,
+    /// are the ones written, so an unverified or another bundle cannot be
+    /// committed.
     pub fn commit(self, verified: &Verified<Bundle>) -> Result<(), Error> {
-        if verified.image.digest != self.image || verified.members != self.members {
+        if verified.image.digest != self.image || verified.members != self.members || verified.mtime != self.mtime {
             return Err(CoreError::malformed(
                 self.file.temp_path().display().to_string(),
                 format!(
@@ -182,6 +185,7 @@ pub fn fetch(
         file: out,
         image: bundle.image.digest,
         members: bundle.members.clone(),
+        mtime: bundle.mtime,
     };
     Ok(Fetched {
         bundle,
@@ -434,4 +438,100 @@ fn parse_descriptor(what: &str, d: Option<&Value>) -> Result<(Digest, u64, Strin
         .and_then(Value::as_str)
         .ok_or_else(|| malformed(what, "descriptor without mediaType"))?;
     Ok((digest, size, mt.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use cerro_core::bundle::{read_bundle_file, NoExtract};
+    use cerro_core::image::layout::{basic_config, LayoutBuilder};
+    use cerro_core::image::source::SourceImage;
+    use cerro_core::manifest::{ImageRef, PackageManifest};
+    use cerro_core::policy::NoPolicy;
+    use cerro_core::trust::{KeyEntry, TrustLevel};
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+
+    /// Two bundles of one small image, signed by different keys, both
+    /// verified against a store trusting both keys.
+    fn two_verified(dir: &Path) -> (Vec<u8>, Verified<Bundle>, Verified<Bundle>) {
+        let layout = dir.join("layout");
+        let mut b = LayoutBuilder::new(&layout).unwrap();
+        b.layer_tar(&[("etc/hostname", 0o644, b"cerro\n")]).unwrap();
+        b.finish(basic_config(&["/bin/sh"]), Some("app")).unwrap();
+        let image = SourceImage::open(&format!("oci:{}:app", layout.display())).unwrap();
+        let manifest = PackageManifest::from_draft(
+            "[package]\nname = \"app\"\nversion = \"1\"\nsummary = \"a test\"\n",
+            ImageRef {
+                digest: image.manifest.digest,
+                reference: image.reference.clone(),
+            },
+        )
+        .unwrap();
+        let (ka, kb) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+        let mut trust = TrustStore::new();
+        trust
+            .insert(KeyEntry::new("a", ka.verifying_key(), TrustLevel::Full))
+            .unwrap();
+        trust
+            .insert(KeyEntry::new("b", kb.verifying_key(), TrustLevel::Full))
+            .unwrap();
+        let mut packed = Vec::new();
+        for (i, key) in [ka, kb].into_iter().enumerate() {
+            let path = dir.join(format!("{i}.ctp"));
+            let mut out = Vec::new();
+            cerro_core::pack::pack(&image, &manifest, &[key], 1_700_000_000, &mut out).unwrap();
+            fs::write(&path, &out).unwrap();
+            let bundle = read_bundle_file(&fs::File::open(&path).unwrap(), &mut NoExtract).unwrap();
+            let verified = cerro_core::verify::verify(bundle, &trust, &NoPolicy, 1_750_000_000).unwrap();
+            packed.push((out, verified));
+        }
+        let (b_, vb) = packed.pop().unwrap();
+        let (a, va) = packed.pop().unwrap();
+        drop(b_);
+        (a, va, vb)
+    }
+
+    /// `bytes` waiting at `output`, as `fetch` leaves a bundle.
+    fn pending(output: &Path, bytes: &[u8], of: &Bundle) -> Pending {
+        let mut file = AtomicFile::create(output, 0o644).unwrap();
+        file.file().write_all(bytes).unwrap();
+        Pending {
+            file,
+            image: of.image.digest,
+            members: of.members.clone(),
+            mtime: of.mtime,
+        }
+    }
+
+    #[test]
+    fn commit_takes_the_proof_of_this_very_bundle() {
+        let d = tempfile::tempdir().unwrap();
+        let (bytes_a, verified_a, verified_b) = two_verified(d.path());
+        assert_eq!(
+            verified_a.image.digest, verified_b.image.digest,
+            "same image, other bundle"
+        );
+        let output = d.path().join("out.ctp");
+
+        // The proof of another bundle of the same image is refused, and
+        // nothing is left at the output path.
+        let e = pending(&output, &bytes_a, &verified_a).commit(&verified_b).unwrap_err();
+        assert!(e.to_string().contains("is not the one fetched"), "{e}");
+        assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+        assert!(!output.exists());
+        assert_eq!(
+            fs::read_dir(d.path())
+                .unwrap()
+                .filter(|e| { e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.') })
+                .count(),
+            0,
+            "temporary file left behind"
+        );
+
+        // Its own proof commits it.
+        pending(&output, &bytes_a, &verified_a).commit(&verified_a).unwrap();
+        assert_eq!(fs::read(&output).unwrap(), bytes_a);
+    }
 }

@@ -78,7 +78,11 @@ fn serve(
     // Read the request body, so that closing does not reset the connection.
     let length = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_owned())
+        })
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     let _ = std::io::copy(&mut (&mut conn).take(length), &mut std::io::sink());
@@ -264,7 +268,10 @@ fn a_blob_longer_than_its_descriptor_is_refused_at_the_first_extra_byte() {
             .await
         })
         .unwrap_err();
-    assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::DigestMismatch);
+    assert_eq!(
+        cerro_core::Error::from(e).exit_code(),
+        cerro_core::ExitCode::DigestMismatch
+    );
     assert!(got <= 10, "{got} bytes handed on for a 10-byte blob");
     stopped_early(&server);
 }
@@ -309,12 +316,13 @@ fn redirects_off_the_registry_s_site_are_not_followed() {
 #[test]
 fn redirects_on_the_registry_s_site_are_followed() {
     let registry = Server::start("127.0.0.1", |head, port| {
-        if head.starts_with("GET /v2/ ") {
-            ok("{}")
-        } else if head.starts_with("GET /moved ") {
+        if head.starts_with("GET /v2/ ") || head.starts_with("GET /moved ") {
             ok("{}")
         } else {
-            status("307 Temporary Redirect", &format!("Location: http://127.0.0.1:{port}/moved\r\n"))
+            status(
+                "307 Temporary Redirect",
+                &format!("Location: http://127.0.0.1:{port}/moved\r\n"),
+            )
         }
     });
     let (_d, auth) = no_auth_file();

@@ -150,9 +150,7 @@ pub(crate) async fn login(
         target: base.as_str().trim_end_matches('/').to_owned(),
         message,
     };
-    let ping_url = base
-        .join("v2/")
-        .map_err(|e| fail(format!("no /v2/ URL: {e}")))?;
+    let ping_url = base.join("v2/").map_err(|e| fail(format!("no /v2/ URL: {e}")))?;
     let ping = with_retry(|| async { answered(http.get(ping_url.clone()).send().await).await })
         .await
         .map_err(|e| fail(crate::retry::message(&e)))?;

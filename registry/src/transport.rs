@@ -87,7 +87,10 @@ pub(crate) fn same_site(a: &Url, b: &Url) -> bool {
 /// download, which may also go on to an HTTPS URL on another site.
 pub(crate) fn redirect_verdict(first: &Url, next: &Url, hops: usize, cdn: bool) -> Result<(), String> {
     if hops > MAX_REDIRECTS {
-        return Err(format!("refused a redirect from {}: more than {MAX_REDIRECTS} redirects", site(first)));
+        return Err(format!(
+            "refused a redirect from {}: more than {MAX_REDIRECTS} redirects",
+            site(first)
+        ));
     }
     if first.scheme() == "https" && next.scheme() != "https" {
         return Err(format!(
@@ -164,9 +167,7 @@ pub(crate) fn realm_verdict(realm: &Url, registry: &Url, secret: Secret) -> Resu
         ));
     }
     let same_host = realm.host_str().is_some() && realm.host_str() == registry.host_str();
-    let loopback = registry
-        .host_str()
-        .is_some_and(crate::client::is_loopback);
+    let loopback = registry.host_str().is_some_and(crate::client::is_loopback);
     match secret {
         Secret::None => Ok(()),
         Secret::Password if same_host => Ok(()),
@@ -215,15 +216,24 @@ async fn read_prefix(mut resp: Response, limit: u64) -> Vec<u8> {
 /// envelope when it sent one, else its status and (the start of) its text.
 pub(crate) async fn failure(resp: Response) -> OciDistributionError {
     let code = resp.status().as_u16();
+    // Said when the body says nothing (a HEAD answer has none).
+    let reason = resp.status().canonical_reason().unwrap_or("").to_owned();
     let url = resp.url().to_string();
     let body = read_prefix(resp, MAX_ERROR_BODY).await;
     match serde_json::from_slice::<OciEnvelope>(&body) {
         Ok(envelope) if !envelope.errors.is_empty() => OciDistributionError::RegistryError { envelope, url },
-        _ => OciDistributionError::ServerError {
-            code,
-            url,
-            message: String::from_utf8_lossy(&body).into_owned(),
-        },
+        _ => {
+            let text = String::from_utf8_lossy(&body);
+            OciDistributionError::ServerError {
+                code,
+                url,
+                message: if text.trim().is_empty() {
+                    reason
+                } else {
+                    text.into_owned()
+                },
+            }
+        }
     }
 }
 
