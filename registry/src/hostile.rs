@@ -380,3 +380,35 @@ fn an_identity_token_goes_to_a_plain_http_realm_on_the_loopback_registry_s_host(
     reg.block_on(reg.authorize(RegistryOperation::Pull)).unwrap();
     assert!(registry.requests().iter().any(|r| r.starts_with("POST /token ")));
 }
+
+#[test]
+fn an_image_larger_than_the_cap_is_refused_before_any_blob_is_requested() {
+    // An image manifest whose one layer claims a petabyte.
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":2}},"layers":[{{"mediaType":"{}","digest":"{}","size":{}}}]}}"#,
+        cerro_core::image::MT_OCI_MANIFEST,
+        cerro_core::image::MT_OCI_CONFIG,
+        Digest::of(b"{}"),
+        cerro_core::image::MT_OCI_LAYER_TAR,
+        Digest::of(b"layer"),
+        1u64 << 50
+    );
+    let server = Server::start("127.0.0.1", move |head, _| {
+        if head.starts_with("GET /v2/ ") || head.contains("/manifests/") {
+            ok(&manifest)
+        } else {
+            endless()
+        }
+    });
+    let (d, auth) = no_auth_file();
+    let reg = connect(server.port, &auth);
+    let e = crate::fetch::pull_image(&reg, &d.path().join("layout"), "x").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("more than the {} accepted", crate::MAX_IMAGE_BYTES)),
+        "{e}"
+    );
+    assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+    let requests = server.requests();
+    assert!(!requests.iter().any(|r| r.contains("/blobs/")), "{requests:#?}");
+}
