@@ -153,16 +153,15 @@ pub fn fetch(
             }
             .into());
         }
-        let parts = pull_artifact(reg, &artifact_digest, &artifact_bytes, &image).await?;
+        let parts = pull_artifact(reg, &artifact_digest, &artifact_bytes, &image, &|release| {
+            cerro_core::precheck::release_signed(release, &image.digest, trust, now)
+                .map(|_| ())
+                .map_err(Error::Refused)
+        })
+        .await?;
         let manifest_toml = parts
             .manifest_toml
             .ok_or_else(|| malformed(format!("artifact {artifact_digest}"), "no manifest.toml layer"))?;
-        let release = parts
-            .attestations
-            .iter()
-            .find(|(path, _)| path == RELEASE_ATTESTATION)
-            .map(|(_, bytes)| bytes.as_slice());
-        cerro_core::precheck::release_signed(release, &image.digest, trust, now).map_err(Error::Refused)?;
         check_image_size(&image, &image_parts)?;
         let skeleton = Skeleton {
             manifest_toml,
@@ -323,8 +322,16 @@ async fn download_to_files(reg: &Registry, blobs_dir: &Path, parts: &ImageParts)
 }
 
 /// Checks the artifact manifest and pulls its config and layers (all small,
-/// each bounded before it is downloaded).
-async fn pull_artifact(reg: &Registry, digest: &Digest, bytes: &[u8], image: &BlobRef) -> Result<ArtifactParts, Error> {
+/// each bounded before it is downloaded): the release envelope first, which
+/// `check_release` must accept (it is given `None` if there is none) before
+/// any other layer is downloaded.
+async fn pull_artifact(
+    reg: &Registry,
+    digest: &Digest,
+    bytes: &[u8],
+    image: &BlobRef,
+    check_release: &dyn Fn(Option<&[u8]>) -> Result<(), Error>,
+) -> Result<ArtifactParts, Error> {
     let what = format!("artifact manifest {digest}");
     let m: Value = serde_json::from_slice(bytes).map_err(|e| malformed(&what, e.to_string()))?;
     if m.get("artifactType").and_then(Value::as_str) != Some(ARTIFACT_TYPE) {
@@ -370,6 +377,7 @@ async fn pull_artifact(reg: &Registry, digest: &Digest, bytes: &[u8], image: &Bl
         reference,
     };
     let mut total = 0u64;
+    let mut wanted = Vec::new();
     let layers = m
         .get("layers")
         .and_then(Value::as_array)
@@ -403,7 +411,20 @@ async fn pull_artifact(reg: &Registry, digest: &Digest, bytes: &[u8], image: &Bl
                 format!("layer {title:?} claims {size} bytes, more than allowed"),
             ));
         }
-        let bytes = reg.download_small(&blob_ref(d, size, mt)).await?;
+        wanted.push((title, blob_ref(d, size, mt), expected_type));
+    }
+    // The release envelope first: for a bundle no trusted key signed,
+    // nothing else is downloaded.
+    let mut got: Vec<Option<Vec<u8>>> = vec![None; wanted.len()];
+    if let Some(i) = wanted.iter().position(|(title, _, _)| title == RELEASE_ATTESTATION) {
+        got[i] = Some(reg.download_small(&wanted[i].1).await?);
+    }
+    check_release(got.iter().flatten().next().map(Vec::as_slice))?;
+    for ((title, blob, expected_type), held) in wanted.into_iter().zip(got) {
+        let bytes = match held {
+            Some(b) => b,
+            None => reg.download_small(&blob).await?,
+        };
         match expected_type {
             MT_TOML if parts.manifest_toml.is_none() => parts.manifest_toml = Some(bytes),
             MT_TOML => return Err(malformed(&what, "two manifest.toml layers")),
