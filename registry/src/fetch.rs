@@ -321,6 +321,10 @@ async fn download_to_files(reg: &Registry, blobs_dir: &Path, parts: &ImageParts)
     Ok(())
 }
 
+/// What `fetch` asks of the release envelope (its bytes, `None` if absent)
+/// before it downloads anything else.
+type ReleaseCheck<'a> = dyn Fn(Option<&[u8]>) -> Result<(), Error> + 'a;
+
 /// Checks the artifact manifest and pulls its config and layers (all small,
 /// each bounded before it is downloaded): the release envelope first, which
 /// `check_release` must accept (it is given `None` if there is none) before
@@ -330,7 +334,7 @@ async fn pull_artifact(
     digest: &Digest,
     bytes: &[u8],
     image: &BlobRef,
-    check_release: &dyn Fn(Option<&[u8]>) -> Result<(), Error>,
+    check_release: &ReleaseCheck<'_>,
 ) -> Result<ArtifactParts, Error> {
     let what = format!("artifact manifest {digest}");
     let m: Value = serde_json::from_slice(bytes).map_err(|e| malformed(&what, e.to_string()))?;
