@@ -170,9 +170,9 @@ fn an_endless_manifest_is_refused_past_its_limit() {
             reg.pull_manifest(&reg.reference, MANIFEST_TYPES).await
         })
         .unwrap_err();
+    stopped_early(&server);
     too_large(&e, MAX_JSON_BLOB);
     assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
-    stopped_early(&server);
 }
 
 #[test]
@@ -192,8 +192,8 @@ fn a_manifest_announcing_too_many_bytes_is_refused_before_its_body() {
             reg.pull_manifest(&reg.reference, MANIFEST_TYPES).await
         })
         .unwrap_err();
-    too_large(&e, MAX_JSON_BLOB);
     stopped_early(&server);
+    too_large(&e, MAX_JSON_BLOB);
 }
 
 #[test]
@@ -216,9 +216,9 @@ fn an_endless_referrers_index_is_refused_past_its_limit() {
             reg.referrers(&Digest::of(b"image"), crate::ARTIFACT_TYPE).await
         })
         .unwrap_err();
+    stopped_early(&server);
     too_large(&e, MAX_JSON_BLOB);
     assert!(server.requests().iter().any(|r| r.contains("/manifests/sha256-")));
-    stopped_early(&server);
 }
 
 #[test]
@@ -236,9 +236,9 @@ fn an_endless_token_answer_is_refused_past_its_limit() {
     let (_d, auth) = no_auth_file();
     let reg = connect(server.port, &auth);
     let e = reg.block_on(reg.authorize(RegistryOperation::Pull)).unwrap_err();
+    stopped_early(&server);
     too_large(&e, MAX_ANSWER);
     assert!(server.requests().iter().any(|r| r.starts_with("GET /token?")));
-    stopped_early(&server);
 }
 
 #[test]
