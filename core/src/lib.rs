@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod naming;
 pub mod pack;
 pub mod policy;
+pub mod precheck;
 pub mod statement;
 pub mod timestamp;
 pub mod trust;

@@ -1,9 +1,8 @@
 //! Credentials from the auth files docker and podman write (`docker login`,
 //! `podman login`): `{"auths": {"<registry>": {"auth": base64("user:pass")}}}`,
 //! or `{"identitytoken": "…"}` where the registry's token server handed out
-//! an OAuth2 refresh token. The bearer-token exchange for a password (a
-//! `WWW-Authenticate: Bearer` challenge answered with it) is done by
-//! `oci-client`; the one for an identity token by [`crate::token`].
+//! an OAuth2 refresh token. Both are used by [`crate::token`] (basic
+//! credentials, a bearer token bought with them, or the refresh grant).
 
 use std::path::{Path, PathBuf};
 

@@ -1,28 +1,32 @@
-//! One connection to one repository: the `oci-client` calls this crate
-//! makes, each wrapped in the retry policy and turned into [`Error`].
+//! One connection to one repository: the distribution API calls this
+//! crate makes, each wrapped in the retry policy and turned into [`Error`].
+//! Requests go out on this crate's own reqwest clients
+//! ([`crate::transport`]): bounded bodies, redirects kept on the
+//! registry's site, secrets only to allowed token servers.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cerro_core::digest::Digest;
-use cerro_core::image::BlobRef;
-use futures_util::{Stream, StreamExt};
-use oci_client::client::{BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use cerro_core::image::{BlobRef, MAX_JSON_BLOB, MT_OCI_INDEX};
+use futures_util::Stream;
 use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::manifest::OciImageIndex;
+use oci_client::{Reference, RegistryOperation};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::{RequestBuilder, StatusCode, Url};
 
 use crate::auth::{credentials_for, default_auth_files, Credentials, Secret};
 use crate::error::{network, Error};
 use crate::progress::{NoProgress, Progress};
 use crate::retry::with_retry;
 use crate::tls::{cert_dirs, load_cas};
-use crate::token;
+use crate::token::{self, Login, Session};
+use crate::transport::{self, failure, read_bounded, same_site, success, Fail};
 
 /// How to reach a registry.
 #[derive(Debug, Clone, Default)]
@@ -39,15 +43,17 @@ pub struct Options {
 /// A repository of a registry, with credentials resolved and a runtime to
 /// drive the asynchronous client from synchronous callers.
 pub struct Registry {
-    client: Client,
+    /// Every request but blob downloads (redirects: same site only).
+    http: reqwest::Client,
+    /// Blob downloads (redirects: same site, or HTTPS to a CDN).
+    blob_http: reqwest::Client,
+    /// `http[s]://host[:port]/` of the registry.
+    base: Url,
     pub(crate) reference: Reference,
-    auth: RegistryAuth,
-    /// An identity token, exchanged for an access token at each
-    /// [`Registry::authorize`] instead of `auth`.
-    identity: Option<IdentityLogin>,
-    /// With an identity token: the operation authorized last and when its
-    /// access token is to be renewed.
-    renewal: std::sync::Mutex<Option<(RegistryOperation, Instant)>>,
+    login: Login,
+    /// What the last login gave, for which operation, and when it is to
+    /// be renewed (bearer tokens).
+    session: Mutex<Option<(RegistryOperation, Session, Option<Instant>)>>,
     /// Where the credentials came from, or that there were none: added to
     /// the message when the registry refuses them.
     auth_note: String,
@@ -64,22 +70,6 @@ impl std::fmt::Debug for Registry {
             .finish_non_exhaustive()
     }
 }
-
-/// An identity token and what its exchange needs.
-struct IdentityLogin {
-    token: String,
-    /// Where it came from, for the message when it is refused.
-    source: String,
-    /// With the registry's certificate authorities.
-    http: reqwest::Client,
-    /// `http[s]://host[:port]` of the registry.
-    base: String,
-}
-
-/// Timeouts of every connection to a registry (and its token server).
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// See [`CONNECT_TIMEOUT`].
-pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Bytes read per request body chunk when streaming a blob from a file.
 const CHUNK: u64 = 1 << 20;
@@ -110,27 +100,19 @@ impl Registry {
         } else {
             opts.auth_files.clone()
         };
-        let mut identity_token = None;
-        let (auth, auth_note) = match credentials_for(&registry, parsed.repository(), &files)? {
+        let (login, auth_note) = match credentials_for(&registry, parsed.repository(), &files)? {
             Some(Credentials {
                 secret: Secret::Password { user, password },
                 source,
-            }) => (
-                RegistryAuth::Basic(user, password),
-                format!("credentials from {source}"),
-            ),
+            }) => (Login::Password { user, password }, format!("credentials from {source}")),
             Some(Credentials {
                 secret: Secret::IdentityToken(token),
                 source,
-            }) => {
-                let note = format!("identity token from {source}");
-                identity_token = Some((token, source));
-                (RegistryAuth::Anonymous, note)
-            }
+            }) => (Login::Identity(token), format!("identity token from {source}")),
             None => {
                 let read: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
                 (
-                    RegistryAuth::Anonymous,
+                    Login::Anonymous,
                     format!(
                         "no credentials for {registry}/{} in {}; log in with `podman login {registry}` or `docker login {registry}`",
                         parsed.repository(),
@@ -147,56 +129,30 @@ impl Registry {
         // Loopback registries are plain HTTP, as docker and podman treat
         // them, unless a CA is configured for them: then TLS is intended.
         let plain_http = opts.insecure || (is_loopback(&registry) && cas.is_empty());
-        let protocol = if plain_http {
-            ClientProtocol::HttpsExcept(vec![registry.clone()])
-        } else {
-            ClientProtocol::Https
+        let scheme = if plain_http { "http" } else { "https" };
+        let base = Url::parse(&format!("{scheme}://{registry}/")).map_err(|e| Error::BadReference {
+            reference: reference.to_owned(),
+            reason: format!("{registry} is not a host[:port]: {e}"),
+        })?;
+        let pems: Vec<Vec<u8>> = cas.into_iter().map(|(_, pem)| pem).collect();
+        let setup = |message: String| Error::Network {
+            op: "setting up a client for",
+            target: registry.clone(),
+            message,
         };
-        let identity = match identity_token {
-            Some((token, source)) => {
-                let pems: Vec<Vec<u8>> = cas.iter().map(|(_, pem)| pem.clone()).collect();
-                let http = token::http_client(&pems).map_err(|message| Error::Network {
-                    op: "setting up a client for",
-                    target: registry.clone(),
-                    message,
-                })?;
-                let scheme = if plain_http { "http" } else { "https" };
-                Some(IdentityLogin {
-                    token,
-                    source,
-                    http,
-                    base: format!("{scheme}://{registry}"),
-                })
-            }
-            None => None,
-        };
-        let extra_root_certificates = cas
-            .into_iter()
-            .map(|(_, data)| Certificate {
-                encoding: CertificateEncoding::Pem,
-                data,
-            })
-            .collect();
-        let client = Client::try_from(ClientConfig {
-            protocol,
-            use_monolithic_push: true,
-            connect_timeout: Some(CONNECT_TIMEOUT),
-            read_timeout: Some(READ_TIMEOUT),
-            platform_resolver: None,
-            extra_root_certificates,
-            ..Default::default()
-        })
-        .map_err(|e| network("setting up a client for", &registry, &e))?;
+        let http = transport::client(&pems, false).map_err(setup)?;
+        let blob_http = transport::client(&pems, true).map_err(setup)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| cerro_core::Error::io("starting the network runtime for", &registry, e))?;
         Ok(Registry {
-            client,
+            http,
+            blob_http,
+            base,
             reference: parsed,
-            auth,
-            identity,
-            renewal: std::sync::Mutex::new(None),
+            login,
+            session: Mutex::new(None),
             auth_note,
             rt,
             shown: reference.to_owned(),
@@ -225,6 +181,18 @@ impl Registry {
         err
     }
 
+    /// [`Registry::net`], or a body larger than it may be (malformed).
+    fn fail(&self, op: &'static str, target: impl Into<String>, f: &Fail) -> Error {
+        match f {
+            Fail::Net(e) => self.net(op, target, e),
+            Fail::TooLarge { limit } => cerro_core::Error::malformed(
+                target.into(),
+                format!("the registry's answer is larger than {limit} bytes"),
+            )
+            .into(),
+        }
+    }
+
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
@@ -247,70 +215,115 @@ impl Registry {
         )
     }
 
-    /// Logs in (basic credentials, or the bearer token they buy) for `op`.
-    /// An identity token is exchanged for an access token instead (see
-    /// [`Registry::keep_authorized`]).
-    pub(crate) async fn authorize(&self, op: RegistryOperation) -> Result<(), Error> {
-        if let Some(id) = &self.identity {
-            return self.exchange_identity(id, op).await;
-        }
-        with_retry(|| self.client.auth(&self.reference, &self.auth, op))
-            .await
-            .map(|_| ())
-            .map_err(|e| self.net("authenticating to", self.reference.resolve_registry(), &e))
+    /// `/v2/<repository>/<rest>` on the registry.
+    fn url(&self, rest: &str) -> Result<Url, Error> {
+        self.base
+            .join(&format!("v2/{}/{rest}", self.reference.repository()))
+            .map_err(|e| Error::BadReference {
+                reference: self.shown.clone(),
+                reason: format!("no URL for {rest}: {e}"),
+            })
     }
 
-    /// Exchanges the identity token for an access token to `op` and hands
-    /// it to the client; a push's token (scope `pull,push`) serves the
-    /// push's own reads too.
-    async fn exchange_identity(&self, id: &IdentityLogin, op: RegistryOperation) -> Result<(), Error> {
-        let access = token::exchange(
-            &id.http,
-            &id.base,
+    /// The manifest URL of `target` (its digest if it names one, else its tag).
+    fn manifest_url(&self, target: &Reference) -> Result<Url, Error> {
+        let at = target.digest().or(target.tag()).unwrap_or("latest");
+        self.url(&format!("manifests/{at}"))
+    }
+
+    /// `request` with the session's `Authorization`, sent.
+    async fn send(&self, request: RequestBuilder) -> Result<reqwest::Response, OciDistributionError> {
+        let header = self
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|(_, s, _)| s.header.clone());
+        let request = match header {
+            Some(h) => request.header(AUTHORIZATION, h),
+            None => request,
+        };
+        Ok(request.send().await?)
+    }
+
+    /// Logs in for `op` (see [`crate::token`]).
+    pub(crate) async fn authorize(&self, op: RegistryOperation) -> Result<(), Error> {
+        let session = token::login(
+            &self.http,
+            &self.base,
             self.reference.repository(),
             op,
-            &id.token,
-            &id.source,
+            &self.login,
+            &self.auth_note,
         )
         .await?;
-        let renew_at = Instant::now() + access.renew_after();
-        let bearer = RegistryAuth::Bearer(access.token);
-        let ops: &[RegistryOperation] = match op {
-            RegistryOperation::Push => &[RegistryOperation::Push, RegistryOperation::Pull],
-            RegistryOperation::Pull => &[RegistryOperation::Pull],
-        };
-        for o in ops {
-            self.client
-                .auth(&self.reference, &bearer, *o)
-                .await
-                .map_err(|e| self.net("authenticating to", self.reference.resolve_registry(), &e))?;
-        }
-        *self.renewal.lock().unwrap_or_else(|p| p.into_inner()) = Some((op, renew_at));
+        let renew_at = session.renew_after.map(|d| Instant::now() + d);
+        *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Some((op, session, renew_at));
         Ok(())
     }
 
-    /// Renews an identity token's access token that is about to lapse,
-    /// before a request: unlike a password, whose bearer tokens oci-client
-    /// fetches again when they expire, an access token handed to it is
-    /// used as it is, so a long push or fetch would otherwise be refused
-    /// halfway. Nothing to do for other credentials.
+    /// Logs in again before a request once the bearer token is about to
+    /// lapse, so long pushes and fetches are not refused halfway.
     async fn keep_authorized(&self) -> Result<(), Error> {
-        let Some(id) = &self.identity else {
-            return Ok(());
+        let due = match &*self.session.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((op, _, Some(at))) if Instant::now() >= *at => Some(*op),
+            _ => None,
         };
-        let due = *self.renewal.lock().unwrap_or_else(|p| p.into_inner());
         match due {
-            Some((op, at)) if Instant::now() >= at => self.exchange_identity(id, op).await,
-            _ => Ok(()),
+            Some(op) => self.authorize(op).await,
+            None => Ok(()),
         }
     }
 
     pub(crate) async fn blob_exists(&self, digest: &Digest) -> Result<bool, Error> {
         self.keep_authorized().await?;
         let d = digest.to_string();
-        with_retry(|| self.client.blob_exists(&self.reference, &d))
-            .await
-            .map_err(|e| self.net("checking blob", &d, &e))
+        let url = self.url(&format!("blobs/{d}"))?;
+        with_retry(|| async {
+            let resp = self.send(self.http.head(url.clone())).await?;
+            match resp.status() {
+                s if s.is_success() => Ok(true),
+                StatusCode::NOT_FOUND => Ok(false),
+                _ => Err(failure(resp).await),
+            }
+        })
+        .await
+        .map_err(|e| self.net("checking blob", &d, &e))
+    }
+
+    /// Starts an upload: where to `PUT` the blob, and whether the session's
+    /// credentials may go there (the registry's own site).
+    async fn start_upload(&self) -> Result<(Url, bool), OciDistributionError> {
+        let url = self
+            .url("blobs/uploads/")
+            .map_err(|e| OciDistributionError::UrlParseError(e.to_string()))?;
+        let resp = success(self.send(self.http.post(url.clone()).header(CONTENT_LENGTH, 0)).await?).await?;
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .ok_or(OciDistributionError::RegistryNoLocationError)?;
+        let target = url
+            .join(location)
+            .map_err(|e| OciDistributionError::UrlParseError(format!("{location}: {e}")))?;
+        transport::redirect_verdict(&self.base, &target, 0, true)
+            .map_err(|why| OciDistributionError::SpecViolationError(format!("upload location {location}: {why}")))?;
+        let ours = same_site(&self.base, &target);
+        Ok((target, ours))
+    }
+
+    /// Uploads `body` (`size` bytes) as blob `digest`, monolithically.
+    async fn upload(&self, body: reqwest::Body, size: u64, digest: &str) -> Result<(), OciDistributionError> {
+        let (mut target, ours) = self.start_upload().await?;
+        target.query_pairs_mut().append_pair("digest", digest);
+        let put = self
+            .http
+            .put(target)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .body(body);
+        let sent = if ours { self.send(put).await? } else { put.send().await? };
+        success(sent).await.map(|_| ())
     }
 
     /// Uploads `size` bytes at `offset` of `path` as blob `digest`, streamed
@@ -326,10 +339,9 @@ impl Registry {
         let d = digest.to_string();
         with_retry(|| {
             let stream = file_range(path.to_path_buf(), offset, size, Arc::clone(&self.progress));
-            self.client.push_blob_stream(&self.reference, stream, &d, Some(size))
+            self.upload(reqwest::Body::wrap_stream(stream), size, &d)
         })
         .await
-        .map(|_| ())
         .map_err(|e| self.net("pushing blob", &d, &e))
     }
 
@@ -338,34 +350,49 @@ impl Registry {
         self.keep_authorized().await?;
         let d = digest.to_string();
         let data = Bytes::copy_from_slice(bytes);
-        with_retry(|| self.client.push_blob(&self.reference, data.clone(), &d))
+        with_retry(|| self.upload(reqwest::Body::from(data.clone()), data.len() as u64, &d))
             .await
-            .map(|_| ())
             .map_err(|e| self.net("pushing blob", &d, &e))
     }
 
     /// Stores manifest `bytes`, exactly as given, at `target`.
     pub(crate) async fn push_manifest(&self, target: &Reference, bytes: &[u8], media_type: &str) -> Result<(), Error> {
         self.keep_authorized().await?;
-        let ct = http::HeaderValue::from_str(media_type).map_err(|_| {
+        let ct = HeaderValue::from_str(media_type).map_err(|_| {
             cerro_core::Error::malformed("manifest", format!("media type {media_type:?} is not a header value"))
         })?;
+        let url = self.manifest_url(target)?;
         let body = Bytes::copy_from_slice(bytes);
-        with_retry(|| self.client.push_manifest_raw(target, body.clone(), ct.clone()))
-            .await
-            .map(|_| ())
-            .map_err(|e| self.net("pushing manifest", target.whole(), &e))
+        with_retry(|| async {
+            let put = self
+                .http
+                .put(url.clone())
+                .header(CONTENT_TYPE, ct.clone())
+                .body(body.clone());
+            success(self.send(put).await?).await.map(|_| ())
+        })
+        .await
+        .map_err(|e| self.net("pushing manifest", target.whole(), &e))
     }
 
-    /// The manifest at `target` (raw bytes), or `None` if the registry
+    /// GET `url` accepting `accept`, its body bounded by `limit`.
+    async fn get_bounded(&self, url: &Url, accept: &str, limit: u64) -> Result<Vec<u8>, Fail> {
+        with_retry(|| async {
+            let resp = self.send(self.http.get(url.clone()).header(ACCEPT, accept)).await?;
+            let resp = success(resp).await?;
+            read_bounded(resp, limit).await
+        })
+        .await
+    }
+
+    /// The manifest at `target` (raw bytes, at most
+    /// [`cerro_core::image::MAX_JSON_BLOB`]), or `None` if the registry
     /// has none there. Its digest is checked when `target` names one.
     pub(crate) async fn pull_manifest(&self, target: &Reference, accepted: &[&str]) -> Result<Option<Vec<u8>>, Error> {
         self.keep_authorized().await?;
-        match with_retry(|| self.client.pull_manifest_raw(target, &self.auth, accepted)).await {
-            Ok((bytes, _)) => {
-                if bytes.len() as u64 > cerro_core::image::MAX_JSON_BLOB {
-                    return Err(cerro_core::Error::malformed(target.whole(), "manifest larger than 4 MiB").into());
-                }
+        let url = self.manifest_url(target)?;
+        match self.get_bounded(&url, &accepted.join(", "), MAX_JSON_BLOB).await {
+            Ok(bytes) => {
                 if let Some(want) = target.digest() {
                     let want = Digest::parse(want)?;
                     let actual = Digest::of(&bytes);
@@ -378,25 +405,39 @@ impl Registry {
                         .into());
                     }
                 }
-                Ok(Some(bytes.to_vec()))
+                Ok(Some(bytes))
             }
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.net("pulling manifest", target.whole(), &e)),
+            Err(Fail::Net(e)) if is_not_found(&e) => Ok(None),
+            Err(f) => Err(self.fail("pulling manifest", target.whole(), &f)),
         }
     }
 
     /// Referrer descriptors of `subject` with `artifact_type`, through the
-    /// referrers API or, on registries without it, the tag fallback.
+    /// referrers API or, on registries without it (404), the tag fallback.
+    /// Either index is read up to [`cerro_core::image::MAX_JSON_BLOB`].
     pub(crate) async fn referrers(
         &self,
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<(Digest, u64, String)>, Error> {
         self.keep_authorized().await?;
-        let at = self.at_digest(subject);
-        let index = with_retry(|| self.client.pull_referrers(&at, Some(artifact_type)))
-            .await
-            .map_err(|e| self.net("listing referrers of", subject.to_string(), &e))?;
+        let mut url = self.url(&format!("referrers/{subject}"))?;
+        url.query_pairs_mut().append_pair("artifactType", artifact_type);
+        let bytes = match self.get_bounded(&url, MT_OCI_INDEX, MAX_JSON_BLOB).await {
+            Ok(b) => b,
+            Err(Fail::Net(e)) if is_not_found(&e) => {
+                match self
+                    .pull_manifest(&self.at_tag(&crate::fallback_tag(subject)), &[MT_OCI_INDEX])
+                    .await?
+                {
+                    Some(b) => b,
+                    None => return Ok(Vec::new()),
+                }
+            }
+            Err(f) => return Err(self.fail("listing referrers of", subject.to_string(), &f)),
+        };
+        let index: OciImageIndex = serde_json::from_slice(&bytes)
+            .map_err(|e| cerro_core::Error::malformed(format!("referrers index of {subject}"), e.to_string()))?;
         let mut out = Vec::new();
         for m in index.manifests {
             if m.artifact_type.as_deref() != Some(artifact_type) {
@@ -412,26 +453,24 @@ impl Registry {
     /// Streams blob `blob` to `write`, which is handed the bytes as they
     /// arrive and answers how many bytes of the blob it now holds. A
     /// connection cut or a 5xx is retried with backoff, resuming where the
-    /// data stopped (an HTTP range request); `write` never sees a byte twice.
-    /// Neither the digest nor the size is trusted here: `write`'s owner
-    /// hashes what it got and refuses more bytes than the descriptor says.
+    /// data stopped (an HTTP range request); `write` never sees a byte twice,
+    /// nor more bytes than the descriptor's size (the download is refused
+    /// first). The digest is not checked here: `write`'s owner hashes what
+    /// it got.
     pub(crate) async fn download(
         &self,
         blob: &BlobRef,
         mut write: impl FnMut(&[u8]) -> Result<u64, cerro_core::Error>,
     ) -> Result<(), Error> {
-        let desc = OciDescriptor {
-            media_type: blob.media_type.clone(),
-            digest: blob.digest.to_string(),
-            size: i64::try_from(blob.size)
-                .map_err(|_| cerro_core::Error::malformed("descriptor", "size out of range"))?,
-            ..Default::default()
-        };
+        if blob.size == 0 {
+            return Ok(());
+        }
+        let url = self.url(&format!("blobs/{}", blob.digest))?;
         let mut waits = crate::retry::BACKOFF_MS.iter();
         let mut received = 0u64;
         loop {
             self.keep_authorized().await?;
-            match self.download_from(&desc, blob.size, &mut received, &mut write).await {
+            match self.download_from(&url, blob, &mut received, &mut write).await {
                 Ok(()) => return Ok(()),
                 Err(Attempt::Transient(e)) => match waits.next() {
                     Some(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
@@ -445,34 +484,59 @@ impl Registry {
     /// One request for the rest of a blob, from byte `*received`.
     async fn download_from(
         &self,
-        desc: &OciDescriptor,
-        size: u64,
+        url: &Url,
+        blob: &BlobRef,
         received: &mut u64,
         write: &mut impl FnMut(&[u8]) -> Result<u64, cerro_core::Error>,
     ) -> Result<(), Attempt> {
-        // Always a range request: a registry that honours it answers 206 and
-        // oci-client leaves the hashing to us (it would otherwise hash every
-        // byte a second time); one that ignores it sends the whole blob, and
-        // the part already held is skipped.
-        let response = self
-            .client
-            .pull_blob_stream_partial(&self.reference, desc, *received, None)
-            .await;
-        let (mut stream, mut skip) = match response {
-            Ok(BlobResponse::Partial(s)) => (s, 0),
-            Ok(BlobResponse::Full(s)) => (s, *received),
-            Err(e) if crate::retry::is_retryable(&e) => return Err(Attempt::Transient(e)),
-            Err(e) => return Err(Attempt::Final(self.net("pulling blob", desc.digest.clone(), &e))),
+        let size = blob.size;
+        let too_much = |actual: u64| {
+            Attempt::Final(
+                cerro_core::Error::SizeMismatch {
+                    what: format!("blob {} from {}", blob.digest, self.shown),
+                    expected: size,
+                    actual,
+                }
+                .into(),
+            )
         };
-        while let Some(chunk) = stream.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                // oci-client's own end-of-body digest check (on a full
-                // response): every byte was passed on, and the owner's hash
-                // will name what was actually served.
-                Err(e) if e.get_ref().is_some_and(|i| i.is::<oci_client::errors::DigestError>()) => return Ok(()),
+        // Always a range request: a registry that honours it answers 206;
+        // one that ignores it sends the whole blob, and the part already
+        // held is skipped.
+        let request = self
+            .blob_http
+            .get(url.clone())
+            .header(RANGE, format!("bytes={received}-"));
+        let mut resp = match self.send(request).await {
+            Ok(r) => r,
+            Err(e) if crate::retry::is_retryable(&e) => return Err(Attempt::Transient(e)),
+            Err(e) => return Err(Attempt::Final(self.net("pulling blob", blob.digest.to_string(), &e))),
+        };
+        let mut skip = match resp.status() {
+            StatusCode::PARTIAL_CONTENT => 0,
+            s if s.is_success() => *received,
+            _ => {
+                let e = failure(resp).await;
+                return Err(if crate::retry::is_retryable(&e) {
+                    Attempt::Transient(e)
+                } else {
+                    Attempt::Final(self.net("pulling blob", blob.digest.to_string(), &e))
+                });
+            }
+        };
+        // Refused before the first byte when the answer announces more
+        // than the descriptor's size.
+        if let Some(n) = resp.content_length() {
+            if n.saturating_add(*received).saturating_sub(skip) > size {
+                return Err(too_much(n.saturating_add(*received).saturating_sub(skip)));
+            }
+        }
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
                 // A connection cut mid-body: resume from here.
-                Err(e) => return Err(Attempt::Transient(OciDistributionError::IoError(e))),
+                Err(e) => return Err(Attempt::Transient(OciDistributionError::RequestError(e))),
             };
             let mut data = &chunk[..];
             if skip > 0 {
@@ -480,9 +544,14 @@ impl Registry {
                 data = &data[k..];
                 skip -= k as u64;
             }
-            if !data.is_empty() {
-                *received = write(data).map_err(|e| Attempt::Final(e.into()))?;
+            if data.is_empty() {
+                continue;
             }
+            let after = received.saturating_add(data.len() as u64);
+            if after > size {
+                return Err(too_much(after));
+            }
+            *received = write(data).map_err(|e| Attempt::Final(e.into()))?;
         }
         if *received < size {
             return Err(Attempt::Transient(OciDistributionError::IoError(std::io::Error::new(
@@ -499,13 +568,6 @@ impl Registry {
         let what = || format!("blob {} from {}", blob.digest, self.shown);
         let mut bytes = Vec::new();
         self.download(blob, |data| {
-            if (bytes.len() + data.len()) as u64 > blob.size {
-                return Err(cerro_core::Error::SizeMismatch {
-                    what: what(),
-                    expected: blob.size,
-                    actual: (bytes.len() + data.len()) as u64,
-                });
-            }
             bytes.extend_from_slice(data);
             Ok(bytes.len() as u64)
         })
@@ -562,7 +624,7 @@ fn file_range(
     offset: u64,
     size: u64,
     progress: Arc<dyn Progress>,
-) -> impl Stream<Item = Result<Bytes, OciDistributionError>> + Send + 'static {
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     futures_util::stream::try_unfold((None::<File>, 0u64), move |(file, done)| {
         let path = path.clone();
         let progress = Arc::clone(&progress);

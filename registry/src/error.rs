@@ -36,6 +36,12 @@ pub enum Error {
         artifact_type: &'static str,
     },
 
+    /// The bundle's release signature was checked before its image was
+    /// downloaded ([`cerro_core::precheck::release_signed`]) and refused;
+    /// the error is the one the full verification gives (same exit code).
+    #[error("{0}")]
+    Refused(cerro_core::Error),
+
     /// Content from the registry or the bundle (and everything else local).
     #[error(transparent)]
     Core(#[from] cerro_core::Error),
@@ -44,7 +50,7 @@ pub enum Error {
 impl From<Error> for cerro_core::Error {
     fn from(e: Error) -> Self {
         match e {
-            Error::Core(c) => c,
+            Error::Core(c) | Error::Refused(c) => c,
             Error::BadReference { .. } => cerro_core::Error::Config(e.to_string()),
             Error::Network { .. } | Error::NoBundle { .. } => cerro_core::Error::Network(e.to_string()),
         }

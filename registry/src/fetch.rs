@@ -1,17 +1,22 @@
 //! `ct fetch`: a bundle rebuilt from a registry, byte for byte, in one pass.
 //!
 //! The small members (image manifest, artifact manifest and its layers) come
-//! first and fix every offset of the bundle; the config and layers are then
-//! downloaded concurrently, each written straight to its place in the output
-//! file and hashed as it arrives ([`cerro_core::bundle::Assembly`]). No
-//! temporary layout, no second copy, no second read of the layers.
+//! first and fix every offset of the bundle. The release signature is then
+//! checked against the trust store ([`cerro_core::precheck`]) and the image
+//! size against [`MAX_IMAGE_BYTES`]: a bundle no trusted key signed costs
+//! no layer download. Only then are the config and layers downloaded
+//! concurrently, each written straight to its place in the output file and
+//! hashed as it arrives ([`cerro_core::bundle::Assembly`]). No temporary
+//! layout, no second copy, no second read of the layers.
 
 use std::cell::RefCell;
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
 
-use cerro_core::bundle::{Assembly, Bundle, Skeleton, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE};
+use cerro_core::bundle::{
+    Assembly, Bundle, Member, Skeleton, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE, RELEASE_ATTESTATION,
+};
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
 use cerro_core::fsutil::AtomicFile;
@@ -19,6 +24,8 @@ use cerro_core::image::{
     bundle_index, parse_manifest, BlobRef, ImageParts, MANIFEST_TYPES, MT_OCI_MANIFEST, OCI_LAYOUT_FILE,
 };
 use cerro_core::manifest::MAX_MANIFEST_SIZE;
+use cerro_core::trust::TrustStore;
+use cerro_core::verify::Verified;
 use cerro_core::Error as CoreError;
 use futures_util::{StreamExt, TryStreamExt};
 use oci_client::RegistryOperation;
@@ -32,13 +39,19 @@ use crate::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TOML, TITLE};
 /// Largest artifact config accepted.
 const MAX_CONFIG: u64 = 64 << 10;
 
+/// Largest image accepted by `ct fetch` and `ct pack docker://`: the sum of
+/// the sizes its manifest gives its config and layers, checked before the
+/// output file is sized or any of them is requested (64 GiB).
+pub const MAX_IMAGE_BYTES: u64 = 64 << 30;
+
 /// Blobs downloaded (or uploaded) at once. Layers are independent requests; on a fast
 /// link one stream cannot keep both the network and the hashing busy.
 pub(crate) const PARALLEL: usize = 4;
 
 /// A bundle fetched into a temporary file beside the output, read back and
-/// structurally checked, but not yet verified against any trust store.
-/// Dropped without [`Pending::commit`], it leaves nothing.
+/// structurally checked, its release signature prechecked, but not yet
+/// verified ([`cerro_core::verify::verify`]). Dropped without
+/// [`Pending::commit`], it leaves nothing.
 #[derive(Debug)]
 pub struct Fetched {
     /// The bundle as assembled and read back.
@@ -51,12 +64,34 @@ pub struct Fetched {
 
 /// The rebuilt bundle file waiting beside the output path.
 #[derive(Debug)]
-pub struct Pending(AtomicFile);
+pub struct Pending {
+    file: AtomicFile,
+    /// What was written: the image it carries, every member's path, size
+    /// and digest, and the mtime of their (canonical) headers: together,
+    /// every byte of the file.
+    image: Digest,
+    members: Vec<Member>,
+    mtime: u64,
+}
 
 impl Pending {
-    /// Moves the bundle to the output path (call only once it is verified).
-    pub fn commit(self) -> Result<(), Error> {
-        Ok(self.0.commit_unsynced()?)
+    /// Moves the bundle to the output path. It takes the proof that this
+    /// very bundle was verified: a [`Verified`] bundle whose image and
+    /// members (path, size, digest) and mtime, hence every byte of the file,
+    /// are the ones written, so an unverified or another bundle cannot be
+    /// committed.
+    pub fn commit(self, verified: &Verified<Bundle>) -> Result<(), Error> {
+        if verified.image.digest != self.image || verified.members != self.members || verified.mtime != self.mtime {
+            return Err(CoreError::malformed(
+                self.file.temp_path().display().to_string(),
+                format!(
+                    "not committed: the verified bundle (image {}) is not the one fetched (image {})",
+                    verified.image.digest, self.image
+                ),
+            )
+            .into());
+        }
+        Ok(self.file.commit_unsynced()?)
     }
 }
 
@@ -74,12 +109,22 @@ fn malformed(what: impl Into<String>, reason: impl Into<String>) -> Error {
 }
 
 /// Fetches `reg`'s reference into a temporary file beside `output`.
-/// `on_temp` is told the temporary file's path as soon as it exists, so a
-/// caller can arrange for its removal should the process be killed.
-pub fn fetch(reg: &Registry, output: &Path, on_temp: &mut dyn FnMut(&Path)) -> Result<Fetched, Error> {
+/// Before any image blob is requested, the release envelope must pass
+/// [`cerro_core::precheck::release_signed`] against `trust` at unix time
+/// `now` (else [`Error::Refused`]) and the image must be at most
+/// [`MAX_IMAGE_BYTES`]. `on_temp` is told the temporary file's path as
+/// soon as it exists, so a caller can arrange for its removal should the
+/// process be killed.
+pub fn fetch(
+    reg: &Registry,
+    output: &Path,
+    trust: &TrustStore,
+    now: u64,
+    on_temp: &mut dyn FnMut(&Path),
+) -> Result<Fetched, Error> {
     let (skeleton, artifact) = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
-        let (image, manifest_bytes, _) = resolve_image(reg).await?;
+        let (image, manifest_bytes, image_parts) = resolve_image(reg).await?;
         let digest = image.digest;
 
         let referrers = reg.referrers(&digest, ARTIFACT_TYPE).await?;
@@ -108,10 +153,16 @@ pub fn fetch(reg: &Registry, output: &Path, on_temp: &mut dyn FnMut(&Path)) -> R
             }
             .into());
         }
-        let parts = pull_artifact(reg, &artifact_digest, &artifact_bytes, &image).await?;
+        let parts = pull_artifact(reg, &artifact_digest, &artifact_bytes, &image, &|release| {
+            cerro_core::precheck::release_signed(release, &image.digest, trust, now)
+                .map(|_| ())
+                .map_err(Error::Refused)
+        })
+        .await?;
         let manifest_toml = parts
             .manifest_toml
             .ok_or_else(|| malformed(format!("artifact {artifact_digest}"), "no manifest.toml layer"))?;
+        check_image_size(&image, &image_parts)?;
         let skeleton = Skeleton {
             manifest_toml,
             attestations: parts.attestations,
@@ -129,11 +180,34 @@ pub fn fetch(reg: &Registry, output: &Path, on_temp: &mut dyn FnMut(&Path)) -> R
     let asm = Assembly::start(&skeleton, out.file(), &format!("from {}", reg.shown))?;
     let asm = reg.block_on(download_all(reg, asm))?;
     let bundle = asm.finish()?;
+    let pending = Pending {
+        file: out,
+        image: bundle.image.digest,
+        members: bundle.members.clone(),
+        mtime: bundle.mtime,
+    };
     Ok(Fetched {
         bundle,
         artifact,
-        pending: Pending(out),
+        pending,
     })
+}
+
+/// Refuses an image whose config and layers add up to more than
+/// [`MAX_IMAGE_BYTES`] (before any file is sized for them).
+fn check_image_size(image: &BlobRef, parts: &ImageParts) -> Result<(), Error> {
+    let total = parts
+        .blobs()
+        .iter()
+        .try_fold(0u64, |sum, b| sum.checked_add(b.size))
+        .unwrap_or(u64::MAX);
+    if total > MAX_IMAGE_BYTES {
+        return Err(malformed(
+            format!("image manifest {}", image.digest),
+            format!("its config and layers add up to {total} bytes, more than the {MAX_IMAGE_BYTES} accepted"),
+        ));
+    }
+    Ok(())
 }
 
 /// Downloads every config and layer blob into the assembly, [`PARALLEL`]
@@ -196,6 +270,7 @@ pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str) -> Result<BlobRef,
     let image = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
         let (image, bytes, parts) = resolve_image(reg).await?;
+        check_image_size(&image, &parts)?;
         let path = blobs_dir.join(image.digest.hex());
         fs::write(&path, &bytes).map_err(|e| CoreError::io("writing", &path, e))?;
         download_to_files(reg, &blobs_dir, &parts).await?;
@@ -246,9 +321,21 @@ async fn download_to_files(reg: &Registry, blobs_dir: &Path, parts: &ImageParts)
     Ok(())
 }
 
+/// What `fetch` asks of the release envelope (its bytes, `None` if absent)
+/// before it downloads anything else.
+type ReleaseCheck<'a> = dyn Fn(Option<&[u8]>) -> Result<(), Error> + 'a;
+
 /// Checks the artifact manifest and pulls its config and layers (all small,
-/// each bounded before it is downloaded).
-async fn pull_artifact(reg: &Registry, digest: &Digest, bytes: &[u8], image: &BlobRef) -> Result<ArtifactParts, Error> {
+/// each bounded before it is downloaded): the release envelope first, which
+/// `check_release` must accept (it is given `None` if there is none) before
+/// any other layer is downloaded.
+async fn pull_artifact(
+    reg: &Registry,
+    digest: &Digest,
+    bytes: &[u8],
+    image: &BlobRef,
+    check_release: &ReleaseCheck<'_>,
+) -> Result<ArtifactParts, Error> {
     let what = format!("artifact manifest {digest}");
     let m: Value = serde_json::from_slice(bytes).map_err(|e| malformed(&what, e.to_string()))?;
     if m.get("artifactType").and_then(Value::as_str) != Some(ARTIFACT_TYPE) {
@@ -294,6 +381,7 @@ async fn pull_artifact(reg: &Registry, digest: &Digest, bytes: &[u8], image: &Bl
         reference,
     };
     let mut total = 0u64;
+    let mut wanted = Vec::new();
     let layers = m
         .get("layers")
         .and_then(Value::as_array)
@@ -327,7 +415,20 @@ async fn pull_artifact(reg: &Registry, digest: &Digest, bytes: &[u8], image: &Bl
                 format!("layer {title:?} claims {size} bytes, more than allowed"),
             ));
         }
-        let bytes = reg.download_small(&blob_ref(d, size, mt)).await?;
+        wanted.push((title, blob_ref(d, size, mt), expected_type));
+    }
+    // The release envelope first: for a bundle no trusted key signed,
+    // nothing else is downloaded.
+    let mut got: Vec<Option<Vec<u8>>> = vec![None; wanted.len()];
+    if let Some(i) = wanted.iter().position(|(title, _, _)| title == RELEASE_ATTESTATION) {
+        got[i] = Some(reg.download_small(&wanted[i].1).await?);
+    }
+    check_release(got.iter().flatten().next().map(Vec::as_slice))?;
+    for ((title, blob, expected_type), held) in wanted.into_iter().zip(got) {
+        let bytes = match held {
+            Some(b) => b,
+            None => reg.download_small(&blob).await?,
+        };
         match expected_type {
             MT_TOML if parts.manifest_toml.is_none() => parts.manifest_toml = Some(bytes),
             MT_TOML => return Err(malformed(&what, "two manifest.toml layers")),
@@ -362,4 +463,100 @@ fn parse_descriptor(what: &str, d: Option<&Value>) -> Result<(Digest, u64, Strin
         .and_then(Value::as_str)
         .ok_or_else(|| malformed(what, "descriptor without mediaType"))?;
     Ok((digest, size, mt.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use cerro_core::bundle::{read_bundle_file, NoExtract};
+    use cerro_core::image::layout::{basic_config, LayoutBuilder};
+    use cerro_core::image::source::SourceImage;
+    use cerro_core::manifest::{ImageRef, PackageManifest};
+    use cerro_core::policy::NoPolicy;
+    use cerro_core::trust::{KeyEntry, TrustLevel};
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+
+    /// Two bundles of one small image, signed by different keys, both
+    /// verified against a store trusting both keys.
+    fn two_verified(dir: &Path) -> (Vec<u8>, Verified<Bundle>, Verified<Bundle>) {
+        let layout = dir.join("layout");
+        let mut b = LayoutBuilder::new(&layout).unwrap();
+        b.layer_tar(&[("etc/hostname", 0o644, b"cerro\n")]).unwrap();
+        b.finish(basic_config(&["/bin/sh"]), Some("app")).unwrap();
+        let image = SourceImage::open(&format!("oci:{}:app", layout.display())).unwrap();
+        let manifest = PackageManifest::from_draft(
+            "[package]\nname = \"app\"\nversion = \"1\"\nsummary = \"a test\"\n",
+            ImageRef {
+                digest: image.manifest.digest,
+                reference: image.reference.clone(),
+            },
+        )
+        .unwrap();
+        let (ka, kb) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+        let mut trust = TrustStore::new();
+        trust
+            .insert(KeyEntry::new("a", ka.verifying_key(), TrustLevel::Full))
+            .unwrap();
+        trust
+            .insert(KeyEntry::new("b", kb.verifying_key(), TrustLevel::Full))
+            .unwrap();
+        let mut packed = Vec::new();
+        for (i, key) in [ka, kb].into_iter().enumerate() {
+            let path = dir.join(format!("{i}.ctp"));
+            let mut out = Vec::new();
+            cerro_core::pack::pack(&image, &manifest, &[key], 1_700_000_000, &mut out).unwrap();
+            fs::write(&path, &out).unwrap();
+            let bundle = read_bundle_file(&fs::File::open(&path).unwrap(), &mut NoExtract).unwrap();
+            let verified = cerro_core::verify::verify(bundle, &trust, &NoPolicy, 1_750_000_000).unwrap();
+            packed.push((out, verified));
+        }
+        let (b_, vb) = packed.pop().unwrap();
+        let (a, va) = packed.pop().unwrap();
+        drop(b_);
+        (a, va, vb)
+    }
+
+    /// `bytes` waiting at `output`, as `fetch` leaves a bundle.
+    fn pending(output: &Path, bytes: &[u8], of: &Bundle) -> Pending {
+        let mut file = AtomicFile::create(output, 0o644).unwrap();
+        file.file().write_all(bytes).unwrap();
+        Pending {
+            file,
+            image: of.image.digest,
+            members: of.members.clone(),
+            mtime: of.mtime,
+        }
+    }
+
+    #[test]
+    fn commit_takes_the_proof_of_this_very_bundle() {
+        let d = tempfile::tempdir().unwrap();
+        let (bytes_a, verified_a, verified_b) = two_verified(d.path());
+        assert_eq!(
+            verified_a.image.digest, verified_b.image.digest,
+            "same image, other bundle"
+        );
+        let output = d.path().join("out.ctp");
+
+        // The proof of another bundle of the same image is refused, and
+        // nothing is left at the output path.
+        let e = pending(&output, &bytes_a, &verified_a).commit(&verified_b).unwrap_err();
+        assert!(e.to_string().contains("is not the one fetched"), "{e}");
+        assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+        assert!(!output.exists());
+        assert_eq!(
+            fs::read_dir(d.path())
+                .unwrap()
+                .filter(|e| { e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.') })
+                .count(),
+            0,
+            "temporary file left behind"
+        );
+
+        // Its own proof commits it.
+        pending(&output, &bytes_a, &verified_a).commit(&verified_a).unwrap();
+        assert_eq!(fs::read(&output).unwrap(), bytes_a);
+    }
 }

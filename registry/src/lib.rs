@@ -11,26 +11,35 @@
 //! `cerro-core`.
 //!
 //! Boundaries: this is the only crate of the workspace that talks to the
-//! network. It never decides whether a bundle is trusted: `fetch` hands
-//! back an uncommitted file plus the bundle read from it, and the caller
-//! verifies it (trust store, policy) before committing. Blobs are streamed
-//! from and to files, never held whole in memory; only the small members
-//! (manifests, configs, envelopes, bounded in size) are.
+//! network, on its own reqwest clients (`transport`: every answer read
+//! with a bound, redirects kept on the registry's site, secrets only to
+//! allowed token servers); `oci-client` only parses references. It never
+//! decides whether a bundle is trusted: `fetch` checks the release
+//! signature's cheap facts against the caller's trust store before any
+//! image blob is downloaded ([`cerro_core::precheck`]), hands back an
+//! uncommitted file plus the bundle read from it, and the caller verifies
+//! it in full (trust store, policy); [`Pending::commit`] takes that proof.
+//! Blobs are streamed from and to files, never held whole in memory, and
+//! bounded by their descriptors ([`MAX_IMAGE_BYTES`] in all); only the
+//! small members (manifests, configs, envelopes, bounded in size) are.
 
 mod auth;
 mod client;
 mod error;
 mod fetch;
+#[cfg(test)]
+mod hostile;
 mod progress;
 mod push;
 mod retry;
 mod tls;
 mod token;
+mod transport;
 
 pub use auth::{credentials_for, default_auth_files, Credentials, Secret};
 pub use client::{Options, Registry};
 pub use error::Error;
-pub use fetch::{fetch, pull_image, Fetched, Pending};
+pub use fetch::{fetch, pull_image, Fetched, Pending, MAX_IMAGE_BYTES};
 pub use progress::{NoProgress, Progress};
 pub use push::{push, Pushed};
 pub use tls::{cert_dirs, load_cas};

@@ -81,19 +81,32 @@ pub(crate) fn message(e: &OciDistributionError) -> String {
     }
 }
 
+/// An error that says whether another attempt may meet a different fate.
+pub(crate) trait Transient {
+    /// Whether the failure may pass (a 5xx, a cut connection).
+    fn transient(&self) -> bool;
+}
+
+impl Transient for OciDistributionError {
+    fn transient(&self) -> bool {
+        is_retryable(self)
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails for a final reason, or the
 /// backoff schedule is used up. `attempt` is called afresh each time, so a
 /// streamed upload re-opens its source.
-pub(crate) async fn with_retry<T, F, Fut>(mut attempt: F) -> Result<T, OciDistributionError>
+pub(crate) async fn with_retry<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
 where
+    E: Transient,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, OciDistributionError>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut waits = BACKOFF_MS.iter();
     loop {
         match attempt().await {
             Ok(v) => return Ok(v),
-            Err(e) if is_retryable(&e) => match waits.next() {
+            Err(e) if e.transient() => match waits.next() {
                 Some(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
                 None => return Err(e),
             },
@@ -155,7 +168,7 @@ mod tests {
     #[test]
     fn retries_follow_the_schedule_then_give_up() {
         let calls = Cell::new(0);
-        let r: Result<(), _> = block_on(with_retry(|| {
+        let r: Result<(), OciDistributionError> = block_on(with_retry(|| {
             calls.set(calls.get() + 1);
             async { Err(server(502)) }
         }));
@@ -163,7 +176,7 @@ mod tests {
         assert_eq!(calls.get(), 1 + BACKOFF_MS.len());
 
         let calls = Cell::new(0);
-        let r: Result<(), _> = block_on(with_retry(|| {
+        let r: Result<(), OciDistributionError> = block_on(with_retry(|| {
             calls.set(calls.get() + 1);
             async { Err(server(400)) }
         }));
@@ -178,7 +191,7 @@ mod tests {
                 if n < 3 {
                     Err(OciDistributionError::IoError(IoError::from(ErrorKind::ConnectionReset)))
                 } else {
-                    Ok(n)
+                    Ok::<_, OciDistributionError>(n)
                 }
             }
         }));

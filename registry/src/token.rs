@@ -1,32 +1,41 @@
-//! Identity tokens: what `docker login` stores for a registry whose token
-//! server hands out OAuth2 refresh tokens (Azure Container Registry,
-//! registries behind an OIDC login): `identitytoken` in the auth file, or
-//! user `<token>` from a credential helper.
+//! Logging in to a registry: the `GET /v2/` challenge, and the token it
+//! points to, for every kind of credential.
 //!
-//! Such a token is not a password and is never shown to the registry. It
-//! is exchanged at the registry's token server, named by the challenge of
-//! `GET /v2/` (`WWW-Authenticate: Bearer realm="…",service="…"`), with the
-//! OAuth2 refresh grant of distribution's token specification: `POST realm`
-//! with the form `grant_type=refresh_token`, `service`, `scope`,
-//! `client_id`, `refresh_token`. The access token it answers is then used
-//! as a plain bearer token. `oci-client` does only the password grant
-//! (`GET realm` with basic credentials), so this module does the exchange.
+//! * A `Bearer realm="…",service="…"` challenge is answered with a token
+//!   from the realm (distribution's token specification): anonymously
+//!   (`GET realm?scope=…&service=…`), with a password (the same request
+//!   with HTTP basic credentials), or with an identity token.
+//! * Any other challenge is answered with HTTP basic credentials, when
+//!   there are some.
+//!
+//! Identity tokens are what `docker login` stores for a registry whose
+//! token server hands out OAuth2 refresh tokens (Azure Container Registry,
+//! registries behind an OIDC login): `identitytoken` in the auth file, or
+//! user `<token>` from a credential helper. Such a token is not a password
+//! and is never shown to the registry: it is exchanged at the realm with
+//! the OAuth2 refresh grant (`POST realm` with the form
+//! `grant_type=refresh_token`, `service`, `scope`, `client_id`,
+//! `refresh_token`).
+//!
+//! Secrets go only to the realms [`crate::transport::realm_verdict`]
+//! allows, answers are read up to [`crate::transport::MAX_ANSWER`] bytes,
+//! and redirects follow the transport's rules (a 307 cannot re-send the
+//! refresh token to another site).
 
 use std::time::Duration;
 
 use oci_client::errors::OciDistributionError;
 use oci_client::RegistryOperation;
+use reqwest::header::HeaderValue;
+use reqwest::Url;
 
-use crate::client::{CONNECT_TIMEOUT, READ_TIMEOUT};
 use crate::error::Error;
 use crate::retry::with_retry;
+use crate::transport::{failure, read_bounded, realm_verdict, Fail, Secret, MAX_ANSWER};
 
 /// The `client_id` sent with every exchange (the specification requires
 /// one; it names the client in the token server's logs).
 const CLIENT_ID: &str = "cerro-torre";
-
-/// Token answers are small; anything larger is not one.
-const MAX_ANSWER: usize = 64 * 1024;
 
 /// Where to exchange the token: a `Bearer` challenge's `realm` and `service`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,113 +109,162 @@ pub(crate) fn access_token(body: &[u8]) -> Result<Access, String> {
     Ok(Access { token, lifetime })
 }
 
-/// Exchanges `identity_token` for an access token to `op` on `repository`
-/// of the registry at `base` (`http[s]://host[:port]`), with `http` (the
-/// registry's TLS settings). `source` names where the token came from, for
-/// the message when it is refused.
-pub(crate) async fn exchange(
+/// The credential a client logs in with.
+#[derive(Clone)]
+pub(crate) enum Login {
+    /// None: an anonymous token, or nothing.
+    Anonymous,
+    /// A user name and password.
+    Password {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
+    /// An identity (OAuth2 refresh) token.
+    Identity(String),
+}
+
+/// What to send with each request after logging in.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Session {
+    /// The `Authorization` value, if the registry wants one.
+    pub header: Option<HeaderValue>,
+    /// For a bearer token: how long until it is to be renewed.
+    pub renew_after: Option<Duration>,
+}
+
+/// Logs in for `op` on `repository` of the registry at `base`
+/// (`http[s]://host[:port]/`) with `login`. `note` says where the
+/// credentials came from (or that there were none), for messages.
+pub(crate) async fn login(
     http: &reqwest::Client,
-    base: &str,
+    base: &Url,
     repository: &str,
     op: RegistryOperation,
-    identity_token: &str,
-    source: &str,
-) -> Result<Access, Error> {
+    login: &Login,
+    note: &str,
+) -> Result<Session, Error> {
     let fail = |message: String| Error::Network {
         op: "authenticating to",
-        target: base.to_owned(),
+        target: base.as_str().trim_end_matches('/').to_owned(),
         message,
     };
-    let ping = with_retry(|| async { answered(http.get(format!("{base}/v2/")).send().await) })
+    let ping_url = base.join("v2/").map_err(|e| fail(format!("no /v2/ URL: {e}")))?;
+    let ping = with_retry(|| async { answered(http.get(ping_url.clone()).send().await).await })
         .await
         .map_err(|e| fail(crate::retry::message(&e)))?;
+    let status = ping.status();
     let challenge = ping
         .headers()
         .get_all(reqwest::header::WWW_AUTHENTICATE)
         .iter()
         .filter_map(|h| h.to_str().ok())
-        .find_map(bearer_challenge)
-        .ok_or_else(|| {
-            fail(format!(
-                "the credentials from {source} are an identity token, but the registry asks for no bearer \
+        .find_map(bearer_challenge);
+    drop(ping);
+    let Some(challenge) = challenge else {
+        return match login {
+            Login::Identity(_) => Err(fail(format!(
+                "the credentials ({note}) are an identity token, but the registry asks for no bearer \
                  token (HTTP {} to /v2/): nothing to exchange it at",
-                ping.status().as_u16()
-            ))
-        })?;
+                status.as_u16()
+            ))),
+            Login::Password { user, password } if status == reqwest::StatusCode::UNAUTHORIZED => {
+                use base64::Engine as _;
+                let raw = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                let mut value = HeaderValue::from_str(&format!("Basic {raw}"))
+                    .map_err(|_| fail(format!("the credentials ({note}) are not a valid header")))?;
+                value.set_sensitive(true);
+                Ok(Session {
+                    header: Some(value),
+                    renew_after: None,
+                })
+            }
+            _ => Ok(Session::default()),
+        };
+    };
+    let realm = Url::parse(&challenge.realm)
+        .map_err(|e| fail(format!("the token server {:?} is not a URL: {e}", challenge.realm)))?;
+    let secret = match login {
+        Login::Anonymous => Secret::None,
+        Login::Password { .. } => Secret::Password,
+        Login::Identity(_) => Secret::Identity,
+    };
+    realm_verdict(&realm, base, secret).map_err(|why| fail(format!("{why} ({note})")))?;
     let scope = scope(repository, op);
-    let mut form = vec![
-        ("grant_type", "refresh_token"),
-        ("client_id", CLIENT_ID),
-        ("scope", scope.as_str()),
-        ("refresh_token", identity_token),
-    ];
-    if let Some(service) = &challenge.service {
-        form.push(("service", service));
-    }
-    let answer = with_retry(|| async { answered(http.post(challenge.realm.as_str()).form(&form).send().await) })
+    let request = || {
+        let service = challenge.service.as_deref();
+        match login {
+            Login::Identity(token) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", CLIENT_ID),
+                    ("scope", scope.as_str()),
+                    ("refresh_token", token.as_str()),
+                ];
+                if let Some(service) = service {
+                    form.push(("service", service));
+                }
+                http.post(realm.clone()).form(&form)
+            }
+            Login::Password { .. } | Login::Anonymous => {
+                let mut url = realm.clone();
+                {
+                    let mut q = url.query_pairs_mut();
+                    q.append_pair("scope", &scope);
+                    if let Some(service) = service {
+                        q.append_pair("service", service);
+                    }
+                }
+                let get = http.get(url);
+                match login {
+                    Login::Password { user, password } => get.basic_auth(user, Some(password)),
+                    _ => get,
+                }
+            }
+        }
+    };
+    let answer = with_retry(|| async { answered(request().send().await).await })
         .await
-        .map_err(|e| {
-            fail(format!(
-                "token server {}: {}",
-                challenge.realm,
-                crate::retry::message(&e)
-            ))
-        })?;
+        .map_err(|e| fail(format!("token server {realm}: {}", crate::retry::message(&e))))?;
     let status = answer.status();
-    let body = read_bounded(answer)
-        .await
-        .map_err(|e| fail(format!("token server {}: {e}", challenge.realm)))?;
+    let body = match read_bounded(answer, MAX_ANSWER).await {
+        Ok(b) => b,
+        Err(Fail::TooLarge { limit }) => {
+            return Err(fail(format!("token server {realm}: answer larger than {limit} bytes")))
+        }
+        Err(Fail::Net(e)) => return Err(fail(format!("token server {realm}: {}", crate::retry::message(&e)))),
+    };
     if !status.is_success() {
         let said = String::from_utf8_lossy(&body);
+        let what = match login {
+            Login::Identity(_) => format!("refused the {note}"),
+            _ => format!("refused authentication ({note})"),
+        };
         return Err(fail(format!(
-            "the token server {} refused the identity token from {source} (HTTP {}): {}",
-            challenge.realm,
+            "the token server {realm} {what} (HTTP {}): {}",
             status.as_u16(),
             said.trim()
         )));
     }
-    access_token(&body).map_err(|e| fail(format!("token server {}: {e}", challenge.realm)))
-}
-
-/// The answer's body, refused past [`MAX_ANSWER`] bytes.
-async fn read_bounded(mut answer: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = answer.chunk().await.map_err(|e| crate::retry::message(&e.into()))? {
-        if body.len() + chunk.len() > MAX_ANSWER {
-            return Err(format!("answer larger than {MAX_ANSWER} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    let access = access_token(&body).map_err(|e| fail(format!("token server {realm}: {e}")))?;
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", access.token))
+        .map_err(|_| fail(format!("token server {realm}: the token is not a valid header")))?;
+    value.set_sensitive(true);
+    Ok(Session {
+        header: Some(value),
+        renew_after: Some(access.renew_after()),
+    })
 }
 
 /// A response, or the error the retry policy judges: a transport error,
 /// or a 5xx answer (the server failed, not the request).
-fn answered(sent: Result<reqwest::Response, reqwest::Error>) -> Result<reqwest::Response, OciDistributionError> {
+async fn answered(sent: Result<reqwest::Response, reqwest::Error>) -> Result<reqwest::Response, OciDistributionError> {
     let answer = sent?;
     if answer.status().is_server_error() {
-        return Err(OciDistributionError::ServerError {
-            code: answer.status().as_u16(),
-            url: answer.url().to_string(),
-            message: String::new(),
-        });
+        return Err(failure(answer).await);
     }
     Ok(answer)
-}
-
-/// The HTTP client for exchanges: the registry client's timeouts and
-/// certificate authorities (`cas`, PEM).
-pub(crate) fn http_client(cas: &[Vec<u8>]) -> Result<reqwest::Client, String> {
-    let certs = cas
-        .iter()
-        .map(|pem| reqwest::Certificate::from_pem(pem).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .tls_certs_merge(certs)
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

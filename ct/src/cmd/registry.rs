@@ -41,7 +41,8 @@ pub fn push(bundle: &Path, reference: &str, args: &RegistryArgs) -> Result<ExitC
 }
 
 /// Fetches, verifies against this trust store (and `policy`), and only then
-/// writes `output`: a refused or interrupted fetch leaves nothing there.
+/// writes `output`: a refused or interrupted fetch leaves nothing there. The
+/// release signature is checked before the image layers are downloaded.
 pub fn fetch(
     ctx: &Ctx,
     reference: &str,
@@ -53,12 +54,20 @@ pub fn fetch(
     let trust = ctx.home.load_trust()?;
     let reg = connect(reference, args)?;
     let cleanup = Cleanup::install();
-    let fetched =
-        cerro_registry::fetch(&reg, output, &mut |tmp| cleanup.watch(tmp)).map_err(cerro_core::Error::from)?;
+    let now = ctx.now();
+    let fetched = match cerro_registry::fetch(&reg, output, &trust, now, &mut |tmp| cleanup.watch(tmp)) {
+        Ok(f) => f,
+        // The release signature was refused before any layer was downloaded.
+        Err(cerro_registry::Error::Refused(e)) => {
+            eprintln!("ct: refused {reference}: {e}; no layer was downloaded and nothing was written");
+            return Ok(e.exit_code());
+        }
+        Err(e) => return Err(cerro_core::Error::from(e).into()),
+    };
     let artifact = fetched.artifact;
-    match core_verify(fetched.bundle, &trust, policy.as_ref(), ctx.now()) {
+    match core_verify(fetched.bundle, &trust, policy.as_ref(), now) {
         Ok(v) => {
-            fetched.pending.commit().map_err(cerro_core::Error::from)?;
+            fetched.pending.commit(&v).map_err(cerro_core::Error::from)?;
             println!(
                 "fetched {} {} ({}, bundle artifact {artifact}) to {}",
                 v.manifest.package.name,

@@ -1,0 +1,183 @@
+//! The cheap trust facts of a bundle, checked before its image is
+//! downloaded (TUF's "endless data" lesson: spend nothing on content whose
+//! signature is not yet known to be good).
+//!
+//! `ct fetch` has the release envelope (a small artifact layer) long
+//! before the first image layer; [`release_signed`] looks at it alone:
+//! the envelope parses, the signatures of keys the trust store knows
+//! verify over its PAE, at least one of them counts at the baseline level
+//! ([`crate::verify::BASELINE_LEVEL`]), and the statement's subject is the
+//! image being fetched. Passing it proves nothing about the rest of the
+//! bundle: the full [`crate::verify::verify`] still runs on the assembled
+//! bundle before anything is committed. Failing it refuses with the error
+//! (and exit code) the full verification would give for the same fault.
+
+use crate::bundle::RELEASE_ATTESTATION;
+use crate::digest::Digest;
+use crate::dsse::{verify_signature, Envelope, IN_TOTO_PAYLOAD_TYPE, MAX_ENVELOPE_SIZE};
+use crate::error::{Error, Result};
+use crate::statement::ReleaseStatement;
+use crate::trust::{Fingerprint, TrustStore};
+use crate::verify::BASELINE_LEVEL;
+
+/// Checks the release envelope `release` (the bytes of
+/// `attestations/release.dsse.json`, `None` if the bundle has none) of a
+/// bundle for image manifest `image` against `trust` at unix time `now`.
+/// Returns the number of distinct trusted signers counted.
+///
+/// A signature by a known key that does not verify is not counted here
+/// (whether it fails the bundle is the full verification's decision);
+/// signatures by unknown keys are never checked. The statement is parsed
+/// only after a trusted signer was found.
+pub fn release_signed(release: Option<&[u8]>, image: &Digest, trust: &TrustStore, now: u64) -> Result<usize> {
+    let what = RELEASE_ATTESTATION;
+    let bytes = release.ok_or_else(|| Error::MissingAttestation(format!("the bundle has no {RELEASE_ATTESTATION}")))?;
+    if bytes.len() as u64 > MAX_ENVELOPE_SIZE {
+        return Err(Error::malformed(what, format!("larger than {MAX_ENVELOPE_SIZE} bytes")));
+    }
+    let env = Envelope::parse(what, bytes)?;
+    if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        return Err(Error::malformed(
+            what,
+            format!("payloadType must be {IN_TOTO_PAYLOAD_TYPE}"),
+        ));
+    }
+    let pae = env.pae();
+    let mut signers = Vec::with_capacity(env.signatures.len());
+    for sig in &env.signatures {
+        let fp = Fingerprint::from_hex(&sig.keyid)
+            .ok_or_else(|| Error::malformed(what, format!("keyid {:?} is not a fingerprint", sig.keyid)))?;
+        match trust.by_fingerprint(&fp) {
+            Some(key) if !verify_signature(&key.public, &pae, &sig.sig) => continue,
+            _ => signers.push(fp),
+        }
+    }
+    let tally = trust.tally(&signers, now, BASELINE_LEVEL, &|_| None);
+    if tally.counted == 0 {
+        return Err(Error::SignerNotTrusted {
+            envelope: what.to_owned(),
+            counted: 0,
+            required: 1,
+            details: tally.explain_uncounted(),
+        });
+    }
+    let statement = ReleaseStatement::parse_release(what, &env.payload)?;
+    let [subject] = statement.subject.as_slice() else {
+        return Err(Error::malformed(
+            what,
+            "the release statement must have exactly one subject",
+        ));
+    };
+    if subject.sha256_digest() != Some(*image) {
+        return Err(Error::malformed(
+            what,
+            format!("the release statement's subject is not the image {image}"),
+        ));
+    }
+    Ok(tally.counted)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+    use crate::error::ExitCode;
+    use crate::jcs;
+    use crate::statement::{ImageDescriptor, PackageId};
+    use crate::trust::{KeyEntry, TrustLevel};
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn store(keys: &[(&str, &SigningKey, TrustLevel)]) -> TrustStore {
+        let mut t = TrustStore::new();
+        for (id, k, level) in keys {
+            t.insert(KeyEntry::new(id, k.verifying_key(), *level)).unwrap();
+        }
+        t
+    }
+
+    /// A release envelope for `image`, signed by `keys`.
+    fn envelope(image: &Digest, keys: &[&SigningKey]) -> Vec<u8> {
+        let st = ReleaseStatement::release(
+            PackageId {
+                name: "app".into(),
+                version: "1".into(),
+            },
+            ImageDescriptor {
+                media_type: crate::image::MT_OCI_MANIFEST.into(),
+                digest: *image,
+                size: 100,
+            },
+            Vec::new(),
+        );
+        let mut env = Envelope::new(
+            IN_TOTO_PAYLOAD_TYPE,
+            jcs::to_vec(&serde_json::to_value(&st).unwrap()).unwrap(),
+        );
+        for k in keys {
+            env.sign(k);
+        }
+        env.to_bytes().unwrap()
+    }
+
+    #[test]
+    fn a_trusted_signature_over_this_image_passes() {
+        let image = Digest::of(b"image");
+        let (a, b) = (key(1), key(2));
+        let trust = store(&[("a", &a, TrustLevel::Full), ("b", &b, TrustLevel::Full)]);
+        assert_eq!(
+            release_signed(Some(&envelope(&image, &[&a])), &image, &trust, 0).unwrap(),
+            1
+        );
+        assert_eq!(
+            release_signed(Some(&envelope(&image, &[&a, &b])), &image, &trust, 0).unwrap(),
+            2
+        );
+    }
+
+    #[test]
+    fn unsigned_untrusted_and_missing_releases_are_refused_with_verify_s_exit_codes() {
+        let image = Digest::of(b"image");
+        let (a, stranger) = (key(1), key(9));
+        let trust = store(&[("a", &a, TrustLevel::Full), ("m", &key(3), TrustLevel::Marginal)]);
+        let code = |r: Result<usize>| r.unwrap_err().exit_code();
+        assert_eq!(
+            code(release_signed(None, &image, &trust, 0)),
+            ExitCode::MissingAttestation
+        );
+        for signers in [vec![], vec![&stranger], vec![&key(3)]] {
+            let env = envelope(&image, &signers);
+            assert_eq!(
+                code(release_signed(Some(&env), &image, &trust, 0)),
+                ExitCode::SignerNotTrusted
+            );
+        }
+        // A signature by a trusted key that does not verify does not count.
+        let mut env: serde_json::Value = serde_json::from_slice(&envelope(&image, &[&a])).unwrap();
+        env["signatures"][0]["sig"] = format!("{}==", "A".repeat(86)).into();
+        let env = jcs::to_vec(&env).unwrap();
+        assert_eq!(
+            code(release_signed(Some(&env), &image, &trust, 0)),
+            ExitCode::SignerNotTrusted
+        );
+        // Not an envelope at all.
+        assert_eq!(
+            code(release_signed(Some(b"{}"), &image, &trust, 0)),
+            ExitCode::Malformed
+        );
+    }
+
+    #[test]
+    fn a_trusted_release_of_another_image_is_refused() {
+        let (image, other) = (Digest::of(b"image"), Digest::of(b"other"));
+        let a = key(1);
+        let trust = store(&[("a", &a, TrustLevel::Full)]);
+        let e = release_signed(Some(&envelope(&other, &[&a])), &image, &trust, 0).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Malformed);
+        assert!(e.to_string().contains("not the image"), "{e}");
+    }
+}
