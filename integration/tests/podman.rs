@@ -12,6 +12,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
 
 use cerro_integration::{
     assert_unconfined_when_allowed, attested_and_plain_images, bin, busybox_image, ct, ct_status, flip_in_last_member,
@@ -24,6 +25,11 @@ use cerro_integration::{
 /// `/dev/shm` segment for every podman on the machine, whatever `--root`
 /// says) and hooks directory, so it cannot disturb another podman.
 struct Podman {
+    /// Held for the test's life (dropped after `system reset`): two private
+    /// podmans at once in one process made podman 4.3 lose a container's
+    /// exit code now and then ("no such exit code"), failing a `run --rm`
+    /// whose container had run.
+    _one_at_a_time: MutexGuard<'static, ()>,
     root: PathBuf,
     runroot: PathBuf,
     tmp: PathBuf,
@@ -36,7 +42,10 @@ impl Podman {
     fn new(dir: &Path, hook_env: &[String]) -> Self {
         require("podman");
         require("runc");
+        static PODMAN: Mutex<()> = Mutex::new(());
         let p = Podman {
+            // A test that failed holding it poisons it; the next still runs.
+            _one_at_a_time: PODMAN.lock().unwrap_or_else(|e| e.into_inner()),
             root: dir.join("storage"),
             runroot: dir.join("run"),
             tmp: dir.join("podman-tmp"),
