@@ -56,7 +56,7 @@ pub fn fetch(
     let fetched =
         cerro_registry::fetch(&reg, output, &mut |tmp| cleanup.watch(tmp)).map_err(cerro_core::Error::from)?;
     let artifact = fetched.artifact;
-    match core_verify(fetched.bundle, &trust, policy.as_ref(), ctx.now()) {
+    match core_verify(fetched.bundle, &trust, policy.as_ref(), ctx.now()?) {
         Ok(v) => {
             fetched.pending.commit().map_err(cerro_core::Error::from)?;
             println!(
