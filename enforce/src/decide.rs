@@ -181,9 +181,11 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
     if req.images.is_empty() {
         return refuse(
             None,
-            Error::MissingAttestation(
-                "the runtime did not name the image the container runs; a bundle alone does not say what runs".into(),
-            ),
+            Error::MissingAttestation(format!(
+                "no bundle in the store ({}) attests an image the runtime did not name; \
+                 a bundle named explicitly does not say what the container runs",
+                cfg.store.display()
+            )),
         );
     }
     let store = BundleStore::new(&cfg.store);

@@ -440,7 +440,11 @@ fn an_explicit_bundle_without_an_image_is_refused() {
         "{}",
         d.reason
     );
-    assert!(d.reason.contains("did not name the image"), "{}", d.reason);
+    assert!(
+        d.reason.contains("attests an image the runtime did not name"),
+        "{}",
+        d.reason
+    );
     assert!(d.signers.is_empty() && d.package.is_none());
     // Without a lookup error either.
     let d = decide(&fx.cfg, &ask(&[], Some(&stored)));

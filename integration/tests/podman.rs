@@ -225,7 +225,10 @@ fn refused(o: &Output, why: &str) {
     assert!(!o.status.success(), "{}", text(o));
     let out = text(o);
     assert!(!String::from_utf8_lossy(&o.stdout).contains("must-not-run"), "{out}");
-    assert!(out.contains("cerro-hook: refused") && out.contains(why), "wanted {why:?}: {out}");
+    assert!(
+        out.contains("cerro-hook: refused") && out.contains(why),
+        "wanted {why:?}: {out}"
+    );
 }
 
 /// F4: an explicit bundle never admits a container on its own. A `--rootfs`
@@ -271,7 +274,9 @@ fn podman_never_admits_on_a_bundle_annotation_alone() {
     run(Command::new("tar").args(["-C", &s(&d.join("annotated")), "-cf", &s(&d.join("annotated.tar")), "."]));
     run(podman.cmd().args(["load", "-i", &s(&d.join("annotated.tar"))]));
     // The premise: podman copies the image's annotation into the container's.
-    run(podman.cmd().args(["create", "--name", "probe", "localhost/annotated:latest"]));
+    run(podman
+        .cmd()
+        .args(["create", "--name", "probe", "localhost/annotated:latest"]));
     let copied = run(podman.cmd().args([
         "inspect",
         "--format",
@@ -297,7 +302,7 @@ fn podman_never_admits_on_a_bundle_annotation_alone() {
     let o = podman.run_image("localhost/annotated:latest", "must-not-run");
     refused(&o, "digest mismatch");
     let o = podman.run_annotated(&stored, &rootfs_args, "must-not-run");
-    refused(&o, "did not name the image");
+    refused(&o, "attests an image the runtime did not name");
     let ok = podman.run_annotated(&stored, &["localhost/good:latest"], "attested-hello");
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("attested-hello"));
@@ -317,7 +322,14 @@ fn podman_never_admits_on_a_bundle_annotation_alone() {
     let checks: Vec<&str> = records.iter().map(|r| r["check"].as_str().unwrap_or("")).collect();
     assert_eq!(
         checks,
-        ["missing_attestation", "missing_attestation", "digest_mismatch", "missing_attestation", "", "config"],
+        [
+            "missing_attestation",
+            "missing_attestation",
+            "digest_mismatch",
+            "missing_attestation",
+            "",
+            "config"
+        ],
         "{log}"
     );
     // The rootfs containers were decided with no image.
