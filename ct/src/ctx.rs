@@ -3,7 +3,6 @@
 //! environment.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use cerro_core::trust::home::Home;
@@ -29,12 +28,10 @@ impl Ctx {
         })
     }
 
-    /// Current unix time.
-    pub fn now(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+    /// Current unix time; a clock that cannot be read is an error (exit
+    /// 78), never 0 (at the epoch every expired key would count again).
+    pub fn now(&self) -> Result<u64> {
+        Ok(cerro_core::clock::unix_now()?)
     }
 
     /// The passphrase for encrypted keys, if one was given.

@@ -1,14 +1,17 @@
 //! The decision: find the bundle that attests the container's image, verify
 //! it now (current trust store, current policy), work out its confinement
 //! (the bundle's SELinux domain, or why there is none), and record the
-//! outcome. Any doubt refuses: no bundle, an unreadable one, a bundle for
-//! another image, a bad or untrusted signature, a policy rule, a broken
-//! configuration, a SELinux module the host has not loaded, runtime labels
-//! that are not the bundle's domain, an audit log that cannot be written.
+//! outcome. Any doubt refuses: a runtime that cannot name the image (even
+//! with a bundle named explicitly: a bundle alone binds nothing), no
+//! bundle, an unreadable one or one that is not a regular file, a bundle
+//! for another image, a bad or untrusted signature, a policy rule, a
+//! broken or unreadable configuration, a SELinux module the host has not
+//! loaded, runtime labels that are not the bundle's domain, an audit log
+//! that cannot be written (or is a symbolic link).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use cerro_core::bundle::{read_bundle_file, NoExtract, RELEASE_ATTESTATION};
@@ -33,9 +36,14 @@ pub struct Request<'a> {
     /// The container id, if there is one.
     pub container: Option<&'a str>,
     /// The image manifest digest(s) the container runs (a runtime may know
-    /// several names for one image). Empty only with an explicit bundle.
+    /// several names for one image). Empty when the runtime could not say:
+    /// that always refuses, even with [`Request::bundle`] set, since a
+    /// bundle that verifies says nothing about what the container runs.
     pub images: &'a [Digest],
-    /// A bundle named explicitly (e.g. the `io.cerro.bundle` annotation).
+    /// A bundle named explicitly (e.g. the `io.cerro.bundle` annotation),
+    /// instead of the store's entry. It only chooses the bundle: it must
+    /// still attest one of `images`, and be a regular file (it is opened
+    /// without blocking, so a FIFO cannot hang the start).
     pub bundle: Option<&'a Path>,
     /// Unix time of the decision.
     pub now: u64,
@@ -68,6 +76,9 @@ pub struct Decision {
     pub verified: bool,
     /// Enforce or audit.
     pub mode: Mode,
+    /// The deployment policy that applied: its path, or
+    /// [`NO_POLICY`] when none is configured.
+    pub policy: String,
     /// The bundle consulted.
     pub bundle: Option<PathBuf>,
     /// Digest of the bundle's release attestation (identifies its content).
@@ -87,6 +98,14 @@ pub struct Decision {
     /// start (refused in enforce mode).
     pub confinement: Option<Confinement>,
 }
+
+/// The `policy` of a decision taken without a deployment policy: the
+/// verifier's baseline decides (one valid signature by a non-revoked key
+/// trusted `full` or `ultimate`).
+pub const NO_POLICY: &str = "no deployment policy: baseline of one full signer";
+
+/// Largest deployment policy read.
+const MAX_POLICY: u64 = 1 << 20;
 
 /// Why a container may not start.
 enum Failure {
@@ -147,14 +166,28 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
     };
     let policy: Box<dyn Policy> = match &cfg.policy {
         None => Box::new(NoPolicy),
-        Some(p) => match std::fs::read(p)
-            .map_err(|e| Error::io("reading policy", p, e))
+        // Configured (`CERRO_POLICY`, or a `<home>/policy.json` that is
+        // there, even unreadable): any failure to read it refuses.
+        Some(p) => match cerro_core::fsutil::read_bounded(p, MAX_POLICY, "deployment policy")
             .and_then(|b| DeploymentPolicy::from_json(&p.display().to_string(), &b).map_err(Error::from))
         {
             Ok(p) => Box::new(p),
             Err(e) => return refuse(None, e),
         },
     };
+    // No image, no decision: an explicit bundle alone binds nothing (a
+    // `podman run --rootfs` container has no image, and would otherwise
+    // start on the strength of any bundle that verifies).
+    if req.images.is_empty() {
+        return refuse(
+            None,
+            Error::MissingAttestation(format!(
+                "no bundle in the store ({}) attests an image the runtime did not name; \
+                 a bundle named explicitly does not say what the container runs",
+                cfg.store.display()
+            )),
+        );
+    }
     let store = BundleStore::new(&cfg.store);
     let path = match req.bundle {
         Some(p) => p.to_path_buf(),
@@ -167,20 +200,13 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                     Error::MissingAttestation(format!(
                         "no bundle in the store ({}) attests image {}",
                         cfg.store.display(),
-                        if names.is_empty() {
-                            "(unknown)".into()
-                        } else {
-                            names.join(" / ")
-                        }
+                        names.join(" / ")
                     )),
                 );
             }
         },
     };
-    let bundle = match File::open(&path)
-        .map_err(|e| Error::io("opening", &path, e))
-        .and_then(|f| read_bundle_file(&f, &mut NoExtract))
-    {
+    let bundle = match open_regular(&path).and_then(|f| read_bundle_file(&f, &mut NoExtract)) {
         Ok(b) => b,
         Err(e) => return refuse(Some(path), e),
     };
@@ -206,7 +232,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 .filter(|s| s.counted())
                 .map(|s| s.key_id.clone().unwrap_or_else(|| s.fingerprint.clone()))
                 .collect();
-            let result = if req.images.is_empty() || req.images.contains(&image) {
+            let result = if req.images.contains(&image) {
                 confinement(&v, req.selinux)
                     .and_then(|c| match req.given_labels {
                         Some(given) => c.check_given(given).map(|()| c),
@@ -214,10 +240,14 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                     })
                     .map_err(Failure::Confinement)
             } else {
-                Err(Failure::Core(Error::DigestMismatch {
-                    what: "the bundle's image vs the container's image".into(),
-                    expected: req.images[0],
-                    actual: image,
+                Err(Failure::Core(match req.images.first() {
+                    Some(expected) => Error::DigestMismatch {
+                        what: "the bundle's image vs the container's image".into(),
+                        expected: *expected,
+                        actual: image,
+                    },
+                    // Refused above already; kept total without indexing.
+                    None => Error::MissingAttestation("no image to bind the bundle to".into()),
                 }))
             };
             Outcome {
@@ -277,6 +307,7 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
         allowed,
         verified,
         mode: cfg.mode,
+        policy: policy_name(cfg),
         bundle: o.bundle,
         attestation: o.attestation,
         package: o.package,
@@ -300,6 +331,81 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
     d
 }
 
+/// What the audit record says about the policy in force.
+fn policy_name(cfg: &Config) -> String {
+    match &cfg.policy {
+        Some(p) => p.display().to_string(),
+        None => NO_POLICY.to_owned(),
+    }
+}
+
+/// Opens a bundle: without blocking (`O_NONBLOCK`, so a FIFO or a device
+/// named as a bundle cannot hang the start), and only if it is a regular
+/// file. `O_NONBLOCK` changes nothing for the reads of a regular file.
+fn open_regular(path: &Path) -> Result<File, Error> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("opening", path, e))?;
+    let ty = f
+        .metadata()
+        .map_err(|e| Error::io("reading the metadata of", path, e))?
+        .file_type();
+    if !ty.is_file() {
+        let what = if ty.is_fifo() {
+            "a FIFO"
+        } else if ty.is_dir() {
+            "a directory"
+        } else if ty.is_char_device() || ty.is_block_device() {
+            "a device"
+        } else if ty.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(Error::Config(format!(
+            "{}: a bundle must be a regular file, this is {what}",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
+
+/// A refusal taken before any check, because the clock cannot be read
+/// (`cerro_core::clock::unix_now` failed): nothing is verified without a
+/// time to check key validity against. Recorded like any decision, with
+/// the time `unknown`; it refuses in audit mode too.
+pub fn refuse_without_clock(
+    cfg: &Config,
+    component: &str,
+    container: Option<&str>,
+    images: &[Digest],
+    error: Error,
+) -> Decision {
+    let d = Decision {
+        time: "unknown".into(),
+        component: component.to_owned(),
+        container: container.map(str::to_owned),
+        images: images.to_vec(),
+        allowed: false,
+        verified: false,
+        mode: cfg.mode,
+        policy: policy_name(cfg),
+        bundle: None,
+        attestation: None,
+        package: None,
+        signers: Vec::new(),
+        check: Some(error.kind()),
+        exit_code: error.exit_code().code(),
+        reason: error.to_string(),
+        confinement: None,
+    };
+    // Refused whether or not the record is written.
+    let _ = append_audit(&cfg.audit_log, &d);
+    d
+}
+
 fn append_audit(path: &Path, d: &Decision) -> Result<(), Error> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         cerro_core::fsutil::create_dir(dir, 0o755)?;
@@ -310,6 +416,9 @@ fn append_audit(path: &Path, d: &Decision) -> Result<(), Error> {
         .append(true)
         .create(true)
         .mode(0o640)
+        // A symbolic link planted at the log's path is refused (ELOOP),
+        // not followed: root would otherwise append to any file it names.
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| Error::io("opening audit log", path, e))?;
     // One write of the whole line: O_APPEND keeps concurrent records whole.

@@ -18,9 +18,10 @@ pub mod confinement;
 mod decide;
 mod store;
 
+pub use config::check_daemon_owned;
 pub use config::{Config, Mode};
 pub use confinement::{Confinement, GivenLabels, KernelSelinux, SelinuxHost, SelinuxMode, SelinuxStatus};
-pub use decide::{decide, Decision, Request};
+pub use decide::{decide, refuse_without_clock, Decision, Request, NO_POLICY};
 pub use store::{BundleStore, StoredBundle};
 
 /// Errors of this crate (configuration and store I/O; a refused image is a

@@ -422,3 +422,203 @@ fn an_image_lookup_failure_is_in_the_audit_record() {
         "{rec}"
     );
 }
+
+/// F4: an explicit bundle alone binds nothing. A container whose image the
+/// runtime cannot name (`podman run --rootfs`) is refused even with a
+/// bundle that verifies named explicitly.
+#[test]
+fn an_explicit_bundle_without_an_image_is_refused() {
+    let mut fx = fixture();
+    let stored = BundleStore::new(&fx.cfg.store).path_for(&fx.image);
+    let req = Request {
+        lookup_error: Some("image  of container c1 is not in the image store"),
+        ..ask(&[], Some(&stored))
+    };
+    let d = decide(&fx.cfg, &req);
+    assert_eq!(
+        (d.allowed, d.verified, d.check, d.exit_code),
+        (false, false, Some("missing_attestation"), 5),
+        "{}",
+        d.reason
+    );
+    assert!(
+        d.reason.contains("attests an image the runtime did not name"),
+        "{}",
+        d.reason
+    );
+    assert!(d.signers.is_empty() && d.package.is_none());
+    // Without a lookup error either.
+    let d = decide(&fx.cfg, &ask(&[], Some(&stored)));
+    assert_eq!((d.allowed, d.exit_code), (false, 5), "{}", d.reason);
+    // In audit mode it starts, but is not verified.
+    fx.cfg.mode = Mode::Audit;
+    let d = decide(&fx.cfg, &req);
+    assert!(d.allowed && !d.verified, "{}", d.reason);
+}
+
+/// F4: a bundle named explicitly is opened without blocking and must be a
+/// regular file: a FIFO (or a directory) is refused, it does not hang the
+/// start. Before the fix the open blocked until a writer came (a writer
+/// thread is started here, so the old code returned a different refusal
+/// instead of hanging the test).
+#[test]
+fn an_explicit_bundle_that_is_not_a_regular_file_is_refused() {
+    let fx = fixture();
+    let fifo = fx.cfg.store.join("sha256").join("fifo.ctp");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let writer = fifo.clone();
+    // Detached: with the fix no blocking reader ever opens the FIFO.
+    std::thread::spawn(move || drop(std::fs::OpenOptions::new().write(true).open(writer)));
+    let d = decide(&fx.cfg, &ask(&[fx.image], Some(&fifo)));
+    assert_eq!(
+        (d.allowed, d.check, d.exit_code),
+        (false, Some("config"), 78),
+        "{}",
+        d.reason
+    );
+    assert!(
+        d.reason.contains("a bundle must be a regular file, this is a FIFO"),
+        "{}",
+        d.reason
+    );
+
+    let dir = fx.cfg.store.join("sha256");
+    let d = decide(&fx.cfg, &ask(&[fx.image], Some(&dir)));
+    assert_eq!((d.allowed, d.exit_code), (false, 78), "{}", d.reason);
+    assert!(d.reason.contains("this is a directory"), "{}", d.reason);
+}
+
+/// F18: a symbolic link planted at the audit log's path is not followed:
+/// the decision refuses (enforce mode) and the link's target is untouched.
+#[test]
+fn a_symlink_at_the_audit_log_path_is_refused() {
+    let mut fx = fixture();
+    let target = fx.cfg.store.join("victim");
+    std::fs::write(&target, b"").unwrap();
+    let link = fx.cfg.store.join("audit-link.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    fx.cfg.audit_log = link;
+    let d = decide(&fx.cfg, &ask(&[fx.image], None));
+    assert_eq!(
+        (d.allowed, d.check, d.exit_code),
+        (false, Some("io"), 11),
+        "{}",
+        d.reason
+    );
+    assert!(d.reason.starts_with("cannot write the audit log"), "{}", d.reason);
+    assert_eq!(std::fs::read(&target).unwrap(), b"");
+}
+
+/// The daemon's environment for the fixture's paths.
+fn daemon_env(fx: &Fx) -> impl Fn(&str) -> Option<std::ffi::OsString> + '_ {
+    move |k: &str| match k {
+        "CERRO_HOME" => Some(fx.cfg.home.clone().into()),
+        "CERRO_STORE" => Some(fx.cfg.store.clone().into()),
+        "CERRO_AUDIT_LOG" => Some(fx.cfg.audit_log.clone().into()),
+        _ => None,
+    }
+}
+
+/// F12: `<home>/policy.json` that is there but cannot be read (a dangling
+/// symbolic link, a directory) refuses; before, it silently dropped to the
+/// baseline. Nothing there means the baseline, and the record says so.
+#[test]
+fn a_default_policy_that_cannot_be_read_refuses() {
+    let fx = fixture();
+    let cfg = Config::for_daemon(daemon_env(&fx)).unwrap();
+    assert_eq!(cfg.policy, None);
+    let d = decide(&cfg, &ask(&[fx.image], None));
+    assert!(d.allowed, "{}", d.reason);
+    assert_eq!(d.policy, cerro_enforce::NO_POLICY);
+    assert_eq!(
+        audit(&cfg)[0]["policy"],
+        "no deployment policy: baseline of one full signer"
+    );
+
+    let p = fx.cfg.home.join("policy.json");
+    std::os::unix::fs::symlink(fx.cfg.home.join("gone.json"), &p).unwrap();
+    let cfg = Config::for_daemon(daemon_env(&fx)).unwrap();
+    assert_eq!(cfg.policy.as_deref(), Some(p.as_path()));
+    let d = decide(&cfg, &ask(&[fx.image], None));
+    assert_eq!(
+        (d.allowed, d.check, d.exit_code),
+        (false, Some("io"), 11),
+        "{}",
+        d.reason
+    );
+    assert!(d.reason.contains("policy.json"), "{}", d.reason);
+    assert_eq!(audit(&cfg)[1]["policy"], p.display().to_string());
+
+    std::fs::remove_file(&p).unwrap();
+    std::fs::create_dir(&p).unwrap();
+    let cfg = Config::for_user(daemon_env(&fx)).unwrap();
+    assert_eq!(cfg.policy.as_deref(), Some(p.as_path()));
+    let d = decide(&cfg, &ask(&[fx.image], None));
+    assert!(!d.allowed, "{}", d.reason);
+}
+
+/// F13: a daemon refuses a trust root, `trust.toml`, `keys/`, policy or
+/// store that is not root's alone (sshd's StrictModes); `ct` (a user) does
+/// not check. Needs root to chown (the test machine runs tests as root).
+#[test]
+fn a_daemon_refuses_trust_roots_others_can_change() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = fixture();
+    let policy = fx.cfg.home.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"version":"1","signers":{"allowed":[{"key_id":"*"}],"threshold":1}}"#,
+    )
+    .unwrap();
+    assert!(Config::for_daemon(daemon_env(&fx)).is_ok());
+    let chmod = |p: &Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    let cases: [(std::path::PathBuf, u32, u32); 5] = [
+        (fx.cfg.home.clone(), 0o777, 0o700),
+        (fx.cfg.home.join("trust.toml"), 0o664, 0o644),
+        (fx.cfg.home.join("keys"), 0o757, 0o755),
+        (fx.cfg.store.clone(), 0o1777, 0o755),
+        (policy.clone(), 0o666, 0o644),
+    ];
+    for (path, bad, good) in &cases {
+        chmod(path, *bad);
+        let e = Config::for_daemon(daemon_env(&fx)).unwrap_err();
+        assert_eq!(e.exit_code(), cerro_core::ExitCode::Config);
+        assert!(
+            e.to_string().contains(&format!("{} is writable by", path.display())),
+            "{e}"
+        );
+        // A user's ct does not check.
+        Config::for_user(daemon_env(&fx)).unwrap();
+        chmod(path, *good);
+    }
+    for (path, _, _) in &cases {
+        std::os::unix::fs::chown(path, Some(65534), None).unwrap();
+        let e = Config::for_daemon(daemon_env(&fx)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("{} is owned by uid 65534, not root", path.display())),
+            "{e}"
+        );
+        std::os::unix::fs::chown(path, Some(0), None).unwrap();
+    }
+    assert!(Config::for_daemon(daemon_env(&fx)).is_ok());
+}
+
+/// F12: without a readable clock nothing is decided; the refusal is
+/// recorded (time `unknown`) and holds in audit mode too.
+#[test]
+fn a_refusal_without_a_clock_is_recorded_and_holds_in_audit_mode() {
+    let mut fx = fixture();
+    fx.cfg.mode = Mode::Audit;
+    let e = cerro_core::clock::unix_seconds(std::time::UNIX_EPOCH - std::time::Duration::from_secs(1)).unwrap_err();
+    let d = cerro_enforce::refuse_without_clock(&fx.cfg, "test", Some("c1"), &[fx.image], e);
+    assert_eq!(
+        (d.allowed, d.verified, d.check, d.exit_code),
+        (false, false, Some("config"), 78)
+    );
+    let rec = &audit(&fx.cfg)[0];
+    assert_eq!(rec["time"], "unknown");
+    assert_eq!(rec["allowed"], false);
+    assert!(rec["reason"].as_str().unwrap().contains("clock"), "{rec}");
+}

@@ -4,11 +4,21 @@
 //! (`cerro_enforce::decide`).
 //!
 //! The runtime gives the container's state on stdin; the hook finds the image
-//! from podman's storage (or the `io.cerro.bundle` annotation names a bundle),
-//! decides, and exits 0 to allow or non-zero — with the reason on stderr — to
-//! refuse. It needs no PATH and no terminal. Configuration comes from the
-//! environment its hooks.d JSON sets (`CERRO_HOME`, `CERRO_STORE`,
-//! `CERRO_POLICY`, `CERRO_MODE`, `CERRO_AUDIT_LOG`).
+//! from podman's storage, decides, and exits 0 to allow or non-zero — with
+//! the reason on stderr — to refuse. A container whose image storage cannot
+//! name (`podman run --rootfs`, an unknown storage layout) is refused. It
+//! needs no PATH and no terminal. Configuration comes from the environment
+//! its hooks.d JSON sets (`CERRO_HOME`, `CERRO_STORE`, `CERRO_POLICY`,
+//! `CERRO_MODE`, `CERRO_AUDIT_LOG`, `CERRO_ALLOW_BUNDLE_ANNOTATION`), and
+//! is refused if the trust root or store is not root's alone
+//! (`Config::for_daemon`).
+//!
+//! The `io.cerro.bundle` annotation is ignored unless the hooks.d JSON sets
+//! `CERRO_ALLOW_BUNDLE_ANNOTATION=1`: podman copies an image's manifest
+//! annotations into the container's, so the image's publisher can set it.
+//! Even when allowed it only chooses which stored bundle to verify: the
+//! path must be inside the bundle store, the file regular, and the bundle
+//! must attest the image podman names (see [`explicit_bundle`]).
 //!
 //! Confinement: runc has read the OCI config before a prestart hook runs,
 //! so the hook cannot set the container's SELinux labels. On a host with
@@ -21,16 +31,18 @@
 mod labels;
 mod podman;
 
+use std::ffi::OsString;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use cerro_enforce::{decide, Config, KernelSelinux, Request};
+use cerro_enforce::{decide, refuse_without_clock, Config, KernelSelinux, Request};
 use serde::Deserialize;
 
 /// The annotation that names a bundle explicitly.
 const BUNDLE_ANNOTATION: &str = "io.cerro.bundle";
+/// The hooks.d `env` switch that lets [`BUNDLE_ANNOTATION`] be used at all.
+const ALLOW_ANNOTATION: &str = "CERRO_ALLOW_BUNDLE_ANNOTATION";
 /// Largest state document read from stdin.
 const MAX_STATE: u64 = 1 << 20;
 
@@ -68,14 +80,15 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return refuse(e.exit_code().code(), &e.to_string()),
     };
-    let explicit = state.annotations.get(BUNDLE_ANNOTATION).map(PathBuf::from);
-    // With an explicit bundle the image may be unknown: the bundle's own
-    // image is then the one verified. Without one, not knowing the image is
-    // decided (and audited) with no image, which refuses in enforce mode.
+    let explicit = match explicit_bundle(&state.annotations, &cfg, |k| std::env::var_os(k)) {
+        Ok(b) => b,
+        Err(e) => return refuse(cerro_core::ExitCode::Config.code(), &e),
+    };
+    // Not knowing the image is decided (and audited) with no image, which
+    // refuses, with or without an explicit bundle.
     let (images, lookup_error) = match podman::image_digests(&state.bundle, &state.id) {
         Ok(d) => (d, None),
-        Err(_) if explicit.is_some() => (Vec::new(), None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
+        Err(e) => (Vec::new(), Some(e)),
     };
     let given = match labels::given_labels(&state.bundle) {
         Ok(l) => l,
@@ -86,10 +99,13 @@ fn main() -> ExitCode {
             )
         }
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = match cerro_core::clock::unix_now() {
+        Ok(n) => n,
+        Err(e) => {
+            let d = refuse_without_clock(&cfg, "hook", Some(&state.id), &images, e);
+            return refuse(d.exit_code, &d.reason);
+        }
+    };
     let d = decide(
         &cfg,
         &Request {
@@ -110,5 +126,111 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         refuse(d.exit_code, &d.reason)
+    }
+}
+
+/// The bundle the `io.cerro.bundle` annotation names, if it may be used:
+/// `None` when there is no annotation or the hooks.d JSON does not set
+/// `CERRO_ALLOW_BUNDLE_ANNOTATION=1` (then it is ignored: podman copies
+/// image annotations into the container's, so the image would choose).
+/// When allowed, the path must resolve to a file inside the bundle store
+/// (`cfg.store`, symbolic links resolved on both sides); anything else is
+/// an error, which refuses. The decision then checks that the file is
+/// regular and that the bundle attests the image podman names.
+fn explicit_bundle(
+    annotations: &std::collections::BTreeMap<String, String>,
+    cfg: &Config,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Option<PathBuf>, String> {
+    let allowed = match env(ALLOW_ANNOTATION).as_ref().and_then(|v| v.to_str()) {
+        None | Some("") | Some("0") => false,
+        Some("1") => true,
+        Some(other) => return Err(format!("{ALLOW_ANNOTATION}={other:?}: expected 1 or 0")),
+    };
+    let Some(named) = annotations.get(BUNDLE_ANNOTATION).filter(|_| allowed) else {
+        return Ok(None);
+    };
+    let store = cfg
+        .store
+        .canonicalize()
+        .map_err(|e| format!("{BUNDLE_ANNOTATION}: bundle store {}: {e}", cfg.store.display()))?;
+    let path = Path::new(named)
+        .canonicalize()
+        .map_err(|e| format!("{BUNDLE_ANNOTATION}={named}: {e}"))?;
+    if !path.starts_with(&store) || path == store {
+        return Err(format!(
+            "{BUNDLE_ANNOTATION}={named}: not a bundle inside the bundle store ({})",
+            store.display()
+        ));
+    }
+    Ok(Some(path))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn cfg(store: &Path) -> Config {
+        Config {
+            home: store.join("home"),
+            store: store.to_path_buf(),
+            policy: None,
+            audit_log: store.join("audit.log"),
+            mode: cerro_enforce::Mode::Enforce,
+        }
+    }
+
+    fn named(p: &Path) -> BTreeMap<String, String> {
+        BTreeMap::from([(BUNDLE_ANNOTATION.to_owned(), p.display().to_string())])
+    }
+
+    #[test]
+    fn the_bundle_annotation_is_ignored_unless_the_hook_configuration_allows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        std::fs::create_dir_all(store.join("sha256")).unwrap();
+        let inside = store.join("sha256/a.ctp");
+        std::fs::write(&inside, b"x").unwrap();
+        let a = named(&inside);
+        let off = |_: &str| None;
+        assert_eq!(explicit_bundle(&a, &cfg(&store), off).unwrap(), None);
+        let zero = |_: &str| Some(OsString::from("0"));
+        assert_eq!(explicit_bundle(&a, &cfg(&store), zero).unwrap(), None);
+        let on = |_: &str| Some(OsString::from("1"));
+        assert_eq!(
+            explicit_bundle(&a, &cfg(&store), on).unwrap(),
+            Some(inside.canonicalize().unwrap())
+        );
+        assert_eq!(explicit_bundle(&BTreeMap::new(), &cfg(&store), on).unwrap(), None);
+        let yes = |_: &str| Some(OsString::from("yes"));
+        assert!(explicit_bundle(&a, &cfg(&store), yes)
+            .unwrap_err()
+            .contains("expected 1 or 0"));
+    }
+
+    #[test]
+    fn an_allowed_bundle_annotation_must_name_a_file_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        std::fs::create_dir_all(store.join("sha256")).unwrap();
+        let on = |_: &str| Some(OsString::from("1"));
+        let outside = dir.path().join("evil.ctp");
+        std::fs::write(&outside, b"x").unwrap();
+        for bad in [
+            outside.clone(),
+            store.join("sha256/../../evil.ctp"),
+            store.clone(),
+            dir.path().join("missing.ctp"),
+        ] {
+            let e = explicit_bundle(&named(&bad), &cfg(&store), on).unwrap_err();
+            assert!(e.starts_with("io.cerro.bundle="), "{e}");
+        }
+        // A symbolic link in the store to a file outside it is outside.
+        std::os::unix::fs::symlink(&outside, store.join("sha256/link.ctp")).unwrap();
+        let e = explicit_bundle(&named(&store.join("sha256/link.ctp")), &cfg(&store), on).unwrap_err();
+        assert!(e.contains("not a bundle inside the bundle store"), "{e}");
     }
 }

@@ -68,7 +68,6 @@ mod sys;
 mod task;
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use cerro_core::digest::Digest;
 pub use cerro_enforce::{
@@ -112,10 +111,11 @@ fn verify_image_on(
     bundle: Option<&Path>,
     lookup_error: Option<&str>,
 ) -> Decision {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    // A clock that cannot be read refuses (exit 78), never reads as 0.
+    let now = match cerro_core::clock::unix_now() {
+        Ok(n) => n,
+        Err(e) => return cerro_enforce::refuse_without_clock(cfg, COMPONENT, container, images, e),
+    };
     decide(
         cfg,
         &Request {

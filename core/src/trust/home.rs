@@ -11,10 +11,19 @@
 //! Every write is atomic. A public key file that does not match the
 //! fingerprint recorded in `trust.toml` is refused: the trust decision is
 //! about a fingerprint, and a swapped key file must not inherit it.
+//!
+//! Every read-modify-write of `trust.toml` (key generation, import,
+//! [`Home::update_trust`], [`Home::update_key`], [`Home::save_trust`])
+//! holds an exclusive `flock` on `trust.lock` in the directory, so two
+//! edits at once (a `ct key revoke` racing a `ct key trust`, or a
+//! configuration-management run) are applied one after the other and
+//! neither is lost. Readers take no lock: they see the old file or the new
+//! one (atomic rename).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fs;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
@@ -29,6 +38,15 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{create_dir, write_atomic};
 
 const TRUST_FILE: &str = "trust.toml";
+/// The lock file every edit of `trust.toml` holds an exclusive `flock` on.
+const LOCK_FILE: &str = "trust.lock";
+
+/// The exclusive lock on a trust store's edits; released when dropped
+/// (closing the file releases the `flock`).
+#[derive(Debug)]
+struct EditLock {
+    _file: File,
+}
 
 /// The state directory.
 #[derive(Debug, Clone)]
@@ -152,8 +170,35 @@ impl Home {
         Ok(store)
     }
 
-    /// Saves the trust store (and each key's public PEM) atomically.
+    /// Takes the exclusive edit lock, waiting for another edit to finish.
+    /// Never nest: a second lock from the same process waits on the first.
+    fn lock(&self) -> Result<EditLock> {
+        create_dir(&self.root, 0o700)?;
+        let path = self.root.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .ctx("opening the trust store lock", &path)?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(std::io::Error::from)
+            .ctx("locking the trust store", &path)?;
+        Ok(EditLock { _file: file })
+    }
+
+    /// Saves the trust store (and each key's public PEM) atomically, under
+    /// the edit lock. To change the store, prefer [`Home::update_trust`]:
+    /// a store loaded before another edit and saved here overwrites it.
     pub fn save_trust(&self, store: &TrustStore) -> Result<()> {
+        let _lock = self.lock()?;
+        self.save_locked(store)
+    }
+
+    /// [`Home::save_trust`] with the edit lock already held.
+    fn save_locked(&self, store: &TrustStore) -> Result<()> {
         create_dir(&self.root, 0o700)?;
         create_dir(&self.root.join("keys"), 0o755)?;
         let mut file = TrustFile::default();
@@ -191,6 +236,7 @@ impl Home {
     /// passphrase, the private key is stored encrypted.
     pub fn generate_key(&self, id: &str, passphrase: Option<&[u8]>) -> Result<KeyEntry> {
         validate_key_id(id)?;
+        let _lock = self.lock()?;
         let mut store = self.load_trust()?;
         if store.get(id).is_some() || self.private_path(id).exists() {
             return Err(Error::Config(format!("a key with id {id:?} already exists")));
@@ -214,7 +260,7 @@ impl Home {
         let public = key.verifying_key();
         let entry = KeyEntry::new(id, public, TrustLevel::Ultimate);
         store.insert(entry.clone())?;
-        self.save_trust(&store)?;
+        self.save_locked(&store)?;
         Ok(entry)
     }
 
@@ -261,32 +307,36 @@ impl Home {
     pub fn import_key(&self, id: &str, pem: &str) -> Result<KeyEntry> {
         validate_key_id(id)?;
         let public = parse_public_pem(pem, "imported key")?;
+        let _lock = self.lock()?;
         let mut store = self.load_trust()?;
         let entry = KeyEntry::new(id, public, TrustLevel::Untrusted);
         store.insert(entry.clone())?;
-        self.save_trust(&store)?;
+        self.save_locked(&store)?;
         Ok(entry)
     }
 
     /// Loads the store, applies `change` and saves, unless `change` fails:
     /// then nothing is written. For edits that must be validated against
-    /// the whole store (groups, validity windows).
+    /// the whole store (groups, validity windows). Holds the edit lock from
+    /// the load to the save, so a concurrent edit is never lost.
     pub fn update_trust<T>(&self, change: impl FnOnce(&mut TrustStore) -> Result<T>) -> Result<T> {
+        let _lock = self.lock()?;
         let mut store = self.load_trust()?;
         let out = change(&mut store)?;
-        self.save_trust(&store)?;
+        self.save_locked(&store)?;
         Ok(out)
     }
 
-    /// Applies `change` to key `id` and saves.
+    /// Applies `change` to key `id` and saves, under the edit lock.
     pub fn update_key(&self, id: &str, change: impl FnOnce(&mut KeyEntry)) -> Result<KeyEntry> {
+        let _lock = self.lock()?;
         let mut store = self.load_trust()?;
         let entry = store
             .get_mut(id)
             .ok_or_else(|| Error::Config(format!("no key with id {id:?} in the trust store")))?;
         change(entry);
         let out = entry.clone();
-        self.save_trust(&store)?;
+        self.save_locked(&store)?;
         Ok(out)
     }
 }
@@ -382,6 +432,50 @@ mod tests {
             fs::write(home.trust_path(), format!("{text}{bad}")).unwrap();
             assert!(matches!(home.load_trust(), Err(Error::Config(_))), "{bad}");
         }
+    }
+
+    /// Many edits at once, each a read-modify-write of one counter (a key's
+    /// `valid_from`): with the edit lock none is lost; without it, two
+    /// edits that load the same store overwrite each other.
+    #[test]
+    fn concurrent_edits_are_never_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.generate_key("counter", None).unwrap();
+        const THREADS: u64 = 8;
+        const EDITS: u64 = 15;
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let home = home.clone();
+                s.spawn(move || {
+                    for i in 0..EDITS {
+                        if (t + i) % 2 == 0 {
+                            home.update_key("counter", |k| k.valid_from = Some(k.valid_from.unwrap_or(0) + 1))
+                                .unwrap();
+                        } else {
+                            home.update_trust(|s| {
+                                let k = s.get_mut("counter").unwrap();
+                                k.valid_from = Some(k.valid_from.unwrap_or(0) + 1);
+                                Ok(())
+                            })
+                            .unwrap();
+                        }
+                    }
+                });
+            }
+            // Keys added meanwhile are kept too.
+            let home = home.clone();
+            s.spawn(move || {
+                for i in 0..4u8 {
+                    let pem = public_pem(&SigningKey::from_bytes(&[i + 10; 32]).verifying_key());
+                    home.import_key(&format!("imported{i}"), &pem).unwrap();
+                }
+            });
+        });
+        let store = home.load_trust().unwrap();
+        assert_eq!(store.get("counter").unwrap().valid_from, Some(THREADS * EDITS));
+        assert_eq!(store.keys().count(), 5);
+        assert!(dir.path().join(LOCK_FILE).exists());
     }
 
     #[test]

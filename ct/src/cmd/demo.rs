@@ -149,10 +149,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
     println!("wrote {} ({size} bytes)", bundle_path.display());
 
     let trust = home.load_trust()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = cerro_core::clock::unix_now()?;
     let check = |path: &Path,
                  trust: &TrustStore|
      -> Result<Result<cerro_core::verify::Report, (Error, cerro_core::verify::Report)>, Error> {

@@ -1,12 +1,14 @@
 //! `ct doctor`, `ct version`, `ct man`, `ct completions`.
 
+use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use cerro_core::statement::{RELEASE_PREDICATE_TYPE, STATEMENT_TYPE};
 use cerro_core::ExitCode;
-use cerro_enforce::{KernelSelinux, SelinuxHost as _, SelinuxMode, SelinuxStatus};
+use cerro_enforce::{check_daemon_owned, Config, KernelSelinux, SelinuxHost as _, SelinuxMode, SelinuxStatus};
 use clap::CommandFactory;
 
 use crate::cli::Cli;
@@ -137,11 +139,157 @@ pub fn doctor(ctx: &Ctx) -> Result<ExitCode> {
         }
     );
     println!("[info] {}", selinux_line(&KernelSelinux::default().status()));
+    let dirs: Vec<&Path> = PODMAN_HOOKS_DIRS.iter().map(Path::new).collect();
+    for line in daemon_checks(&dirs) {
+        match line {
+            Check::Ok(what) => report(true, what),
+            Check::Fail(what) => report(false, what),
+            Check::Info(what) => println!("[info] {what}"),
+        }
+    }
     Ok(if problems == 0 {
         ExitCode::Valid
     } else {
         ExitCode::Config
     })
+}
+
+/// Where podman looks for hooks.d files when neither `--hooks-dir` nor a
+/// containers.conf `hooks_dir` says otherwise.
+const PODMAN_HOOKS_DIRS: &[&str] = &["/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d"];
+
+/// Largest hooks.d file read.
+const MAX_HOOK_JSON: u64 = 1 << 20;
+
+/// One line of the daemon checks.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    Ok(String),
+    Fail(String),
+    Info(String),
+}
+
+/// A hooks.d file that runs `cerro-hook`: its path, the hook binary, and
+/// the environment it gives the hook.
+struct HookFile {
+    json: PathBuf,
+    binary: PathBuf,
+    env: Vec<(String, OsString)>,
+}
+
+/// The hooks.d files in `dirs` whose hook is a `cerro-hook` (by the
+/// binary's file name), and one line for each file that cannot be read.
+fn find_hooks(dirs: &[&Path], lines: &mut Vec<Check>) -> Vec<HookFile> {
+    let mut found = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(dir) else { continue };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        for json in paths {
+            let parsed = cerro_core::fsutil::read_bounded(&json, MAX_HOOK_JSON, "hooks.d file")
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string()));
+            let v = match parsed {
+                Ok(v) => v,
+                Err(e) => {
+                    lines.push(Check::Fail(format!("hooks.d file {}: {e}", json.display())));
+                    continue;
+                }
+            };
+            let Some(binary) = v["hook"]["path"].as_str().map(PathBuf::from) else {
+                continue;
+            };
+            if binary.file_name().is_none_or(|n| n != "cerro-hook") {
+                continue;
+            }
+            let env = v["hook"]["env"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e.as_str()?.split_once('='))
+                        .map(|(k, v)| (k.to_owned(), OsString::from(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.push(HookFile { json, binary, env });
+        }
+    }
+    found
+}
+
+/// What `ct doctor` can check of the daemons' side, each check one line:
+/// a hooks.d file for `cerro-hook` in podman's directories (`dirs`), its
+/// binary executable and root's, and the trust root, `trust.toml`, `keys/`,
+/// policy and bundle store it would use (or the shim's defaults) owned by
+/// root and not group/world-writable — what the shim and the hook refuse
+/// to start with ([`Config::for_daemon`]).
+fn daemon_checks(dirs: &[&Path]) -> Vec<Check> {
+    let mut lines = Vec::new();
+    let hooks = find_hooks(dirs, &mut lines);
+    if hooks.is_empty() {
+        lines.push(Check::Info(format!(
+            "no cerro-hook hooks.d file in {}: podman does not check containers (install hooks/cerro-hook.json; \
+             a containers.conf hooks_dir is not read here)",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )));
+    }
+    let mut configs: Vec<(String, Vec<(String, OsString)>)> = Vec::new();
+    for h in &hooks {
+        lines.push(Check::Ok(format!(
+            "podman hook {} runs {}",
+            h.json.display(),
+            h.binary.display()
+        )));
+        let exec = fs::metadata(&h.binary).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        lines.push(match (exec, check_daemon_owned(&h.binary)) {
+            (Ok(true), Ok(true)) => Check::Ok(format!("hook binary {} is executable and root's", h.binary.display())),
+            (Ok(false), _) => Check::Fail(format!("hook binary {} is not an executable file", h.binary.display())),
+            (Err(e), _) => Check::Fail(format!("hook binary {}: {e}", h.binary.display())),
+            (_, Err(e)) => Check::Fail(format!("hook binary: {e}")),
+            (_, Ok(false)) => Check::Fail(format!("hook binary {} is missing", h.binary.display())),
+        });
+        if h.env
+            .iter()
+            .any(|(k, v)| k == "CERRO_ALLOW_BUNDLE_ANNOTATION" && v == "1")
+        {
+            lines.push(Check::Info(format!(
+                "{} lets the io.cerro.bundle annotation choose a stored bundle (CERRO_ALLOW_BUNDLE_ANNOTATION=1)",
+                h.json.display()
+            )));
+        }
+        configs.push((format!("the hook's ({})", h.json.display()), h.env.clone()));
+    }
+    // The shim's defaults (or the only configuration there is).
+    configs.push(("the daemons' default".into(), Vec::new()));
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for (whose, env) in configs {
+        let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let cfg = match Config::daemon_layout(lookup) {
+            Ok(c) => c,
+            Err(e) => {
+                lines.push(Check::Fail(format!("{whose} configuration: {e}")));
+                continue;
+            }
+        };
+        for p in cfg.daemon_paths() {
+            if seen.contains(&p) {
+                continue;
+            }
+            lines.push(match check_daemon_owned(&p) {
+                Ok(true) => Check::Ok(format!("{} is root's, not group/world-writable", p.display())),
+                Ok(false) => Check::Info(format!("{} does not exist ({whose} configuration)", p.display())),
+                Err(e) => Check::Fail(e.to_string()),
+            });
+            seen.push(p);
+        }
+    }
+    lines
 }
 
 /// What `ct doctor` says about confinement: whether the shim and the hook
@@ -168,6 +316,78 @@ fn selinux_line(status: &SelinuxStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each daemon-side check is one line; a hooks.d file for cerro-hook is
+    /// found, a binary that is not executable fails, the hook's trust root
+    /// and store are checked for owner and mode (the test runs as root).
+    #[test]
+    fn doctor_checks_the_hook_and_the_daemon_trust_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let hooks = d.join("hooks.d");
+        let home = d.join("home");
+        let store = d.join("store");
+        for p in [&hooks, &home, &store, &home.join("keys")] {
+            fs::create_dir_all(p).unwrap();
+        }
+        fs::write(home.join("trust.toml"), "").unwrap();
+        let bin = d.join("cerro-hook");
+        fs::write(&bin, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(hooks.join("other.json"), r#"{"hook":{"path":"/usr/bin/other"}}"#).unwrap();
+        fs::write(
+            hooks.join("cerro-hook.json"),
+            serde_json::json!({"version": "1.0.0", "hook": {"path": bin, "env": [
+                format!("CERRO_HOME={}", home.display()),
+                format!("CERRO_STORE={}", store.display()),
+            ]}, "when": {"always": true}, "stages": ["prestart"]})
+            .to_string(),
+        )
+        .unwrap();
+        let lines = daemon_checks(&[&hooks, &d.join("absent")]);
+        let fails = |lines: &[Check]| {
+            lines
+                .iter()
+                .filter_map(|l| match l {
+                    Check::Fail(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(lines.contains(&Check::Ok(format!(
+            "podman hook {} runs {}",
+            hooks.join("cerro-hook.json").display(),
+            bin.display()
+        ))));
+        assert_eq!(
+            fails(&lines),
+            [format!("hook binary {} is not an executable file", bin.display())]
+        );
+        assert!(lines.contains(&Check::Ok(format!(
+            "{} is root's, not group/world-writable",
+            home.join("trust.toml").display()
+        ))));
+        assert!(lines.iter().all(|l| !format!("{l:?}").contains('\n')));
+
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&store, fs::Permissions::from_mode(0o777)).unwrap();
+        std::os::unix::fs::chown(home.join("keys"), Some(65534), None).unwrap();
+        let lines = daemon_checks(&[&hooks]);
+        let f = fails(&lines);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(
+            f[0].contains(&format!("{} is owned by uid 65534", home.join("keys").display())),
+            "{f:?}"
+        );
+        assert!(
+            f[1].contains(&format!("{} is writable by everyone", store.display())),
+            "{f:?}"
+        );
+
+        // No hooks.d file: said so, not a failure.
+        let lines = daemon_checks(&[&d.join("absent")]);
+        assert!(matches!(&lines[0], Check::Info(s) if s.starts_with("no cerro-hook hooks.d file in")));
+    }
 
     #[test]
     fn doctor_says_whether_containers_are_confined() {

@@ -100,7 +100,7 @@ pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
         }
         KeyCommand::Group(g) => group(ctx, g),
         KeyCommand::Revoke { id } => {
-            let now = ctx.now();
+            let now = ctx.now()?;
             let e = ctx.home.update_key(&id, |k| {
                 k.revoked_at.get_or_insert(now);
             })?;
@@ -217,7 +217,7 @@ fn list(ctx: &Ctx, json: bool) -> Result<ExitCode> {
     if store.keys().next().is_none() {
         println!("no keys (create one with: ct keygen --id NAME)");
     }
-    let now = ctx.now();
+    let now = ctx.now()?;
     for k in store.keys() {
         let mut flags = Vec::new();
         if ctx.home.private_path(&k.id).exists() {

@@ -54,7 +54,7 @@ pub fn fetch(
     let trust = ctx.home.load_trust()?;
     let reg = connect(reference, args)?;
     let cleanup = Cleanup::install();
-    let now = ctx.now();
+    let now = ctx.now()?;
     let fetched = match cerro_registry::fetch(&reg, output, &trust, now, &mut |tmp| cleanup.watch(tmp)) {
         Ok(f) => f,
         // The release signature was refused before any layer was downloaded.

@@ -38,7 +38,7 @@ pub(crate) fn check(
     let trust = ctx.home.load_trust()?;
     let f = File::open(file).map_err(|e| Error::io("opening", file, e))?;
     let bundle = read_bundle_file(&f, extract).with_context(|| format!("reading bundle {}", file.display()))?;
-    Ok(core_verify(bundle, &trust, policy.as_ref(), ctx.now()))
+    Ok(core_verify(bundle, &trust, policy.as_ref(), ctx.now()?))
 }
 
 pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
