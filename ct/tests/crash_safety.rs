@@ -398,6 +398,10 @@ impl Fixture {
     }
 }
 
+/// The commands to run after a kill, given the state directory and the
+/// trust root then.
+type Next<'a> = &'a dyn Fn(&Path, &BTreeMap<String, Key>) -> Vec<Vec<String>>;
+
 /// One command under test.
 struct Case<'a> {
     name: &'a str,
@@ -405,9 +409,9 @@ struct Case<'a> {
     args: &'a dyn Fn(&Path) -> Vec<String>,
     change: Change,
     /// Run after the checks, to completion: nothing the kill left behind
-    /// may make it fail (`killed_early`: the trust root shows the command
-    /// did not complete).
-    next: &'a dyn Fn(&Path, &BTreeMap<String, Key>) -> Vec<Vec<String>>,
+    /// may make them fail (the trust root shows whether the command had
+    /// completed, and so what comes next).
+    next: Next<'a>,
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
