@@ -229,9 +229,8 @@ impl Home {
     /// kept when a passphrase is given, nor is a file that is not a key.
     pub fn resume_keygen(&self, id: &str, passphrase: Option<&[u8]>) -> Result<Option<KeyEntry>> {
         validate_key_id(id)?;
-        let mut store = self.load_trust()?;
         let path = self.private_path(id);
-        if store.get(id).is_some() || !path.exists() {
+        if self.load_trust()?.get(id).is_some() || !path.exists() {
             return Ok(None);
         }
         let pem = Zeroizing::new(fs::read_to_string(&path).ctx("reading", &path)?);
@@ -251,9 +250,11 @@ impl Home {
             }
         };
         let entry = KeyEntry::new(id, key.verifying_key(), TrustLevel::Ultimate);
-        store.insert(entry.clone())?;
-        self.save_trust(&store)?;
-        Ok(Some(entry))
+        // Through update_trust: the edit must not overwrite one made meanwhile.
+        self.update_trust(|store| {
+            store.insert(entry.clone())?;
+            Ok(Some(entry))
+        })
     }
 
     /// Loads the private key `id`. Encrypted keys need `passphrase`.
