@@ -264,6 +264,45 @@ impl Home {
         Ok(entry)
     }
 
+    /// Finishes a [`Home::generate_key`] that was interrupted (killed, power
+    /// lost) between its two writes. The private key is written first, so an
+    /// interruption can leave `private/<id>.key` without a trust entry (never
+    /// a trusted key whose private key is lost), and `generate_key` then
+    /// refuses the id for ever. Such a key is trusted ultimately, as
+    /// `generate_key` would have done, and returned; `None` when there is
+    /// nothing to finish (no private key file, or `id` already in the store).
+    /// The file must be in the form asked for: a key in the clear is not
+    /// kept when a passphrase is given, nor is a file that is not a key.
+    pub fn resume_keygen(&self, id: &str, passphrase: Option<&[u8]>) -> Result<Option<KeyEntry>> {
+        validate_key_id(id)?;
+        let path = self.private_path(id);
+        if self.load_trust()?.get(id).is_some() || !path.exists() {
+            return Ok(None);
+        }
+        let pem = Zeroizing::new(fs::read_to_string(&path).ctx("reading", &path)?);
+        let left = |why: &str| {
+            Error::Config(format!(
+                "{} (left by an interrupted keygen?) {why}; remove it to generate a new key {id:?}",
+                path.display()
+            ))
+        };
+        let key = match (pem.contains("BEGIN ENCRYPTED PRIVATE KEY"), passphrase) {
+            (true, Some(p)) => SigningKey::from_pkcs8_encrypted_pem(&pem, p)
+                .map_err(|_| left("cannot be decrypted with this passphrase"))?,
+            (true, None) => return Err(left("is encrypted: give its passphrase with --encrypt to finish")),
+            (false, Some(_)) => return Err(left("is not encrypted")),
+            (false, None) => {
+                SigningKey::from_pkcs8_pem(&pem).map_err(|e| left(&format!("is not a PKCS#8 Ed25519 key: {e}")))?
+            }
+        };
+        let entry = KeyEntry::new(id, key.verifying_key(), TrustLevel::Ultimate);
+        // Through update_trust: the edit must not overwrite one made meanwhile.
+        self.update_trust(|store| {
+            store.insert(entry.clone())?;
+            Ok(Some(entry))
+        })
+    }
+
     /// Loads the private key `id`. Encrypted keys need `passphrase`.
     pub fn load_signing_key(&self, id: &str, passphrase: Option<&[u8]>) -> Result<SigningKey> {
         validate_key_id(id)?;

@@ -20,8 +20,21 @@ pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool) -> Result<ExitCode> {
     } else {
         None
     };
-    let entry = ctx.home.generate_key(id, pass.as_ref().map(|p| p.as_slice()))?;
+    let pass = pass.as_ref().map(|p| p.as_slice());
+    // A keygen killed between writing the private key and the trust store
+    // left the key half-made: finish it rather than refuse the id for ever.
+    if let Some(entry) = ctx.home.resume_keygen(id, pass)? {
+        println!("finished the interrupted generation of key {id} (its private key was already written)");
+        print_key(ctx, id, &entry, encrypt);
+        return Ok(ExitCode::Valid);
+    }
+    let entry = ctx.home.generate_key(id, pass)?;
     println!("generated key {id}");
+    print_key(ctx, id, &entry, encrypt);
+    Ok(ExitCode::Valid)
+}
+
+fn print_key(ctx: &Ctx, id: &str, entry: &KeyEntry, encrypt: bool) {
     println!("  fingerprint {}", entry.fingerprint);
     println!("  trust       {}", entry.level);
     println!(
@@ -29,7 +42,6 @@ pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool) -> Result<ExitCode> {
         ctx.home.private_path(id).display(),
         if encrypt { " (encrypted)" } else { "" }
     );
-    Ok(ExitCode::Valid)
 }
 
 pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
