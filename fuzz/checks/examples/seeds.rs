@@ -134,6 +134,48 @@ const AVC: &[&str] = &[
     r#"type=AVC msg=audit(1700000000.7:16): avc:  denied  { execmem } for  pid=7 comm="java" scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:system_r:ct_web_t:s0 tclass=process permissive=0"#,
 ];
 
+/// Package databases as `attest`'s tests write them, and an rpm header.
+fn os_packages(seeds: &mut Seeds) {
+    seeds.add(
+        "os_packages",
+        "dpkg-status",
+        "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b2\nDescription: shell\n multi-line\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: libc6\nStatus: install ok installed\nSource: glibc (2.36-9)\nVersion: 2.36-9+deb12u4\nArchitecture: amd64\n",
+    );
+    seeds.add(
+        "os_packages",
+        "apk-installed",
+        "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\nC:Q1def=\nP:busybox-binsh\nV:1.36.1-r5\nA:x86_64\nL:GPL-2.0-only\no:busybox\n",
+    );
+    seeds.add(
+        "os_packages",
+        "os-release",
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+    );
+    // An rpm header blob: index entries (tag, type, offset, count), then data.
+    let strings: &[(u32, &str)] = &[
+        (1000, "bash"),
+        (1001, "5.2.26"),
+        (1002, "3.fc40"),
+        (1022, "x86_64"),
+        (1044, "bash-5.2.26-3.fc40.src.rpm"),
+    ];
+    let mut index = Vec::new();
+    let mut data = Vec::new();
+    for (tag, s) in strings {
+        for v in [*tag, 6, data.len() as u32, 1] {
+            index.extend_from_slice(&v.to_be_bytes());
+        }
+        data.extend_from_slice(s.as_bytes());
+        data.push(0);
+    }
+    let mut blob = Vec::new();
+    blob.extend_from_slice(&(strings.len() as u32).to_be_bytes());
+    blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    blob.extend_from_slice(&index);
+    blob.extend_from_slice(&data);
+    seeds.add("os_packages", "rpm-header", blob);
+}
+
 fn main() {
     let mut seeds = Seeds(BTreeMap::new());
     fixtures(&mut seeds);
@@ -142,6 +184,7 @@ fn main() {
         seeds.add("avc_suggest", &format!("record-{i}"), format!("{line}\n"));
     }
     seeds.add("avc_suggest", "all", AVC.join("\n"));
+    os_packages(&mut seeds);
     let key = SigningKey::from_bytes(&[1; 32]);
     seeds.add("text_fields", "public-pem", public_pem(&key.verifying_key()));
     seeds.add("text_fields", "digest", Digest::of(b"seed").to_string());

@@ -48,6 +48,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("jcs", jcs_round_trip),
     ("avc_suggest", avc_suggest),
     ("text_fields", text_fields),
+    ("os_packages", os_packages),
 ];
 
 /// The clock every verification in these checks runs at (the one the
@@ -271,5 +272,27 @@ pub fn text_fields(data: &[u8]) {
     }
     if let Some(t) = timestamp::parse_rfc3339(text) {
         assert_eq!(timestamp::parse_rfc3339(&timestamp::format_rfc3339(t)), Some(t));
+    }
+}
+
+/// The package databases `ct pack` reads from image layers (an image from
+/// anywhere) for the SBOM: dpkg `status`, apk `installed`, an rpm header
+/// blob, `os-release`. No panic, and every package URL they lead to is
+/// percent-encoded ASCII without spaces, so it cannot break the SBOM.
+pub fn os_packages(data: &[u8]) {
+    use cerro_attest::packages;
+    let text = String::from_utf8_lossy(data);
+    let (id, _) = packages::os_release(&text);
+    let distro = id.unwrap_or_default();
+    let mut all = packages::parse_dpkg_status(&text);
+    all.extend(packages::parse_apk_installed(&text));
+    all.extend(packages::parse_rpm_header(data));
+    for p in all.iter().take(64) {
+        let purl = p.purl(&distro);
+        assert!(purl.starts_with("pkg:"), "{purl}");
+        assert!(
+            purl.bytes().all(|b| b.is_ascii_graphic()),
+            "package URL with a space or a non-ASCII byte: {purl:?}"
+        );
     }
 }

@@ -83,4 +83,5 @@ replay_tests!(
     jcs,
     avc_suggest,
     text_fields,
+    os_packages,
 );
