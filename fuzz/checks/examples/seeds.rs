@@ -1,0 +1,210 @@
+//! Writes the seed corpus of every fuzz target into `fuzz/corpus/<target>/`
+//! from what the tests store and the spec documents:
+//!
+//! - `bundle`: every attack fixture of `core/tests/data/` (regenerate those
+//!   first: `CERRO_WRITE_FIXTURES=1 cargo test -p cerro-core --test attacks`);
+//! - `dsse`, `statement`, `manifest_toml`, `oci_index`, `oci_manifest`,
+//!   `jcs`: the members of those bundles;
+//! - `policy_json`: the JSON examples of `spec/policy.md`;
+//! - `avc_suggest`: the audit records of `selinux-gen`'s tests;
+//! - `text_fields`: a key PEM, a digest, RFC 3339 times.
+//!
+//! Run: `cargo run -p cerro-fuzz-checks --example seeds`. Seeds are named by
+//! where they come from; `cargo fuzz cmin` may rename them to their SHA-1.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use cerro_core::bundle::{BLOB_PREFIX, INDEX_PATH, MANIFEST_PATH};
+use cerro_core::digest::Digest;
+use cerro_core::dsse::Envelope;
+use cerro_core::trust::home::public_pem;
+use ed25519_dalek::SigningKey;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+struct Seeds(BTreeMap<(String, String), Vec<u8>>);
+
+impl Seeds {
+    /// Adds a seed unless the target already has the same bytes.
+    fn add(&mut self, target: &str, name: &str, data: impl Into<Vec<u8>>) {
+        let data = data.into();
+        if !self.0.iter().any(|((t, _), d)| t == target && *d == data) {
+            self.0.insert((target.into(), name.into()), data);
+        }
+    }
+}
+
+/// The members of a tar, by path (whatever of it the tar crate can read).
+fn members(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut ar = tar::Archive::new(bytes);
+    let Ok(entries) = ar.entries() else { return out };
+    for e in entries {
+        let Ok(mut e) = e else { break };
+        let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let mut data = Vec::new();
+        if e.read_to_end(&mut data).is_err() {
+            break;
+        }
+        out.push((path, data));
+    }
+    out
+}
+
+fn fixtures(seeds: &mut Seeds) {
+    let data = root().join("core/tests/data");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("bundle.ctp").is_file())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let bundle = std::fs::read(dir.join("bundle.ctp")).unwrap();
+        seeds.add("bundle", &name, bundle.clone());
+        if bundle.len() > 64 << 10 {
+            continue;
+        }
+        for (path, bytes) in members(&bundle) {
+            let base = path.rsplit('/').next().unwrap_or_default();
+            let tag = format!("{name}-{}", &base[..base.len().min(16)]);
+            if path == MANIFEST_PATH {
+                seeds.add("manifest_toml", &tag, bytes);
+            } else if path.ends_with(".dsse.json") {
+                seeds.add("dsse", &tag, bytes.clone());
+                seeds.add("jcs", &format!("{tag}-envelope"), bytes.clone());
+                if let Ok(env) = Envelope::parse(&path, &bytes) {
+                    seeds.add("statement", &tag, env.payload.clone());
+                    seeds.add("jcs", &format!("{tag}-payload"), env.payload);
+                }
+            } else if path == INDEX_PATH {
+                seeds.add("oci_index", &tag, bytes.clone());
+                seeds.add("jcs", &tag, bytes);
+            } else if path.starts_with(BLOB_PREFIX) && bytes.first() == Some(&b'{') {
+                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                if v.get("layers").is_some() {
+                    seeds.add("oci_manifest", &tag, bytes.clone());
+                }
+                seeds.add("jcs", &tag, bytes);
+            }
+        }
+    }
+}
+
+fn policies(seeds: &mut Seeds) {
+    let spec = std::fs::read_to_string(root().join("spec/policy.md")).unwrap();
+    let hex = Digest::of(b"seed").hex();
+    for (i, block) in spec.split("```json\n").skip(1).enumerate() {
+        let Some((json, _)) = block.split_once("```") else {
+            continue;
+        };
+        seeds.add("policy_json", &format!("spec-{i:02}-as-written"), json);
+        // The placeholders filled in, so the example is a valid policy.
+        let mut filled = String::new();
+        let mut rest = json;
+        while let Some(start) = rest.find('<') {
+            filled.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('>') else { break };
+            filled.push_str(&hex);
+            rest = &rest[start + end + 1..];
+        }
+        filled.push_str(rest);
+        seeds.add("policy_json", &format!("spec-{i:02}"), filled);
+    }
+    seeds.add("policy_json", "minimal", r#"{"version":"1"}"#);
+}
+
+const AVC: &[&str] = &[
+    r#"type=AVC msg=audit(1700000000.1:10): avc:  denied  { name_bind } for  pid=7 comm="httpd" src=8080 scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:http_cache_port_t:s0 tclass=tcp_socket permissive=0"#,
+    r#"type=AVC msg=audit(1700000000.2:11): avc:  denied  { name_connect } for  pid=7 comm="httpd" dest=5432 scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:postgresql_port_t:s0 tclass=tcp_socket permissive=0"#,
+    r#"type=AVC msg=audit(1700000000.3:12): avc:  denied  { write } for  pid=7 comm="httpd" path="/var/lib/web/cache" dev="vda" ino=1 scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:var_lib_t:s0 tclass=file permissive=0"#,
+    r#"type=AVC msg=audit(1700000000.4:13): avc:  denied  { execute } for  pid=7 comm="sh" path=2F7573722F62696E2F6D7920746F6F6C dev="vda" ino=2 scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:bin_t:s0 tclass=file permissive=0"#,
+    r#"type=AVC msg=audit(1700000000.5:14): avc:  denied  { net_admin sys_ptrace } for  pid=7 comm="httpd" capability=12 scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:system_r:ct_web_t:s0 tclass=capability permissive=0"#,
+    r#"type=AVC msg=audit(1700000000.6:15): avc:  denied  { read write } for  pid=7 comm="httpd" path="/dev/fuse" dev="devtmpfs" ino=3 scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:fuse_device_t:s0 tclass=chr_file permissive=0"#,
+    r#"type=AVC msg=audit(1700000000.7:16): avc:  denied  { execmem } for  pid=7 comm="java" scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:system_r:ct_web_t:s0 tclass=process permissive=0"#,
+];
+
+/// Package databases as `attest`'s tests write them, and an rpm header.
+fn os_packages(seeds: &mut Seeds) {
+    seeds.add(
+        "os_packages",
+        "dpkg-status",
+        "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b2\nDescription: shell\n multi-line\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: libc6\nStatus: install ok installed\nSource: glibc (2.36-9)\nVersion: 2.36-9+deb12u4\nArchitecture: amd64\n",
+    );
+    seeds.add(
+        "os_packages",
+        "apk-installed",
+        "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\nC:Q1def=\nP:busybox-binsh\nV:1.36.1-r5\nA:x86_64\nL:GPL-2.0-only\no:busybox\n",
+    );
+    seeds.add(
+        "os_packages",
+        "os-release",
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+    );
+    // An rpm header blob: index entries (tag, type, offset, count), then data.
+    let strings: &[(u32, &str)] = &[
+        (1000, "bash"),
+        (1001, "5.2.26"),
+        (1002, "3.fc40"),
+        (1022, "x86_64"),
+        (1044, "bash-5.2.26-3.fc40.src.rpm"),
+    ];
+    let mut index = Vec::new();
+    let mut data = Vec::new();
+    for (tag, s) in strings {
+        for v in [*tag, 6, data.len() as u32, 1] {
+            index.extend_from_slice(&v.to_be_bytes());
+        }
+        data.extend_from_slice(s.as_bytes());
+        data.push(0);
+    }
+    let mut blob = Vec::new();
+    blob.extend_from_slice(&(strings.len() as u32).to_be_bytes());
+    blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    blob.extend_from_slice(&index);
+    blob.extend_from_slice(&data);
+    seeds.add("os_packages", "rpm-header", blob);
+}
+
+fn main() {
+    let mut seeds = Seeds(BTreeMap::new());
+    fixtures(&mut seeds);
+    policies(&mut seeds);
+    for (i, line) in AVC.iter().enumerate() {
+        seeds.add("avc_suggest", &format!("record-{i}"), format!("{line}\n"));
+    }
+    seeds.add("avc_suggest", "all", AVC.join("\n"));
+    os_packages(&mut seeds);
+    let key = SigningKey::from_bytes(&[1; 32]);
+    seeds.add("text_fields", "public-pem", public_pem(&key.verifying_key()));
+    seeds.add("text_fields", "digest", Digest::of(b"seed").to_string());
+    seeds.add("text_fields", "rfc3339-utc", "2026-01-01T00:00:00Z");
+    seeds.add("text_fields", "rfc3339-offset", "2026-01-01T02:00:00.5+02:00");
+    seeds.add(
+        "jcs",
+        "rfc8785-sorting",
+        r#"{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}"#,
+    );
+
+    let corpus = root().join("fuzz/corpus");
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((target, name), data) in &seeds.0 {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("seed-{name}")), data).unwrap();
+        *counts.entry(target).or_default() += 1;
+    }
+    for (target, n) in counts {
+        println!("{target}: {n} seeds in {}", corpus.join(target).display());
+    }
+}

@@ -1,0 +1,299 @@
+//! The properties Cerro Torre's fuzz targets check, one function per parser
+//! of untrusted bytes.
+//!
+//! Each `pub fn <target>(data: &[u8])` feeds `data` to one parser and
+//! panics only if a property is broken: the parser panicked, a value it
+//! accepted does not survive encode → parse unchanged (the rustls fuzzers'
+//! round trip), or two readers of the same bytes disagree. A refusal
+//! (`Err`) is a correct outcome for hostile input, never a failure.
+//!
+//! The cargo-fuzz targets in `fuzz/fuzz_targets/` are one line each over
+//! these functions, so the same checks run in two places: under libFuzzer
+//! (nightly, `bench/fuzz`) to search for new inputs, and in the stable test
+//! suite (`tests/corpus.rs`), which replays every stored corpus file and
+//! regression in seconds. Panicking is the contract here (it is how
+//! libFuzzer learns of a failure), hence `expect` and `assert!` below.
+//!
+//! Parsers not reachable as library functions (the shim's cgroup and
+//! mountinfo reader, the hook's OCI state and podman storage readers, the
+//! registry's artifact manifest) are not covered: see `bench/README.md`.
+
+use std::io::{Seek as _, Write as _};
+
+use cerro_core::bundle::{self, NoExtract};
+use cerro_core::digest::Digest;
+use cerro_core::dsse::Envelope;
+use cerro_core::image::{self, BlobRef, MT_OCI_INDEX, MT_OCI_MANIFEST};
+use cerro_core::manifest::PackageManifest;
+use cerro_core::policy::NoPolicy;
+use cerro_core::statement::ReleaseStatement;
+use cerro_core::trust::{home, KeyEntry, TrustLevel, TrustStore};
+use cerro_core::{jcs, timestamp, verify};
+use cerro_policy::DeploymentPolicy;
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+
+/// A check: panics if `data` breaks a property of its parser.
+pub type Check = fn(&[u8]);
+
+/// Every target, by the name of its corpus directory and fuzz target.
+pub const TARGETS: &[(&str, Check)] = &[
+    ("bundle", bundle),
+    ("dsse", dsse),
+    ("statement", statement),
+    ("manifest_toml", manifest_toml),
+    ("policy_json", policy_json),
+    ("oci_index", oci_index),
+    ("oci_manifest", oci_manifest),
+    ("jcs", jcs_round_trip),
+    ("avc_suggest", avc_suggest),
+    ("text_fields", text_fields),
+    ("os_packages", os_packages),
+];
+
+/// The clock every verification in these checks runs at (the one the
+/// attack fixtures and the seed bundles are made for).
+pub const NOW: u64 = 1_750_000_000;
+
+/// The seed of the one key the checks trust (`alice`, level full): the
+/// seed bundles are signed with it, so the fuzzer starts from bundles
+/// that reach every stage of `verify`.
+pub const TRUSTED_KEY_SEED: u8 = 1;
+
+/// The trust store of [`bundle`]: `alice` ([`TRUSTED_KEY_SEED`]) at full.
+pub fn trust_store() -> TrustStore {
+    let alice = SigningKey::from_bytes(&[TRUSTED_KEY_SEED; 32]);
+    let mut t = TrustStore::new();
+    t.insert(KeyEntry::new("alice", alice.verifying_key(), TrustLevel::Full))
+        .expect("one key with a valid id is accepted");
+    t
+}
+
+/// The bundle reader, both ways it reads, then the verifier.
+///
+/// `read_bundle` (a stream) and `read_bundle_file` (positioned reads and
+/// parallel hashing) must reach the same decision on the same bytes: the
+/// same bundle, or both a refusal. What either accepts then
+/// goes through `verify` against [`trust_store`] at [`NOW`], which must
+/// return cleanly, with a report that agrees with its error.
+pub fn bundle(data: &[u8]) {
+    let streamed = bundle::read_bundle(&mut &data[..], &mut NoExtract);
+
+    let mut file = tempfile::tempfile().expect("creating a temporary file");
+    file.write_all(data).expect("writing the temporary file");
+    file.rewind().expect("rewinding the temporary file");
+    let filed = bundle::read_bundle_file(&file, &mut NoExtract);
+
+    match (&streamed, &filed) {
+        (Ok(a), Ok(b)) => assert_eq!(
+            format!("{a:?}"),
+            format!("{b:?}"),
+            "stream and file readers read different bundles"
+        ),
+        // Both refuse, though not always with the same error: the stream
+        // reader reports non-zero tar padding only at the end, the file reader
+        // at the member, so a bundle with both a bad blob and dirty padding
+        // gives exit 1 from a pipe and 10 from a file
+        // (fuzz/regressions/bundle/stream-vs-file-exit-code).
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) => panic!("the stream reader accepts what the file reader refuses: {e}"),
+        (Err(e), Ok(_)) => panic!("the file reader accepts what the stream reader refuses: {e}"),
+    }
+
+    if let Ok(b) = streamed {
+        match verify::verify(b, &trust_store(), &NoPolicy, NOW) {
+            Ok(v) => assert!(v.report().valid && v.report().exit_code == 0),
+            Err(r) => {
+                assert!(!r.report.valid);
+                assert_eq!(r.report.exit_code, r.error.exit_code().code());
+                assert_eq!(r.report.error_kind, Some(r.error.kind()));
+            }
+        }
+    }
+}
+
+/// DSSE envelope: only its canonical form parses, so what parses
+/// re-encodes to exactly the input, and parses again to the same envelope.
+pub fn dsse(data: &[u8]) {
+    let Ok(env) = Envelope::parse("fuzz", data) else {
+        return;
+    };
+    let bytes = env.to_bytes().expect("a parsed envelope re-encodes");
+    assert!(bytes == data, "a parsed envelope re-encodes to other bytes");
+    let again = Envelope::parse("fuzz", &bytes).expect("a re-encoded envelope parses");
+    assert_eq!(again, env);
+    let _ = env.pae();
+}
+
+/// Release statement payload: what parses survives plain and canonical
+/// re-encoding unchanged. (Canonical encoding may refuse integers of
+/// 2^53 or more, which the verifier never reaches: it requires a canonical
+/// payload before parsing it.)
+pub fn statement(data: &[u8]) {
+    let Ok(st) = ReleaseStatement::parse_release("fuzz", data) else {
+        return;
+    };
+    let plain = serde_json::to_vec(&st).expect("a parsed statement serialises");
+    let again = ReleaseStatement::parse_release("fuzz", &plain).expect("a re-encoded statement parses");
+    assert_eq!(again, st);
+    if let Ok(canonical) = jcs::to_canonical(&st) {
+        let again = ReleaseStatement::parse_release("fuzz", &canonical).expect("a canonical statement parses");
+        assert_eq!(again, st);
+        assert!(
+            jcs::to_canonical(&again).ok().as_deref() == Some(&canonical[..]),
+            "canonical form not stable"
+        );
+    }
+}
+
+/// `manifest.toml`: what parses (and so validates) has a canonical TOML
+/// form that parses back to the same manifest and is a fixed point.
+pub fn manifest_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(m) = PackageManifest::parse(text) else {
+        return;
+    };
+    let canonical = m.to_canonical_toml().expect("a valid manifest has a canonical form");
+    let again = PackageManifest::parse(&canonical).expect("the canonical form parses");
+    assert_eq!(again, m);
+    assert_eq!(
+        again
+            .to_canonical_toml()
+            .expect("a valid manifest has a canonical form"),
+        canonical
+    );
+}
+
+/// Deployment policy: the normalised, pretty-printed policy reads back to
+/// an equal policy (what `DeploymentPolicy::to_json_pretty` promises).
+pub fn policy_json(data: &[u8]) {
+    let Ok(p) = DeploymentPolicy::from_json("fuzz", data) else {
+        return;
+    };
+    let pretty = p.to_json_pretty();
+    let again = DeploymentPolicy::from_json("fuzz", pretty.as_bytes()).expect("a printed policy parses");
+    assert_eq!(again, p);
+    assert_eq!(again.to_json_pretty(), pretty);
+}
+
+/// OCI `index.json`: each manifest entry written back as a bundle's index
+/// parses to the same descriptor and reference.
+pub fn oci_index(data: &[u8]) {
+    let Ok(entries) = image::parse_index("fuzz", data) else {
+        return;
+    };
+    for e in entries.iter().take(16) {
+        let Ok(bytes) = image::bundle_index(&e.manifest, e.ref_name.as_deref()) else {
+            continue;
+        };
+        let back = image::parse_index("fuzz", &bytes).expect("a written index parses");
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].manifest, e.manifest);
+        assert_eq!(back[0].ref_name, e.ref_name);
+    }
+}
+
+fn descriptor(b: &BlobRef) -> Value {
+    json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size})
+}
+
+/// OCI image manifest, under each media type a descriptor may claim: an
+/// index type is always refused; what parses as an image manifest, written
+/// back as an OCI manifest, parses to the same config and layers.
+pub fn oci_manifest(data: &[u8]) {
+    assert!(
+        image::parse_manifest("fuzz", data, MT_OCI_INDEX).is_err(),
+        "an index media type was accepted as an image manifest"
+    );
+    for mt in image::MANIFEST_TYPES {
+        let Ok(parts) = image::parse_manifest("fuzz", data, mt) else {
+            continue;
+        };
+        let doc = json!({
+            "schemaVersion": 2,
+            "mediaType": MT_OCI_MANIFEST,
+            "config": descriptor(&parts.config),
+            "layers": parts.layers.iter().map(descriptor).collect::<Vec<_>>(),
+        });
+        let Ok(bytes) = jcs::to_vec(&doc) else {
+            continue;
+        };
+        let back = image::parse_manifest("fuzz", &bytes, MT_OCI_MANIFEST).expect("a written manifest parses");
+        assert_eq!(back, parts);
+    }
+}
+
+/// RFC 8785: the canonical form of any JSON value parses back to the same
+/// value and is a fixed point.
+pub fn jcs_round_trip(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let Ok(canonical) = jcs::to_vec(&value) else {
+        return;
+    };
+    let back: Value = serde_json::from_slice(&canonical).expect("canonical JSON parses");
+    assert_eq!(back, value);
+    assert!(
+        jcs::to_vec(&back).ok().as_deref() == Some(&canonical[..]),
+        "canonical form not stable"
+    );
+}
+
+/// `ct selinux suggest` over an audit log: no panic; merging the
+/// suggestion into itself adds nothing; the result prints as TOML.
+pub fn avc_suggest(data: &[u8]) {
+    let log = String::from_utf8_lossy(data);
+    let s = cerro_selinux::suggest::suggest(&log, None);
+    let again = cerro_selinux::suggest::suggest(&log, Some(&s.capabilities));
+    assert_eq!(
+        again.capabilities, s.capabilities,
+        "merging a suggestion into itself changed it"
+    );
+    assert_eq!(again.denials, s.denials);
+    s.capabilities.to_toml().expect("a suggestion prints as TOML");
+}
+
+/// The small text formats read from files and flags: a public key PEM,
+/// a digest, an RFC 3339 time. Each parsed value prints and parses back
+/// to itself.
+pub fn text_fields(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(key) = home::parse_public_pem(text, "fuzz") {
+        let pem = home::public_pem(&key);
+        assert_eq!(home::parse_public_pem(&pem, "fuzz").expect("a printed key parses"), key);
+    }
+    if let Ok(d) = Digest::parse(text) {
+        // One spelling per digest: digests name files in bundles.
+        assert_eq!(d.to_string(), text, "a digest parsed from another spelling");
+    }
+    if let Some(t) = timestamp::parse_rfc3339(text) {
+        assert_eq!(timestamp::parse_rfc3339(&timestamp::format_rfc3339(t)), Some(t));
+    }
+}
+
+/// The package databases `ct pack` reads from image layers (an image from
+/// anywhere) for the SBOM: dpkg `status`, apk `installed`, an rpm header
+/// blob, `os-release`. No panic, and every package URL they lead to is
+/// percent-encoded ASCII without spaces, so it cannot break the SBOM.
+pub fn os_packages(data: &[u8]) {
+    use cerro_attest::packages;
+    let text = String::from_utf8_lossy(data);
+    let (id, _) = packages::os_release(&text);
+    let distro = id.unwrap_or_default();
+    let mut all = packages::parse_dpkg_status(&text);
+    all.extend(packages::parse_apk_installed(&text));
+    all.extend(packages::parse_rpm_header(data));
+    for p in all.iter().take(64) {
+        let purl = p.purl(&distro);
+        assert!(purl.starts_with("pkg:"), "{purl}");
+        assert!(
+            purl.bytes().all(|b| b.is_ascii_graphic()),
+            "package URL with a space or a non-ASCII byte: {purl:?}"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Replays the fuzz corpus on stable, as ordinary tests: every file of
+//! `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` goes through
+//! the same check the fuzz target runs (a panic fails the test and names the
+//! file). This is how CI reruns, in seconds, every input the fuzzers kept.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use cerro_fuzz_checks::TARGETS;
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The files of `dir`, sorted (none if it does not exist).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    v.sort();
+    v
+}
+
+fn replay(target: &str) {
+    let (_, check) = TARGETS.iter().find(|(n, _)| *n == target).unwrap();
+    let mut n = 0;
+    for sub in ["corpus", "regressions"] {
+        for f in files(&fuzz_dir().join(sub).join(target)) {
+            let data = std::fs::read(&f).unwrap();
+            if let Err(e) = std::panic::catch_unwind(|| check(&data)) {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                panic!("{target}: {} fails its check: {msg}", f.display());
+            }
+            n += 1;
+        }
+    }
+    // A target with no corpus would pass without checking anything.
+    assert!(
+        n > 0,
+        "no corpus for {target}: run `cargo run -p cerro-fuzz-checks --example seeds`"
+    );
+    println!("{target}: {n} inputs replayed");
+}
+
+/// Every target has a fuzz target and a replay test below (a new target
+/// needs both).
+#[test]
+fn every_target_is_replayed() {
+    let names: Vec<&str> = TARGETS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, REPLAYED);
+    for name in names {
+        let target = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));
+        assert!(target.is_file(), "no fuzz target {}", target.display());
+    }
+}
+
+macro_rules! replay_tests {
+    ($($name:ident),* $(,)?) => {
+        const REPLAYED: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            fn $name() {
+                replay(stringify!($name));
+            }
+        )*
+    };
+}
+
+replay_tests!(
+    bundle,
+    dsse,
+    statement,
+    manifest_toml,
+    policy_json,
+    oci_index,
+    oci_manifest,
+    jcs,
+    avc_suggest,
+    text_fields,
+    os_packages,
+);
