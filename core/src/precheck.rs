@@ -12,13 +12,12 @@
 //! bundle before anything is committed. Failing it refuses with the error
 //! (and exit code) the full verification would give for the same fault.
 
-use crate::bundle::RELEASE_ATTESTATION;
+use crate::bundle::{Attestation, RELEASE_ATTESTATION};
 use crate::digest::Digest;
-use crate::dsse::{verify_signature, Envelope, IN_TOTO_PAYLOAD_TYPE, MAX_ENVELOPE_SIZE};
+use crate::dsse::{Envelope, MAX_ENVELOPE_SIZE};
 use crate::error::{Error, Result};
 use crate::statement::ReleaseStatement;
-use crate::trust::{Fingerprint, TrustStore};
-use crate::verify::BASELINE_LEVEL;
+use crate::trust::TrustStore;
 
 /// Checks the release envelope `release` (the bytes of
 /// `attestations/release.dsse.json`, `None` if the bundle has none) of a
@@ -35,32 +34,14 @@ pub fn release_signed(release: Option<&[u8]>, image: &Digest, trust: &TrustStore
     if bytes.len() as u64 > MAX_ENVELOPE_SIZE {
         return Err(Error::malformed(what, format!("larger than {MAX_ENVELOPE_SIZE} bytes")));
     }
-    let env = Envelope::parse(what, bytes)?;
-    if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
-        return Err(Error::malformed(
-            what,
-            format!("payloadType must be {IN_TOTO_PAYLOAD_TYPE}"),
-        ));
-    }
-    let pae = env.pae();
-    let mut signers = Vec::with_capacity(env.signatures.len());
-    for sig in &env.signatures {
-        let fp = Fingerprint::from_hex(&sig.keyid)
-            .ok_or_else(|| Error::malformed(what, format!("keyid {:?} is not a fingerprint", sig.keyid)))?;
-        match trust.by_fingerprint(&fp) {
-            Some(key) if !verify_signature(&key.public, &pae, &sig.sig) => continue,
-            _ => signers.push(fp),
-        }
-    }
-    let tally = trust.tally(&signers, now, BASELINE_LEVEL, &|_| None);
-    if tally.counted == 0 {
-        return Err(Error::SignerNotTrusted {
-            envelope: what.to_owned(),
-            counted: 0,
-            required: 1,
-            details: tally.explain_uncounted(),
-        });
-    }
+    let att = Attestation {
+        path: what.to_owned(),
+        envelope: Envelope::parse(what, bytes)?,
+    };
+    // The same signature check and tally as the full verification.
+    let (mut checks, mut invalid, mut verdicts) = (Vec::new(), Vec::new(), Vec::new());
+    crate::verify::baseline(&att, trust, now, &mut checks, &mut invalid, &mut verdicts)?;
+    let env = &att.envelope;
     let statement = ReleaseStatement::parse_release(what, &env.payload)?;
     let [subject] = statement.subject.as_slice() else {
         return Err(Error::malformed(
@@ -74,7 +55,7 @@ pub fn release_signed(release: Option<&[u8]>, image: &Digest, trust: &TrustStore
             format!("the release statement's subject is not the image {image}"),
         ));
     }
-    Ok(tally.counted)
+    Ok(verdicts.iter().filter(|v| v.counted()).count())
 }
 
 #[cfg(test)]
@@ -83,6 +64,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     use super::*;
+    use crate::dsse::IN_TOTO_PAYLOAD_TYPE;
     use crate::error::ExitCode;
     use crate::jcs;
     use crate::statement::{ImageDescriptor, PackageId};
@@ -112,6 +94,8 @@ mod tests {
                 digest: *image,
                 size: 100,
             },
+            Vec::new(),
+            Vec::new(),
             Vec::new(),
         );
         let mut env = Envelope::new(
@@ -156,13 +140,14 @@ mod tests {
                 ExitCode::SignerNotTrusted
             );
         }
-        // A signature by a trusted key that does not verify does not count.
+        // A signature by a trusted key that does not verify does not count:
+        // alone, it is exit 2, as the full verification says.
         let mut env: serde_json::Value = serde_json::from_slice(&envelope(&image, &[&a])).unwrap();
         env["signatures"][0]["sig"] = format!("{}==", "A".repeat(86)).into();
         let env = jcs::to_vec(&env).unwrap();
         assert_eq!(
             code(release_signed(Some(&env), &image, &trust, 0)),
-            ExitCode::SignerNotTrusted
+            ExitCode::SignatureInvalid
         );
         // Not an envelope at all.
         assert_eq!(

@@ -230,8 +230,8 @@ pub fn verify(
     }
 }
 
-fn push(report: &mut Report, check: &'static str, ok: bool, detail: String) {
-    report.checks.push(Check { check, ok, detail });
+fn push(checks: &mut Vec<Check>, check: &'static str, ok: bool, detail: String) {
+    checks.push(Check { check, ok, detail });
 }
 
 /// The `predicateType` of a payload, for the report, without building a
@@ -264,11 +264,16 @@ struct Signatures {
 /// Checks one envelope's payload type and the signatures of keys the store
 /// knows. An invalid signature is reported and left out; it does not stop
 /// the check (signature stuffing must not deny service).
-fn check_signatures(att: &Attestation, trust: &TrustStore, report: &mut Report) -> Result<Signatures, Error> {
+fn check_signatures(
+    att: &Attestation,
+    trust: &TrustStore,
+    checks: &mut Vec<Check>,
+    invalid: &mut Vec<InvalidSignature>,
+) -> Result<Signatures, Error> {
     let env = &att.envelope;
     if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
         push(
-            report,
+            checks,
             "attestation",
             false,
             format!("{}: payloadType {:?}", att.path, env.payload_type),
@@ -303,12 +308,12 @@ fn check_signatures(att: &Attestation, trust: &TrustStore, report: &mut Report) 
         if let Some(key) = trust.by_fingerprint(&fp) {
             if !verify_signature(&key.public, &pae, &sig.sig) {
                 push(
-                    report,
+                    checks,
                     "signature",
                     false,
                     format!("{}: {} ({fp}) does not verify: not counted", att.path, key.id),
                 );
-                report.invalid_signatures.push(InvalidSignature {
+                invalid.push(InvalidSignature {
                     key_id: key.id.clone(),
                     fingerprint: fp.to_hex(),
                     envelope: att.path.clone(),
@@ -321,7 +326,7 @@ fn check_signatures(att: &Attestation, trust: &TrustStore, report: &mut Report) 
                 continue;
             }
             push(
-                report,
+                checks,
                 "signature",
                 true,
                 format!("{}: {} ({fp}) valid Ed25519 signature", att.path, key.id),
@@ -329,7 +334,7 @@ fn check_signatures(att: &Attestation, trust: &TrustStore, report: &mut Report) 
             valid.insert(fp.to_hex());
         } else {
             push(
-                report,
+                checks,
                 "signature",
                 true,
                 format!("{}: {fp} not in the trust store, not checked", att.path),
@@ -338,6 +343,46 @@ fn check_signatures(att: &Attestation, trust: &TrustStore, report: &mut Report) 
         out.counted.push(fp);
     }
     Ok(out)
+}
+
+/// Steps 2 and 3 for one envelope: its signatures (see
+/// [`check_signatures`]) and at least one distinct trusted signer at
+/// [`BASELINE_LEVEL`]. The one routine for [`verify`] and for the checks
+/// made before a download ([`crate::precheck`]). Returns the fingerprints
+/// the tally saw (for the policy), recording checks, invalid signatures and
+/// the tally's verdicts.
+pub(crate) fn baseline(
+    att: &Attestation,
+    trust: &TrustStore,
+    now: u64,
+    checks: &mut Vec<Check>,
+    invalid: &mut Vec<InvalidSignature>,
+    verdicts: &mut Vec<SignerVerdict>,
+) -> Result<Vec<Fingerprint>, Error> {
+    let sigs = check_signatures(att, trust, checks, invalid)?;
+    let tally = trust.tally(&sigs.counted, now, BASELINE_LEVEL, &|_| None);
+    *verdicts = tally.verdicts.clone();
+    if tally.counted == 0 {
+        push(
+            checks,
+            "trusted signers",
+            false,
+            format!("0 of 1 required{}", tally.explain_uncounted()),
+        );
+        return Err(sigs.invalid.unwrap_or_else(|| Error::SignerNotTrusted {
+            envelope: att.path.clone(),
+            counted: 0,
+            required: 1,
+            details: tally.explain_uncounted(),
+        }));
+    }
+    push(
+        checks,
+        "trusted signers",
+        true,
+        format!("{} distinct trusted signer(s)", tally.counted),
+    );
+    Ok(sigs.counted)
 }
 
 /// The payload must be canonical JSON: one document, one spelling (so
@@ -355,7 +400,7 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
     // 1. The release attestation is present.
     let release = bundle.release().ok_or_else(|| {
         push(
-            report,
+            &mut report.checks,
             "release attestation",
             false,
             "attestations/release.dsse.json is absent".into(),
@@ -363,49 +408,32 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         Error::MissingAttestation("the bundle has no attestations/release.dsse.json".into())
     })?;
     push(
-        report,
+        &mut report.checks,
         "release attestation",
         true,
         format!("{} ({} signature(s))", release.path, release.envelope.signatures.len()),
     );
 
-    // 2. Signatures by known keys, checked over the exact payload bytes.
-    let sigs = check_signatures(release, trust, report)?;
-    let signers = sigs.counted;
-
-    // 3. Baseline trust, before any look inside the payload.
-    let tally = trust.tally(&signers, now, BASELINE_LEVEL, &|_| None);
-    report.signers = tally.verdicts.clone();
-    if tally.counted == 0 {
-        push(
-            report,
-            "trusted signers",
-            false,
-            format!("0 of 1 required{}", tally.explain_uncounted()),
-        );
-        return Err(sigs.invalid.unwrap_or_else(|| Error::SignerNotTrusted {
-            envelope: release.path.clone(),
-            counted: 0,
-            required: 1,
-            details: tally.explain_uncounted(),
-        }));
-    }
-    push(
-        report,
-        "trusted signers",
-        true,
-        format!("{} distinct trusted signer(s)", tally.counted),
-    );
+    // 2, 3. Signatures by known keys over the exact payload bytes, then the
+    // baseline tally, before any look inside the payload.
+    let signers = baseline(
+        release,
+        trust,
+        now,
+        &mut report.checks,
+        &mut report.invalid_signatures,
+        &mut report.signers,
+    )?;
 
     // 4. The statement binds this bundle.
     check_canonical(release)?;
     let statement = ReleaseStatement::parse_release(&release.path, &release.envelope.payload)?;
     if let Err(e) = check_binding(bundle, &statement) {
-        push(report, "statement binds bundle", false, e.to_string());
+        push(&mut report.checks, "statement binds bundle", false, e.to_string());
         return Err(e);
     }
     push(
-        report,
+        &mut report.checks,
         "statement binds bundle",
         true,
         format!(
@@ -446,7 +474,7 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
             ));
         }
         push(
-            report,
+            &mut report.checks,
             "attestation",
             true,
             format!(
@@ -466,7 +494,7 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
     });
     report.policy = Some(decision.clone());
     push(
-        report,
+        &mut report.checks,
         "policy",
         decision.allowed,
         format!("{}: {}", decision.rule, decision.reason),

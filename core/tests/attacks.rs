@@ -264,6 +264,7 @@ impl Fixture {
                 digest: self.image.manifest.digest,
                 size: self.image.manifest.size,
             },
+            self.image.parts.layers.iter().map(|l| l.digest).collect(),
             members
                 .iter()
                 .map(|(path, bytes)| MemberDigest {
@@ -271,6 +272,7 @@ impl Fixture {
                     digest: Digest::of(bytes),
                 })
                 .collect(),
+            Vec::new(),
         )
     }
 }

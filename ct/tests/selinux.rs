@@ -227,6 +227,7 @@ fn repack(d: &Path, out: &str, selinux: &[(&str, &[u8])]) {
         mtime: 1,
         selinux: &selinux,
         extra: &[],
+        diff_ids: &cerro_core::pack::LayerDiffIds::of_uncompressed(&image).unwrap(),
     }
     .write_file(&mut f)
     .unwrap();

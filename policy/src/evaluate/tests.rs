@@ -7,7 +7,7 @@
 //! fingerprints and attestations, which is what `verify` hands the policy
 //! once signatures have been checked; the end-to-end test signs for real.
 
-use cerro_core::bundle::{self, Attestation, Bundle, BundleContents, NoExtract, RELEASE_ATTESTATION};
+use cerro_core::bundle::{self, Attestation, Bundle, NoExtract};
 use cerro_core::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
