@@ -784,9 +784,12 @@ pub fn bind_rootfs(task: &CreateTask, spec: &BundleSpec, image: &ContainerImage)
     match spec.root_path.as_deref() {
         Some("rootfs") => {}
         Some(p) if Path::new(p) == task.bundle.join("rootfs") => {}
-        Some(p) => return Err(format!(
-            "config.json's root.path is {p:?}, not the bundle's \"rootfs\": only that directory is tied to the image"
-        )),
+        Some(p) => {
+            let why = "only that directory is tied to the image";
+            return Err(format!(
+                "config.json's root.path is {p:?}, not the bundle's \"rootfs\": {why}"
+            ));
+        }
         None => return Err("config.json has no root.path".into()),
     }
     if task.rootfs.is_empty() {
