@@ -21,7 +21,9 @@
 //! freeze and thaw it (and a paused one takes no exec), and containerd's
 //! Tasks/Update (what CRI's UpdateContainerResources calls; Debian's ctr
 //! 1.6 has no `task update`, so the test sends the gRPC request itself,
-//! with curl) sets its memory limit and refuses a device change.
+//! with curl) sets its memory limit and refuses a device change. Fifty
+//! `ctr run` at once (half of them unattested) are each decided right,
+//! once, and leave no task, container, runtime state, mount or shim behind.
 //!
 //! The test starts its own containerd (root, state, sockets under a temp
 //! dir, CRI disabled) and cleans up after itself even when it fails: the
@@ -1141,4 +1143,111 @@ fn containerd_reports_metrics_pauses_and_updates_containers() {
 /// `sha256:<hex>` of a store entry, from its file name.
 fn stored_digest(path: &Path) -> String {
     format!("sha256:{}", path.file_stem().unwrap().to_string_lossy())
+}
+
+/// The mount points under `d` (a container's rootfs, snapshots).
+fn mounts_under(d: &Path) -> Vec<String> {
+    let prefix = d.display().to_string();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The shim processes serving the containerd at `socket`.
+fn shims_of(socket: &Path) -> Vec<u32> {
+    let ours = format!("-address\0{}", socket.display());
+    fs::read_dir("/proc")
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            let pid = p.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let cmdline = String::from_utf8_lossy(&fs::read(p.path().join("cmdline")).ok()?).into_owned();
+            (cmdline.contains("containerd-shim-cerro-v1") && cmdline.contains(&ours)).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn containerd_decides_fifty_parallel_runs() {
+    assert!(is_root(), "containerd needs root");
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &Path| p.display().to_string();
+    let (ctd, _bundle, image) = containerd_with_attested_image(d);
+    run(Command::new("tar").args(["-C", &s(&d.join("plain")), "-cf", &s(&d.join("plain.tar")), "."]));
+    run(ctd
+        .ctr()
+        .args(["images", "import", "--base-name", "plain", &s(&d.join("plain.tar"))]));
+
+    // 50 `ctr run --rm` at once, every other one of the unattested image.
+    let ctd = &ctd;
+    let image = image.as_str();
+    let results: Vec<(String, bool, Output)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..50)
+            .map(|i| {
+                scope.spawn(move || {
+                    let attested = i % 2 == 0;
+                    let id = format!("par{i}");
+                    let img = if attested { image } else { "plain:other" };
+                    let out = ctd.run_image(img, &id, &format!("word-{i}"), &[]);
+                    (id, attested, out)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (id, attested, out)) in results.iter().enumerate() {
+        let word = format!("word-{i}");
+        if *attested {
+            assert!(out.status.success(), "{id}: {}\n{}", text(out), ctd.log());
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), word, "{id}: {}", text(out));
+        } else {
+            assert!(!out.status.success(), "{id}: {}", text(out));
+            let t = text(out);
+            assert!(!t.contains(&word), "{id}: {t}");
+            assert!(
+                t.contains(&format!(
+                    "cerro-torre refused container {id} (missing_attestation, exit 5)"
+                )),
+                "{id}: {t}"
+            );
+        }
+    }
+    // One decision each, as it should be.
+    let mut seen: Vec<(String, bool, bool)> = audit_records(d)
+        .iter()
+        .map(|r| {
+            (
+                r["container"].as_str().unwrap().to_owned(),
+                r["allowed"].as_bool().unwrap(),
+                r["verified"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<(String, bool, bool)> = (0..50).map(|i| (format!("par{i}"), i % 2 == 0, i % 2 == 0)).collect();
+    want.sort();
+    assert_eq!(seen, want);
+    // Nothing left: tasks, containers, runtime state, mounts, shims.
+    let tasks = run(ctd.ctr().args(["tasks", "ls", "-q"]));
+    assert_eq!(String::from_utf8_lossy(&tasks.stdout).trim(), "", "tasks left");
+    let containers = run(ctd.ctr().args(["containers", "ls", "-q"]));
+    assert_eq!(
+        String::from_utf8_lossy(&containers.stdout).trim(),
+        "",
+        "containers left"
+    );
+    let left = runtime_state(d);
+    assert!(left.is_empty(), "runtime state left: {left:?}");
+    ctd.until("every shim has exited", || shims_of(&ctd.socket).is_empty());
+    let mounts = mounts_under(d);
+    assert!(mounts.is_empty(), "still mounted: {mounts:?}");
+    eprintln!("50 parallel runs took {:?}", t0.elapsed());
 }
