@@ -4,8 +4,13 @@
 //! io.cerro.v1` runs an attested image and prints its output, and refuses
 //! an image with no bundle, a tampered store entry and a revoked signer,
 //! naming the reason; an explicit bundle annotation cannot admit another
-//! image, nor can an image name re-pointed after the container was made;
-//! runtime options (`--runtime-config-path`) switch the mode; every
+//! image, nor can an image name re-pointed after the container was made,
+//! nor a task whose root file system is not the container's snapshot (a
+//! `Tasks/Create` with a bind mount of another directory, or with no
+//! mounts) or whose spec's `root.path` is elsewhere; runtime options
+//! (`--runtime-config-path`) switch the mode only from a root-owned file in
+//! a trusted directory (a file the client chose elsewhere, `/etc/shadow`, a
+//! group-writable one are refused, and a bad one is not quoted back); every
 //! decision is a JSON line in the audit log, which says the containers run
 //! unconfined (this machine kind has no SELinux). `ctr task exec` runs a
 //! process in a running container (its output, its exit status, its
@@ -16,7 +21,9 @@
 //! freeze and thaw it (and a paused one takes no exec), and containerd's
 //! Tasks/Update (what CRI's UpdateContainerResources calls; Debian's ctr
 //! 1.6 has no `task update`, so the test sends the gRPC request itself,
-//! with curl) sets its memory limit and refuses a device change.
+//! with curl) sets its memory limit and refuses a device change. Fifty
+//! `ctr run` at once (half of them unattested) are each decided right,
+//! once, and leave no task, container, runtime state, mount or shim behind.
 //!
 //! The test starts its own containerd (root, state, sockets under a temp
 //! dir, CRI disabled) and cleans up after itself even when it fails: the
@@ -435,9 +442,14 @@ fn text(o: &Output) -> String {
 
 /// A private containerd whose shims use the state under `d`; the
 /// attested busybox image packed, loaded with `ct load --into containerd`.
-/// Returns the bundle and the image's name in containerd.
+/// Runtime options files are trusted in `d/options` (mode 0755, the
+/// daemon's `CERRO_SHIM_OPTIONS_DIR`). Returns the bundle and the image's
+/// name in containerd.
 fn containerd_with_attested_image(d: &Path) -> (Containerd, PathBuf, String) {
-    let (home, store) = (d.join("home"), d.join("store"));
+    use std::os::unix::fs::PermissionsExt;
+    let (home, store, options) = (d.join("home"), d.join("store"), d.join("options"));
+    fs::create_dir(&options).unwrap();
+    fs::set_permissions(&options, fs::Permissions::from_mode(0o755)).unwrap();
     let ctd = Containerd::start(
         d,
         &[
@@ -445,6 +457,7 @@ fn containerd_with_attested_image(d: &Path) -> (Containerd, PathBuf, String) {
             ("CERRO_STORE", &store),
             ("CERRO_AUDIT_LOG", &d.join("audit.log")),
             ("CERRO_RUNTIME_ROOT", &d.join("runtime")),
+            ("CERRO_SHIM_OPTIONS_DIR", &options),
         ],
     );
     let s = |p: &Path| p.display().to_string();
@@ -587,14 +600,153 @@ fn containerd_runs_only_attested_images() {
     );
     run(ctd.ctr().args(["containers", "rm", "repointed"]));
 
+    // The task must mount the container's snapshot. A Tasks/Create of
+    // its own (what any containerd API client can send) with a bind mount
+    // of another directory, or with no root file system mounts (the shim
+    // would use the bundle's rootfs as it is): refused.
+    let evil = d.join("evil");
+    fs::create_dir_all(evil.join("bin")).unwrap();
+    fs::copy("/bin/busybox", evil.join("bin/busybox")).unwrap();
+    for (id, rootfs) in [
+        ("bindroot", {
+            let mut m = proto_field(1, b"bind");
+            m.extend(proto_field(2, s(&evil).as_bytes()));
+            m.extend(proto_field(4, b"rbind"));
+            m.extend(proto_field(4, b"ro"));
+            proto_field(3, &m)
+        }),
+        ("noroot", Vec::new()),
+    ] {
+        run(ctd.ctr().args([
+            "containers",
+            "create",
+            "--runtime",
+            "io.cerro.v1",
+            &image,
+            id,
+            "/bin/busybox",
+            "echo",
+            "must-not-run",
+        ]));
+        let mut req = proto_field(1, id.as_bytes());
+        req.extend(rootfs);
+        let (code, msg) = ctd.grpc("/containerd.services.tasks.v1.Tasks/Create", &req);
+        assert_ne!(code, 0, "{msg}\n{}", ctd.log());
+        let want = if id == "bindroot" {
+            format!(
+                "root file system mount 1 of the create request (bind {} rbind,ro) is not the container's snapshot overlayfs/{id}",
+                s(&evil)
+            )
+        } else {
+            "the create request has no root file system mounts".to_owned()
+        };
+        assert!(
+            msg.contains(&format!(
+                "cerro-torre refused container {id} (missing_attestation, exit 5)"
+            )) && msg.contains(&want),
+            "{msg}"
+        );
+        run(ctd.ctr().args(["containers", "rm", id]));
+    }
+
+    // A spec whose root.path is another directory (libcontainer takes it):
+    // the container record's spec updated (Containers/Update), then an
+    // ordinary `ctr tasks start`, whose mounts are the snapshot's.
+    run(ctd.ctr().args([
+        "containers",
+        "create",
+        "--runtime",
+        "io.cerro.v1",
+        &image,
+        "rootpath",
+        "/bin/busybox",
+        "echo",
+        "must-not-run",
+    ]));
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&run(ctd.ctr().args(["containers", "info", "--spec", "rootpath"])).stdout).unwrap();
+    spec["root"]["path"] = s(&evil).into();
+    let mut any = proto_field(1, b"types.containerd.io/opencontainers/runtime-spec/1/Spec");
+    any.extend(proto_field(2, spec.to_string().as_bytes()));
+    let mut container = proto_field(1, b"rootpath");
+    container.extend(proto_field(5, &any));
+    let mut update = proto_field(1, &container);
+    update.extend(proto_field(2, &proto_field(1, b"spec")));
+    let (code, msg) = ctd.grpc("/containerd.services.containers.v1.Containers/Update", &update);
+    assert_eq!(code, 0, "{msg}");
+    let rootpath = ctd
+        .ctr()
+        .args(["tasks", "start", "--null-io", "rootpath"])
+        .output()
+        .unwrap();
+    assert!(!rootpath.status.success());
+    assert!(
+        text(&rootpath).contains(&format!(
+            "config.json's root.path is \"{}\", not the bundle's \"rootfs\"",
+            s(&evil)
+        )),
+        "{}",
+        text(&rootpath)
+    );
+    run(ctd.ctr().args(["containers", "rm", "rootpath"]));
+
     // Runtime options: a config file named by --runtime-config-path (what
-    // CRI's ConfigPath passes) switches this task to audit mode.
-    let options = d.join("cerro-audit.toml");
+    // CRI's ConfigPath passes) is read only from a trusted directory (here
+    // the daemon's CERRO_SHIM_OPTIONS_DIR), owned by root and writable by
+    // root alone. One the client wrote anywhere else cannot switch its
+    // task to audit mode, and is refused before it is read.
+    let mine = d.join("cerro-audit.toml");
+    fs::write(&mine, "mode = \"audit\"\n").unwrap();
+    let untrusted = ctd.run_image(
+        plain,
+        "untrusted-options",
+        "must-not-run",
+        &["--runtime-config-path", &s(&mine)],
+    );
+    assert!(!untrusted.status.success());
+    let out = text(&untrusted);
+    assert!(!out.contains("must-not-run"), "{out}");
+    assert!(
+        out.contains(&format!("configuration: runtime options file {}: ", s(&mine)))
+            && out.contains("is not under a trusted directory"),
+        "{out}"
+    );
+    // Nor is /etc/shadow read, let alone quoted back.
+    let shadow = ctd.run_image(
+        plain,
+        "shadow",
+        "must-not-run",
+        &["--runtime-config-path", "/etc/shadow"],
+    );
+    assert!(!shadow.status.success());
+    let out = text(&shadow);
+    assert!(
+        out.contains("/etc/shadow is not under a trusted directory") && !out.contains("root:"),
+        "{out}"
+    );
+    // In the trusted directory but writable by its group: refused.
+    let trusted = d.join("options");
+    let open = trusted.join("open.toml");
+    fs::write(&open, "mode = \"audit\"\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o664)).unwrap();
+    }
+    let writable = ctd.run_image(plain, "writable", "must-not-run", &["--runtime-config-path", &s(&open)]);
+    assert!(!writable.status.success());
+    assert!(
+        text(&writable).contains("is writable by group or others (mode 664)"),
+        "{}",
+        text(&writable)
+    );
+    // The allowed route: a root-owned file there switches this task to audit mode.
+    let options = trusted.join("cerro-audit.toml");
     fs::write(&options, "mode = \"audit\"\n").unwrap();
     let audited = ctd.run_image(plain, "audited", "audit-only", &["--runtime-config-path", &s(&options)]);
     assert!(audited.status.success(), "{}", text(&audited));
     assert!(String::from_utf8_lossy(&audited.stdout).contains("audit-only"));
-    let bogus = d.join("bogus.toml");
+    // A misspelt key refuses, saying where, not what.
+    let bogus = trusted.join("bogus.toml");
     fs::write(&bogus, "mdoe = \"audit\"\n").unwrap();
     let misspelt = ctd.run_image(
         plain,
@@ -603,7 +755,12 @@ fn containerd_runs_only_attested_images() {
         &["--runtime-config-path", &s(&bogus)],
     );
     assert!(!misspelt.status.success());
-    assert!(text(&misspelt).contains("mdoe"), "{}", text(&misspelt));
+    let out = text(&misspelt);
+    assert!(
+        out.contains("an unknown key") && out.contains("at line 1, column 1"),
+        "{out}"
+    );
+    assert!(!out.contains("mdoe"), "{out}");
 
     // Revoking the only signer takes effect at the next start.
     run(ct(&home).args(["key", "revoke", "maintainer"]));
@@ -638,6 +795,9 @@ fn containerd_runs_only_attested_images() {
             ("restored", true, true),
             ("laundered", false, false),
             ("repointed", false, false),
+            ("bindroot", false, false),
+            ("noroot", false, false),
+            ("rootpath", false, false),
             ("audited", true, false),
             ("revoked", false, false),
         ],
@@ -648,7 +808,11 @@ fn containerd_runs_only_attested_images() {
     assert_eq!(records[2]["check"], "digest_mismatch");
     assert_eq!(records[4]["check"], "digest_mismatch");
     assert_eq!(records[5]["images"], serde_json::json!([]));
-    assert_eq!(records[7]["check"], "signer_not_trusted");
+    for r in &records[6..9] {
+        assert_eq!(r["check"], "missing_attestation", "{r}");
+        assert_eq!(r["images"], serde_json::json!([]), "{r}");
+    }
+    assert_eq!(records[10]["check"], "signer_not_trusted");
     assert_eq!(records[0]["images"][0].as_str(), Some(stored_digest(&stored).as_str()));
     // No SELinux in this machine kind's kernel: started means unconfined.
     assert_unconfined_when_allowed(&records);
@@ -979,4 +1143,111 @@ fn containerd_reports_metrics_pauses_and_updates_containers() {
 /// `sha256:<hex>` of a store entry, from its file name.
 fn stored_digest(path: &Path) -> String {
     format!("sha256:{}", path.file_stem().unwrap().to_string_lossy())
+}
+
+/// The mount points under `d` (a container's rootfs, snapshots).
+fn mounts_under(d: &Path) -> Vec<String> {
+    let prefix = d.display().to_string();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The shim processes serving the containerd at `socket`.
+fn shims_of(socket: &Path) -> Vec<u32> {
+    let ours = format!("-address\0{}", socket.display());
+    fs::read_dir("/proc")
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            let pid = p.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let cmdline = String::from_utf8_lossy(&fs::read(p.path().join("cmdline")).ok()?).into_owned();
+            (cmdline.contains("containerd-shim-cerro-v1") && cmdline.contains(&ours)).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn containerd_decides_fifty_parallel_runs() {
+    assert!(is_root(), "containerd needs root");
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let t0 = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = |p: &Path| p.display().to_string();
+    let (ctd, _bundle, image) = containerd_with_attested_image(d);
+    run(Command::new("tar").args(["-C", &s(&d.join("plain")), "-cf", &s(&d.join("plain.tar")), "."]));
+    run(ctd
+        .ctr()
+        .args(["images", "import", "--base-name", "plain", &s(&d.join("plain.tar"))]));
+
+    // 50 `ctr run --rm` at once, every other one of the unattested image.
+    let ctd = &ctd;
+    let image = image.as_str();
+    let results: Vec<(String, bool, Output)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..50)
+            .map(|i| {
+                scope.spawn(move || {
+                    let attested = i % 2 == 0;
+                    let id = format!("par{i}");
+                    let img = if attested { image } else { "plain:other" };
+                    let out = ctd.run_image(img, &id, &format!("word-{i}"), &[]);
+                    (id, attested, out)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (id, attested, out)) in results.iter().enumerate() {
+        let word = format!("word-{i}");
+        if *attested {
+            assert!(out.status.success(), "{id}: {}\n{}", text(out), ctd.log());
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), word, "{id}: {}", text(out));
+        } else {
+            assert!(!out.status.success(), "{id}: {}", text(out));
+            let t = text(out);
+            assert!(!t.contains(&word), "{id}: {t}");
+            assert!(
+                t.contains(&format!(
+                    "cerro-torre refused container {id} (missing_attestation, exit 5)"
+                )),
+                "{id}: {t}"
+            );
+        }
+    }
+    // One decision each, as it should be.
+    let mut seen: Vec<(String, bool, bool)> = audit_records(d)
+        .iter()
+        .map(|r| {
+            (
+                r["container"].as_str().unwrap().to_owned(),
+                r["allowed"].as_bool().unwrap(),
+                r["verified"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<(String, bool, bool)> = (0..50).map(|i| (format!("par{i}"), i % 2 == 0, i % 2 == 0)).collect();
+    want.sort();
+    assert_eq!(seen, want);
+    // Nothing left: tasks, containers, runtime state, mounts, shims.
+    let tasks = run(ctd.ctr().args(["tasks", "ls", "-q"]));
+    assert_eq!(String::from_utf8_lossy(&tasks.stdout).trim(), "", "tasks left");
+    let containers = run(ctd.ctr().args(["containers", "ls", "-q"]));
+    assert_eq!(
+        String::from_utf8_lossy(&containers.stdout).trim(),
+        "",
+        "containers left"
+    );
+    let left = runtime_state(d);
+    assert!(left.is_empty(), "runtime state left: {left:?}");
+    ctd.until("every shim has exited", || shims_of(&ctd.socket).is_empty());
+    let mounts = mounts_under(d);
+    assert!(mounts.is_empty(), "still mounted: {mounts:?}");
+    eprintln!("50 parallel runs took {:?}", t0.elapsed());
 }

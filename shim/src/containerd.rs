@@ -15,6 +15,11 @@
 //!    container's snapshot (`Snapshots/Stat`). So a name re-pointed after the
 //!    container was made, or a root file system not made from the image, is
 //!    not taken for the attested image.
+//! 4. the act: the mounts of the container's snapshot
+//!    (`Snapshots/Mounts(snapshotter, snapshot_key)`), which the task must
+//!    mount and nothing else: containerd passes on whatever root file
+//!    system mounts the `Tasks/Create` caller sent, so the shim compares
+//!    them with these (`task.rs`) before it decides.
 //!
 //! Every failure is an error, which the caller turns into a refusal (fail
 //! closed). The few messages are declared here with `prost` rather than
@@ -29,6 +34,7 @@ use cerro_core::image::{chain_id, host_architecture, parse_config, parse_index, 
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::ShimError;
+use crate::runtime::Mount;
 
 /// The gRPC metadata key that carries the namespace.
 const NAMESPACE_HEADER: &str = "containerd-namespace";
@@ -44,6 +50,11 @@ pub struct ContainerImage {
     pub name: String,
     /// The manifest digest(s) it runs, most specific first.
     pub digests: Vec<Digest>,
+    /// The container's snapshot, `snapshotter/key` (for messages).
+    pub snapshot: String,
+    /// The mounts of that snapshot as containerd's snapshotter gives them:
+    /// the root file system the task must mount.
+    pub rootfs: Vec<Mount>,
 }
 
 /// Finds the image a container runs. The shim's one source of truth about
@@ -247,7 +258,13 @@ impl Containerd {
                 if top != d {
                     digests.push(top);
                 }
-                return Ok(ContainerImage { name: c.image, digests });
+                let rootfs = self.snapshot_mounts(&ch, &c.snapshotter, &c.snapshot_key).await?;
+                return Ok(ContainerImage {
+                    name: c.image,
+                    digests,
+                    snapshot: format!("{}/{}", c.snapshotter, c.snapshot_key),
+                    rootfs,
+                });
             }
             chains.push(chain);
         }
@@ -260,6 +277,44 @@ impl Containerd {
                 chains.join(", ")
             ),
         ))
+    }
+}
+
+impl Containerd {
+    /// The mounts of snapshot `key` of `snapshotter` (`Snapshots/Mounts`):
+    /// what containerd's own client puts in a `Tasks/Create` request.
+    async fn snapshot_mounts(&self, ch: &Channel, snapshotter: &str, key: &str) -> Result<Vec<Mount>, ShimError> {
+        let r: pb::MountsResponse = self
+            .unary(
+                ch,
+                "/containerd.services.snapshots.v1.Snapshots/Mounts",
+                key,
+                pb::MountsRequest {
+                    snapshotter: snapshotter.to_owned(),
+                    key: key.to_owned(),
+                },
+            )
+            .await?;
+        let mut out = Vec::with_capacity(r.mounts.len());
+        for m in r.mounts {
+            if !m.target.is_empty() {
+                // The shim mounts a root file system on the bundle's rootfs
+                // only: a snapshot that needs targets cannot be reproduced.
+                return Err(err(
+                    format!("Snapshots/Mounts {key}"),
+                    format!(
+                        "the snapshot's {} mount has target {:?}, which this shim does not support",
+                        m.r#type, m.target
+                    ),
+                ));
+            }
+            out.push(Mount {
+                fs_type: m.r#type,
+                source: m.source,
+                options: m.options,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -293,7 +348,8 @@ fn platform_manifests(call: &str, index: &[u8]) -> Result<Vec<(String, String)>,
 }
 
 /// The subset of containerd's API messages used here (field numbers from
-/// containerd's `api/services/{containers,images,content,snapshots}/v1`).
+/// containerd's `api/services/{containers,images,content,snapshots}/v1`
+/// and `api/types/mount.proto`).
 mod pb {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct GetContainerRequest {
@@ -369,6 +425,30 @@ mod pb {
     pub struct StatSnapshotResponse {
         #[prost(message, optional, tag = "1")]
         pub info: Option<Info>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct MountsRequest {
+        #[prost(string, tag = "1")]
+        pub snapshotter: String,
+        #[prost(string, tag = "2")]
+        pub key: String,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct MountsResponse {
+        #[prost(message, repeated, tag = "1")]
+        pub mounts: Vec<Mount>,
+    }
+    /// `containerd.types.Mount`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Mount {
+        #[prost(string, tag = "1")]
+        pub r#type: String,
+        #[prost(string, tag = "2")]
+        pub source: String,
+        #[prost(string, tag = "3")]
+        pub target: String,
+        #[prost(string, repeated, tag = "4")]
+        pub options: Vec<String>,
     }
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Info {

@@ -33,7 +33,7 @@ use crate::containerd::Containerd;
 use crate::error::ShimError;
 use crate::exec::ExecTask;
 use crate::runtime::{spawn_and_read, Backend, CommandRuntime, Finished, Mount, Spawner, Stdio};
-use crate::settings::{from_options, FileSettings, RuntimeBinary};
+use crate::settings::{from_options, FileSettings, OptionsTrust, RuntimeBinary};
 use crate::task::{CreateTask, Status, TaskState, Tasks};
 
 /// The runtime type containerd knows this shim by.
@@ -247,6 +247,29 @@ fn linux_resources<'a>(id: &str, resources: Option<&'a Any>) -> Result<&'a [u8],
     }
 }
 
+/// The root file system mounts of a create request. The shim mounts them
+/// all on the bundle's `rootfs`, so a mount with a target elsewhere is
+/// refused rather than silently mounted on the root.
+fn rootfs_mounts(mounts: &[containerd_shim::protos::types::mount::Mount]) -> Result<Vec<Mount>, ShimError> {
+    mounts
+        .iter()
+        .map(|m| {
+            if !m.target.is_empty() {
+                return Err(ShimError::InvalidArgument(format!(
+                    "root file system mount {} {} has target {:?}: this shim mounts the root file system on the \
+                     bundle's rootfs only",
+                    m.type_, m.source, m.target
+                )));
+            }
+            Ok(Mount {
+                fs_type: m.type_.clone(),
+                source: m.source.clone(),
+                options: m.options.clone(),
+            })
+        })
+        .collect()
+}
+
 /// The exec id of a request: `None` for the init (containerd sends "").
 fn exec_id(s: &str) -> Option<&str> {
     Some(s).filter(|s| !s.is_empty())
@@ -302,18 +325,18 @@ impl containerd_shim::Task for TaskService {
             return Err(status(ShimError::Unimplemented("restoring a checkpoint".into())));
         }
         let options = match req.options.as_ref() {
-            Some(any) => from_options(&any.type_url, &any.value).map_err(status)?,
+            Some(any) => {
+                // Where options files may come from is the daemon's
+                // environment's to say, never the request's.
+                let trust = OptionsTrust::for_daemon(|k| std::env::var_os(k));
+                from_options(&any.type_url, &any.value, &trust).map_err(|e| {
+                    log::warn!("create {}: {e}", req.id);
+                    status(e)
+                })?
+            }
             None => FileSettings::default(),
         };
-        let rootfs: Vec<Mount> = req
-            .rootfs
-            .iter()
-            .map(|m| Mount {
-                fs_type: m.type_.clone(),
-                source: m.source.clone(),
-                options: m.options.clone(),
-            })
-            .collect();
+        let rootfs = rootfs_mounts(&req.rootfs).map_err(status)?;
         let stdio = Stdio {
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),

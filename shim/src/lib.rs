@@ -4,8 +4,9 @@
 //!
 //! The shim refuses to create a container unless the image it runs is
 //! attested: at every task create it asks containerd which image the
-//! container was made from (and checks that the container's root file
-//! system is that image's layers), then calls [`decide`] — the one
+//! container was made from (and checks that the container's snapshot was
+//! made from that image's layers and that the task mounts that snapshot and
+//! nothing else), then calls [`decide`] — the one
 //! decision of Cerro Torre, shared with the podman hook — which finds the
 //! bundle filed for that image digest in the bundle store, verifies it now
 //! against the current trust store and policy, and appends the decision to
@@ -82,8 +83,10 @@ pub use error::ShimError;
 pub use exec::{ExecId, ExecTask};
 pub use glue::{run, Service, TaskService, RUNTIME_ID};
 pub use runtime::{Backend, CommandRuntime, ExecSpec, Mount, PlainSpawner, Spawner, Started, Stdio};
-pub use settings::{FileSettings, RuntimeBinary, Settings};
-pub use task::{CreateTask, Status, TaskState, Tasks};
+pub use settings::{
+    BundleSpec, FileSettings, OptionsTrust, RuntimeBinary, Settings, OPTIONS_DIR_ENV, TRUSTED_OPTIONS_DIRS,
+};
+pub use task::{bind_rootfs, CreateTask, Status, TaskState, Tasks};
 
 /// The component name the shim's decisions carry in the audit log.
 pub const COMPONENT: &str = "shim";

@@ -7,6 +7,15 @@
 //! to the decision — and only an allowed container reaches the backend,
 //! with the decision's SELinux labels in its spec and root mount.
 //!
+//! The decision is about the image, so the shim first ties what it will
+//! run to it ([`bind_rootfs`]): the root file system mounts of the create
+//! request must be the container's snapshot's (`Snapshots/Mounts`, plus
+//! the `context=` mount label containerd's client appends), there must be
+//! some (none would leave `<bundle>/rootfs` as it is), and `config.json`'s
+//! `root.path` must be that `rootfs` directory (libcontainer would take an
+//! absolute path anywhere). Any mismatch is decided as an image that
+//! cannot be found: refused in enforce mode, audited in both.
+//!
 //! A task's processes are its init and the processes exec'd into it (`ctr
 //! task exec`, CRI exec and exec probes): `exec` stores the process spec
 //! under its exec id, `start_exec` runs it in the container, and the reaper
@@ -32,11 +41,11 @@ use cerro_enforce::{Confinement, KernelSelinux, SelinuxHost};
 use crate::cgroup::Metrics;
 use crate::confine::{label_config, label_rootfs, pin_exec_label};
 use crate::console::Console;
-use crate::containerd::ImageSource;
+use crate::containerd::{ContainerImage, ImageSource};
 use crate::error::ShimError;
 use crate::exec::{check_process, ExecId, ExecTask};
 use crate::runtime::{hold_stdin, Backend, ExecSpec, Mount, Spec, Stdio};
-use crate::settings::{spec_annotations, FileSettings, RuntimeBinary, Settings};
+use crate::settings::{BundleSpec, FileSettings, RuntimeBinary, Settings};
 use crate::{verify_image_on, Decision, BUNDLE_ANNOTATION};
 
 /// Exit status reported for a container that was killed by delete before
@@ -267,17 +276,29 @@ impl Tasks {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The decision for container `id`: its image from containerd, then
-    /// `cerro_enforce::decide`. An image that cannot be found is decided
-    /// with no image and no bundle, which refuses (and is audited).
-    pub fn decide(&self, settings: &Settings, id: &str, explicit: Option<&Path>) -> Decision {
-        match self.images.image_of(id) {
+    /// The decision for the task `task` (its bundle's spec `spec`): its
+    /// image from containerd, the task's root file system tied to that
+    /// image's snapshot ([`bind_rootfs`]), then `cerro_enforce::decide`. An
+    /// image that cannot be found or a root file system that is not its
+    /// snapshot is decided with no image and no bundle, which refuses (and
+    /// is audited).
+    pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &BundleSpec) -> Decision {
+        let id = task.id.as_str();
+        let explicit = spec.annotations.get(BUNDLE_ANNOTATION).map(PathBuf::from);
+        let found = self.images.image_of(id).and_then(|image| {
+            bind_rootfs(task, spec, &image).map_err(|message| ShimError::Containerd {
+                call: format!("Tasks/Create {id}"),
+                message,
+            })?;
+            Ok(image)
+        });
+        match found {
             Ok(image) => verify_image_on(
                 &*self.selinux,
                 &settings.enforce,
                 Some(id),
                 &image.digests,
-                explicit,
+                explicit.as_deref(),
                 None,
             ),
             Err(e) => {
@@ -295,9 +316,8 @@ impl Tasks {
             return Err(ShimError::AlreadyExists(req.id));
         }
         let settings = Settings::resolve(&req.options, &self.env)?;
-        let annotations = spec_annotations(&req.bundle)?;
-        let explicit = annotations.get(BUNDLE_ANNOTATION).map(PathBuf::from);
-        let d = self.decide(&settings, &req.id, explicit.as_deref());
+        let spec = BundleSpec::read(&req.bundle)?;
+        let d = self.decide(&settings, &req, &spec);
         if !d.allowed {
             return Err(ShimError::Refused {
                 container: req.id,
@@ -751,6 +771,68 @@ impl Tasks {
     }
 }
 
+/// Ties what task `task` would run to the container's image: its
+/// `config.json` takes the root file system from the bundle's `rootfs`
+/// directory, and the create request mounts exactly the mounts of the
+/// container's snapshot there (`image.rootfs`, from containerd's
+/// snapshotter, in order: type, source and options). The one difference
+/// allowed is the one containerd's client makes: when the spec has a
+/// `linux.mountLabel`, it appends `context="<label>"` to each mount's
+/// options. An empty request is refused too: the runtime would then use
+/// whatever `<bundle>/rootfs` holds. The error says what differs.
+pub fn bind_rootfs(task: &CreateTask, spec: &BundleSpec, image: &ContainerImage) -> Result<(), String> {
+    match spec.root_path.as_deref() {
+        Some("rootfs") => {}
+        Some(p) if Path::new(p) == task.bundle.join("rootfs") => {}
+        Some(p) => {
+            let why = "only that directory is tied to the image";
+            return Err(format!(
+                "config.json's root.path is {p:?}, not the bundle's \"rootfs\": {why}"
+            ));
+        }
+        None => return Err("config.json has no root.path".into()),
+    }
+    if task.rootfs.is_empty() {
+        return Err(format!(
+            "the create request has no root file system mounts, so <bundle>/rootfs would be used as it is \
+             instead of the container's snapshot {}",
+            image.snapshot
+        ));
+    }
+    if task.rootfs.len() != image.rootfs.len() {
+        return Err(format!(
+            "the create request has {} root file system mount(s), the container's snapshot {} has {}",
+            task.rootfs.len(),
+            image.snapshot,
+            image.rootfs.len()
+        ));
+    }
+    let label = spec.mount_label.as_ref().map(|l| format!("context=\"{l}\""));
+    for (i, (got, want)) in task.rootfs.iter().zip(&image.rootfs).enumerate() {
+        let mut options = got.options.as_slice();
+        if let (Some(l), Some((last, rest))) = (&label, options.split_last()) {
+            if last == l {
+                options = rest;
+            }
+        }
+        if got.fs_type != want.fs_type || got.source != want.source || options != want.options.as_slice() {
+            return Err(format!(
+                "root file system mount {} of the create request ({}) is not the container's snapshot {} ({})",
+                i + 1,
+                show_mount(got),
+                image.snapshot,
+                show_mount(want)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One mount, for a message.
+fn show_mount(m: &Mount) -> String {
+    format!("{} {} {}", m.fs_type, m.source, m.options.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -848,6 +930,8 @@ mod tests {
                 Ok(d) => Ok(ContainerImage {
                     name: "docker.io/library/x:1".into(),
                     digests: d.clone(),
+                    snapshot: "overlayfs/c1".into(),
+                    rootfs: overlay(),
                 }),
                 Err(m) => Err(ShimError::Containerd {
                     call: "Containers/Get c1".into(),
@@ -856,6 +940,9 @@ mod tests {
             }
         }
     }
+
+    /// The spec containerd writes: the root file system in `rootfs`.
+    const SPEC: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#;
 
     fn setup(images: Images, mode: &str) -> (tempfile::TempDir, Arc<FakeBackend>, Tasks, CreateTask) {
         setup_in(tempfile::tempdir().unwrap(), images, mode)
@@ -870,7 +957,7 @@ mod tests {
         std::fs::create_dir_all(&home).unwrap();
         let bundle = dir.path().join("bundle");
         std::fs::create_dir_all(&bundle).unwrap();
-        std::fs::write(bundle.join("config.json"), r#"{"ociVersion":"1.0.2"}"#).unwrap();
+        std::fs::write(bundle.join("config.json"), SPEC).unwrap();
         let backend = Arc::new(FakeBackend::default());
         let vars: Vec<(String, OsString)> = vec![
             ("CERRO_HOME".into(), home.into()),
@@ -883,7 +970,7 @@ mod tests {
         let req = CreateTask {
             id: "c1".into(),
             bundle,
-            rootfs: Vec::new(),
+            rootfs: overlay(),
             stdio: Stdio::default(),
             options: FileSettings::default(),
         };
@@ -963,12 +1050,175 @@ mod tests {
         image.manifest.digest
     }
 
+    /// The container's snapshot's mounts (what the fake containerd says).
     fn overlay() -> Vec<Mount> {
         vec![Mount {
             fs_type: "overlay".into(),
             source: "overlay".into(),
             options: vec!["lowerdir=/l".into()],
         }]
+    }
+
+    /// Creates `req` with an attested image in enforce mode and returns the
+    /// error and the audit record; nothing may have reached the runtime.
+    fn refused_create(change: impl FnOnce(&mut CreateTask)) -> (String, serde_json::Value) {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        change(&mut req);
+        let e = tasks.create(req).unwrap_err();
+        assert!(matches!(e, ShimError::Refused { .. }), "{e:?}");
+        assert!(backend.calls.lock().unwrap().is_empty());
+        assert!(tasks.is_empty());
+        let log = audit(d.path());
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0]["allowed"], false);
+        assert_eq!(log[0]["images"], serde_json::json!([]));
+        (e.to_string(), log[0].clone())
+    }
+
+    #[test]
+    fn the_snapshot_of_an_attested_image_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(Host(None)));
+        tasks.create(req).unwrap();
+        assert_eq!(*backend.calls.lock().unwrap(), ["create c1"]);
+        assert_eq!(*backend.rootfs.lock().unwrap(), overlay());
+        assert_eq!(audit(d.path())[0]["verified"], true);
+    }
+
+    #[test]
+    fn a_root_file_system_other_than_the_snapshot_is_refused() {
+        // A bind mount of a directory of the client's choosing.
+        let (msg, record) = refused_create(|r| {
+            r.rootfs = vec![Mount {
+                fs_type: "bind".into(),
+                source: "/evil".into(),
+                options: vec!["rbind".into(), "rw".into()],
+            }]
+        });
+        let want = "root file system mount 1 of the create request (bind /evil rbind,rw) is not the container's \
+                    snapshot overlayfs/c1 (overlay overlay lowerdir=/l)";
+        assert!(msg.contains("missing_attestation") && msg.contains(want), "{msg}");
+        assert!(record["reason"].as_str().unwrap().contains(want), "{record}");
+        // Another lower directory; an option more; a mount more.
+        for (rootfs, want) in [
+            (
+                vec![Mount {
+                    options: vec!["lowerdir=/evil".into()],
+                    ..overlay()[0].clone()
+                }],
+                "(overlay overlay lowerdir=/evil) is not the container's snapshot",
+            ),
+            (
+                vec![Mount {
+                    options: vec!["lowerdir=/l".into(), "upperdir=/evil".into()],
+                    ..overlay()[0].clone()
+                }],
+                "(overlay overlay lowerdir=/l,upperdir=/evil) is not",
+            ),
+            (
+                [overlay(), overlay()].concat(),
+                "the create request has 2 root file system mount(s), the container's snapshot overlayfs/c1 has 1",
+            ),
+        ] {
+            let (msg, _) = refused_create(|r| r.rootfs = rootfs);
+            assert!(msg.contains(want), "{msg}");
+        }
+    }
+
+    #[test]
+    fn no_root_file_system_mounts_is_refused_in_enforce_mode() {
+        let (msg, _) = refused_create(|r| r.rootfs.clear());
+        assert!(
+            msg.contains(
+                "the create request has no root file system mounts, so <bundle>/rootfs would be used as it is"
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_root_path_other_than_the_bundles_rootfs_is_refused() {
+        for (spec, want) in [
+            (
+                r#"{"ociVersion":"1.0.2","root":{"path":"/evil"}}"#,
+                "config.json's root.path is \"/evil\", not the bundle's \"rootfs\"",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","root":{"path":"../other/rootfs"}}"#,
+                "root.path is \"../other/rootfs\"",
+            ),
+            (r#"{"ociVersion":"1.0.2"}"#, "config.json has no root.path"),
+        ] {
+            let (msg, _) = refused_create(|r| std::fs::write(r.bundle.join("config.json"), spec).unwrap());
+            assert!(msg.contains(want), "{msg}");
+        }
+        // The bundle's rootfs by its absolute path is the same directory.
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (_d, _backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(Host(None)));
+        let abs = req.bundle.join("rootfs").display().to_string();
+        std::fs::write(
+            req.bundle.join("config.json"),
+            serde_json::json!({"ociVersion": "1.0.2", "root": {"path": abs}}).to_string(),
+        )
+        .unwrap();
+        tasks.create(req).unwrap();
+    }
+
+    #[test]
+    fn the_mount_label_containerd_appends_is_accepted_and_nothing_else() {
+        let label = "system_u:object_r:container_file_t:s0:c1,c2";
+        let spec = serde_json::json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+                                      "linux": {"mountLabel": label}})
+        .to_string();
+        let labelled = |l: &str| {
+            let mut m = overlay();
+            m[0].options.push(format!("context=\"{l}\""));
+            m
+        };
+        // What containerd's client sends with that spec.
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (_d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(Host(None)));
+        std::fs::write(req.bundle.join("config.json"), &spec).unwrap();
+        req.rootfs = labelled(label);
+        tasks.create(req).unwrap();
+        assert_eq!(*backend.rootfs.lock().unwrap(), labelled(label));
+        // Another label, or a label the spec does not have: refused.
+        let (msg, _) = refused_create(|r| {
+            std::fs::write(r.bundle.join("config.json"), &spec).unwrap();
+            r.rootfs = labelled("system_u:object_r:etc_t:s0");
+        });
+        assert!(msg.contains("is not the container's snapshot"), "{msg}");
+        let (msg, _) = refused_create(|r| r.rootfs = labelled(label));
+        assert!(msg.contains("is not the container's snapshot"), "{msg}");
+    }
+
+    #[test]
+    fn in_audit_mode_a_root_file_system_that_is_not_the_snapshot_runs_and_is_recorded() {
+        let (dir, backend, tasks, mut req) = setup(Images(Ok(vec![Digest::of(b"m")])), "audit");
+        req.rootfs.clear();
+        tasks.create(req).unwrap();
+        assert_eq!(*backend.calls.lock().unwrap(), ["create c1"]);
+        let log = audit(dir.path());
+        assert_eq!(
+            (log[0]["allowed"].as_bool(), log[0]["verified"].as_bool()),
+            (Some(true), Some(false))
+        );
+        assert!(
+            log[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no root file system mounts"),
+            "{}",
+            log[0]
+        );
     }
 
     fn spec_of(bundle: &Path) -> serde_json::Value {
