@@ -278,6 +278,23 @@ fn check(
             Some(_) => {}
         }
     }
+    // A trust.toml that is not the old file is the whole new one: the edit
+    // is in it (a file cut short can parse and read as the old store).
+    let trust = Path::new("home/trust.toml");
+    if after.get(trust) != before.get(trust) {
+        for (id, want) in &change.keys_after {
+            let now = keys_now.get(id);
+            let applied = match want {
+                Some(w) => now == Some(w),
+                None => now.is_some(),
+            };
+            if !applied {
+                return Err(format!(
+                    "trust.toml is not the old file, yet key {id} is not as the edit makes it: {now:?}"
+                ));
+            }
+        }
+    }
     // Every stored bundle verifies (and the store lists exactly the files in it).
     let listed = ok(&home, &["load", "--list", "--json"]);
     let listed: serde_json::Value = serde_json::from_str(&listed).map_err(|e| e.to_string())?;
@@ -683,6 +700,24 @@ fn the_checker_reports_files_cut_short() {
     fs::write(d.join(&trust), &toml[..at + 20]).unwrap();
     let e = check(&d, &before, &keys0, &edit).unwrap_err();
     assert!(e.contains("the trust root does not load"), "{e}");
+
+    // Not the old file, and without the edit (here: the old one with a
+    // line added): neither version.
+    let d = fx.fresh("trust-other");
+    fs::write(d.join(&trust), format!("{toml}\n")).unwrap();
+    let revoke = Change {
+        files: [(trust.clone(), None)].into(),
+        keys_after: [(
+            "carol".to_owned(),
+            Some(Key {
+                revoked: true,
+                ..keys0["carol"].clone()
+            }),
+        )]
+        .into(),
+    };
+    let e = check(&d, &before, &keys0, &revoke).unwrap_err();
+    assert!(e.contains("yet key carol is not as the edit makes it"), "{e}");
 
     // A stored bundle cut short: refused by meaning (it does not verify)…
     let bytes = &before[&stored];
