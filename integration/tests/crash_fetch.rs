@@ -7,17 +7,18 @@
 //!
 //! Kill points come from a seeded xorshift generator over the measured run
 //! time; the seed is printed and `CT_CRASH_SEED=N` replays it
-//! (`CT_CRASH_ITERATIONS` sets the number of kills, default 40).
+//! (`CT_CRASH_ITERATIONS` sets the number of kills, default 40). A second
+//! test kills at every file step instead (strace's fault injection).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cerro_integration::registry::{packed_busybox, TestRegistry};
-use cerro_integration::{ct, ct_status, run};
+use cerro_integration::{ct, ct_status, require, run};
 
 /// xorshift64*: small, seeded, reproducible.
 struct Rng(u64);
@@ -178,6 +179,99 @@ fn sigkill_during_fetch_leaves_the_old_or_the_whole_bundle() {
         eprintln!("crash_fetch:   {count:>3} × {p}");
     }
     assert!(killed > 0, "no fetch was killed");
+}
+
+/// Every step, not just random ones: strace's fault injection kills
+/// `ct fetch` at each write, fsync, rename, copy and unlink it makes
+/// (counted from a traced complete run; a syscall made more than 24 times
+/// is killed at its first and last 8 and 7 evenly spaced ones).
+#[test]
+fn sigkill_at_every_file_step_of_fetch() {
+    require("strace");
+    let reg = TestRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    let (bundle, _) = packed_busybox(d, &home, "crash-steps");
+    let reference = format!("{}/cerro/steps:1", reg.host());
+    run(ct(&home).args(["push", bundle.to_str().unwrap(), &reference]));
+    let new = fs::read(&bundle).unwrap();
+    let old = b"a previous file at the output\n";
+    let strace = |out_dir: &Path, extra: &[&str]| {
+        let mut c = Command::new("strace");
+        c.args(["-f"])
+            .args(extra)
+            .arg(cerro_integration::ct_bin())
+            .args(["fetch", &reference, "-o", out_dir.join("f.ctp").to_str().unwrap()])
+            .env("CERRO_HOME", &home)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    const STEPS: &str =
+        "write,pwrite64,fsync,fdatasync,rename,renameat,renameat2,copy_file_range,sendfile,ftruncate,linkat,unlinkat";
+    let out_dir = d.join("traced");
+    fs::create_dir(&out_dir).unwrap();
+    let trace = d.join("fetch.trace");
+    let st = strace(
+        &out_dir,
+        &["-o", trace.to_str().unwrap(), "-e", &format!("trace={STEPS}")],
+    )
+    .status()
+    .unwrap();
+    assert!(st.success(), "traced fetch: {st}");
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in fs::read_to_string(&trace).unwrap().lines() {
+        let call = line.split_whitespace().nth(1).unwrap_or_default();
+        if let Some((name, _)) = call.split_once('(') {
+            *counts.entry(name.to_owned()).or_default() += 1;
+        }
+    }
+    let (mut points, mut replaced) = (0, 0);
+    for (sys, &count) in &counts {
+        let picks: std::collections::BTreeSet<usize> = if count <= 24 {
+            (1..=count).collect()
+        } else {
+            (1..=8)
+                .chain(count - 7..=count)
+                .chain((1..8).map(|k| k * count / 8))
+                .collect()
+        };
+        for n in picks {
+            let out_dir = d.join(format!("{sys}-{n}"));
+            fs::create_dir(&out_dir).unwrap();
+            fs::write(out_dir.join("f.ctp"), old).unwrap();
+            let status = strace(
+                &out_dir,
+                &[
+                    "-o",
+                    "/dev/null",
+                    "-e",
+                    &format!("trace={sys}"),
+                    "-e",
+                    &format!("inject={sys}:signal=KILL:when={n}"),
+                ],
+            )
+            .status()
+            .unwrap();
+            check(&home, &out_dir, Some(old), &new)
+                .unwrap_or_else(|e| panic!("fetch killed at {sys} #{n} of {count} ({status}): {e}"));
+            if fs::read(out_dir.join("f.ctp")).unwrap() == new {
+                replaced += 1;
+            }
+            run(&mut fetch_cmd(&home, &reference, &out_dir));
+            assert_eq!(fs::read(out_dir.join("f.ctp")).unwrap(), new);
+            points += 1;
+        }
+    }
+    eprintln!("crash_fetch: killed at {points} steps {counts:?}; {replaced} left the fetched bundle in place");
+    assert!(points > 0 && replaced < points);
+}
+
+fn fetch_cmd(home: &Path, reference: &str, out_dir: &Path) -> Command {
+    let mut c = ct(home);
+    c.args(["fetch", reference, "-o", out_dir.join("f.ctp").to_str().unwrap()]);
+    c
 }
 
 /// The checker must be able to fail: a bundle cut short at the output,
