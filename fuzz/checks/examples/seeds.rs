@@ -75,6 +75,9 @@ fn fixtures(seeds: &mut Seeds) {
         if bundle.len() > 64 << 10 {
             continue;
         }
+        if name == "valid-bundle" {
+            archives(seeds, &members(&bundle));
+        }
         for (path, bytes) in members(&bundle) {
             let base = path.rsplit('/').next().unwrap_or_default();
             let tag = format!("{name}-{}", &base[..base.len().min(16)]);
@@ -133,6 +136,44 @@ const AVC: &[&str] = &[
     r#"type=AVC msg=audit(1700000000.6:15): avc:  denied  { read write } for  pid=7 comm="httpd" path="/dev/fuse" dev="devtmpfs" ino=3 scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:fuse_device_t:s0 tclass=chr_file permissive=0"#,
     r#"type=AVC msg=audit(1700000000.7:16): avc:  denied  { execmem } for  pid=7 comm="java" scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:system_r:ct_web_t:s0 tclass=process permissive=0"#,
 ];
+
+/// A tar of `files`, as `tar::Builder` writes it.
+fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, bytes) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, &bytes[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// An oci-archive and a docker-archive of the image of a bundle.
+fn archives(seeds: &mut Seeds, bundle: &[(String, Vec<u8>)]) {
+    let layout: Vec<(String, Vec<u8>)> = bundle
+        .iter()
+        .filter_map(|(p, b)| p.strip_prefix("oci-layout/").map(|p| (p.to_owned(), b.clone())))
+        .collect();
+    seeds.add("image_archive", "oci-archive", tar_of(&layout));
+    let json = |p: &(String, Vec<u8>)| serde_json::from_slice::<serde_json::Value>(&p.1).ok();
+    let config = layout
+        .iter()
+        .find(|p| json(p).is_some_and(|v| v.get("rootfs").is_some()));
+    let layer = layout.iter().find(|p| p.0.starts_with("blobs/") && json(p).is_none());
+    if let (Some(config), Some(layer)) = (config, layer) {
+        let manifest =
+            serde_json::json!([{"Config": "config.json", "RepoTags": ["hello:2.10"], "Layers": ["layer.tar"]}]);
+        let files = vec![
+            ("manifest.json".to_owned(), serde_json::to_vec(&manifest).unwrap()),
+            ("config.json".to_owned(), config.1.clone()),
+            ("layer.tar".to_owned(), layer.1.clone()),
+        ];
+        seeds.add("image_archive", "docker-archive", tar_of(&files));
+    }
+}
 
 /// Package databases as `attest`'s tests write them, and an rpm header.
 fn os_packages(seeds: &mut Seeds) {

@@ -23,6 +23,7 @@ use std::io::{Seek as _, Write as _};
 use cerro_core::bundle::{self, NoExtract};
 use cerro_core::digest::Digest;
 use cerro_core::dsse::Envelope;
+use cerro_core::image::source::SourceImage;
 use cerro_core::image::{self, BlobRef, MT_OCI_INDEX, MT_OCI_MANIFEST};
 use cerro_core::manifest::PackageManifest;
 use cerro_core::policy::NoPolicy;
@@ -49,6 +50,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("avc_suggest", avc_suggest),
     ("text_fields", text_fields),
     ("os_packages", os_packages),
+    ("image_archive", image_archive),
 ];
 
 /// The clock every verification in these checks runs at (the one the
@@ -295,5 +297,33 @@ pub fn os_packages(data: &[u8]) {
             purl.bytes().all(|b| b.is_ascii_graphic()),
             "package URL with a space or a non-ASCII byte: {purl:?}"
         );
+    }
+}
+
+/// The image archives `ct pack` reads (`oci-archive:FILE`,
+/// `docker-archive:FILE`): their tar index, `index.json`/`manifest.json`,
+/// image manifest and config. An opened image's manifest bytes hash to its
+/// descriptor, and every blob opens as exactly its descriptor's size.
+pub fn image_archive(data: &[u8]) {
+    let mut file = tempfile::NamedTempFile::new().expect("creating a temporary file");
+    file.write_all(data).expect("writing the temporary file");
+    let path = file.path().to_str().expect("temporary paths are UTF-8");
+    assert!(!path.contains(':'), "{path}");
+    for transport in ["oci-archive", "docker-archive"] {
+        let Ok(img) = SourceImage::open(&format!("{transport}:{path}")) else {
+            continue;
+        };
+        assert_eq!(Digest::of(&img.manifest_bytes), img.manifest.digest, "{transport}");
+        assert_eq!(img.manifest_bytes.len() as u64, img.manifest.size, "{transport}");
+        for blob in img.parts.blobs() {
+            if let Ok(mut r) = img.open_blob(blob) {
+                let n = std::io::copy(&mut r, &mut std::io::sink()).expect("reading a blob of the temporary file");
+                assert!(
+                    n <= blob.size,
+                    "{transport}: blob {} longer than its descriptor",
+                    blob.digest
+                );
+            }
+        }
     }
 }

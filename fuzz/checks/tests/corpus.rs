@@ -84,4 +84,5 @@ replay_tests!(
     avc_suggest,
     text_fields,
     os_packages,
+    image_archive,
 );
