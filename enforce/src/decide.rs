@@ -57,6 +57,13 @@ pub struct Request<'a> {
     /// it could not (`images` is then empty): recorded at the head of the
     /// decision's reason, so the audit log says what went wrong.
     pub lookup_error: Option<&'a str>,
+    /// The chain id of the layers the runtime mounts the container's root
+    /// file system from (the shim: its snapshot's parent), if it knows it.
+    /// It must then be the chain of the release statement's signed diffIds
+    /// (verification checked the config's `rootfs.diff_ids` equal them), so
+    /// the root file system is tied to signed values, not to a config the
+    /// runtime was handed.
+    pub rootfs_chain: Option<&'a Digest>,
 }
 
 /// The outcome, as written to the audit log.
@@ -232,7 +239,18 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 .filter(|s| s.counted())
                 .map(|s| s.key_id.clone().unwrap_or_else(|| s.fingerprint.clone()))
                 .collect();
-            let result = if req.images.contains(&image) {
+            let signed_chain = cerro_core::image::chain_id(&v.config.diff_ids);
+            let result = if let Some(chain) = req.rootfs_chain.filter(|c| Some(**c) != signed_chain) {
+                Err(Failure::Core(match signed_chain {
+                    Some(signed) => Error::DigestMismatch {
+                        what: "the container's root file system layers (snapshot chain id) vs the signed diffIds"
+                            .into(),
+                        expected: signed,
+                        actual: *chain,
+                    },
+                    None => Error::malformed("bundle", "the signed image has no layers to mount"),
+                }))
+            } else if req.images.contains(&image) {
                 confinement(&v, req.selinux)
                     .and_then(|c| match req.given_labels {
                         Some(given) => c.check_given(given).map(|()| c),

@@ -138,6 +138,7 @@ fn ask<'a>(images: &'a [Digest], bundle: Option<&'a Path>) -> Request<'a> {
         selinux: &NoSelinux,
         given_labels: None,
         lookup_error: None,
+        rootfs_chain: None,
     }
 }
 
@@ -397,6 +398,7 @@ fn an_image_lookup_failure_is_in_the_audit_record() {
     let mut fx = fixture_with(false);
     let req = Request {
         lookup_error: Some("container c1 not found in namespace k8s.io"),
+        rootfs_chain: None,
         ..ask(&[], None)
     };
     let d = decide(&fx.cfg, &req);
@@ -432,6 +434,7 @@ fn an_explicit_bundle_without_an_image_is_refused() {
     let stored = BundleStore::new(&fx.cfg.store).path_for(&fx.image);
     let req = Request {
         lookup_error: Some("image  of container c1 is not in the image store"),
+        rootfs_chain: None,
         ..ask(&[], Some(&stored))
     };
     let d = decide(&fx.cfg, &req);
@@ -621,4 +624,38 @@ fn a_refusal_without_a_clock_is_recorded_and_holds_in_audit_mode() {
     assert_eq!(rec["time"], "unknown");
     assert_eq!(rec["allowed"], false);
     assert!(rec["reason"].as_str().unwrap().contains("clock"), "{rec}");
+}
+
+#[test]
+fn the_root_file_system_must_be_the_chain_of_the_signed_diff_ids() {
+    let fx = fixture();
+    let stored = BundleStore::new(&fx.cfg.store).path_for(&fx.image);
+    let bundle = cerro_core::bundle::read_bundle_file(
+        &std::fs::File::open(&stored).unwrap(),
+        &mut cerro_core::bundle::NoExtract,
+    )
+    .unwrap();
+    let signed = cerro_core::image::chain_id(&bundle.config.diff_ids).unwrap();
+    // The snapshot the runtime mounts is made of the signed layers: allowed.
+    let d = decide(
+        &fx.cfg,
+        &Request {
+            rootfs_chain: Some(&signed),
+            ..ask(&[fx.image], None)
+        },
+    );
+    assert!(d.allowed && d.verified, "{}", d.reason);
+    // Any other chain (layers a differently read config named): refused.
+    let other = Digest::of(b"layers nobody signed");
+    let d = decide(
+        &fx.cfg,
+        &Request {
+            rootfs_chain: Some(&other),
+            ..ask(&[fx.image], None)
+        },
+    );
+    assert!(!d.allowed && !d.verified, "{}", d.reason);
+    assert_eq!(d.check, Some("digest_mismatch"));
+    assert_eq!(d.exit_code, 1);
+    assert!(d.reason.contains("signed diffIds"), "{}", d.reason);
 }

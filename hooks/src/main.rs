@@ -39,8 +39,8 @@ use std::process::ExitCode;
 use cerro_enforce::{decide, refuse_without_clock, Config, KernelSelinux, Request};
 use serde::Deserialize;
 
-/// The annotation that names a bundle explicitly.
-const BUNDLE_ANNOTATION: &str = "io.cerro.bundle";
+use cerro_core::naming::BUNDLE_ANNOTATION;
+
 /// The hooks.d `env` switch that lets [`BUNDLE_ANNOTATION`] be used at all.
 const ALLOW_ANNOTATION: &str = "CERRO_ALLOW_BUNDLE_ANNOTATION";
 /// Largest state document read from stdin.
@@ -117,6 +117,8 @@ fn main() -> ExitCode {
             selinux: &KernelSelinux::default(),
             given_labels: Some(&given),
             lookup_error: lookup_error.as_deref(),
+            // podman's storage names the image, not the layers it mounted.
+            rootfs_chain: None,
         },
     );
     if d.allowed {

@@ -55,6 +55,9 @@ pub struct ContainerImage {
     /// The mounts of that snapshot as containerd's snapshotter gives them:
     /// the root file system the task must mount.
     pub rootfs: Vec<Mount>,
+    /// The chain id of the layers under that snapshot (its parent), which
+    /// the decision compares with the chain of the signed diffIds.
+    pub chain: Option<Digest>,
 }
 
 /// Finds the image a container runs. The shim's one source of truth about
@@ -249,9 +252,9 @@ impl Containerd {
             let config = self.blob(&ch, &config_digest).await?;
             let chain = parse_config(&format!("config {config_digest}"), &config)
                 .map_err(|e| err(format!("config {config_digest}"), e))?;
-            let chain = chain_id(&chain.diff_ids)
-                .map(|d| d.to_string())
+            let chain_digest = chain_id(&chain.diff_ids)
                 .ok_or_else(|| err(format!("config {config_digest}"), "the image config has no layers"))?;
+            let chain = chain_digest.to_string();
             if chain == parent {
                 let d = Digest::parse(m).map_err(|e| err(&call, e))?;
                 let mut digests = vec![d];
@@ -264,6 +267,7 @@ impl Containerd {
                     digests,
                     snapshot: format!("{}/{}", c.snapshotter, c.snapshot_key),
                     rootfs,
+                    chain: Some(chain_digest),
                 });
             }
             chains.push(chain);

@@ -90,9 +90,10 @@ pub use task::{bind_rootfs, CreateTask, Status, TaskState, Tasks};
 
 /// The component name the shim's decisions carry in the audit log.
 pub const COMPONENT: &str = "shim";
-/// The OCI annotation that names a bundle explicitly. It only chooses which
-/// bundle is verified: the bundle must still attest the container's image.
-pub const BUNDLE_ANNOTATION: &str = "io.cerro.bundle";
+/// The OCI annotation that names a bundle explicitly (the bundle format
+/// owns the name). It only chooses which bundle is verified: the bundle must
+/// still attest the container's image.
+pub use cerro_core::naming::BUNDLE_ANNOTATION;
 
 /// Decides, now, whether a container running image `images` (its manifest
 /// digest(s)) may start, with `bundle` instead of the store's entry if
@@ -102,7 +103,7 @@ pub const BUNDLE_ANNOTATION: &str = "io.cerro.bundle";
 /// `confinement` is what the caller must apply (the labels of a
 /// [`Confinement::Domain`]).
 pub fn verify_image(cfg: &Config, container: Option<&str>, images: &[Digest], bundle: Option<&Path>) -> Decision {
-    verify_image_on(&KernelSelinux::default(), cfg, container, images, bundle, None)
+    verify_image_on(&KernelSelinux::default(), cfg, container, images, bundle, None, None)
 }
 
 /// [`verify_image`] with the host's SELinux given (tests substitute it).
@@ -113,6 +114,7 @@ fn verify_image_on(
     images: &[Digest],
     bundle: Option<&Path>,
     lookup_error: Option<&str>,
+    rootfs_chain: Option<&Digest>,
 ) -> Decision {
     // A clock that cannot be read refuses (exit 78), never reads as 0.
     let now = match cerro_core::clock::unix_now() {
@@ -131,6 +133,7 @@ fn verify_image_on(
             // The shim sets the labels itself, from the decision.
             given_labels: None,
             lookup_error,
+            rootfs_chain,
         },
     )
 }

@@ -300,11 +300,12 @@ impl Tasks {
                 &image.digests,
                 explicit.as_deref(),
                 None,
+                image.chain.as_ref(),
             ),
             Err(e) => {
                 log::warn!("container {id}: {e}");
                 let e = e.to_string();
-                verify_image_on(&*self.selinux, &settings.enforce, Some(id), &[], None, Some(&e))
+                verify_image_on(&*self.selinux, &settings.enforce, Some(id), &[], None, Some(&e), None)
             }
         }
     }
@@ -932,6 +933,7 @@ mod tests {
                     digests: d.clone(),
                     snapshot: "overlayfs/c1".into(),
                     rootfs: overlay(),
+                    chain: None,
                 }),
                 Err(m) => Err(ShimError::Containerd {
                     call: "Containers/Get c1".into(),

@@ -180,10 +180,12 @@ pub fn sign(ctx: &Ctx, file: &Path, key_id: &str) -> Result<ExitCode> {
     let bundle = read_bundle_file(&f, &mut NoExtract)?;
     let mut out = AtomicFile::create(file, 0o644)?;
     cerro_core::pack::cosign_to_file(&bundle, file, &key, out.file())?;
-    out.commit_unsynced()?;
+    // Signing in place replaces the only copy: synced, so a power cut
+    // leaves the old bundle or the new one, never neither.
+    out.commit()?;
     let n = bundle.release().map(|r| r.envelope.signatures.len()).unwrap_or(0);
     println!(
-        "signed {} with {key_id} (release attestation had {n} signature(s))",
+        "signed the release attestation of {} with {key_id} (it had {n} signature(s)); it binds every other attestation, which are copied unchanged",
         file.display()
     );
     Ok(ExitCode::Valid)
