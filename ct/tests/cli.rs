@@ -499,10 +499,14 @@ fn demo_version_completions_and_man_work() {
 
 /// An envelope holding an in-toto statement about `digest`, signed by `key` if given.
 fn extra_attestation(digest: &str, key: Option<&ed25519_dalek::SigningKey>) -> Vec<u8> {
+    extra_attestation_of(digest, key, "https://example.org/test/v1")
+}
+
+fn extra_attestation_of(digest: &str, key: Option<&ed25519_dalek::SigningKey>, predicate_type: &str) -> Vec<u8> {
     let statement = serde_json::json!({
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": "hello", "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
-        "predicateType": "https://example.org/test/v1",
+        "predicateType": predicate_type,
         "predicate": {},
     });
     let mut env = cerro_core::dsse::Envelope::new(
@@ -513,6 +517,33 @@ fn extra_attestation(digest: &str, key: Option<&ed25519_dalek::SigningKey>) -> V
         env.sign(k);
     }
     env.to_bytes().unwrap()
+}
+
+#[test]
+fn explain_never_prints_control_characters_from_the_bundle() {
+    let env = Env::new();
+    let b = env.packed();
+    let report: serde_json::Value = serde_json::from_str(&env.expect(0, &["explain", &b, "--json"])).unwrap();
+    let digest = report["bundle"]["image"]["digest"].as_str().unwrap().to_owned();
+    // Attacker-chosen, read before any signature: a fake verdict line, then
+    // an escape sequence that would hide the real one on a terminal.
+    let fake = "x\nverdict     VALID (exit 0): valid\u{1b}[8m";
+    let t = env.s("fake.ctp");
+    rewrite(Path::new(&b), Path::new(&t), |p, d| {
+        let mut out = vec![(p.to_owned(), d)];
+        if p == "attestations/sbom.dsse.json" {
+            out.push((
+                "attestations/zz-extra.dsse.json".into(),
+                extra_attestation_of(&digest, None, fake),
+            ));
+        }
+        out
+    });
+    let out = env.expect(10, &["explain", &t]);
+    assert!(!out.contains('\u{1b}'), "{out}");
+    assert!(!out.lines().any(|l| l.starts_with("verdict     VALID")), "{out}");
+    assert!(out.contains("x\\u{a}verdict     VALID"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("verdict     REFUSED")), "{out}");
 }
 
 #[test]

@@ -240,24 +240,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 .map(|s| s.key_id.clone().unwrap_or_else(|| s.fingerprint.clone()))
                 .collect();
             let signed_chain = cerro_core::image::chain_id(&v.config.diff_ids);
-            let result = if let Some(chain) = req.rootfs_chain.filter(|c| Some(**c) != signed_chain) {
-                Err(Failure::Core(match signed_chain {
-                    Some(signed) => Error::DigestMismatch {
-                        what: "the container's root file system layers (snapshot chain id) vs the signed diffIds"
-                            .into(),
-                        expected: signed,
-                        actual: *chain,
-                    },
-                    None => Error::malformed("bundle", "the signed image has no layers to mount"),
-                }))
-            } else if req.images.contains(&image) {
-                confinement(&v, req.selinux)
-                    .and_then(|c| match req.given_labels {
-                        Some(given) => c.check_given(given).map(|()| c),
-                        None => Ok(c),
-                    })
-                    .map_err(Failure::Confinement)
-            } else {
+            let result = if !req.images.contains(&image) {
                 Err(Failure::Core(match req.images.first() {
                     Some(expected) => Error::DigestMismatch {
                         what: "the bundle's image vs the container's image".into(),
@@ -267,6 +250,23 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                     // Refused above already; kept total without indexing.
                     None => Error::MissingAttestation("no image to bind the bundle to".into()),
                 }))
+            } else if let Some(chain) = req.rootfs_chain.filter(|c| Some(**c) != signed_chain) {
+                Err(Failure::Core(match signed_chain {
+                    Some(signed) => Error::DigestMismatch {
+                        what: "the container's root file system layers (snapshot chain id) vs the signed diffIds"
+                            .into(),
+                        expected: signed,
+                        actual: *chain,
+                    },
+                    None => Error::malformed("bundle", "the signed image has no layers to mount"),
+                }))
+            } else {
+                confinement(&v, req.selinux)
+                    .and_then(|c| match req.given_labels {
+                        Some(given) => c.check_given(given).map(|()| c),
+                        None => Ok(c),
+                    })
+                    .map_err(Failure::Confinement)
             };
             Outcome {
                 bundle: Some(path),

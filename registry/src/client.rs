@@ -436,8 +436,11 @@ impl Registry {
             }
             Err(f) => return Err(self.fail("listing referrers of", subject.to_string(), &f)),
         };
-        let index: OciImageIndex = serde_json::from_slice(&bytes)
-            .map_err(|e| cerro_core::Error::malformed(format!("referrers index of {subject}"), e.to_string()))?;
+        // Read as every OCI reader must agree to read it (core's strict reader).
+        let what = format!("referrers index of {subject}");
+        cerro_core::image::strict::check(&what, &bytes, cerro_core::image::strict::DocKind::Index)?;
+        let index: OciImageIndex =
+            serde_json::from_slice(&bytes).map_err(|e| cerro_core::Error::malformed(&what, e.to_string()))?;
         let mut out = Vec::new();
         for m in index.manifests {
             if m.artifact_type.as_deref() != Some(artifact_type) {

@@ -337,6 +337,9 @@ async fn pull_artifact(
     check_release: &ReleaseCheck<'_>,
 ) -> Result<ArtifactParts, Error> {
     let what = format!("artifact manifest {digest}");
+    // An artifact manifest is an image manifest: one meaning for its bytes
+    // (no duplicate, case-variant or index keys), as for the image's own.
+    cerro_core::image::strict::check(&what, bytes, cerro_core::image::strict::DocKind::Manifest)?;
     let m: Value = serde_json::from_slice(bytes).map_err(|e| malformed(&what, e.to_string()))?;
     if m.get("artifactType").and_then(Value::as_str) != Some(ARTIFACT_TYPE) {
         return Err(malformed(&what, format!("artifactType is not {ARTIFACT_TYPE}")));

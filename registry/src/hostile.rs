@@ -222,6 +222,34 @@ fn an_endless_referrers_index_is_refused_past_its_limit() {
 }
 
 #[test]
+fn a_referrers_index_that_go_reads_differently_is_refused() {
+    // `"Manifests"` after `"manifests"`: Go's decoder keeps the last, serde
+    // the first; one index, two lists of artifacts. Refused, not picked.
+    let d = Digest::of(b"artifact");
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":10,"artifactType":"{}"}}],"Manifests":[]}}"#,
+        crate::ARTIFACT_TYPE
+    );
+    let server = Server::start("127.0.0.1", move |head, _| {
+        if head.starts_with("GET /v2/ ") {
+            ok("{}")
+        } else {
+            ok(&index)
+        }
+    });
+    let (_d, auth) = no_auth_file();
+    let reg = connect(server.port, &auth);
+    let e = reg
+        .block_on(async {
+            reg.authorize(RegistryOperation::Pull).await?;
+            reg.referrers(&Digest::of(b"image"), crate::ARTIFACT_TYPE).await
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("differ only in case"), "{e}");
+    assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+}
+
+#[test]
 fn an_endless_token_answer_is_refused_past_its_limit() {
     let server = Server::start("127.0.0.1", |head, port| {
         if head.starts_with("GET /v2/ ") {
