@@ -107,6 +107,10 @@ pub enum Command {
         /// containerd namespace.
         #[arg(long, default_value = "default")]
         namespace: String,
+        /// Replace the stored bundle for the same image even if it was built later than this
+        /// one (by default an older bundle is refused: rollback).
+        #[arg(long)]
+        allow_older: bool,
     },
     /// Push a bundle to an OCI registry: the image under REF, the attestations as an OCI 1.1
     /// artifact referring to it.

@@ -104,6 +104,54 @@ pub struct Decision {
     /// SELinux domain, or `unconfined` and why. `None` when it does not
     /// start (refused in enforce mode).
     pub confinement: Option<Confinement>,
+    /// The proof the acts take; `None` when the container must not start.
+    #[serde(skip)]
+    admission: Option<Admission>,
+}
+
+impl Decision {
+    /// The admission, if the container may start: what container create,
+    /// label writing and the runtime backend require, so a start that was
+    /// not decided does not compile. `allowed` and `verified` are the
+    /// record's view of the same outcome.
+    pub fn admission(&self) -> Option<&Admission> {
+        self.admission.as_ref()
+    }
+}
+
+/// Proof that [`decide`] let a container start, with the confinement it
+/// must start in. Only [`decide`] builds one (its fields are private and it
+/// has no public constructor), as rustls's `...Verified` markers; audit
+/// mode's "allowed anyway" is an admission too, but says so
+/// ([`Admission::audit_override`]) and carries no bundle's domain.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    confinement: Confinement,
+    audit_override: bool,
+}
+
+impl Admission {
+    /// What confines the container: the bundle's SELinux domain, or
+    /// unconfined and why.
+    pub fn confinement(&self) -> &Confinement {
+        &self.confinement
+    }
+
+    /// True when verification failed and audit mode let it start anyway.
+    pub fn audit_override(&self) -> bool {
+        self.audit_override
+    }
+
+    /// An admission for tests of the acts (a backend, label writing), never
+    /// built in release code: only with the `test-util` feature, which only
+    /// dev-dependencies turn on.
+    #[cfg(feature = "test-util")]
+    pub fn for_tests(confinement: Confinement) -> Self {
+        Admission {
+            confinement,
+            audit_override: false,
+        }
+    }
 }
 
 /// The `policy` of a decision taken without a deployment policy: the
@@ -333,6 +381,10 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
         check,
         exit_code,
         reason,
+        admission: confinement.clone().filter(|_| allowed).map(|c| Admission {
+            confinement: c,
+            audit_override: !verified,
+        }),
         confinement,
     };
     if let Err(e) = append_audit(&cfg.audit_log, &d) {
@@ -340,6 +392,7 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
         if cfg.mode == Mode::Enforce {
             allowed = false;
             d.allowed = allowed;
+            d.admission = None;
             d.confinement = None;
             d.check = Some(e.kind());
             d.exit_code = e.exit_code().code();
@@ -418,6 +471,7 @@ pub fn refuse_without_clock(
         exit_code: error.exit_code().code(),
         reason: error.to_string(),
         confinement: None,
+        admission: None,
     };
     // Refused whether or not the record is written.
     let _ = append_audit(&cfg.audit_log, &d);

@@ -21,8 +21,8 @@ mod store;
 pub use config::check_daemon_owned;
 pub use config::{Config, Mode};
 pub use confinement::{Confinement, GivenLabels, KernelSelinux, SelinuxHost, SelinuxMode, SelinuxStatus};
-pub use decide::{decide, refuse_without_clock, Decision, Request, NO_POLICY};
-pub use store::{BundleStore, StoredBundle};
+pub use decide::{decide, refuse_without_clock, Admission, Decision, Request, NO_POLICY};
+pub use store::{BundleStore, Rollback, StoredBundle};
 
 /// Errors of this crate (configuration and store I/O; a refused image is a
 /// [`Decision`], not an error).

@@ -13,8 +13,20 @@ use std::path::{Path, PathBuf};
 use cerro_core::bundle::{read_bundle_file, Bundle, NoExtract};
 use cerro_core::digest::Digest;
 use cerro_core::fsutil::{create_dir, AtomicFile};
+use cerro_core::timestamp::format_rfc3339;
 use cerro_core::verify::Verified;
 use cerro_core::Error;
+use cerro_policy::evaluate::Facts;
+
+/// Whether [`BundleStore::add`] may replace a stored bundle with one built
+/// earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollback {
+    /// Refuse (the default everywhere).
+    Refuse,
+    /// Allow: the operator asked for it (`ct load --allow-older`).
+    Allow,
+}
 
 /// A bundle store directory.
 #[derive(Debug, Clone)]
@@ -54,11 +66,22 @@ impl BundleStore {
     /// together fix every byte of a bundle — before it is renamed into
     /// place. A file swapped or edited after `ct load` verified it is
     /// refused, and the store is left as it was.
-    pub fn add(&self, source: &Path, verified: &Verified<Bundle>) -> Result<StoredBundle, Error> {
+    ///
+    /// Rollback: with [`Rollback::Refuse`], a bundle built earlier than the
+    /// one stored for the same image is refused (policy rule
+    /// `store.rollback`, exit 4), so an older, still validly signed bundle
+    /// cannot bring back a looser SELinux module or an older SBOM. "Built"
+    /// is the signed build time (the provenance's `finishedOn`, bound by the
+    /// release statement); the tar mtime is unsigned and never used. A
+    /// bundle without a signed build time does not replace one that has it.
+    pub fn add(&self, source: &Path, verified: &Verified<Bundle>, rollback: Rollback) -> Result<StoredBundle, Error> {
         let dir = self.root.join("sha256");
         create_dir(&self.root, 0o755)?;
         create_dir(&dir, 0o755)?;
         let dest = self.path_for(&verified.image.digest);
+        if rollback == Rollback::Refuse {
+            self.refuse_rollback(&dest, verified)?;
+        }
         let mut out = AtomicFile::create(&dest, 0o644)?;
         let mut src = File::open(source).map_err(|e| Error::io("opening", source, e))?;
         let size = io::copy(&mut src, out.file()).map_err(|e| Error::io("copying into the store", &dest, e))?;
@@ -75,6 +98,40 @@ impl BundleStore {
             path: dest,
             size,
         })
+    }
+
+    fn refuse_rollback(&self, dest: &Path, new: &Verified<Bundle>) -> Result<(), Error> {
+        let old = match File::open(dest) {
+            Ok(f) => match read_bundle_file(&f, &mut NoExtract) {
+                Ok(b) => b,
+                // A stored file that no longer reads is no bundle to protect.
+                Err(_) => return Ok(()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("opening", dest, e)),
+        };
+        let built = |b: &Bundle| Facts::gather(b).build_time;
+        let refuse = |reason: String| {
+            Err(Error::PolicyRejection {
+                rule: "store.rollback".into(),
+                reason: format!(
+                    "{reason}; not replacing {} (ct load --allow-older to force)",
+                    dest.display()
+                ),
+            })
+        };
+        match (built(&old), built(new)) {
+            (Ok(was), Ok(now)) if now < was => refuse(format!(
+                "this bundle was built {} but the stored one for the same image {}",
+                format_rfc3339(now),
+                format_rfc3339(was)
+            )),
+            (Ok(was), Err(_)) => refuse(format!(
+                "the stored bundle for the same image has a signed build time ({}) and this one has none",
+                format_rfc3339(was)
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Every stored bundle, by image digest.
@@ -144,6 +201,88 @@ mod tests {
         (path, t)
     }
 
+    /// A bundle of the one-layer image, with a provenance built at `finished`
+    /// (RFC 3339) if given, verified.
+    fn built(dir: &Path, name: &str, finished: Option<&str>) -> (std::path::PathBuf, Verified<Bundle>) {
+        let layout = dir.join("layout-r");
+        if !layout.exists() {
+            let mut b = LayoutBuilder::new(&layout).unwrap();
+            b.layer_tar(&[("etc/motd", 0o644, b"same image\n")]).unwrap();
+            b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
+        }
+        let image = SourceImage::open(&format!("oci:{}", layout.display())).unwrap();
+        let manifest = PackageManifest::from_draft(
+            "[package]\nname = \"motd\"\nversion = \"1\"\n",
+            ImageRef {
+                digest: image.manifest.digest,
+                reference: image.reference.clone(),
+            },
+        )
+        .unwrap();
+        let extra: Vec<(String, Vec<u8>)> = finished
+            .map(|t| {
+                let st = serde_json::json!({
+                    "_type": cerro_core::statement::STATEMENT_TYPE,
+                    "subject": [cerro_core::statement::Subject::sha256("motd", &image.manifest.digest)],
+                    "predicateType": cerro_core::statement::SLSA_PROVENANCE_V1,
+                    "predicate": {"runDetails": {"metadata": {"finishedOn": t}}},
+                });
+                (
+                    cerro_core::statement::PROVENANCE_PATH.to_owned(),
+                    cerro_core::jcs::to_vec(&st).unwrap(),
+                )
+            })
+            .into_iter()
+            .collect();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let path = dir.join(name);
+        cerro_core::pack::PackRequest {
+            image: &image,
+            manifest: &manifest,
+            keys: std::slice::from_ref(&key),
+            mtime: 0,
+            selinux: &[],
+            extra: &extra,
+            diff_ids: &cerro_core::pack::LayerDiffIds::of_uncompressed(&image).unwrap(),
+        }
+        .write(&mut File::create(&path).unwrap())
+        .unwrap();
+        let mut t = TrustStore::new();
+        t.insert(KeyEntry::new("k", key.verifying_key(), TrustLevel::Full))
+            .unwrap();
+        let v = cerro_core::verify::verify(
+            read_bundle_file(&File::open(&path).unwrap(), &mut NoExtract).unwrap(),
+            &t,
+            &cerro_core::policy::NoPolicy,
+            1,
+        )
+        .unwrap();
+        (path, v)
+    }
+
+    #[test]
+    fn an_older_bundle_for_the_same_image_does_not_replace_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BundleStore::new(dir.path().join("store"));
+        let (new, v_new) = built(dir.path(), "new.ctp", Some("2026-06-01T00:00:00Z"));
+        let (old, v_old) = built(dir.path(), "old.ctp", Some("2025-01-01T00:00:00Z"));
+        let (undated, v_undated) = built(dir.path(), "undated.ctp", None);
+        assert_eq!(v_new.image, v_old.image);
+        let stored = store.add(&new, &v_new, Rollback::Refuse).unwrap();
+        let keep = fs::read(&stored.path).unwrap();
+        for (path, v) in [(&old, &v_old), (&undated, &v_undated)] {
+            let e = store.add(path, v, Rollback::Refuse).unwrap_err();
+            assert_eq!(e.exit_code(), cerro_core::ExitCode::PolicyRejection, "{e}");
+            assert!(e.to_string().contains("store.rollback"), "{e}");
+            assert_eq!(fs::read(&stored.path).unwrap(), keep, "the newer bundle stays");
+        }
+        // A newer or equally new one replaces it; the operator may force.
+        store.add(&new, &v_new, Rollback::Refuse).unwrap();
+        store.add(&old, &v_old, Rollback::Allow).unwrap();
+        assert_eq!(fs::read(&stored.path).unwrap(), fs::read(&old).unwrap());
+        store.add(&new, &v_new, Rollback::Refuse).unwrap();
+    }
+
     #[test]
     fn a_bundle_swapped_after_verification_is_not_stored() {
         let dir = tempfile::tempdir().unwrap();
@@ -160,7 +299,7 @@ mod tests {
         // Between the check and the copy, the file at the path changes.
         fs::copy(&b, &a).unwrap();
         let store = BundleStore::new(dir.path().join("store"));
-        let e = store.add(&a, &v).unwrap_err();
+        let e = store.add(&a, &v, Rollback::Refuse).unwrap_err();
         assert_eq!(e.exit_code(), cerro_core::ExitCode::Malformed, "{e}");
         assert!(e.to_string().contains("changed after it was verified"), "{e}");
         assert!(store.list().unwrap().is_empty());

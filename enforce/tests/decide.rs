@@ -120,7 +120,9 @@ fn fixture_with(module: bool) -> Fx {
         audit_log: d.join("audit.log"),
         mode: Mode::Enforce,
     };
-    BundleStore::new(&cfg.store).add(&path, &v).unwrap();
+    BundleStore::new(&cfg.store)
+        .add(&path, &v, cerro_enforce::Rollback::Refuse)
+        .unwrap();
     Fx {
         image: image.manifest.digest,
         cfg,
@@ -658,4 +660,23 @@ fn the_root_file_system_must_be_the_chain_of_the_signed_diff_ids() {
     assert_eq!(d.check, Some("digest_mismatch"));
     assert_eq!(d.exit_code, 1);
     assert!(d.reason.contains("signed diffIds"), "{}", d.reason);
+}
+
+#[test]
+fn only_a_decision_to_start_carries_an_admission() {
+    let mut fx = fixture();
+    // Verified: the admission carries the confinement, no override.
+    let d = decide(&fx.cfg, &ask(&[fx.image], None));
+    let a = d.admission().expect("an allowed start carries its admission");
+    assert!(!a.audit_override());
+    assert_eq!(Some(a.confinement()), d.confinement.as_ref());
+    // Refused: nothing for the acts to take.
+    let other = Digest::of(b"an image nobody attested");
+    let d = decide(&fx.cfg, &ask(&[other], None));
+    assert!(!d.allowed && d.admission().is_none());
+    // Audit mode starts it anyway, and the admission says it is an override.
+    fx.cfg.mode = Mode::Audit;
+    let d = decide(&fx.cfg, &ask(&[other], None));
+    assert!(d.allowed && !d.verified);
+    assert!(d.admission().expect("audit mode admits").audit_override());
 }

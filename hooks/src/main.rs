@@ -121,8 +121,8 @@ fn main() -> ExitCode {
             rootfs_chain: None,
         },
     );
-    if d.allowed {
-        if !d.verified {
+    if let Some(admission) = d.admission() {
+        if admission.audit_override() {
             eprintln!("cerro-hook: {}", d.reason);
         }
         ExitCode::SUCCESS

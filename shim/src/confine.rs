@@ -32,7 +32,8 @@ use crate::runtime::Mount;
 const MAX_CONFIG: u64 = 4 << 20;
 
 /// Sets the OCI config's SELinux labels in `bundle` from `c`.
-pub fn label_config(bundle: &Path, c: &Confinement) -> Result<(), ShimError> {
+pub fn label_config(bundle: &Path, admission: &cerro_enforce::Admission) -> Result<(), ShimError> {
+    let c = admission.confinement();
     let Confinement::Domain {
         process_label,
         mount_label,
@@ -189,7 +190,7 @@ mod tests {
                 "linux":{"namespaces":[{"type":"pid"}]},"annotations":{"a":"b"}}"#,
         )
         .unwrap();
-        label_config(dir.path(), &domain()).unwrap();
+        label_config(dir.path(), &cerro_enforce::Admission::for_tests(domain())).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
         assert_eq!(v["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
         assert_eq!(v["linux"]["mountLabel"], "system_u:object_r:ct_hello_file_t:s0");
@@ -198,12 +199,12 @@ mod tests {
         assert_eq!(v["annotations"]["a"], "b");
         // A spec without process or linux sections gets them.
         std::fs::write(&config, r#"{"ociVersion":"1.0.2"}"#).unwrap();
-        label_config(dir.path(), &domain()).unwrap();
+        label_config(dir.path(), &cerro_enforce::Admission::for_tests(domain())).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
         assert_eq!(v["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
         // Malformed sections are refused, not overwritten.
         std::fs::write(&config, r#"{"ociVersion":"1.0.2","process":7}"#).unwrap();
-        assert!(label_config(dir.path(), &domain()).is_err());
+        assert!(label_config(dir.path(), &cerro_enforce::Admission::for_tests(domain())).is_err());
     }
 
     #[test]
@@ -212,7 +213,7 @@ mod tests {
         let config = dir.path().join("config.json");
         let text = r#"{"ociVersion":"1.0.2","process":{"args":["/bin/sh"]}}"#;
         std::fs::write(&config, text).unwrap();
-        label_config(dir.path(), &unconfined()).unwrap();
+        label_config(dir.path(), &cerro_enforce::Admission::for_tests(unconfined())).unwrap();
         assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
     }
 

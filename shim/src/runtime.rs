@@ -61,6 +61,9 @@ pub struct Spec<'a> {
     pub stdio: &'a Stdio,
     /// The runtime binary to use.
     pub runtime: &'a RuntimeBinary,
+    /// The decision's proof that this container may start: a backend
+    /// cannot be asked to create a container nobody decided on.
+    pub admission: &'a cerro_enforce::Admission,
 }
 
 /// What the backend needs to exec a process in a running container.
@@ -439,6 +442,11 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// What a decision hands the backend (tests of the backend alone).
+    fn test_admission() -> cerro_enforce::Admission {
+        cerro_enforce::Admission::for_tests(cerro_enforce::Confinement::Unconfined { reason: "test".into() })
+    }
+
     /// A fake runtime: a shell script that logs its arguments and writes a pid.
     fn script(dir: &Path, body: &str) -> RuntimeBinary {
         let path = dir.join("rt");
@@ -478,6 +486,7 @@ mod tests {
                 rootfs: &[],
                 stdio: &stdio,
                 runtime: &rt,
+                admission: &test_admission(),
             })
             .unwrap()
             .pid;
@@ -636,6 +645,7 @@ mod tests {
             rootfs: &[],
             stdio: &stdio,
             runtime: &pty_runtime(dir.path(), &bundle, false),
+            admission: &test_admission(),
         };
         let started = CommandRuntime::new(Arc::new(PlainSpawner)).create(&spec).unwrap();
         assert_eq!(started.pid, 4242);
@@ -662,6 +672,7 @@ mod tests {
             .create(&Spec {
                 bundle: b2.path(),
                 runtime: &rt,
+                admission: &test_admission(),
                 ..spec
             })
             .unwrap_err();

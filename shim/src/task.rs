@@ -319,26 +319,23 @@ impl Tasks {
         let settings = Settings::resolve(&req.options, &self.env)?;
         let spec = BundleSpec::read(&req.bundle)?;
         let d = self.decide(&settings, &req, &spec);
-        if !d.allowed {
+        // The act takes the decision's proof: no admission, no container.
+        let Some(admission) = d.admission() else {
             return Err(ShimError::Refused {
                 container: req.id,
                 check: d.check.unwrap_or("unknown"),
                 exit_code: d.exit_code,
                 reason: d.reason,
             });
-        }
-        if !d.verified {
+        };
+        if admission.audit_override() {
             log::warn!("container {}: {}", req.id, d.reason);
         }
-        let rootfs = match &d.confinement {
-            Some(c) => {
-                label_config(&req.bundle, c)?;
-                label_rootfs(&req.rootfs, c)
-            }
-            None => req.rootfs.clone(),
-        };
-        let process_label = match &d.confinement {
-            Some(Confinement::Domain { process_label, .. }) => Some(process_label.clone()),
+        let c = admission.confinement();
+        label_config(&req.bundle, admission)?;
+        let rootfs = label_rootfs(&req.rootfs, c);
+        let process_label = match c {
+            Confinement::Domain { process_label, .. } => Some(process_label.clone()),
             _ => None,
         };
         settings.runtime.write(&req.bundle)?;
@@ -350,6 +347,7 @@ impl Tasks {
             rootfs: &rootfs,
             stdio: &req.stdio,
             runtime: &settings.runtime,
+            admission,
         })?;
         let pid = started.pid;
         let mut t = self.lock();
@@ -1048,7 +1046,9 @@ mod tests {
         let f = std::fs::File::open(&path).unwrap();
         let bundle = cerro_core::bundle::read_bundle_file(&f, &mut cerro_core::bundle::NoExtract).unwrap();
         let v = cerro_core::verify::verify(bundle, &trust, &cerro_core::policy::NoPolicy, 1_800_000_000).unwrap();
-        crate::BundleStore::new(dir.join("store")).add(&path, &v).unwrap();
+        crate::BundleStore::new(dir.join("store"))
+            .add(&path, &v, cerro_enforce::Rollback::Refuse)
+            .unwrap();
         image.manifest.digest
     }
 

@@ -34,6 +34,8 @@ pub struct LoadArgs<'a> {
     pub podman_runroot: Option<&'a Path>,
     pub address: Option<&'a str>,
     pub namespace: &'a str,
+    /// Replace a stored bundle built later than this one (rollback).
+    pub allow_older: bool,
 }
 
 pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
@@ -81,7 +83,19 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
             return Ok(r.error.exit_code());
         }
     };
-    let stored = store.add(file, &v)?;
+    let rollback = if a.allow_older {
+        cerro_enforce::Rollback::Allow
+    } else {
+        cerro_enforce::Rollback::Refuse
+    };
+    let stored = match store.add(file, &v, rollback) {
+        Ok(s) => s,
+        Err(e @ Error::PolicyRejection { .. }) => {
+            eprintln!("ct: refused {}: {e}", file.display());
+            return Ok(e.exit_code());
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!(
         "loaded {} {} ({}) into {}",
         v.manifest.package.name,

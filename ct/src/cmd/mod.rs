@@ -73,6 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             podman_runroot,
             address,
             namespace,
+            allow_older,
         } => load::load(
             &ctx,
             &load::LoadArgs {
@@ -85,6 +86,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 podman_runroot: podman_runroot.as_deref(),
                 address: address.as_deref(),
                 namespace: &namespace,
+                allow_older,
             },
         ),
         Command::Verify(a) => verify::verify(&ctx, &a),
