@@ -170,44 +170,18 @@ mod tests {
     use cerro_core::manifest::{ImageRef, PackageManifest};
     use cerro_core::trust::{KeyEntry, TrustLevel, TrustStore};
 
-    /// A bundle of a one-layer image whose file says `text`, signed by a trusted key.
-    fn packed(dir: &Path, text: &[u8]) -> (std::path::PathBuf, TrustStore) {
-        let layout = dir.join(format!("layout-{}", text.len()));
-        let mut b = LayoutBuilder::new(&layout).unwrap();
-        b.layer_tar(&[("etc/motd", 0o644, text)]).unwrap();
-        b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
-        let image = SourceImage::open(&format!("oci:{}", layout.display())).unwrap();
-        let manifest = PackageManifest::from_draft(
-            "[package]\nname = \"motd\"\nversion = \"1\"\n",
-            ImageRef {
-                digest: image.manifest.digest,
-                reference: image.reference.clone(),
-            },
-        )
-        .unwrap();
-        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let path = dir.join(format!("b-{}.ctp", text.len()));
-        cerro_core::pack::pack(
-            &image,
-            &manifest,
-            std::slice::from_ref(&key),
-            0,
-            &mut File::create(&path).unwrap(),
-        )
-        .unwrap();
-        let mut t = TrustStore::new();
-        t.insert(KeyEntry::new("k", key.verifying_key(), TrustLevel::Full))
-            .unwrap();
-        (path, t)
-    }
-
     /// A bundle of the one-layer image, with a provenance built at `finished`
     /// (RFC 3339) if given, verified.
     fn built(dir: &Path, name: &str, finished: Option<&str>) -> (std::path::PathBuf, Verified<Bundle>) {
-        let layout = dir.join("layout-r");
+        built_of(dir, b"same image\n", name, finished)
+    }
+
+    /// [`built`] of an image whose one file says `text`.
+    fn built_of(dir: &Path, text: &[u8], name: &str, finished: Option<&str>) -> (std::path::PathBuf, Verified<Bundle>) {
+        let layout = dir.join(format!("layout-{}", text.len()));
         if !layout.exists() {
             let mut b = LayoutBuilder::new(&layout).unwrap();
-            b.layer_tar(&[("etc/motd", 0o644, b"same image\n")]).unwrap();
+            b.layer_tar(&[("etc/motd", 0o644, text)]).unwrap();
             b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
         }
         let image = SourceImage::open(&format!("oci:{}", layout.display())).unwrap();
@@ -286,16 +260,8 @@ mod tests {
     #[test]
     fn a_bundle_swapped_after_verification_is_not_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let (a, trust) = packed(dir.path(), b"verified\n");
-        let (b, _) = packed(dir.path(), b"swapped in later\n");
-        let f = File::open(&a).unwrap();
-        let v = cerro_core::verify::verify(
-            read_bundle_file(&f, &mut NoExtract).unwrap(),
-            &trust,
-            &cerro_core::policy::NoPolicy,
-            1,
-        )
-        .unwrap();
+        let (a, v) = built_of(dir.path(), b"verified\n", "a.ctp", None);
+        let (b, _) = built_of(dir.path(), b"swapped in later\n", "b.ctp", None);
         // Between the check and the copy, the file at the path changes.
         fs::copy(&b, &a).unwrap();
         let store = BundleStore::new(dir.path().join("store"));

@@ -135,6 +135,33 @@ fn read_small(entry: &mut impl Read, path: &str, size: u64, limit: u64) -> Resul
     Ok(buf)
 }
 
+/// Reads a manifest or config blob whole (at most [`MAX_JSON_BLOB`]),
+/// checks it is `digest` and hands it to `extract`: both are parsed, so
+/// they are held in memory rather than streamed through the hash pool.
+fn read_json_blob(
+    entry: &mut impl Read,
+    path: &str,
+    size: u64,
+    digest: Digest,
+    extract: &mut dyn Extract,
+) -> Result<Vec<u8>> {
+    let bytes = read_small(entry, path, size, MAX_JSON_BLOB)?;
+    let actual = Digest::of(&bytes);
+    if actual != digest {
+        return Err(Error::DigestMismatch {
+            what: path.to_owned(),
+            expected: digest,
+            actual,
+        });
+    }
+    if let Some(mut sink) = extract.blob(&digest)? {
+        sink.write_all(&bytes)
+            .map_err(|e| Error::io("extracting", path.to_owned(), e))?;
+        sink.flush().map_err(|e| Error::io("extracting", path.to_owned(), e))?;
+    }
+    Ok(bytes)
+}
+
 /// Passes bytes through to the tar reader, checking that those in the
 /// current padding region (after the last member's data, up to the next
 /// 512-byte boundary) are zero. The tar crate skips padding unseen.
@@ -554,23 +581,10 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                             actual: size,
                         });
                     }
-                    let bytes = read_small(&mut entry, &path, size, MAX_JSON_BLOB)?;
-                    let actual = Digest::of(&bytes);
-                    if actual != digest {
-                        return Err(Error::DigestMismatch {
-                            what: path,
-                            expected: digest,
-                            actual,
-                        });
-                    }
+                    let bytes = read_json_blob(&mut entry, &path, size, digest, extract)?;
                     let p = parse_manifest(&path, &bytes, &image.media_type)?;
                     expected = p.blobs().into_iter().cloned().collect();
                     parts = Some(p);
-                    if let Some(mut sink) = extract.blob(&digest)? {
-                        sink.write_all(&bytes)
-                            .map_err(|e| Error::io("extracting", path.clone(), e))?;
-                        sink.flush().map_err(|e| Error::io("extracting", path.clone(), e))?;
-                    }
                     members.push(Member { path, size, digest });
                     continue;
                 }
@@ -603,15 +617,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                     // The config comes right after the manifest: it is small,
                     // and its rootfs.diff_ids are what the runtimes name the
                     // image's snapshots by, so it is read and parsed (strictly).
-                    let bytes = read_small(&mut entry, &path, size, MAX_JSON_BLOB)?;
-                    let actual = Digest::of(&bytes);
-                    if actual != digest {
-                        return Err(Error::DigestMismatch {
-                            what: path,
-                            expected: digest,
-                            actual,
-                        });
-                    }
+                    let bytes = read_json_blob(&mut entry, &path, size, digest, extract)?;
                     let c = parse_config(&path, &bytes)?;
                     let layers = parts.as_ref().map_or(0, |p| p.layers.len());
                     if c.diff_ids.len() != layers {
@@ -621,11 +627,6 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                         ));
                     }
                     config = Some(c);
-                    if let Some(mut sink) = extract.blob(&digest)? {
-                        sink.write_all(&bytes)
-                            .map_err(|e| Error::io("extracting", path.clone(), e))?;
-                        sink.flush().map_err(|e| Error::io("extracting", path.clone(), e))?;
-                    }
                     members.push(Member { path, size, digest });
                     continue;
                 }
