@@ -440,7 +440,6 @@ impl Backend for CommandRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     /// What a decision hands the backend (tests of the backend alone).
     fn test_admission() -> cerro_enforce::Admission {
@@ -448,14 +447,27 @@ mod tests {
     }
 
     /// A fake runtime: a shell script that logs its arguments and writes a pid.
+    ///
+    /// The executable is written by a child (`install`), never opened for
+    /// writing by this process: a test on another thread that forks while
+    /// this process holds a write descriptor would make exec'ing the script
+    /// fail with ETXTBSY ("Text file busy") until that child execs.
     fn script(dir: &Path, body: &str) -> RuntimeBinary {
         let path = dir.join("rt");
+        let text = dir.join("rt.txt");
         std::fs::write(
-            &path,
+            &text,
             format!("#!/bin/sh\necho \"$@\" >> {}/args\n{body}\n", dir.display()),
         )
         .unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let st = std::process::Command::new("install")
+            .arg("-m")
+            .arg("0755")
+            .arg(&text)
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "install {}", path.display());
         RuntimeBinary {
             path,
             root: dir.join("state"),
