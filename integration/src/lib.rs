@@ -36,6 +36,23 @@ pub fn require(tool: &str) {
 }
 
 /// Runs a command, panicking with its output unless it exits 0.
+/// Writes an executable script at `path` through a child (`install -m 0755`),
+/// never holding a write descriptor to it in this process: a test thread
+/// forking meanwhile would inherit one and make the script's exec fail
+/// with ETXTBSY ("Text file busy") until that child execs.
+pub fn write_executable(path: &Path, text: &str) {
+    let staged = path.with_extension("txt");
+    std::fs::write(&staged, text).unwrap_or_else(|e| panic!("writing {}: {e}", staged.display()));
+    let st = Command::new("install")
+        .arg("-m")
+        .arg("0755")
+        .arg(&staged)
+        .arg(path)
+        .status()
+        .unwrap_or_else(|e| panic!("running install: {e}"));
+    assert!(st.success(), "install {}", path.display());
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use cerro_integration::registry::{packed_busybox, TestRegistry};
-use cerro_integration::{ct, require, run};
+use cerro_integration::{ct, require, run, write_executable};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cr3t:with-colon";
@@ -273,18 +273,16 @@ fn htpasswd_basic_auth_with_docker_and_podman_auth_files() {
     let bin = d.join("bin");
     fs::create_dir(&bin).unwrap();
     let helper = bin.join("docker-credential-cerrotest");
-    fs::write(
+    write_executable(
         &helper,
-        format!(
+        &format!(
             "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\necho \"$server\" >> {log}\n\
              if [ \"$server\" = {host} ]; then printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"; \
              else echo 'credentials not found in native keychain'; exit 1; fi\n",
             log = d.join("helper.log").display(),
             host = reg.host()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let store_dir = d.join("store-config");
     fs::create_dir(&store_dir).unwrap();
     fs::write(
@@ -704,12 +702,10 @@ fn identity_tokens_are_exchanged_with_the_refresh_grant() {
     let bin = d.join("bin");
     fs::create_dir(&bin).unwrap();
     let helper = bin.join("docker-credential-cerroid");
-    fs::write(
+    write_executable(
         &helper,
-        format!("#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"{REFRESH_TOKEN}\"}}' \"$server\"\n"),
-    )
-    .unwrap();
-    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"{REFRESH_TOKEN}\"}}' \"$server\"\n"),
+    );
     let config_dir = d.join("docker");
     fs::create_dir(&config_dir).unwrap();
     fs::write(
