@@ -46,6 +46,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("policy_json", policy_json),
     ("oci_index", oci_index),
     ("oci_manifest", oci_manifest),
+    ("oci_config", oci_config),
     ("jcs", jcs_round_trip),
     ("avc_suggest", avc_suggest),
     ("text_fields", text_fields),
@@ -225,6 +226,34 @@ pub fn oci_manifest(data: &[u8]) {
         let back = image::parse_manifest("fuzz", &bytes, MT_OCI_MANIFEST).expect("a written manifest parses");
         assert_eq!(back, parts);
     }
+}
+
+/// The strict image-config reader: what it accepts, a last-key-wins reader
+/// (serde_json's `Value`, as Go's decoder) reads with the same diff_ids and
+/// platform (one meaning for the bytes), and what it returns survives
+/// write → parse unchanged.
+pub fn oci_config(data: &[u8]) {
+    let Ok(c) = image::parse_config("fuzz", data) else {
+        return;
+    };
+    let v: Value = serde_json::from_slice(data).expect("an accepted config is JSON");
+    let ids: Vec<String> = c.diff_ids.iter().map(ToString::to_string).collect();
+    assert_eq!(v["rootfs"]["diff_ids"], json!(ids), "another reader sees other layers");
+    assert_eq!(v["os"], json!(c.os));
+    assert_eq!(v["architecture"], json!(c.architecture));
+    let mut doc = json!({
+        "os": c.os,
+        "architecture": c.architecture,
+        "rootfs": {"type": "layers", "diff_ids": ids},
+    });
+    if let Some(variant) = &c.variant {
+        doc["variant"] = json!(variant);
+    }
+    let Ok(bytes) = jcs::to_vec(&doc) else {
+        return;
+    };
+    let back = image::parse_config("fuzz", &bytes).expect("a written config parses");
+    assert_eq!(back, c);
 }
 
 /// RFC 8785: the canonical form of any JSON value parses back to the same

@@ -80,6 +80,7 @@ replay_tests!(
     policy_json,
     oci_index,
     oci_manifest,
+    oci_config,
     jcs,
     avc_suggest,
     text_fields,
