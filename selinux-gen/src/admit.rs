@@ -8,9 +8,10 @@
 //! host's policy, and the bundle must carry exactly that module, byte for
 //! byte, under the package's name, and nothing else.
 
-use cerro_core::bundle::SELINUX_PREFIX;
+use cerro_core::bundle::{Bundle, SELINUX_PREFIX};
 use cerro_core::manifest::PackageManifest;
 use cerro_core::naming::module_name;
+use cerro_core::verify::Verified;
 
 use crate::host::HostPolicy;
 use crate::{generate, GeneratedModule, SelinuxError};
@@ -64,6 +65,13 @@ fn first_difference(found: &[u8], expected: &[u8]) -> (usize, String, String) {
     }
 }
 
+/// The module to install from `verified`: the act of installing takes the
+/// verifier's proof, so a bundle nobody verified cannot reach `semodule`.
+/// See [`check_members`] for what is refused.
+pub fn installable(verified: &Verified<Bundle>, policy: Option<&HostPolicy>) -> Result<GeneratedModule, SelinuxError> {
+    check_members(&verified.manifest, &verified.selinux, policy)
+}
+
 /// The module to install from a verified bundle: the one regenerated from
 /// `manifest` against `policy`, provided `members` (the bundle's
 /// `(selinux/<name>.cil, bytes)`) are exactly that one module. Refuses
@@ -73,7 +81,7 @@ fn first_difference(found: &[u8], expected: &[u8]) -> (usize, String, String) {
 /// module (the first differing line is quoted, escaped). Errs as
 /// [`generate`] does when the manifest cannot be generated against
 /// `policy` (declared ports or devices and no policy).
-pub fn installable(
+fn check_members(
     manifest: &PackageManifest,
     members: &[(String, Vec<u8>)],
     policy: Option<&HostPolicy>,
@@ -155,13 +163,13 @@ mod tests {
         let m = manifest("web-app", "[capabilities]\nwrite = [\"/var/lib/web\"]\n");
         let good = generate(&m, None).unwrap();
         let member = |p: &str, t: &[u8]| (p.to_owned(), t.to_vec());
-        let ok = installable(&m, &[member("selinux/ct_web_app.cil", good.cil.as_bytes())], None).unwrap();
+        let ok = check_members(&m, &[member("selinux/ct_web_app.cil", good.cil.as_bytes())], None).unwrap();
         assert_eq!(ok, good);
 
-        let msg = refused(installable(&m, &[], None));
+        let msg = refused(check_members(&m, &[], None));
         assert!(msg.contains("carries no SELinux module"), "{msg}");
 
-        let msg = refused(installable(
+        let msg = refused(check_members(
             &m,
             &[member("selinux/base.cil", good.cil.as_bytes())],
             None,
@@ -175,7 +183,7 @@ mod tests {
             member("selinux/ct_web_app.cil", good.cil.as_bytes()),
             member("selinux/sshd.cil", b"(typepermissive init_t)\n"),
         ];
-        let msg = refused(installable(&m, &two, None));
+        let msg = refused(check_members(&m, &two, None));
         assert!(
             msg.contains("2 SELinux modules (selinux/ct_web_app.cil, selinux/sshd.cil)"),
             "{msg}"
@@ -186,7 +194,7 @@ mod tests {
             "(type ct_web_app_t)\n",
             "(type ct_web_app_t)\n(typepermissive init_t) ; \u{1b}[2J\n",
         );
-        let msg = refused(installable(
+        let msg = refused(check_members(
             &m,
             &[member("selinux/ct_web_app.cil", evil.as_bytes())],
             None,
@@ -201,7 +209,7 @@ mod tests {
 
         // A module for another package's capabilities, same name: refused.
         let wider = generate(&manifest("web-app", "[capabilities]\nlinux = [\"SYS_ADMIN\"]\n"), None).unwrap();
-        let msg = refused(installable(
+        let msg = refused(check_members(
             &m,
             &[member("selinux/ct_web_app.cil", wider.cil.as_bytes())],
             None,
@@ -211,7 +219,7 @@ mod tests {
         // Truncated: the end of the module is named.
         let cut = &good.cil.as_bytes()[..good.cil.len() / 2];
         let cut = &cut[..=cut.iter().rposition(|b| *b == b'\n').unwrap()];
-        let msg = refused(installable(&m, &[member("selinux/ct_web_app.cil", cut)], None));
+        let msg = refused(check_members(&m, &[member("selinux/ct_web_app.cil", cut)], None));
         assert!(msg.contains("is (end of module), regenerated \"("), "{msg}");
     }
 
@@ -222,12 +230,15 @@ mod tests {
         p.add_cil("(portcon tcp 8080 (system_u object_r http_cache_port_t ((s0) (s0))))\n");
         let good = generate(&m, Some(&p)).unwrap();
         let members = [("selinux/ct_web.cil".to_owned(), good.cil.clone().into_bytes())];
-        assert!(matches!(installable(&m, &members, None), Err(SelinuxError::Policy(_))));
-        assert_eq!(installable(&m, &members, Some(&p)).unwrap(), good);
+        assert!(matches!(
+            check_members(&m, &members, None),
+            Err(SelinuxError::Policy(_))
+        ));
+        assert_eq!(check_members(&m, &members, Some(&p)).unwrap(), good);
         // Generated for a policy that labels the port otherwise: refused.
         let mut other = HostPolicy::default();
         other.add_cil("(portcon tcp 8080 (system_u object_r http_port_t ((s0) (s0))))\n");
-        let msg = refused(installable(&m, &members, Some(&other)));
+        let msg = refused(check_members(&m, &members, Some(&other)));
         assert!(
             msg.contains("http_cache_port_t") && msg.contains("http_port_t"),
             "{msg}"

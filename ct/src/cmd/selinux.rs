@@ -108,7 +108,7 @@ pub fn run(ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
             // this host's policy is installed, and only if the bundle carries
             // exactly it (cerro_selinux::admit).
             let host = host_policy(selinux_policy.as_deref())?;
-            let module = match cerro_selinux::admit::installable(&v.manifest, &v.selinux, host.as_ref()) {
+            let module = match cerro_selinux::admit::installable(&v, host.as_ref()) {
                 Ok(m) => m,
                 Err(e) => {
                     let e = Error::from(e);
