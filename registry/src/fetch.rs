@@ -245,14 +245,9 @@ async fn resolve_image(reg: &Registry) -> Result<(BlobRef, Vec<u8>, ImageParts),
             message: "no such manifest in the registry".into(),
         })?;
     let digest = Digest::of(&manifest_bytes);
-    let json: Value = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| malformed(format!("image manifest {digest}"), e.to_string()))?;
+    let declared = cerro_core::image::declared_media_type(&format!("image manifest {digest}"), &manifest_bytes)?;
     let image = BlobRef {
-        media_type: json
-            .get("mediaType")
-            .and_then(Value::as_str)
-            .unwrap_or(MT_OCI_MANIFEST)
-            .to_owned(),
+        media_type: declared.unwrap_or_else(|| MT_OCI_MANIFEST.to_owned()),
         digest,
         size: manifest_bytes.len() as u64,
     };

@@ -146,6 +146,22 @@ pub fn parse_manifest(what: &str, bytes: &[u8], media_type: &str) -> Result<Imag
     Ok(ImageParts { config, layers })
 }
 
+/// The `mediaType` an image manifest declares, read through [`strict`]
+/// (so a duplicate or case-variant `mediaType` is refused, not picked):
+/// for a client that got the manifest without a descriptor (a registry
+/// answer) and must choose the type [`parse_manifest`] checks against.
+pub fn declared_media_type(what: &str, bytes: &[u8]) -> Result<Option<String>> {
+    strict::check(what, bytes, strict::DocKind::Manifest)?;
+    #[derive(serde::Deserialize)]
+    struct Declared {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Declared>(bytes)
+        .map(|d| d.media_type)
+        .map_err(|e| Error::malformed(what, format!("not an image manifest: {e}")))
+}
+
 /// The annotation naming an image in an OCI layout's index.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -302,4 +318,24 @@ pub fn bundle_index(manifest: &BlobRef, ref_name: Option<&str>) -> Result<Vec<u8
         "mediaType": MT_OCI_INDEX,
         "manifests": [desc],
     }))
+}
+
+#[cfg(test)]
+mod declared_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_declared_media_type_is_read_strictly() {
+        let m = format!(r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","layers":[]}}"#);
+        assert_eq!(
+            declared_media_type("m", m.as_bytes()).unwrap().as_deref(),
+            Some(MT_OCI_MANIFEST)
+        );
+        assert_eq!(declared_media_type("m", br#"{"schemaVersion":2}"#).unwrap(), None);
+        // Two spellings: Go takes the last, a first-match reader the first.
+        let two = format!(r#"{{"mediaType":"{MT_OCI_MANIFEST}","MediaType":"{MT_DOCKER_MANIFEST}"}}"#);
+        let e = declared_media_type("m", two.as_bytes()).unwrap_err();
+        assert_eq!(e.exit_code(), crate::ExitCode::Malformed, "{e}");
+    }
 }
