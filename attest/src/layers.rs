@@ -284,7 +284,17 @@ fn each_layer<T: Send>(image: &SourceImage, f: impl Fn(&BlobRef) -> Result<T> + 
 /// The diff_ids of every layer, measured from the bytes (in parallel), for
 /// a pack without an SBOM; [`scan`] measures them in its own pass.
 pub fn diff_ids(image: &SourceImage) -> Result<LayerDiffIds> {
-    each_layer(image, |blob| measure_layer(image, blob)).map(LayerDiffIds::measured)
+    // An uncompressed layer is its own diff_id: its digest is checked
+    // while the bundle writer copies it, so reading it here would only
+    // hash it a second time.
+    each_layer(image, |blob| {
+        if blob.media_type.ends_with(".tar") {
+            Ok(blob.digest)
+        } else {
+            measure_layer(image, blob)
+        }
+    })
+    .map(LayerDiffIds::measured)
 }
 
 struct VerifyingReader<R> {
