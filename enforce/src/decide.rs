@@ -9,23 +9,21 @@
 //! loaded, runtime labels that are not the bundle's domain, an audit log
 //! that cannot be written (or is a symbolic link).
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use cerro_core::bundle::{read_bundle_file, NoExtract, RELEASE_ATTESTATION};
+use cerro_core::bundle::{NoExtract, RELEASE_ATTESTATION};
 use cerro_core::digest::Digest;
-use cerro_core::policy::{NoPolicy, Policy};
 use cerro_core::timestamp::format_rfc3339;
-use cerro_core::trust::home::Home;
 use cerro_core::verify::verify;
 use cerro_core::{Error, ExitCode};
-use cerro_policy::DeploymentPolicy;
 use serde::Serialize;
 
 use crate::config::{Config, Mode};
 use crate::confinement::{confinement, Confinement, ConfinementError, GivenLabels, SelinuxHost, SelinuxStatus};
+use crate::host::{load_policy, load_trust, read_bundle};
 use crate::store::BundleStore;
 
 /// What is being started.
@@ -128,9 +126,25 @@ impl Decision {
 pub struct Admission {
     confinement: Confinement,
     audit_override: bool,
+    container: Option<String>,
+    image: Option<Digest>,
 }
 
 impl Admission {
+    /// The container it admits ([`Request::container`]): an act checks it
+    /// is acting on that container (the hook: the OCI state's id), so an
+    /// admission decided for one container cannot start another.
+    pub fn container(&self) -> Option<&str> {
+        self.container.as_deref()
+    }
+
+    /// The image manifest digest it admits: the verified bundle's image,
+    /// one of [`Request::images`] (an audit override: the first of them, if
+    /// the runtime named any).
+    pub fn image(&self) -> Option<&Digest> {
+        self.image.as_ref()
+    }
+
     /// What confines the container: the bundle's SELinux domain, or
     /// unconfined and why.
     pub fn confinement(&self) -> &Confinement {
@@ -150,6 +164,8 @@ impl Admission {
         Admission {
             confinement,
             audit_override: false,
+            container: None,
+            image: None,
         }
     }
 }
@@ -158,9 +174,6 @@ impl Admission {
 /// verifier's baseline decides (one valid signature by a non-revoked key
 /// trusted `full` or `ultimate`).
 pub const NO_POLICY: &str = "no deployment policy: baseline of one full signer";
-
-/// Largest deployment policy read.
-const MAX_POLICY: u64 = 1 << 20;
 
 /// Why a container may not start.
 enum Failure {
@@ -198,6 +211,8 @@ impl std::fmt::Display for Failure {
 /// The verified outcome before mode and audit are applied.
 struct Outcome {
     bundle: Option<PathBuf>,
+    /// The image the verified bundle attests.
+    image: Option<Digest>,
     attestation: Option<Digest>,
     package: Option<String>,
     signers: Vec<String>,
@@ -207,6 +222,7 @@ struct Outcome {
 fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
     Outcome {
         bundle,
+        image: None,
         attestation: None,
         package: None,
         signers: Vec::new(),
@@ -215,20 +231,15 @@ fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
 }
 
 fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
-    let trust = match Home::new(&cfg.home).load_trust() {
+    let trust = match load_trust(cfg) {
         Ok(t) => t,
         Err(e) => return refuse(None, e),
     };
-    let policy: Box<dyn Policy> = match &cfg.policy {
-        None => Box::new(NoPolicy),
-        // Configured (`CERRO_POLICY`, or a `<home>/policy.json` that is
-        // there, even unreadable): any failure to read it refuses.
-        Some(p) => match cerro_core::fsutil::read_bounded(p, MAX_POLICY, "deployment policy")
-            .and_then(|b| DeploymentPolicy::from_json(&p.display().to_string(), &b).map_err(Error::from))
-        {
-            Ok(p) => Box::new(p),
-            Err(e) => return refuse(None, e),
-        },
+    // Configured (`CERRO_POLICY`, or a `<home>/policy.json` that is there,
+    // even unreadable): any failure to read it refuses.
+    let policy = match load_policy(cfg.policy.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return refuse(None, e),
     };
     // No image, no decision: an explicit bundle alone binds nothing (a
     // `podman run --rootfs` container has no image, and would otherwise
@@ -261,7 +272,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
             }
         },
     };
-    let bundle = match open_regular(&path).and_then(|f| read_bundle_file(&f, &mut NoExtract)) {
+    let bundle = match read_bundle(&path, &mut NoExtract) {
         Ok(b) => b,
         Err(e) => return refuse(Some(path), e),
     };
@@ -274,6 +285,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
     match verify(bundle, &trust, policy.as_ref(), req.now) {
         Err(r) => Outcome {
             bundle: Some(path),
+            image: None,
             attestation,
             package,
             signers: Vec::new(),
@@ -318,6 +330,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
             };
             Outcome {
                 bundle: Some(path),
+                image: Some(image),
                 attestation,
                 package,
                 signers,
@@ -330,6 +343,32 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
 /// Decides whether the container may start, and appends the decision to
 /// the audit log. Never panics; every failure is a refusal (in enforce mode).
 pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
+    let mut d = decision(cfg, req);
+    if let Err(e) = append_audit(&cfg.audit_log, &d) {
+        // A decision that cannot be recorded is not taken (fail closed).
+        if cfg.mode == Mode::Enforce {
+            d.allowed = false;
+            d.admission = None;
+            d.confinement = None;
+            d.check = Some(e.kind());
+            d.exit_code = e.exit_code().code();
+            d.reason = format!("cannot write the audit log: {e}");
+        }
+    }
+    d
+}
+
+/// What [`decide`] would decide for `req` now, by the same checks, without
+/// appending to the audit log and without an [`Admission`] (a preview
+/// admits nothing): `ct verify --as-runtime`.
+pub fn preview(cfg: &Config, req: &Request<'_>) -> Decision {
+    let mut d = decision(cfg, req);
+    d.admission = None;
+    d
+}
+
+/// The decision before it is recorded.
+fn decision(cfg: &Config, req: &Request<'_>) -> Decision {
     let o = check(cfg, req);
     let verified = o.result.is_ok();
     let (check, exit_code, mut reason) = match &o.result {
@@ -348,7 +387,7 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
     if let Some(e) = req.lookup_error {
         reason = format!("cannot tell which image the container runs ({e}); {reason}");
     }
-    let mut allowed = verified || cfg.mode == Mode::Audit;
+    let allowed = verified || cfg.mode == Mode::Audit;
     if !verified && cfg.mode == Mode::Audit {
         reason = format!("audit mode, allowed anyway: {reason}");
     }
@@ -365,7 +404,10 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
         }),
         Err(_) => None,
     };
-    let mut d = Decision {
+    // The image it was decided for: the verified bundle's; for an audit
+    // override, what the runtime named first.
+    let image = o.image.or_else(|| req.images.first().copied());
+    Decision {
         time: format_rfc3339(req.now),
         component: req.component.to_owned(),
         container: req.container.map(str::to_owned),
@@ -384,22 +426,11 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
         admission: confinement.clone().filter(|_| allowed).map(|c| Admission {
             confinement: c,
             audit_override: !verified,
+            container: req.container.map(str::to_owned),
+            image,
         }),
         confinement,
-    };
-    if let Err(e) = append_audit(&cfg.audit_log, &d) {
-        // A decision that cannot be recorded is not taken (fail closed).
-        if cfg.mode == Mode::Enforce {
-            allowed = false;
-            d.allowed = allowed;
-            d.admission = None;
-            d.confinement = None;
-            d.check = Some(e.kind());
-            d.exit_code = e.exit_code().code();
-            d.reason = format!("cannot write the audit log: {e}");
-        }
     }
-    d
 }
 
 /// What the audit record says about the policy in force.
@@ -408,39 +439,6 @@ fn policy_name(cfg: &Config) -> String {
         Some(p) => p.display().to_string(),
         None => NO_POLICY.to_owned(),
     }
-}
-
-/// Opens a bundle: without blocking (`O_NONBLOCK`, so a FIFO or a device
-/// named as a bundle cannot hang the start), and only if it is a regular
-/// file. `O_NONBLOCK` changes nothing for the reads of a regular file.
-fn open_regular(path: &Path) -> Result<File, Error> {
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| Error::io("opening", path, e))?;
-    let ty = f
-        .metadata()
-        .map_err(|e| Error::io("reading the metadata of", path, e))?
-        .file_type();
-    if !ty.is_file() {
-        let what = if ty.is_fifo() {
-            "a FIFO"
-        } else if ty.is_dir() {
-            "a directory"
-        } else if ty.is_char_device() || ty.is_block_device() {
-            "a device"
-        } else if ty.is_socket() {
-            "a socket"
-        } else {
-            "not a regular file"
-        };
-        return Err(Error::Config(format!(
-            "{}: a bundle must be a regular file, this is {what}",
-            path.display()
-        )));
-    }
-    Ok(f)
 }
 
 /// A refusal taken before any check, because the clock cannot be read

@@ -387,7 +387,10 @@ fn config_reads_the_environment() {
     };
     let c = Config::for_daemon(env).unwrap();
     assert_eq!(c.home, Path::new("/h"));
-    assert_eq!(c.store, Path::new("/var/lib/cerro-torre/store"));
+    // With CERRO_HOME set and no CERRO_STORE, a daemon's store is under it,
+    // as ct's is (issue 13: it kept /var/lib/cerro-torre/store, so ct and
+    // the daemons disagreed).
+    assert_eq!(c.store, Path::new("/h/store"));
     assert_eq!(c.mode, Mode::Audit);
     let bad = |k: &str| (k == "CERRO_MODE").then(|| "maybe".into());
     assert!(Config::for_daemon(bad).is_err());
@@ -679,4 +682,70 @@ fn only_a_decision_to_start_carries_an_admission() {
     let d = decide(&fx.cfg, &ask(&[other], None));
     assert!(d.allowed && !d.verified);
     assert!(d.admission().expect("audit mode admits").audit_override());
+}
+
+/// #17: the admission names what it admits, the container and the image
+/// of the request it was decided for, so an act can check it is acting on
+/// that container (the hook: the id in its OCI state).
+#[test]
+fn an_admission_names_the_container_and_the_image_it_admits() {
+    let mut fx = fixture();
+    let other = Digest::of(b"another name for nothing");
+    let d = decide(&fx.cfg, &ask(&[other, fx.image], None));
+    let a = d.admission().expect("admitted");
+    assert_eq!(a.container(), Some("c1"));
+    // The image the verified bundle attests, not merely the first named.
+    assert_eq!(a.image(), Some(&fx.image));
+    let images = [fx.image];
+    let mut req = ask(&images, None);
+    req.container = Some("c2");
+    let d = decide(&fx.cfg, &req);
+    assert_eq!(d.admission().unwrap().container(), Some("c2"));
+    req.container = None;
+    let d = decide(&fx.cfg, &req);
+    assert_eq!(d.admission().unwrap().container(), None);
+    // An audit override names the container and the image the runtime named.
+    fx.cfg.mode = Mode::Audit;
+    let d = decide(&fx.cfg, &ask(&[other], None));
+    let a = d.admission().expect("audit mode admits");
+    assert!(a.audit_override());
+    assert_eq!((a.container(), a.image()), (Some("c1"), Some(&other)));
+}
+
+/// The host service: `verify_file` is the verification every front end
+/// runs, `file` the store's add, and `decide`/`preview` the decision, the
+/// preview unrecorded and admitting nothing.
+#[test]
+fn the_host_service_verifies_files_and_previews_the_decision() {
+    use cerro_enforce::{Host, Rollback};
+    let fx = fixture();
+    let host = Host::new(fx.cfg.clone(), || Ok(NOW));
+    let stored = BundleStore::new(&fx.cfg.store).path_for(&fx.image);
+    let v = host.verify_file(&stored, &mut NoExtract).unwrap().unwrap();
+    assert_eq!(v.image.digest, fx.image);
+    host.file(&stored.with_extension("ctp"), &v, Rollback::Refuse).unwrap();
+
+    let p = host.preview(&ask(&[fx.image], None));
+    assert!(p.allowed && p.verified, "{}", p.reason);
+    assert!(p.admission().is_none(), "a preview admits nothing");
+    assert!(!fx.cfg.audit_log.exists(), "a preview is not recorded");
+    let d = host.decide(&ask(&[fx.image], None));
+    assert!(d.admission().is_some());
+    assert_eq!(audit(&fx.cfg).len(), 1);
+
+    // A FIFO is refused, not read (one opening rule for ct and the daemons).
+    let fifo = fx.cfg.store.join("fifo.ctp");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let e = host.verify_file(&fifo, &mut NoExtract).unwrap_err();
+    assert!(e.to_string().contains("FIFO"), "{e}");
+
+    // A clock that cannot be read refuses; it never reads as 0.
+    let broken = Host::new(fx.cfg.clone(), || Err(cerro_core::Error::Config("no clock".into())));
+    assert!(broken.verify_file(&stored, &mut NoExtract).is_err());
+
+    // A configured policy that cannot be read is an error, not the baseline.
+    let mut cfg = fx.cfg.clone();
+    cfg.policy = Some(fx.cfg.home.join("missing-policy.json"));
+    let e = Host::new(cfg, || Ok(NOW)).verify_file(&stored, &mut NoExtract).unwrap_err();
+    assert_eq!(e.exit_code(), cerro_core::ExitCode::Io, "{e}");
 }

@@ -122,6 +122,18 @@ fn main() -> ExitCode {
         },
     );
     if let Some(admission) = d.admission() {
+        // The admission must be for this container (#17): one decided for
+        // another container starts nothing here.
+        if admission.container() != Some(state.id.as_str()) {
+            return refuse(
+                cerro_core::ExitCode::Config.code(),
+                &format!(
+                    "the decision admits container {:?}, not {:?}",
+                    admission.container().unwrap_or(""),
+                    state.id
+                ),
+            );
+        }
         if admission.audit_override() {
             eprintln!("cerro-hook: {}", d.reason);
         }

@@ -1,0 +1,186 @@
+//! The host service: what every front end calls to verify a bundle file,
+//! file it in the bundle store, and decide at container start, over one
+//! loaded [`Config`]. `ct verify`/`explain`/`unpack`/`sbom`/`load`/`fetch`/
+//! `selinux install`/`demo` and the shim and the hook are short calls on
+//! it; the steps ("load the trust store, choose the policy, open, read,
+//! verify") are written once, here, and [`crate::decide`] uses the same.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+use cerro_core::bundle::{read_bundle_file, Bundle, Extract};
+use cerro_core::policy::{NoPolicy, Policy};
+use cerro_core::trust::home::Home;
+use cerro_core::trust::TrustStore;
+use cerro_core::verify::{verify, Rejected, Verified};
+use cerro_core::Error;
+use cerro_policy::DeploymentPolicy;
+
+use crate::config::Config;
+use crate::decide::{decide, preview, Decision, Request};
+use crate::store::{BundleStore, Rollback, StoredBundle};
+
+/// Largest deployment policy read.
+const MAX_POLICY: u64 = 1 << 20;
+
+/// The outcome of verifying a bundle that could be read: the proof, or the
+/// refusal with the report up to it.
+pub type Checked = Result<Verified<Bundle>, Box<Rejected>>;
+
+/// The clock a [`Host`] verifies against (`cerro_core::clock::unix_now` on
+/// a host; a fixed time in tests). An error refuses, never reads as 0.
+pub type Clock = Box<dyn Fn() -> Result<u64, Error> + Send + Sync>;
+
+/// One host's enforcement: its configuration (trust root, bundle store,
+/// policy, audit log, mode) and its clock. The trust store and the policy
+/// are read at each call, so an edit (a revocation) counts at the next one.
+pub struct Host {
+    config: Config,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// The host service over `config` (from [`Config::for_ct`],
+    /// [`Config::for_daemon`] …), reading the time from `clock`.
+    pub fn new(config: Config, clock: impl Fn() -> Result<u64, Error> + Send + Sync + 'static) -> Self {
+        Host {
+            config,
+            clock: Box::new(clock),
+        }
+    }
+
+    /// [`Host::new`] with the system clock (`cerro_core::clock::unix_now`).
+    pub fn with_system_clock(config: Config) -> Self {
+        Self::new(config, cerro_core::clock::unix_now)
+    }
+
+    /// The configuration it was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The time now; a clock that cannot be read is an error (exit 78).
+    pub fn now(&self) -> Result<u64, Error> {
+        (self.clock)()
+    }
+
+    /// The trust store (`<home>/trust.toml`, `keys/`); missing: empty.
+    pub fn trust(&self) -> Result<TrustStore, Error> {
+        load_trust(&self.config)
+    }
+
+    /// The deployment policy (the one selection rule: `--policy`, else
+    /// `$CERRO_POLICY`, else `<home>/policy.json` if anything is there;
+    /// see `config.rs`), read fail-closed; the baseline when none.
+    pub fn policy(&self) -> Result<Box<dyn Policy>, Error> {
+        load_policy(self.config.policy.as_deref())
+    }
+
+    /// The bundle store.
+    pub fn store(&self) -> BundleStore {
+        BundleStore::new(&self.config.store)
+    }
+
+    /// Opens `path` (a regular file only, without blocking), reads it in
+    /// one pass (handing the image layout to `extract`) and verifies it
+    /// against the trust store and policy, now. The outer error is a
+    /// configuration, clock or bundle that could not be read at all; the
+    /// inner one a bundle that was read and refused.
+    pub fn verify_file(&self, path: &Path, extract: &mut dyn Extract) -> Result<Checked, Error> {
+        let policy = self.policy()?;
+        let trust = self.trust()?;
+        let bundle = read_bundle(path, extract)?;
+        Ok(verify(bundle, &trust, policy.as_ref(), self.now()?))
+    }
+
+    /// Verifies a bundle already read (`ct fetch`'s, assembled from a
+    /// registry) as [`Host::verify_file`] does.
+    pub fn verify_bundle(&self, bundle: Bundle) -> Result<Checked, Error> {
+        let policy = self.policy()?;
+        let trust = self.trust()?;
+        Ok(verify(bundle, &trust, policy.as_ref(), self.now()?))
+    }
+
+    /// Files `source`, verified as `verified`, in the bundle store under its
+    /// image digest ([`BundleStore::add`]: the stored copy is read back and
+    /// must be the verified bundle; an older bundle for the same image is
+    /// refused unless `rollback` allows it).
+    pub fn file(&self, source: &Path, verified: &Verified<Bundle>, rollback: Rollback) -> Result<StoredBundle, Error> {
+        self.store().add(source, verified, rollback)
+    }
+
+    /// The decision at container start ([`crate::decide`]: recorded in the
+    /// audit log; its `admission()` is what the acts take).
+    pub fn decide(&self, req: &Request<'_>) -> Decision {
+        decide(&self.config, req)
+    }
+
+    /// What [`Host::decide`] would decide, by the same checks, unrecorded and
+    /// admitting nothing ([`crate::preview`]).
+    pub fn preview(&self, req: &Request<'_>) -> Decision {
+        preview(&self.config, req)
+    }
+}
+
+/// The trust store of `cfg`.
+pub(crate) fn load_trust(cfg: &Config) -> Result<TrustStore, Error> {
+    Home::new(&cfg.home).load_trust()
+}
+
+/// The deployment policy at `path` (bounded read; any failure is an
+/// error, never the baseline), or the baseline when there is none.
+pub(crate) fn load_policy(path: Option<&Path>) -> Result<Box<dyn Policy>, Error> {
+    match path {
+        None => Ok(Box::new(NoPolicy)),
+        Some(p) => {
+            let bytes = cerro_core::fsutil::read_bounded(p, MAX_POLICY, "deployment policy")?;
+            Ok(Box::new(DeploymentPolicy::from_json(&p.display().to_string(), &bytes)?))
+        }
+    }
+}
+
+/// Opens (as [`open_regular`]) and reads the bundle at `path`.
+pub(crate) fn read_bundle(path: &Path, extract: &mut dyn Extract) -> Result<Bundle, Error> {
+    read_bundle_file(&open_regular(path)?, extract)
+}
+
+/// Opens a bundle: without blocking (`O_NONBLOCK`, so a FIFO or a device
+/// named as a bundle cannot hang the start), and only if it is a regular
+/// file. `O_NONBLOCK` changes nothing for the reads of a regular file.
+fn open_regular(path: &Path) -> Result<File, Error> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("opening", path, e))?;
+    let ty = f
+        .metadata()
+        .map_err(|e| Error::io("reading the metadata of", path, e))?
+        .file_type();
+    if !ty.is_file() {
+        let what = if ty.is_fifo() {
+            "a FIFO"
+        } else if ty.is_dir() {
+            "a directory"
+        } else if ty.is_char_device() || ty.is_block_device() {
+            "a device"
+        } else if ty.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(Error::Config(format!(
+            "{}: a bundle must be a regular file, this is {what}",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
+
