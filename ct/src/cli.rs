@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "ct", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
-    /// State directory (keys, trust store). Default: $CERRO_HOME, else $XDG_CONFIG_HOME/cerro-torre,
-    /// else ~/.config/cerro-torre.
+    /// State directory (keys, trust store; the bundle store is <home>/store unless $CERRO_STORE).
+    /// Default: $CERRO_HOME; else as root /etc/cerro-torre (the shim's and the hook's, with the
+    /// store in /var/lib/cerro-torre/store), as a user $XDG_CONFIG_HOME/cerro-torre, else
+    /// ~/.config/cerro-torre.
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
@@ -261,12 +263,18 @@ pub enum SbomFormatArg {
 pub struct VerifyArgs {
     /// The bundle.
     pub file: PathBuf,
-    /// Deployment policy (JSON, spec/policy.md).
+    /// Deployment policy (JSON, spec/policy.md). Default: $CERRO_POLICY, else <home>/policy.json
+    /// if there is one (the shim's and the hook's rule).
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// Machine-readable report on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Tell what the shim or the hook would decide on this host for the bundle's image: their
+    /// configuration (with their ownership checks), the bundle store's entry for the image, the
+    /// trust store, the policy and SELinux, by the same decision (unrecorded).
+    #[arg(long, conflicts_with = "policy")]
+    pub as_runtime: bool,
 }
 
 #[derive(Debug, Subcommand)]

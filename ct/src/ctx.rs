@@ -1,31 +1,70 @@
-//! What every command needs from the environment, gathered once: the state
-//! directory, the clock, the passphrase source. `cerro-core` itself reads no
-//! environment.
+//! What every command needs from the environment, gathered once: the host
+//! configuration (`cerro_enforce::Config::for_ct`: the one loader, with
+//! `--home` and `--policy` as its command-line layer), the clock, the
+//! passphrase source. `cerro-core` itself reads no environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use cerro_core::trust::home::Home;
 use cerro_core::Error;
+use cerro_enforce::{Config, EnforceError, Host, Overrides};
 use zeroize::Zeroizing;
 
 use crate::cli::Cli;
 
 pub struct Ctx {
     pub home: Home,
+    /// `--home`, if given.
+    home_override: Option<PathBuf>,
+    /// The effective uid, which chooses the layout (root: the daemons').
+    euid: u32,
     passphrase_file: Option<PathBuf>,
+}
+
+/// An enforce error as the core's (the exit code travels with it).
+pub fn core_error(e: EnforceError) -> Error {
+    match e {
+        EnforceError::Core(e) => e,
+        other => Error::Config(other.to_string()),
+    }
 }
 
 impl Ctx {
     pub fn new(cli: &Cli) -> Result<Self> {
-        let root = match &cli.home {
-            Some(h) => h.clone(),
-            None => Home::resolve(|k| std::env::var_os(k))?,
-        };
+        let euid = Config::current_euid();
+        let cfg = Self::resolve(euid, cli.home.clone(), None)?;
         Ok(Ctx {
-            home: Home::new(root),
+            home: Home::new(cfg.home),
+            home_override: cli.home.clone(),
+            euid,
             passphrase_file: cli.passphrase_file.clone(),
         })
+    }
+
+    fn resolve(euid: u32, home: Option<PathBuf>, policy: Option<&Path>) -> Result<Config, Error> {
+        let overrides = Overrides {
+            home,
+            policy: policy.map(Path::to_path_buf),
+        };
+        Config::for_ct(euid, &overrides, |k| std::env::var_os(k)).map_err(core_error)
+    }
+
+    /// The configuration with `policy` (a command's `--policy`) on top:
+    /// `--policy`, else `$CERRO_POLICY`, else `<home>/policy.json`, as the
+    /// shim and the hook choose.
+    pub fn config(&self, policy: Option<&Path>) -> Result<Config> {
+        Ok(Self::resolve(self.euid, self.home_override.clone(), policy)?)
+    }
+
+    /// The host service over [`Ctx::config`], with the system clock.
+    pub fn host(&self, policy: Option<&Path>) -> Result<Host> {
+        Ok(Host::with_system_clock(self.config(policy)?))
+    }
+
+    /// The effective uid.
+    pub fn euid(&self) -> u32 {
+        self.euid
     }
 
     /// Current unix time; a clock that cannot be read is an error (exit

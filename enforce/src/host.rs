@@ -146,8 +146,10 @@ pub(crate) fn load_policy(path: Option<&Path>) -> Result<Box<dyn Policy>, Error>
     }
 }
 
-/// Opens (as [`open_regular`]) and reads the bundle at `path`.
-pub(crate) fn read_bundle(path: &Path, extract: &mut dyn Extract) -> Result<Bundle, Error> {
+/// Opens the bundle at `path` (a regular file only, without blocking: a
+/// FIFO or a device cannot hang the caller) and reads it in one pass,
+/// every digest checked; not verified.
+pub fn read_bundle(path: &Path, extract: &mut dyn Extract) -> Result<Bundle, Error> {
     read_bundle_file(&open_regular(path)?, extract)
 }
 

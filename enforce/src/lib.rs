@@ -22,7 +22,7 @@ mod store;
 pub use config::{check_daemon_owned, Config, Layout, Mode, Overrides, SYSTEM_HOME, SYSTEM_STORE};
 pub use confinement::{Confinement, GivenLabels, KernelSelinux, SelinuxHost, SelinuxMode, SelinuxStatus};
 pub use decide::{decide, preview, refuse_without_clock, Admission, Decision, Request, NO_POLICY};
-pub use host::{Checked, Clock, Host};
+pub use host::{read_bundle, Checked, Clock, Host};
 pub use store::{BundleStore, Rollback, StoredBundle};
 
 /// Errors of this crate (configuration and store I/O; a refused image is a

@@ -1,5 +1,7 @@
 //! `ct demo`: the main job end to end on an embedded sample image, in a
-//! private state directory (the user's keys are never touched).
+//! private state directory (the user's keys are never touched), through
+//! the same code as the commands it shows: the pack pipeline
+//! (`pack::write_bundle`) and the host service's `verify_file`.
 
 use std::fs::{self, File};
 use std::io::BufReader;
@@ -7,16 +9,13 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use cerro_attest::{AttestOptions, ImageSource, SbomFormat};
-use cerro_core::bundle::{read_bundle_file, NoExtract};
+use cerro_core::bundle::NoExtract;
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
-use cerro_core::pack::PackRequest;
-use cerro_core::policy::NoPolicy;
 use cerro_core::trust::home::Home;
-use cerro_core::trust::TrustStore;
-use cerro_core::verify::verify;
 use cerro_core::{Error, ExitCode};
+use cerro_enforce::{Config, Host, Mode};
 
 use crate::ctx::source_date_epoch;
 use crate::output;
@@ -114,55 +113,44 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
         },
     )?;
     let signing = home.load_signing_key("demo-maintainer", None)?;
-    {
-        let mut f = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&bundle_path)
-            .map_err(|e| Error::io("creating", &bundle_path, e))?;
-        let time = source_date_epoch()?;
-        let attest = AttestOptions {
-            sbom: Some(SbomFormat::Spdx),
-            provenance: Some(ImageSource {
-                transport: "oci".into(),
-                reference: src.reference.clone(),
-            }),
-            tool_version: env!("CARGO_PKG_VERSION").into(),
-            time,
-        };
-        let attested = cerro_attest::statements(&manifest, &src, &attest)?;
-        let module = cerro_selinux::generate(&manifest, None).map_err(Error::from)?;
-        PackRequest {
-            image: &src,
-            manifest: &manifest,
-            keys: &[signing],
-            mtime: time,
-            selinux: &[(module.member_path(), module.cil.into_bytes())],
-            extra: &attested.statements,
-            diff_ids: &attested.diff_ids,
-        }
-        .write_file(&mut f)?;
-    }
+    let time = source_date_epoch()?;
+    let attest = AttestOptions {
+        sbom: Some(SbomFormat::Spdx),
+        provenance: Some(ImageSource {
+            transport: "oci".into(),
+            reference: src.reference.clone(),
+        }),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        time,
+    };
+    super::pack::write_bundle(&src, &manifest, &[signing], &attest, None, &bundle_path)?;
     let size = fs::metadata(&bundle_path).map(|m| m.len()).unwrap_or(0);
     println!("wrote {} ({size} bytes)", bundle_path.display());
 
-    let trust = home.load_trust()?;
-    let now = cerro_core::clock::unix_now()?;
+    // The host service, as ct verify uses it, over the demo's private state
+    // (no deployment policy), and over an empty trust root for step 7.
+    let host_of = |home: &Path| {
+        Host::with_system_clock(Config {
+            home: home.to_path_buf(),
+            store: work.join("store"),
+            policy: None,
+            audit_log: work.join("store").join("audit.log"),
+            mode: Mode::Enforce,
+        })
+    };
+    let trusting = host_of(home.root());
+    let stranger = host_of(&work.join("stranger"));
     let check = |path: &Path,
-                 trust: &TrustStore|
+                 host: &Host|
      -> Result<Result<cerro_core::verify::Report, (Error, cerro_core::verify::Report)>, Error> {
-        let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-        let bundle = read_bundle_file(&f, &mut NoExtract)?;
-        Ok(match verify(bundle, trust, &NoPolicy, now) {
+        Ok(match host.verify_file(path, &mut NoExtract)? {
             Ok(v) => Ok(v.report().clone()),
             Err(r) => Err((r.error, r.report)),
         })
     };
 
     step(4, "ct verify hello-cerro.ctp");
-    let report = match check(&bundle_path, &trust)? {
+    let report = match check(&bundle_path, &trusting)? {
         Ok(r) => r,
         Err((e, _)) => bail!("the demo bundle did not verify: {e}"),
     };
@@ -176,7 +164,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
     let offset = last_member_offset(&bundle_path)?;
     bytes[offset as usize] ^= 0x20;
     fs::write(&tampered_path, &bytes).map_err(|e| Error::io("writing", &tampered_path, e))?;
-    let refused_tamper = match check(&tampered_path, &trust) {
+    let refused_tamper = match check(&tampered_path, &trusting) {
         Err(e) => {
             println!("refused (exit {}): {e}", e.exit_code().code());
             e.exit_code() == ExitCode::DigestMismatch
@@ -192,7 +180,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
         7,
         "verify the untouched bundle on a host that does not trust demo-maintainer",
     );
-    let refused_untrusted = match check(&bundle_path, &TrustStore::new())? {
+    let refused_untrusted = match check(&bundle_path, &stranger)? {
         Err((e, _)) => {
             println!("refused (exit {}): {e}", e.exit_code().code());
             e.exit_code() == ExitCode::SignerNotTrusted

@@ -140,7 +140,10 @@ pub fn doctor(ctx: &Ctx) -> Result<ExitCode> {
     );
     println!("[info] {}", selinux_line(&KernelSelinux::default().status()));
     let dirs: Vec<&Path> = PODMAN_HOOKS_DIRS.iter().map(Path::new).collect();
-    for line in daemon_checks(&dirs) {
+    let mine = ctx.config(None)?;
+    let mut lines = path_agreement(&mine, ctx.euid(), &dirs);
+    lines.extend(daemon_checks(&dirs));
+    for line in lines {
         match line {
             Check::Ok(what) => report(true, what),
             Check::Fail(what) => report(false, what),
@@ -292,6 +295,65 @@ fn daemon_checks(dirs: &[&Path]) -> Vec<Check> {
     lines
 }
 
+/// The paths `ct` uses (`mine`, resolved for effective uid `euid`) and the
+/// ones the shim (its defaults: containerd's environment is not visible
+/// here) and each hook found in `dirs` (its hooks.d environment) will use,
+/// and whether they agree. As root they must: a bundle `ct load` files
+/// elsewhere is one the daemons never see (a failure). A user's `ct` keeps
+/// its own layout by design (said, not a failure).
+fn path_agreement(mine: &Config, euid: u32, dirs: &[&Path]) -> Vec<Check> {
+    let mut lines = vec![Check::Info(format!(
+        "ct ({}) uses trust root {}, bundle store {}, policy {}",
+        if euid == 0 { "root: the system layout" } else { "a user: the user layout" },
+        mine.home.display(),
+        mine.store.display(),
+        policy_name(mine)
+    ))];
+    let mut daemons: Vec<(String, Vec<(String, OsString)>)> = vec![("the shim".into(), Vec::new())];
+    let mut ignored = Vec::new();
+    for h in find_hooks(dirs, &mut ignored) {
+        daemons.push((format!("the hook ({})", h.json.display()), h.env));
+    }
+    for (whose, env) in daemons {
+        let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let theirs = match Config::daemon_layout(lookup) {
+            Ok(c) => c,
+            Err(e) => {
+                lines.push(Check::Fail(format!("{whose} configuration: {e}")));
+                continue;
+            }
+        };
+        lines.push(Check::Info(format!(
+            "{whose} uses trust root {}, bundle store {}, policy {}",
+            theirs.home.display(),
+            theirs.store.display(),
+            policy_name(&theirs)
+        )));
+        let same = theirs.home == mine.home && theirs.store == mine.store && theirs.policy == mine.policy;
+        lines.push(if same {
+            Check::Ok(format!("ct's trust root, bundle store and policy are {whose}'s"))
+        } else if euid == 0 {
+            Check::Fail(format!(
+                "ct's paths differ from {whose}'s: ct load files bundles where it does not look \
+                 (unset CERRO_HOME/CERRO_STORE/CERRO_POLICY here, or set the same for it)"
+            ))
+        } else {
+            Check::Info(format!(
+                "ct's paths (a user's own) are not {whose}'s: load bundles for it as root (sudo ct load)"
+            ))
+        });
+    }
+    lines
+}
+
+/// The policy in force, as the audit log names it.
+fn policy_name(cfg: &Config) -> String {
+    match &cfg.policy {
+        Some(p) => p.display().to_string(),
+        None => "none (baseline of one full signer)".into(),
+    }
+}
+
 /// What `ct doctor` says about confinement: whether the shim and the hook
 /// would run containers in their bundle's SELinux domain on this host.
 fn selinux_line(status: &SelinuxStatus) -> String {
@@ -387,6 +449,48 @@ mod tests {
         // No hooks.d file: said so, not a failure.
         let lines = daemon_checks(&[&d.join("absent")]);
         assert!(matches!(&lines[0], Check::Info(s) if s.starts_with("no cerro-hook hooks.d file in")));
+    }
+
+    /// `ct doctor` says which paths the shim and each hook use and whether
+    /// ct's are theirs: as root a difference fails, as a user it is said.
+    #[test]
+    fn doctor_says_whether_ct_and_the_daemons_agree_on_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let hooks = dir.path().join("hooks.d");
+        fs::create_dir_all(&hooks).unwrap();
+        fs::write(
+            hooks.join("cerro-hook.json"),
+            serde_json::json!({"version": "1.0.0", "hook": {"path": "/usr/libexec/cerro-hook", "env": [
+                "CERRO_HOME=/srv/trust",
+            ]}, "when": {"always": true}, "stages": ["prestart"]})
+            .to_string(),
+        )
+        .unwrap();
+        let root = Config::for_ct(0, &Default::default(), |_| None).unwrap();
+        let lines = path_agreement(&root, 0, &[&hooks]);
+        assert!(lines.contains(&Check::Ok("ct's trust root, bundle store and policy are the shim's".into())));
+        let hook = format!("the hook ({})", hooks.join("cerro-hook.json").display());
+        assert!(lines.contains(&Check::Info(format!(
+            "{hook} uses trust root /srv/trust, bundle store /srv/trust/store, policy none (baseline of one full signer)"
+        ))));
+        assert!(
+            lines
+                .iter()
+                .any(|l| matches!(l, Check::Fail(s) if s.starts_with(&format!("ct's paths differ from {hook}'s")))),
+            "{lines:?}"
+        );
+        // The same variables for ct: it agrees with the hook, not the shim.
+        let same = Config::for_ct(0, &Default::default(), |k| {
+            (k == "CERRO_HOME").then(|| OsString::from("/srv/trust"))
+        })
+        .unwrap();
+        let lines = path_agreement(&same, 0, &[&hooks]);
+        assert!(lines.contains(&Check::Ok(format!("ct's trust root, bundle store and policy are {hook}'s"))));
+        // A user's own layout is not a failure.
+        let user = Config::for_ct(1000, &Default::default(), |k| (k == "HOME").then(|| OsString::from("/home/u")))
+            .unwrap();
+        let lines = path_agreement(&user, 1000, &[&hooks]);
+        assert!(lines.iter().all(|l| !matches!(l, Check::Fail(_))), "{lines:?}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `ct load`: verify a bundle, file it in the bundle store under its image
-//! digest (where the shim and the hook look), and optionally import its
-//! image into podman or containerd.
+//! digest (where the shim and the hook look: as root, ct's configuration is
+//! theirs, `cerro_enforce::Config::for_ct`), and optionally import its image
+//! into podman or containerd. Verification and filing are the host
+//! service's (`verify_file`, `file`).
 
 use std::fs;
 use std::path::Path;
@@ -9,9 +11,8 @@ use std::process::Command;
 use anyhow::{bail, Context as _, Result};
 use cerro_core::bundle::NoExtract;
 use cerro_core::{Error, ExitCode};
-use cerro_enforce::{BundleStore, Config};
 
-use super::verify::{check, StageDir};
+use super::verify::StageDir;
 use crate::ctx::Ctx;
 
 /// Where `--into` imports the image.
@@ -39,12 +40,10 @@ pub struct LoadArgs<'a> {
 }
 
 pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
-    let mut cfg = Config::for_user(|k| std::env::var_os(k)).map_err(|e| Error::Config(e.to_string()))?;
-    cfg.home = ctx.home.root().to_path_buf();
-    if std::env::var_os("CERRO_STORE").is_none() {
-        cfg.store = ctx.home.root().join("store");
-    }
-    let store = BundleStore::new(&cfg.store);
+    // The one configuration: as root, the store the shim and the hook read.
+    let host = ctx.host(a.policy)?;
+    let cfg = host.config();
+    let store = host.store();
     if a.list {
         let entries = store.list()?;
         if a.json {
@@ -68,10 +67,11 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
     let layout = staging.path().join("layout");
     fs::create_dir_all(layout.join("blobs/sha256")).map_err(|e| Error::io("creating", &layout, e))?;
     let outcome = if a.into.is_some() {
-        check(ctx, file, a.policy, &mut StageDir { dir: layout.clone() })?
+        host.verify_file(file, &mut StageDir { dir: layout.clone() })
     } else {
-        check(ctx, file, a.policy, &mut NoExtract)?
-    };
+        host.verify_file(file, &mut NoExtract)
+    }
+    .with_context(|| format!("checking bundle {}", file.display()))?;
     let v = match outcome {
         Ok(v) => v,
         Err(r) => {
@@ -88,7 +88,7 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
     } else {
         cerro_enforce::Rollback::Refuse
     };
-    let stored = match store.add(file, &v, rollback) {
+    let stored = match host.file(file, &v, rollback) {
         Ok(s) => s,
         Err(e @ Error::PolicyRejection { .. }) => {
             eprintln!("ct: refused {}: {e}", file.display());

@@ -11,6 +11,7 @@ use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack::PackRequest;
 use cerro_core::{Error, ExitCode};
+use ed25519_dalek::SigningKey;
 
 use crate::cli::SbomFormatArg;
 use crate::ctx::{source_date_epoch, Ctx};
@@ -31,6 +32,37 @@ pub struct Attest<'a> {
     pub provenance: bool,
     /// The target SELinux policy's CIL (for port and device types).
     pub selinux_policy: Option<&'a Path>,
+}
+
+/// The pack pipeline, written once (`ct pack` and `ct demo` call it): the
+/// attestations read from the layers (SBOM and diff_ids in one pass, the
+/// provenance), the SELinux module generated from the manifest against
+/// `selinux` (the target policy, if known), the release statement signed by
+/// `keys`, the bundle written to `output` atomically (`opts.time` is every
+/// member's mtime).
+pub(crate) fn write_bundle(
+    src: &SourceImage,
+    manifest: &PackageManifest,
+    keys: &[SigningKey],
+    opts: &AttestOptions,
+    selinux: Option<&cerro_selinux::HostPolicy>,
+    output: &Path,
+) -> Result<()> {
+    let mut out = AtomicFile::create(output, 0o644)?;
+    let attested = cerro_attest::statements(manifest, src, opts)?;
+    let module = cerro_selinux::generate(manifest, selinux).map_err(Error::from)?;
+    PackRequest {
+        image: src,
+        manifest,
+        keys,
+        mtime: opts.time,
+        selinux: &[(module.member_path(), module.cil.into_bytes())],
+        extra: &attested.statements,
+        diff_ids: &attested.diff_ids,
+    }
+    .write_file(out.file())?;
+    out.commit_unsynced()?;
+    Ok(())
 }
 
 /// The SELinux module of `manifest`, generated against the target policy
@@ -96,7 +128,6 @@ pub fn pack(
         )?,
     };
     let mtime = source_date_epoch()?;
-    let mut out = AtomicFile::create(output, 0o644)?;
     let transport = match &registry_ref {
         Some(_) => "docker".to_owned(),
         None => image.split_once(':').map(|(t, _)| t).unwrap_or(image).to_owned(),
@@ -113,19 +144,8 @@ pub fn pack(
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         time: mtime,
     };
-    let attested = cerro_attest::statements(&manifest, &src, &opts)?;
-    let module = selinux_module(&manifest, attest.selinux_policy)?;
-    PackRequest {
-        image: &src,
-        manifest: &manifest,
-        keys: &keys,
-        mtime,
-        selinux: &[(module.member_path(), module.cil.into_bytes())],
-        extra: &attested.statements,
-        diff_ids: &attested.diff_ids,
-    }
-    .write_file(out.file())?;
-    out.commit_unsynced()?;
+    let host = super::selinux::host_policy(attest.selinux_policy)?;
+    write_bundle(&src, &manifest, &keys, &opts, host.as_ref(), output)?;
     println!(
         "packed {} {} ({}, {} layer(s)) into {} signed by {}",
         manifest.package.name,

@@ -5,11 +5,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-use cerro_core::verify::verify as core_verify;
 use cerro_core::ExitCode;
 use cerro_registry::{Options, Registry};
 
-use super::verify::load_policy;
 use crate::cli::RegistryArgs;
 use crate::ctx::Ctx;
 use crate::signals::Cleanup;
@@ -50,11 +48,13 @@ pub fn fetch(
     args: &RegistryArgs,
     policy: Option<&Path>,
 ) -> Result<ExitCode> {
-    let policy = load_policy(policy)?;
-    let trust = ctx.home.load_trust()?;
+    // The policy is read (and refused if broken) before anything is fetched.
+    let host = ctx.host(policy)?;
+    host.policy()?;
+    let trust = host.trust()?;
     let reg = connect(reference, args)?;
     let cleanup = Cleanup::install();
-    let now = ctx.now()?;
+    let now = host.now()?;
     let fetched = match cerro_registry::fetch(&reg, output, &trust, now, &mut |tmp| cleanup.watch(tmp)) {
         Ok(f) => f,
         // The release signature was refused before any layer was downloaded.
@@ -65,7 +65,7 @@ pub fn fetch(
         Err(e) => return Err(cerro_core::Error::from(e).into()),
     };
     let artifact = fetched.artifact;
-    match core_verify(fetched.bundle, &trust, policy.as_ref(), now) {
+    match host.verify_bundle(fetched.bundle)? {
         Ok(v) => {
             fetched.pending.commit(&v).map_err(cerro_core::Error::from)?;
             println!(

@@ -4,44 +4,38 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use cerro_core::bundle::{read_bundle_file, Bundle, Extract, NoExtract};
+use cerro_core::bundle::{Extract, NoExtract};
 use cerro_core::digest::Digest;
 use cerro_core::hashpool::Sink;
-use cerro_core::policy::{NoPolicy, Policy};
-use cerro_core::verify::{verify as core_verify, Rejected, Verified};
 use cerro_core::{Error, ExitCode};
-use cerro_policy::DeploymentPolicy;
+use cerro_core::bundle::RELEASE_ATTESTATION;
+use cerro_enforce::{Checked, Config, Host, KernelSelinux, Request};
 
 use crate::cli::VerifyArgs;
 use crate::ctx::Ctx;
 use crate::output;
 
-pub(crate) fn load_policy(path: Option<&Path>) -> Result<Box<dyn Policy>> {
-    match path {
-        None => Ok(Box::new(NoPolicy)),
-        Some(p) => {
-            let bytes = fs::read(p).map_err(|e| Error::io("reading", p, e))?;
-            Ok(Box::new(DeploymentPolicy::from_json(&p.display().to_string(), &bytes)?))
-        }
-    }
-}
-
-/// Reads `file` (handing the layout to `extract`) and verifies it.
-/// The outer error is a bundle that could not be read at all.
+/// Reads `file` (handing the layout to `extract`) and verifies it: the
+/// host service's `verify_file`, with the policy chosen as the shim and the
+/// hook choose it (`--policy`, else `$CERRO_POLICY`, else
+/// `<home>/policy.json`). The outer error is a bundle that could not be
+/// read at all (or a configuration that cannot be used).
 pub(crate) fn check(
     ctx: &Ctx,
     file: &Path,
     policy: Option<&Path>,
     extract: &mut dyn Extract,
-) -> Result<Result<Verified<Bundle>, Box<Rejected>>> {
-    let policy = load_policy(policy)?;
-    let trust = ctx.home.load_trust()?;
-    let f = File::open(file).map_err(|e| Error::io("opening", file, e))?;
-    let bundle = read_bundle_file(&f, extract).with_context(|| format!("reading bundle {}", file.display()))?;
-    Ok(core_verify(bundle, &trust, policy.as_ref(), ctx.now()?))
+) -> Result<Checked> {
+    let host = ctx.host(policy)?;
+    Ok(host
+        .verify_file(file, extract)
+        .with_context(|| format!("checking bundle {}", file.display()))?)
 }
 
 pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
+    if a.as_runtime {
+        return as_runtime(a);
+    }
     let outcome = match check(ctx, &a.file, a.policy.as_deref(), &mut NoExtract) {
         Ok(o) => o,
         Err(e) if a.json => {
@@ -76,6 +70,9 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
 }
 
 pub fn explain(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
+    if a.as_runtime {
+        return as_runtime(a);
+    }
     let outcome = match check(ctx, &a.file, a.policy.as_deref(), &mut NoExtract) {
         Ok(o) => o,
         Err(e) => {
@@ -194,4 +191,85 @@ pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<ExitCode> {
         }
     }
     Err(Error::MissingAttestation(format!("{} carries no SBOM attestation", file.display())).into())
+}
+
+/// `ct verify --as-runtime FILE`: what the shim (or the hook) would decide
+/// on this host for FILE's image. The daemons' configuration is loaded as
+/// they load it (`Config::for_daemon`, from this environment, with their
+/// ownership checks), FILE is read only to learn its image, and the
+/// decision is the shim's (`cerro_enforce::preview`: the store's entry for
+/// that image, verified now against the daemons' trust store and policy,
+/// its confinement on this host's SELinux), unrecorded and admitting
+/// nothing. What it cannot see: a container (the hook's podman labels, the
+/// shim's snapshot chain).
+fn as_runtime(a: &VerifyArgs) -> Result<ExitCode> {
+    let cfg = Config::for_daemon(|k| std::env::var_os(k)).map_err(crate::ctx::core_error)?;
+    let host = Host::with_system_clock(cfg);
+    let bundle = cerro_enforce::read_bundle(&a.file, &mut NoExtract)
+        .with_context(|| format!("reading bundle {}", a.file.display()))?;
+    let image = bundle.image.digest;
+    let release = bundle.member(RELEASE_ATTESTATION).map(|m| m.digest);
+    let images = [image];
+    let d = match host.now() {
+        Ok(now) => host.preview(&Request {
+            component: "ct",
+            container: None,
+            images: &images,
+            bundle: None,
+            now,
+            selinux: &KernelSelinux::default(),
+            // The shim applies the decision's labels itself.
+            given_labels: None,
+            lookup_error: None,
+            rootfs_chain: None,
+        }),
+        Err(e) => return Err(e.into()),
+    };
+    let code = ExitCode::ALL
+        .iter()
+        .map(|(c, _)| *c)
+        .find(|c| c.code() == d.exit_code)
+        .unwrap_or(ExitCode::Config);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    }
+    let cfg = host.config();
+    let other = d.attestation.is_some() && d.attestation != release;
+    let verdict = match (d.verified, d.allowed) {
+        (true, _) => "ALLOWED".to_owned(),
+        (false, true) => format!("REFUSED (exit {}), but audit mode starts it anyway", d.exit_code),
+        (false, false) => format!("REFUSED (exit {})", d.exit_code),
+    };
+    let lines = [
+        format!("bundle      {}", a.file.display()),
+        format!("image       {image}"),
+        format!(
+            "runtime     home {}, store {}, policy {}, mode {}",
+            cfg.home.display(),
+            cfg.store.display(),
+            d.policy,
+            if cfg.mode == cerro_enforce::Mode::Audit { "audit" } else { "enforce" }
+        ),
+        format!(
+            "stored      {}",
+            match (&d.bundle, other) {
+                (Some(p), false) => format!("{} (this bundle)", p.display()),
+                (Some(p), true) => format!(
+                    "{} is another bundle for this image: the runtime decides on it, not on {}",
+                    p.display(),
+                    a.file.display()
+                ),
+                (None, _) => "none: load it as root (ct load) for the runtime to find it".to_owned(),
+            }
+        ),
+        format!("verdict     {verdict}: {}", output::printable(&d.reason)),
+    ];
+    for l in lines {
+        if a.json {
+            eprintln!("{l}");
+        } else {
+            println!("{l}");
+        }
+    }
+    Ok(if d.verified { ExitCode::Valid } else { code })
 }
