@@ -318,7 +318,11 @@ mod tests {
             );
         }
         // CERRO_STORE and CERRO_AUDIT_LOG win over what the home implies.
-        let e = env(&[("CERRO_HOME", "/h"), ("CERRO_STORE", "/s"), ("CERRO_AUDIT_LOG", "/a.log")]);
+        let e = env(&[
+            ("CERRO_HOME", "/h"),
+            ("CERRO_STORE", "/s"),
+            ("CERRO_AUDIT_LOG", "/a.log"),
+        ]);
         for c in [
             Config::for_ct(0, &Overrides::default(), &e).unwrap(),
             Config::daemon_layout(&e).unwrap(),
@@ -327,7 +331,14 @@ mod tests {
         }
         // CERRO_STORE alone keeps the system trust root.
         let c = Config::daemon_layout(env(&[("CERRO_STORE", "/s")])).unwrap();
-        assert_eq!(paths(&c), (Path::new("/etc/cerro-torre"), Path::new("/s"), Path::new("/s/audit.log")));
+        assert_eq!(
+            paths(&c),
+            (
+                Path::new("/etc/cerro-torre"),
+                Path::new("/s"),
+                Path::new("/s/audit.log")
+            )
+        );
     }
 
     /// A user who is not root keeps a private layout (XDG, else ~/.config),
@@ -404,7 +415,10 @@ mod tests {
             env(&[("CERRO_HOME", "/env")]),
         )
         .unwrap();
-        assert_eq!((c.home.as_path(), c.store.as_path()), (Path::new("/cli"), Path::new("/cli/store")));
+        assert_eq!(
+            (c.home.as_path(), c.store.as_path()),
+            (Path::new("/cli"), Path::new("/cli/store"))
+        );
     }
 
     #[test]

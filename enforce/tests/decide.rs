@@ -735,7 +735,11 @@ fn the_host_service_verifies_files_and_previews_the_decision() {
 
     // A FIFO is refused, not read (one opening rule for ct and the daemons).
     let fifo = fx.cfg.store.join("fifo.ctp");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let e = host.verify_file(&fifo, &mut NoExtract).unwrap_err();
     assert!(e.to_string().contains("FIFO"), "{e}");
 
@@ -746,6 +750,8 @@ fn the_host_service_verifies_files_and_previews_the_decision() {
     // A configured policy that cannot be read is an error, not the baseline.
     let mut cfg = fx.cfg.clone();
     cfg.policy = Some(fx.cfg.home.join("missing-policy.json"));
-    let e = Host::new(cfg, || Ok(NOW)).verify_file(&stored, &mut NoExtract).unwrap_err();
+    let e = Host::new(cfg, || Ok(NOW))
+        .verify_file(&stored, &mut NoExtract)
+        .unwrap_err();
     assert_eq!(e.exit_code(), cerro_core::ExitCode::Io, "{e}");
 }

@@ -156,10 +156,17 @@ exit 0
         load.contains("into /var/lib/cerro-torre/store/sha256/"),
         "ct load filed it elsewhere:\n{text}"
     );
-    assert_eq!(section("stored").lines().filter(|l| l.ends_with(".ctp")).count(), 1, "{text}");
+    assert_eq!(
+        section("stored").lines().filter(|l| l.ends_with(".ctp")).count(),
+        1,
+        "{text}"
+    );
     assert!(section("trust").contains("alice.pub.pem"), "{text}");
     // Nothing under root's HOME (podman may keep its own files there).
-    assert!(!home.join(".config/cerro-torre").exists(), "ct wrote under HOME:\n{text}");
+    assert!(
+        !home.join(".config/cerro-torre").exists(),
+        "ct wrote under HOME:\n{text}"
+    );
 
     // ct verify --as-runtime says what the shim would decide here, and ct
     // doctor that ct's paths are the hook's.
@@ -181,7 +188,10 @@ exit 0
     );
     let plain = section("podman run plain");
     assert!(!plain.contains("plain exit 0"), "{text}");
-    assert!(text.contains("cerro-hook: refused") && text.contains("no bundle in the store"), "{text}");
+    assert!(
+        text.contains("cerro-hook: refused") && text.contains("no bundle in the store"),
+        "{text}"
+    );
 
     // The hook recorded both decisions in the system store's audit log.
     let audit = section("audit");

@@ -304,7 +304,11 @@ fn daemon_checks(dirs: &[&Path]) -> Vec<Check> {
 fn path_agreement(mine: &Config, euid: u32, dirs: &[&Path]) -> Vec<Check> {
     let mut lines = vec![Check::Info(format!(
         "ct ({}) uses trust root {}, bundle store {}, policy {}",
-        if euid == 0 { "root: the system layout" } else { "a user: the user layout" },
+        if euid == 0 {
+            "root: the system layout"
+        } else {
+            "a user: the user layout"
+        },
         mine.home.display(),
         mine.store.display(),
         policy_name(mine)
@@ -312,7 +316,9 @@ fn path_agreement(mine: &Config, euid: u32, dirs: &[&Path]) -> Vec<Check> {
     // The shim's environment is containerd's, which ct cannot see: its
     // defaults are compared, and a difference is said, not failed. A hook's
     // is in its hooks.d file: a difference as root fails.
-    let mut daemons: Vec<(String, Vec<(String, OsString)>, bool)> = vec![(
+    // (whose, environment, whether ct can see that environment)
+    type Daemon = (String, Vec<(String, OsString)>, bool);
+    let mut daemons: Vec<Daemon> = vec![(
         "the shim (its defaults: containerd's environment is not visible here)".into(),
         Vec::new(),
         false,
@@ -480,7 +486,9 @@ mod tests {
         let root = Config::for_ct(0, &Default::default(), |_| None).unwrap();
         let lines = path_agreement(&root, 0, &[&hooks]);
         let shim = "the shim (its defaults: containerd's environment is not visible here)";
-        assert!(lines.contains(&Check::Ok(format!("ct's trust root, bundle store and policy are {shim}'s"))));
+        assert!(lines.contains(&Check::Ok(format!(
+            "ct's trust root, bundle store and policy are {shim}'s"
+        ))));
         let hook = format!("the hook ({})", hooks.join("cerro-hook.json").display());
         assert!(lines.contains(&Check::Info(format!(
             "{hook} uses trust root /srv/trust, bundle store /srv/trust/store, policy none (baseline of one full signer)"
@@ -497,11 +505,15 @@ mod tests {
         })
         .unwrap();
         let lines = path_agreement(&same, 0, &[&hooks]);
-        assert!(lines.contains(&Check::Ok(format!("ct's trust root, bundle store and policy are {hook}'s"))));
+        assert!(lines.contains(&Check::Ok(format!(
+            "ct's trust root, bundle store and policy are {hook}'s"
+        ))));
         assert!(lines.iter().all(|l| !matches!(l, Check::Fail(_))), "{lines:?}");
         // A user's own layout is not a failure.
-        let user = Config::for_ct(1000, &Default::default(), |k| (k == "HOME").then(|| OsString::from("/home/u")))
-            .unwrap();
+        let user = Config::for_ct(1000, &Default::default(), |k| {
+            (k == "HOME").then(|| OsString::from("/home/u"))
+        })
+        .unwrap();
         let lines = path_agreement(&user, 1000, &[&hooks]);
         assert!(lines.iter().all(|l| !matches!(l, Check::Fail(_))), "{lines:?}");
     }

@@ -4,11 +4,11 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use cerro_core::bundle::RELEASE_ATTESTATION;
 use cerro_core::bundle::{Extract, NoExtract};
 use cerro_core::digest::Digest;
 use cerro_core::hashpool::Sink;
 use cerro_core::{Error, ExitCode};
-use cerro_core::bundle::RELEASE_ATTESTATION;
 use cerro_enforce::{Checked, Config, Host, KernelSelinux, Request};
 
 use crate::cli::VerifyArgs;
@@ -20,16 +20,10 @@ use crate::output;
 /// hook choose it (`--policy`, else `$CERRO_POLICY`, else
 /// `<home>/policy.json`). The outer error is a bundle that could not be
 /// read at all (or a configuration that cannot be used).
-pub(crate) fn check(
-    ctx: &Ctx,
-    file: &Path,
-    policy: Option<&Path>,
-    extract: &mut dyn Extract,
-) -> Result<Checked> {
+pub(crate) fn check(ctx: &Ctx, file: &Path, policy: Option<&Path>, extract: &mut dyn Extract) -> Result<Checked> {
     let host = ctx.host(policy)?;
-    Ok(host
-        .verify_file(file, extract)
-        .with_context(|| format!("checking bundle {}", file.display()))?)
+    host.verify_file(file, extract)
+        .with_context(|| format!("checking bundle {}", file.display()))
 }
 
 pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
@@ -248,7 +242,11 @@ fn as_runtime(a: &VerifyArgs) -> Result<ExitCode> {
             cfg.home.display(),
             cfg.store.display(),
             d.policy,
-            if cfg.mode == cerro_enforce::Mode::Audit { "audit" } else { "enforce" }
+            if cfg.mode == cerro_enforce::Mode::Audit {
+                "audit"
+            } else {
+                "enforce"
+            }
         ),
         format!(
             "stored      {}",
