@@ -721,9 +721,14 @@ fn the_host_service_verifies_files_and_previews_the_decision() {
     let fx = fixture();
     let host = Host::new(fx.cfg.clone(), || Ok(NOW));
     let stored = BundleStore::new(&fx.cfg.store).path_for(&fx.image);
-    let v = host.verify_file(&stored, &mut NoExtract).unwrap().unwrap();
+    let copy = fx.cfg.home.join("copy.ctp");
+    std::fs::copy(&stored, &copy).unwrap();
+    std::fs::remove_file(&stored).unwrap();
+    let v = host.verify_file(&copy, &mut NoExtract).unwrap().unwrap();
     assert_eq!(v.image.digest, fx.image);
-    host.file(&stored.with_extension("ctp"), &v, Rollback::Refuse).unwrap();
+    let filed = host.file(&copy, &v, Rollback::Refuse).unwrap();
+    assert_eq!(filed.path, stored);
+    assert_eq!(std::fs::read(&stored).unwrap(), std::fs::read(&copy).unwrap());
 
     let p = host.preview(&ask(&[fx.image], None));
     assert!(p.allowed && p.verified, "{}", p.reason);

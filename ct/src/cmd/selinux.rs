@@ -14,29 +14,26 @@ use super::pack::selinux_module;
 use crate::cli::SelinuxCommand;
 use crate::ctx::Ctx;
 
+/// The target policy's CIL directory: `given`, else `$CERRO_SELINUX_POLICY`.
+fn policy_dir_of(given: Option<&Path>) -> Option<PathBuf> {
+    given.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("CERRO_SELINUX_POLICY")
+            .filter(|v| !v.is_empty())
+            .map(Into::into)
+    })
+}
+
+/// [`policy_dir_of`], required.
 fn policy_dir(given: Option<&Path>) -> Result<PathBuf> {
-    given
-        .map(Path::to_path_buf)
-        .or_else(|| {
-            std::env::var_os("CERRO_SELINUX_POLICY")
-                .filter(|v| !v.is_empty())
-                .map(Into::into)
-        })
-        .ok_or_else(|| {
-            Error::Config("the target policy's CIL is needed: --selinux-policy DIR or $CERRO_SELINUX_POLICY".into())
-                .into()
-        })
+    policy_dir_of(given).ok_or_else(|| {
+        Error::Config("the target policy's CIL is needed: --selinux-policy DIR or $CERRO_SELINUX_POLICY".into()).into()
+    })
 }
 
 /// The host's policy as CIL, from `given` or `$CERRO_SELINUX_POLICY` (the
 /// inputs `ct pack` and `ct selinux generate` take), if either is set.
 pub(crate) fn host_policy(given: Option<&Path>) -> Result<Option<cerro_selinux::HostPolicy>> {
-    let dir = given.map(Path::to_path_buf).or_else(|| {
-        std::env::var_os("CERRO_SELINUX_POLICY")
-            .filter(|v| !v.is_empty())
-            .map(Into::into)
-    });
-    match dir {
+    match policy_dir_of(given) {
         Some(d) => Ok(Some(cerro_selinux::HostPolicy::load(&d).map_err(Error::from)?)),
         None => Ok(None),
     }
