@@ -8,7 +8,7 @@
 //! `memory.stat`, `cpu.stat`, `pids.current`, `io.stat`, …) and cgroup v1
 //! (one directory a controller: `memory.usage_in_bytes`, `cpuacct.usage`,
 //! `pids.current`, `blkio.throttle.*`, …; also a hybrid host, whose
-//! controllers are all v1). The readings are plain values here; `glue`
+//! controllers are all v1). The readings are plain values here; `service`
 //! turns them into containerd's `io.containerd.cgroups.v1.Metrics` or
 //! `io.containerd.cgroups.v2.Metrics`.
 //!

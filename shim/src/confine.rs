@@ -25,8 +25,8 @@ use std::path::Path;
 
 use cerro_enforce::Confinement;
 
+use crate::backend::Mount;
 use crate::error::ShimError;
-use crate::runtime::Mount;
 
 /// Largest OCI config rewritten.
 const MAX_CONFIG: u64 = 4 << 20;

@@ -12,8 +12,8 @@ use nix::mount::{umount2, MntFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::backend::Mount;
 use crate::error::ShimError;
-use crate::runtime::Mount;
 
 /// Mounts `mounts` in order on `target` (containerd's rootfs mounts: an
 /// overlay of the snapshot, or a bind mount).

@@ -1,20 +1,12 @@
 //! The task logic of the shim, in plain types: what containerd's Task
 //! service asks, independent of the `containerd-shim` crate version (the
-//! ttrpc adapter is `glue.rs`). One container per shim process in practice,
+//! ttrpc adapter is `service.rs`). One container per shim process in practice,
 //! but the map allows several.
 //!
-//! `create` decides first — find the image from containerd, then one call
-//! to the decision — and only an allowed container reaches the backend,
-//! with the decision's SELinux labels in its spec and root mount.
-//!
-//! The decision is about the image, so the shim first ties what it will
-//! run to it ([`bind_rootfs`]): the root file system mounts of the create
-//! request must be the container's snapshot's (`Snapshots/Mounts`, plus
-//! the `context=` mount label containerd's client appends), there must be
-//! some (none would leave `<bundle>/rootfs` as it is), and `config.json`'s
-//! `root.path` must be that `rootfs` directory (libcontainer would take an
-//! absolute path anywhere). Any mismatch is decided as an image that
-//! cannot be found: refused in enforce mode, audited in both.
+//! `create` asks the admission first (`admission.rs`: settings, the image
+//! from containerd, the root file system tied to its snapshot, one call to
+//! the decision) and only an admitted container reaches the backend, with
+//! the decision's SELinux labels in its spec and root mount.
 //!
 //! A task's processes are its init and the processes exec'd into it (`ctr
 //! task exec`, CRI exec and exec probes): `exec` stores the process spec
@@ -30,23 +22,22 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use cerro_enforce::{Confinement, KernelSelinux, SelinuxHost};
-
+use crate::admission::{Admitted, Admitter};
+pub use crate::admission::{Env, Selinux};
+use crate::backend::{hold_stdin, Backend, ExecSpec, Mount, Spec, Stdio};
 use crate::cgroup::Metrics;
-use crate::confine::{label_config, label_rootfs, pin_exec_label};
+use crate::confine::pin_exec_label;
 use crate::console::Console;
-use crate::containerd::{ContainerImage, ImageSource};
+use crate::containerd::ImageSource;
 use crate::error::ShimError;
 use crate::exec::{check_process, ExecId, ExecTask};
-use crate::runtime::{hold_stdin, Backend, ExecSpec, Mount, Spec, Stdio};
 use crate::settings::{BundleSpec, FileSettings, RuntimeBinary, Settings};
-use crate::{verify_image_on, Decision, BUNDLE_ANNOTATION};
+use crate::Decision;
 
 /// Exit status reported for a container that was killed by delete before
 /// its exit was seen (SIGKILL, as runc's shim reports).
@@ -229,18 +220,10 @@ impl Table {
     }
 }
 
-/// The environment lookup the settings fall back to.
-pub type Env = Box<dyn Fn(&str) -> Option<OsString> + Send + Sync>;
-
-/// The host's SELinux, shared by the task threads.
-pub type Selinux = Box<dyn SelinuxHost + Send + Sync>;
-
 /// The tasks of one shim.
 pub struct Tasks {
     backend: Box<dyn Backend>,
-    images: Box<dyn ImageSource>,
-    env: Env,
-    selinux: Selinux,
+    admitter: Admitter,
     table: Mutex<Table>,
     changed: Condvar,
 }
@@ -257,9 +240,7 @@ impl Tasks {
     pub fn new(backend: Box<dyn Backend>, images: Box<dyn ImageSource>, env: Env) -> Self {
         Tasks {
             backend,
-            images,
-            env,
-            selinux: Box::new(KernelSelinux::default()),
+            admitter: Admitter::new(images, env),
             table: Mutex::new(Table::default()),
             changed: Condvar::new(),
         }
@@ -267,7 +248,7 @@ impl Tasks {
 
     /// The same, on a host whose SELinux is `selinux` (tests).
     pub fn with_selinux(mut self, selinux: Selinux) -> Self {
-        self.selinux = selinux;
+        self.admitter.set_selinux(selinux);
         self
     }
 
@@ -276,38 +257,10 @@ impl Tasks {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The decision for the task `task` (its bundle's spec `spec`): its
-    /// image from containerd, the task's root file system tied to that
-    /// image's snapshot ([`bind_rootfs`]), then `cerro_enforce::decide`. An
-    /// image that cannot be found or a root file system that is not its
-    /// snapshot is decided with no image and no bundle, which refuses (and
-    /// is audited).
+    /// The decision for the task `task` (its bundle's spec `spec`): see
+    /// [`Admitter::decide`].
     pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &BundleSpec) -> Decision {
-        let id = task.id.as_str();
-        let explicit = spec.annotations.get(BUNDLE_ANNOTATION).map(PathBuf::from);
-        let found = self.images.image_of(id).and_then(|image| {
-            bind_rootfs(task, spec, &image).map_err(|message| ShimError::Containerd {
-                call: format!("Tasks/Create {id}"),
-                message,
-            })?;
-            Ok(image)
-        });
-        match found {
-            Ok(image) => verify_image_on(
-                &*self.selinux,
-                &settings.enforce,
-                Some(id),
-                &image.digests,
-                explicit.as_deref(),
-                None,
-                image.chain.as_ref(),
-            ),
-            Err(e) => {
-                log::warn!("container {id}: {e}");
-                let e = e.to_string();
-                verify_image_on(&*self.selinux, &settings.enforce, Some(id), &[], None, Some(&e), None)
-            }
-        }
+        self.admitter.decide(settings, task, spec)
     }
 
     /// Decides, and creates the container only if allowed, confined as the
@@ -316,28 +269,12 @@ impl Tasks {
         if self.lock().entries.contains_key(&req.id) {
             return Err(ShimError::AlreadyExists(req.id));
         }
-        let settings = Settings::resolve(&req.options, &self.env)?;
-        let spec = BundleSpec::read(&req.bundle)?;
-        let d = self.decide(&settings, &req, &spec);
-        // The act takes the decision's proof: no admission, no container.
-        let Some(admission) = d.admission() else {
-            return Err(ShimError::Refused {
-                container: req.id,
-                check: d.check.unwrap_or("unknown"),
-                exit_code: d.exit_code,
-                reason: d.reason,
-            });
-        };
-        if admission.audit_override() {
-            log::warn!("container {}: {}", req.id, d.reason);
-        }
-        let c = admission.confinement();
-        label_config(&req.bundle, admission)?;
-        let rootfs = label_rootfs(&req.rootfs, c);
-        let process_label = match c {
-            Confinement::Domain { process_label, .. } => Some(process_label.clone()),
-            _ => None,
-        };
+        let Admitted {
+            settings,
+            admission,
+            rootfs,
+            process_label,
+        } = self.admitter.admit(&req)?;
         settings.runtime.write(&req.bundle)?;
         let stdin = hold_stdin(&req.stdio.stdin)?;
         let began = SystemTime::now();
@@ -347,7 +284,7 @@ impl Tasks {
             rootfs: &rootfs,
             stdio: &req.stdio,
             runtime: &settings.runtime,
-            admission,
+            admission: &admission,
         })?;
         let pid = started.pid;
         let mut t = self.lock();
@@ -770,74 +707,14 @@ impl Tasks {
     }
 }
 
-/// Ties what task `task` would run to the container's image: its
-/// `config.json` takes the root file system from the bundle's `rootfs`
-/// directory, and the create request mounts exactly the mounts of the
-/// container's snapshot there (`image.rootfs`, from containerd's
-/// snapshotter, in order: type, source and options). The one difference
-/// allowed is the one containerd's client makes: when the spec has a
-/// `linux.mountLabel`, it appends `context="<label>"` to each mount's
-/// options. An empty request is refused too: the runtime would then use
-/// whatever `<bundle>/rootfs` holds. The error says what differs.
-pub fn bind_rootfs(task: &CreateTask, spec: &BundleSpec, image: &ContainerImage) -> Result<(), String> {
-    match spec.root_path.as_deref() {
-        Some("rootfs") => {}
-        Some(p) if Path::new(p) == task.bundle.join("rootfs") => {}
-        Some(p) => {
-            let why = "only that directory is tied to the image";
-            return Err(format!(
-                "config.json's root.path is {p:?}, not the bundle's \"rootfs\": {why}"
-            ));
-        }
-        None => return Err("config.json has no root.path".into()),
-    }
-    if task.rootfs.is_empty() {
-        return Err(format!(
-            "the create request has no root file system mounts, so <bundle>/rootfs would be used as it is \
-             instead of the container's snapshot {}",
-            image.snapshot
-        ));
-    }
-    if task.rootfs.len() != image.rootfs.len() {
-        return Err(format!(
-            "the create request has {} root file system mount(s), the container's snapshot {} has {}",
-            task.rootfs.len(),
-            image.snapshot,
-            image.rootfs.len()
-        ));
-    }
-    let label = spec.mount_label.as_ref().map(|l| format!("context=\"{l}\""));
-    for (i, (got, want)) in task.rootfs.iter().zip(&image.rootfs).enumerate() {
-        let mut options = got.options.as_slice();
-        if let (Some(l), Some((last, rest))) = (&label, options.split_last()) {
-            if last == l {
-                options = rest;
-            }
-        }
-        if got.fs_type != want.fs_type || got.source != want.source || options != want.options.as_slice() {
-            return Err(format!(
-                "root file system mount {} of the create request ({}) is not the container's snapshot {} ({})",
-                i + 1,
-                show_mount(got),
-                image.snapshot,
-                show_mount(want)
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// One mount, for a message.
-fn show_mount(m: &Mount) -> String {
-    format!("{} {} {}", m.fs_type, m.source, m.options.join(","))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Started;
     use crate::containerd::ContainerImage;
-    use crate::runtime::Started;
     use cerro_core::digest::Digest;
+    use cerro_enforce::SelinuxHost;
+    use std::ffi::OsString;
     use std::sync::Arc;
 
     type Hook = Box<dyn FnOnce() + Send>;
