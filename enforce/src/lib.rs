@@ -17,6 +17,9 @@ mod config;
 pub mod confinement;
 mod decide;
 mod store;
+/// Test doubles (`FakeSelinux`), for tests only.
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 pub use config::check_daemon_owned;
 pub use config::{Config, Mode};

@@ -713,7 +713,7 @@ mod tests {
     use crate::backend::Started;
     use crate::containerd::ContainerImage;
     use cerro_core::digest::Digest;
-    use cerro_enforce::SelinuxHost;
+    use cerro_enforce::testing::FakeSelinux;
     use std::ffi::OsString;
     use std::sync::Arc;
 
@@ -854,36 +854,6 @@ mod tests {
         (dir, backend, tasks, req)
     }
 
-    /// A host with SELinux whose policy has the types of `loaded` modules;
-    /// or, with `None`, a host without SELinux.
-    #[derive(Debug)]
-    struct Host(Option<&'static [&'static str]>);
-
-    impl SelinuxHost for Host {
-        fn status(&self) -> cerro_enforce::SelinuxStatus {
-            match self.0 {
-                None => cerro_enforce::SelinuxStatus::Disabled("SELinux is not enabled in this kernel".into()),
-                Some(_) => cerro_enforce::SelinuxStatus::Enabled {
-                    mode: Some(cerro_enforce::SelinuxMode::Enforcing),
-                    mls: true,
-                },
-            }
-        }
-        fn check_context(&self, context: &str) -> std::io::Result<()> {
-            let ty = context.split(':').nth(2).unwrap_or_default();
-            match self.0 {
-                Some(mods)
-                    if mods
-                        .iter()
-                        .any(|m| ty == format!("{m}_t") || ty == format!("{m}_file_t")) =>
-                {
-                    Ok(())
-                }
-                _ => Err(std::io::Error::from_raw_os_error(22)),
-            }
-        }
-    }
-
     /// Packs an image of package `hello` (with its SELinux module) signed
     /// by a new key in `dir/home`, files it in `dir/store`; its digest.
     fn attested(dir: &Path) -> Digest {
@@ -961,7 +931,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let image = attested(dir.path());
         let (d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(None)));
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::disabled()));
         tasks.create(req).unwrap();
         assert_eq!(*backend.calls.lock().unwrap(), ["create c1"]);
         assert_eq!(*backend.rootfs.lock().unwrap(), overlay());
@@ -1039,7 +1009,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let image = attested(dir.path());
         let (_d, _backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(None)));
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::disabled()));
         let abs = req.bundle.join("rootfs").display().to_string();
         std::fs::write(
             req.bundle.join("config.json"),
@@ -1064,7 +1034,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let image = attested(dir.path());
         let (_d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(None)));
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::disabled()));
         std::fs::write(req.bundle.join("config.json"), &spec).unwrap();
         req.rootfs = labelled(label);
         tasks.create(req).unwrap();
@@ -1109,7 +1079,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let image = attested(dir.path());
         let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(Some(&["ct_hello"]))));
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::with_modules(&["ct_hello"])));
         req.rootfs = overlay();
         let bundle = req.bundle.clone();
         tasks.create(req).unwrap();
@@ -1130,7 +1100,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let image = attested(dir.path());
         let (_d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(Some(&[]))));
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::with_modules(&[])));
         let bundle = req.bundle.clone();
         let msg = tasks.create(req).unwrap_err().to_string();
         assert!(
@@ -1148,7 +1118,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let image = attested(dir.path());
         let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(None)));
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::disabled()));
         req.rootfs = overlay();
         let bundle = req.bundle.clone();
         tasks.create(req).unwrap();
@@ -1541,7 +1511,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let image = attested(dir.path());
         let (_d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(Some(&["ct_hello"]))));
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::with_modules(&["ct_hello"])));
         tasks.create(req).unwrap();
         tasks.start("c1").unwrap();
         // A spec without a label (a client that left it out) gets the domain.
