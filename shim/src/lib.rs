@@ -62,8 +62,9 @@
 //! - `cgroup.rs`: a container's cgroup, found and read for its metrics
 //!   (v1 and v2).
 //! - `settings.rs`: configuration from the environment and runtime options.
-//! - `sys.rs`: the shim's only system calls (root file system mounts,
-//!   signals to exec'd processes).
+//! - `host.rs`: the shim's side effects on the host (root file system
+//!   mounts, signals to exec'd processes, reads of procfs and cgroupfs)
+//!   behind one trait, `Host`, with a recording double for tests.
 
 mod admission;
 mod backend;
@@ -75,8 +76,8 @@ mod error;
 mod exec;
 mod service;
 
+mod host;
 mod settings;
-mod sys;
 mod task;
 
 use std::path::Path;
@@ -88,12 +89,16 @@ pub use cerro_enforce::{
     decide, BundleStore, Config, Confinement, Decision, KernelSelinux, Mode, Request, SelinuxHost,
 };
 pub use cgroup::{
-    BlkioEntry, Cgroup, IoEntry, MemoryEntry, Metrics, Pids, V1Blkio, V1Cpu, V1Memory, V1Metrics, V2Memory, V2Metrics,
+    blkio_entries, flat, io_entries, BlkioEntry, Cgroup, Flat, IoEntry, MemoryEntry, Metrics, Pids, V1Blkio, V1Cpu,
+    V1Memory, V1Metrics, V2Memory, V2Metrics,
 };
 pub use console::{Console, ConsoleSocket};
 pub use containerd::{ContainerImage, Containerd, ImageSource};
 pub use error::ShimError;
 pub use exec::{ExecId, ExecTask};
+#[cfg(any(test, feature = "test-util"))]
+pub use host::RecordingHost;
+pub use host::{Host, SystemHost};
 pub use service::{run, Service, TaskService, RUNTIME_ID};
 pub use settings::{
     BundleSpec, FileSettings, OptionsTrust, RuntimeBinary, Settings, OPTIONS_DIR_ENV, TRUSTED_OPTIONS_DIRS,

@@ -159,7 +159,7 @@ impl containerd_shim::Shim for Service {
         };
         let result = match RuntimeBinary::read(&bundle) {
             Some(rt) => CommandRuntime::new(Arc::new(MonitorSpawner)).delete(&rt, &self.id, &bundle),
-            None => crate::sys::unmount_rootfs(&bundle.join("rootfs")),
+            None => crate::host::unmount_rootfs(&crate::host::SystemHost, &bundle.join("rootfs")),
         };
         if let Err(e) = result {
             log::warn!("cleaning up {}: {e}", self.id);
