@@ -205,8 +205,22 @@ impl Spawner for PlainSpawner {
     }
 }
 
-/// Spawns `cmd` with piped output and reads it to the end; the caller
-/// then learns the exit status some other way (the reaper).
+/// How much of a runtime command's stdout and stderr is kept (its error
+/// message, or `state`'s JSON); the rest is read and dropped, so the
+/// command never blocks on a full pipe.
+const MAX_OUTPUT: u64 = 1 << 20;
+
+/// Reads `r` to its end, keeping the first `cap` bytes.
+fn read_capped(mut r: impl Read, cap: u64) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let _ = r.by_ref().take(cap).read_to_end(&mut kept);
+    let _ = std::io::copy(&mut r, &mut std::io::sink());
+    kept
+}
+
+/// Spawns `cmd` with piped output and reads it to the end (keeping at most
+/// [`MAX_OUTPUT`] of each stream); the caller then learns the exit status
+/// some other way (the reaper).
 pub fn spawn_and_read(mut cmd: Command) -> std::io::Result<(u32, Vec<u8>, Vec<u8>)> {
     let mut child = cmd
         .stdin(ProcStdio::null())
@@ -214,20 +228,12 @@ pub fn spawn_and_read(mut cmd: Command) -> std::io::Result<(u32, Vec<u8>, Vec<u8
         .stderr(ProcStdio::piped())
         .spawn()?;
     let pid = child.id();
-    let mut out = Vec::new();
-    let mut err = Vec::new();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    std::thread::scope(|s| {
-        let reader = s.spawn(|| {
-            if let Some(mut e) = stderr {
-                let _ = e.read_to_end(&mut err);
-            }
-        });
-        if let Some(mut o) = stdout {
-            let _ = o.read_to_end(&mut out);
-        }
-        let _ = reader.join();
+    let (out, err) = std::thread::scope(|s| {
+        let reader = s.spawn(|| stderr.map(|e| read_capped(e, MAX_OUTPUT)).unwrap_or_default());
+        let out = stdout.map(|o| read_capped(o, MAX_OUTPUT)).unwrap_or_default();
+        (out, reader.join().unwrap_or_default())
     });
     // `child` is dropped without wait(): the reaper owns the exit status.
     Ok((pid, out, err))
@@ -235,7 +241,15 @@ pub fn spawn_and_read(mut cmd: Command) -> std::io::Result<(u32, Vec<u8>, Vec<u8
 
 /// The pid the runtime wrote to `pid_file` for `command`.
 fn read_pid(pid_file: &Path, command: &str) -> Result<u32, ShimError> {
-    let text = std::fs::read_to_string(pid_file).map_err(|e| ShimError::io("reading", pid_file, e))?;
+    // A pid is a few digits: a larger file is not one (read no more of it).
+    let bytes = cerro_core::fsutil::read_bounded(pid_file, 64, "a pid file").map_err(|e| match e {
+        cerro_core::Error::Io { source, .. } => ShimError::io("reading", pid_file, source),
+        other => ShimError::Runtime {
+            command: command.into(),
+            message: format!("{}: {other}", pid_file.display()),
+        },
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
     text.trim().parse().map_err(|_| ShimError::Runtime {
         command: command.into(),
         message: format!("{} holds no pid: {text:?}", pid_file.display()),
@@ -621,6 +635,37 @@ mod tests {
     }
 
     #[test]
+    fn a_pid_file_that_holds_no_pid_fails_the_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        std::fs::create_dir_all(&bundle).unwrap();
+        let b = bundle.display();
+        for (body, want) in [
+            (
+                format!("printf '%0100d' 7 > {b}/init.pid"),
+                "larger than the 64-byte limit",
+            ),
+            (format!("echo nope > {b}/init.pid"), "holds no pid"),
+        ] {
+            let rt = script(dir.path(), &format!("case $3 in create) {body};; esac"));
+            let e = CommandRuntime::new(Arc::new(PlainSpawner))
+                .create(&Spec {
+                    id: "c1",
+                    bundle: &bundle,
+                    rootfs: &[],
+                    stdio: &Stdio::default(),
+                    runtime: &rt,
+                    admission: &test_admission(),
+                })
+                .unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+            // Created but unusable: taken down again.
+            let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+            assert!(args.lines().last().unwrap().ends_with("delete --force c1"), "{args}");
+        }
+    }
+
+    #[test]
     fn a_failing_runtime_reports_its_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let rt = script(dir.path(), "echo 'no such container' >&2; exit 3");
@@ -826,6 +871,17 @@ mod tests {
         host.put("/proc/79/cgroup", vec![b'x'; 65 << 10]);
         let e = b.stats(79).unwrap_err();
         assert!(e.to_string().contains("larger than the 65536-byte limit"), "{e}");
+    }
+
+    #[test]
+    fn spawn_and_read_keeps_a_bounded_part_of_a_flood() {
+        let mut c = Command::new("/bin/sh");
+        c.args([
+            "-c",
+            "head -c 3000000 /dev/zero; head -c 2000000 /dev/zero >&2; echo done >&2",
+        ]);
+        let (_, out, err) = spawn_and_read(c).unwrap();
+        assert_eq!((out.len() as u64, err.len() as u64), (MAX_OUTPUT, MAX_OUTPUT));
     }
 
     #[test]

@@ -27,9 +27,7 @@ use cerro_enforce::Confinement;
 
 use crate::backend::Mount;
 use crate::error::ShimError;
-
-/// Largest OCI config rewritten.
-const MAX_CONFIG: u64 = 4 << 20;
+use crate::settings::read_config;
 
 /// Sets the OCI config's SELinux labels in `bundle` from `c`.
 pub fn label_config(bundle: &Path, admission: &cerro_enforce::Admission) -> Result<(), ShimError> {
@@ -43,16 +41,10 @@ pub fn label_config(bundle: &Path, admission: &cerro_enforce::Admission) -> Resu
         return Ok(());
     };
     let path = bundle.join("config.json");
-    let len = std::fs::metadata(&path)
-        .map_err(|e| ShimError::io("reading the OCI spec", &path, e))?
-        .len();
-    if len > MAX_CONFIG {
-        return Err(ShimError::InvalidArgument(format!(
-            "{}: larger than {MAX_CONFIG} bytes",
-            path.display()
-        )));
-    }
-    let bytes = std::fs::read(&path).map_err(|e| ShimError::io("reading the OCI spec", &path, e))?;
+    // The whole document is edited as JSON, not through `oci_spec`'s types:
+    // a rewrite must keep every field the runtime reads, byte for byte
+    // apart from the two labels.
+    let bytes = read_config(bundle)?;
     let mut spec: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", path.display())))?;
     let object = |v: &mut serde_json::Value, key: &str| -> Result<(), ShimError> {
@@ -244,5 +236,17 @@ mod tests {
         );
         assert_eq!(got[1], bind);
         assert_eq!(label_rootfs(std::slice::from_ref(&overlay), &unconfined()), [overlay]);
+    }
+
+    #[test]
+    fn a_config_larger_than_the_bound_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        let big = format!(r#"{{"ociVersion":"1.0.2","hostname":"{}"}}"#, "a".repeat(4 << 20));
+        std::fs::write(&config, &big).unwrap();
+        let e = label_config(dir.path(), &cerro_enforce::Admission::for_tests(domain())).unwrap_err();
+        assert!(matches!(e, ShimError::InvalidArgument(_)), "{e}");
+        assert!(e.to_string().contains("larger than the 4194304-byte limit"), "{e}");
+        assert_eq!(std::fs::read(&config).unwrap(), big.as_bytes());
     }
 }
