@@ -69,6 +69,7 @@
 mod admission;
 mod backend;
 mod cgroup;
+mod cgroup_text;
 mod confine;
 mod console;
 mod containerd;

@@ -1,11 +1,21 @@
-//! The shim's readers of a container's cgroup (`cerro_shim::Cgroup::locate`
-//! over `/proc/PID/cgroup` and the mount table, and the controllers' file
+//! The shim's readers of a container's cgroup (`Cgroup::locate` over
+//! `/proc/PID/cgroup` and the mount table, and the controllers' file
 //! formats), which read text the kernel writes about processes a container
 //! controls.
+//!
+//! The parsers are `shim/src/cgroup_text.rs`, compiled here from the same
+//! file rather than through a dependency on `cerro-shim`: nothing may
+//! depend on a front end (`integration/tests/architecture.rs`), and the
+//! fuzz build stays free of the shim's gRPC stack. That file uses `std`
+//! only, for this reason.
 
 use std::path::{Component, Path};
 
-use cerro_shim::{blkio_entries, flat, io_entries, Cgroup};
+#[path = "../../../shim/src/cgroup_text.rs"]
+#[allow(dead_code)] // the shim's own helpers (`unescape` for its tests)
+mod cgroup_text;
+
+use cgroup_text::{blkio_entries, flat, io_entries, Cgroup};
 
 /// `data` is `/proc/PID/cgroup`, a NUL, then `/proc/self/mountinfo` (no NUL:
 /// both are `data`); the whole of it is also one controller file.
