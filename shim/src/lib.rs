@@ -90,8 +90,7 @@ pub use cerro_enforce::{
     decide, BundleStore, Config, Confinement, Decision, KernelSelinux, Mode, Request, SelinuxHost,
 };
 pub use cgroup::{
-    blkio_entries, flat, io_entries, BlkioEntry, Cgroup, Flat, IoEntry, MemoryEntry, Metrics, Pids, V1Blkio, V1Cpu,
-    V1Memory, V1Metrics, V2Memory, V2Metrics,
+    BlkioEntry, Cgroup, IoEntry, MemoryEntry, Metrics, Pids, V1Blkio, V1Cpu, V1Memory, V1Metrics, V2Memory, V2Metrics,
 };
 pub use console::{Console, ConsoleSocket};
 pub use containerd::{ContainerImage, Containerd, ImageSource};
