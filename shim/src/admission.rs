@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 use cerro_enforce::{Admission, Confinement, KernelSelinux, SelinuxHost};
 
 use crate::backend::Mount;
-use crate::confine::{label_config, label_rootfs};
+use crate::confine::{label_config_from, label_rootfs};
 use crate::containerd::{ContainerImage, ImageSource};
 use crate::error::ShimError;
-use crate::settings::{BundleSpec, Settings};
+use crate::settings::{read_config, BundleSpec, Settings};
 use crate::task::CreateTask;
 use crate::{verify_image_on, Decision, BUNDLE_ANNOTATION};
 
@@ -119,12 +119,16 @@ impl Admitter {
         }
     }
 
-    /// Decides on `req`; if allowed, writes the decision's labels into its
-    /// `config.json` and returns what the backend needs. A refusal is
+    /// Decides on `req` (its `config.json` read once); if allowed, writes
+    /// the decision's labels into that `config.json` and returns what the
+    /// backend needs. A refusal is
     /// [`ShimError::Refused`] (nothing was changed but the audit log).
     pub fn admit(&self, req: &CreateTask) -> Result<Admitted, ShimError> {
         let settings = Settings::resolve(&req.options, &self.env)?;
-        let spec = BundleSpec::read(&req.bundle)?;
+        // config.json is read once: what is decided on is what is labelled
+        // and handed to the runtime.
+        let config = read_config(&req.bundle)?;
+        let spec = BundleSpec::parse(&req.bundle.join("config.json"), &config)?;
         let d = self.decide(&settings, req, &spec);
         // The act takes the decision's proof: no admission, no container.
         let Some(admission) = d.admission() else {
@@ -139,7 +143,7 @@ impl Admitter {
             log::warn!("container {}: {}", req.id, d.reason);
         }
         let c = admission.confinement();
-        label_config(&req.bundle, admission)?;
+        label_config_from(&req.bundle, &config, admission)?;
         let rootfs = label_rootfs(&req.rootfs, c);
         let process_label = match c {
             Confinement::Domain { process_label, .. } => Some(process_label.clone()),

@@ -27,10 +27,23 @@ use cerro_enforce::Confinement;
 
 use crate::backend::Mount;
 use crate::error::ShimError;
-use crate::settings::read_config;
 
-/// Sets the OCI config's SELinux labels in `bundle` from `c`.
+/// Sets the OCI config's SELinux labels in `bundle` from the admission,
+/// reading `config.json` first ([`label_config_from`] with what it read).
+#[cfg(test)]
 pub fn label_config(bundle: &Path, admission: &cerro_enforce::Admission) -> Result<(), ShimError> {
+    if !matches!(admission.confinement(), Confinement::Domain { .. }) {
+        return Ok(());
+    }
+    label_config_from(bundle, &crate::settings::read_config(bundle)?, admission)
+}
+
+/// Writes `bundle/config.json` as `config` (the bytes the decision was
+/// taken on, read once by `settings::read_config`) with the SELinux labels
+/// of the admission's domain; an unconfined admission leaves the file as
+/// it is. So the runtime gets the document that was decided on, not one
+/// read again later.
+pub fn label_config_from(bundle: &Path, config: &[u8], admission: &cerro_enforce::Admission) -> Result<(), ShimError> {
     let c = admission.confinement();
     let Confinement::Domain {
         process_label,
@@ -44,9 +57,8 @@ pub fn label_config(bundle: &Path, admission: &cerro_enforce::Admission) -> Resu
     // The whole document is edited as JSON, not through `oci_spec`'s types:
     // a rewrite must keep every field the runtime reads, byte for byte
     // apart from the two labels.
-    let bytes = read_config(bundle)?;
     let mut spec: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", path.display())))?;
+        serde_json::from_slice(config).map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", path.display())))?;
     let object = |v: &mut serde_json::Value, key: &str| -> Result<(), ShimError> {
         let root = v
             .as_object_mut()

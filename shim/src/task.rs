@@ -830,6 +830,14 @@ mod tests {
         images: Images,
         mode: &str,
     ) -> (tempfile::TempDir, Arc<FakeBackend>, Tasks, CreateTask) {
+        setup_with(dir, Box::new(images), mode)
+    }
+
+    fn setup_with(
+        dir: tempfile::TempDir,
+        images: Box<dyn ImageSource>,
+        mode: &str,
+    ) -> (tempfile::TempDir, Arc<FakeBackend>, Tasks, CreateTask) {
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         let bundle = dir.path().join("bundle");
@@ -843,7 +851,7 @@ mod tests {
             ("CERRO_RUNTIME".into(), "/nonexistent/rt".into()),
         ];
         let env: Env = Box::new(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()));
-        let tasks = Tasks::new(Box::new(backend.clone()), Box::new(images), env);
+        let tasks = Tasks::new(Box::new(backend.clone()), images, env);
         let req = CreateTask {
             id: "c1".into(),
             bundle,
@@ -1093,6 +1101,31 @@ mod tests {
         let log = audit(d.path());
         assert_eq!(log[0]["confinement"]["kind"], "domain");
         assert_eq!(log[0]["confinement"]["domain"], "ct_hello_t");
+    }
+
+    /// containerd's answer, after `config.json` was changed behind the
+    /// decision's back (between the read it was decided on and the act).
+    struct Rewriting(PathBuf, Digest);
+    impl ImageSource for Rewriting {
+        fn image_of(&self, id: &str) -> Result<ContainerImage, ShimError> {
+            std::fs::write(&self.0, r#"{"ociVersion":"1.0.2","root":{"path":"/evil"}}"#).unwrap();
+            Images(Ok(vec![self.1])).image_of(id)
+        }
+    }
+
+    #[test]
+    fn the_config_decided_on_is_the_config_labelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let config = dir.path().join("bundle/config.json");
+        let (_d, backend, tasks, req) = setup_with(dir, Box::new(Rewriting(config.clone(), image)), "enforce");
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::with_modules(&["ct_hello"])));
+        tasks.create(req).unwrap();
+        assert_eq!(*backend.calls.lock().unwrap(), ["create c1"]);
+        // The spec read once, with the labels: not the rewrite.
+        let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        assert_eq!(spec["root"]["path"], "rootfs");
+        assert_eq!(spec["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
     }
 
     #[test]
