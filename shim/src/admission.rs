@@ -219,3 +219,287 @@ pub fn bind_rootfs(task: &CreateTask, spec: &BundleSpec, image: &ContainerImage)
 fn show_mount(m: &Mount) -> String {
     format!("{} {} {}", m.fs_type, m.source, m.options.join(","))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use cerro_core::digest::Digest;
+    use cerro_enforce::testing::FakeSelinux;
+
+    #[test]
+    fn the_snapshot_of_an_attested_image_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::disabled()));
+        tasks.create(req).unwrap();
+        assert_eq!(*backend.calls.lock().unwrap(), ["create c1"]);
+        assert_eq!(*backend.rootfs.lock().unwrap(), overlay());
+        assert_eq!(audit(d.path())[0]["verified"], true);
+    }
+
+    #[test]
+    fn a_root_file_system_other_than_the_snapshot_is_refused() {
+        // A bind mount of a directory of the client's choosing.
+        let (msg, record) = refused_create(|r| {
+            r.rootfs = vec![Mount {
+                fs_type: "bind".into(),
+                source: "/evil".into(),
+                options: vec!["rbind".into(), "rw".into()],
+            }]
+        });
+        let want = "root file system mount 1 of the create request (bind /evil rbind,rw) is not the container's \
+                    snapshot overlayfs/c1 (overlay overlay lowerdir=/l)";
+        assert!(msg.contains("missing_attestation") && msg.contains(want), "{msg}");
+        assert!(record["reason"].as_str().unwrap().contains(want), "{record}");
+        // Another lower directory; an option more; a mount more.
+        for (rootfs, want) in [
+            (
+                vec![Mount {
+                    options: vec!["lowerdir=/evil".into()],
+                    ..overlay()[0].clone()
+                }],
+                "(overlay overlay lowerdir=/evil) is not the container's snapshot",
+            ),
+            (
+                vec![Mount {
+                    options: vec!["lowerdir=/l".into(), "upperdir=/evil".into()],
+                    ..overlay()[0].clone()
+                }],
+                "(overlay overlay lowerdir=/l,upperdir=/evil) is not",
+            ),
+            (
+                [overlay(), overlay()].concat(),
+                "the create request has 2 root file system mount(s), the container's snapshot overlayfs/c1 has 1",
+            ),
+        ] {
+            let (msg, _) = refused_create(|r| r.rootfs = rootfs);
+            assert!(msg.contains(want), "{msg}");
+        }
+    }
+
+    #[test]
+    fn no_root_file_system_mounts_is_refused_in_enforce_mode() {
+        let (msg, _) = refused_create(|r| r.rootfs.clear());
+        assert!(
+            msg.contains(
+                "the create request has no root file system mounts, so <bundle>/rootfs would be used as it is"
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_root_path_other_than_the_bundles_rootfs_is_refused() {
+        for (spec, want) in [
+            (
+                r#"{"ociVersion":"1.0.2","root":{"path":"/evil"}}"#,
+                "config.json's root.path is \"/evil\", not the bundle's \"rootfs\"",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","root":{"path":"../other/rootfs"}}"#,
+                "root.path is \"../other/rootfs\"",
+            ),
+            (r#"{"ociVersion":"1.0.2"}"#, "config.json has no root.path"),
+        ] {
+            let (msg, _) = refused_create(|r| std::fs::write(r.bundle.join("config.json"), spec).unwrap());
+            assert!(msg.contains(want), "{msg}");
+        }
+        // The bundle's rootfs by its absolute path is the same directory.
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (_d, _backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::disabled()));
+        let abs = req.bundle.join("rootfs").display().to_string();
+        std::fs::write(
+            req.bundle.join("config.json"),
+            serde_json::json!({"ociVersion": "1.0.2", "root": {"path": abs}}).to_string(),
+        )
+        .unwrap();
+        tasks.create(req).unwrap();
+    }
+
+    #[test]
+    fn the_mount_label_containerd_appends_is_accepted_and_nothing_else() {
+        let label = "system_u:object_r:container_file_t:s0:c1,c2";
+        let spec = serde_json::json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+                                      "linux": {"mountLabel": label}})
+        .to_string();
+        let labelled = |l: &str| {
+            let mut m = overlay();
+            m[0].options.push(format!("context=\"{l}\""));
+            m
+        };
+        // What containerd's client sends with that spec.
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (_d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::disabled()));
+        std::fs::write(req.bundle.join("config.json"), &spec).unwrap();
+        req.rootfs = labelled(label);
+        tasks.create(req).unwrap();
+        assert_eq!(*backend.rootfs.lock().unwrap(), labelled(label));
+        // Another label, or a label the spec does not have: refused.
+        let (msg, _) = refused_create(|r| {
+            std::fs::write(r.bundle.join("config.json"), &spec).unwrap();
+            r.rootfs = labelled("system_u:object_r:etc_t:s0");
+        });
+        assert!(msg.contains("is not the container's snapshot"), "{msg}");
+        let (msg, _) = refused_create(|r| r.rootfs = labelled(label));
+        assert!(msg.contains("is not the container's snapshot"), "{msg}");
+    }
+
+    #[test]
+    fn in_audit_mode_a_root_file_system_that_is_not_the_snapshot_runs_and_is_recorded() {
+        let (dir, backend, tasks, mut req) = setup(Images(Ok(vec![Digest::of(b"m")])), "audit");
+        req.rootfs.clear();
+        tasks.create(req).unwrap();
+        assert_eq!(*backend.calls.lock().unwrap(), ["create c1"]);
+        let log = audit(dir.path());
+        assert_eq!(
+            (log[0]["allowed"].as_bool(), log[0]["verified"].as_bool()),
+            (Some(true), Some(false))
+        );
+        assert!(
+            log[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no root file system mounts"),
+            "{}",
+            log[0]
+        );
+    }
+
+    #[test]
+    fn with_selinux_the_container_gets_its_bundle_domain() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::with_modules(&["ct_hello"])));
+        req.rootfs = overlay();
+        let bundle = req.bundle.clone();
+        tasks.create(req).unwrap();
+        let spec = spec_of(&bundle);
+        assert_eq!(spec["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
+        assert_eq!(spec["linux"]["mountLabel"], "system_u:object_r:ct_hello_file_t:s0");
+        assert_eq!(
+            backend.rootfs.lock().unwrap()[0].options,
+            ["lowerdir=/l", "context=\"system_u:object_r:ct_hello_file_t:s0\""]
+        );
+        let log = audit(d.path());
+        assert_eq!(log[0]["confinement"]["kind"], "domain");
+        assert_eq!(log[0]["confinement"]["domain"], "ct_hello_t");
+    }
+
+    /// containerd's answer, after `config.json` was changed behind the
+    /// decision's back (between the read it was decided on and the act).
+    struct Rewriting(PathBuf, Digest);
+    impl ImageSource for Rewriting {
+        fn image_of(&self, id: &str) -> Result<ContainerImage, ShimError> {
+            std::fs::write(&self.0, r#"{"ociVersion":"1.0.2","root":{"path":"/evil"}}"#).unwrap();
+            Images(Ok(vec![self.1])).image_of(id)
+        }
+    }
+
+    #[test]
+    fn the_config_decided_on_is_the_config_labelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let config = dir.path().join("bundle/config.json");
+        let (_d, backend, tasks, req) = setup_with(dir, Box::new(Rewriting(config.clone(), image)), "enforce");
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::with_modules(&["ct_hello"])));
+        tasks.create(req).unwrap();
+        assert_eq!(*backend.calls.lock().unwrap(), ["create c1"]);
+        // The spec read once, with the labels: not the rewrite.
+        let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        assert_eq!(spec["root"]["path"], "rootfs");
+        assert_eq!(spec["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
+    }
+
+    #[test]
+    fn with_selinux_a_module_not_loaded_refuses_before_anything_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (_d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::with_modules(&[])));
+        let bundle = req.bundle.clone();
+        let msg = tasks.create(req).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(
+                "cerro-torre refused container c1 (confinement, exit 78): SELinux module ct_hello is not loaded"
+            ) && msg.contains("ct selinux install BUNDLE"),
+            "{msg}"
+        );
+        assert!(backend.calls.lock().unwrap().is_empty());
+        assert!(spec_of(&bundle)["process"].is_null());
+    }
+
+    #[test]
+    fn without_selinux_the_spec_gets_no_labels_and_the_record_says_unconfined() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = attested(dir.path());
+        let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::disabled()));
+        req.rootfs = overlay();
+        let bundle = req.bundle.clone();
+        tasks.create(req).unwrap();
+        let spec = spec_of(&bundle);
+        assert!(spec["process"]["selinuxLabel"].is_null() && spec["linux"]["mountLabel"].is_null());
+        assert_eq!(*backend.rootfs.lock().unwrap(), overlay());
+        assert_eq!(
+            audit(d.path())[0]["confinement"],
+            serde_json::json!({"kind": "unconfined", "reason": "SELinux is not enabled in this kernel"})
+        );
+    }
+
+    #[test]
+    fn an_image_without_a_bundle_is_refused_before_anything_is_created() {
+        let (dir, backend, tasks, req) = setup(Images(Ok(vec![Digest::of(b"m")])), "enforce");
+        let e = tasks.create(req).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("missing_attestation") && msg.contains("no bundle in the store"),
+            "{msg}"
+        );
+        assert!(backend.calls.lock().unwrap().is_empty());
+        assert!(tasks.is_empty());
+        let log = audit(dir.path());
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0]["component"], "shim");
+        assert_eq!(log[0]["container"], "c1");
+        assert_eq!(log[0]["allowed"], false);
+    }
+
+    #[test]
+    fn an_unknown_image_is_refused_and_says_why() {
+        let (dir, backend, tasks, req) = setup(Images(Err("NotFound: container \"c1\" not found".into())), "enforce");
+        let msg = tasks.create(req).unwrap_err().to_string();
+        assert!(msg.contains("cannot tell which image the container runs"), "{msg}");
+        assert!(msg.contains("not found"), "{msg}");
+        assert!(backend.calls.lock().unwrap().is_empty());
+        let record = &audit(dir.path())[0];
+        assert_eq!(record["images"], serde_json::json!([]));
+        // The audit record says why, not only the shim's error.
+        assert!(
+            record["reason"]
+                .as_str()
+                .unwrap()
+                .contains("container \"c1\" not found"),
+            "{record}"
+        );
+    }
+
+    #[test]
+    fn an_explicit_bundle_does_not_stand_in_for_an_unknown_image() {
+        let (_dir, backend, tasks, req) = setup(Images(Err("no image".into())), "enforce");
+        std::fs::write(
+            req.bundle.join("config.json"),
+            r#"{"ociVersion":"1.0.2","annotations":{"io.cerro.bundle":"/some/bundle.ctp"}}"#,
+        )
+        .unwrap();
+        let msg = tasks.create(req).unwrap_err().to_string();
+        assert!(msg.contains("no bundle in the store"), "{msg}");
+        assert!(backend.calls.lock().unwrap().is_empty());
+    }
+}

@@ -80,6 +80,8 @@ mod service;
 mod host;
 mod settings;
 mod task;
+#[cfg(test)]
+mod testing;
 
 use std::path::Path;
 
