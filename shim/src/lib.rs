@@ -65,6 +65,8 @@
 //! - `host.rs`: the shim's side effects on the host (root file system
 //!   mounts, signals to exec'd processes, reads of procfs and cgroupfs)
 //!   behind one trait, `Host`, with a recording double for tests.
+//! - `testing.rs` (tests only): the fixtures `task.rs` and `admission.rs`
+//!   share (a recording backend, containerd's answer, an attested image).
 
 mod admission;
 mod backend;
