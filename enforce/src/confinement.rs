@@ -342,40 +342,7 @@ fn confine(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
-
-    /// A host whose SELinux is what the test says; records the contexts
-    /// checked and knows only the types listed.
-    #[derive(Debug)]
-    struct FakeHost {
-        status: SelinuxStatus,
-        known: Vec<&'static str>,
-        checked: RefCell<Vec<String>>,
-    }
-
-    impl FakeHost {
-        fn new(status: SelinuxStatus, known: &[&'static str]) -> Self {
-            FakeHost {
-                status,
-                known: known.to_vec(),
-                checked: RefCell::new(Vec::new()),
-            }
-        }
-    }
-
-    impl SelinuxHost for FakeHost {
-        fn status(&self) -> SelinuxStatus {
-            self.status.clone()
-        }
-        fn check_context(&self, context: &str) -> io::Result<()> {
-            self.checked.borrow_mut().push(context.to_owned());
-            if context_type(context).is_some_and(|t| self.known.contains(&t)) {
-                Ok(())
-            } else {
-                Err(io::Error::from_raw_os_error(22))
-            }
-        }
-    }
+    use crate::testing::FakeSelinux;
 
     const ENFORCING: SelinuxStatus = SelinuxStatus::Enabled {
         mode: Some(SelinuxMode::Enforcing),
@@ -393,7 +360,7 @@ mod tests {
     fn a_package_never_takes_the_domain_of_another_whose_name_differs_in_punctuation() {
         // web-app's module and types, loaded; a bundle of package web.app
         // carrying that module (its module name before names were injective).
-        let host = FakeHost::new(ENFORCING, &["ct_web_app_t", "ct_web_app_file_t"]);
+        let host = FakeSelinux::enforcing(&["ct_web_app_t", "ct_web_app_file_t"]);
         let theirs = vec![(
             "selinux/ct_web_app.cil".to_owned(),
             b"(type ct_web_app_t)\n(type ct_web_app_file_t)\n".to_vec(),
@@ -405,7 +372,7 @@ mod tests {
                 reason: "the bundle carries no SELinux module (selinux/ct_web__d_app.cil)".into()
             }
         );
-        assert!(host.checked.borrow().is_empty());
+        assert!(host.checked().is_empty());
         // A name too long for a module has none, rather than a cut one.
         let long = format!("a{}", "b".repeat(61));
         match confine(&long, &theirs, &host).unwrap() {
@@ -416,10 +383,7 @@ mod tests {
 
     #[test]
     fn selinux_off_is_unconfined_with_the_reason_and_checks_nothing() {
-        let host = FakeHost::new(
-            SelinuxStatus::Disabled("SELinux is not enabled in this kernel".into()),
-            &[],
-        );
+        let host = FakeSelinux::disabled();
         let c = confine("hello", &module(), &host).unwrap();
         assert_eq!(
             c,
@@ -427,7 +391,7 @@ mod tests {
                 reason: "SELinux is not enabled in this kernel".into()
             }
         );
-        assert!(host.checked.borrow().is_empty());
+        assert!(host.checked().is_empty());
         assert_eq!(
             serde_json::to_value(&c).unwrap(),
             serde_json::json!({"kind": "unconfined", "reason": "SELinux is not enabled in this kernel"})
@@ -436,7 +400,7 @@ mod tests {
 
     #[test]
     fn selinux_on_with_a_loaded_module_gives_the_exact_labels() {
-        let host = FakeHost::new(ENFORCING, &["ct_hello_t", "ct_hello_file_t"]);
+        let host = FakeSelinux::enforcing(&["ct_hello_t", "ct_hello_file_t"]);
         let c = confine("hello", &module(), &host).unwrap();
         assert_eq!(
             c,
@@ -449,7 +413,7 @@ mod tests {
             }
         );
         assert_eq!(
-            *host.checked.borrow(),
+            host.checked(),
             [
                 "system_u:system_r:ct_hello_t:s0",
                 "system_u:object_r:ct_hello_file_t:s0"
@@ -457,13 +421,10 @@ mod tests {
         );
         assert_eq!(serde_json::to_value(&c).unwrap()["kind"], "domain");
         // A policy without MLS: no level.
-        let host = FakeHost::new(
-            SelinuxStatus::Enabled {
-                mode: Some(SelinuxMode::Permissive),
-                mls: false,
-            },
-            &["ct_hello_t", "ct_hello_file_t"],
-        );
+        let host = FakeSelinux::enforcing(&["ct_hello_t", "ct_hello_file_t"]).with_status(SelinuxStatus::Enabled {
+            mode: Some(SelinuxMode::Permissive),
+            mls: false,
+        });
         let Confinement::Domain {
             process_label, mode, ..
         } = confine("hello", &module(), &host).unwrap()
@@ -478,7 +439,7 @@ mod tests {
 
     #[test]
     fn selinux_on_without_a_module_is_unconfined_and_says_so() {
-        let host = FakeHost::new(ENFORCING, &[]);
+        let host = FakeSelinux::enforcing(&[]);
         let c = confine("hello", &[], &host).unwrap();
         assert_eq!(
             c,
@@ -493,7 +454,7 @@ mod tests {
 
     #[test]
     fn selinux_on_with_the_module_not_loaded_refuses_and_names_the_label() {
-        let host = FakeHost::new(ENFORCING, &[]);
+        let host = FakeSelinux::enforcing(&[]);
         let e = confine("hello", &module(), &host).unwrap_err();
         assert!(
             matches!(e, ConfinementError::NotLoaded { ref label, .. } if label == "system_u:system_r:ct_hello_t:s0")
@@ -506,26 +467,26 @@ mod tests {
         );
         assert_eq!(e.exit_code().code(), 78);
         // Only the file type missing (a module of another version): refused too.
-        let host = FakeHost::new(ENFORCING, &["ct_hello_t"]);
+        let host = FakeSelinux::enforcing(&["ct_hello_t"]);
         let e = confine("hello", &module(), &host).unwrap_err();
         assert!(e.to_string().contains("system_u:object_r:ct_hello_file_t:s0"), "{e}");
     }
 
     #[test]
     fn a_module_without_its_types_is_refused() {
-        let host = FakeHost::new(ENFORCING, &["ct_hello_t", "ct_hello_file_t"]);
+        let host = FakeSelinux::enforcing(&["ct_hello_t", "ct_hello_file_t"]);
         let bad = vec![("selinux/ct_hello.cil".to_owned(), b"(type something_else_t)\n".to_vec())];
         let e = confine("hello", &bad, &host).unwrap_err();
         assert_eq!(
             e.to_string(),
             "selinux/ct_hello.cil does not declare the types ct_hello_t and ct_hello_file_t"
         );
-        assert!(host.checked.borrow().is_empty());
+        assert!(host.checked().is_empty());
     }
 
     #[test]
     fn given_labels_must_carry_the_bundle_types() {
-        let host = FakeHost::new(ENFORCING, &["ct_hello_t", "ct_hello_file_t"]);
+        let host = FakeSelinux::enforcing(&["ct_hello_t", "ct_hello_file_t"]);
         let c = confine("hello", &module(), &host).unwrap();
         // podman's labels with MCS categories: the types are what count.
         let podman = GivenLabels {

@@ -18,6 +18,9 @@ pub mod confinement;
 mod decide;
 mod host;
 mod store;
+/// Test doubles (`FakeSelinux`), for tests only.
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 pub use config::{check_daemon_owned, Config, Layout, Mode, Overrides, SYSTEM_HOME, SYSTEM_STORE};
 pub use confinement::{Confinement, GivenLabels, KernelSelinux, SelinuxHost, SelinuxMode, SelinuxStatus};

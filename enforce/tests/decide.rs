@@ -17,7 +17,7 @@ use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::policy::NoPolicy;
 use cerro_core::trust::home::Home;
-use cerro_enforce::{decide, BundleStore, Config, GivenLabels, Mode, Request, SelinuxHost, SelinuxMode, SelinuxStatus};
+use cerro_enforce::{decide, BundleStore, Config, GivenLabels, Mode, Request};
 
 const NOW: u64 = 1_800_000_000;
 
@@ -27,45 +27,12 @@ struct Fx {
     image: Digest,
 }
 
-/// A host without SELinux (as the machine these tests run on).
-#[derive(Debug)]
-struct NoSelinux;
+// The host's SELinux: the shared double (`cerro_enforce::testing`), a host
+// without SELinux (as the machine these tests run on) or an enforcing MCS
+// host whose policy has the types of the modules given.
+use cerro_enforce::testing::FakeSelinux;
 
-impl SelinuxHost for NoSelinux {
-    fn status(&self) -> SelinuxStatus {
-        SelinuxStatus::Disabled("SELinux is not enabled in this kernel".into())
-    }
-    fn check_context(&self, _: &str) -> std::io::Result<()> {
-        panic!("no context is checked without SELinux")
-    }
-}
-
-/// An enforcing MCS host whose policy has the types of `loaded` modules.
-#[derive(Debug)]
-struct Enforcing {
-    loaded: &'static [&'static str],
-}
-
-impl SelinuxHost for Enforcing {
-    fn status(&self) -> SelinuxStatus {
-        SelinuxStatus::Enabled {
-            mode: Some(SelinuxMode::Enforcing),
-            mls: true,
-        }
-    }
-    fn check_context(&self, context: &str) -> std::io::Result<()> {
-        let ty = context.split(':').nth(2).unwrap_or_default();
-        if self
-            .loaded
-            .iter()
-            .any(|m| ty == format!("{m}_t") || ty == format!("{m}_file_t"))
-        {
-            Ok(())
-        } else {
-            Err(std::io::Error::from_raw_os_error(22))
-        }
-    }
-}
+static NO_SELINUX: std::sync::LazyLock<FakeSelinux> = std::sync::LazyLock::new(FakeSelinux::disabled);
 
 fn fixture() -> Fx {
     fixture_with(false)
@@ -137,7 +104,7 @@ fn ask<'a>(images: &'a [Digest], bundle: Option<&'a Path>) -> Request<'a> {
         images,
         bundle,
         now: NOW,
-        selinux: &NoSelinux,
+        selinux: &*NO_SELINUX,
         given_labels: None,
         lookup_error: None,
         rootfs_chain: None,
@@ -187,7 +154,7 @@ fn without_selinux_a_bundle_with_a_module_runs_unconfined_and_the_record_says_wh
 #[test]
 fn with_selinux_the_record_names_the_bundle_domain() {
     let fx = fixture_with(true);
-    let host = Enforcing { loaded: &["ct_hello"] };
+    let host = FakeSelinux::with_modules(&["ct_hello"]);
     let d = decide(
         &fx.cfg,
         &Request {
@@ -228,7 +195,7 @@ fn with_selinux_the_record_names_the_bundle_domain() {
 #[test]
 fn with_selinux_a_module_not_loaded_refuses() {
     let mut fx = fixture_with(true);
-    let host = Enforcing { loaded: &["ct_other"] };
+    let host = FakeSelinux::with_modules(&["ct_other"]);
     let images = [fx.image];
     let req = Request {
         selinux: &host,
@@ -265,7 +232,7 @@ fn with_selinux_a_module_not_loaded_refuses() {
 #[test]
 fn given_labels_that_are_not_the_bundle_domain_refuse() {
     let fx = fixture_with(true);
-    let host = Enforcing { loaded: &["ct_hello"] };
+    let host = FakeSelinux::with_modules(&["ct_hello"]);
     let podman_default = GivenLabels {
         process: Some("system_u:system_r:container_t:s0:c1,c2".into()),
         mount: Some("system_u:object_r:container_file_t:s0:c1,c2".into()),

@@ -8,31 +8,60 @@
 //! `memory.stat`, `cpu.stat`, `pids.current`, `io.stat`, …) and cgroup v1
 //! (one directory a controller: `memory.usage_in_bytes`, `cpuacct.usage`,
 //! `pids.current`, `blkio.throttle.*`, …; also a hybrid host, whose
-//! controllers are all v1). The readings are plain values here; `glue`
+//! controllers are all v1). The readings are plain values here; `service`
 //! turns them into containerd's `io.containerd.cgroups.v1.Metrics` or
 //! `io.containerd.cgroups.v2.Metrics`.
 //!
 //! A file that is missing (a controller not enabled, an older kernel) or a
 //! line that does not parse leaves that value out; a cgroup of which no
 //! file can be read is an error (it is gone: the container stopped).
+//!
+//! Every file is read through the shim's [`Host`] (bounded: the kernel's
+//! text, but a whole file is never trusted to be small); the parsers of
+//! that text ([`Cgroup::locate`], [`flat`], [`blkio_entries`],
+//! [`io_entries`]) are in `cgroup_text.rs`, a file of pure functions that
+//! the fuzz checks compile too (`fuzz/checks` target `cgroup`).
+//!
+//! # Why not `libcgroups`
+//! youki's `libcgroups` (0.7, which `cerro-runtime` links) was checked as
+//! the reader and cannot serve the metrics containerd's types carry as
+//! this shim returns them:
+//! - Its statistics come only from a manager's `stats()` (the
+//!   per-controller readers are private modules), which is all or nothing:
+//!   one file missing fails the whole reading. On cgroup v2 that is a
+//!   `cpu.stat` without `nr_periods` (the cpu controller not enabled in the
+//!   parent's `cgroup.subtree_control`, where `cpu.stat` has only the usage
+//!   lines), a missing `memory.swap.current` (no swap accounting) or any
+//!   `hugetlb.*` file of a page size the kernel has; on v1 any missing
+//!   `memory.memsw.*` or `memory.kmem.*` file. This reader leaves the value
+//!   out and reports the rest, as containerd's own reader does.
+//! - It drops values containerd's messages have: cgroup v2
+//!   `memory.events` (containerd's `MemoryEvents`: `low`, `high`, `max`,
+//!   `oom`, `oom_kill`) becomes one fail count (`oom`).
+//! - It cannot locate a *process's* cgroup: v1 `Manager::new` joins a
+//!   given path under each controller's mount point, ignoring the mount's
+//!   root (a nested or namespaced mount), and v2 takes a path; the shim has
+//!   the init's pid, so `locate` (over `/proc/PID/cgroup` and the mount
+//!   table) is needed either way.
+//! - It panics on input the shim must survive: v1 memory indexes
+//!   `memory.stat` with `stats["cache"]`, v2 io slices `&value[7..]` after
+//!   a 6-byte prefix check; the shim's ttrpc threads must not panic.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
+pub use crate::cgroup_text::{blkio_entries, flat, io_entries, BlkioEntry, Cgroup, Flat, IoEntry};
 use crate::error::ShimError;
+use crate::host::Host;
 
-/// A flat-keyed file (`memory.stat`, `cpu.stat`, …): name → value.
-pub type Flat = BTreeMap<String, u64>;
-
-/// Where a container's cgroup is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cgroup {
-    /// cgroup v2: its directory in the unified hierarchy.
-    Unified(PathBuf),
-    /// cgroup v1: its directory in each controller's hierarchy
-    /// (`memory`, `cpuacct`, `pids`, `freezer`, …).
-    Legacy(BTreeMap<String, PathBuf>),
-}
+/// Largest `/proc/PID/cgroup` read (one line a hierarchy).
+const MAX_PROC_CGROUP: u64 = 64 << 10;
+/// Largest mount table read (a host with many containers has thousands of
+/// mounts, ~150 bytes each).
+const MAX_MOUNTINFO: u64 = 16 << 20;
+/// Largest cgroup file read (`memory.stat` is a few KiB; `io.stat` and
+/// `cpuacct.usage_percpu` grow with devices and CPUs).
+const MAX_CGROUP_FILE: u64 = 1 << 20;
 
 /// What a cgroup has used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,23 +116,6 @@ pub struct V2Memory {
     pub swap_limit: u64,
     /// `memory.swap.peak`.
     pub swap_max_usage: u64,
-}
-
-/// One device's line of `io.stat`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IoEntry {
-    /// Device major number.
-    pub major: u64,
-    /// Device minor number.
-    pub minor: u64,
-    /// Bytes read.
-    pub rbytes: u64,
-    /// Bytes written.
-    pub wbytes: u64,
-    /// Read operations.
-    pub rios: u64,
-    /// Write operations.
-    pub wios: u64,
 }
 
 /// cgroup v1 readings.
@@ -172,266 +184,92 @@ pub struct V1Blkio {
     pub serviced: Vec<BlkioEntry>,
 }
 
-/// One line of a blkio file: `MAJOR:MINOR Op value`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BlkioEntry {
-    /// `Read`, `Write`, `Sync`, `Async`, `Discard`, `Total`.
-    pub op: String,
-    /// Device major number.
-    pub major: u64,
-    /// Device minor number.
-    pub minor: u64,
-    /// The count.
-    pub value: u64,
-}
-
 /// `USER_HZ`: the unit of `cpuacct.stat` (100 on every Linux
 /// architecture containerd supports; containerd assumes it too).
 const CLOCK_TICKS: u64 = 100;
 
 impl Cgroup {
     /// The cgroup of process `pid`, as this process sees the hierarchies.
-    pub fn of_pid(pid: u32) -> Result<Self, ShimError> {
-        let path = format!("/proc/{pid}/cgroup");
-        let cgroups = std::fs::read_to_string(&path).map_err(|e| ShimError::io("reading", &path, e))?;
-        let mounts = "/proc/self/mountinfo";
-        let mountinfo = std::fs::read_to_string(mounts).map_err(|e| ShimError::io("reading", mounts, e))?;
+    pub fn of_pid(host: &dyn Host, pid: u32) -> Result<Self, ShimError> {
+        let read = |path: &Path, limit: u64| -> Result<String, ShimError> {
+            let bytes = host.read(path, limit).map_err(|e| ShimError::io("reading", path, e))?;
+            // Both are the kernel's text; a path in them that is not UTF-8
+            // cannot name a cgroup this reader finds, so it reads as `?`.
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let cgroups = read(Path::new(&format!("/proc/{pid}/cgroup")), MAX_PROC_CGROUP)?;
+        let mountinfo = read(Path::new("/proc/self/mountinfo"), MAX_MOUNTINFO)?;
         Self::locate(&cgroups, &mountinfo).map_err(|e| ShimError::Cgroup(format!("process {pid}: {e}")))
     }
 
-    /// Where the cgroup a `/proc/PID/cgroup` names is, given the reader's
-    /// `/proc/self/mountinfo`. The v1 controllers when the process has
-    /// any that are mounted (a v1 or hybrid host), else its v2 directory.
-    pub fn locate(proc_cgroup: &str, mountinfo: &str) -> Result<Self, String> {
-        let mounts = cgroup_mounts(mountinfo);
-        let mut legacy = BTreeMap::new();
-        let mut unified = None;
-        for line in proc_cgroup.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-                continue;
-            };
-            if controllers.is_empty() {
-                if let Some(m) = mounts.iter().find(|m| m.controllers.is_none()) {
-                    unified = Some(m.dir_of(path)?);
-                }
-                continue;
-            }
-            for c in controllers.split(',') {
-                let mount = mounts
-                    .iter()
-                    .find(|m| m.controllers.as_ref().is_some_and(|cs| cs.iter().any(|x| x == c)));
-                if let Some(m) = mount {
-                    legacy.insert(c.to_owned(), m.dir_of(path)?);
-                }
-            }
-        }
-        const READ: [&str; 5] = ["memory", "cpu", "cpuacct", "pids", "blkio"];
-        if READ.iter().any(|c| legacy.contains_key(*c)) {
-            return Ok(Cgroup::Legacy(legacy));
-        }
-        unified
-            .map(Cgroup::Unified)
-            .ok_or_else(|| "no mounted cgroup hierarchy holds it".to_owned())
-    }
-
     /// What the cgroup's processes have used, now.
-    pub fn metrics(&self) -> Result<Metrics, ShimError> {
+    pub fn metrics(&self, host: &dyn Host) -> Result<Metrics, ShimError> {
         match self {
-            Cgroup::Unified(dir) => read_v2(dir).map(Metrics::V2),
-            Cgroup::Legacy(dirs) => read_v1(dirs).map(Metrics::V1),
+            Cgroup::Unified(dir) => read_v2(host, dir).map(Metrics::V2),
+            Cgroup::Legacy(dirs) => read_v1(host, dirs).map(Metrics::V1),
         }
     }
 }
 
-/// A cgroup file system mounted in this process's mount namespace.
-#[derive(Debug)]
-struct Mount {
-    /// The directory of the hierarchy this mount shows (`/` usually).
-    root: String,
-    /// Where it is mounted.
-    point: PathBuf,
-    /// v1: its controllers (`memory`, `cpu`, `name=systemd`, …); v2: `None`.
-    controllers: Option<Vec<String>>,
-}
-
-impl Mount {
-    /// The directory of cgroup `path` (as `/proc/PID/cgroup` names it)
-    /// under this mount. A path outside the mount's root, or one that
-    /// climbs (`/..`: outside the reader's cgroup namespace), is an error.
-    fn dir_of(&self, path: &str) -> Result<PathBuf, String> {
-        let rel = if self.root == "/" {
-            Some(path)
-        } else {
-            path.strip_prefix(self.root.as_str())
-                .filter(|r| r.is_empty() || r.starts_with('/'))
-        }
-        .ok_or_else(|| format!("cgroup {path} is not under the mount of {}", self.root))?;
-        let mut dir = self.point.clone();
-        for c in Path::new(rel).components() {
-            match c {
-                Component::Normal(n) => dir.push(n),
-                Component::RootDir | Component::CurDir => {}
-                _ => return Err(format!("cgroup {path} is outside this cgroup namespace")),
-            }
-        }
-        Ok(dir)
-    }
-}
-
-/// The cgroup mounts of a `/proc/self/mountinfo`.
-fn cgroup_mounts(mountinfo: &str) -> Vec<Mount> {
-    let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((head, tail)) = line.split_once(" - ") else {
-            continue;
-        };
-        let head: Vec<&str> = head.split(' ').collect();
-        let tail: Vec<&str> = tail.split(' ').collect();
-        let (Some(root), Some(point), Some(fs_type)) = (head.get(3), head.get(4), tail.first()) else {
-            continue;
-        };
-        let controllers = match *fs_type {
-            "cgroup2" => None,
-            "cgroup" => Some(
-                tail.get(2)
-                    .map(|o| o.split(',').map(str::to_owned).collect())
-                    .unwrap_or_default(),
-            ),
-            _ => continue,
-        };
-        out.push(Mount {
-            root: unescape(root),
-            point: PathBuf::from(unescape(point)),
-            controllers,
-        });
-    }
-    out
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, …).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) => {
-                let v = d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
-                out.push(u8::try_from(v).unwrap_or(b'?'));
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A file's text, `None` when it cannot be read (missing controller).
-fn text(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok()
+/// A file's text, `None` when it cannot be read (missing controller) or
+/// is not text.
+fn text(host: &dyn Host, path: &Path) -> Option<String> {
+    String::from_utf8(host.read(path, MAX_CGROUP_FILE).ok()?).ok()
 }
 
 /// A single number; `max` is `max_as`.
-fn number(path: &Path, max_as: u64) -> Option<u64> {
-    let t = text(path)?;
+fn number(host: &dyn Host, path: &Path, max_as: u64) -> Option<u64> {
+    let t = text(host, path)?;
     match t.trim() {
         "max" => Some(max_as),
         n => n.parse().ok(),
     }
 }
 
-/// `key value` lines; lines that do not parse are left out.
-fn flat(text: &str) -> Flat {
-    text.lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let (k, v) = (w.next()?, w.next()?.parse().ok()?);
-            Some((k.to_owned(), v))
-        })
-        .collect()
-}
-
-fn flat_file(path: &Path) -> Option<Flat> {
-    text(path).map(|t| flat(&t))
-}
-
-/// `MAJOR:MINOR`.
-fn device(s: &str) -> Option<(u64, u64)> {
-    let (a, b) = s.split_once(':')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+fn flat_file(host: &dyn Host, path: &Path) -> Option<Flat> {
+    text(host, path).map(|t| flat(&t))
 }
 
 /// Reads a cgroup v2 directory.
-pub fn read_v2(dir: &Path) -> Result<V2Metrics, ShimError> {
-    if !dir.join("cgroup.procs").exists() && !dir.join("memory.current").exists() {
+pub fn read_v2(host: &dyn Host, dir: &Path) -> Result<V2Metrics, ShimError> {
+    if !host.exists(&dir.join("cgroup.procs")) && !host.exists(&dir.join("memory.current")) {
         return Err(ShimError::Cgroup(format!("{} is not a cgroup (gone?)", dir.display())));
     }
     let f = |name: &str| dir.join(name);
-    let pids = number(&f("pids.current"), 0).map(|current| Pids {
+    let pids = number(host, &f("pids.current"), 0).map(|current| Pids {
         current,
-        limit: number(&f("pids.max"), 0).unwrap_or(0),
+        limit: number(host, &f("pids.max"), 0).unwrap_or(0),
     });
-    let memory = number(&f("memory.current"), u64::MAX).map(|usage| V2Memory {
-        stat: flat_file(&f("memory.stat")).unwrap_or_default(),
+    let memory = number(host, &f("memory.current"), u64::MAX).map(|usage| V2Memory {
+        stat: flat_file(host, &f("memory.stat")).unwrap_or_default(),
         usage,
-        limit: number(&f("memory.max"), u64::MAX).unwrap_or(u64::MAX),
-        max_usage: number(&f("memory.peak"), u64::MAX).unwrap_or(0),
-        swap_usage: number(&f("memory.swap.current"), u64::MAX).unwrap_or(0),
-        swap_limit: number(&f("memory.swap.max"), u64::MAX).unwrap_or(0),
-        swap_max_usage: number(&f("memory.swap.peak"), u64::MAX).unwrap_or(0),
+        limit: number(host, &f("memory.max"), u64::MAX).unwrap_or(u64::MAX),
+        max_usage: number(host, &f("memory.peak"), u64::MAX).unwrap_or(0),
+        swap_usage: number(host, &f("memory.swap.current"), u64::MAX).unwrap_or(0),
+        swap_limit: number(host, &f("memory.swap.max"), u64::MAX).unwrap_or(0),
+        swap_max_usage: number(host, &f("memory.swap.peak"), u64::MAX).unwrap_or(0),
     });
-    let io = text(&f("io.stat"))
-        .map(|t| {
-            t.lines()
-                .filter_map(|l| {
-                    let mut w = l.split_whitespace();
-                    let (major, minor) = device(w.next()?)?;
-                    let kv: Flat = w
-                        .filter_map(|p| {
-                            let (k, v) = p.split_once('=')?;
-                            Some((k.to_owned(), v.parse().ok()?))
-                        })
-                        .collect();
-                    let g = |k: &str| kv.get(k).copied().unwrap_or(0);
-                    Some(IoEntry {
-                        major,
-                        minor,
-                        rbytes: g("rbytes"),
-                        wbytes: g("wbytes"),
-                        rios: g("rios"),
-                        wios: g("wios"),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let io = text(host, &f("io.stat")).map(|t| io_entries(&t)).unwrap_or_default();
     Ok(V2Metrics {
         pids,
-        cpu: flat_file(&f("cpu.stat")),
+        cpu: flat_file(host, &f("cpu.stat")),
         memory,
-        memory_events: flat_file(&f("memory.events")),
+        memory_events: flat_file(host, &f("memory.events")),
         io,
     })
 }
 
 /// Reads cgroup v1 controller directories (by controller name).
-pub fn read_v1(dirs: &BTreeMap<String, PathBuf>) -> Result<V1Metrics, ShimError> {
+pub fn read_v1(host: &dyn Host, dirs: &BTreeMap<String, PathBuf>) -> Result<V1Metrics, ShimError> {
     let file = |controller: &str, name: &str| dirs.get(controller).map(|d| d.join(name));
-    let num = |controller: &str, name: &str, max_as: u64| file(controller, name).and_then(|p| number(&p, max_as));
+    let num = |controller: &str, name: &str, max_as: u64| file(controller, name).and_then(|p| number(host, &p, max_as));
     let pids = num("pids", "pids.current", 0).map(|current| Pids {
         current,
         limit: num("pids", "pids.max", 0).unwrap_or(0),
     });
     let cpu = num("cpuacct", "cpuacct.usage", 0).map(|total| {
         let stat = file("cpuacct", "cpuacct.stat")
-            .and_then(|p| flat_file(&p))
+            .and_then(|p| flat_file(host, &p))
             .unwrap_or_default();
         let ns = |k: &str| {
             stat.get(k)
@@ -444,10 +282,12 @@ pub fn read_v1(dirs: &BTreeMap<String, PathBuf>) -> Result<V1Metrics, ShimError>
             user: ns("user"),
             kernel: ns("system"),
             per_cpu: file("cpuacct", "cpuacct.usage_percpu")
-                .and_then(|p| text(&p))
+                .and_then(|p| text(host, &p))
                 .map(|t| t.split_whitespace().filter_map(|n| n.parse().ok()).collect())
                 .unwrap_or_default(),
-            throttling: file("cpu", "cpu.stat").and_then(|p| flat_file(&p)).unwrap_or_default(),
+            throttling: file("cpu", "cpu.stat")
+                .and_then(|p| flat_file(host, &p))
+                .unwrap_or_default(),
         }
     });
     let entry = |prefix: &str| MemoryEntry {
@@ -458,20 +298,20 @@ pub fn read_v1(dirs: &BTreeMap<String, PathBuf>) -> Result<V1Metrics, ShimError>
     };
     let memory = num("memory", "memory.usage_in_bytes", 0).map(|_| V1Memory {
         stat: file("memory", "memory.stat")
-            .and_then(|p| flat_file(&p))
+            .and_then(|p| flat_file(host, &p))
             .unwrap_or_default(),
         usage: entry("memory."),
         swap: entry("memory.memsw."),
         kernel: entry("memory.kmem."),
         kernel_tcp: entry("memory.kmem.tcp."),
     });
-    let blkio = dirs.get("blkio").filter(|d| d.exists()).map(|d| {
+    let blkio = dirs.get("blkio").filter(|d| host.exists(d)).map(|d| {
         // The proportional (CFQ/BFQ) files, else the throttle ones, which
         // count every device (containerd's choice too).
         let pick = |names: [&str; 2]| {
             names
                 .iter()
-                .map(|n| text(&d.join(n)).map(|t| blkio_entries(&t)).unwrap_or_default())
+                .map(|n| text(host, &d.join(n)).map(|t| blkio_entries(&t)).unwrap_or_default())
                 .find(|v| !v.is_empty())
                 .unwrap_or_default()
         };
@@ -498,41 +338,25 @@ pub fn read_v1(dirs: &BTreeMap<String, PathBuf>) -> Result<V1Metrics, ShimError>
     })
 }
 
-/// `MAJOR:MINOR Op value` lines (the `Total` line left out).
-fn blkio_entries(text: &str) -> Vec<BlkioEntry> {
-    text.lines()
-        .filter_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let [dev, op, value] = w.as_slice() else {
-                return None;
-            };
-            let (major, minor) = device(dev)?;
-            Some(BlkioEntry {
-                op: (*op).to_owned(),
-                major,
-                minor,
-                value: value.parse().ok()?,
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup_text::unescape;
+    use crate::host::RecordingHost;
 
-    fn write(dir: &Path, files: &[(&str, &str)]) {
-        std::fs::create_dir_all(dir).unwrap();
+    /// The cgroup files of `dir`, as the recording host serves them.
+    fn write(host: &RecordingHost, dir: &Path, files: &[(&str, &str)]) {
         for (name, body) in files {
-            std::fs::write(dir.join(name), body).unwrap();
+            host.put(dir.join(name), *body);
         }
     }
 
     #[test]
     fn a_v2_directory_is_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+        let host = RecordingHost::new();
+        let d = Path::new("/sys/fs/cgroup/default/c1");
         write(
+            &host,
             d,
             &[
                 ("cgroup.procs", "42\n"),
@@ -556,7 +380,7 @@ mod tests {
                 ),
             ],
         );
-        let m = read_v2(d).unwrap();
+        let m = read_v2(&host, d).unwrap();
         assert_eq!(m.pids, Some(Pids { current: 2, limit: 0 }));
         let mem = m.memory.unwrap();
         assert_eq!(
@@ -594,27 +418,28 @@ mod tests {
             ]
         );
         // A limit, and controllers that are not enabled.
-        write(d, &[("memory.max", "64000000\n"), ("pids.max", "99\n")]);
-        std::fs::remove_file(d.join("io.stat")).unwrap();
-        std::fs::remove_file(d.join("cpu.stat")).unwrap();
-        let m = read_v2(d).unwrap();
+        write(&host, d, &[("memory.max", "64000000\n"), ("pids.max", "99\n")]);
+        host.remove(&d.join("io.stat"));
+        host.remove(&d.join("cpu.stat"));
+        let m = read_v2(&host, d).unwrap();
         assert_eq!(m.memory.unwrap().limit, 64000000);
         assert_eq!(m.pids.unwrap().limit, 99);
         assert!(m.cpu.is_none() && m.io.is_empty());
         // A cgroup that is gone.
-        let e = read_v2(&d.join("gone")).unwrap_err();
+        let e = read_v2(&host, &d.join("gone")).unwrap_err();
         assert!(e.to_string().contains("is not a cgroup (gone?)"), "{e}");
     }
 
     #[test]
     fn v1_controllers_are_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+        let host = RecordingHost::new();
+        let d = Path::new("/sys/fs/cgroup");
         let dirs: BTreeMap<String, PathBuf> = ["memory", "cpu", "cpuacct", "pids", "blkio", "freezer"]
             .iter()
             .map(|c| (c.to_string(), d.join(c).join("default/c1")))
             .collect();
         write(
+            &host,
             &dirs["memory"],
             &[
                 ("memory.usage_in_bytes", "811008\n"),
@@ -629,6 +454,7 @@ mod tests {
             ],
         );
         write(
+            &host,
             &dirs["cpuacct"],
             &[
                 ("cpuacct.usage", "12345678\n"),
@@ -637,11 +463,13 @@ mod tests {
             ],
         );
         write(
+            &host,
             &dirs["cpu"],
             &[("cpu.stat", "nr_periods 5\nnr_throttled 1\nthrottled_time 999\n")],
         );
-        write(&dirs["pids"], &[("pids.current", "1\n"), ("pids.max", "max\n")]);
+        write(&host, &dirs["pids"], &[("pids.current", "1\n"), ("pids.max", "max\n")]);
         write(
+            &host,
             &dirs["blkio"],
             &[
                 ("blkio.io_service_bytes_recursive", "Total 0\n"),
@@ -651,7 +479,7 @@ mod tests {
                 ),
             ],
         );
-        let m = read_v1(&dirs).unwrap();
+        let m = read_v1(&host, &dirs).unwrap();
         assert_eq!(m.pids, Some(Pids { current: 1, limit: 0 }));
         let cpu = m.cpu.unwrap();
         assert_eq!((cpu.total, cpu.user, cpu.kernel), (12345678, 30_000_000, 10_000_000));
@@ -684,7 +512,7 @@ mod tests {
         assert!(blkio.serviced.is_empty());
         // All gone: an error, not zeros.
         let gone: BTreeMap<String, PathBuf> = [("memory".to_owned(), d.join("nope"))].into();
-        let e = read_v1(&gone).unwrap_err();
+        let e = read_v1(&host, &gone).unwrap_err();
         assert!(e.to_string().contains("no counters readable"), "{e}");
     }
 

@@ -25,14 +25,25 @@ use std::path::Path;
 
 use cerro_enforce::Confinement;
 
+use crate::backend::Mount;
 use crate::error::ShimError;
-use crate::runtime::Mount;
 
-/// Largest OCI config rewritten.
-const MAX_CONFIG: u64 = 4 << 20;
-
-/// Sets the OCI config's SELinux labels in `bundle` from `c`.
+/// Sets the OCI config's SELinux labels in `bundle` from the admission,
+/// reading `config.json` first ([`label_config_from`] with what it read).
+#[cfg(test)]
 pub fn label_config(bundle: &Path, admission: &cerro_enforce::Admission) -> Result<(), ShimError> {
+    if !matches!(admission.confinement(), Confinement::Domain { .. }) {
+        return Ok(());
+    }
+    label_config_from(bundle, &crate::settings::read_config(bundle)?, admission)
+}
+
+/// Writes `bundle/config.json` as `config` (the bytes the decision was
+/// taken on, read once by `settings::read_config`) with the SELinux labels
+/// of the admission's domain; an unconfined admission leaves the file as
+/// it is. So the runtime gets the document that was decided on, not one
+/// read again later.
+pub fn label_config_from(bundle: &Path, config: &[u8], admission: &cerro_enforce::Admission) -> Result<(), ShimError> {
     let c = admission.confinement();
     let Confinement::Domain {
         process_label,
@@ -43,18 +54,11 @@ pub fn label_config(bundle: &Path, admission: &cerro_enforce::Admission) -> Resu
         return Ok(());
     };
     let path = bundle.join("config.json");
-    let len = std::fs::metadata(&path)
-        .map_err(|e| ShimError::io("reading the OCI spec", &path, e))?
-        .len();
-    if len > MAX_CONFIG {
-        return Err(ShimError::InvalidArgument(format!(
-            "{}: larger than {MAX_CONFIG} bytes",
-            path.display()
-        )));
-    }
-    let bytes = std::fs::read(&path).map_err(|e| ShimError::io("reading the OCI spec", &path, e))?;
+    // The whole document is edited as JSON, not through `oci_spec`'s types:
+    // a rewrite must keep every field the runtime reads, byte for byte
+    // apart from the two labels.
     let mut spec: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", path.display())))?;
+        serde_json::from_slice(config).map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", path.display())))?;
     let object = |v: &mut serde_json::Value, key: &str| -> Result<(), ShimError> {
         let root = v
             .as_object_mut()
@@ -244,5 +248,17 @@ mod tests {
         );
         assert_eq!(got[1], bind);
         assert_eq!(label_rootfs(std::slice::from_ref(&overlay), &unconfined()), [overlay]);
+    }
+
+    #[test]
+    fn a_config_larger_than_the_bound_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        let big = format!(r#"{{"ociVersion":"1.0.2","hostname":"{}"}}"#, "a".repeat(4 << 20));
+        std::fs::write(&config, &big).unwrap();
+        let e = label_config(dir.path(), &cerro_enforce::Admission::for_tests(domain())).unwrap_err();
+        assert!(matches!(e, ShimError::InvalidArgument(_)), "{e}");
+        assert!(e.to_string().contains("larger than the 4194304-byte limit"), "{e}");
+        assert_eq!(std::fs::read(&config).unwrap(), big.as_bytes());
     }
 }

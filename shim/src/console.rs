@@ -10,7 +10,7 @@
 //! master then reads `EIO`), closing the stdout FIFO so the client sees
 //! end-of-file; the input copy when the stdin FIFO has no writer left (the
 //! client closed it and `close_io` dropped the shim's own, see
-//! `runtime::hold_stdin`) or the master refuses the write.
+//! `backend::hold_stdin`) or the master refuses the write.
 
 use std::fs::File;
 use std::io::{self, IoSliceMut};
@@ -25,8 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 
+use crate::backend::Stdio;
 use crate::error::ShimError;
-use crate::runtime::Stdio;
 
 /// How long the shim waits for the master once the runtime returned (it
 /// was sent before the runtime's command exited: this is a safety bound).

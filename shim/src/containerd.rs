@@ -30,11 +30,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cerro_core::digest::Digest;
-use cerro_core::image::{chain_id, host_architecture, parse_config, parse_index, parse_manifest, select_platform};
+use cerro_core::image::{
+    chain_id, host_architecture, parse_config, parse_index, parse_manifest, select_platform, MT_DOCKER_LIST,
+    MT_OCI_INDEX,
+};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::backend::Mount;
 use crate::error::ShimError;
-use crate::runtime::Mount;
 
 /// The gRPC metadata key that carries the namespace.
 const NAMESPACE_HEADER: &str = "containerd-namespace";
@@ -334,11 +337,10 @@ fn status(s: &tonic::Status) -> String {
     format!("{:?}: {}", s.code(), s.message())
 }
 
+/// Whether `media_type` is an index (core's media-type names: the shim
+/// keeps no list of its own).
 fn is_index(media_type: &str) -> bool {
-    matches!(
-        media_type,
-        "application/vnd.oci.image.index.v1+json" | "application/vnd.docker.distribution.manifest.list.v2+json"
-    )
+    media_type == MT_OCI_INDEX || media_type == MT_DOCKER_LIST
 }
 
 /// The manifests of an index made for linux on this architecture, with

@@ -1,5 +1,5 @@
 //! The one error type of the shim, and its single mapping to ttrpc status
-//! codes (in `glue.rs`). A refusal is an error of create: containerd passes
+//! codes (in `service.rs`). A refusal is an error of create: containerd passes
 //! the message to the client (`ctr: … refused …: failed precondition`).
 
 use std::path::PathBuf;

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
+use crate::backend::Stdio;
 use crate::error::ShimError;
-use crate::runtime::Stdio;
 
 /// containerd's longest identifier (`identifiers.Validate`).
 const MAX_ID: usize = 76;

@@ -38,38 +38,57 @@
 //! `containerd-shim` `Shim`); [`run`] is the binary's whole `main`.
 //!
 //! # Layout
-//! - `task.rs`: the task logic in plain types; the decision is one call in
-//!   `Tasks::create`. Processes exec'd into a running container are not
-//!   verified again (the container was, at create).
+//! Cut along containerd's seams, as its runc shim (`rust-extensions`
+//! `crates/runc-shim`: `service.rs`, `task.rs`, `container.rs`,
+//! `processes.rs`), plus the admission it does not have:
+//! - `service.rs` (+ `service/metrics.rs`): the ttrpc service, the
+//!   `containerd-shim` 0.11 `Shim` and `Task` traits (task API v2, what
+//!   containerd 1.6 and 1.7 speak) as conversions around `task.rs`.
+//! - `task.rs`: the task table and the lifecycle of its processes (init
+//!   and execs) in plain types. Processes exec'd into a running container
+//!   are not verified again (the container was, at create).
+//! - `admission.rs`: whether a task may be created: settings, the root
+//!   file system tied to the image's snapshot (`bind_rootfs`), the one
+//!   decision; its `Admission` is what the backend takes.
+//! - `backend.rs`: the container backend (the `cerro-runtime` binary).
+//! - `containerd.rs`: the client of containerd's API: which image a
+//!   container runs and its snapshot (the OCI documents are read by
+//!   `cerro_core::image`'s strict reader).
 //! - `exec.rs`: an exec request's checks (exec id, process spec).
 //! - `console.rs`: terminals: the pty master from the runtime's console
 //!   socket, copied to and from the task's FIFOs, resized.
 //! - `confine.rs`: the decision's SELinux labels into the OCI config and
 //!   the root file system's mount options.
-//! - `glue.rs`: the `containerd-shim` 0.11 `Shim` and `Task` traits over it
-//!   (task API v2, what containerd 1.6 and 1.7 speak).
-//! - `containerd.rs`: which image a container runs, from containerd's API.
-//! - `runtime.rs`: the container backend (the `cerro-runtime` binary).
 //! - `cgroup.rs`: a container's cgroup, found and read for its metrics
 //!   (v1 and v2).
 //! - `settings.rs`: configuration from the environment and runtime options.
-//! - `sys.rs`: the shim's only system calls (root file system mounts,
-//!   signals to exec'd processes).
+//! - `host.rs`: the shim's side effects on the host (root file system
+//!   mounts, signals to exec'd processes, reads of procfs and cgroupfs)
+//!   behind one trait, `Host`, with a recording double for tests.
+//! - `testing.rs` (tests only): the fixtures `task.rs` and `admission.rs`
+//!   share (a recording backend, containerd's answer, an attested image).
 
+mod admission;
+mod backend;
 mod cgroup;
+mod cgroup_text;
 mod confine;
 mod console;
 mod containerd;
 mod error;
 mod exec;
-mod glue;
-mod runtime;
+mod service;
+
+mod host;
 mod settings;
-mod sys;
 mod task;
+#[cfg(test)]
+mod testing;
 
 use std::path::Path;
 
+pub use admission::bind_rootfs;
+pub use backend::{Backend, CommandRuntime, ExecSpec, Mount, PlainSpawner, Spawner, Started, Stdio};
 pub use cerro_core::digest::Digest;
 pub use cerro_enforce::{
     decide, BundleStore, Config, Confinement, Decision, KernelSelinux, Mode, Request, SelinuxHost,
@@ -81,12 +100,14 @@ pub use console::{Console, ConsoleSocket};
 pub use containerd::{ContainerImage, Containerd, ImageSource};
 pub use error::ShimError;
 pub use exec::{ExecId, ExecTask};
-pub use glue::{run, Service, TaskService, RUNTIME_ID};
-pub use runtime::{Backend, CommandRuntime, ExecSpec, Mount, PlainSpawner, Spawner, Started, Stdio};
+#[cfg(any(test, feature = "test-util"))]
+pub use host::RecordingHost;
+pub use host::{Host, SystemHost};
+pub use service::{run, Service, TaskService, RUNTIME_ID};
 pub use settings::{
     BundleSpec, FileSettings, OptionsTrust, RuntimeBinary, Settings, OPTIONS_DIR_ENV, TRUSTED_OPTIONS_DIRS,
 };
-pub use task::{bind_rootfs, CreateTask, Status, TaskState, Tasks};
+pub use task::{CreateTask, Status, TaskState, Tasks};
 
 /// The component name the shim's decisions carry in the audit log.
 pub const COMPONENT: &str = "shim";

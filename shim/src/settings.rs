@@ -336,13 +336,27 @@ impl RuntimeBinary {
 
     /// Reads it back (None if create never got that far).
     pub fn read(bundle: &Path) -> Option<Self> {
-        let bytes = std::fs::read(bundle.join(SAVED_FILE)).ok()?;
+        let bytes = cerro_core::fsutil::read_bounded(&bundle.join(SAVED_FILE), MAX_SAVED, SAVED_FILE).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }
 
 /// Largest OCI spec (`config.json`) read.
 const MAX_SPEC: u64 = 4 << 20;
+/// Largest saved [`RuntimeBinary`] read back.
+const MAX_SAVED: u64 = 64 << 10;
+
+/// The task's OCI runtime config, `bundle/config.json`: the shim's one
+/// reader of it (what it decides on and what it rewrites with the
+/// decision's labels both come through here). At most 4 MiB, counted while
+/// reading (not from a size read before: the file could grow in between).
+pub fn read_config(bundle: &Path) -> Result<Vec<u8>, ShimError> {
+    let path = bundle.join("config.json");
+    cerro_core::fsutil::read_bounded(&path, MAX_SPEC, "the OCI spec").map_err(|e| match e {
+        cerro_core::Error::Io { source, .. } => ShimError::io("reading the OCI spec", &path, source),
+        other => ShimError::InvalidArgument(format!("{}: {other}", path.display())),
+    })
+}
 
 /// What the shim reads of the OCI spec containerd wrote into the task's
 /// bundle (`config.json`) before it decides.
@@ -359,37 +373,26 @@ pub struct BundleSpec {
 }
 
 impl BundleSpec {
-    /// Reads `bundle/config.json` (at most 4 MiB).
+    /// Reads `bundle/config.json` ([`read_config`]).
     pub fn read(bundle: &Path) -> Result<Self, ShimError> {
-        #[derive(Deserialize)]
-        struct Spec {
-            #[serde(default)]
-            annotations: Option<BTreeMap<String, String>>,
-            #[serde(default)]
-            root: Option<Root>,
-            #[serde(default)]
-            linux: Option<Linux>,
-        }
-        #[derive(Deserialize)]
-        struct Root {
-            path: String,
-        }
-        #[derive(Deserialize)]
-        struct Linux {
-            #[serde(default, rename = "mountLabel")]
-            mount_label: Option<String>,
-        }
-        let path = bundle.join("config.json");
-        let bytes = cerro_core::fsutil::read_bounded(&path, MAX_SPEC, "the OCI spec").map_err(|e| match e {
-            cerro_core::Error::Io { source, .. } => ShimError::io("reading the OCI spec", &path, source),
-            other => ShimError::InvalidArgument(format!("{}: {other}", path.display())),
-        })?;
-        let spec: Spec = serde_json::from_slice(&bytes)
+        Self::parse(&bundle.join("config.json"), &read_config(bundle)?)
+    }
+
+    /// The spec in `bytes` (read from `path`), parsed as the runtime parses
+    /// it: `oci_spec::runtime::Spec`, the types and version (0.10) that
+    /// `cerro-runtime`'s libcontainer reads the same file with, so a spec
+    /// the runtime would refuse is refused before the decision, not after.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, ShimError> {
+        let spec: oci_spec::runtime::Spec = serde_json::from_slice(bytes)
             .map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", path.display())))?;
         Ok(BundleSpec {
-            annotations: spec.annotations.unwrap_or_default(),
-            root_path: spec.root.map(|r| r.path),
-            mount_label: spec.linux.and_then(|l| l.mount_label).filter(|l| !l.is_empty()),
+            annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+            root_path: spec.root().as_ref().map(|r| r.path().to_string_lossy().into_owned()),
+            mount_label: spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().clone())
+                .filter(|l| !l.is_empty()),
         })
     }
 }
@@ -628,5 +631,49 @@ mod tests {
         assert_eq!(RuntimeBinary::read(dir.path()), Some(saved));
         std::fs::write(dir.path().join("config.json"), "{").unwrap();
         assert!(BundleSpec::read(dir.path()).is_err());
+    }
+
+    #[test]
+    fn the_spec_is_read_bounded_and_with_the_runtimes_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        // Larger than the bound: refused, not read whole.
+        let big = format!(
+            r#"{{"ociVersion":"1.0.2","hostname":"{}"}}"#,
+            "a".repeat(MAX_SPEC as usize)
+        );
+        std::fs::write(&config, big).unwrap();
+        let e = BundleSpec::read(dir.path()).unwrap_err();
+        assert!(matches!(e, ShimError::InvalidArgument(_)), "{e}");
+        assert!(e.to_string().contains("larger than the 4194304-byte limit"), "{e}");
+        // What libcontainer would refuse (a namespace it does not know) is
+        // refused here, before the decision.
+        std::fs::write(
+            &config,
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"bogus"}]}}"#,
+        )
+        .unwrap();
+        let e = BundleSpec::read(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        // A real containerd spec's fields are all understood.
+        std::fs::write(
+            &config,
+            r#"{"ociVersion":"1.1.0","process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/",
+                "capabilities":{"bounding":["CAP_CHOWN"]},"rlimits":[{"type":"RLIMIT_NOFILE","hard":1024,"soft":1024}],
+                "noNewPrivileges":true},"root":{"path":"rootfs"},"hostname":"c1",
+                "mounts":[{"destination":"/proc","type":"proc","source":"proc"}],
+                "linux":{"namespaces":[{"type":"pid"},{"type":"mount"}],"mountLabel":"m_t",
+                "maskedPaths":["/proc/kcore"],"cgroupsPath":"/default/c1"},"annotations":{"a":"b"}}"#,
+        )
+        .unwrap();
+        let spec = BundleSpec::read(dir.path()).unwrap();
+        assert_eq!(
+            (
+                spec.root_path.as_deref(),
+                spec.mount_label.as_deref(),
+                spec.annotations["a"].as_str()
+            ),
+            (Some("rootfs"), Some("m_t"), "b")
+        );
     }
 }

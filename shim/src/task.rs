@@ -1,20 +1,12 @@
 //! The task logic of the shim, in plain types: what containerd's Task
 //! service asks, independent of the `containerd-shim` crate version (the
-//! ttrpc adapter is `glue.rs`). One container per shim process in practice,
+//! ttrpc adapter is `service.rs`). One container per shim process in practice,
 //! but the map allows several.
 //!
-//! `create` decides first — find the image from containerd, then one call
-//! to the decision — and only an allowed container reaches the backend,
-//! with the decision's SELinux labels in its spec and root mount.
-//!
-//! The decision is about the image, so the shim first ties what it will
-//! run to it ([`bind_rootfs`]): the root file system mounts of the create
-//! request must be the container's snapshot's (`Snapshots/Mounts`, plus
-//! the `context=` mount label containerd's client appends), there must be
-//! some (none would leave `<bundle>/rootfs` as it is), and `config.json`'s
-//! `root.path` must be that `rootfs` directory (libcontainer would take an
-//! absolute path anywhere). Any mismatch is decided as an image that
-//! cannot be found: refused in enforce mode, audited in both.
+//! `create` asks the admission first (`admission.rs`: settings, the image
+//! from containerd, the root file system tied to its snapshot, one call to
+//! the decision) and only an admitted container reaches the backend, with
+//! the decision's SELinux labels in its spec and root mount.
 //!
 //! A task's processes are its init and the processes exec'd into it (`ctr
 //! task exec`, CRI exec and exec probes): `exec` stores the process spec
@@ -30,23 +22,22 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use cerro_enforce::{Confinement, KernelSelinux, SelinuxHost};
-
+use crate::admission::{Admitted, Admitter};
+pub use crate::admission::{Env, Selinux};
+use crate::backend::{hold_stdin, Backend, ExecSpec, Mount, Spec, Stdio};
 use crate::cgroup::Metrics;
-use crate::confine::{label_config, label_rootfs, pin_exec_label};
+use crate::confine::pin_exec_label;
 use crate::console::Console;
-use crate::containerd::{ContainerImage, ImageSource};
+use crate::containerd::ImageSource;
 use crate::error::ShimError;
 use crate::exec::{check_process, ExecId, ExecTask};
-use crate::runtime::{hold_stdin, Backend, ExecSpec, Mount, Spec, Stdio};
 use crate::settings::{BundleSpec, FileSettings, RuntimeBinary, Settings};
-use crate::{verify_image_on, Decision, BUNDLE_ANNOTATION};
+use crate::Decision;
 
 /// Exit status reported for a container that was killed by delete before
 /// its exit was seen (SIGKILL, as runc's shim reports).
@@ -229,18 +220,10 @@ impl Table {
     }
 }
 
-/// The environment lookup the settings fall back to.
-pub type Env = Box<dyn Fn(&str) -> Option<OsString> + Send + Sync>;
-
-/// The host's SELinux, shared by the task threads.
-pub type Selinux = Box<dyn SelinuxHost + Send + Sync>;
-
 /// The tasks of one shim.
 pub struct Tasks {
     backend: Box<dyn Backend>,
-    images: Box<dyn ImageSource>,
-    env: Env,
-    selinux: Selinux,
+    admitter: Admitter,
     table: Mutex<Table>,
     changed: Condvar,
 }
@@ -257,9 +240,7 @@ impl Tasks {
     pub fn new(backend: Box<dyn Backend>, images: Box<dyn ImageSource>, env: Env) -> Self {
         Tasks {
             backend,
-            images,
-            env,
-            selinux: Box::new(KernelSelinux::default()),
+            admitter: Admitter::new(images, env),
             table: Mutex::new(Table::default()),
             changed: Condvar::new(),
         }
@@ -267,7 +248,7 @@ impl Tasks {
 
     /// The same, on a host whose SELinux is `selinux` (tests).
     pub fn with_selinux(mut self, selinux: Selinux) -> Self {
-        self.selinux = selinux;
+        self.admitter.set_selinux(selinux);
         self
     }
 
@@ -276,38 +257,10 @@ impl Tasks {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The decision for the task `task` (its bundle's spec `spec`): its
-    /// image from containerd, the task's root file system tied to that
-    /// image's snapshot ([`bind_rootfs`]), then `cerro_enforce::decide`. An
-    /// image that cannot be found or a root file system that is not its
-    /// snapshot is decided with no image and no bundle, which refuses (and
-    /// is audited).
+    /// The decision for the task `task` (its bundle's spec `spec`): see
+    /// [`Admitter::decide`].
     pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &BundleSpec) -> Decision {
-        let id = task.id.as_str();
-        let explicit = spec.annotations.get(BUNDLE_ANNOTATION).map(PathBuf::from);
-        let found = self.images.image_of(id).and_then(|image| {
-            bind_rootfs(task, spec, &image).map_err(|message| ShimError::Containerd {
-                call: format!("Tasks/Create {id}"),
-                message,
-            })?;
-            Ok(image)
-        });
-        match found {
-            Ok(image) => verify_image_on(
-                &*self.selinux,
-                &settings.enforce,
-                Some(id),
-                &image.digests,
-                explicit.as_deref(),
-                None,
-                image.chain.as_ref(),
-            ),
-            Err(e) => {
-                log::warn!("container {id}: {e}");
-                let e = e.to_string();
-                verify_image_on(&*self.selinux, &settings.enforce, Some(id), &[], None, Some(&e), None)
-            }
-        }
+        self.admitter.decide(settings, task, spec)
     }
 
     /// Decides, and creates the container only if allowed, confined as the
@@ -316,28 +269,12 @@ impl Tasks {
         if self.lock().entries.contains_key(&req.id) {
             return Err(ShimError::AlreadyExists(req.id));
         }
-        let settings = Settings::resolve(&req.options, &self.env)?;
-        let spec = BundleSpec::read(&req.bundle)?;
-        let d = self.decide(&settings, &req, &spec);
-        // The act takes the decision's proof: no admission, no container.
-        let Some(admission) = d.admission() else {
-            return Err(ShimError::Refused {
-                container: req.id,
-                check: d.check.unwrap_or("unknown"),
-                exit_code: d.exit_code,
-                reason: d.reason,
-            });
-        };
-        if admission.audit_override() {
-            log::warn!("container {}: {}", req.id, d.reason);
-        }
-        let c = admission.confinement();
-        label_config(&req.bundle, admission)?;
-        let rootfs = label_rootfs(&req.rootfs, c);
-        let process_label = match c {
-            Confinement::Domain { process_label, .. } => Some(process_label.clone()),
-            _ => None,
-        };
+        let Admitted {
+            settings,
+            admission,
+            rootfs,
+            process_label,
+        } = self.admitter.admit(&req)?;
         settings.runtime.write(&req.bundle)?;
         let stdin = hold_stdin(&req.stdio.stdin)?;
         let began = SystemTime::now();
@@ -347,7 +284,7 @@ impl Tasks {
             rootfs: &rootfs,
             stdio: &req.stdio,
             runtime: &settings.runtime,
-            admission,
+            admission: &admission,
         })?;
         let pid = started.pid;
         let mut t = self.lock();
@@ -770,577 +707,13 @@ impl Tasks {
     }
 }
 
-/// Ties what task `task` would run to the container's image: its
-/// `config.json` takes the root file system from the bundle's `rootfs`
-/// directory, and the create request mounts exactly the mounts of the
-/// container's snapshot there (`image.rootfs`, from containerd's
-/// snapshotter, in order: type, source and options). The one difference
-/// allowed is the one containerd's client makes: when the spec has a
-/// `linux.mountLabel`, it appends `context="<label>"` to each mount's
-/// options. An empty request is refused too: the runtime would then use
-/// whatever `<bundle>/rootfs` holds. The error says what differs.
-pub fn bind_rootfs(task: &CreateTask, spec: &BundleSpec, image: &ContainerImage) -> Result<(), String> {
-    match spec.root_path.as_deref() {
-        Some("rootfs") => {}
-        Some(p) if Path::new(p) == task.bundle.join("rootfs") => {}
-        Some(p) => {
-            let why = "only that directory is tied to the image";
-            return Err(format!(
-                "config.json's root.path is {p:?}, not the bundle's \"rootfs\": {why}"
-            ));
-        }
-        None => return Err("config.json has no root.path".into()),
-    }
-    if task.rootfs.is_empty() {
-        return Err(format!(
-            "the create request has no root file system mounts, so <bundle>/rootfs would be used as it is \
-             instead of the container's snapshot {}",
-            image.snapshot
-        ));
-    }
-    if task.rootfs.len() != image.rootfs.len() {
-        return Err(format!(
-            "the create request has {} root file system mount(s), the container's snapshot {} has {}",
-            task.rootfs.len(),
-            image.snapshot,
-            image.rootfs.len()
-        ));
-    }
-    let label = spec.mount_label.as_ref().map(|l| format!("context=\"{l}\""));
-    for (i, (got, want)) in task.rootfs.iter().zip(&image.rootfs).enumerate() {
-        let mut options = got.options.as_slice();
-        if let (Some(l), Some((last, rest))) = (&label, options.split_last()) {
-            if last == l {
-                options = rest;
-            }
-        }
-        if got.fs_type != want.fs_type || got.source != want.source || options != want.options.as_slice() {
-            return Err(format!(
-                "root file system mount {} of the create request ({}) is not the container's snapshot {} ({})",
-                i + 1,
-                show_mount(got),
-                image.snapshot,
-                show_mount(want)
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// One mount, for a message.
-fn show_mount(m: &Mount) -> String {
-    format!("{} {} {}", m.fs_type, m.source, m.options.join(","))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containerd::ContainerImage;
-    use crate::runtime::Started;
+    use crate::testing::*;
     use cerro_core::digest::Digest;
+    use cerro_enforce::testing::FakeSelinux;
     use std::sync::Arc;
-
-    type Hook = Box<dyn FnOnce() + Send>;
-
-    #[derive(Default)]
-    struct FakeBackend {
-        calls: Mutex<Vec<String>>,
-        /// The root file system mounts create was given.
-        rootfs: Mutex<Vec<Mount>>,
-        /// Runs inside create (to report an exit while it runs).
-        during_create: Mutex<Option<Hook>>,
-        /// Runs inside exec (to report an exit while it runs).
-        during_exec: Mutex<Option<Hook>>,
-        /// The error exec returns, if any.
-        exec_error: Mutex<Option<String>>,
-        /// The process spec the last exec was given.
-        exec_spec: Mutex<Vec<u8>>,
-    }
-    impl Backend for Arc<FakeBackend> {
-        fn create(&self, s: &Spec<'_>) -> Result<Started, ShimError> {
-            self.calls.lock().unwrap().push(format!("create {}", s.id));
-            *self.rootfs.lock().unwrap() = s.rootfs.to_vec();
-            if let Some(f) = self.during_create.lock().unwrap().take() {
-                f();
-            }
-            Ok(Started::pid(77))
-        }
-        fn start(&self, _: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
-            self.calls.lock().unwrap().push(format!("start {id}"));
-            Ok(())
-        }
-        fn exec(&self, s: &ExecSpec<'_>) -> Result<Started, ShimError> {
-            let args = serde_json::from_slice::<serde_json::Value>(s.process).unwrap()["args"].clone();
-            let tty = if s.stdio.terminal { " (terminal)" } else { "" };
-            self.calls
-                .lock()
-                .unwrap()
-                .push(format!("exec {} {} {args}{tty}", s.id, s.exec_id));
-            *self.exec_spec.lock().unwrap() = s.process.to_vec();
-            if let Some(f) = self.during_exec.lock().unwrap().take() {
-                f();
-            }
-            match self.exec_error.lock().unwrap().clone() {
-                Some(m) => Err(ShimError::Runtime {
-                    command: "exec".into(),
-                    message: m,
-                }),
-                None => Ok(Started::pid(88)),
-            }
-        }
-        fn signal(&self, pid: u32, sig: u32) -> Result<(), ShimError> {
-            self.calls.lock().unwrap().push(format!("signal {pid} {sig}"));
-            Ok(())
-        }
-        fn kill(&self, _: &RuntimeBinary, id: &str, sig: u32, _: bool) -> Result<(), ShimError> {
-            self.calls.lock().unwrap().push(format!("kill {id} {sig}"));
-            Ok(())
-        }
-        fn delete(&self, _: &RuntimeBinary, id: &str, _: &Path) -> Result<(), ShimError> {
-            self.calls.lock().unwrap().push(format!("delete {id}"));
-            Ok(())
-        }
-        fn pause(&self, _: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
-            self.calls.lock().unwrap().push(format!("pause {id}"));
-            Ok(())
-        }
-        fn resume(&self, _: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
-            self.calls.lock().unwrap().push(format!("resume {id}"));
-            Ok(())
-        }
-        fn update(&self, _: &RuntimeBinary, id: &str, _: &Path, resources: &[u8]) -> Result<(), ShimError> {
-            let r = String::from_utf8_lossy(resources);
-            self.calls.lock().unwrap().push(format!("update {id} {r}"));
-            Ok(())
-        }
-        fn stats(&self, pid: u32) -> Result<Metrics, ShimError> {
-            self.calls.lock().unwrap().push(format!("stats {pid}"));
-            Ok(Metrics::V2(crate::cgroup::V2Metrics {
-                pids: Some(crate::cgroup::Pids { current: 1, limit: 0 }),
-                ..Default::default()
-            }))
-        }
-    }
-
-    struct Images(Result<Vec<Digest>, String>);
-    impl ImageSource for Images {
-        fn image_of(&self, _: &str) -> Result<ContainerImage, ShimError> {
-            match &self.0 {
-                Ok(d) => Ok(ContainerImage {
-                    name: "docker.io/library/x:1".into(),
-                    digests: d.clone(),
-                    snapshot: "overlayfs/c1".into(),
-                    rootfs: overlay(),
-                    chain: None,
-                }),
-                Err(m) => Err(ShimError::Containerd {
-                    call: "Containers/Get c1".into(),
-                    message: m.clone(),
-                }),
-            }
-        }
-    }
-
-    /// The spec containerd writes: the root file system in `rootfs`.
-    const SPEC: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#;
-
-    fn setup(images: Images, mode: &str) -> (tempfile::TempDir, Arc<FakeBackend>, Tasks, CreateTask) {
-        setup_in(tempfile::tempdir().unwrap(), images, mode)
-    }
-
-    fn setup_in(
-        dir: tempfile::TempDir,
-        images: Images,
-        mode: &str,
-    ) -> (tempfile::TempDir, Arc<FakeBackend>, Tasks, CreateTask) {
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let bundle = dir.path().join("bundle");
-        std::fs::create_dir_all(&bundle).unwrap();
-        std::fs::write(bundle.join("config.json"), SPEC).unwrap();
-        let backend = Arc::new(FakeBackend::default());
-        let vars: Vec<(String, OsString)> = vec![
-            ("CERRO_HOME".into(), home.into()),
-            ("CERRO_STORE".into(), dir.path().join("store").into()),
-            ("CERRO_MODE".into(), mode.into()),
-            ("CERRO_RUNTIME".into(), "/nonexistent/rt".into()),
-        ];
-        let env: Env = Box::new(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()));
-        let tasks = Tasks::new(Box::new(backend.clone()), Box::new(images), env);
-        let req = CreateTask {
-            id: "c1".into(),
-            bundle,
-            rootfs: overlay(),
-            stdio: Stdio::default(),
-            options: FileSettings::default(),
-        };
-        (dir, backend, tasks, req)
-    }
-
-    /// A host with SELinux whose policy has the types of `loaded` modules;
-    /// or, with `None`, a host without SELinux.
-    #[derive(Debug)]
-    struct Host(Option<&'static [&'static str]>);
-
-    impl SelinuxHost for Host {
-        fn status(&self) -> cerro_enforce::SelinuxStatus {
-            match self.0 {
-                None => cerro_enforce::SelinuxStatus::Disabled("SELinux is not enabled in this kernel".into()),
-                Some(_) => cerro_enforce::SelinuxStatus::Enabled {
-                    mode: Some(cerro_enforce::SelinuxMode::Enforcing),
-                    mls: true,
-                },
-            }
-        }
-        fn check_context(&self, context: &str) -> std::io::Result<()> {
-            let ty = context.split(':').nth(2).unwrap_or_default();
-            match self.0 {
-                Some(mods)
-                    if mods
-                        .iter()
-                        .any(|m| ty == format!("{m}_t") || ty == format!("{m}_file_t")) =>
-                {
-                    Ok(())
-                }
-                _ => Err(std::io::Error::from_raw_os_error(22)),
-            }
-        }
-    }
-
-    /// Packs an image of package `hello` (with its SELinux module) signed
-    /// by a new key in `dir/home`, files it in `dir/store`; its digest.
-    fn attested(dir: &Path) -> Digest {
-        use cerro_core::image::layout::{basic_config, LayoutBuilder};
-        use cerro_core::image::source::SourceImage;
-        use cerro_core::manifest::{ImageRef, PackageManifest};
-        use cerro_core::trust::home::Home;
-        let mut b = LayoutBuilder::new(&dir.join("img")).unwrap();
-        b.layer_tar(&[("hello", 0o644, b"hi\n")]).unwrap();
-        b.finish(basic_config(&["/hello"]), Some("1")).unwrap();
-        let image = SourceImage::open(&format!("oci:{}", dir.join("img").display())).unwrap();
-        let home = Home::new(dir.join("home"));
-        home.generate_key("k", None).unwrap();
-        let key = home.load_signing_key("k", None).unwrap();
-        let manifest = PackageManifest::from_draft(
-            "[package]\nname = \"hello\"\nversion = \"1\"\n",
-            ImageRef {
-                digest: image.manifest.digest,
-                reference: image.reference.clone(),
-            },
-        )
-        .unwrap();
-        let module = cerro_selinux::generate(&manifest, None).unwrap();
-        let path = dir.join("hello.ctp");
-        cerro_core::pack::PackRequest {
-            image: &image,
-            manifest: &manifest,
-            keys: &[key],
-            mtime: 0,
-            selinux: &[(module.member_path(), module.cil.into_bytes())],
-            extra: &[],
-            diff_ids: &cerro_core::pack::LayerDiffIds::of_uncompressed(&image).unwrap(),
-        }
-        .write(&mut std::fs::File::create(&path).unwrap())
-        .unwrap();
-        let trust = home.load_trust().unwrap();
-        let f = std::fs::File::open(&path).unwrap();
-        let bundle = cerro_core::bundle::read_bundle_file(&f, &mut cerro_core::bundle::NoExtract).unwrap();
-        let v = cerro_core::verify::verify(bundle, &trust, &cerro_core::policy::NoPolicy, 1_800_000_000).unwrap();
-        crate::BundleStore::new(dir.join("store"))
-            .add(&path, &v, cerro_enforce::Rollback::Refuse)
-            .unwrap();
-        image.manifest.digest
-    }
-
-    /// The container's snapshot's mounts (what the fake containerd says).
-    fn overlay() -> Vec<Mount> {
-        vec![Mount {
-            fs_type: "overlay".into(),
-            source: "overlay".into(),
-            options: vec!["lowerdir=/l".into()],
-        }]
-    }
-
-    /// Creates `req` with an attested image in enforce mode and returns the
-    /// error and the audit record; nothing may have reached the runtime.
-    fn refused_create(change: impl FnOnce(&mut CreateTask)) -> (String, serde_json::Value) {
-        let dir = tempfile::tempdir().unwrap();
-        let image = attested(dir.path());
-        let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        change(&mut req);
-        let e = tasks.create(req).unwrap_err();
-        assert!(matches!(e, ShimError::Refused { .. }), "{e:?}");
-        assert!(backend.calls.lock().unwrap().is_empty());
-        assert!(tasks.is_empty());
-        let log = audit(d.path());
-        assert_eq!(log.len(), 1);
-        assert_eq!(log[0]["allowed"], false);
-        assert_eq!(log[0]["images"], serde_json::json!([]));
-        (e.to_string(), log[0].clone())
-    }
-
-    #[test]
-    fn the_snapshot_of_an_attested_image_is_created() {
-        let dir = tempfile::tempdir().unwrap();
-        let image = attested(dir.path());
-        let (d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(None)));
-        tasks.create(req).unwrap();
-        assert_eq!(*backend.calls.lock().unwrap(), ["create c1"]);
-        assert_eq!(*backend.rootfs.lock().unwrap(), overlay());
-        assert_eq!(audit(d.path())[0]["verified"], true);
-    }
-
-    #[test]
-    fn a_root_file_system_other_than_the_snapshot_is_refused() {
-        // A bind mount of a directory of the client's choosing.
-        let (msg, record) = refused_create(|r| {
-            r.rootfs = vec![Mount {
-                fs_type: "bind".into(),
-                source: "/evil".into(),
-                options: vec!["rbind".into(), "rw".into()],
-            }]
-        });
-        let want = "root file system mount 1 of the create request (bind /evil rbind,rw) is not the container's \
-                    snapshot overlayfs/c1 (overlay overlay lowerdir=/l)";
-        assert!(msg.contains("missing_attestation") && msg.contains(want), "{msg}");
-        assert!(record["reason"].as_str().unwrap().contains(want), "{record}");
-        // Another lower directory; an option more; a mount more.
-        for (rootfs, want) in [
-            (
-                vec![Mount {
-                    options: vec!["lowerdir=/evil".into()],
-                    ..overlay()[0].clone()
-                }],
-                "(overlay overlay lowerdir=/evil) is not the container's snapshot",
-            ),
-            (
-                vec![Mount {
-                    options: vec!["lowerdir=/l".into(), "upperdir=/evil".into()],
-                    ..overlay()[0].clone()
-                }],
-                "(overlay overlay lowerdir=/l,upperdir=/evil) is not",
-            ),
-            (
-                [overlay(), overlay()].concat(),
-                "the create request has 2 root file system mount(s), the container's snapshot overlayfs/c1 has 1",
-            ),
-        ] {
-            let (msg, _) = refused_create(|r| r.rootfs = rootfs);
-            assert!(msg.contains(want), "{msg}");
-        }
-    }
-
-    #[test]
-    fn no_root_file_system_mounts_is_refused_in_enforce_mode() {
-        let (msg, _) = refused_create(|r| r.rootfs.clear());
-        assert!(
-            msg.contains(
-                "the create request has no root file system mounts, so <bundle>/rootfs would be used as it is"
-            ),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn a_root_path_other_than_the_bundles_rootfs_is_refused() {
-        for (spec, want) in [
-            (
-                r#"{"ociVersion":"1.0.2","root":{"path":"/evil"}}"#,
-                "config.json's root.path is \"/evil\", not the bundle's \"rootfs\"",
-            ),
-            (
-                r#"{"ociVersion":"1.0.2","root":{"path":"../other/rootfs"}}"#,
-                "root.path is \"../other/rootfs\"",
-            ),
-            (r#"{"ociVersion":"1.0.2"}"#, "config.json has no root.path"),
-        ] {
-            let (msg, _) = refused_create(|r| std::fs::write(r.bundle.join("config.json"), spec).unwrap());
-            assert!(msg.contains(want), "{msg}");
-        }
-        // The bundle's rootfs by its absolute path is the same directory.
-        let dir = tempfile::tempdir().unwrap();
-        let image = attested(dir.path());
-        let (_d, _backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(None)));
-        let abs = req.bundle.join("rootfs").display().to_string();
-        std::fs::write(
-            req.bundle.join("config.json"),
-            serde_json::json!({"ociVersion": "1.0.2", "root": {"path": abs}}).to_string(),
-        )
-        .unwrap();
-        tasks.create(req).unwrap();
-    }
-
-    #[test]
-    fn the_mount_label_containerd_appends_is_accepted_and_nothing_else() {
-        let label = "system_u:object_r:container_file_t:s0:c1,c2";
-        let spec = serde_json::json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"},
-                                      "linux": {"mountLabel": label}})
-        .to_string();
-        let labelled = |l: &str| {
-            let mut m = overlay();
-            m[0].options.push(format!("context=\"{l}\""));
-            m
-        };
-        // What containerd's client sends with that spec.
-        let dir = tempfile::tempdir().unwrap();
-        let image = attested(dir.path());
-        let (_d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(None)));
-        std::fs::write(req.bundle.join("config.json"), &spec).unwrap();
-        req.rootfs = labelled(label);
-        tasks.create(req).unwrap();
-        assert_eq!(*backend.rootfs.lock().unwrap(), labelled(label));
-        // Another label, or a label the spec does not have: refused.
-        let (msg, _) = refused_create(|r| {
-            std::fs::write(r.bundle.join("config.json"), &spec).unwrap();
-            r.rootfs = labelled("system_u:object_r:etc_t:s0");
-        });
-        assert!(msg.contains("is not the container's snapshot"), "{msg}");
-        let (msg, _) = refused_create(|r| r.rootfs = labelled(label));
-        assert!(msg.contains("is not the container's snapshot"), "{msg}");
-    }
-
-    #[test]
-    fn in_audit_mode_a_root_file_system_that_is_not_the_snapshot_runs_and_is_recorded() {
-        let (dir, backend, tasks, mut req) = setup(Images(Ok(vec![Digest::of(b"m")])), "audit");
-        req.rootfs.clear();
-        tasks.create(req).unwrap();
-        assert_eq!(*backend.calls.lock().unwrap(), ["create c1"]);
-        let log = audit(dir.path());
-        assert_eq!(
-            (log[0]["allowed"].as_bool(), log[0]["verified"].as_bool()),
-            (Some(true), Some(false))
-        );
-        assert!(
-            log[0]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("no root file system mounts"),
-            "{}",
-            log[0]
-        );
-    }
-
-    fn spec_of(bundle: &Path) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn with_selinux_the_container_gets_its_bundle_domain() {
-        let dir = tempfile::tempdir().unwrap();
-        let image = attested(dir.path());
-        let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(Some(&["ct_hello"]))));
-        req.rootfs = overlay();
-        let bundle = req.bundle.clone();
-        tasks.create(req).unwrap();
-        let spec = spec_of(&bundle);
-        assert_eq!(spec["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
-        assert_eq!(spec["linux"]["mountLabel"], "system_u:object_r:ct_hello_file_t:s0");
-        assert_eq!(
-            backend.rootfs.lock().unwrap()[0].options,
-            ["lowerdir=/l", "context=\"system_u:object_r:ct_hello_file_t:s0\""]
-        );
-        let log = audit(d.path());
-        assert_eq!(log[0]["confinement"]["kind"], "domain");
-        assert_eq!(log[0]["confinement"]["domain"], "ct_hello_t");
-    }
-
-    #[test]
-    fn with_selinux_a_module_not_loaded_refuses_before_anything_is_created() {
-        let dir = tempfile::tempdir().unwrap();
-        let image = attested(dir.path());
-        let (_d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(Some(&[]))));
-        let bundle = req.bundle.clone();
-        let msg = tasks.create(req).unwrap_err().to_string();
-        assert!(
-            msg.starts_with(
-                "cerro-torre refused container c1 (confinement, exit 78): SELinux module ct_hello is not loaded"
-            ) && msg.contains("ct selinux install BUNDLE"),
-            "{msg}"
-        );
-        assert!(backend.calls.lock().unwrap().is_empty());
-        assert!(spec_of(&bundle)["process"].is_null());
-    }
-
-    #[test]
-    fn without_selinux_the_spec_gets_no_labels_and_the_record_says_unconfined() {
-        let dir = tempfile::tempdir().unwrap();
-        let image = attested(dir.path());
-        let (d, backend, tasks, mut req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(None)));
-        req.rootfs = overlay();
-        let bundle = req.bundle.clone();
-        tasks.create(req).unwrap();
-        let spec = spec_of(&bundle);
-        assert!(spec["process"]["selinuxLabel"].is_null() && spec["linux"]["mountLabel"].is_null());
-        assert_eq!(*backend.rootfs.lock().unwrap(), overlay());
-        assert_eq!(
-            audit(d.path())[0]["confinement"],
-            serde_json::json!({"kind": "unconfined", "reason": "SELinux is not enabled in this kernel"})
-        );
-    }
-
-    fn audit(dir: &Path) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(dir.join("store/audit.log"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn an_image_without_a_bundle_is_refused_before_anything_is_created() {
-        let (dir, backend, tasks, req) = setup(Images(Ok(vec![Digest::of(b"m")])), "enforce");
-        let e = tasks.create(req).unwrap_err();
-        let msg = e.to_string();
-        assert!(
-            msg.contains("missing_attestation") && msg.contains("no bundle in the store"),
-            "{msg}"
-        );
-        assert!(backend.calls.lock().unwrap().is_empty());
-        assert!(tasks.is_empty());
-        let log = audit(dir.path());
-        assert_eq!(log.len(), 1);
-        assert_eq!(log[0]["component"], "shim");
-        assert_eq!(log[0]["container"], "c1");
-        assert_eq!(log[0]["allowed"], false);
-    }
-
-    #[test]
-    fn an_unknown_image_is_refused_and_says_why() {
-        let (dir, backend, tasks, req) = setup(Images(Err("NotFound: container \"c1\" not found".into())), "enforce");
-        let msg = tasks.create(req).unwrap_err().to_string();
-        assert!(msg.contains("cannot tell which image the container runs"), "{msg}");
-        assert!(msg.contains("not found"), "{msg}");
-        assert!(backend.calls.lock().unwrap().is_empty());
-        let record = &audit(dir.path())[0];
-        assert_eq!(record["images"], serde_json::json!([]));
-        // The audit record says why, not only the shim's error.
-        assert!(
-            record["reason"]
-                .as_str()
-                .unwrap()
-                .contains("container \"c1\" not found"),
-            "{record}"
-        );
-    }
-
-    #[test]
-    fn an_explicit_bundle_does_not_stand_in_for_an_unknown_image() {
-        let (_dir, backend, tasks, req) = setup(Images(Err("no image".into())), "enforce");
-        std::fs::write(
-            req.bundle.join("config.json"),
-            r#"{"ociVersion":"1.0.2","annotations":{"io.cerro.bundle":"/some/bundle.ctp"}}"#,
-        )
-        .unwrap();
-        let msg = tasks.create(req).unwrap_err().to_string();
-        assert!(msg.contains("no bundle in the store"), "{msg}");
-        assert!(backend.calls.lock().unwrap().is_empty());
-    }
 
     #[test]
     fn audit_mode_creates_anyway_and_the_lifecycle_runs() {
@@ -1664,7 +1037,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let image = attested(dir.path());
         let (_d, backend, tasks, req) = setup_in(dir, Images(Ok(vec![image])), "enforce");
-        let tasks = tasks.with_selinux(Box::new(Host(Some(&["ct_hello"]))));
+        let tasks = tasks.with_selinux(Box::new(FakeSelinux::with_modules(&["ct_hello"])));
         tasks.create(req).unwrap();
         tasks.start("c1").unwrap();
         // A spec without a label (a client that left it out) gets the domain.

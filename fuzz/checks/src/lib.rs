@@ -14,9 +14,12 @@
 //! regression in seconds. Panicking is the contract here (it is how
 //! libFuzzer learns of a failure), hence `expect` and `assert!` below.
 //!
-//! Parsers not reachable as library functions (the shim's cgroup and
-//! mountinfo reader, the hook's OCI state and podman storage readers, the
-//! registry's artifact manifest) are not covered: see `bench/README.md`.
+//! Parsers not reachable as library functions (the hook's OCI state and
+//! podman storage readers, the registry's artifact manifest) are not
+//! covered: see `bench/README.md`.
+
+mod cgroup;
+pub use cgroup::cgroup;
 
 use std::io::{Seek as _, Write as _};
 
@@ -52,6 +55,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("text_fields", text_fields),
     ("os_packages", os_packages),
     ("image_archive", image_archive),
+    ("cgroup", cgroup),
 ];
 
 /// The clock every verification in these checks runs at (the one the

@@ -86,4 +86,5 @@ replay_tests!(
     text_fields,
     os_packages,
     image_archive,
+    cgroup,
 );

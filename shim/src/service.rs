@@ -1,4 +1,4 @@
-//! The containerd glue: `containerd-shim` 0.11's `Shim` (the start and
+//! The ttrpc service containerd talks to: `containerd-shim` 0.11's `Shim` (the start and
 //! delete actions, the daemon's life) and `Task` (the ttrpc service), each
 //! method a conversion around [`Tasks`]. The only module that names the
 //! `containerd-shim` crate's protocol types, so a later API version (task
@@ -29,10 +29,10 @@ use containerd_shim::protos::types::task::ProcessInfo;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{api, Context, DeleteResponse, ExitSignal, Flags, StartOpts, TtrpcContext, TtrpcResult};
 
+use crate::backend::{spawn_and_read, Backend, CommandRuntime, Finished, Mount, Spawner, Stdio};
 use crate::containerd::Containerd;
 use crate::error::ShimError;
 use crate::exec::ExecTask;
-use crate::runtime::{spawn_and_read, Backend, CommandRuntime, Finished, Mount, Spawner, Stdio};
 use crate::settings::{from_options, FileSettings, OptionsTrust, RuntimeBinary};
 use crate::task::{CreateTask, Status, TaskState, Tasks};
 
@@ -159,7 +159,7 @@ impl containerd_shim::Shim for Service {
         };
         let result = match RuntimeBinary::read(&bundle) {
             Some(rt) => CommandRuntime::new(Arc::new(MonitorSpawner)).delete(&rt, &self.id, &bundle),
-            None => crate::sys::unmount_rootfs(&bundle.join("rootfs")),
+            None => crate::host::unmount_rootfs(&crate::host::SystemHost, &bundle.join("rootfs")),
         };
         if let Err(e) = result {
             log::warn!("cleaning up {}: {e}", self.id);

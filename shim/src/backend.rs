@@ -20,8 +20,8 @@ use crate::cgroup::{Cgroup, Metrics};
 use crate::console::{Console, ConsoleSocket};
 use crate::error::ShimError;
 use crate::exec::ExecId;
+use crate::host::{self, Host, SystemHost};
 use crate::settings::RuntimeBinary;
-use crate::sys;
 
 /// One mount of a task's root file system (containerd's `Mount`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -205,8 +205,22 @@ impl Spawner for PlainSpawner {
     }
 }
 
-/// Spawns `cmd` with piped output and reads it to the end; the caller
-/// then learns the exit status some other way (the reaper).
+/// How much of a runtime command's stdout and stderr is kept (its error
+/// message, or `state`'s JSON); the rest is read and dropped, so the
+/// command never blocks on a full pipe.
+const MAX_OUTPUT: u64 = 1 << 20;
+
+/// Reads `r` to its end, keeping the first `cap` bytes.
+fn read_capped(mut r: impl Read, cap: u64) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let _ = r.by_ref().take(cap).read_to_end(&mut kept);
+    let _ = std::io::copy(&mut r, &mut std::io::sink());
+    kept
+}
+
+/// Spawns `cmd` with piped output and reads it to the end (keeping at most
+/// [`MAX_OUTPUT`] of each stream); the caller then learns the exit status
+/// some other way (the reaper).
 pub fn spawn_and_read(mut cmd: Command) -> std::io::Result<(u32, Vec<u8>, Vec<u8>)> {
     let mut child = cmd
         .stdin(ProcStdio::null())
@@ -214,20 +228,12 @@ pub fn spawn_and_read(mut cmd: Command) -> std::io::Result<(u32, Vec<u8>, Vec<u8
         .stderr(ProcStdio::piped())
         .spawn()?;
     let pid = child.id();
-    let mut out = Vec::new();
-    let mut err = Vec::new();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    std::thread::scope(|s| {
-        let reader = s.spawn(|| {
-            if let Some(mut e) = stderr {
-                let _ = e.read_to_end(&mut err);
-            }
-        });
-        if let Some(mut o) = stdout {
-            let _ = o.read_to_end(&mut out);
-        }
-        let _ = reader.join();
+    let (out, err) = std::thread::scope(|s| {
+        let reader = s.spawn(|| stderr.map(|e| read_capped(e, MAX_OUTPUT)).unwrap_or_default());
+        let out = stdout.map(|o| read_capped(o, MAX_OUTPUT)).unwrap_or_default();
+        (out, reader.join().unwrap_or_default())
     });
     // `child` is dropped without wait(): the reaper owns the exit status.
     Ok((pid, out, err))
@@ -235,7 +241,15 @@ pub fn spawn_and_read(mut cmd: Command) -> std::io::Result<(u32, Vec<u8>, Vec<u8
 
 /// The pid the runtime wrote to `pid_file` for `command`.
 fn read_pid(pid_file: &Path, command: &str) -> Result<u32, ShimError> {
-    let text = std::fs::read_to_string(pid_file).map_err(|e| ShimError::io("reading", pid_file, e))?;
+    // A pid is a few digits: a larger file is not one (read no more of it).
+    let bytes = cerro_core::fsutil::read_bounded(pid_file, 64, "a pid file").map_err(|e| match e {
+        cerro_core::Error::Io { source, .. } => ShimError::io("reading", pid_file, source),
+        other => ShimError::Runtime {
+            command: command.into(),
+            message: format!("{}: {other}", pid_file.display()),
+        },
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
     text.trim().parse().map_err(|_| ShimError::Runtime {
         command: command.into(),
         message: format!("{} holds no pid: {text:?}", pid_file.display()),
@@ -246,6 +260,8 @@ fn read_pid(pid_file: &Path, command: &str) -> Result<u32, ShimError> {
 #[derive(Clone)]
 pub struct CommandRuntime {
     spawner: Arc<dyn Spawner>,
+    /// Mounts, signals and cgroup reads go through it.
+    host: Arc<dyn Host>,
 }
 
 impl std::fmt::Debug for CommandRuntime {
@@ -257,7 +273,16 @@ impl std::fmt::Debug for CommandRuntime {
 impl CommandRuntime {
     /// Runs the runtime through `spawner`.
     pub fn new(spawner: Arc<dyn Spawner>) -> Self {
-        CommandRuntime { spawner }
+        CommandRuntime {
+            spawner,
+            host: Arc::new(SystemHost),
+        }
+    }
+
+    /// The same, with its side effects on `host` instead of this machine.
+    pub fn with_host(mut self, host: Arc<dyn Host>) -> Self {
+        self.host = host;
+        self
     }
 
     fn run(&self, rt: &RuntimeBinary, args: &[&str]) -> Result<Finished, ShimError> {
@@ -325,9 +350,9 @@ impl Backend for CommandRuntime {
     fn create(&self, s: &Spec<'_>) -> Result<Started, ShimError> {
         let rootfs = s.bundle.join("rootfs");
         if !s.rootfs.is_empty() {
-            if let Err(e) = sys::mount_rootfs(s.rootfs, &rootfs) {
+            if let Err(e) = host::mount_rootfs(&*self.host, s.rootfs, &rootfs) {
                 // Take down the mounts that did succeed.
-                let _ = sys::unmount_rootfs(&rootfs);
+                let _ = host::unmount_rootfs(&*self.host, &rootfs);
                 return Err(e);
             }
         }
@@ -337,7 +362,7 @@ impl Backend for CommandRuntime {
         let socket = match console_socket(s.stdio) {
             Ok(c) => c,
             Err(e) => {
-                let _ = sys::unmount_rootfs(&rootfs);
+                let _ = host::unmount_rootfs(&*self.host, &rootfs);
                 return Err(e);
             }
         };
@@ -345,7 +370,7 @@ impl Backend for CommandRuntime {
         Self::stdio_args(&mut args, s.stdio, socket.as_ref().map(|c| c.1.as_str()));
         args.push(s.id);
         if let Err(e) = self.run(s.runtime, &args) {
-            let _ = sys::unmount_rootfs(&rootfs);
+            let _ = host::unmount_rootfs(&*self.host, &rootfs);
             return Err(e);
         }
         let created = read_pid(&pid_file, "create").and_then(|pid| {
@@ -384,14 +409,14 @@ impl Backend for CommandRuntime {
             Ok(console) => Ok(Started { pid, console }),
             Err(e) => {
                 // It runs, but nobody could talk to it: do not leave it.
-                let _ = sys::signal(pid, 9);
+                let _ = host::signal(&*self.host, pid, 9);
                 Err(e)
             }
         }
     }
 
     fn signal(&self, pid: u32, signal: u32) -> Result<(), ShimError> {
-        sys::signal(pid, signal)
+        host::signal(&*self.host, pid, signal)
     }
 
     fn kill(&self, rt: &RuntimeBinary, id: &str, signal: u32, all: bool) -> Result<(), ShimError> {
@@ -425,14 +450,14 @@ impl Backend for CommandRuntime {
     }
 
     fn stats(&self, pid: u32) -> Result<Metrics, ShimError> {
-        Cgroup::of_pid(pid)?.metrics()
+        Cgroup::of_pid(&*self.host, pid)?.metrics(&*self.host)
     }
 
     fn delete(&self, rt: &RuntimeBinary, id: &str, bundle: &Path) -> Result<(), ShimError> {
         let r = self.run(rt, &["delete", "--force", id]).map(drop);
         // Unmount even if the runtime failed: a leaked overlay keeps the
         // snapshot busy and containerd's cleanup fails after it.
-        let u = sys::unmount_rootfs(&bundle.join("rootfs"));
+        let u = host::unmount_rootfs(&*self.host, &bundle.join("rootfs"));
         r.and(u)
     }
 }
@@ -440,6 +465,7 @@ impl Backend for CommandRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::RecordingHost;
 
     /// What a decision hands the backend (tests of the backend alone).
     fn test_admission() -> cerro_enforce::Admission {
@@ -609,6 +635,37 @@ mod tests {
     }
 
     #[test]
+    fn a_pid_file_that_holds_no_pid_fails_the_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        std::fs::create_dir_all(&bundle).unwrap();
+        let b = bundle.display();
+        for (body, want) in [
+            (
+                format!("printf '%0100d' 7 > {b}/init.pid"),
+                "larger than the 64-byte limit",
+            ),
+            (format!("echo nope > {b}/init.pid"), "holds no pid"),
+        ] {
+            let rt = script(dir.path(), &format!("case $3 in create) {body};; esac"));
+            let e = CommandRuntime::new(Arc::new(PlainSpawner))
+                .create(&Spec {
+                    id: "c1",
+                    bundle: &bundle,
+                    rootfs: &[],
+                    stdio: &Stdio::default(),
+                    runtime: &rt,
+                    admission: &test_admission(),
+                })
+                .unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+            // Created but unusable: taken down again.
+            let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+            assert!(args.lines().last().unwrap().ends_with("delete --force c1"), "{args}");
+        }
+    }
+
+    #[test]
     fn a_failing_runtime_reports_its_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let rt = script(dir.path(), "echo 'no such container' >&2; exit 3");
@@ -691,6 +748,140 @@ mod tests {
         assert!(e.to_string().contains("receiving the terminal"), "{e}");
         let args = std::fs::read_to_string(d2.path().join("args")).unwrap();
         assert!(args.lines().last().unwrap().ends_with("delete --force c1"), "{args}");
+    }
+
+    fn overlay(lower: &str) -> Mount {
+        Mount {
+            fs_type: "overlay".into(),
+            source: "overlay".into(),
+            options: vec![format!("lowerdir={lower}")],
+        }
+    }
+
+    #[test]
+    fn the_root_file_system_is_mounted_in_order_and_always_taken_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        std::fs::create_dir_all(&bundle).unwrap();
+        let rootfs = bundle.join("rootfs");
+        let b = bundle.display();
+        let r = rootfs.display();
+        let ok = script(
+            dir.path(),
+            &format!("case $3 in create) echo 4242 > {b}/init.pid;; esac"),
+        );
+        let mounts = [overlay("/l1"), overlay("/l2")];
+        let stdio = Stdio::default();
+        let admission = test_admission();
+        let spec = |rt| Spec {
+            id: "c1",
+            bundle: &bundle,
+            rootfs: &mounts,
+            stdio: &stdio,
+            runtime: rt,
+            admission: &admission,
+        };
+        // Mounted, in order, before the runtime runs; delete takes both down.
+        let host = Arc::new(RecordingHost::new());
+        let b2 = CommandRuntime::new(Arc::new(PlainSpawner)).with_host(host.clone());
+        assert_eq!(b2.create(&spec(&ok)).unwrap().pid, 4242);
+        assert_eq!(
+            host.calls(),
+            [
+                format!("mkdir {r}"),
+                format!("mount overlay overlay lowerdir=/l1 on {r}"),
+                format!("mount overlay overlay lowerdir=/l2 on {r}"),
+            ]
+        );
+        assert_eq!(host.mounted(&rootfs), 2);
+        b2.delete(&ok, "c1", &bundle).unwrap();
+        assert_eq!(host.mounted(&rootfs), 0);
+        assert_eq!(
+            host.calls()[3..],
+            [format!("umount {r}"), format!("umount {r}"), format!("umount {r}")]
+        );
+
+        // The second mount fails: the first is taken down, the runtime never runs.
+        let host = Arc::new(RecordingHost::new().failing_mounts_after(1));
+        let b2 = CommandRuntime::new(Arc::new(PlainSpawner)).with_host(host.clone());
+        std::fs::remove_file(dir.path().join("args")).unwrap();
+        let e = b2.create(&spec(&ok)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("mounting the root file system on {r}")),
+            "{e}"
+        );
+        assert_eq!(host.mounted(&rootfs), 0);
+        assert!(!dir.path().join("args").exists());
+
+        // The runtime fails: what was mounted is taken down.
+        let host = Arc::new(RecordingHost::new());
+        let b2 = CommandRuntime::new(Arc::new(PlainSpawner)).with_host(host.clone());
+        let failing = script(dir.path(), "echo 'cannot create' >&2; exit 1");
+        let e = b2.create(&spec(&failing)).unwrap_err();
+        assert!(e.to_string().contains("cannot create"), "{e}");
+        assert_eq!(host.mounted(&rootfs), 0);
+        assert_eq!(host.calls().last().unwrap(), &format!("umount {r}"));
+    }
+
+    #[test]
+    fn a_signal_goes_to_one_process_and_only_a_real_signal() {
+        let host = Arc::new(RecordingHost::new());
+        let b = CommandRuntime::new(Arc::new(PlainSpawner)).with_host(host.clone());
+        b.signal(88, 15).unwrap();
+        b.signal(88, 9).unwrap();
+        for (pid, sig, want) in [
+            (0, 9, "invalid request: pid 0"),
+            (u32::MAX, 9, "invalid request: pid 4294967295"),
+            (88, 0, "invalid request: signal 0"),
+            (88, 999, "invalid request: signal 999"),
+        ] {
+            assert_eq!(b.signal(pid, sig).unwrap_err().to_string(), want);
+        }
+        assert_eq!(host.calls(), ["kill 88 SIGTERM", "kill 88 SIGKILL"]);
+    }
+
+    #[test]
+    fn metrics_read_the_inits_cgroup_through_the_host() {
+        let host = Arc::new(
+            RecordingHost::new()
+                .with_file("/proc/77/cgroup", "0::/default/c1\n")
+                .with_file(
+                    "/proc/self/mountinfo",
+                    "40 23 0:30 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n",
+                )
+                .with_file("/sys/fs/cgroup/default/c1/cgroup.procs", "77\n")
+                .with_file("/sys/fs/cgroup/default/c1/pids.current", "3\n"),
+        );
+        let b = CommandRuntime::new(Arc::new(PlainSpawner)).with_host(host.clone());
+        let Metrics::V2(m) = b.stats(77).unwrap() else {
+            panic!("a v2 cgroup")
+        };
+        assert_eq!(m.pids.unwrap().current, 3);
+        let calls = host.calls();
+        assert_eq!(calls[..2], ["read /proc/77/cgroup", "read /proc/self/mountinfo"]);
+        assert!(
+            calls.contains(&"read /sys/fs/cgroup/default/c1/cpu.stat".to_owned()),
+            "{calls:?}"
+        );
+        // A process that is gone: its /proc file cannot be read.
+        let e = b.stats(78).unwrap_err();
+        assert!(e.to_string().starts_with("reading /proc/78/cgroup"), "{e}");
+        // One larger than the bound is refused, not read whole.
+        host.put("/proc/79/cgroup", vec![b'x'; 65 << 10]);
+        let e = b.stats(79).unwrap_err();
+        assert!(e.to_string().contains("larger than the 65536-byte limit"), "{e}");
+    }
+
+    #[test]
+    fn spawn_and_read_keeps_a_bounded_part_of_a_flood() {
+        let mut c = Command::new("/bin/sh");
+        c.args([
+            "-c",
+            "head -c 3000000 /dev/zero; head -c 2000000 /dev/zero >&2; echo done >&2",
+        ]);
+        let (_, out, err) = spawn_and_read(c).unwrap();
+        assert_eq!((out.len() as u64, err.len() as u64), (MAX_OUTPUT, MAX_OUTPUT));
     }
 
     #[test]
