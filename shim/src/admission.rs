@@ -139,6 +139,7 @@ impl Admitter {
                 reason: d.reason,
             });
         };
+        for_container(admission, &req.id)?;
         if admission.audit_override() {
             log::warn!("container {}: {}", req.id, d.reason);
         }
@@ -156,6 +157,25 @@ impl Admitter {
             process_label,
         })
     }
+}
+
+/// The admission must be for the task being created: a decision taken for
+/// another container (a cached or misrouted one) does not let this one
+/// start. `decide` names the container it was asked about; only an
+/// admission that names `id` is accepted.
+fn for_container(admission: &Admission, id: &str) -> Result<(), ShimError> {
+    if admission.container() == Some(id) {
+        return Ok(());
+    }
+    Err(ShimError::Refused {
+        container: id.to_owned(),
+        check: "admission",
+        exit_code: cerro_core::ExitCode::PolicyRejection.code(),
+        reason: format!(
+            "the admission is for container {:?}, not {id:?}",
+            admission.container().unwrap_or("(none)")
+        ),
+    })
 }
 
 /// Ties what task `task` would run to the container's image: its
@@ -226,6 +246,25 @@ mod tests {
     use crate::testing::*;
     use cerro_core::digest::Digest;
     use cerro_enforce::testing::FakeSelinux;
+
+    #[test]
+    fn an_admission_for_another_container_does_not_create_this_one() {
+        // `Admission::for_tests` names no container, as one decided for
+        // some other request would not name this one.
+        let a = cerro_enforce::Admission::for_tests(Confinement::Unconfined { reason: "test".into() });
+        match for_container(&a, "c1") {
+            Err(ShimError::Refused {
+                container,
+                check,
+                exit_code,
+                reason,
+            }) => {
+                assert_eq!((container.as_str(), check, exit_code), ("c1", "admission", 4));
+                assert!(reason.contains("not \"c1\""), "{reason}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
 
     #[test]
     fn the_snapshot_of_an_attested_image_is_created() {
