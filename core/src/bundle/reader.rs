@@ -295,7 +295,9 @@ enum Mode<'m> {
         padding: &'m Cell<(u64, u64)>,
         dirty: &'m Cell<Option<u64>>,
     },
-    /// By position in a file; padding is read and checked explicitly.
+    /// By position in a file; padding is read and checked explicitly, at
+    /// the point where the stream reader has read past it (the next
+    /// header, or the end), so both give one error for one bundle.
     File(Arc<File>),
     /// As `File`, for a file whose blobs at these data offsets were hashed
     /// while an [`super::Assembly`] wrote them.
@@ -372,6 +374,8 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
     let mut mtime = None;
     let mut pool = HashPool::new();
     let mut streamed: Vec<(usize, BlobRef)> = Vec::new();
+    // File modes: the padding after the last member seen, not yet checked.
+    let mut file_padding: Option<(u64, u64)> = None;
 
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::malformed("bundle", format!("corrupt or truncated tar: {e}")))?;
@@ -422,7 +426,14 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                 }
                 padding.set(pad);
             }
-            Mode::File(file) | Mode::Assembled { file, .. } => check_padding_at(file, pad.0, pad.1)?,
+            // The padding before this header, judged here as the stream
+            // reader judges it (it has only now been read past): one exit
+            // code for one bundle, from a pipe or a file.
+            Mode::File(file) | Mode::Assembled { file, .. } => {
+                if let Some((start, end)) = file_padding.replace(pad) {
+                    check_padding_at(file, start, end)?;
+                }
+            }
         }
         let member_phase = match kind {
             MemberKind::Manifest => Phase::Manifest,
@@ -703,6 +714,11 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                 actual: outcome.digest,
             });
         }
+    }
+    // The last member's padding: where `read_bundle` checks it, after
+    // everything above.
+    if let (Mode::File(file) | Mode::Assembled { file, .. }, Some((start, end))) = (mode, file_padding) {
+        check_padding_at(file, start, end)?;
     }
     Ok(Bundle {
         manifest,
