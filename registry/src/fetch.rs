@@ -119,7 +119,7 @@ impl Pending {
     pub fn commit(self, verified: &Verified<Bundle>) -> Result<(), Error> {
         if verified.image.digest != self.image || verified.members != self.members || verified.mtime != self.mtime {
             return Err(CoreError::malformed(
-                self.file.temp_path().display().to_string(),
+                self.file.path().display().to_string(),
                 format!(
                     "not committed: the verified bundle (image {}) is not the one fetched (image {})",
                     verified.image.digest, self.image
@@ -172,7 +172,8 @@ fn malformed(what: impl Into<String>, reason: impl Into<String>) -> Error {
 /// [`Error::Refused`], as before). Only then, with the image at most
 /// [`MAX_IMAGE_BYTES`], is any image blob requested. `on_temp` is told the
 /// temporary file's path as soon as it exists, so a caller can arrange for
-/// its removal should the process be killed.
+/// its removal should the process be killed (never called where the file
+/// has no name until committed: `O_TMPFILE`, [`AtomicFile`]).
 pub fn fetch(
     reg: &Registry,
     output: &Path,
@@ -229,7 +230,9 @@ pub fn fetch(
     })?;
 
     let mut out = AtomicFile::create(output, 0o644)?;
-    on_temp(out.temp_path());
+    if let Some(temp) = out.temp_path() {
+        on_temp(temp);
+    }
     let asm = Assembly::start(&skeleton, out.file(), &format!("from {}", reg.shown))?;
     let asm = reg.block_on(download_all(reg, asm))?;
     let bundle = asm.finish()?;
