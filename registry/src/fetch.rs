@@ -786,4 +786,85 @@ mod tests {
         pending(&output, &bytes_a, &verified_a).commit(&verified_a).unwrap();
         assert_eq!(fs::read(&output).unwrap(), bytes_a);
     }
+
+    fn candidate(n: u8, built: Option<u64>) -> Candidate {
+        Candidate {
+            digest: Digest::of(&[n]),
+            manifest: ArtifactManifest {
+                config: blob_ref(Digest::of(b"config"), 10, CONFIG_MEDIA_TYPE.into()),
+                layers: Vec::new(),
+            },
+            mtime: 0,
+            reference: None,
+            built,
+            held: Vec::new(),
+        }
+    }
+
+    fn refused(n: u8) -> (Digest, Result<Candidate, Error>) {
+        (
+            Digest::of(&[n]),
+            Err(Error::Refused(CoreError::MissingAttestation(format!("candidate {n}")))),
+        )
+    }
+
+    #[test]
+    fn the_newest_signed_build_is_chosen_whatever_the_order() {
+        let ok = |n, built| (Digest::of(&[n]), Ok(candidate(n, built)));
+        let pick = |list| {
+            let (c, skipped) = choose(list).unwrap();
+            (
+                c.digest,
+                skipped.iter().map(|s: &Skipped| s.artifact).collect::<Vec<_>>(),
+            )
+        };
+        // Newest build, wherever it is listed.
+        assert_eq!(pick(vec![ok(1, Some(200)), ok(2, Some(100))]).0, Digest::of(&[1]));
+        assert_eq!(pick(vec![ok(2, Some(100)), ok(1, Some(200))]).0, Digest::of(&[1]));
+        // A build time beats none; among equals the later listed.
+        assert_eq!(pick(vec![ok(1, Some(1)), ok(2, None)]).0, Digest::of(&[1]));
+        assert_eq!(pick(vec![ok(1, None), ok(2, None)]).0, Digest::of(&[2]));
+        assert_eq!(pick(vec![ok(1, Some(5)), ok(2, Some(5))]).0, Digest::of(&[2]));
+        // Failed candidates are skipped and named.
+        assert_eq!(
+            pick(vec![ok(1, Some(1)), refused(2), ok(3, None)]),
+            (Digest::of(&[1]), vec![Digest::of(&[2])])
+        );
+        // None passing: the last listed one's error.
+        let e = choose(vec![refused(1), refused(2)]).unwrap_err();
+        assert!(e.to_string().contains("candidate 2"), "{e}");
+    }
+
+    #[test]
+    fn the_build_time_is_read_only_from_the_bound_provenance() {
+        let statement = |finished: serde_json::Value| {
+            let st = serde_json::json!({
+                "_type": cerro_core::statement::STATEMENT_TYPE,
+                "subject": [],
+                "predicateType": SLSA_PROVENANCE_V1,
+                "predicate": {"runDetails": {"metadata": {"finishedOn": finished}}},
+            });
+            cerro_core::jcs::to_vec(&st).unwrap()
+        };
+        let envelope = |payload: &[u8]| {
+            cerro_core::dsse::Envelope::new(cerro_core::dsse::IN_TOTO_PAYLOAD_TYPE, payload.to_vec())
+                .to_bytes()
+                .unwrap()
+        };
+        let p = statement("2026-01-01T00:00:00Z".into());
+        assert_eq!(
+            signed_build_time(&envelope(&p), &Digest::of(&p)).unwrap(),
+            Some(1_767_225_600)
+        );
+        // Another statement than the one the release binds: refused.
+        let e = signed_build_time(&envelope(&p), &Digest::of(b"other")).unwrap_err();
+        assert_eq!(CoreError::from(e).exit_code(), cerro_core::ExitCode::DigestMismatch);
+        // The epoch and no time are no build time; a bad one is refused.
+        let epoch = statement("1970-01-01T00:00:00Z".into());
+        assert_eq!(signed_build_time(&envelope(&epoch), &Digest::of(&epoch)).unwrap(), None);
+        let none = statement(serde_json::Value::Null);
+        assert_eq!(signed_build_time(&envelope(&none), &Digest::of(&none)).unwrap(), None);
+        let bad = statement("yesterday".into());
+        assert!(signed_build_time(&envelope(&bad), &Digest::of(&bad)).is_err());
+    }
 }
