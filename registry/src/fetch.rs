@@ -13,7 +13,7 @@
 //! [`MAX_CANDIDATES`]) is examined on its small members only (release
 //! envelope prechecked, signed build time read), the ones that fail are
 //! skipped (and named in [`Fetched::skipped`]), and the one with the newest
-//! signed build time is taken ([`choose`]). An older, validly signed bundle
+//! signed build time is taken (`Choice`). An older, validly signed bundle
 //! listed last is therefore not a rollback. A bundle the registry does not
 //! list at all cannot be chosen: against a registry that hides the newest
 //! bundle, the store's rollback rule (`ct load`) is the defence. Only then are the config and layers downloaded
@@ -167,7 +167,7 @@ fn malformed(what: impl Into<String>, reason: impl Into<String>) -> Error {
 /// on its small members: its release envelope must pass
 /// [`cerro_core::precheck::release_signed`] against `trust` at unix time
 /// `now`, and its signed build time is read ([`examine`]); of those that
-/// pass, the newest is taken ([`choose`]); if none passes, the last
+/// pass, the newest is taken (`Choice`); if none passes, the last
 /// listed one's error is returned (a single bundle refused is
 /// [`Error::Refused`], as before). Only then, with the image at most
 /// [`MAX_IMAGE_BYTES`], is any image blob requested. `on_temp` is told the
@@ -204,17 +204,17 @@ pub fn fetch(
                 ),
             ));
         }
-        let mut examined = Vec::with_capacity(referrers.len());
+        let mut choice = Choice::default();
         for (artifact_digest, artifact_size, _) in &referrers {
             // A candidate that fails its own checks is skipped; a failure
             // to reach the registry is not (else whoever can cut a
             // connection chooses which bundle is taken).
             match examine(reg, artifact_digest, *artifact_size, &image, trust, now).await {
                 Err(e) if is_fatal(&e) => return Err(e),
-                result => examined.push((*artifact_digest, result)),
+                result => choice.offer(*artifact_digest, result),
             }
         }
-        let (chosen, skipped) = choose(examined)?;
+        let (chosen, skipped) = choice.finish()?;
         let parts = complete(reg, &chosen).await?;
         check_image_size(&image, &image_parts)?;
         let skeleton = Skeleton {
@@ -276,36 +276,44 @@ struct Candidate {
     held: Vec<Option<Vec<u8>>>,
 }
 
-/// Of the examined candidates (in listing order), the one with the newest
-/// signed build time; a candidate with a build time is newer than one
-/// without, and among equals the later listed wins (the order a push
-/// through the referrers API gives, when nothing signed tells them
-/// apart). The failed ones come back as [`Skipped`]. With no candidate
-/// passing, the last listed one's error.
-fn choose(examined: Vec<(Digest, Result<Candidate, Error>)>) -> Result<(Candidate, Vec<Skipped>), Error> {
-    let mut best: Option<Candidate> = None;
-    let mut skipped = Vec::new();
-    let mut last_error = None;
-    for (digest, result) in examined {
+/// The choice among the examined candidates, offered in listing order: the
+/// one with the newest signed build time; a candidate with a build time is
+/// newer than one without, and among equals the later listed wins (the
+/// order a push through the referrers API gives, when nothing signed tells
+/// them apart). A candidate that loses is dropped at once, with the
+/// members it downloaded, so at most two are held. The failed ones are
+/// kept as [`Skipped`]; with none passing, the last listed one's error.
+#[derive(Default)]
+struct Choice {
+    best: Option<Candidate>,
+    skipped: Vec<Skipped>,
+    last_error: Option<Error>,
+}
+
+impl Choice {
+    fn offer(&mut self, digest: Digest, result: Result<Candidate, Error>) {
         match result {
             Ok(c) => {
-                if best.as_ref().is_none_or(|b| c.built >= b.built) {
-                    best = Some(c);
+                if self.best.as_ref().is_none_or(|b| c.built >= b.built) {
+                    self.best = Some(c);
                 }
             }
             Err(e) => {
-                skipped.push(Skipped {
+                self.skipped.push(Skipped {
                     artifact: digest,
                     reason: e.to_string(),
                 });
-                last_error = Some(e);
+                self.last_error = Some(e);
             }
         }
     }
-    match (best, last_error) {
-        (Some(b), _) => Ok((b, skipped)),
-        (None, Some(e)) => Err(e),
-        (None, None) => Err(malformed("fetch", "no bundle artifact to examine")),
+
+    fn finish(self) -> Result<(Candidate, Vec<Skipped>), Error> {
+        match (self.best, self.last_error) {
+            (Some(b), _) => Ok((b, self.skipped)),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(malformed("fetch", "no bundle artifact to examine")),
+        }
     }
 }
 
@@ -811,6 +819,13 @@ mod tests {
     #[test]
     fn the_newest_signed_build_is_chosen_whatever_the_order() {
         let ok = |n, built| (Digest::of(&[n]), Ok(candidate(n, built)));
+        let choose = |list: Vec<(Digest, Result<Candidate, Error>)>| {
+            let mut choice = Choice::default();
+            for (d, r) in list {
+                choice.offer(d, r);
+            }
+            choice.finish()
+        };
         let pick = |list| {
             let (c, skipped) = choose(list).unwrap();
             (
