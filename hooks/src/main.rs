@@ -40,6 +40,7 @@ use cerro_core::naming::BUNDLE_ANNOTATION;
 
 /// The hooks.d `env` switch that lets [`BUNDLE_ANNOTATION`] be used at all.
 const ALLOW_ANNOTATION: &str = "CERRO_ALLOW_BUNDLE_ANNOTATION";
+
 fn refuse(code: u8, msg: &str) -> ExitCode {
     eprintln!("cerro-hook: refused: {msg}");
     ExitCode::from(code.max(1))
