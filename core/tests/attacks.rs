@@ -21,8 +21,10 @@
 // One `push` per attack, with the setup of the next between them.
 #![allow(clippy::vec_init_then_push)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, Write};
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use cerro_core::bundle::{
@@ -45,8 +47,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tempfile::TempDir;
 
-/// The mtime of every member the fixtures pack.
-const MTIME: u64 = 1_700_000_000;
+use common::{key, noise, pax_record, tar_members, RawTar, MTIME};
+
 /// The clock every fixture is verified at.
 const NOW: u64 = 1_750_000_000;
 /// The reference of the fixture image.
@@ -160,24 +162,6 @@ impl Expect {
 // The fixture image and its bundles
 // ---------------------------------------------------------------------------
 
-/// Deterministic bytes (xorshift64*), as in `bundle.rs`.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        out.extend_from_slice(&s.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
 /// A small image (one layer of three files, a few KiB in all), so each
 /// stored bundle stays around ten KiB.
 struct Fixture {
@@ -275,91 +259,6 @@ impl Fixture {
             Vec::new(),
         )
     }
-}
-
-/// A member of a bundle as the `tar` crate sees it.
-struct TarMember {
-    path: String,
-    data_pos: usize,
-    data: Vec<u8>,
-}
-
-fn tar_members(bytes: &[u8]) -> Vec<TarMember> {
-    let mut ar = tar::Archive::new(bytes);
-    ar.entries()
-        .unwrap()
-        .map(|e| {
-            let mut e = e.unwrap();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            TarMember {
-                path: String::from_utf8(e.path_bytes().into_owned()).unwrap(),
-                data_pos: usize::try_from(e.raw_file_position()).unwrap(),
-                data,
-            }
-        })
-        .collect()
-}
-
-/// A tar written byte by byte (the `RawTar` of `bundle.rs`): headers may say
-/// what `tar::Builder` refuses to write.
-struct RawTar(Vec<u8>);
-
-impl RawTar {
-    fn new() -> Self {
-        RawTar(Vec::new())
-    }
-
-    fn header(&mut self, path: &str, size: u64, kind: tar::EntryType, link: &str) -> &mut Self {
-        let mut h = tar::Header::new_gnu();
-        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
-        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-        h.set_size(size);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(MTIME);
-        h.set_entry_type(kind);
-        h.set_cksum();
-        self.0.extend_from_slice(h.as_bytes());
-        self
-    }
-
-    fn data(&mut self, bytes: &[u8]) -> &mut Self {
-        self.0.extend_from_slice(bytes);
-        self.0.resize(self.0.len().next_multiple_of(512), 0);
-        self
-    }
-
-    fn file(&mut self, path: &str, bytes: &[u8]) -> &mut Self {
-        self.header(path, bytes.len() as u64, tar::EntryType::Regular, "")
-            .data(bytes)
-    }
-
-    fn members(&mut self, members: &[TarMember]) -> &mut Self {
-        for m in members {
-            self.file(&m.path, &m.data);
-        }
-        self
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        self.0.extend_from_slice(&[0u8; 1024]);
-        std::mem::take(&mut self.0)
-    }
-
-    fn unfinished(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.0)
-    }
-}
-
-fn pax_record(key: &str, value: &str) -> Vec<u8> {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while format!("{len}{body}").len() != len {
-        len = format!("{len}{body}").len();
-    }
-    format!("{len}{body}").into_bytes()
 }
 
 // ---------------------------------------------------------------------------

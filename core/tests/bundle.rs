@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io::Read;
@@ -31,12 +33,12 @@ use ed25519_dalek::SigningKey;
 use serde_json::json;
 use tempfile::TempDir;
 
+use common::{key, noise, pax_record, tar_members, RawTar, TarMember, MTIME};
+
 // ---------------------------------------------------------------------------
 // Constants
 // ---------------------------------------------------------------------------
 
-/// The mtime packed into every member of the fixtures.
-const MTIME: u64 = 1_700_000_000;
 /// The clock value every verification runs at.
 const NOW: u64 = 1_750_000_000;
 const MIB: usize = 1 << 20;
@@ -50,22 +52,6 @@ const MT_GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 // ---------------------------------------------------------------------------
 // Fixture: an OCI layout with three layers
 // ---------------------------------------------------------------------------
-
-/// Deterministic pseudo-random bytes (xorshift64*): incompressible content
-/// without a `rand` dependency, identical on every run so packs can be
-/// compared byte for byte.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        out.extend_from_slice(&s.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// An image manifest (RFC 8785 JSON) referencing `config` and `layers`.
 fn image_manifest_json(config: &BlobRef, layers: &[BlobRef]) -> Vec<u8> {
@@ -209,10 +195,6 @@ impl Fixture {
 // Keys and trust
 // ---------------------------------------------------------------------------
 
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
 fn fingerprint(k: &SigningKey) -> Fingerprint {
     Fingerprint::of(&k.verifying_key())
 }
@@ -276,100 +258,6 @@ fn expect_malformed<T: Debug>(r: Result<T, Error>, needle: &str) -> Error {
 // ---------------------------------------------------------------------------
 // Tar surgery
 // ---------------------------------------------------------------------------
-
-/// A member of a bundle as the `tar` crate sees it.
-struct TarMember {
-    path: String,
-    /// Offset of the member's data in the bundle.
-    data_pos: usize,
-    data: Vec<u8>,
-}
-
-fn tar_members(bytes: &[u8]) -> Vec<TarMember> {
-    let mut ar = tar::Archive::new(bytes);
-    ar.entries()
-        .unwrap()
-        .map(|e| {
-            let mut e = e.unwrap();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            TarMember {
-                path: String::from_utf8(e.path_bytes().into_owned()).unwrap(),
-                data_pos: usize::try_from(e.raw_file_position()).unwrap(),
-                data,
-            }
-        })
-        .collect()
-}
-
-/// Writes a tar byte by byte, so headers can say what `tar::Builder` refuses
-/// to write: unsafe paths, links, sizes larger than the data that follows.
-/// Regular members come out exactly as the bundle writer writes them.
-struct RawTar(Vec<u8>);
-
-impl RawTar {
-    fn new() -> Self {
-        RawTar(Vec::new())
-    }
-
-    /// A GNU header for `path` (copied raw, unchecked) claiming `size` bytes.
-    fn header(&mut self, path: &str, size: u64, kind: tar::EntryType, link: &str) -> &mut Self {
-        let mut h = tar::Header::new_gnu();
-        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
-        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-        h.set_size(size);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(MTIME);
-        h.set_entry_type(kind);
-        h.set_cksum();
-        self.0.extend_from_slice(h.as_bytes());
-        self
-    }
-
-    /// Member data and the zero padding to the next 512-byte block.
-    fn data(&mut self, bytes: &[u8]) -> &mut Self {
-        self.0.extend_from_slice(bytes);
-        self.0.resize(self.0.len().next_multiple_of(512), 0);
-        self
-    }
-
-    /// A regular file member.
-    fn file(&mut self, path: &str, bytes: &[u8]) -> &mut Self {
-        self.header(path, bytes.len() as u64, tar::EntryType::Regular, "")
-            .data(bytes)
-    }
-
-    /// Every member of `bundle`, in order.
-    fn members_of(&mut self, bundle: &[u8]) -> &mut Self {
-        for m in tar_members(bundle) {
-            self.file(&m.path, &m.data);
-        }
-        self
-    }
-
-    /// The end-of-archive marker (two zero blocks), then the bytes.
-    fn finish(&mut self) -> Vec<u8> {
-        self.0.extend_from_slice(&[0u8; 1024]);
-        std::mem::take(&mut self.0)
-    }
-
-    /// The bytes as they are, without an end-of-archive marker.
-    fn unfinished(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.0)
-    }
-}
-
-/// One PAX record, `"<len> <key>=<value>\n"`, where `<len>` counts itself.
-fn pax_record(key: &str, value: &str) -> Vec<u8> {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while format!("{len}{body}").len() != len {
-        len = format!("{len}{body}").len();
-    }
-    format!("{len}{body}").into_bytes()
-}
 
 /// The members before the blobs of a bundle around a hand-written image
 /// manifest, then the manifest blob. Reading needs no attestation, so none
@@ -1176,4 +1064,72 @@ fn assembly_refuses_too_many_and_too_few_bytes() {
     let mut bad = skel;
     bad.manifest_bytes[0] ^= 1;
     expect_err(bundle::Assembly::start(&bad, &out, "x"), ExitCode::DigestMismatch, 1);
+}
+
+// ---------------------------------------------------------------------------
+// One exit code whichever way a bundle is read
+// ---------------------------------------------------------------------------
+
+/// `read_bundle_file` on `bytes` (through a temporary file).
+fn read_file(bytes: &[u8]) -> Result<Bundle, Error> {
+    use std::io::{Seek, Write};
+    let mut f = tempfile::tempfile().unwrap();
+    f.write_all(bytes).unwrap();
+    f.rewind().unwrap();
+    bundle::read_bundle_file(&f, &mut NoExtract)
+}
+
+/// The exit code of both readers on `bytes`, which must refuse it alike.
+fn one_exit_code(bytes: &[u8], case: &str) -> ExitCode {
+    match (read(bytes), read_file(bytes)) {
+        (Err(a), Err(b)) => {
+            assert_eq!(
+                a.exit_code(),
+                b.exit_code(),
+                "{case}: the stream reader says {a}, the file reader {b}"
+            );
+            a.exit_code()
+        }
+        (a, b) => panic!("{case}: expected both readers to refuse: {:?} / {:?}", a.err(), b.err()),
+    }
+}
+
+/// A blob whose content is replaced and a non-zero byte in the padding
+/// after it (or after a later member): the stream reader has judged the
+/// blob before it reads that padding, and the file reader now judges the
+/// padding at the same point, so a pipe and a file give one exit code (the
+/// file reader used to say 10 where the stream said 1). The stored fuzzer
+/// find (fuzz/regressions/bundle/stream-vs-file-exit-code) is replayed too.
+#[test]
+fn stream_and_file_readers_agree_on_the_exit_code_of_dirty_padding() {
+    let regression = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/bundle/stream-vs-file-exit-code");
+    one_exit_code(&std::fs::read(regression).unwrap(), "the stored regression");
+
+    let fx = fixture();
+    let bytes = fx.pack(&[key(1)], MTIME);
+    let members = tar_members(&bytes);
+    let padded: Vec<&TarMember> = members.iter().filter(|m| m.data.len() % 512 != 0).collect();
+    let mut blobs = vec![&fx.image.manifest];
+    blobs.extend(fx.image.parts.blobs());
+    let mut own_padding = 0;
+    for (i, blob) in blobs.into_iter().enumerate() {
+        let path = blob_path(&blob.digest);
+        let at = members.iter().position(|m| m.path == path).unwrap();
+        let m = &members[at];
+        for p in padded.iter().filter(|p| p.data_pos >= m.data_pos) {
+            let mut copy = bytes.clone();
+            copy[m.data_pos..m.data_pos + m.data.len()].copy_from_slice(&noise(20 + i as u64, m.data.len()));
+            copy[p.data_pos + p.data.len()] = 0x5a;
+            let code = one_exit_code(&copy, &format!("{path} replaced, padding after {} dirty", p.path));
+            if p.path == path {
+                // Its own padding follows its data: the data is judged first.
+                assert_eq!(code, ExitCode::DigestMismatch, "{path}");
+                own_padding += 1;
+            }
+        }
+    }
+    assert!(
+        own_padding >= 2,
+        "the fixture has padded blobs (manifest, the odd-sized layer)"
+    );
 }

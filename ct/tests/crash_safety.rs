@@ -733,6 +733,13 @@ fn sweep(fx: &Fixture, case: &Case<'_>) {
             *counts.entry(name.to_owned()).or_default() += 1;
         }
     }
+    // Where AtomicFile writes unnamed files (O_TMPFILE), a kill leaves no
+    // temporary file, except one killed at the rename that follows the link
+    // naming the finished file.
+    let unnamed = cerro_core::fsutil::AtomicFile::create(&d.join("probe"), 0o600)
+        .unwrap()
+        .temp_path()
+        .is_none();
     let mut points = 0;
     let mut phases: BTreeMap<String, usize> = BTreeMap::new();
     for (sys, &count) in &counts {
@@ -758,6 +765,9 @@ fn sweep(fx: &Fixture, case: &Case<'_>) {
                 .unwrap();
             let at = format!("{} killed at {sys} #{n} of {count} ({status})", case.name);
             let strays = check(&d, &before, &keys_before, &case.change).unwrap_or_else(|e| panic!("{at}: {e}"));
+            if unnamed && !sys.starts_with("rename") {
+                assert_eq!(strays, 0, "{at}: a temporary file was left behind");
+            }
             *phases.entry(phase(&d, &before, strays)).or_default() += 1;
             let keys_now = keys(&home).unwrap();
             for args in (case.next)(&d, &keys_now) {

@@ -6,14 +6,13 @@
 //! (podman sets them from `--security-opt label=type:…` and
 //! `label=filetype:…`), and refuses otherwise.
 
-use std::io::Read;
 use std::path::Path;
 
 use cerro_enforce::GivenLabels;
 use serde::Deserialize;
 
 /// Largest OCI config read.
-const MAX_CONFIG: u64 = 4 << 20;
+pub const MAX_CONFIG: u64 = 4 << 20;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -38,18 +37,18 @@ struct Spec {
 }
 
 /// `process.selinuxLabel` and `linux.mountLabel` of `<bundle>/config.json`
-/// (empty strings count as absent, as runc treats them).
+/// (read up to [`MAX_CONFIG`] bytes, measured while reading).
 pub fn given_labels(bundle: &Path) -> Result<GivenLabels, String> {
     let path = bundle.join("config.json");
-    let f = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut bytes = Vec::new();
-    f.take(MAX_CONFIG + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_CONFIG {
-        return Err(format!("{}: larger than {MAX_CONFIG} bytes", path.display()));
-    }
-    let spec: Spec = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes =
+        cerro_core::fsutil::read_bounded(&path, MAX_CONFIG, &path.display().to_string()).map_err(|e| e.to_string())?;
+    parse_labels(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The labels of an OCI config document (empty strings count as absent,
+/// as runc treats them).
+pub fn parse_labels(bytes: &[u8]) -> Result<GivenLabels, String> {
+    let spec: Spec = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     let set = |v: Option<String>| v.filter(|s| !s.is_empty());
     Ok(GivenLabels {
         process: set(spec.process.unwrap_or_default().selinux_label),
@@ -59,6 +58,7 @@ pub fn given_labels(bundle: &Path) -> Result<GivenLabels, String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
     use super::*;
 
     #[test]
@@ -88,5 +88,14 @@ mod tests {
         std::fs::write(&config, "{").unwrap();
         assert!(given_labels(dir.path()).unwrap_err().contains("config.json"));
         assert!(given_labels(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn a_config_larger_than_the_bound_is_refused_without_reading_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(dir.path().join("config.json")).unwrap();
+        f.set_len(MAX_CONFIG + 1).unwrap();
+        let e = given_labels(dir.path()).unwrap_err();
+        assert!(e.contains("larger than the 4194304-byte limit"), "{e}");
     }
 }

@@ -28,31 +28,18 @@
 //! options to pass; without SELinux, the record says the container runs
 //! unconfined.
 
-mod labels;
-mod podman;
-
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use cerro_enforce::{decide, refuse_without_clock, Config, KernelSelinux, Request};
-use serde::Deserialize;
+use cerro_hook::{labels, parse_state, podman, State, MAX_STATE};
 
 use cerro_core::naming::BUNDLE_ANNOTATION;
 
 /// The hooks.d `env` switch that lets [`BUNDLE_ANNOTATION`] be used at all.
 const ALLOW_ANNOTATION: &str = "CERRO_ALLOW_BUNDLE_ANNOTATION";
-/// Largest state document read from stdin.
-const MAX_STATE: u64 = 1 << 20;
-
-#[derive(Deserialize)]
-struct State {
-    id: String,
-    bundle: PathBuf,
-    #[serde(default)]
-    annotations: std::collections::BTreeMap<String, String>,
-}
 
 fn refuse(code: u8, msg: &str) -> ExitCode {
     eprintln!("cerro-hook: refused: {msg}");
@@ -67,7 +54,7 @@ fn main() -> ExitCode {
             &format!("cannot read the OCI state: {e}"),
         );
     }
-    let state: State = match serde_json::from_slice(&raw) {
+    let state: State = match parse_state(&raw) {
         Ok(s) => s,
         Err(e) => {
             return refuse(

@@ -9,35 +9,70 @@
 use std::path::Path;
 
 use cerro_core::digest::Digest;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
-struct Container {
-    id: String,
-    image: String,
+/// What the hook uses of one `containers.json` entry (other fields ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// The container id.
+    pub id: String,
+    /// The id of the image it was created from.
+    pub image: String,
 }
 
-#[derive(Deserialize)]
-struct Image {
-    id: String,
+/// What the hook uses of one `images.json` entry (other fields ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// The image id.
+    pub id: String,
+    /// The manifest digest podman recorded, if any.
     #[serde(default)]
-    digest: Option<String>,
+    pub digest: Option<String>,
+    /// Names of the image's big-data items (`manifest-sha256:<hex>` for
+    /// each manifest podman stored).
     #[serde(default, rename = "big-data-names")]
-    big_data_names: Vec<String>,
+    pub big_data_names: Vec<String>,
 }
 
 /// Largest storage metadata file read.
-const MAX_JSON: u64 = 64 << 20;
+pub const MAX_JSON: u64 = 64 << 20;
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    if len > MAX_JSON {
-        return Err(format!("{}: larger than {MAX_JSON} bytes", path.display()));
+/// Parses `containers.json` (a JSON array of containers).
+pub fn parse_containers(bytes: &[u8]) -> Result<Vec<Container>, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// Parses `images.json` (a JSON array of images).
+pub fn parse_images(bytes: &[u8]) -> Result<Vec<Image>, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+impl Image {
+    /// The manifest digests the entry records, each once, in order: its
+    /// `digest` and every `manifest-sha256:<hex>` big-data name (entries
+    /// that are not valid digests are ignored).
+    pub fn manifest_digests(&self) -> Vec<Digest> {
+        let named = self.digest.iter().filter_map(|d| Digest::parse(d).ok());
+        let big = self
+            .big_data_names
+            .iter()
+            .filter_map(|n| n.strip_prefix("manifest-sha256:").and_then(Digest::from_hex));
+        let mut out: Vec<Digest> = Vec::new();
+        for d in named.chain(big) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads `path` (at most [`MAX_JSON`] bytes, measured while reading) and
+/// parses it with `parse`.
+fn read_json<T>(path: &Path, parse: fn(&[u8]) -> Result<T, String>) -> Result<T, String> {
+    let bytes =
+        cerro_core::fsutil::read_bounded(path, MAX_JSON, &path.display().to_string()).map_err(|e| e.to_string())?;
+    parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The manifest digest(s) of the image container `id` (bundle at `bundle`) runs.
@@ -57,27 +92,17 @@ pub fn image_digests(bundle: &Path, id: &str) -> Result<Vec<Digest>, String> {
     let root = containers_dir
         .parent()
         .ok_or_else(|| format!("{} has no storage root", bundle.display()))?;
-    let containers: Vec<Container> = read_json(&containers_dir.join("containers.json"))?;
+    let containers = read_json(&containers_dir.join("containers.json"), parse_containers)?;
     let c = containers
         .iter()
         .find(|c| c.id == id)
         .ok_or_else(|| format!("container {id} is not in {}", containers_dir.display()))?;
-    let images: Vec<Image> = read_json(&root.join(format!("{driver}-images")).join("images.json"))?;
+    let images = read_json(&root.join(format!("{driver}-images")).join("images.json"), parse_images)?;
     let img = images
         .iter()
         .find(|i| i.id == c.image)
         .ok_or_else(|| format!("image {} of container {id} is not in the image store", c.image))?;
-    let mut out: Vec<Digest> = Vec::new();
-    let named = img.digest.iter().filter_map(|d| Digest::parse(d).ok());
-    let big = img
-        .big_data_names
-        .iter()
-        .filter_map(|n| n.strip_prefix("manifest-sha256:").and_then(Digest::from_hex));
-    for d in named.chain(big) {
-        if !out.contains(&d) {
-            out.push(d);
-        }
-    }
+    let out = img.manifest_digests();
     if out.is_empty() {
         return Err(format!("image {} records no manifest digest", c.image));
     }
@@ -86,6 +111,7 @@ pub fn image_digests(bundle: &Path, id: &str) -> Result<Vec<Digest>, String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
     use super::*;
 
     const M: &str = "sha256:56166f0806c78c9c254e29961a6e7ab2737905c070e659ca64c7d3e137d6a4b9";

@@ -4,7 +4,19 @@
 //! first and fix every offset of the bundle. The release signature is then
 //! checked against the trust store ([`cerro_core::precheck`]) and the image
 //! size against [`MAX_IMAGE_BYTES`]: a bundle no trusted key signed costs
-//! no layer download. Only then are the config and layers downloaded
+//! no layer download.
+//!
+//! A registry may list several bundles of one image (every push through
+//! the referrers API adds one; anyone who can push can add more, and a
+//! stale mirror lists old ones). The order of that list is not signed, so
+//! it decides nothing: every listed bundle artifact (at most
+//! [`MAX_CANDIDATES`]) is examined on its small members only (release
+//! envelope prechecked, signed build time read), the ones that fail are
+//! skipped (and named in [`Fetched::skipped`]), and the one with the newest
+//! signed build time is taken (`Choice`). An older, validly signed bundle
+//! listed last is therefore not a rollback. A bundle the registry does not
+//! list at all cannot be chosen: against a registry that hides the newest
+//! bundle, the store's rollback rule (`ct load`) is the defence. Only then are the config and layers downloaded
 //! concurrently, each written straight to its place in the output file and
 //! hashed as it arrives ([`cerro_core::bundle::Assembly`]). No temporary
 //! layout, no second copy, no second read of the layers.
@@ -24,6 +36,7 @@ use cerro_core::image::{
     bundle_index, parse_manifest, BlobRef, ImageParts, MANIFEST_TYPES, MT_OCI_MANIFEST, OCI_LAYOUT_FILE,
 };
 use cerro_core::manifest::MAX_MANIFEST_SIZE;
+use cerro_core::statement::{ReleaseStatement, PROVENANCE_PATH, SLSA_PROVENANCE_V1};
 use cerro_core::trust::TrustStore;
 use cerro_core::verify::Verified;
 use cerro_core::Error as CoreError;
@@ -44,6 +57,13 @@ const MAX_CONFIG: u64 = 64 << 10;
 /// output file is sized or any of them is requested (64 GiB).
 pub const MAX_IMAGE_BYTES: u64 = 64 << 30;
 
+/// Most bundle artifacts of one image `fetch` examines. A referrers list
+/// naming more is refused (exit 10), not cut short: which ones were left
+/// out would be the lister's choice, and so would the bundle taken. Each
+/// candidate costs at most one artifact manifest, one config, one release
+/// envelope and one provenance envelope (all bounded) before any layer.
+pub const MAX_CANDIDATES: usize = 16;
+
 /// Blobs downloaded (or uploaded) at once. Layers are independent requests; on a fast
 /// link one stream cannot keep both the network and the hashing busy.
 pub(crate) const PARALLEL: usize = 4;
@@ -58,8 +78,24 @@ pub struct Fetched {
     pub bundle: Bundle,
     /// The artifact manifest it came from.
     pub artifact: Digest,
+    /// Its signed build time (the provenance's `finishedOn`, bound by the
+    /// release statement), `None` if it has none.
+    pub built: Option<u64>,
+    /// The other listed bundle artifacts that failed their examination
+    /// (release precheck, artifact manifest, provenance binding) and were
+    /// not considered, each with the reason.
+    pub skipped: Vec<Skipped>,
     /// The rebuilt file, not yet at the output path.
     pub pending: Pending,
+}
+
+/// A listed bundle artifact `fetch` did not consider, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The artifact manifest's digest.
+    pub artifact: Digest,
+    /// The error its examination gave.
+    pub reason: String,
 }
 
 /// The rebuilt bundle file waiting beside the output path.
@@ -83,7 +119,7 @@ impl Pending {
     pub fn commit(self, verified: &Verified<Bundle>) -> Result<(), Error> {
         if verified.image.digest != self.image || verified.members != self.members || verified.mtime != self.mtime {
             return Err(CoreError::malformed(
-                self.file.temp_path().display().to_string(),
+                self.file.path().display().to_string(),
                 format!(
                     "not committed: the verified bundle (image {}) is not the one fetched (image {})",
                     verified.image.digest, self.image
@@ -95,13 +131,31 @@ impl Pending {
     }
 }
 
-/// What the artifact contributes to the rebuilt bundle.
+/// What the artifact's layers contribute to the rebuilt bundle.
 struct ArtifactParts {
-    manifest_toml: Option<Vec<u8>>,
+    manifest_toml: Vec<u8>,
     attestations: Vec<(String, Vec<u8>)>,
     selinux: Vec<(String, Vec<u8>)>,
-    mtime: u64,
-    reference: Option<String>,
+}
+
+/// A bundle artifact manifest, read ([`parse_artifact_manifest`]): the
+/// config and the layers it says the artifact carries, each bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactManifest {
+    /// The artifact config (a [`CONFIG_MEDIA_TYPE`] of at most 64 KiB).
+    pub config: BlobRef,
+    /// The layers, in order: each a bundle member (`title`) of the media
+    /// type its path requires, within that member's size limit.
+    pub layers: Vec<ArtifactLayer>,
+}
+
+/// One layer of a bundle artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLayer {
+    /// The bundle member path (its `org.opencontainers.image.title`).
+    pub title: String,
+    /// The blob (media type checked against the path).
+    pub blob: BlobRef,
 }
 
 fn malformed(what: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -109,12 +163,17 @@ fn malformed(what: impl Into<String>, reason: impl Into<String>) -> Error {
 }
 
 /// Fetches `reg`'s reference into a temporary file beside `output`.
-/// Before any image blob is requested, the release envelope must pass
+/// Every listed bundle artifact (at most [`MAX_CANDIDATES`]) is examined
+/// on its small members: its release envelope must pass
 /// [`cerro_core::precheck::release_signed`] against `trust` at unix time
-/// `now` (else [`Error::Refused`]) and the image must be at most
-/// [`MAX_IMAGE_BYTES`]. `on_temp` is told the temporary file's path as
-/// soon as it exists, so a caller can arrange for its removal should the
-/// process be killed.
+/// `now`, and its signed build time is read ([`examine`]); of those that
+/// pass, the newest is taken (`Choice`); if none passes, the last
+/// listed one's error is returned (a single bundle refused is
+/// [`Error::Refused`], as before). Only then, with the image at most
+/// [`MAX_IMAGE_BYTES`], is any image blob requested. `on_temp` is told the
+/// temporary file's path as soon as it exists, so a caller can arrange for
+/// its removal should the process be killed (never called where the file
+/// has no name until committed: `O_TMPFILE`, [`AtomicFile`]).
 pub fn fetch(
     reg: &Registry,
     output: &Path,
@@ -122,61 +181,58 @@ pub fn fetch(
     now: u64,
     on_temp: &mut dyn FnMut(&Path),
 ) -> Result<Fetched, Error> {
-    let (skeleton, artifact) = reg.block_on(async {
+    let (skeleton, artifact, built, skipped) = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
         let (image, manifest_bytes, image_parts) = resolve_image(reg).await?;
         let digest = image.digest;
 
         let referrers = reg.referrers(&digest, ARTIFACT_TYPE).await?;
-        // The fallback tag lists one bundle per image (push replaces it); a
-        // referrers API may list several: the last is the most recent push.
-        let Some((artifact_digest, artifact_size, _)) = referrers.last().cloned() else {
+        if referrers.is_empty() {
             return Err(Error::NoBundle {
                 reference: reg.shown.clone(),
                 digest: digest.to_string(),
                 artifact_type: ARTIFACT_TYPE,
             });
-        };
-        let artifact_bytes = reg
-            .pull_manifest(&reg.at_digest(&artifact_digest), &[MT_OCI_MANIFEST])
-            .await?
-            .ok_or_else(|| Error::Network {
-                op: "pulling artifact",
-                target: artifact_digest.to_string(),
-                message: "listed as a referrer but absent".into(),
-            })?;
-        if artifact_bytes.len() as u64 != artifact_size {
-            return Err(CoreError::SizeMismatch {
-                what: format!("artifact manifest {artifact_digest}"),
-                expected: artifact_size,
-                actual: artifact_bytes.len() as u64,
-            }
-            .into());
         }
-        let parts = pull_artifact(reg, &artifact_digest, &artifact_bytes, &image, &|release| {
-            cerro_core::precheck::release_signed(release, &image.digest, trust, now)
-                .map(|_| ())
-                .map_err(Error::Refused)
-        })
-        .await?;
-        let manifest_toml = parts
-            .manifest_toml
-            .ok_or_else(|| malformed(format!("artifact {artifact_digest}"), "no manifest.toml layer"))?;
+        if referrers.len() > MAX_CANDIDATES {
+            return Err(malformed(
+                format!("referrers of {digest}"),
+                format!(
+                    "{} bundle artifacts listed, more than the {MAX_CANDIDATES} examined: refused rather than \
+                     letting the list's order choose",
+                    referrers.len()
+                ),
+            ));
+        }
+        let mut choice = Choice::default();
+        for (artifact_digest, artifact_size, _) in &referrers {
+            // A candidate that fails its own checks is skipped; a failure
+            // to reach the registry is not (else whoever can cut a
+            // connection chooses which bundle is taken).
+            match examine(reg, artifact_digest, *artifact_size, &image, trust, now).await {
+                Err(e) if is_fatal(&e) => return Err(e),
+                result => choice.offer(*artifact_digest, result),
+            }
+        }
+        let (chosen, skipped) = choice.finish()?;
+        let parts = complete(reg, &chosen).await?;
         check_image_size(&image, &image_parts)?;
         let skeleton = Skeleton {
-            manifest_toml,
+            manifest_toml: parts.manifest_toml,
             attestations: parts.attestations,
             selinux: parts.selinux,
             image,
-            reference: parts.reference,
+            reference: chosen.reference.clone(),
             manifest_bytes,
-            mtime: parts.mtime,
+            mtime: chosen.mtime,
         };
-        Ok::<_, Error>((skeleton, artifact_digest))
+        Ok::<_, Error>((skeleton, chosen.digest, chosen.built, skipped))
     })?;
 
     let mut out = AtomicFile::create(output, 0o644)?;
-    on_temp(out.temp_path());
+    if let Some(temp) = out.temp_path() {
+        on_temp(temp);
+    }
     let asm = Assembly::start(&skeleton, out.file(), &format!("from {}", reg.shown))?;
     let asm = reg.block_on(download_all(reg, asm))?;
     let bundle = asm.finish()?;
@@ -189,7 +245,217 @@ pub fn fetch(
     Ok(Fetched {
         bundle,
         artifact,
+        built,
+        skipped,
         pending,
+    })
+}
+
+/// Whether an error examining one candidate stops the fetch (the registry
+/// or the local disk failed) rather than skipping that candidate (its
+/// content failed a check).
+fn is_fatal(e: &Error) -> bool {
+    match e {
+        Error::Network { .. } | Error::BadReference { .. } | Error::NoBundle { .. } => true,
+        Error::Core(c) => matches!(c, CoreError::Io { .. } | CoreError::Network(_)),
+        Error::Refused(_) => false,
+    }
+}
+
+/// A listed bundle artifact whose small members passed the checks that
+/// come before any layer download.
+#[derive(Debug)]
+struct Candidate {
+    digest: Digest,
+    manifest: ArtifactManifest,
+    mtime: u64,
+    reference: Option<String>,
+    /// The signed build time, if the bundle has one.
+    built: Option<u64>,
+    /// Layers already downloaded (release, provenance), by index.
+    held: Vec<Option<Vec<u8>>>,
+}
+
+/// The choice among the examined candidates, offered in listing order: the
+/// one with the newest signed build time; a candidate with a build time is
+/// newer than one without, and among equals the later listed wins (the
+/// order a push through the referrers API gives, when nothing signed tells
+/// them apart). A candidate that loses is dropped at once, with the
+/// members it downloaded, so at most two are held. The failed ones are
+/// kept as [`Skipped`]; with none passing, the last listed one's error.
+#[derive(Default)]
+struct Choice {
+    best: Option<Candidate>,
+    skipped: Vec<Skipped>,
+    last_error: Option<Error>,
+}
+
+impl Choice {
+    fn offer(&mut self, digest: Digest, result: Result<Candidate, Error>) {
+        match result {
+            Ok(c) => {
+                if self.best.as_ref().is_none_or(|b| c.built >= b.built) {
+                    self.best = Some(c);
+                }
+            }
+            Err(e) => {
+                self.skipped.push(Skipped {
+                    artifact: digest,
+                    reason: e.to_string(),
+                });
+                self.last_error = Some(e);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(Candidate, Vec<Skipped>), Error> {
+        match (self.best, self.last_error) {
+            (Some(b), _) => Ok((b, self.skipped)),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(malformed("fetch", "no bundle artifact to examine")),
+        }
+    }
+}
+
+/// Examines one listed bundle artifact on its small members only: the
+/// artifact manifest ([`parse_artifact_manifest`]), its config, the release
+/// envelope (which must pass [`cerro_core::precheck::release_signed`],
+/// else [`Error::Refused`]) and, if the release statement binds one, the
+/// provenance envelope, whose statement must be the one bound and whose
+/// `finishedOn` is the signed build time.
+async fn examine(
+    reg: &Registry,
+    digest: &Digest,
+    size: u64,
+    image: &BlobRef,
+    trust: &TrustStore,
+    now: u64,
+) -> Result<Candidate, Error> {
+    let bytes = reg
+        .pull_manifest(&reg.at_digest(digest), &[MT_OCI_MANIFEST])
+        .await?
+        .ok_or_else(|| Error::Network {
+            op: "pulling artifact",
+            target: digest.to_string(),
+            message: "listed as a referrer but absent".into(),
+        })?;
+    if bytes.len() as u64 != size {
+        return Err(CoreError::SizeMismatch {
+            what: format!("artifact manifest {digest}"),
+            expected: size,
+            actual: bytes.len() as u64,
+        }
+        .into());
+    }
+    let what = format!("artifact manifest {digest}");
+    let manifest = parse_artifact_manifest(&what, &bytes, &image.digest)?;
+    let config = reg.download_small(&manifest.config).await?;
+    let (mtime, reference) = parse_artifact_config(&config)?;
+
+    // The release envelope first: for a bundle no trusted key signed,
+    // nothing else is downloaded.
+    let mut held: Vec<Option<Vec<u8>>> = vec![None; manifest.layers.len()];
+    let release_at = manifest.layers.iter().position(|l| l.title == RELEASE_ATTESTATION);
+    if let Some(i) = release_at {
+        held[i] = Some(reg.download_small(&manifest.layers[i].blob).await?);
+    }
+    let release = release_at.and_then(|i| held[i].as_deref());
+    cerro_core::precheck::release_signed(release, &image.digest, trust, now).map_err(Error::Refused)?;
+    let bound = release.map(bound_provenance).transpose()?.flatten();
+    let mut built = None;
+    if let Some(bound) = bound {
+        let i = manifest
+            .layers
+            .iter()
+            .position(|l| l.title == PROVENANCE_PATH)
+            .ok_or_else(|| {
+                malformed(
+                    &what,
+                    format!("the release statement binds {PROVENANCE_PATH}, which it lacks"),
+                )
+            })?;
+        let prov = reg.download_small(&manifest.layers[i].blob).await?;
+        built = signed_build_time(&prov, &bound)?;
+        held[i] = Some(prov);
+    }
+    Ok(Candidate {
+        digest: *digest,
+        manifest,
+        mtime,
+        reference,
+        built,
+        held,
+    })
+}
+
+/// The digest the release statement (in envelope `release`, already
+/// prechecked) binds for the provenance statement, if it binds one.
+fn bound_provenance(release: &[u8]) -> Result<Option<Digest>, Error> {
+    let env = cerro_core::dsse::Envelope::parse(RELEASE_ATTESTATION, release)?;
+    let st = ReleaseStatement::parse_release(RELEASE_ATTESTATION, &env.payload)?;
+    Ok(st
+        .predicate
+        .attestations
+        .iter()
+        .find(|a| a.path == PROVENANCE_PATH)
+        .map(|a| a.digest))
+}
+
+/// The build time the provenance envelope `prov` gives, once its statement
+/// is the one the release statement bound (`bound`): its
+/// `runDetails.metadata.finishedOn` as unix seconds (`None` if absent or
+/// the epoch, which a build without `SOURCE_DATE_EPOCH` writes). The same
+/// reading as the policy's build-time fact.
+fn signed_build_time(prov: &[u8], bound: &Digest) -> Result<Option<u64>, Error> {
+    let env = cerro_core::dsse::Envelope::parse(PROVENANCE_PATH, prov)?;
+    let actual = Digest::of(&env.payload);
+    if actual != *bound {
+        return Err(CoreError::DigestMismatch {
+            what: format!("{PROVENANCE_PATH}'s statement (bound by the release statement)"),
+            expected: *bound,
+            actual,
+        }
+        .into());
+    }
+    let st: Value = serde_json::from_slice(&env.payload).map_err(|e| malformed(PROVENANCE_PATH, e.to_string()))?;
+    if st.get("predicateType").and_then(Value::as_str) != Some(SLSA_PROVENANCE_V1) {
+        return Err(malformed(
+            PROVENANCE_PATH,
+            format!("its predicateType is not {SLSA_PROVENANCE_V1}"),
+        ));
+    }
+    match st.pointer("/predicate/runDetails/metadata/finishedOn") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => match cerro_core::timestamp::parse_rfc3339(s) {
+            Some(0) => Ok(None),
+            Some(t) => Ok(Some(t)),
+            None => Err(malformed(PROVENANCE_PATH, format!("finishedOn {s:?} is not RFC 3339"))),
+        },
+        Some(_) => Err(malformed(PROVENANCE_PATH, "finishedOn is not a string")),
+    }
+}
+
+/// Downloads the chosen candidate's remaining layers (all small, each
+/// bounded by [`parse_artifact_manifest`]).
+async fn complete(reg: &Registry, c: &Candidate) -> Result<ArtifactParts, Error> {
+    let what = format!("artifact manifest {}", c.digest);
+    let (mut attestations, mut selinux, mut manifest_toml) = (Vec::new(), Vec::new(), None);
+    for (layer, held) in c.manifest.layers.iter().zip(&c.held) {
+        let bytes = match held {
+            Some(b) => b.clone(),
+            None => reg.download_small(&layer.blob).await?,
+        };
+        match layer.blob.media_type.as_str() {
+            MT_TOML if manifest_toml.is_none() => manifest_toml = Some(bytes),
+            MT_TOML => return Err(malformed(&what, "two manifest.toml layers")),
+            MT_DSSE => attestations.push((layer.title.clone(), bytes)),
+            _ => selinux.push((layer.title.clone(), bytes)),
+        }
+    }
+    Ok(ArtifactParts {
+        manifest_toml: manifest_toml.ok_or_else(|| malformed(&what, "no manifest.toml layer"))?,
+        attestations,
+        selinux,
     })
 }
 
@@ -316,45 +582,80 @@ async fn download_to_files(reg: &Registry, blobs_dir: &Path, parts: &ImageParts)
     Ok(())
 }
 
-/// What `fetch` asks of the release envelope (its bytes, `None` if absent)
-/// before it downloads anything else.
-type ReleaseCheck<'a> = dyn Fn(Option<&[u8]>) -> Result<(), Error> + 'a;
-
-/// Checks the artifact manifest and pulls its config and layers (all small,
-/// each bounded before it is downloaded): the release envelope first, which
-/// `check_release` must accept (it is given `None` if there is none) before
-/// any other layer is downloaded.
-async fn pull_artifact(
-    reg: &Registry,
-    digest: &Digest,
-    bytes: &[u8],
-    image: &BlobRef,
-    check_release: &ReleaseCheck<'_>,
-) -> Result<ArtifactParts, Error> {
-    let what = format!("artifact manifest {digest}");
-    // An artifact manifest is an image manifest: one meaning for its bytes
-    // (no duplicate, case-variant or index keys), as for the image's own.
-    cerro_core::image::strict::check(&what, bytes, cerro_core::image::strict::DocKind::Manifest)?;
-    let m: Value = serde_json::from_slice(bytes).map_err(|e| malformed(&what, e.to_string()))?;
+/// Reads a bundle artifact manifest (`what` names it in errors) of image
+/// manifest `image`: an image manifest by core's strict reader (no
+/// duplicate, case-variant or index keys, as for the image's own), of
+/// [`ARTIFACT_TYPE`], whose subject is `image`, with a
+/// [`CONFIG_MEDIA_TYPE`] config of at most 64 KiB and layers that are
+/// bundle members, each titled, of the media type its path requires and
+/// within its size limit, all together within the bundle's attestation
+/// budget. Bytes from the registry: never panics, every fault is an error.
+pub fn parse_artifact_manifest(what: &str, bytes: &[u8], image: &Digest) -> Result<ArtifactManifest, Error> {
+    cerro_core::image::strict::check(what, bytes, cerro_core::image::strict::DocKind::Manifest)?;
+    let m: Value = serde_json::from_slice(bytes).map_err(|e| malformed(what, e.to_string()))?;
     if m.get("artifactType").and_then(Value::as_str) != Some(ARTIFACT_TYPE) {
-        return Err(malformed(&what, format!("artifactType is not {ARTIFACT_TYPE}")));
+        return Err(malformed(what, format!("artifactType is not {ARTIFACT_TYPE}")));
     }
     let subject = m.get("subject").and_then(|s| s.get("digest")).and_then(Value::as_str);
-    if subject != Some(image.digest.to_string().as_str()) {
-        return Err(malformed(
-            &what,
-            format!("its subject is not the image {}", image.digest),
-        ));
+    if subject != Some(image.to_string().as_str()) {
+        return Err(malformed(what, format!("its subject is not the image {image}")));
     }
-    let (cfg_digest, cfg_size, cfg_type) = parse_descriptor(&what, m.get("config"))?;
+    let (cfg_digest, cfg_size, cfg_type) = parse_descriptor(what, m.get("config"))?;
     if cfg_type != CONFIG_MEDIA_TYPE || cfg_size > MAX_CONFIG {
         return Err(malformed(
-            &what,
+            what,
             format!("config is not a {CONFIG_MEDIA_TYPE} of at most {MAX_CONFIG} bytes"),
         ));
     }
-    let config = reg.download_small(&blob_ref(cfg_digest, cfg_size, cfg_type)).await?;
-    let cfg: Value = serde_json::from_slice(&config).map_err(|e| malformed("artifact config", e.to_string()))?;
+    let mut total = 0u64;
+    let mut layers = Vec::new();
+    let listed = m
+        .get("layers")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed(what, "no layers"))?;
+    for l in listed {
+        let (d, size, mt) = parse_descriptor(what, Some(l))?;
+        let title = l
+            .get("annotations")
+            .and_then(|a| a.get(TITLE))
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed(what, format!("layer {d} has no {TITLE}")))?
+            .to_owned();
+        let expected_type = layer_media_type(&title)
+            .ok_or_else(|| malformed(what, format!("layer {title:?} is not a bundle member it may carry")))?;
+        if mt != expected_type {
+            return Err(malformed(
+                what,
+                format!("layer {title:?} has media type {mt}, expected {expected_type}"),
+            ));
+        }
+        let limit = match expected_type {
+            MT_TOML => MAX_MANIFEST_SIZE,
+            MT_DSSE => MAX_ENVELOPE_SIZE,
+            MT_CIL => MAX_SELINUX_SIZE,
+            _ => 0,
+        };
+        total = total.saturating_add(size);
+        if size > limit || total > MAX_ATTESTATION_BYTES + MAX_MANIFEST_SIZE {
+            return Err(malformed(
+                what,
+                format!("layer {title:?} claims {size} bytes, more than allowed"),
+            ));
+        }
+        layers.push(ArtifactLayer {
+            title,
+            blob: blob_ref(d, size, mt),
+        });
+    }
+    Ok(ArtifactManifest {
+        config: blob_ref(cfg_digest, cfg_size, cfg_type),
+        layers,
+    })
+}
+
+/// The artifact config's (unsigned) tar mtime and image reference.
+fn parse_artifact_config(config: &[u8]) -> Result<(u64, Option<String>), Error> {
+    let cfg: Value = serde_json::from_slice(config).map_err(|e| malformed("artifact config", e.to_string()))?;
     if cfg.get("format").and_then(Value::as_str) != Some("1") {
         return Err(malformed(
             "artifact config",
@@ -370,71 +671,7 @@ async fn pull_artifact(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(malformed("artifact config", "reference is neither a string nor null")),
     };
-
-    let mut parts = ArtifactParts {
-        manifest_toml: None,
-        attestations: Vec::new(),
-        selinux: Vec::new(),
-        mtime,
-        reference,
-    };
-    let mut total = 0u64;
-    let mut wanted = Vec::new();
-    let layers = m
-        .get("layers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| malformed(&what, "no layers"))?;
-    for l in layers {
-        let (d, size, mt) = parse_descriptor(&what, Some(l))?;
-        let title = l
-            .get("annotations")
-            .and_then(|a| a.get(TITLE))
-            .and_then(Value::as_str)
-            .ok_or_else(|| malformed(&what, format!("layer {d} has no {TITLE}")))?
-            .to_owned();
-        let expected_type = layer_media_type(&title)
-            .ok_or_else(|| malformed(&what, format!("layer {title:?} is not a bundle member it may carry")))?;
-        if mt != expected_type {
-            return Err(malformed(
-                &what,
-                format!("layer {title:?} has media type {mt}, expected {expected_type}"),
-            ));
-        }
-        let limit = match expected_type {
-            MT_TOML => MAX_MANIFEST_SIZE,
-            MT_DSSE => MAX_ENVELOPE_SIZE,
-            MT_CIL => MAX_SELINUX_SIZE,
-            _ => 0,
-        };
-        total = total.saturating_add(size);
-        if size > limit || total > MAX_ATTESTATION_BYTES + MAX_MANIFEST_SIZE {
-            return Err(malformed(
-                &what,
-                format!("layer {title:?} claims {size} bytes, more than allowed"),
-            ));
-        }
-        wanted.push((title, blob_ref(d, size, mt), expected_type));
-    }
-    // The release envelope first: for a bundle no trusted key signed,
-    // nothing else is downloaded.
-    let mut got: Vec<Option<Vec<u8>>> = vec![None; wanted.len()];
-    if let Some(i) = wanted.iter().position(|(title, _, _)| title == RELEASE_ATTESTATION) {
-        got[i] = Some(reg.download_small(&wanted[i].1).await?);
-    }
-    check_release(got.iter().flatten().next().map(Vec::as_slice))?;
-    for ((title, blob, expected_type), held) in wanted.into_iter().zip(got) {
-        let bytes = match held {
-            Some(b) => b,
-            None => reg.download_small(&blob).await?,
-        };
-        match expected_type {
-            MT_TOML if parts.manifest_toml.is_none() => parts.manifest_toml = Some(bytes),
-            MT_TOML => return Err(malformed(&what, "two manifest.toml layers")),
-            MT_DSSE => parts.attestations.push((title, bytes)),
-            _ => parts.selinux.push((title, bytes)),
-        }
-    }
-    Ok(parts)
+    Ok((mtime, reference))
 }
 
 fn blob_ref(digest: Digest, size: u64, media_type: String) -> BlobRef {
@@ -556,5 +793,93 @@ mod tests {
         // Its own proof commits it.
         pending(&output, &bytes_a, &verified_a).commit(&verified_a).unwrap();
         assert_eq!(fs::read(&output).unwrap(), bytes_a);
+    }
+
+    fn candidate(n: u8, built: Option<u64>) -> Candidate {
+        Candidate {
+            digest: Digest::of(&[n]),
+            manifest: ArtifactManifest {
+                config: blob_ref(Digest::of(b"config"), 10, CONFIG_MEDIA_TYPE.into()),
+                layers: Vec::new(),
+            },
+            mtime: 0,
+            reference: None,
+            built,
+            held: Vec::new(),
+        }
+    }
+
+    fn refused(n: u8) -> (Digest, Result<Candidate, Error>) {
+        (
+            Digest::of(&[n]),
+            Err(Error::Refused(CoreError::MissingAttestation(format!("candidate {n}")))),
+        )
+    }
+
+    #[test]
+    fn the_newest_signed_build_is_chosen_whatever_the_order() {
+        let ok = |n, built| (Digest::of(&[n]), Ok(candidate(n, built)));
+        let choose = |list: Vec<(Digest, Result<Candidate, Error>)>| {
+            let mut choice = Choice::default();
+            for (d, r) in list {
+                choice.offer(d, r);
+            }
+            choice.finish()
+        };
+        let pick = |list| {
+            let (c, skipped) = choose(list).unwrap();
+            (
+                c.digest,
+                skipped.iter().map(|s: &Skipped| s.artifact).collect::<Vec<_>>(),
+            )
+        };
+        // Newest build, wherever it is listed.
+        assert_eq!(pick(vec![ok(1, Some(200)), ok(2, Some(100))]).0, Digest::of(&[1]));
+        assert_eq!(pick(vec![ok(2, Some(100)), ok(1, Some(200))]).0, Digest::of(&[1]));
+        // A build time beats none; among equals the later listed.
+        assert_eq!(pick(vec![ok(1, Some(1)), ok(2, None)]).0, Digest::of(&[1]));
+        assert_eq!(pick(vec![ok(1, None), ok(2, None)]).0, Digest::of(&[2]));
+        assert_eq!(pick(vec![ok(1, Some(5)), ok(2, Some(5))]).0, Digest::of(&[2]));
+        // Failed candidates are skipped and named.
+        assert_eq!(
+            pick(vec![ok(1, Some(1)), refused(2), ok(3, None)]),
+            (Digest::of(&[1]), vec![Digest::of(&[2])])
+        );
+        // None passing: the last listed one's error.
+        let e = choose(vec![refused(1), refused(2)]).unwrap_err();
+        assert!(e.to_string().contains("candidate 2"), "{e}");
+    }
+
+    #[test]
+    fn the_build_time_is_read_only_from_the_bound_provenance() {
+        let statement = |finished: serde_json::Value| {
+            let st = serde_json::json!({
+                "_type": cerro_core::statement::STATEMENT_TYPE,
+                "subject": [],
+                "predicateType": SLSA_PROVENANCE_V1,
+                "predicate": {"runDetails": {"metadata": {"finishedOn": finished}}},
+            });
+            cerro_core::jcs::to_vec(&st).unwrap()
+        };
+        let envelope = |payload: &[u8]| {
+            cerro_core::dsse::Envelope::new(cerro_core::dsse::IN_TOTO_PAYLOAD_TYPE, payload.to_vec())
+                .to_bytes()
+                .unwrap()
+        };
+        let p = statement("2026-01-01T00:00:00Z".into());
+        assert_eq!(
+            signed_build_time(&envelope(&p), &Digest::of(&p)).unwrap(),
+            Some(1_767_225_600)
+        );
+        // Another statement than the one the release binds: refused.
+        let e = signed_build_time(&envelope(&p), &Digest::of(b"other")).unwrap_err();
+        assert_eq!(CoreError::from(e).exit_code(), cerro_core::ExitCode::DigestMismatch);
+        // The epoch and no time are no build time; a bad one is refused.
+        let epoch = statement("1970-01-01T00:00:00Z".into());
+        assert_eq!(signed_build_time(&envelope(&epoch), &Digest::of(&epoch)).unwrap(), None);
+        let none = statement(serde_json::Value::Null);
+        assert_eq!(signed_build_time(&envelope(&none), &Digest::of(&none)).unwrap(), None);
+        let bad = statement("yesterday".into());
+        assert!(signed_build_time(&envelope(&bad), &Digest::of(&bad)).is_err());
     }
 }

@@ -120,6 +120,11 @@ fn truncated(path: &str, e: std::io::Error) -> Error {
     Error::malformed(path, format!("cannot read member data (truncated bundle?): {e}"))
 }
 
+/// Memory reserved for a member's data before any of it has arrived.
+const FIRST_RESERVE: u64 = 64 << 10;
+
+/// Reads a member of `size` bytes (its header's claim, at most `limit`)
+/// whole, through [`read_claimed`].
 fn read_small(entry: &mut impl Read, path: &str, size: u64, limit: u64) -> Result<Vec<u8>> {
     if size > limit {
         return Err(Error::malformed(
@@ -127,10 +132,41 @@ fn read_small(entry: &mut impl Read, path: &str, size: u64, limit: u64) -> Resul
             format!("member claims {size} bytes, more than the {limit} allowed"),
         ));
     }
-    let mut buf = Vec::with_capacity(size as usize);
-    entry.read_to_end(&mut buf).map_err(|e| truncated(path, e))?;
+    let buf = read_claimed(entry, size).map_err(|e| truncated(path, e))?;
     if buf.len() as u64 != size {
         return Err(Error::malformed(path, "truncated member"));
+    }
+    Ok(buf)
+}
+
+/// Up to `size` bytes of `r` (fewer if it ends first). The claimed size is
+/// not trusted with memory: the buffer grows with the data actually read,
+/// doubling from [`FIRST_RESERVE`] and never past `size`, so a header
+/// claiming 32 MiB over 4 KiB of data reserves 64 KiB, not 32 MiB (and a
+/// true 32 MiB member gets exactly 32 MiB, not the 64 MiB `read_to_end`'s
+/// doubling could reach).
+fn read_claimed(r: &mut impl Read, size: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut data = r.take(size);
+    while (buf.len() as u64) < size {
+        let start = buf.len();
+        let room = usize::try_from((size - start as u64).min((start as u64).max(FIRST_RESERVE)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "member too large"))?;
+        buf.reserve_exact(room);
+        buf.resize(start + room, 0);
+        let mut filled = 0;
+        while filled < room {
+            match data.read(&mut buf[start + filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(start + filled);
+        if filled < room {
+            break;
+        }
     }
     Ok(buf)
 }
@@ -295,7 +331,9 @@ enum Mode<'m> {
         padding: &'m Cell<(u64, u64)>,
         dirty: &'m Cell<Option<u64>>,
     },
-    /// By position in a file; padding is read and checked explicitly.
+    /// By position in a file; padding is read and checked explicitly, at
+    /// the point where the stream reader has read past it (the next
+    /// header, or the end), so both give one error for one bundle.
     File(Arc<File>),
     /// As `File`, for a file whose blobs at these data offsets were hashed
     /// while an [`super::Assembly`] wrote them.
@@ -372,6 +410,8 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
     let mut mtime = None;
     let mut pool = HashPool::new();
     let mut streamed: Vec<(usize, BlobRef)> = Vec::new();
+    // File modes: the padding after the last member seen, not yet checked.
+    let mut file_padding: Option<(u64, u64)> = None;
 
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::malformed("bundle", format!("corrupt or truncated tar: {e}")))?;
@@ -422,7 +462,14 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                 }
                 padding.set(pad);
             }
-            Mode::File(file) | Mode::Assembled { file, .. } => check_padding_at(file, pad.0, pad.1)?,
+            // The padding before this header, judged here as the stream
+            // reader judges it (it has only now been read past): one exit
+            // code for one bundle, from a pipe or a file.
+            Mode::File(file) | Mode::Assembled { file, .. } => {
+                if let Some((start, end)) = file_padding.replace(pad) {
+                    check_padding_at(file, start, end)?;
+                }
+            }
         }
         let member_phase = match kind {
             MemberKind::Manifest => Phase::Manifest,
@@ -704,6 +751,11 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
             });
         }
     }
+    // The last member's padding: where `read_bundle` checks it, after
+    // everything above.
+    if let (Mode::File(file) | Mode::Assembled { file, .. }, Some((start, end))) = (mode, file_padding) {
+        check_padding_at(file, start, end)?;
+    }
     Ok(Bundle {
         manifest,
         members,
@@ -715,4 +767,48 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
         config,
         mtime: mtime.unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+    use super::*;
+    use crate::dsse::MAX_ENVELOPE_SIZE;
+
+    #[test]
+    fn a_claimed_size_is_not_reserved_before_the_data_arrives() {
+        // 4 KiB under a claim of the most an envelope may be: what was
+        // read comes back, in a buffer sized by the data, not the claim.
+        let data = vec![b'{'; 4096];
+        let got = read_claimed(&mut &data[..], MAX_ENVELOPE_SIZE).unwrap();
+        assert_eq!(got, data);
+        assert!(
+            got.capacity() as u64 <= FIRST_RESERVE,
+            "reserved {} bytes for 4 KiB of data",
+            got.capacity()
+        );
+        // Through read_small: a truncated member, exit 10.
+        let e = read_small(
+            &mut &data[..],
+            "attestations/release.dsse.json",
+            MAX_ENVELOPE_SIZE,
+            MAX_ENVELOPE_SIZE,
+        )
+        .unwrap_err();
+        assert_eq!(e.exit_code(), crate::ExitCode::Malformed);
+        assert!(e.to_string().contains("truncated member"), "{e}");
+    }
+
+    #[test]
+    fn a_true_size_is_read_whole_into_exactly_its_size() {
+        for size in [0usize, 1, 511, 64 << 10, (64 << 10) + 1, 300_000] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let got = read_small(&mut &data[..], "m", size as u64, 1 << 20).unwrap();
+            assert_eq!(got, data);
+            assert_eq!(got.capacity(), size, "capacity for {size} bytes");
+        }
+        // More data than claimed: only the claim is read.
+        let got = read_claimed(&mut &[7u8; 100][..], 10).unwrap();
+        assert_eq!(got, [7u8; 10]);
+    }
 }

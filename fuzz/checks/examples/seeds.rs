@@ -7,7 +7,9 @@
 //!   `jcs`: the members of those bundles;
 //! - `policy_json`: the JSON examples of `spec/policy.md`;
 //! - `avc_suggest`: the audit records of `selinux-gen`'s tests;
-//! - `text_fields`: a key PEM, a digest, RFC 3339 times.
+//! - `text_fields`: a key PEM, a digest, RFC 3339 times;
+//! - `hook_state`, `podman_storage`, `registry_artifact`: the documents
+//!   podman and `ct push` write, and hostile variants of them.
 //!
 //! Run: `cargo run -p cerro-fuzz-checks --example seeds`. Seeds are named by
 //! where they come from; `cargo fuzz cmin` may rename them to their SHA-1.
@@ -217,6 +219,137 @@ fn os_packages(seeds: &mut Seeds) {
     seeds.add("os_packages", "rpm-header", blob);
 }
 
+/// The hook's and the registry's inputs: what podman and `ct push` write,
+/// and hostile variants (duplicate and case-variant keys, wrong types,
+/// index keys in a manifest, sizes past the limits).
+fn front_ends(seeds: &mut Seeds) {
+    use serde_json::json;
+    let id = "3f1c".repeat(16);
+    let bundle = format!("/var/lib/containers/storage/overlay-containers/{id}/userdata");
+    let state = |annotations: serde_json::Value| {
+        serde_json::to_vec(&json!({
+            "ociVersion": "1.0.2", "id": id, "status": "creating", "pid": 4242,
+            "bundle": bundle, "annotations": annotations,
+        }))
+        .unwrap()
+    };
+    seeds.add(
+        "hook_state",
+        "podman",
+        state(json!({"io.container.manager": "libpod", "org.opencontainers.image.stopSignal": "15"})),
+    );
+    seeds.add(
+        "hook_state",
+        "bundle-annotation",
+        state(json!({"io.cerro.bundle": "/var/lib/cerro/store/sha256/ab.ctp"})),
+    );
+    seeds.add(
+        "hook_state",
+        "no-annotations",
+        format!(r#"{{"ociVersion":"1.0.2","id":"c1","status":"creating","bundle":"{bundle}"}}"#),
+    );
+    seeds.add(
+        "hook_state",
+        "duplicate-id",
+        format!(r#"{{"id":"c1","id":"c2","bundle":"{bundle}"}}"#),
+    );
+    seeds.add(
+        "hook_state",
+        "case-variant",
+        format!(r#"{{"id":"c1","Bundle":"/etc","bundle":"{bundle}"}}"#),
+    );
+    seeds.add(
+        "hook_state",
+        "annotation-not-string",
+        format!(r#"{{"id":"c1","bundle":"{bundle}","annotations":{{"a":1}}}}"#),
+    );
+    seeds.add("hook_state", "not-an-object", "[\"id\",\"bundle\"]");
+
+    let digest = Digest::of(b"podman image manifest");
+    seeds.add("podman_storage", "containers-json", format!(r#"[{{"id":"{id}","names":["web"],"image":"{}","layer":"{}","metadata":"{{\"image-name\":\"docker.io/library/busybox:latest\"}}","created":"2026-12-01T10:00:00Z","flags":{{"MountLabel":""}}}}]"#, "9a".repeat(32), "77".repeat(32)));
+    seeds.add("podman_storage", "images-json", format!(r#"[{{"id":"{}","digest":"{digest}","names":["docker.io/library/busybox:latest"],"layer":"{}","big-data-names":["manifest-{digest}","manifest","{digest}"],"big-data-digests":{{"manifest":"{digest}"}},"created":"2026-12-01T09:00:00Z"}}]"#, "9a".repeat(32), "77".repeat(32)));
+    seeds.add("podman_storage", "images-bad-digests", r#"[{"id":"i","digest":"sha256:zz","big-data-names":["manifest-sha256:","manifest-sha256:00","manifest-sha512:ab"]}]"#);
+    seeds.add(
+        "podman_storage",
+        "duplicate-image-key",
+        r#"[{"id":"i","image":"a","image":"b"}]"#,
+    );
+    seeds.add("podman_storage", "empty", "[]");
+    seeds.add("podman_storage", "wrong-type", r#"{"id":"i","image":"a"}"#);
+
+    let image = Digest::of(b"the image manifest");
+    let layer = |title: &str, mt: &str, size: u64| {
+        json!({"mediaType": mt, "digest": Digest::of(title.as_bytes()).to_string(), "size": size,
+               "annotations": {"org.opencontainers.image.title": title}})
+    };
+    let artifact = |layers: serde_json::Value| {
+        json!({
+            "schemaVersion": 2,
+            "mediaType": cerro_core::image::MT_OCI_MANIFEST,
+            "artifactType": cerro_registry::ARTIFACT_TYPE,
+            "config": {"mediaType": cerro_registry::CONFIG_MEDIA_TYPE, "digest": Digest::of(b"config").to_string(), "size": 52},
+            "layers": layers,
+            "subject": {"mediaType": cerro_core::image::MT_OCI_MANIFEST, "digest": image.to_string(), "size": 401},
+        })
+    };
+    let good = artifact(json!([
+        layer("manifest.toml", cerro_registry::MT_TOML, 180),
+        layer("attestations/provenance.dsse.json", cerro_registry::MT_DSSE, 900),
+        layer("attestations/release.dsse.json", cerro_registry::MT_DSSE, 1400),
+        layer("selinux/app.cil", cerro_registry::MT_CIL, 300),
+    ]));
+    seeds.add("registry_artifact", "ct-push", serde_json::to_vec(&good).unwrap());
+    let mut v = good.clone();
+    v["manifests"] = json!([]);
+    seeds.add("registry_artifact", "index-key", serde_json::to_vec(&v).unwrap());
+    let mut v = good.clone();
+    v["artifactType"] = json!("application/vnd.dev.cosign.artifact.sig.v1+json");
+    seeds.add(
+        "registry_artifact",
+        "other-artifact-type",
+        serde_json::to_vec(&v).unwrap(),
+    );
+    let text = String::from_utf8(serde_json::to_vec(&good).unwrap()).unwrap();
+    seeds.add(
+        "registry_artifact",
+        "case-variant-layers",
+        text.replacen("{", r#"{"Layers":[],"#, 1),
+    );
+    seeds.add(
+        "registry_artifact",
+        "huge-layer",
+        serde_json::to_vec(&artifact(json!([layer(
+            "manifest.toml",
+            cerro_registry::MT_TOML,
+            u64::MAX
+        )])))
+        .unwrap(),
+    );
+    seeds.add(
+        "registry_artifact",
+        "not-a-member",
+        serde_json::to_vec(&artifact(json!([layer(
+            "oci-layout/index.json",
+            cerro_registry::MT_TOML,
+            10
+        )])))
+        .unwrap(),
+    );
+    seeds.add(
+        "registry_artifact",
+        "wrong-media-type",
+        serde_json::to_vec(&artifact(json!([layer(
+            "selinux/app.cil",
+            cerro_registry::MT_DSSE,
+            10
+        )])))
+        .unwrap(),
+    );
+    let mut v = good;
+    v["layers"][0]["annotations"] = json!({});
+    seeds.add("registry_artifact", "untitled-layer", serde_json::to_vec(&v).unwrap());
+}
+
 fn main() {
     let mut seeds = Seeds(BTreeMap::new());
     fixtures(&mut seeds);
@@ -226,6 +359,7 @@ fn main() {
     }
     seeds.add("avc_suggest", "all", AVC.join("\n"));
     os_packages(&mut seeds);
+    front_ends(&mut seeds);
     let key = SigningKey::from_bytes(&[1; 32]);
     seeds.add("text_fields", "public-pem", public_pem(&key.verifying_key()));
     seeds.add("text_fields", "digest", Digest::of(b"seed").to_string());

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cerro_fuzz_checks::TARGETS;
+use cerro_fuzz_checks::{front_ends, Check, TARGETS};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -23,8 +23,29 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The checks of [`cerro_fuzz_checks::front_ends`], with the real parsers
+/// (the fuzz targets of the same names pass the same ones).
+const FRONT_END_TARGETS: &[(&str, Check)] = &[
+    ("hook_state", |d| front_ends::hook_state(d, cerro_hook::parse_state)),
+    ("podman_storage", |d| {
+        front_ends::podman_storage(
+            d,
+            cerro_hook::podman::parse_containers,
+            cerro_hook::podman::parse_images,
+            cerro_hook::podman::Image::manifest_digests,
+        )
+    }),
+    ("registry_artifact", |d| {
+        front_ends::registry_artifact(d, cerro_registry::parse_artifact_manifest)
+    }),
+];
+
 fn replay(target: &str) {
-    let (_, check) = TARGETS.iter().find(|(n, _)| *n == target).unwrap();
+    let (_, check) = TARGETS
+        .iter()
+        .chain(FRONT_END_TARGETS)
+        .find(|(n, _)| *n == target)
+        .unwrap();
     let mut n = 0;
     for sub in ["corpus", "regressions"] {
         for f in files(&fuzz_dir().join(sub).join(target)) {
@@ -52,7 +73,7 @@ fn replay(target: &str) {
 /// needs both).
 #[test]
 fn every_target_is_replayed() {
-    let names: Vec<&str> = TARGETS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = TARGETS.iter().chain(FRONT_END_TARGETS).map(|(n, _)| *n).collect();
     assert_eq!(names, REPLAYED);
     for name in names {
         let target = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));
@@ -87,4 +108,29 @@ replay_tests!(
     os_packages,
     image_archive,
     cgroup,
+    hook_state,
+    podman_storage,
+    registry_artifact,
 );
+
+/// The front-end seeds start the fuzzers from accepted documents, not only
+/// refusals: podman's state and storage and the artifact `ct push` writes
+/// parse, and podman's image entry names its manifest digest.
+#[test]
+fn front_end_seeds_include_accepted_documents() {
+    let seed = |target: &str, name: &str| std::fs::read(fuzz_dir().join("corpus").join(target).join(name)).unwrap();
+    cerro_hook::parse_state(&seed("hook_state", "seed-podman")).unwrap();
+    assert_eq!(
+        cerro_hook::podman::parse_containers(&seed("podman_storage", "seed-containers-json"))
+            .unwrap()
+            .len(),
+        1
+    );
+    let images = cerro_hook::podman::parse_images(&seed("podman_storage", "seed-images-json")).unwrap();
+    assert_eq!(images[0].manifest_digests().len(), 1);
+    let artifact = seed("registry_artifact", "seed-ct-push");
+    let v: serde_json::Value = serde_json::from_slice(&artifact).unwrap();
+    let image = cerro_core::digest::Digest::parse(v["subject"]["digest"].as_str().unwrap()).unwrap();
+    let m = cerro_registry::parse_artifact_manifest("seed", &artifact, &image).unwrap();
+    assert_eq!(m.layers.len(), 4);
+}
