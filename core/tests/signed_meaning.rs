@@ -476,3 +476,21 @@ fn a_release_statement_binding_too_many_or_duplicate_paths_is_refused() {
     let (c, _) = code(check(&sign(vec![m("a".into()), m("a".into())]), &TrustStore::new()));
     assert_eq!(c, ExitCode::SignerNotTrusted);
 }
+
+/// A layout's `index.json` is read counting bytes, whatever its size says:
+/// past 4 MiB it is refused (exit 10), and the whole file is never held.
+#[test]
+fn an_oversized_index_json_in_a_layout_is_refused_while_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("oci-layout"), OCI_LAYOUT_FILE).unwrap();
+    let mut big = br#"{"schemaVersion":2,"manifests":[],"x":""#.to_vec();
+    big.resize(4 * 1024 * 1024 + 64, b'a');
+    big.extend_from_slice(b"\"}");
+    std::fs::write(dir.path().join("index.json"), &big).unwrap();
+    let e = SourceImage::open(&format!("oci:{}", dir.path().display())).unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::Malformed, "{e}");
+    assert!(
+        e.to_string().contains("index.json") && e.to_string().contains("limit"),
+        "{e}"
+    );
+}

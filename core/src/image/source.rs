@@ -235,13 +235,14 @@ impl SourceImage {
 }
 
 impl BlobStore {
+    /// A manifest or config blob, whole, at most [`MAX_JSON_BLOB`]: counted
+    /// while reading (a file that grows after it was sized cannot pass the
+    /// bound), and nothing is reserved for what a header claims.
     fn read_small(&self, name: &str) -> Result<Vec<u8>> {
-        let (mut r, size, display) = match self {
+        match self {
             BlobStore::Dir(dir) => {
                 let p = dir.join(name);
-                let f = File::open(&p).ctx("opening", &p)?;
-                let size = f.metadata().ctx("reading metadata of", &p)?.len();
-                (Box::new(f) as Box<dyn Read + Send>, size, p.display().to_string())
+                crate::fsutil::read_bounded(&p, MAX_JSON_BLOB, &p.display().to_string())
             }
             BlobStore::Tar {
                 path, members, prefix, ..
@@ -250,19 +251,13 @@ impl BlobStore {
                 let (off, size) = *members
                     .get(&key)
                     .ok_or_else(|| Error::malformed(path.display().to_string(), format!("no member {key}")))?;
-                (
-                    Box::new(open_at(path, off, size)?) as Box<dyn Read + Send>,
-                    size,
-                    format!("{}:{key}", path.display()),
-                )
+                let display = format!("{}:{key}", path.display());
+                if size > MAX_JSON_BLOB {
+                    return Err(Error::malformed(display, "larger than 4 MiB"));
+                }
+                crate::fsutil::read_bounded_from(open_at(path, off, size)?, MAX_JSON_BLOB, &display)
             }
-        };
-        if size > MAX_JSON_BLOB {
-            return Err(Error::malformed(display, "larger than 4 MiB"));
         }
-        let mut buf = Vec::with_capacity(size as usize);
-        r.read_to_end(&mut buf).map_err(|e| Error::io("reading", display, e))?;
-        Ok(buf)
     }
 
     fn read_blob_verified(&self, blob: &BlobRef) -> Result<Vec<u8>> {

@@ -65,6 +65,15 @@ pub fn fetch(
         Err(e) => return Err(cerro_core::Error::from(e).into()),
     };
     let artifact = fetched.artifact;
+    // Other bundles listed for the image and passed over: say which and why
+    // (a registry listing an older or forged bundle is worth knowing about).
+    for s in &fetched.skipped {
+        eprintln!(
+            "ct: skipped bundle artifact {} listed for {reference}: {}",
+            s.artifact,
+            crate::output::printable(&s.reason)
+        );
+    }
     match host.verify_bundle(fetched.bundle)? {
         Ok(v) => {
             fetched.pending.commit(&v).map_err(cerro_core::Error::from)?;
