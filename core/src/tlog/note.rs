@@ -439,6 +439,11 @@ impl Ed25519NoteSigner {
         let vkey = VerifierKey::new(name, ALG_ED25519, key.verifying_key())?;
         Ok(Ed25519NoteSigner { key, vkey })
     }
+
+    /// A signer from a 32-byte Ed25519 seed (RFC 8032 private key).
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self> {
+        Self::new(name, SigningKey::from_bytes(seed))
+    }
 }
 
 impl NoteSigner for Ed25519NoteSigner {
@@ -476,6 +481,11 @@ impl Ed25519Cosigner {
     pub fn new(name: &str, key: SigningKey) -> Result<Self> {
         let vkey = VerifierKey::new(name, ALG_COSIGNATURE_V1, key.verifying_key())?;
         Ok(Ed25519Cosigner { key, vkey })
+    }
+
+    /// A cosigner from a 32-byte Ed25519 seed (RFC 8032 private key).
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self> {
+        Self::new(name, SigningKey::from_bytes(seed))
     }
 
     /// The verifier key (type 0x04).
