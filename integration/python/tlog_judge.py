@@ -11,6 +11,11 @@ run by integration/tests/tlog_judges.rs in the validator virtualenv.
                                  Cerro Torre's proofs {"inclusion": {"i n": [hex]},
                                  "consistency": {"m n": [hex]}} and verifies each
                                  with tlog-scales and pymerkle. Prints JSON.
+  tlog_judge.py vectors N         Known answers for core's unit tests, from the judges
+                                 alone: leaf i is "leaf {i}"; roots of 1..N (pymerkle,
+                                 checked equal to tlog-scales'), every inclusion and
+                                 consistency proof (tlog-scales). Prints JSON
+                                 (core/tests/data/tlog/merkle-vectors.json).
   tlog_judge.py verify VKEY...   Reads a signed checkpoint on stdin; tlog-scales
                                  parses it and verifies it with each verifier key;
                                  prints one line per key: "<vkey name> ok|fail".
@@ -22,11 +27,13 @@ run by integration/tests/tlog_judges.rs in the validator virtualenv.
                                  tlog-scales' NoteSignature and Vkey: tlog-scales has
                                  no Ed25519 cosigner); prints JSON: the vkeys, the
                                  checkpoint text and tlog-scales' inclusion proof of
-                                 every entry.
+                                 every entry. TLOG_JUDGE_TIME sets the cosignature
+                                 time (core/tests/data/tlog/scales-log.json).
 
 Exits non-zero with a message on any failure.
 """
 import json
+import os
 import sys
 import tempfile
 import time
@@ -80,6 +87,37 @@ def merkle(n_max):
     json.dump(out, sys.stdout)
 
 
+def vectors(n_max):
+    import pymerkle
+    from tlog_scales import backend, reader, signing, writer
+
+    leaves = [b"leaf %d" % i for i in range(n_max)]
+    tree = pymerkle.InmemoryTree()
+    for leaf in leaves:
+        tree.append_entry(leaf)
+    root_dir = Path(tempfile.mkdtemp()) / "log"
+    w = writer.TilesWriter.create(root_dir, "judge.example/vectors")
+    for leaf in leaves:
+        w.add_leaf(leaf)
+    w.commit([signing.DummySigner()])
+    r = reader.TilesReader(backend.LocalBackend(root_dir))
+    r.get_checkpoint()
+    out = {"leaves": [leaf.decode() for leaf in leaves], "roots": [], "inclusion": [], "consistency": []}
+    for n in range(1, n_max + 1):
+        root = tree.get_root(n)
+        if root != r.mth(0, n):
+            sys.exit(f"pymerkle and tlog-scales disagree on the root of {n} leaves")
+        out["roots"].append({"size": n, "root": root.hex()})
+        for i in range(n):
+            out["inclusion"].append({"index": i, "size": n,
+                                     "path": [h.hex() for h in r.get_inclusion_proof(i, n).node_hashes]})
+        for m in range(1, n + 1):
+            out["consistency"].append({"old": m, "new": n,
+                                       "path": [h.hex() for h in r.get_consistency_proof(m, n).node_hashes]})
+    json.dump(out, sys.stdout, indent=0)
+    print()
+
+
 def verify(vkeys):
     from tlog_scales import signing, tlog
 
@@ -107,7 +145,7 @@ class Ed25519Cosigner:
     def sign(self, cp):
         from tlog_scales import signing
 
-        ts = int(time.time())
+        ts = int(os.environ.get("TLOG_JUDGE_TIME", time.time()))
         msg = f"cosignature/v1\ntime {ts}\n".encode() + cp.serialize_body().encode()
         return signing.NoteSignature.from_vkey_signature(self.vkey, ts.to_bytes(8, "big") + self.key.sign(msg))
 
@@ -147,6 +185,8 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "merkle":
         merkle(int(args[0]))
+    elif cmd == "vectors":
+        vectors(int(args[0]))
     elif cmd == "verify":
         verify(args)
     elif cmd == "make":
