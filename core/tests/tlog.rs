@@ -1,6 +1,8 @@
 //! tlog-proof verification (`cerro_core::tlog`): a proof made by tlog-scales
-//! (`data/tlog/scales-log.json`) verifies; every refusal has its error kind
+//! (`tlog-data/scales-log.json`) verifies; every refusal has its error kind
 //! and exit code (6 transparency, 10 malformed, 78 configuration).
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use cerro_core::tlog::merkle::{self, Hash};
 use cerro_core::tlog::note::{SignedNote, MAX_NOTE_BYTES};
@@ -104,7 +106,7 @@ fn the_release_entry_is_a_prefix_line_and_the_envelope_digest() {
 #[test]
 fn a_proof_made_by_tlog_scales_verifies_and_its_vkeys_parse() {
     let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tlog/scales-log.json")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tlog-data/scales-log.json")).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     let log = VerifierKey::parse(v["log_vkey"].as_str().unwrap()).unwrap();
     assert_eq!(log.to_vkey(), v["log_vkey"].as_str().unwrap());

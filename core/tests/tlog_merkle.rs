@@ -1,8 +1,10 @@
 //! Known answers for `cerro_core::tlog::merkle` without Python: the vectors
-//! in `data/tlog/merkle-vectors.json` were made by pymerkle and tlog-scales
+//! in `tlog-data/merkle-vectors.json` were made by pymerkle and tlog-scales
 //! alone (`integration/python/tlog_judge.py vectors 16`), and `ct-merkle`
 //! (an independent Rust implementation) is asked for every tree of 1..=80
 //! leaves. `integration/tests/tlog_judges.rs` runs the Python judges live.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use cerro_core::tlog::merkle::{self, Hash};
 use ct_merkle::mem_backed_tree::MemoryBackedTree;
@@ -33,7 +35,7 @@ fn chunks(b: &[u8]) -> Vec<Hash> {
 fn roots_and_proofs_equal_the_judges_vectors() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/tlog/merkle-vectors.json"
+        "/tests/tlog-data/merkle-vectors.json"
     ))
     .unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();

@@ -15,7 +15,7 @@ run by integration/tests/tlog_judges.rs in the validator virtualenv.
                                  alone: leaf i is "leaf {i}"; roots of 1..N (pymerkle,
                                  checked equal to tlog-scales'), every inclusion and
                                  consistency proof (tlog-scales). Prints JSON
-                                 (core/tests/data/tlog/merkle-vectors.json).
+                                 (core/tests/tlog-data/merkle-vectors.json).
   tlog_judge.py verify VKEY...   Reads a signed checkpoint on stdin; tlog-scales
                                  parses it and verifies it with each verifier key;
                                  prints one line per key: "<vkey name> ok|fail".
@@ -28,7 +28,7 @@ run by integration/tests/tlog_judges.rs in the validator virtualenv.
                                  no Ed25519 cosigner); prints JSON: the vkeys, the
                                  checkpoint text and tlog-scales' inclusion proof of
                                  every entry. TLOG_JUDGE_TIME sets the cosignature
-                                 time (core/tests/data/tlog/scales-log.json).
+                                 time (core/tests/tlog-data/scales-log.json).
 
 Exits non-zero with a message on any failure.
 """

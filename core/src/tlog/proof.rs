@@ -101,7 +101,6 @@ impl TlogProof {
                 .ok_or_else(|| malformed("an inclusion proof line is not canonical base64 of 32 bytes"))?;
             inclusion.push(h);
         }
-        drop(line);
         let checkpoint = SignedCheckpoint::parse(rest)?;
         Ok(TlogProof {
             extra,
