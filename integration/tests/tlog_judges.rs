@@ -5,6 +5,8 @@
 //! Ed25519 note signatures, cosignature/v1 verification, RFC 9162 proofs).
 //! The script is `integration/python/tlog_judge.py`.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
