@@ -538,6 +538,56 @@ mod tests {
         );
     }
 
+    /// Go's reference implementation (golang.org/x/mod/sumdb/note,
+    /// `example_test.go` and `note_test.go` `TestOpen`): its private key, the
+    /// signature it makes (Ed25519 is deterministic, so ours must be the same
+    /// bytes), two vkeys, and the notes it refuses as malformed.
+    #[test]
+    fn gos_sumdb_note_known_answers() {
+        const PETER_SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+        const PETER: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+        const ENOCH: &str = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
+        const TEXT: &str =
+            "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+        const PETER_SIG: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+        const ENOCH_SIG: &str = "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
+
+        let seed = b64_decode(PETER_SKEY.splitn(5, '+').nth(4).unwrap()).unwrap();
+        assert_eq!(seed[0], ALG_ED25519);
+        let signer = Ed25519NoteSigner::from_seed("PeterNeumann", &seed[1..].try_into().unwrap()).unwrap();
+        assert_eq!(signer.verifier_key().to_vkey(), PETER);
+        let signed = SignedNote::sign(TEXT, &[&signer]).unwrap();
+        assert_eq!(
+            String::from_utf8(signed.to_bytes()).unwrap(),
+            format!("{TEXT}\n{PETER_SIG}")
+        );
+
+        let peter = VerifierKey::parse(PETER).unwrap();
+        let enoch = VerifierKey::parse(ENOCH).unwrap();
+        let both = SignedNote::parse(format!("{TEXT}\n{PETER_SIG}{ENOCH_SIG}").as_bytes()).unwrap();
+        assert_eq!(both.verify(std::slice::from_ref(&peter)).unwrap().len(), 1);
+        assert_eq!(both.verify(&[enoch.clone(), peter.clone()]).unwrap().len(), 2);
+        assert_eq!(both.verify(&[]).unwrap_err().kind(), "note_not_signed");
+
+        let bad_name = "\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=";
+        for msg in [
+            TEXT.to_owned(),
+            format!("{TEXT}\n"),
+            format!("{TEXT}\n{}", &PETER_SIG[..PETER_SIG.len() - 1]),
+            format!("\x01{TEXT}\n{PETER_SIG}"),
+            format!("{TEXT}\n{bad_name}"),
+            format!("{TEXT}\n{PETER_SIG}Unexpected line.\n"),
+            // Go drops a repeated signature; Cerro Torre refuses the note.
+            format!("{TEXT}\n{PETER_SIG}{PETER_SIG}"),
+        ] {
+            let e = SignedNote::parse(msg.as_bytes()).unwrap_err();
+            assert_eq!(e.kind(), "malformed", "{msg:?}");
+        }
+        let mut invalid = format!("{TEXT}\n{PETER_SIG}").into_bytes();
+        invalid.insert(0, 0xff);
+        assert_eq!(SignedNote::parse(&invalid).unwrap_err().kind(), "malformed");
+    }
+
     #[test]
     fn a_key_id_that_does_not_match_name_type_and_key_is_refused() {
         let bad = SPEC_VKEY.replace("530d903a", "530d903b");
