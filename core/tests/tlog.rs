@@ -407,3 +407,42 @@ fn trust_that_would_count_wrongly_is_a_configuration_error() {
         ExitCode::Config,
     );
 }
+
+/// transparency-dev/formats `proof/tlog_proof_test.go` `TestMarshal`: the
+/// same fields give the same text (their checkpoint stand-ins replaced by a
+/// real signed checkpoint, which both write verbatim).
+#[test]
+fn proofs_are_written_as_transparency_devs_formats_writes_them() {
+    use base64::Engine as _;
+    use sha2::{Digest as _, Sha256};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let h1: Hash = Sha256::digest(b"hash1").into();
+    let h2: Hash = Sha256::digest(b"hash2").into();
+    let f = Fixture::new();
+    let cp = f.checkpoint(&f.log, 1);
+    let cp_text = String::from_utf8(cp.to_bytes()).unwrap();
+
+    let p = TlogProof::new(5, vec![h1, h2], cp.clone()).unwrap();
+    let want = format!(
+        "c2sp.org/tlog-proof@v1\nindex 5\n{}\n{}\n\n{cp_text}",
+        b64(&h1),
+        b64(&h2)
+    );
+    assert_eq!(String::from_utf8(p.to_bytes()).unwrap(), want);
+
+    let p = TlogProof::new(0, vec![], cp.clone()).unwrap();
+    assert_eq!(
+        String::from_utf8(p.to_bytes()).unwrap(),
+        format!("c2sp.org/tlog-proof@v1\nindex 0\n\n{cp_text}")
+    );
+
+    let with_extra = format!(
+        "c2sp.org/tlog-proof@v1\nextra {}\nindex 10\n{}\n\n{cp_text}",
+        b64(b"extra information"),
+        b64(&h1)
+    );
+    let p = TlogProof::parse(with_extra.as_bytes()).unwrap();
+    assert_eq!(p.extra(), Some(&b"extra information"[..]));
+    assert_eq!((p.index(), p.inclusion()), (10, &[h1][..]));
+    assert_eq!(p.to_bytes(), with_extra.as_bytes());
+}
