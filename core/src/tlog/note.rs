@@ -409,6 +409,47 @@ impl VerifierKey {
     }
 }
 
+/// Parses a private key in the form of Go's golang.org/x/mod/sumdb/note
+/// (and transparency-dev/formats for cosigners): `PRIVATE+KEY+<name>+<hex8
+/// key ID>+base64(type || 32-byte Ed25519 seed)`, for signature type `alg`.
+/// The key ID must be the one of the derived public key. Errors never
+/// repeat the key.
+fn parse_private_key(s: &str, alg: u8) -> Result<(String, SigningKey)> {
+    let bad = |why: &str| Error::Config(format!("note private key: {why}"));
+    let rest = s
+        .strip_prefix("PRIVATE+KEY+")
+        .ok_or_else(|| bad("does not start with PRIVATE+KEY+"))?;
+    let (name, rest) = rest.split_once('+').ok_or_else(|| bad("no '+' after the key name"))?;
+    let (hex8, b64) = rest.split_once('+').ok_or_else(|| bad("no '+' after the key ID"))?;
+    let id = Some(hex8)
+        .filter(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or_else(|| bad("the key ID is not 8 lowercase hex digits"))?;
+    let blob = zeroize::Zeroizing::new(b64_decode(b64).ok_or_else(|| bad("the key is not canonical base64"))?);
+    if blob.len() != 33 || blob[0] != alg {
+        return Err(bad(&format!("not a type 0x{alg:02x} key of a 32-byte Ed25519 seed")));
+    }
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    seed.copy_from_slice(&blob[1..]);
+    let key = SigningKey::from_bytes(&seed);
+    let vkey = VerifierKey::new(name, alg, key.verifying_key())?;
+    if vkey.key_id != id {
+        return Err(bad(&format!("the key ID of {name} does not match its key")));
+    }
+    Ok((name.to_owned(), key))
+}
+
+fn format_private_key(vkey: &VerifierKey, key: &SigningKey) -> zeroize::Zeroizing<String> {
+    let mut blob = zeroize::Zeroizing::new(vec![vkey.alg]);
+    blob.extend_from_slice(&key.to_bytes());
+    zeroize::Zeroizing::new(format!(
+        "PRIVATE+KEY+{}+{:08x}+{}",
+        vkey.name,
+        vkey.key_id,
+        b64_encode(&blob)
+    ))
+}
+
 /// Something that signs note texts: a log key or a witness (cosigner) key.
 pub trait NoteSigner {
     /// The verifier key of this signer.
@@ -443,6 +484,19 @@ impl Ed25519NoteSigner {
     /// A signer from a 32-byte Ed25519 seed (RFC 8032 private key).
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self> {
         Self::new(name, SigningKey::from_bytes(seed))
+    }
+
+    /// A signer from Go's private key form, type 0x01 (see
+    /// [`Ed25519NoteSigner::to_private_key`]).
+    pub fn from_private_key(s: &str) -> Result<Self> {
+        let (name, key) = parse_private_key(s, ALG_ED25519)?;
+        Self::new(&name, key)
+    }
+
+    /// The private key as `PRIVATE+KEY+<name>+<hex8>+base64(0x01 || seed)`,
+    /// the form Go's golang.org/x/mod/sumdb/note reads and writes.
+    pub fn to_private_key(&self) -> zeroize::Zeroizing<String> {
+        format_private_key(&self.vkey, &self.key)
     }
 }
 
@@ -486,6 +540,18 @@ impl Ed25519Cosigner {
     /// A cosigner from a 32-byte Ed25519 seed (RFC 8032 private key).
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self> {
         Self::new(name, SigningKey::from_bytes(seed))
+    }
+
+    /// A cosigner from the private key form of transparency-dev/formats,
+    /// type 0x04 (see [`Ed25519Cosigner::to_private_key`]).
+    pub fn from_private_key(s: &str) -> Result<Self> {
+        let (name, key) = parse_private_key(s, ALG_COSIGNATURE_V1)?;
+        Self::new(&name, key)
+    }
+
+    /// The private key as `PRIVATE+KEY+<name>+<hex8>+base64(0x04 || seed)`.
+    pub fn to_private_key(&self) -> zeroize::Zeroizing<String> {
+        format_private_key(&self.vkey, &self.key)
     }
 
     /// The verifier key (type 0x04).
@@ -552,10 +618,22 @@ mod tests {
         const PETER_SIG: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
         const ENOCH_SIG: &str = "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
 
-        let seed = b64_decode(PETER_SKEY.splitn(5, '+').nth(4).unwrap()).unwrap();
-        assert_eq!(seed[0], ALG_ED25519);
-        let signer = Ed25519NoteSigner::from_seed("PeterNeumann", &seed[1..].try_into().unwrap()).unwrap();
+        let signer = Ed25519NoteSigner::from_private_key(PETER_SKEY).unwrap();
         assert_eq!(signer.verifier_key().to_vkey(), PETER);
+        assert_eq!(signer.to_private_key().as_str(), PETER_SKEY);
+        // Another key ID, or the key as a cosigner's (type 0x04), is refused.
+        let wrong_id = PETER_SKEY.replace("c74f20a3", "c74f20a4");
+        assert_eq!(
+            Ed25519NoteSigner::from_private_key(&wrong_id).unwrap_err().kind(),
+            "config"
+        );
+        assert_eq!(
+            Ed25519Cosigner::from_private_key(PETER_SKEY).unwrap_err().kind(),
+            "config"
+        );
+        let w = Ed25519Cosigner::from_seed("w.example", &[5; 32]).unwrap();
+        let again = Ed25519Cosigner::from_private_key(&w.to_private_key()).unwrap();
+        assert_eq!(again.verifier_key(), w.verifier_key());
         let signed = SignedNote::sign(TEXT, &[&signer]).unwrap();
         assert_eq!(
             String::from_utf8(signed.to_bytes()).unwrap(),
