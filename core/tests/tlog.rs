@@ -446,3 +446,28 @@ fn proofs_are_written_as_transparency_devs_formats_writes_them() {
     assert_eq!((p.index(), p.inclusion()), (10, &[h1][..]));
     assert_eq!(p.to_bytes(), with_extra.as_bytes());
 }
+
+/// Every single-byte change of a valid proof (three bit flips at every
+/// position) is refused, by the parser or by verification, and nothing
+/// panics. The threshold is all three witnesses, so that a cosignature line
+/// made unknown by the change costs the quorum.
+#[test]
+fn every_changed_byte_of_a_proof_is_refused() {
+    let f = Fixture::new();
+    let proof = f.proof(6, f.checkpoint(&f.log, 3)).to_bytes();
+    let trust = f.trust(3);
+    TlogProof::parse(&proof).unwrap().verify(&f.entries[6], &trust).unwrap();
+    let mut tried = 0;
+    for i in 0..proof.len() {
+        for bit in [0x01u8, 0x20, 0x80] {
+            let mut bad = proof.clone();
+            bad[i] ^= bit;
+            tried += 1;
+            if let Ok(p) = TlogProof::parse(&bad) {
+                let r = p.verify(&f.entries[6], &trust);
+                assert!(r.is_err(), "byte {i} ^ {bit:#04x} still verifies");
+            }
+        }
+    }
+    assert_eq!(tried, proof.len() * 3);
+}
