@@ -16,6 +16,9 @@ run by integration/tests/tlog_judges.rs in the validator virtualenv.
                                  checked equal to tlog-scales'), every inclusion and
                                  consistency proof (tlog-scales). Prints JSON
                                  (core/tests/tlog-data/merkle-vectors.json).
+  tlog_judge.py tiles N          tlog-scales writes a tiles log of N entries ("entry {i}")
+                                 in one commit; prints JSON {path: hex} of every tile and
+                                 entry bundle it wrote.
   tlog_judge.py verify VKEY...   Reads a signed checkpoint on stdin; tlog-scales
                                  parses it and verifies it with each verifier key;
                                  prints one line per key: "<vkey name> ok|fail".
@@ -118,6 +121,21 @@ def vectors(n_max):
     print()
 
 
+def tiles(n):
+    from tlog_scales import signing, writer
+
+    root_dir = Path(tempfile.mkdtemp()) / "log"
+    w = writer.TilesWriter.create(root_dir, "judge.example/tiles")
+    for i in range(n):
+        w.add_leaf(b"entry %d" % i)
+    w.commit([signing.DummySigner()])
+    out = {}
+    for p in sorted((root_dir / "tile").rglob("*")):
+        if p.is_file():
+            out[str(p.relative_to(root_dir))] = p.read_bytes().hex()
+    json.dump(out, sys.stdout)
+
+
 def verify(vkeys):
     from tlog_scales import signing, tlog
 
@@ -187,6 +205,8 @@ def main():
         merkle(int(args[0]))
     elif cmd == "vectors":
         vectors(int(args[0]))
+    elif cmd == "tiles":
+        tiles(int(args[0]))
     elif cmd == "verify":
         verify(args)
     elif cmd == "make":

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cerro_core::tlog::merkle::{self, Hash};
+use cerro_core::tlog::tiles;
 use cerro_core::tlog::{
     release_entry, Checkpoint, Ed25519Cosigner, Ed25519NoteSigner, NoteSigner, SignedCheckpoint, TlogProof, TlogTrust,
     TrustedLog, VerifierKey,
@@ -263,5 +264,47 @@ fn tlog_scales_checkpoints_and_proofs_verify_under_ours() {
         // The same proof does not prove another entry.
         let e = again.verify(&entries[(i + 1) % entries.len()], &trust).unwrap_err();
         assert_eq!(e.kind(), "tlog_proof_mismatch");
+    }
+}
+
+/// tlog-tiles: the tiles and entry bundles tlog-scales writes for a log of
+/// 66,000 entries are exactly the paths and bytes ours name and encode
+/// (full and partial tiles on levels 0 to 2, full and partial bundles).
+#[test]
+fn tile_paths_and_bytes_agree_with_tlog_scales() {
+    let Some(python) = judge_python() else { return };
+    const SIZE: u64 = 66_000;
+    let out = judge(&python, &["tiles", &SIZE.to_string()], b"");
+    let theirs: BTreeMap<String, String> = serde_json::from_slice(&out).expect("judge JSON");
+
+    let entries: Vec<Vec<u8>> = (0..SIZE).map(|i| format!("entry {i}").into_bytes()).collect();
+    let mut level: Vec<Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
+    let mut ours: BTreeMap<String, String> = BTreeMap::new();
+    for (n, chunk) in entries.chunks(256).enumerate() {
+        let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+        let path = tiles::entries_path(n as u64, chunk.len() as u64).unwrap();
+        ours.insert(path, hex(&tiles::encode_entry_bundle(&refs).unwrap()));
+    }
+    for l in 0u8.. {
+        if level.is_empty() {
+            break;
+        }
+        for (n, chunk) in level.chunks(256).enumerate() {
+            let path = tiles::tile_path(l, n as u64, chunk.len() as u64).unwrap();
+            ours.insert(path, hex(&chunk.concat()));
+        }
+        // "At level 1 and above, each hash in a tile is the Merkle Tree Hash
+        // of a *full* tile at the level below."
+        level = level.chunks_exact(256).map(merkle::root).collect();
+    }
+    assert_eq!(tiles::partial_width(SIZE, 0), 208);
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "tile sets differ: {:?}",
+        ours.keys().zip(theirs.keys()).find(|(a, b)| a != b)
+    );
+    for (path, bytes) in &theirs {
+        assert_eq!(ours.get(path), Some(bytes), "tile {path}");
     }
 }

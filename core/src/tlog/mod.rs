@@ -10,6 +10,7 @@
 //!   signed message.
 //! - [`proof`]: C2SP tlog-proof v1, verified against [`proof::TlogTrust`]
 //!   (trusted logs, witnesses, a witness threshold).
+//! - [`tiles`]: C2SP tlog-tiles paths, partial widths and entry bundles.
 //!
 //! Bytes in, values out: no network, no file, no clock (timestamps are
 //! arguments and results).
@@ -18,6 +19,7 @@ pub mod checkpoint;
 pub mod merkle;
 pub mod note;
 pub mod proof;
+pub mod tiles;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use merkle::Hash;
