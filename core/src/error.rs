@@ -24,6 +24,8 @@ pub enum ExitCode {
     PolicyRejection = 4,
     /// A required attestation is missing.
     MissingAttestation = 5,
+    /// A transparency-log proof was refused (not malformed: untrusted).
+    Transparency = 6,
     /// The bundle (or another input) is malformed or hostile.
     Malformed = 10,
     /// Reading or writing a file failed.
@@ -38,13 +40,14 @@ pub enum ExitCode {
 
 impl ExitCode {
     /// Every code, in numeric order, with a one-line meaning (for `ct man exit-codes`).
-    pub const ALL: [(ExitCode, &'static str); 11] = [
+    pub const ALL: [(ExitCode, &'static str); 12] = [
         (ExitCode::Valid, "valid: every check passed"),
         (ExitCode::DigestMismatch, "digest mismatch: a blob, the package manifest or a statement binding does not match its digest"),
         (ExitCode::SignatureInvalid, "signature invalid: a signature by a known key does not verify over the envelope"),
         (ExitCode::SignerNotTrusted, "signer not trusted: too few valid signatures from trusted keys (unknown, untrusted, marginal, revoked or expired keys do not count)"),
         (ExitCode::PolicyRejection, "policy rejection: the deployment policy refused the bundle, e.g. for a signer, registry, pin, age or attestation it requires (the message names the rule)"),
         (ExitCode::MissingAttestation, "missing attestation: the bundle carries no release attestation (one a policy requires is exit 4)"),
+        (ExitCode::Transparency, "transparency: a log proof does not verify: a log outside the trust, a checkpoint without a valid signature by its log's key, a known key's signature that does not verify, too few witness cosignatures, or an inclusion proof that does not reach the checkpoint's root"),
         (ExitCode::Malformed, "malformed bundle or input: not a tar, unsafe or unexpected member, bad JSON/TOML, unknown media type, truncated data"),
         (ExitCode::Io, "I/O error: a file could not be read or written (the message names it)"),
         (ExitCode::Network, "network error: a registry could not be reached or answered with an error"),
@@ -145,6 +148,54 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
 
+    /// A transparency-log proof names a log (origin) the verifier does not trust.
+    #[error("transparency: log {origin:?} is not a trusted log")]
+    TlogUntrustedLog {
+        /// The checkpoint's origin line.
+        origin: String,
+    },
+
+    /// A signed note (a checkpoint) carries no valid signature by any of the
+    /// keys that must sign it (signed-note: "If no signature from a known
+    /// key verifies successfully, clients MUST reject the note").
+    #[error("transparency: {note} is not signed by a trusted key (expected one of: {keys})")]
+    NoteNotSigned {
+        /// Which note ("checkpoint of log example.com/log").
+        note: String,
+        /// The keys that could have signed it (verifier key strings).
+        keys: String,
+    },
+
+    /// A signature line by a known key (name and key ID match) does not
+    /// verify: the whole note is refused (signed-note: "If a signature from a
+    /// known key fails to verify, clients SHOULD reject the whole note").
+    #[error("transparency: the note signature by known key {key} does not verify")]
+    NoteSignatureInvalid {
+        /// `name+keyid` of the key.
+        key: String,
+    },
+
+    /// Fewer distinct trusted witnesses cosigned a checkpoint than required.
+    #[error("transparency: {counted} of {required} required witness cosignature(s) on the checkpoint of log {origin}")]
+    TlogWitnessQuorum {
+        /// The log's origin.
+        origin: String,
+        /// Distinct trusted witnesses whose cosignature verified.
+        counted: usize,
+        /// The threshold.
+        required: usize,
+    },
+
+    /// A Merkle inclusion or consistency proof does not lead to the root
+    /// hash it must reach (RFC 9162 §2.1.3.2, §2.1.4.2).
+    #[error("transparency: {proof}: {reason}")]
+    TlogProofMismatch {
+        /// Which proof.
+        proof: String,
+        /// Which step failed.
+        reason: String,
+    },
+
     /// A registry could not be reached, or answered with an error (its
     /// message is kept). Raised by front ends (`cerro-registry`): this crate
     /// itself does no network I/O.
@@ -165,6 +216,11 @@ impl Error {
             Error::MissingAttestation(_) => ExitCode::MissingAttestation,
             Error::Config(_) => ExitCode::Config,
             Error::Network(_) => ExitCode::Network,
+            Error::TlogUntrustedLog { .. }
+            | Error::NoteNotSigned { .. }
+            | Error::NoteSignatureInvalid { .. }
+            | Error::TlogWitnessQuorum { .. }
+            | Error::TlogProofMismatch { .. } => ExitCode::Transparency,
         }
     }
 
@@ -181,6 +237,11 @@ impl Error {
             Error::MissingAttestation(_) => "missing_attestation",
             Error::Config(_) => "config",
             Error::Network(_) => "network",
+            Error::TlogUntrustedLog { .. } => "tlog_untrusted_log",
+            Error::NoteNotSigned { .. } => "note_not_signed",
+            Error::NoteSignatureInvalid { .. } => "note_signature_invalid",
+            Error::TlogWitnessQuorum { .. } => "tlog_witness_quorum",
+            Error::TlogProofMismatch { .. } => "tlog_proof_mismatch",
         }
     }
 

@@ -27,6 +27,7 @@ pub mod policy;
 pub mod precheck;
 pub mod statement;
 pub mod timestamp;
+pub mod tlog;
 pub mod trust;
 pub mod verify;
 

@@ -1,0 +1,46 @@
+//! Transparency logs: the formats and their offline verification, on the
+//! C2SP specifications so any C2SP-speaking log, witness or monitor
+//! interoperates (see `spec/transparency.md`).
+//!
+//! - [`merkle`]: RFC 6962 / RFC 9162 §2.1 tree hashing, inclusion and
+//!   consistency proofs (generation from leaf hashes, and verification).
+//! - [`note`]: C2SP signed-note v1, verifier keys, Ed25519 note signatures
+//!   and Ed25519 cosignature/v1 signing.
+//! - [`checkpoint`]: C2SP tlog-checkpoint v1 and the tlog-cosignature v1
+//!   signed message.
+//! - [`proof`]: C2SP tlog-proof v1, verified against [`proof::TlogTrust`]
+//!   (trusted logs, witnesses, a witness threshold).
+//! - [`tiles`]: C2SP tlog-tiles paths, partial widths and entry bundles.
+//!
+//! Bytes in, values out: no network, no file, no clock (timestamps are
+//! arguments and results).
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod note;
+pub mod proof;
+pub mod tiles;
+
+pub use checkpoint::{Checkpoint, SignedCheckpoint};
+pub use merkle::Hash;
+pub use note::{Ed25519Cosigner, Ed25519NoteSigner, NoteSigner, SignedNote, VerifierKey};
+pub use proof::{Cosigned, TlogProof, TlogTrust, TrustedLog, VerifiedTlogProof};
+
+use crate::digest::Digest;
+
+/// The first line of a release entry: the domain separation of Cerro
+/// Torre's log entries from anything else a log may hold.
+pub const RELEASE_ENTRY_PREFIX: &str = "cerro-torre.org/tlog-entry/release/v1";
+
+/// The log entry for a release: two lines, the fixed
+/// [`RELEASE_ENTRY_PREFIX`] and `sha256:<hex>` of the exact bytes of the
+/// release envelope (`attestations/release.dsse.json`), each ending in a
+/// newline (110 bytes). A log holds this digest, never the envelope.
+pub fn release_entry(envelope: &[u8]) -> Vec<u8> {
+    release_entry_for(&Digest::of(envelope))
+}
+
+/// The release entry for an envelope whose SHA-256 digest is known.
+pub fn release_entry_for(envelope_digest: &Digest) -> Vec<u8> {
+    format!("{RELEASE_ENTRY_PREFIX}\nsha256:{}\n", envelope_digest.hex()).into_bytes()
+}
