@@ -30,4 +30,4 @@ pub mod timestamp;
 pub mod trust;
 pub mod verify;
 
-pub use error::{Error, ExitCode, Result};
+pub use error::{Error, ExitCode, Kind, Result};

@@ -223,7 +223,7 @@ pub fn verify(
         }
         Err(error) => {
             report.exit_code = error.exit_code().code();
-            report.error_kind = Some(error.kind());
+            report.error_kind = Some(error.check());
             report.message = error.to_string();
             Err(Box::new(Rejected { error, report }))
         }

@@ -180,10 +180,10 @@ fn open_regular(path: &Path) -> Result<File, Error> {
         } else {
             "not a regular file"
         };
-        return Err(Error::Config(format!(
-            "{}: a bundle must be a regular file, this is {what}",
-            path.display()
-        )));
+        return Err(Error::NotRegularFile {
+            path: path.to_owned(),
+            what,
+        });
     }
     Ok(f)
 }

@@ -716,7 +716,11 @@ fn the_host_service_verifies_files_and_previews_the_decision() {
     assert!(e.to_string().contains("FIFO"), "{e}");
 
     // A clock that cannot be read refuses; it never reads as 0.
-    let broken = Host::new(fx.cfg.clone(), || Err(cerro_core::Error::Config("no clock".into())));
+    let broken = Host::new(fx.cfg.clone(), || {
+        Err(cerro_core::Error::Clock {
+            reason: "no clock".into(),
+        })
+    });
     assert!(broken.verify_file(&stored, &mut NoExtract).is_err());
 
     // A configured policy that cannot be read is an error, not the baseline.

@@ -47,9 +47,20 @@ pub enum PolicyError {
     },
 }
 
+impl PolicyError {
+    /// The variant's kind, for the one exit-code table (`cerro_core::Kind::row`).
+    pub fn kind(&self) -> cerro_core::Kind {
+        match self {
+            PolicyError::Invalid { .. } => cerro_core::Kind::InvalidPolicy,
+        }
+    }
+}
+
 impl From<PolicyError> for cerro_core::Error {
     fn from(e: PolicyError) -> Self {
-        cerro_core::Error::Config(e.to_string())
+        match e {
+            PolicyError::Invalid { source_name, reason } => cerro_core::Error::InvalidPolicy { source_name, reason },
+        }
     }
 }
 

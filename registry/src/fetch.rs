@@ -257,7 +257,7 @@ pub fn fetch(
 fn is_fatal(e: &Error) -> bool {
     match e {
         Error::Network { .. } | Error::BadReference { .. } | Error::NoBundle { .. } => true,
-        Error::Core(c) => matches!(c, CoreError::Io { .. } | CoreError::Network(_)),
+        Error::Core(c) => matches!(c, CoreError::Io { .. } | CoreError::Network { .. }),
         Error::Refused(_) => false,
     }
 }

@@ -46,11 +46,24 @@ pub enum SelinuxError {
     NotInstallable(String),
 }
 
+impl SelinuxError {
+    /// The variant's kind, for the one exit-code table (`cerro_core::Kind::row`).
+    pub fn kind(&self) -> cerro_core::Kind {
+        match self {
+            SelinuxError::Io(..) => cerro_core::Kind::Io,
+            SelinuxError::Policy(_) => cerro_core::Kind::TargetPolicy,
+            SelinuxError::Unrepresentable(_) => cerro_core::Kind::Unrepresentable,
+            SelinuxError::Name(e) => e.kind(),
+            SelinuxError::NotInstallable(_) => cerro_core::Kind::NotInstallable,
+        }
+    }
+}
+
 impl From<SelinuxError> for cerro_core::Error {
     fn from(e: SelinuxError) -> Self {
         match e {
             SelinuxError::Io(path, source) => cerro_core::Error::io("reading", path, source),
-            SelinuxError::Policy(m) => cerro_core::Error::Config(m),
+            SelinuxError::Policy(m) => cerro_core::Error::invalid_config("target policy", m),
             SelinuxError::Unrepresentable(m) => cerro_core::Error::malformed("manifest.toml", m),
             SelinuxError::Name(e) => e,
             SelinuxError::NotInstallable(m) => {

@@ -118,7 +118,7 @@ pub fn bundle(data: &[u8]) {
             Err(r) => {
                 assert!(!r.report.valid);
                 assert_eq!(r.report.exit_code, r.error.exit_code().code());
-                assert_eq!(r.report.error_kind, Some(r.error.kind()));
+                assert_eq!(r.report.error_kind, Some(r.error.check()));
             }
         }
     }
