@@ -95,3 +95,58 @@ impl EnforceError {
         self.kind().check()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant through the one table, with the codes and audit checks
+    /// the three types this enum replaced gave (EnforceError: 78 for policy
+    /// and configuration; ConfinementError: 78, check `confinement`).
+    #[test]
+    fn every_enforce_variant_maps_through_the_one_table_as_before() {
+        let all = [
+            EnforceError::Core(cerro_core::Error::malformed("x", "y")),
+            EnforceError::Policy(cerro_policy::PolicyError::Invalid {
+                source_name: "p".into(),
+                reason: "r".into(),
+            }),
+            EnforceError::UnsafeOwnership {
+                path: "/etc/cerro-torre".into(),
+                reason: "is owned by uid 1000".into(),
+            },
+            EnforceError::ModuleNotLoaded {
+                module: "ct_x".into(),
+                label: "l".into(),
+                source: std::io::Error::other("no"),
+            },
+            EnforceError::ModuleMalformed {
+                path: "selinux/ct_x.cil".into(),
+                domain: "d".into(),
+                content: "c".into(),
+            },
+            EnforceError::LabelMismatch {
+                module: "ct_x".into(),
+                domain: "d".into(),
+                content: "c".into(),
+                process: None,
+                mount: None,
+            },
+        ];
+        let got: Vec<(u8, &str)> = all.iter().map(|e| (e.exit_code().code(), e.check())).collect();
+        assert_eq!(
+            got,
+            [
+                (10, "malformed"),
+                (78, "config"),
+                (78, "config"),
+                (78, "confinement"),
+                (78, "confinement"),
+                (78, "confinement"),
+            ]
+        );
+        for e in &all {
+            assert_eq!(e.exit_code(), e.kind().exit_code());
+        }
+    }
+}

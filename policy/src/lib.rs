@@ -94,6 +94,20 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// An invalid policy exits 78 (configuration) through the one table,
+    /// as a `cerro_core::Error` too, and keeps its message.
+    #[test]
+    fn an_invalid_policy_maps_through_the_one_table() {
+        let e = PolicyError::Invalid {
+            source_name: "p.json".into(),
+            reason: "not JSON".into(),
+        };
+        assert_eq!(e.kind().exit_code(), cerro_core::ExitCode::Config);
+        let text = e.to_string();
+        let core = cerro_core::Error::from(e);
+        assert_eq!((core.kind(), core.to_string()), (cerro_core::Kind::InvalidPolicy, text));
+    }
+
     #[test]
     fn globs() {
         assert!(glob_match("*", "anything"));

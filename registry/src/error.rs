@@ -117,4 +117,39 @@ mod tests {
         let back: cerro_core::Error = Error::from(digest).into();
         assert_eq!(back.exit_code(), ExitCode::DigestMismatch);
     }
+
+    /// Every variant keeps its kind (and so its exit code) when it leaves
+    /// as a `cerro_core::Error`; the codes are the ones the mapping gave before.
+    #[test]
+    fn every_registry_variant_maps_through_the_one_table() {
+        let all = [
+            Error::Network {
+                op: "resolving",
+                target: "r".into(),
+                message: "m".into(),
+            },
+            Error::BadReference {
+                reference: "r".into(),
+                reason: "x".into(),
+            },
+            Error::NoBundle {
+                reference: "r".into(),
+                digest: "d".into(),
+                artifact_type: "t",
+            },
+            Error::Refused(cerro_core::Error::MissingAttestation("x".into())),
+            Error::Core(cerro_core::Error::malformed("x", "y")),
+        ];
+        let mut codes = Vec::new();
+        for e in all {
+            let (kind, text) = (e.kind(), e.to_string());
+            let core = cerro_core::Error::from(e);
+            assert_eq!(core.kind(), kind, "{core}");
+            if !matches!(kind, cerro_core::Kind::Network) {
+                assert_eq!(core.to_string(), text);
+            }
+            codes.push(core.exit_code().code());
+        }
+        assert_eq!(codes, [12, 78, 12, 5, 10]);
+    }
 }

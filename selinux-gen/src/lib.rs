@@ -72,3 +72,29 @@ impl From<SelinuxError> for cerro_core::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant keeps its kind (and so its exit code) when it leaves
+    /// as a `cerro_core::Error`; the codes are the ones the mapping gave before.
+    #[test]
+    fn every_selinux_variant_maps_through_the_one_table() {
+        let all = [
+            SelinuxError::Io("/x".into(), std::io::Error::other("x")),
+            SelinuxError::Policy("no type".into()),
+            SelinuxError::Unrepresentable("x".into()),
+            SelinuxError::Name(cerro_core::Error::malformed("manifest.toml", "name")),
+            SelinuxError::NotInstallable("x".into()),
+        ];
+        let mut codes = Vec::new();
+        for e in all {
+            let kind = e.kind();
+            let core = cerro_core::Error::from(e);
+            assert_eq!(core.exit_code(), kind.exit_code(), "{core}");
+            codes.push(core.exit_code().code());
+        }
+        assert_eq!(codes, [11, 78, 10, 10, 10]);
+    }
+}
