@@ -37,7 +37,7 @@ use crate::dsse::{verify_signature, IN_TOTO_PAYLOAD_TYPE};
 use crate::error::{Error, ExitCode};
 use crate::image::BlobRef;
 use crate::jcs;
-use crate::policy::{Policy, PolicyDecision, PolicyInput};
+use crate::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use crate::statement::{ImageDescriptor, ReleaseStatement, Statement, STATEMENT_TYPE};
 use crate::trust::{Fingerprint, SignerVerdict, TrustLevel, TrustStore};
 

@@ -37,7 +37,7 @@ use cerro_core::image::source::SourceImage;
 use cerro_core::image::{BlobRef, MT_OCI_LAYER_TAR, MT_OCI_MANIFEST};
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack;
-use cerro_core::policy::NoPolicy;
+use cerro_core::policy_interface::NoPolicy;
 use cerro_core::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatement};
 use cerro_core::trust::home::{parse_public_pem, public_pem};
 use cerro_core::trust::{KeyEntry, TrustLevel, TrustStore};

@@ -25,7 +25,7 @@ use cerro_core::image::source::SourceImage;
 use cerro_core::image::{bundle_index, BlobRef, MT_OCI_CONFIG, MT_OCI_LAYER_TAR, MT_OCI_MANIFEST, OCI_LAYOUT_FILE};
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack;
-use cerro_core::policy::NoPolicy;
+use cerro_core::policy_interface::NoPolicy;
 use cerro_core::trust::{Fingerprint, KeyEntry, SignerStatus, TrustLevel, TrustStore};
 use cerro_core::verify::{self, Verified};
 use cerro_core::{jcs, Error, ExitCode};

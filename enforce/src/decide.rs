@@ -444,7 +444,7 @@ pub fn refuse_without_clock(
 
 fn append_audit(path: &Path, d: &Decision) -> Result<(), Error> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        cerro_core::fsutil::create_dir(dir, 0o755)?;
+        cerro_core::file::create_dir(dir, 0o755)?;
     }
     let mut line = serde_json::to_vec(d).map_err(|e| Error::malformed("audit record", e.to_string()))?;
     line.push(b'\n');

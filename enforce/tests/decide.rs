@@ -15,7 +15,7 @@ use cerro_core::digest::Digest;
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
-use cerro_core::policy::NoPolicy;
+use cerro_core::policy_interface::NoPolicy;
 use cerro_core::trust::home::Home;
 use cerro_enforce::{decide, BundleStore, Config, GivenLabels, Mode, Request};
 

@@ -42,7 +42,7 @@ struct Spec {
 /// (read up to [`MAX_CONFIG`] bytes, measured while reading).
 pub fn given_labels(bundle: &Path) -> Result<GivenLabels, HookError> {
     let path = bundle.join("config.json");
-    let bytes = cerro_core::fsutil::read_bounded(&path, MAX_CONFIG, &path.display().to_string())
+    let bytes = cerro_core::file::read_bounded(&path, MAX_CONFIG, &path.display().to_string())
         .map_err(|e| HookError::ContainerConfig(e.to_string()))?;
     parse_labels(&bytes).map_err(|e| HookError::ContainerConfig(format!("{}: {e}", path.display())))
 }

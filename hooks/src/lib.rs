@@ -4,7 +4,7 @@
 //! ([`parse_state`]), podman's storage metadata (`containers.json`,
 //! `images.json`: [`podman`]) and the labels in the container's OCI config
 //! ([`labels`]). Every file is read with a bound
-//! ([`cerro_core::fsutil::read_bounded`]) and every parser returns an error,
+//! ([`cerro_core::file::read_bounded`]) and every parser returns an error,
 //! never panics, on any bytes.
 //!
 //! Nothing but the hook binary links this library for its decisions (a

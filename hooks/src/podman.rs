@@ -72,7 +72,7 @@ impl Image {
 /// Reads `path` (at most [`MAX_JSON`] bytes, measured while reading) and
 /// parses it with `parse`.
 fn read_json<T>(path: &Path, parse: fn(&[u8]) -> Result<T, HookError>) -> Result<T, HookError> {
-    let bytes = cerro_core::fsutil::read_bounded(path, MAX_JSON, &path.display().to_string())
+    let bytes = cerro_core::file::read_bounded(path, MAX_JSON, &path.display().to_string())
         .map_err(|e| HookError::ImageUnknown(e.to_string()))?;
     parse(&bytes).map_err(|e| HookError::ImageUnknown(format!("{}: {e}", path.display())))
 }

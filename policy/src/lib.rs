@@ -4,7 +4,7 @@
 //! `spec/policy.schema.json`) saying which verified bundles may be used on a
 //! host. It is consulted by `cerro_core::verify::verify` after every
 //! cryptographic and baseline trust check has passed, through the
-//! `cerro_core::policy::Policy` trait, so `ct verify`, `ct explain`,
+//! `cerro_core::policy_interface::Policy` trait, so `ct verify`, `ct explain`,
 //! `ct unpack`, the shim and the hook decide alike.
 //!
 //! Rules (checked in one fixed order, the first failure decides, see

@@ -35,7 +35,7 @@ use zeroize::Zeroizing;
 
 use super::{validate_key_id, Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{create_dir, write_atomic};
+use crate::file::{create_dir, write_atomic};
 
 const TRUST_FILE: &str = "trust.toml";
 /// The lock file every edit of `trust.toml` holds an exclusive `flock` on.

@@ -123,7 +123,7 @@ fn find_hooks(dirs: &[&Path], lines: &mut Vec<Check>) -> Vec<HookFile> {
             .collect();
         paths.sort();
         for json in paths {
-            let parsed = cerro_core::fsutil::read_bounded(&json, MAX_HOOK_JSON, "hooks.d file")
+            let parsed = cerro_core::file::read_bounded(&json, MAX_HOOK_JSON, "hooks.d file")
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string()));
             let v = match parsed {

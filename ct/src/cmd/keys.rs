@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use cerro_core::fsutil::write_atomic;
+use cerro_core::file::write_atomic;
 use cerro_core::timestamp::{format_rfc3339, parse_rfc3339};
 use cerro_core::trust::home::public_pem;
 use cerro_core::trust::{KeyEntry, ThresholdGroup, TrustLevel};

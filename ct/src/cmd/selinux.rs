@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
-use cerro_core::fsutil::write_atomic;
+use cerro_core::file::write_atomic;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::{Error, ExitCode};
 
