@@ -33,7 +33,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use cerro_enforce::{decide, refuse_without_clock, Config, KernelSelinux, Request};
+use cerro_enforce::{refuse_without_clock, Config, Host, KernelSelinux, Request};
 use cerro_hook::{labels, parse_state, podman, HookError, State, MAX_STATE};
 
 use cerro_core::naming::BUNDLE_ANNOTATION;
@@ -83,28 +83,28 @@ fn run() -> Result<(), Refusal> {
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let given = labels::given_labels(&state.bundle)?;
-    let now = match cerro_core::clock::unix_now() {
+    // The host service over the daemon configuration, with the one clock
+    // (`cerro_core::clock::unix_now`), read once, here.
+    let host = Host::with_system_clock(cfg);
+    let now = match host.now() {
         Ok(n) => n,
         Err(e) => {
-            let d = refuse_without_clock(&cfg, "hook", Some(&state.id), &images, e);
+            let d = refuse_without_clock(host.config(), "hook", Some(&state.id), &images, e);
             return Err(Refusal::Decided(Box::new(d)));
         }
     };
-    let d = decide(
-        &cfg,
-        &Request {
-            component: "hook",
-            container: Some(&state.id),
-            images: &images,
-            bundle: explicit.as_deref(),
-            now,
-            selinux: &KernelSelinux::default(),
-            given_labels: Some(&given),
-            lookup_error: lookup_error.as_deref(),
-            // podman's storage names the image, not the layers it mounted.
-            rootfs_chain: None,
-        },
-    );
+    let d = host.decide(&Request {
+        component: "hook",
+        container: Some(&state.id),
+        images: &images,
+        bundle: explicit.as_deref(),
+        now,
+        selinux: &KernelSelinux::default(),
+        given_labels: Some(&given),
+        lookup_error: lookup_error.as_deref(),
+        // podman's storage names the image, not the layers it mounted.
+        rootfs_chain: None,
+    });
     let Some(admission) = d.admission() else {
         return Err(Refusal::Decided(Box::new(d)));
     };

@@ -74,6 +74,8 @@ impl Spawner for MonitorSpawner {
         // Subscribe before spawning, so the exit cannot be missed.
         let sub = monitor_subscribe(Topic::Pid).map_err(std::io::Error::other)?;
         let (pid, stdout, stderr) = spawn_and_read(cmd)?;
+        // A command timeout and containerd's exit timestamps below: not
+        // trust decisions (their clock is `cerro_core::clock::unix_now`).
         let deadline = SystemTime::now() + COMMAND_TIMEOUT;
         loop {
             let left = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
