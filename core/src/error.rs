@@ -743,6 +743,28 @@ mod tests {
         }
     }
 
+    /// `spec/bundle-format.md` §10 lists every kind under its exit code,
+    /// as this table has it (kinds in declaration order, codes ascending).
+    #[test]
+    fn the_spec_lists_every_kind_under_its_exit_code() {
+        let mut table = String::from("| Code | Kinds |\n|---:|---|\n");
+        for (code, _) in ExitCode::ALL {
+            let kinds: Vec<String> = Kind::ALL
+                .iter()
+                .filter(|k| k.exit_code() == code)
+                .map(|k| format!("`{}`", k.as_str()))
+                .collect();
+            if !kinds.is_empty() {
+                table.push_str(&format!("| {} | {} |\n", code.code(), kinds.join(", ")));
+            }
+        }
+        let spec = include_str!("../../spec/bundle-format.md");
+        assert!(
+            spec.contains(&table),
+            "spec/bundle-format.md §10 should carry:\n{table}"
+        );
+    }
+
     #[test]
     fn every_core_variant_names_its_kind() {
         let d = Digest::of(b"a");

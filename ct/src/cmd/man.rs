@@ -47,7 +47,18 @@ pub fn man(topic: Option<&str>) -> Result<ExitCode> {
                 println!("  {:>3}  {meaning}", code.code());
             }
             println!("\nA refusal names the failed check on stderr; with --json, verify and explain");
-            println!("also print a report whose \"exit_code\" and \"error_kind\" repeat it.");
+            println!("also print a report whose \"exit_code\" and \"error_kind\" repeat it; an error");
+            println!("before any report also carries its \"kind\", a stable name finer than the code:\n");
+            for (code, _) in cerro_core::ExitCode::ALL {
+                let kinds: Vec<&str> = cerro_core::Kind::ALL
+                    .iter()
+                    .filter(|k| k.exit_code() == code)
+                    .map(|k| k.as_str())
+                    .collect();
+                if !kinds.is_empty() {
+                    println!("  {:>3}  {}", code.code(), kinds.join(", "));
+                }
+            }
         }
         Some("bundle") => println!("{}", include_str!("../../../spec/bundle-format.md")),
         Some("trust") => println!("{}", include_str!("../../../spec/trust-store.md")),
