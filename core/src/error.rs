@@ -273,8 +273,11 @@ impl std::fmt::Display for Kind {
 
 /// Everything that can go wrong in `cerro-core`, and the vocabulary the
 /// front ends report in (an error of another crate that leaves it as a
-/// `cerro_core::Error` keeps its kind). To add a variant: add a [`Kind`],
-/// give it a row in [`Kind::row`], map it in [`Error::kind`].
+/// `cerro_core::Error` keeps its kind). To add a variant: add a [`Kind`]
+/// (with its row in [`Kind::row`], an entry in [`Kind::ALL`] and the
+/// index in this file's exhaustive test), map the variant in
+/// [`Error::kind`], and list the kind in `spec/bundle-format.md` §10: the
+/// compiler and the tests point at each place.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
@@ -428,7 +431,7 @@ pub enum Error {
     /// A passphrase is needed and none was given.
     #[error("{what} needs a passphrase: --passphrase-file FILE or CERRO_PASSPHRASE")]
     PassphraseNeeded {
-        /// What needs it (`key "id" is encrypted`, `--encrypt`).
+        /// What needs it (`encrypted key "id"`, `--encrypt`).
         what: String,
     },
 

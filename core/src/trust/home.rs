@@ -332,14 +332,14 @@ impl Home {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::PrivateKey {
                     id: id.to_owned(),
-                    reason: format!("key {id:?} has no private key here ({})", path.display()),
+                    reason: format!("no private key file here ({})", path.display()),
                 })
             }
             Err(e) => return Err(Error::io("reading", path, e)),
         };
         let key = if pem.contains("BEGIN ENCRYPTED PRIVATE KEY") {
             let p = passphrase.ok_or_else(|| Error::PassphraseNeeded {
-                what: format!("key {id:?} is encrypted: it"),
+                what: format!("encrypted key {id:?}"),
             })?;
             SigningKey::from_pkcs8_encrypted_pem(&pem, p).map_err(|_| Error::WrongPassphrase { id: id.to_owned() })?
         } else {
