@@ -53,7 +53,9 @@ pub fn run() {
 /// refusal) and passes the message to the client.
 fn status(e: ShimError) -> ttrpc::Error {
     let code = match &e {
-        ShimError::Refused { .. } | ShimError::Config(_) | ShimError::WrongState(_) => Code::FAILED_PRECONDITION,
+        ShimError::Refused { .. } | ShimError::Config(_) | ShimError::Enforce(_) | ShimError::WrongState(_) => {
+            Code::FAILED_PRECONDITION
+        }
         ShimError::NotFound(_) => Code::NOT_FOUND,
         ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
         ShimError::InvalidArgument(_) => Code::INVALID_ARGUMENT,

@@ -286,7 +286,7 @@ impl Settings {
     /// daemon defaults (`/etc/cerro-torre`, `/var/lib/cerro-torre/store`).
     pub fn resolve(file: &FileSettings, env: impl Fn(&str) -> Option<OsString>) -> Result<Self, ShimError> {
         let lookup = |k: &str| file.get(k).or_else(|| env(k)).filter(|v| !v.is_empty());
-        let enforce = Config::for_daemon(lookup).map_err(|e| ShimError::Config(e.to_string()))?;
+        let enforce = Config::for_daemon(lookup)?;
         let runtime = lookup("CERRO_RUNTIME")
             .map(PathBuf::from)
             .unwrap_or_else(default_runtime);
