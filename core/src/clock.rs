@@ -17,12 +17,11 @@ pub fn unix_now() -> Result<u64> {
 
 /// Unix seconds of `t`; a time before the epoch is an error, not 0.
 pub fn unix_seconds(t: SystemTime) -> Result<u64> {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).map_err(|e| {
-        Error::Config(format!(
-            "the system clock is unusable (before 1970 by {:?}); refusing to decide on key validity",
-            e.duration()
-        ))
-    })
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|e| Error::Clock {
+            reason: format!("before 1970 by {:?}", e.duration()),
+        })
 }
 
 #[cfg(test)]

@@ -61,7 +61,246 @@ impl ExitCode {
     }
 }
 
-/// Everything that can go wrong in `cerro-core`.
+/// The name of every error variant of every workspace crate: the stable
+/// snake_case `kind` of `--json` errors ([`Kind::as_str`]), and, through
+/// [`Kind::row`] (the one table), its exit code and the check an audit
+/// record or a verification report names. Each crate's error enum maps its
+/// variants onto a `Kind` with a `match` without wildcard, so a new variant
+/// does not compile until it is named here, and a new `Kind` does not
+/// compile until the table gives it an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// [`Error::Io`].
+    Io,
+    /// [`Error::DigestMismatch`].
+    DigestMismatch,
+    /// [`Error::SizeMismatch`].
+    SizeMismatch,
+    /// [`Error::Malformed`].
+    Malformed,
+    /// [`Error::SignatureInvalid`].
+    SignatureInvalid,
+    /// [`Error::SignerNotTrusted`].
+    SignerNotTrusted,
+    /// [`Error::PolicyRejection`].
+    PolicyRejection,
+    /// [`Error::MissingAttestation`].
+    MissingAttestation,
+    /// [`Error::UnknownKey`].
+    UnknownKey,
+    /// [`Error::KeyExists`].
+    KeyExists,
+    /// [`Error::KeyKnownAs`].
+    KeyKnownAs,
+    /// [`Error::UnknownGroup`].
+    UnknownGroup,
+    /// [`Error::InvalidName`].
+    InvalidName,
+    /// [`Error::InvalidGroup`].
+    InvalidGroup,
+    /// [`Error::InvalidPublicKey`].
+    InvalidPublicKey,
+    /// [`Error::PrivateKey`].
+    PrivateKey,
+    /// [`Error::PassphraseNeeded`].
+    PassphraseNeeded,
+    /// [`Error::WrongPassphrase`].
+    WrongPassphrase,
+    /// [`Error::InvalidTrustStore`].
+    InvalidTrustStore,
+    /// [`Error::InvalidPolicy`] (and `cerro_policy::PolicyError::Invalid`).
+    InvalidPolicy,
+    /// [`Error::InvalidConfig`].
+    InvalidConfig,
+    /// [`Error::InvalidReference`] (and `cerro_registry::Error::BadReference`).
+    InvalidReference,
+    /// [`Error::NotRegularFile`].
+    NotRegularFile,
+    /// [`Error::OutputExists`].
+    OutputExists,
+    /// [`Error::Clock`].
+    Clock,
+    /// [`Error::System`].
+    System,
+    /// [`Error::CommandFailed`].
+    CommandFailed,
+    /// [`Error::Network`] (and `cerro_registry::Error::Network`).
+    Network,
+    /// [`Error::NoBundle`] (and `cerro_registry::Error::NoBundle`).
+    NoBundle,
+    /// `cerro_enforce::EnforceError::UnsafeOwnership`: a daemon's trust root,
+    /// policy or store another user can change.
+    UnsafeOwnership,
+    /// `cerro_enforce::EnforceError::ModuleNotLoaded`.
+    ModuleNotLoaded,
+    /// `cerro_enforce::EnforceError::ModuleMalformed`.
+    ModuleMalformed,
+    /// `cerro_enforce::EnforceError::LabelMismatch`.
+    LabelMismatch,
+    /// `cerro_hook::HookError::WrongContainer`: the decision admits another container.
+    WrongContainer,
+    /// `cerro_hook::HookError::ImageUnknown`: podman's storage does not say
+    /// which image the container runs (decided as no image: no bundle attests it).
+    ImageUnknown,
+    /// `cerro_hook::HookError::ContainerConfig`: the container's OCI config
+    /// (its SELinux labels) cannot be read.
+    ContainerConfig,
+    /// `cerro_hook::HookError::BundleAnnotation`: the `io.cerro.bundle`
+    /// annotation, or the switch allowing it, cannot be used.
+    BundleAnnotation,
+    /// `cerro_selinux::SelinuxError::Policy`: the target policy lacks what the module needs.
+    TargetPolicy,
+    /// `cerro_selinux::SelinuxError::Unrepresentable`.
+    Unrepresentable,
+    /// `cerro_selinux::SelinuxError::NotInstallable`.
+    NotInstallable,
+    /// [`Error::TlogUntrustedLog`].
+    TlogUntrustedLog,
+    /// [`Error::NoteNotSigned`].
+    NoteNotSigned,
+    /// [`Error::NoteSignatureInvalid`].
+    NoteSignatureInvalid,
+    /// [`Error::TlogWitnessQuorum`].
+    TlogWitnessQuorum,
+    /// [`Error::TlogProofMismatch`].
+    TlogProofMismatch,
+}
+
+impl Kind {
+    /// Every kind, in declaration order (for the exhaustive test and `ct man exit-codes`).
+    pub const ALL: [Kind; 45] = [
+        Kind::Io,
+        Kind::DigestMismatch,
+        Kind::SizeMismatch,
+        Kind::Malformed,
+        Kind::SignatureInvalid,
+        Kind::SignerNotTrusted,
+        Kind::PolicyRejection,
+        Kind::MissingAttestation,
+        Kind::UnknownKey,
+        Kind::KeyExists,
+        Kind::KeyKnownAs,
+        Kind::UnknownGroup,
+        Kind::InvalidName,
+        Kind::InvalidGroup,
+        Kind::InvalidPublicKey,
+        Kind::PrivateKey,
+        Kind::PassphraseNeeded,
+        Kind::WrongPassphrase,
+        Kind::InvalidTrustStore,
+        Kind::InvalidPolicy,
+        Kind::InvalidConfig,
+        Kind::InvalidReference,
+        Kind::NotRegularFile,
+        Kind::OutputExists,
+        Kind::Clock,
+        Kind::System,
+        Kind::CommandFailed,
+        Kind::Network,
+        Kind::NoBundle,
+        Kind::UnsafeOwnership,
+        Kind::ModuleNotLoaded,
+        Kind::ModuleMalformed,
+        Kind::LabelMismatch,
+        Kind::WrongContainer,
+        Kind::ImageUnknown,
+        Kind::ContainerConfig,
+        Kind::BundleAnnotation,
+        Kind::TargetPolicy,
+        Kind::Unrepresentable,
+        Kind::NotInstallable,
+        Kind::TlogUntrustedLog,
+        Kind::NoteNotSigned,
+        Kind::NoteSignatureInvalid,
+        Kind::TlogWitnessQuorum,
+        Kind::TlogProofMismatch,
+    ];
+
+    /// THE table: the kind's stable snake_case name, its documented exit
+    /// code, and the check an audit record (`"check"`) or a verification
+    /// report (`"error_kind"`) names. This is the only mapping of errors to
+    /// exit codes in the workspace.
+    pub const fn row(self) -> (&'static str, ExitCode, &'static str) {
+        use ExitCode as X;
+        match self {
+            Kind::Io => ("io", X::Io, "io"),
+            Kind::DigestMismatch => ("digest_mismatch", X::DigestMismatch, "digest_mismatch"),
+            Kind::SizeMismatch => ("size_mismatch", X::DigestMismatch, "size_mismatch"),
+            Kind::Malformed => ("malformed", X::Malformed, "malformed"),
+            Kind::SignatureInvalid => ("signature_invalid", X::SignatureInvalid, "signature_invalid"),
+            Kind::SignerNotTrusted => ("signer_not_trusted", X::SignerNotTrusted, "signer_not_trusted"),
+            Kind::PolicyRejection => ("policy_rejection", X::PolicyRejection, "policy_rejection"),
+            Kind::MissingAttestation => ("missing_attestation", X::MissingAttestation, "missing_attestation"),
+            Kind::UnknownKey => ("unknown_key", X::Config, "config"),
+            Kind::KeyExists => ("key_exists", X::Config, "config"),
+            Kind::KeyKnownAs => ("key_known_as", X::Config, "config"),
+            Kind::UnknownGroup => ("unknown_group", X::Config, "config"),
+            Kind::InvalidName => ("invalid_name", X::Config, "config"),
+            Kind::InvalidGroup => ("invalid_group", X::Config, "config"),
+            Kind::InvalidPublicKey => ("invalid_public_key", X::Config, "config"),
+            Kind::PrivateKey => ("private_key", X::Config, "config"),
+            Kind::PassphraseNeeded => ("passphrase_needed", X::Config, "config"),
+            Kind::WrongPassphrase => ("wrong_passphrase", X::Config, "config"),
+            Kind::InvalidTrustStore => ("invalid_trust_store", X::Config, "config"),
+            Kind::InvalidPolicy => ("invalid_policy", X::Config, "config"),
+            Kind::InvalidConfig => ("invalid_config", X::Config, "config"),
+            Kind::InvalidReference => ("invalid_reference", X::Config, "config"),
+            Kind::NotRegularFile => ("not_regular_file", X::Config, "config"),
+            Kind::OutputExists => ("output_exists", X::Config, "config"),
+            Kind::Clock => ("clock", X::Config, "config"),
+            Kind::System => ("system", X::Config, "config"),
+            Kind::CommandFailed => ("command_failed", X::Config, "config"),
+            Kind::Network => ("network", X::Network, "network"),
+            Kind::NoBundle => ("no_bundle", X::Network, "network"),
+            Kind::UnsafeOwnership => ("unsafe_ownership", X::Config, "config"),
+            Kind::ModuleNotLoaded => ("module_not_loaded", X::Config, "confinement"),
+            Kind::ModuleMalformed => ("module_malformed", X::Config, "confinement"),
+            Kind::LabelMismatch => ("label_mismatch", X::Config, "confinement"),
+            Kind::WrongContainer => ("wrong_container", X::Config, "config"),
+            Kind::ImageUnknown => ("image_unknown", X::MissingAttestation, "missing_attestation"),
+            Kind::ContainerConfig => ("container_config", X::Io, "io"),
+            Kind::BundleAnnotation => ("bundle_annotation", X::Config, "config"),
+            Kind::TargetPolicy => ("target_policy", X::Config, "config"),
+            Kind::Unrepresentable => ("unrepresentable", X::Malformed, "malformed"),
+            Kind::NotInstallable => ("not_installable", X::Malformed, "malformed"),
+            Kind::TlogUntrustedLog => ("tlog_untrusted_log", X::Transparency, "tlog_untrusted_log"),
+            Kind::NoteNotSigned => ("note_not_signed", X::Transparency, "note_not_signed"),
+            Kind::NoteSignatureInvalid => ("note_signature_invalid", X::Transparency, "note_signature_invalid"),
+            Kind::TlogWitnessQuorum => ("tlog_witness_quorum", X::Transparency, "tlog_witness_quorum"),
+            Kind::TlogProofMismatch => ("tlog_proof_mismatch", X::Transparency, "tlog_proof_mismatch"),
+        }
+    }
+
+    /// The stable snake_case name (`"kind"` of `--json` errors).
+    pub const fn as_str(self) -> &'static str {
+        self.row().0
+    }
+
+    /// The documented exit code.
+    pub const fn exit_code(self) -> ExitCode {
+        self.row().1
+    }
+
+    /// The check named in audit records and reports (coarser than the kind:
+    /// every configuration problem is `config`).
+    pub const fn check(self) -> &'static str {
+        self.row().2
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong in `cerro-core`, and the vocabulary the
+/// front ends report in (an error of another crate that leaves it as a
+/// `cerro_core::Error` keeps its kind). To add a variant: add a [`Kind`]
+/// (with its row in [`Kind::row`], an entry in [`Kind::ALL`] and the
+/// index in this file's exhaustive test), map the variant in
+/// [`Error::kind`], and list the kind in `spec/bundle-format.md` §10: the
+/// compiler and the tests point at each place.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
@@ -144,9 +383,168 @@ pub enum Error {
     #[error("missing attestation: {0}")]
     MissingAttestation(String),
 
-    /// Local configuration (trust store, key files, policy, passphrase) is wrong.
-    #[error("{0}")]
-    Config(String),
+    /// No key with this id in the trust store.
+    #[error("no key with id {id:?} in the trust store")]
+    UnknownKey {
+        /// The local key id asked for.
+        id: String,
+    },
+
+    /// A key with this id exists already (in the trust store, or its private key file).
+    #[error("a key with id {id:?} already exists")]
+    KeyExists {
+        /// The id.
+        id: String,
+    },
+
+    /// The same public key is already in the trust store under another id.
+    #[error("this key is already known as {id:?} (fingerprint {fingerprint})")]
+    KeyKnownAs {
+        /// The id it is known as.
+        id: String,
+        /// Its fingerprint.
+        fingerprint: String,
+    },
+
+    /// No threshold group with this name in the trust store.
+    #[error("no group named {name:?} in the trust store")]
+    UnknownGroup {
+        /// The group name asked for.
+        name: String,
+    },
+
+    /// A key id or group name outside the grammar (it names files).
+    #[error("{what} {name:?} must be 1-64 characters of [A-Za-z0-9._@-] starting with a letter or digit")]
+    InvalidName {
+        /// `key id` or `group name`.
+        what: &'static str,
+        /// As given.
+        name: String,
+    },
+
+    /// A threshold group that cannot be kept (no keys, a key twice, a
+    /// threshold out of range, a key the store does not hold).
+    #[error("group {name:?} {reason}")]
+    InvalidGroup {
+        /// The group.
+        name: String,
+        /// What is wrong, as the rest of the sentence.
+        reason: String,
+    },
+
+    /// Not a usable Ed25519 public key.
+    #[error("{what}: {reason}")]
+    InvalidPublicKey {
+        /// Where it came from (a file, "imported key").
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A private key file that cannot be used for key `id` (missing, not a
+    /// key, not the trust store's key of that id, left by an interrupted keygen).
+    #[error("private key {id:?}: {reason}")]
+    PrivateKey {
+        /// The key id.
+        id: String,
+        /// What is wrong (names the file).
+        reason: String,
+    },
+
+    /// A passphrase is needed and none was given.
+    #[error("{what} needs a passphrase: --passphrase-file FILE or CERRO_PASSPHRASE")]
+    PassphraseNeeded {
+        /// What needs it (`encrypted key "id"`, `--encrypt`).
+        what: String,
+    },
+
+    /// An encrypted private key could not be decrypted with the passphrase given.
+    #[error("cannot decrypt key {id:?}: wrong passphrase?")]
+    WrongPassphrase {
+        /// The key id.
+        id: String,
+    },
+
+    /// `trust.toml` (or a key file it names) is not a valid trust store.
+    #[error("{}: {reason}", path.display())]
+    InvalidTrustStore {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A deployment policy document is not valid (from
+    /// `cerro_policy::PolicyError`: this crate does not parse policies).
+    #[error("invalid policy {source_name}: {reason}")]
+    InvalidPolicy {
+        /// File name or other label.
+        source_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Another local setting (environment variable, flag value, file,
+    /// configuration) is unusable.
+    #[error("{what}: {reason}")]
+    InvalidConfig {
+        /// The setting (`CERRO_MODE`, `--valid-until`, a file…).
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Not a registry reference.
+    #[error("invalid registry reference {reference:?}: {reason}")]
+    InvalidReference {
+        /// As given.
+        reference: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// A bundle path that is not a regular file (a FIFO would block, a device would never end).
+    #[error("{}: a bundle must be a regular file, this is {what}", path.display())]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+
+    /// An output directory that exists and is not empty.
+    #[error("{} exists and is not an empty directory", path.display())]
+    OutputExists {
+        /// The directory.
+        path: PathBuf,
+    },
+
+    /// The system clock cannot be read, or reads before 1970: nothing that
+    /// depends on key validity is decided (see [`crate::clock`]).
+    #[error("the system clock is unusable ({reason}); refusing to decide on key validity")]
+    Clock {
+        /// Why.
+        reason: String,
+    },
+
+    /// The system could not provide what an operation needs (randomness,
+    /// an encoder that should not fail).
+    #[error("{op}: {reason}")]
+    System {
+        /// What was being done.
+        op: &'static str,
+        /// What failed.
+        reason: String,
+    },
+
+    /// A program a front end runs (`semodule`, `ctr`, `podman`) failed.
+    #[error("{command} failed: {message}")]
+    CommandFailed {
+        /// The command, shortened.
+        command: String,
+        /// Its stderr, escaped.
+        message: String,
+    },
 
     /// A transparency-log proof names a log (origin) the verifier does not trust.
     #[error("transparency: log {origin:?} is not a trusted log")]
@@ -199,50 +597,78 @@ pub enum Error {
     /// A registry could not be reached, or answered with an error (its
     /// message is kept). Raised by front ends (`cerro-registry`): this crate
     /// itself does no network I/O.
-    #[error("network error: {0}")]
-    Network(String),
+    #[error("network error: {op} {target}: {message}")]
+    Network {
+        /// What was being done ("pushing blob", "resolving", …).
+        op: &'static str,
+        /// The reference or digest concerned.
+        target: String,
+        /// The registry's (or the transport's) message.
+        message: String,
+    },
+
+    /// The registry holds the image but no Cerro Torre bundle for it
+    /// (raised by `cerro-registry`).
+    #[error("{reference}: the registry holds no Cerro Torre bundle for image {digest} (no referrer of type {artifact_type})")]
+    NoBundle {
+        /// The reference fetched.
+        reference: String,
+        /// The image manifest digest.
+        digest: String,
+        /// The artifact type looked for.
+        artifact_type: &'static str,
+    },
 }
 
 impl Error {
-    /// The documented exit code for this error. This is the only mapping.
-    pub fn exit_code(&self) -> ExitCode {
+    /// The variant's [`Kind`] (no wildcard: a new variant must be named).
+    pub fn kind(&self) -> Kind {
         match self {
-            Error::Io { .. } => ExitCode::Io,
-            Error::DigestMismatch { .. } | Error::SizeMismatch { .. } => ExitCode::DigestMismatch,
-            Error::Malformed { .. } => ExitCode::Malformed,
-            Error::SignatureInvalid { .. } => ExitCode::SignatureInvalid,
-            Error::SignerNotTrusted { .. } => ExitCode::SignerNotTrusted,
-            Error::PolicyRejection { .. } => ExitCode::PolicyRejection,
-            Error::MissingAttestation(_) => ExitCode::MissingAttestation,
-            Error::Config(_) => ExitCode::Config,
-            Error::Network(_) => ExitCode::Network,
-            Error::TlogUntrustedLog { .. }
-            | Error::NoteNotSigned { .. }
-            | Error::NoteSignatureInvalid { .. }
-            | Error::TlogWitnessQuorum { .. }
-            | Error::TlogProofMismatch { .. } => ExitCode::Transparency,
+            Error::Io { .. } => Kind::Io,
+            Error::DigestMismatch { .. } => Kind::DigestMismatch,
+            Error::SizeMismatch { .. } => Kind::SizeMismatch,
+            Error::Malformed { .. } => Kind::Malformed,
+            Error::SignatureInvalid { .. } => Kind::SignatureInvalid,
+            Error::SignerNotTrusted { .. } => Kind::SignerNotTrusted,
+            Error::PolicyRejection { .. } => Kind::PolicyRejection,
+            Error::MissingAttestation(_) => Kind::MissingAttestation,
+            Error::UnknownKey { .. } => Kind::UnknownKey,
+            Error::KeyExists { .. } => Kind::KeyExists,
+            Error::KeyKnownAs { .. } => Kind::KeyKnownAs,
+            Error::UnknownGroup { .. } => Kind::UnknownGroup,
+            Error::InvalidName { .. } => Kind::InvalidName,
+            Error::InvalidGroup { .. } => Kind::InvalidGroup,
+            Error::InvalidPublicKey { .. } => Kind::InvalidPublicKey,
+            Error::PrivateKey { .. } => Kind::PrivateKey,
+            Error::PassphraseNeeded { .. } => Kind::PassphraseNeeded,
+            Error::WrongPassphrase { .. } => Kind::WrongPassphrase,
+            Error::InvalidTrustStore { .. } => Kind::InvalidTrustStore,
+            Error::InvalidPolicy { .. } => Kind::InvalidPolicy,
+            Error::InvalidConfig { .. } => Kind::InvalidConfig,
+            Error::InvalidReference { .. } => Kind::InvalidReference,
+            Error::NotRegularFile { .. } => Kind::NotRegularFile,
+            Error::OutputExists { .. } => Kind::OutputExists,
+            Error::Clock { .. } => Kind::Clock,
+            Error::System { .. } => Kind::System,
+            Error::CommandFailed { .. } => Kind::CommandFailed,
+            Error::Network { .. } => Kind::Network,
+            Error::NoBundle { .. } => Kind::NoBundle,
+            Error::TlogUntrustedLog { .. } => Kind::TlogUntrustedLog,
+            Error::NoteNotSigned { .. } => Kind::NoteNotSigned,
+            Error::NoteSignatureInvalid { .. } => Kind::NoteSignatureInvalid,
+            Error::TlogWitnessQuorum { .. } => Kind::TlogWitnessQuorum,
+            Error::TlogProofMismatch { .. } => Kind::TlogProofMismatch,
         }
     }
 
-    /// A short machine-readable name of the failed check (for `--json` reports and audit logs).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Error::Io { .. } => "io",
-            Error::DigestMismatch { .. } => "digest_mismatch",
-            Error::SizeMismatch { .. } => "size_mismatch",
-            Error::Malformed { .. } => "malformed",
-            Error::SignatureInvalid { .. } => "signature_invalid",
-            Error::SignerNotTrusted { .. } => "signer_not_trusted",
-            Error::PolicyRejection { .. } => "policy_rejection",
-            Error::MissingAttestation(_) => "missing_attestation",
-            Error::Config(_) => "config",
-            Error::Network(_) => "network",
-            Error::TlogUntrustedLog { .. } => "tlog_untrusted_log",
-            Error::NoteNotSigned { .. } => "note_not_signed",
-            Error::NoteSignatureInvalid { .. } => "note_signature_invalid",
-            Error::TlogWitnessQuorum { .. } => "tlog_witness_quorum",
-            Error::TlogProofMismatch { .. } => "tlog_proof_mismatch",
-        }
+    /// The documented exit code, from the one table ([`Kind::row`]).
+    pub fn exit_code(&self) -> ExitCode {
+        self.kind().exit_code()
+    }
+
+    /// The failed check (for reports' `error_kind` and audit records' `check`).
+    pub fn check(&self) -> &'static str {
+        self.kind().check()
     }
 
     /// Shorthand for [`Error::Malformed`].
@@ -261,6 +687,14 @@ impl Error {
             source,
         }
     }
+
+    /// Shorthand for [`Error::InvalidConfig`].
+    pub fn invalid_config(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Result alias of this crate.
@@ -274,5 +708,267 @@ pub(crate) trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn ctx(self, op: &'static str, path: &std::path::Path) -> Result<T> {
         self.map_err(|e| Error::io(op, path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one table, pinned: every kind's name, exit code and check. A
+    /// changed row is a changed contract (scripts branch on exit codes,
+    /// audit readers on checks): change `spec/bundle-format.md` §10 with it.
+    #[test]
+    fn every_kind_maps_through_the_one_table_to_a_documented_exit_code() {
+        let mut names = std::collections::BTreeSet::new();
+        for k in Kind::ALL {
+            // Exhaustive without wildcard: a Kind missing from ALL fails here
+            // (its index is out of step), one missing from the match fails to compile.
+            let index = match k {
+                Kind::Io => 0,
+                Kind::DigestMismatch => 1,
+                Kind::SizeMismatch => 2,
+                Kind::Malformed => 3,
+                Kind::SignatureInvalid => 4,
+                Kind::SignerNotTrusted => 5,
+                Kind::PolicyRejection => 6,
+                Kind::MissingAttestation => 7,
+                Kind::UnknownKey => 8,
+                Kind::KeyExists => 9,
+                Kind::KeyKnownAs => 10,
+                Kind::UnknownGroup => 11,
+                Kind::InvalidName => 12,
+                Kind::InvalidGroup => 13,
+                Kind::InvalidPublicKey => 14,
+                Kind::PrivateKey => 15,
+                Kind::PassphraseNeeded => 16,
+                Kind::WrongPassphrase => 17,
+                Kind::InvalidTrustStore => 18,
+                Kind::InvalidPolicy => 19,
+                Kind::InvalidConfig => 20,
+                Kind::InvalidReference => 21,
+                Kind::NotRegularFile => 22,
+                Kind::OutputExists => 23,
+                Kind::Clock => 24,
+                Kind::System => 25,
+                Kind::CommandFailed => 26,
+                Kind::Network => 27,
+                Kind::NoBundle => 28,
+                Kind::UnsafeOwnership => 29,
+                Kind::ModuleNotLoaded => 30,
+                Kind::ModuleMalformed => 31,
+                Kind::LabelMismatch => 32,
+                Kind::WrongContainer => 33,
+                Kind::ImageUnknown => 34,
+                Kind::ContainerConfig => 35,
+                Kind::BundleAnnotation => 36,
+                Kind::TargetPolicy => 37,
+                Kind::Unrepresentable => 38,
+                Kind::NotInstallable => 39,
+                Kind::TlogUntrustedLog => 40,
+                Kind::NoteNotSigned => 41,
+                Kind::NoteSignatureInvalid => 42,
+                Kind::TlogWitnessQuorum => 43,
+                Kind::TlogProofMismatch => 44,
+            };
+            assert_eq!(Kind::ALL[index], k);
+            let (name, code, check) = k.row();
+            assert!(names.insert(name), "two kinds named {name}");
+            assert!(
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name} is not snake_case"
+            );
+            assert!(
+                ExitCode::ALL.iter().any(|(c, _)| *c == code),
+                "{k:?}: undocumented exit code"
+            );
+            assert_ne!(code, ExitCode::Valid, "{k:?} is an error");
+            assert_ne!(code, ExitCode::Usage, "{k:?}: usage is clap's");
+            let expected_check = match code {
+                ExitCode::Config
+                    if matches!(k, Kind::ModuleNotLoaded | Kind::ModuleMalformed | Kind::LabelMismatch) =>
+                {
+                    "confinement"
+                }
+                ExitCode::Config => "config",
+                ExitCode::DigestMismatch if k == Kind::SizeMismatch => "size_mismatch",
+                ExitCode::Malformed => "malformed",
+                ExitCode::Network => "network",
+                ExitCode::MissingAttestation => "missing_attestation",
+                ExitCode::Io => "io",
+                _ => name,
+            };
+            assert_eq!(check, expected_check, "{k:?}");
+        }
+        // The codes as they were documented before the table existed.
+        let code = |k: Kind| k.exit_code().code();
+        assert_eq!(
+            [
+                Kind::Io,
+                Kind::DigestMismatch,
+                Kind::SizeMismatch,
+                Kind::Malformed,
+                Kind::SignatureInvalid,
+                Kind::SignerNotTrusted,
+                Kind::PolicyRejection,
+                Kind::MissingAttestation,
+                Kind::Network,
+                Kind::NoBundle,
+                Kind::Unrepresentable,
+                Kind::NotInstallable,
+            ]
+            .map(code),
+            [11, 1, 1, 10, 2, 3, 4, 5, 12, 12, 10, 10]
+        );
+        for k in Kind::ALL {
+            if k.check() == "config" || k.check() == "confinement" {
+                assert_eq!(code(k), 78, "{k:?}");
+            }
+        }
+    }
+
+    /// `spec/bundle-format.md` §10 lists every kind under its exit code,
+    /// as this table has it (kinds in declaration order, codes ascending).
+    #[test]
+    fn the_spec_lists_every_kind_under_its_exit_code() {
+        let mut table = String::from("| Code | Kinds |\n|---:|---|\n");
+        for (code, _) in ExitCode::ALL {
+            let kinds: Vec<String> = Kind::ALL
+                .iter()
+                .filter(|k| k.exit_code() == code)
+                .map(|k| format!("`{}`", k.as_str()))
+                .collect();
+            if !kinds.is_empty() {
+                table.push_str(&format!("| {} | {} |\n", code.code(), kinds.join(", ")));
+            }
+        }
+        let spec = include_str!("../../spec/bundle-format.md");
+        assert!(
+            spec.contains(&table),
+            "spec/bundle-format.md §10 should carry:\n{table}"
+        );
+    }
+
+    #[test]
+    fn every_core_variant_names_its_kind() {
+        let d = Digest::of(b"a");
+        let io = || std::io::Error::other("x");
+        let all = [
+            Error::io("reading", "/x", io()),
+            Error::DigestMismatch {
+                what: "x".into(),
+                expected: d,
+                actual: d,
+            },
+            Error::SizeMismatch {
+                what: "x".into(),
+                expected: 1,
+                actual: 2,
+            },
+            Error::malformed("x", "y"),
+            Error::SignatureInvalid {
+                key: "k".into(),
+                fingerprint: "f".into(),
+                envelope: "e".into(),
+            },
+            Error::SignerNotTrusted {
+                envelope: "e".into(),
+                counted: 0,
+                required: 1,
+                details: String::new(),
+            },
+            Error::PolicyRejection {
+                rule: "r".into(),
+                reason: "x".into(),
+            },
+            Error::MissingAttestation("x".into()),
+            Error::UnknownKey { id: "k".into() },
+            Error::KeyExists { id: "k".into() },
+            Error::KeyKnownAs {
+                id: "k".into(),
+                fingerprint: "f".into(),
+            },
+            Error::UnknownGroup { name: "g".into() },
+            Error::InvalidName {
+                what: "key id",
+                name: "/".into(),
+            },
+            Error::InvalidGroup {
+                name: "g".into(),
+                reason: "has no keys".into(),
+            },
+            Error::InvalidPublicKey {
+                what: "k".into(),
+                reason: "x".into(),
+            },
+            Error::PrivateKey {
+                id: "k".into(),
+                reason: "x".into(),
+            },
+            Error::PassphraseNeeded {
+                what: "--encrypt".into(),
+            },
+            Error::WrongPassphrase { id: "k".into() },
+            Error::InvalidTrustStore {
+                path: "/t".into(),
+                reason: "x".into(),
+            },
+            Error::InvalidPolicy {
+                source_name: "p".into(),
+                reason: "x".into(),
+            },
+            Error::invalid_config("X", "y"),
+            Error::InvalidReference {
+                reference: "r".into(),
+                reason: "x".into(),
+            },
+            Error::NotRegularFile {
+                path: "/p".into(),
+                what: "a FIFO",
+            },
+            Error::OutputExists { path: "/o".into() },
+            Error::Clock { reason: "x".into() },
+            Error::System {
+                op: "x",
+                reason: "y".into(),
+            },
+            Error::CommandFailed {
+                command: "c".into(),
+                message: "m".into(),
+            },
+            Error::Network {
+                op: "x",
+                target: "t".into(),
+                message: "m".into(),
+            },
+            Error::NoBundle {
+                reference: "r".into(),
+                digest: "d".into(),
+                artifact_type: "t",
+            },
+            Error::TlogUntrustedLog { origin: "o".into() },
+            Error::NoteNotSigned {
+                note: "n".into(),
+                keys: "k".into(),
+            },
+            Error::NoteSignatureInvalid { key: "k".into() },
+            Error::TlogWitnessQuorum {
+                origin: "o".into(),
+                counted: 1,
+                required: 2,
+            },
+            Error::TlogProofMismatch {
+                proof: "p".into(),
+                reason: "r".into(),
+            },
+        ];
+        let kinds: std::collections::BTreeSet<Kind> = all.iter().map(Error::kind).collect();
+        assert_eq!(kinds.len(), all.len(), "two variants share a kind");
+        for e in &all {
+            assert_eq!(e.exit_code(), e.kind().exit_code());
+            assert_eq!(e.check(), e.kind().check());
+        }
+        assert_eq!(Error::UnknownKey { id: "k".into() }.exit_code(), ExitCode::Config);
+        assert_eq!(Error::UnknownKey { id: "k".into() }.kind().as_str(), "unknown_key");
     }
 }

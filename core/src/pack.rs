@@ -222,7 +222,7 @@ impl PackRequest<'_> {
     fn write_to(&self, out: Target<'_>) -> Result<()> {
         let (image, manifest) = (self.image, self.manifest);
         if self.keys.is_empty() {
-            return Err(Error::Config("packing needs at least one signing key".into()));
+            return Err(Error::invalid_config("pack", "packing needs at least one signing key"));
         }
         let mut payloads = vec![(
             RELEASE_ATTESTATION.to_owned(),

@@ -37,7 +37,7 @@ use crate::dsse::{verify_signature, IN_TOTO_PAYLOAD_TYPE};
 use crate::error::{Error, ExitCode};
 use crate::image::BlobRef;
 use crate::jcs;
-use crate::policy::{Policy, PolicyDecision, PolicyInput};
+use crate::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use crate::statement::{ImageDescriptor, ReleaseStatement, Statement, STATEMENT_TYPE};
 use crate::trust::{Fingerprint, SignerVerdict, TrustLevel, TrustStore};
 
@@ -223,7 +223,7 @@ pub fn verify(
         }
         Err(error) => {
             report.exit_code = error.exit_code().code();
-            report.error_kind = Some(error.kind());
+            report.error_kind = Some(error.check());
             report.message = error.to_string();
             Err(Box::new(Rejected { error, report }))
         }

@@ -37,7 +37,7 @@ use cerro_core::image::source::SourceImage;
 use cerro_core::image::{BlobRef, MT_OCI_LAYER_TAR, MT_OCI_MANIFEST};
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack;
-use cerro_core::policy::NoPolicy;
+use cerro_core::policy_interface::NoPolicy;
 use cerro_core::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatement};
 use cerro_core::trust::home::{parse_public_pem, public_pem};
 use cerro_core::trust::{KeyEntry, TrustLevel, TrustStore};
@@ -131,7 +131,7 @@ impl Expect {
             attack: attack.into(),
             stage: stage.into(),
             exit_code: err.exit_code().code(),
-            error_kind: Some(err.kind().into()),
+            error_kind: Some(err.check().into()),
             message_contains: (!message.is_empty()).then(|| message.into()),
             signers_counted: None,
             signed: false,
@@ -815,7 +815,7 @@ fn read_both(bytes: &[u8]) -> Result<Bundle, Error> {
 fn replay(name: &str, bytes: &[u8], expect: &Expect) {
     let check_err = |e: &Error| {
         assert_eq!(e.exit_code().code(), expect.exit_code, "{name}: {e}");
-        assert_eq!(Some(e.kind()), expect.error_kind.as_deref(), "{name}: {e}");
+        assert_eq!(Some(e.check()), expect.error_kind.as_deref(), "{name}: {e}");
         if let Some(needle) = &expect.message_contains {
             assert!(
                 e.to_string().contains(needle.as_str()),
@@ -845,7 +845,7 @@ fn replay(name: &str, bytes: &[u8], expect: &Expect) {
         Err(r) => {
             check_err(&r.error);
             assert_eq!(r.report.exit_code, expect.exit_code, "{name}: report");
-            assert_eq!(r.report.error_kind, Some(r.error.kind()), "{name}: report");
+            assert_eq!(r.report.error_kind, Some(r.error.check()), "{name}: report");
         }
     }
 }

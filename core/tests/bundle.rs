@@ -25,7 +25,7 @@ use cerro_core::image::source::SourceImage;
 use cerro_core::image::{bundle_index, BlobRef, MT_OCI_CONFIG, MT_OCI_LAYER_TAR, MT_OCI_MANIFEST, OCI_LAYOUT_FILE};
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack;
-use cerro_core::policy::NoPolicy;
+use cerro_core::policy_interface::NoPolicy;
 use cerro_core::trust::{Fingerprint, KeyEntry, SignerStatus, TrustLevel, TrustStore};
 use cerro_core::verify::{self, Verified};
 use cerro_core::{jcs, Error, ExitCode};
@@ -225,7 +225,7 @@ fn verify_with(bundle: Bundle, trust: &TrustStore) -> Result<Verified<Bundle>, E
     verify::verify(bundle, trust, &NoPolicy, NOW).map_err(|r| {
         assert!(!r.report.valid);
         assert_eq!(r.report.exit_code, r.error.exit_code().code());
-        assert_eq!(r.report.error_kind, Some(r.error.kind()));
+        assert_eq!(r.report.error_kind, Some(r.error.check()));
         r.error
     })
 }
@@ -431,7 +431,7 @@ fn a_flipped_bit_in_any_member_is_rejected() {
                 Err(e) => e,
             };
             assert_ne!(err.exit_code(), ExitCode::Valid);
-            *kinds.entry(err.kind()).or_default() += 1;
+            *kinds.entry(err.check()).or_default() += 1;
             cases += 1;
         }
     }

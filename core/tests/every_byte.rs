@@ -8,7 +8,7 @@ use cerro_core::bundle::{read_bundle, read_bundle_file, NoExtract};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
-use cerro_core::policy::NoPolicy;
+use cerro_core::policy_interface::NoPolicy;
 use cerro_core::trust::{KeyEntry, TrustLevel, TrustStore};
 use ed25519_dalek::SigningKey;
 

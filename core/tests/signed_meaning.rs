@@ -16,7 +16,7 @@ use cerro_core::image::source::SourceImage;
 use cerro_core::image::{bundle_index, MT_OCI_LAYER_TAR, OCI_LAYOUT_FILE};
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack::{self, LayerDiffIds, PackRequest};
-use cerro_core::policy::NoPolicy;
+use cerro_core::policy_interface::NoPolicy;
 use cerro_core::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatement, Subject, STATEMENT_TYPE};
 use cerro_core::trust::{Fingerprint, KeyEntry, TrustLevel, TrustStore};
 use cerro_core::verify::{verify, Verified};

@@ -25,7 +25,7 @@ fn unhex(s: &str) -> Hash {
 }
 
 fn refused(e: &Error, kind: &str, code: ExitCode) {
-    assert_eq!(e.kind(), kind, "{e}");
+    assert_eq!(e.check(), kind, "{e}");
     assert_eq!(e.exit_code(), code, "{e}");
 }
 

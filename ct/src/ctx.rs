@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use cerro_core::trust::home::Home;
 use cerro_core::Error;
-use cerro_enforce::{Config, EnforceError, Host, Overrides};
+use cerro_enforce::{Config, Host, Overrides};
 use zeroize::Zeroizing;
 
 use crate::cli::Cli;
@@ -20,14 +20,6 @@ pub struct Ctx {
     /// The effective uid, which chooses the layout (root: the daemons').
     euid: u32,
     passphrase_file: Option<PathBuf>,
-}
-
-/// An enforce error as the core's (the exit code travels with it).
-pub fn core_error(e: EnforceError) -> Error {
-    match e {
-        EnforceError::Core(e) => e,
-        other => Error::Config(other.to_string()),
-    }
 }
 
 impl Ctx {
@@ -42,12 +34,12 @@ impl Ctx {
         })
     }
 
-    fn resolve(euid: u32, home: Option<PathBuf>, policy: Option<&Path>) -> Result<Config, Error> {
+    fn resolve(euid: u32, home: Option<PathBuf>, policy: Option<&Path>) -> Result<Config, cerro_enforce::EnforceError> {
         let overrides = Overrides {
             home,
             policy: policy.map(Path::to_path_buf),
         };
-        Config::for_ct(euid, &overrides, |k| std::env::var_os(k)).map_err(core_error)
+        Config::for_ct(euid, &overrides, |k| std::env::var_os(k))
     }
 
     /// The configuration with `policy` (a command's `--policy`) on top:
@@ -89,7 +81,7 @@ pub fn source_date_epoch() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.is_empty() => v
             .parse()
-            .map_err(|_| Error::Config(format!("SOURCE_DATE_EPOCH={v:?} is not a unix time")).into()),
+            .map_err(|_| Error::invalid_config("SOURCE_DATE_EPOCH", format!("{v:?} is not a unix time")).into()),
         _ => Ok(0),
     }
 }

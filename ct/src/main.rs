@@ -12,7 +12,7 @@ mod signals;
 
 use std::process::ExitCode;
 
-use cerro_core::ExitCode as Code;
+use cerro_core::{ExitCode as Code, Kind};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -37,20 +37,34 @@ fn main() -> ExitCode {
     }
 }
 
-/// The exit code of an error: the first `cerro_core::Error` in the chain
-/// decides; a bare I/O error is an I/O failure; anything else is a
-/// configuration problem.
+/// The exit code of an error, through the one table (`cerro_core::Kind::row`).
 pub fn exit_code_of(e: &anyhow::Error) -> Code {
+    kind_of(e).map_or(Code::Config, Kind::exit_code)
+}
+
+/// The kind of an error: the first error of a workspace crate in the chain
+/// decides; a bare I/O error is an I/O failure; `None` for anything else
+/// (a configuration problem, exit 78).
+pub fn kind_of(e: &anyhow::Error) -> Option<Kind> {
     for cause in e.chain() {
-        if let Some(core) = cause.downcast_ref::<cerro_core::Error>() {
-            return core.exit_code();
+        if let Some(e) = cause.downcast_ref::<cerro_core::Error>() {
+            return Some(e.kind());
         }
-        if cause.downcast_ref::<cerro_policy::PolicyError>().is_some() {
-            return Code::Config;
+        if let Some(e) = cause.downcast_ref::<cerro_enforce::EnforceError>() {
+            return Some(e.kind());
+        }
+        if let Some(e) = cause.downcast_ref::<cerro_policy::PolicyError>() {
+            return Some(e.kind());
+        }
+        if let Some(e) = cause.downcast_ref::<cerro_selinux::SelinuxError>() {
+            return Some(e.kind());
+        }
+        if let Some(e) = cause.downcast_ref::<cerro_registry::Error>() {
+            return Some(e.kind());
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
-            return Code::Io;
+            return Some(Kind::Io);
         }
     }
-    Code::Config
+    None
 }

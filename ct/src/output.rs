@@ -43,17 +43,18 @@ pub fn one_line(e: &anyhow::Error) -> String {
     printable(&parts.join(": ")).into_owned()
 }
 
-/// JSON for an error that happened before a report existed (unreadable bundle).
+/// JSON for an error that happened before a report existed (unreadable
+/// bundle, no trust store): `kind` is the variant's stable snake_case name
+/// (`cerro_core::Kind::as_str`, e.g. `unknown_key`, `not_regular_file`),
+/// `error_kind` the failed check as in reports and audit records
+/// (`config`, `io`, …); `error` when the error is none of ours.
 pub fn error_json(e: &anyhow::Error, code: u8) -> serde_json::Value {
-    let kind = e
-        .chain()
-        .find_map(|c| c.downcast_ref::<cerro_core::Error>())
-        .map(|c| c.kind())
-        .unwrap_or("error");
+    let kind = crate::kind_of(e);
     serde_json::json!({
         "valid": false,
         "exit_code": code,
-        "error_kind": kind,
+        "kind": kind.map_or("error", cerro_core::Kind::as_str),
+        "error_kind": kind.map_or("error", cerro_core::Kind::check),
         "message": one_line(e),
     })
 }

@@ -333,6 +333,51 @@ fn exit_11_64_and_78() {
     }
 }
 
+/// `--json` errors carry the variant (`kind`, stable snake_case) beside the
+/// exit code, the failed check (`error_kind`) and the message.
+#[test]
+fn json_errors_name_their_kind_beside_the_exit_code() {
+    let env = Env::new();
+    let b = env.packed();
+    let json = |home: &str, args: &[&str]| -> (Option<i32>, serde_json::Value) {
+        let out = env.ct_in(home, args);
+        let v = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("ct {args:?}: no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+        (out.status.code(), v)
+    };
+    // A directory is not a bundle: refused before any report exists.
+    let (code, v) = json("home", &["verify", &env.s("image"), "--json"]);
+    assert_eq!(code, Some(78), "{v}");
+    assert_eq!(
+        (&v["exit_code"], &v["kind"], &v["error_kind"], &v["valid"]),
+        (&78.into(), &"not_regular_file".into(), &"config".into(), &false.into()),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("must be a regular file"), "{v}");
+    // A missing bundle: an I/O error.
+    let (code, v) = json("home", &["verify", &env.s("missing.ctp"), "--json"]);
+    assert_eq!(
+        (code, &v["kind"], &v["exit_code"]),
+        (Some(11), &"io".into(), &11.into()),
+        "{v}"
+    );
+    // A trust store that does not parse names the store.
+    fs::write(env.path("home/trust.toml"), "keys = 1\n").unwrap();
+    let (code, v) = json("home", &["verify", &b, "--json"]);
+    assert_eq!(
+        (code, &v["kind"], &v["error_kind"]),
+        (Some(78), &"invalid_trust_store".into(), &"config".into()),
+        "{v}"
+    );
+    // A policy that does not parse.
+    fs::write(env.path("bad-policy.json"), "{").unwrap();
+    let (code, v) = json(
+        "other",
+        &["verify", &b, "--json", "--policy", &env.s("bad-policy.json")],
+    );
+    assert_eq!((code, &v["kind"]), (Some(78), &"invalid_policy".into()), "{v}");
+}
+
 #[test]
 fn unpack_writes_the_verified_layout_only() {
     let env = Env::new();

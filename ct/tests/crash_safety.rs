@@ -736,7 +736,7 @@ fn sweep(fx: &Fixture, case: &Case<'_>) {
     // Where AtomicFile writes unnamed files (O_TMPFILE), a kill leaves no
     // temporary file, except one killed at the rename that follows the link
     // naming the finished file.
-    let unnamed = cerro_core::fsutil::AtomicFile::create(&d.join("probe"), 0o600)
+    let unnamed = cerro_core::file::AtomicFile::create(&d.join("probe"), 0o600)
         .unwrap()
         .temp_path()
         .is_none();

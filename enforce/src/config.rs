@@ -149,9 +149,11 @@ impl Config {
             None | Some("") | Some("enforce") => Mode::Enforce,
             Some("audit") => Mode::Audit,
             Some(other) => {
-                return Err(EnforceError::Config(format!(
-                    "CERRO_MODE={other:?}: expected enforce or audit"
-                )))
+                return Err(cerro_core::Error::invalid_config(
+                    "CERRO_MODE",
+                    format!("{other:?}: expected enforce or audit"),
+                )
+                .into())
             }
         };
         Ok(Config {
@@ -246,21 +248,25 @@ pub fn check_daemon_owned(path: &Path) -> Result<bool, EnforceError> {
         Err(e) => return Err(cerro_core::Error::io("checking the owner of", path, e).into()),
     };
     if m.uid() != 0 {
-        return Err(EnforceError::Config(format!(
-            "{} is owned by uid {}, not root: a daemon refuses a trust root, policy or store \
-             another user can change (chown root)",
-            path.display(),
-            m.uid()
-        )));
+        return Err(EnforceError::UnsafeOwnership {
+            path: path.to_owned(),
+            reason: format!(
+                "is owned by uid {}, not root: a daemon refuses a trust root, policy or store \
+                 another user can change (chown root)",
+                m.uid()
+            ),
+        });
     }
     let mode = m.mode() & 0o7777;
     if mode & 0o022 != 0 {
-        return Err(EnforceError::Config(format!(
-            "{} is writable by {} (mode {mode:o}): a daemon refuses a trust root, policy or store \
-             others can change (chmod go-w)",
-            path.display(),
-            if mode & 0o002 != 0 { "everyone" } else { "its group" }
-        )));
+        return Err(EnforceError::UnsafeOwnership {
+            path: path.to_owned(),
+            reason: format!(
+                "is writable by {} (mode {mode:o}): a daemon refuses a trust root, policy or store \
+                 others can change (chmod go-w)",
+                if mode & 0o002 != 0 { "everyone" } else { "its group" }
+            ),
+        });
     }
     Ok(true)
 }

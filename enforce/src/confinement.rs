@@ -37,6 +37,8 @@ use cerro_core::naming::{module_name, ContainerTypes};
 use cerro_core::verify::Verified;
 use serde::Serialize;
 
+use crate::EnforceError;
+
 /// The SELinux user and role of a Cerro Torre container's process.
 pub const PROCESS_USER_ROLE: &str = "system_u:system_r";
 /// The SELinux user and role of its files.
@@ -182,7 +184,7 @@ impl Confinement {
     /// Checks labels a runtime already chose (podman's, given to the
     /// hook in the OCI config): in a domain, both must carry the bundle's
     /// types (their level may differ: podman adds MCS categories).
-    pub fn check_given(&self, given: &GivenLabels) -> Result<(), ConfinementError> {
+    pub fn check_given(&self, given: &GivenLabels) -> Result<(), EnforceError> {
         let Confinement::Domain {
             module,
             domain,
@@ -198,7 +200,7 @@ impl Confinement {
         if got_process == Some(domain.as_str()) && got_mount == Some(content) {
             return Ok(());
         }
-        Err(ConfinementError::LabelMismatch {
+        Err(EnforceError::LabelMismatch {
             module: module.clone(),
             domain: domain.clone(),
             content: content.to_owned(),
@@ -222,75 +224,14 @@ pub struct GivenLabels {
     pub mount: Option<String>,
 }
 
-/// Why a container cannot be confined as its bundle requires.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfinementError {
-    /// The bundle's module is not in the host's policy.
-    #[error(
-        "SELinux module {module} is not loaded on this host (the kernel refuses {label}: {source}); \
-         run `ct selinux install BUNDLE` first"
-    )]
-    NotLoaded {
-        /// The module.
-        module: String,
-        /// The label the kernel refused.
-        label: String,
-        /// Its answer.
-        source: io::Error,
-    },
-    /// The module does not declare the types its name promises.
-    #[error("{path} does not declare the types {domain} and {content}")]
-    Malformed {
-        /// The member.
-        path: String,
-        /// The domain it should declare.
-        domain: String,
-        /// The content type it should declare.
-        content: String,
-    },
-    /// The runtime chose other labels than the bundle's domain.
-    #[error(
-        "the container's SELinux labels (process {}, mount {}) are not the bundle's domain {domain} \
-         (module {module}): run it with --security-opt label=type:{domain} --security-opt label=filetype:{content}",
-        .process.as_deref().unwrap_or("none"),
-        .mount.as_deref().unwrap_or("none")
-    )]
-    LabelMismatch {
-        /// The module.
-        module: String,
-        /// Its domain.
-        domain: String,
-        /// Its content type.
-        content: String,
-        /// The process label given.
-        process: Option<String>,
-        /// The mount label given.
-        mount: Option<String>,
-    },
-}
-
-impl ConfinementError {
-    /// The check name in the audit record.
-    pub const KIND: &'static str = "confinement";
-
-    /// The documented exit code: the host's configuration (78).
-    pub fn exit_code(&self) -> cerro_core::ExitCode {
-        cerro_core::ExitCode::Config
-    }
-}
-
 /// The confinement of a container running `bundle` on `host`.
-pub fn confinement(bundle: &Verified<Bundle>, host: &dyn SelinuxHost) -> Result<Confinement, ConfinementError> {
+pub fn confinement(bundle: &Verified<Bundle>, host: &dyn SelinuxHost) -> Result<Confinement, EnforceError> {
     confine(&bundle.manifest.package.name, &bundle.selinux, host)
 }
 
 /// [`confinement`] from the package name and the bundle's modules
 /// (`(selinux/<name>.cil, text)`).
-fn confine(
-    package: &str,
-    modules: &[(String, Vec<u8>)],
-    host: &dyn SelinuxHost,
-) -> Result<Confinement, ConfinementError> {
+fn confine(package: &str, modules: &[(String, Vec<u8>)], host: &dyn SelinuxHost) -> Result<Confinement, EnforceError> {
     let (mode, mls) = match host.status() {
         SelinuxStatus::Disabled(reason) => return Ok(Confinement::Unconfined { reason }),
         SelinuxStatus::Enabled { mode, mls } => (mode, mls),
@@ -313,7 +254,7 @@ fn confine(
     };
     let types = ContainerTypes::of(&module);
     if !types.declared_in(&String::from_utf8_lossy(cil)) {
-        return Err(ConfinementError::Malformed {
+        return Err(EnforceError::ModuleMalformed {
             path,
             domain: types.domain,
             content: types.content,
@@ -324,7 +265,7 @@ fn confine(
     let mount_label = format!("{OBJECT_USER_ROLE}:{}{level}", types.content);
     for label in [&process_label, &mount_label] {
         host.check_context(label)
-            .map_err(|source| ConfinementError::NotLoaded {
+            .map_err(|source| EnforceError::ModuleNotLoaded {
                 module: module.clone(),
                 label: label.clone(),
                 source,
@@ -457,7 +398,7 @@ mod tests {
         let host = FakeSelinux::enforcing(&[]);
         let e = confine("hello", &module(), &host).unwrap_err();
         assert!(
-            matches!(e, ConfinementError::NotLoaded { ref label, .. } if label == "system_u:system_r:ct_hello_t:s0")
+            matches!(e, EnforceError::ModuleNotLoaded { ref label, .. } if label == "system_u:system_r:ct_hello_t:s0")
         );
         let msg = e.to_string();
         assert!(

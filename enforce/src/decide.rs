@@ -22,9 +22,10 @@ use cerro_core::{Error, ExitCode};
 use serde::Serialize;
 
 use crate::config::{Config, Mode};
-use crate::confinement::{confinement, Confinement, ConfinementError, GivenLabels, SelinuxHost, SelinuxStatus};
+use crate::confinement::{confinement, Confinement, GivenLabels, SelinuxHost, SelinuxStatus};
 use crate::host::{load_policy, load_trust, read_bundle};
 use crate::store::BundleStore;
+use crate::EnforceError;
 
 /// What is being started.
 #[derive(Debug, Clone)]
@@ -175,39 +176,6 @@ impl Admission {
 /// trusted `full` or `ultimate`).
 pub const NO_POLICY: &str = "no deployment policy: baseline of one full signer";
 
-/// Why a container may not start.
-enum Failure {
-    /// Verification (or finding the bundle) failed.
-    Core(Error),
-    /// The bundle verified but cannot be confined as it requires.
-    Confinement(ConfinementError),
-}
-
-impl Failure {
-    fn kind(&self) -> &'static str {
-        match self {
-            Failure::Core(e) => e.kind(),
-            Failure::Confinement(_) => ConfinementError::KIND,
-        }
-    }
-
-    fn exit_code(&self) -> ExitCode {
-        match self {
-            Failure::Core(e) => e.exit_code(),
-            Failure::Confinement(e) => e.exit_code(),
-        }
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Core(e) => e.fmt(f),
-            Failure::Confinement(e) => e.fmt(f),
-        }
-    }
-}
-
 /// The verified outcome before mode and audit are applied.
 struct Outcome {
     bundle: Option<PathBuf>,
@@ -216,7 +184,7 @@ struct Outcome {
     attestation: Option<Digest>,
     package: Option<String>,
     signers: Vec<String>,
-    result: Result<Confinement, Failure>,
+    result: Result<Confinement, EnforceError>,
 }
 
 fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
@@ -226,7 +194,7 @@ fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
         attestation: None,
         package: None,
         signers: Vec::new(),
-        result: Err(Failure::Core(e)),
+        result: Err(EnforceError::Core(e)),
     }
 }
 
@@ -289,7 +257,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
             attestation,
             package,
             signers: Vec::new(),
-            result: Err(Failure::Core(r.error)),
+            result: Err(EnforceError::Core(r.error)),
         },
         Ok(v) => {
             let signers = v
@@ -301,7 +269,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 .collect();
             let signed_chain = cerro_core::image::chain_id(&v.config.diff_ids);
             let result = if !req.images.contains(&image) {
-                Err(Failure::Core(match req.images.first() {
+                Err(EnforceError::Core(match req.images.first() {
                     Some(expected) => Error::DigestMismatch {
                         what: "the bundle's image vs the container's image".into(),
                         expected: *expected,
@@ -311,7 +279,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                     None => Error::MissingAttestation("no image to bind the bundle to".into()),
                 }))
             } else if let Some(chain) = req.rootfs_chain.filter(|c| Some(**c) != signed_chain) {
-                Err(Failure::Core(match signed_chain {
+                Err(EnforceError::Core(match signed_chain {
                     Some(signed) => Error::DigestMismatch {
                         what: "the container's root file system layers (snapshot chain id) vs the signed diffIds"
                             .into(),
@@ -321,12 +289,10 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                     None => Error::malformed("bundle", "the signed image has no layers to mount"),
                 }))
             } else {
-                confinement(&v, req.selinux)
-                    .and_then(|c| match req.given_labels {
-                        Some(given) => c.check_given(given).map(|()| c),
-                        None => Ok(c),
-                    })
-                    .map_err(Failure::Confinement)
+                confinement(&v, req.selinux).and_then(|c| match req.given_labels {
+                    Some(given) => c.check_given(given).map(|()| c),
+                    None => Ok(c),
+                })
             };
             Outcome {
                 bundle: Some(path),
@@ -350,7 +316,7 @@ pub fn decide(cfg: &Config, req: &Request<'_>) -> Decision {
             d.allowed = false;
             d.admission = None;
             d.confinement = None;
-            d.check = Some(e.kind());
+            d.check = Some(e.check());
             d.exit_code = e.exit_code().code();
             d.reason = format!("cannot write the audit log: {e}");
         }
@@ -382,7 +348,7 @@ fn decision(cfg: &Config, req: &Request<'_>) -> Decision {
                 c.summary()
             ),
         ),
-        Err(e) => (Some(e.kind()), e.exit_code().code(), e.to_string()),
+        Err(e) => (Some(e.check()), e.exit_code().code(), e.to_string()),
     };
     if let Some(e) = req.lookup_error {
         reason = format!("cannot tell which image the container runs ({e}); {reason}");
@@ -465,7 +431,7 @@ pub fn refuse_without_clock(
         attestation: None,
         package: None,
         signers: Vec::new(),
-        check: Some(error.kind()),
+        check: Some(error.check()),
         exit_code: error.exit_code().code(),
         reason: error.to_string(),
         confinement: None,
@@ -478,7 +444,7 @@ pub fn refuse_without_clock(
 
 fn append_audit(path: &Path, d: &Decision) -> Result<(), Error> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        cerro_core::fsutil::create_dir(dir, 0o755)?;
+        cerro_core::file::create_dir(dir, 0o755)?;
     }
     let mut line = serde_json::to_vec(d).map_err(|e| Error::malformed("audit record", e.to_string()))?;
     line.push(b'\n');

@@ -10,7 +10,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 use cerro_core::bundle::{read_bundle_file, Bundle, Extract};
-use cerro_core::policy::{NoPolicy, Policy};
+use cerro_core::policy_interface::{NoPolicy, Policy};
 use cerro_core::trust::home::Home;
 use cerro_core::trust::TrustStore;
 use cerro_core::verify::{verify, Rejected, Verified};
@@ -142,7 +142,7 @@ pub(crate) fn load_policy(path: Option<&Path>) -> Result<Box<dyn Policy>, Error>
     match path {
         None => Ok(Box::new(NoPolicy)),
         Some(p) => {
-            let bytes = cerro_core::fsutil::read_bounded(p, MAX_POLICY, "deployment policy")?;
+            let bytes = cerro_core::file::read_bounded(p, MAX_POLICY, "deployment policy")?;
             Ok(Box::new(DeploymentPolicy::from_json(&p.display().to_string(), &bytes)?))
         }
     }
@@ -180,10 +180,10 @@ fn open_regular(path: &Path) -> Result<File, Error> {
         } else {
             "not a regular file"
         };
-        return Err(Error::Config(format!(
-            "{}: a bundle must be a regular file, this is {what}",
-            path.display()
-        )));
+        return Err(Error::NotRegularFile {
+            path: path.to_owned(),
+            what,
+        });
     }
     Ok(f)
 }

@@ -16,6 +16,7 @@
 mod config;
 pub mod confinement;
 mod decide;
+mod error;
 mod host;
 mod store;
 /// Test doubles (`FakeSelinux`), for tests only.
@@ -25,30 +26,6 @@ pub mod testing;
 pub use config::{check_daemon_owned, Config, Layout, Mode, Overrides, SYSTEM_HOME, SYSTEM_STORE};
 pub use confinement::{Confinement, GivenLabels, KernelSelinux, SelinuxHost, SelinuxMode, SelinuxStatus};
 pub use decide::{decide, preview, refuse_without_clock, Admission, Decision, Request, NO_POLICY};
+pub use error::EnforceError;
 pub use host::{read_bundle, Checked, Clock, Host};
 pub use store::{BundleStore, Rollback, StoredBundle};
-
-/// Errors of this crate (configuration and store I/O; a refused image is a
-/// [`Decision`], not an error).
-#[derive(Debug, thiserror::Error)]
-pub enum EnforceError {
-    /// From the core (I/O with context, malformed bundle, verification).
-    #[error(transparent)]
-    Core(#[from] cerro_core::Error),
-    /// From the policy engine.
-    #[error(transparent)]
-    Policy(#[from] cerro_policy::PolicyError),
-    /// The configuration is unusable.
-    #[error("configuration: {0}")]
-    Config(String),
-}
-
-impl EnforceError {
-    /// The documented exit code.
-    pub fn exit_code(&self) -> cerro_core::ExitCode {
-        match self {
-            EnforceError::Core(e) => e.exit_code(),
-            EnforceError::Policy(_) | EnforceError::Config(_) => cerro_core::ExitCode::Config,
-        }
-    }
-}

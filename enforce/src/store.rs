@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use cerro_core::bundle::{read_bundle_file, Bundle, NoExtract};
 use cerro_core::digest::Digest;
-use cerro_core::fsutil::{create_dir, AtomicFile};
+use cerro_core::file::{create_dir, AtomicFile};
 use cerro_core::timestamp::format_rfc3339;
 use cerro_core::verify::Verified;
 use cerro_core::Error;
@@ -227,7 +227,7 @@ mod tests {
         let v = cerro_core::verify::verify(
             read_bundle_file(&File::open(&path).unwrap(), &mut NoExtract).unwrap(),
             &t,
-            &cerro_core::policy::NoPolicy,
+            &cerro_core::policy_interface::NoPolicy,
             1,
         )
         .unwrap();

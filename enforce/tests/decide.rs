@@ -15,7 +15,7 @@ use cerro_core::digest::Digest;
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
-use cerro_core::policy::NoPolicy;
+use cerro_core::policy_interface::NoPolicy;
 use cerro_core::trust::home::Home;
 use cerro_enforce::{decide, BundleStore, Config, GivenLabels, Mode, Request};
 
@@ -716,7 +716,11 @@ fn the_host_service_verifies_files_and_previews_the_decision() {
     assert!(e.to_string().contains("FIFO"), "{e}");
 
     // A clock that cannot be read refuses; it never reads as 0.
-    let broken = Host::new(fx.cfg.clone(), || Err(cerro_core::Error::Config("no clock".into())));
+    let broken = Host::new(fx.cfg.clone(), || {
+        Err(cerro_core::Error::Clock {
+            reason: "no clock".into(),
+        })
+    });
     assert!(broken.verify_file(&stored, &mut NoExtract).is_err());
 
     // A configured policy that cannot be read is an error, not the baseline.

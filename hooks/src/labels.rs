@@ -11,6 +11,8 @@ use std::path::Path;
 use cerro_enforce::GivenLabels;
 use serde::Deserialize;
 
+use crate::HookError;
+
 /// Largest OCI config read.
 pub const MAX_CONFIG: u64 = 4 << 20;
 
@@ -38,17 +40,17 @@ struct Spec {
 
 /// `process.selinuxLabel` and `linux.mountLabel` of `<bundle>/config.json`
 /// (read up to [`MAX_CONFIG`] bytes, measured while reading).
-pub fn given_labels(bundle: &Path) -> Result<GivenLabels, String> {
+pub fn given_labels(bundle: &Path) -> Result<GivenLabels, HookError> {
     let path = bundle.join("config.json");
-    let bytes =
-        cerro_core::fsutil::read_bounded(&path, MAX_CONFIG, &path.display().to_string()).map_err(|e| e.to_string())?;
-    parse_labels(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    let bytes = cerro_core::file::read_bounded(&path, MAX_CONFIG, &path.display().to_string())
+        .map_err(|e| HookError::ContainerConfig(e.to_string()))?;
+    parse_labels(&bytes).map_err(|e| HookError::ContainerConfig(format!("{}: {e}", path.display())))
 }
 
 /// The labels of an OCI config document (empty strings count as absent,
 /// as runc treats them).
-pub fn parse_labels(bytes: &[u8]) -> Result<GivenLabels, String> {
-    let spec: Spec = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+pub fn parse_labels(bytes: &[u8]) -> Result<GivenLabels, serde_json::Error> {
+    let spec: Spec = serde_json::from_slice(bytes)?;
     let set = |v: Option<String>| v.filter(|s| !s.is_empty());
     Ok(GivenLabels {
         process: set(spec.process.unwrap_or_default().selinux_label),
@@ -86,7 +88,10 @@ mod tests {
         .unwrap();
         assert_eq!(given_labels(dir.path()).unwrap(), GivenLabels::default());
         std::fs::write(&config, "{").unwrap();
-        assert!(given_labels(dir.path()).unwrap_err().contains("config.json"));
+        assert!(given_labels(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("config.json"));
         assert!(given_labels(&dir.path().join("missing")).is_err());
     }
 
@@ -95,7 +100,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = std::fs::File::create(dir.path().join("config.json")).unwrap();
         f.set_len(MAX_CONFIG + 1).unwrap();
-        let e = given_labels(dir.path()).unwrap_err();
+        let e = given_labels(dir.path()).unwrap_err().to_string();
         assert!(e.contains("larger than the 4194304-byte limit"), "{e}");
     }
 }

@@ -4,15 +4,18 @@
 //! ([`parse_state`]), podman's storage metadata (`containers.json`,
 //! `images.json`: [`podman`]) and the labels in the container's OCI config
 //! ([`labels`]). Every file is read with a bound
-//! ([`cerro_core::fsutil::read_bounded`]) and every parser returns an error,
+//! ([`cerro_core::file::read_bounded`]) and every parser returns an error,
 //! never panics, on any bytes.
 //!
 //! Nothing but the hook binary links this library for its decisions (a
 //! front end is no dependency of anything: ARCHITECTURE.md); the fuzz
 //! crates reach it only as a dev-dependency or from their own workspace.
 
+mod error;
 pub mod labels;
 pub mod podman;
+
+pub use error::HookError;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,11 +39,11 @@ pub struct State {
 }
 
 /// Parses the OCI state document (at most [`MAX_STATE`] bytes).
-pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
+pub fn parse_state(bytes: &[u8]) -> Result<State, HookError> {
     if bytes.len() as u64 > MAX_STATE {
-        return Err(format!("larger than {MAX_STATE} bytes"));
+        return Err(HookError::BadState(format!("larger than {MAX_STATE} bytes")));
     }
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    serde_json::from_slice(bytes).map_err(|e| HookError::BadState(e.to_string()))
 }
 
 #[cfg(test)]
@@ -57,12 +60,16 @@ mod tests {
         assert_eq!(s.id, "c1");
         assert_eq!(s.bundle, PathBuf::from("/b"));
         assert_eq!(s.annotations.get("a").map(String::as_str), Some("b"));
-        assert!(parse_state(br#"{"id":"c1"}"#).unwrap_err().contains("bundle"));
+        assert!(parse_state(br#"{"id":"c1"}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("bundle"));
         assert!(parse_state(br#"{"id":"c1","id":"c2","bundle":"/b"}"#)
             .unwrap_err()
+            .to_string()
             .contains("duplicate"));
         let mut big = br#"{"id":"c1","bundle":"/b"}"#.to_vec();
         big.resize(MAX_STATE as usize + 1, b' ');
-        assert!(parse_state(&big).unwrap_err().contains("larger than"));
+        assert!(parse_state(&big).unwrap_err().to_string().contains("larger than"));
     }
 }

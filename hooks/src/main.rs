@@ -33,8 +33,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use cerro_enforce::{decide, refuse_without_clock, Config, KernelSelinux, Request};
-use cerro_hook::{labels, parse_state, podman, State, MAX_STATE};
+use cerro_enforce::{refuse_without_clock, Config, Host, KernelSelinux, Request};
+use cerro_hook::{labels, parse_state, podman, HookError, State, MAX_STATE};
 
 use cerro_core::naming::BUNDLE_ANNOTATION;
 
@@ -47,87 +47,80 @@ fn refuse(code: u8, msg: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let mut raw = Vec::new();
-    if let Err(e) = std::io::stdin().take(MAX_STATE + 1).read_to_end(&mut raw) {
-        return refuse(
-            cerro_core::ExitCode::Io.code(),
-            &format!("cannot read the OCI state: {e}"),
-        );
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Refusal::Decided(d)) => refuse(d.exit_code, &d.reason),
+        Err(Refusal::Error(e)) => refuse(e.exit_code().code(), &e.to_string()),
     }
-    let state: State = match parse_state(&raw) {
-        Ok(s) => s,
-        Err(e) => {
-            return refuse(
-                cerro_core::ExitCode::Malformed.code(),
-                &format!("bad OCI state on stdin: {e}"),
-            )
-        }
-    };
-    let cfg = match Config::for_daemon(|k| std::env::var_os(k)) {
-        Ok(c) => c,
-        Err(e) => return refuse(e.exit_code().code(), &e.to_string()),
-    };
-    let explicit = match explicit_bundle(&state.annotations, &cfg, |k| std::env::var_os(k)) {
-        Ok(b) => b,
-        Err(e) => return refuse(cerro_core::ExitCode::Config.code(), &e),
-    };
+}
+
+/// Why the container may not start: the decision's refusal (its exit code
+/// came from the one table when it was decided), or the hook's own error.
+enum Refusal {
+    Decided(Box<cerro_enforce::Decision>),
+    Error(HookError),
+}
+
+impl<E: Into<HookError>> From<E> for Refusal {
+    fn from(e: E) -> Self {
+        Refusal::Error(e.into())
+    }
+}
+
+fn run() -> Result<(), Refusal> {
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .take(MAX_STATE + 1)
+        .read_to_end(&mut raw)
+        .map_err(HookError::Stdin)?;
+    let state: State = parse_state(&raw)?;
+    let cfg = Config::for_daemon(|k| std::env::var_os(k))?;
+    let explicit = explicit_bundle(&state.annotations, &cfg, |k| std::env::var_os(k))?;
     // Not knowing the image is decided (and audited) with no image, which
     // refuses, with or without an explicit bundle.
     let (images, lookup_error) = match podman::image_digests(&state.bundle, &state.id) {
         Ok(d) => (d, None),
-        Err(e) => (Vec::new(), Some(e)),
+        Err(e) => (Vec::new(), Some(e.to_string())),
     };
-    let given = match labels::given_labels(&state.bundle) {
-        Ok(l) => l,
-        Err(e) => {
-            return refuse(
-                cerro_core::ExitCode::Io.code(),
-                &format!("cannot read the container's OCI config: {e}"),
-            )
-        }
-    };
-    let now = match cerro_core::clock::unix_now() {
+    let given = labels::given_labels(&state.bundle)?;
+    // The host service over the daemon configuration, with the one clock
+    // (`cerro_core::clock::unix_now`), read once, here.
+    let host = Host::with_system_clock(cfg);
+    let now = match host.now() {
         Ok(n) => n,
         Err(e) => {
-            let d = refuse_without_clock(&cfg, "hook", Some(&state.id), &images, e);
-            return refuse(d.exit_code, &d.reason);
+            let d = refuse_without_clock(host.config(), "hook", Some(&state.id), &images, e);
+            return Err(Refusal::Decided(Box::new(d)));
         }
     };
-    let d = decide(
-        &cfg,
-        &Request {
-            component: "hook",
-            container: Some(&state.id),
-            images: &images,
-            bundle: explicit.as_deref(),
-            now,
-            selinux: &KernelSelinux::default(),
-            given_labels: Some(&given),
-            lookup_error: lookup_error.as_deref(),
-            // podman's storage names the image, not the layers it mounted.
-            rootfs_chain: None,
-        },
-    );
-    if let Some(admission) = d.admission() {
-        // The admission must be for this container (#17): one decided for
-        // another container starts nothing here.
-        if admission.container() != Some(state.id.as_str()) {
-            return refuse(
-                cerro_core::ExitCode::Config.code(),
-                &format!(
-                    "the decision admits container {:?}, not {:?}",
-                    admission.container().unwrap_or(""),
-                    state.id
-                ),
-            );
+    let d = host.decide(&Request {
+        component: "hook",
+        container: Some(&state.id),
+        images: &images,
+        bundle: explicit.as_deref(),
+        now,
+        selinux: &KernelSelinux::default(),
+        given_labels: Some(&given),
+        lookup_error: lookup_error.as_deref(),
+        // podman's storage names the image, not the layers it mounted.
+        rootfs_chain: None,
+    });
+    let Some(admission) = d.admission() else {
+        return Err(Refusal::Decided(Box::new(d)));
+    };
+    // The admission must be for this container (#17): one decided for
+    // another container starts nothing here.
+    if admission.container() != Some(state.id.as_str()) {
+        return Err(HookError::WrongContainer {
+            admitted: admission.container().unwrap_or("").to_owned(),
+            container: state.id,
         }
-        if admission.audit_override() {
-            eprintln!("cerro-hook: {}", d.reason);
-        }
-        ExitCode::SUCCESS
-    } else {
-        refuse(d.exit_code, &d.reason)
+        .into());
     }
+    if admission.audit_override() {
+        eprintln!("cerro-hook: {}", d.reason);
+    }
+    Ok(())
 }
 
 /// The bundle the `io.cerro.bundle` annotation names, if it may be used:
@@ -142,27 +135,36 @@ fn explicit_bundle(
     annotations: &std::collections::BTreeMap<String, String>,
     cfg: &Config,
     env: impl Fn(&str) -> Option<OsString>,
-) -> Result<Option<PathBuf>, String> {
+) -> Result<Option<PathBuf>, HookError> {
     let allowed = match env(ALLOW_ANNOTATION).as_ref().and_then(|v| v.to_str()) {
         None | Some("") | Some("0") => false,
         Some("1") => true,
-        Some(other) => return Err(format!("{ALLOW_ANNOTATION}={other:?}: expected 1 or 0")),
+        Some(other) => {
+            return Err(HookError::BundleAnnotation {
+                setting: format!("{ALLOW_ANNOTATION}={other:?}"),
+                reason: "expected 1 or 0".into(),
+            })
+        }
     };
     let Some(named) = annotations.get(BUNDLE_ANNOTATION).filter(|_| allowed) else {
         return Ok(None);
     };
-    let store = cfg
-        .store
-        .canonicalize()
-        .map_err(|e| format!("{BUNDLE_ANNOTATION}: bundle store {}: {e}", cfg.store.display()))?;
+    let setting = || format!("{BUNDLE_ANNOTATION}={named}");
+    let store = cfg.store.canonicalize().map_err(|e| HookError::BundleAnnotation {
+        setting: BUNDLE_ANNOTATION.to_owned(),
+        reason: format!("bundle store {}: {e}", cfg.store.display()),
+    })?;
     let path = Path::new(named)
         .canonicalize()
-        .map_err(|e| format!("{BUNDLE_ANNOTATION}={named}: {e}"))?;
+        .map_err(|e| HookError::BundleAnnotation {
+            setting: setting(),
+            reason: e.to_string(),
+        })?;
     if !path.starts_with(&store) || path == store {
-        return Err(format!(
-            "{BUNDLE_ANNOTATION}={named}: not a bundle inside the bundle store ({})",
-            store.display()
-        ));
+        return Err(HookError::BundleAnnotation {
+            setting: setting(),
+            reason: format!("not a bundle inside the bundle store ({})", store.display()),
+        });
     }
     Ok(Some(path))
 }
@@ -209,6 +211,7 @@ mod tests {
         let yes = |_: &str| Some(OsString::from("yes"));
         assert!(explicit_bundle(&a, &cfg(&store), yes)
             .unwrap_err()
+            .to_string()
             .contains("expected 1 or 0"));
     }
 
@@ -226,12 +229,14 @@ mod tests {
             store.clone(),
             dir.path().join("missing.ctp"),
         ] {
-            let e = explicit_bundle(&named(&bad), &cfg(&store), on).unwrap_err();
+            let e = explicit_bundle(&named(&bad), &cfg(&store), on).unwrap_err().to_string();
             assert!(e.starts_with("io.cerro.bundle="), "{e}");
         }
         // A symbolic link in the store to a file outside it is outside.
         std::os::unix::fs::symlink(&outside, store.join("sha256/link.ctp")).unwrap();
-        let e = explicit_bundle(&named(&store.join("sha256/link.ctp")), &cfg(&store), on).unwrap_err();
+        let e = explicit_bundle(&named(&store.join("sha256/link.ctp")), &cfg(&store), on)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a bundle inside the bundle store"), "{e}");
     }
 }

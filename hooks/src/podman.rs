@@ -11,6 +11,8 @@ use std::path::Path;
 use cerro_core::digest::Digest;
 use serde::{Deserialize, Serialize};
 
+use crate::HookError;
+
 /// What the hook uses of one `containers.json` entry (other fields ignored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
@@ -38,13 +40,13 @@ pub struct Image {
 pub const MAX_JSON: u64 = 64 << 20;
 
 /// Parses `containers.json` (a JSON array of containers).
-pub fn parse_containers(bytes: &[u8]) -> Result<Vec<Container>, String> {
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+pub fn parse_containers(bytes: &[u8]) -> Result<Vec<Container>, HookError> {
+    serde_json::from_slice(bytes).map_err(|e| HookError::ImageUnknown(e.to_string()))
 }
 
 /// Parses `images.json` (a JSON array of images).
-pub fn parse_images(bytes: &[u8]) -> Result<Vec<Image>, String> {
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+pub fn parse_images(bytes: &[u8]) -> Result<Vec<Image>, HookError> {
+    serde_json::from_slice(bytes).map_err(|e| HookError::ImageUnknown(e.to_string()))
 }
 
 impl Image {
@@ -69,42 +71,43 @@ impl Image {
 
 /// Reads `path` (at most [`MAX_JSON`] bytes, measured while reading) and
 /// parses it with `parse`.
-fn read_json<T>(path: &Path, parse: fn(&[u8]) -> Result<T, String>) -> Result<T, String> {
-    let bytes =
-        cerro_core::fsutil::read_bounded(path, MAX_JSON, &path.display().to_string()).map_err(|e| e.to_string())?;
-    parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+fn read_json<T>(path: &Path, parse: fn(&[u8]) -> Result<T, HookError>) -> Result<T, HookError> {
+    let bytes = cerro_core::file::read_bounded(path, MAX_JSON, &path.display().to_string())
+        .map_err(|e| HookError::ImageUnknown(e.to_string()))?;
+    parse(&bytes).map_err(|e| HookError::ImageUnknown(format!("{}: {e}", path.display())))
 }
 
 /// The manifest digest(s) of the image container `id` (bundle at `bundle`) runs.
-pub fn image_digests(bundle: &Path, id: &str) -> Result<Vec<Digest>, String> {
+pub fn image_digests(bundle: &Path, id: &str) -> Result<Vec<Digest>, HookError> {
     // <root>/<driver>-containers/<id>/userdata
-    let containers_dir = bundle
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("{} is not a containers/storage bundle path", bundle.display()))?;
+    let containers_dir = bundle.parent().and_then(Path::parent).ok_or_else(|| {
+        HookError::ImageUnknown(format!("{} is not a containers/storage bundle path", bundle.display()))
+    })?;
     let dir_name = containers_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let driver = dir_name
-        .strip_suffix("-containers")
-        .ok_or_else(|| format!("{} is not a containers/storage bundle path", bundle.display()))?;
+    let driver = dir_name.strip_suffix("-containers").ok_or_else(|| {
+        HookError::ImageUnknown(format!("{} is not a containers/storage bundle path", bundle.display()))
+    })?;
     let root = containers_dir
         .parent()
-        .ok_or_else(|| format!("{} has no storage root", bundle.display()))?;
+        .ok_or_else(|| HookError::ImageUnknown(format!("{} has no storage root", bundle.display())))?;
     let containers = read_json(&containers_dir.join("containers.json"), parse_containers)?;
     let c = containers
         .iter()
         .find(|c| c.id == id)
-        .ok_or_else(|| format!("container {id} is not in {}", containers_dir.display()))?;
+        .ok_or_else(|| HookError::ImageUnknown(format!("container {id} is not in {}", containers_dir.display())))?;
     let images = read_json(&root.join(format!("{driver}-images")).join("images.json"), parse_images)?;
-    let img = images
-        .iter()
-        .find(|i| i.id == c.image)
-        .ok_or_else(|| format!("image {} of container {id} is not in the image store", c.image))?;
+    let img = images.iter().find(|i| i.id == c.image).ok_or_else(|| {
+        HookError::ImageUnknown(format!("image {} of container {id} is not in the image store", c.image))
+    })?;
     let out = img.manifest_digests();
     if out.is_empty() {
-        return Err(format!("image {} records no manifest digest", c.image));
+        return Err(HookError::ImageUnknown(format!(
+            "image {} records no manifest digest",
+            c.image
+        )));
     }
     Ok(out)
 }
@@ -147,8 +150,11 @@ mod tests {
     fn refuses_what_it_cannot_resolve() {
         let dir = tempfile::tempdir().unwrap();
         let bundle = storage(dir.path(), r#"[{"id":"img1"}]"#);
-        assert!(image_digests(&bundle, "c1").unwrap_err().contains("no manifest digest"));
-        assert!(image_digests(&bundle, "c2").unwrap_err().contains("not in"));
+        assert!(image_digests(&bundle, "c1")
+            .unwrap_err()
+            .to_string()
+            .contains("no manifest digest"));
+        assert!(image_digests(&bundle, "c2").unwrap_err().to_string().contains("not in"));
         assert!(image_digests(Path::new("/"), "c1").is_err());
         assert!(image_digests(&dir.path().join("elsewhere/c1/userdata"), "c1").is_err());
         std::fs::write(dir.path().join("overlay-images/images.json"), "not json").unwrap();

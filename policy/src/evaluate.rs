@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use cerro_core::bundle::{Bundle, RELEASE_ATTESTATION};
-use cerro_core::policy::{Policy, PolicyDecision, PolicyInput};
+use cerro_core::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use cerro_core::timestamp::{format_rfc3339, parse_rfc3339};
 use cerro_core::trust::{Fingerprint, KeyEntry};
 use cerro_core::verify::BASELINE_LEVEL;

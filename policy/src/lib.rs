@@ -4,7 +4,7 @@
 //! `spec/policy.schema.json`) saying which verified bundles may be used on a
 //! host. It is consulted by `cerro_core::verify::verify` after every
 //! cryptographic and baseline trust check has passed, through the
-//! `cerro_core::policy::Policy` trait, so `ct verify`, `ct explain`,
+//! `cerro_core::policy_interface::Policy` trait, so `ct verify`, `ct explain`,
 //! `ct unpack`, the shim and the hook decide alike.
 //!
 //! Rules (checked in one fixed order, the first failure decides, see
@@ -47,9 +47,20 @@ pub enum PolicyError {
     },
 }
 
+impl PolicyError {
+    /// The variant's kind, for the one exit-code table (`cerro_core::Kind::row`).
+    pub fn kind(&self) -> cerro_core::Kind {
+        match self {
+            PolicyError::Invalid { .. } => cerro_core::Kind::InvalidPolicy,
+        }
+    }
+}
+
 impl From<PolicyError> for cerro_core::Error {
     fn from(e: PolicyError) -> Self {
-        cerro_core::Error::Config(e.to_string())
+        match e {
+            PolicyError::Invalid { source_name, reason } => cerro_core::Error::InvalidPolicy { source_name, reason },
+        }
     }
 }
 
@@ -82,6 +93,20 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An invalid policy exits 78 (configuration) through the one table,
+    /// as a `cerro_core::Error` too, and keeps its message.
+    #[test]
+    fn an_invalid_policy_maps_through_the_one_table() {
+        let e = PolicyError::Invalid {
+            source_name: "p.json".into(),
+            reason: "not JSON".into(),
+        };
+        assert_eq!(e.kind().exit_code(), cerro_core::ExitCode::Config);
+        let text = e.to_string();
+        let core = cerro_core::Error::from(e);
+        assert_eq!((core.kind(), core.to_string()), (cerro_core::Kind::InvalidPolicy, text));
+    }
 
     #[test]
     fn globs() {

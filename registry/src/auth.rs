@@ -79,7 +79,7 @@ pub fn credentials_for(registry: &str, repository: &str, files: &[PathBuf]) -> R
             Err(e) => return Err(Error::io("reading", f, e)),
         };
         let doc: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Config(format!("{}: not a JSON auth file: {e}", f.display())))?;
+            .map_err(|e| Error::invalid_config(f.display().to_string(), format!("not a JSON auth file: {e}")))?;
         if let Some(helper) = doc
             .get("credHelpers")
             .and_then(|h| h.as_object())
@@ -148,12 +148,12 @@ fn from_auths(
     let b64 = entry.get("auth").and_then(|a| a.as_str()).unwrap_or_default();
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
-        .map_err(|e| Error::Config(format!("{}: auth of {key:?} is not base64: {e}", f.display())))?;
+        .map_err(|e| Error::invalid_config(f.display().to_string(), format!("auth of {key:?} is not base64: {e}")))?;
     let text = String::from_utf8(decoded)
-        .map_err(|_| Error::Config(format!("{}: auth of {key:?} is not UTF-8", f.display())))?;
-    let (user, pass) = text
-        .split_once(':')
-        .ok_or_else(|| Error::Config(format!("{}: auth of {key:?} is not user:password", f.display())))?;
+        .map_err(|_| Error::invalid_config(f.display().to_string(), format!("auth of {key:?} is not UTF-8")))?;
+    let (user, pass) = text.split_once(':').ok_or_else(|| {
+        Error::invalid_config(f.display().to_string(), format!("auth of {key:?} is not user:password"))
+    })?;
     Ok(Some(Credentials {
         secret: Secret::Password {
             user: user.to_owned(),
@@ -174,9 +174,10 @@ fn from_helper(helper: &str, registry: &str) -> Result<Option<Credentials>, Erro
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return Err(Error::Config(format!(
-            "credential helper name {helper:?} is not a plain name"
-        )));
+        return Err(Error::invalid_config(
+            "credential helper",
+            format!("name {helper:?} is not a plain name"),
+        ));
     }
     let program = format!("docker-credential-{helper}");
     let server = if canonical(registry) == "index.docker.io" {
@@ -194,22 +195,31 @@ fn from_helper(helper: &str, registry: &str) -> Result<Option<Credentials>, Erro
         Ok(c) => c,
         // Not installed: as if it held nothing (an anonymous pull may still work).
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::Config(format!("cannot run credential helper {program}: {e}"))),
+        Err(e) => {
+            return Err(Error::CommandFailed {
+                command: program.clone(),
+                message: format!("cannot run it: {e}"),
+            })
+        }
     };
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server.as_bytes())
-            .map_err(|e| Error::Config(format!("credential helper {program}: {e}")))?;
+        stdin.write_all(server.as_bytes()).map_err(|e| Error::CommandFailed {
+            command: program.clone(),
+            message: e.to_string(),
+        })?;
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::Config(format!("credential helper {program}: {e}")))?;
+    let out = child.wait_with_output().map_err(|e| Error::CommandFailed {
+        command: program.clone(),
+        message: e.to_string(),
+    })?;
     if !out.status.success() {
         // "credentials not found in native keychain": nothing stored.
         return Ok(None);
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| Error::Config(format!("credential helper {program} answered no JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::CommandFailed {
+        command: program.clone(),
+        message: format!("answered no JSON: {e}"),
+    })?;
     let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
     let (user, password) = (field("Username"), field("Secret"));
     if user.is_empty() && password.is_empty() {

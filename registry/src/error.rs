@@ -47,12 +47,33 @@ pub enum Error {
     Core(#[from] cerro_core::Error),
 }
 
+impl Error {
+    /// The variant's kind, for the one exit-code table (`cerro_core::Kind::row`).
+    pub fn kind(&self) -> cerro_core::Kind {
+        match self {
+            Error::Network { .. } => cerro_core::Kind::Network,
+            Error::BadReference { .. } => cerro_core::Kind::InvalidReference,
+            Error::NoBundle { .. } => cerro_core::Kind::NoBundle,
+            Error::Refused(c) | Error::Core(c) => c.kind(),
+        }
+    }
+}
+
 impl From<Error> for cerro_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Core(c) | Error::Refused(c) => c,
-            Error::BadReference { .. } => cerro_core::Error::Config(e.to_string()),
-            Error::Network { .. } | Error::NoBundle { .. } => cerro_core::Error::Network(e.to_string()),
+            Error::BadReference { reference, reason } => cerro_core::Error::InvalidReference { reference, reason },
+            Error::Network { op, target, message } => cerro_core::Error::Network { op, target, message },
+            Error::NoBundle {
+                reference,
+                digest,
+                artifact_type,
+            } => cerro_core::Error::NoBundle {
+                reference,
+                digest,
+                artifact_type,
+            },
         }
     }
 }
@@ -85,7 +106,8 @@ mod tests {
         };
         let core: cerro_core::Error = e.into();
         assert_eq!(core.exit_code(), ExitCode::Network);
-        assert_eq!(core.kind(), "network");
+        assert_eq!(core.check(), "network");
+        assert_eq!(core.kind(), cerro_core::Kind::Network);
         assert!(core.to_string().contains("MANIFEST_INVALID"), "{core}");
         let digest = cerro_core::Error::DigestMismatch {
             what: "blob".into(),
@@ -94,5 +116,40 @@ mod tests {
         };
         let back: cerro_core::Error = Error::from(digest).into();
         assert_eq!(back.exit_code(), ExitCode::DigestMismatch);
+    }
+
+    /// Every variant keeps its kind (and so its exit code) when it leaves
+    /// as a `cerro_core::Error`; the codes are the ones the mapping gave before.
+    #[test]
+    fn every_registry_variant_maps_through_the_one_table() {
+        let all = [
+            Error::Network {
+                op: "resolving",
+                target: "r".into(),
+                message: "m".into(),
+            },
+            Error::BadReference {
+                reference: "r".into(),
+                reason: "x".into(),
+            },
+            Error::NoBundle {
+                reference: "r".into(),
+                digest: "d".into(),
+                artifact_type: "t",
+            },
+            Error::Refused(cerro_core::Error::MissingAttestation("x".into())),
+            Error::Core(cerro_core::Error::malformed("x", "y")),
+        ];
+        let mut codes = Vec::new();
+        for e in all {
+            let (kind, text) = (e.kind(), e.to_string());
+            let core = cerro_core::Error::from(e);
+            assert_eq!(core.kind(), kind, "{core}");
+            if !matches!(kind, cerro_core::Kind::Network) {
+                assert_eq!(core.to_string(), text);
+            }
+            codes.push(core.exit_code().code());
+        }
+        assert_eq!(codes, [12, 78, 12, 5, 10]);
     }
 }

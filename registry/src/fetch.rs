@@ -31,7 +31,7 @@ use cerro_core::bundle::{
 };
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
-use cerro_core::fsutil::AtomicFile;
+use cerro_core::file::AtomicFile;
 use cerro_core::image::{
     bundle_index, parse_manifest, BlobRef, ImageParts, MANIFEST_TYPES, MT_OCI_MANIFEST, OCI_LAYOUT_FILE,
 };
@@ -257,7 +257,7 @@ pub fn fetch(
 fn is_fatal(e: &Error) -> bool {
     match e {
         Error::Network { .. } | Error::BadReference { .. } | Error::NoBundle { .. } => true,
-        Error::Core(c) => matches!(c, CoreError::Io { .. } | CoreError::Network(_)),
+        Error::Core(c) => matches!(c, CoreError::Io { .. } | CoreError::Network { .. }),
         Error::Refused(_) => false,
     }
 }
@@ -707,7 +707,7 @@ mod tests {
     use cerro_core::image::layout::{basic_config, LayoutBuilder};
     use cerro_core::image::source::SourceImage;
     use cerro_core::manifest::{ImageRef, PackageManifest};
-    use cerro_core::policy::NoPolicy;
+    use cerro_core::policy_interface::NoPolicy;
     use cerro_core::trust::{KeyEntry, TrustLevel};
     use ed25519_dalek::SigningKey;
 

@@ -42,7 +42,7 @@ pub fn load_cas(dirs: &[PathBuf], required: bool) -> Result<Vec<(PathBuf, Vec<u8
         for f in files {
             let pem = std::fs::read(&f).map_err(|e| Error::io("reading", &f, e))?;
             if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                return Err(Error::Config(format!("{}: not a PEM certificate", f.display())));
+                return Err(Error::invalid_config(f.display().to_string(), "not a PEM certificate"));
             }
             out.push((f, pem));
         }

@@ -167,7 +167,8 @@ fn fetch(reg: &TestRegistry, dir: &Path) -> Result<Got, cerro_core::Error> {
     let out = dir.join("out.ctp");
     let _ = fs::remove_file(&out);
     let fetched = cerro_registry::fetch(&connect(reg, dir), &out, &trust(), NOW, &mut |_| {})?;
-    let verified = cerro_core::verify::verify(fetched.bundle, &trust(), &cerro_core::policy::NoPolicy, NOW).unwrap();
+    let verified =
+        cerro_core::verify::verify(fetched.bundle, &trust(), &cerro_core::policy_interface::NoPolicy, NOW).unwrap();
     fetched.pending.commit(&verified)?;
     Ok(Got {
         artifact: fetched.artifact,

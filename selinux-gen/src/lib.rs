@@ -46,16 +46,55 @@ pub enum SelinuxError {
     NotInstallable(String),
 }
 
+impl SelinuxError {
+    /// The variant's kind, for the one exit-code table (`cerro_core::Kind::row`).
+    pub fn kind(&self) -> cerro_core::Kind {
+        match self {
+            SelinuxError::Io(..) => cerro_core::Kind::Io,
+            SelinuxError::Policy(_) => cerro_core::Kind::TargetPolicy,
+            SelinuxError::Unrepresentable(_) => cerro_core::Kind::Unrepresentable,
+            SelinuxError::Name(e) => e.kind(),
+            SelinuxError::NotInstallable(_) => cerro_core::Kind::NotInstallable,
+        }
+    }
+}
+
 impl From<SelinuxError> for cerro_core::Error {
     fn from(e: SelinuxError) -> Self {
         match e {
             SelinuxError::Io(path, source) => cerro_core::Error::io("reading", path, source),
-            SelinuxError::Policy(m) => cerro_core::Error::Config(m),
+            SelinuxError::Policy(m) => cerro_core::Error::invalid_config("target policy", m),
             SelinuxError::Unrepresentable(m) => cerro_core::Error::malformed("manifest.toml", m),
             SelinuxError::Name(e) => e,
             SelinuxError::NotInstallable(m) => {
                 cerro_core::Error::malformed("bundle", format!("SELinux module not installable: {m}"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant keeps its kind (and so its exit code) when it leaves
+    /// as a `cerro_core::Error`; the codes are the ones the mapping gave before.
+    #[test]
+    fn every_selinux_variant_maps_through_the_one_table() {
+        let all = [
+            SelinuxError::Io("/x".into(), std::io::Error::other("x")),
+            SelinuxError::Policy("no type".into()),
+            SelinuxError::Unrepresentable("x".into()),
+            SelinuxError::Name(cerro_core::Error::malformed("manifest.toml", "name")),
+            SelinuxError::NotInstallable("x".into()),
+        ];
+        let mut codes = Vec::new();
+        for e in all {
+            let kind = e.kind();
+            let core = cerro_core::Error::from(e);
+            assert_eq!(core.exit_code(), kind.exit_code(), "{core}");
+            codes.push(core.exit_code().code());
+        }
+        assert_eq!(codes, [11, 78, 10, 10, 10]);
     }
 }

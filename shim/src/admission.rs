@@ -101,10 +101,12 @@ impl Admitter {
             })?;
             Ok(image)
         });
+        // The host service over this task's configuration, with the one clock.
+        let host = cerro_enforce::Host::with_system_clock(settings.enforce.clone());
         match found {
             Ok(image) => verify_image_on(
                 &*self.selinux,
-                &settings.enforce,
+                &host,
                 Some(id),
                 &image.digests,
                 explicit.as_deref(),
@@ -114,7 +116,7 @@ impl Admitter {
             Err(e) => {
                 log::warn!("container {id}: {e}");
                 let e = e.to_string();
-                verify_image_on(&*self.selinux, &settings.enforce, Some(id), &[], None, Some(&e), None)
+                verify_image_on(&*self.selinux, &host, Some(id), &[], None, Some(&e), None)
             }
         }
     }

@@ -242,7 +242,7 @@ pub fn spawn_and_read(mut cmd: Command) -> std::io::Result<(u32, Vec<u8>, Vec<u8
 /// The pid the runtime wrote to `pid_file` for `command`.
 fn read_pid(pid_file: &Path, command: &str) -> Result<u32, ShimError> {
     // A pid is a few digits: a larger file is not one (read no more of it).
-    let bytes = cerro_core::fsutil::read_bounded(pid_file, 64, "a pid file").map_err(|e| match e {
+    let bytes = cerro_core::file::read_bounded(pid_file, 64, "a pid file").map_err(|e| match e {
         cerro_core::Error::Io { source, .. } => ShimError::io("reading", pid_file, source),
         other => ShimError::Runtime {
             command: command.into(),

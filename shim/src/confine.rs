@@ -79,7 +79,7 @@ pub fn label_config_from(bundle: &Path, config: &[u8], admission: &cerro_enforce
     spec["process"]["selinuxLabel"] = process_label.clone().into();
     spec["linux"]["mountLabel"] = mount_label.clone().into();
     let out = serde_json::to_vec(&spec).map_err(|e| ShimError::InvalidArgument(e.to_string()))?;
-    cerro_core::fsutil::write_atomic(&path, &out, 0o644)
+    cerro_core::file::write_atomic(&path, &out, 0o644)
         .map_err(|e| ShimError::io("writing the OCI spec", &path, std::io::Error::other(e.to_string())))
 }
 

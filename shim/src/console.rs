@@ -45,6 +45,8 @@ impl ConsoleSocket {
     /// Listens in a new `0700` directory under the temporary directory.
     pub fn new() -> Result<Self, ShimError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
+        // Only to make the directory name unlikely to collide (not a trust
+        // decision; the one clock for those is `cerro_core::clock::unix_now`).
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())

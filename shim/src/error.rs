@@ -51,6 +51,11 @@ pub enum ShimError {
     /// The shim's configuration (runtime options file, environment) is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// The host configuration the decision needs (`Config::for_daemon`:
+    /// trust root and store paths, their ownership) is unusable; its kind
+    /// and exit code travel with it (`EnforceError::kind`).
+    #[error("configuration: {0}")]
+    Enforce(#[from] cerro_enforce::EnforceError),
     /// No such container in this shim.
     #[error("container {0} not found")]
     NotFound(String),

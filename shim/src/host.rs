@@ -74,7 +74,7 @@ impl Host for SystemHost {
 
     fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         let f = std::fs::File::open(path)?;
-        cerro_core::fsutil::read_bounded_from(f, limit, "a kernel file").map_err(|e| match e {
+        cerro_core::file::read_bounded_from(f, limit, "a kernel file").map_err(|e| match e {
             cerro_core::Error::Io { source, .. } => source,
             other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
         })

@@ -124,13 +124,16 @@ pub use cerro_core::naming::BUNDLE_ANNOTATION;
 /// `confinement` is what the caller must apply (the labels of a
 /// [`Confinement::Domain`]).
 pub fn verify_image(cfg: &Config, container: Option<&str>, images: &[Digest], bundle: Option<&Path>) -> Decision {
-    verify_image_on(&KernelSelinux::default(), cfg, container, images, bundle, None, None)
+    let host = cerro_enforce::Host::with_system_clock(cfg.clone());
+    verify_image_on(&KernelSelinux::default(), &host, container, images, bundle, None, None)
 }
 
-/// [`verify_image`] with the host's SELinux given (tests substitute it).
+/// [`verify_image`] on `host` (its configuration and its clock: the system
+/// clock, `cerro_core::clock::unix_now`, read once here), with the host's
+/// SELinux given (tests substitute it).
 fn verify_image_on(
     selinux: &dyn SelinuxHost,
-    cfg: &Config,
+    host: &cerro_enforce::Host,
     container: Option<&str>,
     images: &[Digest],
     bundle: Option<&Path>,
@@ -138,23 +141,20 @@ fn verify_image_on(
     rootfs_chain: Option<&Digest>,
 ) -> Decision {
     // A clock that cannot be read refuses (exit 78), never reads as 0.
-    let now = match cerro_core::clock::unix_now() {
+    let now = match host.now() {
         Ok(n) => n,
-        Err(e) => return cerro_enforce::refuse_without_clock(cfg, COMPONENT, container, images, e),
+        Err(e) => return cerro_enforce::refuse_without_clock(host.config(), COMPONENT, container, images, e),
     };
-    decide(
-        cfg,
-        &Request {
-            component: COMPONENT,
-            container,
-            images,
-            bundle,
-            now,
-            selinux,
-            // The shim sets the labels itself, from the decision.
-            given_labels: None,
-            lookup_error,
-            rootfs_chain,
-        },
-    )
+    host.decide(&Request {
+        component: COMPONENT,
+        container,
+        images,
+        bundle,
+        now,
+        selinux,
+        // The shim sets the labels itself, from the decision.
+        given_labels: None,
+        lookup_error,
+        rootfs_chain,
+    })
 }

@@ -53,7 +53,9 @@ pub fn run() {
 /// refusal) and passes the message to the client.
 fn status(e: ShimError) -> ttrpc::Error {
     let code = match &e {
-        ShimError::Refused { .. } | ShimError::Config(_) | ShimError::WrongState(_) => Code::FAILED_PRECONDITION,
+        ShimError::Refused { .. } | ShimError::Config(_) | ShimError::Enforce(_) | ShimError::WrongState(_) => {
+            Code::FAILED_PRECONDITION
+        }
         ShimError::NotFound(_) => Code::NOT_FOUND,
         ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
         ShimError::InvalidArgument(_) => Code::INVALID_ARGUMENT,
@@ -74,6 +76,8 @@ impl Spawner for MonitorSpawner {
         // Subscribe before spawning, so the exit cannot be missed.
         let sub = monitor_subscribe(Topic::Pid).map_err(std::io::Error::other)?;
         let (pid, stdout, stderr) = spawn_and_read(cmd)?;
+        // A command timeout and containerd's exit timestamps below: not
+        // trust decisions (their clock is `cerro_core::clock::unix_now`).
         let deadline = SystemTime::now() + COMMAND_TIMEOUT;
         loop {
             let left = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);

@@ -239,7 +239,7 @@ impl OptionsTrust {
             return Err(refuse(format!("{} is not a regular file", real.display())));
         }
         owned_and_closed(&real, &meta)?;
-        let bytes = cerro_core::fsutil::read_bounded_from(file, MAX_TOML, "runtime options")
+        let bytes = cerro_core::file::read_bounded_from(file, MAX_TOML, "runtime options")
             .map_err(|e| ShimError::Config(format!("runtime options file {}: {e}", path.display())))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             ShimError::Config(format!(
@@ -286,7 +286,7 @@ impl Settings {
     /// daemon defaults (`/etc/cerro-torre`, `/var/lib/cerro-torre/store`).
     pub fn resolve(file: &FileSettings, env: impl Fn(&str) -> Option<OsString>) -> Result<Self, ShimError> {
         let lookup = |k: &str| file.get(k).or_else(|| env(k)).filter(|v| !v.is_empty());
-        let enforce = Config::for_daemon(lookup).map_err(|e| ShimError::Config(e.to_string()))?;
+        let enforce = Config::for_daemon(lookup)?;
         let runtime = lookup("CERRO_RUNTIME")
             .map(PathBuf::from)
             .unwrap_or_else(default_runtime);
@@ -336,7 +336,7 @@ impl RuntimeBinary {
 
     /// Reads it back (None if create never got that far).
     pub fn read(bundle: &Path) -> Option<Self> {
-        let bytes = cerro_core::fsutil::read_bounded(&bundle.join(SAVED_FILE), MAX_SAVED, SAVED_FILE).ok()?;
+        let bytes = cerro_core::file::read_bounded(&bundle.join(SAVED_FILE), MAX_SAVED, SAVED_FILE).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }
@@ -352,7 +352,7 @@ const MAX_SAVED: u64 = 64 << 10;
 /// reading (not from a size read before: the file could grow in between).
 pub fn read_config(bundle: &Path) -> Result<Vec<u8>, ShimError> {
     let path = bundle.join("config.json");
-    cerro_core::fsutil::read_bounded(&path, MAX_SPEC, "the OCI spec").map_err(|e| match e {
+    cerro_core::file::read_bounded(&path, MAX_SPEC, "the OCI spec").map_err(|e| match e {
         cerro_core::Error::Io { source, .. } => ShimError::io("reading the OCI spec", &path, source),
         other => ShimError::InvalidArgument(format!("{}: {other}", path.display())),
     })

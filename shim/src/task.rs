@@ -277,6 +277,9 @@ impl Tasks {
         } = self.admitter.admit(&req)?;
         settings.runtime.write(&req.bundle)?;
         let stdin = hold_stdin(&req.stdio.stdin)?;
+        // Wall-clock times in this file are containerd's process timestamps
+        // (started/exited_at), never a trust decision: that one clock is
+        // `cerro_core::clock::unix_now`, read by the host service.
         let began = SystemTime::now();
         let started = self.backend.create(&Spec {
             id: &req.id,

@@ -199,7 +199,7 @@ pub(crate) fn attested(dir: &Path) -> Digest {
     let trust = home.load_trust().unwrap();
     let f = std::fs::File::open(&path).unwrap();
     let bundle = cerro_core::bundle::read_bundle_file(&f, &mut cerro_core::bundle::NoExtract).unwrap();
-    let v = cerro_core::verify::verify(bundle, &trust, &cerro_core::policy::NoPolicy, 1_800_000_000).unwrap();
+    let v = cerro_core::verify::verify(bundle, &trust, &cerro_core::policy_interface::NoPolicy, 1_800_000_000).unwrap();
     crate::BundleStore::new(dir.join("store"))
         .add(&path, &v, cerro_enforce::Rollback::Refuse)
         .unwrap();

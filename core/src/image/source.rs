@@ -242,7 +242,7 @@ impl BlobStore {
         match self {
             BlobStore::Dir(dir) => {
                 let p = dir.join(name);
-                crate::fsutil::read_bounded(&p, MAX_JSON_BLOB, &p.display().to_string())
+                crate::file::read_bounded(&p, MAX_JSON_BLOB, &p.display().to_string())
             }
             BlobStore::Tar {
                 path, members, prefix, ..
@@ -255,7 +255,7 @@ impl BlobStore {
                 if size > MAX_JSON_BLOB {
                     return Err(Error::malformed(display, "larger than 4 MiB"));
                 }
-                crate::fsutil::read_bounded_from(open_at(path, off, size)?, MAX_JSON_BLOB, &display)
+                crate::file::read_bounded_from(open_at(path, off, size)?, MAX_JSON_BLOB, &display)
             }
         }
     }

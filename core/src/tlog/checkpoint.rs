@@ -214,7 +214,7 @@ mod tests {
             "o\n1\n".to_owned(),
         ] {
             let e = Checkpoint::parse_text(&text).unwrap_err();
-            assert_eq!(e.kind(), "malformed", "{text:?}");
+            assert_eq!(e.check(), "malformed", "{text:?}");
         }
         assert!(Checkpoint::parse_text(&format!("o\n0\n{root}\next one\n")).is_ok());
     }

@@ -342,7 +342,7 @@ mod tests {
                     let mut bad = p.clone();
                     bad[0][0] ^= 0x80;
                     let e = verify_inclusion(&d[i], i as u64, n as u64, &bad, &r).unwrap_err();
-                    assert_eq!(e.kind(), "tlog_proof_mismatch");
+                    assert_eq!(e.check(), "tlog_proof_mismatch");
                 }
             }
             for m in 1..=n {

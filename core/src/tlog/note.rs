@@ -318,10 +318,13 @@ impl VerifierKey {
     /// [`ALG_COSIGNATURE_V1`]).
     pub fn new(name: &str, alg: u8, key: VerifyingKey) -> Result<Self> {
         if !valid_key_name(name) {
-            return Err(Error::Config(format!("invalid note key name {name:?}")));
+            return Err(Error::invalid_config(
+                "note key",
+                format!("invalid note key name {name:?}"),
+            ));
         }
         if alg != ALG_ED25519 && alg != ALG_COSIGNATURE_V1 {
-            return Err(Error::Config(format!(
+            return Err(Error::invalid_config("note key", format!(
                 "note key {name}: signature type 0x{alg:02x} is not supported (0x01 Ed25519, 0x04 Ed25519 cosignature/v1)"
             )));
         }
@@ -339,7 +342,7 @@ impl VerifierKey {
     /// Ed25519 cosignatures MUST be computed as [...]"), written as 8
     /// lowercase hex digits ("fixed length lowercase Base 16").
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = |why: &str| Error::Config(format!("verifier key {s:?}: {why}"));
+        let bad = |why: &str| Error::invalid_config("note key", format!("verifier key {s:?}: {why}"));
         let (name, rest) = s.split_once('+').ok_or_else(|| bad("no '+' after the key name"))?;
         let (hex8, b64) = rest.split_once('+').ok_or_else(|| bad("no '+' after the key ID"))?;
         if hex8.len() != 8 || !hex8.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
@@ -415,7 +418,7 @@ impl VerifierKey {
 /// The key ID must be the one of the derived public key. Errors never
 /// repeat the key.
 fn parse_private_key(s: &str, alg: u8) -> Result<(String, SigningKey)> {
-    let bad = |why: &str| Error::Config(format!("note private key: {why}"));
+    let bad = |why: &str| Error::invalid_config("note key", format!("note private key: {why}"));
     let rest = s
         .strip_prefix("PRIVATE+KEY+")
         .ok_or_else(|| bad("does not start with PRIVATE+KEY+"))?;
@@ -624,11 +627,11 @@ mod tests {
         // Another key ID, or the key as a cosigner's (type 0x04), is refused.
         let wrong_id = PETER_SKEY.replace("c74f20a3", "c74f20a4");
         assert_eq!(
-            Ed25519NoteSigner::from_private_key(&wrong_id).unwrap_err().kind(),
+            Ed25519NoteSigner::from_private_key(&wrong_id).unwrap_err().check(),
             "config"
         );
         assert_eq!(
-            Ed25519Cosigner::from_private_key(PETER_SKEY).unwrap_err().kind(),
+            Ed25519Cosigner::from_private_key(PETER_SKEY).unwrap_err().check(),
             "config"
         );
         let w = Ed25519Cosigner::from_seed("w.example", &[5; 32]).unwrap();
@@ -645,7 +648,7 @@ mod tests {
         let both = SignedNote::parse(format!("{TEXT}\n{PETER_SIG}{ENOCH_SIG}").as_bytes()).unwrap();
         assert_eq!(both.verify(std::slice::from_ref(&peter)).unwrap().len(), 1);
         assert_eq!(both.verify(&[enoch.clone(), peter.clone()]).unwrap().len(), 2);
-        assert_eq!(both.verify(&[]).unwrap_err().kind(), "note_not_signed");
+        assert_eq!(both.verify(&[]).unwrap_err().check(), "note_not_signed");
 
         let bad_name = "\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=";
         for msg in [
@@ -659,17 +662,17 @@ mod tests {
             format!("{TEXT}\n{PETER_SIG}{PETER_SIG}"),
         ] {
             let e = SignedNote::parse(msg.as_bytes()).unwrap_err();
-            assert_eq!(e.kind(), "malformed", "{msg:?}");
+            assert_eq!(e.check(), "malformed", "{msg:?}");
         }
         let mut invalid = format!("{TEXT}\n{PETER_SIG}").into_bytes();
         invalid.insert(0, 0xff);
-        assert_eq!(SignedNote::parse(&invalid).unwrap_err().kind(), "malformed");
+        assert_eq!(SignedNote::parse(&invalid).unwrap_err().check(), "malformed");
     }
 
     #[test]
     fn a_key_id_that_does_not_match_name_type_and_key_is_refused() {
         let bad = SPEC_VKEY.replace("530d903a", "530d903b");
-        assert_eq!(VerifierKey::parse(&bad).unwrap_err().kind(), "config");
+        assert_eq!(VerifierKey::parse(&bad).unwrap_err().check(), "config");
         let upper = SPEC_VKEY.replace("530d903a", "530D903A");
         assert!(VerifierKey::parse(&upper).is_err());
     }
@@ -681,7 +684,7 @@ mod tests {
         // Same name, other key ID: ignored, so no known signature remains.
         let n = SignedNote::sign("This is an example message.\n", &[&other]).unwrap();
         assert_eq!(
-            n.verify(std::slice::from_ref(&k)).unwrap_err().kind(),
+            n.verify(std::slice::from_ref(&k)).unwrap_err().check(),
             "note_not_signed"
         );
         // Beside the spec's valid signature it is ignored.
@@ -695,6 +698,6 @@ mod tests {
         let k = VerifierKey::parse(SPEC_VKEY).unwrap();
         let tampered = SPEC_NOTE.replace("example message", "example massage");
         let n = SignedNote::parse(tampered.as_bytes()).unwrap();
-        assert_eq!(n.verify(&[k]).unwrap_err().kind(), "note_signature_invalid");
+        assert_eq!(n.verify(&[k]).unwrap_err().check(), "note_signature_invalid");
     }
 }

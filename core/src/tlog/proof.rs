@@ -296,16 +296,25 @@ impl TrustedLog {
     /// `keys` (Ed25519, type 0x01; more than one during a key rotation).
     pub fn new(origin: &str, keys: Vec<VerifierKey>) -> Result<Self> {
         if origin.is_empty() || origin.contains('\n') {
-            return Err(Error::Config(format!("invalid log origin {origin:?}")));
+            return Err(Error::invalid_config(
+                "transparency trust",
+                format!("invalid log origin {origin:?}"),
+            ));
         }
         if keys.is_empty() {
-            return Err(Error::Config(format!("log {origin}: no key")));
+            return Err(Error::invalid_config(
+                "transparency trust",
+                format!("log {origin}: no key"),
+            ));
         }
         if let Some(k) = keys.iter().find(|k| k.alg() != ALG_ED25519) {
-            return Err(Error::Config(format!(
-                "log {origin}: key {} is not an Ed25519 note key (type 0x01)",
-                k.to_vkey()
-            )));
+            return Err(Error::invalid_config(
+                "transparency trust",
+                format!(
+                    "log {origin}: key {} is not an Ed25519 note key (type 0x01)",
+                    k.to_vkey()
+                ),
+            ));
         }
         Ok(TrustedLog {
             origin: origin.to_owned(),
@@ -324,7 +333,7 @@ pub struct TlogTrust {
 }
 
 impl TlogTrust {
-    /// Builds the trust, refusing (as [`Error::Config`]) what would make
+    /// Builds the trust, refusing (as [`Error::InvalidConfig`]) what would make
     /// counting ambiguous or vacuous: no log; two logs with one origin; a
     /// witness key that is not cosignature/v1 (type 0x04); two keys (log or
     /// witness) with the same name and key ID; two witnesses with the same
@@ -335,25 +344,28 @@ impl TlogTrust {
     /// above the number of witnesses.
     pub fn new(logs: Vec<TrustedLog>, witnesses: Vec<VerifierKey>, witness_threshold: usize) -> Result<Self> {
         if logs.is_empty() {
-            return Err(Error::Config("transparency trust lists no log".into()));
+            return Err(Error::invalid_config("transparency trust", "it lists no log"));
         }
         for (i, l) in logs.iter().enumerate() {
             if logs[..i].iter().any(|o| o.origin == l.origin) {
-                return Err(Error::Config(format!("log {} is listed twice", l.origin)));
+                return Err(Error::invalid_config(
+                    "transparency trust",
+                    format!("log {} is listed twice", l.origin),
+                ));
             }
         }
         if let Some(w) = witnesses.iter().find(|w| w.alg() != ALG_COSIGNATURE_V1) {
-            return Err(Error::Config(format!(
-                "witness key {} is not a cosignature/v1 key (type 0x04)",
-                w.to_vkey()
-            )));
+            return Err(Error::invalid_config(
+                "transparency trust",
+                format!("witness key {} is not a cosignature/v1 key (type 0x04)", w.to_vkey()),
+            ));
         }
         for (i, w) in witnesses.iter().enumerate() {
             if witnesses[..i].iter().any(|o| o.public_key() == w.public_key()) {
-                return Err(Error::Config(format!(
-                    "witnesses {} and another share one public key",
-                    w.name()
-                )));
+                return Err(Error::invalid_config(
+                    "transparency trust",
+                    format!("witnesses {} and another share one public key", w.name()),
+                ));
             }
         }
         for l in &logs {
@@ -363,19 +375,26 @@ impl TlogTrust {
                     .iter()
                     .any(|o| o.name() == k.name() && o.key_id() == k.key_id())
                 {
-                    return Err(Error::Config(format!("two keys named {}+{:08x}", k.name(), k.key_id())));
+                    return Err(Error::invalid_config(
+                        "transparency trust",
+                        format!("two keys named {}+{:08x}", k.name(), k.key_id()),
+                    ));
                 }
             }
         }
         if witness_threshold > witnesses.len() {
-            return Err(Error::Config(format!(
-                "witness threshold {witness_threshold} is more than the {} witnesses listed",
-                witnesses.len()
-            )));
+            return Err(Error::invalid_config(
+                "transparency trust",
+                format!(
+                    "witness threshold {witness_threshold} is more than the {} witnesses listed",
+                    witnesses.len()
+                ),
+            ));
         }
         if witness_threshold == 0 {
-            return Err(Error::Config(
-                "witness threshold 0: at least one witness must cosign".into(),
+            return Err(Error::invalid_config(
+                "transparency trust",
+                "witness threshold 0: at least one witness must cosign",
             ));
         }
         Ok(TlogTrust {

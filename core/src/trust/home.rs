@@ -35,7 +35,7 @@ use zeroize::Zeroizing;
 
 use super::{validate_key_id, Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{create_dir, write_atomic};
+use crate::file::{create_dir, write_atomic};
 
 const TRUST_FILE: &str = "trust.toml";
 /// The lock file every edit of `trust.toml` holds an exclusive `flock` on.
@@ -104,8 +104,9 @@ impl Home {
         if let Some(h) = set("HOME") {
             return Ok(PathBuf::from(h).join(".config").join("cerro-torre"));
         }
-        Err(Error::Config(
-            "cannot locate the state directory: set CERRO_HOME".into(),
+        Err(Error::invalid_config(
+            "CERRO_HOME",
+            "cannot locate the state directory (no CERRO_HOME, XDG_CONFIG_HOME or HOME): set CERRO_HOME",
         ))
     }
 
@@ -135,8 +136,10 @@ impl Home {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TrustStore::new()),
             Err(e) => return Err(Error::io("reading", path, e)),
         };
-        let file: TrustFile = toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+        let file: TrustFile = toml::from_str(&text).map_err(|e| Error::InvalidTrustStore {
+            path: path.clone(),
+            reason: e.to_string().trim().to_owned(),
+        })?;
         let mut store = TrustStore::new();
         for (id, rec) in file.keys {
             validate_key_id(&id)?;
@@ -145,11 +148,13 @@ impl Home {
             let public = parse_public_pem(&pem, &pem_path.display().to_string())?;
             let fingerprint = Fingerprint::of(&public);
             if fingerprint.to_hex() != rec.fingerprint {
-                return Err(Error::Config(format!(
-                    "{} does not match the fingerprint recorded for key {id:?} in {}",
-                    pem_path.display(),
-                    path.display()
-                )));
+                return Err(Error::InvalidTrustStore {
+                    path,
+                    reason: format!(
+                        "{} does not match the fingerprint recorded for key {id:?}",
+                        pem_path.display()
+                    ),
+                });
             }
             store.insert(KeyEntry {
                 id,
@@ -165,7 +170,10 @@ impl Home {
         for (name, rec) in file.groups {
             ThresholdGroup::new(&name, rec.keys, rec.threshold)
                 .and_then(|g| store.set_group(g))
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+                .map_err(|e| Error::InvalidTrustStore {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
         }
         Ok(store)
     }
@@ -228,7 +236,10 @@ impl Home {
                 },
             );
         }
-        let text = toml::to_string(&file).map_err(|e| Error::Config(e.to_string()))?;
+        let text = toml::to_string(&file).map_err(|e| Error::System {
+            op: "encoding the trust store",
+            reason: e.to_string(),
+        })?;
         write_atomic(&self.trust_path(), text.as_bytes(), 0o644)
     }
 
@@ -239,10 +250,13 @@ impl Home {
         let _lock = self.lock()?;
         let mut store = self.load_trust()?;
         if store.get(id).is_some() || self.private_path(id).exists() {
-            return Err(Error::Config(format!("a key with id {id:?} already exists")));
+            return Err(Error::KeyExists { id: id.to_owned() });
         }
         let mut seed = Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut()).map_err(|e| Error::Config(format!("no system randomness: {e}")))?;
+        getrandom::fill(seed.as_mut()).map_err(|e| Error::System {
+            op: "reading system randomness",
+            reason: e.to_string(),
+        })?;
         let key = SigningKey::from_bytes(&seed);
         // PKCS#8 v1 (no embedded public key): OpenSSL 3.0 refuses the v2 form.
         let v1 = KeypairBytes {
@@ -253,7 +267,10 @@ impl Home {
             None => v1.to_pkcs8_pem(LineEnding::LF),
             Some(p) => v1.to_pkcs8_encrypted_pem(p, LineEnding::LF),
         }
-        .map_err(|e| Error::Config(format!("encoding private key: {e}")))?;
+        .map_err(|e| Error::System {
+            op: "encoding the private key",
+            reason: e.to_string(),
+        })?;
         create_dir(&self.root, 0o700)?;
         create_dir(&self.root.join("private"), 0o700)?;
         write_atomic(&self.private_path(id), pem.as_bytes(), 0o600)?;
@@ -280,11 +297,12 @@ impl Home {
             return Ok(None);
         }
         let pem = Zeroizing::new(fs::read_to_string(&path).ctx("reading", &path)?);
-        let left = |why: &str| {
-            Error::Config(format!(
+        let left = |why: &str| Error::PrivateKey {
+            id: id.to_owned(),
+            reason: format!(
                 "{} (left by an interrupted keygen?) {why}; remove it to generate a new key {id:?}",
                 path.display()
-            ))
+            ),
         };
         let key = match (pem.contains("BEGIN ENCRYPTED PRIVATE KEY"), passphrase) {
             (true, Some(p)) => SigningKey::from_pkcs8_encrypted_pem(&pem, p)
@@ -307,37 +325,34 @@ impl Home {
     pub fn load_signing_key(&self, id: &str, passphrase: Option<&[u8]>) -> Result<SigningKey> {
         validate_key_id(id)?;
         let store = self.load_trust()?;
-        let entry = store
-            .get(id)
-            .ok_or_else(|| Error::Config(format!("no key with id {id:?} in the trust store")))?;
+        let entry = store.get(id).ok_or_else(|| Error::UnknownKey { id: id.to_owned() })?;
         let path = self.private_path(id);
         let pem = match fs::read_to_string(&path) {
             Ok(p) => Zeroizing::new(p),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Config(format!(
-                    "key {id:?} has no private key here ({})",
-                    path.display()
-                )))
+                return Err(Error::PrivateKey {
+                    id: id.to_owned(),
+                    reason: format!("no private key file here ({})", path.display()),
+                })
             }
             Err(e) => return Err(Error::io("reading", path, e)),
         };
         let key = if pem.contains("BEGIN ENCRYPTED PRIVATE KEY") {
-            let p = passphrase.ok_or_else(|| {
-                Error::Config(format!(
-                    "key {id:?} is encrypted: give its passphrase (CERRO_PASSPHRASE or --passphrase-file)"
-                ))
+            let p = passphrase.ok_or_else(|| Error::PassphraseNeeded {
+                what: format!("encrypted key {id:?}"),
             })?;
-            SigningKey::from_pkcs8_encrypted_pem(&pem, p)
-                .map_err(|_| Error::Config(format!("cannot decrypt key {id:?}: wrong passphrase?")))?
+            SigningKey::from_pkcs8_encrypted_pem(&pem, p).map_err(|_| Error::WrongPassphrase { id: id.to_owned() })?
         } else {
-            SigningKey::from_pkcs8_pem(&pem)
-                .map_err(|e| Error::Config(format!("{}: not a PKCS#8 Ed25519 key: {e}", path.display())))?
+            SigningKey::from_pkcs8_pem(&pem).map_err(|e| Error::PrivateKey {
+                id: id.to_owned(),
+                reason: format!("{}: not a PKCS#8 Ed25519 key: {e}", path.display()),
+            })?
         };
         if Fingerprint::of(&key.verifying_key()) != entry.fingerprint {
-            return Err(Error::Config(format!(
-                "{} does not belong to key {id:?} in the trust store",
-                path.display()
-            )));
+            return Err(Error::PrivateKey {
+                id: id.to_owned(),
+                reason: format!("{} does not belong to key {id:?} in the trust store", path.display()),
+            });
         }
         Ok(key)
     }
@@ -372,7 +387,7 @@ impl Home {
         let mut store = self.load_trust()?;
         let entry = store
             .get_mut(id)
-            .ok_or_else(|| Error::Config(format!("no key with id {id:?} in the trust store")))?;
+            .ok_or_else(|| Error::UnknownKey { id: id.to_owned() })?;
         change(entry);
         let out = entry.clone();
         self.save_locked(&store)?;
@@ -387,15 +402,15 @@ pub fn public_pem(key: &VerifyingKey) -> String {
 
 /// Parses a PEM SubjectPublicKeyInfo Ed25519 key, refusing weak (small-order) keys.
 pub fn parse_public_pem(pem: &str, what: &str) -> Result<VerifyingKey> {
-    let key = VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| {
-        Error::Config(format!(
-            "{what}: not a PEM Ed25519 public key (SubjectPublicKeyInfo): {e}"
-        ))
+    let key = VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| Error::InvalidPublicKey {
+        what: what.to_owned(),
+        reason: format!("not a PEM Ed25519 public key (SubjectPublicKeyInfo): {e}"),
     })?;
     if key.is_weak() {
-        return Err(Error::Config(format!(
-            "{what}: refusing a small-order Ed25519 public key"
-        )));
+        return Err(Error::InvalidPublicKey {
+            what: what.to_owned(),
+            reason: "refusing a small-order Ed25519 public key".into(),
+        });
     }
     Ok(key)
 }
@@ -469,7 +484,10 @@ mod tests {
             "[groups.x]\nkeys = [\"k1\"]\nthreshold = 1\nextra = 1\n",
         ] {
             fs::write(home.trust_path(), format!("{text}{bad}")).unwrap();
-            assert!(matches!(home.load_trust(), Err(Error::Config(_))), "{bad}");
+            assert!(
+                matches!(home.load_trust(), Err(Error::InvalidTrustStore { .. })),
+                "{bad}"
+            );
         }
     }
 
@@ -530,6 +548,6 @@ mod tests {
         );
         let swapped = SigningKey::from_bytes(&[6; 32]).verifying_key();
         fs::write(home.public_path("carol"), public_pem(&swapped)).unwrap();
-        assert!(matches!(home.load_trust(), Err(Error::Config(_))));
+        assert_eq!(home.load_trust().unwrap_err().exit_code(), crate::ExitCode::Config);
     }
 }

@@ -66,9 +66,10 @@ impl FromStr for TrustLevel {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         TrustLevel::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| {
-            Error::Config(format!(
-                "unknown trust level {s:?} (untrusted, marginal, full, ultimate)"
-            ))
+            Error::invalid_config(
+                "trust level",
+                format!("unknown trust level {s:?} (untrusted, marginal, full, ultimate)"),
+            )
         })
     }
 }
@@ -124,9 +125,10 @@ pub fn validate_key_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Config(format!(
-            "key id {id:?} must be 1-64 characters of [A-Za-z0-9._@-] starting with a letter or digit"
-        )))
+        Err(Error::InvalidName {
+            what: "key id",
+            name: id.to_owned(),
+        })
     }
 }
 
@@ -270,25 +272,28 @@ impl ThresholdGroup {
     /// A group named `name` (same grammar as key ids) of `keys` (local key
     /// ids, kept in the given order), of which `threshold` must sign.
     pub fn new(name: &str, keys: Vec<String>, threshold: usize) -> Result<Self> {
-        validate_key_id(name).map_err(|_| {
-            Error::Config(format!(
-                "group name {name:?} must be 1-64 characters of [A-Za-z0-9._@-] starting with a letter or digit"
-            ))
+        validate_key_id(name).map_err(|_| Error::InvalidName {
+            what: "group name",
+            name: name.to_owned(),
         })?;
+        let invalid = |reason: String| Error::InvalidGroup {
+            name: name.to_owned(),
+            reason,
+        };
         if keys.is_empty() {
-            return Err(Error::Config(format!("group {name:?} has no keys")));
+            return Err(invalid("has no keys".into()));
         }
         if let Some((i, dup)) = keys.iter().enumerate().find(|(i, k)| keys[..*i].contains(k)) {
-            return Err(Error::Config(format!(
-                "group {name:?} lists key {dup:?} twice (entry {i}): a key counts once"
+            return Err(invalid(format!(
+                "lists key {dup:?} twice (entry {i}): a key counts once"
             )));
         }
         if threshold == 0 {
-            return Err(Error::Config(format!("group {name:?}: threshold must be at least 1")));
+            return Err(invalid("needs a threshold of at least 1".into()));
         }
         if threshold > keys.len() {
-            return Err(Error::Config(format!(
-                "group {name:?}: threshold {threshold} is more than its {} key(s)",
+            return Err(invalid(format!(
+                "has a threshold of {threshold}, more than its {} key(s)",
                 keys.len()
             )));
         }
@@ -337,13 +342,13 @@ impl TrustStore {
     pub fn insert(&mut self, entry: KeyEntry) -> Result<()> {
         validate_key_id(&entry.id)?;
         if self.keys.contains_key(&entry.id) {
-            return Err(Error::Config(format!("a key with id {:?} already exists", entry.id)));
+            return Err(Error::KeyExists { id: entry.id });
         }
         if let Some(other) = self.by_fingerprint(&entry.fingerprint) {
-            return Err(Error::Config(format!(
-                "this key is already known as {:?} (fingerprint {})",
-                other.id, entry.fingerprint
-            )));
+            return Err(Error::KeyKnownAs {
+                id: other.id.clone(),
+                fingerprint: entry.fingerprint.to_hex(),
+            });
         }
         self.keys.insert(entry.id.clone(), entry);
         Ok(())
@@ -373,10 +378,10 @@ impl TrustStore {
     /// Refuses a group naming a key id that is not in the store.
     pub fn set_group(&mut self, group: ThresholdGroup) -> Result<Option<ThresholdGroup>> {
         if let Some(unknown) = group.keys.iter().find(|id| !self.keys.contains_key(*id)) {
-            return Err(Error::Config(format!(
-                "group {:?} names key {unknown:?}, which is not in the trust store",
-                group.name
-            )));
+            return Err(Error::InvalidGroup {
+                name: group.name.clone(),
+                reason: format!("names key {unknown:?}, which is not in the trust store"),
+            });
         }
         Ok(self.groups.insert(group.name.clone(), group))
     }

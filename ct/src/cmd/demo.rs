@@ -81,7 +81,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
     step(1, "ct keygen --id demo-maintainer");
     let key = match home.generate_key("demo-maintainer", None) {
         Ok(e) => e,
-        Err(Error::Config(m)) if m.contains("already exists") => home
+        Err(Error::KeyExists { .. }) => home
             .load_trust()?
             .get("demo-maintainer")
             .cloned()

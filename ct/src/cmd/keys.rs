@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use cerro_core::fsutil::write_atomic;
+use cerro_core::file::write_atomic;
 use cerro_core::timestamp::{format_rfc3339, parse_rfc3339};
 use cerro_core::trust::home::public_pem;
 use cerro_core::trust::{KeyEntry, ThresholdGroup, TrustLevel};
@@ -14,8 +14,8 @@ use crate::ctx::Ctx;
 
 pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool) -> Result<ExitCode> {
     let pass = if encrypt {
-        Some(ctx.passphrase()?.ok_or_else(|| {
-            Error::Config("--encrypt needs a passphrase: --passphrase-file FILE or CERRO_PASSPHRASE".into())
+        Some(ctx.passphrase()?.ok_or_else(|| Error::PassphraseNeeded {
+            what: "--encrypt".into(),
         })?)
     } else {
         None
@@ -49,9 +49,7 @@ pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
         KeyCommand::List { json } => list(ctx, json),
         KeyCommand::Export { id, output } => {
             let store = ctx.home.load_trust()?;
-            let k = store
-                .get(&id)
-                .ok_or_else(|| Error::Config(format!("no key with id {id:?} in the trust store")))?;
+            let k = store.get(&id).ok_or_else(|| Error::UnknownKey { id: id.clone() })?;
             let pem = public_pem(&k.public);
             if output == Path::new("-") {
                 print!("{pem}");
@@ -90,17 +88,18 @@ pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
                 .map(|t| parse_time("--valid-until", t))
                 .transpose()?;
             let e = ctx.home.update_trust(|store| {
-                let k = store
-                    .get_mut(&id)
-                    .ok_or_else(|| Error::Config(format!("no key with id {id:?} in the trust store")))?;
+                let k = store.get_mut(&id).ok_or_else(|| Error::UnknownKey { id: id.clone() })?;
                 let (f, u) = (from.unwrap_or(k.valid_from), until.unwrap_or(k.valid_until));
                 if let (Some(f), Some(u)) = (f, u) {
                     if f > u {
-                        return Err(Error::Config(format!(
-                            "key {id}: valid-from {} is after valid-until {}: its signatures would never count",
-                            format_rfc3339(f),
-                            format_rfc3339(u)
-                        )));
+                        return Err(Error::invalid_config(
+                            format!("key {id}"),
+                            format!(
+                                "valid-from {} is after valid-until {}: its signatures would never count",
+                                format_rfc3339(f),
+                                format_rfc3339(u)
+                            ),
+                        ));
                     }
                 }
                 k.level = level;
@@ -138,9 +137,10 @@ fn parse_time(flag: &str, t: &str) -> Result<Option<u64>> {
     }
     match parse_rfc3339(t) {
         Some(secs) => Ok(Some(secs)),
-        None => Err(Error::Config(format!(
-            "{flag} {t:?} is not an RFC 3339 date-time (2026-01-01T00:00:00Z), unix seconds or \"none\""
-        ))
+        None => Err(Error::invalid_config(
+            flag,
+            format!("{t:?} is not an RFC 3339 date-time (2026-01-01T00:00:00Z), unix seconds or \"none\""),
+        )
         .into()),
     }
 }
@@ -197,7 +197,7 @@ fn group(ctx: &Ctx, cmd: GroupCommand) -> Result<ExitCode> {
             ctx.home.update_trust(|store| {
                 store
                     .remove_group(&name)
-                    .ok_or_else(|| Error::Config(format!("no group named {name:?} in the trust store")))
+                    .ok_or_else(|| Error::UnknownGroup { name: name.clone() })
             })?;
             println!("group {name} removed");
         }

@@ -58,7 +58,7 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
         return Ok(ExitCode::Valid);
     }
     let Some(file) = a.file else {
-        bail!(Error::Config("ct load needs a bundle, or --list".into()));
+        bail!(Error::invalid_config("ct load", "needs a bundle, or --list"));
     };
     let staging = tempfile::Builder::new()
         .prefix("ct-load-")
@@ -132,10 +132,10 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
         };
         let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
         if !out.status.success() {
-            bail!(Error::Config(format!(
-                "{cmd:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            bail!(Error::CommandFailed {
+                command: format!("{cmd:?}"),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
         }
         print!("{}", String::from_utf8_lossy(&out.stdout));
     }

@@ -2,9 +2,10 @@
 
 mod demo;
 mod diff;
-mod info;
+mod doctor;
 mod keys;
 pub mod load;
+mod man;
 mod pack;
 mod policy;
 pub(crate) mod registry;
@@ -20,9 +21,9 @@ use crate::ctx::Ctx;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     // Commands that need no state directory.
     match &cli.command {
-        Command::Version { json } => return info::version(*json),
-        Command::Man { topic } => return info::man(topic.as_deref()),
-        Command::Completions { shell } => return info::completions(*shell),
+        Command::Version { json } => return man::version(*json),
+        Command::Man { topic } => return man::man(topic.as_deref()),
+        Command::Completions { shell } => return man::completions(*shell),
         Command::Demo { keep } => return demo::run(keep.as_deref()),
         Command::Policy(p) => return policy::policy(p),
         _ => {}
@@ -93,7 +94,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Explain(a) => verify::explain(&ctx, &a),
         Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),
         Command::Diff { old, new, json } => diff::diff(&ctx, &old, &new, json),
-        Command::Doctor => info::doctor(&ctx),
+        Command::Doctor => doctor::doctor(&ctx),
         Command::Version { .. }
         | Command::Man { .. }
         | Command::Completions { .. }

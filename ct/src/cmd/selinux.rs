@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
-use cerro_core::fsutil::write_atomic;
+use cerro_core::file::write_atomic;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::{Error, ExitCode};
 
@@ -26,7 +26,11 @@ fn policy_dir_of(given: Option<&Path>) -> Option<PathBuf> {
 /// [`policy_dir_of`], required.
 fn policy_dir(given: Option<&Path>) -> Result<PathBuf> {
     policy_dir_of(given).ok_or_else(|| {
-        Error::Config("the target policy's CIL is needed: --selinux-policy DIR or $CERRO_SELINUX_POLICY".into()).into()
+        Error::invalid_config(
+            "--selinux-policy",
+            "the target policy's CIL is needed: --selinux-policy DIR or $CERRO_SELINUX_POLICY",
+        )
+        .into()
     })
 }
 
@@ -127,11 +131,10 @@ pub fn run(ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
                 .output()
                 .context("running semodule (Debian package semodule-utils)")?;
             if !out.status.success() {
-                return Err(Error::Config(format!(
-                    "semodule refused the module {}: {}",
-                    module.name,
-                    cerro_selinux::admit::escape(out.stderr.trim_ascii())
-                ))
+                return Err(Error::CommandFailed {
+                    command: format!("semodule -i {}", module.name),
+                    message: cerro_selinux::admit::escape(out.stderr.trim_ascii()).to_string(),
+                }
                 .into());
             }
             println!(

@@ -119,7 +119,10 @@ pub fn unpack(ctx: &Ctx, file: &Path, output: &Path, policy: Option<&Path>) -> R
     if output.exists() {
         let empty = fs::read_dir(output).map(|mut d| d.next().is_none()).unwrap_or(false);
         if !empty {
-            return Err(Error::Config(format!("{} exists and is not an empty directory", output.display())).into());
+            return Err(Error::OutputExists {
+                path: output.to_owned(),
+            }
+            .into());
         }
     }
     let parent = match output.parent() {
@@ -197,7 +200,7 @@ pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<ExitCode> {
 /// nothing. What it cannot see: a container (the hook's podman labels, the
 /// shim's snapshot chain).
 fn as_runtime(a: &VerifyArgs) -> Result<ExitCode> {
-    let cfg = Config::for_daemon(|k| std::env::var_os(k)).map_err(crate::ctx::core_error)?;
+    let cfg = Config::for_daemon(|k| std::env::var_os(k))?;
     let host = Host::with_system_clock(cfg);
     let bundle = cerro_enforce::read_bundle(&a.file, &mut NoExtract)
         .with_context(|| format!("reading bundle {}", a.file.display()))?;

@@ -32,7 +32,7 @@ use cerro_core::dsse::Envelope;
 use cerro_core::image::source::SourceImage;
 use cerro_core::image::{self, BlobRef, MT_OCI_INDEX, MT_OCI_MANIFEST};
 use cerro_core::manifest::PackageManifest;
-use cerro_core::policy::NoPolicy;
+use cerro_core::policy_interface::NoPolicy;
 use cerro_core::statement::ReleaseStatement;
 use cerro_core::trust::{home, KeyEntry, TrustLevel, TrustStore};
 use cerro_core::{jcs, timestamp, verify};
@@ -118,7 +118,7 @@ pub fn bundle(data: &[u8]) {
             Err(r) => {
                 assert!(!r.report.valid);
                 assert_eq!(r.report.exit_code, r.error.exit_code().code());
-                assert_eq!(r.report.error_kind, Some(r.error.kind()));
+                assert_eq!(r.report.error_kind, Some(r.error.check()));
             }
         }
     }

@@ -12,7 +12,7 @@ use cerro_core::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::manifest::{ImageRef, PackageManifest};
-use cerro_core::policy::{Policy, PolicyDecision, PolicyInput};
+use cerro_core::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use cerro_core::statement::ReleaseStatement;
 use cerro_core::timestamp::format_rfc3339;
 use cerro_core::trust::{Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};

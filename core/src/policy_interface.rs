@@ -1,4 +1,7 @@
-//! The interface between the verifier and a deployment policy.
+//! The interface between the verifier and a deployment policy: the
+//! [`Policy`] trait `verify` asks, and [`NoPolicy`], the verifier's baseline.
+//! (Named for what it is so that it is not mistaken for the policy engine,
+//! the `cerro-policy` crate in `policy/`, which implements this trait.)
 //!
 //! The policy engine itself lives in the `cerro-policy` crate; the verifier
 //! only needs to ask it one question, after every cryptographic and trust

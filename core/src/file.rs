@@ -1,3 +1,8 @@
+//! Files: written atomically ([`AtomicFile`], [`write_atomic`]), directories
+//! created with their mode ([`create_dir`]), and untrusted files read with a
+//! bound counted while reading ([`read_bounded`], [`read_bounded_from`]: the
+//! one bounded reader of the workspace).
+//!
 //! Atomic file replacement: a reader sees the old file or the new one, never
 //! half of either, and a crash leaves no partial file under the final name.
 //!

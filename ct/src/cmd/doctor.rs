@@ -1,4 +1,5 @@
-//! `ct doctor`, `ct version`, `ct man`, `ct completions`.
+//! `ct doctor`: whether this host is set up as the shim and the hook need
+//! (their paths agree with `ct`'s, files root-owned, hooks.d, SELinux).
 
 use std::ffi::OsString;
 use std::fs;
@@ -6,80 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use cerro_core::statement::{RELEASE_PREDICATE_TYPE, STATEMENT_TYPE};
 use cerro_core::ExitCode;
 use cerro_enforce::{check_daemon_owned, Config, KernelSelinux, SelinuxHost as _, SelinuxMode, SelinuxStatus};
-use clap::CommandFactory;
 
-use crate::cli::Cli;
 use crate::ctx::{source_date_epoch, Ctx};
-
-const BUNDLE_FORMAT: &str = "1";
-
-pub fn version(json: bool) -> Result<ExitCode> {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "name": "ct",
-                "version": env!("CARGO_PKG_VERSION"),
-                "bundle_format": BUNDLE_FORMAT,
-                "statement_type": STATEMENT_TYPE,
-                "release_predicate": RELEASE_PREDICATE_TYPE,
-                "signature": "ed25519",
-                "digest": "sha256",
-            }))?
-        );
-    } else {
-        println!("ct {} (bundle format {BUNDLE_FORMAT})", env!("CARGO_PKG_VERSION"));
-    }
-    Ok(ExitCode::Valid)
-}
-
-const TOPICS: &[(&str, &str)] = &[
-    ("exit-codes", "what each exit code means"),
-    ("bundle", "the .ctp bundle format (spec/bundle-format.md)"),
-    ("trust", "keys, fingerprints and trust levels (spec/trust-store.md)"),
-    ("policy", "deployment policies (spec/policy.md)"),
-];
-
-pub fn man(topic: Option<&str>) -> Result<ExitCode> {
-    match topic {
-        Some("exit-codes") => {
-            println!("CT EXIT CODES\n");
-            println!("Every ct command, the containerd shim and the podman hook exit with:\n");
-            for (code, meaning) in cerro_core::ExitCode::ALL {
-                println!("  {:>3}  {meaning}", code.code());
-            }
-            println!("\nA refusal names the failed check on stderr; with --json, verify and explain");
-            println!("also print a report whose \"exit_code\" and \"error_kind\" repeat it.");
-        }
-        Some("bundle") => println!("{}", include_str!("../../../spec/bundle-format.md")),
-        Some("trust") => println!("{}", include_str!("../../../spec/trust-store.md")),
-        Some("policy") => println!("{}", include_str!("../../../spec/policy.md")),
-        Some(name) => {
-            let cmd = Cli::command();
-            let Some(sub) = cmd.find_subcommand(name).cloned() else {
-                eprintln!("ct: no manual for {name:?}; topics:");
-                for (t, d) in TOPICS {
-                    eprintln!("  {t:<12} {d}");
-                }
-                return Ok(ExitCode::Usage);
-            };
-            let sub = sub.name(format!("ct-{name}"));
-            clap_mangen::Man::new(sub).render(&mut std::io::stdout())?;
-        }
-        None => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-        }
-    }
-    Ok(ExitCode::Valid)
-}
-
-pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
-    clap_complete::generate(shell, &mut Cli::command(), "ct", &mut std::io::stdout());
-    Ok(ExitCode::Valid)
-}
 
 pub fn doctor(ctx: &Ctx) -> Result<ExitCode> {
     let mut problems = 0;
@@ -192,7 +123,7 @@ fn find_hooks(dirs: &[&Path], lines: &mut Vec<Check>) -> Vec<HookFile> {
             .collect();
         paths.sort();
         for json in paths {
-            let parsed = cerro_core::fsutil::read_bounded(&json, MAX_HOOK_JSON, "hooks.d file")
+            let parsed = cerro_core::file::read_bounded(&json, MAX_HOOK_JSON, "hooks.d file")
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string()));
             let v = match parsed {
