@@ -200,10 +200,64 @@ impl Read for ChanReader {
     }
 }
 
-/// What a hashing lane is sent: bytes, or the end of one item (a file).
-enum LaneMsg {
-    Data(Vec<u8>),
-    Cut,
+/// What a hashing lane is sent: bytes, and the offsets in them where an
+/// item (a file) ends. Small files are batched many to a message, so a
+/// layer of thousands of small files costs a few hundred messages, not a
+/// few per file.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    cuts: Vec<usize>,
+}
+
+/// The sending side of a lane, batching up to [`BLOCK`] bytes or
+/// [`MAX_CUTS`] items per message.
+struct LaneSender {
+    tx: SyncSender<Batch>,
+    batch: Batch,
+}
+
+/// Items per batch at most (empty files add no bytes).
+const MAX_CUTS: usize = 4096;
+
+impl LaneSender {
+    fn new(tx: SyncSender<Batch>) -> Self {
+        LaneSender {
+            tx,
+            batch: Batch::default(),
+        }
+    }
+
+    fn data(&mut self, bytes: &[u8]) {
+        if self.batch.data.capacity() == 0 {
+            self.batch.data.reserve(BLOCK.max(bytes.len()));
+        }
+        self.batch.data.extend_from_slice(bytes);
+        if self.batch.data.len() >= BLOCK {
+            self.flush();
+        }
+    }
+
+    fn cut(&mut self) {
+        self.batch.cuts.push(self.batch.data.len());
+        if self.batch.cuts.len() >= MAX_CUTS {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.data.is_empty() && self.batch.cuts.is_empty() {
+            return;
+        }
+        // A lane that hung up has failed; its join reports it.
+        let _ = self.tx.send(std::mem::take(&mut self.batch));
+    }
+}
+
+impl Drop for LaneSender {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 /// A hash a lane computes.
@@ -239,14 +293,17 @@ impl LaneHash for Sha1Hex {
 /// A hashing lane's loop: one digest per `Cut`, in order, and a last one
 /// of what came after the last `Cut` when the sender hangs up (a lane that
 /// hashes one stream is never cut: its digest is the only one).
-fn lane<H: LaneHash>(rx: Receiver<LaneMsg>) -> Vec<H::Out> {
+fn lane<H: LaneHash>(rx: Receiver<Batch>) -> Vec<H::Out> {
     let mut out = Vec::new();
     let mut h = H::default();
-    for msg in rx {
-        match msg {
-            LaneMsg::Data(bytes) => h.feed(&bytes),
-            LaneMsg::Cut => out.push(std::mem::take(&mut h).done()),
+    for batch in rx {
+        let mut at = 0;
+        for cut in batch.cuts {
+            h.feed(batch.data.get(at..cut).unwrap_or_default());
+            out.push(std::mem::take(&mut h).done());
+            at = cut;
         }
+        h.feed(batch.data.get(at..).unwrap_or_default());
     }
     out.push(h.done());
     out
@@ -256,7 +313,7 @@ fn lane<H: LaneHash>(rx: Receiver<LaneMsg>) -> Vec<H::Out> {
 /// diff_id lane, and serves them to the tar parser.
 struct Tee<R> {
     inner: R,
-    lane: SyncSender<LaneMsg>,
+    lane: LaneSender,
     buf: Vec<u8>,
     pos: usize,
     len: usize,
@@ -268,8 +325,7 @@ impl<R: Read> BufRead for Tee<R> {
             self.len = self.inner.read(&mut self.buf)?;
             self.pos = 0;
             if self.len > 0 {
-                // A lane that hung up has failed; its join reports it.
-                let _ = self.lane.send(LaneMsg::Data(self.buf[..self.len].to_vec()));
+                self.lane.data(&self.buf[..self.len]);
             }
         }
         Ok(&self.buf[self.pos..self.len])
@@ -400,7 +456,7 @@ fn parse_layer(blob: &BlobRef, comp: Compression, raw: ChanReader, pass: Pass) -
             (Compression::None, _) | (_, None) => Box::new(raw),
             (Compression::Gzip, Some(lane)) => Box::new(Tee {
                 inner: flate2::bufread::MultiGzDecoder::new(raw),
-                lane,
+                lane: LaneSender::new(lane),
                 buf: vec![0; BLOCK],
                 pos: 0,
                 len: 0,
@@ -408,7 +464,7 @@ fn parse_layer(blob: &BlobRef, comp: Compression, raw: ChanReader, pass: Pass) -
             (Compression::Zstd, Some(lane)) => Box::new(Tee {
                 inner: zstd::stream::read::Decoder::with_buffer(raw)
                     .map_err(|e| Error::malformed(&what, format!("zstd: {e}")))?,
-                lane,
+                lane: LaneSender::new(lane),
                 buf: vec![0; BLOCK],
                 pos: 0,
                 len: 0,
@@ -421,7 +477,7 @@ fn parse_layer(blob: &BlobRef, comp: Compression, raw: ChanReader, pass: Pass) -
                     .map(|_| (LayerScan::default(), BTreeMap::new()))
                     .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))
             }
-            Pass::Files(_) => walk(&what, comp, reader, sha1_tx),
+            Pass::Files(_) => walk(&what, comp, reader, sha1_tx.map(LaneSender::new)),
         };
         // The reader (and with it the diff_id lane's sender) and the SHA-1
         // sender are gone: the lanes finish.
@@ -470,7 +526,7 @@ fn walk(
     what: &str,
     comp: Compression,
     reader: Box<dyn BufRead + Send>,
-    sha1: Option<SyncSender<LaneMsg>>,
+    mut sha1: Option<LaneSender>,
 ) -> Result<(LayerScan, BTreeMap<String, Found>)> {
     let mut scan = LayerScan::default();
     let mut files: BTreeMap<String, Found> = BTreeMap::new();
@@ -528,16 +584,15 @@ fn walk(
                 break;
             }
             s256.update(&buf[..n]);
-            if let Some(lane) = &sha1 {
-                // A lane that hung up has failed; its join reports it.
-                let _ = lane.send(LaneMsg::Data(buf[..n].to_vec()));
+            if let Some(lane) = &mut sha1 {
+                lane.data(&buf[..n]);
             }
             if keep {
                 kept.extend_from_slice(&buf[..n]);
             }
         }
-        let sha1_slot = sha1.as_ref().map(|lane| {
-            let _ = lane.send(LaneMsg::Cut);
+        let sha1_slot = sha1.as_mut().map(|lane| {
+            lane.cut();
             cuts += 1;
             cuts - 1
         });
