@@ -210,10 +210,12 @@ struct Batch {
     cuts: Vec<usize>,
 }
 
-/// The sending side of a lane, batching up to [`BLOCK`] bytes or
-/// [`MAX_CUTS`] items per message.
+/// The sending side of a lane, batching up to [`CHUNK`] bytes or
+/// [`MAX_CUTS`] items per message; the lane gives the buffers back for
+/// reuse (no fresh allocation, so no page faults, per message).
 struct LaneSender {
     tx: SyncSender<Batch>,
+    back: Receiver<Vec<u8>>,
     batch: Batch,
 }
 
@@ -221,19 +223,14 @@ struct LaneSender {
 const MAX_CUTS: usize = 4096;
 
 impl LaneSender {
-    fn new(tx: SyncSender<Batch>) -> Self {
-        LaneSender {
-            tx,
-            batch: Batch::default(),
-        }
-    }
-
     fn data(&mut self, bytes: &[u8]) {
         if self.batch.data.capacity() == 0 {
-            self.batch.data.reserve(BLOCK.max(bytes.len()));
+            self.batch.data = self.back.try_recv().unwrap_or_default();
+            self.batch.data.clear();
+            self.batch.data.reserve(CHUNK.max(bytes.len()));
         }
         self.batch.data.extend_from_slice(bytes);
-        if self.batch.data.len() >= BLOCK {
+        if self.batch.data.len() >= CHUNK {
             self.flush();
         }
     }
@@ -293,7 +290,7 @@ impl LaneHash for Sha1Hex {
 /// A hashing lane's loop: one digest per `Cut`, in order, and a last one
 /// of what came after the last `Cut` when the sender hangs up (a lane that
 /// hashes one stream is never cut: its digest is the only one).
-fn lane<H: LaneHash>(rx: Receiver<Batch>) -> Vec<H::Out> {
+fn lane<H: LaneHash>(rx: Receiver<Batch>, back: Sender<Vec<u8>>) -> Vec<H::Out> {
     let mut out = Vec::new();
     let mut h = H::default();
     for batch in rx {
@@ -304,9 +301,28 @@ fn lane<H: LaneHash>(rx: Receiver<Batch>) -> Vec<H::Out> {
             at = cut;
         }
         h.feed(batch.data.get(at..).unwrap_or_default());
+        // The sender may be gone (the layer ended).
+        let _ = back.send(batch.data);
     }
     out.push(h.done());
     out
+}
+
+/// Starts a hashing lane on `s`: its sender, and its handle.
+fn spawn_lane<'s, H: LaneHash + 's>(
+    s: &'s std::thread::Scope<'s, '_>,
+) -> (LaneSender, std::thread::ScopedJoinHandle<'s, Vec<H::Out>>) {
+    let (tx, rx) = sync_channel(DEPTH);
+    let (back_tx, back_rx) = channel();
+    let handle = s.spawn(move || lane::<H>(rx, back_tx));
+    (
+        LaneSender {
+            tx,
+            back: back_rx,
+            batch: Batch::default(),
+        },
+        handle,
+    )
 }
 
 /// Reads a decompressor in blocks, sends a copy of each block to the
@@ -442,13 +458,13 @@ fn parse_layer(blob: &BlobRef, comp: Compression, raw: ChanReader, pass: Pass) -
         let (diff_tx, diff_lane) = if comp == Compression::None {
             (None, None)
         } else {
-            let (tx, rx) = sync_channel(DEPTH);
-            (Some(tx), Some(s.spawn(move || lane::<Hasher>(rx))))
+            let (tx, h) = spawn_lane::<Hasher>(s);
+            (Some(tx), Some(h))
         };
         let (sha1_tx, sha1_lane) = match pass {
             Pass::Files(FileDigests::Sha256AndSha1) => {
-                let (tx, rx) = sync_channel(DEPTH);
-                (Some(tx), Some(s.spawn(move || lane::<Sha1Hex>(rx))))
+                let (tx, h) = spawn_lane::<Sha1Hex>(s);
+                (Some(tx), Some(h))
             }
             _ => (None, None),
         };
@@ -456,7 +472,7 @@ fn parse_layer(blob: &BlobRef, comp: Compression, raw: ChanReader, pass: Pass) -
             (Compression::None, _) | (_, None) => Box::new(raw),
             (Compression::Gzip, Some(lane)) => Box::new(Tee {
                 inner: flate2::bufread::MultiGzDecoder::new(raw),
-                lane: LaneSender::new(lane),
+                lane,
                 buf: vec![0; BLOCK],
                 pos: 0,
                 len: 0,
@@ -464,7 +480,7 @@ fn parse_layer(blob: &BlobRef, comp: Compression, raw: ChanReader, pass: Pass) -
             (Compression::Zstd, Some(lane)) => Box::new(Tee {
                 inner: zstd::stream::read::Decoder::with_buffer(raw)
                     .map_err(|e| Error::malformed(&what, format!("zstd: {e}")))?,
-                lane: LaneSender::new(lane),
+                lane,
                 buf: vec![0; BLOCK],
                 pos: 0,
                 len: 0,
@@ -477,7 +493,7 @@ fn parse_layer(blob: &BlobRef, comp: Compression, raw: ChanReader, pass: Pass) -
                     .map(|_| (LayerScan::default(), BTreeMap::new()))
                     .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))
             }
-            Pass::Files(_) => walk(&what, comp, reader, sha1_tx.map(LaneSender::new)),
+            Pass::Files(_) => walk(&what, comp, reader, sha1_tx),
         };
         // The reader (and with it the diff_id lane's sender) and the SHA-1
         // sender are gone: the lanes finish.
