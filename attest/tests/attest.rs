@@ -113,7 +113,7 @@ fn sha1_hex(data: &[u8]) -> String {
 /// changes the digest).
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[(i % 4)] ^ seed)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[i % 4] ^ seed)
         .collect()
 }
 
