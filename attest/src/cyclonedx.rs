@@ -40,14 +40,18 @@ pub fn bom(subject: &SbomSubject<'_>, contents: &ImageContents) -> Value {
         })
         .collect();
     components.extend(contents.files.iter().map(|f| {
+        // CycloneDX needs no SHA-1: `ct pack --sbom-format cyclonedx` does
+        // not compute it (SHA-1 is listed when the scan measured it).
+        let mut hashes = Vec::with_capacity(2);
+        if let Some(sha1) = &f.sha1 {
+            hashes.push(json!({"alg": "SHA-1", "content": sha1}));
+        }
+        hashes.push(json!({"alg": "SHA-256", "content": f.sha256.hex()}));
         json!({
             "type": "file",
             "bom-ref": format!("file:{}", f.path),
             "name": f.path,
-            "hashes": [
-                {"alg": "SHA-1", "content": f.sha1},
-                {"alg": "SHA-256", "content": f.sha256.hex()},
-            ],
+            "hashes": hashes,
         })
     }));
     json!({

@@ -1,11 +1,22 @@
 //! Reading an image's layers without extracting them: every regular file
-//! with its SHA-256 and SHA-1 (SPDX 2.3 requires SHA-1 for files), and the
-//! package databases. Layers are decompressed and hashed as they stream, one
-//! layer per core; whiteouts are applied in layer order, as a runtime would.
+//! with its SHA-256 (and SHA-1 when the SBOM format needs it: SPDX 2.3
+//! does), the package databases, and each layer's digest and diff_id.
+//!
+//! Each layer is read once, in one streaming pass split into stages that
+//! run on their own threads, joined by bounded channels (so no layer is
+//! ever held in memory): the reader hashes the blob bytes (its digest),
+//! the parser decompresses and walks the tar, hashing each file's SHA-256
+//! and picking up the package databases as they stream by, and hashing
+//! lanes compute the diff_id (of a compressed layer; an uncompressed
+//! layer's diff_id is its digest, checked by the reader) and the per-file
+//! SHA-1. Several layers are read at once, one per core, so a one-layer
+//! image keeps both cores busy as well as an eight-layer one. Whiteouts
+//! are applied in layer order, as a runtime would.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufReader, Read};
+use std::io::{BufRead, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 
 use sha1::{Digest as _, Sha1};
@@ -20,6 +31,25 @@ use cerro_core::{Error, Result};
 /// Largest package database or os-release file read into memory.
 const MAX_DB: u64 = 64 << 20;
 
+/// Bytes read from a layer blob per step.
+const CHUNK: usize = 1 << 20;
+
+/// Bytes a hashing lane receives per message (file data, decompressed data).
+const BLOCK: usize = 256 << 10;
+
+/// Messages in flight between two stages of a layer's pass: memory stays
+/// bounded (a few MiB per layer being read) whatever the layer's size.
+const DEPTH: usize = 4;
+
+/// Which digests of every file the SBOM needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileDigests {
+    /// SHA-256 only (CycloneDX).
+    Sha256,
+    /// SHA-256 and SHA-1 (SPDX 2.3 requires SHA-1 for every file).
+    Sha256AndSha1,
+}
+
 /// A regular file of the image's final filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
@@ -29,8 +59,8 @@ pub struct FileEntry {
     pub size: u64,
     /// SHA-256 of the content.
     pub sha256: Digest,
-    /// SHA-1 of the content, lowercase hex.
-    pub sha1: String,
+    /// SHA-1 of the content, lowercase hex ([`FileDigests::Sha256AndSha1`] only).
+    pub sha1: Option<String>,
 }
 
 /// What an SBOM is made from.
@@ -61,6 +91,15 @@ fn interesting(path: &str) -> bool {
     ) || (path.starts_with("var/lib/dpkg/status.d/") && !path.ends_with(".md5sums"))
 }
 
+/// A file as the parser found it; its SHA-1 is the `sha1`-th digest of
+/// the layer's SHA-1 lane, known once the lane has finished.
+#[derive(Debug, Clone)]
+struct Found {
+    size: u64,
+    sha256: Digest,
+    sha1: Option<usize>,
+}
+
 #[derive(Default)]
 struct LayerScan {
     diff_id: Option<Digest>,
@@ -76,17 +115,22 @@ fn normalise(raw: &[u8]) -> String {
     s.trim_end_matches('/').to_owned()
 }
 
-fn decompressed<'r>(blob: &BlobRef, r: impl Read + 'r) -> Result<Box<dyn Read + 'r>> {
-    let r = BufReader::with_capacity(1 << 20, r);
+/// How a layer's bytes are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+fn compression(blob: &BlobRef) -> Result<Compression> {
     let mt = blob.media_type.as_str();
     if mt.ends_with("+gzip") || mt.ends_with(".tar.gzip") {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
+        Ok(Compression::Gzip)
     } else if mt.ends_with("+zstd") {
-        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(|e| {
-            Error::malformed(format!("layer {}", blob.digest), format!("zstd: {e}"))
-        })?))
+        Ok(Compression::Zstd)
     } else if mt.ends_with(".tar") {
-        Ok(Box::new(r))
+        Ok(Compression::None)
     } else {
         Err(Error::malformed(
             format!("layer {}", blob.digest),
@@ -95,162 +139,505 @@ fn decompressed<'r>(blob: &BlobRef, r: impl Read + 'r) -> Result<Box<dyn Read + 
     }
 }
 
-fn scan_layer(image: &SourceImage, blob: &BlobRef) -> Result<LayerScan> {
-    let what = format!("layer {}", blob.digest);
-    let raw = image.open_blob(blob)?;
-    // The compressed bytes are hashed too: a layer that does not match its
-    // digest must not be described.
-    let mut verifying = VerifyingReader {
-        inner: raw,
-        hasher: Hasher::new(),
-    };
-    let mut scan = LayerScan::default();
-    let mut uncompressed = Hasher::new();
-    let parsed = (|| -> Result<()> {
-        let mut ar = tar::Archive::new(HashingReader {
-            inner: decompressed(blob, &mut verifying)?,
-            hasher: &mut uncompressed,
-        });
-        let entries = ar
-            .entries()
-            .map_err(|e| Error::malformed(&what, format!("not a tar: {e}")))?;
-        let mut buf = vec![0u8; 256 << 10];
-        for entry in entries {
-            let mut entry = entry.map_err(|e| Error::malformed(&what, format!("corrupt tar: {e}")))?;
-            let path = normalise(&entry.path_bytes());
-            let (dir, name) = match path.rsplit_once('/') {
-                Some((d, n)) => (d.to_owned(), n.to_owned()),
-                None => (String::new(), path.clone()),
-            };
-            if name == ".wh..wh..opq" {
-                scan.opaque.push(dir);
-                continue;
-            }
-            if let Some(target) = name.strip_prefix(".wh.") {
-                scan.deleted.push(if dir.is_empty() {
-                    target.to_owned()
-                } else {
-                    format!("{dir}/{target}")
-                });
-                continue;
-            }
-            let kind = entry.header().entry_type();
-            if kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|l| normalise(&l))
-                    .ok_or_else(|| Error::malformed(&what, format!("hard link {path:?} without target")))?;
-                if let Some(t) = scan.files.get(&target).cloned() {
-                    scan.files.insert(path.clone(), FileEntry { path, ..t });
-                }
-                continue;
-            }
-            if !kind.is_file() {
-                continue;
-            }
-            let keep = interesting(&path);
-            let size = entry.size();
-            if keep && size > MAX_DB {
-                return Err(Error::malformed(&what, format!("{path} is larger than {MAX_DB} bytes")));
-            }
-            let mut kept = Vec::new();
-            let (mut s256, mut s1) = (Hasher::new(), Sha1::new());
-            loop {
-                let n = entry
-                    .read(&mut buf)
-                    .map_err(|e| Error::malformed(&what, format!("reading {path}: {e}")))?;
-                if n == 0 {
-                    break;
-                }
-                s256.update(&buf[..n]);
-                s1.update(&buf[..n]);
-                if keep {
-                    kept.extend_from_slice(&buf[..n]);
-                }
-            }
-            let (sha256, size) = s256.finish();
-            if keep {
-                scan.kept.insert(path.clone(), kept);
-            }
-            scan.files.insert(
-                path.clone(),
-                FileEntry {
-                    path,
-                    size,
-                    sha256,
-                    sha1: hex::encode(s1.finalize()),
-                },
-            );
+/// One message of a layer's blob to its parser: a chunk, or the read error
+/// that ended the blob early.
+type Chunk = std::io::Result<Vec<u8>>;
+
+/// The parser's end of the channel from the blob reader: a buffered reader
+/// over the chunks as they come, each given back for reuse once consumed.
+struct ChanReader {
+    rx: Receiver<Chunk>,
+    back: Sender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ChanReader {
+    fn new(rx: Receiver<Chunk>, back: Sender<Vec<u8>>) -> Self {
+        ChanReader {
+            rx,
+            back,
+            cur: Vec::new(),
+            pos: 0,
+            done: false,
         }
-        // The diff_id covers the whole uncompressed stream, past the tar's
-        // end-of-archive blocks.
-        std::io::copy(&mut ar.into_inner(), &mut std::io::sink())
-            .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))?;
-        Ok(())
-    })();
-    // Drain what the tar reader left (padding, trailing blocks, or all of it
-    // after a parse error) so the digest covers the blob: a layer that is not
-    // the one named is reported as such, whatever else is wrong with it.
-    std::io::copy(&mut verifying, &mut std::io::sink()).map_err(|e| Error::io("reading", &what, e))?;
-    let (digest, _) = verifying.hasher.finish();
-    if digest != blob.digest {
-        return Err(Error::DigestMismatch {
-            what,
-            expected: blob.digest,
-            actual: digest,
-        });
     }
-    parsed.map(|()| {
-        scan.diff_id = Some(uncompressed.finish().0);
-        scan
-    })
 }
 
-/// Hashes what passes through (the uncompressed layer: its diff_id).
-struct HashingReader<'h, R> {
-    inner: R,
-    hasher: &'h mut Hasher,
+impl BufRead for ChanReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.pos >= self.cur.len() && !self.done {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    let used = std::mem::replace(&mut self.cur, chunk);
+                    // The reader may have stopped (it has read the whole blob).
+                    let _ = self.back.send(used);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => self.done = true,
+            }
+        }
+        Ok(self.cur.get(self.pos..).unwrap_or_default())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.cur.len());
+    }
 }
 
-impl<R: Read> Read for HashingReader<'_, R> {
+impl Read for ChanReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
 
-/// The diff_id of one layer: its bytes decompressed and hashed, the
-/// compressed bytes checked against the layer's digest on the way.
-fn measure_layer(image: &SourceImage, blob: &BlobRef) -> Result<Digest> {
-    let what = format!("layer {}", blob.digest);
-    let mut verifying = VerifyingReader {
-        inner: image.open_blob(blob)?,
-        hasher: Hasher::new(),
-    };
-    let mut uncompressed = Hasher::new();
-    let copied = decompressed(blob, &mut verifying).and_then(|r| {
-        std::io::copy(
-            &mut HashingReader {
-                inner: r,
-                hasher: &mut uncompressed,
-            },
-            &mut std::io::sink(),
-        )
-        .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))
-    });
-    std::io::copy(&mut verifying, &mut std::io::sink()).map_err(|e| Error::io("reading", &what, e))?;
-    let (digest, _) = verifying.hasher.finish();
-    if digest != blob.digest {
-        return Err(Error::DigestMismatch {
-            what,
-            expected: blob.digest,
-            actual: digest,
-        });
-    }
-    copied?;
-    Ok(uncompressed.finish().0)
+/// What a hashing lane is sent: bytes, and the offsets in them where an
+/// item (a file) ends. Small files are batched many to a message, so a
+/// layer of thousands of small files costs a few hundred messages, not a
+/// few per file.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    cuts: Vec<usize>,
 }
+
+/// The sending side of a lane, batching up to [`CHUNK`] bytes or
+/// [`MAX_CUTS`] items per message; the lane gives the buffers back for
+/// reuse (no fresh allocation, so no page faults, per message).
+struct LaneSender {
+    tx: SyncSender<Batch>,
+    back: Receiver<Vec<u8>>,
+    batch: Batch,
+}
+
+/// Items per batch at most (empty files add no bytes).
+const MAX_CUTS: usize = 4096;
+
+impl LaneSender {
+    fn data(&mut self, bytes: &[u8]) {
+        if self.batch.data.capacity() == 0 {
+            self.batch.data = self.back.try_recv().unwrap_or_default();
+            self.batch.data.clear();
+            self.batch.data.reserve(CHUNK.max(bytes.len()));
+        }
+        self.batch.data.extend_from_slice(bytes);
+        if self.batch.data.len() >= CHUNK {
+            self.flush();
+        }
+    }
+
+    fn cut(&mut self) {
+        self.batch.cuts.push(self.batch.data.len());
+        if self.batch.cuts.len() >= MAX_CUTS {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.data.is_empty() && self.batch.cuts.is_empty() {
+            return;
+        }
+        // A lane that hung up has failed; its join reports it.
+        let _ = self.tx.send(std::mem::take(&mut self.batch));
+    }
+}
+
+impl Drop for LaneSender {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// A hash a lane computes.
+trait LaneHash: Default {
+    type Out: Send;
+    fn feed(&mut self, bytes: &[u8]);
+    fn done(self) -> Self::Out;
+}
+
+impl LaneHash for Hasher {
+    type Out = Digest;
+    fn feed(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+    fn done(self) -> Digest {
+        self.finish().0
+    }
+}
+
+#[derive(Default)]
+struct Sha1Hex(Sha1);
+
+impl LaneHash for Sha1Hex {
+    type Out = String;
+    fn feed(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn done(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}
+
+/// A hashing lane's loop: one digest per `Cut`, in order, and a last one
+/// of what came after the last `Cut` when the sender hangs up (a lane that
+/// hashes one stream is never cut: its digest is the only one).
+fn lane<H: LaneHash>(rx: Receiver<Batch>, back: Sender<Vec<u8>>) -> Vec<H::Out> {
+    let mut out = Vec::new();
+    let mut h = H::default();
+    for batch in rx {
+        let mut at = 0;
+        for cut in batch.cuts {
+            h.feed(batch.data.get(at..cut).unwrap_or_default());
+            out.push(std::mem::take(&mut h).done());
+            at = cut;
+        }
+        h.feed(batch.data.get(at..).unwrap_or_default());
+        // The sender may be gone (the layer ended).
+        let _ = back.send(batch.data);
+    }
+    out.push(h.done());
+    out
+}
+
+/// Starts a hashing lane on `s`: its sender, and its handle.
+fn spawn_lane<'s, H: LaneHash + 's>(
+    s: &'s std::thread::Scope<'s, '_>,
+) -> (LaneSender, std::thread::ScopedJoinHandle<'s, Vec<H::Out>>) {
+    let (tx, rx) = sync_channel(DEPTH);
+    let (back_tx, back_rx) = channel();
+    let handle = s.spawn(move || lane::<H>(rx, back_tx));
+    (
+        LaneSender {
+            tx,
+            back: back_rx,
+            batch: Batch::default(),
+        },
+        handle,
+    )
+}
+
+/// Reads a decompressor in blocks, sends a copy of each block to the
+/// diff_id lane, and serves them to the tar parser.
+struct Tee<R> {
+    inner: R,
+    lane: LaneSender,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+}
+
+impl<R: Read> BufRead for Tee<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos >= self.len {
+            self.len = self.inner.read(&mut self.buf)?;
+            self.pos = 0;
+            if self.len > 0 {
+                self.lane.data(&self.buf[..self.len]);
+            }
+        }
+        Ok(&self.buf[self.pos..self.len])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.len);
+    }
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// What the parser does with a layer's bytes.
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    /// Measure the diff_id only (`--no-sbom`).
+    DiffId,
+    /// Walk the tar and digest every file.
+    Files(FileDigests),
+}
+
+/// Reads `r` until it ends or `buf` is full.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// One layer's pass: this thread reads the blob once and hashes it (the
+/// digest must match, or the layer is not described, whatever else is
+/// wrong with it); the parser runs on its own thread over the same chunks.
+/// Returns the parser's result only for a layer that is the one named.
+fn read_layer(image: &SourceImage, blob: &BlobRef, pass: Pass, progress: &Progress<'_>) -> Result<LayerScan> {
+    let what = format!("layer {}", blob.digest);
+    let comp = compression(blob)?;
+    let mut raw = image.open_blob(blob)?;
+    let (tx, rx) = sync_channel::<Chunk>(DEPTH);
+    let (back_tx, back_rx) = channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        let parser = s.spawn(|| parse_layer(blob, comp, ChanReader::new(rx, back_tx), pass));
+        let mut hasher = Hasher::new();
+        let mut tx = Some(tx);
+        let mut read_error = None;
+        loop {
+            let mut buf = back_rx.try_recv().unwrap_or_default();
+            buf.resize(CHUNK, 0);
+            match read_full(&mut raw, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    hasher.update(&buf);
+                    progress(n as u64);
+                    // A parser that stopped (an error, or the end of the
+                    // tar) takes nothing more; the blob is still hashed to
+                    // its end.
+                    if tx.as_ref().is_some_and(|t| t.send(Ok(buf)).is_err()) {
+                        tx = None;
+                    }
+                }
+                Err(e) => {
+                    if let Some(t) = tx.take() {
+                        let _ = t.send(Err(std::io::Error::new(e.kind(), e.to_string())));
+                    }
+                    read_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let parsed = parser
+            .join()
+            .unwrap_or_else(|_| Err(Error::malformed(&what, "the layer parser failed")));
+        if let Some(e) = read_error {
+            return Err(Error::io("reading", &what, e));
+        }
+        let (digest, _) = hasher.finish();
+        if digest != blob.digest {
+            return Err(Error::DigestMismatch {
+                what: what.clone(),
+                expected: blob.digest,
+                actual: digest,
+            });
+        }
+        let mut scan = parsed?;
+        if comp == Compression::None {
+            // An uncompressed layer is its own diff_id: checked just above.
+            scan.diff_id = Some(digest);
+        }
+        Ok(scan)
+    })
+}
+
+/// The parser's side of one layer's pass: decompresses (the diff_id lane
+/// hashes what comes out), walks the tar, hashes every regular file (its
+/// SHA-1 on a lane of its own) and keeps the package databases.
+fn parse_layer(blob: &BlobRef, comp: Compression, raw: ChanReader, pass: Pass) -> Result<LayerScan> {
+    let what = format!("layer {}", blob.digest);
+    std::thread::scope(|s| {
+        let (diff_tx, diff_lane) = if comp == Compression::None {
+            (None, None)
+        } else {
+            let (tx, h) = spawn_lane::<Hasher>(s);
+            (Some(tx), Some(h))
+        };
+        let (sha1_tx, sha1_lane) = match pass {
+            Pass::Files(FileDigests::Sha256AndSha1) => {
+                let (tx, h) = spawn_lane::<Sha1Hex>(s);
+                (Some(tx), Some(h))
+            }
+            _ => (None, None),
+        };
+        let reader: Box<dyn BufRead + Send> = match (comp, diff_tx) {
+            (Compression::None, _) | (_, None) => Box::new(raw),
+            (Compression::Gzip, Some(lane)) => Box::new(Tee {
+                inner: flate2::bufread::MultiGzDecoder::new(raw),
+                lane,
+                buf: vec![0; BLOCK],
+                pos: 0,
+                len: 0,
+            }),
+            (Compression::Zstd, Some(lane)) => Box::new(Tee {
+                inner: zstd::stream::read::Decoder::with_buffer(raw)
+                    .map_err(|e| Error::malformed(&what, format!("zstd: {e}")))?,
+                lane,
+                buf: vec![0; BLOCK],
+                pos: 0,
+                len: 0,
+            }),
+        };
+        let walked = match pass {
+            Pass::DiffId => {
+                let mut reader = reader;
+                std::io::copy(&mut reader, &mut std::io::sink())
+                    .map(|_| (LayerScan::default(), BTreeMap::new()))
+                    .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))
+            }
+            Pass::Files(_) => walk(&what, comp, reader, sha1_tx),
+        };
+        // The reader (and with it the diff_id lane's sender) and the SHA-1
+        // sender are gone: the lanes finish.
+        let diff_id = match diff_lane {
+            Some(h) => Some(lane_digest(&what, h.join().ok(), 0)?),
+            None => None,
+        };
+        let sha1s = match sha1_lane {
+            Some(h) => Some(h.join().map_err(|_| Error::malformed(&what, "the SHA-1 lane failed"))?),
+            None => None,
+        };
+        let (mut scan, found) = walked?;
+        for (path, f) in found {
+            let sha1 = match (f.sha1, &sha1s) {
+                (None, _) => None,
+                (Some(i), Some(all)) => Some(
+                    all.get(i)
+                        .cloned()
+                        .ok_or_else(|| Error::malformed(&what, format!("{path} was not hashed")))?,
+                ),
+                (Some(_), None) => return Err(Error::malformed(&what, format!("{path} was not hashed"))),
+            };
+            scan.files.insert(
+                path.clone(),
+                FileEntry {
+                    path,
+                    size: f.size,
+                    sha256: f.sha256,
+                    sha1,
+                },
+            );
+        }
+        scan.diff_id = diff_id;
+        Ok(scan)
+    })
+}
+
+/// The `i`-th digest of a finished lane.
+fn lane_digest(what: &str, all: Option<Vec<Digest>>, i: usize) -> Result<Digest> {
+    all.and_then(|v| v.get(i).copied())
+        .ok_or_else(|| Error::malformed(what, "the diff_id lane failed"))
+}
+
+/// Walks the tar of one layer: whiteouts, hard links, regular files.
+fn walk(
+    what: &str,
+    comp: Compression,
+    reader: Box<dyn BufRead + Send>,
+    mut sha1: Option<LaneSender>,
+) -> Result<(LayerScan, BTreeMap<String, Found>)> {
+    let mut scan = LayerScan::default();
+    let mut files: BTreeMap<String, Found> = BTreeMap::new();
+    let mut ar = tar::Archive::new(reader);
+    let entries = ar
+        .entries()
+        .map_err(|e| Error::malformed(what, format!("not a tar: {e}")))?;
+    let mut buf = vec![0u8; BLOCK];
+    let mut cuts = 0usize;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::malformed(what, format!("corrupt tar: {e}")))?;
+        let path = normalise(&entry.path_bytes());
+        let (dir, name) = match path.rsplit_once('/') {
+            Some((d, n)) => (d.to_owned(), n.to_owned()),
+            None => (String::new(), path.clone()),
+        };
+        if name == ".wh..wh..opq" {
+            scan.opaque.push(dir);
+            continue;
+        }
+        if let Some(target) = name.strip_prefix(".wh.") {
+            scan.deleted.push(if dir.is_empty() {
+                target.to_owned()
+            } else {
+                format!("{dir}/{target}")
+            });
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .map(|l| normalise(&l))
+                .ok_or_else(|| Error::malformed(what, format!("hard link {path:?} without target")))?;
+            if let Some(t) = files.get(&target).cloned() {
+                files.insert(path, t);
+            }
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let keep = interesting(&path);
+        let size = entry.size();
+        if keep && size > MAX_DB {
+            return Err(Error::malformed(what, format!("{path} is larger than {MAX_DB} bytes")));
+        }
+        let mut kept = Vec::new();
+        let mut s256 = Hasher::new();
+        loop {
+            let n = entry
+                .read(&mut buf)
+                .map_err(|e| Error::malformed(what, format!("reading {path}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            s256.update(&buf[..n]);
+            if let Some(lane) = &mut sha1 {
+                lane.data(&buf[..n]);
+            }
+            if keep {
+                kept.extend_from_slice(&buf[..n]);
+            }
+        }
+        let sha1_slot = sha1.as_mut().map(|lane| {
+            lane.cut();
+            cuts += 1;
+            cuts - 1
+        });
+        let (sha256, size) = s256.finish();
+        if keep {
+            scan.kept.insert(path.clone(), kept);
+        }
+        files.insert(
+            path,
+            Found {
+                size,
+                sha256,
+                sha1: sha1_slot,
+            },
+        );
+    }
+    drop(sha1);
+    if comp != Compression::None {
+        // The diff_id covers the whole uncompressed stream, past the tar's
+        // end-of-archive blocks. (An uncompressed layer's diff_id is its
+        // digest, which the blob reader hashes to the end itself.)
+        std::io::copy(&mut ar.into_inner(), &mut std::io::sink())
+            .map_err(|e| Error::malformed(what, format!("decompressing: {e}")))?;
+    }
+    Ok((scan, files))
+}
+
+/// Told the number of layer bytes read, as they are read (a progress bar).
+pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
 
 /// Runs `f` on every layer, one layer per core, results in layer order.
 fn each_layer<T: Send>(image: &SourceImage, f: impl Fn(&BlobRef) -> Result<T> + Sync) -> Result<Vec<T>> {
@@ -284,35 +671,37 @@ fn each_layer<T: Send>(image: &SourceImage, f: impl Fn(&BlobRef) -> Result<T> + 
 /// The diff_ids of every layer, measured from the bytes (in parallel), for
 /// a pack without an SBOM; [`scan`] measures them in its own pass.
 pub fn diff_ids(image: &SourceImage) -> Result<LayerDiffIds> {
+    diff_ids_with(image, &|_| {})
+}
+
+/// [`diff_ids`], telling `progress` the compressed bytes read.
+pub fn diff_ids_with(image: &SourceImage, progress: &Progress<'_>) -> Result<LayerDiffIds> {
     // An uncompressed layer is its own diff_id: its digest is checked
     // while the bundle writer copies it, so reading it here would only
     // hash it a second time.
     each_layer(image, |blob| {
         if blob.media_type.ends_with(".tar") {
+            progress(blob.size);
             Ok(blob.digest)
         } else {
-            measure_layer(image, blob)
+            read_layer(image, blob, Pass::DiffId, progress)?
+                .diff_id
+                .ok_or_else(|| Error::malformed(format!("layer {}", blob.digest), "not measured"))
         }
     })
     .map(LayerDiffIds::measured)
 }
 
-struct VerifyingReader<R> {
-    inner: R,
-    hasher: Hasher,
-}
-
-impl<R: Read> Read for VerifyingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Scans every layer of `image` (in parallel) and merges them.
+/// Scans every layer of `image` (in parallel) and merges them, with SHA-256
+/// and SHA-1 of every file.
 pub fn scan(image: &SourceImage) -> Result<ImageContents> {
-    let results = each_layer(image, |blob| scan_layer(image, blob))?;
+    scan_with(image, FileDigests::Sha256AndSha1, &|_| {})
+}
+
+/// Scans every layer of `image` (in parallel, each read once) and merges
+/// them, with the file digests `digests`, telling `progress` the bytes read.
+pub fn scan_with(image: &SourceImage, digests: FileDigests, progress: &Progress<'_>) -> Result<ImageContents> {
+    let results = each_layer(image, |blob| read_layer(image, blob, Pass::Files(digests), progress))?;
     let mut diff_ids = Vec::with_capacity(results.len());
     let mut files: BTreeMap<String, FileEntry> = BTreeMap::new();
     let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();

@@ -92,6 +92,17 @@ pub struct Attested {
 
 /// The statements to sign and the layers' diff_ids.
 pub fn statements(manifest: &PackageManifest, image: &SourceImage, opts: &AttestOptions) -> Result<Attested> {
+    statements_with(manifest, image, opts, &|_| {})
+}
+
+/// [`statements`], telling `progress` the layer bytes read (each layer is
+/// read once, in one pass: see [`layers`]).
+pub fn statements_with(
+    manifest: &PackageManifest,
+    image: &SourceImage,
+    opts: &AttestOptions,
+    progress: &layers::Progress<'_>,
+) -> Result<Attested> {
     let mut out = Vec::new();
     if let Some(src) = &opts.provenance {
         let p = provenance::predicate(manifest, image, src, &opts.tool_version, opts.time);
@@ -102,7 +113,12 @@ pub fn statements(manifest: &PackageManifest, image: &SourceImage, opts: &Attest
     }
     let diff_ids = match opts.sbom {
         Some(format) => {
-            let contents = layers::scan(image)?;
+            // SPDX 2.3 requires every file's SHA-1; CycloneDX does not.
+            let digests = match format {
+                SbomFormat::Spdx => layers::FileDigests::Sha256AndSha1,
+                SbomFormat::CycloneDx => layers::FileDigests::Sha256,
+            };
+            let contents = layers::scan_with(image, digests, progress)?;
             let subject = SbomSubject {
                 name: &manifest.package.name,
                 version: &manifest.package.version,
@@ -111,13 +127,13 @@ pub fn statements(manifest: &PackageManifest, image: &SourceImage, opts: &Attest
                 tool_version: &opts.tool_version,
             };
             let (ty, doc) = match format {
-                SbomFormat::Spdx => (SPDX_DOCUMENT, spdx::document(&subject, &contents)),
+                SbomFormat::Spdx => (SPDX_DOCUMENT, spdx::document(&subject, &contents)?),
                 SbomFormat::CycloneDx => (CYCLONEDX_BOM, cyclonedx::bom(&subject, &contents)),
             };
             out.push((SBOM_PATH.to_owned(), statement(manifest, image, ty, doc)?));
             contents.diff_ids
         }
-        None => layers::diff_ids(image)?,
+        None => layers::diff_ids_with(image, progress)?,
     };
     Ok(Attested {
         statements: out,

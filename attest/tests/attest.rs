@@ -6,11 +6,12 @@
 
 use std::io::Write;
 
-use cerro_attest::layers::scan;
+use cerro_attest::layers::{diff_ids, scan, scan_with, FileDigests};
 use cerro_attest::packages::PackageKind;
 use cerro_core::digest::Digest;
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
+use cerro_core::pack::LayerDiffIds;
 
 const STATUS: &[u8] = b"Package: base-files\nStatus: install ok installed\nVersion: 12.4\nArchitecture: amd64\n\nPackage: removed\nStatus: deinstall ok config-files\nVersion: 1\n";
 
@@ -101,4 +102,119 @@ fn a_layer_that_does_not_match_its_digest_is_not_described() {
     std::fs::write(&blob, bytes).unwrap();
     let err = scan(&image).unwrap_err();
     assert!(matches!(err, cerro_core::Error::DigestMismatch { .. }), "{err}");
+}
+
+fn sha1_hex(data: &[u8]) -> String {
+    use sha1::Digest as _;
+    hex::encode(sha1::Sha1::digest(data))
+}
+
+/// Bytes that do not repeat within a chunk (so a misplaced chunk boundary
+/// changes the digest).
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[i % 4] ^ seed)
+        .collect()
+}
+
+/// The one pass per layer, stage by stage: files larger than the reader's
+/// and the lanes' chunks, thousands of small and empty files batched to the
+/// SHA-1 lane, a gzip and a zstd layer whose diff_ids come from the
+/// decompressing lane — every digest is checked against a direct
+/// computation, and `--no-sbom`'s measurement agrees with the SBOM pass.
+#[test]
+fn one_pass_digests_agree_with_direct_hashing_across_chunks_batches_and_compressions() {
+    let big = pattern(3 * (1 << 20) + 12_345, 7);
+    let small: Vec<(String, Vec<u8>)> = (0..5000)
+        .map(|i| (format!("small/{i:05}"), pattern(i % 700, i as u8)))
+        .collect();
+    let mut entries: Vec<(&str, tar::EntryType, &[u8], Option<&str>)> =
+        vec![("big.bin", tar::EntryType::Regular, &big, None)];
+    for (p, d) in &small {
+        entries.push((p, tar::EntryType::Regular, d, None));
+    }
+    let plain = tar_with(&entries);
+    let gz_tar = tar_with(&[("gz/file", tar::EntryType::Regular, &big[..2_000_000], None)]);
+    let zst_tar = tar_with(&[("zst/file", tar::EntryType::Regular, &big[1000..], None)]);
+    let zst = zstd::stream::encode_all(&zst_tar[..], 1).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = LayoutBuilder::new(dir.path()).unwrap();
+    b.layer_raw(&plain, "application/vnd.oci.image.layer.v1.tar", Digest::of(&plain))
+        .unwrap();
+    b.layer_raw(
+        &gzip(&gz_tar),
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        Digest::of(&gz_tar),
+    )
+    .unwrap();
+    b.layer_raw(
+        &zst,
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        Digest::of(&zst_tar),
+    )
+    .unwrap();
+    b.finish(basic_config(&["/big.bin"]), None).unwrap();
+    let image = SourceImage::open(&format!("oci:{}", dir.path().display())).unwrap();
+
+    let c = scan(&image).unwrap();
+    let expected_ids = vec![Digest::of(&plain), Digest::of(&gz_tar), Digest::of(&zst_tar)];
+    assert_eq!(c.diff_ids, LayerDiffIds::measured(expected_ids.clone()));
+    assert_eq!(diff_ids(&image).unwrap(), LayerDiffIds::measured(expected_ids));
+    assert_eq!(c.files.len(), 5003);
+    let by_path = |p: &str| c.files.iter().find(|f| f.path == p).unwrap();
+    for (path, data) in [
+        ("big.bin", &big[..]),
+        ("gz/file", &big[..2_000_000]),
+        ("zst/file", &big[1000..]),
+    ]
+    .into_iter()
+    .chain(small.iter().map(|(p, d)| (p.as_str(), &d[..])))
+    {
+        let f = by_path(path);
+        assert_eq!(f.size, data.len() as u64, "{path}");
+        assert_eq!(f.sha256, Digest::of(data), "{path}");
+        assert_eq!(f.sha1.as_deref(), Some(sha1_hex(data).as_str()), "{path}");
+    }
+
+    // CycloneDX needs no SHA-1: the pass skips it, and an SPDX document
+    // cannot be made from such contents.
+    let no_sha1 = scan_with(&image, FileDigests::Sha256, &|_| {}).unwrap();
+    assert!(no_sha1.files.iter().all(|f| f.sha1.is_none()));
+    assert_eq!(
+        no_sha1.files.iter().map(|f| f.sha256).collect::<Vec<_>>(),
+        c.files.iter().map(|f| f.sha256).collect::<Vec<_>>()
+    );
+    let subject = cerro_attest::SbomSubject {
+        name: "t",
+        version: "1",
+        image: image.manifest.digest,
+        time: 0,
+        tool_version: "0",
+    };
+    assert!(cerro_attest::spdx::document(&subject, &no_sha1).is_err());
+    assert!(cerro_attest::spdx::document(&subject, &c).is_ok());
+}
+
+/// A compressed layer that does not match its digest is refused as such,
+/// even though its decompressed tar would parse.
+#[test]
+fn a_compressed_layer_that_does_not_match_its_digest_is_not_described() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = LayoutBuilder::new(dir.path()).unwrap();
+    let t = tar_with(&[("f", tar::EntryType::Regular, b"content", None)]);
+    let digest = b
+        .layer_raw(&gzip(&t), "application/vnd.oci.image.layer.v1.tar+gzip", Digest::of(&t))
+        .unwrap()
+        .digest;
+    b.finish(basic_config(&["/f"]), None).unwrap();
+    let image = SourceImage::open(&format!("oci:{}", dir.path().display())).unwrap();
+    let blob = dir.path().join("blobs/sha256").join(digest.hex());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    // The gzip header's mtime: the stream still decompresses to the same tar.
+    bytes[4] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    for err in [scan(&image).unwrap_err(), diff_ids(&image).unwrap_err()] {
+        assert!(matches!(err, cerro_core::Error::DigestMismatch { .. }), "{err}");
+    }
 }

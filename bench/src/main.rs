@@ -1,6 +1,8 @@
 //! `gen-image DIR [--size-mib N] [--layers N]`: writes the benchmark's OCI
 //! image layout (default 1024 MiB in 8 layers) to DIR and prints its
-//! manifest digest.
+//! manifest digest. `gen-image DIR --layer-tar FILE` instead writes a
+//! one-layer image of an existing uncompressed tar (the debootstrapped
+//! Debian root of `bench/run --debian`).
 //!
 //! Each layer is an uncompressed tar holding one file of pseudo-random
 //! bytes from a splitmix64 generator. The data is *incompressible*, so
@@ -53,13 +55,15 @@ fn parse_num(flag: &str, v: Option<String>) -> Result<u64> {
 }
 
 fn main() -> Result<()> {
-    const USAGE: &str = "usage: gen-image DIR [--size-mib N] [--layers N]";
+    const USAGE: &str = "usage: gen-image DIR [--size-mib N] [--layers N] | gen-image DIR --layer-tar FILE";
     let (mut dir, mut size_mib, mut layers) = (None::<PathBuf>, 1024u64, 8u64);
+    let mut layer_tar = None::<PathBuf>;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--size-mib" => size_mib = parse_num("--size-mib", args.next())?,
             "--layers" => layers = parse_num("--layers", args.next())?,
+            "--layer-tar" => layer_tar = Some(args.next().context("--layer-tar needs a file")?.into()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -69,6 +73,13 @@ fn main() -> Result<()> {
         }
     }
     let dir = dir.context(USAGE)?;
+    if let Some(tar) = layer_tar {
+        let mut b = LayoutBuilder::new(&dir)?;
+        b.layer_from_tar(&tar)?;
+        let manifest = b.finish(basic_config(&["/bin/sh"]), Some("bench"))?;
+        println!("{}", manifest.digest);
+        return Ok(());
+    }
     if layers == 0 {
         bail!("--layers must be at least 1");
     }

@@ -67,9 +67,15 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
     let layout = staging.path().join("layout");
     fs::create_dir_all(layout.join("blobs/sha256")).map_err(|e| Error::io("creating", &layout, e))?;
     let outcome = if a.into.is_some() {
-        host.verify_file(file, &mut StageDir { dir: layout.clone() })
+        let mut stage = StageDir::new(layout.clone(), file, "unpacking");
+        let checked = host.verify_file(file, &mut stage);
+        stage.bar.finish();
+        checked
     } else {
-        host.verify_file(file, &mut NoExtract)
+        let spinner = crate::progress::Local::spinner(&format!("verifying {}", file.display()));
+        let checked = host.verify_file(file, &mut NoExtract);
+        spinner.finish();
+        checked
     }
     .with_context(|| format!("checking bundle {}", file.display()))?;
     let v = match outcome {

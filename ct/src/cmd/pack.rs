@@ -15,6 +15,7 @@ use ed25519_dalek::SigningKey;
 
 use crate::cli::SbomFormatArg;
 use crate::ctx::{source_date_epoch, Ctx};
+use crate::progress::Local;
 
 /// The tag of a registry reference (`host/repo:tag` → `tag`), else `latest`.
 fn tag_of(reference: &str) -> String {
@@ -49,8 +50,14 @@ pub(crate) fn write_bundle(
     output: &Path,
 ) -> Result<()> {
     let mut out = AtomicFile::create(output, 0o644)?;
-    let attested = cerro_attest::statements(manifest, src, opts)?;
+    // Progress on a terminal: the layers' one pass counts its bytes; the
+    // bundle writer (kernel copy, hashed on its workers) gets a spinner.
+    let total = src.parts.layers.iter().map(|l| l.size).sum();
+    let reading = Local::bytes("layers", total);
+    let attested = cerro_attest::statements_with(manifest, src, opts, &|n| reading.advance(n))?;
+    reading.finish();
     let module = cerro_selinux::generate(manifest, selinux).map_err(Error::from)?;
+    let writing = Local::spinner(&format!("writing {}", output.display()));
     PackRequest {
         image: src,
         manifest,
@@ -62,6 +69,7 @@ pub(crate) fn write_bundle(
     }
     .write_file(out.file())?;
     out.commit_unsynced()?;
+    writing.finish();
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use cerro_enforce::{Checked, Config, Host, KernelSelinux, Request};
 use crate::cli::VerifyArgs;
 use crate::ctx::Ctx;
 use crate::output;
+use crate::progress::{Counted, Local};
 
 /// Reads `file` (handing the layout to `extract`) and verifies it: the
 /// host service's `verify_file`, with the policy chosen as the shim and the
@@ -26,11 +27,20 @@ pub(crate) fn check(ctx: &Ctx, file: &Path, policy: Option<&Path>, extract: &mut
         .with_context(|| format!("checking bundle {}", file.display()))
 }
 
+/// [`check`] extracting nothing, with a spinner on a terminal while the
+/// bundle is read (cleared before anything is printed).
+fn check_only(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<Checked> {
+    let spinner = Local::spinner(&format!("verifying {}", file.display()));
+    let checked = check(ctx, file, policy, &mut NoExtract);
+    spinner.finish();
+    checked
+}
+
 pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     if a.as_runtime {
         return as_runtime(a);
     }
-    let outcome = match check(ctx, &a.file, a.policy.as_deref(), &mut NoExtract) {
+    let outcome = match check_only(ctx, &a.file, a.policy.as_deref()) {
         Ok(o) => o,
         Err(e) if a.json => {
             let code = crate::exit_code_of(&e);
@@ -67,7 +77,7 @@ pub fn explain(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     if a.as_runtime {
         return as_runtime(a);
     }
-    let outcome = match check(ctx, &a.file, a.policy.as_deref(), &mut NoExtract) {
+    let outcome = match check_only(ctx, &a.file, a.policy.as_deref()) {
         Ok(o) => o,
         Err(e) => {
             let code = crate::exit_code_of(&e);
@@ -95,8 +105,22 @@ pub fn explain(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
 
 /// Writes the layout into a staging directory; only blob names derived
 /// from validated digests are ever created, so nothing can escape it.
+/// `bar` counts the blob bytes written (a bar on a terminal, else nothing).
 pub(crate) struct StageDir {
     pub(crate) dir: PathBuf,
+    pub(crate) bar: Local,
+}
+
+impl StageDir {
+    /// A staging directory for the layout of `bundle`, with a byte bar of
+    /// its size labelled `what` on a terminal.
+    pub(crate) fn new(dir: PathBuf, bundle: &Path, what: &str) -> StageDir {
+        let total = fs::metadata(bundle).map(|m| m.len()).unwrap_or(0);
+        StageDir {
+            dir,
+            bar: Local::bytes(what, total),
+        }
+    }
 }
 
 impl Extract for StageDir {
@@ -111,7 +135,10 @@ impl Extract for StageDir {
     fn blob(&mut self, digest: &Digest) -> cerro_core::Result<Option<Sink>> {
         let p = self.dir.join("blobs").join("sha256").join(digest.hex());
         let f = File::create(&p).map_err(|e| Error::io("creating", p, e))?;
-        Ok(Some(Box::new(f)))
+        Ok(Some(Box::new(Counted {
+            inner: f,
+            bar: self.bar.clone(),
+        })))
     }
 }
 
@@ -135,10 +162,10 @@ pub fn unpack(ctx: &Ctx, file: &Path, output: &Path, policy: Option<&Path>) -> R
         .map_err(|e| Error::io("creating a staging directory in", &parent, e))?;
     let blobs = staging.path().join("blobs").join("sha256");
     fs::create_dir_all(&blobs).map_err(|e| Error::io("creating", &blobs, e))?;
-    let mut stage = StageDir {
-        dir: staging.path().to_path_buf(),
-    };
-    match check(ctx, file, policy, &mut stage)? {
+    let mut stage = StageDir::new(staging.path().to_path_buf(), file, "unpacking");
+    let checked = check(ctx, file, policy, &mut stage);
+    stage.bar.finish();
+    match checked? {
         Ok(v) => {
             if output.exists() {
                 fs::remove_dir(output).map_err(|e| Error::io("replacing", output, e))?;
@@ -166,7 +193,7 @@ pub fn unpack(ctx: &Ctx, file: &Path, output: &Path, policy: Option<&Path>) -> R
 }
 
 pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<ExitCode> {
-    let v = match check(ctx, file, policy, &mut NoExtract)? {
+    let v = match check_only(ctx, file, policy)? {
         Ok(v) => v,
         Err(r) => {
             eprintln!(
