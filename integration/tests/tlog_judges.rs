@@ -263,7 +263,7 @@ fn tlog_scales_checkpoints_and_proofs_verify_under_ours() {
         assert_eq!(v.witnesses().len(), 3);
         // The same proof does not prove another entry.
         let e = again.verify(&entries[(i + 1) % entries.len()], &trust).unwrap_err();
-        assert_eq!(e.kind(), "tlog_proof_mismatch");
+        assert_eq!(e.check(), "tlog_proof_mismatch");
     }
 }
 
