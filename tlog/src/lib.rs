@@ -8,12 +8,20 @@
 //!   replaced atomically and fsynced before the append returns; restart
 //!   reads the state back and refuses a directory whose tiles disagree with
 //!   its checkpoint; proofs from the tiles.
+//! - [`key`]: the log's key file.
+//! - [`server`]: the write side, `POST /add` over HTTP/1.1 on a listener
+//!   the operator names, answering with the entry's tlog-proof once its
+//!   batch is durable. (ARCHITECTURE.md: this crate and `cerro-registry`
+//!   are the only ones that touch the network; only `ct` links either.)
 //!
 //! The formats (tile paths, entry bundles, checkpoints, notes, Merkle
 //! hashing) are core's: this crate only stores and serves them.
 
+pub mod key;
+pub mod server;
 pub mod store;
 
+pub use server::serve;
 pub use store::{check_entry, Log};
 
 use std::path::PathBuf;
@@ -43,6 +51,9 @@ pub enum Error {
     /// other): the log refuses to serve or extend it.
     #[error("the log in {} is inconsistent: {reason}", dir.display())]
     Corrupt { dir: PathBuf, reason: String },
+    /// The log's key file is unusable (its mode, its bytes).
+    #[error("the log key {}: {reason}", path.display())]
+    KeyFile { path: PathBuf, reason: String },
     /// `create` on a directory that already holds something.
     #[error("{} is not an empty directory: a new log starts in an empty one", dir.display())]
     NotEmpty { dir: PathBuf },
@@ -66,7 +77,7 @@ impl Error {
         match self {
             Error::Core(e) => e.exit_code(),
             Error::Io { .. } | Error::Stopped => ExitCode::Io,
-            Error::Locked { .. } | Error::NotEmpty { .. } => ExitCode::Config,
+            Error::Locked { .. } | Error::NotEmpty { .. } | Error::KeyFile { .. } => ExitCode::Config,
             Error::Corrupt { .. } | Error::Entry { .. } | Error::Batch(_) => ExitCode::Malformed,
         }
     }
@@ -77,6 +88,7 @@ impl Error {
             Error::Core(e) => e.kind(),
             Error::Io { .. } => "io",
             Error::Locked { .. } => "tlog_locked",
+            Error::KeyFile { .. } => "tlog_key",
             Error::Corrupt { .. } => "tlog_corrupt",
             Error::NotEmpty { .. } => "tlog_not_empty",
             Error::Entry { .. } => "tlog_entry",

@@ -5,6 +5,7 @@ mod diff;
 mod info;
 mod keys;
 pub mod load;
+mod log;
 mod pack;
 mod policy;
 pub(crate) mod registry;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => return info::completions(*shell),
         Command::Demo { keep } => return demo::run(keep.as_deref()),
         Command::Policy(p) => return policy::policy(p),
+        Command::Log(l) => return log::run(l),
         _ => {}
     }
     let ctx = Ctx::new(&cli)?;
@@ -98,7 +100,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Man { .. }
         | Command::Completions { .. }
         | Command::Demo { .. }
-        | Command::Policy(_) => {
+        | Command::Policy(_)
+        | Command::Log(_) => {
             unreachable!("handled above")
         }
     }
