@@ -1,0 +1,395 @@
+//! The log end to end (`ct log keygen|init|serve`): entries POSTed to the
+//! write side from several clients at once, the read side served by
+//! Debian's nginx straight from the log directory (a temporary config on
+//! 127.0.0.1, started and stopped here), and every proof checked with core:
+//!
+//! - the checkpoint fetched through nginx verifies under the log's key;
+//! - the level-0 tiles and entry bundles fetched through nginx hold every
+//!   acknowledged entry at its index; their hashes give the checkpoint's
+//!   root (core's `merkle::root`), and the level-1 tile is the hash of the
+//!   full level-0 tile;
+//! - each answer of `POST /add` is a tlog-proof whose inclusion path is
+//!   core's for the tiles served, and verifies (`verify_inclusion`) to the
+//!   root of the checkpoint it carries; that checkpoint is consistent with
+//!   the one nginx serves;
+//! - `ct log serve` killed with SIGKILL and restarted keeps every
+//!   acknowledged entry and carries on;
+//! - the write side refuses what is not a release entry (400), a body too
+//!   large (413), another method (405), another path (404), each with its
+//!   reason.
+//!
+//! HTTP here is a few lines over `TcpStream` (HTTP/1.1, `Connection:
+//! close`): no client crate in the test support.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cerro_core::tlog::merkle::{self, Hash};
+use cerro_core::tlog::note::VerifierKey;
+use cerro_core::tlog::{release_entry, tiles, SignedCheckpoint, TlogProof};
+use cerro_integration::{ct_bin, require, run};
+
+/// A status, the headers (lowercase names) and the body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the answer read to EOF.
+/// Both servers here send `Content-Length` (no chunked bodies).
+fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Answer {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_ascii_lowercase(), v.trim().to_owned())
+        })
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// Connects until something listens on `addr` (the servers here start in
+/// well under a second; 600 tries of 50 ms bound a broken start).
+fn wait_for(addr: SocketAddr, what: &str) {
+    for _ in 0..600 {
+        if TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} does not listen on {addr}");
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ct log serve` on a free port of 127.0.0.1, with the address it prints.
+fn serve(dir: &Path, key: &Path) -> (Killed, SocketAddr) {
+    let mut child = Command::new(ct_bin())
+        .args(["log", "serve", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir)
+        .arg("--key")
+        .arg(key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("ct log serve printed {line:?}"))
+        .parse()
+        .unwrap();
+    (Killed(child), addr)
+}
+
+/// nginx serving `root` on a free port of 127.0.0.1: one process, in the
+/// foreground, every path of its own under `work`.
+fn nginx(root: &Path, work: &Path) -> (Killed, SocketAddr) {
+    require("nginx");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    std::fs::create_dir_all(work.join("tmp")).unwrap();
+    let w = work.display();
+    let conf = format!(
+        r#"daemon off;
+master_process off;
+pid {w}/nginx.pid;
+error_log {w}/error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {w}/tmp/body;
+    proxy_temp_path {w}/tmp/proxy;
+    fastcgi_temp_path {w}/tmp/fastcgi;
+    uwsgi_temp_path {w}/tmp/uwsgi;
+    scgi_temp_path {w}/tmp/scgi;
+    default_type application/octet-stream;
+    server {{
+        listen {addr};
+        root {root};
+        location = /checkpoint {{
+            types {{ }}
+            default_type "text/plain; charset=utf-8";
+            add_header Cache-Control "no-store";
+        }}
+        location /tile/ {{
+            add_header Cache-Control "public, max-age=604800, immutable";
+        }}
+    }}
+}}
+"#,
+        root = root.display()
+    );
+    let path = work.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    run(Command::new("nginx").arg("-t").arg("-c").arg(&path).arg("-p").arg(work));
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(work)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Killed(child);
+    wait_for(addr, "nginx");
+    (child, addr)
+}
+
+fn entry(i: usize) -> Vec<u8> {
+    release_entry(format!("nginx envelope {i}").as_bytes())
+}
+
+/// POSTs entries `range` from `threads` clients at once; the answers by entry.
+fn post_all(addr: SocketAddr, range: std::ops::Range<usize>, threads: usize) -> Vec<(usize, TlogProof)> {
+    let chunks: Vec<Vec<usize>> = (0..threads)
+        .map(|t| range.clone().skip(t).step_by(threads).collect())
+        .collect();
+    let handles: Vec<_> = chunks
+        .into_iter()
+        .map(|ids| {
+            std::thread::spawn(move || {
+                ids.into_iter()
+                    .map(|i| {
+                        let a = http(addr, "POST", "/add", &entry(i));
+                        assert_eq!(a.status, 200, "entry {i}: {}", a.text());
+                        assert_eq!(a.header("content-type"), Some("text/plain; charset=utf-8"));
+                        (i, TlogProof::parse(&a.body).unwrap())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+}
+
+fn hashes(tile: &[u8]) -> Vec<Hash> {
+    assert_eq!(tile.len() % 32, 0);
+    tile.chunks(32).map(|c| c.try_into().unwrap()).collect()
+}
+
+/// Reads the log through nginx: its verified checkpoint, every leaf hash
+/// (level-0 tiles) and every entry (bundles), each tile checked against the
+/// entries and the level above.
+fn read_side(addr: SocketAddr, vkey: &VerifierKey) -> (SignedCheckpoint, Vec<Hash>, Vec<Vec<u8>>) {
+    let a = http(addr, "GET", "/checkpoint", b"");
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("text/plain; charset=utf-8"));
+    let cp = SignedCheckpoint::parse(&a.body).unwrap();
+    cp.note().verify(std::slice::from_ref(vkey)).unwrap();
+    let size = cp.checkpoint().size();
+    let (mut leaves, mut entries) = (Vec::new(), Vec::new());
+    let mut level1 = Vec::new();
+    for n in 0..size.div_ceil(256) {
+        let width = (size - n * 256).min(256);
+        let t = http(
+            addr,
+            "GET",
+            &format!("/{}", tiles::tile_path(0, n, width).unwrap()),
+            b"",
+        );
+        assert_eq!(t.status, 200, "tile 0/{n} width {width}");
+        let b = http(
+            addr,
+            "GET",
+            &format!("/{}", tiles::entries_path(n, width).unwrap()),
+            b"",
+        );
+        assert_eq!(b.status, 200, "bundle {n} width {width}");
+        let tile = hashes(&t.body);
+        let bundle = tiles::parse_entry_bundle(&b.body, width).unwrap();
+        for (e, h) in bundle.iter().zip(&tile) {
+            assert_eq!(&merkle::leaf_hash(e), h, "a bundle entry does not hash to its tile");
+        }
+        if width == 256 {
+            level1.push(merkle::root(&tile));
+        }
+        leaves.extend(tile);
+        entries.extend(bundle.into_iter().map(<[u8]>::to_vec));
+    }
+    if !level1.is_empty() {
+        let t = http(
+            addr,
+            "GET",
+            &format!("/{}", tiles::tile_path(1, 0, level1.len() as u64).unwrap()),
+            b"",
+        );
+        assert_eq!(t.status, 200);
+        assert_eq!(
+            hashes(&t.body),
+            level1,
+            "the level-1 tile is not the full tiles' hashes"
+        );
+    }
+    assert_eq!(
+        merkle::root(&leaves),
+        *cp.checkpoint().root(),
+        "the tiles served do not give the root"
+    );
+    (cp, leaves, entries)
+}
+
+fn check_answers(answers: &[(usize, TlogProof)], leaves: &[Hash], entries: &[Vec<u8>], root: &Hash) {
+    for (i, p) in answers {
+        let index = p.index() as usize;
+        assert_eq!(
+            entries[index],
+            entry(*i),
+            "entry {i} is not at the index its answer gave"
+        );
+        let cp = p.checkpoint().checkpoint();
+        let size = cp.size();
+        assert!(p.index() < size);
+        assert_eq!(
+            p.inclusion(),
+            merkle::inclusion_proof(&leaves[..size as usize], p.index()).unwrap()
+        );
+        merkle::verify_inclusion(
+            &merkle::leaf_hash(&entry(*i)),
+            p.index(),
+            size,
+            p.inclusion(),
+            cp.root(),
+        )
+        .unwrap();
+        let c = merkle::consistency_proof(leaves, size).unwrap();
+        merkle::verify_consistency(size, leaves.len() as u64, cp.root(), root, &c).unwrap();
+    }
+}
+
+#[test]
+fn entries_posted_to_ct_log_serve_are_proven_from_what_nginx_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let key = tmp.path().join("log.key");
+    let out = run(Command::new(ct_bin())
+        .args(["log", "keygen", "--name", "log.example/nginx", "-o"])
+        .arg(&key));
+    let vkey = VerifierKey::parse(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    run(Command::new(ct_bin())
+        .args(["log", "init", "--dir"])
+        .arg(&dir)
+        .arg("--key")
+        .arg(&key));
+    let (nginx_proc, web) = nginx(&dir, &tmp.path().join("nginx"));
+
+    let (server, addr) = serve(&dir, &key);
+    let mut answers = post_all(addr, 0..300, 8);
+    let (cp, leaves, entries) = read_side(web, &vkey);
+    assert_eq!(cp.checkpoint().size(), 300);
+    check_answers(&answers, &leaves, &entries, cp.checkpoint().root());
+
+    // Killed and restarted: nothing acknowledged is lost, and it carries on.
+    drop(server);
+    let (server, addr) = serve(&dir, &key);
+    answers.extend(post_all(addr, 300..340, 4));
+    let (cp2, leaves, entries) = read_side(web, &vkey);
+    assert_eq!(cp2.checkpoint().size(), 340);
+    check_answers(&answers, &leaves, &entries, cp2.checkpoint().root());
+    let c = merkle::consistency_proof(&leaves, 300).unwrap();
+    merkle::verify_consistency(300, 340, cp.checkpoint().root(), cp2.checkpoint().root(), &c).unwrap();
+
+    // Refusals, each with its reason.
+    let a = http(
+        addr,
+        "POST",
+        "/add",
+        b"{\"payloadType\":\"application/vnd.in-toto+json\"}",
+    );
+    assert_eq!(a.status, 400);
+    assert!(a.text().contains("not a Cerro Torre log entry"), "{}", a.text());
+    let a = http(addr, "POST", "/add", &vec![b'a'; 4096]);
+    assert_eq!(a.status, 413, "{}", a.text());
+    let a = http(addr, "GET", "/add", b"");
+    assert_eq!((a.status, a.header("allow")), (405, Some("POST")));
+    let a = http(addr, "GET", "/checkpoint", b"");
+    assert_eq!(a.status, 404, "the write side serves no file: {}", a.text());
+    // Nothing refused was appended.
+    assert_eq!(read_side(web, &vkey).0.checkpoint().size(), 340);
+    drop(server);
+    drop(nginx_proc);
+}
+
+/// A second `ct log serve` on the same directory is refused (exit 78)
+/// while the first runs: two writers would fork the tree.
+#[test]
+fn a_second_server_on_the_same_log_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let key = tmp.path().join("log.key");
+    run(Command::new(ct_bin())
+        .args(["log", "keygen", "--name", "log.example/two", "-o"])
+        .arg(&key));
+    run(Command::new(ct_bin())
+        .args(["log", "init", "--dir"])
+        .arg(&dir)
+        .arg("--key")
+        .arg(&key));
+    let (_first, _) = serve(&dir, &key);
+    let out = Command::new(ct_bin())
+        .args(["log", "serve", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(&dir)
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+    // A key readable by others is refused too.
+    let loose: PathBuf = tmp.path().join("loose.key");
+    std::fs::copy(&key, &loose).unwrap();
+    std::fs::set_permissions(&loose, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = Command::new(ct_bin())
+        .args(["log", "init", "--dir"])
+        .arg(tmp.path().join("other"))
+        .arg("--key")
+        .arg(&loose)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+}
