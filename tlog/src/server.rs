@@ -12,8 +12,9 @@
 //! added by whoever collects them; the tiles give proofs for any later
 //! checkpoint). Refusals, with a one-line reason as the body: `400` not a
 //! release entry, `413` body too large, `404` another path, `405` another
-//! method on `/add`, `503` the log has stopped after a failed append
-//! (restart it) or the connection limit is reached.
+//! method on `/add`, `408` a body not sent in time, `503` the log has
+//! stopped after a failed append (restart it) or the connection limit is
+//! reached.
 //!
 //! Batching without a timer: one thread owns the [`Log`]; while it appends
 //! one batch, requests queue, and the next batch takes every queued entry
