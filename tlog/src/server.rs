@@ -119,15 +119,24 @@ fn write_batches(mut log: Log, mut rx: mpsc::Receiver<(Vec<u8>, Reply)>) {
         }
         let entries: Vec<Vec<u8>> = batch.iter().map(|(e, _)| e.clone()).collect();
         match log.append(&entries) {
-            Ok(first) => {
-                for (i, (_, reply)) in batch.into_iter().enumerate() {
-                    let answer = log
-                        .proof(first + i as u64)
-                        .map(|p| p.to_bytes())
-                        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
-                    let _ = reply.send(answer);
+            Ok(first) => match log.proofs(first, first + batch.len() as u64) {
+                Ok(proofs) => {
+                    for ((_, reply), p) in batch.into_iter().zip(proofs) {
+                        let _ = reply.send(Ok(p.to_bytes()));
+                    }
                 }
-            }
+                // The batch is durable but its proofs could not be read
+                // back: the entries are in the log; say so.
+                Err(e) => {
+                    for (i, (_, reply)) in batch.into_iter().enumerate() {
+                        let msg = format!(
+                            "entry {} was appended, but its proof could not be read: {e}",
+                            first + i as u64
+                        );
+                        let _ = reply.send(Err((StatusCode::INTERNAL_SERVER_ERROR, msg)));
+                    }
+                }
+            },
             Err(e) => {
                 let status = match e {
                     Error::Entry { .. } => StatusCode::BAD_REQUEST,

@@ -117,6 +117,13 @@ fn batches_across_tile_boundaries_have_cores_roots_and_proofs() {
             merkle::verify_consistency(old, s, &r1, &r2, &p).unwrap();
         }
     }
+    // The proofs of a batch are the single proofs.
+    let batch = log.proofs(2990, 3000).unwrap();
+    for (i, p) in (2990..3000).zip(&batch) {
+        assert_eq!(p, &log.proof(i).unwrap());
+        assert_eq!(p.inclusion(), merkle::inclusion_proof(&all, i).unwrap());
+    }
+    assert_eq!(log.proofs(2999, 3001).unwrap_err().kind(), "malformed");
     // Every entry reads back.
     assert_eq!(log.entries(0, n).unwrap(), (0..n).map(entry).collect::<Vec<_>>());
     // The proof of each entry verifies with core under the log's key.
