@@ -27,6 +27,8 @@
 //! level, and its partial entry bundle, are read; the root they give must be
 //! the checkpoint's, and the partial bundle's entries must hash to the
 //! partial level-0 tile. Anything else is refused ([`Error::Corrupt`]).
+//! A complete checkpoint a kill left under its temporary name is adopted,
+//! and files a killed batch wrote past the checkpoint are removed.
 //! [`Log::verify_all`] rereads every bundle and tile.
 //!
 //! Partial tiles (tlog-tiles §Partial Tiles): "Logs MUST serve partial tiles
@@ -138,20 +140,8 @@ impl Log {
     /// whose tiles and bundles disagree with its checkpoint.
     pub fn open(dir: &Path, signer: Ed25519NoteSigner) -> Result<Self> {
         let lock = lock(dir)?;
-        let corrupt = |reason: String| Error::Corrupt {
-            dir: dir.to_path_buf(),
-            reason,
-        };
         let bytes = fsutil::read_bounded(&dir.join(CHECKPOINT), MAX_NOTE_BYTES as u64, "the log's checkpoint")?;
-        let checkpoint = SignedCheckpoint::parse(&bytes)?;
-        checkpoint.note().verify(std::slice::from_ref(signer.verifier_key()))?;
-        let origin = checkpoint.checkpoint().origin();
-        if origin != signer.verifier_key().name() {
-            return Err(corrupt(format!(
-                "its checkpoint's origin is {origin:?}, not the key's name {:?}",
-                signer.verifier_key().name()
-            )));
-        }
+        let checkpoint = verified_checkpoint(dir, &signer, &bytes)?;
         let mut log = Log {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -161,33 +151,139 @@ impl Log {
             partial_entries: Vec::new(),
             stopped: false,
         };
-        let size = log.size();
+        log.adopt_leftover_checkpoint()?;
+        log.load_right_edge()?;
+        log.remove_uncommitted()?;
+        Ok(log)
+    }
+
+    /// Reads the right edge of the checkpoint's tree (the partial tile at
+    /// every level and the partial bundle) and checks it against the
+    /// checkpoint: the bundle's entries hash to the level-0 tile, and the
+    /// edge gives the checkpoint's root.
+    fn load_right_edge(&mut self) -> Result<()> {
+        let size = self.size();
+        let mut partial = vec![Vec::new(); LEVELS];
         for level in 0..LEVELS as u8 {
             let width = tiles::partial_width(size, level);
             if width > 0 {
                 let n = (size >> (8 * u32::from(level))) / TILE_WIDTH;
-                log.partial[usize::from(level)] = log.read_tile(level, n, width)?;
+                partial[usize::from(level)] = self.read_tile(level, n, width)?;
             }
         }
+        let mut partial_entries = Vec::new();
         let width = tiles::partial_width(size, 0);
         if width > 0 {
-            let entries = log.read_bundle(size / TILE_WIDTH, width)?;
-            for (i, e) in entries.iter().enumerate() {
-                if merkle::leaf_hash(e) != log.partial[0][i] {
-                    return Err(corrupt(format!(
+            partial_entries = self.read_bundle(size / TILE_WIDTH, width)?;
+            for (i, e) in partial_entries.iter().enumerate() {
+                if merkle::leaf_hash(e) != partial[0][i] {
+                    return Err(self.corrupt(format!(
                         "entry {} of the partial bundle does not hash to its level-0 tile",
                         size / TILE_WIDTH * TILE_WIDTH + i as u64
                     )));
                 }
             }
-            log.partial_entries = entries;
         }
-        if root_of(&log.partial) != *log.checkpoint.checkpoint().root() {
-            return Err(corrupt(format!(
-                "the tiles of size {size} do not give the checkpoint's root"
-            )));
+        if root_of(&partial) != *self.checkpoint.checkpoint().root() {
+            return Err(self.corrupt(format!("the tiles of size {size} do not give the checkpoint's root")));
         }
-        Ok(log)
+        self.partial = partial;
+        self.partial_entries = partial_entries;
+        Ok(())
+    }
+
+    /// A kill between linking the new checkpoint under a temporary name
+    /// and renaming it (`cerro_core::fsutil`) leaves a complete checkpoint,
+    /// signed by the log, as `.checkpoint.*.tmp` in the served directory.
+    /// Every file of its tree was durable before it was signed, so it is
+    /// adopted (renamed into place) when it verifies and is larger than the
+    /// checkpoint: rolling back past a checkpoint the log signed would let
+    /// that file prove a fork. If its tiles do not check out, the log is
+    /// refused ([`Error::Corrupt`], the file kept for the operator). Any
+    /// other leftover checkpoint file is removed.
+    fn adopt_leftover_checkpoint(&mut self) -> Result<()> {
+        let mut leftovers = Vec::new();
+        for e in fs::read_dir(&self.dir).ctx("listing", &self.dir)? {
+            let e = e.ctx("listing", &self.dir)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!(".{CHECKPOINT}.")) && name.ends_with(".tmp") {
+                leftovers.push(e.path());
+            }
+        }
+        let mut best: Option<(SignedCheckpoint, PathBuf)> = None;
+        for p in &leftovers {
+            let Ok(bytes) = fsutil::read_bounded(p, MAX_NOTE_BYTES as u64, "a leftover checkpoint") else {
+                continue;
+            };
+            let Ok(cp) = verified_checkpoint(&self.dir, &self.signer, &bytes) else {
+                continue;
+            };
+            let larger = best.as_ref().map_or(self.size(), |(b, _)| b.checkpoint().size());
+            if cp.checkpoint().size() > larger {
+                best = Some((cp, p.clone()));
+            }
+        }
+        if let Some((cp, path)) = best {
+            let size = cp.checkpoint().size();
+            self.checkpoint = cp;
+            if let Err(e) = self.load_right_edge() {
+                return Err(self.corrupt(format!(
+                    "{} is a checkpoint of size {size} signed by the log, but its tree is not on disk ({e})",
+                    path.display()
+                )));
+            }
+            let to = self.dir.join(CHECKPOINT);
+            fs::rename(&path, &to).ctx("adopting the leftover checkpoint", &path)?;
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .ctx("syncing directory", &self.dir)?;
+        }
+        for p in leftovers.iter().filter(|p| p.exists()) {
+            fs::remove_file(p).ctx("removing a leftover checkpoint", p)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the files a killed batch wrote past the checkpoint (no
+    /// checkpoint covers them; the next batch would write them again with
+    /// other entries): full tiles and bundles from the first one the
+    /// checkpoint does not cover, and partial ones wider than the
+    /// checkpoint's or of a later tile. A batch writes at most
+    /// `MAX_BATCH / 256 + 1` tiles per level, in order, so the scan stops
+    /// there. After this the directory serves exactly the checkpoint's tree.
+    fn remove_uncommitted(&self) -> Result<()> {
+        let size = self.size();
+        let scan = MAX_BATCH as u64 / TILE_WIDTH + 2;
+        for level in 0..LEVELS as u8 {
+            let count = size >> (8 * u32::from(level));
+            self.prune(|m, w| tiles::tile_path(level, m, w), count, scan)?;
+        }
+        self.prune(tiles::entries_path, size, scan)
+    }
+
+    /// [`Log::remove_uncommitted`] for one level (or the bundles) holding
+    /// `count` committed hashes (or entries).
+    fn prune(&self, path: impl Fn(u64, u64) -> cerro_core::Result<String>, count: u64, scan: u64) -> Result<()> {
+        let (n, w) = (count / TILE_WIDTH, count % TILE_WIDTH);
+        for m in n..n.saturating_add(scan) {
+            let full = self.dir.join(path(m, TILE_WIDTH)?);
+            if full.is_file() {
+                fs::remove_file(&full).ctx("removing an uncommitted tile", &full)?;
+            }
+            let one = self.dir.join(path(m, 1)?);
+            let Some(partials) = one.parent().filter(|p| p.is_dir()) else {
+                continue;
+            };
+            for e in fs::read_dir(partials).ctx("listing", partials)? {
+                let e = e.ctx("listing", partials)?;
+                let width = e.file_name().to_str().and_then(|s| s.parse::<u64>().ok());
+                if m > n || width.is_none_or(|width| width > w) {
+                    let p = e.path();
+                    fs::remove_file(&p).ctx("removing an uncommitted tile", &p)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The directory.
@@ -515,6 +611,24 @@ impl Log {
 fn encode_bundle(entries: &[Vec<u8>]) -> Result<Vec<u8>> {
     let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
     Ok(tiles::encode_entry_bundle(&refs)?)
+}
+
+/// Parses `bytes` as the log's checkpoint: signed by `signer`'s key, with
+/// the key's name as its origin.
+fn verified_checkpoint(dir: &Path, signer: &Ed25519NoteSigner, bytes: &[u8]) -> Result<SignedCheckpoint> {
+    let checkpoint = SignedCheckpoint::parse(bytes)?;
+    checkpoint.note().verify(std::slice::from_ref(signer.verifier_key()))?;
+    let origin = checkpoint.checkpoint().origin();
+    if origin != signer.verifier_key().name() {
+        return Err(Error::Corrupt {
+            dir: dir.to_path_buf(),
+            reason: format!(
+                "its checkpoint's origin is {origin:?}, not the key's name {:?}",
+                signer.verifier_key().name()
+            ),
+        });
+    }
+    Ok(checkpoint)
 }
 
 /// Takes the directory's exclusive `flock` without waiting.

@@ -89,6 +89,21 @@ fn child_appends_until_killed() {
     }
 }
 
+/// Whether the directory holds an entry bundle past `size` (a full one
+/// where the checkpoint's is partial, or a wider partial one).
+fn files_ahead(dir: &Path, size: u64) -> bool {
+    let (n, w) = (size / 256, size % 256);
+    let full_ahead = dir.join(tiles::entries_path(n, 256).unwrap()).exists();
+    let partials = dir.join(tiles::entries_path(n, 1).unwrap());
+    let wider_ahead = std::fs::read_dir(partials.parent().unwrap())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+                .any(|width| width > w)
+        })
+        .unwrap_or(false);
+    full_ahead || wider_ahead
+}
+
 fn seed() -> u64 {
     let seed = std::env::var("TLOG_CRASH_SEED")
         .ok()
@@ -141,6 +156,15 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_never_forks() {
         let cp = SignedCheckpoint::parse(&on_disk).unwrap();
         seen.push((cp.checkpoint().size(), *cp.checkpoint().root()));
 
+        // Files written past the checkpoint by the killed batch show that
+        // the kill landed inside an append.
+        let on_disk_size = SignedCheckpoint::parse(&std::fs::read(dir.path().join("checkpoint")).unwrap())
+            .unwrap()
+            .checkpoint()
+            .size();
+        if files_ahead(dir.path(), on_disk_size) {
+            killed_mid_append += 1;
+        }
         let log = Log::open(dir.path(), signer()).unwrap_or_else(|e| panic!("kill {it}: the log does not open: {e}"));
         log.verify_all().unwrap();
         let size = log.size();
@@ -167,20 +191,11 @@ fn kill_9_mid_append_loses_nothing_acknowledged_and_never_forks() {
             merkle::verify_consistency(*s, size, r, &root, &proof)
                 .unwrap_or_else(|e| panic!("kill {it}: checkpoint {s} forked from {size}: {e}"));
         }
-        // Files written past the checkpoint by the killed batch (rewritten
-        // by the next one) show that the kill landed inside an append.
-        let (n, w) = (size / 256, size % 256);
-        let full_ahead = dir.path().join(tiles::entries_path(n, 256).unwrap()).exists();
-        let partial_dir = dir.path().join(tiles::entries_path(n, 1).unwrap());
-        let wider_ahead = std::fs::read_dir(partial_dir.parent().unwrap())
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
-                    .any(|width| width > w)
-            })
-            .unwrap_or(false);
-        if full_ahead || wider_ahead {
-            killed_mid_append += 1;
-        }
+        // After open, the directory holds exactly the checkpoint's tree.
+        assert!(
+            !files_ahead(dir.path(), size),
+            "kill {it}: files past the checkpoint are left after open"
+        );
         drop(log);
     }
     eprintln!(

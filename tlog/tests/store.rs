@@ -330,3 +330,83 @@ impl ReplaceBytes for Vec<u8> {
         [&self[..i], to, &self[i + from.len()..]].concat()
     }
 }
+
+/// What a kill leaves behind is cleaned up on open: files a batch wrote
+/// past the checkpoint are removed (the directory then serves exactly the
+/// checkpoint's tree), and a complete checkpoint left under its temporary
+/// name (killed between link and rename) is adopted, since the log signed
+/// it; a leftover that is not a valid checkpoint of this log is removed.
+#[test]
+fn open_removes_what_a_killed_batch_left_past_the_checkpoint() {
+    let d = tempfile::tempdir().unwrap();
+    log_of(d.path(), 300);
+    let p = |s: &str| d.path().join(s);
+    for (f, bytes) in [
+        ("tile/0/001", vec![1u8; 8192]),
+        ("tile/0/001.p/50", vec![1u8; 50 * 32]),
+        ("tile/0/001.p/.50.1-0.tmp", vec![1u8; 50 * 32]),
+        ("tile/0/002.p/3", vec![1u8; 3 * 32]),
+        ("tile/entries/001.p/60", vec![0u8; 120]),
+        ("tile/entries/001", vec![0u8; 512]),
+        ("tile/1/000.p/2", vec![1u8; 64]),
+        ("tile/2/000.p/1", vec![1u8; 32]),
+        (".checkpoint.7-0.tmp", b"not a checkpoint".to_vec()),
+    ] {
+        std::fs::create_dir_all(p(f).parent().unwrap()).unwrap();
+        std::fs::write(p(f), bytes).unwrap();
+    }
+    let log = Log::open(d.path(), signer()).unwrap();
+    assert_eq!(log.size(), 300);
+    for gone in [
+        "tile/0/001",
+        "tile/0/001.p/50",
+        "tile/0/001.p/.50.1-0.tmp",
+        "tile/0/002.p/3",
+        "tile/entries/001.p/60",
+        "tile/entries/001",
+        "tile/1/000.p/2",
+        "tile/2/000.p/1",
+        ".checkpoint.7-0.tmp",
+    ] {
+        assert!(!p(gone).exists(), "{gone} was left");
+    }
+    for kept in [
+        "tile/0/001.p/44",
+        "tile/entries/001.p/44",
+        "tile/1/000.p/1",
+        "tile/0/000",
+    ] {
+        assert!(p(kept).exists(), "{kept} was removed");
+    }
+    log.verify_all().unwrap();
+    drop(log);
+
+    // A newer checkpoint under the temporary name: adopted.
+    let old = std::fs::read(p("checkpoint")).unwrap();
+    let mut log = Log::open(d.path(), signer()).unwrap();
+    append(&mut log, 300, 310);
+    drop(log);
+    std::fs::rename(p("checkpoint"), p(".checkpoint.9-1.tmp")).unwrap();
+    std::fs::write(p("checkpoint"), &old).unwrap();
+    let log = Log::open(d.path(), signer()).unwrap();
+    assert_eq!(log.size(), 310);
+    assert!(!p(".checkpoint.9-1.tmp").exists());
+    assert_eq!(
+        SignedCheckpoint::parse(&std::fs::read(p("checkpoint")).unwrap()).unwrap(),
+        *log.checkpoint()
+    );
+    log.verify_all().unwrap();
+    drop(log);
+
+    // One whose tree is not on disk: refused, and kept.
+    let mut log = Log::open(d.path(), signer()).unwrap();
+    append(&mut log, 310, 320);
+    drop(log);
+    let newer = std::fs::read(p("checkpoint")).unwrap();
+    std::fs::write(p(".checkpoint.9-2.tmp"), &newer).unwrap();
+    std::fs::write(p("checkpoint"), &old).unwrap();
+    std::fs::remove_file(p("tile/0/001.p/64")).unwrap();
+    let e = refused(Log::open(d.path(), signer()), "tlog_corrupt");
+    assert!(e.to_string().contains("signed by the log"), "{e}");
+    assert!(p(".checkpoint.9-2.tmp").exists());
+}
