@@ -16,6 +16,10 @@
 //! stopped after a failed append (restart it) or the connection limit is
 //! reached.
 //!
+//! One request per connection (no keep-alive): with the 10 s bounds on
+//! headers and body, an idle or slow client holds a connection slot for
+//! at most that long.
+//!
 //! Batching without a timer: one thread owns the [`Log`]; while it appends
 //! one batch, requests queue, and the next batch takes every queued entry
 //! (up to [`crate::store::MAX_BATCH`]). One fsync sequence then serves them
@@ -95,7 +99,9 @@ pub fn serve(log: Log, listener: TcpListener, ready: impl FnOnce(SocketAddr)) ->
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(READ_TIMEOUT)
-                    .keep_alive(!busy)
+                    // One request per connection: with the header and
+                    // body timeouts, no connection outlives its request.
+                    .keep_alive(false)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
                 drop(permit);
