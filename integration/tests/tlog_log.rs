@@ -18,6 +18,11 @@
 //!   large (413), another method (405), another path (404), each with its
 //!   reason.
 //!
+//! And the directory the log writes in batches is tlog-scales' directory
+//! for the same entries: every tile and bundle tlog-scales writes is ours,
+//! byte for byte, at the same path, and the checkpoints' texts are equal
+//! (`the_log_directory_is_the_one_tlog_scales_writes`).
+//!
 //! HTTP here is a few lines over `TcpStream` (HTTP/1.1, `Connection:
 //! close`): no client crate in the test support.
 
@@ -497,4 +502,108 @@ fn kill_9_of_ct_log_serve_under_load_loses_no_acknowledged_entry() {
     );
     assert_eq!(refused, 0, "the server answered an error instead of being killed");
     assert!(!acked.is_empty(), "no entry was acknowledged");
+}
+
+/// The log's directory after 66,000 release entries appended in random
+/// batches (levels 0 to 2, full and partial tiles, partial files of full
+/// tiles deleted) against the one tlog-scales (PyPI, the validator
+/// virtualenv) writes for the same entries in one commit: every file of
+/// theirs is ours byte for byte; ours has in addition only partial tiles
+/// of earlier checkpoints (narrower, beside theirs); the checkpoint texts
+/// (origin, size, root) are equal.
+#[test]
+fn the_log_directory_is_the_one_tlog_scales_writes() {
+    use cerro_core::tlog::note::Ed25519NoteSigner;
+    let python = cerro_integration::pyvenv().join("bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import tlog_scales"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED: tlog-scales is missing from the validator virtualenv: run scripts/install-deps");
+        return;
+    }
+    const SIZE: usize = 66_000;
+    const ORIGIN: &str = "judge.example/log";
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = tmp.path().join("ours");
+    let theirs = tmp.path().join("theirs");
+    let entries: Vec<Vec<u8>> = (0..SIZE).map(entry).collect();
+    let signer = Ed25519NoteSigner::from_seed(ORIGIN, &[8; 32]).unwrap();
+    let mut log = cerro_tlog::Log::create(&ours, signer).unwrap();
+    let mut rng = Rng(0x70_6c_69_74);
+    let mut at = 0;
+    while at < SIZE {
+        let n = (1 + rng.below(3000) as usize).min(SIZE - at);
+        log.append(&entries[at..at + n]).unwrap();
+        at += n;
+    }
+    drop(log);
+
+    let script = r#"
+import sys, pathlib
+from tlog_scales import signing, writer
+w = writer.TilesWriter.create(pathlib.Path(sys.argv[1]), sys.argv[2])
+for line in sys.stdin:
+    w.add_leaf(bytes.fromhex(line.strip()))
+w.commit([signing.DummySigner()])
+"#;
+    let mut child = Command::new(&python)
+        .args(["-c", script])
+        .arg(&theirs)
+        .arg(ORIGIN)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for e in &entries {
+        let hex: String = e.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(stdin, "{hex}").unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "tlog-scales failed");
+
+    fn files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let (mut mine, mut their) = (Vec::new(), Vec::new());
+    files(&ours, &ours.join("tile"), &mut mine);
+    files(&theirs, &theirs.join("tile"), &mut their);
+    for p in &their {
+        let a = std::fs::read(ours.join(p))
+            .unwrap_or_else(|e| panic!("{}: tlog-scales has it, we do not: {e}", p.display()));
+        assert!(a == std::fs::read(theirs.join(p)).unwrap(), "{} differs", p.display());
+    }
+    for p in mine.iter().filter(|p| !their.contains(p)) {
+        let width: u64 = p.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        let dir = p.parent().unwrap();
+        assert!(
+            dir.to_str().unwrap().ends_with(".p"),
+            "{}: a full tile tlog-scales does not have",
+            p.display()
+        );
+        let theirs_wider = their
+            .iter()
+            .filter(|q| q.parent() == Some(dir))
+            .any(|q| q.file_name().unwrap().to_str().unwrap().parse::<u64>().unwrap() > width);
+        assert!(theirs_wider, "{}: a partial tile of no earlier checkpoint", p.display());
+    }
+    assert!(their.len() > 500, "tlog-scales wrote {} files", their.len());
+    let text = |d: &Path| {
+        let cp = std::fs::read_to_string(d.join("checkpoint")).unwrap();
+        cp.split("\n\n").next().unwrap().to_owned()
+    };
+    assert_eq!(text(&ours), text(&theirs));
+    eprintln!(
+        "tlog-scales: {} files, all ours; we keep {} earlier partial tiles",
+        their.len(),
+        mine.len() - their.len()
+    );
 }
