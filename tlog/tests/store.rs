@@ -410,3 +410,29 @@ fn open_removes_what_a_killed_batch_left_past_the_checkpoint() {
     assert!(e.to_string().contains("signed by the log"), "{e}");
     assert!(p(".checkpoint.9-2.tmp").exists());
 }
+
+/// A batch that fails part way (here: a file where a tile directory must
+/// go) leaves the checkpoint as it was and stops the log: every later
+/// append is refused (`tlog_stopped`, exit 11) until it is reopened, which
+/// reads the state back from the checkpoint.
+#[test]
+fn a_failed_append_stops_the_log_until_it_is_reopened() {
+    let d = tempfile::tempdir().unwrap();
+    log_of(d.path(), 256);
+    let before = std::fs::read(d.path().join("checkpoint")).unwrap();
+    let blocker = d.path().join("tile/0/001.p");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let mut log = Log::open(d.path(), signer()).unwrap();
+    let e = log.append(&[entry(256)]).unwrap_err();
+    assert_eq!(e.kind(), "io", "{e}");
+    assert_eq!(log.size(), 256);
+    let e = log.append(&[entry(256)]).unwrap_err();
+    assert_eq!((e.kind(), e.exit_code().code()), ("tlog_stopped", 11));
+    assert_eq!(std::fs::read(d.path().join("checkpoint")).unwrap(), before);
+    drop(log);
+    std::fs::remove_file(&blocker).unwrap();
+    let mut log = Log::open(d.path(), signer()).unwrap();
+    assert_eq!(log.size(), 256);
+    append(&mut log, 256, 300);
+    log.verify_all().unwrap();
+}
