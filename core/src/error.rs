@@ -164,11 +164,25 @@ pub enum Kind {
     TlogWitnessQuorum,
     /// [`Error::TlogProofMismatch`].
     TlogProofMismatch,
+    /// `cerro_tlog::Error`: another `ct log serve` holds the log directory.
+    TlogLocked,
+    /// `cerro_tlog::Error`: the log's key file is unusable.
+    TlogKey,
+    /// `cerro_tlog::Error`: `ct log init` on a directory that is not empty.
+    TlogNotEmpty,
+    /// `cerro_tlog::Error`: the log directory disagrees with its checkpoint.
+    TlogCorrupt,
+    /// `cerro_tlog::Error`: the bytes are not a log entry.
+    TlogEntry,
+    /// `cerro_tlog::Error`: a batch of no entries or too many.
+    TlogBatch,
+    /// `cerro_tlog::Error`: the log stopped after a failed append.
+    TlogStopped,
 }
 
 impl Kind {
     /// Every kind, in declaration order (for the exhaustive test and `ct man exit-codes`).
-    pub const ALL: [Kind; 45] = [
+    pub const ALL: [Kind; 52] = [
         Kind::Io,
         Kind::DigestMismatch,
         Kind::SizeMismatch,
@@ -214,6 +228,13 @@ impl Kind {
         Kind::NoteSignatureInvalid,
         Kind::TlogWitnessQuorum,
         Kind::TlogProofMismatch,
+        Kind::TlogLocked,
+        Kind::TlogKey,
+        Kind::TlogNotEmpty,
+        Kind::TlogCorrupt,
+        Kind::TlogEntry,
+        Kind::TlogBatch,
+        Kind::TlogStopped,
     ];
 
     /// THE table: the kind's stable snake_case name, its documented exit
@@ -268,6 +289,13 @@ impl Kind {
             Kind::NoteSignatureInvalid => ("note_signature_invalid", X::Transparency, "note_signature_invalid"),
             Kind::TlogWitnessQuorum => ("tlog_witness_quorum", X::Transparency, "tlog_witness_quorum"),
             Kind::TlogProofMismatch => ("tlog_proof_mismatch", X::Transparency, "tlog_proof_mismatch"),
+            Kind::TlogLocked => ("tlog_locked", X::Config, "config"),
+            Kind::TlogKey => ("tlog_key", X::Config, "config"),
+            Kind::TlogNotEmpty => ("tlog_not_empty", X::Config, "config"),
+            Kind::TlogCorrupt => ("tlog_corrupt", X::Malformed, "malformed"),
+            Kind::TlogEntry => ("tlog_entry", X::Malformed, "malformed"),
+            Kind::TlogBatch => ("tlog_batch", X::Malformed, "malformed"),
+            Kind::TlogStopped => ("tlog_stopped", X::Io, "io"),
         }
     }
 
@@ -770,6 +798,13 @@ mod tests {
                 Kind::NoteSignatureInvalid => 42,
                 Kind::TlogWitnessQuorum => 43,
                 Kind::TlogProofMismatch => 44,
+                Kind::TlogLocked => 45,
+                Kind::TlogKey => 46,
+                Kind::TlogNotEmpty => 47,
+                Kind::TlogCorrupt => 48,
+                Kind::TlogEntry => 49,
+                Kind::TlogBatch => 50,
+                Kind::TlogStopped => 51,
             };
             assert_eq!(Kind::ALL[index], k);
             let (name, code, check) = k.row();

@@ -173,6 +173,9 @@ pub enum Command {
     /// Write and check deployment policies (spec/policy.md).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run a transparency log: its key, a new log directory, its write side (spec/transparency.md §10).
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Check this installation: state directory, key permissions, trust store, CPU.
     Doctor,
     /// Print version information.
@@ -385,4 +388,40 @@ pub struct RegistryArgs {
     /// /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST).
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Generate a log's note key: Go's PRIVATE+KEY form in a new file (mode 0600); prints the
+    /// verifier key (name+hex8+base64) to give to verifiers and witnesses.
+    Keygen {
+        /// The key's name, which is the log's origin (e.g. log.example.org/releases).
+        #[arg(long)]
+        name: String,
+        /// The private key file to create (never replaced).
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Start an empty log in DIR (created, or empty): its signed checkpoint of size 0.
+    Init {
+        /// The log directory: serve it as it is with any static HTTP server (tlog-tiles).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The log's private key file (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// Accept entries on ADDR (POST /add, the release entry as the body; the answer, once the
+    /// entry's batch is on disk, is its tlog-proof) and write them to the log in DIR.
+    Serve {
+        /// The log directory (made by `ct log init`).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The log's private key file (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port, printed).
+        #[arg(long, value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+    },
 }

@@ -11,8 +11,9 @@
 //! 2. [`NETWORK`]: no workspace crate depends on a network crate, directly or
 //!    through any chain of crates.io crates, except `cerro-registry` (the one
 //!    crate that talks to registries) and the allowances of
-//!    [`NETWORK_ALLOWED`]. A crate that depends on `cerro-registry` is judged
-//!    by rule 1 (only `ct` may), so the walk does not go through it.
+//!    [`NETWORK_ALLOWED`]. A crate that depends on `cerro-registry` or
+//!    `cerro-tlog` ([`GATEWAYS`]) is judged by rule 1 (only `ct` may), so
+//!    the walk does not go through them.
 //!
 //! The rules are data, mirrored one for one in `ARCHITECTURE.md`. The unit
 //! checks at the end feed synthetic metadata with forbidden edges, so the
@@ -80,6 +81,19 @@ const NEVER: &[Never] = &[
               (the shim, the hook and the libraries never fetch)",
     },
     Never {
+        from: ANY,
+        to: "cerro-tlog",
+        except: &["ct"],
+        why: "the log crate serves HTTP (its write side): only the ct front end runs it (`ct log serve`); \
+              libraries, the shim and the hook never link a server",
+    },
+    Never {
+        from: "cerro-tlog",
+        to: ANY,
+        except: &["cerro-core"],
+        why: "the log stores and serves core's formats: it links cerro-core and nothing else of ours",
+    },
+    Never {
         from: "cerro-enforce",
         to: "cerro-selinux",
         except: &[],
@@ -124,12 +138,23 @@ const NETWORK_ALLOWED: &[(&str, &[&str], &str)] = &[
         "the one crate that talks to registries (its own bounded transport on reqwest; oci-client parses references)",
     ),
     (
+        "cerro-tlog",
+        &["hyper", "h2"],
+        "the log's write side (`ct log serve`, tlog/src/server.rs): an HTTP/1.1 server on hyper (features \
+         http1 and server only) on the listener the operator names; it makes no request. h2 is in its \
+         resolved graph only because cargo unifies hyper's features with reqwest's",
+    ),
+    (
         "cerro-shim",
         &["tonic", "hyper", "h2"],
         "containerd's gRPC API (shim/src/containerd.rs) over the unix socket containerd started the shim \
          with: a local socket, never a network address; tonic runs on hyper and h2",
     ),
 ];
+
+/// Workspace crates that use the network themselves and whose dependents
+/// rule 1 restricts to `ct`: the network walk of a dependent stops at them.
+const GATEWAYS: &[&str] = &["cerro-registry", "cerro-tlog"];
 
 /// The dependency graph of the metadata, as far as these rules care.
 #[derive(Debug, Clone)]
@@ -308,7 +333,7 @@ fn violations(meta: &Value) -> Vec<String> {
     }
 
     // 2. Network crates: direct, then through any chain of crates, not going
-    // through cerro-registry (whoever depends on it answers to rule 1).
+    // through a gateway (whoever depends on one answers to rule 1).
     for krate in &g.workspace {
         let ok = network_allowed(krate);
         for dep in &g.direct[krate] {
@@ -321,11 +346,11 @@ fn violations(meta: &Value) -> Vec<String> {
         if krate == "cerro-registry" {
             continue;
         }
-        let registry_id = g.ws_ids.get("cerro-registry").cloned();
+        let gateway_ids: Vec<&String> = GATEWAYS.iter().filter_map(|n| g.ws_ids.get(*n)).collect();
         let reached = paths(
             &g.ws_ids[krate],
             |id| g.resolved.get(id).cloned().unwrap_or_default(),
-            |id| Some(id) == registry_id.as_deref(),
+            |id| gateway_ids.iter().any(|g| g.as_str() == id),
         );
         for (id, path) in &reached {
             let name = &g.names[id];
@@ -414,6 +439,7 @@ const CRATES: &[&str] = &[
     "cerro-shim",
     "cerro-runtime",
     "cerro-registry",
+    "cerro-tlog",
     "cerro-integration",
 ];
 
@@ -501,6 +527,9 @@ const ALLOWED: &[(&str, &str, Option<&str>)] = &[
     ("ct", "cerro-enforce", None),
     ("ct", "cerro-selinux", None),
     ("ct", "cerro-registry", None),
+    ("ct", "cerro-tlog", None),
+    ("cerro-tlog", "cerro-core", None),
+    ("cerro-tlog", "hyper", None),
     ("cerro-integration", "cerro-core", None),
     ("cerro-core", "sha2", None),
     ("cerro-core", "serde_json", Some("build")),
@@ -595,4 +624,22 @@ fn network_crates_outside_the_registry_crate_are_reported() {
     // The shim is allowed tonic, not the registry's HTTP client.
     let v = with(&[("cerro-shim", "reqwest", None)]);
     assert!(reported(&v, "cerro-shim depends on reqwest"), "{v:#?}");
+}
+
+#[test]
+fn the_log_crate_serves_http_and_only_ct_links_it() {
+    // Its own server is allowed; a client stack is not.
+    let v = with(&[("cerro-tlog", "reqwest", None)]);
+    assert!(reported(&v, "cerro-tlog depends on reqwest"), "{v:#?}");
+    // Nothing but ct links it (a library would carry a server).
+    let v = with(&[("cerro-enforce", "cerro-tlog", None)]);
+    assert!(reported(&v, "cerro-enforce depends on cerro-tlog"), "{v:#?}");
+    assert!(reported(&v, "cerro-shim reaches cerro-tlog"), "{v:#?}");
+    // It links core and nothing else of ours.
+    let v = with(&[("cerro-tlog", "cerro-policy", None)]);
+    assert!(reported(&v, "cerro-tlog depends on cerro-policy"), "{v:#?}");
+    // ct reaches hyper through it without being reported (as through the
+    // registry crate); its own direct hyper would be.
+    let v = with(&[("ct", "hyper", None)]);
+    assert!(reported(&v, "ct depends on hyper"), "{v:#?}");
 }

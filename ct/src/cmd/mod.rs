@@ -5,6 +5,7 @@ mod diff;
 mod doctor;
 mod keys;
 pub mod load;
+mod log;
 mod man;
 mod pack;
 mod policy;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => return man::completions(*shell),
         Command::Demo { keep } => return demo::run(keep.as_deref()),
         Command::Policy(p) => return policy::policy(p),
+        Command::Log(l) => return log::run(l),
         _ => {}
     }
     let ctx = Ctx::new(&cli)?;
@@ -99,7 +101,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Man { .. }
         | Command::Completions { .. }
         | Command::Demo { .. }
-        | Command::Policy(_) => {
+        | Command::Policy(_)
+        | Command::Log(_) => {
             unreachable!("handled above")
         }
     }

@@ -9,7 +9,12 @@
 //! - `avc_suggest`: the audit records of `selinux-gen`'s tests;
 //! - `text_fields`: a key PEM, a digest, RFC 3339 times;
 //! - `hook_state`, `podman_storage`, `registry_artifact`: the documents
-//!   podman and `ct push` write, and hostile variants of them.
+//!   podman and `ct push` write, and hostile variants of them;
+//! - `tlog_note`, `tlog_checkpoint`, `tlog_proof`, `tlog_entry_bundle`: the
+//!   tlog-scales log of `core/tests/tlog-data/scales-log.json` (its signed
+//!   checkpoint, keys, proofs of every entry, its entries as a bundle), the
+//!   signed-note spec's and Go's examples of core's tests, keys made here,
+//!   and refused variants.
 //!
 //! Run: `cargo run -p cerro-fuzz-checks --example seeds`. Seeds are named by
 //! where they come from; `cargo fuzz cmin` may rename them to their SHA-1.
@@ -350,6 +355,118 @@ fn front_ends(seeds: &mut Seeds) {
     seeds.add("registry_artifact", "untitled-layer", serde_json::to_vec(&v).unwrap());
 }
 
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Core's transparency formats, from the stored tlog-scales log and the
+/// examples of core's tests.
+fn tlog(seeds: &mut Seeds) {
+    use cerro_core::tlog::note::{Ed25519Cosigner, Ed25519NoteSigner};
+    use cerro_core::tlog::{release_entry, tiles, SignedCheckpoint, TlogProof};
+    let log: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("core/tests/tlog-data/scales-log.json")).unwrap()).unwrap();
+    let cp = log["checkpoint"].as_str().unwrap();
+    seeds.add("tlog_note", "scales-checkpoint", cp);
+    seeds.add("tlog_checkpoint", "scales-checkpoint", cp);
+    let text = &cp[..cp.find("\n\n").unwrap() + 1];
+    seeds.add("tlog_checkpoint", "scales-text", text);
+    seeds.add(
+        "tlog_checkpoint",
+        "spec-example-text",
+        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n",
+    );
+    seeds.add("tlog_checkpoint", "extension-line", format!("{text}ext one\n"));
+    seeds.add("tlog_checkpoint", "leading-zero", text.replacen("\n7\n", "\n07\n", 1));
+    seeds.add("tlog_note", "log-vkey", log["log_vkey"].as_str().unwrap());
+    for (i, w) in log["witness_vkeys"].as_array().unwrap().iter().enumerate() {
+        seeds.add("tlog_note", &format!("witness-vkey-{i}"), w.as_str().unwrap());
+    }
+    let signed = SignedCheckpoint::parse(cp.as_bytes()).unwrap();
+    for (i, path) in log["inclusion"].as_array().unwrap().iter().enumerate() {
+        let hashes = path
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| unhex(h.as_str().unwrap()).try_into().unwrap())
+            .collect();
+        let p = TlogProof::new(i as u64, hashes, signed.clone()).unwrap();
+        seeds.add("tlog_proof", &format!("scales-{i}"), p.to_bytes());
+    }
+    let p0 = String::from_utf8(TlogProof::new(0, vec![], signed.clone()).unwrap().to_bytes()).unwrap();
+    seeds.add(
+        "tlog_proof",
+        "extra",
+        p0.replacen("\nindex 0\n", "\nextra ZXh0cmEgaW5mb3JtYXRpb24=\nindex 0\n", 1),
+    );
+    seeds.add(
+        "tlog_proof",
+        "index-leading-zero",
+        p0.replacen("index 0", "index 00", 1),
+    );
+    seeds.add("tlog_proof", "truncated", &p0[..p0.len() / 2]);
+
+    // signed-note's and Go's examples (core/src/tlog/note.rs tests).
+    seeds.add("tlog_note", "spec-note", "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n");
+    seeds.add(
+        "tlog_note",
+        "spec-vkey",
+        "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k",
+    );
+    seeds.add(
+        "tlog_note",
+        "go-private-key",
+        "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz",
+    );
+    let go_text =
+        "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    let peter = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+    let enoch = "\u{2014} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
+    seeds.add("tlog_note", "go-two-signatures", format!("{go_text}\n{peter}{enoch}"));
+    seeds.add(
+        "tlog_note",
+        "go-repeated-signature",
+        format!("{go_text}\n{peter}{peter}"),
+    );
+    seeds.add(
+        "tlog_note",
+        "go-unexpected-line",
+        format!("{go_text}\n{peter}Unexpected line.\n"),
+    );
+    let cosigner = Ed25519Cosigner::from_seed("w.example", &[5; 32]).unwrap();
+    seeds.add("tlog_note", "cosigner-private-key", cosigner.to_private_key().as_str());
+    seeds.add("tlog_note", "cosigner-vkey", cosigner.verifier_key().to_vkey());
+    let signer = Ed25519NoteSigner::from_seed("log.example", &[6; 32]).unwrap();
+    seeds.add("tlog_note", "log-private-key", signer.to_private_key().as_str());
+
+    let entries: Vec<Vec<u8>> = (0..7)
+        .map(|i| release_entry(format!("envelope {i}").as_bytes()))
+        .collect();
+    let refs: Vec<&[u8]> = entries.iter().map(|e| &e[..]).collect();
+    let bundle = tiles::encode_entry_bundle(&refs).unwrap();
+    let with_width = |w: u8, b: &[u8]| [&[w][..], b].concat();
+    seeds.add("tlog_entry_bundle", "scales-entries", with_width(6, &bundle));
+    seeds.add(
+        "tlog_entry_bundle",
+        "scales-entries-wrong-width",
+        with_width(7, &bundle),
+    );
+    seeds.add(
+        "tlog_entry_bundle",
+        "truncated",
+        with_width(6, &bundle[..bundle.len() - 1]),
+    );
+    seeds.add("tlog_entry_bundle", "one-entry", with_width(0, &bundle[..112]));
+    seeds.add(
+        "tlog_entry_bundle",
+        "full-of-empty-entries",
+        with_width(255, &[0u8; 512]),
+    );
+}
+
 fn main() {
     let mut seeds = Seeds(BTreeMap::new());
     fixtures(&mut seeds);
@@ -360,6 +477,7 @@ fn main() {
     seeds.add("avc_suggest", "all", AVC.join("\n"));
     os_packages(&mut seeds);
     front_ends(&mut seeds);
+    tlog(&mut seeds);
     let key = SigningKey::from_bytes(&[1; 32]);
     seeds.add("text_fields", "public-pem", public_pem(&key.verifying_key()));
     seeds.add("text_fields", "digest", Digest::of(b"seed").to_string());

@@ -18,11 +18,14 @@
 //! artifact manifest reader are checked in [`front_ends`], whose functions
 //! take the parser as an argument (nothing may link a front end or the
 //! registry crate); they are not in [`TARGETS`]. The shim's cgroup and
-//! mountinfo text readers are compiled in by path (`cgroup`).
+//! mountinfo text readers are compiled in by path (`cgroup`). Core's
+//! transparency-log parsers are in [`tlog`].
 
 mod cgroup;
 pub use cgroup::cgroup;
 pub mod front_ends;
+pub mod tlog;
+pub use tlog::{tlog_checkpoint, tlog_entry_bundle, tlog_note, tlog_proof};
 
 use std::io::{Seek as _, Write as _};
 
@@ -59,6 +62,10 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("os_packages", os_packages),
     ("image_archive", image_archive),
     ("cgroup", cgroup),
+    ("tlog_note", tlog_note),
+    ("tlog_checkpoint", tlog_checkpoint),
+    ("tlog_proof", tlog_proof),
+    ("tlog_entry_bundle", tlog_entry_bundle),
 ];
 
 /// The clock every verification in these checks runs at (the one the

@@ -108,6 +108,10 @@ replay_tests!(
     os_packages,
     image_archive,
     cgroup,
+    tlog_note,
+    tlog_checkpoint,
+    tlog_proof,
+    tlog_entry_bundle,
     hook_state,
     podman_storage,
     registry_artifact,
@@ -133,4 +137,38 @@ fn front_end_seeds_include_accepted_documents() {
     let image = cerro_core::digest::Digest::parse(v["subject"]["digest"].as_str().unwrap()).unwrap();
     let m = cerro_registry::parse_artifact_manifest("seed", &artifact, &image).unwrap();
     assert_eq!(m.layers.len(), 4);
+}
+
+/// The transparency seeds start the fuzzers from accepted documents: the
+/// tlog-scales proofs verify (for the release entry of `envelope <i>`), its
+/// signed checkpoint carries the log's and the witnesses' valid signatures,
+/// and the entry-bundle seed holds its seven entries.
+#[test]
+fn tlog_seeds_include_accepted_documents() {
+    use cerro_core::tlog::note::{SignedNote, VerifierKey};
+    use cerro_core::tlog::{release_entry, tiles, TlogProof, TlogTrust, TrustedLog};
+    use cerro_fuzz_checks::tlog::{SCALES_LOG_VKEY, SCALES_WITNESS_VKEYS};
+    let seed = |target: &str, name: &str| std::fs::read(fuzz_dir().join("corpus").join(target).join(name)).unwrap();
+    let vkey = |s: &str| VerifierKey::parse(s).unwrap();
+    let trust = TlogTrust::new(
+        vec![TrustedLog::new("scales.example/log", vec![vkey(SCALES_LOG_VKEY)]).unwrap()],
+        SCALES_WITNESS_VKEYS.iter().map(|k| vkey(k)).collect(),
+        3,
+    )
+    .unwrap();
+    for i in 0..7u64 {
+        let p = TlogProof::parse(&seed("tlog_proof", &format!("seed-scales-{i}"))).unwrap();
+        let v = p
+            .verify(&release_entry(format!("envelope {i}").as_bytes()), &trust)
+            .unwrap();
+        assert_eq!((v.index(), v.tree_size(), v.witnesses().len()), (i, 7, 3));
+    }
+    let note = SignedNote::parse(&seed("tlog_note", "seed-scales-checkpoint")).unwrap();
+    let keys: Vec<VerifierKey> = std::iter::once(SCALES_LOG_VKEY)
+        .chain(SCALES_WITNESS_VKEYS)
+        .map(vkey)
+        .collect();
+    assert_eq!(note.verify(&keys).unwrap().len(), 4);
+    let bundle = seed("tlog_entry_bundle", "seed-scales-entries");
+    assert_eq!(tiles::parse_entry_bundle(&bundle[1..], 7).unwrap().len(), 7);
 }
