@@ -9,7 +9,9 @@
 //! and picking up the package databases as they stream by, and hashing
 //! lanes compute the diff_id (of a compressed layer; an uncompressed
 //! layer's diff_id is its digest, checked by the reader) and the per-file
-//! SHA-1. Several layers are read at once, one per core, so a one-layer
+//! SHA-1. The reader's measure of each blob (digest and source identity,
+//! `cerro_core::pack::MeasuredBlobs`) travels with the diff_ids, so the
+//! bundle writer copies an unchanged blob without hashing it again. Several layers are read at once, one per core, so a one-layer
 //! image keeps both cores busy as well as an eight-layer one. Whiteouts
 //! are applied in layer order, as a runtime would.
 
@@ -25,7 +27,7 @@ use super::packages::{os_release, parse_apk_installed, parse_dpkg_status, parse_
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::image::source::SourceImage;
 use cerro_core::image::BlobRef;
-use cerro_core::pack::LayerDiffIds;
+use cerro_core::pack::{BlobMeter, LayerDiffIds, MeasuredBlob, MeasuredBlobs};
 use cerro_core::{Error, Result};
 
 /// Largest package database or os-release file read into memory.
@@ -103,6 +105,8 @@ struct Found {
 #[derive(Default)]
 struct LayerScan {
     diff_id: Option<Digest>,
+    /// The blob, as the reader measured it (the writer need not hash it again).
+    measured: Option<MeasuredBlob>,
     deleted: Vec<String>,
     opaque: Vec<String>,
     files: BTreeMap<String, FileEntry>,
@@ -385,19 +389,20 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// One layer's pass: this thread reads the blob once and hashes it (the
-/// digest must match, or the layer is not described, whatever else is
-/// wrong with it); the parser runs on its own thread over the same chunks.
+/// One layer's pass: this thread reads the blob once through a
+/// [`BlobMeter`], which hashes it (the digest must match, or the layer is
+/// not described, whatever else is wrong with it) and records its source
+/// for the bundle writer; the parser runs on its own thread over the same
+/// chunks.
 /// Returns the parser's result only for a layer that is the one named.
 fn read_layer(image: &SourceImage, blob: &BlobRef, pass: Pass, progress: &Progress<'_>) -> Result<LayerScan> {
     let what = format!("layer {}", blob.digest);
     let comp = compression(blob)?;
-    let mut raw = image.open_blob(blob)?;
+    let mut raw = BlobMeter::open(image, blob, &what)?;
     let (tx, rx) = sync_channel::<Chunk>(DEPTH);
     let (back_tx, back_rx) = channel::<Vec<u8>>();
     std::thread::scope(|s| {
         let parser = s.spawn(|| parse_layer(blob, comp, ChanReader::new(rx, back_tx), pass));
-        let mut hasher = Hasher::new();
         let mut tx = Some(tx);
         let mut read_error = None;
         loop {
@@ -407,7 +412,6 @@ fn read_layer(image: &SourceImage, blob: &BlobRef, pass: Pass, progress: &Progre
                 Ok(0) => break,
                 Ok(n) => {
                     buf.truncate(n);
-                    hasher.update(&buf);
                     progress(n as u64);
                     // A parser that stopped (an error, or the end of the
                     // tar) takes nothing more; the blob is still hashed to
@@ -432,19 +436,15 @@ fn read_layer(image: &SourceImage, blob: &BlobRef, pass: Pass, progress: &Progre
         if let Some(e) = read_error {
             return Err(Error::io("reading", &what, e));
         }
-        let (digest, _) = hasher.finish();
-        if digest != blob.digest {
-            return Err(Error::DigestMismatch {
-                what: what.clone(),
-                expected: blob.digest,
-                actual: digest,
-            });
-        }
+        // The digest of every byte read (the meter hashed them as they
+        // were read), checked before anything else about the layer.
+        let measured = raw.finish()?;
         let mut scan = parsed?;
         if comp == Compression::None {
-            // An uncompressed layer is its own diff_id: checked just above.
-            scan.diff_id = Some(digest);
+            // An uncompressed layer is its own diff_id: measured just above.
+            scan.diff_id = Some(measured.digest());
         }
+        scan.measured = Some(measured);
         Ok(scan)
     })
 }
@@ -676,20 +676,42 @@ pub fn diff_ids(image: &SourceImage) -> Result<LayerDiffIds> {
 
 /// [`diff_ids`], telling `progress` the compressed bytes read.
 pub fn diff_ids_with(image: &SourceImage, progress: &Progress<'_>) -> Result<LayerDiffIds> {
-    // An uncompressed layer is its own diff_id: its digest is checked
-    // while the bundle writer copies it, so reading it here would only
-    // hash it a second time.
-    each_layer(image, |blob| {
+    // Every layer is read and its digest measured here, so the writer can
+    // copy it without hashing it again (an uncompressed layer's diff_id is
+    // its digest, measured, never assumed); a compressed one is
+    // decompressed for its diff_id in the same read.
+    let layers = each_layer(image, |blob| {
         if blob.media_type.ends_with(".tar") {
-            progress(blob.size);
-            Ok(blob.digest)
+            let measured = measure(image, blob, progress)?;
+            Ok((measured.digest(), measured))
         } else {
-            read_layer(image, blob, Pass::DiffId, progress)?
-                .diff_id
-                .ok_or_else(|| Error::malformed(format!("layer {}", blob.digest), "not measured"))
+            let scan = read_layer(image, blob, Pass::DiffId, progress)?;
+            let what = || Error::malformed(format!("layer {}", blob.digest), "not measured");
+            Ok((scan.diff_id.ok_or_else(what)?, scan.measured.ok_or_else(what)?))
         }
-    })
-    .map(LayerDiffIds::measured)
+    })?;
+    let mut blobs = MeasuredBlobs::default();
+    let mut ids = Vec::with_capacity(layers.len());
+    for (id, measured) in layers {
+        ids.push(id);
+        blobs.add(measured);
+    }
+    Ok(LayerDiffIds::measured_with(ids, blobs))
+}
+
+/// Reads a blob through a [`BlobMeter`] only to measure its digest.
+fn measure(image: &SourceImage, blob: &BlobRef, progress: &Progress<'_>) -> Result<MeasuredBlob> {
+    let what = format!("layer {}", blob.digest);
+    let mut meter = BlobMeter::open(image, blob, &what)?;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = read_full(&mut meter, &mut buf).map_err(|e| Error::io("reading", &what, e))?;
+        if n == 0 {
+            break;
+        }
+        progress(n as u64);
+    }
+    meter.finish()
 }
 
 /// Scans every layer of `image` (in parallel) and merges them, with SHA-256
@@ -703,6 +725,7 @@ pub fn scan(image: &SourceImage) -> Result<ImageContents> {
 pub fn scan_with(image: &SourceImage, digests: FileDigests, progress: &Progress<'_>) -> Result<ImageContents> {
     let results = each_layer(image, |blob| read_layer(image, blob, Pass::Files(digests), progress))?;
     let mut diff_ids = Vec::with_capacity(results.len());
+    let mut blobs = MeasuredBlobs::default();
     let mut files: BTreeMap<String, FileEntry> = BTreeMap::new();
     let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for layer in results {
@@ -711,6 +734,9 @@ pub fn scan_with(image: &SourceImage, digests: FileDigests, progress: &Progress<
                 .diff_id
                 .ok_or_else(|| Error::malformed("image", "a layer was not measured"))?,
         );
+        if let Some(m) = layer.measured {
+            blobs.add(m);
+        }
         let under = |dir: &str, p: &str| dir.is_empty() || p == dir || p.starts_with(&format!("{dir}/"));
         for dir in &layer.opaque {
             files.retain(|p, _| !under(dir, p) || p == dir);
@@ -747,6 +773,6 @@ pub fn scan_with(image: &SourceImage, digests: FileDigests, progress: &Progress<
         packages: packages.into_iter().collect(),
         distro: release.0,
         distro_version: release.1,
-        diff_ids: LayerDiffIds::measured(diff_ids),
+        diff_ids: LayerDiffIds::measured_with(diff_ids, blobs),
     })
 }

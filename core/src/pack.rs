@@ -1,20 +1,22 @@
 //! Packing and co-signing: the two ways a bundle is written.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, Take, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ed25519_dalek::SigningKey;
 
 use crate::bundle::{
-    write_bundle, write_bundle_file, Bundle, BundleContents, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH,
-    RELEASE_ATTESTATION,
+    write_bundle, write_bundle_file, write_bundle_file_measured, write_bundle_measured, Bundle, BundleContents,
+    INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH, RELEASE_ATTESTATION,
 };
-use crate::digest::Digest;
+use crate::digest::{Digest, Hasher};
 use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::error::{Error, Result};
 use crate::image::source::SourceImage;
-use crate::image::{bundle_index, parse_config, OCI_LAYOUT_FILE};
+use crate::image::{bundle_index, parse_config, BlobRef, OCI_LAYOUT_FILE};
 use crate::jcs;
 use crate::manifest::PackageManifest;
 use crate::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatement};
@@ -79,13 +81,43 @@ pub fn release_statement(
 /// agree. Compressed layers are measured by the caller, which decompresses
 /// them anyway (`cerro_attest::layers`); uncompressed ones are their own
 /// diff_id ([`LayerDiffIds::of_uncompressed`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerDiffIds(Vec<Digest>);
+///
+/// It may also carry the [`MeasuredBlobs`] of the pass that measured the
+/// ids: the bundle writer then copies those blobs without hashing them a
+/// second time, as long as their source is unchanged (see
+/// [`MeasuredBlobs`]). Two values are equal when their diff ids are.
+#[derive(Debug, Clone)]
+pub struct LayerDiffIds {
+    ids: Vec<Digest>,
+    blobs: MeasuredBlobs,
+}
+
+impl PartialEq for LayerDiffIds {
+    fn eq(&self, other: &Self) -> bool {
+        self.ids == other.ids
+    }
+}
+
+impl Eq for LayerDiffIds {}
 
 impl LayerDiffIds {
     /// Diff ids measured by decompressing each layer of the image, in order.
     pub fn measured(diff_ids: Vec<Digest>) -> Self {
-        LayerDiffIds(diff_ids)
+        LayerDiffIds {
+            ids: diff_ids,
+            blobs: MeasuredBlobs::default(),
+        }
+    }
+
+    /// Diff ids measured in a pass that also measured `blobs` (each from
+    /// a [`BlobMeter`]): the writer may skip re-hashing those.
+    pub fn measured_with(diff_ids: Vec<Digest>, blobs: MeasuredBlobs) -> Self {
+        LayerDiffIds { ids: diff_ids, blobs }
+    }
+
+    /// The blobs measured with these ids (empty unless [`Self::measured_with`]).
+    pub fn blobs(&self) -> &MeasuredBlobs {
+        &self.blobs
     }
 
     /// The diff ids of an image whose layers are all uncompressed tars (a
@@ -109,7 +141,7 @@ impl LayerDiffIds {
                 }
             })
             .collect::<Result<Vec<_>>>()
-            .map(LayerDiffIds)
+            .map(LayerDiffIds::measured)
     }
 
     /// Checks the image config's `rootfs.diff_ids` (read strictly) against
@@ -120,7 +152,7 @@ impl LayerDiffIds {
         let what = format!("image config {}", image.parts.config.digest);
         let bytes = image.read_blob_small(&image.parts.config)?;
         let config = parse_config(&what, &bytes)?;
-        if config.diff_ids.len() != self.0.len() || self.0.len() != image.parts.layers.len() {
+        if config.diff_ids.len() != self.ids.len() || self.ids.len() != image.parts.layers.len() {
             return Err(Error::malformed(
                 what,
                 format!(
@@ -130,7 +162,7 @@ impl LayerDiffIds {
                 ),
             ));
         }
-        for (i, (claimed, measured)) in config.diff_ids.iter().zip(&self.0).enumerate() {
+        for (i, (claimed, measured)) in config.diff_ids.iter().zip(&self.ids).enumerate() {
             if claimed != measured {
                 return Err(Error::DigestMismatch {
                     what: format!(
@@ -142,7 +174,234 @@ impl LayerDiffIds {
                 });
             }
         }
-        Ok(self.0.clone())
+        Ok(self.ids.clone())
+    }
+}
+
+/// Seconds a source file's mtime and ctime must be older than the start
+/// of its measurement for the measurement to vouch for it later (git's
+/// "racy" rule): file timestamps come from a coarse clock and some file
+/// systems keep whole seconds (FAT two), so a file changed just after it
+/// was measured could keep the timestamps it was measured with. A change
+/// after the measurement starts gets a timestamp later than these.
+const RACY_SECS: i64 = 2;
+
+/// Where a blob's bytes are read from, as `fstat` sees it: the file (device,
+/// inode, size, mtime and ctime to the nanosecond) and the span of it that
+/// is the blob (all of a layout's blob file, or an archive member's offset
+/// and size). Rewriting the file in place changes the times, replacing it
+/// changes the inode: either way the identity differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SourceIdentity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    offset: u64,
+    len: u64,
+}
+
+impl SourceIdentity {
+    fn of(file: &File, offset: u64, len: u64) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata()?;
+        Ok(SourceIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            offset,
+            len,
+        })
+    }
+}
+
+/// A blob opened for the writer: the identity of its source at opening,
+/// if a measurement vouches for that exact source.
+pub(crate) struct Vouched {
+    identity: SourceIdentity,
+}
+
+/// Blobs whose digests one pack has measured from the bytes it read, each
+/// with the identity of the source it read them from. Built only from
+/// [`BlobMeter::finish`], which hashes every byte it hands out and checks
+/// the digest, so holding an entry means "these bytes, from this unchanged
+/// source, had this digest". The bundle writer copies such a blob without
+/// hashing it again when the source's identity is the same when it opens
+/// the blob and after it has copied it; otherwise it hashes what it wrote
+/// and refuses a mismatch, as for any blob not measured. It counts both
+/// (for tests and figures: [`Self::copied_unhashed`], [`Self::rehashed`]).
+#[derive(Debug, Default)]
+pub struct MeasuredBlobs {
+    by_digest: HashMap<Digest, SourceIdentity>,
+    copied_unhashed: AtomicUsize,
+    rehashed: AtomicUsize,
+}
+
+impl Clone for MeasuredBlobs {
+    fn clone(&self) -> Self {
+        MeasuredBlobs {
+            by_digest: self.by_digest.clone(),
+            copied_unhashed: AtomicUsize::new(self.copied_unhashed()),
+            rehashed: AtomicUsize::new(self.rehashed()),
+        }
+    }
+}
+
+impl MeasuredBlobs {
+    /// Adds a blob measured by a [`BlobMeter`]. One whose source changed
+    /// while it was read, or was changed too recently to tell (see
+    /// [`RACY_SECS`]), adds nothing: the writer will hash it.
+    pub fn add(&mut self, blob: MeasuredBlob) {
+        if let Some(identity) = blob.stable {
+            self.by_digest.insert(blob.digest, identity);
+        }
+    }
+
+    /// How many blobs a measurement vouches for (their source stable).
+    pub fn len(&self) -> usize {
+        self.by_digest.len()
+    }
+
+    /// Whether none is vouched for.
+    pub fn is_empty(&self) -> bool {
+        self.by_digest.is_empty()
+    }
+
+    /// How many blobs the writer copied without hashing them again.
+    pub fn copied_unhashed(&self) -> usize {
+        self.copied_unhashed.load(Ordering::Relaxed)
+    }
+
+    /// How many blobs the writer hashed: not measured, or their source
+    /// was not (or no longer) the one measured.
+    pub fn rehashed(&self) -> usize {
+        self.rehashed.load(Ordering::Relaxed)
+    }
+
+    /// Whether `src`, just opened for `digest`, is the source measured.
+    pub(crate) fn vouch(&self, digest: &Digest, src: &mut Take<File>) -> Option<Vouched> {
+        let want = self.by_digest.get(digest)?;
+        let len = src.limit();
+        let offset = src.get_mut().stream_position().ok()?;
+        let now = SourceIdentity::of(src.get_ref(), offset, len).ok()?;
+        (now == *want).then_some(Vouched { identity: now })
+    }
+
+    /// Whether the source vouched for is still the one measured, after
+    /// the copy (a change during the copy shows in its times or size).
+    pub(crate) fn still(&self, vouched: &Vouched, src: &Take<File>) -> bool {
+        let id = vouched.identity;
+        SourceIdentity::of(src.get_ref(), id.offset, id.len).is_ok_and(|now| now == id)
+    }
+
+    pub(crate) fn count(&self, unhashed: bool) {
+        let c = if unhashed {
+            &self.copied_unhashed
+        } else {
+            &self.rehashed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A blob whose digest a [`BlobMeter`] has checked from every byte of it.
+#[derive(Debug, Clone)]
+pub struct MeasuredBlob {
+    digest: Digest,
+    /// The source's identity, when it was the same before and after the
+    /// read and old enough to be told apart from a later change.
+    stable: Option<SourceIdentity>,
+}
+
+impl MeasuredBlob {
+    /// The digest, checked against the bytes read.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// Whether the writer may copy this blob without hashing it again.
+    pub fn vouches_for_source(&self) -> bool {
+        self.stable.is_some()
+    }
+}
+
+/// Reads a blob of an image once, hashing every byte it hands out;
+/// [`Self::finish`] checks the digest and size and records the identity of
+/// the source (the only way to make a [`MeasuredBlob`]).
+pub struct BlobMeter {
+    what: String,
+    blob: BlobRef,
+    src: Take<File>,
+    hasher: Hasher,
+    opened: SourceIdentity,
+    started: u64,
+}
+
+impl std::fmt::Debug for BlobMeter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobMeter").field("what", &self.what).finish()
+    }
+}
+
+impl BlobMeter {
+    /// Opens `blob` of `image` (`what` names it in errors).
+    pub fn open(image: &SourceImage, blob: &BlobRef, what: &str) -> Result<Self> {
+        // Read the clock before the source's times: a change after this
+        // instant cannot carry the times measured (see RACY_SECS).
+        let started = crate::clock::unix_now()?;
+        let mut src = image.open_blob(blob)?;
+        let offset = src
+            .get_mut()
+            .stream_position()
+            .map_err(|e| Error::io("reading position in", what, e))?;
+        let opened = SourceIdentity::of(src.get_ref(), offset, blob.size)
+            .map_err(|e| Error::io("reading metadata of", what, e))?;
+        Ok(BlobMeter {
+            what: what.to_owned(),
+            blob: blob.clone(),
+            src,
+            hasher: Hasher::new(),
+            opened,
+            started,
+        })
+    }
+
+    /// Checks the digest and size of what was read (the whole blob must
+    /// have been read) and records the source's identity if it is stable.
+    pub fn finish(self) -> Result<MeasuredBlob> {
+        let (digest, size) = self.hasher.finish();
+        if digest != self.blob.digest {
+            return Err(Error::DigestMismatch {
+                what: self.what,
+                expected: self.blob.digest,
+                actual: digest,
+            });
+        }
+        if size != self.blob.size {
+            return Err(Error::SizeMismatch {
+                what: self.what,
+                expected: self.blob.size,
+                actual: size,
+            });
+        }
+        let after = SourceIdentity::of(self.src.get_ref(), self.opened.offset, self.opened.len).ok();
+        let started = i64::try_from(self.started).unwrap_or(i64::MAX);
+        let old = |t: (i64, i64)| t.0.saturating_add(RACY_SECS) < started;
+        let stable = after
+            .filter(|a| *a == self.opened && old(a.mtime) && old(a.ctime))
+            .map(|_| self.opened);
+        Ok(MeasuredBlob { digest, stable })
+    }
+}
+
+impl Read for BlobMeter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.src.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -181,6 +440,14 @@ impl Target<'_> {
         match self {
             Target::Stream(w) => write_bundle(contents, w),
             Target::File(f) => write_bundle_file(contents, f),
+        }
+    }
+
+    /// [`Self::write`], trusting the digests `measured` vouches for.
+    fn write_measured(self, contents: &BundleContents<'_>, measured: &MeasuredBlobs) -> Result<()> {
+        match self {
+            Target::Stream(w) => write_bundle_measured(contents, w, measured),
+            Target::File(f) => write_bundle_file_measured(contents, f, measured),
         }
     }
 }
@@ -243,13 +510,16 @@ impl PackRequest<'_> {
             }
             attestations.push((path, env.to_bytes()?));
         }
-        out.write(&BundleContents {
-            manifest_toml: manifest.to_canonical_toml()?.into_bytes(),
-            attestations,
-            selinux: self.selinux.to_vec(),
-            image,
-            mtime: self.mtime,
-        })
+        out.write_measured(
+            &BundleContents {
+                manifest_toml: manifest.to_canonical_toml()?.into_bytes(),
+                attestations,
+                selinux: self.selinux.to_vec(),
+                image,
+                mtime: self.mtime,
+            },
+            self.diff_ids.blobs(),
+        )
     }
 }
 

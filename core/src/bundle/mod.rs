@@ -26,6 +26,7 @@ pub use reader::{
     MAX_ATTESTATION_BYTES,
 };
 pub use writer::{member_header, write_bundle, write_bundle_file, BundleContents};
+pub(crate) use writer::{write_bundle_file_measured, write_bundle_measured};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};

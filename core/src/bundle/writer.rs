@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::hashpool::{HashPool, CHUNK};
 use crate::image::source::SourceImage;
 use crate::image::{bundle_index, BlobRef, OCI_LAYOUT_FILE};
+use crate::pack::MeasuredBlobs;
 
 /// Everything a bundle holds.
 #[derive(Debug)]
@@ -31,7 +32,19 @@ pub struct BundleContents<'a> {
 /// hashed on all cores while being written; if any blob does not match its
 /// digest the error is returned and `out` must be discarded.
 pub fn write_bundle(contents: &BundleContents<'_>, out: &mut dyn Write) -> Result<()> {
-    write_impl(contents, Out::Stream(out))
+    write_impl(contents, Out::Stream(out), None)
+}
+
+/// [`write_bundle`], copying the blobs in `measured` without hashing them
+/// again while their source is unchanged (see [`MeasuredBlobs`]); a blob
+/// whose source changed after it was measured is hashed as it is copied,
+/// and one that changes while it is copied is refused (the bytes are gone).
+pub(crate) fn write_bundle_measured(
+    contents: &BundleContents<'_>,
+    out: &mut dyn Write,
+    measured: &MeasuredBlobs,
+) -> Result<()> {
+    write_impl(contents, Out::Stream(out), Some(measured))
 }
 
 /// [`write_bundle`] into a file (readable and writable). Blob data is copied
@@ -43,7 +56,24 @@ pub fn write_bundle_file(contents: &BundleContents<'_>, out: &mut File) -> Resul
         out.try_clone()
             .map_err(|e| Error::io("duplicating handle of", "bundle", e))?,
     );
-    write_impl(contents, Out::File(out, written))
+    write_impl(contents, Out::File(out, written), None)
+}
+
+/// [`write_bundle_file`], copying the blobs in `measured` without hashing
+/// them again while their source is unchanged (see [`MeasuredBlobs`]): the
+/// source's identity is checked when the blob is opened and after it is
+/// copied; if it differs either time, the copy in the bundle is hashed and
+/// a mismatch refused, as for a blob not measured.
+pub(crate) fn write_bundle_file_measured(
+    contents: &BundleContents<'_>,
+    out: &mut File,
+    measured: &MeasuredBlobs,
+) -> Result<()> {
+    let written = Arc::new(
+        out.try_clone()
+            .map_err(|e| Error::io("duplicating handle of", "bundle", e))?,
+    );
+    write_impl(contents, Out::File(out, written), Some(measured))
 }
 
 /// Bytes copied per step in file mode.
@@ -99,7 +129,7 @@ impl Head<'_> {
     }
 }
 
-fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>) -> Result<()> {
+fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<&MeasuredBlobs>) -> Result<()> {
     let mtime = contents.mtime;
     let image = contents.image;
     Head {
@@ -121,6 +151,58 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>) -> Result<()> {
             out.w(),
             member_header(&blob_path(&blob.digest), blob.size, mtime)?.as_bytes(),
         )?;
+        let vouched = measured.and_then(|m| m.vouch(&blob.digest, &mut src).map(|v| (m, v)));
+        if let Some((m, v)) = vouched {
+            // Measured from this very source, unchanged since: copied
+            // without hashing, then the source is checked again.
+            // Into a file, std's copy is the kernel's (copy_file_range):
+            // it needs the concrete `File`, not `dyn Write`.
+            let (start, copied) = match &mut out {
+                Out::File(f, _) => (
+                    Some(f.stream_position().map_err(|e| Error::io("writing", "bundle", e))?),
+                    std::io::copy(&mut src, *f),
+                ),
+                Out::Stream(o) => (None, std::io::copy(&mut src, *o)),
+            };
+            let copied = copied.map_err(|e| Error::io("copying blob", blob.digest.to_string(), e))?;
+            if copied != blob.size {
+                return Err(Error::SizeMismatch {
+                    what: format!("source blob {}", blob.digest),
+                    expected: blob.size,
+                    actual: copied,
+                });
+            }
+            let unchanged = m.still(&v, &src);
+            m.count(unchanged);
+            if !unchanged {
+                // The source changed while it was copied: hash what the
+                // bundle holds (a file can be read back; a stream cannot).
+                match (&out, start) {
+                    (Out::File(_, written), Some(start)) => {
+                        let job = pool.start(None);
+                        let mut at = 0u64;
+                        while at < copied {
+                            let n = SPAN.min(copied - at);
+                            pool.feed_span(&job, Arc::clone(written), start + at, n);
+                            at += n;
+                        }
+                        expected.push((job.id(), blob.digest));
+                        pool.end(job);
+                    }
+                    _ => {
+                        return Err(Error::malformed(
+                            format!("source blob {}", blob.digest),
+                            "its file changed while it was copied",
+                        ))
+                    }
+                }
+            }
+            pad(out.w(), blob.size)?;
+            continue;
+        }
+        if let Some(m) = measured {
+            m.count(false);
+        }
         let (id, copied) = match &mut out {
             Out::File(f, written) => {
                 // Copy in spans; each span is hashed from the output while
