@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -134,6 +134,11 @@ fn the_writer_trusts_a_measure_only_of_the_unchanged_source() {
     layout(&same);
     let in_place_blobs = layout(&in_place);
     let replaced_blobs = layout(&replaced);
+    // The same image as an archive: its blobs are members of one file.
+    let archive = tmp.path().join("image.tar");
+    let mut t = tar::Builder::new(File::create(&archive).unwrap());
+    t.append_dir_all(".", &same).unwrap();
+    t.into_inner().unwrap().sync_all().unwrap();
     age_files();
 
     // Unchanged: both layers copied without a second hash (the config, not
@@ -155,6 +160,28 @@ fn the_writer_trusts_a_measure_only_of_the_unchanged_source() {
     let streamed = pack_stream(&image, &ids).unwrap();
     assert_eq!(ids.blobs().copied_unhashed(), 4);
     assert!(streamed == hashed, "the streamed bundle differs");
+
+    // From the archive: each member measured at its offset; then one byte
+    // of the archive changed in place (the first layer's data), so every
+    // member's source changed: all hashed, and the changed layer refused.
+    let image = SourceImage::open(&format!("oci-archive:{}:1.0", archive.display())).unwrap();
+    let ids = measure(&image);
+    let from_archive = pack_file(&image, &ids, &tmp.path().join("e.ctp")).unwrap();
+    assert_eq!(ids.blobs().copied_unhashed(), 2);
+    assert!(from_archive == hashed, "the bundle from the archive differs");
+    let ids = measure(&image);
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let big = (0..64u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect::<Vec<u8>>();
+    let at = bytes.windows(64).position(|w| w == &big[..]).unwrap() + 100_000;
+    bytes[at] ^= 1;
+    let mut f = OpenOptions::new().write(true).open(&archive).unwrap();
+    f.write_all(&bytes).unwrap();
+    drop(f);
+    let e = pack_file(&image, &ids, &tmp.path().join("f.ctp")).unwrap_err();
+    assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
+    assert_eq!(ids.blobs().copied_unhashed(), 0);
 
     // Same size, new bytes, changed in place after the measure: the writer
     // sees new times, hashes the copy and refuses it.
