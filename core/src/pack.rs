@@ -122,6 +122,8 @@ impl LayerDiffIds {
 
     /// The diff ids of an image whose layers are all uncompressed tars (a
     /// layer's digest is then its diff_id); refuses a compressed layer.
+    /// Nothing is measured here: the writer hashes every layer as it copies
+    /// it (no [`MeasuredBlobs`]), which checks each of these digests.
     pub fn of_uncompressed(image: &SourceImage) -> Result<Self> {
         image
             .parts
@@ -252,8 +254,9 @@ impl Clone for MeasuredBlobs {
 
 impl MeasuredBlobs {
     /// Adds a blob measured by a [`BlobMeter`]. One whose source changed
-    /// while it was read, or was changed too recently to tell (see
-    /// [`RACY_SECS`]), adds nothing: the writer will hash it.
+    /// while it was read, or was last changed less than two whole seconds
+    /// before it was (too recently to tell a later change from it by its
+    /// times), adds nothing: the writer will hash it.
     pub fn add(&mut self, blob: MeasuredBlob) {
         if let Some(identity) = blob.stable {
             self.by_digest.insert(blob.digest, identity);
