@@ -36,7 +36,7 @@ use crate::console::Console;
 use crate::containerd::ImageSource;
 use crate::error::ShimError;
 use crate::exec::{check_process, ExecId, ExecTask};
-use crate::settings::{BundleSpec, FileSettings, RuntimeBinary, Settings};
+use crate::settings::{FileSettings, RuntimeBinary, Settings};
 use crate::Decision;
 
 /// Exit status reported for a container that was killed by delete before
@@ -259,7 +259,7 @@ impl Tasks {
 
     /// The decision for the task `task` (its bundle's spec `spec`): see
     /// [`Admitter::decide`].
-    pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &BundleSpec) -> Decision {
+    pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &cerro_enforce::RuntimeConfig) -> Decision {
         self.admitter.decide(settings, task, spec)
     }
 
