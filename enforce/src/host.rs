@@ -158,7 +158,7 @@ pub fn read_bundle(path: &Path, extract: &mut dyn Extract) -> Result<Bundle, Err
 /// Opens a bundle: without blocking (`O_NONBLOCK`, so a FIFO or a device
 /// named as a bundle cannot hang the start), and only if it is a regular
 /// file. `O_NONBLOCK` changes nothing for the reads of a regular file.
-fn open_regular(path: &Path) -> Result<File, Error> {
+pub(crate) fn open_regular(path: &Path) -> Result<File, Error> {
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)

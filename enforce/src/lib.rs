@@ -9,7 +9,9 @@
 //! with a `cerro_policy::DeploymentPolicy`: this crate only finds the bundle
 //! that attests the image, works out the container's [`Confinement`] (the
 //! bundle's SELinux domain, or why it runs unconfined) and records the
-//! outcome. Applying the labels is the front end's job (the shim writes
+//! outcome. It also holds the one reader of a container's OCI runtime config
+//! ([`RuntimeConfig`], `runtime_spec.rs`), which both front ends decide on.
+//! Applying the labels is the front end's job (the shim writes
 //! them into the OCI config, its runtime sets the exec label; the hook
 //! checks podman's); this crate starts nothing and links no runtime.
 
@@ -18,6 +20,7 @@ pub mod confinement;
 mod decide;
 mod error;
 mod host;
+pub mod runtime_spec;
 mod store;
 /// Test doubles (`FakeSelinux`), for tests only.
 #[cfg(any(test, feature = "test-util"))]
@@ -28,4 +31,5 @@ pub use confinement::{Confinement, GivenLabels, KernelSelinux, SelinuxHost, Seli
 pub use decide::{decide, preview, refuse_without_clock, Admission, Decision, Request, NO_POLICY};
 pub use error::EnforceError;
 pub use host::{read_bundle, Checked, Clock, Host};
+pub use runtime_spec::RuntimeConfig;
 pub use store::{BundleStore, Rollback, StoredBundle};

@@ -8,60 +8,26 @@
 
 use std::path::Path;
 
-use cerro_enforce::GivenLabels;
-use serde::Deserialize;
+use cerro_enforce::{GivenLabels, RuntimeConfig};
 
 use crate::HookError;
 
-/// Largest OCI config read.
-pub const MAX_CONFIG: u64 = 4 << 20;
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct Process {
-    #[serde(default)]
-    selinux_label: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct Linux {
-    #[serde(default)]
-    mount_label: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Spec {
-    #[serde(default)]
-    process: Option<Process>,
-    #[serde(default)]
-    linux: Option<Linux>,
-}
-
-/// `process.selinuxLabel` and `linux.mountLabel` of `<bundle>/config.json`
-/// (read up to [`MAX_CONFIG`] bytes, measured while reading).
+/// `process.selinuxLabel` and `linux.mountLabel` of `<bundle>/config.json`,
+/// read by the one reader of it (`cerro_enforce::RuntimeConfig::read`: at
+/// most 4 MiB measured while reading, parsed as `oci_spec::runtime::Spec`;
+/// empty labels count as absent, as runc treats them). Any failure is
+/// [`HookError::ContainerConfig`], naming the file.
 pub fn given_labels(bundle: &Path) -> Result<GivenLabels, HookError> {
-    let path = bundle.join("config.json");
-    let bytes = cerro_core::file::read_bounded(&path, MAX_CONFIG, &path.display().to_string())
-        .map_err(|e| HookError::ContainerConfig(e.to_string()))?;
-    parse_labels(&bytes).map_err(|e| HookError::ContainerConfig(format!("{}: {e}", path.display())))
-}
-
-/// The labels of an OCI config document (empty strings count as absent,
-/// as runc treats them).
-pub fn parse_labels(bytes: &[u8]) -> Result<GivenLabels, serde_json::Error> {
-    let spec: Spec = serde_json::from_slice(bytes)?;
-    let set = |v: Option<String>| v.filter(|s| !s.is_empty());
-    Ok(GivenLabels {
-        process: set(spec.process.unwrap_or_default().selinux_label),
-        mount: set(spec.linux.unwrap_or_default().mount_label),
-    })
+    RuntimeConfig::read(bundle)
+        .map(|c| c.labels)
+        .map_err(|e| HookError::ContainerConfig(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
     use super::*;
+    use cerro_enforce::runtime_spec::MAX_CONFIG;
 
     #[test]
     fn reads_podman_labels_and_their_absence() {
@@ -69,7 +35,8 @@ mod tests {
         let config = dir.path().join("config.json");
         std::fs::write(
             &config,
-            r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"selinuxLabel":"system_u:system_r:ct_hello_t:s0:c1,c2"},
+            r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],
+                "selinuxLabel":"system_u:system_r:ct_hello_t:s0:c1,c2"},
                 "linux":{"mountLabel":"system_u:object_r:ct_hello_file_t:s0:c1,c2","namespaces":[]}}"#,
         )
         .unwrap();
@@ -83,7 +50,7 @@ mod tests {
         // What podman writes without SELinux: no labels (or empty ones).
         std::fs::write(
             &config,
-            r#"{"ociVersion":"1.0.2","process":{"selinuxLabel":""},"linux":{}}"#,
+            r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"cwd":"/","selinuxLabel":""},"linux":{}}"#,
         )
         .unwrap();
         assert_eq!(given_labels(dir.path()).unwrap(), GivenLabels::default());
@@ -102,5 +69,31 @@ mod tests {
         f.set_len(MAX_CONFIG + 1).unwrap();
         let e = given_labels(dir.path()).unwrap_err().to_string();
         assert!(e.contains("larger than the 4194304-byte limit"), "{e}");
+    }
+
+    /// The hook's own reader accepted a `process` without `user` and `cwd`
+    /// (it read the two labels only); the one reader refuses it as the
+    /// runtime-spec types do. The strict reading won: podman writes both
+    /// (Go's runtime-spec fields without `omitempty`) and runc refuses a
+    /// config without `cwd` before any hook runs, so no real container is
+    /// refused by it, and a config that is not one is not admitted on.
+    #[test]
+    fn a_config_the_runtime_spec_types_refuse_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"selinuxLabel":"system_u:system_r:ct_hello_t:s0"}}"#,
+        )
+        .unwrap();
+        let e = given_labels(dir.path()).unwrap_err();
+        assert!(matches!(e, HookError::ContainerConfig(_)), "{e:?}");
+        assert_eq!(e.exit_code().code(), 11);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("cannot read the container's OCI config: malformed ")
+                && msg.contains("config.json")
+                && msg.contains("missing field `user`"),
+            "{msg}"
+        );
     }
 }

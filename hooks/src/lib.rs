@@ -1,9 +1,10 @@
 //! The parsers of untrusted input behind `cerro-hook` (the podman prestart
 //! hook, `src/main.rs`), as a library so the fuzz targets and their stable
 //! corpus replay (`fuzz/checks`) can reach them: the OCI state on stdin
-//! ([`parse_state`]), podman's storage metadata (`containers.json`,
-//! `images.json`: [`podman`]) and the labels in the container's OCI config
-//! ([`labels`]). Every file is read with a bound
+//! ([`parse_state`]) and podman's storage metadata (`containers.json`,
+//! `images.json`: [`podman`]). The labels in the container's OCI config
+//! ([`labels`]) are read by the host service's one reader of it
+//! (`cerro_enforce::RuntimeConfig`), not parsed here. Every file is read with a bound
 //! ([`cerro_core::file::read_bounded`]) and every parser returns an error,
 //! never panics, on any bytes.
 //!

@@ -24,13 +24,13 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use cerro_enforce::{Admission, Confinement, KernelSelinux, SelinuxHost};
+use cerro_enforce::{Admission, Confinement, KernelSelinux, RuntimeConfig, SelinuxHost};
 
 use crate::backend::Mount;
 use crate::confine::{label_config_from, label_rootfs};
 use crate::containerd::{ContainerImage, ImageSource};
 use crate::error::ShimError;
-use crate::settings::{read_config, BundleSpec, Settings};
+use crate::settings::{read_config, Settings};
 use crate::task::CreateTask;
 use crate::{verify_image_on, Decision, BUNDLE_ANNOTATION};
 
@@ -91,7 +91,7 @@ impl Admitter {
     /// image that cannot be found or a root file system that is not its
     /// snapshot is decided with no image and no bundle, which refuses (and
     /// is audited).
-    pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &BundleSpec) -> Decision {
+    pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &RuntimeConfig) -> Decision {
         let id = task.id.as_str();
         let explicit = spec.annotations.get(BUNDLE_ANNOTATION).map(PathBuf::from);
         let found = self.images.image_of(id).and_then(|image| {
@@ -129,8 +129,7 @@ impl Admitter {
         let settings = Settings::resolve(&req.options, &self.env)?;
         // config.json is read once: what is decided on is what is labelled
         // and handed to the runtime.
-        let config = read_config(&req.bundle)?;
-        let spec = BundleSpec::parse(&req.bundle.join("config.json"), &config)?;
+        let spec = read_config(&req.bundle)?;
         let d = self.decide(&settings, req, &spec);
         // The act takes the decision's proof: no admission, no container.
         let Some(admission) = d.admission() else {
@@ -146,7 +145,7 @@ impl Admitter {
             log::warn!("container {}: {}", req.id, d.reason);
         }
         let c = admission.confinement();
-        label_config_from(&req.bundle, &config, admission)?;
+        label_config_from(&req.bundle, spec.bytes(), admission)?;
         let rootfs = label_rootfs(&req.rootfs, c);
         let process_label = match c {
             Confinement::Domain { process_label, .. } => Some(process_label.clone()),
@@ -189,7 +188,7 @@ fn for_container(admission: &Admission, id: &str) -> Result<(), ShimError> {
 /// `linux.mountLabel`, it appends `context="<label>"` to each mount's
 /// options. An empty request is refused too: the runtime would then use
 /// whatever `<bundle>/rootfs` holds. The error says what differs.
-pub fn bind_rootfs(task: &CreateTask, spec: &BundleSpec, image: &ContainerImage) -> Result<(), String> {
+pub fn bind_rootfs(task: &CreateTask, spec: &RuntimeConfig, image: &ContainerImage) -> Result<(), String> {
     match spec.root_path.as_deref() {
         Some("rootfs") => {}
         Some(p) if Path::new(p) == task.bundle.join("rootfs") => {}
@@ -216,7 +215,7 @@ pub fn bind_rootfs(task: &CreateTask, spec: &BundleSpec, image: &ContainerImage)
             image.rootfs.len()
         ));
     }
-    let label = spec.mount_label.as_ref().map(|l| format!("context=\"{l}\""));
+    let label = spec.labels.mount.as_ref().map(|l| format!("context=\"{l}\""));
     for (i, (got, want)) in task.rootfs.iter().zip(&image.rootfs).enumerate() {
         let mut options = got.options.as_slice();
         if let (Some(l), Some((last, rest))) = (&label, options.split_last()) {

@@ -35,14 +35,22 @@ pub fn label_config(bundle: &Path, admission: &cerro_enforce::Admission) -> Resu
     if !matches!(admission.confinement(), Confinement::Domain { .. }) {
         return Ok(());
     }
-    label_config_from(bundle, &crate::settings::read_config(bundle)?, admission)
+    label_config_from(bundle, crate::settings::read_config(bundle)?.bytes(), admission)
 }
 
 /// Writes `bundle/config.json` as `config` (the bytes the decision was
-/// taken on, read once by `settings::read_config`) with the SELinux labels
-/// of the admission's domain; an unconfined admission leaves the file as
-/// it is. So the runtime gets the document that was decided on, not one
-/// read again later.
+/// taken on, read once by the one reader, `cerro_enforce::RuntimeConfig`,
+/// through `settings::read_config`) with the SELinux labels of the
+/// admission's domain; an unconfined admission leaves the file as it is.
+/// So the runtime gets the document that was decided on, not one read
+/// again later.
+///
+/// The labels are written by editing those bytes as a `serde_json::Value`,
+/// not by re-serialising the parsed `oci_spec::runtime::Spec`: a rewrite
+/// must keep every other field as the manager wrote it (fields `oci_spec`
+/// does not model, or models with defaults it would then write out), and
+/// the one reader has already refused a document that is not a runtime
+/// config before any label is written.
 pub fn label_config_from(bundle: &Path, config: &[u8], admission: &cerro_enforce::Admission) -> Result<(), ShimError> {
     let c = admission.confinement();
     let Confinement::Domain {
@@ -190,7 +198,8 @@ mod tests {
         let config = dir.path().join("config.json");
         std::fs::write(
             &config,
-            r#"{"ociVersion":"1.0.2","process":{"args":["/bin/sh"],"selinuxLabel":"system_u:system_r:spc_t:s0"},
+            r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["/bin/sh"],
+                "selinuxLabel":"system_u:system_r:spc_t:s0"},
                 "linux":{"namespaces":[{"type":"pid"}]},"annotations":{"a":"b"}}"#,
         )
         .unwrap();

@@ -71,8 +71,21 @@ pub struct ExecTask {
 }
 
 /// Checks the process spec: a JSON object with a non-empty `args`, whose
-/// `terminal` agrees with the request's. Returns whether it asks for a
-/// terminal.
+/// `terminal` agrees with the request's, and which reads as the runtime
+/// will read it: `oci_spec::runtime::Process`, the type libcontainer loads
+/// the file given to `cerro-runtime exec --process` with. Returns whether
+/// it asks for a terminal.
+///
+/// Why the runtime-spec type fits: containerd's clients send a copy of the
+/// container's own `process` (ctr's `tasks/exec.go`: `pspec :=
+/// spec.Process`, then `Terminal`, `Args` and, if given, `Cwd`; CRI's exec
+/// likewise), marshalled by Go's runtime-spec types, whose `user` and `cwd`
+/// have no `omitempty`: both are always sent, and the rest is what the
+/// container's config already passed at create. So a spec the runtime
+/// would refuse is refused here, before anything is stored, rather than
+/// when the exec starts. The shape checks come first, with their own
+/// messages; the bytes are kept as sent (`confine::pin_exec_label` edits
+/// them as JSON, so no field is re-serialised).
 pub fn check_process(spec: &[u8], terminal: bool) -> Result<bool, ShimError> {
     let bad = |why: String| Err(ShimError::InvalidArgument(format!("exec process spec: {why}")));
     if spec.len() > MAX_SPEC {
@@ -98,6 +111,11 @@ pub fn check_process(spec: &[u8], terminal: bool) -> Result<bool, ShimError> {
             "terminal is {in_spec} in the spec but {terminal} in the request"
         ));
     }
+    // From the bytes, not the `Value`: a duplicated key is refused, as the
+    // runtime's reading refuses it, not resolved to the last one.
+    if let Err(e) = serde_json::from_slice::<oci_spec::runtime::Process>(spec) {
+        return bad(format!("not a runtime-spec process: {e}"));
+    }
     Ok(terminal)
 }
 
@@ -118,9 +136,13 @@ mod tests {
 
     #[test]
     fn the_process_spec_is_checked() {
-        let ok = br#"{"args":["sh","-c","exit 7"],"cwd":"/","env":["PATH=/bin"]}"#;
+        let ok = br#"{"user":{"uid":0,"gid":0},"args":["sh","-c","exit 7"],"cwd":"/","env":["PATH=/bin"]}"#;
         assert!(!check_process(ok, false).unwrap());
-        assert!(check_process(br#"{"args":["sh"],"terminal":true}"#, true).unwrap());
+        assert!(check_process(
+            br#"{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"terminal":true}"#,
+            true
+        )
+        .unwrap());
         let msg = |spec: &[u8], t| check_process(spec, t).unwrap_err().to_string();
         assert_eq!(
             msg(b"[]", false),
@@ -140,5 +162,36 @@ mod tests {
             "invalid request: exec process spec: terminal is true in the spec but false in the request"
         );
         assert!(msg(&vec![b' '; MAX_SPEC + 1], false).contains("larger than"));
+    }
+
+    /// What ctr and CRI send (a copy of the container's `process`, from Go's
+    /// runtime-spec types) is read; what the runtime's types refuse is
+    /// refused before anything is stored.
+    #[test]
+    fn the_process_spec_reads_as_the_runtime_reads_it() {
+        let containerd = br#"{"user":{"uid":0,"gid":0,"additionalGids":[10]},"args":["sh"],"env":["PATH=/bin"],
+            "cwd":"/","capabilities":{"bounding":["CAP_CHOWN"],"effective":["CAP_CHOWN"],"permitted":["CAP_CHOWN"]},
+            "rlimits":[{"type":"RLIMIT_NOFILE","hard":1024,"soft":1024}],"noNewPrivileges":true,
+            "selinuxLabel":"system_u:system_r:ct_hello_t:s0"}"#;
+        assert!(!check_process(containerd, false).unwrap());
+        let msg = |spec: &[u8]| check_process(spec, false).unwrap_err().to_string();
+        for (spec, why) in [
+            (&br#"{"args":["sh"],"cwd":"/"}"#[..], "missing field `user`"),
+            (br#"{"user":{"uid":0,"gid":0},"args":["sh"]}"#, "missing field `cwd`"),
+            (
+                br#"{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"rlimits":[{"type":"RLIMIT_BOGUS","hard":1,"soft":1}]}"#,
+                "RLIMIT_BOGUS",
+            ),
+            (
+                br#"{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"cwd":"/"}"#,
+                "duplicate field `cwd`",
+            ),
+        ] {
+            let m = msg(spec);
+            assert!(
+                m.starts_with("invalid request: exec process spec: not a runtime-spec process: ") && m.contains(why),
+                "{m}"
+            );
+        }
     }
 }

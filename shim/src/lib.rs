@@ -104,9 +104,7 @@ pub use exec::{ExecId, ExecTask};
 pub use host::RecordingHost;
 pub use host::{Host, SystemHost};
 pub use service::{run, Service, TaskService, RUNTIME_ID};
-pub use settings::{
-    BundleSpec, FileSettings, OptionsTrust, RuntimeBinary, Settings, OPTIONS_DIR_ENV, TRUSTED_OPTIONS_DIRS,
-};
+pub use settings::{FileSettings, OptionsTrust, RuntimeBinary, Settings, OPTIONS_DIR_ENV, TRUSTED_OPTIONS_DIRS};
 pub use task::{CreateTask, Status, TaskState, Tasks};
 
 /// The component name the shim's decisions carry in the audit log.

@@ -34,11 +34,10 @@
 //! quote a line of whatever file it named. Other option types (runc's) are
 //! ignored.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use cerro_enforce::Config;
+use cerro_enforce::{Config, RuntimeConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ShimError;
@@ -341,60 +340,23 @@ impl RuntimeBinary {
     }
 }
 
-/// Largest OCI spec (`config.json`) read.
-const MAX_SPEC: u64 = 4 << 20;
 /// Largest saved [`RuntimeBinary`] read back.
 const MAX_SAVED: u64 = 64 << 10;
 
-/// The task's OCI runtime config, `bundle/config.json`: the shim's one
-/// reader of it (what it decides on and what it rewrites with the
-/// decision's labels both come through here). At most 4 MiB, counted while
-/// reading (not from a size read before: the file could grow in between).
-pub fn read_config(bundle: &Path) -> Result<Vec<u8>, ShimError> {
-    let path = bundle.join("config.json");
-    cerro_core::file::read_bounded(&path, MAX_SPEC, "the OCI spec").map_err(|e| match e {
-        cerro_core::Error::Io { source, .. } => ShimError::io("reading the OCI spec", &path, source),
-        other => ShimError::InvalidArgument(format!("{}: {other}", path.display())),
+/// The task's OCI runtime config, `bundle/config.json`, read and parsed by
+/// the one reader of it (`cerro_enforce::RuntimeConfig::read`: at most 4
+/// MiB counted while reading, parsed as `oci_spec::runtime::Spec`, the
+/// types the runtime reads it with). What the shim decides on and what it
+/// rewrites with the decision's labels both come from this one read. A
+/// file that cannot be read is an I/O error; one too large or not a
+/// runtime config is an invalid request.
+pub fn read_config(bundle: &Path) -> Result<RuntimeConfig, ShimError> {
+    RuntimeConfig::read(bundle).map_err(|e| match e {
+        cerro_enforce::EnforceError::Core(cerro_core::Error::Io { path, source, .. }) => {
+            ShimError::io("reading the OCI spec", path, source)
+        }
+        other => ShimError::InvalidArgument(other.to_string()),
     })
-}
-
-/// What the shim reads of the OCI spec containerd wrote into the task's
-/// bundle (`config.json`) before it decides.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BundleSpec {
-    /// Its annotations (`io.cerro.bundle`).
-    pub annotations: BTreeMap<String, String>,
-    /// `root.path`: where the runtime takes the container's root file
-    /// system from (`None`: the spec has no `root`).
-    pub root_path: Option<String>,
-    /// `linux.mountLabel`, which containerd's client appends to the root
-    /// file system's mount options as `context="…"`.
-    pub mount_label: Option<String>,
-}
-
-impl BundleSpec {
-    /// Reads `bundle/config.json` ([`read_config`]).
-    pub fn read(bundle: &Path) -> Result<Self, ShimError> {
-        Self::parse(&bundle.join("config.json"), &read_config(bundle)?)
-    }
-
-    /// The spec in `bytes` (read from `path`), parsed as the runtime parses
-    /// it: `oci_spec::runtime::Spec`, the types and version (0.10) that
-    /// `cerro-runtime`'s libcontainer reads the same file with, so a spec
-    /// the runtime would refuse is refused before the decision, not after.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, ShimError> {
-        let spec: oci_spec::runtime::Spec = serde_json::from_slice(bytes)
-            .map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", path.display())))?;
-        Ok(BundleSpec {
-            annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
-            root_path: spec.root().as_ref().map(|r| r.path().to_string_lossy().into_owned()),
-            mount_label: spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.mount_label().clone())
-                .filter(|l| !l.is_empty()),
-        })
-    }
 }
 
 #[cfg(test)]
@@ -613,15 +575,19 @@ mod tests {
                 "annotations":{"io.cerro.bundle":"/b.ctp"}}"#,
         )
         .unwrap();
-        let spec = BundleSpec::read(dir.path()).unwrap();
+        let spec = read_config(dir.path()).unwrap();
         assert_eq!(
             spec.annotations.get("io.cerro.bundle").map(String::as_str),
             Some("/b.ctp")
         );
         assert_eq!(spec.root_path.as_deref(), Some("rootfs"));
-        assert_eq!(spec.mount_label.as_deref(), Some("m_t"));
+        assert_eq!(spec.labels.mount.as_deref(), Some("m_t"));
         std::fs::write(dir.path().join("config.json"), r#"{"ociVersion":"1.0.2"}"#).unwrap();
-        assert_eq!(BundleSpec::read(dir.path()).unwrap(), BundleSpec::default());
+        let spec = read_config(dir.path()).unwrap();
+        assert_eq!(
+            (spec.annotations.is_empty(), spec.root_path, spec.labels),
+            (true, None, cerro_enforce::GivenLabels::default())
+        );
         assert!(RuntimeBinary::read(dir.path()).is_none());
         let saved = RuntimeBinary {
             path: "/bin/rt".into(),
@@ -630,7 +596,7 @@ mod tests {
         saved.write(dir.path()).unwrap();
         assert_eq!(RuntimeBinary::read(dir.path()), Some(saved));
         std::fs::write(dir.path().join("config.json"), "{").unwrap();
-        assert!(BundleSpec::read(dir.path()).is_err());
+        assert!(read_config(dir.path()).is_err());
     }
 
     #[test]
@@ -640,10 +606,10 @@ mod tests {
         // Larger than the bound: refused, not read whole.
         let big = format!(
             r#"{{"ociVersion":"1.0.2","hostname":"{}"}}"#,
-            "a".repeat(MAX_SPEC as usize)
+            "a".repeat(cerro_enforce::runtime_spec::MAX_CONFIG as usize)
         );
         std::fs::write(&config, big).unwrap();
-        let e = BundleSpec::read(dir.path()).unwrap_err();
+        let e = read_config(dir.path()).unwrap_err();
         assert!(matches!(e, ShimError::InvalidArgument(_)), "{e}");
         assert!(e.to_string().contains("larger than the 4194304-byte limit"), "{e}");
         // What libcontainer would refuse (a namespace it does not know) is
@@ -653,7 +619,7 @@ mod tests {
             r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"bogus"}]}}"#,
         )
         .unwrap();
-        let e = BundleSpec::read(dir.path()).unwrap_err();
+        let e = read_config(dir.path()).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
         // A real containerd spec's fields are all understood.
         std::fs::write(
@@ -666,11 +632,11 @@ mod tests {
                 "maskedPaths":["/proc/kcore"],"cgroupsPath":"/default/c1"},"annotations":{"a":"b"}}"#,
         )
         .unwrap();
-        let spec = BundleSpec::read(dir.path()).unwrap();
+        let spec = read_config(dir.path()).unwrap();
         assert_eq!(
             (
                 spec.root_path.as_deref(),
-                spec.mount_label.as_deref(),
+                spec.labels.mount.as_deref(),
                 spec.annotations["a"].as_str()
             ),
             (Some("rootfs"), Some("m_t"), "b")

@@ -36,7 +36,7 @@ use crate::console::Console;
 use crate::containerd::ImageSource;
 use crate::error::ShimError;
 use crate::exec::{check_process, ExecId, ExecTask};
-use crate::settings::{BundleSpec, FileSettings, RuntimeBinary, Settings};
+use crate::settings::{FileSettings, RuntimeBinary, Settings};
 use crate::Decision;
 
 /// Exit status reported for a container that was killed by delete before
@@ -259,7 +259,7 @@ impl Tasks {
 
     /// The decision for the task `task` (its bundle's spec `spec`): see
     /// [`Admitter::decide`].
-    pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &BundleSpec) -> Decision {
+    pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &cerro_enforce::RuntimeConfig) -> Decision {
         self.admitter.decide(settings, task, spec)
     }
 
@@ -794,7 +794,7 @@ mod tests {
                 stdout: "/run/fifo/e-out".into(),
                 ..Default::default()
             },
-            spec: format!(r#"{{"args":{args},"cwd":"/","env":["PATH=/bin"]}}"#).into_bytes(),
+            spec: format!(r#"{{"user":{{"uid":0,"gid":0}},"args":{args},"cwd":"/","env":["PATH=/bin"]}}"#).into_bytes(),
         }
     }
 
@@ -1017,7 +1017,7 @@ mod tests {
         let (_dir, backend, tasks) = running();
         let mut t = exec_req("e1", r#"["sh"]"#);
         t.stdio.terminal = true;
-        t.spec = br#"{"args":["sh"],"terminal":true}"#.to_vec();
+        t.spec = br#"{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"terminal":true}"#.to_vec();
         tasks.exec(t).unwrap();
         tasks.start_exec("c1", "e1").unwrap();
         assert_eq!(
@@ -1051,7 +1051,9 @@ mod tests {
         assert_eq!(spec["args"][0], "sh");
         // Another domain is refused before anything runs.
         let mut t = exec_req("e2", r#"["sh"]"#);
-        t.spec = br#"{"args":["sh"],"selinuxLabel":"system_u:system_r:unconfined_t:s0"}"#.to_vec();
+        t.spec =
+            br#"{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"selinuxLabel":"system_u:system_r:unconfined_t:s0"}"#
+                .to_vec();
         let e = tasks.exec(t).unwrap_err();
         assert!(
             e.to_string()
