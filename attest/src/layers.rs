@@ -375,20 +375,6 @@ enum Pass {
     Files(FileDigests),
 }
 
-/// Reads `r` until it ends or `buf` is full.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 /// One layer's pass: this thread reads the blob once through a
 /// [`BlobMeter`], which hashes it (the digest must match, or the layer is
 /// not described, whatever else is wrong with it) and records its source
@@ -408,7 +394,7 @@ fn read_layer(image: &SourceImage, blob: &BlobRef, pass: Pass, progress: &Progre
         loop {
             let mut buf = back_rx.try_recv().unwrap_or_default();
             buf.resize(CHUNK, 0);
-            match read_full(&mut raw, &mut buf) {
+            match cerro_core::file::read_full(&mut raw, &mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     buf.truncate(n);
@@ -705,7 +691,7 @@ fn measure(image: &SourceImage, blob: &BlobRef, progress: &Progress<'_>) -> Resu
     let mut meter = BlobMeter::open(image, blob, &what)?;
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = read_full(&mut meter, &mut buf).map_err(|e| Error::io("reading", &what, e))?;
+        let n = cerro_core::file::read_full(&mut meter, &mut buf).map_err(|e| Error::io("reading", &what, e))?;
         if n == 0 {
             break;
         }

@@ -239,6 +239,23 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// Reads `r` until it ends or `buf` is full (a retried `EINTR` is not an
+/// end); the count read. The chunked readers (the bundle writer's stream
+/// copy, the SBOM pass) fill whole chunks so hashing sees the same chunk
+/// boundaries however the source delivers its bytes.
+pub fn read_full<R: std::io::Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// [`read_bounded`] from any reader: at most `limit` bytes, else exit 10.
 pub fn read_bounded_from(r: impl std::io::Read, limit: u64, what: &str) -> Result<Vec<u8>> {
     use std::io::Read as _;

@@ -229,7 +229,7 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
                 loop {
                     let mut buf = pool.buffer();
                     buf.resize(CHUNK, 0);
-                    let n = read_full(&mut src, &mut buf)
+                    let n = crate::file::read_full(&mut src, &mut buf)
                         .map_err(|e| Error::io("reading blob", blob.digest.to_string(), e))?;
                     if n == 0 {
                         break;
@@ -312,17 +312,4 @@ pub fn member_header(path: &str, size: u64, mtime: u64) -> Result<tar::Header> {
     h.set_entry_type(tar::EntryType::Regular);
     h.set_cksum();
     Ok(h)
-}
-
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
