@@ -66,6 +66,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("tlog_checkpoint", tlog_checkpoint),
     ("tlog_proof", tlog_proof),
     ("tlog_entry_bundle", tlog_entry_bundle),
+    ("runtime_config", runtime_config),
 ];
 
 /// The clock every verification in these checks runs at (the one the
@@ -371,4 +372,35 @@ pub fn image_archive(data: &[u8]) {
             }
         }
     }
+}
+
+/// `cerro_enforce::RuntimeConfig::parse`, the one reader of a container's
+/// runtime `config.json` (the shim's and the hook's): a clean refusal
+/// (exit 10) or a value; an accepted config means for its annotations,
+/// `root.path` and labels what a plain JSON reading of the same bytes
+/// means (one meaning for the bytes the decision reads).
+pub fn runtime_config(data: &[u8]) {
+    let path = std::path::Path::new("fuzz/config.json");
+    let c = match cerro_enforce::RuntimeConfig::parse(path, data.to_vec()) {
+        Ok(c) => c,
+        Err(e) => {
+            assert_eq!(e.exit_code(), cerro_core::ExitCode::Malformed, "refused as {e}");
+            return;
+        }
+    };
+    assert_eq!(c.bytes(), data);
+    let v: Value = serde_json::from_slice(data).expect("an accepted config is JSON");
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    assert_eq!(c.root_path, v["root"]["path"].as_str().map(str::to_owned));
+    assert_eq!(c.labels.process, text(&v["process"]["selinuxLabel"]));
+    assert_eq!(c.labels.mount, text(&v["linux"]["mountLabel"]));
+    let annotations: std::collections::BTreeMap<String, String> = v["annotations"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(c.annotations, annotations);
 }
