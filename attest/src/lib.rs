@@ -71,12 +71,35 @@ fn statement(
     predicate_type: &str,
     predicate: Value,
 ) -> Result<Vec<u8>> {
-    jcs::to_vec(&json!({
-        "_type": STATEMENT_TYPE,
-        "subject": [{"name": manifest.package.name, "digest": {"sha256": image.manifest.digest.hex()}}],
-        "predicateType": predicate_type,
-        "predicate": predicate,
-    }))
+    statement_around(manifest, image, predicate_type, &jcs::to_vec(&predicate)?)
+}
+
+/// The canonical in-toto statement around a predicate already in canonical
+/// bytes (the SPDX document, written without a `Value` tree): the names in
+/// RFC 8785 order, checked by [`jcs::write_object`].
+fn statement_around(
+    manifest: &PackageManifest,
+    image: &SourceImage,
+    predicate_type: &str,
+    predicate: &[u8],
+) -> Result<Vec<u8>> {
+    let mut ty = Vec::new();
+    jcs::write_str(STATEMENT_TYPE, &mut ty);
+    let mut pt = Vec::new();
+    jcs::write_str(predicate_type, &mut pt);
+    let subject =
+        jcs::to_vec(&json!([{"name": manifest.package.name, "digest": {"sha256": image.manifest.digest.hex()}}]))?;
+    let mut out = Vec::with_capacity(predicate.len() + 512);
+    jcs::write_object(
+        &[
+            ("_type", &ty),
+            ("predicate", predicate),
+            ("predicateType", &pt),
+            ("subject", &subject),
+        ],
+        &mut out,
+    )?;
+    Ok(out)
 }
 
 /// What `ct pack` signs besides the release: the statements, and the
@@ -126,11 +149,15 @@ pub fn statements_with(
                 time: opts.time,
                 tool_version: &opts.tool_version,
             };
-            let (ty, doc) = match format {
-                SbomFormat::Spdx => (SPDX_DOCUMENT, spdx::document(&subject, &contents)?),
-                SbomFormat::CycloneDx => (CYCLONEDX_BOM, cyclonedx::bom(&subject, &contents)),
+            let st = match format {
+                SbomFormat::Spdx => {
+                    statement_around(manifest, image, SPDX_DOCUMENT, &spdx::canonical(&subject, &contents)?)?
+                }
+                SbomFormat::CycloneDx => {
+                    statement(manifest, image, CYCLONEDX_BOM, cyclonedx::bom(&subject, &contents))?
+                }
             };
-            out.push((SBOM_PATH.to_owned(), statement(manifest, image, ty, doc)?));
+            out.push((SBOM_PATH.to_owned(), st));
             contents.diff_ids
         }
         None => layers::diff_ids_with(image, progress)?,

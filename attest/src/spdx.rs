@@ -6,6 +6,7 @@ use sha1::{Digest as _, Sha1};
 
 use super::layers::{FileEntry, ImageContents};
 use super::SbomSubject;
+use cerro_core::jcs;
 use cerro_core::timestamp::format_rfc3339 as rfc3339;
 use cerro_core::{Error, Result};
 
@@ -33,12 +34,69 @@ fn verification_code(contents: &ImageContents) -> Result<String> {
 }
 
 /// The SPDX document for an image (its files scanned with
-/// [`super::layers::FileDigests::Sha256AndSha1`]).
+/// [`super::layers::FileDigests::Sha256AndSha1`]), as a JSON value: the
+/// document [`canonical`] writes, read back.
 pub fn document(subject: &SbomSubject<'_>, contents: &ImageContents) -> Result<Value> {
+    serde_json::from_slice(&canonical(subject, contents)?)
+        .map_err(|e| Error::malformed("SPDX document", format!("reading back what was written: {e}")))
+}
+
+/// The SPDX element id of the image package.
+const IMAGE_ID: &str = "SPDXRef-Image";
+
+/// The canonical JSON bytes (RFC 8785) of [`value`].
+fn canon(value: &Value) -> Result<Vec<u8>> {
+    jcs::to_vec(value)
+}
+
+/// A canonical JSON string.
+fn string(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    jcs::write_str(s, &mut out);
+    out
+}
+
+/// One `CONTAINS` relationship from the image, canonical.
+fn contains(related: &str, out: &mut Vec<u8>) -> Result<()> {
+    jcs::write_object(
+        &[
+            ("relatedSpdxElement", &string(related)),
+            ("relationshipType", b"\"CONTAINS\""),
+            ("spdxElementId", &string(IMAGE_ID)),
+        ],
+        out,
+    )
+}
+
+/// A canonical JSON array of `n` items, each written by `item`.
+fn array(n: usize, per_item: usize, mut item: impl FnMut(usize, &mut Vec<u8>) -> Result<()>) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(2 + n.saturating_mul(per_item));
+    out.push(b'[');
+    for i in 0..n {
+        if i > 0 {
+            out.push(b',');
+        }
+        item(i, &mut out)?;
+    }
+    out.push(b']');
+    Ok(out)
+}
+
+/// The SPDX document for an image, as the canonical JSON bytes (RFC 8785)
+/// the SBOM statement carries.
+///
+/// An image has thousands of files (a Debian base: 5,000; a desktop image:
+/// 100,000), each an object in `files` and one in `relationships`, and
+/// `ct pack` waits for this document before it can sign. So the per-file
+/// objects are written straight to canonical bytes, names listed in their
+/// canonical order ([`jcs::write_object`] refuses any other), instead of
+/// as a `Value` tree sorted and copied again; the small parts are `Value`s
+/// canonicalised by [`jcs::to_vec`]. The tests check that re-canonicalising
+/// the result changes no byte.
+pub fn canonical(subject: &SbomSubject<'_>, contents: &ImageContents) -> Result<Vec<u8>> {
     let distro = contents.distro.clone().unwrap_or_else(|| "unknown".into());
-    let image_id = "SPDXRef-Image";
     let mut packages = vec![json!({
-        "SPDXID": image_id,
+        "SPDXID": IMAGE_ID,
         "name": subject.name,
         "versionInfo": subject.version,
         "downloadLocation": "NOASSERTION",
@@ -50,15 +108,9 @@ pub fn document(subject: &SbomSubject<'_>, contents: &ImageContents) -> Result<V
         "licenseDeclared": "NOASSERTION",
         "copyrightText": "NOASSERTION",
     })];
-    let mut relationships = vec![json!({
-        "spdxElementId": "SPDXRef-DOCUMENT",
-        "relationshipType": "DESCRIBES",
-        "relatedSpdxElement": image_id,
-    })];
     for (i, p) in contents.packages.iter().enumerate() {
-        let id = format!("SPDXRef-Package-{i}");
         let mut pkg = json!({
-            "SPDXID": id,
+            "SPDXID": format!("SPDXRef-Package-{i}"),
             "name": p.name,
             "versionInfo": p.version,
             "downloadLocation": "NOASSERTION",
@@ -79,51 +131,79 @@ pub fn document(subject: &SbomSubject<'_>, contents: &ImageContents) -> Result<V
             pkg["comment"] = json!(format!("licence recorded by the package manager: {l}"));
         }
         packages.push(pkg);
-        relationships.push(json!({
-            "spdxElementId": image_id,
-            "relationshipType": "CONTAINS",
-            "relatedSpdxElement": id,
-        }));
     }
-    let files: Vec<Value> = contents
-        .files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| -> Result<Value> {
-            let id = format!("SPDXRef-File-{i}");
-            relationships.push(json!({
-                "spdxElementId": image_id,
-                "relationshipType": "CONTAINS",
-                "relatedSpdxElement": id,
-            }));
-            Ok(json!({
-                "SPDXID": id,
-                "fileName": format!("./{}", f.path),
-                "checksums": [
-                    {"algorithm": "SHA1", "checksumValue": sha1(f)?},
-                    {"algorithm": "SHA256", "checksumValue": f.sha256.hex()},
-                ],
-                "licenseConcluded": "NOASSERTION",
-                "copyrightText": "NOASSERTION",
-            }))
-        })
-        .collect::<Result<_>>()?;
-    Ok(json!({
-        "spdxVersion": "SPDX-2.3",
-        "dataLicense": "CC0-1.0",
-        "SPDXID": "SPDXRef-DOCUMENT",
-        "name": format!("{}-{}", subject.name, subject.version),
-        "documentNamespace": format!(
-            "https://cerro-torre.org/spdx/{}-{}-{}",
-            subject.name, subject.version, subject.image.hex()
-        ),
-        "creationInfo": {
-            "created": rfc3339(subject.time),
-            "creators": [format!("Tool: cerro-torre-ct-{}", subject.tool_version)],
-        },
-        "documentDescribes": [image_id],
-        "packages": packages,
-        "files": files,
-        "relationships": relationships,
-    }))
+    let files = array(contents.files.len(), 300, |i, out| {
+        let f = contents
+            .files
+            .get(i)
+            .ok_or_else(|| Error::malformed("SPDX document", "file index"))?;
+        let mut checksums = Vec::with_capacity(160);
+        checksums.push(b'[');
+        jcs::write_object(
+            &[("algorithm", b"\"SHA1\""), ("checksumValue", &string(sha1(f)?))],
+            &mut checksums,
+        )?;
+        checksums.push(b',');
+        let sha256 = string(&f.sha256.hex());
+        jcs::write_object(
+            &[("algorithm", b"\"SHA256\""), ("checksumValue", &sha256)],
+            &mut checksums,
+        )?;
+        checksums.push(b']');
+        jcs::write_object(
+            &[
+                ("SPDXID", &string(&format!("SPDXRef-File-{i}"))),
+                ("checksums", &checksums),
+                ("copyrightText", b"\"NOASSERTION\""),
+                ("fileName", &string(&format!("./{}", f.path))),
+                ("licenseConcluded", b"\"NOASSERTION\""),
+            ],
+            out,
+        )
+    })?;
+    // DESCRIBES the image; the image CONTAINS each package, then each file.
+    let (np, nf) = (contents.packages.len(), contents.files.len());
+    let relationships = array(1 + np + nf, 110, |i, out| match i {
+        0 => {
+            out.extend_from_slice(&canon(&json!({
+                "spdxElementId": "SPDXRef-DOCUMENT",
+                "relationshipType": "DESCRIBES",
+                "relatedSpdxElement": IMAGE_ID,
+            }))?);
+            Ok(())
+        }
+        i if i <= np => contains(&format!("SPDXRef-Package-{}", i - 1), out),
+        i => contains(&format!("SPDXRef-File-{}", i - 1 - np), out),
+    })?;
+    let mut out = Vec::with_capacity(files.len() + relationships.len() + 4096);
+    jcs::write_object(
+        &[
+            ("SPDXID", b"\"SPDXRef-DOCUMENT\""),
+            (
+                "creationInfo",
+                &canon(&json!({
+                    "created": rfc3339(subject.time),
+                    "creators": [format!("Tool: cerro-torre-ct-{}", subject.tool_version)],
+                }))?,
+            ),
+            ("dataLicense", b"\"CC0-1.0\""),
+            ("documentDescribes", &canon(&json!([IMAGE_ID]))?),
+            (
+                "documentNamespace",
+                &string(&format!(
+                    "https://cerro-torre.org/spdx/{}-{}-{}",
+                    subject.name,
+                    subject.version,
+                    subject.image.hex()
+                )),
+            ),
+            ("files", &files),
+            ("name", &string(&format!("{}-{}", subject.name, subject.version))),
+            ("packages", &canon(&Value::Array(packages))?),
+            ("relationships", &relationships),
+            ("spdxVersion", b"\"SPDX-2.3\""),
+        ],
+        &mut out,
+    )?;
+    Ok(out)
 }

@@ -218,3 +218,78 @@ fn a_compressed_layer_that_does_not_match_its_digest_is_not_described() {
         assert!(matches!(err, cerro_core::Error::DigestMismatch { .. }), "{err}");
     }
 }
+
+/// The SPDX document is written straight to canonical bytes (no `Value`
+/// tree): re-canonicalising it with core's JCS changes no byte, whatever
+/// the file names and package fields hold (quotes, backslashes, controls,
+/// non-ASCII, characters above U+FFFF), and it reads back as SPDX 2.3 with
+/// one file entry and one relationship per file.
+#[test]
+fn the_spdx_document_is_written_in_its_canonical_form() {
+    use cerro_attest::layers::{FileEntry, ImageContents};
+    use cerro_attest::packages::OsPackage;
+
+    let names = [
+        "etc/os-release",
+        "usr/bin/\"quoted\"",
+        "usr/share/back\\slash",
+        "tmp/control\u{1}\u{1f}\t\n\r\u{8}\u{c}",
+        "opt/caf\u{e9}/\u{20ac}/\u{fb33}/\u{1f600}",
+        "x/\u{2028}\u{ffff}\u{e000}",
+    ];
+    let files: Vec<FileEntry> = names
+        .iter()
+        .enumerate()
+        .map(|(i, p)| FileEntry {
+            path: (*p).to_owned(),
+            size: i as u64,
+            sha256: Digest::of(p.as_bytes()),
+            sha1: Some(sha1_hex(p.as_bytes())),
+        })
+        .collect();
+    let pkg = |name: &str, source: Option<&str>, license: Option<&str>| OsPackage {
+        kind: PackageKind::Deb,
+        name: name.into(),
+        version: "1.0-1\"\\".into(),
+        arch: Some("amd64".into()),
+        source: source.map(Into::into),
+        license: license.map(Into::into),
+    };
+    let contents = ImageContents {
+        files,
+        packages: vec![
+            pkg("a", None, None),
+            pkg("b\u{1f600}", Some("src\n"), Some("GPL-2.0+ \"x\"")),
+        ],
+        distro: Some("debian".into()),
+        distro_version: Some("12".into()),
+        diff_ids: LayerDiffIds::measured(vec![]),
+    };
+    let subject = cerro_attest::SbomSubject {
+        name: "n\"\u{e000}",
+        version: "1\\2",
+        image: Digest::of(b"image"),
+        time: 1_700_000_000,
+        tool_version: "0.1.0",
+    };
+    let bytes = cerro_attest::spdx::canonical(&subject, &contents).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(cerro_core::jcs::to_vec(&value).unwrap(), bytes);
+    assert_eq!(cerro_attest::spdx::document(&subject, &contents).unwrap(), value);
+    assert_eq!(value["spdxVersion"], "SPDX-2.3");
+    let spdx_files = value["files"].as_array().unwrap();
+    assert_eq!(spdx_files.len(), names.len());
+    for (i, (f, name)) in spdx_files.iter().zip(names).enumerate() {
+        assert_eq!(f["SPDXID"], format!("SPDXRef-File-{i}"));
+        assert_eq!(f["fileName"], format!("./{name}"));
+        assert_eq!(f["checksums"][0]["checksumValue"], sha1_hex(name.as_bytes()));
+        assert_eq!(f["checksums"][1]["checksumValue"], Digest::of(name.as_bytes()).hex());
+    }
+    // DESCRIBES, then CONTAINS for each package, then for each file.
+    let rels = value["relationships"].as_array().unwrap();
+    assert_eq!(rels.len(), 1 + 2 + names.len());
+    assert_eq!(rels[0]["relationshipType"], "DESCRIBES");
+    assert_eq!(rels[2]["relatedSpdxElement"], "SPDXRef-Package-1");
+    assert_eq!(rels[3]["relatedSpdxElement"], "SPDXRef-File-0");
+    assert_eq!(value["packages"][2]["sourceInfo"], "built from source package src\n");
+}

@@ -58,8 +58,15 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<()> {
         }
         Value::Object(map) => {
             // RFC 8785 §3.2.3: sort by the UTF-16 code units of the names.
+            // serde_json's map (a BTreeMap: no `preserve_order` in this
+            // workspace) iterates in UTF-8 byte order, which is code point
+            // order; UTF-16 order differs from it only for a name with a
+            // character from U+E000 up (UTF-8 lead byte 0xEE and above),
+            // so only such a map is sorted again.
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            if map.keys().any(|k| k.bytes().any(|b| b >= 0xEE)) {
+                entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            }
             out.push(b'{');
             for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
@@ -75,29 +82,73 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// Writes `s` as a canonical JSON string (RFC 8785 §3.2.2.2), for writers
+/// that emit a large canonical document without building a `Value` tree
+/// (the SPDX SBOM's per-file entries). Whatever such a writer emits, its
+/// tests check it is what [`to_vec`] makes of the same document.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    write_string(s, out);
+}
+
+/// Writes a canonical JSON object whose names the caller gives already in
+/// RFC 8785 §3.2.3 order, each with its value's canonical bytes. Names out
+/// of order are refused: a writer that lists them wrong fails its first
+/// test instead of signing a non-canonical document.
+pub fn write_object(entries: &[(&str, &[u8])], out: &mut Vec<u8>) -> Result<()> {
+    if entries
+        .windows(2)
+        .any(|w| w[0].0.encode_utf16().cmp(w[1].0.encode_utf16()) != std::cmp::Ordering::Less)
+    {
+        return Err(Error::malformed("json document", "object names not in canonical order"));
+    }
+    out.push(b'{');
+    for (i, (name, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(name, out);
+        out.push(b':');
+        out.extend_from_slice(value);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 /// RFC 8785 §3.2.2.2 string escaping: `"` `\\` and the short escapes
 /// `\b \t \n \f \r`; other controls as `\u00xx` (lowercase); everything else
 /// verbatim UTF-8.
+///
+/// Runs of bytes that need no escape are copied whole: an SBOM or an
+/// envelope's base64 payload is megabytes of such runs, and `ct pack` writes
+/// it on its critical path. Only ASCII bytes are ever escaped, and a byte of
+/// a multi-byte UTF-8 sequence is never ASCII, so cutting runs at escaped
+/// bytes never splits a character.
 fn write_string(s: &str, out: &mut Vec<u8>) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\u{8}' => out.extend_from_slice(b"\\b"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\u{c}' => out.extend_from_slice(b"\\f"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0x0c => b"\\f",
+            b'\r' => b"\\r",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(run..i).unwrap_or_default());
+        run = i + 1;
+        if esc.is_empty() {
+            out.extend_from_slice(format!("\\u{:04x}", b).as_bytes());
+        } else {
+            out.extend_from_slice(esc);
         }
     }
+    out.extend_from_slice(bytes.get(run..).unwrap_or_default());
     out.push(b'"');
 }
 
@@ -133,5 +184,91 @@ mod tests {
         assert!(to_vec(&v).is_err());
         let v: Value = serde_json::from_str("18446744073709551615").unwrap();
         assert!(to_vec(&v).is_err());
+    }
+
+    /// The escaping as RFC 8785 §3.2.2.2 states it, one character at a time:
+    /// the run-copying `write_string` must agree with it on every string.
+    fn reference(s: &str) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for c in s.chars() {
+            match c {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\u{8}' => out.extend_from_slice(b"\\b"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\u{c}' => out.extend_from_slice(b"\\f"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+                c => out.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes()),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn names_are_in_utf16_order_whether_or_not_the_map_order_is_kept() {
+        // Below U+E000 the map's byte order is the UTF-16 order; above it,
+        // a supplementary character (a surrogate pair, 0xD83D…) sorts before
+        // U+E000..U+FFFF in UTF-16 but after them in UTF-8.
+        assert_eq!(
+            canon(r#"{"b":1,"a":2,"\u00e9":3,"Z":4}"#),
+            "{\"Z\":4,\"a\":2,\"b\":1,\"\u{e9}\":3}"
+        );
+        assert_eq!(
+            canon(r#"{"\uffff":1,"\ud83d\ude00":2,"\ue000":3,"a":4}"#),
+            "{\"a\":4,\"\u{1f600}\":2,\"\u{e000}\":3,\"\u{ffff}\":1}"
+        );
+    }
+
+    #[test]
+    fn an_object_written_by_hand_must_list_its_names_in_canonical_order() {
+        let mut out = Vec::new();
+        write_object(
+            &[("Z", b"1"), ("a", b"\"x\""), ("\u{1f600}", b"[]"), ("\u{e000}", b"{}")],
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, "{\"Z\":1,\"a\":\"x\",\"\u{1f600}\":[],\"\u{e000}\":{}}".as_bytes());
+        for wrong in [
+            &[("a", &b"1"[..]), ("Z", b"2")][..],
+            &[("a", b"1"), ("a", b"2")],
+            &[("\u{e000}", b"1"), ("\u{1f600}", b"2")],
+        ] {
+            assert!(write_object(wrong, &mut Vec::new()).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn run_copying_escapes_exactly_as_the_rfc_states() {
+        let alphabet: Vec<char> = (0u32..0x80)
+            .filter_map(char::from_u32)
+            .chain(['\u{80}', '\u{f6}', '\u{2028}', '\u{20ac}', '\u{fb33}', '\u{1f600}'])
+            .collect();
+        // Every character alone and between others, then seeded random strings.
+        let mut cases: Vec<String> = vec![String::new()];
+        for &c in &alphabet {
+            cases.push(c.to_string());
+            cases.push(format!("ab{c}cd{c}"));
+            cases.push(format!("{c}\u{20ac}{c}"));
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..400 {
+            let s: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            cases.push(s);
+        }
+        for s in cases {
+            let mut got = Vec::new();
+            write_string(&s, &mut got);
+            assert_eq!(got, reference(&s), "escaping {s:?}");
+        }
     }
 }
