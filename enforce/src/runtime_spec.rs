@@ -75,6 +75,17 @@ impl RuntimeConfig {
     /// Parses `bytes`, read from `path` (which only names it in errors), as
     /// `oci_spec::runtime::Spec`.
     pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Self, EnforceError> {
+        // One meaning for the bytes: runc reads them with Go's encoding/json
+        // (keys folded, the last duplicate wins), this reader with serde
+        // (exact keys, the first spelling taken). A `"Process"` beside
+        // `"process"`, or an annotation given twice, could hand runc another
+        // label or bundle than the one decided on: refuse what the two could
+        // read differently (core's strict reader, as for OCI image JSON).
+        cerro_core::image::strict::check(
+            &path.display().to_string(),
+            &bytes,
+            cerro_core::image::strict::DocKind::RuntimeConfig,
+        )?;
         let spec: oci_spec::runtime::Spec =
             serde_json::from_slice(&bytes).map_err(|e| Error::malformed(path.display().to_string(), e.to_string()))?;
         let set = |v: Option<&String>| v.filter(|s| !s.is_empty()).cloned();
@@ -153,6 +164,55 @@ mod tests {
                 "linux":{"mountLabel":""}}"#,
         );
         assert_eq!(RuntimeConfig::read(dir.path()).unwrap().labels, GivenLabels::default());
+    }
+
+    /// runc reads config.json with Go (keys folded, the last duplicate
+    /// wins); serde took the first exact spelling. Each of these once gave
+    /// the decision one label, root or bundle and runc another; now each is
+    /// refused as ambiguous, naming the key.
+    #[test]
+    fn a_config_go_and_serde_would_read_differently_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let process =
+            r#""process":{"user":{"uid":0,"gid":0},"cwd":"/","selinuxLabel":"system_u:system_r:ct_hello_t:s0"}"#;
+        for (text, why) in [
+            (
+                format!(
+                    r#"{{"ociVersion":"1.0.2",{process},"Process":{{"user":{{"uid":0,"gid":0}},"cwd":"/","selinuxLabel":"unconfined_u:unconfined_r:unconfined_t:s0"}}}}"#
+                ),
+                "Process",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"cwd":"/","selinuxLabel":"a","SelinuxLabel":"b"}}"#.into(),
+                "SelinuxLabel",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"Root":{"path":"/"}}"#.into(),
+                "Root",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","linux":{"mountLabel":"a","MOUNTLABEL":"b"}}"#.into(),
+                "MOUNTLABEL",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","annotations":{"io.cerro.bundle":"/a.ctp","io.cerro.bundle":"/b.ctp"}}"#.into(),
+                "duplicate key",
+            ),
+            (
+                format!(r#"{{"ociVersion":"1.0.2",{process},"process":{{"user":{{"uid":0,"gid":0}},"cwd":"/"}}}}"#),
+                "duplicate key",
+            ),
+        ] {
+            write(dir.path(), &text);
+            let msg = refusal(dir.path());
+            assert!(msg.contains(why), "{text}: {msg}");
+        }
+        // Unknown keys that alias nothing stay allowed, as the spec says.
+        write(
+            dir.path(),
+            &format!(r#"{{"ociVersion":"1.0.2",{process},"io.example/extension":{{"X":1}}}}"#),
+        );
+        assert!(RuntimeConfig::read(dir.path()).is_ok());
     }
 
     /// The hook's own reader accepted these (it read two labels and

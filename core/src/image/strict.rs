@@ -258,6 +258,85 @@ const CONFIG: Struct = Struct {
     forbidden: &["manifests", "layers", "schemaVersion"],
 };
 
+/// The OCI runtime spec's `Process` (runtime-spec specs-go/config.go):
+/// `selinuxLabel` is what the hook and the shim check, so a `SelinuxLabel`
+/// beside it (which runc, reading with Go, would take) must be refused.
+const RT_PROCESS: Struct = Struct {
+    name: "runtime config process",
+    fields: &[
+        ("terminal", ANY),
+        ("consoleSize", ANY),
+        ("user", ANY),
+        ("args", STRINGS),
+        ("commandLine", ANY),
+        ("env", STRINGS),
+        ("cwd", ANY),
+        ("capabilities", ANY),
+        ("rlimits", ANY),
+        ("noNewPrivileges", ANY),
+        ("apparmorProfile", ANY),
+        ("oomScoreAdj", ANY),
+        ("scheduler", ANY),
+        ("selinuxLabel", ANY),
+        ("ioPriority", ANY),
+        ("execCPUAffinity", ANY),
+    ],
+    forbidden: &[],
+};
+
+const RT_ROOT: Struct = Struct {
+    name: "runtime config root",
+    fields: &[("path", ANY), ("readonly", ANY)],
+    forbidden: &[],
+};
+
+const RT_LINUX: Struct = Struct {
+    name: "runtime config linux",
+    fields: &[
+        ("uidMappings", ANY),
+        ("gidMappings", ANY),
+        ("sysctl", MAP),
+        ("resources", ANY),
+        ("cgroupsPath", ANY),
+        ("namespaces", ANY),
+        ("devices", ANY),
+        ("seccomp", ANY),
+        ("rootfsPropagation", ANY),
+        ("maskedPaths", STRINGS),
+        ("readonlyPaths", STRINGS),
+        ("mountLabel", ANY),
+        ("intelRdt", ANY),
+        ("personality", ANY),
+        ("timeOffsets", MAP),
+        ("memoryPolicy", ANY),
+        ("netDevices", MAP),
+    ],
+    forbidden: &[],
+};
+
+/// The OCI runtime spec's `Spec`: a container's `config.json`, which the
+/// hook and the shim read with serde and runc (under podman) with Go.
+const RUNTIME_CONFIG: Struct = Struct {
+    name: "runtime config",
+    fields: &[
+        ("ociVersion", ANY),
+        ("process", Shape::Struct(&RT_PROCESS)),
+        ("root", Shape::Struct(&RT_ROOT)),
+        ("hostname", ANY),
+        ("domainname", ANY),
+        ("mounts", ANY),
+        ("hooks", ANY),
+        ("annotations", MAP),
+        ("linux", Shape::Struct(&RT_LINUX)),
+        ("solaris", ANY),
+        ("windows", ANY),
+        ("vm", ANY),
+        ("zos", ANY),
+        ("freebsd", ANY),
+    ],
+    forbidden: &[],
+};
+
 /// Which OCI document a blob is read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocKind {
@@ -267,6 +346,8 @@ pub enum DocKind {
     Index,
     /// An image config.
     Config,
+    /// A container's OCI runtime `config.json` (runtime-spec `Spec`).
+    RuntimeConfig,
 }
 
 impl DocKind {
@@ -275,6 +356,7 @@ impl DocKind {
             DocKind::Manifest => &MANIFEST,
             DocKind::Index => &INDEX,
             DocKind::Config => &CONFIG,
+            DocKind::RuntimeConfig => &RUNTIME_CONFIG,
         }
     }
 }
