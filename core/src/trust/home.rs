@@ -36,6 +36,7 @@ use zeroize::Zeroizing;
 use super::{validate_key_id, Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
 use crate::error::{Error, IoContext, Result};
 use crate::file::{create_dir, write_atomic};
+use crate::tlog::VerifierKey;
 
 const TRUST_FILE: &str = "trust.toml";
 /// The lock file every edit of `trust.toml` holds an exclusive `flock` on.
@@ -61,6 +62,17 @@ struct TrustFile {
     keys: BTreeMap<String, TrustRecord>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     groups: BTreeMap<String, GroupRecord>,
+    /// Transparency logs by origin (spec/trust-store.md §5.1).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    logs: BTreeMap<String, LogRecord>,
+}
+
+/// A `[logs."<origin>"]` table: the log's C2SP verifier keys. Witnesses
+/// (keys and a per-log k-of-n) are to go beside `keys` in the same table.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogRecord {
+    keys: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -175,6 +187,19 @@ impl Home {
                     reason: e.to_string(),
                 })?;
         }
+        for (origin, rec) in file.logs {
+            let invalid = |reason: String| Error::InvalidTrustStore {
+                path: path.clone(),
+                reason: format!("log {origin:?}: {reason}"),
+            };
+            let keys = rec
+                .keys
+                .iter()
+                .map(|k| VerifierKey::parse(k))
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| invalid(e.to_string()))?;
+            store.set_log(&origin, keys).map_err(|e| invalid(e.to_string()))?;
+        }
         Ok(store)
     }
 
@@ -233,6 +258,14 @@ impl Home {
                 GroupRecord {
                     keys: g.keys().to_vec(),
                     threshold: g.threshold(),
+                },
+            );
+        }
+        for l in store.logs() {
+            file.logs.insert(
+                l.origin().to_owned(),
+                LogRecord {
+                    keys: l.keys().iter().map(VerifierKey::to_vkey).collect(),
                 },
             );
         }
