@@ -26,20 +26,25 @@ pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A log to submit to: where its write side is, and the key its
 /// checkpoints must be signed with (the key's name is the log's origin,
-/// C2SP's convention, which `ct log keygen` follows).
+/// C2SP's convention, which `ct log keygen` follows), or none: then the
+/// trust store's logs decide which origin and key the answer must have.
 #[derive(Debug, Clone)]
 pub struct LogEndpoint {
     /// The log's write side, e.g. `http://127.0.0.1:8080` (`/add` is appended).
     pub url: Url,
-    /// The log's verifier key (Ed25519, type 0x01).
-    pub key: VerifierKey,
+    /// The log's verifier key (Ed25519, type 0x01), if given.
+    pub key: Option<VerifierKey>,
 }
 
 impl LogEndpoint {
-    /// `url` (http or https) and `key` (a C2SP verifier key,
-    /// `name+hex8+base64`). A URL that is not http(s) is a usage error of
-    /// its own: a bad reference (exit 78).
-    pub fn new(url: &str, key: &str) -> Result<Self, Error> {
+    /// `URL` or `URL=VKEY` (`ct … --log`): an http(s) URL without query
+    /// or fragment, and a C2SP verifier key (`name+hex8+base64`) of a log.
+    /// The URL ends at the first `=` (a verifier key may end in `=`).
+    pub fn parse(arg: &str) -> Result<Self, Error> {
+        let (url, key) = match arg.split_once('=') {
+            Some((u, k)) => (u, Some(k)),
+            None => (arg, None),
+        };
         let bad = |reason: String| Error::BadReference {
             reference: url.to_owned(),
             reason,
@@ -51,36 +56,58 @@ impl LogEndpoint {
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(bad("a log's URL has no query or fragment".into()));
         }
-        let key = VerifierKey::parse(key)?;
-        // The trust a proof is checked against: the log alone (no witness
-        // yet); refuses a key that is not a log's (type 0x01).
-        TrustedLog::new(key.name(), vec![key.clone()])?;
+        let key = match key {
+            Some(k) => {
+                let key = VerifierKey::parse(k)?;
+                // Refuses a key that is not a log's (type 0x01).
+                TrustedLog::new(key.name(), vec![key.clone()])?;
+                Some(key)
+            }
+            None => None,
+        };
         Ok(LogEndpoint { url: parsed, key })
     }
 
-    /// The origin the log's checkpoints must carry.
-    pub fn origin(&self) -> &str {
-        self.key.name()
-    }
-
     /// `<url>/add`.
-    fn add_url(&self) -> Result<Url, Error> {
+    fn add_url(&self) -> Url {
         let mut u = self.url.clone();
         let path = format!("{}/add", u.path().trim_end_matches('/'));
         u.set_path(&path);
-        Ok(u)
+        u
+    }
+
+    /// What the answer is verified against: the given key's log alone,
+    /// else `store` (the trust store's logs).
+    fn trust(&self, store: Option<&TlogTrust>) -> Result<TlogTrust, Error> {
+        match (&self.key, store) {
+            (Some(k), _) => Ok(TlogTrust::logs_only(vec![TrustedLog::new(k.name(), vec![k.clone()])?])?),
+            (None, Some(t)) => Ok(t.clone()),
+            (None, None) => Err(cerro_core::Error::invalid_config(
+                "transparency log",
+                format!(
+                    "no key to check the proof of {} by: give --log URL=VKEY, or trust the log first (ct log trust VKEY)",
+                    self.url
+                ),
+            )
+            .into()),
+        }
     }
 }
 
 /// Submits `entry` (a release entry, `cerro_core::tlog::release_entry`) to
-/// the log at `log` and returns its proof, once the proof verifies for
-/// this entry under `log.key` ([`TlogProof::verify`]): a log that answers
-/// with a proof for another entry, under another key, or whose path does
-/// not reach its checkpoint's root is refused (exit 6), an answer that is
-/// not a proof is malformed (exit 10), and a refusal or an unreachable log
-/// is a network error (exit 12).
-pub fn submit(log: &LogEndpoint, entry: &[u8]) -> Result<(TlogProof, VerifiedTlogProof), Error> {
-    let url = log.add_url()?;
+/// `log` and returns its proof, once the proof verifies for this entry
+/// ([`TlogProof::verify`]) under the log's given key, else under `store`'s
+/// logs: a log that answers with a proof for another entry, under another
+/// key or origin, or whose path does not reach its checkpoint's root is
+/// refused (exit 6), an answer that is not a proof is malformed (exit 10),
+/// and a refusal or an unreachable log is a network error (exit 12).
+pub fn submit(
+    log: &LogEndpoint,
+    entry: &[u8],
+    store: Option<&TlogTrust>,
+) -> Result<(TlogProof, VerifiedTlogProof), Error> {
+    let trust = log.trust(store)?;
+    let url = log.add_url();
     let shown = url.to_string();
     let net = |message: String| Error::Network {
         op: "submitting to the transparency log",
@@ -119,7 +146,6 @@ pub fn submit(log: &LogEndpoint, entry: &[u8]) -> Result<(TlogProof, VerifiedTlo
         Ok(Ok(b)) => b,
     };
     let proof = TlogProof::parse(&body)?;
-    let trust = TlogTrust::logs_only(vec![TrustedLog::new(log.origin(), vec![log.key.clone()])?])?;
     let verified = proof.verify(entry, &trust)?;
     Ok((proof, verified))
 }
@@ -131,23 +157,27 @@ mod tests {
     use cerro_core::tlog::{Ed25519NoteSigner, NoteSigner as _};
 
     fn vkey(name: &str) -> String {
-        Ed25519NoteSigner::from_seed(name, &[7; 32])
-            .unwrap()
-            .verifier_key()
-            .to_vkey()
+        Ed25519NoteSigner::from_seed(name, &[7; 32]).unwrap().verifier_key().to_vkey()
     }
 
     #[test]
-    fn endpoints_are_http_urls_with_a_log_key() {
+    fn endpoints_are_http_urls_with_an_optional_log_key() {
         let k = vkey("log.example/a");
-        let e = LogEndpoint::new("http://127.0.0.1:8080", &k).unwrap();
-        assert_eq!(e.add_url().unwrap().as_str(), "http://127.0.0.1:8080/add");
-        assert_eq!(e.origin(), "log.example/a");
-        let e = LogEndpoint::new("https://log.example/a/", &k).unwrap();
-        assert_eq!(e.add_url().unwrap().as_str(), "https://log.example/a/add");
-        for bad in ["ftp://x/", "127.0.0.1:80", "http://x/?q=1", "file:///tmp/x"] {
-            assert!(LogEndpoint::new(bad, &k).is_err(), "{bad}");
+        let e = LogEndpoint::parse(&format!("http://127.0.0.1:8080={k}")).unwrap();
+        assert_eq!(e.add_url().as_str(), "http://127.0.0.1:8080/add");
+        assert_eq!(e.key.as_ref().unwrap().name(), "log.example/a");
+        let e = LogEndpoint::parse("https://log.example/a/").unwrap();
+        assert_eq!(e.add_url().as_str(), "https://log.example/a/add");
+        assert!(e.key.is_none());
+        // No key and no trusted log: nothing to check an answer by (78).
+        let err = cerro_core::Error::from(e.trust(None).unwrap_err());
+        assert_eq!(err.exit_code(), cerro_core::ExitCode::Config, "{err}");
+        for bad in ["ftp://x/", "127.0.0.1:80", "http://x/?q", "file:///tmp/x"] {
+            assert!(LogEndpoint::parse(bad).is_err(), "{bad}");
         }
-        assert!(LogEndpoint::new("http://x/", "not a key").is_err());
+        assert!(LogEndpoint::parse("http://x/=not a key").is_err());
+        // A witness key (type 0x04) is not a log's.
+        let w = cerro_core::tlog::Ed25519Cosigner::from_seed("w", &[8; 32]).unwrap();
+        assert!(LogEndpoint::parse(&format!("http://x/={}", w.verifier_key().to_vkey())).is_err());
     }
 }
