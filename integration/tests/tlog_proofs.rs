@@ -52,7 +52,11 @@ fn start_log(d: &Path, origin: &str, tag: &str) -> TestLog {
         .args(["log", "keygen", "--name", origin, "-o"])
         .arg(&key));
     let vkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    run(Command::new(ct_bin()).args(["log", "init", "--dir"]).arg(&dir).arg("--key").arg(&key));
+    run(Command::new(ct_bin())
+        .args(["log", "init", "--dir"])
+        .arg(&dir)
+        .arg("--key")
+        .arg(&key));
     let mut child = Command::new(ct_bin())
         .args(["log", "serve", "--listen", "127.0.0.1:0", "--dir"])
         .arg(&dir)
@@ -191,10 +195,24 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     // Another release first, so every later tree has more than one leaf
     // and every proof has a path.
     pack(&other, &other_img, &[]);
-    ok(&home, &["log", "submit", s(&other), "--log", &format!("{}={}", a.url, a.vkey), "--log", &b.url]);
+    ok(
+        &home,
+        &[
+            "log",
+            "submit",
+            s(&other),
+            "--log",
+            &format!("{}={}", a.url, a.vkey),
+            "--log",
+            &b.url,
+        ],
+    );
     pack(&plain, &img, &[]);
     let out = pack(&logged, &img, &[format!("{}={}", a.url, a.vkey), b.url.clone()]);
-    assert!(out.contains("logged in a.test/log") && out.contains("logged in b.test/log"), "{out}");
+    assert!(
+        out.contains("logged in a.test/log") && out.contains("logged in b.test/log"),
+        "{out}"
+    );
 
     // Without its proofs, the bundle is the one packed without --log.
     let stripped = d.join("stripped.ctp");
@@ -205,7 +223,16 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     // Submitting again replaces each log's proof: still two.
     let resubmitted = d.join("resubmitted.ctp");
     std::fs::copy(&logged, &resubmitted).unwrap();
-    ok(&home, &["log", "submit", s(&resubmitted), "--log", &format!("{}={}", a.url, a.vkey)]);
+    ok(
+        &home,
+        &[
+            "log",
+            "submit",
+            s(&resubmitted),
+            "--log",
+            &format!("{}={}", a.url, a.vkey),
+        ],
+    );
     let again = proofs_of(&resubmitted);
     assert_eq!(again.len(), 2);
     assert_ne!(again, proofs_of(&logged), "a's proof is a new one (a later index)");
@@ -277,13 +304,10 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     // Refusals.
     // 1. Only one of the two required logs.
     let only_a = d.join("only-a.ctp");
-    edit_proofs(&logged, &only_a, |p, data| p.contains(&hex_of("a.test/log")).then_some(data));
-    refused(
-        &home,
-        &["verify", s(&only_a), "--policy", p],
-        4,
-        "transparency.logs",
-    );
+    edit_proofs(&logged, &only_a, |p, data| {
+        p.contains(&hex_of("a.test/log")).then_some(data)
+    });
+    refused(&home, &["verify", s(&only_a), "--policy", p], 4, "transparency.logs");
     refused(&home, &["verify", s(&only_a), "--policy", p], 4, "1 of 2 required");
 
     // 2. A proof from a log outside the trust store is not counted.
@@ -353,7 +377,13 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     let before = std::fs::read(&plain).unwrap();
     refused(
         &home,
-        &["log", "submit", s(&plain), "--log", &format!("{}={}", a.url, impostor_vkey)],
+        &[
+            "log",
+            "submit",
+            s(&plain),
+            "--log",
+            &format!("{}={}", a.url, impostor_vkey),
+        ],
         6,
         "a.test/log",
     );

@@ -157,7 +157,10 @@ mod tests {
     use cerro_core::tlog::{Ed25519NoteSigner, NoteSigner as _};
 
     fn vkey(name: &str) -> String {
-        Ed25519NoteSigner::from_seed(name, &[7; 32]).unwrap().verifier_key().to_vkey()
+        Ed25519NoteSigner::from_seed(name, &[7; 32])
+            .unwrap()
+            .verifier_key()
+            .to_vkey()
     }
 
     #[test]

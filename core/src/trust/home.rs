@@ -524,6 +524,47 @@ mod tests {
         }
     }
 
+    #[test]
+    fn logs_round_trip_and_are_validated_on_load() {
+        use crate::tlog::{Ed25519Cosigner, Ed25519NoteSigner, NoteSigner as _};
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let a = Ed25519NoteSigner::from_seed("a.example/log", &[1; 32]).unwrap();
+        let vkey = a.verifier_key().to_vkey();
+        home.update_trust(|s| s.set_log("a.example/log", vec![a.verifier_key().clone()]).map(|_| ()))
+            .unwrap();
+        let text = fs::read_to_string(home.trust_path()).unwrap();
+        assert!(
+            text.contains(&format!("[logs.\"a.example/log\"]\nkeys = [\"{vkey}\"]\n"))
+                || text.contains(&format!("[logs.\"a.example/log\"]\nkeys = [\n    \"{vkey}\",\n]\n")),
+            "{text}"
+        );
+        let store = home.load_trust().unwrap();
+        assert_eq!(store.log("a.example/log").unwrap().keys(), [a.verifier_key().clone()]);
+        let witness = Ed25519Cosigner::from_seed("w", &[2; 32])
+            .unwrap()
+            .verifier_key()
+            .to_vkey();
+        let b = Ed25519NoteSigner::from_seed("b", &[3; 32])
+            .unwrap()
+            .verifier_key()
+            .to_vkey();
+        for bad in [
+            format!("[logs.x]\nkeys = []\n"),
+            format!("[logs.x]\nkeys = [\"not a key\"]\n"),
+            format!("[logs.x]\nkeys = [\"{witness}\"]\n"),
+            format!("[logs.x]\nkeys = [\"{b}\"]\nwitnesses = 1\n"),
+            // One key for two logs.
+            format!("[logs.x]\nkeys = [\"{vkey}\"]\n"),
+        ] {
+            fs::write(home.trust_path(), format!("{text}{bad}")).unwrap();
+            assert!(
+                matches!(home.load_trust(), Err(Error::InvalidTrustStore { .. })),
+                "{bad}"
+            );
+        }
+    }
+
     /// Many edits at once, each a read-modify-write of one counter (a key's
     /// `valid_from`): with the edit lock none is lost; without it, two
     /// edits that load the same store overwrite each other.
