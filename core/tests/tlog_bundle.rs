@@ -133,12 +133,9 @@ fn trust_with(logs: &[(&str, &Ed25519NoteSigner)]) -> TrustStore {
     t
 }
 
-fn verify_bytes(fx: &Fx, bytes: &[u8], trust: &TrustStore) -> Result<verify::Report, (Error, verify::Report)> {
+fn verify_bytes(fx: &Fx, bytes: &[u8], trust: &TrustStore) -> Result<verify::Report, Box<verify::Rejected>> {
     let b = read_both(fx, bytes).unwrap();
-    match verify::verify(b, trust, &NoPolicy, NOW) {
-        Ok(v) => Ok(v.report().clone()),
-        Err(r) => Err((r.error, r.report)),
-    }
+    verify::verify(b, trust, &NoPolicy, NOW).map(|v| v.report().clone())
 }
 
 /// Splits a bundle into its members' blocks (header, data, padding) and the
@@ -371,7 +368,8 @@ fn a_proof_that_does_not_verify_refuses_with_exit_6() {
     let trust = trust_with(&[("a.example/log", &a)]);
     let refused = |proof: TlogProof, kind: cerro_core::Kind, needle: &str| {
         let bytes = write(&fx, vec![proof]).unwrap();
-        let (e, report) = verify_bytes(&fx, &bytes, &trust).unwrap_err();
+        let r = verify_bytes(&fx, &bytes, &trust).unwrap_err();
+        let (e, report) = (r.error, r.report);
         assert_eq!(e.exit_code(), ExitCode::Transparency, "{e}");
         assert_eq!(e.exit_code().code(), 6);
         assert_eq!(e.kind(), kind, "{e}");

@@ -550,8 +550,8 @@ mod tests {
             .verifier_key()
             .to_vkey();
         for bad in [
-            format!("[logs.x]\nkeys = []\n"),
-            format!("[logs.x]\nkeys = [\"not a key\"]\n"),
+            "[logs.x]\nkeys = []\n".to_string(),
+            "[logs.x]\nkeys = [\"not a key\"]\n".to_string(),
             format!("[logs.x]\nkeys = [\"{witness}\"]\n"),
             format!("[logs.x]\nkeys = [\"{b}\"]\nwitnesses = 1\n"),
             // One key for two logs.

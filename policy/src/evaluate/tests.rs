@@ -619,7 +619,7 @@ fn transparency_counts_distinct_logs() {
     );
     let two = p("{}");
     refuses(
-        &w.decide_logged(&w.bundle, &two, &["k1"], &[a.clone()]),
+        &w.decide_logged(&w.bundle, &two, &["k1"], std::slice::from_ref(&a)),
         "transparency.logs",
         "1 of 2 required distinct trusted transparency logs",
     );
