@@ -254,6 +254,15 @@ pub fn verify(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            let logged: Vec<&str> = report
+                .transparency
+                .iter()
+                .filter(|t| t.status == LogProofStatus::Verified)
+                .map(|t| t.origin.as_str())
+                .collect();
+            if !logged.is_empty() {
+                report.message = format!("{}, logged in {}", report.message, logged.join(", "));
+            }
             Ok(Verified { inner: bundle, report })
         }
         Err(error) => {

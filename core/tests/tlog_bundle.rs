@@ -248,6 +248,15 @@ fn proofs_are_unsigned_members_read_alike_and_written_deterministically() {
     bundle::rewrite_proofs_to_file(&read, &path, vec![pb, pa], &mut out).unwrap();
     drop(out);
     assert_eq!(std::fs::read(&out_path).unwrap(), with);
+
+    // Co-signing changes the release envelope, which the proofs logged:
+    // it drops them (they would refuse, exit 6).
+    let mut out = rw(&out_path);
+    pack::cosign_to_file(&read, &path, &key(2), &mut out).unwrap();
+    drop(out);
+    let cosigned = read_both(&fx, &std::fs::read(&out_path).unwrap()).unwrap();
+    assert!(cosigned.transparency.is_empty());
+    assert_eq!(cosigned.release().unwrap().envelope.signatures.len(), 2);
 }
 
 #[test]

@@ -247,7 +247,7 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     .unwrap();
     let p = s(&policy);
     let out = ok(&home, &["verify", s(&logged), "--policy", p]);
-    assert!(out.contains("valid"), "{out}");
+    assert!(out.contains("logged in a.test/log, b.test/log"), "{out}");
     ok(&home, &["verify", s(&resubmitted), "--policy", p]);
     let explained = ok(&home, &["explain", s(&logged), "--policy", p]);
     for origin in ["a.test/log", "b.test/log"] {
