@@ -183,4 +183,76 @@ mod tests {
         let w = cerro_core::tlog::Ed25519Cosigner::from_seed("w", &[8; 32]).unwrap();
         assert!(LogEndpoint::parse(&format!("http://x/={}", w.verifier_key().to_vkey())).is_err());
     }
+
+    /// A one-shot HTTP server on 127.0.0.1 answering `status` with `body`
+    /// (and `length` as its Content-Length), after reading the request.
+    fn answer_once(status: &str, length: usize, body: Vec<u8>) -> String {
+        use std::io::{Read as _, Write as _};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let status = status.to_owned();
+        std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = c.write_all(&body);
+        });
+        format!("http://{addr}")
+    }
+
+    /// What a log answers decides nothing until it verifies: refusals by
+    /// status (12), size (10, before the body is read), form (10), and a
+    /// proof that does not prove this entry under this key (6).
+    #[test]
+    fn answers_are_bounded_and_verified() {
+        use cerro_core::tlog::{merkle, release_entry, Checkpoint, SignedCheckpoint};
+        let signer = Ed25519NoteSigner::from_seed("log.example/a", &[7; 32]).unwrap();
+        let k = signer.verifier_key().to_vkey();
+        let entry = release_entry(b"envelope");
+        let proof_of = |e: &[u8]| {
+            let cp = Checkpoint::new("log.example/a", 1, merkle::leaf_hash(e)).unwrap();
+            TlogProof::new(0, vec![], SignedCheckpoint::sign(cp, &signer).unwrap())
+                .unwrap()
+                .to_bytes()
+        };
+        let submit_to = |url: String| {
+            let log = LogEndpoint::parse(&format!("{url}={k}")).unwrap();
+            submit(&log, &entry, None).map_err(cerro_core::Error::from)
+        };
+        let good = proof_of(&entry);
+        let (p, v) = submit_to(answer_once("200 OK", good.len(), good.clone())).unwrap();
+        assert_eq!((p.to_bytes(), v.index(), v.origin()), (good, 0, "log.example/a"));
+
+        let e = submit_to(answer_once("400 Bad Request", 4, b"nope".to_vec())).unwrap_err();
+        assert_eq!(e.exit_code().code(), 12, "{e}");
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = submit_to(answer_once("200 OK", MAX_PROOF_BYTES + 1, Vec::new())).unwrap_err();
+        assert_eq!(e.exit_code().code(), 10, "{e}");
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let e = submit_to(answer_once("200 OK", 6, b"hello\n".to_vec())).unwrap_err();
+        assert_eq!(e.exit_code().code(), 10, "{e}");
+        let other = proof_of(&release_entry(b"another envelope"));
+        let e = submit_to(answer_once("200 OK", other.len(), other)).unwrap_err();
+        assert_eq!(e.exit_code().code(), 6, "{e}");
+        assert_eq!(e.kind(), cerro_core::Kind::TlogProofMismatch, "{e}");
+        let impostor = Ed25519NoteSigner::from_seed("log.example/a", &[9; 32]).unwrap();
+        let cp = Checkpoint::new("log.example/a", 1, merkle::leaf_hash(&entry)).unwrap();
+        let forged = TlogProof::new(0, vec![], SignedCheckpoint::sign(cp, &impostor).unwrap())
+            .unwrap()
+            .to_bytes();
+        let e = submit_to(answer_once("200 OK", forged.len(), forged)).unwrap_err();
+        assert_eq!(e.kind(), cerro_core::Kind::NoteNotSigned, "{e}");
+        // Nothing listens: a network error.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = submit_to(format!("http://127.0.0.1:{port}")).unwrap_err();
+        assert_eq!(e.exit_code().code(), 12, "{e}");
+    }
 }
