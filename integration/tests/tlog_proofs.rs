@@ -179,6 +179,15 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     ok(&home, &["log", "trust", &b.vkey]);
     let listed = ok(&home, &["log", "list"]);
     assert!(listed.contains(&b.vkey), "{listed}");
+    refused(&home, &["log", "untrust", "nobody.test/log"], 78, "no trusted log");
+    refused(&home, &["log", "trust", "not+a+key"], 78, "");
+    // One key, one log: b's key under another origin is refused.
+    refused(
+        &home,
+        &["log", "trust", &b.vkey, "--origin", "c.test/log"],
+        78,
+        "one key, one log",
+    );
 
     let img = layout(d, b"hello\n", "v1");
     let other_img = layout(d, b"other\n", "v2");
