@@ -518,6 +518,7 @@ impl PackRequest<'_> {
                 manifest_toml: manifest.to_canonical_toml()?.into_bytes(),
                 attestations,
                 selinux: self.selinux.to_vec(),
+                transparency: Vec::new(),
                 image,
                 mtime: self.mtime,
             },
@@ -586,6 +587,9 @@ fn cosign_into(bundle: &Bundle, path: &Path, key: &SigningKey, out: Target<'_>) 
         manifest_toml: bundle.manifest.to_canonical_toml()?.into_bytes(),
         attestations,
         selinux: bundle.selinux.clone(),
+        // The release envelope changed: the logs hold the old one's entry,
+        // so its proofs would refuse (exit 6). Submit the new one again.
+        transparency: Vec::new(),
         image: &image,
         mtime: bundle.mtime,
     })

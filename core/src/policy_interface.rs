@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::bundle::Bundle;
 use crate::statement::ReleaseStatement;
+use crate::tlog::VerifiedTlogProof;
 use crate::trust::{Fingerprint, TrustStore};
 
 /// What a policy sees.
@@ -29,6 +30,10 @@ pub struct PolicyInput<'a> {
     pub trust: &'a TrustStore,
     /// Unix time of the decision.
     pub now: u64,
+    /// The bundle's transparency-log proofs that verified for its release
+    /// envelope, each from a distinct log of the trust store (at most one
+    /// proof per log origin, and one key per log): count logs by these.
+    pub logs: &'a [VerifiedTlogProof],
 }
 
 /// A policy's answer.

@@ -23,7 +23,10 @@
 //! 5. every other attestation is a canonical in-toto statement about this
 //!    image (10); it is trusted through the release statement that binds
 //!    it, not through signatures of its own;
-//! 6. the deployment policy allows it (4).
+//! 6. every transparency-log proof the bundle carries from a log in the
+//!    trust store verifies for this release's entry (6); proofs from other
+//!    logs are reported and not counted (spec/transparency.md §12);
+//! 7. the deployment policy allows it (4), given the verified proofs.
 //!
 //! Blob digests were already checked while the bundle was read.
 
@@ -31,7 +34,7 @@ use std::ops::Deref;
 
 use serde::Serialize;
 
-use crate::bundle::{Attestation, Bundle, Member, ATTESTATIONS_PREFIX, BLOB_PREFIX};
+use crate::bundle::{Attestation, Bundle, Member, ATTESTATIONS_PREFIX, BLOB_PREFIX, TRANSPARENCY_PREFIX};
 use crate::digest::Digest;
 use crate::dsse::{verify_signature, IN_TOTO_PAYLOAD_TYPE};
 use crate::error::{Error, ExitCode};
@@ -39,6 +42,7 @@ use crate::image::BlobRef;
 use crate::jcs;
 use crate::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use crate::statement::{ImageDescriptor, ReleaseStatement, Statement, STATEMENT_TYPE};
+use crate::tlog::{release_entry_for, VerifiedTlogProof};
 use crate::trust::{Fingerprint, SignerVerdict, TrustLevel, TrustStore};
 
 /// A value that passed [`verify`]. Only this module can build one.
@@ -122,6 +126,9 @@ pub struct Report {
     pub signers: Vec<SignerVerdict>,
     /// Signatures by known keys that did not verify (not counted).
     pub invalid_signatures: Vec<InvalidSignature>,
+    /// Each transparency-log proof the bundle carries, in member order,
+    /// and what became of it (filled when the proofs are checked).
+    pub transparency: Vec<LogProofReport>,
     /// The policy's decision, if the policy was reached.
     pub policy: Option<PolicyDecision>,
     /// True when every check passed.
@@ -132,6 +139,33 @@ pub struct Report {
     pub error_kind: Option<&'static str>,
     /// One-line result.
     pub message: String,
+}
+
+/// One transparency-log proof as `ct explain` lists it. Origin, index and
+/// tree size are read from the proof; they are facts only when `status`
+/// is `verified`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogProofReport {
+    /// The checkpoint's origin (the log).
+    pub origin: String,
+    /// The entry's index in the log.
+    pub index: u64,
+    /// The checkpoint's tree size.
+    pub tree_size: u64,
+    /// What became of it.
+    pub status: LogProofStatus,
+}
+
+/// See [`LogProofReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogProofStatus {
+    /// From a trusted log, and it verified for this release: counted.
+    Verified,
+    /// From a log the trust store does not list: not checked, not counted.
+    UntrustedLog,
+    /// From a trusted log, and it does not verify: the bundle is refused.
+    Failed,
 }
 
 /// A signature by a key in the trust store that does not verify over its
@@ -196,6 +230,7 @@ pub fn verify(
         }],
         signers: Vec::new(),
         invalid_signatures: Vec::new(),
+        transparency: Vec::new(),
         policy: None,
         valid: false,
         exit_code: 0,
@@ -219,6 +254,15 @@ pub fn verify(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            let logged: Vec<&str> = report
+                .transparency
+                .iter()
+                .filter(|t| t.status == LogProofStatus::Verified)
+                .map(|t| t.origin.as_str())
+                .collect();
+            if !logged.is_empty() {
+                report.message = format!("{}, logged in {}", report.message, logged.join(", "));
+            }
             Ok(Verified { inner: bundle, report })
         }
         Err(error) => {
@@ -484,13 +528,17 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         );
     }
 
-    // 6. Policy.
+    // 6. Transparency-log proofs, offline.
+    let logs = check_proofs(bundle, release, trust, report)?;
+
+    // 7. Policy.
     let decision = policy.evaluate(&PolicyInput {
         bundle,
         statement: &statement,
         signers: &signers,
         trust,
         now,
+        logs: &logs,
     });
     report.policy = Some(decision.clone());
     push(
@@ -506,6 +554,77 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         });
     }
     Ok(())
+}
+
+/// Step 6: every proof from a log the trust store lists must verify for
+/// this release's entry (spec/transparency.md §1: the digest of the exact
+/// bytes of `attestations/release.dsse.json`) under that log's keys
+/// (§6.1); one that does not refuses the bundle (exit 6: a wrong key, a
+/// path that does not reach the checkpoint's root, another release's
+/// entry). A proof from a log the store does not list is reported and not
+/// counted: anyone can add a proof from a log of their own, and it proves
+/// nothing to this host. Returns the verified proofs, one per log (the
+/// reader allows one proof per origin, and the store one key per log).
+fn check_proofs(
+    bundle: &Bundle,
+    release: &Attestation,
+    trust: &TrustStore,
+    report: &mut Report,
+) -> Result<Vec<VerifiedTlogProof>, Error> {
+    if bundle.transparency.is_empty() {
+        return Ok(Vec::new());
+    }
+    let envelope = bundle
+        .member(&release.path)
+        .ok_or_else(|| Error::malformed("bundle", "the release attestation is not among the members"))?;
+    let entry = release_entry_for(&envelope.digest);
+    let tlog = trust.tlog_trust();
+    let mut verified = Vec::with_capacity(bundle.transparency.len());
+    for p in &bundle.transparency {
+        let cp = p.proof.checkpoint().checkpoint();
+        let mut line = LogProofReport {
+            origin: cp.origin().to_owned(),
+            index: p.proof.index(),
+            tree_size: cp.size(),
+            status: LogProofStatus::UntrustedLog,
+        };
+        let Some(tlog) = tlog.as_ref().filter(|t| t.has_log(cp.origin())) else {
+            push(
+                &mut report.checks,
+                "transparency",
+                true,
+                format!("{}: log {} is not in the trust store: not counted", p.path, cp.origin()),
+            );
+            report.transparency.push(line);
+            continue;
+        };
+        match p.proof.verify(&entry, tlog) {
+            Ok(v) => {
+                push(
+                    &mut report.checks,
+                    "transparency",
+                    true,
+                    format!(
+                        "{}: entry {} of log {} at tree size {} proves this release envelope",
+                        p.path,
+                        v.index(),
+                        v.origin(),
+                        v.tree_size()
+                    ),
+                );
+                line.status = LogProofStatus::Verified;
+                report.transparency.push(line);
+                verified.push(v);
+            }
+            Err(e) => {
+                push(&mut report.checks, "transparency", false, format!("{}: {e}", p.path));
+                line.status = LogProofStatus::Failed;
+                report.transparency.push(line);
+                return Err(e);
+            }
+        }
+    }
+    Ok(verified)
 }
 
 /// Most entries `predicate.members` or `predicate.attestations` may list:
@@ -602,7 +721,11 @@ pub fn check_binding(bundle: &Bundle, statement: &ReleaseStatement) -> Result<()
     let actual: Vec<(&str, Digest)> = bundle
         .members
         .iter()
-        .filter(|m| !m.path.starts_with(BLOB_PREFIX) && !m.path.starts_with(ATTESTATIONS_PREFIX))
+        .filter(|m| {
+            !m.path.starts_with(BLOB_PREFIX)
+                && !m.path.starts_with(ATTESTATIONS_PREFIX)
+                && !m.path.starts_with(TRANSPARENCY_PREFIX)
+        })
         .map(|m| (m.path.as_str(), m.digest))
         .collect();
     for (path, digest) in &actual {

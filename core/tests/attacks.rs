@@ -221,6 +221,7 @@ impl Fixture {
                 manifest_toml: manifest.to_canonical_toml().unwrap().into_bytes(),
                 attestations,
                 selinux: Vec::new(),
+                transparency: Vec::new(),
                 image: &self.image,
                 mtime: MTIME,
             },

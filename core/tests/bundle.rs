@@ -174,6 +174,7 @@ impl Fixture {
                 manifest_toml: self.manifest.to_canonical_toml().unwrap().into_bytes(),
                 attestations,
                 selinux: Vec::new(),
+                transparency: Vec::new(),
                 image: &self.image,
                 mtime: MTIME,
             },

@@ -67,6 +67,10 @@ pub enum Command {
         /// For docker://REF: how to reach the registry.
         #[command(flatten)]
         registry: RegistryArgs,
+        /// Enter the release in this transparency log and embed its proof, as `ct log submit`
+        /// does (URL[=VKEY]; repeat for several logs).
+        #[arg(long = "log", value_name = "URL[=VKEY]")]
+        logs: Vec<String>,
     },
     /// Per-container SELinux policy modules generated from [capabilities].
     #[command(subcommand)]
@@ -173,7 +177,8 @@ pub enum Command {
     /// Write and check deployment policies (spec/policy.md).
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Run a transparency log: its key, a new log directory, its write side (spec/transparency.md §10).
+    /// Transparency logs: run one (key, directory, write side), submit a bundle's release to
+    /// logs, and the logs the trust store trusts (spec/transparency.md §10, §12).
     #[command(subcommand)]
     Log(LogCommand),
     /// Check this installation: state directory, key permissions, trust store, CPU.
@@ -423,5 +428,35 @@ pub enum LogCommand {
         /// The address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port, printed).
         #[arg(long, value_name = "ADDR")]
         listen: std::net::SocketAddr,
+    },
+    /// Enter a bundle's release in transparency logs and embed each log's proof in the bundle
+    /// (rewritten atomically; no signed byte changes; a log's earlier proof is replaced).
+    Submit {
+        /// The bundle.
+        bundle: PathBuf,
+        /// A log's write side, URL[=VKEY]: with the log's verifier key, or without it when the
+        /// log is in the trust store (ct log trust). Repeat for several logs.
+        #[arg(long = "log", value_name = "URL[=VKEY]", required = true)]
+        logs: Vec<String>,
+    },
+    /// Trust a transparency log (trust.toml [logs]): its verifier key (name+hex8+base64, as
+    /// `ct log keygen` prints it); the log's origin is the key's name unless --origin says.
+    Trust {
+        /// The log's verifier key.
+        vkey: String,
+        /// The log's origin, if it is not the key's name.
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Stop trusting the transparency log with this origin.
+    Untrust {
+        /// The log's origin.
+        origin: String,
+    },
+    /// List the trusted transparency logs: origin and verifier keys.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -109,6 +109,20 @@ pub fn explain(report: &Report) -> String {
             a.path, a.predicate_type, a.signatures
         ));
     }
+    if !report.transparency.is_empty() {
+        line("transparency logs".into());
+        for t in &report.transparency {
+            let status = match t.status {
+                cerro_core::verify::LogProofStatus::Verified => "verified",
+                cerro_core::verify::LogProofStatus::UntrustedLog => "not trusted, not counted",
+                cerro_core::verify::LogProofStatus::Failed => "FAILED",
+            };
+            line(format!(
+                "  {:<36} index {} tree size {} ({status})",
+                t.origin, t.index, t.tree_size
+            ));
+        }
+    }
     line("signers".into());
     if report.signers.is_empty() {
         line("  (not evaluated)".into());

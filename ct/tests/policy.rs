@@ -534,7 +534,7 @@ fn each_rule_refuses_with_exit_4_and_names_itself() {
             format!(r#""require_attestations":{{"transparency_log":true}},{any}"#),
             rich,
             None,
-            "require_attestations.transparency_log".into(),
+            "transparency.logs".into(),
         ),
         ("pd.json", pin_digest, bare, None, format!("pin.{name}.digest")),
         ("ps.json", pin_signers, bare, None, format!("pin.{name}.signers")),

@@ -212,10 +212,31 @@ pub struct RequireAttestations {
     /// An SPDX or CycloneDX SBOM.
     #[serde(default)]
     pub sbom: bool,
-    /// A transparency-log inclusion proof (bundles cannot carry one yet, so
-    /// `true` refuses every bundle).
-    #[serde(default)]
+    /// Kept for compatibility: `true` means a `transparency` section with
+    /// its defaults (`{"logs": 2}`), into which loading moves it (so the
+    /// normalised policy shows `transparency.logs`, and this is `false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub transparency_log: bool,
+}
+
+/// The `transparency` section (spec/policy.md §1.7): how many distinct
+/// trusted transparency logs must prove that the release is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransparencyRules {
+    /// Distinct logs of the trust store whose proof, carried by the
+    /// bundle, verified for its release envelope (≥ 1; default
+    /// [`DEFAULT_LOGS`]).
+    #[serde(default = "default_logs")]
+    pub logs: usize,
+}
+
+/// Logs required when the `transparency` section does not say: two, so no
+/// single log operator can vouch for a release alone.
+pub const DEFAULT_LOGS: usize = 2;
+
+fn default_logs() -> usize {
+    DEFAULT_LOGS
 }
 
 /// A pin: the only image a package may be, and optionally who must have signed it.
@@ -255,6 +276,8 @@ pub(crate) struct Document {
     pub(crate) pin: Option<BTreeMap<String, Pin>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) time: Option<TimeRules>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) transparency: Option<TransparencyRules>,
 }
 
 fn deny() -> Action {
@@ -381,12 +404,27 @@ impl Document {
         if self.time.is_some_and(|t| t.max_age_days == 0) {
             return Err("time.max_age_days must be at least 1".into());
         }
+        if self.transparency.is_some_and(|t| t.logs == 0) {
+            return Err("transparency.logs must be at least 1: omit the section to require no log".into());
+        }
+        if self.transparency.is_some() && self.require_attestations.is_some_and(|r| r.transparency_log) {
+            return Err(
+                "require_attestations.transparency_log and transparency are both given: use transparency.logs alone"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
     /// Makes the defaults explicit, so the normalised form means the same
     /// when read back.
     fn normalise(&mut self) {
+        if let Some(r) = &mut self.require_attestations {
+            if r.transparency_log {
+                r.transparency_log = false;
+                self.transparency = Some(TransparencyRules { logs: DEFAULT_LOGS });
+            }
+        }
         if let Some(s) = &mut self.signers {
             if s.threshold.is_none() && s.threshold_from.is_none() {
                 s.threshold = Some(1);
@@ -435,6 +473,12 @@ impl DeploymentPolicy {
     /// The `registries` section.
     pub fn registries(&self) -> Option<&Registries> {
         self.0.registries.as_ref()
+    }
+
+    /// The `transparency` section (after loading, also what
+    /// `require_attestations.transparency_log: true` asked for).
+    pub fn transparency(&self) -> Option<&TransparencyRules> {
+        self.0.transparency.as_ref()
     }
 
     /// The `require_attestations` section.

@@ -1,7 +1,9 @@
 //! Evaluation: every rule the policy has, in one fixed order; the first
 //! that fails decides, and its name is the decision's `rule`.
 //!
-//! 1. `require_attestations.provenance`, `.sbom`, `.transparency_log`
+//! 1. `require_attestations.provenance`, `.sbom`, then `transparency.logs`
+//!    (distinct trusted logs whose proof verified, counted by core's
+//!    verification)
 //! 2. `registries.blocked`, then `registries.allowed`
 //! 3. `pin.NAME.digest` (only for a pinned package name)
 //! 4. `time.max_age_days`
@@ -200,12 +202,32 @@ impl DeploymentPolicy {
                 }
                 passed.push(rule.into());
             }
-            if req.transparency_log {
+        }
+        if let Some(t) = &doc.transparency {
+            let rule = "transparency.logs";
+            // Core verified each proof against the trust store's logs and
+            // passes only those, one per origin, one key per log: counting
+            // distinct origins counts distinct logs (and keys).
+            let origins: BTreeSet<&str> = input.logs.iter().map(|l| l.origin()).collect();
+            if origins.len() < t.logs {
+                let carried = input.bundle.transparency.len();
                 return Err(refuse(
-                    "require_attestations.transparency_log",
-                    "bundles carry no transparency-log inclusion proofs yet (bundle format 1), so this requirement cannot be met",
+                    rule,
+                    format!(
+                        "{} of {} required distinct trusted transparency logs prove the release{}",
+                        origins.len(),
+                        t.logs,
+                        if carried > origins.len() {
+                            format!(
+                                " (the bundle carries {carried} proof(s); those from logs outside the trust store do not count)"
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
                 ));
             }
+            passed.push(rule.into());
         }
 
         // 2. Registries: blocked wins over allowed.

@@ -49,12 +49,6 @@ impl DeploymentPolicy {
         let d = &self.0;
         let mut s: Vec<String> = Vec::new();
         if let Some(r) = &d.require_attestations {
-            if r.transparency_log {
-                s.push(
-                    "It requires a transparency-log inclusion proof, which bundles cannot carry yet, so it refuses every bundle."
-                        .into(),
-                );
-            }
             let mut need = Vec::new();
             if r.provenance {
                 need.push(format!("SLSA provenance ({SLSA_PROVENANCE_V1})"));
@@ -65,6 +59,12 @@ impl DeploymentPolicy {
             if !need.is_empty() {
                 s.push(format!("A bundle must carry {}.", list(&need, "and")));
             }
+        }
+        if let Some(t) = &d.transparency {
+            s.push(format!(
+                "Its release must be proven logged by {} distinct transparency log(s) of the trust store (proofs carried in the bundle, verified offline).",
+                t.logs
+            ));
         }
         if let Some(r) = &d.registries {
             let mut parts = Vec::new();

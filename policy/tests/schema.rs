@@ -63,6 +63,9 @@ fn schema_and_engine_agree() {
         format!(r#"{{"version":"1","pin":{{"hello":{{"digest":"{d}"}},"a.b-c+d":{{"digest":"{d}","signers":["alice","{FP}"]}}}}}}"#),
         format!(r#"{{"version":"1","pin":{{"hello":{{"digest":"{d}","signers":null}}}}}}"#),
         r#"{"version":"1","time":{"max_age_days":30}}"#.into(),
+        r#"{"version":"1","transparency":{}}"#.into(),
+        r#"{"version":"1","transparency":{"logs":3},"require_attestations":{"transparency_log":false}}"#.into(),
+        r#"{"version":"1","transparency":null}"#.into(),
     ];
     let refused = [
         r#"{}"#.to_string(),
@@ -106,6 +109,9 @@ fn schema_and_engine_agree() {
         r#"{"version":"1","time":{}}"#.into(),
         r#"{"version":"1","time":{"max_age_days":0}}"#.into(),
         r#"{"version":"1","time":{"max_age_days":30,"min_age_days":1}}"#.into(),
+        r#"{"version":"1","transparency":{"logs":0}}"#.into(),
+        r#"{"version":"1","transparency":{"logs":2,"witnesses":1}}"#.into(),
+        r#"{"version":"1","transparency":{"logs":"2"}}"#.into(),
     ];
     for doc in &accepted {
         let value: Value = serde_json::from_str(doc).unwrap();
@@ -128,6 +134,7 @@ fn schema_and_engine_agree() {
         r#"{"version":"1","signers":{"allowed":[{"key_id":"a"}],"denied":[{"key_id":"b","after":"2025-02-30T00:00:00Z"}]}}"#,
         r#"{"version":"1","signers":{"allowed":[{"key_id":"a"}],"denied":[{"key_id":"b","after":"1969-12-31T23:59:59Z"}]}}"#,
         r#"{"version":"1","signers":{"allowed":[{"key_id":"a"}],"denied":[{"key_id":"b","after":"2026-01-01T00:00:00Z","before":"2025-01-01T00:00:00Z"}]}}"#,
+        r#"{"version":"1","transparency":{},"require_attestations":{"transparency_log":true}}"#,
     ] {
         assert!(
             DeploymentPolicy::from_json("doc", doc.as_bytes()).is_err(),

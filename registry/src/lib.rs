@@ -32,6 +32,7 @@ mod hostile;
 mod progress;
 mod push;
 mod retry;
+pub mod tlog;
 mod tls;
 mod token;
 mod transport;

@@ -133,6 +133,8 @@ impl Assembly {
             manifest_toml: &skeleton.manifest_toml,
             attestations: &skeleton.attestations,
             selinux: &skeleton.selinux,
+            // A registry artifact carries no proofs (spec/bundle-format.md §15).
+            transparency: &[],
             image,
             reference: skeleton.reference.as_deref(),
             manifest_bytes: &skeleton.manifest_bytes,

@@ -7,6 +7,8 @@
 //! manifest.toml                         the package manifest (canonical TOML)
 //! attestations/<name>.dsse.json         DSSE envelopes, sorted by name
 //! selinux/<module>.cil                  SELinux policy modules, sorted by name
+//! transparency/<hex>.tlog-proof         tlog-proofs, one per log, sorted by name
+//!                                       (<hex>: SHA-256 of the log's origin); not signed
 //! oci-layout/oci-layout                 {"imageLayoutVersion":"1.0.0"}
 //! oci-layout/index.json                 one image manifest descriptor (RFC 8785)
 //! oci-layout/blobs/sha256/<hex>         the manifest, then the config, then each
@@ -22,10 +24,10 @@ mod writer;
 
 pub use assemble::{Assembly, Skeleton};
 pub use reader::{
-    read_bundle, read_bundle_file, Attestation, Bundle, Extract, Member, NoExtract, MAX_ATTESTATIONS,
+    read_bundle, read_bundle_file, Attestation, Bundle, Extract, LogProof, Member, NoExtract, MAX_ATTESTATIONS,
     MAX_ATTESTATION_BYTES,
 };
-pub use writer::{member_header, write_bundle, write_bundle_file, BundleContents};
+pub use writer::{member_header, rewrite_proofs_to_file, write_bundle, write_bundle_file, BundleContents};
 pub(crate) use writer::{write_bundle_file_measured, write_bundle_measured};
 
 use crate::digest::Digest;
@@ -46,6 +48,14 @@ pub const MAX_SELINUX_SIZE: u64 = 1 << 20;
 pub const MAX_SELINUX_MODULES: usize = 8;
 /// Most bytes all `selinux/` modules together may hold.
 pub const MAX_SELINUX_BYTES: u64 = 4 << 20;
+/// Prefix of the transparency-log proof members (spec/bundle-format.md
+/// §3.4): unsigned, verified against the trust store's logs.
+pub const TRANSPARENCY_PREFIX: &str = "transparency/";
+/// Suffix of a proof member: the c2sp.org/tlog-proof text.
+pub const TLOG_PROOF_SUFFIX: &str = ".tlog-proof";
+/// Most proofs a bundle may carry (one per log; each is held in memory and
+/// costs one or two signature checks and a Merkle path at verification).
+pub const MAX_TLOG_PROOFS: usize = 16;
 /// The layout marker file.
 pub const LAYOUT_PATH: &str = "oci-layout/oci-layout";
 /// The layout index.
@@ -62,6 +72,7 @@ pub(crate) enum MemberKind {
     Manifest,
     Attestation,
     Selinux,
+    TlogProof,
     Layout,
     Index,
     Blob(Digest),
@@ -92,6 +103,14 @@ pub(crate) fn classify(path: &str) -> Result<MemberKind> {
     if let Some(name) = path.strip_prefix(SELINUX_PREFIX) {
         if valid_module_file(name) {
             return Ok(MemberKind::Selinux);
+        }
+    }
+    if let Some(name) = path.strip_prefix(TRANSPARENCY_PREFIX) {
+        if name
+            .strip_suffix(TLOG_PROOF_SUFFIX)
+            .is_some_and(|hex| Digest::from_hex(hex).is_some())
+        {
+            return Ok(MemberKind::TlogProof);
         }
     }
     if let Some(hex) = path.strip_prefix(BLOB_PREFIX) {
@@ -126,6 +145,17 @@ fn valid_module_file(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
+/// The member path of the proof from the log with this origin:
+/// `transparency/<64 lowercase hex of SHA-256(origin)>.tlog-proof` (88
+/// bytes, like a blob path). A function of the origin, so a bundle holds at
+/// most one proof per log, and a new proof from a log replaces the old one.
+pub fn tlog_proof_path(origin: &str) -> String {
+    format!(
+        "{TRANSPARENCY_PREFIX}{}{TLOG_PROOF_SUFFIX}",
+        Digest::of(origin.as_bytes()).hex()
+    )
+}
+
 /// The path of a blob member.
 pub fn blob_path(d: &Digest) -> String {
     format!("{BLOB_PREFIX}{}", d.hex())
@@ -141,6 +171,9 @@ mod tests {
         assert_eq!(classify(RELEASE_ATTESTATION).unwrap(), MemberKind::Attestation);
         let d = Digest::of(b"x");
         assert_eq!(classify(&blob_path(&d)).unwrap(), MemberKind::Blob(d));
+        let proof = tlog_proof_path("log.example.org/releases");
+        assert_eq!(proof.len(), 88);
+        assert_eq!(classify(&proof).unwrap(), MemberKind::TlogProof);
         for bad in [
             "../etc/passwd",
             "/etc/passwd",
@@ -150,6 +183,9 @@ mod tests {
             "attestations/Release.dsse.json",
             "attestations/x.json",
             "oci-layout/blobs/sha256/ABC",
+            "transparency/x.tlog-proof",
+            "transparency/0000000000000000000000000000000000000000000000000000000000000000.proof",
+            "transparency/000000000000000000000000000000000000000000000000000000000000000A.tlog-proof",
             "other",
         ] {
             assert!(classify(bad).is_err(), "{bad}");

@@ -25,6 +25,8 @@ use crate::image::{
     OCI_LAYOUT_FILE,
 };
 use crate::manifest::{PackageManifest, MAX_MANIFEST_SIZE};
+use crate::tlog::proof::MAX_PROOF_BYTES;
+use crate::tlog::TlogProof;
 
 /// One member as read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,6 +48,17 @@ pub struct Attestation {
     pub envelope: Envelope,
 }
 
+/// A transparency-log proof member (`transparency/<hex>.tlog-proof`),
+/// parsed; its path is the one [`super::tlog_proof_path`] gives its
+/// checkpoint's origin. Not verified: see [`crate::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogProof {
+    /// Member path.
+    pub path: String,
+    /// The proof (`to_bytes` gives back the member's bytes).
+    pub proof: TlogProof,
+}
+
 /// A bundle whose structure and content digests are consistent. Nothing
 /// about its signatures or signers has been checked: see [`crate::verify`].
 #[derive(Debug, Clone)]
@@ -59,6 +72,10 @@ pub struct Bundle {
     /// SELinux policy modules (`selinux/<name>.cil`, bound by the release
     /// statement like `manifest.toml`), sorted by path: (path, CIL text).
     pub selinux: Vec<(String, Vec<u8>)>,
+    /// Transparency-log proofs, one per log, sorted by path. Not bound by
+    /// the release statement: they prove that the release envelope is in a
+    /// log, and are verified, not signed.
+    pub transparency: Vec<LogProof>,
     /// Descriptor of the image manifest.
     pub image: BlobRef,
     /// `org.opencontainers.image.ref.name` of the image, if any.
@@ -111,6 +128,7 @@ enum Phase {
     Manifest,
     Attestations,
     Selinux,
+    Transparency,
     Layout,
     Index,
     Blobs,
@@ -402,6 +420,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
     let mut attestation_bytes = 0u64;
     let mut selinux: Vec<(String, Vec<u8>)> = Vec::new();
     let mut selinux_bytes = 0u64;
+    let mut transparency: Vec<LogProof> = Vec::new();
     let mut index: Option<(BlobRef, Option<String>)> = None;
     let mut parts: Option<ImageParts> = None;
     let mut config: Option<ImageConfig> = None;
@@ -475,11 +494,15 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
             MemberKind::Manifest => Phase::Manifest,
             MemberKind::Attestation => Phase::Attestations,
             MemberKind::Selinux => Phase::Selinux,
+            MemberKind::TlogProof => Phase::Transparency,
             MemberKind::Layout => Phase::Layout,
             MemberKind::Index => Phase::Index,
             MemberKind::Blob(_) => Phase::Blobs,
         };
-        let repeatable = matches!(member_phase, Phase::Attestations | Phase::Selinux | Phase::Blobs);
+        let repeatable = matches!(
+            member_phase,
+            Phase::Attestations | Phase::Selinux | Phase::Transparency | Phase::Blobs
+        );
         if member_phase < phase || (member_phase == phase && !repeatable) {
             return Err(Error::malformed("bundle", format!("member {path:?} is out of order")));
         }
@@ -573,6 +596,37 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                     digest: Digest::of(&bytes),
                 });
                 selinux.push((path, bytes));
+            }
+            MemberKind::TlogProof => {
+                if transparency.last().is_some_and(|last| last.path >= path) {
+                    return Err(Error::malformed("bundle", format!("{path:?} is out of order")));
+                }
+                if transparency.len() >= super::MAX_TLOG_PROOFS {
+                    return Err(Error::malformed(
+                        "bundle",
+                        format!("more than {} transparency/ proofs", super::MAX_TLOG_PROOFS),
+                    ));
+                }
+                // The claimed size is checked against the bound before any
+                // byte is read (read_small); the proof parser bounds itself too.
+                let bytes = read_small(&mut entry, &path, size, MAX_PROOF_BYTES as u64)?;
+                let proof = TlogProof::parse(&bytes).map_err(|e| Error::malformed(&path, e.to_string()))?;
+                let origin = proof.checkpoint().checkpoint().origin();
+                if super::tlog_proof_path(origin) != path {
+                    return Err(Error::malformed(
+                        &path,
+                        format!(
+                            "a proof from log {origin:?} must be named {}",
+                            super::tlog_proof_path(origin)
+                        ),
+                    ));
+                }
+                members.push(Member {
+                    path: path.clone(),
+                    size,
+                    digest: Digest::of(&bytes),
+                });
+                transparency.push(LogProof { path, proof });
             }
             MemberKind::Layout => {
                 let bytes = read_small(&mut entry, &path, size, 4096)?;
@@ -761,6 +815,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
         members,
         attestations,
         selinux,
+        transparency,
         image,
         reference,
         parts,

@@ -4,14 +4,16 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::path::Path;
 use std::sync::Arc;
 
-use super::{blob_path, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH};
+use super::{blob_path, tlog_proof_path, Bundle, INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH, MAX_TLOG_PROOFS};
 use crate::error::{Error, Result};
 use crate::hashpool::{HashPool, CHUNK};
 use crate::image::source::SourceImage;
 use crate::image::{bundle_index, BlobRef, OCI_LAYOUT_FILE};
 use crate::pack::MeasuredBlobs;
+use crate::tlog::TlogProof;
 
 /// Everything a bundle holds.
 #[derive(Debug)]
@@ -22,6 +24,10 @@ pub struct BundleContents<'a> {
     pub attestations: Vec<(String, Vec<u8>)>,
     /// `(selinux/<name>.cil, text)` of each SELinux policy module.
     pub selinux: Vec<(String, Vec<u8>)>,
+    /// Transparency-log proofs, at most one per log (origin), at most
+    /// [`MAX_TLOG_PROOFS`]; written as `transparency/<hex>.tlog-proof`
+    /// sorted by path, outside every signed digest.
+    pub transparency: Vec<TlogProof>,
     /// The image whose layout is packed.
     pub image: &'a SourceImage,
     /// The mtime of every member.
@@ -102,6 +108,7 @@ pub(super) struct Head<'a> {
     pub manifest_toml: &'a [u8],
     pub attestations: &'a [(String, Vec<u8>)],
     pub selinux: &'a [(String, Vec<u8>)],
+    pub transparency: &'a [(String, Vec<u8>)],
     pub image: &'a BlobRef,
     pub reference: Option<&'a str>,
     pub manifest_bytes: &'a [u8],
@@ -122,6 +129,11 @@ impl Head<'_> {
         for (path, bytes) in modules {
             member(out, path, bytes, mtime)?;
         }
+        let mut proofs: Vec<&(String, Vec<u8>)> = self.transparency.iter().collect();
+        proofs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, bytes) in proofs {
+            member(out, path, bytes, mtime)?;
+        }
         member(out, LAYOUT_PATH, OCI_LAYOUT_FILE, mtime)?;
         let index = bundle_index(self.image, self.reference)?;
         member(out, INDEX_PATH, &index, mtime)?;
@@ -129,13 +141,69 @@ impl Head<'_> {
     }
 }
 
+/// The proof members of `proofs`: `(path, bytes)` sorted by path, refusing
+/// two proofs from one log (the reader would refuse the duplicate member)
+/// and more than [`MAX_TLOG_PROOFS`].
+pub(super) fn proof_members(proofs: &[TlogProof]) -> Result<Vec<(String, Vec<u8>)>> {
+    if proofs.len() > MAX_TLOG_PROOFS {
+        return Err(Error::malformed(
+            "bundle",
+            format!("{} transparency proofs, more than {MAX_TLOG_PROOFS}", proofs.len()),
+        ));
+    }
+    let mut out: Vec<(String, Vec<u8>)> = proofs
+        .iter()
+        .map(|p| (tlog_proof_path(p.checkpoint().checkpoint().origin()), p.to_bytes()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::malformed(
+            "bundle",
+            format!("two transparency proofs from one log ({})", w[0].0),
+        ));
+    }
+    Ok(out)
+}
+
+/// Rewrites the bundle at `path` (already read as `bundle`) into `out` with
+/// `proofs` as its transparency members instead of the ones it had: every
+/// other member is the same bytes (the manifest, envelopes and index are
+/// canonical, so writing what was read gives them back; blobs are copied
+/// from the file and hashed again), so no signed byte changes.
+pub fn rewrite_proofs_to_file(bundle: &Bundle, path: &Path, proofs: Vec<TlogProof>, out: &mut File) -> Result<()> {
+    let image = SourceImage::open_bundle(path)?;
+    if image.manifest != bundle.image {
+        return Err(Error::malformed(
+            path.display().to_string(),
+            "bundle changed while its proofs were rewritten",
+        ));
+    }
+    let mut attestations = Vec::with_capacity(bundle.attestations.len());
+    for a in &bundle.attestations {
+        attestations.push((a.path.clone(), a.envelope.to_bytes()?));
+    }
+    write_bundle_file(
+        &BundleContents {
+            manifest_toml: bundle.manifest.to_canonical_toml()?.into_bytes(),
+            attestations,
+            selinux: bundle.selinux.clone(),
+            transparency: proofs,
+            image: &image,
+            mtime: bundle.mtime,
+        },
+        out,
+    )
+}
+
 fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<&MeasuredBlobs>) -> Result<()> {
     let mtime = contents.mtime;
     let image = contents.image;
+    let proofs = proof_members(&contents.transparency)?;
     Head {
         manifest_toml: &contents.manifest_toml,
         attestations: &contents.attestations,
         selinux: &contents.selinux,
+        transparency: &proofs,
         image: &image.manifest,
         reference: image.reference.as_deref(),
         manifest_bytes: &image.manifest_bytes,

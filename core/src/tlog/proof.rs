@@ -316,10 +316,28 @@ impl TrustedLog {
                 ),
             ));
         }
+        for (i, k) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|o| o.public_key() == k.public_key()) {
+                return Err(Error::invalid_config(
+                    "transparency trust",
+                    format!("log {origin}: key {} is listed twice", k.to_vkey()),
+                ));
+            }
+        }
         Ok(TrustedLog {
             origin: origin.to_owned(),
             keys,
         })
+    }
+
+    /// The origin line.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The keys (type 0x01).
+    pub fn keys(&self) -> &[VerifierKey] {
+        &self.keys
     }
 }
 
@@ -402,5 +420,38 @@ impl TlogTrust {
             witnesses,
             witness_threshold,
         })
+    }
+
+    /// Trust in `logs` alone, with no witness: a checkpoint is accepted on
+    /// its log's signature (step 3 of [`TlogProof::verify`] requires
+    /// nothing). This gives no split-view protection by itself: a log could
+    /// show this checkpoint to the verifier and another tree to everyone
+    /// else. It is what a verifier has until witnesses are configured
+    /// (spec/transparency.md §11); requiring several independent logs
+    /// (the policy's `transparency.logs`) is the defence meanwhile. The
+    /// same refusals as [`TlogTrust::new`] for the logs (none, one origin
+    /// twice, one key name and ID twice).
+    pub fn logs_only(logs: Vec<TrustedLog>) -> Result<Self> {
+        if logs.is_empty() {
+            return Err(Error::invalid_config("transparency trust", "it lists no log"));
+        }
+        for (i, l) in logs.iter().enumerate() {
+            if logs[..i].iter().any(|o| o.origin == l.origin) {
+                return Err(Error::invalid_config(
+                    "transparency trust",
+                    format!("log {} is listed twice", l.origin),
+                ));
+            }
+        }
+        Ok(TlogTrust {
+            logs,
+            witnesses: Vec::new(),
+            witness_threshold: 0,
+        })
+    }
+
+    /// Whether a log with this origin is trusted.
+    pub fn has_log(&self, origin: &str) -> bool {
+        self.logs.iter().any(|l| l.origin == origin)
     }
 }

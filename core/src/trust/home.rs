@@ -36,6 +36,7 @@ use zeroize::Zeroizing;
 use super::{validate_key_id, Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
 use crate::error::{Error, IoContext, Result};
 use crate::file::{create_dir, write_atomic};
+use crate::tlog::VerifierKey;
 
 const TRUST_FILE: &str = "trust.toml";
 /// The lock file every edit of `trust.toml` holds an exclusive `flock` on.
@@ -61,6 +62,17 @@ struct TrustFile {
     keys: BTreeMap<String, TrustRecord>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     groups: BTreeMap<String, GroupRecord>,
+    /// Transparency logs by origin (spec/trust-store.md §5.1).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    logs: BTreeMap<String, LogRecord>,
+}
+
+/// A `[logs."<origin>"]` table: the log's C2SP verifier keys. Witnesses
+/// (keys and a per-log k-of-n) are to go beside `keys` in the same table.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogRecord {
+    keys: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -175,6 +187,19 @@ impl Home {
                     reason: e.to_string(),
                 })?;
         }
+        for (origin, rec) in file.logs {
+            let invalid = |reason: String| Error::InvalidTrustStore {
+                path: path.clone(),
+                reason: format!("log {origin:?}: {reason}"),
+            };
+            let keys = rec
+                .keys
+                .iter()
+                .map(|k| VerifierKey::parse(k))
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| invalid(e.to_string()))?;
+            store.set_log(&origin, keys).map_err(|e| invalid(e.to_string()))?;
+        }
         Ok(store)
     }
 
@@ -233,6 +258,14 @@ impl Home {
                 GroupRecord {
                     keys: g.keys().to_vec(),
                     threshold: g.threshold(),
+                },
+            );
+        }
+        for l in store.logs() {
+            file.logs.insert(
+                l.origin().to_owned(),
+                LogRecord {
+                    keys: l.keys().iter().map(VerifierKey::to_vkey).collect(),
                 },
             );
         }
@@ -482,6 +515,47 @@ mod tests {
             "[groups.x]\nkeys = [\"k1\"]\nthreshold = 0\n",
             "[groups.x]\nkeys = [\"nobody\"]\nthreshold = 1\n",
             "[groups.x]\nkeys = [\"k1\"]\nthreshold = 1\nextra = 1\n",
+        ] {
+            fs::write(home.trust_path(), format!("{text}{bad}")).unwrap();
+            assert!(
+                matches!(home.load_trust(), Err(Error::InvalidTrustStore { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn logs_round_trip_and_are_validated_on_load() {
+        use crate::tlog::{Ed25519Cosigner, Ed25519NoteSigner, NoteSigner as _};
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let a = Ed25519NoteSigner::from_seed("a.example/log", &[1; 32]).unwrap();
+        let vkey = a.verifier_key().to_vkey();
+        home.update_trust(|s| s.set_log("a.example/log", vec![a.verifier_key().clone()]).map(|_| ()))
+            .unwrap();
+        let text = fs::read_to_string(home.trust_path()).unwrap();
+        assert!(
+            text.contains(&format!("[logs.\"a.example/log\"]\nkeys = [\"{vkey}\"]\n"))
+                || text.contains(&format!("[logs.\"a.example/log\"]\nkeys = [\n    \"{vkey}\",\n]\n")),
+            "{text}"
+        );
+        let store = home.load_trust().unwrap();
+        assert_eq!(store.log("a.example/log").unwrap().keys(), [a.verifier_key().clone()]);
+        let witness = Ed25519Cosigner::from_seed("w", &[2; 32])
+            .unwrap()
+            .verifier_key()
+            .to_vkey();
+        let b = Ed25519NoteSigner::from_seed("b", &[3; 32])
+            .unwrap()
+            .verifier_key()
+            .to_vkey();
+        for bad in [
+            "[logs.x]\nkeys = []\n".to_string(),
+            "[logs.x]\nkeys = [\"not a key\"]\n".to_string(),
+            format!("[logs.x]\nkeys = [\"{witness}\"]\n"),
+            format!("[logs.x]\nkeys = [\"{b}\"]\nwitnesses = 1\n"),
+            // One key for two logs.
+            format!("[logs.x]\nkeys = [\"{vkey}\"]\n"),
         ] {
             fs::write(home.trust_path(), format!("{text}{bad}")).unwrap();
             assert!(

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::tlog::{TlogTrust, TrustedLog, VerifierKey};
 
 /// How far a key is trusted. Ordered: `Untrusted < Marginal < Full < Ultimate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -325,11 +326,13 @@ impl ThresholdGroup {
     }
 }
 
-/// The set of known keys, and the threshold groups made of them.
+/// The set of known keys, the threshold groups made of them, and the
+/// transparency logs the host trusts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustStore {
     keys: BTreeMap<String, KeyEntry>,
     groups: BTreeMap<String, ThresholdGroup>,
+    logs: BTreeMap<String, TrustedLog>,
 }
 
 impl TrustStore {
@@ -399,6 +402,57 @@ impl TrustStore {
     /// Removes the group named `name`, returning it if it existed.
     pub fn remove_group(&mut self, name: &str) -> Option<ThresholdGroup> {
         self.groups.remove(name)
+    }
+
+    /// Adds or replaces the transparency log with this origin, whose
+    /// checkpoints are signed by one of `keys` (C2SP verifier keys, Ed25519
+    /// type 0x01), returning the one it replaced. Refuses (configuration,
+    /// exit 78) what [`TrustedLog::new`] refuses, and a public key that
+    /// another log already has: logs are counted distinct by their keys
+    /// (spec/transparency.md §12), so one key cannot stand for two logs.
+    pub fn set_log(&mut self, origin: &str, keys: Vec<VerifierKey>) -> Result<Option<TrustedLog>> {
+        let log = TrustedLog::new(origin, keys)?;
+        for other in self.logs.values().filter(|l| l.origin() != origin) {
+            if let Some(k) = log
+                .keys()
+                .iter()
+                .find(|k| other.keys().iter().any(|o| o.public_key() == k.public_key()))
+            {
+                return Err(Error::invalid_config(
+                    "transparency log",
+                    format!(
+                        "key {} of log {origin} is already the key of log {}: one key, one log",
+                        k.to_vkey(),
+                        other.origin()
+                    ),
+                ));
+            }
+        }
+        Ok(self.logs.insert(origin.to_owned(), log))
+    }
+
+    /// The trusted log with this origin.
+    pub fn log(&self, origin: &str) -> Option<&TrustedLog> {
+        self.logs.get(origin)
+    }
+
+    /// All trusted logs, by origin.
+    pub fn logs(&self) -> impl Iterator<Item = &TrustedLog> {
+        self.logs.values()
+    }
+
+    /// Removes the log with this origin, returning it if it was trusted.
+    pub fn remove_log(&mut self, origin: &str) -> Option<TrustedLog> {
+        self.logs.remove(origin)
+    }
+
+    /// The transparency trust the trusted logs make (no witnesses yet:
+    /// [`TlogTrust::logs_only`]), or `None` when no log is trusted.
+    pub fn tlog_trust(&self) -> Option<TlogTrust> {
+        if self.logs.is_empty() {
+            return None;
+        }
+        TlogTrust::logs_only(self.logs.values().cloned().collect()).ok()
     }
 
     /// Decides which of `signers` (fingerprints of signatures that were
@@ -522,6 +576,37 @@ mod tests {
         assert!(store.set_group(unknown).is_err());
         assert!(store.remove_group("release").is_some());
         assert!(store.group("release").is_none());
+    }
+
+    #[test]
+    fn logs_are_distinct_by_origin_and_key() {
+        use crate::tlog::note::ALG_ED25519;
+        let vkey = |name: &str, seed: u8| {
+            VerifierKey::new(name, ALG_ED25519, SigningKey::from_bytes(&[seed; 32]).verifying_key()).unwrap()
+        };
+        let mut store = TrustStore::new();
+        assert!(store.tlog_trust().is_none());
+        assert!(store
+            .set_log("a.example/log", vec![vkey("a.example/log", 1)])
+            .unwrap()
+            .is_none());
+        // Replacing a log's key is allowed; a key of another log is not.
+        assert!(store
+            .set_log("a.example/log", vec![vkey("a.example/log", 2)])
+            .unwrap()
+            .is_some());
+        let e = store
+            .set_log("b.example/log", vec![vkey("b.example/log", 2)])
+            .unwrap_err();
+        assert!(e.to_string().contains("one key, one log"), "{e}");
+        assert_eq!(e.exit_code(), crate::ExitCode::Config);
+        store.set_log("b.example/log", vec![vkey("b.example/log", 3)]).unwrap();
+        assert!(store.set_log("c", vec![]).is_err());
+        assert!(store.set_log("c", vec![vkey("c", 4), vkey("c", 4)]).is_err());
+        let trust = store.tlog_trust().unwrap();
+        assert!(trust.has_log("a.example/log") && trust.has_log("b.example/log"));
+        assert!(store.remove_log("a.example/log").is_some());
+        assert_eq!(store.logs().count(), 1);
     }
 
     #[test]

@@ -1,16 +1,131 @@
 //! `ct log`: a transparency log (crate `cerro-tlog`, spec/transparency.md
-//! §10): its key, a new log directory, and its write side over HTTP. The
-//! read side is the directory, served by any static HTTP server.
+//! §10): its key, a new log directory, and its write side over HTTP (the
+//! read side is the directory, served by any static HTTP server); entering
+//! a bundle's release in logs and embedding their proofs (`submit`, and
+//! `ct pack --log`, §12); and the logs the trust store trusts.
 
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::Write as _;
 use std::net::TcpListener;
+use std::path::Path;
 
 use anyhow::Result;
-use cerro_core::tlog::NoteSigner as _;
-use cerro_core::ExitCode;
+use cerro_core::bundle::{read_bundle_file, rewrite_proofs_to_file, NoExtract, RELEASE_ATTESTATION};
+use cerro_core::file::AtomicFile;
+use cerro_core::tlog::{release_entry_for, NoteSigner as _, TlogProof, VerifierKey};
+use cerro_core::{Error, ExitCode};
+use cerro_registry::tlog::LogEndpoint;
 use cerro_tlog::{key, Log};
+use serde_json::json;
 
 use crate::cli::LogCommand;
+use crate::ctx::Ctx;
+
+/// Whether `cmd` runs without a state directory (it runs a log, not a
+/// client of one).
+pub fn standalone(cmd: &LogCommand) -> bool {
+    matches!(
+        cmd,
+        LogCommand::Keygen { .. } | LogCommand::Init { .. } | LogCommand::Serve { .. }
+    )
+}
+
+/// Runs a `ct log` command that uses the state directory (trust store).
+pub fn run_home(ctx: &Ctx, cmd: &LogCommand) -> Result<ExitCode> {
+    match cmd {
+        LogCommand::Submit { bundle, logs } => submit(ctx, bundle, &endpoints(logs)?),
+        LogCommand::Trust { vkey, origin } => {
+            let key = VerifierKey::parse(vkey)?;
+            let origin = origin.clone().unwrap_or_else(|| key.name().to_owned());
+            let shown = key.to_vkey();
+            let old = ctx.home.update_trust(|s| s.set_log(&origin, vec![key]))?;
+            println!(
+                "{} transparency log {origin} with key {shown}",
+                if old.is_some() { "replaced" } else { "trusted" }
+            );
+            Ok(ExitCode::Valid)
+        }
+        LogCommand::Untrust { origin } => {
+            ctx.home.update_trust(|s| {
+                s.remove_log(origin).map(|_| ()).ok_or_else(|| {
+                    Error::invalid_config("transparency log", format!("no trusted log has origin {origin:?}"))
+                })
+            })?;
+            println!("no longer trusting transparency log {origin}");
+            Ok(ExitCode::Valid)
+        }
+        LogCommand::List { json } => {
+            let store = ctx.home.load_trust()?;
+            if *json {
+                let logs: Vec<_> = store
+                    .logs()
+                    .map(|l| json!({"origin": l.origin(), "keys": l.keys().iter().map(VerifierKey::to_vkey).collect::<Vec<_>>()}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json!({ "logs": logs }))?);
+            } else {
+                for l in store.logs() {
+                    for k in l.keys() {
+                        println!("{}  {}", l.origin(), k.to_vkey());
+                    }
+                }
+            }
+            Ok(ExitCode::Valid)
+        }
+        LogCommand::Keygen { .. } | LogCommand::Init { .. } | LogCommand::Serve { .. } => run(cmd),
+    }
+}
+
+/// The `--log URL[=VKEY]` arguments, each checked (before any work).
+pub fn endpoints(args: &[String]) -> Result<Vec<LogEndpoint>> {
+    Ok(args
+        .iter()
+        .map(|a| LogEndpoint::parse(a))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Enters the release of the bundle at `path` in each of `logs` and
+/// rewrites the bundle (atomically, beside it) with each log's proof, which
+/// replaces a proof the bundle had from the same log; proofs from other
+/// logs are kept. Every proof is verified for this release before it is
+/// embedded (`cerro_registry::tlog::submit`), under the key given with the
+/// URL, else under the trust store's logs. Nothing is written unless every
+/// log answered.
+pub fn submit(ctx: &Ctx, path: &Path, logs: &[LogEndpoint]) -> Result<ExitCode> {
+    let store = ctx.home.load_trust()?;
+    let trust = store.tlog_trust();
+    let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    let bundle = read_bundle_file(&f, &mut NoExtract)?;
+    let release = bundle.member(RELEASE_ATTESTATION).ok_or_else(|| {
+        Error::MissingAttestation("the bundle has no attestations/release.dsse.json to enter in a log".into())
+    })?;
+    let entry = release_entry_for(&release.digest);
+    let mut proofs: BTreeMap<String, TlogProof> = bundle
+        .transparency
+        .iter()
+        .map(|p| (p.proof.checkpoint().checkpoint().origin().to_owned(), p.proof.clone()))
+        .collect();
+    let mut lines = Vec::new();
+    for log in logs {
+        let (proof, v) = cerro_registry::tlog::submit(log, &entry, trust.as_ref())?;
+        lines.push(format!(
+            "logged in {} (entry {} at tree size {}, {})",
+            v.origin(),
+            v.index(),
+            v.tree_size(),
+            log.url
+        ));
+        proofs.insert(v.origin().to_owned(), proof);
+    }
+    let mut out = AtomicFile::create(path, 0o644)?;
+    rewrite_proofs_to_file(&bundle, path, proofs.into_values().collect(), out.file())?;
+    // Replaces the only copy: synced, as `ct sign` does.
+    out.commit()?;
+    for l in lines {
+        println!("{}", crate::output::printable(&l));
+    }
+    Ok(ExitCode::Valid)
+}
 
 /// Runs a `ct log` command. Its errors go to `main` like every command's,
 /// which maps them through the one table (`cerro_core::Kind`).
@@ -31,6 +146,13 @@ fn run_log(cmd: &LogCommand) -> cerro_tlog::Result<()> {
             let log = Log::create(dir, key::read(k)?)?;
             println!("{}", String::from_utf8_lossy(&log.checkpoint().to_bytes()).trim_end());
             Ok(())
+        }
+        LogCommand::Submit { .. } | LogCommand::Trust { .. } | LogCommand::Untrust { .. } | LogCommand::List { .. } => {
+            // Dispatched to `run_home` (they need the state directory).
+            Err(cerro_tlog::Error::Core(cerro_core::Error::invalid_config(
+                "ct log",
+                "this command needs the state directory",
+            )))
         }
         LogCommand::Serve { dir, key: k, listen } => {
             let log = Log::open(dir, key::read(k)?)?;

@@ -27,7 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => return man::completions(*shell),
         Command::Demo { keep } => return demo::run(keep.as_deref()),
         Command::Policy(p) => return policy::policy(p),
-        Command::Log(l) => return log::run(l),
+        Command::Log(l) if log::standalone(l) => return log::run(l),
         _ => {}
     }
     let ctx = Ctx::new(&cli)?;
@@ -44,13 +44,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             no_provenance,
             selinux_policy,
             registry: reg,
+            logs,
         } => {
             let attest = pack::Attest {
                 sbom: (!no_sbom).then_some(sbom_format),
                 provenance: !no_provenance,
                 selinux_policy: selinux_policy.as_deref(),
             };
-            pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest, &reg)
+            // The logs are checked before anything is packed.
+            let logs = log::endpoints(&logs)?;
+            let code = pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest, &reg)?;
+            if logs.is_empty() {
+                return Ok(code);
+            }
+            log::submit(&ctx, &output, &logs)
         }
         Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
         Command::Selinux(cmd) => selinux::run(&ctx, cmd),
@@ -97,12 +104,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),
         Command::Diff { old, new, json } => diff::diff(&ctx, &old, &new, json),
         Command::Doctor => doctor::doctor(&ctx),
+        Command::Log(l) => log::run_home(&ctx, &l),
         Command::Version { .. }
         | Command::Man { .. }
         | Command::Completions { .. }
         | Command::Demo { .. }
-        | Command::Policy(_)
-        | Command::Log(_) => {
+        | Command::Policy(_) => {
             unreachable!("handled above")
         }
     }

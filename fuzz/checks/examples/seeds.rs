@@ -2,7 +2,9 @@
 //! from what the tests store and the spec documents:
 //!
 //! - `bundle`: every attack fixture of `core/tests/data/` (regenerate those
-//!   first: `CERRO_WRITE_FIXTURES=1 cargo test -p cerro-core --test attacks`);
+//!   first: `CERRO_WRITE_FIXTURES=1 cargo test -p cerro-core --test attacks`),
+//!   and the valid one with transparency-log proofs (from the log the checks
+//!   trust and from another; one that does not reach its root);
 //! - `dsse`, `statement`, `manifest_toml`, `oci_index`, `oci_manifest`,
 //!   `jcs`: the members of those bundles;
 //! - `policy_json`: the JSON examples of `spec/policy.md`;
@@ -109,6 +111,65 @@ fn fixtures(seeds: &mut Seeds) {
             }
         }
     }
+}
+
+/// The valid fixture bundle with `transparency/` proof members: one from
+/// the log `cerro_fuzz_checks::trust_store` trusts (leaf 3 of 6), one from
+/// a log it does not; and the same with the trusted proof's path changed.
+fn tlog_bundles(seeds: &mut Seeds) {
+    use cerro_core::bundle::{member_header, tlog_proof_path, RELEASE_ATTESTATION};
+    use cerro_core::tlog::{merkle, release_entry, Checkpoint, Ed25519NoteSigner, SignedCheckpoint, TlogProof};
+    use cerro_fuzz_checks::{TRUSTED_LOG, TRUSTED_LOG_SEED};
+    let bytes = std::fs::read(root().join("core/tests/data/valid-bundle/bundle.ctp")).unwrap();
+    let env = members(&bytes)
+        .into_iter()
+        .find(|(p, _)| p == RELEASE_ATTESTATION)
+        .unwrap()
+        .1;
+    let entry = release_entry(&env);
+    let prove = |origin: &str, seed: u8, tamper: bool| {
+        let signer = Ed25519NoteSigner::from_seed(origin, &[seed; 32]).unwrap();
+        let mut leaves: Vec<merkle::Hash> = (0..6u8).map(|i| merkle::leaf_hash(&[i])).collect();
+        leaves[3] = merkle::leaf_hash(&entry);
+        let cp = Checkpoint::new(origin, 6, merkle::root(&leaves)).unwrap();
+        let mut path = merkle::inclusion_proof(&leaves, 3).unwrap();
+        if tamper {
+            path[0][0] ^= 1;
+        }
+        let proof = TlogProof::new(3, path, SignedCheckpoint::sign(cp, &signer).unwrap()).unwrap();
+        (tlog_proof_path(origin), proof.to_bytes())
+    };
+    let mtime = tar::Header::from_byte_slice(&bytes[..512]).mtime().unwrap();
+    let with = |proofs: &[(String, Vec<u8>)]| {
+        let mut proofs = proofs.to_vec();
+        proofs.sort();
+        let mut out = Vec::new();
+        let mut at = 0;
+        while bytes[at..at + 512].iter().any(|b| *b != 0) {
+            let h = tar::Header::from_byte_slice(&bytes[at..at + 512]);
+            let len = 512 + (h.entry_size().unwrap() as usize).div_ceil(512) * 512;
+            if bytes[at..].starts_with(b"oci-layout/oci-layout\0") {
+                for (path, data) in &proofs {
+                    out.extend_from_slice(member_header(path, data.len() as u64, mtime).unwrap().as_bytes());
+                    out.extend_from_slice(data);
+                    out.resize(out.len().div_ceil(512) * 512, 0);
+                }
+            }
+            out.extend_from_slice(&bytes[at..at + len]);
+            at += len;
+        }
+        out.extend_from_slice(&bytes[at..]);
+        out
+    };
+    let trusted = prove(TRUSTED_LOG, TRUSTED_LOG_SEED, false);
+    let other = prove("other.fuzz.example", 3, false);
+    seeds.add("bundle", "tlog-proofs", with(&[trusted.clone(), other.clone()]));
+    seeds.add(
+        "bundle",
+        "tlog-proof-tampered",
+        with(&[prove(TRUSTED_LOG, TRUSTED_LOG_SEED, true), other]),
+    );
+    seeds.add("tlog_proof", "bundle-member", trusted.1);
 }
 
 fn policies(seeds: &mut Seeds) {
@@ -470,6 +531,7 @@ fn tlog(seeds: &mut Seeds) {
 fn main() {
     let mut seeds = Seeds(BTreeMap::new());
     fixtures(&mut seeds);
+    tlog_bundles(&mut seeds);
     policies(&mut seeds);
     for (i, line) in AVC.iter().enumerate() {
         seeds.add("avc_suggest", &format!("record-{i}"), format!("{line}\n"));

@@ -78,12 +78,24 @@ pub const NOW: u64 = 1_750_000_000;
 /// that reach every stage of `verify`.
 pub const TRUSTED_KEY_SEED: u8 = 1;
 
-/// The trust store of [`bundle`]: `alice` ([`TRUSTED_KEY_SEED`]) at full.
+/// The origin of the one transparency log the checks trust: the seed
+/// bundles carry a proof from it, so the fuzzer reaches proof verification.
+pub const TRUSTED_LOG: &str = "log.fuzz.example";
+
+/// The seed of [`TRUSTED_LOG`]'s note key.
+pub const TRUSTED_LOG_SEED: u8 = 2;
+
+/// The trust store of [`bundle`]: `alice` ([`TRUSTED_KEY_SEED`]) at full,
+/// and the log [`TRUSTED_LOG`].
 pub fn trust_store() -> TrustStore {
+    use cerro_core::tlog::{Ed25519NoteSigner, NoteSigner as _};
     let alice = SigningKey::from_bytes(&[TRUSTED_KEY_SEED; 32]);
     let mut t = TrustStore::new();
     t.insert(KeyEntry::new("alice", alice.verifying_key(), TrustLevel::Full))
         .expect("one key with a valid id is accepted");
+    let log = Ed25519NoteSigner::from_seed(TRUSTED_LOG, &[TRUSTED_LOG_SEED; 32]).expect("a valid key name");
+    t.set_log(TRUSTED_LOG, vec![log.verifier_key().clone()])
+        .expect("one log with an Ed25519 key is accepted");
     t
 }
 

@@ -173,3 +173,35 @@ fn tlog_seeds_include_accepted_documents() {
     let bundle = seed("tlog_entry_bundle", "seed-scales-entries");
     assert_eq!(tiles::parse_entry_bundle(&bundle[1..], 7).unwrap().len(), 7);
 }
+
+/// The bundle seeds with transparency-log proofs reach proof verification
+/// against the checks' trust store: the one with a proof from the trusted
+/// log (and one from a log it does not list) verifies, counting one log;
+/// the one whose trusted proof was changed is refused with exit 6.
+#[test]
+fn tlog_bundle_seeds_reach_proof_verification() {
+    use cerro_core::bundle::{read_bundle, NoExtract};
+    use cerro_core::policy_interface::NoPolicy;
+    use cerro_core::verify::{verify, LogProofStatus};
+    let seed = |name: &str| std::fs::read(fuzz_dir().join("corpus/bundle").join(name)).unwrap();
+    let b = read_bundle(&mut &seed("seed-tlog-proofs")[..], &mut NoExtract).unwrap();
+    assert_eq!(b.transparency.len(), 2);
+    let v = verify(b, &cerro_fuzz_checks::trust_store(), &NoPolicy, cerro_fuzz_checks::NOW).unwrap();
+    let mut st: Vec<_> = v
+        .report()
+        .transparency
+        .iter()
+        .map(|t| (t.origin.as_str(), t.status))
+        .collect();
+    st.sort_by_key(|t| t.0);
+    assert_eq!(
+        st,
+        [
+            (cerro_fuzz_checks::TRUSTED_LOG, LogProofStatus::Verified),
+            ("other.fuzz.example", LogProofStatus::UntrustedLog)
+        ]
+    );
+    let b = read_bundle(&mut &seed("seed-tlog-proof-tampered")[..], &mut NoExtract).unwrap();
+    let r = verify(b, &cerro_fuzz_checks::trust_store(), &NoPolicy, cerro_fuzz_checks::NOW).unwrap_err();
+    assert_eq!(r.error.exit_code().code(), 6, "{}", r.error);
+}

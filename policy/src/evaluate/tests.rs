@@ -108,6 +108,17 @@ impl World {
     }
 
     fn decide_on(&self, bundle: &Bundle, policy: &str, signers: &[&str]) -> PolicyDecision {
+        self.decide_logged(bundle, policy, signers, &[])
+    }
+
+    /// [`World::decide_on`] with these verified transparency proofs.
+    fn decide_logged(
+        &self,
+        bundle: &Bundle,
+        policy: &str,
+        signers: &[&str],
+        logs: &[cerro_core::tlog::VerifiedTlogProof],
+    ) -> PolicyDecision {
         let p = DeploymentPolicy::from_json("test", policy.as_bytes()).unwrap();
         let release = bundle.release().unwrap();
         let statement = ReleaseStatement::parse_release(&release.path, &release.envelope.payload).unwrap();
@@ -118,6 +129,7 @@ impl World {
             signers: &fps,
             trust: &self.trust,
             now: NOW,
+            logs,
         })
     }
 
@@ -565,15 +577,91 @@ fn required_attestations() {
         allows(&w.decide_on(&b, &sbom, &["k1"]), "signers.threshold");
     }
 
+    // The old boolean means the transparency section with its defaults.
     refuses(
         &w.decide_on(&with_prov, &p(r#"{"transparency_log":true}"#), &["k1"]),
-        "require_attestations.transparency_log",
-        "no transparency-log inclusion proofs",
+        "transparency.logs",
+        "0 of 2 required distinct trusted transparency logs",
     );
     allows(
         &w.decide(&p(r#"{"transparency_log":false}"#), &["k1"]),
         "signers.threshold",
     );
+}
+
+// ---------------------------------------------------------------------------
+// transparency
+
+/// A proof that `entry` is the one leaf of a log named `origin`, verified
+/// (the only way to get a `VerifiedTlogProof`).
+fn logged(origin: &str, seed: u8, entry: &[u8]) -> cerro_core::tlog::VerifiedTlogProof {
+    use cerro_core::tlog::{merkle, Checkpoint, Ed25519NoteSigner, NoteSigner, SignedCheckpoint, TlogProof};
+    use cerro_core::tlog::{TlogTrust, TrustedLog};
+    let signer = Ed25519NoteSigner::from_seed(origin, &[seed; 32]).unwrap();
+    let cp = Checkpoint::new(origin, 1, merkle::leaf_hash(entry)).unwrap();
+    let proof = TlogProof::new(0, vec![], SignedCheckpoint::sign(cp, &signer).unwrap()).unwrap();
+    let trust = TlogTrust::logs_only(vec![
+        TrustedLog::new(origin, vec![signer.verifier_key().clone()]).unwrap()
+    ])
+    .unwrap();
+    proof.verify(entry, &trust).unwrap()
+}
+
+#[test]
+fn transparency_counts_distinct_logs() {
+    let w = world();
+    let p = |t: &str| doc(&format!(r#""transparency":{t},{ANY}"#));
+    let e = b"entry";
+    let (a, b, c) = (
+        logged("a.example/log", 1, e),
+        logged("b.example/log", 2, e),
+        logged("c.example/log", 3, e),
+    );
+    let two = p("{}");
+    refuses(
+        &w.decide_logged(&w.bundle, &two, &["k1"], std::slice::from_ref(&a)),
+        "transparency.logs",
+        "1 of 2 required distinct trusted transparency logs",
+    );
+    // The same log twice is one log.
+    refuses(
+        &w.decide_logged(&w.bundle, &two, &["k1"], &[a.clone(), a.clone()]),
+        "transparency.logs",
+        "1 of 2",
+    );
+    allows(
+        &w.decide_logged(&w.bundle, &two, &["k1"], &[a.clone(), b.clone()]),
+        "signers.threshold",
+    );
+    let three = p(r#"{"logs":3}"#);
+    refuses(
+        &w.decide_logged(&w.bundle, &three, &["k1"], &[a.clone(), b.clone()]),
+        "transparency.logs",
+        "2 of 3",
+    );
+    allows(
+        &w.decide_logged(&w.bundle, &three, &["k1"], &[a, b, c]),
+        "signers.threshold",
+    );
+    for bad in [
+        p(r#"{"logs":0}"#),
+        p(r#"{"logs":2,"witnesses":1}"#),
+        doc(&format!(
+            r#""transparency":{{}},"require_attestations":{{"transparency_log":true}},{ANY}"#
+        )),
+    ] {
+        assert!(DeploymentPolicy::from_json("t", bad.as_bytes()).is_err(), "{bad}");
+    }
+    // The boolean is normalised into the section.
+    let old = DeploymentPolicy::from_json(
+        "t",
+        doc(&format!(r#""require_attestations":{{"transparency_log":true}},{ANY}"#)).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(old.transparency().map(|t| t.logs), Some(2));
+    let shown = old.to_json_pretty();
+    assert!(!shown.contains("transparency_log"), "{shown}");
+    assert_eq!(DeploymentPolicy::from_json("t", shown.as_bytes()).unwrap(), old);
 }
 
 // ---------------------------------------------------------------------------

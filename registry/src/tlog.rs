@@ -1,0 +1,258 @@
+//! The client side of a transparency log's write API: `POST /add` of
+//! `ct log serve` (spec/transparency.md §10.3), which answers, once the
+//! entry is durable, with its c2sp.org/tlog-proof. Here because this is the
+//! one crate that makes network requests (ARCHITECTURE.md); core only
+//! parses and verifies what comes back.
+//!
+//! Bounds: the answer is read with [`crate::transport::read_bounded`] at
+//! most [`MAX_PROOF_BYTES`] (a proof's own bound); connecting takes at most
+//! the transport's connect timeout, and the whole exchange at most
+//! [`SUBMIT_TIMEOUT`]; redirects stay on the log's site. Nothing is
+//! returned that does not verify: the proof must be for this entry, under a
+//! checkpoint signed by the key the caller trusts for that log.
+
+use std::time::Duration;
+
+use cerro_core::tlog::proof::MAX_PROOF_BYTES;
+use cerro_core::tlog::{TlogProof, TlogTrust, TrustedLog, VerifiedTlogProof, VerifierKey};
+use reqwest::Url;
+
+use crate::error::Error;
+use crate::transport::{self, Fail};
+
+/// The longest one submission may take, answer included: the log answers
+/// once the entry's batch is fsynced, which takes milliseconds to seconds.
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A log to submit to: where its write side is, and the key its
+/// checkpoints must be signed with (the key's name is the log's origin,
+/// C2SP's convention, which `ct log keygen` follows), or none: then the
+/// trust store's logs decide which origin and key the answer must have.
+#[derive(Debug, Clone)]
+pub struct LogEndpoint {
+    /// The log's write side, e.g. `http://127.0.0.1:8080` (`/add` is appended).
+    pub url: Url,
+    /// The log's verifier key (Ed25519, type 0x01), if given.
+    pub key: Option<VerifierKey>,
+}
+
+impl LogEndpoint {
+    /// `URL` or `URL=VKEY` (`ct … --log`): an http(s) URL without query
+    /// or fragment, and a C2SP verifier key (`name+hex8+base64`) of a log.
+    /// The URL ends at the first `=` (a verifier key may end in `=`).
+    pub fn parse(arg: &str) -> Result<Self, Error> {
+        let (url, key) = match arg.split_once('=') {
+            Some((u, k)) => (u, Some(k)),
+            None => (arg, None),
+        };
+        let bad = |reason: String| Error::BadReference {
+            reference: url.to_owned(),
+            reason,
+        };
+        let parsed = Url::parse(url).map_err(|e| bad(format!("not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(bad("a log's URL is http:// or https://HOST[:PORT][/PATH]".into()));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(bad("a log's URL has no query or fragment".into()));
+        }
+        let key = match key {
+            Some(k) => {
+                let key = VerifierKey::parse(k)?;
+                // Refuses a key that is not a log's (type 0x01).
+                TrustedLog::new(key.name(), vec![key.clone()])?;
+                Some(key)
+            }
+            None => None,
+        };
+        Ok(LogEndpoint { url: parsed, key })
+    }
+
+    /// `<url>/add`.
+    fn add_url(&self) -> Url {
+        let mut u = self.url.clone();
+        let path = format!("{}/add", u.path().trim_end_matches('/'));
+        u.set_path(&path);
+        u
+    }
+
+    /// What the answer is verified against: the given key's log alone,
+    /// else `store` (the trust store's logs).
+    fn trust(&self, store: Option<&TlogTrust>) -> Result<TlogTrust, Error> {
+        match (&self.key, store) {
+            (Some(k), _) => Ok(TlogTrust::logs_only(vec![TrustedLog::new(k.name(), vec![k.clone()])?])?),
+            (None, Some(t)) => Ok(t.clone()),
+            (None, None) => Err(cerro_core::Error::invalid_config(
+                "transparency log",
+                format!(
+                    "no key to check the proof of {} by: give --log URL=VKEY, or trust the log first (ct log trust VKEY)",
+                    self.url
+                ),
+            )
+            .into()),
+        }
+    }
+}
+
+/// Submits `entry` (a release entry, `cerro_core::tlog::release_entry`) to
+/// `log` and returns its proof, once the proof verifies for this entry
+/// ([`TlogProof::verify`]) under the log's given key, else under `store`'s
+/// logs: a log that answers with a proof for another entry, under another
+/// key or origin, or whose path does not reach its checkpoint's root is
+/// refused (exit 6), an answer that is not a proof is malformed (exit 10),
+/// and a refusal or an unreachable log is a network error (exit 12).
+pub fn submit(
+    log: &LogEndpoint,
+    entry: &[u8],
+    store: Option<&TlogTrust>,
+) -> Result<(TlogProof, VerifiedTlogProof), Error> {
+    let trust = log.trust(store)?;
+    let url = log.add_url();
+    let shown = url.to_string();
+    let net = |message: String| Error::Network {
+        op: "submitting to the transparency log",
+        target: shown.clone(),
+        message,
+    };
+    let client = transport::client(&[], false).map_err(&net)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cerro_core::Error::io("starting the network runtime for", &shown, e))?;
+    let body = rt.block_on(async {
+        let exchange = async {
+            let resp = client
+                .post(url.clone())
+                .header("content-type", "text/plain; charset=utf-8")
+                .body(entry.to_vec())
+                .send()
+                .await
+                .map_err(Fail::from)?;
+            let resp = transport::success(resp).await.map_err(Fail::Net)?;
+            transport::read_bounded(resp, MAX_PROOF_BYTES as u64).await
+        };
+        tokio::time::timeout(SUBMIT_TIMEOUT, exchange).await
+    });
+    let body = match body {
+        Err(_) => return Err(net(format!("no answer within {} s", SUBMIT_TIMEOUT.as_secs()))),
+        Ok(Err(Fail::Net(e))) => return Err(net(crate::retry::message(&e))),
+        Ok(Err(Fail::TooLarge { limit })) => {
+            return Err(cerro_core::Error::malformed(
+                shown,
+                format!("the log's answer is larger than {limit} bytes, more than any tlog-proof"),
+            )
+            .into())
+        }
+        Ok(Ok(b)) => b,
+    };
+    let proof = TlogProof::parse(&body)?;
+    let verified = proof.verify(entry, &trust)?;
+    Ok((proof, verified))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use cerro_core::tlog::{Ed25519NoteSigner, NoteSigner as _};
+
+    fn vkey(name: &str) -> String {
+        Ed25519NoteSigner::from_seed(name, &[7; 32])
+            .unwrap()
+            .verifier_key()
+            .to_vkey()
+    }
+
+    #[test]
+    fn endpoints_are_http_urls_with_an_optional_log_key() {
+        let k = vkey("log.example/a");
+        let e = LogEndpoint::parse(&format!("http://127.0.0.1:8080={k}")).unwrap();
+        assert_eq!(e.add_url().as_str(), "http://127.0.0.1:8080/add");
+        assert_eq!(e.key.as_ref().unwrap().name(), "log.example/a");
+        let e = LogEndpoint::parse("https://log.example/a/").unwrap();
+        assert_eq!(e.add_url().as_str(), "https://log.example/a/add");
+        assert!(e.key.is_none());
+        // No key and no trusted log: nothing to check an answer by (78).
+        let err = cerro_core::Error::from(e.trust(None).unwrap_err());
+        assert_eq!(err.exit_code(), cerro_core::ExitCode::Config, "{err}");
+        for bad in ["ftp://x/", "127.0.0.1:80", "http://x/?q", "file:///tmp/x"] {
+            assert!(LogEndpoint::parse(bad).is_err(), "{bad}");
+        }
+        assert!(LogEndpoint::parse("http://x/=not a key").is_err());
+        // A witness key (type 0x04) is not a log's.
+        let w = cerro_core::tlog::Ed25519Cosigner::from_seed("w", &[8; 32]).unwrap();
+        assert!(LogEndpoint::parse(&format!("http://x/={}", w.verifier_key().to_vkey())).is_err());
+    }
+
+    /// A one-shot HTTP server on 127.0.0.1 answering `status` with `body`
+    /// (and `length` as its Content-Length), after reading the request.
+    fn answer_once(status: &str, length: usize, body: Vec<u8>) -> String {
+        use std::io::{Read as _, Write as _};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let status = status.to_owned();
+        std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = c.write_all(&body);
+        });
+        format!("http://{addr}")
+    }
+
+    /// What a log answers decides nothing until it verifies: refusals by
+    /// status (12), size (10, before the body is read), form (10), and a
+    /// proof that does not prove this entry under this key (6).
+    #[test]
+    fn answers_are_bounded_and_verified() {
+        use cerro_core::tlog::{merkle, release_entry, Checkpoint, SignedCheckpoint};
+        let signer = Ed25519NoteSigner::from_seed("log.example/a", &[7; 32]).unwrap();
+        let k = signer.verifier_key().to_vkey();
+        let entry = release_entry(b"envelope");
+        let proof_of = |e: &[u8]| {
+            let cp = Checkpoint::new("log.example/a", 1, merkle::leaf_hash(e)).unwrap();
+            TlogProof::new(0, vec![], SignedCheckpoint::sign(cp, &signer).unwrap())
+                .unwrap()
+                .to_bytes()
+        };
+        let submit_to = |url: String| {
+            let log = LogEndpoint::parse(&format!("{url}={k}")).unwrap();
+            submit(&log, &entry, None).map_err(cerro_core::Error::from)
+        };
+        let good = proof_of(&entry);
+        let (p, v) = submit_to(answer_once("200 OK", good.len(), good.clone())).unwrap();
+        assert_eq!((p.to_bytes(), v.index(), v.origin()), (good, 0, "log.example/a"));
+
+        let e = submit_to(answer_once("400 Bad Request", 4, b"nope".to_vec())).unwrap_err();
+        assert_eq!(e.exit_code().code(), 12, "{e}");
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = submit_to(answer_once("200 OK", MAX_PROOF_BYTES + 1, Vec::new())).unwrap_err();
+        assert_eq!(e.exit_code().code(), 10, "{e}");
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let e = submit_to(answer_once("200 OK", 6, b"hello\n".to_vec())).unwrap_err();
+        assert_eq!(e.exit_code().code(), 10, "{e}");
+        let other = proof_of(&release_entry(b"another envelope"));
+        let e = submit_to(answer_once("200 OK", other.len(), other)).unwrap_err();
+        assert_eq!(e.exit_code().code(), 6, "{e}");
+        assert_eq!(e.kind(), cerro_core::Kind::TlogProofMismatch, "{e}");
+        let impostor = Ed25519NoteSigner::from_seed("log.example/a", &[9; 32]).unwrap();
+        let cp = Checkpoint::new("log.example/a", 1, merkle::leaf_hash(&entry)).unwrap();
+        let forged = TlogProof::new(0, vec![], SignedCheckpoint::sign(cp, &impostor).unwrap())
+            .unwrap()
+            .to_bytes();
+        let e = submit_to(answer_once("200 OK", forged.len(), forged)).unwrap_err();
+        assert_eq!(e.kind(), cerro_core::Kind::NoteNotSigned, "{e}");
+        // Nothing listens: a network error.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = submit_to(format!("http://127.0.0.1:{port}")).unwrap_err();
+        assert_eq!(e.exit_code().code(), 12, "{e}");
+    }
+}
