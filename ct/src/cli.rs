@@ -181,6 +181,10 @@ pub enum Command {
     /// logs, and the logs the trust store trusts (spec/transparency.md §10, §12).
     #[command(subcommand)]
     Log(LogCommand),
+    /// A transparency-log witness (C2SP tlog-witness): cosigns a log's checkpoint only when it
+    /// extends the last one it cosigned for that log (spec/transparency.md §13).
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Check this installation: state directory, key permissions, trust store, CPU.
     Doctor,
     /// Print version information.
@@ -393,6 +397,46 @@ pub struct RegistryArgs {
     /// /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST).
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Generate a witness key (cosignature/v1): Go's PRIVATE+KEY form in a new file (mode
+    /// 0600); prints the verifier key to give to verifiers and logs.
+    Keygen {
+        /// The witness's name (e.g. witness.example.org/w1).
+        #[arg(long)]
+        name: String,
+        /// The private key file to create (never replaced).
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Make DIR (new or empty) the state directory of the witness with this key. A witness
+    /// serves only from a directory made so: one whose state was lost needs a new key.
+    Init {
+        /// The witness's state directory (the latest checkpoint cosigned for each log).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The witness's private key file (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// Serve POST /add-checkpoint on ADDR for the logs given.
+    Serve {
+        /// The witness's state directory (made by `ct witness init`).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The witness's private key file (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// A log to witness: its verifier key (name+hex8+base64; the name is its origin).
+        /// Repeat for each log.
+        #[arg(long = "log", value_name = "VKEY", required = true)]
+        logs: Vec<String>,
+        /// The address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port, printed).
+        #[arg(long, value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Debug, Subcommand)]

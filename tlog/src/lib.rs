@@ -9,6 +9,9 @@
 //!   reads the state back and refuses a directory whose tiles disagree with
 //!   its checkpoint; proofs from the tiles.
 //! - [`key`]: the log's key file.
+//! - [`witness`]: a C2SP tlog-witness (`ct witness serve`): cosigns a
+//!   log's checkpoint only when it extends the last one it cosigned for
+//!   that log, persisted before it answers.
 //! - [`server`]: the write side, `POST /add` over HTTP/1.1 on a listener
 //!   the operator names, answering with the entry's tlog-proof once its
 //!   batch is durable. (ARCHITECTURE.md: this crate and `cerro-registry`
@@ -17,9 +20,11 @@
 //! The formats (tile paths, entry bundles, checkpoints, notes, Merkle
 //! hashing) are core's: this crate only stores and serves them.
 
+mod http;
 pub mod key;
 pub mod server;
 pub mod store;
+pub mod witness;
 
 pub use server::serve;
 pub use store::{check_entry, Log};
@@ -43,9 +48,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Another process holds the log directory's lock: two writers would
-    /// fork the tree.
-    #[error("the log in {} is in use by another process (its lock is held)", dir.display())]
+    /// Another process holds the log's (or the witness's) directory lock:
+    /// two writers would fork the tree (or cosign two branches).
+    #[error("{} is in use by another process (its lock is held)", dir.display())]
     Locked { dir: PathBuf },
     /// The directory's files disagree with its checkpoint (or with each
     /// other): the log refuses to serve or extend it.

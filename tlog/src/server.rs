@@ -25,30 +25,20 @@
 //! (up to [`crate::store::MAX_BATCH`]). One fsync sequence then serves them
 //! all.
 
-use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, StatusCode};
+use tokio::sync::{mpsc, oneshot};
 
+pub use crate::http::MAX_CONNECTIONS;
+use crate::http::{text, Answer};
 use crate::store::{check_entry, Log, MAX_BATCH};
 use crate::{Error, IoContext as _, Result};
 
 /// The largest request body read: an entry is 110 bytes.
 pub const MAX_BODY: usize = 1024;
-
-/// The most connections served at once; more are answered `503`.
-pub const MAX_CONNECTIONS: usize = 512;
-
-/// How long a client has to send its request headers, and its body.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most entries waiting for the writer at once.
 const QUEUE: usize = 4 * MAX_BATCH;
@@ -59,55 +49,13 @@ type Reply = oneshot::Sender<std::result::Result<Vec<u8>, (StatusCode, String)>>
 /// `ready` is called with the bound address once connections are accepted
 /// (so `--listen 127.0.0.1:0` can be used and reported).
 pub fn serve(log: Log, listener: TcpListener, ready: impl FnOnce(SocketAddr)) -> Result<()> {
-    let addr = listener.local_addr().ctx("reading the address of", log.dir())?;
-    listener
-        .set_nonblocking(true)
-        .ctx("configuring the listener of", log.dir())?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .ctx("starting the server runtime for", log.dir())?;
     let (tx, rx) = mpsc::channel::<(Vec<u8>, Reply)>(QUEUE);
     let dir = log.dir().to_path_buf();
     let writer = std::thread::Builder::new()
         .name("tlog-writer".into())
         .spawn(move || write_batches(log, rx))
         .ctx("starting the writer thread of", &dir)?;
-    let r = rt.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).ctx("listening on", &dir)?;
-        ready(addr);
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(s) => s,
-                // A connection that failed before it was accepted (reset,
-                // out of descriptors): the next one may succeed.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let tx = tx.clone();
-            let permit = slots.clone().try_acquire_owned().ok();
-            tokio::spawn(async move {
-                let busy = permit.is_none();
-                let service = hyper::service::service_fn(move |req| {
-                    let tx = tx.clone();
-                    async move { Ok::<_, Infallible>(handle(req, tx, busy).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(READ_TIMEOUT)
-                    // One request per connection: with the header and
-                    // body timeouts, no connection outlives its request.
-                    .keep_alive(false)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-                drop(permit);
-            });
-        }
-    });
+    let r = crate::http::serve(listener, &dir, ready, move |req, busy| handle(req, tx.clone(), busy));
     drop(writer);
     r
 }
@@ -156,15 +104,7 @@ fn write_batches(mut log: Log, mut rx: mpsc::Receiver<(Vec<u8>, Reply)>) {
     }
 }
 
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    r
-}
-
-async fn handle(req: Request<Incoming>, tx: mpsc::Sender<(Vec<u8>, Reply)>, busy: bool) -> Response<Full<Bytes>> {
+async fn handle(req: Request<Incoming>, tx: mpsc::Sender<(Vec<u8>, Reply)>, busy: bool) -> Answer {
     if busy {
         return text(StatusCode::SERVICE_UNAVAILABLE, "too many connections\n");
     }
@@ -177,17 +117,9 @@ async fn handle(req: Request<Incoming>, tx: mpsc::Sender<(Vec<u8>, Reply)>, busy
             .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    let body = Limited::new(req.into_body(), MAX_BODY);
-    let entry = match tokio::time::timeout(READ_TIMEOUT, body.collect()).await {
-        Ok(Ok(b)) => b.to_bytes().to_vec(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("an entry is at most {MAX_BODY} bytes\n"),
-            );
-        }
-        Ok(Err(e)) => return text(StatusCode::BAD_REQUEST, format!("reading the body: {e}\n")),
-        Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time\n"),
+    let entry = match crate::http::body(req, MAX_BODY, "an entry").await {
+        Ok(b) => b,
+        Err(answer) => return answer,
     };
     if let Err(e) = check_entry(&entry) {
         return text(StatusCode::BAD_REQUEST, format!("{e}\n"));

@@ -632,7 +632,7 @@ fn verified_checkpoint(dir: &Path, signer: &Ed25519NoteSigner, bytes: &[u8]) -> 
 }
 
 /// Takes the directory's exclusive `flock` without waiting.
-fn lock(dir: &Path) -> Result<File> {
+pub(crate) fn lock(dir: &Path) -> Result<File> {
     let f = File::open(dir).ctx("opening the log directory", dir)?;
     match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(f),

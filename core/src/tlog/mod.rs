@@ -20,6 +20,7 @@ pub mod merkle;
 pub mod note;
 pub mod proof;
 pub mod tiles;
+pub mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use merkle::Hash;

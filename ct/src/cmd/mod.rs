@@ -12,6 +12,7 @@ mod policy;
 pub(crate) mod registry;
 mod selinux;
 mod verify;
+mod witness;
 
 use anyhow::Result;
 use cerro_core::ExitCode;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { keep } => return demo::run(keep.as_deref()),
         Command::Policy(p) => return policy::policy(p),
         Command::Log(l) if log::standalone(l) => return log::run(l),
+        Command::Witness(w) => return witness::run(w),
         _ => {}
     }
     let ctx = Ctx::new(&cli)?;
@@ -109,6 +111,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Man { .. }
         | Command::Completions { .. }
         | Command::Demo { .. }
+        | Command::Witness(_)
         | Command::Policy(_) => {
             unreachable!("handled above")
         }
