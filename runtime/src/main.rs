@@ -30,6 +30,7 @@
 
 mod exec;
 mod label;
+mod lookup;
 mod seccomp;
 mod update;
 
@@ -45,6 +46,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
 use crate::label::{LabelExecutor, ProcAttr};
+use crate::lookup::RuncLookup;
 
 /// Where container state lives unless `--root` says otherwise.
 const DEFAULT_ROOT: &str = "/run/cerro-runtime";
@@ -227,7 +229,7 @@ fn run(cli: Cli) -> Result<i32> {
             let stdout = open_stream(stdout.as_deref(), Direction::Out)?;
             let stderr = open_stream(stderr.as_deref(), Direction::Out)?;
             ContainerBuilder::new(id.clone(), SyscallType::Linux)
-                .with_executor(LabelExecutor::new(ProcAttr, DefaultExecutor {}))
+                .with_executor(LabelExecutor::new(ProcAttr, RuncLookup::new(DefaultExecutor {})))
                 .with_root_path(&cli.root)?
                 .with_pid_file(pid_file)?
                 .with_console_socket(console_socket)
