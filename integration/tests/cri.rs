@@ -299,3 +299,80 @@ fn cri_runs_attested_pods_and_refuses_the_rest() {
     let allowed: Vec<bool> = records.iter().map(|r| r["allowed"].as_bool().unwrap()).collect();
     assert_eq!(allowed, [true, true, false, false, false], "{records:#?}");
 }
+
+/// Whether this process has CAP_SYS_RESOURCE (bit 24 of CapEff).
+fn has_sys_resource() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap();
+    u64::from_str_radix(eff.trim(), 16).unwrap() & (1 << 24) != 0
+}
+
+/// CRI asks for `oomScoreAdj -998` for every sandbox. Without
+/// CAP_SYS_RESOURCE (this machine's root) neither runc nor cerro-runtime
+/// can set it, and without `restrict_oom_score_adj` every pod fails under
+/// both; cerro-runtime's error (what kubelet shows) says why and what to
+/// set. With the option the same pod runs (the test above).
+#[test]
+fn cri_sandbox_oom_score_without_restrict_fails_as_runc_with_the_remedy() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (home, store, audit) = (d.join("home"), d.join("store"), d.join("audit.log"));
+    let runtime = d.join("runtime");
+    let ctd = CriContainerd::start(
+        d,
+        &CriConfig {
+            sandbox_image: PAUSE,
+            restrict_oom_score_adj: false,
+            env: &[
+                ("CERRO_HOME", &home),
+                ("CERRO_STORE", &store),
+                ("CERRO_AUDIT_LOG", &audit),
+                ("CERRO_RUNTIME_ROOT", &runtime),
+            ],
+        },
+    );
+    run(ct(&home).args(["keygen", "--id", "maintainer"]));
+    let layout = pause_layout("");
+    let bundle = d.join("pause.ctp");
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}:pause", s(&layout)),
+        "-o",
+        &s(&bundle),
+        "--key",
+        "maintainer",
+    ]));
+    load(&home, &store, &bundle);
+    let pause = &import(&ctd, d, &layout, "pause", "registry.cerro.test/pause-attested");
+    run(ctd.ctr().args(["images", "tag", pause, PAUSE]));
+    ctd.until_image(PAUSE, true);
+
+    let cerro = run_pod(&ctd, &pod_config(&ctd, "oom-cerro"));
+    let runc = ctd
+        .call(
+            "RunPodSandbox",
+            json!({"config": pod_config(&ctd, "oom-runc"), "runtimeHandler": "runc"}),
+        )
+        .map(|r| r["podSandboxId"].as_str().unwrap().to_owned());
+    if has_sys_resource() {
+        // A host whose root may lower OOM scores runs both.
+        for id in [cerro.unwrap(), runc.unwrap()] {
+            remove_pod(&ctd, &id);
+        }
+        return;
+    }
+    let e = cerro.expect_err("a sandbox started with an OOM score root may not set");
+    eprintln!("cerro: RunPodSandbox: {e}");
+    assert!(
+        e.message.contains("cannot set process.oomScoreAdj -998")
+            && e.message.contains("restrict_oom_score_adj = true"),
+        "{e}"
+    );
+    let e = runc.expect_err("runc started a sandbox with an OOM score root may not set");
+    eprintln!("runc: RunPodSandbox: {e}");
+    // The attested pause image was decided (allowed); the runtime failed.
+    let records = fs::read_to_string(&audit).unwrap();
+    assert_eq!(records.lines().count(), 1, "{records}");
+    assert!(records.contains("\"allowed\":true"), "{records}");
+}
