@@ -79,6 +79,10 @@ fn start_container(
                     "args": ["sh", "-c", script],
                     "logPath": format!("{name}.log"),
                     "labels": {"container": name},
+                    // Not passed to the OCI spec (the handler lists no
+                    // container_annotations): were it, the shim would look
+                    // for this bundle and refuse even the attested app.
+                    "annotations": {"io.cerro.bundle": "/nonexistent/bundle.ctp"},
                     "linux": {}
                 },
                 "sandboxConfig": pod_config
