@@ -380,3 +380,115 @@ fn cri_sandbox_oom_score_without_restrict_fails_as_runc_with_the_remedy() {
     assert_eq!(records.lines().count(), 1, "{records}");
     assert!(records.contains("\"allowed\":true"), "{records}");
 }
+
+/// The shim processes serving this daemon whose binary is `shim`: (count,
+/// total VmRSS in KiB). The long-running ones only: `start` invocations
+/// exit as soon as they have printed an address.
+fn shims(ctd: &CriContainerd, shim: &str) -> (usize, u64) {
+    let ours = format!("-address\0{}\0", s(ctd.socket()));
+    let (mut n, mut rss) = (0, 0);
+    for p in fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&cmdline);
+        if text.contains(shim) && text.contains(&ours) && !text.contains("\0start\0") {
+            n += 1;
+            let status = fs::read_to_string(p.path().join("status")).unwrap_or_default();
+            rss += status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    (n, rss)
+}
+
+/// One shim per pod, as runc's v2 shim: a pod of a sandbox and three
+/// containers is served by one `containerd-shim-cerro-v1` process (each
+/// container still decided on its own), which exits when the pod is gone.
+/// Measured against `io.containerd.runc.v2` on the same pod (printed:
+/// processes and their total RSS).
+#[test]
+fn cri_one_shim_per_pod() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (home, store, audit) = (d.join("home"), d.join("store"), d.join("audit.log"));
+    let runtime = d.join("runtime");
+    let ctd = CriContainerd::start(
+        d,
+        &CriConfig {
+            sandbox_image: PAUSE,
+            restrict_oom_score_adj: true,
+            env: &[
+                ("CERRO_HOME", &home),
+                ("CERRO_STORE", &store),
+                ("CERRO_AUDIT_LOG", &audit),
+                ("CERRO_RUNTIME_ROOT", &runtime),
+            ],
+        },
+    );
+    let app_bundle = attested_and_plain_images(d, &home);
+    load(&home, &store, &app_bundle);
+    let app = import(&ctd, d, &d.join("attested"), "good", "registry.cerro.test/app");
+    let layout = pause_layout("");
+    let bundle = d.join("pause.ctp");
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}:pause", s(&layout)),
+        "-o",
+        &s(&bundle),
+        "--key",
+        "maintainer",
+    ]));
+    load(&home, &store, &bundle);
+    let pause = &import(&ctd, d, &layout, "pause", "registry.cerro.test/pause-attested");
+    run(ctd.ctr().args(["images", "tag", pause, PAUSE]));
+    ctd.until_image(PAUSE, true);
+
+    let script = "trap 'exit 0' TERM; while :; do sleep 1; done";
+    let mut measured = Vec::new();
+    for (handler, shim) in [
+        (HANDLER, "containerd-shim-cerro-v1"),
+        ("runc", "containerd-shim-runc-v2"),
+    ] {
+        let config = pod_config(&ctd, &format!("pod-{handler}"));
+        let pod = ctd
+            .call("RunPodSandbox", json!({"config": config, "runtimeHandler": handler}))
+            .map(|r| r["podSandboxId"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|e| panic!("{handler}: RunPodSandbox: {e}\n{}", ctd.log()));
+        let ids: Vec<String> = (0..3)
+            .map(|i| {
+                start_container(&ctd, &pod, &config, &format!("c{i}"), &app, script)
+                    .unwrap_or_else(|(at, e)| panic!("{handler}: {at}: {e}\n{}", ctd.log()))
+            })
+            .collect();
+        // Each container answers through the one shim.
+        for id in &ids {
+            let out = ctd.ok(
+                "ExecSync",
+                json!({"containerId": id, "cmd": ["/bin/busybox", "echo", id], "timeout": 30}),
+            );
+            let stdout = base64::engine::general_purpose::STANDARD
+                .decode(out["stdout"].as_str().unwrap_or_default())
+                .unwrap();
+            assert_eq!(String::from_utf8(stdout).unwrap(), format!("{id}\n"), "{handler}");
+        }
+        let (n, rss) = shims(&ctd, shim);
+        eprintln!("{handler}: a pod of 1 sandbox + 3 containers: {n} shim process(es), {rss} KiB RSS in all");
+        measured.push((handler, n));
+        for id in &ids {
+            remove_container(&ctd, id);
+        }
+        remove_pod(&ctd, &pod);
+        until(&ctd, "the pod's shim exits", || shims(&ctd, shim).0 == 0);
+    }
+    assert_eq!(measured, [(HANDLER, 1), ("runc", 1)]);
+    // Each container of the cerro pod was decided: the sandbox and three.
+    let records = fs::read_to_string(&audit).unwrap();
+    assert_eq!(
+        records.lines().filter(|l| l.contains("\"allowed\":true")).count(),
+        4,
+        "{records}"
+    );
+}
