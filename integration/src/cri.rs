@@ -11,8 +11,9 @@
 //!   CAP_SYS_RESOURCE may set; root on this machine kind lacks it, and runc
 //!   then fails the sandbox exactly as `cerro-runtime` does. With the
 //!   option containerd asks for no less than its own score instead.
-//! - the CNI directories are private and empty: pods use the host's
-//!   network (`namespaceOptions.network = NODE`).
+//! - the CNI directories are private: empty (pods use the host's network,
+//!   `namespaceOptions.network = NODE`), or the caller's network
+//!   configuration with Debian's plugins.
 //! - `sandbox_image` is the caller's (the test builds and attests its
 //!   pause image, [`pause_layout`]).
 //!
@@ -76,6 +77,9 @@ pub struct CriConfig<'a> {
     pub restrict_oom_score_adj: bool,
     /// Environment of the daemon, and so of its shims (`CERRO_*`).
     pub env: &'a [(&'a str, &'a Path)],
+    /// CNI's plugin directory; `None`: a private empty one (host network
+    /// only). The network configuration is read from `DIR/cni/conf`.
+    pub cni_bin_dir: Option<&'a Path>,
 }
 
 /// containerd's `config.toml` (version 2, as containerd 1.6 reads it) for
@@ -105,11 +109,14 @@ state = "{d}/state"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{HANDLER}]
       runtime_type = "io.cerro.v1"
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{d}/cni/bin"
+    bin_dir = "{cni_bin}"
     conf_dir = "{d}/cni/conf"
 "#,
         image = c.sandbox_image,
         restrict = c.restrict_oom_score_adj,
+        cni_bin = c
+            .cni_bin_dir
+            .map_or_else(|| format!("{d}/cni/bin"), |p| p.display().to_string()),
     )
 }
 

@@ -3,7 +3,11 @@
 //! "io.cerro.v1"`, what a RuntimeClass `handler: cerro` selects), driven
 //! over CRI's `runtime.v1` gRPC API the way kubelet drives it (PyPI
 //! `container-runtime-interface-api`, `integration/cri/cri.py`), pods on the
-//! host's network.
+//! host's network and on a CNI bridge. One shim process serves a pod
+//! (grouped by CRI's sandbox id, as runc's v2 shim), counted against
+//! `io.containerd.runc.v2`. Without `restrict_oom_score_adj` a sandbox
+//! fails under cerro-runtime as under runc (this machine's root lacks
+//! CAP_SYS_RESOURCE), cerro-runtime saying why and what to set.
 //!
 //! The pause image is built by the test (Debian's static `catatonit` as
 //! `/pause`, entrypoint `/pause -P`, no `PATH`), attested like any image and
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use cerro_integration::cri::{pause_layout, CriConfig, CriContainerd, CriError, HANDLER};
-use cerro_integration::{attested_and_plain_images, ct, run};
+use cerro_integration::{attested_and_plain_images, ct, require, run};
 use serde_json::{json, Value};
 
 /// One private containerd at a time (each cleans up the shim sockets it
@@ -34,6 +38,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The name CRI's `sandbox_image` gives the pause image.
 const PAUSE: &str = "registry.cerro.test/pause:3.9";
+
+/// Debian's CNI plugins (`containernetworking-plugins`).
+const CNI_BIN: &str = "/usr/lib/cni";
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -156,6 +163,7 @@ fn cri_runs_attested_pods_and_refuses_the_rest() {
                 ("CERRO_AUDIT_LOG", &audit),
                 ("CERRO_RUNTIME_ROOT", &runtime),
             ],
+            cni_bin_dir: None,
         },
     );
 
@@ -304,6 +312,59 @@ fn cri_runs_attested_pods_and_refuses_the_rest() {
     assert_eq!(allowed, [true, true, false, false, false], "{records:#?}");
 }
 
+/// A daemon under `d` (CNI configuration `cni`, if any) whose shims use the
+/// state under `d`, with the attested pause image as `sandbox_image` and,
+/// with `app`, the attested busybox image (its name returned).
+struct Cluster {
+    ctd: CriContainerd,
+    app: Option<String>,
+}
+
+fn cluster(d: &Path, restrict_oom_score_adj: bool, app: bool, cni: Option<&str>) -> Cluster {
+    let (home, store) = (d.join("home"), d.join("store"));
+    if let Some(conf) = cni {
+        fs::create_dir_all(d.join("cni/conf")).unwrap();
+        fs::write(d.join("cni/conf/10-cerro-test.conflist"), conf).unwrap();
+    }
+    let ctd = CriContainerd::start(
+        d,
+        &CriConfig {
+            sandbox_image: PAUSE,
+            restrict_oom_score_adj,
+            env: &[
+                ("CERRO_HOME", &home),
+                ("CERRO_STORE", &store),
+                ("CERRO_AUDIT_LOG", &d.join("audit.log")),
+                ("CERRO_RUNTIME_ROOT", &d.join("runtime")),
+            ],
+            cni_bin_dir: cni.map(|_| Path::new(CNI_BIN)),
+        },
+    );
+    let app = if app {
+        let app_bundle = attested_and_plain_images(d, &home);
+        load(&home, &store, &app_bundle);
+        Some(import(&ctd, d, &d.join("attested"), "good", "registry.cerro.test/app"))
+    } else {
+        run(ct(&home).args(["keygen", "--id", "maintainer"]));
+        None
+    };
+    let layout = pause_layout("");
+    let bundle = d.join("pause.ctp");
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}:pause", s(&layout)),
+        "-o",
+        &s(&bundle),
+        "--key",
+        "maintainer",
+    ]));
+    load(&home, &store, &bundle);
+    let pause = import(&ctd, d, &layout, "pause", "registry.cerro.test/pause-attested");
+    run(ctd.ctr().args(["images", "tag", &pause, PAUSE]));
+    ctd.until_image(PAUSE, true);
+    Cluster { ctd, app }
+}
+
 /// Whether this process has CAP_SYS_RESOURCE (bit 24 of CapEff).
 fn has_sys_resource() -> bool {
     let status = fs::read_to_string("/proc/self/status").unwrap();
@@ -321,36 +382,8 @@ fn cri_sandbox_oom_score_without_restrict_fails_as_runc_with_the_remedy() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (home, store, audit) = (d.join("home"), d.join("store"), d.join("audit.log"));
-    let runtime = d.join("runtime");
-    let ctd = CriContainerd::start(
-        d,
-        &CriConfig {
-            sandbox_image: PAUSE,
-            restrict_oom_score_adj: false,
-            env: &[
-                ("CERRO_HOME", &home),
-                ("CERRO_STORE", &store),
-                ("CERRO_AUDIT_LOG", &audit),
-                ("CERRO_RUNTIME_ROOT", &runtime),
-            ],
-        },
-    );
-    run(ct(&home).args(["keygen", "--id", "maintainer"]));
-    let layout = pause_layout("");
-    let bundle = d.join("pause.ctp");
-    run(ct(&home).args([
-        "pack",
-        &format!("oci:{}:pause", s(&layout)),
-        "-o",
-        &s(&bundle),
-        "--key",
-        "maintainer",
-    ]));
-    load(&home, &store, &bundle);
-    let pause = &import(&ctd, d, &layout, "pause", "registry.cerro.test/pause-attested");
-    run(ctd.ctr().args(["images", "tag", pause, PAUSE]));
-    ctd.until_image(PAUSE, true);
+    let audit = d.join("audit.log");
+    let Cluster { ctd, .. } = cluster(d, false, false, None);
 
     let cerro = run_pod(&ctd, &pod_config(&ctd, "oom-cerro"));
     let runc = ctd
@@ -413,38 +446,9 @@ fn cri_one_shim_per_pod() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (home, store, audit) = (d.join("home"), d.join("store"), d.join("audit.log"));
-    let runtime = d.join("runtime");
-    let ctd = CriContainerd::start(
-        d,
-        &CriConfig {
-            sandbox_image: PAUSE,
-            restrict_oom_score_adj: true,
-            env: &[
-                ("CERRO_HOME", &home),
-                ("CERRO_STORE", &store),
-                ("CERRO_AUDIT_LOG", &audit),
-                ("CERRO_RUNTIME_ROOT", &runtime),
-            ],
-        },
-    );
-    let app_bundle = attested_and_plain_images(d, &home);
-    load(&home, &store, &app_bundle);
-    let app = import(&ctd, d, &d.join("attested"), "good", "registry.cerro.test/app");
-    let layout = pause_layout("");
-    let bundle = d.join("pause.ctp");
-    run(ct(&home).args([
-        "pack",
-        &format!("oci:{}:pause", s(&layout)),
-        "-o",
-        &s(&bundle),
-        "--key",
-        "maintainer",
-    ]));
-    load(&home, &store, &bundle);
-    let pause = &import(&ctd, d, &layout, "pause", "registry.cerro.test/pause-attested");
-    run(ctd.ctr().args(["images", "tag", pause, PAUSE]));
-    ctd.until_image(PAUSE, true);
+    let audit = d.join("audit.log");
+    let Cluster { ctd, app } = cluster(d, true, true, None);
+    let app = app.unwrap();
 
     let script = "trap 'exit 0' TERM; while :; do sleep 1; done";
     let mut measured = Vec::new();
@@ -491,4 +495,87 @@ fn cri_one_shim_per_pod() {
         4,
         "{records}"
     );
+}
+
+/// The test's bridge, removed when the test ends (also when it fails).
+struct Bridge(&'static str);
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["link", "del", self.0]).output();
+    }
+}
+
+/// A pod on a CNI bridge (Debian's `containernetworking-plugins`: bridge,
+/// host-local, loopback) instead of the host's network: the sandbox gets
+/// its own network namespace, address and host name, and the attested app
+/// container joins them.
+#[test]
+fn cri_pod_on_a_cni_bridge() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    for plugin in ["bridge", "host-local", "loopback"] {
+        assert!(
+            Path::new(CNI_BIN).join(plugin).exists(),
+            "{CNI_BIN}/{plugin} missing: containernetworking-plugins is not installed: run scripts/install-deps"
+        );
+    }
+    require("ip");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bridge = Bridge("cerrocri0");
+    let conf = json!({
+        "cniVersion": "1.0.0",
+        "name": "cerro-cri-test",
+        "plugins": [{
+            "type": "bridge",
+            "bridge": bridge.0,
+            "isGateway": true,
+            "ipMasq": false,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{"subnet": "10.243.77.0/24"}]],
+                "dataDir": s(&d.join("cni/ipam"))
+            }
+        }]
+    });
+    let Cluster { ctd, app } = cluster(d, true, true, Some(&conf.to_string()));
+    let app = app.unwrap();
+    let mut config = pod_config(&ctd, "bridged");
+    config["hostname"] = json!("bridged-pod");
+    config["linux"]["securityContext"]["namespaceOptions"] =
+        json!({"network": "POD", "pid": "CONTAINER", "ipc": "POD"});
+    let pod = run_pod(&ctd, &config).unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", ctd.log()));
+    let status = ctd.ok("PodSandboxStatus", json!({"podSandboxId": pod}));
+    let ip = status["status"]["network"]["ip"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(ip.starts_with("10.243.77."), "{status}");
+    let id = start_container(
+        &ctd,
+        &pod,
+        &config,
+        "app",
+        &app,
+        "trap 'exit 0' TERM; while :; do sleep 1; done",
+    )
+    .unwrap_or_else(|(at, e)| panic!("{at}: {e}\n{}", ctd.log()));
+    let exec = |cmd: &[&str]| {
+        let out = ctd.ok("ExecSync", json!({"containerId": id, "cmd": cmd, "timeout": 30}));
+        assert_eq!(out["exitCode"], 0, "{cmd:?}: {out}");
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(out["stdout"].as_str().unwrap_or_default())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let addr = exec(&["/bin/busybox", "ip", "-4", "addr", "show", "eth0"]);
+    assert!(addr.contains(&format!("inet {ip}/24")), "{addr}");
+    assert_eq!(exec(&["/bin/busybox", "hostname"]), "bridged-pod\n");
+    // The gateway (the bridge, on the host) answers from inside the pod.
+    let ping = exec(&["/bin/busybox", "ping", "-c", "1", "-W", "5", "10.243.77.1"]);
+    assert!(ping.contains("1 packets received"), "{ping}");
+    remove_container(&ctd, &id);
+    remove_pod(&ctd, &pod);
 }
