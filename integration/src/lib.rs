@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod cri;
 pub mod registry;
 
 /// The `ct` binary of this build: `CT_BIN`, else beside the test binary

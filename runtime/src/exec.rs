@@ -28,6 +28,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
 use crate::label::{LabelExecutor, ProcAttr};
+use crate::lookup::RuncLookup;
 use crate::seccomp::{Libseccomp, SeccompExecutor};
 use crate::{open_stream, Direction};
 
@@ -104,7 +105,7 @@ pub fn exec(root: &Path, req: ExecRequest) -> Result<i32> {
     let stderr = open_stream(req.stderr.as_deref(), Direction::Out)?;
     let executor = LabelExecutor::new(
         ProcAttr,
-        SeccompExecutor::new(seccomp_of(&spec), Libseccomp, DefaultExecutor {}),
+        SeccompExecutor::new(seccomp_of(&spec), Libseccomp, RuncLookup::new(DefaultExecutor {})),
     );
     let pid = ContainerBuilder::new(id.clone(), SyscallType::Linux)
         .with_executor(executor)

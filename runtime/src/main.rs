@@ -24,12 +24,20 @@
 //! the container's process label and seccomp profile ([`seccomp`]); the
 //! image is not verified again (the shim verified it at create).
 //!
+//! The container's program is found with runc's rule ([`lookup`]: an
+//! absolute `args[0]` runs with no `PATH` in the environment), and a
+//! `process.oomScoreAdj` this process may not set fails `create` with the
+//! reason and containerd's remedy ([`oom`]), where libcontainer says only
+//! "io error".
+//!
 //! `pause` and `resume` freeze and thaw the container's cgroup
 //! (libcontainer's freezer); `update` ([`update`]) applies new cgroup
 //! limits to it.
 
 mod exec;
 mod label;
+mod lookup;
+mod oom;
 mod seccomp;
 mod update;
 
@@ -45,6 +53,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
 use crate::label::{LabelExecutor, ProcAttr};
+use crate::lookup::RuncLookup;
 
 /// Where container state lives unless `--root` says otherwise.
 const DEFAULT_ROOT: &str = "/run/cerro-runtime";
@@ -221,13 +230,19 @@ fn run(cli: Cli) -> Result<i32> {
             id,
         } => {
             std::fs::create_dir_all(&cli.root).with_context(|| format!("creating {}", cli.root.display()))?;
+            // libcontainer's own write of the OOM score fails without a
+            // reason ("io error"); this one says why and what to set.
+            let config = bundle.join("config.json");
+            let spec = libcontainer::oci_spec::runtime::Spec::load(&config)
+                .with_context(|| format!("reading {}", config.display()))?;
+            oom::apply(spec.process().as_ref().and_then(|p| p.oom_score_adj()))?;
             // The init gets these, not this process's own stdio: our stderr
             // is the shim's pipe for error messages and must close when we exit.
             let stdin = open_stream(stdin.as_deref(), Direction::In)?;
             let stdout = open_stream(stdout.as_deref(), Direction::Out)?;
             let stderr = open_stream(stderr.as_deref(), Direction::Out)?;
             ContainerBuilder::new(id.clone(), SyscallType::Linux)
-                .with_executor(LabelExecutor::new(ProcAttr, DefaultExecutor {}))
+                .with_executor(LabelExecutor::new(ProcAttr, RuncLookup::new(DefaultExecutor {})))
                 .with_root_path(&cli.root)?
                 .with_pid_file(pid_file)?
                 .with_console_socket(console_socket)

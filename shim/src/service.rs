@@ -146,8 +146,14 @@ impl containerd_shim::Shim for Service {
     }
 
     fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
-        // One shim per container (no pod grouping yet).
-        let grouping = opts.id.clone();
+        // One shim per pod, as runc's v2 shim: containerd runs `start` in
+        // the task's bundle, whose spec names the pod (CRI's sandbox id;
+        // the sandbox's own id for the sandbox). The socket address is
+        // derived from the group, so every container of the pod gets the
+        // address of the first one's shim: the process spawned here finds
+        // the address in use and answering, prints it and exits (the
+        // `containerd-shim` crate's `create_server_with_retry`).
+        let grouping = pod_grouping(std::path::Path::new(".")).unwrap_or_else(|| opts.id.clone());
         let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
         // The daemon removes this socket when it exits.
         containerd_shim::synchronous::util::write_address(&address)?;
@@ -209,6 +215,25 @@ impl containerd_shim::Shim for Service {
         }
         svc
     }
+}
+
+/// The annotations that group a task with others in one shim, in runc's
+/// v2 shim's order (`io.containerd.runc.v2.group`, then CRI's sandbox id).
+const GROUP_ANNOTATIONS: [&str; 2] = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
+
+/// The group of the task whose bundle is `bundle`, from its spec's
+/// annotations; `None` (one shim for this task) when the spec cannot be
+/// read or names no group. A group is a containerd API client's choice
+/// (root-equivalent, as for runc): it only shares a process, every task
+/// is still decided on its own at create. A value that is empty or not a
+/// plain name (`/`, NUL, more than 256 bytes) is ignored.
+fn pod_grouping(bundle: &std::path::Path) -> Option<String> {
+    let spec = crate::settings::read_config(bundle).ok()?;
+    GROUP_ANNOTATIONS
+        .iter()
+        .filter_map(|k| spec.annotations.get(*k))
+        .find(|v| !v.is_empty() && v.len() <= 256 && !v.contains(['/', '\0']))
+        .cloned()
 }
 
 fn publish(p: &RemotePublisher, ns: &str, topic: &str, event: Box<dyn MessageDyn>) {
@@ -618,6 +643,32 @@ mod tests {
             ttrpc::Error::RpcStatus(s) => assert_eq!(s.code(), Code::INVALID_ARGUMENT),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_pod_shares_a_shim_named_by_its_sandbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |annotations: &str| {
+            std::fs::write(
+                dir.path().join("config.json"),
+                format!(r#"{{"ociVersion":"1.0.2","annotations":{annotations}}}"#),
+            )
+            .unwrap();
+        };
+        write(r#"{"io.kubernetes.cri.container-type":"container","io.kubernetes.cri.sandbox-id":"pod1"}"#);
+        assert_eq!(pod_grouping(dir.path()).as_deref(), Some("pod1"));
+        write(r#"{"io.kubernetes.cri.sandbox-id":"pod1","io.containerd.runc.v2.group":"g"}"#);
+        assert_eq!(pod_grouping(dir.path()).as_deref(), Some("g"));
+        for bad in [
+            r#"{}"#,
+            r#"{"io.kubernetes.cri.sandbox-id":""}"#,
+            r#"{"io.kubernetes.cri.sandbox-id":"../x"}"#,
+        ] {
+            write(bad);
+            assert_eq!(pod_grouping(dir.path()), None, "{bad}");
+        }
+        std::fs::write(dir.path().join("config.json"), "not json").unwrap();
+        assert_eq!(pod_grouping(dir.path()), None);
     }
 
     #[test]

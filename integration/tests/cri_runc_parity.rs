@@ -1,0 +1,245 @@
+//! Containers that runc runs must run under `cerro-runtime` too (issue 15):
+//! the same OCI bundles, given to Debian's runc and to `cerro-runtime`
+//! directly (no containerd), with the outcomes compared, case by case,
+//! with each other and with what runc is known to do.
+//!
+//! The cases are the ones CRI pods meet: an image whose config sets no
+//! `Env` and an absolute entrypoint (a pause image; containerd's CRI adds
+//! no default `PATH` to a sandbox), which libcontainer 0.7 refused ("PATH
+//! environment variable is not set"); a bare program name, which needs
+//! `PATH` in both; a missing program; and the `oomScoreAdj -998` CRI asks
+//! for a sandbox, which this machine's root (no CAP_SYS_RESOURCE) cannot
+//! set: both fail, `cerro-runtime` saying why and what to configure.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cerro_integration::{bin, is_root, require, run};
+use serde_json::{json, Value};
+
+/// A bundle at `dir`: busybox (static) as the root file system, runc's
+/// default spec with `args`, `env` and, if given, `oomScoreAdj`.
+fn bundle(dir: &Path, args: &[&str], env: &[&str], oom: Option<i32>) {
+    let rootfs = dir.join("rootfs/bin");
+    fs::create_dir_all(&rootfs).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("busybox")).unwrap();
+    run(Command::new("runc").arg("spec").arg("--bundle").arg(dir));
+    let path = dir.join("config.json");
+    let mut spec: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(args);
+    spec["process"]["env"] = json!(env);
+    if let Some(o) = oom {
+        spec["process"]["oomScoreAdj"] = json!(o);
+    }
+    fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+}
+
+/// What happened: ran (and printed), or failed (and said).
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Ran(String),
+    Failed,
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `runc run` of the bundle: its outcome and everything it said.
+fn under_runc(root: &Path, b: &Path, id: &str) -> (Outcome, String) {
+    let out = Command::new("timeout")
+        .args(["60", "runc", "--root"])
+        .arg(root)
+        .args(["run", "--bundle"])
+        .arg(b)
+        .arg(id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = Command::new("runc")
+        .arg("--root")
+        .arg(root)
+        .args(["delete", "--force", id])
+        .output();
+    if out.status.success() {
+        (
+            Outcome::Ran(String::from_utf8_lossy(&out.stdout).into_owned()),
+            text(&out),
+        )
+    } else {
+        (Outcome::Failed, text(&out))
+    }
+}
+
+/// `cerro-runtime create` + `start` of the bundle, its stdout to a file,
+/// waiting until it stopped: its outcome and what the runtime said.
+fn under_cerro(root: &Path, b: &Path, id: &str) -> (Outcome, String) {
+    let rt = bin("cerro-runtime");
+    let out_file = b.join("stdout");
+    let create = Command::new("timeout")
+        .arg("60")
+        .arg(&rt)
+        .arg("--root")
+        .arg(root)
+        .args(["create", "--bundle"])
+        .arg(b)
+        .arg(format!("--stdout=file://{}", out_file.display()))
+        .arg(id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let delete = || {
+        let _ = Command::new(&rt)
+            .arg("--root")
+            .arg(root)
+            .args(["delete", "--force", id])
+            .output();
+    };
+    if !create.status.success() {
+        delete();
+        return (Outcome::Failed, text(&create));
+    }
+    let start = Command::new(&rt)
+        .arg("--root")
+        .arg(root)
+        .args(["start", id])
+        .output()
+        .unwrap();
+    if !start.status.success() {
+        delete();
+        return (Outcome::Failed, text(&start));
+    }
+    let t0 = Instant::now();
+    loop {
+        let st = Command::new(&rt)
+            .arg("--root")
+            .arg(root)
+            .args(["state", id])
+            .output()
+            .unwrap();
+        let state: Value = serde_json::from_slice(&st.stdout).unwrap_or(Value::Null);
+        if state["status"] == "stopped" {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{id} never stopped: {}",
+            text(&st)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    delete();
+    (
+        Outcome::Ran(fs::read_to_string(&out_file).unwrap_or_default()),
+        text(&start),
+    )
+}
+
+/// One case: its name, `args`, `env`, `oomScoreAdj`, and what runc does.
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    Option<i32>,
+    Outcome,
+);
+
+/// Whether this process has CAP_SYS_RESOURCE (bit 24 of CapEff).
+fn has_sys_resource() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap();
+    u64::from_str_radix(eff.trim(), 16).unwrap() & (1 << 24) != 0
+}
+
+#[test]
+fn cerro_runtime_runs_what_runc_runs() {
+    assert!(is_root(), "runc and cerro-runtime need root here");
+    require("runc");
+    assert!(
+        Path::new("/bin/busybox").exists(),
+        "busybox-static is not installed: run scripts/install-deps"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (runc_root, cerro_root) = (d.join("runc-root"), d.join("cerro-root"));
+    const PATH: &str = "PATH=/usr/local/bin:/usr/bin:/bin";
+    let ran = |s: &str| Outcome::Ran(s.to_owned());
+    let oom_outcome = if has_sys_resource() {
+        ran("oom\n")
+    } else {
+        Outcome::Failed
+    };
+    // (case, args, env, oomScoreAdj, what runc does)
+    let cases: [Case; 6] = [
+        (
+            "absolute-no-path",
+            &["/bin/busybox", "echo", "no-path"],
+            &[],
+            None,
+            ran("no-path\n"),
+        ),
+        (
+            "absolute-no-env-at-all",
+            &["/bin/busybox", "echo", "a"],
+            &["HOME=/"],
+            None,
+            ran("a\n"),
+        ),
+        (
+            "absolute-with-path",
+            &["/bin/busybox", "echo", "with-path"],
+            &[PATH],
+            None,
+            ran("with-path\n"),
+        ),
+        (
+            "bare-with-path",
+            &["busybox", "echo", "bare"],
+            &[PATH],
+            None,
+            ran("bare\n"),
+        ),
+        ("bare-no-path", &["busybox", "echo", "bare"], &[], None, Outcome::Failed),
+        ("missing-program", &["/bin/nonexistent"], &[PATH], None, Outcome::Failed),
+    ];
+    let oom_case: Case = (
+        "sandbox-oom-score",
+        &["/bin/busybox", "echo", "oom"],
+        &[PATH],
+        Some(-998),
+        oom_outcome,
+    );
+    for (i, (name, args, env, oom, expected)) in cases.into_iter().chain([oom_case]).enumerate() {
+        let b = d.join(name);
+        bundle(&b, args, env, oom);
+        let (by_runc, runc_said) = under_runc(&runc_root, &b, &format!("parity-runc-{i}"));
+        let (by_cerro, cerro_said) = under_cerro(&cerro_root, &b, &format!("parity-cerro-{i}"));
+        assert_eq!(by_runc, expected, "{name}: runc said: {runc_said}");
+        assert_eq!(
+            by_cerro, by_runc,
+            "{name}: cerro-runtime said: {cerro_said}\nrunc said: {runc_said}"
+        );
+        if name == "sandbox-oom-score" && by_cerro == Outcome::Failed {
+            assert!(
+                cerro_said.contains("cannot set process.oomScoreAdj -998")
+                    && cerro_said.contains("restrict_oom_score_adj = true"),
+                "{cerro_said}"
+            );
+        }
+        if name == "bare-no-path" {
+            assert!(
+                cerro_said.contains("executable file not found in $PATH"),
+                "{cerro_said}"
+            );
+        }
+    }
+}
