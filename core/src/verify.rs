@@ -154,6 +154,18 @@ pub struct LogProofReport {
     pub tree_size: u64,
     /// What became of it.
     pub status: LogProofStatus,
+    /// The trusted witnesses whose cosignature of the checkpoint verified,
+    /// with the time each says it cosigned (empty unless verified).
+    pub witnesses: Vec<WitnessReport>,
+}
+
+/// A witness cosignature that verified (see [`LogProofReport`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WitnessReport {
+    /// The witness's name (its key's name in the trust store).
+    pub name: String,
+    /// When it cosigned, by its own clock (POSIX seconds).
+    pub timestamp: u64,
 }
 
 /// See [`LogProofReport`].
@@ -587,6 +599,7 @@ fn check_proofs(
             index: p.proof.index(),
             tree_size: cp.size(),
             status: LogProofStatus::UntrustedLog,
+            witnesses: Vec::new(),
         };
         let Some(tlog) = tlog.as_ref().filter(|t| t.has_log(cp.origin())) else {
             push(
@@ -613,6 +626,14 @@ fn check_proofs(
                     ),
                 );
                 line.status = LogProofStatus::Verified;
+                line.witnesses = v
+                    .witnesses()
+                    .iter()
+                    .map(|c| WitnessReport {
+                        name: c.witness.clone(),
+                        timestamp: c.timestamp,
+                    })
+                    .collect();
                 report.transparency.push(line);
                 verified.push(v);
             }

@@ -437,6 +437,23 @@ pub enum WitnessCommand {
         #[arg(long, value_name = "ADDR")]
         listen: std::net::SocketAddr,
     },
+    /// Trust a witness (trust.toml [witnesses]): its verifier key (name+hex8+base64, type 0x04,
+    /// as `ct witness keygen` prints it). The policy's transparency.witnesses counts them.
+    Trust {
+        /// The witness's verifier key.
+        vkey: String,
+    },
+    /// Stop trusting the witness with this name.
+    Untrust {
+        /// The witness's name.
+        name: String,
+    },
+    /// List the trusted witnesses.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

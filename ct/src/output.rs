@@ -121,6 +121,13 @@ pub fn explain(report: &Report) -> String {
                 "  {:<36} index {} tree size {} ({status})",
                 t.origin, t.index, t.tree_size
             ));
+            for w in &t.witnesses {
+                line(format!(
+                    "    cosigned by witness {} at {}",
+                    w.name,
+                    cerro_core::timestamp::format_rfc3339(w.timestamp)
+                ));
+            }
         }
     }
     line("signers".into());

@@ -229,6 +229,12 @@ pub struct TransparencyRules {
     /// [`DEFAULT_LOGS`]).
     #[serde(default = "default_logs")]
     pub logs: usize,
+    /// Distinct witnesses of the trust store whose cosignature of a log's
+    /// checkpoint verified: a log counts toward `logs` only when its
+    /// proof's checkpoint carries at least this many (k of the n the trust
+    /// store lists; default 0, none).
+    #[serde(default)]
+    pub witnesses: usize,
 }
 
 /// Logs required when the `transparency` section does not say: two, so no
@@ -422,7 +428,10 @@ impl Document {
         if let Some(r) = &mut self.require_attestations {
             if r.transparency_log {
                 r.transparency_log = false;
-                self.transparency = Some(TransparencyRules { logs: DEFAULT_LOGS });
+                self.transparency = Some(TransparencyRules {
+                        logs: DEFAULT_LOGS,
+                        witnesses: 0,
+                    });
             }
         }
         if let Some(s) = &mut self.signers {

@@ -207,17 +207,39 @@ impl DeploymentPolicy {
             let rule = "transparency.logs";
             // Core verified each proof against the trust store's logs and
             // passes only those, one per origin, one key per log: counting
-            // distinct origins counts distinct logs (and keys).
-            let origins: BTreeSet<&str> = input.logs.iter().map(|l| l.origin()).collect();
+            // distinct origins counts distinct logs (and keys). Each proof
+            // lists the distinct trusted witnesses whose cosignature of its
+            // checkpoint verified; a log counts only with enough of them.
+            let origins: BTreeSet<&str> = input
+                .logs
+                .iter()
+                .filter(|l| l.witnesses().len() >= t.witnesses)
+                .map(|l| l.origin())
+                .collect();
             if origins.len() < t.logs {
                 let carried = input.bundle.transparency.len();
+                let short: Vec<String> = input
+                    .logs
+                    .iter()
+                    .filter(|l| l.witnesses().len() < t.witnesses)
+                    .map(|l| format!("{} ({} of {})", l.origin(), l.witnesses().len(), t.witnesses))
+                    .collect();
                 return Err(refuse(
                     rule,
                     format!(
-                        "{} of {} required distinct trusted transparency logs prove the release{}",
+                        "{} of {} required distinct trusted transparency logs prove the release{}{}",
                         origins.len(),
                         t.logs,
-                        if carried > origins.len() {
+                        if short.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; checkpoints without the {} witness cosignature(s) required: {}",
+                                t.witnesses,
+                                short.join(", ")
+                            )
+                        },
+                        if carried > input.logs.len() {
                             format!(
                                 " (the bundle carries {carried} proof(s); those from logs outside the trust store do not count)"
                             )

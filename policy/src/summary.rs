@@ -62,8 +62,16 @@ impl DeploymentPolicy {
         }
         if let Some(t) = &d.transparency {
             s.push(format!(
-                "Its release must be proven logged by {} distinct transparency log(s) of the trust store (proofs carried in the bundle, verified offline).",
-                t.logs
+                "Its release must be proven logged by {} distinct transparency log(s) of the trust store (proofs carried in the bundle, verified offline){}.",
+                t.logs,
+                if t.witnesses > 0 {
+                    format!(
+                        ", each checkpoint cosigned by at least {} distinct witness(es) of the trust store",
+                        t.witnesses
+                    )
+                } else {
+                    String::new()
+                }
             ));
         }
         if let Some(r) = &d.registries {

@@ -65,6 +65,7 @@ fn schema_and_engine_agree() {
         r#"{"version":"1","time":{"max_age_days":30}}"#.into(),
         r#"{"version":"1","transparency":{}}"#.into(),
         r#"{"version":"1","transparency":{"logs":3},"require_attestations":{"transparency_log":false}}"#.into(),
+        r#"{"version":"1","transparency":{"logs":1,"witnesses":2}}"#.into(),
         r#"{"version":"1","transparency":null}"#.into(),
     ];
     let refused = [
@@ -110,7 +111,8 @@ fn schema_and_engine_agree() {
         r#"{"version":"1","time":{"max_age_days":0}}"#.into(),
         r#"{"version":"1","time":{"max_age_days":30,"min_age_days":1}}"#.into(),
         r#"{"version":"1","transparency":{"logs":0}}"#.into(),
-        r#"{"version":"1","transparency":{"logs":2,"witnesses":1}}"#.into(),
+        r#"{"version":"1","transparency":{"logs":2,"witness":1}}"#.into(),
+        r#"{"version":"1","transparency":{"logs":2,"witnesses":-1}}"#.into(),
         r#"{"version":"1","transparency":{"logs":"2"}}"#.into(),
     ];
     for doc in &accepted {

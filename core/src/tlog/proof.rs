@@ -361,6 +361,36 @@ impl TlogTrust {
     /// would rest on the log's word alone: no split-view protection) or
     /// above the number of witnesses.
     pub fn new(logs: Vec<TrustedLog>, witnesses: Vec<VerifierKey>, witness_threshold: usize) -> Result<Self> {
+        let trust = Self::counting(logs, witnesses)?;
+        if witness_threshold > trust.witnesses.len() {
+            return Err(Error::invalid_config(
+                "transparency trust",
+                format!(
+                    "witness threshold {witness_threshold} is more than the {} witnesses listed",
+                    trust.witnesses.len()
+                ),
+            ));
+        }
+        if witness_threshold == 0 {
+            return Err(Error::invalid_config(
+                "transparency trust",
+                "witness threshold 0: at least one witness must cosign",
+            ));
+        }
+        Ok(TlogTrust {
+            witness_threshold,
+            ..trust
+        })
+    }
+
+    /// Trust in `logs` and `witnesses` where core requires no cosignature
+    /// ([`TlogProof::verify`] step 3 with a threshold of 0) but verifies
+    /// each one a checkpoint carries and reports who cosigned it and when
+    /// ([`VerifiedTlogProof::witnesses`]): how many must have cosigned is
+    /// the deployment policy's rule (`transparency.witnesses`, spec/policy.md
+    /// §1.7), counted there. The same refusals as [`TlogTrust::new`] but
+    /// the threshold's.
+    pub fn counting(logs: Vec<TrustedLog>, witnesses: Vec<VerifierKey>) -> Result<Self> {
         if logs.is_empty() {
             return Err(Error::invalid_config("transparency trust", "it lists no log"));
         }
@@ -400,25 +430,10 @@ impl TlogTrust {
                 }
             }
         }
-        if witness_threshold > witnesses.len() {
-            return Err(Error::invalid_config(
-                "transparency trust",
-                format!(
-                    "witness threshold {witness_threshold} is more than the {} witnesses listed",
-                    witnesses.len()
-                ),
-            ));
-        }
-        if witness_threshold == 0 {
-            return Err(Error::invalid_config(
-                "transparency trust",
-                "witness threshold 0: at least one witness must cosign",
-            ));
-        }
         Ok(TlogTrust {
             logs,
             witnesses,
-            witness_threshold,
+            witness_threshold: 0,
         })
     }
 
@@ -432,22 +447,7 @@ impl TlogTrust {
     /// same refusals as [`TlogTrust::new`] for the logs (none, one origin
     /// twice, one key name and ID twice).
     pub fn logs_only(logs: Vec<TrustedLog>) -> Result<Self> {
-        if logs.is_empty() {
-            return Err(Error::invalid_config("transparency trust", "it lists no log"));
-        }
-        for (i, l) in logs.iter().enumerate() {
-            if logs[..i].iter().any(|o| o.origin == l.origin) {
-                return Err(Error::invalid_config(
-                    "transparency trust",
-                    format!("log {} is listed twice", l.origin),
-                ));
-            }
-        }
-        Ok(TlogTrust {
-            logs,
-            witnesses: Vec::new(),
-            witness_threshold: 0,
-        })
+        Self::counting(logs, Vec::new())
     }
 
     /// Whether a log with this origin is trusted.

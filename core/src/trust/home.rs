@@ -65,6 +65,17 @@ struct TrustFile {
     /// Transparency logs by origin (spec/trust-store.md §5.1).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     logs: BTreeMap<String, LogRecord>,
+    /// Transparency-log witnesses by name (spec/trust-store.md §5.2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    witnesses: BTreeMap<String, WitnessRecord>,
+}
+
+/// A `[witnesses."<name>"]` table: the witness's cosignature/v1 verifier
+/// key, whose name is the table's.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WitnessRecord {
+    key: String,
 }
 
 /// A `[logs."<origin>"]` table: the log's C2SP verifier keys. Witnesses
@@ -200,6 +211,18 @@ impl Home {
                 .map_err(|e| invalid(e.to_string()))?;
             store.set_log(&origin, keys).map_err(|e| invalid(e.to_string()))?;
         }
+        // Witnesses after logs: a witness may not hold a log's key.
+        for (name, rec) in file.witnesses {
+            let invalid = |reason: String| Error::InvalidTrustStore {
+                path: path.clone(),
+                reason: format!("witness {name:?}: {reason}"),
+            };
+            let key = VerifierKey::parse(&rec.key).map_err(|e| invalid(e.to_string()))?;
+            if key.name() != name {
+                return Err(invalid(format!("its key is named {:?}", key.name())));
+            }
+            store.set_witness(key).map_err(|e| invalid(e.to_string()))?;
+        }
         Ok(store)
     }
 
@@ -268,6 +291,10 @@ impl Home {
                     keys: l.keys().iter().map(VerifierKey::to_vkey).collect(),
                 },
             );
+        }
+        for w in store.witnesses() {
+            file.witnesses
+                .insert(w.name().to_owned(), WitnessRecord { key: w.to_vkey() });
         }
         let text = toml::to_string(&file).map_err(|e| Error::System {
             op: "encoding the trust store",
@@ -556,6 +583,52 @@ mod tests {
             format!("[logs.x]\nkeys = [\"{b}\"]\nwitnesses = 1\n"),
             // One key for two logs.
             format!("[logs.x]\nkeys = [\"{vkey}\"]\n"),
+        ] {
+            fs::write(home.trust_path(), format!("{text}{bad}")).unwrap();
+            assert!(
+                matches!(home.load_trust(), Err(Error::InvalidTrustStore { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn witnesses_round_trip_and_are_validated_on_load() {
+        use crate::tlog::{Ed25519Cosigner, Ed25519NoteSigner, NoteSigner as _};
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        let log = Ed25519NoteSigner::from_seed("a.example/log", &[1; 32]).unwrap();
+        let w1 = Ed25519Cosigner::from_seed("w1.example", &[2; 32]).unwrap();
+        let w2 = Ed25519Cosigner::from_seed("w2.example", &[3; 32]).unwrap();
+        home.update_trust(|s| {
+            s.set_log("a.example/log", vec![log.verifier_key().clone()])?;
+            s.set_witness(w1.verifier_key().clone())?;
+            s.set_witness(w2.verifier_key().clone()).map(|_| ())
+        })
+        .unwrap();
+        let text = fs::read_to_string(home.trust_path()).unwrap();
+        assert!(
+            text.contains(&format!("[witnesses.\"w1.example\"]\nkey = \"{}\"\n", w1.verifier_key().to_vkey())),
+            "{text}"
+        );
+        let store = home.load_trust().unwrap();
+        let names: Vec<&str> = store.witnesses().map(|w| w.name()).collect();
+        assert_eq!(names, ["w1.example", "w2.example"]);
+        assert!(store.tlog_trust().is_some());
+        // The same key under another name; a log's key as a witness; a note
+        // key (type 0x01); a table named unlike its key; not a key.
+        let same = Ed25519Cosigner::from_seed("w3.example", &[2; 32]).unwrap();
+        let logkey_as_witness = Ed25519Cosigner::from_seed("w4.example", &[1; 32]).unwrap();
+        for bad in [
+            format!("[witnesses.\"w3.example\"]\nkey = \"{}\"\n", same.verifier_key().to_vkey()),
+            format!(
+                "[witnesses.\"w4.example\"]\nkey = \"{}\"\n",
+                logkey_as_witness.verifier_key().to_vkey()
+            ),
+            format!("[witnesses.\"a.example/log\"]\nkey = \"{}\"\n", log.verifier_key().to_vkey()),
+            format!("[witnesses.\"other\"]\nkey = \"{}\"\n", w1.verifier_key().to_vkey()),
+            "[witnesses.x]\nkey = \"not a key\"\n".to_string(),
+            "[witnesses.x]\nkeys = []\n".to_string(),
         ] {
             fs::write(home.trust_path(), format!("{text}{bad}")).unwrap();
             assert!(

@@ -333,6 +333,8 @@ pub struct TrustStore {
     keys: BTreeMap<String, KeyEntry>,
     groups: BTreeMap<String, ThresholdGroup>,
     logs: BTreeMap<String, TrustedLog>,
+    /// Transparency-log witnesses by name (spec/trust-store.md §5.2).
+    witnesses: BTreeMap<String, VerifierKey>,
 }
 
 impl TrustStore {
@@ -446,13 +448,67 @@ impl TrustStore {
         self.logs.remove(origin)
     }
 
-    /// The transparency trust the trusted logs make (no witnesses yet:
-    /// [`TlogTrust::logs_only`]), or `None` when no log is trusted.
+    /// Adds or replaces the witness `key` (a C2SP cosignature/v1 verifier
+    /// key, type 0x04; its name is the witness's name), returning the key it
+    /// replaced. Refuses (configuration, exit 78) another type, and a public
+    /// key that another witness or a log already has: witnesses are counted
+    /// distinct by their keys, and tlog-cosignature says one public key
+    /// cannot serve two cosigners.
+    pub fn set_witness(&mut self, key: VerifierKey) -> Result<Option<VerifierKey>> {
+        let name = key.name().to_owned();
+        if key.alg() != crate::tlog::note::ALG_COSIGNATURE_V1 {
+            return Err(Error::invalid_config(
+                "transparency witness",
+                format!("{} is not a cosignature/v1 key (type 0x04)", key.to_vkey()),
+            ));
+        }
+        if let Some(other) = self
+            .witnesses
+            .values()
+            .find(|o| o.name() != name && o.public_key() == key.public_key())
+        {
+            return Err(Error::invalid_config(
+                "transparency witness",
+                format!("the key of witness {name} is already the key of witness {}", other.name()),
+            ));
+        }
+        if let Some(log) = self
+            .logs
+            .values()
+            .find(|l| l.keys().iter().any(|k| k.public_key() == key.public_key()))
+        {
+            return Err(Error::invalid_config(
+                "transparency witness",
+                format!("the key of witness {name} is the key of log {}", log.origin()),
+            ));
+        }
+        Ok(self.witnesses.insert(name, key))
+    }
+
+    /// All trusted witnesses, by name.
+    pub fn witnesses(&self) -> impl Iterator<Item = &VerifierKey> {
+        self.witnesses.values()
+    }
+
+    /// Removes the witness with this name, returning its key if it was trusted.
+    pub fn remove_witness(&mut self, name: &str) -> Option<VerifierKey> {
+        self.witnesses.remove(name)
+    }
+
+    /// The transparency trust the trusted logs and witnesses make, or
+    /// `None` when no log is trusted (or the two cannot be trusted
+    /// together: then no proof counts). Core verifies every cosignature a
+    /// checkpoint carries by a trusted witness and reports it; how many
+    /// must have cosigned is the policy's rule ([`TlogTrust::counting`]).
     pub fn tlog_trust(&self) -> Option<TlogTrust> {
         if self.logs.is_empty() {
             return None;
         }
-        TlogTrust::logs_only(self.logs.values().cloned().collect()).ok()
+        TlogTrust::counting(
+            self.logs.values().cloned().collect(),
+            self.witnesses.values().cloned().collect(),
+        )
+        .ok()
     }
 
     /// Decides which of `signers` (fingerprints of signatures that were

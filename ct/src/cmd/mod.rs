@@ -29,7 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { keep } => return demo::run(keep.as_deref()),
         Command::Policy(p) => return policy::policy(p),
         Command::Log(l) if log::standalone(l) => return log::run(l),
-        Command::Witness(w) => return witness::run(w),
+        Command::Witness(w) if witness::standalone(w) => return witness::run(w),
         _ => {}
     }
     let ctx = Ctx::new(&cli)?;
@@ -107,11 +107,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff { old, new, json } => diff::diff(&ctx, &old, &new, json),
         Command::Doctor => doctor::doctor(&ctx),
         Command::Log(l) => log::run_home(&ctx, &l),
+        Command::Witness(w) => witness::run_home(&ctx, &w),
         Command::Version { .. }
         | Command::Man { .. }
         | Command::Completions { .. }
         | Command::Demo { .. }
-        | Command::Witness(_)
         | Command::Policy(_) => {
             unreachable!("handled above")
         }

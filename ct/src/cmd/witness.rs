@@ -12,11 +12,61 @@ use cerro_tlog::key;
 use cerro_tlog::witness::{Witness, WitnessedLog};
 
 use crate::cli::WitnessCommand;
+use crate::ctx::Ctx;
 
-/// Runs a `ct witness` command; its errors map through the one table.
+/// Whether `cmd` runs without a state directory (it runs a witness, not
+/// the trust in witnesses).
+pub fn standalone(cmd: &WitnessCommand) -> bool {
+    matches!(
+        cmd,
+        WitnessCommand::Keygen { .. } | WitnessCommand::Init { .. } | WitnessCommand::Serve { .. }
+    )
+}
+
+/// Runs a `ct witness` command that runs a witness; its errors map through
+/// the one table.
 pub fn run(cmd: &WitnessCommand) -> Result<ExitCode> {
     run_witness(cmd)?;
     Ok(ExitCode::Valid)
+}
+
+/// Runs a `ct witness` command on the trust store.
+pub fn run_home(ctx: &Ctx, cmd: &WitnessCommand) -> Result<ExitCode> {
+    match cmd {
+        WitnessCommand::Trust { vkey } => {
+            let key = VerifierKey::parse(vkey)?;
+            let shown = key.to_vkey();
+            let name = key.name().to_owned();
+            let old = ctx.home.update_trust(|s| s.set_witness(key))?;
+            println!(
+                "{} witness {name} with key {shown}",
+                if old.is_some() { "replaced" } else { "trusted" }
+            );
+            Ok(ExitCode::Valid)
+        }
+        WitnessCommand::Untrust { name } => {
+            ctx.home.update_trust(|s| {
+                s.remove_witness(name).map(|_| ()).ok_or_else(|| {
+                    cerro_core::Error::invalid_config("transparency witness", format!("no trusted witness is named {name:?}"))
+                })
+            })?;
+            println!("no longer trusting witness {name}");
+            Ok(ExitCode::Valid)
+        }
+        WitnessCommand::List { json } => {
+            let store = ctx.home.load_trust()?;
+            let keys: Vec<String> = store.witnesses().map(VerifierKey::to_vkey).collect();
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "witnesses": keys }))?);
+            } else {
+                for k in keys {
+                    println!("{k}");
+                }
+            }
+            Ok(ExitCode::Valid)
+        }
+        WitnessCommand::Keygen { .. } | WitnessCommand::Init { .. } | WitnessCommand::Serve { .. } => run(cmd),
+    }
 }
 
 fn run_witness(cmd: &WitnessCommand) -> cerro_tlog::Result<()> {
@@ -54,6 +104,13 @@ fn run_witness(cmd: &WitnessCommand) -> cerro_tlog::Result<()> {
                 println!("ct witness {vkey}: listening on http://{addr} (POST /add-checkpoint)");
                 let _ = std::io::stdout().flush();
             })
+        }
+        WitnessCommand::Trust { .. } | WitnessCommand::Untrust { .. } | WitnessCommand::List { .. } => {
+            // Dispatched to `run_home` (they need the state directory).
+            Err(cerro_tlog::Error::Core(cerro_core::Error::invalid_config(
+                "ct witness",
+                "this command needs the state directory",
+            )))
         }
     }
 }

@@ -595,14 +595,29 @@ fn required_attestations() {
 /// A proof that `entry` is the one leaf of a log named `origin`, verified
 /// (the only way to get a `VerifiedTlogProof`).
 fn logged(origin: &str, seed: u8, entry: &[u8]) -> cerro_core::tlog::VerifiedTlogProof {
-    use cerro_core::tlog::{merkle, Checkpoint, Ed25519NoteSigner, NoteSigner, SignedCheckpoint, TlogProof};
+    logged_cosigned(origin, seed, entry, &[])
+}
+
+/// [`logged`], its checkpoint cosigned by the witnesses `w<seed>` (all of
+/// them trusted).
+fn logged_cosigned(origin: &str, seed: u8, entry: &[u8], witnesses: &[u8]) -> cerro_core::tlog::VerifiedTlogProof {
+    use cerro_core::tlog::{merkle, Checkpoint, Ed25519Cosigner, Ed25519NoteSigner, NoteSigner, SignedCheckpoint, TlogProof};
     use cerro_core::tlog::{TlogTrust, TrustedLog};
     let signer = Ed25519NoteSigner::from_seed(origin, &[seed; 32]).unwrap();
     let cp = Checkpoint::new(origin, 1, merkle::leaf_hash(entry)).unwrap();
-    let proof = TlogProof::new(0, vec![], SignedCheckpoint::sign(cp, &signer).unwrap()).unwrap();
-    let trust = TlogTrust::logs_only(vec![
-        TrustedLog::new(origin, vec![signer.verifier_key().clone()]).unwrap()
-    ])
+    let mut signed = SignedCheckpoint::sign(cp, &signer).unwrap();
+    let cosigners: Vec<Ed25519Cosigner> = witnesses
+        .iter()
+        .map(|w| Ed25519Cosigner::from_seed(&format!("w{w}.example"), &[100 + w; 32]).unwrap())
+        .collect();
+    for (i, c) in cosigners.iter().enumerate() {
+        signed.cosign(c, 1_700_000_000 + i as u64).unwrap();
+    }
+    let proof = TlogProof::new(0, vec![], signed).unwrap();
+    let trust = TlogTrust::counting(
+        vec![TrustedLog::new(origin, vec![signer.verifier_key().clone()]).unwrap()],
+        cosigners.iter().map(|c| c.verifier_key().clone()).collect(),
+    )
     .unwrap();
     proof.verify(entry, &trust).unwrap()
 }
@@ -645,7 +660,8 @@ fn transparency_counts_distinct_logs() {
     );
     for bad in [
         p(r#"{"logs":0}"#),
-        p(r#"{"logs":2,"witnesses":1}"#),
+        p(r#"{"logs":2,"witnesses":-1}"#),
+        p(r#"{"logs":2,"witness":1}"#),
         doc(&format!(
             r#""transparency":{{}},"require_attestations":{{"transparency_log":true}},{ANY}"#
         )),
@@ -662,6 +678,41 @@ fn transparency_counts_distinct_logs() {
     let shown = old.to_json_pretty();
     assert!(!shown.contains("transparency_log"), "{shown}");
     assert_eq!(DeploymentPolicy::from_json("t", shown.as_bytes()).unwrap(), old);
+}
+
+/// With `witnesses: k`, a log counts only when k distinct trusted witnesses
+/// cosigned its checkpoint; the refusal names the logs that fell short.
+#[test]
+fn transparency_counts_only_logs_whose_checkpoint_enough_witnesses_cosigned() {
+    let w = world();
+    let p = |t: &str| doc(&format!(r#""transparency":{t},{ANY}"#));
+    let e = b"entry";
+    let a2 = logged_cosigned("a.example/log", 1, e, &[1, 2]);
+    let b1 = logged_cosigned("b.example/log", 2, e, &[3]);
+    let b3 = logged_cosigned("b.example/log", 2, e, &[1, 2, 3]);
+    let c0 = logged("c.example/log", 3, e);
+    assert_eq!(a2.witnesses().len(), 2);
+    let two_of = p(r#"{"logs":2,"witnesses":2}"#);
+    let d = w.decide_logged(&w.bundle, &two_of, &["k1"], &[a2.clone(), b1.clone(), c0.clone()]);
+    refuses(&d, "transparency.logs", "1 of 2 required distinct trusted transparency logs");
+    assert!(d.reason.contains("b.example/log (1 of 2)"), "{d:?}");
+    assert!(d.reason.contains("c.example/log (0 of 2)"), "{d:?}");
+    allows(
+        &w.decide_logged(&w.bundle, &two_of, &["k1"], &[a2.clone(), b3.clone()]),
+        "signers.threshold",
+    );
+    // Without the witnesses rule, cosignatures are not needed.
+    allows(
+        &w.decide_logged(&w.bundle, &p(r#"{"logs":2}"#), &["k1"], &[a2, c0]),
+        "signers.threshold",
+    );
+    let three_of = p(r#"{"logs":1,"witnesses":3}"#);
+    allows(&w.decide_logged(&w.bundle, &three_of, &["k1"], &[b3]), "signers.threshold");
+    refuses(
+        &w.decide_logged(&w.bundle, &three_of, &["k1"], &[b1]),
+        "transparency.logs",
+        "0 of 1",
+    );
 }
 
 // ---------------------------------------------------------------------------
