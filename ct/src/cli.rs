@@ -478,7 +478,8 @@ pub enum LogCommand {
         key: PathBuf,
     },
     /// Accept entries on ADDR (POST /add, the release entry as the body; the answer, once the
-    /// entry's batch is on disk, is its tlog-proof) and write them to the log in DIR.
+    /// entry's batch is on disk and the witnesses have been asked, is its tlog-proof) and write
+    /// them to the log in DIR.
     Serve {
         /// The log directory (made by `ct log init`).
         #[arg(long, value_name = "DIR")]
@@ -486,6 +487,10 @@ pub enum LogCommand {
         /// The log's private key file (mode 0600).
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
+        /// A witness to ask to cosign each new checkpoint (C2SP tlog-witness): its submission
+        /// URL http://HOST:PORT[/PATH] and its verifier key. Repeat for each witness.
+        #[arg(long = "witness", value_name = "URL=VKEY")]
+        witnesses: Vec<String>,
         /// The address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port, printed).
         #[arg(long, value_name = "ADDR")]
         listen: std::net::SocketAddr,

@@ -25,6 +25,7 @@ pub mod key;
 pub mod server;
 pub mod store;
 pub mod witness;
+pub mod witnessing;
 
 pub use server::serve;
 pub use store::{check_entry, Log};

@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use crate::http::MAX_CONNECTIONS;
 use crate::http::{text, Answer};
 use crate::store::{check_entry, Log, MAX_BATCH};
+use crate::witnessing::{Outcome, Witnessing};
 use crate::{Error, IoContext as _, Result};
 
 /// The largest request body read: an entry is 110 bytes.
@@ -49,11 +50,24 @@ type Reply = oneshot::Sender<std::result::Result<Vec<u8>, (StatusCode, String)>>
 /// `ready` is called with the bound address once connections are accepted
 /// (so `--listen 127.0.0.1:0` can be used and reported).
 pub fn serve(log: Log, listener: TcpListener, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    serve_witnessed(log, Witnessing::new(Vec::new())?, |_| {}, listener, ready)
+}
+
+/// [`serve`], asking `witnesses` to cosign each batch's checkpoint before
+/// the batch is answered (see [`crate::witnessing`]); `warn` is told, in a
+/// line, each witness that did not cosign and why.
+pub fn serve_witnessed(
+    log: Log,
+    witnesses: Witnessing,
+    warn: impl Fn(String) + Send + 'static,
+    listener: TcpListener,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<()> {
     let (tx, rx) = mpsc::channel::<(Vec<u8>, Reply)>(QUEUE);
     let dir = log.dir().to_path_buf();
     let writer = std::thread::Builder::new()
         .name("tlog-writer".into())
-        .spawn(move || write_batches(log, rx))
+        .spawn(move || write_batches(log, witnesses, warn, rx))
         .ctx("starting the writer thread of", &dir)?;
     let r = crate::http::serve(listener, &dir, ready, move |req, busy| handle(req, tx.clone(), busy));
     drop(writer);
@@ -62,7 +76,12 @@ pub fn serve(log: Log, listener: TcpListener, ready: impl FnOnce(SocketAddr)) ->
 
 /// The writer: takes every queued entry as one batch, appends it, and
 /// answers each request with its proof (or the error).
-fn write_batches(mut log: Log, mut rx: mpsc::Receiver<(Vec<u8>, Reply)>) {
+fn write_batches(
+    mut log: Log,
+    mut witnesses: Witnessing,
+    warn: impl Fn(String),
+    mut rx: mpsc::Receiver<(Vec<u8>, Reply)>,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -73,7 +92,21 @@ fn write_batches(mut log: Log, mut rx: mpsc::Receiver<(Vec<u8>, Reply)>) {
         }
         let entries: Vec<Vec<u8>> = batch.iter().map(|(e, _)| e.clone()).collect();
         match log.append(&entries) {
-            Ok(first) => match log.proofs(first, first + batch.len() as u64) {
+            Ok(first) => match {
+                // The batch is durable; its checkpoint gathers what
+                // cosignatures it can before the proofs are read.
+                if !witnesses.is_empty() {
+                    for (name, outcome) in witnesses.cosign(&mut log) {
+                        if let Outcome::Failed(why) = outcome {
+                            warn(format!(
+                                "witness {name} did not cosign tree size {}: {why}",
+                                log.size()
+                            ));
+                        }
+                    }
+                }
+                log.proofs(first, first + batch.len() as u64)
+            } {
                 Ok(proofs) => {
                     for ((_, reply), p) in batch.into_iter().zip(proofs) {
                         let _ = reply.send(Ok(p.to_bytes()));

@@ -46,7 +46,7 @@ use std::path::{Path, PathBuf};
 
 use cerro_core::digest::Digest;
 use cerro_core::tlog::merkle::{self, Hash};
-use cerro_core::tlog::note::{Ed25519NoteSigner, NoteSigner as _, MAX_NOTE_BYTES};
+use cerro_core::tlog::note::{Ed25519NoteSigner, NoteSigner as _, VerifierKey, MAX_NOTE_BYTES};
 use cerro_core::tlog::tiles::{self, TILE_WIDTH};
 use cerro_core::tlog::{release_entry_for, Checkpoint, SignedCheckpoint, TlogProof, RELEASE_ENTRY_PREFIX};
 
@@ -386,6 +386,37 @@ impl Log {
             self.remove_partials(&tiles::tile_path(level, n, 1)?);
         }
         Ok(old)
+    }
+
+    /// Adds witnesses' answers to the current checkpoint (each `(answer,
+    /// witness key)`, see `SignedCheckpoint::add_cosignatures`) and
+    /// publishes it with them: the checkpoint file is replaced atomically
+    /// and fsynced, its text unchanged. Returns, per answer, whether it was
+    /// taken; when the file cannot be written, none is (the checkpoint in
+    /// memory stays as the file is).
+    pub fn add_cosignatures(&mut self, answers: &[(Vec<u8>, VerifierKey)]) -> Vec<std::result::Result<(), String>> {
+        let mut checkpoint = self.checkpoint.clone();
+        let mut results: Vec<std::result::Result<(), String>> = answers
+            .iter()
+            .map(|(answer, key)| {
+                checkpoint
+                    .add_cosignatures(answer, key)
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        if results.iter().any(|r| r.is_ok()) {
+            match self.write(CHECKPOINT, &checkpoint.to_bytes()) {
+                Ok(()) => self.checkpoint = checkpoint,
+                Err(e) => {
+                    for r in &mut results {
+                        if r.is_ok() {
+                            *r = Err(format!("publishing the cosigned checkpoint: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        results
     }
 
     /// Removes the `<N>.p/` directory of the partial path `one` (width 1).

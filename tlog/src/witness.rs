@@ -99,11 +99,14 @@ impl Reply {
     }
 }
 
-/// The latest checkpoint cosigned for one log.
+/// The latest checkpoint cosigned for one log, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Latest {
     size: u64,
     root: Hash,
+    /// The timestamp of that cosignature: later ones are never earlier
+    /// (verifiers take cosignature times as when a release existed).
+    time: u64,
 }
 
 /// A witness over its state directory (locked while it is open).
@@ -182,11 +185,20 @@ impl Witness {
             if cp.checkpoint().origin() != origin {
                 return Err(corrupt(format!("{} is not a checkpoint of {origin}", path.display())));
             }
+            // The file holds this witness's own cosignature: its time is
+            // the floor of the next one.
+            let time = cp
+                .note()
+                .verify(std::slice::from_ref(cosigner.verifier_key()))
+                .ok()
+                .and_then(|v| v.first().and_then(|s| s.timestamp))
+                .ok_or_else(|| corrupt(format!("{} does not carry this witness's cosignature", path.display())))?;
             latest.insert(
                 origin.clone(),
                 Latest {
                     size: cp.checkpoint().size(),
                     root: *cp.checkpoint().root(),
+                    time,
                 },
             );
         }
@@ -293,12 +305,25 @@ impl Witness {
                 }
             }
         }
+        // Never a cosignature dated before the last one for this log: its
+        // time is what verifiers take as when the log held this tree.
+        if let Some(prev) = known.filter(|p| now < p.time) {
+            return Reply::text(
+                503,
+                format!("the clock reads {now}, before this witness's last cosignature of {} ({})", cp.origin(), prev.time),
+            );
+        }
         let line = match self.cosigner.cosign(req.checkpoint().note().text(), now) {
-            Ok(sig) => sig.to_line(),
+            Ok(sig) => format!("{}\n", sig.to_line()),
             Err(e) => return Reply::text(500, format!("cosigning: {e}")),
         };
-        // Persist before answering, under the lock.
-        if let Err(e) = cerro_core::file::write_atomic(&state_file(&self.dir, cp.origin()), &req.checkpoint().to_bytes(), 0o644) {
+        // Persist before answering, under the lock: the checkpoint as the
+        // log signed it, with this cosignature (its time survives restarts).
+        let mut stored = req.checkpoint().clone();
+        if let Err(e) = stored.add_cosignatures(line.as_bytes(), self.cosigner.verifier_key()) {
+            return Reply::text(500, format!("cosigning: {e}"));
+        }
+        if let Err(e) = cerro_core::file::write_atomic(&state_file(&self.dir, cp.origin()), &stored.to_bytes(), 0o644) {
             return Reply::text(500, format!("persisting the checkpoint: {e}"));
         }
         latest.insert(
@@ -306,12 +331,13 @@ impl Witness {
             Latest {
                 size: cp.size(),
                 root: *cp.root(),
+                time: now,
             },
         );
         Reply {
             status: 200,
             content_type: "text/plain; charset=utf-8",
-            body: format!("{line}\n").into_bytes(),
+            body: line.into_bytes(),
         }
     }
 }
@@ -445,6 +471,8 @@ mod tests {
         proof[0][0] ^= 1;
         let body = AddCheckpoint::new(7, proof, checkpoint(&t9, &log_key())).unwrap().to_bytes();
         assert_eq!(w.add_checkpoint(&body, 103).status, 422);
+        // A clock behind the last cosignature: 503, nothing cosigned.
+        assert_eq!(w.add_checkpoint(&request(&t7, 7, &log_key()), 101).status, 503);
         // None of these moved the witness.
         assert_eq!(w.latest(ORIGIN), Some((7, merkle::root(&t7))));
         assert_cosigned(&w.add_checkpoint(&request(&t9, 7, &log_key()), 104), &t9, 104);
@@ -496,6 +524,9 @@ mod tests {
         }
         let w = open(&dir);
         assert_eq!(w.latest(ORIGIN), Some((5, merkle::root(&t5))));
+        // The time of its last cosignature survived too.
+        assert_eq!(w.add_checkpoint(&request(&t5, 5, &log_key()), 0).status, 503);
+        assert_eq!(w.add_checkpoint(&request(&t5, 5, &log_key()), 1).status, 200);
         let r = w.add_checkpoint(&request(&leaves(6, Some(2)), 0, &log_key()), 2);
         assert_eq!((r.status, &r.body[..]), (409, &b"5\n"[..]));
         drop(w);

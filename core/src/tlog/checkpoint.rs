@@ -2,7 +2,7 @@
 //! cosignature/v1 of C2SP tlog-cosignature (c2sp.org/tlog-cosignature).
 
 use super::merkle::Hash;
-use super::note::{b64_decode, b64_encode, Ed25519Cosigner, NoteSigner, SignedNote};
+use super::note::{b64_decode, b64_encode, Ed25519Cosigner, NoteSigner, SignedNote, VerifierKey, ALG_COSIGNATURE_V1};
 use crate::error::{Error, Result};
 
 fn malformed(reason: impl Into<String>) -> Error {
@@ -140,6 +140,41 @@ impl SignedCheckpoint {
     pub fn cosign(&mut self, witness: &Ed25519Cosigner, timestamp: u64) -> Result<()> {
         let sig = witness.cosign(self.note.text(), timestamp)?;
         self.note.add_signature(sig)
+    }
+
+    /// Takes a witness's answer to `add-checkpoint` (tlog-witness: "a
+    /// sequence of one or more note signature lines [...] cosignatures from
+    /// the witness key(s) on the checkpoint") into this checkpoint: as the
+    /// spec suggests, the lines are appended to the note and verified with
+    /// the witness's key `witness` alone ("The client MUST ignore any
+    /// cosignatures from unknown keys"); the lines by that key that verify
+    /// are kept, replacing an earlier line by it. Refused when no line by
+    /// `witness` verifies, or one does not: nothing is added then.
+    pub fn add_cosignatures(&mut self, answer: &[u8], witness: &VerifierKey) -> Result<()> {
+        if witness.alg() != ALG_COSIGNATURE_V1 {
+            return Err(Error::invalid_config(
+                "witness",
+                format!("{} is not a cosignature/v1 key (type 0x04)", witness.to_vkey()),
+            ));
+        }
+        let mut bytes = self.note.text().as_bytes().to_vec();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(answer);
+        let answered = SignedNote::parse(&bytes)?;
+        // At least one line by the key verified, and none by it failed.
+        answered.verify(std::slice::from_ref(witness))?;
+        let mut note = self.note.clone();
+        note.remove_signatures_by(witness.name(), witness.key_id());
+        // A note holds at most one line per key (the parser refuses more).
+        for sig in answered
+            .signatures()
+            .iter()
+            .filter(|s| s.name() == witness.name() && s.key_id() == witness.key_id())
+        {
+            note.add_signature(sig.clone())?;
+        }
+        self.note = note;
+        Ok(())
     }
 
     /// The checkpoint.

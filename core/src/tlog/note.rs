@@ -228,6 +228,11 @@ impl SignedNote {
         Ok(())
     }
 
+    /// Removes the signature line by the key with this name and ID, if any.
+    pub fn remove_signatures_by(&mut self, name: &str, key_id: u32) {
+        self.signatures.retain(|s| !(s.name == name && s.key_id == key_id));
+    }
+
     /// The note text, including its final newline.
     pub fn text(&self) -> &str {
         &self.text

@@ -166,4 +166,34 @@ mod tests {
         }
         assert!(AddCheckpoint::parse(&vec![b'\n'; MAX_REQUEST_BYTES + 1]).is_err());
     }
+
+    /// What a witness answers is taken into the checkpoint only when it is
+    /// that witness's cosignature of this checkpoint.
+    #[test]
+    fn a_witness_answer_is_taken_only_when_it_verifies() {
+        use super::super::note::{Ed25519Cosigner, SignedNote};
+        let w = Ed25519Cosigner::from_seed("w.example", &[9; 32]).unwrap();
+        let other = Ed25519Cosigner::from_seed("w.example", &[8; 32]).unwrap();
+        let mut cp = signed(4);
+        let text = cp.note().text().to_owned();
+        let answer = |c: &Ed25519Cosigner, t: u64| format!("{}\n", c.cosign(&text, t).unwrap().to_line());
+        cp.add_cosignatures(answer(&w, 10).as_bytes(), w.verifier_key()).unwrap();
+        assert_eq!(cp.note().signatures().len(), 2);
+        // Again, later: the line is replaced, not repeated.
+        cp.add_cosignatures(answer(&w, 11).as_bytes(), w.verifier_key()).unwrap();
+        assert_eq!(cp.note().signatures().len(), 2);
+        let v = SignedNote::parse(&cp.to_bytes()).unwrap().verify(&[w.verifier_key().clone()]).unwrap();
+        assert_eq!(v[0].timestamp, Some(11));
+        // Another key with the same name, a tampered line, another
+        // checkpoint's cosignature, not a signature line: refused, unchanged.
+        let before = cp.clone();
+        let mut tampered = answer(&w, 12).into_bytes();
+        let n = tampered.len();
+        tampered[n - 4] ^= 1;
+        let elsewhere = format!("{}\n", w.cosign(signed(5).note().text(), 12).unwrap().to_line());
+        for bad in [answer(&other, 12).into_bytes(), tampered, elsewhere.into_bytes(), b"hello\n".to_vec()] {
+            assert!(cp.add_cosignatures(&bad, w.verifier_key()).is_err(), "{}", String::from_utf8_lossy(&bad));
+            assert_eq!(cp, before);
+        }
+    }
 }

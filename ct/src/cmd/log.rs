@@ -154,14 +154,25 @@ fn run_log(cmd: &LogCommand) -> cerro_tlog::Result<()> {
                 "this command needs the state directory",
             )))
         }
-        LogCommand::Serve { dir, key: k, listen } => {
+        LogCommand::Serve {
+            dir,
+            key: k,
+            witnesses,
+            listen,
+        } => {
+            let witnesses = witnesses
+                .iter()
+                .map(|w| cerro_tlog::witnessing::WitnessEndpoint::parse(w))
+                .collect::<cerro_tlog::Result<Vec<_>>>()?;
+            let witnessing = cerro_tlog::witnessing::Witnessing::new(witnesses)?;
             let log = Log::open(dir, key::read(k)?)?;
             let listener = TcpListener::bind(*listen).map_err(|source| cerro_tlog::Error::Io {
                 op: "listening on",
                 path: listen.to_string().into(),
                 source,
             })?;
-            cerro_tlog::serve(log, listener, |addr| {
+            let warn = |line: String| eprintln!("ct log: {}", crate::output::printable(&line));
+            cerro_tlog::server::serve_witnessed(log, witnessing, warn, listener, |addr| {
                 println!("ct log: listening on http://{addr} (POST /add)");
                 let _ = std::io::stdout().flush();
             })
