@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 pub mod cri;
 pub mod registry;
+pub mod tlog;
 
 /// The `ct` binary of this build: `CT_BIN`, else beside the test binary
 /// (`target/<profile>/deps/<test>` → `target/<profile>/ct`).

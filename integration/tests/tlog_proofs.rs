@@ -18,69 +18,16 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use cerro_core::bundle::{member_header, TRANSPARENCY_PREFIX};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
+use cerro_integration::tlog::Server;
 use cerro_integration::{ct, ct_bin, ct_status, run};
 
-/// A child process killed (SIGKILL) and reaped when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A log: its key file, verifier key, and its write side on 127.0.0.1.
-struct TestLog {
-    vkey: String,
-    url: String,
-    _server: Killed,
-}
-
-/// `ct log keygen|init|serve` for a log named `origin` under `d`.
-fn start_log(d: &Path, origin: &str, tag: &str) -> TestLog {
-    let key = d.join(format!("{tag}.key"));
-    let dir = d.join(format!("{tag}-log"));
-    let out = run(Command::new(ct_bin())
-        .args(["log", "keygen", "--name", origin, "-o"])
-        .arg(&key));
-    let vkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    run(Command::new(ct_bin())
-        .args(["log", "init", "--dir"])
-        .arg(&dir)
-        .arg("--key")
-        .arg(&key));
-    let mut child = Command::new(ct_bin())
-        .args(["log", "serve", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(&dir)
-        .arg("--key")
-        .arg(&key)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr: SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("ct log serve printed {line:?}"))
-        .parse()
-        .unwrap();
-    TestLog {
-        vkey,
-        url: format!("http://{addr}"),
-        _server: Killed(child),
-    }
+fn start_log(d: &Path, origin: &str, tag: &str) -> Server {
+    cerro_integration::tlog::start_log(d, origin, tag, &[])
 }
 
 /// An OCI layout `d/img` with one small layer, tagged `tag`.

@@ -1,0 +1,127 @@
+//! Transparency logs and witnesses for the tests: `ct log` and `ct witness`
+//! started on 127.0.0.1 (port 0, the address read from what they print),
+//! killed and reaped when dropped.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::{ct_bin, run};
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+#[derive(Debug)]
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A server started here: its verifier key, its URL, and the process.
+#[derive(Debug)]
+pub struct Server {
+    /// The verifier key it prints at keygen.
+    pub vkey: String,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Killed when dropped.
+    pub process: Killed,
+}
+
+impl Server {
+    /// `URL=VKEY`, as `--log` and `--witness` take it.
+    pub fn endpoint(&self) -> String {
+        format!("{}={}", self.url, self.vkey)
+    }
+}
+
+/// Starts `cmd` (which prints `… http://ADDR …` on its first stdout line
+/// once it listens) and returns its URL.
+fn spawn_listening(cmd: &mut Command) -> (String, Killed) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("starting the server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("its stdout"))
+        .read_line(&mut line)
+        .expect("reading its first line");
+    let addr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the server printed {line:?}"))
+        .parse()
+        .expect("an address");
+    (format!("http://{addr}"), Killed(child))
+}
+
+/// Makes the key and directory of a log named `origin` under `d` (files
+/// named by `tag`), and returns its verifier key.
+pub fn make_log(d: &Path, origin: &str, tag: &str) -> String {
+    let key = d.join(format!("{tag}.key"));
+    let out = run(Command::new(ct_bin()).args(["log", "keygen", "--name", origin, "-o"]).arg(&key));
+    run(Command::new(ct_bin())
+        .args(["log", "init", "--dir"])
+        .arg(d.join(format!("{tag}-log")))
+        .arg("--key")
+        .arg(&key));
+    String::from_utf8(out.stdout).expect("UTF-8").trim().to_owned()
+}
+
+/// `ct log serve` of the log made by [`make_log`] with `tag`, asking the
+/// `witnesses` (`URL=VKEY`).
+pub fn serve_log(d: &Path, vkey: &str, tag: &str, witnesses: &[String]) -> Server {
+    let mut cmd = Command::new(ct_bin());
+    cmd.args(["log", "serve", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(d.join(format!("{tag}-log")))
+        .arg("--key")
+        .arg(d.join(format!("{tag}.key")));
+    for w in witnesses {
+        cmd.args(["--witness", w]);
+    }
+    let (url, process) = spawn_listening(&mut cmd);
+    Server {
+        vkey: vkey.to_owned(),
+        url,
+        process,
+    }
+}
+
+/// `ct log keygen|init|serve` for a log named `origin` under `d`.
+pub fn start_log(d: &Path, origin: &str, tag: &str, witnesses: &[String]) -> Server {
+    let vkey = make_log(d, origin, tag);
+    serve_log(d, &vkey, tag, witnesses)
+}
+
+/// Makes the key and state directory of a witness named `name` under `d`,
+/// and returns its verifier key.
+pub fn make_witness(d: &Path, name: &str, tag: &str) -> String {
+    let key = d.join(format!("{tag}.wkey"));
+    let out = run(Command::new(ct_bin()).args(["witness", "keygen", "--name", name, "-o"]).arg(&key));
+    run(Command::new(ct_bin())
+        .args(["witness", "init", "--dir"])
+        .arg(d.join(format!("{tag}-witness")))
+        .arg("--key")
+        .arg(&key));
+    String::from_utf8(out.stdout).expect("UTF-8").trim().to_owned()
+}
+
+/// `ct witness serve` of the witness made by [`make_witness`] with `tag`,
+/// for the logs with these verifier keys.
+pub fn serve_witness(d: &Path, vkey: &str, tag: &str, logs: &[&str]) -> Server {
+    let mut cmd = Command::new(ct_bin());
+    cmd.args(["witness", "serve", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(d.join(format!("{tag}-witness")))
+        .arg("--key")
+        .arg(d.join(format!("{tag}.wkey")));
+    for l in logs {
+        cmd.args(["--log", l]);
+    }
+    let (url, process) = spawn_listening(&mut cmd);
+    Server {
+        vkey: vkey.to_owned(),
+        url,
+        process,
+    }
+}

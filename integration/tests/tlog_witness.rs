@@ -1,0 +1,161 @@
+//! Witnesses, end to end with real servers on 127.0.0.1: a log (`ct log
+//! serve --witness …`) asks two witnesses (`ct witness serve`) to cosign
+//! each checkpoint, the proofs a bundle carries hold their cosignatures,
+//! and `ct verify` counts them under `transparency.witnesses`:
+//!
+//! - two trusted witnesses cosigned: a policy asking for two passes, one
+//!   asking for three refuses (4), and untrusting one refuses (4);
+//! - the checkpoint the log publishes carries both cosignatures;
+//! - a fork: another log directory with the same key (what an operator
+//!   showing two histories would run) gets no cosignature from witnesses
+//!   that cosigned the real one, smaller or grown larger than the real
+//!   tree (a 409, then a 422), so a bundle logged only there is refused
+//!   under a policy that requires witnesses, while a policy that does not
+//!   would have taken it;
+//! - a witness restarted keeps its state and cosigns the log's next
+//!   checkpoint from where it was.
+//!
+//! And a real independent witness, PyPI's `aics-witness` (Python ≥ 3.12,
+//! its own virtualenv made by scripts/install-deps), cosigns our log's
+//! checkpoints, which our verifier counts.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cerro_core::image::layout::{basic_config, LayoutBuilder};
+use cerro_core::tlog::{SignedNote, VerifierKey};
+use cerro_integration::tlog::{make_log, make_witness, serve_log, serve_witness, Server};
+use cerro_integration::{ct, ct_bin, ct_status, run};
+
+/// An OCI layout `d/img-TAG` with one small layer, tagged `tag`.
+fn layout(d: &Path, note: &[u8], tag: &str) -> String {
+    let dir = d.join(format!("img-{tag}"));
+    let mut b = LayoutBuilder::new(&dir).unwrap();
+    b.layer_tar(&[("note.txt", 0o644, note)]).unwrap();
+    b.finish(basic_config(&["/note.txt"]), Some(tag)).unwrap();
+    format!("oci:{}:{tag}", dir.display())
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let (code, out) = ct_status(home, args);
+    assert_eq!(code, 0, "ct {args:?}: {out}");
+    out
+}
+
+fn refused(home: &Path, args: &[&str], code: i32, needle: &str) {
+    let (got, out) = ct_status(home, args);
+    assert_eq!(got, code, "ct {args:?}: {out}");
+    assert!(out.contains(needle), "{needle:?} not in: {out}");
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Packs `img` into `out`, entered in the log at `log`.
+fn pack_logged(home: &Path, img: &str, out: &Path, log: &Server) {
+    ok(
+        home,
+        &["pack", img, "-o", s(out), "--key", "k1", "--no-sbom", "--log", &log.endpoint()],
+    );
+}
+
+fn policy(d: &Path, name: &str, logs: usize, witnesses: usize) -> PathBuf {
+    let p = d.join(name);
+    std::fs::write(
+        &p,
+        format!(
+            r#"{{"version":"1","transparency":{{"logs":{logs},"witnesses":{witnesses}}},"signers":{{"allowed":[{{"key_id":"*"}}]}}}}"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn witnesses_cosign_a_growing_log_refuse_its_fork_and_are_counted_by_the_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let home = d.join("home");
+    run(ct(&home).args(["keygen", "--id", "k1"]));
+    let log_vkey = make_log(d, "a.test/log", "a");
+    let w1v = make_witness(d, "w1.test", "w1");
+    let w2v = make_witness(d, "w2.test", "w2");
+    let w1 = serve_witness(d, &w1v, "w1", &[&log_vkey]);
+    let w2 = serve_witness(d, &w2v, "w2", &[&log_vkey]);
+    let log = serve_log(d, &log_vkey, "a", &[w1.endpoint(), w2.endpoint()]);
+
+    // Two releases: the second's checkpoint extends the first's, so each
+    // witness checks a consistency proof the second time.
+    let first = d.join("first.ctp");
+    pack_logged(&home, &layout(d, b"one\n", "v1"), &first, &log);
+    let bundle = d.join("logged.ctp");
+    pack_logged(&home, &layout(d, b"two\n", "v2"), &bundle, &log);
+
+    ok(&home, &["log", "trust", &log_vkey]);
+    ok(&home, &["witness", "trust", &w1v]);
+    ok(&home, &["witness", "trust", &w2v]);
+    let listed = ok(&home, &["witness", "list"]);
+    assert!(listed.contains(&w1v) && listed.contains(&w2v), "{listed}");
+    refused(&home, &["witness", "trust", &log_vkey], 78, "cosignature/v1");
+    refused(&home, &["witness", "untrust", "nobody.test"], 78, "no trusted witness");
+
+    let two = policy(d, "two.json", 1, 2);
+    ok(&home, &["verify", s(&bundle), "--policy", s(&two)]);
+    ok(&home, &["verify", s(&first), "--policy", s(&two)]);
+    let explained = ok(&home, &["explain", s(&bundle), "--policy", s(&two)]);
+    for w in ["w1.test", "w2.test"] {
+        assert!(explained.contains(&format!("cosigned by witness {w} at ")), "{explained}");
+    }
+    let json = ok(&home, &["explain", s(&bundle), "--policy", s(&two), "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["transparency"][0]["witnesses"].as_array().unwrap().len(), 2, "{json}");
+
+    // The published checkpoint carries both cosignatures.
+    let published = std::fs::read(d.join("a-log/checkpoint")).unwrap();
+    let keys = [VerifierKey::parse(&w1v).unwrap(), VerifierKey::parse(&w2v).unwrap()];
+    assert_eq!(SignedNote::parse(&published).unwrap().verify(&keys).unwrap().len(), 2);
+
+    // k of n: three required of two trusted; one untrusted.
+    let three = policy(d, "three.json", 1, 3);
+    refused(&home, &["verify", s(&bundle), "--policy", s(&three)], 4, "a.test/log (2 of 3)");
+    ok(&home, &["witness", "untrust", "w2.test"]);
+    refused(&home, &["verify", s(&bundle), "--policy", s(&two)], 4, "a.test/log (1 of 2)");
+    ok(&home, &["witness", "trust", &w2v]);
+
+    // A fork: the same log key over another directory, asking the same
+    // witnesses. They cosigned the real tree, larger than this one: none
+    // cosigns, so what is logged only there is refused by a policy that
+    // needs witnesses, and would have been taken on the log's word alone.
+    std::fs::copy(d.join("a.key"), d.join("fork.key")).unwrap();
+    run(Command::new(ct_bin())
+        .args(["log", "init", "--dir"])
+        .arg(d.join("fork-log"))
+        .arg("--key")
+        .arg(d.join("fork.key")));
+    let fork = serve_log(d, &log_vkey, "fork", &[w1.endpoint(), w2.endpoint()]);
+    let forked = d.join("forked.ctp");
+    pack_logged(&home, &layout(d, b"evil\n", "v3"), &forked, &fork);
+    // Grown past the real tree, the fork's consistency proof from the
+    // witnesses' size does not reach their root: still no cosignature.
+    pack_logged(&home, &layout(d, b"evil2\n", "v5"), &d.join("forked2.ctp"), &fork);
+    let forked3 = d.join("forked3.ctp");
+    pack_logged(&home, &layout(d, b"evil3\n", "v6"), &forked3, &fork);
+    drop(fork);
+    let one = policy(d, "one.json", 1, 1);
+    refused(&home, &["verify", s(&forked), "--policy", s(&one)], 4, "a.test/log (0 of 1)");
+    refused(&home, &["verify", s(&forked3), "--policy", s(&one)], 4, "a.test/log (0 of 1)");
+    ok(&home, &["verify", s(&forked), "--policy", s(&policy(d, "none.json", 1, 0))]);
+
+    // A witness restarted keeps its state: the log's next checkpoint is
+    // cosigned again by both, from where each was.
+    drop(log);
+    drop(w1);
+    let w1 = serve_witness(d, &w1v, "w1", &[&log_vkey]);
+    let log = serve_log(d, &log_vkey, "a", &[w1.endpoint(), w2.endpoint()]);
+    let third = d.join("third.ctp");
+    pack_logged(&home, &layout(d, b"three\n", "v4"), &third, &log);
+    ok(&home, &["verify", s(&third), "--policy", s(&two)]);
+}
