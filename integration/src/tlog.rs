@@ -2,8 +2,8 @@
 //! started on 127.0.0.1 (port 0, the address read from what they print),
 //! killed and reaped when dropped.
 
-use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -60,7 +60,9 @@ fn spawn_listening(cmd: &mut Command) -> (String, Killed) {
 /// named by `tag`), and returns its verifier key.
 pub fn make_log(d: &Path, origin: &str, tag: &str) -> String {
     let key = d.join(format!("{tag}.key"));
-    let out = run(Command::new(ct_bin()).args(["log", "keygen", "--name", origin, "-o"]).arg(&key));
+    let out = run(Command::new(ct_bin())
+        .args(["log", "keygen", "--name", origin, "-o"])
+        .arg(&key));
     run(Command::new(ct_bin())
         .args(["log", "init", "--dir"])
         .arg(d.join(format!("{tag}-log")))
@@ -98,7 +100,9 @@ pub fn start_log(d: &Path, origin: &str, tag: &str, witnesses: &[String]) -> Ser
 /// and returns its verifier key.
 pub fn make_witness(d: &Path, name: &str, tag: &str) -> String {
     let key = d.join(format!("{tag}.wkey"));
-    let out = run(Command::new(ct_bin()).args(["witness", "keygen", "--name", name, "-o"]).arg(&key));
+    let out = run(Command::new(ct_bin())
+        .args(["witness", "keygen", "--name", name, "-o"])
+        .arg(&key));
     run(Command::new(ct_bin())
         .args(["witness", "init", "--dir"])
         .arg(d.join(format!("{tag}-witness")))
@@ -124,4 +128,69 @@ pub fn serve_witness(d: &Path, vkey: &str, tag: &str, logs: &[&str]) -> Server {
         url,
         process,
     }
+}
+
+/// A status, the headers (lowercase names) and the body.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names in lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The first header with this (lowercase) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the answer read to EOF.
+/// Both servers here send `Content-Length` (no chunked bodies).
+pub fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Answer {
+    try_http(addr, method, path, body).unwrap()
+}
+
+/// [`http`], with a failed connection or a cut answer as an error.
+pub fn try_http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<Answer> {
+    let cut = || std::io::Error::other("the answer was cut short");
+    let mut s = TcpStream::connect(addr)?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(cut)?;
+    let head = String::from_utf8(raw[..split].to_vec()).map_err(|_| cut())?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(cut)?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            Some((n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        })
+        .collect();
+    let body = raw[split + 4..].to_vec();
+    let complete = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .is_some_and(|(_, v)| v.parse() == Ok(body.len()));
+    if !complete {
+        return Err(cut());
+    }
+    Ok(Answer { status, headers, body })
 }

@@ -308,3 +308,38 @@ fn tile_paths_and_bytes_agree_with_tlog_scales() {
         assert_eq!(ours.get(path), Some(bytes), "tile {path}");
     }
 }
+
+/// What `ct witness serve` answers a real log (`ct log serve --witness`)
+/// verifies under tlog-scales: the checkpoint the log publishes, with the
+/// cosignature lines its witness returned over HTTP.
+#[test]
+fn our_witness_servers_cosignatures_verify_under_tlog_scales() {
+    let Some(python) = judge_python() else { return };
+    use cerro_integration::tlog::{make_log, make_witness, serve_log, serve_witness};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let log_vkey = make_log(d, "judged.example/log", "j");
+    let wv = make_witness(d, "w.judged.example", "w");
+    let witness = serve_witness(d, &wv, "w", &[&log_vkey]);
+    let log = serve_log(d, &log_vkey, "j", &[witness.endpoint()]);
+    // Two entries, two batches: the second cosignature follows a
+    // consistency proof.
+    for i in 0..2u8 {
+        let entry = release_entry(&[i]);
+        let addr: std::net::SocketAddr = log.url.trim_start_matches("http://").parse().unwrap();
+        let out = cerro_integration::tlog::http(addr, "POST", "/add", &entry);
+        assert_eq!(out.status, 200, "POST /add: {}", out.text());
+        let proof = TlogProof::parse(&out.body).unwrap();
+        assert_eq!(
+            proof.checkpoint().note().signatures().len(),
+            2,
+            "the log's and the witness's"
+        );
+    }
+    let published = std::fs::read(d.join("j-log/checkpoint")).unwrap();
+    let out = String::from_utf8(judge(&python, &["verify", &log_vkey, &wv], &published)).unwrap();
+    assert_eq!(
+        out, "judged.example/log ok\nw.judged.example ok\n",
+        "tlog-scales on our witness's cosignature"
+    );
+}

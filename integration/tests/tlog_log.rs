@@ -28,7 +28,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,66 +37,8 @@ use std::time::Duration;
 use cerro_core::tlog::merkle::{self, Hash};
 use cerro_core::tlog::note::VerifierKey;
 use cerro_core::tlog::{release_entry, tiles, SignedCheckpoint, TlogProof};
+use cerro_integration::tlog::{http, try_http};
 use cerro_integration::{ct_bin, require, run};
-
-/// A status, the headers (lowercase names) and the body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// One HTTP/1.1 request with `Connection: close`; the answer read to EOF.
-/// Both servers here send `Content-Length` (no chunked bodies).
-fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Answer {
-    try_http(addr, method, path, body).unwrap()
-}
-
-/// [`http`], with a failed connection or a cut answer as an error.
-fn try_http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<Answer> {
-    let cut = || std::io::Error::other("the answer was cut short");
-    let mut s = TcpStream::connect(addr)?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )?;
-    s.write_all(body)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(cut)?;
-    let head = String::from_utf8(raw[..split].to_vec()).map_err(|_| cut())?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(cut)?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            Some((n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        })
-        .collect();
-    let body = raw[split + 4..].to_vec();
-    let complete = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .is_some_and(|(_, v)| v.parse() == Ok(body.len()));
-    if !complete {
-        return Err(cut());
-    }
-    Ok(Answer { status, headers, body })
-}
 
 /// Connects until something listens on `addr` (the servers here start in
 /// well under a second; 600 tries of 50 ms bound a broken start).

@@ -58,7 +58,17 @@ fn s(p: &Path) -> &str {
 fn pack_logged(home: &Path, img: &str, out: &Path, log: &Server) {
     ok(
         home,
-        &["pack", img, "-o", s(out), "--key", "k1", "--no-sbom", "--log", &log.endpoint()],
+        &[
+            "pack",
+            img,
+            "-o",
+            s(out),
+            "--key",
+            "k1",
+            "--no-sbom",
+            "--log",
+            &log.endpoint(),
+        ],
     );
 }
 
@@ -107,11 +117,18 @@ fn witnesses_cosign_a_growing_log_refuse_its_fork_and_are_counted_by_the_policy(
     ok(&home, &["verify", s(&first), "--policy", s(&two)]);
     let explained = ok(&home, &["explain", s(&bundle), "--policy", s(&two)]);
     for w in ["w1.test", "w2.test"] {
-        assert!(explained.contains(&format!("cosigned by witness {w} at ")), "{explained}");
+        assert!(
+            explained.contains(&format!("cosigned by witness {w} at ")),
+            "{explained}"
+        );
     }
     let json = ok(&home, &["explain", s(&bundle), "--policy", s(&two), "--json"]);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(report["transparency"][0]["witnesses"].as_array().unwrap().len(), 2, "{json}");
+    assert_eq!(
+        report["transparency"][0]["witnesses"].as_array().unwrap().len(),
+        2,
+        "{json}"
+    );
 
     // The published checkpoint carries both cosignatures.
     let published = std::fs::read(d.join("a-log/checkpoint")).unwrap();
@@ -120,9 +137,19 @@ fn witnesses_cosign_a_growing_log_refuse_its_fork_and_are_counted_by_the_policy(
 
     // k of n: three required of two trusted; one untrusted.
     let three = policy(d, "three.json", 1, 3);
-    refused(&home, &["verify", s(&bundle), "--policy", s(&three)], 4, "a.test/log (2 of 3)");
+    refused(
+        &home,
+        &["verify", s(&bundle), "--policy", s(&three)],
+        4,
+        "a.test/log (2 of 3)",
+    );
     ok(&home, &["witness", "untrust", "w2.test"]);
-    refused(&home, &["verify", s(&bundle), "--policy", s(&two)], 4, "a.test/log (1 of 2)");
+    refused(
+        &home,
+        &["verify", s(&bundle), "--policy", s(&two)],
+        4,
+        "a.test/log (1 of 2)",
+    );
     ok(&home, &["witness", "trust", &w2v]);
 
     // A fork: the same log key over another directory, asking the same
@@ -145,9 +172,22 @@ fn witnesses_cosign_a_growing_log_refuse_its_fork_and_are_counted_by_the_policy(
     pack_logged(&home, &layout(d, b"evil3\n", "v6"), &forked3, &fork);
     drop(fork);
     let one = policy(d, "one.json", 1, 1);
-    refused(&home, &["verify", s(&forked), "--policy", s(&one)], 4, "a.test/log (0 of 1)");
-    refused(&home, &["verify", s(&forked3), "--policy", s(&one)], 4, "a.test/log (0 of 1)");
-    ok(&home, &["verify", s(&forked), "--policy", s(&policy(d, "none.json", 1, 0))]);
+    refused(
+        &home,
+        &["verify", s(&forked), "--policy", s(&one)],
+        4,
+        "a.test/log (0 of 1)",
+    );
+    refused(
+        &home,
+        &["verify", s(&forked3), "--policy", s(&one)],
+        4,
+        "a.test/log (0 of 1)",
+    );
+    ok(
+        &home,
+        &["verify", s(&forked), "--policy", s(&policy(d, "none.json", 1, 0))],
+    );
 
     // A witness restarted keeps its state: the log's next checkpoint is
     // cosigned again by both, from where each was.

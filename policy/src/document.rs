@@ -429,9 +429,9 @@ impl Document {
             if r.transparency_log {
                 r.transparency_log = false;
                 self.transparency = Some(TransparencyRules {
-                        logs: DEFAULT_LOGS,
-                        witnesses: 0,
-                    });
+                    logs: DEFAULT_LOGS,
+                    witnesses: 0,
+                });
             }
         }
         if let Some(s) = &mut self.signers {

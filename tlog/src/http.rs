@@ -68,7 +68,9 @@ where
     Fut: Future<Output = Answer> + Send + 'static,
 {
     let addr = listener.local_addr().ctx("reading the address of", what)?;
-    listener.set_nonblocking(true).ctx("configuring the listener of", what)?;
+    listener
+        .set_nonblocking(true)
+        .ctx("configuring the listener of", what)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()

@@ -98,10 +98,7 @@ fn write_batches(
                 if !witnesses.is_empty() {
                     for (name, outcome) in witnesses.cosign(&mut log) {
                         if let Outcome::Failed(why) = outcome {
-                            warn(format!(
-                                "witness {name} did not cosign tree size {}: {why}",
-                                log.size()
-                            ));
+                            warn(format!("witness {name} did not cosign tree size {}: {why}", log.size()));
                         }
                     }
                 }

@@ -398,11 +398,7 @@ impl Log {
         let mut checkpoint = self.checkpoint.clone();
         let mut results: Vec<std::result::Result<(), String>> = answers
             .iter()
-            .map(|(answer, key)| {
-                checkpoint
-                    .add_cosignatures(answer, key)
-                    .map_err(|e| e.to_string())
-            })
+            .map(|(answer, key)| checkpoint.add_cosignatures(answer, key).map_err(|e| e.to_string()))
             .collect();
         if results.iter().any(|r| r.is_ok()) {
             match self.write(CHECKPOINT, &checkpoint.to_bytes()) {

@@ -57,10 +57,7 @@ impl WitnessedLog {
         if let Some(k) = keys.iter().find(|k| k.name() != origin || k.alg() != ALG_ED25519) {
             return Err(cerro_core::Error::invalid_config(
                 "witness",
-                format!(
-                    "log key {} is not an Ed25519 note key named {origin}",
-                    k.to_vkey()
-                ),
+                format!("log key {} is not an Ed25519 note key named {origin}", k.to_vkey()),
             )
             .into());
         }
@@ -170,7 +167,9 @@ impl Witness {
         for l in logs {
             let origin = l.origin.clone();
             if by_origin.insert(origin.clone(), l).is_some() {
-                return Err(cerro_core::Error::invalid_config("witness", format!("log {origin} is given twice")).into());
+                return Err(
+                    cerro_core::Error::invalid_config("witness", format!("log {origin} is given twice")).into(),
+                );
             }
         }
         let mut latest = BTreeMap::new();
@@ -180,8 +179,7 @@ impl Witness {
                 continue;
             }
             let bytes = cerro_core::file::read_bounded(&path, MAX_NOTE_BYTES as u64, "a witness state file")?;
-            let cp = SignedCheckpoint::parse(&bytes)
-                .map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
+            let cp = SignedCheckpoint::parse(&bytes).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
             if cp.checkpoint().origin() != origin {
                 return Err(corrupt(format!("{} is not a checkpoint of {origin}", path.display())));
             }
@@ -251,7 +249,10 @@ impl Witness {
         // "The old size MUST be equal to or lower than the checkpoint size.
         // Otherwise, the witness MUST respond with a "400 Bad Request"."
         if req.old() > cp.size() {
-            return Reply::text(400, format!("old size {} is above the checkpoint's {}", req.old(), cp.size()));
+            return Reply::text(
+                400,
+                format!("old size {} is above the checkpoint's {}", req.old(), cp.size()),
+            );
         }
         let Ok(mut latest) = self.latest.lock() else {
             return Reply::text(500, "the witness's state lock is poisoned");
@@ -310,7 +311,11 @@ impl Witness {
         if let Some(prev) = known.filter(|p| now < p.time) {
             return Reply::text(
                 503,
-                format!("the clock reads {now}, before this witness's last cosignature of {} ({})", cp.origin(), prev.time),
+                format!(
+                    "the clock reads {now}, before this witness's last cosignature of {} ({})",
+                    cp.origin(),
+                    prev.time
+                ),
             );
         }
         let line = match self.cosigner.cosign(req.checkpoint().note().text(), now) {
@@ -347,7 +352,9 @@ impl Witness {
 pub fn serve(witness: Witness, listener: TcpListener, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let dir = witness.dir.clone();
     let witness = Arc::new(witness);
-    crate::http::serve(listener, &dir, ready, move |req, busy| handle(req, witness.clone(), busy))
+    crate::http::serve(listener, &dir, ready, move |req, busy| {
+        handle(req, witness.clone(), busy)
+    })
 }
 
 async fn handle(req: Request<Incoming>, witness: Arc<Witness>, busy: bool) -> Answer {
@@ -355,11 +362,15 @@ async fn handle(req: Request<Incoming>, witness: Arc<Witness>, busy: bool) -> An
         return text(StatusCode::SERVICE_UNAVAILABLE, "too many connections\n");
     }
     if req.uri().path() != "/add-checkpoint" {
-        return text(StatusCode::NOT_FOUND, "not found: the witness has only POST /add-checkpoint\n");
+        return text(
+            StatusCode::NOT_FOUND,
+            "not found: the witness has only POST /add-checkpoint\n",
+        );
     }
     if req.method() != Method::POST {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "POST to /add-checkpoint\n");
-        r.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
     let body = match crate::http::body(req, MAX_REQUEST_BYTES, "an add-checkpoint request").await {
@@ -405,7 +416,11 @@ mod tests {
     }
 
     fn checkpoint(tree: &[Hash], key: &Ed25519NoteSigner) -> SignedCheckpoint {
-        SignedCheckpoint::sign(Checkpoint::new(key.verifier_key().name(), tree.len() as u64, merkle::root(tree)).unwrap(), key).unwrap()
+        SignedCheckpoint::sign(
+            Checkpoint::new(key.verifier_key().name(), tree.len() as u64, merkle::root(tree)).unwrap(),
+            key,
+        )
+        .unwrap()
     }
 
     /// The request adding `tree`'s checkpoint after `old` leaves of it.
@@ -415,7 +430,9 @@ mod tests {
         } else {
             merkle::consistency_proof(tree, old).unwrap()
         };
-        AddCheckpoint::new(old, proof, checkpoint(tree, key)).unwrap().to_bytes()
+        AddCheckpoint::new(old, proof, checkpoint(tree, key))
+            .unwrap()
+            .to_bytes()
     }
 
     fn open(dir: &Path) -> Witness {
@@ -456,7 +473,10 @@ mod tests {
 
         // An old size that is not the latest cosigned: 409 with the size.
         let r = w.add_checkpoint(&request(&leaves(9, None), 3, &log_key()), 103);
-        assert_eq!((r.status, r.content_type, &r.body[..]), (409, SIZE_CONTENT_TYPE, &b"7\n"[..]));
+        assert_eq!(
+            (r.status, r.content_type, &r.body[..]),
+            (409, SIZE_CONTENT_TYPE, &b"7\n"[..])
+        );
         // A fork at the same size: 409.
         let fork7 = leaves(7, Some(5));
         let r = w.add_checkpoint(&request(&fork7, 7, &log_key()), 103);
@@ -469,7 +489,9 @@ mod tests {
         let t9 = leaves(9, None);
         let mut proof = merkle::consistency_proof(&t9, 7).unwrap();
         proof[0][0] ^= 1;
-        let body = AddCheckpoint::new(7, proof, checkpoint(&t9, &log_key())).unwrap().to_bytes();
+        let body = AddCheckpoint::new(7, proof, checkpoint(&t9, &log_key()))
+            .unwrap()
+            .to_bytes();
         assert_eq!(w.add_checkpoint(&body, 103).status, 422);
         // A clock behind the last cosignature: 503, nothing cosigned.
         assert_eq!(w.add_checkpoint(&request(&t7, 7, &log_key()), 101).status, 503);
@@ -489,15 +511,23 @@ mod tests {
         let impostor = Ed25519NoteSigner::from_seed(ORIGIN, &[4; 32]).unwrap();
         assert_eq!(w.add_checkpoint(&request(&t3, 0, &impostor), 1).status, 403);
         // Old size above the checkpoint's: 400. Malformed: 400.
-        let body = AddCheckpoint::new(4, vec![], checkpoint(&t3, &log_key())).unwrap().to_bytes();
+        let body = AddCheckpoint::new(4, vec![], checkpoint(&t3, &log_key()))
+            .unwrap()
+            .to_bytes();
         assert_eq!(w.add_checkpoint(&body, 1).status, 400);
         assert_eq!(w.add_checkpoint(b"old 1\n", 1).status, 400);
         // A proof sent with old size 0: 422.
-        let body = AddCheckpoint::new(0, vec![[0; 32]], checkpoint(&t3, &log_key())).unwrap().to_bytes();
+        let body = AddCheckpoint::new(0, vec![[0; 32]], checkpoint(&t3, &log_key()))
+            .unwrap()
+            .to_bytes();
         assert_eq!(w.add_checkpoint(&body, 1).status, 422);
         // A size-0 checkpoint must carry the empty root.
         let bad0 = SignedCheckpoint::sign(Checkpoint::new(ORIGIN, 0, [9; 32]).unwrap(), &log_key()).unwrap();
-        assert_eq!(w.add_checkpoint(&AddCheckpoint::new(0, vec![], bad0).unwrap().to_bytes(), 1).status, 422);
+        assert_eq!(
+            w.add_checkpoint(&AddCheckpoint::new(0, vec![], bad0).unwrap().to_bytes(), 1)
+                .status,
+            422
+        );
         assert_eq!(w.latest(ORIGIN), None);
     }
 

@@ -55,8 +55,11 @@ impl WitnessEndpoint {
     /// with an optional path) and its cosignature/v1 verifier key.
     pub fn parse(arg: &str) -> Result<Self> {
         let bad = |why: &str| -> Error {
-            cerro_core::Error::invalid_config("witness", format!("{arg:?}: {why} (expected http://HOST:PORT[/PATH]=VKEY)"))
-                .into()
+            cerro_core::Error::invalid_config(
+                "witness",
+                format!("{arg:?}: {why} (expected http://HOST:PORT[/PATH]=VKEY)"),
+            )
+            .into()
         };
         let (url, vkey) = arg.split_once('=').ok_or_else(|| bad("no verifier key"))?;
         let key = VerifierKey::parse(vkey).map_err(|e| bad(&e.to_string()))?;
@@ -150,7 +153,12 @@ impl Witnessing {
                 }
                 match request(log, w.known, &checkpoint) {
                     Ok(body) => requests.push((i, w.authority.clone(), format!("{}/add-checkpoint", w.prefix), body)),
-                    Err(e) => outcomes[i] = Some(Outcome::Failed(format!("no consistency proof from size {}: {e}", w.known))),
+                    Err(e) => {
+                        outcomes[i] = Some(Outcome::Failed(format!(
+                            "no consistency proof from size {}: {e}",
+                            w.known
+                        )))
+                    }
                 }
             }
             if requests.is_empty() {

@@ -40,7 +40,9 @@ impl AddCheckpoint {
     /// leaves the witness last cosigned (empty when `old` is 0).
     pub fn new(old: u64, proof: Vec<Hash>, checkpoint: SignedCheckpoint) -> Result<Self> {
         if proof.len() > MAX_PROOF_LINES {
-            return Err(malformed(format!("more than {MAX_PROOF_LINES} consistency proof lines")));
+            return Err(malformed(format!(
+                "more than {MAX_PROOF_LINES} consistency proof lines"
+            )));
         }
         Ok(AddCheckpoint { old, proof, checkpoint })
     }
@@ -80,7 +82,9 @@ impl AddCheckpoint {
                 break;
             }
             if proof.len() == MAX_PROOF_LINES {
-                return Err(malformed(format!("more than {MAX_PROOF_LINES} consistency proof lines")));
+                return Err(malformed(format!(
+                    "more than {MAX_PROOF_LINES} consistency proof lines"
+                )));
             }
             let hash: Hash = std::str::from_utf8(l)
                 .ok()
@@ -131,7 +135,11 @@ mod tests {
     fn signed(size: u64) -> SignedCheckpoint {
         let log = Ed25519NoteSigner::from_seed("example.com/log", &[7; 32]).unwrap();
         let leaves: Vec<Hash> = (0..size).map(|i| merkle::leaf_hash(&i.to_be_bytes())).collect();
-        SignedCheckpoint::sign(Checkpoint::new("example.com/log", size, merkle::root(&leaves)).unwrap(), &log).unwrap()
+        SignedCheckpoint::sign(
+            Checkpoint::new("example.com/log", size, merkle::root(&leaves)).unwrap(),
+            &log,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -149,7 +157,10 @@ mod tests {
     #[test]
     fn malformed_requests_are_refused() {
         let cp = String::from_utf8(signed(2).to_bytes()).unwrap();
-        let many = format!("old 1\n{}\n{cp}", vec!["AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="; 64].join("\n"));
+        let many = format!(
+            "old 1\n{}\n{cp}",
+            vec!["AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="; 64].join("\n")
+        );
         for body in [
             format!("old 01\n\n{cp}"),
             format!("old -1\n\n{cp}"),
@@ -177,12 +188,17 @@ mod tests {
         let mut cp = signed(4);
         let text = cp.note().text().to_owned();
         let answer = |c: &Ed25519Cosigner, t: u64| format!("{}\n", c.cosign(&text, t).unwrap().to_line());
-        cp.add_cosignatures(answer(&w, 10).as_bytes(), w.verifier_key()).unwrap();
+        cp.add_cosignatures(answer(&w, 10).as_bytes(), w.verifier_key())
+            .unwrap();
         assert_eq!(cp.note().signatures().len(), 2);
         // Again, later: the line is replaced, not repeated.
-        cp.add_cosignatures(answer(&w, 11).as_bytes(), w.verifier_key()).unwrap();
+        cp.add_cosignatures(answer(&w, 11).as_bytes(), w.verifier_key())
+            .unwrap();
         assert_eq!(cp.note().signatures().len(), 2);
-        let v = SignedNote::parse(&cp.to_bytes()).unwrap().verify(&[w.verifier_key().clone()]).unwrap();
+        let v = SignedNote::parse(&cp.to_bytes())
+            .unwrap()
+            .verify(&[w.verifier_key().clone()])
+            .unwrap();
         assert_eq!(v[0].timestamp, Some(11));
         // Another key with the same name, a tampered line, another
         // checkpoint's cosignature, not a signature line: refused, unchanged.
@@ -191,8 +207,17 @@ mod tests {
         let n = tampered.len();
         tampered[n - 4] ^= 1;
         let elsewhere = format!("{}\n", w.cosign(signed(5).note().text(), 12).unwrap().to_line());
-        for bad in [answer(&other, 12).into_bytes(), tampered, elsewhere.into_bytes(), b"hello\n".to_vec()] {
-            assert!(cp.add_cosignatures(&bad, w.verifier_key()).is_err(), "{}", String::from_utf8_lossy(&bad));
+        for bad in [
+            answer(&other, 12).into_bytes(),
+            tampered,
+            elsewhere.into_bytes(),
+            b"hello\n".to_vec(),
+        ] {
+            assert!(
+                cp.add_cosignatures(&bad, w.verifier_key()).is_err(),
+                "{}",
+                String::from_utf8_lossy(&bad)
+            );
             assert_eq!(cp, before);
         }
     }

@@ -608,7 +608,10 @@ mod tests {
         .unwrap();
         let text = fs::read_to_string(home.trust_path()).unwrap();
         assert!(
-            text.contains(&format!("[witnesses.\"w1.example\"]\nkey = \"{}\"\n", w1.verifier_key().to_vkey())),
+            text.contains(&format!(
+                "[witnesses.\"w1.example\"]\nkey = \"{}\"\n",
+                w1.verifier_key().to_vkey()
+            )),
             "{text}"
         );
         let store = home.load_trust().unwrap();
@@ -620,12 +623,18 @@ mod tests {
         let same = Ed25519Cosigner::from_seed("w3.example", &[2; 32]).unwrap();
         let logkey_as_witness = Ed25519Cosigner::from_seed("w4.example", &[1; 32]).unwrap();
         for bad in [
-            format!("[witnesses.\"w3.example\"]\nkey = \"{}\"\n", same.verifier_key().to_vkey()),
+            format!(
+                "[witnesses.\"w3.example\"]\nkey = \"{}\"\n",
+                same.verifier_key().to_vkey()
+            ),
             format!(
                 "[witnesses.\"w4.example\"]\nkey = \"{}\"\n",
                 logkey_as_witness.verifier_key().to_vkey()
             ),
-            format!("[witnesses.\"a.example/log\"]\nkey = \"{}\"\n", log.verifier_key().to_vkey()),
+            format!(
+                "[witnesses.\"a.example/log\"]\nkey = \"{}\"\n",
+                log.verifier_key().to_vkey()
+            ),
             format!("[witnesses.\"other\"]\nkey = \"{}\"\n", w1.verifier_key().to_vkey()),
             "[witnesses.x]\nkey = \"not a key\"\n".to_string(),
             "[witnesses.x]\nkeys = []\n".to_string(),

@@ -469,7 +469,10 @@ impl TrustStore {
         {
             return Err(Error::invalid_config(
                 "transparency witness",
-                format!("the key of witness {name} is already the key of witness {}", other.name()),
+                format!(
+                    "the key of witness {name} is already the key of witness {}",
+                    other.name()
+                ),
             ));
         }
         if let Some(log) = self

@@ -47,7 +47,10 @@ pub fn run_home(ctx: &Ctx, cmd: &WitnessCommand) -> Result<ExitCode> {
         WitnessCommand::Untrust { name } => {
             ctx.home.update_trust(|s| {
                 s.remove_witness(name).map(|_| ()).ok_or_else(|| {
-                    cerro_core::Error::invalid_config("transparency witness", format!("no trusted witness is named {name:?}"))
+                    cerro_core::Error::invalid_config(
+                        "transparency witness",
+                        format!("no trusted witness is named {name:?}"),
+                    )
                 })
             })?;
             println!("no longer trusting witness {name}");
@@ -57,7 +60,10 @@ pub fn run_home(ctx: &Ctx, cmd: &WitnessCommand) -> Result<ExitCode> {
             let store = ctx.home.load_trust()?;
             let keys: Vec<String> = store.witnesses().map(VerifierKey::to_vkey).collect();
             if *json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "witnesses": keys }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "witnesses": keys }))?
+                );
             } else {
                 for k in keys {
                     println!("{k}");

@@ -601,7 +601,9 @@ fn logged(origin: &str, seed: u8, entry: &[u8]) -> cerro_core::tlog::VerifiedTlo
 /// [`logged`], its checkpoint cosigned by the witnesses `w<seed>` (all of
 /// them trusted).
 fn logged_cosigned(origin: &str, seed: u8, entry: &[u8], witnesses: &[u8]) -> cerro_core::tlog::VerifiedTlogProof {
-    use cerro_core::tlog::{merkle, Checkpoint, Ed25519Cosigner, Ed25519NoteSigner, NoteSigner, SignedCheckpoint, TlogProof};
+    use cerro_core::tlog::{
+        merkle, Checkpoint, Ed25519Cosigner, Ed25519NoteSigner, NoteSigner, SignedCheckpoint, TlogProof,
+    };
     use cerro_core::tlog::{TlogTrust, TrustedLog};
     let signer = Ed25519NoteSigner::from_seed(origin, &[seed; 32]).unwrap();
     let cp = Checkpoint::new(origin, 1, merkle::leaf_hash(entry)).unwrap();
@@ -694,7 +696,11 @@ fn transparency_counts_only_logs_whose_checkpoint_enough_witnesses_cosigned() {
     assert_eq!(a2.witnesses().len(), 2);
     let two_of = p(r#"{"logs":2,"witnesses":2}"#);
     let d = w.decide_logged(&w.bundle, &two_of, &["k1"], &[a2.clone(), b1.clone(), c0.clone()]);
-    refuses(&d, "transparency.logs", "1 of 2 required distinct trusted transparency logs");
+    refuses(
+        &d,
+        "transparency.logs",
+        "1 of 2 required distinct trusted transparency logs",
+    );
     assert!(d.reason.contains("b.example/log (1 of 2)"), "{d:?}");
     assert!(d.reason.contains("c.example/log (0 of 2)"), "{d:?}");
     allows(
@@ -707,7 +713,10 @@ fn transparency_counts_only_logs_whose_checkpoint_enough_witnesses_cosigned() {
         "signers.threshold",
     );
     let three_of = p(r#"{"logs":1,"witnesses":3}"#);
-    allows(&w.decide_logged(&w.bundle, &three_of, &["k1"], &[b3]), "signers.threshold");
+    allows(
+        &w.decide_logged(&w.bundle, &three_of, &["k1"], &[b3]),
+        "signers.threshold",
+    );
     refuses(
         &w.decide_logged(&w.bundle, &three_of, &["k1"], &[b1]),
         "transparency.logs",
