@@ -199,3 +199,112 @@ fn witnesses_cosign_a_growing_log_refuse_its_fork_and_are_counted_by_the_policy(
     pack_logged(&home, &layout(d, b"three\n", "v4"), &third, &log);
     ok(&home, &["verify", s(&third), "--policy", s(&two)]);
 }
+
+/// PyPI aics-witness in its virtualenv (scripts/install-deps makes it where
+/// a Python >= 3.12 exists), or `None` with the reason printed.
+fn aics_witness() -> Option<PathBuf> {
+    let venv = std::env::var_os("CERRO_AICS_PYVENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let mut v = cerro_integration::pyvenv().into_os_string();
+            v.push("-aics");
+            PathBuf::from(v)
+        });
+    let bin = venv.join("bin/aics-witness");
+    if !bin.exists() {
+        eprintln!(
+            "SKIPPED: the independent witness (PyPI aics-witness, Python >= 3.12) is not installed at {}: scripts/install-deps makes it when a Python >= 3.12 is found",
+            bin.display()
+        );
+        return None;
+    }
+    Some(bin)
+}
+
+/// A real independent witness, aics-witness (tlog-witness v1.1.0, Python),
+/// cosigns the checkpoints our log sends it, the second time after checking
+/// our consistency proof; our verifier counts its cosignature.
+#[test]
+fn an_independent_witness_cosigns_our_log_and_its_cosignature_counts() {
+    let Some(aics) = aics_witness() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let home = d.join("home");
+    run(ct(&home).args(["keygen", "--id", "k1"]));
+    let log_vkey = make_log(d, "aics.test/log", "a");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = d.join("aics/witness.json");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    let out = run(Command::new(&aics).args([
+        "init",
+        "--config",
+        s(&cfg),
+        "--name",
+        "w.aics.test",
+        "--listen",
+        &listen,
+    ]));
+    let wvkey = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .find(|w| w.starts_with("w.aics.test+"))
+        .unwrap_or_else(|| panic!("aics-witness init printed no vkey"))
+        .to_owned();
+    run(Command::new(&aics).args([
+        "add-log",
+        "--config",
+        s(&cfg),
+        "--origin",
+        "aics.test/log",
+        "--vkey",
+        &log_vkey,
+    ]));
+    let _witness = cerro_integration::tlog::Killed(
+        Command::new(&aics)
+            .args([
+                "serve",
+                "--config",
+                s(&cfg),
+                "--listen",
+                &listen,
+                "--log-level",
+                "WARNING",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    assert!(up, "aics-witness did not listen on {listen}");
+
+    let log = serve_log(d, &log_vkey, "a", &[format!("http://{listen}={wvkey}")]);
+    let first = d.join("first.ctp");
+    pack_logged(&home, &layout(d, b"one\n", "v1"), &first, &log);
+    let second = d.join("second.ctp");
+    pack_logged(&home, &layout(d, b"two\n", "v2"), &second, &log);
+
+    ok(&home, &["log", "trust", &log_vkey]);
+    ok(&home, &["witness", "trust", &wvkey]);
+    let one = policy(d, "one.json", 1, 1);
+    for b in [&first, &second] {
+        ok(&home, &["verify", s(b), "--policy", s(&one)]);
+    }
+    let explained = ok(&home, &["explain", s(&second), "--policy", s(&one)]);
+    assert!(explained.contains("cosigned by witness w.aics.test at "), "{explained}");
+    // Its state agrees: it holds our tree of two entries.
+    let status = run(Command::new(&aics).args(["status", "--config", s(&cfg), "--json"]));
+    let text = String::from_utf8_lossy(&status.stdout);
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let logs = status["logs"].as_array().unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(logs.len(), 1, "{text}");
+    assert_eq!(logs[0]["origin"], "aics.test/log", "{text}");
+    assert_eq!(logs[0]["size"], 2, "{text}");
+}
