@@ -140,9 +140,11 @@ const NETWORK_ALLOWED: &[(&str, &[&str], &str)] = &[
     (
         "cerro-tlog",
         &["hyper", "h2"],
-        "the log's write side (`ct log serve`, tlog/src/server.rs): an HTTP/1.1 server on hyper (features \
-         http1 and server only) on the listener the operator names; it makes no request. h2 is in its \
-         resolved graph only because cargo unifies hyper's features with reqwest's",
+        "the log's write side (`ct log serve`, tlog/src/server.rs) and the witness (`ct witness serve`, \
+         tlog/src/witness.rs): HTTP/1.1 servers on hyper (features http1, server and client) on the listener \
+         the operator names; its only requests go to the witnesses the operator names (`ct log serve \
+         --witness`, tlog/src/witnessing.rs). h2 is in its resolved graph only because cargo unifies hyper's \
+         features with reqwest's",
     ),
     (
         "cerro-shim",

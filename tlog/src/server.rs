@@ -74,6 +74,25 @@ pub fn serve_witnessed(
     r
 }
 
+/// The proofs of entries `[first, first + n)` of a durable batch, under its
+/// checkpoint with what cosignatures the witnesses gave it.
+fn proofs_witnessed(
+    log: &mut Log,
+    witnesses: &mut Witnessing,
+    warn: &impl Fn(String),
+    first: u64,
+    n: u64,
+) -> Result<Vec<cerro_core::tlog::TlogProof>> {
+    if !witnesses.is_empty() {
+        for (name, outcome) in witnesses.cosign(log) {
+            if let Outcome::Failed(why) = outcome {
+                warn(format!("witness {name} did not cosign tree size {}: {why}", log.size()));
+            }
+        }
+    }
+    log.proofs(first, first + n)
+}
+
 /// The writer: takes every queued entry as one batch, appends it, and
 /// answers each request with its proof (or the error).
 fn write_batches(
@@ -92,18 +111,7 @@ fn write_batches(
         }
         let entries: Vec<Vec<u8>> = batch.iter().map(|(e, _)| e.clone()).collect();
         match log.append(&entries) {
-            Ok(first) => match {
-                // The batch is durable; its checkpoint gathers what
-                // cosignatures it can before the proofs are read.
-                if !witnesses.is_empty() {
-                    for (name, outcome) in witnesses.cosign(&mut log) {
-                        if let Outcome::Failed(why) = outcome {
-                            warn(format!("witness {name} did not cosign tree size {}: {why}", log.size()));
-                        }
-                    }
-                }
-                log.proofs(first, first + batch.len() as u64)
-            } {
+            Ok(first) => match proofs_witnessed(&mut log, &mut witnesses, &warn, first, batch.len() as u64) {
                 Ok(proofs) => {
                     for ((_, reply), p) in batch.into_iter().zip(proofs) {
                         let _ = reply.send(Ok(p.to_bytes()));
