@@ -140,19 +140,35 @@ impl DeniedSigner {
         names_key(self.key_id.as_deref(), self.fingerprint.as_deref(), key)
     }
 
-    /// Whether it denies `key` for a bundle built at `build_time`.
-    pub fn denies(&self, key: &KeyEntry, build_time: Option<u64>) -> Denial {
+    /// Whether it denies `key` for a bundle built at `build_time` (its
+    /// signed claim) and, when witnesses vouch for it, known to exist by
+    /// `witnessed` (trusted time, spec/policy.md §1.7).
+    ///
+    /// `after`: the bundle's own build time is its signer's word, so a key
+    /// denied after a date could date its new builds before it. With
+    /// trusted time the entry applies unless the witnesses saw the release
+    /// before `after` (`witnessed < after`): a build made before the date
+    /// but logged only after it is denied too (fail closed). `before`
+    /// keeps the signed build time (the witnessed time bounds a release's
+    /// creation from above only, never from below).
+    pub fn denies(&self, key: &KeyEntry, build_time: Option<u64>, witnessed: Option<u64>) -> Denial {
         if !self.matches(key) {
             return Denial::No;
         }
         if self.after.is_none() && self.before.is_none() {
             return Denial::Yes;
         }
-        let Some(t) = build_time else {
-            return Denial::Undecidable;
+        let after_ok = match (self.after, witnessed, build_time) {
+            (None, _, _) => true,
+            (Some(a), Some(w), _) => w >= a.0,
+            (Some(a), None, Some(t)) => t >= a.0,
+            (Some(_), None, None) => return Denial::Undecidable,
         };
-        let after_ok = self.after.is_none_or(|a| t >= a.0);
-        let before_ok = self.before.is_none_or(|b| t < b.0);
+        let before_ok = match (self.before, build_time) {
+            (None, _) => true,
+            (Some(b), Some(t)) => t < b.0,
+            (Some(_), None) => return Denial::Undecidable,
+        };
         if after_ok && before_ok {
             Denial::Yes
         } else {

@@ -21,7 +21,7 @@
 //! against the keys it counted.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cerro_core::bundle::{Bundle, RELEASE_ATTESTATION};
 use cerro_core::policy_interface::{Policy, PolicyDecision, PolicyInput};
@@ -30,7 +30,7 @@ use cerro_core::trust::{Fingerprint, KeyEntry};
 use cerro_core::verify::BASELINE_LEVEL;
 use serde_json::Value;
 
-use crate::document::{Action, Denial, DeploymentPolicy};
+use crate::document::{Action, Denial, DeploymentPolicy, TransparencyRules};
 use crate::{glob_match, CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
 
 const DAY: u64 = 86_400;
@@ -149,6 +149,31 @@ fn build_time(provenance: &[&Value]) -> Result<u64, String> {
     }
 }
 
+/// Trusted time (spec/policy.md §1.7): the latest time by which the
+/// required number of distinct logs, each with the required number of
+/// distinct trusted witnesses, vouch that the release existed. For one
+/// log, the k-th earliest cosignature of its checkpoint (k witnesses agree
+/// it existed by then); over logs, the n-th earliest of those. `None`
+/// without a witness requirement (a log's own word carries no time) or
+/// when too few logs qualify (the transparency rule then refused).
+fn witnessed_time(input: &PolicyInput<'_>, t: &TransparencyRules) -> Option<u64> {
+    if t.witnesses == 0 || t.logs == 0 {
+        return None;
+    }
+    let mut per_log: BTreeMap<&str, u64> = BTreeMap::new();
+    for l in input.logs {
+        let mut times: Vec<u64> = l.witnesses().iter().map(|c| c.timestamp).collect();
+        times.sort_unstable();
+        if let Some(&kth) = times.get(t.witnesses - 1) {
+            let e = per_log.entry(l.origin()).or_insert(kth);
+            *e = (*e).min(kth);
+        }
+    }
+    let mut logs: Vec<u64> = per_log.into_values().collect();
+    logs.sort_unstable();
+    logs.get(t.logs - 1).copied()
+}
+
 /// A failed rule.
 struct Refusal {
     rule: String,
@@ -251,6 +276,7 @@ impl DeploymentPolicy {
             }
             passed.push(rule.into());
         }
+        let witnessed = doc.transparency.as_ref().and_then(|t| witnessed_time(input, t));
 
         // 2. Registries: blocked wins over allowed.
         if let Some(reg) = &doc.registries {
@@ -309,6 +335,22 @@ impl DeploymentPolicy {
         if let Some(t) = &doc.time {
             let rule = "time.max_age_days";
             let built = *facts.build_time.as_ref().map_err(|why| refuse(rule, why.clone()))?;
+            // Witnesses saw the release by `w`: it is at least that old,
+            // whatever build time its signer claims.
+            if let Some(w) = witnessed {
+                let seen = input.now.saturating_sub(w);
+                if seen > t.max_age_days.saturating_mul(DAY) {
+                    return Err(refuse(
+                        rule,
+                        format!(
+                            "witnessed {} (trusted time: transparency-log witness cosignatures), {} day(s) ago; at most {} allowed",
+                            format_rfc3339(w),
+                            seen / DAY,
+                            t.max_age_days
+                        ),
+                    ));
+                }
+            }
             let age = input.now.saturating_sub(built);
             if age > t.max_age_days.saturating_mul(DAY) {
                 return Err(refuse(
@@ -347,7 +389,7 @@ impl DeploymentPolicy {
                 let undecided: RefCell<Option<(usize, String)>> = RefCell::new(None);
                 let filter = |k: &KeyEntry| -> Option<String> {
                     for (i, d) in s.denied.iter().enumerate() {
-                        match d.denies(k, built) {
+                        match d.denies(k, built, witnessed) {
                             Denial::No => {}
                             Denial::Yes => return Some(format!("signers.denied[{i}]")),
                             Denial::Undecidable => {

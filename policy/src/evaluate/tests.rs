@@ -601,6 +601,16 @@ fn logged(origin: &str, seed: u8, entry: &[u8]) -> cerro_core::tlog::VerifiedTlo
 /// [`logged`], its checkpoint cosigned by the witnesses `w<seed>` (all of
 /// them trusted).
 fn logged_cosigned(origin: &str, seed: u8, entry: &[u8], witnesses: &[u8]) -> cerro_core::tlog::VerifiedTlogProof {
+    let at: Vec<(u8, u64)> = witnesses
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (*w, 1_700_000_000 + i as u64))
+        .collect();
+    logged_at(origin, seed, entry, &at)
+}
+
+/// [`logged`], cosigned by the witnesses `w<seed>` at the times given.
+fn logged_at(origin: &str, seed: u8, entry: &[u8], witnesses: &[(u8, u64)]) -> cerro_core::tlog::VerifiedTlogProof {
     use cerro_core::tlog::{
         merkle, Checkpoint, Ed25519Cosigner, Ed25519NoteSigner, NoteSigner, SignedCheckpoint, TlogProof,
     };
@@ -610,10 +620,10 @@ fn logged_cosigned(origin: &str, seed: u8, entry: &[u8], witnesses: &[u8]) -> ce
     let mut signed = SignedCheckpoint::sign(cp, &signer).unwrap();
     let cosigners: Vec<Ed25519Cosigner> = witnesses
         .iter()
-        .map(|w| Ed25519Cosigner::from_seed(&format!("w{w}.example"), &[100 + w; 32]).unwrap())
+        .map(|(w, _)| Ed25519Cosigner::from_seed(&format!("w{w}.example"), &[100 + w; 32]).unwrap())
         .collect();
-    for (i, c) in cosigners.iter().enumerate() {
-        signed.cosign(c, 1_700_000_000 + i as u64).unwrap();
+    for (c, (_, t)) in cosigners.iter().zip(witnesses) {
+        signed.cosign(c, *t).unwrap();
     }
     let proof = TlogProof::new(0, vec![], signed).unwrap();
     let trust = TlogTrust::counting(
@@ -722,6 +732,69 @@ fn transparency_counts_only_logs_whose_checkpoint_enough_witnesses_cosigned() {
         "transparency.logs",
         "0 of 1",
     );
+}
+
+/// Trusted time: with a witness requirement, a key denied after a date
+/// cannot date its build before it (the witnesses saw the release later),
+/// and a release witnessed long ago is old whatever build time it claims.
+#[test]
+fn witnessed_time_decides_dated_denials_and_bounds_the_age() {
+    let w = world();
+    let b = &w.dated; // its signed build time: BUILT, ten days ago
+    let e = b"entry";
+    let at = |t: u64| format_rfc3339(t);
+    let policy = |extra: &str| {
+        doc(&format!(
+            r#""transparency":{{"logs":1,"witnesses":2}},"signers":{{"allowed":[{{"key_id":"*"}}]{extra}}}"#
+        ))
+    };
+    let denied_after = |a: u64| policy(&format!(r#","denied":[{{"key_id":"k1","after":"{}"}}]"#, at(a)));
+    // k1 is denied for builds from nine days ago. Its bundle says it was
+    // built ten days ago; two witnesses saw it only yesterday.
+    let late = logged_at("a.example/log", 1, e, &[(1, NOW - DAY), (2, NOW - DAY + 5)]);
+    refuses(
+        &w.decide_logged(b, &denied_after(BUILT + DAY), &["k1"], std::slice::from_ref(&late)),
+        "signers.threshold",
+        "signers.denied[0]",
+    );
+    // On its own word (no witness requirement), it would have counted.
+    allows(
+        &w.decide_on(
+            b,
+            &doc(&format!(
+                r#""signers":{{"allowed":[{{"key_id":"*"}}],"denied":[{{"key_id":"k1","after":"{}"}}]}}"#,
+                at(BUILT + DAY)
+            )),
+            &["k1"],
+        ),
+        "signers.threshold",
+    );
+    // Witnessed before the date: it counts.
+    let early = logged_at("a.example/log", 1, e, &[(1, BUILT + 10), (2, BUILT + 20)]);
+    allows(
+        &w.decide_logged(b, &denied_after(BUILT + DAY), &["k1"], std::slice::from_ref(&early)),
+        "signers.threshold",
+    );
+    // k of n: the second earliest cosignature is the time two witnesses
+    // vouch for; one early witness alone does not make it early.
+    let mixed = logged_at("a.example/log", 1, e, &[(1, BUILT + 10), (2, NOW - DAY)]);
+    refuses(
+        &w.decide_logged(b, &denied_after(BUILT + DAY), &["k1"], std::slice::from_ref(&mixed)),
+        "signers.threshold",
+        "signers.denied[0]",
+    );
+    // Age: twenty days allowed. Built ten days ago by its word, witnessed
+    // thirty days ago: too old. Witnessed yesterday: fine.
+    let aged = |proof: &cerro_core::tlog::VerifiedTlogProof| {
+        let p = doc(&format!(
+            r#""transparency":{{"logs":1,"witnesses":2}},"time":{{"max_age_days":20}},"signers":{{"allowed":[{{"key_id":"*"}}]}}"#
+        ));
+        w.decide_logged(b, &p, &["k1"], std::slice::from_ref(proof))
+    };
+    let old = logged_at("a.example/log", 1, e, &[(1, NOW - 30 * DAY - 1), (2, NOW - 30 * DAY)]);
+    refuses(&aged(&old), "time.max_age_days", "witnessed ");
+    refuses(&aged(&old), "time.max_age_days", "30 day(s) ago");
+    allows(&aged(&late), "signers.threshold");
 }
 
 // ---------------------------------------------------------------------------
