@@ -786,9 +786,9 @@ fn witnessed_time_decides_dated_denials_and_bounds_the_age() {
     // Age: twenty days allowed. Built ten days ago by its word, witnessed
     // thirty days ago: too old. Witnessed yesterday: fine.
     let aged = |proof: &cerro_core::tlog::VerifiedTlogProof| {
-        let p = doc(&format!(
-            r#""transparency":{{"logs":1,"witnesses":2}},"time":{{"max_age_days":20}},"signers":{{"allowed":[{{"key_id":"*"}}]}}"#
-        ));
+        let p = doc(
+            r#""transparency":{"logs":1,"witnesses":2},"time":{"max_age_days":20},"signers":{"allowed":[{"key_id":"*"}]}"#,
+        );
         w.decide_logged(b, &p, &["k1"], std::slice::from_ref(proof))
     };
     let old = logged_at("a.example/log", 1, e, &[(1, NOW - 30 * DAY - 1), (2, NOW - 30 * DAY)]);
