@@ -87,6 +87,21 @@ pub fn ct_status(home: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// Runs `ct` with `args` under `home`, expecting exit 0; its output.
+pub fn ct_ok(home: &Path, args: &[&str]) -> String {
+    let (code, out) = ct_status(home, args);
+    assert_eq!(code, 0, "ct {args:?}: {out}");
+    out
+}
+
+/// Runs `ct` with `args` under `home`, expecting exit `code` and `needle`
+/// in its output.
+pub fn ct_refused(home: &Path, args: &[&str], code: i32, needle: &str) {
+    let (got, out) = ct_status(home, args);
+    assert_eq!(got, code, "ct {args:?}: {out}");
+    assert!(out.contains(needle), "{needle:?} not in: {out}");
+}
+
 /// The `target/` directory of this build (for cached fixtures).
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");

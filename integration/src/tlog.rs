@@ -7,7 +7,19 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use cerro_core::image::layout::{basic_config, LayoutBuilder};
+
 use crate::{ct_bin, run};
+
+/// An OCI layout `d/img-TAG` with one small layer (`note.txt` holding
+/// `note`), tagged `tag`: its `oci:` name.
+pub fn note_layout(d: &Path, note: &[u8], tag: &str) -> String {
+    let dir = d.join(format!("img-{tag}"));
+    let mut b = LayoutBuilder::new(&dir).expect("a layout");
+    b.layer_tar(&[("note.txt", 0o644, note)]).expect("a layer");
+    b.finish(basic_config(&["/note.txt"]), Some(tag)).expect("the image");
+    format!("oci:{}:{tag}", dir.display())
+}
 
 /// A child process killed (SIGKILL) and reaped when dropped.
 #[derive(Debug)]

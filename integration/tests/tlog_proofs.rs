@@ -22,34 +22,11 @@ use std::path::Path;
 use std::process::Command;
 
 use cerro_core::bundle::{member_header, TRANSPARENCY_PREFIX};
-use cerro_core::image::layout::{basic_config, LayoutBuilder};
-use cerro_integration::tlog::Server;
-use cerro_integration::{ct, ct_bin, ct_status, run};
+use cerro_integration::tlog::{note_layout, Server};
+use cerro_integration::{ct, ct_bin, ct_ok, ct_refused, ct_status, run};
 
 fn start_log(d: &Path, origin: &str, tag: &str) -> Server {
     cerro_integration::tlog::start_log(d, origin, tag, &[])
-}
-
-/// An OCI layout `d/img` with one small layer, tagged `tag`.
-fn layout(d: &Path, note: &[u8], tag: &str) -> String {
-    let dir = d.join(format!("img-{tag}"));
-    let mut b = LayoutBuilder::new(&dir).unwrap();
-    b.layer_tar(&[("note.txt", 0o644, note)]).unwrap();
-    b.finish(basic_config(&["/note.txt"]), Some(tag)).unwrap();
-    format!("oci:{}:{tag}", dir.display())
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let (code, out) = ct_status(home, args);
-    assert_eq!(code, 0, "ct {args:?}: {out}");
-    out
-}
-
-/// Runs `ct` with `args`, expecting exit `code` and `needle` in its output.
-fn refused(home: &Path, args: &[&str], code: i32, needle: &str) {
-    let (got, out) = ct_status(home, args);
-    assert_eq!(got, code, "ct {args:?}: {out}");
-    assert!(out.contains(needle), "{needle:?} not in: {out}");
 }
 
 /// Splits a bundle into member blocks (header, data, padding) and the end.
@@ -123,21 +100,21 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     let a = start_log(d, "a.test/log", "a");
     let b = start_log(d, "b.test/log", "b");
     // b is trusted from the start; a's key is given with its URL at pack.
-    ok(&home, &["log", "trust", &b.vkey]);
-    let listed = ok(&home, &["log", "list"]);
+    ct_ok(&home, &["log", "trust", &b.vkey]);
+    let listed = ct_ok(&home, &["log", "list"]);
     assert!(listed.contains(&b.vkey), "{listed}");
-    refused(&home, &["log", "untrust", "nobody.test/log"], 78, "no trusted log");
-    refused(&home, &["log", "trust", "not+a+key"], 78, "");
+    ct_refused(&home, &["log", "untrust", "nobody.test/log"], 78, "no trusted log");
+    ct_refused(&home, &["log", "trust", "not+a+key"], 78, "");
     // One key, one log: b's key under another origin is refused.
-    refused(
+    ct_refused(
         &home,
         &["log", "trust", &b.vkey, "--origin", "c.test/log"],
         78,
         "one key, one log",
     );
 
-    let img = layout(d, b"hello\n", "v1");
-    let other_img = layout(d, b"other\n", "v2");
+    let img = note_layout(d, b"hello\n", "v1");
+    let other_img = note_layout(d, b"other\n", "v2");
     let plain = d.join("plain.ctp");
     let logged = d.join("logged.ctp");
     let other = d.join("other.ctp");
@@ -146,12 +123,12 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
         for l in logs {
             args.extend(["--log", l.as_str()]);
         }
-        ok(&home, &args)
+        ct_ok(&home, &args)
     };
     // Another release first, so every later tree has more than one leaf
     // and every proof has a path.
     pack(&other, &other_img, &[]);
-    ok(
+    ct_ok(
         &home,
         &[
             "log",
@@ -179,7 +156,7 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     // Submitting again replaces each log's proof: still two.
     let resubmitted = d.join("resubmitted.ctp");
     std::fs::copy(&logged, &resubmitted).unwrap();
-    ok(
+    ct_ok(
         &home,
         &[
             "log",
@@ -194,7 +171,7 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     assert_ne!(again, proofs_of(&logged), "a's proof is a new one (a later index)");
 
     // Both logs trusted, a policy requiring two.
-    ok(&home, &["log", "trust", &a.vkey]);
+    ct_ok(&home, &["log", "trust", &a.vkey]);
     let policy = d.join("two-logs.json");
     std::fs::write(
         &policy,
@@ -202,10 +179,10 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     )
     .unwrap();
     let p = s(&policy);
-    let out = ok(&home, &["verify", s(&logged), "--policy", p]);
+    let out = ct_ok(&home, &["verify", s(&logged), "--policy", p]);
     assert!(out.contains("logged in a.test/log, b.test/log"), "{out}");
-    ok(&home, &["verify", s(&resubmitted), "--policy", p]);
-    let explained = ok(&home, &["explain", s(&logged), "--policy", p]);
+    ct_ok(&home, &["verify", s(&resubmitted), "--policy", p]);
+    let explained = ct_ok(&home, &["explain", s(&logged), "--policy", p]);
     for origin in ["a.test/log", "b.test/log"] {
         let line = explained
             .lines()
@@ -213,7 +190,7 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
             .unwrap_or_else(|| panic!("no line for {origin} in {explained}"));
         assert!(line.contains("index ") && line.contains("(verified)"), "{line}");
     }
-    let json = ok(&home, &["explain", s(&logged), "--policy", p, "--json"]);
+    let json = ct_ok(&home, &["explain", s(&logged), "--policy", p, "--json"]);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["transparency"].as_array().unwrap().len(), 2, "{json}");
     assert_eq!(report["policy"]["rule"], "signers.threshold", "{json}");
@@ -263,8 +240,8 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     edit_proofs(&logged, &only_a, |p, data| {
         p.contains(&hex_of("a.test/log")).then_some(data)
     });
-    refused(&home, &["verify", s(&only_a), "--policy", p], 4, "transparency.logs");
-    refused(&home, &["verify", s(&only_a), "--policy", p], 4, "1 of 2 required");
+    ct_refused(&home, &["verify", s(&only_a), "--policy", p], 4, "transparency.logs");
+    ct_refused(&home, &["verify", s(&only_a), "--policy", p], 4, "1 of 2 required");
 
     // 2. A proof from a log outside the trust store is not counted.
     let home_a = d.join("home-a");
@@ -272,8 +249,8 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     for f in ["trust.toml", "keys"] {
         run(Command::new("cp").arg("-r").arg(home.join(f)).arg(&home_a));
     }
-    ok(&home_a, &["log", "untrust", "b.test/log"]);
-    refused(&home_a, &["verify", s(&logged), "--policy", p], 4, "transparency.logs");
+    ct_ok(&home_a, &["log", "untrust", "b.test/log"]);
+    ct_refused(&home_a, &["verify", s(&logged), "--policy", p], 4, "transparency.logs");
     let explained = ct_status(&home_a, &["explain", s(&logged), "--policy", p]).1;
     assert!(explained.contains("not trusted, not counted"), "{explained}");
 
@@ -288,8 +265,8 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
         .args(["log", "keygen", "--name", "a.test/log", "-o"])
         .arg(d.join("impostor.key")));
     let impostor_vkey = String::from_utf8(impostor.stdout).unwrap().trim().to_owned();
-    ok(&home_wrong, &["log", "trust", &impostor_vkey]);
-    refused(&home_wrong, &["verify", s(&logged), "--policy", p], 6, "a.test/log");
+    ct_ok(&home_wrong, &["log", "trust", &impostor_vkey]);
+    ct_refused(&home_wrong, &["verify", s(&logged), "--policy", p], 6, "a.test/log");
     let (code, out) = ct_status(&home_wrong, &["verify", s(&logged), "--policy", p, "--json"]);
     assert_eq!(code, 6, "{out}");
     assert!(out.contains("note_not_signed"), "{out}");
@@ -326,12 +303,12 @@ fn bundles_carry_proofs_from_two_logs_and_verify_offline() {
     let (code, out) = ct_status(&home, &["verify", s(&swapped), "--policy", p, "--json"]);
     assert_eq!(code, 6, "{out}");
     assert!(out.contains("tlog_proof_mismatch"), "{out}");
-    refused(&home, &["verify", s(&swapped), "--policy", p], 6, "inclusion proof");
+    ct_refused(&home, &["verify", s(&swapped), "--policy", p], 6, "inclusion proof");
 
     // Submitting to a log with the wrong key given refuses, and leaves the
     // bundle as it was.
     let before = std::fs::read(&plain).unwrap();
-    refused(
+    ct_refused(
         &home,
         &[
             "log",

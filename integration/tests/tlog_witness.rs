@@ -24,31 +24,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::tlog::{SignedNote, VerifierKey};
-use cerro_integration::tlog::{make_log, make_witness, serve_log, serve_witness, Server};
-use cerro_integration::{ct, ct_bin, ct_status, run};
-
-/// An OCI layout `d/img-TAG` with one small layer, tagged `tag`.
-fn layout(d: &Path, note: &[u8], tag: &str) -> String {
-    let dir = d.join(format!("img-{tag}"));
-    let mut b = LayoutBuilder::new(&dir).unwrap();
-    b.layer_tar(&[("note.txt", 0o644, note)]).unwrap();
-    b.finish(basic_config(&["/note.txt"]), Some(tag)).unwrap();
-    format!("oci:{}:{tag}", dir.display())
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let (code, out) = ct_status(home, args);
-    assert_eq!(code, 0, "ct {args:?}: {out}");
-    out
-}
-
-fn refused(home: &Path, args: &[&str], code: i32, needle: &str) {
-    let (got, out) = ct_status(home, args);
-    assert_eq!(got, code, "ct {args:?}: {out}");
-    assert!(out.contains(needle), "{needle:?} not in: {out}");
-}
+use cerro_integration::tlog::{make_log, make_witness, note_layout, serve_log, serve_witness, Server};
+use cerro_integration::{ct, ct_bin, ct_ok, ct_refused, run};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -56,7 +34,7 @@ fn s(p: &Path) -> &str {
 
 /// Packs `img` into `out`, entered in the log at `log`.
 fn pack_logged(home: &Path, img: &str, out: &Path, log: &Server) {
-    ok(
+    ct_ok(
         home,
         &[
             "pack",
@@ -100,29 +78,29 @@ fn witnesses_cosign_a_growing_log_refuse_its_fork_and_are_counted_by_the_policy(
     // Two releases: the second's checkpoint extends the first's, so each
     // witness checks a consistency proof the second time.
     let first = d.join("first.ctp");
-    pack_logged(&home, &layout(d, b"one\n", "v1"), &first, &log);
+    pack_logged(&home, &note_layout(d, b"one\n", "v1"), &first, &log);
     let bundle = d.join("logged.ctp");
-    pack_logged(&home, &layout(d, b"two\n", "v2"), &bundle, &log);
+    pack_logged(&home, &note_layout(d, b"two\n", "v2"), &bundle, &log);
 
-    ok(&home, &["log", "trust", &log_vkey]);
-    ok(&home, &["witness", "trust", &w1v]);
-    ok(&home, &["witness", "trust", &w2v]);
-    let listed = ok(&home, &["witness", "list"]);
+    ct_ok(&home, &["log", "trust", &log_vkey]);
+    ct_ok(&home, &["witness", "trust", &w1v]);
+    ct_ok(&home, &["witness", "trust", &w2v]);
+    let listed = ct_ok(&home, &["witness", "list"]);
     assert!(listed.contains(&w1v) && listed.contains(&w2v), "{listed}");
-    refused(&home, &["witness", "trust", &log_vkey], 78, "cosignature/v1");
-    refused(&home, &["witness", "untrust", "nobody.test"], 78, "no trusted witness");
+    ct_refused(&home, &["witness", "trust", &log_vkey], 78, "cosignature/v1");
+    ct_refused(&home, &["witness", "untrust", "nobody.test"], 78, "no trusted witness");
 
     let two = policy(d, "two.json", 1, 2);
-    ok(&home, &["verify", s(&bundle), "--policy", s(&two)]);
-    ok(&home, &["verify", s(&first), "--policy", s(&two)]);
-    let explained = ok(&home, &["explain", s(&bundle), "--policy", s(&two)]);
+    ct_ok(&home, &["verify", s(&bundle), "--policy", s(&two)]);
+    ct_ok(&home, &["verify", s(&first), "--policy", s(&two)]);
+    let explained = ct_ok(&home, &["explain", s(&bundle), "--policy", s(&two)]);
     for w in ["w1.test", "w2.test"] {
         assert!(
             explained.contains(&format!("cosigned by witness {w} at ")),
             "{explained}"
         );
     }
-    let json = ok(&home, &["explain", s(&bundle), "--policy", s(&two), "--json"]);
+    let json = ct_ok(&home, &["explain", s(&bundle), "--policy", s(&two), "--json"]);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(
         report["transparency"][0]["witnesses"].as_array().unwrap().len(),
@@ -137,20 +115,20 @@ fn witnesses_cosign_a_growing_log_refuse_its_fork_and_are_counted_by_the_policy(
 
     // k of n: three required of two trusted; one untrusted.
     let three = policy(d, "three.json", 1, 3);
-    refused(
+    ct_refused(
         &home,
         &["verify", s(&bundle), "--policy", s(&three)],
         4,
         "a.test/log (2 of 3)",
     );
-    ok(&home, &["witness", "untrust", "w2.test"]);
-    refused(
+    ct_ok(&home, &["witness", "untrust", "w2.test"]);
+    ct_refused(
         &home,
         &["verify", s(&bundle), "--policy", s(&two)],
         4,
         "a.test/log (1 of 2)",
     );
-    ok(&home, &["witness", "trust", &w2v]);
+    ct_ok(&home, &["witness", "trust", &w2v]);
 
     // A fork: the same log key over another directory, asking the same
     // witnesses. They cosigned the real tree, larger than this one: none
@@ -164,27 +142,27 @@ fn witnesses_cosign_a_growing_log_refuse_its_fork_and_are_counted_by_the_policy(
         .arg(d.join("fork.key")));
     let fork = serve_log(d, &log_vkey, "fork", &[w1.endpoint(), w2.endpoint()]);
     let forked = d.join("forked.ctp");
-    pack_logged(&home, &layout(d, b"evil\n", "v3"), &forked, &fork);
+    pack_logged(&home, &note_layout(d, b"evil\n", "v3"), &forked, &fork);
     // Grown past the real tree, the fork's consistency proof from the
     // witnesses' size does not reach their root: still no cosignature.
-    pack_logged(&home, &layout(d, b"evil2\n", "v5"), &d.join("forked2.ctp"), &fork);
+    pack_logged(&home, &note_layout(d, b"evil2\n", "v5"), &d.join("forked2.ctp"), &fork);
     let forked3 = d.join("forked3.ctp");
-    pack_logged(&home, &layout(d, b"evil3\n", "v6"), &forked3, &fork);
+    pack_logged(&home, &note_layout(d, b"evil3\n", "v6"), &forked3, &fork);
     drop(fork);
     let one = policy(d, "one.json", 1, 1);
-    refused(
+    ct_refused(
         &home,
         &["verify", s(&forked), "--policy", s(&one)],
         4,
         "a.test/log (0 of 1)",
     );
-    refused(
+    ct_refused(
         &home,
         &["verify", s(&forked3), "--policy", s(&one)],
         4,
         "a.test/log (0 of 1)",
     );
-    ok(
+    ct_ok(
         &home,
         &["verify", s(&forked), "--policy", s(&policy(d, "none.json", 1, 0))],
     );
@@ -196,8 +174,8 @@ fn witnesses_cosign_a_growing_log_refuse_its_fork_and_are_counted_by_the_policy(
     let w1 = serve_witness(d, &w1v, "w1", &[&log_vkey]);
     let log = serve_log(d, &log_vkey, "a", &[w1.endpoint(), w2.endpoint()]);
     let third = d.join("third.ctp");
-    pack_logged(&home, &layout(d, b"three\n", "v4"), &third, &log);
-    ok(&home, &["verify", s(&third), "--policy", s(&two)]);
+    pack_logged(&home, &note_layout(d, b"three\n", "v4"), &third, &log);
+    ct_ok(&home, &["verify", s(&third), "--policy", s(&two)]);
 }
 
 /// PyPI aics-witness in its virtualenv (scripts/install-deps makes it where
@@ -287,17 +265,17 @@ fn an_independent_witness_cosigns_our_log_and_its_cosignature_counts() {
 
     let log = serve_log(d, &log_vkey, "a", &[format!("http://{listen}={wvkey}")]);
     let first = d.join("first.ctp");
-    pack_logged(&home, &layout(d, b"one\n", "v1"), &first, &log);
+    pack_logged(&home, &note_layout(d, b"one\n", "v1"), &first, &log);
     let second = d.join("second.ctp");
-    pack_logged(&home, &layout(d, b"two\n", "v2"), &second, &log);
+    pack_logged(&home, &note_layout(d, b"two\n", "v2"), &second, &log);
 
-    ok(&home, &["log", "trust", &log_vkey]);
-    ok(&home, &["witness", "trust", &wvkey]);
+    ct_ok(&home, &["log", "trust", &log_vkey]);
+    ct_ok(&home, &["witness", "trust", &wvkey]);
     let one = policy(d, "one.json", 1, 1);
     for b in [&first, &second] {
-        ok(&home, &["verify", s(b), "--policy", s(&one)]);
+        ct_ok(&home, &["verify", s(b), "--policy", s(&one)]);
     }
-    let explained = ok(&home, &["explain", s(&second), "--policy", s(&one)]);
+    let explained = ct_ok(&home, &["explain", s(&second), "--policy", s(&one)]);
     assert!(explained.contains("cosigned by witness w.aics.test at "), "{explained}");
     // Its state agrees: it holds our tree of two entries.
     let status = run(Command::new(&aics).args(["status", "--config", s(&cfg), "--json"]));
