@@ -255,6 +255,41 @@ fn three_services_compile_and_allow_exactly_what_they_declare() {
     }
 }
 
+/// MCS keeps two containers of one package apart only for domains in
+/// `mcs_constrained_type`: refpolicy's MCS constraints end in
+/// `(neq t1 mcs_constrained_type)`, exempting every other domain. Without the
+/// attribute a container at s0:c1,c2 writes another's s0:c3,c4 file (seen in
+/// the enforcing VM, integration/tests/selinux_vm.rs).
+#[test]
+fn every_container_domain_is_subject_to_the_mcs_constraints() {
+    let work = tempfile::tempdir().unwrap();
+    let host = HostPolicy::load(&refpolicy_cil()).unwrap();
+    let web = generate(
+        &manifest("web", "[capabilities]\nlisten = [\"tcp/8080\"]\nwrite = [\"/var/lib/web\"]\n"),
+        Some(&host),
+    )
+    .unwrap();
+    let batch = generate(&manifest("batch", ""), Some(&host)).unwrap();
+    let policy = compile(work.path(), &[(&web.name, &web.cil), (&batch.name, &batch.cil)]).unwrap();
+    let out = Command::new("seinfo")
+        .args(["-a", "mcs_constrained_type", "-x"])
+        .arg(&policy)
+        .output()
+        .expect("seinfo (setools)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let members: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .collect();
+    for domain in ["ct_web_t", "ct_batch_t"] {
+        assert!(members.iter().any(|m| m == domain), "{domain} not in {members:?}");
+    }
+    // Only the domains: the file types stay unconstrained objects.
+    for ty in ["ct_web_file_t", "ct_web_rw_t", "ct_batch_file_t"] {
+        assert!(!members.iter().any(|m| m == ty), "{ty} in {members:?}");
+    }
+}
+
 #[test]
 fn the_neverallow_holds_against_a_tampered_module() {
     let work = tempfile::tempdir().unwrap();
