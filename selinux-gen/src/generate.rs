@@ -124,11 +124,14 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
         "dir",
         &["getattr", "open", "read", "search"],
     ));
+    // `execute_no_trans`: a process of the container runs the image's other
+    // binaries in its own domain (a shell entrypoint running anything else
+    // was refused without it in the enforcing VM).
     m.push(allow(
         &d,
         (&content).into(),
         "file",
-        &["entrypoint", "execute", "getattr", "map", "open", "read"],
+        &["entrypoint", "execute", "execute_no_trans", "getattr", "map", "open", "read"],
     ));
     m.push(allow(&d, (&content).into(), "lnk_file", &["getattr", "read"]));
     m.push(allow(

@@ -147,6 +147,17 @@ fn three_services_compile_and_allow_exactly_what_they_declare() {
     .is_empty());
     assert!(rules(&policy, &["-s", "ct_web_t", "-c", "tcp_socket", "-p", "name_connect"]).is_empty());
 
+    // Each container runs its own image's binaries, in its own domain, and
+    // nothing of the host's.
+    for (d, content) in [("ct_web_t", "ct_web_file_t"), ("ct_batch_t", "ct_batch_file_t")] {
+        assert_eq!(
+            rules(&policy, &["-s", d, "-c", "file", "-p", "execute_no_trans"]),
+            [format!(
+                "allow {d} {content}:file {{ entrypoint execute execute_no_trans getattr map open read }};"
+            )]
+        );
+    }
+
     // The batch worker has no network at all.
     for class in ["tcp_socket", "udp_socket"] {
         assert!(
