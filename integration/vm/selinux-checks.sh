@@ -145,5 +145,18 @@ sleep 1
 dmesg | grep -E 'avc: +denied' >"$P/avc.log"
 sed 's/^/avc: /' "$P/avc.log"
 run suggest ct selinux suggest "$P/avc.log" --manifest "$P/web.toml"
+
+# 5. The loop udica users ask for: the reviewer takes the suggested ports and volumes,
+# repacks (a new version, signed), reinstalls; the refused bind now succeeds.
+{
+  printf '[package]\nname = "web"\nversion = "2"\n\n'
+  ct selinux suggest "$P/avc.log" --manifest "$P/web.toml" | grep -E '^(\[capabilities\]$|listen = |write = )'
+} >"$P/web2.toml"
+sed 's/^/loop.manifest.out: /' "$P/web2.toml"
+run loop.pack ct pack "oci:$P/img:1" -o "$P/web2.ctp" --key vm --manifest "$P/web2.toml" --selinux-policy "$pol"
+s=$(date +%s)
+run loop.install ct selinux install "$P/web2.ctp" --selinux-policy "$pol"
+say loop.install.seconds $(($(date +%s) - s))
+run loop.listen8081 timeout 4 runcon "$(ctx web s0)" /opt/ct/web/busybox nc -l -p 8081
 say seconds "$(elapsed)"
 exit 0

@@ -131,7 +131,15 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
         &d,
         (&content).into(),
         "file",
-        &["entrypoint", "execute", "execute_no_trans", "getattr", "map", "open", "read"],
+        &[
+            "entrypoint",
+            "execute",
+            "execute_no_trans",
+            "getattr",
+            "map",
+            "open",
+            "read",
+        ],
     ));
     m.push(allow(&d, (&content).into(), "lnk_file", &["getattr", "read"]));
     m.push(allow(

@@ -276,7 +276,10 @@ fn every_container_domain_is_subject_to_the_mcs_constraints() {
     let work = tempfile::tempdir().unwrap();
     let host = HostPolicy::load(&refpolicy_cil()).unwrap();
     let web = generate(
-        &manifest("web", "[capabilities]\nlisten = [\"tcp/8080\"]\nwrite = [\"/var/lib/web\"]\n"),
+        &manifest(
+            "web",
+            "[capabilities]\nlisten = [\"tcp/8080\"]\nwrite = [\"/var/lib/web\"]\n",
+        ),
         Some(&host),
     )
     .unwrap();
