@@ -138,7 +138,8 @@ fn suggest_turns_denials_into_capabilities() {
     fs::write(
         &log,
         "type=AVC msg=audit(1.1:1): avc:  denied  { name_bind } for  pid=7 comm=\"httpd\" src=8443 scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:http_port_t:s0 tclass=tcp_socket permissive=0\n\
-         type=AVC msg=audit(1.2:2): avc:  denied  { write } for  pid=7 comm=\"httpd\" path=\"/var/lib/web\" scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:var_lib_t:s0 tclass=dir permissive=0\n",
+         type=AVC msg=audit(1.2:2): avc:  denied  { write } for  pid=7 comm=\"httpd\" path=\"/var/lib/web\" scontext=system_u:system_r:ct_web_t:s0 tcontext=system_u:object_r:var_lib_t:s0 tclass=dir permissive=0\n\
+         type=AVC msg=audit(1.3:3): avc:  denied  { checkpoint_restore } for  pid=8 comm=\"agetty\" capability=40 scontext=system_u:system_r:getty_t:s0 tcontext=system_u:system_r:getty_t:s0 tclass=capability2 permissive=0\n",
     )
     .unwrap();
     let m = dir.path().join("m.toml");
@@ -163,6 +164,9 @@ fn suggest_turns_denials_into_capabilities() {
     assert!(out.contains("listen = [\"tcp/8080\", \"tcp/8443\"]"), "{out}");
     assert!(out.contains("write = [\"/var/lib/web\"]"), "{out}");
     assert!(!out.contains("(allow"), "never raw rules: {out}");
+    // Another domain's denial (a getty's) is not the package's capability.
+    assert!(!out.contains("CHECKPOINT_RESTORE"), "{out}");
+    assert!(out.contains("# 1 denial(s) of other domains than ct_web_t not read"), "{out}");
 }
 
 /// A private policy root: a copy of the host's store and configuration, so

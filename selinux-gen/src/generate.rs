@@ -104,6 +104,19 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
         kw("domain"),
         Expr::List(vec![(&d).into()]),
     ]);
+    // MCS separation between containers: refpolicy's MCS constraints
+    // (`mlsconstrain … (or (dom h1 h2) (neq t1 mcs_constrained_type))`)
+    // exempt every domain outside this attribute, so without it a container
+    // at s0:c1,c2 writes another's s0:c3,c4 file of the same type (seen in
+    // the enforcing VM, integration/tests/selinux_vm.rs). Unconditional, not
+    // `optional`: refpolicy and Fedora's policy declare the attribute in
+    // every build, and a policy without it must fail to compile the module
+    // rather than load it without the separation.
+    m.push(vec![
+        kw("typeattributeset"),
+        kw("mcs_constrained_type"),
+        Expr::List(vec![(&d).into()]),
+    ]);
     file_type(&mut m, &content);
     m.push(allow(
         &d,
@@ -111,11 +124,22 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
         "dir",
         &["getattr", "open", "read", "search"],
     ));
+    // `execute_no_trans`: a process of the container runs the image's other
+    // binaries in its own domain (a shell entrypoint running anything else
+    // was refused without it in the enforcing VM).
     m.push(allow(
         &d,
         (&content).into(),
         "file",
-        &["entrypoint", "execute", "getattr", "map", "open", "read"],
+        &[
+            "entrypoint",
+            "execute",
+            "execute_no_trans",
+            "getattr",
+            "map",
+            "open",
+            "read",
+        ],
     ));
     m.push(allow(&d, (&content).into(), "lnk_file", &["getattr", "read"]));
     m.push(allow(
@@ -393,6 +417,26 @@ mod tests {
         let without_domain = m.cil.replace("(type ct_hello_world_t)", "");
         assert!(!types.declared_in(&without_domain));
         assert!(!ContainerTypes::of("ct_other").declared_in(&m.cil));
+    }
+
+    #[test]
+    fn every_domain_is_mcs_constrained() {
+        for caps in ["", "[capabilities]\nwrite = [\"/var/lib/x\"]\n"] {
+            let manifest = PackageManifest::from_draft(
+                &format!("[package]\nname = \"web\"\nversion = \"1\"\n{caps}"),
+                ImageRef {
+                    digest: Digest::of(b""),
+                    reference: None,
+                },
+            )
+            .unwrap();
+            let m = generate(&manifest, None).unwrap();
+            assert!(
+                m.cil.contains("(typeattributeset mcs_constrained_type (ct_web_t))"),
+                "{}",
+                m.cil
+            );
+        }
     }
 
     fn named(name: &str) -> PackageManifest {

@@ -16,6 +16,9 @@ pub struct Suggestion {
     pub unmapped: Vec<String>,
     /// Number of AVC denial records read.
     pub denials: usize,
+    /// Denial records of other domains than the one asked for, not read
+    /// (see [`suggest_for`]).
+    pub other_domains: usize,
 }
 
 /// The value of `key=` in an audit record: a quoted string up to its closing
@@ -49,8 +52,24 @@ fn perms(rec: &str) -> Vec<&str> {
 }
 
 /// Reads AVC denial records (`type=AVC … avc: denied { perms } for … tclass=…`)
-/// and merges what they ask for into `existing`.
+/// and merges what they ask for into `existing`. Every record counts,
+/// whatever its domain: [`suggest_for`] reads only one container's.
 pub fn suggest(log: &str, existing: Option<&Capabilities>) -> Suggestion {
+    suggest_for(log, existing, None)
+}
+
+/// The type of a record's `scontext` (`user:role:TYPE[:level]`).
+fn source_type(rec: &str) -> Option<String> {
+    field(rec, "scontext").and_then(|c| c.split(':').nth(2).map(str::to_owned))
+}
+
+/// [`suggest`], reading only the denials whose `scontext` type is `domain`
+/// (when given). A whole host's audit log holds every domain's denials (a
+/// getty's `checkpoint_restore`, udev's, another container's ports): read
+/// unfiltered against a manifest, they became that package's capabilities
+/// (seen in the enforcing VM). Records of other domains are counted in
+/// `other_domains`, not read.
+pub fn suggest_for(log: &str, existing: Option<&Capabilities>, domain: Option<&str>) -> Suggestion {
     let mut caps = existing.cloned().unwrap_or_default();
     let mut sets: [BTreeSet<String>; 7] = Default::default();
     for (set, list) in sets.iter_mut().zip([
@@ -67,7 +86,14 @@ pub fn suggest(log: &str, existing: Option<&Capabilities>) -> Suggestion {
     let [listen, connect, read, write, exec, linux, devices] = &mut sets;
     let mut unmapped = Vec::new();
     let mut denials = 0;
+    let mut other_domains = 0;
     for rec in log.lines().filter(|l| l.contains("avc:") && l.contains("denied")) {
+        if let Some(d) = domain {
+            if source_type(rec).as_deref() != Some(d) {
+                other_domains += 1;
+                continue;
+            }
+        }
         denials += 1;
         let class = field(rec, "tclass").unwrap_or_default();
         let class = class.as_str();
@@ -167,6 +193,7 @@ pub fn suggest(log: &str, existing: Option<&Capabilities>) -> Suggestion {
         capabilities: caps,
         unmapped,
         denials,
+        other_domains,
     }
 }
 
@@ -204,5 +231,25 @@ type=SYSCALL msg=audit(1700000000.7:16): arch=c000003e syscall=2 success=no
         c.validate().unwrap();
         // A denial without a full path, and unsafe paths (quoted or hex), are reported, not guessed.
         assert_eq!(s.unmapped.len(), 2, "identical reports are merged: {:?}", s.unmapped);
+    }
+
+    /// Records as the kernel logs them without auditd (from the enforcing VM):
+    /// a getty's and another container's denials beside the web server's.
+    const HOST_LOG: &str = r#"[   19.29] audit: type=1400 audit(1796442940.060:7): avc:  denied  { checkpoint_restore } for  pid=264 comm="agetty" capability=40  scontext=system_u:system_r:getty_t:s0 tcontext=system_u:system_r:getty_t:s0 tclass=capability2 permissive=0
+[   95.45] audit: type=1400 audit(1796443016.220:31): avc:  denied  { name_bind } for  pid=517 comm="busybox" src=8081 scontext=system_u:system_r:ct_web_t:s0:c1,c2 tcontext=system_u:object_r:transproxy_port_t:s0 tclass=tcp_socket permissive=0
+[   95.46] audit: type=1400 audit(1796443016.230:32): avc:  denied  { name_bind } for  pid=518 comm="busybox" src=9090 scontext=system_u:system_r:ct_batch_t:s0 tcontext=system_u:object_r:port_t:s0 tclass=tcp_socket permissive=0
+"#;
+
+    #[test]
+    fn only_the_containers_own_denials_are_read() {
+        let s = suggest_for(HOST_LOG, None, Some("ct_web_t"));
+        assert_eq!((s.denials, s.other_domains), (1, 2));
+        assert_eq!(s.capabilities.listen, ["tcp/8081"]);
+        assert!(s.capabilities.linux.is_empty(), "{:?}", s.capabilities.linux);
+        assert!(s.unmapped.is_empty(), "{:?}", s.unmapped);
+        // Unfiltered, every domain's denial became a capability.
+        let all = suggest(HOST_LOG, None);
+        assert_eq!(all.capabilities.linux, ["CHECKPOINT_RESTORE"]);
+        assert_eq!(all.capabilities.listen, ["tcp/8081", "tcp/9090"]);
     }
 }

@@ -147,6 +147,17 @@ fn three_services_compile_and_allow_exactly_what_they_declare() {
     .is_empty());
     assert!(rules(&policy, &["-s", "ct_web_t", "-c", "tcp_socket", "-p", "name_connect"]).is_empty());
 
+    // Each container runs its own image's binaries, in its own domain, and
+    // nothing of the host's.
+    for (d, content) in [("ct_web_t", "ct_web_file_t"), ("ct_batch_t", "ct_batch_file_t")] {
+        assert_eq!(
+            rules(&policy, &["-s", d, "-c", "file", "-p", "execute_no_trans"]),
+            [format!(
+                "allow {d} {content}:file {{ entrypoint execute execute_no_trans getattr map open read }};"
+            )]
+        );
+    }
+
     // The batch worker has no network at all.
     for class in ["tcp_socket", "udp_socket"] {
         assert!(
@@ -252,6 +263,44 @@ fn three_services_compile_and_allow_exactly_what_they_declare() {
                 assert!(!text.contains(other), "{name} mentions {other}");
             }
         }
+    }
+}
+
+/// MCS keeps two containers of one package apart only for domains in
+/// `mcs_constrained_type`: refpolicy's MCS constraints end in
+/// `(neq t1 mcs_constrained_type)`, exempting every other domain. Without the
+/// attribute a container at s0:c1,c2 writes another's s0:c3,c4 file (seen in
+/// the enforcing VM, integration/tests/selinux_vm.rs).
+#[test]
+fn every_container_domain_is_subject_to_the_mcs_constraints() {
+    let work = tempfile::tempdir().unwrap();
+    let host = HostPolicy::load(&refpolicy_cil()).unwrap();
+    let web = generate(
+        &manifest(
+            "web",
+            "[capabilities]\nlisten = [\"tcp/8080\"]\nwrite = [\"/var/lib/web\"]\n",
+        ),
+        Some(&host),
+    )
+    .unwrap();
+    let batch = generate(&manifest("batch", ""), Some(&host)).unwrap();
+    let policy = compile(work.path(), &[(&web.name, &web.cil), (&batch.name, &batch.cil)]).unwrap();
+    let out = Command::new("seinfo")
+        .args(["-a", "mcs_constrained_type", "-x"])
+        .arg(&policy)
+        .output()
+        .expect("seinfo (setools)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let members: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .collect();
+    for domain in ["ct_web_t", "ct_batch_t"] {
+        assert!(members.iter().any(|m| m == domain), "{domain} not in {members:?}");
+    }
+    // Only the domains: the file types stay unconstrained objects.
+    for ty in ["ct_web_file_t", "ct_web_rw_t", "ct_batch_file_t"] {
+        assert!(!members.iter().any(|m| m == ty), "{ty} in {members:?}");
     }
 }
 

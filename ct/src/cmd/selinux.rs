@@ -76,13 +76,22 @@ pub fn run(ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
         }
         SelinuxCommand::Suggest { log, manifest } => {
             let text = std::fs::read_to_string(&log).map_err(|e| Error::io("reading", &log, e))?;
-            let existing = match &manifest {
-                Some(m) => load_manifest(m)?.capabilities,
-                None => None,
+            // With a manifest, only its container's domain's denials are read.
+            let (existing, domain) = match &manifest {
+                Some(m) => {
+                    let m = load_manifest(m)?;
+                    let module = cerro_core::naming::module_name(&m.package.name)?;
+                    let domain = cerro_core::naming::ContainerTypes::of(&module).domain;
+                    (m.capabilities, Some(domain))
+                }
+                None => (None, None),
             };
-            let s = cerro_selinux::suggest::suggest(&text, existing.as_ref());
+            let s = cerro_selinux::suggest::suggest_for(&text, existing.as_ref(), domain.as_deref());
             s.capabilities.validate()?;
             println!("# {} AVC denial(s) read from {}", s.denials, log.display());
+            if let (Some(d), n @ 1..) = (&domain, s.other_domains) {
+                println!("# {n} denial(s) of other domains than {d} not read");
+            }
             println!("# Review, put in the manifest, repack: the module is regenerated and signed.");
             print!("{}", s.capabilities.to_toml()?);
             for u in &s.unmapped {

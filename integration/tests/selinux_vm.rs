@@ -1,0 +1,351 @@
+//! SELinux enforcing, for real: Debian's own kernel and refpolicy booted under
+//! qemu (`integration/vm/`), with two bundles this build packs and signs —
+//! `web` (listen tcp/8080, write /var/lib/web) and `batch` (no capabilities) —
+//! their modules installed inside the machine by `ct selinux install`, and
+//! processes run in their domains by `runcon`, by runc and by `cerro-runtime`
+//! with `process.selinuxLabel`. One boot runs every check
+//! (`integration/vm/selinux-checks.sh`, which only reports); this test judges
+//! what it reported: the domain each process ran in, the port it could bind
+//! and the one it could not, the declared volume writable and `/etc` not, two
+//! containers of one package at different MCS categories kept apart, the
+//! kernel's `avc: denied … permissive=0` records, and `ct selinux suggest`
+//! turning the refused port into the missing `[capabilities]` line.
+//!
+//! The image is built once and cached under `target/fixtures/selinux-vm/`
+//! (`integration/vm/build-image`, keyed by its inputs). Skipped, saying so,
+//! only where qemu cannot be installed (`scripts/install-deps` installs it).
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cerro_integration::{bin, busybox_image, ct, ct_bin, is_root, run, target_dir};
+
+fn vm_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vm")
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+/// Debian's refpolicy module store as plain CIL, extracted once into target/
+/// (the same directory selinux-gen's and ct's tests use).
+fn refpolicy_cil() -> PathBuf {
+    let dir = target_dir().join("fixtures/refpolicy-cil");
+    if dir.join(".complete").exists() {
+        return dir;
+    }
+    let store = Path::new("/var/lib/selinux/default/active/modules");
+    assert!(
+        store.exists(),
+        "selinux-policy-default is not installed: run scripts/install-deps"
+    );
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    for prio in fs::read_dir(store).unwrap().flatten() {
+        for m in fs::read_dir(prio.path()).unwrap().flatten() {
+            let cil = m.path().join("cil");
+            if cil.exists() {
+                let out = run(Command::new("bunzip2").arg("-c").arg(&cil));
+                fs::write(dir.join(format!("{}.cil", m.file_name().to_string_lossy())), out.stdout).unwrap();
+            }
+        }
+    }
+    fs::write(dir.join(".complete"), "").unwrap();
+    dir
+}
+
+/// What the payload reported: `name: value` lines, each name's values in order.
+fn parse(results: &str) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in results.lines() {
+        if let Some((k, v)) = line.trim_end_matches('\r').split_once(": ") {
+            m.entry(k.to_owned()).or_default().push(v.to_owned());
+        }
+    }
+    m
+}
+
+struct Report {
+    map: BTreeMap<String, Vec<String>>,
+    text: String,
+}
+
+impl Report {
+    fn one(&self, k: &str) -> &str {
+        match self.map.get(k).map(Vec::as_slice) {
+            Some([v]) => v,
+            other => panic!("{k}: expected one value, got {other:?}\n{}", self.text),
+        }
+    }
+    fn out(&self, k: &str) -> String {
+        self.map
+            .get(&format!("{k}.out"))
+            .map(|v| v.join("\n"))
+            .unwrap_or_default()
+    }
+    fn rc(&self, k: &str) -> i32 {
+        self.one(&format!("{k}.rc")).parse().unwrap()
+    }
+    /// `k` ran and succeeded.
+    fn ok(&self, k: &str) {
+        assert_eq!(self.rc(k), 0, "{k}: {}\n{}", self.out(k), self.text);
+    }
+    /// `k` was refused by the kernel with EACCES.
+    fn refused(&self, k: &str) {
+        assert_ne!(self.rc(k), 0, "{k} was not refused: {}\n{}", self.out(k), self.text);
+        assert!(
+            self.out(k).contains("Permission denied"),
+            "{k}: not EACCES: {}\n{}",
+            self.out(k),
+            self.text
+        );
+    }
+    /// An AVC denial record containing every one of `parts`, refused (not permissive).
+    fn avc(&self, parts: &[&str]) {
+        let avcs = self.map.get("avc").cloned().unwrap_or_default();
+        assert!(
+            avcs.iter()
+                .any(|a| a.contains("permissive=0") && parts.iter().all(|p| a.contains(p))),
+            "no avc denial with {parts:?} among:\n{}",
+            avcs.join("\n")
+        );
+    }
+}
+
+/// Packs `oci:IMG:1` with `manifest` into `out`, signed by the key `vm` of `home`.
+fn pack(home: &Path, img: &Path, manifest: &Path, out: &Path, policy: &Path) {
+    let o = run(ct(home).args([
+        "pack",
+        &format!("oci:{}:1", img.display()),
+        "-o",
+        &out.display().to_string(),
+        "--key",
+        "vm",
+        "--manifest",
+        &manifest.display().to_string(),
+        "--selinux-policy",
+        &policy.display().to_string(),
+    ]));
+    assert!(o.status.success());
+}
+
+/// Copies `src` without its debug information (the payload disk is read under emulation).
+fn stripped(src: &Path, dst: &Path) {
+    let ok = Command::new("strip")
+        .arg("-o")
+        .arg(dst)
+        .arg(src)
+        .status()
+        .unwrap()
+        .success();
+    if !ok {
+        fs::copy(src, dst).unwrap();
+    }
+}
+
+#[test]
+fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
+    if !on_path("qemu-system-x86_64") {
+        eprintln!(
+            "SKIPPED: qemu-system-x86_64 is not installed and scripts/install-deps could not install it \
+             (integration/vm/install-qemu): the SELinux-enforcing VM tests did not run"
+        );
+        return;
+    }
+    assert!(is_root(), "building the VM image needs root (debootstrap, chroot)");
+
+    // The image: built once, then cached by what it is built from.
+    let built = run(Command::new(vm_dir().join("build-image")).arg(target_dir()));
+    let image = PathBuf::from(String::from_utf8(built.stdout).unwrap().trim());
+    assert!(image.join(".complete").exists(), "{}", image.display());
+
+    // Two signed bundles of one busybox image, declaring different capabilities.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let payload = d.join("payload");
+    let home = payload.join("home");
+    fs::create_dir_all(payload.join("bin")).unwrap();
+    run(ct(&home).args(["keygen", "--id", "vm"]));
+    busybox_image(d, "img", "1", "");
+    let policy = refpolicy_cil();
+    let web = "[package]\nname = \"web\"\nversion = \"1\"\n\n[capabilities]\nlisten = [\"tcp/8080\"]\nwrite = [\"/var/lib/web\"]\n";
+    let batch = "[package]\nname = \"batch\"\nversion = \"1\"\n";
+    fs::write(payload.join("web.toml"), web).unwrap();
+    fs::write(d.join("batch.toml"), batch).unwrap();
+    pack(
+        &home,
+        &d.join("img"),
+        &payload.join("web.toml"),
+        &payload.join("web.ctp"),
+        &policy,
+    );
+    pack(
+        &home,
+        &d.join("img"),
+        &d.join("batch.toml"),
+        &payload.join("batch.ctp"),
+        &policy,
+    );
+
+    // The OCI runtimes' config: runc's own template, with the check script as
+    // the process, the bundle's domain at s0:c1,c2, and the volume at /data.
+    let spec_dir = d.join("spec");
+    fs::create_dir_all(&spec_dir).unwrap();
+    run(Command::new("runc").arg("spec").current_dir(&spec_dir));
+    let mut spec: serde_json::Value = serde_json::from_slice(&fs::read(spec_dir.join("config.json")).unwrap()).unwrap();
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] = serde_json::json!(["/bin/sh", "/check.sh"]);
+    spec["process"]["selinuxLabel"] = "system_u:system_r:ct_web_t:s0:c1,c2".into();
+    spec["root"]["readonly"] = false.into();
+    spec["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+        {"destination": "/data", "type": "bind", "source": "/var/lib/web", "options": ["rbind", "rw"]}
+    ));
+    fs::write(
+        payload.join("oci-config.json"),
+        serde_json::to_string_pretty(&spec).unwrap(),
+    )
+    .unwrap();
+
+    // The payload: the checks, this build's binaries, the bundles, the trust store.
+    fs::copy(vm_dir().join("selinux-checks.sh"), payload.join("run.sh")).unwrap();
+    run(Command::new("cp").arg("-a").arg(d.join("img")).arg(payload.join("img")));
+    stripped(&ct_bin(), &payload.join("bin/ct"));
+    stripped(&bin("cerro-runtime"), &payload.join("bin/cerro-runtime"));
+    let tar = d.join("payload.tar");
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&payload)
+        .arg("."));
+
+    // One boot runs everything.
+    let results = d.join("results");
+    let boot = Command::new(vm_dir().join("run"))
+        .arg(&image)
+        .arg(&tar)
+        .arg(&results)
+        .arg("900")
+        .output()
+        .unwrap();
+    let text = fs::read_to_string(&results).unwrap_or_default();
+    let console = fs::read_to_string(results.with_extension("console")).unwrap_or_default();
+    assert_eq!(
+        boot.status.code(),
+        Some(0),
+        "the VM run failed: {}\n--- results\n{text}\n--- console (last 4000 bytes)\n{}",
+        String::from_utf8_lossy(&boot.stderr),
+        &console[console.len().saturating_sub(4000)..]
+    );
+    // What the machine reported, for the log of a passing run too.
+    eprintln!("{}{text}", String::from_utf8_lossy(&boot.stderr));
+    let r = Report {
+        map: parse(&text),
+        text: text.clone(),
+    };
+
+    // The kernel enforces, with MCS; the modules come from the signed bundles, by ct.
+    assert_eq!(r.one("enforce"), "1", "{text}");
+    assert_eq!(r.one("mls"), "1", "{text}");
+    r.ok("install.web");
+    r.ok("install.batch");
+    assert!(
+        r.out("install.web").contains("installed SELinux module ct_web"),
+        "{text}"
+    );
+    let modules = r.one("modules");
+    assert!(modules.contains("ct_web") && modules.contains("ct_batch"), "{modules}");
+    assert!(
+        r.out("doctor")
+            .contains("SELinux is enforcing: containers run confined in their bundle's domain"),
+        "{text}"
+    );
+    assert!(r.one("volume.label").contains(":ct_web_rw_t:s0"), "{text}");
+
+    // runcon: the bundle's domain, its port and no other, its volume and not /etc.
+    assert_eq!(
+        r.one("runcon.listen8080.domain"),
+        "system_u:system_r:ct_web_t:s0",
+        "{text}"
+    );
+    assert!(
+        r.out("runcon.listen8080").contains("rc 124"),
+        "8080 was not held open: {text}"
+    );
+    r.refused("runcon.listen8081");
+    r.avc(&["{ name_bind }", "src=8081", "scontext=system_u:system_r:ct_web_t:s0 "]);
+    r.refused("runcon.batch.listen8080"); // the networkless job has no socket at all
+    r.avc(&["scontext=system_u:system_r:ct_batch_t:s0 ", "tclass=tcp_socket"]);
+    r.ok("runcon.volume");
+    assert_eq!(r.out("runcon.volume"), "written", "{text}");
+    r.refused("runcon.etc");
+    assert_eq!(r.one("runcon.etc.exists"), "no");
+    r.refused("runcon.batch.volume"); // another package's volume
+
+    // MCS: one package, two containers at different categories.
+    r.ok("mcs.b.create");
+    assert!(r.one("mcs.b.label").ends_with(":ct_web_rw_t:s0:c3,c4"), "{text}");
+    r.refused("mcs.a.write");
+    r.refused("mcs.a.read");
+    r.avc(&[
+        "scontext=system_u:system_r:ct_web_t:s0:c1,c2 ",
+        "tcontext=system_u:object_r:ct_web_rw_t:s0:c3,c4 ",
+    ]);
+    assert_eq!(r.one("mcs.b.content"), "b ", "container a changed b's file: {text}");
+    r.ok("mcs.a.own"); // its stdio (pipes at s0) and its own files still work
+    assert_eq!(r.out("mcs.a.own"), "a");
+    r.ok("mcs.b.again");
+    assert_eq!(r.out("mcs.b.again"), "b");
+
+    // OCI runtimes with process.selinuxLabel (s0:c1,c2), the volume at /data.
+    for rt in ["runc", "runtime"] {
+        assert_eq!(
+            r.one(&format!("{rt}.domain")),
+            "system_u:system_r:ct_web_t:s0:c1,c2",
+            "{rt}: {text}"
+        );
+        let out = r.out(rt);
+        for (line, want) in [
+            ("listen8080 ", Some(143)), // held open until its timeout killed it
+            ("listen8081 ", None),
+            ("volume ", Some(0)),
+            ("etc ", None),
+            ("mcs ", None),
+        ] {
+            let got: i32 = out
+                .lines()
+                .find_map(|l| l.strip_prefix(line))
+                .unwrap_or_else(|| panic!("{rt}: no {line:?} in {out}"))
+                .trim()
+                .parse()
+                .unwrap();
+            match want {
+                Some(w) => assert_eq!(got, w, "{rt} {line}: {out}"),
+                None => assert_ne!(got, 0, "{rt} {line} was not refused: {out}"),
+            }
+        }
+    }
+
+    // The refused port becomes the missing [capabilities] line; other
+    // domains' denials (the getty's, the batch job's) are not read.
+    r.ok("suggest");
+    let s = r.out("suggest");
+    assert!(s.contains("listen = [\"tcp/8080\", \"tcp/8081\"]"), "{s}");
+    assert!(s.contains("of other domains than ct_web_t not read"), "{s}");
+    assert!(!s.contains("scontext=system_u:system_r:ct_batch_t"), "{s}");
+    assert!(!s.contains("linux = "), "{s}");
+
+    // Repacked with the suggested line and reinstalled, the bind succeeds.
+    assert!(
+        r.out("loop.manifest").contains("listen = [\"tcp/8080\", \"tcp/8081\"]"),
+        "{text}"
+    );
+    r.ok("loop.pack");
+    r.ok("loop.install");
+    assert_eq!(r.rc("loop.listen8081"), 124, "8081 still refused: {text}");
+}
