@@ -40,12 +40,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use cerro_integration::containerd::{proto_field, text, Containerd, Flavour};
-use cerro_integration::{assert_unconfined_when_allowed, attested_and_plain_images, ct, flip_in_last_member, is_root, run};
+use cerro_integration::{
+    assert_unconfined_when_allowed, attested_and_plain_images, ct, flip_in_last_member, is_root, run,
+};
 
 /// One private containerd at a time: each cleans up the shim sockets it
 /// added to the global directory, which must not be another test's.
 static SERIAL: Mutex<()> = Mutex::new(());
-
 
 /// File `v1` of cgroup v1 controller `controller`, or file `v2` of the
 /// cgroup v2 directory, of the cgroup process `pid` is in (this machine
@@ -73,7 +74,6 @@ fn frozen(pid: u32) -> bool {
     state.trim() == "FROZEN" || state.lines().any(|l| l == "frozen 1")
 }
 
-
 /// A private containerd whose shims use the state under `d`; the
 /// attested busybox image packed, loaded with `ct load --into containerd`.
 /// Runtime options files are trusted in `d/options` (mode 0755, the
@@ -99,14 +99,17 @@ fn containerd_with_attested_image(d: &Path, flavour: &Flavour) -> (Containerd, P
     let s = |p: &Path| p.display().to_string();
     let bundle = attested_and_plain_images(d, &home);
     // ct load: verify, file in the store, `ctr images import`.
-    let loaded = run(ct(&home).env("CERRO_STORE", &store).env("PATH", flavour.path_env()).args([
-        "load",
-        &s(&bundle),
-        "--into",
-        "containerd",
-        "--address",
-        &s(&ctd.socket),
-    ]));
+    let loaded = run(ct(&home)
+        .env("CERRO_STORE", &store)
+        .env("PATH", flavour.path_env())
+        .args([
+            "load",
+            &s(&bundle),
+            "--into",
+            "containerd",
+            "--address",
+            &s(&ctd.socket),
+        ]));
     // The name ctr gave it (1.6 and 2.x name an imported archive
     // differently): the one image of the fresh daemon.
     let listed = run(ctd.ctr().args(["images", "ls", "-q"]));
