@@ -16,7 +16,8 @@
 //! images pull` (the transfer service, which calls verifiers) from a
 //! loopback registry: the attested image is pulled, the unattested one is
 //! blocked with the verifier's reason in ctr's error and is not in
-//! containerd's image store.
+//! containerd's image store; the same through CRI's PullImage, as kubelet
+//! pulls.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -331,16 +332,7 @@ fn containerd2_pulls_only_attested_images() {
     let good = manifest_digest(&d.join("attested"));
     let plain = manifest_digest(&d.join("plain"));
     let reg = TestRegistry::start();
-    for (layout, tag) in [("attested", "good"), ("plain", "other")] {
-        run(Command::new("skopeo").args([
-            "copy",
-            "--quiet",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:{tag}", d.join(layout).display()),
-            &format!("docker://{}/{layout}:{tag}", reg.host()),
-        ]));
-    }
+    push_both(d, &reg);
     // The verifier in the plugin's bin_dir (the harness's config points
     // it at d/image-verifiers); containerd runs it with its environment.
     let verifiers = d.join("image-verifiers");
@@ -408,4 +400,104 @@ fn containerd2_pulls_only_attested_images() {
         .unwrap();
     assert!(local.status.success(), "{}", text(&local));
     assert_eq!(audit(d).len(), 2, "a --local pull ran the verifier");
+}
+
+/// Pushes the attested and the plain image of `d` to `reg`.
+fn push_both(d: &Path, reg: &TestRegistry) {
+    for (layout, tag) in [("attested", "good"), ("plain", "other")] {
+        run(Command::new("skopeo").args([
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{tag}", d.join(layout).display()),
+            &format!("docker://{}/{layout}:{tag}", reg.host()),
+        ]));
+    }
+}
+
+/// Kubernetes' pull: CRI's PullImage on containerd 2.1 (which pulls
+/// through the transfer service, so the verifier is called), as kubelet
+/// calls it, against the loopback registry (plain HTTP through the
+/// registry host configuration, `certs.d/HOST/hosts.toml`).
+#[test]
+fn cri_containerd2_pull_image_is_gated() {
+    use cerro_integration::cri::{CriConfig, CriContainerd};
+    assert!(is_root(), "containerd needs root");
+    let Some(sid) = Flavour::sid() else {
+        return;
+    };
+    require("skopeo");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    scene(d);
+    let good = manifest_digest(&d.join("attested"));
+    let plain = manifest_digest(&d.join("plain"));
+    let reg = TestRegistry::start();
+    push_both(d, &reg);
+    let verifiers = d.join("image-verifiers");
+    fs::create_dir(&verifiers).unwrap();
+    fs::copy(bin("cerro-image-verifier"), verifiers.join("cerro-image-verifier")).unwrap();
+    let hosts = d.join("certs.d").join(reg.host());
+    fs::create_dir_all(&hosts).unwrap();
+    fs::write(
+        hosts.join("hosts.toml"),
+        format!(
+            "server = \"http://{h}\"\n[host.\"http://{h}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            h = reg.host()
+        ),
+    )
+    .unwrap();
+    let vars = env(d);
+    let env_refs: Vec<(&str, &Path)> = vars.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let ctd = CriContainerd::start_on(
+        d,
+        &CriConfig {
+            sandbox_image: &format!("{}/none/pause:1", reg.host()),
+            restrict_oom_score_adj: true,
+            env: &env_refs,
+            cni_bin_dir: None,
+        },
+        &sid,
+    );
+    let pulled = ctd.ok(
+        "PullImage",
+        serde_json::json!({"image": {"image": format!("{}/attested:good", reg.host())}}),
+    );
+    assert!(
+        pulled["imageRef"].as_str().is_some_and(|r| r.starts_with("sha256:")),
+        "{pulled}"
+    );
+    let refused = ctd
+        .call(
+            "PullImage",
+            serde_json::json!({"image": {"image": format!("{}/plain:other", reg.host())}}),
+        )
+        .expect_err("the unattested image was pulled");
+    assert!(
+        refused.message.contains(&format!(
+            "cerro-torre refused image {plain} (missing_attestation, exit 5)"
+        )) && refused.message.contains("no bundle in the store"),
+        "{refused}\n{}",
+        ctd.log()
+    );
+    let listed = ctd.ok("ListImages", serde_json::json!({}));
+    let tags: Vec<&str> = listed["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["repoTags"].as_array().unwrap().iter().filter_map(|t| t.as_str()))
+        .collect();
+    assert!(tags.iter().any(|t| t.ends_with("/attested:good")), "{tags:?}");
+    assert!(!tags.iter().any(|t| t.ends_with("/plain:other")), "{tags:?}");
+    let seen: Vec<(String, bool)> = audit(d)
+        .iter()
+        .map(|r| {
+            (
+                r["images"][0].as_str().unwrap().to_owned(),
+                r["allowed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [(good, true), (plain, false)]);
 }
