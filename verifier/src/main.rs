@@ -71,8 +71,9 @@ struct Args {
 /// Parses Go `flag`-style arguments by hand: `-flag value`, `-flag=value`,
 /// and the same with two dashes. Unknown flags are skipped with the value
 /// that follows them, if it does not look like a flag (`-x=v` carries its
-/// own). A known flag given twice is refused: which one containerd meant
-/// is a doubt. Arguments that are not UTF-8 are refused.
+/// own); `--` ends the flags, as in Go. A known flag given twice is
+/// refused: which one containerd meant is a doubt. Arguments that are not
+/// UTF-8 are refused.
 fn parse_args(argv: impl IntoIterator<Item = OsString>) -> Result<Args, VerifierError> {
     let argv: Vec<String> = argv
         .into_iter()
@@ -85,6 +86,10 @@ fn parse_args(argv: impl IntoIterator<Item = OsString>) -> Result<Args, Verifier
     let mut i = 0;
     while let Some(arg) = argv.get(i) {
         i += 1;
+        if arg == "--" {
+            // Go's flag package stops here; what follows is positional.
+            break;
+        }
         let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
             // A positional argument: the contract has none; ignored.
             continue;
@@ -322,6 +327,10 @@ mod tests {
         assert_eq!(b.name.as_deref(), Some("r"));
         let c = parse_args(argv(&["-k", "v", "--digest", D])).unwrap();
         assert_eq!(c.digest.as_deref(), Some(D));
+        // After `--`, nothing is a flag.
+        let after = parse_args(argv(&["-name", "n", "--", "-digest", D])).unwrap();
+        assert_eq!(after.digest, None);
+        assert_eq!(after.name.as_deref(), Some("n"));
     }
 
     #[test]
