@@ -118,6 +118,39 @@ pub enum Command {
         #[arg(long)]
         allow_older: bool,
     },
+    /// Verify a bundle, file it in the bundle store, import its image and run it through the
+    /// enforcing path (podman with the hook and the bundle's SELinux labels; containerd with
+    /// the io.cerro.v1 shim); exits with the container's exit code. A bundle that does not
+    /// verify runs nothing (exit code from the table, as ct verify).
+    Run {
+        /// The bundle.
+        bundle: PathBuf,
+        /// The runtime: podman (its hooks.d must hold cerro-hook) or containerd (its PATH
+        /// must hold containerd-shim-cerro-v1).
+        #[arg(long, value_enum, default_value = "podman")]
+        runtime: crate::cmd::run::Runtime,
+        /// Deployment policy (JSON) the bundle must satisfy.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// The container's name (podman) or id (containerd); default ct-run-<image>-<pid>.
+        #[arg(long)]
+        name: Option<String>,
+        /// podman --root.
+        #[arg(long)]
+        podman_root: Option<PathBuf>,
+        /// podman --runroot.
+        #[arg(long)]
+        podman_runroot: Option<PathBuf>,
+        /// containerd socket (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock).
+        #[arg(long)]
+        address: Option<String>,
+        /// containerd namespace.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// The command and its arguments (after --), instead of the image's.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Push a bundle to an OCI registry: the image under REF, the attestations as an OCI 1.1
     /// artifact referring to it.
     Push {

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::containerd::Flavour;
 use crate::{bin, is_root, require, run, umoci};
 
 /// Where containerd 1.6 keeps shim sockets, whatever its root.
@@ -120,6 +121,54 @@ state = "{d}/state"
     )
 }
 
+/// containerd 2.x's `config.toml` (version 3: CRI split into
+/// `io.containerd.cri.v1.images`, `io.containerd.cri.v1.runtime` and the
+/// gRPC service) with the same settings as [`config_toml`], the image
+/// verifiers' `bin_dir` at `d/image-verifiers`, and registry host
+/// configuration read from `d/certs.d` (`HOST/hosts.toml`).
+pub fn config_toml_v3(d: &Path, c: &CriConfig<'_>) -> String {
+    let d = d.display();
+    format!(
+        r#"version = 3
+root = "{d}/root"
+state = "{d}/state"
+[grpc]
+  address = "{d}/containerd.sock"
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+[plugins."io.containerd.image-verifier.v1.bindir"]
+  bin_dir = "{d}/image-verifiers"
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "{image}"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "{d}/certs.d"
+[plugins."io.containerd.cri.v1.runtime"]
+  restrict_oom_score_adj = {restrict}
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.{HANDLER}]
+      runtime_type = "io.cerro.v1"
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dir = "{cni_bin}"
+    conf_dir = "{d}/cni/conf"
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+"#,
+        image = c.sandbox_image,
+        restrict = c.restrict_oom_score_adj,
+        cni_bin = c
+            .cni_bin_dir
+            .map_or_else(|| format!("{d}/cni/bin"), |p| p.display().to_string()),
+    )
+}
+
 /// A CRI call that failed: its gRPC status name and message (what kubelet
 /// shows in a pod's events).
 #[derive(Debug, Clone)]
@@ -140,15 +189,25 @@ pub struct CriContainerd {
     child: Child,
     dir: PathBuf,
     socket: PathBuf,
+    /// The `ctr` of the daemon's release.
+    ctr: PathBuf,
     sockets_before: BTreeSet<OsString>,
 }
 
 impl CriContainerd {
     /// Starts the daemon under `dir` and waits until CRI answers.
     pub fn start(dir: &Path, c: &CriConfig<'_>) -> Self {
+        Self::start_on(dir, c, &Flavour::System)
+    }
+
+    /// [`Self::start`] on containerd `flavour` (Debian's 1.6 with
+    /// [`config_toml`], or sid's 2.x with [`config_toml_v3`]).
+    pub fn start_on(dir: &Path, c: &CriConfig<'_>, flavour: &Flavour) -> Self {
         assert!(is_root(), "containerd needs root");
-        require("containerd");
-        require("ctr");
+        if *flavour == Flavour::System {
+            require("containerd");
+            require("ctr");
+        }
         // The driver's client library must be there before anything starts.
         let venv = cri_venv();
         assert!(
@@ -170,7 +229,11 @@ impl CriContainerd {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
         let config = dir.join("config.toml");
-        fs::write(&config, config_toml(dir, c)).unwrap();
+        let text = match flavour {
+            Flavour::System => config_toml(dir, c),
+            Flavour::Sid { .. } => config_toml_v3(dir, c),
+        };
+        fs::write(&config, text).unwrap();
         // containerd finds `containerd-shim-cerro-v1` on its PATH; the shim
         // finds `cerro-runtime` beside itself.
         let shim = bin("containerd-shim-cerro-v1");
@@ -182,7 +245,7 @@ impl CriContainerd {
         );
         let log = fs::File::create(dir.join("containerd.log")).unwrap();
         let sockets_before = shim_sockets();
-        let mut cmd = Command::new("containerd");
+        let mut cmd = Command::new(flavour.containerd());
         cmd.arg("--config")
             .arg(&config)
             .env("PATH", path)
@@ -197,6 +260,7 @@ impl CriContainerd {
             child,
             dir: dir.to_path_buf(),
             socket: dir.join("containerd.sock"),
+            ctr: flavour.ctr(),
             sockets_before,
         };
         let t0 = Instant::now();
@@ -206,7 +270,8 @@ impl CriContainerd {
             }
             let log = ctd.log();
             assert!(
-                !log.contains("failed to load plugin io.containerd.grpc.v1.cri"),
+                !log.contains("failed to load plugin io.containerd.grpc.v1.cri")
+                    && !log.contains("failed to load plugin io.containerd.cri.v1"),
                 "containerd did not load its CRI plugin:\n{log}"
             );
             assert!(
@@ -231,7 +296,7 @@ impl CriContainerd {
 
     /// `ctr` on this daemon, in CRI's namespace.
     pub fn ctr(&self) -> Command {
-        let mut c = Command::new("ctr");
+        let mut c = Command::new(&self.ctr);
         c.arg("--address")
             .arg(&self.socket)
             .args(["--namespace", K8S_NAMESPACE]);

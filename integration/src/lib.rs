@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod containerd;
 pub mod cri;
 pub mod registry;
 pub mod tlog;

@@ -125,6 +125,19 @@ const NEVER: &[Never] = &[
         except: &[],
         why: "nothing depends on a front end",
     },
+    Never {
+        from: ANY,
+        to: "cerro-image-verifier",
+        except: &[],
+        why: "nothing depends on a front end (containerd runs the image verifier as a program)",
+    },
+    Never {
+        from: "cerro-image-verifier",
+        to: ANY,
+        except: &["cerro-core", "cerro-enforce", "cerro-policy"],
+        why: "the pull-time gate decides through cerro-enforce like the shim and the hook \
+              (cerro-policy only through it): no registry client, no generator, no front end",
+    },
 ];
 
 /// Crates that speak HTTP, HTTP/2 or gRPC.
@@ -442,6 +455,7 @@ const CRATES: &[&str] = &[
     "cerro-runtime",
     "cerro-registry",
     "cerro-tlog",
+    "cerro-image-verifier",
     "cerro-integration",
 ];
 
@@ -520,6 +534,8 @@ const ALLOWED: &[(&str, &str, Option<&str>)] = &[
     ("cerro-hook", "cerro-enforce", None),
     ("cerro-shim", "cerro-core", None),
     ("cerro-shim", "cerro-enforce", None),
+    ("cerro-image-verifier", "cerro-core", None),
+    ("cerro-image-verifier", "cerro-enforce", None),
     ("cerro-shim", "cerro-selinux", Some("dev")),
     ("cerro-shim", "tonic", None),
     ("tonic", "hyper", None),
@@ -576,6 +592,13 @@ fn a_forbidden_edge_is_reported_by_name() {
 
     let v = with(&[("cerro-policy", "ct", None)]);
     assert!(reported(&v, "cerro-policy depends on ct"), "{v:#?}");
+
+    let v = with(&[("cerro-image-verifier", "cerro-registry", None)]);
+    assert!(reported(&v, "cerro-image-verifier depends on cerro-registry"), "{v:#?}");
+    let v = with(&[("cerro-image-verifier", "cerro-selinux", None)]);
+    assert!(reported(&v, "cerro-image-verifier depends on cerro-selinux"), "{v:#?}");
+    let v = with(&[("ct", "cerro-image-verifier", None)]);
+    assert!(reported(&v, "ct depends on cerro-image-verifier"), "{v:#?}");
 }
 
 #[test]

@@ -5,11 +5,13 @@
 //! service's (`verify_file`, `file`).
 
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context as _, Result};
-use cerro_core::bundle::NoExtract;
+use cerro_core::bundle::{Bundle, NoExtract};
+use cerro_core::verify::Verified;
 use cerro_core::{Error, ExitCode};
 
 use super::verify::StageDir;
@@ -40,11 +42,11 @@ pub struct LoadArgs<'a> {
 }
 
 pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
-    // The one configuration: as root, the store the shim and the hook read.
-    let host = ctx.host(a.policy)?;
-    let cfg = host.config();
-    let store = host.store();
     if a.list {
+        // The one configuration: as root, the store the shim and the hook read.
+        let host = ctx.host(a.policy)?;
+        let cfg = host.config();
+        let store = host.store();
         let entries = store.list()?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&entries)?);
@@ -60,6 +62,28 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
     let Some(file) = a.file else {
         bail!(Error::invalid_config("ct load", "needs a bundle, or --list"));
     };
+    match verify_file_import(ctx, file, a, &mut std::io::stdout())? {
+        Loaded::Refused(code) => Ok(code),
+        Loaded::Done(_) => Ok(ExitCode::Valid),
+    }
+}
+
+/// What [`verify_file_import`] did.
+pub enum Loaded {
+    /// The bundle did not verify or could not be filed (the reason is on
+    /// stderr): nothing was filed or imported.
+    Refused(ExitCode),
+    /// Verified, filed in the store and, with `--into`, imported.
+    Done(Box<Verified<Bundle>>),
+}
+
+/// Verifies `file`, files it in the store and, with `a.into`, imports its
+/// image: `ct load` and `ct run`. What it did and the runtime's own output
+/// go to `report` (stdout for `ct load`; `ct run` keeps stdout for the
+/// container's output).
+pub fn verify_file_import(ctx: &Ctx, file: &Path, a: &LoadArgs<'_>, report: &mut dyn Write) -> Result<Loaded> {
+    // The one configuration: as root, the store the shim and the hook read.
+    let host = ctx.host(a.policy)?;
     let staging = tempfile::Builder::new()
         .prefix("ct-load-")
         .tempdir()
@@ -86,7 +110,7 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
                 file.display(),
                 crate::output::printable(&r.error.to_string())
             );
-            return Ok(r.error.exit_code());
+            return Ok(Loaded::Refused(r.error.exit_code()));
         }
     };
     let rollback = if a.allow_older {
@@ -98,17 +122,19 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
         Ok(s) => s,
         Err(e @ Error::PolicyRejection { .. }) => {
             eprintln!("ct: refused {}: {e}", file.display());
-            return Ok(e.exit_code());
+            return Ok(Loaded::Refused(e.exit_code()));
         }
         Err(e) => return Err(e.into()),
     };
-    println!(
+    writeln!(
+        report,
         "loaded {} {} ({}) into {}",
         v.manifest.package.name,
         v.manifest.package.version,
         v.image.digest,
         stored.path.display()
-    );
+    )
+    .context("writing the report")?;
     if let Some(into) = a.into {
         let archive = staging.path().join("image.tar");
         write_archive(&layout, &archive)?;
@@ -143,9 +169,9 @@ pub fn load(ctx: &Ctx, a: &LoadArgs<'_>) -> Result<ExitCode> {
                 message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             });
         }
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        write!(report, "{}", String::from_utf8_lossy(&out.stdout)).context("writing the report")?;
     }
-    Ok(ExitCode::Valid)
+    Ok(Loaded::Done(Box::new(v)))
 }
 
 /// The verified layout as an oci-archive (what podman and ctr import).

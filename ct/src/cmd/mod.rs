@@ -10,6 +10,7 @@ mod man;
 mod pack;
 mod policy;
 pub(crate) mod registry;
+pub mod run;
 mod selinux;
 mod verify;
 mod witness;
@@ -99,6 +100,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 address: address.as_deref(),
                 namespace: &namespace,
                 allow_older,
+            },
+        ),
+        Command::Run {
+            bundle,
+            runtime,
+            policy,
+            name,
+            podman_root,
+            podman_runroot,
+            address,
+            namespace,
+            command,
+        } => run::run(
+            &ctx,
+            &run::RunArgs {
+                bundle: &bundle,
+                runtime,
+                policy: policy.as_deref(),
+                name: name.as_deref(),
+                podman_root: podman_root.as_deref(),
+                podman_runroot: podman_runroot.as_deref(),
+                address: address.as_deref(),
+                namespace: &namespace,
+                command: &command,
             },
         ),
         Command::Verify(a) => verify::verify(&ctx, &a),

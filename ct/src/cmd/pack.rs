@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use cerro_attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::file::AtomicFile;
@@ -80,6 +80,48 @@ pub fn selinux_module(manifest: &PackageManifest, policy: Option<&Path>) -> Resu
     Ok(cerro_selinux::generate(manifest, host.as_ref()).map_err(Error::from)?)
 }
 
+/// The transports `ct pack` reads (skopeo's syntax, `TRANSPORT:…`).
+const TRANSPORTS: [&str; 4] = ["oci", "oci-archive", "docker-archive", "docker"];
+
+/// Whether `spec` is a bare registry reference, which `ct pack` reads as
+/// `docker://spec` (as podman does): `Some(spec)` then, `None` for the
+/// transport syntax. The rule, so that nothing is read two ways:
+/// 1. a spec whose text before the first `:` is a transport (`oci`,
+///    `oci-archive`, `docker-archive`, `docker`) is that transport (a
+///    registry host named like one is written `docker://HOST:PORT/…`);
+/// 2. a local path (starting with `/` or `.`, or naming a file that
+///    exists) is refused: say its format, `oci:PATH`, `oci-archive:PATH`…;
+/// 3. otherwise it must be fully qualified, `REGISTRY/REPOSITORY[:TAG|@DIGEST]`
+///    whose first component is a registry host (has a `.` or a `:`, or is
+///    `localhost`): `docker.io/library/nginx:1.26`, `127.0.0.1:5000/app:1`.
+///    A short name (`nginx:1.26`) is refused rather than searched for in
+///    registries the caller did not name.
+fn bare_reference(spec: &str) -> Result<Option<&str>> {
+    if spec.split_once(':').is_some_and(|(t, _)| TRANSPORTS.contains(&t)) {
+        return Ok(None);
+    }
+    if spec.starts_with('/') || spec.starts_with('.') || Path::new(spec).exists() {
+        bail!(Error::malformed(
+            "image",
+            format!(
+                "{spec:?} is a local path: name its format, oci:PATH[:REF], oci-archive:PATH[:REF] or docker-archive:PATH"
+            ),
+        ));
+    }
+    match spec.split_once('/') {
+        Some((host, rest)) if !rest.is_empty() && (host.contains('.') || host.contains(':') || host == "localhost") => {
+            Ok(Some(spec))
+        }
+        _ => bail!(Error::malformed(
+            "image",
+            format!(
+                "{spec:?}: expected a fully qualified registry reference (REGISTRY/REPOSITORY[:TAG|@DIGEST], \
+                 e.g. docker.io/library/nginx:1.26) or TRANSPORT:… (oci:, oci-archive:, docker-archive:, docker://)"
+            ),
+        )),
+    }
+}
+
 pub fn pack(
     ctx: &Ctx,
     image: &str,
@@ -99,6 +141,11 @@ pub fn pack(
     // The pulled layout lives until this function returns (packing reads it).
     // Removed on SIGINT/SIGTERM/SIGHUP too, not only when dropped.
     let mut _pulled: Option<(tempfile::TempDir, crate::signals::Cleanup)> = None;
+    // A bare registry reference is docker://REF, as podman reads it.
+    let image = match bare_reference(image)? {
+        Some(r) => format!("docker://{r}"),
+        None => image.to_owned(),
+    };
     let (image, registry_ref) = match image.strip_prefix("docker://") {
         Some(r) => {
             let dir = tempfile::Builder::new()
@@ -217,4 +264,41 @@ pub fn sign(ctx: &Ctx, file: &Path, key_id: &str) -> Result<ExitCode> {
         file.display()
     );
     Ok(ExitCode::Valid)
+}
+
+#[cfg(test)]
+mod bare_reference_tests {
+    use super::bare_reference;
+
+    #[test]
+    fn a_bare_reference_is_docker_and_nothing_is_read_two_ways() {
+        for r in [
+            "docker.io/library/nginx:1.26",
+            "127.0.0.1:5000/app:1",
+            "localhost/app",
+            "registry.example/a/b@sha256:0dd2bd6ca51a8ff74944986229b1d3f9ba929a5846dcd643e77d59bbcd32df6a",
+        ] {
+            assert_eq!(bare_reference(r).ok().flatten(), Some(r), "{r}");
+        }
+        for t in [
+            "oci:/tmp/x:good",
+            "oci-archive:x.tar",
+            "docker-archive:x.tar:a",
+            "docker://docker.io/library/nginx:1.26",
+            "oci:5000/x",
+        ] {
+            assert_eq!(bare_reference(t).ok().flatten(), None, "{t}");
+        }
+        for (bad, why) in [
+            ("/tmp/layout", "is a local path"),
+            ("./layout", "is a local path"),
+            ("Cargo.toml", "is a local path"),
+            ("nginx:1.26", "expected a fully qualified registry reference"),
+            ("library/nginx", "expected a fully qualified registry reference"),
+            ("docker.io/", "expected a fully qualified registry reference"),
+        ] {
+            let e = bare_reference(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 }
