@@ -311,6 +311,18 @@ impl Home {
     /// The file must be in the form asked for: a key in the clear is not
     /// kept when a passphrase is given, nor is a file that is not a key.
     pub fn resume_keygen(&self, id: &str, passphrase: Option<&[u8]>) -> Result<Option<KeyEntry>> {
+        self.resume_keygen_of(Algorithm::Ed25519, id, passphrase)
+    }
+
+    /// [`Home::resume_keygen`] for a key of `algorithm`: a leftover private
+    /// key of the other algorithm is refused, not adopted (the user asked
+    /// for this type).
+    pub fn resume_keygen_of(
+        &self,
+        algorithm: Algorithm,
+        id: &str,
+        passphrase: Option<&[u8]>,
+    ) -> Result<Option<KeyEntry>> {
         validate_key_id(id)?;
         let path = self.private_path(id);
         if self.load_trust()?.get(id).is_some() || !path.exists() {
@@ -336,6 +348,9 @@ impl Home {
                 _ => left("is not a PKCS#8 key"),
             })?,
         };
+        if key.algorithm() != algorithm {
+            return Err(left(&format!("is an {} key, not {}", key.algorithm(), algorithm)));
+        }
         let entry = KeyEntry::new(id, key.public(), TrustLevel::Ultimate);
         // Through update_trust: the edit must not overwrite one made meanwhile.
         self.update_trust(|store| {

@@ -195,6 +195,8 @@ pub struct SignerVerdict {
     pub fingerprint: String,
     /// Local key id, when known.
     pub key_id: Option<String>,
+    /// The key's algorithm (`ed25519`, `ecdsa-p256`), when known.
+    pub algorithm: Option<&'static str>,
     /// Trust level, when known.
     pub level: Option<TrustLevel>,
     /// Whether it counted, and why not.
@@ -486,6 +488,7 @@ impl TrustStore {
             verdicts.push(SignerVerdict {
                 fingerprint: fp.to_hex(),
                 key_id: entry.map(|k| k.id.clone()),
+                algorithm: entry.map(|k| k.public.algorithm().as_str()),
                 level: entry.map(|k| k.level),
                 status,
             });
