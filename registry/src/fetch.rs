@@ -192,6 +192,7 @@ pub fn fetch(
                 reference: reg.shown.clone(),
                 digest: digest.to_string(),
                 artifact_type: ARTIFACT_TYPE,
+                found: found_instead(reg, &digest).await,
             });
         }
         if referrers.len() > MAX_CANDIDATES {
@@ -249,6 +250,96 @@ pub fn fetch(
         skipped,
         pending,
     })
+}
+
+/// The artifact type of a cosign 3 signature or attestation referrer: one
+/// Sigstore bundle (protobuf-specs `Bundle`, JSON) per layer.
+pub const SIGSTORE_BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// The artifact type of a Notary Project (notation) signature.
+pub const NOTATION_SIGNATURE_TYPE: &str = "application/vnd.cncf.notary.signature";
+
+/// Artifact types of SBOMs as SBOM tools attach them (SPDX, CycloneDX, syft).
+const SBOM_TYPES: [&str; 6] = [
+    "application/spdx+json",
+    "text/spdx",
+    "application/vnd.cyclonedx+json",
+    "application/vnd.cyclonedx+xml",
+    "application/vnd.cyclonedx",
+    "application/vnd.syft+json",
+];
+
+/// How many distinct unknown artifact types the "found instead" text names.
+const MAX_OTHER_TYPES: usize = 4;
+
+/// What the registry holds for `image` when it holds no Cerro Torre
+/// bundle: its other referrers by artifact type (through the referrers
+/// API or the `sha256-<hex>` fallback index, one bounded read), and the
+/// legacy cosign tags `sha256-<hex>.sig`, `.att`, `.sbom` (three bounded
+/// manifest reads). Only descriptors and tags are read, never a referrer's
+/// content: this says what is there, it verifies none of it. A failure to
+/// list is said, not raised: the fetch has already failed for want of a
+/// bundle (exit 5), and the listing only informs. Artifact types come
+/// from the registry: printed only when they are short printable ASCII.
+async fn found_instead(reg: &Registry, image: &Digest) -> String {
+    fn add(counts: &mut Vec<(String, usize)>, what: String) {
+        match counts.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((what, 1)),
+        }
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut failures = Vec::new();
+    match reg.referrers_of(image, None).await {
+        Ok(list) => {
+            let mut other_types: Vec<String> = Vec::new();
+            for (_, _, media_type, artifact_type) in list {
+                let t = artifact_type.unwrap_or(media_type);
+                let what = match t.as_str() {
+                    SIGSTORE_BUNDLE_TYPE => format!("cosign signature or attestation (Sigstore bundle, {t})"),
+                    NOTATION_SIGNATURE_TYPE => format!("notation signature ({t})"),
+                    t if SBOM_TYPES.contains(&t) => format!("SBOM ({t})"),
+                    t if t.len() <= 100 && t.bytes().all(|b| b.is_ascii_graphic()) => {
+                        let known = other_types.iter().any(|o| o == t);
+                        if !known && other_types.len() < MAX_OTHER_TYPES {
+                            other_types.push(t.to_owned());
+                        }
+                        if other_types.iter().any(|o| o == t) {
+                            format!("other referrer ({t})")
+                        } else {
+                            "other referrer".to_owned()
+                        }
+                    }
+                    _ => "other referrer (unprintable type)".to_owned(),
+                };
+                add(&mut counts, what);
+            }
+        }
+        Err(e) => failures.push(format!("listing referrers failed: {e}")),
+    }
+    let hex = image.hex();
+    for (suffix, what) in [
+        ("sig", "cosign signature (legacy tag"),
+        ("att", "cosign attestation (legacy tag"),
+        ("sbom", "SBOM (legacy cosign tag"),
+    ] {
+        let tag = format!("sha256-{hex}.{suffix}");
+        match reg.pull_manifest(&reg.at_tag(&tag), MANIFEST_TYPES).await {
+            Ok(Some(_)) => add(&mut counts, format!("{what} {tag})")),
+            Ok(None) => {}
+            Err(e) => failures.push(format!("reading tag {tag} failed: {e}")),
+        }
+    }
+    let mut text = if counts.is_empty() {
+        "found instead: nothing (no referrers, no cosign signature, attestation or SBOM tags)".to_owned()
+    } else {
+        let parts: Vec<String> = counts.iter().map(|(what, n)| format!("{n} {what}")).collect();
+        format!("found instead: {}", parts.join(", "))
+    };
+    if !failures.is_empty() {
+        text.push_str(&format!(" ({})", failures.join("; ")));
+    }
+    text
 }
 
 /// Whether an error examining one candidate stops the fetch (the registry
