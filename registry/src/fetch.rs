@@ -272,12 +272,25 @@ const SBOM_TYPES: [&str; 6] = [
 /// How many distinct unknown artifact types the "found instead" text names.
 const MAX_OTHER_TYPES: usize = 4;
 
+/// How many referrer manifests the "found instead" text reads to name them.
+const MAX_INSPECTED: usize = 8;
+
+/// The OCI empty descriptor's media type (image-spec `manifest.md`,
+/// "Guidance for an Empty Descriptor").
+const MT_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+
+/// The predicate type cosign 3 gives the DSSE statement of a plain
+/// signature (`cosign sign`), in its manifest's
+/// `dev.sigstore.bundle.predicateType` annotation.
+const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
 /// What the registry holds for `image` when it holds no Cerro Torre
 /// bundle: its other referrers by artifact type (through the referrers
 /// API or the `sha256-<hex>` fallback index, one bounded read), and the
 /// legacy cosign tags `sha256-<hex>.sig`, `.att`, `.sbom` (three bounded
-/// manifest reads). Only descriptors and tags are read, never a referrer's
-/// content: this says what is there, it verifies none of it. A failure to
+/// manifest reads), and up to [`MAX_INSPECTED`] referrer manifests whose
+/// entry does not say what they are. Never a referrer's layers: this says
+/// what is there, it verifies none of it. A failure to
 /// list is said, not raised: the fetch has already failed for want of a
 /// bundle (exit 5), and the listing only informs. Artifact types come
 /// from the registry: printed only when they are short printable ASCII.
@@ -293,13 +306,46 @@ async fn found_instead(reg: &Registry, image: &Digest) -> String {
     match reg.referrers_of(image, None).await {
         Ok(list) => {
             let mut other_types: Vec<String> = Vec::new();
-            for (_, _, media_type, artifact_type) in list {
-                let t = artifact_type.unwrap_or(media_type);
+            let mut inspected = 0usize;
+            for (digest, _, media_type, artifact_type) in list {
+                let mut t = artifact_type.unwrap_or(media_type);
+                let mut predicate = None;
+                // An index entry may carry the config's media type (the
+                // empty descriptor) rather than the manifest's artifactType,
+                // as cosign 3 writes the fallback index; and a Sigstore
+                // bundle is a signature or an attestation only by its
+                // manifest's annotation. Read the manifest (bounded, digest
+                // checked), at most MAX_INSPECTED of them.
+                if (t == MT_EMPTY || t == SIGSTORE_BUNDLE_TYPE || t == MT_OCI_MANIFEST) && inspected < MAX_INSPECTED {
+                    inspected += 1;
+                    if let Ok(Some(bytes)) = reg.pull_manifest(&reg.at_digest(&digest), MANIFEST_TYPES).await {
+                        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                            let own = v.get("artifactType").and_then(Value::as_str).or_else(|| {
+                                v.pointer("/config/mediaType")
+                                    .and_then(Value::as_str)
+                                    .filter(|c| *c != MT_EMPTY)
+                            });
+                            // The entry's own type stands when it has one.
+                            if let Some(own) = own.filter(|_| t != SIGSTORE_BUNDLE_TYPE) {
+                                t = own.to_owned();
+                            }
+                            predicate = v
+                                .pointer("/annotations/dev.sigstore.bundle.predicateType")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned);
+                        }
+                    }
+                }
+                let printable = |t: &str| t.len() <= 100 && t.bytes().all(|b| b.is_ascii_graphic());
                 let what = match t.as_str() {
-                    SIGSTORE_BUNDLE_TYPE => format!("cosign signature or attestation (Sigstore bundle, {t})"),
+                    SIGSTORE_BUNDLE_TYPE => match predicate.as_deref() {
+                        Some(COSIGN_SIGN_PREDICATE) => format!("cosign signature (Sigstore bundle, {t})"),
+                        Some(p) if printable(p) => format!("cosign attestation {p} (Sigstore bundle, {t})"),
+                        _ => format!("cosign signature or attestation (Sigstore bundle, {t})"),
+                    },
                     NOTATION_SIGNATURE_TYPE => format!("notation signature ({t})"),
                     t if SBOM_TYPES.contains(&t) => format!("SBOM ({t})"),
-                    t if t.len() <= 100 && t.bytes().all(|b| b.is_ascii_graphic()) => {
+                    t if printable(t) => {
                         let known = other_types.iter().any(|o| o == t);
                         if !known && other_types.len() < MAX_OTHER_TYPES {
                             other_types.push(t.to_owned());
