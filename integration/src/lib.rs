@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod registry;
+pub mod sid;
 
 /// The `ct` binary of this build: `CT_BIN`, else beside the test binary
 /// (`target/<profile>/deps/<test>` → `target/<profile>/ct`).
