@@ -7,11 +7,11 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ed25519_dalek::{Signature as EdSignature, Signer as _, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::jcs;
+use crate::key::{AsPublicKey, KeySigner, MAX_SIGNATURE_LEN};
 use crate::trust::Fingerprint;
 
 /// Largest envelope accepted, in bytes.
@@ -40,7 +40,9 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 pub struct Signature {
     /// The signer's key fingerprint (64 lowercase hex, see [`Fingerprint`]).
     pub keyid: String,
-    /// The 64-byte Ed25519 signature.
+    /// The signature in its algorithm's encoding (spec/bundle-format.md
+    /// §4.3): 64 bytes for Ed25519, ASN.1 DER `Ecdsa-Sig-Value` for ECDSA
+    /// P-256. Which one is known only from the key the keyid names.
     pub sig: Vec<u8>,
 }
 
@@ -103,10 +105,16 @@ impl Envelope {
             let sig = B64
                 .decode(&s.sig)
                 .map_err(|e| Error::malformed(what, format!("signature of {} is not base64: {e}", s.keyid)))?;
-            if sig.len() != 64 {
+            // Bounded before any key is looked up: 64 bytes (Ed25519) or a
+            // DER ECDSA P-256 signature (8 to 72 bytes).
+            if !(8..=MAX_SIGNATURE_LEN).contains(&sig.len()) {
                 return Err(Error::malformed(
                     what,
-                    format!("signature of {} is not 64 bytes", s.keyid),
+                    format!(
+                        "signature of {} is {} bytes, not an Ed25519 (64) or DER ECDSA P-256 (8 to {MAX_SIGNATURE_LEN}) signature",
+                        s.keyid,
+                        sig.len()
+                    ),
                 ));
             }
             signatures.push(Signature { keyid: s.keyid, sig });
@@ -148,33 +156,30 @@ impl Envelope {
         pae(&self.payload_type, &self.payload)
     }
 
-    /// Adds (or replaces) the signature of `key`. Ed25519 is deterministic,
-    /// so signing the same envelope with the same key gives the same bytes.
-    pub fn sign(&mut self, key: &SigningKey) {
-        let keyid = Fingerprint::of(&key.verifying_key()).to_hex();
-        let sig: EdSignature = key.sign(&self.pae());
+    /// Adds (or replaces) the signature of `key`, of either algorithm.
+    /// Both are deterministic (Ed25519 by design, ECDSA by RFC 6979), so
+    /// signing the same envelope with the same key gives the same bytes.
+    pub fn sign(&mut self, key: &impl KeySigner) -> Result<()> {
+        let keyid = Fingerprint::of(&key.public_key()).to_hex();
+        let sig = key.sign_message(&self.pae())?;
         self.signatures.retain(|s| s.keyid != keyid);
-        self.signatures.push(Signature {
-            keyid,
-            sig: sig.to_bytes().to_vec(),
-        });
+        self.signatures.push(Signature { keyid, sig });
         self.signatures.sort_by(|a, b| a.keyid.cmp(&b.keyid));
+        Ok(())
     }
 }
 
-/// Verifies one signature with RFC 8032 strict rules (no small-order keys,
-/// canonical `S`, no malleability).
-pub fn verify_signature(key: &ed25519_dalek::VerifyingKey, message: &[u8], sig: &[u8]) -> bool {
-    let Ok(bytes) = <[u8; 64]>::try_from(sig) else {
-        return false;
-    };
-    let sig = EdSignature::from_bytes(&bytes);
-    key.verify_strict(message, &sig).is_ok()
+/// Verifies one signature with the strict rules of its key's algorithm
+/// ([`crate::key::PublicKey::verify`]: for Ed25519 RFC 8032 with no
+/// small-order keys and canonical `S`; for ECDSA P-256 strict DER, low-S).
+pub fn verify_signature(key: &impl AsPublicKey, message: &[u8], sig: &[u8]) -> bool {
+    key.public_key().verify(message, sig).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::{Signer as _, SigningKey};
 
     #[test]
     fn pae_matches_the_dsse_spec_example() {
@@ -189,8 +194,8 @@ mod tests {
     fn sign_parse_round_trip_and_canonical_check() {
         let key = SigningKey::from_bytes(&[7u8; 32]);
         let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, b"{\"a\":1}".to_vec());
-        env.sign(&key);
-        env.sign(&key);
+        env.sign(&key).unwrap();
+        env.sign(&key).unwrap();
         assert_eq!(env.signatures.len(), 1);
         let bytes = env.to_bytes().unwrap();
         let back = Envelope::parse("t", &bytes).unwrap();

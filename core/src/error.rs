@@ -46,7 +46,7 @@ impl ExitCode {
         (ExitCode::SignatureInvalid, "signature invalid: a signature by a known key does not verify over the envelope"),
         (ExitCode::SignerNotTrusted, "signer not trusted: too few valid signatures from trusted keys (unknown, untrusted, marginal, revoked or expired keys do not count)"),
         (ExitCode::PolicyRejection, "policy rejection: the deployment policy refused the bundle, e.g. for a signer, registry, pin, age or attestation it requires (the message names the rule)"),
-        (ExitCode::MissingAttestation, "missing attestation: the bundle carries no release attestation (one a policy requires is exit 4)"),
+        (ExitCode::MissingAttestation, "missing attestation: the bundle carries no release attestation (one a policy requires is exit 4), or the registry holds no Cerro Torre bundle for the image (ct fetch names what it found instead)"),
         (ExitCode::Transparency, "transparency: a log proof does not verify: a log outside the trust, a checkpoint without a valid signature by its log's key, a known key's signature that does not verify, too few witness cosignatures, or an inclusion proof that does not reach the checkpoint's root"),
         (ExitCode::Malformed, "malformed bundle or input: not a tar, unsafe or unexpected member, bad JSON/TOML, unknown media type, truncated data"),
         (ExitCode::Io, "I/O error: a file could not be read or written (the message names it)"),
@@ -272,7 +272,7 @@ impl Kind {
             Kind::System => ("system", X::Config, "config"),
             Kind::CommandFailed => ("command_failed", X::Config, "config"),
             Kind::Network => ("network", X::Network, "network"),
-            Kind::NoBundle => ("no_bundle", X::Network, "network"),
+            Kind::NoBundle => ("no_bundle", X::MissingAttestation, "missing_attestation"),
             Kind::UnsafeOwnership => ("unsafe_ownership", X::Config, "config"),
             Kind::ModuleNotLoaded => ("module_not_loaded", X::Config, "confinement"),
             Kind::ModuleMalformed => ("module_malformed", X::Config, "confinement"),
@@ -636,8 +636,9 @@ pub enum Error {
     },
 
     /// The registry holds the image but no Cerro Torre bundle for it
-    /// (raised by `cerro-registry`).
-    #[error("{reference}: the registry holds no Cerro Torre bundle for image {digest} (no referrer of type {artifact_type})")]
+    /// (raised by `cerro-registry`): exit 5, the attestation is missing,
+    /// not the network.
+    #[error("{reference}: the registry holds no Cerro Torre bundle for image {digest} (no referrer of type {artifact_type}); {found}")]
     NoBundle {
         /// The reference fetched.
         reference: String,
@@ -645,6 +646,10 @@ pub enum Error {
         digest: String,
         /// The artifact type looked for.
         artifact_type: &'static str,
+        /// What the registry holds for the image instead (cosign
+        /// signatures or attestations, notation signatures, SBOMs, other
+        /// referrers, or nothing), for the user to know where they stand.
+        found: String,
     },
 }
 
@@ -853,7 +858,9 @@ mod tests {
                 Kind::NotInstallable,
             ]
             .map(code),
-            [11, 1, 1, 10, 2, 3, 4, 5, 12, 12, 10, 10]
+            // no_bundle was 12 until issue #14: a registry without a bundle
+            // for the image is a missing attestation, not a network error.
+            [11, 1, 1, 10, 2, 3, 4, 5, 12, 5, 10, 10]
         );
         for k in Kind::ALL {
             if k.check() == "config" || k.check() == "confinement" {
@@ -980,6 +987,7 @@ mod tests {
                 reference: "r".into(),
                 digest: "d".into(),
                 artifact_type: "t",
+                found: "f".into(),
             },
             Error::TlogUntrustedLog { origin: "o".into() },
             Error::NoteNotSigned {

@@ -20,6 +20,7 @@ pub mod file;
 pub mod hashpool;
 pub mod image;
 pub mod jcs;
+pub mod key;
 pub mod manifest;
 pub mod naming;
 pub mod pack;

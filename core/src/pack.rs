@@ -6,8 +6,6 @@ use std::io::{Read, Seek, Take, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ed25519_dalek::SigningKey;
-
 use crate::bundle::{
     write_bundle, write_bundle_file, write_bundle_file_measured, write_bundle_measured, Bundle, BundleContents,
     INDEX_PATH, LAYOUT_PATH, MANIFEST_PATH, RELEASE_ATTESTATION,
@@ -18,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::image::source::SourceImage;
 use crate::image::{bundle_index, parse_config, BlobRef, OCI_LAYOUT_FILE};
 use crate::jcs;
+use crate::key::{KeySigner, SecretKey};
 use crate::manifest::PackageManifest;
 use crate::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatement};
 use crate::verify::check_binding;
@@ -410,10 +409,10 @@ impl Read for BlobMeter {
 
 /// Packs `image` with `manifest`, signed by every key in `keys`, into `out`.
 /// With the same inputs, keys and `mtime`, the output is byte-identical.
-pub fn pack(
+pub fn pack<K: KeySigner>(
     image: &SourceImage,
     manifest: &PackageManifest,
-    keys: &[SigningKey],
+    keys: &[K],
     mtime: u64,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -422,10 +421,10 @@ pub fn pack(
 
 /// [`pack`] into a file: blob data is copied by the kernel and hashed from
 /// the output on all cores (see [`write_bundle_file`]). Same bytes as [`pack`].
-pub fn pack_to_file(
+pub fn pack_to_file<K: KeySigner>(
     image: &SourceImage,
     manifest: &PackageManifest,
-    keys: &[SigningKey],
+    keys: &[K],
     mtime: u64,
     out: &mut File,
 ) -> Result<()> {
@@ -456,15 +455,16 @@ impl Target<'_> {
 }
 
 /// A complete pack request: the release statement plus any other
-/// statements (SBOM, provenance), every envelope signed by every key.
+/// statements (SBOM, provenance), every envelope signed by every key
+/// (keys of either algorithm, in any mix: [`KeySigner`]).
 #[derive(Debug)]
-pub struct PackRequest<'a> {
+pub struct PackRequest<'a, K: KeySigner = SecretKey> {
     /// The image.
     pub image: &'a SourceImage,
     /// Its package manifest.
     pub manifest: &'a PackageManifest,
     /// Signing keys (at least one).
-    pub keys: &'a [SigningKey],
+    pub keys: &'a [K],
     /// mtime of every member (SOURCE_DATE_EPOCH).
     pub mtime: u64,
     /// SELinux policy modules to carry (and bind in the release statement):
@@ -478,7 +478,7 @@ pub struct PackRequest<'a> {
     pub diff_ids: &'a LayerDiffIds,
 }
 
-impl PackRequest<'_> {
+impl<K: KeySigner> PackRequest<'_, K> {
     /// Writes the bundle to a stream.
     pub fn write(&self, out: &mut dyn Write) -> Result<()> {
         self.write_to(Target::Stream(out))
@@ -509,7 +509,7 @@ impl PackRequest<'_> {
         for (path, payload) in payloads {
             let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, payload);
             for k in self.keys {
-                env.sign(k);
+                env.sign(k)?;
             }
             attestations.push((path, env.to_bytes()?));
         }
@@ -527,10 +527,10 @@ impl PackRequest<'_> {
     }
 }
 
-fn pack_into(
+fn pack_into<K: KeySigner>(
     image: &SourceImage,
     manifest: &PackageManifest,
-    keys: &[SigningKey],
+    keys: &[K],
     mtime: u64,
     out: Target<'_>,
 ) -> Result<()> {
@@ -553,16 +553,16 @@ fn pack_into(
 /// which endorses exactly that set, and copies the other envelopes
 /// unchanged (an attestation slipped in unbound is refused, not signed).
 /// Every blob is re-hashed while copied.
-pub fn cosign(bundle: &Bundle, path: &Path, key: &SigningKey, out: &mut dyn Write) -> Result<()> {
+pub fn cosign(bundle: &Bundle, path: &Path, key: &impl KeySigner, out: &mut dyn Write) -> Result<()> {
     cosign_into(bundle, path, key, Target::Stream(out))
 }
 
 /// [`cosign`] into a file (kernel copy, hashing from the output).
-pub fn cosign_to_file(bundle: &Bundle, path: &Path, key: &SigningKey, out: &mut File) -> Result<()> {
+pub fn cosign_to_file(bundle: &Bundle, path: &Path, key: &impl KeySigner, out: &mut File) -> Result<()> {
     cosign_into(bundle, path, key, Target::File(out))
 }
 
-fn cosign_into(bundle: &Bundle, path: &Path, key: &SigningKey, out: Target<'_>) -> Result<()> {
+fn cosign_into(bundle: &Bundle, path: &Path, key: &impl KeySigner, out: Target<'_>) -> Result<()> {
     let release = bundle
         .release()
         .ok_or_else(|| Error::MissingAttestation("the bundle has no release attestation to co-sign".into()))?;
@@ -579,7 +579,7 @@ fn cosign_into(bundle: &Bundle, path: &Path, key: &SigningKey, out: Target<'_>) 
     for a in &bundle.attestations {
         let mut env = a.envelope.clone();
         if a.path == release.path {
-            env.sign(key);
+            env.sign(key)?;
         }
         attestations.push((a.path.clone(), env.to_bytes()?));
     }

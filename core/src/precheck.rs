@@ -103,7 +103,7 @@ mod tests {
             jcs::to_vec(&serde_json::to_value(&st).unwrap()).unwrap(),
         );
         for k in keys {
-            env.sign(k);
+            env.sign(k).unwrap();
         }
         env.to_bytes().unwrap()
     }

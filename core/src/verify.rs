@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use crate::bundle::{Attestation, Bundle, Member, ATTESTATIONS_PREFIX, BLOB_PREFIX, TRANSPARENCY_PREFIX};
 use crate::digest::Digest;
-use crate::dsse::{verify_signature, IN_TOTO_PAYLOAD_TYPE};
+use crate::dsse::IN_TOTO_PAYLOAD_TYPE;
 use crate::error::{Error, ExitCode};
 use crate::image::BlobRef;
 use crate::jcs;
@@ -362,12 +362,21 @@ fn check_signatures(
             continue;
         }
         if let Some(key) = trust.by_fingerprint(&fp) {
-            if !verify_signature(&key.public, &pae, &sig.sig) {
+            // The key's algorithm decides the encoding and the rules
+            // (spec/bundle-format.md §4.3): a signature of the other
+            // algorithm's shape, a non-DER or high-S ECDSA signature is
+            // invalid, as a wrong one is.
+            if let Err(why) = key.public.verify(&pae, &sig.sig) {
                 push(
                     checks,
                     "signature",
                     false,
-                    format!("{}: {} ({fp}) does not verify: not counted", att.path, key.id),
+                    format!(
+                        "{}: {} ({fp}) {} signature {why}: not counted",
+                        att.path,
+                        key.id,
+                        key.public.algorithm().display_name()
+                    ),
                 );
                 invalid.push(InvalidSignature {
                     key_id: key.id.clone(),
@@ -385,7 +394,12 @@ fn check_signatures(
                 checks,
                 "signature",
                 true,
-                format!("{}: {} ({fp}) valid Ed25519 signature", att.path, key.id),
+                format!(
+                    "{}: {} ({fp}) valid {} signature",
+                    att.path,
+                    key.id,
+                    key.public.algorithm().display_name()
+                ),
             );
             valid.insert(fp.to_hex());
         } else {

@@ -585,7 +585,7 @@ fn signed_attacks(fx: &Fixture) -> Vec<Attack> {
 
     let value: serde_json::Value = serde_json::from_slice(&release.payload).unwrap();
     let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, serde_json::to_vec_pretty(&value).unwrap());
-    env.sign(&alice);
+    env.sign(&alice).unwrap();
     out.push(attack(
         "non-canonical-payload",
         fx.write(vec![(RELEASE_ATTESTATION.into(), env.to_bytes().unwrap())]),
@@ -606,7 +606,7 @@ fn signed_attacks(fx: &Fixture) -> Vec<Attack> {
         (LAYOUT_PATH, cerro_core::image::OCI_LAYOUT_FILE),
     ]);
     let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, jcs::to_canonical(&st).unwrap());
-    env.sign(&alice);
+    env.sign(&alice).unwrap();
     out.push(attack(
         "unbound-member",
         fx.write(vec![(RELEASE_ATTESTATION.into(), env.to_bytes().unwrap())]),
@@ -753,7 +753,7 @@ fn signed_attacks(fx: &Fixture) -> Vec<Attack> {
     ));
 
     let mut env = Envelope::new("text/plain", release.payload.clone());
-    env.sign(&alice);
+    env.sign(&alice).unwrap();
     out.push(attack(
         "wrong-payload-type",
         fx.write(vec![(RELEASE_ATTESTATION.into(), env.to_bytes().unwrap())]),

@@ -229,7 +229,7 @@ fn the_config_must_carry_the_signed_diff_ids() {
     let mut st = ReleaseStatement::parse_release("r", &bundle.release().unwrap().envelope.payload).unwrap();
     st.predicate.diff_ids = vec![Digest::of(b"another layer")];
     let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, jcs::to_canonical(&st).unwrap());
-    env.sign(&k);
+    env.sign(&k).unwrap();
     let mut out = Vec::new();
     bundle::write_bundle(
         &BundleContents {
@@ -311,7 +311,7 @@ fn a_bound_attestation_swapped_for_another_statement_is_refused() {
     check(&good, &trusting(&[&k])).unwrap();
     // Signed by the same key, but not the statement the release binds.
     let mut other = Envelope::new(IN_TOTO_PAYLOAD_TYPE, provenance(&img, "2026-12-01T00:00:00Z"));
-    other.sign(&k);
+    other.sign(&k).unwrap();
     let swapped: Vec<_> = envelopes(&good)
         .into_iter()
         .map(|(p, b)| {
@@ -456,7 +456,7 @@ fn a_release_statement_binding_too_many_or_duplicate_paths_is_refused() {
             Vec::new(),
         );
         let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, jcs::to_canonical(&st).unwrap());
-        env.sign(&k);
+        env.sign(&k).unwrap();
         rewrite(
             &img,
             &manifest,

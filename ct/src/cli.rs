@@ -34,6 +34,9 @@ pub enum Command {
         /// Encrypt the private key with the passphrase (from --passphrase-file or $CERRO_PASSPHRASE).
         #[arg(long)]
         encrypt: bool,
+        /// Key type: ed25519 (the default) or ecdsa-p256 (ECDSA P-256 with SHA-256, cosign's key type).
+        #[arg(long = "type", value_name = "TYPE", default_value = "ed25519", value_parser = ["ed25519", "ecdsa-p256"])]
+        key_type: String,
     },
     /// Manage keys and trust levels.
     #[command(subcommand)]
@@ -338,7 +341,7 @@ pub enum KeyCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Import a PEM SubjectPublicKeyInfo public key (starts untrusted).
+    /// Import a PEM SubjectPublicKeyInfo public key, Ed25519 or ECDSA P-256 (such as cosign.pub); it starts untrusted.
     Import {
         /// PEM file.
         file: PathBuf,

@@ -141,7 +141,11 @@ pub fn explain(report: &Report) -> String {
             .ok()
             .and_then(|j| j.get("status").and_then(|s| s.as_str()).map(str::to_owned))
             .unwrap_or_default();
-        line(format!("  {who:<20} {level:<9} {status:<14} {}", v.fingerprint));
+        let algorithm = v.algorithm.unwrap_or("-");
+        line(format!(
+            "  {who:<20} {algorithm:<10} {level:<9} {status:<14} {}",
+            v.fingerprint
+        ));
     }
     line("checks".into());
     for c in &report.checks {

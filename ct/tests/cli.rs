@@ -543,11 +543,11 @@ fn demo_version_completions_and_man_work() {
 }
 
 /// An envelope holding an in-toto statement about `digest`, signed by `key` if given.
-fn extra_attestation(digest: &str, key: Option<&ed25519_dalek::SigningKey>) -> Vec<u8> {
+fn extra_attestation(digest: &str, key: Option<&cerro_core::key::SecretKey>) -> Vec<u8> {
     extra_attestation_of(digest, key, "https://example.org/test/v1")
 }
 
-fn extra_attestation_of(digest: &str, key: Option<&ed25519_dalek::SigningKey>, predicate_type: &str) -> Vec<u8> {
+fn extra_attestation_of(digest: &str, key: Option<&cerro_core::key::SecretKey>, predicate_type: &str) -> Vec<u8> {
     let statement = serde_json::json!({
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": "hello", "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
@@ -559,7 +559,7 @@ fn extra_attestation_of(digest: &str, key: Option<&ed25519_dalek::SigningKey>, p
         cerro_core::jcs::to_vec(&statement).unwrap(),
     );
     if let Some(k) = key {
-        env.sign(k);
+        env.sign(k).unwrap();
     }
     env.to_bytes().unwrap()
 }

@@ -188,7 +188,7 @@ fn rebind(env: &Env, mut atts: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)>
         for fp in signers {
             let fp = cerro_core::trust::Fingerprint::from_hex(&fp).unwrap();
             let id = trust.by_fingerprint(&fp).unwrap().id.clone();
-            e.sign(&home.load_signing_key(&id, None).unwrap());
+            e.sign(&home.load_signing_key(&id, None).unwrap()).unwrap();
         }
         *d = e.to_bytes().unwrap();
     }
@@ -205,7 +205,8 @@ fn attestation(env: &Env, key_id: &str, digest: &str, predicate_type: &str, pred
         "predicate": predicate,
     });
     let mut e = Envelope::new(IN_TOTO_PAYLOAD_TYPE, cerro_core::jcs::to_vec(&st).unwrap());
-    e.sign(&Home::new(env.path("home")).load_signing_key(key_id, None).unwrap());
+    e.sign(&Home::new(env.path("home")).load_signing_key(key_id, None).unwrap())
+        .unwrap();
     e.to_bytes().unwrap()
 }
 

@@ -45,28 +45,13 @@ impl Flavour {
     pub fn sid() -> Option<Flavour> {
         static SID: OnceLock<Result<PathBuf, String>> = OnceLock::new();
         let got = SID.get_or_init(|| {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/sid-package");
-            let out = Command::new(&script)
-                .arg("containerd")
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-            match out.status.code() {
-                Some(0) => {
-                    let root = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-                    assert!(
-                        root.join("usr/bin/containerd").is_file(),
-                        "{} has no usr/bin/containerd",
-                        root.display()
-                    );
-                    Ok(root)
-                }
-                Some(2) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-                _ => panic!(
-                    "scripts/sid-package containerd failed ({}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr)
-                ),
-            }
+            let root = crate::sid::sid_package("containerd")?;
+            assert!(
+                root.join("usr/bin/containerd").is_file(),
+                "{} has no usr/bin/containerd",
+                root.display()
+            );
+            Ok(root)
         });
         match got {
             Ok(root) => Some(Flavour::Sid { root: root.clone() }),

@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 pub mod containerd;
 pub mod cri;
 pub mod registry;
+pub mod sid;
 pub mod tlog;
 
 /// The `ct` binary of this build: `CT_BIN`, else beside the test binary

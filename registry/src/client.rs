@@ -420,9 +420,28 @@ impl Registry {
         subject: &Digest,
         artifact_type: &str,
     ) -> Result<Vec<(Digest, u64, String)>, Error> {
+        Ok(self
+            .referrers_of(subject, Some(artifact_type))
+            .await?
+            .into_iter()
+            .filter(|r| r.3.as_deref() == Some(artifact_type))
+            .map(|(d, size, media_type, _)| (d, size, media_type))
+            .collect())
+    }
+
+    /// Every referrer descriptor of `subject` (with `artifact_type`, only
+    /// those of that type are asked for): digest, size, media type and
+    /// artifact type as the index gives it.
+    pub(crate) async fn referrers_of(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<(Digest, u64, String, Option<String>)>, Error> {
         self.keep_authorized().await?;
         let mut url = self.url(&format!("referrers/{subject}"))?;
-        url.query_pairs_mut().append_pair("artifactType", artifact_type);
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
         let bytes = match self.get_bounded(&url, MT_OCI_INDEX, MAX_JSON_BLOB).await {
             Ok(b) => b,
             Err(Fail::Net(e)) if is_not_found(&e) => {
@@ -443,12 +462,9 @@ impl Registry {
             serde_json::from_slice(&bytes).map_err(|e| cerro_core::Error::malformed(&what, e.to_string()))?;
         let mut out = Vec::new();
         for m in index.manifests {
-            if m.artifact_type.as_deref() != Some(artifact_type) {
-                continue;
-            }
             let Ok(d) = Digest::parse(&m.digest) else { continue };
             let Ok(size) = u64::try_from(m.size) else { continue };
-            out.push((d, size, m.media_type));
+            out.push((d, size, m.media_type, m.artifact_type));
         }
         Ok(out)
     }

@@ -25,8 +25,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// The registry holds the image but no Cerro Torre bundle for it.
-    #[error("{reference}: the registry holds no Cerro Torre bundle for image {digest} (no referrer of type {artifact_type})")]
+    /// The registry holds the image but no Cerro Torre bundle for it
+    /// (exit 5, missing attestation).
+    #[error("{reference}: the registry holds no Cerro Torre bundle for image {digest} (no referrer of type {artifact_type}); {found}")]
     NoBundle {
         /// The reference fetched.
         reference: String,
@@ -34,6 +35,8 @@ pub enum Error {
         digest: String,
         /// The artifact type looked for.
         artifact_type: &'static str,
+        /// What it holds for the image instead (`fetch.rs` `found_instead`).
+        found: String,
     },
 
     /// The bundle's release signature was checked before its image was
@@ -69,10 +72,12 @@ impl From<Error> for cerro_core::Error {
                 reference,
                 digest,
                 artifact_type,
+                found,
             } => cerro_core::Error::NoBundle {
                 reference,
                 digest,
                 artifact_type,
+                found,
             },
         }
     }
@@ -136,6 +141,7 @@ mod tests {
                 reference: "r".into(),
                 digest: "d".into(),
                 artifact_type: "t",
+                found: "f".into(),
             },
             Error::Refused(cerro_core::Error::MissingAttestation("x".into())),
             Error::Core(cerro_core::Error::malformed("x", "y")),
@@ -150,6 +156,6 @@ mod tests {
             }
             codes.push(core.exit_code().code());
         }
-        assert_eq!(codes, [12, 78, 12, 5, 10]);
+        assert_eq!(codes, [12, 78, 5, 5, 10]);
     }
 }

@@ -192,6 +192,7 @@ pub fn fetch(
                 reference: reg.shown.clone(),
                 digest: digest.to_string(),
                 artifact_type: ARTIFACT_TYPE,
+                found: found_instead(reg, &digest).await,
             });
         }
         if referrers.len() > MAX_CANDIDATES {
@@ -249,6 +250,142 @@ pub fn fetch(
         skipped,
         pending,
     })
+}
+
+/// The artifact type of a cosign 3 signature or attestation referrer: one
+/// Sigstore bundle (protobuf-specs `Bundle`, JSON) per layer.
+pub const SIGSTORE_BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// The artifact type of a Notary Project (notation) signature.
+pub const NOTATION_SIGNATURE_TYPE: &str = "application/vnd.cncf.notary.signature";
+
+/// Artifact types of SBOMs as SBOM tools attach them (SPDX, CycloneDX, syft).
+const SBOM_TYPES: [&str; 6] = [
+    "application/spdx+json",
+    "text/spdx",
+    "application/vnd.cyclonedx+json",
+    "application/vnd.cyclonedx+xml",
+    "application/vnd.cyclonedx",
+    "application/vnd.syft+json",
+];
+
+/// How many distinct unknown artifact types the "found instead" text names.
+const MAX_OTHER_TYPES: usize = 4;
+
+/// How many referrer manifests the "found instead" text reads to name them.
+const MAX_INSPECTED: usize = 8;
+
+/// The OCI empty descriptor's media type (image-spec `manifest.md`,
+/// "Guidance for an Empty Descriptor").
+const MT_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+
+/// The predicate type cosign 3 gives the DSSE statement of a plain
+/// signature (`cosign sign`), in its manifest's
+/// `dev.sigstore.bundle.predicateType` annotation.
+const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// What the registry holds for `image` when it holds no Cerro Torre
+/// bundle: its other referrers by artifact type (through the referrers
+/// API or the `sha256-<hex>` fallback index, one bounded read), and the
+/// legacy cosign tags `sha256-<hex>.sig`, `.att`, `.sbom` (three bounded
+/// manifest reads), and up to [`MAX_INSPECTED`] referrer manifests whose
+/// entry does not say what they are. Never a referrer's layers: this says
+/// what is there, it verifies none of it. A failure to
+/// list is said, not raised: the fetch has already failed for want of a
+/// bundle (exit 5), and the listing only informs. Artifact types come
+/// from the registry: printed only when they are short printable ASCII.
+async fn found_instead(reg: &Registry, image: &Digest) -> String {
+    fn add(counts: &mut Vec<(String, usize)>, what: String) {
+        match counts.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((what, 1)),
+        }
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut failures = Vec::new();
+    match reg.referrers_of(image, None).await {
+        Ok(list) => {
+            let mut other_types: Vec<String> = Vec::new();
+            let mut inspected = 0usize;
+            for (digest, _, media_type, artifact_type) in list {
+                let mut t = artifact_type.unwrap_or(media_type);
+                let mut predicate = None;
+                // An index entry may carry the config's media type (the
+                // empty descriptor) rather than the manifest's artifactType,
+                // as cosign 3 writes the fallback index; and a Sigstore
+                // bundle is a signature or an attestation only by its
+                // manifest's annotation. Read the manifest (bounded, digest
+                // checked), at most MAX_INSPECTED of them.
+                if (t == MT_EMPTY || t == SIGSTORE_BUNDLE_TYPE || t == MT_OCI_MANIFEST) && inspected < MAX_INSPECTED {
+                    inspected += 1;
+                    if let Ok(Some(bytes)) = reg.pull_manifest(&reg.at_digest(&digest), MANIFEST_TYPES).await {
+                        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                            let own = v.get("artifactType").and_then(Value::as_str).or_else(|| {
+                                v.pointer("/config/mediaType")
+                                    .and_then(Value::as_str)
+                                    .filter(|c| *c != MT_EMPTY)
+                            });
+                            // The entry's own type stands when it has one.
+                            if let Some(own) = own.filter(|_| t != SIGSTORE_BUNDLE_TYPE) {
+                                t = own.to_owned();
+                            }
+                            predicate = v
+                                .pointer("/annotations/dev.sigstore.bundle.predicateType")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned);
+                        }
+                    }
+                }
+                let printable = |t: &str| t.len() <= 100 && t.bytes().all(|b| b.is_ascii_graphic());
+                let what = match t.as_str() {
+                    SIGSTORE_BUNDLE_TYPE => match predicate.as_deref() {
+                        Some(COSIGN_SIGN_PREDICATE) => format!("cosign signature (Sigstore bundle, {t})"),
+                        Some(p) if printable(p) => format!("cosign attestation {p} (Sigstore bundle, {t})"),
+                        _ => format!("cosign signature or attestation (Sigstore bundle, {t})"),
+                    },
+                    NOTATION_SIGNATURE_TYPE => format!("notation signature ({t})"),
+                    t if SBOM_TYPES.contains(&t) => format!("SBOM ({t})"),
+                    t if printable(t) => {
+                        let known = other_types.iter().any(|o| o == t);
+                        if !known && other_types.len() < MAX_OTHER_TYPES {
+                            other_types.push(t.to_owned());
+                        }
+                        if other_types.iter().any(|o| o == t) {
+                            format!("other referrer ({t})")
+                        } else {
+                            "other referrer".to_owned()
+                        }
+                    }
+                    _ => "other referrer (unprintable type)".to_owned(),
+                };
+                add(&mut counts, what);
+            }
+        }
+        Err(e) => failures.push(format!("listing referrers failed: {e}")),
+    }
+    let hex = image.hex();
+    for (suffix, what) in [
+        ("sig", "cosign signature (legacy tag"),
+        ("att", "cosign attestation (legacy tag"),
+        ("sbom", "SBOM (legacy cosign tag"),
+    ] {
+        let tag = format!("sha256-{hex}.{suffix}");
+        match reg.pull_manifest(&reg.at_tag(&tag), MANIFEST_TYPES).await {
+            Ok(Some(_)) => add(&mut counts, format!("{what} {tag})")),
+            Ok(None) => {}
+            Err(e) => failures.push(format!("reading tag {tag} failed: {e}")),
+        }
+    }
+    let mut text = if counts.is_empty() {
+        "found instead: nothing (no referrers, no cosign signature, attestation or SBOM tags)".to_owned()
+    } else {
+        let parts: Vec<String> = counts.iter().map(|(what, n)| format!("{n} {what}")).collect();
+        format!("found instead: {}", parts.join(", "))
+    };
+    if !failures.is_empty() {
+        text.push_str(&format!(" ({})", failures.join("; ")));
+    }
+    text
 }
 
 /// Whether an error examining one candidate stops the fetch (the registry

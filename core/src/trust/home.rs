@@ -3,7 +3,8 @@
 //! ```text
 //! trust.toml            key ids → fingerprint, trust level, revocation, validity;
 //!                       threshold groups (k of n key ids)
-//! keys/<id>.pub.pem     public keys (PEM SubjectPublicKeyInfo)
+//! keys/<id>.pub.pem     public keys (PEM SubjectPublicKeyInfo, Ed25519 or
+//!                       ECDSA P-256)
 //! private/<id>.key      private keys, mode 0600 (PEM PKCS#8, or encrypted
 //!                       PKCS#8: scrypt + AES-256-CBC, which openssl reads)
 //! ```
@@ -26,16 +27,13 @@ use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::spki::{DecodePublicKey, EncodePublicKey};
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
-use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{validate_key_id, Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
 use crate::error::{Error, IoContext, Result};
 use crate::file::{create_dir, write_atomic};
+use crate::key::{Algorithm, AsPublicKey, KeyFileError, PublicKey, SecretKey};
 use crate::tlog::VerifierKey;
 
 const TRUST_FILE: &str = "trust.toml";
@@ -303,39 +301,28 @@ impl Home {
         write_atomic(&self.trust_path(), text.as_bytes(), 0o644)
     }
 
-    /// Generates a key pair named `id`, trusted ultimately. With a
+    /// Generates an Ed25519 key pair named `id`, trusted ultimately. With a
     /// passphrase, the private key is stored encrypted.
     pub fn generate_key(&self, id: &str, passphrase: Option<&[u8]>) -> Result<KeyEntry> {
+        self.generate_key_of(Algorithm::Ed25519, id, passphrase)
+    }
+
+    /// Generates a key pair of `algorithm` named `id`, trusted ultimately.
+    /// With a passphrase, the private key is stored encrypted (the same
+    /// PBES2 scheme for both algorithms).
+    pub fn generate_key_of(&self, algorithm: Algorithm, id: &str, passphrase: Option<&[u8]>) -> Result<KeyEntry> {
         validate_key_id(id)?;
         let _lock = self.lock()?;
         let mut store = self.load_trust()?;
         if store.get(id).is_some() || self.private_path(id).exists() {
             return Err(Error::KeyExists { id: id.to_owned() });
         }
-        let mut seed = Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut()).map_err(|e| Error::System {
-            op: "reading system randomness",
-            reason: e.to_string(),
-        })?;
-        let key = SigningKey::from_bytes(&seed);
-        // PKCS#8 v1 (no embedded public key): OpenSSL 3.0 refuses the v2 form.
-        let v1 = KeypairBytes {
-            secret_key: *seed,
-            public_key: None,
-        };
-        let pem = match passphrase {
-            None => v1.to_pkcs8_pem(LineEnding::LF),
-            Some(p) => v1.to_pkcs8_encrypted_pem(p, LineEnding::LF),
-        }
-        .map_err(|e| Error::System {
-            op: "encoding the private key",
-            reason: e.to_string(),
-        })?;
+        let key = SecretKey::generate(algorithm)?;
+        let pem = key.to_pkcs8_pem(passphrase)?;
         create_dir(&self.root, 0o700)?;
         create_dir(&self.root.join("private"), 0o700)?;
         write_atomic(&self.private_path(id), pem.as_bytes(), 0o600)?;
-        let public = key.verifying_key();
-        let entry = KeyEntry::new(id, public, TrustLevel::Ultimate);
+        let entry = KeyEntry::new(id, key.public(), TrustLevel::Ultimate);
         store.insert(entry.clone())?;
         self.save_locked(&store)?;
         Ok(entry)
@@ -351,6 +338,18 @@ impl Home {
     /// The file must be in the form asked for: a key in the clear is not
     /// kept when a passphrase is given, nor is a file that is not a key.
     pub fn resume_keygen(&self, id: &str, passphrase: Option<&[u8]>) -> Result<Option<KeyEntry>> {
+        self.resume_keygen_of(Algorithm::Ed25519, id, passphrase)
+    }
+
+    /// [`Home::resume_keygen`] for a key of `algorithm`: a leftover private
+    /// key of the other algorithm is refused, not adopted (the user asked
+    /// for this type).
+    pub fn resume_keygen_of(
+        &self,
+        algorithm: Algorithm,
+        id: &str,
+        passphrase: Option<&[u8]>,
+    ) -> Result<Option<KeyEntry>> {
         validate_key_id(id)?;
         let path = self.private_path(id);
         if self.load_trust()?.get(id).is_some() || !path.exists() {
@@ -364,16 +363,22 @@ impl Home {
                 path.display()
             ),
         };
-        let key = match (pem.contains("BEGIN ENCRYPTED PRIVATE KEY"), passphrase) {
-            (true, Some(p)) => SigningKey::from_pkcs8_encrypted_pem(&pem, p)
-                .map_err(|_| left("cannot be decrypted with this passphrase"))?,
+        let key = match (SecretKey::pem_is_encrypted(&pem), passphrase) {
+            (true, Some(p)) => SecretKey::from_pkcs8_pem(&pem, Some(p)).map_err(|e| match e {
+                KeyFileError::Format(e) => left(&format!("is not a PKCS#8 key: {e}")),
+                _ => left("cannot be decrypted with this passphrase"),
+            })?,
             (true, None) => return Err(left("is encrypted: give its passphrase with --encrypt to finish")),
             (false, Some(_)) => return Err(left("is not encrypted")),
-            (false, None) => {
-                SigningKey::from_pkcs8_pem(&pem).map_err(|e| left(&format!("is not a PKCS#8 Ed25519 key: {e}")))?
-            }
+            (false, None) => SecretKey::from_pkcs8_pem(&pem, None).map_err(|e| match e {
+                KeyFileError::Format(e) => left(&format!("is not a PKCS#8 Ed25519 or ECDSA P-256 key: {e}")),
+                _ => left("is not a PKCS#8 key"),
+            })?,
         };
-        let entry = KeyEntry::new(id, key.verifying_key(), TrustLevel::Ultimate);
+        if key.algorithm() != algorithm {
+            return Err(left(&format!("is an {} key, not {}", key.algorithm(), algorithm)));
+        }
+        let entry = KeyEntry::new(id, key.public(), TrustLevel::Ultimate);
         // Through update_trust: the edit must not overwrite one made meanwhile.
         self.update_trust(|store| {
             store.insert(entry.clone())?;
@@ -381,8 +386,9 @@ impl Home {
         })
     }
 
-    /// Loads the private key `id`. Encrypted keys need `passphrase`.
-    pub fn load_signing_key(&self, id: &str, passphrase: Option<&[u8]>) -> Result<SigningKey> {
+    /// Loads the private key `id`, of either algorithm. Encrypted keys need
+    /// `passphrase`.
+    pub fn load_signing_key(&self, id: &str, passphrase: Option<&[u8]>) -> Result<SecretKey> {
         validate_key_id(id)?;
         let store = self.load_trust()?;
         let entry = store.get(id).ok_or_else(|| Error::UnknownKey { id: id.to_owned() })?;
@@ -397,18 +403,18 @@ impl Home {
             }
             Err(e) => return Err(Error::io("reading", path, e)),
         };
-        let key = if pem.contains("BEGIN ENCRYPTED PRIVATE KEY") {
-            let p = passphrase.ok_or_else(|| Error::PassphraseNeeded {
+        let encrypted = SecretKey::pem_is_encrypted(&pem);
+        let key = SecretKey::from_pkcs8_pem(&pem, passphrase.filter(|_| encrypted)).map_err(|e| match e {
+            KeyFileError::PassphraseNeeded => Error::PassphraseNeeded {
                 what: format!("encrypted key {id:?}"),
-            })?;
-            SigningKey::from_pkcs8_encrypted_pem(&pem, p).map_err(|_| Error::WrongPassphrase { id: id.to_owned() })?
-        } else {
-            SigningKey::from_pkcs8_pem(&pem).map_err(|e| Error::PrivateKey {
+            },
+            KeyFileError::WrongPassphrase => Error::WrongPassphrase { id: id.to_owned() },
+            KeyFileError::Format(e) => Error::PrivateKey {
                 id: id.to_owned(),
-                reason: format!("{}: not a PKCS#8 Ed25519 key: {e}", path.display()),
-            })?
-        };
-        if Fingerprint::of(&key.verifying_key()) != entry.fingerprint {
+                reason: format!("{}: not a PKCS#8 Ed25519 or ECDSA P-256 key: {e}", path.display()),
+            },
+        })?;
+        if Fingerprint::of(&key.public()) != entry.fingerprint {
             return Err(Error::PrivateKey {
                 id: id.to_owned(),
                 reason: format!("{} does not belong to key {id:?} in the trust store", path.display()),
@@ -417,7 +423,8 @@ impl Home {
         Ok(key)
     }
 
-    /// Imports a public key (PEM SubjectPublicKeyInfo) as `id`, untrusted.
+    /// Imports a public key (PEM SubjectPublicKeyInfo, Ed25519 or ECDSA
+    /// P-256 — `cosign.pub` is the latter) as `id`, untrusted.
     pub fn import_key(&self, id: &str, pem: &str) -> Result<KeyEntry> {
         validate_key_id(id)?;
         let public = parse_public_pem(pem, "imported key")?;
@@ -456,28 +463,21 @@ impl Home {
 }
 
 /// PEM SubjectPublicKeyInfo of `key` (what openssl, cosign and securesystemslib read).
-pub fn public_pem(key: &VerifyingKey) -> String {
-    key.to_public_key_pem(LineEnding::LF).unwrap_or_default()
+pub fn public_pem(key: &impl AsPublicKey) -> String {
+    key.public_key().to_pem()
 }
 
-/// Parses a PEM SubjectPublicKeyInfo Ed25519 key, refusing weak (small-order) keys.
-pub fn parse_public_pem(pem: &str, what: &str) -> Result<VerifyingKey> {
-    let key = VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| Error::InvalidPublicKey {
-        what: what.to_owned(),
-        reason: format!("not a PEM Ed25519 public key (SubjectPublicKeyInfo): {e}"),
-    })?;
-    if key.is_weak() {
-        return Err(Error::InvalidPublicKey {
-            what: what.to_owned(),
-            reason: "refusing a small-order Ed25519 public key".into(),
-        });
-    }
-    Ok(key)
+/// Parses a PEM SubjectPublicKeyInfo key, Ed25519 or ECDSA P-256
+/// ([`PublicKey::from_pem`]: weak Ed25519 keys and non-canonical P-256
+/// encodings refused).
+pub fn parse_public_pem(pem: &str, what: &str) -> Result<PublicKey> {
+    PublicKey::from_pem(pem, what)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::SigningKey;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -488,7 +488,7 @@ mod tests {
         let mode = fs::metadata(home.private_path("alice")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let key = home.load_signing_key("alice", None).unwrap();
-        assert_eq!(Fingerprint::of(&key.verifying_key()), e.fingerprint);
+        assert_eq!(Fingerprint::of(&key.public()), e.fingerprint);
         assert_eq!(
             home.load_trust().unwrap().get("alice").unwrap().level,
             TrustLevel::Ultimate

@@ -15,12 +15,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::pkcs8::spki::EncodePublicKey;
-use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::key::{AsPublicKey, PublicKey};
 use crate::tlog::{TlogTrust, TrustedLog, VerifierKey};
 
 /// How far a key is trusted. Ordered: `Untrusted < Marginal < Full < Ultimate`.
@@ -77,19 +76,17 @@ impl FromStr for TrustLevel {
 
 /// SHA-256 of a public key's DER SubjectPublicKeyInfo — the same bytes
 /// `openssl pkey -pubin -outform DER` writes, so anyone can recompute it.
-/// Used as the DSSE `keyid`.
+/// Used as the DSSE `keyid`. One scheme for every algorithm
+/// ([`PublicKey::spki_der`]: RFC 8410 for Ed25519, RFC 5480 with the
+/// uncompressed point for P-256); the SPKI names the algorithm, so keys of
+/// two algorithms never share a fingerprint (spec/bundle-format.md §4.3).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
     /// The fingerprint of `key`.
-    pub fn of(key: &VerifyingKey) -> Self {
-        // Encoding a 32-byte Ed25519 key as SPKI cannot fail.
-        let der = key
-            .to_public_key_der()
-            .map(|d| d.as_bytes().to_vec())
-            .unwrap_or_default();
-        Fingerprint(*Digest::of(&der).as_bytes())
+    pub fn of(key: &impl AsPublicKey) -> Self {
+        Fingerprint(*Digest::of(&key.public_key().spki_der()).as_bytes())
     }
 
     /// Parses 64 lowercase hex digits.
@@ -138,8 +135,9 @@ pub fn validate_key_id(id: &str) -> Result<()> {
 pub struct KeyEntry {
     /// Local name.
     pub id: String,
-    /// The key.
-    pub public: VerifyingKey,
+    /// The key (either algorithm: a holder's Ed25519 and P-256 keys are two
+    /// keys, two fingerprints, and count twice).
+    pub public: PublicKey,
     /// SHA-256 of its SPKI.
     pub fingerprint: Fingerprint,
     /// Trust level.
@@ -154,7 +152,8 @@ pub struct KeyEntry {
 
 impl KeyEntry {
     /// A key with no revocation and no validity window.
-    pub fn new(id: &str, public: VerifyingKey, level: TrustLevel) -> Self {
+    pub fn new(id: &str, public: impl Into<PublicKey>, level: TrustLevel) -> Self {
+        let public = public.into();
         KeyEntry {
             id: id.to_owned(),
             fingerprint: Fingerprint::of(&public),
@@ -196,6 +195,8 @@ pub struct SignerVerdict {
     pub fingerprint: String,
     /// Local key id, when known.
     pub key_id: Option<String>,
+    /// The key's algorithm (`ed25519`, `ecdsa-p256`), when known.
+    pub algorithm: Option<&'static str>,
     /// Trust level, when known.
     pub level: Option<TrustLevel>,
     /// Whether it counted, and why not.
@@ -546,6 +547,7 @@ impl TrustStore {
             verdicts.push(SignerVerdict {
                 fingerprint: fp.to_hex(),
                 key_id: entry.map(|k| k.id.clone()),
+                algorithm: entry.map(|k| k.public.algorithm().as_str()),
                 level: entry.map(|k| k.level),
                 status,
             });

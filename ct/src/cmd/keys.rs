@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use cerro_core::file::write_atomic;
+use cerro_core::key::Algorithm;
 use cerro_core::timestamp::{format_rfc3339, parse_rfc3339};
 use cerro_core::trust::home::public_pem;
 use cerro_core::trust::{KeyEntry, ThresholdGroup, TrustLevel};
@@ -12,7 +13,8 @@ use cerro_core::{Error, ExitCode};
 use crate::cli::{GroupCommand, KeyCommand};
 use crate::ctx::Ctx;
 
-pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool) -> Result<ExitCode> {
+pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool, key_type: &str) -> Result<ExitCode> {
+    let algorithm: Algorithm = key_type.parse()?;
     let pass = if encrypt {
         Some(ctx.passphrase()?.ok_or_else(|| Error::PassphraseNeeded {
             what: "--encrypt".into(),
@@ -23,18 +25,19 @@ pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool) -> Result<ExitCode> {
     let pass = pass.as_ref().map(|p| p.as_slice());
     // A keygen killed between writing the private key and the trust store
     // left the key half-made: finish it rather than refuse the id for ever.
-    if let Some(entry) = ctx.home.resume_keygen(id, pass)? {
+    if let Some(entry) = ctx.home.resume_keygen_of(algorithm, id, pass)? {
         println!("finished the interrupted generation of key {id} (its private key was already written)");
         print_key(ctx, id, &entry, encrypt);
         return Ok(ExitCode::Valid);
     }
-    let entry = ctx.home.generate_key(id, pass)?;
+    let entry = ctx.home.generate_key_of(algorithm, id, pass)?;
     println!("generated key {id}");
     print_key(ctx, id, &entry, encrypt);
     Ok(ExitCode::Valid)
 }
 
 fn print_key(ctx: &Ctx, id: &str, entry: &KeyEntry, encrypt: bool) {
+    println!("  type        {}", entry.public.algorithm());
     println!("  fingerprint {}", entry.fingerprint);
     println!("  trust       {}", entry.level);
     println!(
@@ -65,6 +68,7 @@ pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
                 .with_context(|| "importing a public key")?;
             let e = ctx.home.import_key(&id, &pem)?;
             println!("imported key {id}");
+            println!("  type        {}", e.public.algorithm());
             println!("  fingerprint {}", e.fingerprint);
             println!(
                 "  trust       {} (check the fingerprint, then: ct key trust {id} full)",
@@ -213,6 +217,7 @@ fn list(ctx: &Ctx, json: bool) -> Result<ExitCode> {
             .map(|k| {
                 serde_json::json!({
                     "id": k.id,
+                    "type": k.public.algorithm().as_str(),
                     "fingerprint": k.fingerprint.to_hex(),
                     "trust": k.level.as_str(),
                     "revoked": k.revoked_at.is_some(),
@@ -245,8 +250,9 @@ fn list(ctx: &Ctx, json: bool) -> Result<ExitCode> {
             flags.push("NOT-YET-VALID");
         }
         println!(
-            "{:<24} {:<9} {} {}{}",
+            "{:<24} {:<10} {:<9} {} {}{}",
             k.id,
+            k.public.algorithm().as_str(),
             k.level.as_str(),
             k.fingerprint,
             flags.join(","),

@@ -22,6 +22,7 @@ pub fn version(json: bool) -> Result<ExitCode> {
                 "statement_type": STATEMENT_TYPE,
                 "release_predicate": RELEASE_PREDICATE_TYPE,
                 "signature": "ed25519",
+                "signatures": cerro_core::key::Algorithm::ALL.map(|a| a.as_str()),
                 "digest": "sha256",
             }))?
         );

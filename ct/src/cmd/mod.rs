@@ -35,7 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let ctx = Ctx::new(&cli)?;
     match cli.command {
-        Command::Keygen { id, encrypt } => keys::keygen(&ctx, &id, encrypt),
+        Command::Keygen { id, encrypt, key_type } => keys::keygen(&ctx, &id, encrypt, &key_type),
         Command::Key(k) => keys::key(&ctx, k),
         Command::Pack {
             image,

@@ -8,10 +8,10 @@ use cerro_attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::file::AtomicFile;
 use cerro_core::image::source::SourceImage;
+use cerro_core::key::SecretKey;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack::PackRequest;
 use cerro_core::{Error, ExitCode};
-use ed25519_dalek::SigningKey;
 
 use crate::cli::SbomFormatArg;
 use crate::ctx::{source_date_epoch, Ctx};
@@ -44,7 +44,7 @@ pub struct Attest<'a> {
 pub(crate) fn write_bundle(
     src: &SourceImage,
     manifest: &PackageManifest,
-    keys: &[SigningKey],
+    keys: &[SecretKey],
     opts: &AttestOptions,
     selinux: Option<&cerro_selinux::HostPolicy>,
     output: &Path,

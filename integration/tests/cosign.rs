@@ -1,0 +1,462 @@
+//! cosign as the judge of ECDSA P-256 interop (issue #14, spec/interop.md):
+//! real cosign 3.x from Debian sid's package (`scripts/sid-package`,
+//! cached by version under `~/.cache/cerro-torre/sid`), offline (`--tlog-upload=false`,
+//! `--insecure-ignore-tlog`), on files and a loopback registry.
+//!
+//! - A key `cosign generate-key-pair` made, imported from `cosign.pub`,
+//!   trusted; its `cosign sign-blob` signature over the DSSE PAE of ct's
+//!   release statement, put in the envelope, verifies in `ct verify` and
+//!   counts (with a ct Ed25519 key: threshold 2). Refused: another cosign
+//!   key's signature under its key id (2), a signature over other bytes (2),
+//!   the high-S twin cosign itself accepts (2), raw `r||s` (2), the key
+//!   untrusted (3).
+//! - The reverse: ct's P-256 signature verifies with `cosign verify-blob`
+//!   over the PAE, and ct's release envelope, unchanged, with `cosign
+//!   verify-blob-attestation` against the image manifest; wrong key, other
+//!   bytes, other artifact refused by cosign.
+//! - `ct fetch` of an image cosign signed and attested on a loopback
+//!   registry: exit 5, naming the cosign referrers and tags.
+//!
+//! Skips, saying why, when cosign cannot be had (no network, no cache).
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use cerro_core::bundle::{self, BundleContents, NoExtract, RELEASE_ATTESTATION};
+use cerro_core::dsse::{Envelope, Signature};
+use cerro_core::image::layout::{basic_config, LayoutBuilder};
+use cerro_core::image::source::SourceImage;
+use cerro_core::key::ecdsa_p256_low_s;
+use cerro_core::statement::RELEASE_PREDICATE_TYPE;
+use cerro_integration::registry::TestRegistry;
+use cerro_integration::sid::sid_tool;
+use cerro_integration::{ct, ct_status, run};
+use serde_json::Value;
+
+/// cosign, or `None` after saying why the test is skipped.
+fn cosign() -> Option<PathBuf> {
+    match sid_tool("cosign", "usr/bin/cosign") {
+        Ok(p) => Some(p),
+        Err(why) => {
+            eprintln!("SKIPPED: cosign from Debian sid cannot be had here: {why}");
+            None
+        }
+    }
+}
+
+/// Runs cosign with a private HOME (its caches) and COSIGN_PASSWORD set.
+fn cosign_run(bin: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir.join("cosign-home"))
+        .env("COSIGN_PASSWORD", "pw")
+        .env_remove("COSIGN_KEY")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "cosign failed: {text}");
+    text
+}
+
+/// A key pair `cosign generate-key-pair` writes into `dir` (created).
+fn cosign_keys(bin: &Path, dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    ok(&cosign_run(bin, dir, &["generate-key-pair"]));
+    assert!(fs::read_to_string(dir.join("cosign.pub"))
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+}
+
+/// `cosign sign-blob` of `file` with `dir/cosign.key`: the DER signature.
+fn sign_blob(bin: &Path, dir: &Path, file: &Path) -> Vec<u8> {
+    let sig = dir.join("blob.sig");
+    let _ = fs::remove_file(&sig);
+    ok(&cosign_run(
+        bin,
+        dir,
+        &[
+            "sign-blob",
+            "--key",
+            "cosign.key",
+            "--tlog-upload=false",
+            "--use-signing-config=false",
+            "--new-bundle-format=false",
+            "--yes",
+            "--output-signature",
+            sig.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    ));
+    B64.decode(fs::read_to_string(&sig).unwrap().trim()).unwrap()
+}
+
+/// `cosign verify-blob --key KEY --signature SIG FILE` (offline): success?
+fn verify_blob(bin: &Path, dir: &Path, key: &Path, sig: &[u8], file: &Path) -> bool {
+    let sig_file = dir.join("check.sig");
+    fs::write(&sig_file, B64.encode(sig)).unwrap();
+    cosign_run(
+        bin,
+        dir,
+        &[
+            "verify-blob",
+            "--key",
+            key.to_str().unwrap(),
+            "--signature",
+            sig_file.to_str().unwrap(),
+            "--insecure-ignore-tlog=true",
+            file.to_str().unwrap(),
+        ],
+    )
+    .status
+    .success()
+}
+
+/// A one-layer OCI layout at `dir` and its image manifest's blob path.
+fn layout(dir: &Path) -> PathBuf {
+    let mut b = LayoutBuilder::new(dir).unwrap();
+    b.layer_tar(&[("etc/motd", 0o644, b"cosign interop\n")]).unwrap();
+    b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
+    let image = SourceImage::open(&format!("oci:{}", dir.display())).unwrap();
+    dir.join("blobs/sha256").join(image.manifest.digest.hex())
+}
+
+fn release(bundle_path: &Path) -> Envelope {
+    let b = bundle::read_bundle(&mut fs::File::open(bundle_path).unwrap(), &mut NoExtract).unwrap();
+    b.release().unwrap().envelope.clone()
+}
+
+/// `src` rewritten to `dst` with its release envelope's signatures `sigs`.
+fn with_release_signatures(src: &Path, dst: &Path, sigs: Vec<Signature>) {
+    let b = bundle::read_bundle(&mut fs::File::open(src).unwrap(), &mut NoExtract).unwrap();
+    let image = SourceImage::open_bundle(src).unwrap();
+    let attestations = b
+        .attestations
+        .iter()
+        .map(|a| {
+            let mut env = a.envelope.clone();
+            if a.path == RELEASE_ATTESTATION {
+                env.signatures = sigs.clone();
+            }
+            (a.path.clone(), env.to_bytes().unwrap())
+        })
+        .collect();
+    bundle::write_bundle(
+        &BundleContents {
+            manifest_toml: b.manifest.to_canonical_toml().unwrap().into_bytes(),
+            attestations,
+            selinux: b.selinux.clone(),
+            transparency: Vec::new(),
+            image: &image,
+            mtime: b.mtime,
+        },
+        &mut fs::File::create(dst).unwrap(),
+    )
+    .unwrap();
+}
+
+fn fingerprint(home: &Path, id: &str) -> String {
+    let out = run(ct(home).args(["key", "list", "--json"]));
+    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let k = keys.as_array().unwrap().iter().find(|k| k["id"] == id).unwrap();
+    k["fingerprint"].as_str().unwrap().to_owned()
+}
+
+/// The high-S twin `(r, n − s)` of a low-S DER signature.
+fn high_s(sig: &[u8]) -> Vec<u8> {
+    let parsed = p256::ecdsa::Signature::from_der(sig).unwrap();
+    let (r, s) = parsed.split_scalars();
+    p256::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes())
+        .unwrap()
+        .to_der()
+        .as_bytes()
+        .to_vec()
+}
+
+#[test]
+fn a_cosign_key_is_trusted_and_its_signature_over_the_pae_counted() {
+    let Some(bin) = cosign() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let home = d.join("home");
+    layout(&d.join("image"));
+    run(ct(&home).args(["keygen", "--id", "mine"]));
+    let packed = d.join("b.ctp");
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}", d.join("image").display()),
+        "-o",
+        packed.to_str().unwrap(),
+        "--key",
+        "mine",
+        "--no-sbom",
+    ]));
+
+    // cosign's key, imported from cosign.pub as it is, then trusted.
+    let ck = d.join("cosign");
+    cosign_keys(&bin, &ck);
+    let out = run(ct(&home).args([
+        "key",
+        "import",
+        ck.join("cosign.pub").to_str().unwrap(),
+        "--id",
+        "cosign",
+    ]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ecdsa-p256"));
+    run(ct(&home).args(["key", "trust", "cosign", "full"]));
+    let keyid = fingerprint(&home, "cosign");
+
+    // cosign signs the PAE of ct's release envelope.
+    let env = release(&packed);
+    let pae = d.join("release.pae");
+    fs::write(&pae, env.pae()).unwrap();
+    let from_cosign = sign_blob(&bin, &ck, &pae);
+    let low = ecdsa_p256_low_s(&from_cosign).expect("cosign writes DER");
+    assert!(verify_blob(&bin, d, &ck.join("cosign.pub"), &low, &pae));
+    let mut sigs = env.signatures.clone();
+    sigs.push(Signature {
+        keyid: keyid.clone(),
+        sig: low.clone(),
+    });
+    let both = d.join("both.ctp");
+    with_release_signatures(&packed, &both, sigs);
+    let (code, out) = ct_status(&home, &["verify", both.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let report: Value =
+        serde_json::from_str(&ct_status(&home, &["explain", both.to_str().unwrap(), "--json"]).1).unwrap();
+    let mut counted: Vec<_> = report["signers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "counted")
+        .map(|s| format!("{} {}", s["key_id"].as_str().unwrap(), s["algorithm"].as_str().unwrap()))
+        .collect();
+    counted.sort();
+    assert_eq!(counted, ["cosign ecdsa-p256", "mine ed25519"], "{report}");
+    // A threshold of two distinct keys: met with both, not with ct's alone.
+    let policy = d.join("p.json");
+    fs::write(
+        &policy,
+        r#"{"version":"1","default_action":"deny","signers":{"allowed":[{"key_id":"*"}],"threshold":2}}"#,
+    )
+    .unwrap();
+    let (code, out) = ct_status(
+        &home,
+        &["verify", both.to_str().unwrap(), "--policy", policy.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = ct_status(
+        &home,
+        &["verify", packed.to_str().unwrap(), "--policy", policy.to_str().unwrap()],
+    );
+    assert_eq!(code, 4, "{out}");
+
+    // cosign's signature alone counts (baseline of one trusted signer).
+    let only = d.join("only.ctp");
+    let alone = |sig: Vec<u8>| {
+        with_release_signatures(
+            &packed,
+            &only,
+            vec![Signature {
+                keyid: keyid.clone(),
+                sig,
+            }],
+        );
+        ct_status(&home, &["verify", only.to_str().unwrap()])
+    };
+    let (code, out) = alone(low.clone());
+    assert_eq!(code, 0, "{out}");
+
+    // Refusals, each an invalid signature by a known key (exit 2).
+    let other = d.join("other");
+    cosign_keys(&bin, &other);
+    let wrong_key = ecdsa_p256_low_s(&sign_blob(&bin, &other, &pae)).unwrap();
+    let tampered_pae = d.join("tampered.pae");
+    fs::write(&tampered_pae, [env.pae(), b" ".to_vec()].concat()).unwrap();
+    let tampered = ecdsa_p256_low_s(&sign_blob(&bin, &ck, &tampered_pae)).unwrap();
+    let high = high_s(&low);
+    // cosign (Go's ecdsa.VerifyASN1) takes the high-S twin; ct does not.
+    assert!(verify_blob(&bin, d, &ck.join("cosign.pub"), &high, &pae));
+    let raw = p256::ecdsa::Signature::from_der(&low).unwrap().to_bytes().to_vec();
+    for (what, sig) in [
+        ("another cosign key's signature", wrong_key),
+        ("a signature over other bytes", tampered),
+        ("the high-S twin", high),
+        ("raw r||s", raw),
+    ] {
+        let (code, out) = alone(sig);
+        assert_eq!(code, 2, "{what}: {out}");
+        assert!(out.contains("signature"), "{what}: {out}");
+    }
+    let (_, explain) = ct_status(&home, &["explain", only.to_str().unwrap()]);
+    assert!(explain.contains("ECDSA P-256 signature"), "{explain}");
+    // The key no longer trusted: its valid signature does not count (3).
+    let (code, out) = alone(low);
+    assert_eq!(code, 0, "{out}");
+    run(ct(&home).args(["key", "trust", "cosign", "untrusted"]));
+    let (code, out) = ct_status(&home, &["verify", only.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+}
+
+#[test]
+fn ct_p256_envelopes_verify_under_cosign() {
+    let Some(bin) = cosign() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let home = d.join("home");
+    let manifest = layout(&d.join("image"));
+    run(ct(&home).args(["keygen", "--id", "ec", "--type", "ecdsa-p256"]));
+    let packed = d.join("b.ctp");
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}", d.join("image").display()),
+        "-o",
+        packed.to_str().unwrap(),
+        "--key",
+        "ec",
+        "--no-sbom",
+    ]));
+    let public = d.join("ec.pub");
+    run(ct(&home).args(["key", "export", "ec", "-o", public.to_str().unwrap()]));
+    let env = release(&packed);
+    let pae = d.join("release.pae");
+    fs::write(&pae, env.pae()).unwrap();
+    let sig = env.signatures[0].sig.clone();
+
+    // The signature over the PAE, with cosign verify-blob.
+    assert!(verify_blob(&bin, d, &public, &sig, &pae));
+    let other = d.join("other");
+    cosign_keys(&bin, &other);
+    assert!(!verify_blob(&bin, d, &other.join("cosign.pub"), &sig, &pae));
+    let tampered = d.join("tampered.pae");
+    fs::write(&tampered, [env.pae(), b" ".to_vec()].concat()).unwrap();
+    assert!(!verify_blob(&bin, d, &public, &sig, &tampered));
+
+    // The release envelope as ct wrote it, with verify-blob-attestation
+    // (its statement's subject is the image manifest).
+    let envelope = d.join("release.dsse.json");
+    fs::write(&envelope, env.to_bytes().unwrap()).unwrap();
+    let attest = |key: &Path, artifact: &Path| {
+        cosign_run(
+            &bin,
+            d,
+            &[
+                "verify-blob-attestation",
+                "--key",
+                key.to_str().unwrap(),
+                "--signature",
+                envelope.to_str().unwrap(),
+                "--type",
+                RELEASE_PREDICATE_TYPE,
+                "--insecure-ignore-tlog=true",
+                artifact.to_str().unwrap(),
+            ],
+        )
+    };
+    ok(&attest(&public, &manifest));
+    assert!(!attest(&other.join("cosign.pub"), &manifest).status.success());
+    assert!(!attest(&public, &d.join("image/index.json")).status.success());
+}
+
+#[test]
+fn ct_fetch_of_an_image_cosign_signed_exits_5_naming_cosign() {
+    let Some(bin) = cosign() else { return };
+    cerro_integration::require("skopeo");
+    let reg = TestRegistry::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let home = d.join("home");
+    run(ct(&home).args(["keygen", "--id", "k"]));
+    layout(&d.join("image"));
+    let reference = format!("{}/plain/img:1", reg.host());
+    run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        &format!("oci:{}", d.join("image").display()),
+        &format!("docker://{reference}"),
+    ]));
+    // The digest of the manifest as the registry holds it (skopeo may
+    // rewrite it on the way).
+    let (status, _, body) = reg
+        .get("/v2/plain/img/manifests/1", cerro_core::image::MT_OCI_MANIFEST)
+        .unwrap();
+    assert_eq!(status, 200);
+    let image = cerro_core::digest::Digest::of(&body);
+    let by_digest = format!("{}/plain/img@{image}", reg.host());
+    let ck = d.join("cosign");
+    cosign_keys(&bin, &ck);
+    fs::write(ck.join("predicate.json"), "{\"built\":\"here\"}").unwrap();
+    let offline = [
+        "--key",
+        "cosign.key",
+        "--tlog-upload=false",
+        "--use-signing-config=false",
+        "--allow-insecure-registry",
+        "--allow-http-registry",
+        "--yes",
+    ];
+    // cosign 3's own layout (a Sigstore bundle referrer), then the legacy tags.
+    ok(&cosign_run(
+        &bin,
+        &ck,
+        &[&["sign"][..], &offline, &[&by_digest]].concat(),
+    ));
+    ok(&cosign_run(
+        &bin,
+        &ck,
+        &[
+            &["attest", "--type", "custom", "--predicate", "predicate.json"][..],
+            &offline,
+            &[&by_digest],
+        ]
+        .concat(),
+    ));
+    ok(&cosign_run(
+        &bin,
+        &ck,
+        &[&["sign", "--new-bundle-format=false"][..], &offline, &[&by_digest]].concat(),
+    ));
+    ok(&cosign_run(
+        &bin,
+        &ck,
+        &[
+            &[
+                "attest",
+                "--new-bundle-format=false",
+                "--type",
+                "custom",
+                "--predicate",
+                "predicate.json",
+            ][..],
+            &offline,
+            &[&by_digest],
+        ]
+        .concat(),
+    ));
+    let target = d.join("f.ctp");
+    let (code, out) = ct_status(&home, &["fetch", &reference, "-o", target.to_str().unwrap()]);
+    assert_eq!(code, 5, "{out}");
+    for part in [
+        "no Cerro Torre bundle",
+        "1 cosign signature (Sigstore bundle, application/vnd.dev.sigstore.bundle.v0.3+json)",
+        "1 cosign attestation https://cosign.sigstore.dev/attestation/v1 (Sigstore bundle, application/vnd.dev.sigstore.bundle.v0.3+json)",
+        &format!("1 cosign signature (legacy tag sha256-{}.sig)", image.hex()),
+        &format!("1 cosign attestation (legacy tag sha256-{}.att)", image.hex()),
+    ] {
+        assert!(out.contains(part), "missing {part:?} in: {out}");
+    }
+    assert!(!target.exists());
+}
