@@ -19,7 +19,9 @@ use cerro_core::tlog::{release_entry, TlogProof, TlogTrust, TrustedLog, Verifier
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let target = args.next().context("usage: tlog-load URL=LOGVKEY [--witness VKEY]… [--entries N] [--clients C]")?;
+    let target = args
+        .next()
+        .context("usage: tlog-load URL=LOGVKEY [--witness VKEY]… [--entries N] [--clients C]")?;
     let (mut entries, mut clients, mut witnesses) = (2000usize, 16usize, Vec::new());
     while let Some(a) = args.next() {
         let v = args.next().with_context(|| format!("{a} needs a value"))?;
@@ -82,7 +84,8 @@ fn main() -> Result<()> {
         .map(|(i, p)| Ok((entry(*i), TlogProof::parse(p)?)))
         .collect::<Result<_>>()?;
     for (e, p) in &parsed {
-        p.verify(e, &trust).context("a proof the log answered does not verify")?;
+        p.verify(e, &trust)
+            .context("a proof the log answered does not verify")?;
     }
     let rounds = 5;
     let start = Instant::now();

@@ -166,7 +166,10 @@ fn suggest_turns_denials_into_capabilities() {
     assert!(!out.contains("(allow"), "never raw rules: {out}");
     // Another domain's denial (a getty's) is not the package's capability.
     assert!(!out.contains("CHECKPOINT_RESTORE"), "{out}");
-    assert!(out.contains("# 1 denial(s) of other domains than ct_web_t not read"), "{out}");
+    assert!(
+        out.contains("# 1 denial(s) of other domains than ct_web_t not read"),
+        "{out}"
+    );
 }
 
 /// A private policy root: a copy of the host's store and configuration, so
