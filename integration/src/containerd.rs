@@ -131,7 +131,8 @@ impl Flavour {
 /// Where containerd 1.6 keeps shim sockets, whatever its root.
 const SHIM_SOCKETS: &str = "/run/containerd/s";
 
-fn shim_sockets() -> BTreeSet<OsString> {
+/// The shim sockets present now (compared before and after a daemon's run).
+pub(crate) fn shim_sockets() -> BTreeSet<OsString> {
     fs::read_dir(SHIM_SOCKETS)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default()
@@ -443,52 +444,57 @@ pub fn percent_decode(s: &str) -> String {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Shims left behind by a failed run: ours name our socket.
-        let ours = format!("-address\0{}", self.socket.display());
-        if let Ok(procs) = fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
-                    continue;
-                };
-                let cmdline = fs::read(p.path().join("cmdline")).unwrap_or_default();
-                let text = String::from_utf8_lossy(&cmdline);
-                if text.contains("containerd-shim-cerro-v1") && text.contains(&ours) {
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                }
+        tear_down(&mut self.child, &self.socket, &self.dir, &self.sockets_before);
+    }
+}
+
+/// Stops a private containerd (CRI's or the plain one) and removes what a
+/// failed run may have left behind: our shims (they name our socket),
+/// containers still known to `cerro-runtime` under `dir/runtime` (their
+/// processes would outlive the test, in cgroups the next run uses again),
+/// mounts under `dir` (rootfs, snapshots, a sandbox's /dev/shm), and the
+/// shim sockets that appeared since `sockets_before`.
+pub(crate) fn tear_down(child: &mut Child, socket: &Path, dir: &Path, sockets_before: &BTreeSet<OsString>) {
+    let _ = child.kill();
+    let _ = child.wait();
+    let ours = format!("-address\0{}", socket.display());
+    if let Ok(procs) = fs::read_dir("/proc") {
+        for p in procs.flatten() {
+            let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let text = String::from_utf8_lossy(&cmdline);
+            if text.contains("containerd-shim-cerro-v1") && text.contains(&ours) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
         }
-        // Containers a failed run left running (their shims are gone):
-        // their processes would outlive the test, in cgroups the next run
-        // of the test uses again.
-        let root = self.dir.join("runtime");
-        for id in fs::read_dir(&root)
-            .map(|d| d.flatten().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            let _ = Command::new(bin("cerro-runtime"))
-                .arg("--root")
-                .arg(&root)
-                .args(["delete", "--force"])
-                .arg(id.file_name())
-                .output();
-        }
-        // Mounts under our directory (a container's rootfs, snapshots).
-        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = self.dir.display().to_string();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&prefix))
-            .collect();
-        points.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in points {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
-        for s in shim_sockets().difference(&self.sockets_before) {
-            let _ = fs::remove_file(Path::new(SHIM_SOCKETS).join(s));
-        }
+    }
+    let root = dir.join("runtime");
+    for id in fs::read_dir(&root)
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        let _ = Command::new(bin("cerro-runtime"))
+            .arg("--root")
+            .arg(&root)
+            .args(["delete", "--force"])
+            .arg(id.file_name())
+            .output();
+    }
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = dir.display().to_string();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in points {
+        let _ = Command::new("umount").args(["-l", m]).status();
+    }
+    for s in shim_sockets().difference(sockets_before) {
+        let _ = fs::remove_file(Path::new(SHIM_SOCKETS).join(s));
     }
 }
 

@@ -32,23 +32,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::containerd::Flavour;
+use crate::containerd::{shim_sockets, tear_down, Flavour};
 use crate::{bin, is_root, require, run, umoci};
-
-/// Where containerd 1.6 keeps shim sockets, whatever its root.
-const SHIM_SOCKETS: &str = "/run/containerd/s";
 
 /// The containerd namespace CRI works in.
 pub const K8S_NAMESPACE: &str = "k8s.io";
 
 /// The runtime handler the tests configure (a RuntimeClass's `handler`).
 pub const HANDLER: &str = "cerro";
-
-fn shim_sockets() -> BTreeSet<OsString> {
-    fs::read_dir(SHIM_SOCKETS)
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default()
-}
 
 /// The virtualenv holding the CRI client (`scripts/install-deps`):
 /// `CERRO_CRI_PYVENV`, else the validators' virtualenv path with `-cri`
@@ -374,50 +365,7 @@ impl CriContainerd {
 
 impl Drop for CriContainerd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Shims left behind by a failed run: ours name our socket.
-        let ours = format!("-address\0{}", self.socket.display());
-        if let Ok(procs) = fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
-                    continue;
-                };
-                let cmdline = fs::read(p.path().join("cmdline")).unwrap_or_default();
-                let text = String::from_utf8_lossy(&cmdline);
-                if text.contains("containerd-shim-cerro-v1") && text.contains(&ours) {
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                }
-            }
-        }
-        // Containers a failed run left to the runtime.
-        let root = self.dir.join("runtime");
-        for id in fs::read_dir(&root)
-            .map(|d| d.flatten().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            let _ = Command::new(bin("cerro-runtime"))
-                .arg("--root")
-                .arg(&root)
-                .args(["delete", "--force"])
-                .arg(id.file_name())
-                .output();
-        }
-        // Mounts under our directory (rootfs, snapshots, a sandbox's /dev/shm).
-        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let prefix = self.dir.display().to_string();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&prefix))
-            .collect();
-        points.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in points {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
-        for s in shim_sockets().difference(&self.sockets_before) {
-            let _ = fs::remove_file(Path::new(SHIM_SOCKETS).join(s));
-        }
+        tear_down(&mut self.child, &self.socket, &self.dir, &self.sockets_before);
     }
 }
 
