@@ -27,6 +27,8 @@ pub mod pack;
 pub mod policy_interface;
 pub mod precheck;
 pub mod statement;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod timestamp;
 pub mod tlog;
 pub mod trust;

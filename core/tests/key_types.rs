@@ -12,12 +12,12 @@ use std::path::Path;
 
 use cerro_core::bundle::{self, Bundle, BundleContents, NoExtract, RELEASE_ATTESTATION};
 use cerro_core::digest::Digest;
-use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::key::{ecdsa_p256_low_s, Algorithm, KeySigner, PublicKey, SecretKey};
-use cerro_core::manifest::{ImageRef, PackageManifest};
+use cerro_core::manifest::PackageManifest;
 use cerro_core::pack;
 use cerro_core::policy_interface::NoPolicy;
+use cerro_core::testing::one_file_image;
 use cerro_core::trust::{Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
 use cerro_core::verify::verify;
 use cerro_core::{Error, ExitCode};
@@ -33,19 +33,7 @@ fn ec(seed: u8) -> SecretKey {
 }
 
 fn image(dir: &Path) -> (SourceImage, PackageManifest) {
-    let mut b = LayoutBuilder::new(dir).unwrap();
-    b.layer_tar(&[("etc/motd", 0o644, b"two key types\n")]).unwrap();
-    b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
-    let image = SourceImage::open(&format!("oci:{}", dir.display())).unwrap();
-    let manifest = PackageManifest::from_draft(
-        "[package]\nname = \"motd\"\nversion = \"1\"\n",
-        ImageRef {
-            digest: image.manifest.digest,
-            reference: image.reference.clone(),
-        },
-    )
-    .unwrap();
-    (image, manifest)
+    one_file_image(dir, ("etc/motd", b"two key types\n"), "/bin/true", "1", ("motd", "1"))
 }
 
 fn packed(img: &SourceImage, manifest: &PackageManifest, keys: &[SecretKey]) -> Vec<u8> {

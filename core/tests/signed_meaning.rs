@@ -14,10 +14,11 @@ use cerro_core::dsse::{Envelope, Signature, IN_TOTO_PAYLOAD_TYPE};
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::image::{bundle_index, MT_OCI_LAYER_TAR, OCI_LAYOUT_FILE};
-use cerro_core::manifest::{ImageRef, PackageManifest};
+use cerro_core::manifest::PackageManifest;
 use cerro_core::pack::{self, LayerDiffIds, PackRequest};
 use cerro_core::policy_interface::NoPolicy;
 use cerro_core::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatement, Subject, STATEMENT_TYPE};
+use cerro_core::testing::manifest_for;
 use cerro_core::trust::{Fingerprint, KeyEntry, TrustLevel, TrustStore};
 use cerro_core::verify::{verify, Verified};
 use cerro_core::{jcs, Error, ExitCode};
@@ -50,14 +51,7 @@ fn image(dir: &Path) -> (SourceImage, PackageManifest) {
 
 fn open(dir: &Path) -> (SourceImage, PackageManifest) {
     let image = SourceImage::open(&format!("oci:{}", dir.display())).unwrap();
-    let manifest = PackageManifest::from_draft(
-        "[package]\nname = \"motd\"\nversion = \"1\"\n",
-        ImageRef {
-            digest: image.manifest.digest,
-            reference: image.reference.clone(),
-        },
-    )
-    .unwrap();
+    let manifest = manifest_for(&image, "motd", "1");
     (image, manifest)
 }
 

@@ -14,11 +14,10 @@ use std::fs::File;
 use cerro_core::bundle::{
     self, member_header, tlog_proof_path, Bundle, BundleContents, NoExtract, MAX_TLOG_PROOFS, RELEASE_ATTESTATION,
 };
-use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
-use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack;
 use cerro_core::policy_interface::NoPolicy;
+use cerro_core::testing::one_file_image;
 use cerro_core::tlog::{
     merkle, release_entry, Checkpoint, Ed25519NoteSigner, NoteSigner as _, SignedCheckpoint, TlogProof,
 };
@@ -42,19 +41,13 @@ struct Fx {
 
 fn fixture() -> Fx {
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    let mut b = LayoutBuilder::new(&layout).unwrap();
-    b.layer_tar(&[("hello.txt", 0o644, b"hello\n")]).unwrap();
-    b.finish(basic_config(&["/hello.txt"]), Some(REF)).unwrap();
-    let image = SourceImage::open(&format!("oci:{}:{REF}", layout.display())).unwrap();
-    let manifest = PackageManifest::from_draft(
-        "[package]\nname = \"hello\"\nversion = \"1.0\"\n",
-        ImageRef {
-            digest: image.manifest.digest,
-            reference: image.reference.clone(),
-        },
-    )
-    .unwrap();
+    let (image, manifest) = one_file_image(
+        &dir.path().join("layout"),
+        ("hello.txt", b"hello\n"),
+        "/hello.txt",
+        REF,
+        ("hello", "1.0"),
+    );
     let mut plain = Vec::new();
     pack::pack(&image, &manifest, &[key(1)], MTIME, &mut plain).unwrap();
     let bundle = bundle::read_bundle(&mut &plain[..], &mut NoExtract).unwrap();

@@ -29,43 +29,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
-
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `[0, max)`.
-    fn below(&mut self, max: Duration) -> Duration {
-        let n = max.as_micros().max(1) as u64;
-        Duration::from_micros(self.next() % n)
-    }
-}
-
-fn seed() -> u64 {
-    let seed = std::env::var("CT_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("crash_safety: seed {seed} (replay with CT_CRASH_SEED={seed})");
-    seed
-}
+use cerro_core::testing::{seed_from_env, Rng};
 
 fn iterations() -> usize {
     std::env::var("CT_CRASH_ITERATIONS")
@@ -472,7 +439,7 @@ fn kill_loop(fx: &Fixture, rng: &mut Rng, case: &Case<'_>, n: usize) {
         let d = fx.fresh(case.name);
         let home = d.join("home");
         // Up to 20% past the measured time: some runs finish.
-        let delay = rng.below(full + full / 5);
+        let delay = rng.below_duration(full + full / 5);
         let mut child = ct(&home, &strs(&(case.args)(&d)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -679,7 +646,7 @@ fn cases(fx: &Fixture, run_case: &mut dyn FnMut(&Case<'_>)) {
 #[test]
 fn sigkill_never_leaves_a_partial_file_or_a_broken_trust_root() {
     let fx = Fixture::new();
-    let mut rng = Rng::new(seed());
+    let mut rng = Rng::new(seed_from_env("CT_CRASH_SEED", "crash_safety"));
     let n = iterations();
     cases(&fx, &mut |case| kill_loop(&fx, &mut rng, case, n));
 }

@@ -165,9 +165,8 @@ impl BundleStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use cerro_core::image::layout::{basic_config, LayoutBuilder};
     use cerro_core::image::source::SourceImage;
-    use cerro_core::manifest::{ImageRef, PackageManifest};
+    use cerro_core::testing::{manifest_for, one_file_image};
     use cerro_core::trust::{KeyEntry, TrustLevel, TrustStore};
 
     /// A bundle of the one-layer image, with a provenance built at `finished`
@@ -179,20 +178,13 @@ mod tests {
     /// [`built`] of an image whose one file says `text`.
     fn built_of(dir: &Path, text: &[u8], name: &str, finished: Option<&str>) -> (std::path::PathBuf, Verified<Bundle>) {
         let layout = dir.join(format!("layout-{}", text.len()));
-        if !layout.exists() {
-            let mut b = LayoutBuilder::new(&layout).unwrap();
-            b.layer_tar(&[("etc/motd", 0o644, text)]).unwrap();
-            b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
-        }
-        let image = SourceImage::open(&format!("oci:{}", layout.display())).unwrap();
-        let manifest = PackageManifest::from_draft(
-            "[package]\nname = \"motd\"\nversion = \"1\"\n",
-            ImageRef {
-                digest: image.manifest.digest,
-                reference: image.reference.clone(),
-            },
-        )
-        .unwrap();
+        let (image, manifest) = if layout.exists() {
+            let image = SourceImage::open(&format!("oci:{}:1", layout.display())).unwrap();
+            let manifest = manifest_for(&image, "motd", "1");
+            (image, manifest)
+        } else {
+            one_file_image(&layout, ("etc/motd", text), "/bin/true", "1", ("motd", "1"))
+        };
         let extra: Vec<(String, Vec<u8>)> = finished
             .map(|t| {
                 let st = serde_json::json!({

@@ -15,25 +15,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use cerro_core::testing::{seed_from_env, Rng};
 use cerro_integration::registry::{packed_busybox, TestRegistry};
 use cerro_integration::{ct, ct_status, require, run};
-
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, max: Duration) -> Duration {
-        Duration::from_micros(self.next() % (max.as_micros().max(1) as u64))
-    }
-}
 
 /// The output directory after a kill: `f.ctp` is absent or `old` (what was
 /// there before), or the complete `new` and it verifies; anything else is a
@@ -90,17 +76,8 @@ fn sigkill_during_fetch_leaves_the_old_or_the_whole_bundle() {
     let old = fs::read(&old_path).unwrap();
     assert_ne!(old, new);
 
-    let seed = std::env::var("CT_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("crash_fetch: seed {seed} (replay with CT_CRASH_SEED={seed})");
-    let mut rng = Rng(seed | 1);
+    let seed = seed_from_env("CT_CRASH_SEED", "crash_fetch");
+    let mut rng = Rng::new(seed);
     let n: usize = std::env::var("CT_CRASH_ITERATIONS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -139,9 +116,9 @@ fn sigkill_during_fetch_leaves_the_old_or_the_whole_bundle() {
         // Half the kills anywhere in the run, half in its last 40%, where
         // the bundle is written (before it, a fetch is network reads only).
         let delay = if i % 4 < 2 {
-            rng.below(full + full / 5)
+            rng.below_duration(full + full / 5)
         } else {
-            full * 3 / 5 + rng.below(full * 3 / 5)
+            full * 3 / 5 + rng.below_duration(full * 3 / 5)
         };
         let mut child = fetch_into(&out_dir)
             .stdout(Stdio::null())

@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use cerro_core::testing::{seed_from_env, Rng};
 use cerro_core::tlog::merkle::{self, Hash};
 use cerro_core::tlog::note::VerifierKey;
 use cerro_core::tlog::{release_entry, tiles, SignedCheckpoint, TlogProof};
@@ -354,18 +355,6 @@ fn a_second_server_on_the_same_log_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
 }
 
-/// xorshift64*: kill times, seeded (the seed is printed).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
-    }
-}
-
 /// `ct log serve` killed with SIGKILL at random times while four clients
 /// POST entries, and restarted, `TLOG_SERVE_CRASH_ITERATIONS` times
 /// (default 12; `TLOG_SERVE_CRASH_SEED` replays a run). After each kill,
@@ -376,21 +365,12 @@ impl Rng {
 fn kill_9_of_ct_log_serve_under_load_loses_no_acknowledged_entry() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
-    let seed = std::env::var("TLOG_SERVE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("tlog serve crash: seed {seed} (replay with TLOG_SERVE_CRASH_SEED={seed})");
+    let seed = seed_from_env("TLOG_SERVE_CRASH_SEED", "tlog serve crash");
     let iterations: usize = std::env::var("TLOG_SERVE_CRASH_ITERATIONS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(12);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
     let key = tmp.path().join("log.key");
@@ -473,7 +453,7 @@ fn the_log_directory_is_the_one_tlog_scales_writes() {
     let entries: Vec<Vec<u8>> = (0..SIZE).map(entry).collect();
     let signer = Ed25519NoteSigner::from_seed(ORIGIN, &[8; 32]).unwrap();
     let mut log = cerro_tlog::Log::create(&ours, signer).unwrap();
-    let mut rng = Rng(0x70_6c_69_74);
+    let mut rng = Rng::new(0x70_6c_69_75);
     let mut at = 0;
     while at < SIZE {
         let n = (1 + rng.below(3000) as usize).min(SIZE - at);

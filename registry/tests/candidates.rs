@@ -14,11 +14,10 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
 use cerro_core::digest::Digest;
-use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
 use cerro_core::image::{MT_OCI_INDEX, MT_OCI_MANIFEST};
-use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::statement::{Subject, PROVENANCE_PATH, SLSA_PROVENANCE_V1, STATEMENT_TYPE};
+use cerro_core::testing::{manifest_for, one_file_image};
 use cerro_core::trust::{KeyEntry, TrustLevel, TrustStore};
 use cerro_core::ExitCode;
 use cerro_integration::registry::TestRegistry;
@@ -43,20 +42,13 @@ fn trust() -> TrustStore {
 /// [`key`], whose provenance says it finished at `finished` (RFC 3339).
 fn bundle(dir: &Path, name: &str, finished: &str) -> PathBuf {
     let layout = dir.join("layout");
-    if !layout.exists() {
-        let mut b = LayoutBuilder::new(&layout).unwrap();
-        b.layer_tar(&[("etc/motd", 0o644, b"same image\n")]).unwrap();
-        b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
-    }
-    let image = SourceImage::open(&format!("oci:{}", layout.display())).unwrap();
-    let manifest = PackageManifest::from_draft(
-        "[package]\nname = \"motd\"\nversion = \"1\"\n",
-        ImageRef {
-            digest: image.manifest.digest,
-            reference: image.reference.clone(),
-        },
-    )
-    .unwrap();
+    let (image, manifest) = if layout.exists() {
+        let image = SourceImage::open(&format!("oci:{}:1", layout.display())).unwrap();
+        let manifest = manifest_for(&image, "motd", "1");
+        (image, manifest)
+    } else {
+        one_file_image(&layout, ("etc/motd", b"same image\n"), "/bin/true", "1", ("motd", "1"))
+    };
     let provenance = serde_json::json!({
         "_type": STATEMENT_TYPE,
         "subject": [Subject::sha256("motd", &image.manifest.digest)],

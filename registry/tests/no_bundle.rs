@@ -14,10 +14,8 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
 use cerro_core::digest::Digest;
-use cerro_core::image::layout::{basic_config, LayoutBuilder};
-use cerro_core::image::source::SourceImage;
 use cerro_core::image::{MT_OCI_INDEX, MT_OCI_MANIFEST};
-use cerro_core::manifest::{ImageRef, PackageManifest};
+use cerro_core::testing::one_file_image;
 use cerro_core::trust::{KeyEntry, TrustLevel, TrustStore};
 use cerro_core::ExitCode;
 use cerro_integration::registry::TestRegistry;
@@ -38,19 +36,13 @@ fn trust() -> TrustStore {
 }
 
 fn bundle(dir: &Path) -> PathBuf {
-    let layout = dir.join("layout");
-    let mut b = LayoutBuilder::new(&layout).unwrap();
-    b.layer_tar(&[("etc/motd", 0o644, b"signed elsewhere\n")]).unwrap();
-    b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
-    let image = SourceImage::open(&format!("oci:{}", layout.display())).unwrap();
-    let manifest = PackageManifest::from_draft(
-        "[package]\nname = \"motd\"\nversion = \"1\"\n",
-        ImageRef {
-            digest: image.manifest.digest,
-            reference: image.reference.clone(),
-        },
-    )
-    .unwrap();
+    let (image, manifest) = one_file_image(
+        &dir.join("layout"),
+        ("etc/motd", b"signed elsewhere\n"),
+        "/bin/true",
+        "1",
+        ("motd", "1"),
+    );
     let path = dir.join("b.ctp");
     cerro_core::pack::pack(&image, &manifest, &[key()], 0, &mut File::create(&path).unwrap()).unwrap();
     path

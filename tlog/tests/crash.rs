@@ -35,6 +35,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use cerro_core::testing::{seed_from_env, Rng};
 use cerro_core::tlog::merkle::{self, Hash};
 use cerro_core::tlog::note::{Ed25519NoteSigner, NoteSigner as _};
 use cerro_core::tlog::{release_entry, tiles, SignedCheckpoint};
@@ -49,21 +50,6 @@ fn signer() -> Ed25519NoteSigner {
 /// The entry child run `run` appends at index `i`.
 fn entry(run: u64, i: u64) -> Vec<u8> {
     release_entry(format!("run {run} envelope {i}").as_bytes())
-}
-
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
-    }
 }
 
 fn hex(h: &Hash) -> String {
@@ -220,27 +206,13 @@ fn files_ahead(dir: &Path, size: u64) -> bool {
     full_ahead || wider_ahead
 }
 
-fn seed() -> u64 {
-    let seed = std::env::var("TLOG_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("tlog crash: seed {seed} (replay with TLOG_CRASH_SEED={seed})");
-    seed
-}
-
 #[test]
 fn kill_9_mid_append_loses_nothing_acknowledged_and_never_forks() {
     let iterations: usize = std::env::var("TLOG_CRASH_ITERATIONS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(25);
-    let mut rng = Rng::new(seed());
+    let mut rng = Rng::new(seed_from_env("TLOG_CRASH_SEED", "tlog crash"));
     let dir = tempfile::tempdir().unwrap();
     drop(Log::create(dir.path(), signer()).unwrap());
     let mut h = History::default();

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use cerro_core::testing::Rng;
 use cerro_core::tlog::merkle::{self, Hash};
 use cerro_core::tlog::note::{Ed25519NoteSigner, NoteSigner as _};
 use cerro_core::tlog::{release_entry, tiles, SignedCheckpoint, TlogTrust, TrustedLog};
@@ -21,17 +22,6 @@ fn signer() -> Ed25519NoteSigner {
 
 fn entry(i: u64) -> Vec<u8> {
     release_entry(format!("envelope {i}").as_bytes())
-}
-
-/// xorshift64*, seeded: batch sizes.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
 }
 
 /// Appends entries `[from, to)` in one batch.
@@ -80,7 +70,7 @@ fn batches_across_tile_boundaries_have_cores_roots_and_proofs() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::create(dir.path(), signer()).unwrap();
     let all = leaves(3000);
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng::new(0x5eed);
     let mut sizes = vec![];
     while log.size() < 3000 {
         let from = log.size();
@@ -162,7 +152,7 @@ fn batches_across_tile_boundaries_have_cores_roots_and_proofs() {
 fn the_directory_is_the_tlog_tiles_layout_of_the_specs_example() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::create(dir.path(), signer()).unwrap();
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     while log.size() < 70_000 {
         let from = log.size();
         let to = (from + 1 + rng.below(4096)).min(70_000);

@@ -9,11 +9,11 @@
 
 use cerro_core::bundle::{self, Attestation, Bundle, NoExtract};
 use cerro_core::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
-use cerro_core::image::layout::{basic_config, LayoutBuilder};
 use cerro_core::image::source::SourceImage;
-use cerro_core::manifest::{ImageRef, PackageManifest};
+use cerro_core::manifest::PackageManifest;
 use cerro_core::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use cerro_core::statement::ReleaseStatement;
+use cerro_core::testing::one_file_image;
 use cerro_core::timestamp::format_rfc3339;
 use cerro_core::trust::{Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
 use cerro_core::{jcs, pack, verify, Error, ExitCode};
@@ -55,19 +55,13 @@ struct World {
 
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    let mut b = LayoutBuilder::new(&layout).unwrap();
-    b.layer_tar(&[("hello.txt", 0o644, b"hello\n")]).unwrap();
-    b.finish(basic_config(&["/hello.txt"]), Some(REF)).unwrap();
-    let image = SourceImage::open(&format!("oci:{}:{REF}", layout.display())).unwrap();
-    let manifest = PackageManifest::from_draft(
-        "[package]\nname = \"hello\"\nversion = \"1.0\"\n",
-        ImageRef {
-            digest: image.manifest.digest,
-            reference: image.reference.clone(),
-        },
-    )
-    .unwrap();
+    let (image, manifest) = one_file_image(
+        &dir.path().join("layout"),
+        ("hello.txt", b"hello\n"),
+        "/hello.txt",
+        REF,
+        ("hello", "1.0"),
+    );
     let mut out = Vec::new();
     pack::pack(&image, &manifest, &[key(1)], MTIME, &mut out).unwrap();
     let bundle = bundle::read_bundle(&mut &out[..], &mut NoExtract).unwrap();
