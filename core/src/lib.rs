@@ -29,6 +29,7 @@ pub mod precheck;
 pub mod statement;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod text;
 pub mod timestamp;
 pub mod tlog;
 pub mod trust;

@@ -6,30 +6,9 @@
 //! print a fake `VALID` line or hide the real verdict on a terminal.
 //! Every line goes through [`printable`]. JSON output escapes by itself.
 
-use std::borrow::Cow;
-
 use cerro_core::verify::Report;
 
-/// `s` with every control character (C0, DEL, C1) and the Unicode line and
-/// bidi controls written as `\u{…}` escapes, so it prints as one inert line.
-pub fn printable(s: &str) -> Cow<'_, str> {
-    let bad = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !s.chars().any(bad) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if bad(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
+pub use cerro_core::text::printable;
 
 /// An error chain on one line: "context: cause: cause".
 pub fn one_line(e: &anyhow::Error) -> String {

@@ -25,7 +25,7 @@ pub fn ct_bin() -> PathBuf {
     let ct = profile_dir.join("ct");
     assert!(
         ct.exists(),
-        "{} not found: build it first (scripts/test runs `cargo build --workspace --bins`)",
+        "{} not found: build it first (scripts/test runs `cargo build --workspace`)",
         ct.display()
     );
     ct

@@ -132,6 +132,19 @@ const NEVER: &[Never] = &[
         why: "nothing depends on a front end (containerd runs the image verifier as a program)",
     },
     Never {
+        from: ANY,
+        to: "cerro-enforce-c",
+        except: &[],
+        why: "nothing depends on the C ABI: Rust callers link cerro-enforce itself",
+    },
+    Never {
+        from: "cerro-enforce-c",
+        to: ANY,
+        except: &["cerro-core", "cerro-enforce", "cerro-policy"],
+        why: "the C ABI decides through cerro-enforce like the shim and the hook \
+              (cerro-policy only through it): nothing else",
+    },
+    Never {
         from: "cerro-image-verifier",
         to: ANY,
         except: &["cerro-core", "cerro-enforce", "cerro-policy"],
@@ -456,6 +469,7 @@ const CRATES: &[&str] = &[
     "cerro-registry",
     "cerro-tlog",
     "cerro-image-verifier",
+    "cerro-enforce-c",
     "cerro-integration",
 ];
 
@@ -536,6 +550,8 @@ const ALLOWED: &[(&str, &str, Option<&str>)] = &[
     ("cerro-shim", "cerro-enforce", None),
     ("cerro-image-verifier", "cerro-core", None),
     ("cerro-image-verifier", "cerro-enforce", None),
+    ("cerro-enforce-c", "cerro-core", None),
+    ("cerro-enforce-c", "cerro-enforce", None),
     ("cerro-shim", "cerro-selinux", Some("dev")),
     ("cerro-shim", "tonic", None),
     ("tonic", "hyper", None),

@@ -182,20 +182,7 @@ fn is_index(media_type: &str) -> bool {
 /// The reason as containerd shows it: control characters escaped (it comes
 /// partly from bundle data), at most [`MAX_REASON`] bytes.
 fn printable(reason: &str) -> String {
-    let mut out = String::new();
-    for c in reason.chars() {
-        let piece: String = if c.is_control() {
-            c.escape_default().collect()
-        } else {
-            c.to_string()
-        };
-        if out.len() + piece.len() > MAX_REASON - 3 {
-            out.push_str("...");
-            break;
-        }
-        out.push_str(&piece);
-    }
-    out
+    cerro_core::text::printable_within(reason, MAX_REASON)
 }
 
 /// Blocks the pull: the reason on stdout (containerd's), a copy on stderr
@@ -399,7 +386,7 @@ mod tests {
 
     #[test]
     fn the_reason_is_printable_and_bounded() {
-        assert_eq!(printable("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\n");
+        assert_eq!(printable("a\u{1b}[31mb\n\u{202e}"), "a\\u{1b}[31mb\\u{a}\\u{202e}");
         let long = "x".repeat(100_000);
         let p = printable(&long);
         assert!(p.len() <= MAX_REASON && p.ends_with("..."));
