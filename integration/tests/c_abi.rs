@@ -12,7 +12,8 @@
 //!   a revoked signer, a malformed digest and a NULL component are refused
 //!   with their documented exit codes and checks, and a reason that never
 //!   carries a raw control character; each decision is in the audit log
-//!   under the component the C caller named.
+//!   under the component the C caller named. The Rust example runtime
+//!   (`enforce/examples/runtime.rs`) answers the same.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -169,6 +170,32 @@ fn a_c_program_gets_the_same_decision_as_the_shim_and_the_hook() {
     let empty = decide(&exe, d, &["", "-", &good]);
     assert_eq!(empty.code, Some(78), "{}", empty.raw);
     assert!(empty.get("reason").contains("component"), "{}", empty.raw);
+
+    // The Rust example runtime (enforce/examples/runtime.rs, built by
+    // `cargo test`) links cerro-enforce itself: the same answers.
+    let example = target_dir().join("debug/examples/runtime");
+    assert!(
+        example.is_file(),
+        "{} not built (cargo test builds examples)",
+        example.display()
+    );
+    let rust = |image: &str| {
+        Command::new(&example)
+            .args(["ctr-5", image])
+            .env_clear()
+            .env("CERRO_HOME", d.join("home"))
+            .env("CERRO_STORE", d.join("store"))
+            .env("CERRO_AUDIT_LOG", d.join("audit.log"))
+            .output()
+            .unwrap()
+    };
+    let started = rust(&good);
+    assert_eq!(started.status.code(), Some(0), "{started:?}");
+    assert!(
+        String::from_utf8_lossy(&started.stdout).starts_with("start ctr-5"),
+        "{started:?}"
+    );
+    assert_eq!(rust(&plain).status.code(), Some(5));
 
     // Revocation takes effect at the next decision, as for the shim.
     run(ct(&home).args(["key", "revoke", "maintainer"]));
