@@ -1,15 +1,21 @@
 //! SELinux enforcing, for real: Debian's own kernel and refpolicy booted under
 //! qemu (`integration/vm/`), with two bundles this build packs and signs —
 //! `web` (listen tcp/8080, write /var/lib/web) and `batch` (no capabilities) —
-//! their modules installed inside the machine by `ct selinux install`, and
-//! processes run in their domains by `runcon`, by runc and by `cerro-runtime`
-//! with `process.selinuxLabel`. One boot runs every check
-//! (`integration/vm/selinux-checks.sh`, which only reports); this test judges
-//! what it reported: the domain each process ran in, the port it could bind
-//! and the one it could not, the declared volume writable and `/etc` not, two
-//! containers of one package at different MCS categories kept apart, the
-//! kernel's `avc: denied … permissive=0` records, and `ct selinux suggest`
-//! turning the refused port into the missing `[capabilities]` line.
+//! their modules installed inside the machine by `ct selinux install` (and
+//! `ct doctor` naming their domains), and processes run in their domains by
+//! `runcon`, by runc and by `cerro-runtime` with `process.selinuxLabel`, by
+//! podman with the hook (which refuses another package's labels), and by
+//! containerd through the shim (`ctr run --runtime io.cerro.v1`). One boot
+//! runs every check (`integration/vm/selinux-checks.sh`, which only
+//! reports); this test judges what it reported: the domain each process ran
+//! in, the port it could bind and the one it could not, the declared volume
+//! writable and `/etc` not, chown (a capability root has and the manifest
+//! did not declare) refused, two containers of one package at different MCS
+//! categories kept apart, the audit records of the hook and the shim naming
+//! the domain, the kernel's `avc: denied … permissive=0` records, and
+//! `ct selinux suggest` turning the refused port and capability into the
+//! missing `[capabilities]` lines, which, repacked and reinstalled, let both
+//! succeed.
 //!
 //! The image is built once and cached under `target/fixtures/selinux-vm/`
 //! (`integration/vm/build-image`, keyed by its inputs). Skipped, saying so,
@@ -117,6 +123,56 @@ impl Report {
     }
 }
 
+/// Judges what a container's check script printed (`NAME STATUS` lines, and
+/// the commands' own messages on the same stream): the declared port held open until its timeout killed it (143),
+/// the undeclared one refused, the volume written, the image's own `/etc`
+/// refused by the kernel (EACCES, not a missing directory), the other
+/// container's file (MCS) refused, and — for runtimes that give root
+/// `CAP_CHOWN`, so only SELinux can refuse it — chown refused (EPERM).
+fn container_saw(who: &str, out: &str, chown: bool) {
+    let mut checks = vec![
+        ("listen8080", Some(143)),
+        ("listen8081", None),
+        ("volume", Some(0)),
+        ("etc", None),
+        ("mcs", None),
+    ];
+    if chown {
+        checks.push(("chown", None));
+    }
+    for (name, want) in checks {
+        let rc: i32 = out
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{who}: no {name:?} in {out}"));
+        match want {
+            Some(w) => assert_eq!(rc, w, "{who} {name}: {out}"),
+            None => assert_ne!(rc, 0, "{who} {name} was not refused: {out}"),
+        }
+    }
+    let said = |parts: &[&str]| out.lines().any(|l| parts.iter().all(|p| l.contains(p)));
+    assert!(
+        said(&["/etc", "Permission denied"]),
+        "{who}: /etc not refused by the kernel: {out}"
+    );
+    assert!(said(&["/data/b.txt", "Permission denied"]), "{who}: b.txt: {out}");
+    if chown {
+        assert!(said(&["chown: ", "Operation not permitted"]), "{who}: chown: {out}");
+    }
+}
+
+/// The audit records a front end wrote (`KEY: JSON` lines of the report)
+/// that allowed (`allowed`) or refused the container.
+fn audit(r: &Report, key: &str, allowed: bool) -> Vec<serde_json::Value> {
+    r.map
+        .get(key)
+        .into_iter()
+        .flatten()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{key}: {e}: {l}")))
+        .filter(|v| v["allowed"] == allowed)
+        .collect()
+}
+
 /// Packs `oci:IMG:1` with `manifest` into `out`, signed by the key `vm` of `home`.
 fn pack(home: &Path, img: &Path, manifest: &Path, out: &Path, policy: &Path) {
     let o = run(ct(home).args([
@@ -151,11 +207,17 @@ fn stripped(src: &Path, dst: &Path) {
 #[test]
 fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
     if !on_path("qemu-system-x86_64") {
-        eprintln!(
-            "SKIPPED: qemu-system-x86_64 is not installed and scripts/install-deps could not install it \
-             (integration/vm/install-qemu): the SELinux-enforcing VM tests did not run"
-        );
-        return;
+        // Installed by scripts/install-deps; tried here too, so that only a
+        // machine where qemu cannot be installed skips.
+        let tried = Command::new(vm_dir().join("install-qemu")).output().unwrap();
+        if !on_path("qemu-system-x86_64") {
+            eprintln!(
+                "SKIPPED: qemu-system-x86_64 is not installed and integration/vm/install-qemu could not \
+                 install it ({}): the SELinux-enforcing VM tests did not run",
+                String::from_utf8_lossy(&tried.stderr).trim()
+            );
+            return;
+        }
     }
     assert!(is_root(), "building the VM image needs root (debootstrap, chroot)");
 
@@ -216,6 +278,11 @@ fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
     run(Command::new("cp").arg("-a").arg(d.join("img")).arg(payload.join("img")));
     stripped(&ct_bin(), &payload.join("bin/ct"));
     stripped(&bin("cerro-runtime"), &payload.join("bin/cerro-runtime"));
+    stripped(&bin("cerro-hook"), &payload.join("bin/cerro-hook"));
+    stripped(
+        &bin("containerd-shim-cerro-v1"),
+        &payload.join("bin/containerd-shim-cerro-v1"),
+    );
     let tar = d.join("payload.tar");
     run(Command::new("tar")
         .arg("-cf")
@@ -265,6 +332,12 @@ fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
             .contains("SELinux is enforcing: containers run confined in their bundle's domain"),
         "{text}"
     );
+    // It names the installed domains, as the running policy knows them.
+    assert!(
+        r.out("doctor")
+            .contains("[ok  ] installed Cerro Torre domains: ct_batch_t, ct_web_t"),
+        "{text}"
+    );
     assert!(r.one("volume.label").contains(":ct_web_rw_t:s0"), "{text}");
 
     // runcon: the bundle's domain, its port and no other, its volume and not /etc.
@@ -283,6 +356,15 @@ fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
     r.avc(&["scontext=system_u:system_r:ct_batch_t:s0 ", "tclass=tcp_socket"]);
     r.ok("runcon.volume");
     assert_eq!(r.out("runcon.volume"), "written", "{text}");
+    // chown: a capability root has and the manifest did not declare.
+    assert_ne!(r.rc("runcon.chown"), 0, "chown was not refused: {text}");
+    assert!(r.out("runcon.chown").contains("Operation not permitted"), "{text}");
+    assert_eq!(r.one("runcon.chown.owner"), "0:0", "{text}");
+    r.avc(&[
+        "{ chown }",
+        "scontext=system_u:system_r:ct_web_t:s0 ",
+        "tclass=capability",
+    ]);
     r.refused("runcon.etc");
     assert_eq!(r.one("runcon.etc.exists"), "no");
     r.refused("runcon.batch.volume"); // another package's volume
@@ -309,27 +391,70 @@ fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
             "system_u:system_r:ct_web_t:s0:c1,c2",
             "{rt}: {text}"
         );
-        let out = r.out(rt);
-        for (line, want) in [
-            ("listen8080 ", Some(143)), // held open until its timeout killed it
-            ("listen8081 ", None),
-            ("volume ", Some(0)),
-            ("etc ", None),
-            ("mcs ", None),
-        ] {
-            let got: i32 = out
-                .lines()
-                .find_map(|l| l.strip_prefix(line))
-                .unwrap_or_else(|| panic!("{rt}: no {line:?} in {out}"))
-                .trim()
-                .parse()
-                .unwrap();
-            match want {
-                Some(w) => assert_eq!(got, w, "{rt} {line}: {out}"),
-                None => assert_ne!(got, 0, "{rt} {line} was not refused: {out}"),
-            }
-        }
+        container_saw(rt, &r.out(rt), false);
     }
+
+    // podman with the hook: the bundle's types, podman's random MCS categories.
+    r.ok("podman.load");
+    let domain = r.one("podman.domain");
+    let level = domain
+        .strip_prefix("system_u:system_r:ct_web_t:s0:c")
+        .unwrap_or_else(|| panic!("podman: {domain}\n{text}"));
+    assert!(level.contains(','), "podman: {domain}");
+    let out = r.out("podman");
+    container_saw("podman", &out, true);
+    assert_eq!(out.lines().last(), Some("rc 0"), "podman run failed: {out}");
+    r.avc(&["{ chown }", &format!("scontext={domain} "), "tclass=capability"]);
+    // The hook admitted it in the bundle's domain (its audit record), and
+    // refuses a container labelled with another package's types.
+    let admitted = audit(&r, "podman.audit", true);
+    assert_eq!(admitted.len(), 1, "{text}");
+    assert_eq!(admitted[0]["confinement"]["kind"], "domain", "{}", admitted[0]);
+    assert_eq!(admitted[0]["confinement"]["domain"], "ct_web_t", "{}", admitted[0]);
+    assert_eq!(admitted[0]["confinement"]["mode"], "enforcing", "{}", admitted[0]);
+    let wrong = r.out("podman.wrong");
+    assert_eq!(r.rc("podman.wrong"), 126, "{text}"); // podman: the OCI runtime failed
+    assert!(!wrong.contains("must-not-run"), "{wrong}");
+    assert!(
+        wrong.contains("are not the bundle's domain ct_web_t")
+            && wrong.contains("--security-opt label=type:ct_web_t --security-opt label=filetype:ct_web_file_t"),
+        "{wrong}"
+    );
+    let refused = audit(&r, "podman.audit", false);
+    assert_eq!(refused.len(), 1, "{text}");
+    assert_eq!(refused[0]["check"], "confinement", "{}", refused[0]);
+
+    // containerd and the shim: the bundle's domain at s0, as the shim sets it.
+    r.ok("shim.load");
+    assert_eq!(r.one("shim.domain"), "system_u:system_r:ct_web_t:s0", "{text}");
+    // ctr's own stdout: the container's first line (relayed through the
+    // runtime's pipe: the domain may not write containerd's FIFO), then its status.
+    assert_eq!(
+        r.out("shim.ctr").lines().collect::<Vec<_>>(),
+        ["stdout-reached", "rc 0"],
+        "ctr run: {text}"
+    );
+    container_saw("shim", &r.out("shim"), true);
+    // Its chown refused by the kernel too: runcon's and the shim's records.
+    let chowns = r.map["avc"]
+        .iter()
+        .filter(|a| {
+            a.contains("{ chown }")
+                && a.contains("scontext=system_u:system_r:ct_web_t:s0 ")
+                && a.contains("permissive=0")
+        })
+        .count();
+    assert_eq!(chowns, 2, "{text}");
+    let admitted = audit(&r, "shim.audit", true);
+    assert_eq!(admitted.len(), 1, "{text}");
+    assert_eq!(
+        admitted[0]["confinement"],
+        serde_json::json!({"kind": "domain", "module": "ct_web", "domain": "ct_web_t",
+            "process_label": "system_u:system_r:ct_web_t:s0",
+            "mount_label": "system_u:object_r:ct_web_file_t:s0", "mode": "enforcing"}),
+        "{}",
+        admitted[0]
+    );
 
     // The refused port becomes the missing [capabilities] line; other
     // domains' denials (the getty's, the batch job's) are not read.
@@ -338,14 +463,23 @@ fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
     assert!(s.contains("listen = [\"tcp/8080\", \"tcp/8081\"]"), "{s}");
     assert!(s.contains("of other domains than ct_web_t not read"), "{s}");
     assert!(!s.contains("scontext=system_u:system_r:ct_batch_t"), "{s}");
-    assert!(!s.contains("linux = "), "{s}");
+    // The refused chown (runcon's, podman's, the shim's) becomes the linux
+    // line; the getty's checkpoint_restore, another domain's, does not.
+    let linux = s
+        .lines()
+        .find(|l| l.starts_with("linux = "))
+        .unwrap_or_else(|| panic!("no linux line: {s}"));
+    assert!(linux.contains("\"CHOWN\""), "{s}");
+    assert!(!linux.contains("CHECKPOINT_RESTORE"), "{s}");
 
-    // Repacked with the suggested line and reinstalled, the bind succeeds.
-    assert!(
-        r.out("loop.manifest").contains("listen = [\"tcp/8080\", \"tcp/8081\"]"),
-        "{text}"
-    );
+    // Repacked with the suggested lines and reinstalled, the bind and the
+    // chown succeed.
+    let manifest = r.out("loop.manifest");
+    assert!(manifest.contains("listen = [\"tcp/8080\", \"tcp/8081\"]"), "{text}");
+    assert!(manifest.contains(linux), "{text}");
     r.ok("loop.pack");
     r.ok("loop.install");
     assert_eq!(r.rc("loop.listen8081"), 124, "8081 still refused: {text}");
+    r.ok("loop.chown");
+    assert_eq!(r.one("loop.chown.owner"), "1:1", "{text}");
 }

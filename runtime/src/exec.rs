@@ -30,7 +30,7 @@ use libcontainer::workload::default::DefaultExecutor;
 use crate::label::{LabelExecutor, ProcAttr};
 use crate::lookup::RuncLookup;
 use crate::seccomp::{Libseccomp, SeccompExecutor};
-use crate::{open_stream, Direction};
+use crate::{container_streams, labelled};
 
 /// What `exec` was asked.
 #[derive(Debug)]
@@ -100,9 +100,12 @@ pub fn exec(root: &Path, req: ExecRequest) -> Result<i32> {
     if let Some(why) = refusal(id, container.status(), &spec) {
         bail!(why);
     }
-    let stdin = open_stream(req.stdin.as_deref(), Direction::In)?;
-    let stdout = open_stream(req.stdout.as_deref(), Direction::Out)?;
-    let stderr = open_stream(req.stderr.as_deref(), Direction::Out)?;
+    let [stdin, stdout, stderr] = container_streams(
+        req.stdin.as_deref(),
+        req.stdout.as_deref(),
+        req.stderr.as_deref(),
+        labelled(&spec) && req.console_socket.is_none(),
+    )?;
     let executor = LabelExecutor::new(
         ProcAttr,
         SeccompExecutor::new(seccomp_of(&spec), Libseccomp, RuncLookup::new(DefaultExecutor {})),

@@ -142,6 +142,10 @@ enum Cmd {
         resources: PathBuf,
         id: String,
     },
+    /// Copy stdin to stdout until end of file (the stdio relay of a
+    /// container in an SELinux domain; started by `create` and `exec`).
+    #[command(hide = true)]
+    Relay,
     /// Delete a container (and with --force, kill it first).
     Delete {
         #[arg(long, short)]
@@ -204,6 +208,73 @@ fn open_stream(spec: Option<&str>, dir: Direction) -> Result<std::fs::File> {
     Ok(f)
 }
 
+/// The container's three streams, opened as [`open_stream`] does. With
+/// `relay` (the container runs in an SELinux domain), each FIFO is put
+/// behind a pipe this process creates, with a relay process copying between
+/// them ([`relay_through_pipe`]), as containerd's runc shim copies between
+/// its FIFOs and the pipes runc's container gets: a confined process may
+/// use the pipes of the runtime that started it (its module's hand-over
+/// rules), not a FIFO labelled by the directory the client made it in
+/// (`var_run_t` under `/run/containerd/fifo`): the kernel would close such a
+/// descriptor at the exec into the domain, and the container's output would
+/// be lost (observed in the enforcing VM, integration/tests/selinux_vm.rs).
+fn container_streams(
+    stdin: Option<&str>,
+    stdout: Option<&str>,
+    stderr: Option<&str>,
+    relay: bool,
+) -> Result<[std::fs::File; 3]> {
+    let mut streams = Vec::with_capacity(3);
+    for (spec, dir) in [
+        (stdin, Direction::In),
+        (stdout, Direction::Out),
+        (stderr, Direction::Out),
+    ] {
+        let f = open_stream(spec, dir)?;
+        let fifo = f.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_fifo()
+        });
+        streams.push(if relay && fifo { relay_through_pipe(f, dir)? } else { f });
+    }
+    let [i, o, e]: [std::fs::File; 3] = streams.try_into().map_err(|_| anyhow!("three streams expected"))?;
+    Ok([i, o, e])
+}
+
+/// Gives the container a pipe instead of `fifo`: a relay process (this
+/// program, `relay`) copies the pipe to the FIFO (output) or the FIFO to the
+/// pipe (input) until end of file, then exits; it is not waited for (it is
+/// re-parented with the container and collected by the same subreaper). The
+/// relay holds only its own end: the container's end closing is its end of
+/// file. The pipe carries this process's context, so the hand-over rules of
+/// the container's module apply to it.
+fn relay_through_pipe(fifo: std::fs::File, dir: Direction) -> Result<std::fs::File> {
+    use std::process::{Command, Stdio};
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe for the container's stdio")?;
+    let exe = std::env::current_exe().context("finding this program to relay the container's stdio")?;
+    let (from, to, container) = match dir {
+        Direction::Out => (Stdio::from(r), Stdio::from(fifo), w),
+        Direction::In => (Stdio::from(fifo), Stdio::from(w), r),
+    };
+    Command::new(&exe)
+        .arg("relay")
+        .stdin(from)
+        .stdout(to)
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {} relay for the container's stdio", exe.display()))?;
+    Ok(std::fs::File::from(container))
+}
+
+/// Whether the container runs in an SELinux domain (its `config.json` sets
+/// `process.selinuxLabel`): then its FIFOs are relayed through pipes.
+fn labelled(spec: &libcontainer::oci_spec::runtime::Spec) -> bool {
+    spec.process()
+        .as_ref()
+        .is_some_and(|p| p.selinux_label().as_ref().is_some_and(|l| !l.is_empty()))
+}
+
 /// A status as a lower-case word (`running`, `paused`, …).
 fn word(s: ContainerStatus) -> String {
     s.to_string().to_lowercase()
@@ -238,9 +309,12 @@ fn run(cli: Cli) -> Result<i32> {
             oom::apply(spec.process().as_ref().and_then(|p| p.oom_score_adj()))?;
             // The init gets these, not this process's own stdio: our stderr
             // is the shim's pipe for error messages and must close when we exit.
-            let stdin = open_stream(stdin.as_deref(), Direction::In)?;
-            let stdout = open_stream(stdout.as_deref(), Direction::Out)?;
-            let stderr = open_stream(stderr.as_deref(), Direction::Out)?;
+            let [stdin, stdout, stderr] = container_streams(
+                stdin.as_deref(),
+                stdout.as_deref(),
+                stderr.as_deref(),
+                labelled(&spec) && console_socket.is_none(),
+            )?;
             ContainerBuilder::new(id.clone(), SyscallType::Linux)
                 .with_executor(LabelExecutor::new(ProcAttr, RuncLookup::new(DefaultExecutor {})))
                 .with_root_path(&cli.root)?
@@ -328,6 +402,15 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Update { resources, id } => {
             update::update(&cli.root, &id, &update::read_resources(&resources)?)?;
+        }
+        Cmd::Relay => {
+            // The descriptors themselves, unbuffered: what the container
+            // wrote reaches the client as it is written.
+            use std::os::fd::AsFd as _;
+            let mut from = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+            let mut to = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+            // A reader that went away (EPIPE) ends the relay as end of file does.
+            let _ = std::io::copy(&mut from, &mut to);
         }
         Cmd::Delete { force, id } => {
             let dir = cli.root.join(&id);

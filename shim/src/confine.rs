@@ -3,10 +3,17 @@
 //!
 //! - `config.json` gets `process.selinuxLabel` (the domain: `cerro-runtime`
 //!   writes it to the init's `attr/exec` before the exec, and fails the
-//!   container if the kernel refuses it) and `linux.mountLabel` (libcontainer
-//!   mounts `/dev`, tmpfs and the like with `context=` that label). Labels
-//!   already there (CRI's `seLinuxOptions`) are replaced: the signed
-//!   bundle's domain is the container's confinement.
+//!   container if the kernel refuses it), and its `tmpfs` and `devpts`
+//!   mounts (`/dev`, `/dev/shm`, `/run`, `/dev/pts`) get `context="<mount
+//!   label>"`, as runc labels them. Not `linux.mountLabel`: libcontainer
+//!   0.7 adds that to every mount but proc and sysfs, and the kernel
+//!   refuses a `context=` on `mqueue` (its superblock is the IPC
+//!   namespace's, made before the mount: "Same superblock, different
+//!   security settings"), so no confined container started (seen in the
+//!   enforcing VM, integration/tests/selinux_vm.rs); a `mountLabel` already
+//!   there (CRI's `seLinuxOptions`) is removed for the same reason. A
+//!   `selinuxLabel` already there is replaced: the signed bundle's domain is
+//!   the container's confinement.
 //! - the root file system's mounts get `context="<mount label>"`, so the
 //!   container's files carry the content type its domain may execute. Bind
 //!   mounts take no such option (the kernel ignores data on a bind): a
@@ -85,10 +92,45 @@ pub fn label_config_from(bundle: &Path, config: &[u8], admission: &cerro_enforce
     object(&mut spec, "process")?;
     object(&mut spec, "linux")?;
     spec["process"]["selinuxLabel"] = process_label.clone().into();
-    spec["linux"]["mountLabel"] = mount_label.clone().into();
+    if let Some(linux) = spec["linux"].as_object_mut() {
+        linux.remove("mountLabel");
+    }
+    if let Some(mounts) = spec.get_mut("mounts").and_then(serde_json::Value::as_array_mut) {
+        for m in mounts {
+            label_mount(m, mount_label).map_err(|e| ShimError::InvalidArgument(format!("{}: {e}", path.display())))?;
+        }
+    }
     let out = serde_json::to_vec(&spec).map_err(|e| ShimError::InvalidArgument(e.to_string()))?;
     cerro_core::file::write_atomic(&path, &out, 0o644)
         .map_err(|e| ShimError::io("writing the OCI spec", &path, std::io::Error::other(e.to_string())))
+}
+
+/// Adds `context=<label>` to OCI mount `m` (JSON) when it is a `tmpfs` or
+/// `devpts` mount, replacing any `context=` it has; other types, and bind
+/// mounts, are left as they are (runc's rule: proc, sysfs, cgroup and
+/// mqueue take no context, a bind ignores one). Unquoted: libcontainer 0.7
+/// mounts these with `fsopen`/`fsconfig`, one key and value per option,
+/// and the kernel takes a quoted value as a context with quotes in it
+/// (`EINVAL`; only `mount(2)`'s option string strips them). The shim's level
+/// is `s0`, so the label has no comma.
+fn label_mount(m: &mut serde_json::Value, label: &str) -> Result<(), String> {
+    let Some(m) = m.as_object_mut() else {
+        return Err("a mount is not a JSON object".into());
+    };
+    if !matches!(m.get("type").and_then(|t| t.as_str()), Some("tmpfs" | "devpts")) {
+        return Ok(());
+    }
+    let options = m
+        .entry("options")
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+        .as_array_mut()
+        .ok_or("a mount's options are not an array")?;
+    if options.iter().any(|o| matches!(o.as_str(), Some("bind" | "rbind"))) {
+        return Ok(());
+    }
+    options.retain(|o| !o.as_str().is_some_and(|o| o.starts_with("context=")));
+    options.push(format!("context={label}").into());
+    Ok(())
 }
 
 /// The root file system's mounts with `c`'s mount label as their
@@ -206,7 +248,7 @@ mod tests {
         label_config(dir.path(), &cerro_enforce::Admission::for_tests(domain())).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
         assert_eq!(v["process"]["selinuxLabel"], "system_u:system_r:ct_hello_t:s0");
-        assert_eq!(v["linux"]["mountLabel"], "system_u:object_r:ct_hello_file_t:s0");
+        assert!(v["linux"].get("mountLabel").is_none(), "{v}");
         assert_eq!(v["process"]["args"][0], "/bin/sh");
         assert_eq!(v["linux"]["namespaces"][0]["type"], "pid");
         assert_eq!(v["annotations"]["a"], "b");
@@ -218,6 +260,60 @@ mod tests {
         // Malformed sections are refused, not overwritten.
         std::fs::write(&config, r#"{"ociVersion":"1.0.2","process":7}"#).unwrap();
         assert!(label_config(dir.path(), &cerro_enforce::Admission::for_tests(domain())).is_err());
+    }
+
+    /// The mounts that get a new superblock (tmpfs, devpts) carry the
+    /// mount label; mqueue (the IPC namespace's superblock, which the kernel
+    /// will not relabel), proc, sysfs and binds do not, and no
+    /// `linux.mountLabel` is left for libcontainer to add to all of them.
+    #[test]
+    fn a_domain_labels_tmpfs_and_devpts_mounts_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        std::fs::write(
+            &config,
+            r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["/bin/sh"]},
+                "linux":{"mountLabel":"system_u:object_r:container_file_t:s0:c1,c2"},"mounts":[
+                {"destination":"/proc","type":"proc","source":"proc","options":["nosuid"]},
+                {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","mode=755"]},
+                {"destination":"/dev/pts","type":"devpts","source":"devpts",
+                 "options":["newinstance","context=\"system_u:object_r:etc_t:s0\""]},
+                {"destination":"/dev/mqueue","type":"mqueue","source":"mqueue","options":["nodev"]},
+                {"destination":"/sys","type":"sysfs","source":"sysfs","options":["ro"]},
+                {"destination":"/run","type":"tmpfs","source":"tmpfs"},
+                {"destination":"/data","type":"bind","source":"/srv","options":["rbind","rw"]},
+                {"destination":"/tmp","type":"tmpfs","source":"/t","options":["rbind"]}]}"#,
+        )
+        .unwrap();
+        label_config(dir.path(), &cerro_enforce::Admission::for_tests(domain())).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        let label = "context=system_u:object_r:ct_hello_file_t:s0";
+        let options: Vec<serde_json::Value> = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["options"].clone())
+            .collect();
+        assert_eq!(
+            options,
+            [
+                serde_json::json!(["nosuid"]),
+                serde_json::json!(["nosuid", "mode=755", label]),
+                serde_json::json!(["newinstance", label]),
+                serde_json::json!(["nodev"]),
+                serde_json::json!(["ro"]),
+                serde_json::json!([label]),
+                serde_json::json!(["rbind", "rw"]),
+                serde_json::json!(["rbind"]),
+            ]
+        );
+        assert!(v["linux"].get("mountLabel").is_none(), "{v}");
+        // A mount that is not an object, or options that are not a list:
+        // refused (by the one reader already, and by the rewrite).
+        for bad in [r#"[7]"#, r#"[{"type":"tmpfs","options":"rw"}]"#] {
+            std::fs::write(&config, format!(r#"{{"ociVersion":"1.0.2","mounts":{bad}}}"#)).unwrap();
+            assert!(label_config(dir.path(), &cerro_enforce::Admission::for_tests(domain())).is_err());
+        }
     }
 
     #[test]

@@ -69,7 +69,18 @@ pub fn doctor(ctx: &Ctx) -> Result<ExitCode> {
             "absent (hashing is slower)"
         }
     );
-    println!("[info] {}", selinux_line(&KernelSelinux::default().status()));
+    let selinux = KernelSelinux::default();
+    let status = selinux.status();
+    println!("[info] {}", selinux_line(&status));
+    if let SelinuxStatus::Enabled { mls, .. } = status {
+        for line in domain_checks(Path::new("/"), &selinux, mls) {
+            match line {
+                Check::Ok(what) => report(true, what),
+                Check::Fail(what) => report(false, what),
+                Check::Info(what) => println!("[info] {what}"),
+            }
+        }
+    }
     let dirs: Vec<&Path> = PODMAN_HOOKS_DIRS.iter().map(Path::new).collect();
     let mine = ctx.config(None)?;
     let mut lines = path_agreement(&mine, ctx.euid(), &dirs);
@@ -323,6 +334,84 @@ fn selinux_line(status: &SelinuxStatus) -> String {
     }
 }
 
+/// The Cerro Torre modules in the host's SELinux module store (under
+/// `root`: `/etc/selinux/config`'s `SELINUXTYPE`, then
+/// `/var/lib/selinux/<type>/active/modules/<priority>/<module>`, where
+/// `semodule -i`, and so `ct selinux install`, puts them), only names
+/// `module_name` gives (`package_of_module`), sorted, each once.
+fn stored_modules(root: &Path) -> std::io::Result<Vec<String>> {
+    let config = fs::read_to_string(root.join("etc/selinux/config")).unwrap_or_default();
+    let kind = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("SELINUXTYPE="))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.contains('/') && *t != "..")
+        .unwrap_or("default");
+    let store = root.join("var/lib/selinux").join(kind).join("active/modules");
+    let mut found = std::collections::BTreeSet::new();
+    for prio in fs::read_dir(&store)? {
+        let prio = prio?;
+        // Priority directories are numbers; `disabled` holds markers, not modules.
+        if !prio.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(modules) = fs::read_dir(prio.path()) else {
+            continue;
+        };
+        for m in modules.flatten() {
+            let name = m.file_name().to_string_lossy().into_owned();
+            if cerro_core::naming::package_of_module(&name).is_some() {
+                found.insert(name);
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// What `ct doctor` says about the installed domains on an SELinux host:
+/// each Cerro Torre module in the store whose domain the running policy
+/// knows (the kernel's own check of the process context, as the decision
+/// asks it), and a failure for one in the store the kernel does not know
+/// (a container of that package would be refused).
+fn domain_checks(root: &Path, selinux: &dyn cerro_enforce::SelinuxHost, mls: bool) -> Vec<Check> {
+    let modules = match stored_modules(root) {
+        Ok(m) => m,
+        Err(e) => {
+            return vec![Check::Info(format!(
+                "the SELinux module store cannot be read ({e}): installed domains unknown"
+            ))]
+        }
+    };
+    if modules.is_empty() {
+        return vec![Check::Info(
+            "no Cerro Torre SELinux module is installed (ct selinux install BUNDLE)".into(),
+        )];
+    }
+    let mut loaded = Vec::new();
+    let mut lines = Vec::new();
+    for m in &modules {
+        let domain = cerro_core::naming::ContainerTypes::of(m).domain;
+        let level = if mls { ":s0" } else { "" };
+        match selinux.check_context(&format!(
+            "{}:{domain}{level}",
+            cerro_enforce::confinement::PROCESS_USER_ROLE
+        )) {
+            Ok(()) => loaded.push(domain),
+            Err(e) => lines.push(Check::Fail(format!(
+                "module {m} is installed but the running policy has no domain {domain} ({e}): \
+                 run ct selinux install BUNDLE again"
+            ))),
+        }
+    }
+    if !loaded.is_empty() {
+        lines.insert(
+            0,
+            Check::Ok(format!("installed Cerro Torre domains: {}", loaded.join(", "))),
+        );
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,6 +536,87 @@ mod tests {
         .unwrap();
         let lines = path_agreement(&user, 1000, &[&hooks]);
         assert!(lines.iter().all(|l| !matches!(l, Check::Fail(_))), "{lines:?}");
+    }
+
+    /// A policy that knows exactly the types listed (the kernel answers
+    /// `EINVAL` for any other), recording what it was asked.
+    #[derive(Debug)]
+    struct Policy(Vec<&'static str>, std::sync::Mutex<Vec<String>>);
+
+    impl cerro_enforce::SelinuxHost for Policy {
+        fn status(&self) -> SelinuxStatus {
+            SelinuxStatus::Enabled {
+                mode: Some(SelinuxMode::Enforcing),
+                mls: true,
+            }
+        }
+        fn check_context(&self, context: &str) -> std::io::Result<()> {
+            self.1.lock().unwrap().push(context.to_owned());
+            match context.split(':').nth(2) {
+                Some(t) if self.0.contains(&t) => Ok(()),
+                _ => Err(std::io::Error::from_raw_os_error(22)),
+            }
+        }
+    }
+
+    /// `ct doctor` names the domains of the Cerro Torre modules in the
+    /// store that the running policy knows, fails one it does not know,
+    /// and reads no other module (nor the `disabled` markers).
+    #[test]
+    fn doctor_names_the_installed_domains() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        let policy = Policy(vec!["ct_web_t", "ct_batch_t"], Default::default());
+        // No store: said so, not a failure.
+        let lines = domain_checks(r, &policy, true);
+        assert!(
+            matches!(&lines[..], [Check::Info(s)] if s.contains("installed domains unknown")),
+            "{lines:?}"
+        );
+        fs::create_dir_all(r.join("etc/selinux")).unwrap();
+        fs::write(r.join("etc/selinux/config"), "SELINUX=enforcing\nSELINUXTYPE=mine\n").unwrap();
+        let store = r.join("var/lib/selinux/mine/active/modules");
+        for m in [
+            "100/base",
+            "100/apache",
+            "400/ct_web",
+            "400/ct_batch",
+            "400/ct_gone",
+            "disabled",
+        ] {
+            fs::create_dir_all(store.join(m)).unwrap();
+        }
+        fs::write(store.join("disabled/ct_off"), "").unwrap();
+        fs::create_dir_all(store.join("400/ct_Not_A_Module")).unwrap();
+        let lines = domain_checks(r, &policy, true);
+        assert_eq!(
+            lines,
+            [
+                Check::Ok("installed Cerro Torre domains: ct_batch_t, ct_web_t".into()),
+                Check::Fail(
+                    "module ct_gone is installed but the running policy has no domain ct_gone_t \
+                     (Invalid argument (os error 22)): run ct selinux install BUNDLE again"
+                        .into()
+                ),
+            ]
+        );
+        assert_eq!(
+            policy.1.lock().unwrap()[..],
+            [
+                "system_u:system_r:ct_batch_t:s0",
+                "system_u:system_r:ct_gone_t:s0",
+                "system_u:system_r:ct_web_t:s0"
+            ]
+        );
+        // None of Cerro Torre's: said so.
+        fs::remove_dir_all(store.join("400")).unwrap();
+        let lines = domain_checks(r, &policy, false);
+        assert_eq!(
+            lines,
+            [Check::Info(
+                "no Cerro Torre SELinux module is installed (ct selinux install BUNDLE)".into()
+            )]
+        );
     }
 
     #[test]
