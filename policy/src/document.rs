@@ -261,6 +261,16 @@ fn default_logs() -> usize {
     DEFAULT_LOGS
 }
 
+/// The `revocation` section (spec/policy.md §1.8): how old the host's
+/// signed revocation list may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationRules {
+    /// Refuse every bundle while the revocation list in force was issued
+    /// more than this many hours ago, or while none is installed (≥ 1).
+    pub max_age_hours: u64,
+}
+
 /// A pin: the only image a package may be, and optionally who must have signed it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -300,6 +310,8 @@ pub(crate) struct Document {
     pub(crate) time: Option<TimeRules>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) transparency: Option<TransparencyRules>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revocation: Option<RevocationRules>,
 }
 
 fn deny() -> Action {
@@ -426,6 +438,13 @@ impl Document {
         if self.time.is_some_and(|t| t.max_age_days == 0) {
             return Err("time.max_age_days must be at least 1".into());
         }
+        if self.revocation.is_some_and(|r| r.max_age_hours == 0) {
+            return Err("revocation.max_age_hours must be at least 1".into());
+        }
+        // Hours to seconds must not overflow (ten thousand years is plenty).
+        if self.revocation.is_some_and(|r| r.max_age_hours > 87_600_000) {
+            return Err("revocation.max_age_hours must be at most 87600000".into());
+        }
         if self.transparency.is_some_and(|t| t.logs == 0) {
             return Err("transparency.logs must be at least 1: omit the section to require no log".into());
         }
@@ -498,6 +517,11 @@ impl DeploymentPolicy {
     /// The `registries` section.
     pub fn registries(&self) -> Option<&Registries> {
         self.0.registries.as_ref()
+    }
+
+    /// The `revocation` section.
+    pub fn revocation(&self) -> Option<&RevocationRules> {
+        self.0.revocation.as_ref()
     }
 
     /// The `transparency` section (after loading, also what
