@@ -92,7 +92,8 @@ pub fn endpoints(args: &[String]) -> Result<Vec<LogEndpoint>> {
 /// URL, else under the trust store's logs. Nothing is written unless every
 /// log answered.
 pub fn submit(ctx: &Ctx, path: &Path, logs: &[LogEndpoint]) -> Result<ExitCode> {
-    let store = ctx.home.load_trust()?;
+    // The logs in force: a signed trust root's when one is installed.
+    let store = ctx.home.load_for_verification(ctx.now()?)?;
     let trust = store.tlog_trust();
     let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
     let bundle = read_bundle_file(&f, &mut NoExtract)?;
