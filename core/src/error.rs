@@ -643,7 +643,9 @@ pub enum Error {
 
     /// The installed trust root has expired (TUF §5.3.10): nothing verifies
     /// until a newer root is installed.
-    #[error("trust root version {version} expired at {expires} (now {now}): install a newer root (ct trust root install)")]
+    #[error(
+        "trust root version {version} expired at {expires} (now {now}): install a newer root (ct trust root install)"
+    )]
     TrustRootExpired {
         /// Its version.
         version: u64,

@@ -492,7 +492,14 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
     );
 
     // 1b. The revocation list in force: fresh, and not naming this release.
-    check_revocation(bundle, release, trust, policy.revocation_max_age(), now, &mut report.checks)?;
+    check_revocation(
+        bundle,
+        release,
+        trust,
+        policy.revocation_max_age(),
+        now,
+        &mut report.checks,
+    )?;
 
     // 2, 3. Signatures by known keys over the exact payload bytes, then the
     // baseline tally, before any look inside the payload.
@@ -628,17 +635,15 @@ fn check_revocation(
             format_rfc3339(now)
         ))
     } else {
-        max_age
-            .filter(|m| now > list.issued().saturating_add(*m))
-            .map(|m| {
-                format!(
-                    "version {} was issued at {}, more than revocation.max_age_hours ({}) before now ({})",
-                    list.version(),
-                    format_rfc3339(list.issued()),
-                    m / 3600,
-                    format_rfc3339(now)
-                )
-            })
+        max_age.filter(|m| now > list.issued().saturating_add(*m)).map(|m| {
+            format!(
+                "version {} was issued at {}, more than revocation.max_age_hours ({}) before now ({})",
+                list.version(),
+                format_rfc3339(list.issued()),
+                m / 3600,
+                format_rfc3339(now)
+            )
+        })
     };
     if let Some(reason) = stale {
         let e = Error::RevocationStale { reason };

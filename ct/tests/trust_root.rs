@@ -131,8 +131,15 @@ fn trust_root_and_revocation_list_from_init_to_every_refusal() {
     let out = env.expect(0, &["trust", "root", "install", &r1]);
     assert!(out.contains("installed trust root version 1"), "{out}");
     let show: Value = serde_json::from_str(&env.expect(0, &["trust", "root", "show", "--json"])).unwrap();
-    assert_eq!((show["version"].as_u64(), show["expired"].as_bool()), (Some(1), Some(false)));
-    assert_eq!(env.verify(&b).0, 0, "a root without a quorum changes nothing for this bundle");
+    assert_eq!(
+        (show["version"].as_u64(), show["expired"].as_bool()),
+        (Some(1), Some(false))
+    );
+    assert_eq!(
+        env.verify(&b).0,
+        0,
+        "a root without a quorum changes nothing for this bundle"
+    );
 
     // Version 2 drops root-3: signed by 2 of version 1's keys and 2 of its own.
     let r2 = env.s("r2.json");
@@ -153,12 +160,35 @@ fn trust_root_and_revocation_list_from_init_to_every_refusal() {
     let report = env.verify(&b).2;
     let image_digest = report["bundle"]["image"]["digest"].as_str().unwrap().to_owned();
     let l1 = env.s("l1.json");
-    env.expect(0, &["revocation", "publish", "-o", &l1, "--key", "rev-1", "--revoke", &image_digest]);
+    env.expect(
+        0,
+        &[
+            "revocation",
+            "publish",
+            "-o",
+            &l1,
+            "--key",
+            "rev-1",
+            "--revoke",
+            &image_digest,
+        ],
+    );
     env.expect(3, &["revocation", "fetch", &l1]);
     let l2 = env.s("l2.json");
     env.expect(
         0,
-        &["revocation", "publish", "-o", &l2, "--key", "rev-1", "--key", "rev-2", "--revoke", &image_digest],
+        &[
+            "revocation",
+            "publish",
+            "-o",
+            &l2,
+            "--key",
+            "rev-1",
+            "--key",
+            "rev-2",
+            "--revoke",
+            &image_digest,
+        ],
     );
     let out = env.expect(0, &["revocation", "fetch", &l2]);
     assert!(out.contains("installed revocation list version 1"), "{out}");
@@ -178,7 +208,18 @@ fn trust_root_and_revocation_list_from_init_to_every_refusal() {
     let l3 = env.s("l3.json");
     env.expect(
         0,
-        &["revocation", "publish", "-o", &l3, "--key", "rev-1", "--key", "rev-2", "--revoke-key", &fp],
+        &[
+            "revocation",
+            "publish",
+            "-o",
+            &l3,
+            "--key",
+            "rev-1",
+            "--key",
+            "rev-2",
+            "--revoke-key",
+            &fp,
+        ],
     );
     env.expect(0, &["revocation", "fetch", &l3]);
     let (code, kind, v) = env.verify(&b);
@@ -226,13 +267,19 @@ fn trust_root_and_revocation_list_from_init_to_every_refusal() {
     env.expect(0, &["revocation", "fetch", &l6]);
     assert_eq!(env.verify(&b).0, 0);
     let policy = env.s("p.json");
-    fs::write(&policy, r#"{"version":"1","default_action":"allow","revocation":{"max_age_hours":1}}"#).unwrap();
+    fs::write(
+        &policy,
+        r#"{"version":"1","default_action":"allow","revocation":{"max_age_hours":1}}"#,
+    )
+    .unwrap();
     let out = env.run(&["verify", &b, "--policy", &policy]);
     assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
 
     // An expired root (put in place by hand: install refuses it): every
     // verification fails closed.
-    let base = cerro_core::trust::root::open_root(&fs::read(&r2).unwrap()).unwrap().root;
+    let base = cerro_core::trust::root::open_root(&fs::read(&r2).unwrap())
+        .unwrap()
+        .root;
     let reroot = |version: u64, expires: u64| {
         let r = TrustRoot::new(
             version,

@@ -745,7 +745,14 @@ fn decide_fails_closed_on_a_stale_list_a_revocation_and_an_expired_root() {
     let mut fx = fixture();
     let home = Home::new(&fx.cfg.home);
     let key = |s: u8| SigningKey::from_bytes(&[s; 32]);
-    let set = |role: &str, s: u8| KeySet::new(role, vec![(format!("{role}-1"), PublicKey::from(key(s).verifying_key()))], 1).unwrap();
+    let set = |role: &str, s: u8| {
+        KeySet::new(
+            role,
+            vec![(format!("{role}-1"), PublicKey::from(key(s).verifying_key()))],
+            1,
+        )
+        .unwrap()
+    };
     let root = TrustRoot::new(
         1,
         NOW + 30 * 86_400,
@@ -760,7 +767,11 @@ fn decide_fails_closed_on_a_stale_list_a_revocation_and_an_expired_root() {
     env.sign(&key(1)).unwrap();
     home.install_root(&env.to_bytes().unwrap(), NOW).unwrap();
     let policy = fx.cfg.home.join("policy.json");
-    std::fs::write(&policy, br#"{"version":"1","default_action":"allow","revocation":{"max_age_hours":24}}"#).unwrap();
+    std::fs::write(
+        &policy,
+        br#"{"version":"1","default_action":"allow","revocation":{"max_age_hours":24}}"#,
+    )
+    .unwrap();
     fx.cfg.policy = Some(policy);
     let install = |version: u64, issued: u64, keys: Vec<RevokedKey>, releases: Vec<Digest>| {
         let l = RevocationList::new(version, issued, issued + 7 * 86_400, keys, releases).unwrap();
@@ -794,7 +805,15 @@ fn decide_fails_closed_on_a_stale_list_a_revocation_and_an_expired_root() {
     refused(&at(NOW + 60), "release_revoked", 7);
     // A fresh list revoking the signer's key: it no longer counts.
     let k = home.load_trust().unwrap().get("k").unwrap().fingerprint;
-    install(3, NOW, vec![RevokedKey { fingerprint: k, after: None }], vec![]);
+    install(
+        3,
+        NOW,
+        vec![RevokedKey {
+            fingerprint: k,
+            after: None,
+        }],
+        vec![],
+    );
     refused(&at(NOW + 60), "signer_not_trusted", 3);
     install(4, NOW, vec![], vec![]);
     assert!(at(NOW + 60).allowed);

@@ -77,7 +77,8 @@ pub fn check_entry(entry: &[u8]) -> Result<()> {
     };
     let text = std::str::from_utf8(entry).map_err(|_| bad("not UTF-8"))?;
     // A release's entry, or a revocation list's (spec/trust-store.md §10.4).
-    let kinds: [(&str, fn(&Digest) -> Vec<u8>); 2] = [
+    type MakeEntry = fn(&Digest) -> Vec<u8>;
+    let kinds: [(&str, MakeEntry); 2] = [
         (RELEASE_ENTRY_PREFIX, release_entry_for),
         (REVOCATION_ENTRY_PREFIX, revocation_entry_for),
     ];

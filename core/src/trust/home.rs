@@ -443,9 +443,7 @@ impl Home {
         })?;
         let mut state = self.trust_state()?;
         let installed = self.revocation_bytes()?.unwrap_or_default();
-        let installed_version = open_revocation(&installed)
-            .map(|s| s.list.version())
-            .unwrap_or(0);
+        let installed_version = open_revocation(&installed).map(|s| s.list.version()).unwrap_or(0);
         let highest = state.revocation_version.max(installed_version);
         let floor: &[u8] = if installed_version == highest {
             installed.as_slice()

@@ -562,9 +562,7 @@ impl TrustStore {
             let status = match entry {
                 None => SignerStatus::Unknown,
                 Some(k) if k.revoked_at.is_some() => SignerStatus::Revoked,
-                Some(_) if self.revocation.as_ref().is_some_and(|r| r.revokes_key(fp, now)) => {
-                    SignerStatus::Revoked
-                }
+                Some(_) if self.revocation.as_ref().is_some_and(|r| r.revokes_key(fp, now)) => SignerStatus::Revoked,
                 Some(k) if k.valid_from.is_some_and(|t| now < t) => SignerStatus::NotYetValid,
                 Some(k) if k.valid_until.is_some_and(|t| now > t) => SignerStatus::Expired,
                 Some(k) if k.level < min_level => SignerStatus::BelowTrust(k.level),

@@ -80,7 +80,9 @@ impl KeySet {
                 return Err(invalid(format!("key {name:?} is listed twice")));
             }
             if !fps.insert(Fingerprint::of(key)) {
-                return Err(invalid(format!("key {name:?} is another name's key: a key counts once")));
+                return Err(invalid(format!(
+                    "key {name:?} is another name's key: a key counts once"
+                )));
             }
         }
         if threshold == 0 || threshold > keys.len() {
@@ -497,8 +499,11 @@ pub fn verify_root(bytes: &[u8], trusted: Option<(&TrustRoot, &[u8])>, now: u64)
                 installed: old.version,
             });
         }
-        old.root
-            .check(&signed.envelope, &format!("{what} (by the keys of root version {})", old.version), now)?;
+        old.root.check(
+            &signed.envelope,
+            &format!("{what} (by the keys of root version {})", old.version),
+            now,
+        )?;
     }
     new.root.check(&signed.envelope, &what, now)?;
     new.check_expiry(now)?;
@@ -722,7 +727,10 @@ pub fn verify_revocation(
 /// Opens a signed document's envelope: bounded, canonical, of `payload_type`.
 fn open_envelope(what: &str, bytes: &[u8], max: u64, payload_type: &str) -> Result<Envelope> {
     if bytes.len() as u64 > max {
-        return Err(Error::malformed(what, format!("{} bytes, more than {max}", bytes.len())));
+        return Err(Error::malformed(
+            what,
+            format!("{} bytes, more than {max}", bytes.len()),
+        ));
     }
     let envelope = Envelope::parse(what, bytes)?;
     if envelope.payload_type != payload_type {

@@ -68,10 +68,12 @@ pub fn run(ctx: &Ctx, cmd: RevocationCommand) -> Result<ExitCode> {
             let state = ctx.home.trust_state()?;
             let version = match version {
                 Some(v) => v,
-                None => state
-                    .revocation_version
-                    .max(installed.as_ref().map_or(0, RevocationList::version))
-                    + 1,
+                None => {
+                    state
+                        .revocation_version
+                        .max(installed.as_ref().map_or(0, RevocationList::version))
+                        + 1
+                }
             };
             let list = RevocationList::new(
                 version,

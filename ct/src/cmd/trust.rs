@@ -147,7 +147,9 @@ fn show(ctx: &Ctx, file: Option<&Path>, as_json: bool) -> Result<ExitCode> {
     let keys = |ks: &KeySet| {
         ks.keys()
             .iter()
-            .map(|(id, k)| json!({"id": id, "type": k.algorithm().as_str(), "fingerprint": Fingerprint::of(k).to_hex()}))
+            .map(
+                |(id, k)| json!({"id": id, "type": k.algorithm().as_str(), "fingerprint": Fingerprint::of(k).to_hex()}),
+            )
             .collect::<Vec<_>>()
     };
     let doc = json!({

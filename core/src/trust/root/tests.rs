@@ -180,16 +180,24 @@ fn roots_are_read_in_one_spelling_only() {
         (sign(payload.clone(), REVOCATION_PAYLOAD_TYPE), "payloadType"),
         (sign(format!(" {text}").into_bytes(), ROOT_PAYLOAD_TYPE), "canonical"),
         (
-            sign(format!("{},\"zzz\":1}}", &text[..text.len() - 1]).into_bytes(), ROOT_PAYLOAD_TYPE),
+            sign(
+                format!("{},\"zzz\":1}}", &text[..text.len() - 1]).into_bytes(),
+                ROOT_PAYLOAD_TYPE,
+            ),
             "unknown field",
         ),
         (
-            sign(text.replacen("\"version\":1", "\"version\":1,\"version\":2", 1).into_bytes(), ROOT_PAYLOAD_TYPE),
+            sign(
+                text.replacen("\"version\":1", "\"version\":1,\"version\":2", 1)
+                    .into_bytes(),
+                ROOT_PAYLOAD_TYPE,
+            ),
             "canonical",
         ),
         (
             sign(
-                text.replace(&format_rfc3339(NOW + YEAR), "2027-01-15T08:00:00+00:00").into_bytes(),
+                text.replace(&format_rfc3339(NOW + YEAR), "2027-01-15T08:00:00+00:00")
+                    .into_bytes(),
                 ROOT_PAYLOAD_TYPE,
             ),
             "RFC 3339",
@@ -276,7 +284,10 @@ fn a_revocation_list_needs_k_revocation_keys_and_a_higher_version() {
     // One spelling: unsorted entries are refused.
     let text = String::from_utf8(l2.to_payload().unwrap()).unwrap();
     assert!(text.contains("\"releases\":[\"sha256:"), "{text}");
-    assert!(RevocationList::new(1, NOW, NOW, vec![], vec![]).is_err(), "next_update = issued");
+    assert!(
+        RevocationList::new(1, NOW, NOW, vec![], vec![]).is_err(),
+        "next_update = issued"
+    );
     let d = Digest::of(b"x");
     assert!(RevocationList::new(1, NOW, NOW + 1, vec![], vec![d, d]).is_err());
 }
@@ -324,7 +335,10 @@ fn the_home_installs_a_root_keeps_the_highest_version_and_fails_closed() {
     let v1 = root_v(1, &[1, 2, 3]);
     let v1_bytes = signed(&v1, &[1, 2]);
     assert!(home.install_root(&v1_bytes, NOW).unwrap().1);
-    assert!(!home.install_root(&v1_bytes, NOW).unwrap().1, "a reinstall changes nothing");
+    assert!(
+        !home.install_root(&v1_bytes, NOW).unwrap().1,
+        "a reinstall changes nothing"
+    );
     let store = home.load_for_verification(NOW).unwrap();
     let origins: Vec<&str> = store.logs().map(|l| l.origin()).collect();
     assert_eq!(origins, ["log10.example/releases", "log11.example/releases"]);
@@ -364,7 +378,8 @@ fn the_home_installs_a_revocation_list_under_the_root() {
     // No root, no list.
     let e = home.install_revocation(&b1, NOW).unwrap_err();
     refused(&e, "invalid_config", ExitCode::Config);
-    home.install_root(&signed(&root_v(1, &[1, 2, 3]), &[1, 2]), NOW).unwrap();
+    home.install_root(&signed(&root_v(1, &[1, 2, 3]), &[1, 2]), NOW)
+        .unwrap();
     assert!(home.install_revocation(&b1, NOW).unwrap().1);
     let store = home.load_for_verification(NOW).unwrap();
     assert!(store.revocation().unwrap().revokes_release(&Digest::of(b"r")));
