@@ -258,6 +258,10 @@ fn trust_root_and_revocation_list_from_init_to_every_refusal() {
     env.expect(0, &["revocation", "fetch", &l5]);
     let (code, kind, v) = env.verify(&b);
     assert_eq!((code, kind.as_str()), (7, "revocation_stale"), "{v}");
+    // ct doctor says so, and shows the root in force.
+    let doctor = String::from_utf8(env.run(&["doctor"]).stdout).unwrap();
+    assert!(doctor.contains("[ok  ] signed trust root version 2"), "{doctor}");
+    assert!(doctor.contains("[FAIL] revocation list version 11"), "{doctor}");
     // A fresh list, and a policy bounding its age to an hour: a list
     // issued two hours ago is stale too.
     let l6 = sign_list(

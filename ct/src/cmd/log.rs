@@ -57,6 +57,11 @@ pub fn run_home(ctx: &Ctx, cmd: &LogCommand) -> Result<ExitCode> {
         }
         LogCommand::List { json } => {
             let store = ctx.home.load_trust()?;
+            if ctx.home.trust_root_bytes()?.is_some() {
+                eprintln!(
+                    "note: a signed trust root is installed: its logs apply, not these of trust.toml (ct trust root show)"
+                );
+            }
             if *json {
                 let logs: Vec<_> = store
                     .logs()
