@@ -556,6 +556,32 @@ mod tests {
         DeploymentPolicy::from_json("p", doc.as_bytes()).map_err(|e| e.to_string())
     }
 
+    /// `revocation.max_age_hours` (spec/policy.md §1.8): the bound core's
+    /// `verify` enforces, in seconds; 0 and absurd values refused.
+    #[test]
+    fn revocation_bounds_the_lists_age() {
+        use cerro_core::policy_interface::Policy as _;
+        let p = load(r#"{"version":"1","revocation":{"max_age_hours":24}}"#).unwrap();
+        assert_eq!(p.revocation().unwrap().max_age_hours, 24);
+        assert_eq!(p.revocation_max_age(), Some(86_400));
+        assert_eq!(load(r#"{"version":"1"}"#).unwrap().revocation_max_age(), None);
+        for (bad, why) in [
+            (r#"{"version":"1","revocation":{"max_age_hours":0}}"#, "at least 1"),
+            (r#"{"version":"1","revocation":{"max_age_hours":87600001}}"#, "at most"),
+            (r#"{"version":"1","revocation":{}}"#, "max_age_hours"),
+            (
+                r#"{"version":"1","revocation":{"max_age_hours":1,"max_age_hours":2}}"#,
+                "duplicate",
+            ),
+        ] {
+            let e = load(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        // The normalised form reads back to the same policy.
+        let shown = serde_json::to_vec(&p).unwrap();
+        assert_eq!(DeploymentPolicy::from_json("p", &shown).unwrap(), p);
+    }
+
     #[test]
     fn good_documents_load_and_normalise() {
         let p = load(r#"{"version":"1","signers":{"allowed":[{"key_id":"*"}]}}"#).unwrap();
