@@ -26,6 +26,8 @@ pub enum ExitCode {
     MissingAttestation = 5,
     /// A transparency-log proof was refused (not malformed: untrusted).
     Transparency = 6,
+    /// Revoked by the host's signed revocation list, or that list is stale.
+    Revoked = 7,
     /// The bundle (or another input) is malformed or hostile.
     Malformed = 10,
     /// Reading or writing a file failed.
@@ -40,7 +42,7 @@ pub enum ExitCode {
 
 impl ExitCode {
     /// Every code, in numeric order, with a one-line meaning (for `ct man exit-codes`).
-    pub const ALL: [(ExitCode, &'static str); 12] = [
+    pub const ALL: [(ExitCode, &'static str); 13] = [
         (ExitCode::Valid, "valid: every check passed"),
         (ExitCode::DigestMismatch, "digest mismatch: a blob, the package manifest or a statement binding does not match its digest"),
         (ExitCode::SignatureInvalid, "signature invalid: a signature by a known key does not verify over the envelope"),
@@ -48,6 +50,7 @@ impl ExitCode {
         (ExitCode::PolicyRejection, "policy rejection: the deployment policy refused the bundle, e.g. for a signer, registry, pin, age or attestation it requires (the message names the rule)"),
         (ExitCode::MissingAttestation, "missing attestation: the bundle carries no release attestation (one a policy requires is exit 4), or the registry holds no Cerro Torre bundle for the image (ct fetch names what it found instead)"),
         (ExitCode::Transparency, "transparency: a log proof does not verify: a log outside the trust, a checkpoint without a valid signature by its log's key, a known key's signature that does not verify, too few witness cosignatures, or an inclusion proof that does not reach the checkpoint's root"),
+        (ExitCode::Revoked, "revoked: the bundle's release or image is on the host's signed revocation list, or that list is stale (past its next update, issued longer ago than the policy's revocation.max_age_hours, or missing when the policy sets it)"),
         (ExitCode::Malformed, "malformed bundle or input: not a tar, unsafe or unexpected member, bad JSON/TOML, unknown media type, truncated data"),
         (ExitCode::Io, "I/O error: a file could not be read or written (the message names it)"),
         (ExitCode::Network, "network error: a registry could not be reached or answered with an error"),
@@ -178,11 +181,19 @@ pub enum Kind {
     TlogBatch,
     /// `cerro_tlog::Error`: the log stopped after a failed append.
     TlogStopped,
+    /// [`Error::TrustRootExpired`].
+    TrustRootExpired,
+    /// [`Error::Rollback`].
+    Rollback,
+    /// [`Error::ReleaseRevoked`].
+    ReleaseRevoked,
+    /// [`Error::RevocationStale`].
+    RevocationStale,
 }
 
 impl Kind {
     /// Every kind, in declaration order (for the exhaustive test and `ct man exit-codes`).
-    pub const ALL: [Kind; 52] = [
+    pub const ALL: [Kind; 56] = [
         Kind::Io,
         Kind::DigestMismatch,
         Kind::SizeMismatch,
@@ -235,6 +246,10 @@ impl Kind {
         Kind::TlogEntry,
         Kind::TlogBatch,
         Kind::TlogStopped,
+        Kind::TrustRootExpired,
+        Kind::Rollback,
+        Kind::ReleaseRevoked,
+        Kind::RevocationStale,
     ];
 
     /// THE table: the kind's stable snake_case name, its documented exit
@@ -296,6 +311,10 @@ impl Kind {
             Kind::TlogEntry => ("tlog_entry", X::Malformed, "malformed"),
             Kind::TlogBatch => ("tlog_batch", X::Malformed, "malformed"),
             Kind::TlogStopped => ("tlog_stopped", X::Io, "io"),
+            Kind::TrustRootExpired => ("trust_root_expired", X::Config, "config"),
+            Kind::Rollback => ("rollback", X::Config, "config"),
+            Kind::ReleaseRevoked => ("release_revoked", X::Revoked, "release_revoked"),
+            Kind::RevocationStale => ("revocation_stale", X::Revoked, "revocation_stale"),
         }
     }
 
@@ -622,6 +641,51 @@ pub enum Error {
         reason: String,
     },
 
+    /// The installed trust root has expired (TUF §5.3.10): nothing verifies
+    /// until a newer root is installed.
+    #[error(
+        "trust root version {version} expired at {expires} (now {now}): install a newer root (ct trust root install)"
+    )]
+    TrustRootExpired {
+        /// Its version.
+        version: u64,
+        /// When it expired (RFC 3339).
+        expires: String,
+        /// The time of the check (RFC 3339).
+        now: String,
+    },
+
+    /// A trust root or revocation list older than the one this host has
+    /// seen, or of the same version with other content.
+    #[error("{what} version {offered} is refused: this host has seen version {installed} (a lower version, or the same version with other content, is a rollback)")]
+    Rollback {
+        /// `trust root` or `revocation list`.
+        what: &'static str,
+        /// The version offered.
+        offered: u64,
+        /// The highest version seen.
+        installed: u64,
+    },
+
+    /// The bundle's release envelope or image is on the revocation list in force.
+    #[error("revoked: {what} {digest} is on revocation list version {version}")]
+    ReleaseRevoked {
+        /// `release envelope` or `image manifest`.
+        what: &'static str,
+        /// The revoked digest.
+        digest: Digest,
+        /// The list's version.
+        version: u64,
+    },
+
+    /// The revocation list in force is too old to be relied on (or missing
+    /// when the policy bounds its age): every verification fails closed.
+    #[error("revocation list stale: {reason}; install a fresh one (ct revocation fetch)")]
+    RevocationStale {
+        /// Which bound was passed.
+        reason: String,
+    },
+
     /// A registry could not be reached, or answered with an error (its
     /// message is kept). Raised by front ends (`cerro-registry`): this crate
     /// itself does no network I/O.
@@ -691,6 +755,10 @@ impl Error {
             Error::NoteSignatureInvalid { .. } => Kind::NoteSignatureInvalid,
             Error::TlogWitnessQuorum { .. } => Kind::TlogWitnessQuorum,
             Error::TlogProofMismatch { .. } => Kind::TlogProofMismatch,
+            Error::TrustRootExpired { .. } => Kind::TrustRootExpired,
+            Error::Rollback { .. } => Kind::Rollback,
+            Error::ReleaseRevoked { .. } => Kind::ReleaseRevoked,
+            Error::RevocationStale { .. } => Kind::RevocationStale,
         }
     }
 
@@ -810,6 +878,10 @@ mod tests {
                 Kind::TlogEntry => 49,
                 Kind::TlogBatch => 50,
                 Kind::TlogStopped => 51,
+                Kind::TrustRootExpired => 52,
+                Kind::Rollback => 53,
+                Kind::ReleaseRevoked => 54,
+                Kind::RevocationStale => 55,
             };
             assert_eq!(Kind::ALL[index], k);
             let (name, code, check) = k.row();
@@ -1004,6 +1076,22 @@ mod tests {
                 proof: "p".into(),
                 reason: "r".into(),
             },
+            Error::TrustRootExpired {
+                version: 1,
+                expires: "e".into(),
+                now: "n".into(),
+            },
+            Error::Rollback {
+                what: "trust root",
+                offered: 1,
+                installed: 2,
+            },
+            Error::ReleaseRevoked {
+                what: "image manifest",
+                digest: d,
+                version: 1,
+            },
+            Error::RevocationStale { reason: "r".into() },
         ];
         let kinds: std::collections::BTreeSet<Kind> = all.iter().map(Error::kind).collect();
         assert_eq!(kinds.len(), all.len(), "two variants share a kind");

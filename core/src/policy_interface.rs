@@ -51,6 +51,14 @@ pub struct PolicyDecision {
 pub trait Policy {
     /// Decides. Must not panic; an internal inconsistency is a refusal.
     fn evaluate(&self, input: &PolicyInput<'_>) -> PolicyDecision;
+
+    /// The policy's bound on the age of the revocation list in force, in
+    /// seconds (`revocation.max_age_hours`), if it sets one. `verify`
+    /// enforces it, before any signature is checked (spec/trust-store.md
+    /// §10.3): a list issued longer ago, or none at all, refuses (exit 7).
+    fn revocation_max_age(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// No deployment policy: the verifier's own baseline (at least one valid

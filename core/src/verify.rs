@@ -6,6 +6,10 @@
 //! facts come first, so a bundle no trusted key signed costs one signature
 //! check per known key and nothing else (no payload parsing):
 //! 1. a release attestation is present (5);
+//!    Then the revocation list in force (spec/trust-store.md §10.3): it
+//!    must not be past its next update, nor (with the policy's
+//!    `revocation.max_age_hours`) issued longer ago or missing (7); the
+//!    release envelope and the image manifest must not be on it (7);
 //! 2. its payloadType is in-toto (10); each signature by a key in the trust
 //!    store is checked over the DSSE PAE with RFC 8032 strict rules; one
 //!    that does not verify is reported and does not count (anyone on the
@@ -26,6 +30,9 @@
 //! 6. every transparency-log proof the bundle carries from a log in the
 //!    trust store verifies for this release's entry (6); proofs from other
 //!    logs are reported and not counted (spec/transparency.md §12);
+//!    with a signed trust root installed, at least its quorum of distinct
+//!    logs, each with its quorum of witness cosignatures, proved it (4,
+//!    rule `trust_root.quorum`; spec/trust-store.md §9.3);
 //! 7. the deployment policy allows it (4), given the verified proofs.
 //!
 //! Blob digests were already checked while the bundle was read.
@@ -484,6 +491,16 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         format!("{} ({} signature(s))", release.path, release.envelope.signatures.len()),
     );
 
+    // 1b. The revocation list in force: fresh, and not naming this release.
+    check_revocation(
+        bundle,
+        release,
+        trust,
+        policy.revocation_max_age(),
+        now,
+        &mut report.checks,
+    )?;
+
     // 2, 3. Signatures by known keys over the exact payload bytes, then the
     // baseline tally, before any look inside the payload.
     let signers = baseline(
@@ -556,6 +573,7 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
 
     // 6. Transparency-log proofs, offline.
     let logs = check_proofs(bundle, release, trust, report)?;
+    check_root_quorum(trust, &logs, &mut report.checks)?;
 
     // 7. Policy.
     let decision = policy.evaluate(&PolicyInput {
@@ -579,6 +597,129 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
             reason: decision.reason,
         });
     }
+    Ok(())
+}
+
+/// Step 1b (spec/trust-store.md §10.3): the revocation list in force must
+/// be fresh — before its `next_update`, and, when the policy bounds its
+/// age, issued at most `max_age` seconds ago (with such a bound and no
+/// list, the host knows nothing of revocations: refused) — and must name
+/// neither this release's envelope nor its image manifest. Revoked keys
+/// are not counted later by [`TrustStore::tally`].
+fn check_revocation(
+    bundle: &Bundle,
+    release: &Attestation,
+    trust: &TrustStore,
+    max_age: Option<u64>,
+    now: u64,
+    checks: &mut Vec<Check>,
+) -> Result<(), Error> {
+    use crate::timestamp::format_rfc3339;
+    let Some(list) = trust.revocation() else {
+        return match max_age {
+            None => Ok(()),
+            Some(_) => {
+                let e = Error::RevocationStale {
+                    reason: "the policy sets revocation.max_age_hours and no revocation list is installed".into(),
+                };
+                push(checks, "revocation", false, e.to_string());
+                Err(e)
+            }
+        };
+    };
+    let stale = if now >= list.next_update() {
+        Some(format!(
+            "version {} was due to be replaced at {} (now {})",
+            list.version(),
+            format_rfc3339(list.next_update()),
+            format_rfc3339(now)
+        ))
+    } else {
+        max_age.filter(|m| now > list.issued().saturating_add(*m)).map(|m| {
+            format!(
+                "version {} was issued at {}, more than revocation.max_age_hours ({}) before now ({})",
+                list.version(),
+                format_rfc3339(list.issued()),
+                m / 3600,
+                format_rfc3339(now)
+            )
+        })
+    };
+    if let Some(reason) = stale {
+        let e = Error::RevocationStale { reason };
+        push(checks, "revocation", false, e.to_string());
+        return Err(e);
+    }
+    let envelope = bundle
+        .member(&release.path)
+        .ok_or_else(|| Error::malformed("bundle", "the release attestation is not among the members"))?
+        .digest;
+    for (what, digest) in [("release envelope", envelope), ("image manifest", bundle.image.digest)] {
+        if list.revokes_release(&digest) {
+            let e = Error::ReleaseRevoked {
+                what,
+                digest,
+                version: list.version(),
+            };
+            push(checks, "revocation", false, e.to_string());
+            return Err(e);
+        }
+    }
+    push(
+        checks,
+        "revocation",
+        true,
+        format!(
+            "revocation list version {} (issued {}, next update {}) names neither the release nor the image",
+            list.version(),
+            format_rfc3339(list.issued()),
+            format_rfc3339(list.next_update())
+        ),
+    );
+    Ok(())
+}
+
+/// Step 6b (spec/trust-store.md §9.3): with a signed trust root in force,
+/// its quorum binds every verification, with or without a deployment
+/// policy: at least `quorum.logs` distinct logs proved the release, each
+/// under a checkpoint `quorum.witnesses` distinct trusted witnesses
+/// cosigned (counted by [`crate::tlog::logs_with_witnesses`], as the
+/// policy's `transparency` rule counts).
+fn check_root_quorum(trust: &TrustStore, logs: &[VerifiedTlogProof], checks: &mut Vec<Check>) -> Result<(), Error> {
+    let Some(root) = trust.root() else {
+        return Ok(());
+    };
+    let q = root.quorum;
+    if q.logs == 0 {
+        return Ok(());
+    }
+    let counted = crate::tlog::logs_with_witnesses(logs, q.witnesses);
+    if counted.len() < q.logs {
+        let e = Error::PolicyRejection {
+            rule: "trust_root.quorum".into(),
+            reason: format!(
+                "{} of {} distinct trusted logs required by trust root version {} prove the release, each with {} witness cosignature(s)",
+                counted.len(),
+                q.logs,
+                root.version,
+                q.witnesses
+            ),
+        };
+        push(checks, "trust root quorum", false, e.to_string());
+        return Err(e);
+    }
+    push(
+        checks,
+        "trust root quorum",
+        true,
+        format!(
+            "{} distinct logs with at least {} witness cosignature(s) (trust root version {} requires {})",
+            counted.len(),
+            q.witnesses,
+            root.version,
+            q.logs
+        ),
+    );
     Ok(())
 }
 

@@ -221,6 +221,14 @@ pub enum Command {
     /// extends the last one it cosigned for that log (spec/transparency.md §13).
     #[command(subcommand)]
     Witness(WitnessCommand),
+    /// The signed trust root: logs, witnesses, quorum and revocation signers, signed k of n by
+    /// root keys, never fetched by verify (spec/trust-store.md §9).
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// The signed revocation list: revoked keys and releases, signed k of n by the trust root's
+    /// revocation keys (spec/trust-store.md §10).
+    #[command(subcommand)]
+    Revocation(RevocationCommand),
     /// Check this installation: state directory, key permissions, trust store, CPU.
     Doctor,
     /// Print version information.
@@ -433,6 +441,120 @@ pub struct RegistryArgs {
     /// /etc/containers/certs.d/HOST, /etc/docker/certs.d/HOST).
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// The signed trust root (spec/trust-store.md §9).
+    #[command(subcommand)]
+    Root(RootCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RootCommand {
+    /// Write an unsigned trust root to FILE (then `ct trust root sign`, then install). Keys are
+    /// named by their local ids in the trust store (public keys suffice).
+    Init {
+        /// The file to write (never replaced).
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+        /// The root's version: 1 for the first, higher than the installed root's for an update.
+        #[arg(long = "root-version", value_name = "N")]
+        version: u64,
+        /// When the root expires (RFC 3339, e.g. 2027-12-31T00:00:00Z); after it nothing verifies.
+        #[arg(long, value_name = "TIME")]
+        expires: String,
+        /// A root key (local key id). Repeat for each.
+        #[arg(long = "root-key", value_name = "ID", required = true)]
+        root_keys: Vec<String>,
+        /// How many root keys must sign the root (and its successor).
+        #[arg(long, value_name = "K")]
+        threshold: usize,
+        /// A revocation key (local key id). Repeat for each.
+        #[arg(long = "revocation-key", value_name = "ID", required = true)]
+        revocation_keys: Vec<String>,
+        /// How many revocation keys must sign a revocation list.
+        #[arg(long, value_name = "K")]
+        revocation_threshold: usize,
+        /// A transparency log: its verifier key (the key's name is its origin). Repeat for each.
+        #[arg(long = "log", value_name = "VKEY")]
+        logs: Vec<String>,
+        /// A witness: its cosignature/v1 verifier key. Repeat for each.
+        #[arg(long = "witness", value_name = "VKEY")]
+        witnesses: Vec<String>,
+        /// Distinct logs that must prove every release (0: none).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        quorum_logs: usize,
+        /// Distinct witnesses that must have cosigned a log's checkpoint for it to count.
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        quorum_witnesses: usize,
+    },
+    /// Add signatures to a trust root FILE, in place: root keys of this root and, for an
+    /// update, of the root it replaces.
+    Sign {
+        /// The trust root file.
+        file: PathBuf,
+        /// The signing key (local key id with a private key). Repeat for each.
+        #[arg(long = "key", value_name = "ID", required = true)]
+        keys: Vec<String>,
+    },
+    /// Install a trust root: the first as given (compare its root keys out of band), an update
+    /// only when signed by k keys of the installed root and k of its own, with a higher version.
+    Install {
+        /// The trust root file.
+        file: PathBuf,
+    },
+    /// Show the installed trust root (or FILE's).
+    Show {
+        /// A trust root file to show instead of the installed one.
+        file: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevocationCommand {
+    /// Make and sign a revocation list: the installed list's entries plus those given, the next
+    /// version, issued now; optionally enter it in transparency logs.
+    Publish {
+        /// The file to write (never replaced).
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+        /// A revocation key to sign with (local key id with a private key). Repeat for each.
+        #[arg(long = "key", value_name = "ID", required = true)]
+        keys: Vec<String>,
+        /// Revoke a key: its fingerprint (64 hex), or FINGERPRINT@TIME to revoke it from TIME on.
+        #[arg(long = "revoke-key", value_name = "FP[@TIME]")]
+        revoke_keys: Vec<String>,
+        /// Revoke a release: its release envelope's or image manifest's digest (sha256:…).
+        #[arg(long = "revoke", value_name = "DIGEST")]
+        revoke: Vec<String>,
+        /// Hours until the next list is due (its next_update).
+        #[arg(long, value_name = "H", default_value_t = 168)]
+        valid_hours: u64,
+        /// The version (default: one above the highest installed).
+        #[arg(long = "list-version", value_name = "N")]
+        version: Option<u64>,
+        /// Enter the list in a transparency log: URL[=VKEY] (as `ct log submit --log`). Repeat.
+        #[arg(long = "log", value_name = "URL[=VKEY]")]
+        logs: Vec<String>,
+    },
+    /// Install a revocation list from FILE or an http(s) URL: signed by k revocation keys of the
+    /// installed trust root, not older than the highest version installed.
+    Fetch {
+        /// A file or an http(s) URL.
+        source: String,
+    },
+    /// Show the installed revocation list (or FILE's).
+    Show {
+        /// A revocation list file to show instead of the installed one.
+        file: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -209,6 +209,9 @@ impl Config {
             self.home.clone(),
             self.home.join("trust.toml"),
             self.home.join("keys"),
+            self.home.join(cerro_core::trust::home::ROOT_FILE),
+            self.home.join(cerro_core::trust::home::REVOCATION_FILE),
+            self.home.join(cerro_core::trust::home::STATE_FILE),
             self.store.clone(),
         ];
         paths.extend(self.policy.clone());

@@ -199,7 +199,7 @@ fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
 }
 
 fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
-    let trust = match load_trust(cfg) {
+    let trust = match load_trust(cfg, req.now) {
         Ok(t) => t,
         Err(e) => return refuse(None, e),
     };

@@ -73,9 +73,11 @@ impl Host {
         (self.clock)()
     }
 
-    /// The trust store (`<home>/trust.toml`, `keys/`); missing: empty.
+    /// The trust store as verification uses it now (`<home>/trust.toml`,
+    /// `keys/`, and the signed trust root and revocation list when
+    /// installed: `Home::load_for_verification`); missing: empty.
     pub fn trust(&self) -> Result<TrustStore, Error> {
-        load_trust(&self.config)
+        load_trust(&self.config, self.now()?)
     }
 
     /// The deployment policy (the one selection rule: `--policy`, else
@@ -131,9 +133,11 @@ impl Host {
     }
 }
 
-/// The trust store of `cfg`.
-pub(crate) fn load_trust(cfg: &Config) -> Result<TrustStore, Error> {
-    Home::new(&cfg.home).load_trust()
+/// The trust store of `cfg` as verification uses it at `now`: with an
+/// installed trust root its logs, witnesses and quorum, and its revocation
+/// list; an expired or rolled-back root or list refuses (fail closed).
+pub(crate) fn load_trust(cfg: &Config, now: u64) -> Result<TrustStore, Error> {
+    Home::new(&cfg.home).load_for_verification(now)
 }
 
 /// The deployment policy at `path` (bounded read; any failure is an

@@ -731,3 +731,94 @@ fn the_host_service_verifies_files_and_previews_the_decision() {
         .unwrap_err();
     assert_eq!(e.exit_code(), cerro_core::ExitCode::Io, "{e}");
 }
+
+/// A signed trust root and revocation list in the host's home (issue #12):
+/// `decide`, what the shim and the hook call, refuses (fails closed) with a
+/// stale or missing list under `revocation.max_age_hours`, a revoked image
+/// or key, and an expired root; a fresh list that names neither admits.
+#[test]
+fn decide_fails_closed_on_a_stale_list_a_revocation_and_an_expired_root() {
+    use cerro_core::key::PublicKey;
+    use cerro_core::trust::root::{KeySet, Quorum, RevocationList, RevokedKey, TrustRoot};
+    use ed25519_dalek::SigningKey;
+
+    let mut fx = fixture();
+    let home = Home::new(&fx.cfg.home);
+    let key = |s: u8| SigningKey::from_bytes(&[s; 32]);
+    let set = |role: &str, s: u8| {
+        KeySet::new(
+            role,
+            vec![(format!("{role}-1"), PublicKey::from(key(s).verifying_key()))],
+            1,
+        )
+        .unwrap()
+    };
+    let root = TrustRoot::new(
+        1,
+        NOW + 30 * 86_400,
+        set("root", 1),
+        vec![],
+        vec![],
+        Quorum { logs: 0, witnesses: 0 },
+        set("revocation", 2),
+    )
+    .unwrap();
+    let mut env = root.to_envelope().unwrap();
+    env.sign(&key(1)).unwrap();
+    home.install_root(&env.to_bytes().unwrap(), NOW).unwrap();
+    let policy = fx.cfg.home.join("policy.json");
+    std::fs::write(
+        &policy,
+        br#"{"version":"1","default_action":"allow","revocation":{"max_age_hours":24}}"#,
+    )
+    .unwrap();
+    fx.cfg.policy = Some(policy);
+    let install = |version: u64, issued: u64, keys: Vec<RevokedKey>, releases: Vec<Digest>| {
+        let l = RevocationList::new(version, issued, issued + 7 * 86_400, keys, releases).unwrap();
+        let mut env = l.to_envelope().unwrap();
+        env.sign(&key(2)).unwrap();
+        home.install_revocation(&env.to_bytes().unwrap(), NOW).unwrap();
+    };
+    let at = |now: u64| {
+        let images = [fx.image];
+        let mut req = ask(&images, None);
+        req.now = now;
+        decide(&fx.cfg, &req)
+    };
+    let refused = |d: &cerro_enforce::Decision, check: &str, code: u8| {
+        assert!(!d.allowed && d.admission().is_none(), "{}", d.reason);
+        assert_eq!((d.check, d.exit_code), (Some(check), code), "{}", d.reason);
+    };
+
+    // The policy bounds the list's age and none is installed.
+    refused(&at(NOW), "revocation_stale", 7);
+    // A fresh list naming neither: admitted.
+    install(1, NOW - 3600, vec![], vec![]);
+    let d = at(NOW);
+    assert!(d.allowed && d.admission().is_some(), "{}", d.reason);
+    // The same list a day later: stale, every start refused.
+    let d = at(NOW + 24 * 3600);
+    refused(&d, "revocation_stale", 7);
+    assert!(d.reason.contains("revocation.max_age_hours"), "{}", d.reason);
+    // A fresh list revoking the image.
+    install(2, NOW, vec![], vec![fx.image]);
+    refused(&at(NOW + 60), "release_revoked", 7);
+    // A fresh list revoking the signer's key: it no longer counts.
+    let k = home.load_trust().unwrap().get("k").unwrap().fingerprint;
+    install(
+        3,
+        NOW,
+        vec![RevokedKey {
+            fingerprint: k,
+            after: None,
+        }],
+        vec![],
+    );
+    refused(&at(NOW + 60), "signer_not_trusted", 3);
+    install(4, NOW, vec![], vec![]);
+    assert!(at(NOW + 60).allowed);
+    // The root expired: nothing is decided on it.
+    refused(&at(NOW + 30 * 86_400), "config", 78);
+    let log = audit(&fx.cfg);
+    assert!(log.iter().any(|r| r["check"] == "revocation_stale"));
+}

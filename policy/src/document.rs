@@ -261,6 +261,16 @@ fn default_logs() -> usize {
     DEFAULT_LOGS
 }
 
+/// The `revocation` section (spec/policy.md §1.8): how old the host's
+/// signed revocation list may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationRules {
+    /// Refuse every bundle while the revocation list in force was issued
+    /// more than this many hours ago, or while none is installed (≥ 1).
+    pub max_age_hours: u64,
+}
+
 /// A pin: the only image a package may be, and optionally who must have signed it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -300,6 +310,8 @@ pub(crate) struct Document {
     pub(crate) time: Option<TimeRules>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) transparency: Option<TransparencyRules>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revocation: Option<RevocationRules>,
 }
 
 fn deny() -> Action {
@@ -426,6 +438,13 @@ impl Document {
         if self.time.is_some_and(|t| t.max_age_days == 0) {
             return Err("time.max_age_days must be at least 1".into());
         }
+        if self.revocation.is_some_and(|r| r.max_age_hours == 0) {
+            return Err("revocation.max_age_hours must be at least 1".into());
+        }
+        // Hours to seconds must not overflow (ten thousand years is plenty).
+        if self.revocation.is_some_and(|r| r.max_age_hours > 87_600_000) {
+            return Err("revocation.max_age_hours must be at most 87600000".into());
+        }
         if self.transparency.is_some_and(|t| t.logs == 0) {
             return Err("transparency.logs must be at least 1: omit the section to require no log".into());
         }
@@ -500,6 +519,11 @@ impl DeploymentPolicy {
         self.0.registries.as_ref()
     }
 
+    /// The `revocation` section.
+    pub fn revocation(&self) -> Option<&RevocationRules> {
+        self.0.revocation.as_ref()
+    }
+
     /// The `transparency` section (after loading, also what
     /// `require_attestations.transparency_log: true` asked for).
     pub fn transparency(&self) -> Option<&TransparencyRules> {
@@ -530,6 +554,32 @@ mod tests {
 
     fn load(doc: &str) -> Result<DeploymentPolicy, String> {
         DeploymentPolicy::from_json("p", doc.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    /// `revocation.max_age_hours` (spec/policy.md §1.8): the bound core's
+    /// `verify` enforces, in seconds; 0 and absurd values refused.
+    #[test]
+    fn revocation_bounds_the_lists_age() {
+        use cerro_core::policy_interface::Policy as _;
+        let p = load(r#"{"version":"1","revocation":{"max_age_hours":24}}"#).unwrap();
+        assert_eq!(p.revocation().unwrap().max_age_hours, 24);
+        assert_eq!(p.revocation_max_age(), Some(86_400));
+        assert_eq!(load(r#"{"version":"1"}"#).unwrap().revocation_max_age(), None);
+        for (bad, why) in [
+            (r#"{"version":"1","revocation":{"max_age_hours":0}}"#, "at least 1"),
+            (r#"{"version":"1","revocation":{"max_age_hours":87600001}}"#, "at most"),
+            (r#"{"version":"1","revocation":{}}"#, "max_age_hours"),
+            (
+                r#"{"version":"1","revocation":{"max_age_hours":1,"max_age_hours":2}}"#,
+                "duplicate",
+            ),
+        ] {
+            let e = load(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        // The normalised form reads back to the same policy.
+        let shown = serde_json::to_vec(&p).unwrap();
+        assert_eq!(DeploymentPolicy::from_json("p", &shown).unwrap(), p);
     }
 
     #[test]

@@ -195,6 +195,12 @@ impl Policy for DeploymentPolicy {
             reason: r.reason,
         })
     }
+
+    /// `revocation.max_age_hours` in seconds: core's `verify` enforces it
+    /// before any signature is checked (spec/policy.md §1.8).
+    fn revocation_max_age(&self) -> Option<u64> {
+        self.0.revocation.map(|r| r.max_age_hours.saturating_mul(3600))
+    }
 }
 
 impl DeploymentPolicy {
@@ -235,12 +241,7 @@ impl DeploymentPolicy {
             // distinct origins counts distinct logs (and keys). Each proof
             // lists the distinct trusted witnesses whose cosignature of its
             // checkpoint verified; a log counts only with enough of them.
-            let origins: BTreeSet<&str> = input
-                .logs
-                .iter()
-                .filter(|l| l.witnesses().len() >= t.witnesses)
-                .map(|l| l.origin())
-                .collect();
+            let origins = cerro_core::tlog::logs_with_witnesses(input.logs, t.witnesses);
             if origins.len() < t.logs {
                 let carried = input.bundle.transparency.len();
                 let short: Vec<String> = input

@@ -74,6 +74,12 @@ impl DeploymentPolicy {
                 }
             ));
         }
+        if let Some(r) = &d.revocation {
+            s.push(format!(
+                "Nothing verifies while the host's signed revocation list is missing or was issued more than {} hour(s) ago.",
+                r.max_age_hours
+            ));
+        }
         if let Some(r) = &d.registries {
             let mut parts = Vec::new();
             if let Some(a) = &r.allowed {

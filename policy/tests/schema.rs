@@ -67,6 +67,9 @@ fn schema_and_engine_agree() {
         r#"{"version":"1","transparency":{"logs":3},"require_attestations":{"transparency_log":false}}"#.into(),
         r#"{"version":"1","transparency":{"logs":1,"witnesses":2}}"#.into(),
         r#"{"version":"1","transparency":null}"#.into(),
+        r#"{"version":"1","revocation":{"max_age_hours":24}}"#.into(),
+        r#"{"version":"1","revocation":{"max_age_hours":87600000}}"#.into(),
+        r#"{"version":"1","revocation":null}"#.into(),
     ];
     let refused = [
         r#"{}"#.to_string(),
@@ -114,6 +117,11 @@ fn schema_and_engine_agree() {
         r#"{"version":"1","transparency":{"logs":2,"witness":1}}"#.into(),
         r#"{"version":"1","transparency":{"logs":2,"witnesses":-1}}"#.into(),
         r#"{"version":"1","transparency":{"logs":"2"}}"#.into(),
+        r#"{"version":"1","revocation":{}}"#.into(),
+        r#"{"version":"1","revocation":{"max_age_hours":0}}"#.into(),
+        r#"{"version":"1","revocation":{"max_age_hours":87600001}}"#.into(),
+        r#"{"version":"1","revocation":{"max_age_hours":24,"grace":1}}"#.into(),
+        r#"{"version":"1","revocation":{"max_age_hours":"24"}}"#.into(),
     ];
     for doc in &accepted {
         let value: Value = serde_json::from_str(doc).unwrap();

@@ -150,6 +150,51 @@ pub fn submit(
     Ok((proof, verified))
 }
 
+/// The longest a [`get_document`] may take.
+pub const GET_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Fetches a small signed document published over HTTP(S), such as a
+/// revocation list (`ct revocation fetch URL`): `GET url`, the body read
+/// with a bound of `max` bytes, within [`GET_TIMEOUT`], redirects on the
+/// same site only. Nothing is trusted here: the caller verifies what comes
+/// back (core's `verify_revocation`) before it is used.
+pub fn get_document(url: &str, max: u64) -> Result<Vec<u8>, Error> {
+    let bad = |reason: String| Error::BadReference {
+        reference: url.to_owned(),
+        reason,
+    };
+    let parsed = Url::parse(url).map_err(|e| bad(format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(bad("not an http:// or https:// URL".into()));
+    }
+    let net = |message: String| Error::Network {
+        op: "fetching",
+        target: url.to_owned(),
+        message,
+    };
+    let client = transport::client(&[], false).map_err(&net)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cerro_core::Error::io("starting the network runtime for", url, e))?;
+    let body = rt.block_on(async {
+        let exchange = async {
+            let resp = client.get(parsed.clone()).send().await.map_err(Fail::from)?;
+            let resp = transport::success(resp).await.map_err(Fail::Net)?;
+            transport::read_bounded(resp, max).await
+        };
+        tokio::time::timeout(GET_TIMEOUT, exchange).await
+    });
+    match body {
+        Err(_) => Err(net(format!("no answer within {} s", GET_TIMEOUT.as_secs()))),
+        Ok(Err(Fail::Net(e))) => Err(net(crate::retry::message(&e))),
+        Ok(Err(Fail::TooLarge { limit })) => {
+            Err(cerro_core::Error::malformed(url, format!("the answer is larger than {limit} bytes")).into())
+        }
+        Ok(Ok(b)) => Ok(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

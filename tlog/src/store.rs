@@ -48,7 +48,10 @@ use cerro_core::digest::Digest;
 use cerro_core::tlog::merkle::{self, Hash};
 use cerro_core::tlog::note::{Ed25519NoteSigner, NoteSigner as _, VerifierKey, MAX_NOTE_BYTES};
 use cerro_core::tlog::tiles::{self, TILE_WIDTH};
-use cerro_core::tlog::{release_entry_for, Checkpoint, SignedCheckpoint, TlogProof, RELEASE_ENTRY_PREFIX};
+use cerro_core::tlog::{
+    release_entry_for, revocation_entry_for, Checkpoint, SignedCheckpoint, TlogProof, RELEASE_ENTRY_PREFIX,
+    REVOCATION_ENTRY_PREFIX,
+};
 
 use crate::{Error, IoContext as _, Result};
 
@@ -73,17 +76,27 @@ pub fn check_entry(entry: &[u8]) -> Result<()> {
         reason: reason.to_owned(),
     };
     let text = std::str::from_utf8(entry).map_err(|_| bad("not UTF-8"))?;
-    let digest = text
-        .strip_prefix(RELEASE_ENTRY_PREFIX)
-        .and_then(|r| r.strip_prefix('\n'))
-        .and_then(|r| r.strip_suffix('\n'))
+    // A release's entry, or a revocation list's (spec/trust-store.md §10.4).
+    type MakeEntry = fn(&Digest) -> Vec<u8>;
+    let kinds: [(&str, MakeEntry); 2] = [
+        (RELEASE_ENTRY_PREFIX, release_entry_for),
+        (REVOCATION_ENTRY_PREFIX, revocation_entry_for),
+    ];
+    let (digest, make) = kinds
+        .iter()
+        .find_map(|(prefix, make)| {
+            text.strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix('\n'))
+                .and_then(|r| r.strip_suffix('\n'))
+                .map(|d| (d, make))
+        })
         .ok_or_else(|| {
             bad(&format!(
-                "not the two lines `{RELEASE_ENTRY_PREFIX}` and `sha256:<hex>`"
+                "not the two lines `{RELEASE_ENTRY_PREFIX}` (or `{REVOCATION_ENTRY_PREFIX}`) and `sha256:<hex>`"
             ))
         })?;
     let d = Digest::parse(digest).map_err(|_| bad("the second line is not `sha256:<64 hex>`"))?;
-    if release_entry_for(&d) != entry {
+    if make(&d) != entry {
         return Err(bad("not in its one spelling (lowercase hex)"));
     }
     Ok(())

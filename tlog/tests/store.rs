@@ -280,7 +280,7 @@ fn one_writer_per_directory_and_a_new_log_only_in_an_empty_one() {
 }
 
 #[test]
-fn only_release_entries_are_appended() {
+fn only_release_and_revocation_list_entries_are_appended() {
     let d = tempfile::tempdir().unwrap();
     let mut log = Log::create(d.path(), signer()).unwrap();
     let good = entry(0);
@@ -297,6 +297,15 @@ fn only_release_entries_are_appended() {
         ([good.clone(), b"x".to_vec()].concat(), "trailing bytes"),
         (good.replacen_bytes(b"release/v1", b"release/v2"), "another prefix"),
         (vec![0xff; 110], "not UTF-8"),
+        (
+            good.replacen_bytes(b"release/v1", b"revocation/v2"),
+            "another revocation prefix",
+        ),
+        (
+            cerro_core::tlog::revocation_entry_for(&cerro_core::digest::Digest::of(b"l"))
+                .replacen_bytes(b"\n", b"\r\n"),
+            "a revocation entry with CRLF",
+        ),
     ] {
         let e = log.append(&[good.clone(), bad]).unwrap_err();
         assert_eq!(e.kind().as_str(), "tlog_entry", "{why}: {e}");
@@ -308,6 +317,10 @@ fn only_release_entries_are_appended() {
     // Nothing of a refused batch was written, and the log still appends.
     assert_eq!(log.size(), 0);
     assert_eq!(log.append(&[good]).unwrap(), 0);
+    // A revocation list's entry (spec/trust-store.md §10.4) is a log entry too.
+    let list = cerro_core::tlog::revocation_entry_for(&cerro_core::digest::Digest::of(b"list"));
+    assert_eq!(list.len(), 113);
+    assert_eq!(log.append(&[list]).unwrap(), 1);
 }
 
 trait ReplaceBytes {

@@ -33,12 +33,35 @@ use crate::digest::Digest;
 /// Torre's log entries from anything else a log may hold.
 pub const RELEASE_ENTRY_PREFIX: &str = "cerro-torre.org/tlog-entry/release/v1";
 
+/// The first line of a revocation list's entry
+/// (spec/trust-store.md §10.4): a signed revocation list is entered in the
+/// logs as its envelope's digest, domain-separated from releases.
+pub const REVOCATION_ENTRY_PREFIX: &str = "cerro-torre.org/tlog-entry/revocation/v1";
+
+/// The log entry for a revocation list whose envelope's SHA-256 digest is
+/// known: [`REVOCATION_ENTRY_PREFIX`] and `sha256:<hex>`, each line ending
+/// in a newline (113 bytes).
+pub fn revocation_entry_for(envelope_digest: &Digest) -> Vec<u8> {
+    format!("{REVOCATION_ENTRY_PREFIX}\nsha256:{}\n", envelope_digest.hex()).into_bytes()
+}
+
 /// The log entry for a release: two lines, the fixed
 /// [`RELEASE_ENTRY_PREFIX`] and `sha256:<hex>` of the exact bytes of the
 /// release envelope (`attestations/release.dsse.json`), each ending in a
 /// newline (110 bytes). A log holds this digest, never the envelope.
 pub fn release_entry(envelope: &[u8]) -> Vec<u8> {
     release_entry_for(&Digest::of(envelope))
+}
+
+/// The distinct origins of `logs` (proofs that verified) whose checkpoint
+/// at least `witnesses` distinct trusted witnesses cosigned: the one count
+/// of logs, for the trust root's quorum and the policy's `transparency`
+/// rule alike.
+pub fn logs_with_witnesses(logs: &[VerifiedTlogProof], witnesses: usize) -> std::collections::BTreeSet<&str> {
+    logs.iter()
+        .filter(|l| l.witnesses().len() >= witnesses)
+        .map(|l| l.origin())
+        .collect()
 }
 
 /// The release entry for an envelope whose SHA-256 digest is known.

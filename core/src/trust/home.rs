@@ -5,6 +5,9 @@
 //!                       threshold groups (k of n key ids)
 //! keys/<id>.pub.pem     public keys (PEM SubjectPublicKeyInfo, Ed25519 or
 //!                       ECDSA P-256)
+//! root.json             the signed trust root in force, if one is installed
+//! revocation.json       the signed revocation list in force, if any
+//! trust-state.json      the highest root and revocation list versions seen
 //! private/<id>.key      private keys, mode 0600 (PEM PKCS#8, or encrypted
 //!                       PKCS#8: scrypt + AES-256-CBC, which openssl reads)
 //! ```
@@ -30,6 +33,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::root::{open_revocation, open_root, verify_revocation, verify_root, RevocationList, TrustRoot};
 use super::{validate_key_id, Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
 use crate::error::{Error, IoContext, Result};
 use crate::file::{create_dir, write_atomic};
@@ -37,6 +41,12 @@ use crate::key::{Algorithm, AsPublicKey, KeyFileError, PublicKey, SecretKey};
 use crate::tlog::VerifierKey;
 
 const TRUST_FILE: &str = "trust.toml";
+/// The installed trust root (a DSSE envelope, spec/trust-store.md §9).
+pub const ROOT_FILE: &str = "root.json";
+/// The installed revocation list (a DSSE envelope, spec/trust-store.md §10).
+pub const REVOCATION_FILE: &str = "revocation.json";
+/// The highest versions seen (spec/trust-store.md §9.2).
+pub const STATE_FILE: &str = "trust-state.json";
 /// The lock file every edit of `trust.toml` holds an exclusive `flock` on.
 const LOCK_FILE: &str = "trust.lock";
 
@@ -102,6 +112,20 @@ struct TrustRecord {
     valid_from: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     valid_until: Option<u64>,
+}
+
+/// The highest versions of the trust root and of the revocation list this
+/// host has installed (0: none yet). A lower bound that only rises: an
+/// installed document of a lower version is a rollback and refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustState {
+    /// Highest trust root version installed.
+    #[serde(default)]
+    pub root_version: u64,
+    /// Highest revocation list version installed.
+    #[serde(default)]
+    pub revocation_version: u64,
 }
 
 impl Home {
@@ -222,6 +246,221 @@ impl Home {
             store.set_witness(key).map_err(|e| invalid(e.to_string()))?;
         }
         Ok(store)
+    }
+
+    /// The trust store a verification uses at `now` (spec/trust-store.md
+    /// §9.3, §10.3): `trust.toml` and its keys; with a trust root
+    /// installed, the root's logs, witnesses and quorum instead of
+    /// `trust.toml`'s, and the revocation list it vouches for. Fails closed:
+    /// an expired root, a root or list below the highest version seen
+    /// (or gone after one was installed), a list its root's revocation keys
+    /// did not sign, or a list without a root refuses.
+    pub fn load_for_verification(&self, now: u64) -> Result<TrustStore> {
+        let mut store = self.load_trust()?;
+        match self.trust_root(now)? {
+            Some(root) => {
+                root.apply_to(&mut store).map_err(|e| Error::InvalidTrustStore {
+                    path: self.root.join(ROOT_FILE),
+                    reason: e.to_string(),
+                })?;
+                if let Some(list) = self.revocation_list(&root, now)? {
+                    store.set_revocation(list);
+                }
+            }
+            None => {
+                if fs::symlink_metadata(self.root.join(REVOCATION_FILE)).is_ok() {
+                    return Err(Error::InvalidTrustStore {
+                        path: self.root.join(REVOCATION_FILE),
+                        reason: "a revocation list is installed but no trust root vouches for its signers".into(),
+                    });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// The highest versions seen (all 0 before anything was installed).
+    pub fn trust_state(&self) -> Result<TrustState> {
+        let path = self.root.join(STATE_FILE);
+        match self.read_optional(STATE_FILE, 4096)? {
+            None => Ok(TrustState::default()),
+            Some(b) => serde_json::from_slice(&b).map_err(|e| Error::InvalidTrustStore {
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn write_state(&self, state: &TrustState) -> Result<()> {
+        let bytes = crate::jcs::to_canonical(state)?;
+        write_atomic(&self.root.join(STATE_FILE), &bytes, 0o644)
+    }
+
+    /// The file `name` of the state directory, at most `max` bytes, or
+    /// `None` when there is none.
+    fn read_optional(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let path = self.root.join(name);
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("reading the metadata of", path, e)),
+            Ok(_) => crate::file::read_bounded(&path, max, name).map(Some),
+        }
+    }
+
+    /// The installed trust root and its bytes, checked as at load but for
+    /// the clock: signed by k of its own root keys, not below the highest
+    /// version seen. An expired root can still sign its successor.
+    fn installed_root(&self, now: u64) -> Result<Option<(TrustRoot, Vec<u8>)>> {
+        let path = self.root.join(ROOT_FILE);
+        let state = self.trust_state()?;
+        let Some(bytes) = self.read_optional(ROOT_FILE, super::root::MAX_ROOT_SIZE)? else {
+            if state.root_version > 0 {
+                return Err(Error::InvalidTrustStore {
+                    path,
+                    reason: format!(
+                        "trust root version {} was installed and the file is gone: reinstall it (ct trust root install)",
+                        state.root_version
+                    ),
+                });
+            }
+            return Ok(None);
+        };
+        let signed = open_root(&bytes).map_err(|e| match e {
+            Error::Malformed { reason, .. } => Error::InvalidTrustStore { path, reason },
+            other => other,
+        })?;
+        let root = signed.root;
+        root.root_keys().check(
+            &signed.envelope,
+            &format!("installed trust root version {}", root.version()),
+            now,
+        )?;
+        if root.version() < state.root_version {
+            return Err(Error::Rollback {
+                what: "trust root",
+                offered: root.version(),
+                installed: state.root_version,
+            });
+        }
+        Ok(Some((root, bytes)))
+    }
+
+    /// The trust root in force at `now`, if one is installed: refused when
+    /// it has expired (TUF §5.3.10), checked at every load.
+    pub fn trust_root(&self, now: u64) -> Result<Option<TrustRoot>> {
+        match self.installed_root(now)? {
+            None => Ok(None),
+            Some((root, _)) => {
+                root.check_expiry(now)?;
+                Ok(Some(root))
+            }
+        }
+    }
+
+    /// The installed root's envelope bytes, as installed (for `ct trust
+    /// root show` and to sign a successor from).
+    pub fn trust_root_bytes(&self) -> Result<Option<Vec<u8>>> {
+        self.read_optional(ROOT_FILE, super::root::MAX_ROOT_SIZE)
+    }
+
+    /// Installs the trust root `bytes` ([`verify_root`] against the root in
+    /// force, even an expired one; the first root is taken as given), under
+    /// the edit lock: the root first, then the raised version in
+    /// `trust-state.json`, each atomically (a crash between leaves the new
+    /// root and the old bound, which it satisfies). Returns the root and
+    /// whether anything changed (the same root again changes nothing).
+    pub fn install_root(&self, bytes: &[u8], now: u64) -> Result<(TrustRoot, bool)> {
+        let _lock = self.lock()?;
+        let mut state = self.trust_state()?;
+        // A root file that is gone (its version still in the state) can be
+        // replaced by a root of at least that version.
+        let current = match self.trust_root_bytes()? {
+            None => None,
+            Some(_) => self.installed_root(now)?,
+        };
+        let new = verify_root(bytes, current.as_ref().map(|(r, b)| (r, b.as_slice())), now)?;
+        if new.version() < state.root_version {
+            return Err(Error::Rollback {
+                what: "trust root",
+                offered: new.version(),
+                installed: state.root_version,
+            });
+        }
+        let changed = current.as_ref().is_none_or(|(_, b)| b.as_slice() != bytes);
+        if changed {
+            create_dir(&self.root, 0o700)?;
+            write_atomic(&self.root.join(ROOT_FILE), bytes, 0o644)?;
+        }
+        if state.root_version < new.version() {
+            state.root_version = new.version();
+            self.write_state(&state)?;
+        }
+        Ok((new, changed))
+    }
+
+    /// The installed revocation list, checked against `root` (the root in
+    /// force): signed by k of its revocation keys, not below the highest
+    /// version seen. Its freshness is `verify`'s to judge.
+    pub fn revocation_list(&self, root: &TrustRoot, now: u64) -> Result<Option<RevocationList>> {
+        let path = self.root.join(REVOCATION_FILE);
+        let state = self.trust_state()?;
+        let Some(bytes) = self.read_optional(REVOCATION_FILE, super::root::MAX_REVOCATION_SIZE)? else {
+            if state.revocation_version > 0 {
+                return Err(Error::InvalidTrustStore {
+                    path,
+                    reason: format!(
+                        "revocation list version {} was installed and the file is gone: fetch a list again (ct revocation fetch)",
+                        state.revocation_version
+                    ),
+                });
+            }
+            return Ok(None);
+        };
+        verify_revocation(&bytes, root, Some((state.revocation_version, &bytes)), now)
+            .map(Some)
+            .map_err(|e| match e {
+                Error::Malformed { reason, .. } => Error::InvalidTrustStore { path, reason },
+                other => other,
+            })
+    }
+
+    /// The installed revocation list's envelope bytes, as installed.
+    pub fn revocation_bytes(&self) -> Result<Option<Vec<u8>>> {
+        self.read_optional(REVOCATION_FILE, super::root::MAX_REVOCATION_SIZE)
+    }
+
+    /// Installs the revocation list `bytes` ([`verify_revocation`] under
+    /// the root in force, not below the highest version seen), under the
+    /// edit lock, then raises the version in `trust-state.json`. Returns
+    /// the list and whether anything changed.
+    pub fn install_revocation(&self, bytes: &[u8], now: u64) -> Result<(RevocationList, bool)> {
+        let _lock = self.lock()?;
+        let root = self.trust_root(now)?.ok_or_else(|| {
+            Error::invalid_config(
+                "revocation list",
+                "no trust root is installed: a revocation list counts only when signed by a root's revocation keys (ct trust root install)",
+            )
+        })?;
+        let mut state = self.trust_state()?;
+        let installed = self.revocation_bytes()?.unwrap_or_default();
+        let installed_version = open_revocation(&installed).map(|s| s.list.version()).unwrap_or(0);
+        let highest = state.revocation_version.max(installed_version);
+        let floor: &[u8] = if installed_version == highest {
+            installed.as_slice()
+        } else {
+            &[]
+        };
+        let list = verify_revocation(bytes, &root, (highest > 0).then_some((highest, floor)), now)?;
+        let changed = installed.as_slice() != bytes;
+        if changed {
+            create_dir(&self.root, 0o700)?;
+            write_atomic(&self.root.join(REVOCATION_FILE), bytes, 0o644)?;
+        }
+        if state.revocation_version < list.version() {
+            state.revocation_version = list.version();
+            self.write_state(&state)?;
+        }
+        Ok((list, changed))
     }
 
     /// Takes the exclusive edit lock, waiting for another edit to finish.

@@ -10,6 +10,7 @@
 //! treated the same everywhere.
 
 pub mod home;
+pub mod root;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -21,6 +22,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::key::{AsPublicKey, PublicKey};
 use crate::tlog::{TlogTrust, TrustedLog, VerifierKey};
+use root::{RevocationList, RootInForce};
 
 /// How far a key is trusted. Ordered: `Untrusted < Marginal < Full < Ultimate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -336,6 +338,14 @@ pub struct TrustStore {
     logs: BTreeMap<String, TrustedLog>,
     /// Transparency-log witnesses by name (spec/trust-store.md §5.2).
     witnesses: BTreeMap<String, VerifierKey>,
+    /// The signed trust root in force, if one is installed: its logs and
+    /// witnesses are the ones above, and its quorum binds every
+    /// verification (spec/trust-store.md §9.3).
+    root: Option<RootInForce>,
+    /// The installed revocation list, if any (spec/trust-store.md §10):
+    /// [`TrustStore::tally`] does not count the keys it revokes, and
+    /// `verify` refuses the releases it revokes and a stale list.
+    revocation: Option<RevocationList>,
 }
 
 impl TrustStore {
@@ -515,10 +525,27 @@ impl TrustStore {
         .ok()
     }
 
+    /// The trust root in force, if one is installed.
+    pub fn root(&self) -> Option<&RootInForce> {
+        self.root.as_ref()
+    }
+
+    /// The revocation list in force, if one is installed.
+    pub fn revocation(&self) -> Option<&RevocationList> {
+        self.revocation.as_ref()
+    }
+
+    /// Puts `list` in force (it was verified under the root in force by
+    /// [`root::verify_revocation`]).
+    pub fn set_revocation(&mut self, list: RevocationList) {
+        self.revocation = Some(list);
+    }
+
     /// Decides which of `signers` (fingerprints of signatures that were
     /// already cryptographically verified, or that could not be verified
     /// because the key is unknown) count: known, not revoked, inside the
-    /// validity window at `now`, at least `min_level`, accepted by `filter`
+    /// validity window at `now`, not revoked by the revocation list in
+    /// force at `now`, at least `min_level`, accepted by `filter`
     /// (which returns the name of the rule that excludes a key), and each
     /// distinct key once.
     pub fn tally(
@@ -535,6 +562,7 @@ impl TrustStore {
             let status = match entry {
                 None => SignerStatus::Unknown,
                 Some(k) if k.revoked_at.is_some() => SignerStatus::Revoked,
+                Some(_) if self.revocation.as_ref().is_some_and(|r| r.revokes_key(fp, now)) => SignerStatus::Revoked,
                 Some(k) if k.valid_from.is_some_and(|t| now < t) => SignerStatus::NotYetValid,
                 Some(k) if k.valid_until.is_some_and(|t| now > t) => SignerStatus::Expired,
                 Some(k) if k.level < min_level => SignerStatus::BelowTrust(k.level),

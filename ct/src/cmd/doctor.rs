@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use cerro_core::timestamp::format_rfc3339;
 use cerro_core::ExitCode;
 use cerro_enforce::{check_daemon_owned, Config, KernelSelinux, SelinuxHost as _, SelinuxMode, SelinuxStatus};
 
@@ -53,6 +54,37 @@ pub fn doctor(ctx: &Ctx) -> Result<ExitCode> {
             }
         }
         Err(e) => report(false, format!("trust store: {e}")),
+    }
+    // The trust in force, as verification loads it now: a signed root
+    // (expiry, rollback) and its revocation list (next update).
+    match ctx
+        .now()
+        .and_then(|now| Ok((now, ctx.home.load_for_verification(now)?)))
+    {
+        Ok((now, store)) => {
+            if let Some(r) = store.root() {
+                report(
+                    true,
+                    format!(
+                        "signed trust root version {}, expires {}",
+                        r.version,
+                        format_rfc3339(r.expires)
+                    ),
+                );
+            }
+            if let Some(l) = store.revocation() {
+                report(
+                    now < l.next_update(),
+                    format!(
+                        "revocation list version {}, issued {}, next update {} (stale from then on: ct revocation fetch)",
+                        l.version(),
+                        format_rfc3339(l.issued()),
+                        format_rfc3339(l.next_update())
+                    ),
+                );
+            }
+        }
+        Err(e) => report(false, format!("trust in force: {e}")),
     }
     match source_date_epoch() {
         Ok(t) => report(true, format!("SOURCE_DATE_EPOCH: bundles get mtime {t}")),

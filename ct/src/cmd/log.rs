@@ -57,6 +57,11 @@ pub fn run_home(ctx: &Ctx, cmd: &LogCommand) -> Result<ExitCode> {
         }
         LogCommand::List { json } => {
             let store = ctx.home.load_trust()?;
+            if ctx.home.trust_root_bytes()?.is_some() {
+                eprintln!(
+                    "note: a signed trust root is installed: its logs apply, not these of trust.toml (ct trust root show)"
+                );
+            }
             if *json {
                 let logs: Vec<_> = store
                     .logs()
@@ -92,7 +97,8 @@ pub fn endpoints(args: &[String]) -> Result<Vec<LogEndpoint>> {
 /// URL, else under the trust store's logs. Nothing is written unless every
 /// log answered.
 pub fn submit(ctx: &Ctx, path: &Path, logs: &[LogEndpoint]) -> Result<ExitCode> {
-    let store = ctx.home.load_trust()?;
+    // The logs in force: a signed trust root's when one is installed.
+    let store = ctx.home.load_for_verification(ctx.now()?)?;
     let trust = store.tlog_trust();
     let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
     let bundle = read_bundle_file(&f, &mut NoExtract)?;

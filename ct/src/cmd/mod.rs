@@ -10,8 +10,10 @@ mod man;
 mod pack;
 mod policy;
 pub(crate) mod registry;
+mod revocation;
 pub mod run;
 mod selinux;
+mod trust;
 mod verify;
 mod witness;
 
@@ -131,6 +133,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),
         Command::Diff { old, new, json } => diff::diff(&ctx, &old, &new, json),
         Command::Doctor => doctor::doctor(&ctx),
+        Command::Trust(t) => trust::run(&ctx, t),
+        Command::Revocation(r) => revocation::run(&ctx, r),
         Command::Log(l) => log::run_home(&ctx, &l),
         Command::Witness(w) => witness::run_home(&ctx, &w),
         Command::Version { .. }

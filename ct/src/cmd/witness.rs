@@ -58,6 +58,11 @@ pub fn run_home(ctx: &Ctx, cmd: &WitnessCommand) -> Result<ExitCode> {
         }
         WitnessCommand::List { json } => {
             let store = ctx.home.load_trust()?;
+            if ctx.home.trust_root_bytes()?.is_some() {
+                eprintln!(
+                    "note: a signed trust root is installed: its witnesses apply, not these of trust.toml (ct trust root show)"
+                );
+            }
             let keys: Vec<String> = store.witnesses().map(VerifierKey::to_vkey).collect();
             if *json {
                 println!(

@@ -528,6 +528,46 @@ fn tlog(seeds: &mut Seeds) {
     );
 }
 
+/// A trust root signed by its two root keys (accepted), by one (refused:
+/// too few signers), unsigned; revocation lists signed by the revocation
+/// key (accepted) and by a root key (refused).
+fn trust_roots(seeds: &mut Seeds) {
+    use cerro_core::trust::root::{RevocationList, RevokedKey};
+    use cerro_fuzz_checks::trust_root::{root, REVOCATION_SEED, ROOT_SEEDS};
+    use cerro_fuzz_checks::NOW;
+    let key = |s: u8| SigningKey::from_bytes(&[s; 32]);
+    let r = root();
+    let mut env = r.to_envelope().unwrap();
+    seeds.add("trust_root", "unsigned", env.to_bytes().unwrap());
+    env.sign(&key(ROOT_SEEDS[0])).unwrap();
+    seeds.add("trust_root", "one-of-two", env.to_bytes().unwrap());
+    env.sign(&key(ROOT_SEEDS[1])).unwrap();
+    seeds.add("trust_root", "signed", env.to_bytes().unwrap());
+    let list = RevocationList::new(
+        3,
+        NOW - 3600,
+        NOW + 86_400,
+        vec![
+            RevokedKey {
+                fingerprint: cerro_core::trust::Fingerprint::of(&key(9).verifying_key()),
+                after: None,
+            },
+            RevokedKey {
+                fingerprint: cerro_core::trust::Fingerprint::of(&key(10).verifying_key()),
+                after: Some(NOW),
+            },
+        ],
+        vec![Digest::of(b"release")],
+    )
+    .unwrap();
+    let mut env = list.to_envelope().unwrap();
+    env.sign(&key(ROOT_SEEDS[0])).unwrap();
+    seeds.add("revocation_list", "root-key", env.to_bytes().unwrap());
+    let mut env = list.to_envelope().unwrap();
+    env.sign(&key(REVOCATION_SEED)).unwrap();
+    seeds.add("revocation_list", "signed", env.to_bytes().unwrap());
+}
+
 fn main() {
     let mut seeds = Seeds(BTreeMap::new());
     fixtures(&mut seeds);
@@ -540,6 +580,7 @@ fn main() {
     os_packages(&mut seeds);
     front_ends(&mut seeds);
     tlog(&mut seeds);
+    trust_roots(&mut seeds);
     let key = SigningKey::from_bytes(&[1; 32]);
     seeds.add("text_fields", "public-pem", public_pem(&key.verifying_key()));
     seeds.add("text_fields", "digest", Digest::of(b"seed").to_string());

@@ -26,6 +26,8 @@ pub use cgroup::cgroup;
 pub mod front_ends;
 pub mod tlog;
 pub use tlog::{tlog_checkpoint, tlog_entry_bundle, tlog_note, tlog_proof};
+pub mod trust_root;
+pub use trust_root::{revocation_list, trust_root};
 
 use std::io::{Seek as _, Write as _};
 
@@ -67,6 +69,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("tlog_proof", tlog_proof),
     ("tlog_entry_bundle", tlog_entry_bundle),
     ("runtime_config", runtime_config),
+    ("trust_root", trust_root),
+    ("revocation_list", revocation_list),
 ];
 
 /// The clock every verification in these checks runs at (the one the

@@ -113,6 +113,8 @@ replay_tests!(
     tlog_proof,
     tlog_entry_bundle,
     runtime_config,
+    trust_root,
+    revocation_list,
     hook_state,
     podman_storage,
     registry_artifact,
