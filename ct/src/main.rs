@@ -15,7 +15,29 @@ use std::process::ExitCode;
 use cerro_core::{ExitCode as Code, Kind};
 use clap::Parser;
 
+/// A reader that went away (`ct man exit-codes | head`) ends `ct` as it
+/// ends other Unix tools, quietly with 128 + SIGPIPE, instead of the panic
+/// `println!` raises on a broken pipe: Rust ignores SIGPIPE, and setting it
+/// back would take unsafe code the workspace forbids. Any other panic keeps
+/// the default report.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -669,3 +669,28 @@ fn manifest_strings_must_be_single_lines_and_references_agree() {
         assert!(!env.path("x.ctp").exists());
     }
 }
+
+/// A reader that goes away (`ct man bundle | head -n1`) ends ct quietly
+/// with 141 (128 + SIGPIPE), as other Unix tools end, instead of a panic.
+/// Failed before: "failed printing to stdout: Broken pipe", exit 101.
+#[test]
+fn a_closed_pipe_ends_ct_quietly() {
+    use std::process::Stdio;
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ct"))
+        .args(["man", "bundle"])
+        .env("CERRO_HOME", home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close the pipe while ct still has pages to write.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
