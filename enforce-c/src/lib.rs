@@ -21,7 +21,7 @@ use std::path::Path;
 use cerro_core::digest::Digest;
 use cerro_core::text::printable;
 use cerro_core::{ExitCode, Kind};
-use cerro_enforce::{refuse_without_clock, Config, Confinement, Decision, Host, KernelSelinux, Request};
+use cerro_enforce::{Config, Confinement, Decision, Host};
 
 pub mod ffi;
 
@@ -177,30 +177,7 @@ fn decide_checked(ask: &Ask<'_>, env: impl Fn(&str) -> Option<OsString>) -> Resu
     let digest = Digest::parse(ask.image)?;
     let cfg = Config::for_daemon(env)?;
     let host = Host::with_system_clock(cfg);
-    let images = [digest];
-    let now = match host.now() {
-        Ok(n) => n,
-        Err(e) => {
-            return Ok(refuse_without_clock(
-                host.config(),
-                ask.component,
-                ask.container,
-                &images,
-                e,
-            ))
-        }
-    };
-    Ok(host.decide(&Request {
-        component: ask.component,
-        container: ask.container,
-        images: &images,
-        bundle: ask.bundle,
-        now,
-        selinux: &KernelSelinux::default(),
-        given_labels: None,
-        lookup_error: None,
-        rootfs_chain: None,
-    }))
+    Ok(host.decide_images(ask.component, ask.container, &[digest], ask.bundle))
 }
 
 #[cfg(test)]

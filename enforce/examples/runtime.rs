@@ -1,7 +1,8 @@
 //! How a runtime written in Rust links the decision (runtimes in other
 //! languages link `libcerro_enforce_c`, `enforce-c/`): read the daemon
 //! configuration once, ask [`Host::decide`] at each container start, and
-//! let only the [`Admission`] it returns reach the code that creates the
+//! let only the [`Admission`] it returns (here through
+//! [`Host::decide_images`], for a runtime that knows the image it runs) reach the code that creates the
 //! container — so a start that skipped the check does not compile.
 //!
 //! ```text
@@ -14,7 +15,7 @@
 use std::process::ExitCode;
 
 use cerro_core::digest::Digest;
-use cerro_enforce::{refuse_without_clock, Admission, Config, Confinement, Host, KernelSelinux, Request};
+use cerro_enforce::{Admission, Config, Confinement, Host};
 
 /// The act: only an admission can start a container. A real runtime
 /// creates the container here, with the labels of the admission's
@@ -56,20 +57,7 @@ fn main() -> ExitCode {
         }
     };
     let host = Host::with_system_clock(config);
-    let decision = match host.now() {
-        Ok(now) => host.decide(&Request {
-            component: "example-runtime",
-            container: Some(&container),
-            images: &images,
-            bundle: None,
-            now,
-            selinux: &KernelSelinux::default(),
-            given_labels: None,
-            lookup_error: None,
-            rootfs_chain: None,
-        }),
-        Err(e) => refuse_without_clock(host.config(), "example-runtime", Some(&container), &images, e),
-    };
+    let decision = host.decide_images("example-runtime", Some(&container), &images, None);
     match decision.admission() {
         Some(admission) => {
             println!("{}", create_container(admission));

@@ -10,6 +10,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 use cerro_core::bundle::{read_bundle_file, Bundle, Extract};
+use cerro_core::digest::Digest;
 use cerro_core::policy_interface::{NoPolicy, Policy};
 use cerro_core::trust::home::Home;
 use cerro_core::trust::TrustStore;
@@ -18,7 +19,8 @@ use cerro_core::Error;
 use cerro_policy::DeploymentPolicy;
 
 use crate::config::Config;
-use crate::decide::{decide, preview, Decision, Request};
+use crate::confinement::KernelSelinux;
+use crate::decide::{decide, preview, refuse_without_clock, Decision, Request};
 use crate::store::{BundleStore, Rollback, StoredBundle};
 
 /// Largest deployment policy read.
@@ -130,6 +132,36 @@ impl Host {
     /// admitting nothing ([`crate::preview`]).
     pub fn preview(&self, req: &Request<'_>) -> Decision {
         preview(&self.config, req)
+    }
+
+    /// [`Host::decide`] for a caller that knows only which image(s) a
+    /// container runs and, perhaps, the bundle that attests them (the image
+    /// verifier, the C ABI, a runtime linking this crate): the kernel's
+    /// SELinux, no labels chosen beforehand, the time read from this host's
+    /// clock, whose failure refuses and is audited
+    /// ([`crate::refuse_without_clock`]).
+    pub fn decide_images(
+        &self,
+        component: &str,
+        container: Option<&str>,
+        images: &[Digest],
+        bundle: Option<&Path>,
+    ) -> Decision {
+        let now = match self.now() {
+            Ok(now) => now,
+            Err(e) => return refuse_without_clock(&self.config, component, container, images, e),
+        };
+        self.decide(&Request {
+            component,
+            container,
+            images,
+            bundle,
+            now,
+            selinux: &KernelSelinux::default(),
+            given_labels: None,
+            lookup_error: None,
+            rootfs_chain: None,
+        })
     }
 }
 

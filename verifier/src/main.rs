@@ -40,7 +40,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use cerro_core::digest::Digest;
-use cerro_enforce::{refuse_without_clock, Config, Decision, Host, KernelSelinux, Request};
+use cerro_enforce::{Config, Decision, Host};
 use error::VerifierError;
 
 /// The only stdin media type this verifier reads.
@@ -248,21 +248,7 @@ fn run(argv: impl IntoIterator<Item = OsString>, stdin: impl std::io::Read) -> R
     let cfg = Config::for_daemon(|k| std::env::var_os(k))?;
     let host = Host::with_system_clock(cfg);
     let images = [digest];
-    let now = match host.now() {
-        Ok(n) => n,
-        Err(e) => return Ok(refuse_without_clock(host.config(), COMPONENT, None, &images, e)),
-    };
-    let mut d = host.decide(&Request {
-        component: COMPONENT,
-        container: None,
-        images: &images,
-        bundle: None,
-        now,
-        selinux: &KernelSelinux::default(),
-        given_labels: None,
-        lookup_error: None,
-        rootfs_chain: None,
-    });
+    let mut d = host.decide_images(COMPONENT, None, &images, None);
     if !d.allowed && is_index(&descriptor.media_type) {
         d.reason = format!(
             "{} (an image index: bundles attest one platform's manifest; pull that manifest by digest)",
