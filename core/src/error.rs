@@ -47,7 +47,7 @@ impl ExitCode {
         (ExitCode::SignerNotTrusted, "signer not trusted: too few valid signatures from trusted keys (unknown, untrusted, marginal, revoked or expired keys do not count)"),
         (ExitCode::PolicyRejection, "policy rejection: the deployment policy refused the bundle, e.g. for a signer, registry, pin, age or attestation it requires (the message names the rule)"),
         (ExitCode::MissingAttestation, "missing attestation: the bundle carries no release attestation (one a policy requires is exit 4), or the registry holds no Cerro Torre bundle for the image (ct fetch names what it found instead)"),
-        (ExitCode::Transparency, "transparency: a log proof does not verify: a log outside the trust, a checkpoint without a valid signature by its log's key, a known key's signature that does not verify, too few witness cosignatures, or an inclusion proof that does not reach the checkpoint's root"),
+        (ExitCode::Transparency, "transparency: a log proof does not verify: a log outside the trust, a checkpoint without a valid signature by its log's key, a known key's signature that does not verify, too few witness cosignatures, an inclusion proof that does not reach the checkpoint's root, or (ct log monitor, ct verify --online) a split view: two checkpoints signed by one log that are not views of one append-only tree"),
         (ExitCode::Malformed, "malformed bundle or input: not a tar, unsafe or unexpected member, bad JSON/TOML, unknown media type, truncated data"),
         (ExitCode::Io, "I/O error: a file could not be read or written (the message names it)"),
         (ExitCode::Network, "network error: a registry could not be reached or answered with an error"),
@@ -178,11 +178,13 @@ pub enum Kind {
     TlogBatch,
     /// `cerro_tlog::Error`: the log stopped after a failed append.
     TlogStopped,
+    /// [`Error::TlogSplitView`].
+    TlogSplitView,
 }
 
 impl Kind {
     /// Every kind, in declaration order (for the exhaustive test and `ct man exit-codes`).
-    pub const ALL: [Kind; 52] = [
+    pub const ALL: [Kind; 53] = [
         Kind::Io,
         Kind::DigestMismatch,
         Kind::SizeMismatch,
@@ -235,6 +237,7 @@ impl Kind {
         Kind::TlogEntry,
         Kind::TlogBatch,
         Kind::TlogStopped,
+        Kind::TlogSplitView,
     ];
 
     /// THE table: the kind's stable snake_case name, its documented exit
@@ -296,6 +299,7 @@ impl Kind {
             Kind::TlogEntry => ("tlog_entry", X::Malformed, "malformed"),
             Kind::TlogBatch => ("tlog_batch", X::Malformed, "malformed"),
             Kind::TlogStopped => ("tlog_stopped", X::Io, "io"),
+            Kind::TlogSplitView => ("tlog_split_view", X::Transparency, "tlog_split_view"),
         }
     }
 
@@ -622,6 +626,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// Two checkpoints of one log, each signed by the log's key, that cannot
+    /// both be views of one append-only tree: the same size with different
+    /// roots, a consistency proof (computed from the tiles the log serves)
+    /// that does not lead from the smaller to the larger, or a log serving
+    /// a smaller tree than someone already saw. The log showed different
+    /// histories to different parties (spec/transparency.md §11).
+    #[error("transparency: split view of log {origin}: {detail}")]
+    TlogSplitView {
+        /// The log's origin.
+        origin: String,
+        /// Who served which size and root, and which check failed.
+        detail: String,
+    },
+
     /// A registry could not be reached, or answered with an error (its
     /// message is kept). Raised by front ends (`cerro-registry`): this crate
     /// itself does no network I/O.
@@ -691,6 +709,7 @@ impl Error {
             Error::NoteSignatureInvalid { .. } => Kind::NoteSignatureInvalid,
             Error::TlogWitnessQuorum { .. } => Kind::TlogWitnessQuorum,
             Error::TlogProofMismatch { .. } => Kind::TlogProofMismatch,
+            Error::TlogSplitView { .. } => Kind::TlogSplitView,
         }
     }
 
@@ -810,6 +829,7 @@ mod tests {
                 Kind::TlogEntry => 49,
                 Kind::TlogBatch => 50,
                 Kind::TlogStopped => 51,
+                Kind::TlogSplitView => 52,
             };
             assert_eq!(Kind::ALL[index], k);
             let (name, code, check) = k.row();
