@@ -52,10 +52,36 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     };
     match outcome {
         Ok(v) => {
+            // Only with --online, and only once everything offline passed.
+            let online = if a.online {
+                let store = ctx.host(a.policy.as_deref())?.trust()?;
+                match super::monitor::online(&store, &v, v.report(), &a.file) {
+                    Ok(lines) => lines,
+                    Err(e) => {
+                        let code = e.exit_code();
+                        if a.json {
+                            let e = anyhow::Error::from(e);
+                            println!("{}", output::error_json(&e, code.code()));
+                            eprintln!("ct: refused {}: {}", a.file.display(), output::one_line(&e));
+                        } else {
+                            eprintln!("ct: refused {}: {}", a.file.display(), output::printable(&e.to_string()));
+                        }
+                        return Ok(code);
+                    }
+                }
+            } else {
+                Vec::new()
+            };
             if a.json {
                 println!("{}", serde_json::to_string_pretty(v.report())?);
+                for l in &online {
+                    eprintln!("{}", output::printable(l));
+                }
             } else {
                 println!("{}", output::printable(&v.report().message));
+                for l in &online {
+                    println!("{}", output::printable(l));
+                }
             }
             Ok(ExitCode::Valid)
         }
