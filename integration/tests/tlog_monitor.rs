@@ -35,7 +35,17 @@ fn s(p: &Path) -> &str {
 fn pack_logged(home: &Path, img: &str, out: &Path, log: &Server) {
     ct_ok(
         home,
-        &["pack", img, "-o", s(out), "--key", "k1", "--no-sbom", "--log", &log.endpoint()],
+        &[
+            "pack",
+            img,
+            "-o",
+            s(out),
+            "--key",
+            "k1",
+            "--no-sbom",
+            "--log",
+            &log.endpoint(),
+        ],
     );
 }
 
@@ -50,9 +60,8 @@ fn monitor_json(home: &Path, args: &[&str]) -> (i32, serde_json::Value) {
     all.extend_from_slice(args);
     let out = ct(home).args(&all).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr))
-    });
+    let v =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), v)
 }
 
@@ -82,7 +91,10 @@ fn the_monitor_follows_a_growing_log_and_reports_its_fork_and_verify_online_chec
     let a = http(waddr, "GET", &format!("/checkpoint/{hex}"), b"");
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(SignedCheckpoint::parse(&a.body).unwrap().checkpoint().size(), 1);
-    assert_eq!(http(waddr, "GET", &format!("/checkpoint/{}", "0".repeat(64)), b"").status, 404);
+    assert_eq!(
+        http(waddr, "GET", &format!("/checkpoint/{}", "0".repeat(64)), b"").status,
+        404
+    );
 
     // A log that grows: consistent with the witness, then with the state.
     let state = d.join("state");
@@ -90,7 +102,10 @@ fn the_monitor_follows_a_growing_log_and_reports_its_fork_and_verify_online_chec
         &home,
         &["log", "monitor", "--witness", &witness.url, "--state", s(&state)],
     );
-    assert!(out.contains(&format!("consistent with witness {}", witness.url)), "{out}");
+    assert!(
+        out.contains(&format!("consistent with witness {}", witness.url)),
+        "{out}"
+    );
     assert_eq!(state_of(&state).checkpoint().size(), 1);
     let second = d.join("second.ctp");
     pack_logged(&home, &note_layout(d, b"two\n", "v2"), &second, &log);
@@ -98,13 +113,20 @@ fn the_monitor_follows_a_growing_log_and_reports_its_fork_and_verify_online_chec
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["split_view"], false, "{report}");
     let l = &report["logs"][0];
-    assert_eq!((l["size"].as_u64(), l["previous"]["size"].as_u64()), (Some(2), Some(1)), "{report}");
+    assert_eq!(
+        (l["size"].as_u64(), l["previous"]["size"].as_u64()),
+        (Some(2), Some(1)),
+        "{report}"
+    );
     assert_eq!(l["witnesses"][0]["cosigned_by"][0], "w1.test", "{report}");
     assert_eq!(state_of(&state).checkpoint().size(), 2);
 
     // Online: the proof at size 1 is consistent with the served size 2.
     let out = ct_ok(&home, &["verify", s(&first), "--online"]);
-    assert!(out.contains("online: log mon.test/log") && out.contains("serves tree size 2"), "{out}");
+    assert!(
+        out.contains("online: log mon.test/log") && out.contains("serves tree size 2"),
+        "{out}"
+    );
 
     // A fork: the same key over another directory, grown past the real
     // tree with other entries, asking the same witness.
@@ -158,26 +180,43 @@ fn the_monitor_follows_a_growing_log_and_reports_its_fork_and_verify_online_chec
     ] {
         assert!(out.contains(needle), "{needle:?} not in: {out}");
     }
-    assert_eq!(state_of(&state).checkpoint().size(), 2, "a split view does not advance the state");
+    assert_eq!(
+        state_of(&state).checkpoint().size(),
+        2,
+        "a split view does not advance the state"
+    );
     let (code, report) = monitor_json(&home, &["--witness", &witness.url, "--state", s(&state)]);
     assert_eq!(code, 6, "{report}");
     assert_eq!(report["kind"], "tlog_split_view", "{report}");
     assert_eq!(report["logs"][0]["state_advanced"], false, "{report}");
-    assert_eq!(report["logs"][0]["split_views"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(
+        report["logs"][0]["split_views"].as_array().unwrap().len(),
+        2,
+        "{report}"
+    );
     // A monitor with no history sees it through the witness alone.
     let fresh = d.join("fresh");
     let (code, report) = monitor_json(&home, &["--witness", &witness.url, "--state", s(&fresh)]);
     assert_eq!(code, 6, "{report}");
     let sv = &report["logs"][0]["split_views"][0];
     assert_eq!(sv["a"]["source"], format!("witness {}", witness.url), "{report}");
-    assert_eq!((sv["a"]["size"].as_u64(), sv["b"]["size"].as_u64()), (Some(2), Some(3)), "{report}");
+    assert_eq!(
+        (sv["a"]["size"].as_u64(), sv["b"]["size"].as_u64()),
+        (Some(2), Some(3)),
+        "{report}"
+    );
     // Without a witness and without history there is nothing to compare:
     // the fork looks like a log.
     ct_ok(&home, &["log", "monitor", "--state", s(&d.join("blind"))]);
 
     // Online against the fork: the proofs of the real log are refused,
     // offline they still verify.
-    ct_refused(&home, &["verify", s(&second), "--online"], 6, "split view of log mon.test/log");
+    ct_refused(
+        &home,
+        &["verify", s(&second), "--online"],
+        6,
+        "split view of log mon.test/log",
+    );
     let (code, out) = ct_status(&home, &["verify", s(&first), "--online", "--json"]);
     assert_eq!(code, 6, "{out}");
     assert!(out.contains("tlog_split_view"), "{out}");

@@ -15,7 +15,6 @@ use cerro_integration::registry::TestRegistry;
 use cerro_integration::tlog::{note_layout, start_log};
 use cerro_integration::{ct, ct_ok, ct_status, run};
 
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -94,7 +93,10 @@ fn proofs_survive_push_and_fetch_and_are_verified_after_it() {
     let title = proof_layer["annotations"]["org.opencontainers.image.title"]
         .as_str()
         .unwrap();
-    assert!(title.starts_with("transparency/") && title.ends_with(".tlog-proof"), "{title}");
+    assert!(
+        title.starts_with("transparency/") && title.ends_with(".tlog-proof"),
+        "{title}"
+    );
 
     // The fetched bundle's proof is verified before the file is kept: a
     // host trusting that origin under another key refuses it (exit 6) and

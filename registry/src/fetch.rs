@@ -29,7 +29,6 @@ use std::path::Path;
 use cerro_core::bundle::{
     Assembly, Bundle, Member, Skeleton, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE, MAX_TLOG_PROOFS, RELEASE_ATTESTATION,
 };
-use cerro_core::tlog::proof::MAX_PROOF_BYTES;
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
 use cerro_core::file::AtomicFile;
@@ -38,6 +37,7 @@ use cerro_core::image::{
 };
 use cerro_core::manifest::MAX_MANIFEST_SIZE;
 use cerro_core::statement::{ReleaseStatement, PROVENANCE_PATH, SLSA_PROVENANCE_V1};
+use cerro_core::tlog::proof::MAX_PROOF_BYTES;
 use cerro_core::trust::TrustStore;
 use cerro_core::verify::Verified;
 use cerro_core::Error as CoreError;
@@ -579,7 +579,8 @@ fn signed_build_time(prov: &[u8], bound: &Digest) -> Result<Option<u64>, Error> 
 /// bounded by [`parse_artifact_manifest`]).
 async fn complete(reg: &Registry, c: &Candidate) -> Result<ArtifactParts, Error> {
     let what = format!("artifact manifest {}", c.digest);
-    let (mut attestations, mut selinux, mut transparency, mut manifest_toml) = (Vec::new(), Vec::new(), Vec::new(), None);
+    let (mut attestations, mut selinux, mut transparency, mut manifest_toml) =
+        (Vec::new(), Vec::new(), Vec::new(), None);
     for (layer, held) in c.manifest.layers.iter().zip(&c.held) {
         let bytes = match held {
             Some(b) => b.clone(),

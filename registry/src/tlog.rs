@@ -235,11 +235,13 @@ impl ReadSide {
     /// A log's `checkpoint` (tlog-tiles: "the latest checkpoint"), parsed,
     /// not verified. A log with none is a network error (exit 12).
     pub fn log_checkpoint(&self) -> Result<SignedCheckpoint, Error> {
-        let bytes = self.get("checkpoint", MAX_CHECKPOINT_BYTES)?.ok_or_else(|| Error::Network {
-            op: "reading",
-            target: format!("{}/checkpoint", self.base.as_str().trim_end_matches('/')),
-            message: "404 Not Found: not a log's read side".to_owned(),
-        })?;
+        let bytes = self
+            .get("checkpoint", MAX_CHECKPOINT_BYTES)?
+            .ok_or_else(|| Error::Network {
+                op: "reading",
+                target: format!("{}/checkpoint", self.base.as_str().trim_end_matches('/')),
+                message: "404 Not Found: not a log's read side".to_owned(),
+            })?;
         Ok(SignedCheckpoint::parse(&bytes)?)
     }
 

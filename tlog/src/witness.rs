@@ -236,11 +236,7 @@ impl Witness {
         if origin_hex.len() != 64 || !origin_hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Reply::text(400, "expected /checkpoint/<64 lowercase hex of SHA-256(origin)>");
         }
-        let Some(origin) = self
-            .logs
-            .keys()
-            .find(|o| Digest::of(o.as_bytes()).hex() == origin_hex)
-        else {
+        let Some(origin) = self.logs.keys().find(|o| Digest::of(o.as_bytes()).hex() == origin_hex) else {
             return Reply::text(404, "this witness does not witness that log");
         };
         // Under the lock: never a file half way through a replacement.

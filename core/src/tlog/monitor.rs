@@ -138,7 +138,11 @@ pub fn compare(
     if tiles.size() != new.size() {
         return Err(Error::malformed(
             "tile read",
-            format!("tiles read for size {}, the checkpoint's is {}", tiles.size(), new.size()),
+            format!(
+                "tiles read for size {}, the checkpoint's is {}",
+                tiles.size(),
+                new.size()
+            ),
         ));
     }
     let from_tiles = tiles.range(0, new.size())?;
@@ -202,15 +206,17 @@ fn inconsistency(
             .then(|| "a tree of size 0 with a root that is not the empty tree's".to_owned()));
     }
     let proof = tiles.consistency_proof(old_size)?;
-    Ok(merkle::verify_consistency(old_size, new_size, old_root, new_root, &proof)
-        .err()
-        .map(|e| match e {
-            Error::TlogProofMismatch { reason, .. } => format!(
+    Ok(
+        merkle::verify_consistency(old_size, new_size, old_root, new_root, &proof)
+            .err()
+            .map(|e| match e {
+                Error::TlogProofMismatch { reason, .. } => format!(
                 "the consistency proof from {old_size} to {new_size}, computed from the log's tiles, fails: {reason} \
                  (the tree the log serves does not extend the smaller one)"
             ),
-            other => other.to_string(),
-        }))
+                other => other.to_string(),
+            }),
+    )
 }
 
 #[cfg(test)]
@@ -305,7 +311,12 @@ mod tests {
         let c = run(&t, &t, &[observed("state", &bigger, &key())]).unwrap();
         assert!(c.split_views[0].reason.contains("smaller tree"), "{c:?}");
         // Two others of one size that disagree, though each is older than the log's.
-        let c = run(&t, &t, &[observed("w1", &t[..400], &key()), observed("w2", &fork[..400], &key())]).unwrap();
+        let c = run(
+            &t,
+            &t,
+            &[observed("w1", &t[..400], &key()), observed("w2", &fork[..400], &key())],
+        )
+        .unwrap();
         assert_eq!(c.split_views.len(), 2, "{c:?}");
         assert_eq!(c.split_views[1].a.source, "w1");
     }

@@ -167,11 +167,26 @@ impl<'a> TileHashes<'a> {
     pub fn node(&mut self, height: u8, index: u64) -> Result<Hash> {
         let level = height / 8;
         let within = u32::from(height % 8);
-        let out_of_tree = || bad("tile read", format!("no subtree of height {height} at index {index} in a tree of {}", self.size));
+        let out_of_tree = || {
+            bad(
+                "tile read",
+                format!(
+                    "no subtree of height {height} at index {index} in a tree of {}",
+                    self.size
+                ),
+            )
+        };
         // The subtree covers `count` hashes of the tile level, from `first`.
-        let first = index.checked_shl(within).filter(|f| f >> within == index).ok_or_else(out_of_tree)?;
+        let first = index
+            .checked_shl(within)
+            .filter(|f| f >> within == index)
+            .ok_or_else(out_of_tree)?;
         let count = 1u64 << within;
-        let stored = if u32::from(level) * 8 >= 64 { 0 } else { self.size >> (8 * u32::from(level)) };
+        let stored = if u32::from(level) * 8 >= 64 {
+            0
+        } else {
+            self.size >> (8 * u32::from(level))
+        };
         let end = first.checked_add(count).ok_or_else(out_of_tree)?;
         if end > stored {
             return Err(out_of_tree());
@@ -187,7 +202,11 @@ impl<'a> TileHashes<'a> {
             if bytes.len() as u64 != width * 32 {
                 return Err(bad(
                     "tile",
-                    format!("{path} has {} bytes, not the {} of {width} hashes", bytes.len(), width * 32),
+                    format!(
+                        "{path} has {} bytes, not the {} of {width} hashes",
+                        bytes.len(),
+                        width * 32
+                    ),
                 ));
             }
             let hashes = bytes

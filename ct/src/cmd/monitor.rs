@@ -32,7 +32,10 @@ fn state_file(dir: &Path, origin: &str) -> PathBuf {
 /// The trusted log `origin` and its read URL, or why it cannot be read.
 fn readable<'a>(store: &'a TrustStore, origin: &str) -> Result<(&'a TrustedLog, &'a str), Error> {
     let log = store.log(origin).ok_or_else(|| {
-        Error::invalid_config("transparency log", format!("{origin} is not a trusted log (ct log trust)"))
+        Error::invalid_config(
+            "transparency log",
+            format!("{origin} is not a trusted log (ct log trust)"),
+        )
     })?;
     let url = store.log_url(origin).ok_or_else(|| {
         Error::invalid_config(
@@ -69,7 +72,13 @@ fn view(o: &Observed) -> serde_json::Value {
 /// `ct log monitor`: see the command's help. Every log is checked (one
 /// failing to answer stops the run: a monitor that cannot see is not
 /// reassured); a log's state advances only when no split view was found.
-pub fn monitor(ctx: &Ctx, origins: &[String], witnesses: &[String], state: Option<&Path>, json: bool) -> Result<ExitCode> {
+pub fn monitor(
+    ctx: &Ctx,
+    origins: &[String],
+    witnesses: &[String],
+    state: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode> {
     let store = ctx.home.load_trust()?;
     let chosen: Vec<String> = if origins.is_empty() {
         store.logs().map(|l| l.origin().to_owned()).collect()
@@ -121,7 +130,12 @@ pub fn monitor(ctx: &Ctx, origins: &[String], witnesses: &[String], state: Optio
             let names: Vec<String> = checkpoint
                 .note()
                 .verify(&witness_keys)
-                .map(|v| v.iter().filter_map(|s| witness_keys.get(s.key)).map(|k| k.name().to_owned()).collect())
+                .map(|v| {
+                    v.iter()
+                        .filter_map(|s| witness_keys.get(s.key))
+                        .map(|k| k.name().to_owned())
+                        .collect()
+                })
                 .unwrap_or_default();
             cosigners.push(names);
             others.push(Observed {
@@ -142,7 +156,10 @@ pub fn monitor(ctx: &Ctx, origins: &[String], witnesses: &[String], state: Optio
             );
             for o in &others {
                 let c = o.checkpoint.checkpoint();
-                let bad = cmp.split_views.iter().any(|s| s.a.source == o.source || s.b.source == o.source)
+                let bad = cmp
+                    .split_views
+                    .iter()
+                    .any(|s| s.a.source == o.source || s.b.source == o.source)
                     || cmp.ignored.iter().any(|(s, _)| *s == o.source);
                 if !bad {
                     println!("  consistent with {} (tree size {})", printable(&o.source), c.size());
@@ -152,7 +169,12 @@ pub fn monitor(ctx: &Ctx, origins: &[String], witnesses: &[String], state: Optio
                 println!("  ignored {}: {}", printable(source), printable(why));
             }
             for s in &cmp.split_views {
-                println!("  SPLIT VIEW: {}; {}: {}", printable(&s.a.to_string()), printable(&s.b.to_string()), s.reason);
+                println!(
+                    "  SPLIT VIEW: {}; {}: {}",
+                    printable(&s.a.to_string()),
+                    printable(&s.b.to_string()),
+                    s.reason
+                );
             }
         }
         let witness_views: Vec<serde_json::Value> = others

@@ -64,7 +64,11 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
                             println!("{}", output::error_json(&e, code.code()));
                             eprintln!("ct: refused {}: {}", a.file.display(), output::one_line(&e));
                         } else {
-                            eprintln!("ct: refused {}: {}", a.file.display(), output::printable(&e.to_string()));
+                            eprintln!(
+                                "ct: refused {}: {}",
+                                a.file.display(),
+                                output::printable(&e.to_string())
+                            );
                         }
                         return Ok(code);
                     }
