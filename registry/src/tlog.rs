@@ -332,6 +332,63 @@ mod tests {
         format!("http://{addr}")
     }
 
+    /// The read side is bounded and says what it got: a tile of another
+    /// length (10, more refused as it arrives), a checkpoint over its bound
+    /// (10), a 404 (a log: 12; a witness: none), a server error (12).
+    #[test]
+    fn reads_are_bounded_and_a_witness_without_a_checkpoint_is_none() {
+        use cerro_core::tlog::{merkle, Checkpoint, SignedCheckpoint};
+        let signer = Ed25519NoteSigner::from_seed("log.example/a", &[7; 32]).unwrap();
+        let cp = SignedCheckpoint::sign(
+            Checkpoint::new("log.example/a", 0, merkle::empty_root()).unwrap(),
+            &signer,
+        )
+        .unwrap()
+        .to_bytes();
+        let side = |url: String| ReadSide::new(&url).unwrap();
+        let got = side(answer_once("200 OK", cp.len(), cp.clone()))
+            .log_checkpoint()
+            .unwrap();
+        assert_eq!(got.to_bytes(), cp);
+        let got = side(answer_once("200 OK", cp.len(), cp.clone()))
+            .witness_checkpoint("log.example/a")
+            .unwrap();
+        assert_eq!(got.map(|c| c.to_bytes()), Some(cp));
+        assert!(side(answer_once("404 Not Found", 0, Vec::new()))
+            .witness_checkpoint("log.example/a")
+            .unwrap()
+            .is_none());
+        let code = |e: Error| cerro_core::Error::from(e).exit_code().code();
+        let e = side(answer_once("404 Not Found", 0, Vec::new()))
+            .log_checkpoint()
+            .unwrap_err();
+        assert_eq!(code(e), 12);
+        let big = MAX_CHECKPOINT_BYTES as usize + 1;
+        let e = side(answer_once("200 OK", big, vec![b'a'; big]))
+            .log_checkpoint()
+            .unwrap_err();
+        assert_eq!(code(e), 10);
+        let e = side(answer_once("200 OK", 33, vec![0; 33]))
+            .tile("tile/0/000.p/1", 32)
+            .unwrap_err();
+        assert_eq!(code(e), 10);
+        let e = side(answer_once("200 OK", 31, vec![0; 31]))
+            .tile("tile/0/000.p/1", 32)
+            .unwrap_err();
+        assert_eq!(code(e), 10);
+        assert_eq!(
+            side(answer_once("200 OK", 32, vec![5; 32]))
+                .tile("tile/0/000.p/1", 32)
+                .unwrap(),
+            vec![5; 32]
+        );
+        let e = side(answer_once("500 Internal Server Error", 4, b"boom".to_vec()))
+            .tile("tile/0/000", 8192)
+            .unwrap_err();
+        assert_eq!(code(e), 12);
+        assert!(ReadSide::new("ftp://x/").is_err());
+    }
+
     /// What a log answers decides nothing until it verifies: refusals by
     /// status (12), size (10, before the body is read), form (10), and a
     /// proof that does not prove this entry under this key (6).
