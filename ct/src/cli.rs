@@ -323,10 +323,10 @@ pub struct VerifyArgs {
     /// trust store, the policy and SELinux, by the same decision (unrecorded).
     #[arg(long, conflicts_with = "policy")]
     pub as_runtime: bool,
-    /// After the offline verification, fetch each proof's log's latest checkpoint (from the read
-    /// URL the trust store gives it: ct log trust --url) and refuse unless it is signed by the
-    /// log and consistent with the proof's checkpoint (exit 6, tlog_split_view). Without it,
-    /// verify makes no network request.
+    /// After the offline verification, fetch each proof's log's latest checkpoint (from the
+    /// read URL the trust store gives it: ct log trust --url) and refuse unless it is signed by
+    /// the log and consistent with the proof's checkpoint (exit 6, tlog_split_view). Without
+    /// it, verify and explain make no network request.
     #[arg(long, conflicts_with = "as_runtime")]
     pub online: bool,
 }

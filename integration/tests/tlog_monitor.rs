@@ -220,6 +220,12 @@ fn the_monitor_follows_a_growing_log_and_reports_its_fork_and_verify_online_chec
     let (code, out) = ct_status(&home, &["verify", s(&first), "--online", "--json"]);
     assert_eq!(code, 6, "{out}");
     assert!(out.contains("tlog_split_view"), "{out}");
+    ct_refused(
+        &home,
+        &["explain", s(&second), "--online"],
+        6,
+        "REFUSED online (exit 6)",
+    );
     ct_ok(&home, &["verify", s(&second)]);
     // And a proof from the fork is consistent with the fork.
     ct_ok(&home, &["verify", s(&d.join("forked0.ctp")), "--online"]);

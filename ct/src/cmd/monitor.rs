@@ -47,17 +47,26 @@ fn readable<'a>(store: &'a TrustStore, origin: &str) -> Result<(&'a TrustedLog, 
 }
 
 /// Fetches `log`'s checkpoint and compares it with `others` over the tiles
-/// it serves for that size.
+/// it serves for that size. A log that grows between the checkpoint and
+/// the tiles may have deleted a partial tile meanwhile (tlog-tiles allows
+/// it once the full tile exists): a read that fails is tried once more
+/// from a fresh checkpoint.
 fn check_log(log: &TrustedLog, url: &str, others: &[Observed]) -> Result<(Observed, Comparison), Error> {
     let reader = ReadSide::new(url)?;
-    let served = Observed {
-        source: format!("log {url}"),
-        checkpoint: reader.log_checkpoint()?,
+    let attempt = || -> Result<(Observed, Comparison), Error> {
+        let served = Observed {
+            source: format!("log {url}"),
+            checkpoint: reader.log_checkpoint()?,
+        };
+        let mut fetch = reader.tile_fetcher();
+        let mut tiles = TileHashes::new(served.checkpoint.checkpoint().size(), &mut fetch);
+        let cmp = compare(log, &served, others, &mut tiles)?;
+        Ok((served, cmp))
     };
-    let mut fetch = reader.tile_fetcher();
-    let mut tiles = TileHashes::new(served.checkpoint.checkpoint().size(), &mut fetch);
-    let cmp = compare(log, &served, others, &mut tiles)?;
-    Ok((served, cmp))
+    match attempt() {
+        Err(e) if e.kind() == Kind::Network => attempt(),
+        other => other,
+    }
 }
 
 fn view(o: &Observed) -> serde_json::Value {

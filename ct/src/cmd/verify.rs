@@ -130,6 +130,36 @@ pub fn explain(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
         println!("bundle      {}", a.file.display());
         print!("{}", output::explain(report));
     }
+    // With --online, as verify: only once everything offline passed.
+    if let (true, Ok(v)) = (a.online, &outcome) {
+        let store = ctx.host(a.policy.as_deref())?.trust()?;
+        match super::monitor::online(&store, v, v.report(), &a.file) {
+            Ok(lines) => {
+                for l in lines {
+                    let l = output::printable(&l);
+                    if a.json {
+                        eprintln!("{l}");
+                    } else {
+                        println!("{l}");
+                    }
+                }
+            }
+            Err(e) => {
+                let code = e.exit_code();
+                let e = anyhow::Error::from(e);
+                if a.json {
+                    println!("{}", output::error_json(&e, code.code()));
+                } else {
+                    println!(
+                        "verdict     REFUSED online (exit {}): {}",
+                        code.code(),
+                        output::one_line(&e)
+                    );
+                }
+                return Ok(code);
+            }
+        }
+    }
     Ok(code)
 }
 
