@@ -873,6 +873,43 @@ mod tests {
 
     use super::*;
 
+    /// Proof layers (spec/transparency.md §12.4) are taken with their own
+    /// bounds: two pass; one past the reader's count, one larger than a
+    /// proof, or a proof path of another media type are refused.
+    #[test]
+    fn proof_layers_are_taken_within_their_own_bounds() {
+        use cerro_core::bundle::tlog_proof_path;
+        use serde_json::json;
+        let image = Digest::of(b"image");
+        let layer = |title: &str, mt: &str, size: u64| {
+            json!({"mediaType": mt, "digest": Digest::of(title.as_bytes()).to_string(), "size": size,
+                   "annotations": {TITLE: title}})
+        };
+        let manifest = |layers: Vec<Value>| {
+            serde_json::to_vec(&json!({
+                "schemaVersion": 2, "mediaType": MT_OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,
+                "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": Digest::of(b"c").to_string(), "size": 10},
+                "layers": layers,
+                "subject": {"mediaType": MT_OCI_MANIFEST, "digest": image.to_string(), "size": 5},
+            }))
+            .unwrap()
+        };
+        let proof = |i: usize, size: u64| layer(&tlog_proof_path(&format!("log{i}.example")), MT_TLOG_PROOF, size);
+        let with = |extra: Vec<Value>| {
+            let mut l = vec![layer("manifest.toml", MT_TOML, 100)];
+            l.extend(extra);
+            parse_artifact_manifest("artifact", &manifest(l), &image)
+        };
+        let m = with(vec![proof(1, 500), proof(2, 500)]).unwrap();
+        assert_eq!(
+            m.layers.iter().filter(|l| l.blob.media_type == MT_TLOG_PROOF).count(),
+            2
+        );
+        assert!(with((0..=MAX_TLOG_PROOFS).map(|i| proof(i, 500)).collect()).is_err());
+        assert!(with(vec![proof(1, MAX_PROOF_BYTES as u64 + 1)]).is_err());
+        assert!(with(vec![layer(&tlog_proof_path("x"), MT_DSSE, 10)]).is_err());
+    }
+
     /// Two bundles of one small image, signed by different keys, both
     /// verified against a store trusting both keys.
     fn two_verified(dir: &Path) -> (Vec<u8>, Verified<Bundle>, Verified<Bundle>) {
