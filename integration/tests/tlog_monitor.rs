@@ -208,6 +208,20 @@ fn the_monitor_follows_a_growing_log_and_reports_its_fork_and_verify_online_chec
     // Without a witness and without history there is nothing to compare:
     // the fork looks like a log.
     ct_ok(&home, &["log", "monitor", "--state", s(&d.join("blind"))]);
+    // A state file that is not a checkpoint is refused, not overwritten.
+    let blind_state = d
+        .join("blind")
+        .join(format!("log-{}.checkpoint", Digest::of(ORIGIN.as_bytes()).hex()));
+    std::fs::write(&blind_state, b"not a checkpoint\n").unwrap();
+    ct_refused(
+        &home,
+        &["log", "monitor", "--state", s(&d.join("blind"))],
+        10,
+        "malformed",
+    );
+    assert_eq!(std::fs::read(&blind_state).unwrap(), b"not a checkpoint\n");
+    // The witness's read endpoint is read-only.
+    assert_eq!(http(waddr, "POST", &format!("/checkpoint/{hex}"), b"").status, 405);
 
     // Online against the fork: the proofs of the real log are refused,
     // offline they still verify.
@@ -234,5 +248,12 @@ fn the_monitor_follows_a_growing_log_and_reports_its_fork_and_verify_online_chec
     ct_ok(&home, &["log", "untrust", ORIGIN]);
     ct_ok(&home, &["log", "trust", &log_vkey]);
     ct_refused(&home, &["verify", s(&first), "--online"], 78, "no read URL");
+    ct_refused(&home, &["log", "monitor"], 78, "no read URL");
+    ct_refused(
+        &home,
+        &["log", "monitor", "--log", "nobody.test"],
+        78,
+        "not a trusted log",
+    );
     drop(log);
 }
