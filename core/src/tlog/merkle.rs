@@ -210,13 +210,11 @@ fn subproof_by(
     Ok(())
 }
 
-/// [`split`] for sizes that may not fit a `usize`; `n > 1`.
+/// [`split`] for sizes that may not fit a `usize`; `n > 1`. Computed from
+/// the bit length, not by doubling: above 2^63 doubling wraps to 0 and
+/// would never stop (a checkpoint's size is the log's to choose).
 fn split_u64(n: u64) -> u64 {
-    let mut k = 1u64;
-    while k << 1 < n {
-        k <<= 1;
-    }
-    k
+    1u64 << (63 - n.saturating_sub(1).max(1).leading_zeros())
 }
 
 fn mismatch(what: String, reason: &str) -> Error {
@@ -430,6 +428,16 @@ mod tests {
         }
         let mut mth = |_: u64, _: u64| -> Result<Hash> { Ok([0; 32]) };
         assert!(consistency_proof_by(0, 3, &mut mth).is_err());
+        // Sizes above 2^63 (found by the tlog_tiles fuzz target: doubling
+        // to find the split wrapped to 0 and never ended).
+        let p = consistency_proof_by((1 << 63) + 5, u64::MAX, &mut mth).unwrap();
+        assert!(p.len() <= MAX_PROOF_HASHES, "{}", p.len());
+        assert_eq!(split_u64(2), 1);
+        assert_eq!(split_u64(3), 2);
+        assert_eq!(split_u64(4), 2);
+        assert_eq!(split_u64(5), 4);
+        assert_eq!(split_u64(u64::MAX), 1 << 63);
+        assert_eq!(split_u64((1 << 63) + 1), 1 << 63);
         assert!(consistency_proof_by(4, 3, &mut mth).is_err());
     }
 

@@ -25,7 +25,7 @@ mod cgroup;
 pub use cgroup::cgroup;
 pub mod front_ends;
 pub mod tlog;
-pub use tlog::{tlog_checkpoint, tlog_entry_bundle, tlog_note, tlog_proof};
+pub use tlog::{tlog_checkpoint, tlog_entry_bundle, tlog_note, tlog_proof, tlog_tiles};
 
 use std::io::{Seek as _, Write as _};
 
@@ -66,6 +66,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("tlog_checkpoint", tlog_checkpoint),
     ("tlog_proof", tlog_proof),
     ("tlog_entry_bundle", tlog_entry_bundle),
+    ("tlog_tiles", tlog_tiles),
     ("runtime_config", runtime_config),
 ];
 
