@@ -49,7 +49,7 @@ impl ExitCode {
         (ExitCode::SignerNotTrusted, "signer not trusted: too few valid signatures from trusted keys (unknown, untrusted, marginal, revoked or expired keys do not count)"),
         (ExitCode::PolicyRejection, "policy rejection: the deployment policy refused the bundle, e.g. for a signer, registry, pin, age or attestation it requires (the message names the rule)"),
         (ExitCode::MissingAttestation, "missing attestation: the bundle carries no release attestation (one a policy requires is exit 4), or the registry holds no Cerro Torre bundle for the image (ct fetch names what it found instead)"),
-        (ExitCode::Transparency, "transparency: a log proof does not verify: a log outside the trust, a checkpoint without a valid signature by its log's key, a known key's signature that does not verify, too few witness cosignatures, or an inclusion proof that does not reach the checkpoint's root"),
+        (ExitCode::Transparency, "transparency: a log proof does not verify: a log outside the trust, a checkpoint without a valid signature by its log's key, a known key's signature that does not verify, too few witness cosignatures, an inclusion proof that does not reach the checkpoint's root, or (ct log monitor, ct verify --online) a split view: two checkpoints signed by one log that are not views of one append-only tree"),
         (ExitCode::Revoked, "revoked: the bundle's release or image is on the host's signed revocation list, or that list is stale (past its next update, issued longer ago than the policy's revocation.max_age_hours, or missing when the policy sets it)"),
         (ExitCode::Malformed, "malformed bundle or input: not a tar, unsafe or unexpected member, bad JSON/TOML, unknown media type, truncated data"),
         (ExitCode::Io, "I/O error: a file could not be read or written (the message names it)"),
@@ -189,11 +189,13 @@ pub enum Kind {
     ReleaseRevoked,
     /// [`Error::RevocationStale`].
     RevocationStale,
+    /// [`Error::TlogSplitView`].
+    TlogSplitView,
 }
 
 impl Kind {
     /// Every kind, in declaration order (for the exhaustive test and `ct man exit-codes`).
-    pub const ALL: [Kind; 56] = [
+    pub const ALL: [Kind; 57] = [
         Kind::Io,
         Kind::DigestMismatch,
         Kind::SizeMismatch,
@@ -250,6 +252,7 @@ impl Kind {
         Kind::Rollback,
         Kind::ReleaseRevoked,
         Kind::RevocationStale,
+        Kind::TlogSplitView,
     ];
 
     /// THE table: the kind's stable snake_case name, its documented exit
@@ -315,6 +318,7 @@ impl Kind {
             Kind::Rollback => ("rollback", X::Config, "config"),
             Kind::ReleaseRevoked => ("release_revoked", X::Revoked, "release_revoked"),
             Kind::RevocationStale => ("revocation_stale", X::Revoked, "revocation_stale"),
+            Kind::TlogSplitView => ("tlog_split_view", X::Transparency, "tlog_split_view"),
         }
     }
 
@@ -686,6 +690,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// Two checkpoints of one log, each signed by the log's key, that cannot
+    /// both be views of one append-only tree: the same size with different
+    /// roots, a consistency proof (computed from the tiles the log serves)
+    /// that does not lead from the smaller to the larger, or a log serving
+    /// a smaller tree than someone already saw. The log showed different
+    /// histories to different parties (spec/transparency.md §11).
+    #[error("transparency: split view of log {origin}: {detail}")]
+    TlogSplitView {
+        /// The log's origin.
+        origin: String,
+        /// Who served which size and root, and which check failed.
+        detail: String,
+    },
+
     /// A registry could not be reached, or answered with an error (its
     /// message is kept). Raised by front ends (`cerro-registry`): this crate
     /// itself does no network I/O.
@@ -759,6 +777,7 @@ impl Error {
             Error::Rollback { .. } => Kind::Rollback,
             Error::ReleaseRevoked { .. } => Kind::ReleaseRevoked,
             Error::RevocationStale { .. } => Kind::RevocationStale,
+            Error::TlogSplitView { .. } => Kind::TlogSplitView,
         }
     }
 
@@ -882,6 +901,7 @@ mod tests {
                 Kind::Rollback => 53,
                 Kind::ReleaseRevoked => 54,
                 Kind::RevocationStale => 55,
+                Kind::TlogSplitView => 56,
             };
             assert_eq!(Kind::ALL[index], k);
             let (name, code, check) = k.row();

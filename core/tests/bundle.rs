@@ -955,6 +955,11 @@ fn skeleton_of(fx: &Fixture, packed: &Bundle) -> bundle::Skeleton {
         manifest_toml: fx.manifest.to_canonical_toml().unwrap().into_bytes(),
         attestations,
         selinux: Vec::new(),
+        transparency: packed
+            .transparency
+            .iter()
+            .map(|p| (p.path.clone(), p.proof.to_bytes()))
+            .collect(),
         image: fx.image.manifest.clone(),
         reference: fx.image.reference.clone(),
         manifest_bytes: fx.image.manifest_bytes.clone(),

@@ -403,3 +403,58 @@ fn a_proof_that_does_not_verify_refuses_with_exit_6() {
     let shifted = TlogProof::new(2, good.inclusion().to_vec(), good.checkpoint().clone()).unwrap();
     refused(shifted, cerro_core::Kind::TlogProofMismatch, "inclusion proof");
 }
+
+/// What `ct fetch` rebuilds from a registry artifact (spec/transparency.md
+/// §12.4): the proofs given to the assembly come back as the same members,
+/// so the assembled bundle is the written one byte for byte, and the
+/// assembly's read-back parses them.
+#[test]
+fn an_assembled_bundle_keeps_its_proofs_byte_for_byte() {
+    use std::io::{Read as _, Seek as _};
+    let fx = fixture();
+    let entry = entry_of(&fx);
+    let bytes = write(
+        &fx,
+        vec![
+            prove(&log("a.example/log", 1), &entry),
+            prove(&log("b.example/log", 2), &entry),
+        ],
+    )
+    .unwrap();
+    let b = read_both(&fx, &bytes).unwrap();
+    assert_eq!(b.transparency.len(), 2);
+    let skeleton = bundle::Skeleton {
+        manifest_toml: b.manifest.to_canonical_toml().unwrap().into_bytes(),
+        attestations: b
+            .attestations
+            .iter()
+            .map(|a| (a.path.clone(), a.envelope.to_bytes().unwrap()))
+            .collect(),
+        selinux: Vec::new(),
+        // In the registry's order, not the bundle's: the writer sorts.
+        transparency: b
+            .transparency
+            .iter()
+            .rev()
+            .map(|p| (p.path.clone(), p.proof.to_bytes()))
+            .collect(),
+        image: fx.image.manifest.clone(),
+        reference: fx.image.reference.clone(),
+        manifest_bytes: fx.image.manifest_bytes.clone(),
+        mtime: MTIME,
+    };
+    let mut out = tempfile::tempfile().unwrap();
+    let mut asm = bundle::Assembly::start(&skeleton, &out, "from the test").unwrap();
+    let blobs: Vec<_> = asm.blobs().cloned().collect();
+    for (i, blob) in blobs.iter().enumerate() {
+        let mut data = Vec::new();
+        fx.image.open_blob(blob).unwrap().read_to_end(&mut data).unwrap();
+        asm.write(i, &data).unwrap();
+    }
+    let assembled = asm.finish().unwrap();
+    assert_eq!(assembled.transparency, b.transparency);
+    let mut written = Vec::new();
+    out.rewind().unwrap();
+    out.read_to_end(&mut written).unwrap();
+    assert!(written == bytes, "the assembled bundle differs from the written one");
+}

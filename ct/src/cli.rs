@@ -331,6 +331,12 @@ pub struct VerifyArgs {
     /// trust store, the policy and SELinux, by the same decision (unrecorded).
     #[arg(long, conflicts_with = "policy")]
     pub as_runtime: bool,
+    /// After the offline verification, fetch each proof's log's latest checkpoint (from the
+    /// read URL the trust store gives it: ct log trust --url) and refuse unless it is signed by
+    /// the log and consistent with the proof's checkpoint (exit 6, tlog_split_view). Without
+    /// it, verify and explain make no network request.
+    #[arg(long, conflicts_with = "as_runtime")]
+    pub online: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -579,7 +585,8 @@ pub enum WitnessCommand {
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
     },
-    /// Serve POST /add-checkpoint on ADDR for the logs given.
+    /// Serve POST /add-checkpoint on ADDR for the logs given, and GET /checkpoint/<hex of
+    /// SHA-256(origin)>: the latest checkpoint cosigned for a log, for monitors.
     Serve {
         /// The witness's state directory (made by `ct witness init`).
         #[arg(long, value_name = "DIR")]
@@ -671,6 +678,29 @@ pub enum LogCommand {
         /// The log's origin, if it is not the key's name.
         #[arg(long)]
         origin: Option<String>,
+        /// Where the log's read side is served (its tlog-tiles prefix: URL/checkpoint,
+        /// URL/tile/...), for ct log monitor and ct verify --online. Kept when not given.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Watch the trusted logs for a split view: fetch each log's checkpoint and tiles (from its
+    /// read URL, ct log trust --url), check it is consistent with the last checkpoint this
+    /// monitor saw and with each witness's latest cosigned checkpoint, then remember it. Exit 6
+    /// (tlog_split_view) naming both checkpoints when two signed by one log cannot be one tree.
+    Monitor {
+        /// Watch only the log with this origin (repeat for several; default: every trusted log).
+        #[arg(long = "log", value_name = "ORIGIN")]
+        logs: Vec<String>,
+        /// A witness to compare with: the URL of its read side (ct witness serve's
+        /// GET /checkpoint/<hex>). Repeat for each witness.
+        #[arg(long = "witness", value_name = "URL")]
+        witnesses: Vec<String>,
+        /// Where the last checkpoint seen of each log is kept (default: <home>/monitor).
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// Machine-readable report on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Stop trusting the transparency log with this origin.
     Untrust {

@@ -3,13 +3,13 @@
 //! killed and reaped when dropped.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
 
-use crate::{ct_bin, run};
+use crate::{ct_bin, require, run};
 
 /// An OCI layout `d/img-TAG` with one small layer (`note.txt` holding
 /// `note`), tagged `tag`: its `oci:` name.
@@ -140,6 +140,68 @@ pub fn serve_witness(d: &Path, vkey: &str, tag: &str, logs: &[&str]) -> Server {
         url,
         process,
     }
+}
+
+/// Debian's nginx serving `root` (a log directory: its read side, as
+/// tlog-tiles lays it out) on a free port of 127.0.0.1: one process in the
+/// foreground, every path of its own under `work`; `checkpoint` served
+/// `no-store`, tiles immutable. Killed when dropped.
+pub fn nginx(root: &Path, work: &Path) -> (Killed, SocketAddr) {
+    require("nginx");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    std::fs::create_dir_all(work.join("tmp")).unwrap();
+    let w = work.display();
+    let conf = format!(
+        r#"daemon off;
+master_process off;
+pid {w}/nginx.pid;
+error_log {w}/error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {w}/tmp/body;
+    proxy_temp_path {w}/tmp/proxy;
+    fastcgi_temp_path {w}/tmp/fastcgi;
+    uwsgi_temp_path {w}/tmp/uwsgi;
+    scgi_temp_path {w}/tmp/scgi;
+    default_type application/octet-stream;
+    server {{
+        listen {addr};
+        root {root};
+        location = /checkpoint {{
+            types {{ }}
+            default_type "text/plain; charset=utf-8";
+            add_header Cache-Control "no-store";
+        }}
+        location /tile/ {{
+            add_header Cache-Control "public, max-age=604800, immutable";
+        }}
+    }}
+}}
+"#,
+        root = root.display()
+    );
+    let path = work.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    run(Command::new("nginx").arg("-t").arg("-c").arg(&path).arg("-p").arg(work));
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(work)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Killed(child);
+    // It starts in well under a second; 600 tries of 50 ms bound a broken start.
+    for _ in 0..600 {
+        if TcpStream::connect(addr).is_ok() {
+            return (child, addr);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nginx does not listen on {addr}");
 }
 
 /// A status, the headers (lowercase names) and the body.

@@ -29,39 +29,17 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cerro_core::testing::{seed_from_env, Rng};
 use cerro_core::tlog::merkle::{self, Hash};
 use cerro_core::tlog::note::VerifierKey;
 use cerro_core::tlog::{release_entry, tiles, SignedCheckpoint, TlogProof};
-use cerro_integration::tlog::{http, try_http};
-use cerro_integration::{ct_bin, require, run};
-
-/// Connects until something listens on `addr` (the servers here start in
-/// well under a second; 600 tries of 50 ms bound a broken start).
-fn wait_for(addr: SocketAddr, what: &str) {
-    for _ in 0..600 {
-        if TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} does not listen on {addr}");
-}
-
-/// A child process killed (SIGKILL) and reaped when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use cerro_integration::tlog::{http, nginx, try_http, Killed};
+use cerro_integration::{ct_bin, run};
 
 /// `ct log serve` on a free port of 127.0.0.1, with the address it prints.
 fn serve(dir: &Path, key: &Path) -> (Killed, SocketAddr) {
@@ -85,60 +63,6 @@ fn serve(dir: &Path, key: &Path) -> (Killed, SocketAddr) {
         .parse()
         .unwrap();
     (Killed(child), addr)
-}
-
-/// nginx serving `root` on a free port of 127.0.0.1: one process, in the
-/// foreground, every path of its own under `work`.
-fn nginx(root: &Path, work: &Path) -> (Killed, SocketAddr) {
-    require("nginx");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    std::fs::create_dir_all(work.join("tmp")).unwrap();
-    let w = work.display();
-    let conf = format!(
-        r#"daemon off;
-master_process off;
-pid {w}/nginx.pid;
-error_log {w}/error.log;
-events {{}}
-http {{
-    access_log off;
-    client_body_temp_path {w}/tmp/body;
-    proxy_temp_path {w}/tmp/proxy;
-    fastcgi_temp_path {w}/tmp/fastcgi;
-    uwsgi_temp_path {w}/tmp/uwsgi;
-    scgi_temp_path {w}/tmp/scgi;
-    default_type application/octet-stream;
-    server {{
-        listen {addr};
-        root {root};
-        location = /checkpoint {{
-            types {{ }}
-            default_type "text/plain; charset=utf-8";
-            add_header Cache-Control "no-store";
-        }}
-        location /tile/ {{
-            add_header Cache-Control "public, max-age=604800, immutable";
-        }}
-    }}
-}}
-"#,
-        root = root.display()
-    );
-    let path = work.join("nginx.conf");
-    std::fs::write(&path, conf).unwrap();
-    run(Command::new("nginx").arg("-t").arg("-c").arg(&path).arg("-p").arg(work));
-    let child = Command::new("nginx")
-        .arg("-c")
-        .arg(&path)
-        .arg("-p")
-        .arg(work)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let child = Killed(child);
-    wait_for(addr, "nginx");
-    (child, addr)
 }
 
 fn entry(i: usize) -> Vec<u8> {

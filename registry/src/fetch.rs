@@ -27,7 +27,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use cerro_core::bundle::{
-    Assembly, Bundle, Member, Skeleton, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE, RELEASE_ATTESTATION,
+    Assembly, Bundle, Member, Skeleton, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE, MAX_TLOG_PROOFS, RELEASE_ATTESTATION,
 };
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
@@ -37,6 +37,7 @@ use cerro_core::image::{
 };
 use cerro_core::manifest::MAX_MANIFEST_SIZE;
 use cerro_core::statement::{ReleaseStatement, PROVENANCE_PATH, SLSA_PROVENANCE_V1};
+use cerro_core::tlog::proof::MAX_PROOF_BYTES;
 use cerro_core::trust::TrustStore;
 use cerro_core::verify::Verified;
 use cerro_core::Error as CoreError;
@@ -47,7 +48,7 @@ use serde_json::Value;
 use crate::client::Registry;
 use crate::error::Error;
 use crate::push::layer_media_type;
-use crate::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TOML, TITLE};
+use crate::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TLOG_PROOF, MT_TOML, TITLE};
 
 /// Largest artifact config accepted.
 const MAX_CONFIG: u64 = 64 << 10;
@@ -136,6 +137,7 @@ struct ArtifactParts {
     manifest_toml: Vec<u8>,
     attestations: Vec<(String, Vec<u8>)>,
     selinux: Vec<(String, Vec<u8>)>,
+    transparency: Vec<(String, Vec<u8>)>,
 }
 
 /// A bundle artifact manifest, read ([`parse_artifact_manifest`]): the
@@ -222,6 +224,7 @@ pub fn fetch(
             manifest_toml: parts.manifest_toml,
             attestations: parts.attestations,
             selinux: parts.selinux,
+            transparency: parts.transparency,
             image,
             reference: chosen.reference.clone(),
             manifest_bytes,
@@ -576,7 +579,8 @@ fn signed_build_time(prov: &[u8], bound: &Digest) -> Result<Option<u64>, Error> 
 /// bounded by [`parse_artifact_manifest`]).
 async fn complete(reg: &Registry, c: &Candidate) -> Result<ArtifactParts, Error> {
     let what = format!("artifact manifest {}", c.digest);
-    let (mut attestations, mut selinux, mut manifest_toml) = (Vec::new(), Vec::new(), None);
+    let (mut attestations, mut selinux, mut transparency, mut manifest_toml) =
+        (Vec::new(), Vec::new(), Vec::new(), None);
     for (layer, held) in c.manifest.layers.iter().zip(&c.held) {
         let bytes = match held {
             Some(b) => b.clone(),
@@ -586,6 +590,7 @@ async fn complete(reg: &Registry, c: &Candidate) -> Result<ArtifactParts, Error>
             MT_TOML if manifest_toml.is_none() => manifest_toml = Some(bytes),
             MT_TOML => return Err(malformed(&what, "two manifest.toml layers")),
             MT_DSSE => attestations.push((layer.title.clone(), bytes)),
+            MT_TLOG_PROOF => transparency.push((layer.title.clone(), bytes)),
             _ => selinux.push((layer.title.clone(), bytes)),
         }
     }
@@ -593,6 +598,7 @@ async fn complete(reg: &Registry, c: &Candidate) -> Result<ArtifactParts, Error>
         manifest_toml: manifest_toml.ok_or_else(|| malformed(&what, "no manifest.toml layer"))?,
         attestations,
         selinux,
+        transparency,
     })
 }
 
@@ -745,6 +751,7 @@ pub fn parse_artifact_manifest(what: &str, bytes: &[u8], image: &Digest) -> Resu
         ));
     }
     let mut total = 0u64;
+    let mut proofs = 0usize;
     let mut layers = Vec::new();
     let listed = m
         .get("layers")
@@ -765,6 +772,22 @@ pub fn parse_artifact_manifest(what: &str, bytes: &[u8], image: &Digest) -> Resu
                 what,
                 format!("layer {title:?} has media type {mt}, expected {expected_type}"),
             ));
+        }
+        if expected_type == MT_TLOG_PROOF {
+            // Proofs have their own budget: at most the reader's count,
+            // each within a proof's bound (the reader parses them).
+            proofs += 1;
+            if proofs > MAX_TLOG_PROOFS || size > MAX_PROOF_BYTES as u64 {
+                return Err(malformed(
+                    what,
+                    format!("layer {title:?}: more than {MAX_TLOG_PROOFS} proofs, or {size} bytes, more than a proof may have"),
+                ));
+            }
+            layers.push(ArtifactLayer {
+                title,
+                blob: blob_ref(d, size, mt),
+            });
+            continue;
         }
         let limit = match expected_type {
             MT_TOML => MAX_MANIFEST_SIZE,
@@ -849,6 +872,43 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     use super::*;
+
+    /// Proof layers (spec/transparency.md §12.4) are taken with their own
+    /// bounds: two pass; one past the reader's count, one larger than a
+    /// proof, or a proof path of another media type are refused.
+    #[test]
+    fn proof_layers_are_taken_within_their_own_bounds() {
+        use cerro_core::bundle::tlog_proof_path;
+        use serde_json::json;
+        let image = Digest::of(b"image");
+        let layer = |title: &str, mt: &str, size: u64| {
+            json!({"mediaType": mt, "digest": Digest::of(title.as_bytes()).to_string(), "size": size,
+                   "annotations": {TITLE: title}})
+        };
+        let manifest = |layers: Vec<Value>| {
+            serde_json::to_vec(&json!({
+                "schemaVersion": 2, "mediaType": MT_OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,
+                "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": Digest::of(b"c").to_string(), "size": 10},
+                "layers": layers,
+                "subject": {"mediaType": MT_OCI_MANIFEST, "digest": image.to_string(), "size": 5},
+            }))
+            .unwrap()
+        };
+        let proof = |i: usize, size: u64| layer(&tlog_proof_path(&format!("log{i}.example")), MT_TLOG_PROOF, size);
+        let with = |extra: Vec<Value>| {
+            let mut l = vec![layer("manifest.toml", MT_TOML, 100)];
+            l.extend(extra);
+            parse_artifact_manifest("artifact", &manifest(l), &image)
+        };
+        let m = with(vec![proof(1, 500), proof(2, 500)]).unwrap();
+        assert_eq!(
+            m.layers.iter().filter(|l| l.blob.media_type == MT_TLOG_PROOF).count(),
+            2
+        );
+        assert!(with((0..=MAX_TLOG_PROOFS).map(|i| proof(i, 500)).collect()).is_err());
+        assert!(with(vec![proof(1, MAX_PROOF_BYTES as u64 + 1)]).is_err());
+        assert!(with(vec![layer(&tlog_proof_path("x"), MT_DSSE, 10)]).is_err());
+    }
 
     /// Two bundles of one small image, signed by different keys, both
     /// verified against a store trusting both keys.

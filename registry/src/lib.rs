@@ -58,6 +58,8 @@ pub const MT_TOML: &str = "application/toml";
 pub const MT_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 /// Media type of a SELinux CIL module.
 pub const MT_CIL: &str = "application/vnd.cerro-torre.selinux.cil";
+/// Media type of a transparency-log proof (c2sp.org/tlog-proof text).
+pub const MT_TLOG_PROOF: &str = "application/vnd.cerro-torre.tlog-proof";
 /// The annotation naming each artifact layer's bundle path.
 pub const TITLE: &str = "org.opencontainers.image.title";
 

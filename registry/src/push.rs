@@ -8,6 +8,7 @@ use std::path::Path;
 
 use cerro_core::bundle::{
     blob_path, read_bundle_file, Bundle, NoExtract, ATTESTATIONS_PREFIX, MANIFEST_PATH, SELINUX_PREFIX,
+    TRANSPARENCY_PREFIX,
 };
 use cerro_core::digest::Digest;
 use cerro_core::image::{MT_OCI_INDEX, MT_OCI_MANIFEST};
@@ -20,7 +21,7 @@ use crate::error::Error;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::fetch::PARALLEL;
-use crate::{fallback_tag, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TOML, TITLE};
+use crate::{fallback_tag, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TLOG_PROOF, MT_TOML, TITLE};
 
 /// What a push stored.
 #[derive(Debug, Clone)]
@@ -49,6 +50,8 @@ pub(crate) fn layer_media_type(path: &str) -> Option<&'static str> {
         Some(MT_DSSE)
     } else if path.starts_with(SELINUX_PREFIX) {
         Some(MT_CIL)
+    } else if path.starts_with(TRANSPARENCY_PREFIX) {
+        Some(MT_TLOG_PROOF)
     } else {
         None
     }
@@ -277,6 +280,10 @@ mod tests {
         assert_eq!(layer_media_type("manifest.toml"), Some(MT_TOML));
         assert_eq!(layer_media_type("attestations/release.dsse.json"), Some(MT_DSSE));
         assert_eq!(layer_media_type("selinux/app.cil"), Some(MT_CIL));
+        assert_eq!(
+            layer_media_type(&cerro_core::bundle::tlog_proof_path("log.example/a")),
+            Some(MT_TLOG_PROOF)
+        );
         assert_eq!(layer_media_type("oci-layout/index.json"), None);
         assert_eq!(layer_media_type("oci-layout/blobs/sha256/00"), None);
     }

@@ -1,8 +1,11 @@
 //! The client side of a transparency log's write API: `POST /add` of
 //! `ct log serve` (spec/transparency.md §10.3), which answers, once the
-//! entry is durable, with its c2sp.org/tlog-proof. Here because this is the
-//! one crate that makes network requests (ARCHITECTURE.md); core only
-//! parses and verifies what comes back.
+//! entry is durable, with its c2sp.org/tlog-proof; and of the read sides a
+//! monitor uses ([`ReadSide`]): a log's tlog-tiles (`checkpoint`,
+//! `tile/<L>/<N>[.p/<W>]`) and a witness's latest cosigned checkpoint (our
+//! `GET /checkpoint/<hex>`, §13.4). Here because this is the one crate that
+//! makes network requests (ARCHITECTURE.md); core only parses and verifies
+//! what comes back (`cerro_core::tlog::monitor`).
 //!
 //! Bounds: the answer is read with [`crate::transport::read_bounded`] at
 //! most [`MAX_PROOF_BYTES`] (a proof's own bound); connecting takes at most
@@ -13,8 +16,9 @@
 
 use std::time::Duration;
 
+use cerro_core::digest::Digest;
 use cerro_core::tlog::proof::MAX_PROOF_BYTES;
-use cerro_core::tlog::{TlogProof, TlogTrust, TrustedLog, VerifiedTlogProof, VerifierKey};
+use cerro_core::tlog::{SignedCheckpoint, TlogProof, TlogTrust, TrustedLog, VerifiedTlogProof, VerifierKey};
 use reqwest::Url;
 
 use crate::error::Error;
@@ -195,6 +199,130 @@ pub fn get_document(url: &str, max: u64) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// The longest one read (a checkpoint or a tile) may take, connection
+/// included.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest checkpoint read from a log or a witness: a checkpoint is a
+/// few lines and a signature line per signer; 16 KiB holds over a hundred
+/// cosignatures.
+pub const MAX_CHECKPOINT_BYTES: u64 = 16 * 1024;
+
+/// The read side of a log (its tlog-tiles prefix) or of a witness (its
+/// monitoring prefix), over this crate's bounded transport: each answer
+/// read with a bound before it is held (a checkpoint at most
+/// [`MAX_CHECKPOINT_BYTES`], a tile exactly its size), each request within
+/// [`READ_TIMEOUT`], redirects kept on the site. Nothing it returns is
+/// trusted: the caller verifies checkpoints under the log's key and tiles
+/// against a signed root (`cerro_core::tlog::monitor::compare`).
+#[derive(Debug)]
+pub struct ReadSide {
+    base: Url,
+    client: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl ReadSide {
+    /// The read side at `url` (`http://` or `https://`, no query or
+    /// fragment); nothing is requested yet.
+    pub fn new(url: &str) -> Result<Self, Error> {
+        let base = LogEndpoint::parse(url)?.url;
+        let client = transport::client(&[], false).map_err(|message| Error::Network {
+            op: "preparing to read",
+            target: url.to_owned(),
+            message,
+        })?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| cerro_core::Error::io("starting the network runtime for", url, e))?;
+        Ok(ReadSide { base, client, rt })
+    }
+
+    /// The URL it reads under.
+    pub fn url(&self) -> &Url {
+        &self.base
+    }
+
+    /// `GET <base>/<path>`, at most `limit` bytes; `None` for a 404.
+    fn get(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, Error> {
+        let mut url = self.base.clone();
+        url.set_path(&format!("{}/{path}", self.base.path().trim_end_matches('/')));
+        let shown = url.to_string();
+        let net = |message: String| Error::Network {
+            op: "reading",
+            target: shown.clone(),
+            message,
+        };
+        let body = self.rt.block_on(async {
+            let exchange = async {
+                let resp = self.client.get(url.clone()).send().await.map_err(Fail::from)?;
+                if resp.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                let resp = transport::success(resp).await.map_err(Fail::Net)?;
+                transport::read_bounded(resp, limit).await.map(Some)
+            };
+            tokio::time::timeout(READ_TIMEOUT, exchange).await
+        });
+        match body {
+            Err(_) => Err(net(format!("no answer within {} s", READ_TIMEOUT.as_secs()))),
+            Ok(Err(Fail::Net(e))) => Err(net(crate::retry::message(&e))),
+            Ok(Err(Fail::TooLarge { limit })) => Err(cerro_core::Error::malformed(
+                shown,
+                format!("the answer is larger than the {limit} bytes it may be"),
+            )
+            .into()),
+            Ok(Ok(b)) => Ok(b),
+        }
+    }
+
+    /// A log's `checkpoint` (tlog-tiles: "the latest checkpoint"), parsed,
+    /// not verified. A log with none is a network error (exit 12).
+    pub fn log_checkpoint(&self) -> Result<SignedCheckpoint, Error> {
+        let bytes = self
+            .get("checkpoint", MAX_CHECKPOINT_BYTES)?
+            .ok_or_else(|| Error::Network {
+                op: "reading",
+                target: format!("{}/checkpoint", self.base.as_str().trim_end_matches('/')),
+                message: "404 Not Found: not a log's read side".to_owned(),
+            })?;
+        Ok(SignedCheckpoint::parse(&bytes)?)
+    }
+
+    /// A tile of the log, which must be exactly `len` bytes ("Full tiles
+    /// MUST be exactly 256 hashes wide"; a partial tile its width): more is
+    /// refused as it arrives (exit 10), less after it.
+    pub fn tile(&self, path: &str, len: u64) -> Result<Vec<u8>, Error> {
+        let bytes = self.get(path, len)?.ok_or_else(|| Error::Network {
+            op: "reading",
+            target: format!("{}/{path}", self.base.as_str().trim_end_matches('/')),
+            message: "404 Not Found (the log may have grown meanwhile: run again)".to_owned(),
+        })?;
+        if bytes.len() as u64 != len {
+            return Err(cerro_core::Error::malformed(path, format!("{} bytes, not {len}", bytes.len())).into());
+        }
+        Ok(bytes)
+    }
+
+    /// A witness's latest cosigned checkpoint of the log `origin` (`GET
+    /// <base>/checkpoint/<hex of SHA-256(origin)>`, §13.4), parsed, not
+    /// verified; `None` when it has none (404).
+    pub fn witness_checkpoint(&self, origin: &str) -> Result<Option<SignedCheckpoint>, Error> {
+        let path = format!("checkpoint/{}", Digest::of(origin.as_bytes()).hex());
+        match self.get(&path, MAX_CHECKPOINT_BYTES)? {
+            Some(bytes) => Ok(Some(SignedCheckpoint::parse(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// [`ReadSide::tile`] as the fetch function of
+    /// `cerro_core::tlog::tiles::TileHashes`.
+    pub fn tile_fetcher(&self) -> impl FnMut(&str, u64) -> cerro_core::Result<Vec<u8>> + '_ {
+        move |path, len| self.tile(path, len).map_err(cerro_core::Error::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -247,6 +375,63 @@ mod tests {
             let _ = c.write_all(&body);
         });
         format!("http://{addr}")
+    }
+
+    /// The read side is bounded and says what it got: a tile of another
+    /// length (10, more refused as it arrives), a checkpoint over its bound
+    /// (10), a 404 (a log: 12; a witness: none), a server error (12).
+    #[test]
+    fn reads_are_bounded_and_a_witness_without_a_checkpoint_is_none() {
+        use cerro_core::tlog::{merkle, Checkpoint, SignedCheckpoint};
+        let signer = Ed25519NoteSigner::from_seed("log.example/a", &[7; 32]).unwrap();
+        let cp = SignedCheckpoint::sign(
+            Checkpoint::new("log.example/a", 0, merkle::empty_root()).unwrap(),
+            &signer,
+        )
+        .unwrap()
+        .to_bytes();
+        let side = |url: String| ReadSide::new(&url).unwrap();
+        let got = side(answer_once("200 OK", cp.len(), cp.clone()))
+            .log_checkpoint()
+            .unwrap();
+        assert_eq!(got.to_bytes(), cp);
+        let got = side(answer_once("200 OK", cp.len(), cp.clone()))
+            .witness_checkpoint("log.example/a")
+            .unwrap();
+        assert_eq!(got.map(|c| c.to_bytes()), Some(cp));
+        assert!(side(answer_once("404 Not Found", 0, Vec::new()))
+            .witness_checkpoint("log.example/a")
+            .unwrap()
+            .is_none());
+        let code = |e: Error| cerro_core::Error::from(e).exit_code().code();
+        let e = side(answer_once("404 Not Found", 0, Vec::new()))
+            .log_checkpoint()
+            .unwrap_err();
+        assert_eq!(code(e), 12);
+        let big = MAX_CHECKPOINT_BYTES as usize + 1;
+        let e = side(answer_once("200 OK", big, vec![b'a'; big]))
+            .log_checkpoint()
+            .unwrap_err();
+        assert_eq!(code(e), 10);
+        let e = side(answer_once("200 OK", 33, vec![0; 33]))
+            .tile("tile/0/000.p/1", 32)
+            .unwrap_err();
+        assert_eq!(code(e), 10);
+        let e = side(answer_once("200 OK", 31, vec![0; 31]))
+            .tile("tile/0/000.p/1", 32)
+            .unwrap_err();
+        assert_eq!(code(e), 10);
+        assert_eq!(
+            side(answer_once("200 OK", 32, vec![5; 32]))
+                .tile("tile/0/000.p/1", 32)
+                .unwrap(),
+            vec![5; 32]
+        );
+        let e = side(answer_once("500 Internal Server Error", 4, b"boom".to_vec()))
+            .tile("tile/0/000", 8192)
+            .unwrap_err();
+        assert_eq!(code(e), 12);
+        assert!(ReadSide::new("ftp://x/").is_err());
     }
 
     /// What a log answers decides nothing until it verifies: refusals by

@@ -225,6 +225,38 @@ impl Witness {
         latest.get(origin).map(|l| (l.size, l.root))
     }
 
+    /// Our read endpoint (`GET /checkpoint/<hex>`, spec/transparency.md
+    /// §13.4; tlog-witness leaves the "Monitor Retrieval Mechanism" TBD):
+    /// the latest checkpoint this witness cosigned for the log whose
+    /// origin's SHA-256 is `origin_hex` (64 lowercase hex digits), as the
+    /// log signed it plus this witness's cosignature, byte for byte as
+    /// persisted. 404 for an unknown log or one never cosigned, 400 for a
+    /// name that is not such a digest.
+    pub fn latest_checkpoint(&self, origin_hex: &str) -> Reply {
+        if origin_hex.len() != 64 || !origin_hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Reply::text(400, "expected /checkpoint/<64 lowercase hex of SHA-256(origin)>");
+        }
+        let Some(origin) = self.logs.keys().find(|o| Digest::of(o.as_bytes()).hex() == origin_hex) else {
+            return Reply::text(404, "this witness does not witness that log");
+        };
+        // Under the lock: never a file half way through a replacement.
+        let Ok(latest) = self.latest.lock() else {
+            return Reply::text(500, "the witness's state lock is poisoned");
+        };
+        if !latest.contains_key(origin) {
+            return Reply::text(404, format!("no checkpoint of {origin} cosigned yet"));
+        }
+        let path = state_file(&self.dir, origin);
+        match cerro_core::file::read_bounded(&path, MAX_NOTE_BYTES as u64, "a witness state file") {
+            Ok(body) => Reply {
+                status: 200,
+                content_type: "text/plain; charset=utf-8",
+                body,
+            },
+            Err(e) => Reply::text(500, format!("reading the checkpoint: {e}")),
+        }
+    }
+
     /// tlog-witness §add-checkpoint: checks the request `body` and, when
     /// every check passes, persists its checkpoint and answers with this
     /// witness's cosignature made at `now` (POSIX seconds). Each refusal
@@ -347,8 +379,9 @@ impl Witness {
     }
 }
 
-/// Serves `witness` on `listener` (`POST /add-checkpoint`) until the
-/// process ends; `ready` is called with the bound address.
+/// Serves `witness` on `listener` (`POST /add-checkpoint`, and our read
+/// endpoint `GET /checkpoint/<hex>`) until the process ends; `ready` is
+/// called with the bound address.
 pub fn serve(witness: Witness, listener: TcpListener, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let dir = witness.dir.clone();
     let witness = Arc::new(witness);
@@ -361,10 +394,29 @@ async fn handle(req: Request<Incoming>, witness: Arc<Witness>, busy: bool) -> An
     if busy {
         return text(StatusCode::SERVICE_UNAVAILABLE, "too many connections\n");
     }
+    if let Some(hex) = req.uri().path().strip_prefix("/checkpoint/") {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "GET /checkpoint/<hex>\n");
+            r.headers_mut()
+                .insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        // Off the server's thread: the lock may be held by an fsync.
+        let hex = hex.to_owned();
+        let reply = tokio::task::spawn_blocking(move || witness.latest_checkpoint(&hex))
+            .await
+            .unwrap_or_else(|_| Reply::text(500, "the witness failed"));
+        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = typed(status, reply.content_type, reply.body);
+        // The latest: never from a cache.
+        r.headers_mut()
+            .insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return r;
+    }
     if req.uri().path() != "/add-checkpoint" {
         return text(
             StatusCode::NOT_FOUND,
-            "not found: the witness has only POST /add-checkpoint\n",
+            "not found: the witness has POST /add-checkpoint and GET /checkpoint/<hex of SHA-256(origin)>\n",
         );
     }
     if req.method() != Method::POST {
@@ -495,8 +547,20 @@ mod tests {
         assert_eq!(w.add_checkpoint(&body, 103).status, 422);
         // A clock behind the last cosignature: 503, nothing cosigned.
         assert_eq!(w.add_checkpoint(&request(&t7, 7, &log_key()), 101).status, 503);
-        // None of these moved the witness.
+        // None of these moved the witness, and its read endpoint still
+        // serves size 7 as the log signed it, with its cosignature.
         assert_eq!(w.latest(ORIGIN), Some((7, merkle::root(&t7))));
+        let hex = Digest::of(ORIGIN.as_bytes()).hex();
+        let r = w.latest_checkpoint(&hex);
+        assert_eq!(r.status, 200);
+        let served = SignedCheckpoint::parse(&r.body).unwrap();
+        assert_eq!(served.checkpoint(), checkpoint(&t7, &log_key()).checkpoint());
+        let v = served.note().verify(&[cosigner().verifier_key().clone()]).unwrap();
+        assert_eq!(v[0].timestamp, Some(102));
+        served.note().verify(&[log_key().verifier_key().clone()]).unwrap();
+        assert_eq!(w.latest_checkpoint(&"0".repeat(64)).status, 404);
+        assert_eq!(w.latest_checkpoint(&hex.to_uppercase()).status, 400);
+        assert_eq!(w.latest_checkpoint("x").status, 400);
         assert_cosigned(&w.add_checkpoint(&request(&t9, 7, &log_key()), 104), &t9, 104);
     }
 
@@ -529,6 +593,8 @@ mod tests {
             422
         );
         assert_eq!(w.latest(ORIGIN), None);
+        // Nothing cosigned yet: nothing to read.
+        assert_eq!(w.latest_checkpoint(&Digest::of(ORIGIN.as_bytes()).hex()).status, 404);
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct Skeleton {
     pub attestations: Vec<(String, Vec<u8>)>,
     /// `(selinux/<name>.cil, text)` of each SELinux policy module.
     pub selinux: Vec<(String, Vec<u8>)>,
+    /// `(transparency/<hex>.tlog-proof, bytes)` of each transparency-log
+    /// proof (unsigned members: the reader parses them and checks their
+    /// names when the assembled bundle is read back, `verify` checks them).
+    pub transparency: Vec<(String, Vec<u8>)>,
     /// Descriptor of the image manifest.
     pub image: BlobRef,
     /// `org.opencontainers.image.ref.name` of the image, if any.
@@ -133,8 +137,7 @@ impl Assembly {
             manifest_toml: &skeleton.manifest_toml,
             attestations: &skeleton.attestations,
             selinux: &skeleton.selinux,
-            // A registry artifact carries no proofs (spec/bundle-format.md §15).
-            transparency: &[],
+            transparency: &skeleton.transparency,
             image,
             reference: skeleton.reference.as_deref(),
             manifest_bytes: &skeleton.manifest_bytes,

@@ -10,13 +10,17 @@
 //!   signed message.
 //! - [`proof`]: C2SP tlog-proof v1, verified against [`proof::TlogTrust`]
 //!   (trusted logs, witnesses, a witness threshold).
-//! - [`tiles`]: C2SP tlog-tiles paths, partial widths and entry bundles.
+//! - [`tiles`]: C2SP tlog-tiles paths, partial widths and entry bundles,
+//!   and reading a tree's hashes back from its tiles ([`tiles::TileHashes`]).
+//! - [`monitor`]: whether checkpoints of one log seen by different parties
+//!   can be views of one tree (a split view, when not).
 //!
 //! Bytes in, values out: no network, no file, no clock (timestamps are
 //! arguments and results).
 
 pub mod checkpoint;
 pub mod merkle;
+pub mod monitor;
 pub mod note;
 pub mod proof;
 pub mod tiles;

@@ -92,6 +92,10 @@ struct WitnessRecord {
 #[serde(deny_unknown_fields)]
 struct LogRecord {
     keys: Vec<String>,
+    /// Where the log's read side is (`ct log monitor`, `ct verify
+    /// --online`); absent in stores written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -232,6 +236,9 @@ impl Home {
                 .collect::<Result<Vec<_>>>()
                 .map_err(|e| invalid(e.to_string()))?;
             store.set_log(&origin, keys).map_err(|e| invalid(e.to_string()))?;
+            if let Some(url) = &rec.url {
+                store.set_log_url(&origin, url).map_err(|e| invalid(e.to_string()))?;
+            }
         }
         // Witnesses after logs: a witness may not hold a log's key.
         for (name, rec) in file.witnesses {
@@ -526,6 +533,7 @@ impl Home {
                 l.origin().to_owned(),
                 LogRecord {
                     keys: l.keys().iter().map(VerifierKey::to_vkey).collect(),
+                    url: store.log_url(l.origin()).map(str::to_owned),
                 },
             );
         }
@@ -807,6 +815,23 @@ mod tests {
         );
         let store = home.load_trust().unwrap();
         assert_eq!(store.log("a.example/log").unwrap().keys(), [a.verifier_key().clone()]);
+        assert_eq!(store.log_url("a.example/log"), None);
+        // A read URL round-trips beside the keys; a store without one still loads.
+        home.update_trust(|s| s.set_log_url("a.example/log", "https://a.example/log/"))
+            .unwrap();
+        let with_url = fs::read_to_string(home.trust_path()).unwrap();
+        assert!(with_url.contains("url = \"https://a.example/log/\""), "{with_url}");
+        let store = home.load_trust().unwrap();
+        assert_eq!(store.log_url("a.example/log"), Some("https://a.example/log/"));
+        let mut edited = store.clone();
+        for bad in ["ftp://a/", "https://", "https://u:p@a/", "https://a/?q", "https://a/ b"] {
+            let e = edited.set_log_url("a.example/log", bad).unwrap_err();
+            assert_eq!(e.exit_code(), crate::ExitCode::Config, "{bad}");
+        }
+        assert!(edited.set_log_url("other", "https://a/").is_err());
+        edited.remove_log("a.example/log");
+        assert_eq!(edited.log_url("a.example/log"), None);
+        fs::write(home.trust_path(), &text).unwrap();
         let witness = Ed25519Cosigner::from_seed("w", &[2; 32])
             .unwrap()
             .verifier_key()
@@ -822,6 +847,7 @@ mod tests {
             format!("[logs.x]\nkeys = [\"{b}\"]\nwitnesses = 1\n"),
             // One key for two logs.
             format!("[logs.x]\nkeys = [\"{vkey}\"]\n"),
+            format!("[logs.x]\nkeys = [\"{b}\"]\nurl = \"file:///x\"\n"),
         ] {
             fs::write(home.trust_path(), format!("{text}{bad}")).unwrap();
             assert!(

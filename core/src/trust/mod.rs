@@ -114,6 +114,26 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
+/// A log read URL as [`TrustStore::set_log_url`] accepts it.
+fn check_log_url(url: &str) -> Result<()> {
+    let bad = |reason: &str| Error::invalid_config("transparency log", format!("read URL {url:?}: {reason}"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| bad("not an http:// or https:// URL"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if host.contains('@') {
+        return Err(bad("credentials in the URL"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains(['?', '#']) {
+        return Err(bad("whitespace, a query or a fragment"));
+    }
+    Ok(())
+}
+
 /// Validates a user-chosen key id: it names files, so it is restricted to
 /// `[A-Za-z0-9][A-Za-z0-9._@-]{0,63}`.
 pub fn validate_key_id(id: &str) -> Result<()> {
@@ -336,6 +356,10 @@ pub struct TrustStore {
     keys: BTreeMap<String, KeyEntry>,
     groups: BTreeMap<String, ThresholdGroup>,
     logs: BTreeMap<String, TrustedLog>,
+    /// Where each log's read side is (tlog-tiles prefix), by origin: what
+    /// `ct log monitor` and `ct verify --online` fetch. Offline
+    /// verification never reads it.
+    log_urls: BTreeMap<String, String>,
     /// Transparency-log witnesses by name (spec/trust-store.md §5.2).
     witnesses: BTreeMap<String, VerifierKey>,
     /// The signed trust root in force, if one is installed: its logs and
@@ -456,7 +480,31 @@ impl TrustStore {
 
     /// Removes the log with this origin, returning it if it was trusted.
     pub fn remove_log(&mut self, origin: &str) -> Option<TrustedLog> {
+        self.log_urls.remove(origin);
         self.logs.remove(origin)
+    }
+
+    /// Sets where the trusted log `origin` serves its read side (the
+    /// tlog-tiles prefix: `<url>/checkpoint`, `<url>/tile/…`): an
+    /// `http://` or `https://` URL without query, fragment, credentials or
+    /// whitespace. Refuses (configuration, exit 78) a log that is not
+    /// trusted or another URL form. The URL is only where to ask: what it
+    /// answers is verified under the log's keys.
+    pub fn set_log_url(&mut self, origin: &str, url: &str) -> Result<()> {
+        if !self.logs.contains_key(origin) {
+            return Err(Error::invalid_config(
+                "transparency log",
+                format!("no trusted log has origin {origin:?}"),
+            ));
+        }
+        check_log_url(url)?;
+        self.log_urls.insert(origin.to_owned(), url.to_owned());
+        Ok(())
+    }
+
+    /// Where the trusted log `origin` serves its read side, if known.
+    pub fn log_url(&self, origin: &str) -> Option<&str> {
+        self.log_urls.get(origin).map(String::as_str)
     }
 
     /// Adds or replaces the witness `key` (a C2SP cosignature/v1 verifier

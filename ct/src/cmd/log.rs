@@ -35,17 +35,30 @@ pub fn standalone(cmd: &LogCommand) -> bool {
 pub fn run_home(ctx: &Ctx, cmd: &LogCommand) -> Result<ExitCode> {
     match cmd {
         LogCommand::Submit { bundle, logs } => submit(ctx, bundle, &endpoints(logs)?),
-        LogCommand::Trust { vkey, origin } => {
+        LogCommand::Trust { vkey, origin, url } => {
             let key = VerifierKey::parse(vkey)?;
             let origin = origin.clone().unwrap_or_else(|| key.name().to_owned());
             let shown = key.to_vkey();
-            let old = ctx.home.update_trust(|s| s.set_log(&origin, vec![key]))?;
+            let old = ctx.home.update_trust(|s| {
+                let old = s.set_log(&origin, vec![key])?;
+                if let Some(u) = url {
+                    s.set_log_url(&origin, u)?;
+                }
+                Ok(old)
+            })?;
             println!(
-                "{} transparency log {origin} with key {shown}",
-                if old.is_some() { "replaced" } else { "trusted" }
+                "{} transparency log {origin} with key {shown}{}",
+                if old.is_some() { "replaced" } else { "trusted" },
+                url.as_deref().map(|u| format!(", read at {u}")).unwrap_or_default()
             );
             Ok(ExitCode::Valid)
         }
+        LogCommand::Monitor {
+            logs,
+            witnesses,
+            state,
+            json,
+        } => super::monitor::monitor(ctx, logs, witnesses, state.as_deref(), *json),
         LogCommand::Untrust { origin } => {
             ctx.home.update_trust(|s| {
                 s.remove_log(origin).map(|_| ()).ok_or_else(|| {
@@ -65,7 +78,7 @@ pub fn run_home(ctx: &Ctx, cmd: &LogCommand) -> Result<ExitCode> {
             if *json {
                 let logs: Vec<_> = store
                     .logs()
-                    .map(|l| json!({"origin": l.origin(), "keys": l.keys().iter().map(VerifierKey::to_vkey).collect::<Vec<_>>()}))
+                    .map(|l| json!({"origin": l.origin(), "keys": l.keys().iter().map(VerifierKey::to_vkey).collect::<Vec<_>>(), "url": store.log_url(l.origin())}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&json!({ "logs": logs }))?);
             } else {
@@ -153,7 +166,11 @@ fn run_log(cmd: &LogCommand) -> cerro_tlog::Result<()> {
             println!("{}", String::from_utf8_lossy(&log.checkpoint().to_bytes()).trim_end());
             Ok(())
         }
-        LogCommand::Submit { .. } | LogCommand::Trust { .. } | LogCommand::Untrust { .. } | LogCommand::List { .. } => {
+        LogCommand::Submit { .. }
+        | LogCommand::Trust { .. }
+        | LogCommand::Untrust { .. }
+        | LogCommand::List { .. }
+        | LogCommand::Monitor { .. } => {
             // Dispatched to `run_home` (they need the state directory).
             Err(cerro_tlog::Error::Core(cerro_core::Error::invalid_config(
                 "ct log",

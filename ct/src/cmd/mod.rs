@@ -7,6 +7,7 @@ mod keys;
 pub mod load;
 mod log;
 mod man;
+mod monitor;
 mod pack;
 mod policy;
 pub(crate) mod registry;

@@ -52,10 +52,40 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     };
     match outcome {
         Ok(v) => {
+            // Only with --online, and only once everything offline passed.
+            let online = if a.online {
+                let store = ctx.host(a.policy.as_deref())?.trust()?;
+                match super::monitor::online(&store, &v, v.report(), &a.file) {
+                    Ok(lines) => lines,
+                    Err(e) => {
+                        let code = e.exit_code();
+                        if a.json {
+                            let e = anyhow::Error::from(e);
+                            println!("{}", output::error_json(&e, code.code()));
+                            eprintln!("ct: refused {}: {}", a.file.display(), output::one_line(&e));
+                        } else {
+                            eprintln!(
+                                "ct: refused {}: {}",
+                                a.file.display(),
+                                output::printable(&e.to_string())
+                            );
+                        }
+                        return Ok(code);
+                    }
+                }
+            } else {
+                Vec::new()
+            };
             if a.json {
                 println!("{}", serde_json::to_string_pretty(v.report())?);
+                for l in &online {
+                    eprintln!("{}", output::printable(l));
+                }
             } else {
                 println!("{}", output::printable(&v.report().message));
+                for l in &online {
+                    println!("{}", output::printable(l));
+                }
             }
             Ok(ExitCode::Valid)
         }
@@ -99,6 +129,36 @@ pub fn explain(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     } else {
         println!("bundle      {}", a.file.display());
         print!("{}", output::explain(report));
+    }
+    // With --online, as verify: only once everything offline passed.
+    if let (true, Ok(v)) = (a.online, &outcome) {
+        let store = ctx.host(a.policy.as_deref())?.trust()?;
+        match super::monitor::online(&store, v, v.report(), &a.file) {
+            Ok(lines) => {
+                for l in lines {
+                    let l = output::printable(&l);
+                    if a.json {
+                        eprintln!("{l}");
+                    } else {
+                        println!("{l}");
+                    }
+                }
+            }
+            Err(e) => {
+                let code = e.exit_code();
+                let e = anyhow::Error::from(e);
+                if a.json {
+                    println!("{}", output::error_json(&e, code.code()));
+                } else {
+                    println!(
+                        "verdict     REFUSED online (exit {}): {}",
+                        code.code(),
+                        output::one_line(&e)
+                    );
+                }
+                return Ok(code);
+            }
+        }
     }
     Ok(code)
 }

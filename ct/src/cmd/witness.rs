@@ -1,6 +1,7 @@
 //! `ct witness`: a transparency-log witness (crate `cerro-tlog`, module
 //! `witness`; spec/transparency.md §13): its key, its state directory, and
-//! `POST /add-checkpoint` over HTTP.
+//! `POST /add-checkpoint` over HTTP (and our read endpoint, `GET
+//! /checkpoint/<hex>`, for monitors).
 
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -112,7 +113,7 @@ fn run_witness(cmd: &WitnessCommand) -> cerro_tlog::Result<()> {
             })?;
             let vkey = witness.verifier_key().to_vkey();
             cerro_tlog::witness::serve(witness, listener, |addr| {
-                println!("ct witness {vkey}: listening on http://{addr} (POST /add-checkpoint)");
+                println!("ct witness {vkey}: listening on http://{addr} (POST /add-checkpoint, GET /checkpoint/<hex>)");
                 let _ = std::io::stdout().flush();
             })
         }

@@ -25,7 +25,7 @@ mod cgroup;
 pub use cgroup::cgroup;
 pub mod front_ends;
 pub mod tlog;
-pub use tlog::{tlog_checkpoint, tlog_entry_bundle, tlog_note, tlog_proof};
+pub use tlog::{tlog_checkpoint, tlog_entry_bundle, tlog_note, tlog_proof, tlog_tiles};
 pub mod trust_root;
 pub use trust_root::{revocation_list, trust_root};
 
@@ -68,6 +68,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("tlog_checkpoint", tlog_checkpoint),
     ("tlog_proof", tlog_proof),
     ("tlog_entry_bundle", tlog_entry_bundle),
+    ("tlog_tiles", tlog_tiles),
     ("runtime_config", runtime_config),
     ("trust_root", trust_root),
     ("revocation_list", revocation_list),

@@ -255,3 +255,48 @@ pub fn tlog_entry_bundle(data: &[u8]) {
         assert_eq!(p.contains(".p/"), width < 256, "{p}");
     }
 }
+
+/// A log's tiles as a monitor reads them (`tiles::TileHashes`, the hashes
+/// behind `ct log monitor` and `ct verify --online`): the first 8 bytes
+/// (little-endian) are the tree size, the next 8 the old size of a
+/// consistency proof, the rest the bytes every tile is cut from (cycled to
+/// the length asked for; with no rest, every tile is short). Whatever the
+/// sizes and tiles, the root and the proof are computed or refused as
+/// `malformed`, without a panic, reading at most
+/// `tiles::MAX_TILES_READ` tiles, and a proof is never longer than any
+/// tree is high.
+pub fn tlog_tiles(data: &[u8]) {
+    let word = |at: usize| {
+        let mut n = [0u8; 8];
+        if let Some(b) = data.get(at..) {
+            let k = b.len().min(8);
+            n[..k].copy_from_slice(&b[..k]);
+        }
+        u64::from_le_bytes(n)
+    };
+    let (size, old) = (word(0), word(8));
+    let rest = data.get(16..).unwrap_or_default();
+    let mut reads = 0usize;
+    let mut fetch = |path: &str, len: u64| -> cerro_core::Result<Vec<u8>> {
+        reads += 1;
+        assert!(path.starts_with("tile/"), "{path}");
+        if rest.is_empty() {
+            return Ok(vec![0; 31]);
+        }
+        Ok(rest.iter().copied().cycle().take(len as usize).collect())
+    };
+    let mut th = tiles::TileHashes::new(size, &mut fetch);
+    if let Err(e) = th.range(0, size) {
+        refused_cleanly("tlog_tiles", &e);
+    }
+    match th.consistency_proof(old) {
+        Err(e) => refused_cleanly("tlog_tiles", &e),
+        Ok(p) => assert!(
+            p.len() <= cerro_core::tlog::merkle::MAX_PROOF_HASHES,
+            "{} hashes",
+            p.len()
+        ),
+    }
+    drop(th);
+    assert!(reads <= tiles::MAX_TILES_READ, "{reads} tiles read");
+}

@@ -112,6 +112,7 @@ replay_tests!(
     tlog_checkpoint,
     tlog_proof,
     tlog_entry_bundle,
+    tlog_tiles,
     runtime_config,
     trust_root,
     revocation_list,
