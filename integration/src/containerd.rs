@@ -493,8 +493,16 @@ pub(crate) fn tear_down(child: &mut Child, socket: &Path, dir: &Path, sockets_be
     for m in points {
         let _ = Command::new("umount").args(["-l", m]).status();
     }
+    // Shim sockets are global (/run/containerd/s) and tests run side by
+    // side: remove only the stale ones that appeared during this run (no
+    // shim answers on them: ours, just killed). A live one is another
+    // test's shim; removing it would make its pod's next `start` spawn a
+    // second shim instead of finding the pod's one.
     for s in shim_sockets().difference(sockets_before) {
-        let _ = fs::remove_file(Path::new(SHIM_SOCKETS).join(s));
+        let path = Path::new(SHIM_SOCKETS).join(s);
+        if std::os::unix::net::UnixStream::connect(&path).is_err() {
+            let _ = fs::remove_file(&path);
+        }
     }
 }
 
