@@ -128,7 +128,8 @@ impl Report {
 /// the undeclared one refused, the volume written, the image's own `/etc`
 /// refused by the kernel (EACCES, not a missing directory), the other
 /// container's file (MCS) refused, and — for runtimes that give root
-/// `CAP_CHOWN`, so only SELinux can refuse it — chown refused (EPERM).
+/// `CAP_CHOWN`, so only SELinux can refuse it — chown refused (EPERM) and
+/// /dev/null written.
 fn container_saw(who: &str, out: &str, chown: bool) {
     let mut checks = vec![
         ("listen8080", Some(143)),
@@ -139,6 +140,8 @@ fn container_saw(who: &str, out: &str, chown: bool) {
     ];
     if chown {
         checks.push(("chown", None));
+        // The runtime's /dev/null, labelled with the container's type.
+        checks.push(("devnull", Some(0)));
     }
     for (name, want) in checks {
         let rc: i32 = out

@@ -167,6 +167,8 @@ echo "etc $?"
 echo "mcs $?"
 /bin/busybox chown 1:1 /data/$1.txt
 echo "chown $?"
+echo x >/dev/null
+echo "devnull $?"
 SH
 )
 

@@ -142,6 +142,17 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
         ],
     ));
     m.push(allow(&d, (&content).into(), "lnk_file", &["getattr", "read"]));
+    // The default devices the runtime makes in the container's /dev (null,
+    // zero, full, random, urandom, tty), which carry the container's mount
+    // label, this content type: every program writes to /dev/null (denied
+    // in the enforcing VM without it). Only these nodes exist there: making
+    // others needs CAP_MKNOD, and the device cgroup decides what opens.
+    m.push(allow(
+        &d,
+        (&content).into(),
+        "chr_file",
+        &["append", "getattr", "ioctl", "open", "read", "write"],
+    ));
     m.push(allow(
         &d,
         kw("self"),
