@@ -168,28 +168,7 @@ impl Containerd {
         let socket = dir.join("containerd.sock");
         let config = dir.join("config.toml");
         fs::write(&config, format!("{}{extra}", flavour.config(dir))).unwrap();
-        // containerd finds `containerd-shim-cerro-v1` on its PATH, as it
-        // would in /usr/local/bin; the shim finds `cerro-runtime` beside itself.
-        let shim = bin("containerd-shim-cerro-v1");
-        bin("cerro-runtime");
-        let path = format!(
-            "{}:{}",
-            shim.parent().unwrap().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let log = fs::File::create(dir.join("containerd.log")).unwrap();
-        let sockets_before = shim_sockets();
-        let mut cmd = Command::new(flavour.containerd());
-        cmd.arg("--config")
-            .arg(&config)
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start containerd");
+        let (child, sockets_before) = spawn_daemon(flavour, dir, &config, env);
         let c = Containerd {
             child,
             dir: dir.to_path_buf(),
@@ -446,6 +425,39 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         tear_down(&mut self.child, &self.socket, &self.dir, &self.sockets_before);
     }
+}
+
+/// Starts `flavour`'s containerd with `config`, logging to
+/// `dir/containerd.log`, with `env` (and so its shims'). containerd finds
+/// `containerd-shim-cerro-v1` on its PATH, as it would in /usr/local/bin;
+/// the shim finds `cerro-runtime` beside itself. Returns the daemon and the
+/// shim sockets present before it (for [`tear_down`]).
+pub(crate) fn spawn_daemon(
+    flavour: &Flavour,
+    dir: &Path,
+    config: &Path,
+    env: &[(&str, &Path)],
+) -> (Child, BTreeSet<OsString>) {
+    let shim = bin("containerd-shim-cerro-v1");
+    bin("cerro-runtime");
+    let path = format!(
+        "{}:{}",
+        shim.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let log = fs::File::create(dir.join("containerd.log")).unwrap();
+    let sockets_before = shim_sockets();
+    let mut cmd = Command::new(flavour.containerd());
+    cmd.arg("--config")
+        .arg(config)
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (cmd.spawn().expect("start containerd"), sockets_before)
 }
 
 /// Stops a private containerd (CRI's or the plain one) and removes what a

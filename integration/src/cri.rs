@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::containerd::{shim_sockets, tear_down, Flavour};
-use crate::{bin, is_root, require, run, umoci};
+use crate::containerd::{spawn_daemon, tear_down, Flavour};
+use crate::{is_root, require, run, umoci};
 
 /// The containerd namespace CRI works in.
 pub const K8S_NAMESPACE: &str = "k8s.io";
@@ -225,28 +225,7 @@ impl CriContainerd {
             Flavour::Sid { .. } => config_toml_v3(dir, c),
         };
         fs::write(&config, text).unwrap();
-        // containerd finds `containerd-shim-cerro-v1` on its PATH; the shim
-        // finds `cerro-runtime` beside itself.
-        let shim = bin("containerd-shim-cerro-v1");
-        bin("cerro-runtime");
-        let path = format!(
-            "{}:{}",
-            shim.parent().unwrap().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let log = fs::File::create(dir.join("containerd.log")).unwrap();
-        let sockets_before = shim_sockets();
-        let mut cmd = Command::new(flavour.containerd());
-        cmd.arg("--config")
-            .arg(&config)
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        for (k, v) in c.env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start containerd");
+        let (child, sockets_before) = spawn_daemon(flavour, dir, &config, c.env);
         let ctd = CriContainerd {
             child,
             dir: dir.to_path_buf(),
