@@ -277,7 +277,9 @@ pub enum SelinuxCommand {
         manifest: Option<PathBuf>,
     },
     /// Verify a bundle, then load its SELinux module with semodule: only the module regenerated
-    /// from its signed [capabilities], named after its package (exit 10 otherwise).
+    /// from its signed [capabilities], named after its package (exit 10 otherwise), with the
+    /// image store module (cerro_store); then label podman's and containerd's layer stores
+    /// (restorecon), making them first where the runtime is installed.
     Install {
         /// The bundle.
         bundle: PathBuf,
@@ -296,13 +298,22 @@ pub enum SelinuxCommand {
         #[arg(long, value_name = "DIR")]
         selinux_policy: Option<PathBuf>,
     },
-    /// Compile a module with secilc against the target policy's CIL.
+    /// Compile a module with secilc against the target policy's CIL (and the image store
+    /// module every package module needs).
     Check {
         /// The module.
         file: PathBuf,
         /// The target policy's CIL (a directory), else $CERRO_SELINUX_POLICY.
         #[arg(long, value_name = "DIR")]
         selinux_policy: Option<PathBuf>,
+    },
+    /// Write the image store module (cerro_store.cil: the read-only type of the runtimes'
+    /// layers, which every container domain may read and execute), for hosts that install
+    /// modules by other means than ct selinux install, which installs it with each package.
+    ImageStore {
+        /// The file to write ("-": standard output).
+        #[arg(long, short, default_value = "-")]
+        output: PathBuf,
     },
 }
 

@@ -330,6 +330,16 @@ fn install_loads_only_a_verified_module_into_a_private_store() {
     assert!(i.status.success(), "{}", all(&i));
     assert!(all(&i).contains("installed SELinux module ct_svc from"), "{}", all(&i));
     assert!(modules(&root).iter().any(|m| m == "ct_svc"), "{:?}", modules(&root));
+    // With the image store module, in the same transaction (the package
+    // module does not compile without it); a private root's host is not
+    // this one: no layer store is labelled.
+    assert!(all(&i).contains("with cerro_store into"), "{}", all(&i));
+    assert!(
+        modules(&root).iter().any(|m| m == "cerro_store"),
+        "{:?}",
+        modules(&root)
+    );
+    assert!(!all(&i).contains("layer store"), "{}", all(&i));
 }
 
 /// Debian's refpolicy module store as plain CIL, extracted once into

@@ -77,6 +77,13 @@ pub trait SelinuxHost: std::fmt::Debug {
     /// Succeeds if the loaded policy knows `context` (every type in it is
     /// declared): the kernel answers `EINVAL` otherwise.
     fn check_context(&self, context: &str) -> io::Result<()>;
+    /// The SELinux context of the file at `path` (not following a last
+    /// symbolic link), for `ct doctor`'s check of the image stores' labels.
+    /// Hosts that cannot say answer `Unsupported`.
+    fn file_label(&self, path: &Path) -> io::Result<String> {
+        let _ = path;
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// The running kernel's SELinux, through selinuxfs and procfs under `root`
@@ -145,6 +152,16 @@ impl SelinuxHost for KernelSelinux {
         let mut buf = context.as_bytes().to_vec();
         buf.push(0);
         f.write_all(&buf)
+    }
+
+    /// The `security.selinux` attribute of `path` under this host's root.
+    fn file_label(&self, path: &Path) -> io::Result<String> {
+        let p = self.root.join(path.strip_prefix("/").unwrap_or(path));
+        // A context is short; the kernel answers ERANGE past the buffer.
+        let mut buf = vec![0u8; 4096];
+        let n = rustix::fs::lgetxattr(&p, "security.selinux", &mut buf[..])?;
+        buf.truncate(n);
+        Ok(String::from_utf8_lossy(&buf).trim_end_matches('\0').to_owned())
     }
 }
 

@@ -341,6 +341,25 @@ fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
             .contains("[ok  ] installed Cerro Torre domains: ct_batch_t, ct_web_t"),
         "{text}"
     );
+    // The runtimes' layer stores, made and labelled by `ct selinux install`
+    // (the image store module, installed with each package's), and checked
+    // by `ct doctor`.
+    for store in [
+        "podman's layer store /var/lib/containers/storage/overlay",
+        "containerd's layer store /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs",
+    ] {
+        assert!(
+            r.out("install.web")
+                .contains(&format!("labelled {store} cerro_image_t")),
+            "{text}"
+        );
+        assert!(
+            r.out("doctor")
+                .contains(&format!("[ok  ] {store} is labelled cerro_image_t")),
+            "{text}"
+        );
+    }
+    assert!(modules.contains("cerro_store"), "{modules}");
     assert!(r.one("volume.label").contains(":ct_web_rw_t:s0"), "{text}");
 
     // runcon: the bundle's domain, its port and no other, its volume and not /etc.
@@ -399,6 +418,13 @@ fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
 
     // podman with the hook: the bundle's types, podman's random MCS categories.
     r.ok("podman.load");
+    // Its layers inherited the store's label (one label for all: no
+    // whitespace in the list): no one labelled them.
+    let labels = r.one("podman.layers.labels").trim();
+    assert!(
+        !labels.contains(' ') && labels.ends_with(":object_r:cerro_image_t:s0"),
+        "{text}"
+    );
     let domain = r.one("podman.domain");
     let level = domain
         .strip_prefix("system_u:system_r:ct_web_t:s0:c")
@@ -429,6 +455,11 @@ fn selinux_enforcing_vm_confines_each_bundle_to_its_declared_capabilities() {
 
     // containerd and the shim: the bundle's domain at s0, as the shim sets it.
     r.ok("shim.load");
+    let labels = r.one("shim.layers.labels").trim();
+    assert!(
+        !labels.contains(' ') && labels.ends_with(":object_r:cerro_image_t:s0"),
+        "{text}"
+    );
     assert_eq!(r.one("shim.domain"), "system_u:system_r:ct_web_t:s0", "{text}");
     // ctr's own stdout: the container's first line (relayed through the
     // runtime's pipe: the domain may not write containerd's FIFO), then its status.

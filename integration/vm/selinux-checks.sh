@@ -53,7 +53,7 @@ for b in web batch; do
   run "install.$b" ct selinux install "$P/$b.ctp" --selinux-policy "$pol"
   say "install.$b.seconds" $(($(date +%s) - s))
 done
-say modules "$(semodule -l | grep '^ct_' | tr '\n' ' ')"
+say modules "$(semodule -l | grep -E '^(ct_|cerro_)' | tr '\n' ' ')"
 run doctor ct doctor
 
 # The declared volume, labelled by the module's file contexts; each package's entrypoint
@@ -195,13 +195,11 @@ s=$(date +%s)
 run podman.load env CERRO_STORE="$P/store" ct load "$P/web.ctp" --into podman
 img=$(podman images -q | head -n1)
 say podman.image "$img"
-# The image's layers labelled as the package's content. Debian's kernel (6.1) checks a
-# container's mmap and mprotect of an overlay file against the layer's own file, not the
-# context= mount: a layer left var_lib_t refuses every program at its first mprotect
-# ("cannot apply additional memory protection after relocation"). container-selinux
-# labels image stores container_ro_file_t; without it the operator labels them (one
-# image per store here, so the package's own content type).
-chcon -R -t ct_web_file_t /var/lib/containers/storage/overlay/*/diff
+# The image's layers: labelled by nobody but the store's own label, which `ct selinux
+# install` set (cerro_image_t) before podman first ran; each layer inherits it. Debian's
+# kernel (6.1) checks a container's mmap and mprotect of an overlay file against the
+# layer's own file, so a layer left var_lib_t would refuse every program.
+say podman.layers.labels "$(stat -c %C /var/lib/containers/storage/overlay/*/diff | sort -u | tr '\n' ' ')"
 (
   : | pm run --rm --net none --security-opt label=type:ct_web_t --security-opt label=filetype:ct_web_file_t \
     -v /var/lib/web:/data "$img" sh -c "$check" sh podman 2>&1
@@ -219,8 +217,8 @@ say podman.seconds $(($(date +%s) - s))
 # 3c. containerd and the shim: `ctr run --runtime io.cerro.v1` of the bundle's image,
 # loaded by `ct load --into containerd`; the shim decides, labels the container with the
 # bundle's domain (at s0) and starts it with cerro-runtime. A private containerd as the
-# host tests run it (integration/src/containerd.rs): its config, root, state and
-# sockets under $P/ctd, the shim and cerro-runtime found on its PATH, the shim's
+# host tests run it (integration/src/containerd.rs), but with the default root (whose
+# layer store `ct selinux install` labelled): its config, state and sockets under $P/ctd, the shim and cerro-runtime found on its PATH, the shim's
 # settings in its environment. The container writes what it saw to its volume (a
 # confined process may write its declared volume, not containerd's FIFOs: what reaches
 # ctr's stdout is reported too).
@@ -229,7 +227,7 @@ c=$P/ctd
 mkdir -p "$c"
 cat >"$c/config.toml" <<TOML
 version = 2
-root = "$c/root"
+root = "/var/lib/containerd"
 state = "$c/state"
 disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [grpc]
@@ -250,7 +248,7 @@ done
 run shim.load env CERRO_STORE="$P/store" ct load "$P/web.ctp" --into containerd --address "$c/containerd.sock"
 cimg=$(ctr -a "$c/containerd.sock" images ls -q | head -n1)
 say shim.image "$cimg"
-chcon -R -t ct_web_file_t "$c"/root/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs
+say shim.layers.labels "$(stat -c %C /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs | sort -u | tr '\n' ' ')"
 (
   : | ctr -a "$c/containerd.sock" run --rm --runtime io.cerro.v1 \
     --mount type=bind,src=/var/lib/web,dst=/data,options=rbind:rw \

@@ -117,6 +117,15 @@ pub fn generate(manifest: &PackageManifest, policy: Option<&HostPolicy>) -> Resu
         kw("mcs_constrained_type"),
         Expr::List(vec![(&d).into()]),
     ]);
+    // The shared image store's layers (crate::image_store): read, mapped and
+    // executed by every container domain. Unconditional: without the
+    // `cerro_store` module this module does not compile, so it cannot be
+    // loaded with its programs refused at their first mprotect.
+    m.push(vec![
+        kw("typeattributeset"),
+        kw(crate::image_store::DOMAIN_ATTRIBUTE),
+        Expr::List(vec![(&d).into()]),
+    ]);
     file_type(&mut m, &content);
     m.push(allow(
         &d,

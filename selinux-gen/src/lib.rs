@@ -17,6 +17,7 @@ pub mod admit;
 pub mod cil;
 mod generate;
 pub mod host;
+pub mod image_store;
 pub mod suggest;
 
 pub use cerro_core::naming::{module_name, ContainerTypes};

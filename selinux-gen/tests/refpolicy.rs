@@ -56,8 +56,18 @@ fn manifest(name: &str, caps: &str) -> PackageManifest {
     .unwrap()
 }
 
-/// Compiles the policy plus `modules`; returns the binary policy path or secilc's complaint.
+/// Compiles the policy plus the image store module (installed with every
+/// package module) plus `modules`; returns the binary policy path or
+/// secilc's complaint.
 fn compile(work: &Path, modules: &[(&str, &str)]) -> Result<PathBuf, String> {
+    let store = cerro_selinux::image_store::module().unwrap();
+    let mut all = vec![(store.name.as_str(), store.cil.as_str())];
+    all.extend_from_slice(modules);
+    compile_only(work, &all)
+}
+
+/// Compiles the policy plus exactly `modules`.
+fn compile_only(work: &Path, modules: &[(&str, &str)]) -> Result<PathBuf, String> {
     let cil = refpolicy_cil();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&cil)
         .unwrap()
@@ -147,16 +157,33 @@ fn three_services_compile_and_allow_exactly_what_they_declare() {
     .is_empty());
     assert!(rules(&policy, &["-s", "ct_web_t", "-c", "tcp_socket", "-p", "name_connect"]).is_empty());
 
-    // Each container runs its own image's binaries, in its own domain, and
-    // nothing of the host's.
+    // Each container runs its own image's binaries and the shared image
+    // store's layers (which Debian's 6.1 checks on mmap), in its own domain,
+    // and nothing of the host's.
     for (d, content) in [("ct_web_t", "ct_web_file_t"), ("ct_batch_t", "ct_batch_file_t")] {
         assert_eq!(
             rules(&policy, &["-s", d, "-c", "file", "-p", "execute_no_trans"]),
-            [format!(
-                "allow {d} {content}:file {{ entrypoint execute execute_no_trans getattr map open read }};"
-            )]
+            [
+                "allow cerro_container_domain cerro_image_t:file { entrypoint execute execute_no_trans getattr map open read };".to_owned(),
+                format!("allow {d} {content}:file {{ entrypoint execute execute_no_trans getattr map open read }};"),
+            ]
+        );
+        // Layers are read, never written, by a container.
+        assert!(
+            rules(&policy, &["-s", d, "-t", "cerro_image_t", "-p", "write"]).is_empty(),
+            "{d}"
+        );
+        assert!(
+            rules(&policy, &["-s", d, "-t", "cerro_image_t", "-p", "create"]).is_empty(),
+            "{d}"
         );
     }
+    // The runtimes manage the layers they unpack.
+    assert!(!rules(
+        &policy,
+        &["-s", "initrc_t", "-t", "cerro_image_t", "-c", "file", "-p", "create"]
+    )
+    .is_empty());
 
     // The batch worker has no network at all.
     for class in ["tcp_socket", "udp_socket"] {
@@ -327,4 +354,17 @@ fn generation_is_deterministic_and_needs_the_policy_only_for_ports_and_devices()
     assert_eq!(a.cil.matches("/etc/app").count(), 1, "duplicates are merged");
     let ports = manifest("web", "[capabilities]\nlisten = [\"tcp/8080\"]\n");
     assert!(generate(&ports, None).unwrap_err().to_string().contains("port labels"));
+}
+
+/// A package module does not load without the image store module: its
+/// programs would be refused at their first mprotect on a 6.1 kernel, so it
+/// must not compile alone (`ct selinux install` installs both together).
+#[test]
+fn a_package_module_needs_the_image_store_module() {
+    let work = tempfile::tempdir().unwrap();
+    let web = generate(&manifest("web", ""), None).unwrap();
+    let err = compile_only(work.path(), &[(&web.name, &web.cil)]).unwrap_err();
+    assert!(err.contains("Failed to resolve typeattributeset"), "{err}");
+    let store = cerro_selinux::image_store::module().unwrap();
+    compile_only(work.path(), &[(&store.name, &store.cil), (&web.name, &web.cil)]).unwrap();
 }

@@ -128,30 +128,57 @@ pub fn run(ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
             };
             // semodule names a module after its file. The bytes written are the
             // regenerated module's (identical to the bundle's, checked above).
+            // The image store module goes in the same transaction: the package
+            // module does not compile without it.
+            let image_store = cerro_selinux::image_store::module().map_err(Error::from)?;
             let dir = tempfile::tempdir().map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
-            let p = dir.path().join(format!("{}.cil", module.name));
-            std::fs::write(&p, module.cil.as_bytes()).map_err(|e| Error::io("writing", &p, e))?;
             let mut cmd = Command::new("semodule");
             if let Some(root) = &store_root {
                 cmd.arg("-p").arg(root).arg("-n");
             }
-            cmd.arg("-s").arg(&store).arg("-i").arg(&p);
+            cmd.arg("-s").arg(&store);
+            for m in [&image_store, &module] {
+                let p = dir.path().join(format!("{}.cil", m.name));
+                std::fs::write(&p, m.cil.as_bytes()).map_err(|e| Error::io("writing", &p, e))?;
+                cmd.arg("-i").arg(&p);
+            }
             let out = cmd
                 .output()
                 .context("running semodule (Debian package semodule-utils)")?;
             if !out.status.success() {
                 return Err(Error::CommandFailed {
-                    command: format!("semodule -i {}", module.name),
+                    command: format!("semodule -i {} -i {}", image_store.name, module.name),
                     message: cerro_selinux::admit::escape(out.stderr.trim_ascii()).to_string(),
                 }
                 .into());
             }
             println!(
-                "installed SELinux module {} from {} (verified, identical to the module regenerated from its [capabilities]){}",
+                "installed SELinux module {} from {} (verified, identical to the module regenerated from its [capabilities]), with {}{}",
                 module.name,
                 bundle.display(),
-                store_root.map(|r| format!(" into {}", r.display())).unwrap_or_default()
+                image_store.name,
+                store_root.as_ref().map(|r| format!(" into {}", r.display())).unwrap_or_default()
             );
+            // The running host's layer stores, labelled now that the policy
+            // knows their type (not for a private policy root: that host is
+            // not this one).
+            if store_root.is_none() {
+                if let cerro_enforce::SelinuxStatus::Enabled { .. } =
+                    cerro_enforce::SelinuxHost::status(&cerro_enforce::KernelSelinux::default())
+                {
+                    label_image_stores()?;
+                }
+            }
+            Ok(ExitCode::Valid)
+        }
+        SelinuxCommand::ImageStore { output } => {
+            let m = cerro_selinux::image_store::module().map_err(Error::from)?;
+            if output == Path::new("-") {
+                print!("{}", m.cil);
+            } else {
+                write_atomic(&output, m.cil.as_bytes(), 0o644)?;
+                eprintln!("wrote module {} to {}", m.name, output.display());
+            }
             Ok(ExitCode::Valid)
         }
         SelinuxCommand::Check { file, selinux_policy } => {
@@ -163,6 +190,17 @@ pub fn run(ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
                 .filter(|p| p.extension().is_some_and(|x| x == "cil"))
                 .collect();
             files.sort();
+            // Every package module needs the image store module (installed with it).
+            let image_store = cerro_selinux::image_store::module().map_err(Error::from)?;
+            let store_file = tempfile::Builder::new()
+                .suffix(".cil")
+                .tempfile()
+                .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+            std::fs::write(store_file.path(), image_store.cil.as_bytes())
+                .map_err(|e| Error::io("writing", store_file.path(), e))?;
+            if file.file_stem().is_none_or(|s| s != image_store.name.as_str()) {
+                files.push(store_file.path().to_path_buf());
+            }
             files.push(file.clone());
             let out = tempfile::NamedTempFile::new().map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
             let r = Command::new("secilc")
@@ -186,4 +224,63 @@ pub fn run(ctx: &Ctx, cmd: SelinuxCommand) -> Result<ExitCode> {
             }
         }
     }
+}
+
+/// Whether `program` is an executable file in a `$PATH` directory.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| {
+            std::fs::metadata(d.join(program)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Labels the runtimes' layer stores (`cerro_selinux::image_store`) with
+/// `restorecon -R`: each that exists, and each whose runtime is installed,
+/// made first with the modes the runtime makes it with, so the layers it
+/// unpacks later inherit the label. A store of a runtime that is neither
+/// installed nor has run is left alone, and said so.
+fn label_image_stores() -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    for s in cerro_selinux::image_store::IMAGE_STORES {
+        let path = Path::new(s.path);
+        if !path.exists() {
+            if !on_path(s.runtime) {
+                println!(
+                    "{} is not installed: its layer store {} is not labelled (ct doctor checks it)",
+                    s.runtime, s.path
+                );
+                continue;
+            }
+            for (dir, mode) in s.create {
+                let dir = Path::new(dir);
+                if !dir.exists() {
+                    std::fs::DirBuilder::new()
+                        .mode(*mode)
+                        .create(dir)
+                        .map_err(|e| Error::io("creating", dir, e))?;
+                }
+            }
+        }
+        let out = Command::new("restorecon")
+            .arg("-R")
+            .arg(path)
+            .output()
+            .context("running restorecon (Debian package policycoreutils)")?;
+        if !out.status.success() {
+            return Err(Error::CommandFailed {
+                command: format!("restorecon -R {}", s.path),
+                message: cerro_selinux::admit::escape(out.stderr.trim_ascii()).to_string(),
+            }
+            .into());
+        }
+        println!(
+            "labelled {}'s layer store {} {}",
+            s.runtime,
+            s.path,
+            cerro_selinux::image_store::IMAGE_TYPE
+        );
+    }
+    Ok(())
 }
