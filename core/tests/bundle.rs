@@ -1072,6 +1072,64 @@ fn assembly_refuses_too_many_and_too_few_bytes() {
     expect_err(bundle::Assembly::start(&bad, &out, "x"), ExitCode::DigestMismatch, 1);
 }
 
+/// Assembled without its layers: the config and small members checked,
+/// the layers listed as not pulled and never read, and the same
+/// verification passes (and refuses an untrusted signer); a layer partly
+/// written, or a config not written, is refused as `finish` refuses it.
+#[test]
+fn an_assembly_without_its_layers_verifies_and_lists_them() {
+    let fx = fixture();
+    let packed = read(&fx.pack(&[key(1)], MTIME)).unwrap();
+    let skel = skeleton_of(&fx, &packed);
+    let out = tempfile::tempfile().unwrap();
+    let mut asm = bundle::Assembly::start(&skel, &out, "from the test").unwrap();
+    let data = blob_data(&fx, &asm);
+    let layers: Vec<_> = asm.blobs().skip(1).cloned().collect();
+    asm.write(0, &data[0]).unwrap();
+    let unpulled = asm.finish_unpulled().unwrap();
+    assert_eq!(unpulled.not_pulled, layers);
+    assert_eq!(
+        unpulled.bundle().members,
+        packed.members,
+        "the same members, layers by digest"
+    );
+    let trust = store([entry("k1", &key(1), TrustLevel::Full)]);
+    let v =
+        cerro_core::verify::verify_unpulled(unpulled, &trust, &cerro_core::policy_interface::NoPolicy, NOW).unwrap();
+    assert!(
+        v.report().checks[0].detail.contains("3 of 3 layer(s)"),
+        "{:?}",
+        v.report().checks[0]
+    );
+    assert!(
+        v.report().message.ends_with("(layers not downloaded: 3 not checked)"),
+        "{}",
+        v.report().message
+    );
+
+    let stranger = store([entry("k2", &key(2), TrustLevel::Full)]);
+    let mut asm = bundle::Assembly::start(&skel, &out, "from the test").unwrap();
+    asm.write(0, &data[0]).unwrap();
+    let r = cerro_core::verify::verify_unpulled(
+        asm.finish_unpulled().unwrap(),
+        &stranger,
+        &cerro_core::policy_interface::NoPolicy,
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(r.error.exit_code(), ExitCode::SignerNotTrusted);
+
+    // Part of a layer: checked, and short.
+    let mut asm = bundle::Assembly::start(&skel, &out, "from the test").unwrap();
+    asm.write(0, &data[0]).unwrap();
+    asm.write(2, &data[2][..10]).unwrap();
+    let e = expect_err(asm.finish_unpulled(), ExitCode::DigestMismatch, 1);
+    assert!(matches!(e, Error::SizeMismatch { .. }), "{e:?}");
+    // No config: never taken on trust.
+    let asm = bundle::Assembly::start(&skel, &out, "from the test").unwrap();
+    expect_err(asm.finish_unpulled(), ExitCode::DigestMismatch, 1);
+}
+
 // ---------------------------------------------------------------------------
 // One exit code whichever way a bundle is read
 // ---------------------------------------------------------------------------

@@ -328,7 +328,8 @@ pub enum SbomFormatArg {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The bundle.
+    /// The bundle; or docker://REGISTRY/REPOSITORY[:TAG|@DIGEST] to verify an image's bundle in
+    /// its registry without downloading its layers (verify only: what was not checked is said).
     pub file: PathBuf,
     /// Deployment policy (JSON, spec/policy.md). Default: $CERRO_POLICY, else <home>/policy.json
     /// if there is one (the shim's and the hook's rule).
@@ -348,6 +349,9 @@ pub struct VerifyArgs {
     /// it, verify and explain make no network request.
     #[arg(long, conflicts_with = "as_runtime")]
     pub online: bool,
+    /// How to reach the registry of a docker:// reference.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -114,6 +114,24 @@ impl Host {
         Ok(verify(bundle, &trust, policy.as_ref(), self.now()?))
     }
 
+    /// Verifies a bundle assembled without its layers (`ct verify
+    /// docker://REF`) against the same trust store and policy, now
+    /// ([`cerro_core::verify::verify_unpulled`]): a verdict to report,
+    /// which nothing here files or runs.
+    pub fn verify_unpulled(
+        &self,
+        unpulled: cerro_core::bundle::Unpulled,
+    ) -> Result<Result<Verified<cerro_core::bundle::Unpulled>, Box<Rejected>>, Error> {
+        let policy = self.policy()?;
+        let trust = self.trust()?;
+        Ok(cerro_core::verify::verify_unpulled(
+            unpulled,
+            &trust,
+            policy.as_ref(),
+            self.now()?,
+        ))
+    }
+
     /// Files `source`, verified as `verified`, in the bundle store under its
     /// image digest ([`BundleStore::add`]: the stored copy is read back and
     /// must be the verified bundle; an older bundle for the same image is

@@ -742,3 +742,135 @@ fn tls_registry_with_a_private_ca() {
     assert_eq!(code, 11, "{out}");
     assert!(out.contains("/nonexistent/certs"), "{out}");
 }
+
+/// `ct verify docker://REF` checks the pushed bundle in the registry without
+/// downloading a layer (the proxy sees the config requested, never a
+/// layer), and says plainly what it did not check: a layer tampered with in
+/// the registry still verifies there, and `ct fetch` (which hashes every
+/// layer) refuses it. Refused as `ct verify` refuses: a stranger's trust
+/// store (3, before the config is read), a policy asking for two signers
+/// (4), an image with no bundle (5).
+#[test]
+fn verify_in_the_registry_downloads_no_layer_and_says_so() {
+    let Scene {
+        reg,
+        dir,
+        home,
+        bundle,
+        digest,
+    } = scene("remote");
+    let d = dir.path();
+    let s = |p: &str| d.join(p).display().to_string();
+    run(ct(&home).args([
+        "push",
+        bundle.to_str().unwrap(),
+        &format!("{}/cerro/remote:1", reg.host()),
+    ]));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &fs::read(d.join("img/blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap(),
+    )
+    .unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_owned();
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect();
+    let blob_requests = |log: &ProxyLog| -> Vec<String> {
+        log.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r.lines().next().map(str::to_owned))
+            .filter(|line| line.contains("/blobs/"))
+            .collect()
+    };
+
+    let (port, log) = proxy(reg.port, Faults::default());
+    let remote = format!("docker://127.0.0.1:{port}/cerro/remote:1");
+    let (code, out) = ct_status(&home, &["verify", &remote]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("valid: ") && out.contains("(layers not downloaded: 1 not checked)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not checked: the content of 1 layer(s)")
+            && out.contains(&format!("ct fetch 127.0.0.1:{port}/cerro/remote:1 checks them all")),
+        "{out}"
+    );
+    let requested = blob_requests(&log);
+    assert!(requested.iter().any(|r| r.contains(&config)), "{requested:#?}");
+    for l in &layers {
+        assert!(
+            !requested.iter().any(|r| r.contains(l.as_str())),
+            "{l} downloaded: {requested:#?}"
+        );
+    }
+    // The machine-readable report carries the same account.
+    let (code, out) = ct_status(&home, &["verify", &remote, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let start = out.find('{').unwrap();
+    let end = out.rfind('}').unwrap();
+    let report: serde_json::Value = serde_json::from_str(&out[start..=end]).unwrap();
+    assert_eq!(report["valid"], true, "{out}");
+    assert!(
+        report["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 of 1 layer(s)"),
+        "{out}"
+    );
+
+    // A layer changed in the registry: not seen here (and said so), seen by fetch.
+    let file = reg.blob_file(layers[0].trim_start_matches("sha256:"));
+    let mut bytes = fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    fs::write(&file, bytes).unwrap();
+    let (code, out) = ct_status(&home, &["verify", &remote]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("not checked: the content of 1 layer(s)"), "{out}");
+    let (code, out) = fetch(&home, &format!("127.0.0.1:{port}/cerro/remote:1"), &s("f.ctp"), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("digest mismatch"), "{out}");
+
+    // A stranger's trust store: refused from the release envelope alone.
+    let stranger = d.join("stranger");
+    run(ct(&stranger).args(["keygen", "--id", "someone-else"]));
+    let (port, log) = proxy(reg.port, Faults::default());
+    let (code, out) = ct_status(
+        &stranger,
+        &["verify", &format!("docker://127.0.0.1:{port}/cerro/remote:1")],
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("no layer was downloaded"), "{out}");
+    let requested = blob_requests(&log);
+    assert!(!requested.iter().any(|r| r.contains(&config)), "{requested:#?}");
+
+    // A policy the bundle does not satisfy.
+    fs::write(
+        d.join("two.json"),
+        r#"{"version":"1","default_action":"deny","signers":{"allowed":[{"key_id":"*"}],"threshold":2}}"#,
+    )
+    .unwrap();
+    let (code, out) = ct_status(&home, &["verify", &remote, "--policy", &s("two.json")]);
+    assert_eq!(code, 4, "{out}");
+
+    // An image with no Cerro Torre bundle.
+    require("skopeo");
+    run(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:busybox", s("img")),
+        &format!("docker://{}/cerro/plain:1", reg.host()),
+    ]));
+    let (code, out) = ct_status(&home, &["verify", &format!("docker://{}/cerro/plain:1", reg.host())]);
+    assert_eq!(code, 5, "{out}");
+
+    // explain reads files only, and says what to use instead.
+    let (code, out) = ct_status(&home, &["explain", &remote]);
+    assert_eq!(code, 78, "{out}");
+    assert!(out.contains("ct verify docker://REF"), "{out}");
+}

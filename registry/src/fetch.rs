@@ -27,7 +27,8 @@ use std::io::Write as _;
 use std::path::Path;
 
 use cerro_core::bundle::{
-    Assembly, Bundle, Member, Skeleton, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE, MAX_TLOG_PROOFS, RELEASE_ATTESTATION,
+    Assembly, Bundle, Member, Skeleton, Unpulled, MAX_ATTESTATION_BYTES, MAX_SELINUX_SIZE, MAX_TLOG_PROOFS,
+    RELEASE_ATTESTATION,
 };
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
@@ -183,7 +184,78 @@ pub fn fetch(
     now: u64,
     on_temp: &mut dyn FnMut(&Path),
 ) -> Result<Fetched, Error> {
-    let (skeleton, artifact, built, skipped) = reg.block_on(async {
+    let (skeleton, artifact, built, skipped) = reg.block_on(locate(reg, trust, now))?;
+
+    let mut out = AtomicFile::create(output, 0o644)?;
+    if let Some(temp) = out.temp_path() {
+        on_temp(temp);
+    }
+    let asm = Assembly::start(&skeleton, out.file(), &format!("from {}", reg.shown))?;
+    let asm = reg.block_on(download_all(reg, asm))?;
+    let bundle = asm.finish()?;
+    let pending = Pending {
+        file: out,
+        image: bundle.image.digest,
+        members: bundle.members.clone(),
+        mtime: bundle.mtime,
+    };
+    Ok(Fetched {
+        bundle,
+        artifact,
+        built,
+        skipped,
+        pending,
+    })
+}
+
+/// What `ct verify docker://REF` checks: the bundle [`fetch`] would take,
+/// assembled without its layers ([`Assembly::finish_unpulled`]), in an
+/// anonymous temporary file (sparse: the layers' space is never written).
+#[derive(Debug)]
+pub struct Inspected {
+    /// The bundle, its layers not downloaded.
+    pub unpulled: Unpulled,
+    /// The artifact manifest it came from.
+    pub artifact: Digest,
+    /// The other listed bundle artifacts passed over, as [`Fetched::skipped`].
+    pub skipped: Vec<Skipped>,
+}
+
+/// Chooses the bundle of `reg`'s reference as [`fetch`] does (every
+/// listed bundle artifact examined, the release signature prechecked) and
+/// downloads its small members, image manifest and config, never a layer.
+pub fn inspect(reg: &Registry, trust: &TrustStore, now: u64) -> Result<Inspected, Error> {
+    let (skeleton, artifact, _, skipped) = reg.block_on(locate(reg, trust, now))?;
+    let file = tempfile::tempfile().map_err(|e| CoreError::io("creating", std::env::temp_dir(), e))?;
+    let mut asm = Assembly::start(&skeleton, &file, &format!("from {}", reg.shown))?;
+    // The config is the first blob (ImageParts::blobs), and the only one
+    // downloaded; bounded by the image manifest's descriptor (Assembly::write).
+    let config = asm.blobs().next().cloned();
+    if let Some(config) = config {
+        let asm_cell = RefCell::new(asm);
+        reg.block_on(reg.download(&config, |data| {
+            let mut a = asm_cell.borrow_mut();
+            a.write(0, data)?;
+            Ok(a.received(0))
+        }))?;
+        asm = asm_cell.into_inner();
+    }
+    Ok(Inspected {
+        unpulled: asm.finish_unpulled()?,
+        artifact,
+        skipped,
+    })
+}
+
+/// The front half of [`fetch`] and [`inspect`]: the image resolved, its
+/// bundle chosen among those listed, the small members downloaded; no
+/// config or layer yet.
+async fn locate(
+    reg: &Registry,
+    trust: &TrustStore,
+    now: u64,
+) -> Result<(Skeleton, Digest, Option<u64>, Vec<Skipped>), Error> {
+    {
         reg.authorize(RegistryOperation::Pull).await?;
         let (image, manifest_bytes, image_parts) = resolve_image(reg).await?;
         let digest = image.digest;
@@ -230,29 +302,8 @@ pub fn fetch(
             manifest_bytes,
             mtime: chosen.mtime,
         };
-        Ok::<_, Error>((skeleton, chosen.digest, chosen.built, skipped))
-    })?;
-
-    let mut out = AtomicFile::create(output, 0o644)?;
-    if let Some(temp) = out.temp_path() {
-        on_temp(temp);
+        Ok((skeleton, chosen.digest, chosen.built, skipped))
     }
-    let asm = Assembly::start(&skeleton, out.file(), &format!("from {}", reg.shown))?;
-    let asm = reg.block_on(download_all(reg, asm))?;
-    let bundle = asm.finish()?;
-    let pending = Pending {
-        file: out,
-        image: bundle.image.digest,
-        members: bundle.members.clone(),
-        mtime: bundle.mtime,
-    };
-    Ok(Fetched {
-        bundle,
-        artifact,
-        built,
-        skipped,
-        pending,
-    })
 }
 
 /// The artifact type of a cosign 3 signature or attestation referrer: one

@@ -253,7 +253,36 @@ impl Assembly {
     /// descriptor, then reads the rest of the file back through the
     /// reader's checks. The file is complete and consistent if this
     /// returns; it is not yet verified against any trust store.
-    pub fn finish(mut self) -> Result<Bundle> {
+    pub fn finish(self) -> Result<Bundle> {
+        self.finish_claiming(Vec::new())
+    }
+
+    /// [`Assembly::finish`] for a bundle whose layers were not downloaded
+    /// (`ct verify docker://REF`): every layer nothing was written for is
+    /// taken at its descriptor's word, not read or hashed, and listed in
+    /// [`Unpulled::not_pulled`]; the config (the first blob) and every
+    /// layer any byte was written for are checked as `finish` checks them.
+    /// The result can be verified ([`crate::verify::verify_unpulled`]) but
+    /// never stored, committed or run: those take a `Verified<Bundle>`.
+    pub fn finish_unpulled(mut self) -> Result<Unpulled> {
+        let mut claimed = Vec::new();
+        let mut not_pulled = Vec::new();
+        let mut kept = Vec::with_capacity(self.slots.len());
+        for (i, slot) in std::mem::take(&mut self.slots).into_iter().enumerate() {
+            if i > 0 && slot.received == 0 && slot.blob.size > 0 {
+                claimed.push((slot.offset, slot.blob.digest));
+                not_pulled.push(slot.blob);
+            } else {
+                kept.push(slot);
+            }
+        }
+        self.slots = kept;
+        let bundle = self.finish_claiming(claimed)?;
+        Ok(Unpulled { bundle, not_pulled })
+    }
+
+    /// `finish`, the blobs at `claimed` (data offset, digest) aside.
+    fn finish_claiming(mut self, mut claimed: Vec<(u64, Digest)>) -> Result<Bundle> {
         let mut ids = Vec::with_capacity(self.slots.len());
         for slot in &mut self.slots {
             Self::hand_over(&mut self.pool, &self.file, slot);
@@ -293,6 +322,25 @@ impl Assembly {
             }
             hashed.push((slot.offset, slot.blob.digest));
         }
+        hashed.append(&mut claimed);
         read_assembled(&self.file, &hashed)
+    }
+}
+
+/// A bundle assembled without its layers ([`Assembly::finish_unpulled`]):
+/// its small members, image manifest and config read and checked, its
+/// layers known only by the digests the (digest-checked) image manifest
+/// gives them.
+#[derive(Debug)]
+pub struct Unpulled {
+    pub(crate) bundle: Bundle,
+    /// The layers taken at their descriptors' word, in manifest order.
+    pub not_pulled: Vec<BlobRef>,
+}
+
+impl Unpulled {
+    /// The bundle as assembled (its layers' data never read).
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
     }
 }

@@ -22,7 +22,7 @@ mod assemble;
 mod reader;
 mod writer;
 
-pub use assemble::{Assembly, Skeleton};
+pub use assemble::{Assembly, Skeleton, Unpulled};
 pub use reader::{
     read_bundle, read_bundle_file, Attestation, Bundle, Extract, LogProof, Member, NoExtract, MAX_ATTESTATIONS,
     MAX_ATTESTATION_BYTES,

@@ -36,9 +36,17 @@ fn check_only(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<Checked> 
     checked
 }
 
+/// The registry reference of a `docker://REF` argument.
+fn remote_reference(file: &Path) -> Option<&str> {
+    file.to_str()?.strip_prefix("docker://")
+}
+
 pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     if a.as_runtime {
         return as_runtime(a);
+    }
+    if let Some(reference) = remote_reference(&a.file) {
+        return verify_remote(ctx, a, reference);
     }
     let outcome = match check_only(ctx, &a.file, a.policy.as_deref()) {
         Ok(o) => o,
@@ -103,9 +111,95 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     }
 }
 
+/// `ct verify docker://REF`: the bundle `ct fetch` would take, checked by
+/// the same verification except the layers' content, which is not
+/// downloaded: the release signature (prechecked before anything else is
+/// read), its binding to the image manifest's digest and to the config's
+/// `diff_ids`, the transparency proofs, the trust store and the policy. A
+/// refusal has `ct verify`'s exit codes; nothing is written.
+fn verify_remote(ctx: &Ctx, a: &VerifyArgs, reference: &str) -> Result<ExitCode> {
+    let host = ctx.host(a.policy.as_deref())?;
+    host.policy()?;
+    let trust = host.trust()?;
+    let reg = super::registry::connect(reference, &a.registry)?;
+    let refuse = |error: &Error, report: Option<&cerro_core::verify::Report>| -> Result<ExitCode> {
+        let code = error.exit_code();
+        if a.json {
+            match report {
+                Some(r) => println!("{}", serde_json::to_string_pretty(r)?),
+                None => println!("{}", output::error_json(&anyhow::anyhow!("{error}"), code.code())),
+            }
+        }
+        eprintln!(
+            "ct: refused {reference}: {}; no layer was downloaded",
+            output::printable(&error.to_string())
+        );
+        Ok(code)
+    };
+    let inspected = match cerro_registry::inspect(&reg, &trust, host.now()?) {
+        Ok(i) => i,
+        Err(cerro_registry::Error::Refused(e)) => return refuse(&e, None),
+        Err(e) => {
+            let e = Error::from(e);
+            return refuse(&e, None);
+        }
+    };
+    for s in &inspected.skipped {
+        eprintln!(
+            "ct: skipped bundle artifact {} listed for {reference}: {}",
+            s.artifact,
+            output::printable(&s.reason)
+        );
+    }
+    let artifact = inspected.artifact;
+    let v = match host.verify_unpulled(inspected.unpulled)? {
+        Ok(v) => v,
+        Err(r) => return refuse(&r.error, Some(&r.report)),
+    };
+    let online = if a.online {
+        match super::monitor::online(&trust, v.bundle(), v.report(), &a.file) {
+            Ok(lines) => lines,
+            Err(e) => return refuse(&e, None),
+        }
+    } else {
+        Vec::new()
+    };
+    let not_checked = format!(
+        "not checked: the content of {} layer(s) ({} bytes), which were not downloaded: the runtime \
+         hashes each at pull against the verified manifest {}; ct fetch {reference} checks them all",
+        v.not_pulled.len(),
+        v.not_pulled.iter().map(|b| b.size).sum::<u64>(),
+        v.bundle().image.digest
+    );
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(v.report())?);
+        eprintln!("{not_checked}");
+        for l in &online {
+            eprintln!("{}", output::printable(l));
+        }
+    } else {
+        println!(
+            "{} (bundle artifact {artifact})",
+            output::printable(&v.report().message)
+        );
+        println!("{not_checked}");
+        for l in &online {
+            println!("{}", output::printable(l));
+        }
+    }
+    Ok(ExitCode::Valid)
+}
+
 pub fn explain(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     if a.as_runtime {
         return as_runtime(a);
+    }
+    if remote_reference(&a.file).is_some() {
+        return Err(Error::invalid_config(
+            "ct explain",
+            "explains a bundle file: for an image in a registry, ct verify docker://REF, or ct fetch it first",
+        )
+        .into());
     }
     let outcome = match check_only(ctx, &a.file, a.policy.as_deref()) {
         Ok(o) => o,
