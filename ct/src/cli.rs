@@ -177,6 +177,18 @@ pub enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// What a registry holds for an image (as cosign tree): Cerro Torre bundles, cosign
+    /// signatures and attestations (Sigstore bundles, legacy tags), notation signatures, SBOMs,
+    /// other referrers. Verifies nothing (ct verify docker://REF does).
+    Tree {
+        /// REGISTRY/REPOSITORY[:TAG|@DIGEST].
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Add a co-signature to a bundle, in place, atomically.
     Sign {
         /// The bundle.

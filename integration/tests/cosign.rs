@@ -459,4 +459,24 @@ fn ct_fetch_of_an_image_cosign_signed_exits_5_naming_cosign() {
         assert!(out.contains(part), "missing {part:?} in: {out}");
     }
     assert!(!target.exists());
+
+    // `ct tree` lists the same four, one line each, and verify docker://
+    // refuses as fetch does (5), having downloaded nothing.
+    let (code, out) = ct_status(&home, &["tree", &reference]);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].ends_with(&image.to_string()), "{out}");
+    for part in [
+        "cosign signature (Sigstore bundle, application/vnd.dev.sigstore.bundle.v0.3+json) sha256:",
+        "cosign attestation https://cosign.sigstore.dev/attestation/v1 (Sigstore bundle, application/vnd.dev.sigstore.bundle.v0.3+json) sha256:",
+        &format!("cosign signature (legacy tag sha256-{0}.sig) sha256:", image.hex()),
+        &format!("cosign attestation (legacy tag sha256-{0}.att) sha256:", image.hex()),
+    ] {
+        assert!(lines[1..].iter().any(|l| l.contains(part)), "missing {part:?} in: {out}");
+    }
+    assert!(lines[4].starts_with("└── "), "{out}");
+    let (code, out) = ct_status(&home, &["verify", &format!("docker://{reference}")]);
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("1 cosign signature (Sigstore bundle"), "{out}");
 }

@@ -869,6 +869,18 @@ fn verify_in_the_registry_downloads_no_layer_and_says_so() {
     let (code, out) = ct_status(&home, &["verify", &format!("docker://{}/cerro/plain:1", reg.host())]);
     assert_eq!(code, 5, "{out}");
 
+    // `ct tree`: the bundle artifact ct pushed; nothing for the plain image.
+    let (code, out) = ct_status(&home, &["tree", &format!("{}/cerro/remote:1", reg.host())]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("└── Cerro Torre bundle (application/vnd.cerro-torre.bundle.v1+json) sha256:"),
+        "{out}"
+    );
+    let (code, out) = ct_status(&home, &["tree", &format!("{}/cerro/plain:1", reg.host()), "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let t: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(t["found"], serde_json::json!([]), "{out}");
+
     // explain reads files only, and says what to use instead.
     let (code, out) = ct_status(&home, &["explain", &remote]);
     assert_eq!(code, 78, "{out}");

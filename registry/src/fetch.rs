@@ -349,13 +349,67 @@ const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 /// bundle (exit 5), and the listing only informs. Artifact types come
 /// from the registry: printed only when they are short printable ASCII.
 async fn found_instead(reg: &Registry, image: &Digest) -> String {
-    fn add(counts: &mut Vec<(String, usize)>, what: String) {
-        match counts.iter_mut().find(|(w, _)| *w == what) {
+    let (found, failures) = referrers_found(reg, image).await;
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for f in found {
+        match counts.iter_mut().find(|(w, _)| *w == f.what) {
             Some((_, n)) => *n += 1,
-            None => counts.push((what, 1)),
+            None => counts.push((f.what, 1)),
         }
     }
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut text = if counts.is_empty() {
+        "found instead: nothing (no referrers, no cosign signature, attestation or SBOM tags)".to_owned()
+    } else {
+        let parts: Vec<String> = counts.iter().map(|(what, n)| format!("{n} {what}")).collect();
+        format!("found instead: {}", parts.join(", "))
+    };
+    if !failures.is_empty() {
+        text.push_str(&format!(" ({})", failures.join("; ")));
+    }
+    text
+}
+
+/// One artifact the registry holds for an image ([`tree`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Found {
+    /// What it is, in words (`Cerro Torre bundle`, `cosign signature (…)`,
+    /// `SBOM (…)`, `other referrer (…)`): printable ASCII only.
+    pub what: String,
+    /// Its manifest's digest.
+    pub digest: Digest,
+    /// How it is attached: `referrer`, or the legacy tag's name.
+    pub via: String,
+}
+
+/// The artifacts the registry holds for an image ([`tree`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tree {
+    /// The image manifest.
+    pub image: BlobRef,
+    /// Its referrers (referrers API or the `sha256-<hex>` fallback index),
+    /// then the legacy cosign tags, in the registry's order.
+    pub found: Vec<Found>,
+    /// What could not be listed (said, not raised).
+    pub failures: Vec<String>,
+}
+
+/// `ct tree REF`: what the registry holds for the image `reg` names
+/// (as `cosign tree`): Cerro Torre bundles, cosign signatures and
+/// attestations (Sigstore bundles and legacy tags), notation signatures,
+/// SBOMs, other referrers. Nothing found is verified: this says what is there.
+pub fn tree(reg: &Registry) -> Result<Tree, Error> {
+    reg.block_on(async {
+        reg.authorize(RegistryOperation::Pull).await?;
+        let (image, _, _) = resolve_image(reg).await?;
+        let (found, failures) = referrers_found(reg, &image.digest).await;
+        Ok(Tree { image, found, failures })
+    })
+}
+
+/// The artifacts listed for `image`, classified (see [`found_instead`] for
+/// the bounds), and what could not be listed.
+async fn referrers_found(reg: &Registry, image: &Digest) -> (Vec<Found>, Vec<String>) {
+    let mut found: Vec<Found> = Vec::new();
     let mut failures = Vec::new();
     match reg.referrers_of(image, None).await {
         Ok(list) => {
@@ -397,6 +451,7 @@ async fn found_instead(reg: &Registry, image: &Digest) -> String {
                         Some(p) if printable(p) => format!("cosign attestation {p} (Sigstore bundle, {t})"),
                         _ => format!("cosign signature or attestation (Sigstore bundle, {t})"),
                     },
+                    ARTIFACT_TYPE => format!("Cerro Torre bundle ({t})"),
                     NOTATION_SIGNATURE_TYPE => format!("notation signature ({t})"),
                     t if SBOM_TYPES.contains(&t) => format!("SBOM ({t})"),
                     t if printable(t) => {
@@ -412,7 +467,11 @@ async fn found_instead(reg: &Registry, image: &Digest) -> String {
                     }
                     _ => "other referrer (unprintable type)".to_owned(),
                 };
-                add(&mut counts, what);
+                found.push(Found {
+                    what,
+                    digest,
+                    via: "referrer".to_owned(),
+                });
             }
         }
         Err(e) => failures.push(format!("listing referrers failed: {e}")),
@@ -425,21 +484,16 @@ async fn found_instead(reg: &Registry, image: &Digest) -> String {
     ] {
         let tag = format!("sha256-{hex}.{suffix}");
         match reg.pull_manifest(&reg.at_tag(&tag), MANIFEST_TYPES).await {
-            Ok(Some(_)) => add(&mut counts, format!("{what} {tag})")),
+            Ok(Some(bytes)) => found.push(Found {
+                what: format!("{what} {tag})"),
+                digest: Digest::of(&bytes),
+                via: tag,
+            }),
             Ok(None) => {}
             Err(e) => failures.push(format!("reading tag {tag} failed: {e}")),
         }
     }
-    let mut text = if counts.is_empty() {
-        "found instead: nothing (no referrers, no cosign signature, attestation or SBOM tags)".to_owned()
-    } else {
-        let parts: Vec<String> = counts.iter().map(|(what, n)| format!("{n} {what}")).collect();
-        format!("found instead: {}", parts.join(", "))
-    };
-    if !failures.is_empty() {
-        text.push_str(&format!(" ({})", failures.join("; ")));
-    }
-    text
+    (found, failures)
 }
 
 /// Whether an error examining one candidate stops the fetch (the registry

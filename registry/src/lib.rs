@@ -41,8 +41,8 @@ pub use auth::{credentials_for, default_auth_files, Credentials, Secret};
 pub use client::{Options, Registry};
 pub use error::Error;
 pub use fetch::{
-    fetch, inspect, parse_artifact_manifest, pull_image, ArtifactLayer, ArtifactManifest, Fetched, Inspected, Pending,
-    Skipped, MAX_CANDIDATES, MAX_IMAGE_BYTES,
+    fetch, inspect, parse_artifact_manifest, pull_image, tree, ArtifactLayer, ArtifactManifest, Fetched, Found,
+    Inspected, Pending, Skipped, Tree, MAX_CANDIDATES, MAX_IMAGE_BYTES,
 };
 pub use progress::{NoProgress, Progress};
 pub use push::{push, Pushed};

@@ -129,6 +129,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 command: &command,
             },
         ),
+        Command::Tree {
+            reference,
+            registry: r,
+            json,
+        } => registry::tree(&reference, &r, json),
         Command::Verify(a) => verify::verify(&ctx, &a),
         Command::Explain(a) => verify::explain(&ctx, &a),
         Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),

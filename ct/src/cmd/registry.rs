@@ -92,3 +92,35 @@ pub fn fetch(
         }
     }
 }
+
+/// `ct tree REF`: what the registry holds for the image, one line each
+/// (types from the registry printed only when printable: `cerro-registry`).
+pub fn tree(reference: &str, args: &RegistryArgs, json: bool) -> Result<ExitCode> {
+    let reg = connect(reference, args)?;
+    let t = cerro_registry::tree(&reg).map_err(cerro_core::Error::from)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&t)?);
+        return Ok(ExitCode::Valid);
+    }
+    println!("{reference} {}", t.image.digest);
+    if t.found.is_empty() {
+        println!("└── nothing: no referrers, no cosign signature, attestation or SBOM tags");
+    }
+    for (i, f) in t.found.iter().enumerate() {
+        let branch = if i + 1 == t.found.len() {
+            "└──"
+        } else {
+            "├──"
+        };
+        let via = if f.via == "referrer" {
+            "referrer".to_owned()
+        } else {
+            format!("tag {}", f.via)
+        };
+        println!("{branch} {} {} ({via})", crate::output::printable(&f.what), f.digest);
+    }
+    for e in &t.failures {
+        eprintln!("ct: {}", crate::output::printable(e));
+    }
+    Ok(ExitCode::Valid)
+}
