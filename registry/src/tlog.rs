@@ -17,7 +17,11 @@
 use std::time::Duration;
 
 use cerro_core::digest::Digest;
+use cerro_core::tlog::merkle::{self, Hash};
+use cerro_core::tlog::note::ALG_COSIGNATURE_V1;
 use cerro_core::tlog::proof::MAX_PROOF_BYTES;
+use cerro_core::tlog::tiles::TileHashes;
+use cerro_core::tlog::witness::{ask_witnesses, Exchange};
 use cerro_core::tlog::{SignedCheckpoint, TlogProof, TlogTrust, TrustedLog, VerifiedTlogProof, VerifierKey};
 use reqwest::Url;
 
@@ -321,6 +325,254 @@ impl ReadSide {
     pub fn tile_fetcher(&self) -> impl FnMut(&str, u64) -> cerro_core::Result<Vec<u8>> + '_ {
         move |path, len| self.tile(path, len).map_err(cerro_core::Error::from)
     }
+}
+
+/// The longest one witness may take to answer one `add-checkpoint`,
+/// connection included (tlog-witness: a witness answers at once).
+pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest answer read from a witness: its cosignature lines (one per
+/// witness key, each under 200 bytes), or a short refusal.
+pub const MAX_WITNESS_ANSWER: u64 = 16 * 1024;
+
+/// A witness a producer asks (`ct log submit --witness URL=VKEY`): its
+/// tlog-witness submission prefix (`/add-checkpoint` is appended) and its
+/// cosignature/v1 verifier key.
+#[derive(Debug, Clone)]
+pub struct WitnessEndpoint {
+    /// The submission prefix.
+    pub url: Url,
+    /// The witness's key (type 0x04).
+    pub key: VerifierKey,
+}
+
+impl WitnessEndpoint {
+    /// `URL=VKEY`: an http(s) URL without query or fragment, and a C2SP
+    /// cosignature/v1 verifier key. The URL ends at the first `=`.
+    pub fn parse(arg: &str) -> Result<Self, Error> {
+        let (url, key) = arg.split_once('=').ok_or_else(|| Error::BadReference {
+            reference: arg.to_owned(),
+            reason: "a witness is URL=VKEY: its URL and its cosignature/v1 verifier key".into(),
+        })?;
+        let url = LogEndpoint::parse(url)
+            .map_err(|e| match e {
+                Error::BadReference { reference, reason } => Error::BadReference {
+                    reference,
+                    reason: reason.replace("a log's URL", "a witness's URL"),
+                },
+                other => other,
+            })?
+            .url;
+        let key = VerifierKey::parse(key)?;
+        if key.alg() != ALG_COSIGNATURE_V1 {
+            return Err(cerro_core::Error::invalid_config(
+                "witness",
+                format!("{}: not a cosignature/v1 key (type 0x04)", key.to_vkey()),
+            )
+            .into());
+        }
+        Ok(WitnessEndpoint { url, key })
+    }
+
+    /// `<url>/add-checkpoint`.
+    fn add_url(&self) -> Url {
+        let mut u = self.url.clone();
+        let path = format!("{}/add-checkpoint", u.path().trim_end_matches('/'));
+        u.set_path(&path);
+        u
+    }
+
+    /// The witness as messages name it: `name (URL)`.
+    pub fn shown(&self) -> String {
+        format!("{} ({})", self.key.name(), self.url)
+    }
+}
+
+/// What became of one witness asked by [`cosign`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WitnessOutcome {
+    /// Its cosignature was already on the checkpoint (the log collected
+    /// it): not asked.
+    Already,
+    /// It cosigned, and the cosignature verified under its key and was
+    /// added.
+    Cosigned,
+    /// It did not, or its answer did not verify: why, in one line (the
+    /// HTTP status when it answered).
+    Refused(String),
+}
+
+/// Whether a verified cosignature by `key` is on `checkpoint`.
+fn cosigned_by(checkpoint: &SignedCheckpoint, key: &VerifierKey) -> bool {
+    checkpoint
+        .note()
+        .verify(std::slice::from_ref(key))
+        .is_ok_and(|v| !v.is_empty())
+}
+
+/// Collects cosignatures of `proof`'s checkpoint from `witnesses` that
+/// have not already cosigned it, asking each directly with C2SP
+/// tlog-witness (`POST <url>/add-checkpoint`, the protocol in
+/// `cerro_core::tlog::witness::ask_witnesses`, shared with the log's own
+/// witnessing): first from `old 0`, then, on a `409 Conflict` naming the
+/// size the witness last cosigned, once more with a consistency proof from
+/// that size, computed from the log's tlog-tiles read side at `read` (the
+/// trust store's URL of the log; without one, such a witness is reported).
+/// Every answer is verified (cosignature/v1 over this checkpoint under the
+/// witness's given key) before its line is added; the new lines are added
+/// in the order of the witnesses' key names and IDs, whatever order the
+/// witnesses were given or answered in. The inclusion proof is unchanged:
+/// adding a cosignature changes no signed byte of the checkpoint or the
+/// release. Returns the proof with the cosignatures added, and each
+/// witness's outcome in the order given; a refusal is an outcome, not an
+/// error (the caller decides whether the quorum is met).
+pub fn cosign(
+    proof: &TlogProof,
+    witnesses: &[WitnessEndpoint],
+    read: Option<&str>,
+) -> Result<(TlogProof, Vec<WitnessOutcome>), Error> {
+    let checkpoint = proof.checkpoint();
+    let mut outcomes: Vec<WitnessOutcome> = witnesses
+        .iter()
+        .map(|w| {
+            if cosigned_by(checkpoint, &w.key) {
+                WitnessOutcome::Already
+            } else {
+                WitnessOutcome::Refused(String::new())
+            }
+        })
+        .collect();
+    let ask: Vec<usize> = (0..witnesses.len())
+        .filter(|&i| outcomes.get(i) != Some(&WitnessOutcome::Already))
+        .collect();
+    if ask.is_empty() {
+        return Ok((proof.clone(), outcomes));
+    }
+    let client = transport::client(&[], false).map_err(|message| Error::Network {
+        op: "preparing to ask the witnesses",
+        target: read.unwrap_or_default().to_owned(),
+        message,
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cerro_core::Error::io("starting the network runtime for", "the witnesses", e))?;
+    let urls: Vec<Url> = ask
+        .iter()
+        .filter_map(|&i| witnesses.get(i))
+        .map(WitnessEndpoint::add_url)
+        .collect();
+    // The log's read side, opened on the first 409 that needs a proof.
+    let mut side: Option<ReadSide> = None;
+    let mut proof_from = |old: u64, new: u64| -> std::result::Result<Vec<Hash>, String> {
+        let url = read.ok_or_else(|| {
+            format!(
+                "the log {} has no read URL in the trust store to compute the proof from (ct log trust VKEY --url URL)",
+                checkpoint.checkpoint().origin()
+            )
+        })?;
+        if side.is_none() {
+            side = Some(ReadSide::new(url).map_err(|e| cerro_core::Error::from(e).to_string())?);
+        }
+        let Some(s) = side.as_ref() else {
+            return Err("no read side".into());
+        };
+        consistency_from_tiles(s, old, new).map_err(|e| cerro_core::Error::from(e).to_string())
+    };
+    let mut post = |requests: Vec<(usize, Vec<u8>)>| -> Vec<(usize, Exchange)> {
+        rt.block_on(async {
+            let asks = requests.into_iter().filter_map(|(i, body)| {
+                let url = urls.get(i)?.clone();
+                let client = client.clone();
+                Some(async move { (i, post_add_checkpoint(&client, url, body).await) })
+            });
+            futures_util::future::join_all(asks).await
+        })
+    };
+    let mut known = vec![0u64; ask.len()];
+    let asked = ask_witnesses(checkpoint, &mut known, &mut proof_from, &mut post);
+    // The answers that verify, added in the canonical order.
+    let mut answered: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (&i, a) in ask.iter().zip(asked) {
+        let outcome = match a {
+            Ok(body) => {
+                answered.push((i, body));
+                continue;
+            }
+            Err(why) => WitnessOutcome::Refused(why),
+        };
+        if let Some(o) = outcomes.get_mut(i) {
+            *o = outcome;
+        }
+    }
+    answered.sort_by(|(a, _), (b, _)| {
+        let key = |i: &usize| witnesses.get(*i).map(|w| (w.key.name().to_owned(), w.key.key_id()));
+        key(a).cmp(&key(b))
+    });
+    let mut cosigned = checkpoint.clone();
+    for (i, body) in answered {
+        let Some(w) = witnesses.get(i) else { continue };
+        let outcome = match cosigned.add_cosignatures(&body, &w.key) {
+            Ok(()) => WitnessOutcome::Cosigned,
+            Err(e) => WitnessOutcome::Refused(format!(
+                "its answer is not its cosignature of this checkpoint under {}: {e}",
+                w.key.to_vkey()
+            )),
+        };
+        if let Some(o) = outcomes.get_mut(i) {
+            *o = outcome;
+        }
+    }
+    let out = TlogProof::new(proof.index(), proof.inclusion().to_vec(), cosigned)?;
+    Ok((out, outcomes))
+}
+
+/// The consistency proof from the tree of `old` leaves to that of `new`,
+/// from the log's tiles at `side`: read under the size of the log's latest
+/// checkpoint (at least `new`), whose full tiles hold every hash of the
+/// smaller trees, so the proof does not need the partial tiles of `new`,
+/// which the log removes once they are full. Nothing read is trusted: a
+/// wrong proof is the witness's to refuse (422).
+fn consistency_from_tiles(side: &ReadSide, old: u64, new: u64) -> Result<Vec<Hash>, Error> {
+    let latest = side.log_checkpoint()?.checkpoint().size();
+    if latest < new {
+        return Err(cerro_core::Error::malformed(
+            side.url().as_str(),
+            format!("the log's read side serves a tree of {latest} entries, fewer than the {new} of its proof"),
+        )
+        .into());
+    }
+    let mut fetch = side.tile_fetcher();
+    let mut tiles = TileHashes::new(latest, &mut fetch);
+    Ok(merkle::consistency_proof_by(old, new, &mut |a, b| tiles.range(a, b))?)
+}
+
+/// One `POST <url>` of an add-checkpoint body, within [`WITNESS_TIMEOUT`],
+/// the answer read up to [`MAX_WITNESS_ANSWER`] bytes whatever its status
+/// (a 409's body is the witness's size).
+async fn post_add_checkpoint(client: &reqwest::Client, url: Url, body: Vec<u8>) -> Exchange {
+    let shown = url.to_string();
+    let exchange = async {
+        let resp = client
+            .post(url)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = oci_client::errors::OciDistributionError::from(e);
+                format!("asking {shown}: {}", crate::retry::message(&e))
+            })?;
+        let status = resp.status().as_u16();
+        match transport::read_bounded(resp, MAX_WITNESS_ANSWER).await {
+            Ok(b) => Ok((status, b)),
+            Err(Fail::TooLarge { limit }) => Err(format!("HTTP {status}: an answer larger than {limit} bytes")),
+            Err(Fail::Net(e)) => Err(format!("reading the answer of {shown}: {}", crate::retry::message(&e))),
+        }
+    };
+    tokio::time::timeout(WITNESS_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| Err(format!("{shown} did not answer within {} s", WITNESS_TIMEOUT.as_secs())))
 }
 
 #[cfg(test)]
