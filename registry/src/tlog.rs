@@ -737,4 +737,98 @@ mod tests {
         let e = submit_to(format!("http://127.0.0.1:{port}")).unwrap_err();
         assert_eq!(e.exit_code().code(), 12, "{e}");
     }
+    #[test]
+    fn witness_endpoints_are_urls_with_a_cosignature_key() {
+        let w = cerro_core::tlog::Ed25519Cosigner::from_seed("w.example", &[8; 32]).unwrap();
+        let wk = w.verifier_key().to_vkey();
+        let e = WitnessEndpoint::parse(&format!("http://127.0.0.1:9/w/={wk}")).unwrap();
+        assert_eq!(e.add_url().as_str(), "http://127.0.0.1:9/w/add-checkpoint");
+        assert_eq!(e.shown(), "w.example (http://127.0.0.1:9/w/)");
+        // No key, a log's key, not a URL.
+        let code = |e: Error| cerro_core::Error::from(e).exit_code().code();
+        assert!(WitnessEndpoint::parse("http://127.0.0.1:9/").is_err());
+        assert_eq!(
+            code(WitnessEndpoint::parse(&format!("http://x/={}", vkey("log"))).unwrap_err()),
+            78
+        );
+        assert!(WitnessEndpoint::parse(&format!("ftp://x/={wk}")).is_err());
+    }
+
+    /// What a witness answers is added only when it is its cosignature of
+    /// this checkpoint under the key given; a refusal is an outcome with
+    /// its status; a witness whose cosignature is already there is not
+    /// asked (nothing listens at its address).
+    #[test]
+    fn cosignatures_are_verified_before_they_are_added() {
+        use cerro_core::tlog::{merkle, release_entry, Checkpoint, Ed25519Cosigner};
+        let signer = Ed25519NoteSigner::from_seed("log.example/a", &[7; 32]).unwrap();
+        let entry = release_entry(b"envelope");
+        let cp = SignedCheckpoint::sign(
+            Checkpoint::new("log.example/a", 1, merkle::leaf_hash(&entry)).unwrap(),
+            &signer,
+        )
+        .unwrap();
+        let proof = TlogProof::new(0, vec![], cp.clone()).unwrap();
+        let w = Ed25519Cosigner::from_seed("w.example", &[8; 32]).unwrap();
+        let impostor = Ed25519Cosigner::from_seed("w.example", &[9; 32]).unwrap();
+        let line = |c: &Ed25519Cosigner| format!("{}\n", c.cosign(cp.note().text(), 1_700_000_000).unwrap().to_line());
+        let at = |url: String| WitnessEndpoint::parse(&format!("{url}={}", w.verifier_key().to_vkey())).unwrap();
+
+        let good = line(&w).into_bytes();
+        let (p, o) = cosign(&proof, &[at(answer_once("200 OK", good.len(), good))], None).unwrap();
+        assert_eq!(o, [WitnessOutcome::Cosigned]);
+        assert_eq!(p.checkpoint().note().signatures().len(), 2);
+        assert_eq!((p.index(), p.inclusion()), (0, &[][..]));
+        assert_eq!(p.checkpoint().note().text(), cp.note().text());
+
+        // Already there: not asked.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (again, o) = cosign(&p, &[at(format!("http://127.0.0.1:{port}"))], None).unwrap();
+        assert_eq!(o, [WitnessOutcome::Already]);
+        assert_eq!(again.to_bytes(), p.to_bytes());
+
+        let forged = line(&impostor).into_bytes();
+        let (p2, o) = cosign(&proof, &[at(answer_once("200 OK", forged.len(), forged))], None).unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.contains("not its cosignature")),
+            "{o:?}"
+        );
+        assert_eq!(p2.to_bytes(), proof.to_bytes());
+
+        let (_, o) = cosign(
+            &proof,
+            &[at(answer_once("422 Unprocessable Entity", 3, b"bad".to_vec()))],
+            None,
+        )
+        .unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.starts_with("HTTP 422")),
+            "{o:?}"
+        );
+        // A 409 naming a size between 0 and the checkpoint's needs a
+        // consistency proof, and no read URL is known: reported, not asked
+        // again.
+        let cp2 = SignedCheckpoint::sign(Checkpoint::new("log.example/a", 2, [1; 32]).unwrap(), &signer).unwrap();
+        let proof2 = TlogProof::new(0, vec![[2; 32]], cp2).unwrap();
+        let (_, o) = cosign(&proof2, &[at(answer_once("409 Conflict", 2, b"1\n".to_vec()))], None).unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.contains("from size 1 to 2") && why.contains("no read URL")),
+            "{o:?}"
+        );
+        let too_big = MAX_WITNESS_ANSWER as usize + 1;
+        let (_, o) = cosign(&proof, &[at(answer_once("200 OK", too_big, vec![b'a'; too_big]))], None).unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.contains("larger than")),
+            "{o:?}"
+        );
+        let (_, o) = cosign(&proof, &[at(format!("http://127.0.0.1:{port}"))], None).unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.contains("asking")),
+            "{o:?}"
+        );
+    }
 }

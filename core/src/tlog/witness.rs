@@ -262,8 +262,8 @@ fn request_body(
 /// (tlog-witness §add-checkpoint) and the start of its body.
 fn refusal(status: u16, body: &[u8]) -> String {
     let meaning = match status {
-        403 => " Forbidden (it does not witness this log, or not under this key)",
-        404 => " Not Found (no tlog-witness add-checkpoint here)",
+        403 => " Forbidden (no signature by the key it knows for this log verifies)",
+        404 => " Not Found (it does not witness this log's origin)",
         409 => " Conflict",
         422 => " Unprocessable Entity (the consistency proof does not lead to its checkpoint: a fork, or a bad proof)",
         _ => "",
