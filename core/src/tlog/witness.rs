@@ -146,6 +146,9 @@ pub type Exchange = std::result::Result<(u16, Vec<u8>), String>;
 /// the witness's key), or why it gave none, in one line.
 pub type Asked = std::result::Result<Vec<u8>, String>;
 
+/// One round of requests, `(witness index, add-checkpoint body)`.
+pub type Round = Vec<(usize, Vec<u8>)>;
+
 /// The client side of tlog-witness `add-checkpoint`, for any transport: the
 /// log asking its witnesses after each batch (`cerro-tlog`, `ct log serve
 /// --witness`) and a producer asking them about the checkpoint its proof
@@ -169,7 +172,7 @@ pub fn ask_witnesses(
     checkpoint: &SignedCheckpoint,
     known: &mut [u64],
     proof: &mut dyn FnMut(u64, u64) -> std::result::Result<Vec<Hash>, String>,
-    post: &mut dyn FnMut(Vec<(usize, Vec<u8>)>) -> Vec<(usize, Exchange)>,
+    post: &mut dyn FnMut(Round) -> Vec<(usize, Exchange)>,
 ) -> Vec<Asked> {
     let size = checkpoint.checkpoint().size();
     let mut out: Vec<Option<Asked>> = vec![None; known.len()];
