@@ -7,6 +7,12 @@
 //! reaches out to witnesses to request cosignatures over it, providing a
 //! consistency proof."
 //!
+//! The protocol (the requests, the 409 retry, reading the answers) is
+//! core's `cerro_core::tlog::witness::ask_witnesses`, which a producer's
+//! `ct log submit --witness` runs too (in `cerro-registry`, over its
+//! client); this module brings the log's proofs and its HTTP/1.1 client:
+//! `cerro-tlog` may not link `cerro-registry`, nor the reverse.
+//!
 //! These are the only requests this crate makes: to the addresses the
 //! operator configured, over plain HTTP/1.1, bounded in time
 //! ([`TIMEOUT`] per witness, all witnesses at once) and in size
