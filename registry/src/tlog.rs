@@ -432,21 +432,23 @@ pub fn cosign(
     read: Option<&str>,
 ) -> Result<(TlogProof, Vec<WitnessOutcome>), Error> {
     let checkpoint = proof.checkpoint();
-    let mut outcomes: Vec<WitnessOutcome> = witnesses
+    // Decided as they come: already there, refused, then the answers
+    // that verify.
+    let mut outcomes: Vec<Option<WitnessOutcome>> = witnesses
         .iter()
-        .map(|w| {
-            if cosigned_by(checkpoint, &w.key) {
-                WitnessOutcome::Already
-            } else {
-                WitnessOutcome::Refused(String::new())
-            }
-        })
+        .map(|w| cosigned_by(checkpoint, &w.key).then_some(WitnessOutcome::Already))
         .collect();
     let ask: Vec<usize> = (0..witnesses.len())
-        .filter(|&i| outcomes.get(i) != Some(&WitnessOutcome::Already))
+        .filter(|&i| outcomes.get(i).is_some_and(Option::is_none))
         .collect();
+    let finish = |outcomes: Vec<Option<WitnessOutcome>>| -> Vec<WitnessOutcome> {
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| WitnessOutcome::Refused("not asked".into())))
+            .collect()
+    };
     if ask.is_empty() {
-        return Ok((proof.clone(), outcomes));
+        return Ok((proof.clone(), finish(outcomes)));
     }
     let client = transport::client(&[], false).map_err(|message| Error::Network {
         op: "preparing to ask the witnesses",
@@ -502,7 +504,7 @@ pub fn cosign(
             Err(why) => WitnessOutcome::Refused(why),
         };
         if let Some(o) = outcomes.get_mut(i) {
-            *o = outcome;
+            *o = Some(outcome);
         }
     }
     answered.sort_by(|(a, _), (b, _)| {
@@ -520,11 +522,11 @@ pub fn cosign(
             )),
         };
         if let Some(o) = outcomes.get_mut(i) {
-            *o = outcome;
+            *o = Some(outcome);
         }
     }
     let out = TlogProof::new(proof.index(), proof.inclusion().to_vec(), cosigned)?;
-    Ok((out, outcomes))
+    Ok((out, finish(outcomes)))
 }
 
 /// The consistency proof from the tree of `old` leaves to that of `new`,

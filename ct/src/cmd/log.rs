@@ -127,7 +127,8 @@ pub fn witness_endpoints(args: &[String]) -> Result<Vec<WitnessEndpoint>> {
 /// verify are added. A witness that does not cosign is reported on stderr
 /// (its name, URL and the HTTP status); the command fails only when a
 /// log's checkpoint then carries fewer cosignatures by trusted witnesses
-/// than the policy's `transparency.witnesses` (exit 6,
+/// than the policy's `transparency.witnesses` (or a signed trust root's
+/// quorum, if larger) (exit 6,
 /// `tlog_witness_quorum`): the bundle would not verify under that policy,
 /// so it is not written (the entries stay in the logs; running again
 /// enters the release again, which a log allows). Nothing is written
@@ -136,9 +137,14 @@ pub fn submit(ctx: &Ctx, path: &Path, logs: &[LogEndpoint], witnesses: &[Witness
     // The logs in force: a signed trust root's when one is installed.
     let store = ctx.home.load_for_verification(ctx.now()?)?;
     let trust = store.tlog_trust();
-    // The policy's witness quorum, read before any log is asked: the one
-    // selection rule ($CERRO_POLICY, else <home>/policy.json), fail closed.
-    let required = ctx.host(None)?.policy()?.witness_quorum();
+    // The witness quorum `ct verify` will ask of each log, read before any
+    // log is asked: the policy's (the one selection rule: $CERRO_POLICY,
+    // else <home>/policy.json; fail closed) and a signed trust root's,
+    // whichever is larger (a policy may require more, never less).
+    let by_root = store
+        .root()
+        .map_or(0, |r| if r.quorum.logs > 0 { r.quorum.witnesses } else { 0 });
+    let required = ctx.host(None)?.policy()?.witness_quorum().max(by_root);
     let trusted_witnesses: Vec<VerifierKey> = store.witnesses().cloned().collect();
     let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
     let bundle = read_bundle_file(&f, &mut NoExtract)?;
@@ -200,7 +206,7 @@ pub fn submit(ctx: &Ctx, path: &Path, logs: &[LogEndpoint], witnesses: &[Witness
             eprintln!("{}", crate::output::printable(&l));
         }
         eprintln!(
-            "ct: the policy asks for {required} cosignature(s) by trusted witnesses (transparency.witnesses): ask more with --witness URL=VKEY, trust theirs with ct witness trust; {} left unchanged",
+            "ct: the policy (transparency.witnesses) or the trust root asks for {required} cosignature(s) by trusted witnesses: ask more with --witness URL=VKEY, trust theirs with ct witness trust; {} left unchanged",
             path.display()
         );
         return Err(e.into());
