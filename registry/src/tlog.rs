@@ -3,9 +3,11 @@
 //! entry is durable, with its c2sp.org/tlog-proof; and of the read sides a
 //! monitor uses ([`ReadSide`]): a log's tlog-tiles (`checkpoint`,
 //! `tile/<L>/<N>[.p/<W>]`) and a witness's latest cosigned checkpoint (our
-//! `GET /checkpoint/<hex>`, §13.4). Here because this is the one crate that
-//! makes network requests (ARCHITECTURE.md); core only parses and verifies
-//! what comes back (`cerro_core::tlog::monitor`).
+//! `GET /checkpoint/<hex>`, §13.4); and a producer's requests to witnesses
+//! ([`cosign`]: C2SP tlog-witness `add-checkpoint`, §12.1.1, the protocol
+//! being core's `tlog::witness::ask_witnesses`). Here because this is the
+//! one crate that makes network requests (ARCHITECTURE.md); core only
+//! parses and verifies what comes back (`cerro_core::tlog::monitor`).
 //!
 //! Bounds: the answer is read with [`crate::transport::read_bounded`] at
 //! most [`MAX_PROOF_BYTES`] (a proof's own bound); connecting takes at most
