@@ -59,6 +59,15 @@ pub trait Policy {
     fn revocation_max_age(&self) -> Option<u64> {
         None
     }
+
+    /// How many distinct trusted witnesses must have cosigned a log's
+    /// checkpoint for the log to count (`transparency.witnesses`; 0 when
+    /// the policy asks for none). A producer reads it to know whether the
+    /// cosignatures it collected will do (`ct log submit --witness`,
+    /// spec/transparency.md §12); `evaluate` is what decides.
+    fn witness_quorum(&self) -> usize {
+        0
+    }
 }
 
 /// No deployment policy: the verifier's own baseline (at least one valid

@@ -74,6 +74,10 @@ pub enum Command {
         /// does (URL[=VKEY]; repeat for several logs).
         #[arg(long = "log", value_name = "URL[=VKEY]")]
         logs: Vec<String>,
+        /// With --log: a witness to ask for a cosignature of each log's checkpoint, as
+        /// `ct log submit --witness` does (URL=VKEY; repeat for each witness).
+        #[arg(long = "witness", value_name = "URL=VKEY", requires = "logs")]
+        witnesses: Vec<String>,
     },
     /// Per-container SELinux policy modules generated from [capabilities].
     #[command(subcommand)]
@@ -689,6 +693,13 @@ pub enum LogCommand {
     },
     /// Enter a bundle's release in transparency logs and embed each log's proof in the bundle
     /// (rewritten atomically; no signed byte changes; a log's earlier proof is replaced).
+    /// With --witness, each proof's checkpoint is also taken to every witness that has not
+    /// cosigned it (C2SP tlog-witness, from old size 0, again from the size a 409 names with a
+    /// consistency proof from the log's read URL, ct log trust --url), and each cosignature
+    /// that verifies under the given key is added. A witness that refuses is reported; the
+    /// command fails (exit 6, tlog_witness_quorum, nothing written) only when a log's
+    /// checkpoint then has fewer cosignatures by trusted witnesses (ct witness trust) than
+    /// the policy's transparency.witnesses ($CERRO_POLICY or <home>/policy.json).
     Submit {
         /// The bundle.
         bundle: PathBuf,
@@ -696,6 +707,11 @@ pub enum LogCommand {
         /// log is in the trust store (ct log trust). Repeat for several logs.
         #[arg(long = "log", value_name = "URL[=VKEY]", required = true)]
         logs: Vec<String>,
+        /// A witness to ask for a cosignature of each log's checkpoint when the log did not
+        /// collect one: its tlog-witness URL (POST URL/add-checkpoint) and its cosignature/v1
+        /// verifier key. Repeat for each witness.
+        #[arg(long = "witness", value_name = "URL=VKEY")]
+        witnesses: Vec<String>,
     },
     /// Trust a transparency log (trust.toml [logs]): its verifier key (name+hex8+base64, as
     /// `ct log keygen` prints it); the log's origin is the key's name unless --origin says.

@@ -201,6 +201,10 @@ impl Policy for DeploymentPolicy {
     fn revocation_max_age(&self) -> Option<u64> {
         self.0.revocation.map(|r| r.max_age_hours.saturating_mul(3600))
     }
+
+    fn witness_quorum(&self) -> usize {
+        self.0.transparency.as_ref().map_or(0, |t| t.witnesses)
+    }
 }
 
 impl DeploymentPolicy {

@@ -3,9 +3,11 @@
 //! entry is durable, with its c2sp.org/tlog-proof; and of the read sides a
 //! monitor uses ([`ReadSide`]): a log's tlog-tiles (`checkpoint`,
 //! `tile/<L>/<N>[.p/<W>]`) and a witness's latest cosigned checkpoint (our
-//! `GET /checkpoint/<hex>`, §13.4). Here because this is the one crate that
-//! makes network requests (ARCHITECTURE.md); core only parses and verifies
-//! what comes back (`cerro_core::tlog::monitor`).
+//! `GET /checkpoint/<hex>`, §13.4); and a producer's requests to witnesses
+//! ([`cosign`]: C2SP tlog-witness `add-checkpoint`, §12.1.1, the protocol
+//! being core's `tlog::witness::ask_witnesses`). Here because this is the
+//! one crate that makes network requests (ARCHITECTURE.md); core only
+//! parses and verifies what comes back (`cerro_core::tlog::monitor`).
 //!
 //! Bounds: the answer is read with [`crate::transport::read_bounded`] at
 //! most [`MAX_PROOF_BYTES`] (a proof's own bound); connecting takes at most
@@ -17,7 +19,11 @@
 use std::time::Duration;
 
 use cerro_core::digest::Digest;
+use cerro_core::tlog::merkle::{self, Hash};
+use cerro_core::tlog::note::ALG_COSIGNATURE_V1;
 use cerro_core::tlog::proof::MAX_PROOF_BYTES;
+use cerro_core::tlog::tiles::TileHashes;
+use cerro_core::tlog::witness::{ask_witnesses, Exchange};
 use cerro_core::tlog::{SignedCheckpoint, TlogProof, TlogTrust, TrustedLog, VerifiedTlogProof, VerifierKey};
 use reqwest::Url;
 
@@ -323,6 +329,256 @@ impl ReadSide {
     }
 }
 
+/// The longest one witness may take to answer one `add-checkpoint`,
+/// connection included (tlog-witness: a witness answers at once).
+pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest answer read from a witness: its cosignature lines (one per
+/// witness key, each under 200 bytes), or a short refusal.
+pub const MAX_WITNESS_ANSWER: u64 = 16 * 1024;
+
+/// A witness a producer asks (`ct log submit --witness URL=VKEY`): its
+/// tlog-witness submission prefix (`/add-checkpoint` is appended) and its
+/// cosignature/v1 verifier key.
+#[derive(Debug, Clone)]
+pub struct WitnessEndpoint {
+    /// The submission prefix.
+    pub url: Url,
+    /// The witness's key (type 0x04).
+    pub key: VerifierKey,
+}
+
+impl WitnessEndpoint {
+    /// `URL=VKEY`: an http(s) URL without query or fragment, and a C2SP
+    /// cosignature/v1 verifier key. The URL ends at the first `=`.
+    pub fn parse(arg: &str) -> Result<Self, Error> {
+        let (url, key) = arg.split_once('=').ok_or_else(|| Error::BadReference {
+            reference: arg.to_owned(),
+            reason: "a witness is URL=VKEY: its URL and its cosignature/v1 verifier key".into(),
+        })?;
+        let url = LogEndpoint::parse(url)
+            .map_err(|e| match e {
+                Error::BadReference { reference, reason } => Error::BadReference {
+                    reference,
+                    reason: reason.replace("a log's URL", "a witness's URL"),
+                },
+                other => other,
+            })?
+            .url;
+        let key = VerifierKey::parse(key)?;
+        if key.alg() != ALG_COSIGNATURE_V1 {
+            return Err(cerro_core::Error::invalid_config(
+                "witness",
+                format!("{}: not a cosignature/v1 key (type 0x04)", key.to_vkey()),
+            )
+            .into());
+        }
+        Ok(WitnessEndpoint { url, key })
+    }
+
+    /// `<url>/add-checkpoint`.
+    fn add_url(&self) -> Url {
+        let mut u = self.url.clone();
+        let path = format!("{}/add-checkpoint", u.path().trim_end_matches('/'));
+        u.set_path(&path);
+        u
+    }
+
+    /// The witness as messages name it: `name (URL)`.
+    pub fn shown(&self) -> String {
+        format!("{} ({})", self.key.name(), self.url)
+    }
+}
+
+/// What became of one witness asked by [`cosign`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WitnessOutcome {
+    /// Its cosignature was already on the checkpoint (the log collected
+    /// it): not asked.
+    Already,
+    /// It cosigned, and the cosignature verified under its key and was
+    /// added.
+    Cosigned,
+    /// It did not, or its answer did not verify: why, in one line (the
+    /// HTTP status when it answered).
+    Refused(String),
+}
+
+/// Whether a verified cosignature by `key` is on `checkpoint`.
+fn cosigned_by(checkpoint: &SignedCheckpoint, key: &VerifierKey) -> bool {
+    checkpoint
+        .note()
+        .verify(std::slice::from_ref(key))
+        .is_ok_and(|v| !v.is_empty())
+}
+
+/// Collects cosignatures of `proof`'s checkpoint from `witnesses` that
+/// have not already cosigned it, asking each directly with C2SP
+/// tlog-witness (`POST <url>/add-checkpoint`, the protocol in
+/// `cerro_core::tlog::witness::ask_witnesses`, shared with the log's own
+/// witnessing): first from `old 0`, then, on a `409 Conflict` naming the
+/// size the witness last cosigned, once more with a consistency proof from
+/// that size, computed from the log's tlog-tiles read side at `read` (the
+/// trust store's URL of the log; without one, such a witness is reported).
+/// Every answer is verified (cosignature/v1 over this checkpoint under the
+/// witness's given key) before its line is added; the new lines are added
+/// in the order of the witnesses' key names and IDs, whatever order the
+/// witnesses were given or answered in. The inclusion proof is unchanged:
+/// adding a cosignature changes no signed byte of the checkpoint or the
+/// release. Returns the proof with the cosignatures added, and each
+/// witness's outcome in the order given; a refusal is an outcome, not an
+/// error (the caller decides whether the quorum is met).
+pub fn cosign(
+    proof: &TlogProof,
+    witnesses: &[WitnessEndpoint],
+    read: Option<&str>,
+) -> Result<(TlogProof, Vec<WitnessOutcome>), Error> {
+    let checkpoint = proof.checkpoint();
+    // Decided as they come: already there, refused, then the answers
+    // that verify.
+    let mut outcomes: Vec<Option<WitnessOutcome>> = witnesses
+        .iter()
+        .map(|w| cosigned_by(checkpoint, &w.key).then_some(WitnessOutcome::Already))
+        .collect();
+    let ask: Vec<usize> = (0..witnesses.len())
+        .filter(|&i| outcomes.get(i).is_some_and(Option::is_none))
+        .collect();
+    let finish = |outcomes: Vec<Option<WitnessOutcome>>| -> Vec<WitnessOutcome> {
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| WitnessOutcome::Refused("not asked".into())))
+            .collect()
+    };
+    if ask.is_empty() {
+        return Ok((proof.clone(), finish(outcomes)));
+    }
+    let client = transport::client(&[], false).map_err(|message| Error::Network {
+        op: "preparing to ask the witnesses",
+        target: read.unwrap_or_default().to_owned(),
+        message,
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cerro_core::Error::io("starting the network runtime for", "the witnesses", e))?;
+    let urls: Vec<Url> = ask
+        .iter()
+        .filter_map(|&i| witnesses.get(i))
+        .map(WitnessEndpoint::add_url)
+        .collect();
+    // The log's read side, opened on the first 409 that needs a proof.
+    let mut side: Option<ReadSide> = None;
+    let mut proof_from = |old: u64, new: u64| -> std::result::Result<Vec<Hash>, String> {
+        let url = read.ok_or_else(|| {
+            format!(
+                "the log {} has no read URL in the trust store to compute the proof from (ct log trust VKEY --url URL)",
+                checkpoint.checkpoint().origin()
+            )
+        })?;
+        if side.is_none() {
+            side = Some(ReadSide::new(url).map_err(|e| cerro_core::Error::from(e).to_string())?);
+        }
+        let Some(s) = side.as_ref() else {
+            return Err("no read side".into());
+        };
+        consistency_from_tiles(s, old, new).map_err(|e| cerro_core::Error::from(e).to_string())
+    };
+    let mut post = |requests: Vec<(usize, Vec<u8>)>| -> Vec<(usize, Exchange)> {
+        rt.block_on(async {
+            let asks = requests.into_iter().filter_map(|(i, body)| {
+                let url = urls.get(i)?.clone();
+                let client = client.clone();
+                Some(async move { (i, post_add_checkpoint(&client, url, body).await) })
+            });
+            futures_util::future::join_all(asks).await
+        })
+    };
+    let mut known = vec![0u64; ask.len()];
+    let asked = ask_witnesses(checkpoint, &mut known, &mut proof_from, &mut post);
+    // The answers that verify, added in the canonical order.
+    let mut answered: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (&i, a) in ask.iter().zip(asked) {
+        let outcome = match a {
+            Ok(body) => {
+                answered.push((i, body));
+                continue;
+            }
+            Err(why) => WitnessOutcome::Refused(why),
+        };
+        if let Some(o) = outcomes.get_mut(i) {
+            *o = Some(outcome);
+        }
+    }
+    answered.sort_by(|(a, _), (b, _)| {
+        let key = |i: &usize| witnesses.get(*i).map(|w| (w.key.name().to_owned(), w.key.key_id()));
+        key(a).cmp(&key(b))
+    });
+    let mut cosigned = checkpoint.clone();
+    for (i, body) in answered {
+        let Some(w) = witnesses.get(i) else { continue };
+        let outcome = match cosigned.add_cosignatures(&body, &w.key) {
+            Ok(()) => WitnessOutcome::Cosigned,
+            Err(e) => WitnessOutcome::Refused(format!(
+                "its answer is not its cosignature of this checkpoint under {}: {e}",
+                w.key.to_vkey()
+            )),
+        };
+        if let Some(o) = outcomes.get_mut(i) {
+            *o = Some(outcome);
+        }
+    }
+    let out = TlogProof::new(proof.index(), proof.inclusion().to_vec(), cosigned)?;
+    Ok((out, finish(outcomes)))
+}
+
+/// The consistency proof from the tree of `old` leaves to that of `new`,
+/// from the log's tiles at `side`: read under the size of the log's latest
+/// checkpoint (at least `new`), whose full tiles hold every hash of the
+/// smaller trees, so the proof does not need the partial tiles of `new`,
+/// which the log removes once they are full. Nothing read is trusted: a
+/// wrong proof is the witness's to refuse (422).
+fn consistency_from_tiles(side: &ReadSide, old: u64, new: u64) -> Result<Vec<Hash>, Error> {
+    let latest = side.log_checkpoint()?.checkpoint().size();
+    if latest < new {
+        return Err(cerro_core::Error::malformed(
+            side.url().as_str(),
+            format!("the log's read side serves a tree of {latest} entries, fewer than the {new} of its proof"),
+        )
+        .into());
+    }
+    let mut fetch = side.tile_fetcher();
+    let mut tiles = TileHashes::new(latest, &mut fetch);
+    Ok(merkle::consistency_proof_by(old, new, &mut |a, b| tiles.range(a, b))?)
+}
+
+/// One `POST <url>` of an add-checkpoint body, within [`WITNESS_TIMEOUT`],
+/// the answer read up to [`MAX_WITNESS_ANSWER`] bytes whatever its status
+/// (a 409's body is the witness's size).
+async fn post_add_checkpoint(client: &reqwest::Client, url: Url, body: Vec<u8>) -> Exchange {
+    let shown = url.to_string();
+    let exchange = async {
+        let resp = client
+            .post(url)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = oci_client::errors::OciDistributionError::from(e);
+                format!("asking {shown}: {}", crate::retry::message(&e))
+            })?;
+        let status = resp.status().as_u16();
+        match transport::read_bounded(resp, MAX_WITNESS_ANSWER).await {
+            Ok(b) => Ok((status, b)),
+            Err(Fail::TooLarge { limit }) => Err(format!("HTTP {status}: an answer larger than {limit} bytes")),
+            Err(Fail::Net(e)) => Err(format!("reading the answer of {shown}: {}", crate::retry::message(&e))),
+        }
+    };
+    tokio::time::timeout(WITNESS_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| Err(format!("{shown} did not answer within {} s", WITNESS_TIMEOUT.as_secs())))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -484,5 +740,99 @@ mod tests {
             .port();
         let e = submit_to(format!("http://127.0.0.1:{port}")).unwrap_err();
         assert_eq!(e.exit_code().code(), 12, "{e}");
+    }
+    #[test]
+    fn witness_endpoints_are_urls_with_a_cosignature_key() {
+        let w = cerro_core::tlog::Ed25519Cosigner::from_seed("w.example", &[8; 32]).unwrap();
+        let wk = w.verifier_key().to_vkey();
+        let e = WitnessEndpoint::parse(&format!("http://127.0.0.1:9/w/={wk}")).unwrap();
+        assert_eq!(e.add_url().as_str(), "http://127.0.0.1:9/w/add-checkpoint");
+        assert_eq!(e.shown(), "w.example (http://127.0.0.1:9/w/)");
+        // No key, a log's key, not a URL.
+        let code = |e: Error| cerro_core::Error::from(e).exit_code().code();
+        assert!(WitnessEndpoint::parse("http://127.0.0.1:9/").is_err());
+        assert_eq!(
+            code(WitnessEndpoint::parse(&format!("http://x/={}", vkey("log"))).unwrap_err()),
+            78
+        );
+        assert!(WitnessEndpoint::parse(&format!("ftp://x/={wk}")).is_err());
+    }
+
+    /// What a witness answers is added only when it is its cosignature of
+    /// this checkpoint under the key given; a refusal is an outcome with
+    /// its status; a witness whose cosignature is already there is not
+    /// asked (nothing listens at its address).
+    #[test]
+    fn cosignatures_are_verified_before_they_are_added() {
+        use cerro_core::tlog::{merkle, release_entry, Checkpoint, Ed25519Cosigner};
+        let signer = Ed25519NoteSigner::from_seed("log.example/a", &[7; 32]).unwrap();
+        let entry = release_entry(b"envelope");
+        let cp = SignedCheckpoint::sign(
+            Checkpoint::new("log.example/a", 1, merkle::leaf_hash(&entry)).unwrap(),
+            &signer,
+        )
+        .unwrap();
+        let proof = TlogProof::new(0, vec![], cp.clone()).unwrap();
+        let w = Ed25519Cosigner::from_seed("w.example", &[8; 32]).unwrap();
+        let impostor = Ed25519Cosigner::from_seed("w.example", &[9; 32]).unwrap();
+        let line = |c: &Ed25519Cosigner| format!("{}\n", c.cosign(cp.note().text(), 1_700_000_000).unwrap().to_line());
+        let at = |url: String| WitnessEndpoint::parse(&format!("{url}={}", w.verifier_key().to_vkey())).unwrap();
+
+        let good = line(&w).into_bytes();
+        let (p, o) = cosign(&proof, &[at(answer_once("200 OK", good.len(), good))], None).unwrap();
+        assert_eq!(o, [WitnessOutcome::Cosigned]);
+        assert_eq!(p.checkpoint().note().signatures().len(), 2);
+        assert_eq!((p.index(), p.inclusion()), (0, &[][..]));
+        assert_eq!(p.checkpoint().note().text(), cp.note().text());
+
+        // Already there: not asked.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (again, o) = cosign(&p, &[at(format!("http://127.0.0.1:{port}"))], None).unwrap();
+        assert_eq!(o, [WitnessOutcome::Already]);
+        assert_eq!(again.to_bytes(), p.to_bytes());
+
+        let forged = line(&impostor).into_bytes();
+        let (p2, o) = cosign(&proof, &[at(answer_once("200 OK", forged.len(), forged))], None).unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.contains("not its cosignature")),
+            "{o:?}"
+        );
+        assert_eq!(p2.to_bytes(), proof.to_bytes());
+
+        let (_, o) = cosign(
+            &proof,
+            &[at(answer_once("422 Unprocessable Entity", 3, b"bad".to_vec()))],
+            None,
+        )
+        .unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.starts_with("HTTP 422")),
+            "{o:?}"
+        );
+        // A 409 naming a size between 0 and the checkpoint's needs a
+        // consistency proof, and no read URL is known: reported, not asked
+        // again.
+        let cp2 = SignedCheckpoint::sign(Checkpoint::new("log.example/a", 2, [1; 32]).unwrap(), &signer).unwrap();
+        let proof2 = TlogProof::new(0, vec![[2; 32]], cp2).unwrap();
+        let (_, o) = cosign(&proof2, &[at(answer_once("409 Conflict", 2, b"1\n".to_vec()))], None).unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.contains("from size 1 to 2") && why.contains("no read URL")),
+            "{o:?}"
+        );
+        let too_big = MAX_WITNESS_ANSWER as usize + 1;
+        let (_, o) = cosign(&proof, &[at(answer_once("200 OK", too_big, vec![b'a'; too_big]))], None).unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.contains("larger than")),
+            "{o:?}"
+        );
+        let (_, o) = cosign(&proof, &[at(format!("http://127.0.0.1:{port}"))], None).unwrap();
+        assert!(
+            matches!(&o[0], WitnessOutcome::Refused(why) if why.contains("asking")),
+            "{o:?}"
+        );
     }
 }

@@ -7,6 +7,12 @@
 //! reaches out to witnesses to request cosignatures over it, providing a
 //! consistency proof."
 //!
+//! The protocol (the requests, the 409 retry, reading the answers) is
+//! core's `cerro_core::tlog::witness::ask_witnesses`, which a producer's
+//! `ct log submit --witness` runs too (in `cerro-registry`, over its
+//! client); this module brings the log's proofs and its HTTP/1.1 client:
+//! `cerro-tlog` may not link `cerro-registry`, nor the reverse.
+//!
 //! These are the only requests this crate makes: to the addresses the
 //! operator configured, over plain HTTP/1.1, bounded in time
 //! ([`TIMEOUT`] per witness, all witnesses at once) and in size
@@ -18,10 +24,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use cerro_core::tlog::checkpoint::SignedCheckpoint;
-use cerro_core::tlog::merkle::Hash;
 use cerro_core::tlog::note::{VerifierKey, ALG_COSIGNATURE_V1};
-use cerro_core::tlog::witness::AddCheckpoint;
+use cerro_core::tlog::witness::{ask_witnesses, Exchange};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
@@ -109,9 +113,6 @@ pub struct Witnessing {
     rt: tokio::runtime::Runtime,
 }
 
-/// One answer: HTTP status and body.
-type Answer = std::result::Result<(u16, Vec<u8>), String>;
-
 impl Witnessing {
     /// The log's witnesses.
     pub fn new(witnesses: Vec<WitnessEndpoint>) -> Result<Self> {
@@ -134,108 +135,69 @@ impl Witnessing {
 
     /// Asks every witness to cosign `log`'s current checkpoint, adds the
     /// cosignatures that verify to it (published with the checkpoint), and
-    /// says what became of each witness (in the order given).
+    /// says what became of each witness (in the order given). The protocol
+    /// (the `old` size, the 409 retry from the witness's size) is core's
+    /// [`ask_witnesses`], the one a producer's `ct log submit --witness`
+    /// runs too; the proofs come from this log's own tiles.
     pub fn cosign(&mut self, log: &mut Log) -> Vec<(String, Outcome)> {
         let checkpoint = log.checkpoint().clone();
         let size = checkpoint.checkpoint().size();
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; self.witnesses.len()];
-        let mut answers: Vec<Option<Vec<u8>>> = vec![None; self.witnesses.len()];
-        // At most two rounds: a witness that answers 409 with the size it
-        // last cosigned is asked again with a proof from that size ("If a
-        // client doesn't have information on the latest cosigned
-        // checkpoint, it MAY initially make a request with a old size of
-        // zero to obtain it").
-        for _round in 0..2 {
-            let mut requests = Vec::new();
-            for (i, w) in self.witnesses.iter().enumerate() {
-                if outcomes[i].is_some() {
-                    continue;
-                }
-                match request(log, w.known, &checkpoint) {
-                    Ok(body) => requests.push((i, w.authority.clone(), format!("{}/add-checkpoint", w.prefix), body)),
-                    Err(e) => {
-                        outcomes[i] = Some(Outcome::Failed(format!(
-                            "no consistency proof from size {}: {e}",
-                            w.known
-                        )))
-                    }
-                }
-            }
-            if requests.is_empty() {
-                break;
-            }
-            let replies = self.rt.block_on(async {
-                let mut set = tokio::task::JoinSet::new();
-                for (i, authority, path, body) in requests {
-                    set.spawn(async move { (i, post(&authority, &path, body).await) });
-                }
-                let mut out = Vec::new();
-                while let Some(r) = set.join_next().await {
-                    if let Ok(r) = r {
-                        out.push(r);
-                    }
-                }
-                out
-            });
-            for (i, reply) in replies {
-                let w = &mut self.witnesses[i];
-                match reply {
-                    Ok((200, body)) => answers[i] = Some(body),
-                    // "The response body MUST consist of the tree size of
-                    // the latest cosigned checkpoint in decimal, followed by
-                    // a newline."
-                    Ok((409, body)) => match std::str::from_utf8(&body)
-                        .ok()
-                        .and_then(|t| t.strip_suffix('\n'))
-                        .and_then(|t| t.parse::<u64>().ok())
-                    {
-                        Some(m) if m > size => {
-                            outcomes[i] = Some(Outcome::Failed(format!(
-                                "it cosigned a tree of {m} entries of this log, larger than this log's {size}: this log lost entries or is forked"
-                            )))
+        let mut known: Vec<u64> = self.witnesses.iter().map(|w| w.known).collect();
+        let targets: Vec<(String, String)> = self
+            .witnesses
+            .iter()
+            .map(|w| (w.authority.clone(), format!("{}/add-checkpoint", w.prefix)))
+            .collect();
+        let rt = &self.rt;
+        let asked = {
+            let log: &Log = log;
+            ask_witnesses(
+                &checkpoint,
+                &mut known,
+                &mut |old, new| log.consistency_proof(old, new).map_err(|e| e.to_string()),
+                &mut |requests| {
+                    rt.block_on(async {
+                        let mut set = tokio::task::JoinSet::new();
+                        for (i, body) in requests {
+                            let Some((authority, path)) = targets.get(i).cloned() else {
+                                continue;
+                            };
+                            set.spawn(async move { (i, post(&authority, &path, body).await) });
                         }
-                        Some(m) if m != w.known => w.known = m,
-                        Some(_) => {
-                            outcomes[i] = Some(Outcome::Failed(format!(
-                                "409 Conflict at size {}: it holds another tree of that size (a fork)",
-                                w.known
-                            )))
+                        let mut out = Vec::new();
+                        while let Some(r) = set.join_next().await {
+                            if let Ok(r) = r {
+                                out.push(r);
+                            }
                         }
-                        None => outcomes[i] = Some(Outcome::Failed("409 without a tree size".into())),
-                    },
-                    Ok((status, body)) => {
-                        let why = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_owned();
-                        outcomes[i] = Some(Outcome::Failed(format!("HTTP {status}: {why}")));
-                    }
-                    Err(e) => outcomes[i] = Some(Outcome::Failed(e)),
-                }
-            }
-            if answers.iter().zip(&outcomes).all(|(a, o)| a.is_some() || o.is_some()) {
-                break;
-            }
-        }
+                        out
+                    })
+                },
+            )
+        };
         let taken: Vec<(Vec<u8>, VerifierKey)> = self
             .witnesses
             .iter()
-            .zip(&answers)
-            .filter_map(|(w, a)| a.as_ref().map(|body| (body.clone(), w.key.clone())))
+            .zip(&asked)
+            .filter_map(|(w, a)| a.as_ref().ok().map(|body| (body.clone(), w.key.clone())))
             .collect();
         let mut added = log.add_cosignatures(&taken).into_iter();
         let mut out = Vec::with_capacity(self.witnesses.len());
-        for (i, w) in self.witnesses.iter_mut().enumerate() {
-            let outcome = if answers[i].is_some() {
-                match added.next() {
+        for ((w, asked), old) in self.witnesses.iter_mut().zip(asked).zip(known) {
+            let outcome = match asked {
+                Ok(_) => match added.next() {
                     Some(Ok(())) => {
                         w.known = size;
                         Outcome::Cosigned
                     }
                     Some(Err(e)) => Outcome::Failed(format!("its answer was not taken: {e}")),
                     None => Outcome::Failed("its answer was not taken".into()),
+                },
+                Err(why) => {
+                    // Where it said it is, for the next batch's request.
+                    w.known = old.min(size);
+                    Outcome::Failed(why)
                 }
-            } else {
-                outcomes[i]
-                    .clone()
-                    .unwrap_or_else(|| Outcome::Failed("no answer".into()))
             };
             out.push((w.key.name().to_owned(), outcome));
         }
@@ -243,20 +205,9 @@ impl Witnessing {
     }
 }
 
-/// The add-checkpoint request for `checkpoint` to a witness at `old`.
-fn request(log: &Log, old: u64, checkpoint: &SignedCheckpoint) -> Result<Vec<u8>> {
-    let size = checkpoint.checkpoint().size();
-    let proof: Vec<Hash> = if old == 0 || old == size {
-        Vec::new()
-    } else {
-        log.consistency_proof(old, size)?
-    };
-    Ok(AddCheckpoint::new(old, proof, checkpoint.clone())?.to_bytes())
-}
-
 /// POSTs `body` to `http://authority/path`, within [`TIMEOUT`], reading at
 /// most [`MAX_ANSWER`] bytes of the answer.
-async fn post(authority: &str, path: &str, body: Vec<u8>) -> Answer {
+async fn post(authority: &str, path: &str, body: Vec<u8>) -> Exchange {
     let exchange = async {
         let stream = tokio::net::TcpStream::connect(authority)
             .await

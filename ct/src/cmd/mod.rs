@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             selinux_policy,
             registry: reg,
             logs,
+            witnesses,
         } => {
             let attest = pack::Attest {
                 sbom: (!no_sbom).then_some(sbom_format),
@@ -59,11 +60,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             };
             // The logs are checked before anything is packed.
             let logs = log::endpoints(&logs)?;
+            let witnesses = log::witness_endpoints(&witnesses)?;
             let code = pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest, &reg)?;
             if logs.is_empty() {
                 return Ok(code);
             }
-            log::submit(&ctx, &output, &logs)
+            log::submit(&ctx, &output, &logs, &witnesses)
         }
         Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
         Command::Selinux(cmd) => selinux::run(&ctx, cmd),

@@ -1033,3 +1033,20 @@ fn verify_applies_the_policy_to_signed_attestations() {
     assert_eq!(r.report.exit_code, 4);
     assert!(r.error.to_string().contains("2 of 3 required"), "{}", r.error);
 }
+
+/// A producer reads the witness quorum the policy asks for (`ct log
+/// submit --witness` fails below it): `transparency.witnesses`, 0 without
+/// it, and 0 for the old `require_attestations.transparency_log` form.
+#[test]
+fn the_witness_quorum_is_the_transparency_sections() {
+    let quorum = |parts: &str| {
+        DeploymentPolicy::from_json("p.json", doc(&format!("{parts}{ANY}")).as_bytes())
+            .unwrap()
+            .witness_quorum()
+    };
+    assert_eq!(quorum(r#""transparency":{"logs":1,"witnesses":2},"#), 2);
+    assert_eq!(quorum(r#""transparency":{"logs":2},"#), 0);
+    assert_eq!(quorum(r#""require_attestations":{"transparency_log":true},"#), 0);
+    assert_eq!(quorum(""), 0);
+    assert_eq!(cerro_core::policy_interface::NoPolicy.witness_quorum(), 0);
+}
