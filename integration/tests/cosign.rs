@@ -480,3 +480,201 @@ fn ct_fetch_of_an_image_cosign_signed_exits_5_naming_cosign() {
     assert_eq!(code, 5, "{out}");
     assert!(out.contains("1 cosign signature (Sigstore bundle"), "{out}");
 }
+
+/// `ct push` publishes what cosign reads (spec/interop.md §2.7), and the
+/// two tools' artifacts survive each other's pushes. A bundle signed by a
+/// ct P-256 key and a ct Ed25519 key: `cosign verify-attestation --key`
+/// accepts the P-256 key through the Sigstore bundle referrers (cosign 3's
+/// default) and the Ed25519 key through the legacy `.att` tag
+/// (`--new-bundle-format=false`: cosign's bundle path cannot verify
+/// Ed25519, sigstore/cosign#5074), for the release and the provenance.
+/// Refused by cosign: another key, and the `.att` image moved to another
+/// image's tag (the statement's subject is not that image). Then cosign
+/// signs and attests the same image both ways; `ct push` again; each tool
+/// still verifies its own, and `ct fetch` rebuilds the identical bundle.
+#[test]
+fn ct_push_is_read_by_cosign_and_both_tools_artifacts_survive() {
+    let Some(bin) = cosign() else { return };
+    cerro_integration::require("skopeo");
+    cerro_integration::require("curl");
+    let reg = TestRegistry::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let home = d.join("home");
+    layout(&d.join("image"));
+    run(ct(&home).args(["keygen", "--id", "ec", "--type", "ecdsa-p256"]));
+    run(ct(&home).args(["keygen", "--id", "ed"]));
+    let packed = d.join("b.ctp");
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}", d.join("image").display()),
+        "-o",
+        packed.to_str().unwrap(),
+        "--key",
+        "ec",
+        "--key",
+        "ed",
+    ]));
+    for k in ["ec", "ed"] {
+        run(ct(&home).args(["key", "export", k, "-o", d.join(format!("{k}.pub")).to_str().unwrap()]));
+    }
+    let reference = format!("{}/ct/app:1", reg.host());
+    run(ct(&home).args(["push", packed.to_str().unwrap(), &reference]));
+    let image = release(&packed);
+    let image = {
+        let st: Value = serde_json::from_slice(&image.payload).unwrap();
+        st["subject"][0]["digest"]["sha256"].as_str().unwrap().to_owned()
+    };
+    let remote = [
+        "--insecure-ignore-tlog=true",
+        "--allow-insecure-registry",
+        "--allow-http-registry",
+    ];
+    let verify_att = |key: &Path, kind: &str, legacy: bool, target: &str| -> Output {
+        let mut args = vec!["verify-attestation", "--key", key.to_str().unwrap(), "--type", kind];
+        args.extend_from_slice(&remote);
+        if legacy {
+            args.push("--new-bundle-format=false");
+        }
+        args.push(target);
+        cosign_run(&bin, d, &args)
+    };
+    const PROVENANCE: &str = "https://slsa.dev/provenance/v1";
+    for kind in [RELEASE_PREDICATE_TYPE, PROVENANCE] {
+        ok(&verify_att(&d.join("ec.pub"), kind, false, &reference));
+        ok(&verify_att(&d.join("ec.pub"), kind, true, &reference));
+        ok(&verify_att(&d.join("ed.pub"), kind, true, &reference));
+    }
+    let ck = d.join("cosign");
+    cosign_keys(&bin, &ck);
+    let theirs = ck.join("cosign.pub");
+    assert!(!verify_att(&theirs, RELEASE_PREDICATE_TYPE, false, &reference)
+        .status
+        .success());
+    assert!(!verify_att(&theirs, RELEASE_PREDICATE_TYPE, true, &reference)
+        .status
+        .success());
+
+    // The `.att` image put under another image's tag: cosign refuses it there.
+    let other_dir = d.join("other");
+    let mut b = LayoutBuilder::new(&other_dir).unwrap();
+    b.layer_tar(&[("etc/motd", 0o644, b"another image\n")]).unwrap();
+    b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
+    let other_ref = format!("{}/ct/other:1", reg.host());
+    run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        &format!("oci:{}", other_dir.display()),
+        &format!("docker://{other_ref}"),
+    ]));
+    let (_, _, other_manifest) = reg
+        .get("/v2/ct/other/manifests/1", cerro_core::image::MT_OCI_MANIFEST)
+        .unwrap();
+    let other = cerro_core::digest::Digest::of(&other_manifest);
+    let (status, _, att) = reg
+        .get(
+            &format!("/v2/ct/app/manifests/sha256-{image}.att"),
+            cerro_core::image::MT_OCI_MANIFEST,
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    // Its blobs must be in the other repository too (cross-repository mount).
+    let att_v: Value = serde_json::from_slice(&att).unwrap();
+    let mut digests = vec![att_v["config"]["digest"].as_str().unwrap().to_owned()];
+    for l in att_v["layers"].as_array().unwrap() {
+        digests.push(l["digest"].as_str().unwrap().to_owned());
+    }
+    for dg in digests {
+        run(Command::new("curl").args([
+            "-sf",
+            "-X",
+            "POST",
+            &format!(
+                "http://{}/v2/ct/other/blobs/uploads/?mount={dg}&from=ct/app",
+                reg.host()
+            ),
+        ]));
+    }
+    let att_file = d.join("att.json");
+    fs::write(&att_file, &att).unwrap();
+    run(Command::new("curl").args([
+        "-sf",
+        "-X",
+        "PUT",
+        "-H",
+        &format!("Content-Type: {}", cerro_core::image::MT_OCI_MANIFEST),
+        "--data-binary",
+        &format!("@{}", att_file.display()),
+        &format!("http://{}/v2/ct/other/manifests/sha256-{}.att", reg.host(), other.hex()),
+    ]));
+    let moved = verify_att(&d.join("ed.pub"), RELEASE_PREDICATE_TYPE, true, &other_ref);
+    let why = String::from_utf8_lossy(&moved.stderr);
+    assert!(
+        !moved.status.success() && why.contains("no matching subject digest"),
+        "{why}"
+    );
+
+    // cosign signs and attests the same image, both formats; ct pushes again.
+    fs::write(ck.join("predicate.json"), "{\"built\":\"here\"}").unwrap();
+    let by_digest = format!("{}/ct/app@sha256:{image}", reg.host());
+    let offline = [
+        "--key",
+        "cosign.key",
+        "--tlog-upload=false",
+        "--use-signing-config=false",
+        "--allow-insecure-registry",
+        "--allow-http-registry",
+        "--yes",
+    ];
+    let attest = ["attest", "--type", "custom", "--predicate", "predicate.json"];
+    ok(&cosign_run(&bin, &ck, &[&attest[..], &offline, &[&by_digest]].concat()));
+    ok(&cosign_run(
+        &bin,
+        &ck,
+        &[&attest[..], &["--new-bundle-format=false"], &offline, &[&by_digest]].concat(),
+    ));
+    ok(&cosign_run(
+        &bin,
+        &ck,
+        &[&["sign"][..], &offline, &[&by_digest]].concat(),
+    ));
+    let fetched = d.join("f.ctp");
+    run(ct(&home).args(["fetch", &reference, "-o", fetched.to_str().unwrap()]));
+    assert!(
+        fs::read(&fetched).unwrap() == fs::read(&packed).unwrap(),
+        "fetch after cosign's pushes"
+    );
+    run(ct(&home).args(["push", packed.to_str().unwrap(), &reference]));
+    ok(&verify_att(&theirs, "custom", false, &reference));
+    ok(&verify_att(&theirs, "custom", true, &reference));
+    let mut verify = vec!["verify", "--key", theirs.to_str().unwrap()];
+    verify.extend_from_slice(&remote);
+    verify.push(&reference);
+    ok(&cosign_run(&bin, d, &verify));
+    ok(&verify_att(
+        &d.join("ec.pub"),
+        RELEASE_PREDICATE_TYPE,
+        false,
+        &reference,
+    ));
+    ok(&verify_att(&d.join("ed.pub"), RELEASE_PREDICATE_TYPE, true, &reference));
+    fs::remove_file(&fetched).unwrap();
+    run(ct(&home).args(["fetch", &reference, "-o", fetched.to_str().unwrap()]));
+    assert!(
+        fs::read(&fetched).unwrap() == fs::read(&packed).unwrap(),
+        "fetch after both"
+    );
+    // ct tree names all of them.
+    let (code, out) = ct_status(&home, &["tree", &reference]);
+    assert_eq!(code, 0, "{out}");
+    for part in [
+        "Cerro Torre bundle",
+        "cosign signature (Sigstore bundle",
+        "cosign attestation https://cosign.sigstore.dev/attestation/v1 (Sigstore bundle",
+        "cosign attestation https://cerro-torre.org/attestation/release/v2 (Sigstore bundle",
+        "cosign attestation (legacy tag",
+    ] {
+        assert!(out.contains(part), "missing {part:?}: {out}");
+    }
+}

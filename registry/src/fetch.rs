@@ -306,9 +306,7 @@ async fn locate(
     }
 }
 
-/// The artifact type of a cosign 3 signature or attestation referrer: one
-/// Sigstore bundle (protobuf-specs `Bundle`, JSON) per layer.
-pub const SIGSTORE_BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub use crate::cosign::SIGSTORE_BUNDLE_TYPE;
 
 /// The artifact type of a Notary Project (notation) signature.
 pub const NOTATION_SIGNATURE_TYPE: &str = "application/vnd.cncf.notary.signature";
@@ -329,9 +327,7 @@ const MAX_OTHER_TYPES: usize = 4;
 /// How many referrer manifests the "found instead" text reads to name them.
 const MAX_INSPECTED: usize = 8;
 
-/// The OCI empty descriptor's media type (image-spec `manifest.md`,
-/// "Guidance for an Empty Descriptor").
-const MT_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+use crate::cosign::MT_EMPTY;
 
 /// The predicate type cosign 3 gives the DSSE statement of a plain
 /// signature (`cosign sign`), in its manifest's

@@ -25,6 +25,7 @@
 
 mod auth;
 mod client;
+pub mod cosign;
 mod error;
 mod fetch;
 #[cfg(test)]

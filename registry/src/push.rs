@@ -96,10 +96,12 @@ pub(crate) fn artifact_manifest(bundle: &Bundle, config: &[u8], layers: &[Layer]
     }))
 }
 
-/// The referrers fallback index after adding `artifact`: other referrers
-/// (signatures of other tools) are kept; an earlier Cerro Torre bundle of
-/// the same image is replaced, so the tag names the newest one.
-pub(crate) fn merge_fallback_index(existing: Option<&[u8]>, artifact: &Value) -> Result<Vec<u8>, CoreError> {
+/// The referrers fallback index after adding `added` (in order): other
+/// referrers (signatures of other tools, an earlier push's Sigstore
+/// bundles) are kept, one entry a digest; an earlier Cerro Torre bundle of
+/// the same image is replaced when a new one is added, so the tag names the
+/// newest one.
+pub(crate) fn merge_fallback_index(existing: Option<&[u8]>, added: &[Value]) -> Result<Vec<u8>, CoreError> {
     let mut manifests: Vec<Value> = match existing {
         Some(bytes) => {
             let v: Value = serde_json::from_slice(bytes)
@@ -111,11 +113,10 @@ pub(crate) fn merge_fallback_index(existing: Option<&[u8]>, artifact: &Value) ->
         }
         None => Vec::new(),
     };
-    manifests.retain(|m| {
-        m.get("artifactType").and_then(Value::as_str) != Some(ARTIFACT_TYPE)
-            && m.get("digest") != artifact.get("digest")
-    });
-    manifests.push(artifact.clone());
+    let ours = |m: &Value| m.get("artifactType").and_then(Value::as_str) == Some(ARTIFACT_TYPE);
+    let replaces_bundle = added.iter().any(ours);
+    manifests.retain(|m| !(replaces_bundle && ours(m)) && !added.iter().any(|a| m.get("digest") == a.get("digest")));
+    manifests.extend(added.iter().cloned());
     jcs::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": manifests}))
 }
 
@@ -244,8 +245,46 @@ pub fn push(path: &Path, reg: &Registry) -> Result<Pushed, Error> {
         let existing = reg.pull_manifest(&tag, &[MT_OCI_INDEX]).await?;
         let mut desc = descriptor(MT_OCI_MANIFEST, &artifact);
         desc["artifactType"] = json!(ARTIFACT_TYPE);
-        let index = merge_fallback_index(existing.as_deref(), &desc)?;
+        let mut added = vec![desc];
+
+        // What cosign reads (crate::cosign): Sigstore bundle referrers for
+        // the P-256 signatures, and the legacy `.att` tag, whose layers
+        // others put there are kept.
+        let referrers = crate::cosign::sigstore_referrers(&bundle)?;
+        if !referrers.is_empty() && !reg.blob_exists(&Digest::of(crate::cosign::EMPTY)).await? {
+            reg.push_bytes(crate::cosign::EMPTY, &Digest::of(crate::cosign::EMPTY))
+                .await?;
+        }
+        for r in &referrers {
+            let d = Digest::of(&r.bundle);
+            if !reg.blob_exists(&d).await? {
+                reg.push_bytes(&r.bundle, &d).await?;
+            }
+            let m = Digest::of(&r.manifest);
+            reg.push_manifest(&reg.at_digest(&m), &r.manifest, MT_OCI_MANIFEST)
+                .await?;
+            let mut desc = descriptor(MT_OCI_MANIFEST, &r.manifest);
+            desc["artifactType"] = json!(crate::cosign::SIGSTORE_BUNDLE_TYPE);
+            added.push(desc);
+        }
+        let index = merge_fallback_index(existing.as_deref(), &added)?;
         reg.push_manifest(&tag, &index, MT_OCI_INDEX).await?;
+
+        let att_tag = reg.at_tag(&crate::cosign::attestation_tag(&bundle.image.digest));
+        let existing = reg.pull_manifest(&att_tag, &[MT_OCI_MANIFEST]).await?;
+        let (att_manifest, att_config) = crate::cosign::attestation_image(&bundle, existing.as_deref())?;
+        let envelopes: Vec<Vec<u8>> = bundle
+            .attestations
+            .iter()
+            .map(|a| a.envelope.to_bytes())
+            .collect::<Result<_, _>>()?;
+        for bytes in std::iter::once(&att_config).chain(envelopes.iter()) {
+            let d = Digest::of(bytes);
+            if !reg.blob_exists(&d).await? {
+                reg.push_bytes(bytes, &d).await?;
+            }
+        }
+        reg.push_manifest(&att_tag, &att_manifest, MT_OCI_MANIFEST).await?;
         Ok(Pushed {
             image: bundle.image.digest,
             artifact: artifact_digest,
@@ -265,11 +304,22 @@ mod tests {
         let sig = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"sig").to_string(), "size": 3, "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json"});
         let old = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"old").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
         let new = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"new").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
-        let first = merge_fallback_index(None, &old).unwrap();
+        let bundle = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"sb").to_string(), "size": 2, "artifactType": crate::cosign::SIGSTORE_BUNDLE_TYPE});
+        let first = merge_fallback_index(None, &[old.clone()]).unwrap();
         let existing =
-            jcs::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [sig, old]})).unwrap();
-        let merged: Value = serde_json::from_slice(&merge_fallback_index(Some(&existing), &new).unwrap()).unwrap();
-        assert_eq!(merged["manifests"], json!([sig, new]));
+            jcs::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [sig, old, bundle]}))
+                .unwrap();
+        // Ours replaced, a Sigstore bundle re-added once, the others kept.
+        let merged: Value =
+            serde_json::from_slice(&merge_fallback_index(Some(&existing), &[new.clone(), bundle.clone()]).unwrap())
+                .unwrap();
+        assert_eq!(merged["manifests"], json!([sig, new, bundle]));
+        // Adding a Sigstore bundle alone keeps the Cerro Torre bundle.
+        let merged: Value = serde_json::from_slice(
+            &merge_fallback_index(Some(&serde_json::to_vec(&merged).unwrap()), &[bundle.clone()]).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(merged["manifests"], json!([sig, new, bundle]));
         let first: Value = serde_json::from_slice(&first).unwrap();
         assert_eq!(first["manifests"], json!([old]));
         assert_eq!(first["mediaType"], MT_OCI_INDEX);

@@ -1,0 +1,235 @@
+//! What `ct push` publishes beside its own artifact so that cosign, and the
+//! admission controllers that read cosign's layouts (Kyverno, sigstore's
+//! policy-controller, Ratify), see a bundle's attestations on the image
+//! (spec/interop.md §2.7). The envelopes go out unchanged: the same payload
+//! and signature bytes the bundle binds, only wrapped the way each layout
+//! wants.
+//!
+//! - Sigstore bundle v0.3 referrers (what cosign 3 reads first): one per
+//!   attestation and ECDSA P-256 signature, artifact type
+//!   `application/vnd.dev.sigstore.bundle.v0.3+json`, its one layer a
+//!   Sigstore bundle whose `dsseEnvelope` is the envelope with that one
+//!   signature (the bundle format allows exactly one) and whose
+//!   `verificationMaterial.publicKey.hint` is the key's fingerprint (the
+//!   SHA-256 of its DER SubjectPublicKeyInfo, as cosign writes it). Not for
+//!   Ed25519 signatures: cosign 3.1's bundle path cannot verify Ed25519
+//!   (sigstore/cosign#5074), and a referrer it cannot verify would only be
+//!   noise.
+//! - The legacy attestation tag `sha256-<hex>.att` (cosign 2, and cosign 3
+//!   with `--new-bundle-format=false`): one layer per envelope, as it is in
+//!   the bundle (every signature), media type
+//!   `application/vnd.dsse.envelope.v1+json`, annotated as cosign
+//!   annotates its own. Layers already under the tag (cosign's
+//!   attestations, an earlier push) are kept: both tools append.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use cerro_core::bundle::{Bundle, RELEASE_ATTESTATION};
+use cerro_core::digest::Digest;
+use cerro_core::image::MT_OCI_MANIFEST;
+use cerro_core::{jcs, Error as CoreError};
+use serde_json::{json, Value};
+
+use crate::MT_DSSE;
+
+/// The artifact type (and layer media type) of a Sigstore bundle v0.3.
+pub const SIGSTORE_BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// The OCI empty descriptor's media type and content (image-spec
+/// `manifest.md`, "Guidance for an Empty Descriptor").
+pub const MT_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// See [`MT_EMPTY`].
+pub const EMPTY: &[u8] = b"{}";
+
+/// The config media type of cosign's legacy signature and attestation images.
+const MT_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+/// cosign's signature annotation on a legacy layer (empty for a DSSE
+/// envelope, which carries its signatures).
+const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+
+/// Most layers the `.att` tag keeps (ours and others'): a tag someone
+/// filled beyond it is refused rather than grown without bound.
+const MAX_ATT_LAYERS: usize = 256;
+
+/// One Sigstore bundle referrer: its manifest and its one layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigstoreReferrer {
+    /// The Sigstore bundle (JSON, RFC 8785).
+    pub bundle: Vec<u8>,
+    /// The referrer manifest (RFC 8785), subject the image.
+    pub manifest: Vec<u8>,
+}
+
+/// Whether `sig` is an ASN.1 DER `Ecdsa-Sig-Value` (SEQUENCE of two
+/// INTEGERs): the encoding ECDSA P-256 signatures have in a bundle, where an
+/// Ed25519 signature is 64 raw bytes (spec/bundle-format.md §6.3; which one
+/// is known only from the key, which a push does not read: a 64-byte
+/// Ed25519 signature that happens to parse as DER would get a referrer
+/// cosign cannot verify, nothing worse).
+fn is_der_ecdsa(sig: &[u8]) -> bool {
+    fn integer(b: &[u8]) -> Option<&[u8]> {
+        let (&tag, rest) = b.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        let len = usize::from(len);
+        (tag == 0x02 && (1..=33).contains(&len) && rest.len() >= len).then(|| &rest[len..])
+    }
+    match sig {
+        [0x30, len, rest @ ..] if usize::from(*len) == rest.len() => {
+            integer(rest).and_then(integer).is_some_and(<[u8]>::is_empty)
+        }
+        _ => false,
+    }
+}
+
+fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
+    json!({"mediaType": media_type, "digest": Digest::of(bytes).to_string(), "size": bytes.len()})
+}
+
+fn subject(bundle: &Bundle) -> Value {
+    json!({
+        "mediaType": bundle.image.media_type,
+        "digest": bundle.image.digest.to_string(),
+        "size": bundle.image.size,
+    })
+}
+
+/// The predicate type of an envelope's payload (empty if it has none).
+fn predicate_type(payload: &[u8]) -> String {
+    serde_json::from_slice::<Value>(payload)
+        .ok()
+        .and_then(|v| v.get("predicateType").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The bundle's attestations, the release first, then by path: the order
+/// every layout lists them in.
+fn ordered(bundle: &Bundle) -> Vec<&cerro_core::bundle::Attestation> {
+    let mut atts: Vec<_> = bundle.attestations.iter().collect();
+    atts.sort_by(|a, b| (a.path != RELEASE_ATTESTATION, &a.path).cmp(&(b.path != RELEASE_ATTESTATION, &b.path)));
+    atts
+}
+
+/// The Sigstore bundle referrers of `bundle`: one per attestation and
+/// ECDSA P-256 signature, deterministic (no creation time: the bundle's
+/// bytes decide every byte).
+pub fn sigstore_referrers(bundle: &Bundle) -> Result<Vec<SigstoreReferrer>, CoreError> {
+    let mut out = Vec::new();
+    for att in ordered(bundle) {
+        let pt = predicate_type(&att.envelope.payload);
+        for sig in att.envelope.signatures.iter().filter(|s| is_der_ecdsa(&s.sig)) {
+            let hint = hex::decode(&sig.keyid)
+                .map_err(|_| CoreError::malformed(&att.path, format!("keyid {:?} is not hex", sig.keyid)))?;
+            let sb = jcs::to_vec(&json!({
+                "mediaType": SIGSTORE_BUNDLE_TYPE,
+                "verificationMaterial": {"publicKey": {"hint": B64.encode(hint)}},
+                "dsseEnvelope": {
+                    "payload": B64.encode(&att.envelope.payload),
+                    "payloadType": att.envelope.payload_type,
+                    "signatures": [{"sig": B64.encode(&sig.sig)}],
+                },
+            }))?;
+            let manifest = jcs::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": MT_OCI_MANIFEST,
+                "artifactType": SIGSTORE_BUNDLE_TYPE,
+                "config": descriptor(MT_EMPTY, EMPTY),
+                "layers": [descriptor(SIGSTORE_BUNDLE_TYPE, &sb)],
+                "annotations": {
+                    "dev.sigstore.bundle.content": "dsse-envelope",
+                    "dev.sigstore.bundle.predicateType": pt,
+                },
+                "subject": subject(bundle),
+            }))?;
+            out.push(SigstoreReferrer { bundle: sb, manifest });
+        }
+    }
+    Ok(out)
+}
+
+/// The legacy `.att` image after adding `bundle`'s envelopes to what the
+/// tag holds (`existing`, its manifest, if any): (manifest, config). Layers
+/// already there are kept in their order (another tool's, or this bundle's
+/// from an earlier push, not repeated); ours follow.
+pub fn attestation_image(bundle: &Bundle, existing: Option<&[u8]>) -> Result<(Vec<u8>, Vec<u8>), CoreError> {
+    let mut layers: Vec<Value> = match existing {
+        Some(bytes) => {
+            let v: Value = serde_json::from_slice(bytes)
+                .map_err(|e| CoreError::malformed("cosign attestation tag", format!("manifest is not JSON: {e}")))?;
+            v.get("layers").and_then(Value::as_array).cloned().unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    for att in ordered(bundle) {
+        let bytes = att.envelope.to_bytes()?;
+        let mut d = descriptor(MT_DSSE, &bytes);
+        if layers.iter().any(|l| l.get("digest") == d.get("digest")) {
+            continue;
+        }
+        d["annotations"] = json!({
+            COSIGN_SIGNATURE: "",
+            "predicateType": predicate_type(&att.envelope.payload),
+        });
+        layers.push(d);
+    }
+    if layers.len() > MAX_ATT_LAYERS {
+        return Err(CoreError::malformed(
+            "cosign attestation tag",
+            format!("{} layers, more than {MAX_ATT_LAYERS}", layers.len()),
+        ));
+    }
+    let mut diff_ids = Vec::with_capacity(layers.len());
+    for l in &layers {
+        let d = l
+            .get("digest")
+            .and_then(Value::as_str)
+            .ok_or_else(|| CoreError::malformed("cosign attestation tag", "a layer has no digest"))?;
+        diff_ids.push(d.to_owned());
+    }
+    // The config cosign writes for these images (its layers as diff_ids).
+    let config = jcs::to_vec(&json!({
+        "architecture": "",
+        "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}],
+        "os": "",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "config": {},
+    }))?;
+    let manifest = jcs::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MT_OCI_MANIFEST,
+        "config": descriptor(MT_IMAGE_CONFIG, &config),
+        "layers": layers,
+    }))?;
+    Ok((manifest, config))
+}
+
+/// The legacy attestation tag of an image: `sha256-<hex>.att`.
+pub fn attestation_tag(image: &Digest) -> String {
+    format!("sha256-{}.att", image.hex())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn der_ecdsa_is_told_from_ed25519() {
+        // A real low-S P-256 signature shape: SEQUENCE { INTEGER(32), INTEGER(32) }.
+        let mut der = vec![0x30, 0x44, 0x02, 0x20];
+        der.extend([1u8; 32]);
+        der.extend([0x02, 0x20]);
+        der.extend([2u8; 32]);
+        assert!(is_der_ecdsa(&der));
+        assert!(!is_der_ecdsa(&[7u8; 64]), "Ed25519");
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(!is_der_ecdsa(&trailing));
+        let mut short = der.clone();
+        short[1] = 0x43;
+        short.pop();
+        assert!(!is_der_ecdsa(&short));
+        assert!(!is_der_ecdsa(&[]));
+    }
+}
