@@ -868,12 +868,21 @@ fn verify_in_the_registry_downloads_no_layer_and_says_so() {
     ]));
     let (code, out) = ct_status(&home, &["verify", &format!("docker://{}/cerro/plain:1", reg.host())]);
     assert_eq!(code, 5, "{out}");
+    assert!(out.contains("found instead: nothing (no referrers, no cosign"), "{out}");
 
-    // `ct tree`: the bundle artifact ct pushed; nothing for the plain image.
+    // `ct tree`: the bundle artifact ct pushed and the legacy cosign tag
+    // it wrote (an Ed25519 signer: no Sigstore bundle referrer); nothing
+    // for the plain image.
     let (code, out) = ct_status(&home, &["tree", &format!("{}/cerro/remote:1", reg.host())]);
     assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
     assert!(
-        out.contains("└── Cerro Torre bundle (application/vnd.cerro-torre.bundle.v1+json) sha256:"),
+        lines[1].starts_with("├── Cerro Torre bundle (application/vnd.cerro-torre.bundle.v1+json) sha256:"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("└── cosign attestation (legacy tag sha256-"),
         "{out}"
     );
     let (code, out) = ct_status(&home, &["tree", &format!("{}/cerro/plain:1", reg.host()), "--json"]);

@@ -115,7 +115,8 @@ pub(crate) fn merge_fallback_index(existing: Option<&[u8]>, added: &[Value]) -> 
     };
     let ours = |m: &Value| m.get("artifactType").and_then(Value::as_str) == Some(ARTIFACT_TYPE);
     let replaces_bundle = added.iter().any(ours);
-    manifests.retain(|m| !(replaces_bundle && ours(m)) && !added.iter().any(|a| m.get("digest") == a.get("digest")));
+    let is_added = |m: &Value| added.iter().any(|a| m.get("digest") == a.get("digest"));
+    manifests.retain(|m| !(is_added(m) || replaces_bundle && ours(m)));
     manifests.extend(added.iter().cloned());
     jcs::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": manifests}))
 }
@@ -305,7 +306,7 @@ mod tests {
         let old = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"old").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
         let new = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"new").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
         let bundle = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"sb").to_string(), "size": 2, "artifactType": crate::cosign::SIGSTORE_BUNDLE_TYPE});
-        let first = merge_fallback_index(None, &[old.clone()]).unwrap();
+        let first = merge_fallback_index(None, std::slice::from_ref(&old)).unwrap();
         let existing =
             jcs::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [sig, old, bundle]}))
                 .unwrap();
@@ -316,7 +317,11 @@ mod tests {
         assert_eq!(merged["manifests"], json!([sig, new, bundle]));
         // Adding a Sigstore bundle alone keeps the Cerro Torre bundle.
         let merged: Value = serde_json::from_slice(
-            &merge_fallback_index(Some(&serde_json::to_vec(&merged).unwrap()), &[bundle.clone()]).unwrap(),
+            &merge_fallback_index(
+                Some(&serde_json::to_vec(&merged).unwrap()),
+                std::slice::from_ref(&bundle),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(merged["manifests"], json!([sig, new, bundle]));

@@ -120,14 +120,20 @@ fn an_image_without_a_bundle_is_exit_5_naming_what_the_registry_holds() {
     let pushed = cerro_registry::push(&bundle(dir.path()), &connect(&reg, dir.path())).unwrap();
     let image = pushed.image;
 
-    // Nothing listed, no cosign tags: exit 5, "nothing".
+    // Nothing listed: exit 5, naming only the legacy cosign attestation tag
+    // the push wrote (spec/interop.md §2.7; "found instead: nothing" is
+    // integration/tests/registry.rs's image pushed by skopeo).
     list(&reg, &image, &[]);
     let e = fetch_error(&reg, dir.path());
     assert_eq!(e.exit_code(), ExitCode::MissingAttestation, "{e}");
     assert_eq!(e.kind().as_str(), "no_bundle");
     let text = e.to_string();
     assert!(
-        text.contains("no Cerro Torre bundle") && text.contains("found instead: nothing"),
+        text.contains("no Cerro Torre bundle")
+            && text.ends_with(&format!(
+                "found instead: 1 cosign attestation (legacy tag sha256-{}.att)",
+                image.hex()
+            )),
         "{text}"
     );
 
