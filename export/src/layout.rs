@@ -4,6 +4,7 @@
 //! hold, owner root (0:0), every mtime the export time, hard links of the
 //! image kept as hard links.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use cerro_core::{Error, Result};
@@ -115,27 +116,21 @@ impl<R: Read> Read for Md5Read<'_, R> {
     }
 }
 
-/// Writes `tree` under `prefix`, with `extra` files and the directories
-/// they need, as a tar into `out`.
-pub(crate) fn write_tar<W: Write>(
-    tree: &Tree,
-    prefix: &Prefix,
-    extra: &Extra,
-    mtime: u64,
-    out: W,
-    what: &str,
-) -> Result<(W, Written)> {
-    let io = |e: std::io::Error| Error::io("writing", what.to_owned(), e);
-    let mut tar = tar::Builder::new(out);
-    let mut written = Written::default();
-    // Every entry, as (install path, what), sorted: tree, prefix dirs,
-    // extra files and their parent directories.
-    enum Item<'a> {
-        Dir(u32),
-        Node(&'a str, &'a crate::tree::Node),
-        Extra(&'a [u8]),
-    }
-    let mut items: std::collections::BTreeMap<String, Item<'_>> = std::collections::BTreeMap::new();
+/// One entry of a package's file list.
+pub(crate) enum Item<'a> {
+    /// A directory the prefix or an extra file needs.
+    Dir(u32),
+    /// An entry of the image's tree (its tree path, its node).
+    Node(&'a str, &'a crate::tree::Node),
+    /// A file the format adds.
+    Extra(&'a [u8]),
+}
+
+/// Every entry of a package, by install path (no leading `/`), sorted: the
+/// prefix's directories, the tree under the prefix, the extra files (which
+/// win over an image file of the same path) and their parent directories.
+pub(crate) fn items<'a>(tree: &'a Tree, prefix: &Prefix, extra: &'a Extra) -> Result<BTreeMap<String, Item<'a>>> {
+    let mut items: BTreeMap<String, Item<'a>> = BTreeMap::new();
     for d in prefix.dirs() {
         items.insert(d, Item::Dir(0o755));
     }
@@ -165,8 +160,33 @@ pub(crate) fn write_tar<W: Write>(
                 }
             }
         }
+        if let Some(Item::Node(_, n)) = items.get(p.as_str()) {
+            if n.kind == Kind::Dir {
+                return Err(Error::malformed(
+                    "image",
+                    format!("/{p} is a directory: cannot add it as a file"),
+                ));
+            }
+        }
         items.insert(p.clone(), Item::Extra(bytes));
     }
+    Ok(items)
+}
+
+/// Writes `tree` under `prefix`, with `extra` files and the directories
+/// they need, as a tar into `out`.
+pub(crate) fn write_tar<W: Write>(
+    tree: &Tree,
+    prefix: &Prefix,
+    extra: &Extra,
+    mtime: u64,
+    out: W,
+    what: &str,
+) -> Result<(W, Written)> {
+    let io = |e: std::io::Error| Error::io("writing", what.to_owned(), e);
+    let mut tar = tar::Builder::new(out);
+    let mut written = Written::default();
+    let items = items(tree, prefix, extra)?;
     let links = tree.hard_links();
     let mut root = header(tar::EntryType::Directory, 0o755, 0, mtime)?;
     tar.append_data(&mut root, "./", &[][..]).map_err(io)?;

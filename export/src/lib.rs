@@ -24,6 +24,7 @@ mod deb;
 mod layout;
 mod meta;
 mod oci;
+mod rpm;
 mod source;
 mod tree;
 
@@ -163,7 +164,14 @@ pub fn export(verified: &Verified<Bundle>, bundle: &Path, opts: &Options) -> Res
             deb::write(verified, &tree, &prefix, epoch, &opts.out, scratch.path())?;
             done.left_out = tree.left_out;
         }
-        Format::Rpm | Format::Ostree => {
+        Format::Rpm => {
+            let prefix = layout::Prefix::parse(opts.prefix.as_deref())?;
+            let scratch = staging_dir_beside(&opts.out)?;
+            let tree = tree::Tree::read(&src, scratch.path(), &opts.limits)?;
+            rpm::write(verified, &tree, &prefix, epoch, &opts.out, &opts.limits)?;
+            done.left_out = tree.left_out;
+        }
+        Format::Ostree => {
             return Err(Error::invalid_config(
                 "--format",
                 format!("{} is not implemented yet", opts.format.name()),

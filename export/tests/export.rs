@@ -286,7 +286,7 @@ fn same_bundle_same_bytes_and_the_signed_time() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (path, v) = bundle(d, "same", &[layer(&[E::File("f", b"x")])]);
-    for f in [Format::OciArchive, Format::Deb] {
+    for f in [Format::OciArchive, Format::Deb, Format::Rpm] {
         let a = d.join(format!("a.{}", f.name()));
         let b = d.join(format!("b.{}", f.name()));
         let done = export(&v, &path, &Options::new(f, &a)).unwrap();
@@ -305,7 +305,7 @@ fn a_bundle_changed_after_verification_exports_nothing() {
     // Same size, other bytes: the layer is swapped after verification.
     let (other, _) = bundle(d, "second", &[layer(&[E::File("f", b"swapped content!")])]);
     fs::copy(&other, &path).unwrap();
-    for f in [Format::Oci, Format::OciArchive, Format::Deb] {
+    for f in [Format::Oci, Format::OciArchive, Format::Deb, Format::Rpm] {
         let out = d.join(format!("out.{}", f.name()));
         let e = export(&v, &path, &Options::new(f, &out)).unwrap_err();
         assert!(
@@ -321,4 +321,20 @@ fn a_bundle_changed_after_verification_exports_nothing() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_rpm_keeps_hard_links_as_a_set_and_caps_its_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (path, v) = bundle(d, "rpmhl", &[layer(&[E::File("a", b"same"), E::HardLink("b", "a")])]);
+    let out = d.join("hl.rpm");
+    export(&v, &path, &Options::new(Format::Rpm, &out)).unwrap();
+    assert!(fs::metadata(&out).unwrap().len() > 0);
+    // Over the in-memory cap: refused before anything is built.
+    let mut o = Options::new(Format::Rpm, d.join("big.rpm"));
+    o.limits.rpm_payload = 3;
+    let e = export(&v, &path, &o).unwrap_err();
+    assert!(e.to_string().contains("in memory"), "{e}");
+    assert!(!d.join("big.rpm").exists());
 }

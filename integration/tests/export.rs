@@ -42,6 +42,20 @@ fn busybox_bundle(d: &Path) -> (PathBuf, PathBuf) {
     (home, bundle)
 }
 
+/// The `created` of the image config umoci wrote in `d/img`.
+fn image_created(d: &Path) -> String {
+    let blob = |digest: &str| -> serde_json::Value {
+        serde_json::from_slice(
+            &fs::read(d.join("img/blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(d.join("img/index.json")).unwrap()).unwrap();
+    let manifest = blob(index["manifests"][0]["digest"].as_str().unwrap());
+    let config = blob(manifest["config"]["digest"].as_str().unwrap());
+    config["created"].as_str().unwrap().to_owned()
+}
+
 fn export(home: &Path, bundle: &Path, format: &str, out: &Path, extra: &[&str]) -> (i32, String) {
     let mut args = vec![
         "export".to_owned(),
@@ -279,4 +293,56 @@ fn deb_is_read_by_dpkg_deb_passes_lintian_and_installs_into_a_scratch_root() {
     let again = d.join("again.deb");
     export_ok(&home, &bundle, "deb", &again, &[]);
     assert_eq!(fs::read(&deb).unwrap(), fs::read(&again).unwrap());
+}
+
+#[test]
+fn rpm_passes_rpm_k_and_lists_the_image_tree() {
+    require("rpm");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (home, bundle) = busybox_bundle(d);
+    let pkg = d.join("busybox.rpm");
+    export_ok(&home, &bundle, "rpm", &pkg, &[]);
+    let rpm = |args: &[&str]| text(&run(Command::new("rpm").args(args).arg(&pkg)));
+
+    let k = rpm(&["-K"]);
+    assert!(k.contains("digests OK"), "{k}");
+    let info = rpm(&["-qpi"]);
+    for want in [
+        "Name        : busybox",
+        "Version     : 1.35.0",
+        "Release     : 4",
+        "Architecture: x86_64",
+        "License     : GPL-2.0-only",
+        "URL         : https://busybox.net",
+        "Summary     : Debian busybox-static",
+    ] {
+        assert!(info.contains(want), "{want:?} not in\n{info}");
+    }
+    // The build date is the export time: packed without SOURCE_DATE_EPOCH,
+    // the provenance has no build time, so the image config's `created`
+    // (signed through the manifest), never the clock.
+    let time = rpm(&["-qp", "--qf", "%{BUILDTIME}"]);
+    let created = image_created(d);
+    let date = text(&run(Command::new("date").args(["-u", "-d", &created, "+%s"])));
+    assert_eq!(time.trim(), date.trim());
+    let list = rpm(&["-qplv"]);
+    for want in [
+        "/bin/busybox",
+        "/bin/sh -> busybox",
+        "/usr/share/doc/busybox/cerro-torre.json",
+    ] {
+        assert!(list.contains(want), "{want:?} not in\n{list}");
+    }
+    assert!(
+        list.lines().all(|l| l.split_whitespace().nth(2) == Some("root")),
+        "{list}"
+    );
+    // The payload format rpm 4.x reads.
+    let format = rpm(&["-qp", "--qf", "%{PAYLOADFORMAT} %{PAYLOADCOMPRESSOR}"]);
+    assert_eq!(format.trim(), "cpio gzip");
+
+    let again = d.join("again.rpm");
+    export_ok(&home, &bundle, "rpm", &again, &[]);
+    assert_eq!(fs::read(&pkg).unwrap(), fs::read(&again).unwrap());
 }
