@@ -24,6 +24,7 @@ mod deb;
 mod layout;
 mod meta;
 mod oci;
+mod ostree;
 mod rpm;
 mod source;
 mod tree;
@@ -172,10 +173,13 @@ pub fn export(verified: &Verified<Bundle>, bundle: &Path, opts: &Options) -> Res
             done.left_out = tree.left_out;
         }
         Format::Ostree => {
-            return Err(Error::invalid_config(
-                "--format",
-                format!("{} is not implemented yet", opts.format.name()),
-            ))
+            let prefix = layout::Prefix::parse(opts.prefix.as_deref())?;
+            let branch = opts.branch.clone().unwrap_or_else(|| ostree::default_branch(verified));
+            let scratch = staging_dir_beside(&opts.out)?;
+            let tree = tree::Tree::read(&src, scratch.path(), &opts.limits)?;
+            let commit = ostree::write(verified, &tree, &prefix, epoch, &opts.out, &branch, scratch.path())?;
+            done.commit = Some(commit);
+            done.left_out = tree.left_out;
         }
     }
     Ok(done)

@@ -346,3 +346,58 @@ fn rpm_passes_rpm_k_and_lists_the_image_tree() {
     export_ok(&home, &bundle, "rpm", &again, &[]);
     assert_eq!(fs::read(&pkg).unwrap(), fs::read(&again).unwrap());
 }
+
+#[test]
+fn ostree_commit_passes_fsck_and_has_the_same_id_twice() {
+    require("ostree");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (home, bundle) = busybox_bundle(d);
+    let commit_of = |out: &str| -> String {
+        let at = out.find("commit ").unwrap_or_else(|| panic!("no commit id in {out}"));
+        out[at + 7..at + 7 + 64].to_owned()
+    };
+    let repo = d.join("repo");
+    let first = commit_of(&export_ok(&home, &bundle, "ostree", &repo, &[]));
+    let branch = "cerro/busybox/1.35.0-4";
+    let ostree = |repo: &Path, args: &[&str]| {
+        text(&run(Command::new("ostree")
+            .arg(format!("--repo={}", repo.display()))
+            .args(args)))
+    };
+    let fsck = ostree(&repo, &["fsck"]);
+    assert!(fsck.contains("no errors found"), "{fsck}");
+    assert_eq!(ostree(&repo, &["rev-parse", branch]).trim(), first);
+
+    // The same commit id again, in the same repository and in a new one.
+    let again = commit_of(&export_ok(&home, &bundle, "ostree", &repo, &[]));
+    assert_eq!(again, first);
+    let other = d.join("other");
+    assert_eq!(commit_of(&export_ok(&home, &bundle, "ostree", &other, &[])), first);
+
+    // The tree is the image's, owned by 0:0; the provenance is in the metadata.
+    let ls = ostree(&repo, &["ls", "-R", branch]);
+    assert!(ls.contains("-00755 0 0 1982256 /bin/busybox"), "{ls}");
+    assert!(ls.contains("/bin/sh -> busybox"), "{ls}");
+    let (_, explain) = ct_status(&home, &["explain", &bundle.display().to_string(), "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&explain).unwrap();
+    let digest = report["bundle"]["image"]["digest"].as_str().unwrap();
+    let image = ostree(&repo, &["show", "--print-metadata-key=cerro-torre.image", branch]);
+    assert_eq!(image.trim(), format!("'{digest}'"));
+    let provenance = ostree(&repo, &["show", "--print-metadata-key=cerro-torre.provenance", branch]);
+    assert!(provenance.contains("debian:busybox_1.35.0-4.dsc"), "{provenance}");
+    let checkout = d.join("checkout");
+    run(Command::new("ostree")
+        .arg(format!("--repo={}", repo.display()))
+        .args(["checkout", "--user-mode", branch])
+        .arg(&checkout));
+    assert_eq!(
+        fs::read(checkout.join("bin/busybox")).unwrap(),
+        fs::read("/bin/busybox").unwrap()
+    );
+
+    // Another branch is another ref binding (OSTree records the branch in
+    // the commit), but a branch that is no ref name is refused.
+    let (code, out) = export(&home, &bundle, "ostree", &repo, &["--branch", "../x"]);
+    assert_eq!(code, 78, "{out}");
+}
