@@ -121,6 +121,8 @@ enum Change {
     Add(String, Node),
     HardLink(String, String),
     LeftOut(String),
+    /// Not content (AUFS metadata): dropped silently.
+    Skip,
 }
 
 /// A path as written in a layer, made relative (`/` and `./` dropped),
@@ -238,7 +240,7 @@ impl Tree {
         }
         for c in changes {
             match c {
-                Change::Whiteout(_) | Change::Opaque(_) => {}
+                Change::Whiteout(_) | Change::Opaque(_) | Change::Skip => {}
                 Change::LeftOut(p) => self.left_out.push(p),
                 Change::Add(p, node) => {
                     if p.is_empty() {
@@ -415,7 +417,7 @@ fn index_entry<R: Read>(what: &str, entry: &tar::Entry<'_, R>, layer: usize, lim
     }
     if name.starts_with(".wh..wh.") {
         // Other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): not content.
-        return Ok(Change::LeftOut(path));
+        return Ok(Change::Skip);
     }
     if let Some(target) = name.strip_prefix(".wh.") {
         return Ok(Change::Whiteout(join(dir, target)));

@@ -401,3 +401,35 @@ fn ostree_commit_passes_fsck_and_has_the_same_id_twice() {
     let (code, out) = export(&home, &bundle, "ostree", &repo, &["--branch", "../x"]);
     assert_eq!(code, 78, "{out}");
 }
+
+#[test]
+fn containerd_imports_the_oci_archive() {
+    if !is_root() {
+        eprintln!("SKIPPED: a private containerd needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (home, bundle) = busybox_bundle(d);
+    let archive = d.join("bb.oci.tar");
+    export_ok(&home, &bundle, "oci-archive", &archive, &[]);
+    let (_, explain) = ct_status(&home, &["explain", &bundle.display().to_string(), "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&explain).unwrap();
+    let digest = report["bundle"]["image"]["digest"].as_str().unwrap().to_owned();
+
+    let ctd_dir = d.join("ctd");
+    fs::create_dir(&ctd_dir).unwrap();
+    let ctd = cerro_integration::containerd::Containerd::start(&ctd_dir, &[]);
+    let out = ctd
+        .ctr()
+        .args(["images", "import", "--base-name", "export", "--digests"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out), ctd.log());
+    let ls = text(&run(ctd.ctr().args(["images", "ls"])));
+    assert!(ls.contains(&digest), "{digest} not in\n{ls}");
+    // containerd unpacked what it imported: the layer's content is there.
+    let check = text(&run(ctd.ctr().args(["images", "check"])));
+    assert!(check.contains("complete"), "{check}");
+}
