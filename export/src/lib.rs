@@ -146,6 +146,13 @@ pub struct Exported {
 /// `opts` asks. Returns only once the output is complete and in place;
 /// on any error nothing is left at `opts.out`.
 pub fn export(verified: &Verified<Bundle>, bundle: &Path, opts: &Options) -> Result<Exported> {
+    // An option the format has no use for is a mistake, not a no-op.
+    if opts.prefix.is_some() && matches!(opts.format, Format::Oci | Format::OciArchive) {
+        return Err(Error::invalid_config("--prefix", "only deb, rpm and ostree take a prefix"));
+    }
+    if opts.branch.is_some() && opts.format != Format::Ostree {
+        return Err(Error::invalid_config("--branch", "only ostree takes a branch"));
+    }
     let src = source::BlobSource::open(bundle, verified)?;
     let epoch = epoch(&src)?;
     let mut done = Exported {

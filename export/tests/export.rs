@@ -272,6 +272,13 @@ fn hard_links_fifos_and_prefix() {
     assert_eq!(t["opt/layered/bin/abs"].1.as_deref(), Some("/opt/layered/bin/tool"));
     assert!(t.contains_key("opt") && t.contains_key("opt/layered"));
     assert!(!t.contains_key("run/fifo") && !t.contains_key("opt/layered/run/fifo"));
+    // A prefix or branch the format has no use for is refused.
+    let mut o = Options::new(Format::OciArchive, d.join("x.tar"));
+    o.prefix = Some("/opt".into());
+    assert_eq!(export(&v, &path, &o).unwrap_err().exit_code(), ExitCode::Config);
+    let mut o = Options::new(Format::Deb, d.join("x.deb"));
+    o.branch = Some("b".into());
+    assert_eq!(export(&v, &path, &o).unwrap_err().exit_code(), ExitCode::Config);
     // Bad prefixes are a configuration error.
     for bad in ["relative", "/a/../b", "/a//b"] {
         let mut o = Options::new(Format::Deb, d.join("bad.deb"));
