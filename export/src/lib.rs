@@ -148,7 +148,10 @@ pub struct Exported {
 pub fn export(verified: &Verified<Bundle>, bundle: &Path, opts: &Options) -> Result<Exported> {
     // An option the format has no use for is a mistake, not a no-op.
     if opts.prefix.is_some() && matches!(opts.format, Format::Oci | Format::OciArchive) {
-        return Err(Error::invalid_config("--prefix", "only deb, rpm and ostree take a prefix"));
+        return Err(Error::invalid_config(
+            "--prefix",
+            "only deb, rpm and ostree take a prefix",
+        ));
     }
     if opts.branch.is_some() && opts.format != Format::Ostree {
         return Err(Error::invalid_config("--branch", "only ostree takes a branch"));
