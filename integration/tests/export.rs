@@ -282,6 +282,28 @@ fn deb_is_read_by_dpkg_deb_passes_lintian_and_installs_into_a_scratch_root() {
     assert_eq!(provenance["provenance"]["imported_from"], "debian:busybox_1.35.0-4.dsc");
     assert!(provenance["image"]["digest"].as_str().unwrap().starts_with("sha256:"));
 
+    // And without privilege (as root, the test drops to nobody): the same
+    // dpkg flags work, the files owned by the installing user.
+    if is_root() && Path::new("/usr/sbin/runuser").exists() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let user = d.join("unprivileged");
+        fs::create_dir_all(user.join("root/var/lib/dpkg/info")).unwrap();
+        fs::create_dir_all(user.join("root/var/lib/dpkg/updates")).unwrap();
+        fs::write(user.join("root/var/lib/dpkg/status"), "").unwrap();
+        fs::copy(&deb, user.join("busybox.deb")).unwrap();
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        run(Command::new("chown").args(["-R", "nobody"]).arg(&user));
+        run(Command::new("runuser")
+            .args(["-u", "nobody", "--", "dpkg"])
+            .arg(format!("--root={}", user.join("root").display()))
+            .args(["--force-not-root", "--force-script-chrootless", "--log=/dev/null", "-i"])
+            .arg(user.join("busybox.deb")));
+        assert_eq!(
+            fs::read(user.join("root/bin/busybox")).unwrap(),
+            fs::read("/bin/busybox").unwrap()
+        );
+    }
+
     // Relocated: --prefix puts the tree under /opt/busybox.
     let opt = d.join("busybox-opt.deb");
     export_ok(&home, &bundle, "deb", &opt, &["--prefix", "/opt/busybox"]);
