@@ -64,6 +64,11 @@ fn layer(entries: &[E<'_>]) -> Vec<u8> {
 
 /// Packs an image of these layers in `dir` as NAME.ctp and verifies it.
 fn bundle(dir: &Path, name: &str, layers: &[Vec<u8>]) -> (PathBuf, Verified<Bundle>) {
+    bundle_version(dir, name, layers, "1.0-1")
+}
+
+/// [`bundle`] with the package version `version`.
+fn bundle_version(dir: &Path, name: &str, layers: &[Vec<u8>], version: &str) -> (PathBuf, Verified<Bundle>) {
     let layout = dir.join(format!("{name}-layout"));
     let mut b = LayoutBuilder::new(&layout).unwrap();
     for l in layers {
@@ -73,7 +78,7 @@ fn bundle(dir: &Path, name: &str, layers: &[Vec<u8>]) -> (PathBuf, Verified<Bund
     config["created"] = serde_json::json!("2026-01-02T03:04:05Z");
     b.finish(config, Some("1")).unwrap();
     let image = SourceImage::open(&format!("oci:{}:1", layout.display())).unwrap();
-    let manifest = manifest_for(&image, "layered", "1.0-1");
+    let manifest = manifest_for(&image, "layered", version);
     let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
     let path = dir.join(format!("{name}.ctp"));
     cerro_core::pack::PackRequest {
@@ -344,4 +349,39 @@ fn an_rpm_keeps_hard_links_as_a_set_and_caps_its_memory() {
     let e = export(&v, &path, &o).unwrap_err();
     assert!(e.to_string().contains("in memory"), "{e}");
     assert!(!d.join("big.rpm").exists());
+}
+
+#[test]
+fn work_is_bounded_and_versions_a_format_cannot_hold_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let big = vec![0u8; 64 << 10];
+    let (path, v) = bundle(
+        d,
+        "caps",
+        &[layer(&[E::File("a", &big), E::File("b", b"x"), E::File("c", b"y")])],
+    );
+    // Uncompressed bytes (a decompression bomb stops here) and entries.
+    let mut o = Options::new(Format::Deb, d.join("bytes.deb"));
+    o.limits.bytes = 32 << 10;
+    let e = export(&v, &path, &o).unwrap_err();
+    assert!(e.to_string().contains("uncompressed"), "{e}");
+    let mut o = Options::new(Format::Deb, d.join("entries.deb"));
+    o.limits.entries = 2;
+    let e = export(&v, &path, &o).unwrap_err();
+    assert!(e.to_string().contains("more than 2 entries"), "{e}");
+    assert!(!d.join("bytes.deb").exists() && !d.join("entries.deb").exists());
+
+    // "v2" is a manifest version but no Debian one (a letter first), and
+    // "1:2:3" a Debian version but no RPM one (":" in the version): each
+    // refused, naming the field, nothing written.
+    let (path, v) = bundle_version(d, "v", &[layer(&[E::File("f", b"x")])], "v2");
+    let e = export(&v, &path, &Options::new(Format::Deb, d.join("v.deb"))).unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::Malformed, "{e}");
+    assert!(e.to_string().contains("not a Debian version"), "{e}");
+    assert!(!d.join("v.deb").exists());
+    let (path, v) = bundle_version(d, "colon", &[layer(&[E::File("f", b"x")])], "1:2:3");
+    let e = export(&v, &path, &Options::new(Format::Rpm, d.join("c.rpm"))).unwrap_err();
+    assert!(e.to_string().contains("RPM"), "{e}");
+    assert!(!d.join("c.rpm").exists());
 }
