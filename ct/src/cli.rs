@@ -216,6 +216,27 @@ pub enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Verify a bundle, then export its image as an OCI layout or archive, a .deb, an .rpm or an
+    /// OSTree commit (spec/export.md). Nothing is written unless it verifies.
+    Export {
+        /// The bundle.
+        file: PathBuf,
+        /// The format: oci (a directory), oci-archive, deb, rpm, ostree.
+        #[arg(long, value_name = "FORMAT", value_parser = ["oci", "oci-archive", "deb", "rpm", "ostree"])]
+        format: String,
+        /// Output: a file (oci-archive, deb, rpm), a new directory (oci), an OSTree repository (ostree).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Where the image's root file system lands in a package (deb, rpm, ostree). Default: /.
+        #[arg(long, value_name = "DIR")]
+        prefix: Option<String>,
+        /// OSTree branch (default: cerro/NAME/VERSION).
+        #[arg(long)]
+        branch: Option<String>,
+        /// Deployment policy (JSON).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
     /// Show what differs between two bundles: image, layers, manifest fields, signers.
     Diff {
         /// The older bundle.

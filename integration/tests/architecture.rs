@@ -151,6 +151,13 @@ const NEVER: &[Never] = &[
         why: "the pull-time gate decides through cerro-enforce like the shim and the hook \
               (cerro-policy only through it): no registry client, no generator, no front end",
     },
+    Never {
+        from: "cerro-export",
+        to: ANY,
+        except: &["cerro-core", "cerro-policy"],
+        why: "the exporter takes the verifier's proof and writes files: it verifies nothing, decides nothing, \
+              and reaches no registry, log or front end",
+    },
 ];
 
 /// Crates that speak HTTP, HTTP/2 or gRPC.
@@ -471,6 +478,7 @@ const CRATES: &[&str] = &[
     "cerro-image-verifier",
     "cerro-enforce-c",
     "cerro-integration",
+    "cerro-export",
 ];
 
 fn id(name: &str) -> String {
@@ -565,6 +573,9 @@ const ALLOWED: &[(&str, &str, Option<&str>)] = &[
     ("cerro-tlog", "cerro-core", None),
     ("cerro-tlog", "hyper", None),
     ("cerro-integration", "cerro-core", None),
+    ("cerro-export", "cerro-core", None),
+    ("cerro-export", "cerro-policy", None),
+    ("ct", "cerro-export", None),
     ("cerro-core", "sha2", None),
     ("cerro-core", "serde_json", Some("build")),
 ];
@@ -615,6 +626,11 @@ fn a_forbidden_edge_is_reported_by_name() {
     assert!(reported(&v, "cerro-image-verifier depends on cerro-selinux"), "{v:#?}");
     let v = with(&[("ct", "cerro-image-verifier", None)]);
     assert!(reported(&v, "ct depends on cerro-image-verifier"), "{v:#?}");
+    // The exporter takes a proof; it never makes one, nor reaches a registry.
+    let v = with(&[("cerro-export", "cerro-enforce", None)]);
+    assert!(reported(&v, "cerro-export depends on cerro-enforce"), "{v:#?}");
+    let v = with(&[("cerro-export", "cerro-registry", None)]);
+    assert!(reported(&v, "cerro-export depends on cerro-registry"), "{v:#?}");
 }
 
 #[test]

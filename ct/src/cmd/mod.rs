@@ -3,6 +3,7 @@
 mod demo;
 mod diff;
 mod doctor;
+mod export;
 mod keys;
 pub mod load;
 mod log;
@@ -139,6 +140,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(a) => verify::verify(&ctx, &a),
         Command::Explain(a) => verify::explain(&ctx, &a),
         Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),
+        Command::Export {
+            file,
+            format,
+            output,
+            prefix,
+            branch,
+            policy,
+        } => export::export(
+            &ctx,
+            &export::ExportArgs {
+                file: &file,
+                format: &format,
+                output: &output,
+                prefix: prefix.as_deref(),
+                branch: branch.as_deref(),
+                policy: policy.as_deref(),
+            },
+        ),
         Command::Diff { old, new, json } => diff::diff(&ctx, &old, &new, json),
         Command::Doctor => doctor::doctor(&ctx),
         Command::Trust(t) => trust::run(&ctx, t),
