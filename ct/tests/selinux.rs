@@ -357,6 +357,8 @@ fn refpolicy_cil() -> PathBuf {
         "selinux-policy-default is not installed: run scripts/install-deps"
     );
     // Extract beside it, then rename: a concurrent test never sees half a policy.
+    // (target/fixtures may not exist yet on a fresh machine: the rename needs it.)
+    fs::create_dir_all(dir.parent().unwrap()).unwrap();
     let tmp = tempfile::tempdir_in(&target).unwrap();
     for prio in fs::read_dir(store).unwrap().flatten() {
         let Ok(mods) = fs::read_dir(prio.path()) else {
