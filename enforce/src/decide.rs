@@ -14,10 +14,10 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use cerro_core::bundle::{NoExtract, RELEASE_ATTESTATION};
+use cerro_core::bundle::{Bundle, NoExtract, RELEASE_ATTESTATION};
 use cerro_core::digest::Digest;
 use cerro_core::timestamp::format_rfc3339;
-use cerro_core::verify::verify;
+use cerro_core::verify::{verify, Verified};
 use cerro_core::{Error, ExitCode};
 use serde::Serialize;
 
@@ -267,7 +267,21 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 .filter(|s| s.counted())
                 .map(|s| s.key_id.clone().unwrap_or_else(|| s.fingerprint.clone()))
                 .collect();
-            let signed_chain = cerro_core::image::chain_id(&v.config.diff_ids);
+            let selected = match selected_image(&v, image, req.images) {
+                Ok(s) => s,
+                Err(e) => {
+                    return Outcome {
+                        bundle: Some(path),
+                        image: None,
+                        attestation,
+                        package,
+                        signers,
+                        result: Err(EnforceError::Core(e)),
+                    }
+                }
+            };
+            let signed_chain = cerro_core::image::chain_id(selected.diff_ids);
+            let image = selected.manifest;
             let result = if !req.images.contains(&image) {
                 Err(EnforceError::Core(match req.images.first() {
                     Some(expected) => Error::DigestMismatch {
@@ -304,6 +318,65 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
             }
         }
     }
+}
+
+/// The image a verified bundle admits for this request: its manifest and
+/// the signed diffIds its root file system must be made of.
+struct Selected<'v> {
+    manifest: Digest,
+    diff_ids: &'v [Digest],
+}
+
+/// Which of the verified bundle's images the container runs. A single
+/// image: the bundle's (whether the runtime named it is checked by the
+/// caller). A multi-platform bundle (`top` is its image index): every
+/// digest the runtime named other than the index must be a platform
+/// manifest the release statement binds, for this host's platform
+/// (linux on `host_architecture`), and there must be one: a runtime that
+/// resolved the index to a manifest nobody signed (another index with the
+/// same name, a swapped entry) or to another platform's manifest is
+/// refused (`platform_not_attested`, exit 5), as is one that names only
+/// the index (what it runs is then unknown).
+fn selected_image<'v>(v: &'v Verified<Bundle>, top: Digest, images: &[Digest]) -> Result<Selected<'v>, Error> {
+    if v.platforms.is_empty() {
+        return Ok(Selected {
+            manifest: top,
+            diff_ids: &v.config.diff_ids,
+        });
+    }
+    let bound: Vec<String> = v
+        .platforms
+        .iter()
+        .map(|p| format!("{} {}", p.platform, p.manifest.digest))
+        .collect();
+    let mut chosen: Option<Selected<'v>> = None;
+    for d in images.iter().filter(|d| **d != top) {
+        let Some(p) = v.platforms.iter().find(|p| p.manifest.digest == *d) else {
+            return Err(Error::PlatformNotAttested(format!(
+                "the runtime selected manifest {d}, which is not one of the platform manifests the release \
+                 statement binds for index {top} ({})",
+                bound.join(", ")
+            )));
+        };
+        if !p.platform.is_host() {
+            return Err(Error::PlatformNotAttested(format!(
+                "the runtime selected manifest {d}, bound for platform {}, but this host is linux/{}",
+                p.platform,
+                cerro_core::image::host_architecture()
+            )));
+        }
+        chosen = Some(Selected {
+            manifest: *d,
+            diff_ids: &p.config.diff_ids,
+        });
+    }
+    chosen.ok_or_else(|| {
+        Error::PlatformNotAttested(format!(
+            "the runtime named only the image index {top}, not the platform manifest it runs \
+             (bound: {})",
+            bound.join(", ")
+        ))
+    })
 }
 
 /// Decides whether the container may start, and appends the decision to
