@@ -14,7 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use cerro_core::bundle::{Bundle, NoExtract, RELEASE_ATTESTATION};
+use cerro_core::bundle::{Bundle, RELEASE_ATTESTATION};
 use cerro_core::digest::Digest;
 use cerro_core::timestamp::format_rfc3339;
 use cerro_core::verify::{verify, Verified};
@@ -23,8 +23,9 @@ use serde::Serialize;
 
 use crate::config::{Config, Mode};
 use crate::confinement::{confinement, Confinement, GivenLabels, SelinuxHost, SelinuxStatus};
-use crate::host::{load_policy, load_trust, read_bundle};
+use crate::host::{load_policy, load_trust};
 use crate::store::BundleStore;
+use crate::verdicts::{Blobs, Verdicts};
 use crate::EnforceError;
 
 /// What is being started.
@@ -93,6 +94,12 @@ pub struct Decision {
     pub package: Option<String>,
     /// Key ids (or fingerprints) of the signers that counted.
     pub signers: Vec<String>,
+    /// How the bundle's blobs were checked: `hashed` (every blob read and
+    /// hashed) or `cached` (the large blobs' digests from the verdict
+    /// cache, the file unchanged since they were hashed; signatures, trust,
+    /// revocation and policy checked as always: `verdicts.rs`). `None`
+    /// when no bundle was read.
+    pub blobs: Option<Blobs>,
     /// Name of the failed check (`digest_mismatch`, `signer_not_trusted`, …).
     pub check: Option<&'static str>,
     /// The documented exit code of the verification outcome.
@@ -184,6 +191,7 @@ struct Outcome {
     attestation: Option<Digest>,
     package: Option<String>,
     signers: Vec<String>,
+    blobs: Option<Blobs>,
     result: Result<Confinement, EnforceError>,
 }
 
@@ -194,6 +202,7 @@ fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
         attestation: None,
         package: None,
         signers: Vec::new(),
+        blobs: None,
         result: Err(EnforceError::Core(e)),
     }
 }
@@ -240,7 +249,8 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
             }
         },
     };
-    let bundle = match read_bundle(&path, &mut NoExtract) {
+    let verdicts = Verdicts::new(&cfg.store);
+    let (bundle, blobs, pending) = match verdicts.read(&path, req.now) {
         Ok(b) => b,
         Err(e) => return refuse(Some(path), e),
     };
@@ -257,9 +267,15 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
             attestation,
             package,
             signers: Vec::new(),
+            blobs: Some(blobs),
             result: Err(EnforceError::Core(r.error)),
         },
         Ok(v) => {
+            // Only a bundle that verified is remembered (its blob digests
+            // are right either way; a refused one need not be fast).
+            if let Some(p) = pending {
+                verdicts.record(p);
+            }
             let signers = v
                 .report()
                 .signers
@@ -276,6 +292,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                         attestation,
                         package,
                         signers,
+                        blobs: Some(blobs),
                         result: Err(EnforceError::Core(e)),
                     }
                 }
@@ -314,6 +331,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 attestation,
                 package,
                 signers,
+                blobs: Some(blobs),
                 result,
             }
         }
@@ -459,6 +477,7 @@ fn decision(cfg: &Config, req: &Request<'_>) -> Decision {
         attestation: o.attestation,
         package: o.package,
         signers: o.signers,
+        blobs: o.blobs,
         check,
         exit_code,
         reason,
@@ -504,6 +523,7 @@ pub fn refuse_without_clock(
         attestation: None,
         package: None,
         signers: Vec::new(),
+        blobs: None,
         check: Some(error.check()),
         exit_code: error.exit_code().code(),
         reason: error.to_string(),

@@ -26,8 +26,8 @@ mod writer;
 
 pub use assemble::{Assembly, Skeleton};
 pub use reader::{
-    read_bundle, read_bundle_file, Attestation, Bundle, Extract, LogProof, Member, NoExtract, PlatformImage,
-    MAX_ATTESTATIONS, MAX_ATTESTATION_BYTES,
+    read_bundle, read_bundle_file, read_bundle_file_vouched, Attestation, Bundle, Extract, LogProof, Member, NoExtract,
+    PlatformImage, MAX_ATTESTATIONS, MAX_ATTESTATION_BYTES,
 };
 pub use writer::{member_header, rewrite_proofs_to_file, write_bundle, write_bundle_file, BundleContents};
 pub(crate) use writer::{write_bundle_file_measured, write_bundle_measured};
