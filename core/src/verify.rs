@@ -100,14 +100,30 @@ pub struct Summary {
     pub reference: Option<String>,
     /// The image manifest descriptor.
     pub image: BlobRef,
-    /// The config descriptor.
+    /// The config descriptor (of a multi-platform image: the first
+    /// platform's).
     pub config: BlobRef,
-    /// The layers.
+    /// The layers (of a multi-platform image: the first platform's).
     pub layers: Vec<BlobRef>,
+    /// A multi-platform image's platforms, in index order (absent for a
+    /// single image).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformSummary>,
     /// Every member with its digest.
     pub members: Vec<Member>,
     /// The attestations: member, predicate type, number of signatures.
     pub attestations: Vec<AttestationInfo>,
+}
+
+/// One platform of a multi-platform image as listed by `ct explain`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformSummary {
+    /// `os/architecture[/variant]`.
+    pub platform: String,
+    /// Its image manifest descriptor.
+    pub manifest: BlobRef,
+    /// Its number of layers.
+    pub layers: usize,
 }
 
 /// One attestation as listed by `ct explain`.
@@ -227,6 +243,15 @@ pub fn verify(
             image: bundle.image.clone(),
             config: bundle.parts.config.clone(),
             layers: bundle.parts.layers.clone(),
+            platforms: bundle
+                .platforms
+                .iter()
+                .map(|p| PlatformSummary {
+                    platform: p.platform.to_string(),
+                    manifest: p.manifest.clone(),
+                    layers: p.parts.layers.len(),
+                })
+                .collect(),
             members: bundle.members.clone(),
             attestations: bundle
                 .attestations
