@@ -64,6 +64,11 @@ pub struct Request<'a> {
     /// the root file system is tied to signed values, not to a config the
     /// runtime was handed.
     pub rootfs_chain: Option<&'a Digest>,
+    /// The image is being pulled, not a container started (the pull-time
+    /// gate): an image index a multi-platform bundle attests is admitted
+    /// as a whole, every platform of it bound and verified; which platform
+    /// manifest runs is decided at start, where this is `false`.
+    pub pull: bool,
 }
 
 /// The outcome, as written to the audit log.
@@ -283,7 +288,7 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 .filter(|s| s.counted())
                 .map(|s| s.key_id.clone().unwrap_or_else(|| s.fingerprint.clone()))
                 .collect();
-            let selected = match selected_image(&v, image, req.images) {
+            let selected = match selected_image(&v, image, req.images, req.pull) {
                 Ok(s) => s,
                 Err(e) => {
                     return Outcome {
@@ -354,9 +359,15 @@ struct Selected<'v> {
 /// resolved the index to a manifest nobody signed (another index with the
 /// same name, a swapped entry) or to another platform's manifest is
 /// refused (`platform_not_attested`, exit 5), as is one that names only
-/// the index (what it runs is then unknown).
-fn selected_image<'v>(v: &'v Verified<Bundle>, top: Digest, images: &[Digest]) -> Result<Selected<'v>, Error> {
-    if v.platforms.is_empty() {
+/// the index (what it runs is then unknown), except for a pull (`pull`: the
+/// index as a whole, no root file system to compare).
+fn selected_image<'v>(
+    v: &'v Verified<Bundle>,
+    top: Digest,
+    images: &[Digest],
+    pull: bool,
+) -> Result<Selected<'v>, Error> {
+    if v.platforms.is_empty() || (pull && images == [top]) {
         return Ok(Selected {
             manifest: top,
             diff_ids: &v.config.diff_ids,

@@ -134,6 +134,7 @@ fn ask<'a>(images: &'a [Digest], chain: Option<&'a Digest>) -> Request<'a> {
         given_labels: None,
         lookup_error: None,
         rootfs_chain: chain,
+        pull: false,
     }
 }
 
@@ -235,4 +236,23 @@ fn a_runtime_naming_only_the_index_is_refused() {
     assert!(!d.allowed, "{}", d.reason);
     assert_eq!(d.check, Some("platform_not_attested"), "{}", d.reason);
     assert!(d.reason.contains("named only the image index"), "{}", d.reason);
+}
+
+#[test]
+fn a_pull_of_the_attested_index_is_admitted_a_start_on_it_alone_is_not() {
+    let fx = fixture();
+    let host = cerro_enforce::Host::new(fx.cfg.clone(), || Ok(NOW));
+    // The pull-time gate sees the index containerd pulls: every platform
+    // of it is bound and verified, so the pull is admitted.
+    let d = host.decide_pull("image-verifier", &fx.index);
+    assert!(d.allowed, "{}", d.reason);
+    assert_eq!(last_audit(&fx.cfg)["component"], "image-verifier");
+    // A pull of a manifest the index does not name, with no bundle of its
+    // own, is not.
+    let d = host.decide_pull("image-verifier", &Digest::of(b"not attested"));
+    assert!(!d.allowed, "{}", d.reason);
+    assert_eq!(d.check, Some("missing_attestation"), "{}", d.reason);
+    // A start naming only the index is refused (which platform runs?).
+    let d = host.decide_images("shim", Some("c1"), &[fx.index], None);
+    assert_eq!(d.check, Some("platform_not_attested"), "{}", d.reason);
 }

@@ -105,6 +105,7 @@ fn start(fx: &Fx) -> Decision {
             given_labels: None,
             lookup_error: None,
             rootfs_chain: None,
+            pull: false,
         },
     )
 }

@@ -126,46 +126,6 @@ fn containerd_with_attested_image(d: &Path, flavour: &Flavour) -> (Containerd, P
     (ctd, bundle, image)
 }
 
-/// A two-platform image (#15) at `d/NAME`, ref `multi`: this host's
-/// platform is the busybox image `busybox_image` makes (it runs), the other
-/// platform's is a stub (it need not run: `ctr images import` keeps only
-/// this host's content). Returns (index, host manifest) digests.
-fn multi_platform_image(d: &Path, name: &str, note: &str) -> (String, String) {
-    use cerro_core::image::layout::{platform_config, write_platform_index, LayoutBuilder};
-    use cerro_core::image::{host_architecture, BlobRef, Platform, MT_OCI_MANIFEST};
-    cerro_integration::busybox_image(d, name, "one", note);
-    let layout = d.join(name);
-    let index: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let desc = &index["manifests"][0];
-    let host = BlobRef {
-        media_type: MT_OCI_MANIFEST.to_owned(),
-        digest: cerro_core::digest::Digest::parse(desc["digest"].as_str().unwrap()).unwrap(),
-        size: desc["size"].as_u64().unwrap(),
-    };
-    let other_arch = if host_architecture() == "arm64" {
-        "amd64"
-    } else {
-        "arm64"
-    };
-    let mut b = LayoutBuilder::new(&layout).unwrap();
-    b.layer_tar(&[("bin/app", 0o755, b"not for this host\n")]).unwrap();
-    let other = b
-        .finish_image(platform_config("linux", other_arch, &["/bin/app"]))
-        .unwrap();
-    let linux = |arch: &str| Platform {
-        os: "linux".into(),
-        architecture: arch.into(),
-        variant: None,
-    };
-    let idx = write_platform_index(
-        &layout,
-        &[(host.clone(), linux(host_architecture())), (other, linux(other_arch))],
-        Some("multi"),
-    )
-    .unwrap();
-    (idx.digest.to_string(), host.digest.to_string())
-}
-
 /// A multi-platform image through the shim (#15): `ct pack` of the index
 /// binds both platforms, containerd resolves the index to this host's
 /// manifest, and the shim admits it because the release statement binds
@@ -192,7 +152,7 @@ fn containerd_runs_the_attested_platform_of_a_multi_arch_image() {
         &flavour,
         "",
     );
-    let (index, host) = multi_platform_image(d, "multi", "signed");
+    let (index, host) = cerro_integration::multi_platform_image(d, "multi", "signed");
     run(ct(&home).args(["keygen", "--id", "maintainer"]));
     let bundle = d.join("multi.ctp");
     run(ct(&home).args([
@@ -242,7 +202,7 @@ fn containerd_runs_the_attested_platform_of_a_multi_arch_image() {
 
     // The same platforms, this host's entry swapped (another busybox
     // image, never signed), imported under another name.
-    let (index2, swapped) = multi_platform_image(d, "swapped", "never signed");
+    let (index2, swapped) = cerro_integration::multi_platform_image(d, "swapped", "never signed");
     assert_ne!(index2, index);
     run(Command::new("tar").args(["-C", &s(&d.join("swapped")), "-cf", &s(&d.join("swapped.tar")), "."]));
     run(ctd

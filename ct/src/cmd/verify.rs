@@ -315,6 +315,7 @@ fn as_runtime(a: &VerifyArgs) -> Result<ExitCode> {
             given_labels: None,
             lookup_error: None,
             rootfs_chain: None,
+            pull: false,
         }),
         Err(e) => return Err(e.into()),
     };
