@@ -191,11 +191,13 @@ pub enum Kind {
     RevocationStale,
     /// [`Error::TlogSplitView`].
     TlogSplitView,
+    /// [`Error::PlatformNotAttested`].
+    PlatformNotAttested,
 }
 
 impl Kind {
     /// Every kind, in declaration order (for the exhaustive test and `ct man exit-codes`).
-    pub const ALL: [Kind; 57] = [
+    pub const ALL: [Kind; 58] = [
         Kind::Io,
         Kind::DigestMismatch,
         Kind::SizeMismatch,
@@ -253,6 +255,7 @@ impl Kind {
         Kind::ReleaseRevoked,
         Kind::RevocationStale,
         Kind::TlogSplitView,
+        Kind::PlatformNotAttested,
     ];
 
     /// THE table: the kind's stable snake_case name, its documented exit
@@ -319,6 +322,7 @@ impl Kind {
             Kind::ReleaseRevoked => ("release_revoked", X::Revoked, "release_revoked"),
             Kind::RevocationStale => ("revocation_stale", X::Revoked, "revocation_stale"),
             Kind::TlogSplitView => ("tlog_split_view", X::Transparency, "tlog_split_view"),
+            Kind::PlatformNotAttested => ("platform_not_attested", X::MissingAttestation, "platform_not_attested"),
         }
     }
 
@@ -704,6 +708,13 @@ pub enum Error {
         detail: String,
     },
 
+    /// A multi-platform bundle verified, but the platform manifest the
+    /// runtime selected for this host is not one its release statement
+    /// binds, or is bound for another platform than this host's
+    /// (spec/enforcement.md "Multi-platform images").
+    #[error("platform not attested: {0}")]
+    PlatformNotAttested(String),
+
     /// A registry could not be reached, or answered with an error (its
     /// message is kept). Raised by front ends (`cerro-registry`): this crate
     /// itself does no network I/O.
@@ -778,6 +789,7 @@ impl Error {
             Error::ReleaseRevoked { .. } => Kind::ReleaseRevoked,
             Error::RevocationStale { .. } => Kind::RevocationStale,
             Error::TlogSplitView { .. } => Kind::TlogSplitView,
+            Error::PlatformNotAttested(_) => Kind::PlatformNotAttested,
         }
     }
 
@@ -902,6 +914,7 @@ mod tests {
                 Kind::ReleaseRevoked => 54,
                 Kind::RevocationStale => 55,
                 Kind::TlogSplitView => 56,
+                Kind::PlatformNotAttested => 57,
             };
             assert_eq!(Kind::ALL[index], k);
             let (name, code, check) = k.row();
@@ -926,6 +939,9 @@ mod tests {
                 ExitCode::DigestMismatch if k == Kind::SizeMismatch => "size_mismatch",
                 ExitCode::Malformed => "malformed",
                 ExitCode::Network => "network",
+                // A bundle that verified, for another platform: its own check,
+                // so an audit reader tells it from a missing bundle.
+                ExitCode::MissingAttestation if k == Kind::PlatformNotAttested => "platform_not_attested",
                 ExitCode::MissingAttestation => "missing_attestation",
                 ExitCode::Io => "io",
                 _ => name,

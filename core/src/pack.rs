@@ -18,7 +18,7 @@ use crate::image::{bundle_index, parse_config, BlobRef, OCI_LAYOUT_FILE};
 use crate::jcs;
 use crate::key::{KeySigner, SecretKey};
 use crate::manifest::PackageManifest;
-use crate::statement::{ImageDescriptor, MemberDigest, PackageId, ReleaseStatement};
+use crate::statement::{ImageDescriptor, MemberDigest, PackageId, PlatformBinding, ReleaseStatement};
 use crate::verify::check_binding;
 
 /// Builds the release statement for `image` described by `manifest`,
@@ -58,20 +58,67 @@ pub fn release_statement(
             digest: Digest::of(payload),
         })
         .collect();
-    Ok(ReleaseStatement::release(
-        PackageId {
-            name: manifest.package.name.clone(),
-            version: manifest.package.version.clone(),
-        },
-        ImageDescriptor {
-            media_type: image.manifest.media_type.clone(),
-            digest: image.manifest.digest,
-            size: image.manifest.size,
-        },
-        diff_ids.check_config(image)?,
-        members,
-        bound,
-    ))
+    let package = PackageId {
+        name: manifest.package.name.clone(),
+        version: manifest.package.version.clone(),
+    };
+    let top = ImageDescriptor {
+        media_type: image.manifest.media_type.clone(),
+        digest: image.manifest.digest,
+        size: image.manifest.size,
+    };
+    if image.platforms.is_empty() {
+        return Ok(ReleaseStatement::release(
+            package,
+            top,
+            diff_ids.check_config(image)?,
+            members,
+            bound,
+        ));
+    }
+    // A multi-platform image: every platform manifest the index names is
+    // bound, with the diff_ids measured from its own layers.
+    if diff_ids.platforms.len() != image.platforms.len() {
+        return Err(Error::malformed(
+            format!("image index {}", image.manifest.digest),
+            format!(
+                "{} platform(s) measured for {} in the index",
+                diff_ids.platforms.len(),
+                image.platforms.len()
+            ),
+        ));
+    }
+    let mut platforms = Vec::with_capacity(image.platforms.len());
+    for (i, (p, ids)) in image.platforms.iter().zip(&diff_ids.platforms).enumerate() {
+        let view = image
+            .platform_image(i)
+            .ok_or_else(|| Error::malformed("image index", format!("no platform {i}")))?;
+        let checked = LayerDiffIds::measured(ids.clone()).check_config(&view)?;
+        let what = format!("image config {} ({})", p.parts.config.digest, p.platform);
+        let config = parse_config(&what, &view.read_blob_small(&p.parts.config)?)?;
+        if !p.platform.matches_config(&config) {
+            return Err(Error::malformed(
+                what,
+                format!(
+                    "the index says platform {}, the config says {}/{}{}",
+                    p.platform,
+                    config.os,
+                    config.architecture,
+                    config.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default()
+                ),
+            ));
+        }
+        platforms.push(PlatformBinding {
+            platform: p.platform.clone(),
+            image: ImageDescriptor {
+                media_type: p.manifest.media_type.clone(),
+                digest: p.manifest.digest,
+                size: p.manifest.size,
+            },
+            diff_ids: checked,
+        });
+    }
+    Ok(ReleaseStatement::release(package, top, Vec::new(), members, bound).with_platforms(platforms))
 }
 
 /// The digest of every layer of an image uncompressed, in layer order,
@@ -88,12 +135,14 @@ pub fn release_statement(
 #[derive(Debug, Clone)]
 pub struct LayerDiffIds {
     ids: Vec<Digest>,
+    /// A multi-platform image's: each platform's ids, in index order.
+    platforms: Vec<Vec<Digest>>,
     blobs: MeasuredBlobs,
 }
 
 impl PartialEq for LayerDiffIds {
     fn eq(&self, other: &Self) -> bool {
-        self.ids == other.ids
+        self.ids == other.ids && self.platforms == other.platforms
     }
 }
 
@@ -104,6 +153,7 @@ impl LayerDiffIds {
     pub fn measured(diff_ids: Vec<Digest>) -> Self {
         LayerDiffIds {
             ids: diff_ids,
+            platforms: Vec::new(),
             blobs: MeasuredBlobs::default(),
         }
     }
@@ -111,7 +161,26 @@ impl LayerDiffIds {
     /// Diff ids measured in a pass that also measured `blobs` (each from
     /// a [`BlobMeter`]): the writer may skip re-hashing those.
     pub fn measured_with(diff_ids: Vec<Digest>, blobs: MeasuredBlobs) -> Self {
-        LayerDiffIds { ids: diff_ids, blobs }
+        LayerDiffIds {
+            ids: diff_ids,
+            platforms: Vec::new(),
+            blobs,
+        }
+    }
+
+    /// The diff ids of a multi-platform image: one measurement of each
+    /// platform's layers ([`SourceImage::platform_image`]), in index order;
+    /// their measured blobs together.
+    pub fn of_platforms(each: Vec<LayerDiffIds>) -> Self {
+        let mut blobs = MeasuredBlobs::default();
+        for e in &each {
+            blobs.by_digest.extend(e.blobs.by_digest.iter().map(|(d, i)| (*d, *i)));
+        }
+        LayerDiffIds {
+            ids: each.first().map(|e| e.ids.clone()).unwrap_or_default(),
+            platforms: each.into_iter().map(|e| e.ids).collect(),
+            blobs,
+        }
     }
 
     /// The blobs measured with these ids (empty unless [`Self::measured_with`]).
@@ -124,6 +193,16 @@ impl LayerDiffIds {
     /// Nothing is measured here: the writer hashes every layer as it copies
     /// it (no [`MeasuredBlobs`]), which checks each of these digests.
     pub fn of_uncompressed(image: &SourceImage) -> Result<Self> {
+        if !image.platforms.is_empty() {
+            let mut each = Vec::with_capacity(image.platforms.len());
+            for i in 0..image.platforms.len() {
+                let view = image
+                    .platform_image(i)
+                    .ok_or_else(|| Error::malformed("image index", format!("no platform {i}")))?;
+                each.push(Self::of_uncompressed(&view)?);
+            }
+            return Ok(Self::of_platforms(each));
+        }
         image
             .parts
             .layers

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::image::Platform;
 
 /// `_type` of in-toto Statement v1.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -93,6 +94,26 @@ pub struct ReleasePredicate {
     /// SHA-256 of its statement (the DSSE payload, not the envelope, so
     /// adding a signature to it does not change the binding).
     pub attestations: Vec<MemberDigest>,
+    /// A multi-platform image (`image` is then the image index): every
+    /// platform manifest the index names, in index order, with its
+    /// platform and its layers' diff_ids (`diffIds` above is then empty).
+    /// Absent for a single image, so its statement is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<Vec<PlatformBinding>>,
+}
+
+/// One platform manifest of a multi-platform image, as signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformBinding {
+    /// The platform the index names for it.
+    pub platform: Platform,
+    /// The image manifest: media type, digest, size.
+    pub image: ImageDescriptor,
+    /// Its layers uncompressed, in order (its config's `rootfs.diff_ids`,
+    /// checked at pack against the bytes of every layer).
+    #[serde(rename = "diffIds")]
+    pub diff_ids: Vec<Digest>,
 }
 
 /// Name and version.
@@ -152,8 +173,26 @@ impl ReleaseStatement {
                 diff_ids,
                 members,
                 attestations,
+                platforms: None,
             },
         }
+    }
+
+    /// Makes this the statement of a multi-platform image: binds every
+    /// platform manifest (`predicate.platforms`) and adds each manifest's
+    /// digest as a subject after the index's (named
+    /// `<package>@<os>/<architecture>[/<variant>]`), so a tool that only
+    /// matches subjects also sees every platform manifest as attested.
+    pub fn with_platforms(mut self, platforms: Vec<PlatformBinding>) -> Self {
+        let name = self.predicate.package.name.clone();
+        self.subject.extend(
+            platforms
+                .iter()
+                .map(|p| Subject::sha256(&format!("{name}@{}", p.platform), &p.image.digest)),
+        );
+        self.predicate.diff_ids = Vec::new();
+        self.predicate.platforms = Some(platforms);
+        self
     }
 
     /// Parses a release statement payload, checking its types.

@@ -100,14 +100,30 @@ pub struct Summary {
     pub reference: Option<String>,
     /// The image manifest descriptor.
     pub image: BlobRef,
-    /// The config descriptor.
+    /// The config descriptor (of a multi-platform image: the first
+    /// platform's).
     pub config: BlobRef,
-    /// The layers.
+    /// The layers (of a multi-platform image: the first platform's).
     pub layers: Vec<BlobRef>,
+    /// A multi-platform image's platforms, in index order (absent for a
+    /// single image).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformSummary>,
     /// Every member with its digest.
     pub members: Vec<Member>,
     /// The attestations: member, predicate type, number of signatures.
     pub attestations: Vec<AttestationInfo>,
+}
+
+/// One platform of a multi-platform image as listed by `ct explain`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformSummary {
+    /// `os/architecture[/variant]`.
+    pub platform: String,
+    /// Its image manifest descriptor.
+    pub manifest: BlobRef,
+    /// Its number of layers.
+    pub layers: usize,
 }
 
 /// One attestation as listed by `ct explain`.
@@ -285,6 +301,15 @@ fn decide(
             image: bundle.image.clone(),
             config: bundle.parts.config.clone(),
             layers: bundle.parts.layers.clone(),
+            platforms: bundle
+                .platforms
+                .iter()
+                .map(|p| PlatformSummary {
+                    platform: p.platform.to_string(),
+                    manifest: p.manifest.clone(),
+                    layers: p.parts.layers.len(),
+                })
+                .collect(),
             members: bundle.members.clone(),
             attestations: bundle
                 .attestations
@@ -865,8 +890,25 @@ pub const MAX_BOUND: usize = 4 + crate::bundle::MAX_SELINUX_MODULES + crate::bun
 /// members with the same digests.
 pub fn check_binding(bundle: &Bundle, statement: &ReleaseStatement) -> Result<(), Error> {
     let what = "release statement";
-    let [subject] = statement.subject.as_slice() else {
-        return Err(Error::malformed(what, "must have exactly one subject"));
+    check_platforms(bundle, statement)?;
+    // A multi-platform image's statement lists the index, then each
+    // platform manifest (checked in `check_platforms`).
+    let Some(subject) = statement
+        .subject
+        .first()
+        .filter(|_| statement.subject.len() == 1 + bundle.platforms.len())
+    else {
+        return Err(Error::malformed(
+            what,
+            if bundle.platforms.is_empty() {
+                "must have exactly one subject".to_owned()
+            } else {
+                format!(
+                    "must have {} subjects (the image index and each platform manifest)",
+                    1 + bundle.platforms.len()
+                )
+            },
+        ));
     };
     if subject.name != bundle.manifest.package.name {
         return Err(Error::malformed(
@@ -985,7 +1027,86 @@ pub fn check_binding(bundle: &Bundle, statement: &ReleaseStatement) -> Result<()
 
 /// The config's `rootfs.diff_ids` are the signed ones: the runtimes name
 /// the image's snapshots by them, so they must be what the signers measured.
+/// A multi-platform bundle: the statement binds exactly the platforms the
+/// bundle carries (its index's, in order), each platform manifest
+/// descriptor, platform and diff_ids as read, and names each manifest as a
+/// subject; a single image's statement binds no platforms.
+fn check_platforms(bundle: &Bundle, statement: &ReleaseStatement) -> Result<(), Error> {
+    let what = "release statement";
+    let Some(signed) = &statement.predicate.platforms else {
+        if bundle.platforms.is_empty() {
+            return Ok(());
+        }
+        return Err(Error::malformed(
+            what,
+            "the bundle holds an image index but the statement binds no platforms",
+        ));
+    };
+    if bundle.platforms.is_empty() {
+        return Err(Error::malformed(
+            what,
+            "predicate.platforms is present but the bundle holds one image",
+        ));
+    }
+    if signed.len() != bundle.platforms.len() {
+        return Err(Error::malformed(
+            what,
+            format!(
+                "predicate.platforms binds {} platform(s), the image index names {}",
+                signed.len(),
+                bundle.platforms.len()
+            ),
+        ));
+    }
+    if !statement.predicate.diff_ids.is_empty() {
+        return Err(Error::malformed(
+            what,
+            "predicate.diffIds must be empty for an image index (each platform has its own)",
+        ));
+    }
+    for (i, (s, b)) in signed.iter().zip(&bundle.platforms).enumerate() {
+        let want = ImageDescriptor {
+            media_type: b.manifest.media_type.clone(),
+            digest: b.manifest.digest,
+            size: b.manifest.size,
+        };
+        if s.image != want || s.platform != b.platform {
+            return Err(Error::malformed(
+                what,
+                format!(
+                    "predicate.platforms[{i}] ({} {}) is not the index's manifest {} for {}",
+                    s.platform, s.image.digest, b.manifest.digest, b.platform
+                ),
+            ));
+        }
+        if s.diff_ids != b.config.diff_ids {
+            return Err(Error::malformed(
+                what,
+                format!(
+                    "predicate.platforms[{i}].diffIds are not the rootfs.diff_ids of the {} config",
+                    b.platform
+                ),
+            ));
+        }
+        let name = format!("{}@{}", bundle.manifest.package.name, b.platform);
+        let subject = statement.subject.get(i + 1);
+        if subject.map(|s| (s.name.as_str(), s.digest.len(), s.sha256_digest()))
+            != Some((name.as_str(), 1, Some(b.manifest.digest)))
+        {
+            return Err(Error::malformed(
+                what,
+                format!("subject {} must be {name} with digest {}", i + 1, b.manifest.digest),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_diff_ids(bundle: &Bundle, statement: &ReleaseStatement) -> Result<(), Error> {
+    if !bundle.platforms.is_empty() {
+        // Checked per platform in `check_platforms`.
+        return Ok(());
+    }
     let signed = &statement.predicate.diff_ids;
     if signed.len() != bundle.parts.layers.len() {
         return Err(Error::malformed(

@@ -62,6 +62,15 @@ pub fn explain(report: &Report) -> String {
         b.image.size,
         b.reference.as_deref().map(|r| format!(" ref {r}")).unwrap_or_default()
     ));
+    for p in &b.platforms {
+        line(format!(
+            "  platform  {:<16} {} ({} bytes, {} layer(s))",
+            p.platform, p.manifest.digest, p.manifest.size, p.layers
+        ));
+    }
+    if !b.platforms.is_empty() {
+        line("  first platform:".into());
+    }
     line(format!("  config    {} ({} bytes)", b.config.digest, b.config.size));
     for (i, l) in b.layers.iter().enumerate() {
         line(format!(

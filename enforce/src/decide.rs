@@ -14,17 +14,18 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use cerro_core::bundle::{NoExtract, RELEASE_ATTESTATION};
+use cerro_core::bundle::{Bundle, RELEASE_ATTESTATION};
 use cerro_core::digest::Digest;
 use cerro_core::timestamp::format_rfc3339;
-use cerro_core::verify::verify;
+use cerro_core::verify::{verify, Verified};
 use cerro_core::{Error, ExitCode};
 use serde::Serialize;
 
 use crate::config::{Config, Mode};
 use crate::confinement::{confinement, Confinement, GivenLabels, SelinuxHost, SelinuxStatus};
-use crate::host::{load_policy, load_trust, read_bundle};
+use crate::host::{load_policy, load_trust};
 use crate::store::BundleStore;
+use crate::verdicts::{Blobs, Verdicts};
 use crate::EnforceError;
 
 /// What is being started.
@@ -63,6 +64,11 @@ pub struct Request<'a> {
     /// the root file system is tied to signed values, not to a config the
     /// runtime was handed.
     pub rootfs_chain: Option<&'a Digest>,
+    /// The image is being pulled, not a container started (the pull-time
+    /// gate): an image index a multi-platform bundle attests is admitted
+    /// as a whole, every platform of it bound and verified; which platform
+    /// manifest runs is decided at start, where this is `false`.
+    pub pull: bool,
 }
 
 /// The outcome, as written to the audit log.
@@ -93,6 +99,12 @@ pub struct Decision {
     pub package: Option<String>,
     /// Key ids (or fingerprints) of the signers that counted.
     pub signers: Vec<String>,
+    /// How the bundle's blobs were checked: `hashed` (every blob read and
+    /// hashed) or `cached` (the large blobs' digests from the verdict
+    /// cache, the file unchanged since they were hashed; signatures, trust,
+    /// revocation and policy checked as always: `verdicts.rs`). `None`
+    /// when no bundle was read.
+    pub blobs: Option<Blobs>,
     /// Name of the failed check (`digest_mismatch`, `signer_not_trusted`, …).
     pub check: Option<&'static str>,
     /// The documented exit code of the verification outcome.
@@ -184,6 +196,7 @@ struct Outcome {
     attestation: Option<Digest>,
     package: Option<String>,
     signers: Vec<String>,
+    blobs: Option<Blobs>,
     result: Result<Confinement, EnforceError>,
 }
 
@@ -194,6 +207,7 @@ fn refuse(bundle: Option<PathBuf>, e: Error) -> Outcome {
         attestation: None,
         package: None,
         signers: Vec::new(),
+        blobs: None,
         result: Err(EnforceError::Core(e)),
     }
 }
@@ -240,7 +254,8 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
             }
         },
     };
-    let bundle = match read_bundle(&path, &mut NoExtract) {
+    let verdicts = Verdicts::new(&cfg.store);
+    let (bundle, blobs, pending) = match verdicts.read(&path, req.now) {
         Ok(b) => b,
         Err(e) => return refuse(Some(path), e),
     };
@@ -257,9 +272,15 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
             attestation,
             package,
             signers: Vec::new(),
+            blobs: Some(blobs),
             result: Err(EnforceError::Core(r.error)),
         },
         Ok(v) => {
+            // Only a bundle that verified is remembered (its blob digests
+            // are right either way; a refused one need not be fast).
+            if let Some(p) = pending {
+                verdicts.record(p);
+            }
             let signers = v
                 .report()
                 .signers
@@ -267,7 +288,22 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 .filter(|s| s.counted())
                 .map(|s| s.key_id.clone().unwrap_or_else(|| s.fingerprint.clone()))
                 .collect();
-            let signed_chain = cerro_core::image::chain_id(&v.config.diff_ids);
+            let selected = match selected_image(&v, image, req.images, req.pull) {
+                Ok(s) => s,
+                Err(e) => {
+                    return Outcome {
+                        bundle: Some(path),
+                        image: None,
+                        attestation,
+                        package,
+                        signers,
+                        blobs: Some(blobs),
+                        result: Err(EnforceError::Core(e)),
+                    }
+                }
+            };
+            let signed_chain = cerro_core::image::chain_id(selected.diff_ids);
+            let image = selected.manifest;
             let result = if !req.images.contains(&image) {
                 Err(EnforceError::Core(match req.images.first() {
                     Some(expected) => Error::DigestMismatch {
@@ -300,10 +336,76 @@ fn check(cfg: &Config, req: &Request<'_>) -> Outcome {
                 attestation,
                 package,
                 signers,
+                blobs: Some(blobs),
                 result,
             }
         }
     }
+}
+
+/// The image a verified bundle admits for this request: its manifest and
+/// the signed diffIds its root file system must be made of.
+struct Selected<'v> {
+    manifest: Digest,
+    diff_ids: &'v [Digest],
+}
+
+/// Which of the verified bundle's images the container runs. A single
+/// image: the bundle's (whether the runtime named it is checked by the
+/// caller). A multi-platform bundle (`top` is its image index): every
+/// digest the runtime named other than the index must be a platform
+/// manifest the release statement binds, for this host's platform
+/// (linux on `host_architecture`), and there must be one: a runtime that
+/// resolved the index to a manifest nobody signed (another index with the
+/// same name, a swapped entry) or to another platform's manifest is
+/// refused (`platform_not_attested`, exit 5), as is one that names only
+/// the index (what it runs is then unknown), except for a pull (`pull`: the
+/// index as a whole, no root file system to compare).
+fn selected_image<'v>(
+    v: &'v Verified<Bundle>,
+    top: Digest,
+    images: &[Digest],
+    pull: bool,
+) -> Result<Selected<'v>, Error> {
+    if v.platforms.is_empty() || (pull && images == [top]) {
+        return Ok(Selected {
+            manifest: top,
+            diff_ids: &v.config.diff_ids,
+        });
+    }
+    let bound: Vec<String> = v
+        .platforms
+        .iter()
+        .map(|p| format!("{} {}", p.platform, p.manifest.digest))
+        .collect();
+    let mut chosen: Option<Selected<'v>> = None;
+    for d in images.iter().filter(|d| **d != top) {
+        let Some(p) = v.platforms.iter().find(|p| p.manifest.digest == *d) else {
+            return Err(Error::PlatformNotAttested(format!(
+                "the runtime selected manifest {d}, which is not one of the platform manifests the release \
+                 statement binds for index {top} ({})",
+                bound.join(", ")
+            )));
+        };
+        if !p.platform.is_host() {
+            return Err(Error::PlatformNotAttested(format!(
+                "the runtime selected manifest {d}, bound for platform {}, but this host is linux/{}",
+                p.platform,
+                cerro_core::image::host_architecture()
+            )));
+        }
+        chosen = Some(Selected {
+            manifest: *d,
+            diff_ids: &p.config.diff_ids,
+        });
+    }
+    chosen.ok_or_else(|| {
+        Error::PlatformNotAttested(format!(
+            "the runtime named only the image index {top}, not the platform manifest it runs \
+             (bound: {})",
+            bound.join(", ")
+        ))
+    })
 }
 
 /// Decides whether the container may start, and appends the decision to
@@ -386,6 +488,7 @@ fn decision(cfg: &Config, req: &Request<'_>) -> Decision {
         attestation: o.attestation,
         package: o.package,
         signers: o.signers,
+        blobs: o.blobs,
         check,
         exit_code,
         reason,
@@ -431,6 +534,7 @@ pub fn refuse_without_clock(
         attestation: None,
         package: None,
         signers: Vec::new(),
+        blobs: None,
         check: Some(error.check()),
         exit_code: error.exit_code().code(),
         reason: error.to_string(),

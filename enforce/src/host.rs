@@ -165,6 +165,25 @@ impl Host {
         images: &[Digest],
         bundle: Option<&Path>,
     ) -> Decision {
+        self.decide_stage(component, container, images, bundle, false)
+    }
+
+    /// [`Host::decide_images`] for an image being pulled (the pull-time
+    /// gate, `cerro-image-verifier`): the same decision, except that an
+    /// image index attested by a multi-platform bundle is admitted as a
+    /// whole ([`Request::pull`]); the start decides which platform runs.
+    pub fn decide_pull(&self, component: &str, image: &Digest) -> Decision {
+        self.decide_stage(component, None, std::slice::from_ref(image), None, true)
+    }
+
+    fn decide_stage(
+        &self,
+        component: &str,
+        container: Option<&str>,
+        images: &[Digest],
+        bundle: Option<&Path>,
+        pull: bool,
+    ) -> Decision {
         let now = match self.now() {
             Ok(now) => now,
             Err(e) => return refuse_without_clock(&self.config, component, container, images, e),
@@ -179,6 +198,7 @@ impl Host {
             given_labels: None,
             lookup_error: None,
             rootfs_chain: None,
+            pull,
         })
     }
 }

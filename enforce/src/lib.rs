@@ -25,6 +25,7 @@ mod store;
 /// Test doubles (`FakeSelinux`), for tests only.
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+mod verdicts;
 
 pub use config::{check_daemon_owned, Config, Layout, Mode, Overrides, SYSTEM_HOME, SYSTEM_STORE};
 pub use confinement::{Confinement, GivenLabels, KernelSelinux, SelinuxHost, SelinuxMode, SelinuxStatus};
@@ -33,3 +34,4 @@ pub use error::EnforceError;
 pub use host::{read_bundle, Checked, Clock, Host};
 pub use runtime_spec::RuntimeConfig;
 pub use store::{BundleStore, Rollback, StoredBundle};
+pub use verdicts::Blobs;

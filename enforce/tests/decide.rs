@@ -108,6 +108,7 @@ fn ask<'a>(images: &'a [Digest], bundle: Option<&'a Path>) -> Request<'a> {
         given_labels: None,
         lookup_error: None,
         rootfs_chain: None,
+        pull: false,
     }
 }
 
@@ -371,6 +372,7 @@ fn an_image_lookup_failure_is_in_the_audit_record() {
     let req = Request {
         lookup_error: Some("container c1 not found in namespace k8s.io"),
         rootfs_chain: None,
+        pull: false,
         ..ask(&[], None)
     };
     let d = decide(&fx.cfg, &req);
@@ -407,6 +409,7 @@ fn an_explicit_bundle_without_an_image_is_refused() {
     let req = Request {
         lookup_error: Some("image  of container c1 is not in the image store"),
         rootfs_chain: None,
+        pull: false,
         ..ask(&[], Some(&stored))
     };
     let d = decide(&fx.cfg, &req);
@@ -613,6 +616,7 @@ fn the_root_file_system_must_be_the_chain_of_the_signed_diff_ids() {
         &fx.cfg,
         &Request {
             rootfs_chain: Some(&signed),
+            pull: false,
             ..ask(&[fx.image], None)
         },
     );
@@ -623,6 +627,7 @@ fn the_root_file_system_must_be_the_chain_of_the_signed_diff_ids() {
         &fx.cfg,
         &Request {
             rootfs_chain: Some(&other),
+            pull: false,
             ..ask(&[fx.image], None)
         },
     );

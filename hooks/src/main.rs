@@ -104,6 +104,7 @@ fn run() -> Result<(), Refusal> {
         lookup_error: lookup_error.as_deref(),
         // podman's storage names the image, not the layers it mounted.
         rootfs_chain: None,
+        pull: false,
     });
     let Some(admission) = d.admission() else {
         return Err(Refusal::Decided(Box::new(d)));

@@ -231,6 +231,46 @@ pub fn busybox_image(dir: &Path, name: &str, tag: &str, note: &str) {
     ]));
 }
 
+/// A two-platform image (#15) at `d/NAME`, ref `multi`: this host's
+/// platform is the busybox image `busybox_image` makes (it runs), the other
+/// platform's is a stub (it need not run: `ctr images import` keeps only
+/// this host's content). Returns (index, host manifest) digests.
+pub fn multi_platform_image(d: &Path, name: &str, note: &str) -> (String, String) {
+    use cerro_core::image::layout::{platform_config, write_platform_index, LayoutBuilder};
+    use cerro_core::image::{host_architecture, BlobRef, Platform, MT_OCI_MANIFEST};
+    busybox_image(d, name, "one", note);
+    let layout = d.join(name);
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let desc = &index["manifests"][0];
+    let host = BlobRef {
+        media_type: MT_OCI_MANIFEST.to_owned(),
+        digest: cerro_core::digest::Digest::parse(desc["digest"].as_str().unwrap()).unwrap(),
+        size: desc["size"].as_u64().unwrap(),
+    };
+    let other_arch = if host_architecture() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let mut b = LayoutBuilder::new(&layout).unwrap();
+    b.layer_tar(&[("bin/app", 0o755, b"not for this host\n")]).unwrap();
+    let other = b
+        .finish_image(platform_config("linux", other_arch, &["/bin/app"]))
+        .unwrap();
+    let linux = |arch: &str| Platform {
+        os: "linux".into(),
+        architecture: arch.into(),
+        variant: None,
+    };
+    let idx = write_platform_index(
+        &layout,
+        &[(host.clone(), linux(host_architecture())), (other, linux(other_arch))],
+        Some("multi"),
+    )
+    .unwrap();
+    (idx.digest.to_string(), host.digest.to_string())
+}
+
 /// Copies a bundle, flipping one bit a third of the way into its last member (a layer).
 pub fn flip_in_last_member(src: &Path, dst: &Path) {
     let mut bytes = fs::read(src).unwrap();

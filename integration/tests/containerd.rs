@@ -24,6 +24,10 @@
 //! with curl) sets its memory limit and refuses a device change. Fifty
 //! `ctr run` at once (half of them unattested) are each decided right,
 //! once, and leave no task, container, runtime state, mount or shim behind.
+//! A multi-platform image (an index of this host's busybox and an arm64
+//! stub) runs through the shim on the manifest containerd selected, which
+//! the bundle binds; an index whose entry for this host was swapped is
+//! refused (`platform_not_attested`), even with the bundle named.
 //!
 //! The test starts its own containerd (root, state, sockets under a temp
 //! dir, CRI disabled) and cleans up after itself even when it fails: the
@@ -120,6 +124,108 @@ fn containerd_with_attested_image(d: &Path, flavour: &Flavour) -> (Containerd, P
     assert_eq!(names.len(), 1, "{names:?} after: {}", text(&loaded));
     let image = names[0].clone();
     (ctd, bundle, image)
+}
+
+/// A multi-platform image through the shim (#15): `ct pack` of the index
+/// binds both platforms, containerd resolves the index to this host's
+/// manifest, and the shim admits it because the release statement binds
+/// that manifest for this platform. An index with the same other platform
+/// but this host's entry swapped for a manifest nobody signed is refused,
+/// even with the attested bundle named explicitly (`platform_not_attested`).
+#[test]
+fn containerd_runs_the_attested_platform_of_a_multi_arch_image() {
+    assert!(is_root(), "containerd needs root");
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (home, store) = (d.join("home"), d.join("store"));
+    let s = |p: &Path| p.display().to_string();
+    let flavour = Flavour::System;
+    let ctd = Containerd::start_with(
+        d,
+        &[
+            ("CERRO_HOME", &home),
+            ("CERRO_STORE", &store),
+            ("CERRO_AUDIT_LOG", &d.join("audit.log")),
+            ("CERRO_RUNTIME_ROOT", &d.join("runtime")),
+        ],
+        &flavour,
+        "",
+    );
+    let (index, host) = cerro_integration::multi_platform_image(d, "multi", "signed");
+    run(ct(&home).args(["keygen", "--id", "maintainer"]));
+    let bundle = d.join("multi.ctp");
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}:multi", s(&d.join("multi"))),
+        "-o",
+        &s(&bundle),
+        "--key",
+        "maintainer",
+    ]));
+    let loaded = run(ct(&home)
+        .env("CERRO_STORE", &store)
+        .env("PATH", flavour.path_env())
+        .args([
+            "load",
+            &s(&bundle),
+            "--into",
+            "containerd",
+            "--address",
+            &s(&ctd.socket),
+        ]));
+    // Filed under the index digest.
+    assert!(
+        store.join("sha256").join(format!("{}.ctp", &index[7..])).exists(),
+        "{}",
+        text(&loaded)
+    );
+    let listed = run(ctd.ctr().args(["images", "ls", "-q"]));
+    let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?} after: {}", text(&loaded));
+
+    let ok = ctd.run_image(&names[0], "multi-ok", "multi-hello", &[]);
+    assert!(ok.status.success(), "{}\n{}", text(&ok), ctd.log());
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("multi-hello"),
+        "{}",
+        text(&ok)
+    );
+    let records = audit_records(d);
+    let last = records.last().unwrap();
+    assert_eq!(last["allowed"], true, "{last}");
+    // The shim named the manifest it selected first, then the index.
+    assert_eq!(last["images"], serde_json::json!([host, index]), "{last}");
+
+    // The same platforms, this host's entry swapped (another busybox
+    // image, never signed), imported under another name.
+    let (index2, swapped) = cerro_integration::multi_platform_image(d, "swapped", "never signed");
+    assert_ne!(index2, index);
+    run(Command::new("tar").args(["-C", &s(&d.join("swapped")), "-cf", &s(&d.join("swapped.tar")), "."]));
+    run(ctd
+        .ctr()
+        .args(["images", "import", "--base-name", "swapped", &s(&d.join("swapped.tar"))]));
+    let no = ctd.run_image("swapped:multi", "swapped", "must-not-run", &[]);
+    assert!(!no.status.success());
+    assert!(!text(&no).contains("must-not-run"), "{}", text(&no));
+    assert!(text(&no).contains("missing_attestation"), "{}", text(&no));
+    let no = ctd.run_image(
+        "swapped:multi",
+        "swapped-named",
+        "must-not-run",
+        &["--annotation", &format!("io.cerro.bundle={}", s(&bundle))],
+    );
+    assert!(!no.status.success());
+    let out = text(&no);
+    assert!(!out.contains("must-not-run"), "{out}");
+    assert!(out.contains("platform_not_attested"), "{out}");
+    assert!(out.contains(&swapped), "{out}");
+    let last = audit_records(d).pop().unwrap();
+    assert_eq!(last["check"], "platform_not_attested", "{last}");
+    assert_eq!(last["images"], serde_json::json!([swapped, index2]), "{last}");
 }
 
 /// The audit log's records.

@@ -166,6 +166,14 @@ fn read_member(
 pub fn push(path: &Path, reg: &Registry) -> Result<Pushed, Error> {
     let file = File::open(path).map_err(|e| CoreError::io("opening", path, e))?;
     let bundle = read_bundle_file(&file, &mut NoExtract)?;
+    if !bundle.platforms.is_empty() {
+        // The registry layout (spec/bundle-format.md §15) stores one image
+        // manifest and its referrer; an image index is not pushed yet.
+        return Err(Error::from(CoreError::malformed(
+            path.display().to_string(),
+            "a multi-platform bundle (an image index) cannot be pushed yet: push one bundle per platform",
+        )));
+    }
     let offsets = member_offsets(&file, path)?;
     let manifest_bytes = read_member(
         &file,

@@ -154,5 +154,6 @@ fn verify_image_on(
         given_labels: None,
         lookup_error,
         rootfs_chain,
+        pull: false,
     })
 }

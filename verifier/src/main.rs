@@ -247,11 +247,11 @@ fn run(argv: impl IntoIterator<Item = OsString>, stdin: impl std::io::Read) -> R
     let descriptor = read_descriptor(&bytes, &digest)?;
     let cfg = Config::for_daemon(|k| std::env::var_os(k))?;
     let host = Host::with_system_clock(cfg);
-    let images = [digest];
-    let mut d = host.decide_images(COMPONENT, None, &images, None);
+    let mut d = host.decide_pull(COMPONENT, &digest);
     if !d.allowed && is_index(&descriptor.media_type) {
         d.reason = format!(
-            "{} (an image index: bundles attest one platform's manifest; pull that manifest by digest)",
+            "{} (an image index: attest it with a multi-platform bundle, `ct pack` of the index, \
+             or pull one platform's attested manifest by digest)",
             d.reason
         );
     }

@@ -10,9 +10,11 @@
 //! transparency/<hex>.tlog-proof         tlog-proofs, one per log, sorted by name
 //!                                       (<hex>: SHA-256 of the log's origin); not signed
 //! oci-layout/oci-layout                 {"imageLayoutVersion":"1.0.0"}
-//! oci-layout/index.json                 one image manifest descriptor (RFC 8785)
+//! oci-layout/index.json                 one image manifest (or image index) descriptor (RFC 8785)
 //! oci-layout/blobs/sha256/<hex>         the manifest, then the config, then each
-//!                                       distinct layer in manifest order
+//!                                       distinct layer in manifest order; for an
+//!                                       image index: the index, then for each
+//!                                       platform its manifest, config and layers
 //! ```
 //!
 //! Every member is a regular file with mode 0644, uid/gid 0, empty owner
@@ -24,8 +26,8 @@ mod writer;
 
 pub use assemble::{Assembly, Skeleton, Unpulled};
 pub use reader::{
-    read_bundle, read_bundle_file, Attestation, Bundle, Extract, LogProof, Member, NoExtract, MAX_ATTESTATIONS,
-    MAX_ATTESTATION_BYTES,
+    read_bundle, read_bundle_file, read_bundle_file_vouched, Attestation, Bundle, Extract, LogProof, Member, NoExtract,
+    PlatformImage, MAX_ATTESTATIONS, MAX_ATTESTATION_BYTES,
 };
 pub use writer::{member_header, rewrite_proofs_to_file, write_bundle, write_bundle_file, BundleContents};
 pub(crate) use writer::{write_bundle_file_measured, write_bundle_measured};

@@ -21,8 +21,8 @@ use crate::dsse::{Envelope, MAX_ENVELOPE_SIZE};
 use crate::error::{Error, Result};
 use crate::hashpool::{HashPool, Sink, CHUNK};
 use crate::image::{
-    bundle_index, parse_config, parse_index, parse_manifest, BlobRef, ImageConfig, ImageParts, MAX_JSON_BLOB,
-    OCI_LAYOUT_FILE,
+    bundle_index, parse_config, parse_index, parse_manifest, parse_platform_index, BlobRef, ImageConfig, ImageParts,
+    Platform, MAX_JSON_BLOB, MT_OCI_INDEX, OCI_LAYOUT_FILE,
 };
 use crate::manifest::{PackageManifest, MAX_MANIFEST_SIZE};
 use crate::tlog::proof::MAX_PROOF_BYTES;
@@ -85,6 +85,11 @@ pub struct Bundle {
     /// The image config, parsed strictly (its `rootfs.diff_ids` are checked
     /// against the signed ones by [`crate::verify`]).
     pub config: ImageConfig,
+    /// A multi-platform bundle (`image` is then an image index): every
+    /// platform the index names, in index order, each with its manifest,
+    /// config and layers all read and hashed (`parts` and `config` above
+    /// are then the first platform's). Empty for a single image.
+    pub platforms: Vec<PlatformImage>,
     /// The mtime shared by every member.
     pub mtime: u64,
 }
@@ -99,6 +104,36 @@ impl Bundle {
     pub fn release(&self) -> Option<&Attestation> {
         self.attestations.iter().find(|a| a.path == RELEASE_ATTESTATION)
     }
+
+    /// Where each blob's data starts in the bundle file, with its digest:
+    /// the canonical layout fixes every offset from the members' sizes
+    /// (a header of 512 bytes, then the data padded to 512). What
+    /// [`read_bundle_file_vouched`] takes.
+    pub fn blob_offsets(&self) -> Vec<(u64, Digest)> {
+        let mut at = 0u64;
+        let mut out = Vec::new();
+        for m in &self.members {
+            let data = at + 512;
+            if m.path.starts_with(super::BLOB_PREFIX) {
+                out.push((data, m.digest));
+            }
+            at = data + m.size.div_ceil(512) * 512;
+        }
+        out
+    }
+}
+
+/// One platform image of a multi-platform bundle.
+#[derive(Debug, Clone)]
+pub struct PlatformImage {
+    /// Its image manifest descriptor, as the index lists it.
+    pub manifest: BlobRef,
+    /// The platform the index names (its config says the same).
+    pub platform: Platform,
+    /// Its config and layers.
+    pub parts: ImageParts,
+    /// Its config, parsed strictly.
+    pub config: ImageConfig,
 }
 
 /// Receives the image layout while the bundle is read (for `ct unpack`).
@@ -301,6 +336,21 @@ pub fn read_bundle_file(file: &File, extract: &mut dyn Extract) -> Result<Bundle
     Ok(bundle)
 }
 
+/// [`read_bundle_file`], except that the data of each blob listed in
+/// `vouched` (data offset, digest: [`Bundle::blob_offsets`] of an earlier
+/// read of this very file) is not hashed again. Every other check is made:
+/// every header, the order, the small members parsed and the manifest and
+/// config hashed, every other blob hashed. For a caller that knows the file
+/// has not changed since it was read in full (a verdict cache keyed by the
+/// file's identity); the blob's name must still be the digest vouched for.
+pub fn read_bundle_file_vouched(file: &File, vouched: &[(u64, Digest)]) -> Result<Bundle> {
+    let file = Arc::new(
+        file.try_clone()
+            .map_err(|e| Error::io("duplicating handle of", "bundle", e))?,
+    );
+    read_assembled(&file, vouched)
+}
+
 /// [`read_bundle_file`] for a file an [`super::Assembly`] wrote: the same
 /// checks, except that the data of each blob listed in `hashed` (data
 /// offset, digest) is not hashed again: the assembly hashed exactly the
@@ -422,9 +472,8 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
     let mut selinux_bytes = 0u64;
     let mut transparency: Vec<LogProof> = Vec::new();
     let mut index: Option<(BlobRef, Option<String>)> = None;
-    let mut parts: Option<ImageParts> = None;
-    let mut config: Option<ImageConfig> = None;
-    let mut expected: Vec<BlobRef> = Vec::new();
+    let mut images: Vec<ImageState> = Vec::new();
+    let mut expected: Vec<(BlobRef, Role)> = Vec::new();
     let mut next_blob = 0usize;
     let mut mtime = None;
     let mut pool = HashPool::new();
@@ -661,36 +710,14 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                 });
             }
             MemberKind::Blob(digest) => {
-                let Some((image, _)) = &index else {
+                let Some((top, _)) = &index else {
                     return Err(Error::malformed("bundle", "blob before index.json"));
                 };
-                if parts.is_none() {
-                    // The first blob is the image manifest.
-                    if digest != image.digest {
-                        return Err(Error::malformed(
-                            "bundle",
-                            format!(
-                                "expected the image manifest {} as first blob, found {path:?}",
-                                image.digest
-                            ),
-                        ));
-                    }
-                    if size != image.size {
-                        return Err(Error::SizeMismatch {
-                            what: path,
-                            expected: image.size,
-                            actual: size,
-                        });
-                    }
-                    let bytes = read_json_blob(&mut entry, &path, size, digest, extract)?;
-                    let p = parse_manifest(&path, &bytes, &image.media_type)?;
-                    expected = p.blobs().into_iter().cloned().collect();
-                    parts = Some(p);
-                    members.push(Member { path, size, digest });
-                    continue;
+                if expected.is_empty() {
+                    expected.push((top.clone(), Role::Top));
                 }
-                let Some(want) = expected.get(next_blob) else {
-                    let dup = expected.iter().any(|b| b.digest == digest) || digest == image.digest;
+                let Some((want, role)) = expected.get(next_blob).cloned() else {
+                    let dup = expected.iter().any(|(b, _)| b.digest == digest);
                     let why = if dup {
                         "duplicate blob"
                     } else {
@@ -699,7 +726,16 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                     return Err(Error::malformed("bundle", format!("{why}: {path:?}")));
                 };
                 if want.digest != digest {
-                    let why = if expected.iter().any(|b| b.digest == digest) || digest == image.digest {
+                    if role == Role::Top {
+                        return Err(Error::malformed(
+                            "bundle",
+                            format!(
+                                "expected the image manifest {} as first blob, found {path:?}",
+                                top.digest
+                            ),
+                        ));
+                    }
+                    let why = if expected.iter().any(|(b, _)| b.digest == digest) {
                         "blob out of order or duplicated"
                     } else {
                         "blob not referenced by the image"
@@ -714,22 +750,70 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                     });
                 }
                 next_blob += 1;
-                if next_blob == 1 {
-                    // The config comes right after the manifest: it is small,
-                    // and its rootfs.diff_ids are what the runtimes name the
-                    // image's snapshots by, so it is read and parsed (strictly).
-                    let bytes = read_json_blob(&mut entry, &path, size, digest, extract)?;
-                    let c = parse_config(&path, &bytes)?;
-                    let layers = parts.as_ref().map_or(0, |p| p.layers.len());
-                    if c.diff_ids.len() != layers {
-                        return Err(Error::malformed(
-                            &path,
-                            format!("rootfs.diff_ids has {} entries for {layers} layer(s)", c.diff_ids.len()),
-                        ));
+                match role {
+                    Role::Top if top.media_type == MT_OCI_INDEX => {
+                        // A multi-platform image: the index, then each
+                        // platform manifest with its config and layers.
+                        let bytes = read_json_blob(&mut entry, &path, size, digest, extract)?;
+                        for (i, e) in parse_platform_index(&path, &bytes)?.into_iter().enumerate() {
+                            expected.push((e.manifest.clone(), Role::Manifest(i)));
+                            images.push(ImageState::new(e.manifest, Some(e.platform)));
+                        }
+                        members.push(Member { path, size, digest });
+                        continue;
                     }
-                    config = Some(c);
-                    members.push(Member { path, size, digest });
-                    continue;
+                    Role::Top | Role::Manifest(_) => {
+                        let i = match role {
+                            Role::Manifest(i) => i,
+                            _ => {
+                                images.push(ImageState::new(top.clone(), None));
+                                0
+                            }
+                        };
+                        let bytes = read_json_blob(&mut entry, &path, size, digest, extract)?;
+                        let media_type = images.get(i).map_or("", |s| s.manifest.media_type.as_str());
+                        let p = parse_manifest(&path, &bytes, media_type)?;
+                        insert_parts(&mut expected, next_blob, i, &p, role != Role::Top)?;
+                        if let Some(s) = images.get_mut(i) {
+                            s.parts = Some(p);
+                        }
+                        members.push(Member { path, size, digest });
+                        continue;
+                    }
+                    Role::Config(i) => {
+                        // The config comes right after its manifest: it is small,
+                        // and its rootfs.diff_ids are what the runtimes name the
+                        // image's snapshots by, so it is read and parsed (strictly).
+                        let bytes = read_json_blob(&mut entry, &path, size, digest, extract)?;
+                        let c = parse_config(&path, &bytes)?;
+                        let Some(state) = images.get_mut(i) else {
+                            return Err(Error::malformed(&path, "config of no image"));
+                        };
+                        let layers = state.parts.as_ref().map_or(0, |p| p.layers.len());
+                        if c.diff_ids.len() != layers {
+                            return Err(Error::malformed(
+                                &path,
+                                format!("rootfs.diff_ids has {} entries for {layers} layer(s)", c.diff_ids.len()),
+                            ));
+                        }
+                        if let Some(p) = state.platform.as_ref().filter(|p| !p.matches_config(&c)) {
+                            return Err(Error::malformed(
+                                &path,
+                                format!(
+                                    "the index says platform {p}, the image config says {}",
+                                    Platform {
+                                        os: c.os.clone(),
+                                        architecture: c.architecture.clone(),
+                                        variant: c.variant.clone(),
+                                    }
+                                ),
+                            ));
+                        }
+                        state.config = Some(c);
+                        members.push(Member { path, size, digest });
+                        continue;
+                    }
+                    Role::Layer => {}
                 }
                 if let Mode::Assembled { hashed, .. } = mode {
                     if hashed.contains(&(data_start, digest)) {
@@ -770,13 +854,47 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
         return Err(Error::malformed("bundle", "missing member oci-layout/oci-layout"));
     }
     let (image, reference) = index.ok_or_else(|| Error::malformed("bundle", "missing member oci-layout/index.json"))?;
-    let parts =
-        parts.ok_or_else(|| Error::malformed("bundle", format!("missing blob {} (image manifest)", image.digest)))?;
-    if let Some(missing) = expected.get(next_blob) {
-        return Err(Error::malformed("bundle", format!("missing blob {}", missing.digest)));
+    if expected.is_empty() {
+        return Err(Error::malformed(
+            "bundle",
+            format!("missing blob {} (image manifest)", image.digest),
+        ));
     }
-    let config =
-        config.ok_or_else(|| Error::malformed("bundle", format!("missing blob {} (config)", parts.config.digest)))?;
+    if let Some((missing, role)) = expected.get(next_blob) {
+        let what = match role {
+            Role::Top | Role::Manifest(_) => " (image manifest)",
+            Role::Config(_) => " (config)",
+            Role::Layer => "",
+        };
+        return Err(Error::malformed(
+            "bundle",
+            format!("missing blob {}{what}", missing.digest),
+        ));
+    }
+    let mut read = Vec::with_capacity(images.len());
+    for s in images {
+        let (Some(parts), Some(config)) = (s.parts, s.config) else {
+            return Err(Error::malformed(
+                "bundle",
+                format!("image {} is incomplete", s.manifest.digest),
+            ));
+        };
+        read.push((s.manifest, s.platform, parts, config));
+    }
+    let Some((_, _, parts, config)) = read.first().cloned() else {
+        return Err(Error::malformed("bundle", "the bundle holds no image"));
+    };
+    let platforms: Vec<PlatformImage> = read
+        .into_iter()
+        .filter_map(|(manifest, platform, parts, config)| {
+            platform.map(|platform| PlatformImage {
+                manifest,
+                platform,
+                parts,
+                config,
+            })
+        })
+        .collect();
     let outcomes = pool.finish();
     for (id, blob) in streamed {
         let path = super::blob_path(&blob.digest);
@@ -820,8 +938,80 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
         reference,
         parts,
         config,
+        platforms,
         mtime: mtime.unwrap_or(0),
     })
+}
+
+/// What a blob in the expected sequence is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The blob `index.json` names: an image manifest, or an image index.
+    Top,
+    /// The manifest of platform `i` of an index.
+    Manifest(usize),
+    /// The config of image `i`.
+    Config(usize),
+    /// A layer (of one image or several).
+    Layer,
+}
+
+/// One image of the bundle while it is read.
+struct ImageState {
+    manifest: BlobRef,
+    platform: Option<Platform>,
+    parts: Option<ImageParts>,
+    config: Option<ImageConfig>,
+}
+
+impl ImageState {
+    fn new(manifest: BlobRef, platform: Option<Platform>) -> Self {
+        ImageState {
+            manifest,
+            platform,
+            parts: None,
+            config: None,
+        }
+    }
+}
+
+/// Inserts image `i`'s config and layers into the expected sequence at
+/// `at` (right after its manifest): the config, then each layer not already
+/// expected. In a multi-platform bundle (`strict`) a config, and a layer,
+/// must not be a blob expected as a manifest or config elsewhere: the
+/// reader could not tell which part a blob is. A single image keeps the
+/// rule of §3.1 (a config equal to a layer appears once, as the config).
+fn insert_parts(
+    expected: &mut Vec<(BlobRef, Role)>,
+    at: usize,
+    i: usize,
+    parts: &ImageParts,
+    strict: bool,
+) -> Result<()> {
+    let mut new: Vec<(BlobRef, Role)> = Vec::with_capacity(parts.layers.len() + 1);
+    for (b, role) in
+        std::iter::once((&parts.config, Role::Config(i))).chain(parts.layers.iter().map(|l| (l, Role::Layer)))
+    {
+        let old = expected.iter().chain(new.iter()).find(|(e, _)| e.digest == b.digest);
+        match old {
+            None => new.push((b.clone(), role)),
+            Some((_, Role::Layer)) if role == Role::Layer => {}
+            Some((_, Role::Config(j))) if !strict && *j == i && role == Role::Layer => {}
+            Some(_) => {
+                return Err(Error::malformed(
+                    "bundle",
+                    format!(
+                        "blob {} is both a manifest or config and another part of the image",
+                        b.digest
+                    ),
+                ))
+            }
+        }
+    }
+    let tail = expected.split_off(at.min(expected.len()));
+    expected.extend(new);
+    expected.extend(tail);
+    Ok(())
 }
 
 #[cfg(test)]

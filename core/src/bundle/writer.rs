@@ -213,7 +213,7 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
 
     let mut pool = HashPool::new();
     let mut expected = Vec::new();
-    for blob in image.parts.blobs() {
+    for blob in &image.blob_sequence()? {
         let mut src = image.open_blob(blob)?;
         write_all(
             out.w(),

@@ -156,7 +156,21 @@ impl LayoutBuilder {
     /// Writes config, manifest, `index.json` and `oci-layout`. `config` is
     /// the image config (its `rootfs.diff_ids` are filled in from the
     /// uncompressed layers). Returns the manifest descriptor.
-    pub fn finish(self, mut config: serde_json::Value, ref_name: Option<&str>) -> Result<BlobRef> {
+    pub fn finish(self, config: serde_json::Value, ref_name: Option<&str>) -> Result<BlobRef> {
+        let dir = self.dir.clone();
+        let m = self.finish_image(config)?;
+        let mut desc = serde_json::json!({"mediaType": m.media_type, "digest": m.digest.to_string(), "size": m.size});
+        if let Some(r) = ref_name {
+            desc["annotations"] = serde_json::json!({ REF_NAME: r });
+        }
+        write_top_index(&dir, desc)?;
+        Ok(m)
+    }
+
+    /// Writes config and manifest only (no `index.json`): one platform of
+    /// a multi-platform image, which [`write_platform_index`] then lists.
+    /// Returns the manifest descriptor.
+    pub fn finish_image(self, mut config: serde_json::Value) -> Result<BlobRef> {
         config["rootfs"] = serde_json::json!({
             "type": "layers",
             "diff_ids": self.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
@@ -173,18 +187,67 @@ impl LayoutBuilder {
         }))?;
         let mut m = self.blob(&manifest)?;
         m.media_type = MT_OCI_MANIFEST.to_owned();
-        let mut desc = serde_json::json!({"mediaType": m.media_type, "digest": m.digest.to_string(), "size": m.size});
-        if let Some(r) = ref_name {
-            desc["annotations"] = serde_json::json!({ REF_NAME: r });
-        }
-        let index =
-            jcs::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [desc]}))?;
-        let p = self.dir.join("index.json");
-        fs::write(&p, index).ctx("writing", &p)?;
-        let p = self.dir.join("oci-layout");
-        fs::write(&p, OCI_LAYOUT_FILE).ctx("writing", &p)?;
         Ok(m)
     }
+}
+
+/// `index.json` naming one descriptor, and `oci-layout`.
+fn write_top_index(dir: &Path, desc: serde_json::Value) -> Result<()> {
+    let index = jcs::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [desc]}))?;
+    let p = dir.join("index.json");
+    fs::write(&p, index).ctx("writing", &p)?;
+    let p = dir.join("oci-layout");
+    fs::write(&p, OCI_LAYOUT_FILE).ctx("writing", &p)?;
+    Ok(())
+}
+
+/// Writes an image index blob listing `platforms` (each manifest written by
+/// [`LayoutBuilder::finish_image`] into `dir`, with its platform), and an
+/// `index.json` naming that index as the image `ref_name`: a
+/// multi-platform image, as `docker buildx` or `skopeo copy --all` leave
+/// one in a layout. Returns the index descriptor.
+pub fn write_platform_index(
+    dir: &Path,
+    platforms: &[(BlobRef, super::Platform)],
+    ref_name: Option<&str>,
+) -> Result<BlobRef> {
+    let manifests: Vec<serde_json::Value> = platforms
+        .iter()
+        .map(|(m, p)| {
+            let mut platform = serde_json::json!({"os": p.os, "architecture": p.architecture});
+            if let Some(v) = &p.variant {
+                platform["variant"] = serde_json::json!(v);
+            }
+            serde_json::json!({
+                "mediaType": m.media_type, "digest": m.digest.to_string(), "size": m.size, "platform": platform,
+            })
+        })
+        .collect();
+    let bytes = jcs::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": manifests,
+    }))?;
+    let digest = Digest::of(&bytes);
+    let dest = dir.join("blobs").join("sha256").join(digest.hex());
+    fs::write(&dest, &bytes).ctx("writing", &dest)?;
+    let index = BlobRef {
+        media_type: MT_OCI_INDEX.to_owned(),
+        digest,
+        size: bytes.len() as u64,
+    };
+    let mut desc = serde_json::json!({"mediaType": MT_OCI_INDEX, "digest": digest.to_string(), "size": index.size});
+    if let Some(r) = ref_name {
+        desc["annotations"] = serde_json::json!({ REF_NAME: r });
+    }
+    write_top_index(dir, desc)?;
+    Ok(index)
+}
+
+/// A minimal image config for `os`/`architecture` running `cmd`.
+pub fn platform_config(os: &str, architecture: &str, cmd: &[&str]) -> serde_json::Value {
+    let mut c = basic_config(cmd);
+    c["os"] = serde_json::json!(os);
+    c["architecture"] = serde_json::json!(architecture);
+    c
 }
 
 /// A minimal image config for `linux/amd64` running `cmd`.

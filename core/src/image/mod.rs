@@ -177,14 +177,117 @@ pub struct IndexEntry {
 }
 
 /// An index entry's platform.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Platform {
     /// `os` (`linux`).
     pub os: String,
     /// `architecture`, GOARCH naming (`amd64`, `arm64`).
     pub architecture: String,
     /// `variant` (`v8`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+}
+
+impl Platform {
+    /// This host's platform: `linux` on [`host_architecture`] (no variant
+    /// is required: an index may name one, which any host of that
+    /// architecture is taken to run, as containerd's default matcher does
+    /// for the variants it knows).
+    pub fn is_host(&self) -> bool {
+        self.os == "linux" && self.architecture == host_architecture()
+    }
+
+    /// Whether an image config says it is for this platform (`os`,
+    /// `architecture` and `variant` equal): an index entry whose image is
+    /// for another platform would make a host run what was signed for
+    /// another one.
+    pub fn matches_config(&self, config: &ImageConfig) -> bool {
+        self.os == config.os && self.architecture == config.architecture && self.variant == config.variant
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Most platform manifests a multi-platform image may name (each is read
+/// and parsed, and its blobs carried, so the bound is on work before any
+/// signature is checked). Indexes of public images name up to about ten.
+pub const MAX_PLATFORMS: usize = 16;
+
+/// One platform manifest of an image index: its descriptor and platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformManifest {
+    /// The image manifest descriptor.
+    pub manifest: BlobRef,
+    /// The platform the index says it is for.
+    pub platform: Platform,
+}
+
+/// Parses an image index *blob* (the image of a multi-platform bundle or
+/// source) into its platform manifests, refusing anything whose meaning
+/// would be unclear (spec/bundle-format.md §5.5): no entry or more than
+/// [`MAX_PLATFORMS`]; an entry that is not an image manifest (a nested
+/// index, an artifact); an entry without a platform, or with platform
+/// `unknown` (buildx's attestation manifests); one manifest digest or one
+/// platform listed twice (a runtime would pick one of them, the signer
+/// meant the other).
+pub fn parse_platform_index(what: &str, bytes: &[u8]) -> Result<Vec<PlatformManifest>> {
+    let entries = parse_index(what, bytes)?;
+    if entries.is_empty() {
+        return Err(Error::malformed(what, "the image index names no manifest"));
+    }
+    if entries.len() > MAX_PLATFORMS {
+        return Err(Error::malformed(
+            what,
+            format!(
+                "the image index names {} manifests, more than {MAX_PLATFORMS}",
+                entries.len()
+            ),
+        ));
+    }
+    let mut out: Vec<PlatformManifest> = Vec::with_capacity(entries.len());
+    for e in entries {
+        if !MANIFEST_TYPES.contains(&e.manifest.media_type.as_str()) {
+            return Err(Error::malformed(
+                what,
+                format!(
+                    "entry {} has media type {:?}: an index may only name image manifests",
+                    e.manifest.digest, e.manifest.media_type
+                ),
+            ));
+        }
+        let platform = e
+            .platform
+            .filter(|p| p.os != "unknown" && p.architecture != "unknown" && !p.os.is_empty())
+            .ok_or_else(|| {
+                Error::malformed(
+                    what,
+                    format!("entry {} names no platform (os and architecture)", e.manifest.digest),
+                )
+            })?;
+        if out.iter().any(|o| o.manifest.digest == e.manifest.digest) {
+            return Err(Error::malformed(
+                what,
+                format!("manifest {} is listed twice", e.manifest.digest),
+            ));
+        }
+        if out.iter().any(|o| o.platform == platform) {
+            return Err(Error::malformed(what, format!("platform {platform} is listed twice")));
+        }
+        out.push(PlatformManifest {
+            manifest: e.manifest,
+            platform,
+        });
+    }
+    Ok(out)
 }
 
 /// This machine's architecture in GOARCH naming (what indexes say).

@@ -11,8 +11,8 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Take};
 use std::path::{Path, PathBuf};
 
 use super::{
-    parse_config, parse_index, parse_manifest, BlobRef, ImageParts, MAX_JSON_BLOB, MT_OCI_CONFIG, MT_OCI_LAYER_TAR,
-    MT_OCI_MANIFEST,
+    parse_config, parse_index, parse_manifest, parse_platform_index, BlobRef, ImageParts, Platform, MAX_JSON_BLOB,
+    MT_OCI_CONFIG, MT_OCI_INDEX, MT_OCI_LAYER_TAR, MT_OCI_MANIFEST,
 };
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -43,9 +43,26 @@ pub struct SourceImage {
     pub manifest: BlobRef,
     /// The manifest bytes (verified against `manifest.digest`).
     pub manifest_bytes: Vec<u8>,
-    /// Config and layers.
+    /// Config and layers (of a multi-platform image: the first platform's).
     pub parts: ImageParts,
+    /// The platform manifests of a multi-platform image, in index order
+    /// (`manifest` and `manifest_bytes` are then the image index); empty
+    /// for a single image.
+    pub platforms: Vec<SourcePlatform>,
     store: BlobStore,
+}
+
+/// One platform of a multi-platform source image.
+#[derive(Debug, Clone)]
+pub struct SourcePlatform {
+    /// Its image manifest descriptor.
+    pub manifest: BlobRef,
+    /// The manifest bytes (verified against `manifest.digest`).
+    pub manifest_bytes: Vec<u8>,
+    /// The platform the index names.
+    pub platform: Platform,
+    /// Its config and layers.
+    pub parts: ImageParts,
 }
 
 impl SourceImage {
@@ -110,6 +127,9 @@ impl SourceImage {
             return Err(Error::malformed("image manifest", "larger than 4 MiB"));
         }
         let manifest_bytes = store.read_blob_verified(&manifest)?;
+        if manifest.media_type == MT_OCI_INDEX {
+            return Self::open_index(store, reference, manifest, manifest_bytes);
+        }
         let parts = parse_manifest(
             &format!("image manifest {}", manifest.digest),
             &manifest_bytes,
@@ -120,8 +140,113 @@ impl SourceImage {
             manifest,
             manifest_bytes,
             parts,
+            platforms: Vec::new(),
             store,
         })
+    }
+
+    /// A multi-platform image: the index (already read and its digest
+    /// checked) and every platform manifest it names, each read, checked
+    /// and parsed. A platform whose manifest is not in the layout (a
+    /// partial copy) is refused: a bundle carries every platform.
+    fn open_index(store: BlobStore, reference: Option<String>, index: BlobRef, index_bytes: Vec<u8>) -> Result<Self> {
+        let what = format!("image index {}", index.digest);
+        let entries = parse_platform_index(&what, &index_bytes)?;
+        let mut platforms = Vec::with_capacity(entries.len());
+        for e in entries {
+            if e.manifest.size > MAX_JSON_BLOB {
+                return Err(Error::malformed(
+                    format!("image manifest {} ({})", e.manifest.digest, e.platform),
+                    "larger than 4 MiB",
+                ));
+            }
+            let bytes = store.read_blob_verified(&e.manifest).map_err(|err| {
+                Error::malformed(
+                    &what,
+                    format!(
+                        "the manifest of platform {} ({}) cannot be read: {err} \
+                         (every platform the index names must be in the layout)",
+                        e.platform, e.manifest.digest
+                    ),
+                )
+            })?;
+            let parts = parse_manifest(
+                &format!("image manifest {} ({})", e.manifest.digest, e.platform),
+                &bytes,
+                &e.manifest.media_type,
+            )?;
+            platforms.push(SourcePlatform {
+                manifest: e.manifest,
+                manifest_bytes: bytes,
+                platform: e.platform,
+                parts,
+            });
+        }
+        let parts = platforms
+            .first()
+            .map(|p| p.parts.clone())
+            .ok_or_else(|| Error::malformed(&what, "the image index names no manifest"))?;
+        Ok(SourceImage {
+            reference,
+            manifest: index,
+            manifest_bytes: index_bytes,
+            parts,
+            platforms,
+            store,
+        })
+    }
+
+    /// Platform `i` of a multi-platform image as a single image (its
+    /// manifest and parts, the same blob source), for what reads one
+    /// image's layers (diff_ids, SBOM).
+    pub fn platform_image(&self, i: usize) -> Option<SourceImage> {
+        let p = self.platforms.get(i)?;
+        Some(SourceImage {
+            reference: self.reference.clone(),
+            manifest: p.manifest.clone(),
+            manifest_bytes: p.manifest_bytes.clone(),
+            parts: p.parts.clone(),
+            platforms: Vec::new(),
+            store: self.store.clone(),
+        })
+    }
+
+    /// The blobs a bundle of this image carries after its top manifest
+    /// (spec/bundle-format.md §5.2), in order: a single image's config and
+    /// distinct layers; for a multi-platform image, for each platform in
+    /// index order its manifest, its config and its layers not already
+    /// listed. A config or manifest digest that appears twice is refused
+    /// (the reader could not tell which part it is).
+    pub fn blob_sequence(&self) -> Result<Vec<BlobRef>> {
+        if self.platforms.is_empty() {
+            return Ok(self.parts.blobs().into_iter().cloned().collect());
+        }
+        let mut out: Vec<BlobRef> = Vec::new();
+        let mut unique = vec![self.manifest.digest];
+        for p in &self.platforms {
+            for b in std::iter::once(&p.manifest).chain(std::iter::once(&p.parts.config)) {
+                if unique.contains(&b.digest) || out.iter().any(|o| o.digest == b.digest) {
+                    return Err(Error::malformed(
+                        format!("image index {}", self.manifest.digest),
+                        format!("blob {} appears twice as a manifest or config", b.digest),
+                    ));
+                }
+                unique.push(b.digest);
+                out.push(b.clone());
+            }
+            for l in &p.parts.layers {
+                if unique.contains(&l.digest) {
+                    return Err(Error::malformed(
+                        format!("image index {}", self.manifest.digest),
+                        format!("layer {} is also a manifest or config", l.digest),
+                    ));
+                }
+                if !out.iter().any(|o| o.digest == l.digest) {
+                    out.push(l.clone());
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn open_docker_archive(path: &Path, reference: Option<String>) -> Result<Self> {
@@ -209,6 +334,7 @@ impl SourceImage {
             manifest,
             manifest_bytes,
             parts: ImageParts { config, layers },
+            platforms: Vec::new(),
             store: BlobStore::Tar {
                 path: tar_path,
                 members,

@@ -54,8 +54,21 @@ pub(crate) fn write_bundle(
     // bundle writer (kernel copy, hashed on its workers) gets a spinner.
     let total = src.parts.layers.iter().map(|l| l.size).sum();
     let reading = Local::bytes("layers", total);
-    let attested = cerro_attest::statements_with(manifest, src, opts, &|n| reading.advance(n))?;
+    let mut attested = cerro_attest::statements_with(manifest, src, opts, &|n| reading.advance(n))?;
     reading.finish();
+    if !src.platforms.is_empty() {
+        // A multi-platform image: the pass above read the first platform
+        // (its SBOM is the bundle's); every other platform's layers are
+        // read once more for their diff_ids, which the statement binds.
+        let mut each = vec![attested.diff_ids.clone()];
+        for i in 1..src.platforms.len() {
+            let view = src
+                .platform_image(i)
+                .ok_or_else(|| Error::malformed("image index", format!("no platform {i}")))?;
+            each.push(cerro_attest::layers::diff_ids(&view)?);
+        }
+        attested.diff_ids = cerro_core::pack::LayerDiffIds::of_platforms(each);
+    }
     let module = cerro_selinux::generate(manifest, selinux).map_err(Error::from)?;
     let writing = Local::spinner(&format!("writing {}", output.display()));
     PackRequest {

@@ -387,7 +387,16 @@ fn as_runtime(a: &VerifyArgs) -> Result<ExitCode> {
         .with_context(|| format!("reading bundle {}", a.file.display()))?;
     let image = bundle.image.digest;
     let release = bundle.member(RELEASE_ATTESTATION).map(|m| m.digest);
-    let images = [image];
+    // A multi-platform image: what a runtime on this host would name, the
+    // manifest it selects for this platform and the index (none for this
+    // platform: the index alone, which the decision refuses, saying why).
+    let mut images: Vec<Digest> = bundle
+        .platforms
+        .iter()
+        .filter(|p| p.platform.is_host())
+        .map(|p| p.manifest.digest)
+        .collect();
+    images.push(image);
     let d = match host.now() {
         Ok(now) => host.preview(&Request {
             component: "ct",
@@ -400,6 +409,7 @@ fn as_runtime(a: &VerifyArgs) -> Result<ExitCode> {
             given_labels: None,
             lookup_error: None,
             rootfs_chain: None,
+            pull: false,
         }),
         Err(e) => return Err(e.into()),
     };
