@@ -90,9 +90,9 @@ impl Registry {
     /// client: credentials from the auth files, HTTPS unless `insecure` or
     /// the registry is on the loopback interface.
     pub fn connect(reference: &str, opts: &Options) -> Result<Self, Error> {
-        let parsed: Reference = reference.parse().map_err(|e| Error::BadReference {
+        let parsed: Reference = crate::reference::parse(reference).map_err(|reason| Error::BadReference {
             reference: reference.to_owned(),
-            reason: format!("{e}"),
+            reason,
         })?;
         let registry = parsed.resolve_registry().to_owned();
         let files = if opts.auth_files.is_empty() {
@@ -140,8 +140,11 @@ impl Registry {
             target: registry.clone(),
             message,
         };
-        let http = transport::client(&pems, false).map_err(setup)?;
-        let blob_http = transport::client(&pems, true).map_err(setup)?;
+        // A plain-HTTP loopback registry speaks no TLS (an HTTPS redirect
+        // or token realm from it fails closed, for want of roots).
+        let system_roots = !(plain_http && is_loopback(&registry));
+        let http = transport::client(&pems, false, system_roots).map_err(setup)?;
+        let blob_http = transport::client(&pems, true, system_roots).map_err(setup)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -32,6 +32,7 @@ mod fetch;
 mod hostile;
 mod progress;
 mod push;
+mod reference;
 mod retry;
 pub mod tlog;
 mod tls;

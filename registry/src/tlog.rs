@@ -124,7 +124,7 @@ pub fn submit(
         target: shown.clone(),
         message,
     };
-    let client = transport::client(&[], false).map_err(&net)?;
+    let client = transport::client(&[], false, true).map_err(&net)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -182,7 +182,7 @@ pub fn get_document(url: &str, max: u64) -> Result<Vec<u8>, Error> {
         target: url.to_owned(),
         message,
     };
-    let client = transport::client(&[], false).map_err(&net)?;
+    let client = transport::client(&[], false, true).map_err(&net)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -233,7 +233,7 @@ impl ReadSide {
     /// fragment); nothing is requested yet.
     pub fn new(url: &str) -> Result<Self, Error> {
         let base = LogEndpoint::parse(url)?.url;
-        let client = transport::client(&[], false).map_err(|message| Error::Network {
+        let client = transport::client(&[], false, true).map_err(|message| Error::Network {
             op: "preparing to read",
             target: url.to_owned(),
             message,
@@ -452,7 +452,7 @@ pub fn cosign(
     if ask.is_empty() {
         return Ok((proof.clone(), finish(outcomes)));
     }
-    let client = transport::client(&[], false).map_err(|message| Error::Network {
+    let client = transport::client(&[], false, true).map_err(|message| Error::Network {
         op: "preparing to ask the witnesses",
         target: read.unwrap_or_default().to_owned(),
         message,

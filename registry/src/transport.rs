@@ -111,8 +111,11 @@ pub(crate) fn redirect_verdict(first: &Url, next: &Url, hops: usize, cdn: bool) 
 
 /// A client with the registry's certificate authorities (`cas`, PEM), the
 /// timeouts, and the redirect policy of [`redirect_verdict`] (`cdn`: for
-/// blob downloads).
-pub(crate) fn client(cas: &[Vec<u8>], cdn: bool) -> Result<reqwest::Client, String> {
+/// blob downloads). With `system_roots`, the system's roots too; without,
+/// `cas` only: for a plain-HTTP registry on the loopback interface, which
+/// needs no TLS at all, loading and parsing the system's some 150 roots
+/// (about 20 ms) would be the slowest part of its small requests.
+pub(crate) fn client(cas: &[Vec<u8>], cdn: bool, system_roots: bool) -> Result<reqwest::Client, String> {
     let certs = cas
         .iter()
         .map(|pem| reqwest::Certificate::from_pem(pem).map_err(|e| e.to_string()))
@@ -127,10 +130,15 @@ pub(crate) fn client(cas: &[Vec<u8>], cdn: bool) -> Result<reqwest::Client, Stri
             Err(why) => attempt.error(why),
         }
     });
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    let builder = if system_roots {
+        builder.tls_certs_merge(certs)
+    } else {
+        builder.tls_certs_only(certs)
+    };
+    builder
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
-        .tls_certs_merge(certs)
         .redirect(policy)
         .user_agent(concat!("cerro-torre/", env!("CARGO_PKG_VERSION")))
         .build()
