@@ -151,6 +151,13 @@ const NEVER: &[Never] = &[
         why: "the pull-time gate decides through cerro-enforce like the shim and the hook \
               (cerro-policy only through it): no registry client, no generator, no front end",
     },
+    Never {
+        from: "cerro-import",
+        to: ANY,
+        except: &["cerro-core"],
+        why: "the importers read recipes as data into core's draft manifest: they link cerro-core and \
+              nothing else of ours (no network: fetching debian:PKG would go through cerro-registry, driven by ct)",
+    },
 ];
 
 /// Crates that speak HTTP, HTTP/2 or gRPC.
@@ -471,6 +478,7 @@ const CRATES: &[&str] = &[
     "cerro-image-verifier",
     "cerro-enforce-c",
     "cerro-integration",
+    "cerro-import",
 ];
 
 fn id(name: &str) -> String {
