@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 use sha1::Sha1;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 
 use crate::error::{ImportError, IoContext, Result};
 
@@ -65,6 +65,7 @@ pub struct Measured {
     pub size: u64,
     pub sha256: [u8; 32],
     pub sha1: [u8; 20],
+    pub sha512: [u8; 64],
 }
 
 impl Measured {
@@ -91,6 +92,7 @@ pub fn measure(recipe: &str, field: &str, dir: &Path, name: &str, limit: u64) ->
     }
     let mut s256 = Sha256::new();
     let mut s1 = Sha1::new();
+    let mut s512 = Sha512::new();
     let mut size = 0u64;
     let mut r = f.take(limit.saturating_add(1));
     let mut buf = vec![0u8; 1 << 16];
@@ -104,6 +106,7 @@ pub fn measure(recipe: &str, field: &str, dir: &Path, name: &str, limit: u64) ->
         let chunk = buf.get(..n).unwrap_or_default();
         s256.update(chunk);
         s1.update(chunk);
+        s512.update(chunk);
         size += n as u64;
     }
     if size > limit {
@@ -117,6 +120,7 @@ pub fn measure(recipe: &str, field: &str, dir: &Path, name: &str, limit: u64) ->
         size,
         sha256: s256.finalize().into(),
         sha1: s1.finalize().into(),
+        sha512: s512.finalize().into(),
     })
 }
 
