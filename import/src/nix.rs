@@ -324,6 +324,74 @@ impl Derivation {
         ])
     }
 
+    /// The ATerm text Nix writes for this derivation: for every derivation
+    /// [`parse`] accepts, `to_aterm(parse(bytes)) == bytes` (the fuzz check
+    /// `nix_drv` holds it to that).
+    pub fn to_aterm(&self) -> Vec<u8> {
+        fn q(out: &mut String, s: &str) {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        fn list<T>(out: &mut String, items: &[T], mut f: impl FnMut(&mut String, &T)) {
+            out.push('[');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                f(out, x);
+            }
+            out.push(']');
+        }
+        let mut o = String::from("Derive(");
+        list(&mut o, &self.outputs, |o, x| {
+            o.push('(');
+            q(o, &x.name);
+            o.push(',');
+            q(o, &x.path);
+            o.push(',');
+            q(o, &x.hash_algo);
+            o.push(',');
+            q(o, &x.hash);
+            o.push(')');
+        });
+        o.push(',');
+        list(&mut o, &self.input_drvs, |o, (d, outs)| {
+            o.push('(');
+            q(o, d);
+            o.push(',');
+            list(o, outs, |o, s| q(o, s));
+            o.push(')');
+        });
+        o.push(',');
+        list(&mut o, &self.input_srcs, |o, s| q(o, s));
+        o.push(',');
+        q(&mut o, &self.system);
+        o.push(',');
+        q(&mut o, &self.builder);
+        o.push(',');
+        list(&mut o, &self.args, |o, s| q(o, s));
+        o.push(',');
+        list(&mut o, &self.env, |o, (k, v)| {
+            o.push('(');
+            q(o, k);
+            o.push(',');
+            q(o, v);
+            o.push(')');
+        });
+        o.push(')');
+        o.into_bytes()
+    }
+
     fn env(&self, k: &str) -> Option<&str> {
         self.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
@@ -484,6 +552,8 @@ mod tests {
         assert_eq!(split_name("greet-1.0"), ("greet", "1.0"));
         assert_eq!(split_name("foo-bar-2.1-pre"), ("foo-bar", "2.1-pre"));
         assert_eq!(split_name("nover"), ("nover", ""));
+        let text = drv("(\"name\",\"greet-1.0\"),(\"weird\",\"a\\tb\\nc \\\"q\\\" \\\\\")");
+        assert_eq!(parse("t.drv", text.as_bytes()).unwrap().to_aterm(), text.as_bytes());
     }
 
     #[test]
