@@ -254,10 +254,10 @@ pub enum Command {
         keep: Option<PathBuf>,
     },
     /// Draft a package manifest from a distribution's recipe, read as data (never run): a
-    /// Debian .dsc with its files, an Alpine APKBUILD or a Nix .drv (spec/import.md). Every
+    /// Debian .dsc with its files, an Alpine APKBUILD, a Nix .drv or an RPM .spec (spec/import.md). Every
     /// digest the recipe gives is checked; a hostile recipe is refused and nothing is written.
     Import {
-        /// debian:FILE.dsc, alpine:APKBUILD or nix:FILE.drv (or such a path).
+        /// debian:FILE.dsc, alpine:APKBUILD, nix:FILE.drv or fedora:FILE.spec (or such a path).
         source: String,
         /// The draft manifest to write (TOML).
         #[arg(short, long)]

@@ -3,7 +3,8 @@
 //!
 //! Each importer parses one recipe format — a Debian source package's
 //! `.dsc` with the files beside it ([`debian`]), an Alpine `APKBUILD`
-//! ([`alpine`]), a Nix store derivation ([`nix`]) — and returns an
+//! ([`alpine`]), a Nix store derivation ([`nix`]), an RPM `.spec`
+//! ([`fedora`]) — and returns an
 //! [`Imported`]: the draft manifest (`[package]`, `[provenance]` with the
 //! upstream source and its digest, the recipe and its digest, every patch
 //! with its digest in order, `[build]`) and the [`Evidence`] of what was
@@ -24,6 +25,7 @@ pub mod deb822;
 pub mod debian;
 mod error;
 mod evidence;
+pub mod fedora;
 mod files;
 pub mod nix;
 pub mod pgp;
@@ -72,6 +74,8 @@ pub enum Source {
     Alpine(PathBuf),
     /// A store derivation (`nix:FILE.drv` or a path ending in `.drv`).
     NixDrv(PathBuf),
+    /// An RPM spec file (`fedora:FILE.spec` or a path ending in `.spec`).
+    RpmSpec(PathBuf),
 }
 
 impl Source {
@@ -99,8 +103,10 @@ impl Source {
             return Ok(Source::NixDrv(rest.into()));
         }
         if let Some(rest) = arg.strip_prefix("fedora:") {
-            let _ = rest;
-            return Err(bad("the Fedora importer (.spec, .src.rpm) is not implemented yet"));
+            if rest.ends_with(".spec") {
+                return Ok(Source::RpmSpec(rest.into()));
+            }
+            return Err(bad("fedora: takes a .spec file; .src.rpm is not implemented"));
         }
         let p = Path::new(arg);
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -110,9 +116,11 @@ impl Source {
             Ok(Source::Alpine(p.into()))
         } else if name.ends_with(".drv") {
             Ok(Source::NixDrv(p.into()))
+        } else if name.ends_with(".spec") {
+            Ok(Source::RpmSpec(p.into()))
         } else {
             Err(bad(
-                "expected debian:FILE.dsc, alpine:APKBUILD or nix:FILE.drv (or a path ending in .dsc, named APKBUILD, or ending in .drv)",
+                "expected debian:FILE.dsc, alpine:APKBUILD, nix:FILE.drv or fedora:FILE.spec (or a path ending in .dsc, named APKBUILD, or ending in .drv or .spec)",
             ))
         }
     }
@@ -136,5 +144,6 @@ pub fn import(source: &Source, opts: &Options) -> Result<Imported> {
         Source::DebianDsc(p) => debian::import_dsc(p, opts),
         Source::Alpine(p) => alpine::import_apkbuild(p, opts),
         Source::NixDrv(p) => nix::import_drv(p, opts),
+        Source::RpmSpec(p) => fedora::import_spec(p, opts),
     }
 }
