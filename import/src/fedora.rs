@@ -182,7 +182,7 @@ pub fn parse(recipe: &str, text: &str) -> Result<Spec> {
                         format!("defined twice (line {n})"),
                     ));
                 }
-                let v = expand(recipe, n, body.trim(), &spec.macros)?;
+                let v = expand(recipe, n, body.trim(), &spec.macros)?.trim().to_string();
                 spec.macros.insert(name.to_string(), v);
                 continue;
             }
@@ -199,7 +199,8 @@ pub fn parse(recipe: &str, text: &str) -> Result<Spec> {
             return Err(refuse(format!("{tag:?} is not a tag")));
         }
         let key = base.to_ascii_lowercase();
-        let value = expand(recipe, n, value.trim(), &spec.macros)?;
+        // rpm expands the line, then takes the value: trimmed after expansion.
+        let value = expand(recipe, n, value.trim(), &spec.macros)?.trim().to_string();
         match spec.tags.get_mut(&key) {
             Some((_, values, _)) if REPEATABLE.contains(&key.as_str()) => values.push(value.clone()),
             Some((_, _, first)) => {
@@ -441,6 +442,10 @@ mod tests {
         assert_eq!(s.get("release"), Some("1"));
         assert_eq!(s.get("source0"), Some("https://x.org/hello-2.12.tar.gz"));
         assert_eq!(s.get("summary"), Some("100% sure"));
+        // Trimmed after expansion, as rpm does (a fuzz finding: the check
+        // wrote the value back and read it trimmed).
+        let t = parse("t.spec", "Summary: x %{?nothere}  \n").unwrap();
+        assert_eq!(t.get("summary"), Some("x"));
         assert_eq!(
             split_requires(&s.tags["buildrequires"].1),
             ["gcc", "make", "gettext >= 0.19"]

@@ -1,9 +1,9 @@
 //! Checks of `ct import`'s recipe readers (`cerro_import`): a `.dsc`'s
 //! armour and deb822 paragraph, an APKBUILD's assignments, a Nix
-//! derivation's ATerm. Each parser must return (never panic) on any bytes,
+//! derivation's ATerm, an RPM spec's preamble. Each parser must return (never panic) on any bytes,
 //! and what it accepts must survive being written back and read again.
 
-use cerro_import::{alpine, deb822, nix, pgp};
+use cerro_import::{alpine, deb822, fedora, nix, pgp};
 
 /// The `.dsc` reader: the OpenPGP armour taken apart, then the paragraph;
 /// an accepted paragraph written back as deb822 parses to the same fields.
@@ -71,4 +71,34 @@ pub fn nix_drv(data: &[u8]) {
         data,
         "an accepted derivation is not printed back as it was read"
     );
+}
+
+/// The `.spec` reader: an accepted preamble written back (macros, then
+/// tags, `%` escaped) reads as the same tags and macros.
+pub fn rpm_spec(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(s) = fedora::parse("fuzz.spec", text) else {
+        return;
+    };
+    let esc = |v: &str| v.replace('%', "%%");
+    let mut out = String::new();
+    for (k, v) in &s.macros {
+        if !matches!(k.as_str(), "name" | "version" | "release" | "epoch") {
+            out.push_str(&format!("%global {k} {}\n", esc(v)));
+        }
+    }
+    for (shown, values, _) in s.tags.values() {
+        for v in values {
+            out.push_str(&format!("{shown}: {}\n", esc(v)));
+        }
+    }
+    let again = fedora::parse("again.spec", &out).expect("an accepted preamble written back parses");
+    let tags = |s: &fedora::Spec| {
+        s.tags
+            .iter()
+            .map(|(k, (_, v, _))| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tags(&s), tags(&again), "tags changed when written back");
+    assert_eq!(s.macros, again.macros, "macros changed when written back");
 }

@@ -26,7 +26,7 @@ mod cgroup;
 pub use cgroup::cgroup;
 pub mod front_ends;
 pub mod import;
-pub use import::{apkbuild, dsc, nix_drv};
+pub use import::{apkbuild, dsc, nix_drv, rpm_spec};
 pub mod tlog;
 pub use tlog::{tlog_checkpoint, tlog_entry_bundle, tlog_note, tlog_proof, tlog_tiles};
 pub mod trust_root;
@@ -78,6 +78,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("dsc", dsc),
     ("apkbuild", apkbuild),
     ("nix_drv", nix_drv),
+    ("rpm_spec", rpm_spec),
 ];
 
 /// The clock every verification in these checks runs at (the one the

@@ -119,6 +119,7 @@ replay_tests!(
     dsc,
     apkbuild,
     nix_drv,
+    rpm_spec,
     hook_state,
     podman_storage,
     registry_artifact,
