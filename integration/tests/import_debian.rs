@@ -478,3 +478,25 @@ fn debian_hello_from_the_mirror_is_imported_and_judged() {
     judge_python_debian(&dsc, &ev);
     judge_dpkg_source(&dsc, d.path(), &manifest);
 }
+
+#[test]
+fn sources_that_name_no_importer_and_clashing_outputs_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.toml");
+    let o = out.to_str().unwrap();
+    for (source, needle) in [
+        ("notes.txt", "expected debian:FILE.dsc"),
+        ("debian:hello", "not implemented"),
+        ("fedora:hello.src.rpm", ".src.rpm is not implemented"),
+    ] {
+        let (code, text) = import(home.path(), &[source, "-o", o]);
+        assert_eq!(code, 78, "{source}: {text}");
+        assert!(text.contains(needle), "{source}: {needle:?} not in {text}");
+    }
+    let dsc = build_greet(d.path());
+    let (code, text) = import(home.path(), &[dsc.to_str().unwrap(), "-o", o, "--evidence", o]);
+    assert_eq!(code, 78, "{text}");
+    assert!(text.contains("name the same file"), "{text}");
+    assert!(!out.exists());
+}
