@@ -54,7 +54,11 @@ pub fn predicate(
         }
         deps.push(up);
         if let Some(from) = &p.imported_from {
-            deps.push(json!({"uri": from, "annotations": {"role": "imported-from"}}));
+            let mut dep = json!({"uri": from, "annotations": {"role": "imported-from"}});
+            if let Some(h) = &p.imported_from_hash {
+                dep["digest"] = sha256(h);
+            }
+            deps.push(dep);
         }
         for patch in &p.patches {
             deps.push(json!({"name": patch.name, "digest": sha256(&patch.digest), "annotations": {"role": "patch"}}));

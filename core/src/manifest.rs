@@ -68,6 +68,11 @@ pub struct Provenance {
     /// The distribution source it was imported from (e.g. `debian:hello_2.10-3.dsc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<String>,
+    /// Digest of the recipe `imported_from` names (the `.dsc`, `APKBUILD`,
+    /// `.drv` file as read by `ct import`), so the draft names the exact
+    /// bytes it came from, not only a file name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from_hash: Option<Digest>,
     /// Patches applied on top of upstream, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patches: Vec<Patch>,
@@ -121,21 +126,52 @@ pub struct ImageRef {
     pub reference: Option<String>,
 }
 
-/// A user-written manifest before `ct pack` fills in `[image]`.
-#[derive(Debug, Clone, Deserialize)]
+/// A manifest before `ct pack` fills in `[image]`: what a user writes, or
+/// what `ct import` drafts from a distribution's recipe. Serialised with
+/// the tables and keys in the order of the bundle manifest (spec/manifest-format.md §6),
+/// so the same draft is always the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Draft {
-    package: Package,
-    #[serde(default)]
-    provenance: Option<Provenance>,
-    #[serde(default)]
-    build: Option<Build>,
-    #[serde(default)]
-    runtime: Option<Runtime>,
-    #[serde(default)]
-    capabilities: Option<Capabilities>,
-    #[serde(default)]
-    image: Option<ImageRef>,
+pub struct DraftManifest {
+    /// What the package is.
+    pub package: Package,
+    /// Where its source came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// How it was built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Build>,
+    /// How it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Runtime>,
+    /// What it needs from the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+    /// The image, when the draft already names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRef>,
+}
+
+impl DraftManifest {
+    /// Checks the rules of spec/manifest-format.md §3 that do not depend on
+    /// the image (every rule a bundle manifest has, `[image]` aside).
+    pub fn validate(&self) -> Result<()> {
+        validate_parts(
+            &self.package,
+            self.provenance.as_ref(),
+            self.build.as_ref(),
+            self.runtime.as_ref(),
+            self.capabilities.as_ref(),
+            self.image.as_ref().and_then(|i| i.reference.as_deref()),
+        )
+    }
+
+    /// The draft as TOML, validated first: the text `ct pack --manifest`
+    /// reads back as this very draft.
+    pub fn to_toml(&self) -> Result<String> {
+        self.validate()?;
+        toml::to_string(self).map_err(|e| Error::malformed("manifest", e.to_string()))
+    }
 }
 
 impl PackageManifest {
@@ -151,7 +187,8 @@ impl PackageManifest {
     /// be absent (it is filled in from the packed image) but, when present,
     /// must name that image.
     pub fn from_draft(text: &str, image: ImageRef) -> Result<Self> {
-        let d: Draft = toml::from_str(text).map_err(|e| Error::malformed("manifest", one_line(&e.to_string())))?;
+        let d: DraftManifest =
+            toml::from_str(text).map_err(|e| Error::malformed("manifest", one_line(&e.to_string())))?;
         if let Some(declared) = &d.image {
             if declared.digest != image.digest {
                 return Err(Error::DigestMismatch {
@@ -191,43 +228,62 @@ impl PackageManifest {
 
     /// Enforces the naming rules of `spec/manifest-format.md`.
     pub fn validate(&self) -> Result<()> {
-        validate_name(&self.package.name)?;
-        validate_version(&self.package.version)?;
-        let mut lines: Vec<(&str, &str)> = Vec::new();
-        let p = &self.package;
-        lines.extend(p.summary.as_deref().map(|v| ("package.summary", v)));
-        lines.extend(p.license.as_deref().map(|v| ("package.license", v)));
-        lines.extend(p.homepage.as_deref().map(|v| ("package.homepage", v)));
-        lines.extend(self.image.reference.as_deref().map(|v| ("image.reference", v)));
-        if let Some(pr) = &self.provenance {
-            lines.push(("provenance.upstream", &pr.upstream));
-            lines.extend(pr.imported_from.as_deref().map(|v| ("provenance.imported_from", v)));
-            lines.extend(pr.patches.iter().map(|x| ("provenance.patches.name", x.name.as_str())));
-            if !pr.upstream.contains("://") {
-                return Err(Error::malformed("manifest.toml", "provenance.upstream must be a URL"));
-            }
-        }
-        if let Some(b) = &self.build {
-            lines.extend(b.system.as_deref().map(|v| ("build.system", v)));
-            lines.extend(b.builder.as_deref().map(|v| ("build.builder", v)));
-        }
-        if let Some(r) = &self.runtime {
-            lines.extend(r.entrypoint.iter().map(|v| ("runtime.entrypoint", v.as_str())));
-            lines.extend(r.user.as_deref().map(|v| ("runtime.user", v)));
-        }
-        for (field, value) in lines {
-            check_line(field, value)?;
-        }
-        if let Some(c) = &self.capabilities {
-            c.validate()?;
-        }
-        if let Some(h) = &p.homepage {
-            if !h.contains("://") {
-                return Err(Error::malformed("manifest.toml", "package.homepage must be a URL"));
-            }
-        }
-        Ok(())
+        validate_parts(
+            &self.package,
+            self.provenance.as_ref(),
+            self.build.as_ref(),
+            self.runtime.as_ref(),
+            self.capabilities.as_ref(),
+            self.image.reference.as_deref(),
+        )
     }
+}
+
+/// The rules of spec/manifest-format.md §3, shared by the bundle manifest
+/// and the draft (one check, one place).
+fn validate_parts(
+    p: &Package,
+    provenance: Option<&Provenance>,
+    build: Option<&Build>,
+    runtime: Option<&Runtime>,
+    capabilities: Option<&Capabilities>,
+    image_reference: Option<&str>,
+) -> Result<()> {
+    validate_name(&p.name)?;
+    validate_version(&p.version)?;
+    let mut lines: Vec<(&str, &str)> = Vec::new();
+    lines.extend(p.summary.as_deref().map(|v| ("package.summary", v)));
+    lines.extend(p.license.as_deref().map(|v| ("package.license", v)));
+    lines.extend(p.homepage.as_deref().map(|v| ("package.homepage", v)));
+    lines.extend(image_reference.map(|v| ("image.reference", v)));
+    if let Some(pr) = provenance {
+        lines.push(("provenance.upstream", &pr.upstream));
+        lines.extend(pr.imported_from.as_deref().map(|v| ("provenance.imported_from", v)));
+        lines.extend(pr.patches.iter().map(|x| ("provenance.patches.name", x.name.as_str())));
+        if !pr.upstream.contains("://") {
+            return Err(Error::malformed("manifest.toml", "provenance.upstream must be a URL"));
+        }
+    }
+    if let Some(b) = build {
+        lines.extend(b.system.as_deref().map(|v| ("build.system", v)));
+        lines.extend(b.builder.as_deref().map(|v| ("build.builder", v)));
+    }
+    if let Some(r) = runtime {
+        lines.extend(r.entrypoint.iter().map(|v| ("runtime.entrypoint", v.as_str())));
+        lines.extend(r.user.as_deref().map(|v| ("runtime.user", v)));
+    }
+    for (field, value) in lines {
+        check_line(field, value)?;
+    }
+    if let Some(c) = capabilities {
+        c.validate()?;
+    }
+    if let Some(h) = &p.homepage {
+        if !h.contains("://") {
+            return Err(Error::malformed("manifest.toml", "package.homepage must be a URL"));
+        }
+    }
+    Ok(())
 }
 
 fn one_line(s: &str) -> String {
@@ -340,6 +396,26 @@ mod tests {
         assert!(PackageManifest::parse(&base.replace("hello", "Hello")).is_err());
         assert!(PackageManifest::parse(&base.replace(D, "sha256:00")).is_err());
         assert!(PackageManifest::parse("[package]\nname = \"hello\"\nversion = \"1\"\n").is_err());
+    }
+
+    #[test]
+    fn a_draft_is_written_in_the_canonical_order_and_read_back() {
+        let text = format!(
+            "[package]\nname = \"hello\"\nversion = \"2.10-3\"\n\n[provenance]\nupstream = \"https://ftp.gnu.org/gnu/hello/\"\nupstream_hash = \"{D}\"\nimported_from = \"debian:hello_2.10-3.dsc\"\nimported_from_hash = \"{D}\"\n\n[[provenance.patches]]\nname = \"a.patch\"\ndigest = \"{D}\"\n\n[build]\nsystem = \"debian\"\n"
+        );
+        let d: DraftManifest = toml::from_str(&text).unwrap();
+        assert_eq!(d.to_toml().unwrap(), text);
+        let image = ImageRef {
+            digest: Digest::parse(D).unwrap(),
+            reference: None,
+        };
+        let m = PackageManifest::from_draft(&text, image).unwrap();
+        let h = m.provenance.as_ref().and_then(|p| p.imported_from_hash);
+        assert_eq!(h, Some(Digest::parse(D).unwrap()));
+        let mut bad = d.clone();
+        bad.package.name = "Hello".into();
+        assert!(bad.to_toml().is_err(), "a draft is validated before it is written");
+        assert!(toml::from_str::<DraftManifest>(&text.replace(D, "sha256:00")).is_err());
     }
 
     #[test]

@@ -290,6 +290,26 @@ pub enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
+    /// Draft a package manifest from a distribution's recipe, read as data (never run): a
+    /// Debian .dsc with its files, an Alpine APKBUILD, a Nix .drv or an RPM .spec (spec/import.md). Every
+    /// digest the recipe gives is checked; a hostile recipe is refused and nothing is written.
+    Import {
+        /// debian:FILE.dsc, alpine:APKBUILD, nix:FILE.drv or fedora:FILE.spec (or such a path).
+        source: String,
+        /// The draft manifest to write (TOML).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Where to write the evidence (JSON); default: beside the output, FILE.evidence.json.
+        #[arg(long, value_name = "FILE")]
+        evidence: Option<PathBuf>,
+        /// An OpenPGP keyring: a signed .dsc must verify under it (with gpgv); without it a
+        /// signature is parsed and recorded as not checked.
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
+        /// The upstream URL, when the recipe does not give one (or to override it).
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -158,6 +158,13 @@ const NEVER: &[Never] = &[
         why: "the exporter takes the verifier's proof and writes files: it verifies nothing, decides nothing, \
               and reaches no registry, log or front end",
     },
+    Never {
+        from: "cerro-import",
+        to: ANY,
+        except: &["cerro-core"],
+        why: "the importers read recipes as data into core's draft manifest: they link cerro-core and \
+              nothing else of ours (no network: fetching debian:PKG would go through cerro-registry, driven by ct)",
+    },
 ];
 
 /// Crates that speak HTTP, HTTP/2 or gRPC.
@@ -479,6 +486,7 @@ const CRATES: &[&str] = &[
     "cerro-enforce-c",
     "cerro-integration",
     "cerro-export",
+    "cerro-import",
 ];
 
 fn id(name: &str) -> String {

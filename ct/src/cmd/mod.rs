@@ -4,6 +4,7 @@ mod demo;
 mod diff;
 mod doctor;
 mod export;
+mod import;
 mod keys;
 pub mod load;
 mod log;
@@ -35,6 +36,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policy(p) => return policy::policy(p),
         Command::Log(l) if log::standalone(l) => return log::run(l),
         Command::Witness(w) if witness::standalone(w) => return witness::run(w),
+        Command::Import {
+            source,
+            output,
+            evidence,
+            keyring,
+            upstream,
+        } => {
+            return import::import(
+                source,
+                output,
+                evidence.as_deref(),
+                keyring.as_deref(),
+                upstream.as_deref(),
+            )
+        }
         _ => {}
     }
     let ctx = Ctx::new(&cli)?;
@@ -168,6 +184,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Man { .. }
         | Command::Completions { .. }
         | Command::Demo { .. }
+        | Command::Import { .. }
         | Command::Policy(_) => {
             unreachable!("handled above")
         }

@@ -19,11 +19,14 @@
 //! take the parser as an argument (nothing may link a front end or the
 //! registry crate); they are not in [`TARGETS`]. The shim's cgroup and
 //! mountinfo text readers are compiled in by path (`cgroup`). Core's
-//! transparency-log parsers are in [`tlog`].
+//! transparency-log parsers are in [`tlog`]; `ct import`'s recipe readers
+//! in [`import`].
 
 mod cgroup;
 pub use cgroup::cgroup;
 pub mod front_ends;
+pub mod import;
+pub use import::{apkbuild, dsc, nix_drv, rpm_spec};
 pub mod tlog;
 pub use tlog::{tlog_checkpoint, tlog_entry_bundle, tlog_note, tlog_proof, tlog_tiles};
 pub mod trust_root;
@@ -72,6 +75,10 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("runtime_config", runtime_config),
     ("trust_root", trust_root),
     ("revocation_list", revocation_list),
+    ("dsc", dsc),
+    ("apkbuild", apkbuild),
+    ("nix_drv", nix_drv),
+    ("rpm_spec", rpm_spec),
 ];
 
 /// The clock every verification in these checks runs at (the one the
