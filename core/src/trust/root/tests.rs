@@ -300,7 +300,12 @@ fn the_tally_does_not_count_a_key_the_list_revokes() {
     let mut store = TrustStore::new();
     store.insert(a.clone()).unwrap();
     store.insert(b.clone()).unwrap();
-    assert_eq!(store.tally(&fps, NOW, TrustLevel::Full, &|_| None).counted, 2);
+    assert_eq!(
+        store
+            .tally(&fps, crate::trust::TallyTime::now(NOW), TrustLevel::Full, &|_| None)
+            .counted,
+        2
+    );
     store.set_revocation(list(
         1,
         NOW,
@@ -316,12 +321,30 @@ fn the_tally_does_not_count_a_key_the_list_revokes() {
         ],
         vec![],
     ));
-    let t = store.tally(&fps, NOW, TrustLevel::Full, &|_| None);
+    let t = store.tally(&fps, crate::trust::TallyTime::now(NOW), TrustLevel::Full, &|_| None);
     assert_eq!(t.counted, 1);
     assert_eq!(t.verdicts[0].status, crate::trust::SignerStatus::Revoked);
     // From `after` on, b stops counting too.
-    let t = store.tally(&fps, NOW + 100, TrustLevel::Full, &|_| None);
+    let t = store.tally(&fps, crate::trust::TallyTime::now(NOW + 100), TrustLevel::Full, &|_| {
+        None
+    });
     assert_eq!(t.counted, 0);
+    // "From T": a release the witnesses saw before T was signed before the
+    // compromise the entry records, so b counts, and the verdict says why;
+    // witnessed at or after T, it does not. An undated entry (a) refuses
+    // whatever the witnesses saw.
+    let at = |w| crate::trust::TallyTime::witnessed(NOW + 200, Some(w));
+    let t = store.tally(&fps, at(NOW + 99), TrustLevel::Full, &|_| None);
+    assert_eq!(t.counted, 1);
+    assert_eq!(t.verdicts[0].status, crate::trust::SignerStatus::Revoked);
+    assert_eq!(
+        t.verdicts[1].time,
+        Some(crate::trust::TimeNote::RevokedAfterWitnessed {
+            after: NOW + 100,
+            witnessed: NOW + 99
+        })
+    );
+    assert_eq!(store.tally(&fps, at(NOW + 100), TrustLevel::Full, &|_| None).counted, 0);
 }
 
 #[test]
