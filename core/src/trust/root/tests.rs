@@ -421,3 +421,46 @@ fn the_home_installs_a_revocation_list_under_the_root() {
 }
 
 use std::fs;
+
+/// Which quorum defines trusted time (spec/policy.md §1.7): the policy's
+/// when it requires witnesses, else the root's when it does, else none.
+#[test]
+fn trusted_time_uses_the_policy_s_witness_quorum_else_the_root_s() {
+    use crate::policy_interface::{NoPolicy, Policy, PolicyDecision, PolicyInput};
+    use crate::verify::time_quorum;
+    struct Q(usize, usize);
+    impl Policy for Q {
+        fn evaluate(&self, _: &PolicyInput<'_>) -> PolicyDecision {
+            unreachable!("not asked")
+        }
+        fn log_quorum(&self) -> usize {
+            self.0
+        }
+        fn witness_quorum(&self) -> usize {
+            self.1
+        }
+    }
+    let mut store = TrustStore::new();
+    assert_eq!(time_quorum(&NoPolicy, &store), None);
+    assert_eq!(time_quorum(&Q(2, 0), &store), None, "logs alone give no time");
+    assert_eq!(time_quorum(&Q(1, 3), &store), Some((1, 3)));
+    root_v(1, &[1, 2, 3]).apply_to(&mut store).unwrap();
+    assert_eq!(time_quorum(&NoPolicy, &store), Some((2, 1)));
+    assert_eq!(time_quorum(&Q(3, 0), &store), Some((2, 1)));
+    assert_eq!(time_quorum(&Q(1, 3), &store), Some((1, 3)));
+    // A root whose quorum asks no witness gives no time either.
+    let mut store = TrustStore::new();
+    TrustRoot::new(
+        1,
+        NOW + YEAR,
+        keyset("root", &[1, 2, 3], 2),
+        vec![log(10)],
+        vec![],
+        Quorum { logs: 1, witnesses: 0 },
+        keyset("revocation", &[20, 21], 2),
+    )
+    .unwrap()
+    .apply_to(&mut store)
+    .unwrap();
+    assert_eq!(time_quorum(&NoPolicy, &store), None);
+}
