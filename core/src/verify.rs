@@ -835,7 +835,9 @@ fn check_root_quorum(trust: &TrustStore, logs: &[VerifiedTlogProof], checks: &mu
     Ok(())
 }
 
-/// Step 6: every proof from a log the trust store lists must verify for
+/// Right after step 1 (bundle-format.md §9.2 T1-T2, before the signers
+/// are counted: trusted time comes from these proofs): every proof from a
+/// log the trust store lists must verify for
 /// this release's entry (spec/transparency.md §1: the digest of the exact
 /// bytes of `attestations/release.dsse.json`) under that log's keys
 /// (§6.1); one that does not refuses the bundle (exit 6: a wrong key, a
