@@ -9,7 +9,11 @@
 //! - refused (3) when nothing gives trusted time: no proofs, no policy, a
 //!   policy that requires no witness, or more witnesses than cosigned;
 //! - refused (3) when the key expired before the witnesses cosigned;
-//! - a key not yet valid, or revoked locally, stays refused (3).
+//! - a key not yet valid, or revoked locally, stays refused (3);
+//! - through a registry (Debian's docker-registry): `ct fetch`'s precheck,
+//!   which has no proofs yet, lets the expired key through and the full
+//!   verification decides: fetched under the witness policy, refused (3)
+//!   without it, nothing kept.
 //!
 //! The witnesses cosign at the real time; the test reads their timestamps
 //! from `ct explain --json` and sets the key's window from them (waiting,
@@ -21,6 +25,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cerro_integration::registry::TestRegistry;
 use cerro_integration::tlog::{make_log, make_witness, note_layout, serve_log, serve_witness};
 use cerro_integration::{ct, ct_ok, ct_refused, run};
 
@@ -95,6 +100,9 @@ fn a_key_that_expired_after_the_witnesses_saw_the_release_still_counts() {
     ct_ok(&home, &["log", "trust", &log_vkey]);
     ct_ok(&home, &["witness", "trust", &w1v]);
     ct_ok(&home, &["witness", "trust", &w2v]);
+    let reg = TestRegistry::start();
+    let reference = format!("{}/cerro/expiring:1", reg.host());
+    ct_ok(&home, &["push", s(&logged), &reference]);
     let (none, two, three) = (
         policy(d, "none.json", 0),
         policy(d, "two.json", 2),
@@ -136,6 +144,20 @@ fn a_key_that_expired_after_the_witnesses_saw_the_release_still_counts() {
         "{json}"
     );
     assert_eq!(report["signers"][0]["time"]["witnessed"], last, "{json}");
+
+    // Through the registry: the precheck defers expiry, the full
+    // verification (with the fetched proofs) decides.
+    let fetched = d.join("fetched.ctp");
+    ct_ok(&home, &["fetch", &reference, "-o", s(&fetched), "--policy", s(&two)]);
+    assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(&logged).unwrap());
+    let refused = d.join("refused.ctp");
+    ct_refused(
+        &home,
+        &["fetch", &reference, "-o", s(&refused), "--policy", s(&none)],
+        3,
+        "k1: expired",
+    );
+    assert!(!refused.exists());
 
     // Nothing gives trusted time: judged at now, expired.
     for (bundle, policy) in [
