@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::bundle::Bundle;
 use crate::statement::ReleaseStatement;
 use crate::tlog::VerifiedTlogProof;
-use crate::trust::{Fingerprint, TrustStore};
+use crate::trust::{Fingerprint, TallyTime, TrustStore};
 
 /// What a policy sees.
 #[derive(Debug)]
@@ -34,6 +34,19 @@ pub struct PolicyInput<'a> {
     /// envelope, each from a distinct log of the trust store (at most one
     /// proof per log origin, and one key per log): count logs by these.
     pub logs: &'a [VerifiedTlogProof],
+    /// Trusted time: the time by which the witness quorum vouches the
+    /// release existed ([`crate::tlog::existed_by`] under
+    /// [`crate::verify::time_quorum`]), `None` without one. The verifier's
+    /// tally judged key expiry at it; a policy's rules use the same value.
+    pub existed_by: Option<u64>,
+}
+
+impl PolicyInput<'_> {
+    /// The time a policy's own tally judges keys at: the verifier's
+    /// ([`TallyTime::witnessed`] with [`PolicyInput::existed_by`]).
+    pub fn tally_time(&self) -> TallyTime {
+        TallyTime::witnessed(self.now, self.existed_by)
+    }
 }
 
 /// A policy's answer.
@@ -66,6 +79,14 @@ pub trait Policy {
     /// cosignatures it collected will do (`ct log submit --witness`,
     /// spec/transparency.md §12); `evaluate` is what decides.
     fn witness_quorum(&self) -> usize {
+        0
+    }
+
+    /// How many distinct trusted logs must prove the release
+    /// (`transparency.logs`; 0 when the policy asks for none). With
+    /// [`Policy::witness_quorum`] it defines trusted time
+    /// ([`crate::verify::time_quorum`]).
+    fn log_quorum(&self) -> usize {
         0
     }
 }

@@ -11,13 +11,32 @@
 //! bundle: the full [`crate::verify::verify`] still runs on the assembled
 //! bundle before anything is committed. Failing it refuses with the error
 //! (and exit code) the full verification would give for the same fault.
+//!
+//! Trusted time (spec/trust-store.md §7): the full verification judges a
+//! key's `valid_until` at the time the witnesses vouch the release existed,
+//! which only the bundle's `transparency/` proofs give, and the precheck
+//! runs without them. So a key past its `valid_until` counts here
+//! *provisionally* ([`TallyTime::before_proofs`]; its verdict says so) and
+//! the full verification, with the proofs, decides before anything is
+//! committed; a key that is not yet valid, revoked locally or by the
+//! revocation list (dated entries judged at now, the strict reading) is
+//! still refused here. Why not fetch the proofs first: that would need
+//! the policy's witness quorum in the registry client and proof
+//! verification per listed candidate before any signature is known good;
+//! deferring only expiry keeps the precheck a pure signature check. What
+//! it lets through is bounded: a signature that verifies under a key this
+//! host trusted (not anyone's), for an image of at most the registry
+//! client's size bound, which the full verification then refuses unless
+//! witnesses saw the release before the key expired. A compromised key is
+//! revoked (locally or by a dated list entry), never merely expired, and
+//! that still stops here before any layer is downloaded.
 
 use crate::bundle::{Attestation, RELEASE_ATTESTATION};
 use crate::digest::Digest;
 use crate::dsse::{Envelope, MAX_ENVELOPE_SIZE};
 use crate::error::{Error, Result};
 use crate::statement::ReleaseStatement;
-use crate::trust::TrustStore;
+use crate::trust::{TallyTime, TrustStore};
 
 /// Checks the release envelope `release` (the bytes of
 /// `attestations/release.dsse.json`, `None` if the bundle has none) of a
@@ -40,7 +59,16 @@ pub fn release_signed(release: Option<&[u8]>, image: &Digest, trust: &TrustStore
     };
     // The same signature check and tally as the full verification.
     let (mut checks, mut invalid, mut verdicts) = (Vec::new(), Vec::new(), Vec::new());
-    crate::verify::baseline(&att, trust, now, &mut checks, &mut invalid, &mut verdicts)?;
+    // Before the proofs: a key past its `valid_until` counts
+    // provisionally (see the module doc).
+    crate::verify::baseline(
+        &att,
+        trust,
+        TallyTime::before_proofs(now),
+        &mut checks,
+        &mut invalid,
+        &mut verdicts,
+    )?;
     let env = &att.envelope;
     let statement = ReleaseStatement::parse_release(what, &env.payload)?;
     let [subject] = statement.subject.as_slice() else {

@@ -10,6 +10,14 @@
 //!    must not be past its next update, nor (with the policy's
 //!    `revocation.max_age_hours`) issued longer ago or missing (7); the
 //!    release envelope and the image manifest must not be on it (7);
+//!    Then every transparency-log proof the bundle carries from a log in
+//!    the trust store must verify for this release's entry (6); proofs
+//!    from other logs are reported and not counted (spec/transparency.md
+//!    §12). They are cheap trust facts (at most
+//!    [`crate::bundle::MAX_TLOG_PROOFS`] small members, each a few
+//!    signature checks) and give trusted time: the time by which the
+//!    witness quorum ([`time_quorum`]) vouches the release existed
+//!    ([`crate::tlog::existed_by`]), which the tally and the policy need;
 //! 2. its payloadType is in-toto (10); each signature by a key in the trust
 //!    store is checked over the DSSE PAE with RFC 8032 strict rules; one
 //!    that does not verify is reported and does not count (anyone on the
@@ -17,7 +25,10 @@
 //!    unverifiable, as in TUF);
 //! 3. at least one distinct, non-revoked, in-window key trusted `full` or
 //!    higher signed it validly (3; 2 when none did and a known key's
-//!    signature was invalid);
+//!    signature was invalid); `valid_until` and a revocation list's dated
+//!    entry are judged at trusted time when it is earlier than now
+//!    ([`TallyTime`], spec/trust-store.md §7), so a key that expired after
+//!    the witnesses saw the release still counts;
 //! 4. the payload is canonical JSON (10) and the release statement binds
 //!    this bundle: subject (name = package, digest = image manifest), the
 //!    digests of `manifest.toml`, `oci-layout`, `index.json` and
@@ -27,13 +38,12 @@
 //! 5. every other attestation is a canonical in-toto statement about this
 //!    image (10); it is trusted through the release statement that binds
 //!    it, not through signatures of its own;
-//! 6. every transparency-log proof the bundle carries from a log in the
-//!    trust store verifies for this release's entry (6); proofs from other
-//!    logs are reported and not counted (spec/transparency.md §12);
+//! 6. (the proofs were verified after step 1)
 //!    with a signed trust root installed, at least its quorum of distinct
 //!    logs, each with its quorum of witness cosignatures, proved it (4,
 //!    rule `trust_root.quorum`; spec/trust-store.md §9.3);
-//! 7. the deployment policy allows it (4), given the verified proofs.
+//! 7. the deployment policy allows it (4), given the verified proofs and
+//!    the same trusted time.
 //!
 //! Blob digests were already checked while the bundle was read.
 
@@ -50,7 +60,7 @@ use crate::jcs;
 use crate::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use crate::statement::{ImageDescriptor, ReleaseStatement, Statement, STATEMENT_TYPE};
 use crate::tlog::{release_entry_for, VerifiedTlogProof};
-use crate::trust::{Fingerprint, SignerVerdict, TrustLevel, TrustStore};
+use crate::trust::{Fingerprint, SignerVerdict, TallyTime, TrustLevel, TrustStore};
 
 /// A value that passed [`verify`]. Only this module can build one.
 #[derive(Debug)]
@@ -227,6 +237,29 @@ pub struct Rejected {
 
 /// Minimum trust level for a signature to count without a policy.
 pub const BASELINE_LEVEL: TrustLevel = TrustLevel::Full;
+
+/// Which witness quorum defines trusted time (spec/policy.md §1.7), as
+/// `(logs, witnesses)`: the policy's `transparency` rule when it requires
+/// witnesses, else the signed trust root's quorum when it does, else none
+/// (a log's own word carries no time).
+pub fn time_quorum(policy: &dyn Policy, trust: &TrustStore) -> Option<(usize, usize)> {
+    let (logs, witnesses) = (policy.log_quorum(), policy.witness_quorum());
+    if logs > 0 && witnesses > 0 {
+        return Some((logs, witnesses));
+    }
+    trust
+        .root()
+        .map(|r| r.quorum)
+        .filter(|q| q.logs > 0 && q.witnesses > 0)
+        .map(|q| (q.logs, q.witnesses))
+}
+
+/// Trusted time of a release whose proofs `logs` verified: the one value
+/// the tally and the policy use ([`crate::tlog::existed_by`] under
+/// [`time_quorum`]).
+pub fn trusted_time(logs: &[VerifiedTlogProof], policy: &dyn Policy, trust: &TrustStore) -> Option<u64> {
+    time_quorum(policy, trust).and_then(|(l, w)| crate::tlog::existed_by(logs, l, w))
+}
 
 /// Verifies `bundle` against `trust` and `policy` at unix time `now`.
 pub fn verify(
@@ -500,19 +533,19 @@ fn check_signatures(
 /// Steps 2 and 3 for one envelope: its signatures (see
 /// [`check_signatures`]) and at least one distinct trusted signer at
 /// [`BASELINE_LEVEL`]. The one routine for [`verify`] and for the checks
-/// made before a download ([`crate::precheck`]). Returns the fingerprints
-/// the tally saw (for the policy), recording checks, invalid signatures and
-/// the tally's verdicts.
+/// made before a download ([`crate::precheck`]), each with its
+/// [`TallyTime`]. Returns the fingerprints the tally saw (for the policy),
+/// recording checks, invalid signatures and the tally's verdicts.
 pub(crate) fn baseline(
     att: &Attestation,
     trust: &TrustStore,
-    now: u64,
+    at: TallyTime,
     checks: &mut Vec<Check>,
     invalid: &mut Vec<InvalidSignature>,
     verdicts: &mut Vec<SignerVerdict>,
 ) -> Result<Vec<Fingerprint>, Error> {
     let sigs = check_signatures(att, trust, checks, invalid)?;
-    let tally = trust.tally(&sigs.counted, now, BASELINE_LEVEL, &|_| None);
+    let tally = trust.tally(&sigs.counted, at, BASELINE_LEVEL, &|_| None);
     *verdicts = tally.verdicts.clone();
     if tally.counted == 0 {
         push(
@@ -528,11 +561,24 @@ pub(crate) fn baseline(
             details: tally.explain_uncounted(),
         }));
     }
+    let notes: Vec<String> = tally
+        .verdicts
+        .iter()
+        .filter_map(|v| Some(format!("{}: {}", v.key_id.as_deref()?, v.time?)))
+        .collect();
     push(
         checks,
         "trusted signers",
         true,
-        format!("{} distinct trusted signer(s)", tally.counted),
+        format!(
+            "{} distinct trusted signer(s){}",
+            tally.counted,
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join("; "))
+            }
+        ),
     );
     Ok(sigs.counted)
 }
@@ -576,12 +622,28 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         &mut report.checks,
     )?;
 
+    // Transparency-log proofs, offline (step 6's verification, moved
+    // here): small, bounded members whose trusted time the tally needs.
+    let logs = check_proofs(bundle, release, trust, report)?;
+    let existed_by = trusted_time(&logs, policy, trust);
+    if let Some(t) = existed_by {
+        push(
+            &mut report.checks,
+            "trusted time",
+            true,
+            format!(
+                "the release existed by {} (witness cosignatures)",
+                crate::timestamp::format_rfc3339(t)
+            ),
+        );
+    }
+
     // 2, 3. Signatures by known keys over the exact payload bytes, then the
     // baseline tally, before any look inside the payload.
     let signers = baseline(
         release,
         trust,
-        now,
+        TallyTime::witnessed(now, existed_by),
         &mut report.checks,
         &mut report.invalid_signatures,
         &mut report.signers,
@@ -646,8 +708,7 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         );
     }
 
-    // 6. Transparency-log proofs, offline.
-    let logs = check_proofs(bundle, release, trust, report)?;
+    // 6b. The trust root's quorum over the proofs verified above.
     check_root_quorum(trust, &logs, &mut report.checks)?;
 
     // 7. Policy.
@@ -658,6 +719,7 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         trust,
         now,
         logs: &logs,
+        existed_by,
     });
     report.policy = Some(decision.clone());
     push(
@@ -798,7 +860,9 @@ fn check_root_quorum(trust: &TrustStore, logs: &[VerifiedTlogProof], checks: &mu
     Ok(())
 }
 
-/// Step 6: every proof from a log the trust store lists must verify for
+/// Right after step 1 (bundle-format.md §9.2 T1-T2, before the signers
+/// are counted: trusted time comes from these proofs): every proof from a
+/// log the trust store lists must verify for
 /// this release's entry (spec/transparency.md §1: the digest of the exact
 /// bytes of `attestations/release.dsse.json`) under that log's keys
 /// (§6.1); one that does not refuses the bundle (exit 6: a wrong key, a

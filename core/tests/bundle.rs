@@ -26,7 +26,7 @@ use cerro_core::image::{bundle_index, BlobRef, MT_OCI_CONFIG, MT_OCI_LAYER_TAR, 
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack;
 use cerro_core::policy_interface::NoPolicy;
-use cerro_core::trust::{Fingerprint, KeyEntry, SignerStatus, TrustLevel, TrustStore};
+use cerro_core::trust::{Fingerprint, KeyEntry, SignerStatus, TallyTime, TrustLevel, TrustStore};
 use cerro_core::verify::{self, Verified};
 use cerro_core::{jcs, Error, ExitCode};
 use ed25519_dalek::SigningKey;
@@ -889,7 +889,12 @@ fn cosigning_with_the_same_key_counts_once() {
 
     // The one counting routine: the same key twice is one signer.
     let trust = store([entry("k1", &k1, TrustLevel::Full)]);
-    let tally = trust.tally(&[fingerprint(&k1), fingerprint(&k1)], NOW, TrustLevel::Full, &|_| None);
+    let tally = trust.tally(
+        &[fingerprint(&k1), fingerprint(&k1)],
+        TallyTime::now(NOW),
+        TrustLevel::Full,
+        &|_| None,
+    );
     assert_eq!(tally.counted, 1);
     let statuses: Vec<_> = tally.verdicts.iter().map(|v| v.status.clone()).collect();
     assert_eq!(statuses, [SignerStatus::Counted, SignerStatus::Duplicate]);

@@ -18,7 +18,7 @@ use cerro_core::manifest::PackageManifest;
 use cerro_core::pack;
 use cerro_core::policy_interface::NoPolicy;
 use cerro_core::testing::one_file_image;
-use cerro_core::trust::{Fingerprint, KeyEntry, ThresholdGroup, TrustLevel, TrustStore};
+use cerro_core::trust::{Fingerprint, KeyEntry, TallyTime, ThresholdGroup, TrustLevel, TrustStore};
 use cerro_core::verify::verify;
 use cerro_core::{Error, ExitCode};
 
@@ -173,12 +173,12 @@ fn one_key_of_each_type_counts_twice_toward_a_threshold_of_two() {
         .unwrap();
     let group = trust.group("release").unwrap().clone();
     let fps: Vec<_> = keys.iter().map(|k| Fingerprint::of(&k.public())).collect();
-    let t = trust.tally(&fps, NOW, TrustLevel::Full, &|k| {
+    let t = trust.tally(&fps, TallyTime::now(NOW), TrustLevel::Full, &|k| {
         (!group.contains(k)).then(|| "not in the group".into())
     });
     assert_eq!(t.counted, 2);
     // The same P-256 signature twice is one key, not two.
-    let t = trust.tally(&[fps[1], fps[1]], NOW, TrustLevel::Full, &|_| None);
+    let t = trust.tally(&[fps[1], fps[1]], TallyTime::now(NOW), TrustLevel::Full, &|_| None);
     assert_eq!(t.counted, 1);
     // Only the P-256 key trusted: one counted, the Ed25519 signer unknown.
     let only = trusting(&[&keys[1]]);

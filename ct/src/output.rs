@@ -134,6 +134,11 @@ pub fn explain(report: &Report) -> String {
             "  {who:<20} {algorithm:<10} {level:<9} {status:<14} {}",
             v.fingerprint
         ));
+        // Why a key that is expired (or revoked from a date) now counted:
+        // trusted time (spec/trust-store.md §7).
+        if let Some(note) = &v.time {
+            line(format!("  {:<20} {note}", ""));
+        }
     }
     line("checks".into());
     for c in &report.checks {

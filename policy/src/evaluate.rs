@@ -21,7 +21,7 @@
 //! against the keys it counted.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use cerro_core::bundle::{Bundle, RELEASE_ATTESTATION};
 use cerro_core::policy_interface::{Policy, PolicyDecision, PolicyInput};
@@ -30,7 +30,7 @@ use cerro_core::trust::{Fingerprint, KeyEntry};
 use cerro_core::verify::BASELINE_LEVEL;
 use serde_json::Value;
 
-use crate::document::{Action, Denial, DeploymentPolicy, TransparencyRules};
+use crate::document::{Action, Denial, DeploymentPolicy};
 use crate::{glob_match, CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
 
 const DAY: u64 = 86_400;
@@ -149,31 +149,6 @@ fn build_time(provenance: &[&Value]) -> Result<u64, String> {
     }
 }
 
-/// Trusted time (spec/policy.md §1.7): the latest time by which the
-/// required number of distinct logs, each with the required number of
-/// distinct trusted witnesses, vouch that the release existed. For one
-/// log, the k-th earliest cosignature of its checkpoint (k witnesses agree
-/// it existed by then); over logs, the n-th earliest of those. `None`
-/// without a witness requirement (a log's own word carries no time) or
-/// when too few logs qualify (the transparency rule then refused).
-fn witnessed_time(input: &PolicyInput<'_>, t: &TransparencyRules) -> Option<u64> {
-    if t.witnesses == 0 || t.logs == 0 {
-        return None;
-    }
-    let mut per_log: BTreeMap<&str, u64> = BTreeMap::new();
-    for l in input.logs {
-        let mut times: Vec<u64> = l.witnesses().iter().map(|c| c.timestamp).collect();
-        times.sort_unstable();
-        if let Some(&kth) = times.get(t.witnesses - 1) {
-            let e = per_log.entry(l.origin()).or_insert(kth);
-            *e = (*e).min(kth);
-        }
-    }
-    let mut logs: Vec<u64> = per_log.into_values().collect();
-    logs.sort_unstable();
-    logs.get(t.logs - 1).copied()
-}
-
 /// A failed rule.
 struct Refusal {
     rule: String,
@@ -204,6 +179,13 @@ impl Policy for DeploymentPolicy {
 
     fn witness_quorum(&self) -> usize {
         self.0.transparency.as_ref().map_or(0, |t| t.witnesses)
+    }
+
+    /// `transparency.logs` (0 without the section): with
+    /// `transparency.witnesses` it defines trusted time, which core
+    /// computes once and passes in `PolicyInput::existed_by`.
+    fn log_quorum(&self) -> usize {
+        self.0.transparency.as_ref().map_or(0, |t| t.logs)
     }
 }
 
@@ -281,7 +263,10 @@ impl DeploymentPolicy {
             }
             passed.push(rule.into());
         }
-        let witnessed = doc.transparency.as_ref().and_then(|t| witnessed_time(input, t));
+        // Trusted time, computed once by core (`cerro_core::tlog::existed_by`
+        // under `cerro_core::verify::time_quorum`): the same value the
+        // verifier's tally judged key expiry at.
+        let witnessed = input.existed_by;
 
         // 2. Registries: blocked wins over allowed.
         if let Some(reg) = &doc.registries {
@@ -374,7 +359,9 @@ impl DeploymentPolicy {
         // 5. Signers, counted by the trust store's one routine.
         let (counted, positive): (Vec<&KeyEntry>, Option<(String, String)>) = match &doc.signers {
             None => {
-                let tally = input.trust.tally(input.signers, input.now, BASELINE_LEVEL, &|_| None);
+                let tally = input
+                    .trust
+                    .tally(input.signers, input.tally_time(), BASELINE_LEVEL, &|_| None);
                 (counted_keys(input, &tally.verdicts), None)
             }
             Some(s) => {
@@ -415,7 +402,9 @@ impl DeploymentPolicy {
                         _ => None,
                     }
                 };
-                let tally = input.trust.tally(input.signers, input.now, s.min_trust, &filter);
+                let tally = input
+                    .trust
+                    .tally(input.signers, input.tally_time(), s.min_trust, &filter);
                 if let Some((i, id)) = undecided.into_inner() {
                     let why = facts.build_time.as_ref().err().cloned().unwrap_or_default();
                     return Err(refuse(

@@ -68,6 +68,35 @@ pub fn logs_with_witnesses(logs: &[VerifiedTlogProof], witnesses: usize) -> std:
         .collect()
 }
 
+/// Trusted time (spec/transparency.md §12.3, spec/policy.md §1.7): the
+/// latest time by which `logs` distinct logs, each with `witnesses`
+/// distinct trusted witness cosignatures of its checkpoint, vouch that
+/// the release existed. For one log, the `witnesses`-th earliest
+/// cosignature (that many witnesses agree it existed by then; one early
+/// clock alone does not make it early); over the logs, the `logs`-th
+/// earliest of those. An upper bound on when the release was made, never a
+/// lower one. `None` without a witness requirement (a log's own word
+/// carries no time: it could date its checkpoint as it likes) or when too
+/// few logs qualify. The one computation: the verifier's key validity
+/// windows and the policy's dated denials and age rule all read it.
+pub fn existed_by(proofs: &[VerifiedTlogProof], logs: usize, witnesses: usize) -> Option<u64> {
+    if witnesses == 0 || logs == 0 {
+        return None;
+    }
+    let mut per_log: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for l in proofs {
+        let mut times: Vec<u64> = l.witnesses().iter().map(|c| c.timestamp).collect();
+        times.sort_unstable();
+        if let Some(&kth) = times.get(witnesses - 1) {
+            let e = per_log.entry(l.origin()).or_insert(kth);
+            *e = (*e).min(kth);
+        }
+    }
+    let mut per_log: Vec<u64> = per_log.into_values().collect();
+    per_log.sort_unstable();
+    per_log.get(logs - 1).copied()
+}
+
 /// The release entry for an envelope whose SHA-256 digest is known.
 pub fn release_entry_for(envelope_digest: &Digest) -> Vec<u8> {
     format!("{RELEASE_ENTRY_PREFIX}\nsha256:{}\n", envelope_digest.hex()).into_bytes()

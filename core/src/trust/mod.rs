@@ -210,6 +210,125 @@ pub enum SignerStatus {
     Excluded(String),
 }
 
+/// When [`TrustStore::tally`] judges the keys' validity
+/// (spec/trust-store.md §7): `valid_from`, `revoked_at` and an undated
+/// entry of the revocation list at `now`; `valid_until` and a dated entry
+/// of the revocation list ("revoked from T") at the time the release is
+/// known to have existed, `min(now, existed_by)`. Only trusted time moves
+/// it back from `now`: the witnesses' cosignatures, never the bundle's own
+/// word ([`crate::tlog::existed_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TallyTime {
+    now: u64,
+    existed_by: Option<u64>,
+    expiry_deferred: bool,
+}
+
+impl TallyTime {
+    /// Everything judged at `now` (no trusted time: a bundle without a
+    /// witness quorum, or a signature that is not a release's).
+    pub fn now(now: u64) -> Self {
+        TallyTime {
+            now,
+            existed_by: None,
+            expiry_deferred: false,
+        }
+    }
+
+    /// `valid_until` and dated revocations judged at `existed_by` when it
+    /// is earlier than `now` (trusted time from the bundle's verified
+    /// proofs; `None` when they give none).
+    pub fn witnessed(now: u64, existed_by: Option<u64>) -> Self {
+        TallyTime {
+            now,
+            existed_by,
+            expiry_deferred: false,
+        }
+    }
+
+    /// Before the proofs can be read (the precheck of `ct fetch`,
+    /// [`crate::precheck`]): a key past its `valid_until` may still count
+    /// once the proofs show the release was witnessed before, so it is
+    /// counted provisionally and the full verification decides. Every
+    /// other rule, including a dated revocation, is judged at `now`.
+    pub(crate) fn before_proofs(now: u64) -> Self {
+        TallyTime {
+            now,
+            existed_by: None,
+            expiry_deferred: true,
+        }
+    }
+
+    /// The time of the decision.
+    pub fn decision(&self) -> u64 {
+        self.now
+    }
+
+    /// Trusted time, if the bundle's proofs give one.
+    pub fn existed_by(&self) -> Option<u64> {
+        self.existed_by
+    }
+
+    /// The time a key must still have been valid at: `now`, or the
+    /// trusted time when earlier.
+    fn signed_by(&self) -> u64 {
+        self.existed_by.map_or(self.now, |t| t.min(self.now))
+    }
+}
+
+/// Why a key counted although, judged at the time of the decision, it
+/// would not have: what trusted time changed (`ct explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum TimeNote {
+    /// `valid_until` passed after the witnesses saw the release.
+    ExpiredAfterWitnessed {
+        /// The key's `valid_until`.
+        valid_until: u64,
+        /// Trusted time ([`crate::tlog::existed_by`]).
+        witnessed: u64,
+    },
+    /// The revocation list revokes the key from `after`, later than the
+    /// witnesses saw the release.
+    RevokedAfterWitnessed {
+        /// The list entry's `after`.
+        after: u64,
+        /// Trusted time.
+        witnessed: u64,
+    },
+    /// Past `valid_until`, counted only provisionally before the proofs
+    /// were read ([`TallyTime::before_proofs`]).
+    ExpiryDeferred {
+        /// The key's `valid_until`.
+        valid_until: u64,
+    },
+}
+
+impl fmt::Display for TimeNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::timestamp::format_rfc3339 as at;
+        match *self {
+            TimeNote::ExpiredAfterWitnessed { valid_until, witnessed } => write!(
+                f,
+                "expired {}, after the release was witnessed at {} (trusted time)",
+                at(valid_until),
+                at(witnessed)
+            ),
+            TimeNote::RevokedAfterWitnessed { after, witnessed } => write!(
+                f,
+                "revoked by the revocation list from {}, after the release was witnessed at {} (trusted time)",
+                at(after),
+                at(witnessed)
+            ),
+            TimeNote::ExpiryDeferred { valid_until } => write!(
+                f,
+                "expired {}: counted provisionally until the bundle's transparency proofs are checked",
+                at(valid_until)
+            ),
+        }
+    }
+}
+
 /// The verdict on one signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SignerVerdict {
@@ -224,6 +343,10 @@ pub struct SignerVerdict {
     /// Whether it counted, and why not.
     #[serde(flatten)]
     pub status: SignerStatus,
+    /// Set when trusted time decided (a key that expired, or was revoked
+    /// from a date, after the release was witnessed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeNote>,
 }
 
 impl SignerVerdict {
@@ -591,33 +714,55 @@ impl TrustStore {
 
     /// Decides which of `signers` (fingerprints of signatures that were
     /// already cryptographically verified, or that could not be verified
-    /// because the key is unknown) count: known, not revoked, inside the
-    /// validity window at `now`, not revoked by the revocation list in
-    /// force at `now`, at least `min_level`, accepted by `filter`
-    /// (which returns the name of the rule that excludes a key), and each
-    /// distinct key once.
+    /// because the key is unknown) count: known, not revoked locally,
+    /// not before `valid_from` at the time of the decision, not past
+    /// `valid_until` and not revoked by the revocation list in force at
+    /// the time the release is known to have existed (see [`TallyTime`]),
+    /// at least `min_level`, accepted by `filter` (which returns the name
+    /// of the rule that excludes a key), and each distinct key once.
     pub fn tally(
         &self,
         signers: &[Fingerprint],
-        now: u64,
+        at: TallyTime,
         min_level: TrustLevel,
         filter: &dyn Fn(&KeyEntry) -> Option<String>,
     ) -> Tally {
+        let now = at.now;
+        let then = at.signed_by();
         let mut seen = BTreeSet::new();
         let mut verdicts = Vec::with_capacity(signers.len());
         for fp in signers {
             let entry = self.by_fingerprint(fp);
+            // What trusted time changed for this key, if it counts.
+            let mut time = None;
+            let listed = self.revocation.as_ref().and_then(|r| r.revoked_from(fp));
             let status = match entry {
                 None => SignerStatus::Unknown,
                 Some(k) if k.revoked_at.is_some() => SignerStatus::Revoked,
-                Some(_) if self.revocation.as_ref().is_some_and(|r| r.revokes_key(fp, now)) => SignerStatus::Revoked,
+                Some(_) if listed.is_some_and(|after| after.is_none_or(|t| then >= t)) => SignerStatus::Revoked,
                 Some(k) if k.valid_from.is_some_and(|t| now < t) => SignerStatus::NotYetValid,
-                Some(k) if k.valid_until.is_some_and(|t| now > t) => SignerStatus::Expired,
+                Some(k) if !at.expiry_deferred && k.valid_until.is_some_and(|t| then > t) => SignerStatus::Expired,
                 Some(k) if k.level < min_level => SignerStatus::BelowTrust(k.level),
                 Some(k) => match filter(k) {
                     Some(rule) => SignerStatus::Excluded(rule),
                     None if !seen.insert(*fp) => SignerStatus::Duplicate,
-                    None => SignerStatus::Counted,
+                    None => {
+                        time = match (
+                            k.valid_until.filter(|t| now > *t),
+                            listed.flatten().filter(|t| now >= *t),
+                        ) {
+                            (Some(valid_until), _) if at.expiry_deferred => {
+                                Some(TimeNote::ExpiryDeferred { valid_until })
+                            }
+                            (Some(valid_until), _) => Some(TimeNote::ExpiredAfterWitnessed {
+                                valid_until,
+                                witnessed: then,
+                            }),
+                            (None, Some(after)) => Some(TimeNote::RevokedAfterWitnessed { after, witnessed: then }),
+                            (None, None) => None,
+                        };
+                        SignerStatus::Counted
+                    }
                 },
             };
             verdicts.push(SignerVerdict {
@@ -626,6 +771,7 @@ impl TrustStore {
                 algorithm: entry.map(|k| k.public.algorithm().as_str()),
                 level: entry.map(|k| k.level),
                 status,
+                time,
             });
         }
         Tally {
@@ -667,7 +813,7 @@ mod tests {
         for k in [a, b, c, d, e] {
             store.insert(k).unwrap();
         }
-        let t = store.tally(&fps, 100, TrustLevel::Full, &|_| None);
+        let t = store.tally(&fps, TallyTime::now(100), TrustLevel::Full, &|_| None);
         assert_eq!(t.counted, 2);
         let statuses: Vec<_> = t.verdicts.iter().map(|v| v.status.clone()).collect();
         assert_eq!(
@@ -682,10 +828,75 @@ mod tests {
                 SignerStatus::Unknown,
             ]
         );
-        let t = store.tally(&fps, 100, TrustLevel::Marginal, &|k| {
+        let t = store.tally(&fps, TallyTime::now(100), TrustLevel::Marginal, &|k| {
             (k.id == "b").then(|| "rule".into())
         });
         assert_eq!(t.counted, 2, "a and d count; b excluded");
+    }
+
+    /// Trusted time moves only `valid_until` (and dated list entries):
+    /// a key that expired after the witnesses saw the release counts, with
+    /// a note; one that expired before does not; `valid_from` and a local
+    /// revocation are judged at now whatever the witnesses saw.
+    #[test]
+    fn tally_judges_expiry_at_trusted_time() {
+        let mut store = TrustStore::new();
+        let mut old = entry("old", 1, TrustLevel::Full);
+        old.valid_until = Some(50);
+        let mut soon = entry("soon", 2, TrustLevel::Full);
+        soon.valid_from = Some(150);
+        let mut gone = entry("gone", 3, TrustLevel::Full);
+        gone.revoked_at = Some(60);
+        let fps = [old.fingerprint, soon.fingerprint, gone.fingerprint];
+        for k in [old, soon, gone] {
+            store.insert(k).unwrap();
+        }
+        let statuses = |at| {
+            let t = store.tally(&fps, at, TrustLevel::Full, &|_| None);
+            (
+                t.verdicts.iter().map(|v| v.status.clone()).collect::<Vec<_>>(),
+                t.verdicts[0].time,
+            )
+        };
+        let (s, note) = statuses(TallyTime::witnessed(100, Some(40)));
+        assert_eq!(
+            s,
+            [SignerStatus::Counted, SignerStatus::NotYetValid, SignerStatus::Revoked]
+        );
+        assert_eq!(
+            note,
+            Some(TimeNote::ExpiredAfterWitnessed {
+                valid_until: 50,
+                witnessed: 40
+            })
+        );
+        assert!(note
+            .unwrap()
+            .to_string()
+            .contains("after the release was witnessed at 1970-01-01T00:00:40Z"));
+        // Witnessed at the bound (inclusive), after it, without trusted time.
+        assert_eq!(
+            statuses(TallyTime::witnessed(100, Some(50))).0[0],
+            SignerStatus::Counted
+        );
+        assert_eq!(
+            statuses(TallyTime::witnessed(100, Some(51))).0[0],
+            SignerStatus::Expired
+        );
+        assert_eq!(statuses(TallyTime::witnessed(100, None)).0[0], SignerStatus::Expired);
+        assert_eq!(statuses(TallyTime::now(100)).0[0], SignerStatus::Expired);
+        // A trusted time later than now changes nothing (min(now, t)).
+        assert_eq!(
+            statuses(TallyTime::witnessed(40, Some(100))),
+            (statuses(TallyTime::now(40)).0, None)
+        );
+        // Before the proofs, expiry is deferred and said so; nothing else.
+        let (s, note) = statuses(TallyTime::before_proofs(100));
+        assert_eq!(
+            s,
+            [SignerStatus::Counted, SignerStatus::NotYetValid, SignerStatus::Revoked]
+        );
+        assert_eq!(note, Some(TimeNote::ExpiryDeferred { valid_until: 50 }));
     }
 
     #[test]

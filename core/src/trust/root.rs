@@ -139,7 +139,7 @@ impl KeySet {
                 _ => fps.push(fp),
             }
         }
-        let tally = store.tally(&fps, now, TrustLevel::Full, &|_| None);
+        let tally = store.tally(&fps, super::TallyTime::now(now), TrustLevel::Full, &|_| None);
         if tally.counted < self.threshold {
             let mut details = tally.explain_uncounted();
             if !invalid.is_empty() {
@@ -617,7 +617,17 @@ impl RevocationList {
 
     /// Whether `fp`'s signatures no longer count at `now`.
     pub fn revokes_key(&self, fp: &Fingerprint, now: u64) -> bool {
-        matches!(self.keys.get(fp), Some(None)) || matches!(self.keys.get(fp), Some(Some(t)) if now >= *t)
+        self.revoked_from(fp)
+            .is_some_and(|after| after.is_none_or(|t| now >= t))
+    }
+
+    /// Whether the list names `fp`, and from when: `Some(None)` at once,
+    /// for every bundle; `Some(Some(T))` from `T` on (judged by the tally
+    /// at the time the release is known to have existed,
+    /// [`super::TallyTime`]: a release the witnesses saw before `T` was
+    /// signed before the compromise the entry records).
+    pub fn revoked_from(&self, fp: &Fingerprint) -> Option<Option<u64>> {
+        self.keys.get(fp).copied()
     }
 
     /// Whether `digest` (a release envelope's or an image manifest's) is revoked.

@@ -124,6 +124,7 @@ impl World {
             trust: &self.trust,
             now: NOW,
             logs,
+            existed_by: cerro_core::verify::trusted_time(logs, &p, &self.trust),
         })
     }
 

@@ -300,7 +300,12 @@ fn the_tally_does_not_count_a_key_the_list_revokes() {
     let mut store = TrustStore::new();
     store.insert(a.clone()).unwrap();
     store.insert(b.clone()).unwrap();
-    assert_eq!(store.tally(&fps, NOW, TrustLevel::Full, &|_| None).counted, 2);
+    assert_eq!(
+        store
+            .tally(&fps, crate::trust::TallyTime::now(NOW), TrustLevel::Full, &|_| None)
+            .counted,
+        2
+    );
     store.set_revocation(list(
         1,
         NOW,
@@ -316,12 +321,30 @@ fn the_tally_does_not_count_a_key_the_list_revokes() {
         ],
         vec![],
     ));
-    let t = store.tally(&fps, NOW, TrustLevel::Full, &|_| None);
+    let t = store.tally(&fps, crate::trust::TallyTime::now(NOW), TrustLevel::Full, &|_| None);
     assert_eq!(t.counted, 1);
     assert_eq!(t.verdicts[0].status, crate::trust::SignerStatus::Revoked);
     // From `after` on, b stops counting too.
-    let t = store.tally(&fps, NOW + 100, TrustLevel::Full, &|_| None);
+    let t = store.tally(&fps, crate::trust::TallyTime::now(NOW + 100), TrustLevel::Full, &|_| {
+        None
+    });
     assert_eq!(t.counted, 0);
+    // "From T": a release the witnesses saw before T was signed before the
+    // compromise the entry records, so b counts, and the verdict says why;
+    // witnessed at or after T, it does not. An undated entry (a) refuses
+    // whatever the witnesses saw.
+    let at = |w| crate::trust::TallyTime::witnessed(NOW + 200, Some(w));
+    let t = store.tally(&fps, at(NOW + 99), TrustLevel::Full, &|_| None);
+    assert_eq!(t.counted, 1);
+    assert_eq!(t.verdicts[0].status, crate::trust::SignerStatus::Revoked);
+    assert_eq!(
+        t.verdicts[1].time,
+        Some(crate::trust::TimeNote::RevokedAfterWitnessed {
+            after: NOW + 100,
+            witnessed: NOW + 99
+        })
+    );
+    assert_eq!(store.tally(&fps, at(NOW + 100), TrustLevel::Full, &|_| None).counted, 0);
 }
 
 #[test]
@@ -398,3 +421,46 @@ fn the_home_installs_a_revocation_list_under_the_root() {
 }
 
 use std::fs;
+
+/// Which quorum defines trusted time (spec/policy.md §1.7): the policy's
+/// when it requires witnesses, else the root's when it does, else none.
+#[test]
+fn trusted_time_uses_the_policy_s_witness_quorum_else_the_root_s() {
+    use crate::policy_interface::{NoPolicy, Policy, PolicyDecision, PolicyInput};
+    use crate::verify::time_quorum;
+    struct Q(usize, usize);
+    impl Policy for Q {
+        fn evaluate(&self, _: &PolicyInput<'_>) -> PolicyDecision {
+            unreachable!("not asked")
+        }
+        fn log_quorum(&self) -> usize {
+            self.0
+        }
+        fn witness_quorum(&self) -> usize {
+            self.1
+        }
+    }
+    let mut store = TrustStore::new();
+    assert_eq!(time_quorum(&NoPolicy, &store), None);
+    assert_eq!(time_quorum(&Q(2, 0), &store), None, "logs alone give no time");
+    assert_eq!(time_quorum(&Q(1, 3), &store), Some((1, 3)));
+    root_v(1, &[1, 2, 3]).apply_to(&mut store).unwrap();
+    assert_eq!(time_quorum(&NoPolicy, &store), Some((2, 1)));
+    assert_eq!(time_quorum(&Q(3, 0), &store), Some((2, 1)));
+    assert_eq!(time_quorum(&Q(1, 3), &store), Some((1, 3)));
+    // A root whose quorum asks no witness gives no time either.
+    let mut store = TrustStore::new();
+    TrustRoot::new(
+        1,
+        NOW + YEAR,
+        keyset("root", &[1, 2, 3], 2),
+        vec![log(10)],
+        vec![],
+        Quorum { logs: 1, witnesses: 0 },
+        keyset("revocation", &[20, 21], 2),
+    )
+    .unwrap()
+    .apply_to(&mut store)
+    .unwrap();
+    assert_eq!(time_quorum(&NoPolicy, &store), None);
+}
