@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cerro_core::manifest::{validate_name, validate_version, Build, DraftManifest, Package, Patch, Provenance};
+use cerro_core::manifest::{validate_name, validate_version, Package, Patch, Provenance};
 use serde_json::Value;
 
 use crate::error::{ImportError, Result};
@@ -545,32 +545,21 @@ pub fn import_apkbuild(path: &Path, opts: &Options) -> Result<Imported> {
             ))
         }
     };
-    let draft = DraftManifest {
-        package: Package {
-            name: pkgname.to_string(),
-            version: version.clone(),
-            summary: get("pkgdesc").filter(|s| !s.is_empty()).map(str::to_string),
-            license: get("license").filter(|s| !s.is_empty()).map(str::to_string),
-            homepage,
-        },
-        provenance: Some(Provenance {
-            upstream,
-            upstream_hash,
-            imported_from: Some(format!("alpine:{pkgname}-{version}/APKBUILD")),
-            imported_from_hash: Some(digest),
-            patches,
-        }),
-        build: Some(Build {
-            system: Some("alpine".into()),
-            builder: None,
-            reproducible: None,
-        }),
-        runtime: None,
-        capabilities: None,
-        image: None,
+    let package = Package {
+        name: pkgname.to_string(),
+        version: version.clone(),
+        summary: get("pkgdesc").filter(|s| !s.is_empty()).map(str::to_string),
+        license: get("license").filter(|s| !s.is_empty()).map(str::to_string),
+        homepage,
     };
-    draft.validate()?;
-    Ok(Imported { draft, evidence })
+    let provenance = Provenance {
+        upstream,
+        upstream_hash,
+        imported_from: Some(format!("alpine:{pkgname}-{version}/APKBUILD")),
+        imported_from_hash: Some(digest),
+        patches,
+    };
+    Imported::new(package, provenance, "alpine", evidence)
 }
 
 #[cfg(test)]

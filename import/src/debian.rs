@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cerro_core::digest::Digest;
-use cerro_core::manifest::{validate_name, validate_version, Build, DraftManifest, Package, Patch, Provenance};
+use cerro_core::manifest::{validate_name, validate_version, Package, Patch, Provenance};
 use serde_json::Value;
 
 use crate::deb822::{parse_paragraph, Field, Paragraph};
@@ -475,32 +475,21 @@ pub fn import_dsc(path: &Path, opts: &Options) -> Result<Imported> {
         }
     };
 
-    let draft = DraftManifest {
-        package: Package {
-            name: source.to_string(),
-            version: version.to_string(),
-            summary: None,
-            license: None,
-            homepage,
-        },
-        provenance: Some(Provenance {
-            upstream,
-            upstream_hash: upstream_tar.map(|(_, d)| d),
-            imported_from: Some(format!("debian:{dsc_name}")),
-            imported_from_hash: Some(dsc_digest),
-            patches,
-        }),
-        build: Some(Build {
-            system: Some("debian".into()),
-            builder: None,
-            reproducible: None,
-        }),
-        runtime: None,
-        capabilities: None,
-        image: None,
+    let package = Package {
+        name: source.to_string(),
+        version: version.to_string(),
+        summary: None,
+        license: None,
+        homepage,
     };
-    draft.validate()?;
-    Ok(Imported { draft, evidence })
+    let provenance = Provenance {
+        upstream,
+        upstream_hash: upstream_tar.map(|(_, d)| d),
+        imported_from: Some(format!("debian:{dsc_name}")),
+        imported_from_hash: Some(dsc_digest),
+        patches,
+    };
+    Imported::new(package, provenance, "debian", evidence)
 }
 
 fn copyright_path(p: &str) -> bool {

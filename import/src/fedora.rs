@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cerro_core::manifest::{validate_name, validate_version, Build, DraftManifest, Package, Patch, Provenance};
+use cerro_core::manifest::{validate_name, validate_version, Package, Patch, Provenance};
 use serde_json::Value;
 
 use crate::error::{ImportError, Result};
@@ -398,32 +398,21 @@ pub fn import_spec(path: &Path, opts: &Options) -> Result<Imported> {
             ))
         }
     };
-    let draft = DraftManifest {
-        package: Package {
-            name: name.to_string(),
-            version: full,
-            summary: spec.get("summary").map(str::to_string),
-            license: spec.get("license").map(str::to_string),
-            homepage,
-        },
-        provenance: Some(Provenance {
-            upstream,
-            upstream_hash,
-            imported_from: Some(format!("fedora:{file}")),
-            imported_from_hash: Some(digest),
-            patches,
-        }),
-        build: Some(Build {
-            system: Some("rpm".into()),
-            builder: None,
-            reproducible: None,
-        }),
-        runtime: None,
-        capabilities: None,
-        image: None,
+    let package = Package {
+        name: name.to_string(),
+        version: full,
+        summary: spec.get("summary").map(str::to_string),
+        license: spec.get("license").map(str::to_string),
+        homepage,
     };
-    draft.validate()?;
-    Ok(Imported { draft, evidence })
+    let provenance = Provenance {
+        upstream,
+        upstream_hash,
+        imported_from: Some(format!("fedora:{file}")),
+        imported_from_hash: Some(digest),
+        patches,
+    };
+    Imported::new(package, provenance, "rpm", evidence)
 }
 
 #[cfg(test)]

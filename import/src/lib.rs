@@ -48,6 +48,32 @@ pub struct Imported {
 }
 
 impl Imported {
+    /// The result of every importer: a draft of `package` imported from a
+    /// recipe as `provenance` says, to be built by `system` (`debian`,
+    /// `alpine`, `nix`, `rpm`), validated as `ct pack` would validate it
+    /// (nothing is returned, so nothing written, otherwise).
+    pub(crate) fn new(
+        package: cerro_core::manifest::Package,
+        provenance: cerro_core::manifest::Provenance,
+        system: &str,
+        evidence: Evidence,
+    ) -> Result<Imported> {
+        let draft = DraftManifest {
+            package,
+            provenance: Some(provenance),
+            build: Some(cerro_core::manifest::Build {
+                system: Some(system.to_owned()),
+                builder: None,
+                reproducible: None,
+            }),
+            runtime: None,
+            capabilities: None,
+            image: None,
+        };
+        draft.validate()?;
+        Ok(Imported { draft, evidence })
+    }
+
     /// The draft as TOML (the canonical order of spec/manifest-format.md §6).
     pub fn manifest_toml(&self) -> Result<String> {
         Ok(self.draft.to_toml()?)

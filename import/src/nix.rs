@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use cerro_core::digest::Digest;
-use cerro_core::manifest::{validate_name, validate_version, Build, DraftManifest, Package, Provenance};
+use cerro_core::manifest::{validate_name, validate_version, Package, Provenance};
 use serde_json::{json, Value};
 
 use crate::error::{ImportError, Result};
@@ -498,32 +498,21 @@ pub fn import_drv(path: &Path, opts: &Options) -> Result<Imported> {
             ))
         }
     };
-    let draft = DraftManifest {
-        package: Package {
-            name,
-            version,
-            summary: None,
-            license: None,
-            homepage: None,
-        },
-        provenance: Some(Provenance {
-            upstream,
-            upstream_hash,
-            imported_from: Some(format!("nix:{file}")),
-            imported_from_hash: Some(digest),
-            patches: Vec::new(),
-        }),
-        build: Some(Build {
-            system: Some("nix".into()),
-            builder: None,
-            reproducible: None,
-        }),
-        runtime: None,
-        capabilities: None,
-        image: None,
+    let package = Package {
+        name,
+        version,
+        summary: None,
+        license: None,
+        homepage: None,
     };
-    draft.validate()?;
-    Ok(Imported { draft, evidence })
+    let provenance = Provenance {
+        upstream,
+        upstream_hash,
+        imported_from: Some(format!("nix:{file}")),
+        imported_from_hash: Some(digest),
+        patches: Vec::new(),
+    };
+    Imported::new(package, provenance, "nix", evidence)
 }
 
 #[cfg(test)]
