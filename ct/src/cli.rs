@@ -167,6 +167,10 @@ pub enum Command {
         reference: String,
         #[command(flatten)]
         registry: RegistryArgs,
+        /// Also sign the image as cosign sign does, with this ECDSA P-256 key (a Sigstore bundle
+        /// referrer `cosign verify --key` accepts). Repeat for several keys.
+        #[arg(long = "sign", value_name = "KEY")]
+        sign: Vec<String>,
     },
     /// Fetch a bundle pushed with `ct push`, rebuild it byte for byte, verify it, then write it.
     Fetch {

@@ -545,9 +545,26 @@ fn ct_push_is_read_by_cosign_and_both_tools_artifacts_survive() {
         ok(&verify_att(&d.join("ec.pub"), kind, true, &reference));
         ok(&verify_att(&d.join("ed.pub"), kind, true, &reference));
     }
+    // `ct push --sign`: the image signed as `cosign sign` signs it, which
+    // `cosign verify --key` accepts for that key only; an Ed25519 key is
+    // refused before anything is sent (78).
+    let (code, out) = ct_status(&home, &["push", packed.to_str().unwrap(), &reference, "--sign", "ed"]);
+    assert_eq!(code, 78, "{out}");
+    assert!(out.contains("key ed is not ECDSA P-256"), "{out}");
+    run(ct(&home).args(["push", packed.to_str().unwrap(), &reference, "--sign", "ec"]));
+    let cosign_verify = |key: &Path| {
+        let mut args = vec!["verify", "--key", key.to_str().unwrap()];
+        args.extend_from_slice(&remote);
+        args.push(&reference);
+        cosign_run(&bin, d, &args)
+    };
+    ok(&cosign_verify(&d.join("ec.pub")));
+    assert!(!cosign_verify(&d.join("ed.pub")).status.success());
+
     let ck = d.join("cosign");
     cosign_keys(&bin, &ck);
     let theirs = ck.join("cosign.pub");
+    assert!(!cosign_verify(&theirs).status.success());
     assert!(!verify_att(&theirs, RELEASE_PREDICATE_TYPE, false, &reference)
         .status
         .success());
@@ -648,10 +665,8 @@ fn ct_push_is_read_by_cosign_and_both_tools_artifacts_survive() {
     run(ct(&home).args(["push", packed.to_str().unwrap(), &reference]));
     ok(&verify_att(&theirs, "custom", false, &reference));
     ok(&verify_att(&theirs, "custom", true, &reference));
-    let mut verify = vec!["verify", "--key", theirs.to_str().unwrap()];
-    verify.extend_from_slice(&remote);
-    verify.push(&reference);
-    ok(&cosign_run(&bin, d, &verify));
+    ok(&cosign_verify(&theirs));
+    ok(&cosign_verify(&d.join("ec.pub")));
     ok(&verify_att(
         &d.join("ec.pub"),
         RELEASE_PREDICATE_TYPE,

@@ -26,6 +26,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use cerro_core::bundle::{Bundle, RELEASE_ATTESTATION};
 use cerro_core::digest::Digest;
+use cerro_core::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use cerro_core::image::MT_OCI_MANIFEST;
 use cerro_core::{jcs, Error as CoreError};
 use serde_json::{json, Value};
@@ -110,38 +111,83 @@ fn ordered(bundle: &Bundle) -> Vec<&cerro_core::bundle::Attestation> {
     atts
 }
 
+/// The predicate type of cosign 3's image signature (`cosign sign`): an
+/// in-toto statement about the image manifest with an empty predicate.
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// The statement `cosign sign` signs for `image` (RFC 8785): what `ct push
+/// --sign` signs so that `cosign verify --key` accepts the image.
+pub fn sign_statement(image: &Digest) -> Result<Vec<u8>, CoreError> {
+    jcs::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"digest": {"sha256": image.hex()}}],
+        "predicateType": COSIGN_SIGN_PREDICATE,
+        "predicate": {},
+    }))
+}
+
+/// One Sigstore bundle referrer of `bundle`'s image for one signature of
+/// `envelope` (whose statement has predicate type `pt`).
+fn referrer(
+    bundle: &Bundle,
+    envelope: &Envelope,
+    sig: &cerro_core::dsse::Signature,
+    pt: &str,
+) -> Result<SigstoreReferrer, CoreError> {
+    let hint = hex::decode(&sig.keyid)
+        .map_err(|_| CoreError::malformed("envelope", format!("keyid {:?} is not hex", sig.keyid)))?;
+    let sb = jcs::to_vec(&json!({
+        "mediaType": SIGSTORE_BUNDLE_TYPE,
+        "verificationMaterial": {"publicKey": {"hint": B64.encode(hint)}},
+        "dsseEnvelope": {
+            "payload": B64.encode(&envelope.payload),
+            "payloadType": envelope.payload_type,
+            "signatures": [{"sig": B64.encode(&sig.sig)}],
+        },
+    }))?;
+    let manifest = jcs::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MT_OCI_MANIFEST,
+        "artifactType": SIGSTORE_BUNDLE_TYPE,
+        "config": descriptor(MT_EMPTY, EMPTY),
+        "layers": [descriptor(SIGSTORE_BUNDLE_TYPE, &sb)],
+        "annotations": {
+            "dev.sigstore.bundle.content": "dsse-envelope",
+            "dev.sigstore.bundle.predicateType": pt,
+        },
+        "subject": subject(bundle),
+    }))?;
+    Ok(SigstoreReferrer { bundle: sb, manifest })
+}
+
 /// The Sigstore bundle referrers of `bundle`: one per attestation and
-/// ECDSA P-256 signature, deterministic (no creation time: the bundle's
-/// bytes decide every byte).
-pub fn sigstore_referrers(bundle: &Bundle) -> Result<Vec<SigstoreReferrer>, CoreError> {
+/// ECDSA P-256 signature, then one per signature of `signatures` (image
+/// signatures `ct push --sign` made: each must be a [`sign_statement`] of
+/// this image, signed with P-256); deterministic (no creation time).
+pub fn sigstore_referrers(bundle: &Bundle, signatures: &[Envelope]) -> Result<Vec<SigstoreReferrer>, CoreError> {
     let mut out = Vec::new();
     for att in ordered(bundle) {
         let pt = predicate_type(&att.envelope.payload);
         for sig in att.envelope.signatures.iter().filter(|s| is_der_ecdsa(&s.sig)) {
-            let hint = hex::decode(&sig.keyid)
-                .map_err(|_| CoreError::malformed(&att.path, format!("keyid {:?} is not hex", sig.keyid)))?;
-            let sb = jcs::to_vec(&json!({
-                "mediaType": SIGSTORE_BUNDLE_TYPE,
-                "verificationMaterial": {"publicKey": {"hint": B64.encode(hint)}},
-                "dsseEnvelope": {
-                    "payload": B64.encode(&att.envelope.payload),
-                    "payloadType": att.envelope.payload_type,
-                    "signatures": [{"sig": B64.encode(&sig.sig)}],
-                },
-            }))?;
-            let manifest = jcs::to_vec(&json!({
-                "schemaVersion": 2,
-                "mediaType": MT_OCI_MANIFEST,
-                "artifactType": SIGSTORE_BUNDLE_TYPE,
-                "config": descriptor(MT_EMPTY, EMPTY),
-                "layers": [descriptor(SIGSTORE_BUNDLE_TYPE, &sb)],
-                "annotations": {
-                    "dev.sigstore.bundle.content": "dsse-envelope",
-                    "dev.sigstore.bundle.predicateType": pt,
-                },
-                "subject": subject(bundle),
-            }))?;
-            out.push(SigstoreReferrer { bundle: sb, manifest });
+            out.push(referrer(bundle, &att.envelope, sig, &pt)?);
+        }
+    }
+    let statement = sign_statement(&bundle.image.digest)?;
+    for env in signatures {
+        if env.payload != statement || env.payload_type != IN_TOTO_PAYLOAD_TYPE {
+            return Err(CoreError::malformed(
+                "image signature",
+                "not cosign's sign statement for this bundle's image",
+            ));
+        }
+        for sig in &env.signatures {
+            if !is_der_ecdsa(&sig.sig) {
+                return Err(CoreError::malformed(
+                    "image signature",
+                    "not an ECDSA P-256 signature: cosign cannot verify others in a Sigstore bundle",
+                ));
+            }
+            out.push(referrer(bundle, env, sig, COSIGN_SIGN_PREDICATE)?);
         }
     }
     Ok(out)

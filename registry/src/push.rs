@@ -164,8 +164,22 @@ fn read_member(
 /// checked first (structure and every digest, not signatures: a registry is
 /// storage, and `fetch` verifies). Blobs the registry has are not sent.
 pub fn push(path: &Path, reg: &Registry) -> Result<Pushed, Error> {
+    push_signed(path, reg, &|_| Ok(Vec::new()))
+}
+
+/// [`push`], also publishing the image signatures `sign` makes for the
+/// bundle's image manifest digest (`ct push --sign`: cosign's sign
+/// statement, [`crate::cosign::sign_statement`], signed with each key), as
+/// Sigstore bundle referrers `cosign verify --key` reads. The keys stay
+/// with the caller.
+pub fn push_signed(
+    path: &Path,
+    reg: &Registry,
+    sign: &dyn Fn(&Digest) -> Result<Vec<cerro_core::dsse::Envelope>, CoreError>,
+) -> Result<Pushed, Error> {
     let file = File::open(path).map_err(|e| CoreError::io("opening", path, e))?;
     let bundle = read_bundle_file(&file, &mut NoExtract)?;
+    let signatures = sign(&bundle.image.digest)?;
     if !bundle.platforms.is_empty() {
         // The registry layout (spec/bundle-format.md §15) stores one image
         // manifest and its referrer; an image index is not pushed yet.
@@ -259,7 +273,7 @@ pub fn push(path: &Path, reg: &Registry) -> Result<Pushed, Error> {
         // What cosign reads (crate::cosign): Sigstore bundle referrers for
         // the P-256 signatures, and the legacy `.att` tag, whose layers
         // others put there are kept.
-        let referrers = crate::cosign::sigstore_referrers(&bundle)?;
+        let referrers = crate::cosign::sigstore_referrers(&bundle, &signatures)?;
         if !referrers.is_empty() && !reg.blob_exists(&Digest::of(crate::cosign::EMPTY)).await? {
             reg.push_bytes(crate::cosign::EMPTY, &Digest::of(crate::cosign::EMPTY))
                 .await?;

@@ -91,7 +91,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             bundle,
             reference,
             registry: reg,
-        } => registry::push(&bundle, &reference, &reg),
+            sign,
+        } => registry::push(&ctx, &bundle, &reference, &reg, &sign),
         Command::Fetch {
             reference,
             output,

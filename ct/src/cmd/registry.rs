@@ -24,9 +24,41 @@ pub(crate) fn connect(reference: &str, args: &RegistryArgs) -> Result<Registry> 
     Ok(reg)
 }
 
-pub fn push(bundle: &Path, reference: &str, args: &RegistryArgs) -> Result<ExitCode> {
+pub fn push(ctx: &Ctx, bundle: &Path, reference: &str, args: &RegistryArgs, sign: &[String]) -> Result<ExitCode> {
+    // The keys first: a key that cannot sign what cosign verifies refuses
+    // before anything is sent.
+    let pass = if sign.is_empty() { None } else { ctx.passphrase()? };
+    let mut keys = Vec::with_capacity(sign.len());
+    for id in sign {
+        let key = ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice()))?;
+        if !matches!(key, cerro_core::key::SecretKey::EcdsaP256(_)) {
+            return Err(cerro_core::Error::invalid_config(
+                "--sign",
+                format!(
+                    "key {id} is not ECDSA P-256: cosign cannot verify other keys' signatures in a Sigstore bundle \
+                     (sigstore/cosign#5074); ct keygen --type ecdsa-p256 makes one"
+                ),
+            )
+            .into());
+        }
+        keys.push(key);
+    }
     let reg = connect(reference, args)?;
-    let pushed = cerro_registry::push(bundle, &reg).map_err(cerro_core::Error::from)?;
+    let signer = |image: &cerro_core::digest::Digest| {
+        let payload = cerro_registry::cosign::sign_statement(image)?;
+        keys.iter()
+            .map(|k| {
+                let mut env = cerro_core::dsse::Envelope {
+                    payload: payload.clone(),
+                    payload_type: cerro_core::dsse::IN_TOTO_PAYLOAD_TYPE.to_owned(),
+                    signatures: Vec::new(),
+                };
+                env.sign(k)?;
+                Ok(env)
+            })
+            .collect()
+    };
+    let pushed = cerro_registry::push_signed(bundle, &reg, &signer).map_err(cerro_core::Error::from)?;
     println!(
         "pushed {} to {reference}: image {}, bundle artifact {} ({} blob(s) uploaded, {} already present)",
         bundle.display(),
