@@ -260,6 +260,102 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A bundle with one Ed25519-signed release envelope.
+    fn bundle() -> Bundle {
+        let dir = tempfile::tempdir().unwrap();
+        let (image, manifest) = cerro_core::testing::one_file_image(
+            dir.path(),
+            ("etc/motd", b"cosign layouts\n"),
+            "/bin/true",
+            "1",
+            ("app", "1"),
+        );
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let mut out = Vec::new();
+        cerro_core::pack::PackRequest {
+            image: &image,
+            manifest: &manifest,
+            keys: &[cerro_core::key::SecretKey::Ed25519(key)],
+            mtime: 1,
+            selinux: &[],
+            extra: &[],
+            diff_ids: &cerro_core::pack::LayerDiffIds::of_uncompressed(&image).unwrap(),
+        }
+        .write(&mut out)
+        .unwrap();
+        cerro_core::bundle::read_bundle(&mut &out[..], &mut cerro_core::bundle::NoExtract).unwrap()
+    }
+
+    /// What the `.att` tag holds is the registry's word: kept when it is a
+    /// manifest, refused (nothing pushed) when it is not JSON, names a layer
+    /// without a digest, or would grow past MAX_ATT_LAYERS; ours appended
+    /// once, however often pushed.
+    #[test]
+    fn the_attestation_tag_keeps_others_and_refuses_what_it_cannot_read() {
+        let b = bundle();
+        let (first, _) = attestation_image(&b, None).unwrap();
+        let v: Value = serde_json::from_slice(&first).unwrap();
+        let ours = v["layers"].as_array().unwrap().len();
+        assert_eq!(ours, b.attestations.len());
+        let other = json!({"schemaVersion": 2, "layers": [{"mediaType": MT_DSSE, "digest": Digest::of(b"theirs").to_string(), "size": 6}]});
+        let (merged, config) = attestation_image(&b, Some(&serde_json::to_vec(&other).unwrap())).unwrap();
+        let m: Value = serde_json::from_slice(&merged).unwrap();
+        assert_eq!(m["layers"][0]["digest"], other["layers"][0]["digest"]);
+        assert_eq!(m["layers"].as_array().unwrap().len(), ours + 1);
+        let c: Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(c["rootfs"]["diff_ids"].as_array().unwrap().len(), ours + 1);
+        // Pushed again: nothing repeated.
+        let (again, _) = attestation_image(&b, Some(&merged)).unwrap();
+        assert_eq!(again, merged);
+
+        assert!(attestation_image(&b, Some(b"\x00not json")).is_err());
+        let no_digest = json!({"layers": [{"mediaType": MT_DSSE}]});
+        assert!(attestation_image(&b, Some(&serde_json::to_vec(&no_digest).unwrap())).is_err());
+        let many: Vec<Value> = (0..MAX_ATT_LAYERS)
+            .map(|i| json!({"digest": Digest::of(format!("{i}").as_bytes()).to_string()}))
+            .collect();
+        let full = json!({"layers": many});
+        let e = attestation_image(&b, Some(&serde_json::to_vec(&full).unwrap())).unwrap_err();
+        assert!(e.to_string().contains("more than 256"), "{e}");
+    }
+
+    /// Only cosign's sign statement for this very image, signed with P-256,
+    /// becomes an image-signature referrer.
+    #[test]
+    fn image_signatures_must_be_the_sign_statement_of_this_image_in_p256() {
+        let b = bundle();
+        assert!(
+            sigstore_referrers(&b, &[]).unwrap().is_empty(),
+            "Ed25519 only: no referrer"
+        );
+        let p256 = p256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap();
+        let sign = |payload: Vec<u8>, key: &dyn Fn(&mut Envelope)| {
+            let mut env = Envelope {
+                payload,
+                payload_type: IN_TOTO_PAYLOAD_TYPE.to_owned(),
+                signatures: Vec::new(),
+            };
+            key(&mut env);
+            env
+        };
+        let good = sign(sign_statement(&b.image.digest).unwrap(), &|e| e.sign(&p256).unwrap());
+        let refs = sigstore_referrers(&b, std::slice::from_ref(&good)).unwrap();
+        assert_eq!(refs.len(), 1);
+        let m: Value = serde_json::from_slice(&refs[0].manifest).unwrap();
+        assert_eq!(
+            m["annotations"]["dev.sigstore.bundle.predicateType"],
+            COSIGN_SIGN_PREDICATE
+        );
+        assert_eq!(m["subject"]["digest"], b.image.digest.to_string());
+        let other = sign(sign_statement(&Digest::of(b"another image")).unwrap(), &|e| {
+            e.sign(&p256).unwrap()
+        });
+        assert!(sigstore_referrers(&b, &[other]).is_err());
+        let ed = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+        let ed = sign(sign_statement(&b.image.digest).unwrap(), &|e| e.sign(&ed).unwrap());
+        assert!(sigstore_referrers(&b, &[ed]).is_err());
+    }
+
     #[test]
     fn der_ecdsa_is_told_from_ed25519() {
         // A real low-S P-256 signature shape: SEQUENCE { INTEGER(32), INTEGER(32) }.

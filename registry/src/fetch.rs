@@ -232,6 +232,18 @@ pub fn inspect(reg: &Registry, trust: &TrustStore, now: u64) -> Result<Inspected
     // downloaded; bounded by the image manifest's descriptor (Assembly::write).
     let config = asm.blobs().next().cloned();
     if let Some(config) = config {
+        // The reader takes a config of at most MAX_JSON_BLOB: refused here,
+        // before a larger one is downloaded into the temporary file.
+        if config.size > cerro_core::image::MAX_JSON_BLOB {
+            return Err(malformed(
+                format!("image config {}", config.digest),
+                format!(
+                    "{} bytes, more than the {} a config may have",
+                    config.size,
+                    cerro_core::image::MAX_JSON_BLOB
+                ),
+            ));
+        }
         let asm_cell = RefCell::new(asm);
         reg.block_on(reg.download(&config, |data| {
             let mut a = asm_cell.borrow_mut();
