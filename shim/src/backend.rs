@@ -24,7 +24,7 @@ use crate::host::{self, Host, SystemHost};
 use crate::settings::RuntimeBinary;
 
 /// One mount of a task's root file system (containerd's `Mount`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mount {
     /// File system type (`overlay`, `bind`, …).
     pub fs_type: String,
@@ -36,7 +36,7 @@ pub struct Mount {
 
 /// A task's standard streams as containerd names them (FIFO paths, or
 /// `file://` URIs); empty means none.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stdio {
     /// Standard input.
     pub stdin: String,
@@ -64,6 +64,12 @@ pub struct Spec<'a> {
     /// The decision's proof that this container may start: a backend
     /// cannot be asked to create a container nobody decided on.
     pub admission: &'a cerro_enforce::Admission,
+    /// With a terminal (`stdio.terminal`): the console socket the
+    /// runtime's process sends the pty master to. The caller listens on
+    /// it and receives the master once `create` returned (the task table,
+    /// in the long-lived shim, which copies the terminal; the create
+    /// itself may run in a short-lived process, `create.rs`).
+    pub console: Option<&'a Path>,
 }
 
 /// What the backend needs to exec a process in a running container.
@@ -102,8 +108,8 @@ impl Started {
 /// Creates and runs containers. Called only after the decision allowed.
 pub trait Backend: Send + Sync {
     /// Creates the container (its init waits for [`Backend::start`]) and
-    /// returns the init (with its terminal, if asked for).
-    fn create(&self, spec: &Spec<'_>) -> Result<Started, ShimError>;
+    /// returns the init's pid. A terminal's master goes to `spec.console`.
+    fn create(&self, spec: &Spec<'_>) -> Result<u32, ShimError>;
     /// Lets the init run the container's process.
     fn start(&self, runtime: &RuntimeBinary, id: &str) -> Result<(), ShimError>;
     /// Starts one more process in the running container; returns it (its
@@ -328,7 +334,7 @@ impl CommandRuntime {
 }
 
 /// A console socket when `stdio` asks for a terminal.
-fn console_socket(stdio: &Stdio) -> Result<Option<(ConsoleSocket, String)>, ShimError> {
+pub(crate) fn console_socket(stdio: &Stdio) -> Result<Option<(ConsoleSocket, String)>, ShimError> {
     if !stdio.terminal {
         return Ok(None);
     }
@@ -339,7 +345,10 @@ fn console_socket(stdio: &Stdio) -> Result<Option<(ConsoleSocket, String)>, Shim
 
 /// The terminal the runtime's process sent on `socket`, copying to and
 /// from the FIFOs.
-fn receive_console(socket: Option<(ConsoleSocket, String)>, stdio: &Stdio) -> Result<Option<Console>, ShimError> {
+pub(crate) fn receive_console(
+    socket: Option<(ConsoleSocket, String)>,
+    stdio: &Stdio,
+) -> Result<Option<Console>, ShimError> {
     match socket {
         None => Ok(None),
         Some((s, _)) => Console::start(s.receive()?, stdio).map(Some),
@@ -347,7 +356,13 @@ fn receive_console(socket: Option<(ConsoleSocket, String)>, stdio: &Stdio) -> Re
 }
 
 impl Backend for CommandRuntime {
-    fn create(&self, s: &Spec<'_>) -> Result<Started, ShimError> {
+    fn create(&self, s: &Spec<'_>) -> Result<u32, ShimError> {
+        if s.stdio.terminal != s.console.is_some() {
+            return Err(ShimError::InvalidArgument(format!(
+                "container {}: a terminal needs a console socket and only a terminal has one",
+                s.id
+            )));
+        }
         let rootfs = s.bundle.join("rootfs");
         if !s.rootfs.is_empty() {
             if let Err(e) = host::mount_rootfs(&*self.host, s.rootfs, &rootfs) {
@@ -359,26 +374,15 @@ impl Backend for CommandRuntime {
         let pid_file = s.bundle.join("init.pid");
         let bundle = s.bundle.display().to_string();
         let pid_arg = pid_file.display().to_string();
-        let socket = match console_socket(s.stdio) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = host::unmount_rootfs(&*self.host, &rootfs);
-                return Err(e);
-            }
-        };
+        let socket = s.console.map(|p| p.display().to_string());
         let mut args = vec!["create", "--bundle", &bundle, "--pid-file", &pid_arg];
-        Self::stdio_args(&mut args, s.stdio, socket.as_ref().map(|c| c.1.as_str()));
+        Self::stdio_args(&mut args, s.stdio, socket.as_deref());
         args.push(s.id);
         if let Err(e) = self.run(s.runtime, &args) {
             let _ = host::unmount_rootfs(&*self.host, &rootfs);
             return Err(e);
         }
-        let created = read_pid(&pid_file, "create").and_then(|pid| {
-            Ok(Started {
-                pid,
-                console: receive_console(socket, s.stdio)?,
-            })
-        });
+        let created = read_pid(&pid_file, "create");
         if created.is_err() {
             // Created, but not usable: take it down again.
             let _ = self.delete(s.runtime, s.id, s.bundle);
@@ -525,9 +529,9 @@ mod tests {
                 stdio: &stdio,
                 runtime: &rt,
                 admission: &test_admission(),
+                console: None,
             })
-            .unwrap()
-            .pid;
+            .unwrap();
         assert_eq!(pid, 4242);
         b.start(&rt, "c1").unwrap();
         b.pause(&rt, "c1").unwrap();
@@ -656,6 +660,7 @@ mod tests {
                     stdio: &Stdio::default(),
                     runtime: &rt,
                     admission: &test_admission(),
+                    console: None,
                 })
                 .unwrap_err();
             assert!(e.to_string().contains(want), "{e}");
@@ -708,6 +713,7 @@ mod tests {
             terminal: true,
             ..Default::default()
         };
+        let socket = ConsoleSocket::new().unwrap();
         let spec = Spec {
             id: "c1",
             bundle: &bundle,
@@ -715,10 +721,12 @@ mod tests {
             stdio: &stdio,
             runtime: &pty_runtime(dir.path(), &bundle, false),
             admission: &test_admission(),
+            console: Some(socket.path()),
         };
-        let started = CommandRuntime::new(Arc::new(PlainSpawner)).create(&spec).unwrap();
-        assert_eq!(started.pid, 4242);
-        let console = started.console.expect("a console");
+        let pid = CommandRuntime::new(Arc::new(PlainSpawner)).create(&spec).unwrap();
+        assert_eq!(pid, 4242);
+        // The caller receives the master once create returned.
+        let console = Console::start(socket.receive().unwrap(), &stdio).unwrap();
         console.resize(80, 24).unwrap();
         let t0 = std::time::Instant::now();
         while !std::fs::read_to_string(&out).unwrap_or_default().contains("hello") {
@@ -734,20 +742,25 @@ mod tests {
         );
         assert!(!line.contains("--stdin") && !line.contains("--stdout"), "{line}");
 
-        // No master sent: create fails and the container is taken down.
+        // A terminal without a console socket (and a socket without a
+        // terminal) is refused before the runtime runs.
         let (d2, b2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let rt = pty_runtime(d2.path(), b2.path(), true);
-        let e = CommandRuntime::new(Arc::new(PlainSpawner))
-            .create(&Spec {
-                bundle: b2.path(),
-                runtime: &rt,
-                admission: &test_admission(),
-                ..spec
-            })
-            .unwrap_err();
-        assert!(e.to_string().contains("receiving the terminal"), "{e}");
-        let args = std::fs::read_to_string(d2.path().join("args")).unwrap();
-        assert!(args.lines().last().unwrap().ends_with("delete --force c1"), "{args}");
+        let plain = Stdio::default();
+        for (stdio, console) in [(&stdio, None), (&plain, Some(socket.path()))] {
+            let e = CommandRuntime::new(Arc::new(PlainSpawner))
+                .create(&Spec {
+                    bundle: b2.path(),
+                    runtime: &rt,
+                    admission: &test_admission(),
+                    stdio,
+                    console,
+                    ..spec.clone()
+                })
+                .unwrap_err();
+            assert!(matches!(e, ShimError::InvalidArgument(_)), "{e}");
+        }
+        assert!(!d2.path().join("args").exists(), "the runtime ran");
     }
 
     fn overlay(lower: &str) -> Mount {
@@ -780,11 +793,12 @@ mod tests {
             stdio: &stdio,
             runtime: rt,
             admission: &admission,
+            console: None,
         };
         // Mounted, in order, before the runtime runs; delete takes both down.
         let host = Arc::new(RecordingHost::new());
         let b2 = CommandRuntime::new(Arc::new(PlainSpawner)).with_host(host.clone());
-        assert_eq!(b2.create(&spec(&ok)).unwrap().pid, 4242);
+        assert_eq!(b2.create(&spec(&ok)).unwrap(), 4242);
         assert_eq!(
             host.calls(),
             [

@@ -72,9 +72,55 @@ pub enum ShimError {
     /// A feature this shim does not implement yet.
     #[error("not implemented by containerd-shim-cerro-v1: {0}")]
     Unimplemented(String),
+    /// An error of the process that decided and created a container
+    /// (`create.rs`), as it reported it: its class and its message.
+    #[error("{message}")]
+    Reported {
+        /// The class of the error there.
+        class: ErrorClass,
+        /// Its message there.
+        message: String,
+    },
+}
+
+/// What kind of failure an error is, for containerd: the ttrpc status code
+/// it becomes (`service.rs` `status`), and what crosses from the create
+/// process to the task server with the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// A refusal, or a configuration or state that does not allow it.
+    FailedPrecondition,
+    /// No such container or process.
+    NotFound,
+    /// The id is taken.
+    AlreadyExists,
+    /// A request this shim cannot honour.
+    InvalidArgument,
+    /// Not implemented.
+    Unimplemented,
+    /// Anything else (containerd, the runtime, I/O, cgroups).
+    Unknown,
 }
 
 impl ShimError {
+    /// The one classification of the shim's errors.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ShimError::Refused { .. } | ShimError::Config(_) | ShimError::Enforce(_) | ShimError::WrongState(_) => {
+                ErrorClass::FailedPrecondition
+            }
+            ShimError::NotFound(_) => ErrorClass::NotFound,
+            ShimError::AlreadyExists(_) => ErrorClass::AlreadyExists,
+            ShimError::InvalidArgument(_) => ErrorClass::InvalidArgument,
+            ShimError::Unimplemented(_) => ErrorClass::Unimplemented,
+            ShimError::Containerd { .. } | ShimError::Runtime { .. } | ShimError::Io { .. } | ShimError::Cgroup(_) => {
+                ErrorClass::Unknown
+            }
+            ShimError::Reported { class, .. } => *class,
+        }
+    }
+
     /// I/O error with context.
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ShimError::Io {

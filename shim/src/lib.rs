@@ -50,6 +50,10 @@
 //! - `admission.rs`: whether a task may be created: settings, the root
 //!   file system tied to the image's snapshot (`bind_rootfs`), the one
 //!   decision; its `Admission` is what the backend takes.
+//! - `create.rs`: where a create runs: the decision and the backend's
+//!   create together (`decide_and_create`), in a short-lived child of the
+//!   task server (`decide-and-create`), so the long-lived server never
+//!   maps the verification.
 //! - `backend.rs`: the container backend (the `cerro-runtime` binary).
 //! - `containerd.rs`: the client of containerd's API: which image a
 //!   container runs and its snapshot (the OCI documents are read by
@@ -75,6 +79,7 @@ mod cgroup_text;
 mod confine;
 mod console;
 mod containerd;
+mod create;
 mod error;
 mod exec;
 mod service;
@@ -98,7 +103,8 @@ pub use cgroup::{
 };
 pub use console::{Console, ConsoleSocket};
 pub use containerd::{ContainerImage, Containerd, ImageSource};
-pub use error::ShimError;
+pub use create::{decide_and_create, Creation, Made};
+pub use error::{ErrorClass, ShimError};
 pub use exec::{ExecId, ExecTask};
 #[cfg(any(test, feature = "test-util"))]
 pub use host::RecordingHost;

@@ -30,8 +30,8 @@ use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{api, Context, DeleteResponse, ExitSignal, Flags, StartOpts, TtrpcContext, TtrpcResult};
 
 use crate::backend::{spawn_and_read, Backend, CommandRuntime, Finished, Mount, Spawner, Stdio};
-use crate::containerd::Containerd;
-use crate::error::ShimError;
+use crate::create::Creation;
+use crate::error::{ErrorClass, ShimError};
 use crate::exec::ExecTask;
 use crate::settings::{from_options, FileSettings, OptionsTrust, RuntimeBinary};
 use crate::task::{CreateTask, Status, TaskState, Tasks};
@@ -44,7 +44,16 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// Runs the shim: what `main` calls. containerd invokes the binary with
 /// `start` (spawn the daemon, print its address), `delete` (clean up after
 /// a dead shim), or no action (be the daemon serving the Task API).
+/// `containerd-shim-cerro-v1 decide-and-create BUNDLE` is the task
+/// server's own child that decides on one create and does it
+/// (`create.rs`), never containerd's.
 pub fn run() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let [_, action, bundle] = &args[..] {
+        if action == crate::create::ACTION {
+            std::process::exit(crate::create::child_main(std::path::Path::new(bundle)));
+        }
+    }
     containerd_shim::run::<Service>(RUNTIME_ID, None)
 }
 
@@ -52,24 +61,20 @@ pub fn run() {
 /// the code back into its error kinds (`failed precondition` for a
 /// refusal) and passes the message to the client.
 fn status(e: ShimError) -> ttrpc::Error {
-    let code = match &e {
-        ShimError::Refused { .. } | ShimError::Config(_) | ShimError::Enforce(_) | ShimError::WrongState(_) => {
-            Code::FAILED_PRECONDITION
-        }
-        ShimError::NotFound(_) => Code::NOT_FOUND,
-        ShimError::AlreadyExists(_) => Code::ALREADY_EXISTS,
-        ShimError::InvalidArgument(_) => Code::INVALID_ARGUMENT,
-        ShimError::Unimplemented(_) => Code::UNIMPLEMENTED,
-        ShimError::Containerd { .. } | ShimError::Runtime { .. } | ShimError::Io { .. } | ShimError::Cgroup(_) => {
-            Code::UNKNOWN
-        }
+    let code = match e.class() {
+        ErrorClass::FailedPrecondition => Code::FAILED_PRECONDITION,
+        ErrorClass::NotFound => Code::NOT_FOUND,
+        ErrorClass::AlreadyExists => Code::ALREADY_EXISTS,
+        ErrorClass::InvalidArgument => Code::INVALID_ARGUMENT,
+        ErrorClass::Unimplemented => Code::UNIMPLEMENTED,
+        ErrorClass::Unknown => Code::UNKNOWN,
     };
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, e.to_string()))
 }
 
 /// Waits for children through the shim's reaper (see [`Spawner`]).
 #[derive(Debug, Clone, Copy, Default)]
-struct MonitorSpawner;
+pub(crate) struct MonitorSpawner;
 
 impl Spawner for MonitorSpawner {
     fn run(&self, cmd: std::process::Command) -> std::io::Result<Finished> {
@@ -185,10 +190,12 @@ impl containerd_shim::Shim for Service {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
-        let tasks = Arc::new(Tasks::new(
+        // The decision and the create run in a short-lived child
+        // (`create.rs`): this long-lived process never maps the
+        // verification's code or holds its working set.
+        let tasks = Arc::new(Tasks::with_creation(
             Box::new(CommandRuntime::new(Arc::new(MonitorSpawner))),
-            Box::new(Containerd::new(&self.address, &self.namespace)),
-            Box::new(|k| std::env::var_os(k)),
+            Creation::child(&self.address, &self.namespace, Arc::new(MonitorSpawner)),
         ));
         let publisher = Arc::new(publisher);
         let svc = TaskService {

@@ -3,10 +3,14 @@
 //! ttrpc adapter is `service.rs`). One container per shim process in practice,
 //! but the map allows several.
 //!
-//! `create` asks the admission first (`admission.rs`: settings, the image
-//! from containerd, the root file system tied to its snapshot, one call to
-//! the decision) and only an admitted container reaches the backend, with
-//! the decision's SELinux labels in its spec and root mount.
+//! `create` hands the request to its [`Creation`] (`create.rs`): the
+//! admission first (`admission.rs`: settings, the image from containerd,
+//! the root file system tied to its snapshot, one call to the decision) and
+//! only an admitted container reaches the backend, with the decision's
+//! SELinux labels in its spec and root mount. In the shim's task server
+//! that runs in a short-lived child process; the table keeps what it
+//! answered (the init's pid, the runtime, the process label) and the
+//! terminal, received here on the console socket it listens on.
 //!
 //! A task's processes are its init and the processes exec'd into it (`ctr
 //! task exec`, CRI exec and exec probes): `exec` stores the process spec
@@ -27,17 +31,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use crate::admission::{Admitted, Admitter};
+use crate::admission::Admitter;
 pub use crate::admission::{Env, Selinux};
-use crate::backend::{hold_stdin, Backend, ExecSpec, Mount, Spec, Stdio};
+use crate::backend::{console_socket, hold_stdin, receive_console, Backend, ExecSpec, Mount, Stdio};
 use crate::cgroup::Metrics;
 use crate::confine::pin_exec_label;
 use crate::console::Console;
 use crate::containerd::ImageSource;
+use crate::create::{Creation, Made};
 use crate::error::ShimError;
 use crate::exec::{check_process, ExecId, ExecTask};
-use crate::settings::{FileSettings, RuntimeBinary, Settings};
-use crate::Decision;
+use crate::settings::{FileSettings, RuntimeBinary};
 
 /// Exit status reported for a container that was killed by delete before
 /// its exit was seen (SIGKILL, as runc's shim reports).
@@ -223,7 +227,7 @@ impl Table {
 /// The tasks of one shim.
 pub struct Tasks {
     backend: Box<dyn Backend>,
-    admitter: Admitter,
+    creation: Creation,
     table: Mutex<Table>,
     changed: Condvar,
 }
@@ -237,18 +241,27 @@ impl std::fmt::Debug for Tasks {
 impl Tasks {
     /// Tasks created by `backend`, whose images `images` finds; settings
     /// not given by runtime options come from `env`.
+    /// Decided and created in this process ([`Creation::Here`]).
     pub fn new(backend: Box<dyn Backend>, images: Box<dyn ImageSource>, env: Env) -> Self {
+        Self::with_creation(backend, Creation::Here(Admitter::new(images, env)))
+    }
+
+    /// Tasks created as `creation` says, then driven by `backend`.
+    pub fn with_creation(backend: Box<dyn Backend>, creation: Creation) -> Self {
         Tasks {
             backend,
-            admitter: Admitter::new(images, env),
+            creation,
             table: Mutex::new(Table::default()),
             changed: Condvar::new(),
         }
     }
 
-    /// The same, on a host whose SELinux is `selinux` (tests).
+    /// The same, on a host whose SELinux is `selinux` (tests; an
+    /// in-process creation only).
     pub fn with_selinux(mut self, selinux: Selinux) -> Self {
-        self.admitter.set_selinux(selinux);
+        if let Some(a) = self.creation.admitter_mut() {
+            a.set_selinux(selinux);
+        }
         self
     }
 
@@ -257,43 +270,38 @@ impl Tasks {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The decision for the task `task` (its bundle's spec `spec`): see
-    /// [`Admitter::decide`].
-    pub fn decide(&self, settings: &Settings, task: &CreateTask, spec: &cerro_enforce::RuntimeConfig) -> Decision {
-        self.admitter.decide(settings, task, spec)
-    }
-
     /// Decides, and creates the container only if allowed, confined as the
     /// decision says. Returns the init's pid.
     pub fn create(&self, req: CreateTask) -> Result<u32, ShimError> {
         if self.lock().entries.contains_key(&req.id) {
             return Err(ShimError::AlreadyExists(req.id));
         }
-        let Admitted {
-            settings,
-            admission,
-            rootfs,
-            process_label,
-        } = self.admitter.admit(&req)?;
-        settings.runtime.write(&req.bundle)?;
         let stdin = hold_stdin(&req.stdio.stdin)?;
+        let socket = console_socket(&req.stdio)?;
         // Wall-clock times in this file are containerd's process timestamps
         // (started/exited_at), never a trust decision: that one clock is
         // `cerro_core::clock::unix_now`, read by the host service.
         let began = SystemTime::now();
-        let started = self.backend.create(&Spec {
-            id: &req.id,
-            bundle: &req.bundle,
-            rootfs: &rootfs,
-            stdio: &req.stdio,
-            runtime: &settings.runtime,
-            admission: &admission,
-        })?;
-        let pid = started.pid;
+        let Made {
+            pid,
+            runtime,
+            process_label,
+        } = self
+            .creation
+            .create(&*self.backend, &req, socket.as_ref().map(|s| s.0.path()))?;
+        // The master was sent before the runtime's create returned.
+        let console = match receive_console(socket, &req.stdio) {
+            Ok(c) => c,
+            Err(e) => {
+                // Created, but nobody could talk to it: take it down again.
+                let _ = self.backend.delete(&runtime, &req.id, &req.bundle);
+                return Err(e);
+            }
+        };
         let mut t = self.lock();
         let mut init = Proc::new(pid, Status::Created, req.stdio);
         init.stdin = stdin;
-        init.console = started.console;
+        init.console = console;
         if let Some((code, at)) = t.take_early(pid, began) {
             init.exited(code, at);
         }
@@ -301,7 +309,7 @@ impl Tasks {
             req.id,
             Entry {
                 bundle: req.bundle,
-                runtime: settings.runtime,
+                runtime,
                 process_label,
                 init,
                 execs: HashMap::new(),
@@ -742,6 +750,17 @@ mod tests {
         let log = audit(dir.path());
         assert_eq!(log[0]["allowed"], true);
         assert_eq!(log[0]["verified"], false);
+    }
+
+    #[test]
+    fn a_terminal_whose_master_never_comes_takes_the_container_down() {
+        let (_dir, backend, tasks, mut req) = setup(Images(Ok(vec![Digest::of(b"m")])), "audit");
+        req.stdio.terminal = true;
+        // The fake runtime sends nothing to the console socket.
+        let e = tasks.create(req).unwrap_err();
+        assert!(e.to_string().contains("receiving the terminal"), "{e}");
+        assert_eq!(*backend.calls.lock().unwrap(), ["create c1", "delete c1"]);
+        assert!(tasks.is_empty());
     }
 
     #[test]

@@ -33,13 +33,13 @@ pub(crate) struct FakeBackend {
     pub(crate) exec_spec: Mutex<Vec<u8>>,
 }
 impl Backend for Arc<FakeBackend> {
-    fn create(&self, s: &Spec<'_>) -> Result<Started, ShimError> {
+    fn create(&self, s: &Spec<'_>) -> Result<u32, ShimError> {
         self.calls.lock().unwrap().push(format!("create {}", s.id));
         *self.rootfs.lock().unwrap() = s.rootfs.to_vec();
         if let Some(f) = self.during_create.lock().unwrap().take() {
             f();
         }
-        Ok(Started::pid(77))
+        Ok(77)
     }
     fn start(&self, _: &RuntimeBinary, id: &str) -> Result<(), ShimError> {
         self.calls.lock().unwrap().push(format!("start {id}"));
