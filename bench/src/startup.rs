@@ -226,6 +226,10 @@ fn shim_rss(ctd: &Containerd, runtime: &str, image: &str, binary: &str) -> Resul
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|v| v.parse::<u64>().ok());
             if rss.is_some() {
+                // Where the memory goes, for whoever profiles the shim.
+                if let Some(dir) = std::env::var_os("STARTUP_BENCH_SMAPS") {
+                    let _ = fs::copy(p.path().join("smaps"), Path::new(&dir).join(format!("{binary}.smaps")));
+                }
                 break;
             }
         }
