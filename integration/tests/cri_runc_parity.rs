@@ -243,3 +243,39 @@ fn cerro_runtime_runs_what_runc_runs() {
         }
     }
 }
+
+/// `linux.resources.memory.disableOOMKiller` (issue 15's runtime
+/// conformance list): runc writes `memory.oom_control` at create;
+/// libcontainer 0.7 hard-coded the OOM killer on. The container reads its
+/// own cgroup's setting (cgroup v1 here: `/sys/fs/cgroup/memory`).
+#[test]
+fn disable_oom_killer_is_applied_at_create_as_runc_does() {
+    assert!(is_root(), "runc and cerro-runtime need root here");
+    require("runc");
+    let oom_control = Path::new("/sys/fs/cgroup/memory/memory.oom_control");
+    if !oom_control.exists() {
+        eprintln!("skipped: no cgroup v1 memory controller here (memory.oom_control is v1 only)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, disable) in [("oom-killer-off", true), ("oom-killer-on", false)] {
+        let b = d.join(name);
+        bundle(
+            &b,
+            &["/bin/busybox", "cat", "/sys/fs/cgroup/memory/memory.oom_control"],
+            &[],
+            None,
+        );
+        let path = b.join("config.json");
+        let mut spec: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        spec["linux"]["resources"]["memory"] = json!({"disableOOMKiller": disable});
+        fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+        let (by_runc, runc_said) = under_runc(&d.join("runc-root"), &b, &format!("{name}-runc"));
+        let (by_cerro, cerro_said) = under_cerro(&d.join("cerro-root"), &b, &format!("{name}-cerro"));
+        let want = format!("oom_kill_disable {}", u8::from(disable));
+        let shows = |o: &Outcome| matches!(o, Outcome::Ran(out) if out.lines().any(|l| l == want));
+        assert!(shows(&by_runc), "{name}: runc: {by_runc:?} {runc_said}");
+        assert!(shows(&by_cerro), "{name}: cerro-runtime: {by_cerro:?} {cerro_said}");
+    }
+}

@@ -329,6 +329,20 @@ fn run(cli: Cli) -> Result<i32> {
                 .with_detach(true)
                 .build()
                 .with_context(|| format!("creating container {id} from {}", bundle.display()))?;
+            // libcontainer 0.7 applies the resources at create with the OOM
+            // killer enabled whatever the spec says; runc writes
+            // `memory.oom_control` as `disableOOMKiller` asks. Apply the
+            // spec's resources again with its value, as `update` does; a
+            // container that cannot have it is not left behind.
+            let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+            if let Some(r) = resources.filter(|r| disables_oom_killer(r)) {
+                if let Err(e) = update::update(&cli.root, &id, r) {
+                    if let Ok(mut c) = load(&cli.root, &id) {
+                        let _ = c.delete(true);
+                    }
+                    return Err(e.context(format!("container {id}: linux.resources.memory.disableOOMKiller")));
+                }
+            }
         }
         Cmd::Start { id } => {
             load(&cli.root, &id)?
@@ -445,6 +459,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether `resources` asks for the OOM killer to be disabled.
+fn disables_oom_killer(resources: &libcontainer::oci_spec::runtime::LinuxResources) -> bool {
+    resources.memory().as_ref().and_then(|m| m.disable_oom_killer()) == Some(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,6 +518,15 @@ mod tests {
         let e = open_stream(Some("binary:///usr/bin/logger"), Direction::Out).unwrap_err();
         assert!(e.to_string().contains("unsupported"), "{e}");
         assert!(open_stream(Some("/nonexistent/fifo"), Direction::Out).is_err());
+    }
+
+    #[test]
+    fn only_an_explicit_disable_oom_killer_reapplies_the_resources() {
+        let res = |j: &str| serde_json::from_str::<libcontainer::oci_spec::runtime::LinuxResources>(j).unwrap();
+        assert!(disables_oom_killer(&res(r#"{"memory":{"disableOOMKiller":true}}"#)));
+        assert!(!disables_oom_killer(&res(r#"{"memory":{"disableOOMKiller":false}}"#)));
+        assert!(!disables_oom_killer(&res(r#"{"memory":{"limit":1000000}}"#)));
+        assert!(!disables_oom_killer(&res(r#"{}"#)));
     }
 
     #[test]
