@@ -279,3 +279,39 @@ fn disable_oom_killer_is_applied_at_create_as_runc_does() {
         assert!(shows(&by_cerro), "{name}: cerro-runtime: {by_cerro:?} {cerro_said}");
     }
 }
+
+/// A failing poststop hook is a warning and the delete completes (runtime
+/// spec, "Poststop"; runc does so): libcontainer 0.7 stopped at it and left
+/// the state directory, so every later `delete`, `--force` too, failed.
+#[test]
+fn a_failing_poststop_hook_never_wedges_delete() {
+    assert!(is_root(), "runc and cerro-runtime need root here");
+    require("runc");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let b = d.join("poststop");
+    bundle(&b, &["/bin/busybox", "echo", "ran"], &[], None);
+    let path = b.join("config.json");
+    let mut spec: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    spec["hooks"] = json!({"poststop": [{"path": "/bin/false"}]});
+    fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    let (runc_root, cerro_root) = (d.join("runc-root"), d.join("cerro-root"));
+    let (by_runc, runc_said) = under_runc(&runc_root, &b, "poststop-runc");
+    assert_eq!(by_runc, Outcome::Ran("ran\n".into()), "{runc_said}");
+    assert!(!runc_root.join("poststop-runc").exists(), "runc kept its state");
+    // `under_cerro` deletes the container once it stopped.
+    let (by_cerro, cerro_said) = under_cerro(&cerro_root, &b, "poststop-cerro");
+    assert_eq!(by_cerro, by_runc, "{cerro_said}");
+    assert!(
+        !cerro_root.join("poststop-cerro").exists(),
+        "cerro-runtime kept the state of a deleted container"
+    );
+    // And a delete of what is gone succeeds, as before.
+    let again = Command::new(bin("cerro-runtime"))
+        .arg("--root")
+        .arg(&cerro_root)
+        .args(["delete", "--force", "poststop-cerro"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+}

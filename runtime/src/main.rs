@@ -443,7 +443,21 @@ fn run(cli: Cli) -> Result<i32> {
                 // Best effort; delete(force) kills what is left.
                 let _ = c.kill(Signal::try_from("SIGKILL").map_err(|e| anyhow!("{e}"))?, true);
             }
-            c.delete(force).with_context(|| format!("deleting {id}"))?;
+            match c.delete(force) {
+                // libcontainer runs the poststop hooks last and stops at a
+                // failing one, before it removes the state directory: every
+                // later delete, `--force` too, would fail the same way. The
+                // runtime spec says a failing poststop hook is a warning
+                // and the lifecycle continues, as runc does: finish the
+                // delete (the cgroup is already removed by then).
+                Err(libcontainer::error::LibcontainerError::Hook(e)) => {
+                    eprintln!("cerro-runtime: warning: container {id}: a poststop hook failed: {e}");
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+                    }
+                }
+                other => other.with_context(|| format!("deleting {id}"))?,
+            }
         }
     }
     Ok(0)
