@@ -315,3 +315,29 @@ fn a_failing_poststop_hook_never_wedges_delete() {
         .unwrap();
     assert!(again.status.success(), "{}", text(&again));
 }
+
+/// A failing poststart hook is a warning and the container runs on
+/// (runtime spec, "Poststart"): libcontainer 0.7 failed `start` with the
+/// process already running. What runc does is printed, not judged (runc
+/// 1.1 fails the start and kills the container there).
+#[test]
+fn a_failing_poststart_hook_is_a_warning() {
+    assert!(is_root(), "runc and cerro-runtime need root here");
+    require("runc");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let b = d.join("poststart");
+    bundle(&b, &["/bin/busybox", "echo", "ran"], &[], None);
+    let path = b.join("config.json");
+    let mut spec: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    spec["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
+    fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    let (by_runc, runc_said) = under_runc(&d.join("runc-root"), &b, "poststart-runc");
+    eprintln!("runc: {by_runc:?}: {runc_said}");
+    let (by_cerro, cerro_said) = under_cerro(&d.join("cerro-root"), &b, "poststart-cerro");
+    assert_eq!(by_cerro, Outcome::Ran("ran\n".into()), "{cerro_said}");
+    assert!(
+        cerro_said.contains("warning") && cerro_said.contains("poststart hook failed"),
+        "{cerro_said}"
+    );
+}

@@ -344,11 +344,16 @@ fn run(cli: Cli) -> Result<i32> {
                 }
             }
         }
-        Cmd::Start { id } => {
-            load(&cli.root, &id)?
-                .start()
-                .with_context(|| format!("starting {id}"))?;
-        }
+        Cmd::Start { id } => match load(&cli.root, &id)?.start() {
+            // libcontainer runs the poststart hooks once the process
+            // started and fails `start` at a failing one, with the
+            // container running. The runtime spec says a failing poststart
+            // hook is a warning and the lifecycle continues.
+            Err(libcontainer::error::LibcontainerError::Hook(e)) => {
+                eprintln!("cerro-runtime: warning: container {id}: a poststart hook failed: {e}");
+            }
+            other => other.with_context(|| format!("starting {id}"))?,
+        },
         Cmd::Exec {
             process,
             pid_file,
