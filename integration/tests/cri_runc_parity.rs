@@ -93,6 +93,9 @@ fn under_cerro(root: &Path, b: &Path, id: &str) -> (Outcome, String) {
         .args(["create", "--bundle"])
         .arg(b)
         .arg(format!("--stdout=file://{}", out_file.display()))
+        // Named: without a flag the container would get this command's
+        // pipes (passed through, as runc) and `output` would wait for it.
+        .args(["--stdin=/dev/null", "--stderr=/dev/null"])
         .arg(id)
         .stdin(Stdio::null())
         .output()
@@ -340,4 +343,56 @@ fn a_failing_poststart_hook_is_a_warning() {
         cerro_said.contains("warning") && cerro_said.contains("poststart hook failed"),
         "{cerro_said}"
     );
+}
+
+/// `create` with no stream flags passes the caller's stdio to the
+/// container, as runc's command line does (issue 15: it was /dev/null, so
+/// the output was lost). Both runtimes' stdout goes to a file here (a pipe
+/// would keep the caller waiting for the container, with runc too).
+#[test]
+fn create_without_stream_flags_passes_the_callers_stdio_through() {
+    assert!(is_root(), "runc and cerro-runtime need root here");
+    require("runc");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let b = d.join("passthrough");
+    bundle(&b, &["/bin/busybox", "echo", "through"], &[], None);
+    for (name, program) in [
+        ("runc", Path::new("runc").to_path_buf()),
+        ("cerro", bin("cerro-runtime")),
+    ] {
+        let root = d.join(format!("{name}-root"));
+        let id = format!("passthrough-{name}");
+        let out = d.join(format!("{name}.out"));
+        let rt = |args: &[&str], stdout: Stdio| {
+            Command::new("timeout")
+                .arg("60")
+                .arg(&program)
+                .arg("--root")
+                .arg(&root)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(stdout)
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+        };
+        let file = fs::File::create(&out).unwrap();
+        let bundle_arg = b.display().to_string();
+        assert!(
+            rt(&["create", "--bundle", &bundle_arg, &id], Stdio::from(file)).success(),
+            "{name} create"
+        );
+        assert!(rt(&["start", &id], Stdio::null()).success(), "{name} start");
+        let t0 = Instant::now();
+        while fs::read_to_string(&out).unwrap_or_default() != "through\n" {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "{name}: no output in {}",
+                out.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = rt(&["delete", "--force", &id], Stdio::null());
+    }
 }

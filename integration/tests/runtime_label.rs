@@ -63,7 +63,21 @@ fn a_process_label_the_kernel_refuses_stops_the_container() {
     let b = bundle.display().to_string();
 
     configure(&bundle, &["/bin/busybox", "echo", "must-not-run"], Some(LABEL));
-    let refused = runtime(&root, &["create", "--bundle", &b, "--stdout", &stdout, "labelled"]);
+    let refused = runtime(
+        &root,
+        &[
+            "create",
+            "--bundle",
+            &b,
+            "--stdin",
+            "/dev/null",
+            "--stdout",
+            &stdout,
+            "--stderr",
+            "/dev/null",
+            "labelled",
+        ],
+    );
     let _ = runtime(&root, &["delete", "--force", "labelled"]);
     assert!(!refused.status.success(), "{}", text(&refused));
     assert!(
@@ -77,7 +91,21 @@ fn a_process_label_the_kernel_refuses_stops_the_container() {
 
     // The same bundle without a label runs (so the refusal was the label's).
     configure(&bundle, &["/bin/busybox", "echo", "ran-unlabelled"], None);
-    let created = runtime(&root, &["create", "--bundle", &b, "--stdout", &stdout, "plain"]);
+    let created = runtime(
+        &root,
+        &[
+            "create",
+            "--bundle",
+            &b,
+            "--stdin",
+            "/dev/null",
+            "--stdout",
+            &stdout,
+            "--stderr",
+            "/dev/null",
+            "plain",
+        ],
+    );
     assert!(created.status.success(), "{}", text(&created));
     let started = runtime(&root, &["start", "plain"]);
     assert!(started.status.success(), "{}", text(&started));

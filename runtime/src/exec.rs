@@ -105,6 +105,7 @@ pub fn exec(root: &Path, req: ExecRequest) -> Result<i32> {
         req.stdout.as_deref(),
         req.stderr.as_deref(),
         labelled(&spec) && req.console_socket.is_none(),
+        req.console_socket.is_some(),
     )?;
     let executor = LabelExecutor::new(
         ProcAttr,

@@ -75,13 +75,16 @@ struct Cli {
 /// The process's standard streams and terminal (create and exec).
 #[derive(clap::Args)]
 struct IoArgs {
-    /// Its stdin: a FIFO path or `file://PATH` (default /dev/null).
+    /// Its stdin: a FIFO path, `file://PATH`, or empty for /dev/null
+    /// (default: this process's own, as runc).
     #[arg(long)]
     stdin: Option<String>,
-    /// Its stdout: a FIFO path or `file://PATH` (default /dev/null).
+    /// Its stdout: a FIFO path, `file://PATH`, or empty for /dev/null
+    /// (default: this process's own, as runc).
     #[arg(long)]
     stdout: Option<String>,
-    /// Its stderr: a FIFO path or `file://PATH` (default /dev/null).
+    /// Its stderr: a FIFO path, `file://PATH`, or empty for /dev/null
+    /// (default: this process's own, as runc).
     #[arg(long)]
     stderr: Option<String>,
     /// A unix socket to send the terminal's master to (`process.terminal`).
@@ -166,13 +169,19 @@ enum Direction {
 /// to blocking so the container sees ordinary reads.
 fn open_stream(spec: Option<&str>, dir: Direction) -> Result<std::fs::File> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let Some(spec) = spec.filter(|s| !s.is_empty()) else {
+    let Some(spec) = spec else {
+        // No flag: the caller's own stream, as runc's command line passes
+        // its stdio through (a caller reading our stdout through a pipe
+        // then waits for the container too: the shim always names all three).
+        return own_stream(dir);
+    };
+    if spec.is_empty() {
         return std::fs::OpenOptions::new()
             .read(dir == Direction::In)
             .write(dir == Direction::Out)
             .open("/dev/null")
             .context("opening /dev/null");
-    };
+    }
     if let Some(path) = spec.strip_prefix("file://") {
         return std::fs::OpenOptions::new()
             .read(dir == Direction::In)
@@ -208,6 +217,27 @@ fn open_stream(spec: Option<&str>, dir: Direction) -> Result<std::fs::File> {
     Ok(f)
 }
 
+/// A copy of this process's stdin (`In`) or stdout (`Out`). The caller
+/// asks for stderr by [`own_stderr`].
+fn own_stream(dir: Direction) -> Result<std::fs::File> {
+    use std::os::fd::AsFd;
+    let fd = match dir {
+        Direction::In => std::io::stdin().as_fd().try_clone_to_owned(),
+        Direction::Out => std::io::stdout().as_fd().try_clone_to_owned(),
+    };
+    fd.map(std::fs::File::from).context("duplicating this process's stdio")
+}
+
+/// A copy of this process's stderr.
+fn own_stderr() -> Result<std::fs::File> {
+    use std::os::fd::AsFd;
+    std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .context("duplicating this process's stderr")
+}
+
 /// The container's three streams, opened as [`open_stream`] does. With
 /// `relay` (the container runs in an SELinux domain), each FIFO is put
 /// behind a pipe this process creates, with a relay process copying between
@@ -218,19 +248,32 @@ fn open_stream(spec: Option<&str>, dir: Direction) -> Result<std::fs::File> {
 /// (`var_run_t` under `/run/containerd/fifo`): the kernel would close such a
 /// descriptor at the exec into the domain, and the container's output would
 /// be lost (observed in the enforcing VM, integration/tests/selinux_vm.rs).
+///
+/// A stream without a flag is this process's own (runc's pass-through),
+/// except with a `terminal` (a console socket): the pty stands for the
+/// streams, and this process's own (a caller's pipes) must not reach the
+/// container, so they are /dev/null.
 fn container_streams(
     stdin: Option<&str>,
     stdout: Option<&str>,
     stderr: Option<&str>,
     relay: bool,
+    terminal: bool,
 ) -> Result<[std::fs::File; 3]> {
     let mut streams = Vec::with_capacity(3);
-    for (spec, dir) in [
+    for (i, (spec, dir)) in [
         (stdin, Direction::In),
         (stdout, Direction::Out),
         (stderr, Direction::Out),
-    ] {
-        let f = open_stream(spec, dir)?;
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = if terminal { spec.or(Some("")) } else { spec };
+        let f = match (i, spec) {
+            (2, None) => own_stderr()?,
+            _ => open_stream(spec, dir)?,
+        };
         let fifo = f.metadata().is_ok_and(|m| {
             use std::os::unix::fs::FileTypeExt;
             m.file_type().is_fifo()
@@ -314,6 +357,7 @@ fn run(cli: Cli) -> Result<i32> {
                 stdout.as_deref(),
                 stderr.as_deref(),
                 labelled(&spec) && console_socket.is_none(),
+                console_socket.is_some(),
             )?;
             ContainerBuilder::new(id.clone(), SyscallType::Linux)
                 .with_executor(LabelExecutor::new(ProcAttr, RuncLookup::new(DefaultExecutor {})))
@@ -531,8 +575,11 @@ mod tests {
             .write_all(b"b")
             .unwrap();
         assert_eq!(std::fs::read(&log).unwrap(), b"ab");
-        let mut null = open_stream(None, Direction::In).unwrap();
-        assert_eq!(null.read(&mut [0u8; 4]).unwrap(), 0);
+        // Empty and /dev/null name /dev/null (no flag is the caller's own).
+        for null in ["", "/dev/null"] {
+            let mut null = open_stream(Some(null), Direction::In).unwrap();
+            assert_eq!(null.read(&mut [0u8; 4]).unwrap(), 0);
+        }
         open_stream(Some(""), Direction::Out).unwrap().write_all(b"x").unwrap();
         let e = open_stream(Some("binary:///usr/bin/logger"), Direction::Out).unwrap_err();
         assert!(e.to_string().contains("unsupported"), "{e}");

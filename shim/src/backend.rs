@@ -320,15 +320,16 @@ impl CommandRuntime {
             args.extend(["--console-socket", socket]);
             return;
         }
+        // Every stream named: a stream not given is /dev/null, never the
+        // runtime's own (it passes its stdio through when a flag is
+        // missing, as runc; its stdout is the pipe the shim reads to the end).
         for (flag, v) in [
             ("--stdin", &stdio.stdin),
             ("--stdout", &stdio.stdout),
             ("--stderr", &stdio.stderr),
         ] {
-            if !v.is_empty() {
-                args.push(flag);
-                args.push(v);
-            }
+            args.push(flag);
+            args.push(if v.is_empty() { "/dev/null" } else { v });
         }
     }
 }
@@ -553,7 +554,7 @@ mod tests {
             lines,
             [
                 format!(
-                    "--root {root} create --bundle {} --pid-file {}/init.pid --stdout /run/fifo/out c1",
+                    "--root {root} create --bundle {} --pid-file {}/init.pid --stdin /dev/null --stdout /run/fifo/out --stderr /dev/null c1",
                     bundle.display(),
                     bundle.display()
                 ),
@@ -601,7 +602,7 @@ mod tests {
             std::fs::read_to_string(dir.path().join("args")).unwrap().trim(),
             format!(
                 "--root {} exec --process {b}/exec.e1.json --pid-file {b}/exec.e1.pid --detach \
-                 --stdin /run/fifo/e1-in --stdout /run/fifo/e1-out c1",
+                 --stdin /run/fifo/e1-in --stdout /run/fifo/e1-out --stderr /dev/null c1",
                 rt.root.display()
             )
         );
