@@ -345,7 +345,8 @@ fn a_failing_poststart_hook_is_a_warning() {
     );
 }
 
-/// `create` with no stream flags passes the caller's stdio to the
+/// `create` with no stream flags (and, for cerro-runtime, no `--bundle`:
+/// the current directory, runc's default) passes the caller's stdio to the
 /// container, as runc's command line does (issue 15: it was /dev/null, so
 /// the output was lost). Both runtimes' stdout goes to a file here (a pipe
 /// would keep the caller waiting for the container, with runc too).
@@ -371,6 +372,7 @@ fn create_without_stream_flags_passes_the_callers_stdio_through() {
                 .arg("--root")
                 .arg(&root)
                 .args(args)
+                .current_dir(&b)
                 .stdin(Stdio::null())
                 .stdout(stdout)
                 .stderr(Stdio::null())
@@ -379,10 +381,14 @@ fn create_without_stream_flags_passes_the_callers_stdio_through() {
         };
         let file = fs::File::create(&out).unwrap();
         let bundle_arg = b.display().to_string();
-        assert!(
-            rt(&["create", "--bundle", &bundle_arg, &id], Stdio::from(file)).success(),
-            "{name} create"
-        );
+        // Without --bundle, cerro-runtime takes the current directory
+        // (runc's default); every command runs in the bundle.
+        let create: Vec<&str> = if name == "cerro" {
+            vec!["create", &id]
+        } else {
+            vec!["create", "--bundle", &bundle_arg, &id]
+        };
+        assert!(rt(&create, Stdio::from(file)).success(), "{name} create");
         assert!(rt(&["start", &id], Stdio::null()).success(), "{name} start");
         let t0 = Instant::now();
         while fs::read_to_string(&out).unwrap_or_default() != "through\n" {

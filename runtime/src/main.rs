@@ -96,9 +96,10 @@ struct IoArgs {
 enum Cmd {
     /// Create a container from an OCI bundle; its init waits for `start`.
     Create {
-        /// The OCI bundle (config.json and the root file system).
+        /// The OCI bundle (config.json and the root file system); the
+        /// current directory if not given, as runc.
         #[arg(long, short)]
-        bundle: PathBuf,
+        bundle: Option<PathBuf>,
         /// Write the init's pid here.
         #[arg(long)]
         pid_file: Option<PathBuf>,
@@ -346,6 +347,7 @@ fn run(cli: Cli) -> Result<i32> {
             std::fs::create_dir_all(&cli.root).with_context(|| format!("creating {}", cli.root.display()))?;
             // libcontainer's own write of the OOM score fails without a
             // reason ("io error"); this one says why and what to set.
+            let bundle = bundle_or_cwd(bundle)?;
             let config = bundle.join("config.json");
             let spec = libcontainer::oci_spec::runtime::Spec::load(&config)
                 .with_context(|| format!("reading {}", config.display()))?;
@@ -522,6 +524,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The bundle given, else the current directory (runc's default).
+fn bundle_or_cwd(bundle: Option<PathBuf>) -> Result<PathBuf> {
+    match bundle {
+        Some(b) => Ok(b),
+        None => std::env::current_dir().context("the current directory (the bundle when --bundle is not given)"),
+    }
+}
+
 /// Whether `resources` asks for the OOM killer to be disabled.
 fn disables_oom_killer(resources: &libcontainer::oci_spec::runtime::LinuxResources) -> bool {
     resources.memory().as_ref().and_then(|m| m.disable_oom_killer()) == Some(true)
@@ -612,9 +622,13 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.root, PathBuf::from("/run/x"));
-        assert!(
-            matches!(cli.cmd, Cmd::Create { ref id, ref io, .. } if id == "c1" && io.stdout.as_deref() == Some("/f/out"))
-        );
+        assert!(matches!(cli.cmd, Cmd::Create { ref id, ref io, ref bundle, .. }
+            if id == "c1" && io.stdout.as_deref() == Some("/f/out") && bundle.as_deref() == Some(std::path::Path::new("/b"))));
+        // runc's default bundle: the current directory.
+        let cli = Cli::try_parse_from(["cerro-runtime", "create", "c2"]).unwrap();
+        assert!(matches!(cli.cmd, Cmd::Create { ref bundle, .. } if bundle.is_none()));
+        assert_eq!(bundle_or_cwd(None).unwrap(), std::env::current_dir().unwrap());
+        assert_eq!(bundle_or_cwd(Some("/b".into())).unwrap(), PathBuf::from("/b"));
         let cli = Cli::try_parse_from(["cerro-runtime", "kill", "--all", "c1", "9"]).unwrap();
         assert!(matches!(cli.cmd, Cmd::Kill { all: true, ref signal, .. } if signal == "9"));
         assert_eq!(cli.root, PathBuf::from(DEFAULT_ROOT));
