@@ -389,6 +389,24 @@ fn create_without_stream_flags_passes_the_callers_stdio_through() {
             vec!["create", "--bundle", &bundle_arg, &id]
         };
         assert!(rt(&create, Stdio::from(file)).success(), "{name} create");
+        if name == "cerro" {
+            // `list` shows it, as `runc list` (ids with -q; states as JSON).
+            let list = |args: &[&str]| {
+                let o = Command::new(&program)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(o.status.success(), "{}", text(&o));
+                String::from_utf8(o.stdout).unwrap()
+            };
+            assert_eq!(list(&["list", "-q"]), format!("{id}\n"));
+            let states: Value = serde_json::from_str(&list(&["list", "--format", "json"])).unwrap();
+            assert_eq!(states[0]["id"], id.as_str(), "{states}");
+            assert_eq!(states[0]["status"], "created", "{states}");
+            assert!(list(&["list"]).lines().nth(1).unwrap().starts_with(&format!("{id}\t")));
+        }
         assert!(rt(&["start", &id], Stdio::null()).success(), "{name} start");
         let t0 = Instant::now();
         while fs::read_to_string(&out).unwrap_or_default() != "through\n" {

@@ -94,6 +94,16 @@ struct IoArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// List the containers under `--root`, as `runc list`: a table, their
+    /// ids (`--quiet`), or their states as `state` prints each (`--format json`).
+    List {
+        /// `table` or `json`.
+        #[arg(long, short, default_value = "table")]
+        format: String,
+        /// Only the ids.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Create a container from an OCI bundle; its init waits for `start`.
     Create {
         /// The OCI bundle (config.json and the root file system); the
@@ -427,6 +437,50 @@ fn run(cli: Cli) -> Result<i32> {
                 },
             );
         }
+        Cmd::List { format, quiet } => {
+            if !matches!(format.as_str(), "table" | "json") {
+                bail!("unknown --format {format:?} (table or json)");
+            }
+            let mut ids: Vec<String> = match std::fs::read_dir(&cli.root) {
+                Ok(entries) => entries
+                    .flatten()
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect(),
+                // No root yet: no containers.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e).with_context(|| format!("reading {}", cli.root.display())),
+            };
+            ids.sort();
+            let mut containers = Vec::new();
+            for id in ids {
+                // A directory that holds no container state is not one.
+                if let Ok(mut c) = load(&cli.root, &id) {
+                    let _ = c.refresh_status();
+                    containers.push(c);
+                }
+            }
+            if quiet {
+                for c in &containers {
+                    println!("{}", c.id());
+                }
+            } else if format == "json" {
+                let states: Vec<_> = containers.iter().map(|c| &c.state).collect();
+                println!("{}", serde_json::to_string(&states)?);
+            } else {
+                println!("ID\tPID\tSTATUS\tBUNDLE\tCREATED");
+                for c in &containers {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        c.id(),
+                        c.pid().map_or(0, |p| p.as_raw()),
+                        c.status().to_string().to_lowercase(),
+                        c.bundle().display(),
+                        c.created().map(|t| t.to_rfc3339()).unwrap_or_default()
+                    );
+                }
+            }
+        }
         Cmd::State { id } => {
             let mut c = load(&cli.root, &id)?;
             c.refresh_status()?;
@@ -624,6 +678,14 @@ mod tests {
         assert_eq!(cli.root, PathBuf::from("/run/x"));
         assert!(matches!(cli.cmd, Cmd::Create { ref id, ref io, ref bundle, .. }
             if id == "c1" && io.stdout.as_deref() == Some("/f/out") && bundle.as_deref() == Some(std::path::Path::new("/b"))));
+        assert!(matches!(
+            Cli::try_parse_from(["cerro-runtime", "list", "-q"]).unwrap().cmd,
+            Cmd::List { quiet: true, ref format } if format == "table"
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["cerro-runtime", "list", "--format", "json"]).unwrap().cmd,
+            Cmd::List { quiet: false, ref format } if format == "json"
+        ));
         // runc's default bundle: the current directory.
         let cli = Cli::try_parse_from(["cerro-runtime", "create", "c2"]).unwrap();
         assert!(matches!(cli.cmd, Cmd::Create { ref bundle, .. } if bundle.is_none()));
