@@ -405,6 +405,19 @@ fn create_without_stream_flags_passes_the_callers_stdio_through() {
             let states: Value = serde_json::from_str(&list(&["list", "--format", "json"])).unwrap();
             assert_eq!(states[0]["id"], id.as_str(), "{states}");
             assert_eq!(states[0]["status"], "created", "{states}");
+            // `ps` names the init waiting in the container's cgroup.
+            let init = states[0]["pid"].as_i64().unwrap();
+            let pids: Vec<i64> = serde_json::from_str(&list(&["ps", "--format", "json", &id])).unwrap();
+            assert!(pids.contains(&init), "{pids:?} lacks the init {init}");
+            let table = list(&["ps", &id]);
+            assert!(table.lines().next().unwrap().contains("PID"), "{table}");
+            assert!(
+                table
+                    .lines()
+                    .skip(1)
+                    .any(|l| l.split_whitespace().nth(1) == Some(&*init.to_string())),
+                "{table}"
+            );
             assert!(list(&["list"]).lines().nth(1).unwrap().starts_with(&format!("{id}\t")));
         }
         assert!(rt(&["start", &id], Stdio::null()).success(), "{name} start");

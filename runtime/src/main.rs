@@ -104,6 +104,18 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// The processes of a container, as `runc ps`: `ps -ef` (or the `ps`
+    /// options given after the id) narrowed to its cgroup's pids, or the
+    /// pids as JSON (`--format json`).
+    Ps {
+        /// `table` or `json`.
+        #[arg(long, short, default_value = "table")]
+        format: String,
+        id: String,
+        /// Options for `ps` (default `-ef`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Create a container from an OCI bundle; its init waits for `start`.
     Create {
         /// The OCI bundle (config.json and the root file system); the
@@ -481,6 +493,28 @@ fn run(cli: Cli) -> Result<i32> {
                 }
             }
         }
+        Cmd::Ps { format, id, ps_args } => {
+            let pids = update::pids(&cli.root, &id)?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string(&pids)?),
+                "table" => {
+                    let args = if ps_args.is_empty() {
+                        vec!["-ef".to_owned()]
+                    } else {
+                        ps_args
+                    };
+                    let out = std::process::Command::new("ps")
+                        .args(&args)
+                        .output()
+                        .context("running ps")?;
+                    if !out.status.success() {
+                        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+                    }
+                    print!("{}", narrow_ps(&String::from_utf8_lossy(&out.stdout), &pids)?);
+                }
+                f => bail!("unknown --format {f:?} (table or json)"),
+            }
+        }
         Cmd::State { id } => {
             let mut c = load(&cli.root, &id)?;
             c.refresh_status()?;
@@ -578,6 +612,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ps` output narrowed to `pids`, as runc does: the header, and the lines
+/// whose `PID` column is one of them.
+fn narrow_ps(out: &str, pids: &[i32]) -> Result<String> {
+    let mut lines = out.lines();
+    let header = lines.next().context("ps printed nothing")?;
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps printed no PID column")?;
+    let mut kept = format!("{header}\n");
+    for l in lines {
+        let pid = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            kept.push_str(l);
+            kept.push('\n');
+        }
+    }
+    Ok(kept)
+}
+
 /// The bundle given, else the current directory (runc's default).
 fn bundle_or_cwd(bundle: Option<PathBuf>) -> Result<PathBuf> {
     match bundle {
@@ -660,6 +714,18 @@ mod tests {
     }
 
     #[test]
+    fn ps_keeps_the_header_and_the_containers_pids() {
+        let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 09:00 ? 00:00:01 init\n\
+                   root 42 1 0 09:01 ? 00:00:00 sleep 60\nroot 420 1 0 09:01 ? 00:00:00 other\n";
+        assert_eq!(
+            narrow_ps(out, &[42]).unwrap(),
+            "UID PID PPID C STIME TTY TIME CMD\nroot 42 1 0 09:01 ? 00:00:00 sleep 60\n"
+        );
+        assert!(narrow_ps("UID CMD\nroot x\n", &[1]).is_err());
+        assert!(narrow_ps("", &[1]).is_err());
+    }
+
+    #[test]
     fn the_command_line_is_runc_shaped() {
         let cli = Cli::try_parse_from([
             "cerro-runtime",
@@ -685,6 +751,10 @@ mod tests {
         assert!(matches!(
             Cli::try_parse_from(["cerro-runtime", "list", "--format", "json"]).unwrap().cmd,
             Cmd::List { quiet: false, ref format } if format == "json"
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["cerro-runtime", "ps", "c1", "-o", "pid,comm"]).unwrap().cmd,
+            Cmd::Ps { ref id, ref ps_args, .. } if id == "c1" && ps_args == &["-o", "pid,comm"]
         ));
         // runc's default bundle: the current directory.
         let cli = Cli::try_parse_from(["cerro-runtime", "create", "c2"]).unwrap();

@@ -81,6 +81,25 @@ fn refused(field: &str, why: &str) -> String {
     )
 }
 
+/// The pids in container `id`'s cgroup (`ps`).
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let c = crate::load(root, id)?;
+    let manager = create_cgroup_manager(CgroupConfig {
+        cgroup_path: c.spec()?.cgroup_path,
+        systemd_cgroup: c.systemd(),
+        container_name: id.to_owned(),
+    })
+    .with_context(|| format!("the cgroup of container {id}"))?;
+    let mut pids: Vec<i32> = manager
+        .get_all_pids()
+        .with_context(|| format!("reading the pids of container {id}"))?
+        .into_iter()
+        .map(|p| p.as_raw())
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
 /// Applies `requested` to container `id`'s cgroup.
 pub fn update(root: &Path, id: &str, requested: &LinuxResources) -> Result<()> {
     let c = crate::load(root, id)?;
