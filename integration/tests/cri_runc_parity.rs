@@ -433,3 +433,40 @@ fn create_without_stream_flags_passes_the_callers_stdio_through() {
         let _ = rt(&["delete", "--force", &id], Stdio::null());
     }
 }
+
+/// `cerro-runtime spec` writes a default config.json that both runtimes
+/// run (runc's `spec` shape: the bundle's `rootfs`, `sh` as the process),
+/// and never over an existing one.
+#[test]
+fn a_default_spec_runs_under_both_runtimes() {
+    assert!(is_root(), "runc and cerro-runtime need root here");
+    require("runc");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let b = d.join("default-spec");
+    fs::create_dir_all(b.join("rootfs/bin")).unwrap();
+    fs::copy("/bin/busybox", b.join("rootfs/bin/busybox")).unwrap();
+    let spec = |bundle: &Path| {
+        Command::new(bin("cerro-runtime"))
+            .args(["spec", "--bundle"])
+            .arg(bundle)
+            .output()
+            .unwrap()
+    };
+    let made = spec(&b);
+    assert!(made.status.success(), "{}", text(&made));
+    let again = spec(&b);
+    assert!(!again.status.success(), "spec replaced an existing config.json");
+    assert!(text(&again).contains("remove it first"), "{}", text(&again));
+    // Its process, made to print without a terminal.
+    let path = b.join("config.json");
+    let mut v: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert_eq!(v["root"]["path"], "rootfs", "{v}");
+    v["process"]["terminal"] = json!(false);
+    v["process"]["args"] = json!(["/bin/busybox", "echo", "default"]);
+    fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let (by_runc, runc_said) = under_runc(&d.join("runc-root"), &b, "default-spec-runc");
+    assert_eq!(by_runc, Outcome::Ran("default\n".into()), "{runc_said}");
+    let (by_cerro, cerro_said) = under_cerro(&d.join("cerro-root"), &b, "default-spec-cerro");
+    assert_eq!(by_cerro, by_runc, "{cerro_said}");
+}

@@ -116,6 +116,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Write a default `config.json` into the bundle, as `runc spec`
+    /// (never over an existing one).
+    Spec {
+        /// The bundle; the current directory if not given.
+        #[arg(long, short)]
+        bundle: Option<PathBuf>,
+    },
     /// Create a container from an OCI bundle; its init waits for `start`.
     Create {
         /// The OCI bundle (config.json and the root file system); the
@@ -514,6 +521,18 @@ fn run(cli: Cli) -> Result<i32> {
                 }
                 f => bail!("unknown --format {f:?} (table or json)"),
             }
+        }
+        Cmd::Spec { bundle } => {
+            let path = bundle_or_cwd(bundle)?.join("config.json");
+            let spec = libcontainer::oci_spec::runtime::Spec::default();
+            let text = serde_json::to_vec_pretty(&spec)?;
+            // create_new: an existing config.json is never replaced.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .with_context(|| format!("writing {} (remove it first if it exists)", path.display()))?;
+            std::io::Write::write_all(&mut f, &text).with_context(|| format!("writing {}", path.display()))?;
         }
         Cmd::State { id } => {
             let mut c = load(&cli.root, &id)?;
