@@ -304,6 +304,14 @@ pub(crate) struct Vouched {
     identity: SourceIdentity,
 }
 
+impl Vouched {
+    /// Where the blob starts in its source file (a blob of an archive
+    /// starts inside it).
+    pub(crate) fn offset(&self) -> u64 {
+        self.identity.offset
+    }
+}
+
 /// Blobs whose digests one pack has measured from the bytes it read, each
 /// with the identity of the source it read them from. Built only from
 /// [`BlobMeter::finish`], which hashes every byte it hands out and checks

@@ -89,6 +89,10 @@ pub enum Command {
         /// Deployment policy (JSON).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// A multi-platform bundle's platform whose SBOM to print
+        /// (`os/arch[/variant]`, e.g. `linux/arm64/v8`); default: this host's.
+        #[arg(long)]
+        platform: Option<String>,
     },
     /// Verify a bundle and file it in the bundle store (where the shim and the hook look);
     /// with --into, also import its image into podman or containerd.

@@ -213,6 +213,7 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
 
     let mut pool = HashPool::new();
     let mut expected = Vec::new();
+    let mut deferred: Vec<Deferred> = Vec::new();
     for blob in &image.blob_sequence()? {
         let mut src = image.open_blob(blob)?;
         write_all(
@@ -223,45 +224,45 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
         if let Some((m, v)) = vouched {
             // Measured from this very source, unchanged since: copied
             // without hashing, then the source is checked again.
-            // Into a file, std's copy is the kernel's (copy_file_range):
-            // it needs the concrete `File`, not `dyn Write`.
-            let (start, copied) = match &mut out {
-                Out::File(f, _) => (
-                    Some(f.stream_position().map_err(|e| Error::io("writing", "bundle", e))?),
-                    std::io::copy(&mut src, *f),
-                ),
-                Out::Stream(o) => (None, std::io::copy(&mut src, *o)),
-            };
-            let copied = copied.map_err(|e| Error::io("copying blob", blob.digest.to_string(), e))?;
-            if copied != blob.size {
-                return Err(Error::SizeMismatch {
-                    what: format!("source blob {}", blob.digest),
-                    expected: blob.size,
-                    actual: copied,
-                });
-            }
-            let unchanged = m.still(&v, &src);
-            m.count(unchanged);
-            if !unchanged {
-                // The source changed while it was copied: hash what the
-                // bundle holds (a file can be read back; a stream cannot).
-                match (&out, start) {
-                    (Out::File(_, written), Some(start)) => {
-                        let job = pool.start(None);
-                        let mut at = 0u64;
-                        while at < copied {
-                            let n = SPAN.min(copied - at);
-                            pool.feed_span(&job, Arc::clone(written), start + at, n);
-                            at += n;
-                        }
-                        expected.push((job.id(), blob.digest));
-                        pool.end(job);
+            match &mut out {
+                Out::File(f, _) => {
+                    // Into a file, the kernel copies (copy_file_range) at
+                    // explicit offsets, on every core once the headers are
+                    // laid out (`copy_vouched` below): the blob's place is
+                    // skipped here, its padding written after it.
+                    let start = f.stream_position().map_err(|e| Error::io("writing", "bundle", e))?;
+                    let end = start.checked_add(blob.size).ok_or_else(|| {
+                        Error::malformed("source image", format!("blob {} is too large", blob.digest))
+                    })?;
+                    f.seek(std::io::SeekFrom::Start(end))
+                        .map_err(|e| Error::io("writing", "bundle", e))?;
+                    deferred.push(Deferred {
+                        digest: blob.digest,
+                        size: blob.size,
+                        src,
+                        vouched: v,
+                        at: start,
+                    });
+                }
+                Out::Stream(o) => {
+                    let copied = std::io::copy(&mut src, *o)
+                        .map_err(|e| Error::io("copying blob", blob.digest.to_string(), e))?;
+                    if copied != blob.size {
+                        return Err(Error::SizeMismatch {
+                            what: format!("source blob {}", blob.digest),
+                            expected: blob.size,
+                            actual: copied,
+                        });
                     }
-                    _ => {
+                    let unchanged = m.still(&v, &src);
+                    m.count(unchanged);
+                    if !unchanged {
+                        // The source changed while it was copied, and a
+                        // stream cannot be read back.
                         return Err(Error::malformed(
                             format!("source blob {}", blob.digest),
                             "its file changed while it was copied",
-                        ))
+                        ));
                     }
                 }
             }
@@ -322,6 +323,24 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
         pad(out.w(), blob.size)?;
         expected.push((id, blob.digest));
     }
+    if let (Out::File(f, written), Some(m)) = (&mut out, measured) {
+        for (d, unchanged) in copy_vouched(f, m, std::mem::take(&mut deferred))? {
+            m.count(unchanged);
+            if !unchanged {
+                // The source changed while it was copied: hash what the
+                // bundle holds.
+                let job = pool.start(None);
+                let mut at = 0u64;
+                while at < d.size {
+                    let n = SPAN.min(d.size - at);
+                    pool.feed_span(&job, Arc::clone(written), d.at + at, n);
+                    at += n;
+                }
+                expected.push((job.id(), d.digest));
+                pool.end(job);
+            }
+        }
+    }
     let outcomes = pool.finish();
     for (id, want) in expected {
         let got = outcomes
@@ -346,6 +365,76 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
     // End of archive: two zero blocks.
     write_all(out.w(), &[0u8; 1024])?;
     out.w().flush().map_err(|e| Error::io("writing", "bundle", e))
+}
+
+/// A measured blob whose place in the output file is laid out and whose
+/// bytes are still to be copied there.
+struct Deferred {
+    digest: crate::digest::Digest,
+    size: u64,
+    src: std::io::Take<File>,
+    vouched: crate::pack::Vouched,
+    at: u64,
+}
+
+/// Copies the deferred blobs into `out` at their places, with the kernel's
+/// `copy_file_range` at explicit offsets (no file position is shared
+/// between threads), one worker per core taking the largest blobs first.
+/// Each comes back with whether its source is still the one measured
+/// (checked after its copy); a copy that comes up short is refused.
+fn copy_vouched(out: &File, measured: &MeasuredBlobs, mut jobs: Vec<Deferred>) -> Result<Vec<(Deferred, bool)>> {
+    jobs.sort_by_key(|d| std::cmp::Reverse(d.size));
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(jobs.len());
+    let queue = std::sync::Mutex::new(jobs.into_iter());
+    let next = || queue.lock().ok().and_then(|mut q| q.next());
+    let copy_one = |d: Deferred| -> Result<(Deferred, bool)> {
+        let mut from = d.vouched.offset();
+        let mut to = d.at;
+        let mut left = d.size;
+        while left > 0 {
+            let step = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+            let n = rustix::fs::copy_file_range(d.src.get_ref(), Some(&mut from), out, Some(&mut to), step)
+                .map_err(|e| Error::io("copying blob", d.digest.to_string(), e.into()))?;
+            if n == 0 {
+                return Err(Error::SizeMismatch {
+                    what: format!("source blob {}", d.digest),
+                    expected: d.size,
+                    actual: d.size - left,
+                });
+            }
+            left -= n as u64;
+        }
+        let unchanged = measured.still(&d.vouched, &d.src);
+        Ok((d, unchanged))
+    };
+    let results: Vec<Result<Vec<(Deferred, bool)>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some(d) = next() {
+                        done.push(copy_one(d)?);
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::malformed("bundle", "a blob copy failed")))
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
 }
 
 fn write_all(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {

@@ -84,7 +84,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             log::submit(&ctx, &output, &logs, &witnesses)
         }
-        Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
+        Command::Sbom { file, policy, platform } => verify::sbom(&ctx, &file, policy.as_deref(), platform.as_deref()),
         Command::Selinux(cmd) => selinux::run(&ctx, cmd),
         Command::Sign { file, key } => pack::sign(&ctx, &file, &key),
         Command::Push {

@@ -52,23 +52,16 @@ pub(crate) fn write_bundle(
     let mut out = AtomicFile::create(output, 0o644)?;
     // Progress on a terminal: the layers' one pass counts its bytes; the
     // bundle writer (kernel copy, hashed on its workers) gets a spinner.
-    let total = src.parts.layers.iter().map(|l| l.size).sum();
+    // A multi-platform image's pass reads every platform's layers (each its
+    // SBOM and diff_ids, which the statement binds).
+    let total = if src.platforms.is_empty() {
+        src.parts.layers.iter().map(|l| l.size).sum()
+    } else {
+        src.platforms.iter().flat_map(|p| &p.parts.layers).map(|l| l.size).sum()
+    };
     let reading = Local::bytes("layers", total);
-    let mut attested = cerro_attest::statements_with(manifest, src, opts, &|n| reading.advance(n))?;
+    let attested = cerro_attest::statements_with(manifest, src, opts, &|n| reading.advance(n))?;
     reading.finish();
-    if !src.platforms.is_empty() {
-        // A multi-platform image: the pass above read the first platform
-        // (its SBOM is the bundle's); every other platform's layers are
-        // read once more for their diff_ids, which the statement binds.
-        let mut each = vec![attested.diff_ids.clone()];
-        for i in 1..src.platforms.len() {
-            let view = src
-                .platform_image(i)
-                .ok_or_else(|| Error::malformed("image index", format!("no platform {i}")))?;
-            each.push(cerro_attest::layers::diff_ids(&view)?);
-        }
-        attested.diff_ids = cerro_core::pack::LayerDiffIds::of_platforms(each);
-    }
     let module = cerro_selinux::generate(manifest, selinux).map_err(Error::from)?;
     let writing = Local::spinner(&format!("writing {}", output.display()));
     PackRequest {
