@@ -720,8 +720,8 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
                 "cosign signature evidence",
                 true,
                 format!(
-                    "{}: the {} signature {} ({}) verifies again with {} key {} and names this image; that key is \
-                     the one the packer passed (--cosign-key {}), trusted only through the release signers' endorsement",
+                    "{}: the {} signature {} ({}) verifies again with {} key {} and names this image (packed from {}); \
+                     that key is the one the packer passed (--cosign-key), trusted only through the release signers' endorsement",
                     att.path,
                     info.layout.describe(),
                     info.manifest,
