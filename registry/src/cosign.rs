@@ -581,6 +581,58 @@ mod tests {
         assert!(sigstore_referrers(&b, &[ed]).is_err());
     }
 
+    /// The payload is byte for byte what cosign 3.1.1 wrote for this image
+    /// and repository (from its `.sig` tag on a loopback registry).
+    #[test]
+    fn the_simple_signing_payload_is_cosign_s() {
+        let image = Digest::parse("sha256:9d851141b0851869b2d9515ed6be70b5e2715ecc154932c7931cfd8c27a3c3ca").unwrap();
+        assert_eq!(
+            simple_signing_payload("127.0.0.1:15123/a/img", &image).unwrap(),
+            br#"{"critical":{"identity":{"docker-reference":"127.0.0.1:15123/a/img"},"image":{"docker-manifest-digest":"sha256:9d851141b0851869b2d9515ed6be70b5e2715ecc154932c7931cfd8c27a3c3ca"},"type":"cosign container image signature"},"optional":null}"#
+        );
+    }
+
+    /// The `.sig` image ct writes for an Ed25519 key reads back through
+    /// core's check (pure Ed25519); what the tag held is kept, ours is not
+    /// repeated, and a tag that is not JSON or would pass
+    /// MAX_LEGACY_LAYERS is refused.
+    #[test]
+    fn the_signature_tag_reads_back_and_keeps_others() {
+        use cerro_core::key::KeySigner as _;
+        let image = Digest::of(b"image");
+        let key = ed25519_dalek::SigningKey::from_bytes(&[6; 32]);
+        let payload = simple_signing_payload("r.example/app", &image).unwrap();
+        let sig = key.sign_message(&payload).unwrap();
+        let (manifest, config) = signature_image(None, &[(payload.clone(), sig.clone())]).unwrap();
+        let checked = cs::check(
+            Artifact {
+                layout: Layout::LegacyTag,
+                manifest: manifest.clone(),
+                blob: payload.clone(),
+                layer: 0,
+            },
+            &key.public_key(),
+            &image,
+        )
+        .unwrap();
+        assert_eq!(checked.scheme(), cs::Scheme::Ed25519);
+        let c: Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(c["rootfs"]["diff_ids"][0], Digest::of(&payload).to_string());
+        let (again, _) = signature_image(Some(&manifest), &[(payload.clone(), sig.clone())]).unwrap();
+        assert_eq!(again, manifest);
+        let other = json!({"layers": [{"mediaType": SIMPLE_SIGNING_TYPE, "digest": Digest::of(b"theirs").to_string(), "size": 6}]});
+        let (merged, _) = signature_image(Some(&serde_json::to_vec(&other).unwrap()), &[(payload.clone(), sig.clone())]).unwrap();
+        let m: Value = serde_json::from_slice(&merged).unwrap();
+        assert_eq!(m["layers"].as_array().unwrap().len(), 2);
+        assert_eq!(m["layers"][0], other["layers"][0]);
+        assert!(signature_image(Some(b"\x00"), &[]).is_err());
+        let full: Vec<Value> = (0..MAX_LEGACY_LAYERS)
+            .map(|i| json!({"digest": Digest::of(format!("{i}").as_bytes()).to_string()}))
+            .collect();
+        let full = serde_json::to_vec(&json!({"layers": full})).unwrap();
+        assert!(signature_image(Some(&full), &[(payload, sig)]).is_err());
+    }
+
     #[test]
     fn der_ecdsa_is_told_from_ed25519() {
         // A real low-S P-256 signature shape: SEQUENCE { INTEGER(32), INTEGER(32) }.
