@@ -224,26 +224,24 @@ pub fn refused(refusals: Vec<Refusal>, key: &str, fingerprint: &Fingerprint, ima
             image.hex()
         )),
         Some(r) if n == 1 => r.into_error(key, fingerprint, image),
-        Some(r) => {
-            match r.into_error(key, fingerprint, image) {
-                Error::Malformed { what, reason } => Error::Malformed {
-                    what,
-                    reason: format!("{reason} (and {} other cosign signature(s) refused)", n - 1),
-                },
-                Error::SignerNotTrusted {
-                    envelope,
-                    counted,
-                    required,
-                    details,
-                } => Error::SignerNotTrusted {
-                    envelope,
-                    counted,
-                    required,
-                    details: format!("{details} ({n} cosign signature(s) examined, none by this key)"),
-                },
-                e => e,
-            }
-        }
+        Some(r) => match r.into_error(key, fingerprint, image) {
+            Error::Malformed { what, reason } => Error::Malformed {
+                what,
+                reason: format!("{reason} (and {} other cosign signature(s) refused)", n - 1),
+            },
+            Error::SignerNotTrusted {
+                envelope,
+                counted,
+                required,
+                details,
+            } => Error::SignerNotTrusted {
+                envelope,
+                counted,
+                required,
+                details: format!("{details} ({n} cosign signature(s) examined, none by this key)"),
+            },
+            e => e,
+        },
     }
 }
 
@@ -339,7 +337,10 @@ pub fn check(artifact: Artifact, key: &PublicKey, image: &Digest) -> std::result
             }
             let subject = descriptor(&what, manifest.get("subject"))?.0;
             if subject != *image {
-                return Err(malformed(&what, format!("its subject is {subject}, not the image {image}")));
+                return Err(malformed(
+                    &what,
+                    format!("its subject is {subject}, not the image {image}"),
+                ));
             }
             sigstore_claim(&what, &artifact.blob)?
         }
@@ -434,7 +435,10 @@ fn sigstore_claim(what: &str, blob: &[u8]) -> std::result::Result<Claim, Refusal
     strict::check(what, blob, DocKind::SigstoreBundle).map_err(Refusal::Malformed)?;
     let b: SigstoreBundle = serde_json::from_slice(blob).map_err(|e| malformed(what, e.to_string()))?;
     if b.media_type != SIGSTORE_BUNDLE_TYPE {
-        return Err(malformed(what, format!("mediaType {:?} is not {SIGSTORE_BUNDLE_TYPE}", b.media_type)));
+        return Err(malformed(
+            what,
+            format!("mediaType {:?} is not {SIGSTORE_BUNDLE_TYPE}", b.media_type),
+        ));
     }
     let dsse = match (b.dsse_envelope, b.message_signature) {
         (Some(d), None) => d,
@@ -444,13 +448,21 @@ fn sigstore_claim(what: &str, blob: &[u8]) -> std::result::Result<Claim, Refusal
                 "a messageSignature bundle: cosign signs images as a DSSE envelope of its sign statement",
             ))
         }
-        _ => return Err(malformed(what, "must hold exactly one of dsseEnvelope, messageSignature")),
+        _ => {
+            return Err(malformed(
+                what,
+                "must hold exactly one of dsseEnvelope, messageSignature",
+            ))
+        }
     };
     if dsse.payload_type != PAYLOAD_TYPE {
         return Err(malformed(what, format!("payloadType is not {PAYLOAD_TYPE}")));
     }
     let [sig] = dsse.signatures.as_slice() else {
-        return Err(malformed(what, "a Sigstore bundle's envelope carries exactly one signature"));
+        return Err(malformed(
+            what,
+            "a Sigstore bundle's envelope carries exactly one signature",
+        ));
     };
     let sig = b64(what, "dsseEnvelope.signatures[0].sig", &sig.sig)?;
     let payload = b64(what, "dsseEnvelope.payload", &dsse.payload)?;
@@ -469,13 +481,21 @@ fn sigstore_claim(what: &str, blob: &[u8]) -> std::result::Result<Claim, Refusal
     }
     // The claim names exactly one image, by SHA-256 alone.
     let [subject] = st.subject.as_slice() else {
-        return Err(malformed(&pwhat, format!("{} subjects: the claim must name exactly one image", st.subject.len())));
+        return Err(malformed(
+            &pwhat,
+            format!("{} subjects: the claim must name exactly one image", st.subject.len()),
+        ));
     };
     let image = match subject.digest.iter().collect::<Vec<_>>().as_slice() {
         [(alg, hex)] if alg.as_str() == "sha256" => {
             Digest::from_hex(hex).ok_or_else(|| malformed(&pwhat, "subject digest is not a SHA-256 hex digest"))?
         }
-        _ => return Err(malformed(&pwhat, "the subject must name the image by one sha256 digest")),
+        _ => {
+            return Err(malformed(
+                &pwhat,
+                "the subject must name the image by one sha256 digest",
+            ))
+        }
     };
     Ok(Claim {
         signed: crate::dsse::pae(PAYLOAD_TYPE, &payload),
@@ -508,7 +528,10 @@ fn legacy_claim(what: &str, payload: &[u8], sig: Vec<u8>) -> std::result::Result
     strict::check(&pwhat, payload, DocKind::SimpleSigning).map_err(Refusal::Malformed)?;
     let p: SimpleSigning = serde_json::from_slice(payload).map_err(|e| malformed(&pwhat, e.to_string()))?;
     if p.critical.type_ != SIMPLE_SIGNING_CLAIM {
-        return Err(malformed(&pwhat, format!("critical.type is not {SIMPLE_SIGNING_CLAIM:?}")));
+        return Err(malformed(
+            &pwhat,
+            format!("critical.type is not {SIMPLE_SIGNING_CLAIM:?}"),
+        ));
     }
     let image = Digest::parse(&p.critical.image.digest).map_err(Refusal::Malformed)?;
     Ok(Claim {
@@ -644,8 +667,8 @@ pub fn recheck(path: &str, payload: &[u8], image: &Digest) -> Result<EvidenceInf
         blob: decode("blob", &p.blob)?,
         layer: p.layer,
     };
-    let checked = check(artifact, &key, image)
-        .map_err(|r| r.into_error(&format!("the key recorded in {path}"), &fp, image))?;
+    let checked =
+        check(artifact, &key, image).map_err(|r| r.into_error(&format!("the key recorded in {path}"), &fp, image))?;
     if checked.scheme != p.scheme {
         return Err(Error::malformed(
             path,
@@ -773,7 +796,10 @@ mod tests {
         let r = check(a, &k.public_key(), &image()).unwrap_err();
         assert!(matches!(r, Refusal::Invalid { .. }));
         let fp = Fingerprint::of(&k.public_key());
-        assert_eq!(r.into_error("k.pub", &fp, &image()).exit_code(), crate::ExitCode::SignatureInvalid);
+        assert_eq!(
+            r.into_error("k.pub", &fp, &image()).exit_code(),
+            crate::ExitCode::SignatureInvalid
+        );
         // A valid signature of another image, its referrer re-pointed: 1.
         let elsewhere = Digest::of(b"another image");
         let r = check(signed_referrer(&k, &elsewhere, &image()), &k.public_key(), &image()).unwrap_err();
@@ -867,16 +893,27 @@ mod tests {
                 let b = String::from_utf8(good.blob.clone()).unwrap();
                 text(&b.replace("dsseEnvelope", "DsseEnvelope"))
             }),
-            ("message signature", text(&format!(
-                r#"{{"mediaType":"{SIGSTORE_BUNDLE_TYPE}","messageSignature":{{"signature":"AA=="}}}}"#
-            ))),
-            ("two signatures", with_blob(serde_json::to_vec(&json!({
-                "mediaType": SIGSTORE_BUNDLE_TYPE,
-                "dsseEnvelope": {"payload": B64.encode(&payload), "payloadType": PAYLOAD_TYPE,
-                                 "signatures": [{"sig": B64.encode(&sig)}, {"sig": B64.encode(&sig)}]},
-            })).unwrap())),
+            (
+                "message signature",
+                text(&format!(
+                    r#"{{"mediaType":"{SIGSTORE_BUNDLE_TYPE}","messageSignature":{{"signature":"AA=="}}}}"#
+                )),
+            ),
+            (
+                "two signatures",
+                with_blob(
+                    serde_json::to_vec(&json!({
+                        "mediaType": SIGSTORE_BUNDLE_TYPE,
+                        "dsseEnvelope": {"payload": B64.encode(&payload), "payloadType": PAYLOAD_TYPE,
+                                         "signatures": [{"sig": B64.encode(&sig)}, {"sig": B64.encode(&sig)}]},
+                    }))
+                    .unwrap(),
+                ),
+            ),
             ("another predicate", {
-                let p = String::from_utf8(payload.clone()).unwrap().replace("cosign/sign/v1", "cosign/sign/v2");
+                let p = String::from_utf8(payload.clone())
+                    .unwrap()
+                    .replace("cosign/sign/v1", "cosign/sign/v2");
                 with_blob(sigstore_blob(p.as_bytes(), &sig, b""))
             }),
             ("two subjects", {
@@ -887,48 +924,91 @@ mod tests {
                 with_blob(sigstore_blob(p.as_bytes(), &sig, b""))
             }),
             ("two digests", {
-                let p = String::from_utf8(payload.clone()).unwrap().replace("{\"sha256\"", "{\"sha512\":\"00\",\"sha256\"");
+                let p = String::from_utf8(payload.clone())
+                    .unwrap()
+                    .replace("{\"sha256\"", "{\"sha512\":\"00\",\"sha256\"");
                 with_blob(sigstore_blob(p.as_bytes(), &sig, b""))
             }),
-            ("payload not base64", text(&format!(
-                r#"{{"mediaType":"{SIGSTORE_BUNDLE_TYPE}","dsseEnvelope":{{"payload":"!!","payloadType":"{PAYLOAD_TYPE}","signatures":[{{"sig":"AA=="}}]}}}}"#
-            ))),
-            ("blob not the layer", Artifact {
-                blob: b"{}".to_vec(),
-                ..good.clone()
-            }),
-            ("no such layer", Artifact { layer: 3, ..good.clone() }),
-            ("too large", Artifact {
-                blob: vec![b' '; MAX_BLOB as usize + 1],
-                ..good.clone()
-            }),
-            ("subject elsewhere", Artifact {
-                manifest: referrer(&good.blob, &Digest::of(b"x")),
-                ..good.clone()
-            }),
+            (
+                "payload not base64",
+                text(&format!(
+                    r#"{{"mediaType":"{SIGSTORE_BUNDLE_TYPE}","dsseEnvelope":{{"payload":"!!","payloadType":"{PAYLOAD_TYPE}","signatures":[{{"sig":"AA=="}}]}}}}"#
+                )),
+            ),
+            (
+                "blob not the layer",
+                Artifact {
+                    blob: b"{}".to_vec(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "no such layer",
+                Artifact {
+                    layer: 3,
+                    ..good.clone()
+                },
+            ),
+            (
+                "too large",
+                Artifact {
+                    blob: vec![b' '; MAX_BLOB as usize + 1],
+                    ..good.clone()
+                },
+            ),
+            (
+                "subject elsewhere",
+                Artifact {
+                    manifest: referrer(&good.blob, &Digest::of(b"x")),
+                    ..good.clone()
+                },
+            ),
             ("legacy layer type", {
                 let mut a = legacy(&simple_signing(&image()), &sig);
-                a.manifest = String::from_utf8(a.manifest).unwrap().replace("simplesigning", "other").into_bytes();
+                a.manifest = String::from_utf8(a.manifest)
+                    .unwrap()
+                    .replace("simplesigning", "other")
+                    .into_bytes();
                 a
             }),
-            ("legacy claim type", legacy(
-                &String::from_utf8(simple_signing(&image())).unwrap().replace("container image", "blob").into_bytes(),
-                &sig,
-            )),
-            ("legacy case variant", legacy(
-                &String::from_utf8(simple_signing(&image())).unwrap().replace("\"critical\"", "\"Critical\"").into_bytes(),
-                &sig,
-            )),
+            (
+                "legacy claim type",
+                legacy(
+                    &String::from_utf8(simple_signing(&image()))
+                        .unwrap()
+                        .replace("container image", "blob")
+                        .into_bytes(),
+                    &sig,
+                ),
+            ),
+            (
+                "legacy case variant",
+                legacy(
+                    &String::from_utf8(simple_signing(&image()))
+                        .unwrap()
+                        .replace("\"critical\"", "\"Critical\"")
+                        .into_bytes(),
+                    &sig,
+                ),
+            ),
             ("legacy layer without a signature", {
                 let a = legacy(&simple_signing(&image()), &sig);
-                let m = String::from_utf8(a.manifest.clone()).unwrap().replace(SIGNATURE_ANNOTATION, "x");
-                Artifact { manifest: m.into_bytes(), ..a }
+                let m = String::from_utf8(a.manifest.clone())
+                    .unwrap()
+                    .replace(SIGNATURE_ANNOTATION, "x");
+                Artifact {
+                    manifest: m.into_bytes(),
+                    ..a
+                }
             }),
         ];
         for (what, a) in cases {
             match check(a, &pk, &image()) {
                 Err(Refusal::Malformed(e)) => assert!(
-                    matches!(e.exit_code(), crate::ExitCode::Malformed | crate::ExitCode::DigestMismatch),
+                    matches!(
+                        e.exit_code(),
+                        crate::ExitCode::Malformed | crate::ExitCode::DigestMismatch
+                    ),
                     "{what}: {e}"
                 ),
                 Err(other) => panic!("{what}: {other:?}"),

@@ -38,6 +38,9 @@
 //! 5. every other attestation is a canonical in-toto statement about this
 //!    image (10); it is trusted through the release statement that binds
 //!    it, not through signatures of its own;
+//!    5b. a cosign signature evidence statement
+//!    ([`crate::cosign_signature`]) verifies again from the bytes it
+//!    records (1, 2, 3 or 10);
 //! 6. (the proofs were verified after step 1)
 //!    with a signed trust root installed, at least its quorum of distinct
 //!    logs, each with its quorum of witness cosignatures, proved it (4,

@@ -744,7 +744,10 @@ fn image_in_registry(reg: &TestRegistry, d: &Path, text: &str, repo_tag: &str) -
     ]));
     let (repo, tag) = repo_tag.split_once(':').unwrap();
     let (status, _, body) = reg
-        .get(&format!("/v2/{repo}/manifests/{tag}"), cerro_core::image::MT_OCI_MANIFEST)
+        .get(
+            &format!("/v2/{repo}/manifests/{tag}"),
+            cerro_core::image::MT_OCI_MANIFEST,
+        )
         .unwrap();
     assert_eq!(status, 200);
     cerro_core::digest::Digest::of(&body)
@@ -849,7 +852,9 @@ fn ct_pack_takes_a_cosign_signed_image_only_with_the_key() {
     // An Ed25519 key, imported into cosign (generate-key-pair makes P-256 only).
     let ed = d.join("ed");
     fs::create_dir_all(&ed).unwrap();
-    run(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out"]).arg(ed.join("ed.pem")));
+    run(Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(ed.join("ed.pem")));
     ok(&cosign_run(&bin, &ed, &["import-key-pair", "--key", "ed.pem"]));
     let sign = |dir: &Path, key: &str, legacy_format: bool, image: &cerro_core::digest::Digest| {
         let target = format!("{host}/in/app@{image}");
@@ -972,7 +977,10 @@ fn ct_pack_takes_a_cosign_signed_image_only_with_the_key() {
         &reg,
         "in/app",
         &sig_manifest,
-        Some((cerro_core::image::MT_OCI_MANIFEST, &format!("sha256-{}.sig", moved.hex()))),
+        Some((
+            cerro_core::image::MT_OCI_MANIFEST,
+            &format!("sha256-{}.sig", moved.hex()),
+        )),
     );
     let (code, out) = pack("4", &cosign_pub, "moved.ctp");
     assert_eq!(code, 1, "{out}");
@@ -986,12 +994,16 @@ fn ct_pack_takes_a_cosign_signed_image_only_with_the_key() {
     assert_eq!(code, 0, "{out}");
     let (code, explain) = ct_status(&home, &["explain", packed.to_str().unwrap()]);
     assert_eq!(code, 0, "{explain}");
-    assert!(explain.contains("cosign signature evidence (checked again offline)"), "{explain}");
-    assert!(explain.contains("trusted only through the release signers' endorsement"), "{explain}");
-    let report: Value = serde_json::from_str(
-        &ct_status(&home, &["explain", packed.to_str().unwrap(), "--json"]).1,
-    )
-    .unwrap();
+    assert!(
+        explain.contains("cosign signature evidence (checked again offline)"),
+        "{explain}"
+    );
+    assert!(
+        explain.contains("trusted only through the release signers' endorsement"),
+        "{explain}"
+    );
+    let report: Value =
+        serde_json::from_str(&ct_status(&home, &["explain", packed.to_str().unwrap(), "--json"]).1).unwrap();
     assert_eq!(report["cosign"][0]["layout"], "sigstore-bundle", "{report}");
     assert_eq!(report["cosign"][0]["scheme"], "ecdsa-p256-sha256", "{report}");
     let elsewhere = d.join("elsewhere");

@@ -309,7 +309,10 @@ async fn signature_candidates(reg: &Registry, image: &Digest) -> Result<(Vec<Art
     for (digest, size) in listed {
         let what = format!("referrer {digest}");
         if size > MAX_MANIFEST {
-            refusals.push(bad(what, format!("{size} bytes, more than a signature manifest may have")));
+            refusals.push(bad(
+                what,
+                format!("{size} bytes, more than a signature manifest may have"),
+            ));
             continue;
         }
         let Some(manifest) = reg.pull_manifest(&reg.at_digest(&digest), &[MT_OCI_MANIFEST]).await? else {
@@ -382,13 +385,18 @@ async fn layer_blob(reg: &Registry, manifest: &Value, i: usize) -> Result<Result
     let Some(d) = manifest.get("layers").and_then(|l| l.get(i)) else {
         return Ok(Err(format!("no layer {i}")));
     };
-    let digest = d.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok());
+    let digest = d
+        .get("digest")
+        .and_then(Value::as_str)
+        .and_then(|s| Digest::parse(s).ok());
     let size = d.get("size").and_then(Value::as_u64);
     let (Some(digest), Some(size)) = (digest, size) else {
         return Ok(Err(format!("layer {i} has no digest or size")));
     };
     if size > MAX_BLOB {
-        return Ok(Err(format!("layer {i}: {size} bytes, more than a signature layer may have")));
+        return Ok(Err(format!(
+            "layer {i}: {size} bytes, more than a signature layer may have"
+        )));
     }
     let blob = BlobRef {
         media_type: d
@@ -422,7 +430,10 @@ pub fn simple_signing_payload(repository: &str, image: &Digest) -> Result<Vec<u8
 /// (`existing`): (manifest, config), as cosign writes it. Layers already
 /// there are kept in order; one with the same payload and signature is not
 /// repeated; more than [`MAX_LEGACY_LAYERS`] in all is refused.
-pub fn signature_image(existing: Option<&[u8]>, signatures: &[(Vec<u8>, Vec<u8>)]) -> Result<(Vec<u8>, Vec<u8>), CoreError> {
+pub fn signature_image(
+    existing: Option<&[u8]>,
+    signatures: &[(Vec<u8>, Vec<u8>)],
+) -> Result<(Vec<u8>, Vec<u8>), CoreError> {
     let mut layers: Vec<Value> = match existing {
         Some(bytes) => {
             let v: Value = serde_json::from_slice(bytes)
@@ -621,7 +632,11 @@ mod tests {
         let (again, _) = signature_image(Some(&manifest), &[(payload.clone(), sig.clone())]).unwrap();
         assert_eq!(again, manifest);
         let other = json!({"layers": [{"mediaType": SIMPLE_SIGNING_TYPE, "digest": Digest::of(b"theirs").to_string(), "size": 6}]});
-        let (merged, _) = signature_image(Some(&serde_json::to_vec(&other).unwrap()), &[(payload.clone(), sig.clone())]).unwrap();
+        let (merged, _) = signature_image(
+            Some(&serde_json::to_vec(&other).unwrap()),
+            &[(payload.clone(), sig.clone())],
+        )
+        .unwrap();
         let m: Value = serde_json::from_slice(&merged).unwrap();
         assert_eq!(m["layers"].as_array().unwrap().len(), 2);
         assert_eq!(m["layers"][0], other["layers"][0]);

@@ -500,7 +500,9 @@ fn cosign_signatures_past_their_bounds_are_not_downloaded() {
     assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
     let requests = server.requests();
     assert!(
-        !requests.iter().any(|r| r.contains("/blobs/") || r.contains("/manifests/sha256:")),
+        !requests
+            .iter()
+            .any(|r| r.contains("/blobs/") || r.contains("/manifests/sha256:")),
         "{requests:#?}"
     );
 

@@ -198,8 +198,8 @@ pub fn pack(
                 // The signature must name the digest pulled, whatever the
                 // tag says now.
                 let name = format!("--cosign-key {}", path.display());
-                let c = cerro_registry::cosign::image_signature(&reg, &pulled.digest, key, &name)
-                    .map_err(Error::from)?;
+                let c =
+                    cerro_registry::cosign::image_signature(&reg, &pulled.digest, key, &name).map_err(Error::from)?;
                 eprintln!(
                     "cosign signature of {} ({}, {}) verified with {}",
                     pulled.digest,
