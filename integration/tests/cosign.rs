@@ -16,6 +16,12 @@
 //!   bytes, other artifact refused by cosign.
 //! - `ct fetch` of an image cosign signed and attested on a loopback
 //!   registry: exit 5, naming the cosign referrers and tags.
+//! - `ct push --sign`: a P-256 key as a Sigstore bundle referrer, an
+//!   Ed25519 key in the legacy `.sig` tag, each accepted by `cosign verify
+//!   --key` for that key only.
+//! - `ct pack docker://REF --cosign-key`: cosign's own image signatures
+//!   (both layouts, P-256 and Ed25519) taken as input and carried as
+//!   evidence that `ct verify` checks again; refusals by exit code.
 //!
 //! Skips, saying why, when cosign cannot be had (no network, no cache).
 
@@ -492,6 +498,9 @@ fn ct_fetch_of_an_image_cosign_signed_exits_5_naming_cosign() {
 /// image's tag (the statement's subject is not that image). Then cosign
 /// signs and attests the same image both ways; `ct push` again; each tool
 /// still verifies its own, and `ct fetch` rebuilds the identical bundle.
+/// `ct push --sign` with each key: `cosign verify --key` accepts the image
+/// (P-256 through a Sigstore bundle, Ed25519 through the `.sig` tag), and
+/// `ct pack --cosign-key` reads both back.
 #[test]
 fn ct_push_is_read_by_cosign_and_both_tools_artifacts_survive() {
     let Some(bin) = cosign() else { return };

@@ -39,8 +39,9 @@ pub fn push(ctx: &Ctx, bundle: &Path, reference: &str, args: &RegistryArgs, sign
     let signer = |image: &cerro_core::digest::Digest, repository: &str| {
         let mut out = cerro_registry::ImageSignatures::default();
         for k in &keys {
-            match k {
-                cerro_core::key::SecretKey::EcdsaP256(_) => {
+            use cerro_core::key::{Algorithm, KeySigner as _};
+            match k.public_key().algorithm() {
+                Algorithm::EcdsaP256 => {
                     let mut env = cerro_core::dsse::Envelope {
                         payload: cerro_registry::cosign::sign_statement(image)?,
                         payload_type: cerro_core::dsse::IN_TOTO_PAYLOAD_TYPE.to_owned(),
@@ -49,8 +50,7 @@ pub fn push(ctx: &Ctx, bundle: &Path, reference: &str, args: &RegistryArgs, sign
                     env.sign(k)?;
                     out.sigstore.push(env);
                 }
-                cerro_core::key::SecretKey::Ed25519(_) => {
-                    use cerro_core::key::KeySigner as _;
+                Algorithm::Ed25519 => {
                     let payload = cerro_registry::cosign::simple_signing_payload(repository, image)?;
                     let sig = k.sign_message(&payload)?;
                     out.legacy.push((payload, sig));
