@@ -13,6 +13,7 @@
 pub mod bundle;
 pub mod capabilities;
 pub mod clock;
+pub mod cosign_signature;
 pub mod digest;
 pub mod dsse;
 pub mod error;

@@ -38,6 +38,9 @@
 //! 5. every other attestation is a canonical in-toto statement about this
 //!    image (10); it is trusted through the release statement that binds
 //!    it, not through signatures of its own;
+//!    5b. a cosign signature evidence statement
+//!    ([`crate::cosign_signature`]) verifies again from the bytes it
+//!    records (1, 2, 3 or 10);
 //! 6. (the proofs were verified after step 1)
 //!    with a signed trust root installed, at least its quorum of distinct
 //!    logs, each with its quorum of witness cosignatures, proved it (4,
@@ -162,6 +165,10 @@ pub struct Report {
     /// Each transparency-log proof the bundle carries, in member order,
     /// and what became of it (filled when the proofs are checked).
     pub transparency: Vec<LogProofReport>,
+    /// cosign signature evidence the bundle carries, each checked again
+    /// offline (spec/attestations.md "cosign signature evidence").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cosign: Vec<crate::cosign_signature::EvidenceInfo>,
     /// The policy's decision, if the policy was reached.
     pub policy: Option<PolicyDecision>,
     /// True when every check passed.
@@ -358,6 +365,7 @@ fn decide(
         signers: Vec::new(),
         invalid_signatures: Vec::new(),
         transparency: Vec::new(),
+        cosign: Vec::new(),
         policy: None,
         valid: false,
         exit_code: 0,
@@ -706,6 +714,31 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
                 att.path, st.predicate_type
             ),
         );
+        // 5b. cosign signature evidence: checked again from its bytes.
+        if st.predicate_type == crate::cosign_signature::EVIDENCE_PREDICATE {
+            let info = crate::cosign_signature::recheck(&att.path, &att.envelope.payload, &bundle.image.digest)
+                .inspect_err(|e| push(&mut report.checks, "cosign signature evidence", false, e.to_string()))?;
+            push(
+                &mut report.checks,
+                "cosign signature evidence",
+                true,
+                format!(
+                    "{}: the {} signature {} ({}) verifies again with {} key {} and names this image (packed from {}); \
+                     that key is the one the packer passed (--cosign-key), trusted only through the release signers' endorsement",
+                    att.path,
+                    info.layout.describe(),
+                    info.manifest,
+                    serde_json::to_value(info.scheme)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    info.algorithm,
+                    info.key_id,
+                    info.reference
+                ),
+            );
+            report.cosign.push(info);
+        }
     }
 
     // 6b. The trust root's quorum over the proofs verified above.

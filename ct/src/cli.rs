@@ -78,6 +78,12 @@ pub enum Command {
         /// `ct log submit --witness` does (URL=VKEY; repeat for each witness).
         #[arg(long = "witness", value_name = "URL=VKEY", requires = "logs")]
         witnesses: Vec<String>,
+        /// For docker://REF: refuse the image unless a cosign signature of it (a Sigstore bundle
+        /// referrer or the legacy sha256-<hex>.sig tag) verifies with this public key (PEM, such
+        /// as cosign.pub), and carry that signature in the bundle as evidence ct verify checks
+        /// again offline.
+        #[arg(long, value_name = "K.pub")]
+        cosign_key: Option<PathBuf>,
     },
     /// Per-container SELinux policy modules generated from [capabilities].
     #[command(subcommand)]
@@ -171,8 +177,9 @@ pub enum Command {
         reference: String,
         #[command(flatten)]
         registry: RegistryArgs,
-        /// Also sign the image as cosign sign does, with this ECDSA P-256 key (a Sigstore bundle
-        /// referrer `cosign verify --key` accepts). Repeat for several keys.
+        /// Also sign the image as cosign sign does, so that `cosign verify --key` accepts it: an
+        /// ECDSA P-256 key as a Sigstore bundle referrer, an Ed25519 key in the legacy
+        /// sha256-<hex>.sig tag. Repeat for several keys.
         #[arg(long = "sign", value_name = "KEY")]
         sign: Vec<String>,
     },

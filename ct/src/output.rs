@@ -97,6 +97,27 @@ pub fn explain(report: &Report) -> String {
             a.path, a.predicate_type, a.signatures
         ));
     }
+    if !report.cosign.is_empty() {
+        line("cosign signature evidence (checked again offline)".into());
+        for c in &report.cosign {
+            line(format!(
+                "  {} at {} ({}), {} key {}, scheme {}",
+                c.manifest,
+                c.reference,
+                c.layout.describe(),
+                c.algorithm,
+                c.key_id,
+                serde_json::to_value(c.scheme)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ));
+            line(format!(
+                "    the key is the one the packer passed (--cosign-key): trusted only through the release signers' endorsement ({})",
+                c.path
+            ));
+        }
+    }
     if !report.transparency.is_empty() {
         line("transparency logs".into());
         for t in &report.transparency {

@@ -47,7 +47,7 @@ pub use fetch::{
     Inspected, Pending, Skipped, Tree, MAX_CANDIDATES, MAX_IMAGE_BYTES,
 };
 pub use progress::{NoProgress, Progress};
-pub use push::{push, push_signed, Pushed};
+pub use push::{push, push_signed, ImageSignatures, Pushed};
 pub use tls::{cert_dirs, load_cas};
 
 /// `artifactType` of the artifact that carries a bundle's non-image members.

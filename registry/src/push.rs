@@ -164,22 +164,38 @@ fn read_member(
 /// checked first (structure and every digest, not signatures: a registry is
 /// storage, and `fetch` verifies). Blobs the registry has are not sent.
 pub fn push(path: &Path, reg: &Registry) -> Result<Pushed, Error> {
-    push_signed(path, reg, &|_| Ok(Vec::new()))
+    push_signed(path, reg, &|_, _| Ok(ImageSignatures::default()))
+}
+
+/// Image signatures for `cosign verify --key`, made by the caller
+/// (`ct push --sign`), which keeps the keys.
+#[derive(Debug, Default)]
+pub struct ImageSignatures {
+    /// cosign's sign statement ([`crate::cosign::sign_statement`]) signed
+    /// with ECDSA P-256 keys: Sigstore bundle referrers.
+    pub sigstore: Vec<cerro_core::dsse::Envelope>,
+    /// (simple-signing payload ([`crate::cosign::simple_signing_payload`]),
+    /// signature) pairs, for keys cosign verifies only in the legacy
+    /// layout (Ed25519): layers of the `sha256-<hex>.sig` tag.
+    pub legacy: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// [`push`], also publishing the image signatures `sign` makes for the
-/// bundle's image manifest digest (`ct push --sign`: cosign's sign
-/// statement, [`crate::cosign::sign_statement`], signed with each key), as
-/// Sigstore bundle referrers `cosign verify --key` reads. The keys stay
-/// with the caller.
+/// bundle's image manifest digest and the repository (`registry/repository`,
+/// cosign's `docker-reference`): Sigstore bundle referrers and `.sig` tag
+/// layers `cosign verify --key` reads. The keys stay with the caller.
 pub fn push_signed(
     path: &Path,
     reg: &Registry,
-    sign: &dyn Fn(&Digest) -> Result<Vec<cerro_core::dsse::Envelope>, CoreError>,
+    sign: &dyn Fn(&Digest, &str) -> Result<ImageSignatures, CoreError>,
 ) -> Result<Pushed, Error> {
     let file = File::open(path).map_err(|e| CoreError::io("opening", path, e))?;
     let bundle = read_bundle_file(&file, &mut NoExtract)?;
-    let signatures = sign(&bundle.image.digest)?;
+    let repository = format!("{}/{}", reg.reference.resolve_registry(), reg.reference.repository());
+    let ImageSignatures {
+        sigstore: signatures,
+        legacy,
+    } = sign(&bundle.image.digest, &repository)?;
     if !bundle.platforms.is_empty() {
         // The registry layout (spec/bundle-format.md §15) stores one image
         // manifest and its referrer; an image index is not pushed yet.
@@ -308,6 +324,19 @@ pub fn push_signed(
             }
         }
         reg.push_manifest(&att_tag, &att_manifest, MT_OCI_MANIFEST).await?;
+
+        if !legacy.is_empty() {
+            let sig_tag = reg.at_tag(&crate::cosign::signature_tag(&bundle.image.digest));
+            let existing = reg.pull_manifest(&sig_tag, &[MT_OCI_MANIFEST]).await?;
+            let (sig_manifest, sig_config) = crate::cosign::signature_image(existing.as_deref(), &legacy)?;
+            for bytes in std::iter::once(&sig_config).chain(legacy.iter().map(|(p, _)| p)) {
+                let d = Digest::of(bytes);
+                if !reg.blob_exists(&d).await? {
+                    reg.push_bytes(bytes, &d).await?;
+                }
+            }
+            reg.push_manifest(&sig_tag, &sig_manifest, MT_OCI_MANIFEST).await?;
+        }
         Ok(Pushed {
             image: bundle.image.digest,
             artifact: artifact_digest,

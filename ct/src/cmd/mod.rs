@@ -69,11 +69,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             registry: reg,
             logs,
             witnesses,
+            cosign_key,
         } => {
             let attest = pack::Attest {
                 sbom: (!no_sbom).then_some(sbom_format),
                 provenance: !no_provenance,
                 selinux_policy: selinux_policy.as_deref(),
+                cosign_key: cosign_key.as_deref(),
             };
             // The logs are checked before anything is packed.
             let logs = log::endpoints(&logs)?;

@@ -33,6 +33,9 @@ pub struct Attest<'a> {
     pub provenance: bool,
     /// The target SELinux policy's CIL (for port and device types).
     pub selinux_policy: Option<&'a Path>,
+    /// `--cosign-key`: the public key a cosign signature of the image must
+    /// verify with (docker://REF only); the evidence is carried.
+    pub cosign_key: Option<&'a Path>,
 }
 
 /// The pack pipeline, written once (`ct pack` and `ct demo` call it): the
@@ -40,7 +43,8 @@ pub struct Attest<'a> {
 /// provenance), the SELinux module generated from the manifest against
 /// `selinux` (the target policy, if known), the release statement signed by
 /// `keys`, the bundle written to `output` atomically (`opts.time` is every
-/// member's mtime).
+/// member's mtime). `evidence`: more statements to carry and bind (the
+/// cosign signature evidence of `--cosign-key`).
 pub(crate) fn write_bundle(
     src: &SourceImage,
     manifest: &PackageManifest,
@@ -48,6 +52,7 @@ pub(crate) fn write_bundle(
     opts: &AttestOptions,
     selinux: Option<&cerro_selinux::HostPolicy>,
     output: &Path,
+    evidence: &[(String, Vec<u8>)],
 ) -> Result<()> {
     let mut out = AtomicFile::create(output, 0o644)?;
     // Progress on a terminal: the layers' one pass counts its bytes; the
@@ -60,8 +65,9 @@ pub(crate) fn write_bundle(
         src.platforms.iter().flat_map(|p| &p.parts.layers).map(|l| l.size).sum()
     };
     let reading = Local::bytes("layers", total);
-    let attested = cerro_attest::statements_with(manifest, src, opts, &|n| reading.advance(n))?;
+    let mut attested = cerro_attest::statements_with(manifest, src, opts, &|n| reading.advance(n))?;
     reading.finish();
+    attested.statements.extend(evidence.iter().cloned());
     let module = cerro_selinux::generate(manifest, selinux).map_err(Error::from)?;
     let writing = Local::spinner(&format!("writing {}", output.display()));
     PackRequest {
@@ -142,6 +148,24 @@ pub fn pack(
         .iter()
         .map(|id| ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice())))
         .collect::<Result<Vec<_>, _>>()?;
+    // The cosign key is read before anything is pulled (a bad file: 78).
+    let cosign_key = match attest.cosign_key {
+        Some(path) => {
+            if !image.starts_with("docker://") && bare_reference(image).ok().flatten().is_none() {
+                bail!(Error::invalid_config(
+                    "--cosign-key",
+                    "checks a cosign signature in a registry: the image must be docker://REF",
+                ));
+            }
+            let pem = cerro_core::file::read_bounded(path, 64 << 10, &path.display().to_string())?;
+            let pem = String::from_utf8(pem)
+                .map_err(|_| Error::invalid_config(path.display().to_string(), "not a PEM public key"))?;
+            let key = cerro_core::key::PublicKey::from_pem(&pem, &path.display().to_string())?;
+            Some((path, key))
+        }
+        None => None,
+    };
+    let mut checked = None;
     // docker://REF: pull the image into a private layout first (every blob
     // hashed as it streams), then pack it like any other layout.
     // The pulled layout lives until this function returns (packing reads it).
@@ -162,7 +186,22 @@ pub fn pack(
             let reg = super::registry::connect(r, registry)?;
             let cleanup = crate::signals::Cleanup::install();
             cleanup.watch(dir.path());
-            cerro_registry::pull_image(&reg, dir.path(), &tag).map_err(Error::from)?;
+            let pulled = cerro_registry::pull_image(&reg, dir.path(), &tag).map_err(Error::from)?;
+            if let Some((path, key)) = &cosign_key {
+                // The signature must name the digest pulled, whatever the
+                // tag says now.
+                let name = format!("--cosign-key {}", path.display());
+                let c =
+                    cerro_registry::cosign::image_signature(&reg, &pulled.digest, key, &name).map_err(Error::from)?;
+                eprintln!(
+                    "cosign signature of {} ({}, {}) verified with {}",
+                    pulled.digest,
+                    c.manifest_digest(),
+                    c.artifact().layout.describe(),
+                    path.display()
+                );
+                checked = Some(c);
+            }
             let spec = format!("oci:{}:{tag}", dir.path().display());
             _pulled = Some((dir, cleanup));
             (spec, Some(r.to_owned()))
@@ -205,8 +244,22 @@ pub fn pack(
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         time: mtime,
     };
+    let mut evidence = Vec::new();
+    if let (Some(c), Some(r)) = (&checked, &registry_ref) {
+        if c.image() != src.manifest.digest {
+            bail!(Error::DigestMismatch {
+                what: "the image packed vs the one whose cosign signature was checked".into(),
+                expected: c.image(),
+                actual: src.manifest.digest,
+            });
+        }
+        evidence.push((
+            cerro_core::cosign_signature::EVIDENCE_PATH.to_owned(),
+            cerro_core::cosign_signature::evidence_statement(c, &manifest.package.name, r)?,
+        ));
+    }
     let host = super::selinux::host_policy(attest.selinux_policy)?;
-    write_bundle(&src, &manifest, &keys, &opts, host.as_ref(), output)?;
+    write_bundle(&src, &manifest, &keys, &opts, host.as_ref(), output, &evidence)?;
     println!(
         "packed {} {} ({}, {} layer(s)) into {} signed by {}",
         manifest.package.name,
