@@ -27,11 +27,9 @@ pub(crate) fn connect(reference: &str, args: &RegistryArgs) -> Result<Registry> 
 pub fn push(ctx: &Ctx, bundle: &Path, reference: &str, args: &RegistryArgs, sign: &[String]) -> Result<ExitCode> {
     // The keys first: a key that cannot sign what cosign verifies refuses
     // before anything is sent.
-    let pass = if sign.is_empty() { None } else { ctx.passphrase()? };
-    let mut keys = Vec::with_capacity(sign.len());
-    for id in sign {
-        let key = ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice()))?;
-        if !matches!(key, cerro_core::key::SecretKey::EcdsaP256(_)) {
+    let keys = ctx.signers(sign)?;
+    for (id, key) in sign.iter().zip(&keys) {
+        if cerro_core::key::KeySigner::public_key(key).algorithm() != cerro_core::key::Algorithm::EcdsaP256 {
             return Err(cerro_core::Error::invalid_config(
                 "--sign",
                 format!(
@@ -41,7 +39,6 @@ pub fn push(ctx: &Ctx, bundle: &Path, reference: &str, args: &RegistryArgs, sign
             )
             .into());
         }
-        keys.push(key);
     }
     let reg = connect(reference, args)?;
     let signer = |image: &cerro_core::digest::Digest| {
