@@ -21,7 +21,7 @@ use anyhow::Result;
 use cerro_core::key::{KeySigner, PublicKey, SecretKey};
 use cerro_core::trust::Fingerprint;
 use cerro_core::Error;
-use cerro_pkcs11::{TokenUri, TokenSigner, Tokens};
+use cerro_pkcs11::{TokenSigner, TokenUri, Tokens};
 use zeroize::Zeroizing;
 
 use crate::ctx::Ctx;

@@ -34,7 +34,7 @@ use cerro_core::key::{Algorithm, KeySigner as _};
 use cerro_core::Kind;
 use cerro_integration::softhsm::{SoftHsm, MODULE, PIN};
 use cerro_integration::{ct, run};
-use cerro_pkcs11::{TokenUri, Settings, Tokens};
+use cerro_pkcs11::{Settings, TokenUri, Tokens};
 use serde_json::Value;
 
 /// A one-layer OCI layout at `dir`.
@@ -494,4 +494,79 @@ fn ct_signs_with_token_keys_beside_file_keys() {
         78,
         "is not ECDSA P-256",
     );
+}
+
+/// cosign, the independent verifier of what a token key signed in a
+/// registry: `ct push --sign` with the token's P-256 key (the image
+/// signature `cosign verify --key` reads) and the release envelope the
+/// token signed at pack time (`cosign verify-attestation`). Skips, saying
+/// why, when cosign from Debian sid cannot be had.
+#[test]
+fn cosign_verifies_in_the_registry_what_a_token_key_signed() {
+    let bin = match cerro_integration::sid::sid_tool("cosign", "usr/bin/cosign") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED: cosign from Debian sid cannot be had here: {why}");
+            return;
+        }
+    };
+    let reg = cerro_integration::registry::TestRegistry::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let hsm = SoftHsm::new(&d.join("hsm"));
+    hsm.init_token("release");
+    let home = d.join("home");
+    layout(&d.join("image"));
+    let ok = |cmd: &mut Command| {
+        let (code, out) = status(&cmd.output().unwrap());
+        assert_eq!(code, 0, "{cmd:?}: {out}");
+        assert!(!out.contains(PIN), "{out}");
+    };
+    let ec_uri = hsm.uri("release", "ec");
+    ok(ct_hsm(&home, &hsm).args(["keygen", "--id", "tok", "--type", "ecdsa-p256", "--pkcs11", &ec_uri]));
+    ok(ct_hsm(&home, &hsm).args(["keygen", "--id", "other", "--type", "ecdsa-p256"]));
+    let packed = d.join("b.ctp");
+    ok(ct_hsm(&home, &hsm).args([
+        "pack",
+        &format!("oci:{}", d.join("image").display()),
+        "-o",
+        packed.to_str().unwrap(),
+        "--key",
+        "tok",
+        "--no-sbom",
+    ]));
+    for k in ["tok", "other"] {
+        ok(ct_hsm(&home, &hsm).args(["key", "export", k, "-o", d.join(format!("{k}.pub")).to_str().unwrap()]));
+    }
+    let reference = format!("{}/ct/token:1", reg.host());
+    ok(ct_hsm(&home, &hsm).args(["push", packed.to_str().unwrap(), &reference, "--sign", "tok"]));
+    let cosign = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "--insecure-ignore-tlog=true",
+            "--allow-insecure-registry",
+            "--allow-http-registry",
+            &reference,
+        ]);
+        let out = Command::new(&bin)
+            .args(&all)
+            .current_dir(d)
+            .env("HOME", d.join("cosign-home"))
+            .output()
+            .unwrap();
+        status(&out)
+    };
+    let key = |k: &str| d.join(format!("{k}.pub")).to_str().unwrap().to_owned();
+    let (code, out) = cosign(&["verify", "--key", &key("tok")]);
+    assert_eq!(code, 0, "cosign verify: {out}");
+    let (code, out) = cosign(&[
+        "verify-attestation",
+        "--key",
+        &key("tok"),
+        "--type",
+        cerro_core::statement::RELEASE_PREDICATE_TYPE,
+    ]);
+    assert_eq!(code, 0, "cosign verify-attestation: {out}");
+    let (code, out) = cosign(&["verify", "--key", &key("other")]);
+    assert_ne!(code, 0, "cosign took another key: {out}");
 }
