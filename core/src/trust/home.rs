@@ -792,6 +792,59 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use std::os::unix::fs::PermissionsExt;
 
+    /// A token key's reference: written 0600 beside where a key file would
+    /// be, read back as written; refused for a taken id, a known key, a
+    /// URI that is not one line; a hand-edited reference that is not a
+    /// pkcs11: URI refused on read; a file key still loads only from its
+    /// file, and a token key's id says where its key is.
+    #[test]
+    fn token_key_references() {
+        let d = tempfile::tempdir().unwrap();
+        let home = Home::new(d.path());
+        let public = SecretKey::generate(Algorithm::EcdsaP256).unwrap().public();
+        let uri = "pkcs11:object=rel;token=t?module-path=/m.so";
+        let e = home
+            .add_token_key("rel", public.clone(), uri, TrustLevel::Ultimate)
+            .unwrap();
+        assert_eq!(e.level, TrustLevel::Ultimate);
+        assert_eq!(home.token_reference("rel").unwrap().as_deref(), Some(uri));
+        let mode = fs::metadata(home.token_reference_path("rel"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(home.token_reference("none").unwrap(), None);
+        assert!(home.token_reference("../x").is_err());
+        assert!(matches!(
+            home.add_token_key("rel", public.clone(), uri, TrustLevel::Ultimate),
+            Err(Error::KeyExists { .. })
+        ));
+        assert!(matches!(
+            home.add_token_key("again", public.clone(), uri, TrustLevel::Untrusted),
+            Err(Error::KeyKnownAs { .. })
+        ));
+        assert!(
+            !home.token_reference_path("again").exists(),
+            "nothing written for a refused key"
+        );
+        for bad in ["file:/x", "pkcs11:a\nb"] {
+            assert!(
+                home.add_token_key("bad", public.clone(), bad, TrustLevel::Untrusted)
+                    .is_err(),
+                "{bad}"
+            );
+        }
+        home.generate_key("file", None).unwrap();
+        assert!(matches!(
+            home.add_token_key("file", public.clone(), uri, TrustLevel::Untrusted),
+            Err(Error::KeyExists { .. })
+        ));
+        fs::write(home.token_reference_path("rel"), "not a uri\n").unwrap();
+        assert!(home.token_reference("rel").is_err());
+        let e = home.load_signing_key("rel", None).unwrap_err().to_string();
+        assert!(e.contains("PKCS#11 token"), "{e}");
+    }
+
     #[test]
     fn keygen_writes_private_0600_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
