@@ -18,7 +18,11 @@
 //!   twice or signing twice; `ct key import --pkcs11` on another host's
 //!   store, untrusted until trusted; wrong PIN, missing object, missing
 //!   module, `pin-value` and a reference that names another key refused
-//!   with exit 78, and no PIN ever printed.
+//!   with exit 78, and no PIN ever printed; a trust root whose 2-of-2 root
+//!   keys are a file key and a token key installed only once both signed.
+//! - cosign (Debian sid's, skipped with a message when it cannot be had):
+//!   `cosign verify --key` and `verify-attestation` accept in a loopback
+//!   registry what the token's P-256 key signed, and refuse another key.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -494,6 +498,43 @@ fn ct_signs_with_token_keys_beside_file_keys() {
         78,
         "is not ECDSA P-256",
     );
+
+    // A trust root whose root keys are a file key and a token key, 2 of 2:
+    // not installed with the file key's signature alone, installed once
+    // the token key signed too.
+    let root = d.join("root.json");
+    let root_arg = root.to_str().unwrap();
+    ok(&[
+        "trust",
+        "root",
+        "init",
+        "-o",
+        root_arg,
+        "--root-version",
+        "1",
+        "--expires",
+        "2099-01-01T00:00:00Z",
+        "--root-key",
+        "file",
+        "--root-key",
+        "tok-ed",
+        "--threshold",
+        "2",
+        "--revocation-key",
+        "tok-ed",
+        "--revocation-threshold",
+        "1",
+    ]);
+    ok(&["trust", "root", "sign", root_arg, "--key", "file"]);
+    let (code, out) = status(
+        &ct_hsm(&home, &hsm)
+            .args(["trust", "root", "install", root_arg])
+            .output()
+            .unwrap(),
+    );
+    assert_ne!(code, 0, "a root signed by 1 of 2 root keys was installed: {out}");
+    ok(&["trust", "root", "sign", root_arg, "--key", "tok-ed"]);
+    ok(&["trust", "root", "install", root_arg]);
 }
 
 /// cosign, the independent verifier of what a token key signed in a
