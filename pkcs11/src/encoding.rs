@@ -82,7 +82,6 @@ mod tests {
     fn raw_signatures_become_low_s_der_that_core_accepts() {
         let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
         let public = key.public_key();
-        let mut seen_high = false;
         for i in 0u8..16 {
             let m = [i; 3];
             let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(&key, &m);
@@ -91,7 +90,6 @@ mod tests {
                 let s = -*sig.s();
                 p256::ecdsa::Signature::from_scalars(sig.r(), s).unwrap()
             } else {
-                seen_high = true;
                 sig
             };
             for raw in [sig.to_bytes(), high.to_bytes()] {
@@ -99,7 +97,6 @@ mod tests {
                 public.verify(&m, &der).unwrap();
             }
         }
-        let _ = seen_high;
         assert_eq!(p256_der_low_s(&[0; 64]), None);
         assert_eq!(p256_der_low_s(&[1; 63]), None);
     }
