@@ -37,6 +37,11 @@ pub enum Command {
         /// Key type: ed25519 (the default) or ecdsa-p256 (ECDSA P-256 with SHA-256, cosign's key type).
         #[arg(long = "type", value_name = "TYPE", default_value = "ed25519", value_parser = ["ed25519", "ecdsa-p256"])]
         key_type: String,
+        /// Generate the key pair on this PKCS#11 token instead of in a file, non-extractable:
+        /// pkcs11:token=LABEL;object=NAME?module-path=/…/module.so&pin-source=file:PINFILE
+        /// (the PIN from pin-source or $CERRO_PKCS11_PIN, never the command line).
+        #[arg(long, value_name = "URI", conflicts_with = "encrypt")]
+        pkcs11: Option<String>,
     },
     /// Manage keys and trust levels.
     #[command(subcommand)]
@@ -48,8 +53,9 @@ pub enum Command {
         /// Bundle to write.
         #[arg(short, long)]
         output: PathBuf,
-        /// Signing key id (repeat for co-signers).
-        #[arg(long = "key", required = true)]
+        /// Signing key (repeat for co-signers): a key id (its key file or the PKCS#11 token it was
+        /// generated on or imported from), or a PKCS#11 URI (pkcs11:token=…;object=…?module-path=…).
+        #[arg(long = "key", value_name = "KEY", required = true)]
         keys: Vec<String>,
         /// Package manifest (TOML); without it a minimal one is derived from the image name.
         #[arg(long)]
@@ -212,7 +218,7 @@ pub enum Command {
     Sign {
         /// The bundle.
         file: PathBuf,
-        /// Signing key id.
+        /// Signing key: a key id (its key file or PKCS#11 token) or a PKCS#11 URI.
         #[arg(long)]
         key: String,
     },
@@ -442,13 +448,19 @@ pub enum KeyCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Import a PEM SubjectPublicKeyInfo public key, Ed25519 or ECDSA P-256 (such as cosign.pub); it starts untrusted.
+    /// Import a PEM SubjectPublicKeyInfo public key, Ed25519 or ECDSA P-256 (such as cosign.pub),
+    /// or the public key of a PKCS#11 token object (--pkcs11 URI, which ct then signs with for
+    /// this id); it starts untrusted.
     Import {
         /// PEM file.
-        file: PathBuf,
+        #[arg(required_unless_present = "pkcs11", conflicts_with = "pkcs11")]
+        file: Option<PathBuf>,
         /// Name to give it.
         #[arg(long)]
         id: String,
+        /// A key object on a PKCS#11 token: pkcs11:token=…;object=…?module-path=…
+        #[arg(long, value_name = "URI")]
+        pkcs11: Option<String>,
     },
     /// Set a key's trust level (untrusted, marginal, full or ultimate) and validity window.
     Trust {

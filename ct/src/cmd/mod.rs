@@ -55,7 +55,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let ctx = Ctx::new(&cli)?;
     match cli.command {
-        Command::Keygen { id, encrypt, key_type } => keys::keygen(&ctx, &id, encrypt, &key_type),
+        Command::Keygen {
+            id,
+            encrypt,
+            key_type,
+            pkcs11,
+        } => keys::keygen(&ctx, &id, encrypt, &key_type, pkcs11.as_deref()),
         Command::Key(k) => keys::key(&ctx, k),
         Command::Pack {
             image,

@@ -8,7 +8,7 @@ use cerro_attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::file::AtomicFile;
 use cerro_core::image::source::SourceImage;
-use cerro_core::key::SecretKey;
+use cerro_core::key::KeySigner;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack::PackRequest;
 use cerro_core::{Error, ExitCode};
@@ -45,10 +45,10 @@ pub struct Attest<'a> {
 /// `keys`, the bundle written to `output` atomically (`opts.time` is every
 /// member's mtime). `evidence`: more statements to carry and bind (the
 /// cosign signature evidence of `--cosign-key`).
-pub(crate) fn write_bundle(
+pub(crate) fn write_bundle<K: KeySigner>(
     src: &SourceImage,
     manifest: &PackageManifest,
-    keys: &[SecretKey],
+    keys: &[K],
     opts: &AttestOptions,
     selinux: Option<&cerro_selinux::HostPolicy>,
     output: &Path,
@@ -143,11 +143,8 @@ pub fn pack(
     attest: Attest<'_>,
     registry: &crate::cli::RegistryArgs,
 ) -> Result<ExitCode> {
-    let pass = ctx.passphrase()?;
-    let keys = key_ids
-        .iter()
-        .map(|id| ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice())))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Every key opened (files read, tokens logged in) before the image is.
+    let keys = ctx.signers(key_ids)?;
     // The cosign key is read before anything is pulled (a bad file: 78).
     let cosign_key = match attest.cosign_key {
         Some(path) => {
@@ -308,8 +305,7 @@ fn default_manifest(image: &str, image_ref: ImageRef) -> Result<PackageManifest>
 }
 
 pub fn sign(ctx: &Ctx, file: &Path, key_id: &str) -> Result<ExitCode> {
-    let pass = ctx.passphrase()?;
-    let key = ctx.home.load_signing_key(key_id, pass.as_ref().map(|p| p.as_slice()))?;
+    let key = crate::signer::resolve_one(ctx, key_id)?;
     let f = File::open(file).map_err(|e| Error::io("opening", file, e))?;
     let bundle = read_bundle_file(&f, &mut NoExtract)?;
     let mut out = AtomicFile::create(file, 0o644)?;

@@ -25,13 +25,9 @@ pub(crate) fn connect(reference: &str, args: &RegistryArgs) -> Result<Registry> 
 }
 
 pub fn push(ctx: &Ctx, bundle: &Path, reference: &str, args: &RegistryArgs, sign: &[String]) -> Result<ExitCode> {
-    // The keys first: a key that cannot be loaded refuses before anything
+    // The keys first: a key that cannot be opened refuses before anything
     // is sent.
-    let pass = if sign.is_empty() { None } else { ctx.passphrase()? };
-    let mut keys = Vec::with_capacity(sign.len());
-    for id in sign {
-        keys.push(ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice()))?);
-    }
+    let keys = ctx.signers(sign)?;
     let reg = connect(reference, args)?;
     // ECDSA P-256: cosign's sign statement in a Sigstore bundle referrer.
     // Ed25519: the legacy `.sig` layout, the only one where cosign 3.1
