@@ -13,16 +13,20 @@
 //! Boundaries: a recipe is never executed (an `APKBUILD` is read as
 //! assignments, not run by a shell; a value that would need evaluation is
 //! refused with its line). Every input is bounded before it is parsed. No
-//! network: only `cerro-registry` may fetch, so `debian:PKG` chains are
-//! not here. The one program run is the OpenPGP verifier (`gpgv`) when the
-//! user gives a keyring ([`debian::verify_clearsigned`]). Nothing is
+//! network: only `cerro-registry` may fetch; for `debian:PKG`, [`archive`]
+//! decides what to fetch and checks what came, the caller's fetcher
+//! fetches. The one program run is the OpenPGP verifier (`gpgv`): when the
+//! user gives a keyring ([`debian::verify_clearsigned`]), and on an
+//! archive's InRelease. Nothing is
 //! written: the front end writes the draft and the evidence only after an
 //! import succeeded. The same input gives the same draft and evidence,
 //! byte for byte.
 
 pub mod alpine;
+pub mod archive;
 pub mod deb822;
 pub mod debian;
+pub mod debversion;
 mod error;
 mod evidence;
 pub mod fedora;
@@ -96,6 +100,14 @@ impl Imported {
 pub enum Source {
     /// A local `.dsc` (`debian:FILE.dsc` or a path ending in `.dsc`).
     DebianDsc(PathBuf),
+    /// `debian:PKG[=VERSION]`: fetched from an archive through its chain of
+    /// trust ([`archive::import_from_archive`], with the caller's network).
+    DebianArchive {
+        /// The source package.
+        package: String,
+        /// The version asked for, else the highest.
+        version: Option<String>,
+    },
     /// An `APKBUILD` (`alpine:FILE`, or a file named `APKBUILD`).
     Alpine(PathBuf),
     /// A store derivation (`nix:FILE.drv` or a path ending in `.drv`).
@@ -107,8 +119,8 @@ pub enum Source {
 impl Source {
     /// Parses `debian:FILE.dsc`, `alpine:APKBUILD`, `nix:FILE.drv`, or a
     /// bare path recognised by its name. `debian:PKG[=VERSION]` (fetching
-    /// through Release → Sources → .dsc) needs the network and is not
-    /// offered here.
+    /// through InRelease → Sources → .dsc) is recognised here and imported
+    /// by [`archive::import_from_archive`], which needs a fetcher.
     pub fn parse(arg: &str) -> Result<Source> {
         let bad = |reason: &str| ImportError::InvalidSource {
             what: format!("import source {arg:?}"),
@@ -118,9 +130,13 @@ impl Source {
             if rest.ends_with(".dsc") {
                 return Ok(Source::DebianDsc(rest.into()));
             }
-            return Err(bad(
-                "debian: takes a local .dsc file; fetching debian:PKG from a mirror is not implemented",
-            ));
+            if rest.contains('/') {
+                return Err(bad(
+                    "debian: takes a local FILE.dsc or a source package name PKG[=VERSION]",
+                ));
+            }
+            let (package, version) = archive::parse_package_arg(rest)?;
+            return Ok(Source::DebianArchive { package, version });
         }
         if let Some(rest) = arg.strip_prefix("alpine:") {
             return Ok(Source::Alpine(rest.into()));
@@ -168,6 +184,10 @@ pub struct Options {
 pub fn import(source: &Source, opts: &Options) -> Result<Imported> {
     match source {
         Source::DebianDsc(p) => debian::import_dsc(p, opts),
+        Source::DebianArchive { package, .. } => Err(ImportError::InvalidSource {
+            what: format!("debian:{package}"),
+            reason: "fetched from a mirror: use archive::import_from_archive with a fetcher".into(),
+        }),
         Source::Alpine(p) => alpine::import_apkbuild(p, opts),
         Source::NixDrv(p) => nix::import_drv(p, opts),
         Source::RpmSpec(p) => fedora::import_spec(p, opts),
