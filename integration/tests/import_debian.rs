@@ -487,7 +487,8 @@ fn sources_that_name_no_importer_and_clashing_outputs_are_refused() {
     let o = out.to_str().unwrap();
     for (source, needle) in [
         ("notes.txt", "expected debian:FILE.dsc"),
-        ("debian:hello", "not implemented"),
+        ("debian:Hello", "not a Debian source package name"),
+        ("debian:dir/hello", "PKG[=VERSION]"),
         ("fedora:hello.src.rpm", ".src.rpm is not implemented"),
     ] {
         let (code, text) = import(home.path(), &[source, "-o", o]);
