@@ -4,7 +4,8 @@
 //! Each importer parses one recipe format — a Debian source package's
 //! `.dsc` with the files beside it ([`debian`]), an Alpine `APKBUILD`
 //! ([`alpine`]), a Nix store derivation ([`nix`]), an RPM `.spec`
-//! ([`fedora`]) — and returns an
+//! ([`fedora`]) or `.src.rpm` ([`srpm`]); `debian:PKG` from an archive
+//! ([`archive`]) — and returns an
 //! [`Imported`]: the draft manifest (`[package]`, `[provenance]` with the
 //! upstream source and its digest, the recipe and its digest, every patch
 //! with its digest in order, `[build]`) and the [`Evidence`] of what was
@@ -33,6 +34,7 @@ pub mod fedora;
 mod files;
 pub mod nix;
 pub mod pgp;
+pub mod srpm;
 mod tarball;
 
 use std::path::{Path, PathBuf};
@@ -114,6 +116,8 @@ pub enum Source {
     NixDrv(PathBuf),
     /// An RPM spec file (`fedora:FILE.spec` or a path ending in `.spec`).
     RpmSpec(PathBuf),
+    /// An RPM source package (`fedora:FILE.src.rpm` or a path ending in `.src.rpm`).
+    RpmSrpm(PathBuf),
 }
 
 impl Source {
@@ -148,7 +152,10 @@ impl Source {
             if rest.ends_with(".spec") {
                 return Ok(Source::RpmSpec(rest.into()));
             }
-            return Err(bad("fedora: takes a .spec file; .src.rpm is not implemented"));
+            if rest.ends_with(".src.rpm") {
+                return Ok(Source::RpmSrpm(rest.into()));
+            }
+            return Err(bad("fedora: takes a .spec or a .src.rpm file"));
         }
         let p = Path::new(arg);
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -160,9 +167,11 @@ impl Source {
             Ok(Source::NixDrv(p.into()))
         } else if name.ends_with(".spec") {
             Ok(Source::RpmSpec(p.into()))
+        } else if name.ends_with(".src.rpm") {
+            Ok(Source::RpmSrpm(p.into()))
         } else {
             Err(bad(
-                "expected debian:FILE.dsc, alpine:APKBUILD, nix:FILE.drv or fedora:FILE.spec (or a path ending in .dsc, named APKBUILD, or ending in .drv or .spec)",
+                "expected debian:FILE.dsc, debian:PKG[=VERSION], alpine:APKBUILD, nix:FILE.drv, fedora:FILE.spec or fedora:FILE.src.rpm (or a path ending in .dsc, named APKBUILD, or ending in .drv, .spec or .src.rpm)",
             ))
         }
     }
@@ -191,5 +200,6 @@ pub fn import(source: &Source, opts: &Options) -> Result<Imported> {
         Source::Alpine(p) => alpine::import_apkbuild(p, opts),
         Source::NixDrv(p) => nix::import_drv(p, opts),
         Source::RpmSpec(p) => fedora::import_spec(p, opts),
+        Source::RpmSrpm(p) => srpm::import_srpm(p, opts),
     }
 }

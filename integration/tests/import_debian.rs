@@ -489,7 +489,7 @@ fn sources_that_name_no_importer_and_clashing_outputs_are_refused() {
         ("notes.txt", "expected debian:FILE.dsc"),
         ("debian:Hello", "not a Debian source package name"),
         ("debian:dir/hello", "PKG[=VERSION]"),
-        ("fedora:hello.src.rpm", ".src.rpm is not implemented"),
+        ("fedora:hello.rpm", "takes a .spec or a .src.rpm"),
     ] {
         let (code, text) = import(home.path(), &[source, "-o", o]);
         assert_eq!(code, 78, "{source}: {text}");
