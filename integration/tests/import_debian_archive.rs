@@ -26,7 +26,7 @@ use std::process::Command;
 
 use cerro_core::digest::Digest;
 use cerro_integration::tlog::nginx;
-use cerro_integration::{ct_status, require, run};
+use cerro_integration::{ct_status, pyvenv, require, run};
 use serde_json::Value;
 
 /// Builds the native source package `greet 1.0` in `dir` with `dpkg-source
@@ -160,6 +160,60 @@ fn mirror(root: &Path, name: &str, src: &Path, files: &[String], gnupg: &Path, t
         assert_eq!(text.len(), fs::metadata(&dsc).unwrap().len() as usize);
         fs::write(&dsc, text).unwrap();
     }
+}
+
+/// python-debian reads the downloaded InRelease and Sources index: the
+/// Release's SHA-256 of the index and the stanza's directory and file
+/// digests are the ones the evidence records.
+fn judge_python_debian(dl: &Path, ev: &Value) {
+    let arch = &ev["archive"];
+    let version = arch["stanza"]["version"].as_str().unwrap();
+    let package = arch["stanza"]["package"].as_str().unwrap();
+    let out = run(Command::new(pyvenv().join("bin/python"))
+        .arg("-c")
+        .arg(
+            "import json, lzma, sys\nfrom debian.deb822 import Release, Sources\n\
+             with open(sys.argv[1]) as f:\n    r = Release(f)\n\
+             idx = {e['name']: [e['sha256'], int(e['size'])] for e in r['SHA256']}\n\
+             found = []\n\
+             with lzma.open(sys.argv[2], 'rt') as f:\n    for s in Sources.iter_paragraphs(f, use_apt_pkg=False):\n\
+             \x20       if s['Package'] == sys.argv[3] and s['Version'] == sys.argv[4]:\n\
+             \x20           found.append({'directory': s['Directory'], 'files': [[s['Directory'] + '/' + c['name'], c['sha256'], int(c['size'])] for c in s['Checksums-Sha256']]})\n\
+             print(json.dumps({'index': idx.get('main/source/Sources.xz'), 'stanzas': found}))\n",
+        )
+        .arg(dl.join("InRelease"))
+        .arg(dl.join("Sources.xz"))
+        .arg(package)
+        .arg(version));
+    let py: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let xz = &arch["sources"][0];
+    assert_eq!(
+        py["index"],
+        serde_json::json!([
+            xz["sha256"].as_str().unwrap().strip_prefix("sha256:").unwrap(),
+            xz["size"]
+        ]),
+        "python-debian's Release"
+    );
+    assert_eq!(py["stanzas"].as_array().unwrap().len(), 1, "{py}");
+    let stanza = &py["stanzas"][0];
+    assert_eq!(stanza["directory"], arch["stanza"]["directory"]);
+    let mut theirs: Vec<Value> = stanza["files"].as_array().unwrap().clone();
+    let mut ours: Vec<Value> = arch["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            serde_json::json!([
+                f["path"],
+                f["sha256"].as_str().unwrap().strip_prefix("sha256:").unwrap(),
+                f["size"]
+            ])
+        })
+        .collect();
+    theirs.sort_by_key(|v| v.to_string());
+    ours.sort_by_key(|v| v.to_string());
+    assert_eq!(ours, theirs, "python-debian's Sources stanza");
 }
 
 fn import(home: &Path, args: &[&str]) -> (i32, String) {
@@ -448,6 +502,7 @@ fn a_test_archive_is_imported_through_its_chain_and_each_broken_link_refused() {
         .arg(dl.join("greet_1.0.dsc"))
         .arg(&x));
     assert!(x.join("greet.c").exists());
+    judge_python_debian(&dl, &ev);
 
     // The same import again: the same bytes.
     let again = d.path().join("again.toml");
@@ -647,6 +702,7 @@ fn bookworm_hello_through_the_machines_mirror_is_imported_and_judged() {
     run(Command::new("dpkg-source").arg("-x").arg(&dsc).arg(d.path().join("x")));
     let manifest = fs::read_to_string(&out).unwrap();
     assert!(manifest.contains(&format!("version = \"{version}\"")), "{manifest}");
+    judge_python_debian(&dl, &ev);
     // apt, through its own chain (scripts/debian-source), takes the same .dsc.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/debian-source");
     let got = Command::new(&script).arg("hello").output().unwrap();
