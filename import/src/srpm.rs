@@ -108,6 +108,10 @@ fn layout(recipe: &str, f: &mut File, len: u64) -> Result<Layout> {
     Ok(Layout { header, payload })
 }
 
+/// What the spec's preamble says the header does not: Source0 (file name,
+/// value as written) and the patches' file names in the order of their numbers.
+type SpecOrder = (Option<(String, String)>, Vec<String>);
+
 /// The digest of a file as the header gives it.
 #[derive(Debug, Clone)]
 struct Listed {
@@ -467,7 +471,7 @@ pub fn import_srpm(path: &Path, opts: &Options) -> Result<Imported> {
     }
     // The numbering (Source0, the order of the patches) is in the spec, not
     // the header: read its preamble as data when it can be read.
-    let mut spec_order: Option<(Option<(String, String)>, Vec<String>)> = None;
+    let mut spec_order: Option<SpecOrder> = None;
     let spec_text = spec_bytes.and_then(|b| String::from_utf8(b).ok());
     match spec_text.as_deref().map(|t| crate::fedora::parse(spec_name, t)) {
         Some(Ok(spec)) => {

@@ -125,7 +125,7 @@ impl Mirror {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::io::{Read, Write as _};
+    use std::io::Read;
     use std::net::TcpListener;
 
     /// Serves one HTTP answer on a loopback port; returns the mirror URL.
