@@ -476,7 +476,7 @@ fn verify_inrelease(name: &str, path: &Path, keyring: &Path) -> Result<(Vec<Stri
         .arg("--status-fd")
         .arg("1")
         .arg("--keyring")
-        .arg(keyring)
+        .arg(crate::files::keyring_arg(keyring)?)
         .arg("--")
         .arg(path)
         .env("LC_ALL", "C")
@@ -841,11 +841,16 @@ pub fn import_from_archive(req: &Request, fetch: &mut dyn Fetch, opts: &Options)
     let mut files = Vec::new();
     for l in &listed {
         let remote = format!("{directory}/{}", l.name);
-        if l.size > MAX_SOURCE_FILE {
+        let bound = if l.name == dsc_name {
+            crate::files::MAX_RECIPE
+        } else {
+            MAX_SOURCE_FILE
+        };
+        if l.size > bound {
             return Err(ImportError::refused(
                 &plain,
                 "Checksums-Sha256",
-                format!("{} is {} bytes, more than the {MAX_SOURCE_FILE} read", l.name, l.size),
+                format!("{} is {} bytes, more than the {bound} read", l.name, l.size),
             ));
         }
         let got = fetch_checked(fetch, &remote, (l.size, &l.hex), &req.work.join(&l.name), &vouch_files)?;

@@ -631,7 +631,7 @@ pub fn verify_clearsigned(recipe: &str, path: &Path, keyring: &Path) -> Result<(
         .arg("--status-fd")
         .arg("1")
         .arg("--keyring")
-        .arg(keyring)
+        .arg(crate::files::keyring_arg(keyring)?)
         .arg("--")
         .arg(path)
         .env("LC_ALL", "C")

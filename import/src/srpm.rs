@@ -72,6 +72,41 @@ fn header_size(recipe: &str, f: &mut File, at: u64, which: &str) -> Result<u64> 
             format!("{nindex} entries and {hsize} data bytes (at most {MAX_HEADER_ENTRIES} and {MAX_HEADER_DATA})"),
         ));
     }
+    // The index entries, each within the data: the rpm crate slices the data
+    // at an entry's offset and reserves its count of items unchecked (a
+    // hostile entry would panic or exhaust memory there).
+    let mut index = vec![0u8; usize::try_from(nindex * 16).unwrap_or(usize::MAX)];
+    f.read_exact(&mut index)
+        .map_err(|_| ImportError::refused(recipe, which, "truncated: the file ends inside the header"))?;
+    for (i, e) in index.chunks_exact(16).enumerate() {
+        let word = |k: usize| u64::from(u32::from_be_bytes([e[k], e[k + 1], e[k + 2], e[k + 3]]));
+        let (tag, kind, offset, count) = (word(0), word(4), word(8), word(12));
+        let item = match kind {
+            0 => Some(0),
+            1 | 2 | 7 => Some(1),
+            3 => Some(2),
+            4 => Some(4),
+            5 => Some(8),
+            6 | 8 | 9 => None,
+            _ => {
+                return Err(ImportError::refused(
+                    recipe,
+                    which,
+                    format!("entry {i} (tag {tag}) has unknown type {kind}"),
+                ))
+            }
+        };
+        // A string takes at least its NUL byte.
+        let need = count.saturating_mul(item.unwrap_or(1));
+        let fits = offset <= hsize && need <= hsize - offset && (item.is_some() || count >= 1);
+        if !fits {
+            return Err(ImportError::refused(
+                recipe,
+                which,
+                format!("entry {i} (tag {tag}): {count} items at offset {offset} do not fit in {hsize} data bytes"),
+            ));
+        }
+    }
     Ok(16 + nindex * 16 + hsize)
 }
 
@@ -703,6 +738,28 @@ mod tests {
             c.extend([0u8; 64]);
             let (_t, mut f) = file(&c);
             assert_eq!(layout("r", &mut f, c.len() as u64).unwrap_err().exit_code().code(), 10);
+        }
+        // An index entry whose items lie beyond the data (the rpm crate would slice past its end).
+        for (kind, offset, count) in [
+            (4u32, 6u32, 1u32),
+            (6, 9, 1),
+            (5, 0, 0x2000_0000),
+            (6, 0, 0),
+            (10, 0, 1),
+        ] {
+            let mut c = lead();
+            c.extend(intro(1, 8));
+            c.extend([0, 0, 0, 1]);
+            c.extend(kind.to_be_bytes());
+            c.extend(offset.to_be_bytes());
+            c.extend(count.to_be_bytes());
+            c.extend([0u8; 8]);
+            c.extend(intro(1, 4));
+            c.extend([0u8; 16 + 4]);
+            let (_t, mut f) = file(&c);
+            let e = layout("r", &mut f, c.len() as u64).unwrap_err();
+            assert_eq!(e.exit_code().code(), 10, "{kind} {offset} {count}: {e}");
+            assert!(e.to_string().contains("entry 0"), "{e}");
         }
         // A binary package.
         let mut c = b.clone();

@@ -527,6 +527,26 @@ fn a_test_archive_is_imported_through_its_chain_and_each_broken_link_refused() {
         fs::read(d.path().join("greet.evidence.json")).unwrap()
     );
 
+    // A keyring given by a relative path is that file, not one in $GNUPGHOME
+    // (where gpgv looks for a name without '/').
+    let rel = cerro_integration::ct(home.path())
+        .current_dir(d.path())
+        .args([
+            "import",
+            "debian:greet",
+            "-o",
+            "rel.toml",
+            "--mirror",
+            &a.url("good"),
+            "--suite",
+            "test",
+        ])
+        .args(["--keyring", "archive.gpg"])
+        .output()
+        .unwrap();
+    assert!(rel.status.success(), "{}", String::from_utf8_lossy(&rel.stderr));
+    assert_eq!(fs::read(d.path().join("rel.toml")).unwrap(), manifest.as_bytes());
+
     // Two versions: the highest, unless one is asked for.
     for (source, want) in [("debian:greet", "1.1"), ("debian:greet=1.0", "1.0")] {
         let o = d.path().join("v.toml");
