@@ -104,6 +104,10 @@ struct Twist {
     tamper_index: bool,
     /// Changes one byte of the .dsc after the index was written.
     tamper_dsc: bool,
+    /// `Acquire-By-Hash: yes`, the index only under by-hash/SHA256/.
+    by_hash: bool,
+    /// The index as Sources.gz only.
+    gz_only: bool,
 }
 
 /// Lays out a mirror under `root/name`: pool, Sources(.xz), Release signed
@@ -124,7 +128,13 @@ fn mirror(root: &Path, name: &str, src: &Path, files: &[String], gnupg: &Path, t
     let dir = m.join("dists/test/main/source");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("Sources"), &sources).unwrap();
-    run(Command::new("xz").args(["-k", "-9"]).arg(dir.join("Sources")));
+    let index = if t.gz_only {
+        run(Command::new("gzip").args(["-k", "-9", "-n"]).arg(dir.join("Sources")));
+        "Sources.gz"
+    } else {
+        run(Command::new("xz").args(["-k", "-9"]).arg(dir.join("Sources")));
+        "Sources.xz"
+    };
     let entry = |p: &str| {
         let b = fs::read(dir.join(p)).unwrap();
         format!(" {} {} main/source/{p}\n", Digest::of(&b).hex(), b.len())
@@ -132,12 +142,20 @@ fn mirror(root: &Path, name: &str, src: &Path, files: &[String], gnupg: &Path, t
     let suite = t.suite.unwrap_or("test");
     let release = format!(
         "Origin: Test\nLabel: Test\nSuite: {suite}\nCodename: {suite}\nDate: {}\nValid-Until: {}\n\
-         Architectures: amd64 source\nComponents: main\nDescription: a test archive\nSHA256:\n{}{}",
+         Architectures: amd64 source\nComponents: main\nDescription: a test archive\n{}SHA256:\n{}{}",
         rfc2822(now() + t.date.unwrap_or(-3600)),
         rfc2822(now() + t.valid_until.unwrap_or(7 * 86400)),
+        if t.by_hash { "Acquire-By-Hash: yes\n" } else { "" },
         entry("Sources"),
-        entry("Sources.xz"),
+        entry(index),
     );
+    if t.by_hash {
+        let by = dir.join("by-hash/SHA256");
+        fs::create_dir_all(&by).unwrap();
+        let b = fs::read(dir.join(index)).unwrap();
+        fs::write(by.join(Digest::of(&b).hex()), b).unwrap();
+        fs::remove_file(dir.join(index)).unwrap();
+    }
     fs::write(m.join("dists/test/Release"), release).unwrap();
     run(gpg(gnupg)
         .args(["--clearsign", "--digest-algo", "SHA512", "-o"])
@@ -401,6 +419,20 @@ fn archive(d: &Path) -> Archive {
             ..Twist::default()
         },
     );
+    m(
+        "by-hash",
+        Twist {
+            by_hash: true,
+            ..Twist::default()
+        },
+    );
+    m(
+        "gz-only",
+        Twist {
+            gz_only: true,
+            ..Twist::default()
+        },
+    );
     mirror(&root, "other-key", &src, &files, &other_gnupg, &Twist::default());
     // Two versions: the highest is taken unless one is asked for.
     let mut both = files.clone();
@@ -546,6 +578,27 @@ fn a_test_archive_is_imported_through_its_chain_and_each_broken_link_refused() {
         .unwrap();
     assert!(rel.status.success(), "{}", String::from_utf8_lossy(&rel.stderr));
     assert_eq!(fs::read(d.path().join("rel.toml")).unwrap(), manifest.as_bytes());
+
+    // The index by hash only (Acquire-By-Hash), and as Sources.gz only: the same import.
+    for name in ["by-hash", "gz-only"] {
+        let o = d.path().join(format!("{name}.toml"));
+        let (code, text) = import(
+            home.path(),
+            &[
+                "debian:greet",
+                "-o",
+                o.to_str().unwrap(),
+                "--mirror",
+                &a.url(name),
+                "--suite",
+                "test",
+                "--keyring",
+                a.keyring.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 0, "{name}: {text}");
+        assert_eq!(fs::read(&o).unwrap(), manifest.as_bytes(), "{name}");
+    }
 
     // Two versions: the highest, unless one is asked for.
     for (source, want) in [("debian:greet", "1.1"), ("debian:greet=1.0", "1.0")] {

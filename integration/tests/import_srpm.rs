@@ -248,6 +248,20 @@ fn hostile_source_packages_are_refused_and_nothing_is_written() {
         &replace_in(&good, 96..off, b"\0greet.spec\0", b"\0../et.spec\0"),
     );
     refused(home.path(), &p, 10, &["files", "'..'"]);
+    // A header index entry pointing past the header's data (the rpm crate
+    // would slice past its end and panic): refused before it parses.
+    let header = (96 + {
+        let n = u32::from_be_bytes(good[104..108].try_into().unwrap()) as usize;
+        let h = u32::from_be_bytes(good[108..112].try_into().unwrap()) as usize;
+        16 + n * 16 + h
+    })
+    .next_multiple_of(8);
+    for (name, entry) in [("sig-offset", 96 + 16), ("hdr-offset", header + 16)] {
+        let mut b = good.clone();
+        b[entry + 8..entry + 12].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+        let p = case(name, &b);
+        refused(home.path(), &p, 10, &["entry 0", "do not fit"]);
+    }
     // A header changed after its digest was taken.
     let p = case(
         "summary",
