@@ -20,6 +20,11 @@ use serde_json::Value;
 /// Builds `greet-2:1.0-1.src.rpm` in `top` with rpmbuild; `patch` is the
 /// content of `b.patch`. Returns the package's path.
 fn build(top: &Path, patch: &str) -> PathBuf {
+    build_with(top, patch, &[])
+}
+
+/// [`build`] with more `--define`s (such as the payload's compression).
+fn build_with(top: &Path, patch: &str, defines: &[&str]) -> PathBuf {
     require("rpmbuild");
     fs::create_dir_all(top.join("SOURCES")).unwrap();
     fs::create_dir_all(top.join("SPECS")).unwrap();
@@ -50,6 +55,7 @@ fn build(top: &Path, patch: &str) -> PathBuf {
             "--define",
             "clamp_mtime_to_source_date_epoch 1",
         ])
+        .args(defines.iter().flat_map(|d| ["--define", d]))
         .arg(top.join("SPECS/greet.spec")));
     top.join("SRPMS/greet-1.0-1.src.rpm")
 }
@@ -199,6 +205,27 @@ fn a_source_package_built_by_rpmbuild_is_read_as_rpm_reads_it() {
         ev["recipe"]["checked"],
         serde_json::json!(["header-sha256", "payload-sha256"])
     );
+
+    // The same package with its payload in xz and in zstd (Fedora's): the
+    // same files, patches and upstream.
+    for (name, define) in [
+        ("xz", "_source_payload w6.xzdio"),
+        ("zstd", "_source_payload w19.zstdio"),
+    ] {
+        let p = build_with(&d.path().join(name), "--- a/y\n+++ b/y\n", &[define]);
+        assert_eq!(rpm_q(&p, "%{PAYLOADCOMPRESSOR}"), name);
+        let o = d.path().join(format!("{name}.toml"));
+        let (code, text) = import(home.path(), &p, &o);
+        assert_eq!(code, 0, "{name}: {text}");
+        let m = fs::read_to_string(&o).unwrap();
+        let strip = |t: &str| {
+            t.lines()
+                .filter(|l| !l.starts_with("imported_from_hash"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&m), strip(&manifest), "{name}");
+    }
 
     // The same package again: the same bytes.
     let again = d.path().join("again.toml");
