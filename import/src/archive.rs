@@ -778,7 +778,7 @@ pub fn import_from_archive(req: &Request, fetch: &mut dyn Fetch, opts: &Options)
     let limit = uncompressed
         .as_ref()
         .map_or(MAX_SOURCES, |(s, _)| (*s).min(MAX_SOURCES));
-    let (texts, usize_, udigest) = scan_sources(&plain, &fetched_index.path, limit, &req.package)?;
+    let (texts, plain_size, plain_digest) = scan_sources(&plain, &fetched_index.path, limit, &req.package)?;
     let mut sources = vec![ChainLink {
         path: plain.clone(),
         size: fetched_index.size,
@@ -787,25 +787,25 @@ pub fn import_from_archive(req: &Request, fetch: &mut dyn Fetch, opts: &Options)
     }];
     if let Some((s, h)) = &uncompressed {
         let what = format!("{vouch}: {dists}/main/source/Sources (decompressed {plain})");
-        if usize_ != *s {
+        if plain_size != *s {
             return Err(ImportError::SizeMismatch {
                 what,
                 expected: *s,
-                actual: usize_,
+                actual: plain_size,
             });
         }
-        if udigest.hex() != *h {
+        if plain_digest.hex() != *h {
             return Err(ImportError::DigestMismatch {
                 what,
                 algorithm: "sha256",
                 expected: h.clone(),
-                actual: udigest.hex(),
+                actual: plain_digest.hex(),
             });
         }
         sources.push(ChainLink {
             path: format!("{dists}/main/source/Sources"),
-            size: usize_,
-            sha256: udigest.to_string(),
+            size: plain_size,
+            sha256: plain_digest.to_string(),
             checked_against: vouch.clone(),
         });
     }

@@ -352,9 +352,8 @@ pub fn import_srpm(path: &Path, opts: &Options) -> Result<Imported> {
     let mut spec_bytes: Option<Vec<u8>> = None;
 
     // The payload, streamed: each file against the header.
-    let reader = rpm::PackageReader::parse(BufReader::new(File::open(path).ctx("opening", path)?))
+    let mut reader = rpm::PackageReader::parse(BufReader::new(File::open(path).ctx("opening", path)?))
         .map_err(|e| rpm_err(recipe, "payload", e))?;
-    let mut reader = reader;
     let mut contents: BTreeMap<String, (u64, Digest)> = BTreeMap::new();
     loop {
         let next = reader.next_file().map_err(|e| rpm_err(recipe, "payload", e))?;
