@@ -315,7 +315,8 @@ pub enum Command {
     /// Debian .dsc with its files, an Alpine APKBUILD, a Nix .drv or an RPM .spec (spec/import.md). Every
     /// digest the recipe gives is checked; a hostile recipe is refused and nothing is written.
     Import {
-        /// debian:FILE.dsc, alpine:APKBUILD, nix:FILE.drv or fedora:FILE.spec (or such a path).
+        /// debian:FILE.dsc, debian:PKG[=VERSION] (from a mirror, through the archive's signed
+        /// InRelease and Sources), alpine:APKBUILD, nix:FILE.drv or fedora:FILE.spec (or such a path).
         source: String,
         /// The draft manifest to write (TOML).
         #[arg(short, long)]
@@ -324,12 +325,24 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         evidence: Option<PathBuf>,
         /// An OpenPGP keyring: a signed .dsc must verify under it (with gpgv); without it a
-        /// signature is parsed and recorded as not checked.
+        /// signature is parsed and recorded as not checked. For debian:PKG, the keyring the
+        /// archive's InRelease must verify under (default: Debian's archive keyring).
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
         /// The upstream URL, when the recipe does not give one (or to override it).
         #[arg(long, value_name = "URL")]
         upstream: Option<String>,
+        /// debian:PKG: the suite or codename.
+        #[arg(long, default_value = "bookworm")]
+        suite: String,
+        /// debian:PKG: the mirror (default: the one this machine's apt configuration names,
+        /// else http://deb.debian.org/debian).
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// debian:PKG: keep the downloaded files (InRelease, Sources, the .dsc and its files)
+        /// in this directory (default: a temporary directory, removed afterwards).
+        #[arg(long, value_name = "DIR")]
+        download_dir: Option<PathBuf>,
     },
 }
 

@@ -30,6 +30,7 @@ mod error;
 mod fetch;
 #[cfg(test)]
 mod hostile;
+pub mod mirror;
 mod progress;
 mod push;
 mod reference;

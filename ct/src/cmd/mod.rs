@@ -42,6 +42,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             evidence,
             keyring,
             upstream,
+            suite,
+            mirror,
+            download_dir,
         } => {
             return import::import(
                 source,
@@ -49,6 +52,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 evidence.as_deref(),
                 keyring.as_deref(),
                 upstream.as_deref(),
+                &import::Archive {
+                    suite,
+                    mirror: mirror.as_deref(),
+                    download_dir: download_dir.as_deref(),
+                },
             )
         }
         _ => {}
