@@ -165,6 +165,13 @@ const NEVER: &[Never] = &[
         why: "the importers read recipes as data into core's draft manifest: they link cerro-core and \
               nothing else of ours (no network: fetching debian:PKG would go through cerro-registry, driven by ct)",
     },
+    Never {
+        from: "cerro-build",
+        to: ANY,
+        except: &["cerro-core", "cerro-import"],
+        why: "the builder checks sources through the importer's one check and writes an image layout: it signs \
+              nothing (ct pack does), verifies no bundle, and reaches no registry, log or front end",
+    },
 ];
 
 /// Crates that speak HTTP, HTTP/2 or gRPC.
@@ -487,6 +494,7 @@ const CRATES: &[&str] = &[
     "cerro-integration",
     "cerro-export",
     "cerro-import",
+    "cerro-build",
 ];
 
 fn id(name: &str) -> String {
