@@ -34,6 +34,17 @@ build) exec chroot "$work/merged" "$@" SOURCE_DATE_EPOCH="$sde" sh -c 'cd /build
 esac
 "#;
 
+/// The interface check alone, then `exec "$@"`: for steps that need no
+/// chroot (Nix's own sandbox isolates the rest). Arguments: work dir, the
+/// program and its arguments.
+pub(crate) const NETLESS_EXEC: &str = r#"set -eu
+work=$1; shift
+ifs=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/self/net/dev | tr '\n' ' ')
+printf '%s\n' "$ifs" > "$work/interfaces"
+for i in $ifs; do [ "$i" = lo ] || exit 97; done
+exec "$@"
+"#;
+
 /// Installs the Build-Depends into a fresh root (network allowed: this
 /// prepares the root, it builds nothing). Arguments: root, dependencies.
 const INSTALL_DEPENDS: &str = r#"set -eu
@@ -229,7 +240,14 @@ pub fn in_namespace(
         .arg(step)
         .arg(epoch.map(|e| e.to_string()).unwrap_or_default())
         .arg(dsc);
-    match host.run(&cmd)? {
+    netless_status(host.run(&cmd)?, step, work, log)
+}
+
+/// How a step run behind the interface check ended: the check's own exit
+/// status becomes [`BuildError::NetworkNotIsolated`] (with the interfaces
+/// it wrote to `work/interfaces`), any other failure the step's.
+pub(crate) fn netless_status(status: crate::host::Status, step: &'static str, work: &Path, log: &Path) -> Result<()> {
+    match status {
         Some(0) => Ok(()),
         Some(NOT_ISOLATED) => {
             let seen = std::fs::read_to_string(work.join("interfaces")).unwrap_or_default();

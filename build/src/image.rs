@@ -139,6 +139,67 @@ impl Tree {
         Ok(())
     }
 
+    /// Adds a directory `path` of the layer (mode 0755) unless present.
+    pub fn add_dir(&mut self, path: &str, mtime: u64) {
+        self.entries.entry(path.to_owned()).or_insert(Entry {
+            node: Node::Dir,
+            mode: 0o755,
+            mtime,
+        });
+    }
+
+    /// Adds the file tree at `src` (a directory, a file or a symbolic link,
+    /// not followed) as layer path `at`, with its modes and mtimes.
+    /// Anything but directories, regular files and symbolic links is refused.
+    pub fn add_fs(&mut self, src: &Path, at: &str) -> Result<()> {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let meta = std::fs::symlink_metadata(src).map_err(|e| BuildError::io("reading", src, e))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let mtime = u64::try_from(meta.mtime()).unwrap_or(0);
+        let ft = meta.file_type();
+        let node = if ft.is_dir() {
+            Node::Dir
+        } else if ft.is_file() {
+            self.content = self.content.saturating_add(meta.len());
+            if self.content > MAX_LAYER_CONTENT {
+                return Err(BuildError::Output {
+                    what: src.display().to_string(),
+                    reason: format!("more than {MAX_LAYER_CONTENT} bytes of files"),
+                });
+            }
+            Node::File(std::fs::read(src).map_err(|e| BuildError::io("reading", src, e))?)
+        } else if ft.is_symlink() {
+            let t = std::fs::read_link(src).map_err(|e| BuildError::io("reading", src, e))?;
+            Node::Symlink(t.to_str().map(str::to_owned).ok_or_else(|| BuildError::Output {
+                what: src.display().to_string(),
+                reason: "a link target that is not UTF-8".into(),
+            })?)
+        } else {
+            return Err(BuildError::Output {
+                what: src.display().to_string(),
+                reason: "not a file, directory or symbolic link".into(),
+            });
+        };
+        let is_dir = node == Node::Dir;
+        self.entries.insert(at.to_owned(), Entry { node, mode, mtime });
+        if is_dir {
+            let mut names: Vec<_> = std::fs::read_dir(src)
+                .map_err(|e| BuildError::io("listing", src, e))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<std::io::Result<_>>()
+                .map_err(|e| BuildError::io("listing", src, e))?;
+            names.sort();
+            for n in names {
+                let name = n.to_str().ok_or_else(|| BuildError::Output {
+                    what: src.display().to_string(),
+                    reason: "a name that is not UTF-8".into(),
+                })?;
+                self.add_fs(&src.join(name), &format!("{at}/{name}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()

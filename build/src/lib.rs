@@ -18,14 +18,15 @@
 //! Boundaries: the only network use is preparing a root (debootstrap and
 //! apt, from the machine's own apt mirror); the build itself runs in a
 //! fresh network namespace, checked to hold no interface but the loopback.
-//! Only Debian source packages are built so far (`[build].system =
-//! "debian"`); Nix and SRPM manifests are refused (exit 10) until their
-//! builders exist.
+//! Debian source packages (`[build].system = "debian"`) and Nix store
+//! derivations (`"nix"`, [`nix`]) are built; other manifests (an SRPM) are
+//! refused (exit 10) until their builder exists.
 
 pub mod debian;
 mod error;
 pub mod host;
 pub mod image;
+pub mod nix;
 pub mod provenance;
 
 use std::path::{Path, PathBuf};
@@ -143,36 +144,20 @@ pub fn build(manifest: &DraftManifest, sources: &Path, out: &OciTarget) -> Resul
     build_with(manifest, sources, out, &opts, &host::System)
 }
 
-/// The `.dsc` a manifest names: `[provenance].imported_from =
-/// "debian:NAME.dsc"` with its `imported_from_hash`.
-fn dsc_of(manifest: &DraftManifest) -> Result<(&Provenance, String)> {
-    let system = manifest.build.as_ref().and_then(|b| b.system.as_deref());
-    match system {
-        Some("debian") => {}
-        Some(other) => {
-            return Err(BuildError::Manifest {
-                field: "build.system",
-                reason: format!("{other:?} is not built by ct build yet (only \"debian\")"),
-            })
-        }
-        None => {
-            return Err(BuildError::Manifest {
-                field: "build.system",
-                reason: "absent: ct build builds what ct import drafted".into(),
-            })
-        }
-    }
+/// The recipe a manifest names: `[provenance].imported_from =
+/// "PREFIX:NAME.EXT"` (a plain file name) with its `imported_from_hash`.
+fn recipe_of<'m>(manifest: &'m DraftManifest, prefix: &str, ext: &str) -> Result<(&'m Provenance, String)> {
     let p = manifest.provenance.as_ref().ok_or(BuildError::Manifest {
         field: "provenance",
         reason: "absent: the sources are named there".into(),
     })?;
     let from = p.imported_from.as_deref().unwrap_or_default();
     let name = from
-        .strip_prefix("debian:")
-        .filter(|n| n.ends_with(".dsc") && !n.contains('/') && !n.starts_with('.'))
+        .strip_prefix(prefix)
+        .filter(|n| n.ends_with(ext) && !n.contains('/') && !n.starts_with('.'))
         .ok_or_else(|| BuildError::Manifest {
             field: "provenance.imported_from",
-            reason: format!("{from:?} is not debian:NAME.dsc"),
+            reason: format!("{from:?} is not {prefix}NAME{ext}"),
         })?;
     if p.imported_from_hash.is_none() {
         return Err(BuildError::Manifest {
@@ -184,19 +169,25 @@ fn dsc_of(manifest: &DraftManifest) -> Result<(&Provenance, String)> {
 }
 
 /// Checks the `.dsc` at `dsc` and the files beside it (the importer's one
-/// check) and that they are the ones `want` names: the same `.dsc` digest,
-/// upstream tarball digest and patches. Returns the import.
+/// check) and that they are the ones `want` names. Returns the import.
 fn check_sources(dsc: &Path, want: &Provenance) -> Result<cerro_import::Imported> {
     let opts = cerro_import::Options {
         keyring: None,
         upstream: Some(want.upstream.clone()),
     };
     let got = cerro_import::debian::import_dsc(dsc, &opts)?;
+    same_sources(dsc, &got, want)?;
+    Ok(got)
+}
+
+/// The import `got` of `recipe` names the sources `want` names: the same
+/// recipe digest, upstream tarball digest and patches.
+fn same_sources(recipe: &Path, got: &cerro_import::Imported, want: &Provenance) -> Result<()> {
     let have = got.draft.provenance.as_ref().ok_or_else(|| BuildError::Manifest {
         field: "provenance",
         reason: "the importer gave none".into(),
     })?;
-    let name = dsc
+    let name = recipe
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -229,7 +220,7 @@ fn check_sources(dsc: &Path, want: &Provenance) -> Result<cerro_import::Imported
             actual: list(have),
         });
     }
-    Ok(got)
+    Ok(())
 }
 
 fn file_digest(path: &Path) -> Result<Digest> {
@@ -253,20 +244,50 @@ pub fn build_with(
     host: &dyn host::Host,
 ) -> Result<BuildOutput> {
     manifest.validate()?;
-    let (want, dsc_name) = dsc_of(manifest)?;
+    let system = manifest.build.as_ref().and_then(|b| b.system.as_deref());
+    match system {
+        Some("debian") => {}
+        Some("nix") => return nix::build(manifest, sources, out, opts, host),
+        Some(other) => {
+            return Err(BuildError::Manifest {
+                field: "build.system",
+                reason: format!("{other:?} is not built by ct build yet (only \"debian\" and \"nix\")"),
+            })
+        }
+        None => {
+            return Err(BuildError::Manifest {
+                field: "build.system",
+                reason: "absent: ct build builds what ct import drafted".into(),
+            })
+        }
+    }
+    let (want, dsc_name) = recipe_of(manifest, "debian:", ".dsc")?;
     // The first check, on the files as given: refuses before anything runs.
     let first = check_sources(&sources.join(&dsc_name), want)?;
+    in_work_dir(|work| build_in(manifest, sources, &dsc_name, &first, want, out, opts, host, work))
+}
 
+/// Runs `f` in a fresh working directory under `$TMPDIR`, removed after a
+/// success and kept after a failure (the error names its log).
+fn in_work_dir<T>(f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
     let work = tempfile::Builder::new()
         .prefix("cerro-build-")
         .tempdir()
         .map_err(|e| BuildError::io("creating a directory in", std::env::temp_dir(), e))?;
-    let result = build_in(manifest, sources, &dsc_name, &first, want, out, opts, host, work.path());
+    let result = f(work.path());
     if result.is_err() {
-        // Keep the log and the tree for reading; the error names the log.
         let _ = work.keep();
     }
     result
+}
+
+/// Writes `predicate` where `ct pack oci:DIR:TAG` finds it.
+fn write_provenance(out: &OciTarget, image: &Digest, predicate: &serde_json::Value) -> Result<PathBuf> {
+    let dir = out.dir.join("cerro-build");
+    std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("creating", &dir, e))?;
+    let path = dir.join(provenance::file_name(image));
+    cerro_core::file::write_atomic(&path, &cerro_core::jcs::to_vec(predicate)?, 0o644)?;
+    Ok(path)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -375,31 +396,41 @@ fn build_in(
         }
         None => None,
     };
-    let predicate = provenance::predicate(&provenance::Facts {
+    let mut byproducts: Vec<serde_json::Value> = packages
+        .iter()
+        .map(|p| provenance::package(p, "application/vnd.debian.binary-package"))
+        .collect();
+    if let Some((n, b)) = &buildinfo_bytes {
+        let named = Named {
+            name: n.clone(),
+            digest: Digest::of(b),
+        };
+        byproducts.push(provenance::recorded(&named, b, "buildinfo"));
+    }
+    let internal = serde_json::json!({
+        "sourceDateEpoch": epoch,
+        "root": {
+            "suite": opts.origin.suite,
+            "mirror": opts.origin.mirror,
+            "architecture": opts.origin.arch,
+            "variant": "buildd",
+            "buildDepends": deps,
+            "cacheKey": key,
+        },
+        "isolation": "unshare --mount --net --pid --ipc --uts; only a loopback interface",
+        "commands": ["dpkg-source -x", "dpkg-buildpackage -us -uc -b"],
+    });
+    let predicate = provenance::predicate(provenance::Facts {
         manifest,
+        build_type: provenance::BUILD_TYPE_DEBIAN,
         sources: &source_files,
-        origin: &opts.origin,
-        build_depends: &deps,
-        root_key: &key,
-        epoch,
-        buildinfo: buildinfo_bytes.as_ref().map(|(n, b)| {
-            (
-                Named {
-                    name: n.clone(),
-                    digest: Digest::of(b),
-                },
-                b.as_slice(),
-            )
-        }),
-        packages: &packages,
+        internal,
+        byproducts,
         image: (&out.tag, written.manifest),
         layer: written.layer,
         tool_version: &opts.tool_version,
     });
-    let dir = out.dir.join("cerro-build");
-    std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("creating", &dir, e))?;
-    let provenance_path = dir.join(provenance::file_name(&written.manifest));
-    cerro_core::file::write_atomic(&provenance_path, &cerro_core::jcs::to_vec(&predicate)?, 0o644)?;
+    let provenance_path = write_provenance(out, &written.manifest, &predicate)?;
     Ok(BuildOutput {
         image: written.manifest,
         config: written.config,
@@ -440,7 +471,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = OciTarget::parse(&format!("oci:{}:t", dir.path().join("img").display())).unwrap();
         let cases = [
-            (format!("{BASE}[build]\nsystem = \"nix\"\n"), "build.system"),
+            (format!("{BASE}[build]\nsystem = \"rpm\"\n"), "build.system"),
             (BASE.to_owned(), "build.system"),
             (format!("{BASE}[build]\nsystem = \"debian\"\n"), "provenance"),
             (

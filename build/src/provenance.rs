@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 
 /// The build type of a Debian build.
 pub const BUILD_TYPE_DEBIAN: &str = "https://cerro-torre.org/buildtypes/ct-build-debian/v1";
+/// The build type of a Nix build.
+pub const BUILD_TYPE_NIX: &str = "https://cerro-torre.org/buildtypes/ct-build-nix/v1";
 
 /// The file name of the predicate `ct build` writes for image `image`,
 /// inside the layout's `cerro-build/` directory, where `ct pack oci:DIR:TAG`
@@ -33,20 +35,17 @@ pub struct Named {
 pub struct Facts<'a> {
     /// The manifest built.
     pub manifest: &'a DraftManifest,
-    /// The recipe (`.dsc`) and the files it names, as checked before use.
+    /// [`BUILD_TYPE_DEBIAN`] or [`BUILD_TYPE_NIX`].
+    pub build_type: &'a str,
+    /// The recipe and the files it names, as checked before use, with
+    /// their roles (`recipe`, `source`).
     pub sources: &'a [(Named, &'a str)],
-    /// Suite, mirror, architecture of the root, and its cache key.
-    pub origin: &'a crate::debian::Origin,
-    /// The Build-Depends installed.
-    pub build_depends: &'a [String],
-    /// The root's cache key.
-    pub root_key: &'a str,
-    /// SOURCE_DATE_EPOCH.
-    pub epoch: u64,
-    /// The `.buildinfo` and its bytes.
-    pub buildinfo: Option<(Named, &'a [u8])>,
-    /// The binary packages built.
-    pub packages: &'a [Named],
+    /// How it was built (root, isolation, commands), SOURCE_DATE_EPOCH
+    /// among them as `sourceDateEpoch`.
+    pub internal: Value,
+    /// What the build made besides the image (packages, store paths, the
+    /// `.buildinfo`), as SLSA resource descriptors.
+    pub byproducts: Vec<Value>,
     /// The image: its tag and manifest digest.
     pub image: (&'a str, Digest),
     /// The layer's digest.
@@ -55,12 +54,28 @@ pub struct Facts<'a> {
     pub tool_version: &'a str,
 }
 
-fn sha(d: &Digest) -> Value {
+pub(crate) fn sha(d: &Digest) -> Value {
     json!({"sha256": d.hex()})
 }
 
+/// A built package as a byproduct.
+pub(crate) fn package(p: &Named, media_type: &str) -> Value {
+    json!({"name": p.name, "digest": sha(&p.digest), "mediaType": media_type, "annotations": {"role": "package"}})
+}
+
+/// A text file recorded whole (the `.buildinfo`).
+pub(crate) fn recorded(n: &Named, bytes: &[u8], role: &str) -> Value {
+    json!({
+        "name": n.name,
+        "digest": sha(&n.digest),
+        "mediaType": "text/plain",
+        "content": base64::engine::general_purpose::STANDARD.encode(bytes),
+        "annotations": {"role": role},
+    })
+}
+
 /// The predicate.
-pub fn predicate(f: &Facts<'_>) -> Value {
+pub fn predicate(f: Facts<'_>) -> Value {
     let m = f.manifest;
     let deps: Vec<Value> = f
         .sources
@@ -73,40 +88,17 @@ pub fn predicate(f: &Facts<'_>) -> Value {
         "mediaType": crate::image::MANIFEST_MEDIA_TYPE,
         "annotations": {"role": "image", "layer": f.layer.to_string()},
     })];
-    by.extend(f.packages.iter().map(|p| {
-        json!({"name": p.name, "digest": sha(&p.digest), "mediaType": "application/vnd.debian.binary-package", "annotations": {"role": "package"}})
-    }));
-    if let Some((n, bytes)) = &f.buildinfo {
-        by.push(json!({
-            "name": n.name,
-            "digest": sha(&n.digest),
-            "mediaType": "text/plain",
-            "content": base64::engine::general_purpose::STANDARD.encode(bytes),
-            "annotations": {"role": "buildinfo"},
-        }));
-    }
+    by.extend(f.byproducts);
     let provenance = m.provenance.as_ref();
     json!({
         "buildDefinition": {
-            "buildType": BUILD_TYPE_DEBIAN,
+            "buildType": f.build_type,
             "externalParameters": {
                 "package": {"name": m.package.name, "version": m.package.version},
                 "source": provenance.and_then(|p| p.imported_from.clone()),
                 "upstream": provenance.map(|p| p.upstream.clone()),
             },
-            "internalParameters": {
-                "sourceDateEpoch": f.epoch,
-                "root": {
-                    "suite": f.origin.suite,
-                    "mirror": f.origin.mirror,
-                    "architecture": f.origin.arch,
-                    "variant": "buildd",
-                    "buildDepends": f.build_depends,
-                    "cacheKey": f.root_key,
-                },
-                "isolation": "unshare --mount --net --pid --ipc --uts; only a loopback interface",
-                "commands": ["dpkg-source -x", "dpkg-buildpackage -us -uc -b"],
-            },
+            "internalParameters": f.internal,
             "resolvedDependencies": deps,
         },
         "runDetails": {
