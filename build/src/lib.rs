@@ -18,9 +18,10 @@
 //! Boundaries: the only network use is preparing a root (debootstrap and
 //! apt, from the machine's own apt mirror); the build itself runs in a
 //! fresh network namespace, checked to hold no interface but the loopback.
-//! Debian source packages (`[build].system = "debian"`) and Nix store
-//! derivations (`"nix"`, [`nix`]) are built; other manifests (an SRPM) are
-//! refused (exit 10) until their builder exists.
+//! Debian source packages (`[build].system = "debian"`), Nix store
+//! derivations (`"nix"`, [`nix`]) and RPM source packages (`"rpm"` with a
+//! `.src.rpm` recipe, [`rpm`]) are built; other manifests are refused
+//! (exit 10).
 
 pub mod debian;
 mod error;
@@ -28,6 +29,7 @@ pub mod host;
 pub mod image;
 pub mod nix;
 pub mod provenance;
+pub mod rpm;
 
 use std::path::{Path, PathBuf};
 
@@ -248,10 +250,11 @@ pub fn build_with(
     match system {
         Some("debian") => {}
         Some("nix") => return nix::build(manifest, sources, out, opts, host),
+        Some("rpm") => return rpm::build(manifest, sources, out, opts, host),
         Some(other) => {
             return Err(BuildError::Manifest {
                 field: "build.system",
-                reason: format!("{other:?} is not built by ct build yet (only \"debian\" and \"nix\")"),
+                reason: format!("{other:?} is not built by ct build yet (only \"debian\", \"nix\" and \"rpm\")"),
             })
         }
         None => {
@@ -471,7 +474,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = OciTarget::parse(&format!("oci:{}:t", dir.path().join("img").display())).unwrap();
         let cases = [
-            (format!("{BASE}[build]\nsystem = \"rpm\"\n"), "build.system"),
+            (format!("{BASE}[build]\nsystem = \"alpine\"\n"), "build.system"),
             (BASE.to_owned(), "build.system"),
             (format!("{BASE}[build]\nsystem = \"debian\"\n"), "provenance"),
             (

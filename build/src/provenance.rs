@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 pub const BUILD_TYPE_DEBIAN: &str = "https://cerro-torre.org/buildtypes/ct-build-debian/v1";
 /// The build type of a Nix build.
 pub const BUILD_TYPE_NIX: &str = "https://cerro-torre.org/buildtypes/ct-build-nix/v1";
+/// The build type of an SRPM rebuild.
+pub const BUILD_TYPE_RPM: &str = "https://cerro-torre.org/buildtypes/ct-build-rpm/v1";
 
 /// The file name of the predicate `ct build` writes for image `image`,
 /// inside the layout's `cerro-build/` directory, where `ct pack oci:DIR:TAG`
