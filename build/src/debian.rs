@@ -140,7 +140,8 @@ pub fn root_key(o: &Origin, deps: &[String]) -> String {
 
 /// The prepared root for `deps`, from the cache under `cache` or made now
 /// (logging to `log`). A root is renamed into place only when complete, so
-/// a failed preparation leaves nothing a later build would take.
+/// a failed preparation leaves nothing a later build would take; builds
+/// preparing the same root at once take turns (`KEY.lock`, `flock`).
 pub fn prepared_root(
     host: &dyn Host,
     cache: &Path,
@@ -155,6 +156,20 @@ pub fn prepared_root(
         return Ok((root, key));
     }
     std::fs::create_dir_all(cache).map_err(|e| BuildError::io("creating", cache, e))?;
+    // One preparation of a root at a time, machine-wide: a second build
+    // waits here, then finds the root made (CI makes it once).
+    let lock_path = cache.join(format!("{key}.lock"));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| BuildError::io("opening", &lock_path, e))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| BuildError::io("locking", &lock_path, e.into()))?;
+    if root.join("usr/bin/dpkg-buildpackage").exists() {
+        return Ok((root, key));
+    }
     // A private directory beside the cache entry (two builds may prepare
     // the same root at once, in one process or several); removed unless
     // renamed into place.

@@ -230,9 +230,11 @@ fn file_digest(path: &Path) -> Result<Digest> {
     Ok(Digest::of(&bytes))
 }
 
-/// Builds `manifest` (a Debian source package as `ct import` drafted it)
-/// from the files in `sources` into the OCI layout `out`, preparing or
-/// reusing the root `opts` names, every program run through `host`.
+/// Builds `manifest` (a draft as `ct import` writes it: a Debian source
+/// package, a Nix store derivation or an RPM source package, by
+/// `[build].system`) from the files in `sources` into the OCI layout `out`
+/// (a Debian build preparing or reusing the root `opts` names), every
+/// program run through `host`.
 ///
 /// Returns only after the image and its provenance are written. On a
 /// refusal nothing has run and nothing is written; when a step fails its
