@@ -516,6 +516,30 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_or_missing_srpm_or_drv_is_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = OciTarget::parse(&format!("oci:{}:t", dir.path().join("img").display())).unwrap();
+        std::fs::write(dir.path().join("g-1-1.src.rpm"), b"not the named bytes").unwrap();
+        let cases = [
+            ("rpm", "fedora:g-1-1.src.rpm", cerro_core::Kind::DigestMismatch),
+            ("rpm", "fedora:h-1-1.src.rpm", cerro_core::Kind::Io),
+            ("rpm", "fedora:g.spec", cerro_core::Kind::Malformed),
+            ("nix", "nix:aaaa-g-1.drv", cerro_core::Kind::Io),
+        ];
+        for (system, from, kind) in cases {
+            let text = format!(
+                "{BASE}[provenance]\nupstream = \"https://x/\"\nimported_from = \"{from}\"\nimported_from_hash = \"sha256:{}\"\n[build]\nsystem = \"{system}\"\n",
+                "0".repeat(64)
+            );
+            let host = Recording::new(vec![]);
+            let e = build_with(&manifest(&text), dir.path(), &target, &opts(dir.path()), &host).unwrap_err();
+            assert_eq!(e.kind(), kind, "{from}: {e}");
+            assert!(host.steps().is_empty(), "{from}: {:?}", host.steps());
+            assert!(!dir.path().join("img").exists());
+        }
+    }
+
+    #[test]
     fn a_cached_root_is_reused_and_a_new_one_made_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let o = opts(dir.path()).origin;
