@@ -60,6 +60,10 @@ pub struct AttestOptions {
     pub sbom: Option<SbomFormat>,
     /// Write SLSA provenance, describing this source.
     pub provenance: Option<ImageSource>,
+    /// The SLSA provenance predicate `ct build` wrote for this very image
+    /// (spec/build.md §5): with `provenance` set, it is signed instead of the
+    /// generic ct-pack predicate, which knows only the image it was given.
+    pub build_provenance: Option<Value>,
     /// Version of the packing tool.
     pub tool_version: String,
     /// SOURCE_DATE_EPOCH.
@@ -225,7 +229,10 @@ pub fn statements_with(
 ) -> Result<Attested> {
     let mut out = Vec::new();
     if let Some(src) = &opts.provenance {
-        let p = provenance::predicate(manifest, image, src, &opts.tool_version, opts.time);
+        let p = match &opts.build_provenance {
+            Some(built) => built.clone(),
+            None => provenance::predicate(manifest, image, src, &opts.tool_version, opts.time),
+        };
         out.push((
             PROVENANCE_PATH.to_owned(),
             statement(manifest, image, SLSA_PROVENANCE_V1, p)?,

@@ -68,6 +68,7 @@ fn every_platform_gets_its_own_sbom_bound_to_the_index_and_its_manifest() {
         let opts = AttestOptions {
             sbom: Some(format),
             provenance: None,
+            build_provenance: None,
             tool_version: "test".into(),
             time: 0,
         };

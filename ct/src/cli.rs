@@ -344,6 +344,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         download_dir: Option<PathBuf>,
     },
+    /// Build an imported source (a draft manifest from `ct import`) in a clean root without network
+    /// into a reproducible OCI image layout, with SLSA provenance for `ct pack` (spec/build.md).
+    Build {
+        /// The draft manifest (TOML) written by `ct import`.
+        manifest: PathBuf,
+        /// The image to write: oci:DIR:TAG.
+        #[arg(short, long, value_name = "oci:DIR:TAG")]
+        output: String,
+        /// The directory holding the recipe and the files it names (default: the manifest's directory).
+        #[arg(long, value_name = "DIR")]
+        sources: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

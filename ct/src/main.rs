@@ -94,6 +94,9 @@ pub fn kind_of(e: &anyhow::Error) -> Option<Kind> {
         if let Some(e) = cause.downcast_ref::<cerro_pkcs11::Error>() {
             return Some(e.kind());
         }
+        if let Some(e) = cause.downcast_ref::<cerro_build::BuildError>() {
+            return Some(e.kind());
+        }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return Some(Kind::Io);
         }

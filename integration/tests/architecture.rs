@@ -178,6 +178,13 @@ const NEVER: &[Never] = &[
         except: &["cerro-core"],
         why: "the token signer implements core's KeySigner and reads core's key types: nothing else of ours",
     },
+    Never {
+        from: "cerro-build",
+        to: ANY,
+        except: &["cerro-core", "cerro-import"],
+        why: "the builder checks sources through the importer's one check and writes an image layout: it signs \
+              nothing (ct pack does), verifies no bundle, and reaches no registry, log or front end",
+    },
 ];
 
 /// Crates that speak HTTP, HTTP/2 or gRPC.
@@ -501,6 +508,7 @@ const CRATES: &[&str] = &[
     "cerro-export",
     "cerro-import",
     "cerro-pkcs11",
+    "cerro-build",
 ];
 
 fn id(name: &str) -> String {

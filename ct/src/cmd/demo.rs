@@ -120,6 +120,7 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
             transport: "oci".into(),
             reference: src.reference.clone(),
         }),
+        build_provenance: None,
         tool_version: env!("CARGO_PKG_VERSION").into(),
         time,
     };

@@ -1,5 +1,6 @@
 //! One module per command; each is a short function over the libraries.
 
+mod build;
 mod demo;
 mod diff;
 mod doctor;
@@ -36,6 +37,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policy(p) => return policy::policy(p),
         Command::Log(l) if log::standalone(l) => return log::run(l),
         Command::Witness(w) if witness::standalone(w) => return witness::run(w),
+        Command::Build {
+            manifest,
+            output,
+            sources,
+        } => return build::build(manifest, output, sources.as_deref()),
         Command::Import {
             source,
             output,
@@ -201,6 +207,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Completions { .. }
         | Command::Demo { .. }
         | Command::Import { .. }
+        | Command::Build { .. }
         | Command::Policy(_) => {
             unreachable!("handled above")
         }

@@ -238,6 +238,10 @@ pub fn pack(
             transport,
             reference: registry_ref.clone().or_else(|| src.reference.clone()),
         }),
+        build_provenance: match (&registry_ref, attest.provenance) {
+            (None, true) => build_provenance(image, &src.manifest.digest)?,
+            _ => None,
+        },
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         time: mtime,
     };
@@ -267,6 +271,35 @@ pub fn pack(
         key_ids.join(", ")
     );
     Ok(ExitCode::Valid)
+}
+
+/// The provenance `ct build` wrote beside `oci:DIR[:REF]` for the image
+/// `digest` (`DIR/cerro-build/sha256-HEX.provenance.json`, spec/build.md
+/// §5), if any. One that names another image is refused: the layout was
+/// changed after the build.
+fn build_provenance(image: &str, digest: &cerro_core::digest::Digest) -> Result<Option<serde_json::Value>> {
+    let Some(rest) = image.strip_prefix("oci:") else {
+        return Ok(None);
+    };
+    let dir = rest.split_once(':').map_or(rest, |(d, _)| d);
+    let path = Path::new(dir)
+        .join("cerro-build")
+        .join(cerro_build::provenance::file_name(digest));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = cerro_core::file::read_bounded(&path, 16 << 20, "build provenance")?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| Error::malformed(path.display().to_string(), e.to_string()))?;
+    match cerro_build::provenance::image_of(&value) {
+        Some(d) if d == *digest => Ok(Some(value)),
+        other => Err(Error::DigestMismatch {
+            what: format!("{}: the image ct build recorded vs the image packed", path.display()),
+            expected: other.unwrap_or(cerro_core::digest::Digest::from_bytes([0; 32])),
+            actual: *digest,
+        }
+        .into()),
+    }
 }
 
 /// A manifest for an image packed without `--manifest`: the name from the
