@@ -159,6 +159,7 @@ fn with_release_signatures(src: &Path, dst: &Path, sigs: Vec<Signature>) {
             attestations,
             selinux: b.selinux.clone(),
             transparency: Vec::new(),
+            rebuilds: Vec::new(),
             image: &image,
             mtime: b.mtime,
         },

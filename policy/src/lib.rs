@@ -26,7 +26,7 @@ pub mod evaluate;
 mod summary;
 
 pub use document::{
-    Action, AllowedSigner, Denial, DeniedSigner, DeploymentPolicy, Pin, Registries, RequireAttestations, Signers,
+    Action, AllowedSigner, Denial, DeniedSigner, DeploymentPolicy, Pin, RebuiltBy, Registries, RequireAttestations, Signers,
     TimeRules, Timestamp,
 };
 

@@ -59,6 +59,15 @@ impl DeploymentPolicy {
             if !need.is_empty() {
                 s.push(format!("A bundle must carry {}.", list(&need, "and")));
             }
+            if let Some(rb) = &r.rebuilt_by {
+                let names: Vec<String> = rb.signers.iter().map(allowed).collect();
+                s.push(format!(
+                    "At least {} distinct key(s) among {}, each trusted at least {}, must have rebuilt this very release and signed that they got the same config and layers (rebuild attestations in the bundle).",
+                    rb.threshold,
+                    list(&names, "or"),
+                    rb.min_trust
+                ));
+            }
         }
         if let Some(t) = &d.transparency {
             s.push(format!(

@@ -337,6 +337,55 @@ const RUNTIME_CONFIG: Struct = Struct {
     forbidden: &[],
 };
 
+const VSA_VERIFIER: Struct = Struct {
+    name: "verifier",
+    fields: &[("id", ANY), ("version", MAP)],
+    forbidden: &[],
+};
+
+const VSA_DIGESTED: Struct = Struct {
+    name: "resource descriptor",
+    fields: &[("uri", ANY), ("digest", MAP)],
+    forbidden: &[],
+};
+
+/// The SLSA verification summary v1 predicate (in-toto's `vsa.proto`, and
+/// the spec's `verifier.version`): read with Go by in-toto and SLSA tools.
+const VSA: Struct = Struct {
+    name: "verification summary",
+    fields: &[
+        ("verifier", Shape::Struct(&VSA_VERIFIER)),
+        ("timeVerified", ANY),
+        ("resourceUri", ANY),
+        ("policy", Shape::Struct(&VSA_DIGESTED)),
+        ("inputAttestations", Shape::Array(&Shape::Struct(&VSA_DIGESTED))),
+        ("verificationResult", ANY),
+        ("verifiedLevels", STRINGS),
+        ("dependencyLevels", MAP),
+        ("slsaVersion", ANY),
+    ],
+    forbidden: &[],
+};
+
+const STATEMENT_SUBJECT: Struct = Struct {
+    name: "statement subject",
+    fields: &[("name", ANY), ("digest", MAP), ("uri", ANY), ("annotations", MAP)],
+    forbidden: &[],
+};
+
+/// An in-toto Statement v1 whose predicate is a verification summary (a
+/// rebuild attestation, `crate::rebuild`).
+const VSA_STATEMENT: Struct = Struct {
+    name: "in-toto statement",
+    fields: &[
+        ("_type", ANY),
+        ("subject", Shape::Array(&Shape::Struct(&STATEMENT_SUBJECT))),
+        ("predicateType", ANY),
+        ("predicate", Shape::Struct(&VSA)),
+    ],
+    forbidden: &[],
+};
+
 /// Which OCI document a blob is read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocKind {
@@ -348,6 +397,9 @@ pub enum DocKind {
     Config,
     /// A container's OCI runtime `config.json` (runtime-spec `Spec`).
     RuntimeConfig,
+    /// An in-toto statement of a SLSA verification summary (a rebuild
+    /// attestation's payload).
+    Statement,
 }
 
 impl DocKind {
@@ -357,6 +409,7 @@ impl DocKind {
             DocKind::Index => &INDEX,
             DocKind::Config => &CONFIG,
             DocKind::RuntimeConfig => &RUNTIME_CONFIG,
+            DocKind::Statement => &VSA_STATEMENT,
         }
     }
 }
