@@ -73,7 +73,7 @@ pub const DEFAULT_VERIFIER_ID: &str = "https://cerro-torre.org/ct-rebuild";
 pub const MAX_VERIFIER_ID: usize = 1024;
 
 /// The member path of the rebuild signed by the key `fp`:
-/// `rebuilds/<64 lowercase hex>.dsse.json` (74 bytes).
+/// `rebuilds/<64 lowercase hex>.dsse.json` (83 bytes: no long-name header needed).
 pub fn rebuild_path(fp: &Fingerprint) -> String {
     format!("{REBUILDS_PREFIX}{}{REBUILD_SUFFIX}", fp.to_hex())
 }
@@ -389,7 +389,7 @@ mod tests {
     fn paths_are_the_signers() {
         let fp = Fingerprint::of(&ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key());
         let p = rebuild_path(&fp);
-        assert_eq!(p.len(), 74);
+        assert_eq!(p.len(), 83, "fits a tar name field (100 bytes)");
         assert_eq!(path_signer(&p), Some(fp));
         for bad in [
             "rebuilds/x.dsse.json",
