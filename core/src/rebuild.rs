@@ -107,7 +107,10 @@ impl Rebuild {
         if bytes.len() as u64 > MAX_REBUILD_SIZE {
             return Err(Error::malformed(
                 path,
-                format!("{} bytes, more than the {MAX_REBUILD_SIZE} a rebuild member may hold", bytes.len()),
+                format!(
+                    "{} bytes, more than the {MAX_REBUILD_SIZE} a rebuild member may hold",
+                    bytes.len()
+                ),
             ));
         }
         let envelope = Envelope::parse(path, bytes)?;
@@ -232,7 +235,10 @@ pub fn check_verifier_id(id: &str) -> std::result::Result<(), String> {
         return Err(format!("verifier id {id:?} is not an absolute URI"));
     }
     if id.len() > MAX_VERIFIER_ID {
-        return Err(format!("verifier id is {} bytes, more than {MAX_VERIFIER_ID}", id.len()));
+        return Err(format!(
+            "verifier id is {} bytes, more than {MAX_VERIFIER_ID}",
+            id.len()
+        ));
     }
     if !id.bytes().all(|c| c.is_ascii_graphic()) {
         return Err(format!(
@@ -269,7 +275,9 @@ pub fn expected_summary(bundle: &Bundle, verifier: &str, time: u64) -> Result<Re
         ],
         predicate_type: VSA_PREDICATE_TYPE.to_owned(),
         predicate: VerificationSummary {
-            verifier: VsaVerifier { id: verifier.to_owned() },
+            verifier: VsaVerifier {
+                id: verifier.to_owned(),
+            },
             time_verified: format_rfc3339(time),
             resource_uri: resource_uri(bundle),
             policy: VsaPolicy {
@@ -312,7 +320,10 @@ pub fn sign_rebuild(bundle: &Verified<Bundle>, key: &impl KeySigner, verifier: &
 pub fn check_summary(bundle: &Bundle, rebuild: &Rebuild) -> std::result::Result<RebuildClaim, String> {
     let env = &rebuild.envelope;
     if env.payload_type != IN_TOTO_PAYLOAD_TYPE {
-        return Err(format!("payloadType {:?} is not {IN_TOTO_PAYLOAD_TYPE}", env.payload_type));
+        return Err(format!(
+            "payloadType {:?} is not {IN_TOTO_PAYLOAD_TYPE}",
+            env.payload_type
+        ));
     }
     crate::image::strict::check(&rebuild.path, &env.payload, crate::image::strict::DocKind::Statement)
         .map_err(|e| e.to_string())?;
@@ -327,7 +338,10 @@ pub fn check_summary(bundle: &Bundle, rebuild: &Rebuild) -> std::result::Result<
         return Err(format!("statement _type {:?} is not {STATEMENT_TYPE}", st.type_));
     }
     if st.predicate_type != VSA_PREDICATE_TYPE {
-        return Err(format!("predicateType {:?} is not {VSA_PREDICATE_TYPE}", st.predicate_type));
+        return Err(format!(
+            "predicateType {:?} is not {VSA_PREDICATE_TYPE}",
+            st.predicate_type
+        ));
     }
     if st.predicate.policy.uri != REBUILD_POLICY_URI {
         return Err(format!(

@@ -841,9 +841,13 @@ fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (
             .first()
             .ok_or_else(|| "no signature".to_owned())
             .and_then(|sig| {
-                key.public
-                    .verify(&r.envelope.pae(), &sig.sig)
-                    .map_err(|why| format!("{} signature by {} {why}", key.public.algorithm().display_name(), key.id))
+                key.public.verify(&r.envelope.pae(), &sig.sig).map_err(|why| {
+                    format!(
+                        "{} signature by {} {why}",
+                        key.public.algorithm().display_name(),
+                        key.id
+                    )
+                })
             })
             .and_then(|()| crate::rebuild::check_summary(bundle, r));
         match outcome {

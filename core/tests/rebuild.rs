@@ -17,8 +17,7 @@ use cerro_core::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use cerro_core::pack;
 use cerro_core::policy_interface::NoPolicy;
 use cerro_core::rebuild::{
-    self, rebuild_path, sign_rebuild, Rebuild, DEFAULT_VERIFIER_ID, MAX_REBUILDS, MAX_REBUILD_SIZE,
-    VSA_PREDICATE_TYPE,
+    self, rebuild_path, sign_rebuild, Rebuild, DEFAULT_VERIFIER_ID, MAX_REBUILDS, MAX_REBUILD_SIZE, VSA_PREDICATE_TYPE,
 };
 use cerro_core::testing::one_file_image;
 use cerro_core::trust::{Fingerprint, KeyEntry, TrustLevel, TrustStore};
@@ -57,7 +56,11 @@ fn fixture() -> Fx {
         .unwrap();
     for s in 2..=4u8 {
         trust
-            .insert(KeyEntry::new(&format!("r{s}"), key(s).verifying_key(), TrustLevel::Full))
+            .insert(KeyEntry::new(
+                &format!("r{s}"),
+                key(s).verifying_key(),
+                TrustLevel::Full,
+            ))
             .unwrap();
     }
     Fx {
@@ -108,7 +111,7 @@ fn a_rebuild_is_added_without_changing_a_signed_byte() {
     let fx = fixture();
     let r = rebuild_by(&fx, 2);
     assert_eq!(r.path, rebuild_path(&Fingerprint::of(&key(2).verifying_key())));
-    let bytes = with_rebuilds(&fx, &[r.clone()], "one.ctp");
+    let bytes = with_rebuilds(&fx, std::slice::from_ref(&r), "one.ctp");
     let b = read(&bytes).unwrap();
     assert_eq!(b.rebuilds, vec![r.clone()]);
     // Every other member is the same bytes, in the same order.
@@ -137,7 +140,11 @@ fn a_rebuild_is_added_without_changing_a_signed_byte() {
 
     // A second by the same key replaces the first; by another, is added in order.
     let again = sign_rebuild(&verified(&fx, &fx.plain), &key(2), DEFAULT_VERIFIER_ID, NOW).unwrap();
-    let bytes = with_rebuilds(&fx, &[r, rebuild_by(&fx, 4), again.clone(), rebuild_by(&fx, 3)], "three.ctp");
+    let bytes = with_rebuilds(
+        &fx,
+        &[r, rebuild_by(&fx, 4), again.clone(), rebuild_by(&fx, 3)],
+        "three.ctp",
+    );
     let b = read(&bytes).unwrap();
     assert_eq!(b.rebuilds.len(), 3);
     assert!(b.rebuilds.contains(&again));
@@ -151,7 +158,10 @@ fn a_rebuild_is_added_without_changing_a_signed_byte() {
         st["subject"][1]["digest"]["sha256"],
         cerro_core::digest::Digest::of(&b.release().unwrap().envelope.payload).hex()
     );
-    assert_eq!(st["predicate"]["timeVerified"], cerro_core::timestamp::format_rfc3339(NOW));
+    assert_eq!(
+        st["predicate"]["timeVerified"],
+        cerro_core::timestamp::format_rfc3339(NOW)
+    );
 }
 
 /// Rewriting the proofs keeps the rebuilds; co-signing the release keeps
@@ -178,7 +188,7 @@ fn rewrites_and_co_signing_keep_the_rebuilds() {
 fn hostile_rebuild_members_are_refused_by_the_reader() {
     let fx = fixture();
     let good = rebuild_by(&fx, 2);
-    let bytes = with_rebuilds(&fx, &[good.clone()], "r.ctp");
+    let bytes = with_rebuilds(&fx, std::slice::from_ref(&good), "r.ctp");
     let members = tar_members(&bytes);
     let at = members.iter().position(|m| m.path == good.path).unwrap();
     // The bundle with the rebuild member(s) replaced by `these` (path, bytes).
@@ -240,7 +250,10 @@ fn hostile_rebuild_members_are_refused_by_the_reader() {
     refused(splice(vec![(other, body.clone())]), "but its name says");
     // Twice, and out of order.
     refused(
-        splice(vec![(good.path.clone(), body.clone()), (good.path.clone(), body.clone())]),
+        splice(vec![
+            (good.path.clone(), body.clone()),
+            (good.path.clone(), body.clone()),
+        ]),
         "duplicate member",
     );
     let r3 = rebuild_by(&fx, 3);
@@ -317,6 +330,9 @@ fn verify_reports_rebuilds_it_cannot_count_and_still_verifies() {
         .iter()
         .find(|r| r.status == RebuildStatus::Failed)
         .unwrap();
-    assert!(failed.reason.as_deref().unwrap().contains("signature by r3"), "{failed:?}");
+    assert!(
+        failed.reason.as_deref().unwrap().contains("signature by r3"),
+        "{failed:?}"
+    );
     assert!(failed.verifier.is_none() && failed.time_verified.is_none());
 }

@@ -121,7 +121,10 @@ pub fn explain(report: &Report) -> String {
     if !report.rebuilds.is_empty() {
         line("rebuilds".into());
         for r in &report.rebuilds {
-            let who = r.key_id.clone().unwrap_or_else(|| format!("unknown key {}", r.fingerprint));
+            let who = r
+                .key_id
+                .clone()
+                .unwrap_or_else(|| format!("unknown key {}", r.fingerprint));
             let (result, detail) = match r.status {
                 cerro_core::verify::RebuildStatus::Verified => (
                     "PASSED".to_owned(),
@@ -136,10 +139,9 @@ pub fn explain(report: &Report) -> String {
                 cerro_core::verify::RebuildStatus::UnknownKey => {
                     ("not checked".to_owned(), "key not in the trust store".to_owned())
                 }
-                cerro_core::verify::RebuildStatus::Failed => (
-                    "FAILED".to_owned(),
-                    r.reason.clone().unwrap_or_default(),
-                ),
+                cerro_core::verify::RebuildStatus::Failed => {
+                    ("FAILED".to_owned(), r.reason.clone().unwrap_or_default())
+                }
             };
             let counts = match &r.policy {
                 None if r.status == cerro_core::verify::RebuildStatus::Failed => "not counted".to_owned(),

@@ -117,11 +117,18 @@ fn a_matching_rebuild_is_signed_added_and_counted_by_the_policy() {
     let before = fs::read(&b).unwrap();
     let out = env.expect(&[], 0, &["rebuild", &b, "--compare", &rebuilt, "--key", "r1"]);
     assert!(out.contains("config      sha256:") && out.contains("matches"), "{out}");
-    assert!(out.contains("rebuild attestation rebuilds/") && out.contains("signed by r1"), "{out}");
+    assert!(
+        out.contains("rebuild attestation rebuilds/") && out.contains("signed by r1"),
+        "{out}"
+    );
     let after = fs::read(&b).unwrap();
     assert_ne!(before, after, "added in place");
     // -o writes elsewhere and leaves the input as it was.
-    env.expect(&[], 0, &["rebuild", &b, "--compare", &rebuilt, "--key", "r2", "-o", &b2]);
+    env.expect(
+        &[],
+        0,
+        &["rebuild", &b, "--compare", &rebuilt, "--key", "r2", "-o", &b2],
+    );
     assert_eq!(fs::read(&b).unwrap(), after);
     assert_eq!(env.rebuilds(&b, None).len(), 1);
     assert_eq!(env.rebuilds(&b2, None).len(), 2);
@@ -141,12 +148,19 @@ fn a_matching_rebuild_is_signed_added_and_counted_by_the_policy() {
     let out = env.expect(&[], 0, &["explain", &b2, "--policy", &two]);
     assert!(out.contains("rebuilds\n"), "{out}");
     for k in ["r1", "r2"] {
-        let line = out.lines().find(|l| l.trim_start().starts_with(k) && l.contains("PASSED")).unwrap_or_else(|| panic!("{k}: {out}"));
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(k) && l.contains("PASSED"))
+            .unwrap_or_else(|| panic!("{k}: {out}"));
         assert!(line.contains("by https://cerro-torre.org/ct-rebuild at 20"), "{line}");
         assert!(line.ends_with("counts under the policy"), "{line}");
     }
     let json = env.rebuilds(&b2, Some(&two));
-    assert!(json.iter().all(|r| r["status"] == "verified" && r["policy"]["status"] == "counted"), "{json:?}");
+    assert!(
+        json.iter()
+            .all(|r| r["status"] == "verified" && r["policy"]["status"] == "counted"),
+        "{json:?}"
+    );
 
     // A co-signature of the release keeps the rebuilds: they bind its
     // statement, which co-signing does not change.
@@ -178,14 +192,21 @@ fn a_planted_difference_is_caught_named_and_not_signed() {
     let b = env.s("b.ctp");
     let before = fs::read(&b).unwrap();
     env.layout("rebuilt", &[("hello.txt", b"hello, world\n"), ("extra.txt", b"x")]);
-    let out = env.expect(&[], 1, &["rebuild", &b, "--compare", &env.oci("rebuilt"), "--key", "r1"]);
+    let out = env.expect(
+        &[],
+        1,
+        &["rebuild", &b, "--compare", &env.oci("rebuilt"), "--key", "r1"],
+    );
     assert!(out.contains("layer 1 DIFFERS: bundle sha256:"), "{out}");
     assert!(
         out.contains("changed: /hello.txt: bundle file 644, 6 bytes, sha256:")
             && out.contains("rebuilt file 644, 13 bytes, sha256:"),
         "{out}"
     );
-    assert!(out.contains("only in the rebuilt image: /extra.txt (file 644, 1 bytes"), "{out}");
+    assert!(
+        out.contains("only in the rebuilt image: /extra.txt (file 644, 1 bytes"),
+        "{out}"
+    );
     assert!(out.contains("nothing was signed"), "{out}");
     assert_eq!(fs::read(&b).unwrap(), before, "the bundle is untouched");
 
@@ -194,7 +215,18 @@ fn a_planted_difference_is_caught_named_and_not_signed() {
     let at = bad.len() - 1024 - 600;
     bad[at] ^= 1;
     fs::write(env.path("bad.ctp"), &bad).unwrap();
-    env.expect(&[], 1, &["rebuild", &env.s("bad.ctp"), "--compare", &env.oci("image"), "--key", "r1"]);
+    env.expect(
+        &[],
+        1,
+        &[
+            "rebuild",
+            &env.s("bad.ctp"),
+            "--compare",
+            &env.oci("image"),
+            "--key",
+            "r1",
+        ],
+    );
     assert_eq!(fs::read(env.path("bad.ctp")).unwrap(), bad, "nothing added");
     // Without --compare, until ct build lands: a clear refusal.
     let out = env.expect(&[], 78, &["rebuild", &b, "--key", "r1"]);

@@ -25,7 +25,14 @@ fn the_rebuild_attestation_passes_the_reference_validators() {
     for k in ["release", "rebuilder"] {
         run(ct(&home).args(["keygen", "--id", k]));
     }
-    run(ct(&home).args(["pack", &format!("oci:{}:1", s("image")), "-o", &s("b.ctp"), "--key", "release"]));
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}:1", s("image")),
+        "-o",
+        &s("b.ctp"),
+        "--key",
+        "release",
+    ]));
     run(ct(&home).args([
         "rebuild",
         &s("b.ctp"),
@@ -53,5 +60,8 @@ fn the_rebuild_attestation_passes_the_reference_validators() {
     run(std::process::Command::new("tar").args(["-C", &s("x"), "-xf", &s("b.ctp"), &member]));
     let out = validate("dsse", &[&pem, &fp, &s(&format!("x/{member}"))]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("https://slsa.dev/verification_summary/v1 statement valid"), "{text}");
+    assert!(
+        text.contains("https://slsa.dev/verification_summary/v1 statement valid"),
+        "{text}"
+    );
 }

@@ -277,10 +277,7 @@ impl DeploymentPolicy {
                     if !counted.iter().any(|k| a.matches(k)) {
                         return Err(refuse(
                             rule,
-                            format!(
-                                "no counted rebuilder matches this entry (counted: {})",
-                                ids(&counted)
-                            ),
+                            format!("no counted rebuilder matches this entry (counted: {})", ids(&counted)),
                         ));
                     }
                     passed.push(rule);

@@ -193,7 +193,10 @@ pub(super) fn rebuild_members(rebuilds: &[Rebuild]) -> Result<Vec<(String, Vec<u
         if bytes.len() as u64 > MAX_REBUILD_SIZE {
             return Err(Error::malformed(
                 &r.path,
-                format!("{} bytes, more than the {MAX_REBUILD_SIZE} a rebuild member may hold", bytes.len()),
+                format!(
+                    "{} bytes, more than the {MAX_REBUILD_SIZE} a rebuild member may hold",
+                    bytes.len()
+                ),
             ));
         }
         out.push((r.path.clone(), bytes));

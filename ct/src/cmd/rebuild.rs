@@ -166,7 +166,10 @@ impl Pair {
     }
 
     fn title(&self) -> String {
-        let side = |b: &Option<BlobRef>| b.as_ref().map_or("none".to_owned(), |b| format!("{} ({} bytes)", b.digest, b.size));
+        let side = |b: &Option<BlobRef>| {
+            b.as_ref()
+                .map_or("none".to_owned(), |b| format!("{} ({} bytes)", b.digest, b.size))
+        };
         format!(
             "{} DIFFERS: bundle {}, rebuilt {}",
             self.what,
@@ -319,7 +322,9 @@ fn entries(image: &SourceImage, blob: &BlobRef) -> Result<BTreeMap<String, Entry
         if out.len() >= MAX_ENTRIES {
             return Err(Error::malformed(&what, format!("more than {MAX_ENTRIES} entries")));
         }
-        let path = String::from_utf8_lossy(&e.path_bytes()).trim_start_matches("./").to_owned();
+        let path = String::from_utf8_lossy(&e.path_bytes())
+            .trim_start_matches("./")
+            .to_owned();
         let h = e.header();
         let mode = h.mode().unwrap_or(0);
         let size = h.size().unwrap_or(0);
@@ -340,7 +345,10 @@ fn entries(image: &SourceImage, blob: &BlobRef) -> Result<BTreeMap<String, Entry
                 .link_name_bytes()
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
-            (if ty.is_symlink() { "symlink" } else { "hard link" }, format!("-> {target}"))
+            (
+                if ty.is_symlink() { "symlink" } else { "hard link" },
+                format!("-> {target}"),
+            )
         } else if ty.is_dir() {
             ("directory", String::new())
         } else {
@@ -368,9 +376,7 @@ fn file_differences(
     theirs: Option<&BlobRef>,
 ) -> Result<Vec<String>, Error> {
     let (Some(ours), Some(theirs)) = (ours, theirs) else {
-        return Ok(vec![
-            "the images have different numbers of layers".into(),
-        ]);
+        return Ok(vec!["the images have different numbers of layers".into()]);
     };
     let a = entries(ours_image, ours)?;
     let b = entries(theirs_image, theirs)?;

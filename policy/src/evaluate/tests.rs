@@ -1063,7 +1063,7 @@ mod rebuilt_by {
     use super::*;
     use cerro_core::policy_interface::NoPolicy;
     use cerro_core::rebuild::{self, Rebuild, DEFAULT_VERIFIER_ID};
-    use cerro_core::verify::{Rejected, RebuildStatus, Verified};
+    use cerro_core::verify::{RebuildStatus, Rejected, Verified};
 
     /// Rebuilders k4, k5, k6 (all `full`); two of them required.
     fn policy(threshold: usize, signers: &str) -> DeploymentPolicy {
@@ -1127,7 +1127,10 @@ mod rebuilt_by {
         let p = policy(2, K456);
         let v = verify::verify(rebuilt(&w, &[4, 5]), &w.trust, &p, NOW).unwrap();
         let d = v.report().policy.clone().unwrap();
-        assert!(d.allowed && d.reason.contains("passed require_attestations.rebuilt_by"), "{d:?}");
+        assert!(
+            d.allowed && d.reason.contains("passed require_attestations.rebuilt_by"),
+            "{d:?}"
+        );
         let lines = &v.report().rebuilds;
         assert_eq!(lines.len(), 2);
         for l in lines {
@@ -1169,11 +1172,8 @@ mod rebuilt_by {
         );
         // The tally itself, handed k4 twice (a bundle cannot carry two
         // rebuilds by one key: the member's name is the key's).
-        let statement = ReleaseStatement::parse_release(
-            RELEASE,
-            &w.bundle.release().unwrap().envelope.payload,
-        )
-        .unwrap();
+        let statement =
+            ReleaseStatement::parse_release(RELEASE, &w.bundle.release().unwrap().envelope.payload).unwrap();
         let fps = w.fps(&["k4", "k4"]);
         let d = policy(2, K456).evaluate(&PolicyInput {
             bundle: &w.bundle,
@@ -1303,9 +1303,16 @@ mod rebuilt_by {
             "require_attestations.rebuilt_by",
             "signature by k4",
         );
-        assert!(r.report.rebuilds[0].reason.as_deref().unwrap().contains("does not verify")
-            || r.report.rebuilds[0].reason.as_deref().unwrap().contains("invalid"),
-            "{:?}", r.report.rebuilds[0]);
+        assert!(
+            r.report.rebuilds[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("does not verify")
+                || r.report.rebuilds[0].reason.as_deref().unwrap().contains("invalid"),
+            "{:?}",
+            r.report.rebuilds[0]
+        );
 
         // Re-signed by the rebuilder's own key, but not what a rebuild says.
         let resign = |edit: &dyn Fn(&mut Value)| {
@@ -1320,7 +1327,8 @@ mod rebuilt_by {
         };
         for (edit, why) in [
             (
-                Box::new(|s: &mut Value| s["predicate"]["verificationResult"] = json!("FAILED")) as Box<dyn Fn(&mut Value)>,
+                Box::new(|s: &mut Value| s["predicate"]["verificationResult"] = json!("FAILED"))
+                    as Box<dyn Fn(&mut Value)>,
                 "verificationResult is \"FAILED\"",
             ),
             (
@@ -1360,20 +1368,33 @@ mod rebuilt_by {
             assert_eq!(r.report.rebuilds[0].status, RebuildStatus::Failed, "{why}");
         }
         // A payload that is not canonical JSON, signed: refused as such.
-        let mut env = Envelope::new(
-            IN_TOTO_PAYLOAD_TYPE,
-            [b" ".as_slice(), &good.envelope.payload].concat(),
-        );
+        let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, [b" ".as_slice(), &good.envelope.payload].concat());
         env.sign(&key(4)).unwrap();
-        let b = carrying(&w.bundle, vec![Rebuild::parse(&good.path, &env.to_bytes().unwrap()).unwrap()]);
-        refused(verify::verify(b, &w.trust, &p, NOW), "require_attestations.rebuilt_by", "not canonical JSON");
+        let b = carrying(
+            &w.bundle,
+            vec![Rebuild::parse(&good.path, &env.to_bytes().unwrap()).unwrap()],
+        );
+        refused(
+            verify::verify(b, &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "not canonical JSON",
+        );
         // A duplicate key inside the statement, signed: the strict reader.
-        let dup = String::from_utf8(good.envelope.payload.clone())
-            .unwrap()
-            .replacen("{\"_type\"", "{\"_type\":\"x\",\"_type\"", 1);
+        let dup = String::from_utf8(good.envelope.payload.clone()).unwrap().replacen(
+            "{\"_type\"",
+            "{\"_type\":\"x\",\"_type\"",
+            1,
+        );
         let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, dup.into_bytes());
         env.sign(&key(4)).unwrap();
-        let b = carrying(&w.bundle, vec![Rebuild::parse(&good.path, &env.to_bytes().unwrap()).unwrap()]);
-        refused(verify::verify(b, &w.trust, &p, NOW), "require_attestations.rebuilt_by", "_type");
+        let b = carrying(
+            &w.bundle,
+            vec![Rebuild::parse(&good.path, &env.to_bytes().unwrap()).unwrap()],
+        );
+        refused(
+            verify::verify(b, &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "_type",
+        );
     }
 }
