@@ -101,6 +101,12 @@ impl Env {
     }
 }
 
+/// Whether `name` is on this process's PATH.
+fn which(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+}
+
 const TWO_REBUILDERS: &str = r#"{"version":"1","default_action":"allow",
   "require_attestations":{"rebuilt_by":{"threshold":2,"signers":[{"key_id":"r1"},{"key_id":"r2"}]}}}"#;
 
@@ -209,6 +215,23 @@ fn a_planted_difference_is_caught_named_and_not_signed() {
     );
     assert!(out.contains("nothing was signed"), "{out}");
     assert_eq!(fs::read(&b).unwrap(), before, "the bundle is untouched");
+    // diffoscope's report, an extra (scripts/install-deps installs
+    // diffoscope-minimal; without it the listing above is all).
+    if which("diffoscope") {
+        let report = out.split_once("diffoscope:").map(|(_, r)| r).unwrap_or_else(|| panic!("{out}"));
+        assert!(report.contains("hello.txt"), "{report}");
+    }
+    // Without diffoscope on PATH the comparison is the same, without the extra.
+    let path = format!("{}:/usr/bin:/bin", env.s("empty-path"));
+    fs::create_dir_all(env.path("empty-path")).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ct"));
+    c.args(["rebuild", &b, "--compare", &env.oci("rebuilt"), "--key", "r1"])
+        .env("CERRO_HOME", env.path("home"))
+        .env("PATH", if which("diffoscope") { env.s("empty-path") } else { path });
+    let bare = c.output().unwrap();
+    assert_eq!(bare.status.code(), Some(1));
+    let bare = String::from_utf8_lossy(&bare.stdout);
+    assert!(bare.contains("changed: /hello.txt") && !bare.contains("diffoscope:"), "{bare}");
 
     // A bundle that does not verify is not compared: nothing is signed.
     let mut bad = before.clone();
