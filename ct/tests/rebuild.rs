@@ -103,8 +103,7 @@ impl Env {
 
 /// Whether `name` is on this process's PATH.
 fn which(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
 }
 
 const TWO_REBUILDERS: &str = r#"{"version":"1","default_action":"allow",
@@ -218,7 +217,10 @@ fn a_planted_difference_is_caught_named_and_not_signed() {
     // diffoscope's report, an extra (scripts/install-deps installs
     // diffoscope-minimal; without it the listing above is all).
     if which("diffoscope") {
-        let report = out.split_once("diffoscope:").map(|(_, r)| r).unwrap_or_else(|| panic!("{out}"));
+        let report = out
+            .split_once("diffoscope:")
+            .map(|(_, r)| r)
+            .unwrap_or_else(|| panic!("{out}"));
         assert!(report.contains("hello.txt"), "{report}");
     }
     // Without diffoscope on PATH the comparison is the same, without the extra.
@@ -231,7 +233,10 @@ fn a_planted_difference_is_caught_named_and_not_signed() {
     let bare = c.output().unwrap();
     assert_eq!(bare.status.code(), Some(1));
     let bare = String::from_utf8_lossy(&bare.stdout);
-    assert!(bare.contains("changed: /hello.txt") && !bare.contains("diffoscope:"), "{bare}");
+    assert!(
+        bare.contains("changed: /hello.txt") && !bare.contains("diffoscope:"),
+        "{bare}"
+    );
 
     // A bundle that does not verify is not compared: nothing is signed.
     let mut bad = before.clone();
