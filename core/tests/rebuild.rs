@@ -336,3 +336,24 @@ fn verify_reports_rebuilds_it_cannot_count_and_still_verifies() {
     );
     assert!(failed.verifier.is_none() && failed.time_verified.is_none());
 }
+
+/// A rebuilder's ECDSA P-256 key (cosign's key type) signs and verifies as
+/// an Ed25519 one does; the same rebuild at the same second is the same
+/// member bytes (RFC 6979), and the P-256 key is another key, counted apart.
+#[test]
+fn an_ecdsa_p256_rebuilder_signs_deterministically() {
+    let mut fx = fixture();
+    let ec = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    fx.trust
+        .insert(KeyEntry::new("ec", *ec.verifying_key(), TrustLevel::Full))
+        .unwrap();
+    let v = verified(&fx, &fx.plain);
+    let a = sign_rebuild(&v, &ec, DEFAULT_VERIFIER_ID, NOW).unwrap();
+    let b = sign_rebuild(&v, &ec, DEFAULT_VERIFIER_ID, NOW).unwrap();
+    assert_eq!(a.to_bytes().unwrap(), b.to_bytes().unwrap());
+    let bytes = with_rebuilds(&fx, &[a, rebuild_by(&fx, 2)], "ec.ctp");
+    let v = verified(&fx, &bytes);
+    assert_eq!(v.report().rebuilds.len(), 2);
+    assert!(v.report().rebuilds.iter().all(|r| r.status == RebuildStatus::Verified));
+    assert!(v.report().rebuilds.iter().any(|r| r.key_id.as_deref() == Some("ec")));
+}
