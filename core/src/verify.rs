@@ -442,6 +442,15 @@ fn decide(
             if !logged.is_empty() {
                 report.message = format!("{}, logged in {}", report.message, logged.join(", "));
             }
+            let rebuilt: Vec<&str> = report
+                .rebuilds
+                .iter()
+                .filter(|r| r.status == RebuildStatus::Verified)
+                .filter_map(|r| r.key_id.as_deref())
+                .collect();
+            if !rebuilt.is_empty() {
+                report.message = format!("{}, rebuilt by {}", report.message, rebuilt.join(", "));
+            }
             Ok(report)
         }
         Err(error) => {
