@@ -1,7 +1,7 @@
 //! cosign image signatures as evidence: what `ct pack docker://REF
 //! --cosign-key K.pub` requires of an image, and what `ct verify` checks
 //! again, offline, from the bytes the bundle carries (spec/interop.md §2.8,
-//! spec/attestations.md "cosign signature evidence").
+//! spec/attestations.md §5).
 //!
 //! cosign 3.1.1 writes an image signature two ways, and this module reads
 //! both from their bytes as fetched (the registry crate fetches, bounded;

@@ -27,6 +27,7 @@ pub mod naming;
 pub mod pack;
 pub mod policy_interface;
 pub mod precheck;
+pub mod rebuild;
 pub mod statement;
 #[cfg(feature = "test-util")]
 pub mod testing;

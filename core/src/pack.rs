@@ -606,6 +606,7 @@ impl<K: KeySigner> PackRequest<'_, K> {
                 attestations,
                 selinux: self.selinux.to_vec(),
                 transparency: Vec::new(),
+                rebuilds: Vec::new(),
                 image,
                 mtime: self.mtime,
             },
@@ -677,6 +678,9 @@ fn cosign_into(bundle: &Bundle, path: &Path, key: &impl KeySigner, out: Target<'
         // The release envelope changed: the logs hold the old one's entry,
         // so its proofs would refuse (exit 6). Submit the new one again.
         transparency: Vec::new(),
+        // Each binds the release statement (the payload), which co-signing
+        // does not change: they stay valid and are kept.
+        rebuilds: bundle.rebuilds.clone(),
         image: &image,
         mtime: bundle.mtime,
     })

@@ -175,6 +175,7 @@ impl Fixture {
                 attestations,
                 selinux: Vec::new(),
                 transparency: Vec::new(),
+                rebuilds: Vec::new(),
                 image: &self.image,
                 mtime: MTIME,
             },

@@ -91,6 +91,7 @@ fn write(fx: &Fx, proofs: Vec<TlogProof>) -> Result<Vec<u8>, Error> {
                 .collect(),
             selinux: Vec::new(),
             transparency: proofs,
+            rebuilds: Vec::new(),
             image: &fx.image,
             mtime: MTIME,
         },

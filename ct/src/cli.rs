@@ -222,6 +222,28 @@ pub enum Command {
         #[arg(long)]
         key: String,
     },
+    /// Compare an image you rebuilt with a verified bundle's (config and every layer); on a match,
+    /// sign a rebuild attestation (a SLSA verification summary bound to this release) and add it
+    /// to the bundle; on a mismatch, exit 1 naming the differing layers and files.
+    Rebuild {
+        /// The bundle (verified against the trust store first; --policy adds a policy).
+        bundle: PathBuf,
+        /// The image you rebuilt: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE.
+        #[arg(long, value_name = "IMAGE")]
+        compare: Option<String>,
+        /// Signing key id of the rebuilder.
+        #[arg(long)]
+        key: String,
+        /// Write the bundle with the rebuild attestation here instead of replacing BUNDLE.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The attestation's verifier.id: a URI naming the rebuilder (the key is what counts).
+        #[arg(long, value_name = "URI", default_value = cerro_core::rebuild::DEFAULT_VERIFIER_ID)]
+        verifier_id: String,
+        /// Deployment policy (JSON) the bundle must satisfy first (default: none, the baseline).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
     /// Verify a bundle against the trust store (and a policy).
     Verify(VerifyArgs),
     /// Explain a bundle: image → layers → statement → signers → trust, and the verdict.

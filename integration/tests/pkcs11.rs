@@ -74,6 +74,7 @@ fn with_release_signatures(src: &Path, dst: &Path, sigs: Vec<Signature>) {
             attestations,
             selinux: b.selinux.clone(),
             transparency: Vec::new(),
+            rebuilds: Vec::new(),
             image: &image,
             mtime: b.mtime,
         },

@@ -138,6 +138,8 @@ impl Assembly {
             attestations: &skeleton.attestations,
             selinux: &skeleton.selinux,
             transparency: &skeleton.transparency,
+            // A registry artifact carries no rebuild attestations (yet).
+            rebuilds: &[],
             image,
             reference: skeleton.reference.as_deref(),
             manifest_bytes: &skeleton.manifest_bytes,

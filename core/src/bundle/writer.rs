@@ -13,6 +13,7 @@ use crate::hashpool::{HashPool, CHUNK};
 use crate::image::source::SourceImage;
 use crate::image::{bundle_index, BlobRef, OCI_LAYOUT_FILE};
 use crate::pack::MeasuredBlobs;
+use crate::rebuild::{Rebuild, MAX_REBUILDS, MAX_REBUILD_SIZE};
 use crate::tlog::TlogProof;
 
 /// Everything a bundle holds.
@@ -28,6 +29,11 @@ pub struct BundleContents<'a> {
     /// [`MAX_TLOG_PROOFS`]; written as `transparency/<hex>.tlog-proof`
     /// sorted by path, outside every signed digest.
     pub transparency: Vec<TlogProof>,
+    /// Rebuild attestations, at most one per key, at most
+    /// [`crate::rebuild::MAX_REBUILDS`]; written as
+    /// `rebuilds/<key id>.dsse.json` sorted by path, outside every signed
+    /// digest (each is signed by its own key).
+    pub rebuilds: Vec<Rebuild>,
     /// The image whose layout is packed.
     pub image: &'a SourceImage,
     /// The mtime of every member.
@@ -109,6 +115,7 @@ pub(super) struct Head<'a> {
     pub attestations: &'a [(String, Vec<u8>)],
     pub selinux: &'a [(String, Vec<u8>)],
     pub transparency: &'a [(String, Vec<u8>)],
+    pub rebuilds: &'a [(String, Vec<u8>)],
     pub image: &'a BlobRef,
     pub reference: Option<&'a str>,
     pub manifest_bytes: &'a [u8],
@@ -132,6 +139,11 @@ impl Head<'_> {
         let mut proofs: Vec<&(String, Vec<u8>)> = self.transparency.iter().collect();
         proofs.sort_by(|a, b| a.0.cmp(&b.0));
         for (path, bytes) in proofs {
+            member(out, path, bytes, mtime)?;
+        }
+        let mut rebuilds: Vec<&(String, Vec<u8>)> = self.rebuilds.iter().collect();
+        rebuilds.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, bytes) in rebuilds {
             member(out, path, bytes, mtime)?;
         }
         member(out, LAYOUT_PATH, OCI_LAYOUT_FILE, mtime)?;
@@ -165,17 +177,90 @@ pub(super) fn proof_members(proofs: &[TlogProof]) -> Result<Vec<(String, Vec<u8>
     Ok(out)
 }
 
+/// The rebuild members of `rebuilds`: `(path, bytes)` sorted by path,
+/// refusing two by one key (the reader would refuse the duplicate member),
+/// more than [`MAX_REBUILDS`] and one larger than [`MAX_REBUILD_SIZE`].
+pub(super) fn rebuild_members(rebuilds: &[Rebuild]) -> Result<Vec<(String, Vec<u8>)>> {
+    if rebuilds.len() > MAX_REBUILDS {
+        return Err(Error::malformed(
+            "bundle",
+            format!("{} rebuild attestations, more than {MAX_REBUILDS}", rebuilds.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(rebuilds.len());
+    for r in rebuilds {
+        let bytes = r.to_bytes()?;
+        if bytes.len() as u64 > MAX_REBUILD_SIZE {
+            return Err(Error::malformed(
+                &r.path,
+                format!(
+                    "{} bytes, more than the {MAX_REBUILD_SIZE} a rebuild member may hold",
+                    bytes.len()
+                ),
+            ));
+        }
+        out.push((r.path.clone(), bytes));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::malformed(
+            "bundle",
+            format!("two rebuild attestations by one key ({})", w[0].0),
+        ));
+    }
+    Ok(out)
+}
+
 /// Rewrites the bundle at `path` (already read as `bundle`) into `out` with
 /// `proofs` as its transparency members instead of the ones it had: every
 /// other member is the same bytes (the manifest, envelopes and index are
 /// canonical, so writing what was read gives them back; blobs are copied
-/// from the file and hashed again), so no signed byte changes.
+/// from the file and hashed again), so no signed byte changes. Its rebuild
+/// members are kept.
 pub fn rewrite_proofs_to_file(bundle: &Bundle, path: &Path, proofs: Vec<TlogProof>, out: &mut File) -> Result<()> {
+    rewrite_unsigned(bundle, path, proofs, bundle.rebuilds.clone(), out)
+}
+
+/// [`rewrite_proofs_to_file`] for the rebuild members: the bundle at `path`
+/// (already read as `bundle`) into `out` with `rebuilds` instead of the
+/// ones it had, every other member (its proofs included) the same bytes.
+pub fn rewrite_rebuilds_to_file(bundle: &Bundle, path: &Path, rebuilds: Vec<Rebuild>, out: &mut File) -> Result<()> {
+    let proofs = bundle.transparency.iter().map(|p| p.proof.clone()).collect();
+    rewrite_unsigned(bundle, path, proofs, rebuilds, out)
+}
+
+/// Adds `rebuild` to the bundle at `path` (already read as `bundle`),
+/// replacing the one by the same key if there is one, and writes the result
+/// to `dest` atomically (`dest` may be `path`: replaced in place; a reader
+/// sees the old bundle or the new one, and a failure leaves `dest` as it
+/// was). Nothing signed changes. Synced before it is renamed into place:
+/// in place it replaces the only copy.
+pub fn add_rebuild_to_file(bundle: &Bundle, path: &Path, rebuild: Rebuild, dest: &Path) -> Result<()> {
+    let mut rebuilds: Vec<Rebuild> = bundle
+        .rebuilds
+        .iter()
+        .filter(|r| r.path != rebuild.path)
+        .cloned()
+        .collect();
+    rebuilds.push(rebuild);
+    let mut out = crate::file::AtomicFile::create(dest, 0o644)?;
+    rewrite_rebuilds_to_file(bundle, path, rebuilds, out.file())?;
+    out.commit()
+}
+
+/// The bundle at `path` (read as `bundle`) with these unsigned members.
+fn rewrite_unsigned(
+    bundle: &Bundle,
+    path: &Path,
+    proofs: Vec<TlogProof>,
+    rebuilds: Vec<Rebuild>,
+    out: &mut File,
+) -> Result<()> {
     let image = SourceImage::open_bundle(path)?;
     if image.manifest != bundle.image {
         return Err(Error::malformed(
             path.display().to_string(),
-            "bundle changed while its proofs were rewritten",
+            "bundle changed while its unsigned members were rewritten",
         ));
     }
     let mut attestations = Vec::with_capacity(bundle.attestations.len());
@@ -188,6 +273,7 @@ pub fn rewrite_proofs_to_file(bundle: &Bundle, path: &Path, proofs: Vec<TlogProo
             attestations,
             selinux: bundle.selinux.clone(),
             transparency: proofs,
+            rebuilds,
             image: &image,
             mtime: bundle.mtime,
         },
@@ -199,11 +285,13 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
     let mtime = contents.mtime;
     let image = contents.image;
     let proofs = proof_members(&contents.transparency)?;
+    let rebuilds = rebuild_members(&contents.rebuilds)?;
     Head {
         manifest_toml: &contents.manifest_toml,
         attestations: &contents.attestations,
         selinux: &contents.selinux,
         transparency: &proofs,
+        rebuilds: &rebuilds,
         image: &image.manifest,
         reference: image.reference.as_deref(),
         manifest_bytes: &image.manifest_bytes,

@@ -337,6 +337,36 @@ const RUNTIME_CONFIG: Struct = Struct {
     forbidden: &[],
 };
 
+const VSA_VERIFIER: Struct = Struct {
+    name: "verifier",
+    fields: &[("id", ANY), ("version", MAP)],
+    forbidden: &[],
+};
+
+const VSA_DIGESTED: Struct = Struct {
+    name: "resource descriptor",
+    fields: &[("uri", ANY), ("digest", MAP)],
+    forbidden: &[],
+};
+
+/// The SLSA verification summary v1 predicate (in-toto's `vsa.proto`, and
+/// the spec's `verifier.version`): read with Go by in-toto and SLSA tools.
+const VSA: Struct = Struct {
+    name: "verification summary",
+    fields: &[
+        ("verifier", Shape::Struct(&VSA_VERIFIER)),
+        ("timeVerified", ANY),
+        ("resourceUri", ANY),
+        ("policy", Shape::Struct(&VSA_DIGESTED)),
+        ("inputAttestations", Shape::Array(&Shape::Struct(&VSA_DIGESTED))),
+        ("verificationResult", ANY),
+        ("verifiedLevels", STRINGS),
+        ("dependencyLevels", MAP),
+        ("slsaVersion", ANY),
+    ],
+    forbidden: &[],
+};
+
 // cosign's documents (spec/interop.md §2.8), read by cosign with Go:
 // the Sigstore bundle with protojson (which also takes each field's proto
 // name, snake_case: refused here, so one spelling is the only one), the
@@ -442,6 +472,19 @@ const SIMPLE_SIGNING: Struct = Struct {
     forbidden: &[],
 };
 
+/// An in-toto Statement v1 whose predicate is a verification summary (a
+/// rebuild attestation, `crate::rebuild`).
+const VSA_STATEMENT: Struct = Struct {
+    name: "in-toto statement",
+    fields: &[
+        ("_type", ANY),
+        ("subject", Shape::Array(&Shape::Struct(&STATEMENT_SUBJECT))),
+        ("predicateType", ANY),
+        ("predicate", Shape::Struct(&VSA)),
+    ],
+    forbidden: &[],
+};
+
 /// Which OCI document a blob is read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocKind {
@@ -459,6 +502,9 @@ pub enum DocKind {
     InTotoStatement,
     /// cosign's simple-signing payload (the legacy `.sig` tag's layer).
     SimpleSigning,
+    /// An in-toto statement of a SLSA verification summary (a rebuild
+    /// attestation's payload).
+    VerificationSummary,
 }
 
 impl DocKind {
@@ -471,6 +517,7 @@ impl DocKind {
             DocKind::SigstoreBundle => &SIGSTORE_BUNDLE,
             DocKind::InTotoStatement => &IN_TOTO_STATEMENT,
             DocKind::SimpleSigning => &SIMPLE_SIGNING,
+            DocKind::VerificationSummary => &VSA_STATEMENT,
         }
     }
 }

@@ -13,6 +13,7 @@ mod man;
 mod monitor;
 mod pack;
 mod policy;
+mod rebuild;
 pub(crate) mod registry;
 mod revocation;
 pub mod run;
@@ -175,6 +176,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             registry: r,
             json,
         } => registry::tree(&reference, &r, json),
+        Command::Rebuild {
+            bundle,
+            compare,
+            key,
+            output,
+            verifier_id,
+            policy,
+        } => rebuild::rebuild(
+            &ctx,
+            &rebuild::RebuildArgs {
+                bundle: &bundle,
+                compare: compare.as_deref(),
+                key: &key,
+                output: output.as_deref(),
+                verifier_id: &verifier_id,
+                policy: policy.as_deref(),
+            },
+        ),
         Command::Verify(a) => verify::verify(&ctx, &a),
         Command::Explain(a) => verify::explain(&ctx, &a),
         Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),

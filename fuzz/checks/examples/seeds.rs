@@ -19,6 +19,10 @@
 //!   and refused variants;
 //! - `cosign_signature`: cosign's two image-signature layouts, signed with
 //!   the check's keys, and a Sigstore bundle with a protobuf field name.
+//! - `bundle` again: the valid fixture with `rebuilds/` attestations (one
+//!   by the key the checks trust, one by an unknown key, one tampered), so
+//!   the fuzzer reaches their verification; `dsse` and `statement`: their
+//!   envelope and statement.
 //!
 //! Run: `cargo run -p cerro-fuzz-checks --example seeds`. Seeds are named by
 //! where they come from; `cargo fuzz cmin` may rename them to their SHA-1.
@@ -172,6 +176,61 @@ fn tlog_bundles(seeds: &mut Seeds) {
         with(&[prove(TRUSTED_LOG, TRUSTED_LOG_SEED, true), other]),
     );
     seeds.add("tlog_proof", "bundle-member", trusted.1);
+}
+
+/// The valid fixture bundle with rebuild attestations (spec/bundle-format.md
+/// §3.5): by the key `cerro_fuzz_checks::trust_store` trusts (it verifies),
+/// by an unknown key (not checked), and the trusted one's with its
+/// statement changed under its signature (it fails).
+fn rebuild_bundles(seeds: &mut Seeds) {
+    use cerro_core::bundle::member_header;
+    use cerro_core::rebuild::{sign_rebuild, DEFAULT_VERIFIER_ID};
+    use cerro_fuzz_checks::{trust_store, NOW, TRUSTED_KEY_SEED};
+    let bytes = std::fs::read(root().join("core/tests/data/valid-bundle/bundle.ctp")).unwrap();
+    let read = cerro_core::bundle::read_bundle(&mut &bytes[..], &mut cerro_core::bundle::NoExtract).unwrap();
+    let v = cerro_core::verify::verify(read, &trust_store(), &cerro_core::policy_interface::NoPolicy, NOW).unwrap();
+    let trusted = sign_rebuild(
+        &v,
+        &SigningKey::from_bytes(&[TRUSTED_KEY_SEED; 32]),
+        DEFAULT_VERIFIER_ID,
+        NOW,
+    )
+    .unwrap();
+    let unknown = sign_rebuild(&v, &SigningKey::from_bytes(&[9; 32]), DEFAULT_VERIFIER_ID, NOW).unwrap();
+    let mut tampered = trusted.clone();
+    tampered.envelope.payload = String::from_utf8(tampered.envelope.payload.clone())
+        .unwrap()
+        .replace("PASSED", "FAILED")
+        .into_bytes();
+    let mtime = tar::Header::from_byte_slice(&bytes[..512]).mtime().unwrap();
+    let with = |rebuilds: &[&cerro_core::rebuild::Rebuild]| {
+        let mut members: Vec<(String, Vec<u8>)> = rebuilds
+            .iter()
+            .map(|r| (r.path.clone(), r.to_bytes().unwrap()))
+            .collect();
+        members.sort();
+        let mut out = Vec::new();
+        let mut at = 0;
+        while bytes[at..at + 512].iter().any(|b| *b != 0) {
+            let h = tar::Header::from_byte_slice(&bytes[at..at + 512]);
+            let len = 512 + (h.entry_size().unwrap() as usize).div_ceil(512) * 512;
+            if bytes[at..].starts_with(b"oci-layout/oci-layout\0") {
+                for (path, data) in &members {
+                    out.extend_from_slice(member_header(path, data.len() as u64, mtime).unwrap().as_bytes());
+                    out.extend_from_slice(data);
+                    out.resize(out.len().div_ceil(512) * 512, 0);
+                }
+            }
+            out.extend_from_slice(&bytes[at..at + len]);
+            at += len;
+        }
+        out.extend_from_slice(&bytes[at..]);
+        out
+    };
+    seeds.add("bundle", "rebuilds", with(&[&trusted, &unknown]));
+    seeds.add("bundle", "rebuild-tampered", with(&[&tampered]));
+    seeds.add("dsse", "rebuild", trusted.to_bytes().unwrap());
+    seeds.add("statement", "rebuild", trusted.envelope.payload.clone());
 }
 
 fn policies(seeds: &mut Seeds) {
@@ -670,6 +729,7 @@ fn main() {
     cosign(&mut seeds);
     fixtures(&mut seeds);
     tlog_bundles(&mut seeds);
+    rebuild_bundles(&mut seeds);
     policies(&mut seeds);
     for (i, line) in AVC.iter().enumerate() {
         seeds.add("avc_suggest", &format!("record-{i}"), format!("{line}\n"));
