@@ -381,6 +381,32 @@ mod tests {
         assert_eq!(first["mediaType"], MT_OCI_INDEX);
     }
 
+    /// notation 1.3.2's entry, as it writes it into the fallback index
+    /// (integration/tests/notation.rs runs the real one): kept as it is,
+    /// annotations included, when ct replaces its own bundle beside it.
+    #[test]
+    fn fallback_index_keeps_a_notation_signature_entry_as_written() {
+        let notation = json!({
+            "mediaType": MT_OCI_MANIFEST,
+            "digest": Digest::of(b"notation").to_string(),
+            "size": 728,
+            "annotations": {
+                "io.cncf.notary.x509chain.thumbprint#S256": "[\"c10ee2295163d243d45261c81219298ba66e740e3e9bd8973b04f6a53899cf44\"]",
+                "org.opencontainers.image.created": "2026-12-05T10:31:00Z"
+            },
+            "artifactType": crate::fetch::NOTATION_SIGNATURE_TYPE
+        });
+        let old = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"old").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
+        let new = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"new").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
+        let existing =
+            serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [old, notation]}))
+                .unwrap();
+        let merged: Value =
+            serde_json::from_slice(&merge_fallback_index(Some(&existing), std::slice::from_ref(&new)).unwrap())
+                .unwrap();
+        assert_eq!(merged["manifests"], json!([notation, new]));
+    }
+
     #[test]
     fn layer_media_types_follow_the_member_path() {
         assert_eq!(layer_media_type("manifest.toml"), Some(MT_TOML));
