@@ -229,8 +229,12 @@ pub enum Command {
         /// The bundle (verified against the trust store first; --policy adds a policy).
         bundle: PathBuf,
         /// The image you rebuilt: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE.
-        #[arg(long, value_name = "IMAGE")]
+        #[arg(long, value_name = "IMAGE", conflicts_with = "sources")]
         compare: Option<String>,
+        /// Rebuild with ct build from these source files (what the bundle's manifest names by
+        /// digest, e.g. ct import's --download-dir), then compare.
+        #[arg(long, value_name = "DIR")]
+        sources: Option<PathBuf>,
         /// Signing key id of the rebuilder.
         #[arg(long)]
         key: String,

@@ -263,5 +263,8 @@ fn a_planted_difference_is_caught_named_and_not_signed() {
     assert_eq!(fs::read(env.path("bad.ctp")).unwrap(), bad, "nothing added");
     // Without --compare, until ct build lands: a clear refusal.
     let out = env.expect(&[], 78, &["rebuild", &b, "--key", "r1"]);
-    assert!(out.contains("--compare oci:DIR:TAG"), "{out}");
+    assert!(
+        out.contains("--sources DIR") && out.contains("--compare IMAGE"),
+        "{out}"
+    );
 }

@@ -240,6 +240,61 @@ fn hello_is_built_twice_identically_runs_and_is_packed_with_its_provenance() {
     assert_eq!(st["predicate"], p, "the bundle carries the build's provenance");
     assert_eq!(st["subject"][0]["digest"]["sha256"], da.trim_start_matches("sha256:"));
 
+    // Any party rebuilds it (ct rebuild --sources: ct build from the signed
+    // manifest and the sources) and vouches with a rebuild attestation; a
+    // policy asking for one rebuilder is refused before and met after.
+    run(ct(&home).args(["keygen", "--id", "rebuilder"]));
+    let policy = d.join("rebuilt.json");
+    fs::write(
+        &policy,
+        r#"{"version":"1","default_action":"allow","require_attestations":{"rebuilt_by":{"threshold":1,"signers":[{"key_id":"rebuilder"}]}}}"#,
+    )
+    .unwrap();
+    let (code, out) = ct_status(&home, &["verify", &s(&bundle), "--policy", &s(&policy)]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("rebuilt_by"), "{out}");
+    let t = Instant::now();
+    let (code, out) = ct_status(
+        &home,
+        &[
+            "rebuild",
+            &s(&bundle),
+            "--sources",
+            &s(&d.join("src")),
+            "--key",
+            "rebuilder",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("match"), "{out}");
+    eprintln!("ct rebuild --sources: {:.1} s", t.elapsed().as_secs_f64());
+    let (code, out) = ct_status(&home, &["verify", &s(&bundle), "--policy", &s(&policy)]);
+    assert_eq!(code, 0, "{out}");
+    // Sources that are not the ones the signed manifest names: the build
+    // refuses before anything runs, and nothing is signed.
+    let bad = d.join("bad-src");
+    fs::create_dir_all(&bad).unwrap();
+    for e in fs::read_dir(d.join("src")).unwrap() {
+        let p = e.unwrap().path();
+        fs::copy(&p, bad.join(p.file_name().unwrap())).unwrap();
+    }
+    let orig = bad.join("hello_2.10.orig.tar.gz");
+    let mut bytes = fs::read(&orig).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&orig, bytes).unwrap();
+    let before = fs::read(&bundle).unwrap();
+    let (code, out) = ct_status(
+        &home,
+        &["rebuild", &s(&bundle), "--sources", &s(&bad), "--key", "rebuilder"],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        fs::read(&bundle).unwrap(),
+        before,
+        "a refused rebuild changed the bundle"
+    );
+
     // A provenance file about another image is refused, not signed.
     let other = d
         .join("b/cerro-build")

@@ -179,6 +179,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rebuild {
             bundle,
             compare,
+            sources,
             key,
             output,
             verifier_id,
@@ -188,6 +189,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             &rebuild::RebuildArgs {
                 bundle: &bundle,
                 compare: compare.as_deref(),
+                sources: sources.as_deref(),
                 key: &key,
                 output: output.as_deref(),
                 verifier_id: &verifier_id,

@@ -1,6 +1,7 @@
-//! `ct rebuild BUNDLE --compare IMAGE --key KEY`: any party rebuilds a
-//! released image by its own means (or, once `ct build` lands, by
-//! `cerro_build::build`) and compares it with the bundle's; on a match it
+//! `ct rebuild BUNDLE (--compare IMAGE | --sources DIR) --key KEY`: any
+//! party rebuilds a released image by its own means (`--compare`) or with
+//! `cerro_build::build` from the signed manifest and the sources in `DIR`,
+//! and compares it with the bundle's; on a match it
 //! signs a rebuild attestation (a SLSA verification summary bound to this
 //! release, `cerro_core::rebuild`) and adds it to the bundle.
 //!
@@ -35,6 +36,7 @@ use crate::output::printable;
 pub struct RebuildArgs<'a> {
     pub bundle: &'a Path,
     pub compare: Option<&'a str>,
+    pub sources: Option<&'a Path>,
     pub key: &'a str,
     pub output: Option<&'a Path>,
     pub verifier_id: &'a str,
@@ -50,8 +52,11 @@ const MAX_DIFFOSCOPE_LINES: usize = 200;
 
 pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
     // The key first: a wrong id or passphrase fails before any work.
-    let pass = ctx.passphrase()?;
-    let key = ctx.home.load_signing_key(a.key, pass.as_ref().map(|p| p.as_slice()))?;
+    // Through the one resolver: a key file or a key on a PKCS#11 token.
+    let key = ctx
+        .signers(&[a.key.to_owned()])?
+        .pop()
+        .ok_or_else(|| Error::invalid_config("ct rebuild --key", "no key"))?;
     cerro_core::rebuild::check_verifier_id(a.verifier_id)
         .map_err(|why| Error::invalid_config("ct rebuild --verifier-id", why))?;
     let verified = match verified(ctx, a.bundle, a.policy)? {
@@ -65,16 +70,50 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
             return Ok(r.error.exit_code());
         }
     };
-    let Some(spec) = a.compare else {
-        // Where `cerro_build::build(manifest of `verified`) -> layout`
-        // goes once `ct build` lands: its output is the candidate below.
-        return Err(Error::invalid_config(
-            "ct rebuild",
-            "rebuilding from the recorded provenance needs ct build, which this ct does not have yet: \
-             rebuild the image by your own means and give it with --compare oci:DIR:TAG",
-        )
-        .into());
+    // The image to compare: the one the rebuilder made by their own means
+    // (--compare), or one `ct build` makes now from the manifest the
+    // release signers signed and the sources in --sources, into a scratch
+    // layout that lives until the comparison is done.
+    let scratch;
+    let spec = match a.compare {
+        Some(spec) => spec.to_owned(),
+        None => {
+            let sources = a.sources.ok_or_else(|| {
+                Error::invalid_config(
+                    "ct rebuild",
+                    "give --sources DIR (the source files the bundle's manifest names, e.g. ct import's \
+                     --download-dir) to rebuild with ct build, or --compare IMAGE for an image you rebuilt",
+                )
+            })?;
+            scratch = tempfile::Builder::new()
+                .prefix(".ct-rebuild.")
+                .tempdir()
+                .map_err(|e| Error::io("creating a scratch directory for", "the rebuild", e))?;
+            let target =
+                cerro_build::OciTarget::parse(&format!("oci:{}:rebuild", scratch.path().join("image").display()))?;
+            let m = &verified.manifest;
+            let draft = cerro_core::manifest::DraftManifest {
+                package: m.package.clone(),
+                provenance: m.provenance.clone(),
+                build: m.build.clone(),
+                runtime: m.runtime.clone(),
+                capabilities: m.capabilities.clone(),
+                image: None,
+            };
+            let built = cerro_build::build(&draft, sources, &target)
+                .with_context(|| format!("rebuilding {} {} with ct build", m.package.name, m.package.version))?;
+            eprintln!(
+                "ct: rebuilt {} {} from {} into {} (image {})",
+                printable(&m.package.name),
+                printable(&m.package.version),
+                sources.display(),
+                scratch.path().display(),
+                built.image
+            );
+            format!("oci:{}:rebuild", scratch.path().join("image").display())
+        }
     };
+    let spec = spec.as_str();
     let candidate = SourceImage::open(spec).with_context(|| format!("opening the rebuilt image {spec}"))?;
     let comparison = compare(&verified, &candidate)?;
     for l in comparison.lines() {
