@@ -5,8 +5,8 @@
 //! each) and fetched back (`ct fetch`) byte for byte, so a `rebuilt_by`
 //! policy with threshold 2 is met by the fetched bundle as by the original.
 //! A later push of the same release with more rebuilds is what a fetch
-//! takes (the referrers fallback tag names the newest push); a rebuild
-//! layer changed in the registry refuses the fetch.
+//! and `ct verify docker://` take (the referrers fallback tag names the
+//! newest push); a rebuild layer changed in the registry refuses the fetch.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -80,8 +80,17 @@ fn rebuilds_survive_push_and_fetch_and_meet_a_rebuilt_by_policy() {
         "the fetched bundle is the pushed one (one rebuild), byte for byte"
     );
 
+    // Checked in the registry (`ct verify docker://`, no layer downloaded)
+    // as the fetch would take it: one rebuild, threshold 2 not met.
+    let remote = format!("docker://{reference}");
+    let (code, out) = ct_status(&home, &["verify", &remote, "--policy", s(&policy)]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("rebuilt_by"), "{out}");
+
     // The same release pushed again with both rebuilds: the fetch takes it.
     ct_ok(&home, &["push", s(&bundle), &reference]);
+    let (code, out) = ct_status(&home, &["verify", &remote, "--policy", s(&policy)]);
+    assert_eq!(code, 0, "{out}");
     let fetched = d.join("fetched.ctp");
     ct_ok(&home, &["fetch", &reference, "-o", s(&fetched)]);
     assert!(
