@@ -79,7 +79,7 @@ pub fn rebuild_path(fp: &Fingerprint) -> String {
 }
 
 /// The signer a rebuild member's path names, if the path is one.
-pub(crate) fn path_signer(path: &str) -> Option<Fingerprint> {
+pub fn path_signer(path: &str) -> Option<Fingerprint> {
     path.strip_prefix(REBUILDS_PREFIX)?
         .strip_suffix(REBUILD_SUFFIX)
         .and_then(Fingerprint::from_hex)

@@ -966,6 +966,11 @@ fn skeleton_of(fx: &Fixture, packed: &Bundle) -> bundle::Skeleton {
             .iter()
             .map(|p| (p.path.clone(), p.proof.to_bytes()))
             .collect(),
+        rebuilds: packed
+            .rebuilds
+            .iter()
+            .map(|r| (r.path.clone(), r.to_bytes().unwrap()))
+            .collect(),
         image: fx.image.manifest.clone(),
         reference: fx.image.reference.clone(),
         manifest_bytes: fx.image.manifest_bytes.clone(),

@@ -512,3 +512,69 @@ fn cosign_signatures_past_their_bounds_are_not_downloaded() {
     assert!(e.to_string().contains("more than the 32 examined"), "{e}");
     assert!(!server.requests().iter().any(|r| r.contains("/manifests/sha256:")));
 }
+
+/// A registry whose bundle artifact lists a rebuild attestation layer
+/// larger than the bundle reader takes (64 KiB + 1): the fetch is refused
+/// on the artifact manifest (exit 10), naming the layer, and no blob, the
+/// rebuild layer's included, is requested.
+#[test]
+fn a_rebuild_layer_past_its_bound_is_refused_before_any_download() {
+    use cerro_core::image::MT_OCI_MANIFEST;
+    use cerro_core::rebuild::MAX_REBUILD_SIZE;
+    let image = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","config":{{"mediaType":"{}","digest":"{}","size":2}},"layers":[{{"mediaType":"{}","digest":"{}","size":5}}]}}"#,
+        cerro_core::image::MT_OCI_CONFIG,
+        Digest::of(b"{}"),
+        cerro_core::image::MT_OCI_LAYER_TAR,
+        Digest::of(b"layer"),
+    );
+    let image_digest = Digest::of(image.as_bytes());
+    let rebuild = format!("rebuilds/{}.dsse.json", "ab".repeat(32));
+    let artifact = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","artifactType":"{}","config":{{"mediaType":"{}","digest":"{}","size":40}},"layers":[{{"mediaType":"{}","digest":"{}","size":100,"annotations":{{"{}":"manifest.toml"}}}},{{"mediaType":"{}","digest":"{}","size":{},"annotations":{{"{}":"{rebuild}"}}}}],"subject":{{"mediaType":"{MT_OCI_MANIFEST}","digest":"{image_digest}","size":{}}}}}"#,
+        crate::ARTIFACT_TYPE,
+        crate::CONFIG_MEDIA_TYPE,
+        Digest::of(b"config"),
+        crate::MT_TOML,
+        Digest::of(b"toml"),
+        crate::TITLE,
+        crate::MT_REBUILD,
+        Digest::of(b"rebuild"),
+        MAX_REBUILD_SIZE + 1,
+        crate::TITLE,
+        image.len(),
+    );
+    let artifact_digest = Digest::of(artifact.as_bytes());
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{MT_OCI_MANIFEST}","digest":"{artifact_digest}","size":{},"artifactType":"{}"}}]}}"#,
+        artifact.len(),
+        crate::ARTIFACT_TYPE
+    );
+    let server = Server::start("127.0.0.1", move |head, _| {
+        if head.starts_with("GET /v2/ ") {
+            ok("{}")
+        } else if head.contains("/referrers/") {
+            ok(&index)
+        } else if head.contains(&format!("/manifests/{artifact_digest}")) {
+            ok(&artifact)
+        } else if head.contains("/manifests/") {
+            ok(&image)
+        } else {
+            endless()
+        }
+    });
+    let (d, auth) = no_auth_file();
+    let reg = connect(server.port, &auth);
+    let out = d.path().join("out.ctp");
+    let trust = cerro_core::trust::TrustStore::new();
+    let e = crate::fetch::fetch(&reg, &out, &trust, 0, &mut |_| {}).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&rebuild) && msg.contains(&(MAX_REBUILD_SIZE + 1).to_string()),
+        "{msg}"
+    );
+    assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+    let requests = server.requests();
+    assert!(!requests.iter().any(|r| r.contains("/blobs/")), "{requests:#?}");
+    assert!(!out.exists());
+}

@@ -12,6 +12,7 @@ use cerro_core::bundle::{
 };
 use cerro_core::digest::Digest;
 use cerro_core::image::{MT_OCI_INDEX, MT_OCI_MANIFEST};
+use cerro_core::rebuild::REBUILDS_PREFIX;
 use cerro_core::{jcs, Error as CoreError};
 use oci_client::RegistryOperation;
 use serde_json::{json, Value};
@@ -21,7 +22,9 @@ use crate::error::Error;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::fetch::PARALLEL;
-use crate::{fallback_tag, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TLOG_PROOF, MT_TOML, TITLE};
+use crate::{
+    fallback_tag, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_REBUILD, MT_TLOG_PROOF, MT_TOML, TITLE,
+};
 
 /// What a push stored.
 #[derive(Debug, Clone)]
@@ -52,6 +55,11 @@ pub(crate) fn layer_media_type(path: &str) -> Option<&'static str> {
         Some(MT_CIL)
     } else if path.starts_with(TRANSPARENCY_PREFIX) {
         Some(MT_TLOG_PROOF)
+    } else if path.starts_with(REBUILDS_PREFIX) {
+        // Added after the release signature by rebuilders (spec/bundle-format.md
+        // §3.5): carried like the proofs, so a bundle moved through a registry
+        // keeps what a `rebuilt_by` policy asks for.
+        Some(MT_REBUILD)
     } else {
         None
     }
@@ -415,6 +423,11 @@ mod tests {
         assert_eq!(
             layer_media_type(&cerro_core::bundle::tlog_proof_path("log.example/a")),
             Some(MT_TLOG_PROOF)
+        );
+        let fp = cerro_core::trust::Fingerprint::from_hex(&"ab".repeat(32)).unwrap();
+        assert_eq!(
+            layer_media_type(&cerro_core::rebuild::rebuild_path(&fp)),
+            Some(MT_REBUILD)
         );
         assert_eq!(layer_media_type("oci-layout/index.json"), None);
         assert_eq!(layer_media_type("oci-layout/blobs/sha256/00"), None);
