@@ -2,18 +2,21 @@
 //! with its SHA-256 (and SHA-1 when the SBOM format needs it: SPDX 2.3
 //! does), the package databases, and each layer's digest and diff_id.
 //!
-//! Each layer is read once, in one streaming pass split into stages that
-//! run on their own threads, joined by bounded channels (so no layer is
-//! ever held in memory): the reader hashes the blob bytes (its digest),
-//! the parser decompresses and walks the tar, hashing each file's SHA-256
-//! and picking up the package databases as they stream by, and hashing
-//! lanes compute the diff_id (of a compressed layer; an uncompressed
-//! layer's diff_id is its digest, checked by the reader) and the per-file
-//! SHA-1. The reader's measure of each blob (digest and source identity,
-//! `cerro_core::pack::MeasuredBlobs`) travels with the diff_ids, so the
-//! bundle writer copies an unchanged blob without hashing it again. Several layers are read at once, one per core, so a one-layer
-//! image keeps both cores busy as well as an eight-layer one. Whiteouts
-//! are applied in layer order, as a runtime would.
+//! Each layer is read once, in one streaming pass (no layer is ever held in
+//! memory): the blob bytes are hashed as they are read (its digest), then
+//! decompressed and walked as a tar, each file's SHA-256 (and SHA-1)
+//! computed and the package databases picked up as they stream by; a
+//! compressed layer's decompressed stream is hashed too (its diff_id; an
+//! uncompressed layer's diff_id is its digest). Several layers are read at
+//! once, one per core, largest first, each pass on one thread over blocks
+//! small enough to stay in that core's cache through all its hashes. A
+//! layer larger than its core's share of the image (a one-layer image) is
+//! instead split into stages on threads of their own, joined by bounded
+//! channels, so it keeps every core busy. The reader's measure of each blob
+//! (digest and source identity, `cerro_core::pack::MeasuredBlobs`) travels
+//! with the diff_ids, so the bundle writer copies an unchanged blob without
+//! hashing it again. Whiteouts are applied in layer order, as a runtime
+//! would.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read};
@@ -33,14 +36,22 @@ use cerro_core::{Error, Result};
 /// Largest package database or os-release file read into memory.
 const MAX_DB: u64 = 64 << 20;
 
-/// Bytes read from a layer blob per step.
-const CHUNK: usize = 1 << 20;
+/// Bytes read from a layer blob per step when the pass is split into
+/// stages: small, so a chunk handed to the next stage is still in the
+/// shared cache when it is read there (1 MiB chunks cost 10 % more CPU on
+/// the Debian image; bench/README.md).
+const CHUNK: usize = 128 << 10;
 
 /// Bytes a hashing lane receives per message (file data, decompressed data).
-const BLOCK: usize = 256 << 10;
+const BLOCK: usize = 64 << 10;
+
+/// Bytes read and hashed per step when a layer's whole pass runs on one
+/// thread: small enough that a block stays in the core's L2 cache through
+/// the three hashes of it (blob SHA-256, file SHA-256, file SHA-1).
+const INLINE_BLOCK: usize = 128 << 10;
 
 /// Messages in flight between two stages of a layer's pass: memory stays
-/// bounded (a few MiB per layer being read) whatever the layer's size.
+/// bounded (under a MiB per layer being read) whatever the layer's size.
 const DEPTH: usize = 4;
 
 /// Which digests of every file the SBOM needs.
@@ -312,6 +323,58 @@ fn lane<H: LaneHash>(rx: Receiver<Batch>, back: Sender<Vec<u8>>) -> Vec<H::Out> 
     out
 }
 
+/// Where a stream of items is hashed: on a lane thread of its own (one
+/// layer read alone, spread over the cores), or right here, on the bytes
+/// the parser has just touched (several layers read at once, one per core:
+/// the bytes are hashed while they are still in this core's cache, which
+/// on this machine kind makes each hash about 1.7× faster than hashing
+/// them again after a hand-over; see bench/README.md).
+enum Lane<'s, H: LaneHash> {
+    Thread(LaneSender, std::thread::ScopedJoinHandle<'s, Vec<H::Out>>),
+    Inline(H, Vec<H::Out>),
+}
+
+impl<'s, H: LaneHash + 's> Lane<'s, H> {
+    /// A lane on a thread of `s`, or inline.
+    fn start(s: &'s std::thread::Scope<'s, '_>, inline: bool) -> Self {
+        if inline {
+            Lane::Inline(H::default(), Vec::new())
+        } else {
+            let (tx, h) = spawn_lane::<H>(s);
+            Lane::Thread(tx, h)
+        }
+    }
+
+    fn data(&mut self, bytes: &[u8]) {
+        match self {
+            Lane::Thread(tx, _) => tx.data(bytes),
+            Lane::Inline(h, _) => h.feed(bytes),
+        }
+    }
+
+    fn cut(&mut self) {
+        match self {
+            Lane::Thread(tx, _) => tx.cut(),
+            Lane::Inline(h, out) => out.push(std::mem::take(h).done()),
+        }
+    }
+
+    /// One digest per cut and a last one of what came after the last cut,
+    /// as [`lane`] gives; `None` if the lane's thread failed.
+    fn finish(self) -> Option<Vec<H::Out>> {
+        match self {
+            Lane::Thread(tx, h) => {
+                drop(tx);
+                h.join().ok()
+            }
+            Lane::Inline(h, mut out) => {
+                out.push(h.done());
+                Some(out)
+            }
+        }
+    }
+}
+
 /// Starts a hashing lane on `s`: its sender, and its handle.
 fn spawn_lane<'s, H: LaneHash + 's>(
     s: &'s std::thread::Scope<'s, '_>,
@@ -331,15 +394,15 @@ fn spawn_lane<'s, H: LaneHash + 's>(
 
 /// Reads a decompressor in blocks, sends a copy of each block to the
 /// diff_id lane, and serves them to the tar parser.
-struct Tee<R> {
+struct Tee<'l, 's, R> {
     inner: R,
-    lane: LaneSender,
+    lane: &'l mut Lane<'s, Hasher>,
     buf: Vec<u8>,
     pos: usize,
     len: usize,
 }
 
-impl<R: Read> BufRead for Tee<R> {
+impl<R: Read> BufRead for Tee<'_, '_, R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.pos >= self.len {
             self.len = self.inner.read(&mut self.buf)?;
@@ -356,7 +419,7 @@ impl<R: Read> BufRead for Tee<R> {
     }
 }
 
-impl<R: Read> Read for Tee<R> {
+impl<R: Read> Read for Tee<'_, '_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let avail = self.fill_buf()?;
         let n = avail.len().min(buf.len());
@@ -378,17 +441,48 @@ enum Pass {
 /// One layer's pass: this thread reads the blob once through a
 /// [`BlobMeter`], which hashes it (the digest must match, or the layer is
 /// not described, whatever else is wrong with it) and records its source
-/// for the bundle writer; the parser runs on its own thread over the same
-/// chunks.
+/// for the bundle writer. `inline`: the parser and every hash run on this
+/// thread, over each block while it is in this core's cache (the other
+/// cores read other layers); otherwise the parser and the hashing lanes run
+/// on threads of their own over the same chunks (a layer read alone).
 /// Returns the parser's result only for a layer that is the one named.
-fn read_layer(image: &SourceImage, blob: &BlobRef, pass: Pass, progress: &Progress<'_>) -> Result<LayerScan> {
+fn read_layer(
+    image: &SourceImage,
+    blob: &BlobRef,
+    pass: Pass,
+    inline: bool,
+    progress: &Progress<'_>,
+) -> Result<LayerScan> {
     let what = format!("layer {}", blob.digest);
     let comp = compression(blob)?;
     let mut raw = BlobMeter::open(image, blob, &what)?;
+    if inline {
+        let parsed = parse_layer(
+            blob,
+            comp,
+            std::io::BufReader::with_capacity(
+                INLINE_BLOCK,
+                Counted {
+                    inner: &mut raw,
+                    progress,
+                },
+            ),
+            pass,
+            inline,
+        );
+        // The blob is hashed to its end whatever the parser did (it stops
+        // at the tar's end, or at an error).
+        let mut rest = Counted {
+            inner: &mut raw,
+            progress,
+        };
+        std::io::copy(&mut rest, &mut std::io::sink()).map_err(|e| Error::io("reading", &what, e))?;
+        return finish_layer(raw, comp, parsed);
+    }
     let (tx, rx) = sync_channel::<Chunk>(DEPTH);
     let (back_tx, back_rx) = channel::<Vec<u8>>();
     std::thread::scope(|s| {
-        let parser = s.spawn(|| parse_layer(blob, comp, ChanReader::new(rx, back_tx), pass));
+        let parser = s.spawn(|| parse_layer(blob, comp, ChanReader::new(rx, back_tx), pass, false));
         let mut tx = Some(tx);
         let mut read_error = None;
         loop {
@@ -422,73 +516,93 @@ fn read_layer(image: &SourceImage, blob: &BlobRef, pass: Pass, progress: &Progre
         if let Some(e) = read_error {
             return Err(Error::io("reading", &what, e));
         }
-        // The digest of every byte read (the meter hashed them as they
-        // were read), checked before anything else about the layer.
-        let measured = raw.finish()?;
-        let mut scan = parsed?;
-        if comp == Compression::None {
-            // An uncompressed layer is its own diff_id: measured just above.
-            scan.diff_id = Some(measured.digest());
-        }
-        scan.measured = Some(measured);
-        Ok(scan)
+        finish_layer(raw, comp, parsed)
     })
+}
+
+/// The end of one layer's pass: the digest of every byte read (the meter
+/// hashed them as they were read), checked before anything else about the
+/// layer, then the parser's result.
+fn finish_layer(raw: BlobMeter, comp: Compression, parsed: Result<LayerScan>) -> Result<LayerScan> {
+    let measured = raw.finish()?;
+    let mut scan = parsed?;
+    if comp == Compression::None {
+        // An uncompressed layer is its own diff_id: measured just above.
+        scan.diff_id = Some(measured.digest());
+    }
+    scan.measured = Some(measured);
+    Ok(scan)
+}
+
+/// A reader that tells `progress` how many bytes it read.
+struct Counted<'r, 'p, R> {
+    inner: &'r mut R,
+    progress: &'r Progress<'p>,
+}
+
+impl<R: Read> Read for Counted<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.progress)(n as u64);
+        Ok(n)
+    }
 }
 
 /// The parser's side of one layer's pass: decompresses (the diff_id lane
 /// hashes what comes out), walks the tar, hashes every regular file (its
-/// SHA-1 on a lane of its own) and keeps the package databases.
-fn parse_layer(blob: &BlobRef, comp: Compression, raw: ChanReader, pass: Pass) -> Result<LayerScan> {
+/// SHA-1 on a lane of its own, or inline) and keeps the package databases.
+fn parse_layer<R: BufRead + Send>(
+    blob: &BlobRef,
+    comp: Compression,
+    raw: R,
+    pass: Pass,
+    inline: bool,
+) -> Result<LayerScan> {
     let what = format!("layer {}", blob.digest);
+    let block = if inline { INLINE_BLOCK } else { BLOCK };
     std::thread::scope(|s| {
-        let (diff_tx, diff_lane) = if comp == Compression::None {
-            (None, None)
-        } else {
-            let (tx, h) = spawn_lane::<Hasher>(s);
-            (Some(tx), Some(h))
-        };
-        let (sha1_tx, sha1_lane) = match pass {
-            Pass::Files(FileDigests::Sha256AndSha1) => {
-                let (tx, h) = spawn_lane::<Sha1Hex>(s);
-                (Some(tx), Some(h))
+        let mut diff_lane = (comp != Compression::None).then(|| Lane::<Hasher>::start(s, inline));
+        let mut sha1_lane =
+            matches!(pass, Pass::Files(FileDigests::Sha256AndSha1)).then(|| Lane::<Sha1Hex>::start(s, inline));
+        let walked = {
+            let reader: Box<dyn BufRead + Send + '_> = match (comp, diff_lane.as_mut()) {
+                (Compression::None, _) | (_, None) => Box::new(raw),
+                (Compression::Gzip, Some(lane)) => Box::new(Tee {
+                    inner: flate2::bufread::MultiGzDecoder::new(raw),
+                    lane,
+                    buf: vec![0; block],
+                    pos: 0,
+                    len: 0,
+                }),
+                (Compression::Zstd, Some(lane)) => Box::new(Tee {
+                    inner: zstd::stream::read::Decoder::with_buffer(raw)
+                        .map_err(|e| Error::malformed(&what, format!("zstd: {e}")))?,
+                    lane,
+                    buf: vec![0; block],
+                    pos: 0,
+                    len: 0,
+                }),
+            };
+            match pass {
+                Pass::DiffId => {
+                    let mut reader = reader;
+                    std::io::copy(&mut reader, &mut std::io::sink())
+                        .map(|_| (LayerScan::default(), BTreeMap::new()))
+                        .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))
+                }
+                Pass::Files(_) => walk(&what, comp, reader, sha1_lane.as_mut(), block),
             }
-            _ => (None, None),
         };
-        let reader: Box<dyn BufRead + Send> = match (comp, diff_tx) {
-            (Compression::None, _) | (_, None) => Box::new(raw),
-            (Compression::Gzip, Some(lane)) => Box::new(Tee {
-                inner: flate2::bufread::MultiGzDecoder::new(raw),
-                lane,
-                buf: vec![0; BLOCK],
-                pos: 0,
-                len: 0,
-            }),
-            (Compression::Zstd, Some(lane)) => Box::new(Tee {
-                inner: zstd::stream::read::Decoder::with_buffer(raw)
-                    .map_err(|e| Error::malformed(&what, format!("zstd: {e}")))?,
-                lane,
-                buf: vec![0; BLOCK],
-                pos: 0,
-                len: 0,
-            }),
-        };
-        let walked = match pass {
-            Pass::DiffId => {
-                let mut reader = reader;
-                std::io::copy(&mut reader, &mut std::io::sink())
-                    .map(|_| (LayerScan::default(), BTreeMap::new()))
-                    .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))
-            }
-            Pass::Files(_) => walk(&what, comp, reader, sha1_tx),
-        };
-        // The reader (and with it the diff_id lane's sender) and the SHA-1
-        // sender are gone: the lanes finish.
+        // The reader is gone: the lanes finish.
         let diff_id = match diff_lane {
-            Some(h) => Some(lane_digest(&what, h.join().ok(), 0)?),
+            Some(lane) => Some(lane_digest(&what, lane.finish(), 0)?),
             None => None,
         };
         let sha1s = match sha1_lane {
-            Some(h) => Some(h.join().map_err(|_| Error::malformed(&what, "the SHA-1 lane failed"))?),
+            Some(lane) => Some(
+                lane.finish()
+                    .ok_or_else(|| Error::malformed(&what, "the SHA-1 lane failed"))?,
+            ),
             None => None,
         };
         let (mut scan, found) = walked?;
@@ -527,8 +641,9 @@ fn lane_digest(what: &str, all: Option<Vec<Digest>>, i: usize) -> Result<Digest>
 fn walk(
     what: &str,
     comp: Compression,
-    reader: Box<dyn BufRead + Send>,
-    mut sha1: Option<LaneSender>,
+    reader: Box<dyn BufRead + Send + '_>,
+    mut sha1: Option<&mut Lane<'_, Sha1Hex>>,
+    block: usize,
 ) -> Result<(LayerScan, BTreeMap<String, Found>)> {
     let mut scan = LayerScan::default();
     let mut files: BTreeMap<String, Found> = BTreeMap::new();
@@ -536,7 +651,7 @@ fn walk(
     let entries = ar
         .entries()
         .map_err(|e| Error::malformed(what, format!("not a tar: {e}")))?;
-    let mut buf = vec![0u8; BLOCK];
+    let mut buf = vec![0u8; block];
     let mut cuts = 0usize;
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::malformed(what, format!("corrupt tar: {e}")))?;
@@ -586,14 +701,14 @@ fn walk(
                 break;
             }
             s256.update(&buf[..n]);
-            if let Some(lane) = &mut sha1 {
+            if let Some(lane) = sha1.as_deref_mut() {
                 lane.data(&buf[..n]);
             }
             if keep {
                 kept.extend_from_slice(&buf[..n]);
             }
         }
-        let sha1_slot = sha1.as_mut().map(|lane| {
+        let sha1_slot = sha1.as_deref_mut().map(|lane| {
             lane.cut();
             cuts += 1;
             cuts - 1
@@ -611,7 +726,6 @@ fn walk(
             },
         );
     }
-    drop(sha1);
     if comp != Compression::None {
         // The diff_id covers the whole uncompressed stream, past the tar's
         // end-of-archive blocks. (An uncompressed layer's diff_id is its
@@ -626,22 +740,39 @@ fn walk(
 pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
 
 /// Runs `f` on every layer, one layer per core, results in layer order.
-fn each_layer<T: Send>(image: &SourceImage, f: impl Fn(&BlobRef) -> Result<T> + Sync) -> Result<Vec<T>> {
+/// The largest layers start first (so a large layer is not left to finish
+/// alone at the end), and `f` is told whether to read its layer `inline`
+/// (its whole pass on one thread): yes unless the layer is more than its
+/// core's share of the image, which is then spread over the cores instead.
+fn each_layer<T: Send>(
+    image: &SourceImage,
+    spread: Spread,
+    f: impl Fn(&BlobRef, bool) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let layers = &image.parts.layers;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = cores.min(layers.len().max(1));
+    let total: u64 = layers.iter().map(|l| l.size).sum();
+    let mut order: Vec<usize> = (0..layers.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(layers.get(i).map_or(0, |l| l.size)));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..layers.len()).map(|_| None).collect());
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(layers.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(blob) = layers.get(i) else { break };
-                let r = f(blob);
-                if let Ok(mut v) = results.lock() {
-                    v[i] = Some(r);
+            s.spawn(|| {
+                while let Some((i, blob)) = order
+                    .get(next.fetch_add(1, Ordering::Relaxed))
+                    .and_then(|&i| Some((i, layers.get(i)?)))
+                {
+                    let inline = match spread {
+                        Spread::Auto => cores == 1 || blob.size.saturating_mul(cores as u64) <= total,
+                        Spread::OneThreadPerLayer => true,
+                        Spread::WithinLayers => false,
+                    };
+                    let r = f(blob, inline);
+                    if let Ok(mut v) = results.lock() {
+                        v[i] = Some(r);
+                    }
                 }
             });
         }
@@ -666,12 +797,12 @@ pub fn diff_ids_with(image: &SourceImage, progress: &Progress<'_>) -> Result<Lay
     // copy it without hashing it again (an uncompressed layer's diff_id is
     // its digest, measured, never assumed); a compressed one is
     // decompressed for its diff_id in the same read.
-    let layers = each_layer(image, |blob| {
+    let layers = each_layer(image, Spread::Auto, |blob, inline| {
         if blob.media_type.ends_with(".tar") {
             let measured = measure(image, blob, progress)?;
             Ok((measured.digest(), measured))
         } else {
-            let scan = read_layer(image, blob, Pass::DiffId, progress)?;
+            let scan = read_layer(image, blob, Pass::DiffId, inline, progress)?;
             let what = || Error::malformed(format!("layer {}", blob.digest), "not measured");
             Ok((scan.diff_id.ok_or_else(what)?, scan.measured.ok_or_else(what)?))
         }
@@ -709,7 +840,32 @@ pub fn scan(image: &SourceImage) -> Result<ImageContents> {
 /// Scans every layer of `image` (in parallel, each read once) and merges
 /// them, with the file digests `digests`, telling `progress` the bytes read.
 pub fn scan_with(image: &SourceImage, digests: FileDigests, progress: &Progress<'_>) -> Result<ImageContents> {
-    let results = each_layer(image, |blob| read_layer(image, blob, Pass::Files(digests), progress))?;
+    scan_spread(image, digests, Spread::Auto, progress)
+}
+
+/// How a pass spreads its work over the cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    /// One thread per layer, except a layer larger than its core's share
+    /// of the image, which is spread over the cores (what `ct pack` does).
+    Auto,
+    /// Every layer's pass on one thread.
+    OneThreadPerLayer,
+    /// Every layer's pass in stages on threads of their own.
+    WithinLayers,
+}
+
+/// [`scan_with`], spreading the work as `spread` says (the tests and the
+/// benchmark compare the ways; every way gives the same contents).
+pub fn scan_spread(
+    image: &SourceImage,
+    digests: FileDigests,
+    spread: Spread,
+    progress: &Progress<'_>,
+) -> Result<ImageContents> {
+    let results = each_layer(image, spread, |blob, inline| {
+        read_layer(image, blob, Pass::Files(digests), inline, progress)
+    })?;
     let mut diff_ids = Vec::with_capacity(results.len());
     let mut blobs = MeasuredBlobs::default();
     let mut files: BTreeMap<String, FileEntry> = BTreeMap::new();

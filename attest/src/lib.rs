@@ -17,12 +17,13 @@ pub mod spdx;
 use serde_json::{json, Value};
 
 use cerro_core::digest::Digest;
-use cerro_core::image::source::SourceImage;
+use cerro_core::image::source::{SourceImage, SourcePlatform};
+use cerro_core::image::Platform;
 use cerro_core::jcs;
 use cerro_core::manifest::PackageManifest;
 use cerro_core::pack::LayerDiffIds;
 use cerro_core::statement::STATEMENT_TYPE;
-use cerro_core::Result;
+use cerro_core::{Error, Result};
 
 pub use provenance::ImageSource;
 
@@ -59,6 +60,10 @@ pub struct AttestOptions {
     pub sbom: Option<SbomFormat>,
     /// Write SLSA provenance, describing this source.
     pub provenance: Option<ImageSource>,
+    /// The SLSA provenance predicate `ct build` wrote for this very image
+    /// (spec/build.md §5): with `provenance` set, it is signed instead of the
+    /// generic ct-pack predicate, which knows only the image it was given.
+    pub build_provenance: Option<Value>,
     /// Version of the packing tool.
     pub tool_version: String,
     /// SOURCE_DATE_EPOCH.
@@ -83,23 +88,119 @@ fn statement_around(
     predicate_type: &str,
     predicate: &[u8],
 ) -> Result<Vec<u8>> {
+    statement_with_subjects(predicate_type, predicate, &subjects_of(manifest, image, None)?)
+}
+
+/// The canonical subjects of a statement about `image`: the image, named
+/// the package; with `platform`, also that platform's manifest, named
+/// `<package>@<os>/<architecture>[/<variant>]` as in the release statement.
+fn subjects_of(
+    manifest: &PackageManifest,
+    image: &SourceImage,
+    platform: Option<(&SourceImage, &Platform)>,
+) -> Result<Vec<u8>> {
+    let name = &manifest.package.name;
+    let mut subjects = vec![json!({"name": name, "digest": {"sha256": image.manifest.digest.hex()}})];
+    if let Some((view, p)) = platform {
+        let mut at = format!("{name}@{}/{}", p.os, p.architecture);
+        if let Some(v) = &p.variant {
+            at.push('/');
+            at.push_str(v);
+        }
+        subjects.push(json!({"name": at, "digest": {"sha256": view.manifest.digest.hex()}}));
+    }
+    jcs::to_vec(&Value::Array(subjects))
+}
+
+/// The canonical in-toto statement of `predicate_type` around `predicate`
+/// (canonical bytes) for the canonical `subjects`.
+fn statement_with_subjects(predicate_type: &str, predicate: &[u8], subjects: &[u8]) -> Result<Vec<u8>> {
     let mut ty = Vec::new();
     jcs::write_str(STATEMENT_TYPE, &mut ty);
     let mut pt = Vec::new();
     jcs::write_str(predicate_type, &mut pt);
-    let subject =
-        jcs::to_vec(&json!([{"name": manifest.package.name, "digest": {"sha256": image.manifest.digest.hex()}}]))?;
     let mut out = Vec::with_capacity(predicate.len() + 512);
     jcs::write_object(
         &[
             ("_type", &ty),
             ("predicate", predicate),
             ("predicateType", &pt),
-            ("subject", &subject),
+            ("subject", subjects),
         ],
         &mut out,
     )?;
     Ok(out)
+}
+
+/// One image's (or one platform's) pass over its layers: its SBOM, pushed
+/// onto `out`, if one is asked for, and its diff_ids. `platform`: the
+/// multi-platform image and the platform `image` is a view of; its SBOM is
+/// then `attestations/sbom-<os>-<architecture>[-<variant>].dsse.json`,
+/// whose subjects are the index (the bundle's image) and this platform's
+/// manifest, which the document describes.
+fn attest_layers(
+    manifest: &PackageManifest,
+    image: &SourceImage,
+    opts: &AttestOptions,
+    progress: &layers::Progress<'_>,
+    platform: Option<(&SourceImage, &SourcePlatform)>,
+    out: &mut Vec<(String, Vec<u8>)>,
+) -> Result<LayerDiffIds> {
+    let Some(format) = opts.sbom else {
+        return layers::diff_ids_with(image, progress);
+    };
+    // SPDX 2.3 requires every file's SHA-1; CycloneDX does not.
+    let digests = match format {
+        SbomFormat::Spdx => layers::FileDigests::Sha256AndSha1,
+        SbomFormat::CycloneDx => layers::FileDigests::Sha256,
+    };
+    let contents = layers::scan_with(image, digests, progress)?;
+    let subject = SbomSubject {
+        name: &manifest.package.name,
+        version: &manifest.package.version,
+        image: image.manifest.digest,
+        time: opts.time,
+        tool_version: &opts.tool_version,
+    };
+    let (predicate_type, predicate) = match format {
+        SbomFormat::Spdx => (SPDX_DOCUMENT, spdx::canonical(&subject, &contents)?),
+        SbomFormat::CycloneDx => (CYCLONEDX_BOM, jcs::to_vec(&cyclonedx::bom(&subject, &contents))?),
+    };
+    let (path, subjects) = match platform {
+        None => (SBOM_PATH.to_owned(), subjects_of(manifest, image, None)?),
+        Some((index, p)) => (
+            platform_sbom_path(&p.platform)?,
+            subjects_of(manifest, index, Some((image, &p.platform)))?,
+        ),
+    };
+    out.push((path, statement_with_subjects(predicate_type, &predicate, &subjects)?));
+    Ok(contents.diff_ids)
+}
+
+/// `attestations/sbom-<os>-<architecture>[-<variant>].dsse.json`: the
+/// member name of one platform's SBOM (spec/bundle-format.md §3.2 names:
+/// lowercase letters, digits and `-`; any other platform is refused).
+pub fn platform_sbom_path(p: &Platform) -> Result<String> {
+    let mut name = format!("sbom-{}-{}", p.os, p.architecture);
+    if let Some(v) = &p.variant {
+        name.push('-');
+        name.push_str(v);
+    }
+    let ok = name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        return Err(Error::malformed(
+            "image index",
+            format!(
+                "platform {}/{} cannot name an SBOM member ({name:?}: lowercase letters, digits and '-', at most 64)",
+                cerro_core::text::printable(&p.os),
+                cerro_core::text::printable(&p.architecture)
+            ),
+        ));
+    }
+    Ok(format!("attestations/{name}.dsse.json"))
 }
 
 /// What `ct pack` signs besides the release: the statements, and the
@@ -128,39 +229,35 @@ pub fn statements_with(
 ) -> Result<Attested> {
     let mut out = Vec::new();
     if let Some(src) = &opts.provenance {
-        let p = provenance::predicate(manifest, image, src, &opts.tool_version, opts.time);
+        let p = match &opts.build_provenance {
+            Some(built) => built.clone(),
+            None => provenance::predicate(manifest, image, src, &opts.tool_version, opts.time),
+        };
         out.push((
             PROVENANCE_PATH.to_owned(),
             statement(manifest, image, SLSA_PROVENANCE_V1, p)?,
         ));
     }
-    let diff_ids = match opts.sbom {
-        Some(format) => {
-            // SPDX 2.3 requires every file's SHA-1; CycloneDX does not.
-            let digests = match format {
-                SbomFormat::Spdx => layers::FileDigests::Sha256AndSha1,
-                SbomFormat::CycloneDx => layers::FileDigests::Sha256,
-            };
-            let contents = layers::scan_with(image, digests, progress)?;
-            let subject = SbomSubject {
-                name: &manifest.package.name,
-                version: &manifest.package.version,
-                image: image.manifest.digest,
-                time: opts.time,
-                tool_version: &opts.tool_version,
-            };
-            let st = match format {
-                SbomFormat::Spdx => {
-                    statement_around(manifest, image, SPDX_DOCUMENT, &spdx::canonical(&subject, &contents)?)?
-                }
-                SbomFormat::CycloneDx => {
-                    statement(manifest, image, CYCLONEDX_BOM, cyclonedx::bom(&subject, &contents))?
-                }
-            };
-            out.push((SBOM_PATH.to_owned(), st));
-            contents.diff_ids
+    let diff_ids = if image.platforms.is_empty() {
+        attest_layers(manifest, image, opts, progress, None, &mut out)?
+    } else {
+        // A multi-platform image: each platform's layers are read once, for
+        // its diff_ids (which the release statement binds) and its own SBOM.
+        let mut each = Vec::with_capacity(image.platforms.len());
+        for (i, p) in image.platforms.iter().enumerate() {
+            let view = image
+                .platform_image(i)
+                .ok_or_else(|| Error::malformed("image index", format!("no platform {i}")))?;
+            each.push(attest_layers(
+                manifest,
+                &view,
+                opts,
+                progress,
+                Some((image, p)),
+                &mut out,
+            )?);
         }
-        None => layers::diff_ids_with(image, progress)?,
+        LayerDiffIds::of_platforms(each)
     };
     Ok(Attested {
         statements: out,

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use cerro_attest::layers::{diff_ids, scan, scan_with, FileDigests};
+use cerro_attest::layers::{diff_ids, scan, scan_spread, scan_with, FileDigests, Spread};
 use cerro_attest::packages::PackageKind;
 use cerro_core::digest::Digest;
 use cerro_core::image::layout::{basic_config, LayoutBuilder};
@@ -102,6 +102,13 @@ fn a_layer_that_does_not_match_its_digest_is_not_described() {
     std::fs::write(&blob, bytes).unwrap();
     let err = scan(&image).unwrap_err();
     assert!(matches!(err, cerro_core::Error::DigestMismatch { .. }), "{err}");
+    for spread in [Spread::OneThreadPerLayer, Spread::WithinLayers] {
+        let err = scan_spread(&image, FileDigests::Sha256AndSha1, spread, &|_| {}).unwrap_err();
+        assert!(
+            matches!(err, cerro_core::Error::DigestMismatch { .. }),
+            "{spread:?}: {err}"
+        );
+    }
 }
 
 fn sha1_hex(data: &[u8]) -> String {
@@ -158,6 +165,13 @@ fn one_pass_digests_agree_with_direct_hashing_across_chunks_batches_and_compress
     let image = SourceImage::open(&format!("oci:{}", dir.path().display())).unwrap();
 
     let c = scan(&image).unwrap();
+    // Every way of spreading the pass over the cores gives the same contents.
+    for spread in [Spread::OneThreadPerLayer, Spread::WithinLayers] {
+        let other = scan_spread(&image, FileDigests::Sha256AndSha1, spread, &|_| {}).unwrap();
+        assert_eq!(other.files, c.files, "{spread:?}");
+        assert_eq!(other.diff_ids, c.diff_ids, "{spread:?}");
+        assert_eq!(other.packages, c.packages, "{spread:?}");
+    }
     let expected_ids = vec![Digest::of(&plain), Digest::of(&gz_tar), Digest::of(&zst_tar)];
     assert_eq!(c.diff_ids, LayerDiffIds::measured(expected_ids.clone()));
     assert_eq!(diff_ids(&image).unwrap(), LayerDiffIds::measured(expected_ids));
@@ -214,7 +228,12 @@ fn a_compressed_layer_that_does_not_match_its_digest_is_not_described() {
     // The gzip header's mtime: the stream still decompresses to the same tar.
     bytes[4] ^= 1;
     std::fs::write(&blob, bytes).unwrap();
-    for err in [scan(&image).unwrap_err(), diff_ids(&image).unwrap_err()] {
+    for err in [
+        scan(&image).unwrap_err(),
+        diff_ids(&image).unwrap_err(),
+        scan_spread(&image, FileDigests::Sha256AndSha1, Spread::OneThreadPerLayer, &|_| {}).unwrap_err(),
+        scan_spread(&image, FileDigests::Sha256AndSha1, Spread::WithinLayers, &|_| {}).unwrap_err(),
+    ] {
         assert!(matches!(err, cerro_core::Error::DigestMismatch { .. }), "{err}");
     }
 }

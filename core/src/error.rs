@@ -193,11 +193,21 @@ pub enum Kind {
     TlogSplitView,
     /// [`Error::PlatformNotAttested`].
     PlatformNotAttested,
+    /// `cerro_pkcs11::Error::Uri`: a PKCS#11 URI (RFC 7512) that cannot be used.
+    TokenUri,
+    /// `cerro_pkcs11::Error::Module`: the PKCS#11 module cannot be loaded or initialised.
+    TokenModule,
+    /// `cerro_pkcs11::Error::Pin`: no PIN, or the token refused it (wrong, locked).
+    TokenPin,
+    /// `cerro_pkcs11::Error::NotFound`: no such token or key object (or more than one).
+    TokenObject,
+    /// [`Error::TokenRefused`]: the token refused an operation on a key it holds.
+    TokenRefused,
 }
 
 impl Kind {
     /// Every kind, in declaration order (for the exhaustive test and `ct man exit-codes`).
-    pub const ALL: [Kind; 58] = [
+    pub const ALL: [Kind; 63] = [
         Kind::Io,
         Kind::DigestMismatch,
         Kind::SizeMismatch,
@@ -256,6 +266,11 @@ impl Kind {
         Kind::RevocationStale,
         Kind::TlogSplitView,
         Kind::PlatformNotAttested,
+        Kind::TokenUri,
+        Kind::TokenModule,
+        Kind::TokenPin,
+        Kind::TokenObject,
+        Kind::TokenRefused,
     ];
 
     /// THE table: the kind's stable snake_case name, its documented exit
@@ -323,6 +338,11 @@ impl Kind {
             Kind::RevocationStale => ("revocation_stale", X::Revoked, "revocation_stale"),
             Kind::TlogSplitView => ("tlog_split_view", X::Transparency, "tlog_split_view"),
             Kind::PlatformNotAttested => ("platform_not_attested", X::MissingAttestation, "platform_not_attested"),
+            Kind::TokenUri => ("token_uri", X::Config, "config"),
+            Kind::TokenModule => ("token_module", X::Config, "config"),
+            Kind::TokenPin => ("token_pin", X::Config, "config"),
+            Kind::TokenObject => ("token_object", X::Config, "config"),
+            Kind::TokenRefused => ("token_refused", X::Config, "config"),
         }
     }
 
@@ -715,6 +735,22 @@ pub enum Error {
     #[error("platform not attested: {0}")]
     PlatformNotAttested(String),
 
+    /// A PKCS#11 token refused an operation on a key it holds (signing,
+    /// generating, reading an attribute), or answered with something that
+    /// is not what was asked (a signature that does not verify under the
+    /// key's public half). Raised by `cerro-pkcs11` (signing goes through
+    /// [`crate::key::KeySigner`], whose errors are this crate's); this
+    /// crate itself loads no module.
+    #[error("PKCS#11 token {token:?} refused {op}: {reason}")]
+    TokenRefused {
+        /// The token's label.
+        token: String,
+        /// What was asked ("signing with key \"release\"", …).
+        op: String,
+        /// The token's answer (its CKR_ code) or what was wrong with it.
+        reason: String,
+    },
+
     /// A registry could not be reached, or answered with an error (its
     /// message is kept). Raised by front ends (`cerro-registry`): this crate
     /// itself does no network I/O.
@@ -790,6 +826,7 @@ impl Error {
             Error::RevocationStale { .. } => Kind::RevocationStale,
             Error::TlogSplitView { .. } => Kind::TlogSplitView,
             Error::PlatformNotAttested(_) => Kind::PlatformNotAttested,
+            Error::TokenRefused { .. } => Kind::TokenRefused,
         }
     }
 
@@ -915,6 +952,11 @@ mod tests {
                 Kind::RevocationStale => 55,
                 Kind::TlogSplitView => 56,
                 Kind::PlatformNotAttested => 57,
+                Kind::TokenUri => 58,
+                Kind::TokenModule => 59,
+                Kind::TokenPin => 60,
+                Kind::TokenObject => 61,
+                Kind::TokenRefused => 62,
             };
             assert_eq!(Kind::ALL[index], k);
             let (name, code, check) = k.row();
@@ -1128,6 +1170,11 @@ mod tests {
                 version: 1,
             },
             Error::RevocationStale { reason: "r".into() },
+            Error::TokenRefused {
+                token: "t".into(),
+                op: "signing".into(),
+                reason: "r".into(),
+            },
         ];
         let kinds: std::collections::BTreeSet<Kind> = all.iter().map(Error::kind).collect();
         assert_eq!(kinds.len(), all.len(), "two variants share a kind");

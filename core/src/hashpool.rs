@@ -23,6 +23,10 @@ use crate::digest::{Digest, Hasher};
 pub const CHUNK: usize = 1 << 20;
 const QUEUE_DEPTH: usize = 8;
 
+/// Bytes read per positioned read before they are hashed: small enough to
+/// be hashed while still in the core's cache.
+const READ: usize = 128 << 10;
+
 /// Where a job's bytes are copied after hashing.
 pub type Sink = Box<dyn Write + Send>;
 
@@ -270,10 +274,10 @@ fn worker(rx: Receiver<Msg>, queued: &AtomicU64, recycled: &Mutex<Vec<Vec<u8>>>)
             }
             Msg::Span { id, file, offset, len } => {
                 if let Some(r) = running.iter_mut().find(|r| r.id == id) {
-                    let buf = span_buf.get_or_insert_with(|| vec![0u8; CHUNK]);
+                    let buf = span_buf.get_or_insert_with(|| vec![0u8; READ]);
                     let mut done = 0u64;
                     while done < len && r.read_error.is_none() {
-                        let n = (len - done).min(CHUNK as u64) as usize;
+                        let n = (len - done).min(READ as u64) as usize;
                         match file.read_exact_at(&mut buf[..n], offset + done) {
                             Ok(()) => r.hasher.update(&buf[..n]),
                             Err(e) => r.read_error = Some(e),
@@ -310,11 +314,11 @@ fn worker(rx: Receiver<Msg>, queued: &AtomicU64, recycled: &Mutex<Vec<Vec<u8>>>)
 
 fn hash_region(file: &File, offset: u64, size: u64, mut sink: Option<Sink>, queued: &AtomicU64) -> JobOutcome {
     let mut hasher = Hasher::new();
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; READ];
     let (mut sink_error, mut read_error) = (None, None);
     let mut done = 0u64;
     while done < size {
-        let want = (size - done).min(CHUNK as u64) as usize;
+        let want = (size - done).min(READ as u64) as usize;
         if let Err(e) = file.read_exact_at(&mut buf[..want], offset + done) {
             read_error = Some(e);
             break;

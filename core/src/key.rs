@@ -281,14 +281,17 @@ impl From<p256::ecdsa::SigningKey> for SecretKey {
     }
 }
 
-/// Something that signs DSSE envelopes: either algorithm's own signing key
-/// or a [`SecretKey`] (so tests and callers holding one type need no
-/// conversion).
+/// Something that signs DSSE envelopes: either algorithm's own signing key,
+/// a [`SecretKey`] (so tests and callers holding one type need no
+/// conversion), or a key held elsewhere (`cerro-pkcs11`'s token signer).
 pub trait KeySigner {
     /// The public half.
     fn public_key(&self) -> PublicKey;
     /// The signature of `message` in the DSSE encoding of its algorithm
-    /// (spec/bundle-format.md §4.3): deterministic.
+    /// (spec/bundle-format.md §4.3): Ed25519's 64 bytes, or ECDSA P-256 as
+    /// strict DER with low S. Deterministic for this crate's keys; a
+    /// token's ECDSA draws a random nonce (spec/interop.md §2.9), so only
+    /// the signed bytes, not the signature, repeat.
     fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>>;
 }
 

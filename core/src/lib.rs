@@ -13,6 +13,7 @@
 pub mod bundle;
 pub mod capabilities;
 pub mod clock;
+pub mod cosign_signature;
 pub mod digest;
 pub mod dsse;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod naming;
 pub mod pack;
 pub mod policy_interface;
 pub mod precheck;
+pub mod rebuild;
 pub mod statement;
 #[cfg(feature = "test-util")]
 pub mod testing;

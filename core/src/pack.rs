@@ -304,6 +304,14 @@ pub(crate) struct Vouched {
     identity: SourceIdentity,
 }
 
+impl Vouched {
+    /// Where the blob starts in its source file (a blob of an archive
+    /// starts inside it).
+    pub(crate) fn offset(&self) -> u64 {
+        self.identity.offset
+    }
+}
+
 /// Blobs whose digests one pack has measured from the bytes it read, each
 /// with the identity of the source it read them from. Built only from
 /// [`BlobMeter::finish`], which hashes every byte it hands out and checks
@@ -598,6 +606,7 @@ impl<K: KeySigner> PackRequest<'_, K> {
                 attestations,
                 selinux: self.selinux.to_vec(),
                 transparency: Vec::new(),
+                rebuilds: Vec::new(),
                 image,
                 mtime: self.mtime,
             },
@@ -669,6 +678,9 @@ fn cosign_into(bundle: &Bundle, path: &Path, key: &impl KeySigner, out: Target<'
         // The release envelope changed: the logs hold the old one's entry,
         // so its proofs would refuse (exit 6). Submit the new one again.
         transparency: Vec::new(),
+        // Each binds the release statement (the payload), which co-signing
+        // does not change: they stay valid and are kept.
+        rebuilds: bundle.rebuilds.clone(),
         image: &image,
         mtime: bundle.mtime,
     })

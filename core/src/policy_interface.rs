@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::bundle::Bundle;
 use crate::statement::ReleaseStatement;
 use crate::tlog::VerifiedTlogProof;
-use crate::trust::{Fingerprint, TallyTime, TrustStore};
+use crate::trust::{Fingerprint, Tally, TallyTime, TrustStore};
 
 /// What a policy sees.
 #[derive(Debug)]
@@ -39,6 +39,15 @@ pub struct PolicyInput<'a> {
     /// [`crate::verify::time_quorum`]), `None` without one. The verifier's
     /// tally judged key expiry at it; a policy's rules use the same value.
     pub existed_by: Option<u64>,
+    /// Signers of the bundle's rebuild attestations (`rebuilds/`,
+    /// [`crate::rebuild`]): each either verified (signature by a known key,
+    /// statement about this release), or by a key the store does not know
+    /// (not checked). Those that failed are left out, as invalid release
+    /// signatures are. Count them only through [`TrustStore::tally`].
+    pub rebuilders: &'a [Fingerprint],
+    /// Why each rebuild attestation left out of `rebuilders` failed, one
+    /// line each (for the policy's message).
+    pub rebuild_failures: &'a [String],
 }
 
 impl PolicyInput<'_> {
@@ -88,6 +97,14 @@ pub trait Policy {
     /// ([`crate::verify::time_quorum`]).
     fn log_quorum(&self) -> usize {
         0
+    }
+
+    /// The policy's count of `input.rebuilders` (through
+    /// [`TrustStore::tally`]), when it has a rule that counts rebuilds
+    /// (`require_attestations.rebuilt_by`): what `ct explain` shows for each
+    /// rebuild attestation. `evaluate` decides; this only reports.
+    fn rebuild_tally(&self, _input: &PolicyInput<'_>) -> Option<Tally> {
+        None
     }
 }
 

@@ -38,12 +38,22 @@
 //! 5. every other attestation is a canonical in-toto statement about this
 //!    image (10); it is trusted through the release statement that binds
 //!    it, not through signatures of its own;
+//!    5b. a cosign signature evidence statement
+//!    ([`crate::cosign_signature`]) verifies again from the bytes it
+//!    records (1, 2, 3 or 10);
 //! 6. (the proofs were verified after step 1)
 //!    with a signed trust root installed, at least its quorum of distinct
 //!    logs, each with its quorum of witness cosignatures, proved it (4,
 //!    rule `trust_root.quorum`; spec/trust-store.md §9.3);
-//! 7. the deployment policy allows it (4), given the verified proofs and
-//!    the same trusted time.
+//! 7. every rebuild attestation (`rebuilds/`, [`crate::rebuild`]) by a key
+//!    the trust store knows has its signature checked and, if it verifies,
+//!    its statement checked against this release; one that fails is
+//!    reported and not counted (anyone can add or break one: it must not
+//!    make a valid bundle unverifiable), one by an unknown key is not
+//!    checked. None refuses the bundle here;
+//! 8. the deployment policy allows it (4), given the verified proofs, the
+//!    same trusted time and the rebuilders whose attestation verified
+//!    (counted by `require_attestations.rebuilt_by`).
 //!
 //! Blob digests were already checked while the bundle was read.
 
@@ -162,6 +172,13 @@ pub struct Report {
     /// Each transparency-log proof the bundle carries, in member order,
     /// and what became of it (filled when the proofs are checked).
     pub transparency: Vec<LogProofReport>,
+    /// cosign signature evidence the bundle carries, each checked again
+    /// offline (spec/attestations.md §5).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cosign: Vec<crate::cosign_signature::EvidenceInfo>,
+    /// Each rebuild attestation the bundle carries, in member order, and
+    /// what became of it (filled once the release statement verified).
+    pub rebuilds: Vec<RebuildReport>,
     /// The policy's decision, if the policy was reached.
     pub policy: Option<PolicyDecision>,
     /// True when every check passed.
@@ -199,6 +216,47 @@ pub struct WitnessReport {
     pub name: String,
     /// When it cosigned, by its own clock (POSIX seconds).
     pub timestamp: u64,
+}
+
+/// One rebuild attestation as `ct explain` lists it. Verifier and time are
+/// the rebuilder's word, shown only when its signature and statement
+/// verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuildReport {
+    /// The member path.
+    pub path: String,
+    /// The signer's fingerprint (its name).
+    pub fingerprint: String,
+    /// The signer's local key id, when the trust store knows it.
+    pub key_id: Option<String>,
+    /// What became of it.
+    pub status: RebuildStatus,
+    /// Why it failed (`status` `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `verifier.id` (verified only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<String>,
+    /// `timeVerified`, unix seconds (verified only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_verified: Option<u64>,
+    /// The verdict of the policy's `require_attestations.rebuilt_by` count
+    /// on this signer (absent when no policy rule counts rebuilds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<SignerVerdict>,
+}
+
+/// See [`RebuildReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RebuildStatus {
+    /// Signed by a known key, about this release: handed to the policy.
+    Verified,
+    /// By a key the trust store does not know: not checked, cannot count.
+    UnknownKey,
+    /// By a known key, and its signature or statement does not verify for
+    /// this release: not counted.
+    Failed,
 }
 
 /// See [`LogProofReport`].
@@ -358,6 +416,8 @@ fn decide(
         signers: Vec::new(),
         invalid_signatures: Vec::new(),
         transparency: Vec::new(),
+        cosign: Vec::new(),
+        rebuilds: Vec::new(),
         policy: None,
         valid: false,
         exit_code: 0,
@@ -389,6 +449,15 @@ fn decide(
                 .collect();
             if !logged.is_empty() {
                 report.message = format!("{}, logged in {}", report.message, logged.join(", "));
+            }
+            let rebuilt: Vec<&str> = report
+                .rebuilds
+                .iter()
+                .filter(|r| r.status == RebuildStatus::Verified)
+                .filter_map(|r| r.key_id.as_deref())
+                .collect();
+            if !rebuilt.is_empty() {
+                report.message = format!("{}, rebuilt by {}", report.message, rebuilt.join(", "));
             }
             Ok(report)
         }
@@ -706,13 +775,41 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
                 att.path, st.predicate_type
             ),
         );
+        // 5b. cosign signature evidence: checked again from its bytes.
+        if st.predicate_type == crate::cosign_signature::EVIDENCE_PREDICATE {
+            let info = crate::cosign_signature::recheck(&att.path, &att.envelope.payload, &bundle.image.digest)
+                .inspect_err(|e| push(&mut report.checks, "cosign signature evidence", false, e.to_string()))?;
+            push(
+                &mut report.checks,
+                "cosign signature evidence",
+                true,
+                format!(
+                    "{}: the {} signature {} ({}) verifies again with {} key {} and names this image (packed from {}); \
+                     that key is the one the packer passed (--cosign-key), trusted only through the release signers' endorsement",
+                    att.path,
+                    info.layout.describe(),
+                    info.manifest,
+                    serde_json::to_value(info.scheme)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    info.algorithm,
+                    info.key_id,
+                    info.reference
+                ),
+            );
+            report.cosign.push(info);
+        }
     }
 
     // 6b. The trust root's quorum over the proofs verified above.
     check_root_quorum(trust, &logs, &mut report.checks)?;
 
-    // 7. Policy.
-    let decision = policy.evaluate(&PolicyInput {
+    // 7. Rebuild attestations: checked, never refusing here.
+    let (rebuilders, rebuild_failures) = check_rebuilds(bundle, trust, report);
+
+    // 8. Policy.
+    let input = PolicyInput {
         bundle,
         statement: &statement,
         signers: &signers,
@@ -720,7 +817,15 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         now,
         logs: &logs,
         existed_by,
-    });
+        rebuilders: &rebuilders,
+        rebuild_failures: &rebuild_failures,
+    };
+    let decision = policy.evaluate(&input);
+    if let Some(tally) = policy.rebuild_tally(&input) {
+        for r in &mut report.rebuilds {
+            r.policy = tally.verdicts.iter().find(|v| v.fingerprint == r.fingerprint).cloned();
+        }
+    }
     report.policy = Some(decision.clone());
     push(
         &mut report.checks,
@@ -735,6 +840,92 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
         });
     }
     Ok(())
+}
+
+/// Step 7 (spec/bundle-format.md §9.2, B1-B3): each rebuild attestation.
+/// By a key the trust store does not know: not checked (anyone can add
+/// one), handed to the policy so that its tally says "unknown". By a known
+/// key (revoked or not: the tally judges that): its signature over the
+/// PAE, then, only if it verified, its statement ([`crate::rebuild::check_summary`]).
+/// One that fails is reported and left out, as an invalid signature on the
+/// release is: a rebuild anyone can break or move must not make a valid
+/// bundle unverifiable; a policy that needs it refuses. Returns the
+/// fingerprints the policy's tally sees and a reason for each left out.
+fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (Vec<Fingerprint>, Vec<String>) {
+    let mut counted = Vec::with_capacity(bundle.rebuilds.len());
+    let mut failures = Vec::new();
+    for r in &bundle.rebuilds {
+        let key = trust.by_fingerprint(&r.signer);
+        let mut line = RebuildReport {
+            path: r.path.clone(),
+            fingerprint: r.signer.to_hex(),
+            key_id: key.map(|k| k.id.clone()),
+            status: RebuildStatus::UnknownKey,
+            reason: None,
+            verifier: None,
+            time_verified: None,
+            policy: None,
+        };
+        let Some(key) = key else {
+            push(
+                &mut report.checks,
+                "rebuild",
+                true,
+                format!("{}: key {} is not in the trust store: not checked", r.path, r.signer),
+            );
+            counted.push(r.signer);
+            report.rebuilds.push(line);
+            continue;
+        };
+        let outcome = r
+            .envelope
+            .signatures
+            .first()
+            .ok_or_else(|| "no signature".to_owned())
+            .and_then(|sig| {
+                key.public.verify(&r.envelope.pae(), &sig.sig).map_err(|why| {
+                    format!(
+                        "{} signature by {} {why}",
+                        key.public.algorithm().display_name(),
+                        key.id
+                    )
+                })
+            })
+            .and_then(|()| crate::rebuild::check_summary(bundle, r));
+        match outcome {
+            Ok(claim) => {
+                push(
+                    &mut report.checks,
+                    "rebuild",
+                    true,
+                    format!(
+                        "{}: {} rebuilt this release and got the same config and layers ({}, {})",
+                        r.path,
+                        key.id,
+                        claim.verifier,
+                        crate::timestamp::format_rfc3339(claim.time_verified)
+                    ),
+                );
+                line.status = RebuildStatus::Verified;
+                line.verifier = Some(claim.verifier);
+                line.time_verified = Some(claim.time_verified);
+                counted.push(r.signer);
+            }
+            Err(why) => {
+                push(
+                    &mut report.checks,
+                    "rebuild",
+                    false,
+                    format!("{}: {}: {why}: not counted", r.path, key.id),
+                );
+                failures.push(format!("{} ({}): {why}", r.path, key.id));
+                line.status = RebuildStatus::Failed;
+                line.reason = Some(why);
+            }
+        }
+        report.rebuilds.push(line);
+    }
+    (counted, failures)
 }
 
 /// Step 1b (spec/trust-store.md §10.3): the revocation list in force must
@@ -1057,6 +1248,7 @@ pub fn check_binding(bundle: &Bundle, statement: &ReleaseStatement) -> Result<()
             !m.path.starts_with(BLOB_PREFIX)
                 && !m.path.starts_with(ATTESTATIONS_PREFIX)
                 && !m.path.starts_with(TRANSPARENCY_PREFIX)
+                && !m.path.starts_with(crate::rebuild::REBUILDS_PREFIX)
         })
         .map(|m| (m.path.as_str(), m.digest))
         .collect();

@@ -222,6 +222,7 @@ impl Fixture {
                 attestations,
                 selinux: Vec::new(),
                 transparency: Vec::new(),
+                rebuilds: Vec::new(),
                 image: &self.image,
                 mtime: MTIME,
             },
@@ -502,7 +503,7 @@ fn tar_attacks(fx: &Fixture) -> Vec<Attack> {
 
     let manifest_member = &members[0];
     let pad = manifest_member.data_pos + manifest_member.data.len();
-    assert!(pad % 512 != 0, "manifest.toml fills its last block");
+    assert!(!pad.is_multiple_of(512), "manifest.toml fills its last block");
     let mut padded = unsigned.clone();
     padded[pad] = b'!';
     out.push(attack(

@@ -175,6 +175,7 @@ impl Fixture {
                 attestations,
                 selinux: Vec::new(),
                 transparency: Vec::new(),
+                rebuilds: Vec::new(),
                 image: &self.image,
                 mtime: MTIME,
             },
@@ -964,6 +965,11 @@ fn skeleton_of(fx: &Fixture, packed: &Bundle) -> bundle::Skeleton {
             .transparency
             .iter()
             .map(|p| (p.path.clone(), p.proof.to_bytes()))
+            .collect(),
+        rebuilds: packed
+            .rebuilds
+            .iter()
+            .map(|r| (r.path.clone(), r.to_bytes().unwrap()))
             .collect(),
         image: fx.image.manifest.clone(),
         reference: fx.image.reference.clone(),

@@ -88,6 +88,7 @@ fn with_release_signatures(
             attestations,
             selinux: Vec::new(),
             transparency: Vec::new(),
+            rebuilds: Vec::new(),
             image: img,
             mtime: 1_700_000_000,
         },

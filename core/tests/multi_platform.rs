@@ -223,6 +223,7 @@ fn resign(bytes: &[u8], dir: &Path, edit: impl Fn(&mut serde_json::Value)) -> Ve
             attestations: vec![(RELEASE_ATTESTATION.to_owned(), env.to_bytes().unwrap())],
             selinux: Vec::new(),
             transparency: Vec::new(),
+            rebuilds: Vec::new(),
             image: &image,
             mtime: 0,
         },

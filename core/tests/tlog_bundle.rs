@@ -91,6 +91,7 @@ fn write(fx: &Fx, proofs: Vec<TlogProof>) -> Result<Vec<u8>, Error> {
                 .collect(),
             selinux: Vec::new(),
             transparency: proofs,
+            rebuilds: Vec::new(),
             image: &fx.image,
             mtime: MTIME,
         },
@@ -438,6 +439,7 @@ fn an_assembled_bundle_keeps_its_proofs_byte_for_byte() {
             .rev()
             .map(|p| (p.path.clone(), p.proof.to_bytes()))
             .collect(),
+        rebuilds: Vec::new(),
         image: fx.image.manifest.clone(),
         reference: fx.image.reference.clone(),
         manifest_bytes: fx.image.manifest_bytes.clone(),

@@ -125,6 +125,7 @@ impl Fx {
                     .collect(),
                 selinux: Vec::new(),
                 transparency: proofs.into_iter().collect(),
+                rebuilds: Vec::new(),
                 image: &self.image,
                 mtime: MTIME,
             },

@@ -37,6 +37,11 @@ pub enum Command {
         /// Key type: ed25519 (the default) or ecdsa-p256 (ECDSA P-256 with SHA-256, cosign's key type).
         #[arg(long = "type", value_name = "TYPE", default_value = "ed25519", value_parser = ["ed25519", "ecdsa-p256"])]
         key_type: String,
+        /// Generate the key pair on this PKCS#11 token instead of in a file, non-extractable:
+        /// pkcs11:token=LABEL;object=NAME?module-path=/…/module.so&pin-source=file:PINFILE
+        /// (the PIN from pin-source or $CERRO_PKCS11_PIN, never the command line).
+        #[arg(long, value_name = "URI", conflicts_with = "encrypt")]
+        pkcs11: Option<String>,
     },
     /// Manage keys and trust levels.
     #[command(subcommand)]
@@ -48,8 +53,9 @@ pub enum Command {
         /// Bundle to write.
         #[arg(short, long)]
         output: PathBuf,
-        /// Signing key id (repeat for co-signers).
-        #[arg(long = "key", required = true)]
+        /// Signing key (repeat for co-signers): a key id (its key file or the PKCS#11 token it was
+        /// generated on or imported from), or a PKCS#11 URI (pkcs11:token=…;object=…?module-path=…).
+        #[arg(long = "key", value_name = "KEY", required = true)]
         keys: Vec<String>,
         /// Package manifest (TOML); without it a minimal one is derived from the image name.
         #[arg(long)]
@@ -78,6 +84,12 @@ pub enum Command {
         /// `ct log submit --witness` does (URL=VKEY; repeat for each witness).
         #[arg(long = "witness", value_name = "URL=VKEY", requires = "logs")]
         witnesses: Vec<String>,
+        /// For docker://REF: refuse the image unless a cosign signature of it (a Sigstore bundle
+        /// referrer or the legacy sha256-<hex>.sig tag) verifies with this public key (PEM, such
+        /// as cosign.pub), and carry that signature in the bundle as evidence ct verify checks
+        /// again offline.
+        #[arg(long, value_name = "K.pub")]
+        cosign_key: Option<PathBuf>,
     },
     /// Per-container SELinux policy modules generated from [capabilities].
     #[command(subcommand)]
@@ -89,6 +101,10 @@ pub enum Command {
         /// Deployment policy (JSON).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// A multi-platform bundle's platform whose SBOM to print
+        /// (`os/arch[/variant]`, e.g. `linux/arm64/v8`); default: this host's.
+        #[arg(long)]
+        platform: Option<String>,
     },
     /// Verify a bundle and file it in the bundle store (where the shim and the hook look);
     /// with --into, also import its image into podman or containerd.
@@ -167,8 +183,9 @@ pub enum Command {
         reference: String,
         #[command(flatten)]
         registry: RegistryArgs,
-        /// Also sign the image as cosign sign does, with this ECDSA P-256 key (a Sigstore bundle
-        /// referrer `cosign verify --key` accepts). Repeat for several keys.
+        /// Also sign the image as cosign sign does, so that `cosign verify --key` accepts it: an
+        /// ECDSA P-256 key as a Sigstore bundle referrer, an Ed25519 key in the legacy
+        /// sha256-<hex>.sig tag. Repeat for several keys.
         #[arg(long = "sign", value_name = "KEY")]
         sign: Vec<String>,
     },
@@ -201,9 +218,35 @@ pub enum Command {
     Sign {
         /// The bundle.
         file: PathBuf,
-        /// Signing key id.
+        /// Signing key: a key id (its key file or PKCS#11 token) or a PKCS#11 URI.
         #[arg(long)]
         key: String,
+    },
+    /// Compare an image you rebuilt with a verified bundle's (config and every layer); on a match,
+    /// sign a rebuild attestation (a SLSA verification summary bound to this release) and add it
+    /// to the bundle; on a mismatch, exit 1 naming the differing layers and files.
+    Rebuild {
+        /// The bundle (verified against the trust store first; --policy adds a policy).
+        bundle: PathBuf,
+        /// The image you rebuilt: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE.
+        #[arg(long, value_name = "IMAGE", conflicts_with = "sources")]
+        compare: Option<String>,
+        /// Rebuild with ct build from these source files (what the bundle's manifest names by
+        /// digest, e.g. ct import's --download-dir), then compare.
+        #[arg(long, value_name = "DIR")]
+        sources: Option<PathBuf>,
+        /// Signing key id of the rebuilder.
+        #[arg(long)]
+        key: String,
+        /// Write the bundle with the rebuild attestation here instead of replacing BUNDLE.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The attestation's verifier.id: a URI naming the rebuilder (the key is what counts).
+        #[arg(long, value_name = "URI", default_value = cerro_core::rebuild::DEFAULT_VERIFIER_ID)]
+        verifier_id: String,
+        /// Deployment policy (JSON) the bundle must satisfy first (default: none, the baseline).
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Verify a bundle against the trust store (and a policy).
     Verify(VerifyArgs),
@@ -298,7 +341,8 @@ pub enum Command {
     /// Debian .dsc with its files, an Alpine APKBUILD, a Nix .drv or an RPM .spec (spec/import.md). Every
     /// digest the recipe gives is checked; a hostile recipe is refused and nothing is written.
     Import {
-        /// debian:FILE.dsc, alpine:APKBUILD, nix:FILE.drv or fedora:FILE.spec (or such a path).
+        /// debian:FILE.dsc, debian:PKG[=VERSION] (from a mirror, through the archive's signed
+        /// InRelease and Sources), alpine:APKBUILD, nix:FILE.drv or fedora:FILE.spec (or such a path).
         source: String,
         /// The draft manifest to write (TOML).
         #[arg(short, long)]
@@ -307,12 +351,36 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         evidence: Option<PathBuf>,
         /// An OpenPGP keyring: a signed .dsc must verify under it (with gpgv); without it a
-        /// signature is parsed and recorded as not checked.
+        /// signature is parsed and recorded as not checked. For debian:PKG, the keyring the
+        /// archive's InRelease must verify under (default: Debian's archive keyring).
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
         /// The upstream URL, when the recipe does not give one (or to override it).
         #[arg(long, value_name = "URL")]
         upstream: Option<String>,
+        /// debian:PKG: the suite or codename.
+        #[arg(long, default_value = "bookworm")]
+        suite: String,
+        /// debian:PKG: the mirror (default: the one this machine's apt configuration names,
+        /// else http://deb.debian.org/debian).
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// debian:PKG: keep the downloaded files (InRelease, Sources, the .dsc and its files)
+        /// in this directory (default: a temporary directory, removed afterwards).
+        #[arg(long, value_name = "DIR")]
+        download_dir: Option<PathBuf>,
+    },
+    /// Build an imported source (a draft manifest from `ct import`) in a clean root without network
+    /// into a reproducible OCI image layout, with SLSA provenance for `ct pack` (spec/build.md).
+    Build {
+        /// The draft manifest (TOML) written by `ct import`.
+        manifest: PathBuf,
+        /// The image to write: oci:DIR:TAG.
+        #[arg(short, long, value_name = "oci:DIR:TAG")]
+        output: String,
+        /// The directory holding the recipe and the files it names (default: the manifest's directory).
+        #[arg(long, value_name = "DIR")]
+        sources: Option<PathBuf>,
     },
 }
 
@@ -431,13 +499,19 @@ pub enum KeyCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Import a PEM SubjectPublicKeyInfo public key, Ed25519 or ECDSA P-256 (such as cosign.pub); it starts untrusted.
+    /// Import a PEM SubjectPublicKeyInfo public key, Ed25519 or ECDSA P-256 (such as cosign.pub),
+    /// or the public key of a PKCS#11 token object (--pkcs11 URI, which ct then signs with for
+    /// this id); it starts untrusted.
     Import {
         /// PEM file.
-        file: PathBuf,
+        #[arg(required_unless_present = "pkcs11", conflicts_with = "pkcs11")]
+        file: Option<PathBuf>,
         /// Name to give it.
         #[arg(long)]
         id: String,
+        /// A key object on a PKCS#11 token: pkcs11:token=…;object=…?module-path=…
+        #[arg(long, value_name = "URI")]
+        pkcs11: Option<String>,
     },
     /// Set a key's trust level (untrusted, marginal, full or ultimate) and validity window.
     Trust {

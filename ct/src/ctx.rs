@@ -65,6 +65,19 @@ impl Ctx {
         Ok(cerro_core::clock::unix_now()?)
     }
 
+    /// What PKCS#11 keys take from the environment: `$CERRO_PKCS11_PIN`
+    /// (when a URI has no `pin-source`) and `$CERRO_PKCS11_MODULE` (when
+    /// it has no `module-path`).
+    pub fn pkcs11_settings(&self) -> cerro_pkcs11::Settings {
+        cerro_pkcs11::Settings::from_env(|k| std::env::var_os(k))
+    }
+
+    /// The signing keys `specs` name: the one resolver
+    /// (`crate::signer::resolve`), key files and PKCS#11 keys alike.
+    pub fn signers(&self, specs: &[String]) -> Result<Vec<crate::signer::Signer>> {
+        crate::signer::resolve(self, specs)
+    }
+
     /// The passphrase for encrypted keys, if one was given.
     pub fn passphrase(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
         if let Some(p) = &self.passphrase_file {

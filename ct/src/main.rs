@@ -9,6 +9,7 @@ mod ctx;
 mod output;
 mod progress;
 mod signals;
+mod signer;
 
 use std::process::ExitCode;
 
@@ -88,6 +89,12 @@ pub fn kind_of(e: &anyhow::Error) -> Option<Kind> {
             return Some(e.kind());
         }
         if let Some(e) = cause.downcast_ref::<cerro_import::ImportError>() {
+            return Some(e.kind());
+        }
+        if let Some(e) = cause.downcast_ref::<cerro_pkcs11::Error>() {
+            return Some(e.kind());
+        }
+        if let Some(e) = cause.downcast_ref::<cerro_build::BuildError>() {
             return Some(e.kind());
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {

@@ -97,6 +97,27 @@ pub fn explain(report: &Report) -> String {
             a.path, a.predicate_type, a.signatures
         ));
     }
+    if !report.cosign.is_empty() {
+        line("cosign signature evidence (checked again offline)".into());
+        for c in &report.cosign {
+            line(format!(
+                "  {} at {} ({}), {} key {}, scheme {}",
+                c.manifest,
+                c.reference,
+                c.layout.describe(),
+                c.algorithm,
+                c.key_id,
+                serde_json::to_value(c.scheme)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ));
+            line(format!(
+                "    the key is the one the packer passed (--cosign-key): trusted only through the release signers' endorsement ({})",
+                c.path
+            ));
+        }
+    }
     if !report.transparency.is_empty() {
         line("transparency logs".into());
         for t in &report.transparency {
@@ -116,6 +137,46 @@ pub fn explain(report: &Report) -> String {
                     cerro_core::timestamp::format_rfc3339(w.timestamp)
                 ));
             }
+        }
+    }
+    if !report.rebuilds.is_empty() {
+        line("rebuilds".into());
+        for r in &report.rebuilds {
+            let who = r
+                .key_id
+                .clone()
+                .unwrap_or_else(|| format!("unknown key {}", r.fingerprint));
+            let (result, detail) = match r.status {
+                cerro_core::verify::RebuildStatus::Verified => (
+                    "PASSED".to_owned(),
+                    format!(
+                        "by {} at {}",
+                        r.verifier.as_deref().unwrap_or("-"),
+                        r.time_verified
+                            .map(cerro_core::timestamp::format_rfc3339)
+                            .unwrap_or_default()
+                    ),
+                ),
+                cerro_core::verify::RebuildStatus::UnknownKey => {
+                    ("not checked".to_owned(), "key not in the trust store".to_owned())
+                }
+                cerro_core::verify::RebuildStatus::Failed => {
+                    ("FAILED".to_owned(), r.reason.clone().unwrap_or_default())
+                }
+            };
+            let counts = match &r.policy {
+                None if r.status == cerro_core::verify::RebuildStatus::Failed => "not counted".to_owned(),
+                None => "no policy rule counts rebuilds".to_owned(),
+                Some(v) if v.counted() => "counts under the policy".to_owned(),
+                Some(v) => format!(
+                    "does not count under the policy ({})",
+                    serde_json::to_value(&v.status)
+                        .ok()
+                        .and_then(|j| j.get("status").and_then(|s| s.as_str()).map(str::to_owned))
+                        .unwrap_or_default()
+                ),
+            };
+            line(format!("  {who:<20} {result:<11} {detail}; {counts}"));
         }
     }
     line("signers".into());

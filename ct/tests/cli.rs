@@ -694,3 +694,62 @@ fn a_closed_pipe_ends_ct_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+/// A multi-platform bundle carries one SBOM per platform (#15): `ct sbom`
+/// prints this host's, `--platform` picks another, and a platform the
+/// bundle does not have is refused (exit 5) naming the ones it has.
+#[test]
+fn ct_sbom_of_a_multi_platform_bundle_is_per_platform() {
+    use cerro_core::image::layout::{platform_config, write_platform_index};
+    use cerro_core::image::{host_architecture, Platform};
+    let env = Env::new();
+    let dir = env.path("multi");
+    let host = host_architecture();
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    let mut entries = Vec::new();
+    for arch in [host, other] {
+        let mut b = LayoutBuilder::new(&dir).unwrap();
+        b.layer_tar(&[("bin/app", 0o755, format!("binary for {arch}\n").as_bytes())])
+            .unwrap();
+        let m = b.finish_image(platform_config("linux", arch, &["/bin/app"])).unwrap();
+        entries.push((
+            m,
+            Platform {
+                os: "linux".into(),
+                architecture: arch.into(),
+                variant: None,
+            },
+        ));
+    }
+    write_platform_index(&dir, &entries, Some("1")).unwrap();
+    env.expect(0, &["keygen", "--id", "alice"]);
+    let out = env.s("m.ctp");
+    env.expect(
+        0,
+        &[
+            "pack",
+            &format!("oci:{}:1", dir.display()),
+            "-o",
+            &out,
+            "--key",
+            "alice",
+        ],
+    );
+    let sha = |arch: &str| cerro_core::digest::Digest::of(format!("binary for {arch}\n").as_bytes()).hex();
+
+    let mine = env.expect(0, &["sbom", &out]);
+    assert!(mine.contains(&sha(host)) && !mine.contains(&sha(other)), "{mine}");
+    let theirs = env.expect(0, &["sbom", &out, "--platform", &format!("linux/{other}")]);
+    assert!(theirs.contains(&sha(other)) && !theirs.contains(&sha(host)), "{theirs}");
+    let none = env.expect(5, &["sbom", &out, "--platform", "linux/s390x"]);
+    assert!(
+        none.contains("no platform linux/s390x") && none.contains(&format!("linux/{other}")),
+        "{none}"
+    );
+    // A single-platform bundle: --platform must be its own.
+    let single = env.s("b.ctp");
+    env.expect(0, &["pack", &env.image(), "-o", &single, "--key", "alice"]);
+    env.expect(0, &["sbom", &single, "--platform", "linux/amd64"]);
+    let wrong = env.expect(5, &["sbom", &single, "--platform", "linux/riscv64"]);
+    assert!(wrong.contains("is an image for linux/amd64"), "{wrong}");
+}

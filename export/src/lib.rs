@@ -27,6 +27,8 @@ mod oci;
 mod ostree;
 mod rpm;
 mod source;
+
+pub use source::Progress;
 mod tree;
 
 use std::path::{Path, PathBuf};
@@ -146,6 +148,17 @@ pub struct Exported {
 /// `opts` asks. Returns only once the output is complete and in place;
 /// on any error nothing is left at `opts.out`.
 pub fn export(verified: &Verified<Bundle>, bundle: &Path, opts: &Options) -> Result<Exported> {
+    export_with(verified, bundle, opts, &|_| {})
+}
+
+/// [`export`], telling `progress` the blob bytes read back from the bundle
+/// as they are read (`ct export` draws a bar of them on a terminal).
+pub fn export_with(
+    verified: &Verified<Bundle>,
+    bundle: &Path,
+    opts: &Options,
+    progress: &source::Progress<'_>,
+) -> Result<Exported> {
     // An option the format has no use for is a mistake, not a no-op.
     if opts.prefix.is_some() && matches!(opts.format, Format::Oci | Format::OciArchive) {
         return Err(Error::invalid_config(
@@ -156,7 +169,7 @@ pub fn export(verified: &Verified<Bundle>, bundle: &Path, opts: &Options) -> Res
     if opts.branch.is_some() && opts.format != Format::Ostree {
         return Err(Error::invalid_config("--branch", "only ostree takes a branch"));
     }
-    let src = source::BlobSource::open(bundle, verified)?;
+    let src = source::BlobSource::open(bundle, verified, progress)?;
     let epoch = epoch(&src)?;
     let mut done = Exported {
         format: opts.format,

@@ -25,19 +25,29 @@ use cerro_core::verify::Verified;
 use cerro_core::{Error, Result};
 
 /// A bundle file opened for export, tied to the verification of it.
-#[derive(Debug)]
 pub(crate) struct BlobSource<'v> {
     file: File,
     verified: &'v Verified<Bundle>,
+    /// Told the blob bytes read, as they are read (a progress bar).
+    progress: &'v Progress<'v>,
     /// Blob digest → (offset of its data in the file, size).
     blobs: HashMap<Digest, (u64, u64)>,
+}
+
+/// Told the number of bytes read, as they are read.
+pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
+
+impl std::fmt::Debug for BlobSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobSource").field("blobs", &self.blobs.len()).finish()
+    }
 }
 
 impl<'v> BlobSource<'v> {
     /// Opens `path` (a regular file, without blocking) as the bundle
     /// `verified` was read from: every member header sits where the
     /// verified member list puts it and is the canonical one.
-    pub(crate) fn open(path: &Path, verified: &'v Verified<Bundle>) -> Result<Self> {
+    pub(crate) fn open(path: &Path, verified: &'v Verified<Bundle>, progress: &'v Progress<'v>) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             // A FIFO named as a bundle cannot hang the export (the host
@@ -72,7 +82,12 @@ impl<'v> BlobSource<'v> {
             }
             pos = data + m.size.div_ceil(512) * 512;
         }
-        Ok(BlobSource { file, verified, blobs })
+        Ok(BlobSource {
+            file,
+            verified,
+            progress,
+            blobs,
+        })
     }
 
     /// The verified bundle.
@@ -89,6 +104,7 @@ impl<'v> BlobSource<'v> {
             .ok_or_else(|| Error::malformed("bundle", format!("no blob {digest} among the verified members")))?;
         Ok(BlobReader {
             file: &self.file,
+            progress: self.progress,
             pos: offset,
             end: offset + size,
             expected: *digest,
@@ -125,14 +141,20 @@ fn changed(path: &Path, why: &str) -> Error {
 /// to the consumer (so nothing reads a changed blob to a clean end) and
 /// [`BlobReader::finish`] / [`BlobReader::error`] report it as the
 /// [`Error::DigestMismatch`] it is.
-#[derive(Debug)]
 pub(crate) struct BlobReader<'f> {
     file: &'f File,
+    progress: &'f Progress<'f>,
     pos: u64,
     end: u64,
     expected: Digest,
     hasher: Hasher,
     verdict: Option<Digest>,
+}
+
+impl std::fmt::Debug for BlobReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader").field("expected", &self.expected).finish()
+    }
 }
 
 impl BlobReader<'_> {
@@ -210,6 +232,7 @@ impl Read for BlobReader<'_> {
         }
         self.hasher.update(&buf[..n]);
         self.pos += n as u64;
+        (self.progress)(n as u64);
         Ok(n)
     }
 }

@@ -293,6 +293,37 @@ fn hard_links_fifos_and_prefix() {
     }
 }
 
+/// `export_with` tells its progress every blob byte it reads back, and
+/// the output is the same as without it (#11: `ct export`'s bar).
+#[test]
+fn progress_counts_the_blob_bytes_read_back() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (path, v) = bundle(d, "bar", &[layer(&[E::File("big", &big)])]);
+    let blobs: u64 = v
+        .members
+        .iter()
+        .filter(|m| m.path.starts_with(cerro_core::bundle::BLOB_PREFIX))
+        .map(|m| m.size)
+        .sum();
+    for f in [Format::Oci, Format::Deb] {
+        let seen = AtomicU64::new(0);
+        let out = d.join(format!("p.{}", f.name()));
+        cerro_export::export_with(&v, &path, &Options::new(f, &out), &|n| {
+            seen.fetch_add(n, Ordering::Relaxed);
+        })
+        .unwrap();
+        let seen = seen.into_inner();
+        // The OCI layout copies every blob (and reads its manifest and
+        // config once more to lay it out); a package reads the layers and
+        // the small config and manifest.
+        let least = if f == Format::Oci { blobs } else { big.len() as u64 };
+        assert!(seen >= least && seen <= 2 * blobs, "{}: {seen} of {blobs}", f.name());
+    }
+}
+
 #[test]
 fn same_bundle_same_bytes_and_the_signed_time() {
     let dir = tempfile::tempdir().unwrap();

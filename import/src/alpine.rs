@@ -356,7 +356,7 @@ fn source_entries(recipe: &str, source: &str) -> Result<Vec<SourceEntry>> {
 /// `sha512sums`: `HEX  NAME` pairs.
 fn sums(recipe: &str, text: &str) -> Result<BTreeMap<String, String>> {
     let toks: Vec<&str> = text.split_whitespace().collect();
-    if toks.len() % 2 != 0 {
+    if !toks.len().is_multiple_of(2) {
         return Err(ImportError::refused(recipe, "sha512sums", "not 'DIGEST NAME' pairs"));
     }
     let mut out = BTreeMap::new();

@@ -39,10 +39,10 @@ const MAX_FILES: usize = 64;
 
 /// One line of a file list: name, size, digest (hex).
 #[derive(Debug, Clone)]
-struct Listed {
-    name: String,
-    size: u64,
-    hex: String,
+pub(crate) struct Listed {
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) hex: String,
 }
 
 /// What a file of the source package is.
@@ -118,7 +118,7 @@ fn role_of(name: &str, src: &str, v: &str, upv: &str) -> Option<Role> {
 
 /// Parses a file-list field (`Files`, `Checksums-Sha256`, `Checksums-Sha1`):
 /// `HEX SIZE NAME` per line, `hex_len` bytes of digest.
-fn file_list(recipe: &str, f: &Field, hex_len: usize) -> Result<Vec<Listed>> {
+pub(crate) fn file_list(recipe: &str, f: &Field, hex_len: usize) -> Result<Vec<Listed>> {
     let mut out: Vec<Listed> = Vec::new();
     if !f.value.split('\n').next().unwrap_or("").is_empty() {
         return Err(ImportError::refused(recipe, &f.name, "text on the field's first line"));
@@ -168,7 +168,7 @@ fn required<'a>(recipe: &str, p: &'a Paragraph, name: &str) -> Result<&'a Field>
         .ok_or_else(|| ImportError::refused(recipe, name, "missing (a .dsc must have it)"))
 }
 
-fn one_line<'a>(recipe: &str, f: &'a Field) -> Result<&'a str> {
+pub(crate) fn one_line<'a>(recipe: &str, f: &'a Field) -> Result<&'a str> {
     if f.value.contains('\n') || f.value.is_empty() {
         return Err(ImportError::refused(recipe, &f.name, "must be one non-empty line"));
     }
@@ -176,7 +176,7 @@ fn one_line<'a>(recipe: &str, f: &'a Field) -> Result<&'a str> {
 }
 
 /// Debian's source package name rule (Policy §5.6.1).
-fn check_source_name(recipe: &str, name: &str) -> Result<()> {
+pub(crate) fn check_source_name(recipe: &str, name: &str) -> Result<()> {
     let b = name.as_bytes();
     let ok = b.len() >= 2
         && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
@@ -193,7 +193,7 @@ fn check_source_name(recipe: &str, name: &str) -> Result<()> {
 }
 
 /// Splits a Debian version into (without epoch, upstream version).
-fn split_version(recipe: &str, version: &str) -> Result<(String, String)> {
+pub(crate) fn split_version(recipe: &str, version: &str) -> Result<(String, String)> {
     validate_version(version).map_err(|e| ImportError::refused(recipe, "Version", e.to_string()))?;
     let no_epoch = match version.split_once(':') {
         Some((e, rest)) if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) => rest,
@@ -631,7 +631,7 @@ pub fn verify_clearsigned(recipe: &str, path: &Path, keyring: &Path) -> Result<(
         .arg("--status-fd")
         .arg("1")
         .arg("--keyring")
-        .arg(keyring)
+        .arg(crate::files::keyring_arg(keyring)?)
         .arg("--")
         .arg(path)
         .env("LC_ALL", "C")

@@ -90,6 +90,28 @@ pub enum ImportError {
         message: String,
     },
 
+    /// The archive's Release is signed but does not vouch for anything now:
+    /// past its `Valid-Until`, dated in the future, or the Release of
+    /// another suite (a mirror replaying an old or a different Release).
+    #[error("{release}: refused: {reason}")]
+    ReleaseNotValid {
+        /// The Release's path on the mirror.
+        release: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// The package (or the version asked for) is not in the archive's index.
+    #[error("{what} is not in {place}: it has {have}")]
+    NotInArchive {
+        /// `PKG[=VERSION]`.
+        what: String,
+        /// The index, mirror and suite.
+        place: String,
+        /// The versions it has of the package, or "no version of it".
+        have: String,
+    },
+
     /// The SOURCE argument names no importer, or an option is unusable.
     #[error("{what}: {reason}")]
     InvalidSource {
@@ -114,6 +136,11 @@ impl ImportError {
             ImportError::SignerNotTrusted { .. } => Kind::SignerNotTrusted,
             ImportError::CommandFailed { .. } => Kind::CommandFailed,
             ImportError::InvalidSource { .. } => Kind::InvalidConfig,
+            // The signature holds, but not now: refused as a signature that
+            // does not verify (exit 2), naming Valid-Until or Date.
+            ImportError::ReleaseNotValid { .. } => Kind::SignatureInvalid,
+            // As a file the recipe names that is not there (exit 11).
+            ImportError::NotInArchive { .. } => Kind::Io,
         }
     }
 

@@ -11,13 +11,16 @@ use serde::Serialize;
 pub struct Evidence {
     /// `cerro-import-evidence/v1`.
     pub evidence_format: &'static str,
-    /// Which importer: `debian-dsc`, `alpine-apkbuild`, `nix-drv`.
+    /// Which importer: `debian-dsc`, `debian-archive`, `alpine-apkbuild`, `nix-drv`, `rpm-spec`, `rpm-srpm`.
     pub importer: &'static str,
     /// The recipe as read.
     pub recipe: FileEvidence,
     /// The recipe's signature, for formats that carry one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureEvidence>,
+    /// `debian:PKG` only: the archive's chain (InRelease → Sources → .dsc).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<crate::archive::ArchiveEvidence>,
     /// The recipe's fields as read (values as the recipe gives them).
     pub fields: BTreeMap<String, serde_json::Value>,
     /// The files the recipe names, with what was checked of each.
@@ -35,6 +38,7 @@ impl Evidence {
             importer,
             recipe,
             signature: None,
+            archive: None,
             fields: BTreeMap::new(),
             files: Vec::new(),
             patches: Vec::new(),

@@ -139,6 +139,18 @@ pub fn read_recipe(path: &Path) -> Result<(Vec<u8>, cerro_core::digest::Digest)>
     Ok((bytes, digest))
 }
 
+/// The keyring as `gpgv --keyring` must be given it: gpgv takes a name
+/// without a `/` as a file in `$GNUPGHOME` (`--keyring archive.gpg` would
+/// not be the `archive.gpg` of the working directory), so a relative path
+/// is made absolute.
+pub fn keyring_arg(keyring: &Path) -> Result<std::path::PathBuf> {
+    if keyring.is_absolute() {
+        return Ok(keyring.to_path_buf());
+    }
+    let cwd = std::env::current_dir().ctx("reading the working directory for", keyring)?;
+    Ok(cwd.join(keyring))
+}
+
 /// The lowercase hex of exactly `len` bytes, or a refusal naming `field`.
 pub fn parse_hex(recipe: &str, field: &str, s: &str, len: usize) -> Result<Vec<u8>> {
     if s.len() != len * 2 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {

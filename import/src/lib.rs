@@ -4,7 +4,8 @@
 //! Each importer parses one recipe format — a Debian source package's
 //! `.dsc` with the files beside it ([`debian`]), an Alpine `APKBUILD`
 //! ([`alpine`]), a Nix store derivation ([`nix`]), an RPM `.spec`
-//! ([`fedora`]) — and returns an
+//! ([`fedora`]) or `.src.rpm` ([`srpm`]); `debian:PKG` from an archive
+//! ([`archive`]) — and returns an
 //! [`Imported`]: the draft manifest (`[package]`, `[provenance]` with the
 //! upstream source and its digest, the recipe and its digest, every patch
 //! with its digest in order, `[build]`) and the [`Evidence`] of what was
@@ -13,22 +14,27 @@
 //! Boundaries: a recipe is never executed (an `APKBUILD` is read as
 //! assignments, not run by a shell; a value that would need evaluation is
 //! refused with its line). Every input is bounded before it is parsed. No
-//! network: only `cerro-registry` may fetch, so `debian:PKG` chains are
-//! not here. The one program run is the OpenPGP verifier (`gpgv`) when the
-//! user gives a keyring ([`debian::verify_clearsigned`]). Nothing is
+//! network: only `cerro-registry` may fetch; for `debian:PKG`, [`archive`]
+//! decides what to fetch and checks what came, the caller's fetcher
+//! fetches. The one program run is the OpenPGP verifier (`gpgv`): when the
+//! user gives a keyring ([`debian::verify_clearsigned`]), and on an
+//! archive's InRelease. Nothing is
 //! written: the front end writes the draft and the evidence only after an
 //! import succeeded. The same input gives the same draft and evidence,
 //! byte for byte.
 
 pub mod alpine;
+pub mod archive;
 pub mod deb822;
 pub mod debian;
+pub mod debversion;
 mod error;
 mod evidence;
 pub mod fedora;
 mod files;
 pub mod nix;
 pub mod pgp;
+pub mod srpm;
 mod tarball;
 
 use std::path::{Path, PathBuf};
@@ -96,19 +102,29 @@ impl Imported {
 pub enum Source {
     /// A local `.dsc` (`debian:FILE.dsc` or a path ending in `.dsc`).
     DebianDsc(PathBuf),
+    /// `debian:PKG[=VERSION]`: fetched from an archive through its chain of
+    /// trust ([`archive::import_from_archive`], with the caller's network).
+    DebianArchive {
+        /// The source package.
+        package: String,
+        /// The version asked for, else the highest.
+        version: Option<String>,
+    },
     /// An `APKBUILD` (`alpine:FILE`, or a file named `APKBUILD`).
     Alpine(PathBuf),
     /// A store derivation (`nix:FILE.drv` or a path ending in `.drv`).
     NixDrv(PathBuf),
     /// An RPM spec file (`fedora:FILE.spec` or a path ending in `.spec`).
     RpmSpec(PathBuf),
+    /// An RPM source package (`fedora:FILE.src.rpm` or a path ending in `.src.rpm`).
+    RpmSrpm(PathBuf),
 }
 
 impl Source {
     /// Parses `debian:FILE.dsc`, `alpine:APKBUILD`, `nix:FILE.drv`, or a
     /// bare path recognised by its name. `debian:PKG[=VERSION]` (fetching
-    /// through Release → Sources → .dsc) needs the network and is not
-    /// offered here.
+    /// through InRelease → Sources → .dsc) is recognised here and imported
+    /// by [`archive::import_from_archive`], which needs a fetcher.
     pub fn parse(arg: &str) -> Result<Source> {
         let bad = |reason: &str| ImportError::InvalidSource {
             what: format!("import source {arg:?}"),
@@ -118,9 +134,13 @@ impl Source {
             if rest.ends_with(".dsc") {
                 return Ok(Source::DebianDsc(rest.into()));
             }
-            return Err(bad(
-                "debian: takes a local .dsc file; fetching debian:PKG from a mirror is not implemented",
-            ));
+            if rest.contains('/') {
+                return Err(bad(
+                    "debian: takes a local FILE.dsc or a source package name PKG[=VERSION]",
+                ));
+            }
+            let (package, version) = archive::parse_package_arg(rest)?;
+            return Ok(Source::DebianArchive { package, version });
         }
         if let Some(rest) = arg.strip_prefix("alpine:") {
             return Ok(Source::Alpine(rest.into()));
@@ -132,7 +152,10 @@ impl Source {
             if rest.ends_with(".spec") {
                 return Ok(Source::RpmSpec(rest.into()));
             }
-            return Err(bad("fedora: takes a .spec file; .src.rpm is not implemented"));
+            if rest.ends_with(".src.rpm") {
+                return Ok(Source::RpmSrpm(rest.into()));
+            }
+            return Err(bad("fedora: takes a .spec or a .src.rpm file"));
         }
         let p = Path::new(arg);
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -144,9 +167,11 @@ impl Source {
             Ok(Source::NixDrv(p.into()))
         } else if name.ends_with(".spec") {
             Ok(Source::RpmSpec(p.into()))
+        } else if name.ends_with(".src.rpm") {
+            Ok(Source::RpmSrpm(p.into()))
         } else {
             Err(bad(
-                "expected debian:FILE.dsc, alpine:APKBUILD, nix:FILE.drv or fedora:FILE.spec (or a path ending in .dsc, named APKBUILD, or ending in .drv or .spec)",
+                "expected debian:FILE.dsc, debian:PKG[=VERSION], alpine:APKBUILD, nix:FILE.drv, fedora:FILE.spec or fedora:FILE.src.rpm (or a path ending in .dsc, named APKBUILD, or ending in .drv, .spec or .src.rpm)",
             ))
         }
     }
@@ -168,8 +193,13 @@ pub struct Options {
 pub fn import(source: &Source, opts: &Options) -> Result<Imported> {
     match source {
         Source::DebianDsc(p) => debian::import_dsc(p, opts),
+        Source::DebianArchive { package, .. } => Err(ImportError::InvalidSource {
+            what: format!("debian:{package}"),
+            reason: "fetched from a mirror: use archive::import_from_archive with a fetcher".into(),
+        }),
         Source::Alpine(p) => alpine::import_apkbuild(p, opts),
         Source::NixDrv(p) => nix::import_drv(p, opts),
         Source::RpmSpec(p) => fedora::import_spec(p, opts),
+        Source::RpmSrpm(p) => srpm::import_srpm(p, opts),
     }
 }

@@ -5,7 +5,8 @@
                                            implementation's DSSE) verifies each envelope
                                            with the exported public key; in-toto-attestation
                                            validates each payload as a Statement v1, and SLSA
-                                           provenance predicates against their schema
+                                           provenance and verification summary (VSA v1)
+                                           predicates against their schema
   validate.py spdx FILE                    pyspdxtools (spdx-tools) parses and validates
   validate.py cyclonedx FILE               cyclonedx-python-lib's strict JSON validator, 1.5
 
@@ -43,6 +44,24 @@ def dsse(pem_path, keyid, paths):
             ppb = json_format.Parse(json.dumps(pred), provenance_pb2.Provenance())
             if not (ppb.build_definition.build_type and ppb.run_details.builder.id):
                 sys.exit(f"{path}: provenance lacks buildType or builder.id (required by SLSA v1)")
+        if pb.predicate_type == "https://slsa.dev/verification_summary/v1":
+            from in_toto_attestation.predicates.vsa.v1 import vsa_pb2
+
+            # The VSA v1 protobuf schema: unknown or mistyped fields are
+            # refused (timeVerified must be an RFC 3339 timestamp). Its
+            # verified_levels is a single string (in-toto/attestation#425,
+            # fixed by #429, unreleased in 0.9.3) where the SLSA spec, which
+            # wins, has an array of strings: that field is checked by the spec.
+            pred = json.loads(env.payload)["predicate"]
+            levels = pred.pop("verifiedLevels", None)
+            if not (isinstance(levels, list) and levels and all(isinstance(l, str) and l for l in levels)):
+                sys.exit(f"{path}: verifiedLevels is not a non-empty array of strings (SLSA VSA v1)")
+            vpb = json_format.Parse(json.dumps(pred), vsa_pb2.VerificationSummary())
+            required = (vpb.verifier.id, vpb.resource_uri, vpb.verification_result, vpb.slsa_version)
+            if not all(required) or not vpb.HasField("time_verified"):
+                sys.exit(f"{path}: VSA lacks a field SLSA VSA v1 requires")
+            if vpb.verification_result not in ("PASSED", "FAILED"):
+                sys.exit(f"{path}: verificationResult {vpb.verification_result!r}")
         print(f"{path}: DSSE verified, {pb.predicate_type} statement valid")
 
 

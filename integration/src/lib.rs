@@ -12,6 +12,7 @@ pub mod containerd;
 pub mod cri;
 pub mod registry;
 pub mod sid;
+pub mod softhsm;
 pub mod tlog;
 
 /// The `ct` binary of this build: `CT_BIN`, else beside the test binary

@@ -1,5 +1,5 @@
 //! Debian sid's packages (containerd 2.x for the shim, verifier and CRI
-//! tests; cosign 3.x for the interop tests), fetched by
+//! tests; cosign 3.x and notation 1.3.x for the interop tests), fetched by
 //! `scripts/sid-package` under a private apt configuration, extracted with
 //! `dpkg-deb -x` and cached by package version; never installed into the
 //! system, sid never added to its sources.

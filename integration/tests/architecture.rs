@@ -165,6 +165,26 @@ const NEVER: &[Never] = &[
         why: "the importers read recipes as data into core's draft manifest: they link cerro-core and \
               nothing else of ours (no network: fetching debian:PKG would go through cerro-registry, driven by ct)",
     },
+    Never {
+        from: ANY,
+        to: "cerro-pkcs11",
+        except: &["ct"],
+        why: "only the ct front end signs with token keys: the shim, the hook, the image verifier and the \
+              libraries verify, and never load a vendor's PKCS#11 module into their process",
+    },
+    Never {
+        from: "cerro-pkcs11",
+        to: ANY,
+        except: &["cerro-core"],
+        why: "the token signer implements core's KeySigner and reads core's key types: nothing else of ours",
+    },
+    Never {
+        from: "cerro-build",
+        to: ANY,
+        except: &["cerro-core", "cerro-import"],
+        why: "the builder checks sources through the importer's one check and writes an image layout: it signs \
+              nothing (ct pack does), verifies no bundle, and reaches no registry, log or front end",
+    },
 ];
 
 /// Crates that speak HTTP, HTTP/2 or gRPC.
@@ -487,6 +507,8 @@ const CRATES: &[&str] = &[
     "cerro-integration",
     "cerro-export",
     "cerro-import",
+    "cerro-pkcs11",
+    "cerro-build",
 ];
 
 fn id(name: &str) -> String {
@@ -584,6 +606,9 @@ const ALLOWED: &[(&str, &str, Option<&str>)] = &[
     ("cerro-export", "cerro-core", None),
     ("cerro-export", "cerro-policy", None),
     ("ct", "cerro-export", None),
+    ("ct", "cerro-pkcs11", None),
+    ("cerro-pkcs11", "cerro-core", None),
+    ("cerro-pkcs11", "cryptoki", None),
     ("cerro-core", "sha2", None),
     ("cerro-core", "serde_json", Some("build")),
 ];
@@ -639,6 +664,12 @@ fn a_forbidden_edge_is_reported_by_name() {
     assert!(reported(&v, "cerro-export depends on cerro-enforce"), "{v:#?}");
     let v = with(&[("cerro-export", "cerro-registry", None)]);
     assert!(reported(&v, "cerro-export depends on cerro-registry"), "{v:#?}");
+    // Token modules are loaded by ct alone; the signer links only core.
+    let v = with(&[("cerro-shim", "cerro-pkcs11", None)]);
+    assert!(reported(&v, "cerro-shim depends on cerro-pkcs11"), "{v:#?}");
+    assert!(reported(&v, "never load a vendor's PKCS#11 module"), "{v:#?}");
+    let v = with(&[("cerro-pkcs11", "cerro-policy", None)]);
+    assert!(reported(&v, "cerro-pkcs11 depends on cerro-policy"), "{v:#?}");
 }
 
 #[test]

@@ -16,6 +16,12 @@
 //!   bytes, other artifact refused by cosign.
 //! - `ct fetch` of an image cosign signed and attested on a loopback
 //!   registry: exit 5, naming the cosign referrers and tags.
+//! - `ct push --sign`: a P-256 key as a Sigstore bundle referrer, an
+//!   Ed25519 key in the legacy `.sig` tag, each accepted by `cosign verify
+//!   --key` for that key only.
+//! - `ct pack docker://REF --cosign-key`: cosign's own image signatures
+//!   (both layouts, P-256 and Ed25519) taken as input and carried as
+//!   evidence that `ct verify` checks again; refusals by exit code.
 //!
 //! Skips, saying why, when cosign cannot be had (no network, no cache).
 
@@ -159,6 +165,7 @@ fn with_release_signatures(src: &Path, dst: &Path, sigs: Vec<Signature>) {
             attestations,
             selinux: b.selinux.clone(),
             transparency: Vec::new(),
+            rebuilds: Vec::new(),
             image: &image,
             mtime: b.mtime,
         },
@@ -492,6 +499,9 @@ fn ct_fetch_of_an_image_cosign_signed_exits_5_naming_cosign() {
 /// image's tag (the statement's subject is not that image). Then cosign
 /// signs and attests the same image both ways; `ct push` again; each tool
 /// still verifies its own, and `ct fetch` rebuilds the identical bundle.
+/// `ct push --sign` with each key: `cosign verify --key` accepts the image
+/// (P-256 through a Sigstore bundle, Ed25519 through the `.sig` tag), and
+/// `ct pack --cosign-key` reads both back.
 #[test]
 fn ct_push_is_read_by_cosign_and_both_tools_artifacts_survive() {
     let Some(bin) = cosign() else { return };
@@ -546,20 +556,54 @@ fn ct_push_is_read_by_cosign_and_both_tools_artifacts_survive() {
         ok(&verify_att(&d.join("ed.pub"), kind, true, &reference));
     }
     // `ct push --sign`: the image signed as `cosign sign` signs it, which
-    // `cosign verify --key` accepts for that key only; an Ed25519 key is
-    // refused before anything is sent (78).
-    let (code, out) = ct_status(&home, &["push", packed.to_str().unwrap(), &reference, "--sign", "ed"]);
-    assert_eq!(code, 78, "{out}");
-    assert!(out.contains("key ed is not ECDSA P-256"), "{out}");
+    // `cosign verify --key` accepts for that key only: a P-256 key in a
+    // Sigstore bundle referrer; an Ed25519 key in the legacy `.sig` tag,
+    // where cosign verifies pure Ed25519 (spec/interop.md §2.7).
     run(ct(&home).args(["push", packed.to_str().unwrap(), &reference, "--sign", "ec"]));
-    let cosign_verify = |key: &Path| {
+    let cosign_verify_with = |key: &Path, legacy: bool| {
         let mut args = vec!["verify", "--key", key.to_str().unwrap()];
         args.extend_from_slice(&remote);
+        if legacy {
+            args.push("--new-bundle-format=false");
+        }
         args.push(&reference);
         cosign_run(&bin, d, &args)
     };
+    let cosign_verify = |key: &Path| cosign_verify_with(key, false);
     ok(&cosign_verify(&d.join("ec.pub")));
     assert!(!cosign_verify(&d.join("ed.pub")).status.success());
+    assert!(!cosign_verify_with(&d.join("ed.pub"), true).status.success());
+    run(ct(&home).args(["push", packed.to_str().unwrap(), &reference, "--sign", "ed"]));
+    ok(&cosign_verify_with(&d.join("ed.pub"), true));
+    assert!(!cosign_verify_with(&d.join("ec.pub"), true).status.success());
+    ok(&cosign_verify(&d.join("ec.pub")));
+    // Pushed again: the `.sig` layer is not repeated.
+    run(ct(&home).args(["push", packed.to_str().unwrap(), &reference, "--sign", "ed"]));
+    let (_, _, sig_image) = reg
+        .get(
+            &format!("/v2/ct/app/manifests/sha256-{image}.sig"),
+            cerro_core::image::MT_OCI_MANIFEST,
+        )
+        .unwrap();
+    let sig_image: Value = serde_json::from_slice(&sig_image).unwrap();
+    assert_eq!(sig_image["layers"].as_array().unwrap().len(), 1, "{sig_image}");
+    // And ct reads its own image signatures as cosign input.
+    for (key, scheme) in [("ed", "ed25519"), ("ec", "ecdsa-p256-sha256")] {
+        let out = d.join(format!("in-{key}.ctp"));
+        run(ct(&home).args([
+            "pack",
+            &format!("docker://{reference}"),
+            "-o",
+            out.to_str().unwrap(),
+            "--key",
+            "ed",
+            "--no-sbom",
+            "--cosign-key",
+            d.join(format!("{key}.pub")).to_str().unwrap(),
+        ]));
+        let (_, explain) = ct_status(&home, &["explain", out.to_str().unwrap()]);
+        assert!(explain.contains(&format!("scheme {scheme}")), "{explain}");
+    }
 
     let ck = d.join("cosign");
     cosign_keys(&bin, &ck);
@@ -692,4 +736,336 @@ fn ct_push_is_read_by_cosign_and_both_tools_artifacts_survive() {
     ] {
         assert!(out.contains(part), "missing {part:?}: {out}");
     }
+}
+
+/// A one-layer image whose file says `text`, copied to `reference` with
+/// skopeo: the manifest digest as the registry holds it.
+fn image_in_registry(reg: &TestRegistry, d: &Path, text: &str, repo_tag: &str) -> cerro_core::digest::Digest {
+    let dir = d.join(format!("layout-{}", repo_tag.replace(['/', ':'], "-")));
+    let mut b = LayoutBuilder::new(&dir).unwrap();
+    b.layer_tar(&[("etc/motd", 0o644, text.as_bytes())]).unwrap();
+    b.finish(basic_config(&["/bin/true"]), Some("1")).unwrap();
+    run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1", dir.display()),
+        &format!("docker://{}/{repo_tag}", reg.host()),
+    ]));
+    let (repo, tag) = repo_tag.split_once(':').unwrap();
+    let (status, _, body) = reg
+        .get(
+            &format!("/v2/{repo}/manifests/{tag}"),
+            cerro_core::image::MT_OCI_MANIFEST,
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    cerro_core::digest::Digest::of(&body)
+}
+
+/// PUTs `bytes` into `repo` as a blob (monolithic upload) or, with a
+/// media type, as the manifest `reference`.
+fn put(reg: &TestRegistry, repo: &str, bytes: &[u8], manifest: Option<(&str, &str)>) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), bytes).unwrap();
+    let data = format!("@{}", file.path().display());
+    match manifest {
+        None => {
+            let digest = cerro_core::digest::Digest::of(bytes);
+            // Start an upload, then finish it with the whole body.
+            let out = run(Command::new("curl").args([
+                "-sf",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "-X",
+                "POST",
+                &format!("http://{}/v2/{repo}/blobs/uploads/", reg.host()),
+            ]));
+            let head = String::from_utf8_lossy(&out.stdout).into_owned();
+            let location = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Location: ").or_else(|| l.strip_prefix("location: ")))
+                .unwrap()
+                .trim()
+                .to_owned();
+            let sep = if location.contains('?') { '&' } else { '?' };
+            let url = if location.starts_with("http") {
+                location.clone()
+            } else {
+                format!("http://{}{location}", reg.host())
+            };
+            run(Command::new("curl").args([
+                "-sf",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                &data,
+                &format!("{url}{sep}digest={digest}"),
+            ]));
+        }
+        Some((media_type, reference)) => {
+            run(Command::new("curl").args([
+                "-sf",
+                "-X",
+                "PUT",
+                "-H",
+                &format!("Content-Type: {media_type}"),
+                "--data-binary",
+                &data,
+                &format!("http://{}/v2/{repo}/manifests/{reference}", reg.host()),
+            ]));
+        }
+    }
+}
+
+fn get_json(reg: &TestRegistry, path: &str, accept: &str) -> Value {
+    let (status, _, body) = reg.get(path, accept).unwrap();
+    assert_eq!(status, 200, "{path}");
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// `ct pack docker://REF --cosign-key K.pub` (spec/interop.md §2.8) against
+/// real cosign 3.1.1 signatures on a loopback registry. Accepted: cosign's
+/// P-256 signature in both layouts (Sigstore bundle referrer, legacy `.sig`
+/// tag) and an Ed25519 key imported into cosign (which signs Ed25519ph).
+/// Refused, each with its exit code: no signature (5), another key (3), a
+/// Sigstore bundle marked as this key's whose signature was tampered with
+/// (2), a valid signature moved from another image (1). The evidence goes
+/// in the bundle: `ct verify` and `ct explain` check it again offline in a
+/// copy of the file and after `ct push` + `ct fetch`; a tampered evidence
+/// statement breaks the release binding (1).
+#[test]
+fn ct_pack_takes_a_cosign_signed_image_only_with_the_key() {
+    let Some(bin) = cosign() else { return };
+    cerro_integration::require("skopeo");
+    cerro_integration::require("curl");
+    cerro_integration::require("openssl");
+    let reg = TestRegistry::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let home = d.join("home");
+    run(ct(&home).args(["keygen", "--id", "k"]));
+    let host = reg.host();
+    let signed = image_in_registry(&reg, d, "signed\n", "in/app:1");
+    let legacy = image_in_registry(&reg, d, "legacy\n", "in/app:2");
+    let tampered = image_in_registry(&reg, d, "tampered\n", "in/app:3");
+    let moved = image_in_registry(&reg, d, "moved\n", "in/app:4");
+    let ed_image = image_in_registry(&reg, d, "ed25519\n", "in/app:5");
+    let ck = d.join("cosign");
+    cosign_keys(&bin, &ck);
+    let other = d.join("other");
+    cosign_keys(&bin, &other);
+    // An Ed25519 key, imported into cosign (generate-key-pair makes P-256 only).
+    let ed = d.join("ed");
+    fs::create_dir_all(&ed).unwrap();
+    run(Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(ed.join("ed.pem")));
+    ok(&cosign_run(&bin, &ed, &["import-key-pair", "--key", "ed.pem"]));
+    let sign = |dir: &Path, key: &str, legacy_format: bool, image: &cerro_core::digest::Digest| {
+        let target = format!("{host}/in/app@{image}");
+        let mut args = vec![
+            "sign",
+            "--key",
+            key,
+            "--tlog-upload=false",
+            "--use-signing-config=false",
+            "--allow-insecure-registry",
+            "--allow-http-registry",
+            "--yes",
+        ];
+        if legacy_format {
+            args.push("--new-bundle-format=false");
+        }
+        args.push(&target);
+        ok(&cosign_run(&bin, dir, &args));
+    };
+    let pack = |tag: &str, key: &Path, out: &str| {
+        ct_status(
+            &home,
+            &[
+                "pack",
+                &format!("docker://{host}/in/app:{tag}"),
+                "-o",
+                d.join(out).to_str().unwrap(),
+                "--key",
+                "k",
+                "--no-sbom",
+                "--cosign-key",
+                key.to_str().unwrap(),
+            ],
+        )
+    };
+    let cosign_pub = ck.join("cosign.pub");
+
+    // No signature at all: 5.
+    let (code, out) = pack("1", &cosign_pub, "none.ctp");
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("no cosign signature of image"), "{out}");
+
+    // cosign 3's default layout: accepted with its key, refused with another.
+    sign(&ck, "cosign.key", false, &signed);
+    let (code, out) = pack("1", &cosign_pub, "signed.ctp");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Sigstore bundle referrer"), "{out}");
+    let (code, out) = pack("1", &other.join("cosign.pub"), "wrong.ctp");
+    assert_eq!(code, 3, "{out}");
+    assert!(!d.join("wrong.ctp").exists());
+
+    // The legacy layout alone: accepted.
+    sign(&ck, "cosign.key", true, &legacy);
+    let (code, out) = pack("2", &cosign_pub, "legacy.ctp");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("legacy .sig tag"), "{out}");
+    let (code, out) = pack("2", &other.join("cosign.pub"), "wrong.ctp");
+    assert_eq!(code, 3, "{out}");
+
+    // Ed25519: cosign signs Ed25519ph in both layouts; ct takes it.
+    sign(&ed, "import-cosign.key", false, &ed_image);
+    sign(&ed, "import-cosign.key", true, &ed_image);
+    let (code, out) = pack("5", &ed.join("import-cosign.pub"), "ed.ctp");
+    assert_eq!(code, 0, "{out}");
+    let (_, explain) = ct_status(&home, &["explain", d.join("ed.ctp").to_str().unwrap()]);
+    assert!(explain.contains("scheme ed25519ph"), "{explain}");
+
+    // A Sigstore bundle whose key hint names this key, its signature
+    // changed: 2. (The referrer is rewritten and listed in place of cosign's.)
+    sign(&ck, "cosign.key", false, &tampered);
+    let index_path = format!("/v2/in/app/manifests/sha256-{}", tampered.hex());
+    let index = get_json(&reg, &index_path, cerro_core::image::MT_OCI_INDEX);
+    let referrer_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let mut referrer = get_json(
+        &reg,
+        &format!("/v2/in/app/manifests/{referrer_digest}"),
+        cerro_core::image::MT_OCI_MANIFEST,
+    );
+    let blob_digest = referrer["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let (_, _, blob) = reg.get(&format!("/v2/in/app/blobs/{blob_digest}"), "*/*").unwrap();
+    let mut bundle: Value = serde_json::from_slice(&blob).unwrap();
+    let mut sig = B64
+        .decode(bundle["dsseEnvelope"]["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    let last = sig.len() - 1;
+    sig[last] ^= 1;
+    bundle["dsseEnvelope"]["signatures"][0]["sig"] = Value::String(B64.encode(&sig));
+    let new_blob = serde_json::to_vec(&bundle).unwrap();
+    put(&reg, "in/app", &new_blob, None);
+    referrer["layers"][0]["digest"] = Value::String(cerro_core::digest::Digest::of(&new_blob).to_string());
+    referrer["layers"][0]["size"] = Value::from(new_blob.len());
+    let new_referrer = serde_json::to_vec(&referrer).unwrap();
+    let new_referrer_digest = cerro_core::digest::Digest::of(&new_referrer);
+    put(
+        &reg,
+        "in/app",
+        &new_referrer,
+        Some((cerro_core::image::MT_OCI_MANIFEST, &new_referrer_digest.to_string())),
+    );
+    let mut index = index;
+    index["manifests"][0]["digest"] = Value::String(new_referrer_digest.to_string());
+    index["manifests"][0]["size"] = Value::from(new_referrer.len());
+    put(
+        &reg,
+        "in/app",
+        &serde_json::to_vec(&index).unwrap(),
+        Some((cerro_core::image::MT_OCI_INDEX, &format!("sha256-{}", tampered.hex()))),
+    );
+    let (code, out) = pack("3", &cosign_pub, "tampered.ctp");
+    assert_eq!(code, 2, "{out}");
+
+    // A valid signature of another image put under this image's `.sig` tag: 1.
+    let (_, _, sig_manifest) = reg
+        .get(
+            &format!("/v2/in/app/manifests/sha256-{}.sig", legacy.hex()),
+            cerro_core::image::MT_OCI_MANIFEST,
+        )
+        .unwrap();
+    put(
+        &reg,
+        "in/app",
+        &sig_manifest,
+        Some((
+            cerro_core::image::MT_OCI_MANIFEST,
+            &format!("sha256-{}.sig", moved.hex()),
+        )),
+    );
+    let (code, out) = pack("4", &cosign_pub, "moved.ctp");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&legacy.to_string()), "{out}");
+
+    // The evidence, checked again offline: in the packer's home, in a copy
+    // verified elsewhere (a store trusting only the release key), and
+    // after push + fetch.
+    let packed = d.join("signed.ctp");
+    let (code, out) = ct_status(&home, &["verify", packed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let (code, explain) = ct_status(&home, &["explain", packed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{explain}");
+    assert!(
+        explain.contains("cosign signature evidence (checked again offline)"),
+        "{explain}"
+    );
+    assert!(
+        explain.contains("trusted only through the release signers' endorsement"),
+        "{explain}"
+    );
+    let report: Value =
+        serde_json::from_str(&ct_status(&home, &["explain", packed.to_str().unwrap(), "--json"]).1).unwrap();
+    assert_eq!(report["cosign"][0]["layout"], "sigstore-bundle", "{report}");
+    assert_eq!(report["cosign"][0]["scheme"], "ecdsa-p256-sha256", "{report}");
+    let elsewhere = d.join("elsewhere");
+    let copy = d.join("copy.ctp");
+    fs::copy(&packed, &copy).unwrap();
+    let k_pub = d.join("k.pub");
+    run(ct(&home).args(["key", "export", "k", "-o", k_pub.to_str().unwrap()]));
+    run(ct(&elsewhere).args(["key", "import", k_pub.to_str().unwrap(), "--id", "k"]));
+    run(ct(&elsewhere).args(["key", "trust", "k", "full"]));
+    let (code, out) = ct_status(&elsewhere, &["verify", copy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    run(ct(&home).args(["push", packed.to_str().unwrap(), &format!("{host}/out/app:1")]));
+    let fetched = d.join("fetched.ctp");
+    run(ct(&elsewhere).args(["fetch", &format!("{host}/out/app:1"), "-o", fetched.to_str().unwrap()]));
+    assert!(fs::read(&fetched).unwrap() == fs::read(&packed).unwrap());
+    let (_, explain) = ct_status(&elsewhere, &["explain", fetched.to_str().unwrap()]);
+    assert!(explain.contains("cosign signature evidence"), "{explain}");
+
+    // The evidence statement changed (one byte of the recorded bundle's
+    // base64), the release envelope kept: the binding refuses it (1).
+    let b = bundle::read_bundle(&mut fs::File::open(&packed).unwrap(), &mut NoExtract).unwrap();
+    let image = SourceImage::open_bundle(&packed).unwrap();
+    let attestations = b
+        .attestations
+        .iter()
+        .map(|a| {
+            let mut env = a.envelope.clone();
+            if a.path == cerro_core::cosign_signature::EVIDENCE_PATH {
+                let text = String::from_utf8(env.payload.clone()).unwrap();
+                let at = text.find("\"blob\":\"").unwrap() + 20;
+                let mut bytes = text.into_bytes();
+                bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+                env.payload = bytes;
+            }
+            (a.path.clone(), env.to_bytes().unwrap())
+        })
+        .collect();
+    let forged = d.join("forged.ctp");
+    bundle::write_bundle(
+        &BundleContents {
+            manifest_toml: b.manifest.to_canonical_toml().unwrap().into_bytes(),
+            attestations,
+            selinux: b.selinux.clone(),
+            transparency: Vec::new(),
+            rebuilds: Vec::new(),
+            image: &image,
+            mtime: b.mtime,
+        },
+        &mut fs::File::create(&forged).unwrap(),
+    )
+    .unwrap();
+    let (code, out) = ct_status(&home, &["verify", forged.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cosign-signature.dsse.json"), "{out}");
 }

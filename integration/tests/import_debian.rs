@@ -487,8 +487,9 @@ fn sources_that_name_no_importer_and_clashing_outputs_are_refused() {
     let o = out.to_str().unwrap();
     for (source, needle) in [
         ("notes.txt", "expected debian:FILE.dsc"),
-        ("debian:hello", "not implemented"),
-        ("fedora:hello.src.rpm", ".src.rpm is not implemented"),
+        ("debian:Hello", "not a Debian source package name"),
+        ("debian:dir/hello", "PKG[=VERSION]"),
+        ("fedora:hello.rpm", "takes a .spec or a .src.rpm"),
     ] {
         let (code, text) = import(home.path(), &[source, "-o", o]);
         assert_eq!(code, 78, "{source}: {text}");

@@ -218,8 +218,25 @@ pub struct Registries {
     pub blocked: Vec<String>,
 }
 
+/// `require_attestations.rebuilt_by` (spec/policy.md §1.4.1): at least
+/// `threshold` distinct keys named by `signers` whose rebuild attestation
+/// (a SLSA VSA in the bundle's `rebuilds/`) verifies for this release.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebuiltBy {
+    /// Distinct rebuilder keys required (1 to
+    /// `cerro_core::rebuild::MAX_REBUILDS`).
+    pub threshold: usize,
+    /// The keys that may count, matched as `signers.allowed` entries
+    /// (never empty); `required` names a rebuilder that must be among them.
+    pub signers: Vec<AllowedSigner>,
+    /// Minimum trust level of a counting rebuilder key (default `full`).
+    #[serde(default = "full")]
+    pub min_trust: TrustLevel,
+}
+
 /// The `require_attestations` section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequireAttestations {
     /// SLSA provenance v1.
@@ -233,6 +250,9 @@ pub struct RequireAttestations {
     /// normalised policy shows `transparency.logs`, and this is `false`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub transparency_log: bool,
+    /// Independent rebuilds (or null: none required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuilt_by: Option<RebuiltBy>,
 }
 
 /// The `transparency` section (spec/policy.md §1.7): how many distinct
@@ -448,7 +468,29 @@ impl Document {
         if self.transparency.is_some_and(|t| t.logs == 0) {
             return Err("transparency.logs must be at least 1: omit the section to require no log".into());
         }
-        if self.transparency.is_some() && self.require_attestations.is_some_and(|r| r.transparency_log) {
+        if let Some(r) = self.require_attestations.as_ref().and_then(|r| r.rebuilt_by.as_ref()) {
+            let max = cerro_core::rebuild::MAX_REBUILDS;
+            if r.threshold == 0 {
+                return Err("require_attestations.rebuilt_by.threshold must be at least 1".into());
+            }
+            if r.threshold > max {
+                return Err(format!(
+                    "require_attestations.rebuilt_by.threshold {} is more than the {max} rebuild attestations a bundle may carry: it could never be met",
+                    r.threshold
+                ));
+            }
+            if r.signers.is_empty() {
+                return Err("require_attestations.rebuilt_by.signers is empty: no rebuild could ever count".into());
+            }
+            for (i, m) in r.signers.iter().enumerate() {
+                check_matcher(
+                    &format!("require_attestations.rebuilt_by.signers[{i}]"),
+                    m.key_id.as_deref(),
+                    m.fingerprint.as_deref(),
+                )?;
+            }
+        }
+        if self.transparency.is_some() && self.require_attestations.as_ref().is_some_and(|r| r.transparency_log) {
             return Err(
                 "require_attestations.transparency_log and transparency are both given: use transparency.logs alone"
                     .into(),
@@ -638,6 +680,15 @@ mod tests {
             (r#"{"version":"1","registries":{"allowed":["*"],"mirrors":[]}}"#.into(), "unknown field"),
             (r#"{"version":"1","require_attestations":{"provenance":true,"vex":true}}"#.into(), "unknown field `vex`"),
             (r#"{"version":"1","require_attestations":{"sbom":"yes"}}"#.into(), "invalid type"),
+            (r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":0,"signers":[{"key_id":"r*"}]}}}"#.into(), "rebuilt_by.threshold must be at least 1"),
+            (r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":17,"signers":[{"key_id":"r*"}]}}}"#.into(), "could never be met"),
+            (r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1,"signers":[]}}}"#.into(), "rebuilt_by.signers is empty"),
+            (r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1}}}"#.into(), "missing field `signers`"),
+            (r#"{"version":"1","require_attestations":{"rebuilt_by":{"signers":[{"key_id":"r"}]}}}"#.into(), "missing field `threshold`"),
+            (r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1,"signers":[{}]}}}"#.into(), "rebuilt_by.signers[0]: a signer entry needs"),
+            (r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1,"signers":[{"fingerprint":"ab"}]}}}"#.into(), "64 lowercase hex"),
+            (r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1,"signers":[{"key_id":"r"}],"quorum":2}}}"#.into(), "unknown field `quorum`"),
+            (r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1,"threshold":2,"signers":[{"key_id":"r"}]}}}"#.into(), "duplicate field"),
             (format!(r#"{{"version":"1","pin":{{"hello":{{"digest":"sha256:{}"}}}}}}"#, &fp[..60]), "not sha256:<64 lowercase hex>"),
             (format!(r#"{{"version":"1","pin":{{"hello":{{"digest":"sha512:{fp}"}}}}}}"#), "not a sha256 digest"),
             (r#"{"version":"1","pin":{"hello":{}}}"#.into(), "missing field `digest`"),

@@ -1,9 +1,11 @@
 //! Evaluation: every rule the policy has, in one fixed order; the first
 //! that fails decides, and its name is the decision's `rule`.
 //!
-//! 1. `require_attestations.provenance`, `.sbom`, then `transparency.logs`
-//!    (distinct trusted logs whose proof verified, counted by core's
-//!    verification)
+//! 1. `require_attestations.provenance`, `.sbom`, `.rebuilt_by` (distinct
+//!    rebuilder keys whose rebuild attestation verified for this release,
+//!    through `TrustStore::tally`; then `.rebuilt_by.signers[i].required`),
+//!    then `transparency.logs` (distinct trusted logs whose proof
+//!    verified, counted by core's verification)
 //! 2. `registries.blocked`, then `registries.allowed`
 //! 3. `pin.NAME.digest` (only for a pinned package name)
 //! 4. `time.max_age_days`
@@ -26,11 +28,11 @@ use std::collections::BTreeSet;
 use cerro_core::bundle::{Bundle, RELEASE_ATTESTATION};
 use cerro_core::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use cerro_core::timestamp::{format_rfc3339, parse_rfc3339};
-use cerro_core::trust::{Fingerprint, KeyEntry};
+use cerro_core::trust::{Fingerprint, KeyEntry, Tally, TallyTime};
 use cerro_core::verify::BASELINE_LEVEL;
 use serde_json::Value;
 
-use crate::document::{Action, Denial, DeploymentPolicy};
+use crate::document::{Action, Denial, DeploymentPolicy, RebuiltBy};
 use crate::{glob_match, CYCLONEDX_BOM, SLSA_PROVENANCE_V1, SPDX_DOCUMENT};
 
 const DAY: u64 = 86_400;
@@ -187,6 +189,32 @@ impl Policy for DeploymentPolicy {
     fn log_quorum(&self) -> usize {
         self.0.transparency.as_ref().map_or(0, |t| t.logs)
     }
+
+    fn rebuild_tally(&self, input: &PolicyInput<'_>) -> Option<Tally> {
+        self.rebuilt_by().map(|r| rebuild_tally(r, input))
+    }
+}
+
+/// The count of `require_attestations.rebuilt_by`: the rebuilders whose
+/// attestation verified (or whose key is unknown: the tally says so),
+/// through the one routine, at `min_trust`, only keys its `signers` name.
+/// A rebuild is signed after the release and carries no trusted time of
+/// its own: keys are judged now (an expired or revoked rebuilder does not
+/// count).
+fn rebuild_tally(r: &RebuiltBy, input: &PolicyInput<'_>) -> Tally {
+    let filter = |k: &KeyEntry| -> Option<String> {
+        (!r.signers.iter().any(|m| m.matches(k)))
+            .then(|| "require_attestations.rebuilt_by.signers (no entry matches)".to_owned())
+    };
+    input
+        .trust
+        .tally(input.rebuilders, TallyTime::now(input.now), r.min_trust, &filter)
+}
+
+impl DeploymentPolicy {
+    fn rebuilt_by(&self) -> Option<&RebuiltBy> {
+        self.0.require_attestations.as_ref()?.rebuilt_by.as_ref()
+    }
 }
 
 impl DeploymentPolicy {
@@ -216,6 +244,43 @@ impl DeploymentPolicy {
                             "the bundle carries no SBOM attestation (predicateType {SPDX_DOCUMENT} or {CYCLONEDX_BOM})"
                         ),
                     ));
+                }
+                passed.push(rule.into());
+            }
+            if let Some(r) = &req.rebuilt_by {
+                let rule = "require_attestations.rebuilt_by";
+                let tally = rebuild_tally(r, input);
+                if tally.counted < r.threshold {
+                    let failed = if input.rebuild_failures.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; not counted, not verified for this release: {}",
+                            input.rebuild_failures.join("; ")
+                        )
+                    };
+                    return Err(refuse(
+                        rule,
+                        format!(
+                            "{} of {} required distinct rebuilder(s) named by rebuilt_by.signers and trusted at least {} rebuilt this release ({} rebuild attestation(s) carried){}{failed}",
+                            tally.counted,
+                            r.threshold,
+                            r.min_trust,
+                            input.bundle.rebuilds.len(),
+                            tally.explain_uncounted(),
+                        ),
+                    ));
+                }
+                let counted = counted_keys(input, &tally.verdicts);
+                for (i, a) in r.signers.iter().enumerate().filter(|(_, a)| a.required) {
+                    let rule = format!("require_attestations.rebuilt_by.signers[{i}].required");
+                    if !counted.iter().any(|k| a.matches(k)) {
+                        return Err(refuse(
+                            rule,
+                            format!("no counted rebuilder matches this entry (counted: {})", ids(&counted)),
+                        ));
+                    }
+                    passed.push(rule);
                 }
                 passed.push(rule.into());
             }

@@ -26,8 +26,8 @@ pub mod evaluate;
 mod summary;
 
 pub use document::{
-    Action, AllowedSigner, Denial, DeniedSigner, DeploymentPolicy, Pin, Registries, RequireAttestations, Signers,
-    TimeRules, Timestamp,
+    Action, AllowedSigner, Denial, DeniedSigner, DeploymentPolicy, Pin, RebuiltBy, Registries, RequireAttestations,
+    Signers, TimeRules, Timestamp,
 };
 
 /// The predicate types the policy looks for (`require_attestations`, the

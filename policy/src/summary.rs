@@ -59,6 +59,15 @@ impl DeploymentPolicy {
             if !need.is_empty() {
                 s.push(format!("A bundle must carry {}.", list(&need, "and")));
             }
+            if let Some(rb) = &r.rebuilt_by {
+                let names: Vec<String> = rb.signers.iter().map(allowed).collect();
+                s.push(format!(
+                    "At least {} distinct key(s) among {}, each trusted at least {}, must have rebuilt this very release and signed that they got the same config and layers (rebuild attestations in the bundle).",
+                    rb.threshold,
+                    list(&names, "or"),
+                    rb.min_trust
+                ));
+            }
         }
         if let Some(t) = &d.transparency {
             s.push(format!(
@@ -153,7 +162,8 @@ mod tests {
             br#"{"version":"1","signers":{"allowed":[{"key_id":"rel-*","required":true},{"key_id":"ops"}],
                 "denied":[{"key_id":"old","after":"2025-01-01T00:00:00Z"}],"threshold":2},
                 "registries":{"allowed":["r.example/*"],"blocked":["r.example/tmp/*"]},
-                "require_attestations":{"provenance":true,"sbom":true},
+                "require_attestations":{"provenance":true,"sbom":true,
+                    "rebuilt_by":{"threshold":2,"signers":[{"key_id":"rb-*"},{"key_id":"ci"}],"min_trust":"marginal"}},
                 "time":{"max_age_days":30}}"#,
         )
         .unwrap();
@@ -168,6 +178,7 @@ mod tests {
             "key id \"rel-*\" or key id \"ops\"",
             "not counting key id \"old\" for bundles built at or after 2025-01-01T00:00:00Z",
             "among them must be key id \"rel-*\"",
+            "At least 2 distinct key(s) among key id \"rb-*\" or key id \"ci\", each trusted at least marginal, must have rebuilt this very release",
         ] {
             assert!(s.contains(want), "{want:?} not in: {s}");
         }

@@ -70,6 +70,9 @@ fn schema_and_engine_agree() {
         r#"{"version":"1","revocation":{"max_age_hours":24}}"#.into(),
         r#"{"version":"1","revocation":{"max_age_hours":87600000}}"#.into(),
         r#"{"version":"1","revocation":null}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":2,"signers":[{"key_id":"rebuild-*"},{"key_id":"ci","required":true}]}}}"#.into(),
+        format!(r#"{{"version":"1","require_attestations":{{"rebuilt_by":{{"threshold":16,"signers":[{{"fingerprint":"{FP}"}}],"min_trust":"marginal"}}}}}}"#),
+        r#"{"version":"1","require_attestations":{"sbom":true,"rebuilt_by":null}}"#.into(),
     ];
     let refused = [
         r#"{}"#.to_string(),
@@ -122,6 +125,15 @@ fn schema_and_engine_agree() {
         r#"{"version":"1","revocation":{"max_age_hours":87600001}}"#.into(),
         r#"{"version":"1","revocation":{"max_age_hours":24,"grace":1}}"#.into(),
         r#"{"version":"1","revocation":{"max_age_hours":"24"}}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{}}}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1}}}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{"signers":[{"key_id":"r"}]}}}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":0,"signers":[{"key_id":"r"}]}}}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":17,"signers":[{"key_id":"r"}]}}}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1,"signers":[]}}}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1,"signers":[{}]}}}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1,"signers":[{"key_id":"r"}],"min_trust":"total"}}}"#.into(),
+        r#"{"version":"1","require_attestations":{"rebuilt_by":{"threshold":1,"signers":[{"key_id":"r"}],"within_days":3}}}"#.into(),
     ];
     for doc in &accepted {
         let value: Value = serde_json::from_str(doc).unwrap();

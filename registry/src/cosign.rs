@@ -21,6 +21,14 @@
 //!   `application/vnd.dsse.envelope.v1+json`, annotated as cosign
 //!   annotates its own. Layers already under the tag (cosign's
 //!   attestations, an earlier push) are kept: both tools append.
+//! - The legacy signature tag `sha256-<hex>.sig` for `ct push --sign` with
+//!   an Ed25519 key ([`signature_image`]): cosign's simple-signing payload,
+//!   signed with pure Ed25519, which `cosign verify --key` accepts there
+//!   (and not in a Sigstore bundle).
+//!
+//! And what `ct pack docker://REF --cosign-key K.pub` reads
+//! ([`image_signature`]): the image's cosign signatures in both layouts,
+//! fetched bounded, each checked by [`cerro_core::cosign_signature::check`].
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -31,7 +39,17 @@ use cerro_core::image::MT_OCI_MANIFEST;
 use cerro_core::{jcs, Error as CoreError};
 use serde_json::{json, Value};
 
+use crate::client::Registry;
+use crate::error::Error;
 use crate::MT_DSSE;
+use cerro_core::cosign_signature::{
+    self as cs, Artifact, Checked, Layout, Refusal, COSIGN_SIGN_PREDICATE as SIGN_PREDICATE, MAX_BLOB,
+    MAX_LEGACY_LAYERS, MAX_MANIFEST, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_TYPE,
+};
+use cerro_core::image::{BlobRef, MANIFEST_TYPES};
+use cerro_core::key::PublicKey;
+use cerro_core::trust::Fingerprint;
+use oci_client::RegistryOperation;
 
 /// The artifact type (and layer media type) of a Sigstore bundle v0.3.
 pub const SIGSTORE_BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -47,7 +65,7 @@ const MT_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// cosign's signature annotation on a legacy layer (empty for a DSSE
 /// envelope, which carries its signatures).
-const COSIGN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+const COSIGN_SIGNATURE: &str = SIGNATURE_ANNOTATION;
 
 /// Most layers the `.att` tag keeps (ours and others'): a tag someone
 /// filled beyond it is refused rather than grown without bound.
@@ -113,7 +131,7 @@ fn ordered(bundle: &Bundle) -> Vec<&cerro_core::bundle::Attestation> {
 
 /// The predicate type of cosign 3's image signature (`cosign sign`): an
 /// in-toto statement about the image manifest with an empty predicate.
-pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+pub const COSIGN_SIGN_PREDICATE: &str = SIGN_PREDICATE;
 
 /// The statement `cosign sign` signs for `image` (RFC 8785): what `ct push
 /// --sign` signs so that `cosign verify --key` accepts the image.
@@ -224,15 +242,238 @@ pub fn attestation_image(bundle: &Bundle, existing: Option<&[u8]>) -> Result<(Ve
             format!("{} layers, more than {MAX_ATT_LAYERS}", layers.len()),
         ));
     }
+    image_of_layers("cosign attestation tag", layers)
+}
+
+/// The legacy attestation tag of an image: `sha256-<hex>.att`.
+pub fn attestation_tag(image: &Digest) -> String {
+    format!("sha256-{}.att", image.hex())
+}
+
+/// Most Sigstore bundle referrers of one image examined for a signature:
+/// a list naming more is refused (which ones to leave out would be the
+/// lister's choice).
+pub const MAX_SIGNATURE_REFERRERS: usize = 32;
+
+/// The image signature cosign made for `image` with `key` (`key_name`
+/// names it in errors), read from the registry: every Sigstore bundle
+/// referrer whose manifest says it is a signature (predicate type
+/// annotation [`COSIGN_SIGN_PREDICATE`], or none), in digest order, then
+/// each simple-signing layer of the `sha256-<hex>.sig` tag, in order; each
+/// manifest and layer bounded ([`MAX_MANIFEST`], [`MAX_BLOB`],
+/// [`MAX_LEGACY_LAYERS`]) before it is read, then checked by
+/// [`cerro_core::cosign_signature::check`]. The first that passes is
+/// returned; with none, the most telling refusal
+/// ([`cerro_core::cosign_signature::refused`]: 1 a signature of another
+/// image, 2 one marked as this key's that does not verify, 3 none by this
+/// key, 10 unreadable, 5 none at all).
+pub fn image_signature(reg: &Registry, image: &Digest, key: &PublicKey, key_name: &str) -> Result<Checked, Error> {
+    let (candidates, mut refusals) = reg.block_on(signature_candidates(reg, image))?;
+    for c in candidates {
+        match cs::check(c, key, image) {
+            Ok(checked) => return Ok(checked),
+            Err(r) => refusals.push(r),
+        }
+    }
+    Err(cs::refused(refusals, key_name, &Fingerprint::of(key), image).into())
+}
+
+async fn signature_candidates(reg: &Registry, image: &Digest) -> Result<(Vec<Artifact>, Vec<Refusal>), Error> {
+    reg.authorize(RegistryOperation::Pull).await?;
+    let mut candidates = Vec::new();
+    let mut refusals = Vec::new();
+    let bad = |what: String, reason: String| Refusal::Malformed(CoreError::malformed(what, reason));
+    // cosign 3 lists its referrer in the fallback index with the config's
+    // media type (the empty descriptor) as artifactType: read those too.
+    let mut listed: Vec<(Digest, u64)> = reg
+        .referrers_of(image, None)
+        .await?
+        .into_iter()
+        .filter(|(_, _, mt, at)| {
+            mt == MT_OCI_MANIFEST && matches!(at.as_deref(), None | Some(SIGSTORE_BUNDLE_TYPE) | Some(MT_EMPTY))
+        })
+        .map(|(d, size, _, _)| (d, size))
+        .collect();
+    listed.sort();
+    listed.dedup();
+    if listed.len() > MAX_SIGNATURE_REFERRERS {
+        return Err(CoreError::malformed(
+            format!("referrers of {image}"),
+            format!(
+                "{} possible signature referrers listed, more than the {MAX_SIGNATURE_REFERRERS} examined",
+                listed.len()
+            ),
+        )
+        .into());
+    }
+    for (digest, size) in listed {
+        let what = format!("referrer {digest}");
+        if size > MAX_MANIFEST {
+            refusals.push(bad(
+                what,
+                format!("{size} bytes, more than a signature manifest may have"),
+            ));
+            continue;
+        }
+        let Some(manifest) = reg.pull_manifest(&reg.at_digest(&digest), &[MT_OCI_MANIFEST]).await? else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&manifest) else {
+            refusals.push(bad(what, "not JSON".into()));
+            continue;
+        };
+        // Selection only (unsigned): a Sigstore bundle that says it holds
+        // another predicate is an attestation, not a signature.
+        let pt = v
+            .pointer("/annotations/dev.sigstore.bundle.predicateType")
+            .and_then(Value::as_str);
+        if v.get("artifactType").and_then(Value::as_str) != Some(SIGSTORE_BUNDLE_TYPE)
+            || pt.is_some_and(|p| p != COSIGN_SIGN_PREDICATE)
+        {
+            continue;
+        }
+        match layer_blob(reg, &v, 0).await? {
+            Ok(blob) => candidates.push(Artifact {
+                layout: Layout::SigstoreBundle,
+                manifest,
+                blob,
+                layer: 0,
+            }),
+            Err(reason) => refusals.push(bad(what, reason)),
+        }
+    }
+    let tag = format!("sha256-{}.sig", image.hex());
+    if let Some(manifest) = reg.pull_manifest(&reg.at_tag(&tag), MANIFEST_TYPES).await? {
+        let what = format!("tag {tag}");
+        let layers = serde_json::from_slice::<Value>(&manifest)
+            .ok()
+            .and_then(|v| v.get("layers").and_then(Value::as_array).cloned());
+        match layers {
+            _ if manifest.len() as u64 > MAX_MANIFEST => {
+                refusals.push(bad(what, "larger than a signature manifest may be".into()))
+            }
+            None => refusals.push(bad(what, "not an image manifest with layers".into())),
+            Some(l) if l.len() > MAX_LEGACY_LAYERS => refusals.push(bad(
+                what,
+                format!("{} layers, more than the {MAX_LEGACY_LAYERS} examined", l.len()),
+            )),
+            Some(l) => {
+                let v: Value = serde_json::from_slice(&manifest).unwrap_or_default();
+                for (i, layer) in l.iter().enumerate() {
+                    if layer.get("mediaType").and_then(Value::as_str) != Some(SIMPLE_SIGNING_TYPE) {
+                        continue;
+                    }
+                    match layer_blob(reg, &v, i).await? {
+                        Ok(blob) => candidates.push(Artifact {
+                            layout: Layout::LegacyTag,
+                            manifest: manifest.clone(),
+                            blob,
+                            layer: i,
+                        }),
+                        Err(reason) => refusals.push(bad(format!("{what} layer {i}"), reason)),
+                    }
+                }
+            }
+        }
+    }
+    Ok((candidates, refusals))
+}
+
+/// Layer `i` of `manifest`, downloaded (digest-checked) if its descriptor
+/// is within [`MAX_BLOB`]; `Ok(Err(reason))` when it cannot be a signature.
+async fn layer_blob(reg: &Registry, manifest: &Value, i: usize) -> Result<Result<Vec<u8>, String>, Error> {
+    let Some(d) = manifest.get("layers").and_then(|l| l.get(i)) else {
+        return Ok(Err(format!("no layer {i}")));
+    };
+    let digest = d
+        .get("digest")
+        .and_then(Value::as_str)
+        .and_then(|s| Digest::parse(s).ok());
+    let size = d.get("size").and_then(Value::as_u64);
+    let (Some(digest), Some(size)) = (digest, size) else {
+        return Ok(Err(format!("layer {i} has no digest or size")));
+    };
+    if size > MAX_BLOB {
+        return Ok(Err(format!(
+            "layer {i}: {size} bytes, more than a signature layer may have"
+        )));
+    }
+    let blob = BlobRef {
+        media_type: d
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        digest,
+        size,
+    };
+    Ok(Ok(reg.download_small(&blob).await?))
+}
+
+/// The simple-signing payload cosign signs for `image` at `repository`
+/// (`registry/repository`): `{"critical": {"identity": {"docker-reference":
+/// …}, "image": {"docker-manifest-digest": …}, "type": "cosign container
+/// image signature"}, "optional": null}`, byte for byte as cosign writes
+/// it (Go's field order, no spaces).
+pub fn simple_signing_payload(repository: &str, image: &Digest) -> Result<Vec<u8>, CoreError> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"{\"critical\":{\"identity\":{\"docker-reference\":");
+    jcs::write_str(repository, &mut out);
+    out.extend_from_slice(b"},\"image\":{\"docker-manifest-digest\":");
+    jcs::write_str(&image.to_string(), &mut out);
+    out.extend_from_slice(b"},\"type\":\"cosign container image signature\"},\"optional\":null}");
+    Ok(out)
+}
+
+/// The legacy `.sig` image after adding `signatures` (each a
+/// simple-signing payload and its signature) to what the tag holds
+/// (`existing`): (manifest, config), as cosign writes it. Layers already
+/// there are kept in order; one with the same payload and signature is not
+/// repeated; more than [`MAX_LEGACY_LAYERS`] in all is refused.
+pub fn signature_image(
+    existing: Option<&[u8]>,
+    signatures: &[(Vec<u8>, Vec<u8>)],
+) -> Result<(Vec<u8>, Vec<u8>), CoreError> {
+    let mut layers: Vec<Value> = match existing {
+        Some(bytes) => {
+            let v: Value = serde_json::from_slice(bytes)
+                .map_err(|e| CoreError::malformed("cosign signature tag", format!("manifest is not JSON: {e}")))?;
+            v.get("layers").and_then(Value::as_array).cloned().unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    for (payload, sig) in signatures {
+        let mut d = descriptor(SIMPLE_SIGNING_TYPE, payload);
+        d["annotations"] = json!({ COSIGN_SIGNATURE: B64.encode(sig) });
+        if !layers.contains(&d) {
+            layers.push(d);
+        }
+    }
+    if layers.len() > MAX_LEGACY_LAYERS {
+        return Err(CoreError::malformed(
+            "cosign signature tag",
+            format!("{} layers, more than {MAX_LEGACY_LAYERS}", layers.len()),
+        ));
+    }
+    image_of_layers("cosign signature tag", layers)
+}
+
+/// The `.sig` tag of an image: `sha256-<hex>.sig`.
+pub fn signature_tag(image: &Digest) -> String {
+    format!("sha256-{}.sig", image.hex())
+}
+
+/// cosign's signature/attestation image of `layers`: its config (the
+/// layers as diff_ids) and manifest.
+fn image_of_layers(what: &str, layers: Vec<Value>) -> Result<(Vec<u8>, Vec<u8>), CoreError> {
     let mut diff_ids = Vec::with_capacity(layers.len());
     for l in &layers {
         let d = l
             .get("digest")
             .and_then(Value::as_str)
-            .ok_or_else(|| CoreError::malformed("cosign attestation tag", "a layer has no digest"))?;
+            .ok_or_else(|| CoreError::malformed(what, "a layer has no digest"))?;
         diff_ids.push(d.to_owned());
     }
-    // The config cosign writes for these images (its layers as diff_ids).
     let config = jcs::to_vec(&json!({
         "architecture": "",
         "created": "0001-01-01T00:00:00Z",
@@ -248,11 +489,6 @@ pub fn attestation_image(bundle: &Bundle, existing: Option<&[u8]>) -> Result<(Ve
         "layers": layers,
     }))?;
     Ok((manifest, config))
-}
-
-/// The legacy attestation tag of an image: `sha256-<hex>.att`.
-pub fn attestation_tag(image: &Digest) -> String {
-    format!("sha256-{}.att", image.hex())
 }
 
 #[cfg(test)]
@@ -354,6 +590,62 @@ mod tests {
         let ed = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
         let ed = sign(sign_statement(&b.image.digest).unwrap(), &|e| e.sign(&ed).unwrap());
         assert!(sigstore_referrers(&b, &[ed]).is_err());
+    }
+
+    /// The payload is byte for byte what cosign 3.1.1 wrote for this image
+    /// and repository (from its `.sig` tag on a loopback registry).
+    #[test]
+    fn the_simple_signing_payload_is_cosign_s() {
+        let image = Digest::parse("sha256:9d851141b0851869b2d9515ed6be70b5e2715ecc154932c7931cfd8c27a3c3ca").unwrap();
+        assert_eq!(
+            simple_signing_payload("127.0.0.1:15123/a/img", &image).unwrap(),
+            br#"{"critical":{"identity":{"docker-reference":"127.0.0.1:15123/a/img"},"image":{"docker-manifest-digest":"sha256:9d851141b0851869b2d9515ed6be70b5e2715ecc154932c7931cfd8c27a3c3ca"},"type":"cosign container image signature"},"optional":null}"#
+        );
+    }
+
+    /// The `.sig` image ct writes for an Ed25519 key reads back through
+    /// core's check (pure Ed25519); what the tag held is kept, ours is not
+    /// repeated, and a tag that is not JSON or would pass
+    /// MAX_LEGACY_LAYERS is refused.
+    #[test]
+    fn the_signature_tag_reads_back_and_keeps_others() {
+        use cerro_core::key::KeySigner as _;
+        let image = Digest::of(b"image");
+        let key = ed25519_dalek::SigningKey::from_bytes(&[6; 32]);
+        let payload = simple_signing_payload("r.example/app", &image).unwrap();
+        let sig = key.sign_message(&payload).unwrap();
+        let (manifest, config) = signature_image(None, &[(payload.clone(), sig.clone())]).unwrap();
+        let checked = cs::check(
+            Artifact {
+                layout: Layout::LegacyTag,
+                manifest: manifest.clone(),
+                blob: payload.clone(),
+                layer: 0,
+            },
+            &key.public_key(),
+            &image,
+        )
+        .unwrap();
+        assert_eq!(checked.scheme(), cs::Scheme::Ed25519);
+        let c: Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(c["rootfs"]["diff_ids"][0], Digest::of(&payload).to_string());
+        let (again, _) = signature_image(Some(&manifest), &[(payload.clone(), sig.clone())]).unwrap();
+        assert_eq!(again, manifest);
+        let other = json!({"layers": [{"mediaType": SIMPLE_SIGNING_TYPE, "digest": Digest::of(b"theirs").to_string(), "size": 6}]});
+        let (merged, _) = signature_image(
+            Some(&serde_json::to_vec(&other).unwrap()),
+            &[(payload.clone(), sig.clone())],
+        )
+        .unwrap();
+        let m: Value = serde_json::from_slice(&merged).unwrap();
+        assert_eq!(m["layers"].as_array().unwrap().len(), 2);
+        assert_eq!(m["layers"][0], other["layers"][0]);
+        assert!(signature_image(Some(b"\x00"), &[]).is_err());
+        let full: Vec<Value> = (0..MAX_LEGACY_LAYERS)
+            .map(|i| json!({"digest": Digest::of(format!("{i}").as_bytes()).to_string()}))
+            .collect();
+        let full = serde_json::to_vec(&json!({"layers": full})).unwrap();
+        assert!(signature_image(Some(&full), &[(payload, sig)]).is_err());
     }
 
     #[test]

@@ -49,7 +49,8 @@ use serde_json::Value;
 use crate::client::Registry;
 use crate::error::Error;
 use crate::push::layer_media_type;
-use crate::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TLOG_PROOF, MT_TOML, TITLE};
+use crate::{ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_REBUILD, MT_TLOG_PROOF, MT_TOML, TITLE};
+use cerro_core::rebuild::{path_signer, MAX_REBUILDS, MAX_REBUILD_SIZE};
 
 /// Largest artifact config accepted.
 const MAX_CONFIG: u64 = 64 << 10;
@@ -139,6 +140,7 @@ struct ArtifactParts {
     attestations: Vec<(String, Vec<u8>)>,
     selinux: Vec<(String, Vec<u8>)>,
     transparency: Vec<(String, Vec<u8>)>,
+    rebuilds: Vec<(String, Vec<u8>)>,
 }
 
 /// A bundle artifact manifest, read ([`parse_artifact_manifest`]): the
@@ -309,6 +311,7 @@ async fn locate(
             attestations: parts.attestations,
             selinux: parts.selinux,
             transparency: parts.transparency,
+            rebuilds: parts.rebuilds,
             image,
             reference: chosen.reference.clone(),
             manifest_bytes,
@@ -692,8 +695,8 @@ fn signed_build_time(prov: &[u8], bound: &Digest) -> Result<Option<u64>, Error> 
 /// bounded by [`parse_artifact_manifest`]).
 async fn complete(reg: &Registry, c: &Candidate) -> Result<ArtifactParts, Error> {
     let what = format!("artifact manifest {}", c.digest);
-    let (mut attestations, mut selinux, mut transparency, mut manifest_toml) =
-        (Vec::new(), Vec::new(), Vec::new(), None);
+    let (mut attestations, mut selinux, mut transparency, mut rebuilds, mut manifest_toml) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), None);
     for (layer, held) in c.manifest.layers.iter().zip(&c.held) {
         let bytes = match held {
             Some(b) => b.clone(),
@@ -704,6 +707,7 @@ async fn complete(reg: &Registry, c: &Candidate) -> Result<ArtifactParts, Error>
             MT_TOML => return Err(malformed(&what, "two manifest.toml layers")),
             MT_DSSE => attestations.push((layer.title.clone(), bytes)),
             MT_TLOG_PROOF => transparency.push((layer.title.clone(), bytes)),
+            MT_REBUILD => rebuilds.push((layer.title.clone(), bytes)),
             _ => selinux.push((layer.title.clone(), bytes)),
         }
     }
@@ -712,6 +716,7 @@ async fn complete(reg: &Registry, c: &Candidate) -> Result<ArtifactParts, Error>
         attestations,
         selinux,
         transparency,
+        rebuilds,
     })
 }
 
@@ -865,6 +870,8 @@ pub fn parse_artifact_manifest(what: &str, bytes: &[u8], image: &Digest) -> Resu
     }
     let mut total = 0u64;
     let mut proofs = 0usize;
+    let mut last_rebuild: Option<String> = None;
+    let mut rebuild_count = 0usize;
     let mut layers = Vec::new();
     let listed = m
         .get("layers")
@@ -896,6 +903,43 @@ pub fn parse_artifact_manifest(what: &str, bytes: &[u8], image: &Digest) -> Resu
                     format!("layer {title:?}: more than {MAX_TLOG_PROOFS} proofs, or {size} bytes, more than a proof may have"),
                 ));
             }
+            layers.push(ArtifactLayer {
+                title,
+                blob: blob_ref(d, size, mt),
+            });
+            continue;
+        }
+        if expected_type == MT_REBUILD {
+            // Rebuild attestations (spec/bundle-format.md §3.5) are bounded
+            // as the bundle reader bounds the members, before any download:
+            // a name the reader takes (`rebuilds/<key id hex>.dsse.json`),
+            // in bundle order with no key twice, at most MAX_REBUILDS, each
+            // within MAX_REBUILD_SIZE, outside the attestation budget (they
+            // are not the release's). Their content is parsed when the
+            // assembled bundle is read back.
+            rebuild_count += 1;
+            if path_signer(&title).is_none() {
+                return Err(malformed(
+                    what,
+                    format!("layer {title:?} is not a rebuild member name (rebuilds/<key id>.dsse.json)"),
+                ));
+            }
+            if last_rebuild.as_ref().is_some_and(|last| *last >= title) {
+                return Err(malformed(
+                    what,
+                    format!("rebuild layer {title:?} repeats a key or is out of bundle order"),
+                ));
+            }
+            if rebuild_count > MAX_REBUILDS || size > MAX_REBUILD_SIZE {
+                return Err(malformed(
+                    what,
+                    format!(
+                        "layer {title:?}: more than {MAX_REBUILDS} rebuild attestations, or {size} bytes, more than \
+                         the {MAX_REBUILD_SIZE} one may have"
+                    ),
+                ));
+            }
+            last_rebuild = Some(title.clone());
             layers.push(ArtifactLayer {
                 title,
                 blob: blob_ref(d, size, mt),
@@ -1021,6 +1065,67 @@ mod tests {
         assert!(with((0..=MAX_TLOG_PROOFS).map(|i| proof(i, 500)).collect()).is_err());
         assert!(with(vec![proof(1, MAX_PROOF_BYTES as u64 + 1)]).is_err());
         assert!(with(vec![layer(&tlog_proof_path("x"), MT_DSSE, 10)]).is_err());
+    }
+
+    /// Rebuild layers (spec/bundle-format.md §3.5, §15) are bounded as the
+    /// bundle reader bounds the members: two (of two keys, in bundle order)
+    /// pass; one more than MAX_REBUILDS, one larger than MAX_REBUILD_SIZE,
+    /// a name the reader refuses, a key twice, the wrong order, or a rebuild
+    /// path of another media type are refused before any download.
+    #[test]
+    fn rebuild_layers_are_taken_within_the_reader_s_bounds() {
+        use serde_json::json;
+        let image = Digest::of(b"image");
+        let layer = |title: &str, mt: &str, size: u64| {
+            json!({"mediaType": mt, "digest": Digest::of(title.as_bytes()).to_string(), "size": size,
+                   "annotations": {TITLE: title}})
+        };
+        let manifest = |layers: Vec<Value>| {
+            serde_json::to_vec(&json!({
+                "schemaVersion": 2, "mediaType": MT_OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,
+                "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": Digest::of(b"c").to_string(), "size": 10},
+                "layers": layers,
+                "subject": {"mediaType": MT_OCI_MANIFEST, "digest": image.to_string(), "size": 5},
+            }))
+            .unwrap()
+        };
+        let path = |i: usize| format!("rebuilds/{i:064x}.dsse.json");
+        let rebuild = |i: usize, size: u64| layer(&path(i), MT_REBUILD, size);
+        let with = |extra: Vec<Value>| {
+            let mut l = vec![layer("manifest.toml", MT_TOML, 100)];
+            l.extend(extra);
+            parse_artifact_manifest("artifact", &manifest(l), &image)
+        };
+        let m = with(vec![rebuild(1, 2000), rebuild(2, MAX_REBUILD_SIZE)]).unwrap();
+        let titles: Vec<&str> = m
+            .layers
+            .iter()
+            .filter(|l| l.blob.media_type == MT_REBUILD)
+            .map(|l| l.title.as_str())
+            .collect();
+        assert_eq!(titles, [path(1), path(2)]);
+        // Sixteen pass, outside the attestation budget; seventeen do not.
+        assert!(with((1..=MAX_REBUILDS).map(|i| rebuild(i, MAX_REBUILD_SIZE)).collect()).is_ok());
+        let e = with((1..=MAX_REBUILDS + 1).map(|i| rebuild(i, 500)).collect()).unwrap_err();
+        assert!(e.to_string().contains("more than 16 rebuild attestations"), "{e}");
+        let e = with(vec![rebuild(1, MAX_REBUILD_SIZE + 1)]).unwrap_err();
+        assert!(e.to_string().contains("65537 bytes"), "{e}");
+        assert_eq!(CoreError::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+        for bad in [
+            "rebuilds/x.dsse.json",
+            "rebuilds/000000000000000000000000000000000000000000000000000000000000000A.dsse.json",
+            "rebuilds/sub/0000000000000000000000000000000000000000000000000000000000000000.dsse.json",
+            "rebuilds/0000000000000000000000000000000000000000000000000000000000000000.json",
+        ] {
+            let e = with(vec![layer(bad, MT_REBUILD, 10)]).unwrap_err();
+            assert!(e.to_string().contains("not a rebuild member name"), "{bad}: {e}");
+        }
+        let e = with(vec![rebuild(1, 10), rebuild(1, 10)]).unwrap_err();
+        assert!(e.to_string().contains("repeats a key"), "{e}");
+        assert!(with(vec![rebuild(2, 10), rebuild(1, 10)]).is_err());
+        // A rebuild path as a DSSE layer, a rebuild type on an attestation path.
+        assert!(with(vec![layer(&path(1), MT_DSSE, 10)]).is_err());
+        assert!(with(vec![layer("attestations/x.dsse.json", MT_REBUILD, 10)]).is_err());
     }
 
     /// Two bundles of one small image, signed by different keys, both

@@ -440,3 +440,141 @@ fn an_image_larger_than_the_cap_is_refused_before_any_blob_is_requested() {
     let requests = server.requests();
     assert!(!requests.iter().any(|r| r.contains("/blobs/")), "{requests:#?}");
 }
+
+/// `ct pack --cosign-key` reads an image's cosign signatures bounded: a
+/// referrer listed larger than a signature manifest is not requested, a
+/// `.sig` layer claiming more than a signature layer is not downloaded
+/// (each refused as malformed, exit 10), and a list naming more referrers
+/// than are examined is refused before any is read.
+#[test]
+fn cosign_signatures_past_their_bounds_are_not_downloaded() {
+    use cerro_core::cosign_signature::{MAX_BLOB, MAX_MANIFEST, SIMPLE_SIGNING_TYPE};
+    let image = Digest::of(b"the image");
+    let hex = image.hex();
+    let referrer = |i: usize, size: u64| {
+        format!(
+            r#"{{"mediaType":"{}","digest":"{}","size":{size},"artifactType":"{}"}}"#,
+            cerro_core::image::MT_OCI_MANIFEST,
+            Digest::of(format!("referrer {i}").as_bytes()),
+            crate::cosign::SIGSTORE_BUNDLE_TYPE
+        )
+    };
+    let index = |n: usize, size: u64| {
+        let entries: Vec<String> = (0..n).map(|i| referrer(i, size)).collect();
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}]}}"#,
+            cerro_core::image::MT_OCI_INDEX,
+            entries.join(",")
+        )
+    };
+    let sig_image = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":2}},"layers":[{{"mediaType":"{SIMPLE_SIGNING_TYPE}","digest":"{}","size":{},"annotations":{{"dev.cosignproject.cosign/signature":"AA=="}}}}]}}"#,
+        cerro_core::image::MT_OCI_MANIFEST,
+        cerro_core::image::MT_OCI_CONFIG,
+        Digest::of(b"{}"),
+        Digest::of(b"payload"),
+        MAX_BLOB + 1
+    );
+    let serve = move |listed: String| {
+        let (hex, sig_image) = (hex.clone(), sig_image.clone());
+        Server::start("127.0.0.1", move |head, _| {
+            if head.starts_with("GET /v2/ ") {
+                ok("{}")
+            } else if head.contains(&format!("/manifests/sha256-{hex} ")) {
+                ok(&listed)
+            } else if head.contains(&format!("/manifests/sha256-{hex}.sig ")) {
+                ok(&sig_image)
+            } else if head.contains("/referrers/") {
+                status("404 Not Found", "")
+            } else {
+                endless()
+            }
+        })
+    };
+    let key = cerro_core::key::PublicKey::from(*p256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap().verifying_key());
+
+    let server = serve(index(1, MAX_MANIFEST + 1));
+    let (_d, auth) = no_auth_file();
+    let reg = connect(server.port, &auth);
+    let e = crate::cosign::image_signature(&reg, &image, &key, "k.pub").unwrap_err();
+    assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+    let requests = server.requests();
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.contains("/blobs/") || r.contains("/manifests/sha256:")),
+        "{requests:#?}"
+    );
+
+    let server = serve(index(crate::cosign::MAX_SIGNATURE_REFERRERS + 1, 100));
+    let reg = connect(server.port, &auth);
+    let e = crate::cosign::image_signature(&reg, &image, &key, "k.pub").unwrap_err();
+    assert!(e.to_string().contains("more than the 32 examined"), "{e}");
+    assert!(!server.requests().iter().any(|r| r.contains("/manifests/sha256:")));
+}
+
+/// A registry whose bundle artifact lists a rebuild attestation layer
+/// larger than the bundle reader takes (64 KiB + 1): the fetch is refused
+/// on the artifact manifest (exit 10), naming the layer, and no blob, the
+/// rebuild layer's included, is requested.
+#[test]
+fn a_rebuild_layer_past_its_bound_is_refused_before_any_download() {
+    use cerro_core::image::MT_OCI_MANIFEST;
+    use cerro_core::rebuild::MAX_REBUILD_SIZE;
+    let image = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","config":{{"mediaType":"{}","digest":"{}","size":2}},"layers":[{{"mediaType":"{}","digest":"{}","size":5}}]}}"#,
+        cerro_core::image::MT_OCI_CONFIG,
+        Digest::of(b"{}"),
+        cerro_core::image::MT_OCI_LAYER_TAR,
+        Digest::of(b"layer"),
+    );
+    let image_digest = Digest::of(image.as_bytes());
+    let rebuild = format!("rebuilds/{}.dsse.json", "ab".repeat(32));
+    let artifact = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MT_OCI_MANIFEST}","artifactType":"{}","config":{{"mediaType":"{}","digest":"{}","size":40}},"layers":[{{"mediaType":"{}","digest":"{}","size":100,"annotations":{{"{}":"manifest.toml"}}}},{{"mediaType":"{}","digest":"{}","size":{},"annotations":{{"{}":"{rebuild}"}}}}],"subject":{{"mediaType":"{MT_OCI_MANIFEST}","digest":"{image_digest}","size":{}}}}}"#,
+        crate::ARTIFACT_TYPE,
+        crate::CONFIG_MEDIA_TYPE,
+        Digest::of(b"config"),
+        crate::MT_TOML,
+        Digest::of(b"toml"),
+        crate::TITLE,
+        crate::MT_REBUILD,
+        Digest::of(b"rebuild"),
+        MAX_REBUILD_SIZE + 1,
+        crate::TITLE,
+        image.len(),
+    );
+    let artifact_digest = Digest::of(artifact.as_bytes());
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{MT_OCI_MANIFEST}","digest":"{artifact_digest}","size":{},"artifactType":"{}"}}]}}"#,
+        artifact.len(),
+        crate::ARTIFACT_TYPE
+    );
+    let server = Server::start("127.0.0.1", move |head, _| {
+        if head.starts_with("GET /v2/ ") {
+            ok("{}")
+        } else if head.contains("/referrers/") {
+            ok(&index)
+        } else if head.contains(&format!("/manifests/{artifact_digest}")) {
+            ok(&artifact)
+        } else if head.contains("/manifests/") {
+            ok(&image)
+        } else {
+            endless()
+        }
+    });
+    let (d, auth) = no_auth_file();
+    let reg = connect(server.port, &auth);
+    let out = d.path().join("out.ctp");
+    let trust = cerro_core::trust::TrustStore::new();
+    let e = crate::fetch::fetch(&reg, &out, &trust, 0, &mut |_| {}).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&rebuild) && msg.contains(&(MAX_REBUILD_SIZE + 1).to_string()),
+        "{msg}"
+    );
+    assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+    let requests = server.requests();
+    assert!(!requests.iter().any(|r| r.contains("/blobs/")), "{requests:#?}");
+    assert!(!out.exists());
+}

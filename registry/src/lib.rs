@@ -5,7 +5,7 @@
 //! pull it) and, beside it, an artifact of type [`ARTIFACT_TYPE`] whose
 //! `subject` is the image manifest and whose layers are the bundle members
 //! that cannot be derived from the image (`manifest.toml`, attestations,
-//! SELinux modules). `fetch` finds that artifact through the referrers API
+//! SELinux modules, transparency proofs, rebuild attestations). `fetch` finds that artifact through the referrers API
 //! (or the `sha256-<hex>` tag fallback of registries without it) and
 //! rebuilds the bundle byte for byte, with the deterministic writer of
 //! `cerro-core`.
@@ -30,6 +30,7 @@ mod error;
 mod fetch;
 #[cfg(test)]
 mod hostile;
+pub mod mirror;
 mod progress;
 mod push;
 mod reference;
@@ -47,7 +48,7 @@ pub use fetch::{
     Inspected, Pending, Skipped, Tree, MAX_CANDIDATES, MAX_IMAGE_BYTES,
 };
 pub use progress::{NoProgress, Progress};
-pub use push::{push, push_signed, Pushed};
+pub use push::{push, push_signed, ImageSignatures, Pushed};
 pub use tls::{cert_dirs, load_cas};
 
 /// `artifactType` of the artifact that carries a bundle's non-image members.
@@ -62,6 +63,10 @@ pub const MT_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const MT_CIL: &str = "application/vnd.cerro-torre.selinux.cil";
 /// Media type of a transparency-log proof (c2sp.org/tlog-proof text).
 pub const MT_TLOG_PROOF: &str = "application/vnd.cerro-torre.tlog-proof";
+/// Media type of a rebuild attestation (`rebuilds/<key id>.dsse.json`, a
+/// DSSE envelope of a SLSA VSA). Not [`MT_DSSE`]: the member is outside the
+/// release signature and has its own bounds (spec/bundle-format.md §15).
+pub const MT_REBUILD: &str = "application/vnd.cerro-torre.rebuild.v1+json";
 /// The annotation naming each artifact layer's bundle path.
 pub const TITLE: &str = "org.opencontainers.image.title";
 

@@ -12,6 +12,7 @@ use cerro_core::bundle::{
 };
 use cerro_core::digest::Digest;
 use cerro_core::image::{MT_OCI_INDEX, MT_OCI_MANIFEST};
+use cerro_core::rebuild::REBUILDS_PREFIX;
 use cerro_core::{jcs, Error as CoreError};
 use oci_client::RegistryOperation;
 use serde_json::{json, Value};
@@ -21,7 +22,9 @@ use crate::error::Error;
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::fetch::PARALLEL;
-use crate::{fallback_tag, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_TLOG_PROOF, MT_TOML, TITLE};
+use crate::{
+    fallback_tag, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MT_CIL, MT_DSSE, MT_REBUILD, MT_TLOG_PROOF, MT_TOML, TITLE,
+};
 
 /// What a push stored.
 #[derive(Debug, Clone)]
@@ -52,6 +55,11 @@ pub(crate) fn layer_media_type(path: &str) -> Option<&'static str> {
         Some(MT_CIL)
     } else if path.starts_with(TRANSPARENCY_PREFIX) {
         Some(MT_TLOG_PROOF)
+    } else if path.starts_with(REBUILDS_PREFIX) {
+        // Added after the release signature by rebuilders (spec/bundle-format.md
+        // §3.5): carried like the proofs, so a bundle moved through a registry
+        // keeps what a `rebuilt_by` policy asks for.
+        Some(MT_REBUILD)
     } else {
         None
     }
@@ -164,22 +172,38 @@ fn read_member(
 /// checked first (structure and every digest, not signatures: a registry is
 /// storage, and `fetch` verifies). Blobs the registry has are not sent.
 pub fn push(path: &Path, reg: &Registry) -> Result<Pushed, Error> {
-    push_signed(path, reg, &|_| Ok(Vec::new()))
+    push_signed(path, reg, &|_, _| Ok(ImageSignatures::default()))
+}
+
+/// Image signatures for `cosign verify --key`, made by the caller
+/// (`ct push --sign`), which keeps the keys.
+#[derive(Debug, Default)]
+pub struct ImageSignatures {
+    /// cosign's sign statement ([`crate::cosign::sign_statement`]) signed
+    /// with ECDSA P-256 keys: Sigstore bundle referrers.
+    pub sigstore: Vec<cerro_core::dsse::Envelope>,
+    /// (simple-signing payload ([`crate::cosign::simple_signing_payload`]),
+    /// signature) pairs, for keys cosign verifies only in the legacy
+    /// layout (Ed25519): layers of the `sha256-<hex>.sig` tag.
+    pub legacy: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// [`push`], also publishing the image signatures `sign` makes for the
-/// bundle's image manifest digest (`ct push --sign`: cosign's sign
-/// statement, [`crate::cosign::sign_statement`], signed with each key), as
-/// Sigstore bundle referrers `cosign verify --key` reads. The keys stay
-/// with the caller.
+/// bundle's image manifest digest and the repository (`registry/repository`,
+/// cosign's `docker-reference`): Sigstore bundle referrers and `.sig` tag
+/// layers `cosign verify --key` reads. The keys stay with the caller.
 pub fn push_signed(
     path: &Path,
     reg: &Registry,
-    sign: &dyn Fn(&Digest) -> Result<Vec<cerro_core::dsse::Envelope>, CoreError>,
+    sign: &dyn Fn(&Digest, &str) -> Result<ImageSignatures, CoreError>,
 ) -> Result<Pushed, Error> {
     let file = File::open(path).map_err(|e| CoreError::io("opening", path, e))?;
     let bundle = read_bundle_file(&file, &mut NoExtract)?;
-    let signatures = sign(&bundle.image.digest)?;
+    let repository = format!("{}/{}", reg.reference.resolve_registry(), reg.reference.repository());
+    let ImageSignatures {
+        sigstore: signatures,
+        legacy,
+    } = sign(&bundle.image.digest, &repository)?;
     if !bundle.platforms.is_empty() {
         // The registry layout (spec/bundle-format.md §15) stores one image
         // manifest and its referrer; an image index is not pushed yet.
@@ -308,6 +332,19 @@ pub fn push_signed(
             }
         }
         reg.push_manifest(&att_tag, &att_manifest, MT_OCI_MANIFEST).await?;
+
+        if !legacy.is_empty() {
+            let sig_tag = reg.at_tag(&crate::cosign::signature_tag(&bundle.image.digest));
+            let existing = reg.pull_manifest(&sig_tag, &[MT_OCI_MANIFEST]).await?;
+            let (sig_manifest, sig_config) = crate::cosign::signature_image(existing.as_deref(), &legacy)?;
+            for bytes in std::iter::once(&sig_config).chain(legacy.iter().map(|(p, _)| p)) {
+                let d = Digest::of(bytes);
+                if !reg.blob_exists(&d).await? {
+                    reg.push_bytes(bytes, &d).await?;
+                }
+            }
+            reg.push_manifest(&sig_tag, &sig_manifest, MT_OCI_MANIFEST).await?;
+        }
         Ok(Pushed {
             image: bundle.image.digest,
             artifact: artifact_digest,
@@ -352,6 +389,32 @@ mod tests {
         assert_eq!(first["mediaType"], MT_OCI_INDEX);
     }
 
+    /// notation 1.3.2's entry, as it writes it into the fallback index
+    /// (integration/tests/notation.rs runs the real one): kept as it is,
+    /// annotations included, when ct replaces its own bundle beside it.
+    #[test]
+    fn fallback_index_keeps_a_notation_signature_entry_as_written() {
+        let notation = json!({
+            "mediaType": MT_OCI_MANIFEST,
+            "digest": Digest::of(b"notation").to_string(),
+            "size": 728,
+            "annotations": {
+                "io.cncf.notary.x509chain.thumbprint#S256": "[\"c10ee2295163d243d45261c81219298ba66e740e3e9bd8973b04f6a53899cf44\"]",
+                "org.opencontainers.image.created": "2026-12-05T10:31:00Z"
+            },
+            "artifactType": crate::fetch::NOTATION_SIGNATURE_TYPE
+        });
+        let old = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"old").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
+        let new = json!({"mediaType": MT_OCI_MANIFEST, "digest": Digest::of(b"new").to_string(), "size": 3, "artifactType": ARTIFACT_TYPE});
+        let existing =
+            serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [old, notation]}))
+                .unwrap();
+        let merged: Value =
+            serde_json::from_slice(&merge_fallback_index(Some(&existing), std::slice::from_ref(&new)).unwrap())
+                .unwrap();
+        assert_eq!(merged["manifests"], json!([notation, new]));
+    }
+
     #[test]
     fn layer_media_types_follow_the_member_path() {
         assert_eq!(layer_media_type("manifest.toml"), Some(MT_TOML));
@@ -360,6 +423,11 @@ mod tests {
         assert_eq!(
             layer_media_type(&cerro_core::bundle::tlog_proof_path("log.example/a")),
             Some(MT_TLOG_PROOF)
+        );
+        let fp = cerro_core::trust::Fingerprint::from_hex(&"ab".repeat(32)).unwrap();
+        assert_eq!(
+            layer_media_type(&cerro_core::rebuild::rebuild_path(&fp)),
+            Some(MT_REBUILD)
         );
         assert_eq!(layer_media_type("oci-layout/index.json"), None);
         assert_eq!(layer_media_type("oci-layout/blobs/sha256/00"), None);

@@ -32,7 +32,7 @@ fn field(rec: &str, key: &str) -> Option<String> {
         return q.find('"').map(|end| q[..end].to_owned());
     }
     let token = rest.split_whitespace().next().unwrap_or_default();
-    let is_hex = token.len() >= 2 && token.len() % 2 == 0 && token.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_hex = token.len() >= 2 && token.len().is_multiple_of(2) && token.bytes().all(|b| b.is_ascii_hexdigit());
     if is_hex && matches!(key, "path" | "name") {
         let bytes: Option<Vec<u8>> = (0..token.len())
             .step_by(2)

@@ -756,7 +756,7 @@ impl<'a> Hashes<'a> {
     /// (`a` a multiple of every power of two the range splits into).
     fn subtree(&mut self, a: u64, b: u64) -> Result<Hash> {
         let n = b - a;
-        if n.is_power_of_two() && a % n == 0 {
+        if n.is_power_of_two() && a.is_multiple_of(n) {
             // A perfect subtree of height h = 8l + j: the MTH of 2^j
             // consecutive hashes of level l.
             let h = n.trailing_zeros();

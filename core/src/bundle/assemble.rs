@@ -43,6 +43,10 @@ pub struct Skeleton {
     /// proof (unsigned members: the reader parses them and checks their
     /// names when the assembled bundle is read back, `verify` checks them).
     pub transparency: Vec<(String, Vec<u8>)>,
+    /// `(rebuilds/<key id>.dsse.json, bytes)` of each rebuild attestation
+    /// (unsigned by the release, like the proofs: the reader parses them and
+    /// checks their names and count when the assembled bundle is read back).
+    pub rebuilds: Vec<(String, Vec<u8>)>,
     /// Descriptor of the image manifest.
     pub image: BlobRef,
     /// `org.opencontainers.image.ref.name` of the image, if any.
@@ -138,6 +142,7 @@ impl Assembly {
             attestations: &skeleton.attestations,
             selinux: &skeleton.selinux,
             transparency: &skeleton.transparency,
+            rebuilds: &skeleton.rebuilds,
             image,
             reference: skeleton.reference.as_deref(),
             manifest_bytes: &skeleton.manifest_bytes,

@@ -9,6 +9,9 @@
 //! selinux/<module>.cil                  SELinux policy modules, sorted by name
 //! transparency/<hex>.tlog-proof         tlog-proofs, one per log, sorted by name
 //!                                       (<hex>: SHA-256 of the log's origin); not signed
+//! rebuilds/<key id>.dsse.json           rebuild attestations (SLSA VSA), one per key, sorted
+//!                                       by name; not bound by the release, signed by their own
+//!                                       key (`crate::rebuild`)
 //! oci-layout/oci-layout                 {"imageLayoutVersion":"1.0.0"}
 //! oci-layout/index.json                 one image manifest (or image index) descriptor (RFC 8785)
 //! oci-layout/blobs/sha256/<hex>         the manifest, then the config, then each
@@ -29,7 +32,10 @@ pub use reader::{
     read_bundle, read_bundle_file, read_bundle_file_vouched, Attestation, Bundle, Extract, LogProof, Member, NoExtract,
     PlatformImage, MAX_ATTESTATIONS, MAX_ATTESTATION_BYTES,
 };
-pub use writer::{member_header, rewrite_proofs_to_file, write_bundle, write_bundle_file, BundleContents};
+pub use writer::{
+    add_rebuild_to_file, member_header, rewrite_proofs_to_file, rewrite_rebuilds_to_file, write_bundle,
+    write_bundle_file, BundleContents,
+};
 pub(crate) use writer::{write_bundle_file_measured, write_bundle_measured};
 
 use crate::digest::Digest;
@@ -75,6 +81,7 @@ pub(crate) enum MemberKind {
     Attestation,
     Selinux,
     TlogProof,
+    Rebuild,
     Layout,
     Index,
     Blob(Digest),
@@ -114,6 +121,9 @@ pub(crate) fn classify(path: &str) -> Result<MemberKind> {
         {
             return Ok(MemberKind::TlogProof);
         }
+    }
+    if crate::rebuild::path_signer(path).is_some() {
+        return Ok(MemberKind::Rebuild);
     }
     if let Some(hex) = path.strip_prefix(BLOB_PREFIX) {
         if let Some(d) = Digest::from_hex(hex) {
@@ -176,6 +186,8 @@ mod tests {
         let proof = tlog_proof_path("log.example.org/releases");
         assert_eq!(proof.len(), 88);
         assert_eq!(classify(&proof).unwrap(), MemberKind::TlogProof);
+        let rebuild = crate::rebuild::rebuild_path(&crate::trust::Fingerprint::from_hex(&d.hex()).unwrap());
+        assert_eq!(classify(&rebuild).unwrap(), MemberKind::Rebuild);
         for bad in [
             "../etc/passwd",
             "/etc/passwd",
@@ -188,6 +200,10 @@ mod tests {
             "transparency/x.tlog-proof",
             "transparency/0000000000000000000000000000000000000000000000000000000000000000.proof",
             "transparency/000000000000000000000000000000000000000000000000000000000000000A.tlog-proof",
+            "rebuilds/x.dsse.json",
+            "rebuilds/0000000000000000000000000000000000000000000000000000000000000000.json",
+            "rebuilds/000000000000000000000000000000000000000000000000000000000000000A.dsse.json",
+            "rebuilds/sub/0000000000000000000000000000000000000000000000000000000000000000.dsse.json",
             "other",
         ] {
             assert!(classify(bad).is_err(), "{bad}");

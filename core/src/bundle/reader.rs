@@ -76,6 +76,11 @@ pub struct Bundle {
     /// the release statement: they prove that the release envelope is in a
     /// log, and are verified, not signed.
     pub transparency: Vec<LogProof>,
+    /// Rebuild attestations (`rebuilds/<key id>.dsse.json`), one per key,
+    /// sorted by path. Not bound by the release statement: each is trusted
+    /// only through its own signature and binds itself to this release
+    /// (`crate::rebuild`); parsed, not verified.
+    pub rebuilds: Vec<crate::rebuild::Rebuild>,
     /// Descriptor of the image manifest.
     pub image: BlobRef,
     /// `org.opencontainers.image.ref.name` of the image, if any.
@@ -164,6 +169,7 @@ enum Phase {
     Attestations,
     Selinux,
     Transparency,
+    Rebuilds,
     Layout,
     Index,
     Blobs,
@@ -471,6 +477,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
     let mut selinux: Vec<(String, Vec<u8>)> = Vec::new();
     let mut selinux_bytes = 0u64;
     let mut transparency: Vec<LogProof> = Vec::new();
+    let mut rebuilds: Vec<crate::rebuild::Rebuild> = Vec::new();
     let mut index: Option<(BlobRef, Option<String>)> = None;
     let mut images: Vec<ImageState> = Vec::new();
     let mut expected: Vec<(BlobRef, Role)> = Vec::new();
@@ -544,13 +551,14 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
             MemberKind::Attestation => Phase::Attestations,
             MemberKind::Selinux => Phase::Selinux,
             MemberKind::TlogProof => Phase::Transparency,
+            MemberKind::Rebuild => Phase::Rebuilds,
             MemberKind::Layout => Phase::Layout,
             MemberKind::Index => Phase::Index,
             MemberKind::Blob(_) => Phase::Blobs,
         };
         let repeatable = matches!(
             member_phase,
-            Phase::Attestations | Phase::Selinux | Phase::Transparency | Phase::Blobs
+            Phase::Attestations | Phase::Selinux | Phase::Transparency | Phase::Rebuilds | Phase::Blobs
         );
         if member_phase < phase || (member_phase == phase && !repeatable) {
             return Err(Error::malformed("bundle", format!("member {path:?} is out of order")));
@@ -676,6 +684,27 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
                     digest: Digest::of(&bytes),
                 });
                 transparency.push(LogProof { path, proof });
+            }
+            MemberKind::Rebuild => {
+                use crate::rebuild::{Rebuild, MAX_REBUILDS, MAX_REBUILD_SIZE};
+                if rebuilds.last().is_some_and(|last| last.path >= path) {
+                    return Err(Error::malformed("bundle", format!("{path:?} is out of order")));
+                }
+                if rebuilds.len() >= MAX_REBUILDS {
+                    return Err(Error::malformed(
+                        "bundle",
+                        format!("more than {MAX_REBUILDS} rebuilds/ attestations"),
+                    ));
+                }
+                // The claimed size against the bound before any byte is read.
+                let bytes = read_small(&mut entry, &path, size, MAX_REBUILD_SIZE)?;
+                let rebuild = Rebuild::parse(&path, &bytes)?;
+                members.push(Member {
+                    path: path.clone(),
+                    size,
+                    digest: Digest::of(&bytes),
+                });
+                rebuilds.push(rebuild);
             }
             MemberKind::Layout => {
                 let bytes = read_small(&mut entry, &path, size, 4096)?;
@@ -934,6 +963,7 @@ fn read_entries<R: Read>(entries: tar::Entries<'_, R>, extract: &mut dyn Extract
         attestations,
         selinux,
         transparency,
+        rebuilds,
         image,
         reference,
         parts,

@@ -13,6 +13,7 @@ use crate::hashpool::{HashPool, CHUNK};
 use crate::image::source::SourceImage;
 use crate::image::{bundle_index, BlobRef, OCI_LAYOUT_FILE};
 use crate::pack::MeasuredBlobs;
+use crate::rebuild::{Rebuild, MAX_REBUILDS, MAX_REBUILD_SIZE};
 use crate::tlog::TlogProof;
 
 /// Everything a bundle holds.
@@ -28,6 +29,11 @@ pub struct BundleContents<'a> {
     /// [`MAX_TLOG_PROOFS`]; written as `transparency/<hex>.tlog-proof`
     /// sorted by path, outside every signed digest.
     pub transparency: Vec<TlogProof>,
+    /// Rebuild attestations, at most one per key, at most
+    /// [`crate::rebuild::MAX_REBUILDS`]; written as
+    /// `rebuilds/<key id>.dsse.json` sorted by path, outside every signed
+    /// digest (each is signed by its own key).
+    pub rebuilds: Vec<Rebuild>,
     /// The image whose layout is packed.
     pub image: &'a SourceImage,
     /// The mtime of every member.
@@ -109,6 +115,7 @@ pub(super) struct Head<'a> {
     pub attestations: &'a [(String, Vec<u8>)],
     pub selinux: &'a [(String, Vec<u8>)],
     pub transparency: &'a [(String, Vec<u8>)],
+    pub rebuilds: &'a [(String, Vec<u8>)],
     pub image: &'a BlobRef,
     pub reference: Option<&'a str>,
     pub manifest_bytes: &'a [u8],
@@ -132,6 +139,11 @@ impl Head<'_> {
         let mut proofs: Vec<&(String, Vec<u8>)> = self.transparency.iter().collect();
         proofs.sort_by(|a, b| a.0.cmp(&b.0));
         for (path, bytes) in proofs {
+            member(out, path, bytes, mtime)?;
+        }
+        let mut rebuilds: Vec<&(String, Vec<u8>)> = self.rebuilds.iter().collect();
+        rebuilds.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, bytes) in rebuilds {
             member(out, path, bytes, mtime)?;
         }
         member(out, LAYOUT_PATH, OCI_LAYOUT_FILE, mtime)?;
@@ -165,17 +177,90 @@ pub(super) fn proof_members(proofs: &[TlogProof]) -> Result<Vec<(String, Vec<u8>
     Ok(out)
 }
 
+/// The rebuild members of `rebuilds`: `(path, bytes)` sorted by path,
+/// refusing two by one key (the reader would refuse the duplicate member),
+/// more than [`MAX_REBUILDS`] and one larger than [`MAX_REBUILD_SIZE`].
+pub(super) fn rebuild_members(rebuilds: &[Rebuild]) -> Result<Vec<(String, Vec<u8>)>> {
+    if rebuilds.len() > MAX_REBUILDS {
+        return Err(Error::malformed(
+            "bundle",
+            format!("{} rebuild attestations, more than {MAX_REBUILDS}", rebuilds.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(rebuilds.len());
+    for r in rebuilds {
+        let bytes = r.to_bytes()?;
+        if bytes.len() as u64 > MAX_REBUILD_SIZE {
+            return Err(Error::malformed(
+                &r.path,
+                format!(
+                    "{} bytes, more than the {MAX_REBUILD_SIZE} a rebuild member may hold",
+                    bytes.len()
+                ),
+            ));
+        }
+        out.push((r.path.clone(), bytes));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::malformed(
+            "bundle",
+            format!("two rebuild attestations by one key ({})", w[0].0),
+        ));
+    }
+    Ok(out)
+}
+
 /// Rewrites the bundle at `path` (already read as `bundle`) into `out` with
 /// `proofs` as its transparency members instead of the ones it had: every
 /// other member is the same bytes (the manifest, envelopes and index are
 /// canonical, so writing what was read gives them back; blobs are copied
-/// from the file and hashed again), so no signed byte changes.
+/// from the file and hashed again), so no signed byte changes. Its rebuild
+/// members are kept.
 pub fn rewrite_proofs_to_file(bundle: &Bundle, path: &Path, proofs: Vec<TlogProof>, out: &mut File) -> Result<()> {
+    rewrite_unsigned(bundle, path, proofs, bundle.rebuilds.clone(), out)
+}
+
+/// [`rewrite_proofs_to_file`] for the rebuild members: the bundle at `path`
+/// (already read as `bundle`) into `out` with `rebuilds` instead of the
+/// ones it had, every other member (its proofs included) the same bytes.
+pub fn rewrite_rebuilds_to_file(bundle: &Bundle, path: &Path, rebuilds: Vec<Rebuild>, out: &mut File) -> Result<()> {
+    let proofs = bundle.transparency.iter().map(|p| p.proof.clone()).collect();
+    rewrite_unsigned(bundle, path, proofs, rebuilds, out)
+}
+
+/// Adds `rebuild` to the bundle at `path` (already read as `bundle`),
+/// replacing the one by the same key if there is one, and writes the result
+/// to `dest` atomically (`dest` may be `path`: replaced in place; a reader
+/// sees the old bundle or the new one, and a failure leaves `dest` as it
+/// was). Nothing signed changes. Synced before it is renamed into place:
+/// in place it replaces the only copy.
+pub fn add_rebuild_to_file(bundle: &Bundle, path: &Path, rebuild: Rebuild, dest: &Path) -> Result<()> {
+    let mut rebuilds: Vec<Rebuild> = bundle
+        .rebuilds
+        .iter()
+        .filter(|r| r.path != rebuild.path)
+        .cloned()
+        .collect();
+    rebuilds.push(rebuild);
+    let mut out = crate::file::AtomicFile::create(dest, 0o644)?;
+    rewrite_rebuilds_to_file(bundle, path, rebuilds, out.file())?;
+    out.commit()
+}
+
+/// The bundle at `path` (read as `bundle`) with these unsigned members.
+fn rewrite_unsigned(
+    bundle: &Bundle,
+    path: &Path,
+    proofs: Vec<TlogProof>,
+    rebuilds: Vec<Rebuild>,
+    out: &mut File,
+) -> Result<()> {
     let image = SourceImage::open_bundle(path)?;
     if image.manifest != bundle.image {
         return Err(Error::malformed(
             path.display().to_string(),
-            "bundle changed while its proofs were rewritten",
+            "bundle changed while its unsigned members were rewritten",
         ));
     }
     let mut attestations = Vec::with_capacity(bundle.attestations.len());
@@ -188,6 +273,7 @@ pub fn rewrite_proofs_to_file(bundle: &Bundle, path: &Path, proofs: Vec<TlogProo
             attestations,
             selinux: bundle.selinux.clone(),
             transparency: proofs,
+            rebuilds,
             image: &image,
             mtime: bundle.mtime,
         },
@@ -199,11 +285,13 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
     let mtime = contents.mtime;
     let image = contents.image;
     let proofs = proof_members(&contents.transparency)?;
+    let rebuilds = rebuild_members(&contents.rebuilds)?;
     Head {
         manifest_toml: &contents.manifest_toml,
         attestations: &contents.attestations,
         selinux: &contents.selinux,
         transparency: &proofs,
+        rebuilds: &rebuilds,
         image: &image.manifest,
         reference: image.reference.as_deref(),
         manifest_bytes: &image.manifest_bytes,
@@ -213,6 +301,7 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
 
     let mut pool = HashPool::new();
     let mut expected = Vec::new();
+    let mut deferred: Vec<Deferred> = Vec::new();
     for blob in &image.blob_sequence()? {
         let mut src = image.open_blob(blob)?;
         write_all(
@@ -223,45 +312,45 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
         if let Some((m, v)) = vouched {
             // Measured from this very source, unchanged since: copied
             // without hashing, then the source is checked again.
-            // Into a file, std's copy is the kernel's (copy_file_range):
-            // it needs the concrete `File`, not `dyn Write`.
-            let (start, copied) = match &mut out {
-                Out::File(f, _) => (
-                    Some(f.stream_position().map_err(|e| Error::io("writing", "bundle", e))?),
-                    std::io::copy(&mut src, *f),
-                ),
-                Out::Stream(o) => (None, std::io::copy(&mut src, *o)),
-            };
-            let copied = copied.map_err(|e| Error::io("copying blob", blob.digest.to_string(), e))?;
-            if copied != blob.size {
-                return Err(Error::SizeMismatch {
-                    what: format!("source blob {}", blob.digest),
-                    expected: blob.size,
-                    actual: copied,
-                });
-            }
-            let unchanged = m.still(&v, &src);
-            m.count(unchanged);
-            if !unchanged {
-                // The source changed while it was copied: hash what the
-                // bundle holds (a file can be read back; a stream cannot).
-                match (&out, start) {
-                    (Out::File(_, written), Some(start)) => {
-                        let job = pool.start(None);
-                        let mut at = 0u64;
-                        while at < copied {
-                            let n = SPAN.min(copied - at);
-                            pool.feed_span(&job, Arc::clone(written), start + at, n);
-                            at += n;
-                        }
-                        expected.push((job.id(), blob.digest));
-                        pool.end(job);
+            match &mut out {
+                Out::File(f, _) => {
+                    // Into a file, the kernel copies (copy_file_range) at
+                    // explicit offsets, on every core once the headers are
+                    // laid out (`copy_vouched` below): the blob's place is
+                    // skipped here, its padding written after it.
+                    let start = f.stream_position().map_err(|e| Error::io("writing", "bundle", e))?;
+                    let end = start.checked_add(blob.size).ok_or_else(|| {
+                        Error::malformed("source image", format!("blob {} is too large", blob.digest))
+                    })?;
+                    f.seek(std::io::SeekFrom::Start(end))
+                        .map_err(|e| Error::io("writing", "bundle", e))?;
+                    deferred.push(Deferred {
+                        digest: blob.digest,
+                        size: blob.size,
+                        src,
+                        vouched: v,
+                        at: start,
+                    });
+                }
+                Out::Stream(o) => {
+                    let copied = std::io::copy(&mut src, *o)
+                        .map_err(|e| Error::io("copying blob", blob.digest.to_string(), e))?;
+                    if copied != blob.size {
+                        return Err(Error::SizeMismatch {
+                            what: format!("source blob {}", blob.digest),
+                            expected: blob.size,
+                            actual: copied,
+                        });
                     }
-                    _ => {
+                    let unchanged = m.still(&v, &src);
+                    m.count(unchanged);
+                    if !unchanged {
+                        // The source changed while it was copied, and a
+                        // stream cannot be read back.
                         return Err(Error::malformed(
                             format!("source blob {}", blob.digest),
                             "its file changed while it was copied",
-                        ))
+                        ));
                     }
                 }
             }
@@ -322,6 +411,24 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
         pad(out.w(), blob.size)?;
         expected.push((id, blob.digest));
     }
+    if let (Out::File(f, written), Some(m)) = (&mut out, measured) {
+        for (d, unchanged) in copy_vouched(f, m, std::mem::take(&mut deferred))? {
+            m.count(unchanged);
+            if !unchanged {
+                // The source changed while it was copied: hash what the
+                // bundle holds.
+                let job = pool.start(None);
+                let mut at = 0u64;
+                while at < d.size {
+                    let n = SPAN.min(d.size - at);
+                    pool.feed_span(&job, Arc::clone(written), d.at + at, n);
+                    at += n;
+                }
+                expected.push((job.id(), d.digest));
+                pool.end(job);
+            }
+        }
+    }
     let outcomes = pool.finish();
     for (id, want) in expected {
         let got = outcomes
@@ -346,6 +453,76 @@ fn write_impl(contents: &BundleContents<'_>, mut out: Out<'_>, measured: Option<
     // End of archive: two zero blocks.
     write_all(out.w(), &[0u8; 1024])?;
     out.w().flush().map_err(|e| Error::io("writing", "bundle", e))
+}
+
+/// A measured blob whose place in the output file is laid out and whose
+/// bytes are still to be copied there.
+struct Deferred {
+    digest: crate::digest::Digest,
+    size: u64,
+    src: std::io::Take<File>,
+    vouched: crate::pack::Vouched,
+    at: u64,
+}
+
+/// Copies the deferred blobs into `out` at their places, with the kernel's
+/// `copy_file_range` at explicit offsets (no file position is shared
+/// between threads), one worker per core taking the largest blobs first.
+/// Each comes back with whether its source is still the one measured
+/// (checked after its copy); a copy that comes up short is refused.
+fn copy_vouched(out: &File, measured: &MeasuredBlobs, mut jobs: Vec<Deferred>) -> Result<Vec<(Deferred, bool)>> {
+    jobs.sort_by_key(|d| std::cmp::Reverse(d.size));
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(jobs.len());
+    let queue = std::sync::Mutex::new(jobs.into_iter());
+    let next = || queue.lock().ok().and_then(|mut q| q.next());
+    let copy_one = |d: Deferred| -> Result<(Deferred, bool)> {
+        let mut from = d.vouched.offset();
+        let mut to = d.at;
+        let mut left = d.size;
+        while left > 0 {
+            let step = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+            let n = rustix::fs::copy_file_range(d.src.get_ref(), Some(&mut from), out, Some(&mut to), step)
+                .map_err(|e| Error::io("copying blob", d.digest.to_string(), e.into()))?;
+            if n == 0 {
+                return Err(Error::SizeMismatch {
+                    what: format!("source blob {}", d.digest),
+                    expected: d.size,
+                    actual: d.size - left,
+                });
+            }
+            left -= n as u64;
+        }
+        let unchanged = measured.still(&d.vouched, &d.src);
+        Ok((d, unchanged))
+    };
+    let results: Vec<Result<Vec<(Deferred, bool)>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some(d) = next() {
+                        done.push(copy_one(d)?);
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::malformed("bundle", "a blob copy failed")))
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
 }
 
 fn write_all(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {

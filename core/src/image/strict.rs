@@ -337,6 +337,154 @@ const RUNTIME_CONFIG: Struct = Struct {
     forbidden: &[],
 };
 
+const VSA_VERIFIER: Struct = Struct {
+    name: "verifier",
+    fields: &[("id", ANY), ("version", MAP)],
+    forbidden: &[],
+};
+
+const VSA_DIGESTED: Struct = Struct {
+    name: "resource descriptor",
+    fields: &[("uri", ANY), ("digest", MAP)],
+    forbidden: &[],
+};
+
+/// The SLSA verification summary v1 predicate (in-toto's `vsa.proto`, and
+/// the spec's `verifier.version`): read with Go by in-toto and SLSA tools.
+const VSA: Struct = Struct {
+    name: "verification summary",
+    fields: &[
+        ("verifier", Shape::Struct(&VSA_VERIFIER)),
+        ("timeVerified", ANY),
+        ("resourceUri", ANY),
+        ("policy", Shape::Struct(&VSA_DIGESTED)),
+        ("inputAttestations", Shape::Array(&Shape::Struct(&VSA_DIGESTED))),
+        ("verificationResult", ANY),
+        ("verifiedLevels", STRINGS),
+        ("dependencyLevels", MAP),
+        ("slsaVersion", ANY),
+    ],
+    forbidden: &[],
+};
+
+// cosign's documents (spec/interop.md §2.8), read by cosign with Go:
+// the Sigstore bundle with protojson (which also takes each field's proto
+// name, snake_case: refused here, so one spelling is the only one), the
+// in-toto statement and the simple-signing payload with encoding/json.
+
+const SB_SIGNATURE: Struct = Struct {
+    name: "Sigstore bundle DSSE signature",
+    fields: &[("sig", ANY), ("keyid", ANY)],
+    forbidden: &[],
+};
+
+const SB_DSSE: Struct = Struct {
+    name: "Sigstore bundle dsseEnvelope",
+    fields: &[
+        ("payload", ANY),
+        ("payloadType", ANY),
+        ("signatures", Shape::Array(&Shape::Struct(&SB_SIGNATURE))),
+    ],
+    forbidden: &["payload_type"],
+};
+
+const SB_PUBLIC_KEY: Struct = Struct {
+    name: "Sigstore bundle publicKey",
+    fields: &[("hint", ANY)],
+    forbidden: &[],
+};
+
+const SB_MATERIAL: Struct = Struct {
+    name: "Sigstore bundle verificationMaterial",
+    fields: &[
+        ("publicKey", Shape::Struct(&SB_PUBLIC_KEY)),
+        ("x509CertificateChain", ANY),
+        ("certificate", ANY),
+        ("tlogEntries", ANY),
+        ("timestampVerificationData", ANY),
+    ],
+    forbidden: &[
+        "public_key",
+        "x509_certificate_chain",
+        "tlog_entries",
+        "timestamp_verification_data",
+    ],
+};
+
+const SIGSTORE_BUNDLE: Struct = Struct {
+    name: "Sigstore bundle",
+    fields: &[
+        ("mediaType", ANY),
+        ("verificationMaterial", Shape::Struct(&SB_MATERIAL)),
+        ("dsseEnvelope", Shape::Struct(&SB_DSSE)),
+        ("messageSignature", ANY),
+    ],
+    forbidden: &[
+        "media_type",
+        "verification_material",
+        "dsse_envelope",
+        "message_signature",
+    ],
+};
+
+const STATEMENT_SUBJECT: Struct = Struct {
+    name: "in-toto subject",
+    fields: &[("name", ANY), ("digest", MAP), ("uri", ANY), ("annotations", MAP)],
+    forbidden: &[],
+};
+
+const IN_TOTO_STATEMENT: Struct = Struct {
+    name: "in-toto statement",
+    fields: &[
+        ("_type", ANY),
+        ("subject", Shape::Array(&Shape::Struct(&STATEMENT_SUBJECT))),
+        ("predicateType", ANY),
+        ("predicate", ANY),
+    ],
+    forbidden: &["predicate_type"],
+};
+
+const SS_IDENTITY: Struct = Struct {
+    name: "simple signing critical.identity",
+    fields: &[("docker-reference", ANY)],
+    forbidden: &[],
+};
+
+const SS_IMAGE: Struct = Struct {
+    name: "simple signing critical.image",
+    fields: &[("docker-manifest-digest", ANY)],
+    forbidden: &[],
+};
+
+const SS_CRITICAL: Struct = Struct {
+    name: "simple signing critical",
+    fields: &[
+        ("identity", Shape::Struct(&SS_IDENTITY)),
+        ("image", Shape::Struct(&SS_IMAGE)),
+        ("type", ANY),
+    ],
+    forbidden: &[],
+};
+
+const SIMPLE_SIGNING: Struct = Struct {
+    name: "simple signing payload",
+    fields: &[("critical", Shape::Struct(&SS_CRITICAL)), ("optional", ANY)],
+    forbidden: &[],
+};
+
+/// An in-toto Statement v1 whose predicate is a verification summary (a
+/// rebuild attestation, `crate::rebuild`).
+const VSA_STATEMENT: Struct = Struct {
+    name: "in-toto statement",
+    fields: &[
+        ("_type", ANY),
+        ("subject", Shape::Array(&Shape::Struct(&STATEMENT_SUBJECT))),
+        ("predicateType", ANY),
+        ("predicate", Shape::Struct(&VSA)),
+    ],
+    forbidden: &[],
+};
+
 /// Which OCI document a blob is read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocKind {
@@ -348,6 +496,15 @@ pub enum DocKind {
     Config,
     /// A container's OCI runtime `config.json` (runtime-spec `Spec`).
     RuntimeConfig,
+    /// A Sigstore bundle (v0.3, as cosign writes and reads it with protojson).
+    SigstoreBundle,
+    /// An in-toto statement (the payload cosign signs in a Sigstore bundle).
+    InTotoStatement,
+    /// cosign's simple-signing payload (the legacy `.sig` tag's layer).
+    SimpleSigning,
+    /// An in-toto statement of a SLSA verification summary (a rebuild
+    /// attestation's payload).
+    VerificationSummary,
 }
 
 impl DocKind {
@@ -357,6 +514,10 @@ impl DocKind {
             DocKind::Index => &INDEX,
             DocKind::Config => &CONFIG,
             DocKind::RuntimeConfig => &RUNTIME_CONFIG,
+            DocKind::SigstoreBundle => &SIGSTORE_BUNDLE,
+            DocKind::InTotoStatement => &IN_TOTO_STATEMENT,
+            DocKind::SimpleSigning => &SIMPLE_SIGNING,
+            DocKind::VerificationSummary => &VSA_STATEMENT,
         }
     }
 }

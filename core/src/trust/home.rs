@@ -10,6 +10,8 @@
 //! trust-state.json      the highest root and revocation list versions seen
 //! private/<id>.key      private keys, mode 0600 (PEM PKCS#8, or encrypted
 //!                       PKCS#8: scrypt + AES-256-CBC, which openssl reads)
+//! private/<id>.pkcs11   or, for a key whose private half never leaves a
+//!                       PKCS#11 token, its RFC 7512 URI (one line, no PIN)
 //! ```
 //!
 //! Every write is atomic. A public key file that does not match the
@@ -49,6 +51,8 @@ pub const REVOCATION_FILE: &str = "revocation.json";
 pub const STATE_FILE: &str = "trust-state.json";
 /// The lock file every edit of `trust.toml` holds an exclusive `flock` on.
 const LOCK_FILE: &str = "trust.lock";
+/// The largest PKCS#11 key reference read (a URI of one line).
+const MAX_REFERENCE: u64 = 4096;
 
 /// The exclusive lock on a trust store's edits; released when dropped
 /// (closing the file releases the `flock`).
@@ -175,6 +179,59 @@ impl Home {
     /// Path of the private key file of `id`.
     pub fn private_path(&self, id: &str) -> PathBuf {
         self.root.join("private").join(format!("{id}.key"))
+    }
+
+    /// Path of the PKCS#11 key reference of `id`: the URI of the token
+    /// object holding its private key (spec/trust-store.md §2).
+    pub fn token_reference_path(&self, id: &str) -> PathBuf {
+        self.root.join("private").join(format!("{id}.pkcs11"))
+    }
+
+    /// The PKCS#11 URI recorded for key `id` by [`Home::add_token_key`],
+    /// or `None` when it has none. Read as text, not interpreted here: core
+    /// loads no module; `cerro-pkcs11` parses and opens it.
+    pub fn token_reference(&self, id: &str) -> Result<Option<String>> {
+        validate_key_id(id)?;
+        let path = self.token_reference_path(id);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = crate::file::read_bounded(&path, MAX_REFERENCE, "PKCS#11 key reference")?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| Error::invalid_config(path.display().to_string(), "not UTF-8"))?;
+        let uri = text.trim();
+        if !uri.starts_with("pkcs11:") || uri.contains(['\n', '\r']) {
+            return Err(Error::invalid_config(
+                path.display().to_string(),
+                "not one line holding a pkcs11: URI",
+            ));
+        }
+        Ok(Some(uri.to_owned()))
+    }
+
+    /// Adds key `id` whose private half stays on a PKCS#11 token: its
+    /// public key at `level` (ultimate for a key generated on the token,
+    /// untrusted for one imported) and `uri`, the token object's RFC 7512
+    /// URI without a PIN, in `private/<id>.pkcs11`. Refused like a keygen
+    /// when the id is taken (or has a private key file) and when the key is
+    /// known under another id; nothing is written then.
+    pub fn add_token_key(&self, id: &str, public: PublicKey, uri: &str, level: TrustLevel) -> Result<KeyEntry> {
+        validate_key_id(id)?;
+        if !uri.starts_with("pkcs11:") || uri.contains(['\n', '\r']) || uri.len() as u64 > MAX_REFERENCE {
+            return Err(Error::invalid_config("PKCS#11 URI", "not a one-line pkcs11: URI"));
+        }
+        let _lock = self.lock()?;
+        let mut store = self.load_trust()?;
+        if store.get(id).is_some() || self.private_path(id).exists() {
+            return Err(Error::KeyExists { id: id.to_owned() });
+        }
+        let entry = KeyEntry::new(id, public, level);
+        store.insert(entry.clone())?;
+        create_dir(&self.root, 0o700)?;
+        create_dir(&self.root.join("private"), 0o700)?;
+        write_atomic(&self.token_reference_path(id), format!("{uri}\n").as_bytes(), 0o600)?;
+        self.save_locked(&store)?;
+        Ok(entry)
     }
 
     /// Loads the trust store. A missing `trust.toml` is an empty store.
@@ -643,10 +700,18 @@ impl Home {
         let pem = match fs::read_to_string(&path) {
             Ok(p) => Zeroizing::new(p),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let reason = if self.token_reference_path(id).exists() {
+                    format!(
+                        "its private key is on a PKCS#11 token ({}): sign through ct, which opens it",
+                        self.token_reference_path(id).display()
+                    )
+                } else {
+                    format!("no private key file here ({})", path.display())
+                };
                 return Err(Error::PrivateKey {
                     id: id.to_owned(),
-                    reason: format!("no private key file here ({})", path.display()),
-                })
+                    reason,
+                });
             }
             Err(e) => return Err(Error::io("reading", path, e)),
         };
@@ -726,6 +791,59 @@ mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
     use std::os::unix::fs::PermissionsExt;
+
+    /// A token key's reference: written 0600 beside where a key file would
+    /// be, read back as written; refused for a taken id, a known key, a
+    /// URI that is not one line; a hand-edited reference that is not a
+    /// pkcs11: URI refused on read; a file key still loads only from its
+    /// file, and a token key's id says where its key is.
+    #[test]
+    fn token_key_references() {
+        let d = tempfile::tempdir().unwrap();
+        let home = Home::new(d.path());
+        let public = SecretKey::generate(Algorithm::EcdsaP256).unwrap().public();
+        let uri = "pkcs11:object=rel;token=t?module-path=/m.so";
+        let e = home
+            .add_token_key("rel", public.clone(), uri, TrustLevel::Ultimate)
+            .unwrap();
+        assert_eq!(e.level, TrustLevel::Ultimate);
+        assert_eq!(home.token_reference("rel").unwrap().as_deref(), Some(uri));
+        let mode = fs::metadata(home.token_reference_path("rel"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(home.token_reference("none").unwrap(), None);
+        assert!(home.token_reference("../x").is_err());
+        assert!(matches!(
+            home.add_token_key("rel", public.clone(), uri, TrustLevel::Ultimate),
+            Err(Error::KeyExists { .. })
+        ));
+        assert!(matches!(
+            home.add_token_key("again", public.clone(), uri, TrustLevel::Untrusted),
+            Err(Error::KeyKnownAs { .. })
+        ));
+        assert!(
+            !home.token_reference_path("again").exists(),
+            "nothing written for a refused key"
+        );
+        for bad in ["file:/x", "pkcs11:a\nb"] {
+            assert!(
+                home.add_token_key("bad", public.clone(), bad, TrustLevel::Untrusted)
+                    .is_err(),
+                "{bad}"
+            );
+        }
+        home.generate_key("file", None).unwrap();
+        assert!(matches!(
+            home.add_token_key("file", public.clone(), uri, TrustLevel::Untrusted),
+            Err(Error::KeyExists { .. })
+        ));
+        fs::write(home.token_reference_path("rel"), "not a uri\n").unwrap();
+        assert!(home.token_reference("rel").is_err());
+        let e = home.load_signing_key("rel", None).unwrap_err().to_string();
+        assert!(e.contains("PKCS#11 token"), "{e}");
+    }
 
     #[test]
     fn keygen_writes_private_0600_and_round_trips() {

@@ -120,10 +120,11 @@ pub fn run(keep: Option<&Path>) -> Result<ExitCode> {
             transport: "oci".into(),
             reference: src.reference.clone(),
         }),
+        build_provenance: None,
         tool_version: env!("CARGO_PKG_VERSION").into(),
         time,
     };
-    super::pack::write_bundle(&src, &manifest, &[signing], &attest, None, &bundle_path)?;
+    super::pack::write_bundle(&src, &manifest, &[signing], &attest, None, &bundle_path, &[])?;
     let size = fs::metadata(&bundle_path).map(|m| m.len()).unwrap_or(0);
     println!("wrote {} ({size} bytes)", bundle_path.display());
 

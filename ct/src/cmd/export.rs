@@ -56,7 +56,17 @@ pub fn export(ctx: &Ctx, a: &ExportArgs<'_>) -> Result<ExitCode> {
     let mut opts = Options::new(format, a.output);
     opts.prefix = a.prefix.map(str::to_owned);
     opts.branch = a.branch.map(str::to_owned);
-    let done = cerro_export::export(&verified, a.file, &opts)?;
+    // Progress on a terminal: the blob bytes read back (each hashed again).
+    let total = verified
+        .members
+        .iter()
+        .filter(|m| m.path.starts_with(cerro_core::bundle::BLOB_PREFIX))
+        .map(|m| m.size)
+        .sum();
+    let bar = crate::progress::Local::bytes("exporting", total);
+    let done = cerro_export::export_with(&verified, a.file, &opts, &|n| bar.advance(n));
+    bar.finish();
+    let done = done?;
     let what = match &done.commit {
         Some(c) => format!("commit {c} in {}", done.out.display()),
         None => done.out.display().to_string(),

@@ -19,12 +19,82 @@ fn default_evidence(output: &Path) -> PathBuf {
     output.with_file_name(format!("{stem}.evidence.json"))
 }
 
+/// The options of `debian:PKG`.
+pub struct Archive<'a> {
+    /// `--suite`.
+    pub suite: &'a str,
+    /// `--mirror`.
+    pub mirror: Option<&'a str>,
+    /// `--download-dir`.
+    pub download_dir: Option<&'a Path>,
+}
+
+/// The fetcher of `cerro_import::archive`: the registry crate's bounded
+/// mirror client (the only crate that makes network requests).
+struct MirrorFetch(cerro_registry::mirror::Mirror);
+
+impl cerro_import::archive::Fetch for MirrorFetch {
+    fn fetch(&mut self, path: &str, limit: u64, sink: &mut dyn Write) -> cerro_core::Result<bool> {
+        self.0.get_into(path, limit, sink).map_err(cerro_core::Error::from)
+    }
+}
+
+/// `debian:PKG[=VERSION]`: the chain InRelease → Sources → .dsc from the
+/// mirror, checked by `cerro_import::archive`, into `--download-dir` or a
+/// temporary directory removed afterwards.
+fn from_archive(
+    package: &str,
+    version: Option<&str>,
+    keyring: Option<&Path>,
+    archive: &Archive<'_>,
+    opts: &Options,
+) -> Result<cerro_import::Imported> {
+    let mirror_url = match archive.mirror {
+        Some(m) => m.trim_end_matches('/').to_owned(),
+        None => cerro_import::archive::mirror_from_apt(Path::new("/etc/apt"))
+            .unwrap_or_else(|| cerro_import::archive::DEFAULT_MIRROR.to_owned()),
+    };
+    let mirror = cerro_registry::mirror::Mirror::new(&mirror_url)?;
+    let temp;
+    let work = match archive.download_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d.to_path_buf()
+        }
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("ct-import-")
+                .tempdir()
+                .context("creating a temporary directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let req = cerro_import::archive::Request {
+        package: package.to_owned(),
+        version: version.map(str::to_owned),
+        suite: archive.suite.to_owned(),
+        mirror: mirror_url,
+        keyring: keyring.map_or_else(
+            || PathBuf::from(cerro_import::archive::DEBIAN_ARCHIVE_KEYRING),
+            Path::to_path_buf,
+        ),
+        now: cerro_core::clock::unix_now()?,
+        work,
+    };
+    Ok(cerro_import::archive::import_from_archive(
+        &req,
+        &mut MirrorFetch(mirror),
+        opts,
+    )?)
+}
+
 pub fn import(
     source: &str,
     output: &Path,
     evidence: Option<&Path>,
     keyring: Option<&Path>,
     upstream: Option<&str>,
+    archive: &Archive<'_>,
 ) -> Result<ExitCode> {
     let evidence_path = evidence.map_or_else(|| default_evidence(output), Path::to_path_buf);
     if evidence_path == output {
@@ -35,7 +105,12 @@ pub fn import(
         keyring: keyring.map(Path::to_path_buf),
         upstream: upstream.map(str::to_string),
     };
-    let imported = cerro_import::import(&src, &opts)?;
+    let imported = match &src {
+        Source::DebianArchive { package, version } => {
+            from_archive(package, version.as_deref(), keyring, archive, &opts)?
+        }
+        other => cerro_import::import(other, &opts)?,
+    };
     let manifest = imported.manifest_toml()?;
     let ev = imported.evidence_json()?;
     // Both files are complete before either is renamed into place.

@@ -9,12 +9,16 @@ use cerro_core::timestamp::{format_rfc3339, parse_rfc3339};
 use cerro_core::trust::home::public_pem;
 use cerro_core::trust::{KeyEntry, ThresholdGroup, TrustLevel};
 use cerro_core::{Error, ExitCode};
+use cerro_pkcs11::{TokenUri, Tokens};
 
 use crate::cli::{GroupCommand, KeyCommand};
 use crate::ctx::Ctx;
 
-pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool, key_type: &str) -> Result<ExitCode> {
+pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool, key_type: &str, pkcs11: Option<&str>) -> Result<ExitCode> {
     let algorithm: Algorithm = key_type.parse()?;
+    if let Some(uri) = pkcs11 {
+        return keygen_on_token(ctx, id, algorithm, uri);
+    }
     let pass = if encrypt {
         Some(ctx.passphrase()?.ok_or_else(|| Error::PassphraseNeeded {
             what: "--encrypt".into(),
@@ -33,6 +37,40 @@ pub fn keygen(ctx: &Ctx, id: &str, encrypt: bool, key_type: &str) -> Result<Exit
     let entry = ctx.home.generate_key_of(algorithm, id, pass)?;
     println!("generated key {id}");
     print_key(ctx, id, &entry, encrypt);
+    Ok(ExitCode::Valid)
+}
+
+/// `ct keygen --pkcs11 URI`: the key pair made on the token (its private
+/// half sensitive and not extractable), its public half trusted
+/// ultimately, as keygen does, and the URI kept as the key's reference so
+/// that `--key ID` signs on the token. The id is checked free before the
+/// token is touched, so a refused keygen leaves no key on it.
+fn keygen_on_token(ctx: &Ctx, id: &str, algorithm: Algorithm, uri: &str) -> Result<ExitCode> {
+    cerro_core::trust::validate_key_id(id)?;
+    if ctx.home.load_trust()?.get(id).is_some() || ctx.home.private_path(id).exists() {
+        return Err(Error::KeyExists { id: id.to_owned() }.into());
+    }
+    let uri = TokenUri::parse(uri)?;
+    let generated = Tokens::new(ctx.pkcs11_settings()).generate(&uri, algorithm)?;
+    let reference = uri.to_string();
+    let entry = ctx
+        .home
+        .add_token_key(id, generated.public, &reference, TrustLevel::Ultimate)
+        .with_context(|| {
+            format!(
+                "the key {} was generated on token {:?} but not added to the trust store",
+                uri.object_name(),
+                generated.token
+            )
+        })?;
+    println!(
+        "generated key {id} on PKCS#11 token {:?} (sensitive, not extractable: its private key never leaves the token)",
+        generated.token
+    );
+    println!("  type        {}", entry.public.algorithm());
+    println!("  fingerprint {}", entry.fingerprint);
+    println!("  trust       {}", entry.level);
+    println!("  private key {reference}");
     Ok(ExitCode::Valid)
 }
 
@@ -62,12 +100,29 @@ pub fn key(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::Valid)
         }
-        KeyCommand::Import { file, id } => {
-            let pem = std::fs::read_to_string(&file)
-                .map_err(|e| Error::io("reading", &file, e))
-                .with_context(|| "importing a public key")?;
-            let e = ctx.home.import_key(&id, &pem)?;
-            println!("imported key {id}");
+        KeyCommand::Import { file, id, pkcs11 } => {
+            let e = match (file, pkcs11) {
+                (_, Some(uri)) => {
+                    let uri = TokenUri::parse(&uri)?;
+                    let public = Tokens::new(ctx.pkcs11_settings()).public_key(&uri)?;
+                    let reference = uri.to_string();
+                    let e = ctx.home.add_token_key(&id, public, &reference, TrustLevel::Untrusted)?;
+                    println!("imported key {id} from PKCS#11 token object {}", uri.object_name());
+                    println!("  private key {reference}");
+                    e
+                }
+                (Some(file), None) => {
+                    let pem = std::fs::read_to_string(&file)
+                        .map_err(|e| Error::io("reading", &file, e))
+                        .with_context(|| "importing a public key")?;
+                    let e = ctx.home.import_key(&id, &pem)?;
+                    println!("imported key {id}");
+                    e
+                }
+                (None, None) => {
+                    return Err(Error::invalid_config("ct key import", "give a PEM file or --pkcs11 URI").into())
+                }
+            };
             println!("  type        {}", e.public.algorithm());
             println!("  fingerprint {}", e.fingerprint);
             println!(
@@ -224,7 +279,8 @@ fn list(ctx: &Ctx, json: bool) -> Result<ExitCode> {
                     "revoked_at": k.revoked_at,
                     "valid_from": k.valid_from,
                     "valid_until": k.valid_until,
-                    "private_key": ctx.home.private_path(&k.id).exists(),
+                    "private_key": ctx.home.private_path(&k.id).exists() || ctx.home.token_reference_path(&k.id).exists(),
+                    "pkcs11": ctx.home.token_reference(&k.id).ok().flatten(),
                 })
             })
             .collect();
@@ -239,6 +295,8 @@ fn list(ctx: &Ctx, json: bool) -> Result<ExitCode> {
         let mut flags = Vec::new();
         if ctx.home.private_path(&k.id).exists() {
             flags.push("private");
+        } else if ctx.home.token_reference_path(&k.id).exists() {
+            flags.push("private:pkcs11");
         }
         if k.revoked_at.is_some() {
             flags.push("REVOKED");

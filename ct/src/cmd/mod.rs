@@ -1,5 +1,6 @@
 //! One module per command; each is a short function over the libraries.
 
+mod build;
 mod demo;
 mod diff;
 mod doctor;
@@ -12,6 +13,7 @@ mod man;
 mod monitor;
 mod pack;
 mod policy;
+mod rebuild;
 pub(crate) mod registry;
 mod revocation;
 pub mod run;
@@ -36,12 +38,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policy(p) => return policy::policy(p),
         Command::Log(l) if log::standalone(l) => return log::run(l),
         Command::Witness(w) if witness::standalone(w) => return witness::run(w),
+        Command::Build {
+            manifest,
+            output,
+            sources,
+        } => return build::build(manifest, output, sources.as_deref()),
         Command::Import {
             source,
             output,
             evidence,
             keyring,
             upstream,
+            suite,
+            mirror,
+            download_dir,
         } => {
             return import::import(
                 source,
@@ -49,13 +59,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 evidence.as_deref(),
                 keyring.as_deref(),
                 upstream.as_deref(),
+                &import::Archive {
+                    suite,
+                    mirror: mirror.as_deref(),
+                    download_dir: download_dir.as_deref(),
+                },
             )
         }
         _ => {}
     }
     let ctx = Ctx::new(&cli)?;
     match cli.command {
-        Command::Keygen { id, encrypt, key_type } => keys::keygen(&ctx, &id, encrypt, &key_type),
+        Command::Keygen {
+            id,
+            encrypt,
+            key_type,
+            pkcs11,
+        } => keys::keygen(&ctx, &id, encrypt, &key_type, pkcs11.as_deref()),
         Command::Key(k) => keys::key(&ctx, k),
         Command::Pack {
             image,
@@ -69,11 +89,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             registry: reg,
             logs,
             witnesses,
+            cosign_key,
         } => {
             let attest = pack::Attest {
                 sbom: (!no_sbom).then_some(sbom_format),
                 provenance: !no_provenance,
                 selinux_policy: selinux_policy.as_deref(),
+                cosign_key: cosign_key.as_deref(),
             };
             // The logs are checked before anything is packed.
             let logs = log::endpoints(&logs)?;
@@ -84,7 +106,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             log::submit(&ctx, &output, &logs, &witnesses)
         }
-        Command::Sbom { file, policy } => verify::sbom(&ctx, &file, policy.as_deref()),
+        Command::Sbom { file, policy, platform } => verify::sbom(&ctx, &file, policy.as_deref(), platform.as_deref()),
         Command::Selinux(cmd) => selinux::run(&ctx, cmd),
         Command::Sign { file, key } => pack::sign(&ctx, &file, &key),
         Command::Push {
@@ -154,6 +176,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             registry: r,
             json,
         } => registry::tree(&reference, &r, json),
+        Command::Rebuild {
+            bundle,
+            compare,
+            sources,
+            key,
+            output,
+            verifier_id,
+            policy,
+        } => rebuild::rebuild(
+            &ctx,
+            &rebuild::RebuildArgs {
+                bundle: &bundle,
+                compare: compare.as_deref(),
+                sources: sources.as_deref(),
+                key: &key,
+                output: output.as_deref(),
+                verifier_id: &verifier_id,
+                policy: policy.as_deref(),
+            },
+        ),
         Command::Verify(a) => verify::verify(&ctx, &a),
         Command::Explain(a) => verify::explain(&ctx, &a),
         Command::Unpack { file, output, policy } => verify::unpack(&ctx, &file, &output, policy.as_deref()),
@@ -186,6 +228,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Completions { .. }
         | Command::Demo { .. }
         | Command::Import { .. }
+        | Command::Build { .. }
         | Command::Policy(_) => {
             unreachable!("handled above")
         }

@@ -8,7 +8,7 @@ use cerro_attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::file::AtomicFile;
 use cerro_core::image::source::SourceImage;
-use cerro_core::key::SecretKey;
+use cerro_core::key::KeySigner;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack::PackRequest;
 use cerro_core::{Error, ExitCode};
@@ -33,6 +33,9 @@ pub struct Attest<'a> {
     pub provenance: bool,
     /// The target SELinux policy's CIL (for port and device types).
     pub selinux_policy: Option<&'a Path>,
+    /// `--cosign-key`: the public key a cosign signature of the image must
+    /// verify with (docker://REF only); the evidence is carried.
+    pub cosign_key: Option<&'a Path>,
 }
 
 /// The pack pipeline, written once (`ct pack` and `ct demo` call it): the
@@ -40,35 +43,31 @@ pub struct Attest<'a> {
 /// provenance), the SELinux module generated from the manifest against
 /// `selinux` (the target policy, if known), the release statement signed by
 /// `keys`, the bundle written to `output` atomically (`opts.time` is every
-/// member's mtime).
-pub(crate) fn write_bundle(
+/// member's mtime). `evidence`: more statements to carry and bind (the
+/// cosign signature evidence of `--cosign-key`).
+pub(crate) fn write_bundle<K: KeySigner>(
     src: &SourceImage,
     manifest: &PackageManifest,
-    keys: &[SecretKey],
+    keys: &[K],
     opts: &AttestOptions,
     selinux: Option<&cerro_selinux::HostPolicy>,
     output: &Path,
+    evidence: &[(String, Vec<u8>)],
 ) -> Result<()> {
     let mut out = AtomicFile::create(output, 0o644)?;
     // Progress on a terminal: the layers' one pass counts its bytes; the
     // bundle writer (kernel copy, hashed on its workers) gets a spinner.
-    let total = src.parts.layers.iter().map(|l| l.size).sum();
+    // A multi-platform image's pass reads every platform's layers (each its
+    // SBOM and diff_ids, which the statement binds).
+    let total = if src.platforms.is_empty() {
+        src.parts.layers.iter().map(|l| l.size).sum()
+    } else {
+        src.platforms.iter().flat_map(|p| &p.parts.layers).map(|l| l.size).sum()
+    };
     let reading = Local::bytes("layers", total);
     let mut attested = cerro_attest::statements_with(manifest, src, opts, &|n| reading.advance(n))?;
     reading.finish();
-    if !src.platforms.is_empty() {
-        // A multi-platform image: the pass above read the first platform
-        // (its SBOM is the bundle's); every other platform's layers are
-        // read once more for their diff_ids, which the statement binds.
-        let mut each = vec![attested.diff_ids.clone()];
-        for i in 1..src.platforms.len() {
-            let view = src
-                .platform_image(i)
-                .ok_or_else(|| Error::malformed("image index", format!("no platform {i}")))?;
-            each.push(cerro_attest::layers::diff_ids(&view)?);
-        }
-        attested.diff_ids = cerro_core::pack::LayerDiffIds::of_platforms(each);
-    }
+    attested.statements.extend(evidence.iter().cloned());
     let module = cerro_selinux::generate(manifest, selinux).map_err(Error::from)?;
     let writing = Local::spinner(&format!("writing {}", output.display()));
     PackRequest {
@@ -144,11 +143,26 @@ pub fn pack(
     attest: Attest<'_>,
     registry: &crate::cli::RegistryArgs,
 ) -> Result<ExitCode> {
-    let pass = ctx.passphrase()?;
-    let keys = key_ids
-        .iter()
-        .map(|id| ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice())))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Every key opened (files read, tokens logged in) before the image is.
+    let keys = ctx.signers(key_ids)?;
+    // The cosign key is read before anything is pulled (a bad file: 78).
+    let cosign_key = match attest.cosign_key {
+        Some(path) => {
+            if !image.starts_with("docker://") && bare_reference(image).ok().flatten().is_none() {
+                bail!(Error::invalid_config(
+                    "--cosign-key",
+                    "checks a cosign signature in a registry: the image must be docker://REF",
+                ));
+            }
+            let pem = cerro_core::file::read_bounded(path, 64 << 10, &path.display().to_string())?;
+            let pem = String::from_utf8(pem)
+                .map_err(|_| Error::invalid_config(path.display().to_string(), "not a PEM public key"))?;
+            let key = cerro_core::key::PublicKey::from_pem(&pem, &path.display().to_string())?;
+            Some((path, key))
+        }
+        None => None,
+    };
+    let mut checked = None;
     // docker://REF: pull the image into a private layout first (every blob
     // hashed as it streams), then pack it like any other layout.
     // The pulled layout lives until this function returns (packing reads it).
@@ -169,7 +183,22 @@ pub fn pack(
             let reg = super::registry::connect(r, registry)?;
             let cleanup = crate::signals::Cleanup::install();
             cleanup.watch(dir.path());
-            cerro_registry::pull_image(&reg, dir.path(), &tag).map_err(Error::from)?;
+            let pulled = cerro_registry::pull_image(&reg, dir.path(), &tag).map_err(Error::from)?;
+            if let Some((path, key)) = &cosign_key {
+                // The signature must name the digest pulled, whatever the
+                // tag says now.
+                let name = format!("--cosign-key {}", path.display());
+                let c =
+                    cerro_registry::cosign::image_signature(&reg, &pulled.digest, key, &name).map_err(Error::from)?;
+                eprintln!(
+                    "cosign signature of {} ({}, {}) verified with {}",
+                    pulled.digest,
+                    c.manifest_digest(),
+                    c.artifact().layout.describe(),
+                    path.display()
+                );
+                checked = Some(c);
+            }
             let spec = format!("oci:{}:{tag}", dir.path().display());
             _pulled = Some((dir, cleanup));
             (spec, Some(r.to_owned()))
@@ -209,11 +238,29 @@ pub fn pack(
             transport,
             reference: registry_ref.clone().or_else(|| src.reference.clone()),
         }),
+        build_provenance: match (&registry_ref, attest.provenance) {
+            (None, true) => build_provenance(image, &src.manifest.digest)?,
+            _ => None,
+        },
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         time: mtime,
     };
+    let mut evidence = Vec::new();
+    if let (Some(c), Some(r)) = (&checked, &registry_ref) {
+        if c.image() != src.manifest.digest {
+            bail!(Error::DigestMismatch {
+                what: "the image packed vs the one whose cosign signature was checked".into(),
+                expected: c.image(),
+                actual: src.manifest.digest,
+            });
+        }
+        evidence.push((
+            cerro_core::cosign_signature::EVIDENCE_PATH.to_owned(),
+            cerro_core::cosign_signature::evidence_statement(c, &manifest.package.name, r)?,
+        ));
+    }
     let host = super::selinux::host_policy(attest.selinux_policy)?;
-    write_bundle(&src, &manifest, &keys, &opts, host.as_ref(), output)?;
+    write_bundle(&src, &manifest, &keys, &opts, host.as_ref(), output, &evidence)?;
     println!(
         "packed {} {} ({}, {} layer(s)) into {} signed by {}",
         manifest.package.name,
@@ -224,6 +271,35 @@ pub fn pack(
         key_ids.join(", ")
     );
     Ok(ExitCode::Valid)
+}
+
+/// The provenance `ct build` wrote beside `oci:DIR[:REF]` for the image
+/// `digest` (`DIR/cerro-build/sha256-HEX.provenance.json`, spec/build.md
+/// §5), if any. One that names another image is refused: the layout was
+/// changed after the build.
+fn build_provenance(image: &str, digest: &cerro_core::digest::Digest) -> Result<Option<serde_json::Value>> {
+    let Some(rest) = image.strip_prefix("oci:") else {
+        return Ok(None);
+    };
+    let dir = rest.split_once(':').map_or(rest, |(d, _)| d);
+    let path = Path::new(dir)
+        .join("cerro-build")
+        .join(cerro_build::provenance::file_name(digest));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = cerro_core::file::read_bounded(&path, 16 << 20, "build provenance")?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| Error::malformed(path.display().to_string(), e.to_string()))?;
+    match cerro_build::provenance::image_of(&value) {
+        Some(d) if d == *digest => Ok(Some(value)),
+        other => Err(Error::DigestMismatch {
+            what: format!("{}: the image ct build recorded vs the image packed", path.display()),
+            expected: other.unwrap_or(cerro_core::digest::Digest::from_bytes([0; 32])),
+            actual: *digest,
+        }
+        .into()),
+    }
 }
 
 /// A manifest for an image packed without `--manifest`: the name from the
@@ -262,8 +338,7 @@ fn default_manifest(image: &str, image_ref: ImageRef) -> Result<PackageManifest>
 }
 
 pub fn sign(ctx: &Ctx, file: &Path, key_id: &str) -> Result<ExitCode> {
-    let pass = ctx.passphrase()?;
-    let key = ctx.home.load_signing_key(key_id, pass.as_ref().map(|p| p.as_slice()))?;
+    let key = crate::signer::resolve_one(ctx, key_id)?;
     let f = File::open(file).map_err(|e| Error::io("opening", file, e))?;
     let bundle = read_bundle_file(&f, &mut NoExtract)?;
     let mut out = AtomicFile::create(file, 0o644)?;

@@ -25,38 +25,35 @@ pub(crate) fn connect(reference: &str, args: &RegistryArgs) -> Result<Registry> 
 }
 
 pub fn push(ctx: &Ctx, bundle: &Path, reference: &str, args: &RegistryArgs, sign: &[String]) -> Result<ExitCode> {
-    // The keys first: a key that cannot sign what cosign verifies refuses
-    // before anything is sent.
-    let pass = if sign.is_empty() { None } else { ctx.passphrase()? };
-    let mut keys = Vec::with_capacity(sign.len());
-    for id in sign {
-        let key = ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice()))?;
-        if !matches!(key, cerro_core::key::SecretKey::EcdsaP256(_)) {
-            return Err(cerro_core::Error::invalid_config(
-                "--sign",
-                format!(
-                    "key {id} is not ECDSA P-256: cosign cannot verify other keys' signatures in a Sigstore bundle \
-                     (sigstore/cosign#5074); ct keygen --type ecdsa-p256 makes one"
-                ),
-            )
-            .into());
-        }
-        keys.push(key);
-    }
+    // The keys first: a key that cannot be opened refuses before anything
+    // is sent.
+    let keys = ctx.signers(sign)?;
     let reg = connect(reference, args)?;
-    let signer = |image: &cerro_core::digest::Digest| {
-        let payload = cerro_registry::cosign::sign_statement(image)?;
-        keys.iter()
-            .map(|k| {
-                let mut env = cerro_core::dsse::Envelope {
-                    payload: payload.clone(),
-                    payload_type: cerro_core::dsse::IN_TOTO_PAYLOAD_TYPE.to_owned(),
-                    signatures: Vec::new(),
-                };
-                env.sign(k)?;
-                Ok(env)
-            })
-            .collect()
+    // ECDSA P-256: cosign's sign statement in a Sigstore bundle referrer.
+    // Ed25519: the legacy `.sig` layout, the only one where cosign 3.1
+    // verifies Ed25519 (sigstore/cosign#5074; spec/interop.md §2.7).
+    let signer = |image: &cerro_core::digest::Digest, repository: &str| {
+        let mut out = cerro_registry::ImageSignatures::default();
+        for k in &keys {
+            use cerro_core::key::{Algorithm, KeySigner as _};
+            match k.public_key().algorithm() {
+                Algorithm::EcdsaP256 => {
+                    let mut env = cerro_core::dsse::Envelope {
+                        payload: cerro_registry::cosign::sign_statement(image)?,
+                        payload_type: cerro_core::dsse::IN_TOTO_PAYLOAD_TYPE.to_owned(),
+                        signatures: Vec::new(),
+                    };
+                    env.sign(k)?;
+                    out.sigstore.push(env);
+                }
+                Algorithm::Ed25519 => {
+                    let payload = cerro_registry::cosign::simple_signing_payload(repository, image)?;
+                    let sig = k.sign_message(&payload)?;
+                    out.legacy.push((payload, sig));
+                }
+            }
+        }
+        Ok(out)
     };
     let pushed = cerro_registry::push_signed(bundle, &reg, &signer).map_err(cerro_core::Error::from)?;
     println!(

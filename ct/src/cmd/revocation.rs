@@ -86,9 +86,8 @@ pub fn run(ctx: &Ctx, cmd: RevocationCommand) -> Result<ExitCode> {
                 releases,
             )?;
             let mut env = list.to_envelope()?;
-            let pass = ctx.passphrase()?;
-            for id in &keys {
-                env.sign(&ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice()))?)?;
+            for key in ctx.signers(&keys)? {
+                env.sign(&key)?;
             }
             let bytes = env.to_bytes()?;
             // Enter it in the logs first: a list that is not logged is not written.

@@ -92,9 +92,7 @@ fn root(ctx: &Ctx, cmd: RootCommand) -> Result<ExitCode> {
         RootCommand::Sign { file, keys } => {
             let bytes = read_bounded(&file, MAX_ROOT_SIZE, "trust root")?;
             let mut signed = open_root(&bytes)?;
-            let pass = ctx.passphrase()?;
-            for id in &keys {
-                let key = ctx.home.load_signing_key(id, pass.as_ref().map(|p| p.as_slice()))?;
+            for key in ctx.signers(&keys)? {
                 signed.sign(&key)?;
             }
             write_atomic(&file, &signed.to_bytes()?, 0o644)?;

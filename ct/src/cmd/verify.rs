@@ -346,7 +346,12 @@ pub fn unpack(ctx: &Ctx, file: &Path, output: &Path, policy: Option<&Path>) -> R
     }
 }
 
-pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<ExitCode> {
+/// `ct sbom FILE [--platform P]`: verify, then print the SBOM predicate. A
+/// multi-platform bundle carries one SBOM per platform
+/// (`attestations/sbom-<os>-<arch>[-<variant>].dsse.json`): the one for
+/// `--platform` (`os/arch[/variant]`), else this host's, is printed; with
+/// neither, the platforms it has are named.
+pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>, platform: Option<&str>) -> Result<ExitCode> {
     let v = match check_only(ctx, file, policy)? {
         Ok(v) => v,
         Err(r) => {
@@ -358,17 +363,84 @@ pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<ExitCode> {
             return Ok(r.error.exit_code());
         }
     };
+    let mut sboms = Vec::new();
     for a in &v.attestations {
         let Ok(st) = serde_json::from_slice::<serde_json::Value>(&a.envelope.payload) else {
             continue;
         };
         let ty = st["predicateType"].as_str().unwrap_or_default();
         if ty == cerro_core::statement::SPDX_DOCUMENT || ty == cerro_core::statement::CYCLONEDX_BOM {
-            println!("{}", serde_json::to_string_pretty(&st["predicate"])?);
-            return Ok(ExitCode::Valid);
+            sboms.push((a.path.as_str(), st));
         }
     }
-    Err(Error::MissingAttestation(format!("{} carries no SBOM attestation", file.display())).into())
+    let names = || {
+        v.platforms
+            .iter()
+            .map(|p| output::printable(&p.platform.to_string()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let missing = |what: String| -> anyhow::Error { Error::MissingAttestation(what).into() };
+    let chosen = if v.platforms.is_empty() {
+        if let Some(name) = platform {
+            let own = match &v.config.variant {
+                Some(x) => format!("{}/{}/{x}", v.config.os, v.config.architecture),
+                None => format!("{}/{}", v.config.os, v.config.architecture),
+            };
+            if name != own {
+                return Err(missing(format!(
+                    "{} is an image for {}, not {}",
+                    file.display(),
+                    output::printable(&own),
+                    output::printable(name)
+                )));
+            }
+        }
+        sboms.first()
+    } else {
+        let (i, target) = match platform {
+            Some(name) => v
+                .platforms
+                .iter()
+                .enumerate()
+                .find(|(_, p)| p.platform.to_string() == name)
+                .ok_or_else(|| {
+                    missing(format!(
+                        "{} has no platform {} (it has {})",
+                        file.display(),
+                        output::printable(name),
+                        names()
+                    ))
+                })?,
+            None => v
+                .platforms
+                .iter()
+                .enumerate()
+                .find(|(_, p)| p.platform.is_host())
+                .ok_or_else(|| {
+                    missing(format!(
+                        "{} has no image for this host: pass --platform (one of {})",
+                        file.display(),
+                        names()
+                    ))
+                })?,
+        };
+        let path = cerro_attest::platform_sbom_path(&target.platform)?;
+        // A bundle packed before SBOMs were per platform has one, of the
+        // first platform.
+        sboms.iter().find(|(p, _)| *p == path).or_else(|| {
+            sboms
+                .iter()
+                .find(|(p, _)| i == 0 && *p == cerro_core::statement::SBOM_PATH)
+        })
+    };
+    match chosen {
+        Some((_, st)) => {
+            println!("{}", serde_json::to_string_pretty(&st["predicate"])?);
+            Ok(ExitCode::Valid)
+        }
+        None => Err(missing(format!("{} carries no SBOM attestation", file.display()))),
+    }
 }
 
 /// `ct verify --as-runtime FILE`: what the shim (or the hook) would decide

@@ -16,7 +16,13 @@
 //!   tlog-scales log of `core/tests/tlog-data/scales-log.json` (its signed
 //!   checkpoint, keys, proofs of every entry, its entries as a bundle), the
 //!   signed-note spec's and Go's examples of core's tests, keys made here,
-//!   and refused variants.
+//!   and refused variants;
+//! - `cosign_signature`: cosign's two image-signature layouts, signed with
+//!   the check's keys, and a Sigstore bundle with a protobuf field name.
+//! - `bundle` again: the valid fixture with `rebuilds/` attestations (one
+//!   by the key the checks trust, one by an unknown key, one tampered), so
+//!   the fuzzer reaches their verification; `dsse` and `statement`: their
+//!   envelope and statement.
 //!
 //! Run: `cargo run -p cerro-fuzz-checks --example seeds`. Seeds are named by
 //! where they come from; `cargo fuzz cmin` may rename them to their SHA-1.
@@ -170,6 +176,61 @@ fn tlog_bundles(seeds: &mut Seeds) {
         with(&[prove(TRUSTED_LOG, TRUSTED_LOG_SEED, true), other]),
     );
     seeds.add("tlog_proof", "bundle-member", trusted.1);
+}
+
+/// The valid fixture bundle with rebuild attestations (spec/bundle-format.md
+/// §3.5): by the key `cerro_fuzz_checks::trust_store` trusts (it verifies),
+/// by an unknown key (not checked), and the trusted one's with its
+/// statement changed under its signature (it fails).
+fn rebuild_bundles(seeds: &mut Seeds) {
+    use cerro_core::bundle::member_header;
+    use cerro_core::rebuild::{sign_rebuild, DEFAULT_VERIFIER_ID};
+    use cerro_fuzz_checks::{trust_store, NOW, TRUSTED_KEY_SEED};
+    let bytes = std::fs::read(root().join("core/tests/data/valid-bundle/bundle.ctp")).unwrap();
+    let read = cerro_core::bundle::read_bundle(&mut &bytes[..], &mut cerro_core::bundle::NoExtract).unwrap();
+    let v = cerro_core::verify::verify(read, &trust_store(), &cerro_core::policy_interface::NoPolicy, NOW).unwrap();
+    let trusted = sign_rebuild(
+        &v,
+        &SigningKey::from_bytes(&[TRUSTED_KEY_SEED; 32]),
+        DEFAULT_VERIFIER_ID,
+        NOW,
+    )
+    .unwrap();
+    let unknown = sign_rebuild(&v, &SigningKey::from_bytes(&[9; 32]), DEFAULT_VERIFIER_ID, NOW).unwrap();
+    let mut tampered = trusted.clone();
+    tampered.envelope.payload = String::from_utf8(tampered.envelope.payload.clone())
+        .unwrap()
+        .replace("PASSED", "FAILED")
+        .into_bytes();
+    let mtime = tar::Header::from_byte_slice(&bytes[..512]).mtime().unwrap();
+    let with = |rebuilds: &[&cerro_core::rebuild::Rebuild]| {
+        let mut members: Vec<(String, Vec<u8>)> = rebuilds
+            .iter()
+            .map(|r| (r.path.clone(), r.to_bytes().unwrap()))
+            .collect();
+        members.sort();
+        let mut out = Vec::new();
+        let mut at = 0;
+        while bytes[at..at + 512].iter().any(|b| *b != 0) {
+            let h = tar::Header::from_byte_slice(&bytes[at..at + 512]);
+            let len = 512 + (h.entry_size().unwrap() as usize).div_ceil(512) * 512;
+            if bytes[at..].starts_with(b"oci-layout/oci-layout\0") {
+                for (path, data) in &members {
+                    out.extend_from_slice(member_header(path, data.len() as u64, mtime).unwrap().as_bytes());
+                    out.extend_from_slice(data);
+                    out.resize(out.len().div_ceil(512) * 512, 0);
+                }
+            }
+            out.extend_from_slice(&bytes[at..at + len]);
+            at += len;
+        }
+        out.extend_from_slice(&bytes[at..]);
+        out
+    };
+    seeds.add("bundle", "rebuilds", with(&[&trusted, &unknown]));
+    seeds.add("bundle", "rebuild-tampered", with(&[&tampered]));
+    seeds.add("dsse", "rebuild", trusted.to_bytes().unwrap());
+    seeds.add("statement", "rebuild", trusted.envelope.payload.clone());
 }
 
 fn policies(seeds: &mut Seeds) {
@@ -568,10 +629,107 @@ fn trust_roots(seeds: &mut Seeds) {
     seeds.add("revocation_list", "signed", env.to_bytes().unwrap());
 }
 
+/// Standard base64 with padding (the seeds' Sigstore bundles and
+/// signature annotations).
+fn b64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            out.push(if i <= c.len() {
+                char::from(A[(n >> shift) as usize & 63])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// `cosign_signature`: cosign's two layouts, signed for the check's image
+/// with its P-256 and Ed25519 keys (Ed25519 pure; the P-256 one as cosign
+/// writes it), and refused variants.
+fn cosign(seeds: &mut Seeds) {
+    use cerro_core::cosign_signature::{SIGNATURE_ANNOTATION, SIGSTORE_BUNDLE_TYPE, SIMPLE_SIGNING_TYPE};
+    use cerro_core::key::KeySigner as _;
+    use cerro_fuzz_checks::{cosign_image, cosign_input, COSIGN_ED25519_SEED, COSIGN_P256_PEM};
+    let image = cosign_image();
+    let p256 = cerro_core::key::SecretKey::from_pkcs8_pem(COSIGN_P256_PEM, None).unwrap();
+    let ed = SigningKey::from_bytes(&[COSIGN_ED25519_SEED; 32]);
+    let statement = format!(
+        r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{"sha256":"{}"}},"annotations":{{}}}}],"predicateType":"https://sigstore.dev/cosign/sign/v1","predicate":{{}}}}"#,
+        image.hex()
+    );
+    let pt = "application/vnd.in-toto+json";
+    let pae = cerro_core::dsse::pae(pt, statement.as_bytes());
+    for (name, ed25519, sig, hint) in [
+        ("p256", false, p256.sign_message(&pae).unwrap(), p256.public()),
+        (
+            "ed25519",
+            true,
+            ed.sign_message(&pae).unwrap(),
+            cerro_core::key::PublicKey::from(ed.verifying_key()),
+        ),
+    ] {
+        let blob = format!(
+            r#"{{"mediaType":"{SIGSTORE_BUNDLE_TYPE}","verificationMaterial":{{"publicKey":{{"hint":"{}"}}}},"dsseEnvelope":{{"payload":"{}","payloadType":"{pt}","signatures":[{{"sig":"{}"}}]}}}}"#,
+            b64(Digest::of(&hint.spki_der()).as_bytes()),
+            b64(statement.as_bytes()),
+            b64(&sig)
+        );
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"{SIGSTORE_BUNDLE_TYPE}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}},"layers":[{{"mediaType":"{SIGSTORE_BUNDLE_TYPE}","digest":"{}","size":{}}}],"annotations":{{"dev.sigstore.bundle.content":"dsse-envelope","dev.sigstore.bundle.predicateType":"https://sigstore.dev/cosign/sign/v1"}},"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{image}","size":401}}}}"#,
+            Digest::of(b"{}"),
+            Digest::of(blob.as_bytes()),
+            blob.len()
+        );
+        seeds.add(
+            "cosign_signature",
+            &format!("sigstore-bundle-{name}"),
+            cosign_input(false, 0, ed25519, manifest.as_bytes(), blob.as_bytes()),
+        );
+        seeds.add(
+            "cosign_signature",
+            &format!("sigstore-bundle-{name}-proto-name"),
+            cosign_input(
+                false,
+                0,
+                ed25519,
+                manifest.as_bytes(),
+                blob.replace("dsseEnvelope", "dsse_envelope").as_bytes(),
+            ),
+        );
+    }
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"registry.example/app"}},"image":{{"docker-manifest-digest":"{image}"}},"type":"cosign container image signature"}},"optional":null}}"#
+    );
+    for (name, ed25519, sig) in [
+        ("p256", false, p256.sign_message(payload.as_bytes()).unwrap()),
+        ("ed25519", true, ed.sign_message(payload.as_bytes()).unwrap()),
+    ] {
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":233}},"layers":[{{"mediaType":"{SIMPLE_SIGNING_TYPE}","digest":"{}","size":{},"annotations":{{"{SIGNATURE_ANNOTATION}":"{}"}}}}]}}"#,
+            Digest::of(b"config"),
+            Digest::of(payload.as_bytes()),
+            payload.len(),
+            b64(&sig)
+        );
+        seeds.add(
+            "cosign_signature",
+            &format!("legacy-tag-{name}"),
+            cosign_input(true, 0, ed25519, manifest.as_bytes(), payload.as_bytes()),
+        );
+    }
+}
+
 fn main() {
     let mut seeds = Seeds(BTreeMap::new());
+    cosign(&mut seeds);
     fixtures(&mut seeds);
     tlog_bundles(&mut seeds);
+    rebuild_bundles(&mut seeds);
     policies(&mut seeds);
     for (i, line) in AVC.iter().enumerate() {
         seeds.add("avc_suggest", &format!("record-{i}"), format!("{line}\n"));

@@ -79,6 +79,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("apkbuild", apkbuild),
     ("nix_drv", nix_drv),
     ("rpm_spec", rpm_spec),
+    ("cosign_signature", cosign_signature),
 ];
 
 /// The clock every verification in these checks runs at (the one the
@@ -427,4 +428,79 @@ pub fn runtime_config(data: &[u8]) {
         })
         .unwrap_or_default();
     assert_eq!(c.annotations, annotations);
+}
+
+/// The P-256 key of the [`cosign_signature`] check (PKCS#8, made once
+/// with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`):
+/// the seeds are signed with it, so the fuzzer starts from accepted
+/// signatures.
+pub const COSIGN_P256_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgigBkkHSMlPTUQAnM
+CaCnDe8ZKZn81rJDQ73aWJlE80qhRANCAATUhbEAYPWxdwZz3OvhG/Yqu+yUUoeE
++UIlXbZ0Nwo211DEO0UHqEB2eysxvZcSJHwdhEjpDhmXj10Ta5f4Y3vu
+-----END PRIVATE KEY-----
+";
+
+/// The seed of the Ed25519 key of the [`cosign_signature`] check.
+pub const COSIGN_ED25519_SEED: u8 = 4;
+
+/// The image every [`cosign_signature`] input is checked for.
+pub fn cosign_image() -> Digest {
+    Digest::of(b"cosign fuzz image")
+}
+
+/// Separates the manifest from the layer in a [`cosign_signature`] input.
+pub const COSIGN_SPLIT: &[u8] = b"\n\n--\n\n";
+
+/// A [`cosign_signature`] input: layout (0 Sigstore bundle, 1 legacy),
+/// layer index, key (0 P-256, 1 Ed25519), then the manifest and the layer.
+pub fn cosign_input(legacy: bool, layer: u8, ed25519: bool, manifest: &[u8], blob: &[u8]) -> Vec<u8> {
+    let mut out = vec![u8::from(legacy), layer, u8::from(ed25519)];
+    out.extend_from_slice(manifest);
+    out.extend_from_slice(COSIGN_SPLIT);
+    out.extend_from_slice(blob);
+    out
+}
+
+/// A cosign image signature artifact (`ct pack --cosign-key`, read from a
+/// registry): never a panic; what is accepted becomes evidence that
+/// [`cerro_core::cosign_signature::recheck`] accepts again for the same
+/// image (same artifact, same scheme) and refuses for another.
+pub fn cosign_signature(data: &[u8]) {
+    use cerro_core::cosign_signature::{check, evidence_statement, recheck, Artifact, Layout, EVIDENCE_PATH};
+    let [layout, layer, key, rest @ ..] = data else {
+        return;
+    };
+    let (manifest, blob) = match rest.windows(COSIGN_SPLIT.len()).position(|w| w == COSIGN_SPLIT) {
+        Some(at) => (&rest[..at], &rest[at + COSIGN_SPLIT.len()..]),
+        None => (rest, &[][..]),
+    };
+    let key = if key % 2 == 0 {
+        cerro_core::key::SecretKey::from_pkcs8_pem(COSIGN_P256_PEM, None)
+            .expect("the check's P-256 key parses")
+            .public()
+    } else {
+        cerro_core::key::PublicKey::from(SigningKey::from_bytes(&[COSIGN_ED25519_SEED; 32]).verifying_key())
+    };
+    let artifact = Artifact {
+        layout: if layout % 2 == 0 {
+            Layout::SigstoreBundle
+        } else {
+            Layout::LegacyTag
+        },
+        manifest: manifest.to_vec(),
+        blob: blob.to_vec(),
+        layer: usize::from(*layer),
+    };
+    let Ok(checked) = check(artifact, &key, &cosign_image()) else {
+        return;
+    };
+    let st = evidence_statement(&checked, "app", "registry.example/app:1").expect("accepted evidence serialises");
+    let info = recheck(EVIDENCE_PATH, &st, &cosign_image()).expect("recorded evidence checks again");
+    assert_eq!(info.manifest, checked.manifest_digest());
+    assert_eq!(info.scheme, checked.scheme());
+    assert!(
+        recheck(EVIDENCE_PATH, &st, &Digest::of(b"another image")).is_err(),
+        "evidence accepted for another image"
+    );
 }

@@ -120,6 +120,7 @@ replay_tests!(
     apkbuild,
     nix_drv,
     rpm_spec,
+    cosign_signature,
     hook_state,
     podman_storage,
     registry_artifact,
@@ -211,4 +212,42 @@ fn tlog_bundle_seeds_reach_proof_verification() {
     let b = read_bundle(&mut &seed("seed-tlog-proof-tampered")[..], &mut NoExtract).unwrap();
     let r = verify(b, &cerro_fuzz_checks::trust_store(), &NoPolicy, cerro_fuzz_checks::NOW).unwrap_err();
     assert_eq!(r.error.exit_code().code(), 6, "{}", r.error);
+}
+
+/// The cosign seeds start the fuzzer from accepted signatures (both
+/// layouts, both key types), so it reaches the evidence round trip.
+#[test]
+fn cosign_seeds_include_accepted_signatures() {
+    use cerro_core::cosign_signature::{check, Artifact, Layout};
+    for (name, legacy, ed25519) in [
+        ("seed-sigstore-bundle-p256", false, false),
+        ("seed-sigstore-bundle-ed25519", false, true),
+        ("seed-legacy-tag-p256", true, false),
+        ("seed-legacy-tag-ed25519", true, true),
+    ] {
+        let data = std::fs::read(fuzz_dir().join("corpus/cosign_signature").join(name)).unwrap();
+        let rest = &data[3..];
+        let split = cerro_fuzz_checks::COSIGN_SPLIT;
+        let at = rest.windows(split.len()).position(|w| w == split).unwrap();
+        let key = if ed25519 {
+            cerro_core::key::PublicKey::from(
+                ed25519_dalek::SigningKey::from_bytes(&[cerro_fuzz_checks::COSIGN_ED25519_SEED; 32]).verifying_key(),
+            )
+        } else {
+            cerro_core::key::SecretKey::from_pkcs8_pem(cerro_fuzz_checks::COSIGN_P256_PEM, None)
+                .unwrap()
+                .public()
+        };
+        let artifact = Artifact {
+            layout: if legacy {
+                Layout::LegacyTag
+            } else {
+                Layout::SigstoreBundle
+            },
+            manifest: rest[..at].to_vec(),
+            blob: rest[at + split.len()..].to_vec(),
+            layer: 0,
+        };
+        check(artifact, &key, &cerro_fuzz_checks::cosign_image()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
 }

@@ -125,6 +125,8 @@ impl World {
             now: NOW,
             logs,
             existed_by: cerro_core::verify::trusted_time(logs, &p, &self.trust),
+            rebuilders: &[],
+            rebuild_failures: &[],
         })
     }
 
@@ -1050,4 +1052,349 @@ fn the_witness_quorum_is_the_transparency_sections() {
     assert_eq!(quorum(r#""require_attestations":{"transparency_log":true},"#), 0);
     assert_eq!(quorum(""), 0);
     assert_eq!(cerro_core::policy_interface::NoPolicy.witness_quorum(), 0);
+}
+
+// ---------------------------------------------------------------------
+// require_attestations.rebuilt_by: rebuild attestations (`rebuilds/`)
+// signed for real, checked by core's `verify`, counted by the policy
+// through `TrustStore::tally`.
+
+mod rebuilt_by {
+    use super::*;
+    use cerro_core::policy_interface::NoPolicy;
+    use cerro_core::rebuild::{self, Rebuild, DEFAULT_VERIFIER_ID};
+    use cerro_core::verify::{RebuildStatus, Rejected, Verified};
+
+    /// Rebuilders k4, k5, k6 (all `full`); two of them required.
+    fn policy(threshold: usize, signers: &str) -> DeploymentPolicy {
+        DeploymentPolicy::from_json(
+            "rebuilt.json",
+            doc(&format!(
+                r#""default_action":"allow","require_attestations":{{"rebuilt_by":{{"threshold":{threshold},"signers":[{signers}]}}}}"#
+            ))
+            .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    const K456: &str = r#"{"key_id":"k4"},{"key_id":"k5"},{"key_id":"k6"}"#;
+
+    /// The rebuild of `bundle` (verified first, as `ct rebuild` does) by
+    /// the key of `seed`.
+    fn rebuild_by(w: &World, bundle: &Bundle, seed: u8) -> Rebuild {
+        let v: Verified<Bundle> = verify::verify(bundle.clone(), &w.trust, &NoPolicy, NOW).unwrap();
+        rebuild::sign_rebuild(&v, &key(seed), DEFAULT_VERIFIER_ID, NOW - 3600).unwrap()
+    }
+
+    /// `bundle` carrying `rebuilds` (sorted by path, as the reader gives them).
+    fn carrying(bundle: &Bundle, mut rebuilds: Vec<Rebuild>) -> Bundle {
+        let mut b = bundle.clone();
+        rebuilds.sort_by(|a, b| a.path.cmp(&b.path));
+        b.rebuilds = rebuilds;
+        b
+    }
+
+    fn rebuilt(w: &World, seeds: &[u8]) -> Bundle {
+        carrying(&w.bundle, seeds.iter().map(|s| rebuild_by(w, &w.bundle, *s)).collect())
+    }
+
+    #[track_caller]
+    fn refused(r: Result<Verified<Bundle>, Box<Rejected>>, rule: &str, needle: &str) -> Box<Rejected> {
+        let r = r.expect_err("refused");
+        match &r.error {
+            Error::PolicyRejection { rule: got, reason } => {
+                assert_eq!(got, rule, "{reason}");
+                assert!(reason.contains(needle), "{needle:?} not in: {reason}");
+            }
+            other => panic!("expected a policy rejection by {rule}, got {other}"),
+        }
+        assert_eq!(r.error.exit_code(), ExitCode::PolicyRejection);
+        r
+    }
+
+    /// The other release of the same image: version 1.1 of `hello`, so its
+    /// release statement differs.
+    fn other_release(w: &World) -> Bundle {
+        let manifest = cerro_core::testing::manifest_for(&w.image, "hello", "1.1");
+        let mut out = Vec::new();
+        pack::pack(&w.image, &manifest, &[key(1)], MTIME, &mut out).unwrap();
+        bundle::read_bundle(&mut &out[..], &mut NoExtract).unwrap()
+    }
+
+    #[test]
+    fn two_rebuilders_meet_a_threshold_of_two_and_one_does_not() {
+        let w = world();
+        let p = policy(2, K456);
+        let v = verify::verify(rebuilt(&w, &[4, 5]), &w.trust, &p, NOW).unwrap();
+        let d = v.report().policy.clone().unwrap();
+        assert!(
+            d.allowed && d.reason.contains("passed require_attestations.rebuilt_by"),
+            "{d:?}"
+        );
+        let lines = &v.report().rebuilds;
+        assert_eq!(lines.len(), 2);
+        for l in lines {
+            assert_eq!(l.status, RebuildStatus::Verified, "{l:?}");
+            assert_eq!(l.time_verified, Some(NOW - 3600));
+            assert_eq!(l.verifier.as_deref(), Some(DEFAULT_VERIFIER_ID));
+            assert!(l.policy.as_ref().is_some_and(|v| v.counted()), "{l:?}");
+        }
+
+        let r = refused(
+            verify::verify(rebuilt(&w, &[4]), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "1 of 2 required distinct rebuilder(s)",
+        );
+        assert_eq!(r.report.exit_code, 4);
+        // None at all: the rule names what is missing.
+        refused(
+            verify::verify(w.bundle.clone(), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "0 of 2 required distinct rebuilder(s) named by rebuilt_by.signers and trusted at least full rebuilt this release (0 rebuild attestation(s) carried)",
+        );
+        // Without a rebuilt_by rule, rebuilds are reported and change nothing.
+        let v = verify::verify(rebuilt(&w, &[4]), &w.trust, &NoPolicy, NOW).unwrap();
+        assert_eq!(v.report().rebuilds[0].status, RebuildStatus::Verified);
+        assert!(v.report().rebuilds[0].policy.is_none());
+    }
+
+    /// One key counts once: two matchers naming it, or its fingerprint
+    /// twice in what the policy is given, still make one rebuilder.
+    #[test]
+    fn the_same_key_twice_counts_once() {
+        let w = world();
+        let fp4 = w.trust.get("k4").unwrap().fingerprint.to_hex();
+        let p = policy(2, &format!(r#"{{"key_id":"k4"}},{{"fingerprint":"{fp4}"}}"#));
+        refused(
+            verify::verify(rebuilt(&w, &[4]), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "1 of 2",
+        );
+        // The tally itself, handed k4 twice (a bundle cannot carry two
+        // rebuilds by one key: the member's name is the key's).
+        let statement =
+            ReleaseStatement::parse_release(RELEASE, &w.bundle.release().unwrap().envelope.payload).unwrap();
+        let fps = w.fps(&["k4", "k4"]);
+        let d = policy(2, K456).evaluate(&PolicyInput {
+            bundle: &w.bundle,
+            statement: &statement,
+            signers: &w.fps(&["k1"]),
+            trust: &w.trust,
+            now: NOW,
+            logs: &[],
+            existed_by: None,
+            rebuilders: &fps,
+            rebuild_failures: &[],
+        });
+        refuses(&d, "require_attestations.rebuilt_by", "k4: duplicate signature");
+        assert!(d.reason.contains("1 of 2"), "{d:?}");
+    }
+
+    const RELEASE: &str = "attestations/release.dsse.json";
+
+    #[test]
+    fn revoked_expired_unknown_unnamed_and_untrusted_rebuilders_do_not_count() {
+        let mut w = world();
+        let p = policy(2, K456);
+        let rebuilt_45 = rebuilt(&w, &[4, 5]);
+        let both = || rebuilt_45.clone();
+        w.edit_key("k5", |k| k.revoked_at = Some(NOW - 10));
+        refused(
+            verify::verify(both(), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "k5: revoked",
+        );
+        w.edit_key("k5", |k| {
+            k.revoked_at = None;
+            k.valid_until = Some(NOW - 10);
+        });
+        refused(
+            verify::verify(both(), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "k5: expired",
+        );
+        w.edit_key("k5", |k| {
+            k.valid_until = None;
+            k.level = TrustLevel::Marginal;
+        });
+        refused(
+            verify::verify(both(), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "k5: trust level marginal",
+        );
+        w.edit_key("k5", |k| k.level = TrustLevel::Full);
+        // k3 is trusted but not a named rebuilder.
+        refused(
+            verify::verify(rebuilt(&w, &[3, 4]), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "k3: excluded by require_attestations.rebuilt_by.signers (no entry matches)",
+        );
+        // A key the trust store does not know: not even checked.
+        let stranger = rebuild_by(&w, &w.bundle, 99);
+        let b = carrying(&w.bundle, vec![rebuild_by(&w, &w.bundle, 4), stranger]);
+        let r = refused(
+            verify::verify(b, &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "not in the trust store",
+        );
+        assert!(r.report.rebuilds.iter().any(|l| l.status == RebuildStatus::UnknownKey));
+        // Required: k4 must be among them.
+        let p = policy(2, r#"{"key_id":"k4","required":true},{"key_id":"k5"},{"key_id":"k6"}"#);
+        refused(
+            verify::verify(rebuilt(&w, &[5, 6]), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by.signers[0].required",
+            "counted: k5, k6",
+        );
+        verify::verify(rebuilt(&w, &[4, 6]), &w.trust, &p, NOW).unwrap();
+    }
+
+    /// A rebuild names this image and this release statement: moved to the
+    /// other release of the same image, or to another image, it does not
+    /// count (and does not refuse a bundle no rule asks it of).
+    #[test]
+    fn a_rebuild_moved_to_another_release_or_image_does_not_count() {
+        let w = world();
+        let p = policy(1, K456);
+        let other = other_release(&w);
+        assert_eq!(other.image.digest, w.bundle.image.digest, "same image");
+        let moved = carrying(&w.bundle, vec![rebuild_by(&w, &other, 4)]);
+        let r = refused(
+            verify::verify(moved.clone(), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "a rebuild of another release",
+        );
+        assert_eq!(r.report.rebuilds[0].status, RebuildStatus::Failed);
+        let v = verify::verify(moved, &w.trust, &NoPolicy, NOW).unwrap();
+        assert_eq!(v.report().rebuilds[0].status, RebuildStatus::Failed);
+        assert!(v.report().checks.iter().any(|c| c.check == "rebuild" && !c.ok));
+
+        let dir = tempfile::tempdir().unwrap();
+        let (image, manifest) = one_file_image(
+            &dir.path().join("other"),
+            ("other.txt", b"other\n"),
+            "/other.txt",
+            REF,
+            ("hello", "1.0"),
+        );
+        let mut out = Vec::new();
+        pack::pack(&image, &manifest, &[key(1)], MTIME, &mut out).unwrap();
+        let another = bundle::read_bundle(&mut &out[..], &mut NoExtract).unwrap();
+        let moved = carrying(&w.bundle, vec![rebuild_by(&w, &another, 4)]);
+        refused(
+            verify::verify(moved, &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "a rebuild of another image",
+        );
+    }
+
+    /// A tampered statement does not verify under its signature; a statement
+    /// that says something else, even signed by the rebuilder, is not a
+    /// rebuild: neither counts.
+    #[test]
+    fn a_tampered_or_altered_rebuild_does_not_count() {
+        let w = world();
+        let p = policy(1, K456);
+        let good = rebuild_by(&w, &w.bundle, 4);
+        let mut tampered = good.clone();
+        let text = String::from_utf8(tampered.envelope.payload.clone()).unwrap();
+        tampered.envelope.payload = text.replace("PASSED", "PASSEd").into_bytes();
+        let r = refused(
+            verify::verify(carrying(&w.bundle, vec![tampered]), &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "signature by k4",
+        );
+        assert!(
+            r.report.rebuilds[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("does not verify")
+                || r.report.rebuilds[0].reason.as_deref().unwrap().contains("invalid"),
+            "{:?}",
+            r.report.rebuilds[0]
+        );
+
+        // Re-signed by the rebuilder's own key, but not what a rebuild says.
+        let resign = |edit: &dyn Fn(&mut Value)| {
+            let mut st: Value = serde_json::from_slice(&good.envelope.payload).unwrap();
+            edit(&mut st);
+            let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, jcs::to_vec(&st).unwrap());
+            env.sign(&key(4)).unwrap();
+            carrying(
+                &w.bundle,
+                vec![Rebuild::parse(&good.path, &env.to_bytes().unwrap()).unwrap()],
+            )
+        };
+        for (edit, why) in [
+            (
+                Box::new(|s: &mut Value| s["predicate"]["verificationResult"] = json!("FAILED"))
+                    as Box<dyn Fn(&mut Value)>,
+                "verificationResult is \"FAILED\"",
+            ),
+            (
+                Box::new(|s: &mut Value| s["predicate"]["dependencyLevels"] = json!({})),
+                "unknown field `dependencyLevels`",
+            ),
+            (
+                Box::new(|s: &mut Value| s["predicate"]["policy"]["uri"] = json!("https://cerro-torre.org/rebuild/v2")),
+                "a rebuild format this version does not know",
+            ),
+            (
+                Box::new(|s: &mut Value| s["predicate"]["timeVerified"] = json!("2025-06-15T17:06:40+02:00")),
+                "not an RFC 3339 time in UTC",
+            ),
+            (
+                Box::new(|s: &mut Value| s["predicate"]["verifiedLevels"] = json!(["SLSA_BUILD_LEVEL_3"])),
+                "its predicate is not the one a rebuild states",
+            ),
+            (
+                Box::new(|s: &mut Value| s["predicate"]["inputAttestations"] = json!([])),
+                "inputAttestations are not this bundle's",
+            ),
+            (
+                Box::new(|s: &mut Value| s["subject"].as_array_mut().unwrap().truncate(1)),
+                "a rebuild of another release",
+            ),
+            (
+                Box::new(|s: &mut Value| s["predicate"]["verifier"]["id"] = json!("not a uri")),
+                "is not a URI",
+            ),
+        ] {
+            let r = refused(
+                verify::verify(resign(&*edit), &w.trust, &p, NOW),
+                "require_attestations.rebuilt_by",
+                why,
+            );
+            assert_eq!(r.report.rebuilds[0].status, RebuildStatus::Failed, "{why}");
+        }
+        // A payload that is not canonical JSON, signed: refused as such.
+        let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, [b" ".as_slice(), &good.envelope.payload].concat());
+        env.sign(&key(4)).unwrap();
+        let b = carrying(
+            &w.bundle,
+            vec![Rebuild::parse(&good.path, &env.to_bytes().unwrap()).unwrap()],
+        );
+        refused(
+            verify::verify(b, &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "not canonical JSON",
+        );
+        // A duplicate key inside the statement, signed: the strict reader.
+        let dup = String::from_utf8(good.envelope.payload.clone()).unwrap().replacen(
+            "{\"_type\"",
+            "{\"_type\":\"x\",\"_type\"",
+            1,
+        );
+        let mut env = Envelope::new(IN_TOTO_PAYLOAD_TYPE, dup.into_bytes());
+        env.sign(&key(4)).unwrap();
+        let b = carrying(
+            &w.bundle,
+            vec![Rebuild::parse(&good.path, &env.to_bytes().unwrap()).unwrap()],
+        );
+        refused(
+            verify::verify(b, &w.trust, &p, NOW),
+            "require_attestations.rebuilt_by",
+            "_type",
+        );
+    }
 }

@@ -1,0 +1,483 @@
+//! The built packages' files as one deterministic layer, and the OCI image
+//! layout around it (spec/build.md §4).
+//!
+//! Determinism: entries sorted by path (a parent before what it holds),
+//! owner root (0:0, names `root`), every mtime clamped to
+//! SOURCE_DATE_EPOCH, GNU tar headers, an uncompressed layer (no
+//! compressor version can change its bytes), the JSON documents in RFC 8785
+//! form. The same packages give the same layer, config and image digest.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use cerro_core::digest::Digest;
+use serde_json::{json, Value};
+
+use crate::error::{BuildError, Result};
+
+/// OCI media types written here.
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The config's media type.
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// The layer's media type: an uncompressed tar.
+pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// Most bytes of file content the layer holds (it is built in memory).
+pub const MAX_LAYER_CONTENT: u64 = 2 << 30;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    Dir,
+    File(Vec<u8>),
+    Symlink(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    node: Node,
+    mode: u32,
+    mtime: u64,
+}
+
+/// The files of several packages' data tarballs, merged.
+#[derive(Debug, Default)]
+pub struct Tree {
+    entries: BTreeMap<String, Entry>,
+    content: u64,
+}
+
+/// `./usr/bin/` → `usr/bin`; `.` or `./` → None (the root is not an entry).
+fn clean(path: &[u8]) -> Result<Option<String>> {
+    let s = std::str::from_utf8(path).map_err(|_| BuildError::Output {
+        what: String::from_utf8_lossy(path).into_owned(),
+        reason: "a path that is not UTF-8".into(),
+    })?;
+    let s = s.strip_prefix("./").unwrap_or(s);
+    let s = s.strip_prefix('/').unwrap_or(s);
+    let s = s.trim_end_matches('/');
+    if s.is_empty() || s == "." {
+        return Ok(None);
+    }
+    if s.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(BuildError::Output {
+            what: s.to_owned(),
+            reason: "an empty, \".\" or \"..\" path component".into(),
+        });
+    }
+    Ok(Some(s.to_owned()))
+}
+
+impl Tree {
+    /// Adds the entries of a data tarball (`dpkg-deb --fsys-tarfile`) of
+    /// `package`. A path two packages ship must be the same entry (two
+    /// directories may differ only in mtime). Hard links become copies of
+    /// their target (which must come earlier in the tarball, as dpkg writes
+    /// them), so the sorted layer never links forward.
+    pub fn add_tar(&mut self, package: &str, tar: impl Read) -> Result<()> {
+        let bad = |reason: String| BuildError::Output {
+            what: package.to_owned(),
+            reason,
+        };
+        let mut archive = tar::Archive::new(tar);
+        let entries = archive
+            .entries()
+            .map_err(|e| bad(format!("reading its data tar: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| bad(format!("reading its data tar: {e}")))?;
+            let header = entry.header().clone();
+            let raw = entry.path_bytes().into_owned();
+            let Some(path) = clean(&raw)? else { continue };
+            let mode = header.mode().map_err(|e| bad(format!("{path}: {e}")))? & 0o7777;
+            let mtime = header.mtime().map_err(|e| bad(format!("{path}: {e}")))?;
+            let kind = header.entry_type();
+            let node = if kind.is_dir() {
+                Node::Dir
+            } else if kind.is_file() {
+                let size = entry.size();
+                self.content = self.content.saturating_add(size);
+                if self.content > MAX_LAYER_CONTENT {
+                    return Err(bad(format!("more than {MAX_LAYER_CONTENT} bytes of files")));
+                }
+                let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                entry.read_to_end(&mut data).map_err(|e| bad(format!("{path}: {e}")))?;
+                Node::File(data)
+            } else if kind.is_symlink() {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| bad(format!("{path}: a symbolic link without a target")))?;
+                let target = String::from_utf8(target.into_owned())
+                    .map_err(|_| bad(format!("{path}: a link target that is not UTF-8")))?;
+                Node::Symlink(target)
+            } else if kind.is_hard_link() {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| bad(format!("{path}: a hard link without a target")))?;
+                let target = clean(&target)?.ok_or_else(|| bad(format!("{path}: a hard link to the root")))?;
+                match self.entries.get(&target) {
+                    Some(Entry {
+                        node: Node::File(d), ..
+                    }) => Node::File(d.clone()),
+                    _ => return Err(bad(format!("{path}: a hard link to {target}, not an earlier file"))),
+                }
+            } else {
+                return Err(bad(format!(
+                    "{path}: an entry of type {:?} (not a file, directory or link)",
+                    kind
+                )));
+            };
+            let new = Entry { node, mode, mtime };
+            match self.entries.get(&path) {
+                None => {
+                    self.entries.insert(path, new);
+                }
+                Some(old) if old.node == Node::Dir && new.node == Node::Dir && old.mode == new.mode => {}
+                Some(old) if old.node == new.node && old.mode == new.mode => {}
+                Some(_) => return Err(bad(format!("{path}: shipped by two packages with different contents"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a directory `path` of the layer (mode 0755) unless present.
+    pub fn add_dir(&mut self, path: &str, mtime: u64) {
+        self.entries.entry(path.to_owned()).or_insert(Entry {
+            node: Node::Dir,
+            mode: 0o755,
+            mtime,
+        });
+    }
+
+    /// Adds the file tree at `src` (a directory, a file or a symbolic link,
+    /// not followed) as layer path `at`, with its modes and mtimes.
+    /// Anything but directories, regular files and symbolic links is refused.
+    pub fn add_fs(&mut self, src: &Path, at: &str) -> Result<()> {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let meta = std::fs::symlink_metadata(src).map_err(|e| BuildError::io("reading", src, e))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let mtime = u64::try_from(meta.mtime()).unwrap_or(0);
+        let ft = meta.file_type();
+        let node = if ft.is_dir() {
+            Node::Dir
+        } else if ft.is_file() {
+            self.content = self.content.saturating_add(meta.len());
+            if self.content > MAX_LAYER_CONTENT {
+                return Err(BuildError::Output {
+                    what: src.display().to_string(),
+                    reason: format!("more than {MAX_LAYER_CONTENT} bytes of files"),
+                });
+            }
+            Node::File(std::fs::read(src).map_err(|e| BuildError::io("reading", src, e))?)
+        } else if ft.is_symlink() {
+            let t = std::fs::read_link(src).map_err(|e| BuildError::io("reading", src, e))?;
+            Node::Symlink(t.to_str().map(str::to_owned).ok_or_else(|| BuildError::Output {
+                what: src.display().to_string(),
+                reason: "a link target that is not UTF-8".into(),
+            })?)
+        } else {
+            return Err(BuildError::Output {
+                what: src.display().to_string(),
+                reason: "not a file, directory or symbolic link".into(),
+            });
+        };
+        let is_dir = node == Node::Dir;
+        self.entries.insert(at.to_owned(), Entry { node, mode, mtime });
+        if is_dir {
+            let mut names: Vec<_> = std::fs::read_dir(src)
+                .map_err(|e| BuildError::io("listing", src, e))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<std::io::Result<_>>()
+                .map_err(|e| BuildError::io("listing", src, e))?;
+            names.sort();
+            for n in names {
+                let name = n.to_str().ok_or_else(|| BuildError::Output {
+                    what: src.display().to_string(),
+                    reason: "a name that is not UTF-8".into(),
+                })?;
+                self.add_fs(&src.join(name), &format!("{at}/{name}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the tree is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The layer: a tar of the tree (see the module's rules), mtimes
+    /// clamped to `epoch`.
+    pub fn to_tar(&self, epoch: u64) -> Result<Vec<u8>> {
+        let err = |p: &str, e: std::io::Error| BuildError::Output {
+            what: p.to_owned(),
+            reason: format!("writing the layer: {e}"),
+        };
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, e) in &self.entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(e.mode);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(e.mtime.min(epoch));
+            h.set_username("root").map_err(|x| err(path, x))?;
+            h.set_groupname("root").map_err(|x| err(path, x))?;
+            match &e.node {
+                Node::Dir => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    b.append_data(&mut h, format!("{path}/"), std::io::empty())
+                        .map_err(|x| err(path, x))?;
+                }
+                Node::File(d) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(d.len() as u64);
+                    b.append_data(&mut h, path, d.as_slice()).map_err(|x| err(path, x))?;
+                }
+                Node::Symlink(t) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    b.append_link(&mut h, path, t).map_err(|x| err(path, x))?;
+                }
+            }
+        }
+        b.into_inner().map_err(|e| err("(end)", e))
+    }
+}
+
+/// `oci:DIR:TAG`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciTarget {
+    /// The layout directory (created when absent).
+    pub dir: PathBuf,
+    /// The tag (`org.opencontainers.image.ref.name`).
+    pub tag: String,
+}
+
+impl OciTarget {
+    /// Parses `oci:DIR:TAG`. DIR holds no `:` (the first `:` after the
+    /// transport ends it, as `ct pack oci:DIR:TAG` reads it); the tag is
+    /// what OCI allows a tag to be (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
+    pub fn parse(s: &str) -> std::result::Result<OciTarget, cerro_core::Error> {
+        let bad = |why: &str| cerro_core::Error::invalid_config("-o", format!("{s:?}: {why} (expected oci:DIR:TAG)"));
+        let rest = s.strip_prefix("oci:").ok_or_else(|| bad("not an oci: target"))?;
+        let (dir, tag) = rest.split_once(':').ok_or_else(|| bad("no tag"))?;
+        let ok_tag = !tag.is_empty()
+            && tag.len() <= 128
+            && tag
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c.is_ascii_alphanumeric() || c == '_' || (i > 0 && (c == '.' || c == '-')));
+        if dir.is_empty() || !ok_tag {
+            return Err(bad("an empty directory or a tag OCI does not allow"));
+        }
+        Ok(OciTarget {
+            dir: PathBuf::from(dir),
+            tag: tag.to_owned(),
+        })
+    }
+}
+
+/// What was written into the layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The image manifest's digest (the image digest).
+    pub manifest: Digest,
+    /// The config's digest.
+    pub config: Digest,
+    /// The layer's digest (also its diff_id: it is not compressed).
+    pub layer: Digest,
+}
+
+/// OCI platform of a Debian architecture: `(architecture, variant)`.
+pub fn oci_platform(debian_arch: &str) -> (String, Option<&'static str>) {
+    match debian_arch {
+        "i386" => ("386".into(), None),
+        "armhf" => ("arm".into(), Some("v7")),
+        "armel" => ("arm".into(), Some("v5")),
+        "arm64" => ("arm64".into(), Some("v8")),
+        "ppc64el" => ("ppc64le".into(), None),
+        "mips64el" => ("mips64le".into(), None),
+        other => (other.to_owned(), None),
+    }
+}
+
+fn write_blob(dir: &Path, bytes: &[u8]) -> Result<Digest> {
+    let d = Digest::of(bytes);
+    let blobs = dir.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs).map_err(|e| BuildError::io("creating", &blobs, e))?;
+    let path = blobs.join(d.hex());
+    cerro_core::file::write_atomic(&path, bytes, 0o644)?;
+    Ok(d)
+}
+
+/// Writes the image (one layer, its config, its manifest) into the layout at
+/// `target.dir`, tagged `target.tag` (replacing an earlier image of that tag).
+pub fn write_layout(
+    target: &OciTarget,
+    layer: &[u8],
+    epoch: u64,
+    debian_arch: &str,
+    created_by: &str,
+) -> Result<Written> {
+    let dir = &target.dir;
+    std::fs::create_dir_all(dir).map_err(|e| BuildError::io("creating", dir, e))?;
+    let created = cerro_core::timestamp::format_rfc3339(epoch);
+    let (arch, variant) = oci_platform(debian_arch);
+    let layer_d = write_blob(dir, layer)?;
+    let mut config = json!({
+        "architecture": arch,
+        "os": "linux",
+        "created": created,
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_d.to_string()]},
+        "history": [{"created": created, "created_by": created_by}],
+    });
+    let mut platform = json!({"architecture": arch, "os": "linux"});
+    if let Some(v) = variant {
+        config["variant"] = json!(v);
+        platform["variant"] = json!(v);
+    }
+    let config_bytes = cerro_core::jcs::to_vec(&config)?;
+    let config_d = write_blob(dir, &config_bytes)?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config_d.to_string(), "size": config_bytes.len()},
+        "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": layer_d.to_string(), "size": layer.len()}],
+    });
+    let manifest_bytes = cerro_core::jcs::to_vec(&manifest)?;
+    let manifest_d = write_blob(dir, &manifest_bytes)?;
+
+    // The index: earlier images of other tags kept, in their order.
+    let index_path = dir.join("index.json");
+    let mut manifests: Vec<Value> = Vec::new();
+    if index_path.exists() {
+        let bytes = cerro_core::file::read_bounded(&index_path, 4 << 20, "index.json")?;
+        let old: Value =
+            serde_json::from_slice(&bytes).map_err(|e| cerro_core::Error::malformed("index.json", e.to_string()))?;
+        if let Some(list) = old.get("manifests").and_then(Value::as_array) {
+            manifests.extend(
+                list.iter()
+                    .filter(|m| {
+                        m.pointer("/annotations/org.opencontainers.image.ref.name")
+                            .and_then(Value::as_str)
+                            != Some(target.tag.as_str())
+                    })
+                    .cloned(),
+            );
+        }
+    }
+    manifests.push(json!({
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "digest": manifest_d.to_string(),
+        "size": manifest_bytes.len(),
+        "annotations": {"org.opencontainers.image.ref.name": target.tag},
+        "platform": platform,
+    }));
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    });
+    cerro_core::file::write_atomic(&dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#, 0o644)?;
+    cerro_core::file::write_atomic(&index_path, &cerro_core::jcs::to_vec(&index)?, 0o644)?;
+    Ok(Written {
+        manifest: manifest_d,
+        config: config_d,
+        layer: layer_d,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_tar(entries: &[(&str, Option<&[u8]>, u64)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, data, mtime) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mtime(*mtime);
+            match data {
+                Some(d) => {
+                    h.set_mode(0o644);
+                    h.set_size(d.len() as u64);
+                    h.set_entry_type(tar::EntryType::Regular);
+                    b.append_data(&mut h, p, *d).unwrap();
+                }
+                None => {
+                    h.set_mode(0o755);
+                    h.set_size(0);
+                    h.set_entry_type(tar::EntryType::Directory);
+                    b.append_data(&mut h, p, std::io::empty()).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn layer_is_sorted_clamped_and_owned_by_root() {
+        let mut t = Tree::default();
+        let a = data_tar(&[
+            ("./", None, 9),
+            ("./usr/", None, 9),
+            ("./usr/b", Some(b"b"), 5),
+            ("./usr/a", Some(b"a"), 50),
+        ]);
+        t.add_tar("p", a.as_slice()).unwrap();
+        let tar = t.to_tar(10).unwrap();
+        let mut ar = tar::Archive::new(tar.as_slice());
+        let got: Vec<(String, u64, u64)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.mtime().unwrap(),
+                    h.uid().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![("usr/".into(), 9, 0), ("usr/a".into(), 10, 0), ("usr/b".into(), 5, 0)]
+        );
+        // The same input in another order gives the same bytes.
+        let mut t2 = Tree::default();
+        let b = data_tar(&[
+            ("./usr/a", Some(b"a"), 50),
+            ("./usr/", None, 9),
+            ("./usr/b", Some(b"b"), 5),
+        ]);
+        t2.add_tar("p", b.as_slice()).unwrap();
+        assert_eq!(t2.to_tar(10).unwrap(), tar);
+    }
+
+    #[test]
+    fn two_packages_shipping_one_path_differently_are_refused() {
+        let mut t = Tree::default();
+        t.add_tar("p", data_tar(&[("./etc/x", Some(b"1"), 0)]).as_slice())
+            .unwrap();
+        let e = t
+            .add_tar("q", data_tar(&[("./etc/x", Some(b"2"), 0)]).as_slice())
+            .unwrap_err();
+        assert!(e.to_string().contains("etc/x"), "{e}");
+        assert_eq!(e.kind(), cerro_core::Kind::Unrepresentable);
+    }
+
+    #[test]
+    fn targets_parse() {
+        let t = OciTarget::parse("oci:/tmp/x:2.10-3").unwrap();
+        assert_eq!((t.dir, t.tag.as_str()), (PathBuf::from("/tmp/x"), "2.10-3"));
+        for bad in ["oci:/tmp/x", "docker:x:y", "oci::t", "oci:/d:-t", "oci:/d:a/b"] {
+            assert!(OciTarget::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
