@@ -81,6 +81,8 @@ fn decode(name: &str, value: &str) -> Result<Vec<u8>> {
         if b[i] == b'%' {
             let hex = b
                 .get(i + 1..i + 3)
+                // Two hex digits exactly (from_str_radix alone takes "+f").
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| bad(format!("attribute {name}: a malformed percent escape")))?;
@@ -357,6 +359,7 @@ mod tests {
             ("pkcs11:object=a?x-vendor=1", "unknown query attribute"),
             ("pkcs11:object=%zz", "percent escape"),
             ("pkcs11:object=%4", "percent escape"),
+            ("pkcs11:object=%+f", "percent escape"),
             ("pkcs11:object=%ff", "not UTF-8"),
             ("pkcs11:object=a%0Ab", "control character"),
             ("pkcs11:object=a;type=cert", "only key objects"),
