@@ -2,7 +2,7 @@
 //! layout around it (spec/build.md §4).
 //!
 //! Determinism: entries sorted by path (a parent before what it holds),
-//! owner root (0:0, names `root`), every mtime clamped to
+//! owner root (0:0, names `root`), every mtime
 //! SOURCE_DATE_EPOCH, GNU tar headers, an uncompressed layer (no
 //! compressor version can change its bytes), the JSON documents in RFC 8785
 //! form. The same packages give the same layer, config and image digest.
@@ -210,8 +210,11 @@ impl Tree {
         self.entries.is_empty()
     }
 
-    /// The layer: a tar of the tree (see the module's rules), mtimes
-    /// clamped to `epoch`.
+    /// The layer: a tar of the tree (see the module's rules), every mtime
+    /// `epoch`. Clamping (`min(mtime, epoch)`) is not enough: a file made
+    /// during a build whose SOURCE_DATE_EPOCH is later than the build's
+    /// clock (a changelog dated today, read as noon) keeps the time it was
+    /// made, and two builds a second apart differ.
     pub fn to_tar(&self, epoch: u64) -> Result<Vec<u8>> {
         let err = |p: &str, e: std::io::Error| BuildError::Output {
             what: p.to_owned(),
@@ -223,7 +226,7 @@ impl Tree {
             h.set_mode(e.mode);
             h.set_uid(0);
             h.set_gid(0);
-            h.set_mtime(e.mtime.min(epoch));
+            h.set_mtime(epoch);
             h.set_username("root").map_err(|x| err(path, x))?;
             h.set_groupname("root").map_err(|x| err(path, x))?;
             match &e.node {
@@ -421,7 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn layer_is_sorted_clamped_and_owned_by_root() {
+    fn layer_is_sorted_dated_and_owned_by_root() {
         let mut t = Tree::default();
         let a = data_tar(&[
             ("./", None, 9),
@@ -447,7 +450,9 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec![("usr/".into(), 9, 0), ("usr/a".into(), 10, 0), ("usr/b".into(), 5, 0)]
+            // Every mtime is the epoch: older ones too (a file made during a
+            // build before its SOURCE_DATE_EPOCH would otherwise keep its time).
+            vec![("usr/".into(), 10, 0), ("usr/a".into(), 10, 0), ("usr/b".into(), 10, 0)]
         );
         // The same input in another order gives the same bytes.
         let mut t2 = Tree::default();

@@ -28,7 +28,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cerro_core::digest::Digest;
 use serde::Serialize;
@@ -471,20 +470,7 @@ pub fn parse_rfc2822(s: &str) -> Option<u64> {
 /// signature does not count. Returns the primary fingerprints of the good
 /// signatures and the keyring's digest.
 fn verify_inrelease(name: &str, path: &Path, keyring: &Path) -> Result<(Vec<String>, Digest)> {
-    let kr = cerro_core::file::read_bounded(keyring, 64 << 20, &keyring.display().to_string())?;
-    let out = Command::new("gpgv")
-        .arg("--status-fd")
-        .arg("1")
-        .arg("--keyring")
-        .arg(crate::files::keyring_arg(keyring)?)
-        .arg("--")
-        .arg(path)
-        .env("LC_ALL", "C")
-        .output()
-        .map_err(|e| ImportError::CommandFailed {
-            command: "gpgv".into(),
-            message: format!("{e} (install Debian's gpgv to check the archive's signature)"),
-        })?;
+    let (out, kr_digest) = crate::pgp::gpgv(path, keyring, "check the archive's signature")?;
     let status = String::from_utf8_lossy(&out.stdout);
     let mut good = 0;
     let mut bad = false;
@@ -525,7 +511,7 @@ fn verify_inrelease(name: &str, path: &Path, keyring: &Path) -> Result<(Vec<Stri
     }
     valid.sort();
     valid.dedup();
-    Ok((valid, Digest::of(&kr)))
+    Ok((valid, kr_digest))
 }
 
 /// A reader that fails once more than `left` bytes went through it.

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use cerro_core::digest::Digest;
 use cerro_core::manifest::{validate_name, validate_version, Package, Patch, Provenance};
@@ -625,21 +624,7 @@ fn debian_tarball(
 /// `ERRSIG`) exit 3. Without `gpgv` the import is refused: the user asked
 /// for a check that cannot be made.
 pub fn verify_clearsigned(recipe: &str, path: &Path, keyring: &Path) -> Result<(String, Digest)> {
-    let kr = cerro_core::file::read_bounded(keyring, 64 << 20, &keyring.display().to_string())?;
-    let kr_digest = Digest::of(&kr);
-    let out = Command::new("gpgv")
-        .arg("--status-fd")
-        .arg("1")
-        .arg("--keyring")
-        .arg(crate::files::keyring_arg(keyring)?)
-        .arg("--")
-        .arg(path)
-        .env("LC_ALL", "C")
-        .output()
-        .map_err(|e| ImportError::CommandFailed {
-            command: "gpgv".into(),
-            message: format!("{e} (install Debian's gpgv to check signatures with --keyring)"),
-        })?;
+    let (out, kr_digest) = crate::pgp::gpgv(path, keyring, "check signatures with --keyring")?;
     let status = String::from_utf8_lossy(&out.stdout);
     let mut valid = None;
     let mut bad = false;

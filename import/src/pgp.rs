@@ -354,6 +354,33 @@ fn subpackets(mut area: &[u8]) -> std::result::Result<Option<String>, String> {
     Ok(fpr.or(keyid))
 }
 
+/// What `gpgv --status-fd 1` said about `path` checked against `keyring`:
+/// its output, and the digest of the keyring it was given (read bounded,
+/// recorded in the evidence). Without `gpgv` the check cannot be made and
+/// is refused (`install` says what for). The one place `gpgv` is run: a
+/// `.dsc`'s signature and an archive's InRelease.
+pub(crate) fn gpgv(
+    path: &std::path::Path,
+    keyring: &std::path::Path,
+    install: &str,
+) -> Result<(std::process::Output, cerro_core::digest::Digest)> {
+    let kr = cerro_core::file::read_bounded(keyring, 64 << 20, &keyring.display().to_string())?;
+    let out = std::process::Command::new("gpgv")
+        .arg("--status-fd")
+        .arg("1")
+        .arg("--keyring")
+        .arg(crate::files::keyring_arg(keyring)?)
+        .arg("--")
+        .arg(path)
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|e| ImportError::CommandFailed {
+            command: "gpgv".into(),
+            message: format!("{e} (install Debian's gpgv to {install})"),
+        })?;
+    Ok((out, cerro_core::digest::Digest::of(&kr)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use serde_json::Value;
 const SPEC: &str = "Name: greet\nVersion: 1.0\nRelease: 1\nSummary: greets\nLicense: MIT\n\
 URL: https://example.org/greet\nSource0: greet.sh\nBuildArch: noarch\n\n%description\nGreets.\n\n\
 %prep\ncp %{SOURCE0} .\n\n%install\nmkdir -p %{buildroot}/usr/bin\ninstall -m 0755 greet.sh %{buildroot}/usr/bin/greet\n\n\
-%files\n/usr/bin/greet\n\n%changelog\n* Sat Dec 05 2026 Test <test@example.org> - 1.0-1\n- Initial.\n";
+%files\n/usr/bin/greet\n\n%changelog\n* Fri Dec 31 2027 Test <test@example.org> - 1.0-1\n- Initial.\n";
 
 const SCRIPT: &str = "#!/bin/sh\necho hi from greet\n";
 
@@ -67,10 +67,16 @@ fn an_srpm_is_rebuilt_twice_identically_runs_and_is_packed() {
             &["build", &s("src/greet.toml"), "-o", &format!("oci:{}:1.0-1", s(out))],
         )
     };
+    // The changelog is dated after today, so SOURCE_DATE_EPOCH is later
+    // than the build's clock: rpm clamps nothing, and the file %install
+    // makes keeps the time it was made. The two builds a second apart
+    // must still give the same image (they did not when the layer only
+    // clamped mtimes).
     for out in ["a", "b"] {
         let (code, text) = build(out);
         assert_eq!(code, 0, "{text}");
         assert!(text.contains("1 package(s)"), "{text}");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     let index = json(&d.join("a/index.json"));
     assert_eq!(index, json(&d.join("b/index.json")), "two builds gave two images");
@@ -96,13 +102,13 @@ fn an_srpm_is_rebuilt_twice_identically_runs_and_is_packed() {
         &d.join("a/blobs/sha256")
             .join(m["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:")),
     );
-    assert_eq!(config["created"], "2026-12-05T12:00:00Z");
-    assert_eq!(epoch, 1796472000);
+    assert_eq!(config["created"], "2027-12-31T12:00:00Z");
+    assert_eq!(epoch, 1830254400);
     let mut files = Vec::new();
     for e in tar::Archive::new(layer.as_slice()).entries().unwrap() {
         let mut e = e.unwrap();
         let h = e.header().clone();
-        assert!(h.mtime().unwrap() <= epoch);
+        assert_eq!(h.mtime().unwrap(), epoch, "every mtime is SOURCE_DATE_EPOCH");
         assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
         let mut body = Vec::new();
         e.read_to_end(&mut body).unwrap();

@@ -23,6 +23,8 @@
 //! bounded by their descriptors ([`MAX_IMAGE_BYTES`] in all); only the
 //! small members (manifests, configs, envelopes, bounded in size) are.
 
+#[cfg(test)]
+mod answer;
 mod auth;
 mod client;
 pub mod cosign;

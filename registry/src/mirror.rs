@@ -125,25 +125,10 @@ impl Mirror {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::io::Read;
-    use std::net::TcpListener;
 
     /// Serves one HTTP answer on a loopback port; returns the mirror URL.
     fn answer_once(status: &str, length: usize, body: Vec<u8>) -> String {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let status = status.to_owned();
-        std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            let mut req = [0u8; 4096];
-            let _ = s.read(&mut req);
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
-            );
-            let _ = s.write_all(&body);
-        });
-        format!("http://127.0.0.1:{port}/debian")
+        format!("{}/debian", crate::answer::answer_once(status, length, body))
     }
 
     #[test]

@@ -613,25 +613,7 @@ mod tests {
         assert!(LogEndpoint::parse(&format!("http://x/={}", w.verifier_key().to_vkey())).is_err());
     }
 
-    /// A one-shot HTTP server on 127.0.0.1 answering `status` with `body`
-    /// (and `length` as its Content-Length), after reading the request.
-    fn answer_once(status: &str, length: usize, body: Vec<u8>) -> String {
-        use std::io::{Read as _, Write as _};
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let status = status.to_owned();
-        std::thread::spawn(move || {
-            let (mut c, _) = l.accept().unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
-            let _ = write!(
-                c,
-                "HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
-            );
-            let _ = c.write_all(&body);
-        });
-        format!("http://{addr}")
-    }
+    use crate::answer::answer_once;
 
     /// The read side is bounded and says what it got: a tile of another
     /// length (10, more refused as it arrives), a checkpoint over its bound
