@@ -624,6 +624,18 @@ struct Stanza {
     extra_source_only: bool,
 }
 
+/// The archive's signed text read alone, as `import_from_archive` reads it
+/// once the InRelease verified: the Release paragraph (suite, dates, the
+/// index of its files), then the choice among the Sources stanzas that
+/// name the package. No network, no `gpgv`: the entry point of the fuzz
+/// checks (`fuzz/checks`), which must never see a panic here. Returns the
+/// chosen version.
+pub fn read_signed_text(release: &str, stanzas: &[String], req: &Request) -> Result<String> {
+    read_release("Release", release, req)?;
+    let (stanza, _) = choose("Sources", req, stanzas)?;
+    Ok(stanza.version)
+}
+
 /// Chooses the stanza: `version` when given, else the highest version
 /// that is not `Extra-Source-Only`. Two stanzas of the same version (as
 /// dpkg compares versions) are refused, whichever is chosen.

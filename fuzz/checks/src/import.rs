@@ -1,9 +1,10 @@
 //! Checks of `ct import`'s recipe readers (`cerro_import`): a `.dsc`'s
 //! armour and deb822 paragraph, an APKBUILD's assignments, a Nix
-//! derivation's ATerm, an RPM spec's preamble. Each parser must return (never panic) on any bytes,
+//! derivation's ATerm, an RPM spec's preamble, a source RPM, a Debian
+//! archive's Release and Sources text. Each parser must return (never panic) on any bytes,
 //! and what it accepts must survive being written back and read again.
 
-use cerro_import::{alpine, deb822, fedora, nix, pgp};
+use cerro_import::{alpine, archive, deb822, debversion, fedora, nix, pgp, srpm, Options};
 
 /// The `.dsc` reader: the OpenPGP armour taken apart, then the paragraph;
 /// an accepted paragraph written back as deb822 parses to the same fields.
@@ -101,4 +102,67 @@ pub fn rpm_spec(data: &[u8]) {
     };
     assert_eq!(tags(&s), tags(&again), "tags changed when written back");
     assert_eq!(s.macros, again.macros, "macros changed when written back");
+}
+
+/// The `.src.rpm` reader (`ct import fedora:FILE.src.rpm`): lead and header
+/// sizes bounded by hand, header entries within their data, every payload
+/// file against the header's digest. Any bytes: an import or a refusal.
+pub fn srpm(data: &[u8]) {
+    let Ok(dir) = tempfile::tempdir() else { return };
+    let path = dir.path().join("fuzz-1.0-1.src.rpm");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let opts = Options {
+        keyring: None,
+        upstream: Some("https://example.org/fuzz".into()),
+    };
+    if let Ok(done) = srpm::import_srpm(&path, &opts) {
+        // What it accepts is a manifest the rest of ct reads.
+        done.draft.validate().expect("an imported SRPM gives a valid draft");
+    }
+}
+
+/// A Debian archive's signed text (`ct import debian:PKG`, after `gpgv`):
+/// the Release paragraph, a blank line, then Sources stanzas separated by
+/// blank lines. Any bytes: a chosen version or a refusal; and dpkg's
+/// version order is a total order on the versions seen.
+pub fn debian_archive(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let (release, rest) = text.split_once("\n\n\n").unwrap_or((text, ""));
+    let stanzas: Vec<String> = rest
+        .split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| format!("{}\n", s.trim_end_matches('\n')))
+        .collect();
+    let req = archive::Request {
+        package: "hello".into(),
+        version: None,
+        suite: "bookworm".into(),
+        mirror: "http://deb.example".into(),
+        keyring: std::path::PathBuf::from("/nonexistent"),
+        now: crate::NOW,
+        work: std::env::temp_dir(),
+    };
+    let _ = archive::read_signed_text(release, &stanzas, &req);
+    let versions: Vec<&str> = stanzas
+        .iter()
+        .flat_map(|s| s.lines())
+        .filter_map(|l| l.strip_prefix("Version: "))
+        .take(16)
+        .collect();
+    for a in &versions {
+        assert_eq!(
+            debversion::compare(a, a),
+            std::cmp::Ordering::Equal,
+            "{a:?} is not equal to itself"
+        );
+        for b in &versions {
+            assert_eq!(
+                debversion::compare(a, b),
+                debversion::compare(b, a).reverse(),
+                "dpkg's order is not antisymmetric on {a:?}, {b:?}"
+            );
+        }
+    }
 }

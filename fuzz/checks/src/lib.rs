@@ -26,7 +26,7 @@ mod cgroup;
 pub use cgroup::cgroup;
 pub mod front_ends;
 pub mod import;
-pub use import::{apkbuild, dsc, nix_drv, rpm_spec};
+pub use import::{apkbuild, debian_archive, dsc, nix_drv, rpm_spec, srpm};
 pub mod tlog;
 pub use tlog::{tlog_checkpoint, tlog_entry_bundle, tlog_note, tlog_proof, tlog_tiles};
 pub mod trust_root;
@@ -79,6 +79,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("apkbuild", apkbuild),
     ("nix_drv", nix_drv),
     ("rpm_spec", rpm_spec),
+    ("srpm", srpm),
+    ("debian_archive", debian_archive),
     ("cosign_signature", cosign_signature),
 ];
 

@@ -120,6 +120,8 @@ replay_tests!(
     apkbuild,
     nix_drv,
     rpm_spec,
+    srpm,
+    debian_archive,
     cosign_signature,
     hook_state,
     podman_storage,
@@ -249,5 +251,48 @@ fn cosign_seeds_include_accepted_signatures() {
             layer: 0,
         };
         check(artifact, &key, &cerro_fuzz_checks::cosign_image()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+}
+
+/// The importer seeds start the fuzzers from accepted inputs as well as
+/// refusals: the source RPM imports, the archive text chooses hello's
+/// highest version, and two spellings of one version are refused.
+#[test]
+fn import_seeds_include_accepted_documents() {
+    let seed = |target: &str, name: &str| fuzz_dir().join("corpus").join(target).join(name);
+    let opts = cerro_import::Options {
+        keyring: None,
+        upstream: Some("https://example.org/fuzz".into()),
+    };
+    let got = cerro_import::srpm::import_srpm(&seed("srpm", "seed-greet"), &opts).unwrap();
+    assert_eq!(got.draft.package.name, "greet");
+    assert!(cerro_import::srpm::import_srpm(&seed("srpm", "seed-truncated"), &opts).is_err());
+    let text = |name: &str| std::fs::read_to_string(seed("debian_archive", name)).unwrap();
+    let split = |t: &str| -> (String, Vec<String>) {
+        let (r, rest) = t.split_once("\n\n\n").unwrap();
+        let stanzas = rest
+            .split("\n\n")
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| format!("{}\n", s.trim_end_matches('\n')))
+            .collect();
+        (r.to_owned(), stanzas)
+    };
+    let req = cerro_import::archive::Request {
+        package: "hello".into(),
+        version: None,
+        suite: "bookworm".into(),
+        mirror: "http://deb.example".into(),
+        keyring: "/nonexistent".into(),
+        now: cerro_fuzz_checks::NOW,
+        work: std::env::temp_dir(),
+    };
+    let (r, s) = split(&text("seed-two-versions"));
+    assert_eq!(cerro_import::archive::read_signed_text(&r, &s, &req).unwrap(), "2.10-3");
+    for refused in ["seed-duplicate-version", "seed-expired", "seed-other-suite"] {
+        let (r, s) = split(&text(refused));
+        assert!(
+            cerro_import::archive::read_signed_text(&r, &s, &req).is_err(),
+            "{refused}"
+        );
     }
 }
