@@ -16,12 +16,8 @@ use serde_json::{json, Value};
 
 use crate::error::{BuildError, Result};
 
-/// OCI media types written here.
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-/// The config's media type.
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-/// The layer's media type: an uncompressed tar.
-pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+/// The image manifest's media type (core's; the provenance names it).
+pub use cerro_core::image::MT_OCI_MANIFEST as MANIFEST_MEDIA_TYPE;
 
 /// Most bytes of file content the layer holds (it is built in memory).
 pub const MAX_LAYER_CONTENT: u64 = 2 << 30;
@@ -309,17 +305,9 @@ pub fn oci_platform(debian_arch: &str) -> (String, Option<&'static str>) {
     }
 }
 
-fn write_blob(dir: &Path, bytes: &[u8]) -> Result<Digest> {
-    let d = Digest::of(bytes);
-    let blobs = dir.join("blobs").join("sha256");
-    std::fs::create_dir_all(&blobs).map_err(|e| BuildError::io("creating", &blobs, e))?;
-    let path = blobs.join(d.hex());
-    cerro_core::file::write_atomic(&path, bytes, 0o644)?;
-    Ok(d)
-}
-
 /// Writes the image (one layer, its config, its manifest) into the layout at
-/// `target.dir`, tagged `target.tag` (replacing an earlier image of that tag).
+/// `target.dir` with core's layout writer, tagged `target.tag` (replacing
+/// an earlier image of that tag; other tags' entries kept, in their order).
 pub fn write_layout(
     target: &OciTarget,
     layer: &[u8],
@@ -327,17 +315,20 @@ pub fn write_layout(
     debian_arch: &str,
     created_by: &str,
 ) -> Result<Written> {
+    use cerro_core::image::layout::LayoutBuilder;
+    use cerro_core::image::{MT_OCI_INDEX, MT_OCI_LAYER_TAR, OCI_LAYOUT_FILE, REF_NAME};
     let dir = &target.dir;
-    std::fs::create_dir_all(dir).map_err(|e| BuildError::io("creating", dir, e))?;
     let created = cerro_core::timestamp::format_rfc3339(epoch);
     let (arch, variant) = oci_platform(debian_arch);
-    let layer_d = write_blob(dir, layer)?;
+    let mut b = LayoutBuilder::new(dir)?;
+    // Uncompressed: the layer is its own diff_id.
+    let layer_d = Digest::of(layer);
+    b.layer_raw(layer, MT_OCI_LAYER_TAR, layer_d)?;
     let mut config = json!({
         "architecture": arch,
         "os": "linux",
         "created": created,
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer_d.to_string()]},
         "history": [{"created": created, "created_by": created_by}],
     });
     let mut platform = json!({"architecture": arch, "os": "linux"});
@@ -345,29 +336,36 @@ pub fn write_layout(
         config["variant"] = json!(v);
         platform["variant"] = json!(v);
     }
-    let config_bytes = cerro_core::jcs::to_vec(&config)?;
-    let config_d = write_blob(dir, &config_bytes)?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config_d.to_string(), "size": config_bytes.len()},
-        "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": layer_d.to_string(), "size": layer.len()}],
-    });
-    let manifest_bytes = cerro_core::jcs::to_vec(&manifest)?;
-    let manifest_d = write_blob(dir, &manifest_bytes)?;
+    let manifest = b.finish_image(config)?;
+    let manifest_bytes = cerro_core::file::read_bounded(
+        &dir.join("blobs/sha256").join(manifest.digest.hex()),
+        4 << 20,
+        "the image manifest just written",
+    )?;
+    let config_d = serde_json::from_slice::<Value>(&manifest_bytes)
+        .ok()
+        .and_then(|m| {
+            m.pointer("/config/digest")
+                .and_then(Value::as_str)
+                .and_then(|d| Digest::parse(d).ok())
+        })
+        .ok_or_else(|| cerro_core::Error::malformed("the image manifest just written", "no config digest"))?;
 
-    // The index: earlier images of other tags kept, in their order.
+    // The index: earlier images of other tags kept, in their order; the
+    // existing index.json read as every OCI document is (core's strict
+    // reader), never one way here and another in `ct pack`.
     let index_path = dir.join("index.json");
     let mut manifests: Vec<Value> = Vec::new();
     if index_path.exists() {
         let bytes = cerro_core::file::read_bounded(&index_path, 4 << 20, "index.json")?;
+        cerro_core::image::strict::check("index.json", &bytes, cerro_core::image::strict::DocKind::Index)?;
         let old: Value =
             serde_json::from_slice(&bytes).map_err(|e| cerro_core::Error::malformed("index.json", e.to_string()))?;
         if let Some(list) = old.get("manifests").and_then(Value::as_array) {
             manifests.extend(
                 list.iter()
                     .filter(|m| {
-                        m.pointer("/annotations/org.opencontainers.image.ref.name")
+                        m.pointer(&format!("/annotations/{}", REF_NAME.replace('/', "~1")))
                             .and_then(Value::as_str)
                             != Some(target.tag.as_str())
                     })
@@ -376,21 +374,21 @@ pub fn write_layout(
         }
     }
     manifests.push(json!({
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "digest": manifest_d.to_string(),
-        "size": manifest_bytes.len(),
-        "annotations": {"org.opencontainers.image.ref.name": target.tag},
+        "mediaType": manifest.media_type,
+        "digest": manifest.digest.to_string(),
+        "size": manifest.size,
+        "annotations": {REF_NAME: target.tag},
         "platform": platform,
     }));
     let index = json!({
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "mediaType": MT_OCI_INDEX,
         "manifests": manifests,
     });
-    cerro_core::file::write_atomic(&dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#, 0o644)?;
+    cerro_core::file::write_atomic(&dir.join("oci-layout"), OCI_LAYOUT_FILE, 0o644)?;
     cerro_core::file::write_atomic(&index_path, &cerro_core::jcs::to_vec(&index)?, 0o644)?;
     Ok(Written {
-        manifest: manifest_d,
+        manifest: manifest.digest,
         config: config_d,
         layer: layer_d,
     })
