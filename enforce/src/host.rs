@@ -106,6 +106,20 @@ impl Host {
         Ok(verify(bundle, &trust, policy.as_ref(), self.now()?))
     }
 
+    /// [`Host::verify_file`] at the baseline: the trust store, no
+    /// deployment policy. What `ct rebuild` checks before it adds a rebuild
+    /// attestation, which the host's own policy may be the one to require.
+    pub fn verify_file_baseline(&self, path: &Path, extract: &mut dyn Extract) -> Result<Checked, Error> {
+        let trust = self.trust()?;
+        let bundle = read_bundle(path, extract)?;
+        Ok(verify(
+            bundle,
+            &trust,
+            &cerro_core::policy_interface::NoPolicy,
+            self.now()?,
+        ))
+    }
+
     /// Verifies a bundle already read (`ct fetch`'s, assembled from a
     /// registry) as [`Host::verify_file`] does.
     pub fn verify_bundle(&self, bundle: Bundle) -> Result<Checked, Error> {

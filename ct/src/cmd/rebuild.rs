@@ -24,7 +24,6 @@ use cerro_core::bundle::{add_rebuild_to_file, Bundle, NoExtract};
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::image::source::SourceImage;
 use cerro_core::image::BlobRef;
-use cerro_core::policy_interface::NoPolicy;
 use cerro_core::rebuild::sign_rebuild;
 use cerro_core::verify::Verified;
 use cerro_core::{Error, ExitCode};
@@ -171,19 +170,12 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
 /// command adds).
 fn verified(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<cerro_enforce::Checked> {
     let host = ctx.host(policy)?;
-    if policy.is_some() {
-        return host
-            .verify_file(file, &mut NoExtract)
-            .with_context(|| format!("checking bundle {}", file.display()));
-    }
-    let bundle = cerro_enforce::read_bundle(file, &mut NoExtract)
-        .with_context(|| format!("reading bundle {}", file.display()))?;
-    Ok(cerro_core::verify::verify(
-        bundle,
-        &host.trust()?,
-        &NoPolicy,
-        host.now()?,
-    ))
+    let checked = if policy.is_some() {
+        host.verify_file(file, &mut NoExtract)
+    } else {
+        host.verify_file_baseline(file, &mut NoExtract)
+    };
+    checked.with_context(|| format!("checking bundle {}", file.display()))
 }
 
 /// One blob of each side: the bundle's (as verified) and the rebuilt one's
