@@ -17,7 +17,9 @@ const NOT_ISOLATED: i32 = 97;
 /// Run inside `unshare --mount --net --pid --ipc --uts --fork`: the overlay
 /// of the cached root (never written) and the build's own upper directory,
 /// `/proc`, the network check, then one step chrooted with a cleared
-/// environment. Arguments: root, work dir, step, SOURCE_DATE_EPOCH, .dsc.
+/// environment. Arguments: root, work dir, step, SOURCE_DATE_EPOCH, .dsc
+/// (for `install`: the package files, `WORK/target` bind-mounted at
+/// `/target` for `dpkg --root`).
 const IN_NAMESPACE: &str = r#"set -eu
 lower=$1 work=$2 step=$3 sde=$4 dsc=$5
 mount --make-rprivate /
@@ -30,6 +32,12 @@ set -- /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/build LC_ALL=C.U
 case $step in
 unpack) exec chroot "$work/merged" "$@" sh -c 'cd /build && dpkg-source -x "$1" src' sh "$dsc" ;;
 build) exec chroot "$work/merged" "$@" SOURCE_DATE_EPOCH="$sde" sh -c 'cd /build/src && dpkg-buildpackage -us -uc -b' ;;
+install) mkdir -p "$work/merged/target"
+  mount --bind "$work/target" "$work/merged/target"
+  # $dsc holds the package file names, one word each (checked by the caller).
+  # shellcheck disable=SC2086
+  exec chroot "$work/merged" "$@" SOURCE_DATE_EPOCH="$sde" DEBIAN_FRONTEND=noninteractive \
+    sh -c 'cd /build && dpkg --root=/target --force-unsafe-io -i "$@"' sh $dsc ;;
 *) exit 64 ;;
 esac
 "#;
@@ -226,7 +234,7 @@ pub fn make_work(work: &Path) -> Result<PathBuf> {
     Ok(work.join("upper/build"))
 }
 
-/// Runs `step` (`unpack` or `build`) in the namespaces over `root`.
+/// Runs `step` (`unpack`, `build` or `install`) in the namespaces over `root`.
 pub fn in_namespace(
     host: &dyn Host,
     step: &'static str,

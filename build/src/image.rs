@@ -316,7 +316,7 @@ pub fn write_layout(
     created_by: &str,
 ) -> Result<Written> {
     use cerro_core::image::layout::LayoutBuilder;
-    use cerro_core::image::{MT_OCI_INDEX, MT_OCI_LAYER_TAR, OCI_LAYOUT_FILE, REF_NAME};
+    use cerro_core::image::MT_OCI_LAYER_TAR;
     let dir = &target.dir;
     let created = cerro_core::timestamp::format_rfc3339(epoch);
     let (arch, variant) = oci_platform(debian_arch);
@@ -337,6 +337,72 @@ pub fn write_layout(
         platform["variant"] = json!(v);
     }
     let manifest = b.finish_image(config)?;
+    let config_d = index_image(target, &manifest, platform)?;
+    Ok(Written {
+        manifest: manifest.digest,
+        config: config_d,
+        layer: layer_d,
+    })
+}
+
+/// Writes the image on a base (spec/build.md §10 step 4) into the layout at
+/// `target.dir`: the base's layers, their blobs (`blobs`, already checked
+/// against their digests) copied byte for byte, then `layer` (a tar file,
+/// uncompressed); the base's config with `created`, `history` and the
+/// diff_ids extended; the manifest annotated with the base's digest and
+/// name. Tagged as [`write_layout`] tags.
+pub fn write_layout_on_base(
+    target: &OciTarget,
+    base: &crate::base::BaseImage,
+    blobs: &[PathBuf],
+    layer: &Path,
+    epoch: u64,
+    created_by: &str,
+) -> Result<Written> {
+    use cerro_core::image::layout::LayoutBuilder;
+    let dir = &target.dir;
+    let created = cerro_core::timestamp::format_rfc3339(epoch);
+    let mut b = LayoutBuilder::new(dir)?;
+    for ((blob, diff_id), from) in base.layers.iter().zip(&base.diff_ids).zip(blobs) {
+        let to = dir.join("blobs/sha256").join(blob.digest.hex());
+        if std::fs::metadata(&to).map(|m| m.len()).ok() != Some(blob.size) {
+            let tmp = dir.join("blobs").join(format!(".base-{}", blob.digest.hex()));
+            std::fs::copy(from, &tmp).map_err(|e| BuildError::io("copying", from, e))?;
+            std::fs::rename(&tmp, &to).map_err(|e| BuildError::io("renaming into", &to, e))?;
+        }
+        b.layer_present(blob.clone(), *diff_id)?;
+    }
+    let layer_d = b.layer_from_tar(layer)?.digest;
+    let mut config = base.config.clone();
+    config["created"] = json!(created);
+    let entry = json!({"created": created, "created_by": created_by});
+    match config.get_mut("history").and_then(Value::as_array_mut) {
+        Some(h) => h.push(entry),
+        None => config["history"] = json!([entry]),
+    }
+    let mut platform = json!({"architecture": config["architecture"], "os": config["os"]});
+    if let Some(v) = config.get("variant") {
+        platform["variant"] = v.clone();
+    }
+    let mut annotations = json!({"org.opencontainers.image.base.digest": base.manifest.to_string()});
+    if let Some(r) = &base.reference {
+        annotations["org.opencontainers.image.base.name"] = json!(r);
+    }
+    let manifest = b.finish_image_annotated(config, Some(annotations))?;
+    let config_d = index_image(target, &manifest, platform)?;
+    Ok(Written {
+        manifest: manifest.digest,
+        config: config_d,
+        layer: layer_d,
+    })
+}
+
+/// Lists `manifest` in the layout's `index.json` under `target.tag`
+/// (replacing an earlier image of that tag; other tags' entries kept, in
+/// their order). Returns the config digest the manifest names.
+fn index_image(target: &OciTarget, manifest: &cerro_core::image::BlobRef, platform: Value) -> Result<Digest> {
+    use cerro_core::image::{MT_OCI_INDEX, OCI_LAYOUT_FILE, REF_NAME};
+    let dir = &target.dir;
     let manifest_bytes = cerro_core::file::read_bounded(
         &dir.join("blobs/sha256").join(manifest.digest.hex()),
         4 << 20,
@@ -387,11 +453,7 @@ pub fn write_layout(
     });
     cerro_core::file::write_atomic(&dir.join("oci-layout"), OCI_LAYOUT_FILE, 0o644)?;
     cerro_core::file::write_atomic(&index_path, &cerro_core::jcs::to_vec(&index)?, 0o644)?;
-    Ok(Written {
-        manifest: manifest.digest,
-        config: config_d,
-        layer: layer_d,
-    })
+    Ok(config_d)
 }
 
 #[cfg(test)]

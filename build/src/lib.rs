@@ -23,6 +23,7 @@
 //! `.src.rpm` recipe, [`rpm`]) are built; other manifests are refused
 //! (exit 10).
 
+pub mod base;
 pub mod debian;
 mod error;
 pub mod host;
@@ -49,6 +50,9 @@ pub struct Options {
     pub origin: debian::Origin,
     /// The version recorded as the builder's (`ct`'s).
     pub tool_version: String,
+    /// The image the packages are installed into (`--base oci:DIR[:REF]`,
+    /// spec/build.md §10); `None`: the image holds the packages' files only.
+    pub base: Option<String>,
 }
 
 impl Options {
@@ -96,6 +100,7 @@ impl Options {
             cache,
             origin: debian::Origin { suite, mirror, arch },
             tool_version: tool_version.to_owned(),
+            base: None,
         })
     }
 }
@@ -249,6 +254,12 @@ pub fn build_with(
 ) -> Result<BuildOutput> {
     manifest.validate()?;
     let system = manifest.build.as_ref().and_then(|b| b.system.as_deref());
+    if opts.base.is_some() && system != Some("debian") {
+        return Err(BuildError::Core(cerro_core::Error::invalid_config(
+            "--base",
+            "only a Debian build installs its packages into a base image",
+        )));
+    }
     match system {
         Some("debian") => {}
         Some("nix") => return nix::build(manifest, sources, out, opts, host),
@@ -340,6 +351,17 @@ fn build_in(
         ));
     }
 
+    // The base, read and unpacked before anything runs: a base that is not
+    // what its digests say, or not of the build's platform, costs nothing.
+    let base = match &opts.base {
+        Some(spec) => {
+            let b = base::BaseImage::open(spec, &opts.origin.arch)?;
+            let blobs = b.unpack(&work.join("base-blobs"), &work.join("base"))?;
+            Some((b, blobs))
+        }
+        None => None,
+    };
+
     let (root, key) = debian::prepared_root(host, &opts.cache, &opts.origin, &deps, &log)?;
     debian::in_namespace(host, "unpack", &root, work, None, dsc_name, &log)?;
     let changelog_path = build_dir.join("src/debian/changelog");
@@ -372,6 +394,13 @@ fn build_in(
     let mut packages = Vec::new();
     for (i, d) in debs.iter().enumerate() {
         let path = build_dir.join(d);
+        packages.push(Named {
+            name: d.clone(),
+            digest: file_digest(&path)?,
+        });
+        if base.is_some() {
+            continue; // the layer is what the install changes, below
+        }
         let tar = work.join(format!("data-{i}.tar"));
         host::run_ok(
             host,
@@ -382,14 +411,31 @@ fn build_in(
         )?;
         let f = std::fs::File::open(&tar).map_err(|e| BuildError::io("opening", &tar, e))?;
         tree.add_tar(d, std::io::BufReader::new(f))?;
-        packages.push(Named {
-            name: d.clone(),
-            digest: file_digest(&path)?,
-        });
     }
-    let layer = tree.to_tar(epoch)?;
     let from = want.imported_from.as_deref().unwrap_or_default();
-    let written = image::write_layout(out, &layer, epoch, &opts.origin.arch, &format!("ct build {from}"))?;
+    let mut install = None;
+    let written = match &base {
+        None => {
+            let layer = tree.to_tar(epoch)?;
+            image::write_layout(out, &layer, epoch, &opts.origin.arch, &format!("ct build {from}"))?
+        }
+        Some((b, blobs)) => {
+            // Debug symbols stay byproducts: the image is what runs.
+            let installed: Vec<String> = debs.iter().filter(|d| !d.contains("-dbgsym_")).cloned().collect();
+            let restored = base::install(host, &root, work, epoch, &installed, &log)?;
+            let layer = work.join("layer.tar");
+            let diff = base::diff_layer(&work.join("base"), &work.join("target"), epoch, &layer)?;
+            install = Some(serde_json::json!({
+                "command": "dpkg --root=/target --force-unsafe-io -i",
+                "dpkg": base::dpkg_version(&root),
+                "packages": installed,
+                "restored": restored,
+                "entries": diff.entries,
+                "whiteouts": diff.whiteouts,
+            }));
+            image::write_layout_on_base(out, b, blobs, &layer, epoch, &format!("ct build {from} --base"))?
+        }
+    };
 
     let buildinfo_bytes = match &buildinfo {
         Some(n) => {
@@ -412,7 +458,7 @@ fn build_in(
         };
         byproducts.push(provenance::recorded(&named, b, "buildinfo"));
     }
-    let internal = serde_json::json!({
+    let mut internal = serde_json::json!({
         "sourceDateEpoch": epoch,
         "root": {
             "suite": opts.origin.suite,
@@ -425,7 +471,10 @@ fn build_in(
         "isolation": "unshare --mount --net --pid --ipc --uts; only a loopback interface",
         "commands": ["dpkg-source -x", "dpkg-buildpackage -us -uc -b"],
     });
-    let predicate = provenance::predicate(provenance::Facts {
+    if let Some(i) = install {
+        internal["install"] = i;
+    }
+    let mut predicate = provenance::predicate(provenance::Facts {
         manifest,
         build_type: provenance::BUILD_TYPE_DEBIAN,
         sources: &source_files,
@@ -435,6 +484,14 @@ fn build_in(
         layer: written.layer,
         tool_version: &opts.tool_version,
     });
+    if let (Some((b, _)), Some(deps)) = (
+        &base,
+        predicate
+            .pointer_mut("/buildDefinition/resolvedDependencies")
+            .and_then(serde_json::Value::as_array_mut),
+    ) {
+        deps.push(base::dependency(b));
+    }
     let provenance_path = write_provenance(out, &written.manifest, &predicate)?;
     Ok(BuildOutput {
         image: written.manifest,
@@ -462,6 +519,7 @@ mod tests {
                 arch: "amd64".into(),
             },
             tool_version: "0".into(),
+            base: None,
         }
     }
 

@@ -235,6 +235,10 @@ pub enum Command {
         /// digest, e.g. ct import's --download-dir), then compare.
         #[arg(long, value_name = "DIR")]
         sources: Option<PathBuf>,
+        /// With --sources: the base image the release was built on (its provenance records it;
+        /// the manifest digest must be the recorded one).
+        #[arg(long, value_name = "oci:DIR[:REF]", requires = "sources")]
+        base: Option<String>,
         /// Signing key id of the rebuilder.
         #[arg(long)]
         key: String,
@@ -381,6 +385,10 @@ pub enum Command {
         /// The directory holding the recipe and the files it names (default: the manifest's directory).
         #[arg(long, value_name = "DIR")]
         sources: Option<PathBuf>,
+        /// Install the built packages into this image (an OCI layout with a dpkg database); the
+        /// new layer is what the install changed (spec/build.md §10). Debian builds only.
+        #[arg(long, value_name = "oci:DIR[:REF]")]
+        base: Option<String>,
     },
 }
 

@@ -129,6 +129,23 @@ impl LayoutBuilder {
         Ok(self.push_layer(blob, diff_id))
     }
 
+    /// Records a layer whose blob is already in the layout under its digest
+    /// (copied there and checked by the caller: `ct build --base` carries a
+    /// base image's layers byte for byte, streamed, never held in memory).
+    /// Refused when no blob of that size is there.
+    pub fn layer_present(&mut self, blob: BlobRef, diff_id: Digest) -> Result<&BlobRef> {
+        let p = self.dir.join("blobs").join("sha256").join(blob.digest.hex());
+        let size = fs::metadata(&p).ctx("reading metadata of", &p)?.len();
+        if size != blob.size {
+            return Err(Error::SizeMismatch {
+                what: format!("blob {}", blob.digest),
+                expected: blob.size,
+                actual: size,
+            });
+        }
+        Ok(self.push_layer(blob, diff_id))
+    }
+
     /// Records a layer (in order) and its diff id.
     fn push_layer(&mut self, blob: BlobRef, diff_id: Digest) -> &BlobRef {
         self.diff_ids.push(diff_id);
@@ -170,21 +187,35 @@ impl LayoutBuilder {
     /// Writes config and manifest only (no `index.json`): one platform of
     /// a multi-platform image, which [`write_platform_index`] then lists.
     /// Returns the manifest descriptor.
-    pub fn finish_image(self, mut config: serde_json::Value) -> Result<BlobRef> {
+    pub fn finish_image(self, config: serde_json::Value) -> Result<BlobRef> {
+        self.finish_image_annotated(config, None)
+    }
+
+    /// [`Self::finish_image`], the manifest carrying `annotations` (an
+    /// object of strings, e.g. `org.opencontainers.image.base.digest`).
+    pub fn finish_image_annotated(
+        self,
+        mut config: serde_json::Value,
+        annotations: Option<serde_json::Value>,
+    ) -> Result<BlobRef> {
         config["rootfs"] = serde_json::json!({
             "type": "layers",
             "diff_ids": self.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
         });
         let mut cfg = self.blob(&jcs::to_vec(&config)?)?;
         cfg.media_type = MT_OCI_CONFIG.to_owned();
-        let manifest = jcs::to_vec(&serde_json::json!({
+        let mut manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": MT_OCI_MANIFEST,
             "config": {"mediaType": cfg.media_type, "digest": cfg.digest.to_string(), "size": cfg.size},
             "layers": self.layers.iter().map(|l| serde_json::json!({
                 "mediaType": l.media_type, "digest": l.digest.to_string(), "size": l.size,
             })).collect::<Vec<_>>(),
-        }))?;
+        });
+        if let Some(a) = annotations {
+            manifest["annotations"] = a;
+        }
+        let manifest = jcs::to_vec(&manifest)?;
         let mut m = self.blob(&manifest)?;
         m.media_type = MT_OCI_MANIFEST.to_owned();
         Ok(m)

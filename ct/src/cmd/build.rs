@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use cerro_build::OciTarget;
 use cerro_core::ExitCode;
 
-pub fn build(manifest: &Path, output: &str, sources: Option<&Path>) -> Result<ExitCode> {
+pub fn build(manifest: &Path, output: &str, sources: Option<&Path>, base: Option<&str>) -> Result<ExitCode> {
     let target = OciTarget::parse(output)?;
     let m = cerro_build::read_manifest(manifest)?;
     let sources = match sources {
@@ -18,7 +18,9 @@ pub fn build(manifest: &Path, output: &str, sources: Option<&Path>) -> Result<Ex
             _ => Path::new(".").to_path_buf(),
         },
     };
-    let out = cerro_build::build(&m, &sources, &target)
+    let mut opts = cerro_build::Options::from_host(&cerro_build::host::System, env!("CARGO_PKG_VERSION"))?;
+    opts.base = base.map(str::to_owned);
+    let out = cerro_build::build_with(&m, &sources, &target, &opts, &cerro_build::host::System)
         .with_context(|| format!("building {} {}", m.package.name, m.package.version))?;
     println!(
         "built {} {} into oci:{}:{} ({}, layer {}, {} package(s), SOURCE_DATE_EPOCH {}); provenance {}",

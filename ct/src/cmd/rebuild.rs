@@ -36,6 +36,7 @@ pub struct RebuildArgs<'a> {
     pub bundle: &'a Path,
     pub compare: Option<&'a str>,
     pub sources: Option<&'a Path>,
+    pub base: Option<&'a str>,
     pub key: &'a str,
     pub output: Option<&'a Path>,
     pub verifier_id: &'a str,
@@ -99,7 +100,9 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
                 capabilities: m.capabilities.clone(),
                 image: None,
             };
-            let built = cerro_build::build(&draft, sources, &target)
+            let mut opts = cerro_build::Options::from_host(&cerro_build::host::System, env!("CARGO_PKG_VERSION"))?;
+            opts.base = recorded_base(&verified, a.base)?;
+            let built = cerro_build::build_with(&draft, sources, &target, &opts, &cerro_build::host::System)
                 .with_context(|| format!("rebuilding {} {} with ct build", m.package.name, m.package.version))?;
             eprintln!(
                 "ct: rebuilt {} {} from {} into {} (image {})",
@@ -162,6 +165,61 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
         dest.display()
     );
     Ok(ExitCode::Valid)
+}
+
+/// The base a rebuild with `ct build` must use: the one the bundle's signed
+/// provenance records (`resolvedDependencies`, `role: base`), given as
+/// `--base`, its manifest digest the recorded one. Refused: a recorded base
+/// without `--base`, or a `--base` for a release built without one (exit
+/// 78); a `--base` whose digest differs (exit 1); provenance statements
+/// naming different bases (exit 10). Checked before anything is built.
+fn recorded_base(bundle: &Verified<Bundle>, given: Option<&str>) -> Result<Option<String>, Error> {
+    let mut recorded: Option<(String, Digest)> = None;
+    for a in bundle
+        .attestations
+        .iter()
+        .filter(|a| a.path != cerro_core::bundle::RELEASE_ATTESTATION)
+    {
+        let Ok(st) = serde_json::from_slice::<serde_json::Value>(&a.envelope.payload) else {
+            continue;
+        };
+        if st.get("predicateType").and_then(serde_json::Value::as_str) != Some(cerro_core::statement::SLSA_PROVENANCE_V1)
+        {
+            continue;
+        }
+        let Some(p) = st.get("predicate") else { continue };
+        let found = cerro_build::base::recorded(p).map_err(|why| Error::malformed(&a.path, why))?;
+        match (&recorded, found) {
+            (_, None) => {}
+            (None, f) => recorded = f,
+            (Some(r), Some(f)) if *r == f => {}
+            (Some(_), Some(_)) => {
+                return Err(Error::malformed(&a.path, "the provenance statements name different base images"));
+            }
+        }
+    }
+    match (recorded, given) {
+        (None, None) => Ok(None),
+        (None, Some(g)) => Err(Error::invalid_config(
+            "ct rebuild --base",
+            format!("{g}: the release records no base image (it was built without one)"),
+        )),
+        (Some((name, _)), None) => Err(Error::invalid_config(
+            "ct rebuild --base",
+            format!("the release was built on the base image {name}: give it as --base oci:DIR[:REF]"),
+        )),
+        (Some((name, digest)), Some(g)) => {
+            let actual = cerro_core::image::source::SourceImage::open(g)?.manifest.digest;
+            if actual != digest {
+                return Err(Error::DigestMismatch {
+                    what: format!("--base {g} (the release was built on {name})"),
+                    expected: digest,
+                    actual,
+                });
+            }
+            Ok(Some(g.to_owned()))
+        }
+    }
 }
 
 /// The bundle verified as a rebuilder checks it: its signatures against the
