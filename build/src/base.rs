@@ -147,12 +147,14 @@ impl BaseImage {
             if !LAYER_TYPES.contains(&l.media_type.as_str()) {
                 return Err(refused(
                     spec,
-                    format!("layer {} has media type {:?} (only tar and tar+gzip)", l.digest, l.media_type),
+                    format!(
+                        "layer {} has media type {:?} (only tar and tar+gzip)",
+                        l.digest, l.media_type
+                    ),
                 ));
             }
         }
-        let config: Value =
-            serde_json::from_slice(&config_bytes).map_err(|e| refused(spec, format!("config: {e}")))?;
+        let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| refused(spec, format!("config: {e}")))?;
         Ok(BaseImage {
             spec: spec.to_owned(),
             reference: image.reference.clone(),
@@ -196,7 +198,8 @@ impl BaseImage {
                     break;
                 }
                 h.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(|e| BuildError::io("writing", &path, e))?;
+                out.write_all(&buf[..n])
+                    .map_err(|e| BuildError::io("writing", &path, e))?;
             }
             let (actual, size) = h.finish();
             if actual != blob.digest || size != blob.size {
@@ -208,6 +211,10 @@ impl BaseImage {
             }
             apply_layer(&path, blob, diff_id, root, &mut budget)?;
             paths.push(path);
+        }
+        let status = root.join("var/lib/dpkg/status");
+        if !std::fs::symlink_metadata(&status).is_ok_and(|m| m.is_file()) {
+            return Err(refused(&self.spec, "has no dpkg database (var/lib/dpkg/status)"));
         }
         Ok(paths)
     }
@@ -246,14 +253,18 @@ fn decompressed<'a>(blob: &BlobRef, f: File) -> Box<dyn Read + 'a> {
 /// A layer path, relative, without `./` or a trailing `/`; `None` for the
 /// root. A `..`, empty or `.` component inside is refused.
 fn clean(layer: &str, raw: &[u8]) -> Result<Option<String>> {
-    let s = std::str::from_utf8(raw).map_err(|_| refused(layer, format!("path {:?} is not UTF-8", String::from_utf8_lossy(raw))))?;
+    let s = std::str::from_utf8(raw)
+        .map_err(|_| refused(layer, format!("path {:?} is not UTF-8", String::from_utf8_lossy(raw))))?;
     let s = s.strip_prefix("./").unwrap_or(s);
     let s = s.trim_start_matches('/').trim_end_matches('/');
     if s.is_empty() || s == "." {
         return Ok(None);
     }
     if s.split('/').any(|c| c.is_empty() || c == "." || c == "..") || s.contains('\0') {
-        return Err(refused(layer, format!("path {s:?} has an empty, \".\" or \"..\" component")));
+        return Err(refused(
+            layer,
+            format!("path {s:?} has an empty, \".\" or \"..\" component"),
+        ));
     }
     Ok(Some(s.to_owned()))
 }
@@ -270,7 +281,10 @@ fn parents_inside(layer: &str, root: &Path, path: &str) -> Result<()> {
             Ok(_) => {
                 return Err(refused(
                     layer,
-                    format!("{path:?} lies under {:?}, which is not a directory", cur.strip_prefix(root).unwrap_or(&cur)),
+                    format!(
+                        "{path:?} lies under {:?}, which is not a directory",
+                        cur.strip_prefix(root).unwrap_or(&cur)
+                    ),
                 ))
             }
             Err(_) => return Ok(()),
@@ -302,9 +316,13 @@ fn apply_layer(blob_path: &Path, blob: &BlobRef, diff_id: &Digest, root: &Path, 
         let entries = ar.entries().map_err(|e| refused(&layer, format!("not a tar: {e}")))?;
         for e in entries {
             let e = e.map_err(|e| refused(&layer, format!("not a tar: {e}")))?;
-            let Some(path) = clean(&layer, &e.path_bytes())? else { continue };
+            let Some(path) = clean(&layer, &e.path_bytes())? else {
+                continue;
+            };
             let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-            let Some(target) = name.strip_prefix(".wh.") else { continue };
+            let Some(target) = name.strip_prefix(".wh.") else {
+                continue;
+            };
             parents_inside(&layer, root, &path)?;
             if target == ".wh..opq" {
                 let d = root.join(dir);
@@ -319,7 +337,11 @@ fn apply_layer(blob_path: &Path, blob: &BlobRef, diff_id: &Digest, root: &Path, 
             } else if target.is_empty() || target.starts_with(".wh.") {
                 return Err(refused(&layer, format!("whiteout {path:?} names nothing")));
             } else {
-                let rel = if dir.is_empty() { target.to_owned() } else { format!("{dir}/{target}") };
+                let rel = if dir.is_empty() {
+                    target.to_owned()
+                } else {
+                    format!("{dir}/{target}")
+                };
                 remove_path(root, &rel)?;
             }
         }
@@ -340,7 +362,9 @@ fn apply_layer(blob_path: &Path, blob: &BlobRef, diff_id: &Digest, root: &Path, 
         let entries = ar.entries().map_err(|e| refused(&layer, format!("not a tar: {e}")))?;
         for e in entries {
             let mut e = e.map_err(|e| refused(&layer, format!("not a tar: {e}")))?;
-            let Some(path) = clean(&layer, &e.path_bytes())? else { continue };
+            let Some(path) = clean(&layer, &e.path_bytes())? else {
+                continue;
+            };
             let name = path.rsplit('/').next().unwrap_or(&path);
             if name.starts_with(".wh.") {
                 continue;
@@ -375,7 +399,9 @@ fn apply_layer(blob_path: &Path, blob: &BlobRef, diff_id: &Digest, root: &Path, 
             }
             let ok = e.unpack_in(root).map_err(|x| {
                 // tar's error names the path; the cause is its source.
-                let cause = std::error::Error::source(&x).map(|c| format!(": {c}")).unwrap_or_default();
+                let cause = std::error::Error::source(&x)
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
                 refused(&layer, format!("{path:?}: {x}{cause}"))
             })?;
             if !ok {
@@ -410,16 +436,9 @@ pub fn install(
 ) -> Result<Vec<String>> {
     let base = work.join("base");
     let target = work.join("target");
-    run_ok(
-        host,
-        &Cmd::new("install", "cp", log).arg("-a").arg(&base).arg(&target),
-    )?;
+    run_ok(host, &Cmd::new("install", "cp", log).arg("-a").arg(&base).arg(&target))?;
     for d in debs {
-        if !d.ends_with(".deb")
-            || !d
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b))
-        {
+        if !d.ends_with(".deb") || !d.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b)) {
             return Err(BuildError::Output {
                 what: d.clone(),
                 reason: "not a package file name dpkg-buildpackage writes".into(),
@@ -499,7 +518,11 @@ fn walk(root: &Path) -> Result<BTreeMap<String, Meta>> {
     let mut out = BTreeMap::new();
     let mut todo = vec![String::new()];
     while let Some(dir) = todo.pop() {
-        let abs = if dir.is_empty() { root.to_path_buf() } else { root.join(&dir) };
+        let abs = if dir.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&dir)
+        };
         let list = std::fs::read_dir(&abs).map_err(|e| BuildError::io("listing", &abs, e))?;
         for e in list {
             let e = e.map_err(|x| BuildError::io("listing", &abs, x))?;
@@ -634,7 +657,11 @@ pub fn diff_layer(base: &Path, target: &Path, epoch: u64, out: &Path) -> Result<
         if !dir.is_empty() && !t.contains_key(dir) {
             continue; // its removed parent's whiteout covers it
         }
-        let wh = if dir.is_empty() { format!(".wh.{name}") } else { format!("{dir}/.wh.{name}") };
+        let wh = if dir.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{dir}/.wh.{name}")
+        };
         changes.insert(wh, Change::Whiteout);
     }
     // Every parent of an entry, as the target has it.
@@ -670,7 +697,8 @@ pub fn diff_layer(base: &Path, target: &Path, epoch: u64, out: &Path) -> Result<
                 h.set_uid(0);
                 h.set_gid(0);
                 h.set_size(0);
-                w.append_data(&mut h, path, std::io::empty()).map_err(|x| err(path, x))?;
+                w.append_data(&mut h, path, std::io::empty())
+                    .map_err(|x| err(path, x))?;
             }
             Change::Put(m) => {
                 diff.entries += 1;
@@ -819,7 +847,13 @@ mod tests {
             ]
         );
         assert!(got.iter().all(|(_, m)| *m == 42));
-        assert_eq!(diff, Diff { entries: 10, whiteouts: 2 });
+        assert_eq!(
+            diff,
+            Diff {
+                entries: 10,
+                whiteouts: 2
+            }
+        );
         // The same trees give the same bytes.
         let again = d.path().join("again.tar");
         diff_layer(&b, &t, 42, &again).unwrap();
@@ -882,7 +916,11 @@ mod tests {
             &root,
         )
         .unwrap();
-        apply(&layer(&[("etc/.wh.a", E::Regular, b"", None), ("etc/c", E::Regular, b"c", None)]), &root).unwrap();
+        apply(
+            &layer(&[("etc/.wh.a", E::Regular, b"", None), ("etc/c", E::Regular, b"c", None)]),
+            &root,
+        )
+        .unwrap();
         assert!(!root.join("etc/a").exists() && root.join("etc/b").exists() && root.join("etc/c").exists());
         apply(&layer(&[("etc/.wh..wh..opq", E::Regular, b"", None)]), &root).unwrap();
         assert_eq!(std::fs::read_dir(root.join("etc")).unwrap().count(), 0);

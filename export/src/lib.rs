@@ -184,14 +184,14 @@ pub fn export_with(
         Format::Deb => {
             let prefix = layout::Prefix::parse(opts.prefix.as_deref())?;
             let scratch = staging_dir_beside(&opts.out)?;
-            let tree = tree::Tree::read(&src, scratch.path(), &opts.limits)?;
+            let tree = package_tree(&src, scratch.path(), &opts.limits)?;
             deb::write(verified, &tree, &prefix, epoch, &opts.out, scratch.path())?;
             done.left_out = tree.left_out;
         }
         Format::Rpm => {
             let prefix = layout::Prefix::parse(opts.prefix.as_deref())?;
             let scratch = staging_dir_beside(&opts.out)?;
-            let tree = tree::Tree::read(&src, scratch.path(), &opts.limits)?;
+            let tree = package_tree(&src, scratch.path(), &opts.limits)?;
             rpm::write(verified, &tree, &prefix, epoch, &opts.out, &opts.limits)?;
             done.left_out = tree.left_out;
         }
@@ -206,6 +206,68 @@ pub fn export_with(
         }
     }
     Ok(done)
+}
+
+/// What a `deb` or `rpm` holds (spec/export.md, "An image built on a
+/// base"): the whole image tree; but for an image `ct build --base` made,
+/// only the layers the build added, and of them only the files the
+/// installed packages' dpkg lists name. A package of the base's operating
+/// system would overwrite the target's libc and dpkg database.
+fn package_tree(src: &source::BlobSource<'_>, scratch: &Path, limits: &Limits) -> Result<tree::Tree> {
+    let from = base_layers(src.verified())?;
+    let mut t = tree::Tree::read_from(src, scratch, limits, from)?;
+    if from > 0 {
+        t.keep_dpkg_listed()?;
+    }
+    Ok(t)
+}
+
+/// How many of the image's first layers are a base image's, as the signed
+/// SLSA provenance records it (`resolvedDependencies`, `annotations.role:
+/// "base"`, `annotations.layers`, written by `ct build --base`); 0 when it
+/// records no base. Refused: statements that disagree, a count that is not
+/// a number, or one that leaves no layer of the build's own.
+pub fn base_layers(b: &Bundle) -> Result<usize> {
+    let mut found: Option<u64> = None;
+    for a in b
+        .attestations
+        .iter()
+        .filter(|a| a.path != cerro_core::bundle::RELEASE_ATTESTATION)
+    {
+        let Ok(st) = serde_json::from_slice::<serde_json::Value>(&a.envelope.payload) else {
+            continue;
+        };
+        if st.get("predicateType").and_then(serde_json::Value::as_str)
+            != Some(cerro_core::statement::SLSA_PROVENANCE_V1)
+        {
+            continue;
+        }
+        let deps = st
+            .pointer("/predicate/buildDefinition/resolvedDependencies")
+            .and_then(serde_json::Value::as_array);
+        for d in deps.into_iter().flatten() {
+            if d.pointer("/annotations/role").and_then(serde_json::Value::as_str) != Some("base") {
+                continue;
+            }
+            let n = d
+                .pointer("/annotations/layers")
+                .and_then(serde_json::Value::as_u64)
+                .ok_or_else(|| Error::malformed(&a.path, "a base image without its number of layers"))?;
+            if found.is_some_and(|f| f != n) {
+                return Err(Error::malformed(&a.path, "the provenance names different base images"));
+            }
+            found = Some(n);
+        }
+    }
+    let n = found.unwrap_or(0);
+    let total = b.parts.layers.len() as u64;
+    if n >= total && n > 0 {
+        return Err(Error::malformed(
+            "image",
+            format!("the provenance says {n} of its {total} layers are the base's: none is the build's"),
+        ));
+    }
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// The time an export writes everywhere: the signed build time (the SLSA

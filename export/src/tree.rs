@@ -170,6 +170,18 @@ fn join(dir: &str, name: &str) -> String {
 impl Tree {
     /// Reads every layer of the verified image and applies it.
     pub(crate) fn read(src: &BlobSource<'_>, scratch: &std::path::Path, limits: &Limits) -> Result<Tree> {
+        Self::read_from(src, scratch, limits, 0)
+    }
+
+    /// Reads the layers from the `from`th on (the ones a build added on a
+    /// base image's) and applies them. Above a base, a whiteout is refused:
+    /// it removes a file of the base, which no package can express.
+    pub(crate) fn read_from(
+        src: &BlobSource<'_>,
+        scratch: &std::path::Path,
+        limits: &Limits,
+        from: usize,
+    ) -> Result<Tree> {
         let mut tree = Tree {
             nodes: BTreeMap::new(),
             spools: Vec::new(),
@@ -178,7 +190,7 @@ impl Tree {
         let mut total = 0u64;
         let mut entries = 0usize;
         let layers = src.verified().parts.layers.clone();
-        for (i, blob) in layers.iter().enumerate() {
+        for blob in layers.iter().skip(from) {
             let what = format!("layer {}", blob.digest);
             let mut spool =
                 tempfile::tempfile_in(scratch).map_err(|e| Error::io("creating a spool file in", scratch, e))?;
@@ -204,7 +216,14 @@ impl Tree {
                             format!("the layers hold more than {} entries", limits.entries),
                         ));
                     }
-                    changes.push(index_entry(&what, &entry, i, limits)?);
+                    let change = index_entry(&what, &entry, tree.spools.len(), limits)?;
+                    if let (true, Change::Whiteout(p) | Change::Opaque(p)) = (from > 0, &change) {
+                        return Err(Error::malformed(
+                            &what,
+                            format!("removes {p:?} from the base image: a package cannot remove files"),
+                        ));
+                    }
+                    changes.push(change);
                 }
                 // The rest of the stream (end-of-archive blocks, anything
                 // after): read, so the blob is hashed to its end.
@@ -370,6 +389,53 @@ impl Tree {
             }
         }
         Ok(Some(cur.join("/")))
+    }
+
+    /// Keeps only the paths the dpkg file lists in the tree name
+    /// (`var/lib/dpkg/info/*.list`, one absolute path a line): the files of
+    /// the packages installed, without dpkg's own records of the install
+    /// (`status`, the lists themselves) or what maintainer scripts changed.
+    /// Refused when the tree holds no list: nothing says which files are
+    /// the packages'.
+    pub(crate) fn keep_dpkg_listed(&mut self) -> Result<()> {
+        const INFO: &str = "var/lib/dpkg/info/";
+        let lists: Vec<Kind> = self
+            .nodes
+            .iter()
+            .filter(|(p, n)| {
+                p.strip_prefix(INFO)
+                    .is_some_and(|n| n.ends_with(".list") && !n.contains('/'))
+                    && matches!(n.kind, Kind::File { .. })
+            })
+            .map(|(_, n)| n.kind.clone())
+            .collect();
+        if lists.is_empty() {
+            return Err(Error::malformed(
+                "image",
+                "the layers above the base hold no dpkg file list (var/lib/dpkg/info/*.list): \
+                 nothing says which of their files are the packages'",
+            ));
+        }
+        let mut keep = std::collections::BTreeSet::new();
+        for k in &lists {
+            if let Kind::File { size, .. } = k {
+                if *size > 64 << 20 {
+                    return Err(Error::malformed("image", "a dpkg file list larger than 64 MiB"));
+                }
+            }
+            let mut text = String::new();
+            self.content(k)?
+                .read_to_string(&mut text)
+                .map_err(|e| Error::malformed("a dpkg file list", e.to_string()))?;
+            for line in text.lines() {
+                let p = line.trim_start_matches('/');
+                if !p.is_empty() && p != "." {
+                    keep.insert(p.to_owned());
+                }
+            }
+        }
+        self.nodes.retain(|p, _| keep.contains(p));
+        Ok(())
     }
 
     /// The bytes of a regular file.

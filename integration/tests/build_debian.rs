@@ -444,6 +444,349 @@ fn a_build_that_needs_the_network_fails_in_its_build_step() {
     let _ = fs::remove_dir_all(Path::new(log).parent().unwrap());
 }
 
+/// A minimal Debian base image as an OCI layout (`oci:DIR:bookworm`):
+/// `debootstrap --variant=minbase` of bookworm from this machine's mirror,
+/// one uncompressed layer (GNU tar, sorted, numeric owners, `dev`, `proc`
+/// and `sys` empty), written with core's layout writer. Made once and
+/// cached beside the build roots (`build-roots/base-KEY/layout`, KEY
+/// naming the variant, suite, mirror and architecture, as the roots are
+/// keyed), renamed into place only when complete; tests only read it.
+fn minbase_layout() -> PathBuf {
+    use cerro_core::image::layout::LayoutBuilder;
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"))
+        .join("cerro-torre/build-roots");
+    let mirror = debian_mirror();
+    let arch = String::from_utf8(run(Command::new("dpkg").arg("--print-architecture")).stdout).unwrap();
+    let about = format!(
+        "variant: minbase\nsuite: bookworm\nmirror: {mirror}\narchitecture: {}\n",
+        arch.trim()
+    );
+    let key = &Digest::of(about.as_bytes()).hex()[..32];
+    let dir = cache.join(format!("base-{key}"));
+    let layout = dir.join("layout");
+    if layout.join("index.json").exists() {
+        return layout;
+    }
+    fs::create_dir_all(&cache).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-base-")
+        .tempdir_in(&cache)
+        .unwrap();
+    let root = tmp.path().join("root");
+    let t = Instant::now();
+    run(Command::new("debootstrap")
+        .args(["--variant=minbase", &format!("--arch={}", arch.trim()), "bookworm"])
+        .arg(&root)
+        .arg(&mirror));
+    let tar = tmp.path().join("layer.tar");
+    run(Command::new("tar")
+        .args([
+            "--sort=name",
+            "--numeric-owner",
+            "--mtime=@1672068600",
+            "--format=gnu",
+            "--exclude=./dev/*",
+            "--exclude=./proc/*",
+            "--exclude=./sys/*",
+            "-C",
+        ])
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    let mut b = LayoutBuilder::new(&tmp.path().join("layout")).unwrap();
+    b.layer_from_tar(&tar).unwrap();
+    b.finish(
+        serde_json::json!({
+            "architecture": cerro_core::image::host_architecture(),
+            "os": "linux",
+            "created": "2022-12-26T15:30:00Z",
+            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/bash"]},
+            "history": [{"created": "2022-12-26T15:30:00Z", "created_by": "debootstrap --variant=minbase bookworm"}],
+        }),
+        Some("bookworm"),
+    )
+    .unwrap();
+    fs::remove_dir_all(&root).unwrap();
+    fs::remove_file(&tar).unwrap();
+    fs::write(tmp.path().join("key"), about).unwrap();
+    if fs::rename(tmp.path(), &dir).is_ok() {
+        let _ = tmp.keep();
+    }
+    eprintln!("minbase layout made in {:.1} s", t.elapsed().as_secs_f64());
+    layout
+}
+
+/// A one-layer layout `dir:t` of `files` (raw tar names, so `..` can be
+/// written) with the config's architecture `arch`.
+fn small_layout(dir: &Path, arch: &str, files: &[(&str, &[u8])]) -> String {
+    use cerro_core::image::layout::LayoutBuilder;
+    let mut w = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        w.append(&h, *data).unwrap();
+    }
+    let bytes = w.into_inner().unwrap();
+    let mut b = LayoutBuilder::new(dir).unwrap();
+    b.layer_raw(&bytes, cerro_core::image::MT_OCI_LAYER_TAR, Digest::of(&bytes))
+        .unwrap();
+    b.finish(serde_json::json!({"architecture": arch, "os": "linux"}), Some("t"))
+        .unwrap();
+    format!("oci:{}:t", s(dir))
+}
+
+#[test]
+fn hello_built_on_a_minimal_base_runs_in_its_own_image_and_is_rebuilt_on_the_recorded_base() {
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let Some(dsc) = hello_sources(&d.join("src")) else {
+        return;
+    };
+    for tool in ["runc", "umoci", "skopeo", "tar"] {
+        require(tool);
+    }
+    let base = minbase_layout();
+    let base_ref = format!("oci:{}:bookworm", s(&base));
+    let home = d.join("home");
+    let manifest = d.join("hello.toml");
+    run(ct(&home).args(["import", &s(&dsc), "-o", &s(&manifest)]));
+    let build = |base: &str, out: &str| {
+        ct_status(
+            &home,
+            &[
+                "build",
+                &s(&manifest),
+                "--sources",
+                &s(&d.join("src")),
+                "-o",
+                &format!("oci:{}:2.10-3", s(&d.join(out))),
+                "--base",
+                base,
+            ],
+        )
+    };
+
+    // Bases refused before anything runs, nothing written: another
+    // architecture, a layer climbing out with `..`, no dpkg database, a
+    // layer blob that is not its digest.
+    let host = cerro_core::image::host_architecture();
+    let other = if host == "s390x" { "amd64" } else { "s390x" };
+    let status: &[u8] = b"Package: x\n";
+    let cases = [
+        (
+            small_layout(&d.join("arch"), other, &[("var/lib/dpkg/status", status)]),
+            10,
+            "s390x",
+        ),
+        (
+            small_layout(&d.join("dots"), host, &[("../escape", b"x")]),
+            10,
+            "\"..\"",
+        ),
+        (
+            small_layout(&d.join("nodpkg"), host, &[("etc/hostname", b"x")]),
+            10,
+            "no dpkg database",
+        ),
+    ];
+    for (spec, code, needle) in &cases {
+        let (got, out) = build(spec, "refused");
+        assert_eq!(got, *code, "{spec}: {out}");
+        assert!(
+            out.contains(needle) || (*needle == "s390x" && out.contains(other)),
+            "{out}"
+        );
+        assert!(!d.join("refused").exists(), "{spec}");
+    }
+    assert!(!d.join("escape").exists());
+    let tampered = small_layout(&d.join("tampered"), host, &[("var/lib/dpkg/status", status)]);
+    let idx: Value = json(&d.join("tampered/index.json"));
+    let m = json(
+        &d.join("tampered/blobs/sha256").join(
+            idx["manifests"][0]["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        ),
+    );
+    let layer = d
+        .join("tampered/blobs/sha256")
+        .join(m["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    let mut bytes = fs::read(&layer).unwrap();
+    bytes[600] ^= 1;
+    fs::write(&layer, bytes).unwrap();
+    let (got, out) = build(&tampered, "refused");
+    assert_eq!(got, 1, "{out}");
+    assert!(out.contains("digest mismatch"), "{out}");
+    assert!(!d.join("refused").exists());
+
+    // The build on the base: the base's layers, then one more.
+    let t = Instant::now();
+    let (code, out) = build(&base_ref, "img");
+    assert_eq!(code, 0, "{out}");
+    eprintln!("ct build --base: {:.1} s", t.elapsed().as_secs_f64());
+    let (digest, _) = layout(&d.join("img"));
+    let blob = |dg: &str| d.join("img/blobs/sha256").join(dg.trim_start_matches("sha256:"));
+    let img = json(&blob(&digest));
+    let base_index = json(&base.join("index.json"));
+    let base_digest = base_index["manifests"][0]["digest"].as_str().unwrap();
+    let base_manifest = json(
+        &base
+            .join("blobs/sha256")
+            .join(base_digest.trim_start_matches("sha256:")),
+    );
+    let layers = img["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), base_manifest["layers"].as_array().unwrap().len() + 1);
+    assert_eq!(
+        layers[0], base_manifest["layers"][0],
+        "the base's layer is carried unchanged"
+    );
+    assert_eq!(img["annotations"]["org.opencontainers.image.base.digest"], base_digest);
+    assert_eq!(img["annotations"]["org.opencontainers.image.base.name"], "bookworm");
+    let config = json(&blob(img["config"]["digest"].as_str().unwrap()));
+    assert_eq!(config["created"], "2022-12-26T15:30:00Z");
+    assert_eq!(
+        config["config"]["Cmd"][0], "/bin/bash",
+        "the base's config is inherited"
+    );
+    let inspect = run(Command::new("skopeo").args(["inspect", &format!("oci:{}:2.10-3", s(&d.join("img")))]));
+    let inspect: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), layers.len(), "{inspect}");
+
+    // The new layer is the install's difference: hello's files and dpkg's
+    // record of them, every mtime SOURCE_DATE_EPOCH, nothing of the base.
+    let top = fs::read(blob(layers[1]["digest"].as_str().unwrap())).unwrap();
+    let mut names = Vec::new();
+    for e in tar::Archive::new(top.as_slice()).entries().unwrap() {
+        let e = e.unwrap();
+        assert_eq!(e.header().mtime().unwrap(), 1672068600);
+        names.push(e.path().unwrap().display().to_string());
+    }
+    for want in ["usr/bin/hello", "var/lib/dpkg/status", "var/lib/dpkg/info/hello.list"] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    for unwanted in ["var/log/dpkg.log", "var/lib/dpkg/status-old", "usr/sbin/policy-rc.d"] {
+        assert!(!names.iter().any(|n| n == unwanted), "{unwanted} in {names:?}");
+    }
+    assert!(
+        !names.iter().any(|n| n.contains("libc.so") || n.contains(".wh.")),
+        "{names:?}"
+    );
+
+    // It runs in its own image, on the image's own libc: runc on umoci's bundle.
+    run(&mut umoci(&[
+        "unpack",
+        "--image",
+        &format!("{}:2.10-3", s(&d.join("img"))),
+        &s(&d.join("bundle")),
+    ]));
+    let cfg_path = d.join("bundle/config.json");
+    let mut spec: Value = json(&cfg_path);
+    spec["process"]["args"] = serde_json::json!(["/usr/bin/hello"]);
+    spec["process"]["terminal"] = Value::Bool(false);
+    fs::write(&cfg_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let id = format!("ct-build-base-{}", std::process::id());
+    let out = run(Command::new("runc")
+        .args(["run", "--bundle"])
+        .arg(d.join("bundle"))
+        .arg(&id));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, world!\n");
+    let out = run(Command::new("dpkg")
+        .arg(format!("--root={}", s(&d.join("bundle/rootfs"))))
+        .args(["-s", "hello"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Status: install ok installed"));
+
+    // The provenance records the base (what ct rebuild and ct export read).
+    let p = json(&d.join("img/cerro-build").join(format!(
+        "sha256-{}.provenance.json",
+        digest.trim_start_matches("sha256:")
+    )));
+    let deps = p["buildDefinition"]["resolvedDependencies"].as_array().unwrap();
+    let b = deps.iter().find(|x| x["annotations"]["role"] == "base").unwrap();
+    assert_eq!(
+        format!("sha256:{}", b["digest"]["sha256"].as_str().unwrap()),
+        base_digest
+    );
+    assert_eq!(
+        (b["name"].as_str().unwrap(), b["annotations"]["layers"].as_u64()),
+        ("oci:bookworm", Some(1))
+    );
+    assert_eq!(
+        p["buildDefinition"]["internalParameters"]["install"]["packages"],
+        serde_json::json!([format!(
+            "hello_2.10-3_{}.deb",
+            String::from_utf8_lossy(&run(Command::new("dpkg").arg("--print-architecture")).stdout).trim()
+        )])
+    );
+
+    // Packed and exported as a .deb: the build's files only, not the base's
+    // operating system nor dpkg's record of the install.
+    run(ct(&home).args(["keygen", "--id", "builder"]));
+    let bundle = d.join("hello.ctp");
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}:2.10-3", s(&d.join("img"))),
+        "--manifest",
+        &s(&manifest),
+        "--key",
+        "builder",
+        "-o",
+        &s(&bundle),
+    ]));
+    let deb = d.join("hello.deb");
+    run(ct(&home).args(["export", &s(&bundle), "--format", "deb", "-o", &s(&deb)]));
+    let listing = String::from_utf8(run(Command::new("dpkg-deb").arg("-c").arg(&deb)).stdout).unwrap();
+    assert!(listing.lines().any(|l| l.ends_with(" usr/bin/hello")), "{listing}");
+    for unwanted in ["var/lib/dpkg", "libc.so", "bin/bash"] {
+        assert!(!listing.contains(unwanted), "{unwanted} in\n{listing}");
+    }
+
+    // ct rebuild --sources builds it again, on the recorded base only: no
+    // --base, or another image as the base, is refused before building
+    // (nothing signed); the recorded base gives the same config and layers
+    // (a second build, byte for byte the first).
+    run(ct(&home).args(["keygen", "--id", "rebuilder"]));
+    let before = fs::read(&bundle).unwrap();
+    let rebuild = |extra: &[&str]| {
+        let mut args = vec!["rebuild", bundle.to_str().unwrap(), "--sources"];
+        let src = s(&d.join("src"));
+        args.push(&src);
+        args.extend(["--key", "rebuilder"]);
+        args.extend(extra);
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ct_status(&home, &args)
+    };
+    let (code, out) = rebuild(&[]);
+    assert_eq!(code, 78, "{out}");
+    assert!(out.contains("oci:bookworm"), "{out}");
+    let wrong = format!("oci:{}:2.10-3", s(&d.join("img")));
+    let (code, out) = rebuild(&["--base", &wrong]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(base_digest), "{out}");
+    assert_eq!(
+        fs::read(&bundle).unwrap(),
+        before,
+        "a refused rebuild changed the bundle"
+    );
+    let t = Instant::now();
+    let (code, out) = rebuild(&["--base", &base_ref]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("layer 2") && out.contains("matches"), "{out}");
+    eprintln!("ct rebuild --sources --base: {:.1} s", t.elapsed().as_secs_f64());
+}
+
 /// The two digests of a draft manifest the test compares with the provenance.
 mod toml_like {
     use std::path::Path;

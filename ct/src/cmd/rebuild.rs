@@ -183,7 +183,8 @@ fn recorded_base(bundle: &Verified<Bundle>, given: Option<&str>) -> Result<Optio
         let Ok(st) = serde_json::from_slice::<serde_json::Value>(&a.envelope.payload) else {
             continue;
         };
-        if st.get("predicateType").and_then(serde_json::Value::as_str) != Some(cerro_core::statement::SLSA_PROVENANCE_V1)
+        if st.get("predicateType").and_then(serde_json::Value::as_str)
+            != Some(cerro_core::statement::SLSA_PROVENANCE_V1)
         {
             continue;
         }
@@ -194,7 +195,10 @@ fn recorded_base(bundle: &Verified<Bundle>, given: Option<&str>) -> Result<Optio
             (None, f) => recorded = f,
             (Some(r), Some(f)) if *r == f => {}
             (Some(_), Some(_)) => {
-                return Err(Error::malformed(&a.path, "the provenance statements name different base images"));
+                return Err(Error::malformed(
+                    &a.path,
+                    "the provenance statements name different base images",
+                ));
             }
         }
     }
