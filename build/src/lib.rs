@@ -3,8 +3,9 @@
 //! Builds an imported source (a draft manifest from `ct import`) from the
 //! files its provenance names by digest, in a clean root that cannot reach
 //! the network, into an OCI image layout whose one layer holds the built
-//! packages' files, byte-reproducibly, with a SLSA provenance v1 predicate
-//! beside it for `ct pack`.
+//! packages' files (or, with a base image, [`base`], the base's layers plus
+//! what installing the packages into it changed), byte-reproducibly, with
+//! a SLSA provenance v1 predicate beside it for `ct pack`.
 //!
 //! Order of work, so a refusal costs nothing: the manifest is read, the
 //! sources are checked by the importer's one check (the `.dsc`'s digest
