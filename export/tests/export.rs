@@ -416,3 +416,123 @@ fn work_is_bounded_and_versions_a_format_cannot_hold_are_refused() {
     assert!(e.to_string().contains("RPM"), "{e}");
     assert!(!d.join("c.rpm").exists());
 }
+
+/// Packs an image of `layers` whose signed SLSA provenance says its first
+/// `base` layers are a base image's (as `ct build --base` records it).
+fn bundle_on_base(dir: &Path, name: &str, layers: &[Vec<u8>], base: u64) -> (PathBuf, Verified<Bundle>) {
+    let layout = dir.join(format!("{name}-layout"));
+    let mut b = LayoutBuilder::new(&layout).unwrap();
+    for l in layers {
+        b.layer_raw(l, MT_OCI_LAYER_TAR, Digest::of(l)).unwrap();
+    }
+    let mut config = basic_config(&["/bin/true"]);
+    config["created"] = serde_json::json!("2026-01-02T03:04:05Z");
+    b.finish(config, Some("1")).unwrap();
+    let image = SourceImage::open(&format!("oci:{}:1", layout.display())).unwrap();
+    let manifest = manifest_for(&image, "layered", "1.0-1");
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "image", "digest": {"sha256": image.manifest.digest.hex()}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {
+            "buildDefinition": {
+                "buildType": "https://cerro-torre.org/buildtypes/ct-build-debian/v1",
+                "externalParameters": {},
+                "resolvedDependencies": [{
+                    "name": "oci:bookworm",
+                    "digest": {"sha256": "ab".repeat(32)},
+                    "annotations": {"role": "base", "layers": base},
+                }],
+            },
+            "runDetails": {"builder": {"id": "https://cerro-torre.org/ct-build@v0"}},
+        },
+    });
+    let extra = [(
+        "attestations/provenance.dsse.json".to_owned(),
+        cerro_core::jcs::to_vec(&statement).unwrap(),
+    )];
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let path = dir.join(format!("{name}.ctp"));
+    cerro_core::pack::PackRequest {
+        image: &image,
+        manifest: &manifest,
+        keys: std::slice::from_ref(&key),
+        mtime: 0,
+        selinux: &[],
+        extra: &extra,
+        diff_ids: &cerro_core::pack::LayerDiffIds::of_uncompressed(&image).unwrap(),
+    }
+    .write(&mut File::create(&path).unwrap())
+    .unwrap();
+    (path.clone(), verified(&path, &key))
+}
+
+#[test]
+fn a_package_of_an_image_built_on_a_base_holds_only_the_packages_files() {
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let base = layer(&[
+        E::Dir("usr/"),
+        E::Dir("usr/lib/"),
+        E::File("usr/lib/libc.so.6", b"libc"),
+        E::Dir("var/"),
+        E::Dir("var/lib/"),
+        E::Dir("var/lib/dpkg/"),
+        E::File("var/lib/dpkg/status", b"Package: libc6\n"),
+    ]);
+    let list = b"/.\n/usr\n/usr/bin\n/usr/bin/hello\n";
+    let top = layer(&[
+        E::Dir("etc/"),
+        E::File("etc/ld.so.cache", b"a maintainer script's"),
+        E::Dir("usr/"),
+        E::Dir("usr/bin/"),
+        E::File("usr/bin/hello", b"hello"),
+        E::Dir("var/"),
+        E::Dir("var/lib/"),
+        E::Dir("var/lib/dpkg/"),
+        E::Dir("var/lib/dpkg/info/"),
+        E::File("var/lib/dpkg/info/hello.list", list),
+        E::File("var/lib/dpkg/status", b"Package: libc6\n\nPackage: hello\n"),
+    ]);
+    let (path, v) = bundle_on_base(d, "based", &[base.clone(), top.clone()], 1);
+    assert_eq!(cerro_export::base_layers(&v).unwrap(), 1);
+    let data = deb_data(&deb(d, &path, &v, "based.deb").unwrap());
+    assert_eq!(data["usr/bin/hello"].2, b"hello");
+    assert!(
+        data.contains_key("usr/bin") && data.contains_key("usr"),
+        "{:?}",
+        data.keys()
+    );
+    for gone in [
+        "usr/lib/libc.so.6",
+        "var/lib/dpkg/status",
+        "var/lib/dpkg/info/hello.list",
+        "etc/ld.so.cache",
+    ] {
+        assert!(!data.contains_key(gone), "{gone} in {:?}", data.keys());
+    }
+    // The same image without a recorded base: the whole tree, as before.
+    let (plain, pv) = bundle(d, "plain", &[base.clone(), top.clone()]);
+    assert_eq!(cerro_export::base_layers(&pv).unwrap(), 0);
+    assert!(deb_data(&deb(d, &plain, &pv, "plain.deb").unwrap()).contains_key("usr/lib/libc.so.6"));
+
+    // Refused, nothing written: a whiteout above the base (a package cannot
+    // remove a file), no dpkg file list above it, a base of every layer.
+    let whiteout = layer(&[
+        E::File("usr/lib/.wh.libc.so.6", b""),
+        E::File("var/lib/dpkg/info/x.list", list),
+    ]);
+    let nolist = layer(&[E::Dir("usr/"), E::File("usr/x", b"x")]);
+    for (name, layers, n, needle) in [
+        ("wh", vec![base.clone(), whiteout], 1, "cannot remove"),
+        ("nolist", vec![base.clone(), nolist], 1, "no dpkg file list"),
+        ("all", vec![base.clone(), top.clone()], 2, "none is the build's"),
+    ] {
+        let (path, v) = bundle_on_base(d, name, &layers, n);
+        let out = d.join(format!("{name}.deb"));
+        let e = export(&v, &path, &Options::new(Format::Rpm, &out)).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Malformed, "{name}: {e}");
+        assert!(e.to_string().contains(needle), "{name}: {e}");
+        assert!(!out.exists(), "{name}");
+    }
+}
