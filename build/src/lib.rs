@@ -357,7 +357,13 @@ fn build_in(
     let base = match &opts.base {
         Some(spec) => {
             let b = base::BaseImage::open(spec, &opts.origin.arch)?;
-            let blobs = b.unpack(&work.join("base-blobs"), &work.join("base"))?;
+            let blobs = b
+                .unpack(&work.join("base-blobs"), &work.join("base"))
+                .inspect_err(|_| {
+                    // The kept working directory need not hold a refused base.
+                    let _ = std::fs::remove_dir_all(work.join("base-blobs"));
+                    let _ = std::fs::remove_dir_all(work.join("base"));
+                })?;
             Some((b, blobs))
         }
         None => None,
