@@ -567,6 +567,32 @@ mod tests {
     }
 
     #[test]
+    fn a_base_is_refused_for_nix_and_rpm_and_when_not_an_oci_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = OciTarget::parse(&format!("oci:{}:t", dir.path().join("img").display())).unwrap();
+        let mut o = opts(dir.path());
+        o.base = Some(format!("oci:{}:b", dir.path().display()));
+        for system in ["nix", "rpm"] {
+            let text = format!(
+                "{BASE}[provenance]\nupstream = \"https://x/\"\nimported_from = \"x\"\n[build]\nsystem = \"{system}\"\n"
+            );
+            let host = Recording::new(vec![]);
+            let e = build_with(&manifest(&text), dir.path(), &target, &o, &host).unwrap_err();
+            assert_eq!(e.kind(), cerro_core::Kind::InvalidConfig, "{e}");
+            assert!(e.to_string().contains("--base"), "{e}");
+            assert!(host.steps().is_empty());
+        }
+        for spec in ["docker://debian:bookworm", "oci-archive:/x.tar"] {
+            let e = base::BaseImage::open(spec, "amd64").unwrap_err();
+            assert_eq!(e.exit_code(), cerro_core::ExitCode::Malformed, "{e}");
+        }
+        // A layout that is not there: nothing to read.
+        let e = base::BaseImage::open(&format!("oci:{}:b", dir.path().join("none").display()), "amd64").unwrap_err();
+        assert_eq!(e.kind(), cerro_core::Kind::Io, "{e}");
+        assert!(!dir.path().join("img").exists());
+    }
+
+    #[test]
     fn a_missing_dsc_is_refused_before_anything_runs() {
         let dir = tempfile::tempdir().unwrap();
         let target = OciTarget::parse(&format!("oci:{}:t", dir.path().join("img").display())).unwrap();
