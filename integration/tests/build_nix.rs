@@ -3,7 +3,9 @@
 //! private store, no nixpkgs), imported, built twice — the same blobs, the
 //! same image digest — the layer's tree compared with what `nix-store
 //! --realise` makes of the same derivation in its own store (the judge),
-//! packed and verified; a derivation edited after the import is refused
+//! the output's NAR hash ct computed compared with `nix-store --dump` and
+//! `nix-store --query --hash`, packed, verified and rebuilt with `ct
+//! rebuild`; a derivation edited after the import is refused
 //! before anything runs.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -14,6 +16,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cerro_core::digest::Digest;
 use cerro_integration::{ct, ct_status, is_root, require, run, statement_in};
 use serde_json::Value;
 
@@ -168,7 +171,19 @@ fn a_derivation_is_built_twice_identically_and_matches_nix_store_realise() {
         m.contains(&format!("imported_from_hash = \"sha256:{drv_hash}\"")),
         "{m}"
     );
-    assert_eq!(p["runDetails"]["byproducts"][1]["name"], out_path.as_str());
+    let output = &p["runDetails"]["byproducts"][1];
+    assert_eq!(output["name"], out_path.as_str());
+    // The output by its NAR, as ct computed it, judged by Nix: the SHA-256
+    // of `nix-store --dump` of the realised path, and the hash Nix's own
+    // database holds for it (`nix-store --query --hash`, Nix's base-32).
+    let dump = run(Command::new("nix-store").arg("--dump").arg(&realised));
+    let nar_hex = Digest::of(&dump.stdout).hex();
+    assert_eq!(output["digest"]["sha256"], nar_hex.as_str(), "{output}");
+    assert_eq!(output["mediaType"], "application/x-nix-nar");
+    let q = run(nix(d, "nix-store").args(["--store", &root, "--query", "--hash", &out_path]));
+    let nix_hash = String::from_utf8(q.stdout).unwrap().trim().to_owned();
+    assert!(nix_hash.starts_with("sha256:"), "{nix_hash}");
+    assert_eq!(output["annotations"]["narHash"], nix_hash.as_str(), "{output}");
     run(ct(&home).args(["keygen", "--id", "builder"]));
     run(ct(&home).args([
         "pack",
@@ -185,6 +200,25 @@ fn a_derivation_is_built_twice_identically_and_matches_nix_store_realise() {
     assert_eq!(
         statement_in(&d.join("greet.ctp"), "attestations/provenance.dsse.json")["predicate"],
         p
+    );
+
+    // ct rebuild from the same store: the image and the output's NAR match.
+    run(ct(&home).args(["keygen", "--id", "rebuilder"]));
+    let (code, text) = ct_status(
+        &home,
+        &[
+            "rebuild",
+            &s("greet.ctp"),
+            "--sources",
+            &s("root"),
+            "--key",
+            "rebuilder",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("output {out_path} nar sha256:{nar_hex} matches")),
+        "{text}"
     );
 
     // The derivation edited after the import (its builder's argument): refused, nothing built.
