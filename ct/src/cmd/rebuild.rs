@@ -74,6 +74,8 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
     // release signers signed and the sources in --sources, into a scratch
     // layout that lives until the comparison is done.
     let scratch;
+    // A Nix rebuild's output paths against the release's, by NAR digest.
+    let mut outputs = Vec::new();
     let spec = match a.compare {
         Some(spec) => spec.to_owned(),
         None => {
@@ -109,6 +111,7 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
                 scratch.path().display(),
                 built.image
             );
+            outputs = cerro_build::nix::compare_outputs(&release_provenance(&verified), &built.provenance);
             format!("oci:{}:rebuild", scratch.path().join("image").display())
         }
     };
@@ -117,6 +120,34 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
     let comparison = compare(&verified, &candidate)?;
     for l in comparison.lines() {
         println!("{}", printable(&l));
+    }
+    let hex = |d: &Option<Digest>| d.map_or("none".to_owned(), |d| d.to_string());
+    for o in &outputs {
+        let line = if o.same() {
+            format!("output {} nar {} matches", o.name, hex(&o.ours))
+        } else if o.unrecorded() {
+            format!(
+                "output {} nar {} (the release records no NAR digest for it: not compared)",
+                o.name,
+                hex(&o.theirs)
+            )
+        } else {
+            format!(
+                "output {} DIFFERS: bundle nar {}, rebuilt nar {}",
+                o.name,
+                hex(&o.ours),
+                hex(&o.theirs)
+            )
+        };
+        println!("{}", printable(&line));
+    }
+    let outputs_differ = outputs.iter().any(|o| !o.same() && !o.unrecorded());
+    if comparison.matches() && outputs_differ {
+        eprintln!(
+            "ct: the rebuilt image matches {} but its Nix outputs' NAR digests differ from the release's provenance: nothing was signed",
+            a.bundle.display()
+        );
+        return Ok(ExitCode::DigestMismatch);
     }
     if !comparison.matches() {
         let source = SourceImage::open_bundle(a.bundle)?;
@@ -162,6 +193,18 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
         dest.display()
     );
     Ok(ExitCode::Valid)
+}
+
+/// The predicate of the bundle's provenance attestation (bound by the
+/// verified release statement), or `null` when it has none.
+fn release_provenance(bundle: &Verified<Bundle>) -> serde_json::Value {
+    bundle
+        .attestations
+        .iter()
+        .find(|a| a.path == cerro_core::statement::PROVENANCE_PATH)
+        .and_then(|a| serde_json::from_slice::<serde_json::Value>(&a.envelope.payload).ok())
+        .and_then(|mut st| st.get_mut("predicate").map(serde_json::Value::take))
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// The bundle verified as a rebuilder checks it: its signatures against the
