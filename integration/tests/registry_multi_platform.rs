@@ -15,8 +15,9 @@
 //! - Refused: an index in the registry that is not the signed one (a
 //!   platform swapped, added or removed, with the bundle artifact copied
 //!   onto it: exit 1 naming the platform; without it: exit 5), an index
-//!   naming more platforms than are read (exit 10), a layer or a config
-//!   changed in the registry (exit 1, nothing written).
+//!   naming more platforms than are read (exit 10), a layer, a config or a
+//!   platform manifest changed in the registry (exit 1, nothing written;
+//!   a manifest served longer than its descriptor: exit 10).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -228,7 +229,8 @@ fn a_multi_platform_bundle_round_trips_through_a_registry() {
     // platform's config, and refuses.
     let config = other["config"]["digest"].as_str().unwrap();
     let file = reg.blob_file(config.trim_start_matches("sha256:"));
-    let mut bytes = fs::read(&file).unwrap();
+    let original = fs::read(&file).unwrap();
+    let mut bytes = original.clone();
     let last = bytes.len() - 2;
     bytes[last] ^= 0x01;
     fs::write(&file, &bytes).unwrap();
@@ -238,6 +240,37 @@ fn a_multi_platform_bundle_round_trips_through_a_registry() {
     let (code, out) = ct_status(&home, &["fetch", &reference, "-o", &s("tampered.ctp")]);
     assert_eq!(code, 1, "{out}");
     assert!(!d.join("tampered.ctp").exists());
+    fs::write(&file, &original).unwrap();
+
+    // Its manifest as the registry stores it, served longer than the
+    // index's descriptor says (refused at that size, exit 10), or with
+    // other bytes of the same size (its digest, exit 1).
+    let manifest = platforms[1]["digest"].as_str().unwrap();
+    let size = platforms[1]["size"].as_u64().unwrap();
+    let file = reg.blob_file(manifest.trim_start_matches("sha256:"));
+    let original = fs::read(&file).unwrap();
+    let mut longer = original.clone();
+    longer.extend_from_slice(b"\n    ");
+    fs::write(&file, &longer).unwrap();
+    for args in [
+        vec!["verify", remote.as_str()],
+        vec!["fetch", reference.as_str(), "-o", "/nonexistent/x.ctp"],
+    ] {
+        let (code, out) = ct_status(&home, &args);
+        assert_eq!(code, 10, "{out}");
+        assert!(out.contains(&format!("larger than {size} bytes")), "{out}");
+    }
+    let text = String::from_utf8(original.clone()).unwrap();
+    let hex_at = text.find("sha256:").unwrap() + "sha256:".len();
+    let mut other_bytes = original.clone();
+    other_bytes[hex_at] = if other_bytes[hex_at] == b'0' { b'1' } else { b'0' };
+    fs::write(&file, &other_bytes).unwrap();
+    let (code, out) = ct_status(&home, &["verify", &remote]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("digest mismatch") && out.contains(manifest), "{out}");
+    fs::write(&file, &original).unwrap();
+    let (code, out) = ct_status(&home, &["verify", &remote]);
+    assert_eq!(code, 0, "{out}");
 }
 
 /// `ct push --sign` of a multi-platform bundle signs the index digest, as
