@@ -126,6 +126,43 @@ fn run_exits_with_the_containers_status() {
     assert_eq!(outcomes[1], outcomes[0], "cerro-runtime differs from runc");
 }
 
+/// `run` in the foreground forwards the signals it gets to the container:
+/// a SIGTERM to the runtime reaches the container's shell, whose trap
+/// exits 3, and that is the runtime's status.
+#[test]
+fn run_forwards_signals_to_the_container() {
+    setup();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let b = d.join("trap");
+    bundle(&b, "trap 'exit 3' TERM; echo ready; while :; do sleep 1; done", |_| {});
+    for (name, program) in runtimes() {
+        let root = d.join(format!("{name}-root"));
+        // Under `timeout` (a runtime that forwarded nothing would hang),
+        // which passes the SIGTERM it gets on to the runtime and exits
+        // with the runtime's status.
+        let mut child = Command::new("timeout")
+            .arg("60")
+            .arg(&program)
+            .arg("--root")
+            .arg(&root)
+            .args(["run", "--bundle"])
+            .arg(&b)
+            .arg(format!("trap-{name}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        out.read_line(&mut ready).unwrap();
+        assert_eq!(ready, "ready\n", "{name}");
+        run(Command::new("kill").arg("-TERM").arg(child.id().to_string()));
+        assert_eq!(child.wait().unwrap().code(), Some(3), "{name}");
+        assert_eq!(ids(&program, &root), "", "{name}: run left its container");
+    }
+}
+
 /// `events --stats`: one stats event in runc's shape with the limits the
 /// spec set; the stream (`--interval`) prints one after another, and
 /// cerro-runtime's ends once the container has stopped.
