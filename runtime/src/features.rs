@@ -129,8 +129,9 @@ pub fn features() -> Value {
     mount_options.sort();
     json!({
         "ociVersionMin": OCI_VERSION_MIN,
-        // The newest version of the spec types this runtime parses.
-        "ociVersionMax": libcontainer::oci_spec::runtime::Spec::default().version(),
+        // The runtime-spec version the types this runtime parses
+        // `config.json` with implement (oci-spec 0.10: 1.1.0).
+        "ociVersionMax": libcontainer::oci_spec::runtime::VERSION,
         "hooks": HOOKS,
         "mountOptions": mount_options,
         "linux": {
@@ -192,6 +193,6 @@ mod tests {
         }
         assert_eq!(f["linux"]["cgroup"]["systemd"], false);
         assert_eq!(f["ociVersionMin"], "1.0.0");
-        assert!(f["ociVersionMax"].as_str().unwrap().starts_with("1."), "{f}");
+        assert_eq!(f["ociVersionMax"], "1.1.0", "{f}");
     }
 }

@@ -610,7 +610,10 @@ fn run(cli: Cli, log: &mut log::Log) -> Result<i32> {
             events::events(&cli.root, &id, stats, events::parse_interval(&interval)?)?;
         }
         Cmd::Features => {
-            println!("{}", serde_json::to_string_pretty(&features::features())?);
+            // A reader that goes away is an error, not a panic.
+            let text = serde_json::to_string_pretty(&features::features())?;
+            std::io::Write::write_all(&mut std::io::stdout(), format!("{text}\n").as_bytes())
+                .context("writing the features to stdout")?;
         }
         Cmd::Start { id } => start(&cli.root, &id, log)?,
         Cmd::Exec {
