@@ -11,8 +11,10 @@
 //! once, one per core, largest first, each pass on one thread over blocks
 //! small enough to stay in that core's cache through all its hashes. A
 //! layer larger than its core's share of the image (a one-layer image) is
-//! instead split into stages on threads of their own, joined by bounded
-//! channels, so it keeps every core busy. The reader's measure of each blob
+//! instead spread over the cores: an uncompressed one by file (the reading
+//! thread walks the headers, workers hash the bodies from the chunks read:
+//! [`split`]), a compressed one in stages on threads of their own (read,
+//! decompress and parse, hash), joined by bounded channels. The reader's measure of each blob
 //! (digest and source identity, `cerro_core::pack::MeasuredBlobs`) travels
 //! with the diff_ids, so the bundle writer copies an unchanged blob without
 //! hashing it again. Whiteouts are applied in layer order, as a runtime
@@ -32,6 +34,8 @@ use cerro_core::image::source::SourceImage;
 use cerro_core::image::BlobRef;
 use cerro_core::pack::{BlobMeter, LayerDiffIds, MeasuredBlob, MeasuredBlobs};
 use cerro_core::{Error, Result};
+
+mod split;
 
 /// Largest package database or os-release file read into memory.
 const MAX_DB: u64 = 64 << 20;
@@ -104,13 +108,19 @@ fn interesting(path: &str) -> bool {
     ) || (path.starts_with("var/lib/dpkg/status.d/") && !path.ends_with(".md5sums"))
 }
 
-/// A file as the parser found it; its SHA-1 is the `sha1`-th digest of
-/// the layer's SHA-1 lane, known once the lane has finished.
+/// A file as the parser found it, with its digests or where they will be.
 #[derive(Debug, Clone)]
-struct Found {
-    size: u64,
-    sha256: Digest,
-    sha1: Option<usize>,
+enum Found {
+    /// SHA-256 known; its SHA-1 is the `sha1`-th digest of the layer's
+    /// SHA-1 lane, known once the lane has finished.
+    Hashed {
+        size: u64,
+        sha256: Digest,
+        sha1: Option<usize>,
+    },
+    /// Both digests (and the size hashed) are in slot `slot` of the split
+    /// pass's results ([`split`]).
+    Slot(usize),
 }
 
 #[derive(Default)]
@@ -443,8 +453,10 @@ enum Pass {
 /// not described, whatever else is wrong with it) and records its source
 /// for the bundle writer. `inline`: the parser and every hash run on this
 /// thread, over each block while it is in this core's cache (the other
-/// cores read other layers); otherwise the parser and the hashing lanes run
-/// on threads of their own over the same chunks (a layer read alone).
+/// cores read other layers); otherwise (a layer read alone) an uncompressed
+/// layer's files are spread over the cores ([`split_layer`]), and a
+/// compressed layer's parser and hashing lanes run on threads of their own
+/// over the same chunks.
 /// Returns the parser's result only for a layer that is the one named.
 fn read_layer(
     image: &SourceImage,
@@ -456,6 +468,16 @@ fn read_layer(
     let what = format!("layer {}", blob.digest);
     let comp = compression(blob)?;
     let mut raw = BlobMeter::open(image, blob, &what)?;
+    if let (Compression::None, Pass::Files(digests), false) = (comp, pass, inline) {
+        let parsed = split_layer(&what, &mut raw, digests, progress);
+        // The blob is hashed to its end whatever the walk did.
+        let mut rest = Counted {
+            inner: &mut raw,
+            progress,
+        };
+        std::io::copy(&mut rest, &mut std::io::sink()).map_err(|e| Error::io("reading", &what, e))?;
+        return finish_layer(raw, comp, parsed);
+    }
     if inline {
         let parsed = parse_layer(
             blob,
@@ -590,7 +612,28 @@ fn parse_layer<R: BufRead + Send>(
                         .map(|_| (LayerScan::default(), BTreeMap::new()))
                         .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))
                 }
-                Pass::Files(_) => walk(&what, comp, reader, sha1_lane.as_mut(), block),
+                Pass::Files(_) => {
+                    let mut ar = tar::Archive::new(reader);
+                    let mut bodies = ReadBodies {
+                        sha1: sha1_lane.as_mut(),
+                        cuts: 0,
+                        buf: vec![0u8; block],
+                    };
+                    let walked = ar
+                        .entries()
+                        .map_err(|e| Error::malformed(&what, format!("not a tar: {e}")))
+                        .and_then(|entries| walk(&what, entries, &mut bodies));
+                    drop(bodies);
+                    if walked.is_ok() && comp != Compression::None {
+                        // The diff_id covers the whole uncompressed stream,
+                        // past the tar's end-of-archive blocks. (An
+                        // uncompressed layer's diff_id is its digest, which
+                        // the blob reader hashes to the end itself.)
+                        std::io::copy(&mut ar.into_inner(), &mut std::io::sink())
+                            .map_err(|e| Error::malformed(&what, format!("decompressing: {e}")))?;
+                    }
+                    walked
+                }
             }
         };
         // The reader is gone: the lanes finish.
@@ -606,53 +649,177 @@ fn parse_layer<R: BufRead + Send>(
             None => None,
         };
         let (mut scan, found) = walked?;
-        for (path, f) in found {
-            let sha1 = match (f.sha1, &sha1s) {
-                (None, _) => None,
-                (Some(i), Some(all)) => Some(
-                    all.get(i)
-                        .cloned()
-                        .ok_or_else(|| Error::malformed(&what, format!("{path} was not hashed")))?,
-                ),
-                (Some(_), None) => return Err(Error::malformed(&what, format!("{path} was not hashed"))),
-            };
-            scan.files.insert(
-                path.clone(),
-                FileEntry {
-                    path,
-                    size: f.size,
-                    sha256: f.sha256,
-                    sha1,
-                },
-            );
-        }
+        scan.files = resolve(&what, found, sha1s.as_deref(), &[])?;
         scan.diff_id = diff_id;
         Ok(scan)
     })
 }
 
-/// The `i`-th digest of a finished lane.
+/// One uncompressed layer read alone, spread over the cores by file
+/// ([`split`]): the parser's result (the caller reads `raw` to its end and
+/// checks its digest first).
+fn split_layer(what: &str, raw: &mut BlobMeter, digests: FileDigests, progress: &Progress<'_>) -> Result<LayerScan> {
+    let sha1 = digests == FileDigests::Sha256AndSha1;
+    let (walked, slots, _) = split::run(raw, sha1, progress, |chunked| {
+        let mut ar = tar::Archive::new(split::Shared(chunked));
+        let entries = ar
+            .entries_with_seek()
+            .map_err(|e| Error::malformed(what, format!("not a tar: {e}")))?;
+        walk(what, entries, &mut SplitBodies(chunked))
+    })
+    .map_err(|e| Error::io("reading", what, e))?;
+    let (mut scan, found) = walked?;
+    scan.files = resolve(what, found, None, &slots)?;
+    Ok(scan)
+}
+
+/// Every file's entry, its digests found where the walk left them.
+fn resolve(
+    what: &str,
+    found: BTreeMap<String, Found>,
+    sha1s: Option<&[String]>,
+    slots: &[Option<split::Digests>],
+) -> Result<BTreeMap<String, FileEntry>> {
+    let mut files = BTreeMap::new();
+    for (path, f) in found {
+        let unhashed = || Error::malformed(what, format!("{path} was not hashed"));
+        let entry = match f {
+            Found::Hashed { size, sha256, sha1 } => {
+                let sha1 = match (sha1, sha1s) {
+                    (None, _) => None,
+                    (Some(i), Some(all)) => Some(all.get(i).cloned().ok_or_else(unhashed)?),
+                    (Some(_), None) => return Err(unhashed()),
+                };
+                FileEntry {
+                    path: path.clone(),
+                    size,
+                    sha256,
+                    sha1,
+                }
+            }
+            Found::Slot(i) => {
+                let d = slots.get(i).and_then(Option::as_ref).ok_or_else(unhashed)?;
+                FileEntry {
+                    path: path.clone(),
+                    size: d.size,
+                    sha256: d.sha256,
+                    sha1: d.sha1.clone(),
+                }
+            }
+        };
+        files.insert(path, entry);
+    }
+    Ok(files)
+}
+
+/// The digest of a finished lane.
 fn lane_digest(what: &str, all: Option<Vec<Digest>>, i: usize) -> Result<Digest> {
     all.and_then(|v| v.get(i).copied())
         .ok_or_else(|| Error::malformed(what, "the diff_id lane failed"))
 }
 
+/// Where the walker has the regular files' bodies hashed.
+trait Bodies<R: Read> {
+    /// Hashes the body of `entry`, a regular file the walker does not keep.
+    fn body(&mut self, what: &str, path: &str, entry: &mut tar::Entry<'_, R>) -> Result<Found>;
+    /// Hashes a kept file, already read.
+    fn kept(&mut self, bytes: &[u8]) -> Found;
+}
+
+/// Bodies read through the tar reader: SHA-256 here, SHA-1 on its lane
+/// (a thread of its own, or inline).
+struct ReadBodies<'l, 's> {
+    sha1: Option<&'l mut Lane<'s, Sha1Hex>>,
+    cuts: usize,
+    buf: Vec<u8>,
+}
+
+impl ReadBodies<'_, '_> {
+    fn hashed(&mut self, size: u64, sha256: Digest) -> Found {
+        let sha1 = self.sha1.as_deref_mut().map(|lane| {
+            lane.cut();
+            self.cuts += 1;
+            self.cuts - 1
+        });
+        Found::Hashed { size, sha256, sha1 }
+    }
+}
+
+impl<R: Read> Bodies<R> for ReadBodies<'_, '_> {
+    fn body(&mut self, what: &str, path: &str, entry: &mut tar::Entry<'_, R>) -> Result<Found> {
+        let mut s256 = Hasher::new();
+        loop {
+            let n = entry
+                .read(&mut self.buf)
+                .map_err(|e| Error::malformed(what, format!("reading {path}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            let bytes = self.buf.get(..n).unwrap_or_default();
+            s256.update(bytes);
+            if let Some(lane) = self.sha1.as_deref_mut() {
+                lane.data(bytes);
+            }
+        }
+        let (sha256, size) = s256.finish();
+        Ok(self.hashed(size, sha256))
+    }
+
+    fn kept(&mut self, bytes: &[u8]) -> Found {
+        let mut s256 = Hasher::new();
+        s256.update(bytes);
+        if let Some(lane) = self.sha1.as_deref_mut() {
+            lane.data(bytes);
+        }
+        let (sha256, size) = s256.finish();
+        self.hashed(size, sha256)
+    }
+}
+
+/// Bodies passed over by the split pass's reader, each hashed by a worker
+/// or by the reading thread ([`split`]).
+struct SplitBodies<'c, 'p, S>(&'c std::cell::RefCell<split::Chunked<'p, S>>);
+
+impl<S: Read, R: Read> Bodies<R> for SplitBodies<'_, '_, S> {
+    fn body(&mut self, what: &str, path: &str, entry: &mut tar::Entry<'_, R>) -> Result<Found> {
+        {
+            let mut c = self.0.borrow_mut();
+            if c.position() == entry.raw_file_position() {
+                return Ok(Found::Slot(c.assign(entry.size())));
+            }
+        }
+        // Not at the reader's cursor (the tar reader read past the header):
+        // read it through the tar reader instead, hashed here.
+        let mut h = self.0.borrow_mut().hash_here();
+        let mut buf = vec![0u8; BLOCK];
+        loop {
+            let n = entry
+                .read(&mut buf)
+                .map_err(|e| Error::malformed(what, format!("reading {path}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            h.feed(buf.get(..n).unwrap_or_default());
+        }
+        Ok(Found::Slot(self.0.borrow_mut().hashed_here(h)))
+    }
+
+    fn kept(&mut self, bytes: &[u8]) -> Found {
+        let mut c = self.0.borrow_mut();
+        let mut h = c.hash_here();
+        h.feed(bytes);
+        Found::Slot(c.hashed_here(h))
+    }
+}
+
 /// Walks the tar of one layer: whiteouts, hard links, regular files.
-fn walk(
+fn walk<'a, R: Read + 'a>(
     what: &str,
-    comp: Compression,
-    reader: Box<dyn BufRead + Send + '_>,
-    mut sha1: Option<&mut Lane<'_, Sha1Hex>>,
-    block: usize,
+    entries: impl Iterator<Item = std::io::Result<tar::Entry<'a, R>>>,
+    bodies: &mut impl Bodies<R>,
 ) -> Result<(LayerScan, BTreeMap<String, Found>)> {
     let mut scan = LayerScan::default();
     let mut files: BTreeMap<String, Found> = BTreeMap::new();
-    let mut ar = tar::Archive::new(reader);
-    let entries = ar
-        .entries()
-        .map_err(|e| Error::malformed(what, format!("not a tar: {e}")))?;
-    let mut buf = vec![0u8; block];
-    let mut cuts = 0usize;
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::malformed(what, format!("corrupt tar: {e}")))?;
         let path = normalise(&entry.path_bytes());
@@ -686,52 +853,23 @@ fn walk(
         if !kind.is_file() {
             continue;
         }
-        let keep = interesting(&path);
-        let size = entry.size();
-        if keep && size > MAX_DB {
-            return Err(Error::malformed(what, format!("{path} is larger than {MAX_DB} bytes")));
-        }
-        let mut kept = Vec::new();
-        let mut s256 = Hasher::new();
-        loop {
-            let n = entry
-                .read(&mut buf)
+        let found = if interesting(&path) {
+            let size = entry.size();
+            if size > MAX_DB {
+                return Err(Error::malformed(what, format!("{path} is larger than {MAX_DB} bytes")));
+            }
+            let mut kept = Vec::new();
+            (&mut entry)
+                .take(MAX_DB)
+                .read_to_end(&mut kept)
                 .map_err(|e| Error::malformed(what, format!("reading {path}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            s256.update(&buf[..n]);
-            if let Some(lane) = sha1.as_deref_mut() {
-                lane.data(&buf[..n]);
-            }
-            if keep {
-                kept.extend_from_slice(&buf[..n]);
-            }
-        }
-        let sha1_slot = sha1.as_deref_mut().map(|lane| {
-            lane.cut();
-            cuts += 1;
-            cuts - 1
-        });
-        let (sha256, size) = s256.finish();
-        if keep {
+            let found = bodies.kept(&kept);
             scan.kept.insert(path.clone(), kept);
-        }
-        files.insert(
-            path,
-            Found {
-                size,
-                sha256,
-                sha1: sha1_slot,
-            },
-        );
-    }
-    if comp != Compression::None {
-        // The diff_id covers the whole uncompressed stream, past the tar's
-        // end-of-archive blocks. (An uncompressed layer's diff_id is its
-        // digest, which the blob reader hashes to the end itself.)
-        std::io::copy(&mut ar.into_inner(), &mut std::io::sink())
-            .map_err(|e| Error::malformed(what, format!("decompressing: {e}")))?;
+            found
+        } else {
+            bodies.body(what, &path, &mut entry)?
+        };
+        files.insert(path, found);
     }
     Ok((scan, files))
 }

@@ -312,3 +312,92 @@ fn the_spdx_document_is_written_in_its_canonical_form() {
     assert_eq!(rels[3]["relatedSpdxElement"], "SPDXRef-File-0");
     assert_eq!(value["packages"][2]["sourceInfo"], "built from source package src\n");
 }
+
+/// A one-layer image's uncompressed layer is spread over the cores by file
+/// (its bodies handed to hashing workers as slices of the chunks read, or
+/// hashed by the reading thread when the workers are busy): package
+/// databases kept, a hard link to a file a worker hashes, a GNU long name
+/// and a PAX header before a body, files across chunk boundaries — the
+/// same contents as the one-thread pass, every digest checked directly.
+#[test]
+fn a_layer_spread_by_file_gives_the_one_thread_contents() {
+    use tar::EntryType::{Link, Regular};
+    let long = format!("deep/{}/file", "d".repeat(150));
+    let big = pattern(700_000, 3);
+    let mut owned: Vec<(String, Vec<u8>)> = vec![
+        ("var/lib/dpkg/status".into(), STATUS.to_vec()),
+        ("etc/os-release".into(), b"ID=debian\nVERSION_ID=\"12\"\n".to_vec()),
+        (long.clone(), pattern(200_000, 9)),
+        ("big.bin".into(), big.clone()),
+    ];
+    for i in 0..3000 {
+        owned.push((format!("f/{i:04}"), pattern((i * 37) % 5000, i as u8)));
+    }
+    let mut entries: Vec<(&str, tar::EntryType, &[u8], Option<&str>)> =
+        owned.iter().map(|(p, d)| (p.as_str(), Regular, &d[..], None)).collect();
+    entries.push(("big-alias", Link, b"", Some("big.bin")));
+    let mut plain = tar_with(&entries);
+    // A PAX extended header before a file (as GNU tar writes for long
+    // names or precise times): its body is read by the tar reader, the
+    // next file's body by the workers.
+    {
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([("mtime", &b"1.5"[..])]).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(4);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "pax/after", &b"pax!"[..]).unwrap();
+        let pax = b.into_inner().unwrap();
+        // Insert before the end-of-archive blocks.
+        let end = plain.len() - 1024;
+        let mut with = plain[..end].to_vec();
+        with.extend_from_slice(&pax);
+        plain = with;
+        owned.push(("pax/after".into(), b"pax!".to_vec()));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = LayoutBuilder::new(dir.path()).unwrap();
+    b.layer_raw(&plain, "application/vnd.oci.image.layer.v1.tar", Digest::of(&plain))
+        .unwrap();
+    b.finish(basic_config(&["/big.bin"]), None).unwrap();
+    let image = SourceImage::open(&format!("oci:{}", dir.path().display())).unwrap();
+
+    let split = scan_spread(&image, FileDigests::Sha256AndSha1, Spread::WithinLayers, &|_| {}).unwrap();
+    let one = scan_spread(&image, FileDigests::Sha256AndSha1, Spread::OneThreadPerLayer, &|_| {}).unwrap();
+    assert_eq!(split.files, one.files);
+    assert_eq!(split.diff_ids, one.diff_ids);
+    assert_eq!(split.packages, one.packages);
+    assert_eq!(split.distro.as_deref(), Some("debian"));
+    assert_eq!(split.packages.len(), 1);
+    assert_eq!(split.files.len(), owned.len() + 1);
+    for (path, data) in &owned {
+        let f = split.files.iter().find(|f| &f.path == path).unwrap();
+        assert_eq!(f.size, data.len() as u64, "{path}");
+        assert_eq!(f.sha256, Digest::of(data), "{path}");
+        assert_eq!(f.sha1.as_deref(), Some(sha1_hex(data).as_str()), "{path}");
+    }
+    let alias = split.files.iter().find(|f| f.path == "big-alias").unwrap();
+    assert_eq!(alias.sha256, Digest::of(&big), "a hard link has its target's content");
+    let cdx = scan_spread(&image, FileDigests::Sha256, Spread::WithinLayers, &|_| {}).unwrap();
+    assert!(cdx.files.iter().all(|f| f.sha1.is_none()));
+}
+
+/// A tar cut inside a file's body (its digest is the cut bytes': the layer
+/// is what the manifest says) is refused as a corrupt tar by every way of
+/// spreading the pass, never described with a shorter file.
+#[test]
+fn a_tar_cut_inside_a_body_is_refused_by_every_spread() {
+    let body = pattern(600_000, 5);
+    let full = tar_with(&[("a", tar::EntryType::Regular, &body, None)]);
+    let cut = &full[..512 + 400_000];
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = LayoutBuilder::new(dir.path()).unwrap();
+    b.layer_raw(cut, "application/vnd.oci.image.layer.v1.tar", Digest::of(cut))
+        .unwrap();
+    b.finish(basic_config(&["/a"]), None).unwrap();
+    let image = SourceImage::open(&format!("oci:{}", dir.path().display())).unwrap();
+    for spread in [Spread::Auto, Spread::OneThreadPerLayer, Spread::WithinLayers] {
+        let err = scan_spread(&image, FileDigests::Sha256AndSha1, spread, &|_| {}).unwrap_err();
+        assert!(matches!(err, cerro_core::Error::Malformed { .. }), "{spread:?}: {err}");
+    }
+}

@@ -22,10 +22,14 @@ pub use cerro_core::image::MT_OCI_MANIFEST as MANIFEST_MEDIA_TYPE;
 /// Most bytes of file content the layer holds (it is built in memory).
 pub const MAX_LAYER_CONTENT: u64 = 2 << 30;
 
+/// One entry of a [`Tree`]: what it holds (its mode and mtime beside it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Node {
+pub enum Node {
+    /// A directory.
     Dir,
+    /// A regular file and its bytes.
     File(Vec<u8>),
+    /// A symbolic link and its target.
     Symlink(String),
 }
 
@@ -194,6 +198,38 @@ impl Tree {
             }
         }
         Ok(())
+    }
+
+    /// Adds `node` as layer path `at` (a clean relative path) with `mode`
+    /// and `mtime`, under the content bound; a path already present must be
+    /// the same entry. For a walk that sees the tree its own way (a NAR,
+    /// [`crate::nar`]) rather than as a tarball or the file system does.
+    pub fn insert(&mut self, at: &str, node: Node, mode: u32, mtime: u64) -> Result<()> {
+        let path = clean(at.as_bytes())?.ok_or_else(|| BuildError::Output {
+            what: at.to_owned(),
+            reason: "the root is not an entry".into(),
+        })?;
+        if let Node::File(d) = &node {
+            self.content = self.content.saturating_add(d.len() as u64);
+            if self.content > MAX_LAYER_CONTENT {
+                return Err(BuildError::Output {
+                    what: path,
+                    reason: format!("more than {MAX_LAYER_CONTENT} bytes of files"),
+                });
+            }
+        }
+        let new = Entry { node, mode, mtime };
+        match self.entries.get(&path) {
+            None => {
+                self.entries.insert(path, new);
+                Ok(())
+            }
+            Some(old) if old.node == new.node && old.mode == new.mode => Ok(()),
+            Some(_) => Err(BuildError::Output {
+                what: path,
+                reason: "added twice with different contents".into(),
+            }),
+        }
     }
 
     /// Number of entries.

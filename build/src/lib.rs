@@ -29,6 +29,7 @@ pub mod debian;
 mod error;
 pub mod host;
 pub mod image;
+pub mod nar;
 pub mod nix;
 pub mod provenance;
 pub mod rpm;
@@ -115,7 +116,8 @@ pub struct BuildOutput {
     pub config: Digest,
     /// The one layer's digest (its diff_id too: it is not compressed).
     pub layer: Digest,
-    /// The binary packages built, sorted by name.
+    /// The binary packages built, sorted by name (for Nix, the output
+    /// paths, each with the SHA-256 of its NAR).
     pub packages: Vec<Named>,
     /// SOURCE_DATE_EPOCH (from `debian/changelog`).
     pub source_date_epoch: u64,

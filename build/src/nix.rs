@@ -1,8 +1,9 @@
 //! Nix: the imported store derivation copied into a private store (with the
 //! paths it names), checked again there, and realised by `nix-store
 //! --realise` under a private configuration (sandbox on, no substituters)
-//! in a fresh network namespace; the output paths' trees are the layer
-//! (spec/build.md §7).
+//! in a fresh network namespace; each output path is recorded by its NAR
+//! hash (computed by ct, [`nar`]) and its tree, as the NAR sees it, is the
+//! layer (spec/build.md §7).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use serde_json::json;
 
 use crate::error::{BuildError, Result};
 use crate::host::{run_ok, Cmd, Host};
-use crate::{image, provenance, BuildOutput, Named, OciTarget, Options};
+use crate::{image, nar, provenance, BuildOutput, Named, OciTarget, Options};
 
 /// The configuration of the private Nix: the sandbox on (a build sees only
 /// its inputs and `/bin/sh`, busybox), no substituter (nothing is
@@ -152,11 +153,19 @@ pub fn build(
             });
         }
 
+        // One walk of each output: its NAR hashed (the digest Nix gives it)
+        // and its tree, as the NAR sees it, into the layer.
         let mut tree = image::Tree::default();
         tree.add_dir("nix", EPOCH);
         tree.add_dir("nix/store", EPOCH);
+        let mut nars = Vec::with_capacity(outputs.len());
         for o in &outputs {
-            tree.add_fs(&store.join("nix/store").join(o), &format!("nix/store/{o}"))?;
+            let at = format!("nix/store/{o}");
+            let digest = nar::hash(&store.join("nix/store").join(o), Some((&mut tree, at.as_str(), EPOCH)))?;
+            nars.push(Named {
+                name: format!("/nix/store/{o}"),
+                digest,
+            });
         }
         let layer = tree.to_tar(EPOCH)?;
         let from = want.imported_from.as_deref().unwrap_or_default();
@@ -168,10 +177,7 @@ pub fn build(
             },
             "recipe",
         )];
-        let byproducts = outputs
-            .iter()
-            .map(|o| json!({"name": format!("/nix/store/{o}"), "uri": format!("file:///nix/store/{o}"), "annotations": {"role": "output"}}))
-            .collect();
+        let byproducts = nars.iter().map(output).collect();
         let predicate = provenance::predicate(provenance::Facts {
             manifest,
             build_type: provenance::BUILD_TYPE_NIX,
@@ -183,6 +189,7 @@ pub fn build(
                 "nixConf": NIX_CONF,
                 "isolation": "unshare --net; only a loopback interface; Nix's sandbox",
                 "commands": ["nix copy --derivation", "nix-store --realise"],
+                "outputs": "each output path by the SHA-256 of its NAR (nix-store --dump), computed by ct",
             }),
             byproducts,
             image: (&out.tag, written.manifest),
@@ -194,13 +201,99 @@ pub fn build(
             image: written.manifest,
             config: written.config,
             layer: written.layer,
-            packages: Vec::new(),
+            packages: nars,
             source_date_epoch: EPOCH,
             provenance: predicate,
             provenance_path,
             root_key: String::new(),
         })
     })
+}
+
+/// The media type of an output byproduct: its digest is its NAR's.
+pub const NAR_MEDIA_TYPE: &str = "application/x-nix-nar";
+
+/// An output path as a byproduct: named by its store path, its `digest`
+/// the SHA-256 of its NAR, `narHash` the same in Nix's spelling (what
+/// `nix-store --query --hash` prints).
+fn output(n: &Named) -> serde_json::Value {
+    json!({
+        "name": n.name,
+        "uri": format!("file://{}", n.name),
+        "digest": provenance::sha(&n.digest),
+        "mediaType": NAR_MEDIA_TYPE,
+        "annotations": {"role": "output", "narHash": nar::nar_hash_string(&n.digest)},
+    })
+}
+
+/// The output paths a predicate records, with their NAR digests (a
+/// byproduct of role `output` without a well-formed digest gives `None`).
+pub fn outputs_of(predicate: &serde_json::Value) -> Vec<(String, Option<Digest>)> {
+    let Some(by) = predicate.pointer("/runDetails/byproducts").and_then(|b| b.as_array()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Option<Digest>)> = by
+        .iter()
+        .filter(|b| b.pointer("/annotations/role").and_then(|r| r.as_str()) == Some("output"))
+        .map(|b| {
+            let name = b.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_owned();
+            let d = b
+                .pointer("/digest/sha256")
+                .and_then(|d| d.as_str())
+                .and_then(Digest::from_hex);
+            (name, d)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// One output path of a release against its rebuild.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputMatch {
+    /// The store path.
+    pub name: String,
+    /// The release's NAR digest (`None`: absent from the release, or not
+    /// recorded by digest).
+    pub ours: Option<Digest>,
+    /// The rebuild's (`None`: the rebuild made no such output).
+    pub theirs: Option<Digest>,
+}
+
+impl OutputMatch {
+    /// Both sides name the output by the same NAR digest.
+    pub fn same(&self) -> bool {
+        self.ours.is_some() && self.ours == self.theirs
+    }
+
+    /// The release names this output but not by a digest (it was built
+    /// before ct recorded NAR hashes) and the rebuild made it: nothing to
+    /// compare it with (the image's layer, which holds it, still is).
+    pub fn unrecorded(&self) -> bool {
+        self.ours.is_none() && self.theirs.is_some()
+    }
+}
+
+/// The output paths of a release's provenance `ours` against those of a
+/// rebuild's `theirs`, by store path, in name order: what `ct rebuild`
+/// compares besides the image's blobs (a store path can match while its
+/// contents differ; its NAR hash cannot).
+pub fn compare_outputs(ours: &serde_json::Value, theirs: &serde_json::Value) -> Vec<OutputMatch> {
+    let (a, b) = (outputs_of(ours), outputs_of(theirs));
+    let mut names: Vec<&String> = a.iter().chain(b.iter()).map(|(n, _)| n).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|n| {
+            let find = |l: &[(String, Option<Digest>)]| l.iter().find(|(m, _)| m == n).and_then(|(_, d)| *d);
+            OutputMatch {
+                name: n.clone(),
+                ours: find(&a),
+                theirs: find(&b),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -217,5 +310,57 @@ mod tests {
         assert_eq!((root, drv), (PathBuf::from("/s"), PathBuf::from("/s/nix/store/a.drv")));
         assert_eq!(debian_arch("x86_64-linux"), Some("amd64"));
         assert_eq!(debian_arch("x86_64-darwin"), None);
+    }
+
+    #[test]
+    fn outputs_are_compared_by_nar_digest() {
+        let (d1, d2) = (Digest::of(b"1"), Digest::of(b"2"));
+        let pred = |outs: &[(&str, Digest)]| {
+            let by: Vec<serde_json::Value> = outs
+                .iter()
+                .map(|(n, d)| {
+                    output(&Named {
+                        name: (*n).to_owned(),
+                        digest: *d,
+                    })
+                })
+                .chain([json!({"name": "oci:1", "digest": {"sha256": d1.hex()}, "annotations": {"role": "image"}})])
+                .collect();
+            json!({"runDetails": {"byproducts": by}})
+        };
+        let a = pred(&[("/nix/store/a-x", d1), ("/nix/store/b-y", d2)]);
+        let r = compare_outputs(&a, &a);
+        assert_eq!(r.len(), 2);
+        assert!(r.iter().all(OutputMatch::same));
+        assert_eq!(
+            a["runDetails"]["byproducts"][0]["annotations"]["narHash"],
+            nar::nar_hash_string(&d1)
+        );
+        // A different NAR under the same store path, a missing output: named.
+        let b = pred(&[("/nix/store/a-x", d2)]);
+        let r = compare_outputs(&a, &b);
+        assert_eq!(
+            r,
+            [
+                OutputMatch {
+                    name: "/nix/store/a-x".into(),
+                    ours: Some(d1),
+                    theirs: Some(d2)
+                },
+                OutputMatch {
+                    name: "/nix/store/b-y".into(),
+                    ours: Some(d2),
+                    theirs: None
+                },
+            ]
+        );
+        assert!(r.iter().all(|m| !m.same()));
+        // An output recorded without a digest (a release built before NAR
+        // hashes were recorded) never matches, and is told apart.
+        let old =
+            json!({"runDetails": {"byproducts": [{"name": "/nix/store/a-x", "annotations": {"role": "output"}}]}});
+        let r = compare_outputs(&old, &b);
+        assert!(!r[0].same() && r[0].unrecorded());
+        assert!(!compare_outputs(&a, &b)[1].unrecorded());
     }
 }

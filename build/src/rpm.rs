@@ -1,10 +1,16 @@
 //! SRPMs: `rpmbuild --rebuild` of the source package the manifest names by
-//! digest, with rpm's reproducibility macros, in a fresh network namespace;
-//! the built packages' files are the layer (spec/build.md §8).
+//! digest, with rpm's reproducibility macros, in a clean root entered as
+//! the Debian builds enter theirs (spec/build.md §8): a cached
+//! debootstrapped root holding Debian's `rpm` (keyed as the Debian roots
+//! are, [`crate::debian::root_key`]), an overlay of it, fresh mount,
+//! network, PID, IPC and UTS namespaces with only a loopback interface, a
+//! cleared environment; the built packages' files are the layer.
 //!
-//! Debian has no RPM distribution to bootstrap a clean root from, so this
-//! build uses the host's `rpmbuild` and tools, and `--nodeps` (the host's
-//! rpm database is empty: `BuildRequires` cannot be checked against it).
+//! What "clean" cannot mean here: Debian has no RPM distribution, so the
+//! SRPM's `BuildRequires` (Fedora package names) cannot be installed into
+//! the root or checked against its (empty) rpm database. The build runs
+//! with `--nodeps` on what a Debian `buildd` root holds, and the
+//! provenance records the `BuildRequires` as not resolved.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +21,29 @@ use serde_json::json;
 use crate::error::{BuildError, Result};
 use crate::host::{run_ok, Cmd, Host};
 use crate::{image, provenance, BuildOutput, Named, OciTarget, Options};
+
+/// The Debian packages of an SRPM's root, besides `--variant=buildd`'s:
+/// what the root's cache key names.
+pub const ROOT_PACKAGES: [&str; 1] = ["rpm"];
+
+/// Run inside `unshare --mount --net --pid --ipc --uts --fork`, as
+/// `debian.rs`'s script: the overlay of the cached root (never written)
+/// and the build's upper directory, `/proc`, the network check, then
+/// `rpmbuild --rebuild --nodeps` chrooted with a cleared environment.
+/// Arguments: root, work dir, SOURCE_DATE_EPOCH, the SRPM's name (in
+/// `/build`), then rpmbuild's `--define`s.
+const IN_NAMESPACE: &str = r#"set -eu
+lower=$1 work=$2 sde=$3 srpm=$4
+shift 4
+mount --make-rprivate /
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/ovl" "$work/merged"
+mount -t proc proc "$work/merged/proc"
+ifs=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/self/net/dev | tr '\n' ' ')
+printf '%s\n' "$ifs" > "$work/interfaces"
+for i in $ifs; do [ "$i" = lo ] || exit 97; done
+exec chroot "$work/merged" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/build LC_ALL=C.UTF-8 TZ=UTC \
+  SOURCE_DATE_EPOCH="$sde" rpmbuild --rebuild --nodeps "$@" "/build/$srpm"
+"#;
 
 /// Most bytes of a source package read.
 const MAX_SRPM: u64 = 4 << 30;
@@ -101,14 +130,17 @@ pub fn build(
     check(&sources.join(&name), &name, &want_digest)?;
     crate::in_work_dir(|work| {
         let log = work.join("build.log");
+        let build_dir = crate::debian::make_work(work)?;
         for d in ["rpm", "tmp"] {
-            let p = work.join(d);
+            let p = build_dir.join(d);
             std::fs::create_dir_all(&p).map_err(|e| BuildError::io("creating", &p, e))?;
         }
-        let srpm = work.join(&name);
+        let srpm = build_dir.join(&name);
         std::fs::copy(sources.join(&name), &srpm).map_err(|e| BuildError::io("copying", sources.join(&name), e))?;
         let srpm_digest = check(&srpm, &name, &want_digest)?;
-        // rpm's own digests of the header and payload.
+        // rpm's own digests of the header and payload, its changelog time
+        // and its BuildRequires: read (not built) with the host's rpm,
+        // before the root is prepared.
         run_ok(
             host,
             &Cmd::new("check", "rpm", &log).args(["-K", "--nosignature"]).arg(&srpm),
@@ -126,27 +158,47 @@ pub fn build(
             what: name.clone(),
             reason: format!("no %changelog date ({:?}): no SOURCE_DATE_EPOCH", when_text.trim()),
         })?;
+        let req_path = work.join("buildrequires");
+        run_ok(
+            host,
+            &Cmd::new("requires", "rpm", &log)
+                .args(["-qp", "--requires"])
+                .arg(&srpm)
+                .stdout_to(&req_path),
+        )?;
+        let build_requires = build_requires(&cerro_core::file::read_bounded(
+            &req_path,
+            1 << 20,
+            "rpm -qp --requires",
+        )?);
 
-        let home = work.display().to_string();
+        let deps: Vec<String> = ROOT_PACKAGES.iter().map(|p| (*p).to_owned()).collect();
+        let (root, key) = crate::debian::prepared_root(host, &opts.cache, &opts.origin, &deps, &log)?;
         let mut cmd = Cmd::new("build", "unshare", &log)
-            .args(["--net", "--fork", "--", "sh", "-c", crate::debian::NETLESS_EXEC, "sh"])
+            .args([
+                "--mount",
+                "--net",
+                "--pid",
+                "--ipc",
+                "--uts",
+                "--fork",
+                "--",
+                "sh",
+                "-c",
+                IN_NAMESPACE,
+                "sh",
+            ])
+            .arg(&root)
             .arg(work)
-            .args(["rpmbuild", "--rebuild", "--nodeps", "--define"])
-            .arg(format!("_topdir {}", work.join("rpm").display()))
-            .arg("--define")
-            .arg(format!("_tmppath {}", work.join("tmp").display()));
+            .arg(epoch.to_string())
+            .arg(&name)
+            .args(["--define", "_topdir /build/rpm", "--define", "_tmppath /build/tmp"]);
         for (k, v) in MACROS {
             cmd = cmd.arg("--define").arg(format!("{k} {v}"));
         }
-        let cmd = cmd
-            .arg(&srpm)
-            .env("SOURCE_DATE_EPOCH", &epoch.to_string())
-            .env("HOME", &home)
-            .env("TZ", "UTC")
-            .env("LC_ALL", "C.UTF-8");
         crate::debian::netless_status(host.run(&cmd)?, "build", work, &log)?;
 
-        let rpms = built_rpms(&work.join("rpm/RPMS"))?;
+        let rpms = built_rpms(&build_dir.join("rpm/RPMS"))?;
         if rpms.is_empty() {
             return Err(BuildError::StepFailed {
                 step: "build",
@@ -186,8 +238,21 @@ pub fn build(
                 "sourceDateEpoch": epoch,
                 "macros": macros,
                 "architecture": opts.origin.arch,
-                "isolation": "unshare --net; only a loopback interface; the host's rpmbuild, --nodeps",
-                "commands": ["rpm -K --nosignature", "rpmbuild --rebuild --nodeps", "rpm2archive -n"],
+                "root": {
+                    "suite": opts.origin.suite,
+                    "mirror": opts.origin.mirror,
+                    "architecture": opts.origin.arch,
+                    "variant": "buildd",
+                    "packages": deps,
+                    "cacheKey": key,
+                },
+                "isolation": "unshare --mount --net --pid --ipc --uts; only a loopback interface; Debian's rpmbuild in the root, --nodeps",
+                "buildRequires": {
+                    "declared": build_requires,
+                    "resolved": false,
+                    "why": "Fedora's BuildRequires cannot be installed from Debian: the root holds a Debian buildd system and Debian's rpm, its rpm database is empty, and rpmbuild runs with --nodeps",
+                },
+                "commands": ["rpm -K --nosignature", "rpm -qp --requires", "rpmbuild --rebuild --nodeps", "rpm2archive -n"],
             }),
             byproducts: packages
                 .iter()
@@ -206,7 +271,89 @@ pub fn build(
             source_date_epoch: epoch,
             provenance: predicate,
             provenance_path,
-            root_key: String::new(),
+            root_key: key,
         })
     })
+}
+
+/// The SRPM's requirements (`rpm -qp --requires`: its BuildRequires, with
+/// rpm's own `rpmlib(…)` features), one a line, as rpm lists them.
+fn build_requires(listed: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(listed)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::Recording;
+
+    #[test]
+    fn an_srpm_is_built_in_the_cached_root_in_fresh_namespaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let srpm = b"an srpm";
+        std::fs::write(dir.path().join("g-1-1.src.rpm"), srpm).unwrap();
+        let manifest: DraftManifest = toml::from_str(&format!(
+            "[package]\nname = \"g\"\nversion = \"1-1\"\n[provenance]\nupstream = \"https://x/\"\n\
+             imported_from = \"fedora:g-1-1.src.rpm\"\nimported_from_hash = \"{}\"\n[build]\nsystem = \"rpm\"\n",
+            Digest::of(srpm)
+        ))
+        .unwrap();
+        let opts = crate::Options {
+            cache: dir.path().join("cache"),
+            origin: crate::debian::Origin {
+                suite: "bookworm".into(),
+                mirror: "http://m/debian".into(),
+                arch: "amd64".into(),
+            },
+            tool_version: "0".into(),
+        };
+        let target = OciTarget::parse(&format!("oci:{}:t", dir.path().join("img").display())).unwrap();
+        // Each step leaves what the real one would; the build fails (exit 2).
+        let host = Recording {
+            effect: Box::new(|c: &Cmd| match c.step {
+                "query" => std::fs::write(c.stdout.as_ref().unwrap(), "1830254400").unwrap(),
+                "requires" => std::fs::write(
+                    c.stdout.as_ref().unwrap(),
+                    "make\nrpmlib(CompressedFileNames) <= 3.0.4-1\n",
+                )
+                .unwrap(),
+                "debootstrap" => {
+                    let root = PathBuf::from(&c.args[3]);
+                    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+                    std::fs::write(root.join("usr/bin/dpkg-buildpackage"), "").unwrap();
+                }
+                _ => {}
+            }),
+            ..Recording::new(vec![Some(0), Some(0), Some(0), Some(0), Some(0), Some(2)])
+        };
+        let e = build(&manifest, dir.path(), &target, &opts, &host).unwrap_err();
+        assert!(matches!(e, BuildError::StepFailed { step: "build", .. }), "{e}");
+        assert_eq!(
+            host.steps(),
+            ["check", "query", "requires", "debootstrap", "build-depends", "build"]
+        );
+        let ran = host.ran.borrow();
+        // The root holds Debian's rpm and is keyed as a Debian root is.
+        assert_eq!(ran[4].args.last().unwrap(), "rpm");
+        let key = crate::debian::root_key(&opts.origin, &["rpm".to_owned()]);
+        let build = &ran[5];
+        assert_eq!(build.program, "unshare");
+        for ns in ["--mount", "--net", "--pid", "--ipc", "--uts"] {
+            assert!(build.args.iter().any(|a| a == ns), "{ns}: {:?}", build.args);
+        }
+        let root = opts.cache.join(&key).join("root");
+        assert!(build.args.iter().any(|a| *a == *root.as_os_str()), "{:?}", build.args);
+        assert!(build.args.iter().any(|a| a == "use_source_date_epoch_as_buildtime 1"));
+        assert!(build.args.iter().any(|a| a == "1830254400"));
+        assert!(build.env.is_empty(), "the environment is set inside the root, cleared");
+        assert!(!dir.path().join("img").exists());
+        assert_eq!(
+            build_requires(b"make\n  rpmlib(X)  <= 1\n\n"),
+            ["make", "rpmlib(X) <= 1"]
+        );
+    }
 }

@@ -35,7 +35,8 @@ use crate::bundle::{Attestation, RELEASE_ATTESTATION};
 use crate::digest::Digest;
 use crate::dsse::{Envelope, MAX_ENVELOPE_SIZE};
 use crate::error::{Error, Result};
-use crate::statement::ReleaseStatement;
+use crate::image::PlatformManifest;
+use crate::statement::{PlatformBinding, ReleaseStatement};
 use crate::trust::{TallyTime, TrustStore};
 
 /// Checks the release envelope `release` (the bytes of
@@ -48,6 +49,25 @@ use crate::trust::{TallyTime, TrustStore};
 /// signatures by unknown keys are never checked. The statement is parsed
 /// only after a trusted signer was found.
 pub fn release_signed(release: Option<&[u8]>, image: &Digest, trust: &TrustStore, now: u64) -> Result<usize> {
+    release_signed_for(release, image, &[], trust, now)
+}
+
+/// [`release_signed`] for the image a registry holds: `image` is the top
+/// manifest's digest and `platforms` the platform manifests it names when
+/// it is an image index (empty for a single image manifest). A release
+/// statement of a multi-platform image names the index and then each
+/// platform manifest (spec/bundle-format.md §5.5); when its index is not
+/// the registry's, the refusal names each platform added, removed or
+/// swapped against the signed ones (exit 1: a binding does not match), so
+/// an index rewritten in the registry is reported as such, not as an
+/// unreadable bundle.
+pub fn release_signed_for(
+    release: Option<&[u8]>,
+    image: &Digest,
+    platforms: &[PlatformManifest],
+    trust: &TrustStore,
+    now: u64,
+) -> Result<usize> {
     let what = RELEASE_ATTESTATION;
     let bytes = release.ok_or_else(|| Error::MissingAttestation(format!("the bundle has no {RELEASE_ATTESTATION}")))?;
     if bytes.len() as u64 > MAX_ENVELOPE_SIZE {
@@ -71,19 +91,79 @@ pub fn release_signed(release: Option<&[u8]>, image: &Digest, trust: &TrustStore
     )?;
     let env = &att.envelope;
     let statement = ReleaseStatement::parse_release(what, &env.payload)?;
-    let [subject] = statement.subject.as_slice() else {
+    let subjects = match &statement.predicate.platforms {
+        // The index, then one subject per platform manifest (their names
+        // and the rest of the binding are the full verification's).
+        Some(signed) => 1 + signed.len(),
+        None => 1,
+    };
+    let (Some(subject), true) = (statement.subject.first(), statement.subject.len() == subjects) else {
         return Err(Error::malformed(
             what,
-            "the release statement must have exactly one subject",
+            if subjects == 1 {
+                "the release statement must have exactly one subject".to_owned()
+            } else {
+                format!(
+                    "the release statement must have {subjects} subjects (the image index and each platform manifest)"
+                )
+            },
         ));
     };
-    if subject.sha256_digest() != Some(*image) {
+    let signed_image = subject.sha256_digest();
+    if signed_image != Some(*image) {
+        if let (Some(signed), Some(signed_image), false) =
+            (&statement.predicate.platforms, signed_image, platforms.is_empty())
+        {
+            return Err(Error::DigestMismatch {
+                what: format!(
+                    "the image index in the registry vs the signed one ({})",
+                    index_changes(signed, platforms)
+                ),
+                expected: signed_image,
+                actual: *image,
+            });
+        }
+        let kind = |multi: bool| if multi { "an image index" } else { "an image manifest" };
+        let (signs, holds) = (statement.predicate.platforms.is_some(), !platforms.is_empty());
+        let why = if signs == holds {
+            String::new()
+        } else {
+            format!(" (it signs {}, the registry holds {})", kind(signs), kind(holds))
+        };
         return Err(Error::malformed(
             what,
-            format!("the release statement's subject is not the image {image}"),
+            format!("the release statement's subject is not the image {image}{why}"),
         ));
     }
     Ok(verdicts.iter().filter(|v| v.counted()).count())
+}
+
+/// What differs between the signed platforms and the ones an index names,
+/// platform by platform: added, removed, or another manifest (swapped);
+/// when each platform names its signed manifest, the index differs in
+/// order or in what else it says.
+fn index_changes(signed: &[PlatformBinding], actual: &[PlatformManifest]) -> String {
+    let mut changes = Vec::new();
+    for s in signed {
+        match actual.iter().find(|a| a.platform == s.platform) {
+            None => changes.push(format!("platform {} removed", s.platform)),
+            Some(a) if a.manifest.digest != s.image.digest => changes.push(format!(
+                "platform {} swapped: the registry names {}, the signed index {}",
+                s.platform, a.manifest.digest, s.image.digest
+            )),
+            Some(_) => {}
+        }
+    }
+    for a in actual {
+        if !signed.iter().any(|s| s.platform == a.platform) {
+            changes.push(format!("platform {} added: {}", a.platform, a.manifest.digest));
+        }
+    }
+    if changes.is_empty() {
+        "the same platform manifests, listed in another order or with other fields".to_owned()
+    } else {
+        changes.join("; ")
+    }
 }
 
 #[cfg(test)]

@@ -974,6 +974,7 @@ fn skeleton_of(fx: &Fixture, packed: &Bundle) -> bundle::Skeleton {
         image: fx.image.manifest.clone(),
         reference: fx.image.reference.clone(),
         manifest_bytes: fx.image.manifest_bytes.clone(),
+        platform_manifests: Vec::new(),
         mtime: MTIME,
     }
 }

@@ -283,3 +283,138 @@ fn a_bundle_with_a_platform_blob_swapped_is_refused_when_read() {
     let e = read(&bytes).unwrap_err();
     assert_eq!(e.exit_code(), ExitCode::DigestMismatch, "{e}");
 }
+
+/// The skeleton `ct fetch` builds from a registry for the bundle `packed`
+/// of `image`: everything but the config and layer data.
+fn skeleton(packed: &Bundle, image: &SourceImage) -> bundle::Skeleton {
+    bundle::Skeleton {
+        manifest_toml: packed.manifest.to_canonical_toml().unwrap().into_bytes(),
+        attestations: packed
+            .attestations
+            .iter()
+            .map(|a| (a.path.clone(), a.envelope.to_bytes().unwrap()))
+            .collect(),
+        selinux: Vec::new(),
+        transparency: Vec::new(),
+        rebuilds: Vec::new(),
+        image: image.manifest.clone(),
+        reference: packed.reference.clone(),
+        manifest_bytes: image.manifest_bytes.clone(),
+        platform_manifests: image.platforms.iter().map(|p| p.manifest_bytes.clone()).collect(),
+        mtime: packed.mtime,
+    }
+}
+
+fn layout_blob(dir: &Path, digest: &Digest) -> Vec<u8> {
+    std::fs::read(dir.join("blobs/sha256").join(digest.hex())).unwrap()
+}
+
+/// A registry fetch of a multi-platform bundle (#15): the platform
+/// manifests placed from the skeleton, every config and layer written in
+/// any order, gives the packed bytes exactly; without the layers (`ct
+/// verify docker://REF`), every platform's config is still read, and the
+/// result verifies with the layers listed as not checked. Platform
+/// manifest bytes that are not the index's are refused.
+#[test]
+fn a_multi_platform_bundle_assembles_to_the_packed_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    two_platforms(dir.path());
+    let image = open(dir.path());
+    let bytes = pack(&image).unwrap();
+    let packed = read(&bytes).unwrap();
+    let skel = skeleton(&packed, &image);
+
+    let out = tempfile::tempfile().unwrap();
+    let mut asm = bundle::Assembly::start(&skel, &out, "from the test").unwrap();
+    let blobs: Vec<BlobRef> = asm.blobs().cloned().collect();
+    // Two configs and three distinct layers (one shared): the platform
+    // manifests are not slots, their bytes are known.
+    assert_eq!(blobs.len(), 5);
+    assert_eq!(asm.configs().len(), 2);
+    for (i, b) in blobs.iter().enumerate().rev() {
+        asm.write(i, &layout_blob(dir.path(), &b.digest)).unwrap();
+    }
+    let assembled = asm.finish().unwrap();
+    assert_eq!(assembled.platforms.len(), 2);
+    let mut got = Vec::new();
+    let mut f = &out;
+    std::io::Seek::rewind(&mut f).unwrap();
+    std::io::Read::read_to_end(&mut f, &mut got).unwrap();
+    assert_eq!(got, bytes);
+
+    let out = tempfile::tempfile().unwrap();
+    let mut asm = bundle::Assembly::start(&skel, &out, "from the test").unwrap();
+    for i in asm.configs() {
+        let b = asm.blobs().nth(i).cloned().unwrap();
+        asm.write(i, &layout_blob(dir.path(), &b.digest)).unwrap();
+    }
+    let unpulled = asm.finish_unpulled().unwrap();
+    assert_eq!(unpulled.not_pulled.len(), 3);
+    cerro_core::verify::verify_unpulled(unpulled, &trust(), &NoPolicy, NOW).unwrap();
+
+    // The arm64 manifest's bytes given as the amd64 one's.
+    let mut bad = skeleton(&packed, &image);
+    bad.platform_manifests[0] = bad.platform_manifests[1].clone();
+    let e = bundle::Assembly::start(&bad, &out, "x").unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::DigestMismatch, "{e}");
+    assert!(e.to_string().contains("(linux/amd64)"), "{e}");
+    // One platform manifest missing.
+    let mut bad = skeleton(&packed, &image);
+    bad.platform_manifests.pop();
+    let e = bundle::Assembly::start(&bad, &out, "x").unwrap_err();
+    assert!(e.to_string().contains("2 platform manifest(s), 1 given"), "{e}");
+}
+
+/// The precheck of a fetch (before any image blob): the registry's index
+/// is not the signed one. It names each platform swapped, added or
+/// removed (exit 1), from the release envelope and the index alone.
+#[test]
+fn the_precheck_names_how_the_registry_s_index_differs_from_the_signed_one() {
+    use cerro_core::image::{parse_platform_index, PlatformManifest};
+    use cerro_core::precheck::release_signed_for;
+    let dir = tempfile::tempdir().unwrap();
+    two_platforms(dir.path());
+    let image = open(dir.path());
+    let packed = read(&pack(&image).unwrap()).unwrap();
+    let release = packed.release().unwrap().envelope.to_bytes().unwrap();
+    let signed = parse_platform_index("index", &image.manifest_bytes).unwrap();
+    assert_eq!(
+        release_signed_for(Some(&release), &image.manifest.digest, &signed, &trust(), NOW).unwrap(),
+        1
+    );
+    let other_index = Digest::of(b"another index");
+    let refused = |listed: &[PlatformManifest]| {
+        let e = release_signed_for(Some(&release), &other_index, listed, &trust(), NOW).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::DigestMismatch, "{e}");
+        e.to_string()
+    };
+    let mut swapped = signed.clone();
+    swapped[1].manifest.digest = Digest::of(b"unsigned manifest");
+    let e = refused(&swapped);
+    assert!(
+        e.contains(&format!(
+            "platform linux/arm64 swapped: the registry names {}, the signed index {}",
+            Digest::of(b"unsigned manifest"),
+            signed[1].manifest.digest
+        )),
+        "{e}"
+    );
+    let mut added = signed.clone();
+    added.push(PlatformManifest {
+        manifest: swapped[1].manifest.clone(),
+        platform: platform("s390x"),
+    });
+    assert!(refused(&added).contains("platform linux/s390x added"));
+    assert!(refused(&signed[..1]).contains("platform linux/arm64 removed"));
+    let mut reordered = signed.clone();
+    reordered.reverse();
+    assert!(refused(&reordered).contains("in another order"));
+    // A single image in the registry where the statement signs an index.
+    let e = release_signed_for(Some(&release), &other_index, &[], &trust(), NOW).unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::Malformed, "{e}");
+    assert!(
+        e.to_string()
+            .contains("it signs an image index, the registry holds an image manifest"),
+        "{e}"
+    );
+}

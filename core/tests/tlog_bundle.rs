@@ -443,6 +443,7 @@ fn an_assembled_bundle_keeps_its_proofs_byte_for_byte() {
         image: fx.image.manifest.clone(),
         reference: fx.image.reference.clone(),
         manifest_bytes: fx.image.manifest_bytes.clone(),
+        platform_manifests: Vec::new(),
         mtime: MTIME,
     };
     let mut out = tempfile::tempfile().unwrap();

@@ -92,6 +92,25 @@ impl TestRegistry {
         Some((status, head, resp[split + 4..].to_vec()))
     }
 
+    /// A minimal anonymous HTTP/1.0 PUT of `body` as `content_type` (a
+    /// manifest: `/v2/NAME/manifests/REF`): (status, head).
+    pub fn put(&self, path: &str, content_type: &str, body: &[u8]) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        write!(
+            s,
+            "PUT {path} HTTP/1.0\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            self.host(),
+            body.len()
+        )
+        .ok()?;
+        s.write_all(body).ok()?;
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).ok()?;
+        let head = String::from_utf8_lossy(&resp).into_owned();
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, head))
+    }
+
     /// The file holding blob `hex` in the registry's filesystem storage.
     pub fn blob_file(&self, hex: &str) -> PathBuf {
         self.root

@@ -3,7 +3,10 @@
 //! private store, no nixpkgs), imported, built twice — the same blobs, the
 //! same image digest — the layer's tree compared with what `nix-store
 //! --realise` makes of the same derivation in its own store (the judge),
-//! packed and verified; a derivation edited after the import is refused
+//! the output's NAR hash ct computed compared with `nix-store --dump` and
+//! `nix-store --query --hash`, packed, verified and rebuilt with `ct
+//! rebuild` (and a derivation whose output differs from build to build
+//! caught by it, the output and the file named); a derivation edited after the import is refused
 //! before anything runs.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -14,6 +17,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cerro_core::digest::Digest;
 use cerro_integration::{ct, ct_status, is_root, require, run, statement_in};
 use serde_json::Value;
 
@@ -38,6 +42,11 @@ fn nix(dir: &Path, program: &str) -> Command {
 
 /// The derivation instantiated into `dir/root`: its store path and file.
 fn instantiate(dir: &Path) -> (String, PathBuf) {
+    instantiate_expr(dir, GREET)
+}
+
+/// The derivation of Nix expression `expr` instantiated into `dir/root`.
+fn instantiate_expr(dir: &Path, expr: &str) -> (String, PathBuf) {
     fs::create_dir_all(dir.join("conf")).unwrap();
     fs::write(
         dir.join("conf/nix.conf"),
@@ -46,7 +55,7 @@ fn instantiate(dir: &Path) -> (String, PathBuf) {
     )
     .unwrap();
     fs::write(dir.join("src.txt"), "hello\n").unwrap();
-    fs::write(dir.join("greet.nix"), GREET).unwrap();
+    fs::write(dir.join("greet.nix"), expr).unwrap();
     let root = format!("local?root={}", dir.join("root").display());
     let out = run(nix(dir, "nix-instantiate").args(["--store", &root, "greet.nix"]));
     let store_path = String::from_utf8(out.stdout).unwrap().trim().to_owned();
@@ -168,7 +177,19 @@ fn a_derivation_is_built_twice_identically_and_matches_nix_store_realise() {
         m.contains(&format!("imported_from_hash = \"sha256:{drv_hash}\"")),
         "{m}"
     );
-    assert_eq!(p["runDetails"]["byproducts"][1]["name"], out_path.as_str());
+    let output = &p["runDetails"]["byproducts"][1];
+    assert_eq!(output["name"], out_path.as_str());
+    // The output by its NAR, as ct computed it, judged by Nix: the SHA-256
+    // of `nix-store --dump` of the realised path, and the hash Nix's own
+    // database holds for it (`nix-store --query --hash`, Nix's base-32).
+    let dump = run(Command::new("nix-store").arg("--dump").arg(&realised));
+    let nar_hex = Digest::of(&dump.stdout).hex();
+    assert_eq!(output["digest"]["sha256"], nar_hex.as_str(), "{output}");
+    assert_eq!(output["mediaType"], "application/x-nix-nar");
+    let q = run(nix(d, "nix-store").args(["--store", &root, "--query", "--hash", &out_path]));
+    let nix_hash = String::from_utf8(q.stdout).unwrap().trim().to_owned();
+    assert!(nix_hash.starts_with("sha256:"), "{nix_hash}");
+    assert_eq!(output["annotations"]["narHash"], nix_hash.as_str(), "{output}");
     run(ct(&home).args(["keygen", "--id", "builder"]));
     run(ct(&home).args([
         "pack",
@@ -185,6 +206,25 @@ fn a_derivation_is_built_twice_identically_and_matches_nix_store_realise() {
     assert_eq!(
         statement_in(&d.join("greet.ctp"), "attestations/provenance.dsse.json")["predicate"],
         p
+    );
+
+    // ct rebuild from the same store: the image and the output's NAR match.
+    run(ct(&home).args(["keygen", "--id", "rebuilder"]));
+    let (code, text) = ct_status(
+        &home,
+        &[
+            "rebuild",
+            &s("greet.ctp"),
+            "--sources",
+            &s("root"),
+            "--key",
+            "rebuilder",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("output {out_path} nar sha256:{nar_hex} matches")),
+        "{text}"
     );
 
     // The derivation edited after the import (its builder's argument): refused, nothing built.
@@ -204,4 +244,87 @@ fn a_derivation_is_built_twice_identically_and_matches_nix_store_realise() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("imported_from_hash"), "{text}");
     assert!(!d.join("c").exists());
+}
+
+/// A derivation whose output differs from build to build (the kernel's
+/// random UUID, which Nix's sandbox does not hide): a planted difference.
+const NOISY: &str = r#"builtins.derivation {
+  name = "noisy-1.0";
+  system = "x86_64-linux";
+  builder = "/bin/sh";
+  args = [ "-c" "mkdir $out && cat /proc/sys/kernel/random/uuid > $out/noise" ];
+  url = "https://example.org/noisy-1.0.tar.gz";
+}
+"#;
+
+#[test]
+fn a_rebuild_whose_output_differs_is_named_and_nothing_is_signed() {
+    if !is_root() {
+        eprintln!("SKIPPED: Nix's sandbox needs root here");
+        return;
+    }
+    require("nix-instantiate");
+    require("busybox");
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let s = |p: &str| d.join(p).display().to_string();
+    let (store_path, drv) = instantiate_expr(d, NOISY);
+    let home = d.join("home");
+    run(ct(&home).args(["import", &format!("nix:{}", drv.display()), "-o", &s("noisy.toml")]));
+    let (code, text) = ct_status(
+        &home,
+        &[
+            "build",
+            &s("noisy.toml"),
+            "--sources",
+            &s("root"),
+            "-o",
+            &format!("oci:{}:1.0", s("a")),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    run(ct(&home).args(["keygen", "--id", "builder"]));
+    run(ct(&home).args([
+        "pack",
+        &format!("oci:{}:1.0", s("a")),
+        "--manifest",
+        &s("noisy.toml"),
+        "--key",
+        "builder",
+        "-o",
+        &s("noisy.ctp"),
+    ]));
+    let p = statement_in(&d.join("noisy.ctp"), "attestations/provenance.dsse.json")["predicate"].clone();
+    let output = &p["runDetails"]["byproducts"][1];
+    let out_path = output["name"].as_str().unwrap().to_owned();
+    assert!(out_path.ends_with("-noisy-1.0"), "{output} ({store_path})");
+    let ours = output["digest"]["sha256"].as_str().unwrap().to_owned();
+
+    run(ct(&home).args(["keygen", "--id", "rebuilder"]));
+    let before = fs::read(d.join("noisy.ctp")).unwrap();
+    let (code, text) = ct_status(
+        &home,
+        &[
+            "rebuild",
+            &s("noisy.ctp"),
+            "--sources",
+            &s("root"),
+            "--key",
+            "rebuilder",
+        ],
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(&format!(
+            "output {out_path} DIFFERS: bundle nar sha256:{ours}, rebuilt nar sha256:"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("layer 1 DIFFERS"), "{text}");
+    assert!(text.contains("noise"), "the differing file is named: {text}");
+    assert_eq!(
+        fs::read(d.join("noisy.ctp")).unwrap(),
+        before,
+        "nothing was signed or added"
+    );
 }

@@ -1,7 +1,9 @@
 //! `ct build` of an RPM source package for real (spec/build.md §8): an
 //! SRPM made by Debian's `rpmbuild -bs` in the test, rebuilt twice by
-//! `rpmbuild --rebuild` with the reproducibility macros — the same blobs,
-//! the same image digest — its files judged against the spec's (`rpm -qp`
+//! `rpmbuild --rebuild` with the reproducibility macros in the cached clean
+//! root (debootstrapped, Debian's `rpm` installed: the first run prepares
+//! it, ≈2 min) in fresh namespaces — the same blobs, the same image
+//! digest; its Fedora-only `BuildRequires` recorded as not resolved — its files judged against the spec's (`rpm -qp`
 //! on the SRPM names the source; the layer holds the installed script with
 //! its mode), unpacked by umoci and run, packed and verified; a changed or
 //! missing SRPM refused before anything runs.
@@ -18,7 +20,7 @@ use cerro_integration::{ct, ct_status, is_root, require, run, statement_in, umoc
 use serde_json::Value;
 
 const SPEC: &str = "Name: greet\nVersion: 1.0\nRelease: 1\nSummary: greets\nLicense: MIT\n\
-URL: https://example.org/greet\nSource0: greet.sh\nBuildArch: noarch\n\n%description\nGreets.\n\n\
+URL: https://example.org/greet\nSource0: greet.sh\nBuildArch: noarch\nBuildRequires: fedora-only-build-tool >= 2\n\n%description\nGreets.\n\n\
 %prep\ncp %{SOURCE0} .\n\n%install\nmkdir -p %{buildroot}/usr/bin\ninstall -m 0755 greet.sh %{buildroot}/usr/bin/greet\n\n\
 %files\n/usr/bin/greet\n\n%changelog\n* Fri Dec 31 2027 Test <test@example.org> - 1.0-1\n- Initial.\n";
 
@@ -36,6 +38,7 @@ fn an_srpm_is_rebuilt_twice_identically_runs_and_is_packed() {
     }
     require("rpmbuild");
     require("rpm2archive");
+    require("debootstrap");
     let d = tempfile::tempdir().unwrap();
     let d = d.path();
     let s = |p: &str| d.join(p).display().to_string();
@@ -138,6 +141,34 @@ fn an_srpm_is_rebuilt_twice_identically_runs_and_is_packed() {
         p["runDetails"]["byproducts"][1]["name"],
         "noarch/greet-1.0-1.noarch.rpm"
     );
+    // Built in the clean root (Debian's rpm in a buildd root, keyed as the
+    // Debian roots are), in fresh namespaces; the BuildRequires, which
+    // Debian cannot provide, recorded as such.
+    let internal = &p["buildDefinition"]["internalParameters"];
+    assert_eq!(internal["root"]["packages"], serde_json::json!(["rpm"]), "{internal}");
+    assert_eq!(internal["root"]["variant"], "buildd");
+    let key = internal["root"]["cacheKey"].as_str().unwrap();
+    assert_eq!(key.len(), 32, "{internal}");
+    assert!(
+        internal["isolation"]
+            .as_str()
+            .unwrap()
+            .starts_with("unshare --mount --net --pid --ipc --uts;"),
+        "{internal}"
+    );
+    let declared: Vec<&str> = internal["buildRequires"]["declared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let rpm_says = run(Command::new("rpm").args(["-qp", "--requires", &s("src/greet-1.0-1.src.rpm")]));
+    assert_eq!(
+        declared,
+        String::from_utf8(rpm_says.stdout).unwrap().lines().collect::<Vec<_>>()
+    );
+    assert!(declared.contains(&"fedora-only-build-tool >= 2"), "{declared:?}");
+    assert_eq!(internal["buildRequires"]["resolved"], false);
     run(ct(&home).args(["keygen", "--id", "builder"]));
     run(ct(&home).args([
         "pack",

@@ -392,9 +392,24 @@ impl Registry {
     /// [`cerro_core::image::MAX_JSON_BLOB`]), or `None` if the registry
     /// has none there. Its digest is checked when `target` names one.
     pub(crate) async fn pull_manifest(&self, target: &Reference, accepted: &[&str]) -> Result<Option<Vec<u8>>, Error> {
+        self.pull_manifest_within(target, accepted, MAX_JSON_BLOB).await
+    }
+
+    /// [`Registry::pull_manifest`] read up to `limit` bytes (a descriptor's
+    /// size, itself at most [`cerro_core::image::MAX_JSON_BLOB`]): what a
+    /// descriptor names is refused as soon as the answer runs past it.
+    pub(crate) async fn pull_manifest_within(
+        &self,
+        target: &Reference,
+        accepted: &[&str],
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
         self.keep_authorized().await?;
         let url = self.manifest_url(target)?;
-        match self.get_bounded(&url, &accepted.join(", "), MAX_JSON_BLOB).await {
+        match self
+            .get_bounded(&url, &accepted.join(", "), limit.min(MAX_JSON_BLOB))
+            .await
+        {
             Ok(bytes) => {
                 if let Some(want) = target.digest() {
                     let want = Digest::parse(want)?;

@@ -34,7 +34,8 @@ use cerro_core::digest::{Digest, Hasher};
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
 use cerro_core::file::AtomicFile;
 use cerro_core::image::{
-    bundle_index, parse_manifest, BlobRef, ImageParts, MANIFEST_TYPES, MT_OCI_MANIFEST, OCI_LAYOUT_FILE,
+    bundle_index, index_blob_sequence, parse_manifest, parse_platform_index, BlobRef, ImageParts, PlatformManifest,
+    MANIFEST_TYPES, MAX_JSON_BLOB, MT_OCI_INDEX, MT_OCI_MANIFEST, OCI_LAYOUT_FILE,
 };
 use cerro_core::manifest::MAX_MANIFEST_SIZE;
 use cerro_core::statement::{ReleaseStatement, PROVENANCE_PATH, SLSA_PROVENANCE_V1};
@@ -230,10 +231,12 @@ pub fn inspect(reg: &Registry, trust: &TrustStore, now: u64) -> Result<Inspected
     let (skeleton, artifact, _, skipped) = reg.block_on(locate(reg, trust, now))?;
     let file = tempfile::tempfile().map_err(|e| CoreError::io("creating", std::env::temp_dir(), e))?;
     let mut asm = Assembly::start(&skeleton, &file, &format!("from {}", reg.shown))?;
-    // The config is the first blob (ImageParts::blobs), and the only one
-    // downloaded; bounded by the image manifest's descriptor (Assembly::write).
-    let config = asm.blobs().next().cloned();
-    if let Some(config) = config {
+    // The configs (one, or one per platform of an index) are the only blobs
+    // downloaded; each bounded by its manifest's descriptor (Assembly::write).
+    for i in asm.configs() {
+        let Some(config) = asm.blobs().nth(i).cloned() else {
+            continue;
+        };
         // The reader takes a config of at most MAX_JSON_BLOB: refused here,
         // before a larger one is downloaded into the temporary file.
         if config.size > cerro_core::image::MAX_JSON_BLOB {
@@ -249,8 +252,8 @@ pub fn inspect(reg: &Registry, trust: &TrustStore, now: u64) -> Result<Inspected
         let asm_cell = RefCell::new(asm);
         reg.block_on(reg.download(&config, |data| {
             let mut a = asm_cell.borrow_mut();
-            a.write(0, data)?;
-            Ok(a.received(0))
+            a.write(i, data)?;
+            Ok(a.received(i))
         }))?;
         asm = asm_cell.into_inner();
     }
@@ -271,8 +274,16 @@ async fn locate(
 ) -> Result<(Skeleton, Digest, Option<u64>, Vec<Skipped>), Error> {
     {
         reg.authorize(RegistryOperation::Pull).await?;
-        let (image, manifest_bytes, image_parts) = resolve_image(reg).await?;
+        let Resolved {
+            image,
+            bytes: manifest_bytes,
+            top,
+        } = resolve(reg, true).await?;
         let digest = image.digest;
+        let listed: &[PlatformManifest] = match &top {
+            Top::Index(entries) => entries,
+            Top::Image(_) => &[],
+        };
 
         let referrers = reg.referrers(&digest, ARTIFACT_TYPE).await?;
         if referrers.is_empty() {
@@ -298,14 +309,20 @@ async fn locate(
             // A candidate that fails its own checks is skipped; a failure
             // to reach the registry is not (else whoever can cut a
             // connection chooses which bundle is taken).
-            match examine(reg, artifact_digest, *artifact_size, &image, trust, now).await {
+            match examine(reg, artifact_digest, *artifact_size, &image, listed, trust, now).await {
                 Err(e) if is_fatal(&e) => return Err(e),
                 result => choice.offer(*artifact_digest, result),
             }
         }
         let (chosen, skipped) = choice.finish()?;
         let parts = complete(reg, &chosen).await?;
-        check_image_size(&image, &image_parts)?;
+        // Only now, a trusted signer found: the platform manifests (at
+        // most MAX_PLATFORMS, each within its descriptor's size).
+        let (platform_manifests, blobs) = match &top {
+            Top::Image(image_parts) => (Vec::new(), image_parts.blobs().into_iter().cloned().collect()),
+            Top::Index(entries) => pull_platforms(reg, &image, entries).await?,
+        };
+        check_image_size(&image, &blobs)?;
         let skeleton = Skeleton {
             manifest_toml: parts.manifest_toml,
             attestations: parts.attestations,
@@ -315,6 +332,7 @@ async fn locate(
             image,
             reference: chosen.reference.clone(),
             manifest_bytes,
+            platform_manifests,
             mtime: chosen.mtime,
         };
         Ok((skeleton, chosen.digest, chosen.built, skipped))
@@ -411,7 +429,7 @@ pub struct Tree {
 pub fn tree(reg: &Registry) -> Result<Tree, Error> {
     reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
-        let (image, _, _) = resolve_image(reg).await?;
+        let image = resolve(reg, true).await?.image;
         let (found, failures) = referrers_found(reg, &image.digest).await;
         Ok(Tree { image, found, failures })
     })
@@ -584,6 +602,7 @@ async fn examine(
     digest: &Digest,
     size: u64,
     image: &BlobRef,
+    platforms: &[PlatformManifest],
     trust: &TrustStore,
     now: u64,
 ) -> Result<Candidate, Error> {
@@ -616,7 +635,7 @@ async fn examine(
         held[i] = Some(reg.download_small(&manifest.layers[i].blob).await?);
     }
     let release = release_at.and_then(|i| held[i].as_deref());
-    cerro_core::precheck::release_signed(release, &image.digest, trust, now).map_err(Error::Refused)?;
+    cerro_core::precheck::release_signed_for(release, &image.digest, platforms, trust, now).map_err(Error::Refused)?;
     let bound = release.map(bound_provenance).transpose()?.flatten();
     let mut built = None;
     if let Some(bound) = bound {
@@ -720,11 +739,11 @@ async fn complete(reg: &Registry, c: &Candidate) -> Result<ArtifactParts, Error>
     })
 }
 
-/// Refuses an image whose config and layers add up to more than
-/// [`MAX_IMAGE_BYTES`] (before any file is sized for them).
-fn check_image_size(image: &BlobRef, parts: &ImageParts) -> Result<(), Error> {
-    let total = parts
-        .blobs()
+/// Refuses an image whose `blobs` (its config and layers; of an image
+/// index, every platform's manifest, config and layers) add up to more
+/// than [`MAX_IMAGE_BYTES`] (before any file is sized for them).
+fn check_image_size(image: &BlobRef, blobs: &[BlobRef]) -> Result<(), Error> {
+    let total = blobs
         .iter()
         .try_fold(0u64, |sum, b| sum.checked_add(b.size))
         .unwrap_or(u64::MAX);
@@ -761,10 +780,37 @@ async fn download_all(reg: &Registry, asm: Assembly) -> Result<Assembly, Error> 
     Ok(asm.into_inner())
 }
 
-/// Resolves the reference to its image manifest: (descriptor, bytes, parts).
-async fn resolve_image(reg: &Registry) -> Result<(BlobRef, Vec<u8>, ImageParts), Error> {
+/// What a reference resolves to: its top manifest (descriptor and bytes)
+/// and what that is.
+struct Resolved {
+    image: BlobRef,
+    bytes: Vec<u8>,
+    top: Top,
+}
+
+/// An image manifest, or an image index of a multi-platform image.
+enum Top {
+    /// A single image's config and layers.
+    Image(ImageParts),
+    /// The platform manifests an index names (at most
+    /// [`cerro_core::image::MAX_PLATFORMS`], each at most
+    /// [`cerro_core::image::MAX_JSON_BLOB`]), none yet pulled.
+    Index(Vec<PlatformManifest>),
+}
+
+/// Resolves the reference to its top manifest, read strictly; an OCI image
+/// index only with `index` (a bundle may hold one, `ct pack docker://` does
+/// not take one). An index is read by core's one reader of them
+/// ([`parse_platform_index`]: 1 to 16 image manifests, each with a
+/// platform, none twice), and each entry's size is bounded before any of
+/// them is requested.
+async fn resolve(reg: &Registry, index: bool) -> Result<Resolved, Error> {
+    let mut accepted = MANIFEST_TYPES.to_vec();
+    if index {
+        accepted.push(MT_OCI_INDEX);
+    }
     let manifest_bytes = reg
-        .pull_manifest(&reg.reference, MANIFEST_TYPES)
+        .pull_manifest(&reg.reference, &accepted)
         .await?
         .ok_or_else(|| Error::Network {
             op: "resolving",
@@ -772,14 +818,108 @@ async fn resolve_image(reg: &Registry) -> Result<(BlobRef, Vec<u8>, ImageParts),
             message: "no such manifest in the registry".into(),
         })?;
     let digest = Digest::of(&manifest_bytes);
-    let declared = cerro_core::image::declared_media_type(&format!("image manifest {digest}"), &manifest_bytes)?;
+    let declared = match cerro_core::image::declared_media_type(&format!("image manifest {digest}"), &manifest_bytes) {
+        Ok(d) => d,
+        // Not an image manifest to the strict reader: an image index, if
+        // that reader takes it for one and it says so.
+        Err(e) if index => {
+            let what = format!("image index {digest}");
+            if cerro_core::image::strict::check(&what, &manifest_bytes, cerro_core::image::strict::DocKind::Index)
+                .is_ok()
+                && serde_json::from_slice::<Value>(&manifest_bytes)
+                    .ok()
+                    .and_then(|v| v.get("mediaType").and_then(Value::as_str).map(str::to_owned))
+                    .as_deref()
+                    == Some(MT_OCI_INDEX)
+            {
+                Some(MT_OCI_INDEX.to_owned())
+            } else {
+                return Err(e.into());
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
     let image = BlobRef {
         media_type: declared.unwrap_or_else(|| MT_OCI_MANIFEST.to_owned()),
         digest,
         size: manifest_bytes.len() as u64,
     };
-    let parts = parse_manifest(&format!("image manifest {digest}"), &manifest_bytes, &image.media_type)?;
-    Ok((image, manifest_bytes.to_vec(), parts))
+    let top = if index && image.media_type == MT_OCI_INDEX {
+        let what = format!("image index {digest}");
+        let entries = parse_platform_index(&what, &manifest_bytes)?;
+        if let Some(e) = entries.iter().find(|e| e.manifest.size > MAX_JSON_BLOB) {
+            return Err(malformed(
+                what,
+                format!(
+                    "the manifest of platform {} ({}) claims {} bytes, more than the {MAX_JSON_BLOB} a manifest may have",
+                    e.platform, e.manifest.digest, e.manifest.size
+                ),
+            ));
+        }
+        Top::Index(entries)
+    } else {
+        Top::Image(parse_manifest(
+            &format!("image manifest {digest}"),
+            &manifest_bytes,
+            &image.media_type,
+        )?)
+    };
+    Ok(Resolved {
+        image,
+        bytes: manifest_bytes,
+        top,
+    })
+}
+
+/// Resolves the reference to a single image manifest: (descriptor, bytes,
+/// parts). An image index is refused, naming it.
+async fn resolve_image(reg: &Registry) -> Result<(BlobRef, Vec<u8>, ImageParts), Error> {
+    let r = resolve(reg, false).await?;
+    match r.top {
+        Top::Image(parts) => Ok((r.image, r.bytes, parts)),
+        Top::Index(_) => Err(malformed(
+            format!("image manifest {}", r.image.digest),
+            "an image index where an image manifest was expected",
+        )),
+    }
+}
+
+/// Pulls the platform manifests of the index `index` names (`entries`, in
+/// index order), each by digest within its descriptor's size, which it
+/// must have exactly (the digest is checked by the pull), and parses it.
+/// Returns their bytes and every blob a bundle of the index carries after
+/// it (spec/bundle-format.md §5.5).
+async fn pull_platforms(
+    reg: &Registry,
+    index: &BlobRef,
+    entries: &[PlatformManifest],
+) -> Result<(Vec<Vec<u8>>, Vec<BlobRef>), Error> {
+    let mut bytes = Vec::with_capacity(entries.len());
+    let mut parts = Vec::with_capacity(entries.len());
+    for e in entries {
+        let what = format!("image manifest {} ({})", e.manifest.digest, e.platform);
+        let b = reg
+            .pull_manifest_within(&reg.at_digest(&e.manifest.digest), MANIFEST_TYPES, e.manifest.size)
+            .await?
+            .ok_or_else(|| Error::Network {
+                op: "pulling",
+                target: what.clone(),
+                message: format!("named by the image index {}, but absent", index.digest),
+            })?;
+        if b.len() as u64 != e.manifest.size {
+            return Err(CoreError::SizeMismatch {
+                what,
+                expected: e.manifest.size,
+                actual: b.len() as u64,
+            }
+            .into());
+        }
+        parts.push(parse_manifest(&what, &b, &e.manifest.media_type)?);
+        bytes.push(b);
+    }
+    let platforms: Vec<(&BlobRef, &ImageParts)> = entries.iter().map(|e| &e.manifest).zip(&parts).collect();
+    let blobs = index_blob_sequence(&index.digest, &platforms)?;
+    Ok((bytes, blobs))
 }
 
 /// Pulls the image `reg` names (no bundle needed) into the OCI layout
@@ -792,7 +932,8 @@ pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str) -> Result<BlobRef,
     let image = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
         let (image, bytes, parts) = resolve_image(reg).await?;
-        check_image_size(&image, &parts)?;
+        let blobs: Vec<BlobRef> = parts.blobs().into_iter().cloned().collect();
+        check_image_size(&image, &blobs)?;
         let path = blobs_dir.join(image.digest.hex());
         fs::write(&path, &bytes).map_err(|e| CoreError::io("writing", &path, e))?;
         download_to_files(reg, &blobs_dir, &parts).await?;

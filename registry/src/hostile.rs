@@ -578,3 +578,64 @@ fn a_rebuild_layer_past_its_bound_is_refused_before_any_download() {
     assert!(!requests.iter().any(|r| r.contains("/blobs/")), "{requests:#?}");
     assert!(!out.exists());
 }
+
+/// An image index as a registry may answer it for `REF`: `entries`
+/// platform manifests (`size` bytes each, by their descriptors).
+fn platform_index(entries: usize, size: u64) -> String {
+    let manifests: Vec<String> = (0..entries)
+        .map(|i| {
+            format!(
+                r#"{{"mediaType":"{}","digest":"{}","size":{size},"platform":{{"os":"linux","architecture":"arch{i}"}}}}"#,
+                cerro_core::image::MT_OCI_MANIFEST,
+                Digest::of(format!("manifest {i}").as_bytes()),
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}]}}"#,
+        cerro_core::image::MT_OCI_INDEX,
+        manifests.join(",")
+    )
+}
+
+/// A multi-platform image's index is read before anything else, and
+/// refused from itself alone: more platforms than are read (each would
+/// cost a manifest request), or an entry claiming a manifest larger than
+/// a manifest may be. Neither referrers nor a manifest it names nor any
+/// blob is requested (exit 10).
+#[test]
+fn an_index_past_its_bounds_is_refused_before_anything_it_names_is_requested() {
+    let too_many = platform_index(cerro_core::image::MAX_PLATFORMS + 1, 500);
+    let too_large = platform_index(2, MAX_JSON_BLOB + 1);
+    for (index, needle) in [
+        (too_many, "names 17 manifests, more than 16".to_owned()),
+        (too_large, format!("claims {} bytes", MAX_JSON_BLOB + 1)),
+    ] {
+        let answer = index.clone();
+        let server = Server::start("127.0.0.1", move |head, _| {
+            if head.starts_with("GET /v2/ ") || head.starts_with("GET /v2/cerro/x/manifests/1 ") {
+                Reply::Bytes(format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    cerro_core::image::MT_OCI_INDEX,
+                    answer.len()
+                ))
+            } else {
+                status("404 Not Found", "")
+            }
+        });
+        let (_d, auth) = no_auth_file();
+        let reg = connect(server.port, &auth);
+        let e = crate::fetch::inspect(&reg, &cerro_core::trust::TrustStore::new(), 0).unwrap_err();
+        assert!(e.to_string().contains(&needle), "{e}");
+        assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+        let requests = server.requests();
+        let manifests = requests.iter().filter(|r| r.contains("/manifests/")).count();
+        assert_eq!(manifests, 1, "{requests:#?}");
+        assert!(
+            !requests
+                .iter()
+                .any(|r| r.contains("/referrers/") || r.contains("/blobs/")),
+            "{requests:#?}"
+        );
+    }
+}

@@ -8,7 +8,9 @@
 //! SELinux modules, transparency proofs, rebuild attestations). `fetch` finds that artifact through the referrers API
 //! (or the `sha256-<hex>` tag fallback of registries without it) and
 //! rebuilds the bundle byte for byte, with the deterministic writer of
-//! `cerro-core`.
+//! `cerro-core`. A multi-platform bundle is stored as the multi-arch image
+//! it carries (each platform manifest, then the image index under the tag)
+//! with the artifact a referrer of the index (spec/bundle-format.md §15.1).
 //!
 //! Boundaries: this is the only crate of the workspace that talks to the
 //! network, on its own reqwest clients (`transport`: every answer read

@@ -29,8 +29,12 @@ use crate::{
 /// What a push stored.
 #[derive(Debug, Clone)]
 pub struct Pushed {
-    /// The image manifest digest (what `REF` now resolves to).
+    /// The image manifest digest (what `REF` now resolves to): of a
+    /// multi-platform bundle, the image index.
     pub image: Digest,
+    /// The platform manifests pushed with an image index, in index order
+    /// (empty for a single image).
+    pub platforms: Vec<(cerro_core::image::Platform, Digest)>,
     /// The artifact manifest digest.
     pub artifact: Digest,
     /// Blobs uploaded.
@@ -204,14 +208,6 @@ pub fn push_signed(
         sigstore: signatures,
         legacy,
     } = sign(&bundle.image.digest, &repository)?;
-    if !bundle.platforms.is_empty() {
-        // The registry layout (spec/bundle-format.md §15) stores one image
-        // manifest and its referrer; an image index is not pushed yet.
-        return Err(Error::from(CoreError::malformed(
-            path.display().to_string(),
-            "a multi-platform bundle (an image index) cannot be pushed yet: push one bundle per platform",
-        )));
-    }
     let offsets = member_offsets(&file, path)?;
     let manifest_bytes = read_member(
         &file,
@@ -220,6 +216,21 @@ pub fn push_signed(
         &blob_path(&bundle.image.digest),
         &bundle.image.digest,
     )?;
+    // A multi-platform bundle (spec/bundle-format.md §15.1): every platform
+    // manifest is pushed by digest before the index names it (a registry
+    // refuses an index naming a manifest it lacks), and every platform's
+    // config and layers before its manifest.
+    let mut platform_manifests = Vec::with_capacity(bundle.platforms.len());
+    for p in &bundle.platforms {
+        let bytes = read_member(
+            &file,
+            path,
+            &offsets,
+            &blob_path(&p.manifest.digest),
+            &p.manifest.digest,
+        )?;
+        platform_manifests.push((&p.manifest, bytes));
+    }
     let mut layers = Vec::new();
     for m in &bundle.members {
         if layer_media_type(&m.path).is_some() {
@@ -246,7 +257,20 @@ pub fn push_signed(
 
     reg.block_on(async {
         reg.authorize(RegistryOperation::Push).await?;
-        let blobs = bundle.parts.blobs();
+        // Config and layers: the image's, or every platform's, each once.
+        let mut blobs: Vec<&cerro_core::image::BlobRef> = Vec::new();
+        let images: Vec<&cerro_core::image::ImageParts> = if bundle.platforms.is_empty() {
+            vec![&bundle.parts]
+        } else {
+            bundle.platforms.iter().map(|p| &p.parts).collect()
+        };
+        for parts in images {
+            for b in parts.blobs() {
+                if !blobs.iter().any(|o| o.digest == b.digest) {
+                    blobs.push(b);
+                }
+            }
+        }
         let mut spans = Vec::with_capacity(blobs.len());
         for blob in &blobs {
             let (off, size) = *offsets
@@ -271,6 +295,10 @@ pub fn push_signed(
         progress.finish();
         let mut uploaded = sent.iter().filter(|s| **s).count();
         let mut skipped = sent.len() - uploaded;
+        for (m, bytes) in &platform_manifests {
+            reg.push_manifest(&reg.at_digest(&m.digest), bytes, &m.media_type)
+                .await?;
+        }
         reg.push_manifest(&image_target, &manifest_bytes, &bundle.image.media_type)
             .await?;
 
@@ -347,6 +375,11 @@ pub fn push_signed(
         }
         Ok(Pushed {
             image: bundle.image.digest,
+            platforms: bundle
+                .platforms
+                .iter()
+                .map(|p| (p.platform.clone(), p.manifest.digest))
+                .collect(),
             artifact: artifact_digest,
             uploaded,
             skipped,

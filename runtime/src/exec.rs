@@ -11,6 +11,16 @@
 //! exit status. Without `--detach` this process waits for it and exits with
 //! its status (`runc exec` without `--detach`).
 //!
+//! The process comes from `--process FILE` (an OCI `process` object, what
+//! containerd passes), or, as `runc exec ID CMD ARG…`, from the command
+//! line: the container's own `process` with `args` replaced, `terminal`
+//! from `--tty`, `--env K=V` added (replacing a variable of the same
+//! name) and `--cwd` (runc's `getProcess`). With a terminal the caller must
+//! also give `--console-socket` and `--detach`, as runc requires: the pty's
+//! master is sent over that unix socket (SCM_RIGHTS) and the caller owns
+//! it. `--preserve-fds N` passes this process's descriptors 3..3+N to the
+//! exec'd process, as runc does.
+//!
 //! What the tenant builder does not carry over, this module adds or refuses:
 //! - the container's seccomp profile ([`crate::seccomp`]);
 //! - the process label is applied by [`crate::label`], as for `create`;
@@ -37,8 +47,10 @@ use crate::{container_streams, labelled};
 pub struct ExecRequest {
     /// The container.
     pub id: String,
-    /// The OCI `process` object (JSON) to run.
-    pub process: PathBuf,
+    /// What to run: an OCI `process` object (JSON), or a command line.
+    pub process: ProcessSource,
+    /// How many of this process's descriptors from 3 on it gets.
+    pub preserve_fds: i32,
     /// Where to write the process's pid.
     pub pid_file: Option<PathBuf>,
     /// Its standard streams (FIFO paths or `file://`), as for `create`.
@@ -51,6 +63,58 @@ pub struct ExecRequest {
     pub console_socket: Option<PathBuf>,
     /// Return once the process runs, instead of waiting for it.
     pub detach: bool,
+}
+
+/// Where the exec'd process is described.
+#[derive(Debug)]
+pub enum ProcessSource {
+    /// An OCI `process` object (JSON) in this file (`--process`).
+    File(PathBuf),
+    /// `runc exec ID CMD ARG…`: the container's process with these changes.
+    Args {
+        /// The command and its arguments.
+        args: Vec<String>,
+        /// Whether it gets a terminal (`--tty`).
+        tty: bool,
+        /// `K=V` entries added to the container's environment (`--env`).
+        env: Vec<String>,
+        /// Its working directory (`--cwd`), else the container's.
+        cwd: Option<String>,
+    },
+}
+
+/// The process `runc exec ID ARGS…` runs: the container's `process`
+/// (from `spec`) with the command line's changes.
+pub fn process_from_args(
+    spec: &Spec,
+    args: &[String],
+    tty: bool,
+    env: &[String],
+    cwd: Option<&str>,
+) -> Result<libcontainer::oci_spec::runtime::Process> {
+    if args.is_empty() {
+        bail!("exec needs --process FILE or a command after the container id");
+    }
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(args.to_vec()));
+    p.set_terminal(Some(tty));
+    p.set_command_line(None);
+    let mut merged: Vec<String> = p.env().clone().unwrap_or_default();
+    for kv in env {
+        let Some((key, _)) = kv.split_once('=') else {
+            bail!("--env {kv:?} is not KEY=VALUE");
+        };
+        merged.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        merged.push(kv.clone());
+    }
+    p.set_env(Some(merged));
+    if let Some(cwd) = cwd {
+        if !cwd.starts_with('/') {
+            bail!("--cwd {cwd:?} is not an absolute path");
+        }
+        p.set_cwd(cwd.into());
+    }
+    Ok(p)
 }
 
 /// Why a process cannot be exec'd into container `id` (its status and
@@ -100,6 +164,20 @@ pub fn exec(root: &Path, req: ExecRequest) -> Result<i32> {
     if let Some(why) = refusal(id, container.status(), &spec) {
         bail!(why);
     }
+    // A command line becomes a process file in the container's state
+    // directory (libcontainer's tenant builder reads a file; its own
+    // command-line form has no terminal), removed once the process runs.
+    let mut _written: Option<RemoveOnDrop> = None;
+    let process_file = match &req.process {
+        ProcessSource::File(f) => f.clone(),
+        ProcessSource::Args { args, tty, env, cwd } => {
+            let p = process_from_args(&spec, args, *tty, env, cwd.as_deref())?;
+            let f = root.join(id).join(format!("exec-{}.json", std::process::id()));
+            std::fs::write(&f, serde_json::to_vec(&p)?).with_context(|| format!("writing {}", f.display()))?;
+            _written = Some(RemoveOnDrop(f.clone()));
+            f
+        }
+    };
     let [stdin, stdout, stderr] = container_streams(
         req.stdin.as_deref(),
         req.stdout.as_deref(),
@@ -116,15 +194,16 @@ pub fn exec(root: &Path, req: ExecRequest) -> Result<i32> {
         .with_root_path(root)?
         .with_pid_file(req.pid_file.as_ref())?
         .with_console_socket(req.console_socket.as_ref())
+        .with_preserved_fds(req.preserve_fds)
         .with_stdin(stdin)
         .with_stdout(stdout)
         .with_stderr(stderr)
         .validate_id()?
         .as_tenant()
         .with_detach(req.detach)
-        .with_process(Some(&req.process))
+        .with_process(Some(&process_file))
         .build()
-        .with_context(|| format!("exec in container {id} ({})", req.process.display()))?;
+        .with_context(|| format!("exec in container {id} ({})", process_file.display()))?;
     if req.detach {
         return Ok(0);
     }
@@ -135,6 +214,15 @@ pub fn exec(root: &Path, req: ExecRequest) -> Result<i32> {
             WaitStatus::Signaled(_, sig, _) => return Ok(128 + sig as i32),
             _ => continue,
         }
+    }
+}
+
+/// A file removed when this goes out of scope.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -161,6 +249,26 @@ mod tests {
                 format!("container c1 is {word}, not running: nothing to exec into")
             );
         }
+    }
+
+    #[test]
+    fn a_command_line_process_is_the_containers_with_runcs_changes() {
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","process":{"terminal":false,"user":{"uid":5,"gid":6},
+                "args":["/bin/init"],"env":["PATH=/bin","A=1"],"cwd":"/srv"}}"#,
+        );
+        let args = vec!["/bin/busybox".to_owned(), "tty".to_owned()];
+        let p = process_from_args(&s, &args, true, &["A=2".into(), "B=3".into()], None).unwrap();
+        assert_eq!(p.args().as_deref(), Some(&args[..]));
+        assert_eq!(p.terminal(), Some(true));
+        assert_eq!(p.env().as_deref().unwrap(), ["PATH=/bin", "A=2", "B=3"]);
+        assert_eq!(p.cwd(), &PathBuf::from("/srv"));
+        assert_eq!((p.user().uid(), p.user().gid()), (5, 6));
+        let p = process_from_args(&s, &args, false, &[], Some("/tmp")).unwrap();
+        assert_eq!((p.terminal(), p.cwd().as_path()), (Some(false), Path::new("/tmp")));
+        assert!(process_from_args(&s, &[], false, &[], None).is_err());
+        assert!(process_from_args(&s, &args, false, &["NOEQUALS".into()], None).is_err());
+        assert!(process_from_args(&s, &args, false, &[], Some("rel")).is_err());
     }
 
     #[test]

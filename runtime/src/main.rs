@@ -33,9 +33,21 @@
 //! `pause` and `resume` freeze and thaw the container's cgroup
 //! (libcontainer's freezer); `update` ([`update`]) applies new cgroup
 //! limits to it.
+//!
+//! The rest of runc's command line, where containerd or a user reaches for
+//! it: `run` (create and start; in the foreground it forwards signals and
+//! exits with the container's status, [`foreground`]), `events`
+//! ([`events`]), `features` ([`features`]), `list`, `ps`, `spec`; the
+//! global `--log`/`--log-format` ([`log`]) and `--systemd-cgroup`
+//! (refused at create: no systemd cgroup driver here); `--no-pivot` and
+//! `--preserve-fds` at create; `exec --tty` with a console socket.
 
+mod events;
 mod exec;
+mod features;
+mod foreground;
 mod label;
+mod log;
 mod lookup;
 mod oom;
 mod seccomp;
@@ -68,8 +80,42 @@ struct Cli {
     /// Directory holding the state of every container.
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     root: PathBuf,
+    /// Where this runtime's own warnings and errors go (appended; default
+    /// stderr). containerd reads the last error line back on a failure.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// `text` (logrus's `time=… level=… msg=…`) or `json` (one object a line).
+    #[arg(long, global = true, default_value = "text")]
+    log_format: String,
+    /// Use systemd's cgroup driver: refused by `create` and `run` (this
+    /// runtime has none); accepted by the other commands, which containerd
+    /// runs with the same global flags.
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// What `create` and `run` take.
+#[derive(clap::Args)]
+struct CreateArgs {
+    /// The OCI bundle (config.json and the root file system); the
+    /// current directory if not given, as runc.
+    #[arg(long, short)]
+    bundle: Option<PathBuf>,
+    /// Write the init's pid here.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    #[command(flatten)]
+    io: IoArgs,
+    /// Move the root file system onto `/` and chroot into it instead of
+    /// pivot_root (for a root on ramfs, where pivot_root fails), as runc.
+    #[arg(long)]
+    no_pivot: bool,
+    /// Pass this many of the caller's descriptors, from 3 on, to the
+    /// container's process (besides stdio), as runc.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u16,
 }
 
 /// The process's standard streams and terminal (create and exec).
@@ -125,24 +171,28 @@ enum Cmd {
     },
     /// Create a container from an OCI bundle; its init waits for `start`.
     Create {
-        /// The OCI bundle (config.json and the root file system); the
-        /// current directory if not given, as runc.
-        #[arg(long, short)]
-        bundle: Option<PathBuf>,
-        /// Write the init's pid here.
-        #[arg(long)]
-        pid_file: Option<PathBuf>,
         #[command(flatten)]
-        io: IoArgs,
+        create: CreateArgs,
+        id: String,
+    },
+    /// Create and start a container; in the foreground, wait for it,
+    /// delete it and exit with its status (runc's `run`).
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the container runs (it is not deleted).
+        #[arg(long, short)]
+        detach: bool,
         id: String,
     },
     /// Let a created container's init run its process.
     Start { id: String },
-    /// Run one more process in a running container (`runc exec --process`).
+    /// Run one more process in a running container: `--process FILE`, or
+    /// the command after the id (runc's `exec`).
     Exec {
         /// The process to run: an OCI `process` object (JSON).
         #[arg(long, short)]
-        process: PathBuf,
+        process: Option<PathBuf>,
         /// Write the process's pid here.
         #[arg(long)]
         pid_file: Option<PathBuf>,
@@ -151,8 +201,36 @@ enum Cmd {
         /// Return once the process runs; its parent (a subreaper) collects its exit.
         #[arg(long, short)]
         detach: bool,
+        /// Give the command a terminal (with --console-socket and --detach).
+        #[arg(long, short)]
+        tty: bool,
+        /// Add `KEY=VALUE` to the command's environment.
+        #[arg(long, short)]
+        env: Vec<String>,
+        /// The command's working directory.
+        #[arg(long)]
+        cwd: Option<String>,
+        /// Pass this many of the caller's descriptors, from 3 on.
+        #[arg(long, default_value_t = 0)]
+        preserve_fds: u16,
+        id: String,
+        /// The command and its arguments (without --process).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// The container's cgroup statistics as runc's events: one with
+    /// `--stats`, else one every `--interval` until it stops.
+    Events {
+        /// Print one event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between events (a Go duration: 5s, 500ms, 1m).
+        #[arg(long, default_value = "5s")]
+        interval: String,
         id: String,
     },
+    /// What this runtime supports, as the runtime spec's features JSON.
+    Features,
     /// Print the OCI state of a container as JSON.
     State { id: String },
     /// Send a signal (name or number, default SIGTERM) to the container.
@@ -357,78 +435,187 @@ fn load(root: &std::path::Path, id: &str) -> Result<Container> {
     Container::load(root.join(id)).with_context(|| format!("container {id} (state in {})", root.display()))
 }
 
-/// Runs one command; its exit status (that of the process for `exec`
-/// without `--detach`, else 0).
-fn run(cli: Cli) -> Result<i32> {
-    match cli.cmd {
-        Cmd::Create {
-            bundle,
-            pid_file,
-            io:
-                IoArgs {
-                    stdin,
-                    stdout,
-                    stderr,
-                    console_socket,
-                },
-            id,
-        } => {
-            std::fs::create_dir_all(&cli.root).with_context(|| format!("creating {}", cli.root.display()))?;
-            // libcontainer's own write of the OOM score fails without a
-            // reason ("io error"); this one says why and what to set.
-            let bundle = bundle_or_cwd(bundle)?;
-            let config = bundle.join("config.json");
-            let spec = libcontainer::oci_spec::runtime::Spec::load(&config)
-                .with_context(|| format!("reading {}", config.display()))?;
-            oom::apply(spec.process().as_ref().and_then(|p| p.oom_score_adj()))?;
-            // The init gets these, not this process's own stdio: our stderr
-            // is the shim's pipe for error messages and must close when we exit.
-            let [stdin, stdout, stderr] = container_streams(
-                stdin.as_deref(),
-                stdout.as_deref(),
-                stderr.as_deref(),
-                labelled(&spec) && console_socket.is_none(),
-                console_socket.is_some(),
-            )?;
-            ContainerBuilder::new(id.clone(), SyscallType::Linux)
-                .with_executor(LabelExecutor::new(ProcAttr, RuncLookup::new(DefaultExecutor {})))
-                .with_root_path(&cli.root)?
-                .with_pid_file(pid_file)?
-                .with_console_socket(console_socket)
-                .with_stdin(stdin)
-                .with_stdout(stdout)
-                .with_stderr(stderr)
-                .validate_id()?
-                .as_init(&bundle)
-                .with_systemd(false)
-                .with_detach(true)
-                .build()
-                .with_context(|| format!("creating container {id} from {}", bundle.display()))?;
-            // libcontainer 0.7 applies the resources at create with the OOM
-            // killer enabled whatever the spec says; runc writes
-            // `memory.oom_control` as `disableOOMKiller` asks. Apply the
-            // spec's resources again with its value, as `update` does; a
-            // container that cannot have it is not left behind.
-            let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-            if let Some(r) = resources.filter(|r| disables_oom_killer(r)) {
-                if let Err(e) = update::update(&cli.root, &id, r) {
-                    if let Ok(mut c) = load(&cli.root, &id) {
-                        let _ = c.delete(true);
-                    }
-                    return Err(e.context(format!("container {id}: linux.resources.memory.disableOOMKiller")));
-                }
-            }
+/// Why `--systemd-cgroup` cannot be honoured here: this runtime has no
+/// systemd cgroup driver (libcontainer's `systemd` feature is not built:
+/// this project's hosts run no systemd as PID 1), and on a host without
+/// systemd runc refuses it too. Refused rather than ignored: the caller
+/// asked for its containers' cgroups to be systemd units.
+fn systemd_cgroup_refusal() -> String {
+    let running = std::path::Path::new("/run/systemd/system").exists();
+    format!(
+        "--systemd-cgroup: this runtime has no systemd cgroup driver{}; use the cgroupfs driver \
+         (leave --systemd-cgroup off; containerd: SystemdCgroup = false)",
+        if running {
+            ""
+        } else {
+            ", and systemd is not running on this host (no /run/systemd/system), so runc cannot use one either"
         }
-        Cmd::Start { id } => match load(&cli.root, &id)?.start() {
-            // libcontainer runs the poststart hooks once the process
-            // started and fails `start` at a failing one, with the
-            // container running. The runtime spec says a failing poststart
-            // hook is a warning and the lifecycle continues.
-            Err(libcontainer::error::LibcontainerError::Hook(e)) => {
-                eprintln!("cerro-runtime: warning: container {id}: a poststart hook failed: {e}");
-            }
-            other => other.with_context(|| format!("starting {id}"))?,
+    )
+}
+
+/// Creates container `id` (its init waits for `start`): `create`, and the
+/// first half of `run` (`detach` false: the caller waits for the init).
+fn create(root: &std::path::Path, c: CreateArgs, id: &str, systemd: bool, detach: bool) -> Result<Container> {
+    let CreateArgs {
+        bundle,
+        pid_file,
+        io: IoArgs {
+            stdin,
+            stdout,
+            stderr,
+            console_socket,
         },
+        no_pivot,
+        preserve_fds,
+    } = c;
+    if systemd {
+        bail!(systemd_cgroup_refusal());
+    }
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let bundle = bundle_or_cwd(bundle)?;
+    let config = bundle.join("config.json");
+    let spec = libcontainer::oci_spec::runtime::Spec::load(&config)
+        .with_context(|| format!("reading {}", config.display()))?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    if terminal && !detach {
+        bail!(
+            "run: the process has a terminal (process.terminal), which this runtime does not relay in \
+             the foreground: use run --detach --console-socket, or create"
+        );
+    }
+    // libcontainer's own write of the OOM score fails without a
+    // reason ("io error"); this one says why and what to set.
+    oom::apply(spec.process().as_ref().and_then(|p| p.oom_score_adj()))?;
+    // The init gets these, not this process's own stdio: our stderr
+    // is the shim's pipe for error messages and must close when we exit.
+    let [stdin, stdout, stderr] = container_streams(
+        stdin.as_deref(),
+        stdout.as_deref(),
+        stderr.as_deref(),
+        labelled(&spec) && console_socket.is_none(),
+        console_socket.is_some(),
+    )?;
+    let container = ContainerBuilder::new(id.to_owned(), SyscallType::Linux)
+        .with_executor(LabelExecutor::new(ProcAttr, RuncLookup::new(DefaultExecutor {})))
+        .with_root_path(root)?
+        .with_pid_file(pid_file)?
+        .with_console_socket(console_socket)
+        .with_preserved_fds(i32::from(preserve_fds))
+        .with_stdin(stdin)
+        .with_stdout(stdout)
+        .with_stderr(stderr)
+        .validate_id()?
+        .as_init(&bundle)
+        .with_systemd(false)
+        .with_detach(detach)
+        .with_no_pivot(no_pivot)
+        .build()
+        .with_context(|| format!("creating container {id} from {}", bundle.display()))?;
+    // libcontainer 0.7 applies the resources at create with the OOM
+    // killer enabled whatever the spec says; runc writes
+    // `memory.oom_control` as `disableOOMKiller` asks. Apply the
+    // spec's resources again with its value, as `update` does; a
+    // container that cannot have it is not left behind.
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    if let Some(r) = resources.filter(|r| disables_oom_killer(r)) {
+        if let Err(e) = update::update(root, id, r) {
+            if let Ok(mut c) = load(root, id) {
+                let _ = c.delete(true);
+            }
+            return Err(e.context(format!("container {id}: linux.resources.memory.disableOOMKiller")));
+        }
+    }
+    Ok(container)
+}
+
+/// Starts a created container; a failing poststart hook is a warning.
+fn start(root: &std::path::Path, id: &str, log: &mut log::Log) -> Result<()> {
+    match load(root, id)?.start() {
+        // libcontainer runs the poststart hooks once the process
+        // started and fails `start` at a failing one, with the
+        // container running. The runtime spec says a failing poststart
+        // hook is a warning and the lifecycle continues.
+        Err(libcontainer::error::LibcontainerError::Hook(e)) => {
+            log.warn(&format!("container {id}: a poststart hook failed: {e}"));
+            Ok(())
+        }
+        other => other.with_context(|| format!("starting {id}")),
+    }
+}
+
+/// Deletes a container (with `force`, killing it first); one that is not
+/// there is deleted already.
+fn delete(root: &std::path::Path, id: &str, force: bool, log: &mut log::Log) -> Result<()> {
+    let dir = root.join(id);
+    if !dir.exists() {
+        // Deleting what is not there succeeds: containerd may ask
+        // again after a failed create or a shim restart.
+        return Ok(());
+    }
+    let mut c = load(root, id)?;
+    if force
+        && matches!(
+            c.status(),
+            ContainerStatus::Running | ContainerStatus::Created | ContainerStatus::Paused
+        )
+    {
+        // Best effort; delete(force) kills what is left.
+        let _ = c.kill(Signal::try_from("SIGKILL").map_err(|e| anyhow!("{e}"))?, true);
+    }
+    match c.delete(force) {
+        // libcontainer runs the poststop hooks last and stops at a
+        // failing one, before it removes the state directory: every
+        // later delete, `--force` too, would fail the same way. The
+        // runtime spec says a failing poststop hook is a warning
+        // and the lifecycle continues, as runc does: finish the
+        // delete (the cgroup is already removed by then).
+        Err(libcontainer::error::LibcontainerError::Hook(e)) => {
+            log.warn(&format!("container {id}: a poststop hook failed: {e}"));
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            }
+            Ok(())
+        }
+        other => other.with_context(|| format!("deleting {id}")),
+    }
+}
+
+/// Runs one command; its exit status (that of the process for `exec`
+/// without `--detach` and for `run` without `--detach`, else 0).
+fn run(cli: Cli, log: &mut log::Log) -> Result<i32> {
+    match cli.cmd {
+        Cmd::Create { create: c, id } => {
+            create(&cli.root, c, &id, cli.systemd_cgroup, true)?;
+        }
+        Cmd::Run { create: c, detach, id } => {
+            let container = create(&cli.root, c, &id, cli.systemd_cgroup, detach)?;
+            if detach {
+                start(&cli.root, &id, log)?;
+                return Ok(0);
+            }
+            let init = container.pid().context("the created container has no init pid")?;
+            // After the create (the container must not inherit a blocked
+            // mask), before the start (no exit signal may be missed).
+            foreground::block_signals()?;
+            if let Err(e) = start(&cli.root, &id, log) {
+                let _ = delete(&cli.root, &id, true, log);
+                return Err(e);
+            }
+            let code = foreground::wait(init)?;
+            // runc's `run` removes the container it ran.
+            delete(&cli.root, &id, true, log)?;
+            return Ok(code);
+        }
+        Cmd::Events { stats, interval, id } => {
+            events::events(&cli.root, &id, stats, events::parse_interval(&interval)?)?;
+        }
+        Cmd::Features => {
+            // A reader that goes away is an error, not a panic.
+            let text = serde_json::to_string_pretty(&features::features())?;
+            std::io::Write::write_all(&mut std::io::stdout(), format!("{text}\n").as_bytes())
+                .context("writing the features to stdout")?;
+        }
+        Cmd::Start { id } => start(&cli.root, &id, log)?,
         Cmd::Exec {
             process,
             pid_file,
@@ -440,13 +627,32 @@ fn run(cli: Cli) -> Result<i32> {
                     console_socket,
                 },
             detach,
+            tty,
+            env,
+            cwd,
+            preserve_fds,
             id,
+            command,
         } => {
+            let process = match process {
+                Some(f) if command.is_empty() && !tty && env.is_empty() && cwd.is_none() => {
+                    exec::ProcessSource::File(f)
+                }
+                // runc ignores them with --process; refusing says so.
+                Some(_) => bail!("exec --process takes no command, --tty, --env or --cwd: the file says them"),
+                None => exec::ProcessSource::Args {
+                    args: command,
+                    tty,
+                    env,
+                    cwd,
+                },
+            };
             return exec::exec(
                 &cli.root,
                 exec::ExecRequest {
                     id,
                     process,
+                    preserve_fds: i32::from(preserve_fds),
                     pid_file,
                     stdin,
                     stdout,
@@ -584,48 +790,25 @@ fn run(cli: Cli) -> Result<i32> {
             // A reader that went away (EPIPE) ends the relay as end of file does.
             let _ = std::io::copy(&mut from, &mut to);
         }
-        Cmd::Delete { force, id } => {
-            let dir = cli.root.join(&id);
-            if !dir.exists() {
-                // Deleting what is not there succeeds: containerd may ask
-                // again after a failed create or a shim restart.
-                return Ok(0);
-            }
-            let mut c = load(&cli.root, &id)?;
-            if force
-                && matches!(
-                    c.status(),
-                    ContainerStatus::Running | ContainerStatus::Created | ContainerStatus::Paused
-                )
-            {
-                // Best effort; delete(force) kills what is left.
-                let _ = c.kill(Signal::try_from("SIGKILL").map_err(|e| anyhow!("{e}"))?, true);
-            }
-            match c.delete(force) {
-                // libcontainer runs the poststop hooks last and stops at a
-                // failing one, before it removes the state directory: every
-                // later delete, `--force` too, would fail the same way. The
-                // runtime spec says a failing poststop hook is a warning
-                // and the lifecycle continues, as runc does: finish the
-                // delete (the cgroup is already removed by then).
-                Err(libcontainer::error::LibcontainerError::Hook(e)) => {
-                    eprintln!("cerro-runtime: warning: container {id}: a poststop hook failed: {e}");
-                    if dir.exists() {
-                        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-                    }
-                }
-                other => other.with_context(|| format!("deleting {id}"))?,
-            }
-        }
+        Cmd::Delete { force, id } => delete(&cli.root, &id, force, log)?,
     }
     Ok(0)
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
+    let cli = Cli::parse();
+    let opened = log::Format::parse(&cli.log_format).and_then(|f| log::Log::open(cli.log.as_deref(), f));
+    let mut log = match opened {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("cerro-runtime: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli, &mut log) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
+        Err(e) => {
+            log.error(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -733,6 +916,26 @@ mod tests {
     }
 
     #[test]
+    fn systemd_cgroups_are_refused_with_the_reason() {
+        let why = systemd_cgroup_refusal();
+        assert!(
+            why.starts_with("--systemd-cgroup: this runtime has no systemd cgroup driver"),
+            "{why}"
+        );
+        assert!(why.contains("SystemdCgroup = false"), "{why}");
+        // create refuses before it reads the bundle or makes the root.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let cli = Cli::try_parse_from(["cerro-runtime", "create", "--bundle", "/nonexistent", "c1"]).unwrap();
+        let Cmd::Create { create: c, .. } = cli.cmd else {
+            panic!()
+        };
+        let e = create(&root, c, "c1", true, true).unwrap_err();
+        assert!(e.to_string().starts_with("--systemd-cgroup"), "{e}");
+        assert!(!root.exists());
+    }
+
+    #[test]
     fn ps_keeps_the_header_and_the_containers_pids() {
         let out = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 09:00 ? 00:00:01 init\n\
                    root 42 1 0 09:01 ? 00:00:00 sleep 60\nroot 420 1 0 09:01 ? 00:00:00 other\n";
@@ -761,8 +964,11 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.root, PathBuf::from("/run/x"));
-        assert!(matches!(cli.cmd, Cmd::Create { ref id, ref io, ref bundle, .. }
-            if id == "c1" && io.stdout.as_deref() == Some("/f/out") && bundle.as_deref() == Some(std::path::Path::new("/b"))));
+        assert!(
+            matches!(cli.cmd, Cmd::Create { ref id, create: CreateArgs { ref io, ref bundle, no_pivot: false, preserve_fds: 0, .. } }
+            if id == "c1" && io.stdout.as_deref() == Some("/f/out") && bundle.as_deref() == Some(std::path::Path::new("/b")))
+        );
+        assert!(cli.log.is_none() && cli.log_format == "text" && !cli.systemd_cgroup);
         assert!(matches!(
             Cli::try_parse_from(["cerro-runtime", "list", "-q"]).unwrap().cmd,
             Cmd::List { quiet: true, ref format } if format == "table"
@@ -777,7 +983,7 @@ mod tests {
         ));
         // runc's default bundle: the current directory.
         let cli = Cli::try_parse_from(["cerro-runtime", "create", "c2"]).unwrap();
-        assert!(matches!(cli.cmd, Cmd::Create { ref bundle, .. } if bundle.is_none()));
+        assert!(matches!(cli.cmd, Cmd::Create { create: CreateArgs { ref bundle, .. }, .. } if bundle.is_none()));
         assert_eq!(bundle_or_cwd(None).unwrap(), std::env::current_dir().unwrap());
         assert_eq!(bundle_or_cwd(Some("/b".into())).unwrap(), PathBuf::from("/b"));
         let cli = Cli::try_parse_from(["cerro-runtime", "kill", "--all", "c1", "9"]).unwrap();
@@ -800,11 +1006,60 @@ mod tests {
         assert!(matches!(
             cli.cmd,
             Cmd::Exec { ref id, ref process, detach: true, ref io, .. }
-                if id == "c1" && process == &PathBuf::from("/b/e1.json") && io.stdout.as_deref() == Some("/f/e1-out")
+                if id == "c1" && process.as_deref() == Some(std::path::Path::new("/b/e1.json")) && io.stdout.as_deref() == Some("/f/e1-out")
                     && io.console_socket.is_none()
         ));
-        // runc's shape: the process spec is required (no command line form).
-        assert!(Cli::try_parse_from(["cerro-runtime", "exec", "c1"]).is_err());
+        // runc's other shape: the command after the id, a terminal for it.
+        let cli = Cli::try_parse_from([
+            "cerro-runtime",
+            "exec",
+            "--tty",
+            "--console-socket",
+            "/s.sock",
+            "-d",
+            "--env",
+            "A=1",
+            "c1",
+            "/bin/sh",
+            "-c",
+            "tty",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.cmd,
+            Cmd::Exec { ref id, ref process, tty: true, detach: true, ref env, ref command, .. }
+                if id == "c1" && process.is_none() && env == &["A=1"] && command == &["/bin/sh", "-c", "tty"]
+        ));
+        // runc's global flags and run/events/features.
+        let cli = Cli::try_parse_from([
+            "cerro-runtime",
+            "--log",
+            "/b/log.json",
+            "--log-format",
+            "json",
+            "--systemd-cgroup",
+            "run",
+            "--no-pivot",
+            "--preserve-fds",
+            "2",
+            "-d",
+            "c3",
+        ])
+        .unwrap();
+        assert_eq!(cli.log.as_deref(), Some(std::path::Path::new("/b/log.json")));
+        assert!(cli.log_format == "json" && cli.systemd_cgroup);
+        assert!(
+            matches!(cli.cmd, Cmd::Run { detach: true, ref id, create: CreateArgs { no_pivot: true, preserve_fds: 2, .. } } if id == "c3")
+        );
+        assert!(matches!(
+            Cli::try_parse_from(["cerro-runtime", "events", "--stats", "c1"]).unwrap().cmd,
+            Cmd::Events { stats: true, ref interval, ref id } if interval == "5s" && id == "c1"
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["cerro-runtime", "features"]).unwrap().cmd,
+            Cmd::Features
+        ));
+        assert!(Cli::try_parse_from(["cerro-runtime", "create", "--preserve-fds", "-1", "c1"]).is_err());
         let cli = Cli::try_parse_from(["cerro-runtime", "update", "--resources", "/b/r.json", "c1"]).unwrap();
         assert!(
             matches!(cli.cmd, Cmd::Update { ref id, ref resources } if id == "c1" && resources == &PathBuf::from("/b/r.json"))

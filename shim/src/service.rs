@@ -19,13 +19,16 @@ use containerd_shim::protos::events::task::{
 };
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim::protos::protobuf::{EnumOrUnknown, MessageDyn, MessageField};
+use containerd_shim::protos::protobuf::{EnumOrUnknown, MessageField, MessageFull};
+use containerd_shim::protos::shim::event::Envelope;
+use containerd_shim::protos::shim::events::ForwardRequest;
 use containerd_shim::protos::topics::{
     TASK_CREATE_EVENT_TOPIC, TASK_DELETE_EVENT_TOPIC, TASK_EXEC_ADDED_EVENT_TOPIC, TASK_EXEC_STARTED_EVENT_TOPIC,
     TASK_EXIT_EVENT_TOPIC, TASK_PAUSED_EVENT_TOPIC, TASK_RESUMED_EVENT_TOPIC, TASK_START_EVENT_TOPIC,
 };
 use containerd_shim::protos::ttrpc::{self, Code};
 use containerd_shim::protos::types::task::ProcessInfo;
+use containerd_shim::protos::EventsClient;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{api, Context, DeleteResponse, ExitSignal, Flags, StartOpts, TtrpcContext, TtrpcResult};
 
@@ -159,7 +162,7 @@ impl containerd_shim::Shim for Service {
         // the address in use and answering, prints it and exits (the
         // `containerd-shim` crate's `create_server_with_retry`).
         let grouping = pod_grouping(std::path::Path::new(".")).unwrap_or_else(|| opts.id.clone());
-        let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
+        let (_pid, address) = containerd_shim::spawn(opts, &grouping, daemon_env(|k| std::env::var_os(k)))?;
         // The daemon removes this socket when it exits.
         containerd_shim::synchronous::util::write_address(&address)?;
         Ok(address)
@@ -197,7 +200,7 @@ impl containerd_shim::Shim for Service {
             Box::new(CommandRuntime::new(Arc::new(MonitorSpawner))),
             Creation::child(&self.address, &self.namespace, Arc::new(MonitorSpawner)),
         ));
-        let publisher = Arc::new(publisher);
+        let publisher = Arc::new(Publisher::connect(publisher));
         let svc = TaskService {
             tasks: tasks.clone(),
             publisher: publisher.clone(),
@@ -224,6 +227,24 @@ impl containerd_shim::Shim for Service {
     }
 }
 
+/// The environment the task server is started with, beside containerd's:
+/// one malloc arena (`MALLOC_ARENA_MAX=1`) unless the caller's environment
+/// already chooses. glibc gives each of the server's threads (ttrpc's
+/// workers and connection handlers, the reaper, the exit publisher: 13 with
+/// one container) an arena of its own, each a mapping with pages of its own resident
+/// for the life of the pod; the server's allocations are small and
+/// infrequent, so one arena serves them all (#15, "Start-up cost"). Its
+/// children inherit it: the create child (single-threaded but for its
+/// hashing workers) and the runtime; a container's process gets the
+/// environment of its OCI spec, not this one.
+fn daemon_env(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<(&'static str, &'static str)> {
+    if env("MALLOC_ARENA_MAX").is_some() {
+        Vec::new()
+    } else {
+        vec![("MALLOC_ARENA_MAX", "1")]
+    }
+}
+
 /// The annotations that group a task with others in one shim, in runc's
 /// v2 shim's order (`io.containerd.runc.v2.group`, then CRI's sandbox id).
 const GROUP_ANNOTATIONS: [&str; 2] = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
@@ -243,22 +264,109 @@ fn pod_grouping(bundle: &std::path::Path) -> Option<String> {
         .cloned()
 }
 
-fn publish(p: &RemotePublisher, ns: &str, topic: &str, event: Box<dyn MessageDyn>) {
-    if let Err(e) = p.publish(Context::default(), topic, ns, event) {
+/// How the server sends containerd its task events.
+enum Publisher {
+    /// A ttrpc client of containerd's event service of our own: each
+    /// event is packed with its type name written here ([`Event`]).
+    Direct(EventsClient),
+    /// The `containerd-shim` crate's publisher, if our own connection
+    /// could not be made: it names the type through protobuf reflection,
+    /// which parses the event protos' descriptors (and those they import)
+    /// into the heap at the first event and keeps them for the process's
+    /// life, hundreds of KiB of code and data a long-lived server does not
+    /// need (#15, "Start-up cost").
+    Crate(RemotePublisher),
+}
+
+/// containerd's variable naming its ttrpc socket (the crate's publisher
+/// connects to the same).
+const TTRPC_ADDRESS: &str = "TTRPC_ADDRESS";
+
+impl Publisher {
+    /// Our own client of containerd's event service; the crate's
+    /// (`fallback`) if it cannot be had.
+    fn connect(fallback: RemotePublisher) -> Self {
+        let client = std::env::var(TTRPC_ADDRESS)
+            .map_err(|e| e.to_string())
+            .and_then(|a| containerd_shim::util::connect(&a).map_err(|e| e.to_string()))
+            .and_then(|fd| ttrpc::Client::new(fd).map_err(|e| e.to_string()));
+        match client {
+            Ok(c) => Publisher::Direct(EventsClient::new(c)),
+            Err(e) => {
+                log::warn!("events through the containerd-shim publisher: {e}");
+                Publisher::Crate(fallback)
+            }
+        }
+    }
+}
+
+/// A task event and the protobuf type name containerd decodes it by (the
+/// `type_url` of its `Any`: the message's full name, as Go's `typeurl`
+/// registers it).
+trait Event: MessageFull {
+    const TYPE: &'static str;
+}
+
+macro_rules! events {
+    ($($t:ident),*) => {$(
+        impl Event for $t {
+            const TYPE: &'static str = concat!("containerd.events.", stringify!($t));
+        }
+    )*};
+}
+events!(
+    TaskCreate,
+    TaskDelete,
+    TaskExecAdded,
+    TaskExecStarted,
+    TaskExit,
+    TaskPaused,
+    TaskResumed,
+    TaskStart
+);
+
+/// The envelope containerd's event service takes, for `event`.
+fn envelope<E: Event>(ns: &str, topic: &str, event: &E) -> Result<Envelope, String> {
+    let mut any = Any::new();
+    any.type_url = E::TYPE.to_owned();
+    any.value = event.write_to_bytes().map_err(|e| e.to_string())?;
+    let mut env = Envelope::new();
+    env.timestamp = MessageField::some(timestamp(SystemTime::now()));
+    env.namespace = ns.to_owned();
+    env.topic = topic.to_owned();
+    env.event = MessageField::some(any);
+    Ok(env)
+}
+
+fn publish<E: Event>(p: &Publisher, ns: &str, topic: &str, event: E) {
+    let sent = match p {
+        Publisher::Direct(client) => envelope(ns, topic, &event).and_then(|env| {
+            let mut req = ForwardRequest::new();
+            req.envelope = MessageField::some(env);
+            client
+                .forward(Context::default(), &req)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }),
+        Publisher::Crate(crate_publisher) => crate_publisher
+            .publish(Context::default(), topic, ns, Box::new(event))
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = sent {
         log::warn!("publishing {topic}: {e}");
     }
 }
 
 /// TaskExit for an init (`id` = the container id) or an exec (`id` = the
 /// exec id), as runc's shim sends it.
-fn publish_exit(p: &RemotePublisher, ns: &str, s: &TaskState) {
+fn publish_exit(p: &Publisher, ns: &str, s: &TaskState) {
     let mut e = TaskExit::new();
     e.container_id = s.id.clone();
     e.id = s.exec_id.clone().unwrap_or_else(|| s.id.clone());
     e.pid = s.pid;
     e.exit_status = s.exit_status;
     e.exited_at = MessageField::some(timestamp(s.exited_at.unwrap_or_else(SystemTime::now)));
-    publish(p, ns, TASK_EXIT_EVENT_TOPIC, Box::new(e));
+    publish(p, ns, TASK_EXIT_EVENT_TOPIC, e);
 }
 
 /// The type URL containerd gives an OCI `LinuxResources` (`typeurl` of
@@ -314,7 +422,7 @@ fn exec_id(s: &str) -> Option<&str> {
 /// containerd's Task service over [`Tasks`].
 pub struct TaskService {
     tasks: Arc<Tasks>,
-    publisher: Arc<RemotePublisher>,
+    publisher: Arc<Publisher>,
     namespace: String,
     exit: Arc<ExitSignal>,
 }
@@ -403,7 +511,7 @@ impl containerd_shim::Task for TaskService {
         io.terminal = req.terminal;
         ev.io = MessageField::some(io);
         ev.pid = pid;
-        publish(&self.publisher, &self.namespace, TASK_CREATE_EVENT_TOPIC, Box::new(ev));
+        publish(&self.publisher, &self.namespace, TASK_CREATE_EVENT_TOPIC, ev);
         let mut r = api::CreateTaskResponse::new();
         r.pid = pid;
         Ok(r)
@@ -419,12 +527,7 @@ impl containerd_shim::Task for TaskService {
             ev.container_id = req.id.clone();
             ev.exec_id = x.to_owned();
             ev.pid = pid;
-            publish(
-                &self.publisher,
-                &self.namespace,
-                TASK_EXEC_STARTED_EVENT_TOPIC,
-                Box::new(ev),
-            );
+            publish(&self.publisher, &self.namespace, TASK_EXEC_STARTED_EVENT_TOPIC, ev);
             if let Some(s) = exited {
                 // It exited before its pid was known: its exit event is ours to send.
                 publish_exit(&self.publisher, &self.namespace, &s);
@@ -437,7 +540,7 @@ impl containerd_shim::Task for TaskService {
         let mut ev = TaskStart::new();
         ev.container_id = req.id.clone();
         ev.pid = pid;
-        publish(&self.publisher, &self.namespace, TASK_START_EVENT_TOPIC, Box::new(ev));
+        publish(&self.publisher, &self.namespace, TASK_START_EVENT_TOPIC, ev);
         let mut r = api::StartResponse::new();
         r.pid = pid;
         Ok(r)
@@ -460,7 +563,7 @@ impl containerd_shim::Task for TaskService {
         ev.pid = pid;
         ev.exit_status = code;
         ev.exited_at = MessageField::some(timestamp(at));
-        publish(&self.publisher, &self.namespace, TASK_DELETE_EVENT_TOPIC, Box::new(ev));
+        publish(&self.publisher, &self.namespace, TASK_DELETE_EVENT_TOPIC, ev);
         let mut r = api::DeleteResponse::new();
         r.pid = pid;
         r.exit_status = code;
@@ -508,12 +611,7 @@ impl containerd_shim::Task for TaskService {
         let mut ev = TaskExecAdded::new();
         ev.container_id = req.id.clone();
         ev.exec_id = req.exec_id.clone();
-        publish(
-            &self.publisher,
-            &self.namespace,
-            TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(ev),
-        );
+        publish(&self.publisher, &self.namespace, TASK_EXEC_ADDED_EVENT_TOPIC, ev);
         Ok(api::Empty::new())
     }
 
@@ -550,7 +648,7 @@ impl containerd_shim::Task for TaskService {
         })?;
         let mut ev = TaskPaused::new();
         ev.container_id = req.id.clone();
-        publish(&self.publisher, &self.namespace, TASK_PAUSED_EVENT_TOPIC, Box::new(ev));
+        publish(&self.publisher, &self.namespace, TASK_PAUSED_EVENT_TOPIC, ev);
         Ok(api::Empty::new())
     }
 
@@ -561,7 +659,7 @@ impl containerd_shim::Task for TaskService {
         })?;
         let mut ev = TaskResumed::new();
         ev.container_id = req.id.clone();
-        publish(&self.publisher, &self.namespace, TASK_RESUMED_EVENT_TOPIC, Box::new(ev));
+        publish(&self.publisher, &self.namespace, TASK_RESUMED_EVENT_TOPIC, ev);
         Ok(api::Empty::new())
     }
 
@@ -676,6 +774,40 @@ mod tests {
         }
         std::fs::write(dir.path().join("config.json"), "not json").unwrap();
         assert_eq!(pod_grouping(dir.path()), None);
+    }
+
+    #[test]
+    fn the_server_gets_one_malloc_arena_unless_told_otherwise() {
+        assert_eq!(daemon_env(|_| None), vec![("MALLOC_ARENA_MAX", "1")]);
+        assert_eq!(daemon_env(|k| (k == "MALLOC_ARENA_MAX").then(|| "4".into())), vec![]);
+    }
+
+    #[test]
+    fn events_carry_the_type_names_their_protos_declare() {
+        use containerd_shim::protos::protobuf::Message as _;
+        fn name<E: Event>() -> (&'static str, String) {
+            (E::TYPE, E::descriptor().full_name().to_owned())
+        }
+        for (ours, reflected) in [
+            name::<TaskCreate>(),
+            name::<TaskDelete>(),
+            name::<TaskExecAdded>(),
+            name::<TaskExecStarted>(),
+            name::<TaskExit>(),
+            name::<TaskPaused>(),
+            name::<TaskResumed>(),
+            name::<TaskStart>(),
+        ] {
+            assert_eq!(ours, reflected);
+        }
+        let mut e = TaskExit::new();
+        e.container_id = "c1".into();
+        e.pid = 7;
+        let env = envelope("default", TASK_EXIT_EVENT_TOPIC, &e).unwrap();
+        assert_eq!((env.namespace.as_str(), env.topic.as_str()), ("default", "/tasks/exit"));
+        let any = env.event.into_option().unwrap();
+        assert_eq!(any.type_url, "containerd.events.TaskExit");
+        assert_eq!(TaskExit::parse_from_bytes(&any.value).unwrap(), e);
     }
 
     #[test]

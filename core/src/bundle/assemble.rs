@@ -28,7 +28,7 @@ use super::writer::{member_header, Head};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::hashpool::{HashPool, Job, CHUNK};
-use crate::image::{parse_manifest, BlobRef};
+use crate::image::{index_blob_sequence, parse_manifest, parse_platform_index, BlobRef, ImageParts, MT_OCI_INDEX};
 
 /// Everything a bundle holds except the config and layer data.
 #[derive(Debug, Clone)]
@@ -53,6 +53,10 @@ pub struct Skeleton {
     pub reference: Option<String>,
     /// The image manifest bytes (checked against `image`).
     pub manifest_bytes: Vec<u8>,
+    /// Of a multi-platform image (`image` an image index): the bytes of
+    /// each platform manifest the index names, in index order, each checked
+    /// against the index's descriptor; empty for a single image.
+    pub platform_manifests: Vec<Vec<u8>>,
     /// The mtime of every member.
     pub mtime: u64,
 }
@@ -68,6 +72,9 @@ struct Slot {
     pending: Vec<u8>,
     /// Its hashing job, started with its first chunk.
     job: Option<Job>,
+    /// Whether it is an image config (read and parsed when the bundle is
+    /// read back, so never left out by [`Assembly::finish_unpulled`]).
+    config: bool,
 }
 
 /// A bundle file being filled in; see the module documentation.
@@ -112,6 +119,37 @@ fn round_up(n: u64) -> u64 {
     n.div_ceil(512) * 512
 }
 
+/// What a blob after the top manifest is, to the assembly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placed {
+    /// Platform manifest `i` of an index: its bytes are known, written at once.
+    Manifest(usize),
+    /// An image config (a slot, always downloaded).
+    Config,
+    /// A layer (a slot).
+    Layer,
+}
+
+/// `bytes` are what descriptor `want` names (size, then digest).
+fn check_bytes(what: &str, want: &BlobRef, bytes: &[u8]) -> Result<()> {
+    if bytes.len() as u64 != want.size {
+        return Err(Error::SizeMismatch {
+            what: what.to_owned(),
+            expected: want.size,
+            actual: bytes.len() as u64,
+        });
+    }
+    let actual = Digest::of(bytes);
+    if actual != want.digest {
+        return Err(Error::DigestMismatch {
+            what: what.to_owned(),
+            expected: want.digest,
+            actual,
+        });
+    }
+    Ok(())
+}
+
 impl Assembly {
     /// Lays the bundle out in `file` (truncated first): everything but the
     /// config and layer data is written now. `origin` names where the blobs
@@ -119,22 +157,48 @@ impl Assembly {
     pub fn start(skeleton: &Skeleton, file: &File, origin: &str) -> Result<Assembly> {
         let image = &skeleton.image;
         let what = format!("image manifest {}", image.digest);
-        if skeleton.manifest_bytes.len() as u64 != image.size {
-            return Err(Error::SizeMismatch {
-                what,
-                expected: image.size,
-                actual: skeleton.manifest_bytes.len() as u64,
-            });
+        check_bytes(&what, image, &skeleton.manifest_bytes)?;
+        // The config and layer blobs in member order, each with whether it
+        // is a config, and the platform manifests (bytes known now) placed
+        // among them.
+        let mut sequence: Vec<(BlobRef, Placed)> = Vec::new();
+        if image.media_type == MT_OCI_INDEX {
+            let entries = parse_platform_index(&what, &skeleton.manifest_bytes)?;
+            if entries.len() != skeleton.platform_manifests.len() {
+                return Err(Error::malformed(
+                    &what,
+                    format!(
+                        "the index names {} platform manifest(s), {} given",
+                        entries.len(),
+                        skeleton.platform_manifests.len()
+                    ),
+                ));
+            }
+            let mut parts = Vec::with_capacity(entries.len());
+            for (e, bytes) in entries.iter().zip(&skeleton.platform_manifests) {
+                let what = format!("image manifest {} ({})", e.manifest.digest, e.platform);
+                check_bytes(&what, &e.manifest, bytes)?;
+                parts.push(parse_manifest(&what, bytes, &e.manifest.media_type)?);
+            }
+            let platforms: Vec<(&BlobRef, &ImageParts)> = entries.iter().map(|e| &e.manifest).zip(&parts).collect();
+            for blob in index_blob_sequence(&image.digest, &platforms)? {
+                let placed = match entries.iter().position(|e| e.manifest.digest == blob.digest) {
+                    Some(i) => Placed::Manifest(i),
+                    None if parts.iter().any(|p| p.config.digest == blob.digest) => Placed::Config,
+                    None => Placed::Layer,
+                };
+                sequence.push((blob, placed));
+            }
+        } else {
+            if !skeleton.platform_manifests.is_empty() {
+                return Err(Error::malformed(&what, "platform manifests given for a single image"));
+            }
+            let parts = parse_manifest(&what, &skeleton.manifest_bytes, &image.media_type)?;
+            for (i, blob) in parts.blobs().into_iter().enumerate() {
+                let placed = if i == 0 { Placed::Config } else { Placed::Layer };
+                sequence.push((blob.clone(), placed));
+            }
         }
-        let actual = Digest::of(&skeleton.manifest_bytes);
-        if actual != image.digest {
-            return Err(Error::DigestMismatch {
-                what,
-                expected: image.digest,
-                actual,
-            });
-        }
-        let parts = parse_manifest(&what, &skeleton.manifest_bytes, &image.media_type)?;
 
         let mut head = Vec::new();
         Head {
@@ -153,18 +217,28 @@ impl Assembly {
         let mut pos = head.len() as u64;
         let mut slots = Vec::new();
         let mut headers = Vec::new();
-        for blob in parts.blobs() {
+        let mut known: Vec<(u64, &[u8])> = Vec::new();
+        for (blob, placed) in sequence {
             let header = member_header(&super::blob_path(&blob.digest), blob.size, skeleton.mtime)?;
             headers.push((pos, header));
-            slots.push(Slot {
-                blob: blob.clone(),
-                offset: pos + 512,
-                received: 0,
-                pending: Vec::new(),
-                job: None,
-            });
+            let size = blob.size;
+            match placed {
+                Placed::Manifest(i) => {
+                    if let Some(bytes) = skeleton.platform_manifests.get(i) {
+                        known.push((pos + 512, bytes));
+                    }
+                }
+                Placed::Config | Placed::Layer => slots.push(Slot {
+                    blob,
+                    offset: pos + 512,
+                    received: 0,
+                    pending: Vec::new(),
+                    job: None,
+                    config: placed == Placed::Config,
+                }),
+            }
             pos = (pos + 512)
-                .checked_add(round_up(blob.size))
+                .checked_add(round_up(size))
                 .ok_or_else(|| Error::malformed(&what, "blob sizes overflow"))?;
         }
         // Padding and the end-of-archive marker are the zeros of the sized file.
@@ -175,6 +249,9 @@ impl Assembly {
         file.write_all_at(&head, 0).map_err(io)?;
         for (at, header) in headers {
             file.write_all_at(header.as_bytes(), at).map_err(io)?;
+        }
+        for (at, bytes) in known {
+            file.write_all_at(bytes, at).map_err(io)?;
         }
         let file = Arc::new(
             file.try_clone()
@@ -193,6 +270,18 @@ impl Assembly {
     /// takes an index into this list.
     pub fn blobs(&self) -> impl Iterator<Item = &BlobRef> {
         self.slots.iter().map(|s| &s.blob)
+    }
+
+    /// The positions (in [`Assembly::blobs`]) of the image configs: one for
+    /// a single image, one per platform for an image index. What `ct verify
+    /// docker://REF` downloads ([`Assembly::finish_unpulled`] needs them).
+    pub fn configs(&self) -> Vec<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.config)
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The size the bundle file will have.
@@ -265,16 +354,17 @@ impl Assembly {
     /// [`Assembly::finish`] for a bundle whose layers were not downloaded
     /// (`ct verify docker://REF`): every layer nothing was written for is
     /// taken at its descriptor's word, not read or hashed, and listed in
-    /// [`Unpulled::not_pulled`]; the config (the first blob) and every
-    /// layer any byte was written for are checked as `finish` checks them.
+    /// [`Unpulled::not_pulled`]; the configs ([`Assembly::configs`]) and
+    /// every layer any byte was written for are checked as `finish` checks
+    /// them.
     /// The result can be verified ([`crate::verify::verify_unpulled`]) but
     /// never stored, committed or run: those take a `Verified<Bundle>`.
     pub fn finish_unpulled(mut self) -> Result<Unpulled> {
         let mut claimed = Vec::new();
         let mut not_pulled = Vec::new();
         let mut kept = Vec::with_capacity(self.slots.len());
-        for (i, slot) in std::mem::take(&mut self.slots).into_iter().enumerate() {
-            if i > 0 && slot.received == 0 && slot.blob.size > 0 {
+        for slot in std::mem::take(&mut self.slots) {
+            if !slot.config && slot.received == 0 && slot.blob.size > 0 {
                 claimed.push((slot.offset, slot.blob.digest));
                 not_pulled.push(slot.blob);
             } else {

@@ -290,6 +290,42 @@ pub fn parse_platform_index(what: &str, bytes: &[u8]) -> Result<Vec<PlatformMani
     Ok(out)
 }
 
+/// The blobs a bundle of a multi-platform image carries after its index
+/// blob `index` (spec/bundle-format.md §5.5), in order: for each platform
+/// (its manifest descriptor and parts, in index order) its manifest, its
+/// config and its layers not already listed. A manifest or config digest
+/// that appears twice, or also as a layer, is refused (the reader could not
+/// tell which part it is). The one sequence the writer lays out and a
+/// registry fetch assembles ([`crate::bundle::Assembly`]).
+pub fn index_blob_sequence(index: &Digest, platforms: &[(&BlobRef, &ImageParts)]) -> Result<Vec<BlobRef>> {
+    let mut out: Vec<BlobRef> = Vec::new();
+    let mut unique = vec![*index];
+    for (manifest, parts) in platforms {
+        for b in [*manifest, &parts.config] {
+            if unique.contains(&b.digest) || out.iter().any(|o| o.digest == b.digest) {
+                return Err(Error::malformed(
+                    format!("image index {index}"),
+                    format!("blob {} appears twice as a manifest or config", b.digest),
+                ));
+            }
+            unique.push(b.digest);
+            out.push(b.clone());
+        }
+        for l in &parts.layers {
+            if unique.contains(&l.digest) {
+                return Err(Error::malformed(
+                    format!("image index {index}"),
+                    format!("layer {} is also a manifest or config", l.digest),
+                ));
+            }
+            if !out.iter().any(|o| o.digest == l.digest) {
+                out.push(l.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// This machine's architecture in GOARCH naming (what indexes say).
 pub fn host_architecture() -> &'static str {
     match std::env::consts::ARCH {

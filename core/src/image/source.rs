@@ -221,32 +221,8 @@ impl SourceImage {
         if self.platforms.is_empty() {
             return Ok(self.parts.blobs().into_iter().cloned().collect());
         }
-        let mut out: Vec<BlobRef> = Vec::new();
-        let mut unique = vec![self.manifest.digest];
-        for p in &self.platforms {
-            for b in std::iter::once(&p.manifest).chain(std::iter::once(&p.parts.config)) {
-                if unique.contains(&b.digest) || out.iter().any(|o| o.digest == b.digest) {
-                    return Err(Error::malformed(
-                        format!("image index {}", self.manifest.digest),
-                        format!("blob {} appears twice as a manifest or config", b.digest),
-                    ));
-                }
-                unique.push(b.digest);
-                out.push(b.clone());
-            }
-            for l in &p.parts.layers {
-                if unique.contains(&l.digest) {
-                    return Err(Error::malformed(
-                        format!("image index {}", self.manifest.digest),
-                        format!("layer {} is also a manifest or config", l.digest),
-                    ));
-                }
-                if !out.iter().any(|o| o.digest == l.digest) {
-                    out.push(l.clone());
-                }
-            }
-        }
-        Ok(out)
+        let platforms: Vec<(&BlobRef, &ImageParts)> = self.platforms.iter().map(|p| (&p.manifest, &p.parts)).collect();
+        super::index_blob_sequence(&self.manifest.digest, &platforms)
     }
 
     fn open_docker_archive(path: &Path, reference: Option<String>) -> Result<Self> {

@@ -75,6 +75,8 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
     // release signers signed and the sources in --sources, into a scratch
     // layout that lives until the comparison is done.
     let scratch;
+    // A Nix rebuild's output paths against the release's, by NAR digest.
+    let mut outputs = Vec::new();
     let spec = match a.compare {
         Some(spec) => spec.to_owned(),
         None => {
@@ -112,6 +114,7 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
                 scratch.path().display(),
                 built.image
             );
+            outputs = cerro_build::nix::compare_outputs(&release_provenance(&verified), &built.provenance);
             format!("oci:{}:rebuild", scratch.path().join("image").display())
         }
     };
@@ -120,6 +123,34 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
     let comparison = compare(&verified, &candidate)?;
     for l in comparison.lines() {
         println!("{}", printable(&l));
+    }
+    let hex = |d: &Option<Digest>| d.map_or("none".to_owned(), |d| d.to_string());
+    for o in &outputs {
+        let line = if o.same() {
+            format!("output {} nar {} matches", o.name, hex(&o.ours))
+        } else if o.unrecorded() {
+            format!(
+                "output {} nar {} (the release records no NAR digest for it: not compared)",
+                o.name,
+                hex(&o.theirs)
+            )
+        } else {
+            format!(
+                "output {} DIFFERS: bundle nar {}, rebuilt nar {}",
+                o.name,
+                hex(&o.ours),
+                hex(&o.theirs)
+            )
+        };
+        println!("{}", printable(&line));
+    }
+    let outputs_differ = outputs.iter().any(|o| !o.same() && !o.unrecorded());
+    if comparison.matches() && outputs_differ {
+        eprintln!(
+            "ct: the rebuilt image matches {} but its Nix outputs' NAR digests differ from the release's provenance: nothing was signed",
+            a.bundle.display()
+        );
+        return Ok(ExitCode::DigestMismatch);
     }
     if !comparison.matches() {
         let source = SourceImage::open_bundle(a.bundle)?;
@@ -171,37 +202,16 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
 /// provenance records (`resolvedDependencies`, `role: base`), given as
 /// `--base`, its manifest digest the recorded one. Refused: a recorded base
 /// without `--base`, or a `--base` for a release built without one (exit
-/// 78); a `--base` whose digest differs (exit 1); provenance statements
-/// naming different bases (exit 10). Checked before anything is built.
+/// 78); a `--base` whose digest differs (exit 1). Checked before anything
+/// is built.
 fn recorded_base(bundle: &Verified<Bundle>, given: Option<&str>) -> Result<Option<String>, Error> {
-    let mut recorded: Option<(String, Digest)> = None;
-    for a in bundle
-        .attestations
-        .iter()
-        .filter(|a| a.path != cerro_core::bundle::RELEASE_ATTESTATION)
-    {
-        let Ok(st) = serde_json::from_slice::<serde_json::Value>(&a.envelope.payload) else {
-            continue;
-        };
-        if st.get("predicateType").and_then(serde_json::Value::as_str)
-            != Some(cerro_core::statement::SLSA_PROVENANCE_V1)
-        {
-            continue;
-        }
-        let Some(p) = st.get("predicate") else { continue };
-        let found = cerro_build::base::recorded(p).map_err(|why| Error::malformed(&a.path, why))?;
-        match (&recorded, found) {
-            (_, None) => {}
-            (None, f) => recorded = f,
-            (Some(r), Some(f)) if *r == f => {}
-            (Some(_), Some(_)) => {
-                return Err(Error::malformed(
-                    &a.path,
-                    "the provenance statements name different base images",
-                ));
-            }
-        }
-    }
+    let provenance = release_provenance(bundle);
+    let recorded = if provenance.is_null() {
+        None
+    } else {
+        cerro_build::base::recorded(&provenance)
+            .map_err(|why| Error::malformed(cerro_core::statement::PROVENANCE_PATH, why))?
+    };
     match (recorded, given) {
         (None, None) => Ok(None),
         (None, Some(g)) => Err(Error::invalid_config(
@@ -224,6 +234,18 @@ fn recorded_base(bundle: &Verified<Bundle>, given: Option<&str>) -> Result<Optio
             Ok(Some(g.to_owned()))
         }
     }
+}
+
+/// The predicate of the bundle's provenance attestation (bound by the
+/// verified release statement), or `null` when it has none.
+fn release_provenance(bundle: &Verified<Bundle>) -> serde_json::Value {
+    bundle
+        .attestations
+        .iter()
+        .find(|a| a.path == cerro_core::statement::PROVENANCE_PATH)
+        .and_then(|a| serde_json::from_slice::<serde_json::Value>(&a.envelope.payload).ok())
+        .and_then(|mut st| st.get_mut("predicate").map(serde_json::Value::take))
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// The bundle verified as a rebuilder checks it: its signatures against the

@@ -56,10 +56,16 @@ pub fn push(ctx: &Ctx, bundle: &Path, reference: &str, args: &RegistryArgs, sign
         Ok(out)
     };
     let pushed = cerro_registry::push_signed(bundle, &reg, &signer).map_err(cerro_core::Error::from)?;
+    // A multi-platform bundle: the index, and the platform manifests it names.
+    let image = if pushed.platforms.is_empty() {
+        format!("image {}", pushed.image)
+    } else {
+        let names: Vec<String> = pushed.platforms.iter().map(|(p, d)| format!("{p} {d}")).collect();
+        format!("image index {} ({})", pushed.image, names.join(", "))
+    };
     println!(
-        "pushed {} to {reference}: image {}, bundle artifact {} ({} blob(s) uploaded, {} already present)",
+        "pushed {} to {reference}: {image}, bundle artifact {} ({} blob(s) uploaded, {} already present)",
         bundle.display(),
-        pushed.image,
         pushed.artifact,
         pushed.uploaded,
         pushed.skipped
