@@ -310,6 +310,7 @@ mod tests {
                 arch: "amd64".into(),
             },
             tool_version: "0".into(),
+            base: None,
         };
         let target = OciTarget::parse(&format!("oci:{}:t", dir.path().join("img").display())).unwrap();
         // Each step leaves what the real one would; the build fails (exit 2).
