@@ -340,6 +340,29 @@ fn verify_reports_rebuilds_it_cannot_count_and_still_verifies() {
 /// A rebuilder's ECDSA P-256 key (cosign's key type) signs and verifies as
 /// an Ed25519 one does; the same rebuild at the same second is the same
 /// member bytes (RFC 6979), and the P-256 key is another key, counted apart.
+/// A single image's rebuild moved to a platform's name (#18): the bundle
+/// has no platforms, so it fails and is not counted.
+#[test]
+fn a_platform_name_on_a_single_image_rebuild_fails() {
+    let fx = fixture();
+    let r = rebuild_by(&fx, 2);
+    let amd64 = cerro_core::image::Platform {
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        variant: None,
+    };
+    let name = rebuild::platform_rebuild_path(&r.signer, &amd64).unwrap();
+    let mut b = read(&fx.plain).unwrap();
+    b.rebuilds = vec![Rebuild::parse(&name, &r.to_bytes().unwrap()).unwrap()];
+    let v = verify::verify(b, &fx.trust, &NoPolicy, NOW).unwrap();
+    let line = &v.report().rebuilds[0];
+    assert_eq!(line.status, RebuildStatus::Failed);
+    assert!(
+        line.reason.as_deref().unwrap().contains("names platform linux/amd64, but the bundle's image is a single image"),
+        "{line:?}"
+    );
+}
+
 #[test]
 fn an_ecdsa_p256_rebuilder_signs_deterministically() {
     let mut fx = fixture();
