@@ -375,6 +375,13 @@ fn a_multi_platform_bundle_is_rebuilt_one_platform_at_a_time() {
     assert_eq!(status(&format!("-linux-{other}.dsse.json")), "other_platform");
     let out = env.expect(&[], 4, &["explain", &m, "--policy", &r2]);
     assert!(out.contains("of another platform than this host's; not counted"), "{out}");
+    // The runtime's decision (the shim and the hook admit this host's
+    // platform) counts the same way.
+    env.expect(&[], 0, &["load", &m]);
+    let out = env.expect(&[("CERRO_POLICY", r1.clone())], 0, &["verify", "--as-runtime", &m]);
+    assert!(out.contains("verdict     ALLOWED"), "{out}");
+    let out = env.expect(&[("CERRO_POLICY", r2.clone())], 4, &["verify", "--as-runtime", &m]);
+    assert!(out.contains("require_attestations.rebuilt_by"), "{out}");
     // r1 rebuilds the other platform too: two members of one key, counted
     // once (the host's) by a threshold of two distinct rebuilders.
     env.expect(&[], 0, &["rebuild", &m, "--compare", &other_image, "--key", "r1"]);
