@@ -505,8 +505,8 @@ pub fn check_summary(bundle: &Bundle, rebuild: &Rebuild) -> std::result::Result<
             )
         })?;
     let image = rebuilt_image(bundle, rebuild.platform.as_ref())?;
-    let want =
-        expected_summary(bundle, rebuild.platform.as_ref(), &st.predicate.verifier.id, time).map_err(|e| e.to_string())?;
+    let want = expected_summary(bundle, rebuild.platform.as_ref(), &st.predicate.verifier.id, time)
+        .map_err(|e| e.to_string())?;
     if st.subject.first() != want.subject.first() {
         let of = rebuild
             .platform
@@ -558,7 +558,11 @@ mod tests {
         assert_eq!(p.len(), 83, "fits a tar name field (100 bytes)");
         assert_eq!(path_signer(&p), Some(fp));
         assert_eq!(parse_path(&p), Some((fp, None)));
-        for (os, arch, variant) in [("linux", "amd64", None), ("linux", "arm64", Some("v8")), ("windows", "arm64", Some("v8"))] {
+        for (os, arch, variant) in [
+            ("linux", "amd64", None),
+            ("linux", "arm64", Some("v8")),
+            ("windows", "arm64", Some("v8")),
+        ] {
             let platform = Platform {
                 os: os.into(),
                 architecture: arch.into(),
@@ -568,7 +572,13 @@ mod tests {
             assert!(p.len() <= MAX_REBUILD_PATH, "{p}");
             assert_eq!(parse_path(&p), Some((fp, Some(platform))), "{p}");
         }
-        for (os, arch, variant) in [("linux", "arm-x", None), ("Linux", "amd64", None), ("linux", "", None), ("linux", "amd64", Some("v8.1")), ("linux", "amd64", Some("averylongvariant"))] {
+        for (os, arch, variant) in [
+            ("linux", "arm-x", None),
+            ("Linux", "amd64", None),
+            ("linux", "", None),
+            ("linux", "amd64", Some("v8.1")),
+            ("linux", "amd64", Some("averylongvariant")),
+        ] {
             let platform = Platform {
                 os: os.into(),
                 architecture: arch.into(),

@@ -830,7 +830,11 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
     if let Some(tally) = policy.rebuild_tally(&input) {
         // Another platform's rebuild was not handed to the tally: the
         // verdict on its key (for a rebuild of this platform) is not its.
-        for r in report.rebuilds.iter_mut().filter(|r| r.status != RebuildStatus::OtherPlatform) {
+        for r in report
+            .rebuilds
+            .iter_mut()
+            .filter(|r| r.status != RebuildStatus::OtherPlatform)
+        {
             r.policy = tally.verdicts.iter().find(|v| v.fingerprint == r.fingerprint).cloned();
         }
     }
@@ -909,7 +913,10 @@ fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (
                 // A rebuild of one platform vouches for that platform's
                 // image only: it counts where that platform is admitted.
                 let other = r.platform.as_ref().filter(|p| !p.is_host());
-                let of = r.platform.as_ref().map_or(String::new(), |p| format!(" for platform {p}"));
+                let of = r
+                    .platform
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" for platform {p}"));
                 push(
                     &mut report.checks,
                     "rebuild",

@@ -324,7 +324,11 @@ fn a_platform_rebuild_binds_its_manifest_and_counts_for_its_platform_only() {
 
     let mine = sign_platform_rebuild(&v, Some(&platform(host)), &r, DEFAULT_VERIFIER_ID, NOW).unwrap();
     let theirs = sign_platform_rebuild(&v, Some(&platform(other)), &r, DEFAULT_VERIFIER_ID, NOW).unwrap();
-    assert!(mine.path.ends_with(&format!("-linux-{host}.dsse.json")), "{}", mine.path);
+    assert!(
+        mine.path.ends_with(&format!("-linux-{host}.dsse.json")),
+        "{}",
+        mine.path
+    );
     assert_eq!(parse_path(&mine.path), Some((mine.signer, Some(platform(host)))));
     let st: serde_json::Value = serde_json::from_slice(&mine.envelope.payload).unwrap();
     assert_eq!(st["subject"][0]["name"], "motd");
@@ -341,7 +345,10 @@ fn a_platform_rebuild_binds_its_manifest_and_counts_for_its_platform_only() {
 
     // An index is rebuilt per platform: none, or one it lacks, is refused.
     let none = sign_rebuild(&v, &r, DEFAULT_VERIFIER_ID, NOW).unwrap_err().to_string();
-    assert!(none.contains("an index of 2 platforms and the rebuild names none"), "{none}");
+    assert!(
+        none.contains("an index of 2 platforms and the rebuild names none"),
+        "{none}"
+    );
     let lacks = sign_platform_rebuild(&v, Some(&platform("s390x")), &r, DEFAULT_VERIFIER_ID, NOW)
         .unwrap_err()
         .to_string();

@@ -358,7 +358,10 @@ fn a_platform_name_on_a_single_image_rebuild_fails() {
     let line = &v.report().rebuilds[0];
     assert_eq!(line.status, RebuildStatus::Failed);
     assert!(
-        line.reason.as_deref().unwrap().contains("names platform linux/amd64, but the bundle's image is a single image"),
+        line.reason
+            .as_deref()
+            .unwrap()
+            .contains("names platform linux/amd64, but the bundle's image is a single image"),
         "{line:?}"
     );
 }

@@ -313,14 +313,22 @@ fn a_multi_platform_bundle_is_rebuilt_one_platform_at_a_time() {
     env.expect(
         &[],
         0,
-        &["pack", &format!("oci:{}:1", multi.display()), "-o", &m, "--key", "release"],
+        &[
+            "pack",
+            &format!("oci:{}:1", multi.display()),
+            "-o",
+            &m,
+            "--key",
+            "release",
+        ],
     );
     // Single-platform rebuilt images, as a rebuilder of one platform has.
     let rebuilt = |name: &str, arch: &str, content: &str| {
         let dir = env.path(name);
         let mut b = LayoutBuilder::new(&dir).unwrap();
         b.layer_tar(&[("bin/app", 0o755, content.as_bytes())]).unwrap();
-        b.finish(platform_config("linux", arch, &["/bin/app"]), Some("1")).unwrap();
+        b.finish(platform_config("linux", arch, &["/bin/app"]), Some("1"))
+            .unwrap();
         format!("oci:{}:1", dir.display())
     };
     let host_image = rebuilt("rebuilt-host", host, &binary(host));
@@ -374,7 +382,10 @@ fn a_multi_platform_bundle_is_rebuilt_one_platform_at_a_time() {
     assert_eq!(status(&format!("-linux-{host}.dsse.json")), "verified");
     assert_eq!(status(&format!("-linux-{other}.dsse.json")), "other_platform");
     let out = env.expect(&[], 4, &["explain", &m, "--policy", &r2]);
-    assert!(out.contains("of another platform than this host's; not counted"), "{out}");
+    assert!(
+        out.contains("of another platform than this host's; not counted"),
+        "{out}"
+    );
     // The runtime's decision (the shim and the hook admit this host's
     // platform) counts the same way.
     env.expect(&[], 0, &["load", &m]);
@@ -403,7 +414,16 @@ fn a_multi_platform_bundle_is_rebuilt_one_platform_at_a_time() {
     env.expect(
         &[],
         5,
-        &["rebuild", &m, "--compare", &host_image, "--platform", "linux/s390x", "--key", "r1"],
+        &[
+            "rebuild",
+            &m,
+            "--compare",
+            &host_image,
+            "--platform",
+            "linux/s390x",
+            "--key",
+            "r1",
+        ],
     );
     // A planted difference in this host's binary: named, nothing signed.
     let planted = rebuilt("rebuilt-planted", host, "a planted backdoor\n");
@@ -424,8 +444,10 @@ fn a_multi_platform_bundle_is_rebuilt_one_platform_at_a_time() {
     let from = json
         .iter()
         .map(|r| r["path"].as_str().unwrap().to_owned())
-        .find(|p| p.ends_with(&format!("-linux-{other}.dsse.json")) && {
-            json.iter().any(|r| r["path"] == *p.as_str() && r["key_id"] == "r2")
+        .find(|p| {
+            p.ends_with(&format!("-linux-{other}.dsse.json")) && {
+                json.iter().any(|r| r["path"] == *p.as_str() && r["key_id"] == "r2")
+            }
         })
         .unwrap();
     let to = from.replace(&format!("-linux-{other}."), &format!("-linux-{host}."));

@@ -330,7 +330,11 @@ impl Comparison {
 /// does. A candidate that is itself an index is compared by its manifest
 /// for that platform, and needs `platform`. A single image's bundle takes
 /// a single image, and no `platform`.
-pub fn compare(bundle: &Verified<Bundle>, candidate: &SourceImage, platform: Option<&str>) -> Result<Comparison, Error> {
+pub fn compare(
+    bundle: &Verified<Bundle>,
+    candidate: &SourceImage,
+    platform: Option<&str>,
+) -> Result<Comparison, Error> {
     if bundle.platforms.is_empty() {
         if !candidate.platforms.is_empty() {
             return Err(Error::malformed(
@@ -349,13 +353,13 @@ pub fn compare(bundle: &Verified<Bundle>, candidate: &SourceImage, platform: Opt
                 ),
             ));
         }
-        return Ok(pair_up(
+        return pair_up(
             &bundle.parts,
             candidate,
             &candidate.parts,
             (bundle.image.digest, candidate.manifest.digest),
             None,
-        )?);
+        );
     }
     let name = match (platform, candidate.platforms.is_empty()) {
         (Some(p), _) => p.to_owned(),
@@ -378,14 +382,18 @@ pub fn compare(bundle: &Verified<Bundle>, candidate: &SourceImage, platform: Opt
             ))
         }
     };
-    let ours = bundle.platforms.iter().find(|p| p.platform.to_string() == name).ok_or_else(|| {
-        let have: Vec<String> = bundle.platforms.iter().map(|p| p.platform.to_string()).collect();
-        Error::PlatformNotAttested(format!(
-            "the bundle has no platform {} to compare the rebuilt image with (it has {})",
-            printable(&name),
-            printable(&have.join(", "))
-        ))
-    })?;
+    let ours = bundle
+        .platforms
+        .iter()
+        .find(|p| p.platform.to_string() == name)
+        .ok_or_else(|| {
+            let have: Vec<String> = bundle.platforms.iter().map(|p| p.platform.to_string()).collect();
+            Error::PlatformNotAttested(format!(
+                "the bundle has no platform {} to compare the rebuilt image with (it has {})",
+                printable(&name),
+                printable(&have.join(", "))
+            ))
+        })?;
     let (theirs_parts, theirs_manifest) = if candidate.platforms.is_empty() {
         (&candidate.parts, candidate.manifest.digest)
     } else {
