@@ -245,6 +245,19 @@ fn hostile_rebuild_members_are_refused_by_the_reader() {
     ] {
         refused(splice(vec![(bad.into(), body.clone())]), "unexpected member");
     }
+    // Platform names (#18): the reader takes a well-formed one (what it
+    // names is checked at verification); outside the grammar it refuses.
+    let hex = good.signer.to_hex();
+    read(&splice(vec![(format!("rebuilds/{hex}-linux-arm64-v8.dsse.json"), body.clone())])).unwrap();
+    for bad in [
+        format!("rebuilds/{hex}-linux.dsse.json"),
+        format!("rebuilds/{hex}-linux-AMD64.dsse.json"),
+        format!("rebuilds/{hex}-linux-amd64-.dsse.json"),
+        format!("rebuilds/{hex}-linux-arm64-v8-x.dsse.json"),
+        format!("rebuilds/{hex}-linux-arm_64.dsse.json"),
+    ] {
+        refused(splice(vec![(bad, body.clone())]), "unexpected member");
+    }
     // A name that is not its signer's.
     let other = rebuild_path(&Fingerprint::of(&key(3).verifying_key()));
     refused(splice(vec![(other, body.clone())]), "but its name says");
