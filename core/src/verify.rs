@@ -866,7 +866,7 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
 /// platform is this host's (the one the runtime hooks admit); another
 /// platform's is reported and left out. Returns the fingerprints the
 /// policy's tally sees (a key that rebuilt twice is there twice: the tally
-/// counts distinct keys) and a reason for each left out.
+/// counts distinct keys) and a reason for each left out (failed, or of another platform).
 fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (Vec<Fingerprint>, Vec<String>) {
     let mut counted = Vec::with_capacity(bundle.rebuilds.len());
     let mut failures = Vec::new();
@@ -944,8 +944,14 @@ fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (
                 };
                 line.verifier = Some(claim.verifier);
                 line.time_verified = Some(claim.time_verified);
-                if other.is_none() {
-                    counted.push(r.signer);
+                match other {
+                    None => counted.push(r.signer),
+                    Some(p) => failures.push(format!(
+                        "{} ({}): a rebuild of platform {p}, not of this host's (linux/{})",
+                        r.path,
+                        key.id,
+                        crate::image::host_architecture()
+                    )),
                 }
             }
             Err(why) => {

@@ -248,7 +248,11 @@ fn hostile_rebuild_members_are_refused_by_the_reader() {
     // Platform names (#18): the reader takes a well-formed one (what it
     // names is checked at verification); outside the grammar it refuses.
     let hex = good.signer.to_hex();
-    read(&splice(vec![(format!("rebuilds/{hex}-linux-arm64-v8.dsse.json"), body.clone())])).unwrap();
+    read(&splice(vec![(
+        format!("rebuilds/{hex}-linux-arm64-v8.dsse.json"),
+        body.clone(),
+    )]))
+    .unwrap();
     for bad in [
         format!("rebuilds/{hex}-linux.dsse.json"),
         format!("rebuilds/{hex}-linux-AMD64.dsse.json"),

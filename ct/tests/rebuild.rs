@@ -369,7 +369,11 @@ fn a_multi_platform_bundle_is_rebuilt_one_platform_at_a_time() {
     let out = env.expect(&[], 4, &["verify", &m, "--policy", &r2]);
     assert!(
         out.contains("require_attestations.rebuilt_by: 0 of 1 required distinct rebuilder(s)")
-            && out.contains("(2 rebuild attestation(s) carried)"),
+            && out.contains("(2 rebuild attestation(s) carried)")
+            && out.contains("; not counted: rebuilds/")
+            && out.contains(&format!(
+                "(r2): a rebuild of platform linux/{other}, not of this host's (linux/{host})"
+            )),
         "{out}"
     );
     let json = env.rebuilds(&m, Some(&r2));
