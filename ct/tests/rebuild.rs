@@ -472,4 +472,42 @@ fn a_multi_platform_bundle_is_rebuilt_one_platform_at_a_time() {
             && out.contains("a rebuild of another image"),
         "{out}"
     );
+
+    // A rebuilt index is compared by its manifest for --platform, which it
+    // then needs; --platform on a single image's bundle is refused.
+    let index = format!("oci:{}:1", multi.display());
+    let out = env.expect(&[], 78, &["rebuild", &m, "--compare", &index, "--key", "r2"]);
+    assert!(out.contains("the rebuilt image is a multi-platform index"), "{out}");
+    let out = env.expect(
+        &[],
+        0,
+        &[
+            "rebuild",
+            &m,
+            "--compare",
+            &index,
+            "--platform",
+            &format!("linux/{host}"),
+            "--key",
+            "r2",
+        ],
+    );
+    assert!(out.contains(&format!("-linux-{host}.dsse.json signed by r2")), "{out}");
+    env.expect(&[], 0, &["verify", &m, "--policy", &r2]);
+    assert_eq!(env.rebuilds(&m, None).len(), 4);
+    let out = env.expect(
+        &[],
+        78,
+        &[
+            "rebuild",
+            &env.s("b.ctp"),
+            "--compare",
+            &env.oci("image"),
+            "--platform",
+            "linux/amd64",
+            "--key",
+            "r1",
+        ],
+    );
+    assert!(out.contains("the bundle is a single image"), "{out}");
 }
