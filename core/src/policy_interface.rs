@@ -45,8 +45,10 @@ pub struct PolicyInput<'a> {
     /// (not checked). Those that failed are left out, as invalid release
     /// signatures are. Count them only through [`TrustStore::tally`].
     pub rebuilders: &'a [Fingerprint],
-    /// Why each rebuild attestation left out of `rebuilders` failed, one
-    /// line each (for the policy's message).
+    /// Why each rebuild attestation by a known key was left out of
+    /// `rebuilders` (it failed for this release, or it is of another
+    /// platform than the one admitted), one line each (for the policy's
+    /// message).
     pub rebuild_failures: &'a [String],
 }
 

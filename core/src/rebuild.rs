@@ -20,6 +20,17 @@
 //! fingerprint), so a bundle carries at most one rebuild per key and a new
 //! one by the same key replaces the old.
 //!
+//! A multi-platform bundle (its image is an index) is rebuilt one platform
+//! at a time: the rebuild of one platform is named
+//! `rebuilds/<key id>-<os>-<arch>[-<variant>].dsse.json` (one per key and
+//! platform) and its image subject is that platform's manifest, which the
+//! index the release statement binds names; the release subject is
+//! unchanged, so it is bound to this release all the same. A platform
+//! rebuild counts only where that platform is the one admitted (this
+//! host's: `crate::verify`), and one moved to another platform's name names
+//! another manifest, so it fails. On a single image the member names no
+//! platform, and on an index it must name one.
+//!
 //! What is checked where: [`Rebuild::parse`] (the reader) checks the
 //! envelope's shape (canonical, exactly one signature, whose key id is the
 //! member's name); `verify` checks the signature of a key the trust store
@@ -36,6 +47,7 @@ use crate::bundle::{Bundle, RELEASE_ATTESTATION};
 use crate::digest::Digest;
 use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::error::{Error, Result};
+use crate::image::Platform;
 use crate::jcs;
 use crate::key::KeySigner;
 use crate::statement::{Statement, Subject, STATEMENT_TYPE};
@@ -78,11 +90,78 @@ pub fn rebuild_path(fp: &Fingerprint) -> String {
     format!("{REBUILDS_PREFIX}{}{REBUILD_SUFFIX}", fp.to_hex())
 }
 
-/// The signer a rebuild member's path names, if the path is one.
+/// Longest rebuild member path: a ustar name field (the bundle writes
+/// plain headers, no long-name extension), which leaves 17 bytes for a
+/// platform (`-linux-arm64-v8` is 15).
+pub const MAX_REBUILD_PATH: usize = 100;
+
+/// Whether `part` may be a platform component of a member name: lowercase
+/// ASCII letters and digits only, so the `-` between components is never
+/// part of one and a name parses one way only.
+fn name_part(part: &str) -> bool {
+    !part.is_empty() && part.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// The member path of the rebuild of `platform` (of a multi-platform
+/// bundle) signed by the key `fp`:
+/// `rebuilds/<64 lowercase hex>-<os>-<arch>[-<variant>].dsse.json`.
+/// Refuses a platform whose components are not lowercase letters and
+/// digits, or whose name would be longer than [`MAX_REBUILD_PATH`].
+pub fn platform_rebuild_path(fp: &Fingerprint, platform: &Platform) -> std::result::Result<String, String> {
+    let mut parts = vec![platform.os.as_str(), platform.architecture.as_str()];
+    parts.extend(platform.variant.as_deref());
+    if let Some(bad) = parts.iter().find(|p| !name_part(p)) {
+        return Err(format!(
+            "platform {platform}: {bad:?} is not lowercase letters and digits, so it cannot name a rebuild member"
+        ));
+    }
+    let path = format!("{REBUILDS_PREFIX}{}-{}{REBUILD_SUFFIX}", fp.to_hex(), parts.join("-"));
+    if path.len() > MAX_REBUILD_PATH {
+        return Err(format!(
+            "platform {platform}: the rebuild member name would be {} bytes, more than {MAX_REBUILD_PATH}",
+            path.len()
+        ));
+    }
+    Ok(path)
+}
+
+/// The signer and the platform (none for a single image's rebuild) a
+/// rebuild member's path names, if the path is one: exactly what
+/// [`rebuild_path`] or [`platform_rebuild_path`] writes.
+pub fn parse_path(path: &str) -> Option<(Fingerprint, Option<Platform>)> {
+    if path.len() > MAX_REBUILD_PATH {
+        return None;
+    }
+    let name = path.strip_prefix(REBUILDS_PREFIX)?.strip_suffix(REBUILD_SUFFIX)?;
+    let (hex, rest) = name.split_at_checked(64)?;
+    let fp = Fingerprint::from_hex(hex)?;
+    if rest.is_empty() {
+        return Some((fp, None));
+    }
+    let parts: Vec<&str> = rest.strip_prefix('-')?.split('-').collect();
+    if !parts.iter().all(|p| name_part(p)) {
+        return None;
+    }
+    let platform = match parts.as_slice() {
+        [os, arch] => Platform {
+            os: (*os).to_owned(),
+            architecture: (*arch).to_owned(),
+            variant: None,
+        },
+        [os, arch, variant] => Platform {
+            os: (*os).to_owned(),
+            architecture: (*arch).to_owned(),
+            variant: Some((*variant).to_owned()),
+        },
+        _ => return None,
+    };
+    Some((fp, Some(platform)))
+}
+
+/// The signer a rebuild member's path names, if the path is one (of a
+/// single image or of one platform).
 pub fn path_signer(path: &str) -> Option<Fingerprint> {
-    path.strip_prefix(REBUILDS_PREFIX)?
-        .strip_suffix(REBUILD_SUFFIX)
-        .and_then(Fingerprint::from_hex)
+    parse_path(path).map(|(fp, _)| fp)
 }
 
 /// A rebuild member as read: an envelope with exactly one signature, by the
@@ -90,10 +169,13 @@ pub fn path_signer(path: &str) -> Option<Fingerprint> {
 /// signature and [`check_summary`] the statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rebuild {
-    /// Member path (`rebuilds/<hex>.dsse.json`).
+    /// Member path (`rebuilds/<hex>[-<os>-<arch>[-<variant>]].dsse.json`).
     pub path: String,
     /// The one signature's key (the path's hex).
     pub signer: Fingerprint,
+    /// The platform its path names (a multi-platform bundle's rebuild of
+    /// one platform), none for a single image's.
+    pub platform: Option<Platform>,
     /// The envelope (`to_bytes` gives back the member's bytes).
     pub envelope: Envelope,
 }
@@ -102,8 +184,12 @@ impl Rebuild {
     /// Parses a rebuild member: a canonical DSSE envelope (spec §6.1) with
     /// exactly one signature whose `keyid` is the hex of the path.
     pub fn parse(path: &str, bytes: &[u8]) -> Result<Self> {
-        let signer =
-            path_signer(path).ok_or_else(|| Error::malformed(path, "not a rebuilds/<key id>.dsse.json member"))?;
+        let (signer, platform) = parse_path(path).ok_or_else(|| {
+            Error::malformed(
+                path,
+                "not a rebuilds/<key id>.dsse.json or rebuilds/<key id>-<os>-<arch>[-<variant>].dsse.json member",
+            )
+        })?;
         if bytes.len() as u64 > MAX_REBUILD_SIZE {
             return Err(Error::malformed(
                 path,
@@ -132,6 +218,7 @@ impl Rebuild {
         Ok(Rebuild {
             path: path.to_owned(),
             signer,
+            platform,
             envelope,
         })
     }
@@ -209,15 +296,43 @@ pub struct RebuildClaim {
     pub time_verified: u64,
 }
 
-/// The package URL of the bundle's image: `pkg:oci/<name>@sha256%3A<hex>`
-/// (purl: the version's `:` and a name's `+` percent-encoded; package
-/// names hold nothing else that needs it).
-pub fn resource_uri(bundle: &Bundle) -> String {
+/// The package URL of the rebuilt image `image` (the bundle's image, or
+/// one platform's manifest): `pkg:oci/<name>@sha256%3A<hex>` (purl: the
+/// version's `:` and a name's `+` percent-encoded; package names hold
+/// nothing else that needs it).
+pub fn resource_uri(bundle: &Bundle, image: &Digest) -> String {
     format!(
         "pkg:oci/{}@sha256%3A{}",
         bundle.manifest.package.name.replace('+', "%2B"),
-        bundle.image.digest.hex()
+        image.hex()
     )
+}
+
+/// The image manifest a rebuild of `platform` (none: the bundle's single
+/// image) binds: the bundle's image, or the manifest its index names for
+/// exactly that platform. Refuses a platform on a single image, none on an
+/// index, and a platform the index does not name (naming those it does).
+pub fn rebuilt_image(bundle: &Bundle, platform: Option<&Platform>) -> std::result::Result<Digest, String> {
+    match (platform, bundle.platforms.is_empty()) {
+        (None, true) => Ok(bundle.image.digest),
+        (Some(p), true) => Err(format!(
+            "it names platform {p}, but the bundle's image is a single image, not an index"
+        )),
+        (None, false) => Err(format!(
+            "the bundle's image is an index of {} platforms and the rebuild names none \
+             (a platform's rebuild is rebuilds/<key id>-<os>-<arch>[-<variant>].dsse.json)",
+            bundle.platforms.len()
+        )),
+        (Some(p), false) => bundle
+            .platforms
+            .iter()
+            .find(|b| b.platform == *p)
+            .map(|b| b.manifest.digest)
+            .ok_or_else(|| {
+                let have: Vec<String> = bundle.platforms.iter().map(|b| b.platform.to_string()).collect();
+                format!("the bundle has no platform {p} (it has {})", have.join(", "))
+            }),
+    }
 }
 
 /// Refuses a `verifier.id` that is not a plain absolute URI: a scheme
@@ -248,13 +363,21 @@ pub fn check_verifier_id(id: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The one statement a rebuild of `bundle` by `verifier` at `time` may be
-/// (spec/attestations.md §4): subjects the image manifest (named as the
-/// package) and the release statement (named
-/// `attestations/release.dsse.json`, its payload's SHA-256), the VSA
-/// fields fixed but the verifier and the time. Refuses a bundle without a
-/// release attestation (5).
-pub fn expected_summary(bundle: &Bundle, verifier: &str, time: u64) -> Result<RebuildStatement> {
+/// The one statement a rebuild of `bundle` (of its `platform` on a
+/// multi-platform bundle) by `verifier` at `time` may be
+/// (spec/attestations.md §4): subjects the image manifest (the bundle's,
+/// or the platform's: [`rebuilt_image`]; named as the package) and the
+/// release statement (named `attestations/release.dsse.json`, its
+/// payload's SHA-256), the VSA fields fixed but the verifier and the time.
+/// Refuses a bundle without a release attestation (5), and a platform
+/// [`rebuilt_image`] refuses (10).
+pub fn expected_summary(
+    bundle: &Bundle,
+    platform: Option<&Platform>,
+    verifier: &str,
+    time: u64,
+) -> Result<RebuildStatement> {
+    let image = rebuilt_image(bundle, platform).map_err(|why| Error::malformed("rebuild", why))?;
     let release = bundle
         .release()
         .ok_or_else(|| Error::MissingAttestation("the bundle has no attestations/release.dsse.json".into()))?;
@@ -270,7 +393,7 @@ pub fn expected_summary(bundle: &Bundle, verifier: &str, time: u64) -> Result<Re
     Ok(Statement {
         type_: STATEMENT_TYPE.to_owned(),
         subject: vec![
-            Subject::sha256(&bundle.manifest.package.name, &bundle.image.digest),
+            Subject::sha256(&bundle.manifest.package.name, &image),
             Subject::sha256(RELEASE_ATTESTATION, &Digest::of(&release.envelope.payload)),
         ],
         predicate_type: VSA_PREDICATE_TYPE.to_owned(),
@@ -279,7 +402,7 @@ pub fn expected_summary(bundle: &Bundle, verifier: &str, time: u64) -> Result<Re
                 id: verifier.to_owned(),
             },
             time_verified: format_rfc3339(time),
-            resource_uri: resource_uri(bundle),
+            resource_uri: resource_uri(bundle, &image),
             policy: VsaPolicy {
                 uri: REBUILD_POLICY_URI.to_owned(),
             },
@@ -295,16 +418,35 @@ pub fn expected_summary(bundle: &Bundle, verifier: &str, time: u64) -> Result<Re
 /// [`expected_summary`] (RFC 8785) in a DSSE envelope signed by `key`,
 /// named by `key`'s fingerprint. Only a `Verified<Bundle>` is accepted: a
 /// rebuilder vouches for a release it has checked. The caller has compared
-/// the images (`ct rebuild`).
+/// the images (`ct rebuild`). A single image's rebuild; see
+/// [`sign_platform_rebuild`] for one platform of an index.
 pub fn sign_rebuild(bundle: &Verified<Bundle>, key: &impl KeySigner, verifier: &str, time: u64) -> Result<Rebuild> {
+    sign_platform_rebuild(bundle, None, key, verifier, time)
+}
+
+/// [`sign_rebuild`] of `platform` of a multi-platform bundle (none: of its
+/// single image), named [`platform_rebuild_path`]: its image subject is
+/// that platform's manifest. The caller compared that platform's image.
+pub fn sign_platform_rebuild(
+    bundle: &Verified<Bundle>,
+    platform: Option<&Platform>,
+    key: &impl KeySigner,
+    verifier: &str,
+    time: u64,
+) -> Result<Rebuild> {
     check_verifier_id(verifier).map_err(|why| Error::invalid_config("ct rebuild --verifier-id", why))?;
-    let statement = expected_summary(bundle, verifier, time)?;
+    let statement = expected_summary(bundle, platform, verifier, time)?;
+    let signer = Fingerprint::of(&key.public_key());
+    let path = match platform {
+        None => rebuild_path(&signer),
+        Some(p) => platform_rebuild_path(&signer, p).map_err(|why| Error::malformed("rebuild", why))?,
+    };
     let mut envelope = Envelope::new(IN_TOTO_PAYLOAD_TYPE, jcs::to_canonical(&statement)?);
     envelope.sign(key)?;
-    let signer = Fingerprint::of(&key.public_key());
     let rebuild = Rebuild {
-        path: rebuild_path(&signer),
+        path,
         signer,
+        platform: platform.cloned(),
         envelope,
     };
     // What is written is what the reader accepts.
@@ -362,11 +504,17 @@ pub fn check_summary(bundle: &Bundle, rebuild: &Rebuild) -> std::result::Result<
                 st.predicate.time_verified
             )
         })?;
-    let want = expected_summary(bundle, &st.predicate.verifier.id, time).map_err(|e| e.to_string())?;
+    let image = rebuilt_image(bundle, rebuild.platform.as_ref())?;
+    let want = expected_summary(bundle, rebuild.platform.as_ref(), &st.predicate.verifier.id, time)
+        .map_err(|e| e.to_string())?;
     if st.subject.first() != want.subject.first() {
+        let of = rebuild
+            .platform
+            .as_ref()
+            .map_or(String::new(), |p| format!(", platform {p}"));
         return Err(format!(
-            "its subject is not this image ({} {}): a rebuild of another image",
-            bundle.manifest.package.name, bundle.image.digest
+            "its subject is not this image ({} {image}{of}): a rebuild of another image",
+            bundle.manifest.package.name
         ));
     }
     if st.subject != want.subject {
@@ -386,7 +534,7 @@ pub fn check_summary(bundle: &Bundle, rebuild: &Rebuild) -> std::result::Result<
     if st != want {
         return Err(format!(
             "its predicate is not the one a rebuild states (resourceUri {}, verifiedLevels [{REBUILT_LEVEL}], slsaVersion {SLSA_VERSION})",
-            resource_uri(bundle)
+            resource_uri(bundle, &image)
         ));
     }
     // Equal as values and canonical: equal as bytes (checked, not assumed).
@@ -409,6 +557,48 @@ mod tests {
         let p = rebuild_path(&fp);
         assert_eq!(p.len(), 83, "fits a tar name field (100 bytes)");
         assert_eq!(path_signer(&p), Some(fp));
+        assert_eq!(parse_path(&p), Some((fp, None)));
+        for (os, arch, variant) in [
+            ("linux", "amd64", None),
+            ("linux", "arm64", Some("v8")),
+            ("windows", "arm64", Some("v8")),
+        ] {
+            let platform = Platform {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: variant.map(str::to_owned),
+            };
+            let p = platform_rebuild_path(&fp, &platform).unwrap();
+            assert!(p.len() <= MAX_REBUILD_PATH, "{p}");
+            assert_eq!(parse_path(&p), Some((fp, Some(platform))), "{p}");
+        }
+        for (os, arch, variant) in [
+            ("linux", "arm-x", None),
+            ("Linux", "amd64", None),
+            ("linux", "", None),
+            ("linux", "amd64", Some("v8.1")),
+            ("linux", "amd64", Some("averylongvariant")),
+        ] {
+            let platform = Platform {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: variant.map(str::to_owned),
+            };
+            assert!(platform_rebuild_path(&fp, &platform).is_err(), "{platform}");
+        }
+        let hex = fp.to_hex();
+        for bad in [
+            format!("rebuilds/{hex}-linux.dsse.json"),
+            format!("rebuilds/{hex}-.dsse.json"),
+            format!("rebuilds/{hex}-linux-amd64-.dsse.json"),
+            format!("rebuilds/{hex}-linux-arm64-v8-x.dsse.json"),
+            format!("rebuilds/{hex}-linux-AMD64.dsse.json"),
+            format!("rebuilds/{hex}_linux_amd64.dsse.json"),
+            format!("rebuilds/{hex}-linux-amd64/x.dsse.json"),
+            format!("rebuilds/{hex}-linux-{}.dsse.json", "a".repeat(12)),
+        ] {
+            assert_eq!(parse_path(&bad), None, "{bad}");
+        }
         for bad in [
             "rebuilds/x.dsse.json",
             "rebuilds/0000000000000000000000000000000000000000000000000000000000000000.json",

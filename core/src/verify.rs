@@ -50,7 +50,9 @@
 //!    its statement checked against this release; one that fails is
 //!    reported and not counted (anyone can add or break one: it must not
 //!    make a valid bundle unverifiable), one by an unknown key is not
-//!    checked. None refuses the bundle here;
+//!    checked. Of a multi-platform bundle only the rebuilds of the
+//!    platform admitted here (this host's, [`crate::image::Platform::is_host`], as the
+//!    runtime hooks select it) are counted. None refuses the bundle here;
 //! 8. the deployment policy allows it (4), given the verified proofs, the
 //!    same trusted time and the rebuilders whose attestation verified
 //!    (counted by `require_attestations.rebuilt_by`).
@@ -257,6 +259,10 @@ pub enum RebuildStatus {
     /// By a known key, and its signature or statement does not verify for
     /// this release: not counted.
     Failed,
+    /// Signed by a known key, about this release, but of a platform of a
+    /// multi-platform bundle that is not the one admitted here (this
+    /// host's): verified, not counted.
+    OtherPlatform,
 }
 
 /// See [`LogProofReport`].
@@ -822,7 +828,13 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
     };
     let decision = policy.evaluate(&input);
     if let Some(tally) = policy.rebuild_tally(&input) {
-        for r in &mut report.rebuilds {
+        // Another platform's rebuild was not handed to the tally: the
+        // verdict on its key (for a rebuild of this platform) is not its.
+        for r in report
+            .rebuilds
+            .iter_mut()
+            .filter(|r| r.status != RebuildStatus::OtherPlatform)
+        {
             r.policy = tally.verdicts.iter().find(|v| v.fingerprint == r.fingerprint).cloned();
         }
     }
@@ -849,8 +861,12 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
 /// PAE, then, only if it verified, its statement ([`crate::rebuild::check_summary`]).
 /// One that fails is reported and left out, as an invalid signature on the
 /// release is: a rebuild anyone can break or move must not make a valid
-/// bundle unverifiable; a policy that needs it refuses. Returns the
-/// fingerprints the policy's tally sees and a reason for each left out.
+/// bundle unverifiable; a policy that needs it refuses. Of a multi-platform
+/// bundle, a platform's rebuild that verified is counted only when that
+/// platform is this host's (the one the runtime hooks admit); another
+/// platform's is reported and left out. Returns the fingerprints the
+/// policy's tally sees (a key that rebuilt twice is there twice: the tally
+/// counts distinct keys) and a reason for each left out (failed, or of another platform).
 fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (Vec<Fingerprint>, Vec<String>) {
     let mut counted = Vec::with_capacity(bundle.rebuilds.len());
     let mut failures = Vec::new();
@@ -894,22 +910,49 @@ fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (
             .and_then(|()| crate::rebuild::check_summary(bundle, r));
         match outcome {
             Ok(claim) => {
+                // A rebuild of one platform vouches for that platform's
+                // image only: it counts where that platform is admitted.
+                let other = r.platform.as_ref().filter(|p| !p.is_host());
+                let of = r
+                    .platform
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" for platform {p}"));
                 push(
                     &mut report.checks,
                     "rebuild",
                     true,
                     format!(
-                        "{}: {} rebuilt this release and got the same config and layers ({}, {})",
+                        "{}: {} rebuilt this release{of} and got the same config and layers ({}, {}){}",
                         r.path,
                         key.id,
                         claim.verifier,
-                        crate::timestamp::format_rfc3339(claim.time_verified)
+                        crate::timestamp::format_rfc3339(claim.time_verified),
+                        if other.is_some() {
+                            format!(
+                                "; not counted: this host admits linux/{}",
+                                crate::image::host_architecture()
+                            )
+                        } else {
+                            String::new()
+                        }
                     ),
                 );
-                line.status = RebuildStatus::Verified;
+                line.status = if other.is_some() {
+                    RebuildStatus::OtherPlatform
+                } else {
+                    RebuildStatus::Verified
+                };
                 line.verifier = Some(claim.verifier);
                 line.time_verified = Some(claim.time_verified);
-                counted.push(r.signer);
+                match other {
+                    None => counted.push(r.signer),
+                    Some(p) => failures.push(format!(
+                        "{} ({}): a rebuild of platform {p}, not of this host's (linux/{})",
+                        r.path,
+                        key.id,
+                        crate::image::host_architecture()
+                    )),
+                }
             }
             Err(why) => {
                 push(

@@ -417,4 +417,124 @@ fn the_precheck_names_how_the_registry_s_index_differs_from_the_signed_one() {
             .contains("it signs an image index, the registry holds an image manifest"),
         "{e}"
     );
+/// Independent rebuilds of a multi-platform bundle (#18): one per key and
+/// platform, `rebuilds/<key id>-<os>-<arch>.dsse.json`, whose image subject
+/// is that platform's manifest and whose release subject is unchanged.
+/// `verify` counts the host platform's and reports another platform's as
+/// verified but not counted; a rebuild moved to another platform's name, or
+/// to the single-image name, fails; a platform the index lacks, or no
+/// platform at all, is refused at signing.
+#[test]
+fn a_platform_rebuild_binds_its_manifest_and_counts_for_its_platform_only() {
+    use cerro_core::bundle::add_rebuild_to_file;
+    use cerro_core::rebuild::{
+        parse_path, rebuild_path, sign_platform_rebuild, sign_rebuild, Rebuild, DEFAULT_VERIFIER_ID,
+    };
+    use cerro_core::verify::RebuildStatus;
+
+    let dir = tempfile::tempdir().unwrap();
+    two_platforms(dir.path());
+    let bytes = pack(&open(dir.path())).unwrap();
+    let v = check(&bytes).unwrap();
+    let host = cerro_core::image::host_architecture();
+    assert!(
+        host == "amd64" || host == "arm64",
+        "the index built here holds amd64 and arm64; this host is {host}"
+    );
+    let other = if host == "amd64" { "arm64" } else { "amd64" };
+    let manifest_of = |arch: &str| {
+        v.platforms
+            .iter()
+            .find(|p| p.platform == platform(arch))
+            .unwrap()
+            .manifest
+            .digest
+    };
+    let r = SigningKey::from_bytes(&[5; 32]);
+    let mut t = trust();
+    t.insert(KeyEntry::new("r", r.verifying_key(), TrustLevel::Full))
+        .unwrap();
+
+    let mine = sign_platform_rebuild(&v, Some(&platform(host)), &r, DEFAULT_VERIFIER_ID, NOW).unwrap();
+    let theirs = sign_platform_rebuild(&v, Some(&platform(other)), &r, DEFAULT_VERIFIER_ID, NOW).unwrap();
+    assert!(
+        mine.path.ends_with(&format!("-linux-{host}.dsse.json")),
+        "{}",
+        mine.path
+    );
+    assert_eq!(parse_path(&mine.path), Some((mine.signer, Some(platform(host)))));
+    let st: serde_json::Value = serde_json::from_slice(&mine.envelope.payload).unwrap();
+    assert_eq!(st["subject"][0]["name"], "motd");
+    assert_eq!(st["subject"][0]["digest"]["sha256"], manifest_of(host).hex());
+    assert_eq!(st["subject"][1]["name"], RELEASE_ATTESTATION);
+    assert_eq!(
+        st["subject"][1]["digest"]["sha256"],
+        Digest::of(&v.release().unwrap().envelope.payload).hex()
+    );
+    assert_eq!(
+        st["predicate"]["resourceUri"],
+        format!("pkg:oci/motd@sha256%3A{}", manifest_of(host).hex())
+    );
+
+    // An index is rebuilt per platform: none, or one it lacks, is refused.
+    let none = sign_rebuild(&v, &r, DEFAULT_VERIFIER_ID, NOW).unwrap_err().to_string();
+    assert!(
+        none.contains("an index of 2 platforms and the rebuild names none"),
+        "{none}"
+    );
+    let lacks = sign_platform_rebuild(&v, Some(&platform("s390x")), &r, DEFAULT_VERIFIER_ID, NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        lacks.contains("no platform linux/s390x (it has linux/amd64, linux/arm64)"),
+        "{lacks}"
+    );
+
+    // Both written by one key: two members, read back with their platforms.
+    let path = dir.path().join("m.ctp");
+    std::fs::write(&path, &bytes).unwrap();
+    for rb in [&mine, &theirs] {
+        let b = bundle::read_bundle_file(&std::fs::File::open(&path).unwrap(), &mut NoExtract).unwrap();
+        add_rebuild_to_file(&b, &path, rb.clone(), &path).unwrap();
+    }
+    let two = std::fs::read(&path).unwrap();
+    let b = read(&two).unwrap();
+    assert_eq!(b.rebuilds.len(), 2);
+    let statuses = |b: Bundle| -> Vec<(Option<Platform>, RebuildStatus, String)> {
+        verify(b, &t, &NoPolicy, NOW)
+            .unwrap()
+            .report()
+            .rebuilds
+            .iter()
+            .map(|l| {
+                (
+                    parse_path(&l.path).unwrap().1,
+                    l.status,
+                    l.reason.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let mut got = statuses(b);
+    got.sort_by_key(|(p, ..)| p.as_ref().map(|p| p.architecture.clone()));
+    let mut want = vec![
+        (Some(platform(host)), RebuildStatus::Verified, String::new()),
+        (Some(platform(other)), RebuildStatus::OtherPlatform, String::new()),
+    ];
+    want.sort_by_key(|(p, ..)| p.as_ref().map(|p| p.architecture.clone()));
+    assert_eq!(got, want);
+
+    // Another platform's rebuild under this platform's name: it names
+    // another manifest, so it fails (it would count here otherwise).
+    let mut moved = read(&bytes).unwrap();
+    moved.rebuilds = vec![Rebuild::parse(&mine.path, &theirs.to_bytes().unwrap()).unwrap()];
+    let got = statuses(moved);
+    assert_eq!(got[0].1, RebuildStatus::Failed);
+    assert!(got[0].2.contains("a rebuild of another image"), "{:?}", got[0]);
+    // Under the single-image name: an index's rebuild must name its platform.
+    let mut plain = read(&bytes).unwrap();
+    plain.rebuilds = vec![Rebuild::parse(&rebuild_path(&mine.signer), &mine.to_bytes().unwrap()).unwrap()];
+    let got = statuses(plain);
+    assert_eq!(got[0].1, RebuildStatus::Failed);
+    assert!(got[0].2.contains("the rebuild names none"), "{:?}", got[0]);
 }

@@ -245,6 +245,23 @@ fn hostile_rebuild_members_are_refused_by_the_reader() {
     ] {
         refused(splice(vec![(bad.into(), body.clone())]), "unexpected member");
     }
+    // Platform names (#18): the reader takes a well-formed one (what it
+    // names is checked at verification); outside the grammar it refuses.
+    let hex = good.signer.to_hex();
+    read(&splice(vec![(
+        format!("rebuilds/{hex}-linux-arm64-v8.dsse.json"),
+        body.clone(),
+    )]))
+    .unwrap();
+    for bad in [
+        format!("rebuilds/{hex}-linux.dsse.json"),
+        format!("rebuilds/{hex}-linux-AMD64.dsse.json"),
+        format!("rebuilds/{hex}-linux-amd64-.dsse.json"),
+        format!("rebuilds/{hex}-linux-arm64-v8-x.dsse.json"),
+        format!("rebuilds/{hex}-linux-arm_64.dsse.json"),
+    ] {
+        refused(splice(vec![(bad, body.clone())]), "unexpected member");
+    }
     // A name that is not its signer's.
     let other = rebuild_path(&Fingerprint::of(&key(3).verifying_key()));
     refused(splice(vec![(other, body.clone())]), "but its name says");
@@ -340,6 +357,32 @@ fn verify_reports_rebuilds_it_cannot_count_and_still_verifies() {
 /// A rebuilder's ECDSA P-256 key (cosign's key type) signs and verifies as
 /// an Ed25519 one does; the same rebuild at the same second is the same
 /// member bytes (RFC 6979), and the P-256 key is another key, counted apart.
+/// A single image's rebuild moved to a platform's name (#18): the bundle
+/// has no platforms, so it fails and is not counted.
+#[test]
+fn a_platform_name_on_a_single_image_rebuild_fails() {
+    let fx = fixture();
+    let r = rebuild_by(&fx, 2);
+    let amd64 = cerro_core::image::Platform {
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        variant: None,
+    };
+    let name = rebuild::platform_rebuild_path(&r.signer, &amd64).unwrap();
+    let mut b = read(&fx.plain).unwrap();
+    b.rebuilds = vec![Rebuild::parse(&name, &r.to_bytes().unwrap()).unwrap()];
+    let v = verify::verify(b, &fx.trust, &NoPolicy, NOW).unwrap();
+    let line = &v.report().rebuilds[0];
+    assert_eq!(line.status, RebuildStatus::Failed);
+    assert!(
+        line.reason
+            .as_deref()
+            .unwrap()
+            .contains("names platform linux/amd64, but the bundle's image is a single image"),
+        "{line:?}"
+    );
+}
+
 #[test]
 fn an_ecdsa_p256_rebuilder_signs_deterministically() {
     let mut fx = fixture();

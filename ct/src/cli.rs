@@ -251,6 +251,10 @@ pub enum Command {
         /// Deployment policy (JSON) the bundle must satisfy first (default: none, the baseline).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// A multi-platform bundle's platform to compare (`os/arch[/variant]`, e.g.
+        /// `linux/arm64/v8`); default: the one the rebuilt image's config names.
+        #[arg(long)]
+        platform: Option<String>,
     },
     /// Verify a bundle against the trust store (and a policy).
     Verify(VerifyArgs),

@@ -163,9 +163,25 @@ pub fn explain(report: &Report) -> String {
                 cerro_core::verify::RebuildStatus::Failed => {
                     ("FAILED".to_owned(), r.reason.clone().unwrap_or_default())
                 }
+                cerro_core::verify::RebuildStatus::OtherPlatform => (
+                    "PASSED".to_owned(),
+                    format!(
+                        "by {} at {}, of another platform than this host's",
+                        r.verifier.as_deref().unwrap_or("-"),
+                        r.time_verified
+                            .map(cerro_core::timestamp::format_rfc3339)
+                            .unwrap_or_default()
+                    ),
+                ),
             };
             let counts = match &r.policy {
-                None if r.status == cerro_core::verify::RebuildStatus::Failed => "not counted".to_owned(),
+                None if matches!(
+                    r.status,
+                    cerro_core::verify::RebuildStatus::Failed | cerro_core::verify::RebuildStatus::OtherPlatform
+                ) =>
+                {
+                    "not counted".to_owned()
+                }
                 None => "no policy rule counts rebuilds".to_owned(),
                 Some(v) if v.counted() => "counts under the policy".to_owned(),
                 Some(v) => format!(

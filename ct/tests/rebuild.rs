@@ -268,3 +268,246 @@ fn a_planted_difference_is_caught_named_and_not_signed() {
         "{out}"
     );
 }
+
+/// A multi-platform bundle is rebuilt one platform at a time (#18): each
+/// platform's rebuilt image is compared with that platform's manifest (the
+/// platform its config names), and the rebuild signed names the platform
+/// (`rebuilds/<key id>-linux-<arch>.dsse.json`). `rebuilt_by` counts the
+/// rebuilds of this host's platform only; a candidate for a platform the
+/// bundle lacks is refused (5) naming those it has; a planted difference
+/// is named (1); a rebuild moved to this host's platform's name fails.
+#[test]
+fn a_multi_platform_bundle_is_rebuilt_one_platform_at_a_time() {
+    use cerro_core::image::layout::{platform_config, write_platform_index};
+    use cerro_core::image::{host_architecture, Platform};
+    let env = Env::new();
+    let host = host_architecture();
+    assert!(
+        host == "amd64" || host == "arm64",
+        "the index built here holds amd64 and arm64; this host is {host}"
+    );
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    // One platform's image: its own binary, a config naming its platform.
+    let image = |dir: &std::path::Path, arch: &str, content: &str| {
+        let mut b = LayoutBuilder::new(dir).unwrap();
+        b.layer_tar(&[("bin/app", 0o755, content.as_bytes())]).unwrap();
+        b.finish_image(platform_config("linux", arch, &["/bin/app"])).unwrap()
+    };
+    let binary = |arch: &str| format!("binary for {arch}\n");
+    let multi = env.path("multi");
+    let entries: Vec<_> = [host, other]
+        .iter()
+        .map(|arch| {
+            (
+                image(&multi, arch, &binary(arch)),
+                Platform {
+                    os: "linux".into(),
+                    architecture: (*arch).into(),
+                    variant: None,
+                },
+            )
+        })
+        .collect();
+    write_platform_index(&multi, &entries, Some("1")).unwrap();
+    let m = env.s("m.ctp");
+    env.expect(
+        &[],
+        0,
+        &[
+            "pack",
+            &format!("oci:{}:1", multi.display()),
+            "-o",
+            &m,
+            "--key",
+            "release",
+        ],
+    );
+    // Single-platform rebuilt images, as a rebuilder of one platform has.
+    let rebuilt = |name: &str, arch: &str, content: &str| {
+        let dir = env.path(name);
+        let mut b = LayoutBuilder::new(&dir).unwrap();
+        b.layer_tar(&[("bin/app", 0o755, content.as_bytes())]).unwrap();
+        b.finish(platform_config("linux", arch, &["/bin/app"]), Some("1"))
+            .unwrap();
+        format!("oci:{}:1", dir.display())
+    };
+    let host_image = rebuilt("rebuilt-host", host, &binary(host));
+    let other_image = rebuilt("rebuilt-other", other, &binary(other));
+    let r1 = r#"{"version":"1","default_action":"allow",
+      "require_attestations":{"rebuilt_by":{"threshold":1,"signers":[{"key_id":"r1"}]}}}"#;
+    let r2 = r#"{"version":"1","default_action":"allow",
+      "require_attestations":{"rebuilt_by":{"threshold":1,"signers":[{"key_id":"r2"}]}}}"#;
+    fs::write(env.path("r1.json"), r1).unwrap();
+    fs::write(env.path("r2.json"), r2).unwrap();
+    let (r1, r2) = (env.s("r1.json"), env.s("r2.json"));
+
+    // This host's platform, by the rebuilt image's own config.
+    let out = env.expect(&[], 0, &["rebuild", &m, "--compare", &host_image, "--key", "r1"]);
+    assert!(
+        out.contains(&format!("for platform linux/{host}: the config and 1 layer(s) match"))
+            && out.contains(&format!("-linux-{host}.dsse.json signed by r1")),
+        "{out}"
+    );
+    let out = env.expect(&[], 0, &["verify", &m, "--policy", &r1]);
+    assert!(out.contains("rebuilt by r1"), "{out}");
+    // The other platform, named explicitly, by r2: verified, not counted here.
+    let out = env.expect(
+        &[],
+        0,
+        &[
+            "rebuild",
+            &m,
+            "--compare",
+            &other_image,
+            "--platform",
+            &format!("linux/{other}"),
+            "--key",
+            "r2",
+        ],
+    );
+    assert!(out.contains(&format!("-linux-{other}.dsse.json signed by r2")), "{out}");
+    let out = env.expect(&[], 4, &["verify", &m, "--policy", &r2]);
+    assert!(
+        out.contains("require_attestations.rebuilt_by: 0 of 1 required distinct rebuilder(s)")
+            && out.contains("(2 rebuild attestation(s) carried)")
+            && out.contains("; not counted: rebuilds/")
+            && out.contains(&format!(
+                "(r2): a rebuild of platform linux/{other}, not of this host's (linux/{host})"
+            )),
+        "{out}"
+    );
+    let json = env.rebuilds(&m, Some(&r2));
+    let status = |suffix: &str| {
+        json.iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(suffix))
+            .unwrap_or_else(|| panic!("{suffix}: {json:?}"))["status"]
+            .clone()
+    };
+    assert_eq!(status(&format!("-linux-{host}.dsse.json")), "verified");
+    assert_eq!(status(&format!("-linux-{other}.dsse.json")), "other_platform");
+    let out = env.expect(&[], 4, &["explain", &m, "--policy", &r2]);
+    assert!(
+        out.contains("of another platform than this host's; not counted"),
+        "{out}"
+    );
+    // The runtime's decision (the shim and the hook admit this host's
+    // platform) counts the same way.
+    env.expect(&[], 0, &["load", &m]);
+    let out = env.expect(&[("CERRO_POLICY", r1.clone())], 0, &["verify", "--as-runtime", &m]);
+    assert!(out.contains("verdict     ALLOWED"), "{out}");
+    let out = env.expect(&[("CERRO_POLICY", r2.clone())], 4, &["verify", "--as-runtime", &m]);
+    assert!(out.contains("require_attestations.rebuilt_by"), "{out}");
+    // r1 rebuilds the other platform too: two members of one key, counted
+    // once (the host's) by a threshold of two distinct rebuilders.
+    env.expect(&[], 0, &["rebuild", &m, "--compare", &other_image, "--key", "r1"]);
+    assert_eq!(env.rebuilds(&m, None).len(), 3);
+    fs::write(env.path("two.json"), TWO_REBUILDERS).unwrap();
+    let out = env.expect(&[], 4, &["verify", &m, "--policy", &env.s("two.json")]);
+    assert!(out.contains("1 of 2 required distinct rebuilder(s)"), "{out}");
+
+    // A candidate for a platform the bundle lacks, by its config or by name.
+    let before = fs::read(&m).unwrap();
+    let s390x = rebuilt("rebuilt-s390x", "s390x", &binary(host));
+    let out = env.expect(&[], 5, &["rebuild", &m, "--compare", &s390x, "--key", "r1"]);
+    assert!(
+        out.contains("the bundle has no platform linux/s390x")
+            && out.contains(&format!("linux/{host}"))
+            && out.contains(&format!("linux/{other}")),
+        "{out}"
+    );
+    env.expect(
+        &[],
+        5,
+        &[
+            "rebuild",
+            &m,
+            "--compare",
+            &host_image,
+            "--platform",
+            "linux/s390x",
+            "--key",
+            "r1",
+        ],
+    );
+    // A planted difference in this host's binary: named, nothing signed.
+    let planted = rebuilt("rebuilt-planted", host, "a planted backdoor\n");
+    let out = env.expect(&[], 1, &["rebuild", &m, "--compare", &planted, "--key", "r1"]);
+    assert!(
+        out.contains("layer 1 DIFFERS: bundle sha256:") && out.contains("changed: /bin/app: bundle file 755"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was signed"), "{out}");
+    assert_eq!(fs::read(&m).unwrap(), before, "the bundle is untouched");
+
+    // r2's rebuild of the other platform renamed to this host's platform:
+    // it names the other platform's manifest, so it fails and r2 still
+    // does not count. (amd64 and arm64 have names of one length: only the
+    // tar header's name and checksum change.)
+    let mut moved = before.clone();
+    let json = env.rebuilds(&m, None);
+    let from = json
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_owned())
+        .find(|p| {
+            p.ends_with(&format!("-linux-{other}.dsse.json")) && {
+                json.iter().any(|r| r["path"] == *p.as_str() && r["key_id"] == "r2")
+            }
+        })
+        .unwrap();
+    let to = from.replace(&format!("-linux-{other}."), &format!("-linux-{host}."));
+    assert_eq!(from.len(), to.len());
+    let at = (0..moved.len())
+        .step_by(512)
+        .find(|&i| moved[i..].starts_with(from.as_bytes()))
+        .unwrap();
+    moved[at..at + to.len()].copy_from_slice(to.as_bytes());
+    moved[at + 148..at + 156].copy_from_slice(b"        ");
+    let sum: u32 = moved[at..at + 512].iter().map(|&b| u32::from(b)).sum();
+    moved[at + 148..at + 156].copy_from_slice(format!("{sum:07o}\0").as_bytes());
+    let mv = env.s("moved.ctp");
+    fs::write(&mv, &moved).unwrap();
+    let out = env.expect(&[], 4, &["verify", &mv, "--policy", &r2]);
+    assert!(
+        out.contains(&format!("{to} (r2): its subject is not this image"))
+            && out.contains("a rebuild of another image"),
+        "{out}"
+    );
+
+    // A rebuilt index is compared by its manifest for --platform, which it
+    // then needs; --platform on a single image's bundle is refused.
+    let index = format!("oci:{}:1", multi.display());
+    let out = env.expect(&[], 78, &["rebuild", &m, "--compare", &index, "--key", "r2"]);
+    assert!(out.contains("the rebuilt image is a multi-platform index"), "{out}");
+    let out = env.expect(
+        &[],
+        0,
+        &[
+            "rebuild",
+            &m,
+            "--compare",
+            &index,
+            "--platform",
+            &format!("linux/{host}"),
+            "--key",
+            "r2",
+        ],
+    );
+    assert!(out.contains(&format!("-linux-{host}.dsse.json signed by r2")), "{out}");
+    env.expect(&[], 0, &["verify", &m, "--policy", &r2]);
+    assert_eq!(env.rebuilds(&m, None).len(), 4);
+    let out = env.expect(
+        &[],
+        78,
+        &[
+            "rebuild",
+            &env.s("b.ctp"),
+            "--compare",
+            &env.oci("image"),
+            "--platform",
+            "linux/amd64",
+            "--key",
+            "r1",
+        ],
+    );
+    assert!(out.contains("the bundle is a single image"), "{out}");
+}

@@ -254,10 +254,7 @@ impl DeploymentPolicy {
                     let failed = if input.rebuild_failures.is_empty() {
                         String::new()
                     } else {
-                        format!(
-                            "; not counted, not verified for this release: {}",
-                            input.rebuild_failures.join("; ")
-                        )
+                        format!("; not counted: {}", input.rebuild_failures.join("; "))
                     };
                     return Err(refuse(
                         rule,

@@ -11,7 +11,8 @@
 //!                                       (<hex>: SHA-256 of the log's origin); not signed
 //! rebuilds/<key id>.dsse.json           rebuild attestations (SLSA VSA), one per key, sorted
 //!                                       by name; not bound by the release, signed by their own
-//!                                       key (`crate::rebuild`)
+//!                                       key (`crate::rebuild`); of a multi-platform bundle one
+//!                                       per key and platform: <key id>-<os>-<arch>[-<variant>]
 //! oci-layout/oci-layout                 {"imageLayoutVersion":"1.0.0"}
 //! oci-layout/index.json                 one image manifest (or image index) descriptor (RFC 8785)
 //! oci-layout/blobs/sha256/<hex>         the manifest, then the config, then each
@@ -188,6 +189,8 @@ mod tests {
         assert_eq!(classify(&proof).unwrap(), MemberKind::TlogProof);
         let rebuild = crate::rebuild::rebuild_path(&crate::trust::Fingerprint::from_hex(&d.hex()).unwrap());
         assert_eq!(classify(&rebuild).unwrap(), MemberKind::Rebuild);
+        let platform = rebuild.replace(".dsse.json", "-linux-arm64-v8.dsse.json");
+        assert_eq!(classify(&platform).unwrap(), MemberKind::Rebuild);
         for bad in [
             "../etc/passwd",
             "/etc/passwd",

@@ -77,8 +77,10 @@ pub struct Bundle {
     /// log, and are verified, not signed.
     pub transparency: Vec<LogProof>,
     /// Rebuild attestations (`rebuilds/<key id>.dsse.json`), one per key,
-    /// sorted by path. Not bound by the release statement: each is trusted
-    /// only through its own signature and binds itself to this release
+    /// of a multi-platform bundle one per key and platform
+    /// (`rebuilds/<key id>-<os>-<arch>[-<variant>].dsse.json`), sorted by
+    /// path. Not bound by the release statement: each is trusted only
+    /// through its own signature and binds itself to this release
     /// (`crate::rebuild`); parsed, not verified.
     pub rebuilds: Vec<crate::rebuild::Rebuild>,
     /// Descriptor of the image manifest.

@@ -186,6 +186,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             output,
             verifier_id,
             policy,
+            platform,
         } => rebuild::rebuild(
             &ctx,
             &rebuild::RebuildArgs {
@@ -197,6 +198,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 output: output.as_deref(),
                 verifier_id: &verifier_id,
                 policy: policy.as_deref(),
+                platform: platform.as_deref(),
             },
         ),
         Command::Verify(a) => verify::verify(&ctx, &a),

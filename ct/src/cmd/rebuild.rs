@@ -12,6 +12,12 @@
 //! bundle's as verified. On a mismatch the differing layers are opened and
 //! their files compared (path, size, digest), for a person to read; with
 //! `diffoscope` installed its report is added. Nothing is signed then.
+//!
+//! A multi-platform bundle is rebuilt one platform at a time: the rebuilt
+//! image is compared with the bundle's manifest for `--platform`, by
+//! default the platform the rebuilt image's own config says, and the
+//! rebuild attestation signed binds that platform's manifest
+//! (`rebuilds/<key id>-<os>-<arch>[-<variant>].dsse.json`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,8 +29,8 @@ use anyhow::{Context as _, Result};
 use cerro_core::bundle::{add_rebuild_to_file, Bundle, NoExtract};
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::image::source::SourceImage;
-use cerro_core::image::BlobRef;
-use cerro_core::rebuild::sign_rebuild;
+use cerro_core::image::{parse_config, BlobRef, ImageParts, Platform};
+use cerro_core::rebuild::sign_platform_rebuild;
 use cerro_core::verify::Verified;
 use cerro_core::{Error, ExitCode};
 
@@ -41,6 +47,9 @@ pub struct RebuildArgs<'a> {
     pub output: Option<&'a Path>,
     pub verifier_id: &'a str,
     pub policy: Option<&'a Path>,
+    /// `os/arch[/variant]`: the platform of a multi-platform bundle to
+    /// compare (default: the rebuilt image's own).
+    pub platform: Option<&'a str>,
 }
 
 /// Most differing files listed per layer (the count of the rest is given).
@@ -120,7 +129,7 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
     };
     let spec = spec.as_str();
     let candidate = SourceImage::open(spec).with_context(|| format!("opening the rebuilt image {spec}"))?;
-    let comparison = compare(&verified, &candidate)?;
+    let comparison = compare(&verified, &candidate, a.platform)?;
     for l in comparison.lines() {
         println!("{}", printable(&l));
     }
@@ -182,16 +191,21 @@ pub fn rebuild(ctx: &Ctx, a: &RebuildArgs<'_>) -> Result<ExitCode> {
         return Ok(ExitCode::DigestMismatch);
     }
     let now = ctx.now()?;
-    let rebuild = sign_rebuild(&verified, &key, a.verifier_id, now)?;
+    let rebuild = sign_platform_rebuild(&verified, comparison.platform.as_ref(), &key, a.verifier_id, now)?;
     let dest = a.output.unwrap_or(a.bundle);
     let path = rebuild.path.clone();
     add_rebuild_to_file(&verified, a.bundle, rebuild, dest)?;
+    let of = comparison
+        .platform
+        .as_ref()
+        .map_or(String::new(), |p| format!(" for platform {p}"));
     println!(
-        "rebuilt {} {} ({}): the config and {} layer(s) match; rebuild attestation {path} signed by {} written to {}",
+        "rebuilt {} {} ({}){}: the config and {} layer(s) match; rebuild attestation {path} signed by {} written to {}",
         printable(&verified.manifest.package.name),
         printable(&verified.manifest.package.version),
-        verified.image.digest,
-        verified.parts.layers.len(),
+        comparison.manifests.0,
+        printable(&of),
+        comparison.pairs.len() - 1,
         a.key,
         dest.display()
     );
@@ -300,8 +314,12 @@ impl Pair {
 pub struct Comparison {
     /// Config first, then layers.
     pub pairs: Vec<Pair>,
-    /// The image manifests' digests (informative: annotations may differ).
+    /// The image manifests' digests (informative: annotations may differ):
+    /// of a multi-platform bundle, the compared platform's.
     pub manifests: (Digest, Digest),
+    /// The platform of a multi-platform bundle compared (none: a single
+    /// image's bundle).
+    pub platform: Option<Platform>,
 }
 
 impl Comparison {
@@ -346,34 +364,132 @@ impl Comparison {
 /// that is not what its own manifest says is refused, exit 1: the rebuilt
 /// layout is damaged). The one entry point for a rebuilt image, whoever
 /// built it: `ct build`'s output will come here too.
-pub fn compare(bundle: &Verified<Bundle>, candidate: &SourceImage) -> Result<Comparison, Error> {
-    if !bundle.platforms.is_empty() || !candidate.platforms.is_empty() {
-        return Err(Error::malformed(
-            "ct rebuild",
-            "multi-platform images are not compared yet: compare one platform's bundle with that platform's image",
-        ));
+///
+/// Of a multi-platform bundle one platform is compared: `platform`
+/// (`os/arch[/variant]`), else the one the candidate's config names; a
+/// platform the bundle does not carry is refused (5), naming those it
+/// does. A candidate that is itself an index is compared by its manifest
+/// for that platform, and needs `platform`. A single image's bundle takes
+/// a single image, and no `platform`.
+pub fn compare(
+    bundle: &Verified<Bundle>,
+    candidate: &SourceImage,
+    platform: Option<&str>,
+) -> Result<Comparison, Error> {
+    if bundle.platforms.is_empty() {
+        if !candidate.platforms.is_empty() {
+            return Err(Error::malformed(
+                "ct rebuild",
+                "the rebuilt image is a multi-platform index and the bundle a single image: compare the one platform's image",
+            ));
+        }
+        if let Some(p) = platform {
+            return Err(Error::invalid_config(
+                "ct rebuild --platform",
+                format!(
+                    "{}: the bundle is a single image ({}/{}), not an index of platforms",
+                    printable(p),
+                    printable(&bundle.config.os),
+                    printable(&bundle.config.architecture)
+                ),
+            ));
+        }
+        return pair_up(
+            &bundle.parts,
+            candidate,
+            &candidate.parts,
+            (bundle.image.digest, candidate.manifest.digest),
+            None,
+        );
     }
-    let mut pairs = Vec::with_capacity(bundle.parts.layers.len() + 1);
+    let name = match (platform, candidate.platforms.is_empty()) {
+        (Some(p), _) => p.to_owned(),
+        (None, true) => {
+            let config = parse_config(
+                &format!("rebuilt image config {}", candidate.parts.config.digest),
+                &candidate.read_blob_small(&candidate.parts.config)?,
+            )?;
+            Platform {
+                os: config.os,
+                architecture: config.architecture,
+                variant: config.variant,
+            }
+            .to_string()
+        }
+        (None, false) => {
+            return Err(Error::invalid_config(
+                "ct rebuild",
+                "the rebuilt image is a multi-platform index: name the platform to compare with --platform os/arch[/variant]",
+            ))
+        }
+    };
+    let ours = bundle
+        .platforms
+        .iter()
+        .find(|p| p.platform.to_string() == name)
+        .ok_or_else(|| {
+            let have: Vec<String> = bundle.platforms.iter().map(|p| p.platform.to_string()).collect();
+            Error::PlatformNotAttested(format!(
+                "the bundle has no platform {} to compare the rebuilt image with (it has {})",
+                printable(&name),
+                printable(&have.join(", "))
+            ))
+        })?;
+    let (theirs_parts, theirs_manifest) = if candidate.platforms.is_empty() {
+        (&candidate.parts, candidate.manifest.digest)
+    } else {
+        let p = candidate
+            .platforms
+            .iter()
+            .find(|p| p.platform.to_string() == name)
+            .ok_or_else(|| {
+                Error::malformed(
+                    "ct rebuild",
+                    format!("the rebuilt image's index has no platform {}", printable(&name)),
+                )
+            })?;
+        (&p.parts, p.manifest.digest)
+    };
+    pair_up(
+        &ours.parts,
+        candidate,
+        theirs_parts,
+        (ours.manifest.digest, theirs_manifest),
+        Some(ours.platform.clone()),
+    )
+}
+
+/// The config and each layer of `ours` (as verified) against `theirs` of
+/// `candidate` (measured).
+fn pair_up(
+    ours: &ImageParts,
+    candidate: &SourceImage,
+    theirs: &ImageParts,
+    manifests: (Digest, Digest),
+    platform: Option<Platform>,
+) -> Result<Comparison, Error> {
+    let mut pairs = Vec::with_capacity(ours.layers.len() + 1);
     pairs.push(Pair {
         what: "config".into(),
-        ours: Some(bundle.parts.config.clone()),
-        theirs: Some(measured(candidate, &candidate.parts.config)?),
+        ours: Some(ours.config.clone()),
+        theirs: Some(measured(candidate, &theirs.config)?),
     });
-    let n = bundle.parts.layers.len().max(candidate.parts.layers.len());
+    let n = ours.layers.len().max(theirs.layers.len());
     for i in 0..n {
-        let theirs = match candidate.parts.layers.get(i) {
+        let measured_layer = match theirs.layers.get(i) {
             Some(b) => Some(measured(candidate, b)?),
             None => None,
         };
         pairs.push(Pair {
             what: format!("layer {}", i + 1),
-            ours: bundle.parts.layers.get(i).cloned(),
-            theirs,
+            ours: ours.layers.get(i).cloned(),
+            theirs: measured_layer,
         });
     }
     Ok(Comparison {
         pairs,
-        manifests: (bundle.image.digest, candidate.manifest.digest),
+        manifests,
+        platform,
     })
 }
 
