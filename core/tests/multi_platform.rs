@@ -417,6 +417,8 @@ fn the_precheck_names_how_the_registry_s_index_differs_from_the_signed_one() {
             .contains("it signs an image index, the registry holds an image manifest"),
         "{e}"
     );
+}
+
 /// Independent rebuilds of a multi-platform bundle (#18): one per key and
 /// platform, `rebuilds/<key id>-<os>-<arch>.dsse.json`, whose image subject
 /// is that platform's manifest and whose release subject is unchanged.
