@@ -964,8 +964,13 @@ pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str, platform: Option<&
                 } else {
                     format!("image index {} of {}", r.image.digest, reg.shown)
                 };
-                let (index, chosen) = match platform {
-                    Some(p) => (None, vec![choose_platform(&what, &entries, p)?.clone()]),
+                // What index.json will name: the index, or the one platform
+                // manifest asked for.
+                let (named, chosen) = match platform {
+                    Some(p) => {
+                        let c = choose_platform(&what, &entries, p)?.clone();
+                        (c.manifest.clone(), vec![c])
+                    }
                     None if r.image.media_type == MT_DOCKER_LIST => {
                         return Err(malformed(
                             what,
@@ -976,21 +981,13 @@ pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str, platform: Option<&
                             ),
                         ))
                     }
-                    None => (Some(r.image.clone()), entries),
+                    None => (r.image.clone(), entries),
                 };
                 // The manifests are pulled within their descriptors' sizes
-                // (bounded by resolve), the blobs they name then summed.
-                let top = index.as_ref().unwrap_or(&r.image);
-                let (bytes, blobs) = pull_platforms(reg, top, &chosen).await?;
-                let named = match &index {
-                    Some(i) => i.clone(),
-                    None => chosen
-                        .first()
-                        .map(|c| c.manifest.clone())
-                        .ok_or_else(|| malformed(&what, "no platform chosen"))?,
-                };
+                // (bounded by resolve), then the blobs they name summed.
+                let (bytes, blobs) = pull_platforms(reg, &r.image, &chosen).await?;
                 check_image_size(&named, &blobs)?;
-                if index.is_some() {
+                if named.digest == r.image.digest {
                     write(&r.image.digest, &r.bytes)?;
                 }
                 for (c, b) in chosen.iter().zip(&bytes) {
