@@ -58,8 +58,9 @@ use cerro_core::rebuild::{path_signer, MAX_REBUILDS, MAX_REBUILD_SIZE};
 const MAX_CONFIG: u64 = 64 << 10;
 
 /// Largest image accepted by `ct fetch` and `ct pack docker://`: the sum of
-/// the sizes its manifest gives its config and layers, checked before the
-/// output file is sized or any of them is requested (64 GiB).
+/// the sizes its manifest gives its config and layers (of an image index:
+/// of every platform's manifest, config and layers, each once), checked
+/// before the output file is sized or any of them is requested (64 GiB).
 pub const MAX_IMAGE_BYTES: u64 = 64 << 30;
 
 /// Most bundle artifacts of one image `fetch` examines. A referrers list
