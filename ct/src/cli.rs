@@ -90,6 +90,12 @@ pub enum Command {
         /// again offline.
         #[arg(long, value_name = "K.pub")]
         cosign_key: Option<PathBuf>,
+        /// Of a multi-platform image (an image index, or for docker://REF a Docker manifest
+        /// list): pack only this platform's image (`os/arch[/variant]`, e.g. `linux/arm64`), a
+        /// single-platform bundle. Default: every platform, the index the reference names. Of a
+        /// single image: refused unless the image is for this platform.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
     },
     /// Per-container SELinux policy modules generated from [capabilities].
     #[command(subcommand)]

@@ -349,3 +349,46 @@ fn ct_run_quick_start_from_a_bare_registry_reference() {
     );
     assert!(!d.join("y.ctp").exists());
 }
+
+/// The quick start with a multi-arch tag (#15), as most public images are
+/// (nginx's, busybox's): `ct pack HOST/REPO:TAG` of an OCI image index
+/// packs every platform (the bundle's image is the index the tag names),
+/// `ct verify` passes, and `ct run` runs this host's platform.
+#[test]
+fn ct_run_quick_start_from_a_multi_arch_tag() {
+    assert!(is_root(), "podman with a private root and the hook needs root here");
+    require("skopeo");
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let home = d.join("home");
+    let (index, _) = cerro_integration::multi_platform_image(d, "img", "");
+    let reg = cerro_integration::registry::TestRegistry::start();
+    let reference = format!("{}/apps/multi:1", reg.host());
+    run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", d.join("img").display()),
+        &format!("docker://{reference}"),
+    ]));
+    run(ct(&home).args(["keygen", "--id", "maintainer"]));
+    let bundle = d.join("x.ctp");
+    let out = run(ct(&home).args([
+        "pack",
+        &reference,
+        "-o",
+        bundle.to_str().unwrap(),
+        "--key",
+        "maintainer",
+    ]));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("image index {index}, 2 platform(s)")), "{said}");
+    run(ct(&home).args(["verify", bundle.to_str().unwrap()]));
+    let podman = Podman::new(d);
+    let out = podman.ct_run(d, &bundle, &["echo", "multi-arch"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "multi-arch\n");
+}

@@ -34,8 +34,9 @@ use cerro_core::digest::{Digest, Hasher};
 use cerro_core::dsse::MAX_ENVELOPE_SIZE;
 use cerro_core::file::AtomicFile;
 use cerro_core::image::{
-    bundle_index, index_blob_sequence, parse_manifest, parse_platform_index, BlobRef, ImageParts, PlatformManifest,
-    MANIFEST_TYPES, MAX_JSON_BLOB, MT_OCI_INDEX, MT_OCI_MANIFEST, OCI_LAYOUT_FILE,
+    bundle_index, choose_platform, index_blob_sequence, parse_manifest, parse_platform_index, BlobRef, ImageParts,
+    Platform, PlatformManifest, MANIFEST_TYPES, MAX_JSON_BLOB, MT_DOCKER_LIST, MT_OCI_INDEX, MT_OCI_MANIFEST,
+    OCI_LAYOUT_FILE,
 };
 use cerro_core::manifest::MAX_MANIFEST_SIZE;
 use cerro_core::statement::{ReleaseStatement, PROVENANCE_PATH, SLSA_PROVENANCE_V1};
@@ -57,8 +58,9 @@ use cerro_core::rebuild::{path_signer, MAX_REBUILDS, MAX_REBUILD_SIZE};
 const MAX_CONFIG: u64 = 64 << 10;
 
 /// Largest image accepted by `ct fetch` and `ct pack docker://`: the sum of
-/// the sizes its manifest gives its config and layers, checked before the
-/// output file is sized or any of them is requested (64 GiB).
+/// the sizes its manifest gives its config and layers (of an image index:
+/// of every platform's manifest, config and layers, each once), checked
+/// before the output file is sized or any of them is requested (64 GiB).
 pub const MAX_IMAGE_BYTES: u64 = 64 << 30;
 
 /// Most bundle artifacts of one image `fetch` examines. A referrers list
@@ -799,16 +801,23 @@ enum Top {
 }
 
 /// Resolves the reference to its top manifest, read strictly; an OCI image
-/// index only with `index` (a bundle may hold one, `ct pack docker://` does
-/// not take one). An index is read by core's one reader of them
-/// ([`parse_platform_index`]: 1 to 16 image manifests, each with a
-/// platform, none twice), and each entry's size is bounded before any of
-/// them is requested.
+/// index only with `index` (a bundle may hold one). An index is read by
+/// core's one reader of them ([`parse_platform_index`]: 1 to 16 image
+/// manifests, each with a platform, none twice), and each entry's size is
+/// bounded before any of them is requested.
 async fn resolve(reg: &Registry, index: bool) -> Result<Resolved, Error> {
+    resolve_accepting(reg, if index { &[MT_OCI_INDEX] } else { &[] }).await
+}
+
+/// [`resolve`], taking as an index any of `indexes` (media types of
+/// indexes: the OCI one, and for `ct pack docker://` the Docker manifest
+/// list too, so that it is seen and named rather than left to the
+/// registry, which may answer a client that does not accept a list with
+/// one platform's manifest it chose).
+async fn resolve_accepting(reg: &Registry, indexes: &[&str]) -> Result<Resolved, Error> {
     let mut accepted = MANIFEST_TYPES.to_vec();
-    if index {
-        accepted.push(MT_OCI_INDEX);
-    }
+    accepted.extend_from_slice(indexes);
+    let index = !indexes.is_empty();
     let manifest_bytes = reg
         .pull_manifest(&reg.reference, &accepted)
         .await?
@@ -824,17 +833,19 @@ async fn resolve(reg: &Registry, index: bool) -> Result<Resolved, Error> {
         // that reader takes it for one and it says so.
         Err(e) if index => {
             let what = format!("image index {digest}");
-            if cerro_core::image::strict::check(&what, &manifest_bytes, cerro_core::image::strict::DocKind::Index)
-                .is_ok()
-                && serde_json::from_slice::<Value>(&manifest_bytes)
-                    .ok()
-                    .and_then(|v| v.get("mediaType").and_then(Value::as_str).map(str::to_owned))
-                    .as_deref()
-                    == Some(MT_OCI_INDEX)
-            {
-                Some(MT_OCI_INDEX.to_owned())
-            } else {
-                return Err(e.into());
+            let said =
+                if cerro_core::image::strict::check(&what, &manifest_bytes, cerro_core::image::strict::DocKind::Index)
+                    .is_ok()
+                {
+                    serde_json::from_slice::<Value>(&manifest_bytes)
+                        .ok()
+                        .and_then(|v| v.get("mediaType").and_then(Value::as_str).map(str::to_owned))
+                } else {
+                    None
+                };
+            match said {
+                Some(mt) if indexes.contains(&mt.as_str()) => Some(mt),
+                _ => return Err(e.into()),
             }
         }
         Err(e) => return Err(e.into()),
@@ -844,7 +855,7 @@ async fn resolve(reg: &Registry, index: bool) -> Result<Resolved, Error> {
         digest,
         size: manifest_bytes.len() as u64,
     };
-    let top = if index && image.media_type == MT_OCI_INDEX {
+    let top = if indexes.contains(&image.media_type.as_str()) {
         let what = format!("image index {digest}");
         let entries = parse_platform_index(&what, &manifest_bytes)?;
         if let Some(e) = entries.iter().find(|e| e.manifest.size > MAX_JSON_BLOB) {
@@ -869,19 +880,6 @@ async fn resolve(reg: &Registry, index: bool) -> Result<Resolved, Error> {
         bytes: manifest_bytes,
         top,
     })
-}
-
-/// Resolves the reference to a single image manifest: (descriptor, bytes,
-/// parts). An image index is refused, naming it.
-async fn resolve_image(reg: &Registry) -> Result<(BlobRef, Vec<u8>, ImageParts), Error> {
-    let r = resolve(reg, false).await?;
-    match r.top {
-        Top::Image(parts) => Ok((r.image, r.bytes, parts)),
-        Top::Index(_) => Err(malformed(
-            format!("image manifest {}", r.image.digest),
-            "an image index where an image manifest was expected",
-        )),
-    }
 }
 
 /// Pulls the platform manifests of the index `index` names (`entries`, in
@@ -924,20 +922,86 @@ async fn pull_platforms(
 
 /// Pulls the image `reg` names (no bundle needed) into the OCI layout
 /// directory `dir`, named `ref_name` in its index: what `ct pack docker://`
-/// packs. Blobs are downloaded concurrently and hashed as they stream to
-/// disk; one that is not what its digest says is refused.
-pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str) -> Result<BlobRef, Error> {
+/// packs. Returns the descriptor `index.json` names.
+///
+/// - An image manifest: it, its config and its layers.
+/// - An OCI image index, without `platform`: the index (the digest the tag
+///   names, which `ct verify docker://` and the shim see), every platform
+///   manifest within its descriptor's size ([`pull_platforms`]), and every
+///   config and layer once (a layer shared by platforms once): the layout
+///   of a multi-platform image, which `ct pack` binds whole.
+/// - An index (OCI, or a Docker manifest list) with `platform`: the one
+///   platform manifest it selects ([`choose_platform`]; none or several is
+///   refused, naming the platforms the index has), its config and layers.
+///   The layout then names that manifest, as a single image.
+/// - A Docker manifest list without `platform` is refused, naming it: a
+///   bundle binds OCI image indexes only.
+///
+/// Nothing is requested beyond the index and manifests before the sizes
+/// the manifests give add up within [`MAX_IMAGE_BYTES`]. Blobs are
+/// downloaded concurrently, each hashed as it streams to disk; one that is
+/// not what its digest says is refused.
+pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str, platform: Option<&Platform>) -> Result<BlobRef, Error> {
     let blobs_dir = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blobs_dir).map_err(|e| CoreError::io("creating", &blobs_dir, e))?;
+    let write = |digest: &Digest, bytes: &[u8]| {
+        let path = blobs_dir.join(digest.hex());
+        fs::write(&path, bytes).map_err(|e| Error::from(CoreError::io("writing", &path, e)))
+    };
     let image = reg.block_on(async {
         reg.authorize(RegistryOperation::Pull).await?;
-        let (image, bytes, parts) = resolve_image(reg).await?;
-        let blobs: Vec<BlobRef> = parts.blobs().into_iter().cloned().collect();
-        check_image_size(&image, &blobs)?;
-        let path = blobs_dir.join(image.digest.hex());
-        fs::write(&path, &bytes).map_err(|e| CoreError::io("writing", &path, e))?;
-        download_to_files(reg, &blobs_dir, &parts).await?;
-        Ok::<_, Error>(image)
+        let r = resolve_accepting(reg, &[MT_OCI_INDEX, MT_DOCKER_LIST]).await?;
+        match r.top {
+            Top::Image(parts) => {
+                let blobs: Vec<BlobRef> = parts.blobs().into_iter().cloned().collect();
+                check_image_size(&r.image, &blobs)?;
+                write(&r.image.digest, &r.bytes)?;
+                download_to_files(reg, &blobs_dir, &blobs).await?;
+                Ok::<_, Error>(r.image)
+            }
+            Top::Index(entries) => {
+                let what = if r.image.media_type == MT_DOCKER_LIST {
+                    format!("Docker manifest list {} of {}", r.image.digest, reg.shown)
+                } else {
+                    format!("image index {} of {}", r.image.digest, reg.shown)
+                };
+                // What index.json will name: the index, or the one platform
+                // manifest asked for.
+                let (named, chosen) = match platform {
+                    Some(p) => {
+                        let c = choose_platform(&what, &entries, p)?.clone();
+                        (c.manifest.clone(), vec![c])
+                    }
+                    None if r.image.media_type == MT_DOCKER_LIST => {
+                        return Err(malformed(
+                            what,
+                            format!(
+                                "a bundle binds an OCI image index ({MT_OCI_INDEX}), not a Docker manifest list \
+                                 ({MT_DOCKER_LIST}): pack one platform (--platform OS/ARCH), or convert the list \
+                                 (skopeo copy --all --format oci docker://REF oci:DIR:REF) and pack oci:DIR:REF"
+                            ),
+                        ))
+                    }
+                    None => (r.image.clone(), entries),
+                };
+                // The manifests are pulled within their descriptors' sizes
+                // (bounded by resolve), then the blobs they name summed.
+                let (bytes, blobs) = pull_platforms(reg, &r.image, &chosen).await?;
+                check_image_size(&named, &blobs)?;
+                if named.digest == r.image.digest {
+                    write(&r.image.digest, &r.bytes)?;
+                }
+                for (c, b) in chosen.iter().zip(&bytes) {
+                    write(&c.manifest.digest, b)?;
+                }
+                let rest: Vec<BlobRef> = blobs
+                    .into_iter()
+                    .filter(|b| !chosen.iter().any(|c| c.manifest.digest == b.digest))
+                    .collect();
+                download_to_files(reg, &blobs_dir, &rest).await?;
+                Ok(named)
+            }
+        }
     })?;
     fs::write(dir.join("index.json"), bundle_index(&image, Some(ref_name))?)
         .map_err(|e| CoreError::io("writing", dir.join("index.json"), e))?;
@@ -946,10 +1010,10 @@ pub fn pull_image(reg: &Registry, dir: &Path, ref_name: &str) -> Result<BlobRef,
     Ok(image)
 }
 
-/// Streams each config and layer blob into `blobs_dir/<hex>.part`, hashing
-/// it as it goes, and gives it its digest name only once it matched.
-async fn download_to_files(reg: &Registry, blobs_dir: &Path, parts: &ImageParts) -> Result<(), Error> {
-    let blobs: Vec<BlobRef> = parts.blobs().into_iter().cloned().collect();
+/// Streams each blob of `blobs` (configs and layers, each once) into
+/// `blobs_dir/<hex>.part`, [`PARALLEL`] at a time, hashing it as it goes,
+/// and gives it its digest name only once it matched.
+async fn download_to_files(reg: &Registry, blobs_dir: &Path, blobs: &[BlobRef]) -> Result<(), Error> {
     let progress = reg.progress();
     progress.start("pulling", blobs.iter().map(|b| b.size).sum());
     futures_util::stream::iter(blobs.iter())

@@ -430,7 +430,7 @@ fn an_image_larger_than_the_cap_is_refused_before_any_blob_is_requested() {
     });
     let (d, auth) = no_auth_file();
     let reg = connect(server.port, &auth);
-    let e = crate::fetch::pull_image(&reg, &d.path().join("layout"), "x").unwrap_err();
+    let e = crate::fetch::pull_image(&reg, &d.path().join("layout"), "x", None).unwrap_err();
     assert!(
         e.to_string()
             .contains(&format!("more than the {} accepted", crate::MAX_IMAGE_BYTES)),
@@ -635,6 +635,126 @@ fn an_index_past_its_bounds_is_refused_before_anything_it_names_is_requested() {
             !requests
                 .iter()
                 .any(|r| r.contains("/referrers/") || r.contains("/blobs/")),
+            "{requests:#?}"
+        );
+    }
+}
+
+/// `ct pack docker://` of an image index (#15): the 64 GiB cap is over
+/// every platform together. Two platforms whose layers each claim 40 GiB
+/// (each under the cap) are refused once their manifests are read,
+/// before any blob is requested (exit 10); and an index past its own
+/// bounds is refused before any manifest it names is requested.
+#[test]
+fn an_index_pulled_for_pack_is_bounded_over_all_its_platforms() {
+    let platform_manifest = |i: u8| {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":2}},"layers":[{{"mediaType":"{}","digest":"{}","size":{}}}]}}"#,
+            cerro_core::image::MT_OCI_MANIFEST,
+            cerro_core::image::MT_OCI_CONFIG,
+            Digest::of(&[b'c', i]),
+            cerro_core::image::MT_OCI_LAYER_TAR,
+            Digest::of(&[b'l', i]),
+            40u64 << 30
+        )
+    };
+    let manifests: Vec<String> = (0..2).map(platform_manifest).collect();
+    let entries: Vec<String> = manifests
+        .iter()
+        .zip(["amd64", "arm64"])
+        .map(|(m, arch)| {
+            format!(
+                r#"{{"mediaType":"{}","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#,
+                cerro_core::image::MT_OCI_MANIFEST,
+                Digest::of(m.as_bytes()),
+                m.len()
+            )
+        })
+        .collect();
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}]}}"#,
+        cerro_core::image::MT_OCI_INDEX,
+        entries.join(",")
+    );
+    let reply = |body: &str, mt: &str| {
+        Reply::Bytes(format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {mt}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    };
+    let served = (index.clone(), manifests.clone());
+    let server = Server::start("127.0.0.1", move |head, _| {
+        let (index, manifests) = &served;
+        if head.starts_with("GET /v2/ ") || head.starts_with("GET /v2/cerro/x/manifests/1 ") {
+            return reply(index, cerro_core::image::MT_OCI_INDEX);
+        }
+        for m in manifests {
+            if head.starts_with(&format!("GET /v2/cerro/x/manifests/{} ", Digest::of(m.as_bytes()))) {
+                return reply(m, cerro_core::image::MT_OCI_MANIFEST);
+            }
+        }
+        status("404 Not Found", "")
+    });
+    let (d, auth) = no_auth_file();
+    let reg = connect(server.port, &auth);
+    let layout = d.path().join("layout");
+    let e = crate::fetch::pull_image(&reg, &layout, "x", None).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("more than the {} accepted", crate::MAX_IMAGE_BYTES)),
+        "{e}"
+    );
+    assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+    let requests = server.requests();
+    assert_eq!(
+        requests.iter().filter(|r| r.contains("/manifests/")).count(),
+        3,
+        "{requests:#?}"
+    );
+    assert!(!requests.iter().any(|r| r.contains("/blobs/")), "{requests:#?}");
+    assert!(!layout.join("index.json").exists());
+    // One platform of the two is within the cap: only its manifest and
+    // blobs are asked for (here absent: exit 12).
+    let before = server.requests().len();
+    let one = cerro_core::image::Platform::parse("linux/arm64").unwrap();
+    let e = crate::fetch::pull_image(&reg, &d.path().join("one"), "x", Some(&one)).unwrap_err();
+    assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Network);
+    let requests = server.requests()[before..].to_vec();
+    let first = Digest::of(manifests[0].as_bytes()).to_string();
+    assert!(
+        requests.iter().any(|r| r.contains("/blobs/"))
+            && !requests.iter().any(|r| r.contains(&first)
+                || r.contains(&Digest::of(&[b'c', 0]).to_string())
+                || r.contains(&Digest::of(&[b'l', 0]).to_string())),
+        "{requests:#?}"
+    );
+
+    // Past its own bounds: no manifest it names is requested.
+    for (index, needle) in [
+        (
+            platform_index(cerro_core::image::MAX_PLATFORMS + 1, 500),
+            "names 17 manifests, more than 16".to_owned(),
+        ),
+        (
+            platform_index(2, MAX_JSON_BLOB + 1),
+            format!("claims {} bytes", MAX_JSON_BLOB + 1),
+        ),
+    ] {
+        let server = Server::start("127.0.0.1", move |head, _| {
+            if head.starts_with("GET /v2/ ") || head.starts_with("GET /v2/cerro/x/manifests/1 ") {
+                reply(&index, cerro_core::image::MT_OCI_INDEX)
+            } else {
+                status("404 Not Found", "")
+            }
+        });
+        let reg = connect(server.port, &auth);
+        let e = crate::fetch::pull_image(&reg, &d.path().join("bounded"), "x", None).unwrap_err();
+        assert!(e.to_string().contains(&needle), "{e}");
+        assert_eq!(cerro_core::Error::from(e).exit_code(), cerro_core::ExitCode::Malformed);
+        let requests = server.requests();
+        assert_eq!(
+            requests.iter().filter(|r| r.contains("/manifests/")).count(),
+            1,
             "{requests:#?}"
         );
     }

@@ -207,6 +207,79 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// Reads `os/architecture[/variant]` (`linux/arm64`, `linux/arm/v7`),
+    /// the form `ct pack --platform` and `ct sbom --platform` take and
+    /// [`Platform`]'s `Display` writes. `None` for anything else (an empty
+    /// component, more than three).
+    pub fn parse(s: &str) -> Option<Platform> {
+        let mut parts = s.split('/');
+        let os = parts.next().filter(|p| !p.is_empty())?;
+        let architecture = parts.next().filter(|p| !p.is_empty())?;
+        let variant = match parts.next() {
+            Some("") => return None,
+            v => v.map(str::to_owned),
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Platform {
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant,
+        })
+    }
+
+    /// Whether `self`, a platform asked for, selects `other`, one an image
+    /// is for: `os` and `architecture` equal, and the variant equal unless
+    /// none was asked for (`linux/arm64` selects `linux/arm64/v8`, as
+    /// users write it; whether that is one platform is for
+    /// [`choose_platform`] to say).
+    pub fn selects(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && (self.variant.is_none() || self.variant == other.variant)
+    }
+}
+
+/// The one platform manifest of an image index (`what` names it) that
+/// `wanted` selects ([`Platform::selects`]). None, or several (`linux/arm`
+/// of an index with `linux/arm/v6` and `linux/arm/v7`), is refused with
+/// the platforms the index names (exit 78: the command line asked for what
+/// the image does not have, or not for one thing).
+pub fn choose_platform<'e>(
+    what: &str,
+    entries: &'e [PlatformManifest],
+    wanted: &Platform,
+) -> Result<&'e PlatformManifest> {
+    let names = || {
+        entries
+            .iter()
+            .map(|e| e.platform.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chosen: Vec<&PlatformManifest> = entries.iter().filter(|e| wanted.selects(&e.platform)).collect();
+    match chosen.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::invalid_config(
+            format!("--platform {wanted}"),
+            format!("{what} has no image for platform {wanted}; it has {}", names()),
+        )),
+        _ => Err(Error::invalid_config(
+            format!("--platform {wanted}"),
+            format!(
+                "{what} has several images for platform {wanted} ({}): name the variant",
+                chosen
+                    .iter()
+                    .map(|e| e.platform.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
 impl std::fmt::Display for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;
@@ -476,5 +549,77 @@ mod declared_tests {
         let two = format!(r#"{{"mediaType":"{MT_OCI_MANIFEST}","MediaType":"{MT_DOCKER_MANIFEST}"}}"#);
         let e = declared_media_type("m", two.as_bytes()).unwrap_err();
         assert_eq!(e.exit_code(), crate::ExitCode::Malformed, "{e}");
+    }
+}
+
+#[cfg(test)]
+mod platform_choice_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn entry(p: &str, n: u8) -> PlatformManifest {
+        PlatformManifest {
+            manifest: BlobRef {
+                media_type: MT_OCI_MANIFEST.into(),
+                digest: crate::digest::Digest::of(&[n]),
+                size: 100,
+            },
+            platform: Platform::parse(p).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_platform_is_read_as_display_writes_it() {
+        for p in ["linux/amd64", "linux/arm64/v8", "windows/amd64"] {
+            assert_eq!(Platform::parse(p).unwrap().to_string(), p);
+        }
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/arm/",
+            "linux/arm/v7/x",
+            "linux//v7",
+        ] {
+            assert_eq!(Platform::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn one_platform_is_chosen_or_the_choice_is_refused_naming_them() {
+        let entries = [
+            entry("linux/amd64", 1),
+            entry("linux/arm64/v8", 2),
+            entry("linux/arm/v6", 3),
+            entry("linux/arm/v7", 4),
+        ];
+        let pick = |p: &str| choose_platform("image index x", &entries, &Platform::parse(p).unwrap());
+        assert_eq!(pick("linux/amd64").unwrap().manifest.digest, entries[0].manifest.digest);
+        assert_eq!(pick("linux/arm64").unwrap().manifest.digest, entries[1].manifest.digest);
+        assert_eq!(
+            pick("linux/arm64/v8").unwrap().manifest.digest,
+            entries[1].manifest.digest
+        );
+        assert_eq!(
+            pick("linux/arm/v7").unwrap().manifest.digest,
+            entries[3].manifest.digest
+        );
+        let e = pick("linux/s390x").unwrap_err();
+        assert_eq!(e.exit_code(), crate::ExitCode::Config);
+        let text = e.to_string();
+        assert!(
+            text.contains("no image for platform linux/s390x")
+                && text.contains("linux/amd64, linux/arm64/v8, linux/arm/v6, linux/arm/v7"),
+            "{text}"
+        );
+        let text = pick("linux/arm").unwrap_err().to_string();
+        assert!(
+            text.contains("several images") && text.contains("linux/arm/v6, linux/arm/v7"),
+            "{text}"
+        );
+        // A variant asked for is a variant required.
+        assert!(pick("linux/amd64/v3").is_err());
+        assert!(pick("linux/arm64/v7").is_err());
     }
 }

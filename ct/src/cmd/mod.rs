@@ -91,6 +91,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             logs,
             witnesses,
             cosign_key,
+            platform,
         } => {
             let attest = pack::Attest {
                 sbom: (!no_sbom).then_some(sbom_format),
@@ -101,7 +102,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             // The logs are checked before anything is packed.
             let logs = log::endpoints(&logs)?;
             let witnesses = log::witness_endpoints(&witnesses)?;
-            let code = pack::pack(&ctx, &image, &output, &keys, manifest.as_deref(), attest, &reg)?;
+            let code = pack::pack(
+                &ctx,
+                &image,
+                &output,
+                &keys,
+                manifest.as_deref(),
+                attest,
+                &reg,
+                platform.as_deref(),
+            )?;
             if logs.is_empty() {
                 return Ok(code);
             }

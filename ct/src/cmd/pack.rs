@@ -8,6 +8,7 @@ use cerro_attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::file::AtomicFile;
 use cerro_core::image::source::SourceImage;
+use cerro_core::image::{choose_platform, Platform, PlatformManifest};
 use cerro_core::key::KeySigner;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack::PackRequest;
@@ -134,6 +135,8 @@ fn bare_reference(spec: &str) -> Result<Option<&str>> {
     }
 }
 
+// The command's flags, one argument each, as `ct pack` takes them.
+#[allow(clippy::too_many_arguments)]
 pub fn pack(
     ctx: &Ctx,
     image: &str,
@@ -142,7 +145,18 @@ pub fn pack(
     manifest: Option<&Path>,
     attest: Attest<'_>,
     registry: &crate::cli::RegistryArgs,
+    platform: Option<&str>,
 ) -> Result<ExitCode> {
+    // The platform asked for is read before anything else is (a bad one: 78).
+    let platform = match platform {
+        Some(p) => Some(Platform::parse(p).ok_or_else(|| {
+            Error::invalid_config(
+                "--platform",
+                format!("{p:?} is not OS/ARCH[/VARIANT] (e.g. linux/amd64, linux/arm64/v8)"),
+            )
+        })?),
+        None => None,
+    };
     // Every key opened (files read, tokens logged in) before the image is.
     let keys = ctx.signers(key_ids)?;
     // The cosign key is read before anything is pulled (a bad file: 78).
@@ -183,7 +197,7 @@ pub fn pack(
             let reg = super::registry::connect(r, registry)?;
             let cleanup = crate::signals::Cleanup::install();
             cleanup.watch(dir.path());
-            let pulled = cerro_registry::pull_image(&reg, dir.path(), &tag).map_err(Error::from)?;
+            let pulled = cerro_registry::pull_image(&reg, dir.path(), &tag, platform.as_ref()).map_err(Error::from)?;
             if let Some((path, key)) = &cosign_key {
                 // The signature must name the digest pulled, whatever the
                 // tag says now.
@@ -207,6 +221,10 @@ pub fn pack(
     };
     let image = image.as_str();
     let src = SourceImage::open(image).with_context(|| format!("opening image {image}"))?;
+    let src = match &platform {
+        Some(p) => one_platform(src, p)?,
+        None => src,
+    };
     let image_ref = ImageRef {
         digest: src.manifest.digest,
         reference: src.reference.clone(),
@@ -261,16 +279,65 @@ pub fn pack(
     }
     let host = super::selinux::host_policy(attest.selinux_policy)?;
     write_bundle(&src, &manifest, &keys, &opts, host.as_ref(), output, &evidence)?;
+    let what = match src.platforms.as_slice() {
+        [] => format!("{}, {} layer(s)", src.manifest.digest, src.parts.layers.len()),
+        platforms => format!(
+            "image index {}, {} platform(s): {}",
+            src.manifest.digest,
+            platforms.len(),
+            platforms
+                .iter()
+                .map(|p| p.platform.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     println!(
-        "packed {} {} ({}, {} layer(s)) into {} signed by {}",
+        "packed {} {} ({what}) into {} signed by {}",
         manifest.package.name,
         manifest.package.version,
-        src.manifest.digest,
-        src.parts.layers.len(),
         output.display(),
         key_ids.join(", ")
     );
     Ok(ExitCode::Valid)
+}
+
+/// `--platform P`: of a multi-platform image, the one platform image `P`
+/// selects (`choose_platform`: none or several refused, naming those the
+/// index has), packed as a single image; a single image only if its config
+/// says it is for `P` (else its bundle would claim a platform the image is
+/// not for). A `docker://` index was already narrowed by the pull.
+fn one_platform(src: SourceImage, wanted: &Platform) -> Result<SourceImage> {
+    if src.platforms.is_empty() {
+        let what = format!("image config {}", src.parts.config.digest);
+        let config = cerro_core::image::parse_config(&what, &src.read_blob_small(&src.parts.config)?)?;
+        let is = Platform {
+            os: config.os,
+            architecture: config.architecture,
+            variant: config.variant,
+        };
+        if !wanted.selects(&is) {
+            bail!(Error::invalid_config(
+                format!("--platform {wanted}"),
+                format!("image {} is for platform {is} only", src.manifest.digest),
+            ));
+        }
+        return Ok(src);
+    }
+    let entries: Vec<PlatformManifest> = src
+        .platforms
+        .iter()
+        .map(|p| PlatformManifest {
+            manifest: p.manifest.clone(),
+            platform: p.platform.clone(),
+        })
+        .collect();
+    let chosen = choose_platform(&format!("image index {}", src.manifest.digest), &entries, wanted)?;
+    entries
+        .iter()
+        .position(|e| e == chosen)
+        .and_then(|i| src.platform_image(i))
+        .ok_or_else(|| Error::malformed("image index", format!("platform {} is not in it", chosen.platform)).into())
 }
 
 /// The provenance `ct build` wrote beside `oci:DIR[:REF]` for the image
