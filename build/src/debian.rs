@@ -14,21 +14,35 @@ use crate::host::{run_ok, Cmd, Host};
 /// loopback is visible: the build would reach the network.
 const NOT_ISOLATED: i32 = 97;
 
+/// The start of every step in a build root, after `lower` (the cached
+/// root) and `work` are set: the overlay of the root (never written) and
+/// the step's upper directory, `/proc`, and the network check (only `lo`,
+/// or exit 97). One text for the Debian and the SRPM steps.
+macro_rules! enter_root {
+    () => {
+        r#"mount --make-rprivate /
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/ovl" "$work/merged"
+mount -t proc proc "$work/merged/proc"
+ifs=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/self/net/dev | tr '\n' ' ')
+printf '%s\n' "$ifs" > "$work/interfaces"
+for i in $ifs; do [ "$i" = lo ] || exit 97; done
+"#
+    };
+}
+pub(crate) use enter_root;
+
 /// Run inside `unshare --mount --net --pid --ipc --uts --fork`: the overlay
 /// of the cached root (never written) and the build's own upper directory,
 /// `/proc`, the network check, then one step chrooted with a cleared
 /// environment. Arguments: root, work dir, step, SOURCE_DATE_EPOCH, .dsc
 /// (for `install`: the package files, `WORK/target` bind-mounted at
 /// `/target` for `dpkg --root`).
-const IN_NAMESPACE: &str = r#"set -eu
+const IN_NAMESPACE: &str = concat!(
+    r#"set -eu
 lower=$1 work=$2 step=$3 sde=$4 dsc=$5
-mount --make-rprivate /
-mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/ovl" "$work/merged"
-mount -t proc proc "$work/merged/proc"
-ifs=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/self/net/dev | tr '\n' ' ')
-printf '%s\n' "$ifs" > "$work/interfaces"
-for i in $ifs; do [ "$i" = lo ] || exit 97; done
-set -- /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/build LC_ALL=C.UTF-8 TZ=UTC
+"#,
+    enter_root!(),
+    r#"set -- /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/build LC_ALL=C.UTF-8 TZ=UTC
 case $step in
 unpack) exec chroot "$work/merged" "$@" sh -c 'cd /build && dpkg-source -x "$1" src' sh "$dsc" ;;
 build) exec chroot "$work/merged" "$@" SOURCE_DATE_EPOCH="$sde" sh -c 'cd /build/src && dpkg-buildpackage -us -uc -b' ;;
@@ -40,7 +54,8 @@ install) mkdir -p "$work/merged/target"
     sh -c 'cd /build && dpkg --root=/target --force-unsafe-io -i "$@"' sh $dsc ;;
 *) exit 64 ;;
 esac
-"#;
+"#
+);
 
 /// The interface check alone, then `exec "$@"`: for steps that need no
 /// chroot (Nix's own sandbox isolates the rest). Arguments: work dir, the
@@ -234,6 +249,14 @@ pub fn make_work(work: &Path) -> Result<PathBuf> {
     Ok(work.join("upper/build"))
 }
 
+/// `sh -c SCRIPT sh` in fresh mount, network, PID, IPC and UTS namespaces:
+/// how every step in a build root starts (its arguments follow).
+pub(crate) fn namespaced(step: &'static str, script: &'static str, log: &Path) -> Cmd {
+    Cmd::new(step, "unshare", log).args([
+        "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--", "sh", "-c", script, "sh",
+    ])
+}
+
 /// Runs `step` (`unpack`, `build` or `install`) in the namespaces over `root`.
 pub fn in_namespace(
     host: &dyn Host,
@@ -244,20 +267,7 @@ pub fn in_namespace(
     dsc: &str,
     log: &Path,
 ) -> Result<()> {
-    let cmd = Cmd::new(step, "unshare", log)
-        .args([
-            "--mount",
-            "--net",
-            "--pid",
-            "--ipc",
-            "--uts",
-            "--fork",
-            "--",
-            "sh",
-            "-c",
-            IN_NAMESPACE,
-            "sh",
-        ])
+    let cmd = namespaced(step, IN_NAMESPACE, log)
         .arg(root)
         .arg(work)
         .arg(step)

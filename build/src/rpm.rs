@@ -32,18 +32,16 @@ pub const ROOT_PACKAGES: [&str; 1] = ["rpm"];
 /// `rpmbuild --rebuild --nodeps` chrooted with a cleared environment.
 /// Arguments: root, work dir, SOURCE_DATE_EPOCH, the SRPM's name (in
 /// `/build`), then rpmbuild's `--define`s.
-const IN_NAMESPACE: &str = r#"set -eu
+const IN_NAMESPACE: &str = concat!(
+    r#"set -eu
 lower=$1 work=$2 sde=$3 srpm=$4
 shift 4
-mount --make-rprivate /
-mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/ovl" "$work/merged"
-mount -t proc proc "$work/merged/proc"
-ifs=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/self/net/dev | tr '\n' ' ')
-printf '%s\n' "$ifs" > "$work/interfaces"
-for i in $ifs; do [ "$i" = lo ] || exit 97; done
-exec chroot "$work/merged" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/build LC_ALL=C.UTF-8 TZ=UTC \
+"#,
+    crate::debian::enter_root!(),
+    r#"exec chroot "$work/merged" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/build LC_ALL=C.UTF-8 TZ=UTC \
   SOURCE_DATE_EPOCH="$sde" rpmbuild --rebuild --nodeps "$@" "/build/$srpm"
-"#;
+"#
+);
 
 /// Most bytes of a source package read.
 const MAX_SRPM: u64 = 4 << 30;
@@ -174,20 +172,7 @@ pub fn build(
 
         let deps: Vec<String> = ROOT_PACKAGES.iter().map(|p| (*p).to_owned()).collect();
         let (root, key) = crate::debian::prepared_root(host, &opts.cache, &opts.origin, &deps, &log)?;
-        let mut cmd = Cmd::new("build", "unshare", &log)
-            .args([
-                "--mount",
-                "--net",
-                "--pid",
-                "--ipc",
-                "--uts",
-                "--fork",
-                "--",
-                "sh",
-                "-c",
-                IN_NAMESPACE,
-                "sh",
-            ])
+        let mut cmd = crate::debian::namespaced("build", IN_NAMESPACE, &log)
             .arg(&root)
             .arg(work)
             .arg(epoch.to_string())
