@@ -102,16 +102,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             // The logs are checked before anything is packed.
             let logs = log::endpoints(&logs)?;
             let witnesses = log::witness_endpoints(&witnesses)?;
-            let code = pack::pack(
-                &ctx,
-                &image,
-                &output,
-                &keys,
-                manifest.as_deref(),
-                attest,
-                &reg,
-                platform.as_deref(),
-            )?;
+            let source = pack::Source {
+                image: &image,
+                registry: &reg,
+                platform: platform.as_deref(),
+            };
+            let code = pack::pack(&ctx, source, &output, &keys, manifest.as_deref(), attest)?;
             if logs.is_empty() {
                 return Ok(code);
             }

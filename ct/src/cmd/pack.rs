@@ -135,18 +135,29 @@ fn bare_reference(spec: &str) -> Result<Option<&str>> {
     }
 }
 
-// The command's flags, one argument each, as `ct pack` takes them.
-#[allow(clippy::too_many_arguments)]
+/// What `ct pack` packs: the image as the user named it, how to reach its
+/// registry (docker://REF and bare references), and `--platform`.
+pub struct Source<'a> {
+    pub image: &'a str,
+    pub registry: &'a crate::cli::RegistryArgs,
+    pub platform: Option<&'a str>,
+}
+
+/// `ct pack`: `source` signed by `key_ids` into `output`, with the
+/// attestations `attest` asks for.
 pub fn pack(
     ctx: &Ctx,
-    image: &str,
+    source: Source<'_>,
     output: &Path,
     key_ids: &[String],
     manifest: Option<&Path>,
     attest: Attest<'_>,
-    registry: &crate::cli::RegistryArgs,
-    platform: Option<&str>,
 ) -> Result<ExitCode> {
+    let Source {
+        image,
+        registry,
+        platform,
+    } = source;
     // The platform asked for is read before anything else is (a bad one: 78).
     let platform = match platform {
         Some(p) => Some(Platform::parse(p).ok_or_else(|| {
