@@ -496,6 +496,11 @@ pub struct VerifyArgs {
     /// it, verify and explain make no network request.
     #[arg(long, conflicts_with = "as_runtime")]
     pub online: bool,
+    /// Count the rebuild attestations of this platform (`os/arch[/variant]`, e.g. `linux/arm64`,
+    /// chosen as ct pack --platform chooses) instead of this host's: to check a bundle for
+    /// another node's architecture. A platform the bundle does not have: 78, naming those it has.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "as_runtime")]
+    pub platform: Option<String>,
     /// How to reach the registry of a docker:// reference.
     #[command(flatten)]
     pub registry: RegistryArgs,

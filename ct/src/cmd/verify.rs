@@ -8,6 +8,7 @@ use cerro_core::bundle::RELEASE_ATTESTATION;
 use cerro_core::bundle::{Extract, NoExtract};
 use cerro_core::digest::Digest;
 use cerro_core::hashpool::Sink;
+use cerro_core::image::Platform;
 use cerro_core::{Error, ExitCode};
 use cerro_enforce::{Checked, Config, Host, KernelSelinux, Request};
 
@@ -27,13 +28,37 @@ pub(crate) fn check(ctx: &Ctx, file: &Path, policy: Option<&Path>, extract: &mut
         .with_context(|| format!("checking bundle {}", file.display()))
 }
 
-/// [`check`] extracting nothing, with a spinner on a terminal while the
-/// bundle is read (cleared before anything is printed).
-fn check_only(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<Checked> {
+/// [`check`] extracting nothing, counting the rebuilds of `platform`
+/// (`--platform`; `None`: this host's), with a spinner on a terminal while
+/// the bundle is read (cleared before anything is printed).
+fn check_only(ctx: &Ctx, file: &Path, policy: Option<&Path>, platform: Option<Platform>) -> Result<Checked> {
+    let host = ctx.host(policy)?.counting_rebuilds_for(platform);
     let spinner = Local::spinner(&format!("verifying {}", file.display()));
-    let checked = check(ctx, file, policy, &mut NoExtract);
+    let checked = host
+        .verify_file(file, &mut NoExtract)
+        .with_context(|| format!("checking bundle {}", file.display()));
     spinner.finish();
     checked
+}
+
+/// Reads a `--platform` argument (`ct pack`, `ct verify`, `ct explain`,
+/// `ct sbom`): `os/arch[/variant]`, else 78. Which platform of an image or
+/// bundle it names is [`cerro_core::image::choose_platform`]'s one rule.
+pub(crate) fn parse_platform(platform: Option<&str>) -> Result<Option<Platform>> {
+    platform
+        .map(|p| {
+            Platform::parse(p).ok_or_else(|| {
+                Error::invalid_config(
+                    "--platform",
+                    format!(
+                        "{:?} is not OS/ARCH[/VARIANT] (e.g. linux/amd64, linux/arm64/v8)",
+                        output::printable(p)
+                    ),
+                )
+                .into()
+            })
+        })
+        .transpose()
 }
 
 /// The registry reference of a `docker://REF` argument.
@@ -48,16 +73,17 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     if let Some(reference) = remote_reference(&a.file) {
         return verify_remote(ctx, a, reference);
     }
-    let outcome = match check_only(ctx, &a.file, a.policy.as_deref()) {
-        Ok(o) => o,
-        Err(e) if a.json => {
-            let code = crate::exit_code_of(&e);
-            println!("{}", output::error_json(&e, code.code()));
-            eprintln!("ct: {}", output::one_line(&e));
-            return Ok(code);
-        }
-        Err(e) => return Err(e),
-    };
+    let outcome =
+        match parse_platform(a.platform.as_deref()).and_then(|p| check_only(ctx, &a.file, a.policy.as_deref(), p)) {
+            Ok(o) => o,
+            Err(e) if a.json => {
+                let code = crate::exit_code_of(&e);
+                println!("{}", output::error_json(&e, code.code()));
+                eprintln!("ct: {}", output::one_line(&e));
+                return Ok(code);
+            }
+            Err(e) => return Err(e),
+        };
     match outcome {
         Ok(v) => {
             // Only with --online, and only once everything offline passed.
@@ -118,7 +144,8 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
 /// `diff_ids`, the transparency proofs, the trust store and the policy. A
 /// refusal has `ct verify`'s exit codes; nothing is written.
 fn verify_remote(ctx: &Ctx, a: &VerifyArgs, reference: &str) -> Result<ExitCode> {
-    let host = ctx.host(a.policy.as_deref())?;
+    let platform = parse_platform(a.platform.as_deref())?;
+    let host = ctx.host(a.policy.as_deref())?.counting_rebuilds_for(platform);
     host.policy()?;
     let trust = host.trust()?;
     let reg = super::registry::connect(reference, &a.registry)?;
@@ -201,19 +228,20 @@ pub fn explain(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
         )
         .into());
     }
-    let outcome = match check_only(ctx, &a.file, a.policy.as_deref()) {
-        Ok(o) => o,
-        Err(e) => {
-            let code = crate::exit_code_of(&e);
-            if a.json {
-                println!("{}", output::error_json(&e, code.code()));
-            } else {
-                println!("bundle      {}", a.file.display());
-                println!("verdict     REFUSED (exit {}): {}", code.code(), output::one_line(&e));
+    let outcome =
+        match parse_platform(a.platform.as_deref()).and_then(|p| check_only(ctx, &a.file, a.policy.as_deref(), p)) {
+            Ok(o) => o,
+            Err(e) => {
+                let code = crate::exit_code_of(&e);
+                if a.json {
+                    println!("{}", output::error_json(&e, code.code()));
+                } else {
+                    println!("bundle      {}", a.file.display());
+                    println!("verdict     REFUSED (exit {}): {}", code.code(), output::one_line(&e));
+                }
+                return Ok(code);
             }
-            return Ok(code);
-        }
-    };
+        };
     let (report, code) = match &outcome {
         Ok(v) => (v.report(), ExitCode::Valid),
         Err(r) => (&r.report, r.error.exit_code()),
@@ -352,7 +380,7 @@ pub fn unpack(ctx: &Ctx, file: &Path, output: &Path, policy: Option<&Path>) -> R
 /// `--platform` (`os/arch[/variant]`), else this host's, is printed; with
 /// neither, the platforms it has are named.
 pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>, platform: Option<&str>) -> Result<ExitCode> {
-    let v = match check_only(ctx, file, policy)? {
+    let v = match check_only(ctx, file, policy, None)? {
         Ok(v) => v,
         Err(r) => {
             eprintln!(
