@@ -107,9 +107,9 @@ pub enum Command {
         /// Deployment policy (JSON).
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// A multi-platform bundle's platform whose SBOM to print
-        /// (`os/arch[/variant]`, e.g. `linux/arm64/v8`); default: this host's.
-        #[arg(long)]
+        /// A multi-platform bundle's platform whose SBOM to print (`os/arch[/variant]`, e.g.
+        /// `linux/arm64`, chosen as ct pack --platform chooses); default: this host's. None such: 78.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
         platform: Option<String>,
     },
     /// Verify a bundle and file it in the bundle store (where the shim and the hook look);

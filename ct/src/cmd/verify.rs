@@ -8,7 +8,7 @@ use cerro_core::bundle::RELEASE_ATTESTATION;
 use cerro_core::bundle::{Extract, NoExtract};
 use cerro_core::digest::Digest;
 use cerro_core::hashpool::Sink;
-use cerro_core::image::Platform;
+use cerro_core::image::{choose_platform, Platform, PlatformManifest};
 use cerro_core::{Error, ExitCode};
 use cerro_enforce::{Checked, Config, Host, KernelSelinux, Request};
 
@@ -377,9 +377,12 @@ pub fn unpack(ctx: &Ctx, file: &Path, output: &Path, policy: Option<&Path>) -> R
 /// `ct sbom FILE [--platform P]`: verify, then print the SBOM predicate. A
 /// multi-platform bundle carries one SBOM per platform
 /// (`attestations/sbom-<os>-<arch>[-<variant>].dsse.json`): the one for
-/// `--platform` (`os/arch[/variant]`), else this host's, is printed; with
-/// neither, the platforms it has are named.
+/// `--platform` (`os/arch[/variant]`, chosen by `ct pack --platform`'s
+/// rule, [`choose_platform`]: none such, or several, 78 naming those it
+/// has), else this host's, is printed; with neither, the platforms it has
+/// are named.
 pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>, platform: Option<&str>) -> Result<ExitCode> {
+    let wanted = parse_platform(platform)?;
     let v = match check_only(ctx, file, policy, None)? {
         Ok(v) => v,
         Err(r) => {
@@ -410,49 +413,52 @@ pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>, platform: Option<&str
     };
     let missing = |what: String| -> anyhow::Error { Error::MissingAttestation(what).into() };
     let chosen = if v.platforms.is_empty() {
-        if let Some(name) = platform {
-            let own = match &v.config.variant {
-                Some(x) => format!("{}/{}/{x}", v.config.os, v.config.architecture),
-                None => format!("{}/{}", v.config.os, v.config.architecture),
+        if let Some(wanted) = &wanted {
+            let own = Platform {
+                os: v.config.os.clone(),
+                architecture: v.config.architecture.clone(),
+                variant: v.config.variant.clone(),
             };
-            if name != own {
-                return Err(missing(format!(
-                    "{} is an image for {}, not {}",
-                    file.display(),
-                    output::printable(&own),
-                    output::printable(name)
-                )));
+            if !wanted.selects(&own) {
+                return Err(Error::invalid_config(
+                    format!("--platform {}", output::printable(&wanted.to_string())),
+                    format!(
+                        "{} is an image for {}, not {}",
+                        file.display(),
+                        output::printable(&own.to_string()),
+                        output::printable(&wanted.to_string())
+                    ),
+                )
+                .into());
             }
         }
         sboms.first()
     } else {
-        let (i, target) = match platform {
-            Some(name) => v
-                .platforms
-                .iter()
-                .enumerate()
-                .find(|(_, p)| p.platform.to_string() == name)
-                .ok_or_else(|| {
-                    missing(format!(
-                        "{} has no platform {} (it has {})",
-                        file.display(),
-                        output::printable(name),
-                        names()
-                    ))
-                })?,
-            None => v
-                .platforms
-                .iter()
-                .enumerate()
-                .find(|(_, p)| p.platform.is_host())
-                .ok_or_else(|| {
-                    missing(format!(
-                        "{} has no image for this host: pass --platform (one of {})",
-                        file.display(),
-                        names()
-                    ))
-                })?,
+        let i = match &wanted {
+            Some(wanted) => {
+                let entries: Vec<PlatformManifest> = v
+                    .platforms
+                    .iter()
+                    .map(|p| PlatformManifest {
+                        manifest: p.manifest.clone(),
+                        platform: p.platform.clone(),
+                    })
+                    .collect();
+                let one = choose_platform(&file.display().to_string(), &entries, wanted)?;
+                entries
+                    .iter()
+                    .position(|e| std::ptr::eq(e, one))
+                    .ok_or_else(|| anyhow::anyhow!("the platform chosen is not one of the bundle's"))?
+            }
+            None => v.platforms.iter().position(|p| p.platform.is_host()).ok_or_else(|| {
+                missing(format!(
+                    "{} has no image for this host: pass --platform (one of {})",
+                    file.display(),
+                    names()
+                ))
+            })?,
         };
+        let target = &v.platforms[i];
         let path = cerro_attest::platform_sbom_path(&target.platform)?;
         // A bundle packed before SBOMs were per platform has one, of the
         // first platform.
