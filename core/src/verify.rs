@@ -67,7 +67,7 @@ use crate::bundle::{Attestation, Bundle, Member, Unpulled, ATTESTATIONS_PREFIX, 
 use crate::digest::Digest;
 use crate::dsse::IN_TOTO_PAYLOAD_TYPE;
 use crate::error::{Error, ExitCode};
-use crate::image::BlobRef;
+use crate::image::{choose_platform, BlobRef, Platform, PlatformManifest};
 use crate::jcs;
 use crate::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use crate::statement::{ImageDescriptor, ReleaseStatement, Statement, STATEMENT_TYPE};
@@ -332,6 +332,21 @@ pub fn verify(
     policy: &dyn Policy,
     now: u64,
 ) -> Result<Verified<Bundle>, Box<Rejected>> {
+    verify_for(bundle, trust, policy, now, None)
+}
+
+/// [`verify`], with the rebuilds of platform `rebuilds_for` counted
+/// instead of this host's (`ct verify --platform`: an operator checking a
+/// bundle for another node's architecture). `None` is this host's, what
+/// the runtimes admit. A platform the bundle does not have is refused
+/// ([`rebuild_platform`], exit 78) before anything is checked.
+pub fn verify_for(
+    bundle: Bundle,
+    trust: &TrustStore,
+    policy: &dyn Policy,
+    now: u64,
+    rebuilds_for: Option<&Platform>,
+) -> Result<Verified<Bundle>, Box<Rejected>> {
     let content = Check {
         check: "content digests",
         ok: true,
@@ -341,7 +356,7 @@ pub fn verify(
             bundle.parts.layers.len()
         ),
     };
-    let report = decide(&bundle, content, trust, policy, now)?;
+    let report = decide(&bundle, content, trust, policy, now, rebuilds_for)?;
     Ok(Verified { inner: bundle, report })
 }
 
@@ -356,6 +371,18 @@ pub fn verify_unpulled(
     policy: &dyn Policy,
     now: u64,
 ) -> Result<Verified<Unpulled>, Box<Rejected>> {
+    verify_unpulled_for(unpulled, trust, policy, now, None)
+}
+
+/// [`verify_unpulled`] counting the rebuilds of platform `rebuilds_for`,
+/// as [`verify_for`] does.
+pub fn verify_unpulled_for(
+    unpulled: Unpulled,
+    trust: &TrustStore,
+    policy: &dyn Policy,
+    now: u64,
+    rebuilds_for: Option<&Platform>,
+) -> Result<Verified<Unpulled>, Box<Rejected>> {
     let bundle = &unpulled.bundle;
     let bytes: u64 = unpulled.not_pulled.iter().map(|b| b.size).sum();
     let content = Check {
@@ -369,7 +396,7 @@ pub fn verify_unpulled(
             bundle.parts.layers.len(),
         ),
     };
-    let mut report = decide(bundle, content, trust, policy, now)?;
+    let mut report = decide(bundle, content, trust, policy, now, rebuilds_for)?;
     report.message = format!(
         "{} (layers not downloaded: {} not checked)",
         report.message,
@@ -389,6 +416,7 @@ fn decide(
     trust: &TrustStore,
     policy: &dyn Policy,
     now: u64,
+    rebuilds_for: Option<&Platform>,
 ) -> Result<Report, Box<Rejected>> {
     let mut report = Report {
         bundle: Summary {
@@ -430,7 +458,7 @@ fn decide(
         error_kind: None,
         message: String::new(),
     };
-    match run(bundle, trust, policy, now, &mut report) {
+    match run(bundle, trust, policy, now, rebuilds_for, &mut report) {
         Ok(()) => {
             report.valid = true;
             report.exit_code = ExitCode::Valid.code();
@@ -669,7 +697,17 @@ fn check_canonical(att: &Attestation) -> Result<(), Error> {
     Ok(())
 }
 
-fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, report: &mut Report) -> Result<(), Error> {
+fn run(
+    bundle: &Bundle,
+    trust: &TrustStore,
+    policy: &dyn Policy,
+    now: u64,
+    rebuilds_for: Option<&Platform>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    // 0. The platform asked for, if any, is one the bundle has: a mistake
+    // on the command line, named before any check runs.
+    let rebuilds_for = rebuilds_for.map(|w| rebuild_platform(bundle, w)).transpose()?;
     // 1. The release attestation is present.
     let release = bundle.release().ok_or_else(|| {
         push(
@@ -812,7 +850,7 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
     check_root_quorum(trust, &logs, &mut report.checks)?;
 
     // 7. Rebuild attestations: checked, never refusing here.
-    let (rebuilders, rebuild_failures) = check_rebuilds(bundle, trust, report);
+    let (rebuilders, rebuild_failures) = check_rebuilds(bundle, trust, rebuilds_for.as_ref(), report);
 
     // 8. Policy.
     let input = PolicyInput {
@@ -867,7 +905,49 @@ fn run(bundle: &Bundle, trust: &TrustStore, policy: &dyn Policy, now: u64, repor
 /// platform's is reported and left out. Returns the fingerprints the
 /// policy's tally sees (a key that rebuilt twice is there twice: the tally
 /// counts distinct keys) and a reason for each left out (failed, or of another platform).
-fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (Vec<Fingerprint>, Vec<String>) {
+/// The platform of `bundle` that `wanted` (`ct verify --platform`) names,
+/// by the rules of `ct pack --platform` ([`choose_platform`]: `linux/arm64`
+/// selects `linux/arm64/v8`; none, or several, is refused with the
+/// platforms the bundle has, exit 78). A single image's bundle has one
+/// platform, its config's: any other is refused the same way.
+pub fn rebuild_platform(bundle: &Bundle, wanted: &Platform) -> Result<Platform, Error> {
+    if bundle.platforms.is_empty() {
+        let own = Platform {
+            os: bundle.config.os.clone(),
+            architecture: bundle.config.architecture.clone(),
+            variant: bundle.config.variant.clone(),
+        };
+        return if wanted.selects(&own) {
+            Ok(own)
+        } else {
+            Err(Error::invalid_config(
+                format!("--platform {wanted}"),
+                format!("the bundle is a single image for platform {own}, not {wanted}"),
+            ))
+        };
+    }
+    let entries: Vec<PlatformManifest> = bundle
+        .platforms
+        .iter()
+        .map(|p| PlatformManifest {
+            manifest: p.manifest.clone(),
+            platform: p.platform.clone(),
+        })
+        .collect();
+    choose_platform("the bundle", &entries, wanted).map(|e| e.platform.clone())
+}
+
+fn check_rebuilds(
+    bundle: &Bundle,
+    trust: &TrustStore,
+    rebuilds_for: Option<&Platform>,
+    report: &mut Report,
+) -> (Vec<Fingerprint>, Vec<String>) {
+    // Whose rebuilds count: the platform asked for, else this host's.
+    let admitted = rebuilds_for.map_or_else(
+        || format!("this host's (linux/{})", crate::image::host_architecture()),
+        |p| format!("{p}'s (--platform)"),
+    );
     let mut counted = Vec::with_capacity(bundle.rebuilds.len());
     let mut failures = Vec::new();
     for r in &bundle.rebuilds {
@@ -912,7 +992,10 @@ fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (
             Ok(claim) => {
                 // A rebuild of one platform vouches for that platform's
                 // image only: it counts where that platform is admitted.
-                let other = r.platform.as_ref().filter(|p| !p.is_host());
+                let other = r.platform.as_ref().filter(|p| match rebuilds_for {
+                    Some(wanted) => *p != wanted,
+                    None => !p.is_host(),
+                });
                 let of = r
                     .platform
                     .as_ref()
@@ -928,10 +1011,7 @@ fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (
                         claim.verifier,
                         crate::timestamp::format_rfc3339(claim.time_verified),
                         if other.is_some() {
-                            format!(
-                                "; not counted: this host admits linux/{}",
-                                crate::image::host_architecture()
-                            )
+                            format!("; not counted: the platform counted is {admitted}")
                         } else {
                             String::new()
                         }
@@ -947,10 +1027,8 @@ fn check_rebuilds(bundle: &Bundle, trust: &TrustStore, report: &mut Report) -> (
                 match other {
                     None => counted.push(r.signer),
                     Some(p) => failures.push(format!(
-                        "{} ({}): a rebuild of platform {p}, not of this host's (linux/{})",
-                        r.path,
-                        key.id,
-                        crate::image::host_architecture()
+                        "{} ({}): a rebuild of platform {p}, not of {admitted}",
+                        r.path, key.id
                     )),
                 }
             }

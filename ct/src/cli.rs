@@ -107,9 +107,9 @@ pub enum Command {
         /// Deployment policy (JSON).
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// A multi-platform bundle's platform whose SBOM to print
-        /// (`os/arch[/variant]`, e.g. `linux/arm64/v8`); default: this host's.
-        #[arg(long)]
+        /// A multi-platform bundle's platform whose SBOM to print (`os/arch[/variant]`, e.g.
+        /// `linux/arm64`, chosen as ct pack --platform chooses); default: this host's. None such: 78.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
         platform: Option<String>,
     },
     /// Verify a bundle and file it in the bundle store (where the shim and the hook look);
@@ -496,6 +496,11 @@ pub struct VerifyArgs {
     /// it, verify and explain make no network request.
     #[arg(long, conflicts_with = "as_runtime")]
     pub online: bool,
+    /// Count the rebuild attestations of this platform (`os/arch[/variant]`, e.g. `linux/arm64`,
+    /// chosen as ct pack --platform chooses) instead of this host's: to check a bundle for
+    /// another node's architecture. A platform the bundle does not have: 78, naming those it has.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "as_runtime")]
+    pub platform: Option<String>,
     /// How to reach the registry of a docker:// reference.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -166,7 +166,7 @@ pub fn explain(report: &Report) -> String {
                 cerro_core::verify::RebuildStatus::OtherPlatform => (
                     "PASSED".to_owned(),
                     format!(
-                        "by {} at {}, of another platform than this host's",
+                        "by {} at {}, of another platform than the one counted (this host's, or --platform)",
                         r.verifier.as_deref().unwrap_or("-"),
                         r.time_verified
                             .map(cerro_core::timestamp::format_rfc3339)

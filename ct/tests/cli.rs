@@ -696,8 +696,10 @@ fn a_closed_pipe_ends_ct_quietly() {
 }
 
 /// A multi-platform bundle carries one SBOM per platform (#15): `ct sbom`
-/// prints this host's, `--platform` picks another, and a platform the
-/// bundle does not have is refused (exit 5) naming the ones it has.
+/// prints this host's, `--platform` picks another by `ct pack
+/// --platform`'s rule (`linux/arm64` selects `linux/arm64/v8`), and a
+/// platform the bundle does not have is refused as `ct pack` refuses it
+/// (exit 78) naming the ones it has.
 #[test]
 fn ct_sbom_of_a_multi_platform_bundle_is_per_platform() {
     use cerro_core::image::layout::{platform_config, write_platform_index};
@@ -707,17 +709,24 @@ fn ct_sbom_of_a_multi_platform_bundle_is_per_platform() {
     let host = host_architecture();
     let other = if host == "arm64" { "amd64" } else { "arm64" };
     let mut entries = Vec::new();
+    // The other platform has a variant, as registries' arm64 images do.
+    let variant = if other == "arm64" { "v8" } else { "v2" };
     for arch in [host, other] {
         let mut b = LayoutBuilder::new(&dir).unwrap();
         b.layer_tar(&[("bin/app", 0o755, format!("binary for {arch}\n").as_bytes())])
             .unwrap();
-        let m = b.finish_image(platform_config("linux", arch, &["/bin/app"])).unwrap();
+        let mut config = platform_config("linux", arch, &["/bin/app"]);
+        let variant = (arch == other).then(|| variant.to_owned());
+        if let Some(v) = &variant {
+            config["variant"] = serde_json::json!(v);
+        }
+        let m = b.finish_image(config).unwrap();
         entries.push((
             m,
             Platform {
                 os: "linux".into(),
                 architecture: arch.into(),
-                variant: None,
+                variant,
             },
         ));
     }
@@ -741,15 +750,19 @@ fn ct_sbom_of_a_multi_platform_bundle_is_per_platform() {
     assert!(mine.contains(&sha(host)) && !mine.contains(&sha(other)), "{mine}");
     let theirs = env.expect(0, &["sbom", &out, "--platform", &format!("linux/{other}")]);
     assert!(theirs.contains(&sha(other)) && !theirs.contains(&sha(host)), "{theirs}");
-    let none = env.expect(5, &["sbom", &out, "--platform", "linux/s390x"]);
+    let exact = env.expect(0, &["sbom", &out, "--platform", &format!("linux/{other}/{variant}")]);
+    assert_eq!(exact, theirs);
+    let none = env.expect(78, &["sbom", &out, "--platform", "linux/s390x"]);
     assert!(
-        none.contains("no platform linux/s390x") && none.contains(&format!("linux/{other}")),
+        none.contains("has no image for platform linux/s390x") && none.contains(&format!("linux/{other}/{variant}")),
         "{none}"
     );
+    env.expect(78, &["sbom", &out, "--platform", &format!("linux/{other}/v9")]);
+    env.expect(78, &["sbom", &out, "--platform", "linux"]);
     // A single-platform bundle: --platform must be its own.
     let single = env.s("b.ctp");
     env.expect(0, &["pack", &env.image(), "-o", &single, "--key", "alice"]);
     env.expect(0, &["sbom", &single, "--platform", "linux/amd64"]);
-    let wrong = env.expect(5, &["sbom", &single, "--platform", "linux/riscv64"]);
+    let wrong = env.expect(78, &["sbom", &single, "--platform", "linux/riscv64"]);
     assert!(wrong.contains("is an image for linux/amd64"), "{wrong}");
 }

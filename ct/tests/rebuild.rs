@@ -387,9 +387,37 @@ fn a_multi_platform_bundle_is_rebuilt_one_platform_at_a_time() {
     assert_eq!(status(&format!("-linux-{other}.dsse.json")), "other_platform");
     let out = env.expect(&[], 4, &["explain", &m, "--policy", &r2]);
     assert!(
-        out.contains("of another platform than this host's; not counted"),
+        out.contains("of another platform than the one counted (this host's, or --platform); not counted"),
         "{out}"
     );
+    // ct verify --platform (#15): an operator checking the bundle for a
+    // node of the other architecture counts that platform's rebuilds, by
+    // ct pack --platform's rule; the runtime's admission is untouched.
+    let theirs = format!("linux/{other}");
+    let out = env.expect(&[], 0, &["verify", &m, "--policy", &r2, "--platform", &theirs]);
+    assert!(out.contains("rebuilt by r2") && !out.contains("r1"), "{out}");
+    let out = env.expect(&[], 4, &["verify", &m, "--policy", &r1, "--platform", &theirs]);
+    assert!(
+        out.contains(&format!(
+            "(r1): a rebuild of platform linux/{host}, not of linux/{other}'s (--platform)"
+        )),
+        "{out}"
+    );
+    let out = env.expect(&[], 0, &["explain", &m, "--policy", &r2, "--platform", &theirs]);
+    assert!(out.contains("verdict     VALID (exit 0)"), "{out}");
+    let out = env.expect(&[], 78, &["verify", &m, "--platform", "linux/s390x"]);
+    assert!(
+        out.contains("has no image for platform linux/s390x")
+            && out.contains(&format!("linux/{host}"))
+            && out.contains(&format!("linux/{other}")),
+        "{out}"
+    );
+    env.expect(&[], 78, &["verify", &m, "--platform", "linux"]);
+    // A single image's bundle: only its own platform.
+    let b = env.s("b.ctp");
+    env.expect(&[], 0, &["verify", &b, "--platform", "linux/amd64"]);
+    let out = env.expect(&[], 78, &["verify", &b, "--platform", "linux/riscv64"]);
+    assert!(out.contains("a single image for platform linux/amd64"), "{out}");
     // The runtime's decision (the shim and the hook admit this host's
     // platform) counts the same way.
     env.expect(&[], 0, &["load", &m]);

@@ -14,7 +14,7 @@ use cerro_core::digest::Digest;
 use cerro_core::policy_interface::{NoPolicy, Policy};
 use cerro_core::trust::home::Home;
 use cerro_core::trust::TrustStore;
-use cerro_core::verify::{verify, Rejected, Verified};
+use cerro_core::verify::{verify, verify_for, Rejected, Verified};
 use cerro_core::Error;
 use cerro_policy::DeploymentPolicy;
 
@@ -40,6 +40,9 @@ pub type Clock = Box<dyn Fn() -> Result<u64, Error> + Send + Sync>;
 pub struct Host {
     config: Config,
     clock: Clock,
+    /// The platform whose rebuilds count (`ct verify --platform`); `None`:
+    /// this host's, what the shim and the hook admit.
+    rebuilds_for: Option<cerro_core::image::Platform>,
 }
 
 impl std::fmt::Debug for Host {
@@ -57,7 +60,18 @@ impl Host {
         Host {
             config,
             clock: Box::new(clock),
+            rebuilds_for: None,
         }
+    }
+
+    /// The same host verifying as if for platform `platform`: its rebuilds
+    /// count instead of this host's (`ct verify --platform`, for an
+    /// operator checking a bundle for another node; a platform the bundle
+    /// lacks is refused, exit 78). Nothing that admits uses it.
+    #[must_use]
+    pub fn counting_rebuilds_for(mut self, platform: Option<cerro_core::image::Platform>) -> Self {
+        self.rebuilds_for = platform;
+        self
     }
 
     /// [`Host::new`] with the system clock (`cerro_core::clock::unix_now`).
@@ -103,7 +117,13 @@ impl Host {
         let policy = self.policy()?;
         let trust = self.trust()?;
         let bundle = read_bundle(path, extract)?;
-        Ok(verify(bundle, &trust, policy.as_ref(), self.now()?))
+        Ok(verify_for(
+            bundle,
+            &trust,
+            policy.as_ref(),
+            self.now()?,
+            self.rebuilds_for.as_ref(),
+        ))
     }
 
     /// [`Host::verify_file`] at the baseline: the trust store, no
@@ -138,11 +158,12 @@ impl Host {
     ) -> Result<Result<Verified<cerro_core::bundle::Unpulled>, Box<Rejected>>, Error> {
         let policy = self.policy()?;
         let trust = self.trust()?;
-        Ok(cerro_core::verify::verify_unpulled(
+        Ok(cerro_core::verify::verify_unpulled_for(
             unpulled,
             &trust,
             policy.as_ref(),
             self.now()?,
+            self.rebuilds_for.as_ref(),
         ))
     }
 

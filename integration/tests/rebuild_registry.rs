@@ -7,13 +7,17 @@
 //! A later push of the same release with more rebuilds is what a fetch
 //! and `ct verify docker://` take (the referrers fallback tag names the
 //! newest push); a rebuild layer changed in the registry refuses the fetch.
+//! A multi-platform bundle's platform rebuilds
+//! (`rebuilds/<key id>-<os>-<arch>.dsse.json`, #15) travel the same way and
+//! count, after the fetch, for their own platform only.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::fs;
 use std::path::Path;
 
-use cerro_core::image::layout::{basic_config, LayoutBuilder};
+use cerro_core::image::layout::{basic_config, platform_config, write_platform_index, LayoutBuilder};
+use cerro_core::image::{host_architecture, Platform};
 use cerro_integration::registry::TestRegistry;
 use cerro_integration::{ct, ct_ok, ct_status, run};
 
@@ -164,4 +168,103 @@ fn rebuilds_survive_push_and_fetch_and_meet_a_rebuilt_by_policy() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("digest mismatch"), "{out}");
     assert!(!target.exists());
+}
+
+/// A two-platform bundle with a rebuild of each platform, by r1 (this
+/// host's) and r2 (the other): `ct push` carries both as rebuild layers
+/// titled with their platform member names, `ct fetch` gives the bundle
+/// back byte for byte, and `ct verify` of the fetched bundle counts r1's
+/// (this host's platform) and not r2's, as of the original.
+#[test]
+fn platform_rebuilds_survive_push_and_fetch_and_count_for_their_platform() {
+    let reg = TestRegistry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let home = d.join("home");
+    let host = host_architecture();
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    let content = |arch: &str| format!("binary for {arch}\n");
+    let multi = d.join("multi");
+    let entries: Vec<_> = [host, other]
+        .iter()
+        .map(|arch| {
+            let mut b = LayoutBuilder::new(&multi).unwrap();
+            b.layer_tar(&[("bin/app", 0o755, content(arch).as_bytes())]).unwrap();
+            let m = b.finish_image(platform_config("linux", arch, &["/bin/app"])).unwrap();
+            let p = Platform {
+                os: "linux".into(),
+                architecture: (*arch).into(),
+                variant: None,
+            };
+            (m, p)
+        })
+        .collect();
+    write_platform_index(&multi, &entries, Some("1")).unwrap();
+    // Each platform rebuilt alone, as its rebuilder has it.
+    let rebuilt = |arch: &str| {
+        let dir = d.join(format!("rebuilt-{arch}"));
+        let mut b = LayoutBuilder::new(&dir).unwrap();
+        b.layer_tar(&[("bin/app", 0o755, content(arch).as_bytes())]).unwrap();
+        b.finish(platform_config("linux", arch, &["/bin/app"]), Some("1"))
+            .unwrap();
+        format!("oci:{}:1", s(&dir))
+    };
+    for k in ["release", "r1", "r2"] {
+        run(ct(&home).args(["keygen", "--id", k]));
+    }
+    let bundle = d.join("m.ctp");
+    let image = format!("oci:{}:1", s(&multi));
+    ct_ok(
+        &home,
+        &["pack", &image, "-o", s(&bundle), "--key", "release", "--no-sbom"],
+    );
+    ct_ok(
+        &home,
+        &["rebuild", s(&bundle), "--compare", &rebuilt(host), "--key", "r1"],
+    );
+    ct_ok(
+        &home,
+        &["rebuild", s(&bundle), "--compare", &rebuilt(other), "--key", "r2"],
+    );
+    let names = members(&bundle, "rebuilds/");
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with(&format!("-linux-{host}.dsse.json")))
+            && names.iter().any(|n| n.ends_with(&format!("-linux-{other}.dsse.json"))),
+        "{names:?}"
+    );
+
+    let reference = format!("{}/cerro/multi-rebuilt:1", reg.host());
+    ct_ok(&home, &["push", s(&bundle), &reference]);
+    let fetched = d.join("fetched.ctp");
+    ct_ok(&home, &["fetch", &reference, "-o", s(&fetched)]);
+    assert!(
+        fs::read(&fetched).unwrap() == fs::read(&bundle).unwrap(),
+        "the fetched bundle is the pushed one, platform rebuilds and all, byte for byte"
+    );
+    let policy = |key: &str| {
+        let p = d.join(format!("{key}.json"));
+        fs::write(
+            &p,
+            format!(
+                r#"{{"version":"1","default_action":"allow","require_attestations":{{"rebuilt_by":{{"threshold":1,"signers":[{{"key_id":"{key}"}}]}}}}}}"#
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let (r1, r2) = (policy("r1"), policy("r2"));
+    let (code, out) = ct_status(&home, &["verify", s(&fetched), "--policy", s(&r1)]);
+    assert_eq!(code, 0, "this host's platform's rebuild counts: {out}");
+    assert!(out.contains("rebuilt by r1"), "{out}");
+    let (code, out) = ct_status(&home, &["verify", s(&fetched), "--policy", s(&r2)]);
+    assert_eq!(code, 4, "the other platform's rebuild does not count here: {out}");
+    assert!(
+        out.contains(&format!("a rebuild of platform linux/{other}, not of this host's")),
+        "{out}"
+    );
+    // In the registry, as the fetch takes it.
+    let remote = format!("docker://{reference}");
+    let (code, out) = ct_status(&home, &["verify", &remote, "--policy", s(&r1)]);
+    assert_eq!(code, 0, "{out}");
 }

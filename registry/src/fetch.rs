@@ -1117,8 +1117,9 @@ pub fn parse_artifact_manifest(what: &str, bytes: &[u8], image: &Digest) -> Resu
         if expected_type == MT_REBUILD {
             // Rebuild attestations (spec/bundle-format.md §3.5) are bounded
             // as the bundle reader bounds the members, before any download:
-            // a name the reader takes (`rebuilds/<key id hex>.dsse.json`),
-            // in bundle order with no key twice, at most MAX_REBUILDS, each
+            // a name the reader takes (`rebuilds/<key id hex>.dsse.json`, or
+            // a platform's `rebuilds/<key id hex>-<os>-<arch>[-<variant>].dsse.json`),
+            // in bundle order with no member twice, at most MAX_REBUILDS, each
             // within MAX_REBUILD_SIZE, outside the attestation budget (they
             // are not the release's). Their content is parsed when the
             // assembled bundle is read back.
@@ -1126,13 +1127,16 @@ pub fn parse_artifact_manifest(what: &str, bytes: &[u8], image: &Digest) -> Resu
             if path_signer(&title).is_none() {
                 return Err(malformed(
                     what,
-                    format!("layer {title:?} is not a rebuild member name (rebuilds/<key id>.dsse.json)"),
+                    format!(
+                        "layer {title:?} is not a rebuild member name \
+                         (rebuilds/<key id>.dsse.json or rebuilds/<key id>-<os>-<arch>[-<variant>].dsse.json)"
+                    ),
                 ));
             }
             if last_rebuild.as_ref().is_some_and(|last| *last >= title) {
                 return Err(malformed(
                     what,
-                    format!("rebuild layer {title:?} repeats a key or is out of bundle order"),
+                    format!("rebuild layer {title:?} repeats a member or is out of bundle order"),
                 ));
             }
             if rebuild_count > MAX_REBUILDS || size > MAX_REBUILD_SIZE {
@@ -1326,7 +1330,13 @@ mod tests {
             assert!(e.to_string().contains("not a rebuild member name"), "{bad}: {e}");
         }
         let e = with(vec![rebuild(1, 10), rebuild(1, 10)]).unwrap_err();
-        assert!(e.to_string().contains("repeats a key"), "{e}");
+        assert!(e.to_string().contains("repeats a member"), "{e}");
+        // One key's rebuilds of two platforms and of the whole, in bundle
+        // order (`-` sorts before `.`), pass; a platform name out of order
+        // does not.
+        let of = |p: &str| layer(&format!("rebuilds/{:064x}-{p}.dsse.json", 1), MT_REBUILD, 10);
+        assert!(with(vec![of("linux-amd64"), of("linux-arm64-v8"), rebuild(1, 10)]).is_ok());
+        assert!(with(vec![of("linux-arm64-v8"), of("linux-amd64")]).is_err());
         assert!(with(vec![rebuild(2, 10), rebuild(1, 10)]).is_err());
         // A rebuild path as a DSSE layer, a rebuild type on an attestation path.
         assert!(with(vec![layer(&path(1), MT_DSSE, 10)]).is_err());

@@ -67,8 +67,10 @@ pub const MT_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const MT_CIL: &str = "application/vnd.cerro-torre.selinux.cil";
 /// Media type of a transparency-log proof (c2sp.org/tlog-proof text).
 pub const MT_TLOG_PROOF: &str = "application/vnd.cerro-torre.tlog-proof";
-/// Media type of a rebuild attestation (`rebuilds/<key id>.dsse.json`, a
-/// DSSE envelope of a SLSA VSA). Not [`MT_DSSE`]: the member is outside the
+/// Media type of a rebuild attestation (`rebuilds/<key id>.dsse.json`, or
+/// of one platform of a multi-platform bundle
+/// `rebuilds/<key id>-<os>-<arch>[-<variant>].dsse.json`: a DSSE envelope
+/// of a SLSA VSA). Not [`MT_DSSE`]: the member is outside the
 /// release signature and has its own bounds (spec/bundle-format.md §15).
 pub const MT_REBUILD: &str = "application/vnd.cerro-torre.rebuild.v1+json";
 /// The annotation naming each artifact layer's bundle path.

@@ -61,7 +61,7 @@ pub(crate) fn layer_media_type(path: &str) -> Option<&'static str> {
         Some(MT_TLOG_PROOF)
     } else if path.starts_with(REBUILDS_PREFIX) {
         // Added after the release signature by rebuilders (spec/bundle-format.md
-        // §3.5): carried like the proofs, so a bundle moved through a registry
+        // §3.5; of one platform or of the whole): carried like the proofs, so a bundle moved through a registry
         // keeps what a `rebuilt_by` policy asks for.
         Some(MT_REBUILD)
     } else {

@@ -209,7 +209,7 @@ impl Platform {
 
 impl Platform {
     /// Reads `os/architecture[/variant]` (`linux/arm64`, `linux/arm/v7`),
-    /// the form `ct pack --platform` and `ct sbom --platform` take and
+    /// the form `ct pack`, `ct sbom`, `ct verify` and `ct explain --platform` take and
     /// [`Platform`]'s `Display` writes. `None` for anything else (an empty
     /// component, more than three).
     pub fn parse(s: &str) -> Option<Platform> {

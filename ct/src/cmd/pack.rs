@@ -159,15 +159,7 @@ pub fn pack(
         platform,
     } = source;
     // The platform asked for is read before anything else is (a bad one: 78).
-    let platform = match platform {
-        Some(p) => Some(Platform::parse(p).ok_or_else(|| {
-            Error::invalid_config(
-                "--platform",
-                format!("{p:?} is not OS/ARCH[/VARIANT] (e.g. linux/amd64, linux/arm64/v8)"),
-            )
-        })?),
-        None => None,
-    };
+    let platform = super::verify::parse_platform(platform)?;
     // Every key opened (files read, tokens logged in) before the image is.
     let keys = ctx.signers(key_ids)?;
     // The cosign key is read before anything is pulled (a bad file: 78).

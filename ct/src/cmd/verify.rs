@@ -8,6 +8,7 @@ use cerro_core::bundle::RELEASE_ATTESTATION;
 use cerro_core::bundle::{Extract, NoExtract};
 use cerro_core::digest::Digest;
 use cerro_core::hashpool::Sink;
+use cerro_core::image::{choose_platform, Platform, PlatformManifest};
 use cerro_core::{Error, ExitCode};
 use cerro_enforce::{Checked, Config, Host, KernelSelinux, Request};
 
@@ -27,13 +28,37 @@ pub(crate) fn check(ctx: &Ctx, file: &Path, policy: Option<&Path>, extract: &mut
         .with_context(|| format!("checking bundle {}", file.display()))
 }
 
-/// [`check`] extracting nothing, with a spinner on a terminal while the
-/// bundle is read (cleared before anything is printed).
-fn check_only(ctx: &Ctx, file: &Path, policy: Option<&Path>) -> Result<Checked> {
+/// [`check`] extracting nothing, counting the rebuilds of `platform`
+/// (`--platform`; `None`: this host's), with a spinner on a terminal while
+/// the bundle is read (cleared before anything is printed).
+fn check_only(ctx: &Ctx, file: &Path, policy: Option<&Path>, platform: Option<Platform>) -> Result<Checked> {
+    let host = ctx.host(policy)?.counting_rebuilds_for(platform);
     let spinner = Local::spinner(&format!("verifying {}", file.display()));
-    let checked = check(ctx, file, policy, &mut NoExtract);
+    let checked = host
+        .verify_file(file, &mut NoExtract)
+        .with_context(|| format!("checking bundle {}", file.display()));
     spinner.finish();
     checked
+}
+
+/// Reads a `--platform` argument (`ct pack`, `ct verify`, `ct explain`,
+/// `ct sbom`): `os/arch[/variant]`, else 78. Which platform of an image or
+/// bundle it names is [`cerro_core::image::choose_platform`]'s one rule.
+pub(crate) fn parse_platform(platform: Option<&str>) -> Result<Option<Platform>> {
+    platform
+        .map(|p| {
+            Platform::parse(p).ok_or_else(|| {
+                Error::invalid_config(
+                    "--platform",
+                    format!(
+                        "{:?} is not OS/ARCH[/VARIANT] (e.g. linux/amd64, linux/arm64/v8)",
+                        output::printable(p)
+                    ),
+                )
+                .into()
+            })
+        })
+        .transpose()
 }
 
 /// The registry reference of a `docker://REF` argument.
@@ -48,16 +73,17 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
     if let Some(reference) = remote_reference(&a.file) {
         return verify_remote(ctx, a, reference);
     }
-    let outcome = match check_only(ctx, &a.file, a.policy.as_deref()) {
-        Ok(o) => o,
-        Err(e) if a.json => {
-            let code = crate::exit_code_of(&e);
-            println!("{}", output::error_json(&e, code.code()));
-            eprintln!("ct: {}", output::one_line(&e));
-            return Ok(code);
-        }
-        Err(e) => return Err(e),
-    };
+    let outcome =
+        match parse_platform(a.platform.as_deref()).and_then(|p| check_only(ctx, &a.file, a.policy.as_deref(), p)) {
+            Ok(o) => o,
+            Err(e) if a.json => {
+                let code = crate::exit_code_of(&e);
+                println!("{}", output::error_json(&e, code.code()));
+                eprintln!("ct: {}", output::one_line(&e));
+                return Ok(code);
+            }
+            Err(e) => return Err(e),
+        };
     match outcome {
         Ok(v) => {
             // Only with --online, and only once everything offline passed.
@@ -118,7 +144,8 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
 /// `diff_ids`, the transparency proofs, the trust store and the policy. A
 /// refusal has `ct verify`'s exit codes; nothing is written.
 fn verify_remote(ctx: &Ctx, a: &VerifyArgs, reference: &str) -> Result<ExitCode> {
-    let host = ctx.host(a.policy.as_deref())?;
+    let platform = parse_platform(a.platform.as_deref())?;
+    let host = ctx.host(a.policy.as_deref())?.counting_rebuilds_for(platform);
     host.policy()?;
     let trust = host.trust()?;
     let reg = super::registry::connect(reference, &a.registry)?;
@@ -201,19 +228,20 @@ pub fn explain(ctx: &Ctx, a: &VerifyArgs) -> Result<ExitCode> {
         )
         .into());
     }
-    let outcome = match check_only(ctx, &a.file, a.policy.as_deref()) {
-        Ok(o) => o,
-        Err(e) => {
-            let code = crate::exit_code_of(&e);
-            if a.json {
-                println!("{}", output::error_json(&e, code.code()));
-            } else {
-                println!("bundle      {}", a.file.display());
-                println!("verdict     REFUSED (exit {}): {}", code.code(), output::one_line(&e));
+    let outcome =
+        match parse_platform(a.platform.as_deref()).and_then(|p| check_only(ctx, &a.file, a.policy.as_deref(), p)) {
+            Ok(o) => o,
+            Err(e) => {
+                let code = crate::exit_code_of(&e);
+                if a.json {
+                    println!("{}", output::error_json(&e, code.code()));
+                } else {
+                    println!("bundle      {}", a.file.display());
+                    println!("verdict     REFUSED (exit {}): {}", code.code(), output::one_line(&e));
+                }
+                return Ok(code);
             }
-            return Ok(code);
-        }
-    };
+        };
     let (report, code) = match &outcome {
         Ok(v) => (v.report(), ExitCode::Valid),
         Err(r) => (&r.report, r.error.exit_code()),
@@ -349,10 +377,13 @@ pub fn unpack(ctx: &Ctx, file: &Path, output: &Path, policy: Option<&Path>) -> R
 /// `ct sbom FILE [--platform P]`: verify, then print the SBOM predicate. A
 /// multi-platform bundle carries one SBOM per platform
 /// (`attestations/sbom-<os>-<arch>[-<variant>].dsse.json`): the one for
-/// `--platform` (`os/arch[/variant]`), else this host's, is printed; with
-/// neither, the platforms it has are named.
+/// `--platform` (`os/arch[/variant]`, chosen by `ct pack --platform`'s
+/// rule, [`choose_platform`]: none such, or several, 78 naming those it
+/// has), else this host's, is printed; with neither, the platforms it has
+/// are named.
 pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>, platform: Option<&str>) -> Result<ExitCode> {
-    let v = match check_only(ctx, file, policy)? {
+    let wanted = parse_platform(platform)?;
+    let v = match check_only(ctx, file, policy, None)? {
         Ok(v) => v,
         Err(r) => {
             eprintln!(
@@ -382,49 +413,52 @@ pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>, platform: Option<&str
     };
     let missing = |what: String| -> anyhow::Error { Error::MissingAttestation(what).into() };
     let chosen = if v.platforms.is_empty() {
-        if let Some(name) = platform {
-            let own = match &v.config.variant {
-                Some(x) => format!("{}/{}/{x}", v.config.os, v.config.architecture),
-                None => format!("{}/{}", v.config.os, v.config.architecture),
+        if let Some(wanted) = &wanted {
+            let own = Platform {
+                os: v.config.os.clone(),
+                architecture: v.config.architecture.clone(),
+                variant: v.config.variant.clone(),
             };
-            if name != own {
-                return Err(missing(format!(
-                    "{} is an image for {}, not {}",
-                    file.display(),
-                    output::printable(&own),
-                    output::printable(name)
-                )));
+            if !wanted.selects(&own) {
+                return Err(Error::invalid_config(
+                    format!("--platform {}", output::printable(&wanted.to_string())),
+                    format!(
+                        "{} is an image for {}, not {}",
+                        file.display(),
+                        output::printable(&own.to_string()),
+                        output::printable(&wanted.to_string())
+                    ),
+                )
+                .into());
             }
         }
         sboms.first()
     } else {
-        let (i, target) = match platform {
-            Some(name) => v
-                .platforms
-                .iter()
-                .enumerate()
-                .find(|(_, p)| p.platform.to_string() == name)
-                .ok_or_else(|| {
-                    missing(format!(
-                        "{} has no platform {} (it has {})",
-                        file.display(),
-                        output::printable(name),
-                        names()
-                    ))
-                })?,
-            None => v
-                .platforms
-                .iter()
-                .enumerate()
-                .find(|(_, p)| p.platform.is_host())
-                .ok_or_else(|| {
-                    missing(format!(
-                        "{} has no image for this host: pass --platform (one of {})",
-                        file.display(),
-                        names()
-                    ))
-                })?,
+        let i = match &wanted {
+            Some(wanted) => {
+                let entries: Vec<PlatformManifest> = v
+                    .platforms
+                    .iter()
+                    .map(|p| PlatformManifest {
+                        manifest: p.manifest.clone(),
+                        platform: p.platform.clone(),
+                    })
+                    .collect();
+                let one = choose_platform(&file.display().to_string(), &entries, wanted)?;
+                entries
+                    .iter()
+                    .position(|e| std::ptr::eq(e, one))
+                    .ok_or_else(|| anyhow::anyhow!("the platform chosen is not one of the bundle's"))?
+            }
+            None => v.platforms.iter().position(|p| p.platform.is_host()).ok_or_else(|| {
+                missing(format!(
+                    "{} has no image for this host: pass --platform (one of {})",
+                    file.display(),
+                    names()
+                ))
+            })?,
         };
+        let target = &v.platforms[i];
         let path = cerro_attest::platform_sbom_path(&target.platform)?;
         // A bundle packed before SBOMs were per platform has one, of the
         // first platform.
