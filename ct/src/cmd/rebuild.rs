@@ -29,7 +29,7 @@ use anyhow::{Context as _, Result};
 use cerro_core::bundle::{add_rebuild_to_file, Bundle, NoExtract};
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::image::source::SourceImage;
-use cerro_core::image::{parse_config, BlobRef, ImageParts, Platform};
+use cerro_core::image::{choose_platform, parse_config, BlobRef, ImageParts, Platform, PlatformManifest};
 use cerro_core::rebuild::sign_platform_rebuild;
 use cerro_core::verify::Verified;
 use cerro_core::{Error, ExitCode};
@@ -366,9 +366,9 @@ impl Comparison {
 /// built it: `ct build`'s output will come here too.
 ///
 /// Of a multi-platform bundle one platform is compared: `platform`
-/// (`os/arch[/variant]`), else the one the candidate's config names; a
-/// platform the bundle does not carry is refused (5), naming those it
-/// does. A candidate that is itself an index is compared by its manifest
+/// (`os/arch[/variant]`, chosen by `choose_platform`'s rule as every
+/// `--platform` is: none or several, 78), else the one the candidate's
+/// config names (one the bundle does not carry: 5), naming those it has. A candidate that is itself an index is compared by its manifest
 /// for that platform, and needs `platform`. A single image's bundle takes
 /// a single image, and no `platform`.
 pub fn compare(
@@ -402,19 +402,56 @@ pub fn compare(
             None,
         );
     }
-    let name = match (platform, candidate.platforms.is_empty()) {
-        (Some(p), _) => p.to_owned(),
+    let ours = match (platform, candidate.platforms.is_empty()) {
+        // Named on the command line: the one rule of every `--platform`
+        // (`linux/arm64` selects `linux/arm64/v8`; none or several: 78).
+        (Some(p), _) => {
+            let wanted = Platform::parse(p).ok_or_else(|| {
+                Error::invalid_config(
+                    "--platform",
+                    format!("{:?} is not OS/ARCH[/VARIANT] (e.g. linux/amd64, linux/arm64/v8)", printable(p)),
+                )
+            })?;
+            let entries: Vec<PlatformManifest> = bundle
+                .platforms
+                .iter()
+                .map(|p| PlatformManifest {
+                    manifest: p.manifest.clone(),
+                    platform: p.platform.clone(),
+                })
+                .collect();
+            let chosen = choose_platform(&format!("the bundle's image index {}", bundle.image.digest), &entries, &wanted)?;
+            bundle
+                .platforms
+                .iter()
+                .find(|p| p.manifest.digest == chosen.manifest.digest)
+                .ok_or_else(|| Error::malformed("ct rebuild", "the chosen platform is not the bundle's"))?
+        }
+        // The rebuilt image's own platform, as its config says it: one the
+        // bundle does not carry is not attested (5).
         (None, true) => {
             let config = parse_config(
                 &format!("rebuilt image config {}", candidate.parts.config.digest),
                 &candidate.read_blob_small(&candidate.parts.config)?,
             )?;
-            Platform {
+            let name = Platform {
                 os: config.os,
                 architecture: config.architecture,
                 variant: config.variant,
             }
-            .to_string()
+            .to_string();
+            bundle
+                .platforms
+                .iter()
+                .find(|p| p.platform.to_string() == name)
+                .ok_or_else(|| {
+                    let have: Vec<String> = bundle.platforms.iter().map(|p| p.platform.to_string()).collect();
+                    Error::PlatformNotAttested(format!(
+                        "the bundle has no platform {} to compare the rebuilt image with (it has {})",
+                        printable(&name),
+                        printable(&have.join(", "))
+                    ))
+                })?
         }
         (None, false) => {
             return Err(Error::invalid_config(
@@ -423,18 +460,7 @@ pub fn compare(
             ))
         }
     };
-    let ours = bundle
-        .platforms
-        .iter()
-        .find(|p| p.platform.to_string() == name)
-        .ok_or_else(|| {
-            let have: Vec<String> = bundle.platforms.iter().map(|p| p.platform.to_string()).collect();
-            Error::PlatformNotAttested(format!(
-                "the bundle has no platform {} to compare the rebuilt image with (it has {})",
-                printable(&name),
-                printable(&have.join(", "))
-            ))
-        })?;
+    let name = ours.platform.to_string();
     let (theirs_parts, theirs_manifest) = if candidate.platforms.is_empty() {
         (&candidate.parts, candidate.manifest.digest)
     } else {
