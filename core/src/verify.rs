@@ -67,7 +67,7 @@ use crate::bundle::{Attestation, Bundle, Member, Unpulled, ATTESTATIONS_PREFIX, 
 use crate::digest::Digest;
 use crate::dsse::IN_TOTO_PAYLOAD_TYPE;
 use crate::error::{Error, ExitCode};
-use crate::image::{choose_platform, BlobRef, Platform, PlatformManifest};
+use crate::image::{choose_platform, BlobRef, Platform};
 use crate::jcs;
 use crate::policy_interface::{Policy, PolicyDecision, PolicyInput};
 use crate::statement::{ImageDescriptor, ReleaseStatement, Statement, STATEMENT_TYPE};
@@ -926,15 +926,7 @@ pub fn rebuild_platform(bundle: &Bundle, wanted: &Platform) -> Result<Platform, 
             ))
         };
     }
-    let entries: Vec<PlatformManifest> = bundle
-        .platforms
-        .iter()
-        .map(|p| PlatformManifest {
-            manifest: p.manifest.clone(),
-            platform: p.platform.clone(),
-        })
-        .collect();
-    choose_platform("the bundle", &entries, wanted).map(|e| e.platform.clone())
+    choose_platform("the bundle", &bundle.platforms, wanted).map(|e| e.platform.clone())
 }
 
 fn check_rebuilds(

@@ -143,6 +143,12 @@ pub struct PlatformImage {
     pub config: ImageConfig,
 }
 
+impl AsRef<Platform> for PlatformImage {
+    fn as_ref(&self) -> &Platform {
+        &self.platform
+    }
+}
+
 /// Receives the image layout while the bundle is read (for `ct unpack`).
 pub trait Extract {
     /// `oci-layout` or `index.json`, with their bytes.

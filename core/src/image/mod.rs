@@ -247,19 +247,18 @@ impl Platform {
 /// of an index with `linux/arm/v6` and `linux/arm/v7`), is refused with
 /// the platforms the index names (exit 78: the command line asked for what
 /// the image does not have, or not for one thing).
-pub fn choose_platform<'e>(
-    what: &str,
-    entries: &'e [PlatformManifest],
-    wanted: &Platform,
-) -> Result<&'e PlatformManifest> {
+///
+/// Entries are anything that knows its platform: an index's descriptors
+/// ([`PlatformManifest`]), a source image's or a bundle's platform images.
+pub fn choose_platform<'e, T: AsRef<Platform>>(what: &str, entries: &'e [T], wanted: &Platform) -> Result<&'e T> {
     let names = || {
         entries
             .iter()
-            .map(|e| e.platform.to_string())
+            .map(|e| e.as_ref().to_string())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let chosen: Vec<&PlatformManifest> = entries.iter().filter(|e| wanted.selects(&e.platform)).collect();
+    let chosen: Vec<&T> = entries.iter().filter(|e| wanted.selects(e.as_ref())).collect();
     match chosen.as_slice() {
         [one] => Ok(one),
         [] => Err(Error::invalid_config(
@@ -272,7 +271,7 @@ pub fn choose_platform<'e>(
                 "{what} has several images for platform {wanted} ({}): name the variant",
                 chosen
                     .iter()
-                    .map(|e| e.platform.to_string())
+                    .map(|e| e.as_ref().to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -302,6 +301,12 @@ pub struct PlatformManifest {
     pub manifest: BlobRef,
     /// The platform the index says it is for.
     pub platform: Platform,
+}
+
+impl AsRef<Platform> for PlatformManifest {
+    fn as_ref(&self) -> &Platform {
+        &self.platform
+    }
 }
 
 /// Parses an image index *blob* (the image of a multi-platform bundle or

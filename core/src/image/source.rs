@@ -65,6 +65,12 @@ pub struct SourcePlatform {
     pub parts: ImageParts,
 }
 
+impl AsRef<super::Platform> for SourcePlatform {
+    fn as_ref(&self) -> &super::Platform {
+        &self.platform
+    }
+}
+
 impl SourceImage {
     /// Opens an image named with transport syntax.
     pub fn open(spec: &str) -> Result<Self> {

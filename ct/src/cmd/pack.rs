@@ -8,7 +8,7 @@ use cerro_attest::{AttestOptions, ImageSource, SbomFormat};
 use cerro_core::bundle::{read_bundle_file, NoExtract};
 use cerro_core::file::AtomicFile;
 use cerro_core::image::source::SourceImage;
-use cerro_core::image::{choose_platform, Platform, PlatformManifest};
+use cerro_core::image::{choose_platform, Platform};
 use cerro_core::key::KeySigner;
 use cerro_core::manifest::{ImageRef, PackageManifest};
 use cerro_core::pack::PackRequest;
@@ -327,18 +327,10 @@ fn one_platform(src: SourceImage, wanted: &Platform) -> Result<SourceImage> {
         }
         return Ok(src);
     }
-    let entries: Vec<PlatformManifest> = src
-        .platforms
+    let chosen = choose_platform(&format!("image index {}", src.manifest.digest), &src.platforms, wanted)?;
+    src.platforms
         .iter()
-        .map(|p| PlatformManifest {
-            manifest: p.manifest.clone(),
-            platform: p.platform.clone(),
-        })
-        .collect();
-    let chosen = choose_platform(&format!("image index {}", src.manifest.digest), &entries, wanted)?;
-    entries
-        .iter()
-        .position(|e| e == chosen)
+        .position(|e| std::ptr::eq(e, chosen))
         .and_then(|i| src.platform_image(i))
         .ok_or_else(|| Error::malformed("image index", format!("platform {} is not in it", chosen.platform)).into())
 }

@@ -29,7 +29,7 @@ use anyhow::{Context as _, Result};
 use cerro_core::bundle::{add_rebuild_to_file, Bundle, NoExtract};
 use cerro_core::digest::{Digest, Hasher};
 use cerro_core::image::source::SourceImage;
-use cerro_core::image::{choose_platform, parse_config, BlobRef, ImageParts, Platform, PlatformManifest};
+use cerro_core::image::{choose_platform, parse_config, BlobRef, ImageParts, Platform};
 use cerro_core::rebuild::sign_platform_rebuild;
 use cerro_core::verify::Verified;
 use cerro_core::{Error, ExitCode};
@@ -412,20 +412,11 @@ pub fn compare(
                     format!("{:?} is not OS/ARCH[/VARIANT] (e.g. linux/amd64, linux/arm64/v8)", printable(p)),
                 )
             })?;
-            let entries: Vec<PlatformManifest> = bundle
-                .platforms
-                .iter()
-                .map(|p| PlatformManifest {
-                    manifest: p.manifest.clone(),
-                    platform: p.platform.clone(),
-                })
-                .collect();
-            let chosen = choose_platform(&format!("the bundle's image index {}", bundle.image.digest), &entries, &wanted)?;
-            bundle
-                .platforms
-                .iter()
-                .find(|p| p.manifest.digest == chosen.manifest.digest)
-                .ok_or_else(|| Error::malformed("ct rebuild", "the chosen platform is not the bundle's"))?
+            choose_platform(
+                &format!("the bundle's image index {}", bundle.image.digest),
+                &bundle.platforms,
+                &wanted,
+            )?
         }
         // The rebuilt image's own platform, as its config says it: one the
         // bundle does not carry is not attested (5).

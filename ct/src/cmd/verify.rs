@@ -8,7 +8,7 @@ use cerro_core::bundle::RELEASE_ATTESTATION;
 use cerro_core::bundle::{Extract, NoExtract};
 use cerro_core::digest::Digest;
 use cerro_core::hashpool::Sink;
-use cerro_core::image::{choose_platform, Platform, PlatformManifest};
+use cerro_core::image::{choose_platform, Platform};
 use cerro_core::{Error, ExitCode};
 use cerro_enforce::{Checked, Config, Host, KernelSelinux, Request};
 
@@ -436,16 +436,8 @@ pub fn sbom(ctx: &Ctx, file: &Path, policy: Option<&Path>, platform: Option<&str
     } else {
         let i = match &wanted {
             Some(wanted) => {
-                let entries: Vec<PlatformManifest> = v
-                    .platforms
-                    .iter()
-                    .map(|p| PlatformManifest {
-                        manifest: p.manifest.clone(),
-                        platform: p.platform.clone(),
-                    })
-                    .collect();
-                let one = choose_platform(&file.display().to_string(), &entries, wanted)?;
-                entries
+                let one = choose_platform(&file.display().to_string(), &v.platforms, wanted)?;
+                v.platforms
                     .iter()
                     .position(|e| std::ptr::eq(e, one))
                     .ok_or_else(|| anyhow::anyhow!("the platform chosen is not one of the bundle's"))?
