@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager};
+use libcgroups::common::CgroupManager;
 use libcgroups::stats::{BlkioDeviceStat, MemoryData, Stats};
 use libcontainer::container::ContainerStatus;
 use serde_json::{json, Map, Value};
@@ -26,12 +26,7 @@ use serde_json::{json, Map, Value};
 /// The statistics of container `id` now, as runc's event object.
 pub fn stats_event(root: &Path, id: &str) -> Result<Value> {
     let c = crate::load(root, id)?;
-    let manager = create_cgroup_manager(CgroupConfig {
-        cgroup_path: c.spec()?.cgroup_path,
-        systemd_cgroup: c.systemd(),
-        container_name: id.to_owned(),
-    })
-    .with_context(|| format!("the cgroup of container {id}"))?;
+    let manager = crate::update::cgroup_of(&c, id)?;
     let stats = manager
         .stats()
         .with_context(|| format!("reading the cgroup statistics of container {id}"))?;

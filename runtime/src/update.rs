@@ -20,7 +20,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use libcgroups::common::{
-    create_cgroup_manager, get_cgroup_setup, CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt,
+    create_cgroup_manager, get_cgroup_setup, AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt,
 };
 use libcontainer::container::ContainerStatus;
 use libcontainer::oci_spec::runtime::{LinuxResources, Spec};
@@ -81,15 +81,20 @@ fn refused(field: &str, why: &str) -> String {
     )
 }
 
-/// The pids in container `id`'s cgroup (`ps`).
-pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
-    let c = crate::load(root, id)?;
-    let manager = create_cgroup_manager(CgroupConfig {
+/// The manager of container `c`'s cgroup (`ps`, `update`, `events`).
+pub(crate) fn cgroup_of(c: &libcontainer::container::Container, id: &str) -> Result<AnyCgroupManager> {
+    create_cgroup_manager(CgroupConfig {
         cgroup_path: c.spec()?.cgroup_path,
         systemd_cgroup: c.systemd(),
         container_name: id.to_owned(),
     })
-    .with_context(|| format!("the cgroup of container {id}"))?;
+    .with_context(|| format!("the cgroup of container {id}"))
+}
+
+/// The pids in container `id`'s cgroup (`ps`).
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let c = crate::load(root, id)?;
+    let manager = cgroup_of(&c, id)?;
     let mut pids: Vec<i32> = manager
         .get_all_pids()
         .with_context(|| format!("reading the pids of container {id}"))?
@@ -125,12 +130,7 @@ pub fn update(root: &Path, id: &str, requested: &LinuxResources) -> Result<()> {
                 .and_then(|m| m.disable_oom_killer())
         })
         .unwrap_or(false);
-    let manager = create_cgroup_manager(CgroupConfig {
-        cgroup_path: c.spec()?.cgroup_path,
-        systemd_cgroup: c.systemd(),
-        container_name: id.to_owned(),
-    })
-    .with_context(|| format!("the cgroup of container {id}"))?;
+    let manager = cgroup_of(&c, id)?;
     manager
         .apply(&ControllerOpt {
             resources: &apply,
