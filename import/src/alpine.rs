@@ -525,26 +525,17 @@ pub fn import_apkbuild(path: &Path, opts: &Options) -> Result<Imported> {
     }
 
     let homepage = get("url").filter(|u| u.contains("://")).map(str::to_string);
-    let upstream = match (&opts.upstream, upstream, &homepage) {
-        (Some(u), _, _) => {
-            evidence.notes.push("upstream URL given on the command line".into());
-            u.clone()
-        }
-        (None, Some(u), _) => u,
-        (None, None, Some(h)) => {
-            evidence
-                .notes
-                .push("upstream URL from url (source names no remote file)".into());
-            h.clone()
-        }
-        (None, None, None) => {
-            return Err(ImportError::refused(
-                recipe,
-                "source",
-                "no upstream URL: no remote source and no url (pass --upstream URL)",
-            ))
-        }
-    };
+    let upstream = evidence.upstream_url(
+        opts.upstream.as_ref(),
+        upstream,
+        homepage.as_ref(),
+        Some("upstream URL from url (source names no remote file)"),
+        (
+            recipe,
+            "source",
+            "no upstream URL: no remote source and no url (pass --upstream URL)",
+        ),
+    )?;
     let package = Package {
         name: pkgname.to_string(),
         version: version.clone(),

@@ -453,26 +453,17 @@ pub fn import_dsc(path: &Path, opts: &Options) -> Result<Imported> {
         .get("Homepage")
         .map(|f| f.value.clone())
         .filter(|h| h.contains("://") && !h.contains('\n'));
-    let upstream = match (&opts.upstream, &copyright_source, &homepage) {
-        (Some(u), _, _) => {
-            evidence.notes.push("upstream URL given on the command line".into());
-            u.clone()
-        }
-        (None, Some(c), _) => c.clone(),
-        (None, None, Some(h)) => {
-            evidence
-                .notes
-                .push("upstream URL from Homepage (debian/copyright names no Source URL)".into());
-            h.clone()
-        }
-        (None, None, None) => {
-            return Err(ImportError::refused(
-                recipe,
-                "Homepage",
-                "no upstream URL: neither debian/copyright's Source nor Homepage gives one (pass --upstream URL)",
-            ))
-        }
-    };
+    let upstream = evidence.upstream_url(
+        opts.upstream.as_ref(),
+        copyright_source.clone(),
+        homepage.as_ref(),
+        Some("upstream URL from Homepage (debian/copyright names no Source URL)"),
+        (
+            recipe,
+            "Homepage",
+            "no upstream URL: neither debian/copyright's Source nor Homepage gives one (pass --upstream URL)",
+        ),
+    )?;
 
     let package = Package {
         name: source.to_string(),

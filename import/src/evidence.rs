@@ -45,6 +45,35 @@ impl Evidence {
             notes: Vec::new(),
         }
     }
+
+    /// The draft's upstream URL, the one order every importer takes: the
+    /// command line's `--upstream`, else the URL the recipe gives for its
+    /// source, else its homepage (with `homepage_note` recorded when
+    /// given: a homepage is not the file). None of them: refused, naming
+    /// `field` of `recipe`, with `missing`.
+    pub(crate) fn upstream_url(
+        &mut self,
+        given: Option<&String>,
+        source: Option<String>,
+        homepage: Option<&String>,
+        homepage_note: Option<&str>,
+        (recipe, field, missing): (&str, &str, &str),
+    ) -> Result<String, crate::ImportError> {
+        match (given, source, homepage) {
+            (Some(u), _, _) => {
+                self.notes.push("upstream URL given on the command line".into());
+                Ok(u.clone())
+            }
+            (None, Some(u), _) => Ok(u),
+            (None, None, Some(h)) => {
+                if let Some(note) = homepage_note {
+                    self.notes.push(note.into());
+                }
+                Ok(h.clone())
+            }
+            (None, None, None) => Err(crate::ImportError::refused(recipe, field, missing)),
+        }
+    }
 }
 
 /// One file: its name, what it is, its size and SHA-256 when it was read,

@@ -383,21 +383,17 @@ pub fn import_spec(path: &Path, opts: &Options) -> Result<Imported> {
         });
     }
     let homepage = spec.get("url").filter(|u| u.contains("://")).map(str::to_string);
-    let upstream = match (&opts.upstream, upstream_url, &homepage) {
-        (Some(u), _, _) => {
-            evidence.notes.push("upstream URL given on the command line".into());
-            u.clone()
-        }
-        (None, Some(u), _) => u,
-        (None, None, Some(h)) => h.clone(),
-        (None, None, None) => {
-            return Err(ImportError::refused(
-                recipe,
-                "Source0",
-                "no upstream URL: Source0 is not a URL and there is no URL tag (pass --upstream URL)",
-            ))
-        }
-    };
+    let upstream = evidence.upstream_url(
+        opts.upstream.as_ref(),
+        upstream_url,
+        homepage.as_ref(),
+        None,
+        (
+            recipe,
+            "Source0",
+            "no upstream URL: Source0 is not a URL and there is no URL tag (pass --upstream URL)",
+        ),
+    )?;
     let package = Package {
         name: name.to_string(),
         version: full,

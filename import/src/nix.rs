@@ -484,20 +484,17 @@ pub fn import_drv(path: &Path, opts: &Options) -> Result<Imported> {
         .or_else(|| drv.env("urls").and_then(|u| u.split_whitespace().next()))
         .filter(|u| u.contains("://"))
         .map(str::to_string);
-    let upstream = match (&opts.upstream, from_env) {
-        (Some(u), _) => {
-            evidence.notes.push("upstream URL given on the command line".into());
-            u.clone()
-        }
-        (None, Some(u)) => u,
-        (None, None) => {
-            return Err(ImportError::refused(
-                recipe,
-                "env.url",
-                "no upstream URL: the derivation has no url or urls (pass --upstream URL)",
-            ))
-        }
-    };
+    let upstream = evidence.upstream_url(
+        opts.upstream.as_ref(),
+        from_env,
+        None,
+        None,
+        (
+            recipe,
+            "env.url",
+            "no upstream URL: the derivation has no url or urls (pass --upstream URL)",
+        ),
+    )?;
     let package = Package {
         name,
         version,

@@ -639,30 +639,17 @@ pub fn import_srpm(path: &Path, opts: &Options) -> Result<Imported> {
     fields.insert("Patch".into(), patch_names.iter().cloned().map(Value::String).collect());
     fields.insert("BuildRequires".into(), Value::Array(build_requires));
 
-    let upstream = match (
-        &opts.upstream,
-        source0.as_ref().map(|(_, v)| v).filter(|v| v.contains("://")),
-        &homepage,
-    ) {
-        (Some(u), _, _) => {
-            evidence.notes.push("upstream URL given on the command line".into());
-            u.clone()
-        }
-        (None, Some(u), _) => u.clone(),
-        (None, None, Some(h)) => {
-            evidence
-                .notes
-                .push("upstream URL from the URL tag (Source0's URL is not known)".into());
-            h.clone()
-        }
-        (None, None, None) => {
-            return Err(ImportError::refused(
-                recipe,
-                "URL",
-                "no upstream URL: neither Source0 nor the URL tag gives one (pass --upstream URL)",
-            ))
-        }
-    };
+    let upstream = evidence.upstream_url(
+        opts.upstream.as_ref(),
+        source0.as_ref().map(|(_, v)| v).filter(|v| v.contains("://")).cloned(),
+        homepage.as_ref(),
+        Some("upstream URL from the URL tag (Source0's URL is not known)"),
+        (
+            recipe,
+            "URL",
+            "no upstream URL: neither Source0 nor the URL tag gives one (pass --upstream URL)",
+        ),
+    )?;
     let package = Package {
         name: name.clone(),
         version: full,
