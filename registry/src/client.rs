@@ -145,10 +145,7 @@ impl Registry {
         let system_roots = !(plain_http && is_loopback(&registry));
         let http = transport::client(&pems, false, system_roots).map_err(setup)?;
         let blob_http = transport::client(&pems, true, system_roots).map_err(setup)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| cerro_core::Error::io("starting the network runtime for", &registry, e))?;
+        let rt = transport::runtime(&registry)?;
         Ok(Registry {
             http,
             blob_http,

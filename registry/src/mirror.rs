@@ -43,15 +43,7 @@ impl Mirror {
         if base.query().is_some() || base.fragment().is_some() || !base.username().is_empty() {
             return Err(bad("a mirror URL has no query, fragment or user name"));
         }
-        let client = transport::client(&[], false, true).map_err(|message| Error::Network {
-            op: "preparing to read",
-            target: url.to_owned(),
-            message,
-        })?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| cerro_core::Error::io("starting the network runtime for", url, e))?;
+        let (client, rt) = transport::reader("preparing to read", url)?;
         Ok(Mirror { base, client, rt })
     }
 

@@ -125,10 +125,7 @@ pub fn submit(
         message,
     };
     let client = transport::client(&[], false, true).map_err(&net)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| cerro_core::Error::io("starting the network runtime for", &shown, e))?;
+    let rt = transport::runtime(&shown)?;
     let body = rt.block_on(async {
         let exchange = async {
             let resp = client
@@ -183,10 +180,7 @@ pub fn get_document(url: &str, max: u64) -> Result<Vec<u8>, Error> {
         message,
     };
     let client = transport::client(&[], false, true).map_err(&net)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| cerro_core::Error::io("starting the network runtime for", url, e))?;
+    let rt = transport::runtime(url)?;
     let body = rt.block_on(async {
         let exchange = async {
             let resp = client.get(parsed.clone()).send().await.map_err(Fail::from)?;
@@ -233,15 +227,7 @@ impl ReadSide {
     /// fragment); nothing is requested yet.
     pub fn new(url: &str) -> Result<Self, Error> {
         let base = LogEndpoint::parse(url)?.url;
-        let client = transport::client(&[], false, true).map_err(|message| Error::Network {
-            op: "preparing to read",
-            target: url.to_owned(),
-            message,
-        })?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| cerro_core::Error::io("starting the network runtime for", url, e))?;
+        let (client, rt) = transport::reader("preparing to read", url)?;
         Ok(ReadSide { base, client, rt })
     }
 
@@ -457,10 +443,7 @@ pub fn cosign(
         target: read.unwrap_or_default().to_owned(),
         message,
     })?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| cerro_core::Error::io("starting the network runtime for", "the witnesses", e))?;
+    let rt = transport::runtime("the witnesses")?;
     let urls: Vec<Url> = ask
         .iter()
         .filter_map(|&i| witnesses.get(i))

@@ -109,6 +109,31 @@ pub(crate) fn redirect_verdict(first: &Url, next: &Url, hops: usize, cdn: bool) 
     ))
 }
 
+/// The single-threaded runtime every blocking entry point of this crate
+/// drives its requests on (`target` names what it is for in the error).
+pub(crate) fn runtime(target: &str) -> Result<tokio::runtime::Runtime, crate::Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cerro_core::Error::io("starting the network runtime for", target, e).into())
+}
+
+/// A client for a server outside the registry protocol (a transparency
+/// log, a witness, a Debian mirror): the system's roots, no CDN
+/// redirects, and the runtime to drive it; `op` and `target` name it in
+/// the error.
+pub(crate) fn reader(
+    op: &'static str,
+    target: &str,
+) -> Result<(reqwest::Client, tokio::runtime::Runtime), crate::Error> {
+    let client = client(&[], false, true).map_err(|message| crate::Error::Network {
+        op,
+        target: target.to_owned(),
+        message,
+    })?;
+    Ok((client, runtime(target)?))
+}
+
 /// A client with the registry's certificate authorities (`cas`, PEM), the
 /// timeouts, and the redirect policy of [`redirect_verdict`] (`cdn`: for
 /// blob downloads). With `system_roots`, the system's roots too; without,
