@@ -24,6 +24,8 @@
 //!   the fuzzer reaches their verification; `dsse` and `statement`: their
 //!   envelope and statement.
 //!
+//! - `layer_scan`: image layers for the SBOM pass, accepted and hostile.
+//!
 //! Run: `cargo run -p cerro-fuzz-checks --example seeds`. Seeds are named by
 //! where they come from; `cargo fuzz cmin` may rename them to their SHA-1.
 
@@ -302,6 +304,76 @@ fn archives(seeds: &mut Seeds, bundle: &[(String, Vec<u8>)]) {
         ];
         seeds.add("image_archive", "docker-archive", tar_of(&files));
     }
+}
+
+/// Layers for the SBOM pass: accepted ones (package databases, a hard
+/// link, a GNU long name, a PAX header, a body across chunk boundaries,
+/// whiteouts) and hostile ones (a body cut short, a PAX size that
+/// overrides the header's, a hard link to nothing, a header checksum
+/// broken, garbage after the end of the archive).
+fn layer_scans(seeds: &mut Seeds) {
+    fn header(kind: tar::EntryType, size: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h
+    }
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let mut b = tar::Builder::new(Vec::new());
+    let status = b"Package: base-files\nStatus: install ok installed\nVersion: 12.4\nArchitecture: amd64\n";
+    b.append_data(&mut header(tar::EntryType::Regular, status.len() as u64), "var/lib/dpkg/status", &status[..])
+        .unwrap();
+    let release = b"ID=debian\nVERSION_ID=\"12\"\n";
+    b.append_data(&mut header(tar::EntryType::Regular, release.len() as u64), "etc/os-release", &release[..])
+        .unwrap();
+    b.append_data(&mut header(tar::EntryType::Regular, big.len() as u64), "big.bin", &big[..])
+        .unwrap();
+    let long = format!("deep/{}/file", "d".repeat(120));
+    b.append_data(&mut header(tar::EntryType::Regular, 5), &long, &b"hello"[..])
+        .unwrap();
+    b.append_data(&mut header(tar::EntryType::Regular, 0), "empty", &b""[..])
+        .unwrap();
+    let mut link = header(tar::EntryType::Link, 0);
+    link.set_link_name("big.bin").unwrap();
+    b.append_data(&mut link, "big-alias", &b""[..]).unwrap();
+    b.append_pax_extensions([("mtime", &b"1.5"[..])]).unwrap();
+    b.append_data(&mut header(tar::EntryType::Regular, 4), "pax/after", &b"pax!"[..])
+        .unwrap();
+    b.append_data(&mut header(tar::EntryType::Regular, 0), "gone/.wh.old", &b""[..])
+        .unwrap();
+    b.append_data(&mut header(tar::EntryType::Regular, 0), "cache/.wh..wh..opq", &b""[..])
+        .unwrap();
+    let good = b.into_inner().unwrap();
+    seeds.add("layer_scan", "packages-links-long-names-pax", good.clone());
+
+    // A body cut short, mid-way through the big file.
+    seeds.add("layer_scan", "hostile-body-cut", good[..2048 + 150_000].to_vec());
+    // A PAX size larger than the header's (the tar reader takes the PAX
+    // one: both spreads must read the same body).
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([("size", &b"1000"[..])]).unwrap();
+    b.append_data(&mut header(tar::EntryType::Regular, 4), "f", &b"four"[..])
+        .unwrap();
+    b.append_data(&mut header(tar::EntryType::Regular, 3), "g", &b"abc"[..])
+        .unwrap();
+    seeds.add("layer_scan", "hostile-pax-size", b.into_inner().unwrap());
+    // A hard link to nothing, and a header whose checksum is broken.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut link = header(tar::EntryType::Link, 0);
+    link.set_link_name("nowhere").unwrap();
+    b.append_data(&mut link, "dangling", &b""[..]).unwrap();
+    b.append_data(&mut header(tar::EntryType::Regular, 3), "h", &b"xyz"[..])
+        .unwrap();
+    let mut bad = b.into_inner().unwrap();
+    seeds.add("layer_scan", "hostile-dangling-link", bad.clone());
+    bad[512 + 148] ^= 0x01;
+    seeds.add("layer_scan", "hostile-bad-checksum", bad);
+    // Garbage after the end-of-archive blocks (hashed, never parsed).
+    let mut tail = good;
+    tail.extend_from_slice(b"trailing bytes after the archive");
+    seeds.add("layer_scan", "trailing-garbage", tail);
 }
 
 /// Package databases as `attest`'s tests write them, and an rpm header.
@@ -736,6 +808,7 @@ fn main() {
     }
     seeds.add("avc_suggest", "all", AVC.join("\n"));
     os_packages(&mut seeds);
+    layer_scans(&mut seeds);
     front_ends(&mut seeds);
     tlog(&mut seeds);
     trust_roots(&mut seeds);

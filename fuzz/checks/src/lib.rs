@@ -82,6 +82,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("srpm", srpm),
     ("debian_archive", debian_archive),
     ("cosign_signature", cosign_signature),
+    ("layer_scan", layer_scan),
 ];
 
 /// The clock every verification in these checks runs at (the one the
@@ -370,6 +371,56 @@ pub fn os_packages(data: &[u8]) {
             purl.bytes().all(|b| b.is_ascii_graphic()),
             "package URL with a space or a non-ASCII byte: {purl:?}"
         );
+    }
+}
+
+/// An image layer as `ct pack`'s SBOM pass reads it
+/// (`cerro_attest::layers`): `data` as the one uncompressed layer of an
+/// image, its digest its own. The pass spread over the cores by file (the
+/// tar crate seeking over bodies that workers hash from shared chunks) and
+/// the pass on one thread (every body read through the tar reader) must
+/// agree: both refuse, or both describe the same files with the same
+/// digests, the same packages and diff_ids. With a gzip layer of the same
+/// tar, the compressed stages agree too.
+pub fn layer_scan(data: &[u8]) {
+    use cerro_attest::layers::{scan_spread, FileDigests, Spread};
+    use cerro_core::image::layout::{basic_config, LayoutBuilder};
+    use std::io::Write as _;
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).expect("compressing in memory");
+        e.finish().expect("compressing in memory")
+    };
+    for (bytes, media_type) in [
+        (data.to_vec(), "application/vnd.oci.image.layer.v1.tar"),
+        (gz, "application/vnd.oci.image.layer.v1.tar+gzip"),
+    ] {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut b = LayoutBuilder::new(dir.path()).expect("a layout in the temporary directory");
+        b.layer_raw(&bytes, media_type, Digest::of(data))
+            .expect("writing the layer");
+        b.finish(basic_config(&["/x"]), None).expect("writing the image");
+        let image = SourceImage::open(&format!("oci:{}", dir.path().display())).expect("opening the image just written");
+        let split = scan_spread(&image, FileDigests::Sha256AndSha1, Spread::WithinLayers, &|_| {});
+        let one = scan_spread(&image, FileDigests::Sha256AndSha1, Spread::OneThreadPerLayer, &|_| {});
+        match (split, one) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.files, b.files, "{media_type}: the spreads describe different files");
+                assert_eq!(a.packages, b.packages, "{media_type}");
+                assert_eq!(a.diff_ids, b.diff_ids, "{media_type}");
+                assert_eq!(
+                    a.diff_ids,
+                    cerro_core::pack::LayerDiffIds::measured(vec![Digest::of(data)]),
+                    "{media_type}"
+                );
+            }
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!(
+                "{media_type}: one spread accepted what the other refused: {:?} / {:?}",
+                a.err(),
+                b.err()
+            ),
+        }
     }
 }
 

@@ -123,6 +123,7 @@ replay_tests!(
     srpm,
     debian_archive,
     cosign_signature,
+    layer_scan,
     hook_state,
     podman_storage,
     registry_artifact,
