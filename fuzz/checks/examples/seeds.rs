@@ -320,16 +320,30 @@ fn layer_scans(seeds: &mut Seeds) {
         h.set_mtime(0);
         h
     }
-    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let big: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let mut b = tar::Builder::new(Vec::new());
     let status = b"Package: base-files\nStatus: install ok installed\nVersion: 12.4\nArchitecture: amd64\n";
-    b.append_data(&mut header(tar::EntryType::Regular, status.len() as u64), "var/lib/dpkg/status", &status[..])
-        .unwrap();
+    b.append_data(
+        &mut header(tar::EntryType::Regular, status.len() as u64),
+        "var/lib/dpkg/status",
+        &status[..],
+    )
+    .unwrap();
     let release = b"ID=debian\nVERSION_ID=\"12\"\n";
-    b.append_data(&mut header(tar::EntryType::Regular, release.len() as u64), "etc/os-release", &release[..])
-        .unwrap();
-    b.append_data(&mut header(tar::EntryType::Regular, big.len() as u64), "big.bin", &big[..])
-        .unwrap();
+    b.append_data(
+        &mut header(tar::EntryType::Regular, release.len() as u64),
+        "etc/os-release",
+        &release[..],
+    )
+    .unwrap();
+    b.append_data(
+        &mut header(tar::EntryType::Regular, big.len() as u64),
+        "big.bin",
+        &big[..],
+    )
+    .unwrap();
     let long = format!("deep/{}/file", "d".repeat(120));
     b.append_data(&mut header(tar::EntryType::Regular, 5), &long, &b"hello"[..])
         .unwrap();

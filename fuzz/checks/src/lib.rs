@@ -383,8 +383,7 @@ pub fn os_packages(data: &[u8]) {
 /// digests, the same packages and diff_ids. With a gzip layer of the same
 /// tar, the compressed stages agree too.
 pub fn layer_scan(data: &[u8]) {
-    use cerro_attest::layers::{scan_spread, FileDigests, Spread};
-    use cerro_core::image::layout::{basic_config, LayoutBuilder};
+    use cerro_attest::layers::Spread;
     use std::io::Write as _;
     let gz = {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -395,14 +394,8 @@ pub fn layer_scan(data: &[u8]) {
         (data.to_vec(), "application/vnd.oci.image.layer.v1.tar"),
         (gz, "application/vnd.oci.image.layer.v1.tar+gzip"),
     ] {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut b = LayoutBuilder::new(dir.path()).expect("a layout in the temporary directory");
-        b.layer_raw(&bytes, media_type, Digest::of(data))
-            .expect("writing the layer");
-        b.finish(basic_config(&["/x"]), None).expect("writing the image");
-        let image = SourceImage::open(&format!("oci:{}", dir.path().display())).expect("opening the image just written");
-        let split = scan_spread(&image, FileDigests::Sha256AndSha1, Spread::WithinLayers, &|_| {});
-        let one = scan_spread(&image, FileDigests::Sha256AndSha1, Spread::OneThreadPerLayer, &|_| {});
+        let split = scan_layer(&bytes, media_type, Digest::of(data), Spread::WithinLayers);
+        let one = scan_layer(&bytes, media_type, Digest::of(data), Spread::OneThreadPerLayer);
         match (split, one) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a.files, b.files, "{media_type}: the spreads describe different files");
@@ -422,6 +415,28 @@ pub fn layer_scan(data: &[u8]) {
             ),
         }
     }
+}
+
+/// The SBOM pass over an image whose one layer is `bytes` (of
+/// `media_type`, uncompressed digest `diff_id`), spread as `spread` says.
+pub fn scan_layer(
+    bytes: &[u8],
+    media_type: &str,
+    diff_id: Digest,
+    spread: cerro_attest::layers::Spread,
+) -> cerro_core::Result<cerro_attest::layers::ImageContents> {
+    use cerro_core::image::layout::{basic_config, LayoutBuilder};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut b = LayoutBuilder::new(dir.path()).expect("a layout in the temporary directory");
+    b.layer_raw(bytes, media_type, diff_id).expect("writing the layer");
+    b.finish(basic_config(&["/x"]), None).expect("writing the image");
+    let image = SourceImage::open(&format!("oci:{}", dir.path().display())).expect("opening the image just written");
+    cerro_attest::layers::scan_spread(
+        &image,
+        cerro_attest::layers::FileDigests::Sha256AndSha1,
+        spread,
+        &|_| {},
+    )
 }
 
 /// The image archives `ct pack` reads (`oci-archive:FILE`,

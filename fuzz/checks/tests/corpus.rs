@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cerro_core::digest::Digest;
 use cerro_fuzz_checks::{front_ends, Check, TARGETS};
 
 fn fuzz_dir() -> PathBuf {
@@ -268,6 +269,29 @@ fn import_seeds_include_accepted_documents() {
     let got = cerro_import::srpm::import_srpm(&seed("srpm", "seed-greet"), &opts).unwrap();
     assert_eq!(got.draft.package.name, "greet");
     assert!(cerro_import::srpm::import_srpm(&seed("srpm", "seed-truncated"), &opts).is_err());
+    // The SBOM pass's layers: the accepted one is described (its packages
+    // and hard link), a cut body and a broken header are refused, by both
+    // spreads.
+    use cerro_attest::layers::Spread;
+    let tar = "application/vnd.oci.image.layer.v1.tar";
+    let layer = |name: &str| std::fs::read(seed("layer_scan", name)).unwrap();
+    for spread in [Spread::WithinLayers, Spread::OneThreadPerLayer] {
+        let good = layer("seed-packages-links-long-names-pax");
+        let c = cerro_fuzz_checks::scan_layer(&good, tar, Digest::of(&good), spread).unwrap();
+        assert_eq!(c.packages.len(), 1, "{spread:?}");
+        let paths: Vec<&str> = c.files.iter().map(|f| f.path.as_str()).collect();
+        assert!(
+            paths.contains(&"big-alias") && paths.iter().any(|p| p.starts_with("deep/")),
+            "{paths:?}"
+        );
+        for bad in ["seed-hostile-body-cut", "seed-hostile-bad-checksum"] {
+            let b = layer(bad);
+            assert!(
+                cerro_fuzz_checks::scan_layer(&b, tar, Digest::of(&b), spread).is_err(),
+                "{bad} {spread:?}"
+            );
+        }
+    }
     let text = |name: &str| std::fs::read_to_string(seed("debian_archive", name)).unwrap();
     let split = |t: &str| -> (String, Vec<String>) {
         let (r, rest) = t.split_once("\n\n\n").unwrap();
